@@ -1,0 +1,60 @@
+# OpenSlot — two commands for a newcomer: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PG_NODE := devtenant/playground/node_modules/.installed
+JS_NODE := tests/js/node_modules/.installed
+
+.PHONY: install node browser run test check lint typecheck package bench sample clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+node: $(PG_NODE) $(JS_NODE)
+
+$(PG_NODE): devtenant/playground/package.json devtenant/playground/package-lock.json
+	npm ci --prefix devtenant/playground --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(JS_NODE): tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Headless Chromium from Debian for the browser tests (Playwright drives it; it never downloads one).
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+run: install node
+	$(PY) -m devtenant.stack
+
+test: install node browser
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
+
+package: install
+	$(PY) appManifest/build.py
+
+bench: install
+	$(PY) -m bench
+
+sample: install
+	$(PY) -m devtenant.make_sample
+
+clean:
+	rm -rf .data build

@@ -1,0 +1,169 @@
+"""The Calendar Service's one error tree.
+
+```
+CalendarError                               base; .code is stable for clients, .message is safe to show
+├── ValidationError(field, reason)          400  payload or parameter does not satisfy the contract
+├── AuthError                               401  token missing/invalid (uniform, no detail)
+├── PermissionDeniedError                   403  authenticated but not allowed (unconsented tenant, archived user, ...)
+├── NotFoundError                           404
+├── GoneError                               410  expired or revoked candidate link
+├── ConflictError                           409
+│   └── SlotTakenError                      409  the slot is no longer free; carries fresh options
+├── RateLimitedError(retry_after_s)         429
+├── ReconnectRequiredError                  401  the user's delegated grant is gone (expired/revoked refresh token,
+│                                                consent withdrawn): the bot shows a reconnect card
+├── UpstreamError                           502  Graph or Entra failed
+│   ├── GraphThrottledError(retry_after_s)  503  throttled past our retry budget
+│   ├── GraphUnavailableError               504
+│   └── CalendarUnreadableError(mailboxes)  502  a calendar could not be read (never treated as free)
+└── DecryptionError                         500  opaque; never says why
+```
+
+Pure modules raise only `ValidationError` (or `ValueError` for programming errors). I/O modules translate
+library exceptions into this tree at their boundary with `raise ... from exc`.
+"""
+
+from __future__ import annotations
+
+
+class CalendarError(Exception):
+    """Base of every error the Calendar Service reports."""
+
+    status = 500
+    code = "internal"
+    message = "Something went wrong."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        if message is not None:
+            self.message = message
+
+
+class ValidationError(CalendarError):
+    """The request does not satisfy the operation's contract."""
+
+    status = 400
+    code = "invalid_request"
+    message = "The request is not valid."
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class AuthError(CalendarError):
+    """Authentication failed. Deliberately uniform: no hint of which check failed."""
+
+    status = 401
+    code = "unauthorized"
+    message = "Not authorised."
+
+
+class PermissionDeniedError(CalendarError):
+    """Authenticated, but not allowed to do this."""
+
+    status = 403
+    code = "forbidden"
+    message = "Not allowed."
+
+
+class NotFoundError(CalendarError):
+    """No such resource (or not one the caller may see)."""
+
+    status = 404
+    code = "not_found"
+    message = "Not found."
+
+
+class GoneError(CalendarError):
+    """The candidate link expired, was revoked or was used up."""
+
+    status = 410
+    code = "gone"
+    message = "This link is no longer valid."
+
+
+class ConflictError(CalendarError):
+    """The request conflicts with the current state."""
+
+    status = 409
+    code = "conflict"
+    message = "That conflicts with the current state."
+
+
+class SlotTakenError(ConflictError):
+    """The chosen slot is no longer free for everyone."""
+
+    code = "slot_taken"
+    message = "That time is no longer free."
+
+
+class RateLimitedError(CalendarError):
+    """Too many requests from this client or link."""
+
+    status = 429
+    code = "rate_limited"
+    message = "Too many requests; try again shortly."
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__()
+        self.retry_after_s = retry_after_s
+
+
+class ReconnectRequiredError(CalendarError):
+    """The user's delegated grant is gone; they must sign in to OpenSlot again."""
+
+    status = 401
+    code = "reconnect_required"
+    message = "Please reconnect your calendar to OpenSlot."
+
+
+class UpstreamError(CalendarError):
+    """Microsoft Graph or Entra ID failed."""
+
+    status = 502
+    code = "upstream_error"
+    message = "Microsoft 365 did not answer as expected."
+
+
+class GraphThrottledError(UpstreamError):
+    """Graph throttled us past the retry budget."""
+
+    status = 503
+    code = "throttled"
+    message = "Microsoft 365 is busy; try again shortly."
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__()
+        self.retry_after_s = retry_after_s
+
+
+class GraphUnavailableError(UpstreamError):
+    """Graph did not answer in time or is unavailable."""
+
+    status = 504
+    code = "upstream_unavailable"
+    message = "Microsoft 365 is not reachable right now."
+
+
+class CalendarUnreadableError(UpstreamError):
+    """Some calendars could not be read; they are named, never treated as free."""
+
+    code = "calendar_unreadable"
+    message = "Some calendars could not be read."
+
+    def __init__(self, mailboxes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.mailboxes = mailboxes
+
+
+class DecryptionError(CalendarError):
+    """A sealed value could not be opened. Opaque on purpose."""
+
+    status = 500
+    code = "internal"
+    message = "Something went wrong."
+
+    def __init__(self) -> None:
+        super().__init__()
