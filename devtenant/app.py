@@ -1,0 +1,111 @@
+"""Composition of devtenant's HTTPS app: Entra ID + Bot Framework + Graph (+ test controls).
+
+`build_app` wires one `DevTenant` into every surface; `bind_socket` + `start_site` serve it
+over TLS.
+Request logging records method, path (never the query string), status and duration: no tokens,
+no bodies, no calendar contents.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from devtenant.botframework import add_botframework_routes
+from devtenant.control import add_control_routes, install_clock
+from devtenant.entra import TokenIssuer, add_entra_routes
+from devtenant.keys import SigningKeys
+from devtenant.tenant import DevTenant
+
+log = logging.getLogger("devtenant")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def build_app(
+    tenant: DevTenant, *, base_url: str, data_dir: Path, enable_controls: bool = True
+) -> web.Application:
+    """The devtenant aiohttp app for `tenant`, issuing tokens with issuer `{base_url}/{tid}/v2.0`.
+
+    Signing keys persist in `data_dir` (`signing-keys.json`, `channel-keys.json`, mode 0600).
+    Controls (`/_devtenant/...`) are mounted only when `enable_controls` is true.
+    """
+    app = web.Application(middlewares=[_access_log])
+    issuer = TokenIssuer(
+        tenant, base_url, SigningKeys(data_dir / "signing-keys.json", clock=lambda: tenant.clock())
+    )
+    channel_keys = SigningKeys(
+        data_dir / "channel-keys.json",
+        clock=lambda: tenant.clock(),
+        endorsements=["msteams"],
+        subject="botframework channel",
+    )
+    install_clock(issuer)
+    add_entra_routes(app, issuer)
+    add_botframework_routes(app, channel_keys)
+    _add_graph(app, tenant, issuer)
+    if enable_controls:
+        add_control_routes(app)
+    return app
+
+
+def _add_graph(app: web.Application, tenant: DevTenant, issuer: TokenIssuer) -> None:
+    try:
+        from devtenant.graph import add_graph_routes
+    except ImportError:
+        log.warning("devtenant.graph is not available; Graph routes are not served")
+        return
+    add_graph_routes(app, tenant, issuer.verify_graph_token)
+
+
+@web.middleware
+async def _access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        log.info(
+            "%s %s %d %.1fms",
+            request.method,
+            request.path,
+            status,
+            (time.perf_counter() - started) * 1000,
+        )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (port 0 picks a free port; read it with getsockname)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def base_url_for(host: str, port: int) -> str:
+    """`https://host:port` with IPv6 hosts bracketed."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"https://{shown}:{port}"
+
+
+async def start_site(
+    app: web.Application, sock: socket.socket, ssl_context: ssl.SSLContext
+) -> web.AppRunner:
+    """Serve `app` over TLS on an already bound socket; the caller cleans the runner up."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock, ssl_context=ssl_context).start()
+    return runner
