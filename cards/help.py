@@ -1,0 +1,33 @@
+"""Help card: what the bot does and what it can see."""
+
+from __future__ import annotations
+
+from cards.actions import CardAction, Verb, build_execute
+from cards.elements import action_set, build_card, heading, note
+
+__all__ = ["build_help"]
+
+_STEPS = (
+    "1. Choose **Schedule an interview** and tell me the candidate, the interviewers and the "
+    "length.\n"
+    "2. Pick one of the open times. Each is shown in your zone and the candidate's.\n"
+    "3. Confirm. The invite goes out from your calendar with a Teams meeting link."
+)
+
+
+def build_help(flow: str) -> dict[str, object]:
+    """Return the help card."""
+    body = [
+        heading("How OpenSlot works"),
+        note(_STEPS),
+        note("No time fits? I tell you whose calendar is blocking and offer to look further "
+             "ahead, try a shorter slot, or send the candidate a link that shows open times "
+             "only."),
+        note("Type **cancel** at any time to stop.", subtle=True),
+        action_set([
+            build_execute("Schedule an interview", CardAction(Verb.SCHEDULE, flow),
+                          style="positive"),
+            build_execute("My interviews", CardAction(Verb.MY_INTERVIEWS, flow)),
+        ]),
+    ]
+    return build_card(body, fallback_text="OpenSlot help.")

@@ -1,0 +1,108 @@
+"""Slot picker: open times for the panel, or why there are none and how to widen the search.
+
+Invariants: at most ``PAGE_SIZE`` slots per card (Teams' ~100 KB message limit, platform.md §E4),
+shown in the caller's order (best first); blockers appear by display name only; calendars that
+could not be read are named as such, never as "busy".
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from cards.actions import CardAction, Verb, build_execute, build_refresh
+from cards.elements import action_set, build_card, heading, join_names, note, plain
+from cards.local_time import format_duration, format_slot
+from cards.views import Blocker, BlockReason, SlotPickerView, SlotView, ZonePair
+
+__all__ = ["PAGE_SIZE", "WIDEN_DAYS", "build_slot_picker"]
+
+PAGE_SIZE: Final = 8
+WIDEN_DAYS: Final = 7
+SHORTER: Final = timedelta(minutes=30)
+_REASON_TEXT: Final = {
+    BlockReason.NO_WORKING_HOURS: "has no working hours in this window",
+    BlockReason.FULLY_BUSY: "is busy for the whole window",
+    BlockReason.NO_COMMON_TIME: "has free time, but none that overlaps with the others",
+}
+
+
+def _slot_row(flow: str, slot: SlotView, zones: ZonePair) -> dict[str, object]:
+    choose = build_execute("Choose", CardAction(Verb.CHOOSE_SLOT, flow, slot_id=slot.slot_id))
+    return {
+        "type": "ColumnSet",
+        "separator": True,
+        "columns": [
+            {"type": "Column", "width": "stretch", "verticalContentAlignment": "Center",
+             "items": [plain(format_slot(slot.start_utc, slot.end_utc, zones))]},
+            {"type": "Column", "width": "auto", "items": [action_set([choose])]},
+        ],
+    }
+
+
+def _blocker_lines(blockers: tuple[Blocker, ...]) -> list[dict[str, object]]:
+    busy = [b for b in blockers if not b.reason.is_unreadable]
+    unreadable = [b.display_name for b in blockers if b.reason.is_unreadable]
+    lines = [plain(f"{b.display_name} {_REASON_TEXT[b.reason]}.") for b in busy]
+    if unreadable:
+        lines.append(plain(f"I couldn't read these calendars: {join_names(unreadable)}."))
+    return lines
+
+
+def _widen_actions(view: SlotPickerView) -> list[dict[str, object]]:
+    actions = [build_execute(f"Look {WIDEN_DAYS} more days",
+                             CardAction(Verb.WIDEN_DAYS, view.flow, days=WIDEN_DAYS))]
+    if view.duration > SHORTER:
+        minutes = int(SHORTER.total_seconds()) // 60
+        actions.append(build_execute(f"Try {minutes} minutes",
+                                     CardAction(Verb.SHORTEN, view.flow, duration_min=minutes)))
+    return actions
+
+
+def _empty_body(view: SlotPickerView) -> list[dict[str, object]]:
+    reasons = _blocker_lines(view.blockers) or [
+        note("There is no time when everyone is free in this window.")]
+    return [
+        heading("No time fits yet"),
+        *reasons,
+        action_set(_widen_actions(view)),
+    ]
+
+
+def _slots_body(
+    view: SlotPickerView, page: int, shown: tuple[SlotView, ...]
+) -> list[dict[str, object]]:
+    body: list[dict[str, object]] = [
+        heading("Pick a time"),
+        note("Best times first. Your time, then the candidate's.", subtle=True),
+        *(_slot_row(view.flow, slot, view.zones) for slot in shown),
+    ]
+    if len(view.slots) > page * PAGE_SIZE:
+        more = CardAction(Verb.MORE_SLOTS, view.flow, page=page + 1)
+        body.append(action_set([build_execute("Show more times", more)]))
+    body.extend(_blocker_lines(tuple(b for b in view.blockers if b.reason.is_unreadable)))
+    return body
+
+
+def build_slot_picker(view: SlotPickerView) -> dict[str, object]:
+    """Return the slot picker card for page ``view.page`` of ``view.slots``.
+
+    A page past the end shows the last page.
+    With no slots on the page it explains who blocks and offers "Look 7 more days" and, when
+    the interview is longer than 30 minutes, "Try 30 minutes". "Send to candidate instead" is
+    always offered.
+    """
+    page = min(view.page, max(1, -(-len(view.slots) // PAGE_SIZE)))  # clamp to the last page
+    start = (page - 1) * PAGE_SIZE
+    shown = view.slots[start : start + PAGE_SIZE]
+    summary = (f"{format_duration(view.duration)} with "
+               f"{join_names([p.display_name for p in view.interviewers])}")
+    body = [
+        plain(f"Interview: {view.candidate.display_name}", weight="Bolder"),
+        plain(summary, subtle=True),
+        *(_slots_body(view, page, shown) if shown else _empty_body(view)),
+        action_set([build_execute("Send to candidate instead",
+                                  CardAction(Verb.SEND_TO_CANDIDATE, view.flow))]),
+    ]
+    refresh = build_refresh(view.flow, view.user_ids) if view.user_ids else None
+    return build_card(body, fallback_text="Pick an interview time in OpenSlot.", refresh=refresh)

@@ -1,0 +1,192 @@
+"""cards.actions: verbs, button data and strict parsing of what Teams sends back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cards.actions import CardAction, Verb, build_execute, build_refresh, parse_action
+
+FLOW = "flow-1"
+
+VALID: list[CardAction] = [
+    CardAction(Verb.SCHEDULE, FLOW),
+    CardAction(Verb.MY_INTERVIEWS, FLOW),
+    CardAction(Verb.HELP, FLOW),
+    CardAction(Verb.CHOOSE_SLOT, FLOW, slot_id="s-2025-12-02T17:00Z"),
+    CardAction(Verb.CONFIRM, FLOW, slot_id="s-1"),
+    CardAction(Verb.BACK, FLOW),
+    CardAction(Verb.WIDEN_DAYS, FLOW, days=7),
+    CardAction(Verb.SHORTEN, FLOW, duration_min=30),
+    CardAction(Verb.MORE_SLOTS, FLOW, page=2),
+    CardAction(Verb.SEND_TO_CANDIDATE, FLOW),
+    CardAction(Verb.CANCEL_INTERVIEW, FLOW, interview_id="iv-1"),
+    CardAction(Verb.RESCHEDULE_INTERVIEW, FLOW, interview_id="iv-1"),
+    CardAction(Verb.REVOKE_OFFER, FLOW, offer_id="of-1"),
+    CardAction(Verb.SIGN_IN, FLOW),
+    CardAction(Verb.REFRESH, FLOW),
+]
+
+
+def _invoke(data: Mapping[str, object], verb: object = None) -> dict[str, object]:
+    return {"action": {"type": "Action.Execute", "id": "a1",
+                       "verb": data.get("verb") if verb is None else verb, "data": dict(data)},
+            "trigger": "manual"}
+
+
+def test_actions_cover_every_verb() -> None:
+    assert {a.verb for a in VALID} == set(Verb)
+
+
+@pytest.mark.parametrize("action", VALID, ids=lambda a: a.verb.value)
+def test_actions_round_trip_through_both_wire_shapes(action: CardAction) -> None:
+    data = action.to_data()
+    assert (data["verb"], data["flow"]) == (action.verb.value, FLOW)
+    assert parse_action(data) == action
+    assert parse_action(_invoke(data)) == action
+
+
+@pytest.mark.parametrize("action", VALID, ids=lambda a: a.verb.value)
+def test_actions_build_execute_carries_data_and_fallback(action: CardAction) -> None:
+    button = build_execute("Go", action, style="positive")
+    assert button["type"] == "Action.Execute"
+    assert button["verb"] == action.verb.value
+    assert button["data"] == action.to_data()
+    assert button["fallback"] == {"type": "Action.Submit", "title": "Go",
+                                  "data": action.to_data()}
+    assert button["style"] == "positive"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"verb": "delete_everything", "flow": FLOW},
+        {"verb": "Schedule", "flow": FLOW},
+        {"verb": 3, "flow": FLOW},
+        {"flow": FLOW},
+        {"verb": "schedule"},
+        {"verb": "schedule", "flow": ""},
+        {"verb": "schedule", "flow": 12},
+        {"verb": "schedule", "flow": "has space"},
+        {"verb": "schedule", "flow": "x" * 129},
+        {"verb": "schedule", "flow": FLOW, "slot_id": "s-1"},
+        {"verb": "schedule", "flow": FLOW, "msteams": {"type": "invoke"}},
+        {"verb": "choose_slot", "flow": FLOW},
+        {"verb": "choose_slot", "flow": FLOW, "slot_id": 5},
+        {"verb": "choose_slot", "flow": FLOW, "slot_id": "../../etc"},
+        {"verb": "choose_slot", "flow": FLOW, "slot_id": None},
+        {"verb": "widen_days", "flow": FLOW, "days": "7"},
+        {"verb": "widen_days", "flow": FLOW, "days": True},
+        {"verb": "widen_days", "flow": FLOW, "days": 7.0},
+        {"verb": "widen_days", "flow": FLOW, "days": 0},
+        {"verb": "widen_days", "flow": FLOW, "days": 61},
+        {"verb": "shorten", "flow": FLOW, "duration_min": 4},
+        {"verb": "shorten", "flow": FLOW, "duration_min": 481},
+        {"verb": "more_slots", "flow": FLOW, "page": 0},
+        {"verb": "cancel_interview", "flow": FLOW, "offer_id": "of-1"},
+        {"verb": "revoke_offer", "flow": FLOW, "offer_id": "of-1", "interview_id": "iv-1"},
+    ],
+)
+def test_actions_parse_rejects_malformed_data(data: dict[str, object]) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - every malformed shape is a ValueError
+        parse_action(data)
+    with pytest.raises(ValueError):  # noqa: PT011
+        parse_action(_invoke(data, verb=data.get("verb", "schedule")))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"action": {"type": "Action.Submit", "verb": "help", "data": {"verb": "help",
+                                                                        "flow": FLOW}}},
+        {"action": {"type": "Action.Execute", "verb": "schedule",
+                    "data": {"verb": "help", "flow": FLOW}}},
+        {"action": {"type": "Action.Execute", "verb": "help", "data": "help"}},
+        {"action": "help"},
+        {"action": {"type": "Action.Execute", "verb": "help",
+                    "data": {"verb": "help", "flow": FLOW}, "extra": 1}},
+        {"action": {"type": "Action.Execute", "verb": "help",
+                    "data": {"verb": "help", "flow": FLOW}}, "surprise": True},
+    ],
+)
+def test_actions_parse_rejects_malformed_invoke(value: dict[str, object]) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011
+        parse_action(value)
+
+
+def test_actions_parse_rejects_non_mapping() -> None:
+    with pytest.raises(ValueError, match="object"):
+        parse_action(["verb", "help"])  # type: ignore[arg-type]
+
+
+def test_actions_card_action_enforces_fields_per_verb() -> None:
+    with pytest.raises(ValueError, match="requires slot_id"):
+        CardAction(Verb.CHOOSE_SLOT, FLOW)
+    with pytest.raises(ValueError, match="does not take days"):
+        CardAction(Verb.HELP, FLOW, days=3)
+    with pytest.raises(ValueError, match="flow"):
+        CardAction(Verb.HELP, "")
+
+
+def test_actions_refresh_limits_user_ids() -> None:
+    refresh = build_refresh(FLOW, ("29:a", "29:b"))
+    assert refresh["userIds"] == ["29:a", "29:b"]
+    action = refresh["action"]
+    assert isinstance(action, dict)
+    assert parse_action(_invoke(action["data"])) == CardAction(Verb.REFRESH, FLOW)
+    with pytest.raises(ValueError, match="user ids"):
+        build_refresh(FLOW, ())
+    with pytest.raises(ValueError, match="user ids"):
+        build_refresh(FLOW, tuple(f"29:{i}" for i in range(61)))
+
+
+_IDS = st.from_regex(r"[A-Za-z0-9._~:-]{1,128}", fullmatch=True)
+
+
+@st.composite
+def _actions(draw: st.DrawFn) -> CardAction:
+    verb = draw(st.sampled_from(list(Verb)))
+    fields: dict[str, object] = {}
+    needs = {
+        Verb.CHOOSE_SLOT: ("slot_id", _IDS), Verb.CONFIRM: ("slot_id", _IDS),
+        Verb.WIDEN_DAYS: ("days", st.integers(1, 60)),
+        Verb.SHORTEN: ("duration_min", st.integers(5, 480)),
+        Verb.MORE_SLOTS: ("page", st.integers(1, 50)),
+        Verb.CANCEL_INTERVIEW: ("interview_id", _IDS),
+        Verb.RESCHEDULE_INTERVIEW: ("interview_id", _IDS),
+        Verb.REVOKE_OFFER: ("offer_id", _IDS),
+    }
+    if verb in needs:
+        name, strategy = needs[verb]
+        fields[name] = draw(strategy)
+    return CardAction(verb, draw(_IDS), **fields)  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(_actions())
+def test_actions_round_trip_property(action: CardAction) -> None:
+    assert parse_action(action.to_data()) == action
+    assert parse_action(_invoke(action.to_data())) == action
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["verb", "flow", "slot_id", "days", "page", "action",
+                                        "offer_id", "x"]), _JSON | st.sampled_from(list(Verb)),
+                       max_size=4))
+def test_actions_parse_only_raises_value_error(value: dict[str, object]) -> None:
+    try:
+        action = parse_action(value)
+    except ValueError:
+        return
+    assert parse_action(action.to_data()) == action

