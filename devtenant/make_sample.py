@@ -674,7 +674,7 @@ def _application() -> JsonDict:
             "delegated": ["Calendars.ReadWrite", "MailboxSettings.Read", "User.ReadBasic.All",
                           "offline_access"]},
         "adminConsent": {"granted": True},
-        "redirectUris": ["http://127.0.0.1:3978/admin/consent-callback"],
+        "redirectUris": ["http://127.0.0.1:3978/admin/consent-callback", "http://localhost/openslot-cli"],
     }
 
 
