@@ -1,0 +1,224 @@
+"""Button presses on OpenSlot cards (``Action.Execute`` invokes or ``Action.Submit`` fallbacks).
+
+``handle_card_action`` returns the card that replaces the pressed one (or ``None`` when the
+verb is a conversation command the caller routes to the main dialog). A confirm on a flow that is
+already booked answers with the booked card and never books twice; a confirm that is retried
+reuses the flow's stable idempotency key, so the Calendar Service returns the same interview.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from botbuilder.core import TurnContext
+
+from calendar_backend import errors
+from calendar_backend.contract import InterviewOut
+from cards.actions import CardAction, Verb
+from cards.booked import build_booked
+from cards.cancelled import build_cancelled
+from cards.candidate_link import build_candidate_link
+from cards.confirmation import build_confirmation
+from cards.error import build_error
+from cards.reconnect import build_reconnect
+from cards.slot_picker import WIDEN_DAYS, build_slot_picker
+from cards.views import OfferView
+from dialogs.flow_search import MAX_SLOTS, slot_card
+from dialogs.services import DialogServices, manager_zone
+from dialogs.sso import fetch_user_token
+from dialogs.state import FlowStatus, ScheduleDraft, idempotency_key, slot_start_from
+from dialogs.views import (
+    candidate_of,
+    confirmation_view,
+    interview_view,
+    slot_picker_view,
+    window_of,
+    zone_or_utc,
+    zones_of,
+)
+
+COMMAND_VERBS = frozenset({Verb.SCHEDULE, Verb.MY_INTERVIEWS, Verb.HELP, Verb.SIGN_IN})
+Card = dict[str, object]
+
+
+async def handle_card_action(context: TurnContext, services: DialogServices,
+                             action: CardAction) -> Card | None:
+    """The replacement card for ``action``; ``None`` for conversation commands.
+
+    Never raises ``CalendarError``: failures become an error or reconnect card.
+    """
+    if action.verb in COMMAND_VERBS:
+        return None
+    try:
+        return await _dispatch(context, services, action)
+    except errors.ReconnectRequiredError:
+        return build_reconnect(action.flow)
+    except errors.CalendarError as err:
+        return build_error(action.flow, err.message)
+
+
+async def _dispatch(context: TurnContext, services: DialogServices, action: CardAction) -> Card:
+    if action.verb in (Verb.CANCEL_INTERVIEW, Verb.RESCHEDULE_INTERVIEW, Verb.REVOKE_OFFER):
+        return await _interview_action(context, services, action)
+    draft = await services.load_flow(context, action.flow)
+    if draft is None:
+        return build_error(action.flow, "That card has expired. Please start again.")
+    if draft.status is FlowStatus.BOOKED and draft.interview_id:
+        return await _booked_card(context, services, draft)
+    handler = _FLOW_HANDLERS.get(action.verb)
+    if handler is None:
+        return build_error(action.flow, "That button is no longer available.")
+    return await handler(context, services, draft, action)
+
+
+async def _choose(context: TurnContext, services: DialogServices, draft: ScheduleDraft,  # noqa: ARG001
+                  action: CardAction) -> Card:
+    return build_confirmation(confirmation_view(draft, action.slot_id or ""))
+
+
+async def _back(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
+                action: CardAction) -> Card:  # noqa: ARG001
+    return await slot_card(context, services, draft)
+
+
+async def _widen(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
+                 action: CardAction) -> Card:
+    if draft.range_end is None:
+        return build_error(draft.flow, "That search has no dates. Please start again.")
+    days = action.days or WIDEN_DAYS
+    draft = draft.evolve(range_end=draft.range_end + timedelta(days=days))
+    await services.save_flow(context, draft)
+    return await slot_card(context, services, draft)
+
+
+async def _shorten(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
+                   action: CardAction) -> Card:
+    draft = draft.evolve(duration_min=max(15, action.duration_min or 30))
+    await services.save_flow(context, draft)
+    return await slot_card(context, services, draft)
+
+
+async def _more(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
+                action: CardAction) -> Card:
+    return await slot_card(context, services, draft, page=action.page or 1)
+
+
+async def _confirm(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
+                   action: CardAction) -> Card:
+    token = await fetch_user_token(context, services.connection)
+    if token is None:
+        return build_reconnect(draft.flow)
+    slot_id = action.slot_id or ""
+    start = slot_start_from(slot_id)
+    end = start + timedelta(minutes=draft.duration_min or 30)
+    try:
+        interview = await _book(token, services, draft, slot_id, start, end)
+    except errors.SlotTakenError as err:
+        return await _taken_card(context, services, draft, err)
+    draft = draft.evolve(status=FlowStatus.BOOKED, interview_id=interview.id,
+                         booked_slot_id=slot_id)
+    await services.save_flow(context, draft)
+    return build_booked(interview_view(interview, zones_of(draft), draft))
+
+
+async def _book(token: str, services: DialogServices, draft: ScheduleDraft, slot_id: str,
+                start: object, end: object) -> InterviewOut:
+    reschedule = draft.extras.get("reschedule")
+    if reschedule:
+        return await services.calendar.reschedule_interview(token, reschedule, start=start,
+                                                            end=end)  # type: ignore[arg-type]
+    return await services.calendar.create_interview(
+        token, candidate_name=draft.candidate_name or "Candidate",
+        candidate_email=draft.candidate_email or "",
+        interviewers=[m.address for m in draft.interviewers], start=start,  # type: ignore[arg-type]
+        end=end, idempotency_key=idempotency_key(draft.flow, slot_id),  # type: ignore[arg-type]
+        rooms=[m.address for m in draft.rooms] or None, time_zone=draft.candidate_zone)
+
+
+async def _taken_card(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
+                      err: errors.SlotTakenError) -> Card:
+    await context.send_activity("Sorry, that time was just taken. Here are fresh times.")
+    fresh = getattr(err, "fresh_slots", None)
+    if fresh is not None and fresh.slots:
+        return build_slot_picker(slot_picker_view(draft, fresh))
+    return await slot_card(context, services, draft)
+
+
+async def _booked_card(context: TurnContext, services: DialogServices,
+                       draft: ScheduleDraft) -> Card:
+    token = await fetch_user_token(context, services.connection)
+    if token is None:
+        return build_reconnect(draft.flow)
+    for interview in await services.calendar.list_interviews(token):
+        if interview.id == draft.interview_id:
+            return build_booked(interview_view(interview, zones_of(draft), draft))
+    return build_error(draft.flow, "That interview is no longer booked.")
+
+
+async def _send_to_candidate(context: TurnContext, services: DialogServices,
+                             draft: ScheduleDraft, action: CardAction) -> Card:  # noqa: ARG001
+    token = await fetch_user_token(context, services.connection)
+    if token is None:
+        return build_reconnect(draft.flow)
+    start, end = window_of(draft)
+    try:
+        offer = await services.calendar.create_offer(
+            token, interviewers=[m.address for m in draft.interviewers],
+            duration_min=draft.duration_min or 30, window_start=start, window_end=end,
+            candidate_name=draft.candidate_name or "Candidate",
+            candidate_time_zone=draft.candidate_zone)
+    except errors.NotFoundError:
+        return build_error(draft.flow, "Candidate booking links are not available yet.")
+    if not offer.url:
+        return build_error(draft.flow, "The booking link could not be created.")
+    return build_candidate_link(draft.flow, candidate_of(draft),
+                                OfferView(offer.id, offer.url, offer.expires_at),
+                                zones_of(draft).manager)
+
+
+async def _interview_action(context: TurnContext, services: DialogServices,
+                            action: CardAction) -> Card:
+    token = await fetch_user_token(context, services.connection)
+    if token is None:
+        return build_reconnect(action.flow)
+    if action.verb is Verb.REVOKE_OFFER:
+        await services.calendar.revoke_offer(token, action.offer_id or "")
+        return build_error(action.flow, "The booking link was revoked.")
+    zone = zone_or_utc(manager_zone(context))
+    from cards.views import ZonePair
+
+    zones = ZonePair(zone, zone)
+    if action.verb is Verb.CANCEL_INTERVIEW:
+        cancelled = await services.calendar.cancel_interview(token, action.interview_id or "")
+        return build_cancelled(action.flow, interview_view(cancelled, zones))
+    return await _start_reschedule(context, services, token, action)
+
+
+async def _start_reschedule(context: TurnContext, services: DialogServices, token: str,
+                            action: CardAction) -> Card:
+    interviews = {i.id: i for i in await services.calendar.list_interviews(token)}
+    interview = interviews.get(action.interview_id or "")
+    if interview is None:
+        return build_error(action.flow, "That interview is no longer booked.")
+    resolved = await services.calendar.resolve_people(token, list(interview.attendees)[:20])
+    from dialogs.state import Member, new_flow_id
+
+    members = tuple(Member(p[0].address, p[0].display_name, p[0].time_zone, p[0].is_room)
+                    for p in resolved if len(p) == 1)
+    today = services.clock().date()
+    draft = ScheduleDraft(
+        flow=new_flow_id(), manager_zone=manager_zone(context),
+        candidate_name=interview.candidate_name, members=members,
+        duration_min=int((interview.end - interview.start).total_seconds() // 60),
+        range_start=today + timedelta(days=1), range_end=today + timedelta(days=7),
+        buffer_min=0, extras={"reschedule": interview.id})
+    await services.save_flow(context, draft)
+    return await slot_card(context, services, draft)
+
+
+_FLOW_HANDLERS = {
+    Verb.CHOOSE_SLOT: _choose, Verb.BACK: _back, Verb.WIDEN_DAYS: _widen,
+    Verb.SHORTEN: _shorten, Verb.MORE_SLOTS: _more, Verb.CONFIRM: _confirm,
+    Verb.SEND_TO_CANDIDATE: _send_to_candidate, Verb.REFRESH: _back,
+}
+_ = MAX_SLOTS

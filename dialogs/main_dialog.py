@@ -1,0 +1,139 @@
+"""MainDialog: sign in, then route "schedule" / "my interviews" / "help" / "sign out" / "disconnect".
+
+Interruptions: "cancel" and "help" work at every step of every child dialog.
+"""
+
+from __future__ import annotations
+
+from botbuilder.core import MessageFactory
+from botbuilder.dialogs import (
+    ComponentDialog,
+    DialogContext,
+    DialogTurnResult,
+    DialogTurnStatus,
+    WaterfallDialog,
+    WaterfallStepContext,
+)
+from botbuilder.dialogs.prompts import OAuthPromptSettings, PromptOptions
+
+from calendar_backend import errors
+from cards.help import build_help
+from cards.my_interviews import build_my_interviews
+from cards.views import ZonePair
+from dialogs import parse
+from dialogs.schedule_interview import ScheduleInterviewDialog
+from dialogs.services import DialogServices, card_activity, manager_zone
+from dialogs.sso import SafeOAuthPrompt, fetch_user_token, sign_out
+from dialogs.state import ScheduleDraft, new_flow_id
+from dialogs.views import interview_view, zone_or_utc
+
+SIGN_IN = "signin"
+CANCEL_WORDS = frozenset({"cancel", "stop", "quit", "never mind"})
+HELP_WORDS = frozenset({"help", "?"})
+
+
+def command_of(text: str) -> str:
+    """Normalise a typed command: lower-case, single spaces, no trailing punctuation."""
+    return " ".join(text.lower().strip().strip(".!").split())
+
+
+class MainDialog(ComponentDialog):
+    """The root dialog. Options: ``{"text": <command text>}``."""
+
+    def __init__(self, services: DialogServices) -> None:
+        super().__init__(MainDialog.__name__)
+        self._services = services
+        self.add_dialog(SafeOAuthPrompt(SIGN_IN, OAuthPromptSettings(
+            connection_name=services.connection, title="Sign in",
+            text="Please sign in so I can see free and busy times.", timeout=300000)))
+        self.add_dialog(ScheduleInterviewDialog(services))
+        self.add_dialog(WaterfallDialog("main", [self.sign_in_step, self.route_step]))
+        self.initial_dialog_id = "main"
+
+    async def on_continue_dialog(self, inner_dc: DialogContext) -> DialogTurnResult:
+        interrupted = await self._interrupt(inner_dc)
+        return interrupted or await super().on_continue_dialog(inner_dc)
+
+    async def _interrupt(self, inner_dc: DialogContext) -> DialogTurnResult | None:
+        activity = inner_dc.context.activity
+        if activity.type != "message" or not activity.text:
+            return None
+        text = command_of(activity.text)
+        if text in CANCEL_WORDS:
+            await inner_dc.context.send_activity("Cancelled. Type \"schedule\" to start again.")
+            return await inner_dc.cancel_all_dialogs()
+        if text in HELP_WORDS:
+            await inner_dc.context.send_activity(card_activity(build_help(new_flow_id())))
+            await inner_dc.context.send_activity("Carry on where we were, or type \"cancel\".")
+            return DialogTurnResult(DialogTurnStatus.Waiting)
+        return None
+
+    async def sign_in_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        step.values["text"] = str((step.options or {}).get("text", ""))
+        return await step.begin_dialog(SIGN_IN, PromptOptions(
+            prompt=MessageFactory.text("Please sign in to OpenSlot."),
+            retry_prompt=MessageFactory.text("Please use the sign-in button, or type cancel.")))
+
+    async def route_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        if step.result is None:
+            await step.context.send_activity("Sign-in did not complete. Type anything to retry.")
+            return await step.end_dialog(None)
+        text = str(step.values.get("text", ""))
+        command = command_of(text)
+        if command.startswith("schedule"):
+            return await step.begin_dialog(ScheduleInterviewDialog.__name__,
+                                           self._draft_for(step, text).to_json())
+        if command in {"my interviews", "interviews", "list"}:
+            await self._my_interviews(step)
+        elif command in {"sign out", "signout", "log out", "logout"}:
+            await sign_out(step.context, self._services.connection)
+            await step.context.send_activity("You are signed out.")
+        elif command == "disconnect":
+            await self._disconnect(step)
+        elif command in {"sign in", "signin", "login"}:
+            await step.context.send_activity("You are signed in.")
+        else:
+            await step.context.send_activity(card_activity(build_help(new_flow_id())))
+        return await step.end_dialog(None)
+
+    def _draft_for(self, step: WaterfallStepContext, text: str) -> ScheduleDraft:
+        prefill = parse.parse_command(text) or parse.CommandPrefill()
+        zone = manager_zone(step.context)
+        today = self._services.clock().astimezone(zone_or_utc(zone)).date()
+        span = parse.parse_date_range(prefill.range_text, today) if prefill.range_text else None
+        problem = parse.check_duration(prefill.duration_min) if prefill.duration_min else None
+        return ScheduleDraft(
+            flow=new_flow_id(), manager_zone=zone, candidate_name=prefill.candidate_name,
+            candidate_email=prefill.candidate_email, pending_people=prefill.interviewers,
+            duration_min=None if problem else prefill.duration_min,
+            range_start=span[0] if span else None, range_end=span[1] if span else None)
+
+    async def _my_interviews(self, step: WaterfallStepContext) -> None:
+        token = await fetch_user_token(step.context, self._services.connection)
+        if token is None:
+            await step.context.send_activity("Please sign in again.")
+            return
+        try:
+            interviews = await self._services.calendar.list_interviews(token)
+        except errors.CalendarError as err:
+            await step.context.send_activity(err.message)
+            return
+        now = self._services.clock()
+        zone = zone_or_utc(manager_zone(step.context))
+        upcoming = sorted((i for i in interviews if i.end > now and i.status != "cancelled"),
+                          key=lambda i: i.start)
+        views = [interview_view(i, ZonePair(zone, zone)) for i in upcoming]
+        await step.context.send_activity(card_activity(build_my_interviews(new_flow_id(),
+                                                                           views)))
+
+    async def _disconnect(self, step: WaterfallStepContext) -> None:
+        token = await fetch_user_token(step.context, self._services.connection)
+        if token is not None:
+            try:
+                await self._services.calendar.disconnect(token)
+            except errors.CalendarError as err:
+                await step.context.send_activity(err.message)
+                return
+        await sign_out(step.context, self._services.connection)
+        await step.context.send_activity(
+            "Disconnected: OpenSlot no longer holds any sign-in for you.")

@@ -1,0 +1,255 @@
+"""ScheduleInterviewDialog: collect candidate, panel, duration, dates, zone, buffer; show slots.
+
+The waterfall is restartable: its options are the draft's JSON, every step skips what the draft
+already has, and resolving people loops with ``replace_dialog``. Input is validated by the pure
+parsers in ``dialogs.parse``; a bad answer gets a specific reply and the same question again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from botbuilder.core import MessageFactory
+from botbuilder.dialogs import (
+    ComponentDialog,
+    DialogTurnResult,
+    WaterfallDialog,
+    WaterfallStepContext,
+)
+from botbuilder.dialogs.choices import Choice, ListStyle
+from botbuilder.dialogs.prompts import (
+    ChoicePrompt,
+    PromptOptions,
+    PromptValidatorContext,
+    TextPrompt,
+)
+
+from calendar_backend import errors
+from calendar_backend.contract import PersonOut
+from cards.reconnect import build_reconnect
+from dialogs import parse
+from dialogs.flow_search import show_slots
+from dialogs.services import DialogServices, card_activity
+from dialogs.sso import fetch_user_token
+from dialogs.state import Member, ScheduleDraft
+from dialogs.views import zone_or_utc
+
+NAME, EMAIL, PEOPLE, DURATION, RANGE, ZONE, BUFFER, PICK = (
+    "name", "email", "people", "duration", "range", "zone", "buffer", "pick")
+
+
+def _ask(text: str) -> PromptOptions:
+    return PromptOptions(prompt=MessageFactory.text(text))
+
+
+async def _reject(ctx: PromptValidatorContext, message: str) -> bool:
+    await ctx.context.send_activity(message)
+    return False
+
+
+def _text(ctx: PromptValidatorContext) -> str:
+    return str(ctx.recognized.value or "") if ctx.recognized.succeeded else ""
+
+
+async def _valid_name(ctx: PromptValidatorContext) -> bool:
+    return parse.parse_name(_text(ctx)) is not None or await _reject(
+        ctx, "Please type the candidate's name (letters, up to 120 characters).")
+
+
+async def _valid_email(ctx: PromptValidatorContext) -> bool:
+    return parse.parse_email(_text(ctx)) is not None or await _reject(
+        ctx, "That doesn't look like an e-mail address. Try e.g. dana@example.com.")
+
+
+async def _valid_people(ctx: PromptValidatorContext) -> bool:
+    return bool(parse.split_people(_text(ctx))) or await _reject(
+        ctx, "Please name at least one interviewer, e.g. \"Megan, adelev@contoso.com\".")
+
+
+async def _valid_duration(ctx: PromptValidatorContext) -> bool:
+    minutes = parse.parse_duration(_text(ctx))
+    if minutes is None:
+        return await _reject(ctx, "Please give a length like \"45 min\" or \"1 hour\".")
+    problem = parse.check_duration(minutes)
+    return problem is None or await _reject(ctx, problem)
+
+
+async def _valid_zone(ctx: PromptValidatorContext) -> bool:
+    return parse.parse_time_zone(_text(ctx)) is not None or await _reject(
+        ctx, "I don't know that time zone. Try an IANA name like Asia/Kolkata, or \"London\".")
+
+
+async def _valid_buffer(ctx: PromptValidatorContext) -> bool:
+    return parse.parse_buffer(_text(ctx)) is not None or await _reject(
+        ctx, f"Please give 0 to {parse.MAX_BUFFER_MIN} minutes, or \"none\".")
+
+
+class ScheduleInterviewDialog(ComponentDialog):
+    """Collects a ``ScheduleDraft`` (options: the draft JSON) and posts the slot picker."""
+
+    def __init__(self, services: DialogServices) -> None:
+        super().__init__(ScheduleInterviewDialog.__name__)
+        self._services = services
+        for prompt_id, validator in ((NAME, _valid_name), (EMAIL, _valid_email),
+                                     (PEOPLE, _valid_people), (DURATION, _valid_duration),
+                                     (ZONE, _valid_zone), (BUFFER, _valid_buffer),
+                                     (RANGE, self._valid_range)):
+            self.add_dialog(TextPrompt(prompt_id, validator))
+        self.add_dialog(ChoicePrompt(PICK))
+        self.add_dialog(WaterfallDialog("schedule", [
+            self.name_step, self.email_step, self.people_step, self.resolve_step,
+            self.pick_step, self.duration_step, self.range_step, self.zone_step,
+            self.buffer_step, self.search_step]))
+        self.initial_dialog_id = "schedule"
+
+    # ---- helpers -------------------------------------------------------------------------
+    @staticmethod
+    def _draft(step: WaterfallStepContext) -> ScheduleDraft:
+        return ScheduleDraft.from_json(step.values.get("draft") or step.options)
+
+    @staticmethod
+    def _keep(step: WaterfallStepContext, draft: ScheduleDraft) -> None:
+        step.values["draft"] = draft.to_json()
+
+    def _today(self, draft: ScheduleDraft) -> Any:
+        return self._services.clock().astimezone(zone_or_utc(draft.manager_zone)).date()
+
+    async def _valid_range(self, ctx: PromptValidatorContext) -> bool:
+        today = self._services.clock().astimezone(ZoneInfo("UTC")).date()
+        return parse.parse_date_range(_text(ctx), today) is not None or await _reject(
+            ctx, "Please say \"next week\", \"tomorrow\", \"this week\" or dates like "
+                 "2026-12-01 to 2026-12-04 (up to 60 days, not in the past).")
+
+    # ---- steps ---------------------------------------------------------------------------
+    async def name_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        draft = self._draft(step)
+        self._keep(step, draft)
+        if draft.candidate_name:
+            return await step.next(None)
+        return await step.prompt(NAME, _ask("What is the candidate's name?"))
+
+    async def email_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        draft = self._draft(step)
+        if step.result:
+            draft = draft.evolve(candidate_name=parse.parse_name(str(step.result)))
+        self._keep(step, draft)
+        if draft.candidate_email:
+            return await step.next(None)
+        return await step.prompt(EMAIL, _ask(f"What is {draft.candidate_name}'s e-mail?"))
+
+    async def people_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        draft = self._draft(step)
+        if step.result:
+            draft = draft.evolve(candidate_email=parse.parse_email(str(step.result)))
+        self._keep(step, draft)
+        if draft.interviewers or draft.pending_people:
+            return await step.next(None)
+        return await step.prompt(PEOPLE, _ask(
+            "Who should interview? Names or e-mails, separated by commas (rooms too)."))
+
+    async def resolve_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        draft = self._draft(step)
+        if step.result:
+            draft = draft.evolve(pending_people=parse.split_people(str(step.result)))
+        if not draft.pending_people:
+            self._keep(step, draft)
+            return await step.next(None)
+        token = await fetch_user_token(step.context, self._services.connection)
+        if token is None:
+            await step.context.send_activity(card_activity(build_reconnect(draft.flow)))
+            return await step.end_dialog(None)
+        matches = await self._services.calendar.resolve_people(token, list(draft.pending_people))
+        return await self._apply_matches(step, draft, matches)
+
+    async def _apply_matches(self, step: WaterfallStepContext, draft: ScheduleDraft,
+                             matches: list[list[PersonOut]]) -> DialogTurnResult:
+        members, missing = list(draft.members), []
+        for query, found in zip(draft.pending_people, matches, strict=False):
+            if len(found) == 1:
+                members.append(Member(found[0].address, found[0].display_name,
+                                      found[0].time_zone, found[0].is_room))
+            elif not found:
+                missing.append(query)
+            else:
+                step.values["choices"] = [[p.address, p.display_name, p.time_zone, p.is_room]
+                                          for p in found[:8]]
+                rest = tuple(q for q in draft.pending_people if q != query)
+                self._keep(step, draft.evolve(members=tuple(members), pending_people=rest))
+                return await step.next(query)
+        draft = draft.evolve(members=tuple(members), pending_people=())
+        if missing:
+            await step.context.send_activity(
+                f"I couldn't find {', '.join(missing)} in your directory. Please check the "
+                "spelling or use an e-mail address.")
+            return await step.replace_dialog(self.id, draft.to_json())
+        self._keep(step, draft)
+        return await step.next(None)
+
+    async def pick_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        if not step.result:
+            return await step.next(None)
+        choices = [Choice(f"{name} ({address})") for address, name, _, _ in step.values["choices"]]
+        return await step.prompt(PICK, PromptOptions(
+            prompt=MessageFactory.text(f"Which \"{step.result}\" did you mean?"),
+            retry_prompt=MessageFactory.text("Please pick one of the options."),
+            choices=choices, style=ListStyle.list_style))
+
+    async def duration_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        draft = self._draft(step)
+        if step.result is not None and hasattr(step.result, "index"):
+            address, name, zone, is_room = step.values["choices"][step.result.index]
+            draft = draft.evolve(members=(*draft.members, Member(address, name, zone, is_room)))
+            if draft.pending_people:
+                return await step.replace_dialog(self.id, draft.to_json())
+        if not draft.interviewers:
+            await step.context.send_activity("An interview needs at least one person, "
+                                             "not only rooms.")
+            return await step.replace_dialog(self.id, draft.evolve(members=()).to_json())
+        self._keep(step, draft)
+        if draft.duration_min:
+            return await step.next(None)
+        return await step.prompt(DURATION, _ask("How long is the interview? (15-240 minutes)"))
+
+    async def range_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        draft = self._draft(step)
+        if step.result:
+            draft = draft.evolve(duration_min=parse.parse_duration(str(step.result)))
+        self._keep(step, draft)
+        if draft.range_start:
+            return await step.next(None)
+        return await step.prompt(RANGE, _ask(
+            "When? e.g. \"next week\", \"tomorrow\", or \"default\" for the next 5 working days."))
+
+    async def zone_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        draft = self._draft(step)
+        if step.result:
+            first, last = parse.parse_date_range(str(step.result), self._today(draft)) or (
+                None, None)
+            draft = draft.evolve(range_start=first, range_end=last)
+        self._keep(step, draft)
+        if draft.candidate_zone:
+            return await step.next(None)
+        return await step.prompt(ZONE, _ask(
+            "Which time zone is the candidate in? (e.g. India, London, America/New_York)"))
+
+    async def buffer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        draft = self._draft(step)
+        if step.result:
+            draft = draft.evolve(candidate_zone=parse.parse_time_zone(str(step.result)))
+        self._keep(step, draft)
+        if draft.buffer_min is not None:
+            return await step.next(None)
+        return await step.prompt(BUFFER, _ask(
+            "Any buffer between meetings, in minutes? Say \"none\" for no buffer."))
+
+    async def search_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        draft = self._draft(step)
+        if step.result:
+            draft = draft.evolve(buffer_min=parse.parse_buffer(str(step.result)))
+        await self._services.save_flow(step.context, draft)
+        try:
+            await show_slots(step.context, self._services, draft)
+        except errors.CalendarError as err:
+            await step.context.send_activity(err.message)
+        return await step.end_dialog(draft.to_json())

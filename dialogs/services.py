@@ -1,0 +1,65 @@
+"""What the dialogs need from the outside world, passed in explicitly by bot.py or tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botbuilder.core import ConversationState, MessageFactory, TurnContext
+from botbuilder.schema import Activity, Attachment
+
+from calendar_backend.client import CalendarServiceApi
+from dialogs.state import ScheduleDraft, remember_flow
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class DialogServices:
+    """The Calendar Service client, the OAuth connection, conversation state and a UTC clock."""
+
+    calendar: CalendarServiceApi
+    connection: str
+    conversation_state: ConversationState
+    clock: Callable[[], datetime] = field(default=_utc_now)
+
+    async def load_flows(self, context: TurnContext) -> dict[str, Any]:
+        """The conversation's flows (flow id → draft JSON)."""
+        accessor = self.conversation_state.create_property("flows")
+        flows = await accessor.get(context, dict)
+        return flows if isinstance(flows, dict) else {}
+
+    async def load_flow(self, context: TurnContext, flow: str) -> ScheduleDraft | None:
+        """One flow's draft, or ``None`` if unknown (or unreadable)."""
+        doc = (await self.load_flows(context)).get(flow)
+        try:
+            return ScheduleDraft.from_json(doc) if isinstance(doc, dict) else None
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    async def save_flow(self, context: TurnContext, draft: ScheduleDraft) -> None:
+        """Store ``draft`` in conversation state (persisted at the end of the turn)."""
+        accessor = self.conversation_state.create_property("flows")
+        await accessor.set(context, remember_flow(await self.load_flows(context), draft))
+
+
+def card_activity(card: dict[str, object]) -> Activity:
+    """A message activity carrying one Adaptive Card."""
+    return MessageFactory.attachment(Attachment(content_type=CARD_CONTENT_TYPE, content=card))
+
+
+def manager_zone(context: TurnContext) -> str:
+    """The user's IANA zone from the activity (``localTimezone`` or Teams clientInfo), else UTC."""
+    activity = context.activity
+    zone = getattr(activity, "local_timezone", None)
+    for entity in activity.entities or []:
+        props = getattr(entity, "additional_properties", None) or {}
+        if getattr(entity, "type", None) == "clientInfo" and props.get("timezone"):
+            zone = zone or str(props["timezone"])
+    return str(zone) if zone else "UTC"

@@ -1,0 +1,103 @@
+"""OpenSlotBot: the Teams activity handler. Routes messages, card actions and sign-in invokes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.dialogs import Dialog, DialogSet, DialogTurnStatus
+from botbuilder.schema import AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue, ChannelAccount
+
+from cards.actions import CardAction, Verb, parse_action
+from cards.welcome import build_welcome
+from dialogs.card_actions import handle_card_action
+from dialogs.main_dialog import MainDialog
+from dialogs.services import CARD_CONTENT_TYPE, DialogServices, card_activity
+from dialogs.state import new_flow_id
+
+LOG = logging.getLogger("openslot.bot")
+_VERB_COMMANDS = {Verb.SCHEDULE: "schedule", Verb.MY_INTERVIEWS: "my interviews",
+                  Verb.HELP: "help", Verb.SIGN_IN: "sign in"}
+
+
+def _error_response(status: int, message: str) -> AdaptiveCardInvokeResponse:
+    return AdaptiveCardInvokeResponse(
+        status_code=status, type="application/vnd.microsoft.error",
+        value={"code": "BadRequest" if status == 400 else "Error", "message": message})
+
+
+class OpenSlotBot(TeamsActivityHandler):
+    """Teams handler; the dialog stack lives in durable conversation state."""
+
+    def __init__(self, services: DialogServices) -> None:
+        super().__init__()
+        self._services = services
+        self._dialog: Dialog = MainDialog(services)
+        self._dialog_state = services.conversation_state.create_property("DialogState")
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        await super().on_turn(turn_context)
+        await self._services.conversation_state.save_changes(turn_context)
+
+    async def run_dialog(self, context: TurnContext, text: str | None = None) -> None:
+        """Continue the active dialog, or start MainDialog with ``text`` as the command."""
+        dialogs = DialogSet(self._dialog_state)
+        dialogs.add(self._dialog)
+        dc = await dialogs.create_context(context)
+        if text is None:
+            result = await dc.continue_dialog()
+            if result.status != DialogTurnStatus.Empty:
+                return
+            text = context.activity.text or ""
+        else:
+            await dc.cancel_all_dialogs()
+        if context.activity.type == "message" or text:
+            await dc.begin_dialog(self._dialog.id, {"text": text})
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        value = turn_context.activity.value
+        if isinstance(value, dict) and "verb" in value:
+            await self._on_submit(turn_context, value)
+            return
+        await self.run_dialog(turn_context)
+
+    async def _on_submit(self, context: TurnContext, value: dict[str, Any]) -> None:
+        try:
+            action = parse_action(value)
+        except ValueError:
+            await context.send_activity("I didn't understand that button. Type \"help\".")
+            return
+        card = await handle_card_action(context, self._services, action)
+        if card is None:
+            await self.run_dialog(context, _VERB_COMMANDS[action.verb])
+        else:
+            await context.send_activity(card_activity(card))
+
+    async def on_adaptive_card_invoke(
+        self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue  # noqa: ARG002
+    ) -> AdaptiveCardInvokeResponse:
+        raw = turn_context.activity.value
+        try:
+            action: CardAction = parse_action(raw if isinstance(raw, dict) else {})
+        except ValueError:
+            return _error_response(400, "This card action is not valid.")
+        card = await handle_card_action(turn_context, self._services, action)
+        if card is None:
+            await self.run_dialog(turn_context, _VERB_COMMANDS[action.verb])
+            return AdaptiveCardInvokeResponse(
+                status_code=200, type="application/vnd.microsoft.activity.message", value="OK")
+        return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
+
+    async def on_members_added_activity(self, members_added: list[ChannelAccount],
+                                        turn_context: TurnContext) -> None:
+        bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
+        if any(member.id != bot_id for member in members_added):
+            await turn_context.send_activity(card_activity(build_welcome(new_flow_id())))
+
+    async def on_teams_signin_verify_state(self, turn_context: TurnContext) -> None:
+        await self.run_dialog(turn_context)
+
+    async def on_teams_signin_token_exchange(self, turn_context: TurnContext) -> None:
+        await self.run_dialog(turn_context)

@@ -1,0 +1,102 @@
+"""Map dialog state + Calendar Service answers onto the card builders' view models. No I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from calendar_backend.contract import InterviewOut, SlotsResult
+from cards.views import (
+    Blocker,
+    BlockReason,
+    ConfirmationView,
+    InterviewView,
+    Person,
+    SlotPickerView,
+    SlotView,
+    ZonePair,
+)
+from dialogs.state import Member, ScheduleDraft, slot_id_for, slot_start_from
+
+
+def zone_or_utc(name: str | None) -> ZoneInfo:
+    """The zone named ``name``, UTC when empty or unknown."""
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ValueError, KeyError):
+        return ZoneInfo("UTC")
+
+
+def zones_of(draft: ScheduleDraft) -> ZonePair:
+    """Manager and candidate zones of a draft (the candidate's defaults to the manager's)."""
+    manager = zone_or_utc(draft.manager_zone)
+    return ZonePair(manager, zone_or_utc(draft.candidate_zone) if draft.candidate_zone
+                    else manager)
+
+
+def window_of(draft: ScheduleDraft) -> tuple[datetime, datetime]:
+    """The UTC search window ``[start of range_start, end of range_end)`` in the manager's zone.
+
+    Raises:
+        ValueError: when the draft has no date range.
+    """
+    if draft.range_start is None or draft.range_end is None:
+        raise ValueError("draft has no date range")
+    tz = zone_or_utc(draft.manager_zone)
+    start = datetime.combine(draft.range_start, time(0), tzinfo=tz).astimezone(UTC)
+    end_day: date = draft.range_end + timedelta(days=1)
+    return start, datetime.combine(end_day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def _person(member: Member) -> Person:
+    return Person(member.display_name, member.address, is_room=member.is_room)
+
+
+def candidate_of(draft: ScheduleDraft) -> Person:
+    """The candidate as a card person."""
+    return Person(draft.candidate_name or "Candidate", draft.candidate_email or "")
+
+
+def slot_picker_view(draft: ScheduleDraft, result: SlotsResult, page: int = 1) -> SlotPickerView:
+    """The slot picker for ``result`` (slots kept in the service's best-first order)."""
+    names = {m.address.lower(): m.display_name for m in draft.members}
+    names.update({p.address.lower(): p.display_name for p in result.people})
+    blockers = tuple(Blocker(names.get(b.address.lower(), b.address), BlockReason(b.reason))
+                     for b in result.blockers if b.reason in BlockReason.__members__.values())
+    slots = tuple(SlotView(slot_id_for(s.start), s.start, s.end) for s in result.slots)
+    return SlotPickerView(flow=draft.flow, candidate=candidate_of(draft),
+                          interviewers=tuple(_person(m) for m in draft.interviewers),
+                          duration=timedelta(minutes=draft.duration_min or 30),
+                          zones=zones_of(draft), slots=slots, blockers=blockers, page=page)
+
+
+def slot_of(draft: ScheduleDraft, slot_id: str) -> SlotView:
+    """The slot a ``slot_id`` stands for, with the draft's duration. Raises ``ValueError``."""
+    start = slot_start_from(slot_id)
+    return SlotView(slot_id, start, start + timedelta(minutes=draft.duration_min or 30))
+
+
+def confirmation_view(draft: ScheduleDraft, slot_id: str) -> ConfirmationView:
+    """The confirmation card's view for ``slot_id``."""
+    return ConfirmationView(flow=draft.flow, candidate=candidate_of(draft),
+                            interviewers=tuple(_person(m) for m in draft.interviewers),
+                            rooms=tuple(_person(m) for m in draft.rooms),
+                            slot=slot_of(draft, slot_id), zones=zones_of(draft))
+
+
+def interview_view(interview: InterviewOut, zones: ZonePair,
+                   draft: ScheduleDraft | None = None) -> InterviewView:
+    """An interview for the booked/list/cancelled cards; names come from the draft if known."""
+    members = {m.address.lower(): m for m in (draft.members if draft else ())}
+    candidate_email = (draft.candidate_email or "") if draft else ""
+    people = [a for a in interview.attendees if a.lower() != candidate_email.lower()]
+    interviewers = tuple(_person(members[a.lower()]) if a.lower() in members else Person(a, a)
+                         for a in people if not (members.get(a.lower()) and
+                                                 members[a.lower()].is_room))
+    rooms = tuple(_person(m) for m in (draft.rooms if draft else ()))
+    return InterviewView(interview_id=interview.id,
+                         candidate=Person(interview.candidate_name or "Candidate",
+                                          candidate_email),
+                         interviewers=interviewers or (Person("(nobody)", ""),),
+                         rooms=rooms, start_utc=interview.start, end_utc=interview.end,
+                         zones=zones, join_url=interview.join_url)

@@ -1,0 +1,186 @@
+"""Bot test fixtures: an in-memory FakeCalendarService (the client Protocol), SQL storage on a tmp
+SQLite file, and a TestAdapter harness around the real OpenSlotBot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botbuilder.core import ConversationState, TurnContext
+from botbuilder.core.adapters import TestAdapter
+from botbuilder.schema import Activity, ChannelAccount, ConversationAccount
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from calendar_backend import errors
+from calendar_backend.client import CalendarServiceApi
+from calendar_backend.contract import (
+    BlockerOut,
+    InterviewOut,
+    OfferOut,
+    PersonOut,
+    SlotOut,
+    SlotsResult,
+)
+from dialogs.services import DialogServices
+from dialogs.sql_storage import METADATA, SqlStorage
+from dialogs.teams_bot import OpenSlotBot
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # a Wednesday
+TOKEN = "user-token-for-alex"
+CONNECTION = "openslot"
+DIRECTORY = [
+    PersonOut("meganb@contoso.example", "Megan Bowen", "America/Los_Angeles"),
+    PersonOut("adelev@contoso.example", "Adele Vance", "Europe/London"),
+    PersonOut("adamb@contoso.example", "Adam Brown", "UTC"),
+    PersonOut("adams@contoso.example", "Adam Smith", "UTC"),
+    PersonOut("room1@contoso.example", "Room 1", "UTC", is_room=True),
+]
+
+
+@dataclass
+class FakeCalendarService(CalendarServiceApi):
+    """In-memory Calendar Service. Records calls; slots are a fixed list unless `busy` is set."""
+
+    slots: list[SlotOut] = field(default_factory=lambda: [
+        SlotOut(NOW + timedelta(days=6, hours=h), NOW + timedelta(days=6, hours=h, minutes=45))
+        for h in (1, 2, 4)])
+    blockers: list[BlockerOut] = field(default_factory=list)
+    taken_once: bool = False
+    reconnect: bool = False
+    offers_available: bool = True
+    interviews: dict[str, InterviewOut] = field(default_factory=dict)
+    by_key: dict[str, str] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    disconnected: bool = False
+
+    def _check(self, token: str, op: str) -> None:
+        self.calls.append(op)
+        if token != TOKEN:
+            raise errors.AuthError()
+        if self.reconnect:
+            raise errors.ReconnectRequiredError()
+
+    async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,
+                         start: datetime, end: datetime, buffer_min: int = 0,
+                         rooms: list[str] | None = None, limit: int = 8) -> SlotsResult:
+        self._check(token, "find_slots")
+        slots = tuple(SlotOut(s.start, s.start + timedelta(minutes=duration_min))
+                      for s in self.slots if start <= s.start < end)
+        return SlotsResult(slots, tuple(p for p in DIRECTORY if p.address in interviewers),
+                           tuple(self.blockers) if not slots else ())
+
+    async def create_interview(self, token: str, *, candidate_name: str, candidate_email: str,
+                               interviewers: list[str], start: datetime, end: datetime,
+                               idempotency_key: str, rooms: list[str] | None = None,
+                               time_zone: str | None = None) -> InterviewOut:
+        self._check(token, "create_interview")
+        if idempotency_key in self.by_key:
+            return self.interviews[self.by_key[idempotency_key]]
+        if self.taken_once:
+            self.taken_once = False
+            err = errors.SlotTakenError()
+            err.fresh_slots = SlotsResult(  # type: ignore[attr-defined]
+                (SlotOut(start + timedelta(days=1), end + timedelta(days=1)),), ())
+            raise err
+        iid = f"iv{len(self.interviews) + 1}"
+        self.interviews[iid] = InterviewOut(
+            iid, "confirmed", start, end, f"Interview: {candidate_name}",
+            (*interviewers, *(rooms or []), candidate_email), candidate_name,
+            "https://teams.example/join/1", "ev1")
+        self.by_key[idempotency_key] = iid
+        return self.interviews[iid]
+
+    async def list_interviews(self, token: str) -> list[InterviewOut]:
+        self._check(token, "list_interviews")
+        return list(self.interviews.values())
+
+    async def cancel_interview(self, token: str, interview_id: str) -> InterviewOut:
+        self._check(token, "cancel_interview")
+        if interview_id not in self.interviews:
+            raise errors.NotFoundError()
+        old = self.interviews[interview_id]
+        self.interviews[interview_id] = InterviewOut(
+            old.id, "cancelled", old.start, old.end, old.subject, old.attendees,
+            old.candidate_name, old.join_url, old.event_id)
+        return self.interviews[interview_id]
+
+    async def reschedule_interview(self, token: str, interview_id: str, *, start: datetime,
+                                   end: datetime) -> InterviewOut:
+        self._check(token, "reschedule_interview")
+        old = self.interviews[interview_id]
+        self.interviews[interview_id] = InterviewOut(
+            old.id, "confirmed", start, end, old.subject, old.attendees, old.candidate_name,
+            old.join_url, old.event_id)
+        return self.interviews[interview_id]
+
+    async def resolve_people(self, token: str, queries: list[str]) -> list[list[PersonOut]]:
+        self._check(token, "resolve_people")
+        return [[p for p in DIRECTORY if q.lower() == p.address
+                 or q.lower() in p.display_name.lower()] for q in queries]
+
+    async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
+                           window_start: datetime, window_end: datetime, candidate_name: str,
+                           candidate_time_zone: str | None = None,
+                           conversation_ref: dict[str, Any] | None = None) -> OfferOut:
+        self._check(token, "create_offer")
+        if not self.offers_available:
+            raise errors.NotFoundError()
+        return OfferOut("of1", "open", NOW + timedelta(days=7), "https://bot.example/c/abc")
+
+    async def revoke_offer(self, token: str, offer_id: str) -> OfferOut:
+        self._check(token, "revoke_offer")
+        return OfferOut(offer_id, "revoked", NOW)
+
+    async def disconnect(self, token: str) -> None:
+        self._check(token, "disconnect")
+        self.disconnected = True
+
+
+@pytest.fixture
+def fake() -> FakeCalendarService:
+    return FakeCalendarService()
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[SqlStorage]:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(METADATA.create_all)
+    store = SqlStorage(engine)
+    yield store
+    await store.close()
+
+
+def make_bot(storage: SqlStorage, fake: FakeCalendarService) -> OpenSlotBot:
+    services = DialogServices(fake, CONNECTION, ConversationState(storage), clock=lambda: NOW)
+    return OpenSlotBot(services)
+
+
+def make_adapter(bot: OpenSlotBot, *, signed_in: bool = True) -> TestAdapter:
+    template = Activity(channel_id="msteams", service_url="https://smba.trafficmanager.net/x/",
+                        from_property=ChannelAccount(id="29:alex", name="Alex Wilber"),
+                        recipient=ChannelAccount(id="28:bot", name="OpenSlot"),
+                        conversation=ConversationAccount(id="a:conv1"),
+                        local_timezone="Europe/London")
+
+    async def logic(context: TurnContext) -> None:
+        await bot.on_turn(context)
+
+    adapter = TestAdapter(logic, template)
+    if signed_in:
+        adapter.add_user_token(CONNECTION, "msteams", "29:alex", TOKEN)
+    return adapter
+
+
+@pytest.fixture
+def bot(storage: SqlStorage, fake: FakeCalendarService) -> OpenSlotBot:
+    return make_bot(storage, fake)
+
+
+@pytest.fixture
+def adapter(bot: OpenSlotBot) -> TestAdapter:
+    return make_adapter(bot)

@@ -1,0 +1,140 @@
+"""The bot's HTTP endpoint on a real server, with a local connector + token service stub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+import bot as bot_module
+from dialogs.sql_storage import SqlStorage
+from tests.bot.conftest import TOKEN, FakeCalendarService
+
+TENANT = "6f2d5c1e-8d3b-4a7e-9f41-2b7c9e0d1a55"
+
+
+@dataclass
+class Channel:
+    """A stand-in connector + user-token service that records what the bot sends."""
+
+    posted: list[dict[str, Any]] = field(default_factory=list)
+    exchange_status: int = 200
+    url: str = ""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._post)
+        app.router.add_post("/v3/conversations/{cid}/activities", self._post)
+        app.router.add_get("/api/usertoken/GetToken", self._token)
+        app.router.add_post("/api/usertoken/exchange", self._exchange)
+        return app
+
+    async def _post(self, request: web.Request) -> web.Response:
+        self.posted.append(await request.json())
+        return web.json_response({"id": f"r{len(self.posted)}"})
+
+    async def _token(self, request: web.Request) -> web.Response:
+        return web.json_response({"channelId": "msteams", "connectionName": "openslot",
+                                  "token": TOKEN, "expiration": "2099-01-01T00:00:00Z"})
+
+    async def _exchange(self, request: web.Request) -> web.Response:
+        if self.exchange_status != 200:
+            return web.json_response({"error": {"code": "ExchangeFailed", "message": "AADSTS65001"}},
+                                     status=self.exchange_status)
+        return await self._token(request)
+
+
+@pytest.fixture
+async def channel() -> AsyncIterator[Channel]:
+    ch = Channel()
+    server = TestServer(ch.app(), host="127.0.0.1")
+    await server.start_server()
+    ch.url = str(server.make_url("/")).rstrip("/")
+    yield ch
+    await server.close()
+
+
+def settings_for(channel: Channel, **extra: str) -> bot_module.BotSettings:
+    env = {"OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": TENANT,
+           "OPENSLOT_TOKEN_SERVICE_URL": channel.url,
+           "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "smba.trafficmanager.net,127.0.0.1", **extra}
+    return bot_module.load_bot_settings(env)
+
+
+@pytest.fixture
+async def client(channel: Channel, storage: SqlStorage,
+                 fake: FakeCalendarService) -> AsyncIterator[TestClient]:
+    app = bot_module.build_app(settings_for(channel), calendar=fake, storage=storage)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as c:
+        yield c
+
+
+def activity(channel: Channel, *, tenant: str = TENANT, aid: str = "a1",
+             service_url: str | None = None, **extra: Any) -> dict[str, Any]:
+    doc = {"type": "message", "id": aid, "text": "hello", "channelId": "msteams",
+           "serviceUrl": service_url or channel.url,
+           "from": {"id": "29:alex", "name": "Alex"}, "recipient": {"id": "28:bot"},
+           "conversation": {"id": "a:conv1", "tenantId": tenant},
+           "channelData": {"tenant": {"id": tenant}}}
+    doc.update(extra)
+    return doc
+
+
+def test_prod_without_app_id_refuses_to_start() -> None:
+    assert bot_module.main({"OPENSLOT_ENV": "prod", "OPENSLOT_BOT_ALLOWED_TENANTS": TENANT}) == 2
+    with pytest.raises(bot_module.SettingsError):
+        bot_module.load_bot_settings({"OPENSLOT_ENV": "prod", "OPENSLOT_BOT_APP_ID": "x"})
+
+
+async def test_allowed_activity_is_answered(client: TestClient, channel: Channel) -> None:
+    resp = await client.post("/api/messages", json=activity(channel))
+    assert resp.status in (200, 201, 202)
+    assert len(channel.posted) == 1  # the help card
+
+
+async def test_foreign_tenant_dropped(client: TestClient, channel: Channel) -> None:
+    await client.post("/api/messages", json=activity(channel, tenant="evil-tenant"))
+    assert channel.posted == []
+
+
+async def test_non_allowlisted_service_url_gets_no_reply(client: TestClient,
+                                                        channel: Channel) -> None:
+    url = channel.url.replace("127.0.0.1", "localhost")
+    await client.post("/api/messages", json=activity(channel, service_url=url))
+    assert channel.posted == []
+
+
+async def test_duplicate_activity_processed_once(client: TestClient, channel: Channel) -> None:
+    await client.post("/api/messages", json=activity(channel, aid="dup"))
+    await client.post("/api/messages", json=activity(channel, aid="dup"))
+    assert len(channel.posted) == 1
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1,2]", b'{"type": 5}', b"\xff\xfe"])
+async def test_malformed_body_is_400(client: TestClient, body: bytes) -> None:
+    resp = await client.post("/api/messages", data=body,
+                             headers={"Content-Type": "application/json"})
+    assert resp.status == 400
+
+
+async def test_token_exchange_failure_is_412(client: TestClient, channel: Channel) -> None:
+    channel.exchange_status = 400
+    doc = activity(channel, type="invoke", name="signin/tokenExchange",
+                   value={"id": "ex1", "connectionName": "openslot", "token": "sso"})
+    resp = await client.post("/api/messages", json=doc)
+    assert resp.status == 412
+    assert (await resp.json())["failureDetail"].startswith("The bot is unable")
+
+
+async def test_token_exchange_success_is_200_and_deduped(client: TestClient,
+                                                         channel: Channel) -> None:
+    doc = activity(channel, type="invoke", name="signin/tokenExchange",
+                   value={"id": "ex2", "connectionName": "openslot", "token": "sso"})
+    first = await client.post("/api/messages", json=doc)
+    assert first.status == 200
+    second = await client.post("/api/messages", json={**doc, "id": "a2"})
+    assert second.status == 200
