@@ -4,14 +4,14 @@
 CalendarError                               base; .code is stable for clients, .message is safe to show
 ├── ValidationError(field, reason)          400  payload or parameter does not satisfy the contract
 ├── AuthError                               401  token missing/invalid (uniform, no detail)
-├── PermissionDeniedError                   403  authenticated but not allowed (unconsented tenant, archived user, ...)
+├── PermissionDeniedError                   403  not allowed (unconsented tenant, archived user, ...)
 ├── NotFoundError                           404
 ├── GoneError                               410  expired or revoked candidate link
 ├── ConflictError                           409
 │   └── SlotTakenError                      409  the slot is no longer free; carries fresh options
 ├── RateLimitedError(retry_after_s)         429
-├── ReconnectRequiredError                  401  the user's delegated grant is gone (expired/revoked refresh token,
-│                                                consent withdrawn): the bot shows a reconnect card
+├── ReconnectRequiredError                  401  the user's delegated grant is gone (expired or revoked
+│                                                refresh token, consent withdrawn): reconnect card
 ├── UpstreamError                           502  Graph or Entra failed
 │   ├── GraphThrottledError(retry_after_s)  503  throttled past our retry budget
 │   ├── GraphUnavailableError               504

@@ -8,7 +8,7 @@ reuses the flow's stable idempotency key, so the Calendar Service returns the sa
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from botbuilder.core import TurnContext
 
@@ -122,16 +122,16 @@ async def _confirm(context: TurnContext, services: DialogServices, draft: Schedu
 
 
 async def _book(token: str, services: DialogServices, draft: ScheduleDraft, slot_id: str,
-                start: object, end: object) -> InterviewOut:
+                start: datetime, end: datetime) -> InterviewOut:
     reschedule = draft.extras.get("reschedule")
     if reschedule:
-        return await services.calendar.reschedule_interview(token, reschedule, start=start,
-                                                            end=end)  # type: ignore[arg-type]
+        return await services.calendar.reschedule_interview(token, str(reschedule), start=start,
+                                                            end=end)
     return await services.calendar.create_interview(
         token, candidate_name=draft.candidate_name or "Candidate",
         candidate_email=draft.candidate_email or "",
-        interviewers=[m.address for m in draft.interviewers], start=start,  # type: ignore[arg-type]
-        end=end, idempotency_key=idempotency_key(draft.flow, slot_id),  # type: ignore[arg-type]
+        interviewers=[m.address for m in draft.interviewers], start=start,
+        end=end, idempotency_key=idempotency_key(draft.flow, slot_id),
         rooms=[m.address for m in draft.rooms] or None, time_zone=draft.candidate_zone)
 
 

@@ -105,7 +105,7 @@ def _decode_tagged(tag: str, value: dict[str, Any]) -> object:
     cls_plain = _PLAIN_CLASSES.get(tag)
     if cls_plain is None:
         raise ValueError("unknown type tag in bot state")
-    obj = cls_plain.__new__(cls_plain)
+    obj: object = object.__new__(cls_plain)
     for key, item in dict(value["v"]).items():
         setattr(obj, key, _decode(item))
     return obj

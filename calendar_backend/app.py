@@ -1,0 +1,265 @@
+"""The Calendar Service's HTTP API (aiohttp): routes, the three locks, and the one error mapping.
+
+Order on every request: lock 1 (the bearer token is validated before the body is read), then lock 3 (the
+body must match the operation's pinned JSON Schema), then the use case, which starts with lock 2 (the tenant
+credential must decrypt). Any failure answers `{"error": code, "message": text}` with the status of
+`calendar_backend.errors` and has no side effect. Exception text is never echoed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from jsonschema import Draft202012Validator
+
+from calendar_backend import contract
+from calendar_backend.auth import Principal, TokenValidator
+from calendar_backend.errors import (
+    AuthError,
+    CalendarError,
+    SlotTakenError,
+    ValidationError,
+)
+from calendar_backend.service import CalendarService
+
+log = logging.getLogger(__name__)
+
+SERVICE_KEY = web.AppKey("service", CalendarService)
+VALIDATOR_KEY = web.AppKey("validator", TokenValidator)
+REQUEST_ID = web.RequestKey("request_id", str)
+_MAX_BODY = 64 * 1024
+_VALIDATORS = {name: Draft202012Validator(schema) for name, schema in contract.SCHEMAS.items()}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map the error tree to JSON answers; unknown exceptions become an opaque 500."""
+    request_id = request.headers.get("x-request-id", "")
+    if not request_id or len(request_id) > 64 or not request_id.replace("-", "").isalnum():
+        request_id = str(uuid.uuid4())
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except CalendarError as exc:
+        response = _error_response(exc)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error (request %s)", request_id)
+        response = web.json_response({"error": "internal", "message": "Something went wrong."},
+                                     status=500)
+    response.headers["x-request-id"] = request_id
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _error_response(exc: CalendarError) -> web.Response:
+    body: dict[str, Any] = {"error": exc.code, "message": exc.message}
+    headers: dict[str, str] = {}
+    if isinstance(exc, ValidationError):
+        body["field"] = exc.field
+    if isinstance(exc, SlotTakenError) and getattr(exc, "fresh", None) is not None:
+        body["fresh"] = exc.fresh.to_json()  # type: ignore[attr-defined]
+    retry = getattr(exc, "retry_after_s", None)
+    if retry is not None:
+        body["retry_after_s"] = retry
+        headers["Retry-After"] = str(max(1, round(retry)))
+    if isinstance(exc, AuthError):
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return web.json_response(body, status=exc.status, headers=headers)
+
+
+async def _principal(request: web.Request) -> tuple[Principal, str]:
+    """Lock 1. Returns the principal and the raw assertion (for on-behalf-of)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token or len(token) > 16384:
+        await _audit_denial(request, "", "no_token")
+        raise AuthError()
+    try:
+        principal = await request.app[VALIDATOR_KEY].validate(token.strip())
+    except AuthError:
+        await _audit_denial(request, "", "token")
+        raise
+    return principal, token.strip()
+
+
+async def _payload(request: web.Request, operation: str,
+                   principal: Principal | None = None) -> dict[str, Any]:
+    """Lock 3: the body must match the operation's pinned schema."""
+    if request.content_length is not None and request.content_length > _MAX_BODY:
+        raise ValidationError("body", "is too large")
+    raw = await request.content.read(_MAX_BODY + 1)
+    if len(raw) > _MAX_BODY:
+        raise ValidationError("body", "is too large")
+    try:
+        doc = json.loads(raw or b"{}")
+    except ValueError as exc:
+        raise ValidationError("body", "is not valid JSON") from exc
+    error = next(iter(_VALIDATORS[operation].iter_errors(doc)), None)
+    if error is not None:
+        field = ".".join(str(p) for p in error.absolute_path) or "body"
+        await _audit_denial(request, principal.tenant_id if principal else "", "payload")
+        raise ValidationError(field, _short_reason(error.validator))
+    return doc  # type: ignore[no-any-return]
+
+
+def _short_reason(validator: object) -> str:
+    return {"required": "is missing a required field", "additionalProperties":
+            "has an unknown field", "type": "has the wrong type", "pattern":
+            "has an invalid format", "maxLength": "is too long", "minLength": "is too short",
+            "maximum": "is too large", "minimum": "is too small", "maxItems": "has too many items",
+            "minItems": "has too few items", "uniqueItems": "has duplicate items",
+            }.get(str(validator), "is not valid")
+
+
+async def _audit_denial(request: web.Request, tenant_id: str, reason: str) -> None:
+    try:
+        await request.app[SERVICE_KEY].audit_denial(tenant_id, request.path[:64], reason,
+                                                    request[REQUEST_ID])
+    except Exception:  # an audit failure must not turn a 401 into a 500
+        log.exception("could not audit a denial")
+
+
+# ---- handlers ---------------------------------------------------------------------------------
+async def health(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "version": contract.API_VERSION})
+
+
+async def openapi(_request: web.Request) -> web.Response:
+    return web.json_response(build_openapi())
+
+
+async def find_slots(request: web.Request) -> web.Response:
+    principal, assertion = await _principal(request)
+    req = await _payload(request, "find_slots", principal)
+    result = await request.app[SERVICE_KEY].find_slots(principal, assertion, req,
+                                                       request[REQUEST_ID])
+    return web.json_response(result.to_json())
+
+
+async def create_interview(request: web.Request) -> web.Response:
+    principal, assertion = await _principal(request)
+    req = await _payload(request, "create_interview", principal)
+    out = await request.app[SERVICE_KEY].create_interview(principal, assertion, req,
+                                                          request[REQUEST_ID])
+    return web.json_response(out.to_json(), status=201)
+
+
+async def list_interviews(request: web.Request) -> web.Response:
+    principal, _ = await _principal(request)
+    rows = await request.app[SERVICE_KEY].list_interviews(principal)
+    return web.json_response({"interviews": [r.to_json() for r in rows]})
+
+
+async def cancel_interview(request: web.Request) -> web.Response:
+    principal, assertion = await _principal(request)
+    await _payload(request, "cancel_interview", principal)
+    out = await request.app[SERVICE_KEY].cancel_interview(
+        principal, assertion, _path_id(request), request[REQUEST_ID])
+    return web.json_response(out.to_json())
+
+
+async def reschedule_interview(request: web.Request) -> web.Response:
+    principal, assertion = await _principal(request)
+    req = await _payload(request, "reschedule_interview", principal)
+    out = await request.app[SERVICE_KEY].reschedule_interview(
+        principal, assertion, _path_id(request), req, request[REQUEST_ID])
+    return web.json_response(out.to_json())
+
+
+async def resolve_people(request: web.Request) -> web.Response:
+    principal, assertion = await _principal(request)
+    req = await _payload(request, "resolve_people", principal)
+    results = await request.app[SERVICE_KEY].resolve_people(principal, assertion,
+                                                            req["queries"], request[REQUEST_ID])
+    return web.json_response({"results": [[p.to_json() for p in r] for r in results]})
+
+
+async def disconnect(request: web.Request) -> web.Response:
+    principal, _ = await _principal(request)
+    await _payload(request, "empty", principal)
+    await request.app[SERVICE_KEY].disconnect(principal, request[REQUEST_ID])
+    return web.json_response({"status": "disconnected"})
+
+
+def _path_id(request: web.Request) -> str:
+    value = request.match_info["id"]
+    if len(value) > 64 or not value.replace("-", "").isalnum():
+        raise ValidationError("id", "is not a valid identifier")
+    return value
+
+
+ROUTES: list[tuple[str, str, Handler, str | None, str]] = [
+    ("GET", "/v1/health", health, None, "Liveness"),
+    ("GET", "/v1/openapi.json", openapi, None, "This document"),
+    ("POST", "/v1/slots/find", find_slots, "find_slots", "Open slots for a panel"),
+    ("POST", "/v1/interviews", create_interview, "create_interview", "Book an interview"),
+    ("GET", "/v1/interviews", list_interviews, None, "My upcoming interviews"),
+    ("POST", "/v1/interviews/{id}/cancel", cancel_interview, "cancel_interview", "Cancel"),
+    ("POST", "/v1/interviews/{id}/reschedule", reschedule_interview, "reschedule_interview",
+     "Move to a new time"),
+    ("POST", "/v1/directory/resolve", resolve_people, "resolve_people",
+     "Resolve typed names to people and rooms"),
+    ("POST", "/v1/me/disconnect", disconnect, "empty", "Delete my stored tokens"),
+]
+
+
+def build_openapi() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the API, generated from the pinned schemas."""
+    paths: dict[str, Any] = {}
+    for method, path, _handler, schema, summary in ROUTES:
+        op: dict[str, Any] = {
+            "summary": summary,
+            "operationId": _handler.__name__,
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {}}}},
+                "201": {"description": "Created"},
+                "400": {"description": "Invalid request"},
+                "401": {"description": "Not authorised"},
+                "403": {"description": "Forbidden"},
+                "404": {"description": "Not found"},
+                "409": {"description": "Conflict (slot taken)"},
+                "429": {"description": "Rate limited"},
+                "502": {"description": "Microsoft 365 failed"},
+                "503": {"description": "Throttled"},
+                "504": {"description": "Microsoft 365 unavailable"},
+            },
+        }
+        if path not in ("/v1/health", "/v1/openapi.json"):
+            op["security"] = [{"entra": []}]
+        if "{id}" in path:
+            op["parameters"] = [{"name": "id", "in": "path", "required": True,
+                                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}$"}}]
+        if schema:
+            op["requestBody"] = {"required": True, "content": {
+                "application/json": {"schema": contract.SCHEMAS[schema]}}}
+        paths.setdefault(path, {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "OpenSlot Calendar Service", "version": contract.API_VERSION},
+        "paths": paths,
+        "components": {"securitySchemes": {"entra": {"type": "http", "scheme": "bearer",
+                                                     "bearerFormat": "JWT"}}},
+    }
+
+
+def build_app(service: CalendarService, validator: TokenValidator,
+              extra_routes: Callable[[web.Application], None] | None = None) -> web.Application:
+    """Compose the aiohttp application (no I/O at construction)."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=_MAX_BODY)
+    app[SERVICE_KEY] = service
+    app[VALIDATOR_KEY] = validator
+    for method, path, handler, _schema, _summary in ROUTES:
+        app.router.add_route(method, path, handler)
+    if extra_routes is not None:
+        extra_routes(app)
+    return app
+

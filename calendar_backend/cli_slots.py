@@ -1,0 +1,98 @@
+"""The `slots` command: sign in as a user, then ask the running Calendar Service over HTTP.
+
+It goes through the real API and all three locks: it obtains a user access token for OpenSlot's API with the
+authorization-code flow (`login_hint` + `prompt=none`, so an already signed-in user is not asked again; if
+the authority wants interaction, the URL is printed to open in a browser and the redirected URL is read back).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import msal
+import requests
+
+from calendar_backend import storage
+from calendar_backend.settings import BackendSettings
+
+CLI_REDIRECT_URI = "http://localhost/openslot-cli"
+
+
+async def run_slots(settings: BackendSettings, args: argparse.Namespace) -> int:
+    """Print `{"slots": [...]}` (with --json) or a readable list; exit code 0 on success."""
+    from calendar_backend.__main__ import open_runtime
+    from calendar_backend.service import tenant_credential_aad
+    from calendar_backend.tokens import AppCredential
+
+    async with open_runtime(settings) as rt:
+        async with rt.store.transaction() as tx:
+            tenant_ids = await storage.list_tenant_ids(tx)
+            if len(tenant_ids) != 1:
+                print("exactly one onboarded tenant is needed for `slots`", file=sys.stderr)  # noqa: T201
+                return 2
+            row = await storage.get_tenant(tx, tenant_ids[0])
+        assert row is not None  # noqa: S101
+        raw = rt.cipher.decrypt(row.credential_blob,
+                                aad=tenant_credential_aad(row.tenant_id))
+    credential = AppCredential.from_bytes(raw)
+    token = await asyncio.to_thread(_user_token, settings, row.tenant_id, credential, args.as_user)
+    body: dict[str, Any] = {
+        "interviewers": args.interviewer, "duration_min": args.duration,
+        "start": _z(args.start), "end": _z(args.end), "step_min": args.step,
+        "buffer_min": args.buffer, "all": bool(args.all), "limit": 500 if args.all else 20}
+    if args.room:
+        body["rooms"] = args.room
+    if args.notice is not None:
+        body["notice_min"] = args.notice
+    url = (args.service_url or f"http://{settings.host}:{settings.port}") + "/v1/slots/find"
+    resp = await asyncio.to_thread(
+        requests.post, url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    doc = resp.json()
+    if resp.status_code != 200:
+        print(json.dumps(doc), file=sys.stderr)  # noqa: T201
+        return 1
+    if args.json:
+        out: dict[str, Any] = {"slots": doc["slots"]}
+        if doc.get("blockers"):
+            out["blockers"] = doc["blockers"]
+        print(json.dumps(out))  # noqa: T201
+    else:
+        for slot in doc["slots"]:
+            print(f"{slot['start']} to {slot['end']}")  # noqa: T201
+        for blocker in doc.get("blockers", []):
+            print(f"blocked by {blocker['address']}: {blocker['reason']}")  # noqa: T201
+    return 0
+
+
+def _z(value: str) -> str:
+    return value if value.endswith("Z") else value.replace("+00:00", "") + "Z"
+
+
+def _user_token(settings: BackendSettings, tenant_id: str, credential: Any, upn: str) -> str:
+    http = requests.Session()
+    if settings.ca_bundle:
+        http.verify = str(settings.ca_bundle)
+        http.trust_env = False  # else REQUESTS_CA_BUNDLE overrides session.verify
+    app = msal.ConfidentialClientApplication(
+        credential.client_id, client_credential=credential.client_secret,
+        authority=f"{settings.authority_host}/{tenant_id}", instance_discovery=False,
+        http_client=http)
+    scope = f"api://botid-{settings.client_id}/{settings.required_scope}"
+    flow = app.initiate_auth_code_flow([scope], redirect_uri=CLI_REDIRECT_URI, login_hint=upn,
+                                       prompt="none")
+    resp = http.get(flow["auth_uri"], allow_redirects=False, timeout=30)
+    location = resp.headers.get("Location", "")
+    if not location.startswith(CLI_REDIRECT_URI):
+        print(f"Open this URL, sign in, then paste the address you land on:\n{flow['auth_uri']}",  # noqa: T201
+              file=sys.stderr)
+        location = input().strip()
+    query = {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
+    result = app.acquire_token_by_auth_code_flow(flow, query)
+    if "access_token" not in result:
+        raise SystemExit(f"sign-in failed: {result.get('error')}")
+    return str(result["access_token"])

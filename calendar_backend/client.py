@@ -1,0 +1,194 @@
+"""CalendarServiceClient: the only backend module the bot uses at runtime.
+
+It speaks the versioned JSON API over HTTP with the user's own access token and turns error answers back
+into the service's error tree (by stable `code`), so dialogs can handle `SlotTakenError`,
+`ReconnectRequiredError`, ... the same way the service raised them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+import aiohttp
+
+from calendar_backend import errors
+from calendar_backend.contract import (
+    InterviewOut,
+    OfferOut,
+    PersonOut,
+    SlotsResult,
+    format_time,
+)
+
+_BY_CODE: dict[str, type[errors.CalendarError]] = {
+    "unauthorized": errors.AuthError,
+    "forbidden": errors.PermissionDeniedError,
+    "not_found": errors.NotFoundError,
+    "gone": errors.GoneError,
+    "conflict": errors.ConflictError,
+    "slot_taken": errors.SlotTakenError,
+    "reconnect_required": errors.ReconnectRequiredError,
+    "upstream_error": errors.UpstreamError,
+    "upstream_unavailable": errors.GraphUnavailableError,
+    "calendar_unreadable": errors.UpstreamError,
+}
+
+
+class CalendarServiceApi(Protocol):
+    """What the bot needs from the Calendar Service (a fake implements it in dialog tests)."""
+
+    async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,
+                         start: datetime, end: datetime, buffer_min: int = 0,
+                         rooms: list[str] | None = None, limit: int = 8) -> SlotsResult: ...
+
+    async def create_interview(self, token: str, *, candidate_name: str, candidate_email: str,
+                               interviewers: list[str], start: datetime, end: datetime,
+                               idempotency_key: str, rooms: list[str] | None = None,
+                               time_zone: str | None = None) -> InterviewOut: ...
+
+    async def list_interviews(self, token: str) -> list[InterviewOut]: ...
+
+    async def cancel_interview(self, token: str, interview_id: str) -> InterviewOut: ...
+
+    async def reschedule_interview(self, token: str, interview_id: str, *, start: datetime,
+                                   end: datetime) -> InterviewOut: ...
+
+    async def resolve_people(self, token: str, queries: list[str]) -> list[list[PersonOut]]: ...
+
+    async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
+                           window_start: datetime, window_end: datetime, candidate_name: str,
+                           candidate_time_zone: str | None = None,
+                           conversation_ref: dict[str, Any] | None = None) -> OfferOut: ...
+
+    async def revoke_offer(self, token: str, offer_id: str) -> OfferOut: ...
+
+    async def disconnect(self, token: str) -> None: ...
+
+
+class CalendarServiceClient:
+    """HTTP implementation of `CalendarServiceApi`. One per process; pass the shared session."""
+
+    def __init__(self, base_url: str, session: aiohttp.ClientSession,
+                 timeout_s: float = 25.0) -> None:
+        self._base = base_url.rstrip("/") + "/v1"
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def _call(self, method: str, path: str, token: str | None,
+                    body: dict[str, Any] | None = None) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            async with self._session.request(method, self._base + path, json=body,
+                                             headers=headers, timeout=self._timeout,
+                                             allow_redirects=False) as resp:
+                doc = await resp.json(content_type=None) if resp.content_length != 0 else {}
+                if resp.status >= 400:
+                    raise _error_from(resp.status, doc if isinstance(doc, dict) else {})
+                return doc if isinstance(doc, dict) else {}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise errors.GraphUnavailableError("The calendar service is not reachable.") from exc
+
+    async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,
+                         start: datetime, end: datetime, buffer_min: int = 0,
+                         rooms: list[str] | None = None, limit: int = 8) -> SlotsResult:
+        body: dict[str, Any] = {"interviewers": interviewers, "duration_min": duration_min,
+                                "start": format_time(start), "end": format_time(end),
+                                "buffer_min": buffer_min, "limit": limit}
+        if rooms:
+            body["rooms"] = rooms
+        return SlotsResult.from_json(await self._call("POST", "/slots/find", token, body))
+
+    async def create_interview(self, token: str, *, candidate_name: str, candidate_email: str,
+                               interviewers: list[str], start: datetime, end: datetime,
+                               idempotency_key: str, rooms: list[str] | None = None,
+                               time_zone: str | None = None) -> InterviewOut:
+        body: dict[str, Any] = {
+            "candidate": {"name": candidate_name, "email": candidate_email},
+            "interviewers": interviewers, "start": format_time(start), "end": format_time(end),
+            "idempotency_key": idempotency_key}
+        if rooms:
+            body["rooms"] = rooms
+        if time_zone:
+            body["time_zone"] = time_zone
+        return InterviewOut.from_json(await self._call("POST", "/interviews", token, body))
+
+    async def list_interviews(self, token: str) -> list[InterviewOut]:
+        doc = await self._call("GET", "/interviews", token)
+        return [InterviewOut.from_json(d) for d in doc.get("interviews", [])]
+
+    async def cancel_interview(self, token: str, interview_id: str) -> InterviewOut:
+        doc = await self._call("POST", f"/interviews/{_safe(interview_id)}/cancel", token, {})
+        return InterviewOut.from_json(doc)
+
+    async def reschedule_interview(self, token: str, interview_id: str, *, start: datetime,
+                                   end: datetime) -> InterviewOut:
+        body = {"start": format_time(start), "end": format_time(end)}
+        doc = await self._call("POST", f"/interviews/{_safe(interview_id)}/reschedule", token,
+                               body)
+        return InterviewOut.from_json(doc)
+
+    async def resolve_people(self, token: str, queries: list[str]) -> list[list[PersonOut]]:
+        doc = await self._call("POST", "/directory/resolve", token, {"queries": queries})
+        return [[PersonOut(p["address"], p["display_name"], p["time_zone"], bool(p["is_room"]))
+                 for p in matches] for matches in doc.get("results", [])]
+
+    async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
+                           window_start: datetime, window_end: datetime, candidate_name: str,
+                           candidate_time_zone: str | None = None,
+                           conversation_ref: dict[str, Any] | None = None) -> OfferOut:
+        body: dict[str, Any] = {"interviewers": interviewers, "duration_min": duration_min,
+                                "window_start": format_time(window_start),
+                                "window_end": format_time(window_end),
+                                "candidate_name": candidate_name}
+        if candidate_time_zone:
+            body["candidate_time_zone"] = candidate_time_zone
+        if conversation_ref:
+            body["conversation_ref"] = conversation_ref
+        return OfferOut.from_json(await self._call("POST", "/offers", token, body))
+
+    async def revoke_offer(self, token: str, offer_id: str) -> OfferOut:
+        doc = await self._call("POST", f"/offers/{_safe(offer_id)}/revoke", token, {})
+        return OfferOut.from_json(doc)
+
+    async def disconnect(self, token: str) -> None:
+        await self._call("POST", "/me/disconnect", token, {})
+
+    # ---- candidate operations (capability token instead of a user token) ---------------------
+    async def candidate_slots(self, capability: str, time_zone: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"token": capability}
+        if time_zone:
+            body["time_zone"] = time_zone
+        return await self._call("POST", "/candidate/slots", None, body)
+
+    async def candidate_book(self, capability: str, start: datetime) -> dict[str, Any]:
+        return await self._call("POST", "/candidate/book", None,
+                                {"token": capability, "start": format_time(start)})
+
+    async def candidate_cancel(self, capability: str) -> dict[str, Any]:
+        return await self._call("POST", "/candidate/cancel", None, {"token": capability})
+
+
+def _safe(identifier: str) -> str:
+    if not identifier.replace("-", "").replace("_", "").isalnum() or len(identifier) > 64:
+        raise errors.ValidationError("id", "is not a valid identifier")
+    return identifier
+
+
+def _error_from(status: int, doc: dict[str, Any]) -> errors.CalendarError:
+    code = str(doc.get("error", ""))
+    message = str(doc.get("message", "")) or None
+    if code == "slot_taken":
+        err: errors.CalendarError = errors.SlotTakenError(message)
+        err.fresh_slots = SlotsResult.from_json(doc.get("fresh", {}))  # type: ignore[attr-defined]
+        return err
+    if code == "invalid_request":
+        return errors.ValidationError(str(doc.get("field", "request")), message or "invalid")
+    if code in {"rate_limited", "throttled"}:
+        return errors.RateLimitedError(float(doc.get("retry_after_s", 1)))
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        return errors.UpstreamError(None if status >= 500 else message)
+    return cls(message)

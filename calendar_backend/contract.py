@@ -1,0 +1,204 @@
+"""The Calendar Service API contract, shared by the service and the bot. PURE: stdlib only.
+
+Each operation has a pinned JSON Schema (draft 2020-12, `additionalProperties: false`, bounded sizes) that
+the service enforces before doing anything (the third lock), and typed request/response values.
+All times on the wire are UTC ISO 8601 with a `Z` suffix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+API_VERSION = "v1"
+
+_EMAIL = {"type": "string", "minLength": 3, "maxLength": 254,
+          "pattern": r"^[A-Za-z0-9._%+'\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$"}
+_TIME = {"type": "string", "maxLength": 40,
+         "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?Z$"}
+_ZONE = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9_+\-/ .()]+$"}
+_NAME = {"type": "string", "minLength": 1, "maxLength": 120, "pattern": r"^[^\x00-\x1f<>]+$"}
+_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9\-_]+$"}
+_TOKEN = {"type": "string", "minLength": 40, "maxLength": 128, "pattern": r"^[A-Za-z0-9_\-]+$"}
+
+
+def _obj(required: list[str], **props: Any) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": False, "required": required,
+            "properties": props}
+
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "find_slots": _obj(
+        ["interviewers", "duration_min", "start", "end"],
+        interviewers={"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 60,
+                      "uniqueItems": True},
+        rooms={"type": "array", "items": _EMAIL, "maxItems": 10, "uniqueItems": True},
+        duration_min={"type": "integer", "minimum": 5, "maximum": 480},
+        start=_TIME, end=_TIME,
+        step_min={"type": "integer", "minimum": 5, "maximum": 120},
+        buffer_min={"type": "integer", "minimum": 0, "maximum": 240},
+        notice_min={"type": "integer", "minimum": 0, "maximum": 20160},
+        all={"type": "boolean"},
+        limit={"type": "integer", "minimum": 1, "maximum": 500},
+    ),
+    "create_interview": _obj(
+        ["candidate", "interviewers", "start", "end", "idempotency_key"],
+        candidate=_obj(["name", "email"], name=_NAME, email=_EMAIL),
+        interviewers={"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 20,
+                      "uniqueItems": True},
+        rooms={"type": "array", "items": _EMAIL, "maxItems": 5, "uniqueItems": True},
+        start=_TIME, end=_TIME,
+        subject={"type": "string", "minLength": 1, "maxLength": 200,
+                 "pattern": r"^[^\x00-\x1f]+$"},
+        time_zone=_ZONE,
+        idempotency_key=_ID,
+    ),
+    "reschedule_interview": _obj(["start", "end"], start=_TIME, end=_TIME),
+    "cancel_interview": _obj([], comment={"type": "string", "maxLength": 500}),
+    "resolve_people": _obj(
+        ["queries"],
+        queries={"type": "array", "minItems": 1, "maxItems": 20,
+                 "items": {"type": "string", "minLength": 1, "maxLength": 120,
+                           "pattern": r"^[^\x00-\x1f]+$"}},
+    ),
+    "create_offer": _obj(
+        ["interviewers", "duration_min", "window_start", "window_end", "candidate_name"],
+        interviewers={"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 20,
+                      "uniqueItems": True},
+        show_interviewer_names={"type": "boolean"},
+        duration_min={"type": "integer", "minimum": 5, "maximum": 480},
+        window_start=_TIME, window_end=_TIME,
+        candidate_name=_NAME,
+        candidate_email=_EMAIL,
+        candidate_time_zone=_ZONE,
+        expires_in_hours={"type": "integer", "minimum": 1, "maximum": 720},
+        conversation_ref={"type": "object", "maxProperties": 20},
+    ),
+    "candidate_slots": _obj(["token"], token=_TOKEN, time_zone=_ZONE),
+    "candidate_book": _obj(["token", "start"], token=_TOKEN, start=_TIME,
+                           email=_EMAIL),
+    "candidate_change": _obj(["token"], token=_TOKEN, start=_TIME),
+    "empty": _obj([]),
+}
+
+
+def parse_time(value: str) -> datetime:
+    """Parse a wire time (`...Z`) into an aware UTC datetime."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """Format an aware datetime as the wire's UTC `YYYY-MM-DDTHH:MM:SSZ`."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class SlotOut:
+    """One open slot, UTC."""
+
+    start: datetime
+    end: datetime
+
+    def to_json(self) -> dict[str, str]:
+        return {"start": format_time(self.start), "end": format_time(self.end)}
+
+
+@dataclass(frozen=True, slots=True)
+class PersonOut:
+    """A schedulable mailbox as the bot may show it."""
+
+    address: str
+    display_name: str
+    time_zone: str
+    is_room: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {"address": self.address, "display_name": self.display_name,
+                "time_zone": self.time_zone, "is_room": self.is_room}
+
+
+@dataclass(frozen=True, slots=True)
+class BlockerOut:
+    """Who blocks a panel and why, without any event detail."""
+
+    address: str
+    reason: str  # "no_working_hours" | "fully_busy" | "no_common_time" | "unreadable" | "not_allowed"
+
+    def to_json(self) -> dict[str, str]:
+        return {"address": self.address, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class SlotsResult:
+    """The answer to find_slots: slots best-first (or chronological with `all`), blockers when empty."""
+
+    slots: tuple[SlotOut, ...]
+    people: tuple[PersonOut, ...]
+    blockers: tuple[BlockerOut, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {"slots": [s.to_json() for s in self.slots],
+                "people": [p.to_json() for p in self.people],
+                "blockers": [b.to_json() for b in self.blockers]}
+
+    @staticmethod
+    def from_json(doc: dict[str, Any]) -> SlotsResult:
+        return SlotsResult(
+            slots=tuple(SlotOut(parse_time(s["start"]), parse_time(s["end"]))
+                        for s in doc.get("slots", [])),
+            people=tuple(PersonOut(p["address"], p["display_name"], p["time_zone"],
+                                   bool(p.get("is_room"))) for p in doc.get("people", [])),
+            blockers=tuple(BlockerOut(b["address"], b["reason"])
+                           for b in doc.get("blockers", [])),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InterviewOut:
+    """An interview OpenSlot created (the only calendar object it stores)."""
+
+    id: str
+    status: str
+    start: datetime
+    end: datetime
+    subject: str
+    attendees: tuple[str, ...]
+    candidate_name: str
+    join_url: str | None
+    event_id: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"id": self.id, "status": self.status, "start": format_time(self.start),
+                "end": format_time(self.end), "subject": self.subject,
+                "attendees": list(self.attendees), "candidate_name": self.candidate_name,
+                "join_url": self.join_url, "event_id": self.event_id}
+
+    @staticmethod
+    def from_json(doc: dict[str, Any]) -> InterviewOut:
+        return InterviewOut(
+            id=doc["id"], status=doc["status"], start=parse_time(doc["start"]),
+            end=parse_time(doc["end"]), subject=doc["subject"],
+            attendees=tuple(doc["attendees"]), candidate_name=doc["candidate_name"],
+            join_url=doc.get("join_url"), event_id=doc.get("event_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class OfferOut:
+    """A candidate offer; `url` is only present in the answer that created it."""
+
+    id: str
+    status: str
+    expires_at: datetime
+    url: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"id": self.id, "status": self.status, "expires_at": format_time(self.expires_at),
+                "url": self.url}
+
+    @staticmethod
+    def from_json(doc: dict[str, Any]) -> OfferOut:
+        return OfferOut(id=doc["id"], status=doc["status"],
+                        expires_at=parse_time(doc["expires_at"]), url=doc.get("url"))

@@ -1,0 +1,297 @@
+"""GraphClient: the Microsoft Graph v1.0 calls OpenSlot makes, over plain HTTPS with aiohttp.
+
+HTTP and JSON stop here: callers get domain values or an error from `calendar_backend.errors`.
+
+Resilience (platform.md §C10, security.md requirement 27): on 429/503/504 (and on transport errors) a
+request is retried after `Retry-After` when Graph sends one (capped), else after an exponential backoff with
+full jitter, at most `max_attempts` times; then `GraphThrottledError` / `GraphUnavailableError`. At most
+`concurrency` requests are in flight per mailbox and per process. Event creation is retried safely because
+every create carries a `transactionId` that Graph de-duplicates on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from calendar_backend.errors import (
+    GraphThrottledError,
+    GraphUnavailableError,
+    NotFoundError,
+    PermissionDeniedError,
+    ReconnectRequiredError,
+    UpstreamError,
+)
+from calendar_backend.timezones import parse_graph_datetime
+
+log = logging.getLogger(__name__)
+
+MAX_SCHEDULES_PER_REQUEST = 20
+_RETRY_STATUSES = frozenset({429, 503, 504})
+_ADDRESS = re.compile(r"^[A-Za-z0-9._%+'\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")
+_EVENT_ID = re.compile(r"^[A-Za-z0-9=_\-+/.]{1,512}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleItem:
+    """One free/busy item: UTC bounds and Graph's `status` (no subject, no location)."""
+
+    start: datetime
+    end: datetime
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """getSchedule's answer for one mailbox; `error` set means it could not be read."""
+
+    address: str
+    items: tuple[ScheduleItem, ...] = ()
+    working_hours: dict[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass
+class CallStats:
+    """Round trips and Graph request ids of one use case, for the audit log and benchmarks."""
+
+    requests: int = 0
+    request_ids: list[str] = field(default_factory=list)
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class GraphClient:
+    """Thin, typed, resilient access to the Graph endpoints OpenSlot uses."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, *, timeout_s: float = 20.0,
+                 max_attempts: int = 5, max_backoff_s: float = 30.0, concurrency: int = 4,
+                 sleep: Sleep = asyncio.sleep, rng: random.Random | None = None) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._max_attempts = max_attempts
+        self._max_backoff = max_backoff_s
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._global = asyncio.Semaphore(concurrency * 4)
+        self._per_mailbox: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(concurrency))
+
+    # ---- core request with retries ---------------------------------------------------------
+    async def request(self, method: str, path: str, token: str, *, json: Any = None,
+                      headers: dict[str, str] | None = None, mailbox: str = "",
+                      stats: CallStats | None = None) -> tuple[int, dict[str, Any]]:
+        """Send one Graph request with retries; returns (status, body) for non-retryable answers."""
+        url = path if path.startswith(("https://", "http://")) else \
+            self._base + path
+        hdrs = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        hdrs.update(headers or {})
+        delay = 0.5
+        for attempt in range(1, self._max_attempts + 1):
+            async with self._per_mailbox[mailbox.lower()], self._global:
+                try:
+                    status, body, retry_after, request_id = await self._send(
+                        method, url, hdrs, json)
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    status, body, retry_after, request_id = 599, {}, None, ""
+                    log.warning("graph %s transport error %s (attempt %d)", method,
+                                type(exc).__name__, attempt)
+            if stats is not None:
+                stats.requests += 1
+                if request_id:
+                    stats.request_ids.append(request_id)
+            if status not in _RETRY_STATUSES and status != 599:
+                return status, body
+            if attempt == self._max_attempts:
+                break
+            wait = min(retry_after, self._max_backoff) if retry_after is not None else \
+                self._rng.uniform(0, min(delay, self._max_backoff))
+            delay *= 2
+            await self._sleep(wait)
+        if status == 429:
+            raise GraphThrottledError(retry_after_s=retry_after or delay)
+        raise GraphUnavailableError()
+
+    async def _send(self, method: str, url: str, headers: dict[str, str],
+                    json: Any) -> tuple[int, dict[str, Any], float | None, str]:
+        async with self._session.request(method, url, json=json, headers=headers,
+                                         timeout=self._timeout, allow_redirects=False) as resp:
+            try:
+                body = await resp.json(content_type=None) if resp.status != 204 else {}
+            except ValueError:
+                body = {}
+            retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
+            return resp.status, body if isinstance(body, dict) else {}, retry_after, \
+                resp.headers.get("request-id", "")
+
+    # ---- free/busy -------------------------------------------------------------------------
+    async def get_schedules(self, token: str, requester: str, addresses: Sequence[str],
+                            start: datetime, end: datetime, *, interval_min: int = 15,
+                            stats: CallStats | None = None) -> dict[str, Schedule]:
+        """Free/busy for every address, ≤20 per request, chunks in parallel; one answer each."""
+        chunks = [list(addresses[i:i + MAX_SCHEDULES_PER_REQUEST])
+                  for i in range(0, len(addresses), MAX_SCHEDULES_PER_REQUEST)]
+        results = await asyncio.gather(*(
+            self._get_schedule_chunk(token, requester, chunk, start, end, interval_min, stats)
+            for chunk in chunks))
+        merged: dict[str, Schedule] = {}
+        for part in results:
+            merged.update(part)
+        return merged
+
+    async def _get_schedule_chunk(self, token: str, requester: str, addresses: list[str],
+                                  start: datetime, end: datetime, interval_min: int,
+                                  stats: CallStats | None) -> dict[str, Schedule]:
+        body = {"schedules": addresses,
+                "startTime": {"dateTime": _graph_time(start), "timeZone": "UTC"},
+                "endTime": {"dateTime": _graph_time(end), "timeZone": "UTC"},
+                "availabilityViewInterval": interval_min}
+        status, doc = await self.request(
+            "POST", f"/users/{_address(requester)}/calendar/getSchedule", token, json=body,
+            headers={"Prefer": 'outlook.timezone="UTC"'}, mailbox=requester, stats=stats)
+        _raise_for(status, doc)
+        found: dict[str, Schedule] = {}
+        for info in doc.get("value", []):
+            address = str(info.get("scheduleId", ""))
+            if info.get("error"):
+                code = str(info["error"].get("responseCode") or "error")
+                found[address.lower()] = Schedule(address=address, error=code)
+                continue
+            items = tuple(
+                ScheduleItem(_utc(i["start"]), _utc(i["end"]), str(i.get("status", "unknown")))
+                for i in info.get("scheduleItems", []))
+            found[address.lower()] = Schedule(address=address, items=items,
+                                              working_hours=info.get("workingHours"))
+        return {a.lower(): found.get(a.lower(), Schedule(address=a, error="missing"))
+                for a in addresses}
+
+    # ---- directory ---------------------------------------------------------------------------
+    async def find_people(self, token: str, query: str,
+                          stats: CallStats | None = None) -> list[dict[str, Any]]:
+        """Users whose display name or mail starts with `query` (or equals it, for an address)."""
+        q = query.replace("'", "''")
+        flt = f"mail eq '{q}'" if "@" in query else \
+            f"startswith(displayName,'{q}') or startswith(mail,'{q}')"
+        path = (f"/users?$filter={quote(flt)}&$top=10"
+                "&$select=id,displayName,mail,userPrincipalName,accountEnabled")
+        status, doc = await self.request("GET", path, token, stats=stats)
+        _raise_for(status, doc)
+        return [u for u in doc.get("value", []) if isinstance(u, dict)]
+
+    async def list_rooms(self, token: str, stats: CallStats | None = None) -> list[dict[str, Any]]:
+        """All rooms of the tenant (following paging)."""
+        rooms: list[dict[str, Any]] = []
+        path: str | None = "/places/microsoft.graph.room?$top=100"
+        while path:
+            status, doc = await self.request("GET", path, token, stats=stats)
+            _raise_for(status, doc)
+            rooms.extend(doc.get("value", []))
+            path = doc.get("@odata.nextLink")
+        return rooms
+
+    async def users_delta(self, token: str, delta_link: str | None,
+                          stats: CallStats | None = None) -> tuple[list[dict[str, Any]], str]:
+        """Directory changes since `delta_link` (or a full sync); returns (changes, next delta)."""
+        path: str | None = delta_link or "/users/delta?$select=id,accountEnabled"
+        changes: list[dict[str, Any]] = []
+        next_delta = ""
+        while path:
+            status, doc = await self.request("GET", path, token, stats=stats)
+            _raise_for(status, doc)
+            changes.extend(doc.get("value", []))
+            path = doc.get("@odata.nextLink")
+            next_delta = str(doc.get("@odata.deltaLink", next_delta))
+        return changes, next_delta
+
+    # ---- events ------------------------------------------------------------------------------
+    async def create_event(self, token: str, organizer: str, event: dict[str, Any], *,
+                           stats: CallStats | None = None) -> dict[str, Any]:
+        """Create an event in the organizer's calendar; `event` must carry a `transactionId`."""
+        if not event.get("transactionId"):
+            raise ValueError("events are created with a transactionId")
+        status, doc = await self.request("POST", f"/users/{_address(organizer)}/events", token,
+                                         json=event, mailbox=organizer, stats=stats)
+        _raise_for(status, doc)
+        return doc
+
+    async def update_event(self, token: str, organizer: str, event_id: str,
+                           patch: dict[str, Any], *,
+                           stats: CallStats | None = None) -> dict[str, Any]:
+        """PATCH an event OpenSlot created."""
+        status, doc = await self.request(
+            "PATCH", f"/users/{_address(organizer)}/events/{_event_id(event_id)}", token,
+            json=patch, mailbox=organizer, stats=stats)
+        _raise_for(status, doc)
+        return doc
+
+    async def cancel_event(self, token: str, organizer: str, event_id: str, comment: str = "", *,
+                           stats: CallStats | None = None) -> None:
+        """Cancel a meeting as its organizer (attendees get a cancellation)."""
+        status, doc = await self.request(
+            "POST", f"/users/{_address(organizer)}/events/{_event_id(event_id)}/cancel", token,
+            json={"comment": comment}, mailbox=organizer, stats=stats)
+        if status == 404:
+            return  # already gone: cancelling is idempotent
+        _raise_for(status, doc)
+
+
+def _raise_for(status: int, doc: dict[str, Any]) -> None:
+    if status < 400:
+        return
+    code = str((doc.get("error") or {}).get("code", ""))
+    if status == 401:
+        raise ReconnectRequiredError()
+    if status == 403:
+        raise PermissionDeniedError("Microsoft 365 refused access to that calendar.")
+    if status == 404:
+        raise NotFoundError()
+    log.warning("graph error %d %s", status, code[:64])
+    raise UpstreamError()
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(0.0, seconds)
+
+
+def _address(value: str) -> str:
+    if not _ADDRESS.match(value) and not re.fullmatch(r"[0-9a-fA-F\-]{36}", value):
+        raise ValueError("not a mailbox address or object id")
+    return quote(value, safe="@")
+
+
+def _event_id(value: str) -> str:
+    if not _EVENT_ID.match(value):
+        raise ValueError("not an event id")
+    return quote(value, safe="")
+
+
+def _graph_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _utc(dtz: dict[str, Any]) -> datetime:
+    """Parse a dateTimeTimeZone that we asked to be in UTC."""
+    return parse_graph_datetime(str(dtz["dateTime"]), str(dtz.get("timeZone", "UTC")))
+
+
+def window_days(start: datetime, end: datetime) -> int:
+    """Whole days spanned by a window (getSchedule accepts < 62)."""
+    return int((end - start) / timedelta(days=1)) + 1

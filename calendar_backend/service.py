@@ -1,0 +1,489 @@
+"""The Calendar Service's use cases: find open slots, book and manage interviews, resolve people.
+
+Orchestration only: no HTTP types. Each use case runs after lock 1 (a validated `Principal`) and lock 3
+(a schema-valid payload) and begins with lock 2 (`_tenant_context`): the caller's tenant must be onboarded and
+its app credential must decrypt, and the caller must not be archived. Calendars are read just in time
+and forgotten; every calendar access writes exactly one audit row.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from calendar_backend import storage
+from calendar_backend.audit import AuditEvent, append_audit
+from calendar_backend.auth import Principal
+from calendar_backend.availability import (
+    AllDayBlock,
+    BusyBlock,
+    BusyRules,
+    PersonAvailability,
+    ShowAs,
+    SlotQuery,
+    WorkingHours,
+    find_panel_slots,
+)
+from calendar_backend.contract import (
+    BlockerOut,
+    InterviewOut,
+    PersonOut,
+    SlotOut,
+    SlotsResult,
+    parse_time,
+)
+from calendar_backend.crypto import Aad, CredentialCipher
+from calendar_backend.errors import (
+    CalendarError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    SlotTakenError,
+    ValidationError,
+)
+from calendar_backend.graph import CallStats, GraphClient, Schedule
+from calendar_backend.settings import BackendSettings
+from calendar_backend.slots import Interval
+from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
+from calendar_backend.tokens import AppCredential, TokenBroker
+
+log = logging.getLogger(__name__)
+
+_TXN_NAMESPACE = uuid.UUID("5b0f7a5e-1c59-4c55-9a53-0d6f3c8f2a10")
+_MAX_WINDOW = timedelta(days=61)
+_DAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
+         "sunday": 6}
+
+
+@dataclass(frozen=True, slots=True)
+class TenantContext:
+    """What lock 2 yields for one request: the decrypted credential, held only in memory."""
+
+    tenant_id: str
+    credential: AppCredential
+
+
+class CalendarService:
+    """The use cases. One instance per process; every method is safe to call concurrently."""
+
+    def __init__(self, settings: BackendSettings, store: storage.Store, cipher: CredentialCipher,
+                 tokens: TokenBroker, graph: GraphClient,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._settings = settings
+        self._store = store
+        self._cipher = cipher
+        self._tokens = tokens
+        self._graph = graph
+        self._clock = clock
+        self._rules = BusyRules(frozenset(ShowAs(s) for s in settings.busy_policy.blocking))
+
+    # ---- lock 2 and delegated tokens -----------------------------------------------------------
+    async def _tenant_context(self, principal: Principal) -> TenantContext:
+        async with self._store.transaction() as tx:
+            row = await storage.get_tenant(tx, principal.tenant_id)
+            archived = await storage.is_archived(tx, principal.tenant_id, principal.oid)
+        if row is None or row.status != "active":
+            raise PermissionDeniedError("Your organisation has not connected OpenSlot yet.")
+        if archived:
+            raise PermissionDeniedError("This account can no longer use OpenSlot.")
+        raw = self._cipher.decrypt(row.credential_blob, aad=tenant_credential_aad(row.tenant_id))
+        return TenantContext(principal.tenant_id, AppCredential.from_bytes(raw))
+
+    async def _user_graph_token(self, principal: Principal, ctx: TenantContext,
+                                assertion: str) -> str:
+        aad = token_cache_aad(principal.tenant_id, principal.oid)
+        async with self._store.transaction() as tx:
+            found = await storage.get_token_cache(tx, principal.tenant_id, principal.oid)
+        blob = self._cipher.decrypt(found[0], aad=aad) if found else None
+        token, new_cache = await self._tokens.on_behalf_of(
+            ctx.tenant_id, ctx.credential, assertion, blob)
+        if new_cache is not None:
+            sealed = self._cipher.encrypt(new_cache, aad=aad)
+            async with self._store.transaction() as tx:
+                await storage.put_token_cache(tx, principal.tenant_id, principal.oid, sealed,
+                                              self._cipher.key_id_of(sealed))
+        return token
+
+    async def _audit(self, principal: Principal | None, tenant_id: str, operation: str,
+                     targets: Sequence[str], result: str, request_id: str,
+                     stats: CallStats | None = None, tx: Any = None) -> None:
+        event = AuditEvent(
+            tenant_id=tenant_id, actor_oid=principal.oid if principal else "-",
+            operation=operation, targets=tuple(t.lower() for t in targets), result=result,
+            at=self._clock(), request_id=request_id,
+            graph_request_ids=tuple(stats.request_ids) if stats else ())
+        if tx is not None:
+            await append_audit(tx, event)
+            return
+        async with self._store.transaction() as own:
+            await append_audit(own, event)
+
+    async def audit_denial(self, tenant_id: str, operation: str, reason: str,
+                           request_id: str) -> None:
+        """Record a refused request (no calendar was touched)."""
+        await self._audit(None, tenant_id or "-", operation, (), f"denied:{reason}", request_id)
+
+    # ---- find slots --------------------------------------------------------------------------
+    async def find_slots(self, principal: Principal, assertion: str, req: dict[str, Any],
+                         request_id: str) -> SlotsResult:
+        """Open slots for a panel, best first (or all, chronological); see DESIGN.md semantics."""
+        start, end = _window(req["start"], req["end"])
+        ctx = await self._tenant_context(principal)
+        token = await self._user_graph_token(principal, ctx, assertion)
+        people = list(req["interviewers"])
+        rooms = list(req.get("rooms", []))
+        return await self._slots_for(
+            principal, token, people, rooms, start, end,
+            duration=timedelta(minutes=req["duration_min"]),
+            step=timedelta(minutes=req.get("step_min", 15)),
+            buffer=timedelta(minutes=req.get("buffer_min", 0)),
+            notice=timedelta(minutes=req.get("notice_min", self._settings.default_notice_min)),
+            want_all=bool(req.get("all", False)), limit=int(req.get("limit", 20)),
+            request_id=request_id, operation="slots.find", requester=None)
+
+    async def _slots_for(self, principal: Principal | None, token: str, people: list[str],
+                         rooms: list[str], start: datetime, end: datetime, *,
+                         duration: timedelta, step: timedelta, buffer: timedelta,
+                         notice: timedelta, want_all: bool, limit: int, request_id: str,
+                         operation: str, requester: str | None,
+                         tenant_id: str | None = None) -> SlotsResult:
+        stats = CallStats()
+        mailboxes = people + rooms
+        fetch = Interval(start - buffer - timedelta(days=1), end + buffer + timedelta(days=1))
+        tid = tenant_id or (principal.tenant_id if principal else "-")
+        try:
+            schedules = await self._graph.get_schedules(
+                token, requester or mailboxes[0], mailboxes, fetch.start, fetch.end, stats=stats)
+        except CalendarError as exc:
+            await self._audit(principal, tid, operation, mailboxes, f"error:{exc.code}",
+                              request_id, stats)
+            raise
+        unreadable = [a for a in mailboxes if schedules[a.lower()].error]
+        await self._audit(principal, tid, operation, mailboxes,
+                          "partial" if unreadable else "ok", request_id, stats)
+        out_people = tuple(_person_out(schedules[a.lower()], a in rooms) for a in mailboxes)
+        if unreadable:  # fail closed: never treat an unreadable calendar as free
+            return SlotsResult((), out_people, tuple(BlockerOut(a, "unreadable")
+                                                     for a in unreadable))
+        availabilities = [_availability(schedules[a.lower()], is_room=a in rooms, window=fetch)
+                          for a in mailboxes]
+        query = SlotQuery(window=Interval(start, end), duration=duration, step=step,
+                          not_before=self._clock() + notice, buffer=buffer)
+        result = find_panel_slots(availabilities, query, self._rules)
+        chosen = result.slots if want_all else result.ranked[:limit]
+        blockers = tuple(BlockerOut(b.mailbox, str(b.reason)) for b in result.blockers)
+        return SlotsResult(tuple(SlotOut(s.start, s.end) for s in chosen), out_people, blockers)
+
+    # ---- interviews ------------------------------------------------------------------------------
+    async def create_interview(self, principal: Principal, assertion: str, req: dict[str, Any],
+                               request_id: str) -> InterviewOut:
+        """Book: reserve locally, re-check live, create the Outlook event idempotently, confirm."""
+        start, end = _window(req["start"], req["end"])
+        if start < self._clock():
+            raise ValidationError("start", "is in the past")
+        ctx = await self._tenant_context(principal)
+        token = await self._user_graph_token(principal, ctx, assertion)
+        organizer = await self._organizer_address(token)
+        interviewers = [a.lower() for a in req["interviewers"]]
+        rooms = [a.lower() for a in req.get("rooms", [])]
+        candidate = req["candidate"]
+        txn = str(uuid.uuid5(_TXN_NAMESPACE,
+                             f"{principal.tenant_id}:{principal.oid}:{req['idempotency_key']}"))
+        row = await self._reserve(principal, organizer, txn, interviewers + rooms,
+                                  candidate, start, end, source="bot")
+        if row.status == "confirmed":
+            return _interview_out(row)
+        await self._recheck(principal, token, organizer, row, interviewers + rooms, start, end,
+                            request_id)
+        event = _event_body(candidate, interviewers, rooms, start, end, txn,
+                            req.get("subject") or f"Interview: {candidate['name']}",
+                            req.get("time_zone"))
+        return await self._create_and_confirm(principal, principal.tenant_id, token, organizer,
+                                              row, event, request_id)
+
+    async def _organizer_address(self, token: str) -> str:
+        status, doc = await self._graph.request(
+            "GET", "/me?$select=mail,userPrincipalName", token)
+        if status != 200:
+            raise PermissionDeniedError("Could not identify you in Microsoft 365.")
+        return str(doc.get("mail") or doc.get("userPrincipalName")).lower()
+
+    async def _reserve(self, principal: Principal | None, organizer: str, txn: str,
+                       mailboxes: list[str], candidate: dict[str, str], start: datetime,
+                       end: datetime, *, source: str, tenant_id: str | None = None,
+                       organizer_oid: str | None = None,
+                       offer_id: str | None = None) -> storage.InterviewRow:
+        tid = tenant_id or (principal.tenant_id if principal else "")
+        oid = organizer_oid or (principal.oid if principal else "")
+        async with self._store.transaction() as tx:
+            existing = await storage.get_interview_by_transaction(tx, txn)
+            if existing is not None and existing.status in {"confirmed", "pending"}:
+                return existing
+            conflicts = await storage.find_conflicts(tx, tid, mailboxes, start, end)
+            if conflicts:
+                raise SlotTakenError()
+            return await storage.insert_pending(
+                tx, tenant_id=tid, organizer_oid=oid, organizer_upn=organizer,
+                transaction_id=txn, start=start, end=end,
+                attendees=[*mailboxes, candidate["email"].lower()],
+                candidate_name=candidate["name"],
+                subject=f"Interview: {candidate['name']}", source=source, offer_id=offer_id)
+
+    async def _recheck(self, principal: Principal | None, token: str, organizer: str,
+                       row: storage.InterviewRow, mailboxes: list[str], start: datetime,
+                       end: datetime, request_id: str, tenant_id: str | None = None) -> None:
+        stats = CallStats()
+        tid = tenant_id or row.tenant_id
+        schedules = await self._graph.get_schedules(token, organizer, mailboxes,
+                                                    start - timedelta(hours=1),
+                                                    end + timedelta(hours=1), stats=stats)
+        slot = Interval(start, end)
+        busy = [a for a in mailboxes if _blocks(schedules[a.lower()], slot, self._rules)]
+        if busy:
+            async with self._store.transaction() as tx:
+                await storage.mark_interview(tx, row.id, "failed")
+                await self._audit(principal, tid, "interview.recheck", mailboxes, "slot_taken",
+                                  request_id, stats, tx=tx)
+            raise SlotTakenError()
+        await self._audit(principal, tid, "interview.recheck", mailboxes, "ok", request_id,
+                          stats)
+
+    async def _create_and_confirm(self, principal: Principal | None, tenant_id: str, token: str,
+                                  organizer: str, row: storage.InterviewRow,
+                                  event: dict[str, Any], request_id: str) -> InterviewOut:
+        stats = CallStats()
+        try:
+            created = await self._graph.create_event(token, organizer, event, stats=stats)
+        except CalendarError as exc:
+            await self._audit(principal, tenant_id, "interview.create", [organizer],
+                              f"error:{exc.code}", request_id, stats)
+            raise  # the pending row stays: a retry with the same key reuses its transactionId
+        join = (created.get("onlineMeeting") or {}).get("joinUrl")
+        async with self._store.transaction() as tx:
+            await storage.confirm_interview(tx, row.id, str(created["id"]), join)
+            await self._audit(principal, tenant_id, "interview.create", [organizer], "ok",
+                              request_id, stats, tx=tx)
+            confirmed = await storage.get_interview(tx, row.id)
+        assert confirmed is not None  # noqa: S101 - just written in this transaction
+        return _interview_out(confirmed)
+
+    async def list_interviews(self, principal: Principal) -> list[InterviewOut]:
+        """The caller's upcoming interviews that OpenSlot created (from our own store only)."""
+        await self._tenant_context(principal)
+        async with self._store.transaction() as tx:
+            rows = await storage.list_interviews(tx, principal.tenant_id, principal.oid,
+                                                 self._clock() - timedelta(hours=1))
+        return [_interview_out(r) for r in rows if r.status in {"confirmed", "pending"}]
+
+    async def cancel_interview(self, principal: Principal, assertion: str, interview_id: str,
+                               request_id: str) -> InterviewOut:
+        """Cancel an interview the caller organised; attendees get Outlook's cancellation."""
+        row = await self._own_interview(principal, interview_id)
+        if row.status == "cancelled":
+            return _interview_out(row)
+        ctx = await self._tenant_context(principal)
+        token = await self._user_graph_token(principal, ctx, assertion)
+        stats = CallStats()
+        if row.event_id:
+            await self._graph.cancel_event(token, row.organizer_upn, row.event_id,
+                                           "Cancelled via OpenSlot", stats=stats)
+        async with self._store.transaction() as tx:
+            await storage.mark_interview(tx, row.id, "cancelled")
+            await self._audit(principal, principal.tenant_id, "interview.cancel",
+                              [row.organizer_upn], "ok", request_id, stats, tx=tx)
+            updated = await storage.get_interview(tx, row.id)
+        assert updated is not None  # noqa: S101
+        return _interview_out(updated)
+
+    async def reschedule_interview(self, principal: Principal, assertion: str,
+                                   interview_id: str, req: dict[str, Any],
+                                   request_id: str) -> InterviewOut:
+        """Move an interview the caller organised, after the same live re-check as booking."""
+        start, end = _window(req["start"], req["end"])
+        row = await self._own_interview(principal, interview_id)
+        if row.status != "confirmed" or not row.event_id:
+            raise ConflictError("Only a booked interview can be moved.")
+        ctx = await self._tenant_context(principal)
+        token = await self._user_graph_token(principal, ctx, assertion)
+        mailboxes = [a for a in row.attendees if a != _candidate_address(row)]
+        async with self._store.transaction() as tx:
+            conflicts = [c for c in await storage.find_conflicts(
+                tx, row.tenant_id, mailboxes, start, end) if c.id != row.id]
+        if conflicts:
+            raise SlotTakenError()
+        stats = CallStats()
+        schedules = await self._graph.get_schedules(token, row.organizer_upn, mailboxes,
+                                                    start - timedelta(hours=1),
+                                                    end + timedelta(hours=1), stats=stats)
+        if any(_blocks(schedules[a.lower()], Interval(start, end), self._rules,
+                       ignore=(row.start, row.end)) for a in mailboxes):
+            await self._audit(principal, row.tenant_id, "interview.reschedule", mailboxes,
+                              "slot_taken", request_id, stats)
+            raise SlotTakenError()
+        patch = {"start": {"dateTime": _naive_utc(start), "timeZone": "UTC"},
+                 "end": {"dateTime": _naive_utc(end), "timeZone": "UTC"}}
+        await self._graph.update_event(token, row.organizer_upn, row.event_id, patch,
+                                       stats=stats)
+        async with self._store.transaction() as tx:
+            await storage.move_interview(tx, row.id, start, end)
+            await self._audit(principal, row.tenant_id, "interview.reschedule", mailboxes, "ok",
+                              request_id, stats, tx=tx)
+            updated = await storage.get_interview(tx, row.id)
+        assert updated is not None  # noqa: S101
+        return _interview_out(updated)
+
+    async def _own_interview(self, principal: Principal,
+                             interview_id: str) -> storage.InterviewRow:
+        async with self._store.transaction() as tx:
+            row = await storage.get_interview(tx, interview_id)
+        if row is None or row.tenant_id != principal.tenant_id or row.organizer_oid != principal.oid:
+            raise NotFoundError()
+        return row
+
+    # ---- directory and account -------------------------------------------------------------------
+    async def resolve_people(self, principal: Principal, assertion: str, queries: list[str],
+                             request_id: str) -> list[list[PersonOut]]:
+        """Match typed names or addresses against the directory (users and rooms told apart)."""
+        ctx = await self._tenant_context(principal)
+        token = await self._user_graph_token(principal, ctx, assertion)
+        stats = CallStats()
+        rooms = await self._graph.list_rooms(token, stats=stats)
+        results: list[list[PersonOut]] = []
+        for query in queries:
+            q = query.strip().lower()
+            matched_rooms = [PersonOut(str(r.get("emailAddress", "")).lower(),
+                                       str(r.get("displayName", "")), "", True)
+                             for r in rooms
+                             if str(r.get("displayName", "")).lower().startswith(q)
+                             or str(r.get("emailAddress", "")).lower() == q]
+            users = await self._graph.find_people(token, query.strip(), stats=stats)
+            matched_users = [PersonOut(str(u.get("mail") or u.get("userPrincipalName")).lower(),
+                                       str(u.get("displayName", "")), "", False)
+                             for u in users if u.get("accountEnabled", True)
+                             and (u.get("mail") or u.get("userPrincipalName"))]
+            results.append((matched_users + matched_rooms)[:10])
+        await self._audit(principal, principal.tenant_id, "directory.resolve", (), "ok",
+                          request_id, stats)
+        return results
+
+    async def disconnect(self, principal: Principal, request_id: str) -> None:
+        """Delete the user's encrypted token cache (their refresh token) and audit it."""
+        async with self._store.transaction() as tx:
+            deleted = await storage.delete_token_cache(tx, principal.tenant_id, principal.oid)
+            await self._audit(principal, principal.tenant_id, "token.delete", (),
+                              "ok" if deleted else "none", request_id, tx=tx)
+
+
+def tenant_credential_aad(tenant_id: str) -> Aad:
+    """Associated data binding a tenant credential blob to its tenant and purpose."""
+    return Aad(purpose="tenant-credential", tenant_id=tenant_id, column="tenants.credential",
+               row_id=tenant_id)
+
+
+def token_cache_aad(tenant_id: str, oid: str) -> Aad:
+    """Associated data binding a token cache blob to its user."""
+    return Aad(purpose="token-cache", tenant_id=tenant_id, user_oid=oid,
+               column="token_caches.blob", row_id=f"{tenant_id}/{oid}")
+
+
+def _window(start_raw: str, end_raw: str) -> tuple[datetime, datetime]:
+    start, end = parse_time(start_raw), parse_time(end_raw)
+    if end <= start:
+        raise ValidationError("end", "must be after start")
+    if end - start > _MAX_WINDOW:
+        raise ValidationError("end", "the window may span at most 61 days")
+    return start, end
+
+
+def _person_out(schedule: Schedule, is_room: bool) -> PersonOut:
+    zone = ""
+    if schedule.working_hours:
+        zone = str((schedule.working_hours.get("timeZone") or {}).get("name", ""))
+    return PersonOut(schedule.address.lower(), schedule.address.lower(), zone, is_room)
+
+
+def _working_hours(raw: dict[str, Any] | None, *, is_room: bool) -> WorkingHours:
+    if is_room or not raw:
+        return WorkingHours(frozenset(range(7)), time(0, 0), time(0, 0), resolve_zone("UTC"))
+    try:
+        zone = resolve_zone(str((raw.get("timeZone") or {}).get("name", "UTC")))
+    except UnknownTimeZoneError:
+        zone = resolve_zone("UTC")
+    days = frozenset(_DAYS[d] for d in raw.get("daysOfWeek", []) if d in _DAYS)
+    return WorkingHours(days, time.fromisoformat(str(raw["startTime"])[:8]),
+                        time.fromisoformat(str(raw["endTime"])[:8]), zone)
+
+
+def _availability(schedule: Schedule, *, is_room: bool, window: Interval) -> PersonAvailability:
+    hours = _working_hours(schedule.working_hours, is_room=is_room)
+    blocks: list[BusyBlock] = []
+    all_day: list[AllDayBlock] = []
+    for item in schedule.items:
+        status = ShowAs(item.status) if item.status in ShowAs.__members__.values() else \
+            ShowAs.UNKNOWN
+        span = item.end - item.start
+        local_start = item.start.astimezone(hours.zone)
+        if span >= timedelta(days=1) and span % timedelta(days=1) == timedelta(0) and \
+                local_start.time() == time(0, 0):
+            first = local_start.date()
+            all_day.append(AllDayBlock(first, first + timedelta(days=span.days), status))
+        else:
+            blocks.append(BusyBlock(Interval(item.start, item.end), status))
+    del window
+    return PersonAvailability(schedule.address.lower(), hours, tuple(blocks), tuple(all_day))
+
+
+def _blocks(schedule: Schedule, slot: Interval, rules: BusyRules,
+            ignore: tuple[datetime, datetime] | None = None) -> bool:
+    if schedule.error:
+        return True  # fail closed
+    for item in schedule.items:
+        if ignore and (item.start, item.end) == ignore:
+            continue
+        status = item.status if item.status in ShowAs.__members__.values() else "unknown"
+        if ShowAs(status) in rules.blocking and item.start < slot.end and slot.start < item.end:
+            return True
+    return False
+
+
+def _event_body(candidate: dict[str, str], interviewers: list[str], rooms: list[str],
+                start: datetime, end: datetime, txn: str, subject: str,
+                time_zone: str | None) -> dict[str, Any]:
+    attendees = [{"type": "required", "emailAddress": {"address": a}} for a in interviewers]
+    attendees.append({"type": "required",
+                      "emailAddress": {"address": candidate["email"], "name": candidate["name"]}})
+    attendees += [{"type": "resource", "emailAddress": {"address": r}} for r in rooms]
+    event: dict[str, Any] = {
+        "subject": subject,
+        "body": {"contentType": "text", "content": "Scheduled with OpenSlot."},
+        "start": {"dateTime": _naive_utc(start), "timeZone": "UTC"},
+        "end": {"dateTime": _naive_utc(end), "timeZone": "UTC"},
+        "attendees": attendees, "isOnlineMeeting": True,
+        "onlineMeetingProvider": "teamsForBusiness", "transactionId": txn,
+        "allowNewTimeProposals": False,
+    }
+    if rooms:
+        event["location"] = {"displayName": rooms[0], "locationEmailAddress": rooms[0]}
+    if time_zone:
+        event["originalStartTimeZone"] = time_zone
+    return event
+
+
+def _naive_utc(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _candidate_address(row: storage.InterviewRow) -> str:
+    return row.attendees[-1] if row.attendees else ""
+
+
+def _interview_out(row: storage.InterviewRow) -> InterviewOut:
+    return InterviewOut(id=row.id, status=row.status, start=row.start_utc, end=row.end_utc,
+                        subject=row.subject, attendees=tuple(row.attendees),
+                        candidate_name=row.candidate_name, join_url=row.join_url,
+                        event_id=row.event_id)
+

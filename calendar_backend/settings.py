@@ -1,0 +1,130 @@
+"""The Calendar Service's settings: one frozen object, built once from the environment.
+
+Every setting is an `OPENSLOT_*` environment variable listed in `.env.example`. Nothing else in the
+service reads the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from calendar_backend.errors import ValidationError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.data/openslot.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret string whose repr never shows the value."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self.value else "Secret('')"
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+
+@dataclass(frozen=True, slots=True)
+class BusyPolicy:
+    """Which Graph `showAs` values block a slot (per tenant configurable; DESIGN.md defaults)."""
+
+    blocking: frozenset[str] = frozenset({"busy", "oof", "tentative", "unknown"})
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSettings:
+    """Everything the Calendar Service needs to run; see `.env.example` for each variable."""
+
+    env: str  # "dev" or "prod"
+    host: str
+    port: int
+    database_url: str
+    key_file: Path
+    authority_host: str  # e.g. https://login.microsoftonline.com (no trailing slash)
+    graph_base_url: str  # e.g. https://graph.microsoft.com/v1.0
+    ca_bundle: Path | None  # extra trusted CA (devtenant); None = system store
+    client_id: str  # OpenSlot's Entra app id = the audience of user tokens
+    required_scope: str = "access_as_user"
+    graph_scopes: tuple[str, ...] = (
+        "https://graph.microsoft.com/Calendars.ReadWrite",
+        "https://graph.microsoft.com/MailboxSettings.Read",
+        "https://graph.microsoft.com/User.ReadBasic.All",
+    )
+    clock_skew_s: int = 300
+    busy_policy: BusyPolicy = BusyPolicy()
+    default_notice_min: int = 60
+    graph_timeout_s: float = 20.0
+    graph_max_attempts: int = 5
+    graph_max_backoff_s: float = 30.0
+    graph_concurrency: int = 4
+    public_base_url: str = "http://127.0.0.1:3978"
+    offer_ttl_hours: int = 168
+    candidate_change_limit: int = 2
+    candidate_cutoff_hours: int = 24
+    trusted_tenants: tuple[str, ...] = ()
+
+
+def load_settings(environ: Mapping[str, str]) -> BackendSettings:
+    """Build settings from an environment mapping; raises `ValidationError` naming a bad variable."""
+
+    def get(name: str, default: str | None = None) -> str:
+        value = environ.get(f"OPENSLOT_{name}", default)
+        if value is None or value == "":
+            if default is not None:
+                return default
+            raise ValidationError(f"OPENSLOT_{name}", "is required")
+        return value
+
+    def get_int(name: str, default: int) -> int:
+        raw = get(name, str(default))
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ValidationError(f"OPENSLOT_{name}", "must be an integer") from exc
+
+    env = get("ENV", "dev")
+    if env not in {"dev", "prod"}:
+        raise ValidationError("OPENSLOT_ENV", "must be dev or prod")
+    host = get("CALENDAR_SERVICE_HOST", "127.0.0.1")
+    _require_private(host)
+    ca = environ.get("OPENSLOT_CA_BUNDLE", "")
+    blocking = get("BUSY_STATUSES", "busy,oof,tentative,unknown")
+    return BackendSettings(
+        env=env,
+        host=host,
+        port=get_int("CALENDAR_SERVICE_PORT", 8780),
+        database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
+        key_file=Path(get("KEY_FILE", ".data/keys/kek.json")),
+        authority_host=get("AUTHORITY_HOST", "https://login.microsoftonline.com").rstrip("/"),
+        graph_base_url=get("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0").rstrip("/"),
+        ca_bundle=Path(ca) if ca else None,
+        client_id=get("CLIENT_ID"),
+        clock_skew_s=min(get_int("CLOCK_SKEW_S", 300), 300),
+        busy_policy=BusyPolicy(frozenset(s.strip() for s in blocking.split(",") if s.strip())),
+        default_notice_min=get_int("DEFAULT_NOTICE_MIN", 60),
+        graph_max_attempts=get_int("GRAPH_MAX_ATTEMPTS", 5),
+        graph_concurrency=get_int("GRAPH_CONCURRENCY", 4),
+        public_base_url=get("PUBLIC_BASE_URL", "http://127.0.0.1:3978").rstrip("/"),
+        offer_ttl_hours=get_int("OFFER_TTL_HOURS", 168),
+        candidate_change_limit=get_int("CANDIDATE_CHANGE_LIMIT", 2),
+        candidate_cutoff_hours=get_int("CANDIDATE_CUTOFF_HOURS", 24),
+    )
+
+
+def _require_private(host: str) -> None:
+    """The Calendar Service binds to loopback or a private interface only."""
+    if host == "localhost":
+        return
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise ValidationError("OPENSLOT_CALENDAR_SERVICE_HOST", "must be an IP address") from exc
+    if not (address.is_loopback or address.is_private) or address.is_unspecified:
+        raise ValidationError(
+            "OPENSLOT_CALENDAR_SERVICE_HOST", "must be a loopback or private address"
+        )

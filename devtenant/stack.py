@@ -1,0 +1,157 @@
+"""`python -m devtenant.stack`: run the whole local stack for `make run` and the end-to-end tests.
+
+Starts devtenant (HTTPS), bootstraps the sample tenant's admin consent into the Calendar Service
+(the key file, the database, the encrypted tenant credential), then the Calendar Service, the bot and the
+Microsoft 365 Agents Playground, and prints the URL to open. Ctrl-C stops everything.
+
+Settings come from `.env.example`, then `.env` (if present), then the real environment, later winning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from ssl import create_default_context
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAYGROUND_BIN = ROOT / "devtenant" / "playground" / "node_modules" / ".bin" / "agentsplayground"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; comments and blanks ignored; no shell expansion."""
+    values: dict[str, str] = {}
+    if not path.exists():
+        return values
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def stack_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment every process of the stack gets."""
+    env = read_env_file(ROOT / ".env.example")
+    env.update(read_env_file(ROOT / ".env"))
+    env.update(dict(base or os.environ))
+    tenant = json.loads((ROOT / env["OPENSLOT_TENANT_FILE"]).read_text(encoding="utf-8"))
+    app = tenant["applications"][0]
+    env.setdefault("OPENSLOT_CLIENT_ID", app["appId"])
+    if not env.get("OPENSLOT_CLIENT_ID"):
+        env["OPENSLOT_CLIENT_ID"] = app["appId"]
+    env["OPENSLOT_DEV_TENANT_ID"] = tenant["tenant"]["id"]
+    env["OPENSLOT_TENANT_CLIENT_SECRET"] = app["passwordCredentials"][0]["secretText"]
+    # Python's ssl, aiohttp and requests all trust devtenant's CA through these.
+    ca = str(ROOT / env["OPENSLOT_CA_BUNDLE"])
+    env["OPENSLOT_CA_BUNDLE"] = ca
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def wait_https(url: str, ca: Path, timeout_s: float = 30.0) -> None:
+    """Wait until an HTTPS URL answers (trusting the devtenant CA)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ca.exists():
+            try:
+                ctx = create_default_context(cafile=str(ca))
+                with urllib.request.urlopen(url, context=ctx, timeout=2):  # noqa: S310
+                    return
+            except OSError:
+                pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def wait_http(url: str, timeout_s: float = 30.0) -> None:
+    """Wait until a plain HTTP URL answers."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def bootstrap(env: dict[str, str]) -> None:
+    """Key file, schema, and the sample tenant's credential (what admin consent stores)."""
+    py = sys.executable
+    for args in (["keys", "init"], ["migrate"],
+                 ["tenant", "add", "--tenant-id", env["OPENSLOT_DEV_TENANT_ID"]]):
+        subprocess.run([py, "-m", "calendar_backend", *args], env=env, check=True, cwd=ROOT)  # noqa: S603
+
+
+def start(argv: list[str], env: dict[str, str], log_dir: Path, name: str,
+          cwd: Path = ROOT) -> subprocess.Popen[bytes]:
+    """Start one process of the stack with its output in .data/logs/NAME.log."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out = (log_dir / f"{name}.log").open("ab")
+    return subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stack until interrupted."""
+    p = argparse.ArgumentParser(prog="python -m devtenant.stack")
+    p.add_argument("--no-playground", action="store_true")
+    p.add_argument("--no-bot", action="store_true")
+    args = p.parse_args(argv)
+    env = stack_env()
+    logs = ROOT / ".data" / "logs"
+    py = sys.executable
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        port = env["OPENSLOT_DEVTENANT_PORT"]
+        procs.append(start([py, "-m", "devtenant", "--tenant", env["OPENSLOT_TENANT_FILE"],
+                            "--port", port], env, logs, "devtenant"))
+        wait_https(f"https://127.0.0.1:{port}/{env['OPENSLOT_DEV_TENANT_ID']}"
+                   "/v2.0/.well-known/openid-configuration", Path(env["OPENSLOT_CA_BUNDLE"]))
+        print(f"devtenant           https://127.0.0.1:{port}")  # noqa: T201
+        bootstrap(env)
+        procs.append(start([py, "-m", "calendar_backend", "serve"], env, logs, "calendar"))
+        wait_http(f"{env['OPENSLOT_CALENDAR_SERVICE_URL']}/v1/health")
+        print(f"Calendar Service    {env['OPENSLOT_CALENDAR_SERVICE_URL']}")  # noqa: T201
+        if not args.no_bot and (ROOT / "bot.py").exists():
+            procs.append(start([py, "bot.py"], env, logs, "bot"))
+            wait_http(f"http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}/healthz")
+            print(f"bot                 http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}/api/messages")  # noqa: T201
+        if not args.no_playground and PLAYGROUND_BIN.exists() and (ROOT / "bot.py").exists():
+            pg_port = env["OPENSLOT_PLAYGROUND_PORT"]
+            procs.append(start(
+                [str(PLAYGROUND_BIN), "start", "-e",
+                 f"http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}/api/messages", "-c", "msteams",
+                 "-p", pg_port, "--disable-telemetry"],
+                env, logs, "playground", cwd=PLAYGROUND_BIN.parents[2]))
+            wait_http(f"http://127.0.0.1:{pg_port}")
+            print(f"\nOpen http://127.0.0.1:{pg_port} and type \"schedule\".")  # noqa: T201
+        print(f"Logs in {logs}. Ctrl-C to stop.", flush=True)  # noqa: T201
+        while all(proc.poll() is None for proc in procs):
+            time.sleep(0.5)
+        print("a process of the stack stopped; see the logs", file=sys.stderr)  # noqa: T201
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
