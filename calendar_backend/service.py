@@ -9,6 +9,7 @@ and forgotten; every calendar access writes exactly one audit row.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from calendar_backend import storage
+from calendar_backend.allowlist import MailboxAllowList, list_entries
 from calendar_backend.audit import AuditEvent, append_audit
 from calendar_backend.auth import Principal
 from calendar_backend.availability import (
@@ -72,8 +74,10 @@ class CalendarService:
 
     def __init__(self, settings: BackendSettings, store: storage.Store, cipher: CredentialCipher,
                  tokens: TokenBroker, graph: GraphClient,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 allowlist: MailboxAllowList | None = None) -> None:
         self._settings = settings
+        self._allowlist = allowlist or MailboxAllowList(graph)
         self._store = store
         self._cipher = cipher
         self._tokens = tokens
@@ -92,6 +96,22 @@ class CalendarService:
             raise PermissionDeniedError("This account can no longer use OpenSlot.")
         raw = self._cipher.decrypt(row.credential_blob, aad=tenant_credential_aad(row.tenant_id))
         return TenantContext(principal.tenant_id, AppCredential.from_bytes(raw))
+
+    async def _not_allowed(self, principal: Principal, ctx: TenantContext, mailboxes: list[str],
+                           operation: str, request_id: str) -> tuple[str, ...]:
+        """Mailboxes outside the tenant's allow-list (empty list = all allowed); audits a refusal.
+
+        Runs before any Graph call, so a refused mailbox is never read.
+        """
+        async with self._store.transaction() as tx:
+            entries = await list_entries(tx, ctx.tenant_id)
+        refused = await self._allowlist.refused(
+            ctx.tenant_id, entries, mailboxes,
+            lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential))
+        if refused:
+            await self._audit(principal, ctx.tenant_id, operation, refused, "denied:not_allowed",
+                              request_id)
+        return refused
 
     async def _user_graph_token(self, principal: Principal, ctx: TenantContext,
                                 assertion: str) -> str:
@@ -133,8 +153,11 @@ class CalendarService:
         """Open slots for a panel, best first (or all, chronological); see DESIGN.md semantics."""
         start, end = _window(req["start"], req["end"])
         ctx = await self._tenant_context(principal)
-        token = await self._user_graph_token(principal, ctx, assertion)
         people = list(req["interviewers"])
+        refused = await self._not_allowed(principal, ctx, people, "slots.find", request_id)
+        if refused:
+            return SlotsResult((), (), tuple(BlockerOut(a, "not_allowed") for a in refused))
+        token = await self._user_graph_token(principal, ctx, assertion)
         rooms = list(req.get("rooms", []))
         return await self._slots_for(
             principal, token, people, rooms, start, end,
@@ -162,14 +185,15 @@ class CalendarService:
             await self._audit(principal, tid, operation, mailboxes, f"error:{exc.code}",
                               request_id, stats)
             raise
-        unreadable = [a for a in mailboxes if schedules[a.lower()].error]
+        unreadable = [a for a in mailboxes if schedules[a.lower()].error
+                      or not _zone_known(schedules[a.lower()], is_room=a in rooms)]
         await self._audit(principal, tid, operation, mailboxes,
                           "partial" if unreadable else "ok", request_id, stats)
         out_people = tuple(_person_out(schedules[a.lower()], a in rooms) for a in mailboxes)
         if unreadable:  # fail closed: never treat an unreadable calendar as free
             return SlotsResult((), out_people, tuple(BlockerOut(a, "unreadable")
                                                      for a in unreadable))
-        availabilities = [_availability(schedules[a.lower()], is_room=a in rooms, window=fetch)
+        availabilities = [_availability(schedules[a.lower()], is_room=a in rooms)
                           for a in mailboxes]
         query = SlotQuery(window=Interval(start, end), duration=duration, step=step,
                           not_before=self._clock() + notice, buffer=buffer)
@@ -186,20 +210,36 @@ class CalendarService:
         if start < self._clock():
             raise ValidationError("start", "is in the past")
         ctx = await self._tenant_context(principal)
+        interviewers = [a.lower() for a in req["interviewers"]]
+        refused = await self._not_allowed(principal, ctx, interviewers, "interview.create",
+                                          request_id)
+        if refused:
+            raise PermissionDeniedError(
+                "OpenSlot is not allowed to read these calendars: " + ", ".join(refused))
         token = await self._user_graph_token(principal, ctx, assertion)
         organizer = await self._organizer_address(token)
-        interviewers = [a.lower() for a in req["interviewers"]]
         rooms = [a.lower() for a in req.get("rooms", [])]
         candidate = req["candidate"]
         txn = str(uuid.uuid5(_TXN_NAMESPACE,
                              f"{principal.tenant_id}:{principal.oid}:{req['idempotency_key']}"))
-        row = await self._reserve(principal, organizer, txn, interviewers + rooms,
-                                  candidate, start, end, source="bot")
-        if row.status == "confirmed":
-            return _interview_out(row)
-        await self._recheck(principal, token, organizer, row, interviewers + rooms, start, end,
-                            request_id)
-        event = _event_body(candidate, interviewers, rooms, start, end, txn,
+        before = datetime.now(UTC)  # storage stamps created_at with the wall clock
+        try:
+            row = await self._reserve(principal, organizer, txn, interviewers + rooms,
+                                      candidate, start, end, source="bot")
+            if row.status == "confirmed":
+                return _interview_out(row)
+            self._crash_point("after_pending")
+            if row.created_at < before:  # a retry: the event may already be in Outlook
+                resumed = await self._resume_pending(principal, token, row, request_id)
+                if resumed is not None:
+                    return resumed
+            await self._recheck(principal, token, organizer, row, interviewers + rooms, start,
+                                end, request_id)
+        except SlotTakenError as exc:
+            await self._attach_fresh(exc, principal, token, (interviewers, rooms), start, end,
+                                     request_id)
+            raise
+        event = _event_body(candidate, interviewers, rooms, start, end, row.transaction_id,
                             req.get("subject") or f"Interview: {candidate['name']}",
                             req.get("time_zone"))
         return await self._create_and_confirm(principal, principal.tenant_id, token, organizer,
@@ -221,6 +261,11 @@ class CalendarService:
         oid = organizer_oid or (principal.oid if principal else "")
         async with self._store.transaction() as tx:
             existing = await storage.get_interview_by_transaction(tx, txn)
+            for _ in range(32):  # a failed/cancelled booking's transactionId is never reused
+                if existing is None or existing.status in {"confirmed", "pending"}:
+                    break
+                txn = _next_transaction_id(txn)
+                existing = await storage.get_interview_by_transaction(tx, txn)
             if existing is not None and existing.status in {"confirmed", "pending"}:
                 return existing
             conflicts = await storage.find_conflicts(tx, tid, mailboxes, start, end)
@@ -263,13 +308,72 @@ class CalendarService:
                               f"error:{exc.code}", request_id, stats)
             raise  # the pending row stays: a retry with the same key reuses its transactionId
         join = (created.get("onlineMeeting") or {}).get("joinUrl")
+        self._crash_point("after_graph_create")
         async with self._store.transaction() as tx:
             await storage.confirm_interview(tx, row.id, str(created["id"]), join)
             await self._audit(principal, tenant_id, "interview.create", [organizer], "ok",
                               request_id, stats, tx=tx)
+            self._crash_point("during_audit")
             confirmed = await storage.get_interview(tx, row.id)
         assert confirmed is not None  # noqa: S101 - just written in this transaction
         return _interview_out(confirmed)
+
+    async def _resume_pending(self, principal: Principal, token: str, row: storage.InterviewRow,
+                              request_id: str) -> InterviewOut | None:
+        """Confirm a retried booking whose event Graph already holds (its answer was lost)."""
+        stats = CallStats()
+        found = await self._graph.find_event_by_transaction(token, row.organizer_upn,
+                                                            row.transaction_id, stats=stats)
+        if found is None:
+            await self._audit(principal, row.tenant_id, "interview.resume", [row.organizer_upn],
+                              "not_found", request_id, stats)
+            return None
+        join = (found.get("onlineMeeting") or {}).get("joinUrl")
+        async with self._store.transaction() as tx:
+            await storage.confirm_interview(tx, row.id, str(found["id"]), join)
+            await self._audit(principal, row.tenant_id, "interview.resume", [row.organizer_upn],
+                              "ok", request_id, stats, tx=tx)
+            confirmed = await storage.get_interview(tx, row.id)
+        assert confirmed is not None  # noqa: S101 - read in the same transaction
+        return _interview_out(confirmed)
+
+    async def _attach_fresh(self, exc: SlotTakenError, principal: Principal, token: str,
+                            panel: tuple[list[str], list[str]], start: datetime,
+                            end: datetime, request_id: str) -> None:
+        """Give a slot-taken answer up to 5 fresh options near the wanted time (best effort).
+
+        The options also avoid every pending/confirmed OpenSlot booking of these mailboxes (a
+        booking that just won the race may not be in Graph yet). Never raises: on any failure the
+        answer simply carries no options.
+        """
+        now = self._clock() + timedelta(minutes=self._settings.default_notice_min)
+        lo, hi = max(now, start - timedelta(days=1)), end + timedelta(days=7)
+        people, rooms = panel
+        try:
+            fresh = await self._slots_for(
+                principal, token, people, rooms, lo, hi, duration=end - start,
+                step=timedelta(minutes=15), buffer=timedelta(0), notice=lo - self._clock(),
+                want_all=False, limit=20, request_id=request_id, operation="slots.fresh",
+                requester=None)
+            async with self._store.transaction() as tx:
+                taken = await storage.find_conflicts(tx, principal.tenant_id, people + rooms,
+                                                     lo, hi)
+        except CalendarError:
+            return
+        free = tuple(s for s in fresh.slots
+                     if not any(t.start < s.end and s.start < t.end for t in taken))[:5]
+        exc.fresh = SlotsResult(free, fresh.people, fresh.blockers)  # type: ignore[attr-defined]
+
+    def _crash_point(self, name: str) -> None:
+        """TEST HOOK: exit like a SIGKILL at a named booking step (OPENSLOT_CRASH_AT, dev only).
+
+        Points: `after_pending` (pending row committed, no Graph call yet), `after_graph_create`
+        (the event exists, the row is still pending), `during_audit` (inside the confirming
+        transaction, after the audit insert, before the commit). Used by tests/reliability.
+        """
+        if self._settings.env == "dev" and self._settings.crash_at == name:
+            log.warning("crash point %s reached: exiting (test hook)", name)
+            os._exit(137)
 
     async def list_interviews(self, principal: Principal) -> list[InterviewOut]:
         """The caller's upcoming interviews that OpenSlot created (from our own store only)."""
@@ -409,16 +513,29 @@ def _person_out(schedule: Schedule, is_room: bool) -> PersonOut:
 def _working_hours(raw: dict[str, Any] | None, *, is_room: bool) -> WorkingHours:
     if is_room or not raw:
         return WorkingHours(frozenset(range(7)), time(0, 0), time(0, 0), resolve_zone("UTC"))
-    try:
-        zone = resolve_zone(str((raw.get("timeZone") or {}).get("name", "UTC")))
-    except UnknownTimeZoneError:
-        zone = resolve_zone("UTC")
+    zone = resolve_zone(str((raw.get("timeZone") or {}).get("name", "UTC")))  # may raise: fail closed
     days = frozenset(_DAYS[d] for d in raw.get("daysOfWeek", []) if d in _DAYS)
     return WorkingHours(days, time.fromisoformat(str(raw["startTime"])[:8]),
                         time.fromisoformat(str(raw["endTime"])[:8]), zone)
 
 
-def _availability(schedule: Schedule, *, is_room: bool, window: Interval) -> PersonAvailability:
+def _zone_known(schedule: Schedule, *, is_room: bool) -> bool:
+    """A custom or unknown working-hours zone cannot be placed in time: such a calendar is unreadable."""
+    try:
+        _working_hours(schedule.working_hours, is_room=is_room)
+    except UnknownTimeZoneError:
+        return False
+    return True
+
+
+def _availability(schedule: Schedule, *, is_room: bool) -> PersonAvailability:
+    """Turn one getSchedule answer into the engine's input, recognising all-day events.
+
+    getSchedule has no `isAllDay`: an item spanning whole days is taken as all-day. If it starts at the
+    owner's local midnight it blocks those local dates. If it starts at midnight of another zone (a Tokyo
+    holiday on a London calendar) it blocks the owner's local dates of the event's own dates (inferred as
+    the UTC date twelve hours after its start) AND the span Graph reported, so nothing busy is ever freed.
+    """
     hours = _working_hours(schedule.working_hours, is_room=is_room)
     blocks: list[BusyBlock] = []
     all_day: list[AllDayBlock] = []
@@ -426,14 +543,16 @@ def _availability(schedule: Schedule, *, is_room: bool, window: Interval) -> Per
         status = ShowAs(item.status) if item.status in ShowAs.__members__.values() else \
             ShowAs.UNKNOWN
         span = item.end - item.start
+        whole_days = span >= timedelta(days=1) and span % timedelta(days=1) == timedelta(0)
         local_start = item.start.astimezone(hours.zone)
-        if span >= timedelta(days=1) and span % timedelta(days=1) == timedelta(0) and \
-                local_start.time() == time(0, 0):
+        if whole_days and local_start.time() == time(0, 0):
             first = local_start.date()
             all_day.append(AllDayBlock(first, first + timedelta(days=span.days), status))
-        else:
-            blocks.append(BusyBlock(Interval(item.start, item.end), status))
-    del window
+            continue
+        blocks.append(BusyBlock(Interval(item.start, item.end), status))
+        if whole_days and item.start.minute % 15 == 0 and item.start.second == 0:
+            first = (item.start + timedelta(hours=12)).date()
+            all_day.append(AllDayBlock(first, first + timedelta(days=span.days), status))
     return PersonAvailability(schedule.address.lower(), hours, tuple(blocks), tuple(all_day))
 
 
@@ -471,6 +590,11 @@ def _event_body(candidate: dict[str, str], interviewers: list[str], rooms: list[
     if time_zone:
         event["originalStartTimeZone"] = time_zone
     return event
+
+
+def _next_transaction_id(txn: str) -> str:
+    """The deterministic successor of a transactionId whose booking failed or was cancelled."""
+    return str(uuid.uuid5(_TXN_NAMESPACE, f"{txn}:retry"))
 
 
 def _naive_utc(value: datetime) -> str:
