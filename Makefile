@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PG_NODE := devtenant/playground/node_modules/.installed
 JS_NODE := tests/js/node_modules/.installed
 
-.PHONY: install node browser run test check lint typecheck package bench sample clean
+.PHONY: install node browser run test check lint typecheck package bench sample clean load
 
 install: $(STAMP)
 
@@ -52,6 +52,10 @@ package: install
 
 bench: install
 	$(PY) -m bench
+
+# Long-form load test (100 concurrent conversations, 150 ms Graph latency); short form runs in `make test`.
+load: install
+	$(PY) -m bench.load
 
 sample: install
 	$(PY) -m devtenant.make_sample

@@ -18,26 +18,43 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 from botbuilder.core import ConversationState, Middleware, TurnContext
+from botbuilder.core.serializer_helper import serializer_helper
 from botbuilder.integration.aiohttp import (
     CloudAdapter,
     ConfigurationBotFrameworkAuthentication,
+    ConfigurationServiceClientCredentialFactory,
 )
 from botbuilder.schema import Activity
-from botframework.connector.auth import ClaimsIdentity, MicrosoftAppCredentials
+from botframework.connector.auth import (
+    AuthenticateRequestResult,
+    ClaimsIdentity,
+    MicrosoftAppCredentials,
+)
 from botframework.connector.auth._user_token_client_impl import _UserTokenClientImpl
 from botframework.connector.auth.user_token_client import UserTokenClient
 from botframework.connector.token_api import TokenApiClientConfiguration
+from msrest.universal_http.requests import ClientRetryPolicy
 
 from calendar_backend.client import CalendarServiceApi, CalendarServiceClient
+from dialogs.candidate_page import (
+    CandidatePageConfig,
+    RedactingAccessLogger,
+    mount_candidate_pages,
+)
 from dialogs.services import DialogServices
 from dialogs.sql_storage import SqlStorage
 from dialogs.sso import SsoExchangeMiddleware
 from dialogs.teams_bot import OpenSlotBot
 
 LOG = logging.getLogger("openslot.bot")
+# msrest builds every client's retry list as `[i for i in range(999) if i not in safe_codes]` with
+# `safe_codes` a 502-item list: ~4 ms of CPU per client, and botbuilder builds two clients per turn
+# (connector + user-token). The same codes as a frozenset give the identical retry policy in ~50 us.
+ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)
 MAX_BODY_BYTES = 256 * 1024
 DEDUPE_SIZE = 4096
 PLAYGROUND_CHANNELS = frozenset({"msteams"})
+CHANNEL_ISSUER = "https://api.botframework.com"  # iss of channel tokens; scope of outbound ones
 
 
 class SettingsError(ValueError):
@@ -61,6 +78,9 @@ class BotSettings:
     calendar_service_url: str
     database_url: str
     ca_bundle: str | None
+    channel_openid_metadata_url: str = ""
+    login_url: str = ""
+    trust_forwarded_for: bool = False  # candidate page rate limits: trust X-Forwarded-For
 
     @property
     def is_dev(self) -> bool:
@@ -103,7 +123,11 @@ def load_bot_settings(environ: Mapping[str, str]) -> BotSettings:
         connection_name=get("OPENSLOT_OAUTH_CONNECTION_NAME", "openslot"),
         calendar_service_url=get("OPENSLOT_CALENDAR_SERVICE_URL", "http://127.0.0.1:8780"),
         database_url=get("OPENSLOT_DATABASE_URL", "sqlite+aiosqlite:///.data/openslot.db"),
-        ca_bundle=get("OPENSLOT_CA_BUNDLE") or None)
+        ca_bundle=get("OPENSLOT_CA_BUNDLE") or None,
+        channel_openid_metadata_url=get("OPENSLOT_BOT_CHANNEL_OPENID_METADATA_URL", "").strip(),
+        login_url=get("OPENSLOT_BOT_LOGIN_URL", "").strip(),
+        trust_forwarded_for=get("OPENSLOT_TRUST_FORWARDED_FOR", "false").strip().lower()
+        in {"1", "true", "yes"})
 
 
 def host_allowed(service_url: str | None, suffixes: tuple[str, ...]) -> bool:
@@ -162,19 +186,42 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
     and with explicit timeouts. Avoids the parameterized path's empty-header crash (§I.7)."""
 
     def __init__(self, settings: BotSettings) -> None:
-        super().__init__(_SdkConfig(settings))
+        config = _SdkConfig(settings)
+        super().__init__(config, credentials_factory=_CredentialFactory(config, settings))
         self._settings = settings
+
+    async def authenticate_request(self, activity: Activity,
+                                   auth_header: str) -> AuthenticateRequestResult:
+        """Fail closed outside dev: no header, no channel id, or any validation error → 401.
+
+        Raises:
+            PermissionError: the request is not a valid Bot Framework channel request.
+        """
+        if self._settings.is_dev:
+            return await super().authenticate_request(activity, auth_header)
+        if not auth_header or not activity.channel_id:
+            raise PermissionError("unauthorized")
+        try:
+            return await super().authenticate_request(activity, auth_header)
+        except PermissionError:
+            raise
+        except Exception as exc:  # malformed/unknown-kid/unsigned tokens must be 401, never 500
+            LOG.warning("channel token rejected: %s", type(exc).__name__)
+            raise PermissionError("unauthorized") from exc
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:  # noqa: ARG002
         s = self._settings
         creds = (MicrosoftAppCredentials(s.app_id, s.app_password,
                                          channel_auth_tenant=s.app_tenant_id or None)
                  if s.app_id else MicrosoftAppCredentials.empty())
-        config = TokenApiClientConfiguration(s.token_service_url)
+        client = _UserTokenClientImpl(s.app_id, creds, s.token_service_url)
+        # Mutate the configuration msrest's pipeline already holds: a replacement config object
+        # passed to the constructor is ignored by the pipeline (the CA bundle never applied).
+        config: TokenApiClientConfiguration = client._client.config
         config.connection.timeout = 10
         if s.ca_bundle:
             config.connection.verify = s.ca_bundle
-        return _UserTokenClientImpl(s.app_id, creds, s.token_service_url, config)
+        return client
 
 
 class _SdkConfig:
@@ -185,13 +232,49 @@ class _SdkConfig:
         self.APP_PASSWORD = settings.app_password
         self.APP_TYPE = "SingleTenant" if settings.app_tenant_id else "MultiTenant"
         self.APP_TENANTID = settings.app_tenant_id
+        if settings.channel_openid_metadata_url:  # a private channel cloud (devtenant in tests)
+            self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = settings.channel_openid_metadata_url
+            self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = CHANNEL_ISSUER
+            self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = CHANNEL_ISSUER
+            self.TO_CHANNEL_FROM_BOT_LOGIN_URL = (
+                settings.login_url or "https://login.microsoftonline.com/botframework.com")
+            self.OAUTH_URL = settings.token_service_url
+
+
+class _CredentialFactory(ConfigurationServiceClientCredentialFactory):
+    """The SDK's factory; with OPENSLOT_BOT_LOGIN_URL the outbound token comes from that
+    authority (no Microsoft instance discovery, trusting OPENSLOT_CA_BUNDLE). One MSAL app per
+    process, so its token cache is reused across turns."""
+
+    def __init__(self, config: _SdkConfig, settings: BotSettings) -> None:
+        super().__init__(config)
+        self._settings = settings
+        self._msal_app: object | None = None
+
+    async def create_credentials(self, app_id: str, oauth_scope: str, login_endpoint: str,
+                                 validate_authority: bool) -> MicrosoftAppCredentials:
+        creds = await super().create_credentials(app_id, oauth_scope, login_endpoint,
+                                                 validate_authority)
+        s = self._settings
+        if s.login_url and s.app_id and isinstance(creds, MicrosoftAppCredentials):
+            if self._msal_app is None:
+                import msal
+                import requests
+                http = requests.Session()
+                http.trust_env = False
+                http.verify = s.ca_bundle or True
+                self._msal_app = msal.ConfidentialClientApplication(
+                    s.app_id, client_credential=s.app_password, authority=s.login_url,
+                    instance_discovery=False, http_client=http, timeout=10)
+            creds.app = self._msal_app
+        return creds
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     try:
         doc = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # RecursionError: deep nesting
         return web.json_response({"error": "malformed JSON"}, status=400)
     if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
         return web.json_response({"error": "not an activity"}, status=400)
@@ -200,8 +283,23 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     except Exception:
         return web.json_response({"error": "not an activity"}, status=400)
     adapter, bot = request.app[ADAPTER_KEY], request.app[BOT_KEY]["bot"]
-    response = await adapter.process(request, bot)
-    return response if response is not None else web.Response(status=202)
+    try:  # not adapter.process(): it re-serialises invoke bodies and crashes (see _invoke_json)
+        invoke = await adapter.process_activity(request.headers.get("Authorization", ""),
+                                                Activity().deserialize(doc), bot.on_turn)
+    except PermissionError as exc:
+        raise web.HTTPUnauthorized from exc
+    if invoke is None:
+        return web.Response(status=201)
+    return web.json_response(_invoke_json(invoke.body), status=invoke.status)
+
+
+def _invoke_json(body: object) -> object:
+    """An invoke response body as JSON. botbuilder 4.17.1's ActivityHandler already serialises
+    it to a dict and ``CloudAdapter.process`` serialises again, failing with ``AttributeError``
+    (every ``adaptiveCard/action`` answered 500); models from middleware are serialised here."""
+    if body is None or isinstance(body, dict | list | str | int | float | bool):
+        return body
+    return serializer_helper(body)
 
 
 async def _healthz(_request: web.Request) -> web.Response:
@@ -223,7 +321,10 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
 
     async def on_error(context: TurnContext, error: Exception) -> None:
         LOG.error("turn failed: %s", type(error).__name__)
-        await context.send_activity("Sorry, something went wrong. Please try again.")
+        try:
+            await context.send_activity("Sorry, something went wrong. Please try again.")
+        except Exception as send_error:  # the channel is unreachable: log, answer 2xx, never 500
+            LOG.error("could not send the apology: %s", type(send_error).__name__)  # noqa: TRY400
 
     adapter.on_turn_error = on_error
 
@@ -241,6 +342,10 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/api/messages", _messages)
     app.router.add_get("/healthz", _healthz)
+    mount_candidate_pages(  # the public candidate booking page, /c/{token}
+        app, CandidatePageConfig(settings.calendar_service_url, bot_app_id=settings.app_id,
+                                 trust_forwarded_for=settings.trust_forwarded_for),
+        adapter=adapter, allowed_service_hosts=settings.allowed_service_hosts)
     return app
 
 
@@ -252,7 +357,8 @@ def main(environ: Mapping[str, str]) -> int:
     except (SettingsError, ValueError) as err:
         LOG.error("refusing to start: %s", err)  # noqa: TRY400
         return 2
-    web.run_app(build_app(settings), host=settings.host, port=settings.port)
+    web.run_app(build_app(settings), host=settings.host, port=settings.port,
+                access_log_class=RedactingAccessLogger)
     return 0
 
 

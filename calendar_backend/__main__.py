@@ -14,14 +14,20 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from calendar_backend import storage
 from calendar_backend.crypto import CredentialCipher
 from calendar_backend.settings import BackendSettings, load_settings
+
+if TYPE_CHECKING:
+    from calendar_backend.graph import GraphClient
+    from calendar_backend.recovery import Reconciler
+    from calendar_backend.tokens import TokenBroker
 
 log = logging.getLogger("calendar_backend")
 
@@ -88,12 +94,88 @@ async def serve(settings: BackendSettings) -> None:
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
-        print(f"Calendar Service listening on http://{settings.host}:{settings.port}",  # noqa: T201
+        port = runner.addresses[0][1] if runner.addresses else settings.port  # port 0 = any
+        print(f"Calendar Service listening on http://{settings.host}:{port}",  # noqa: T201
               flush=True)
+        background = start_admin_tasks(rt)
+        background.append(start_recovery(rt))
         try:
             await asyncio.Event().wait()
         finally:
+            for task in background:
+                task.cancel()
             await runner.cleanup()
+
+
+def build_clients(rt: Runtime) -> tuple[TokenBroker, GraphClient]:
+    """The token broker and Graph client the admin jobs use (same settings as the API)."""
+    from calendar_backend.graph import GraphClient
+    from calendar_backend.tokens import TokenBroker
+
+    s = rt.settings
+    graph = GraphClient(rt.session, s.graph_base_url, timeout_s=s.graph_timeout_s,
+                        max_attempts=s.graph_max_attempts, max_backoff_s=s.graph_max_backoff_s,
+                        concurrency=s.graph_concurrency)
+    tokens = TokenBroker(s.authority_host, str(s.ca_bundle) if s.ca_bundle else None,
+                         s.graph_scopes)
+    return tokens, graph
+
+
+def start_admin_tasks(rt: Runtime, interval: timedelta = timedelta(hours=1)) -> list[asyncio.Task[None]]:
+    """Hourly background work in `serve`: the leaver job and a signed audit checkpoint."""
+    from calendar_backend.lifecycle import LeaverJob, run_every
+
+    tokens, graph = build_clients(rt)
+    job = LeaverJob(rt.store, rt.cipher, tokens, graph)
+    return [asyncio.create_task(run_every(interval, job.run_all)),
+            asyncio.create_task(run_every(interval, lambda: audit_checkpoint(rt)))]
+
+
+def start_recovery(rt: Runtime) -> asyncio.Task[None]:
+    """Reconcile stale pending bookings now (start-up) and every `recovery_interval_s`."""
+    reconciler = build_reconciler(rt)
+    interval = rt.settings.recovery_interval_s
+    if interval <= 0:
+        return asyncio.create_task(_run_recovery_once(reconciler))
+    return asyncio.create_task(reconciler.run_forever(timedelta(seconds=interval)))
+
+
+async def _run_recovery_once(reconciler: Reconciler) -> None:
+    await reconciler.run_once()
+
+
+def build_reconciler(rt: Runtime, stale_min: int | None = None) -> Reconciler:
+    """The crash-recovery reconciler (calendar_backend/recovery.py) wired like the API."""
+    from calendar_backend.recovery import Reconciler
+
+    tokens, graph = build_clients(rt)
+    minutes = rt.settings.recovery_stale_min if stale_min is None else stale_min
+    return Reconciler(rt.store, rt.cipher, tokens, graph, stale_after=timedelta(minutes=minutes))
+
+
+async def recovery_run(settings: BackendSettings, stale_min: int | None) -> int:
+    """`recovery run`: one reconciliation pass; prints the report. Exit 0 when none is left."""
+    async with open_runtime(settings) as rt:
+        report = await build_reconciler(rt, stale_min).run_once()
+    print(json.dumps(report.to_json()))  # noqa: T201
+    return 0 if report.left_pending == 0 else 1
+
+
+async def audit_checkpoint(rt: Runtime, at: datetime | None = None) -> dict[str, object]:
+    """Sign the audit head with the keyring's signing key (outside the DB), store it and append
+    it to `OPENSLOT_AUDIT_CHECKPOINT_FILE` (a 0600 JSON-lines file). Returns the checkpoint."""
+    from calendar_backend.audit import write_checkpoint
+    from calendar_backend.keyring import load_keyring
+
+    key_id, key = load_keyring(rt.settings.key_file).signing_key()
+    async with rt.store.transaction() as tx:
+        checkpoint = (await write_checkpoint(tx, key_id, key, at=at)).to_dict()
+    path = rt.settings.audit_checkpoint_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(checkpoint, sort_keys=True) + "\n")
+    return checkpoint
 
 
 async def add_tenant(settings: BackendSettings, tenant_id: str, client_id: str,
@@ -117,11 +199,10 @@ async def audit_verify(settings: BackendSettings) -> int:
     from calendar_backend.keyring import load_keyring
 
     ring = load_keyring(settings.key_file)
-    _, signing_key = ring.signing_key()
     engine = storage.create_engine(settings.database_url)
     try:
         async with engine.connect() as conn:
-            report = await verify_audit(conn, signing_key=signing_key)
+            report = await verify_audit(conn, signing_key=dict(ring.signing))
     finally:
         await engine.dispose()
     print(json.dumps({"ok": report.ok, "rows": report.rows,  # noqa: T201
@@ -177,7 +258,49 @@ def _parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="key-encryption keys")
     ksub = keys.add_subparsers(dest="keys_command")
     ksub.add_parser("init")
+    _admin_parsers(sub, tsub, asub, ksub)
+    recovery = sub.add_parser("recovery", help="crash recovery of pending bookings")
+    rsub = recovery.add_subparsers(dest="recovery_command")
+    rrun = rsub.add_parser("run", help="reconcile stale pending bookings once")
+    rrun.add_argument("--stale-min", type=int, default=None,
+                      help="minutes a pending booking must be old (default OPENSLOT_RECOVERY_STALE_MIN)")
     return p
+
+
+def _admin_parsers(sub: Any, tsub: Any, asub: Any, ksub: Any) -> None:
+    """Onboarding, allow-list, leavers, audit checkpoints and key rotation (README: admins)."""
+    onboard = tsub.add_parser("onboard", help="admin consent, sealed credential, self-test")
+    selftest = tsub.add_parser("selftest", help="re-run the onboarding self-test")
+    for cmd in (onboard, selftest):
+        cmd.add_argument("--tenant-id", required=True)
+        cmd.add_argument("--test-mailbox", required=True, help="a mailbox OpenSlot may read")
+        cmd.add_argument("--outside-mailbox", required=True,
+                         help="a mailbox outside the access policy / allow-list")
+        cmd.add_argument("--client-id", default=None)
+        cmd.add_argument("--secret-env", default="OPENSLOT_TENANT_CLIENT_SECRET")
+    onboard.add_argument("--paste", action="store_true",
+                         help="paste the redirected URL instead of listening on localhost")
+    onboard.add_argument("--listen-port", type=int, default=0)
+    onboard.add_argument("--timeout", type=float, default=600.0, help="seconds")
+    allow = sub.add_parser("allowlist", help="OpenSlot's allow-list of schedulable mailboxes")
+    alsub = allow.add_subparsers(dest="allowlist_command")
+    for name in ("add", "remove", "list"):
+        cmd = alsub.add_parser(name)
+        cmd.add_argument("--tenant", required=True)
+        if name != "list":
+            who = cmd.add_mutually_exclusive_group(required=True)
+            who.add_argument("--user", help="mailbox address")
+            who.add_argument("--group", help="group object id (members are resolved live)")
+    life = sub.add_parser("lifecycle", help="archive users who left the tenant")
+    lsub = life.add_subparsers(dest="lifecycle_command")
+    run = lsub.add_parser("run", help="one directory delta round")
+    run.add_argument("--tenant", default=None)
+    asub.add_parser("checkpoint", help="sign the audit head (key outside the DB)")
+    ksub.add_parser("add")
+    ksub.add_parser("promote").add_argument("key_id", type=int)
+    ksub.add_parser("reencrypt")
+    ksub.add_parser("retire").add_argument("key_id", type=int)
+    ksub.add_parser("status")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         return asyncio.run(audit_export(settings, args.tenant, since))
+    if _is_admin_command(args):
+        return asyncio.run(_run_admin(settings, args))
     if command == "keys" and args.keys_command == "init":
         from calendar_backend.keyring import create_keyring
 
@@ -220,6 +345,128 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     _parser().print_help()
     return 2
+
+
+_ADMIN_COMMANDS = {("tenant", "onboard"), ("tenant", "selftest"), ("allowlist", "add"),
+                   ("allowlist", "remove"), ("allowlist", "list"), ("lifecycle", "run"),
+                   ("audit", "checkpoint"), ("keys", "add"), ("keys", "promote"),
+                   ("keys", "reencrypt"), ("keys", "retire"), ("keys", "status"),
+                   ("recovery", "run")}
+
+
+def _is_admin_command(args: argparse.Namespace) -> bool:
+    sub = getattr(args, f"{args.command}_command", None) if args.command else None
+    return (args.command, sub) in _ADMIN_COMMANDS
+
+
+def _emit(doc: object) -> None:
+    print(json.dumps(doc, sort_keys=True), flush=True)  # noqa: T201
+
+
+async def _run_admin(settings: BackendSettings, args: argparse.Namespace) -> int:
+    """Dispatch the admin commands; every one prints JSON and returns an exit code."""
+    from calendar_backend import rotation
+
+    if args.command == "keys" and args.keys_command in {"add", "promote"}:
+        if args.keys_command == "add":
+            _emit({"added": rotation.add(settings.key_file)})
+        else:
+            rotation.promote(settings.key_file, args.key_id)
+            _emit({"primary": args.key_id})
+        return 0
+    if args.command == "recovery":
+        return await recovery_run(settings, args.stale_min)
+    async with open_runtime(settings) as rt:
+        if args.command == "keys":
+            return await _keys(rt, args)
+        if args.command == "audit":
+            _emit(await audit_checkpoint(rt))
+            return 0
+        if args.command == "allowlist":
+            return await _allowlist(rt, args)
+        if args.command == "lifecycle":
+            return await _lifecycle(rt, args)
+        return await _onboard(rt, args)
+
+
+async def _keys(rt: Runtime, args: argparse.Namespace) -> int:
+    from calendar_backend import rotation
+
+    key_file = rt.settings.key_file
+    if args.keys_command == "reencrypt":
+        done = await rotation.reencrypt(rt.store, key_file)
+        _emit({"rewritten": done.rewritten, "raced": done.raced, "unknown": done.unknown})
+    elif args.keys_command == "retire":
+        try:
+            await rotation.retire(rt.store, key_file, args.key_id)
+        except rotation.RotationError as exc:
+            print(str(exc), file=sys.stderr)  # noqa: T201
+            return 1
+        _emit({"retired": args.key_id})
+    _emit((await rotation.status(rt.store, key_file)).to_json())
+    return 0
+
+
+async def _allowlist(rt: Runtime, args: argparse.Namespace) -> int:
+    from calendar_backend import allowlist
+
+    async with rt.store.transaction() as tx:
+        if args.allowlist_command != "list":
+            entry = allowlist.parse_entry("user" if args.user else "group",
+                                          args.user or args.group)
+            change = allowlist.add_entry if args.allowlist_command == "add" else \
+                allowlist.remove_entry
+            await change(tx, args.tenant, entry)
+        entries = await allowlist.list_entries(tx, args.tenant)
+    _emit({"tenant": args.tenant, "allow_all": not entries,
+           "entries": [{"kind": e.kind.value, "value": e.value} for e in entries]})
+    return 0
+
+
+async def _lifecycle(rt: Runtime, args: argparse.Namespace) -> int:
+    from calendar_backend.lifecycle import LeaverJob
+
+    tokens, graph = build_clients(rt)
+    job = LeaverJob(rt.store, rt.cipher, tokens, graph)
+    reports = [await job.run_tenant(args.tenant)] if args.tenant else await job.run_all()
+    _emit([{"tenant": r.tenant_id, "full_round": r.full_round, "archived": list(r.archived),
+            "revoked_offers": r.revoked_offers, "deleted_token_caches": r.deleted_caches}
+           for r in reports])
+    return 0
+
+
+async def _onboard(rt: Runtime, args: argparse.Namespace) -> int:
+    from calendar_backend.onboarding import LoopbackReceiver, Onboarding, PastedUrl
+    from calendar_backend.tokens import AppCredential
+
+    secret = os.environ.get(args.secret_env, "")
+    if not secret:
+        print(f"{args.secret_env} is empty", file=sys.stderr)  # noqa: T201
+        return 2
+    credential = AppCredential(args.client_id or rt.settings.client_id, secret)
+    tokens, graph = build_clients(rt)
+    flow = Onboarding(rt.store, rt.cipher, tokens, graph)
+    tenant_id = args.tenant_id
+    if args.tenant_command == "onboard":
+        def show(url: str) -> None:
+            print(f"Open this URL as a global admin of the tenant:\n{url}", flush=True)  # noqa: T201
+
+        if args.paste:
+            source = PastedUrl("http://localhost/openslot-cli",
+                               lambda: asyncio.to_thread(input, "Redirected URL: "))
+            tenant_id = await flow.receive_consent(
+                source, authority_host=rt.settings.authority_host, tenant=tenant_id,
+                client_id=credential.client_id, show=show, timeout_s=args.timeout)
+        else:
+            async with LoopbackReceiver(args.listen_port) as receiver:
+                tenant_id = await flow.receive_consent(
+                    receiver, authority_host=rt.settings.authority_host, tenant=tenant_id,
+                    client_id=credential.client_id, show=show, timeout_s=args.timeout)
+        await flow.store_credential(tenant_id, credential)
+    report = await flow.self_test(tenant_id, credential, test_mailbox=args.test_mailbox,
+                                  outside_mailbox=args.outside_mailbox)
+    _emit(report.to_json())
+    return 0 if report.ok else 1
 
 
 def _migrate(settings: BackendSettings) -> int:

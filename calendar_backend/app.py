@@ -25,12 +25,14 @@ from calendar_backend.errors import (
     SlotTakenError,
     ValidationError,
 )
+from calendar_backend.offers import OfferService
 from calendar_backend.service import CalendarService
 
 log = logging.getLogger(__name__)
 
 SERVICE_KEY = web.AppKey("service", CalendarService)
 VALIDATOR_KEY = web.AppKey("validator", TokenValidator)
+OFFERS_KEY = web.AppKey("offers", OfferService)
 REQUEST_ID = web.RequestKey("request_id", str)
 _MAX_BODY = 64 * 1024
 _VALIDATORS = {name: Draft202012Validator(schema) for name, schema in contract.SCHEMAS.items()}
@@ -101,7 +103,7 @@ async def _payload(request: web.Request, operation: str,
         raise ValidationError("body", "is too large")
     try:
         doc = json.loads(raw or b"{}")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: a nesting bomb under the size cap
         raise ValidationError("body", "is not valid JSON") from exc
     error = next(iter(_VALIDATORS[operation].iter_errors(doc)), None)
     if error is not None:
@@ -190,6 +192,53 @@ async def disconnect(request: web.Request) -> web.Response:
     return web.json_response({"status": "disconnected"})
 
 
+# ---- candidate offers (calendar_backend/offers.py) ------------------------------------------
+async def create_offer(request: web.Request) -> web.Response:
+    principal, assertion = await _principal(request)
+    req = await _payload(request, "create_offer", principal)
+    out = await request.app[OFFERS_KEY].create_offer(principal, assertion, req,
+                                                     request[REQUEST_ID])
+    return web.json_response(out.to_json(), status=201)
+
+
+async def list_offers(request: web.Request) -> web.Response:
+    principal, _ = await _principal(request)
+    rows = await request.app[OFFERS_KEY].list_offers(principal)
+    return web.json_response({"offers": [r.to_json() for r in rows]})
+
+
+async def revoke_offer(request: web.Request) -> web.Response:
+    principal, _ = await _principal(request)
+    await _payload(request, "empty", principal)
+    out = await request.app[OFFERS_KEY].revoke_offer(principal, _path_id(request),
+                                                     request[REQUEST_ID])
+    return web.json_response(out.to_json())
+
+
+async def candidate_slots(request: web.Request) -> web.Response:
+    req = await _payload(request, "candidate_slots")
+    return web.json_response(
+        await request.app[OFFERS_KEY].candidate_slots(req, request[REQUEST_ID]))
+
+
+async def candidate_book(request: web.Request) -> web.Response:
+    req = await _payload(request, "candidate_book")
+    return web.json_response(
+        await request.app[OFFERS_KEY].candidate_book(req, request[REQUEST_ID]), status=201)
+
+
+async def candidate_cancel(request: web.Request) -> web.Response:
+    req = await _payload(request, "candidate_change")
+    return web.json_response(
+        await request.app[OFFERS_KEY].candidate_cancel(req, request[REQUEST_ID]))
+
+
+async def candidate_reschedule(request: web.Request) -> web.Response:
+    req = await _payload(request, "candidate_change")
+    return web.json_response(
+        await request.app[OFFERS_KEY].candidate_reschedule(req, request[REQUEST_ID]))
+
+
 def _path_id(request: web.Request) -> str:
     value = request.match_info["id"]
     if len(value) > 64 or not value.replace("-", "").isalnum():
@@ -209,6 +258,16 @@ ROUTES: list[tuple[str, str, Handler, str | None, str]] = [
     ("POST", "/v1/directory/resolve", resolve_people, "resolve_people",
      "Resolve typed names to people and rooms"),
     ("POST", "/v1/me/disconnect", disconnect, "empty", "Delete my stored tokens"),
+    ("POST", "/v1/offers", create_offer, "create_offer", "Create a candidate booking link"),
+    ("GET", "/v1/offers", list_offers, None, "My candidate booking links"),
+    ("POST", "/v1/offers/{id}/revoke", revoke_offer, "empty", "Revoke a booking link"),
+    ("POST", "/v1/candidate/slots", candidate_slots, "candidate_slots",
+     "Open times of an offer (capability token in the body)"),
+    ("POST", "/v1/candidate/book", candidate_book, "candidate_book", "Book an offer once"),
+    ("POST", "/v1/candidate/cancel", candidate_cancel, "candidate_change",
+     "Cancel a booked offer"),
+    ("POST", "/v1/candidate/reschedule", candidate_reschedule, "candidate_change",
+     "Move a booked offer"),
 ]
 
 
@@ -227,13 +286,15 @@ def build_openapi() -> dict[str, Any]:
                 "403": {"description": "Forbidden"},
                 "404": {"description": "Not found"},
                 "409": {"description": "Conflict (slot taken)"},
+                "410": {"description": "Candidate link expired or revoked"},
                 "429": {"description": "Rate limited"},
                 "502": {"description": "Microsoft 365 failed"},
                 "503": {"description": "Throttled"},
                 "504": {"description": "Microsoft 365 unavailable"},
             },
         }
-        if path not in ("/v1/health", "/v1/openapi.json"):
+        if path not in ("/v1/health", "/v1/openapi.json") and \
+                not path.startswith("/v1/candidate/"):
             op["security"] = [{"entra": []}]
         if "{id}" in path:
             op["parameters"] = [{"name": "id", "in": "path", "required": True,
@@ -257,6 +318,7 @@ def build_app(service: CalendarService, validator: TokenValidator,
     app = web.Application(middlewares=[error_middleware], client_max_size=_MAX_BODY)
     app[SERVICE_KEY] = service
     app[VALIDATOR_KEY] = validator
+    app[OFFERS_KEY] = OfferService(service)
     for method, path, handler, _schema, _summary in ROUTES:
         app.router.add_route(method, path, handler)
     if extra_routes is not None:

@@ -59,7 +59,9 @@ class CalendarServiceApi(Protocol):
     async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
                            window_start: datetime, window_end: datetime, candidate_name: str,
                            candidate_time_zone: str | None = None,
-                           conversation_ref: dict[str, Any] | None = None) -> OfferOut: ...
+                           conversation_ref: dict[str, Any] | None = None,
+                           candidate_email: str | None = None,
+                           manager_time_zone: str | None = None) -> OfferOut: ...
 
     async def revoke_offer(self, token: str, offer_id: str) -> OfferOut: ...
 
@@ -138,13 +140,21 @@ class CalendarServiceClient:
     async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
                            window_start: datetime, window_end: datetime, candidate_name: str,
                            candidate_time_zone: str | None = None,
-                           conversation_ref: dict[str, Any] | None = None) -> OfferOut:
+                           conversation_ref: dict[str, Any] | None = None,
+                           candidate_email: str | None = None,
+                           manager_time_zone: str | None = None) -> OfferOut:
+        """Mint a candidate link. A known ``candidate_email`` is sealed with the offer (the page
+        then does not ask for it); ``manager_time_zone`` (IANA) is used for the Teams notice."""
         body: dict[str, Any] = {"interviewers": interviewers, "duration_min": duration_min,
                                 "window_start": format_time(window_start),
                                 "window_end": format_time(window_end),
                                 "candidate_name": candidate_name}
         if candidate_time_zone:
             body["candidate_time_zone"] = candidate_time_zone
+        if candidate_email:
+            body["candidate_email"] = candidate_email
+        if manager_time_zone:
+            body["manager_time_zone"] = manager_time_zone
         if conversation_ref:
             body["conversation_ref"] = conversation_ref
         return OfferOut.from_json(await self._call("POST", "/offers", token, body))
@@ -163,12 +173,23 @@ class CalendarServiceClient:
             body["time_zone"] = time_zone
         return await self._call("POST", "/candidate/slots", None, body)
 
-    async def candidate_book(self, capability: str, start: datetime) -> dict[str, Any]:
-        return await self._call("POST", "/candidate/book", None,
-                                {"token": capability, "start": format_time(start)})
+    async def candidate_book(self, capability: str, start: datetime,
+                             email: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"token": capability, "start": format_time(start)}
+        if email:
+            body["email"] = email
+        return await self._call("POST", "/candidate/book", None, body)
 
     async def candidate_cancel(self, capability: str) -> dict[str, Any]:
         return await self._call("POST", "/candidate/cancel", None, {"token": capability})
+
+    async def candidate_reschedule(self, capability: str, start: datetime) -> dict[str, Any]:
+        return await self._call("POST", "/candidate/reschedule", None,
+                                {"token": capability, "start": format_time(start)})
+
+    async def list_offers(self, token: str) -> list[OfferOut]:
+        doc = await self._call("GET", "/offers", token)
+        return [OfferOut.from_json(d) for d in doc.get("offers", [])]
 
 
 def _safe(identifier: str) -> str:

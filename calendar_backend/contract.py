@@ -72,6 +72,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         candidate_name=_NAME,
         candidate_email=_EMAIL,
         candidate_time_zone=_ZONE,
+        manager_time_zone=_ZONE,
         expires_in_hours={"type": "integer", "minimum": 1, "maximum": 720},
         conversation_ref={"type": "object", "maxProperties": 20},
     ),

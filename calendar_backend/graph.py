@@ -3,10 +3,12 @@
 HTTP and JSON stop here: callers get domain values or an error from `calendar_backend.errors`.
 
 Resilience (platform.md §C10, security.md requirement 27): on 429/503/504 (and on transport errors) a
-request is retried after `Retry-After` when Graph sends one (capped), else after an exponential backoff with
-full jitter, at most `max_attempts` times; then `GraphThrottledError` / `GraphUnavailableError`. At most
-`concurrency` requests are in flight per mailbox and per process. Event creation is retried safely because
-every create carries a `transactionId` that Graph de-duplicates on.
+request is retried after `Retry-After` when Graph sends one (one longer than `max_retry_after_s` ends
+the retries and is reported, never cut short), else after an exponential backoff with full jitter
+(bounded by `max_backoff_s`), at most `max_attempts` times; then `GraphThrottledError` /
+`GraphUnavailableError`. At most `concurrency` requests are in flight per mailbox and per process.
+Event creation is retried safely because every create carries a `transactionId` that Graph
+de-duplicates on.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from calendar_backend.timezones import parse_graph_datetime
 log = logging.getLogger(__name__)
 
 MAX_SCHEDULES_PER_REQUEST = 20
+MAX_BATCH_ITEMS = 20  # Graph JSON batching limit (platform.md C9)
 _RETRY_STATUSES = frozenset({429, 503, 504})
 _ADDRESS = re.compile(r"^[A-Za-z0-9._%+'\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")
 _EVENT_ID = re.compile(r"^[A-Za-z0-9=_\-+/.]{1,512}$")
@@ -69,6 +72,38 @@ class CallStats:
     request_ids: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One `$batch` sub-request: a unique `id`, a method and a URL relative to the Graph root."""
+
+    id: str
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+
+    def wire(self) -> dict[str, Any]:
+        """The sub-request as Graph's JSON batching format spells it (`Content-Type` with a body)."""
+        item: dict[str, Any] = {"id": self.id, "method": self.method, "url": self.url}
+        headers = dict(self.headers)
+        if self.body is not None:
+            headers.setdefault("Content-Type", "application/json")
+            item["body"] = self.body
+        if headers:
+            item["headers"] = headers
+        return item
+
+
+@dataclass(frozen=True, slots=True)
+class BatchAnswer:
+    """One `$batch` sub-response: its status, headers and JSON body ({} when none)."""
+
+    id: str
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -77,12 +112,14 @@ class GraphClient:
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, *, timeout_s: float = 20.0,
                  max_attempts: int = 5, max_backoff_s: float = 30.0, concurrency: int = 4,
-                 sleep: Sleep = asyncio.sleep, rng: random.Random | None = None) -> None:
+                 sleep: Sleep = asyncio.sleep, rng: random.Random | None = None,
+                 max_retry_after_s: float = 120.0) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._max_attempts = max_attempts
         self._max_backoff = max_backoff_s
+        self._max_retry_after = max_retry_after_s
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._global = asyncio.Semaphore(concurrency * 4)
@@ -114,9 +151,10 @@ class GraphClient:
                     stats.request_ids.append(request_id)
             if status not in _RETRY_STATUSES and status != 599:
                 return status, body
-            if attempt == self._max_attempts:
-                break
-            wait = min(retry_after, self._max_backoff) if retry_after is not None else \
+            if attempt == self._max_attempts or (
+                    retry_after is not None and retry_after > self._max_retry_after):
+                break  # never call again before Graph's Retry-After: report it instead
+            wait = retry_after if retry_after is not None else \
                 self._rng.uniform(0, min(delay, self._max_backoff))
             delay *= 2
             await self._sleep(wait)
@@ -136,6 +174,76 @@ class GraphClient:
             return resp.status, body if isinstance(body, dict) else {}, retry_after, \
                 resp.headers.get("request-id", "")
 
+    # ---- JSON batching ---------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        """The Graph root every relative path is sent to (no trailing slash)."""
+        return self._base
+
+    async def batch(self, token: str, items: Sequence[BatchItem], *,
+                    stats: CallStats | None = None) -> dict[str, BatchAnswer]:
+        """Send `items` through `POST /$batch`, ≤20 per batch, the batches concurrently.
+
+        Sub-requests answered 429/503/504 are retried individually (only those) with the rules of
+        `request`: after the longest `Retry-After` among them, else exponential backoff with full
+        jitter, at most `max_attempts` rounds. Returns one answer per item id (order-free).
+
+        Raises:
+            ValueError: duplicate item ids.
+            GraphThrottledError / GraphUnavailableError: a sub-request still throttled or
+                unavailable after the retries (or a `Retry-After` above `max_retry_after_s`).
+            ReconnectRequiredError, PermissionDeniedError, UpstreamError: the batch itself failed.
+        """
+        if len({i.id for i in items}) != len(items):
+            raise ValueError("batch item ids must be unique")
+        answers: dict[str, BatchAnswer] = {}
+        pending = list(items)
+        delay = 0.5
+        for attempt in range(1, self._max_attempts + 1):
+            for answer in await self._batch_round(token, pending, stats):
+                answers[answer.id] = answer
+            pending = [i for i in pending if answers[i.id].status in _RETRY_STATUSES]
+            if not pending:
+                return answers
+            waits = [_parse_retry_after(answers[i.id].headers.get("Retry-After"))
+                     for i in pending]
+            retry_after = max((w for w in waits if w is not None), default=None)
+            if attempt == self._max_attempts or (
+                    retry_after is not None and retry_after > self._max_retry_after):
+                break
+            wait = retry_after if retry_after is not None else \
+                self._rng.uniform(0, min(delay, self._max_backoff))
+            delay *= 2
+            await self._sleep(wait)
+        if any(answers[i.id].status == 429 for i in pending):
+            raise GraphThrottledError(retry_after_s=retry_after or delay)
+        raise GraphUnavailableError()
+
+    async def _batch_round(self, token: str, items: Sequence[BatchItem],
+                           stats: CallStats | None) -> list[BatchAnswer]:
+        chunks = [items[i:i + MAX_BATCH_ITEMS] for i in range(0, len(items), MAX_BATCH_ITEMS)]
+        parts = await asyncio.gather(*(self._batch_chunk(token, c, stats) for c in chunks))
+        return [answer for part in parts for answer in part]
+
+    async def _batch_chunk(self, token: str, items: Sequence[BatchItem],
+                           stats: CallStats | None) -> list[BatchAnswer]:
+        status, doc = await self.request("POST", "/$batch", token,
+                                         json={"requests": [i.wire() for i in items]},
+                                         stats=stats)
+        _raise_for(status, doc)
+        found: dict[str, BatchAnswer] = {}
+        for raw in doc.get("responses", []):
+            if not isinstance(raw, dict):
+                continue
+            headers = {str(k): str(v) for k, v in (raw.get("headers") or {}).items()}
+            body = raw.get("body")
+            found[str(raw.get("id"))] = BatchAnswer(
+                str(raw.get("id")), int(raw.get("status", 0)),
+                body if isinstance(body, dict) else {}, headers)
+            if stats is not None and headers.get("request-id"):
+                stats.request_ids.append(headers["request-id"])
+        return [found.get(i.id) or BatchAnswer(i.id, 502, {}, {}) for i in items]
+
     # ---- free/busy -------------------------------------------------------------------------
     async def get_schedules(self, token: str, requester: str, addresses: Sequence[str],
                             start: datetime, end: datetime, *, interval_min: int = 15,
@@ -154,28 +262,12 @@ class GraphClient:
     async def _get_schedule_chunk(self, token: str, requester: str, addresses: list[str],
                                   start: datetime, end: datetime, interval_min: int,
                                   stats: CallStats | None) -> dict[str, Schedule]:
-        body = {"schedules": addresses,
-                "startTime": {"dateTime": _graph_time(start), "timeZone": "UTC"},
-                "endTime": {"dateTime": _graph_time(end), "timeZone": "UTC"},
-                "availabilityViewInterval": interval_min}
         status, doc = await self.request(
-            "POST", f"/users/{_address(requester)}/calendar/getSchedule", token, json=body,
+            "POST", schedule_path(requester), token,
+            json=schedule_body(addresses, start, end, interval_min),
             headers={"Prefer": 'outlook.timezone="UTC"'}, mailbox=requester, stats=stats)
         _raise_for(status, doc)
-        found: dict[str, Schedule] = {}
-        for info in doc.get("value", []):
-            address = str(info.get("scheduleId", ""))
-            if info.get("error"):
-                code = str(info["error"].get("responseCode") or "error")
-                found[address.lower()] = Schedule(address=address, error=code)
-                continue
-            items = tuple(
-                ScheduleItem(_utc(i["start"]), _utc(i["end"]), str(i.get("status", "unknown")))
-                for i in info.get("scheduleItems", []))
-            found[address.lower()] = Schedule(address=address, items=items,
-                                              working_hours=info.get("workingHours"))
-        return {a.lower(): found.get(a.lower(), Schedule(address=a, error="missing"))
-                for a in addresses}
+        return schedules_from(doc, addresses)
 
     # ---- directory ---------------------------------------------------------------------------
     async def find_people(self, token: str, query: str,
@@ -216,6 +308,23 @@ class GraphClient:
         return changes, next_delta
 
     # ---- events ------------------------------------------------------------------------------
+    async def find_event_by_transaction(self, token: str, organizer: str, transaction_id: str, *,
+                                        stats: CallStats | None = None) -> dict[str, Any] | None:
+        """The organizer's event created with `transaction_id`, or None (crash recovery).
+
+        Raises the `calendar_backend.errors` tree like every call (never None on a Graph failure).
+        """
+        if not re.fullmatch(r"[A-Za-z0-9\-]{1,64}", transaction_id):
+            raise ValueError("not a transaction id")
+        flt = quote(f"transactionId eq '{transaction_id}'")
+        path = (f"/users/{_address(organizer)}/events?$filter={flt}"
+                "&$select=id,transactionId,onlineMeeting,isCancelled&$top=5")
+        status, doc = await self.request("GET", path, token, mailbox=organizer, stats=stats)
+        _raise_for(status, doc)
+        found = [e for e in doc.get("value", []) if isinstance(e, dict)
+                 and e.get("transactionId") == transaction_id]
+        return found[0] if found else None
+
     async def create_event(self, token: str, organizer: str, event: dict[str, Any], *,
                            stats: CallStats | None = None) -> dict[str, Any]:
         """Create an event in the organizer's calendar; `event` must carry a `transactionId`."""
@@ -245,6 +354,41 @@ class GraphClient:
         if status == 404:
             return  # already gone: cancelling is idempotent
         _raise_for(status, doc)
+
+
+def schedule_path(requester: str) -> str:
+    """The getSchedule path of `requester`'s calendar (relative to the Graph root)."""
+    return f"/users/{_address(requester)}/calendar/getSchedule"
+
+
+def schedule_body(addresses: Sequence[str], start: datetime, end: datetime,
+                  interval_min: int) -> dict[str, Any]:
+    """getSchedule's request body for `addresses` (≤20) over [start, end) in UTC."""
+    return {"schedules": list(addresses),
+            "startTime": {"dateTime": _graph_time(start), "timeZone": "UTC"},
+            "endTime": {"dateTime": _graph_time(end), "timeZone": "UTC"},
+            "availabilityViewInterval": interval_min}
+
+
+def schedules_from(doc: dict[str, Any], addresses: Sequence[str]) -> dict[str, Schedule]:
+    """getSchedule's answer as one `Schedule` per asked address (lower-cased keys).
+
+    An address Graph did not answer for gets `error="missing"` (never treated as free).
+    """
+    found: dict[str, Schedule] = {}
+    for info in doc.get("value", []):
+        address = str(info.get("scheduleId", ""))
+        if info.get("error"):
+            code = str(info["error"].get("responseCode") or "error")
+            found[address.lower()] = Schedule(address=address, error=code)
+            continue
+        items = tuple(
+            ScheduleItem(_utc(i["start"]), _utc(i["end"]), str(i.get("status", "unknown")))
+            for i in info.get("scheduleItems", []))
+        found[address.lower()] = Schedule(address=address, items=items,
+                                          working_hours=info.get("workingHours"))
+    return {a.lower(): found.get(a.lower(), Schedule(address=a, error="missing"))
+            for a in addresses}
 
 
 def _raise_for(status: int, doc: dict[str, Any]) -> None:

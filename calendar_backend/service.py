@@ -30,6 +30,7 @@ from calendar_backend.availability import (
     WorkingHours,
     find_panel_slots,
 )
+from calendar_backend.calendar_view import CalendarRead, read_calendars
 from calendar_backend.contract import (
     BlockerOut,
     InterviewOut,
@@ -178,9 +179,16 @@ class CalendarService:
         mailboxes = people + rooms
         fetch = Interval(start - buffer - timedelta(days=1), end + buffer + timedelta(days=1))
         tid = tenant_id or (principal.tenant_id if principal else "-")
+        reads: dict[str, CalendarRead] | None = None
         try:
-            schedules = await self._graph.get_schedules(
-                token, requester or mailboxes[0], mailboxes, fetch.start, fetch.end, stats=stats)
+            if self._settings.availability_source == "calendar_view":
+                reads = await read_calendars(self._graph, token, requester or mailboxes[0],
+                                             mailboxes, fetch.start, fetch.end, stats=stats)
+                schedules = {key: read.schedule for key, read in reads.items()}
+            else:
+                schedules = await self._graph.get_schedules(
+                    token, requester or mailboxes[0], mailboxes, fetch.start, fetch.end,
+                    stats=stats)
         except CalendarError as exc:
             await self._audit(principal, tid, operation, mailboxes, f"error:{exc.code}",
                               request_id, stats)
@@ -194,6 +202,7 @@ class CalendarService:
             return SlotsResult((), out_people, tuple(BlockerOut(a, "unreadable")
                                                      for a in unreadable))
         availabilities = [_availability(schedules[a.lower()], is_room=a in rooms)
+                          if reads is None else _read_availability(reads[a.lower()], a in rooms)
                           for a in mailboxes]
         query = SlotQuery(window=Interval(start, end), duration=duration, step=step,
                           not_before=self._clock() + notice, buffer=buffer)
@@ -310,13 +319,32 @@ class CalendarService:
         join = (created.get("onlineMeeting") or {}).get("joinUrl")
         self._crash_point("after_graph_create")
         async with self._store.transaction() as tx:
-            await storage.confirm_interview(tx, row.id, str(created["id"]), join)
-            await self._audit(principal, tenant_id, "interview.create", [organizer], "ok",
-                              request_id, stats, tx=tx)
-            self._crash_point("during_audit")
+            done = await storage.confirm_interview(tx, row.id, str(created["id"]), join)
             confirmed = await storage.get_interview(tx, row.id)
-        assert confirmed is not None  # noqa: S101 - just written in this transaction
+            if done or _holds_event(confirmed, str(created["id"])):
+                await self._audit(principal, tenant_id, "interview.create", [organizer], "ok",
+                                  request_id, stats, tx=tx)
+                self._crash_point("during_audit")
+        if confirmed is None or not (done or _holds_event(confirmed, str(created["id"]))):
+            await self._withdraw_event(principal, tenant_id, token, organizer,
+                                       str(created["id"]), request_id, stats)
+            raise SlotTakenError()
         return _interview_out(confirmed)
+
+    async def _withdraw_event(self, principal: Principal | None, tenant_id: str, token: str,
+                              organizer: str, event_id: str, request_id: str,
+                              stats: CallStats) -> None:
+        """Cancel an event whose booking was no longer pending when we came to confirm it (the
+        recovery reconciler failed it meanwhile): no Outlook event may live without a booking.
+        Best effort: a Graph failure is audited, never raised."""
+        result = "raced"
+        try:
+            await self._graph.cancel_event(token, organizer, event_id,
+                                           "This booking could not be completed.", stats=stats)
+        except CalendarError as exc:
+            result = f"raced:error:{exc.code}"
+        await self._audit(principal, tenant_id, "interview.create", [organizer], result,
+                          request_id, stats)
 
     async def _resume_pending(self, principal: Principal, token: str, row: storage.InterviewRow,
                               request_id: str) -> InterviewOut | None:
@@ -347,7 +375,7 @@ class CalendarService:
         answer simply carries no options.
         """
         now = self._clock() + timedelta(minutes=self._settings.default_notice_min)
-        lo, hi = max(now, start - timedelta(days=1)), end + timedelta(days=7)
+        lo, hi = max(now, start - timedelta(hours=12)), end + timedelta(days=3)
         people, rooms = panel
         try:
             fresh = await self._slots_for(
@@ -494,8 +522,19 @@ def token_cache_aad(tenant_id: str, oid: str) -> Aad:
                column="token_caches.blob", row_id=f"{tenant_id}/{oid}")
 
 
+def _wire_time(field: str, raw: str) -> datetime:
+    """A schema-valid wire time that is also a real instant in 2000..2199 (else a 400, never a 500)."""
+    try:
+        value = parse_time(raw)
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError(field, "is not a valid time") from exc
+    if not 2000 <= value.year < 2200:
+        raise ValidationError(field, "is out of range")
+    return value
+
+
 def _window(start_raw: str, end_raw: str) -> tuple[datetime, datetime]:
-    start, end = parse_time(start_raw), parse_time(end_raw)
+    start, end = _wire_time("start", start_raw), _wire_time("end", end_raw)
     if end <= start:
         raise ValidationError("end", "must be after start")
     if end - start > _MAX_WINDOW:
@@ -556,6 +595,15 @@ def _availability(schedule: Schedule, *, is_room: bool) -> PersonAvailability:
     return PersonAvailability(schedule.address.lower(), hours, tuple(blocks), tuple(all_day))
 
 
+def _read_availability(read: CalendarRead, is_room: bool) -> PersonAvailability:
+    """calendarView's blocks with getSchedule's working hours, else getSchedule's free/busy."""
+    if not read.from_view:
+        return _availability(read.schedule, is_room=is_room)
+    return PersonAvailability(read.schedule.address.lower(),
+                              _working_hours(read.schedule.working_hours, is_room=is_room),
+                              read.blocks, read.all_day)
+
+
 def _blocks(schedule: Schedule, slot: Interval, rules: BusyRules,
             ignore: tuple[datetime, datetime] | None = None) -> bool:
     if schedule.error:
@@ -595,6 +643,12 @@ def _event_body(candidate: dict[str, str], interviewers: list[str], rooms: list[
 def _next_transaction_id(txn: str) -> str:
     """The deterministic successor of a transactionId whose booking failed or was cancelled."""
     return str(uuid.uuid5(_TXN_NAMESPACE, f"{txn}:retry"))
+
+
+def _holds_event(row: storage.InterviewRow | None, event_id: str) -> bool:
+    """Whether ``row`` is confirmed with exactly this Graph event (e.g. by the reconciler)."""
+    return (row is not None and row.status is storage.InterviewStatus.CONFIRMED
+            and row.event_id == event_id)
 
 
 def _naive_utc(value: datetime) -> str:

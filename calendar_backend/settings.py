@@ -54,6 +54,7 @@ class BackendSettings:
         "https://graph.microsoft.com/Calendars.ReadWrite",
         "https://graph.microsoft.com/MailboxSettings.Read",
         "https://graph.microsoft.com/User.ReadBasic.All",
+        "https://graph.microsoft.com/Place.Read.All",  # rooms in directory/resolve
     )
     clock_skew_s: int = 300
     busy_policy: BusyPolicy = BusyPolicy()
@@ -67,6 +68,14 @@ class BackendSettings:
     candidate_change_limit: int = 2
     candidate_cutoff_hours: int = 24
     trusted_tenants: tuple[str, ...] = ()
+    # Signed audit checkpoints are appended here as JSON lines (outside the database).
+    audit_checkpoint_file: Path = Path(".data/audit/checkpoints.jsonl")
+    recovery_stale_min: int = 10  # a pending booking older than this is reconciled (recovery.py)
+    recovery_interval_s: int = 300  # how often `serve` runs the reconciler (0 = start-up only)
+    crash_at: str = ""  # TEST HOOK (dev only): os._exit(137) at this named point of a booking
+    # Where slot search reads calendars: "schedule" (getSchedule, free/busy) or "calendar_view"
+    # (calendarView through $batch where the caller may read events; getSchedule for the rest).
+    availability_source: str = "schedule"
 
 
 def load_settings(environ: Mapping[str, str]) -> BackendSettings:
@@ -113,7 +122,37 @@ def load_settings(environ: Mapping[str, str]) -> BackendSettings:
         offer_ttl_hours=get_int("OFFER_TTL_HOURS", 168),
         candidate_change_limit=get_int("CANDIDATE_CHANGE_LIMIT", 2),
         candidate_cutoff_hours=get_int("CANDIDATE_CUTOFF_HOURS", 24),
+        audit_checkpoint_file=Path(get("AUDIT_CHECKPOINT_FILE", ".data/audit/checkpoints.jsonl")),
+        recovery_stale_min=get_int("RECOVERY_STALE_MIN", 10),
+        recovery_interval_s=get_int("RECOVERY_INTERVAL_S", 300),
+        crash_at=_crash_point(env, environ.get("OPENSLOT_CRASH_AT", "")),
+        availability_source=_availability_source(get("AVAILABILITY_SOURCE", "schedule")),
     )
+
+
+AVAILABILITY_SOURCES = frozenset({"schedule", "calendar_view"})
+
+
+def _availability_source(value: str) -> str:
+    """`schedule` (getSchedule only) or `calendar_view` (calendarView, getSchedule fallback)."""
+    if value not in AVAILABILITY_SOURCES:
+        raise ValidationError("OPENSLOT_AVAILABILITY_SOURCE",
+                              f"must be one of {sorted(AVAILABILITY_SOURCES)}")
+    return value
+
+
+CRASH_POINTS = frozenset({"after_pending", "after_graph_create", "during_audit"})
+
+
+def _crash_point(env: str, value: str) -> str:
+    """The crash-injection test hook: a known point name, and only in the dev profile."""
+    if not value:
+        return ""
+    if env != "dev":
+        raise ValidationError("OPENSLOT_CRASH_AT", "is a test hook and is refused outside dev")
+    if value not in CRASH_POINTS:
+        raise ValidationError("OPENSLOT_CRASH_AT", f"must be one of {sorted(CRASH_POINTS)}")
+    return value
 
 
 def _require_private(host: str) -> None:

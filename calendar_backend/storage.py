@@ -24,6 +24,7 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -37,6 +38,7 @@ import sqlalchemy as sa
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -125,7 +127,7 @@ tenants: Final = sa.Table(
     metadata,
     sa.Column("tenant_id", sa.String(64), primary_key=True),
     sa.Column("credential_blob", sa.LargeBinary, nullable=False),
-    sa.Column("key_id", sa.Integer, nullable=False),
+    sa.Column("key_id", sa.BigInteger, nullable=False),  # key ids are uint32
     sa.Column("consented_scopes", sa.JSON, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -143,7 +145,7 @@ token_caches: Final = sa.Table(
     ),
     sa.Column("user_oid", sa.String(64), primary_key=True),
     sa.Column("blob", sa.LargeBinary, nullable=False),
-    sa.Column("key_id", sa.Integer, nullable=False),
+    sa.Column("key_id", sa.BigInteger, nullable=False),  # key ids are uint32
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
@@ -204,7 +206,7 @@ offers: Final = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("interview_id", sa.String(36), nullable=True),
     sa.Column("conversation_ref", sa.LargeBinary, nullable=True),
-    sa.Column("conversation_ref_key_id", sa.Integer, nullable=True),
+    sa.Column("conversation_ref_key_id", sa.BigInteger, nullable=True),
     sa.Column("reschedules_used", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_offers_organizer", "tenant_id", "organizer_oid"),
@@ -297,11 +299,22 @@ class Store:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # SQLite has a single writer and every transaction takes it (BEGIN IMMEDIATE). Queue this
+        # process's transactions in FIFO order instead of letting them spin in SQLite's busy
+        # handler, which is unfair and starves some past busy_timeout under load.
+        self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One database transaction: committed on normal exit, rolled back if the block raises."""
-        async with self.engine.begin() as conn:
+        """One database transaction: committed on normal exit, rolled back if the block raises.
+
+        Transactions never nest (on SQLite a nested one would wait for its own outer one).
+        """
+        if self._sqlite_writer is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._sqlite_writer, self.engine.begin() as conn:
             yield conn
 
     async def close(self) -> None:
@@ -431,6 +444,12 @@ async def put_token_cache(
 ) -> None:
     """Insert or replace the user's encrypted cache. The tenant row must exist (foreign key)."""
     values = {"blob": blob, "key_id": key_id, "updated_at": _now(now)}
+    if tx.dialect.name == "postgresql":  # two first requests of one user may race: upsert
+        stmt = postgresql.insert(token_caches).values(tenant_id=tenant_id, user_oid=user_oid,
+                                                      **values)
+        await tx.execute(stmt.on_conflict_do_update(
+            index_elements=[token_caches.c.tenant_id, token_caches.c.user_oid], set_=values))
+        return
     updated = await tx.execute(
         sa.update(token_caches)
         .where(token_caches.c.tenant_id == tenant_id, token_caches.c.user_oid == user_oid)
@@ -457,7 +476,10 @@ async def delete_token_cache(tx: AsyncConnection, tenant_id: str, user_oid: str)
 
 @dataclass(frozen=True, slots=True)
 class EncryptedBlob:
-    """One encrypted value; ``ident`` is (tenant_id,), (tenant_id, oid) or (offer_id,)."""
+    """One encrypted value.
+
+    ``ident`` is (tenant_id,), (tenant_id, oid) or (offer_id, tenant_id, token_hash as hex).
+    """
 
     kind: BlobKind
     ident: tuple[str, ...]
@@ -476,7 +498,9 @@ async def iter_encrypted(
     for kind, query in _encrypted_queries(exclude_key_id):
         for row in await tx.execute(query):
             *ident, blob, key_id = row
-            found.append(EncryptedBlob(kind, tuple(ident), bytes(blob), key_id))
+            names = tuple(v.hex() if isinstance(v, bytes | memoryview) else str(v) for v in (
+                bytes(i) if isinstance(i, memoryview) else i for i in ident))
+            found.append(EncryptedBlob(kind, names, bytes(blob), key_id))
     for item in found:
         yield item
 
@@ -488,7 +512,7 @@ def _encrypted_queries(exclude: int | None) -> list[tuple[BlobKind, sa.Select[An
         (BlobKind.TOKEN_CACHE, sa.select(c.tenant_id, c.user_oid, c.blob, c.key_id)),
         (
             BlobKind.OFFER_CONVERSATION_REF,
-            sa.select(o.id, o.conversation_ref, o.conversation_ref_key_id).where(
+            sa.select(o.id, o.tenant_id, o.token_hash, o.conversation_ref, o.conversation_ref_key_id).where(
                 o.conversation_ref.is_not(None)
             ),
         ),
@@ -973,6 +997,38 @@ async def mark_offer_booked(tx: AsyncConnection, offer_id: str, interview_id: st
         sa.update(offers)
         .where(offers.c.id == offer_id, offers.c.status == OfferStatus.OPEN.value)
         .values(status=OfferStatus.BOOKED.value, interview_id=interview_id)
+    )
+    return result.rowcount == 1
+
+
+async def reopen_offer(tx: AsyncConnection, offer_id: str, *, interview_id: str | None = None) -> bool:
+    """``booked`` → ``open`` (the link books again), race-safe (``UPDATE … WHERE status='booked'``).
+
+    With ``interview_id`` the offer must still point at that interview, so a late reopen for a
+    failed attempt never releases a newer booking. ``reschedules_used`` is kept. Returns ``False``
+    (nothing changed) when the offer is not booked, points elsewhere, or does not exist.
+    """
+    where = [offers.c.id == offer_id, offers.c.status == OfferStatus.BOOKED.value]
+    if interview_id is not None:
+        where.append(offers.c.interview_id == interview_id)
+    result = await tx.execute(
+        sa.update(offers).where(*where).values(status=OfferStatus.OPEN.value, interview_id=None)
+    )
+    return result.rowcount == 1
+
+
+async def count_reschedule(tx: AsyncConnection, offer_id: str, *, limit: int | None = None) -> bool:
+    """Count one candidate change (reschedule or cancel) of a ``booked`` offer, race-safe.
+
+    With ``limit`` the increment happens only while ``reschedules_used < limit`` (one atomic
+    ``UPDATE … WHERE``), so concurrent changes can never exceed it. Returns ``False`` (nothing
+    counted) when the offer is not booked, the limit is reached, or it does not exist.
+    """
+    where = [offers.c.id == offer_id, offers.c.status == OfferStatus.BOOKED.value]
+    if limit is not None:
+        where.append(offers.c.reschedules_used < limit)
+    result = await tx.execute(
+        sa.update(offers).where(*where).values(reschedules_used=offers.c.reschedules_used + 1)
     )
     return result.rowcount == 1
 

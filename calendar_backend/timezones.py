@@ -23,9 +23,7 @@ from calendar_backend.slots import require_aware
 _UTC_ALIASES = frozenset({"UTC", "Etc/UTC", "tzone://Microsoft/Utc", "Coordinated Universal Time"})
 _CUSTOM_ZONE_NAME = "Customized Time Zone"
 _MAX_NAME_LENGTH = 64
-_ALLOWED_CHARACTERS = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 _+-/.()&"
-)
+_ALLOWED_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 _+-/.()&")
 _WINDOWS_BY_FOLDED_NAME = {name.casefold(): iana for name, iana in win_tz.items()}
 _GRAPH_FRACTION_DIGITS = 7
 
@@ -78,22 +76,14 @@ def localize(wall: datetime, zone: ZoneInfo) -> datetime:
     """
     if wall.tzinfo is not None:
         raise ValueError("localize expects a naive wall-clock datetime")
-    first = wall.replace(tzinfo=zone, fold=0)
-    instant = first.astimezone(UTC)
+    instant = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)  # PEP 495: fold=0 is the earlier
     if _wall_time(instant, zone) == wall:
-        return _earliest_occurrence(wall, zone, instant)
+        return instant
     return _gap_end(wall, zone)
 
 
 def _wall_time(instant: datetime, zone: ZoneInfo) -> datetime:
     return instant.astimezone(zone).replace(tzinfo=None, fold=0)
-
-
-def _earliest_occurrence(wall: datetime, zone: ZoneInfo, instant: datetime) -> datetime:
-    other = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    if other < instant and _wall_time(other, zone) == wall:
-        return other
-    return instant
 
 
 def _gap_end(wall: datetime, zone: ZoneInfo) -> datetime:

@@ -53,8 +53,26 @@ class AppCredential:
                            "client_secret": self.client_secret}).encode()
 
 
+class _DiscoveryOnlyCache(dict[Any, Any]):
+    """An MSAL `http_cache` that keeps discovery GETs but never token-endpoint answers.
+
+    MSAL also caches an HTTP 400 from the token endpoint for 60 s; shared across requests that would
+    replay "consent required" for a minute after an admin granted consent, so POST entries are dropped.
+    """
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if isinstance(key, str) and key.startswith("POST "):
+            return
+        super().__setitem__(key, value)
+
+
 class TokenBroker:
-    """Acquires Graph access tokens; holds no state beyond a shared HTTP session."""
+    """Acquires Graph access tokens.
+
+    It keeps only a shared HTTP session and MSAL's cache of authority metadata (discovery documents, no
+    tokens), so each request costs one token call, not a discovery call as well. On-behalf-of runs on
+    every request on purpose: a user disabled in Entra is refused at once, not when a cached token expires.
+    """
 
     def __init__(self, authority_host: str, ca_bundle: str | None, scopes: tuple[str, ...],
                  timeout_s: float = 15.0) -> None:
@@ -66,13 +84,15 @@ class TokenBroker:
             # requests lets REQUESTS_CA_BUNDLE override session.verify; an explicit bundle must win.
             self._http.trust_env = False
         self._timeout = timeout_s
+        self._metadata_cache = _DiscoveryOnlyCache()  # MSAL http_cache: discovery responses only
 
     def _app(self, tenant_id: str, credential: AppCredential,
              cache: msal.SerializableTokenCache | None) -> msal.ConfidentialClientApplication:
         return msal.ConfidentialClientApplication(
             credential.client_id, client_credential=credential.client_secret,
             authority=f"{self._authority_host}/{tenant_id}", instance_discovery=False,
-            http_client=self._http, token_cache=cache, timeout=self._timeout)
+            http_client=self._http, token_cache=cache, timeout=self._timeout,
+            http_cache=self._metadata_cache)
 
     async def on_behalf_of(self, tenant_id: str, credential: AppCredential, user_assertion: str,
                            cache_blob: bytes | None) -> tuple[str, bytes | None]:

@@ -62,7 +62,8 @@ _FIELDS_BY_VERB: Final[Mapping[Verb, frozenset[str]]] = {
     Verb.REVOKE_OFFER: frozenset({"offer_id"}),
 }
 _INVOKE_KEYS: Final = frozenset({"action", "trigger", "authentication", "state"})
-_INVOKE_ACTION_KEYS: Final = frozenset({"type", "verb", "data", "id"})
+# Teams clients (and the Agents Playground) add the pressed button's `title`: presentation only.
+_INVOKE_ACTION_KEYS: Final = frozenset({"type", "verb", "data", "id", "title"})
 
 
 @dataclass(frozen=True, slots=True)

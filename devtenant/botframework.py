@@ -110,9 +110,12 @@ def _guard(request: web.Request) -> TokenIssuer:
 
 
 def _resolve_user(issuer: TokenIssuer, user_id: str) -> JsonDict | None:
-    """A tenant user for a Bot Framework user id: object id, `29:`-prefixed, or learned mapping."""
+    """A tenant user for a Bot Framework user id: object id, `29:`-prefixed, learned mapping, or
+    the tenant file's `botFramework.channelUserIds` (channel account id -> object id)."""
     aliases: dict[str, str] = issuer.tenant.data.setdefault("_botUserIds", {})
-    candidates = [user_id, aliases.get(user_id, ""), user_id.removeprefix("29:")]
+    seeded = (issuer.tenant.data.get("botFramework") or {}).get("channelUserIds") or {}
+    candidates = [user_id, aliases.get(user_id, ""), str(seeded.get(user_id, "")),
+                  user_id.removeprefix("29:")]
     for key in candidates:
         user = issuer.tenant.find_user(key) if key else None
         if user is not None:

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import jwt
 from aiohttp import web
@@ -704,7 +704,16 @@ def allowed_redirect(issuer: TokenIssuer, app: JsonDict, uri: str) -> bool:
     """A registered redirect URI of the app, or devtenant's own Bot Framework sign-in callback."""
     if uri == f"{issuer.base_url}/.auth/web/redirect":
         return True
-    return uri in [str(u) for u in app.get("redirectUris", [])]
+    registered = [str(u) for u in app.get("redirectUris", [])]
+    return uri in registered or _loopback_without_port(uri) in registered
+
+
+def _loopback_without_port(uri: str) -> str:
+    """Entra ignores the port of an `http://localhost` / `http://127.0.0.1` redirect URI."""
+    parts = urlsplit(uri)
+    if parts.scheme != "http" or parts.hostname not in ("localhost", "127.0.0.1"):
+        return uri
+    return urlunsplit((parts.scheme, parts.hostname, parts.path, parts.query, ""))
 
 
 def issue_code(issuer: TokenIssuer, params: dict[str, str], user: JsonDict) -> str:

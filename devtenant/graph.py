@@ -711,6 +711,32 @@ def _delta_changes(req: GraphRequest, since: int) -> list[JsonDict]:
     return out
 
 
+GROUP_MEMBER_READ = frozenset({"GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All",
+                               "Directory.Read.All", "Directory.ReadWrite.All"})
+
+
+async def list_group_members(req: GraphRequest) -> GraphResponse:
+    """GET /groups/{id}/members | transitiveMembers (devtenant groups are flat, so both agree).
+
+    Needs GroupMember.Read.All (or wider); 404 Request_ResourceNotFound for an unknown group.
+    """
+    req.caller.require(GROUP_MEMBER_READ)
+    key = str(req.args["group"])
+    group = req.tenant.find_group(key)
+    if group is None or str(group["id"]).lower() != key.lower():
+        raise GraphError(404, "Request_ResourceNotFound", f"Resource '{key}' does not exist or "
+                         "one of its queried reference-property objects are not present.")
+    users = [u for u in (req.tenant.find_user(str(m)) for m in group.get("members", [])) if u]
+    size, _ = page_size(req, default=100, maximum=999)
+    skip = skip_of(req, "$skiptoken")
+    body: JsonDict = {"@odata.context": f"{GRAPH_METADATA}#directoryObjects",
+                      "value": [{"@odata.type": "#microsoft.graph.user", **_user_view(u, req)}
+                                for u in users[skip:skip + size]]}
+    if skip + size < len(users):
+        body["@odata.nextLink"] = next_link(req, **{"$skiptoken": str(skip + size)})
+    return json_answer(body)
+
+
 async def get_mailbox_settings(req: GraphRequest) -> GraphResponse:
     """mailboxSettings (+ /timeZone, /workingHours); another user's only for app-only callers."""
     req.caller.require(MAILBOX_READ)
@@ -873,6 +899,8 @@ DIRECTORY_ROUTES = (
     route("GET", r"users/delta(?:\(\))?", "graph.users.delta", users_delta),
     route("GET", r"users/(?P<user>[^/]+)", "graph.users.get", get_user),
     route("GET", r"me", "graph.me", get_me),
+    route("GET", r"groups/(?P<group>[^/]+)/(?:transitiveMembers|members)", "graph.groups.members",
+          list_group_members),
     route("GET", rf"{_USER}/mailboxSettings(?:/(?P<setting>timeZone|workingHours))?",
           "graph.mailboxSettings", get_mailbox_settings),
     route("GET", r"places/microsoft\.graph\.room", "graph.places.rooms", list_rooms),

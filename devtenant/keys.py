@@ -109,12 +109,7 @@ class SigningKeys:
         headers: JsonDict = {"typ": "JWT", "kid": self.current.kid}
         if include_x5t:
             headers["x5t"] = self.current.x5t
-        pem = self.current.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        return jwt.encode(claims, pem, algorithm="RS256", headers=headers)
+        return jwt.encode(claims, self.current.private_key, algorithm="RS256", headers=headers)
 
     def verify(
         self, token: str, *, audience: str | list[str], issuer: str | None = None

@@ -672,7 +672,7 @@ def _application() -> JsonDict:
             "application": ["Calendars.ReadWrite", "MailboxSettings.Read", "User.Read.All",
                             "Place.Read.All"],
             "delegated": ["Calendars.ReadWrite", "MailboxSettings.Read", "User.ReadBasic.All",
-                          "offline_access"]},
+                          "Place.Read.All", "offline_access"]},
         "adminConsent": {"granted": True},
         "redirectUris": ["http://127.0.0.1:3978/admin/consent-callback", "http://localhost/openslot-cli"],
     }
@@ -696,8 +696,18 @@ def build_sample() -> JsonDict:
         "users": users,
         "rooms": [_room(d, r) for r in d.rooms.values()],
         "botFramework": {"connectionName": "openslot",
-                         "signedInUsers": [u["id"] for u in users if u["accountEnabled"]]},
+                         "signedInUsers": [u["id"] for u in users if u["accountEnabled"]],
+                         "channelUserIds": _channel_user_ids()},
     }
+
+
+def _channel_user_ids() -> dict[str, str]:
+    """Teams channel account id (as the Playground sends ``from.id``) -> user object id.
+
+    What the Bot Framework token service learned when these users signed in to Teams once.
+    """
+    return {"29:" + object_id("teams", alias): object_id("user", alias)
+            for alias in (CURRENT_USER, *PLAYGROUND_USERS)}
 
 
 def render_sample() -> str:

@@ -10,6 +10,7 @@ Settings come from `.env.example`, then `.env` (if present), then the real envir
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from ssl import create_default_context
 
@@ -95,38 +96,67 @@ def bootstrap(env: dict[str, str]) -> None:
 
 def start(argv: list[str], env: dict[str, str], log_dir: Path, name: str,
           cwd: Path = ROOT) -> subprocess.Popen[bytes]:
-    """Start one process of the stack with its output in .data/logs/NAME.log."""
+    """Start one process of the stack in its own process group, output in LOG_DIR/NAME.log."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    out = (log_dir / f"{name}.log").open("ab")
-    return subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    with (log_dir / f"{name}.log").open("ab") as out:
+        return subprocess.Popen(argv, env=env, cwd=cwd, stdout=out,  # noqa: S603
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the stack until interrupted."""
-    p = argparse.ArgumentParser(prog="python -m devtenant.stack")
-    p.add_argument("--no-playground", action="store_true")
-    p.add_argument("--no-bot", action="store_true")
-    args = p.parse_args(argv)
-    env = stack_env()
-    logs = ROOT / ".data" / "logs"
-    py = sys.executable
+def stop(procs: list[subprocess.Popen[bytes]], timeout_s: float = 10.0) -> None:
+    """SIGTERM every process group of the stack (newest first), then SIGKILL what lingers."""
+    for proc in reversed(procs):
+        _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for proc in reversed(procs):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        _signal_group(proc, signal.SIGKILL)  # children of an exited leader may linger
+        proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def _alive(proc: subprocess.Popen[bytes], name: str) -> None:
+    if proc.poll() is not None:
+        raise RuntimeError(f"{name} exited with {proc.returncode}; see its log")
+
+
+def start_stack(env: dict[str, str], data_dir: Path, *, bot: bool = True, playground: bool = True,
+                say: Callable[[str], None] = lambda _line: None) -> list[subprocess.Popen[bytes]]:
+    """Start devtenant, bootstrap, the Calendar Service, the bot and the Playground; return them.
+
+    Ports and URLs come from ``env`` (see ``stack_env``); devtenant keeps its TLS material and keys
+    in ``DATA_DIR/devtenant`` (``env["OPENSLOT_CA_BUNDLE"]`` is set to its CA) and every log goes
+    to ``DATA_DIR/logs``. On any failure the processes already started are stopped and the error
+    is re-raised (RuntimeError when a process does not come up).
+    """
+    logs, py = data_dir / "logs", sys.executable
+    env["OPENSLOT_CA_BUNDLE"] = str(data_dir / "devtenant" / "ca.pem")
     procs: list[subprocess.Popen[bytes]] = []
     try:
         port = env["OPENSLOT_DEVTENANT_PORT"]
         procs.append(start([py, "-m", "devtenant", "--tenant", env["OPENSLOT_TENANT_FILE"],
-                            "--port", port], env, logs, "devtenant"))
+                            "--port", port, "--data-dir", str(data_dir / "devtenant")],
+                           env, logs, "devtenant"))
         wait_https(f"https://127.0.0.1:{port}/{env['OPENSLOT_DEV_TENANT_ID']}"
                    "/v2.0/.well-known/openid-configuration", Path(env["OPENSLOT_CA_BUNDLE"]))
-        print(f"devtenant           https://127.0.0.1:{port}")  # noqa: T201
+        _alive(procs[-1], "devtenant")
+        say(f"devtenant           https://127.0.0.1:{port}")
         bootstrap(env)
         procs.append(start([py, "-m", "calendar_backend", "serve"], env, logs, "calendar"))
         wait_http(f"{env['OPENSLOT_CALENDAR_SERVICE_URL']}/v1/health")
-        print(f"Calendar Service    {env['OPENSLOT_CALENDAR_SERVICE_URL']}")  # noqa: T201
-        if not args.no_bot and (ROOT / "bot.py").exists():
+        _alive(procs[-1], "Calendar Service")
+        say(f"Calendar Service    {env['OPENSLOT_CALENDAR_SERVICE_URL']}")
+        if bot and (ROOT / "bot.py").exists():
             procs.append(start([py, "bot.py"], env, logs, "bot"))
             wait_http(f"http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}/healthz")
-            print(f"bot                 http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}/api/messages")  # noqa: T201
-        if not args.no_playground and PLAYGROUND_BIN.exists() and (ROOT / "bot.py").exists():
+            _alive(procs[-1], "bot")
+            say(f"bot                 http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}/api/messages")
+        if bot and playground and PLAYGROUND_BIN.exists() and (ROOT / "bot.py").exists():
             pg_port = env["OPENSLOT_PLAYGROUND_PORT"]
             procs.append(start(
                 [str(PLAYGROUND_BIN), "start", "-e",
@@ -134,8 +164,38 @@ def main(argv: list[str] | None = None) -> int:
                  "-p", pg_port, "--disable-telemetry"],
                 env, logs, "playground", cwd=PLAYGROUND_BIN.parents[2]))
             wait_http(f"http://127.0.0.1:{pg_port}")
-            print(f"\nOpen http://127.0.0.1:{pg_port} and type \"schedule\".")  # noqa: T201
-        print(f"Logs in {logs}. Ctrl-C to stop.", flush=True)  # noqa: T201
+            _alive(procs[-1], "Playground")
+            say(f"\nOpen http://127.0.0.1:{pg_port} and type \"schedule\".")
+    except BaseException:
+        stop(procs)
+        raise
+    return procs
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)  # noqa: T201
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stack until interrupted."""
+    p = argparse.ArgumentParser(prog="python -m devtenant.stack")
+    p.add_argument("--no-playground", action="store_true")
+    p.add_argument("--no-bot", action="store_true")
+    p.add_argument("--data-dir", type=Path, default=ROOT / ".data",
+                   help="devtenant's TLS material and keys (DIR/devtenant) and logs (DIR/logs)")
+    args = p.parse_args(argv)
+    env = stack_env()
+    data_dir = args.data_dir.resolve()
+    signal.signal(signal.SIGTERM, _interrupt)  # the children run in their own process groups
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs = start_stack(env, data_dir, bot=not args.no_bot,
+                            playground=not args.no_playground, say=_say)
+        _say(f"Logs in {data_dir / 'logs'}. Ctrl-C to stop.")
         while all(proc.poll() is None for proc in procs):
             time.sleep(0.5)
         print("a process of the stack stopped; see the logs", file=sys.stderr)  # noqa: T201
@@ -143,14 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
 
 
 if __name__ == "__main__":

@@ -166,7 +166,12 @@ async def _send_to_candidate(context: TurnContext, services: DialogServices,
             token, interviewers=[m.address for m in draft.interviewers],
             duration_min=draft.duration_min or 30, window_start=start, window_end=end,
             candidate_name=draft.candidate_name or "Candidate",
-            candidate_time_zone=draft.candidate_zone)
+            candidate_time_zone=draft.candidate_zone,
+            # sealed in the offer: the page then does not ask the candidate for it again
+            candidate_email=draft.candidate_email or None,
+            # sealed in the offer; returned only on a booking, for the manager's notice
+            conversation_ref=TurnContext.get_conversation_reference(context.activity).serialize(),
+            manager_time_zone=zones_of(draft).manager.key)
     except errors.NotFoundError:
         return build_error(draft.flow, "Candidate booking links are not available yet.")
     if not offer.url:

@@ -134,7 +134,9 @@ class SqlStorage(Storage):
     @staticmethod
     def from_url(url: str) -> SqlStorage:
         """Build on a database URL (``sqlite+aiosqlite:///...`` or ``postgresql+asyncpg://...``)."""
-        return SqlStorage(create_async_engine(url, pool_pre_ping=True))
+        # SQLite: wait for a concurrent writer instead of failing with "database is locked".
+        connect_args = {"timeout": 15} if url.startswith("sqlite") else {}
+        return SqlStorage(create_async_engine(url, pool_pre_ping=True, connect_args=connect_args))
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""

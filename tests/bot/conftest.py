@@ -55,6 +55,7 @@ class FakeCalendarService(CalendarServiceApi):
     interviews: dict[str, InterviewOut] = field(default_factory=dict)
     by_key: dict[str, str] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    offer_requests: list[dict[str, Any]] = field(default_factory=list)
     disconnected: bool = False
 
     def _check(self, token: str, op: str) -> None:
@@ -125,8 +126,16 @@ class FakeCalendarService(CalendarServiceApi):
     async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
                            window_start: datetime, window_end: datetime, candidate_name: str,
                            candidate_time_zone: str | None = None,
-                           conversation_ref: dict[str, Any] | None = None) -> OfferOut:
+                           conversation_ref: dict[str, Any] | None = None,
+                           candidate_email: str | None = None,
+                           manager_time_zone: str | None = None) -> OfferOut:
         self._check(token, "create_offer")
+        self.offer_requests.append({
+            "interviewers": interviewers, "duration_min": duration_min,
+            "window_start": window_start, "window_end": window_end,
+            "candidate_name": candidate_name, "candidate_time_zone": candidate_time_zone,
+            "conversation_ref": conversation_ref, "candidate_email": candidate_email,
+            "manager_time_zone": manager_time_zone})
         if not self.offers_available:
             raise errors.NotFoundError()
         return OfferOut("of1", "open", NOW + timedelta(days=7), "https://bot.example/c/abc")

@@ -190,3 +190,10 @@ def test_actions_parse_only_raises_value_error(value: dict[str, object]) -> None
     except ValueError:
         return
     assert parse_action(action.to_data()) == action
+
+
+def test_actions_parse_accepts_the_title_teams_adds_to_a_pressed_button() -> None:
+    action = CardAction(Verb.HELP, flow="f1")
+    value = {"action": {"type": "Action.Execute", "verb": "help", "title": "Help",
+                        "data": action.to_data()}, "trigger": "manual"}
+    assert parse_action(value) == action

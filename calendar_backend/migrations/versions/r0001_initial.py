@@ -23,7 +23,7 @@ def _tenant_tables() -> None:
         "tenants",
         sa.Column("tenant_id", sa.String(64), primary_key=True),
         sa.Column("credential_blob", sa.LargeBinary, nullable=False),
-        sa.Column("key_id", sa.Integer, nullable=False),
+        sa.Column("key_id", sa.BigInteger, nullable=False),
         sa.Column("consented_scopes", sa.JSON, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
@@ -39,7 +39,7 @@ def _tenant_tables() -> None:
         ),
         sa.Column("user_oid", sa.String(64), primary_key=True),
         sa.Column("blob", sa.LargeBinary, nullable=False),
-        sa.Column("key_id", sa.Integer, nullable=False),
+        sa.Column("key_id", sa.BigInteger, nullable=False),
         sa.Column("updated_at", UTCDateTime, nullable=False),
     )
     op.create_table(
@@ -103,7 +103,7 @@ def _interview_tables() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("interview_id", sa.String(36), nullable=True),
         sa.Column("conversation_ref", sa.LargeBinary, nullable=True),
-        sa.Column("conversation_ref_key_id", sa.Integer, nullable=True),
+        sa.Column("conversation_ref_key_id", sa.BigInteger, nullable=True),
         sa.Column("reschedules_used", sa.Integer, nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
     )

@@ -1,0 +1,145 @@
+"""Crash recovery: reconcile `pending` interviews that no live request is finishing any more.
+
+A booking commits a `pending` row (with its deterministic Graph `transactionId`) before it creates the
+Outlook event, and confirms the row after. A crash or a lost answer between those steps leaves the row
+`pending`. For every pending row older than `stale_after` (longer than any live booking can take), the
+reconciler asks Graph, with the tenant's app-only token, for the organizer's event carrying that
+`transactionId`:
+
+- found: the event exists, so the row becomes `confirmed` with its id and Teams join URL;
+- not found: no event was created, so the row becomes `failed` (nothing to undo; the requester got an
+  error or no answer, and a retry books afresh under a new transactionId after a live re-check);
+- Graph or Entra fails: the row stays `pending` for the next run.
+
+Each decision is one audit row (`interview.recover`) committed with the state change. Run by `serve`
+at start-up and every `recovery_interval_s`, and by `python -m calendar_backend recovery run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from calendar_backend import storage
+from calendar_backend.audit import AuditEvent, append_audit
+from calendar_backend.crypto import CredentialCipher
+from calendar_backend.errors import CalendarError
+from calendar_backend.graph import CallStats, GraphClient
+from calendar_backend.service import tenant_credential_aad
+from calendar_backend.tokens import AppCredential, TokenBroker
+
+log = logging.getLogger(__name__)
+
+ACTOR = "system:recovery"
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    """What one reconciliation run did (counts of stale pending rows by outcome)."""
+
+    confirmed: int = 0
+    failed: int = 0
+    left_pending: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        """The report as a JSON object."""
+        return {"confirmed": self.confirmed, "failed": self.failed,
+                "left_pending": self.left_pending}
+
+
+class Reconciler:
+    """Finishes or fails stale pending interviews. Safe to run concurrently with live bookings.
+
+    Invariant after a run with Graph reachable: no pending row older than `stale_after` remains, and
+    each confirmed row names the one event Graph holds for its transactionId.
+    """
+
+    def __init__(self, store: storage.Store, cipher: CredentialCipher, tokens: TokenBroker,
+                 graph: GraphClient, *, stale_after: timedelta,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._store = store
+        self._cipher = cipher
+        self._tokens = tokens
+        self._graph = graph
+        self._stale_after = stale_after
+        self._clock = clock
+
+    async def run_once(self) -> RecoveryReport:
+        """Reconcile every pending row created more than `stale_after` ago; never raises for Graph."""
+        async with self._store.transaction() as tx:
+            rows = await storage.list_stale_pending(tx, self._clock() - self._stale_after)
+        tokens: dict[str, str | None] = {}
+        outcomes = {"confirmed": 0, "failed": 0, "pending": 0}
+        for row in rows:
+            outcomes[await self._reconcile(row, tokens)] += 1
+        report = RecoveryReport(outcomes["confirmed"], outcomes["failed"], outcomes["pending"])
+        if rows:
+            log.info("recovery: %s", report.to_json())
+        return report
+
+    async def run_forever(self, interval: timedelta) -> None:
+        """Run now, then every `interval` until cancelled; a failed run is logged, not fatal."""
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # the next run tries again; serving must not stop
+                log.exception("recovery run failed")
+            await asyncio.sleep(interval.total_seconds())
+
+    async def _app_token(self, tenant_id: str, cache: dict[str, str | None]) -> str | None:
+        if tenant_id not in cache:
+            cache[tenant_id] = None
+            async with self._store.transaction() as tx:
+                tenant = await storage.get_tenant(tx, tenant_id)
+            if tenant is not None and tenant.status == "active":
+                raw = self._cipher.decrypt(tenant.credential_blob,
+                                           aad=tenant_credential_aad(tenant_id))
+                cache[tenant_id] = await self._tokens.for_app(
+                    tenant_id, AppCredential.from_bytes(raw))
+        return cache[tenant_id]
+
+    async def _reconcile(self, row: storage.InterviewRow, tokens: dict[str, str | None]) -> str:
+        """One stale row: returns "confirmed", "failed" or "pending" (left for the next run)."""
+        request_id = str(uuid.uuid4())
+        stats = CallStats()
+        try:
+            token = await self._app_token(row.tenant_id, tokens)
+            if token is None:
+                return await self._decide(row, "failed", "tenant_gone", stats, request_id)
+            found = await self._graph.find_event_by_transaction(
+                token, row.organizer_upn, row.transaction_id, stats=stats)
+        except CalendarError as exc:
+            await self._write_audit(row, f"error:{exc.code}", stats, request_id)
+            return "pending"
+        if found is None:
+            return await self._decide(row, "failed", "failed", stats, request_id)
+        join = (found.get("onlineMeeting") or {}).get("joinUrl")
+        async with self._store.transaction() as tx:
+            done = await storage.confirm_interview(tx, row.id, str(found["id"]), join)
+            await self._write_audit(row, "confirmed" if done else "raced", stats, request_id,
+                                    tx)
+        return "confirmed"
+
+    async def _decide(self, row: storage.InterviewRow, status: str, result: str,
+                      stats: CallStats, request_id: str) -> str:
+        async with self._store.transaction() as tx:
+            done = await storage.mark_interview(tx, row.id, status, expected_version=row.version)
+            await self._write_audit(row, result if done else "raced", stats, request_id, tx)
+        return status
+
+    async def _write_audit(self, row: storage.InterviewRow, result: str, stats: CallStats,
+                           request_id: str, tx: AsyncConnection | None = None) -> None:
+        event = AuditEvent(tenant_id=row.tenant_id, actor_oid=ACTOR, operation="interview.recover",
+                           targets=(row.organizer_upn.lower(),), result=result, at=self._clock(),
+                           request_id=request_id, graph_request_ids=tuple(stats.request_ids))
+        if tx is not None:
+            await append_audit(tx, event)
+            return
+        async with self._store.transaction() as own:
+            await append_audit(own, event)

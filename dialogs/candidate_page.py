@@ -1,0 +1,379 @@
+"""The public candidate booking page at ``/c/{token}`` on the bot app (aiohttp handlers).
+
+- ``GET``/``HEAD /c/{token}[?tz=Zone]``: read-only (mail scanners fetch links first): asks the
+  Calendar Service for the offer and its live open slots and renders them.
+- ``POST /c/{token}/book|cancel|reschedule``: form posts carrying the page nonce (an HMAC of the
+  token hash and the issue time under a per-process key, valid ``nonce_ttl_s``); a missing or
+  bad nonce is 403. A successful change tells the manager in Teams (proactive message on the
+  conversation reference the Calendar Service returns only then) and redirects (303) to the page.
+- Every response carries the security headers (strict nonce CSP, no-referrer, nosniff,
+  frame-ancestors none, no-store, HSTS). Requests are rate limited per link and per client IP
+  (``request.remote``; ``X-Forwarded-For`` only when ``trust_forwarded_for``). The buckets live in
+  this process: behind several bot instances, use a shared store or limit at the proxy.
+- The capability token is never logged (see `RedactingAccessLogger`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import aiohttp
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from botbuilder.core import TurnContext
+from botbuilder.schema import ConversationReference
+
+from calendar_backend import errors
+from calendar_backend.client import CalendarServiceClient
+from calendar_backend.contract import parse_time
+from cards.candidate_page import (
+    BookingView,
+    PageContext,
+    SlotChoice,
+    render_booking_page,
+    render_confirmation_page,
+    render_message_page,
+)
+from cards.local_time import format_range
+
+LOG = logging.getLogger("openslot.candidate")
+_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{40,128}$")
+_SLOT = re.compile(r"^\d{8}T\d{4}Z$")
+_MAX_FORM = 4096
+ZONES: tuple[str, ...] = tuple(sorted(
+    z for z in available_timezones()
+    if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/"))))
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class CandidatePageConfig:
+    """Settings of the candidate page (built once by bot.py from its settings)."""
+
+    calendar_service_url: str
+    bot_app_id: str = ""
+    trust_forwarded_for: bool = False
+    link_rate_per_min: float = 30.0
+    link_burst: int = 20
+    ip_rate_per_min: float = 60.0
+    ip_burst: int = 40
+    nonce_ttl_s: int = 3600
+    nonce_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    timeout_s: float = 30.0
+
+
+class TokenBucket:
+    """In-memory token buckets keyed by string (bounded LRU); one process only."""
+
+    def __init__(self, rate_per_min: float, burst: int, *, max_keys: int = 10000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate_per_min / 60.0
+        self._burst = float(burst)
+        self._max = max_keys
+        self._clock = clock
+        self._state: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, key: str) -> float:
+        """Spend one token; returns 0 when allowed, else the seconds to wait (Retry-After)."""
+        now = self._clock()
+        tokens, last = self._state.pop(key, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - last) * self._rate)
+        allowed = tokens >= 1.0
+        self._state[key] = (tokens - 1.0 if allowed else tokens, now)
+        while len(self._state) > self._max:
+            self._state.popitem(last=False)
+        return 0.0 if allowed else (1.0 - tokens) / self._rate
+
+
+def make_form_nonce(key: bytes, token_hash: bytes, issued_s: int) -> str:
+    """``<issued>.<hex HMAC-SHA256(key, token_hash | issued)>``: binds a form to its link."""
+    mac = hmac.new(key, token_hash + str(issued_s).encode(), hashlib.sha256).hexdigest()
+    return f"{issued_s}.{mac}"
+
+
+def check_form_nonce(key: bytes, token_hash: bytes, nonce: str, now_s: int, ttl_s: int) -> bool:
+    """True when ``nonce`` was made for this link by this key no more than ``ttl_s`` ago."""
+    issued_raw, _, _mac = nonce.partition(".")
+    if not issued_raw.isdigit() or len(nonce) > 100:
+        return False
+    issued = int(issued_raw)
+    if not (now_s - ttl_s <= issued <= now_s + 5):
+        return False
+    return hmac.compare_digest(make_form_nonce(key, token_hash, issued), nonce)
+
+
+def security_headers(csp_nonce: str) -> dict[str, str]:
+    """The headers every candidate response carries."""
+    csp = (f"default-src 'none'; script-src 'nonce-{csp_nonce}'; style-src 'nonce-{csp_nonce}'; "
+           "img-src 'none'; connect-src 'none'; object-src 'none'; base-uri 'none'; "
+           "form-action 'self'; frame-ancestors 'none'")
+    return {"Content-Security-Policy": csp, "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+            "Cache-Control": "no-store", "Pragma": "no-cache",
+            "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+            "X-Robots-Tag": "noindex, nofollow"}
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """aiohttp access log line without capability tokens (``/c/<redacted>``)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        path = redact_path(request.path)
+        self.logger.info("%s %s %s %.3fs", request.method, path, response.status, time)
+
+
+def redact_path(path: str) -> str:
+    """Replace the capability in a candidate path with ``<redacted>``."""
+    return re.sub(r"^/c/[^/?]+", "/c/<redacted>", path)
+
+
+# ---- app wiring -------------------------------------------------------------------------------
+@dataclass
+class _Runtime:
+    config: CandidatePageConfig
+    adapter: Any
+    allowed_hosts: tuple[str, ...]
+    link_limit: TokenBucket
+    ip_limit: TokenBucket
+    client: CalendarServiceClient | None = None
+
+
+_RUNTIME = web.AppKey("candidate_page", _Runtime)
+_CSP_NONCE = web.RequestKey("csp_nonce", str)
+
+
+def mount_candidate_pages(app: web.Application, config: CandidatePageConfig, *, adapter: Any,
+                          allowed_service_hosts: tuple[str, ...]) -> None:
+    """Register the candidate routes (and their HTTP client's lifecycle) on the bot app."""
+    app[_RUNTIME] = _Runtime(config, adapter, allowed_service_hosts,
+                             TokenBucket(config.link_rate_per_min, config.link_burst),
+                             TokenBucket(config.ip_rate_per_min, config.ip_burst))
+
+    async def lifecycle(app_: web.Application):  # type: ignore[no-untyped-def]
+        session = aiohttp.ClientSession()
+        app_[_RUNTIME].client = CalendarServiceClient(config.calendar_service_url, session,
+                                                      timeout_s=config.timeout_s)
+        yield
+        await session.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/c/{token}", _guard(_show))
+    for action in ("book", "cancel", "reschedule"):
+        app.router.add_post(f"/c/{{token}}/{action}", _guard(_change))
+    app.router.add_get("/robots.txt", _robots)
+
+
+async def _robots(_request: web.Request) -> web.Response:
+    return web.Response(text="User-agent: *\nDisallow: /c/\n")
+
+
+def _guard(handler: Handler) -> Handler:
+    """Headers, rate limits, token format and the error pages around a candidate handler."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        csp = secrets.token_urlsafe(16)
+        request[_CSP_NONCE] = csp
+        try:
+            response = await _limited(request, handler)
+        except errors.CalendarError as err:
+            response = _error_page(csp, err)
+        response.headers.update(security_headers(csp))
+        return response
+
+    return guarded
+
+
+async def _limited(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rt = request.app[_RUNTIME]
+    token = request.match_info["token"]
+    wait = max(rt.ip_limit.take(client_ip(request, rt.config.trust_forwarded_for)),
+               rt.link_limit.take(hashlib.sha256(token.encode()).hexdigest()))
+    if wait > 0:
+        raise errors.RateLimitedError(wait)
+    if not _TOKEN.fullmatch(token):
+        raise errors.NotFoundError()
+    return await handler(request)
+
+
+def client_ip(request: web.Request, trust_forwarded_for: bool) -> str:
+    """The peer address; the right-most ``X-Forwarded-For`` hop only behind a trusted proxy."""
+    if trust_forwarded_for:
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+        if hops and hops[-1]:
+            return hops[-1][:64]
+    return request.remote or "-"
+
+
+def _error_page(csp: str, err: errors.CalendarError) -> web.Response:
+    pages: dict[int, tuple[str, str]] = {
+        404: ("Link not found", "This booking link is not valid."),
+        410: ("This link has expired", "This booking link has expired or was withdrawn. "
+              "Please contact the person who sent it."),
+        409: ("Already booked", err.message),
+        429: ("Too many requests", "Please wait a moment and try again."),
+        403: ("Please try again", "This page was open too long. Reload it and try again."),
+        400: ("Please try again", "That choice was not valid. Reload the page and pick a time."),
+    }
+    title, text = pages.get(err.status, ("Something went wrong",
+                                         "Please try again in a few minutes."))
+    headers = {}
+    retry = getattr(err, "retry_after_s", None)
+    if retry is not None:
+        headers["Retry-After"] = str(max(1, round(retry)))
+    status = err.status if err.status in pages else 502
+    return web.Response(text=render_message_page(csp, title, text), status=status,
+                        content_type="text/html", charset="utf-8", headers=headers)
+
+
+# ---- handlers ---------------------------------------------------------------------------------
+_REOPENED_NOTICE = "Interview cancelled. If you like, you can pick a new time below."
+
+
+async def _show(request: web.Request) -> web.Response:
+    notice = _REOPENED_NOTICE if request.query.get("done") == "cancelled" else ""
+    return await _render(request, _zone_param(request.query.get("tz")), notice)
+
+
+async def _render(request: web.Request, tz: str | None, notice: str = "",
+                  status: int = 200) -> web.Response:
+    rt, token = request.app[_RUNTIME], request.match_info["token"]
+    assert rt.client is not None  # noqa: S101 - set by the app's cleanup context
+    doc = await rt.client.candidate_slots(token, tz)
+    zone = _zone(tz) or _zone(str(doc.get("tz"))) or ZoneInfo("UTC")
+    ctx = _page_context(request, token, zone)
+    view = _view(doc, notice)
+    html = render_confirmation_page(ctx, view) if view.booked else render_booking_page(ctx, view)
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+async def _change(request: web.Request) -> web.StreamResponse:
+    rt, token = request.app[_RUNTIME], request.match_info["token"]
+    assert rt.client is not None  # noqa: S101
+    form = await _form(request)
+    token_hash = hashlib.sha256(token.encode()).digest()
+    if not check_form_nonce(rt.config.nonce_key, token_hash, form.get("nonce", ""),
+                            int(time.time()), rt.config.nonce_ttl_s):
+        raise errors.PermissionDeniedError()
+    action = request.path.rsplit("/", 1)[1]
+    tz = _zone_param(form.get("tz"))
+    try:
+        outcome = await _call(rt.client, action, token, form)
+    except errors.SlotTakenError:
+        notice = "Sorry, that time was just taken. Here are the times still open."
+        return await _render(request, tz, notice, 409)
+    await notify_manager(rt, outcome)
+    query = [f"tz={quote(tz, safe='')}"] if tz else []
+    if action == "cancel" and outcome.get("reopened"):
+        query.append("done=cancelled")  # the link books again: say the cancel went through
+    target = f"/c/{token}" + (f"?{'&'.join(query)}" if query else "")
+    return web.Response(status=303, headers={"Location": target})
+
+
+async def _call(client: CalendarServiceClient, action: str, token: str,
+                form: dict[str, str]) -> dict[str, Any]:
+    if action == "cancel":
+        return await client.candidate_cancel(token)
+    slot = form.get("slot", "")
+    if not _SLOT.fullmatch(slot):
+        raise errors.ValidationError("slot", "is missing")
+    start = datetime.strptime(slot, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+    if action == "book":
+        return await client.candidate_book(token, start, form.get("email") or None)
+    return await client.candidate_reschedule(token, start)
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    if request.content_length is not None and request.content_length > _MAX_FORM:
+        raise errors.ValidationError("body", "is too large")
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise errors.PermissionDeniedError()
+    data = await request.post()
+    return {k: str(v)[:256] for k, v in data.items() if isinstance(v, str)}
+
+
+def _page_context(request: web.Request, token: str, zone: ZoneInfo) -> PageContext:
+    rt = request.app[_RUNTIME]
+    token_hash = hashlib.sha256(token.encode()).digest()
+    nonce = make_form_nonce(rt.config.nonce_key, token_hash, int(time.time()))
+    return PageContext(f"/c/{token}", request[_CSP_NONCE], nonce, zone, ZONES)
+
+
+def _view(doc: dict[str, Any], notice: str) -> BookingView:
+    slots = tuple(SlotChoice(str(s["slot_id"]), parse_time(s["start"]), parse_time(s["end"]))
+                  for s in doc.get("slots", []))
+    booking = doc.get("booking")
+    booked = (parse_time(booking["start"]), parse_time(booking["end"])) if booking else None
+    return BookingView(
+        duration_min=int(doc.get("duration_min", 30)),
+        display_names=tuple(str(n) for n in doc.get("display_names", [])), slots=slots,
+        needs_email=bool(doc.get("needs_email")), notice=notice, booked=booked,
+        status=str(booking["status"]) if booking else "open",
+        can_change=bool(doc.get("can_change")), changes_left=int(doc.get("changes_left", 0)))
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    if not name or (name not in ZONES and name != "UTC"):
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _zone_param(name: str | None) -> str | None:
+    return name if _zone(name) is not None else None
+
+
+# ---- proactive notice -------------------------------------------------------------------------
+async def notify_manager(rt: _Runtime, outcome: dict[str, Any]) -> None:
+    """Tell the manager in Teams what the candidate did; never fails the candidate's request."""
+    ref_doc = outcome.get("conversation_ref")
+    booking = outcome.get("booking") or {}
+    if not isinstance(ref_doc, dict) or not booking:
+        return
+    reference = ConversationReference().deserialize(ref_doc)
+    if reference.conversation is not None:  # the SDK drops Teams' "tenantId"; the offer knows it
+        reference.conversation.tenant_id = str(outcome.get("tenant_id", ""))
+    host = (urlsplit(reference.service_url or "").hostname or "").lower()
+    if not any(host == h or host.endswith("." + h) for h in rt.allowed_hosts):
+        LOG.warning("proactive notice skipped: service host not allowed")
+        return
+    text = manager_notice(str(outcome.get("candidate_name", "The candidate")),
+                          str(outcome.get("event", "booked")), booking,
+                          _zone(str(outcome.get("manager_time_zone") or "")) or ZoneInfo("UTC"),
+                          reopened=bool(outcome.get("reopened")))
+
+    async def send(context: TurnContext) -> None:
+        await context.send_activity(text)
+
+    try:
+        await rt.adapter.continue_conversation(reference, send, rt.config.bot_app_id)
+    except Exception as exc:  # the booking stands even if Teams is unreachable
+        LOG.warning("proactive notice failed: %s", type(exc).__name__, exc_info=True)
+
+
+def manager_notice(candidate: str, event: str, booking: dict[str, str],
+                   zone: ZoneInfo | None = None, *, reopened: bool = False) -> str:
+    """One line for the manager, with the time in ``zone`` (the manager's zone stored with the
+    offer; UTC when unknown). ``reopened``: a cancel left the link open for a new booking."""
+    when = format_range(parse_time(booking["start"]), parse_time(booking["end"]),
+                        zone or ZoneInfo("UTC"))
+    verbs = {"booked": "booked their interview", "cancelled": "cancelled their interview",
+             "rescheduled": "moved their interview to"}
+    verb = verbs.get(event, event)
+    if event == "cancelled":
+        again = " The link is open for a new booking." if reopened else ""
+        return f"{candidate} {verb} ({when}).{again}"
+    return f"{candidate} {verb}{':' if event == 'booked' else ''} {when}."
