@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,6 +35,7 @@ SERVICE_KEY = web.AppKey("service", CalendarService)
 VALIDATOR_KEY = web.AppKey("validator", TokenValidator)
 OFFERS_KEY = web.AppKey("offers", OfferService)
 REQUEST_ID = web.RequestKey("request_id", str)
+REQUEST_TENANT = web.RequestKey("tenant_id", str)
 _MAX_BODY = 64 * 1024
 _VALIDATORS = {name: Draft202012Validator(schema) for name, schema in contract.SCHEMAS.items()}
 
@@ -50,6 +52,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         response = await handler(request)
     except CalendarError as exc:
+        if getattr(exc, "lock2_denial", False):
+            await _audit_denial(request, request.get(REQUEST_TENANT, ""), f"lock2_{exc.code}")
         response = _error_response(exc)
     except web.HTTPException:
         raise
@@ -90,6 +94,7 @@ async def _principal(request: web.Request) -> tuple[Principal, str]:
     except AuthError:
         await _audit_denial(request, "", "token")
         raise
+    request[REQUEST_TENANT] = principal.tenant_id
     return principal, token.strip()
 
 
@@ -122,9 +127,16 @@ def _short_reason(validator: object) -> str:
             }.get(str(validator), "is not valid")
 
 
+def _operation_of(request: web.Request) -> str:
+    """The audit operation name of a request: its route template, e.g. `api.v1.interviews.id.cancel`."""
+    info = request.match_info.route.resource
+    template = info.canonical if info is not None else "unrouted"
+    return ("api." + re.sub(r"[^a-z0-9_.:-]+", ".", template.lower()).strip("."))[:64]
+
+
 async def _audit_denial(request: web.Request, tenant_id: str, reason: str) -> None:
     try:
-        await request.app[SERVICE_KEY].audit_denial(tenant_id, request.path[:64], reason,
+        await request.app[SERVICE_KEY].audit_denial(tenant_id, _operation_of(request), reason,
                                                     request[REQUEST_ID])
     except Exception:  # an audit failure must not turn a 401 into a 500
         log.exception("could not audit a denial")

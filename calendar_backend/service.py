@@ -43,6 +43,7 @@ from calendar_backend.crypto import Aad, CredentialCipher
 from calendar_backend.errors import (
     CalendarError,
     ConflictError,
+    DecryptionError,
     NotFoundError,
     PermissionDeniedError,
     SlotTakenError,
@@ -92,10 +93,13 @@ class CalendarService:
             row = await storage.get_tenant(tx, principal.tenant_id)
             archived = await storage.is_archived(tx, principal.tenant_id, principal.oid)
         if row is None or row.status != "active":
-            raise PermissionDeniedError("Your organisation has not connected OpenSlot yet.")
+            raise _lock2(PermissionDeniedError("Your organisation has not connected OpenSlot yet."))
         if archived:
-            raise PermissionDeniedError("This account can no longer use OpenSlot.")
-        raw = self._cipher.decrypt(row.credential_blob, aad=tenant_credential_aad(row.tenant_id))
+            raise _lock2(PermissionDeniedError("This account can no longer use OpenSlot."))
+        try:
+            raw = self._cipher.decrypt(row.credential_blob, aad=tenant_credential_aad(row.tenant_id))
+        except DecryptionError as exc:
+            raise _lock2(DecryptionError()) from exc
         return TenantContext(principal.tenant_id, AppCredential.from_bytes(raw))
 
     async def _not_allowed(self, principal: Principal, ctx: TenantContext, mailboxes: list[str],
@@ -508,6 +512,12 @@ class CalendarService:
             deleted = await storage.delete_token_cache(tx, principal.tenant_id, principal.oid)
             await self._audit(principal, principal.tenant_id, "token.delete", (),
                               "ok" if deleted else "none", request_id, tx=tx)
+
+
+def _lock2(exc: CalendarError) -> CalendarError:
+    """Mark a refusal by lock 2 (tenant credential or archived user) so the API audits it once."""
+    exc.lock2_denial = True  # type: ignore[attr-defined]
+    return exc
 
 
 def tenant_credential_aad(tenant_id: str) -> Aad:
