@@ -12,16 +12,34 @@ Ranking (:func:`rank_slots`) is documented on the function.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from itertools import accumulate, repeat
+from operator import add, attrgetter, sub
 from zoneinfo import ZoneInfo
 
-from calendar_backend.slots import Interval, find_slots, intersect_all, merge, require_aware
+from calendar_backend.slots import (
+    Interval,
+    Spans,
+    from_spans,
+    intersect_spans,
+    merge,
+    require_aware,
+    slots_in_spans,
+    subtract_spans,
+    to_spans,
+    union_sorted,
+)
 from calendar_backend.timezones import localize
 
 _ONE_DAY = timedelta(days=1)
+_ZERO = timedelta(0)
+_STATUS = attrgetter("status")
+_ITEM_START = attrgetter("interval.start")
+_ITEM_END = attrgetter("interval.end")
 _WEEKDAYS = frozenset(range(7))
 
 
@@ -71,6 +89,10 @@ def working_windows(hours: WorkingHours, window: Interval) -> tuple[Interval, ..
     valid instant after it; an edge inside a fold uses the first occurrence. A shift that the
     conversion makes empty is skipped.
     """
+    return from_spans(_working_spans(hours, window))
+
+
+def _working_spans(hours: WorkingHours, window: Interval) -> Spans:
     first_day = window.start.astimezone(hours.zone).date() - _ONE_DAY
     last_day = window.end.astimezone(hours.zone).date()
     pieces: list[Interval] = []
@@ -81,7 +103,7 @@ def working_windows(hours: WorkingHours, window: Interval) -> tuple[Interval, ..
             if shift is not None and shift.overlaps(window):
                 pieces.append(Interval(max(shift.start, window.start), min(shift.end, window.end)))
         day += _ONE_DAY
-    return merge(pieces)
+    return to_spans(pieces)
 
 
 def _shift_on(day: date, hours: WorkingHours) -> Interval | None:
@@ -212,26 +234,62 @@ def blocking_intervals(
 
     All-day blocks cover their local dates in the person's working-hours zone.
     """
-    return merge(i.widened(buffer) for i in _person_items(person, rules))
+    return from_spans(_busy_spans(person, rules, buffer))
 
 
-def person_slots(
-    person: PersonAvailability, query: SlotQuery, rules: BusyRules
-) -> tuple[Interval, ...]:
+def person_slots(person: PersonAvailability, query: SlotQuery, rules: BusyRules) -> tuple[Interval, ...]:
     """Slots valid for ``person`` alone (see module docstring for the rules)."""
-    return _slots(working_windows(person.hours, query.window), _busy(person, query, rules), query)
+    return _slots(_free_spans(person, query, rules), query)
 
 
-def _slots(
-    windows: Sequence[Interval], busy: Sequence[Interval], query: SlotQuery
-) -> tuple[Interval, ...]:
-    return find_slots(
-        windows, busy, duration=query.duration, step=query.step, not_before=query.not_before
+def _slots(free: Spans, query: SlotQuery, limit: int | None = None) -> tuple[Interval, ...]:
+    return slots_in_spans(
+        free, duration=query.duration, step=query.step, not_before=query.not_before, limit=limit
     )
 
 
-def _busy(person: PersonAvailability, query: SlotQuery, rules: BusyRules) -> tuple[Interval, ...]:
-    return blocking_intervals(person, rules, query.buffer)
+def _has_slot(free: Spans, query: SlotQuery) -> bool:
+    return bool(_slots(free, query, limit=1))
+
+
+def _item_bounds(person: PersonAvailability, rules: BusyRules) -> tuple[list[datetime], list[datetime]]:
+    """Starts and ends of the person's blocking items (timed and all-day), each list sorted."""
+    blocks = person.blocks
+    if rules.blocking.issuperset(map(_STATUS, blocks)):
+        starts = list(map(_ITEM_START, blocks))
+        ends = list(map(_ITEM_END, blocks))
+    else:
+        chosen = [b.interval for b in blocks if b.status in rules.blocking]
+        starts = [i.start for i in chosen]
+        ends = [i.end for i in chosen]
+    for item in person.all_day:
+        if item.status in rules.blocking:
+            days = local_days(item.first_day, item.end_day_exclusive, person.hours.zone)
+            starts.append(days.start)
+            ends.append(days.end)
+    starts.sort()
+    ends.sort()
+    return starts, ends
+
+
+def _buffered_union(starts: list[datetime], ends: list[datetime], buffer: timedelta) -> Spans:
+    """Union of items given by independently sorted ``starts``/``ends``, widened by ``buffer``.
+
+    Shifting every start (or end) by the same amount keeps each list sorted.
+    """
+    if buffer:
+        starts = list(map(sub, starts, repeat(buffer)))
+        ends = list(map(add, ends, repeat(buffer)))
+    return union_sorted(starts, ends)
+
+
+def _busy_spans(person: PersonAvailability, rules: BusyRules, buffer: timedelta) -> Spans:
+    return _buffered_union(*_item_bounds(person, rules), buffer)
+
+
+def _free_spans(person: PersonAvailability, query: SlotQuery, rules: BusyRules) -> Spans:
+    busy = _busy_spans(person, rules, query.buffer)
+    return subtract_spans(_working_spans(person.hours, query.window), busy)
 
 
 def find_panel_slots(
@@ -246,21 +304,34 @@ def find_panel_slots(
     ``zone_for_days`` decides which local days the ranking groups by (default: the first
     person's zone). When no slot exists, ``blockers`` explains why per person.
 
+    The panel's common free time is computed as (working time shared by everyone) minus (the union
+    of everyone's buffered blocking time), which is the same instant set as intersecting each
+    person's free time, but needs one sort of all blocking items instead of one merge per person.
+    Working hours shared by several people are expanded once.
+
     Raises:
         ValueError: ``people`` is empty.
     """
     if not people:
         raise ValueError("a panel needs at least one person")
     rules = rules or BusyRules()
-    windows = intersect_all(working_windows(p.hours, query.window) for p in people)
-    busy = merge(i for p in people for i in _busy(p, query, rules))
-    slots = _slots(windows, busy, query)
+    distinct_hours = list(dict.fromkeys(p.hours for p in people))
+    common = _working_spans(distinct_hours[0], query.window)
+    for hours in distinct_hours[1:]:
+        common = intersect_spans(common, _working_spans(hours, query.window))
+    load = _PanelLoad.of(people, rules)
+    slots = _slots(subtract_spans(common, _buffered_union(load.starts, load.ends, query.buffer)), query)
     if not slots:
         if _is_window_too_short(query):
             return PanelResult((), (), is_window_too_short=True)
         return PanelResult((), (), explain_empty(people, query, rules))
     zone = zone_for_days or people[0].hours.zone
-    return PanelResult(slots, rank_slots(slots, people, zone, rules=rules))
+    return PanelResult(slots, _rank(slots, load, zone))
+
+
+def free_time(person: PersonAvailability, query: SlotQuery, rules: BusyRules) -> tuple[Interval, ...]:
+    """The person's working time inside the query window minus their (buffered) blocking time."""
+    return from_spans(_free_spans(person, query, rules))
 
 
 def explain_empty(
@@ -271,41 +342,51 @@ def explain_empty(
     Every person with no working-hours slot, or fully busy, is named. If nobody is blocked alone,
     each person whose removal would let the rest of the panel meet is named ``NO_COMMON_TIME``;
     if no single removal helps, everyone is. Returns ``()`` when the panel does have a slot.
+    Cost: one free-time computation per person, then prefix and suffix intersections of the free
+    time (computed once each), so "everyone but person i" costs one intersection per person:
+    O(n * f) for n people with at most f free ranges each, instead of O(n^2 * f).
     """
-    blockers = [b for b in (_individual_blocker(p, query, rules) for p in people) if b]
+    free = [_free_spans(p, query, rules) for p in people]
+    blockers = [b for p, f in zip(people, free, strict=True) if (b := _individual_blocker(p, f, query))]
     if blockers:
         return tuple(blockers)
-    culprits = [p for p in people if len(people) > 1 and _panel_meets(people, p, query, rules)]
-    if not culprits and _panel_meets(people, None, query, rules):
+    prefix = _running_intersections(free)
+    if _has_slot(prefix[-1], query):
         return ()
+    suffix = _running_intersections(free[::-1])[::-1]
+    culprits = [
+        p
+        for i, p in enumerate(people)
+        if len(people) > 1 and _has_slot(_intersect_optional(prefix[i - 1] if i else None, suffix[i + 1]
+                                                              if i + 1 < len(people) else None), query)
+    ]
     return tuple(Blocker(p.mailbox, BlockReason.NO_COMMON_TIME) for p in (culprits or people))
+
+
+def _running_intersections(free: Sequence[Spans]) -> list[Spans]:
+    """``result[i]`` is the intersection of ``free[0..i]`` (inclusive)."""
+    result = [free[0]]
+    for spans in free[1:]:
+        result.append(intersect_spans(result[-1], spans))
+    return result
+
+
+def _intersect_optional(a: Spans | None, b: Spans | None) -> Spans:
+    if a is None:
+        return b if b is not None else ([], [])  # never both None: called with two or more people
+    return a if b is None else intersect_spans(a, b)
 
 
 def _is_window_too_short(query: SlotQuery) -> bool:
     return query.window.end - max(query.window.start, query.not_before) < query.duration
 
 
-def _individual_blocker(
-    person: PersonAvailability, query: SlotQuery, rules: BusyRules
-) -> Blocker | None:
-    windows = working_windows(person.hours, query.window)
-    if not _slots(windows, (), query):
+def _individual_blocker(person: PersonAvailability, free: Spans, query: SlotQuery) -> Blocker | None:
+    if not _has_slot(_working_spans(person.hours, query.window), query):
         return Blocker(person.mailbox, BlockReason.NO_WORKING_HOURS)
-    if not _slots(windows, _busy(person, query, rules), query):
+    if not _has_slot(free, query):
         return Blocker(person.mailbox, BlockReason.FULLY_BUSY)
     return None
-
-
-def _panel_meets(
-    people: Sequence[PersonAvailability],
-    left_out: PersonAvailability | None,
-    query: SlotQuery,
-    rules: BusyRules,
-) -> bool:
-    rest = [p for p in people if p is not left_out]
-    windows = intersect_all(working_windows(p.hours, query.window) for p in rest)
-    busy = merge(i for p in rest for i in _busy(p, query, rules))
-    return bool(_slots(windows, busy, query))
 
 
 DAY_PENALTY = 10
@@ -335,52 +416,94 @@ def rank_slots(
     (summed per person, after merging that person's items). Ties break by start time, so
     the result is a permutation of ``slots`` that is stable for equal inputs.
     """
-    rules = rules or BusyRules()
-    by_day: dict[date, list[Interval]] = {}
-    for slot in slots:
-        by_day.setdefault(slot.start.astimezone(zone_for_days).date(), []).append(slot)
-    if not by_day:
+    return _rank(slots, _PanelLoad.of(people, rules or BusyRules()), zone_for_days)
+
+
+def _rank(slots: Sequence[Interval], load: _PanelLoad, zone: ZoneInfo) -> tuple[Interval, ...]:
+    days = [slot.start.astimezone(zone).date() for slot in slots]
+    if not days:
         return ()
+    by_day: dict[date, list[Interval]] = {}
+    for day, slot in zip(days, slots, strict=True):
+        by_day.setdefault(day, []).append(slot)
     first_day = min(by_day)
-    blocking = [_person_items(p, rules) for p in people]
-    score = {
-        day: _day_score(day, first_day, day_slots, blocking, zone_for_days)
-        for day, day_slots in by_day.items()
-    }
-    ordered = sorted(
-        slots, key=lambda s: (score[s.start.astimezone(zone_for_days).date()], s.start)
-    )
-    return tuple(dict.fromkeys(ordered))
+    score = {day: _day_score(day, first_day, day_slots, load, zone) for day, day_slots in by_day.items()}
+    ordered = sorted(zip(days, slots, strict=True), key=lambda pair: (score[pair[0]], pair[1].start))
+    return tuple(dict.fromkeys(slot for _, slot in ordered))
 
 
-def _person_items(person: PersonAvailability, rules: BusyRules) -> tuple[Interval, ...]:
-    timed = tuple(b.interval for b in person.blocks if b.status in rules.blocking)
-    days = tuple(
-        local_days(b.first_day, b.end_day_exclusive, person.hours.zone)
-        for b in person.all_day
-        if b.status in rules.blocking
-    )
-    return timed + days
+@dataclass(frozen=True, slots=True)
+class _PersonLoad:
+    """One person's blocking time as merged ranges; ``cumulative[i]`` is the length before range i."""
+
+    merged: Spans
+    cumulative: list[timedelta]
+
+    @classmethod
+    def of(cls, starts: list[datetime], ends: list[datetime]) -> _PersonLoad:
+        merged = union_sorted(starts, ends)
+        return cls(merged, list(accumulate(map(sub, merged[1], merged[0]), initial=_ZERO)))
+
+    def busy(self, bounds: Interval) -> timedelta:
+        """Length of the person's blocking time clipped to ``bounds``."""
+        merged_starts, merged_ends = self.merged
+        lo = bisect_right(merged_ends, bounds.start)
+        hi = bisect_left(merged_starts, bounds.end)
+        if lo >= hi:
+            return _ZERO
+        total = self.cumulative[hi] - self.cumulative[lo]
+        if merged_starts[lo] < bounds.start:
+            total -= bounds.start - merged_starts[lo]
+        if merged_ends[hi - 1] > bounds.end:
+            total -= merged_ends[hi - 1] - bounds.end
+        return total
+
+
+@dataclass(frozen=True, slots=True)
+class _PanelLoad:
+    """Everyone's unbuffered blocking items, indexed once for the union and for ranking.
+
+    ``starts``/``ends`` hold every item's endpoints over the whole panel, each list sorted on its
+    own (enough for the union and for counting overlaps); ``people`` keeps per-person merged time.
+    """
+
+    starts: list[datetime]
+    ends: list[datetime]
+    people: tuple[_PersonLoad, ...]
+
+    @classmethod
+    def of(cls, people: Sequence[PersonAvailability], rules: BusyRules) -> _PanelLoad:
+        starts: list[datetime] = []
+        ends: list[datetime] = []
+        loads = []
+        for person in people:
+            person_starts, person_ends = _item_bounds(person, rules)
+            loads.append(_PersonLoad.of(person_starts, person_ends))
+            starts += person_starts
+            ends += person_ends
+        starts.sort()  # sorted runs per person: timsort merges them
+        ends.sort()
+        return cls(starts, ends, tuple(loads))
+
+    def meetings(self, bounds: Interval) -> int:
+        """Items overlapping ``bounds``: those starting before its end, minus those ending by its start.
+
+        Every item ending at or before ``bounds.start`` also starts before ``bounds.end``.
+        """
+        return bisect_left(self.starts, bounds.end) - bisect_right(self.ends, bounds.start)
+
+    def busy(self, bounds: Interval) -> timedelta:
+        """Per-person blocking time inside ``bounds``, summed over the panel."""
+        return sum((person.busy(bounds) for person in self.people), _ZERO)
 
 
 def _day_score(
-    day: date,
-    first_day: date,
-    day_slots: Sequence[Interval],
-    blocking: Sequence[tuple[Interval, ...]],
-    zone: ZoneInfo,
+    day: date, first_day: date, day_slots: Sequence[Interval], load: _PanelLoad, zone: ZoneInfo
 ) -> int:
     bounds = local_days(day, day + _ONE_DAY, zone)
-    meetings = 0
-    busy = timedelta(0)
-    for items in blocking:
-        on_day = [i for i in items if i.overlaps(bounds)]
-        meetings += len(on_day)
-        clipped = (Interval(max(i.start, bounds.start), min(i.end, bounds.end)) for i in on_day)
-        busy += sum((i.length for i in merge(clipped)), timedelta(0))
     return (
         DAY_PENALTY * (day - first_day).days
         + FRAGMENT_PENALTY * (len(merge(day_slots)) - 1)
-        + MEETING_PENALTY * meetings
-        + BUSY_HOUR_PENALTY * (busy // timedelta(hours=1))
+        + MEETING_PENALTY * load.meetings(bounds)
+        + BUSY_HOUR_PENALTY * (load.busy(bounds) // timedelta(hours=1))
     )

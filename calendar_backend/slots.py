@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import compress, islice
+from operator import attrgetter, gt
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """Anchor of the slot grid."""
@@ -41,12 +43,14 @@ class Interval:
     end: datetime
 
     def __post_init__(self) -> None:
-        start = require_aware(self.start, "start")
-        end = require_aware(self.end, "end")
+        start, end = self.start, self.end
+        if start.tzinfo is not UTC or end.tzinfo is not UTC:  # already-UTC endpoints skip this
+            start = require_aware(start, "start")
+            end = require_aware(end, "end")
+            object.__setattr__(self, "start", start)
+            object.__setattr__(self, "end", end)
         if start >= end:
             raise ValueError(f"interval start {start.isoformat()} is not before {end.isoformat()}")
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "end", end)
 
     @property
     def length(self) -> timedelta:
@@ -69,7 +73,118 @@ class Interval:
         """
         if margin < timedelta(0):
             raise ValueError("margin must not be negative")
+        if not margin:
+            return self
         return Interval(self.start - margin, self.end + margin)
+
+
+Spans = tuple[list[datetime], list[datetime]]
+"""Internal fast form of a merged interval set: parallel lists of UTC starts and ends.
+
+Invariant: both lists are sorted, ``starts[i] < ends[i] < starts[i + 1]`` (disjoint and not
+touching). Used inside the engine so that sorting and sweeping run in C over plain datetimes;
+:class:`Interval` objects are built only at the API boundary.
+"""
+
+_START = attrgetter("start")
+_END = attrgetter("end")
+_NEW = object.__new__
+_SET = object.__setattr__
+
+
+def trusted_interval(start: datetime, end: datetime) -> Interval:
+    """Build an :class:`Interval` without validation.
+
+    The caller guarantees both endpoints are aware with ``tzinfo is UTC`` and ``start < end``
+    (true for every endpoint the engine derives from validated intervals).
+    """
+    interval: Interval = _NEW(Interval)
+    _SET(interval, "start", start)
+    _SET(interval, "end", end)
+    return interval
+
+
+def union_spans(starts: list[datetime], ends: list[datetime]) -> Spans:
+    """Merge raw intervals given as parallel endpoint lists (``starts[i] < ends[i]``) into spans.
+
+    O(n log n); see :func:`union_sorted`.
+    """
+    return union_sorted(sorted(starts), sorted(ends))
+
+
+def union_sorted(starts: list[datetime], ends: list[datetime]) -> Spans:
+    """Merge raw intervals whose starts and ends have been sorted *independently* into spans.
+
+    With ``s`` and ``e`` sorted, the union has a gap exactly at ``[e[i - 1], s[i])`` whenever
+    ``s[i] > e[i - 1]`` (coverage there is zero), so touching intervals coalesce. The pairing of
+    starts with ends is irrelevant, which lets callers sort each list on its own (or shift all
+    of them by one buffer) without re-sorting pairs. O(n), all of it inside C loops.
+    """
+    if not starts:
+        return [], []
+    gaps = list(map(gt, islice(starts, 1, None), ends))
+    merged_starts = [starts[0]]
+    merged_starts += compress(islice(starts, 1, None), gaps)
+    merged_ends = list(compress(ends, gaps))
+    merged_ends.append(ends[-1])
+    return merged_starts, merged_ends
+
+
+def to_spans(intervals: Iterable[Interval]) -> Spans:
+    """The union of ``intervals`` as :data:`Spans`. O(n log n)."""
+    items = intervals if isinstance(intervals, (list, tuple)) else list(intervals)
+    return union_spans(list(map(_START, items)), list(map(_END, items)))
+
+
+def from_spans(spans: Spans) -> tuple[Interval, ...]:
+    """:data:`Spans` back to a tuple of :class:`Interval` (the API boundary)."""
+    return tuple(map(trusted_interval, spans[0], spans[1]))
+
+
+def intersect_spans(a: Spans, b: Spans) -> Spans:
+    """Instants covered by both span sets, as spans. O(n + m)."""
+    a_starts, a_ends = a
+    b_starts, b_ends = b
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    i = j = 0
+    n, m = len(a_starts), len(b_starts)
+    while i < n and j < m:
+        a_end, b_end = a_ends[i], b_ends[j]
+        start = a_starts[i] if a_starts[i] > b_starts[j] else b_starts[j]
+        end = a_end if a_end < b_end else b_end
+        if start < end:
+            starts.append(start)
+            ends.append(end)
+        if a_end <= b_end:
+            i += 1
+        else:
+            j += 1
+    return starts, ends
+
+
+def subtract_spans(windows: Spans, busy: Spans) -> Spans:
+    """The parts of ``windows`` not covered by ``busy``, as spans. O(n + m)."""
+    busy_starts, busy_ends = busy
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    j, m = 0, len(busy_starts)
+    for window_start, window_end in zip(*windows, strict=True):
+        while j < m and busy_ends[j] <= window_start:
+            j += 1
+        cursor = window_start
+        k = j
+        while k < m and busy_starts[k] < window_end:
+            if busy_starts[k] > cursor:
+                starts.append(cursor)
+                ends.append(busy_starts[k])
+            if busy_ends[k] > cursor:
+                cursor = busy_ends[k]
+            k += 1
+        if cursor < window_end:
+            starts.append(cursor)
+            ends.append(window_end)
+    return starts, ends
 
 
 def merge(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
@@ -77,16 +192,7 @@ def merge(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
 
     Overlapping and touching intervals (``a.end == b.start``) are coalesced. O(n log n).
     """
-    ordered = sorted(intervals, key=lambda i: (i.start, i.end))
-    merged: list[Interval] = []
-    for current in ordered:
-        if merged and current.start <= merged[-1].end:
-            last = merged[-1]
-            if current.end > last.end:
-                merged[-1] = Interval(last.start, current.end)
-        else:
-            merged.append(current)
-    return tuple(merged)
+    return from_spans(to_spans(intervals))
 
 
 def subtract(windows: Iterable[Interval], busy: Iterable[Interval]) -> tuple[Interval, ...]:
@@ -95,39 +201,12 @@ def subtract(windows: Iterable[Interval], busy: Iterable[Interval]) -> tuple[Int
     Both inputs are merged first, then swept together: O((n + m) log(n + m)). The result is
     merged, so ``subtract(w, ()) == merge(w)`` and subtracting the same ``busy`` twice is a no-op.
     """
-    blocked = merge(busy)
-    free: list[Interval] = []
-    j = 0
-    for window in merge(windows):
-        while j < len(blocked) and blocked[j].end <= window.start:
-            j += 1
-        cursor = window.start
-        k = j
-        while k < len(blocked) and blocked[k].start < window.end:
-            if blocked[k].start > cursor:
-                free.append(Interval(cursor, blocked[k].start))
-            cursor = max(cursor, blocked[k].end)
-            k += 1
-        if cursor < window.end:
-            free.append(Interval(cursor, window.end))
-    return tuple(free)
+    return from_spans(subtract_spans(to_spans(windows), to_spans(busy)))
 
 
 def intersect(a: Iterable[Interval], b: Iterable[Interval]) -> tuple[Interval, ...]:
     """Instants covered by both ``a`` and ``b``, merged and sorted. O((n + m) log(n + m))."""
-    left, right = merge(a), merge(b)
-    common: list[Interval] = []
-    i = j = 0
-    while i < len(left) and j < len(right):
-        start = max(left[i].start, right[j].start)
-        end = min(left[i].end, right[j].end)
-        if start < end:
-            common.append(Interval(start, end))
-        if left[i].end <= right[j].end:
-            i += 1
-        else:
-            j += 1
-    return tuple(common)
+    return from_spans(intersect_spans(to_spans(a), to_spans(b)))
 
 
 def intersect_all(interval_sets: Iterable[Iterable[Interval]]) -> tuple[Interval, ...]:
@@ -136,12 +215,13 @@ def intersect_all(interval_sets: Iterable[Iterable[Interval]]) -> tuple[Interval
     Raises:
         ValueError: ``interval_sets`` is empty (the intersection of nothing is unbounded).
     """
-    result: tuple[Interval, ...] | None = None
+    result: Spans | None = None
     for intervals in interval_sets:
-        result = merge(intervals) if result is None else intersect(result, intervals)
+        spans = to_spans(intervals)
+        result = spans if result is None else intersect_spans(result, spans)
     if result is None:
         raise ValueError("intersect_all needs at least one set of intervals")
-    return result
+    return from_spans(result)
 
 
 def align_up(instant: datetime, step: timedelta) -> datetime:
@@ -172,13 +252,32 @@ def find_slots(
     Raises:
         ValueError: ``duration`` or ``step`` is not positive, or ``not_before`` is naive.
     """
+    free = subtract_spans(to_spans(windows), to_spans(busy))
+    return slots_in_spans(free, duration=duration, step=step, not_before=not_before)
+
+
+def slots_in_spans(
+    free: Spans, *, duration: timedelta, step: timedelta, not_before: datetime, limit: int | None = None
+) -> tuple[Interval, ...]:
+    """Every grid slot of ``duration`` inside the free ``spans`` starting at or after ``not_before``.
+
+    Stops after ``limit`` slots when given (``limit=1`` answers "is there any slot?").
+
+    Raises:
+        ValueError: ``duration`` or ``step`` is not positive, or ``not_before`` is naive.
+    """
     if duration <= timedelta(0):
         raise ValueError("duration must be positive")
+    if step <= timedelta(0):
+        raise ValueError("step must be positive")
     earliest = require_aware(not_before, "not_before")
     slots: list[Interval] = []
-    for free in subtract(windows, busy):
-        start = align_up(max(free.start, earliest), step)
-        while start + duration <= free.end:
-            slots.append(Interval(start, start + duration))
+    for free_start, free_end in zip(*free, strict=True):
+        last_start = free_end - duration
+        start = align_up(free_start if free_start > earliest else earliest, step)
+        while start <= last_start:
+            slots.append(trusted_interval(start, start + duration))
+            if limit is not None and len(slots) >= limit:
+                return tuple(slots)
             start += step
     return tuple(slots)

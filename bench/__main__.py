@@ -1,0 +1,117 @@
+"""`python -m bench` (`make bench`): measure OpenSlot against its floors and print the ratios.
+
+Sections: (1) slot engine vs. sorting the same intervals, and its growth from 1 to 100
+interviewers; (2) Graph round trips and wall time of "find slots" with devtenant adding 100 ms per
+Graph request, vs. one round trip and vs. one request per interviewer; (3) bot turn overhead vs.
+an echo bot on the same adapter; (4) throughput, p50/p99 and resident memory under concurrent
+conversations. Everything runs on 127.0.0.1; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import bot_turns, engine, graph_trips
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:9.2f}"
+
+
+def _verdict(ok: bool) -> str:
+    return "meets target" if ok else "MISSES target"
+
+
+def section_engine() -> None:
+    """(1) Engine vs. sort floor at 20 x 200 x 14 days, and growth 1 -> 100."""
+    print("\n(1) Slot engine: every valid 45-min slot, 200 events/person, 14 days")
+    print(f"{'people':>7} {'events':>7} {'slots':>6} {'engine ms':>10} {'sort ms':>9} "
+          f"{'ratio':>7} {'ms/person':>10}")
+    rows = engine.growth()
+    for r in rows:
+        print(f"{r.interviewers:7d} {r.events:7d} {r.slots:6d} {_ms(r.engine_s):>10} "
+              f"{_ms(r.sort_s):>9} {r.ratio:7.1f} {_ms(r.engine_s / r.interviewers):>10}")
+    at20 = next(r for r in rows if r.interviewers == 20)
+    first, last = rows[0], rows[-1]
+    linearity = (last.engine_s / last.interviewers) / (first.engine_s / first.interviewers)
+    print(f"engine / sort floor at 20 people: {at20.ratio:.1f}x (target <= 3x: "
+          f"{_verdict(at20.ratio <= 3)})")
+    print(f"per-person cost at {last.interviewers} vs 1: {linearity:.2f}x "
+          f"(1.0 = linear; target close to linear: {_verdict(linearity <= 1.5)})")
+    print("no common slot (explain_empty path, zones LA to Kathmandu):")
+    for size in engine.EMPTY_SIZES:
+        blockers, seconds = engine.measure_empty(size)
+        print(f"{size:7d} people: {_ms(seconds)} ms, {blockers} blockers named, "
+              f"{_ms(seconds / size)} ms/person")
+
+
+async def section_graph(tmp: Path) -> None:
+    """(2) Graph round trips for 1/5/20/60 interviewers with 100 ms per Graph request."""
+    print(f"\n(2) Find slots with devtenant adding {graph_trips.LATENCY_MS} ms per Graph request")
+    print(f"{'people':>7} {'requests':>9} {'wall ms':>9} {'floor ms':>9} {'x floor':>8} "
+          f"{'naive req':>10} {'naive ms':>9} {'naive/ours':>11}")
+    rows = await graph_trips.run(tmp)
+    for r in rows:
+        print(f"{r.interviewers:7d} {r.requests:9d} {_ms(r.wall_s)} {_ms(r.floor_s)} "
+              f"{r.wall_s / r.floor_s:8.2f} {r.naive_requests:10d} {_ms(r.naive_s)} "
+              f"{r.naive_s / r.wall_s:11.2f}")
+    small = [r for r in rows if r.interviewers <= 20]
+    one_trip = all(r.requests == 1 for r in small)
+    worst = max(r.wall_s / r.floor_s for r in small)
+    print(f"<=20 people in one Graph round trip: {_verdict(one_trip)}; "
+          f"worst wall {worst:.2f}x floor (target <= 1.3x: {_verdict(worst <= 1.3)})")
+
+
+async def section_bot(tmp: Path, turns: int, concurrency: int) -> None:
+    """(3) Bot turn overhead vs. echo, and (4) throughput, p99 and memory."""
+    async with bot_turns.running_bot(tmp) as target:
+        figures = await bot_turns.overhead(target)
+        print("\n(3) Bot turn overhead (Calendar Service stubbed: zero Graph time)")
+        ratio = figures.schedule_s / figures.echo_s
+        print(f"scheduling turn {_ms(figures.schedule_s)} ms, echo turn "
+              f"{_ms(figures.echo_s)} ms, ratio {ratio:.2f}x (target <= 2x: "
+              f"{_verdict(ratio <= 2)})")
+        print(f"\n(4) {turns} scheduling turns from {concurrency} concurrent conversations")
+        load = await bot_turns.load(target, turns=turns, concurrency=concurrency)
+    growth = load.rss_after_mb - load.rss_idle_mb
+    print(f"throughput {load.turns_per_s:.1f} turns/s, p50 {_ms(load.p50_s)} ms, "
+          f"p99 {_ms(load.p99_s)} ms")
+    print(f"bot process RSS: idle {load.rss_idle_mb:.1f} MiB, after {load.turns} turns "
+          f"{load.rss_after_mb:.1f} MiB, growth {growth:+.1f} MiB "
+          f"({_verdict(growth <= 0.05 * load.rss_idle_mb)}: flat within 5%)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every section (or the chosen ones) and print one table each."""
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--only", choices=["engine", "graph", "bot"], action="append")
+    parser.add_argument("--turns", type=int, default=3000, help="turns for the load section")
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args(argv)
+    chosen = set(args.only or ["engine", "graph", "bot"])
+    began = time.perf_counter()
+    print(f"OpenSlot benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory(prefix="openslot-bench-") as tmp:
+        if "engine" in chosen:
+            section_engine()
+        if "graph" in chosen:
+            asyncio.run(section_graph(Path(tmp) / "graph"))
+        if "bot" in chosen:
+            (Path(tmp) / "bot").mkdir()
+            asyncio.run(section_bot(Path(tmp) / "bot", args.turns, args.concurrency))
+    print(f"\ndone in {time.perf_counter() - began:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

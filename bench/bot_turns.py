@@ -1,0 +1,239 @@
+"""Bot turn overhead, throughput, p99 and memory, through the real aiohttp app and CloudAdapter.
+
+The bot (``bot.build_app``: ActivityGate, SSO middleware, SQL conversation state on SQLite) is
+served on 127.0.0.1; a local connector + token service records its replies. The Calendar Service
+is an in-memory stub answering at once, so a scheduling turn's time is the bot's own overhead with
+zero Graph time. The floor is an echo bot swapped in behind the very same adapter, middleware and
+storage. Turns are HTTP POSTs of Bot Framework activities to ``/api/messages``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import secrets
+import statistics
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from botbuilder.core import ActivityHandler, TurnContext
+
+import bot as bot_module
+from calendar_backend.contract import PersonOut, SlotOut, SlotsResult
+from dialogs.sql_storage import METADATA, SqlStorage
+
+TENANT = "6f2d5c1e-8d3b-4a7e-9f41-2b7c9e0d1a55"
+COMMAND = "schedule Dana Smith (dana@example.com) with Megan and Adele, 45 min, next week"
+SCHEDULE_TURNS = (COMMAND, "India", "none")
+PEOPLE = {"megan": PersonOut("meganb@contoso.example", "Megan Bowen", "America/Los_Angeles"),
+          "adele": PersonOut("adelev@contoso.example", "Adele Vance", "Europe/London")}
+
+
+class StubCalendar:
+    """Answers the two calls a scheduling conversation makes, at once (zero Graph time)."""
+
+    async def resolve_people(self, token: str, queries: list[str]) -> list[list[PersonOut]]:  # noqa: ARG002
+        """Directory lookup by first name or address."""
+        return [[p for key, p in PEOPLE.items() if key in q.lower()] for q in queries]
+
+    async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,  # noqa: ARG002
+                         start: datetime, end: datetime, buffer_min: int = 0,  # noqa: ARG002
+                         rooms: list[str] | None = None, limit: int = 8) -> SlotsResult:  # noqa: ARG002
+        """Eight slots from ``start``, on the hour."""
+        first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        slots = tuple(SlotOut(first + timedelta(hours=h), first + timedelta(
+            hours=h, minutes=duration_min)) for h in range(1, limit + 1))
+        return SlotsResult(slots, tuple(p for p in PEOPLE.values() if p.address in interviewers),
+                           ())
+
+
+class EchoBot(ActivityHandler):  # type: ignore[misc]
+    """The floor: says the text back."""
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        """Echo one message."""
+        await turn_context.send_activity(f"echo: {turn_context.activity.text}")
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFigures:
+    """Per-turn seconds (median) for scheduling and echo turns on the same adapter."""
+
+    schedule_s: float
+    echo_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFigures:
+    """Concurrent load: throughput, latency percentiles and resident memory."""
+
+    concurrency: int
+    turns: int
+    turns_per_s: float
+    p50_s: float
+    p99_s: float
+    rss_idle_mb: float
+    rss_after_mb: float
+    peak_rss_mb: float
+
+
+def rss_mb() -> float:
+    """This process's current resident set size in MiB (Linux ``/proc``)."""
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Connector:
+    """Local Bot Framework connector + user-token service; counts replies."""
+
+    def __init__(self) -> None:
+        self.replies = 0
+
+    def app(self) -> web.Application:
+        """Routes the bot calls."""
+        app = web.Application()
+        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._post)
+        app.router.add_post("/v3/conversations/{cid}/activities", self._post)
+        app.router.add_get("/api/usertoken/GetToken", self._token)
+        return app
+
+    async def _post(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.replies += 1
+        return web.json_response({"id": f"r{self.replies}"})
+
+    async def _token(self, _request: web.Request) -> web.Response:
+        return web.json_response({"channelId": "msteams", "connectionName": "openslot",
+                                  "token": "bench-token", "expiration": "2099-01-01T00:00:00Z"})
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    port = sockets[0].getsockname()[1] if sockets else 0
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@dataclass
+class BotUnderTest:
+    """The served bot app and where to post."""
+
+    url: str
+    connector_url: str
+    app: web.Application
+
+    def use(self, handler: object) -> None:
+        """Swap the activity handler behind the same adapter and middleware."""
+        self.app[bot_module.BOT_KEY]["bot"] = handler  # type: ignore[assignment]
+
+
+@asynccontextmanager
+async def running_bot(tmp: Path) -> AsyncIterator[BotUnderTest]:
+    """The real bot app on SQLite in ``tmp`` with a stub Calendar Service and local connector."""
+    connector = Connector()
+    conn_runner, conn_url = await _serve(connector.app())
+    storage = SqlStorage.from_url(f"sqlite+aiosqlite:///{tmp / 'bot.db'}")
+    async with storage._engine.begin() as conn:
+        await conn.run_sync(METADATA.create_all)
+    settings = bot_module.load_bot_settings({
+        "OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": TENANT,
+        "OPENSLOT_TOKEN_SERVICE_URL": conn_url, "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1"})
+    app = bot_module.build_app(settings, calendar=StubCalendar(),  # type: ignore[arg-type]
+                               storage=storage)
+    bot_runner, bot_url = await _serve(app)
+    try:
+        yield BotUnderTest(bot_url, conn_url, app)
+    finally:
+        await bot_runner.cleanup()
+        await conn_runner.cleanup()
+
+
+def _activity(target: BotUnderTest, conversation: str, text: str) -> dict[str, Any]:
+    return {"type": "message", "id": secrets.token_hex(6), "text": text, "channelId": "msteams",
+            "serviceUrl": target.connector_url, "localTimezone": "Europe/London",
+            "from": {"id": "29:alex", "name": "Alex"}, "recipient": {"id": "28:bot"},
+            "conversation": {"id": conversation, "tenantId": TENANT},
+            "channelData": {"tenant": {"id": TENANT}}}
+
+
+async def turn(http: aiohttp.ClientSession, target: BotUnderTest, conversation: str,
+               text: str) -> float:
+    """One turn; returns its wall seconds. Raises ``RuntimeError`` on a non-2xx answer."""
+    began = time.perf_counter()
+    async with http.post(f"{target.url}/api/messages",
+                         json=_activity(target, conversation, text)) as resp:
+        await resp.read()
+        if resp.status >= 300:
+            raise RuntimeError(f"bot answered {resp.status}")
+    return time.perf_counter() - began
+
+
+async def conversation(http: aiohttp.ClientSession, target: BotUnderTest,
+                       texts: Sequence[str]) -> list[float]:
+    """One fresh conversation through ``texts``; the seconds of each turn."""
+    cid = f"a:bench-{secrets.token_hex(6)}"
+    return [await turn(http, target, cid, text) for text in texts]
+
+
+async def overhead(target: BotUnderTest, rounds: int = 60) -> TurnFigures:
+    """Median per-turn time: scheduling conversation turns vs. echo turns.
+
+    Each round runs one scheduling conversation and then one echo conversation of the same
+    length, so both are sampled alternately under the same machine load (the host is shared).
+    """
+    schedule_bot = target.app[bot_module.BOT_KEY]["bot"]
+    echo_bot = EchoBot()
+    schedule: list[float] = []
+    echo: list[float] = []
+    async with aiohttp.ClientSession() as http:
+        try:
+            for _ in range(rounds):
+                target.use(schedule_bot)
+                schedule += await conversation(http, target, SCHEDULE_TURNS)
+                target.use(echo_bot)
+                echo += await conversation(http, target, ["hello"] * len(SCHEDULE_TURNS))
+        finally:
+            target.use(schedule_bot)
+    return TurnFigures(statistics.median(schedule), statistics.median(echo))
+
+
+async def _worker(http: aiohttp.ClientSession, target: BotUnderTest, quota: int,
+                  latencies: list[float]) -> None:
+    while quota > 0:
+        texts = SCHEDULE_TURNS[:quota]
+        latencies.extend(await conversation(http, target, texts))
+        quota -= len(texts)
+
+
+async def load(target: BotUnderTest, turns: int = 10_000, concurrency: int = 16,
+               warmup: int = 600) -> LoadFigures:
+    """``turns`` scheduling turns from ``concurrency`` simultaneous conversations."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+        await asyncio.gather(*(_worker(http, target, warmup // concurrency, [])
+                               for _ in range(concurrency)))
+        idle = rss_mb()
+        latencies: list[float] = []
+        began = time.perf_counter()
+        await asyncio.gather(*(_worker(http, target, turns // concurrency, latencies)
+                               for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    cuts = statistics.quantiles(latencies, n=100)
+    return LoadFigures(concurrency, len(latencies), len(latencies) / elapsed, cuts[49], cuts[98],
+                       idle, rss_mb(), _peak_rss_mb())

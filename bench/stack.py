@@ -1,0 +1,153 @@
+"""An in-process benchmark stack: devtenant (HTTPS, own thread) + the real Calendar Service.
+
+devtenant serves the sample tenant grown to ``BENCH_INTERVIEWERS`` schedulable people (clones of
+the sample's staff, same calendars and working hours, new ids and addresses). The Calendar Service
+runs in the caller's event loop with SQLite in a temporary directory, all three locks on, bound to
+127.0.0.1 on a random port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from calendar_backend import storage
+from calendar_backend.__main__ import Runtime, build_web_app, open_runtime
+from calendar_backend.keyring import create_keyring
+from calendar_backend.service import tenant_credential_aad
+from calendar_backend.settings import BackendSettings
+from calendar_backend.tokens import AppCredential
+from devtenant.app import base_url_for, bind_socket, build_app, start_site
+from devtenant.control import mint_user_token
+from devtenant.entra import ISSUER_KEY, TokenIssuer
+from devtenant.tenant import DevTenant, tenant_from_dict
+from devtenant.tls import ensure_tls_files, server_ssl_context
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "devtenant" / "tenants" / "sample.json"
+BENCH_INTERVIEWERS = 60
+ORGANIZER = "alexw@contoso.example"
+GRAPH_AUDIENCE = "https://graph.microsoft.com"
+GRAPH_SCOPES = "Calendars.ReadWrite MailboxSettings.Read User.ReadBasic.All"
+
+
+def grown_tenant(people: int = BENCH_INTERVIEWERS) -> tuple[DevTenant, list[str]]:
+    """The sample tenant plus clones so that ``people`` interviewers exist; returns their UPNs."""
+    raw: dict[str, Any] = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    staff = [u for u in raw["users"] if u.get("hasMailbox", True) and u.get("accountEnabled", True)
+             and u["userPrincipalName"] != ORGANIZER]
+    group = next(g for g in raw["groups"] if g["mail"].startswith("schedulable@"))
+    upns = [u["userPrincipalName"] for u in staff][:people]
+    for i in range(people - len(upns)):
+        clone = copy.deepcopy(staff[i % len(staff)])
+        clone["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"openslot-bench-{i}"))
+        clone["userPrincipalName"] = clone["mail"] = f"bench{i}@contoso.example"
+        clone["displayName"] = f"Bench Person {i}"
+        for event in clone.get("events", []):
+            event["id"] = f"{event['id']}-b{i}"
+            if event.get("seriesMasterId"):
+                event["seriesMasterId"] = f"{event['seriesMasterId']}-b{i}"
+        raw["users"].append(clone)
+        group["members"].append(clone["id"])
+        upns.append(clone["userPrincipalName"])
+    return tenant_from_dict(raw), upns
+
+
+@dataclass
+class DevTenantThread:
+    """devtenant running on its own loop in a daemon thread."""
+
+    base_url: str
+    ca_path: Path
+    tenant: DevTenant
+    issuer: TokenIssuer
+    stop: Callable[[], None]
+
+    def user_token(self, upn: str = ORGANIZER) -> str:
+        """A Teams-SSO-like token for OpenSlot's own API."""
+        return mint_user_token(self.issuer, upn)
+
+    def graph_token(self, upn: str = ORGANIZER) -> str:
+        """A delegated Graph token (what OBO would give the Calendar Service)."""
+        app_id = str(self.tenant.applications()[0]["appId"])
+        return mint_user_token(self.issuer, upn, audience=GRAPH_AUDIENCE, scp=GRAPH_SCOPES,
+                               client_id=app_id)
+
+
+def start_devtenant(tenant: DevTenant, data_dir: Path) -> DevTenantThread:
+    """Serve ``tenant`` over HTTPS on a random loopback port until ``stop()``."""
+    loop, ready = asyncio.new_event_loop(), threading.Event()
+    sock = bind_socket("127.0.0.1", 0)
+    base_url = base_url_for("127.0.0.1", sock.getsockname()[1])
+    app = build_app(tenant, base_url=base_url, data_dir=data_dir)
+    holder: dict[str, web.AppRunner] = {}
+
+    async def start() -> None:
+        holder["runner"] = await start_site(app, sock, server_ssl_context(data_dir))
+        ready.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="devtenant", daemon=True)
+    thread.start()
+    if not ready.wait(30):
+        raise RuntimeError("devtenant did not start")
+
+    def stop() -> None:
+        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+    return DevTenantThread(base_url, ensure_tls_files(data_dir).ca_path, tenant,
+                           app[ISSUER_KEY], stop)
+
+
+def service_settings(dt: DevTenantThread, tmp: Path) -> BackendSettings:
+    """Calendar Service settings against ``dt`` with SQLite in ``tmp`` (no minimum notice)."""
+    app = dt.tenant.applications()[0]
+    return BackendSettings(
+        env="dev", host="127.0.0.1", port=0,
+        database_url=f"sqlite+aiosqlite:///{tmp / 'openslot.db'}",
+        key_file=tmp / "keys" / "kek.json", authority_host=dt.base_url,
+        graph_base_url=f"{dt.base_url}/v1.0", ca_bundle=dt.ca_path, client_id=str(app["appId"]),
+        default_notice_min=0)
+
+
+async def _onboard(rt: Runtime, dt: DevTenantThread) -> None:
+    app = dt.tenant.applications()[0]
+    cred = AppCredential(str(app["appId"]), str(app["passwordCredentials"][0]["secretText"]))
+    blob = rt.cipher.encrypt(cred.to_bytes(), aad=tenant_credential_aad(dt.tenant.tenant_id))
+    async with rt.store.transaction() as tx:
+        await storage.put_tenant(tx, dt.tenant.tenant_id, blob, rt.cipher.key_id_of(blob), [])
+
+
+@asynccontextmanager
+async def calendar_service(dt: DevTenantThread, tmp: Path) -> AsyncIterator[str]:
+    """Run the real Calendar Service against ``dt``; yields its base URL (``http://...``)."""
+    settings = service_settings(dt, tmp)
+    create_keyring(settings.key_file)
+    async with open_runtime(settings) as rt:
+        await _onboard(rt, dt)
+        app = build_web_app(rt)
+        assert isinstance(app, web.Application)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        sock = bind_socket("127.0.0.1", 0)
+        await web.SockSite(runner, sock).start()
+        try:
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        finally:
+            await runner.cleanup()
