@@ -176,4 +176,7 @@ def test_localize_is_the_earliest_instant_at_or_after_the_wall_time(wall: dateti
     assert here >= wall
     assert before < wall
     if here != wall:  # only a DST gap may move the time, and then `instant` is the transition
-        assert zone.utcoffset(instant) != zone.utcoffset(instant - timedelta(microseconds=1))
+        # ZoneInfo.utcoffset(dt) reads dt's wall fields, so convert the instants first
+        after_offset = instant.astimezone(zone).utcoffset()
+        before_offset = (instant - timedelta(microseconds=1)).astimezone(zone).utcoffset()
+        assert after_offset != before_offset
