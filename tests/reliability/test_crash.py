@@ -56,7 +56,6 @@ def _env(dt: DevTenantHandle, settings: BackendSettings, tmp: Path, **extra: str
     env.update({
         "OPENSLOT_ENV": "dev", "OPENSLOT_DATABASE_URL": settings.database_url,
         "OPENSLOT_KEY_FILE": str(settings.key_file),
-        "OPENSLOT_AUDIT_CHECKPOINT_FILE": str(settings.key_file.parent.parent / "checkpoints.jsonl"),
         "OPENSLOT_AUTHORITY_HOST": dt.base_url,
         "OPENSLOT_GRAPH_BASE_URL": f"{dt.base_url}/v1.0", "OPENSLOT_CA_BUNDLE": str(dt.ca_path),
         "OPENSLOT_CLIENT_ID": settings.client_id, "OPENSLOT_CALENDAR_SERVICE_PORT": "0",
