@@ -25,9 +25,11 @@ from botbuilder.integration.aiohttp import (
     ConfigurationServiceClientCredentialFactory,
 )
 from botbuilder.schema import Activity
+from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import (
     AuthenticateRequestResult,
     ClaimsIdentity,
+    ConnectorFactory,
     MicrosoftAppCredentials,
 )
 from botframework.connector.auth._user_token_client_impl import _UserTokenClientImpl
@@ -41,6 +43,7 @@ from dialogs.candidate_page import (
     RedactingAccessLogger,
     mount_candidate_pages,
 )
+from dialogs.rate_limit import InboundRateLimit, PacedCloudAdapter, SendPacer, rate_limit_scope
 from dialogs.services import DialogServices
 from dialogs.sql_storage import SqlStorage
 from dialogs.sso import SsoExchangeMiddleware
@@ -50,7 +53,7 @@ LOG = logging.getLogger("openslot.bot")
 # msrest builds every client's retry list as `[i for i in range(999) if i not in safe_codes]` with
 # `safe_codes` a 502-item list: ~4 ms of CPU per client, and botbuilder builds two clients per turn
 # (connector + user-token). The same codes as a frozenset give the identical retry policy in ~50 us.
-ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)
+ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)  # type: ignore[assignment]
 MAX_BODY_BYTES = 256 * 1024
 DEDUPE_SIZE = 4096
 PLAYGROUND_CHANNELS = frozenset({"msteams"})
@@ -81,6 +84,10 @@ class BotSettings:
     channel_openid_metadata_url: str = ""
     login_url: str = ""
     trust_forwarded_for: bool = False  # candidate page rate limits: trust X-Forwarded-For
+    rate_tenant_per_min: int = 3000  # inbound activities per tenant (§7 #22)
+    rate_conversation_per_min: int = 120  # inbound activities per conversation (§7 #22)
+    rate_sends_per_second: int = 7  # outgoing activities per conversation (§7 #27)
+    connector_timeout_s: float = 10.0  # one Bot Connector request, no retries, no redirects (#9)
 
     @property
     def is_dev(self) -> bool:
@@ -95,11 +102,22 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip().lower() for v in value.split(",") if v.strip())
 
 
+def _positive(environ: Mapping[str, str], name: str, default: str) -> float:
+    try:
+        value = float(environ.get(name, default))
+    except ValueError:
+        raise SettingsError(f"{name} must be a number") from None
+    if not 0 < value < 1e9:
+        raise SettingsError(f"{name} must be positive")
+    return value
+
+
 def load_bot_settings(environ: Mapping[str, str]) -> BotSettings:
     """Build the frozen settings from OPENSLOT_* variables.
 
     Raises:
-        SettingsError: unknown profile; prod without app id/password; no allowed tenant.
+        SettingsError: unknown profile; prod without app id/password; no allowed tenant;
+            a non-positive rate or timeout.
     """
     get = environ.get
     env = get("OPENSLOT_ENV", "dev").strip().lower()
@@ -127,7 +145,12 @@ def load_bot_settings(environ: Mapping[str, str]) -> BotSettings:
         channel_openid_metadata_url=get("OPENSLOT_BOT_CHANNEL_OPENID_METADATA_URL", "").strip(),
         login_url=get("OPENSLOT_BOT_LOGIN_URL", "").strip(),
         trust_forwarded_for=get("OPENSLOT_TRUST_FORWARDED_FOR", "false").strip().lower()
-        in {"1", "true", "yes"})
+        in {"1", "true", "yes"},
+        rate_tenant_per_min=int(_positive(environ, "OPENSLOT_BOT_RATE_TENANT_PER_MIN", "3000")),
+        rate_conversation_per_min=int(_positive(environ, "OPENSLOT_BOT_RATE_CONVERSATION_PER_MIN",
+                                                "120")),
+        rate_sends_per_second=int(_positive(environ, "OPENSLOT_BOT_RATE_SENDS_PER_SECOND", "7")),
+        connector_timeout_s=_positive(environ, "OPENSLOT_BOT_CONNECTOR_TIMEOUT_S", "10"))
 
 
 def host_allowed(service_url: str | None, suffixes: tuple[str, ...]) -> bool:
@@ -198,16 +221,27 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
             PermissionError: the request is not a valid Bot Framework channel request.
         """
         if self._settings.is_dev:
-            return await super().authenticate_request(activity, auth_header)
+            return self._harden(await super().authenticate_request(activity, auth_header))
         if not auth_header or not activity.channel_id:
             raise PermissionError("unauthorized")
         try:
-            return await super().authenticate_request(activity, auth_header)
+            return self._harden(await super().authenticate_request(activity, auth_header))
         except PermissionError:
             raise
         except Exception as exc:  # malformed/unknown-kid/unsigned tokens must be 401, never 500
             LOG.warning("channel token rejected: %s", type(exc).__name__)
             raise PermissionError("unauthorized") from exc
+
+    def _harden(self, result: AuthenticateRequestResult) -> AuthenticateRequestResult:
+        """The turn's replies use this factory (not ``create_connector_factory``)."""
+        if result.connector_factory is not None:
+            result.connector_factory = _HardenedConnectorFactory(
+                result.connector_factory, self._settings.connector_timeout_s)
+        return result
+
+    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        return _HardenedConnectorFactory(super().create_connector_factory(claims_identity),
+                                         self._settings.connector_timeout_s)
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:  # noqa: ARG002
         s = self._settings
@@ -221,6 +255,23 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
         config.connection.timeout = 10
         if s.ca_bundle:
             config.connection.verify = s.ca_bundle
+        return client
+
+
+class _HardenedConnectorFactory(ConnectorFactory):
+    """Bot Connector clients that never follow redirects, never retry and give up after
+    ``timeout_s`` seconds (msrest's defaults: 30 redirects, 3 retries, 100 s each)."""
+
+    def __init__(self, inner: ConnectorFactory, timeout_s: float) -> None:
+        self._inner = inner
+        self._timeout_s = timeout_s
+
+    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
+        client = await self._inner.create(service_url, audience)
+        config = client.config  # the object msrest's pipeline reads on every send
+        config.redirect_policy.allow = False
+        config.retry_policy.retries = 0
+        config.connection.timeout = self._timeout_s
         return client
 
 
@@ -284,10 +335,14 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": "not an activity"}, status=400)
     adapter, bot = request.app[ADAPTER_KEY], request.app[BOT_KEY]["bot"]
     try:  # not adapter.process(): it re-serialises invoke bodies and crashes (see _invoke_json)
-        invoke = await adapter.process_activity(request.headers.get("Authorization", ""),
-                                                Activity().deserialize(doc), bot.on_turn)
+        with rate_limit_scope() as verdict:
+            invoke = await adapter.process_activity(request.headers.get("Authorization", ""),
+                                                    Activity().deserialize(doc), bot.on_turn)
     except PermissionError as exc:
         raise web.HTTPUnauthorized from exc
+    if verdict.retry_after_s is not None:  # refused by InboundRateLimit before any handler
+        return web.json_response({"error": "rate limited"}, status=429,
+                                 headers={"Retry-After": verdict.retry_after_header})
     if invoke is None:
         return web.Response(status=201)
     return web.json_response(_invoke_json(invoke.body), status=invoke.status)
@@ -315,7 +370,10 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
     """The aiohttp app. ``calendar``/``storage`` default to the real client and SQL storage."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     store = storage or SqlStorage.from_url(settings.database_url)
-    adapter = CloudAdapter(OpenSlotAuthentication(settings))
+    adapter = PacedCloudAdapter(OpenSlotAuthentication(settings),
+                                SendPacer(settings.rate_sends_per_second))
+    adapter.use(InboundRateLimit(settings.rate_tenant_per_min,
+                                 settings.rate_conversation_per_min, tenant_of))
     adapter.use(ActivityGate(settings))
     adapter.use(SsoExchangeMiddleware(store, settings.connection_name))
 

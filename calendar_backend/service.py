@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from calendar_backend.errors import (
     ValidationError,
 )
 from calendar_backend.graph import CallStats, GraphClient, Schedule
+from calendar_backend.graph import _raise_for as _graph_raise_for
 from calendar_backend.settings import BackendSettings
 from calendar_backend.slots import Interval
 from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 
 _TXN_NAMESPACE = uuid.UUID("5b0f7a5e-1c59-4c55-9a53-0d6f3c8f2a10")
 _MAX_WINDOW = timedelta(days=61)
+_OBJECT_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
          "sunday": 6}
 
@@ -491,6 +494,9 @@ class CalendarService:
         results: list[list[PersonOut]] = []
         for query in queries:
             q = query.strip().lower()
+            if _OBJECT_ID_RE.fullmatch(q):  # a people-picker pick: an Entra object id
+                results.append(await self._person_by_id(token, q, rooms, stats))
+                continue
             matched_rooms = [PersonOut(str(r.get("emailAddress", "")).lower(),
                                        str(r.get("displayName", "")), "", True)
                              for r in rooms
@@ -505,6 +511,25 @@ class CalendarService:
         await self._audit(principal, principal.tenant_id, "directory.resolve", (), "ok",
                           request_id, stats)
         return results
+
+    async def _person_by_id(self, token: str, object_id: str, rooms: list[dict[str, Any]],
+                            stats: CallStats) -> list[PersonOut]:
+        """The one user (or room mailbox) with Entra object id ``object_id``; ``[]`` if unknown.
+
+        ``object_id`` must already match ``_OBJECT_ID_RE`` (it is put into the Graph path).
+        """
+        status, doc = await self._graph.request(
+            "GET", f"/users/{object_id}?$select=id,displayName,mail,userPrincipalName,"
+                   "accountEnabled", token, stats=stats)
+        if status in {400, 404}:
+            return []
+        _graph_raise_for(status, doc)
+        address = str(doc.get("mail") or doc.get("userPrincipalName") or "").lower()
+        if not address or not doc.get("accountEnabled", True):
+            return []
+        room_addresses = {str(r.get("emailAddress", "")).lower() for r in rooms}
+        return [PersonOut(address, str(doc.get("displayName", "")), "",
+                          address in room_addresses)]
 
     async def disconnect(self, principal: Principal, request_id: str) -> None:
         """Delete the user's encrypted token cache (their refresh token) and audit it."""

@@ -7,6 +7,7 @@ parsers in ``dialogs.parse``; a bad answer gets a specific reply and the same qu
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,7 @@ from botbuilder.dialogs.prompts import (
 
 from calendar_backend import errors
 from calendar_backend.contract import PersonOut
+from cards.people_picker import PICKER_INPUT, PICKER_MARKER, build_people_picker
 from cards.reconnect import build_reconnect
 from dialogs import parse
 from dialogs.flow_search import show_slots
@@ -37,6 +39,27 @@ from dialogs.views import zone_or_utc
 
 NAME, EMAIL, PEOPLE, DURATION, RANGE, ZONE, BUFFER, PICK = (
     "name", "email", "people", "duration", "range", "zone", "buffer", "pick")
+
+
+_OBJECT_ID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+MAX_PICKED = 20
+
+
+def picked_people_text(value: object) -> str | None:
+    """The people-picker submit ``value`` as a typed answer: ``"id1, id2"`` (lower-case ids).
+
+    Returns ``None`` when ``value`` is not a picker submit. A picker submit whose ``interviewers``
+    is empty, longer than ``MAX_PICKED`` ids or holds anything but Entra object ids (GUIDs)
+    returns ``""`` (the dialog then asks again).
+    """
+    if not isinstance(value, dict) or value.get("picker") != PICKER_MARKER:
+        return None
+    raw = value.get(PICKER_INPUT)
+    ids = [part.strip() for part in raw.split(",")] if isinstance(raw, str) else []
+    if not ids or len(ids) > MAX_PICKED or not all(_OBJECT_ID_RE.fullmatch(i) for i in ids):
+        return ""
+    return ", ".join(dict.fromkeys(i.lower() for i in ids))
 
 
 def _ask(text: str) -> PromptOptions:
@@ -145,6 +168,7 @@ class ScheduleInterviewDialog(ComponentDialog):
         self._keep(step, draft)
         if draft.interviewers or draft.pending_people:
             return await step.next(None)
+        await step.context.send_activity(card_activity(build_people_picker(draft.flow)))
         return await step.prompt(PEOPLE, _ask(
             "Who should interview? Names or e-mails, separated by commas (rooms too)."))
 

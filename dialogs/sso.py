@@ -111,6 +111,16 @@ def _exchange_value(context: TurnContext) -> dict[str, Any]:
     return value.serialize() if hasattr(value, "serialize") else {}
 
 
+MAX_MAGIC_CODE = 256
+
+
+def _valid_verify_state(context: TurnContext) -> bool:
+    """True when a ``signin/verifyState`` value is ``{"state": <1..256 chars>}``."""
+    value = context.activity.value
+    state = value.get("state") if isinstance(value, dict) else None
+    return isinstance(state, str) and 0 < len(state) <= MAX_MAGIC_CODE
+
+
 class SafeOAuthPrompt(OAuthPrompt):
     """``OAuthPrompt`` whose token exchange cannot crash on an ``ErrorResponse`` (answers 412)."""
 
@@ -120,6 +130,11 @@ class SafeOAuthPrompt(OAuthPrompt):
 
     async def _recognize_token(self, dialog_context: DialogContext) -> PromptRecognizerResult:
         context = dialog_context.context
+        if OAuthPrompt._is_teams_verification_invoke(context) and not _valid_verify_state(context):
+            await context.send_activity(Activity(  # the SDK would crash on a non-object value
+                type=ActivityTypes.invoke_response,
+                value=InvokeResponse(status=HTTPStatus.NOT_FOUND)))
+            return PromptRecognizerResult()
         if not OAuthPrompt._is_token_exchange_request_invoke(context):
             return await super()._recognize_token(dialog_context)
         value = _exchange_value(context)

@@ -14,6 +14,7 @@ from cards.actions import CardAction, Verb, parse_action
 from cards.welcome import build_welcome
 from dialogs.card_actions import handle_card_action
 from dialogs.main_dialog import MainDialog
+from dialogs.schedule_interview import picked_people_text
 from dialogs.services import CARD_CONTENT_TYPE, DialogServices, card_activity
 from dialogs.state import new_flow_id
 
@@ -61,6 +62,9 @@ class OpenSlotBot(TeamsActivityHandler):
         if isinstance(value, dict) and "verb" in value:
             await self._on_submit(turn_context, value)
             return
+        picked = picked_people_text(value)
+        if picked is not None:  # the people picker answers the interviewers question
+            turn_context.activity.text = picked
         await self.run_dialog(turn_context)
 
     async def _on_submit(self, context: TurnContext, value: dict[str, Any]) -> None:
