@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from calendar_backend.audit import verify_audit
 from calendar_backend.contract import format_time, parse_time
-from tests.service.conftest import ALEX, Stack
-from tests.service.test_slots_api import next_week, user
+from tests.service.conftest import ALEX, Stack, booking_body, canary_owners, events_at, next_week, user
 
 
 async def _first_slot(stack: Stack, people: list[str], minutes: int = 45) -> dict[str, str]:
@@ -22,45 +20,26 @@ async def _first_slot(stack: Stack, people: list[str], minutes: int = 45) -> dic
     return doc["slots"][0]  # type: ignore[no-any-return]
 
 
-def _booking(people: list[str], slot: dict[str, str], key: str) -> dict[str, Any]:
-    return {"candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
-            "interviewers": people, "start": slot["start"], "end": slot["end"],
-            "idempotency_key": key}
-
-
-def _calendar(stack: Stack, address: str) -> list[dict[str, Any]]:
-    return stack.devtenant.session().get(
-        f"{stack.devtenant.base_url}/_devtenant/mailboxes/{address}/events", timeout=10).json()
-
-
-def _events_at(stack: Stack, address: str, start: str) -> list[dict[str, Any]]:
-    from devtenant.zones import to_utc
-    found = _calendar(stack, address)
-    events = found.get("value", found) if isinstance(found, dict) else found
-    return [e for e in events if not e.get("isCancelled")
-            and to_utc(e["start"]) == parse_time(start)]
-
-
 async def test_booking_creates_one_invite_in_every_calendar_with_a_teams_link(
         calendar_stack: Stack) -> None:
     stack = calendar_stack
     people = [user(stack, "Megan Bowen")["mail"], user(stack, "Adele Vance")["mail"]]
     slot = await _first_slot(stack, people)
     key = str(uuid.uuid4())
-    status, interview = await stack.post("/v1/interviews", _booking(people, slot, key),
+    status, interview = await stack.post("/v1/interviews", booking_body(people, slot, key),
                                          stack.token())
     assert status == 201, interview
     assert interview["status"] == "confirmed"
     assert interview["join_url"].startswith("https://teams.microsoft.com/")
     for address in [ALEX, *people]:
-        events = _events_at(stack, address, slot["start"])
+        events = events_at(stack, address, slot["start"])
         assert len(events) == 1, address
         assert events[0]["organizer"]["emailAddress"]["address"].lower() == ALEX
     # A retry with the same idempotency key (a lost answer, a double click) books nothing new.
-    status, again = await stack.post("/v1/interviews", _booking(people, slot, key), stack.token())
+    status, again = await stack.post("/v1/interviews", booking_body(people, slot, key), stack.token())
     assert status == 201
     assert again["id"] == interview["id"]
-    assert len(_events_at(stack, ALEX, slot["start"])) == 1
+    assert len(events_at(stack, ALEX, slot["start"])) == 1
     # The booked slot is no longer offered.
     status, doc = await stack.post("/v1/slots/find", {
         "interviewers": people, "duration_min": 45, "start": slot["start"],
@@ -74,10 +53,10 @@ async def test_a_second_booking_of_the_same_slot_is_refused(calendar_stack: Stac
     stack = calendar_stack
     people = [user(stack, "Megan Bowen")["mail"]]
     slot = await _first_slot(stack, people, 30)
-    status, _ = await stack.post("/v1/interviews", _booking(people, slot, "k1"), stack.token())
+    status, _ = await stack.post("/v1/interviews", booking_body(people, slot, "k1"), stack.token())
     assert status == 201
     creates = stack.devtenant.tenant.counters["graph.events.create"]
-    status, doc = await stack.post("/v1/interviews", _booking(people, slot, "k2"),
+    status, doc = await stack.post("/v1/interviews", booking_body(people, slot, "k2"),
                                    stack.token("meganb@contoso.example"
                                                if ALEX != "meganb@contoso.example" else ALEX))
     assert status == 409, doc
@@ -89,7 +68,7 @@ async def test_cancel_removes_the_invite_from_attendees(calendar_stack: Stack) -
     stack = calendar_stack
     people = [user(stack, "Adele Vance")["mail"]]
     slot = await _first_slot(stack, people, 30)
-    status, interview = await stack.post("/v1/interviews", _booking(people, slot, "c1"),
+    status, interview = await stack.post("/v1/interviews", booking_body(people, slot, "c1"),
                                          stack.token())
     assert status == 201
     status, mine = await stack.get("/v1/interviews", stack.token())
@@ -99,7 +78,7 @@ async def test_cancel_removes_the_invite_from_attendees(calendar_stack: Stack) -
                                          stack.token())
     assert status == 200, cancelled
     assert cancelled["status"] == "cancelled"
-    assert _events_at(stack, people[0], slot["start"]) == []
+    assert events_at(stack, people[0], slot["start"]) == []
     # Another manager cannot see or cancel it.
     status, _ = await stack.post(f"/v1/interviews/{interview['id']}/cancel", {},
                                  stack.token("meganb@contoso.example"))
@@ -129,11 +108,9 @@ async def test_no_calendar_content_reaches_the_database_logs_or_answers(
         calendar_stack: Stack) -> None:
     """Canary subjects, bodies and locations planted in the sample tenant never leave Graph."""
     stack = calendar_stack
-    canary_people = [u for u in stack.devtenant.tenant.users()
-                     if any("CANARY-" in str(e) for e in u.get("events", []))
-                     and u.get("hasMailbox", True) and u.get("accountEnabled", True)]
+    canary_people = canary_owners(stack.devtenant)
     assert canary_people
-    addresses = [u["mail"] for u in canary_people[:5]]
+    addresses = canary_people[:5]
     start, end = next_week(datetime.now(UTC))
     answers = []
     for body in ({"interviewers": addresses, "duration_min": 30, "start": format_time(start),
@@ -142,7 +119,7 @@ async def test_no_calendar_content_reaches_the_database_logs_or_answers(
         answers.append(str(doc))
         assert status == 200
     slot = await _first_slot(stack, addresses[:1], 30)
-    status, doc = await stack.post("/v1/interviews", _booking(addresses[:1], slot, "canary"),
+    status, doc = await stack.post("/v1/interviews", booking_body(addresses[:1], slot, "canary"),
                                    stack.token())
     answers.append(str(doc))
     status, doc = await stack.post("/v1/directory/resolve", {"queries": ["Meg"]}, stack.token())

@@ -8,23 +8,16 @@ DESIGN.md "Slot semantics" (all-day events block the owner's local dates they na
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import io
 import json
-import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
-from calendar_backend.__main__ import build_web_app, open_runtime
 from calendar_backend.availability import ShowAs
 from calendar_backend.calendar_view import (
     VIEW_FIELDS,
@@ -33,89 +26,53 @@ from calendar_backend.calendar_view import (
     blocks_from_events,
     read_calendars,
 )
-from calendar_backend.contract import format_time, parse_time
 from calendar_backend.graph import BatchItem, CallStats, GraphClient
-from calendar_backend.keyring import create_keyring
 from devtenant.entra import GRAPH_RESOURCE
 from devtenant.recurrence import expand
-from devtenant.tenant import FaultPlan, tenant_from_dict
-from devtenant.zones import to_utc, zone_for
-from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server, start_devtenant  # noqa: F401
-from tests.service.conftest import ALEX, Stack, make_settings, onboard
-from tests.service.test_adversarial import (
+from devtenant.tenant import FaultPlan
+from devtenant.zones import to_utc
+from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
+from tests.service.adversarial_tenant import (
+    ALEX,
+    BUSY,
     LENA,
     LORD,
     NIMA,
     OLIVIA,
     PAT,
+    PEOPLE,
     TOKYO_HOLIDAY,
     WINDOW_END,
     WINDOW_START,
-    adversarial_doc,
+    JsonDict,
 )
-
-JsonDict = dict[str, Any]
-BLOCKING = {"busy", "oof", "tentative", "unknown"}
-DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-BUSY_PERSON = "busy@contoso.example"
-ADVERSARIAL = [PAT, LENA, OLIVIA, NIMA, LORD, BUSY_PERSON]
+from tests.service.conftest import (
+    Stack,
+    canary_owners,
+    find_all,
+    mailbox_addresses,
+    next_week,
+    no_mailbox_address,
+    oracle_slots,
+    person,
+    service_for,
+    user,
+    user_in_zone,
+)
 
 
 # ---- service and tokens --------------------------------------------------------------------------
-@asynccontextmanager
-async def view_service(dt: DevTenantHandle, tmp: Path) -> AsyncIterator[Stack]:
-    """A Calendar Service with availability_source=calendar_view, logs captured, onboarded to dt."""
-    settings = dataclasses.replace(make_settings(dt, tmp), availability_source="calendar_view")
-    create_keyring(settings.key_file)
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    old_level = root.level
-    root.setLevel(logging.INFO)
-    try:
-        async with open_runtime(settings) as rt:
-            await onboard(rt, dt)
-            app = build_web_app(rt)
-            assert isinstance(app, web.Application)
-            async with TestClient(TestServer(app)) as client:
-                yield Stack(client, dt, rt, settings, captured, tmp / "openslot.db")
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
-
-
 @pytest.fixture
 async def sample(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Stack]:  # noqa: F811
-    async with view_service(devtenant, tmp_path) as stack:
+    """The sample tenant behind the service with availability_source=calendar_view."""
+    async with service_for(devtenant, tmp_path, availability_source="calendar_view") as stack:
         yield stack
-
-
-def readable_adversarial_doc() -> JsonDict:
-    """The adversarial tenant with Alex granted `read` on every crafted calendar."""
-    doc = copy.deepcopy(adversarial_doc())
-    for u in doc["users"]:
-        if u["userPrincipalName"] != ALEX:
-            u["calendarPermissions"] = [
-                {"emailAddress": {"name": "My Organization", "address": ""},
-                 "role": "freeBusyRead"},
-                {"emailAddress": {"address": ALEX}, "role": "read"}]
-    return doc
-
-
-@pytest.fixture(scope="module")
-def readable_tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTenantHandle]:
-    handle, stop = start_devtenant(tenant_from_dict(readable_adversarial_doc()),
-                                   tmp_path_factory.mktemp("adversarial-view"))
-    try:
-        yield handle
-    finally:
-        stop()
 
 
 @pytest.fixture
 async def adversarial(readable_tenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Stack]:
-    async with view_service(readable_tenant, tmp_path) as stack:
+    async with service_for(readable_tenant, tmp_path,
+                           availability_source="calendar_view") as stack:
         yield stack
 
 
@@ -134,102 +91,12 @@ def graph_client(stack: Stack) -> GraphClient:
     return GraphClient(stack.runtime.session, stack.settings.graph_base_url, max_backoff_s=0.05)
 
 
-# ---- the oracle ----------------------------------------------------------------------------------
-def person(stack: Stack, address: str) -> JsonDict:
-    found = stack.devtenant.tenant.find_user(address)
-    assert found is not None
-    return found
-
-
-def oracle_busy(p: JsonDict, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    owner_zone = zone_for(p["mailboxSettings"]["timeZone"])
-    busy = []
-    for occ in expand(p.get("events", []), start, end):
-        if occ.get("isCancelled") or (occ.get("responseStatus") or {}).get("response") == "declined":
-            continue
-        if occ.get("showAs", "busy") not in BLOCKING:
-            continue
-        if occ.get("isAllDay"):
-            first = _own_date(occ, "start")
-            last = _own_date(occ, "end")
-            busy.append((datetime.combine(first, time(), owner_zone).astimezone(UTC),
-                         datetime.combine(last, time(), owner_zone).astimezone(UTC)))
-        else:
-            busy.append((to_utc(occ["start"]), to_utc(occ["end"])))
-    return busy
-
-
-def _own_date(occ: JsonDict, key: str) -> date:
-    """The date an all-day occurrence names in its own zone (expand() answers in UTC)."""
-    zone = zone_for(occ["originalStartTimeZone" if key == "start" else "originalEndTimeZone"])
-    return to_utc(occ[key]).astimezone(zone).date()
-
-
-def oracle_ok(p: JsonDict, busy: list[tuple[datetime, datetime]], s: datetime,
-              e: datetime) -> bool:
-    wh = p["mailboxSettings"]["workingHours"]
-    zone = zone_for(wh["timeZone"]["name"])
-    local = s.astimezone(zone)
-    if DAYS[local.weekday()] not in wh["daysOfWeek"]:
-        return False
-    day = local.date()
-    w_start = datetime.combine(day, time.fromisoformat(wh["startTime"][:8]), zone).astimezone(UTC)
-    w_end = datetime.combine(day, time.fromisoformat(wh["endTime"][:8]), zone).astimezone(UTC)
-    if not (w_start <= s and e <= w_end):
-        return False
-    return not any(b0 < e and s < b1 for b0, b1 in busy)
-
-
-def oracle_slots(people: list[JsonDict], start: datetime, end: datetime, minutes: int,
-                 not_before: datetime) -> set[tuple[datetime, datetime]]:
-    pad = timedelta(days=2)
-    busy = {p["mail"]: oracle_busy(p, start - pad, end + pad) for p in people}
-    expected = set()
-    s, duration = start, timedelta(minutes=minutes)
-    while s + duration <= end:
-        if s >= not_before and all(oracle_ok(p, busy[p["mail"]], s, s + duration)
-                                   for p in people):
-            expected.add((s, s + duration))
-        s += timedelta(minutes=15)
-    return expected
-
-
-async def find_all(stack: Stack, addresses: list[str], start: datetime, end: datetime,
-                   minutes: int) -> tuple[set[tuple[datetime, datetime]], JsonDict]:
-    status, doc = await stack.post("/v1/slots/find", {
-        "interviewers": addresses, "duration_min": minutes, "start": format_time(start),
-        "end": format_time(end), "all": True, "limit": 500, "notice_min": 0}, stack.token())
-    assert status == 200, doc
-    return {(parse_time(s["start"]), parse_time(s["end"])) for s in doc["slots"]}, doc
-
-
-def next_week(now: datetime) -> tuple[datetime, datetime]:
-    monday = (now + timedelta(days=7 - now.weekday())).replace(hour=0, minute=0, second=0,
-                                                                microsecond=0)
-    return monday, monday + timedelta(days=5)
-
-
-def by_name(stack: Stack, name: str) -> JsonDict:
-    return next(u for u in stack.devtenant.tenant.users() if u["displayName"] == name)
-
-
-def in_zone(stack: Stack, zone: str) -> JsonDict:
-    return next(u for u in stack.devtenant.tenant.users()
-                if u.get("accountEnabled", True) and u.get("hasMailbox", True)
-                and u["mailboxSettings"]["timeZone"] == zone)
-
-
-def readable_people(stack: Stack) -> list[str]:
-    return [u["mail"] for u in stack.devtenant.tenant.users()
-            if u.get("accountEnabled", True) and u.get("hasMailbox", True)]
-
-
 # ---- sample tenant ---------------------------------------------------------------------------------
 async def test_sample_panel_matches_the_oracle_with_mixed_rights(sample: Stack) -> None:
     """Megan and Nestor share `read` with Alex (calendarView); Diego and the New York interviewer
     only free/busy (getSchedule fallback). The answer equals the oracle either way."""
-    people = [by_name(sample, "Megan Bowen"), by_name(sample, "Nestor Wilke"),
-              by_name(sample, "Diego Siciliani"), in_zone(sample, "America/New_York")]
+    people = [user(sample, "Megan Bowen"), user(sample, "Nestor Wilke"),
+              user(sample, "Diego Siciliani"), user_in_zone(sample, "America/New_York")]
     start, end = next_week(datetime.now(UTC))
     got, doc = await find_all(sample, [p["mail"] for p in people], start, end, 45)
     assert got == oracle_slots(people, start, end, 45, datetime.now(UTC))
@@ -243,7 +110,7 @@ async def test_sample_panel_matches_the_oracle_with_mixed_rights(sample: Stack) 
 
 @pytest.mark.parametrize("name", ["Megan Bowen", "Isaiah Langer", "Nestor Wilke", "Raul Razo"])
 async def test_each_sample_calendar_matches_the_oracle(sample: Stack, name: str) -> None:
-    p = by_name(sample, name)
+    p = user(sample, name)
     start, end = next_week(datetime.now(UTC))
     got, _ = await find_all(sample, [p["mail"]], start, end, 30)
     assert got == oracle_slots([p], start, end, 30, datetime.now(UTC))
@@ -252,13 +119,12 @@ async def test_each_sample_calendar_matches_the_oracle(sample: Stack, name: str)
 async def test_free_busy_only_and_unreadable_calendars(sample: Stack) -> None:
     """Free/busy-only falls back to getSchedule; share role `none` and no mailbox are named."""
     start, end = next_week(datetime.now(UTC))
-    fb_only = by_name(sample, "Diego Siciliani")
+    fb_only = user(sample, "Diego Siciliani")
     got, doc = await find_all(sample, [fb_only["mail"]], start, end, 30)
     assert got == oracle_slots([fb_only], start, end, 30, datetime.now(UTC)) != set()
-    no_access = by_name(sample, "Miriam Graham")["mail"]
-    no_mailbox = next(u for u in sample.devtenant.tenant.users() if u.get("hasMailbox") is False)
-    gone = (no_mailbox.get("mail") or no_mailbox["userPrincipalName"]).lower()
-    got, doc = await find_all(sample, [by_name(sample, "Megan Bowen")["mail"], no_access, gone],
+    no_access = user(sample, "Miriam Graham")["mail"]
+    gone = no_mailbox_address(sample)
+    got, doc = await find_all(sample, [user(sample, "Megan Bowen")["mail"], no_access, gone],
                               start, end, 30)
     assert got == set()
     assert sorted(b["address"] for b in doc["blockers"] if b["reason"] == "unreadable") == \
@@ -266,7 +132,7 @@ async def test_free_busy_only_and_unreadable_calendars(sample: Stack) -> None:
 
 
 async def test_ten_interviewers_are_one_batch_and_one_audit_row(sample: Stack) -> None:
-    people = readable_people(sample)[:10]
+    people = mailbox_addresses(sample.devtenant, 10)
     start, end = next_week(datetime.now(UTC))
     await find_all(sample, people[:1], start, end, 30)  # OBO once, so only Graph calls remain
     counters = sample.devtenant.tenant.counters
@@ -287,7 +153,7 @@ async def test_ten_interviewers_are_one_batch_and_one_audit_row(sample: Stack) -
 
 
 async def test_thirty_interviewers_are_two_concurrent_batches(sample: Stack) -> None:
-    people = readable_people(sample)[:30]
+    people = mailbox_addresses(sample.devtenant, 30)
     assert len(people) == 30
     start, end = next_week(datetime.now(UTC))
     before = sample.devtenant.tenant.counters["graph.batch"]
@@ -300,21 +166,21 @@ async def test_thirty_interviewers_are_two_concurrent_batches(sample: Stack) -> 
 
 
 async def test_pages_are_followed_on_graph_only(adversarial: Stack) -> None:
-    busy = person(adversarial, BUSY_PERSON)
+    busy = person(adversarial, BUSY)
     stats = CallStats()
     reads = await read_calendars(graph_client(adversarial), graph_token(adversarial), ALEX,
-                                 [BUSY_PERSON], WINDOW_START, WINDOW_END, stats=stats,
+                                 [BUSY], WINDOW_START, WINDOW_END, stats=stats,
                                  page_size=7)
     events = expand(busy["events"], WINDOW_START, WINDOW_END)
     pages = -(-len(events) // 7)
     assert pages > 3
     assert stats.requests == 1 + (pages - 1)
-    got = sorted((b.interval.start, b.interval.end) for b in reads[BUSY_PERSON].blocks)
+    got = sorted((b.interval.start, b.interval.end) for b in reads[BUSY].blocks)
     assert got == sorted((to_utc(e["start"]), to_utc(e["end"])) for e in events)
 
 
 async def test_throttled_sub_requests_are_retried(sample: Stack) -> None:
-    people = readable_people(sample)[:8]
+    people = mailbox_addresses(sample.devtenant, 8)
     start, end = next_week(datetime.now(UTC))
     client, token = graph_client(sample), graph_token(sample)
     calm = await read_calendars(client, token, ALEX, people, start, end)
@@ -330,7 +196,7 @@ async def test_throttled_sub_requests_are_retried(sample: Stack) -> None:
 
 
 async def test_app_only_reads_every_calendar_in_full(sample: Stack) -> None:
-    people = [by_name(sample, n)["mail"] for n in ("Diego Siciliani", "Miriam Graham")]
+    people = [user(sample, n)["mail"] for n in ("Diego Siciliani", "Miriam Graham")]
     start, end = next_week(datetime.now(UTC))
     reads = await read_calendars(graph_client(sample), graph_token(sample, None), people[0],
                                  people, start, end)
@@ -339,9 +205,7 @@ async def test_app_only_reads_every_calendar_in_full(sample: Stack) -> None:
 
 async def test_no_calendar_content_leaves_graph(sample: Stack) -> None:
     """$select keeps subjects, bodies and locations out even for an app that may read them all."""
-    owners = [u["mail"] for u in sample.devtenant.tenant.users()
-              if any("CANARY-" in json.dumps(e) for e in u.get("events", []))
-              and u.get("hasMailbox", True) and u.get("accountEnabled", True)]
+    owners = canary_owners(sample.devtenant)
     assert owners
     start, end = datetime.now(UTC) - timedelta(days=30), datetime.now(UTC) + timedelta(days=30)
     select = ",".join(VIEW_FIELDS)
@@ -366,7 +230,7 @@ async def test_no_calendar_content_leaves_graph(sample: Stack) -> None:
 
 
 # ---- adversarial tenant (Alex may read every calendar) ----------------------------------------------
-@pytest.mark.parametrize("address", ADVERSARIAL)
+@pytest.mark.parametrize("address", PEOPLE)
 async def test_each_adversarial_calendar_matches_the_oracle(adversarial: Stack,
                                                             address: str) -> None:
     got, _ = await find_all(adversarial, [address], WINDOW_START, WINDOW_END, 30)

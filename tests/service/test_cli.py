@@ -25,14 +25,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from calendar_backend.__main__ import build_web_app, open_runtime
 from calendar_backend.cli_slots import CLI_REDIRECT_URI
 from calendar_backend.contract import format_time
-from calendar_backend.keyring import create_keyring
 from calendar_backend.settings import BackendSettings
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
-from tests.service.conftest import ALEX, make_settings, onboard
-from tests.service.test_slots_api import next_week
+from tests.service.conftest import ALEX, mailbox_addresses, next_week, running_service
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,19 +65,14 @@ class LiveService:
 @asynccontextmanager
 async def live_service(dt: DevTenantHandle, tmp: Path) -> AsyncIterator[LiveService]:
     """The service on 127.0.0.1 with a random port, onboarded to `dt`'s tenant."""
-    settings = make_settings(dt, tmp)
-    create_keyring(settings.key_file)
-    async with open_runtime(settings) as rt:
-        await onboard(rt, dt)
-        app = build_web_app(rt)
-        assert isinstance(app, web.Application)
+    async with running_service(dt, tmp) as (rt, app):
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         host, port = runner.addresses[0][:2]
         try:
-            yield LiveService(f"http://{host}:{port}", dt, settings, tmp / "openslot.db")
+            yield LiveService(f"http://{host}:{port}", dt, rt.settings, tmp / "openslot.db")
         finally:
             await runner.cleanup()
 
@@ -101,12 +93,6 @@ async def run_cli(service: LiveService, *args: str) -> tuple[int, str, str]:
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
-
-
-def _people(dt: DevTenantHandle, n: int) -> list[str]:
-    return [str(u["mail"]) for u in dt.tenant.users()
-            if u.get("accountEnabled", True) and u.get("hasMailbox", True)
-            and u["userPrincipalName"] != ALEX][:n]
 
 
 def _slots_args(service: LiveService, people: list[str], start: datetime, end: datetime,
@@ -132,7 +118,7 @@ def test_the_sample_app_accepts_the_cli_redirect_uri(
 
 
 async def test_slots_json_equals_the_api_answer(live: LiveService) -> None:
-    people = _people(live.devtenant, 2)
+    people = mailbox_addresses(live.devtenant, 2, exclude=ALEX)
     start, end = next_week(datetime.now(UTC))
     code, out, err = await run_cli(live, *_slots_args(live, people, start, end))
     assert code == 0, err[-2000:]
@@ -149,7 +135,7 @@ async def test_slots_json_equals_the_api_answer(live: LiveService) -> None:
 
 
 async def test_slots_all_gives_every_valid_slot(live: LiveService) -> None:
-    people = _people(live.devtenant, 2)
+    people = mailbox_addresses(live.devtenant, 2, exclude=ALEX)
     start, end = next_week(datetime.now(UTC))
     code, out, err = await run_cli(live, *_slots_args(live, people, start, end, "--all"))
     assert code == 0, err[-2000:]
@@ -168,7 +154,7 @@ async def test_slots_all_gives_every_valid_slot(live: LiveService) -> None:
 
 
 async def test_audit_verify_passes_then_names_the_tampered_row(live: LiveService) -> None:
-    people = _people(live.devtenant, 1)
+    people = mailbox_addresses(live.devtenant, 1, exclude=ALEX)
     start, end = next_week(datetime.now(UTC))
     for _ in range(2):
         code, _out, err = await run_cli(live, *_slots_args(live, people, start, end))

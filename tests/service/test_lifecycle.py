@@ -8,24 +8,15 @@ an error answer, never in calendar data or an empty slot list presented as succe
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from calendar_backend import storage
-from calendar_backend.contract import format_time
 from calendar_backend.errors import DecryptionError
 from calendar_backend.service import tenant_credential_aad, token_cache_aad
 from tests.devtenant.fixtures import DevTenantHandle
-from tests.service.conftest import ALEX, Stack
-from tests.service.test_slots_api import next_week, user
-
-
-def _query(stack: Stack, people: list[str]) -> dict[str, Any]:
-    start, end = next_week(datetime.now(UTC))
-    return {"interviewers": people, "duration_min": 30, "start": format_time(start),
-            "end": format_time(end), "all": True, "limit": 500}
+from tests.service.conftest import ALEX, Stack, user, week_query
 
 
 def _alex_oid(stack: Stack) -> str:
@@ -61,7 +52,7 @@ async def test_the_token_cache_is_sealed_to_its_user(calendar_stack: Stack) -> N
     oid = _alex_oid(stack)
     assert await _cache_row(stack, oid) is None
     status, doc = await stack.post("/v1/slots/find",
-                                   _query(stack, [user(stack, "Megan Bowen")["mail"]]),
+                                   week_query([user(stack, "Megan Bowen")["mail"]]),
                                    stack.token())
     assert status == 200, doc
     found = await _cache_row(stack, oid)
@@ -85,7 +76,7 @@ async def test_disconnect_deletes_the_cache_and_is_audited(calendar_stack: Stack
     stack = calendar_stack
     oid = _alex_oid(stack)
     status, _ = await stack.post("/v1/slots/find",
-                                 _query(stack, [user(stack, "Megan Bowen")["mail"]]),
+                                 week_query([user(stack, "Megan Bowen")["mail"]]),
                                  stack.token())
     assert status == 200
     assert await _cache_row(stack, oid) is not None
@@ -101,7 +92,7 @@ async def test_disconnect_deletes_the_cache_and_is_audited(calendar_stack: Stack
 
 async def test_a_disabled_user_is_refused_without_calendar_data(calendar_stack: Stack) -> None:
     stack = calendar_stack
-    body = _query(stack, [user(stack, "Megan Bowen")["mail"]])
+    body = week_query([user(stack, "Megan Bowen")["mail"]])
     status, _ = await stack.post("/v1/slots/find", body, stack.token())
     assert status == 200  # the user had a working, cached sign-in
     _control(stack.devtenant, f"users/{_alex_oid(stack)}/disable")
@@ -117,7 +108,7 @@ async def test_a_disabled_user_without_a_cache_is_refused(calendar_stack: Stack)
     _control(stack.devtenant, f"users/{_alex_oid(stack)}/disable")
     before = stack.devtenant.tenant.counters["graph.getSchedule"]
     status, doc = await stack.post("/v1/slots/find",
-                                   _query(stack, [user(stack, "Megan Bowen")["mail"]]),
+                                   week_query([user(stack, "Megan Bowen")["mail"]]),
                                    stack.token())
     assert status == 403, doc
     _assert_error_without_data(status, doc)
@@ -127,7 +118,7 @@ async def test_a_disabled_user_without_a_cache_is_refused(calendar_stack: Stack)
 async def test_revoked_admin_consent_is_an_error_not_an_empty_answer(
         calendar_stack: Stack) -> None:
     stack = calendar_stack
-    body = _query(stack, [user(stack, "Megan Bowen")["mail"], user(stack, "Adele Vance")["mail"]])
+    body = week_query([user(stack, "Megan Bowen")["mail"], user(stack, "Adele Vance")["mail"]])
     status, doc = await stack.post("/v1/slots/find", body, stack.token())
     assert status == 200
     assert doc["slots"]

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-from calendar_backend.contract import format_time, parse_time
-from devtenant.zones import to_utc
 from tests.devtenant.fixtures import DevTenantHandle
-from tests.service.conftest import ALEX, Stack
-from tests.service.test_slots_api import next_week, user
+from tests.service.conftest import (
+    ALEX,
+    Stack,
+    booking_body,
+    events_at,
+    mailbox_addresses,
+    user,
+    week_query,
+)
 
 
 def _faults(dt: DevTenantHandle, **plan: Any) -> None:
@@ -26,35 +30,9 @@ def _faults(dt: DevTenantHandle, **plan: Any) -> None:
     assert {k: resp.json()[k] for k in plan} == plan
 
 
-def _people(stack: Stack, n: int) -> list[str]:
-    return [str(u["mail"]) for u in stack.devtenant.tenant.users()
-            if u.get("accountEnabled", True) and u.get("hasMailbox", True)][:n]
-
-
 def _panels(stack: Stack) -> list[list[str]]:
-    people = _people(stack, 12)
+    people = mailbox_addresses(stack.devtenant, 12)
     return [people[i:i + 3] for i in range(0, 12, 3)]
-
-
-def _query(people: list[str], **extra: Any) -> dict[str, Any]:
-    start, end = next_week(datetime.now(UTC))
-    return {"interviewers": people, "duration_min": 30, "start": format_time(start),
-            "end": format_time(end), "all": True, "limit": 500, **extra}
-
-
-def _booking(people: list[str], slot: dict[str, str], key: str) -> dict[str, Any]:
-    return {"candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
-            "interviewers": people, "start": slot["start"], "end": slot["end"],
-            "idempotency_key": key}
-
-
-def _events_at(stack: Stack, address: str, start: str) -> list[dict[str, Any]]:
-    """Live (not cancelled) events starting at `start` in a mailbox's raw devtenant store."""
-    dt = stack.devtenant
-    found = dt.session().get(f"{dt.base_url}/_devtenant/mailboxes/{address}/events",
-                             timeout=10).json()
-    return [e for e in found["value"]
-            if not e.get("isCancelled") and to_utc(e["start"]) == parse_time(start)]
 
 
 def _schedule_calls(stack: Stack) -> int:
@@ -65,14 +43,14 @@ async def test_throttling_gives_exactly_the_healthy_answer(calendar_stack: Stack
     stack = calendar_stack
     healthy = []
     for panel in _panels(stack):
-        status, doc = await stack.post("/v1/slots/find", _query(panel), stack.token())
+        status, doc = await stack.post("/v1/slots/find", week_query(panel), stack.token())
         assert status == 200, doc
         healthy.append(doc)
     _faults(stack.devtenant, throttle_rate=0.3, retry_after_s=0.05, seed=7)
     before = _schedule_calls(stack)
     throttled = []
     for panel in _panels(stack):
-        status, doc = await stack.post("/v1/slots/find", _query(panel), stack.token())
+        status, doc = await stack.post("/v1/slots/find", week_query(panel), stack.token())
         assert status == 200, doc
         throttled.append(doc)
     assert _schedule_calls(stack) - before > len(throttled), "some requests must be retried"
@@ -83,11 +61,11 @@ async def test_throttling_gives_exactly_the_healthy_answer(calendar_stack: Stack
 async def test_a_graph_that_always_throttles_is_an_error(calendar_stack: Stack) -> None:
     stack = calendar_stack
     panel = _panels(stack)[0]
-    status, doc = await stack.post("/v1/slots/find", _query(panel), stack.token())
+    status, doc = await stack.post("/v1/slots/find", week_query(panel), stack.token())
     assert status == 200
     assert doc["slots"]
     _faults(stack.devtenant, throttle_rate=1.0, retry_after_s=0.05, seed=1)
-    status, doc = await stack.post("/v1/slots/find", _query(panel), stack.token())
+    status, doc = await stack.post("/v1/slots/find", week_query(panel), stack.token())
     assert status in {502, 503}, doc
     assert "slots" not in doc
     assert doc["error"] in {"throttled", "upstream_error"}
@@ -97,16 +75,16 @@ async def test_a_graph_that_always_throttles_is_an_error(calendar_stack: Stack) 
 
 async def test_latency_does_not_multiply_round_trips(calendar_stack: Stack) -> None:
     stack = calendar_stack
-    people = _people(stack, 20)
+    people = mailbox_addresses(stack.devtenant, 20)
     assert len(people) == 20
-    status, _ = await stack.post("/v1/slots/find", _query(people[:1]), stack.token())
+    status, _ = await stack.post("/v1/slots/find", week_query(people[:1]), stack.token())
     assert status == 200  # the OBO token is cached from here on
-    status, fast = await stack.post("/v1/slots/find", _query(people), stack.token())
+    status, fast = await stack.post("/v1/slots/find", week_query(people), stack.token())
     assert status == 200
     _faults(stack.devtenant, latency_ms=300)
     before, graph_before = _schedule_calls(stack), stack.graph_requests()
     started = time.monotonic()
-    status, slow = await stack.post("/v1/slots/find", _query(people), stack.token())
+    status, slow = await stack.post("/v1/slots/find", week_query(people), stack.token())
     elapsed = time.monotonic() - started
     assert status == 200, slow
     assert _schedule_calls(stack) - before == 1
@@ -119,25 +97,25 @@ async def test_latency_does_not_multiply_round_trips(calendar_stack: Stack) -> N
 async def test_a_lost_create_answer_still_books_exactly_one_event(calendar_stack: Stack) -> None:
     stack = calendar_stack
     people = [user(stack, "Megan Bowen")["mail"]]
-    status, found = await stack.post("/v1/slots/find", _query(people), stack.token())
+    status, found = await stack.post("/v1/slots/find", week_query(people), stack.token())
     assert status == 200, found
     slot = found["slots"][0]
     key = str(uuid.uuid4())
     _faults(stack.devtenant, drop_create_response=1)
     creates = stack.devtenant.tenant.counters["graph.events.create"]
-    status, first = await stack.post("/v1/interviews", _booking(people, slot, key), stack.token())
+    status, first = await stack.post("/v1/interviews", booking_body(people, slot, key), stack.token())
     if status != 201:  # the service gave up on the lost answer: the same key must finish the job
         assert status in {502, 503, 504}, first
-        status, first = await stack.post("/v1/interviews", _booking(people, slot, key),
+        status, first = await stack.post("/v1/interviews", booking_body(people, slot, key),
                                          stack.token())
     assert status == 201, first
     assert first["status"] == "confirmed"
     assert stack.devtenant.tenant.counters["graph.events.create"] - creates >= 2  # one was lost
-    organizer_events = _events_at(stack, ALEX, slot["start"])
+    organizer_events = events_at(stack, ALEX, slot["start"])
     assert len(organizer_events) == 1
     assert organizer_events[0]["id"] == first["event_id"]
-    assert len(_events_at(stack, people[0], slot["start"])) == 1
-    status, again = await stack.post("/v1/interviews", _booking(people, slot, key), stack.token())
+    assert len(events_at(stack, people[0], slot["start"])) == 1
+    status, again = await stack.post("/v1/interviews", booking_body(people, slot, key), stack.token())
     assert status == 201
     assert again["event_id"] == first["event_id"]
-    assert len(_events_at(stack, ALEX, slot["start"])) == 1
+    assert len(events_at(stack, ALEX, slot["start"])) == 1
