@@ -3,8 +3,10 @@
 Sections: (1) slot engine vs. sorting the same intervals, and its growth from 1 to 100
 interviewers; (2) Graph round trips and wall time of "find slots" with devtenant adding 100 ms per
 Graph request, vs. one round trip and vs. one request per interviewer; (3) bot turn overhead vs.
-an echo bot on the same adapter; (4) throughput, p50/p99 and resident memory under concurrent
-conversations. Everything runs on 127.0.0.1; nothing leaves the machine.
+an echo bot on the same adapter; (4) throughput, p50/p99 and the resident memory of each process
+(bot, Calendar Service, devtenant) idle and after 10,000 turns from concurrent conversations, with
+bot, Calendar Service and devtenant each in its own process (``bench/processes.py``).
+Everything runs on 127.0.0.1; nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import bot_turns, engine, graph_trips
+from bench import bot_turns, engine, graph_trips, processes
 
 
 def _ms(seconds: float) -> str:
@@ -70,33 +72,49 @@ async def section_graph(tmp: Path) -> None:
           f"worst wall {worst:.2f}x floor (target <= 1.3x: {_verdict(worst <= 1.3)})")
 
 
-async def section_bot(tmp: Path, turns: int, concurrency: int) -> None:
-    """(3) Bot turn overhead vs. echo, and (4) throughput, p99 and memory."""
+async def section_bot(tmp: Path) -> None:
+    """(3) Bot turn overhead vs. echo on the same adapter (Calendar Service stubbed)."""
     async with bot_turns.running_bot(tmp) as target:
         figures = await bot_turns.overhead(target)
-        print("\n(3) Bot turn overhead (Calendar Service stubbed: zero Graph time)")
-        ratio = figures.schedule_s / figures.echo_s
-        print(f"scheduling turn {_ms(figures.schedule_s)} ms, echo turn "
-              f"{_ms(figures.echo_s)} ms, ratio {ratio:.2f}x (target <= 2x: "
-              f"{_verdict(ratio <= 2)})")
-        print(f"\n(4) {turns} scheduling turns from {concurrency} concurrent conversations")
-        load = await bot_turns.load(target, turns=turns, concurrency=concurrency)
-    growth = load.rss_after_mb - load.rss_idle_mb
+    print("\n(3) Bot turn overhead (Calendar Service stubbed: zero Graph time)")
+    ratio = figures.schedule_s / figures.echo_s
+    print(f"scheduling turn {_ms(figures.schedule_s)} ms, echo turn "
+          f"{_ms(figures.echo_s)} ms, ratio {ratio:.2f}x (target <= 2x: "
+          f"{_verdict(ratio <= 2)})")
+
+
+LABELS = {"bot": "bot", "calendar": "Calendar Service", "devtenant": "devtenant (test double)"}
+
+
+def section_load(turns: int, concurrency: int) -> None:
+    """(4) Throughput, p50/p99 and every process's memory: bot, Calendar Service, devtenant."""
+    print(f"\n(4) {turns} scheduling turns from {concurrency} concurrent conversations, "
+          "bot -> Calendar Service -> devtenant, one process each (no added Graph latency)")
+    load = processes.run(turns, concurrency)
+    expected = processes.full_conversations(turns, concurrency)
+    ok = not load.errors and load.apologies == 0 and load.cards == expected
     print(f"throughput {load.turns_per_s:.1f} turns/s, p50 {_ms(load.p50_s)} ms, "
-          f"p99 {_ms(load.p99_s)} ms")
-    print(f"bot process RSS: idle {load.rss_idle_mb:.1f} MiB, after {load.turns} turns "
-          f"{load.rss_after_mb:.1f} MiB, growth {growth:+.1f} MiB "
-          f"({_verdict(growth <= 0.05 * load.rss_idle_mb)}: flat within 5%)")
+          f"p99 {_ms(load.p99_s)} ms; {load.turns} turns answered, {len(load.errors)} errors, "
+          f"{load.apologies} apologies, {load.cards}/{expected} slot pickers "
+          f"({'all correct' if ok else 'INCORRECT'})")
+    print(f"{'process RSS (MiB)':<26} {'started':>8} {'idle':>8} {'after':>8} {'growth':>8} "
+          f"{'growth %':>9}  verdict (flat within 5%)")
+    for m in load.memory:
+        pct = 100 * m.growth_mb / m.idle_mb
+        print(f"{LABELS.get(m.label, m.label):<26} {m.started_mb:8.1f} {m.idle_mb:8.1f} "
+              f"{m.after_mb:8.1f} {m.growth_mb:+8.1f} {pct:+8.1f}%  {_verdict(pct <= 5)}")
+    for problem in load.errors[:10]:
+        print("  ", problem)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run every section (or the chosen ones) and print one table each."""
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--only", choices=["engine", "graph", "bot"], action="append")
-    parser.add_argument("--turns", type=int, default=3000, help="turns for the load section")
+    parser.add_argument("--only", choices=["engine", "graph", "bot", "load"], action="append")
+    parser.add_argument("--turns", type=int, default=10_000, help="turns for the load section")
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args(argv)
-    chosen = set(args.only or ["engine", "graph", "bot"])
+    chosen = set(args.only or ["engine", "graph", "bot", "load"])
     began = time.perf_counter()
     print(f"OpenSlot benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -108,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(section_graph(Path(tmp) / "graph"))
         if "bot" in chosen:
             (Path(tmp) / "bot").mkdir()
-            asyncio.run(section_bot(Path(tmp) / "bot", args.turns, args.concurrency))
+            asyncio.run(section_bot(Path(tmp) / "bot"))
+        if "load" in chosen:
+            section_load(args.turns, args.concurrency)
     print(f"\ndone in {time.perf_counter() - began:.0f} s")
     return 0
 

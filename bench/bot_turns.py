@@ -1,4 +1,4 @@
-"""Bot turn overhead, throughput, p99 and memory, through the real aiohttp app and CloudAdapter.
+"""Bot turn overhead (section 3), through the real aiohttp app and CloudAdapter.
 
 The bot (``bot.build_app``: ActivityGate, SSO middleware, SQL conversation state on SQLite) is
 served on 127.0.0.1; a local connector + token service records its replies. The Calendar Service
@@ -9,8 +9,6 @@ storage. Turns are HTTP POSTs of Bot Framework activities to ``/api/messages``.
 
 from __future__ import annotations
 
-import asyncio
-import resource
 import secrets
 import statistics
 import time
@@ -68,32 +66,6 @@ class TurnFigures:
 
     schedule_s: float
     echo_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class LoadFigures:
-    """Concurrent load: throughput, latency percentiles and resident memory."""
-
-    concurrency: int
-    turns: int
-    turns_per_s: float
-    p50_s: float
-    p99_s: float
-    rss_idle_mb: float
-    rss_after_mb: float
-    peak_rss_mb: float
-
-
-def rss_mb() -> float:
-    """This process's current resident set size in MiB (Linux ``/proc``)."""
-    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class Connector:
@@ -212,28 +184,3 @@ async def overhead(target: BotUnderTest, rounds: int = 60) -> TurnFigures:
         finally:
             target.use(schedule_bot)
     return TurnFigures(statistics.median(schedule), statistics.median(echo))
-
-
-async def _worker(http: aiohttp.ClientSession, target: BotUnderTest, quota: int,
-                  latencies: list[float]) -> None:
-    while quota > 0:
-        texts = SCHEDULE_TURNS[:quota]
-        latencies.extend(await conversation(http, target, texts))
-        quota -= len(texts)
-
-
-async def load(target: BotUnderTest, turns: int = 10_000, concurrency: int = 16,
-               warmup: int = 600) -> LoadFigures:
-    """``turns`` scheduling turns from ``concurrency`` simultaneous conversations."""
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
-        await asyncio.gather(*(_worker(http, target, warmup // concurrency, [])
-                               for _ in range(concurrency)))
-        idle = rss_mb()
-        latencies: list[float] = []
-        began = time.perf_counter()
-        await asyncio.gather(*(_worker(http, target, turns // concurrency, latencies)
-                               for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
-    cuts = statistics.quantiles(latencies, n=100)
-    return LoadFigures(concurrency, len(latencies), len(latencies) / elapsed, cuts[49], cuts[98],
-                       idle, rss_mb(), _peak_rss_mb())

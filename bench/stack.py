@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -61,6 +61,17 @@ def grown_tenant(people: int = BENCH_INTERVIEWERS) -> tuple[DevTenant, list[str]
         group["members"].append(clone["id"])
         upns.append(clone["userPrincipalName"])
     return tenant_from_dict(raw), upns
+
+
+class DevTenantLike(Protocol):
+    """What the Calendar Service needs from a running devtenant (thread or child process)."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def ca_path(self) -> Path: ...
+    @property
+    def tenant(self) -> DevTenant: ...
 
 
 @dataclass
@@ -115,7 +126,7 @@ def start_devtenant(tenant: DevTenant, data_dir: Path) -> DevTenantThread:
                            app[ISSUER_KEY], stop)
 
 
-def service_settings(dt: DevTenantThread, tmp: Path) -> BackendSettings:
+def service_settings(dt: DevTenantLike, tmp: Path) -> BackendSettings:
     """Calendar Service settings against ``dt`` with SQLite in ``tmp`` (no minimum notice)."""
     app = dt.tenant.applications()[0]
     return BackendSettings(
@@ -126,7 +137,7 @@ def service_settings(dt: DevTenantThread, tmp: Path) -> BackendSettings:
         default_notice_min=0)
 
 
-async def _onboard(rt: Runtime, dt: DevTenantThread) -> None:
+async def _onboard(rt: Runtime, dt: DevTenantLike) -> None:
     app = dt.tenant.applications()[0]
     cred = AppCredential(str(app["appId"]), str(app["passwordCredentials"][0]["secretText"]))
     blob = rt.cipher.encrypt(cred.to_bytes(), aad=tenant_credential_aad(dt.tenant.tenant_id))
@@ -135,8 +146,8 @@ async def _onboard(rt: Runtime, dt: DevTenantThread) -> None:
 
 
 @asynccontextmanager
-async def calendar_service(dt: DevTenantThread, tmp: Path) -> AsyncIterator[str]:
-    """Run the real Calendar Service against ``dt``; yields its base URL (``http://...``)."""
+async def calendar_runtime(dt: DevTenantLike, tmp: Path) -> AsyncIterator[tuple[str, Runtime]]:
+    """Run the real Calendar Service against ``dt``; yields its base URL and its runtime."""
     settings = service_settings(dt, tmp)
     create_keyring(settings.key_file)
     async with open_runtime(settings) as rt:
@@ -148,6 +159,13 @@ async def calendar_service(dt: DevTenantThread, tmp: Path) -> AsyncIterator[str]
         sock = bind_socket("127.0.0.1", 0)
         await web.SockSite(runner, sock).start()
         try:
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}", rt
         finally:
             await runner.cleanup()
+
+
+@asynccontextmanager
+async def calendar_service(dt: DevTenantLike, tmp: Path) -> AsyncIterator[str]:
+    """Run the real Calendar Service against ``dt``; yields its base URL (``http://...``)."""
+    async with calendar_runtime(dt, tmp) as (url, _rt):
+        yield url
