@@ -18,8 +18,7 @@ from calendar_backend.contract import format_time
 from calendar_backend.graph import GraphClient
 from calendar_backend.tokens import TokenBroker
 from tests.devtenant.fixtures import devtenant, devtenant_server  # noqa: F401
-from tests.service.conftest import ALEX, Stack, calendar_stack  # noqa: F401
-from tests.service.test_slots_api import next_week
+from tests.service.conftest import ALEX, Stack, calendar_stack, next_week  # noqa: F401
 
 
 @dataclass

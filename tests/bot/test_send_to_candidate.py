@@ -12,8 +12,7 @@ from calendar_backend.client import CalendarServiceClient
 from tests.bot.conftest import FakeCalendarService
 from tests.bot.test_schedule_dialog import actions_of, full_flow, invoke, invoke_body, say
 from tests.devtenant.fixtures import devtenant, devtenant_server  # noqa: F401
-from tests.service.conftest import Stack, calendar_stack  # noqa: F401
-from tests.service.test_slots_api import next_week, user
+from tests.service.conftest import Stack, calendar_stack, next_week, user  # noqa: F401
 
 
 async def test_send_to_candidate_passes_the_flows_email_and_zone(

@@ -24,8 +24,7 @@ from calendar_backend.contract import format_time
 from dialogs.candidate_page import RedactingAccessLogger
 from dialogs.sql_storage import METADATA, SqlStorage
 from tests.devtenant.fixtures import devtenant, devtenant_server  # noqa: F401
-from tests.service.conftest import Stack, calendar_stack  # noqa: F401
-from tests.service.test_slots_api import next_week, user
+from tests.service.conftest import Stack, calendar_stack, next_week, user  # noqa: F401
 
 
 @dataclass

@@ -16,8 +16,7 @@ from tests.candidate.conftest import Env
 from tests.candidate.test_candidate_page import book_form
 from tests.candidate.test_offers_api import capability, make_offer
 from tests.reliability.conftest import organizer_events
-from tests.service.conftest import ALEX, Stack
-from tests.service.test_slots_api import user
+from tests.service.conftest import ALEX, Stack, user
 
 
 async def _slots(stack: Stack, token: str) -> dict[str, Any]:

@@ -10,8 +10,7 @@ import sqlalchemy as sa
 
 from calendar_backend import storage
 from calendar_backend.contract import format_time, parse_time
-from tests.service.conftest import ALEX, Stack
-from tests.service.test_slots_api import next_week, user
+from tests.service.conftest import ALEX, Stack, next_week, user
 
 
 async def make_offer(stack: Stack, people: list[str], **extra: Any) -> dict[str, Any]:

@@ -27,8 +27,7 @@ from calendar_backend.graph import CallStats, GraphClient
 from calendar_backend.service import CalendarService
 from tests.devtenant.fixtures import DevTenantHandle
 from tests.reliability.conftest import organizer_events, running_stack
-from tests.service.conftest import ALEX, Stack
-from tests.service.test_slots_api import next_week
+from tests.service.conftest import ALEX, Stack, next_week
 
 MEGAN = "meganb@contoso.example"
 Hook = Callable[[], Awaitable[None]]

@@ -36,8 +36,7 @@ from calendar_backend.settings import BackendSettings
 from devtenant.zones import to_utc
 from tests.devtenant.fixtures import DevTenantHandle
 from tests.reliability.conftest import faults, organizer_events, running_stack
-from tests.service.conftest import ALEX, make_settings, onboard
-from tests.service.test_slots_api import next_week
+from tests.service.conftest import ALEX, make_settings, next_week, onboard
 
 ROOT = Path(__file__).resolve().parents[2]
 MEGAN = "meganb@contoso.example"

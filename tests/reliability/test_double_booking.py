@@ -22,8 +22,7 @@ from calendar_backend.keyring import load_keyring
 from devtenant.zones import to_utc
 from tests.devtenant.fixtures import DevTenantHandle
 from tests.reliability.conftest import organizer_events, running_stack
-from tests.service.conftest import ALEX, Stack
-from tests.service.test_slots_api import next_week
+from tests.service.conftest import ALEX, Stack, next_week
 
 ATTEMPTS = 50
 INTERVIEWER = "meganb@contoso.example"

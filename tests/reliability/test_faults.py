@@ -16,8 +16,7 @@ from calendar_backend.contract import format_time, parse_time
 from devtenant.zones import to_utc
 from tests.devtenant.fixtures import DevTenantHandle
 from tests.reliability.conftest import faults, organizer_events, running_stack
-from tests.service.conftest import ALEX, Stack
-from tests.service.test_slots_api import next_week
+from tests.service.conftest import ALEX, Stack, next_week
 
 PANEL = ("Megan Bowen", "Adele Vance", "Lee Gu")
 

@@ -22,8 +22,7 @@ from calendar_backend.errors import ValidationError
 from calendar_backend.settings import load_settings
 from tests.devtenant.fixtures import DevTenantHandle
 from tests.reliability.conftest import faults, organizer_events, running_stack
-from tests.service.conftest import ALEX, Stack
-from tests.service.test_slots_api import next_week
+from tests.service.conftest import ALEX, Stack, next_week
 
 MEGAN = "meganb@contoso.example"
 

@@ -14,15 +14,12 @@ from tests.service.conftest import (
     Stack,
     find_all,
     mailbox_addresses,
+    next_week,
     no_mailbox_address,
     oracle_slots,
+    user,
     user_in_zone,
 )
-
-# TRANSITIONAL re-export: tests/admin, tests/bot, tests/candidate and tests/reliability still import
-# these from here; they belong to tests.service.conftest. Drop once those imports are switched.
-from tests.service.conftest import next_week as next_week
-from tests.service.conftest import user as user
 
 
 async def test_slots_match_the_oracle_for_a_cross_zone_panel(calendar_stack: Stack) -> None:
