@@ -8,10 +8,8 @@ runs in the caller's event loop with SQLite in a temporary directory, all three 
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
-import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -27,11 +25,10 @@ from calendar_backend.keyring import create_keyring
 from calendar_backend.service import tenant_credential_aad
 from calendar_backend.settings import BackendSettings
 from calendar_backend.tokens import AppCredential
-from devtenant.app import base_url_for, bind_socket, build_app, start_site
+from devtenant.app import bind_socket, serve_in_thread
 from devtenant.control import mint_user_token
-from devtenant.entra import ISSUER_KEY, TokenIssuer
+from devtenant.entra import TokenIssuer
 from devtenant.tenant import DevTenant, tenant_from_dict
-from devtenant.tls import ensure_tls_files, server_ssl_context
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "devtenant" / "tenants" / "sample.json"
@@ -97,33 +94,8 @@ class DevTenantThread:
 
 def start_devtenant(tenant: DevTenant, data_dir: Path) -> DevTenantThread:
     """Serve ``tenant`` over HTTPS on a random loopback port until ``stop()``."""
-    loop, ready = asyncio.new_event_loop(), threading.Event()
-    sock = bind_socket("127.0.0.1", 0)
-    base_url = base_url_for("127.0.0.1", sock.getsockname()[1])
-    app = build_app(tenant, base_url=base_url, data_dir=data_dir)
-    holder: dict[str, web.AppRunner] = {}
-
-    async def start() -> None:
-        holder["runner"] = await start_site(app, sock, server_ssl_context(data_dir))
-        ready.set()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, name="devtenant", daemon=True)
-    thread.start()
-    if not ready.wait(30):
-        raise RuntimeError("devtenant did not start")
-
-    def stop() -> None:
-        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-
-    return DevTenantThread(base_url, ensure_tls_files(data_dir).ca_path, tenant,
-                           app[ISSUER_KEY], stop)
+    server = serve_in_thread(tenant, data_dir)
+    return DevTenantThread(server.base_url, server.ca_path, tenant, server.issuer, server.stop)
 
 
 def service_settings(dt: DevTenantLike, tmp: Path) -> BackendSettings:

@@ -8,20 +8,24 @@ no bodies, no calendar contents.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
 from devtenant.botframework import add_botframework_routes
 from devtenant.control import add_control_routes, install_clock
-from devtenant.entra import TokenIssuer, add_entra_routes
+from devtenant.entra import ISSUER_KEY, TokenIssuer, add_entra_routes
 from devtenant.keys import SigningKeys
 from devtenant.tenant import DevTenant
+from devtenant.tls import ensure_tls_files, server_ssl_context
 
 log = logging.getLogger("devtenant")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -109,3 +113,48 @@ async def start_site(
     await runner.setup()
     await web.SockSite(runner, sock, ssl_context=ssl_context).start()
     return runner
+
+
+@dataclass(frozen=True)
+class ThreadedServer:
+    """devtenant running on its own event loop in a daemon thread (tests and benchmarks)."""
+
+    base_url: str
+    ca_path: Path
+    issuer: TokenIssuer
+    loop: asyncio.AbstractEventLoop
+    stop: Callable[[], None]
+
+
+def serve_in_thread(tenant: DevTenant, data_dir: Path, host: str = "127.0.0.1") -> ThreadedServer:
+    """Serve `tenant` over HTTPS on a free port of `host` in a daemon thread until `stop()`.
+
+    Its own loop lets synchronous clients (MSAL, requests) call it from the caller's loop thread.
+    Raises `RuntimeError` if it does not come up within 30 s.
+    """
+    loop, ready = asyncio.new_event_loop(), threading.Event()
+    sock = bind_socket(host, 0)
+    base_url = base_url_for(host, sock.getsockname()[1])
+    app = build_app(tenant, base_url=base_url, data_dir=data_dir)
+    holder: dict[str, web.AppRunner] = {}
+
+    async def start() -> None:
+        holder["runner"] = await start_site(app, sock, server_ssl_context(data_dir))
+        ready.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="devtenant", daemon=True)
+    thread.start()
+    if not ready.wait(30):
+        raise RuntimeError("devtenant did not start")
+
+    def stop() -> None:
+        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+    return ThreadedServer(base_url, ensure_tls_files(data_dir).ca_path, app[ISSUER_KEY], loop, stop)

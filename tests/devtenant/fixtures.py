@@ -12,7 +12,6 @@ Tests that change tenant state use the `devtenant` fixture, which resets the ten
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +19,11 @@ from typing import Any
 
 import pytest
 import requests
-from aiohttp import web
 
-from devtenant.app import base_url_for, bind_socket, build_app, start_site
+from devtenant.app import serve_in_thread
 from devtenant.control import mint_user_token
-from devtenant.entra import ISSUER_KEY, TokenIssuer
+from devtenant.entra import TokenIssuer
 from devtenant.tenant import DevTenant, load_tenant
-from devtenant.tls import ensure_tls_files, server_ssl_context
 
 SAMPLE_TENANT = Path(__file__).resolve().parents[2] / "devtenant" / "tenants" / "sample.json"
 
@@ -69,36 +66,9 @@ class DevTenantHandle:
 
 def start_devtenant(tenant: DevTenant, data_dir: Path) -> tuple[DevTenantHandle, Any]:
     """Start a server in a daemon thread; returns the handle and a `stop()` callable."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    sock = bind_socket("127.0.0.1", 0)
-    base_url = base_url_for("127.0.0.1", sock.getsockname()[1])
-    app = build_app(tenant, base_url=base_url, data_dir=data_dir)
-    holder: dict[str, web.AppRunner] = {}
-
-    async def _start() -> None:
-        holder["runner"] = await start_site(app, sock, server_ssl_context(data_dir))
-        ready.set()
-
-    def _run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(_start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=_run, name="devtenant", daemon=True)
-    thread.start()
-    if not ready.wait(30):
-        raise RuntimeError("devtenant did not start")
-
-    def stop() -> None:
-        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-
-    handle = DevTenantHandle(
-        base_url, ensure_tls_files(data_dir).ca_path, tenant, app[ISSUER_KEY], loop
-    )
-    return handle, stop
+    server = serve_in_thread(tenant, data_dir)
+    handle = DevTenantHandle(server.base_url, server.ca_path, tenant, server.issuer, server.loop)
+    return handle, server.stop
 
 
 @pytest.fixture(scope="session")
