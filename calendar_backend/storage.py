@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -46,6 +47,7 @@ from calendar_backend.errors import SlotTakenError
 
 metadata: Final = sa.MetaData()
 
+_WAL_ATTEMPTS: Final = 20  # brand-new-file race only; ~2 s in all
 _MIGRATION_LOCK: Final = 0x4F70656E536C0001  # pg_advisory_lock key for migrate()
 _BOOKING_LOCK_CLASS: Final = 0x4F53_0002  # first int4 of pg_advisory_xact_lock(int4, int4)
 
@@ -262,13 +264,31 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=5000"):
+        for pragma in ("busy_timeout=5000", "foreign_keys=ON"):
             cursor.execute(f"PRAGMA {pragma}")
+        _enable_wal(cursor)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch a database to WAL (persistent in the file, so only a brand-new database really switches).
+
+    Two connections opening a brand-new file at once can both hold a shared lock and both want the
+    exclusive one; SQLite then answers one of them "database is locked" at once, without the busy
+    handler (its deadlock rule). That race lasts as long as the other's switch, so retry briefly.
+    """
+    for attempt in range(_WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, as adapted by SQLAlchemy
+            if "locked" not in str(exc) or attempt == _WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
 
 
 async def migrate(engine: AsyncEngine) -> None:

@@ -1,16 +1,17 @@
 """Session-wide secret and canary scanner (security.md §7 #17; rules in tests/security/secret_scan.py).
 
 For the whole run every log record (root logger, INFO and up, any logger except `tests.planted`) and every
-test's captured stdout/stderr/log section is teed into `<basetemp>/secret-scan/run.log`. At session end that
-file, every store/log file under the basetemp, and the store/log files under `.data/` written during the run
-are scanned; any finding fails the run (exit status 1) with a redacted report. Set OPENSLOT_SECRET_SCAN=0
-to switch it off locally (never in CI).
+test's captured stdout/stderr/log section (less `tests.planted` records) is teed into
+`<basetemp>/secret-scan/run.log`. At session end that file, every store/log file under the basetemp, and
+the store/log files under `.data/` written during the run are scanned; any finding fails the run (exit
+status 1) with a redacted report. Set OPENSLOT_SECRET_SCAN=0 to switch it off locally (never in CI).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -21,6 +22,10 @@ from tests.security.secret_scan import PLANTED_LOGGER, Finding, candidate_files,
 REPO = Path(__file__).resolve().parents[1]
 _STATE: dict[str, object] = {}
 _FINDINGS_KEY = pytest.StashKey[list[Finding]]()
+
+
+# A planted record as pytest prints it in a "Captured log" section ("LEVEL  logger:file:line message").
+_PLANTED_LINE = re.compile(rf"^[A-Z]+ +{re.escape(PLANTED_LOGGER)}(?:\.\S+)?:.*(?:\n|$)", re.MULTILINE)
 
 
 class _NotPlanted(logging.Filter):
@@ -63,6 +68,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         stream = handler.stream
         if stream is not None:
             for title, content in report.sections:
+                if title.startswith("Captured log"):
+                    content = _PLANTED_LINE.sub("", content)
                 stream.write(f"--- {report.nodeid} {title}\n{content}\n")
         handler.flush()
     finally:

@@ -128,6 +128,23 @@ def test_a_run_that_logs_a_token_fails(planted_dir: Path) -> None:
     assert JWT not in result.stdout
 
 
+def test_planted_records_stay_out_of_captured_log_sections(planted_dir: Path) -> None:
+    # pytest attaches every test's captured log to its report; the tee copies those sections, so a planted
+    # record must be dropped there too, while an unplanted leak in the same test still fails the run.
+    planted = _inner_run(planted_dir, f"""
+        import logging
+        def test_plants():
+            logging.getLogger("{PLANTED_LOGGER}").warning("planted %s", "{JWT}")
+            logging.getLogger("{PLANTED_LOGGER}.sub").warning("planted %s", "{JWT}")
+            logging.getLogger("openslot.fine").warning("kept line")
+    """)
+    assert planted.returncode == 0, planted.stdout[-2000:]
+    assert "secret scan: no secrets" in planted.stdout
+    run_log = (planted_dir / "bt" / "secret-scan" / "run.log").read_text()
+    assert "kept line" in run_log
+    assert JWT not in run_log
+
+
 def test_a_clean_run_passes(planted_dir: Path) -> None:
     result = _inner_run(planted_dir, """
         import logging
