@@ -12,7 +12,7 @@ import logging
 import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -41,6 +41,7 @@ from calendar_backend.client import CalendarServiceApi, CalendarServiceClient
 from dialogs.candidate_page import (
     CandidatePageConfig,
     RedactingAccessLogger,
+    form_key,
     mount_candidate_pages,
 )
 from dialogs.rate_limit import InboundRateLimit, PacedCloudAdapter, SendPacer, rate_limit_scope
@@ -88,6 +89,7 @@ class BotSettings:
     rate_conversation_per_min: int = 120  # inbound activities per conversation (§7 #22)
     rate_sends_per_second: int = 7  # outgoing activities per conversation (§7 #27)
     connector_timeout_s: float = 10.0  # one Bot Connector request, no retries, no redirects (#9)
+    form_key: bytes = field(default=b"", repr=False)  # candidate page form nonces (candidate_page.form_key)
 
     @property
     def is_dev(self) -> bool:
@@ -150,7 +152,15 @@ def load_bot_settings(environ: Mapping[str, str]) -> BotSettings:
         rate_conversation_per_min=int(_positive(environ, "OPENSLOT_BOT_RATE_CONVERSATION_PER_MIN",
                                                 "120")),
         rate_sends_per_second=int(_positive(environ, "OPENSLOT_BOT_RATE_SENDS_PER_SECOND", "7")),
-        connector_timeout_s=_positive(environ, "OPENSLOT_BOT_CONNECTOR_TIMEOUT_S", "10"))
+        connector_timeout_s=_positive(environ, "OPENSLOT_BOT_CONNECTOR_TIMEOUT_S", "10"),
+        form_key=_form_key(get("OPENSLOT_BOT_FORM_KEY", ""), password))
+
+
+def _form_key(configured: str, password: str) -> bytes:
+    try:
+        return form_key(configured, password)
+    except ValueError as err:
+        raise SettingsError(str(err)) from None
 
 
 def host_allowed(service_url: str | None, suffixes: tuple[str, ...]) -> bool:
@@ -402,7 +412,8 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
     app.router.add_get("/healthz", _healthz)
     mount_candidate_pages(  # the public candidate booking page, /c/{token}
         app, CandidatePageConfig(settings.calendar_service_url, bot_app_id=settings.app_id,
-                                 trust_forwarded_for=settings.trust_forwarded_for),
+                                 trust_forwarded_for=settings.trust_forwarded_for,
+                                 nonce_key=settings.form_key or form_key("", settings.app_password)),
         adapter=adapter, allowed_service_hosts=settings.allowed_service_hosts)
     return app
 

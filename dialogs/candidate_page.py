@@ -3,9 +3,11 @@
 - ``GET``/``HEAD /c/{token}[?tz=Zone]``: read-only (mail scanners fetch links first): asks the
   Calendar Service for the offer and its live open slots and renders them.
 - ``POST /c/{token}/book|cancel|reschedule``: form posts carrying the page nonce (an HMAC of the
-  token hash and the issue time under a per-process key, valid ``nonce_ttl_s``); a missing or
-  bad nonce is 403. A successful change tells the manager in Teams (proactive message on the
-  conversation reference the Calendar Service returns only then) and redirects (303) to the page.
+  token hash and the issue time under the deployment's form key, see `form_key`, valid
+  ``nonce_ttl_s``; every bot instance of one deployment derives the same key, so a page served by one
+  instance can be posted to another); a missing or bad nonce is 403. A successful change tells the
+  manager in Teams (proactive message on the conversation reference the Calendar Service returns only
+  then) and redirects (303) to the page.
 - Every response carries the security headers (strict nonce CSP, no-referrer, nosniff,
   frame-ancestors none, no-store, HSTS). Requests are rate limited per link and per client IP
   (``request.remote``; ``X-Forwarded-For`` only when ``trust_forwarded_for``). The buckets live in
@@ -15,6 +17,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import logging
@@ -34,6 +38,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from botbuilder.core import TurnContext
 from botbuilder.schema import ConversationReference
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from calendar_backend import errors
 from calendar_backend.client import CalendarServiceClient
@@ -52,6 +58,8 @@ LOG = logging.getLogger("openslot.candidate")
 _TOKEN = re.compile(r"^[A-Za-z0-9_\-]{40,128}$")
 _SLOT = re.compile(r"^\d{8}T\d{4}Z$")
 _MAX_FORM = 4096
+FORM_KEY_BYTES = 32
+_FORM_KEY_INFO = b"openslot/candidate-form-nonce/v1"
 ZONES: tuple[str, ...] = tuple(sorted(
     z for z in available_timezones()
     if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/"))))
@@ -70,7 +78,7 @@ class CandidatePageConfig:
     ip_rate_per_min: float = 60.0
     ip_burst: int = 40
     nonce_ttl_s: int = 3600
-    nonce_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    nonce_key: bytes = field(default_factory=lambda: secrets.token_bytes(FORM_KEY_BYTES), repr=False)
     timeout_s: float = 30.0
 
 
@@ -95,6 +103,34 @@ class TokenBucket:
         while len(self._state) > self._max:
             self._state.popitem(last=False)
         return 0.0 if allowed else (1.0 - tokens) / self._rate
+
+
+def form_key(configured: str, app_password: str) -> bytes:
+    """The key of the candidate page's form nonces, the same on every bot instance of a deployment.
+
+    ``configured`` (OPENSLOT_BOT_FORM_KEY, base64 of at least 32 random bytes) wins. Otherwise the key is
+    derived from the bot's app password with HKDF-SHA256 (a separate purpose, so the password itself is
+    never the HMAC key): every instance shares the password, and rotating it rotates this key (pages
+    open at that moment get a "reload" answer). With neither (the dev profile only has no password) the
+    key is random per process, which is right for one local instance only.
+
+    Raises:
+        ValueError: ``configured`` is not base64 of at least 32 bytes.
+    """
+    text = configured.strip()
+    if text:
+        standard = text.replace("-", "+").replace("_", "/")  # base64url accepted too
+        try:
+            key = base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
+        except binascii.Error:
+            raise ValueError("OPENSLOT_BOT_FORM_KEY must be base64") from None
+        if len(key) < FORM_KEY_BYTES:
+            raise ValueError(f"OPENSLOT_BOT_FORM_KEY must hold at least {FORM_KEY_BYTES} bytes")
+        return key
+    if app_password:
+        return HKDF(algorithm=hashes.SHA256(), length=FORM_KEY_BYTES, salt=None,
+                    info=_FORM_KEY_INFO).derive(app_password.encode())
+    return secrets.token_bytes(FORM_KEY_BYTES)
 
 
 def make_form_nonce(key: bytes, token_hash: bytes, issued_s: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,3 +139,25 @@ async def test_token_exchange_success_is_200_and_deduped(client: TestClient,
     assert first.status == 200
     second = await client.post("/api/messages", json={**doc, "id": "a2"})
     assert second.status == 200
+
+
+def test_form_key_is_shared_by_a_deployment_and_validated() -> None:
+    base = {"OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": "t1"}
+    with_password = {**base, "OPENSLOT_BOT_APP_PASSWORD": "p@ss"}
+    one, two = (bot_module.load_bot_settings(with_password) for _ in range(2))
+    assert one.form_key == two.form_key  # two instances, one key
+    assert len(one.form_key) == 32
+    assert one.form_key != b"p@ss"  # derived for this purpose, not the password itself
+    assert bot_module.load_bot_settings({**base, "OPENSLOT_BOT_APP_PASSWORD": "other"}).form_key \
+        != one.form_key
+    explicit = base64.urlsafe_b64encode(bytes(range(40))).decode().rstrip("=")
+    assert bot_module.load_bot_settings({**with_password, "OPENSLOT_BOT_FORM_KEY": explicit}) \
+        .form_key == bytes(range(40))
+    # No password and no key (the dev profile only): random per process, never empty.
+    lone = [bot_module.load_bot_settings(base).form_key for _ in range(2)]
+    assert lone[0] != lone[1]
+    assert all(len(k) == 32 for k in lone)
+    for bad in ("not base64!", base64.b64encode(b"short").decode()):
+        with pytest.raises(bot_module.SettingsError, match="OPENSLOT_BOT_FORM_KEY"):
+            bot_module.load_bot_settings({**base, "OPENSLOT_BOT_FORM_KEY": bad})
+    assert "form_key" not in repr(one)

@@ -9,6 +9,7 @@ connector; `page_url(token)` is the link on the bot app; `teams.posted` records 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,19 +88,30 @@ async def teams() -> AsyncIterator[FakeTeams]:
     await server.close()
 
 
-@pytest.fixture
-async def candidate_env(calendar_stack: Stack, teams: FakeTeams,  # noqa: F811
-                        tmp_path: Path) -> AsyncIterator[Env]:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+@asynccontextmanager
+async def bot_instance(stack: Stack, teams: FakeTeams, db_path: Path,
+                       **env: str) -> AsyncIterator[TestClient[Any, Any]]:
+    """One real bot app (dev profile) on its own port and database, plus any extra OPENSLOT_* ``env``."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{db_path}")
     async with engine.begin() as conn:
         await conn.run_sync(METADATA.create_all)
     settings = bot_module.load_bot_settings({
-        "OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": calendar_stack.devtenant.tenant_id,
+        "OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": stack.devtenant.tenant_id,
         "OPENSLOT_TOKEN_SERVICE_URL": teams.url,
         "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
-        "OPENSLOT_CALENDAR_SERVICE_URL": str(calendar_stack.client.make_url("/")).rstrip("/")})
+        "OPENSLOT_CALENDAR_SERVICE_URL": str(stack.client.make_url("/")).rstrip("/"), **env})
     app = bot_module.build_app(settings, storage=SqlStorage(engine))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server(access_log_class=RedactingAccessLogger)  # no tokens in logs
-    async with TestClient(server) as client:
+    try:
+        async with TestClient(server) as client:
+            yield client
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def candidate_env(calendar_stack: Stack, teams: FakeTeams,  # noqa: F811
+                        tmp_path: Path) -> AsyncIterator[Env]:
+    async with bot_instance(calendar_stack, teams, tmp_path / "bot.db") as client:
         yield Env(calendar_stack, teams, client)

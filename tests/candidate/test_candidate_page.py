@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientResponse
 
-from tests.candidate.conftest import Env
+from tests.candidate.conftest import Env, bot_instance
 from tests.service.conftest import ALEX
 
 SUBJECTS_AND_NAMES = ("CANARY-", "Adele", "Vance", "adelev", "Lee Gu", "leeg@", "Reorg",
@@ -124,6 +126,27 @@ async def test_post_without_or_with_forged_nonce_is_403(candidate_env: Env) -> N
     assert resp.status == 403  # a nonce is bound to its own link
     _status, listed = await env.stack.get("/v1/offers", env.stack.token())
     assert {o["status"] for o in listed["offers"]} == {"open"}
+
+
+async def test_a_page_from_one_bot_instance_books_through_another(candidate_env: Env,
+                                                                  tmp_path: Path) -> None:
+    """Scale-out: instances of one deployment share the form key (derived from the app password, or
+    OPENSLOT_BOT_FORM_KEY), so a page served by one can be posted to the other; a different
+    deployment's key is refused."""
+    env = candidate_env
+    token, _ = await env.make_offer([env.person("Megan Bowen")])
+    shared = {"OPENSLOT_BOT_APP_PASSWORD": "same-password-for-both-instances"}
+    async with bot_instance(env.stack, env.teams, tmp_path / "a.db", **shared) as first, \
+            bot_instance(env.stack, env.teams, tmp_path / "b.db", **shared) as second, \
+            bot_instance(env.stack, env.teams, tmp_path / "c.db",
+                         OPENSLOT_BOT_FORM_KEY=base64.b64encode(b"k" * 32).decode()) as other:
+        action, hidden, slots = book_form(await (await first.get(f"/c/{token}")).text())
+        refused = await other.post(action, data={**hidden, "slot": slots[0]}, allow_redirects=False)
+        assert refused.status == 403
+        booked = await second.post(action, data={**hidden, "slot": slots[0]}, allow_redirects=False)
+        assert booked.status == 303, await booked.text()
+    _status, listed = await env.stack.get("/v1/offers", env.stack.token())
+    assert listed["offers"][0]["status"] == "booked"
 
 
 async def test_page_shows_no_names_subjects_or_busy_reasons(candidate_env: Env) -> None:
