@@ -44,6 +44,7 @@ from dialogs.candidate_page import (
     form_key,
     mount_candidate_pages,
 )
+from dialogs.drop_audit import DropAudit
 from dialogs.rate_limit import InboundRateLimit, PacedCloudAdapter, SendPacer, rate_limit_scope
 from dialogs.services import DialogServices
 from dialogs.sql_storage import SqlStorage
@@ -181,8 +182,9 @@ def tenant_of(activity: Activity) -> str:
 class ActivityGate(Middleware):
     """Drops foreign tenants/channels, non-allow-listed serviceUrls and duplicate ids."""
 
-    def __init__(self, settings: BotSettings) -> None:
+    def __init__(self, settings: BotSettings, audit: DropAudit | None = None) -> None:
         self._settings = settings
+        self._audit = audit  # refusals other than duplicates are audited (§7 #8)
         self._seen: OrderedDict[str, None] = OrderedDict()
 
     def _is_duplicate(self, activity: Activity) -> bool:
@@ -209,6 +211,11 @@ class ActivityGate(Middleware):
             reason = "duplicate"
         if reason is not None:
             LOG.warning("activity dropped: %s", reason)
+            if self._audit is not None and reason != "duplicate":
+                sender = activity.from_property
+                await self._audit.record(reason, tenant_id=tenant_of(activity),
+                                         actor_oid=sender.aad_object_id if sender else None,
+                                         activity_id=activity.id)
             return
         await logic()
 
@@ -384,7 +391,7 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
                                 SendPacer(settings.rate_sends_per_second))
     adapter.use(InboundRateLimit(settings.rate_tenant_per_min,
                                  settings.rate_conversation_per_min, tenant_of))
-    adapter.use(ActivityGate(settings))
+    adapter.use(ActivityGate(settings, DropAudit(store.engine)))
     adapter.use(SsoExchangeMiddleware(store, settings.connection_name))
 
     async def on_error(context: TurnContext, error: Exception) -> None:

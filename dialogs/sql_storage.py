@@ -138,6 +138,11 @@ class SqlStorage(Storage):
         connect_args = {"timeout": 15} if url.startswith("sqlite") else {}
         return SqlStorage(create_async_engine(url, pool_pre_ping=True, connect_args=connect_args))
 
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine (the bot's other tables in the same database use it, e.g. refusal audits)."""
+        return self._engine
+
     async def close(self) -> None:
         """Dispose of the engine's connections."""
         await self._engine.dispose()

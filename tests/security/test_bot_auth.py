@@ -19,9 +19,12 @@ from typing import Any
 
 import jwt
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 
 import bot as bot_module
+from calendar_backend.audit import audit_log, verify_audit
+from dialogs.sql_storage import SqlStorage
 from tests.security.conftest import ProdBot
 
 
@@ -115,12 +118,34 @@ async def test_forged_channel_request_is_401_and_nothing_is_sent(prod_bot: ProdB
 
 @pytest.mark.parametrize("tenant", ["", "00000000-0000-0000-0000-000000000001",
                                     "not-a-guid"], ids=["no_tenant", "other_tenant", "junk"])
-async def test_valid_token_from_a_foreign_tenant_is_dropped_silently(prod_bot: ProdBot,
-                                                                     tenant: str) -> None:
-    """§7 #8: authenticated but not a consented tenant → no handler runs, nothing is sent."""
-    status = await prod_bot.post(prod_bot.activity(tenant=tenant), prod_bot.channel_token())
+async def test_valid_token_from_a_foreign_tenant_is_dropped_silently(prod_bot: ProdBot, tenant: str,
+                                                                     bot_storage: SqlStorage) -> None:
+    """§7 #8: authenticated but not a consented tenant → no handler runs, nothing is sent, and one
+    audit row (ids and codes only) joins the hash chain."""
+    sender = "5f0c8f6e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"
+    doc = prod_bot.activity(aid="foreign-1", tenant=tenant,
+                            **{"from": {"id": "29:x", "name": "Mallory", "aadObjectId": sender}})
+    status = await prod_bot.post(doc, prod_bot.channel_token())
     assert status in (200, 201, 202)
     assert prod_bot.connector.posted == []
+    async with bot_storage.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(audit_log))).mappings().all()
+    assert len(rows) == 1
+    row = rows[0]
+    expected_tenant = tenant if tenant.count("-") == 4 else "invalid"
+    assert (row["tenant_id"], row["actor_oid"], row["operation"], row["result"], row["request_id"]) == (
+        expected_tenant, sender, "bot.activity", "dropped:tenant", "foreign-1")
+    assert "Mallory" not in str(dict(row))
+    async with bot_storage.engine.connect() as conn:
+        report = await verify_audit(conn, signing_key=None)
+    assert report.ok
+    assert report.rows == 1
+
+
+async def test_an_allowed_tenant_writes_no_refusal_row(prod_bot: ProdBot, bot_storage: SqlStorage) -> None:
+    assert await prod_bot.post(prod_bot.activity(aid="ok-1"), prod_bot.channel_token()) in (200, 201, 202)
+    async with bot_storage.engine.connect() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(audit_log))).scalar() == 0
 
 
 async def test_unknown_kid_flood_is_401_with_at_most_one_key_refresh(prod_bot: ProdBot) -> None:
