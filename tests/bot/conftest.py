@@ -25,6 +25,8 @@ from calendar_backend.contract import (
     SlotOut,
     SlotsResult,
 )
+from calendar_backend.storage import create_engine as migrating_engine
+from calendar_backend.storage import migrate
 from dialogs.services import DialogServices
 from dialogs.sql_storage import METADATA, SqlStorage
 from dialogs.teams_bot import OpenSlotBot
@@ -152,6 +154,15 @@ class FakeCalendarService(CalendarServiceApi):
 @pytest.fixture
 def fake() -> FakeCalendarService:
     return FakeCalendarService()
+
+
+async def migrated_sqlite_url(path: Path) -> str:
+    """A SQLite database at ``path`` migrated like production's (bot_state, the audit chain, ...)."""
+    url = f"sqlite+aiosqlite:///{path}"
+    migrator = migrating_engine(url)
+    await migrate(migrator)
+    await migrator.dispose()
+    return url
 
 
 @pytest.fixture

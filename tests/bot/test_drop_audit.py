@@ -13,18 +13,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from calendar_backend.audit import audit_log, verify_audit
-from calendar_backend.storage import create_engine, migrate
 from dialogs.drop_audit import DropAudit
+from tests.bot.conftest import migrated_sqlite_url
 
 TENANT = "00000000-0000-4000-8000-0000000000ab"
 
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    migrator = create_engine(url)
-    await migrate(migrator)
-    await migrator.dispose()
+    url = await migrated_sqlite_url(tmp_path / "bot.db")
     plain = create_async_engine(url, connect_args={"timeout": 15})  # like SqlStorage.from_url
     yield plain
     await plain.dispose()

@@ -14,26 +14,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtenant.app import build_app
-from devtenant.graph import add_graph_routes
 from devtenant.tenant import DevTenant, FaultPlan, tenant_from_dict
+from tests.devtenant.graph_harness import KEY, AiohttpClient, Client, graph_client
+from tests.devtenant.graph_harness import sign as harness_sign
 
 JsonDict = dict[str, Any]
 TID = "11111111-1111-1111-1111-111111111111"
 APP = "aaaaaaaa-0000-0000-0000-000000000001"
 RESTRICTED_APP = "aaaaaaaa-0000-0000-0000-000000000002"
 DENIED_APP = "aaaaaaaa-0000-0000-0000-000000000003"
-GRAPH_AUD = "https://graph.microsoft.com"
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 APP_ROLES = ["Calendars.ReadWrite", "MailboxSettings.Read", "User.Read.All", "Place.Read.All"]
-Client = TestClient[web.Request, web.Application]
 
 
 def user(uid: str, nick: str, zone: str, **extra: Any) -> JsonDict:
@@ -92,10 +88,7 @@ def tenant_doc() -> JsonDict:
 
 
 def sign(claims: JsonDict, key: rsa.RSAPrivateKey = KEY) -> str:
-    now = int(time.time())
-    body = {"aud": GRAPH_AUD, "iss": f"https://sts.windows.net/{TID}/", "tid": TID,
-            "iat": now, "nbf": now, "exp": now + 3600, **claims}
-    return jwt.encode(body, key, algorithm="RS256")
+    return harness_sign(TID, claims, key)
 
 
 def app_token(roles: list[str] = APP_ROLES, app_id: str = APP) -> dict[str, str]:
@@ -107,21 +100,14 @@ def user_token(oid: str, scp: str = "Calendars.ReadWrite MailboxSettings.Read Us
     return {"Authorization": "Bearer " + sign({"azp": APP, "scp": scp, "oid": oid})}
 
 
-def verify(token: str) -> dict[str, Any]:
-    return jwt.decode(token, KEY.public_key(), algorithms=["RS256"], audience=GRAPH_AUD)
-
-
 @pytest.fixture
 def tenant() -> DevTenant:
     return tenant_from_dict(tenant_doc())
 
 
 @pytest.fixture
-async def client(tenant: DevTenant,
-                 aiohttp_client: Callable[[web.Application], Awaitable[Client]]) -> Client:
-    app = web.Application()
-    add_graph_routes(app, tenant, verify)
-    return await aiohttp_client(app)
+async def client(tenant: DevTenant, aiohttp_client: AiohttpClient) -> Client:
+    return await graph_client(tenant, aiohttp_client)
 
 
 def view_path(who: str, start: str, end: str) -> str:

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import jwt
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devtenant.graph import add_graph_routes
 from devtenant.tenant import DevTenant, FaultPlan, tenant_from_dict
+from tests.devtenant.graph_harness import AiohttpClient, Client, bearer, graph_client
 
 JsonDict = dict[str, Any]
 TID = "33333333-3333-3333-3333-333333333333"
-GRAPH_AUD = "https://graph.microsoft.com"
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-Client = TestClient[web.Request, web.Application]
 RESTRICTED = "app-restricted"
 
 
@@ -39,14 +30,7 @@ def tenant_doc() -> JsonDict:
 
 def auth(app_id: str = "app", roles: tuple[str, ...] = ("Calendars.ReadWrite",
                                                         "MailboxSettings.Read")) -> dict[str, str]:
-    now = int(time.time())
-    claims = {"aud": GRAPH_AUD, "tid": TID, "iat": now, "exp": now + 3600, "azp": app_id,
-              "roles": list(roles)}
-    return {"Authorization": "Bearer " + jwt.encode(claims, KEY, algorithm="RS256")}
-
-
-def verify(token: str) -> dict[str, Any]:
-    return jwt.decode(token, KEY.public_key(), algorithms=["RS256"], audience=GRAPH_AUD)
+    return bearer(TID, azp=app_id, roles=list(roles))
 
 
 @pytest.fixture
@@ -55,11 +39,8 @@ def tenant() -> DevTenant:
 
 
 @pytest.fixture
-async def client(tenant: DevTenant,
-                 aiohttp_client: Callable[[web.Application], Awaitable[Client]]) -> Client:
-    app = web.Application()
-    add_graph_routes(app, tenant, verify)
-    return await aiohttp_client(app)
+async def client(tenant: DevTenant, aiohttp_client: AiohttpClient) -> Client:
+    return await graph_client(tenant, aiohttp_client)
 
 
 def settings_item(item_id: str, who: str = "megan@contoso.example", **extra: Any) -> JsonDict:

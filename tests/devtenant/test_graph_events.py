@@ -6,24 +6,15 @@ signed with a test RSA key and verified with PyJWT.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import jwt
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devtenant.graph import add_graph_routes
 from devtenant.tenant import DevTenant, FaultPlan, tenant_from_dict
+from tests.devtenant.graph_harness import AiohttpClient, Client, bearer, graph_client
 
 JsonDict = dict[str, Any]
 TID = "22222222-2222-2222-2222-222222222222"
-GRAPH_AUD = "https://graph.microsoft.com"
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-Client = TestClient[web.Request, web.Application]
 EVENTS = "/v1.0/users/megan@contoso.example/events"
 
 
@@ -50,16 +41,10 @@ def tenant_doc() -> JsonDict:
 
 
 def headers(**claims: Any) -> dict[str, str]:
-    now = int(time.time())
-    body = {"aud": GRAPH_AUD, "tid": TID, "iat": now, "exp": now + 3600, "azp": "app", **claims}
-    return {"Authorization": "Bearer " + jwt.encode(body, KEY, algorithm="RS256")}
+    return bearer(TID, azp="app", **claims)
 
 
 APP = headers(roles=["Calendars.ReadWrite"])
-
-
-def verify(token: str) -> dict[str, Any]:
-    return jwt.decode(token, KEY.public_key(), algorithms=["RS256"], audience=GRAPH_AUD)
 
 
 @pytest.fixture
@@ -68,11 +53,8 @@ def tenant() -> DevTenant:
 
 
 @pytest.fixture
-async def client(tenant: DevTenant,
-                 aiohttp_client: Callable[[web.Application], Awaitable[Client]]) -> Client:
-    app = web.Application()
-    add_graph_routes(app, tenant, verify)
-    return await aiohttp_client(app)
+async def client(tenant: DevTenant, aiohttp_client: AiohttpClient) -> Client:
+    return await graph_client(tenant, aiohttp_client)
 
 
 def meeting(*attendees: str, start: str = "2026-12-01T10:00:00", **extra: Any) -> JsonDict:

@@ -21,11 +21,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import bot as bot_module
-from calendar_backend.storage import create_engine, migrate
 from devtenant.botframework import mint_channel_token
 from devtenant.keys import SigningKeys
 from dialogs.sql_storage import SqlStorage
-from tests.bot.conftest import FakeCalendarService
+from tests.bot.conftest import FakeCalendarService, migrated_sqlite_url
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server
 
 __all__ = ["devtenant", "devtenant_server"]
@@ -109,11 +108,7 @@ async def connector() -> AsyncIterator[Connector]:
 @pytest.fixture
 async def bot_storage(tmp_path: Path) -> AsyncIterator[SqlStorage]:
     """The bot's storage on a database migrated like production's (bot_state, the audit chain, ...)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    migrator = create_engine(url)
-    await migrate(migrator)
-    await migrator.dispose()
-    store = SqlStorage(create_async_engine(url))
+    store = SqlStorage(create_async_engine(await migrated_sqlite_url(tmp_path / "bot.db")))
     yield store
     await store.close()
 
