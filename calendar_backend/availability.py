@@ -15,9 +15,9 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from itertools import accumulate, repeat
+from itertools import repeat
 from operator import add, attrgetter, sub
 from zoneinfo import ZoneInfo
 
@@ -30,7 +30,6 @@ from calendar_backend.slots import (
     require_aware,
     slots_in_spans,
     subtract_spans,
-    to_spans,
     union_sorted,
 )
 from calendar_backend.timezones import localize
@@ -38,8 +37,9 @@ from calendar_backend.timezones import localize
 _ONE_DAY = timedelta(days=1)
 _ZERO = timedelta(0)
 _STATUS = attrgetter("status")
-_ITEM_START = attrgetter("interval.start")
-_ITEM_END = attrgetter("interval.end")
+_INTERVAL = attrgetter("interval")
+_START = attrgetter("start")
+_END = attrgetter("end")
 _WEEKDAYS = frozenset(range(7))
 
 
@@ -93,24 +93,44 @@ def working_windows(hours: WorkingHours, window: Interval) -> tuple[Interval, ..
 
 
 def _working_spans(hours: WorkingHours, window: Interval) -> Spans:
-    first_day = window.start.astimezone(hours.zone).date() - _ONE_DAY
-    last_day = window.end.astimezone(hours.zone).date()
-    pieces: list[Interval] = []
-    day = first_day
-    while day <= last_day:
-        if day.weekday() in hours.days:
-            shift = _shift_on(day, hours)
-            if shift is not None and shift.overlaps(window):
-                pieces.append(Interval(max(shift.start, window.start), min(shift.end, window.end)))
-        day += _ONE_DAY
-    return to_spans(pieces)
+    zone = hours.zone
+    first_day = window.start.astimezone(zone).date() - _ONE_DAY
+    day_count = (window.end.astimezone(zone).date() - first_day).days + 1
+    offsets = map(timedelta, range(day_count))  # timedelta(n) is n days
+    days = [day for day in map(add, repeat(first_day), offsets) if day.weekday() in hours.days]
+    shift_starts = _localize_days(days, hours.start, zone)
+    end_days = list(map(add, days, repeat(_ONE_DAY))) if hours.end <= hours.start else days  # overnight
+    shift_ends = _localize_days(end_days, hours.end, zone)
+    # Both lists are non-decreasing: localize is monotone in wall time and the days ascend. Clipping
+    # to the window keeps that order, so the pieces need no sort before the union.
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    window_start, window_end = window.start, window.end
+    for start, end in zip(shift_starts, shift_ends, strict=True):
+        if start < end and start < window_end and window_start < end:
+            starts.append(start if start > window_start else window_start)
+            ends.append(end if end < window_end else window_end)
+    return union_sorted(starts, ends)
 
 
-def _shift_on(day: date, hours: WorkingHours) -> Interval | None:
-    end_day = day + _ONE_DAY if hours.end <= hours.start else day
-    start = localize(datetime.combine(day, hours.start), hours.zone)
-    end = localize(datetime.combine(end_day, hours.end), hours.zone)
-    return Interval(start, end) if start < end else None
+def _localize_days(days: list[date], clock: time, zone: ZoneInfo) -> list[datetime]:
+    """``localize(datetime.combine(day, clock), zone)`` for every day, without a round trip per day.
+
+    ZoneInfo reports the offset of a wall time for ``fold=0`` and ``fold=1``; the two differ only
+    when the wall time is in a DST gap or fold. Where they agree, the wall time names exactly one
+    instant, ``wall - offset``, which is what :func:`localize` returns. Only the (rare) days where
+    they differ take the full :func:`localize` path, so gaps and folds keep their documented rule.
+    """
+    earlier = clock.replace(fold=0, tzinfo=None)
+    walls = list(map(datetime.combine, days, repeat(earlier)))
+    offsets = list(map(zone.utcoffset, walls))
+    later_offsets = list(map(zone.utcoffset, map(datetime.combine, days, repeat(earlier.replace(fold=1)))))
+    instants = list(map(sub, map(datetime.combine, days, repeat(earlier.replace(tzinfo=UTC))), offsets))
+    if offsets != later_offsets:
+        for index, (offset, later) in enumerate(zip(offsets, later_offsets, strict=True)):
+            if offset != later:
+                instants[index] = localize(walls[index], zone)
+    return instants
 
 
 def local_days(first_day: date, end_day_exclusive: date, zone: ZoneInfo) -> Interval:
@@ -253,21 +273,28 @@ def _has_slot(free: Spans, query: SlotQuery) -> bool:
 
 
 def _item_bounds(person: PersonAvailability, rules: BusyRules) -> tuple[list[datetime], list[datetime]]:
-    """Starts and ends of the person's blocking items (timed and all-day), each list sorted."""
+    """Starts and ends of the person's blocking items (timed and all-day), each list sorted.
+
+    The items are sorted by start once (one key, like any sort of intervals) and both endpoint
+    lists are read in that order: the starts come out sorted and the ends nearly so (an end is out
+    of place only when its item ends before an earlier-starting one does), which timsort finishes
+    in a fraction of a full sort. Sorting the raw starts and ends each on its own costs two full
+    sorts (and per person, not per panel: no panel-wide list is ever sorted).
+    """
     blocks = person.blocks
     if rules.blocking.issuperset(map(_STATUS, blocks)):
-        starts = list(map(_ITEM_START, blocks))
-        ends = list(map(_ITEM_END, blocks))
+        items = sorted(map(_INTERVAL, blocks), key=_START)
     else:
-        chosen = [b.interval for b in blocks if b.status in rules.blocking]
-        starts = [i.start for i in chosen]
-        ends = [i.end for i in chosen]
-    for item in person.all_day:
-        if item.status in rules.blocking:
-            days = local_days(item.first_day, item.end_day_exclusive, person.hours.zone)
-            starts.append(days.start)
-            ends.append(days.end)
-    starts.sort()
+        items = sorted([b.interval for b in blocks if b.status in rules.blocking], key=_START)
+    starts = list(map(_START, items))
+    ends = list(map(_END, items))
+    if person.all_day:
+        for item in person.all_day:
+            if item.status in rules.blocking:
+                days = local_days(item.first_day, item.end_day_exclusive, person.hours.zone)
+                starts.append(days.start)
+                ends.append(days.end)
+        starts.sort()
     ends.sort()
     return starts, ends
 
@@ -304,10 +331,12 @@ def find_panel_slots(
     ``zone_for_days`` decides which local days the ranking groups by (default: the first
     person's zone). When no slot exists, ``blockers`` explains why per person.
 
-    The panel's common free time is computed as (working time shared by everyone) minus (the union
-    of everyone's buffered blocking time), which is the same instant set as intersecting each
-    person's free time, but needs one sort of all blocking items instead of one merge per person.
-    Working hours shared by several people are expanded once.
+    The panel's common free time is computed as (working time shared by everyone) minus each
+    person's buffered blocking time in turn, which is the same instant set as intersecting each
+    person's free time. Working hours shared by several people are expanded once. Each subtraction
+    only visits the blocking time that touches the remaining free ranges (binary search), and free
+    ranges shorter than the duration are dropped as soon as they appear (they cannot hold a slot
+    and only shrink further), so after the first few people little is left to subtract from.
 
     Raises:
         ValueError: ``people`` is empty.
@@ -320,7 +349,10 @@ def find_panel_slots(
     for hours in distinct_hours[1:]:
         common = intersect_spans(common, _working_spans(hours, query.window))
     load = _PanelLoad.of(people, rules)
-    slots = _slots(subtract_spans(common, _buffered_union(load.starts, load.ends, query.buffer)), query)
+    free = common
+    for busy in load.merged():
+        free = _subtract_widened(free, busy, query.buffer, query.duration)
+    slots = _slots(free, query)
     if not slots:
         if _is_window_too_short(query):
             return PanelResult((), (), is_window_too_short=True)
@@ -426,81 +458,119 @@ def _rank(slots: Sequence[Interval], load: _PanelLoad, zone: ZoneInfo) -> tuple[
     by_day: dict[date, list[Interval]] = {}
     for day, slot in zip(days, slots, strict=True):
         by_day.setdefault(day, []).append(slot)
-    first_day = min(by_day)
-    score = {day: _day_score(day, first_day, day_slots, load, zone) for day, day_slots in by_day.items()}
+    ranked_days = sorted(by_day)
+    first_day = ranked_days[0]
+    # Every day's bounds at once: the midnights of each day and of the day after it.
+    midnights = _localize_days(ranked_days + [day + _ONE_DAY for day in ranked_days], time(), zone)
+    score = {
+        day: _day_score(day, first_day, by_day[day], load, Interval(start, end))
+        for day, start, end in zip(
+            ranked_days, midnights[: len(ranked_days)], midnights[len(ranked_days) :], strict=True
+        )
+    }
     ordered = sorted(zip(days, slots, strict=True), key=lambda pair: (score[pair[0]], pair[1].start))
     return tuple(dict.fromkeys(slot for _, slot in ordered))
 
 
-@dataclass(frozen=True, slots=True)
-class _PersonLoad:
-    """One person's blocking time as merged ranges; ``cumulative[i]`` is the length before range i."""
+def _subtract_widened(windows: Spans, busy: Spans, margin: timedelta, min_length: timedelta) -> Spans:
+    """``windows`` minus ``busy`` widened by ``margin`` on both sides, keeping pieces >= ``min_length``.
 
-    merged: Spans
-    cumulative: list[timedelta]
-
-    @classmethod
-    def of(cls, starts: list[datetime], ends: list[datetime]) -> _PersonLoad:
-        merged = union_sorted(starts, ends)
-        return cls(merged, list(accumulate(map(sub, merged[1], merged[0]), initial=_ZERO)))
-
-    def busy(self, bounds: Interval) -> timedelta:
-        """Length of the person's blocking time clipped to ``bounds``."""
-        merged_starts, merged_ends = self.merged
-        lo = bisect_right(merged_ends, bounds.start)
-        hi = bisect_left(merged_starts, bounds.end)
-        if lo >= hi:
-            return _ZERO
-        total = self.cumulative[hi] - self.cumulative[lo]
-        if merged_starts[lo] < bounds.start:
-            total -= bounds.start - merged_starts[lo]
-        if merged_ends[hi - 1] > bounds.end:
-            total -= merged_ends[hi - 1] - bounds.end
-        return total
+    ``busy`` is merged (sorted, disjoint). Widening shifts every start and every end by the same
+    amount, so both lists stay sorted and only the spans near each window are widened (on the
+    fly) instead of copying the whole list; a binary search skips the spans that end before it.
+    """
+    busy_starts, busy_ends = busy
+    count = len(busy_starts)
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    first = 0
+    for window_start, window_end in zip(*windows, strict=True):
+        first = bisect_right(busy_ends, window_start - margin, first)
+        cursor = window_start
+        index = first
+        while index < count:
+            blocked_from = busy_starts[index] - margin
+            if blocked_from >= window_end:
+                break
+            if blocked_from - cursor >= min_length:
+                starts.append(cursor)
+                ends.append(blocked_from)
+            blocked_to = busy_ends[index] + margin
+            if blocked_to > cursor:
+                cursor = blocked_to
+            index += 1
+        if window_end - cursor >= min_length:
+            starts.append(cursor)
+            ends.append(window_end)
+    return starts, ends
 
 
 @dataclass(frozen=True, slots=True)
 class _PanelLoad:
-    """Everyone's unbuffered blocking items, indexed once for the union and for ranking.
+    """Every person's blocking items, indexed once for the panel's free time and for ranking.
 
-    ``starts``/``ends`` hold every item's endpoints over the whole panel, each list sorted on its
-    own (enough for the union and for counting overlaps); ``people`` keeps per-person merged time.
+    Column ``i`` of each field belongs to person ``i``: ``starts``/``ends`` hold their items'
+    endpoints, each list sorted on its own (enough to count overlaps), and ``merged_starts``/
+    ``merged_ends`` their union. Keeping one list per person (not one merged panel list) means no
+    panel-wide sort; a per-day query maps a binary search over the people in C.
     """
 
-    starts: list[datetime]
-    ends: list[datetime]
-    people: tuple[_PersonLoad, ...]
+    starts: tuple[list[datetime], ...]
+    ends: tuple[list[datetime], ...]
+    merged_starts: tuple[list[datetime], ...]
+    merged_ends: tuple[list[datetime], ...]
 
     @classmethod
     def of(cls, people: Sequence[PersonAvailability], rules: BusyRules) -> _PanelLoad:
-        starts: list[datetime] = []
-        ends: list[datetime] = []
-        loads = []
-        for person in people:
-            person_starts, person_ends = _item_bounds(person, rules)
-            loads.append(_PersonLoad.of(person_starts, person_ends))
-            starts += person_starts
-            ends += person_ends
-        starts.sort()  # sorted runs per person: timsort merges them
-        ends.sort()
-        return cls(starts, ends, tuple(loads))
+        bounds = [_item_bounds(person, rules) for person in people]
+        merged = [union_sorted(starts, ends) for starts, ends in bounds]
+        return cls(
+            tuple(starts for starts, _ in bounds),
+            tuple(ends for _, ends in bounds),
+            tuple(starts for starts, _ in merged),
+            tuple(ends for _, ends in merged),
+        )
+
+    def merged(self) -> zip[tuple[list[datetime], list[datetime]]]:
+        """Each person's blocking time as :data:`Spans`."""
+        return zip(self.merged_starts, self.merged_ends, strict=True)
 
     def meetings(self, bounds: Interval) -> int:
-        """Items overlapping ``bounds``: those starting before its end, minus those ending by its start.
-
-        Every item ending at or before ``bounds.start`` also starts before ``bounds.end``.
+        """Items overlapping ``bounds`` over the panel: those starting before its end, minus those
+        ending by its start (every item ending at or before ``bounds.start`` starts before ``bounds.end``).
         """
-        return bisect_left(self.starts, bounds.end) - bisect_right(self.ends, bounds.start)
+        return sum(map(bisect_left, self.starts, repeat(bounds.end))) - sum(
+            map(bisect_right, self.ends, repeat(bounds.start))
+        )
 
     def busy(self, bounds: Interval) -> timedelta:
-        """Per-person blocking time inside ``bounds``, summed over the panel."""
-        return sum((person.busy(bounds) for person in self.people), _ZERO)
+        """Each person's (merged) blocking time clipped to ``bounds``, summed over the panel.
+
+        Only the merged ranges overlapping ``bounds`` are visited (found by binary search): ranking
+        asks about the few local days that have slots, not the whole window.
+        """
+        start, end = bounds.start, bounds.end
+        total = _ZERO
+        for merged_starts, merged_ends, lo, hi in zip(
+            self.merged_starts,
+            self.merged_ends,
+            map(bisect_right, self.merged_ends, repeat(start)),
+            map(bisect_left, self.merged_starts, repeat(end)),
+            strict=True,
+        ):
+            if lo < hi:
+                total += sum(map(sub, merged_ends[lo:hi], merged_starts[lo:hi]), _ZERO)
+                if merged_starts[lo] < start:
+                    total -= start - merged_starts[lo]
+                if merged_ends[hi - 1] > end:
+                    total -= merged_ends[hi - 1] - end
+        return total
 
 
 def _day_score(
-    day: date, first_day: date, day_slots: Sequence[Interval], load: _PanelLoad, zone: ZoneInfo
+    day: date, first_day: date, day_slots: Sequence[Interval], load: _PanelLoad, bounds: Interval
 ) -> int:
-    bounds = local_days(day, day + _ONE_DAY, zone)
+    """The score of ``day`` (see :func:`rank_slots`); ``bounds`` is the day in UTC (``local_days``)."""
     return (
         DAY_PENALTY * (day - first_day).days
         + FRAGMENT_PENALTY * (len(merge(day_slots)) - 1)
