@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
-from botbuilder.core import ConversationState, Middleware, TurnContext
+from botbuilder.core import Middleware, TurnContext
 from botbuilder.core.serializer_helper import serializer_helper
 from botbuilder.integration.aiohttp import (
     CloudAdapter,
@@ -38,12 +38,14 @@ from botframework.connector.token_api import TokenApiClientConfiguration
 from msrest.universal_http.requests import ClientRetryPolicy
 
 from calendar_backend.client import CalendarServiceApi, CalendarServiceClient
+from dialogs import msrest_json
 from dialogs.candidate_page import (
     CandidatePageConfig,
     RedactingAccessLogger,
     form_key,
     mount_candidate_pages,
 )
+from dialogs.conversation_state import JsonConversationState
 from dialogs.drop_audit import DropAudit
 from dialogs.rate_limit import InboundRateLimit, PacedCloudAdapter, SendPacer, rate_limit_scope
 from dialogs.services import DialogServices
@@ -56,6 +58,7 @@ LOG = logging.getLogger("openslot.bot")
 # `safe_codes` a 502-item list: ~4 ms of CPU per client, and botbuilder builds two clients per turn
 # (connector + user-token). The same codes as a frozenset give the identical retry policy in ~50 us.
 ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)  # type: ignore[assignment]
+msrest_json.install()  # card content serialised as plain JSON, output identical (see module)
 MAX_BODY_BYTES = 256 * 1024
 DEDUPE_SIZE = 4096
 PLAYGROUND_CHANNELS = frozenset({"msteams"})
@@ -406,7 +409,7 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
     async def lifecycle(app_: web.Application):  # type: ignore[no-untyped-def]
         session = aiohttp.ClientSession()
         client = calendar or CalendarServiceClient(settings.calendar_service_url, session)
-        services = DialogServices(client, settings.connection_name, ConversationState(store))
+        services = DialogServices(client, settings.connection_name, JsonConversationState(store))
         app_[BOT_KEY]["bot"] = OpenSlotBot(services)
         yield
         await session.close()

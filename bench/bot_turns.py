@@ -5,15 +5,26 @@ served on 127.0.0.1; a local connector + token service records its replies. The 
 is an in-memory stub answering at once, so a scheduling turn's time is the bot's own overhead with
 zero Graph time. The floor is an echo bot swapped in behind the very same adapter, middleware and
 storage. Turns are HTTP POSTs of Bot Framework activities to ``/api/messages``.
+
+On its own, ``python -m bench.bot_turns [--rounds N] [--profile FILE]`` also prints the median of
+each step of the scheduling conversation, and with ``--profile`` writes a cProfile of the
+scheduling conversations (the bot, and the client and connector sharing its event loop; the
+aiosqlite and msrest/requests worker threads are not in it). Profiled figures are not results.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import cProfile
+import pstats
 import secrets
 import statistics
+import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,6 +77,7 @@ class TurnFigures:
 
     schedule_s: float
     echo_s: float
+    steps_s: tuple[float, ...] = ()  # median of each step of the scheduling conversation
 
 
 class Connector:
@@ -164,23 +176,58 @@ async def conversation(http: aiohttp.ClientSession, target: BotUnderTest,
     return [await turn(http, target, cid, text) for text in texts]
 
 
-async def overhead(target: BotUnderTest, rounds: int = 60) -> TurnFigures:
+async def overhead(target: BotUnderTest, rounds: int = 60,
+                   profile: cProfile.Profile | None = None) -> TurnFigures:
     """Median per-turn time: scheduling conversation turns vs. echo turns.
 
     Each round runs one scheduling conversation and then one echo conversation of the same
     length, so both are sampled alternately under the same machine load (the host is shared).
+    ``profile``, if given, is enabled around the scheduling conversations only.
     """
     schedule_bot = target.app[bot_module.BOT_KEY]["bot"]
     echo_bot = EchoBot()
-    schedule: list[float] = []
+    schedule: list[list[float]] = []
     echo: list[float] = []
     async with aiohttp.ClientSession() as http:
         try:
             for _ in range(rounds):
                 target.use(schedule_bot)
-                schedule += await conversation(http, target, SCHEDULE_TURNS)
+                with profile or nullcontext():
+                    schedule.append(await conversation(http, target, SCHEDULE_TURNS))
                 target.use(echo_bot)
                 echo += await conversation(http, target, ["hello"] * len(SCHEDULE_TURNS))
         finally:
             target.use(schedule_bot)
-    return TurnFigures(statistics.median(schedule), statistics.median(echo))
+    steps = tuple(statistics.median(step) for step in zip(*schedule, strict=True))
+    return TurnFigures(statistics.median(t for turns in schedule for t in turns),
+                       statistics.median(echo), steps)
+
+
+async def _standalone(rounds: int, profile: cProfile.Profile | None) -> TurnFigures:
+    with tempfile.TemporaryDirectory() as tmp:
+        async with running_bot(Path(tmp)) as target:
+            return await overhead(target, rounds, profile)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Section (3) alone, with the per-step medians and an optional profile."""
+    parser = argparse.ArgumentParser(prog="python -m bench.bot_turns")
+    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--profile", type=Path, metavar="FILE",
+                        help="write a cProfile of the scheduling conversations (slows them)")
+    args = parser.parse_args(argv)
+    profile = cProfile.Profile() if args.profile else None
+    figures = asyncio.run(_standalone(args.rounds, profile))
+    steps = ", ".join(f"{text.split()[0]!r} {1000 * s:.2f}"
+                      for text, s in zip(SCHEDULE_TURNS, figures.steps_s, strict=True))
+    print(f"scheduling turn {1000 * figures.schedule_s:.2f} ms (steps, ms: {steps}), echo turn "
+          f"{1000 * figures.echo_s:.2f} ms, ratio {figures.schedule_s / figures.echo_s:.2f}x"
+          + (" (profiled: not a result)" if profile else ""))
+    if profile is not None:
+        profile.dump_stats(args.profile)
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(r"dialogs|cards|bot\.py", 25)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -266,7 +266,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         for pragma in ("busy_timeout=5000", "foreign_keys=ON"):
             cursor.execute(f"PRAGMA {pragma}")
-        _enable_wal(cursor)
+        enable_wal(cursor)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -274,7 +274,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _enable_wal(cursor: Any) -> None:
+def enable_wal(cursor: Any) -> None:
     """Switch a database to WAL (persistent in the file, so only a brand-new database really switches).
 
     Two connections opening a brand-new file at once can both hold a shared lock and both want the

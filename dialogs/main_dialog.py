@@ -21,7 +21,7 @@ from cards.help import build_help
 from cards.my_interviews import build_my_interviews
 from cards.views import ZonePair
 from dialogs import parse
-from dialogs.schedule_interview import ScheduleInterviewDialog
+from dialogs.schedule_interview import ScheduleInterviewDialog, hand_over_token
 from dialogs.services import DialogServices, card_activity, manager_zone
 from dialogs.sso import SafeOAuthPrompt, fetch_user_token, sign_out
 from dialogs.state import ScheduleDraft, new_flow_id
@@ -81,8 +81,10 @@ class MainDialog(ComponentDialog):
         text = str(step.values.get("text", ""))
         command = command_of(text)
         if command.startswith("schedule"):
-            return await step.begin_dialog(ScheduleInterviewDialog.__name__,
-                                           self._draft_for(step, text).to_json())
+            draft = self._draft_for(step, text)
+            if draft.pending_people:  # typed names: resolved in this turn with this token
+                hand_over_token(step.context, step.result)
+            return await step.begin_dialog(ScheduleInterviewDialog.__name__, draft.to_json())
         if command in {"my interviews", "interviews", "list"}:
             await self._my_interviews(step)
         elif command in {"sign out", "signout", "log out", "logout"}:

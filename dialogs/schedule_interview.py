@@ -8,10 +8,10 @@ parsers in ``dialogs.parse``; a bad answer gets a specific reply and the same qu
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from botbuilder.core import MessageFactory
+from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.dialogs import (
     ComponentDialog,
     DialogTurnResult,
@@ -60,6 +60,27 @@ def picked_people_text(value: object) -> str | None:
     if not ids or len(ids) > MAX_PICKED or not all(_OBJECT_ID_RE.fullmatch(i) for i in ids):
         return ""
     return ", ".join(dict.fromkeys(i.lower() for i in ids))
+
+
+_HANDOVER_KEY: Final = "openslot.sign_in_handover"  # a turn_state key, not a secret
+
+
+def hand_over_token(context: TurnContext, token_response: object) -> None:
+    """Let this turn's resolve step use the token the sign-in prompt returned moments ago.
+
+    Asking the token service again in the same turn costs one more round trip (tens of ms against
+    the real service). The token goes only into ``turn_state``: memory that lives for this turn,
+    is never part of conversation state and is dropped with the turn; the resolve step removes
+    it on first use.
+    """
+    token = getattr(token_response, "token", None)
+    if isinstance(token, str) and token:
+        context.turn_state[_HANDOVER_KEY] = token
+
+
+def _handed_over_token(context: TurnContext) -> str | None:
+    token = context.turn_state.pop(_HANDOVER_KEY, None)
+    return token if isinstance(token, str) else None
 
 
 def _ask(text: str) -> PromptOptions:
@@ -179,7 +200,8 @@ class ScheduleInterviewDialog(ComponentDialog):
         if not draft.pending_people:
             self._keep(step, draft)
             return await step.next(None)
-        token = await fetch_user_token(step.context, self._services.connection)
+        token = _handed_over_token(step.context) or await fetch_user_token(
+            step.context, self._services.connection)
         if token is None:
             await step.context.send_activity(card_activity(build_reconnect(draft.flow)))
             return await step.end_dialog(None)

@@ -4,7 +4,10 @@ botbuilder 4.17 defect (platform.md §A4): the token service answers a failed ex
 the SDK deserialises an ``ErrorResponse`` (no ``.token``) and both ``OAuthPrompt`` and
 ``TeamsSSOTokenExchangeMiddleware`` crash on ``response.token``. Here every exchange result goes
 through ``_token_of`` and a failure answers **412** with a ``TokenExchangeInvokeResponse`` so Teams
-falls back to the sign-in card. The user token is only ever held in local variables.
+falls back to the sign-in card. The user token is only ever held in local variables, and once in
+the current turn's ``turn_state`` (``schedule_interview.hand_over_token``: the token the sign-in
+prompt just returned, taken by the same turn's directory lookup); it never reaches conversation state,
+storage or a log.
 """
 
 from __future__ import annotations

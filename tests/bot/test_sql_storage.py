@@ -34,3 +34,14 @@ async def test_delete(storage: SqlStorage) -> None:
     await storage.write({"k": {"n": 1}})
     await storage.delete(["k"])
     assert await storage.read(["k"]) == {}
+
+
+async def test_one_conflict_writes_nothing(storage: SqlStorage) -> None:
+    """A batch is one transaction: a refused create leaves the other items unwritten too."""
+    await storage.write({"k": {"n": 1}})
+    with pytest.raises(EtagConflictError):
+        await storage.write({"new": {"n": 2}, "k": {"n": 3}})
+    assert await storage.read(["new"]) == {}
+    assert (await storage.read(["k"]))["k"]["n"] == 1  # type: ignore[index]
+    await storage.write({"new": {"n": 4}})  # the connection and table are still usable
+    assert (await storage.read(["new"]))["new"]["n"] == 4  # type: ignore[index]
