@@ -5,7 +5,11 @@ interviewers; (2) Graph round trips and wall time of "find slots" with devtenant
 Graph request, vs. one round trip and vs. one request per interviewer; (3) bot turn overhead vs.
 an echo bot on the same adapter; (4) throughput, p50/p99 and the resident memory of each process
 (bot, Calendar Service, devtenant) idle and after 10,000 turns from concurrent conversations, with
-bot, Calendar Service and devtenant each in its own process (``bench/processes.py``).
+bot, Calendar Service and devtenant each in its own process (``bench/processes.py``); memory is
+also read after half the measured turns, so growth that levels off (first half only) can be told
+from growth that does not. ``--tracemalloc FRAMES`` adds, for the bot (or ``--trace-process
+calendar``), the allocation sites and object types that grew between those readings (diagnosis
+only: tracing makes that process about ten times slower).
 Everything runs on 127.0.0.1; nothing leaves the machine.
 """
 
@@ -86,25 +90,34 @@ async def section_bot(tmp: Path) -> None:
 LABELS = {"bot": "bot", "calendar": "Calendar Service", "devtenant": "devtenant (test double)"}
 
 
-def section_load(turns: int, concurrency: int) -> None:
+def section_load(turns: int, concurrency: int, trace_frames: int = 0, traced: str = "bot") -> None:
     """(4) Throughput, p50/p99 and every process's memory: bot, Calendar Service, devtenant."""
     print(f"\n(4) {turns} scheduling turns from {concurrency} concurrent conversations, "
           "bot -> Calendar Service -> devtenant, one process each (no added Graph latency)")
-    load = processes.run(turns, concurrency)
+    if trace_frames:
+        print(f"tracemalloc ({trace_frames} frames) in the {LABELS[traced]}: "
+              "its speed and RSS are not results")
+    load = processes.run(turns, concurrency, trace_frames=trace_frames, traced=traced)
     expected = processes.full_conversations(turns, concurrency)
     ok = not load.errors and load.apologies == 0 and load.cards == expected
     print(f"throughput {load.turns_per_s:.1f} turns/s, p50 {_ms(load.p50_s)} ms, "
           f"p99 {_ms(load.p99_s)} ms; {load.turns} turns answered, {len(load.errors)} errors, "
           f"{load.apologies} apologies, {load.cards}/{expected} slot pickers "
           f"({'all correct' if ok else 'INCORRECT'})")
-    print(f"{'process RSS (MiB)':<26} {'started':>8} {'idle':>8} {'after':>8} {'growth':>8} "
-          f"{'growth %':>9}  verdict (flat within 5%)")
+    print(f"{'process RSS (MiB)':<26} {'started':>8} {'idle':>8} {'half':>8} {'after':>8} "
+          f"{'growth':>8} {'growth %':>9} {'1st half':>9} {'2nd half':>9}  "
+          "verdict (flat: 2nd half < 1% of idle)")
     for m in load.memory:
         pct = 100 * m.growth_mb / m.idle_mb
         print(f"{LABELS.get(m.label, m.label):<26} {m.started_mb:8.1f} {m.idle_mb:8.1f} "
-              f"{m.after_mb:8.1f} {m.growth_mb:+8.1f} {pct:+8.1f}%  {_verdict(pct <= 5)}")
+              f"{m.half_mb:8.1f} {m.after_mb:8.1f} {m.growth_mb:+8.1f} {pct:+8.1f}% "
+              f"{m.half_mb - m.idle_mb:+9.1f} {m.second_half_mb:+9.1f}  "
+              f"{_verdict(m.second_half_mb < 0.01 * m.idle_mb)}")
     for problem in load.errors[:10]:
         print("  ", problem)
+    for when, lines in load.probes:
+        print(f"\n{LABELS[traced]}, {when}:")
+        print("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["engine", "graph", "bot", "load"], action="append")
     parser.add_argument("--turns", type=int, default=10_000, help="turns for the load section")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+                        help="load section: trace allocations with FRAMES frames and print what "
+                             "grew (diagnosis only)")
+    parser.add_argument("--trace-process", choices=["bot", "calendar"], default="bot",
+                        help="the process --tracemalloc traces")
     args = parser.parse_args(argv)
     chosen = set(args.only or ["engine", "graph", "bot", "load"])
     began = time.perf_counter()
@@ -128,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             (Path(tmp) / "bot").mkdir()
             asyncio.run(section_bot(Path(tmp) / "bot"))
         if "load" in chosen:
-            section_load(args.turns, args.concurrency)
+            section_load(args.turns, args.concurrency, args.tracemalloc, args.trace_process)
     print(f"\ndone in {time.perf_counter() - began:.0f} s")
     return 0
 

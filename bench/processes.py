@@ -8,15 +8,26 @@ Service client). This process is only the load generator plus a connector that c
 each child's resident memory is that component's own. Every scheduling turn goes bot → Calendar
 Service → devtenant (OBO token, Graph directory lookups and ``getSchedule``), with no added Graph
 latency, so the figures are OpenSlot's own CPU cost on shared cores.
+
+Memory is read (``/proc/<pid>/status``) after start, after the warm-up, after half the measured
+turns and at the end, each after ``SETTLE_S`` of quiet: growth in the second half that is no
+smaller than in the first half means something has not levelled off. ``trace_frames`` > 0 (``python
+-m bench --tracemalloc N [--trace-process calendar]``) also runs ``tracemalloc`` with N frames in
+the bot (or Calendar Service) child and prints, at each of those points, the allocation sites and
+object types that grew since the previous one (a diagnosis aid: tracing slows that process and
+adds its own memory, so its RSS figures are not results).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import statistics
 import tempfile
 import time
+import tracemalloc
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -36,6 +47,8 @@ CARD = "application/vnd.microsoft.card.adaptive"
 APOLOGY = "Sorry, something went wrong"
 START_TIMEOUT_S = 60.0
 SETTLE_S = 1.0  # quiet time before reading memory, so in-flight work has finished
+PROBE = "probe"  # parent → bot child: report what grew since the last probe
+TRACE_TOP = 12  # allocation sites / object types listed per probe
 
 
 def rss_of(pid: int) -> float:
@@ -74,7 +87,10 @@ def _devtenant_child(data_dir: str, pipe: Connection) -> None:
     dt.stop()
 
 
-def _calendar_child(base_url: str, ca_path: str, tmp: str, pipe: Connection) -> None:
+def _calendar_child(base_url: str, ca_path: str, tmp: str, trace_frames: int,
+                    pipe: Connection) -> None:
+    if trace_frames > 0:
+        tracemalloc.start(trace_frames)
     asyncio.run(_calendar_main(DevTenantInfo(base_url, Path(ca_path), load_tenant(_sample())),
                                Path(tmp), pipe))
 
@@ -92,19 +108,14 @@ async def _calendar_main(dt: DevTenantInfo, tmp: Path, pipe: Connection) -> None
     async with calendar_runtime(dt, tmp) as (url, rt):
         background = [*start_admin_tasks(rt), start_recovery(rt)]
         pipe.send(url)
-        await asyncio.to_thread(_wait_stop, pipe)
+        await _answer_probes(pipe)
         for task in background:
             task.cancel()
 
 
-def _wait_stop(pipe: Connection) -> None:
-    try:
-        pipe.recv()
-    except EOFError:
-        return
-
-
-def _bot_child(env: dict[str, str], db_path: str, pipe: Connection) -> None:
+def _bot_child(env: dict[str, str], db_path: str, trace_frames: int, pipe: Connection) -> None:
+    if trace_frames > 0:  # before the bot's imports, so every later allocation has its traceback
+        tracemalloc.start(trace_frames)
     asyncio.run(_bot_main(env, Path(db_path), pipe))
 
 
@@ -122,9 +133,66 @@ async def _bot_main(env: dict[str, str], db_path: Path, pipe: Connection) -> Non
     app = bot_module.build_app(bot_module.load_bot_settings(env), storage=SqlStorage(engine))
     runner, url = await _serve(app)
     pipe.send(url)
-    await asyncio.to_thread(_wait_stop, pipe)
+    await _answer_probes(pipe)
     await runner.cleanup()
     await engine.dispose()
+
+
+async def _answer_probes(pipe: Connection) -> None:
+    """Answer each ``PROBE`` with ``probe_report`` lines; anything else (or EOF) means stop.
+
+    The report is built on the event loop's thread, so no turn runs while it is taken.
+    """
+    previous: list[tracemalloc.Snapshot] = []
+    types: list[Counter[str]] = []
+    while True:
+        try:
+            message = await asyncio.to_thread(pipe.recv)
+        except EOFError:
+            return
+        if message != PROBE:
+            return
+        pipe.send(probe_report(previous, types))
+
+
+_TRACE_FILTERS = (tracemalloc.Filter(False, tracemalloc.__file__),
+                  tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+                  tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
+                  tracemalloc.Filter(False, "<unknown>"))
+
+
+def probe_report(previous: list[tracemalloc.Snapshot], types: list[Counter[str]],
+                 top: int = TRACE_TOP) -> list[str]:
+    """What grew in this process since the last call: live objects by type and, when
+    ``tracemalloc`` is tracing, traced bytes by source line and by whole traceback.
+
+    ``previous`` and ``types`` carry the last snapshot and type census between calls (the first
+    call only records them). A full ``gc.collect()`` runs first, so cyclic garbage is not counted.
+    """
+    gc.collect()
+    census = Counter(type(o).__qualname__ for o in gc.get_objects())
+    lines = [f"live gc-tracked objects: {sum(census.values()):,}"]
+    if types:
+        grown = census.copy()
+        grown.subtract(types[-1])
+        lines.append("object types that grew: " + ", ".join(
+            f"{name} {n:+,}" for name, n in grown.most_common(top) if n > 0))
+    types[:] = [census]
+    if not tracemalloc.is_tracing():
+        return lines
+    snapshot = tracemalloc.take_snapshot().filter_traces(_TRACE_FILTERS)
+    lines.append(f"traced: {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB")
+    if previous:
+        lines.append("grown by line:")
+        lines.extend(f"  {s.size_diff / 1024:+9.1f} KiB {s.count_diff:+8,d} blocks  "
+                     f"{s.traceback[0].filename}:{s.traceback[0].lineno}"
+                     for s in snapshot.compare_to(previous[-1], "lineno")[:top])
+        lines.append("grown by traceback (most recent call first):")
+        for s in snapshot.compare_to(previous[-1], "traceback")[:top]:
+            lines.append(f"  {s.size_diff / 1024:+9.1f} KiB {s.count_diff:+8,d} blocks")
+            lines.extend(f"      {f.filename}:{f.lineno}" for f in s.traceback)
+    previous[:] = [snapshot]
+    return lines
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
@@ -144,6 +212,7 @@ class Child:
     label: str
     process: BaseProcess
     url: str
+    pipe: Connection  # the parent's end: ``PROBE`` (bot only) and, on exit, stop
 
     @property
     def pid(self) -> int:
@@ -162,7 +231,7 @@ def _child(label: str, target: Any, *args: object) -> Iterator[tuple[Child, Conn
     try:
         if not ours.poll(START_TIMEOUT_S):
             raise RuntimeError(f"{label} did not start")
-        yield Child(label, proc, str(ours.recv())), ours
+        yield Child(label, proc, str(ours.recv()), ours), ours
     finally:
         _stop(proc, ours)
 
@@ -186,6 +255,7 @@ class Stack:
     bot: Child
     tenant: DevTenant
     managers: tuple[str, ...]
+    traced: str = ""  # label of the child that runs tracemalloc ("" when none)
 
     @property
     def children(self) -> tuple[Child, ...]:
@@ -204,8 +274,11 @@ def _bot_env(tenant: DevTenant, dt_url: str, ca: str, calendar_url: str) -> dict
 
 
 @contextmanager
-def running_stack(tmp: Path) -> Iterator[Stack]:
+def running_stack(tmp: Path, trace_frames: int = 0, traced: str = "bot") -> Iterator[Stack]:
     """Start devtenant, the Calendar Service and the bot as child processes; stop them on exit.
+
+    ``trace_frames`` > 0 runs ``tracemalloc`` with that many frames in the ``traced`` child
+    (``bot`` or ``calendar``; one at a time, tracing is slow).
 
     Raises ``RuntimeError`` when a child does not report its URL within ``START_TIMEOUT_S``.
     """
@@ -214,10 +287,12 @@ def running_stack(tmp: Path) -> Iterator[Stack]:
                      .get("signedInUsers", []))
     with _child("devtenant", _devtenant_child, str(tmp / "devtenant")) as (dt, _):
         base_url, ca = dt.url, str(tmp / "devtenant" / "ca.pem")
-        with _child("calendar", _calendar_child, base_url, ca, str(tmp)) as (cal, _), \
+        frames = {label: trace_frames if label == traced else 0 for label in ("bot", "calendar")}
+        with _child("calendar", _calendar_child, base_url, ca, str(tmp),
+                    frames["calendar"]) as (cal, _), \
              _child("bot", _bot_child, _bot_env(tenant, base_url, ca, cal.url),
-                    str(tmp / "bot.db")) as (bot, _):
-            yield Stack(dt, cal, bot, tenant, managers)
+                    str(tmp / "bot.db"), frames["bot"]) as (bot, _):
+            yield Stack(dt, cal, bot, tenant, managers, traced=traced if trace_frames > 0 else "")
 
 
 # --- the load ----------------------------------------------------------------------------------
@@ -293,17 +368,24 @@ class Driver:
 
 @dataclass(frozen=True, slots=True)
 class Memory:
-    """One process's resident memory (MiB): after start, after warm-up (idle) and after the run."""
+    """One process's resident memory (MiB): after start, after warm-up (idle), after half the
+    measured turns and after all of them."""
 
     label: str
     started_mb: float
     idle_mb: float
+    half_mb: float
     after_mb: float
 
     @property
     def growth_mb(self) -> float:
         """``after - idle``: what the measured turns left behind."""
         return self.after_mb - self.idle_mb
+
+    @property
+    def second_half_mb(self) -> float:
+        """``after - half``: growth over the second half of the measured turns alone."""
+        return self.after_mb - self.half_mb
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +402,7 @@ class StackLoad:
     apologies: int
     conversations: int
     memory: tuple[Memory, ...]
+    probes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (when, traced child's report lines)
 
 
 def split(turns: int, workers: int) -> list[int]:
@@ -332,9 +415,23 @@ def full_conversations(turns: int, workers: int) -> int:
     return sum(q // len(SCHEDULE_TURNS) for q in split(turns, workers))
 
 
-async def _rss_all(stack: Stack) -> list[float]:
+def halves(turns: int, workers: int) -> tuple[list[int], list[int]]:
+    """Each worker's share of ``turns`` cut in two, the first part ending on a conversation's end
+    (so the pause for the half-way memory reading cuts no conversation short)."""
+    first = [q // 2 // len(SCHEDULE_TURNS) * len(SCHEDULE_TURNS) for q in split(turns, workers)]
+    return first, [q - f for q, f in zip(split(turns, workers), first, strict=True)]
+
+
+async def _rss_all(stack: Stack, when: str, probes: list[tuple[str, tuple[str, ...]]]) -> list[float]:
+    """Every child's RSS after ``SETTLE_S`` of quiet; with tracing, then a probe of that child."""
     await asyncio.sleep(SETTLE_S)
-    return [rss_of(c.pid) for c in stack.children]
+    rss = [rss_of(c.pid) for c in stack.children]
+    traced = [c for c in stack.children if c.label == stack.traced]
+    for child in traced:  # after the RSS reading: the probe's own allocations must not count in it
+        child.pipe.send(PROBE)
+        lines = await asyncio.to_thread(child.pipe.recv)
+        probes.append((when, tuple(lines)))
+    return rss
 
 
 @asynccontextmanager
@@ -350,29 +447,36 @@ async def _replies_server() -> AsyncIterator[Replies]:
 async def drive(stack: Stack, *, turns: int, concurrency: int, warmup: int) -> StackLoad:
     """``turns`` scheduling turns from ``concurrency`` conversations at once, after ``warmup``.
 
-    Memory is read from ``/proc`` for every child: once started, once idle after the warm-up and
-    once idle after the measured turns (each after ``SETTLE_S`` of quiet).
+    Memory is read from ``/proc`` for every child: once started, once idle after the warm-up,
+    after half the measured turns and after all of them (each after ``SETTLE_S`` of quiet, which
+    is not counted in the throughput).
     """
-    started = await _rss_all(stack)
+    probes: list[tuple[str, tuple[str, ...]]] = []
+    started = await _rss_all(stack, "started", probes)
     async with _replies_server() as replies:
         driver = Driver(stack, replies)
         timeout = aiohttp.ClientTimeout(total=120)
         async with aiohttp.ClientSession(
                 timeout=timeout, connector=aiohttp.TCPConnector(limit=concurrency)) as http:
             await asyncio.gather(*(driver.worker(http, q) for q in split(warmup, concurrency)))
-            idle = await _rss_all(stack)
+            idle = await _rss_all(stack, f"after {warmup} warm-up turns", probes)
             driver.latencies.clear()
             cards_before, conv_before = replies.cards, driver.conversations
-            began = time.perf_counter()
-            await asyncio.gather(*(driver.worker(http, q) for q in split(turns, concurrency)))
-            elapsed = time.perf_counter() - began
-        after = await _rss_all(stack)
+            elapsed, marks, done = 0.0, [], 0
+            for part in halves(turns, concurrency):
+                began = time.perf_counter()
+                await asyncio.gather(*(driver.worker(http, q) for q in part))
+                elapsed += time.perf_counter() - began
+                done += sum(part)
+                marks.append(await _rss_all(stack, f"after {done} measured turns", probes))
+        half_rss, after = marks
     cuts = statistics.quantiles(driver.latencies, n=100)
-    memory = tuple(Memory(c.label, s, i, a)
-                   for c, s, i, a in zip(stack.children, started, idle, after, strict=True))
+    memory = tuple(Memory(c.label, s, i, h, a) for c, s, i, h, a
+                   in zip(stack.children, started, idle, half_rss, after, strict=True))
     return StackLoad(concurrency, len(driver.latencies), len(driver.latencies) / elapsed,
                      cuts[49], cuts[98], tuple(driver.errors), replies.cards - cards_before,
-                     replies.apologies, driver.conversations - conv_before, memory)
+                     replies.apologies, driver.conversations - conv_before, memory,
+                     tuple(probes))
 
 
 def scratch_root() -> str | None:
@@ -385,8 +489,9 @@ def scratch_root() -> str | None:
     return str(shm) if shm.is_dir() else None
 
 
-def run(turns: int, concurrency: int, warmup: int = 600) -> StackLoad:
+def run(turns: int, concurrency: int, warmup: int = 600, trace_frames: int = 0,
+        traced: str = "bot") -> StackLoad:
     """Start the stack in a temporary directory, drive it and stop it (blocking)."""
     with tempfile.TemporaryDirectory(prefix="openslot-bench-stack-", dir=scratch_root()) as name, \
-         running_stack(Path(name)) as stack:
+         running_stack(Path(name), trace_frames, traced) as stack:
         return asyncio.run(drive(stack, turns=turns, concurrency=concurrency, warmup=warmup))

@@ -11,7 +11,9 @@ Outbound (#27): ``SendPacer`` keeps every conversation at ≤ ``per_second`` sen
 one second; ``PacedCloudAdapter`` routes each outgoing activity through it (one conversation's
 sends are also serialised, so their order is kept).
 
-All state is in memory, per process; both structures are bounded in size.
+All state is in memory, per process. Both structures forget a key as soon as remembering it can
+no longer change an answer (a bucket refilled to capacity, a lane with no send in the last window
+and nobody waiting), so they hold only recently active keys; ``MAX_KEYS`` caps them under a flood.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ class _Bucket:
 
 class KeyedTokenBuckets:
     """One token bucket per key: capacity ``per_minute`` tokens, refilled at ``per_minute``/60 per
-    second. Holds at most ``max_keys`` buckets (least recently used dropped first).
+    second. Holds at most ``max_keys`` buckets (least recently used dropped first), and a bucket
+    is dropped once it has refilled to capacity (at most 60 s idle): it is then a new one.
 
     Raises:
         ValueError: ``per_minute`` < 1.
@@ -69,15 +72,32 @@ class KeyedTokenBuckets:
         """
         now = self._clock()
         bucket = self._buckets.pop(key, None) or _Bucket(self._capacity, now)
+        self._forget(now)  # the others only: this key's bucket is out of the map until re-inserted
         bucket.tokens = min(self._capacity, bucket.tokens + (now - bucket.stamp) * self._rate)
         bucket.stamp = now
         self._buckets[key] = bucket
-        while len(self._buckets) > self._max_keys:
-            self._buckets.popitem(last=False)
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
             return 0.0
         return (1.0 - bucket.tokens) / self._rate
+
+    def _forget(self, now: float) -> None:
+        # Every take re-inserts its key at the end, so the buckets are in order of last use and
+        # the idle ones are at the front. A bucket that take() would refill to capacity is
+        # exactly a new one (same expression as take(), so no rounding can make them differ).
+        # Without this every conversation ever seen stayed until max_keys (~1.5 KiB each with
+        # the pacer's lane): the bot's memory grew for hours of traffic.
+        buckets = self._buckets
+        while buckets:
+            oldest = next(iter(buckets.values()))
+            full = oldest.tokens + (now - oldest.stamp) * self._rate >= self._capacity
+            if len(buckets) < self._max_keys and not full:  # room for the key being taken
+                return
+            buckets.popitem(last=False)
+
+    def __len__(self) -> int:
+        """How many keys are remembered."""
+        return len(self._buckets)
 
 
 @dataclass
@@ -132,10 +152,14 @@ class InboundRateLimit(Middleware):
 class _Lane:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     sent: deque[float] = field(default_factory=deque)
+    users: int = 0  # slot() calls holding or waiting for the lock
 
 
 class SendPacer:
     """At most ``per_second`` sends per conversation in any ``SEND_WINDOW_S`` window.
+
+    A conversation's lane is forgotten once nobody holds or waits for it and its last send is
+    ``SEND_WINDOW_S`` old (a new lane would give the same answers); at most ``MAX_KEYS`` lanes.
 
     Raises:
         ValueError: ``per_second`` < 1.
@@ -152,30 +176,52 @@ class SendPacer:
 
     def _lane(self, conversation: str) -> _Lane:
         lane = self._lanes.pop(conversation, None) or _Lane()
+        lane.users += 1  # before _forget: the lane being handed out is never dropped
         self._lanes[conversation] = lane
-        while len(self._lanes) > MAX_KEYS:
-            oldest = next(iter(self._lanes))
-            if self._lanes[oldest].lock.locked():
-                break
-            self._lanes.pop(oldest)
+        self._forget(self._clock())
         return lane
+
+    def _forget(self, now: float) -> None:
+        # Lanes are moved to the end when taken and when released, so the front is the longest
+        # idle. A lane in use is never dropped (it serialises its conversation's sends) and is
+        # moved out of the way, so one slow send cannot stop the eviction; past MAX_KEYS an idle
+        # lane goes even with recent sends (a flood must not grow memory).
+        lanes = self._lanes
+        for _ in range(len(lanes)):
+            conversation, oldest = next(iter(lanes.items()))
+            if oldest.users:
+                lanes.move_to_end(conversation)
+                continue
+            quiet = not oldest.sent or now - oldest.sent[-1] >= SEND_WINDOW_S
+            if not quiet and len(lanes) <= MAX_KEYS:
+                return
+            lanes.popitem(last=False)
+
+    def __len__(self) -> int:
+        """How many conversations' lanes are remembered."""
+        return len(self._lanes)
 
     @asynccontextmanager
     async def slot(self, conversation: str) -> AsyncIterator[None]:
         """Wait for a send slot in ``conversation`` and hold it for the duration of one send."""
         lane = self._lane(conversation)
-        async with lane.lock:
-            while True:
-                now = self._clock()
-                while lane.sent and now - lane.sent[0] >= SEND_WINDOW_S:
-                    lane.sent.popleft()
-                if len(lane.sent) < self._limit:
-                    break
-                await self._sleep(SEND_WINDOW_S - (now - lane.sent[0]))
-            try:
-                yield
-            finally:  # completion time: the send arrived no later than this
-                lane.sent.append(self._clock())
+        try:
+            async with lane.lock:
+                while True:
+                    now = self._clock()
+                    while lane.sent and now - lane.sent[0] >= SEND_WINDOW_S:
+                        lane.sent.popleft()
+                    if len(lane.sent) < self._limit:
+                        break
+                    await self._sleep(SEND_WINDOW_S - (now - lane.sent[0]))
+                try:
+                    yield
+                finally:  # completion time: the send arrived no later than this
+                    lane.sent.append(self._clock())
+        finally:
+            lane.users -= 1
+            if conversation in self._lanes:  # always ours: a lane in use is never dropped
+                self._lanes.move_to_end(conversation)
 
 
 class PacedCloudAdapter(CloudAdapter):
