@@ -25,7 +25,6 @@ import logging
 import re
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +52,7 @@ from cards.candidate_page import (
     render_message_page,
 )
 from cards.local_time import format_range
+from dialogs.rate_limit import KeyedTokenBuckets
 
 LOG = logging.getLogger("openslot.candidate")
 _TOKEN = re.compile(r"^[A-Za-z0-9_\-]{40,128}$")
@@ -80,29 +80,6 @@ class CandidatePageConfig:
     nonce_ttl_s: int = 3600
     nonce_key: bytes = field(default_factory=lambda: secrets.token_bytes(FORM_KEY_BYTES), repr=False)
     timeout_s: float = 30.0
-
-
-class TokenBucket:
-    """In-memory token buckets keyed by string (bounded LRU); one process only."""
-
-    def __init__(self, rate_per_min: float, burst: int, *, max_keys: int = 10000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._rate = rate_per_min / 60.0
-        self._burst = float(burst)
-        self._max = max_keys
-        self._clock = clock
-        self._state: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def take(self, key: str) -> float:
-        """Spend one token; returns 0 when allowed, else the seconds to wait (Retry-After)."""
-        now = self._clock()
-        tokens, last = self._state.pop(key, (self._burst, now))
-        tokens = min(self._burst, tokens + (now - last) * self._rate)
-        allowed = tokens >= 1.0
-        self._state[key] = (tokens - 1.0 if allowed else tokens, now)
-        while len(self._state) > self._max:
-            self._state.popitem(last=False)
-        return 0.0 if allowed else (1.0 - tokens) / self._rate
 
 
 def form_key(configured: str, app_password: str) -> bytes:
@@ -181,8 +158,8 @@ class _Runtime:
     config: CandidatePageConfig
     adapter: Any
     allowed_hosts: tuple[str, ...]
-    link_limit: TokenBucket
-    ip_limit: TokenBucket
+    link_limit: KeyedTokenBuckets
+    ip_limit: KeyedTokenBuckets
     client: CalendarServiceClient | None = None
 
 
@@ -194,8 +171,8 @@ def mount_candidate_pages(app: web.Application, config: CandidatePageConfig, *, 
                           allowed_service_hosts: tuple[str, ...]) -> None:
     """Register the candidate routes (and their HTTP client's lifecycle) on the bot app."""
     app[_RUNTIME] = _Runtime(config, adapter, allowed_service_hosts,
-                             TokenBucket(config.link_rate_per_min, config.link_burst),
-                             TokenBucket(config.ip_rate_per_min, config.ip_burst))
+                             KeyedTokenBuckets(config.link_rate_per_min, burst=config.link_burst),
+                             KeyedTokenBuckets(config.ip_rate_per_min, burst=config.ip_burst))
 
     async def lifecycle(app_: web.Application):  # type: ignore[no-untyped-def]
         session = aiohttp.ClientSession()

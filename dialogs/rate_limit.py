@@ -47,19 +47,21 @@ class _Bucket:
 
 
 class KeyedTokenBuckets:
-    """One token bucket per key: capacity ``per_minute`` tokens, refilled at ``per_minute``/60 per
-    second. Holds at most ``max_keys`` buckets (least recently used dropped first), and a bucket
-    is dropped once it has refilled to capacity (at most 60 s idle): it is then a new one.
+    """One token bucket per key: capacity ``burst`` tokens (default ``per_minute``), refilled at
+    ``per_minute``/60 per second. Holds at most ``max_keys`` buckets (least recently used dropped
+    first), and a bucket is dropped once it has refilled to capacity: it is then a new one.
 
     Raises:
-        ValueError: ``per_minute`` < 1.
+        ValueError: ``per_minute`` < 1 or ``burst`` < 1.
     """
 
-    def __init__(self, per_minute: int, *, max_keys: int = MAX_KEYS,
+    def __init__(self, per_minute: float, *, burst: int | None = None, max_keys: int = MAX_KEYS,
                  clock: Clock = time.monotonic) -> None:
         if per_minute < 1:
             raise ValueError("per_minute must be >= 1")
-        self._capacity = float(per_minute)
+        if burst is not None and burst < 1:
+            raise ValueError("burst must be >= 1")
+        self._capacity = float(per_minute if burst is None else burst)
         self._rate = per_minute / 60.0  # tokens per second
         self._max_keys = max_keys
         self._clock = clock

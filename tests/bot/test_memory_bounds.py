@@ -6,7 +6,8 @@ still enforces its rule for recent keys (issue 8 target 4: no memory growth).
 - ``SendPacer`` (outbound pacing per conversation) forgets a lane once it is unused and its last
   send is a window old, never a lane in use, and holds at most ``MAX_KEYS`` idle lanes.
 - ``ActivityGate`` remembers the last ``DEDUPE_SIZE`` activity ids.
-- The candidate page's ``TokenBucket`` (per link and per client IP) holds at most ``max_keys``.
+- The candidate page's buckets (per link and per client IP) are ``KeyedTokenBuckets`` with a burst
+  below the rate: the same forgetting, checked with that shape too.
 
 The property tests compare each forgetting structure with the same rule applied with an unbounded
 memory: forgetting must never change an answer.
@@ -26,7 +27,6 @@ from hypothesis import strategies as st
 
 import bot as bot_module
 from dialogs import rate_limit
-from dialogs.candidate_page import TokenBucket
 from dialogs.rate_limit import SEND_WINDOW_S, KeyedTokenBuckets, SendPacer
 
 
@@ -234,12 +234,36 @@ async def test_gate_remembers_a_bounded_number_of_activity_ids() -> None:
 # ---- candidate page buckets (per link, per client IP) ----------------------------------------
 def test_candidate_buckets_stay_within_max_keys_and_keep_limiting_recent_keys() -> None:
     clock = Clock()
-    bucket = TokenBucket(30.0, 2, max_keys=500, clock=clock)
+    bucket = KeyedTokenBuckets(30.0, burst=2, max_keys=500, clock=clock)
     assert bucket.take("link-hot") == 0.0
     assert bucket.take("link-hot") == 0.0
     assert bucket.take("link-hot") > 0  # burst of 2 spent
     for i in range(5_000):  # many links and IPs within a second
         bucket.take(f"203.0.113.{i}")
-        assert len(bucket._state) <= 500
+        assert len(bucket) <= 500
         if i % 400 == 0:  # a link that keeps coming back stays remembered and limited
             assert bucket.take("link-hot") > 0
+    clock.now += 5.0  # a burst of 2 at 30/min refills in 4 s: every bucket is a new one again
+    bucket.take("one more")
+    assert len(bucket) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 90), st.integers(1, 20),
+       st.lists(st.tuples(st.integers(0, 5), st.floats(0, 30)), max_size=300))
+def test_forgetting_buckets_with_a_burst_answer_like_unbounded_ones(
+        per_minute: int, burst: int, steps: list[tuple[int, float]]) -> None:
+    clock = Clock()
+    ours = KeyedTokenBuckets(per_minute, burst=burst, clock=clock)
+    reference = UnboundedBuckets(per_minute, burst=burst, clock=clock)
+    for key, dt in steps:
+        clock.now += dt
+        assert ours.take(f"k{key}") == reference.take(f"k{key}")
+    assert len(ours) <= len(reference)
+
+
+def test_bucket_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="per_minute"):
+        KeyedTokenBuckets(0.5)
+    with pytest.raises(ValueError, match="burst"):
+        KeyedTokenBuckets(30, burst=0)
