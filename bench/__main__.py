@@ -8,7 +8,7 @@ an echo bot on the same adapter; (4) throughput, p50/p99 and the resident memory
 bot, Calendar Service and devtenant each in its own process (``bench/processes.py``); memory is
 also read after half the measured turns, so growth that levels off (first half only) can be told
 from growth that does not. ``--tracemalloc FRAMES`` adds, for the bot (or ``--trace-process
-calendar``), the allocation sites and object types that grew between those readings (diagnosis
+calendar|devtenant``), the allocation sites and object types that grew between those readings (diagnosis
 only: tracing makes that process about ten times slower).
 Everything runs on 127.0.0.1; nothing leaves the machine.
 """
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
                         help="load section: trace allocations with FRAMES frames and print what "
                              "grew (diagnosis only)")
-    parser.add_argument("--trace-process", choices=["bot", "calendar"], default="bot",
+    parser.add_argument("--trace-process", choices=["bot", "calendar", "devtenant"], default="bot",
                         help="the process --tracemalloc traces")
     args = parser.parse_args(argv)
     chosen = set(args.only or ["engine", "graph", "bot", "load"])

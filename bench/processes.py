@@ -12,10 +12,10 @@ latency, so the figures are OpenSlot's own CPU cost on shared cores.
 Memory is read (``/proc/<pid>/status``) after start, after the warm-up, after half the measured
 turns and at the end, each after ``SETTLE_S`` of quiet: growth in the second half that is no
 smaller than in the first half means something has not levelled off. ``trace_frames`` > 0 (``python
--m bench --tracemalloc N [--trace-process calendar]``) also runs ``tracemalloc`` with N frames in
-the bot (or Calendar Service) child and prints, at each of those points, the allocation sites and
-object types that grew since the previous one (a diagnosis aid: tracing slows that process and
-adds its own memory, so its RSS figures are not results).
+-m bench --tracemalloc N [--trace-process calendar|devtenant]``) also runs ``tracemalloc`` with N
+frames in the bot (or Calendar Service, or devtenant) child and prints, at each of those points,
+the allocation sites and object types that grew since the previous one (a diagnosis aid: tracing
+slows that process and adds its own memory, so its RSS figures are not results).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ CARD = "application/vnd.microsoft.card.adaptive"
 APOLOGY = "Sorry, something went wrong"
 START_TIMEOUT_S = 60.0
 SETTLE_S = 1.0  # quiet time before reading memory, so in-flight work has finished
-PROBE = "probe"  # parent → bot child: report what grew since the last probe
+PROBE = "probe"  # parent → traced child: report what grew since the last probe
 TRACE_TOP = 12  # allocation sites / object types listed per probe
 
 
@@ -78,13 +78,30 @@ class DevTenantInfo:
 # --- child processes (module-level so that *spawn* can import them) ---------------------------
 
 
-def _devtenant_child(data_dir: str, pipe: Connection) -> None:
-    from bench.stack import SAMPLE, start_devtenant
+def _devtenant_child(data_dir: str, trace_frames: int, pipe: Connection) -> None:
+    if trace_frames > 0:  # before devtenant's imports, so every later allocation has its traceback
+        tracemalloc.start(trace_frames)
+    from bench.stack import SAMPLE
+    from devtenant.app import serve_in_thread
 
-    dt = start_devtenant(load_tenant(SAMPLE), Path(data_dir))
-    pipe.send(dt.base_url)
-    pipe.recv()  # any message (or EOF) means stop
-    dt.stop()
+    server = serve_in_thread(load_tenant(SAMPLE), Path(data_dir))
+    pipe.send(server.base_url)
+    previous: list[tracemalloc.Snapshot] = []
+    types: list[Counter[str]] = []
+
+    async def report() -> list[str]:
+        return probe_report(previous, types)
+
+    while True:  # each PROBE is answered; anything else (or EOF) means stop
+        try:
+            message = pipe.recv()
+        except EOFError:
+            break
+        if message != PROBE:
+            break
+        # Built on devtenant's own loop thread (it serves there), so no request runs meanwhile.
+        pipe.send(asyncio.run_coroutine_threadsafe(report(), server.loop).result())
+    server.stop()
 
 
 def _calendar_child(base_url: str, ca_path: str, tmp: str, trace_frames: int,
@@ -212,7 +229,7 @@ class Child:
     label: str
     process: BaseProcess
     url: str
-    pipe: Connection  # the parent's end: ``PROBE`` (bot only) and, on exit, stop
+    pipe: Connection  # the parent's end: ``PROBE`` (traced child only) and, on exit, stop
 
     @property
     def pid(self) -> int:
@@ -278,16 +295,18 @@ def running_stack(tmp: Path, trace_frames: int = 0, traced: str = "bot") -> Iter
     """Start devtenant, the Calendar Service and the bot as child processes; stop them on exit.
 
     ``trace_frames`` > 0 runs ``tracemalloc`` with that many frames in the ``traced`` child
-    (``bot`` or ``calendar``; one at a time, tracing is slow).
+    (``bot``, ``calendar`` or ``devtenant``; one at a time, tracing is slow).
 
     Raises ``RuntimeError`` when a child does not report its URL within ``START_TIMEOUT_S``.
     """
     tenant = load_tenant(_sample())
     managers = tuple(str(u) for u in (tenant.data.get("botFramework") or {})
                      .get("signedInUsers", []))
-    with _child("devtenant", _devtenant_child, str(tmp / "devtenant")) as (dt, _):
+    frames = {label: trace_frames if label == traced else 0
+              for label in ("bot", "calendar", "devtenant")}
+    with _child("devtenant", _devtenant_child, str(tmp / "devtenant"),
+                frames["devtenant"]) as (dt, _):
         base_url, ca = dt.url, str(tmp / "devtenant" / "ca.pem")
-        frames = {label: trace_frames if label == traced else 0 for label in ("bot", "calendar")}
         with _child("calendar", _calendar_child, base_url, ca, str(tmp),
                     frames["calendar"]) as (cal, _), \
              _child("bot", _bot_child, _bot_env(tenant, base_url, ca, cal.url),

@@ -477,11 +477,22 @@ async def _token(request: web.Request) -> web.Response:
     try:
         issuer.resolve_tenant(request.match_info["tenant"])
         grant = form.get("grant_type", "")
-        issuer.tenant.counters[f"entra.token.{grant.rsplit(':', 1)[-1] or 'none'}"] += 1
+        issuer.tenant.counters[f"entra.token.{_grant_label(grant)}"] += 1
         body = _run_grant(issuer, grant, form, request.headers.get("Authorization"))
     except EntraError as err:
         return _error_response(issuer, request, err)
     return web.json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+_GRANT_LABELS = frozenset({"client_credentials", "jwt-bearer", "refresh_token", "authorization_code"})
+
+
+def _grant_label(grant: str) -> str:
+    """The counter suffix for a grant type: its last `:` segment for the grants devtenant serves,
+    `none` when missing, and one shared `unsupported` for anything else (the grant type is client
+    input, so one counter per value would grow without bound)."""
+    label = grant.rsplit(":", 1)[-1]
+    return label if label in _GRANT_LABELS else "none" if not grant else "unsupported"
 
 
 def _run_grant(
@@ -597,13 +608,13 @@ def _delegated_response(
 
 def _new_refresh_token(issuer: TokenIssuer, client_id: str, user: JsonDict, scope: str) -> str:
     token = "0.devtenant." + secrets.token_urlsafe(48)
-    issuer.tenant.refresh_tokens[token] = {
+    issuer.tenant.remember_refresh_token(token, {
         "client_id": client_id,
         "oid": str(user["id"]),
         "scope": scope,
         "revoked": False,
         "iat": issuer.now_ts(),
-    }
+    })
     return token
 
 

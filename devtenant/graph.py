@@ -255,7 +255,11 @@ class GraphSurface:
         try:
             yield
         finally:
+            # An idle slot is dropped: the key comes from the URL (any address, even an unknown
+            # one, takes a slot before its 404), so zero counts would pile up without bound.
             self._in_flight[slot] -= 1
+            if self._in_flight[slot] <= 0:
+                del self._in_flight[slot]
 
     def _admit(self, method: str, path: str, *,
                in_batch: bool) -> tuple[Route, dict[str, str | None]]:

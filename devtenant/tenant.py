@@ -20,6 +20,11 @@ JsonDict = dict[str, Any]
 
 _DATE_KEYS = ("dateTime", "startDate", "endDate", "originalStart")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+# How many issued refresh tokens devtenant remembers: the newest ones (~0.6 KiB each, so ~2.3 MiB
+# at most). MSAL asks for offline_access on every on-behalf-of call, so every OBO issues one; kept
+# for ever they grew ~0.4 KiB per bench turn without end. A forgotten token is answered like one
+# devtenant never issued (invalid_grant, 9002313).
+REFRESH_TOKEN_LIMIT = 4096
 
 
 @dataclass
@@ -44,7 +49,8 @@ class DevTenant:
     faults: FaultPlan = field(default_factory=FaultPlan)
     # Bot Framework token store: (user id, connection name) -> issued token response
     bot_tokens: dict[tuple[str, str], JsonDict] = field(default_factory=dict)
-    # refresh tokens issued: token -> claims it was issued with
+    # refresh tokens issued: token -> claims it was issued with, oldest first; at most
+    # REFRESH_TOKEN_LIMIT (add them with `remember_refresh_token`)
     refresh_tokens: dict[str, JsonDict] = field(default_factory=dict)
     # authorization codes issued: code -> claims
     auth_codes: dict[str, JsonDict] = field(default_factory=dict)
@@ -60,6 +66,17 @@ class DevTenant:
     @property
     def domain(self) -> str:
         return str(self.data["tenant"].get("defaultDomain", "contoso.example"))
+
+    def remember_refresh_token(self, token: str, record: JsonDict) -> None:
+        """Record an issued refresh token, forgetting the oldest beyond `REFRESH_TOKEN_LIMIT`.
+
+        Issue order is the dict's order, so the oldest record is the first key (dropping it costs
+        ~1 µs at the limit). Revoked (rotated) records are kept like live ones until they are the
+        oldest, so reusing a recently rotated token still gets "revoked" (50173), not "invalid".
+        """
+        self.refresh_tokens[token] = record
+        while len(self.refresh_tokens) > REFRESH_TOKEN_LIMIT:
+            del self.refresh_tokens[next(iter(self.refresh_tokens))]
 
     # ---- directory -------------------------------------------------------------------------
     def users(self) -> list[JsonDict]:
