@@ -78,3 +78,55 @@ async def test_a_refused_batch_leaves_the_connection_clean(tmp_path: Path) -> No
     with sqlite3.connect(tmp_path / "s.db", timeout=0) as other:  # no lock left behind
         other.execute("UPDATE bot_state SET data = data")
     await storage.close()
+
+
+async def _from_url(path: Path) -> SqlStorage:
+    storage = SqlStorage.from_url(f"sqlite+aiosqlite:///{path}")
+    async with storage.engine.begin() as conn:
+        await conn.run_sync(METADATA.create_all)
+    return storage
+
+
+async def test_a_connection_returned_inside_a_transaction_is_still_rolled_back(
+        tmp_path: Path) -> None:
+    # The pool skips its reset rollback when no transaction is open; when one is (here opened on
+    # the driver behind SQLAlchemy's back), the rollback must still happen on check-in.
+    storage = await _from_url(tmp_path / "s.db")
+    async with storage.engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.execute("INSERT INTO bot_state (key, etag, data, updated_at) "
+                             "VALUES ('k', 'e', '{}', '2026-11-28 00:00:00')")
+        assert driver.in_transaction
+    assert rows(tmp_path / "s.db") == []
+    with sqlite3.connect(tmp_path / "s.db", timeout=0) as other:  # no lock left behind
+        other.execute("UPDATE bot_state SET data = data")
+    await storage.write({"k": {"n": 1}})  # the pooled connection is usable and clean
+    assert rows(tmp_path / "s.db") == [("k", '{"n":1}', rows(tmp_path / "s.db")[0][2])]
+    await storage.close()
+
+
+async def test_reads_and_committed_writes_skip_the_pools_rollback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aiosqlite
+
+    storage = await _from_url(tmp_path / "s.db")
+    await storage.write({"k": {"n": 1}})
+    rollbacks = 0
+    real = aiosqlite.Connection.rollback
+
+    async def counting(self: aiosqlite.Connection) -> None:
+        nonlocal rollbacks
+        rollbacks += 1
+        await real(self)
+
+    monkeypatch.setattr(aiosqlite.Connection, "rollback", counting)
+    item = (await storage.read(["k"]))["k"]
+    await storage.write({"k": item})
+    assert rollbacks == 0
+    with pytest.raises(EtagConflictError):  # a refused write is rolled back (by its transaction)
+        await storage.write({"k": {"n": 2, "e_tag": "stale"}})
+    assert rollbacks == 1
+    with sqlite3.connect(tmp_path / "s.db", timeout=0) as other:
+        other.execute("UPDATE bot_state SET data = data")
+    await storage.close()
