@@ -52,6 +52,7 @@ from dialogs.services import DialogServices
 from dialogs.sql_storage import SqlStorage
 from dialogs.sso import SsoExchangeMiddleware
 from dialogs.teams_bot import OpenSlotBot
+from dialogs.token_service import TokenServiceClient
 
 LOG = logging.getLogger("openslot.bot")
 # msrest builds every client's retry list as `[i for i in range(999) if i not in safe_codes]` with
@@ -63,6 +64,7 @@ MAX_BODY_BYTES = 256 * 1024
 DEDUPE_SIZE = 4096
 PLAYGROUND_CHANNELS = frozenset({"msteams"})
 CHANNEL_ISSUER = "https://api.botframework.com"  # iss of channel tokens; scope of outbound ones
+BOTFRAMEWORK_LOGIN_URL = "https://login.microsoftonline.com/botframework.com"
 
 
 class SettingsError(ValueError):
@@ -230,8 +232,10 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
 
     def __init__(self, settings: BotSettings) -> None:
         config = _SdkConfig(settings)
-        super().__init__(config, credentials_factory=_CredentialFactory(config, settings))
+        self._credential_factory = _CredentialFactory(config, settings)
+        super().__init__(config, credentials_factory=self._credential_factory)
         self._settings = settings
+        self._token_client: TokenServiceClient | None = None
 
     async def authenticate_request(self, activity: Activity,
                                    auth_header: str) -> AuthenticateRequestResult:
@@ -264,18 +268,33 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
                                          self._settings.connector_timeout_s)
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:  # noqa: ARG002
-        s = self._settings
-        creds = (MicrosoftAppCredentials(s.app_id, s.app_password,
-                                         channel_auth_tenant=s.app_tenant_id or None)
-                 if s.app_id else MicrosoftAppCredentials.empty())
-        client = _UserTokenClientImpl(s.app_id, creds, s.token_service_url)
-        # Mutate the configuration msrest's pipeline already holds: a replacement config object
-        # passed to the constructor is ignored by the pipeline (the CA bundle never applied).
-        config: TokenApiClientConfiguration = client._client.config
-        config.connection.timeout = 10
-        if s.ca_bundle:
-            config.connection.verify = s.ca_bundle
-        return client
+        """One client per process (botbuilder asks on every turn): its MSAL cache and HTTP
+        connections are reused; see ``dialogs/token_service.py``."""
+        if self._token_client is None:
+            s = self._settings
+            # As botbuilder builds them (same factory, scope and authority as the connector's),
+            # once: MSAL's cache of the bot token then lasts for the process.
+            creds = (await self._credential_factory.create_credentials(
+                s.app_id, CHANNEL_ISSUER, s.login_url or BOTFRAMEWORK_LOGIN_URL, True)
+                if s.app_id else MicrosoftAppCredentials.empty())
+            inner = _UserTokenClientImpl(s.app_id, creds, s.token_service_url)
+            # Mutate the configuration msrest's pipeline already holds: a replacement config
+            # object passed to the constructor is ignored by the pipeline (the CA bundle never
+            # applied).
+            config: TokenApiClientConfiguration = inner._client.config
+            config.connection.timeout = 10
+            if s.ca_bundle:
+                config.connection.verify = s.ca_bundle
+            built = TokenServiceClient(inner, s.token_service_url, creds,
+                                       ca_bundle=s.ca_bundle, timeout_s=10)
+            if self._token_client is None:  # a concurrent first turn may have built one
+                self._token_client = built
+        return self._token_client
+
+    async def close(self) -> None:
+        """Close the token service client's connections (on the app's shutdown)."""
+        if self._token_client is not None:
+            await self._token_client.close()
 
 
 class _HardenedConnectorFactory(ConnectorFactory):
@@ -308,7 +327,7 @@ class _SdkConfig:
             self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = CHANNEL_ISSUER
             self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = CHANNEL_ISSUER
             self.TO_CHANNEL_FROM_BOT_LOGIN_URL = (
-                settings.login_url or "https://login.microsoftonline.com/botframework.com")
+                settings.login_url or BOTFRAMEWORK_LOGIN_URL)
             self.OAUTH_URL = settings.token_service_url
 
 
@@ -390,7 +409,8 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
     """The aiohttp app. ``calendar``/``storage`` default to the real client and SQL storage."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     store = storage or SqlStorage.from_url(settings.database_url)
-    adapter = PacedCloudAdapter(OpenSlotAuthentication(settings),
+    auth = OpenSlotAuthentication(settings)
+    adapter = PacedCloudAdapter(auth,
                                 SendPacer(settings.rate_sends_per_second))
     adapter.use(InboundRateLimit(settings.rate_tenant_per_min,
                                  settings.rate_conversation_per_min, tenant_of))
@@ -413,6 +433,7 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
         app_[BOT_KEY]["bot"] = OpenSlotBot(services)
         yield
         await session.close()
+        await auth.close()
         await store.close()
 
     app[ADAPTER_KEY] = adapter
