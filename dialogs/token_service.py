@@ -14,7 +14,9 @@ bot's event loop: same URL, query (``userId``, ``connectionName``, ``channelId``
 ``TokenServiceError``), never following a redirect, within ``timeout_s``. The bot's own token for
 the ``Authorization`` header comes from the process-wide ``AppCredentials`` (MSAL's cache, in a
 worker thread because a cache miss goes to the network); without an app id (the dev profile) no
-header is sent, as msrest does. The rarer operations (exchange, sign-out, sign-in resource, token
+header is sent, as msrest does. TLS trusts ``OPENSLOT_CA_BUNDLE`` when set, else the system's trust
+store (``requests`` used certifi's copy of Mozilla's; both hold the roots token.botframework.com
+chains to). The rarer operations (exchange, sign-out, sign-in resource, token
 status, AAD tokens) go to the msrest client unchanged.
 
 The user token is returned to the caller and held nowhere here: not logged, not cached.
