@@ -55,3 +55,23 @@ def test_short_run_goes_through_every_process_and_reports_each_memory() -> None:
     assert [m.label for m in load.memory] == ["bot", "calendar", "devtenant"]
     assert all(m.started_mb > 10 and m.idle_mb > 10 and m.after_mb > 10 for m in load.memory)
     assert not any(c.process.is_alive() for c in stack.children)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("traced", ["calendar", "devtenant"])
+def test_a_traced_child_reports_what_grew_at_every_reading(traced: str) -> None:
+    # `python -m bench --tracemalloc N --trace-process ...`: the traced child answers a probe at
+    # each of the four memory readings, with traced bytes once tracing runs (the bot's own probe
+    # path is exercised by the same `_rss_all`; these are the two other children's loops).
+    with tempfile.TemporaryDirectory(dir=processes.scratch_root()) as name, \
+         processes.running_stack(Path(name), trace_frames=2, traced=traced) as stack:
+        load = asyncio.run(processes.drive(stack, turns=6, concurrency=2, warmup=6))
+    assert load.errors == ()
+    assert [when for when, _ in load.probes] == [
+        "started", "after 6 warm-up turns", "after 0 measured turns", "after 6 measured turns"]
+    for when, lines in load.probes:
+        assert lines[0].startswith("live gc-tracked objects: "), when
+        assert any(line.startswith("traced: ") for line in lines), when
+    later = load.probes[-1][1]
+    assert any(line.startswith("object types that grew") for line in later)
+    assert "grown by line:" in later
