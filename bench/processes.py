@@ -147,7 +147,8 @@ async def _bot_main(env: dict[str, str], db_path: Path, pipe: Connection) -> Non
     engine = create_async_engine(f"sqlite+aiosqlite:///{db_path}", connect_args={"timeout": 30})
     async with engine.begin() as conn:
         await conn.run_sync(METADATA.create_all)
-    app = bot_module.build_app(bot_module.load_bot_settings(env), storage=SqlStorage(engine))
+    app = bot_module.build_app(bot_module.load_bot_settings(env),
+                               storage=SqlStorage(engine, busy_timeout_s=30))
     runner, url = await _serve(app)
     pipe.send(url)
     await _answer_probes(pipe)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,10 @@ class CountingStorage(SqlStorage):
 
 
 @pytest.fixture
-def counting(storage: SqlStorage) -> CountingStorage:
-    return CountingStorage(storage._engine)
+async def counting(storage: SqlStorage) -> AsyncIterator[CountingStorage]:
+    counted = CountingStorage(storage._engine)
+    yield counted
+    await counted.close()  # its own SQLite connection (the engine is shared with ``storage``)
 
 
 def context() -> TurnContext:

@@ -1,4 +1,5 @@
-"""SqlStorage on aiosqlite talks to the driver directly; rows and errors match the SQLAlchemy path."""
+"""SqlStorage on a SQLite file uses its own aiosqlite connection; rows and errors match the
+SQLAlchemy path (which PostgreSQL and in-memory SQLite use)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ async def make(path: Path, *, direct: bool) -> SqlStorage:
     async with engine.begin() as conn:
         await conn.run_sync(METADATA.create_all)
     storage = SqlStorage(engine, clock=lambda: STAMP)
-    assert storage._sqlite_stamp is not None  # aiosqlite: the direct path is chosen
+    assert storage._sqlite_path == str(path)  # a SQLite file: the direct path is chosen
     if not direct:
-        storage._sqlite_stamp = None  # the SQLAlchemy statements, as on PostgreSQL
+        storage._sqlite_path = None  # the SQLAlchemy statements, as on PostgreSQL
     return storage
 
 
@@ -106,12 +107,13 @@ async def test_a_connection_returned_inside_a_transaction_is_still_rolled_back(
     await storage.close()
 
 
-async def test_reads_and_committed_writes_skip_the_pools_rollback(
+async def test_the_engines_reads_and_commits_skip_the_pools_rollback(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The engine serves the bot's other tables (refusal audits) and ``delete``.
     import aiosqlite
+    import sqlalchemy as sa
 
     storage = await _from_url(tmp_path / "s.db")
-    await storage.write({"k": {"n": 1}})
     rollbacks = 0
     real = aiosqlite.Connection.rollback
 
@@ -121,12 +123,64 @@ async def test_reads_and_committed_writes_skip_the_pools_rollback(
         await real(self)
 
     monkeypatch.setattr(aiosqlite.Connection, "rollback", counting)
-    item = (await storage.read(["k"]))["k"]
-    await storage.write({"k": item})
-    assert rollbacks == 0
-    with pytest.raises(EtagConflictError):  # a refused write is rolled back (by its transaction)
-        await storage.write({"k": {"n": 2, "e_tag": "stale"}})
+    insert = sa.text("INSERT INTO bot_state (key, etag, data, updated_at) "
+                     "VALUES ('k', 'e', '{}', '2026-11-28 00:00:00')")
+    async with storage.engine.begin() as conn:
+        await conn.execute(insert)
+    assert rollbacks == 0  # committed: nothing to roll back on check-in
+    assert rows(tmp_path / "s.db")[0][0] == "k"
+    with pytest.raises(sa.exc.IntegrityError):  # a failed transaction is still rolled back
+        async with storage.engine.begin() as conn:
+            await conn.execute(insert)
     assert rollbacks == 1
     with sqlite3.connect(tmp_path / "s.db", timeout=0) as other:
         other.execute("UPDATE bot_state SET data = data")
     await storage.close()
+
+
+def test_only_a_sqlite_file_gets_its_own_connection(tmp_path: Path) -> None:
+    def path_of(url: str) -> str | None:
+        return SqlStorage(create_async_engine(url))._sqlite_path
+
+    assert path_of(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}") == str(tmp_path / "b.db")
+    assert path_of("sqlite+aiosqlite:///:memory:") is None
+    assert path_of("sqlite+aiosqlite://") is None
+    assert path_of("postgresql+asyncpg://u:p@127.0.0.1/db") is None
+
+
+async def test_in_memory_sqlite_uses_the_sqlalchemy_statements() -> None:
+    engine = create_async_engine("sqlite+aiosqlite:///:memory:")
+    async with engine.begin() as conn:
+        await conn.run_sync(METADATA.create_all)
+    storage = SqlStorage(engine)
+    await storage.write({"k": {"n": 1}})
+    assert without_etags(await storage.read(["k"])) == {"k": {"n": 1}}
+    await storage.close()
+
+
+async def test_the_storages_connection_puts_the_file_in_wal(tmp_path: Path) -> None:
+    storage = await make(tmp_path / "s.db", direct=True)  # a plain engine: no WAL hook
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    await storage.write({"k": {"n": 1}})
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    await storage.close()
+
+
+async def test_two_storages_on_one_file_write_concurrently_without_loss(tmp_path: Path) -> None:
+    # Two bot processes on one SQLite file: each storage has its own connection; SQLite's locks
+    # and the busy timeout order their writes, and eTag conflicts are still found across them.
+    import asyncio
+
+    first = await make(tmp_path / "s.db", direct=True)
+    second = SqlStorage(create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 's.db'}"))
+    await asyncio.gather(*(store.write({f"{name}-{i}": {"i": i}})
+                           for i in range(25) for name, store in (("a", first), ("b", second))))
+    assert len(await first.read([f"{n}-{i}" for n in "ab" for i in range(25)])) == 50
+    item = (await first.read(["a-0"]))["a-0"]
+    await second.write({"a-0": dict(item)})  # same eTag: the first write wins...
+    with pytest.raises(EtagConflictError):
+        await first.write({"a-0": item})  # ...and the other one, holding the old eTag, loses
+    await first.close()
+    await second.close()
