@@ -369,14 +369,14 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
         return web.json_response({"error": "not an activity"}, status=400)
     try:
-        Activity().deserialize(doc)
+        activity = Activity().deserialize(doc)
     except Exception:
         return web.json_response({"error": "not an activity"}, status=400)
     adapter, bot = request.app[ADAPTER_KEY], request.app[BOT_KEY]["bot"]
     try:  # not adapter.process(): it re-serialises invoke bodies and crashes (see _invoke_json)
         with rate_limit_scope() as verdict:
             invoke = await adapter.process_activity(request.headers.get("Authorization", ""),
-                                                    Activity().deserialize(doc), bot.on_turn)
+                                                    activity, bot.on_turn)
     except PermissionError as exc:
         raise web.HTTPUnauthorized from exc
     if verdict.retry_after_s is not None:  # refused by InboundRateLimit before any handler
