@@ -236,6 +236,7 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
         super().__init__(config, credentials_factory=self._credential_factory)
         self._settings = settings
         self._token_client: TokenServiceClient | None = None
+        self._connectors = ConnectorClients()
 
     async def authenticate_request(self, activity: Activity,
                                    auth_header: str) -> AuthenticateRequestResult:
@@ -260,12 +261,12 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
         """The turn's replies use this factory (not ``create_connector_factory``)."""
         if result.connector_factory is not None:
             result.connector_factory = _HardenedConnectorFactory(
-                result.connector_factory, self._settings.connector_timeout_s)
+                result.connector_factory, self._settings.connector_timeout_s, self._connectors)
         return result
 
     def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
         return _HardenedConnectorFactory(super().create_connector_factory(claims_identity),
-                                         self._settings.connector_timeout_s)
+                                         self._settings.connector_timeout_s, self._connectors)
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:  # noqa: ARG002
         """One client per process (botbuilder asks on every turn): its MSAL cache and HTTP
@@ -292,20 +293,64 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
         return self._token_client
 
     async def close(self) -> None:
-        """Close the token service client's connections (on the app's shutdown)."""
+        """Close the token service and Bot Connector clients' connections (on the app's shutdown)."""
         if self._token_client is not None:
             await self._token_client.close()
+        await self._connectors.close()
+
+
+class ConnectorClients:
+    """The process's Bot Connector clients, one per (service URL, audience), newest last.
+
+    botbuilder builds a new ``ConnectorClient`` for every turn, and each brings its own
+    ``requests`` session: every reply opened a new TCP and TLS connection to the Bot Connector
+    (in Teams, a round trip to smba.trafficmanager.net and a handshake per turn) and left the old
+    socket to the garbage collector. Kept here, a client's session keeps its connections alive
+    across turns. A client holds no per-turn or per-user state: msrest signs every request afresh
+    from the credentials' MSAL cache, so a renewed bot token is picked up. Only allow-listed
+    service URLs get here (``ActivityGate``); at most ``limit`` are kept (an evicted client is
+    left to the garbage collector, as before, since a turn may still be using it).
+    """
+
+    def __init__(self, limit: int = 64) -> None:
+        self._clients: OrderedDict[tuple[str, str | None], ConnectorClient] = OrderedDict()
+        self._limit = limit
+
+    async def get(self, service_url: str, audience: str | None,
+                  build: Callable[[], Awaitable[ConnectorClient]]) -> ConnectorClient:
+        """The kept client for ``(service_url, audience)``, built with ``build`` the first time."""
+        key = (service_url, audience)
+        client = self._clients.get(key)
+        if client is None:
+            client = await build()
+            client = self._clients.setdefault(key, client)  # a concurrent first turn may have won
+            while len(self._clients) > self._limit:
+                self._clients.popitem(last=False)
+        self._clients.move_to_end(key)
+        return client
+
+    async def close(self) -> None:
+        """Close every kept client's connections (on the app's shutdown)."""
+        clients, self._clients = list(self._clients.values()), OrderedDict()
+        for client in clients:
+            await client.__aexit__(None, None, None)  # msrest's async clients close this way
 
 
 class _HardenedConnectorFactory(ConnectorFactory):
     """Bot Connector clients that never follow redirects, never retry and give up after
-    ``timeout_s`` seconds (msrest's defaults: 30 redirects, 3 retries, 100 s each)."""
+    ``timeout_s`` seconds (msrest's defaults: 30 redirects, 3 retries, 100 s each), kept in
+    ``clients`` across turns."""
 
-    def __init__(self, inner: ConnectorFactory, timeout_s: float) -> None:
+    def __init__(self, inner: ConnectorFactory, timeout_s: float, clients: ConnectorClients) -> None:
         self._inner = inner
         self._timeout_s = timeout_s
+        self._clients = clients
 
     async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
+        return await self._clients.get(service_url, audience,
+                                       lambda: self._build(service_url, audience))
+
+    async def _build(self, service_url: str, audience: str | None) -> ConnectorClient:
         client = await self._inner.create(service_url, audience)
         config = client.config  # the object msrest's pipeline reads on every send
         config.redirect_policy.allow = False

@@ -161,3 +161,31 @@ def test_form_key_is_shared_by_a_deployment_and_validated() -> None:
         with pytest.raises(bot_module.SettingsError, match="OPENSLOT_BOT_FORM_KEY"):
             bot_module.load_bot_settings({**base, "OPENSLOT_BOT_FORM_KEY": bad})
     assert "form_key" not in repr(one)
+
+
+async def test_replies_reuse_one_connector_client_and_connection(
+        channel: Channel, storage: SqlStorage, fake: FakeCalendarService) -> None:
+    # botbuilder built a new ConnectorClient (a new `requests` session) for every turn, so every
+    # reply opened a new connection to the Bot Connector (TLS to smba.trafficmanager.net in Teams).
+    peers: list[tuple[str, int]] = []
+
+    @web.middleware
+    async def record_peer(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith("/v3/"):
+            peers.append(request.transport.get_extra_info("peername")[:2])  # type: ignore[union-attr]
+        return await handler(request)
+
+    connector = channel.app()
+    connector.middlewares.append(record_peer)
+    server = TestServer(connector, host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("/")).rstrip("/")
+    app = bot_module.build_app(settings_for(channel), calendar=fake, storage=storage)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as bot_client:
+        for n in range(3):
+            doc = activity(channel, aid=f"reuse-{n}", service_url=url,
+                           conversation={"id": f"a:reuse-{n}", "tenantId": TENANT})
+            assert (await bot_client.post("/api/messages", json=doc)).status in (200, 201, 202)
+    await server.close()
+    assert len(peers) == 3
+    assert len(set(peers)) == 1  # one kept-alive connection for every turn's reply
