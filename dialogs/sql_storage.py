@@ -19,11 +19,11 @@ botbuilder classes dialog state contains (``DialogState``, ``DialogInstance``, `
 ``Choice``, ``CallerInfo``, ``ListStyle``, and botbuilder.schema msrest models such as ``Activity``).
 Anything else raises ``TypeError`` at write time, so tokens or arbitrary objects cannot sneak in.
 
-Speed (every turn reads and writes once): on a SQLite file the reads and writes go to one
-dedicated aiosqlite connection of this storage (in WAL mode, one operation at a time), not through
-SQLAlchemy's pool: a read is one round trip to the driver's thread, a write one per statement plus
-the commit. Other databases (PostgreSQL, in-memory SQLite) use SQLAlchemy's statements. The engine
-also serves ``delete`` and the bot's other tables.
+Speed (every turn reads and writes once): on a SQLite file the reads and writes go to one sqlite3
+connection of this storage, used by one worker thread of its own (``_SqliteFile``, WAL), not
+through SQLAlchemy's pool: a read is one hand-off to that thread, and so is a whole write (its
+statements and the commit). Other databases (PostgreSQL, in-memory SQLite) use SQLAlchemy's
+statements. The engine also serves ``delete`` and the bot's other tables.
 """
 
 from __future__ import annotations
@@ -32,13 +32,12 @@ import asyncio
 import json
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
-import aiosqlite
 import sqlalchemy as sa
 from botbuilder import schema as bf_schema
 from botbuilder.core import Storage
@@ -64,10 +63,9 @@ BOT_STATE: Final = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 MAX_KEY_LEN: Final = 512
-# aiosqlite runs every driver call in its own thread. Through SQLAlchemy's async engine (pool
-# checkout and reset, greenlet hand-offs) a read and a write of a 2 KB item took 0.62 ms together
-# on the bench host, on a driver connection of the storage's own 0.39 ms (one round trip per
-# statement, the commit's fsync included): see ``SqlStorage._sqlite``.
+# Through SQLAlchemy's async engine on aiosqlite (pool checkout and reset, greenlet hand-offs, a
+# thread round trip per driver call) a read and a write of a 2 KB item took 0.62 ms together on the
+# bench host; see ``_SqliteFile`` for the path that replaced it.
 _SQLITE_SELECT: Final = "SELECT key, etag, data FROM bot_state WHERE key IN ({})"
 _SQLITE_UPDATE: Final = "UPDATE bot_state SET etag = ?, data = ?, updated_at = ? WHERE key = ?"
 _SQLITE_INSERT: Final = "INSERT INTO bot_state (key, etag, data, updated_at) VALUES (?, ?, ?, ?)"
@@ -108,18 +106,99 @@ def _sqlite_reset(dbapi_connection: Any, _record: object, reset_state: PoolReset
         dbapi_connection.rollback()
 
 
-class _WalConnection(sqlite3.Connection):
-    """A sqlite3 connection that switches its file to WAL as it opens (``_sqlite_wal``'s rule), in
-    aiosqlite's thread, so the storage's own connection needs no second set-up step."""
+class _SqliteFile:
+    """One sqlite3 connection to the bot's SQLite file, opened and used only by one worker thread.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _sqlite_wal(self, None)
+    Each operation (a read, or a whole write with its commit or rollback) is one hand-off to that
+    thread, and the thread runs them one at a time in submission order. A cancelled caller does
+    not cut an operation short: it still commits or rolls back. Across processes SQLite's locks and
+    the busy timeout order writes. The file is switched to WAL as the connection opens (the rule of
+    ``_sqlite_wal``), as the Calendar Service's engine does on the same file.
+    """
+
+    def __init__(self, path: str, busy_timeout_s: float) -> None:
+        self._path = path
+        self._busy_timeout_s = busy_timeout_s
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None  # touched only in the worker thread
+
+    async def run(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``operation(connection)`` in the worker thread; its result or exception."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1,
+                                                thread_name_prefix="openslot-bot-state")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._call, operation)
+
+    def _call(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self._db is None:
+            db = sqlite3.connect(self._path, timeout=self._busy_timeout_s)
+            try:
+                _sqlite_wal(db, None)
+            except BaseException:
+                db.close()
+                raise
+            self._db = db
+        return operation(self._db)
+
+    async def close(self) -> None:
+        """Close the connection and stop the thread (a later operation starts them again)."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        await asyncio.get_running_loop().run_in_executor(executor, self._close_db)
+        executor.shutdown(wait=False)
+
+    def _close_db(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            db.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One prepared change of a write: its item, the values to store and the eTag it expects."""
+
+    key: str
+    item: object
+    values: dict[str, Any]
+    expected: str | None
+
+
+def _apply_sqlite(db: sqlite3.Connection, rows: list[_Row],
+                  stamp: Callable[[datetime], str]) -> None:
+    """A whole write in the worker thread: the eTag rules of ``SqlStorage.write`` for every row,
+    then one commit; any exception rolls the whole write back."""
+    try:
+        for row in rows:
+            _apply_row(db, row, stamp)
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+
+
+def _apply_row(db: sqlite3.Connection, row: _Row, stamp: Callable[[datetime], str]) -> None:
+    v = row.values
+    params = [v["etag"], v["data"], stamp(v["updated_at"]), row.key]
+    if row.expected is not None:
+        if row.expected == "*":
+            updated = db.execute(_SQLITE_UPDATE, params).rowcount
+        else:
+            updated = db.execute(_SQLITE_UPDATE + " AND etag = ?", [*params, row.expected]).rowcount
+        if updated == 1:
+            return
+        if row.expected != "*":
+            raise EtagConflictError(f"Etag conflict for {row.key!r}")
+    try:
+        db.execute(_SQLITE_INSERT, [row.key, v["etag"], v["data"], stamp(v["updated_at"])])
+    except sqlite3.IntegrityError as exc:
+        raise EtagConflictError(f"Etag conflict for {row.key!r}: it already exists") from exc
 
 
 def _sqlite_file(engine: AsyncEngine) -> str | None:
     """The file behind an aiosqlite engine, or ``None`` (another driver, or an in-memory database,
-    which a second connection would not see)."""
+    which another connection would not see)."""
     url = engine.url
     if (engine.dialect.name, engine.dialect.driver) != ("sqlite", "aiosqlite"):
         return None
@@ -129,6 +208,7 @@ def _sqlite_file(engine: AsyncEngine) -> str | None:
     return path
 
 
+_T = TypeVar("_T")
 _Update = Callable[[str, dict[str, Any], str | None], Awaitable[int]]  # rowcount
 _Insert = Callable[[str, dict[str, Any]], Awaitable[None]]  # raises IntegrityError on a duplicate
 
@@ -226,15 +306,14 @@ class SqlStorage(Storage):
         self._engine = engine
         self._clock = clock
         dialect = engine.dialect
-        # A SQLite file gets a connection of its own (``_sqlite``); updated_at is then written as
-        # SQLAlchemy stores it on SQLite (its DATETIME text).
+        # A SQLite file gets a connection of its own (``_SqliteFile``); updated_at is then written
+        # as SQLAlchemy stores it on SQLite (its DATETIME text).
         self._sqlite_path = _sqlite_file(engine)
         self._sqlite_stamp: Callable[[datetime], str] = (
             BOT_STATE.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
             or (lambda value: value.isoformat()))
-        self._busy_timeout_s = busy_timeout_s
-        self._sqlite_db: aiosqlite.Connection | None = None
-        self._sqlite_lock = asyncio.Lock()
+        self._sqlite: _SqliteFile | None = (
+            _SqliteFile(self._sqlite_path, busy_timeout_s) if self._sqlite_path else None)
 
     @staticmethod
     def from_url(url: str) -> SqlStorage:
@@ -261,32 +340,9 @@ class SqlStorage(Storage):
 
     async def close(self) -> None:
         """Close the SQLite connection and dispose of the engine's connections."""
-        async with self._sqlite_lock:
-            db, self._sqlite_db = self._sqlite_db, None
-            if db is not None:
-                await db.close()
+        if self._sqlite is not None:
+            await self._sqlite.close()
         await self._engine.dispose()
-
-    @asynccontextmanager
-    async def _sqlite(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The storage's own SQLite connection, opened on first use, for one operation at a time
-        (a write's statements and its commit or rollback happen inside one ``async with``).
-
-        In this process the lock orders the turns' reads and writes (each a fraction of a
-        millisecond; SQLite has one writer anyway); across processes SQLite's locks and the busy
-        timeout do, as before.
-        """
-        async with self._sqlite_lock:
-            if self._sqlite_db is None:
-                assert self._sqlite_path is not None  # noqa: S101 (callers check it)
-                pending = aiosqlite.connect(self._sqlite_path, timeout=self._busy_timeout_s,
-                                            factory=_WalConnection)
-                # As SQLAlchemy's aiosqlite dialect does for its pooled connections: the driver's
-                # worker thread must not keep the interpreter alive if ``close`` never ran (a
-                # crash on the way out); WAL keeps the file consistent either way.
-                pending._thread.daemon = True
-                self._sqlite_db = await pending
-            yield self._sqlite_db
 
     async def read(self, keys: list[str]) -> dict[str, object]:
         """Return ``{key: dict}`` for the keys that exist; each dict carries its ``e_tag``."""
@@ -297,10 +353,9 @@ class SqlStorage(Storage):
         if not keys:
             return {}
         rows: list[Any]
-        if self._sqlite_path is not None:
-            async with self._sqlite() as db:
-                rows = list(await db.execute_fetchall(
-                    _SQLITE_SELECT.format(", ".join("?" * len(keys))), list(keys)))
+        if self._sqlite is not None:
+            select, params = _SQLITE_SELECT.format(", ".join("?" * len(keys))), list(keys)
+            rows = await self._sqlite.run(lambda db: db.execute(select, params).fetchall())
         else:
             async with self._engine.connect() as conn:
                 rows = list((await conn.execute(sa.select(
@@ -324,8 +379,12 @@ class SqlStorage(Storage):
         """
         if changes is None:
             raise TypeError("changes are required")
-        if self._sqlite_path is not None:
-            await self._write_sqlite(changes, self._sqlite_stamp)
+        if self._sqlite is not None:
+            rows = [self._prepare(key, change) for key, change in changes.items()]
+            stamp, sqlite = self._sqlite_stamp, self._sqlite
+            await sqlite.run(lambda db: _apply_sqlite(db, rows, stamp))
+            for row in rows:  # only once the whole write is committed
+                _set_etag(row.item, row.values["etag"])
             return
         async with self._engine.begin() as conn:
 
@@ -341,32 +400,16 @@ class SqlStorage(Storage):
             for key, item in changes.items():
                 await self._write_one(update, insert, key, item)
 
-    async def _write_sqlite(self, changes: dict[str, object],
-                            stamp: Callable[[datetime], str]) -> None:
-        """``write`` on the storage's own SQLite connection (see ``_sqlite``); same rules.
-
-        sqlite3 opens the transaction at the first statement; it is committed after the last, or
-        rolled back on any exception (a conflict, a value outside the allow-list, cancellation).
-        """
-        async with self._sqlite() as db:
-
-            async def update(key: str, values: dict[str, Any], expected: str | None) -> int:
-                params = [values["etag"], values["data"], stamp(values["updated_at"]), key]
-                sql = _SQLITE_UPDATE if expected is None else _SQLITE_UPDATE + " AND etag = ?"
-                cursor = await db.execute(sql, params if expected is None else [*params, expected])
-                return int(cursor.rowcount)
-
-            async def insert(key: str, values: dict[str, Any]) -> None:
-                await db.execute(_SQLITE_INSERT, [key, values["etag"], values["data"],
-                                                  stamp(values["updated_at"])])
-
-            try:
-                for key, item in changes.items():
-                    await self._write_one(update, insert, key, item)
-                await db.commit()
-            except BaseException:
-                await db.rollback()
-                raise
+    def _prepare(self, key: str, change: object) -> _Row:
+        """A change ready for ``_apply_sqlite``: key checked, JSON encoded, new eTag drawn."""
+        if not key or len(key) > MAX_KEY_LEN:
+            raise ValueError("storage key must be 1..512 characters")
+        if isinstance(change, EncodedItem):
+            item, data = change.item, change.data
+        else:
+            item, data = change, encode_item(change)
+        values = {"etag": uuid.uuid4().hex, "data": data, "updated_at": self._clock()}
+        return _Row(key, item, values, _etag_of(item))
 
     async def _write_one(self, update: _Update, insert: _Insert, key: str,
                          change: object) -> None:
