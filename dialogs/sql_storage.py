@@ -398,10 +398,15 @@ class SqlStorage(Storage):
                 await conn.execute(sa.insert(BOT_STATE).values(key=key, **values))
 
             for key, item in changes.items():
-                await self._write_one(update, insert, key, item)
+                await self._write_one(update, insert, self._prepare(key, item))
 
     def _prepare(self, key: str, change: object) -> _Row:
-        """A change ready for ``_apply_sqlite``: key checked, JSON encoded, new eTag drawn."""
+        """A change ready to write: key checked, JSON encoded, new eTag drawn.
+
+        Raises:
+            ValueError: the key is empty or longer than 512 characters.
+            TypeError: the item holds a value outside the serialisation allow-list.
+        """
         if not key or len(key) > MAX_KEY_LEN:
             raise ValueError("storage key must be 1..512 characters")
         if isinstance(change, EncodedItem):
@@ -411,32 +416,23 @@ class SqlStorage(Storage):
         values = {"etag": uuid.uuid4().hex, "data": data, "updated_at": self._clock()}
         return _Row(key, item, values, _etag_of(item))
 
-    async def _write_one(self, update: _Update, insert: _Insert, key: str,
-                         change: object) -> None:
-        if not key or len(key) > MAX_KEY_LEN:
-            raise ValueError("storage key must be 1..512 characters")
-        if isinstance(change, EncodedItem):
-            item, data = change.item, change.data
-        else:
-            item, data = change, encode_item(change)
-        expected, now = _etag_of(item), self._clock()
-        new_etag = uuid.uuid4().hex
-        values = {"etag": new_etag, "data": data, "updated_at": now}
+    async def _write_one(self, update: _Update, insert: _Insert, row: _Row) -> None:
+        """One prepared change through SQLAlchemy (``_apply_row`` is the SQLite path's twin)."""
+        key, values, expected = row.key, row.values, row.expected
         if expected is not None:
             if await update(key, values, None if expected == "*" else expected) == 1:
-                _set_etag(item, new_etag)
+                _set_etag(row.item, values["etag"])
                 return
             if expected != "*":
                 raise EtagConflictError(f"Etag conflict for {key!r}")
         # No savepoint around the insert: a conflict raises out of ``write``, whose transaction is
         # then rolled back whole, so nothing after a failed insert needs the transaction. (A
-        # savepoint cost two more statements, six driver round trips on SQLite, on every new
-        # conversation's first turn.)
+        # savepoint cost two more statements on every new conversation's first turn.)
         try:
             await insert(key, values)
-        except (IntegrityError, sqlite3.IntegrityError) as exc:
+        except IntegrityError as exc:
             raise EtagConflictError(f"Etag conflict for {key!r}: it already exists") from exc
-        _set_etag(item, new_etag)
+        _set_etag(row.item, values["etag"])
 
     async def delete(self, keys: list[str]) -> None:
         """Delete the given keys (missing keys are ignored)."""
