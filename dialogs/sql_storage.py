@@ -63,6 +63,7 @@ BOT_STATE: Final = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 MAX_KEY_LEN: Final = 512
+SQLITE_BUSY_TIMEOUT_S: Final = 15.0  # how long SQLite waits for another connection's write lock
 # Through SQLAlchemy's async engine on aiosqlite (pool checkout and reset, greenlet hand-offs, a
 # thread round trip per driver call) a read and a write of a 2 KB item took 0.62 ms together on the
 # bench host; see ``_SqliteFile`` for the path that replaced it.
@@ -96,9 +97,10 @@ def _sqlite_reset(dbapi_connection: Any, _record: object, reset_state: PoolReset
     still open (``sqlite3.Connection.in_transaction``, i.e. not in autocommit mode).
 
     SQLAlchemy's default reset always rolls back, which on aiosqlite is one more round trip to the
-    driver's thread after every commit and every read (a SELECT opens no transaction in sqlite3):
-    two of a turn's five. Where that rollback would do something, it still happens; a connection
-    being discarded needs none.
+    driver's thread after every commit and every read (a SELECT opens no transaction in sqlite3),
+    for the engine's users (refusal audits, ``delete``; turns' state has its own connection).
+    Where that rollback would do something, it still happens; a connection being discarded needs
+    none.
     """
     if reset_state.terminate_only:
         return
@@ -300,7 +302,7 @@ class SqlStorage(Storage):
 
     def __init__(self, engine: AsyncEngine,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC), *,
-                 busy_timeout_s: float = 15.0) -> None:
+                 busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> None:
         """``busy_timeout_s``: how long the SQLite connection waits for another process's write."""
         super().__init__()
         self._engine = engine
@@ -308,19 +310,19 @@ class SqlStorage(Storage):
         dialect = engine.dialect
         # A SQLite file gets a connection of its own (``_SqliteFile``); updated_at is then written
         # as SQLAlchemy stores it on SQLite (its DATETIME text).
-        self._sqlite_path = _sqlite_file(engine)
+        path = _sqlite_file(engine)
         self._sqlite_stamp: Callable[[datetime], str] = (
             BOT_STATE.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
             or (lambda value: value.isoformat()))
         self._sqlite: _SqliteFile | None = (
-            _SqliteFile(self._sqlite_path, busy_timeout_s) if self._sqlite_path else None)
+            _SqliteFile(path, busy_timeout_s) if path else None)
 
     @staticmethod
     def from_url(url: str) -> SqlStorage:
         """Build on a database URL (``sqlite+aiosqlite:///...`` or ``postgresql+asyncpg://...``)."""
         # SQLite: wait for a concurrent writer instead of failing with "database is locked".
         sqlite = url.startswith("sqlite")
-        connect_args = {"timeout": 15} if sqlite else {}
+        connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S} if sqlite else {}
         # A pre-ping finds server connections the network or the server dropped; a SQLite
         # connection is a local file handle that cannot go stale, so there it would only add one
         # more round trip to the driver's thread on every read and write of every turn.
@@ -331,7 +333,7 @@ class SqlStorage(Storage):
         if sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_wal)
             event.listen(engine.sync_engine, "reset", _sqlite_reset)
-        return SqlStorage(engine, busy_timeout_s=15.0)
+        return SqlStorage(engine)
 
     @property
     def engine(self) -> AsyncEngine:

@@ -20,9 +20,10 @@ async def make(path: Path, *, direct: bool) -> SqlStorage:
     async with engine.begin() as conn:
         await conn.run_sync(METADATA.create_all)
     storage = SqlStorage(engine, clock=lambda: STAMP)
-    assert storage._sqlite_path == str(path)  # a SQLite file: the direct path is chosen
+    assert storage._sqlite is not None  # a SQLite file: the direct path is chosen
+    assert storage._sqlite._path == str(path)
     if not direct:
-        storage._sqlite_path = None  # the SQLAlchemy statements, as on PostgreSQL
+        storage._sqlite = None  # the SQLAlchemy statements, as on PostgreSQL
     return storage
 
 
@@ -140,7 +141,8 @@ async def test_the_engines_reads_and_commits_skip_the_pools_rollback(
 
 def test_only_a_sqlite_file_gets_its_own_connection(tmp_path: Path) -> None:
     def path_of(url: str) -> str | None:
-        return SqlStorage(create_async_engine(url))._sqlite_path
+        own = SqlStorage(create_async_engine(url))._sqlite
+        return None if own is None else own._path
 
     assert path_of(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}") == str(tmp_path / "b.db")
     assert path_of("sqlite+aiosqlite:///:memory:") is None
