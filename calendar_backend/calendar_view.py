@@ -21,11 +21,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, available_timezones
 
-from calendar_backend.availability import AllDayBlock, BusyBlock, ShowAs
+from calendar_backend.availability import AllDayBlock, BusyBlock, ShowAs, local_days
 from calendar_backend.errors import ReconnectRequiredError
 from calendar_backend.graph import (
     MAX_BATCH_ITEMS,
@@ -34,6 +36,7 @@ from calendar_backend.graph import (
     CallStats,
     GraphClient,
     Schedule,
+    ScheduleItem,
     schedule_body,
     schedule_path,
     schedules_from,
@@ -156,28 +159,59 @@ def _check_token(status: int) -> None:
 
 
 def _combine(schedule: Schedule, view: _View) -> CalendarRead:
-    """calendarView where readable; getSchedule free/busy after a 403/404; else unreadable."""
+    """calendarView where readable; getSchedule free/busy after a 403/404; else unreadable.
+
+    When calendarView hides a field that decides blocking (`responseStatus`: a limitedRead share
+    shows times, status and flags only), the timed blocks come from the free/busy answer of the
+    same batch (Exchange leaves declined meetings out of it) and calendarView only says which of
+    those items are all-day events (`blocks_from_free_busy`).
+    """
     if schedule.error:
         return CalendarRead(schedule)
     if view.status in _FALLBACK_STATUSES:
         return CalendarRead(schedule)
     if view.status != 200:
         return CalendarRead(Schedule(schedule.address, error=f"calendarView:{view.status}"))
+    zone = _owner_zone(schedule)
     try:
-        blocks, all_day = blocks_from_events(view.events)
+        if _hides_response(view.events):
+            blocks, all_day = blocks_from_free_busy(schedule.items, view.events, zone)
+        else:
+            blocks, all_day = blocks_from_events(view.events, zone)
     except (KeyError, TypeError, ValueError):  # UnknownTimeZoneError is a ValueError
         return CalendarRead(Schedule(schedule.address, error="calendarView:unparsable"))
     bare = Schedule(schedule.address, working_hours=schedule.working_hours)
     return CalendarRead(bare, from_view=True, blocks=blocks, all_day=all_day)
 
 
-def blocks_from_events(events: Sequence[Mapping[str, Any]]
+def _owner_zone(schedule: Schedule) -> tzinfo | None:
+    """The mailbox's working-hours zone, when getSchedule named a known one."""
+    raw = schedule.working_hours or {}
+    name = (raw.get("timeZone") or {}).get("name") if isinstance(raw, dict) else None
+    try:
+        return resolve_zone(str(name)) if name else None
+    except UnknownTimeZoneError:
+        return None
+
+
+def _hides_response(events: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether some event that could block lacks `responseStatus` (Graph always sends it to a
+    caller allowed to see it, so its absence means the share level hides it)."""
+    return any("responseStatus" not in e for e in events
+               if not e.get("isCancelled") and e.get("type") != "seriesMaster")
+
+
+def blocks_from_events(events: Sequence[Mapping[str, Any]], owner_zone: tzinfo | None = None
                        ) -> tuple[tuple[BusyBlock, ...], tuple[AllDayBlock, ...]]:
     """Map calendarView events to the engine's input (no subject, id or any other detail kept).
 
     Cancelled events, declined meetings and series masters are dropped. `showAs` keeps Graph's
     value (absent = busy, unrecognised = unknown). Timed events become UTC `BusyBlock`s (empty ones
-    are dropped); all-day events become `AllDayBlock`s on the dates they name (`all_day_dates`).
+    are dropped). An all-day event becomes an `AllDayBlock` on the dates it names
+    (`all_day_dates`; the engine places them on the owner's local days) AND `BusyBlock`s for the
+    span it covers in its own zone (as Graph renders it, and midnight to midnight in
+    `originalStartTimeZone` when named): the union, as free/busy reports it, so nothing busy is
+    freed. Spans inside the owner's local days of those dates (`owner_zone`) are not repeated.
 
     Raises:
         KeyError, TypeError, ValueError: a malformed event or an unknown time-zone name.
@@ -190,14 +224,96 @@ def blocks_from_events(events: Sequence[Mapping[str, Any]]
                 event.get("type") == "seriesMaster":
             continue
         status = _show_as(event.get("showAs"))
+        start, end = _instant(event["start"]), _instant(event["end"])
         if event.get("isAllDay"):
             first, last = all_day_dates(event)
             all_day.append(AllDayBlock(first, last, status))
+            spans = {Interval(start, end)} if start < end else set()
+            own = _zone_or_none(event.get("originalStartTimeZone"))
+            if own is not None:
+                spans.add(local_days(first, last, own))
+            blocks += [BusyBlock(span, status) for span in sorted(spans, key=_span_key)
+                       if not _inside_days(span, first, last, owner_zone)]
             continue
-        start, end = _instant(event["start"]), _instant(event["end"])
         if start < end:
             blocks.append(BusyBlock(Interval(start, end), status))
     return tuple(blocks), tuple(all_day)
+
+
+def blocks_from_free_busy(items: Sequence[ScheduleItem], events: Sequence[Mapping[str, Any]],
+                          owner_zone: tzinfo | None = None
+                          ) -> tuple[tuple[BusyBlock, ...], tuple[AllDayBlock, ...]]:
+    """Blocks from getSchedule's items, with calendarView telling which items are all-day events.
+
+    Every item becomes a `BusyBlock` (free/busy already leaves cancelled and declined events out);
+    an item whose span is that of a visible all-day event (not cancelled) also becomes an
+    `AllDayBlock` on the dates that event names. Used where calendarView hides `responseStatus`.
+
+    Raises:
+        KeyError, TypeError, ValueError: a malformed event or an unknown time-zone name.
+    """
+    named: dict[tuple[datetime, datetime], list[tuple[date, date]]] = {}
+    for event in events:
+        if event.get("isAllDay") and not event.get("isCancelled") and \
+                event.get("type") != "seriesMaster":
+            span = (_instant(event["start"]), _instant(event["end"]))
+            named.setdefault(span, []).append(all_day_dates(event))
+    blocks: list[BusyBlock] = []
+    all_day: list[AllDayBlock] = []
+    for item in items:
+        status = _show_as(item.status)
+        dates = named.get((item.start, item.end), [])
+        all_day += [AllDayBlock(first, last, status) for first, last in dates]
+        if item.start < item.end and not any(
+                _inside_days(Interval(item.start, item.end), first, last, owner_zone)
+                for first, last in dates):
+            blocks.append(BusyBlock(Interval(item.start, item.end), status))
+    return tuple(blocks), tuple(all_day)
+
+
+def blocks_from_schedule(items: Sequence[ScheduleItem], owner_zone: tzinfo | None = None
+                         ) -> tuple[tuple[BusyBlock, ...], tuple[AllDayBlock, ...]]:
+    """Blocks from free/busy alone (getSchedule has no `isAllDay`), inferring all-day events.
+
+    Every item blocks the span Graph reports. An item that runs from a midnight to a later
+    midnight of one and the same real time zone (DST-aware: a Sydney all-day leave across the end
+    of DST lasts 73 h and still counts) is also taken as an all-day event there and blocks the
+    owner's local days of those dates (`inferred_all_day_dates`). Free/busy cannot tell such an
+    item from a timed event of the same span (Tue 14:00Z -> Wed 14:00Z is midnight to midnight in
+    Brisbane), so it may block a little more than the event does: a missed slot, never busy time
+    offered. Spans inside those local days (`owner_zone`) are not repeated.
+    """
+    blocks: list[BusyBlock] = []
+    all_day: list[AllDayBlock] = []
+    for item in items:
+        status = _show_as(item.status)
+        dates = inferred_all_day_dates(item.start, item.end)
+        if dates is not None:
+            all_day.append(AllDayBlock(dates[0], dates[1], status))
+        if item.start < item.end and not (
+                dates and _inside_days(Interval(item.start, item.end), *dates, owner_zone)):
+            blocks.append(BusyBlock(Interval(item.start, item.end), status))
+    return tuple(blocks), tuple(all_day)
+
+
+def _span_key(span: Interval) -> tuple[datetime, datetime]:
+    return span.start, span.end
+
+
+def _inside_days(span: Interval, first: date, last: date, zone: tzinfo | None) -> bool:
+    if not isinstance(zone, ZoneInfo):
+        return False
+    days = local_days(first, last, zone)
+    return days.start <= span.start and span.end <= days.end
+
+
+def _zone_or_none(name: Any) -> ZoneInfo | None:
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        return resolve_zone(name)
+    except UnknownTimeZoneError:
+        return None
 
 
 def _show_as(value: Any) -> ShowAs:
@@ -215,26 +331,76 @@ def all_day_dates(event: Mapping[str, Any]) -> tuple[date, date]:
 
     Graph renders an all-day event either converted from its own zone (midnight in
     `originalStartTimeZone`) or floating (midnight in the requested zone, here UTC); each boundary
-    is read in whichever of the two is a midnight, else as the UTC date 12 hours later. At least
-    one day is always covered.
+    is read in whichever of the two is a midnight. When the event's zone is not visible (a
+    limitedRead share) the dates are those of every zone in which the span runs from a midnight to
+    a midnight (`inferred_all_day_dates`, their hull when zones disagree); else a boundary is
+    read as the UTC date 12 hours later. At least one day is always covered.
 
     Raises:
         KeyError, ValueError: missing or malformed start/end.
     """
+    start, end = _instant(event["start"]), _instant(event["end"])
     start_zone = event.get("originalStartTimeZone")
-    first = _named_date(_instant(event["start"]), start_zone)
-    last = _named_date(_instant(event["end"]), event.get("originalEndTimeZone") or start_zone)
+    if not start_zone:
+        inferred = inferred_all_day_dates(start, end)
+        if inferred is not None:
+            return inferred
+    first = _named_date(start, start_zone)
+    last = _named_date(end, event.get("originalEndTimeZone") or start_zone)
     return first, max(last, first + _ONE_DAY)
 
 
 def _named_date(instant: datetime, zone_name: Any) -> date:
-    if isinstance(zone_name, str) and zone_name:
-        try:
-            local = instant.astimezone(resolve_zone(zone_name))
-        except UnknownTimeZoneError:
-            local = None
-        if local is not None and local.time() == time(0):
-            return local.date()
+    zone = _zone_or_none(zone_name)
+    if zone is not None and instant.astimezone(zone).time() == time(0):
+        return instant.astimezone(zone).date()
     if instant.time() == time(0):
         return instant.date()
     return (instant + timedelta(hours=12)).date()
+
+
+_SHORTEST_DAY = timedelta(hours=22)  # a whole local day is 22-25 h (Troll's DST moves 2 h)
+_QUARTER = timedelta(minutes=15)  # every UTC offset in use is a multiple of 15 minutes
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@lru_cache(maxsize=1)
+def _all_zones() -> tuple[tzinfo, ...]:
+    """Every zone of the IANA database (which every Windows zone maps into), else fixed offsets."""
+    names = sorted(n for n in available_timezones()
+                   if not n.startswith(("posix/", "right/", "SystemV/")) and n != "localtime")
+    zones: list[tzinfo] = []
+    for name in names:
+        try:
+            zones.append(ZoneInfo(name))
+        except (ValueError, OSError):
+            continue
+    if zones:
+        return tuple(zones)
+    return tuple(timezone(_QUARTER * n) for n in range(-48, 57))  # no tz database: UTC-12..+14
+
+
+@lru_cache(maxsize=8192)
+def inferred_all_day_dates(start: datetime, end: datetime) -> tuple[date, date] | None:
+    """The dates `[first, end_exclusive)` of an all-day event spanning [start, end), if it may be one.
+
+    [start, end) may be an all-day event when, in some real time zone, both instants are local
+    midnights on different dates (offsets read at each instant, so DST changes inside the span
+    count). Zones disagreeing on the dates (UTC+14 and UTC-10 share their midnights a day apart)
+    give the hull of every reading: blocking one day more, never one day less. None otherwise.
+    """
+    if end - start < _SHORTEST_DAY or (start - _EPOCH) % _QUARTER or (end - _EPOCH) % _QUARTER:
+        return None
+    firsts: list[date] = []
+    lasts: list[date] = []
+    for zone in _all_zones():
+        local_start = start.astimezone(zone)
+        if local_start.time() != time(0):
+            continue
+        local_end = end.astimezone(zone)
+        if local_end.time() == time(0) and local_end.date() > local_start.date():
+            firsts.append(local_start.date())
+            lasts.append(local_end.date())
+    if not firsts:
+        return None
+    return min(firsts), max(lasts)

@@ -22,8 +22,6 @@ from calendar_backend.allowlist import MailboxAllowList, list_entries
 from calendar_backend.audit import AuditEvent, append_audit
 from calendar_backend.auth import Principal
 from calendar_backend.availability import (
-    AllDayBlock,
-    BusyBlock,
     BusyRules,
     PersonAvailability,
     ShowAs,
@@ -31,7 +29,7 @@ from calendar_backend.availability import (
     WorkingHours,
     find_panel_slots,
 )
-from calendar_backend.calendar_view import CalendarRead, read_calendars
+from calendar_backend.calendar_view import CalendarRead, blocks_from_schedule, read_calendars
 from calendar_backend.contract import (
     BlockerOut,
     InterviewOut,
@@ -603,31 +601,11 @@ def _zone_known(schedule: Schedule, *, is_room: bool) -> bool:
 
 
 def _availability(schedule: Schedule, *, is_room: bool) -> PersonAvailability:
-    """Turn one getSchedule answer into the engine's input, recognising all-day events.
-
-    getSchedule has no `isAllDay`: an item spanning whole days is taken as all-day. If it starts at the
-    owner's local midnight it blocks those local dates. If it starts at midnight of another zone (a Tokyo
-    holiday on a London calendar) it blocks the owner's local dates of the event's own dates (inferred as
-    the UTC date twelve hours after its start) AND the span Graph reported, so nothing busy is ever freed.
-    """
+    """Turn one getSchedule answer into the engine's input, inferring all-day events
+    (`calendar_view.blocks_from_schedule`: getSchedule has no `isAllDay`)."""
     hours = _working_hours(schedule.working_hours, is_room=is_room)
-    blocks: list[BusyBlock] = []
-    all_day: list[AllDayBlock] = []
-    for item in schedule.items:
-        status = ShowAs(item.status) if item.status in ShowAs.__members__.values() else \
-            ShowAs.UNKNOWN
-        span = item.end - item.start
-        whole_days = span >= timedelta(days=1) and span % timedelta(days=1) == timedelta(0)
-        local_start = item.start.astimezone(hours.zone)
-        if whole_days and local_start.time() == time(0, 0):
-            first = local_start.date()
-            all_day.append(AllDayBlock(first, first + timedelta(days=span.days), status))
-            continue
-        blocks.append(BusyBlock(Interval(item.start, item.end), status))
-        if whole_days and item.start.minute % 15 == 0 and item.start.second == 0:
-            first = (item.start + timedelta(hours=12)).date()
-            all_day.append(AllDayBlock(first, first + timedelta(days=span.days), status))
-    return PersonAvailability(schedule.address.lower(), hours, tuple(blocks), tuple(all_day))
+    blocks, all_day = blocks_from_schedule(schedule.items, hours.zone)
+    return PersonAvailability(schedule.address.lower(), hours, blocks, all_day)
 
 
 def _read_availability(read: CalendarRead, is_room: bool) -> PersonAvailability:

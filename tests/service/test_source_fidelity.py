@@ -1,0 +1,175 @@
+"""Both availability sources against one calendar, at every share level (issue 15).
+
+The same tenant-file calendar is rendered by devtenant's own Graph code exactly as a caller of each
+share level receives it (calendarView fields after `$select`, getSchedule's scheduleInformation),
+parsed by the Calendar Service's two sources (`schedule`: getSchedule only; `calendar_view`:
+calendarView with getSchedule as its fallback) and searched with the slot engine. The answers are
+compared with each other and with an independent oracle (tests/service/conftest.py) that knows
+every fact of the calendar:
+
+- `calendar_view` at limitedRead or more equals the oracle (it sees isAllDay; where it cannot see
+  `responseStatus` it takes the timed blocks from free/busy, which leaves declined meetings out);
+- free/busy (either source at freeBusyRead, `schedule` always) equals the oracle wherever the
+  free/busy facts are unambiguous, and otherwise never offers a slot the oracle refuses;
+- so `schedule` and `calendar_view` agree wherever both can see the same facts.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from calendar_backend.availability import SlotQuery, find_panel_slots
+from calendar_backend.calendar_view import VIEW_FIELDS, _combine, _View
+from calendar_backend.graph import schedules_from
+from calendar_backend.service import _availability, _read_availability
+from calendar_backend.slots import Interval
+from devtenant import freebusy, recurrence
+from devtenant.graph import ROLE_RANK, mailbox_settings, render_event, select_fields
+from tests.service.conftest import oracle_slots
+
+JsonDict = dict[str, Any]
+Span = tuple[datetime, datetime]
+ADDRESS = "owner@contoso.example"
+SHARES = ("freeBusyRead", "limitedRead", "read", "delegateWithPrivateEventAccess")
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday"]
+
+
+# ---- the pipeline ----------------------------------------------------------------------------------
+def owner(zone: str, events: list[JsonDict], hours: tuple[str, str] = ("09:00", "17:00"),
+          days: list[str] | None = None) -> JsonDict:
+    return {"id": "u1", "mail": ADDRESS, "userPrincipalName": ADDRESS,
+            "mailboxSettings": {"timeZone": zone, "workingHours": {
+                "daysOfWeek": days or WEEKDAYS, "startTime": f"{hours[0]}:00.0000000",
+                "endTime": f"{hours[1]}:00.0000000", "timeZone": {"name": zone}}},
+            "events": events}
+
+
+def event(eid: str, start: str, end: str, zone: str, **extra: Any) -> JsonDict:
+    ev: JsonDict = {"id": eid, "subject": f"event {eid}",
+                    "start": {"dateTime": f"{start}.0000000", "timeZone": zone},
+                    "end": {"dateTime": f"{end}.0000000", "timeZone": zone},
+                    "showAs": "busy", "isAllDay": False, "isCancelled": False,
+                    "sensitivity": "normal", "type": "singleInstance",
+                    "responseStatus": {"response": "accepted"}}
+    ev.update(extra)
+    return ev
+
+
+def all_day(eid: str, first: str, end: str, zone: str, **extra: Any) -> JsonDict:
+    return event(eid, f"{first}T00:00:00", f"{end}T00:00:00", zone, isAllDay=True, **extra)
+
+
+def source_slots(person: JsonDict, share: str, source: str, start: datetime, end: datetime,
+                 minutes: int) -> set[Span]:
+    """Every slot `source` finds for `person` read by a caller holding `share`, as the service
+    computes it (fetch window padded by a day, devtenant's rendering of both Graph answers)."""
+    rank = ROLE_RANK.get(share, 99)
+    fetch_start, fetch_end = start - timedelta(days=1), end + timedelta(days=1)
+    occurrences = recurrence.expand(copy.deepcopy(person["events"]), fetch_start, fetch_end)
+    info = freebusy.schedule_information(
+        ADDRESS, occurrences, fetch_start, fetch_end, 15,
+        working_hours=mailbox_settings(person)["workingHours"],
+        can_see_details=rank >= ROLE_RANK["limitedRead"], out_zone="UTC")
+    schedule = schedules_from({"value": [info]}, [ADDRESS])[ADDRESS]
+    if source == "schedule":
+        availability = _availability(schedule, is_room=False)
+    else:
+        query = {"$select": ",".join(VIEW_FIELDS)}
+        view = _View(events=tuple(select_fields(render_event(e, "UTC", rank), query)
+                                  for e in occurrences)) \
+            if rank >= ROLE_RANK["limitedRead"] else _View(status=403)
+        availability = _read_availability(_combine(schedule, view), False)
+    query_ = SlotQuery(window=Interval(start, end), duration=timedelta(minutes=minutes),
+                       step=timedelta(minutes=15), not_before=start)
+    return {(s.start, s.end) for s in find_panel_slots([availability], query_).slots}
+
+
+def all_answers(person: JsonDict, start: datetime, end: datetime, minutes: int
+                ) -> dict[tuple[str, str], set[Span]]:
+    return {(source, share): source_slots(person, share, source, start, end, minutes)
+            for source in ("schedule", "calendar_view") for share in SHARES}
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+# ---- the issue's cases, fixed ------------------------------------------------------------------------
+def test_london_mailbox_with_a_tokyo_all_day_event() -> None:
+    """Thu 2027-03-18 all day in Tokyo = Mar 17 15:00Z - Mar 18 15:00Z: busy on Wednesday
+    afternoon in London (its span) and all of Thursday (London's day it names)."""
+    person = owner("GMT Standard Time", [all_day("t", "2027-03-18", "2027-03-19",
+                                                 "Tokyo Standard Time")])
+    start, end = utc(2027, 3, 17), utc(2027, 3, 19)
+    expected = oracle_slots([person], start, end, 60, start)
+    assert len(expected) == 21
+    assert max(s for s, _ in expected) == utc(2027, 3, 17, 14)
+    for key, got in all_answers(person, start, end, 60).items():
+        assert got == expected, key
+
+
+def test_weekly_all_day_series_in_lord_howe_on_a_utc_mailbox() -> None:
+    series = all_day("s", "2027-03-15", "2027-03-16", "Lord Howe Standard Time",
+                     type="seriesMaster", recurrence={
+                         "pattern": {"type": "weekly", "interval": 1,
+                                     "daysOfWeek": ["monday", "wednesday"],
+                                     "firstDayOfWeek": "sunday"},
+                         "range": {"type": "endDate", "startDate": "2027-03-15",
+                                   "endDate": "2027-04-14",
+                                   "recurrenceTimeZone": "Lord Howe Standard Time"}})
+    person = owner("UTC", [series], hours=("00:00", "23:45"),
+                   days=[*WEEKDAYS, "saturday", "sunday"])
+    start, end = utc(2027, 3, 29), utc(2027, 4, 9)  # Lord Howe's DST ends 2027-04-04
+    expected = oracle_slots([person], start, end, 60, start)
+    for key, got in all_answers(person, start, end, 60).items():
+        assert got == expected, key
+
+
+def test_declined_meeting_does_not_block_at_any_share_level() -> None:
+    person = owner("UTC", [event("d", "2027-03-17T10:00:00", "2027-03-17T11:00:00", "UTC",
+                                 responseStatus={"response": "declined"})])
+    start, end = utc(2027, 3, 17), utc(2027, 3, 18)
+    expected = oracle_slots([person], start, end, 60, start)
+    assert (utc(2027, 3, 17, 10), utc(2027, 3, 17, 11)) in expected
+    for key, got in all_answers(person, start, end, 60).items():
+        assert got == expected, key
+
+
+def test_sydney_all_day_leave_across_dst_end_blocks_the_london_days() -> None:
+    """Apr 3-6 2027 all day in Sydney lasts 73 h (DST ends Apr 4); on a London calendar it blocks
+    Saturday to Monday in London, so Monday 15:00-17:00 BST (after its span ends) is busy too."""
+    person = owner("GMT Standard Time", [all_day("l", "2027-04-03", "2027-04-06",
+                                                 "AUS Eastern Standard Time", showAs="oof")])
+    start, end = utc(2027, 4, 5), utc(2027, 4, 7)
+    expected = oracle_slots([person], start, end, 60, start)
+    assert min(s for s, _ in expected) == utc(2027, 4, 6, 8)  # nothing on Monday
+    for key, got in all_answers(person, start, end, 60).items():
+        assert got == expected, key
+
+
+def test_a_timed_24_hour_block_is_timed_wherever_is_all_day_is_visible() -> None:
+    """Tue 14:00Z -> Wed 14:00Z is midnight to midnight in Brisbane, so free/busy alone cannot tell
+    it from an all-day event there: free/busy blocks the owner's Wednesday (missing slots, never
+    offering busy time). calendarView at limitedRead or more sees isAllDay and offers Wednesday
+    afternoon."""
+    person = owner("UTC", [event("x", "2027-03-16T14:00:00", "2027-03-17T14:00:00", "UTC")])
+    start, end = utc(2027, 3, 16), utc(2027, 3, 18)
+    expected = oracle_slots([person], start, end, 60, start)
+    wednesday_afternoon = {s for s in expected if s[0] >= utc(2027, 3, 17, 14)}
+    assert wednesday_afternoon
+    answers = all_answers(person, start, end, 60)
+    for (source, share), got in answers.items():
+        if source == "calendar_view" and share != "freeBusyRead":
+            assert got == expected, (source, share)
+        else:
+            assert got == expected - wednesday_afternoon, (source, share)
+
+
+def test_a_24_hour_block_at_no_zones_midnight_is_timed() -> None:
+    person = owner("UTC", [event("x", "2027-03-16T14:20:00", "2027-03-17T14:20:00", "UTC")])
+    start, end = utc(2027, 3, 16), utc(2027, 3, 18)
+    expected = oracle_slots([person], start, end, 60, start)
+    for key, got in all_answers(person, start, end, 60).items():
+        assert got == expected, key
