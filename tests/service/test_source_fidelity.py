@@ -17,8 +17,11 @@ every fact of the calendar:
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from calendar_backend.availability import SlotQuery, find_panel_slots
 from calendar_backend.calendar_view import VIEW_FIELDS, _combine, _View
@@ -173,3 +176,95 @@ def test_a_24_hour_block_at_no_zones_midnight_is_timed() -> None:
     expected = oracle_slots([person], start, end, 60, start)
     for key, got in all_answers(person, start, end, 60).items():
         assert got == expected, key
+
+
+# ---- generated calendars ---------------------------------------------------------------------------
+OWNER_ZONES = ["UTC", "GMT Standard Time", "Tokyo Standard Time", "Pacific Standard Time",
+               "Eastern Standard Time", "AUS Eastern Standard Time", "Lord Howe Standard Time",
+               "Nepal Standard Time", "Asia/Kathmandu", "Europe/Berlin", "India Standard Time",
+               "Australia/Lord_Howe", "Hawaiian Standard Time", "New Zealand Standard Time"]
+# Zones whose midnights no zone of another date shares (UTC offset strictly between -10 and +12):
+# free/busy can tell the dates of their all-day events exactly.
+CLEAR_ZONES = ["UTC", "GMT Standard Time", "Tokyo Standard Time", "Pacific Standard Time",
+               "Eastern Standard Time", "AUS Eastern Standard Time", "Lord Howe Standard Time",
+               "Nepal Standard Time", "Asia/Kathmandu", "W. Europe Standard Time",
+               "India Standard Time", "America/Sao_Paulo", "Pacific/Chatham"]
+# ... and zones whose midnights another zone shares a day apart (UTC+12..+14, UTC-10..-12).
+AMBIGUOUS_ZONES = ["Hawaiian Standard Time", "New Zealand Standard Time", "Pacific/Kiritimati",
+                   "Tonga Standard Time", "Pacific/Pago_Pago", "Fiji Standard Time"]
+SHOW_AS = [None, "free", "tentative", "busy", "oof", "workingElsewhere", "unknown", "somethingNew"]
+RESPONSES = ["accepted", "declined", "organizer", "tentativelyAccepted", "notResponded", "none"]
+FIRST_DAY = date(2027, 3, 6)  # the window starts 0-30 days later: US, EU, AU and Lord Howe DST
+
+
+def _wall(day: date, minutes: int) -> str:
+    return (datetime.combine(day, datetime.min.time()) + timedelta(minutes=minutes)
+            ).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@st.composite
+def calendars(draw: st.DrawFn, all_day_zones: list[str], longest_min: int
+              ) -> tuple[JsonDict, datetime, datetime, int]:
+    """A mailbox (zone, working hours) with timed, all-day and weekly events, and a window."""
+    window_day = FIRST_DAY + timedelta(days=draw(st.integers(0, 30)))
+    window_days = draw(st.integers(1, 4))
+    events: list[JsonDict] = []
+    for n in range(draw(st.integers(0, 7))):
+        extra: JsonDict = {"showAs": draw(st.sampled_from(SHOW_AS)),
+                           "isCancelled": draw(st.booleans()) and draw(st.booleans()),
+                           "responseStatus": {"response": draw(st.sampled_from(RESPONSES))}}
+        day = window_day + timedelta(days=draw(st.integers(-2, window_days + 1)))
+        if draw(st.booleans()):
+            zone = draw(st.sampled_from(all_day_zones))
+            ev = all_day(f"a{n}", day.isoformat(),
+                         (day + timedelta(days=draw(st.integers(1, 4)))).isoformat(), zone,
+                         **extra)
+        else:
+            zone = draw(st.sampled_from(OWNER_ZONES + AMBIGUOUS_ZONES))
+            begin = draw(st.integers(0, 95)) * 15
+            length = draw(st.integers(1, longest_min // 15)) * 15
+            ev = event(f"t{n}", _wall(day, begin), _wall(day, begin + length), zone, **extra)
+        if draw(st.integers(0, 4)) == 0:
+            ev["type"] = "seriesMaster"
+            ev["recurrence"] = {
+                "pattern": {"type": "weekly", "interval": 1, "firstDayOfWeek": "sunday",
+                            "daysOfWeek": [day.strftime("%A").lower()]},
+                "range": {"type": "numbered", "startDate": day.isoformat(),
+                          "numberOfOccurrences": draw(st.integers(1, 4)),
+                          "recurrenceTimeZone": zone}}
+        events.append(ev)
+    begin_h = draw(st.integers(0, 10))
+    hours = (f"{begin_h:02d}:00", f"{draw(st.integers(begin_h + 2, 23)):02d}:45")
+    person = owner(draw(st.sampled_from(OWNER_ZONES)), events, hours,
+                   draw(st.sampled_from([WEEKDAYS, [*WEEKDAYS, "saturday", "sunday"]])))
+    start = datetime.combine(window_day, datetime.min.time(), UTC)
+    return person, start, start + timedelta(days=window_days), draw(st.sampled_from([30, 60]))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calendars(CLEAR_ZONES, longest_min=600))
+def test_both_sources_agree_with_the_oracle_where_the_facts_are_clear(
+        case: tuple[JsonDict, datetime, datetime, int]) -> None:
+    """Timed events under 22 h and all-day events in zones free/busy can read: every source at
+    every share level gives exactly the oracle's slots."""
+    person, start, end, minutes = case
+    expected = oracle_slots([person], start, end, minutes, start)
+    for key, got in all_answers(person, start, end, minutes).items():
+        assert got == expected, key
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calendars(CLEAR_ZONES + AMBIGUOUS_ZONES, longest_min=3 * 1440))
+def test_no_source_offers_busy_time_and_calendar_view_sees_most(
+        case: tuple[JsonDict, datetime, datetime, int]) -> None:
+    """Any calendar (all-day events in zones that share midnights a day apart, timed events of
+    whole days): no source at any share level offers a slot the oracle refuses; calendarView at
+    `read` equals the oracle; at each share level `schedule` offers no slot `calendar_view` lacks."""
+    person, start, end, minutes = case
+    expected = oracle_slots([person], start, end, minutes, start)
+    answers = all_answers(person, start, end, minutes)
+    for key, got in answers.items():
+        assert got <= expected, key
+    assert answers["calendar_view", "read"] == expected
+    for share in SHARES:
+        assert answers["schedule", share] <= answers["calendar_view", share], share
