@@ -12,8 +12,12 @@ concurrently. Throttled sub-requests are retried individually (`GraphClient.batc
 Outcome per mailbox (`CalendarRead`): events from calendarView when readable; else getSchedule's
 free/busy; a mailbox neither source could read carries `schedule.error` and is never treated as free.
 Mapping (`blocks_from_events`): cancelled and declined events are dropped, `showAs` is kept (unknown
-values become `unknown`, which blocks by default), all-day events become `AllDayBlock`s on the dates
-the event names in its own zone, which the engine places on the owner's local days (DESIGN.md).
+values become `unknown`, which blocks by default), an all-day event blocks the owner's local days of
+the dates it names in its own zone (`AllDayBlock`) and the span it covers in that zone (as Graph's
+free/busy reports it): the union (DESIGN.md). Where calendarView hides `responseStatus` (limitedRead),
+the timed blocks come from the batch's free/busy (`blocks_from_free_busy`); free/busy alone infers
+all-day events (`blocks_from_schedule`, `inferred_all_day_dates`). Both sources give the same slots
+wherever they see the same facts (tests/service/test_source_fidelity.py).
 """
 
 from __future__ import annotations
