@@ -88,11 +88,20 @@ def _user_token(settings: BackendSettings, tenant_id: str, credential: Any, upn:
     resp = http.get(flow["auth_uri"], allow_redirects=False, timeout=30)
     location = resp.headers.get("Location", "")
     if not location.startswith(CLI_REDIRECT_URI):
+        if not sys.stdin.isatty():
+            raise SystemExit(
+                f"sign-in as {upn} needs a browser and there is no terminal to paste the answer "
+                f"into. The app registration must list the redirect URI {CLI_REDIRECT_URI} and "
+                f"expose api://botid-{settings.client_id} (OPENSLOT_CLIENT_ID must be its app id); "
+                "or run `slots` in a terminal.")
         print(f"Open this URL, sign in, then paste the address you land on:\n{flow['auth_uri']}",  # noqa: T201
               file=sys.stderr)
         location = input().strip()
     query = {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
     result = app.acquire_token_by_auth_code_flow(flow, query)
     if "access_token" not in result:
-        raise SystemExit(f"sign-in failed: {result.get('error')}")
+        raise SystemExit(f"sign-in failed: {result.get('error')}"
+                         f" (the app must expose api://botid-{settings.client_id})"
+                         if result.get("error") == "invalid_resource" else
+                         f"sign-in failed: {result.get('error')}")
     return str(result["access_token"])

@@ -4,7 +4,16 @@ Starts devtenant (HTTPS), bootstraps the sample tenant's admin consent into the 
 (the key file, the database, the encrypted tenant credential), then the Calendar Service, the bot and the
 Microsoft 365 Agents Playground, and prints the URL to open. Ctrl-C stops everything.
 
-Settings come from `.env.example`, then `.env` (if present), then the real environment, later winning.
+Settings come from `.env.example`, then `.env` (if present), then the real environment, later winning,
+with three exceptions that let any tenant file run as a second stack beside `make run`:
+- the app id (`OPENSLOT_CLIENT_ID`) is the tenant file's (its first application) unless `.env` or the
+  real environment names one; `--tenant FILE` always uses FILE's;
+- `--data-dir D` puts everything of the stack in D: database (`D/openslot.db`), key file
+  (`D/keys/kek.json`), audit checkpoints (`D/audit/`), devtenant's TLS material and keys
+  (`D/devtenant/`), logs (`D/logs/`), and the effective non-secret settings (`D/stack.env`, for
+  `python -m calendar_backend slots`); only a value set in the real environment overrides these;
+- with a `--data-dir` other than `.data`, every port not set in the real environment is a free one
+  (a second stack never takes `make run`'s ports), and the URLs follow the ports.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -40,23 +50,83 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def stack_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment every process of the stack gets."""
-    env = read_env_file(ROOT / ".env.example")
-    env.update(read_env_file(ROOT / ".env"))
-    env.update(dict(base or os.environ))
+DEFAULT_DATA_DIR = ROOT / ".data"
+_PORTS = ("OPENSLOT_DEVTENANT_PORT", "OPENSLOT_CALENDAR_SERVICE_PORT", "OPENSLOT_BOT_PORT",
+          "OPENSLOT_PLAYGROUND_PORT")
+_SECRET_MARKERS = ("SECRET", "PASSWORD", "FORM_KEY")
+
+
+def stack_env(base: Mapping[str, str] | None = None, *, tenant_file: Path | None = None,
+              data_dir: Path | None = None) -> dict[str, str]:
+    """The environment every process of the stack gets (see the module docstring).
+
+    `tenant_file` (`--tenant`) replaces `OPENSLOT_TENANT_FILE` and its app id wins; `data_dir`
+    (`--data-dir`) places every file of the stack there and, when it is not `.data`, picks free
+    ports for the ports the real environment does not set.
+
+    Raises:
+        OSError, ValueError, KeyError: an unreadable or malformed tenant file.
+    """
+    example = read_env_file(ROOT / ".env.example")
+    local = read_env_file(ROOT / ".env")
+    real = dict(os.environ if base is None else base)
+    env = {**example, **local, **real}
+    if tenant_file is not None:
+        env["OPENSLOT_TENANT_FILE"] = str(tenant_file.resolve())
     tenant = json.loads((ROOT / env["OPENSLOT_TENANT_FILE"]).read_text(encoding="utf-8"))
-    app = tenant["applications"][0]
-    env.setdefault("OPENSLOT_CLIENT_ID", app["appId"])
-    if not env.get("OPENSLOT_CLIENT_ID"):
-        env["OPENSLOT_CLIENT_ID"] = app["appId"]
+    apps = tenant["applications"]
+    chosen = env.get("OPENSLOT_CLIENT_ID") if tenant_file is None and \
+        ("OPENSLOT_CLIENT_ID" in real or "OPENSLOT_CLIENT_ID" in local) else None
+    app = next((a for a in apps if chosen and a.get("appId") == chosen), apps[0])
+    env["OPENSLOT_CLIENT_ID"] = chosen or app["appId"]
     env["OPENSLOT_DEV_TENANT_ID"] = tenant["tenant"]["id"]
     env["OPENSLOT_TENANT_CLIENT_SECRET"] = app["passwordCredentials"][0]["secretText"]
     # Python's ssl, aiohttp and requests all trust devtenant's CA through these.
-    ca = str(ROOT / env["OPENSLOT_CA_BUNDLE"])
-    env["OPENSLOT_CA_BUNDLE"] = ca
+    env["OPENSLOT_CA_BUNDLE"] = str(ROOT / env["OPENSLOT_CA_BUNDLE"])
+    if data_dir is not None:
+        _use_data_dir(env, real, data_dir.resolve())
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def _use_data_dir(env: dict[str, str], real: Mapping[str, str], data_dir: Path) -> None:
+    """Every file of the stack in `data_dir`; fresh ports (and URLs) for a second stack."""
+    files = {
+        "OPENSLOT_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'openslot.db'}",
+        "OPENSLOT_KEY_FILE": str(data_dir / "keys" / "kek.json"),
+        "OPENSLOT_AUDIT_CHECKPOINT_FILE": str(data_dir / "audit" / "checkpoints.jsonl"),
+        "OPENSLOT_CA_BUNDLE": str(data_dir / "devtenant" / "ca.pem"),
+    }
+    env.update({k: v for k, v in files.items() if k not in real})
+    if data_dir == DEFAULT_DATA_DIR.resolve():
+        return
+    env.update({k: str(free_port()) for k in _PORTS if k not in real})
+    devtenant = f"https://127.0.0.1:{env['OPENSLOT_DEVTENANT_PORT']}"
+    urls = {
+        "OPENSLOT_AUTHORITY_HOST": devtenant,
+        "OPENSLOT_GRAPH_BASE_URL": f"{devtenant}/v1.0",
+        "OPENSLOT_TOKEN_SERVICE_URL": devtenant,
+        "OPENSLOT_CALENDAR_SERVICE_URL":
+            f"http://{env['OPENSLOT_CALENDAR_SERVICE_HOST']}:{env['OPENSLOT_CALENDAR_SERVICE_PORT']}",
+        "OPENSLOT_PUBLIC_BASE_URL": f"http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}",
+    }
+    env.update({k: v for k, v in urls.items() if k not in real})
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1 (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_settings(env: Mapping[str, str], path: Path) -> None:
+    """The stack's `OPENSLOT_*` settings as KEY=VALUE lines, secrets left out (mode 0600)."""
+    lines = [f"{k}={v}" for k, v in sorted(env.items())
+             if k.startswith("OPENSLOT_") and not any(m in k for m in _SECRET_MARKERS)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
 
 
 def wait_https(url: str, ca: Path, timeout_s: float = 30.0) -> None:
@@ -185,17 +255,22 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m devtenant.stack")
     p.add_argument("--no-playground", action="store_true")
     p.add_argument("--no-bot", action="store_true")
-    p.add_argument("--data-dir", type=Path, default=ROOT / ".data",
-                   help="devtenant's TLS material and keys (DIR/devtenant) and logs (DIR/logs)")
+    p.add_argument("--tenant", type=Path, default=None,
+                   help="tenant file to serve (default OPENSLOT_TENANT_FILE); its app id is used")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                   help="every file of the stack: database, key file, audit checkpoints, "
+                        "devtenant's TLS material and keys, logs, stack.env (default .data; "
+                        "another directory also gets free ports, for a second stack)")
     args = p.parse_args(argv)
-    env = stack_env()
     data_dir = args.data_dir.resolve()
+    env = stack_env(tenant_file=args.tenant, data_dir=data_dir)
+    write_settings(env, data_dir / "stack.env")
     signal.signal(signal.SIGTERM, _interrupt)  # the children run in their own process groups
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs = start_stack(env, data_dir, bot=not args.no_bot,
                             playground=not args.no_playground, say=_say)
-        _say(f"Logs in {data_dir / 'logs'}. Ctrl-C to stop.")
+        _say(f"Logs in {data_dir / 'logs'}; settings in {data_dir / 'stack.env'}. Ctrl-C to stop.")
         while all(proc.poll() is None for proc in procs):
             time.sleep(0.5)
         print("a process of the stack stopped; see the logs", file=sys.stderr)  # noqa: T201
