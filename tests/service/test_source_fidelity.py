@@ -30,6 +30,7 @@ from calendar_backend.service import _availability, _read_availability
 from calendar_backend.slots import Interval
 from devtenant import freebusy, recurrence
 from devtenant.graph import ROLE_RANK, mailbox_settings, render_event, select_fields
+from devtenant.zones import to_utc
 from tests.service.conftest import oracle_slots
 
 JsonDict = dict[str, Any]
@@ -202,6 +203,17 @@ def _wall(day: date, minutes: int) -> str:
             ).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def _exception(master: JsonDict, shift: int, cancelled: bool, show_as: str | None) -> JsonDict:
+    """The first occurrence of `master` moved by `shift` days (all-day) or hours, or cancelled."""
+    step = timedelta(days=shift) if master["isAllDay"] else timedelta(hours=shift)
+    moved = {key: {"dateTime": (datetime.fromisoformat(master[key]["dateTime"][:19]) + step
+                                ).strftime("%Y-%m-%dT%H:%M:%S"),
+                   "timeZone": master[key]["timeZone"]} for key in ("start", "end")}
+    return {"id": f"{master['id']}-x", "type": "exception", "seriesMasterId": master["id"],
+            "originalStart": to_utc(master["start"]).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "isCancelled": cancelled, "showAs": show_as, **moved}
+
+
 @st.composite
 def calendars(draw: st.DrawFn, all_day_zones: list[str], longest_min: int
               ) -> tuple[JsonDict, datetime, datetime, int]:
@@ -232,6 +244,9 @@ def calendars(draw: st.DrawFn, all_day_zones: list[str], longest_min: int
                 "range": {"type": "numbered", "startDate": day.isoformat(),
                           "numberOfOccurrences": draw(st.integers(1, 4)),
                           "recurrenceTimeZone": zone}}
+            if draw(st.booleans()):
+                events.append(_exception(ev, draw(st.integers(-2, 2)), draw(st.booleans()),
+                                         draw(st.sampled_from(SHOW_AS))))
         events.append(ev)
     begin_h = draw(st.integers(0, 10))
     hours = (f"{begin_h:02d}:00", f"{draw(st.integers(begin_h + 2, 23)):02d}:45")
