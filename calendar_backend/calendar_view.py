@@ -46,7 +46,12 @@ from calendar_backend.graph import (
     schedules_from,
 )
 from calendar_backend.slots import Interval
-from calendar_backend.timezones import UnknownTimeZoneError, parse_graph_datetime, resolve_zone
+from calendar_backend.timezones import (
+    UnknownTimeZoneError,
+    localize,
+    parse_graph_datetime,
+    resolve_zone,
+)
 
 MAILBOXES_PER_BATCH = MAX_BATCH_ITEMS - 1  # one calendarView each + one getSchedule per batch
 PAGE_SIZE = 1000
@@ -356,8 +361,9 @@ def all_day_dates(event: Mapping[str, Any]) -> tuple[date, date]:
 
 def _named_date(instant: datetime, zone_name: Any) -> date:
     zone = _zone_or_none(zone_name)
-    if zone is not None and instant.astimezone(zone).time() == time(0):
-        return instant.astimezone(zone).date()
+    named = _day_starting_at(instant, zone) if zone is not None else None
+    if named is not None:
+        return named
     if instant.time() == time(0):
         return instant.date()
     return (instant + timedelta(hours=12)).date()
@@ -388,23 +394,39 @@ def _all_zones() -> tuple[tzinfo, ...]:
 def inferred_all_day_dates(start: datetime, end: datetime) -> tuple[date, date] | None:
     """The dates `[first, end_exclusive)` of an all-day event spanning [start, end), if it may be one.
 
-    [start, end) may be an all-day event when, in some real time zone, both instants are local
-    midnights on different dates (offsets read at each instant, so DST changes inside the span
-    count). Zones disagreeing on the dates (UTC+14 and UTC-10 share their midnights a day apart)
-    give the hull of every reading: blocking one day more, never one day less. None otherwise.
+    [start, end) may be an all-day event when, in some real time zone, both instants begin local
+    days (midnight, or the end of a DST gap at midnight) on different dates (offsets read at each
+    instant, so DST changes inside the span count). Zones disagreeing on the dates (UTC+14 and
+    UTC-10 share their midnights a day apart) give the hull of every reading: blocking one day
+    more, never one day less. None otherwise.
     """
     if end - start < _SHORTEST_DAY or (start - _EPOCH) % _QUARTER or (end - _EPOCH) % _QUARTER:
         return None
     firsts: list[date] = []
     lasts: list[date] = []
     for zone in _all_zones():
-        local_start = start.astimezone(zone)
-        if local_start.time() != time(0):
+        first = _day_starting_at(start, zone)
+        if first is None:
             continue
-        local_end = end.astimezone(zone)
-        if local_end.time() == time(0) and local_end.date() > local_start.date():
-            firsts.append(local_start.date())
-            lasts.append(local_end.date())
+        last = _day_starting_at(end, zone)
+        if last is not None and last > first:
+            firsts.append(first)
+            lasts.append(last)
     if not firsts:
         return None
     return min(firsts), max(lasts)
+
+
+_GAP_HOURS = time(3)  # a DST gap at midnight moves a day's start to 01:00 (02:00 at most)
+
+
+def _day_starting_at(instant: datetime, zone: tzinfo) -> date | None:
+    """The local date in `zone` whose first instant is `instant` (its midnight, or the end of a
+    DST gap that swallowed that midnight, as Santiago's does), else None."""
+    local = instant.astimezone(zone)
+    if local.time() == time(0):
+        return local.date()
+    if local.time() < _GAP_HOURS and isinstance(zone, ZoneInfo) and \
+            localize(datetime.combine(local.date(), time(0)), zone) == instant:
+        return local.date()
+    return None

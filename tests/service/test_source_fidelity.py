@@ -189,7 +189,8 @@ OWNER_ZONES = ["UTC", "GMT Standard Time", "Tokyo Standard Time", "Pacific Stand
 CLEAR_ZONES = ["UTC", "GMT Standard Time", "Tokyo Standard Time", "Pacific Standard Time",
                "Eastern Standard Time", "AUS Eastern Standard Time", "Lord Howe Standard Time",
                "Nepal Standard Time", "Asia/Kathmandu", "W. Europe Standard Time",
-               "India Standard Time", "America/Sao_Paulo", "Pacific/Chatham"]
+               "India Standard Time", "America/Sao_Paulo", "Pacific/Chatham",
+               "Pacific SA Standard Time", "Cuba Standard Time"]  # DST gaps at midnight
 # ... and zones whose midnights another zone shares a day apart (UTC+12..+14, UTC-10..-12).
 AMBIGUOUS_ZONES = ["Hawaiian Standard Time", "New Zealand Standard Time", "Pacific/Kiritimati",
                    "Tonga Standard Time", "Pacific/Pago_Pago", "Fiji Standard Time"]
@@ -283,3 +284,16 @@ def test_no_source_offers_busy_time_and_calendar_view_sees_most(
     assert answers["calendar_view", "read"] == expected
     for share in SHARES:
         assert answers["schedule", share] <= answers["calendar_view", share], share
+
+
+def test_an_all_day_event_on_a_day_whose_midnight_does_not_exist() -> None:
+    """Santiago skips 00:00-01:00 on 2027-09-05: the all-day event starts at 01:00 local, the first
+    instant of that day; free/busy must still see an all-day event and block the London Sunday-Monday."""
+    person = owner("GMT Standard Time", [all_day("cl", "2027-09-05", "2027-09-07",
+                                                 "Pacific SA Standard Time")],
+                   hours=("00:00", "23:45"), days=[*WEEKDAYS, "saturday", "sunday"])
+    start, end = utc(2027, 9, 4), utc(2027, 9, 8)
+    expected = oracle_slots([person], start, end, 60, start)
+    assert expected
+    for key, got in all_answers(person, start, end, 60).items():
+        assert got == expected, key
