@@ -128,3 +128,36 @@ def test_slots_with_the_wrong_app_id_fails_clearly(
     assert "EOFError" not in done.stderr
     assert f"api://botid-{sample_app}" in done.stderr
     assert not done.stdout.strip().startswith('{"slots"')
+
+
+# ---- stack_env alone (no processes) ---------------------------------------------------------------
+def test_stack_env_takes_the_app_id_from_the_tenant_file(tmp_path: Path) -> None:
+    tenant_file = tmp_path / "t.json"
+    app_id = _generated_tenant(tenant_file)
+    sample_app = stack.read_env_file(stack.ROOT / ".env.example")["OPENSLOT_CLIENT_ID"]
+    assert stack.stack_env({}, tenant_file=tenant_file)["OPENSLOT_CLIENT_ID"] == app_id
+    # --tenant names the file, so its app wins even over an exported sample id
+    exported = {"OPENSLOT_CLIENT_ID": sample_app}
+    assert stack.stack_env(exported, tenant_file=tenant_file)["OPENSLOT_CLIENT_ID"] == app_id
+    # without --tenant, a tenant file named by the environment also brings its app id ...
+    named = {"OPENSLOT_TENANT_FILE": str(tenant_file)}
+    assert stack.stack_env(named)["OPENSLOT_CLIENT_ID"] == app_id
+    # ... unless the environment names the app too
+    assert stack.stack_env({**named, **exported})["OPENSLOT_CLIENT_ID"] == sample_app
+
+
+def test_stack_env_puts_every_file_in_the_data_dir_and_frees_ports(tmp_path: Path) -> None:
+    d = tmp_path / "D"
+    env = stack.stack_env({}, data_dir=d)
+    assert env["OPENSLOT_DATABASE_URL"] == f"sqlite+aiosqlite:///{d.resolve() / 'openslot.db'}"
+    assert Path(env["OPENSLOT_KEY_FILE"]).is_relative_to(d.resolve())
+    assert Path(env["OPENSLOT_AUDIT_CHECKPOINT_FILE"]).is_relative_to(d.resolve())
+    assert env["OPENSLOT_CALENDAR_SERVICE_URL"].endswith(f":{env['OPENSLOT_CALENDAR_SERVICE_PORT']}")
+    assert env["OPENSLOT_CALENDAR_SERVICE_PORT"] != "8780"
+    default = stack.stack_env({}, data_dir=stack.DEFAULT_DATA_DIR)
+    assert default["OPENSLOT_CALENDAR_SERVICE_PORT"] == "8780"  # `make run` keeps its ports
+    assert default["OPENSLOT_KEY_FILE"] == str(stack.DEFAULT_DATA_DIR.resolve() / "keys" / "kek.json")
+    pinned = stack.stack_env({"OPENSLOT_DATABASE_URL": "postgresql+asyncpg://x/y",
+                              "OPENSLOT_BOT_PORT": "4000"}, data_dir=d)
+    assert pinned["OPENSLOT_DATABASE_URL"] == "postgresql+asyncpg://x/y"  # the real env wins
+    assert pinned["OPENSLOT_PUBLIC_BASE_URL"] == "http://127.0.0.1:4000"
