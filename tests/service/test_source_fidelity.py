@@ -96,8 +96,8 @@ def all_answers(person: JsonDict, start: datetime, end: datetime, minutes: int
             for source in ("schedule", "calendar_view") for share in SHARES}
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=UTC)
 
 
 # ---- the cases, fixed ------------------------------------------------------------------------
