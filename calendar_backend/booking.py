@@ -179,9 +179,11 @@ class Bookings:
         """Move the confirmed interview ``row`` (with its Outlook event) to ``[start, end)``.
 
         ``before_write`` runs after the hold committed and the re-check passed, before the PATCH
-        (e.g. counting the candidate's change; if it raises, the hold is withdrawn). Raises `SlotTakenError` (the new time is taken: nothing changed),
-        `ConflictError` (the interview changed or another move of it is in flight), or the Graph
-        error (the hold withdrawn and the event restored, else left for recovery).
+        (e.g. counting the candidate's change; if it raises, the hold is withdrawn).
+
+        Raises `SlotTakenError` (the new time is taken: nothing changed), `ConflictError` (the
+        interview changed or another move of it is in flight), or the Graph error (the hold
+        withdrawn and the event restored, else the hold is left for recovery).
         """
         if row.status is not storage.InterviewStatus.CONFIRMED or not row.event_id:
             raise ConflictError("Only a booked interview can be moved.")
@@ -257,6 +259,32 @@ class Bookings:
             if done and released is not None:
                 await released(tx)
         return done
+
+
+async def settle_hold(store: storage.Store, graph: GraphClient, token: str,
+                      hold: storage.InterviewRow, stats: CallStats,
+                      audit: Callable[[AsyncConnection, str], Awaitable[None]]) -> bool:
+    """Resume a move whose request died after its hold committed (recovery's step).
+
+    Where Outlook has the event decides: at the hold's time, the move completes; anywhere else
+    (its old time, cancelled, gone) the hold is released. ``audit(tx, result)`` writes the
+    decision's audit row in the deciding transaction. Returns whether the move completed.
+    Raises the Graph error (the hold stays for the next run).
+    """
+    target = storage.hold_target(hold)
+    async with store.transaction() as tx:
+        interview = await storage.get_interview(tx, target[0]) if target else None
+    found = None
+    if interview is not None and interview.event_id:
+        found = await graph.get_event(token, interview.organizer_upn, interview.event_id,
+                                      stats=stats)
+    at_hold = found is not None and not found[2] and found[:2] == (hold.start, hold.end)
+    async with store.transaction() as tx:
+        moved = await storage.complete_move(tx, hold.id) if at_hold else None
+        if moved is None:
+            await storage.release_hold(tx, hold.id)
+        await audit(tx, "moved" if moved is not None else "released")
+    return moved is not None
 
 
 def blocks(schedule: Schedule, slot: Interval, rules: BusyRules,

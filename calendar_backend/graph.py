@@ -325,6 +325,18 @@ class GraphClient:
                  and e.get("transactionId") == transaction_id]
         return found[0] if found else None
 
+    async def get_event(self, token: str, organizer: str, event_id: str, *,
+                        stats: CallStats | None = None) -> tuple[datetime, datetime, bool] | None:
+        """An event's (start, end, isCancelled) in UTC, or None when it is gone (recovery)."""
+        path = (f"/users/{_address(organizer)}/events/{_event_id(event_id)}"
+                "?$select=start,end,isCancelled")
+        status, doc = await self.request("GET", path, token, mailbox=organizer, stats=stats,
+                                         headers={"Prefer": 'outlook.timezone="UTC"'})
+        if status == 404:
+            return None
+        _raise_for(status, doc)
+        return _utc(doc["start"]), _utc(doc["end"]), bool(doc.get("isCancelled"))
+
     async def create_event(self, token: str, organizer: str, event: dict[str, Any], *,
                            stats: CallStats | None = None) -> dict[str, Any]:
         """Create an event in the organizer's calendar; `event` must carry a `transactionId`."""

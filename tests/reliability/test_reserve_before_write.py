@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from calendar_backend import storage
+from calendar_backend.__main__ import build_reconciler
 from calendar_backend.app import SERVICE_KEY
 from calendar_backend.audit import audit_log
 from calendar_backend.contract import format_time, parse_time
@@ -160,3 +161,47 @@ async def test_a_failed_move_restores_the_reservation_and_keeps_its_audit_row(
                                      {"token": token, "start": target["start"]})
     assert status == 200, moved
     await assert_outlook_agrees(stack, [megan])
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["patch-applied", "patch-lost"])
+async def test_a_move_whose_undo_failed_is_settled_by_recovery(
+        calendar_stack: Stack, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        applied: bool) -> None:
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    offer = await make_offer(stack, [megan])
+    token = capability(offer)
+    status, view = await stack.post("/v1/candidate/slots", {"token": token})
+    first = view["slots"][0]
+    status, booked = await stack.post("/v1/candidate/book", {"token": token,
+                                                             "start": first["start"]})
+    assert status == 201, booked
+    target = _later_slot(view["slots"], parse_time(first["end"]))
+    graph = _graph(stack)
+    real, calls = graph.update_event, []
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:  # every answer lost; the first applied
+        calls.append(args)
+        if applied and len(calls) == 1:
+            await real(*args, **kwargs)
+        raise GraphUnavailableError()
+
+    monkeypatch.setattr(graph, "update_event", flaky)
+    status, failed = await stack.post("/v1/candidate/reschedule",
+                                      {"token": token, "start": target["start"]})
+    assert status == 504, failed
+    async with stack.runtime.store.transaction() as tx:  # the new time stays reserved
+        held = await storage.find_conflicts(tx, stack.devtenant.tenant_id, [megan],
+                                            parse_time(target["start"]),
+                                            parse_time(target["end"]))
+    assert [storage.hold_target(r) is not None for r in held] == [True]
+    report = await build_reconciler(stack.runtime, stale_min=0).run_once()
+    assert (report.confirmed, report.failed, report.left_pending) == (int(applied),
+                                                                      int(not applied), 0)
+    await assert_outlook_agrees(stack, [megan])
+    async with stack.runtime.store.transaction() as tx:
+        live = await storage.find_conflicts(tx, stack.devtenant.tenant_id, [megan],
+                                            parse_time(first["start"]),
+                                            parse_time(target["end"]))
+    assert [(r.start, storage.hold_target(r)) for r in live] == [
+        (parse_time(target["start"] if applied else first["start"]), None)]
