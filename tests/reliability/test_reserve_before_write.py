@@ -205,3 +205,65 @@ async def test_a_move_whose_undo_failed_is_settled_by_recovery(
                                             parse_time(target["end"]))
     assert [(r.start, storage.hold_target(r)) for r in live] == [
         (parse_time(target["start"] if applied else first["start"]), None)]
+
+
+async def _audit_rows(stack: Stack) -> list[tuple[str, str]]:
+    async with stack.runtime.store.transaction() as tx:
+        rows = await tx.execute(sa.select(audit_log.c.operation, audit_log.c.result)
+                                .order_by(audit_log.c.seq))
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+
+async def test_the_create_audit_row_survives_a_failed_confirm_and_recovery_confirms(
+        calendar_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    offer = await make_offer(stack, [megan])
+    status, view = await stack.post("/v1/candidate/slots", {"token": capability(offer)})
+    slot = view["slots"][0]
+    slot = {"start": slot["start"],
+            "end": format_time(parse_time(slot["start"]) + timedelta(minutes=30))}
+
+    async def database_down(*_a: Any, **_kw: Any) -> bool:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(storage, "confirm_interview", database_down)
+    status, doc = await stack.post("/v1/interviews", booking_body([megan], slot, "k"),
+                                   stack.token())
+    assert status == 500, doc
+    assert ("interview.create", "ok") in await _audit_rows(stack)  # the Graph write's own row
+    monkeypatch.undo()
+    report = await build_reconciler(stack.runtime, stale_min=0).run_once()
+    assert report.confirmed == 1
+    await assert_outlook_agrees(stack, [megan])
+
+
+async def test_a_failed_cancel_keeps_the_reservation_and_audits_the_failure(
+        calendar_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    offer = await make_offer(stack, [megan])
+    status, view = await stack.post("/v1/candidate/slots", {"token": capability(offer)})
+    slot = {"start": view["slots"][0]["start"],
+            "end": format_time(parse_time(view["slots"][0]["start"]) + timedelta(minutes=30))}
+    status, booked = await stack.post("/v1/interviews", booking_body([megan], slot, "k"),
+                                      stack.token())
+    assert status == 201, booked
+
+    async def broken(*_a: Any, **_kw: Any) -> None:
+        raise GraphUnavailableError()
+
+    monkeypatch.setattr(_graph(stack), "cancel_event", broken)
+    status, doc = await stack.post(f"/v1/interviews/{booked['id']}/cancel", {}, stack.token())
+    assert status == 504, doc
+    assert ("interview.cancel", "error:upstream_unavailable") in await _audit_rows(stack)
+    async with stack.runtime.store.transaction() as tx:
+        still = await storage.find_conflicts(tx, stack.devtenant.tenant_id, [megan],
+                                             parse_time(slot["start"]), parse_time(slot["end"]))
+    assert [r.id for r in still] == [booked["id"]]  # Outlook still holds it: so does the DB
+    await assert_outlook_agrees(stack, [megan])
+    monkeypatch.undo()
+    status, doc = await stack.post(f"/v1/interviews/{booked['id']}/cancel", {}, stack.token())
+    assert status == 200, doc
+    assert ("interview.cancel", "ok") in await _audit_rows(stack)
+    await assert_outlook_agrees(stack, [megan])
