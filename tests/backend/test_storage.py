@@ -408,8 +408,9 @@ async def test_a_hold_reserves_the_new_time_until_the_move_completes(store: Stor
     async with store.transaction() as tx:
         row = await _pending(tx, T0, txn="moving")
         assert await storage.confirm_interview(tx, row.id, "evt", None)
-        row = await storage.get_interview(tx, row.id)
-        assert row is not None
+        confirmed = await storage.get_interview(tx, row.id)
+        assert confirmed is not None
+        row = confirmed
         later = T0 + timedelta(hours=4)
         hold = await storage.insert_hold(tx, row, later, later + timedelta(hours=1))
         assert hold is not None
@@ -435,8 +436,9 @@ async def test_a_hold_overlapping_its_own_old_time_is_fine_and_release_frees_it(
     async with store.transaction() as tx:
         row = await _pending(tx, T0, txn="moving")
         assert await storage.confirm_interview(tx, row.id, "evt", None)
-        row = await storage.get_interview(tx, row.id)
-        assert row is not None
+        confirmed = await storage.get_interview(tx, row.id)
+        assert confirmed is not None
+        row = confirmed
         other = await _pending(tx, T0 + timedelta(hours=3), txn="other")
         with pytest.raises(SlotTakenError):
             await storage.insert_hold(tx, row, other.start, other.end)
