@@ -340,6 +340,8 @@ class OfferService:
             notice=timedelta(minutes=self._settings.default_notice_min), want_all=True,
             limit=_MAX_SLOTS, request_id=request_id, operation="offer.slots",
             requester=offer.organizer_upn, tenant_id=offer.tenant_id)
+        result = await self._svc._unreserved(offer.tenant_id, list(offer.interviewers), result,
+                                             start, offer.window_end)
         return SlotsResult(result.slots[:_MAX_SLOTS], ())
 
     def _slot_bounds(self, offer: storage.OfferRow, raw: str) -> tuple[datetime, datetime]:

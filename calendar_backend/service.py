@@ -314,15 +314,26 @@ class CalendarService:
                 step=timedelta(minutes=15), buffer=timedelta(0), notice=lo - self._clock(),
                 want_all=False, limit=20, request_id=request_id, operation="slots.fresh",
                 requester=None)
-            async with self._store.transaction() as tx:
-                taken = await storage.find_conflicts(
-                    tx, principal.tenant_id,
-                    [*people, *rooms, *([candidate_email] if candidate_email else [])], lo, hi)
+            free = await self._unreserved(
+                principal.tenant_id,
+                [*people, *rooms, *([candidate_email] if candidate_email else [])], fresh, lo, hi)
         except CalendarError:
             return
-        free = tuple(s for s in fresh.slots
-                     if not any(t.start < s.end and s.start < t.end for t in taken))[:5]
-        exc.fresh = SlotsResult(free, fresh.people, fresh.blockers)  # type: ignore[attr-defined]
+        exc.fresh = SlotsResult(free.slots[:5], free.people,  # type: ignore[attr-defined]
+                                free.blockers)
+
+    async def _unreserved(self, tenant_id: str, mailboxes: list[str], found: SlotsResult,
+                          lo: datetime, hi: datetime) -> SlotsResult:
+        """``found`` without the slots that overlap a pending/confirmed OpenSlot reservation of
+        ``mailboxes`` (a booking or a move's hold not in Outlook yet): the same per-attendee
+        overlap check the booking runs, so an offered time is never one it refuses."""
+        async with self._store.transaction() as tx:
+            taken = await storage.find_conflicts(tx, tenant_id, mailboxes, lo, hi)
+        if not taken:
+            return found
+        slots = tuple(s for s in found.slots
+                      if not any(t.start < s.end and s.start < t.end for t in taken))
+        return SlotsResult(slots, found.people, found.blockers)
 
     def _crash_point(self, name: str) -> None:
         """TEST HOOK: exit like a SIGKILL at a named booking step (OPENSLOT_CRASH_AT, dev only).

@@ -8,10 +8,13 @@ booking would refuse.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from calendar_backend import storage
 from calendar_backend.contract import parse_time
+from tests.candidate.test_offers_api import capability, make_offer
 from tests.service.conftest import (  # noqa: F401
     ALEX,
     Stack,
@@ -87,3 +90,26 @@ async def test_fresh_times_are_never_ones_the_booking_refuses(calendar_stack: St
     assert not any(_overlaps(s, slot) for s in fresh), fresh
     status, booked = await _book(stack, [DIEGO], fresh[0], "fresh")  # and a fresh time books
     assert status == 201, booked
+
+
+async def test_a_link_never_offers_a_time_already_reserved_but_not_yet_in_outlook(
+        calendar_stack: Stack) -> None:  # noqa: F811
+    stack = calendar_stack
+    offer = await make_offer(stack, [MEGAN])
+    token = capability(offer)
+    status, view = await stack.post("/v1/candidate/slots", {"token": token})
+    assert status == 200, view
+    wanted = view["slots"][0]
+    async with stack.runtime.store.transaction() as tx:  # another booking's reservation
+        await storage.insert_pending(
+            tx, tenant_id=stack.devtenant.tenant_id, organizer_oid="someone", organizer_upn=ALEX,
+            transaction_id=str(uuid.uuid4()), start=parse_time(wanted["start"]),
+            end=parse_time(wanted["end"]), attendees=[MEGAN, "x@example.com"],
+            candidate_name="X", subject="Interview: X", source="bot")
+    status, view = await stack.post("/v1/candidate/slots", {"token": token})
+    assert status == 200, view
+    assert not any(_overlaps(s, wanted) for s in view["slots"])
+    status, refused = await stack.post("/v1/candidate/book",
+                                       {"token": token, "start": wanted["start"]})
+    assert status == 409, refused
+    assert not any(_overlaps(s, wanted) for s in refused["fresh"]["slots"])
