@@ -76,7 +76,9 @@ class Bookings:
         """Live free/busy of ``mailboxes`` at the reservation ``row``'s time; after the reserve.
 
         Busy (or unreadable): the reservation is withdrawn with a ``slot_taken`` audit row and
-        `SlotTakenError` raised. ``ignore`` is the moved interview's own old time.
+        `SlotTakenError` raised. ``ignore`` is the moved interview's own old time. Any further
+        "may this time be booked" rule belongs here too: it then runs after the reservation
+        committed and before any Graph write, for every booking and move alike.
         """
         stats = CallStats()
         try:
@@ -196,7 +198,7 @@ class Bookings:
             await self.recheck(w, hold, mailboxes, recheck_operation, ignore=(row.start, row.end))
             if before_write is not None:
                 await before_write()
-        except BaseException:
+        except Exception:  # (a cancelled request leaves the hold to recovery, which frees it)
             await self.withdraw(hold)
             raise
         stats = CallStats()
