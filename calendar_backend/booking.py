@@ -35,7 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from calendar_backend import storage
 from calendar_backend.auth import Principal
 from calendar_backend.availability import BusyRules, ShowAs
-from calendar_backend.errors import CalendarError, ConflictError, SlotTakenError
+from calendar_backend.errors import (
+    CalendarError,
+    ConflictError,
+    NotFoundError,
+    SlotTakenError,
+    UpstreamError,
+)
 from calendar_backend.graph import CallStats, GraphClient, Schedule
 from calendar_backend.slots import Interval
 
@@ -208,8 +214,14 @@ class Bookings:
         except CalendarError as exc:
             await self._audit(w.principal, w.tenant_id, operation, mailboxes,
                               f"error:{exc.code}", w.request_id, stats)
-            if await self._restore(w, row, operation, mailboxes):
+            # A refusal (4xx) changed nothing; after an upstream failure the PATCH may have
+            # landed, so it is undone first. If the undo fails too, recovery settles the hold.
+            if not isinstance(exc, UpstreamError) or await self._restore(w, row, operation,
+                                                                         mailboxes):
                 await self.withdraw(hold)
+            if isinstance(exc, NotFoundError):  # the event is gone (cancelled meanwhile)
+                raise ConflictError("This interview changed meanwhile; please try again.") \
+                    from exc
             raise
         await self._audit(w.principal, w.tenant_id, operation, mailboxes, "ok", w.request_id,
                           stats)

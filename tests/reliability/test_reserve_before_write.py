@@ -267,3 +267,28 @@ async def test_a_failed_cancel_keeps_the_reservation_and_audits_the_failure(
     assert status == 200, doc
     assert ("interview.cancel", "ok") in await _audit_rows(stack)
     await assert_outlook_agrees(stack, [megan])
+
+
+async def test_a_cancel_during_a_move_leaves_outlook_and_the_database_agreeing(
+        calendar_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    offer = await make_offer(stack, [megan])
+    status, view = await stack.post("/v1/candidate/slots", {"token": capability(offer)})
+    first = {"start": view["slots"][0]["start"],
+             "end": format_time(parse_time(view["slots"][0]["start"]) + timedelta(minutes=30))}
+    status, booked = await stack.post("/v1/interviews", booking_body([megan], first, "mine"),
+                                      stack.token())
+    assert status == 201, booked
+    target = _later_slot(view["slots"], parse_time(first["end"]))
+    target = {"start": target["start"],
+              "end": format_time(parse_time(target["start"]) + timedelta(minutes=30))}
+    rival = _rival_during_recheck(stack, monkeypatch, lambda: stack.post(
+        f"/v1/interviews/{booked['id']}/cancel", {}, stack.token()))
+    status, moved = await stack.post(f"/v1/interviews/{booked['id']}/reschedule", target,
+                                     stack.token())
+    assert rival[0][0] == 200, rival
+    assert status == 409, moved
+    await assert_outlook_agrees(stack, [megan])
+    assert [e for e in organizer_events(stack.devtenant, megan)
+            if e.get("subject") == "Interview: Dana Smith"] == []
