@@ -41,8 +41,10 @@ from calendar_backend.graph import (
     GraphClient,
     Schedule,
     ScheduleItem,
+    merge_schedules,
     schedule_body,
     schedule_path,
+    schedule_pieces,
     schedules_from,
 )
 from calendar_backend.slots import Interval
@@ -100,17 +102,20 @@ async def read_calendars(graph: GraphClient, token: str, requester: str,
     """
     chunks = [list(mailboxes[i:i + MAILBOXES_PER_BATCH])
               for i in range(0, len(mailboxes), MAILBOXES_PER_BATCH)]
+    pieces = schedule_pieces(start, end)  # getSchedule's window limit; calendarView has none
     items: list[BatchItem] = []
     for n, chunk in enumerate(chunks):
         items += [_view_item(f"v{n}.{k}", a, start, end, page_size)
                   for k, a in enumerate(chunk)]
-        items.append(BatchItem(f"s{n}", "POST", schedule_path(requester), dict(_PREFER_UTC),
-                               schedule_body(chunk, start, end, interval_min)))
+        items += [BatchItem(f"s{n}.{p}", "POST", schedule_path(requester), dict(_PREFER_UTC),
+                            schedule_body(chunk, lo, hi, interval_min))
+                  for p, (lo, hi) in enumerate(pieces)]
     answers = await graph.batch(token, items, stats=stats)
     schedules: dict[str, Schedule] = {}
     firsts: dict[str, BatchAnswer] = {}
     for n, chunk in enumerate(chunks):
-        schedules.update(_schedules(answers[f"s{n}"], chunk))
+        schedules.update(merge_schedules(
+            [_schedules(answers[f"s{n}.{p}"], chunk) for p in range(len(pieces))], chunk))
         firsts.update({a.lower(): answers[f"v{n}.{k}"] for k, a in enumerate(chunk)})
     views = await asyncio.gather(*(
         _follow(graph, token, a, firsts[a.lower()], stats) for a in mailboxes))

@@ -39,6 +39,9 @@ from calendar_backend.timezones import parse_graph_datetime
 log = logging.getLogger(__name__)
 
 MAX_SCHEDULES_PER_REQUEST = 20
+# getSchedule answers 400 for a window of 62 days or more (Microsoft's docs have also quoted 42):
+# longer reads are split into pieces of at most this span, and the answers merged.
+MAX_SCHEDULE_SPAN = timedelta(days=31)
 MAX_BATCH_ITEMS = 20  # Graph JSON batching limit (platform.md C9)
 _RETRY_STATUSES = frozenset({429, 503, 504})
 _ADDRESS = re.compile(r"^[A-Za-z0-9._%+'\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")
@@ -248,15 +251,17 @@ class GraphClient:
     async def get_schedules(self, token: str, requester: str, addresses: Sequence[str],
                             start: datetime, end: datetime, *, interval_min: int = 15,
                             stats: CallStats | None = None) -> dict[str, Schedule]:
-        """Free/busy for every address, ≤20 per request, chunks in parallel; one answer each."""
+        """Free/busy for every address, ≤20 per request and ≤`MAX_SCHEDULE_SPAN` per window,
+        all pieces in parallel; one merged answer each (`merge_schedules`)."""
         chunks = [list(addresses[i:i + MAX_SCHEDULES_PER_REQUEST])
                   for i in range(0, len(addresses), MAX_SCHEDULES_PER_REQUEST)]
+        pieces = schedule_pieces(start, end)
         results = await asyncio.gather(*(
-            self._get_schedule_chunk(token, requester, chunk, start, end, interval_min, stats)
-            for chunk in chunks))
+            self._get_schedule_chunk(token, requester, chunk, lo, hi, interval_min, stats)
+            for chunk in chunks for lo, hi in pieces))
         merged: dict[str, Schedule] = {}
-        for part in results:
-            merged.update(part)
+        for n, chunk in enumerate(chunks):
+            merged.update(merge_schedules(results[n * len(pieces):(n + 1) * len(pieces)], chunk))
         return merged
 
     async def _get_schedule_chunk(self, token: str, requester: str, addresses: list[str],
@@ -325,6 +330,18 @@ class GraphClient:
                  and e.get("transactionId") == transaction_id]
         return found[0] if found else None
 
+    async def get_event(self, token: str, organizer: str, event_id: str, *,
+                        stats: CallStats | None = None) -> tuple[datetime, datetime, bool] | None:
+        """An event's (start, end, isCancelled) in UTC, or None when it is gone (recovery)."""
+        path = (f"/users/{_address(organizer)}/events/{_event_id(event_id)}"
+                "?$select=start,end,isCancelled")
+        status, doc = await self.request("GET", path, token, mailbox=organizer, stats=stats,
+                                         headers={"Prefer": 'outlook.timezone="UTC"'})
+        if status == 404:
+            return None
+        _raise_for(status, doc)
+        return _utc(doc["start"]), _utc(doc["end"]), bool(doc.get("isCancelled"))
+
     async def create_event(self, token: str, organizer: str, event: dict[str, Any], *,
                            stats: CallStats | None = None) -> dict[str, Any]:
         """Create an event in the organizer's calendar; `event` must carry a `transactionId`."""
@@ -354,6 +371,40 @@ class GraphClient:
         if status == 404:
             return  # already gone: cancelling is idempotent
         _raise_for(status, doc)
+
+
+def schedule_pieces(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut into consecutive windows of at most `MAX_SCHEDULE_SPAN` each."""
+    pieces: list[tuple[datetime, datetime]] = []
+    lo = start
+    while True:
+        hi = min(lo + MAX_SCHEDULE_SPAN, end)
+        pieces.append((lo, hi))
+        if hi >= end:
+            return pieces
+        lo = hi
+
+
+def merge_schedules(parts: Sequence[dict[str, Schedule]],
+                    addresses: Sequence[str]) -> dict[str, Schedule]:
+    """One `Schedule` per address from the answers for consecutive pieces of a window.
+
+    An error in any piece makes the whole schedule that error (never half a calendar). Items are
+    not clipped by Graph, so one spanning a cut comes back in both pieces: duplicates are dropped.
+    Working hours come from the first piece.
+    """
+    merged: dict[str, Schedule] = {}
+    for address in addresses:
+        key = address.lower()
+        mine = [part[key] for part in parts]
+        failed = next((s for s in mine if s.error), None)
+        if failed is not None:
+            merged[key] = failed
+            continue
+        items = sorted(dict.fromkeys(i for s in mine for i in s.items),
+                       key=lambda i: (i.start, i.end))
+        merged[key] = Schedule(mine[0].address, tuple(items), mine[0].working_hours)
+    return merged
 
 
 def schedule_path(requester: str) -> str:

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calendar_backend import storage
 from calendar_backend.auth import Principal
+from calendar_backend.booking import Writer
 from calendar_backend.contract import OfferOut, SlotsResult, format_time
 from calendar_backend.crypto import Aad
 from calendar_backend.errors import (
@@ -46,16 +47,12 @@ from calendar_backend.errors import (
     SlotTakenError,
     ValidationError,
 )
-from calendar_backend.graph import CallStats
 from calendar_backend.service import (
     CalendarService,
     TenantContext,
-    _blocks,
     _event_body,
-    _naive_utc,
     _window,
 )
-from calendar_backend.slots import Interval
 
 _STEP = timedelta(minutes=15)
 _MAX_SLOTS = 200
@@ -219,19 +216,21 @@ class OfferService:
         ctx, token = await self._app_token(offer)
         mailboxes = list(offer.interviewers)
         row = await self._claim(offer, private.candidate_name, email, start, end, request_id)
-        try:
-            await self._svc._recheck(None, token, offer.organizer_upn, row, mailboxes, start,
-                                     end, request_id, tenant_id=ctx.tenant_id)
+        writer = Writer(None, ctx.tenant_id, token, offer.organizer_upn, request_id)
+        try:  # reserve (the claim) → recheck → write → confirm | withdraw (booking.py)
+            await self._svc._bookings.recheck(writer, row, mailboxes, "interview.recheck")
         except SlotTakenError as exc:
             await self._reopen(offer, row.id)
             exc.fresh = await self._live_slots(offer, request_id)  # type: ignore[attr-defined]
+            raise
+        except Exception:
+            await self._fail(row.id, offer)
             raise
         event = _event_body({"name": private.candidate_name, "email": email}, mailboxes, [],
                             start, end, row.transaction_id,
                             f"Interview: {private.candidate_name}", None)
         try:
-            await self._svc._create_and_confirm(None, ctx.tenant_id, token, offer.organizer_upn,
-                                                row, event, request_id)
+            await self._svc._bookings.create(writer, row, event)
         except Exception:
             await self._fail(row.id, offer)
             raise
@@ -248,21 +247,21 @@ class OfferService:
         """
         offer, interview = await self._changeable(req["token"], count=False)
         _ctx, token = await self._app_token(offer)
-        stats = CallStats()
-        if interview.event_id:
-            await self._svc._graph.cancel_event(token, offer.organizer_upn, interview.event_id,
-                                                "Cancelled by the candidate via OpenSlot",
-                                                stats=stats)
+        writer = Writer(None, offer.tenant_id, token, offer.organizer_upn, request_id)
         reopened = False
-        async with self._store.transaction() as tx:
-            if await storage.mark_interview(tx, interview.id, "cancelled"):
-                await storage.count_reschedule(tx, offer.id)
-                if self._may_rebook(offer):
-                    reopened = await storage.reopen_offer(tx, offer.id,
-                                                          interview_id=interview.id)
-            await self._svc._audit(None, offer.tenant_id, "offer.cancel",
-                                   [offer.organizer_upn], "reopened" if reopened else "ok",
-                                   request_id, stats, tx=tx)
+
+        async def released(tx: Any) -> None:
+            nonlocal reopened
+            await storage.count_reschedule(tx, offer.id)
+            if self._may_rebook(offer):
+                reopened = await storage.reopen_offer(tx, offer.id, interview_id=interview.id)
+                if reopened:
+                    await self._svc._audit(None, offer.tenant_id, "offer.reopen", (), "ok",
+                                           request_id, tx=tx)
+
+        await self._svc._bookings.cancel(writer, interview,
+                                         "Cancelled by the candidate via OpenSlot",
+                                         "offer.cancel", released=released)
         outcome = await self._outcome(offer, self._private(offer), "cancelled", interview.id)
         return {**outcome, "reopened": reopened}
 
@@ -279,21 +278,15 @@ class OfferService:
         offer, interview = await self._changeable(req["token"], count=True)
         start, end = self._slot_bounds(offer, req["start"])
         _ctx, token = await self._app_token(offer)
-        mailboxes = list(offer.interviewers)
-        if await self._is_taken(offer, interview, token, mailboxes, start, end, request_id):
-            taken = SlotTakenError()
-            taken.fresh = await self._live_slots(offer, request_id)  # type: ignore[attr-defined]
-            raise taken
-        await self._claim_change(offer)
-        stats = CallStats()
-        patch = {"start": {"dateTime": _naive_utc(start), "timeZone": "UTC"},
-                 "end": {"dateTime": _naive_utc(end), "timeZone": "UTC"}}
-        await self._svc._graph.update_event(token, offer.organizer_upn,
-                                            interview.event_id or "", patch, stats=stats)
-        async with self._store.transaction() as tx:
-            await storage.move_interview(tx, interview.id, start, end)
-            await self._svc._audit(None, offer.tenant_id, "offer.reschedule", mailboxes, "ok",
-                                   request_id, stats, tx=tx)
+        writer = Writer(None, offer.tenant_id, token, offer.organizer_upn, request_id)
+        try:  # hold the new time → recheck → count the change → PATCH → confirm (booking.py)
+            await self._svc._bookings.move(writer, interview, start, end,
+                                           operation="offer.reschedule",
+                                           recheck_operation="offer.recheck",
+                                           before_write=lambda: self._claim_change(offer))
+        except SlotTakenError as exc:
+            exc.fresh = await self._live_slots(offer, request_id)  # type: ignore[attr-defined]
+            raise
         return await self._outcome(offer, self._private(offer), "rescheduled", interview.id)
 
     # ---- helpers ------------------------------------------------------------------------------
@@ -347,6 +340,8 @@ class OfferService:
             notice=timedelta(minutes=self._settings.default_notice_min), want_all=True,
             limit=_MAX_SLOTS, request_id=request_id, operation="offer.slots",
             requester=offer.organizer_upn, tenant_id=offer.tenant_id)
+        result = await self._svc._unreserved(offer.tenant_id, list(offer.interviewers), result,
+                                             start, offer.window_end)
         return SlotsResult(result.slots[:_MAX_SLOTS], ())
 
     def _slot_bounds(self, offer: storage.OfferRow, raw: str) -> tuple[datetime, datetime]:
@@ -428,24 +423,6 @@ class OfferService:
         if count and offer.reschedules_used >= self._settings.candidate_change_limit:
             raise ConflictError("This interview can no longer be changed here.")
         return offer, interview
-
-    async def _is_taken(self, offer: storage.OfferRow, interview: storage.InterviewRow,
-                        token: str, mailboxes: list[str], start: datetime, end: datetime,
-                        request_id: str) -> bool:
-        async with self._store.transaction() as tx:
-            local = [c for c in await storage.find_conflicts(
-                tx, offer.tenant_id, mailboxes, start, end) if c.id != interview.id]
-        if local:
-            return True
-        stats = CallStats()
-        schedules = await self._svc._graph.get_schedules(
-            token, offer.organizer_upn, mailboxes, start - timedelta(hours=1),
-            end + timedelta(hours=1), stats=stats)
-        taken = any(_blocks(schedules[a.lower()], Interval(start, end), self._svc._rules,
-                            ignore=(interview.start, interview.end)) for a in mailboxes)
-        await self._svc._audit(None, offer.tenant_id, "offer.recheck", mailboxes,
-                               "slot_taken" if taken else "ok", request_id, stats)
-        return taken
 
     async def _outcome(self, offer: storage.OfferRow, private: OfferPrivate, event: str,
                        interview_id: str) -> dict[str, Any]:

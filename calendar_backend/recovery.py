@@ -11,6 +11,10 @@ reconciler asks Graph, with the tenant's app-only token, for the organizer's eve
   error or no answer, and a retry books afresh under a new transactionId after a live re-check);
 - Graph or Entra fails: the row stays `pending` for the next run.
 
+A stale *hold* (the new time of a move whose request died, see `calendar_backend.booking`) is
+settled by `booking.settle_hold`: the move completes if Outlook has the event at the hold's time,
+else the hold is released (counted as confirmed / failed).
+
 Each decision is one audit row (`interview.recover`) committed with the state change. Run by `serve`
 at start-up and every `recovery_interval_s`, and by `python -m calendar_backend recovery run`.
 """
@@ -28,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from calendar_backend import storage
 from calendar_backend.audit import AuditEvent, append_audit
+from calendar_backend.booking import settle_hold
 from calendar_backend.crypto import CredentialCipher
 from calendar_backend.errors import CalendarError
 from calendar_backend.graph import CallStats, GraphClient
@@ -112,6 +117,11 @@ class Reconciler:
             token = await self._app_token(row.tenant_id, tokens)
             if token is None:
                 return await self._decide(row, "failed", "tenant_gone", stats, request_id)
+            if storage.hold_target(row) is not None:
+                moved = await settle_hold(
+                    self._store, self._graph, token, row, stats,
+                    lambda tx, result: self._write_audit(row, result, stats, request_id, tx))
+                return "confirmed" if moved else "failed"
             found = await self._graph.find_event_by_transaction(
                 token, row.organizer_upn, row.transaction_id, stats=stats)
         except CalendarError as exc:

@@ -29,6 +29,7 @@ from calendar_backend.availability import (
     WorkingHours,
     find_panel_slots,
 )
+from calendar_backend.booking import Bookings, Writer
 from calendar_backend.calendar_view import CalendarRead, blocks_from_schedule, read_calendars
 from calendar_backend.contract import (
     BlockerOut,
@@ -87,6 +88,7 @@ class CalendarService:
         self._graph = graph
         self._clock = clock
         self._rules = BusyRules(frozenset(ShowAs(s) for s in settings.busy_policy.blocking))
+        self._bookings = Bookings(store, graph, self._rules, self._audit, self._crash_point)
 
     # ---- lock 2 and delegated tokens -----------------------------------------------------------
     async def _tenant_context(self, principal: Principal) -> TenantContext:
@@ -237,27 +239,26 @@ class CalendarService:
         txn = str(uuid.uuid5(_TXN_NAMESPACE,
                              f"{principal.tenant_id}:{principal.oid}:{req['idempotency_key']}"))
         before = datetime.now(UTC)  # storage stamps created_at with the wall clock
-        try:
+        writer = Writer(principal, principal.tenant_id, token, organizer, request_id)
+        try:  # reserve → recheck → write → confirm | withdraw | resume (booking.py)
             row = await self._reserve(principal, organizer, txn, interviewers + rooms,
                                       candidate, start, end, source="bot")
             if row.status == "confirmed":
                 return _interview_out(row)
             self._crash_point("after_pending")
             if row.created_at < before:  # a retry: the event may already be in Outlook
-                resumed = await self._resume_pending(principal, token, row, request_id)
+                resumed = await self._bookings.resume(writer, row)
                 if resumed is not None:
-                    return resumed
-            await self._recheck(principal, token, organizer, row, interviewers + rooms, start,
-                                end, request_id)
+                    return _interview_out(resumed)
+            await self._bookings.recheck(writer, row, interviewers + rooms, "interview.recheck")
         except SlotTakenError as exc:
             await self._attach_fresh(exc, principal, token, (interviewers, rooms), start, end,
-                                     request_id)
+                                     request_id, candidate["email"])
             raise
         event = _event_body(candidate, interviewers, rooms, start, end, row.transaction_id,
                             req.get("subject") or f"Interview: {candidate['name']}",
                             req.get("time_zone"))
-        return await self._create_and_confirm(principal, principal.tenant_id, token, organizer,
-                                              row, event, request_id)
+        return _interview_out(await self._bookings.create(writer, row, event))
 
     async def _organizer_address(self, token: str) -> str:
         status, doc = await self._graph.request(
@@ -292,92 +293,15 @@ class CalendarService:
                 candidate_name=candidate["name"],
                 subject=f"Interview: {candidate['name']}", source=source, offer_id=offer_id)
 
-    async def _recheck(self, principal: Principal | None, token: str, organizer: str,
-                       row: storage.InterviewRow, mailboxes: list[str], start: datetime,
-                       end: datetime, request_id: str, tenant_id: str | None = None) -> None:
-        stats = CallStats()
-        tid = tenant_id or row.tenant_id
-        schedules = await self._graph.get_schedules(token, organizer, mailboxes,
-                                                    start - timedelta(hours=1),
-                                                    end + timedelta(hours=1), stats=stats)
-        slot = Interval(start, end)
-        busy = [a for a in mailboxes if _blocks(schedules[a.lower()], slot, self._rules)]
-        if busy:
-            async with self._store.transaction() as tx:
-                await storage.mark_interview(tx, row.id, "failed")
-                await self._audit(principal, tid, "interview.recheck", mailboxes, "slot_taken",
-                                  request_id, stats, tx=tx)
-            raise SlotTakenError()
-        await self._audit(principal, tid, "interview.recheck", mailboxes, "ok", request_id,
-                          stats)
-
-    async def _create_and_confirm(self, principal: Principal | None, tenant_id: str, token: str,
-                                  organizer: str, row: storage.InterviewRow,
-                                  event: dict[str, Any], request_id: str) -> InterviewOut:
-        stats = CallStats()
-        try:
-            created = await self._graph.create_event(token, organizer, event, stats=stats)
-        except CalendarError as exc:
-            await self._audit(principal, tenant_id, "interview.create", [organizer],
-                              f"error:{exc.code}", request_id, stats)
-            raise  # the pending row stays: a retry with the same key reuses its transactionId
-        join = (created.get("onlineMeeting") or {}).get("joinUrl")
-        self._crash_point("after_graph_create")
-        async with self._store.transaction() as tx:
-            done = await storage.confirm_interview(tx, row.id, str(created["id"]), join)
-            confirmed = await storage.get_interview(tx, row.id)
-            if done or _holds_event(confirmed, str(created["id"])):
-                await self._audit(principal, tenant_id, "interview.create", [organizer], "ok",
-                                  request_id, stats, tx=tx)
-                self._crash_point("during_audit")
-        if confirmed is None or not (done or _holds_event(confirmed, str(created["id"]))):
-            await self._withdraw_event(principal, tenant_id, token, organizer,
-                                       str(created["id"]), request_id, stats)
-            raise SlotTakenError()
-        return _interview_out(confirmed)
-
-    async def _withdraw_event(self, principal: Principal | None, tenant_id: str, token: str,
-                              organizer: str, event_id: str, request_id: str,
-                              stats: CallStats) -> None:
-        """Cancel an event whose booking was no longer pending when we came to confirm it (the
-        recovery reconciler failed it meanwhile): no Outlook event may live without a booking.
-        Best effort: a Graph failure is audited, never raised."""
-        result = "raced"
-        try:
-            await self._graph.cancel_event(token, organizer, event_id,
-                                           "This booking could not be completed.", stats=stats)
-        except CalendarError as exc:
-            result = f"raced:error:{exc.code}"
-        await self._audit(principal, tenant_id, "interview.create", [organizer], result,
-                          request_id, stats)
-
-    async def _resume_pending(self, principal: Principal, token: str, row: storage.InterviewRow,
-                              request_id: str) -> InterviewOut | None:
-        """Confirm a retried booking whose event Graph already holds (its answer was lost)."""
-        stats = CallStats()
-        found = await self._graph.find_event_by_transaction(token, row.organizer_upn,
-                                                            row.transaction_id, stats=stats)
-        if found is None:
-            await self._audit(principal, row.tenant_id, "interview.resume", [row.organizer_upn],
-                              "not_found", request_id, stats)
-            return None
-        join = (found.get("onlineMeeting") or {}).get("joinUrl")
-        async with self._store.transaction() as tx:
-            await storage.confirm_interview(tx, row.id, str(found["id"]), join)
-            await self._audit(principal, row.tenant_id, "interview.resume", [row.organizer_upn],
-                              "ok", request_id, stats, tx=tx)
-            confirmed = await storage.get_interview(tx, row.id)
-        assert confirmed is not None  # noqa: S101 - read in the same transaction
-        return _interview_out(confirmed)
-
     async def _attach_fresh(self, exc: SlotTakenError, principal: Principal, token: str,
                             panel: tuple[list[str], list[str]], start: datetime,
-                            end: datetime, request_id: str) -> None:
+                            end: datetime, request_id: str, candidate_email: str = "") -> None:
         """Give a slot-taken answer up to 5 fresh options near the wanted time (best effort).
 
-        The options also avoid every pending/confirmed OpenSlot booking of these mailboxes (a
-        booking that just won the race may not be in Graph yet). Never raises: on any failure the
-        answer simply carries no options.
+        The options also avoid every pending/confirmed OpenSlot booking of these mailboxes and of
+        the candidate (a booking that just won the race may not be in Graph yet): exactly the
+        mailboxes the booking's own overlap check uses, so a fresh time is never one it refuses.
+        Never raises: on any failure the answer simply carries no options.
         """
         now = self._clock() + timedelta(minutes=self._settings.default_notice_min)
         lo, hi = max(now, start - timedelta(hours=12)), end + timedelta(days=3)
@@ -388,14 +312,26 @@ class CalendarService:
                 step=timedelta(minutes=15), buffer=timedelta(0), notice=lo - self._clock(),
                 want_all=False, limit=20, request_id=request_id, operation="slots.fresh",
                 requester=None)
-            async with self._store.transaction() as tx:
-                taken = await storage.find_conflicts(tx, principal.tenant_id, people + rooms,
-                                                     lo, hi)
+            free = await self._unreserved(
+                principal.tenant_id,
+                [*people, *rooms, *([candidate_email] if candidate_email else [])], fresh, lo, hi)
         except CalendarError:
             return
-        free = tuple(s for s in fresh.slots
-                     if not any(t.start < s.end and s.start < t.end for t in taken))[:5]
-        exc.fresh = SlotsResult(free, fresh.people, fresh.blockers)  # type: ignore[attr-defined]
+        exc.fresh = SlotsResult(free.slots[:5], free.people,  # type: ignore[attr-defined]
+                                free.blockers)
+
+    async def _unreserved(self, tenant_id: str, mailboxes: list[str], found: SlotsResult,
+                          lo: datetime, hi: datetime) -> SlotsResult:
+        """``found`` without the slots that overlap a pending/confirmed OpenSlot reservation of
+        ``mailboxes`` (a booking or a move's hold not in Outlook yet): the same per-attendee
+        overlap check the booking runs, so an offered time is never one it refuses."""
+        async with self._store.transaction() as tx:
+            taken = await storage.find_conflicts(tx, tenant_id, mailboxes, lo, hi)
+        if not taken:
+            return found
+        slots = tuple(s for s in found.slots
+                      if not any(t.start < s.end and s.start < t.end for t in taken))
+        return SlotsResult(slots, found.people, found.blockers)
 
     def _crash_point(self, name: str) -> None:
         """TEST HOOK: exit like a SIGKILL at a named booking step (OPENSLOT_CRASH_AT, dev only).
@@ -424,14 +360,9 @@ class CalendarService:
             return _interview_out(row)
         ctx = await self._tenant_context(principal)
         token = await self._user_graph_token(principal, ctx, assertion)
-        stats = CallStats()
-        if row.event_id:
-            await self._graph.cancel_event(token, row.organizer_upn, row.event_id,
-                                           "Cancelled via OpenSlot", stats=stats)
+        writer = Writer(principal, principal.tenant_id, token, row.organizer_upn, request_id)
+        await self._bookings.cancel(writer, row, "Cancelled via OpenSlot", "interview.cancel")
         async with self._store.transaction() as tx:
-            await storage.mark_interview(tx, row.id, "cancelled")
-            await self._audit(principal, principal.tenant_id, "interview.cancel",
-                              [row.organizer_upn], "ok", request_id, stats, tx=tx)
             updated = await storage.get_interview(tx, row.id)
         assert updated is not None  # noqa: S101
         return _interview_out(updated)
@@ -446,32 +377,11 @@ class CalendarService:
             raise ConflictError("Only a booked interview can be moved.")
         ctx = await self._tenant_context(principal)
         token = await self._user_graph_token(principal, ctx, assertion)
-        mailboxes = [a for a in row.attendees if a != _candidate_address(row)]
-        async with self._store.transaction() as tx:
-            conflicts = [c for c in await storage.find_conflicts(
-                tx, row.tenant_id, mailboxes, start, end) if c.id != row.id]
-        if conflicts:
-            raise SlotTakenError()
-        stats = CallStats()
-        schedules = await self._graph.get_schedules(token, row.organizer_upn, mailboxes,
-                                                    start - timedelta(hours=1),
-                                                    end + timedelta(hours=1), stats=stats)
-        if any(_blocks(schedules[a.lower()], Interval(start, end), self._rules,
-                       ignore=(row.start, row.end)) for a in mailboxes):
-            await self._audit(principal, row.tenant_id, "interview.reschedule", mailboxes,
-                              "slot_taken", request_id, stats)
-            raise SlotTakenError()
-        patch = {"start": {"dateTime": _naive_utc(start), "timeZone": "UTC"},
-                 "end": {"dateTime": _naive_utc(end), "timeZone": "UTC"}}
-        await self._graph.update_event(token, row.organizer_upn, row.event_id, patch,
-                                       stats=stats)
-        async with self._store.transaction() as tx:
-            await storage.move_interview(tx, row.id, start, end)
-            await self._audit(principal, row.tenant_id, "interview.reschedule", mailboxes, "ok",
-                              request_id, stats, tx=tx)
-            updated = await storage.get_interview(tx, row.id)
-        assert updated is not None  # noqa: S101
-        return _interview_out(updated)
+        writer = Writer(principal, row.tenant_id, token, row.organizer_upn, request_id)
+        moved = await self._bookings.move(writer, row, start, end,
+                                          operation="interview.reschedule",
+                                          recheck_operation="interview.reschedule")
+        return _interview_out(moved)
 
     async def _own_interview(self, principal: Principal,
                              interview_id: str) -> storage.InterviewRow:
@@ -617,19 +527,6 @@ def _read_availability(read: CalendarRead, is_room: bool) -> PersonAvailability:
                               read.blocks, read.all_day)
 
 
-def _blocks(schedule: Schedule, slot: Interval, rules: BusyRules,
-            ignore: tuple[datetime, datetime] | None = None) -> bool:
-    if schedule.error:
-        return True  # fail closed
-    for item in schedule.items:
-        if ignore and (item.start, item.end) == ignore:
-            continue
-        status = item.status if item.status in ShowAs.__members__.values() else "unknown"
-        if ShowAs(status) in rules.blocking and item.start < slot.end and slot.start < item.end:
-            return True
-    return False
-
-
 def _event_body(candidate: dict[str, str], interviewers: list[str], rooms: list[str],
                 start: datetime, end: datetime, txn: str, subject: str,
                 time_zone: str | None) -> dict[str, Any]:
@@ -658,18 +555,8 @@ def _next_transaction_id(txn: str) -> str:
     return str(uuid.uuid5(_TXN_NAMESPACE, f"{txn}:retry"))
 
 
-def _holds_event(row: storage.InterviewRow | None, event_id: str) -> bool:
-    """Whether ``row`` is confirmed with exactly this Graph event (e.g. by the reconciler)."""
-    return (row is not None and row.status is storage.InterviewStatus.CONFIRMED
-            and row.event_id == event_id)
-
-
 def _naive_utc(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def _candidate_address(row: storage.InterviewRow) -> str:
-    return row.attendees[-1] if row.attendees else ""
 
 
 def _interview_out(row: storage.InterviewRow) -> InterviewOut:

@@ -99,6 +99,7 @@ class InterviewSource(enum.StrEnum):
 
     BOT = "bot"
     OFFER = "offer"
+    MOVE = "move"  # a hold: the new time of a move in flight (see :func:`insert_hold`)
 
 
 class OfferStatus(enum.StrEnum):
@@ -649,8 +650,14 @@ def _interview(row: sa.Row[Any]) -> InterviewRow:
     )
 
 
-def _mailboxes(organizer_upn: str, attendees: Iterable[str]) -> list[str]:
-    return sorted({a.strip().lower() for a in (organizer_upn, *attendees)})
+def _mailboxes(attendees: Iterable[str]) -> list[str]:
+    """The mailboxes an interview blocks: its attendees only. The organizer is not an attendee
+    unless they are on the panel, so their other interviews do not block them (issue 13)."""
+    return sorted({a.strip().lower() for a in attendees})
+
+
+def _attends(row: InterviewRow, wanted: Iterable[str]) -> bool:
+    return not {a.strip().lower() for a in row.attendees}.isdisjoint(wanted)
 
 
 async def _lock_booking(tx: AsyncConnection, tenant_id: str) -> None:
@@ -680,17 +687,29 @@ async def insert_pending(
 
     ``attendees`` are mailbox addresses (including the candidate's); the interval is
     ``[start, end)``. Race-safe against double booking: under the transaction's write lock (SQLite)
-    or a per-tenant advisory lock (PostgreSQL) it checks :func:`find_conflicts` for the organizer
-    and every attendee. Raises ``SlotTakenError`` on overlap, ``ValueError`` on naive times or
-    ``start >= end``, and ``sqlalchemy.exc.IntegrityError`` if ``transaction_id`` was used before.
+    or a per-tenant advisory lock (PostgreSQL) it checks :func:`find_conflicts` for every attendee
+    (the organizer only when they are one). Raises ``SlotTakenError`` on overlap, ``ValueError``
+    on naive times or ``start >= end``, and ``sqlalchemy.exc.IntegrityError`` if
+    ``transaction_id`` was used before.
     """
     _require_aware(start, end)
     if start >= end:
         raise ValueError("start must be before end")
-    mailboxes = _mailboxes(organizer_upn, attendees)
+    mailboxes = _mailboxes(attendees)
     await _lock_booking(tx, tenant_id)
     if await find_conflicts(tx, tenant_id, mailboxes, start, end):
         raise SlotTakenError()
+    return await _insert(tx, tenant_id=tenant_id, organizer_oid=organizer_oid,
+                         organizer_upn=organizer_upn, transaction_id=transaction_id, start=start,
+                         end=end, attendees=attendees, candidate_name=candidate_name,
+                         subject=subject, source=source, offer_id=offer_id, now=now)
+
+
+async def _insert(tx: AsyncConnection, *, tenant_id: str, organizer_oid: str, organizer_upn: str,
+                  transaction_id: str, start: datetime, end: datetime, attendees: Sequence[str],
+                  candidate_name: str, subject: str, source: InterviewSource | str,
+                  offer_id: str | None, now: datetime | None) -> InterviewRow:
+    mailboxes = _mailboxes(attendees)
     at = _now(now)
     interview_id = str(uuid.uuid4())
     await tx.execute(
@@ -781,12 +800,14 @@ async def move_interview(
     end: datetime,
     *,
     expected_version: int | None = None,
+    ignore_ids: Iterable[str] = (),
     now: datetime | None = None,
 ) -> bool:
     """Reschedule a ``confirmed`` interview to ``[start, end)`` (after Graph accepted the move).
 
     Race-safe like :func:`insert_pending`: raises ``SlotTakenError`` if the new time overlaps
-    another pending/confirmed interview of any of its mailboxes. Returns ``False`` (nothing
+    another pending/confirmed interview of any of its mailboxes (except ``ignore_ids``: the
+    move's own hold, see :func:`complete_move`). Returns ``False`` (nothing
     changed) if the interview is not confirmed or ``expected_version`` no longer matches.
     """
     _require_aware(start, end)
@@ -796,9 +817,9 @@ async def move_interview(
     if current is None or current.status is not InterviewStatus.CONFIRMED:
         return False
     await _lock_booking(tx, current.tenant_id)
-    mailboxes = _mailboxes(current.organizer_upn, current.attendees)
+    mailboxes = _mailboxes(current.attendees)
     clashes = await find_conflicts(tx, current.tenant_id, mailboxes, start, end)
-    if any(c.id != interview_id for c in clashes):
+    if any(c.id != interview_id and c.id not in set(ignore_ids) for c in clashes):
         raise SlotTakenError()
     where = [
         interviews.c.id == interview_id,
@@ -816,6 +837,83 @@ async def move_interview(
             version=interviews.c.version + 1,
         )
     )
+    return result.rowcount == 1
+
+
+_HOLD_PREFIX: Final = "move:"
+
+
+def hold_target(row: InterviewRow) -> tuple[str, int] | None:
+    """For a hold row: the id and version of the interview it moves; ``None`` for any other row."""
+    if row.source is not InterviewSource.MOVE or not row.transaction_id.startswith(_HOLD_PREFIX):
+        return None
+    target, version, _ = row.transaction_id[len(_HOLD_PREFIX):].split(":", 2)
+    return target, int(version)
+
+
+async def insert_hold(
+    tx: AsyncConnection, interview: InterviewRow, start: datetime, end: datetime, *,
+    now: datetime | None = None,
+) -> InterviewRow | None:
+    """Reserve ``[start, end)`` for moving ``interview`` there, before Graph is asked to move it.
+
+    The hold is a ``pending`` row (source ``move``) with the interview's attendees, so it blocks
+    the new time for every attendee exactly like a booking (:func:`find_conflicts`); the
+    interview itself keeps blocking its old time until :func:`complete_move`. Its transactionId
+    (never sent to Graph) names the interview and the version it was taken at.
+
+    Returns ``None`` when ``interview`` is no longer confirmed at that version or another move of
+    it is in flight (one move at a time). Raises ``SlotTakenError`` if ``[start, end)`` overlaps
+    another pending/confirmed interview of its attendees (its own old time does not count).
+    """
+    _require_aware(start, end)
+    if start >= end:
+        raise ValueError("start must be before end")
+    await _lock_booking(tx, interview.tenant_id)
+    current = await get_interview(tx, interview.id)
+    if current is None or current.status is not InterviewStatus.CONFIRMED \
+            or current.version != interview.version:
+        return None
+    in_flight = sa.select(interviews.c.id).where(
+        interviews.c.status == InterviewStatus.PENDING.value,
+        interviews.c.transaction_id.startswith(f"{_HOLD_PREFIX}{interview.id}:"))
+    if (await tx.execute(in_flight)).first() is not None:
+        return None
+    clashes = await find_conflicts(tx, interview.tenant_id, _mailboxes(current.attendees),
+                                   start, end)
+    if any(c.id != interview.id for c in clashes):
+        raise SlotTakenError()
+    return await _insert(
+        tx, tenant_id=current.tenant_id, organizer_oid=current.organizer_oid,
+        organizer_upn=current.organizer_upn,
+        transaction_id=f"{_HOLD_PREFIX}{current.id}:{current.version}:{uuid.uuid4().hex}",
+        start=start, end=end, attendees=current.attendees, candidate_name=current.candidate_name,
+        subject=current.subject, source=InterviewSource.MOVE, offer_id=current.offer_id, now=now)
+
+
+async def complete_move(tx: AsyncConnection, hold_id: str, *,
+                        now: datetime | None = None) -> InterviewRow | None:
+    """Graph moved the event: give the interview the hold's time and drop the hold, atomically.
+
+    Returns the moved interview, or ``None`` (nothing changed but the hold is gone) when the hold
+    or its interview is gone, or the interview changed since the hold was taken.
+    """
+    hold = await get_interview(tx, hold_id)
+    target = hold_target(hold) if hold is not None else None
+    if hold is None or target is None or hold.status is not InterviewStatus.PENDING:
+        return None
+    moved = await move_interview(tx, target[0], hold.start, hold.end, expected_version=target[1],
+                                 ignore_ids=(hold.id,), now=now)
+    await release_hold(tx, hold.id)
+    return await get_interview(tx, target[0]) if moved else None
+
+
+async def release_hold(tx: AsyncConnection, hold_id: str) -> bool:
+    """Withdraw a hold (the move failed or was undone): its time is free again."""
+    await tx.execute(sa.delete(interview_mailboxes).where(
+        interview_mailboxes.c.interview_id == hold_id))
+    result = await tx.execute(sa.delete(interviews).where(
+        interviews.c.id == hold_id, interviews.c.source == InterviewSource.MOVE.value))
     return result.rowcount == 1
 
 
@@ -844,6 +942,7 @@ async def list_interviews(
             interviews.c.organizer_oid == organizer_oid,
             interviews.c.status.in_(_BLOCKING),
             interviews.c.end_utc > upcoming_after,
+            interviews.c.source != InterviewSource.MOVE.value,
         )
         .order_by(interviews.c.start_utc, interviews.c.id)
     )
@@ -859,8 +958,9 @@ async def find_conflicts(
 ) -> list[InterviewRow]:
     """Pending/confirmed interviews of ``tenant_id`` overlapping ``[start, end)`` for ``mailboxes``.
 
-    A mailbox matches as organizer or attendee, case-insensitively. Touching intervals do not
-    overlap. Raises ``ValueError`` on naive times.
+    A mailbox matches as an attendee, case-insensitively; an organizer who is not an attendee is
+    not blocked (rows written before that rule indexed the organizer too: they are filtered here).
+    Touching intervals do not overlap. Raises ``ValueError`` on naive times.
     """
     _require_aware(start, end)
     wanted = sorted({m.strip().lower() for m in mailboxes})
@@ -878,7 +978,8 @@ async def find_conflicts(
         )
         .order_by(interviews.c.start_utc, interviews.c.id)
     )
-    return [_interview(r) for r in await tx.execute(query)]
+    rows = [_interview(r) for r in await tx.execute(query)]
+    return [r for r in rows if _attends(r, wanted)]
 
 
 async def list_stale_pending(tx: AsyncConnection, older_than: datetime) -> list[InterviewRow]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -289,7 +290,7 @@ async def test_duplicate_transaction_id_is_refused(store: Store) -> None:
         (-59, "cand@mail.example", TID, True),
         (60, "ada@contoso.example", TID, False),  # touching [10:00,11:00) after [9:00,10:00)
         (-60, "ada@contoso.example", TID, False),
-        (0, "hm@contoso.example", TID, True),  # the organizer is busy too
+        (0, "hm@contoso.example", TID, False),  # the organizer is no attendee: not blocked
         (0, "bob@contoso.example", TID, False),
         (0, "ada@contoso.example", "other-tenant", False),
     ],
@@ -387,6 +388,69 @@ async def test_move_interview(store: Store) -> None:
         T0 + timedelta(minutes=90),
         3,
     )
+
+
+async def test_an_organizer_on_the_panel_is_blocked_and_one_off_it_is_not(store: Store) -> None:
+    async with store.transaction() as tx:
+        await _pending(tx, T0, txn="a")  # organizer hm@ is not an attendee
+        await _pending(tx, T0, txn="b", attendees=("bob@contoso.example", "c2@mail.example"))
+        on_panel = await _pending(tx, T0 + timedelta(hours=2), txn="c",
+                                  attendees=("hm@contoso.example", "c3@mail.example"))
+        with pytest.raises(SlotTakenError):
+            await _pending(tx, T0 + timedelta(hours=2), txn="d",
+                           attendees=("HM@contoso.example", "c4@mail.example"))
+        found = await storage.find_conflicts(tx, TID, ["hm@contoso.example"], T0,
+                                             T0 + timedelta(hours=3))
+    assert [r.id for r in found] == [on_panel.id]
+
+
+async def test_a_hold_reserves_the_new_time_until_the_move_completes(store: Store) -> None:
+    async with store.transaction() as tx:
+        row = await _pending(tx, T0, txn="moving")
+        assert await storage.confirm_interview(tx, row.id, "evt", None)
+        confirmed = await storage.get_interview(tx, row.id)
+        assert confirmed is not None
+        row = confirmed
+        later = T0 + timedelta(hours=4)
+        hold = await storage.insert_hold(tx, row, later, later + timedelta(hours=1))
+        assert hold is not None
+        assert storage.hold_target(hold) == (row.id, row.version)
+        assert storage.hold_target(row) is None
+        # both times are now blocked for the attendees; a second move of it waits its turn
+        for at in (T0, later):
+            with pytest.raises(SlotTakenError):
+                await _pending(tx, at + timedelta(minutes=30), attendees=("ada@contoso.example",))
+        assert await storage.insert_hold(tx, row, T0 + timedelta(hours=8),
+                                         T0 + timedelta(hours=9)) is None
+        assert [r.id for r in await storage.list_interviews(tx, TID, OID, T0)] == [row.id]
+        moved = await storage.complete_move(tx, hold.id)
+        assert moved is not None
+        assert (moved.start, moved.version) == (later, row.version + 1)
+        assert await storage.get_interview(tx, hold.id) is None
+        free = await _pending(tx, T0, attendees=("ada@contoso.example",))  # old time is free
+    assert free.status is InterviewStatus.PENDING
+
+
+async def test_a_hold_overlapping_its_own_old_time_is_fine_and_release_frees_it(
+        store: Store) -> None:
+    async with store.transaction() as tx:
+        row = await _pending(tx, T0, txn="moving")
+        assert await storage.confirm_interview(tx, row.id, "evt", None)
+        confirmed = await storage.get_interview(tx, row.id)
+        assert confirmed is not None
+        row = confirmed
+        other = await _pending(tx, T0 + timedelta(hours=3), txn="other")
+        with pytest.raises(SlotTakenError):
+            await storage.insert_hold(tx, row, other.start, other.end)
+        hold = await storage.insert_hold(tx, row, T0 + timedelta(minutes=30),
+                                         T0 + timedelta(minutes=90))
+        assert hold is not None
+        assert await storage.release_hold(tx, hold.id)
+        assert not await storage.release_hold(tx, row.id)  # never deletes a real interview
+        assert await storage.complete_move(tx, hold.id) is None
+        stale = await storage.insert_hold(tx, dataclasses.replace(row, version=99), T0, T0 +
+                                          timedelta(hours=1))
+    assert stale is None
 
 
 async def test_list_interviews_and_stale_pending(store: Store) -> None:

@@ -1,0 +1,336 @@
+"""Reserve before write: the one path for every Graph write of an interview (create, move, cancel).
+
+Every use case that writes to Outlook (the manager's create/reschedule/cancel, the candidate link's
+book/reschedule/cancel, and the loops and pools to come) goes through `Bookings`. It runs one saga:
+
+    reserve → recheck → write → confirm | withdraw | resume
+
+- **reserve**: a database transaction that makes the overlap impossible commits *before* any Graph
+  write: a ``pending`` row for a new booking (`storage.insert_pending`, done by the caller because
+  its idempotency and single-use rules differ), a *hold* for the new time of a move
+  (`storage.insert_hold`: the interview keeps its old time too until the move is confirmed).
+  Cancelling keeps the reservation until Graph has cancelled (released last), so the time is never
+  free in the database while Outlook still holds the event.
+- **recheck**: a live free/busy read of every attendee at the reserved time (`recheck`); this is
+  where any further "may this slot be booked" rule belongs. Busy → withdraw, `SlotTakenError`.
+- **write**: the Graph call. Each Graph write gets its own audit row, committed in its own
+  transaction right after the call, so it survives any later failure.
+- **confirm**: the reservation becomes the booking (`confirm_interview`, `complete_move`).
+- **withdraw**: compensation when the write fails or the reservation was lost meanwhile: the
+  pending row is failed / the hold released, the Graph change undone (event cancelled, move
+  patched back). If the undo itself fails, the reservation is left pending for recovery.
+- **resume**: a retried booking whose event Graph already holds (its answer was lost) is confirmed
+  from Graph (`resume`); stale pending rows and holds are settled by `calendar_backend.recovery`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from calendar_backend import storage
+from calendar_backend.auth import Principal
+from calendar_backend.availability import BusyRules, ShowAs
+from calendar_backend.errors import (
+    CalendarError,
+    ConflictError,
+    NotFoundError,
+    SlotTakenError,
+    UpstreamError,
+)
+from calendar_backend.graph import CallStats, GraphClient, Schedule
+from calendar_backend.slots import Interval
+
+
+class AuditFn(Protocol):
+    """`CalendarService._audit`: one audit row, in ``tx`` or in its own transaction."""
+
+    def __call__(self, principal: Principal | None, tenant_id: str, operation: str,
+                 targets: Sequence[str], result: str, request_id: str,
+                 stats: CallStats | None = None, tx: Any = None) -> Awaitable[None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Writer:
+    """Who writes, to which calendar, with which Graph token (delegated or app-only)."""
+
+    principal: Principal | None
+    tenant_id: str
+    token: str
+    organizer: str
+    request_id: str
+
+
+class Bookings:
+    """The saga. One instance per `CalendarService`; safe to use concurrently."""
+
+    def __init__(self, store: storage.Store, graph: GraphClient, rules: BusyRules,
+                 audit: AuditFn, crash_point: Callable[[str], None]) -> None:
+        self._store = store
+        self._graph = graph
+        self._rules = rules
+        self._audit = audit
+        self._crash_point = crash_point
+
+    # ---- recheck ---------------------------------------------------------------------------
+    async def recheck(self, w: Writer, row: storage.InterviewRow, mailboxes: list[str],
+                      operation: str, *, ignore: tuple[datetime, datetime] | None = None) -> None:
+        """Live free/busy of ``mailboxes`` at the reservation ``row``'s time; after the reserve.
+
+        Busy (or unreadable): the reservation is withdrawn with a ``slot_taken`` audit row and
+        `SlotTakenError` raised. ``ignore`` is the moved interview's own old time. Any further
+        "may this time be booked" rule belongs here too: it then runs after the reservation
+        committed and before any Graph write, for every booking and move alike.
+        """
+        stats = CallStats()
+        try:
+            schedules = await self._graph.get_schedules(
+                w.token, w.organizer, mailboxes, row.start - timedelta(hours=1),
+                row.end + timedelta(hours=1), stats=stats)
+        except CalendarError as exc:
+            await self.withdraw(row)
+            await self._audit(w.principal, w.tenant_id, operation, mailboxes,
+                              f"error:{exc.code}", w.request_id, stats)
+            raise
+        slot = Interval(row.start, row.end)
+        if any(blocks(schedules[a.lower()], slot, self._rules, ignore) for a in mailboxes):
+            async with self._store.transaction() as tx:
+                await self._withdraw_in(tx, row)
+                await self._audit(w.principal, w.tenant_id, operation, mailboxes, "slot_taken",
+                                  w.request_id, stats, tx=tx)
+            raise SlotTakenError()
+        await self._audit(w.principal, w.tenant_id, operation, mailboxes, "ok", w.request_id,
+                          stats)
+
+    async def withdraw(self, row: storage.InterviewRow) -> None:
+        """Give a reservation's time back: a pending booking fails, a hold is released."""
+        async with self._store.transaction() as tx:
+            await self._withdraw_in(tx, row)
+
+    @staticmethod
+    async def _withdraw_in(tx: AsyncConnection, row: storage.InterviewRow) -> None:
+        if storage.hold_target(row) is not None:
+            await storage.release_hold(tx, row.id)
+        else:
+            current = await storage.get_interview(tx, row.id)
+            if current is not None and current.status is storage.InterviewStatus.PENDING:
+                await storage.mark_interview(tx, row.id, "failed")
+
+    # ---- create ----------------------------------------------------------------------------
+    async def create(self, w: Writer, row: storage.InterviewRow, event: dict[str, Any],
+                     operation: str = "interview.create") -> storage.InterviewRow:
+        """Write the reserved booking ``row`` to Outlook and confirm it.
+
+        A Graph failure leaves the row pending (a retry with the same key reuses its
+        transactionId and resumes; recovery settles it otherwise) and is audited.
+        """
+        stats = CallStats()
+        try:
+            created = await self._graph.create_event(w.token, w.organizer, event, stats=stats)
+        except CalendarError as exc:
+            await self._audit(w.principal, w.tenant_id, operation, [w.organizer],
+                              f"error:{exc.code}", w.request_id, stats)
+            raise
+        self._crash_point("after_graph_create")
+        event_id = str(created["id"])
+        async with self._store.transaction() as tx:  # the write's own audit row
+            await self._audit(w.principal, w.tenant_id, operation, [w.organizer], "ok",
+                              w.request_id, stats, tx=tx)
+            self._crash_point("during_audit")
+        join = (created.get("onlineMeeting") or {}).get("joinUrl")
+        async with self._store.transaction() as tx:
+            done = await storage.confirm_interview(tx, row.id, event_id, join)
+            confirmed = await storage.get_interview(tx, row.id)
+        if confirmed is None or not (done or _holds_event(confirmed, event_id)):
+            # the reservation was failed meanwhile (recovery): no event may live without one
+            await self._undo_create(w, event_id, operation)
+            raise SlotTakenError()
+        return confirmed
+
+    async def _undo_create(self, w: Writer, event_id: str, operation: str) -> None:
+        """Cancel an event whose reservation is gone. Best effort: a failure is audited."""
+        stats = CallStats()
+        result = "raced"
+        try:
+            await self._graph.cancel_event(w.token, w.organizer, event_id,
+                                           "This booking could not be completed.", stats=stats)
+        except CalendarError as exc:
+            result = f"raced:error:{exc.code}"
+        await self._audit(w.principal, w.tenant_id, operation, [w.organizer], result,
+                          w.request_id, stats)
+
+    async def resume(self, w: Writer, row: storage.InterviewRow) -> storage.InterviewRow | None:
+        """Confirm a retried booking whose event Graph already holds (its answer was lost)."""
+        stats = CallStats()
+        found = await self._graph.find_event_by_transaction(w.token, row.organizer_upn,
+                                                            row.transaction_id, stats=stats)
+        if found is None:
+            await self._audit(w.principal, row.tenant_id, "interview.resume",
+                              [row.organizer_upn], "not_found", w.request_id, stats)
+            return None
+        join = (found.get("onlineMeeting") or {}).get("joinUrl")
+        async with self._store.transaction() as tx:
+            await storage.confirm_interview(tx, row.id, str(found["id"]), join)
+            await self._audit(w.principal, row.tenant_id, "interview.resume",
+                              [row.organizer_upn], "ok", w.request_id, stats, tx=tx)
+            return await storage.get_interview(tx, row.id)
+
+    # ---- move ------------------------------------------------------------------------------
+    async def move(self, w: Writer, row: storage.InterviewRow, start: datetime, end: datetime,
+                   *, operation: str, recheck_operation: str,
+                   before_write: Callable[[], Awaitable[None]] | None = None,
+                   ) -> storage.InterviewRow:
+        """Move the confirmed interview ``row`` (with its Outlook event) to ``[start, end)``.
+
+        ``before_write`` runs after the hold committed and the re-check passed, before the PATCH
+        (e.g. counting the candidate's change; if it raises, the hold is withdrawn).
+
+        Raises `SlotTakenError` (the new time is taken: nothing changed), `ConflictError` (the
+        interview changed or another move of it is in flight), or the Graph error (the hold
+        withdrawn and the event restored, else the hold is left for recovery).
+        """
+        if row.status is not storage.InterviewStatus.CONFIRMED or not row.event_id:
+            raise ConflictError("Only a booked interview can be moved.")
+        async with self._store.transaction() as tx:
+            hold = await storage.insert_hold(tx, row, start, end)
+        if hold is None:
+            raise ConflictError("This interview is being changed; please try again.")
+        mailboxes = [a for a in row.attendees if a != candidate_address(row)]
+        try:
+            await self.recheck(w, hold, mailboxes, recheck_operation, ignore=(row.start, row.end))
+            if before_write is not None:
+                await before_write()
+        except Exception:  # (a cancelled request leaves the hold to recovery, which frees it)
+            await self.withdraw(hold)
+            raise
+        stats = CallStats()
+        try:
+            await self._graph.update_event(w.token, w.organizer, row.event_id,
+                                           _times(start, end), stats=stats)
+        except CalendarError as exc:
+            await self._audit(w.principal, w.tenant_id, operation, mailboxes,
+                              f"error:{exc.code}", w.request_id, stats)
+            # A refusal (4xx) changed nothing; after an upstream failure the PATCH may have
+            # landed, so it is undone first. If the undo fails too, recovery settles the hold.
+            if not isinstance(exc, UpstreamError) or await self._restore(w, row, operation,
+                                                                         mailboxes):
+                await self.withdraw(hold)
+            if isinstance(exc, NotFoundError):  # the event is gone (cancelled meanwhile)
+                raise ConflictError("This interview changed meanwhile; please try again.") \
+                    from exc
+            raise
+        await self._audit(w.principal, w.tenant_id, operation, mailboxes, "ok", w.request_id,
+                          stats)
+        async with self._store.transaction() as tx:
+            moved = await storage.complete_move(tx, hold.id)
+        if moved is None:  # the interview changed under us (e.g. cancelled): put Outlook back
+            await self._restore(w, row, operation, mailboxes)
+            raise ConflictError("This interview changed meanwhile; please try again.")
+        return moved
+
+    async def _restore(self, w: Writer, row: storage.InterviewRow, operation: str,
+                       mailboxes: list[str]) -> bool:
+        """Patch the event back to ``row``'s time (undo a move that may have happened)."""
+        stats = CallStats()
+        try:
+            await self._graph.update_event(w.token, w.organizer, row.event_id or "",
+                                           _times(row.start, row.end), stats=stats)
+        except CalendarError as exc:
+            await self._audit(w.principal, w.tenant_id, operation, mailboxes,
+                              f"restore:error:{exc.code}", w.request_id, stats)
+            return False
+        await self._audit(w.principal, w.tenant_id, operation, mailboxes, "restored",
+                          w.request_id, stats)
+        return True
+
+    # ---- cancel ----------------------------------------------------------------------------
+    async def cancel(self, w: Writer, row: storage.InterviewRow, comment: str, operation: str,
+                     *, released: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+                     ) -> bool:
+        """Cancel the event in Outlook, then release the reservation (mark the row cancelled).
+
+        The time stays reserved until Graph has cancelled: a Graph failure changes nothing in
+        the database. ``released`` runs in the releasing transaction when this call cancelled
+        the row. Returns whether it did (``False``: it was already cancelled).
+        """
+        stats = CallStats()
+        if row.event_id:
+            try:
+                await self._graph.cancel_event(w.token, w.organizer, row.event_id, comment,
+                                               stats=stats)
+            except CalendarError as exc:
+                await self._audit(w.principal, w.tenant_id, operation, [w.organizer],
+                                  f"error:{exc.code}", w.request_id, stats)
+                raise
+        await self._audit(w.principal, w.tenant_id, operation, [w.organizer], "ok",
+                          w.request_id, stats)
+        async with self._store.transaction() as tx:
+            done = await storage.mark_interview(tx, row.id, "cancelled")
+            if done and released is not None:
+                await released(tx)
+        return done
+
+
+async def settle_hold(store: storage.Store, graph: GraphClient, token: str,
+                      hold: storage.InterviewRow, stats: CallStats,
+                      audit: Callable[[AsyncConnection, str], Awaitable[None]]) -> bool:
+    """Resume a move whose request died after its hold committed (recovery's step).
+
+    Where Outlook has the event decides: at the hold's time, the move completes; anywhere else
+    (its old time, cancelled, gone) the hold is released. ``audit(tx, result)`` writes the
+    decision's audit row in the deciding transaction. Returns whether the move completed.
+    Raises the Graph error (the hold stays for the next run).
+    """
+    target = storage.hold_target(hold)
+    async with store.transaction() as tx:
+        interview = await storage.get_interview(tx, target[0]) if target else None
+    found = None
+    if interview is not None and interview.event_id:
+        found = await graph.get_event(token, interview.organizer_upn, interview.event_id,
+                                      stats=stats)
+    at_hold = found is not None and not found[2] and found[:2] == (hold.start, hold.end)
+    async with store.transaction() as tx:
+        moved = await storage.complete_move(tx, hold.id) if at_hold else None
+        if moved is None:
+            await storage.release_hold(tx, hold.id)
+        await audit(tx, "moved" if moved is not None else "released")
+    return moved is not None
+
+
+def blocks(schedule: Schedule, slot: Interval, rules: BusyRules,
+           ignore: tuple[datetime, datetime] | None = None) -> bool:
+    """Whether free/busy ``schedule`` has blocking time in ``slot`` (an error blocks: fail closed);
+    an item exactly at ``ignore`` (the interview's own old time, during a move) does not count."""
+    if schedule.error:
+        return True
+    for item in schedule.items:
+        if ignore and (item.start, item.end) == ignore:
+            continue
+        status = item.status if item.status in ShowAs.__members__.values() else "unknown"
+        if ShowAs(status) in rules.blocking and item.start < slot.end and slot.start < item.end:
+            return True
+    return False
+
+
+def candidate_address(row: storage.InterviewRow) -> str:
+    """The candidate's address: the last attendee of an interview OpenSlot created."""
+    return row.attendees[-1] if row.attendees else ""
+
+
+def _holds_event(row: storage.InterviewRow | None, event_id: str) -> bool:
+    """Whether ``row`` is confirmed with exactly this Graph event (e.g. by the reconciler)."""
+    return (row is not None and row.status is storage.InterviewStatus.CONFIRMED
+            and row.event_id == event_id)
+
+
+def _times(start: datetime, end: datetime) -> dict[str, Any]:
+    return {"start": {"dateTime": _naive_utc(start), "timeZone": "UTC"},
+            "end": {"dateTime": _naive_utc(end), "timeZone": "UTC"}}
+
+
+def _naive_utc(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
