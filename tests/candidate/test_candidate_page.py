@@ -168,8 +168,12 @@ async def test_manager_chosen_names_are_the_only_names(candidate_env: Env) -> No
     env = candidate_env
     token, _ = await env.make_offer([env.person("Megan Bowen")], show_interviewer_names=True)
     html = await (await env.bot.get(f"/c/{token}")).text()
-    assert "meganb@contoso.example" in html
+    assert "<dd>Megan</dd>" in html  # first names only
+    assert "meganb@" not in html.lower()
+    assert "Bowen" not in html
     assert "CANARY" not in html
+    hidden, _ = await env.make_offer([env.person("Megan Bowen")])
+    assert "Megan" not in await (await env.bot.get(f"/c/{hidden}")).text()
 
 
 async def test_slot_taken_between_load_and_post_shows_fresh_times(candidate_env: Env) -> None:
