@@ -63,10 +63,9 @@ table.cal a[aria-current]{background:#4f52b2;color:#fff}table.cal a:focus{outlin
 table.cal span{color:#6b6b6b}details{margin:.8rem 0}summary{cursor:pointer;color:#33358a;
 font-weight:600;padding:.3rem 0}a{color:#33358a}
 """
-_SCRIPT = """(function(){try{var p=new URLSearchParams(location.search);
-if(p.has('tz')||p.has('tzq'))return;var z=Intl.DateTimeFormat().resolvedOptions().timeZone;
-var c=document.body.dataset.tz;if(z&&z!==c){p.set('tz',z);
-location.replace(location.pathname+'?'+p.toString());}}catch(e){}})();"""
+_SCRIPT = """(function(){try{var b=document.body.dataset;if(b.detect!=='1')return;
+var z=Intl.DateTimeFormat().resolvedOptions().timeZone;if(z&&z!==b.tz){
+location.replace(b.page+'?tz='+encodeURIComponent(z));}}catch(e){}})();"""
 _LOCALES = ("en", "en_GB", "en_IN", "de", "fr", "es", "pt", "pt_BR", "it", "nl", "pl", "sv", "da",
             "nb", "fi", "cs", "tr", "ja", "ko", "zh", "hi", "ar", "he", "ru", "uk", "id")
 _BEST = (10 * 60, 16 * 60)  # local minutes of a candidate's best hours: 10:00-16:00
@@ -92,6 +91,7 @@ class PageContext:
     zones: tuple[str, ...] = ()  # unused (kept for callers); the picker uses `all_zones`
     locale: str = "en"  # a Babel locale id, see `negotiate_locale`
     day: date | None = None  # the day picked in the calendar (candidate's zone)
+    detect_zone: bool = False  # a first GET without a chosen zone: the script may switch
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,7 +379,8 @@ def _document(ctx: PageContext, title: str, body: str, *, script: bool = True) -
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             '<meta name="robots" content="noindex, nofollow">'
             f"<title>{escape(title)} · OpenSlot</title><style nonce=\"{nonce}\">{_CSS}</style>"
-            f'</head><body data-tz="{escape(str(ctx.zone))}">'
+            f'</head><body data-tz="{escape(str(ctx.zone))}" data-page="{escape(ctx.base_path)}"'
+            f' data-detect="{1 if ctx.detect_zone else 0}">'
             f"<main>{body}</main>{js}</body></html>")
 
 

@@ -352,7 +352,9 @@ def _page_context(request: web.Request, token: str, zone: ZoneInfo) -> PageConte
     nonce = make_form_nonce(rt.config.nonce_key, token_hash, int(time.time()))
     return PageContext(f"/c/{token}", request[_CSP_NONCE], nonce, zone, (),
                        negotiate_locale(request.headers.get("Accept-Language")),
-                       _day_param(request.query.get("day")))
+                       _day_param(request.query.get("day")),
+                       detect_zone=request.method in ("GET", "HEAD") and not (
+                           request.query.get("tz") or request.query.get("tzq")))
 
 
 def _day_param(raw: str | None) -> date | None:
