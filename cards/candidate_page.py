@@ -136,9 +136,9 @@ def negotiate_locale(accept_language: str | None) -> str:
         if lang and lang != "*" and len(lang) <= 35:
             wanted.append((weight - i / 1000, lang.strip()))
     preferred = [lang for _w, lang in sorted(wanted, reverse=True)]
-    found = Locale.negotiate(preferred, list(_LOCALES), sep="-") if preferred else None
-    if found is None and preferred:
-        found = Locale.negotiate(preferred, list(_LOCALES), sep="_")
+    available = [name.replace("_", "-") for name in _LOCALES]
+    found = Locale.negotiate([p.replace("_", "-") for p in preferred], available, sep="-") \
+        if preferred else None
     return str(found) if found else "en"
 
 
