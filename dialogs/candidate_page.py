@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from botbuilder.core import TurnContext
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import ConversationReference
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -43,7 +43,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from calendar_backend import errors
 from calendar_backend.client import CalendarServiceClient
 from calendar_backend.contract import parse_time
-from cards.candidate_page import (
+from cards.candidate_notice import build_candidate_notice
+from cards.candidate_zones import all_zones, canonical_zone, find_zone
+from cards.local_time import format_range
+from dialogs.candidate_view import (
     BookingView,
     Company,
     PageContext,
@@ -53,8 +56,6 @@ from cards.candidate_page import (
     render_confirmation_page,
     render_message_page,
 )
-from cards.candidate_zones import all_zones, canonical_zone, find_zone
-from cards.local_time import format_range
 from dialogs.rate_limit import KeyedTokenBuckets
 
 LOG = logging.getLogger("openslot.candidate")
@@ -429,14 +430,32 @@ async def notify_manager(rt: _Runtime, outcome: dict[str, Any]) -> None:
                           str(outcome.get("event", "booked")), booking,
                           _zone(str(outcome.get("manager_time_zone") or "")) or ZoneInfo("UTC"),
                           reopened=bool(outcome.get("reopened")))
+    card = manager_notice_card(outcome)
 
     async def send(context: TurnContext) -> None:
-        await context.send_activity(text)
+        await context.send_activity(
+            MessageFactory.attachment(CardFactory.adaptive_card(card), text=text))
 
     try:
         await rt.adapter.continue_conversation(reference, send, rt.config.bot_app_id)
     except Exception as exc:  # the booking stands even if Teams is unreachable
         LOG.warning("proactive notice failed: %s", type(exc).__name__, exc_info=True)
+
+
+def manager_notice_card(outcome: dict[str, Any]) -> dict[str, object]:
+    """The notice as an Adaptive Card: both zones, the role, the join link, Reschedule / Cancel."""
+    booking = outcome["booking"]
+    interview_id = str(outcome.get("interview_id") or "")
+    flow = "n-" + (interview_id if re.fullmatch(r"[A-Za-z0-9-]{1,100}", interview_id) else "x")
+    return build_candidate_notice(
+        flow, candidate=str(outcome.get("candidate_name", "The candidate")),
+        event=str(outcome.get("event", "booked")), start=parse_time(booking["start"]),
+        end=parse_time(booking["end"]),
+        manager_zone=_zone(str(outcome.get("manager_time_zone") or "")) or ZoneInfo("UTC"),
+        candidate_zone=_zone(str(outcome.get("candidate_time_zone") or "")) or ZoneInfo("UTC"),
+        role=str(outcome.get("role") or ""), join_url=str(outcome.get("join_url") or ""),
+        interview_id=interview_id if flow != "n-x" else "",
+        reopened=bool(outcome.get("reopened")))
 
 
 def manager_notice(candidate: str, event: str, booking: dict[str, str],

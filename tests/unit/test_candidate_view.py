@@ -11,7 +11,9 @@ import pytest
 
 from calendar_backend import errors
 from calendar_backend.branding import MAX_LOGO_BYTES, load_branding
-from cards.candidate_page import (
+from cards.candidate_zones import COMMON_ZONES, canonical_zone, find_zone, zone_title
+from dialogs.candidate_page import state_message
+from dialogs.candidate_view import (
     BookingView,
     Company,
     PageContext,
@@ -21,8 +23,6 @@ from cards.candidate_page import (
     render_booking_page,
     render_confirmation_page,
 )
-from cards.candidate_zones import COMMON_ZONES, canonical_zone, find_zone, zone_title
-from dialogs.candidate_page import state_message
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 

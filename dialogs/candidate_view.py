@@ -1,4 +1,5 @@
-"""The candidate booking page: PURE server-side HTML (no I/O; Babel for localised dates).
+"""The candidate booking page: PURE server-side HTML (no I/O; Babel for localised dates, which is
+why it lives here and not in the stdlib-only `cards` package).
 
 Invariants: every dynamic value is HTML-escaped; the page loads nothing from anywhere (inline CSS and
 one small inline script, both carrying the response's CSP nonce; the company logo is a ``data:``
