@@ -279,18 +279,22 @@ _DONE_NOTICES = {
 async def _show(request: web.Request) -> web.Response:
     notice = _DONE_NOTICES.get(request.query.get("done", ""), "")
     tz = _zone_param(request.query.get("tz"))
-    searched = find_zone(request.query.get("tzq", "")[:64])
-    return await _render(request, searched or tz, notice)
+    query = request.query.get("tzq", "").strip()[:64]
+    searched = find_zone(query) if query else None
+    if query and searched is None:
+        notice = ("No time zone matches that search, so the times stay as they were; try a city "
+                  "such as Mumbai or New York.")
+    return await _render(request, searched or tz, notice, notice_ok=not (query and not searched))
 
 
 async def _render(request: web.Request, tz: str | None, notice: str = "",
-                  status: int = 200) -> web.Response:
+                  status: int = 200, *, notice_ok: bool = True) -> web.Response:
     rt, token = request.app[_RUNTIME], request.match_info["token"]
     assert rt.client is not None  # noqa: S101 - set by the app's cleanup context
     doc = await rt.client.candidate_slots(token, tz)
     zone = _zone(tz) or _zone(str(doc.get("tz"))) or ZoneInfo("UTC")
     ctx = _page_context(request, token, zone)
-    view = _view(doc, notice, ok=status < 400)
+    view = _view(doc, notice, ok=notice_ok and status < 400)
     html = render_confirmation_page(ctx, view) if view.booked else render_booking_page(ctx, view)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
