@@ -48,6 +48,7 @@ from calendar_backend.errors import (
     ValidationError,
 )
 from calendar_backend.graph import CallStats
+from calendar_backend.invites import panel_body
 from calendar_backend.service import (
     CalendarService,
     TenantContext,
@@ -250,6 +251,8 @@ class OfferService:
         event = _event_body({"name": private.candidate_name, "email": email}, mailboxes, [],
                             start, end, row.transaction_id,
                             f"Interview: {private.candidate_name}", None)
+        event["body"] = panel_body(candidate_name=private.candidate_name, role=private.role,
+                                   source="Booked by the candidate through their OpenSlot link.")
         try:
             await self._svc._create_and_confirm(None, ctx.tenant_id, token, offer.organizer_upn,
                                                 row, event, request_id)

@@ -153,3 +153,15 @@ def _walk(node: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(node, list):
         for value in node:
             yield from _walk(value)
+
+
+async def test_panel_invite_says_who_the_candidate_is_and_the_role(candidate_env: Env) -> None:
+    env = candidate_env
+    token, _ = await env.make_offer([env.person("Megan Bowen")], role="Data & ML Engineer")
+    action, hidden, slots = book_form(await (await env.bot.get(f"/c/{token}")).text())
+    await env.bot.post(action, data={**hidden, "slot": slots[0]})
+    (event,) = [e for e in organizer_events(env.stack.devtenant, ALEX)
+                if e.get("subject") == "Interview: Dana Smith"]
+    body = event["body"]["content"]
+    assert "<b>Candidate:</b> Dana Smith" in body
+    assert "<b>Role:</b> Data &amp; ML Engineer" in body
