@@ -314,10 +314,10 @@ async def _change(request: web.Request) -> web.StreamResponse:
     except errors.SlotTakenError:
         notice = "Sorry, that time was just taken, so please pick one of the times still open."
         return await _render(request, tz, notice, 409)
-    except errors.ConflictError:
-        if action != "book":
-            raise
-        notice = "This link already has a booking (perhaps from another tab); here it is."
+    except errors.ConflictError as err:  # e.g. a second tab: show where things stand now
+        notice = ("This link already has a booking (perhaps from another tab); here it is."
+                  if action == "book" else
+                  f"{err.message.rstrip('.')}, so here is this link as it stands now.")
         return await _render(request, tz, notice, 409)
     await notify_manager(rt, outcome)
     query = [f"tz={quote(tz, safe='')}"] if tz else []

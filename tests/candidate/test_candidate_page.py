@@ -283,3 +283,20 @@ async def test_expired_and_withdrawn_links_say_which(candidate_env: Env) -> None
     expired = await env.bot.get(f"/c/{token}")
     assert expired.status == 410
     assert "This link has expired" in await expired.text()
+
+
+async def test_a_stale_tab_cancelling_again_lands_on_the_link_as_it_stands(
+        candidate_env: Env) -> None:
+    env = candidate_env
+    token, _ = await env.make_offer([env.person("Megan Bowen")])
+    action, hidden, slots = book_form(await (await env.bot.get(f"/c/{token}")).text())
+    await env.bot.post(action, data={**hidden, "slot": slots[0]})
+    page = await (await env.bot.get(f"/c/{token}")).text()
+    cancel = next(f for f in parse(page).forms if f["action"].endswith("/cancel"))
+    fields = {i["name"]: i["value"] for i in cancel["inputs"]}
+    assert (await env.bot.post(cancel["action"], data=fields)).status == 200
+    again = await env.bot.post(cancel["action"], data=fields)  # the second tab
+    assert again.status == 409
+    html = await again.text()
+    assert "as it stands now" in html
+    assert book_form(html)[0].endswith("/book")  # and the way forward: the link books again
