@@ -60,7 +60,8 @@ font-weight:600;padding:.3rem 0}table.cal th{font-size:.8rem;color:#545454;font-
 padding:.2rem 0}table.cal td{padding:2px;text-align:center}
 table.cal a,table.cal span{display:block;padding:.45rem 0;border-radius:.4rem;min-height:2.6rem}
 table.cal a{background:#e8e8f7;color:#33358a;font-weight:600;text-decoration:none}
-table.cal a[aria-current]{background:#4f52b2;color:#fff}table.cal a:focus{outline:3px solid #1b1b1b}
+table.cal a.odd{background:#fff;border:1px dashed #6b6b6b}
+table.cal a[aria-current]{background:#4f52b2;color:#fff;border:0}table.cal a:focus{outline:3px solid #1b1b1b}
 table.cal span{color:#6b6b6b}details{margin:.8rem 0}summary{cursor:pointer;color:#33358a;
 font-weight:600;padding:.3rem 0}a{color:#33358a}
 """
@@ -287,7 +288,7 @@ def _picker(ctx: PageContext, view: BookingView, *, action: str, label: str) -> 
         email = ('<p><label for="email">Your email (for the invitation)</label><br>'
                  '<input id="email" name="email" type="email" required autocomplete="email" '
                  'maxlength="254"></p>')
-    calendar = _calendar(ctx, by_day, day, action)
+    calendar = _calendar(ctx, by_day, day, action, view.day_hours)
     return (f'<h2 id="{action}-days">Pick a day</h2>{calendar}'
             f'<form method="post" action="{escape(ctx.base_path)}/{action}">{_hidden(ctx)}'
             f"<fieldset><legend>Times on {escape(heading)}, best first "
@@ -296,7 +297,7 @@ def _picker(ctx: PageContext, view: BookingView, *, action: str, label: str) -> 
 
 
 def _calendar(ctx: PageContext, by_day: dict[date, list[SlotChoice]], chosen: date,
-              action: str) -> str:
+              action: str, day_hours: tuple[int, int]) -> str:
     locale = _locale(ctx)
     first_weekday = locale.first_week_day
     days = sorted(by_day)
@@ -314,8 +315,8 @@ def _calendar(ctx: PageContext, by_day: dict[date, list[SlotChoice]], chosen: da
     while cursor <= end:
         cells = []
         for _ in range(7):
-            cells.append(f"<td>{_day_cell(ctx, cursor, by_day.get(cursor, []), chosen, action)}"
-                         "</td>")
+            cell = _day_cell(ctx, cursor, by_day.get(cursor, []), chosen, action, day_hours)
+            cells.append(f"<td>{cell}</td>")
             cursor += timedelta(days=1)
         weeks.append(f"<tr>{''.join(cells)}</tr>")
     return (f'<table class="cal"><caption>{escape(caption)}</caption><thead><tr>{head}</tr>'
@@ -323,15 +324,19 @@ def _calendar(ctx: PageContext, by_day: dict[date, list[SlotChoice]], chosen: da
 
 
 def _day_cell(ctx: PageContext, day: date, slots: list[SlotChoice], chosen: date,
-              action: str) -> str:
+              action: str, day_hours: tuple[int, int]) -> str:
     if not slots:
         return f'<span>{day.day}</span>'
     count = len(slots)
     noun = "time" if count == 1 else "times"
-    label = f"{_day_text(ctx, day, 'full')}, {count} open {noun}"
+    odd = not best_first(slots, ctx.zone, day_hours)[0]
+    label = f"{_day_text(ctx, day, 'full')}, {count} open {noun}" + (
+        ", all early or late" if odd else "")
     current = ' aria-current="date"' if day == chosen else ""
+    cls = ' class="odd"' if odd else ""
     href = f"{ctx.base_path}?tz={_q(str(ctx.zone))}&day={day.isoformat()}#{action}-days"
-    return f'<a href="{escape(href)}" aria-label="{escape(label)}"{current}>{day.day}</a>'
+    return (f'<a href="{escape(href)}" aria-label="{escape(label)}"{current}{cls}>{day.day}'
+            "</a>")
 
 
 def _slot_row(ctx: PageContext, slot: SlotChoice, action: str, *, best: bool = False) -> str:

@@ -100,6 +100,9 @@ def test_page_shows_company_role_and_first_names_escaped_and_a_day_picker() -> N
     assert "<details><summary>Show early and late time (1," in html
     other_day = render_booking_page(_ctx(day=date(2026, 12, 17)), view)
     assert other_day.count('type="radio"') == 1
+    late_only = render_booking_page(_ctx(), _view(slots=(_slot(11), _slot(22, day=18))))
+    assert "18, 2026, 1 open time, all early or late" in late_only
+    assert '17, 2026, 1 open time"' in html  # 10:00 is inside the day: no "early or late"
     not_an_image = render_booking_page(_ctx(), _view(company=Company("C", "javascript:x")))
     assert "javascript:" not in not_an_image
 
