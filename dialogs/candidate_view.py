@@ -12,9 +12,10 @@ organizer and the interviewers' first names the manager chose to show is rendere
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
@@ -355,12 +356,8 @@ def _hidden(ctx: PageContext) -> str:
 
 def _zone_picker(ctx: PageContext) -> str:
     current = str(ctx.zone)
-    common = [z for z, _ in COMMON_ZONES]
-    names = common if current in common else [current, *common]
-    options = "".join(
-        f'<option value="{escape(z)}"{" selected" if z == current else ""}>'
-        f"{escape(zone_title(z))}</option>" for z in names)
-    every = "".join(f'<option value="{escape(z)}"></option>' for z in all_zones())
+    options = _zone_options(current, datetime.now(UTC).strftime("%Y%m%d%H"))
+    every = _all_zone_options()
     return (f'<form method="get" action="{escape(ctx.base_path)}" class="zone">'
             f'<label for="tz">Times are shown in</label><select id="tz" name="tz">{options}'
             '</select><label for="tzq">Not listed? Search all time zones (a city or country)'
@@ -368,6 +365,19 @@ def _zone_picker(ctx: PageContext) -> str:
             'autocomplete="off" maxlength="64">'
             f'<datalist id="all-zones">{every}</datalist><div><button class="secondary" '
             'type="submit">Change time zone</button></div></form>')
+
+
+@functools.lru_cache(maxsize=256)
+def _zone_options(current: str, hour: str) -> str:  # noqa: ARG001 - ``hour`` keys the cache (DST)
+    common = [z for z, _ in COMMON_ZONES]
+    names = common if current in common else [current, *common]
+    return "".join(f'<option value="{escape(z)}"{" selected" if z == current else ""}>'
+                   f"{escape(zone_title(z))}</option>" for z in names)
+
+
+@functools.lru_cache(maxsize=1)
+def _all_zone_options() -> str:
+    return "".join(f'<option value="{escape(z)}"></option>' for z in all_zones())
 
 
 def _notice(text: str, *, ok: bool = False) -> str:
@@ -392,8 +402,13 @@ def _document(ctx: PageContext, title: str, body: str, *, script: bool = True) -
 
 # ---- localised text ---------------------------------------------------------------------------
 def _locale(ctx: PageContext) -> Locale:
+    return _parsed_locale(ctx.locale)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_locale(name: str) -> Locale:
     try:
-        return Locale.parse(ctx.locale)
+        return Locale.parse(name)
     except (UnknownLocaleError, ValueError):
         return Locale.parse("en")
 
