@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PG_NODE := devtenant/playground/node_modules/.installed
 JS_NODE := tests/js/node_modules/.installed
 
-.PHONY: install node browser run test check lint typecheck package bench sample clean load
+.PHONY: install node browser run test check lint typecheck package bench sample clean load screenshots
 
 install: $(STAMP)
 
@@ -38,6 +38,11 @@ run: install node
 
 test: install node browser
 	$(PY) -m pytest -q
+
+# Candidate page states (desktop and 390 px) as PNGs under docs/candidate/screenshots (axe-checked).
+screenshots: install node browser
+	OPENSLOT_SCREENSHOTS_DIR=docs/candidate/screenshots $(PY) -m pytest -q -p no:randomly \
+		tests/candidate/test_candidate_a11y.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -142,9 +142,14 @@ class CalendarServiceClient:
                            candidate_time_zone: str | None = None,
                            conversation_ref: dict[str, Any] | None = None,
                            candidate_email: str | None = None,
-                           manager_time_zone: str | None = None) -> OfferOut:
+                           manager_time_zone: str | None = None, role: str | None = None,
+                           show_interviewer_names: bool = False,
+                           day_hours: tuple[int, int] | None = None) -> OfferOut:
         """Mint a candidate link. A known ``candidate_email`` is sealed with the offer (the page
-        then does not ask for it); ``manager_time_zone`` (IANA) is used for the Teams notice."""
+        then does not ask for it); ``manager_time_zone`` (IANA) is used for the Teams notice;
+        ``role`` is shown on the page, the interviewers' first names only with
+        ``show_interviewer_names``; ``day_hours`` (start, end) is the candidate's day in their
+        zone (08-20 by default): other times are folded away on the page."""
         body: dict[str, Any] = {"interviewers": interviewers, "duration_min": duration_min,
                                 "window_start": format_time(window_start),
                                 "window_end": format_time(window_end),
@@ -157,6 +162,12 @@ class CalendarServiceClient:
             body["manager_time_zone"] = manager_time_zone
         if conversation_ref:
             body["conversation_ref"] = conversation_ref
+        if role:
+            body["role"] = role
+        if show_interviewer_names:
+            body["show_interviewer_names"] = True
+        if day_hours:
+            body["day_start_hour"], body["day_end_hour"] = day_hours
         return OfferOut.from_json(await self._call("POST", "/offers", token, body))
 
     async def revoke_offer(self, token: str, offer_id: str) -> OfferOut:

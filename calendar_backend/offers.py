@@ -32,6 +32,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calendar_backend import storage
@@ -47,6 +48,7 @@ from calendar_backend.errors import (
     SlotTakenError,
     ValidationError,
 )
+from calendar_backend.invites import panel_body
 from calendar_backend.service import (
     CalendarService,
     TenantContext,
@@ -56,6 +58,8 @@ from calendar_backend.service import (
 
 _STEP = timedelta(minutes=15)
 _MAX_SLOTS = 200
+DEFAULT_DAY_HOURS = (8, 20)
+MEETING_FORMAT = "Microsoft Teams video call"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,18 +71,28 @@ class OfferPrivate:
     conversation_ref: dict[str, Any] | None
     show_names: bool
     manager_time_zone: str = "UTC"
+    role: str = ""
+    organizer_name: str = ""
+    first_names: tuple[str, ...] = ()  # the interviewers' first names, only when show_names
+    day_hours: tuple[int, int] = DEFAULT_DAY_HOURS  # the candidate's day in their zone
 
     def to_bytes(self) -> bytes:
         return json.dumps({"n": self.candidate_name, "e": self.candidate_email,
                            "r": self.conversation_ref, "s": self.show_names,
-                           "z": self.manager_time_zone}).encode()
+                           "z": self.manager_time_zone, "ro": self.role,
+                           "on": self.organizer_name, "fn": list(self.first_names),
+                           "dh": list(self.day_hours)}).encode()
 
     @staticmethod
     def from_bytes(raw: bytes) -> OfferPrivate:
-        """Inverse of `to_bytes`; rows sealed before the zone was stored read as UTC."""
+        """Inverse of `to_bytes`; rows sealed before a field was stored read its default."""
         doc = json.loads(raw)
+        hours = doc.get("dh") or DEFAULT_DAY_HOURS
         return OfferPrivate(str(doc["n"]), str(doc["e"]), doc.get("r"), bool(doc.get("s")),
-                            str(doc.get("z") or "UTC"))
+                            str(doc.get("z") or "UTC"), str(doc.get("ro") or ""),
+                            str(doc.get("on") or ""),
+                            tuple(str(n) for n in doc.get("fn") or ()),
+                            (int(hours[0]), int(hours[1])))
 
 
 def hash_capability(token: str) -> bytes:
@@ -124,21 +138,29 @@ class OfferService:
         manager_zone = _iana_zone("manager_time_zone", req.get("manager_time_zone", "UTC"))
         ctx = await self._svc._tenant_context(principal)
         token = await self._svc._user_graph_token(principal, ctx, assertion)
-        organizer = await self._svc._organizer_address(token)
+        organizer, organizer_name = await self._me(token)
+        names = [a.lower() for a in req["interviewers"]]
+        show_names = bool(req.get("show_interviewer_names", False))
+        day_hours = (int(req.get("day_start_hour", DEFAULT_DAY_HOURS[0])),
+                     int(req.get("day_end_hour", DEFAULT_DAY_HOURS[1])))
+        if day_hours[0] >= day_hours[1]:
+            raise ValidationError("day_end_hour", "must be after day_start_hour")
         capability = secrets.token_urlsafe(32)
         token_hash = hash_capability(capability)
         private = OfferPrivate(req["candidate_name"], req.get("candidate_email", ""),
-                               req.get("conversation_ref"),
-                               bool(req.get("show_interviewer_names", False)), manager_zone)
+                               req.get("conversation_ref"), show_names, manager_zone,
+                               role=str(req.get("role", "")), organizer_name=organizer_name,
+                               first_names=(await self._first_names(token, names)
+                                            if show_names else ()),
+                               day_hours=day_hours)
         sealed = self._cipher.encrypt(private.to_bytes(),
                                       aad=offer_private_aad(principal.tenant_id, token_hash))
         hours = int(req.get("expires_in_hours", self._settings.offer_ttl_hours))
-        names = [a.lower() for a in req["interviewers"]]
         async with self._store.transaction() as tx:
             row = await storage.create_offer(
                 tx, tenant_id=principal.tenant_id, organizer_oid=principal.oid,
                 organizer_upn=organizer, token_hash=token_hash, interviewers=names,
-                display_names=names if private.show_names else [],
+                display_names=[],  # first names only, sealed in `OfferPrivate`
                 duration_min=int(req["duration_min"]), window_start=start, window_end=end,
                 candidate_time_zone=req.get("candidate_time_zone", "UTC"),
                 expires_at=now + timedelta(hours=hours),
@@ -229,6 +251,8 @@ class OfferService:
         event = _event_body({"name": private.candidate_name, "email": email}, mailboxes, [],
                             start, end, row.transaction_id,
                             f"Interview: {private.candidate_name}", None)
+        event["body"] = panel_body(candidate_name=private.candidate_name, role=private.role,
+                                   source="Booked by the candidate through their OpenSlot link.")
         try:
             await self._svc._bookings.create(writer, row, event)
         except Exception:
@@ -297,9 +321,35 @@ class OfferService:
         if offer is None or not secrets.compare_digest(offer.token_hash, token_hash):
             raise NotFoundError("This link is not valid.")
         status = _effective_status(offer, self._clock())
-        if status in {storage.OfferStatus.REVOKED, storage.OfferStatus.EXPIRED}:
-            raise GoneError()
+        if status is storage.OfferStatus.EXPIRED:
+            raise GoneError("This link has expired.")
+        if status is storage.OfferStatus.REVOKED:
+            raise GoneError("This link was withdrawn.")
         return offer
+
+    async def _me(self, token: str) -> tuple[str, str]:
+        """The signed-in organizer's address and display name (one Graph call)."""
+        status, doc = await self._svc._graph.request(
+            "GET", "/me?$select=displayName,mail,userPrincipalName", token)
+        if status != 200:
+            raise PermissionDeniedError("Could not identify you in Microsoft 365.")
+        address = str(doc.get("mail") or doc.get("userPrincipalName")).lower()
+        return address, str(doc.get("displayName") or "")[:120]
+
+    async def _first_names(self, token: str, addresses: list[str]) -> tuple[str, ...]:
+        """Each interviewer's first name (``givenName``, else the display name's first word);
+        an unreadable profile is left out rather than shown as an address."""
+        names = []
+        for address in addresses:
+            status, doc = await self._svc._graph.request(
+                "GET", f"/users/{quote(address, safe='@')}?$select=givenName,displayName", token)
+            if status != 200:
+                continue
+            first = str(doc.get("givenName") or "").strip() or \
+                str(doc.get("displayName") or "").strip().split(" ")[0]
+            if first and "@" not in first:
+                names.append(first[:60])
+        return tuple(names)
 
     def _private(self, offer: storage.OfferRow) -> OfferPrivate:
         if offer.conversation_ref is None:
@@ -310,9 +360,13 @@ class OfferService:
 
     def _offer_doc(self, offer: storage.OfferRow, private: OfferPrivate,
                    zone: str | None) -> dict[str, Any]:
+        brand = self._settings.branding.get(offer.tenant_id) or self._settings.branding.get("*")
         return {"status": str(offer.status), "tz": zone or offer.candidate_time_zone,
                 "duration_min": offer.duration_min,
-                "display_names": list(offer.display_names) if private.show_names else [],
+                "display_names": list(private.first_names) if private.show_names else [],
+                "company": brand.to_json() if brand else None, "role": private.role,
+                "organizer_name": private.organizer_name, "format": MEETING_FORMAT,
+                "day_hours": list(private.day_hours),
                 "expires_at": format_time(offer.expires_at), "needs_email":
                     not private.candidate_email, "slots": [], "booking": None,
                 "can_change": False,
@@ -435,7 +489,9 @@ class OfferService:
         return {"event": event, "booking": _booking_doc(interview), "tenant_id": offer.tenant_id,
                 "candidate_name": private.candidate_name,
                 "conversation_ref": private.conversation_ref,
-                "manager_time_zone": private.manager_time_zone}
+                "manager_time_zone": private.manager_time_zone,
+                "candidate_time_zone": offer.candidate_time_zone, "role": private.role,
+                "interview_id": interview.id, "join_url": interview.join_url or ""}
 
 
 def _iana_zone(field: str, name: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from calendar_backend.branding import Branding, load_branding
 from calendar_backend.errors import ValidationError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.data/openslot.db"
@@ -76,6 +77,8 @@ class BackendSettings:
     # Where slot search reads calendars: "schedule" (getSchedule, free/busy) or "calendar_view"
     # (calendarView through $batch where the caller may read events; getSchedule for the rest).
     availability_source: str = "schedule"
+    # Company name and logo on the candidate page, per tenant id ("*" = default); see branding.py.
+    branding: Mapping[str, Branding] = field(default_factory=dict)
 
 
 def load_settings(environ: Mapping[str, str]) -> BackendSettings:
@@ -127,6 +130,8 @@ def load_settings(environ: Mapping[str, str]) -> BackendSettings:
         recovery_interval_s=get_int("RECOVERY_INTERVAL_S", 300),
         crash_at=_crash_point(env, environ.get("OPENSLOT_CRASH_AT", "")),
         availability_source=_availability_source(get("AVAILABILITY_SOURCE", "schedule")),
+        branding=load_branding(Path(environ["OPENSLOT_BRANDING_FILE"])
+                               if environ.get("OPENSLOT_BRANDING_FILE") else None),
     )
 
 

@@ -27,15 +27,15 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from botbuilder.core import TurnContext
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import ConversationReference
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -43,15 +43,19 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from calendar_backend import errors
 from calendar_backend.client import CalendarServiceClient
 from calendar_backend.contract import parse_time
-from cards.candidate_page import (
+from cards.candidate_notice import build_candidate_notice
+from cards.candidate_zones import all_zones, canonical_zone, find_zone
+from cards.local_time import format_range
+from dialogs.candidate_view import (
     BookingView,
+    Company,
     PageContext,
     SlotChoice,
+    negotiate_locale,
     render_booking_page,
     render_confirmation_page,
     render_message_page,
 )
-from cards.local_time import format_range
 from dialogs.rate_limit import KeyedTokenBuckets
 
 LOG = logging.getLogger("openslot.candidate")
@@ -60,9 +64,7 @@ _SLOT = re.compile(r"^\d{8}T\d{4}Z$")
 _MAX_FORM = 4096
 FORM_KEY_BYTES = 32
 _FORM_KEY_INFO = b"openslot/candidate-form-nonce/v1"
-ZONES: tuple[str, ...] = tuple(sorted(
-    z for z in available_timezones()
-    if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/"))))
+ZONES: tuple[str, ...] = all_zones()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -130,7 +132,7 @@ def check_form_nonce(key: bytes, token_hash: bytes, nonce: str, now_s: int, ttl_
 def security_headers(csp_nonce: str) -> dict[str, str]:
     """The headers every candidate response carries."""
     csp = (f"default-src 'none'; script-src 'nonce-{csp_nonce}'; style-src 'nonce-{csp_nonce}'; "
-           "img-src 'none'; connect-src 'none'; object-src 'none'; base-uri 'none'; "
+           "img-src data:; connect-src 'none'; object-src 'none'; base-uri 'none'; "
            "form-action 'self'; frame-ancestors 'none'")
     return {"Content-Security-Policy": csp, "Referrer-Policy": "no-referrer",
             "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
@@ -230,43 +232,69 @@ def client_ip(request: web.Request, trust_forwarded_for: bool) -> str:
 
 
 def _error_page(csp: str, err: errors.CalendarError) -> web.Response:
-    pages: dict[int, tuple[str, str]] = {
-        404: ("Link not found", "This booking link is not valid."),
-        410: ("This link has expired", "This booking link has expired or was withdrawn. "
-              "Please contact the person who sent it."),
-        409: ("Already booked", err.message),
-        429: ("Too many requests", "Please wait a moment and try again."),
-        403: ("Please try again", "This page was open too long. Reload it and try again."),
-        400: ("Please try again", "That choice was not valid. Reload the page and pick a time."),
-    }
-    title, text = pages.get(err.status, ("Something went wrong",
-                                         "Please try again in a few minutes."))
+    title, text = state_message(err)
     headers = {}
     retry = getattr(err, "retry_after_s", None)
     if retry is not None:
         headers["Retry-After"] = str(max(1, round(retry)))
-    status = err.status if err.status in pages else 502
+    status = err.status if err.status in _STATES else 502
     return web.Response(text=render_message_page(csp, title, text), status=status,
                         content_type="text/html", charset="utf-8", headers=headers)
 
 
+_STATES: dict[int, tuple[str, str]] = {
+    404: ("Link not found", "This booking link is not valid, so please check that you copied "
+          "all of it or ask the person who sent it for a new one."),
+    410: ("This link was withdrawn", "The person who sent you this link withdrew it, so please "
+          "reply to them for a new one."),
+    409: ("Already booked", "This link was already used to book an interview, so please open "
+          "the link again to see the booking."),
+    429: ("Too many requests", "This link was opened too often in a short time, so please wait "
+          "a minute and reload the page."),
+    403: ("Please reload the page", "This page was open too long to accept your choice, so "
+          "please reload it and choose again."),
+    400: ("Please choose again", "That choice was not one of the open times, so please reload "
+          "the page and pick a time."),
+}
+_EXPIRED = ("This link has expired", "The time to book with this link is over, so please reply "
+            "to the person who sent it for a new one.")
+_ERROR = ("Something went wrong", "We could not load your booking just now, so please try "
+          "again in a few minutes; nothing was changed.")
+
+
+def state_message(err: errors.CalendarError) -> tuple[str, str]:
+    """Title and one sentence (what happened, what to do next) for a failed candidate request."""
+    if err.status == 410 and "expired" in err.message.lower():
+        return _EXPIRED
+    return _STATES.get(err.status, _ERROR)
+
+
 # ---- handlers ---------------------------------------------------------------------------------
-_REOPENED_NOTICE = "Interview cancelled. If you like, you can pick a new time below."
+_DONE_NOTICES = {
+    "cancelled": "Interview cancelled: you can pick a new time below if you like.",
+    "moved": "Done: your interview was moved to the new time.",
+}
 
 
 async def _show(request: web.Request) -> web.Response:
-    notice = _REOPENED_NOTICE if request.query.get("done") == "cancelled" else ""
-    return await _render(request, _zone_param(request.query.get("tz")), notice)
+    notice = _DONE_NOTICES.get(request.query.get("done", ""), "")
+    tz = _zone_param(request.query.get("tz"))
+    query = request.query.get("tzq", "").strip()[:64]
+    searched = find_zone(query) if query else None
+    if query and searched is None:
+        notice = ("No time zone matches that search, so the times stay as they were; try a city "
+                  "such as Mumbai or New York.")
+    return await _render(request, searched or tz, notice, notice_ok=not (query and not searched))
 
 
 async def _render(request: web.Request, tz: str | None, notice: str = "",
-                  status: int = 200) -> web.Response:
+                  status: int = 200, *, notice_ok: bool = True) -> web.Response:
     rt, token = request.app[_RUNTIME], request.match_info["token"]
     assert rt.client is not None  # noqa: S101 - set by the app's cleanup context
     doc = await rt.client.candidate_slots(token, tz)
     zone = _zone(tz) or _zone(str(doc.get("tz"))) or ZoneInfo("UTC")
     ctx = _page_context(request, token, zone)
-    view = _view(doc, notice)
+    view = _view(doc, notice, ok=notice_ok and status < 400)
     html = render_confirmation_page(ctx, view) if view.booked else render_booking_page(ctx, view)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
@@ -284,12 +312,19 @@ async def _change(request: web.Request) -> web.StreamResponse:
     try:
         outcome = await _call(rt.client, action, token, form)
     except errors.SlotTakenError:
-        notice = "Sorry, that time was just taken. Here are the times still open."
+        notice = "Sorry, that time was just taken, so please pick one of the times still open."
+        return await _render(request, tz, notice, 409)
+    except errors.ConflictError as err:  # e.g. a second tab: show where things stand now
+        notice = ("This link already has a booking (perhaps from another tab); here it is."
+                  if action == "book" else
+                  f"{err.message.rstrip('.')}, so here is this link as it stands now.")
         return await _render(request, tz, notice, 409)
     await notify_manager(rt, outcome)
     query = [f"tz={quote(tz, safe='')}"] if tz else []
     if action == "cancel" and outcome.get("reopened"):
         query.append("done=cancelled")  # the link books again: say the cancel went through
+    elif action == "reschedule":
+        query.append("done=moved")
     target = f"/c/{token}" + (f"?{'&'.join(query)}" if query else "")
     return web.Response(status=303, headers={"Location": target})
 
@@ -320,10 +355,21 @@ def _page_context(request: web.Request, token: str, zone: ZoneInfo) -> PageConte
     rt = request.app[_RUNTIME]
     token_hash = hashlib.sha256(token.encode()).digest()
     nonce = make_form_nonce(rt.config.nonce_key, token_hash, int(time.time()))
-    return PageContext(f"/c/{token}", request[_CSP_NONCE], nonce, zone, ZONES)
+    return PageContext(f"/c/{token}", request[_CSP_NONCE], nonce, zone, (),
+                       negotiate_locale(request.headers.get("Accept-Language")),
+                       _day_param(request.query.get("day")),
+                       detect_zone=request.method in ("GET", "HEAD") and not (
+                           request.query.get("tz") or request.query.get("tzq")))
 
 
-def _view(doc: dict[str, Any], notice: str) -> BookingView:
+def _day_param(raw: str | None) -> date | None:
+    try:
+        return date.fromisoformat(raw) if raw and len(raw) == 10 else None
+    except ValueError:
+        return None
+
+
+def _view(doc: dict[str, Any], notice: str, *, ok: bool = True) -> BookingView:
     slots = tuple(SlotChoice(str(s["slot_id"]), parse_time(s["start"]), parse_time(s["end"]))
                   for s in doc.get("slots", []))
     booking = doc.get("booking")
@@ -333,20 +379,41 @@ def _view(doc: dict[str, Any], notice: str) -> BookingView:
         display_names=tuple(str(n) for n in doc.get("display_names", [])), slots=slots,
         needs_email=bool(doc.get("needs_email")), notice=notice, booked=booked,
         status=str(booking["status"]) if booking else "open",
-        can_change=bool(doc.get("can_change")), changes_left=int(doc.get("changes_left", 0)))
+        can_change=bool(doc.get("can_change")), changes_left=int(doc.get("changes_left", 0)),
+        company=_company(doc.get("company")), role=str(doc.get("role") or ""),
+        organizer=str(doc.get("organizer_name") or ""),
+        meeting_format=str(doc.get("format") or "Microsoft Teams video call"),
+        day_hours=_day_hours(doc.get("day_hours")),
+        expires_at=parse_time(doc["expires_at"]) if doc.get("expires_at") else None,
+        notice_ok=ok)
+
+
+def _company(doc: Any) -> Company | None:
+    if not isinstance(doc, dict) or not doc.get("name"):
+        return None
+    return Company(str(doc["name"]), str(doc.get("logo") or ""))
+
+
+def _day_hours(raw: Any) -> tuple[int, int]:
+    if isinstance(raw, list) and len(raw) == 2 and all(isinstance(h, int) for h in raw) \
+            and 0 <= raw[0] < raw[1] <= 24:
+        return raw[0], raw[1]
+    return 8, 20
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
-    if not name or (name not in ZONES and name != "UTC"):
+    canonical = canonical_zone(name)
+    if canonical is None:
         return None
     try:
-        return ZoneInfo(name)
+        return ZoneInfo(canonical)
     except (ZoneInfoNotFoundError, ValueError):
         return None
 
 
 def _zone_param(name: str | None) -> str | None:
-    return name if _zone(name) is not None else None
+    """The canonical zone a ``tz`` parameter names (``Asia/Calcutta`` → ``Asia/Kolkata``)."""
+    return canonical_zone(name)
 
 
 # ---- proactive notice -------------------------------------------------------------------------
@@ -367,14 +434,32 @@ async def notify_manager(rt: _Runtime, outcome: dict[str, Any]) -> None:
                           str(outcome.get("event", "booked")), booking,
                           _zone(str(outcome.get("manager_time_zone") or "")) or ZoneInfo("UTC"),
                           reopened=bool(outcome.get("reopened")))
+    card = manager_notice_card(outcome)
 
     async def send(context: TurnContext) -> None:
-        await context.send_activity(text)
+        await context.send_activity(
+            MessageFactory.attachment(CardFactory.adaptive_card(card), text=text))
 
     try:
         await rt.adapter.continue_conversation(reference, send, rt.config.bot_app_id)
     except Exception as exc:  # the booking stands even if Teams is unreachable
         LOG.warning("proactive notice failed: %s", type(exc).__name__, exc_info=True)
+
+
+def manager_notice_card(outcome: dict[str, Any]) -> dict[str, object]:
+    """The notice as an Adaptive Card: both zones, the role, the join link, Reschedule / Cancel."""
+    booking = outcome["booking"]
+    interview_id = str(outcome.get("interview_id") or "")
+    flow = "n-" + (interview_id if re.fullmatch(r"[A-Za-z0-9-]{1,100}", interview_id) else "x")
+    return build_candidate_notice(
+        flow, candidate=str(outcome.get("candidate_name", "The candidate")),
+        event=str(outcome.get("event", "booked")), start=parse_time(booking["start"]),
+        end=parse_time(booking["end"]),
+        manager_zone=_zone(str(outcome.get("manager_time_zone") or "")) or ZoneInfo("UTC"),
+        candidate_zone=_zone(str(outcome.get("candidate_time_zone") or "")) or ZoneInfo("UTC"),
+        role=str(outcome.get("role") or ""), join_url=str(outcome.get("join_url") or ""),
+        interview_id=interview_id if flow != "n-x" else "",
+        reopened=bool(outcome.get("reopened")))
 
 
 def manager_notice(candidate: str, event: str, booking: dict[str, str],

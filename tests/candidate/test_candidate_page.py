@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientResponse
 
+from calendar_backend import storage
 from tests.candidate.conftest import Env, bot_instance
 from tests.service.conftest import ALEX
 
@@ -168,8 +170,12 @@ async def test_manager_chosen_names_are_the_only_names(candidate_env: Env) -> No
     env = candidate_env
     token, _ = await env.make_offer([env.person("Megan Bowen")], show_interviewer_names=True)
     html = await (await env.bot.get(f"/c/{token}")).text()
-    assert "meganb@contoso.example" in html
+    assert "<dd>Megan</dd>" in html  # first names only
+    assert "meganb@" not in html.lower()
+    assert "Bowen" not in html
     assert "CANARY" not in html
+    hidden, _ = await env.make_offer([env.person("Megan Bowen")])
+    assert "Megan" not in await (await env.bot.get(f"/c/{hidden}")).text()
 
 
 async def test_slot_taken_between_load_and_post_shows_fresh_times(candidate_env: Env) -> None:
@@ -242,3 +248,55 @@ async def test_cancel_from_confirmation_page_notifies_manager(candidate_env: Env
     assert book_form(after)[0].endswith("/book")  # changes are left: the link books again
     assert [p["text"].split(" ")[2] for p in env.teams.posted] == ["booked", "cancelled"]
     assert "open for a new booking" in env.teams.posted[-1]["text"]
+
+
+async def test_page_speaks_the_browsers_language_and_canonical_zones(candidate_env: Env) -> None:
+    env = candidate_env
+    token, _ = await env.make_offer([env.person("Megan Bowen")], role="Data Engineer")
+    german = await (await env.bot.get(f"/c/{token}?tz=Asia/Calcutta",
+                                      headers={"Accept-Language": "de-DE,de;q=0.9"})).text()
+    assert '<html lang="de">' in german
+    assert re.search(r"(Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag), \d+\. ",
+                     german)
+    assert '<option value="Asia/Kolkata" selected>India (IST, UTC+05:30)</option>' in german
+    assert 'name="tz" value="Asia/Kolkata"' in german  # the forms post the canonical name
+    for fact in ("Data Engineer", "Alex Wilber", "Microsoft Teams"):
+        assert fact in german
+    searched = await (await env.bot.get(f"/c/{token}?tz=UTC&tzq=new+york")).text()
+    assert 'name="tz" value="America/New_York"' in searched
+    unknown = await (await env.bot.get(f"/c/{token}?tz=Europe/Paris&tzq=atlantis")).text()
+    assert 'name="tz" value="Europe/Paris"' in unknown
+    assert "No time zone matches" in unknown
+
+
+async def test_expired_and_withdrawn_links_say_which(candidate_env: Env) -> None:
+    env = candidate_env
+    token, offer = await env.make_offer([env.person("Megan Bowen")])
+    await env.stack.post(f"/v1/offers/{offer['id']}/revoke", {}, env.stack.token())
+    withdrawn = await env.bot.get(f"/c/{token}")
+    assert withdrawn.status == 410
+    assert "withdrew it" in await withdrawn.text()
+    token, offer = await env.make_offer([env.person("Megan Bowen")])
+    async with env.stack.runtime.store.transaction() as tx:
+        await tx.execute(storage.offers.update().where(storage.offers.c.id == offer["id"])
+                         .values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+    expired = await env.bot.get(f"/c/{token}")
+    assert expired.status == 410
+    assert "This link has expired" in await expired.text()
+
+
+async def test_a_stale_tab_cancelling_again_lands_on_the_link_as_it_stands(
+        candidate_env: Env) -> None:
+    env = candidate_env
+    token, _ = await env.make_offer([env.person("Megan Bowen")])
+    action, hidden, slots = book_form(await (await env.bot.get(f"/c/{token}")).text())
+    await env.bot.post(action, data={**hidden, "slot": slots[0]})
+    page = await (await env.bot.get(f"/c/{token}")).text()
+    cancel = next(f for f in parse(page).forms if f["action"].endswith("/cancel"))
+    fields = {i["name"]: i["value"] for i in cancel["inputs"]}
+    assert (await env.bot.post(cancel["action"], data=fields)).status == 200
+    again = await env.bot.post(cancel["action"], data=fields)  # the second tab
+    assert again.status == 409
+    html = await again.text()
+    assert "as it stands now" in html
+    assert book_form(html)[0].endswith("/book")  # and the way forward: the link books again

@@ -3,6 +3,8 @@ link while changes are left and before expiry; the manager's notice uses the man
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -119,3 +121,47 @@ async def test_manager_notice_without_a_stored_zone_is_utc(candidate_env: Env) -
     utc = format_range(parse_time(view["booking"]["start"]), parse_time(view["booking"]["end"]),
                        ZoneInfo("UTC"))
     assert [p["text"] for p in env.teams.posted] == [f"Dana Smith booked their interview: {utc}."]
+
+
+async def test_manager_notice_is_a_card_with_both_zones_join_link_and_actions(
+        candidate_env: Env) -> None:
+    env = candidate_env
+    token, _ = await env.make_offer([env.person("Megan Bowen")], role="Data Engineer",
+                                    manager_time_zone="America/Los_Angeles")
+    action, hidden, slots = book_form(await (await env.bot.get(f"/c/{token}")).text())
+    await env.bot.post(action, data={**hidden, "slot": slots[0]})
+    (posted,) = env.teams.posted
+    (attachment,) = posted["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    dumped = json.dumps(card, ensure_ascii=False)
+    view = await _slots(env.stack, token)
+    start, end = parse_time(view["booking"]["start"]), parse_time(view["booking"]["end"])
+    assert format_range(start, end, ZoneInfo("America/Los_Angeles")) in dumped
+    assert format_range(start, end, ZoneInfo("Asia/Kathmandu")) in dumped  # the candidate's
+    assert "Data Engineer" in dumped
+    assert "https://" in json.dumps([a for a in _walk(card) if a.get("type") == "Action.OpenUrl"])
+    verbs = sorted(a["verb"] for a in _walk(card) if a.get("type") == "Action.Execute")
+    assert verbs == ["cancel_interview", "reschedule_interview"]
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+async def test_panel_invite_says_who_the_candidate_is_and_the_role(candidate_env: Env) -> None:
+    env = candidate_env
+    token, _ = await env.make_offer([env.person("Megan Bowen")], role="Data & ML Engineer")
+    action, hidden, slots = book_form(await (await env.bot.get(f"/c/{token}")).text())
+    await env.bot.post(action, data={**hidden, "slot": slots[0]})
+    (event,) = [e for e in organizer_events(env.stack.devtenant, ALEX)
+                if e.get("subject") == "Interview: Dana Smith"]
+    body = event["body"]["content"]
+    assert "<b>Candidate:</b> Dana Smith" in body
+    assert "<b>Role:</b> Data &amp; ML Engineer" in body

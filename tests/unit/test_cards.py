@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import jsonschema
@@ -28,6 +29,7 @@ from cards.actions import Verb, parse_action
 from cards.booked import build_booked
 from cards.cancelled import build_cancelled
 from cards.candidate_link import build_candidate_link
+from cards.candidate_notice import build_candidate_notice
 from cards.confirmation import build_confirmation
 from cards.error import build_error
 from cards.help import build_help
@@ -149,6 +151,15 @@ CASES: dict[str, Callable[[], dict[str, object]]] = {
         FLOW, CANDIDATE,
         OfferView("of-9", "https://openslot.contoso.example/c/Zk3v9_Qa", _utc(2025, 12, 9, 1)),
         LA, user_ids=(MRI,)),
+    "candidate_notice": lambda: build_candidate_notice(
+        FLOW, candidate="Ravi Kumar", event="booked", start=_utc(2025, 12, 3, 17),
+        end=_utc(2025, 12, 3, 17, 45), manager_zone=LA, candidate_zone=KOLKATA,
+        role="Senior Backend Engineer", join_url="https://teams.microsoft.com/l/meetup-join/x",
+        interview_id="iv-7"),
+    "candidate_notice_cancelled": lambda: build_candidate_notice(
+        FLOW, candidate="Ravi Kumar", event="cancelled", start=_utc(2025, 12, 3, 17),
+        end=_utc(2025, 12, 3, 17, 45), manager_zone=LA, candidate_zone=KOLKATA,
+        interview_id="iv-7", reopened=True),
     "reconnect": lambda: build_reconnect(FLOW),
     "people_picker": lambda: build_people_picker(FLOW),
     "error": lambda: build_error(FLOW, "The calendar service is busy. Please try again.",
@@ -367,7 +378,12 @@ def test_cards_shorten_offered_only_when_shorter_helps() -> None:
 def test_cards_never_show_addresses() -> None:
     addresses = [p.address for p in (CANDIDATE, PRIYA, LEE, SAM, ROOM)]
     for name, build in CASES.items():
-        dumped = json.dumps(build())
+        card = build()
+        for action in _actions(card, "Action.OpenUrl"):
+            # the one exception: "E-mail to candidate" addresses the candidate (not shown text)
+            if str(action["url"]).startswith(f"mailto:{CANDIDATE.address}?"):
+                action["url"] = "mailto:"
+        dumped = json.dumps(card)
         assert not any(address in dumped for address in addresses), name
 
 
@@ -412,6 +428,47 @@ def test_cards_candidate_link_is_copyable_text_with_revoke() -> None:
     assert "Mon 8 Dec, 17:00 PST" in _texts(card)
     (revoke,) = _actions(card, "Action.Execute")
     assert revoke["data"] == {"verb": "revoke_offer", "flow": FLOW, "offer_id": "of-1"}
+
+
+def test_cards_candidate_link_mails_and_copies_without_inputs() -> None:
+    offer = OfferView("of-1", "https://openslot.contoso.example/c/abc", _utc(2025, 12, 9, 1))
+    card = build_candidate_link(FLOW, CANDIDATE, offer, LA)
+    (mail,) = [a for a in _actions(card, "Action.OpenUrl") if a["title"] == "E-mail to candidate"]
+    url = urlsplit(str(mail["url"]))
+    assert url.scheme == "mailto"
+    assert url.path == "ravi.kumar@example.net"
+    query = parse_qs(url.query)
+    assert "choose a time" in query["subject"][0]
+    assert offer.url in query["body"][0]
+    assert "Mon 8 Dec, 17:00 PST" in query["body"][0]
+    assert query["body"][0].startswith("Hi Ravi,")
+    (copy,) = _actions(card, "Action.ShowCard")
+    assert copy["title"] == "Copy link"
+    assert offer.url in _texts(copy["card"])  # type: ignore[arg-type]
+    assert not [n for n in _walk(card) if str(n.get("type", "")).startswith("Input.")]
+
+
+def test_cards_candidate_notice_has_both_zones_join_link_and_actions() -> None:
+    card = build_candidate_notice(
+        FLOW, candidate="Ravi Kumar", event="booked", start=_utc(2025, 12, 3, 17),
+        end=_utc(2025, 12, 3, 17, 45), manager_zone=LA, candidate_zone=KOLKATA,
+        join_url="https://teams.microsoft.com/l/meetup-join/x", interview_id="iv-7")
+    texts = _texts(card)
+    assert "09:00\u201309:45 PST" in texts
+    assert "22:30\u201323:15 IST" in texts
+    (join,) = _actions(card, "Action.OpenUrl")
+    assert join["url"] == "https://teams.microsoft.com/l/meetup-join/x"
+    verbs = {a["verb"]: a["data"]["interview_id"] for a in _actions(card, "Action.Execute")}  # type: ignore[index]
+    assert verbs == {"reschedule_interview": "iv-7", "cancel_interview": "iv-7"}
+    for action in _actions(card, "Action.Execute"):
+        parse_action(action["data"])  # type: ignore[arg-type]
+    cancelled = build_candidate_notice(
+        FLOW, candidate="Ravi Kumar", event="cancelled", start=_utc(2025, 12, 3, 17),
+        end=_utc(2025, 12, 3, 17, 45), manager_zone=LA, candidate_zone=LA, interview_id="iv-7",
+        join_url="javascript:alert(1)")
+    assert _actions(cancelled, "Action.Execute") == []
+    assert _actions(cancelled, "Action.OpenUrl") == []
+    assert "Their time" not in _texts(cancelled)
 
 
 @pytest.mark.parametrize(
@@ -549,5 +606,7 @@ def test_cards_render_with_official_renderer(
     assert result["executeActions"] == len(_actions(card, "Action.Execute")) - refresh_actions
     assert isinstance(result["buttons"], int)
     assert result["buttons"] >= len(_actions(card, "Action.Execute")) - refresh_actions
+    for show in _actions(card, "Action.ShowCard"):
+        show.pop("card")  # a ShowCard's own card is rendered only once it is opened
     for run in (n for n in _walk(card) if n.get("type") in {"TextRun", "TextBlock"}):
         assert str(run["text"]) in str(result["text"])  # the renderer here runs no markdown

@@ -1,0 +1,71 @@
+"""What the invites say (pure: builds Graph event bodies, decides nothing about write order).
+
+- `panel_body`: the interviewers' invite says who the candidate is, the role and the loop.
+- `candidate_event`: the candidate's own invite (organizer = the hiring manager, created in their
+  mailbox like the panel's), with the candidate as the only attendee and the panel's Teams join link,
+  so the candidate never sees the panel's addresses or internal notes.
+- `room_location`: a room shown by its display name, not its address.
+
+Every value from outside is HTML-escaped; nothing is read from calendars here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+__all__ = ["candidate_event", "panel_body", "room_location"]
+
+
+def panel_body(*, candidate_name: str, role: str = "",
+               loop: Sequence[tuple[datetime, datetime, str]] = (),
+               source: str = "Scheduled with OpenSlot.") -> dict[str, str]:
+    """The panel's invite body: candidate, role and the loop (start, end, who; UTC in, shown UTC)."""
+    rows = [f"<p><b>Candidate:</b> {escape(candidate_name)}</p>"]
+    if role:
+        rows.append(f"<p><b>Role:</b> {escape(role)}</p>")
+    if loop:
+        items = "".join(
+            f"<li>{s.astimezone(UTC):%a %d %b %H:%M}\u2013{e.astimezone(UTC):%H:%M} UTC: "
+            f"{escape(who)}</li>" for s, e, who in loop)
+        rows.append(f"<p><b>Interview loop</b></p><ul>{items}</ul>")
+    rows.append(f"<p>{escape(source)}</p>")
+    return {"contentType": "html", "content": "".join(rows)}
+
+
+def candidate_event(panel_event: dict[str, Any], *, candidate_name: str, candidate_email: str,
+                    join_url: str, role: str = "", company: str = "",
+                    organizer_name: str = "") -> dict[str, Any]:
+    """The candidate's own invite for the same time and Teams meeting as ``panel_event``.
+
+    Same subject, start, end and time zone; the candidate is the only attendee; the body holds the
+    role, the organizer and the panel's join link (no second meeting is created).
+    """
+    what = f"your interview for {escape(role)}" if role else "your interview"
+    at = f" at {escape(company)}" if company else ""
+    by = f"<p>Organizer: {escape(organizer_name)}</p>" if organizer_name else ""
+    join = (f'<p><a href="{escape(join_url)}">Join the Microsoft Teams meeting</a></p>'
+            if join_url.startswith("https://") else "")
+    event: dict[str, Any] = {
+        "subject": panel_event["subject"],
+        "body": {"contentType": "html",
+                 "content": f"<p>This is {what}{at}.</p>{by}{join}"},
+        "start": panel_event["start"], "end": panel_event["end"],
+        "attendees": [{"type": "required",
+                       "emailAddress": {"address": candidate_email, "name": candidate_name}}],
+        "isOnlineMeeting": False, "allowNewTimeProposals": False,
+        "location": {"displayName": "Microsoft Teams meeting"},
+    }
+    if "transactionId" in panel_event:
+        event["transactionId"] = f"{panel_event['transactionId']}:candidate"[:128]
+    if "originalStartTimeZone" in panel_event:
+        event["originalStartTimeZone"] = panel_event["originalStartTimeZone"]
+    return event
+
+
+def room_location(address: str, display_name: str) -> dict[str, str]:
+    """A Graph ``location`` for a room: its display name shown, its address kept for Exchange."""
+    return {"displayName": display_name.strip() or address, "locationEmailAddress": address,
+            "locationType": "conferenceRoom"}
