@@ -403,6 +403,8 @@ def _fsync_dir(directory: Path) -> None:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
+    if not path.exists():
+        raise KeyringError(f"keyring file {path} does not exist")
     lock_path = path.with_name(path.name + ".lock")
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)

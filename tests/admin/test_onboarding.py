@@ -79,6 +79,8 @@ async def test_onboarding_end_to_end_against_devtenant(devtenant: DevTenantHandl
             tenant_id = await waiting
         assert tenant_id == devtenant.tenant_id
         await flow.store_credential(tenant_id, cred)
+        async with rt.store.transaction() as tx:  # an empty allow-list refuses nobody: not ok
+            await allowlist.add_entry(tx, tenant_id, allowlist.parse_entry("user", MEGAN))
         report = await flow.self_test(tenant_id, cred, test_mailbox=MEGAN,
                                       outside_mailbox=CHRISTIE)
         async with rt.store.transaction() as tx:
