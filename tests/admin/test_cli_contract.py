@@ -119,6 +119,17 @@ def cli(devtenant: DevTenantHandle, tmp_path: Path, capfd: pytest.CaptureFixture
     return Cli(devtenant, tmp_path, capfd, monkeypatch)
 
 
+def _consent(cli: Cli, state: str, *, deny: bool = False) -> str:
+    """What the admin's browser ends on after the consent page (the URL to paste)."""
+    from calendar_backend.onboarding import consent_url
+
+    url = consent_url(cli.dt.base_url, cli.tenant, cli.settings.client_id,
+                      "http://localhost/openslot-cli", state) + ("&deny=1" if deny else "")
+    resp = cli.dt.session().get(url, allow_redirects=False, timeout=10)
+    assert resp.status_code == 302, resp.text
+    return str(resp.headers["Location"]) + "\n"
+
+
 def _failure(run: Run, code: int, *words: str) -> None:
     assert run.code == code, run.out
     assert run.doc["ok"] is False
@@ -141,7 +152,7 @@ def case_migrate(cli: Cli) -> None:
 
 
 def case_slots(cli: Cli) -> None:
-    # Good input runs through the HTTP API in tests/admin/test_cli_slots.py (needs the service).
+    # Good input goes through the HTTP API in tests/service/test_cli.py (needs a live service).
     _failure(cli("slots", "--as", MEGAN, "--interviewer", MEGAN, "--duration", "thirty",
                  "--start", "2026-12-01T00:00:00Z", "--end", "2026-12-02T00:00:00Z"),
              EXIT_USAGE, "duration")
@@ -166,7 +177,27 @@ def case_tenant_add(cli: Cli) -> None:
 
 
 def case_tenant_onboard(cli: Cli) -> None:
-    cli.setup()
+    cli("keys", "init")
+    state = "fixed-state-for-this-test"
+    cli.mp.setattr("calendar_backend.onboarding.new_state", lambda: state)
+    flags = ("--tenant-id", cli.tenant, "--test-mailbox", MEGAN, "--outside-mailbox", CHRISTIE,
+             "--paste")
+    run = cli("tenant", "onboard", *flags, stdin=_consent(cli, state))
+    assert "adminconsent?" in run.err  # the URL for the admin, on stderr
+    # stored and self-tested; the empty allow-list refuses nobody, which the self-test reports
+    assert run.code == EXIT_FOUND_PROBLEM, run.doc
+    checks = {c["name"]: c["ok"] for c in run.doc["checks"]}
+    assert checks == {"app_token": True, "read_test_mailbox": True,
+                      "access_policy_refuses": True, "allowlist_refuses": False,
+                      "permissions": True}
+    assert cli("allowlist", "add", "--tenant", cli.tenant, "--user", MEGAN).code == 0
+    _failure(cli("tenant", "onboard", *flags, stdin=_consent(cli, state)), EXIT_REFUSED,
+             "--replace")
+    run = cli("tenant", "onboard", *flags, "--replace", stdin=_consent(cli, state))
+    assert run.code == 0, run.doc
+    assert [r[2] for r in cli.audit("tenant.onboard")] == ["ok", "ok"]
+    _failure(cli("tenant", "onboard", *flags, stdin=_consent(cli, state, deny=True)),
+             EXIT_UPSTREAM, "AADSTS65004")
     _failure(cli("tenant", "onboard", "--tenant-id", cli.tenant, "--test-mailbox", MEGAN,
                  "--outside-mailbox", CHRISTIE, "--paste", stdin="http://evil.example/?x=1\n"),
              EXIT_UPSTREAM, "state")
