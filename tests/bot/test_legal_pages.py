@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -10,7 +12,7 @@ from tests.bot.test_endpoint import Channel, channel, client, settings_for  # no
 
 @pytest.mark.parametrize(("path", "title"), [("/privacy", "Privacy statement"),
                                              ("/terms", "Terms of use")])
-async def test_bot_serves_the_pages_the_manifest_links_to(client: TestClient,  # noqa: F811
+async def test_bot_serves_the_pages_the_manifest_links_to(client: TestClient[Any, Any],  # noqa: F811
                                                           path: str, title: str) -> None:
     resp = await client.get(path)
     assert resp.status == 200
