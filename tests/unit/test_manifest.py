@@ -263,3 +263,16 @@ def test_manifest_links_the_bots_pages_or_the_admins_urls(
     assert manifest["developer"]["privacyUrl"] == "https://contoso.com/legal/privacy"  # type: ignore[index]
     assert manifest["developer"]["termsOfUseUrl"] == "https://contoso.com/legal/terms"  # type: ignore[index]
     assert list(manifest_validator.iter_errors(manifest)) == []
+
+
+def test_make_package_installs_nothing() -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    # -W: as if the requirements had just changed, which would trigger `install` if it were a
+    # prerequisite of `package`
+    plan = subprocess.run([make, "-n", "-W", "requirements.txt", "package"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30, check=True).stdout
+    assert "appManifest/build.py" in plan
+    assert "pip" not in plan
+    assert "npm" not in plan
