@@ -706,7 +706,9 @@ async def _onboard(rt: Runtime, args: argparse.Namespace) -> int:
         credential = AppCredential(args.client_id or rt.settings.client_id, secret)
 
         def show(url: str) -> None:  # stderr: stdout carries only the JSON result
-            print(f"Open this URL as a global admin of the tenant:\n{url}",  # noqa: T201
+            then = ("\nThen paste the address the browser ends on and press Enter:"
+                    if args.paste else "")
+            print(f"Open this URL as a global admin of the tenant:\n{url}{then}",  # noqa: T201
                   file=sys.stderr, flush=True)
 
         if args.paste:
