@@ -142,7 +142,7 @@ def case_serve(cli: Cli) -> None:
     cli.setup()
     cli.settings.key_file.unlink()  # the key file was lost ...
     assert cli("keys", "init").doc["created"] is True  # ... and a new one made
-    _failure(cli("serve"), EXIT_CONFIG, "do not open", "key")
+    _failure(cli("serve"), EXIT_CONFIG, "1 of 1 stored envelopes do not open", "key file")
 
 
 def case_migrate(cli: Cli) -> None:
