@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,8 +116,13 @@ def assert_contract(run: Run, argv: tuple[str, ...]) -> None:
 
 @pytest.fixture
 def cli(devtenant: DevTenantHandle, tmp_path: Path, capfd: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> Cli:
-    return Cli(devtenant, tmp_path, capfd, monkeypatch)
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    names = ("", "alembic", "msal", "urllib3", "asyncio", "py.warnings")
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield Cli(devtenant, tmp_path, capfd, monkeypatch)
+    for name, level in levels.items():  # main() quiets library loggers; give them back
+        logging.getLogger(name).setLevel(level)
+    logging.captureWarnings(False)
 
 
 def _consent(cli: Cli, state: str, *, deny: bool = False) -> str:
