@@ -673,18 +673,32 @@ async def _allowlist(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 async def _lifecycle(rt: Runtime, args: argparse.Namespace) -> int:
+    from calendar_backend.errors import CalendarError
     from calendar_backend.lifecycle import LeaverJob
 
     tokens, graph = build_clients(rt)
     job = LeaverJob(rt.store, rt.cipher, tokens, graph)
     if args.tenant:
         await stored_credential(rt, args.tenant)
-    reports = [await job.run_tenant(args.tenant)] if args.tenant else await job.run_all()
-    emit({"ok": True, "tenants": [
-        {"tenant": r.tenant_id, "full_round": r.full_round, "archived": list(r.archived),
-         "revoked_offers": r.revoked_offers, "deleted_token_caches": r.deleted_caches}
-        for r in reports]})
-    return 0
+        tenant_ids = [args.tenant]
+    else:
+        async with rt.store.transaction() as tx:
+            tenant_ids = await storage.list_tenant_ids(tx)
+    results: list[dict[str, object]] = []
+    for tenant_id in tenant_ids:  # one tenant failing does not stop the others; it is reported
+        try:
+            r = await job.run_tenant(tenant_id)
+        except CalendarError as exc:
+            if args.tenant:
+                raise
+            results.append({"tenant": tenant_id, "ok": False, "error": exc.code})
+            continue
+        results.append({"tenant": r.tenant_id, "ok": True, "full_round": r.full_round,
+                        "archived": list(r.archived), "revoked_offers": r.revoked_offers,
+                        "deleted_token_caches": r.deleted_caches})
+    ok = all(r["ok"] for r in results)
+    emit({"ok": ok, "tenants": results})
+    return EXIT_OK if ok else EXIT_FOUND_PROBLEM
 
 
 async def _onboard(rt: Runtime, args: argparse.Namespace) -> int:

@@ -247,8 +247,14 @@ def case_lifecycle_run(cli: Cli) -> None:
     cli.setup()
     run = cli("lifecycle", "run")
     assert run.code == 0
-    assert [t["tenant"] for t in run.doc["tenants"]] == [cli.tenant]
+    assert [(t["tenant"], t["ok"]) for t in run.doc["tenants"]] == [(cli.tenant, True)]
     _failure(cli("lifecycle", "run", "--tenant", "another"), EXIT_REFUSED, "unknown tenant")
+    app = cli.dt.tenant.applications()[0]  # the secret was rotated in Entra, not in OpenSlot
+    app["passwordCredentials"] = [{"keyId": "new", "displayName": "new", "secretText": "new"}]
+    run = cli("lifecycle", "run")
+    assert run.code == EXIT_FOUND_PROBLEM
+    assert run.doc["tenants"] == [{"tenant": cli.tenant, "ok": False, "error": "unauthorized"}]
+    _failure(cli("lifecycle", "run", "--tenant", cli.tenant), EXIT_UPSTREAM, "unauthorized")
 
 
 def case_audit_verify(cli: Cli) -> None:
