@@ -52,8 +52,11 @@ typecheck: install
 
 check: lint typecheck test
 
-package: install
-	$(PY) appManifest/build.py
+# Standard library only: the venv's Python when there is one, else python3; installs nothing.
+# Settings: OPENSLOT_BOT_APP_ID, OPENSLOT_PUBLIC_BASE_URL (https), optional OPENSLOT_APP_VERSION,
+# OPENSLOT_TEAMS_APP_ID, OPENSLOT_PRIVACY_URL, OPENSLOT_TERMS_URL (appManifest/README.md).
+package:
+	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) appManifest/build.py
 
 bench: install
 	$(PY) -m bench

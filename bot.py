@@ -47,6 +47,7 @@ from dialogs.candidate_page import (
 )
 from dialogs.conversation_state import JsonConversationState
 from dialogs.drop_audit import DropAudit
+from dialogs.legal_pages import mount_legal_pages
 from dialogs.rate_limit import InboundRateLimit, PacedCloudAdapter, SendPacer, rate_limit_scope
 from dialogs.services import DialogServices
 from dialogs.sql_storage import SqlStorage
@@ -486,6 +487,7 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/api/messages", _messages)
     app.router.add_get("/healthz", _healthz)
+    mount_legal_pages(app)  # /privacy and /terms, linked from the Teams manifest
     mount_candidate_pages(  # the public candidate booking page, /c/{token}
         app, CandidatePageConfig(settings.calendar_service_url, bot_app_id=settings.app_id,
                                  trust_forwarded_for=settings.trust_forwarded_for,

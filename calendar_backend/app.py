@@ -53,7 +53,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except CalendarError as exc:
         if getattr(exc, "lock2_denial", False):
-            await _audit_denial(request, request.get(REQUEST_TENANT, ""), f"lock2_{exc.code}")
+            await _audit_denial(request, request.get(REQUEST_TENANT, ""), f"lock2_{exc.code}",
+                                getattr(exc, "denied_oid", None))
         response = _error_response(exc)
     except web.HTTPException:
         raise
@@ -134,10 +135,11 @@ def _operation_of(request: web.Request) -> str:
     return ("api." + re.sub(r"[^a-z0-9_.:-]+", ".", template.lower()).strip("."))[:64]
 
 
-async def _audit_denial(request: web.Request, tenant_id: str, reason: str) -> None:
+async def _audit_denial(request: web.Request, tenant_id: str, reason: str,
+                        actor_oid: str | None = None) -> None:
     try:
         await request.app[SERVICE_KEY].audit_denial(tenant_id, _operation_of(request), reason,
-                                                    request[REQUEST_ID])
+                                                    request[REQUEST_ID], actor_oid)
     except Exception:  # an audit failure must not turn a 401 into a 500
         log.exception("could not audit a denial")
 

@@ -25,9 +25,10 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -120,6 +121,8 @@ class VerifyReport:
     rows: int
     first_broken_seq: int | None
     reason: str
+    truncated: bool = False  # a signed checkpoint covers rows that are no longer there
+    checkpoints_checked: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,17 +334,57 @@ async def _walk_chain(conn: AsyncConnection, checkpoints: list[Checkpoint]) -> t
         for cp in by_seq.get(expected, []):
             if cp.head_hash != row.row_hash or cp.row_count != expected:
                 return expected, _Break(
-                    covered + 1, f"rows up to {cp.head_seq} differ from their signed checkpoint"
+                    covered + 1, f"rows up to {cp.head_seq} were rewritten: they differ from "
+                    "their signed checkpoint"
                 )
             covered = expected
         prev_hash, expected = row.row_hash, expected + 1
     beyond = [cp for cp in checkpoints if cp.head_seq >= expected]
     if beyond:
+        last = max(cp.head_seq for cp in beyond)
         return expected - 1, _Break(
             expected,
-            f"rows {expected}..{beyond[-1].head_seq} are missing but covered by a checkpoint",
+            f"the chain was truncated: rows {expected}..{last} are missing but covered by a "
+            "signed checkpoint",
         )
     return expected - 1, None
+
+
+def _check_signatures(
+    checkpoints: list[Checkpoint], keys: Mapping[int, bytes] | bytes | None
+) -> _Break | None:
+    """Off-box checkpoints: each must carry a valid signature (their order is not checked)."""
+    for index, cp in enumerate(checkpoints, start=1):
+        if keys is None:
+            return None
+        key = keys if isinstance(keys, bytes) else keys.get(cp.key_id)
+        if key is None or not hmac.compare_digest(_signature(key, cp), cp.signature):
+            return _Break(1, f"off-box checkpoint {index} is not signed with a key of this keyring")
+    return None
+
+
+def load_checkpoint_file(path: Path) -> list[Checkpoint]:
+    """The checkpoints in a JSON-lines file as ``audit checkpoint`` appends them.
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: a line is not a checkpoint.
+    """
+    found: list[Checkpoint] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        doc = json.loads(line)
+        if not isinstance(doc, dict) or set(doc) < set(Checkpoint.__slots__):
+            raise ValueError("not a checkpoint")
+        values = {name: doc[name] for name in Checkpoint.__slots__}
+        ints = [values[n] for n in ("head_seq", "row_count", "key_id")]
+        strs = [values[n] for n in ("head_hash", "prev_signature", "signature", "created_at")]
+        if not all(type(v) is int for v in ints) or not all(isinstance(v, str) for v in strs):
+            raise ValueError("not a checkpoint")
+        values["created_at"] = datetime.fromisoformat(values["created_at"].replace("Z", "+00:00"))
+        found.append(Checkpoint(**values))
+    return found
 
 
 def _check_checkpoints(
@@ -367,7 +410,10 @@ async def _load_checkpoints(conn: AsyncConnection) -> list[Checkpoint]:
 
 
 async def verify_audit(
-    conn: AsyncConnection, *, signing_key: bytes | Mapping[int, bytes] | None
+    conn: AsyncConnection,
+    *,
+    signing_key: bytes | Mapping[int, bytes] | None,
+    external: Sequence[Checkpoint] = (),
 ) -> VerifyReport:
     """Check the whole chain and every checkpoint; report the first seq that cannot be trusted.
 
@@ -376,15 +422,25 @@ async def verify_audit(
     by ``key_id``) it also rejects checkpoints not signed with it, which is what catches a chain
     recomputed by someone without the key. With ``signing_key=None`` signatures are not checked
     (the report says so).
+
+    ``external`` are checkpoints kept off-box (``OPENSLOT_AUDIT_CHECKPOINT_FILE``): each must be
+    signed with a key of the keyring, and the chain must agree with every one of them. This is
+    what catches a chain rewritten or truncated by someone who also deleted the database's
+    checkpoint rows.
     """
     checkpoints = await _load_checkpoints(conn)
-    rows, chain_break = await _walk_chain(conn, checkpoints)
-    breaks = [b for b in (chain_break, _check_checkpoints(checkpoints, signing_key)) if b]
+    outside = list(external)
+    rows, chain_break = await _walk_chain(conn, [*checkpoints, *outside])
+    breaks = [b for b in (chain_break, _check_checkpoints(checkpoints, signing_key),
+                          _check_signatures(outside, signing_key)) if b]
+    checked = len(checkpoints) + len(outside)
     if breaks:
         first = min(breaks)
-        return VerifyReport(ok=False, rows=rows, first_broken_seq=first.seq, reason=first.reason)
+        return VerifyReport(ok=False, rows=rows, first_broken_seq=first.seq, reason=first.reason,
+                            truncated="truncated" in first.reason, checkpoints_checked=checked)
     reason = "ok" if signing_key is not None else "ok; checkpoint signatures not checked"
-    return VerifyReport(ok=True, rows=rows, first_broken_seq=None, reason=reason)
+    return VerifyReport(ok=True, rows=rows, first_broken_seq=None, reason=reason,
+                        checkpoints_checked=checked)
 
 
 # --------------------------------------------------------------------------------------------

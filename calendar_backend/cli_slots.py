@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -18,6 +17,7 @@ import msal
 import requests
 
 from calendar_backend import storage
+from calendar_backend.cli import EXIT_REFUSED, EXIT_UPSTREAM, CliError, emit
 from calendar_backend.settings import BackendSettings
 
 CLI_REDIRECT_URI = "http://localhost/openslot-cli"
@@ -33,8 +33,8 @@ async def run_slots(settings: BackendSettings, args: argparse.Namespace) -> int:
         async with rt.store.transaction() as tx:
             tenant_ids = await storage.list_tenant_ids(tx)
             if len(tenant_ids) != 1:
-                print("exactly one onboarded tenant is needed for `slots`", file=sys.stderr)  # noqa: T201
-                return 2
+                raise CliError(EXIT_REFUSED, "exactly one onboarded tenant is needed for `slots`",
+                               "onboard the tenant first (`tenant add` or `tenant onboard`)")
             row = await storage.get_tenant(tx, tenant_ids[0])
         assert row is not None  # noqa: S101
         raw = rt.cipher.decrypt(row.credential_blob,
@@ -54,18 +54,14 @@ async def run_slots(settings: BackendSettings, args: argparse.Namespace) -> int:
         requests.post, url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     doc = resp.json()
     if resp.status_code != 200:
-        print(json.dumps(doc), file=sys.stderr)  # noqa: T201
-        return 1
-    if args.json:
-        out: dict[str, Any] = {"slots": doc["slots"]}
-        if doc.get("blockers"):
-            out["blockers"] = doc["blockers"]
-        print(json.dumps(out))  # noqa: T201
-    else:
-        for slot in doc["slots"]:
-            print(f"{slot['start']} to {slot['end']}")  # noqa: T201
-        for blocker in doc.get("blockers", []):
-            print(f"blocked by {blocker['address']}: {blocker['reason']}")  # noqa: T201
+        raise CliError(EXIT_UPSTREAM if resp.status_code >= 500 else EXIT_REFUSED,
+                       f"the Calendar Service answered {resp.status_code} "
+                       f"({str(doc.get('error', ''))[:64]})",
+                       str(doc.get("message", "see the Calendar Service's log"))[:200])
+    out: dict[str, Any] = {"slots": doc["slots"]}  # always JSON (--json is kept for scripts)
+    if doc.get("blockers"):
+        out["blockers"] = doc["blockers"]
+    emit(out)
     return 0
 
 
@@ -89,19 +85,20 @@ def _user_token(settings: BackendSettings, tenant_id: str, credential: Any, upn:
     location = resp.headers.get("Location", "")
     if not location.startswith(CLI_REDIRECT_URI):
         if not sys.stdin.isatty():
-            raise SystemExit(
-                f"sign-in as {upn} needs a browser and there is no terminal to paste the answer "
-                f"into. The app registration must list the redirect URI {CLI_REDIRECT_URI} and "
-                f"expose api://botid-{settings.client_id} (OPENSLOT_CLIENT_ID must be its app id); "
-                "or run `slots` in a terminal.")
+            raise CliError(
+                EXIT_REFUSED,
+                f"sign-in as {upn} needs a browser and there is no terminal to paste the answer into",
+                f"the app registration must list the redirect URI {CLI_REDIRECT_URI} and expose "
+                f"api://botid-{settings.client_id} (OPENSLOT_CLIENT_ID must be its app id); "
+                "or run `slots` in a terminal")
         print(f"Open this URL, sign in, then paste the address you land on:\n{flow['auth_uri']}",  # noqa: T201
               file=sys.stderr)
         location = input().strip()
     query = {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
     result = app.acquire_token_by_auth_code_flow(flow, query)
     if "access_token" not in result:
-        raise SystemExit(f"sign-in failed: {result.get('error')}"
-                         f" (the app must expose api://botid-{settings.client_id})"
-                         if result.get("error") == "invalid_resource" else
-                         f"sign-in failed: {result.get('error')}")
+        error = str(result.get("error"))[:64]
+        hint = (f"the app must expose api://botid-{settings.client_id}"
+                if error == "invalid_resource" else "check the --as user and that they may sign in")
+        raise CliError(EXIT_UPSTREAM, f"sign-in failed: {error}", hint)
     return str(result["access_token"])

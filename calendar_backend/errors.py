@@ -16,7 +16,7 @@ CalendarError                               base; .code is stable for clients, .
 │   ├── GraphThrottledError(retry_after_s)  503  throttled past our retry budget
 │   ├── GraphUnavailableError               504
 │   └── CalendarUnreadableError(mailboxes)  502  a calendar could not be read (never treated as free)
-└── DecryptionError                         500  opaque; never says why
+└── DecryptionError                         503  opaque; never says why (lock 2: wrong keyring)
 ```
 
 Pure modules raise only `ValidationError` (or `ValueError` for programming errors). I/O modules translate
@@ -159,11 +159,12 @@ class CalendarUnreadableError(UpstreamError):
 
 
 class DecryptionError(CalendarError):
-    """A sealed value could not be opened. Opaque on purpose."""
+    """A sealed value could not be opened (wrong keyring, damaged or moved row). Opaque on purpose:
+    the same 503 whatever the cause, so a caller learns nothing about the keys."""
 
-    status = 500
-    code = "internal"
-    message = "Something went wrong."
+    status = 503
+    code = "unavailable"
+    message = "OpenSlot cannot use your organisation's connection right now. Ask your admin."
 
     def __init__(self) -> None:
         super().__init__()

@@ -13,7 +13,8 @@ File format (version 1)::
     }
 
 Ids are decimal strings of integers in ``[1, 2**32 - 1]`` (4 bytes in each envelope).
-The primary key is always active. A retired key stays in the file but can no longer open anything.
+The primary key is always active. A retired key stays in the file (id, status, creation time) but
+without its ``key``: retiring removes the key material, so nothing sealed under it opens again.
 Signing key ids count up from 1; the current signing key is the one with the highest id.
 
 Rotation (no downtime): ``add_key`` → distribute the file to every process → ``promote_key`` →
@@ -63,15 +64,20 @@ class KeyStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class KeyEntry:
-    """One KEK. ``key`` is exactly 32 bytes; ``created`` is UTC."""
+    """One KEK. An active key is exactly 32 bytes; a retired key keeps no key material (``None``:
+    retiring drops the bytes from the file). ``created`` is UTC."""
 
-    key: bytes = field(repr=False)
+    key: bytes | None = field(repr=False)
     status: KeyStatus
     created: datetime
 
     def __post_init__(self) -> None:
-        if len(self.key) != KEY_BYTES:
+        if self.key is None and self.status is KeyStatus.ACTIVE:
+            raise KeyringError("an active key has no key material")
+        if self.key is not None and len(self.key) != KEY_BYTES:
             raise KeyringError("a key is not 32 bytes")
+        if self.status is KeyStatus.RETIRED:
+            object.__setattr__(self, "key", None)
         if self.created.tzinfo is None:
             raise KeyringError("a key's creation time has no time zone")
         object.__setattr__(self, "created", self.created.astimezone(UTC))
@@ -125,7 +131,7 @@ class Keyring:
             KeyringError: the id is unknown or the key is retired.
         """
         entry = self.entries.get(key_id)
-        if entry is None or entry.status is not KeyStatus.ACTIVE:
+        if entry is None or entry.status is not KeyStatus.ACTIVE or entry.key is None:
             raise KeyringError(f"key {key_id} is unknown or retired")
         return entry.key
 
@@ -319,7 +325,9 @@ def _parse_id(text: object) -> int:
 
 
 def _parse_entry(value: object) -> KeyEntry:
-    if not isinstance(value, dict) or set(value) != {"key", "status", "created"}:
+    if not isinstance(value, dict) or not (
+            set(value) == {"key", "status", "created"}
+            or (set(value) == {"status", "created"} and value["status"] == KeyStatus.RETIRED)):
         raise KeyringError("a key entry is malformed")
     status, created = value["status"], value["created"]
     if status not in {s.value for s in KeyStatus}:
@@ -330,7 +338,8 @@ def _parse_entry(value: object) -> KeyEntry:
         when = datetime.fromisoformat(created)
     except ValueError:
         raise KeyringError("a key entry has a malformed creation time") from None
-    return KeyEntry(_parse_key(value["key"]), KeyStatus(status), when)
+    key = _parse_key(value["key"]) if "key" in value else None  # old files: retired keys' bytes
+    return KeyEntry(key, KeyStatus(status), when)
 
 
 def _parse_key(value: object) -> bytes:
@@ -351,7 +360,7 @@ def _serialize(ring: Keyring) -> bytes:
         "primary": ring.primary_id,
         "keys": {
             str(i): {
-                "key": base64.b64encode(e.key).decode("ascii"),
+                **({"key": base64.b64encode(e.key).decode("ascii")} if e.key is not None else {}),
                 "status": e.status.value,
                 "created": e.created.isoformat(),
             }
@@ -403,6 +412,8 @@ def _fsync_dir(directory: Path) -> None:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
+    if not path.exists():
+        raise KeyringError(f"keyring file {path} does not exist")
     lock_path = path.with_name(path.name + ".lock")
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)

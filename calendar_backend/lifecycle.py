@@ -18,7 +18,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 ACTOR: Final = "lifecycle"
 DEFAULT_INTERVAL: Final = timedelta(hours=1)
-_FULL_ROUND: Final = "/users/delta?$select=id,accountEnabled"
+_FULL_ROUND: Final = "/users/delta?$select=id,accountEnabled,mail,userPrincipalName"
 
 directory_sync: Final = sa.Table(
     "directory_sync",
@@ -46,6 +46,17 @@ directory_sync: Final = sa.Table(
     sa.Column("tenant_id", sa.String(64), primary_key=True),
     sa.Column("delta_link", sa.Text, nullable=False),
     sa.Column("synced_at", UTCDateTime, nullable=False),
+)
+
+# The addresses of archived users (mail and UPN, lowercase), so that an archived user can be
+# refused *by name* where people are named by address (interviewers). Written with the archive.
+archived_addresses: Final = sa.Table(
+    "archived_addresses",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("address", sa.String(320), primary_key=True),
+    sa.Column("oid", sa.String(64), nullable=False),
+    sa.Column("archived_at", UTCDateTime, nullable=False),
 )
 
 Clock = Callable[[], datetime]
@@ -68,6 +79,7 @@ class _Delta:
     present: set[str]
     delta_link: str
     full_round: bool
+    addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class LeaverJob:
@@ -108,7 +120,8 @@ class LeaverJob:
             leavers = set(delta.leavers)
             if delta.full_round:
                 leavers |= await known_oids(tx, tenant_id) - delta.present
-            report = await _archive_all(tx, tenant_id, sorted(leavers), self._clock())
+            report = await _archive_all(tx, tenant_id, sorted(leavers), self._clock(),
+                                        delta.addresses)
             await put_delta_link(tx, tenant_id, delta.delta_link, self._clock())
         return SyncReport(tenant_id, delta.full_round, *report)
 
@@ -159,23 +172,27 @@ def _is_sync_state_error(doc: dict[str, Any]) -> bool:
 def _split(items: list[dict[str, Any]], delta_link: str, *, full_round: bool) -> _Delta:
     leavers: set[str] = set()
     present: set[str] = set()
+    addresses: dict[str, tuple[str, ...]] = {}
     for item in items:
         oid = str(item.get("id", "")).lower()
         if not oid:
             continue
         if "@removed" in item or item.get("accountEnabled") is False:
             leavers.add(oid)
+            addresses[oid] = tuple(sorted({str(item[k]).lower() for k in ("mail", "userPrincipalName")
+                                           if isinstance(item.get(k), str) and item[k]}))
         else:
             present.add(oid)
-    return _Delta(leavers, present, delta_link, full_round)
+    return _Delta(leavers, present, delta_link, full_round, addresses)
 
 
 async def _archive_all(tx: AsyncConnection, tenant_id: str, oids: Iterable[str],
-                       at: datetime) -> tuple[tuple[str, ...], int, int]:
+                       at: datetime, addresses: dict[str, tuple[str, ...]] | None = None,
+                       ) -> tuple[tuple[str, ...], int, int]:
     archived: list[str] = []
     offers = caches = 0
     for oid in oids:
-        result = await archive_leaver(tx, tenant_id, oid, at)
+        result = await archive_leaver(tx, tenant_id, oid, at, (addresses or {}).get(oid, ()))
         if result is not None:
             archived.append(oid)
             offers += result[0]
@@ -184,20 +201,39 @@ async def _archive_all(tx: AsyncConnection, tenant_id: str, oids: Iterable[str],
 
 
 async def archive_leaver(tx: AsyncConnection, tenant_id: str, oid: str,
-                         at: datetime) -> tuple[int, bool] | None:
-    """Archive one user in the caller's transaction: revoke offers, delete tokens, audit.
+                         at: datetime, addresses: Iterable[str] = ()) -> tuple[int, bool] | None:
+    """Archive one user in the caller's transaction: revoke offers, delete tokens, remember the
+    user's addresses (mail, UPN) so they are refused by name as interviewers, audit.
 
     Returns ``(offers revoked, cache deleted)``, or ``None`` if the user was already archived
     (then nothing is written). ``at`` must be aware.
     """
     if not await storage.archive_user(tx, tenant_id, oid, at):
         return None
+    for address in sorted({a.lower() for a in addresses}):
+        await tx.execute(sa.delete(archived_addresses).where(
+            archived_addresses.c.tenant_id == tenant_id, archived_addresses.c.address == address))
+        await tx.execute(sa.insert(archived_addresses).values(
+            tenant_id=tenant_id, address=address, oid=oid, archived_at=at))
     revoked = await storage.revoke_offers_for_user(tx, tenant_id, oid)
     deleted = await storage.delete_token_cache(tx, tenant_id, oid)
     await append_audit(tx, AuditEvent(
         tenant_id=tenant_id, actor_oid=ACTOR, operation="user.archive", targets=(oid,),
         result="ok", at=at, request_id=f"lifecycle-{uuid.uuid4()}"))
     return revoked, deleted
+
+
+async def archived_among(tx: AsyncConnection, tenant_id: str,
+                         addresses: Iterable[str]) -> tuple[str, ...]:
+    """The given addresses (as given, in order) that belong to users archived as leavers."""
+    wanted = list(dict.fromkeys(addresses))
+    if not wanted:
+        return ()
+    c = archived_addresses.c
+    query = sa.select(c.address).where(c.tenant_id == tenant_id,
+                                       c.address.in_([a.lower() for a in wanted]))
+    gone = {str(a) for a in (await tx.execute(query)).scalars()}
+    return tuple(a for a in wanted if a.lower() in gone)
 
 
 async def known_oids(tx: AsyncConnection, tenant_id: str) -> set[str]:

@@ -77,13 +77,27 @@ def parse_consent_result(url: str, expected_state: str) -> str:
         ConsentError: wrong ``state``, an ``error`` answer (consent declined) or no consent.
     """
     query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items() if v}
-    if not secrets.compare_digest(query.get("state", ""), expected_state):
+    if not state_matches(url, expected_state):
         raise ConsentError("the consent result does not match this onboarding (state)")
     if "error" in query:
-        raise ConsentError(f"admin consent was not granted: {query['error'][:64]}")
+        detail = _printable(query["error"], 64)
+        description = _printable(query.get("error_description", ""), 400)
+        raise ConsentError(f"admin consent was not granted: {detail}"
+                           + (f" ({description})" if description else ""))
     if query.get("admin_consent", "").lower() != "true" or not query.get("tenant"):
         raise ConsentError("the consent result does not say admin consent was granted")
     return query["tenant"]
+
+
+def state_matches(url: str, expected_state: str) -> bool:
+    """True when the redirected URL carries this onboarding's ``state`` (constant time)."""
+    query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items() if v}
+    return secrets.compare_digest(query.get("state", "").encode(), expected_state.encode())
+
+
+def _printable(text: str, limit: int) -> str:
+    """Entra's error text (e.g. ``AADSTS65004: User declined...``) without control characters."""
+    return "".join(c if c.isprintable() else " " for c in text)[:limit].strip()
 
 
 class ConsentSource(Protocol):
@@ -106,6 +120,11 @@ class LoopbackReceiver:
         self._port = port
         self._runner: web.AppRunner | None = None
         self._result: asyncio.Future[str] | None = None
+        self._state: str | None = None
+
+    def expect_state(self, state: str) -> None:
+        """Only a redirect carrying ``state`` ends the wait; any other request is ignored."""
+        self._state = state
 
     async def __aenter__(self) -> LoopbackReceiver:
         self._result = asyncio.get_running_loop().create_future()
@@ -133,9 +152,18 @@ class LoopbackReceiver:
         return await asyncio.wait_for(asyncio.shield(self._result), timeout_s)
 
     async def _callback(self, request: web.Request) -> web.Response:
+        url = str(request.url)
+        if self._state is None or not state_matches(url, self._state):
+            return web.Response(status=400, text=(
+                "This request does not belong to the running OpenSlot onboarding; ignored."))
         if self._result is not None and not self._result.done():
-            self._result.set_result(str(request.url))
-        return web.Response(text="OpenSlot received the consent result. You can close this tab.")
+            self._result.set_result(url)
+        try:
+            parse_consent_result(url, self._state)
+        except ConsentError as exc:
+            return web.Response(status=400, text=(
+                f"OpenSlot was NOT connected: {exc}. Close this tab and see the command line."))
+        return web.Response(text="OpenSlot received admin consent. You can close this tab.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +241,8 @@ class Onboarding:
 
     def __init__(self, store: storage.Store, cipher: CredentialCipher, tokens: TokenBroker,
                  graph: GraphClient, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 allowlist: MailboxAllowList | None = None) -> None:
+                 allowlist: MailboxAllowList | None = None, actor: str = "admin-cli") -> None:
+        self._actor = actor
         self._store = store
         self._cipher = cipher
         self._tokens = tokens
@@ -232,6 +261,9 @@ class Onboarding:
             TimeoutError: nobody came back within ``timeout_s``.
         """
         state = new_state()
+        expect = getattr(source, "expect_state", None)
+        if callable(expect):
+            expect(state)
         show(consent_url(authority_host, tenant, client_id, source.redirect_uri, state))
         tenant_id = parse_consent_result(await source.wait(timeout_s), state)
         if _looks_like_id(tenant) and tenant.lower() != tenant_id.lower():
@@ -298,9 +330,10 @@ class Onboarding:
     async def _allowlist_check(self, tenant_id: str, token: str, entries: Sequence[Entry],
                                inside: str, outside: str) -> Check:
         if not entries:
-            return Check("allowlist_refuses", True,
-                         "OpenSlot's allow-list is empty: every mailbox the policy allows is "
-                         "schedulable.")
+            return Check("allowlist_refuses", False,
+                         "OpenSlot's allow-list is empty: it refuses nobody, so every mailbox the "
+                         "access policy allows is schedulable. Add users or groups with "
+                         "`allowlist add`.")
         async def app_token() -> str:
             return token
 
@@ -322,7 +355,7 @@ class Onboarding:
 
     def _event(self, tenant_id: str, operation: str, targets: tuple[str, ...],
                result: str) -> AuditEvent:
-        return AuditEvent(tenant_id=tenant_id, actor_oid="admin-cli", operation=operation,
+        return AuditEvent(tenant_id=tenant_id, actor_oid=self._actor, operation=operation,
                           targets=tuple(t.lower() for t in targets), result=result,
                           at=self._clock(), request_id=f"onboarding-{secrets.token_hex(8)}")
 

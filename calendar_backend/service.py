@@ -98,7 +98,9 @@ class CalendarService:
         if row is None or row.status != "active":
             raise _lock2(PermissionDeniedError("Your organisation has not connected OpenSlot yet."))
         if archived:
-            raise _lock2(PermissionDeniedError("This account can no longer use OpenSlot."))
+            refusal = _lock2(PermissionDeniedError("This account can no longer use OpenSlot."))
+            refusal.denied_oid = principal.oid  # type: ignore[attr-defined]  # audit: who was refused
+            raise refusal
         try:
             raw = self._cipher.decrypt(row.credential_blob, aad=tenant_credential_aad(row.tenant_id))
         except DecryptionError as exc:
@@ -151,9 +153,25 @@ class CalendarService:
             await append_audit(own, event)
 
     async def audit_denial(self, tenant_id: str, operation: str, reason: str,
-                           request_id: str) -> None:
-        """Record a refused request (no calendar was touched)."""
-        await self._audit(None, tenant_id or "-", operation, (), f"denied:{reason}", request_id)
+                           request_id: str, actor_oid: str | None = None) -> None:
+        """Record a refused request (no calendar was touched); ``actor_oid`` is the refused
+        user's oid when it is known (an archived user), else the actor is ``-``."""
+        actor = Principal(tenant_id, actor_oid, frozenset()) if actor_oid else None
+        await self._audit(actor, tenant_id or "-", operation, (), f"denied:{reason}", request_id)
+
+    async def _refuse_archived(self, principal: Principal, tenant_id: str,
+                               interviewers: Sequence[str], request_id: str) -> None:
+        """Refuse, by name and before any Graph call, interviewers archived as leavers."""
+        from calendar_backend.lifecycle import archived_among  # lifecycle imports this module
+
+        async with self._store.transaction() as tx:
+            gone = await archived_among(tx, tenant_id, interviewers)
+        if gone:
+            await self._audit(principal, tenant_id, "interview.create", gone, "denied:archived",
+                              request_id)
+            raise PermissionDeniedError(
+                "These people have left the organisation and cannot be booked: "
+                + ", ".join(gone))
 
     # ---- find slots --------------------------------------------------------------------------
     async def find_slots(self, principal: Principal, assertion: str, req: dict[str, Any],
@@ -227,6 +245,7 @@ class CalendarService:
             raise ValidationError("start", "is in the past")
         ctx = await self._tenant_context(principal)
         interviewers = [a.lower() for a in req["interviewers"]]
+        await self._refuse_archived(principal, ctx.tenant_id, interviewers, request_id)
         refused = await self._not_allowed(principal, ctx, interviewers, "interview.create",
                                           request_id)
         if refused:

@@ -50,7 +50,7 @@ async def test_export_answers_who_looked_at_whose_calendar_without_content(
     proc = _cli(admin, "audit", "export", "--tenant", admin.tenant_id,
                 "--since", since.isoformat())
     assert proc.returncode == 0, proc.stderr
-    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    rows = json.loads(proc.stdout)["rows"]
     reads = [r for r in rows if r["operation"] == "slots.find"]
     assert len(reads) == 1
     assert reads[0]["actor_oid"] == admin.oid(ALEX)
@@ -133,3 +133,80 @@ async def test_export_of_a_tenant_is_limited_to_that_tenant(admin: Admin) -> Non
                                                datetime(2020, 1, 1, tzinfo=UTC))]
     assert mine
     assert other == []
+
+
+def _rewrite_chain_from(db_path: Path, seq: int, targets: list[str]) -> None:
+    """What someone with write access to the database but no key can do: edit row `seq`,
+    recompute every hash after it so the chain links again, and delete the checkpoint rows."""
+    from calendar_backend.audit import AuditEvent, chain_hash
+
+    with sqlite3.connect(db_path) as db:
+        db.execute("UPDATE audit_log SET targets = ? WHERE seq = ?", (json.dumps(targets), seq))
+        rows = list(db.execute(
+            "SELECT seq, tenant_id, actor_oid, operation, targets, result, at, request_id, "
+            "graph_request_ids, prev_hash FROM audit_log WHERE seq >= ? ORDER BY seq", (seq,)))
+        prev = rows[0][9]
+        for row in rows:
+            at = datetime.fromisoformat(str(row[6]))
+            event = AuditEvent(tenant_id=row[1], actor_oid=row[2], operation=row[3],
+                               targets=tuple(json.loads(row[4])), result=row[5],
+                               at=at if at.tzinfo else at.replace(tzinfo=UTC),
+                               request_id=row[7], graph_request_ids=tuple(json.loads(row[8])))
+            new = chain_hash(prev, row[0], event)
+            db.execute("UPDATE audit_log SET prev_hash = ?, row_hash = ? WHERE seq = ?",
+                       (prev, new, row[0]))
+            prev = new
+        db.execute("DELETE FROM audit_checkpoints")
+
+
+async def _reads(admin: Admin, n: int) -> None:
+    for i in range(n):
+        status, _ = await admin.find([MEGAN] if i % 2 else [ADELE])
+        assert status == 200
+
+
+async def test_verify_catches_a_rewritten_chain_with_the_off_box_checkpoints(
+        admin: Admin) -> None:
+    await _reads(admin, 4)
+    assert _cli(admin, "audit", "checkpoint").returncode == 0
+    target = admin.audit_rows("slots.find")[1][0]
+    _rewrite_chain_from(admin.stack.db_path, target, ["someone-else@contoso.example"])
+    # the database alone no longer shows it ...
+    ring = load_keyring(admin.stack.settings.key_file)
+    async with admin.stack.runtime.store.engine.connect() as conn:
+        assert (await verify_audit(conn, signing_key=dict(ring.signing))).ok
+    # ... but `audit verify` reads the configured off-box checkpoint file by default
+    proc = _cli(admin, "audit", "verify")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1, report
+    assert report["ok"] is False
+    assert "rewritten" in report["reason"]
+    assert report["first_broken_seq"] <= target
+
+
+async def test_verify_reports_truncation_covered_by_the_off_box_checkpoints(
+        admin: Admin) -> None:
+    await _reads(admin, 6)
+    assert _cli(admin, "audit", "checkpoint").returncode == 0
+    head = admin.audit_rows()[-1][0]
+    with sqlite3.connect(admin.stack.db_path) as db:  # delete the last rows and their checkpoints
+        db.execute("DELETE FROM audit_log WHERE seq > ?", (head - 3,))
+        db.execute("DELETE FROM audit_checkpoints")
+    proc = _cli(admin, "audit", "verify")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1, report
+    assert report["ok"] is False
+    assert report["truncated"] is True
+    assert report["first_broken_seq"] == head - 2
+
+
+async def test_verify_refuses_a_forged_off_box_checkpoint(admin: Admin, tmp_path: Path) -> None:
+    await _reads(admin, 2)
+    proc = _cli(admin, "audit", "checkpoint")
+    forged = {**json.loads(proc.stdout), "head_seq": 1, "row_count": 1}
+    forged.pop("ok", None)
+    path = tmp_path / "forged.jsonl"
+    path.write_text(json.dumps(forged) + "\n")
+    proc = _cli(admin, "audit", "verify", "--checkpoints", str(path))
+    assert proc.returncode == 1
+    assert "not signed" in json.loads(proc.stdout)["reason"]

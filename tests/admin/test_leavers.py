@@ -149,3 +149,39 @@ async def test_the_hourly_job_archives_a_leaver_within_the_24_hour_sla(admin: Ad
     assert archived
     lag = row.archived_at - disabled_at[0]
     assert timedelta(0) <= lag <= timedelta(hours=1) < timedelta(hours=24)
+
+
+async def test_an_archived_user_cannot_be_booked_as_an_interviewer(admin: Admin) -> None:
+    from tests.service.conftest import booking_body
+
+    status, doc = await admin.find([MEGAN])
+    assert status == 200
+    slot = doc["slots"][0]
+    megan = admin.oid(MEGAN)
+    clock = Clock(T0)
+    await _job(admin, clock).run_tenant(admin.tenant_id)
+    admin.control(f"users/{megan}/disable")  # Megan leaves; her mailbox still exists
+    assert (await _job(admin, clock).run_tenant(admin.tenant_id)).archived == (megan,)
+    admin.control(f"users/{megan}/enable")  # even if the account comes back, OpenSlot's flag holds
+    before = admin.stack.graph_requests()
+    status, doc = await admin.stack.post("/v1/interviews", booking_body([MEGAN], slot, "k-arch"),
+                                         admin.stack.token())
+    assert status == 403, doc
+    assert MEGAN in doc["message"]  # refused by name
+    assert admin.stack.graph_requests() == before
+    rows = admin.audit_rows("interview.create")
+    assert [(json.loads(r[3]), r[4]) for r in rows] == [([MEGAN], "denied:archived")]
+    assert rows[0][1] == admin.oid(ALEX)
+
+
+async def test_a_refused_archived_user_is_named_by_oid_in_the_audit(admin: Admin) -> None:
+    alex = admin.oid(ALEX)
+    clock = Clock(T0)
+    await _job(admin, clock).run_tenant(admin.tenant_id)
+    admin.control(f"users/{alex}/disable")
+    await _job(admin, clock).run_tenant(admin.tenant_id)
+    admin.control(f"users/{alex}/enable")
+    status, _ = await admin.find([MEGAN])
+    assert status == 403
+    denials = [r for r in admin.audit_rows() if str(r[4]).startswith("denied:lock2")]
+    assert [r[1] for r in denials] == [alex]  # the refused user's oid, not "-"

@@ -79,6 +79,8 @@ async def test_onboarding_end_to_end_against_devtenant(devtenant: DevTenantHandl
             tenant_id = await waiting
         assert tenant_id == devtenant.tenant_id
         await flow.store_credential(tenant_id, cred)
+        async with rt.store.transaction() as tx:  # an empty allow-list refuses nobody: not ok
+            await allowlist.add_entry(tx, tenant_id, allowlist.parse_entry("user", MEGAN))
         report = await flow.self_test(tenant_id, cred, test_mailbox=MEGAN,
                                       outside_mailbox=CHRISTIE)
         async with rt.store.transaction() as tx:
@@ -182,3 +184,37 @@ async def test_self_test_checks_openslots_own_allowlist(admin: Admin) -> None:
     assert check.ok, check
     assert CHRISTIE in check.detail
     assert report.ok
+
+
+async def test_the_listener_ignores_a_stray_request_and_shows_a_failure_page(
+        devtenant: DevTenantHandle, tmp_path: Path) -> None:
+    settings = make_settings(devtenant, tmp_path)
+    create_keyring(settings.key_file)
+    app_id = str(devtenant.tenant.applications()[0]["appId"])
+    async with open_runtime(settings) as rt:
+        tokens, graph = build_clients(rt)
+        flow = Onboarding(rt.store, rt.cipher, tokens, graph)
+        shown: list[str] = []
+        async with LoopbackReceiver() as receiver:
+            waiting = asyncio.create_task(flow.receive_consent(
+                receiver, authority_host=settings.authority_host, tenant=devtenant.tenant_id,
+                client_id=app_id, show=shown.append, timeout_s=30))
+            while not shown:
+                await asyncio.sleep(0.01)
+            async with aiohttp.ClientSession() as http:  # a stray request: wrong state
+                stray = f"{receiver.redirect_uri}?tenant=evil&state=guess&admin_consent=True"
+                async with http.get(stray) as resp:
+                    assert resp.status == 400
+                    assert "does not belong" in await resp.text()
+            await asyncio.sleep(0.05)
+            assert not waiting.done()  # the onboarding goes on
+            location = await asyncio.to_thread(_admin_browser, devtenant, shown, deny=True)
+            async with aiohttp.ClientSession() as http, http.get(location) as resp:
+                page = await resp.text()
+                assert resp.status == 400
+                assert "NOT connected" in page
+                assert "AADSTS65004" in page
+            with pytest.raises(ConsentError, match="AADSTS65004"):
+                await waiting
+        async with rt.store.transaction() as tx:
+            assert await storage.list_tenant_ids(tx) == []

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from calendar_backend.cli import CliError
 from calendar_backend.cli_slots import CLI_REDIRECT_URI, _user_token
 from calendar_backend.tokens import AppCredential
 from tests.devtenant.fixtures import SAMPLE_TENANT, DevTenantHandle
@@ -39,9 +40,9 @@ def test_sign_in_that_needs_a_browser_fails_clearly_without_a_terminal(
     credential = AppCredential(str(app["appId"]),
                                str(app["passwordCredentials"][0]["secretText"]))
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    with pytest.raises(SystemExit) as raised:
+    with pytest.raises(CliError) as raised:
         _user_token(settings, tenant.tenant_id, credential, ALEX)
-    message = str(raised.value.code)
+    message = f"{raised.value.error} {raised.value.hint}"
     assert CLI_REDIRECT_URI in message
     assert f"api://botid-{app['appId']}" in message
     assert "no terminal" in message

@@ -60,7 +60,7 @@ async def test_each_failing_combination_is_refused_uniformly_and_audited_once(
     status, doc = await stack.post("/v1/slots/find", _body(payload_ok), token)
 
     expected = (401, "unauthorized") if not token_ok else (
-        (400, "invalid_request") if not payload_ok else (500, "internal"))
+        (400, "invalid_request") if not payload_ok else (503, "unavailable"))
     assert (status, doc["error"]) == expected
     assert set(doc) <= {"error", "message", "field"}  # no detail beyond a stable code
     assert stack.graph_requests() == before_graph

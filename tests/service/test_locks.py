@@ -116,8 +116,9 @@ async def test_an_undecryptable_credential_fails_closed(calendar_stack: Stack) -
                                  cipher.key_id_of(foreign), [])
     before = stack.graph_requests()
     status, doc = await stack.post("/v1/slots/find", _body(stack), stack.token())
-    assert status == 500
-    assert doc == {"error": "internal", "message": "Something went wrong."}
+    assert status == 503  # uniform lock-2 answer, never a 500
+    assert doc["error"] == "unavailable"
+    assert set(doc) == {"error", "message"}
     assert stack.graph_requests() == before
 
 

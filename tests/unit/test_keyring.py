@@ -65,7 +65,7 @@ def _valid_doc() -> Doc:
 
 
 def _all_key_forms(ring: Keyring) -> list[str]:
-    keys = [e.key for e in ring.entries.values()] + list(ring.signing.values())
+    keys = [e.key for e in ring.entries.values() if e.key] + list(ring.signing.values())
     forms = []
     for key in keys:
         forms += [key.hex(), base64.b64encode(key).decode(), repr(key)[2:-1]]
@@ -269,7 +269,11 @@ def test_keyring_add_promote_retire(path: Path) -> None:
     retired = load_keyring(path)
     assert retired.active_ids == (new_id,)
     assert retired.retired_ids == (old.primary_id,)
-    assert retired.entries[old.primary_id].key == old.key(old.primary_id)
+    # retiring removes the key material from the file
+    old_key = base64.b64encode(old.key(old.primary_id)).decode()
+    assert old_key not in path.read_text()
+    assert "key" not in json.loads(path.read_text())["keys"][str(old.primary_id)]
+    assert retired.entries[old.primary_id].key is None
     assert retired.entries[old.primary_id].created == old.entries[old.primary_id].created
     retire_key(path, old.primary_id)  # idempotent
     assert load_keyring(path).retired_ids == (old.primary_id,)

@@ -137,7 +137,8 @@ def test_manifest_bot_sso_and_domains_are_filled(package: Path) -> None:
 def test_manifest_template_uses_exactly_the_documented_placeholders() -> None:
     text = (APP / "manifest.template.json").read_text(encoding="utf-8")
     found = set(regex.findall(r"\$\{\{([A-Z0-9_]+)\}\}", text))
-    assert found == {"BOT_APP_ID", "TEAMS_APP_ID", "PUBLIC_HOSTNAME"}
+    assert found == {"BOT_APP_ID", "TEAMS_APP_ID", "PUBLIC_HOSTNAME", "VERSION", "PRIVACY_URL",
+                     "TERMS_URL"}
 
 
 def test_manifest_build_reads_environment_and_derives_stable_app_id(tmp_path: Path) -> None:
@@ -161,6 +162,17 @@ def test_manifest_build_reads_environment_and_derives_stable_app_id(tmp_path: Pa
         (("--bot-app-id", "not-a-guid", "--public-hostname", HOST), "GUID"),
         (("--bot-app-id", BOT_ID, "--public-hostname", "bot.example/path"), "DNS name"),
         (("--bot-app-id", BOT_ID, "--public-hostname", HOST, "--teams-app-id", "x"), "GUID"),
+        (("--bot-app-id", BOT_ID, "--public-hostname", "http://127.0.0.1:3978"), "https"),
+        (("--bot-app-id", BOT_ID, "--public-hostname", "https://127.0.0.1:3978"), "IP address"),
+        (("--bot-app-id", BOT_ID, "--public-hostname", "10.1.2.3"), "IP address"),
+        (("--bot-app-id", BOT_ID, "--public-hostname", "localhost"), "public DNS name"),
+        (("--bot-app-id", BOT_ID, "--public-hostname", "http://bot.contoso.com"), "https"),
+        (("--bot-app-id", BOT_ID, "--public-hostname", HOST, "--version", "1.0"), "MAJOR"),
+        (("--bot-app-id", BOT_ID, "--public-hostname", HOST, "--version", "v1.2.3"), "MAJOR"),
+        (("--bot-app-id", BOT_ID, "--public-hostname", HOST, "--privacy-url",
+          "http://contoso.com/privacy"), "privacy URL"),
+        (("--bot-app-id", BOT_ID, "--public-hostname", HOST, "--terms-url",
+          "https://192.168.0.1/terms"), "IP address"),
     ],
 )
 def test_manifest_build_refuses_bad_input(tmp_path: Path, args: tuple[str, ...],
@@ -212,3 +224,55 @@ def test_manifest_outline_icon_is_32_white_on_transparent() -> None:
     assert (width, height, depth, color_type) == (32, 32, 8, 6)
     pixels = _rgba_pixels(width, raw)
     assert set(pixels) == {(0, 0, 0, 0), (255, 255, 255, 255)}
+
+
+def test_manifest_version_defaults_to_the_project_version_and_can_be_raised(
+    tmp_path: Path, manifest_validator: jsonschema.Draft4Validator
+) -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    base = ("--bot-app-id", BOT_ID, "--public-hostname", HOST)
+    assert _run_build(*base, "--out", str(tmp_path / "a.zip")).returncode == 0
+    assert _manifest(tmp_path / "a.zip")["version"] == project
+    result = _run_build(*base, "--version", "2.4.1", "--out", str(tmp_path / "b.zip"))
+    assert result.returncode == 0, result.stderr
+    manifest = _manifest(tmp_path / "b.zip")
+    assert manifest["version"] == "2.4.1"
+    assert list(manifest_validator.iter_errors(manifest)) == []
+    env = {"OPENSLOT_BOT_APP_ID": BOT_ID, "OPENSLOT_PUBLIC_BASE_URL": f"https://{HOST}",
+           "OPENSLOT_APP_VERSION": "3.0.0"}
+    assert _run_build("--out", str(tmp_path / "c.zip"), env=env).returncode == 0
+    assert _manifest(tmp_path / "c.zip")["version"] == "3.0.0"
+
+
+def test_manifest_links_the_bots_pages_or_the_admins_urls(
+    tmp_path: Path, manifest_validator: jsonschema.Draft4Validator
+) -> None:
+    base = ("--bot-app-id", BOT_ID, "--public-hostname", HOST)
+    assert _run_build(*base, "--out", str(tmp_path / "a.zip")).returncode == 0
+    developer = _manifest(tmp_path / "a.zip")["developer"]
+    assert isinstance(developer, dict)
+    assert developer["privacyUrl"] == f"https://{HOST}/privacy"  # served by bot.py
+    assert developer["termsOfUseUrl"] == f"https://{HOST}/terms"
+    result = _run_build(*base, "--privacy-url", "https://contoso.com/legal/privacy",
+                        "--terms-url", "https://contoso.com/legal/terms",
+                        "--out", str(tmp_path / "b.zip"))
+    assert result.returncode == 0, result.stderr
+    manifest = _manifest(tmp_path / "b.zip")
+    assert manifest["developer"]["privacyUrl"] == "https://contoso.com/legal/privacy"  # type: ignore[index]
+    assert manifest["developer"]["termsOfUseUrl"] == "https://contoso.com/legal/terms"  # type: ignore[index]
+    assert list(manifest_validator.iter_errors(manifest)) == []
+
+
+def test_make_package_installs_nothing() -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    # -W: as if the requirements had just changed, which would trigger `install` if it were a
+    # prerequisite of `package`
+    plan = subprocess.run([make, "-n", "-W", "requirements.txt", "package"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30, check=True).stdout
+    assert "appManifest/build.py" in plan
+    assert "pip" not in plan
+    assert "npm" not in plan
