@@ -126,8 +126,9 @@ def test_slots_with_the_wrong_app_id_fails_clearly(
     done = _slots(second_stack, OPENSLOT_CLIENT_ID=sample_app)
     assert done.returncode != 0
     assert "EOFError" not in done.stderr
-    assert f"api://botid-{sample_app}" in done.stderr
-    assert not done.stdout.strip().startswith('{"slots"')
+    answer = json.loads(done.stdout)  # the CLI contract: one JSON document on stdout
+    assert answer["ok"] is False
+    assert f"api://botid-{sample_app}" in answer["hint"]
 
 
 # ---- stack_env alone (no processes) ---------------------------------------------------------------
