@@ -46,6 +46,7 @@ from calendar_backend.errors import (
     SlotTakenError,
     ValidationError,
 )
+from calendar_backend.gate import Probe
 from calendar_backend.graph import CallStats
 from calendar_backend.service import (
     CalendarService,
@@ -128,6 +129,12 @@ class OfferService:
         ctx = await self._svc._tenant_context(principal)
         token = await self._svc._user_graph_token(principal, ctx, assertion)
         organizer = await self._svc._organizer_address(token)
+        names = [a.lower() for a in req["interviewers"]]
+        # The mailbox gate: allow-list, and only calendars the manager can read in Outlook now.
+        refusal = await self._svc._gate(principal, ctx, "offer.create", request_id, names,
+                                        probe=Probe(token, organizer, max(start, now)))
+        if refusal is not None:
+            raise refusal.error()
         capability = secrets.token_urlsafe(32)
         token_hash = hash_capability(capability)
         private = OfferPrivate(req["candidate_name"], req.get("candidate_email", ""),
@@ -136,7 +143,6 @@ class OfferService:
         sealed = self._cipher.encrypt(private.to_bytes(),
                                       aad=offer_private_aad(principal.tenant_id, token_hash))
         hours = int(req.get("expires_in_hours", self._settings.offer_ttl_hours))
-        names = [a.lower() for a in req["interviewers"]]
         async with self._store.transaction() as tx:
             row = await storage.create_offer(
                 tx, tenant_id=principal.tenant_id, organizer_oid=principal.oid,
@@ -216,7 +222,7 @@ class OfferService:
         if not email:
             raise ValidationError("email", "is required")
         start, end = self._slot_bounds(offer, req["start"])
-        ctx, token = await self._app_token(offer)
+        ctx, token = await self._app_token(offer, "offer.book", request_id)
         mailboxes = list(offer.interviewers)
         row = await self._claim(offer, private.candidate_name, email, start, end, request_id)
         try:
@@ -278,7 +284,7 @@ class OfferService:
             raise ValidationError("start", "is missing a required field")
         offer, interview = await self._changeable(req["token"], count=True)
         start, end = self._slot_bounds(offer, req["start"])
-        _ctx, token = await self._app_token(offer)
+        _ctx, token = await self._app_token(offer, "offer.reschedule", request_id)
         mailboxes = list(offer.interviewers)
         if await self._is_taken(offer, interview, token, mailboxes, start, end, request_id):
             taken = SlotTakenError()
@@ -326,13 +332,27 @@ class OfferService:
                 "changes_left": max(0, self._settings.candidate_change_limit
                                     - offer.reschedules_used)}
 
-    async def _app_token(self, offer: storage.OfferRow) -> tuple[TenantContext, str]:
-        """Lock 2 for the organizer's tenant, then an app-only Graph token."""
+    async def _app_token(self, offer: storage.OfferRow, operation: str = "",
+                         request_id: str = "") -> tuple[TenantContext, str]:
+        """Lock 2 for the organizer's tenant, then (with ``operation``) the mailbox gate for the
+        link's interviewers as the allow-list stands now, then an app-only Graph token.
+
+        Raises:
+            GoneError: lock 2 failed (tenant gone, organizer archived).
+            PermissionDeniedError: the gate refused a mailbox (audited by name; the candidate is
+            told nothing about who).
+        """
         organizer = Principal(offer.tenant_id, offer.organizer_oid, frozenset())
         try:
             ctx = await self._svc._tenant_context(organizer)
         except PermissionDeniedError as exc:
             raise GoneError() from exc
+        if operation:
+            refusal = await self._svc._gate(None, ctx, operation, request_id,
+                                            list(offer.interviewers),
+                                            actor_oid=offer.organizer_oid)
+            if refusal is not None:
+                raise PermissionDeniedError("This link cannot show any times now.")
         return ctx, await self._svc._tokens.for_app(ctx.tenant_id, ctx.credential)
 
     async def _live_slots(self, offer: storage.OfferRow, request_id: str) -> SlotsResult:
@@ -340,7 +360,7 @@ class OfferService:
         start = max(offer.window_start, now)
         if start >= offer.window_end:
             return SlotsResult((), ())
-        _ctx, token = await self._app_token(offer)
+        _ctx, token = await self._app_token(offer, "offer.slots", request_id)
         result = await self._svc._slots_for(
             None, token, list(offer.interviewers), [], start, offer.window_end,
             duration=timedelta(minutes=offer.duration_min), step=_STEP, buffer=timedelta(0),

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from calendar_backend import storage
-from calendar_backend.allowlist import MailboxAllowList, list_entries
+from calendar_backend.allowlist import MailboxAllowList
 from calendar_backend.audit import AuditEvent, append_audit
 from calendar_backend.auth import Principal
 from calendar_backend.availability import (
@@ -50,6 +50,7 @@ from calendar_backend.errors import (
     SlotTakenError,
     ValidationError,
 )
+from calendar_backend.gate import MailboxGate, Probe, Refusal
 from calendar_backend.graph import CallStats, GraphClient, Schedule
 from calendar_backend.graph import _raise_for as _graph_raise_for
 from calendar_backend.settings import BackendSettings
@@ -83,6 +84,7 @@ class CalendarService:
                  allowlist: MailboxAllowList | None = None) -> None:
         self._settings = settings
         self._allowlist = allowlist or MailboxAllowList(graph)
+        self.gate = MailboxGate(store, graph, self._allowlist)
         self._store = store
         self._cipher = cipher
         self._tokens = tokens
@@ -105,21 +107,22 @@ class CalendarService:
             raise _lock2(DecryptionError()) from exc
         return TenantContext(principal.tenant_id, AppCredential.from_bytes(raw))
 
-    async def _not_allowed(self, principal: Principal, ctx: TenantContext, mailboxes: list[str],
-                           operation: str, request_id: str) -> tuple[str, ...]:
-        """Mailboxes outside the tenant's allow-list (empty list = all allowed); audits a refusal.
+    async def _gate(self, principal: Principal | None, ctx: TenantContext, operation: str,
+                    request_id: str, people: Sequence[str], rooms: Sequence[str] = (), *,
+                    actor_oid: str | None = None, probe: Probe | None = None) -> Refusal | None:
+        """Ask the mailbox gate (`calendar_backend.gate`) before any calendar request.
 
-        Runs before any Graph call, so a refused mailbox is never read.
+        A refusal is audited once (``denied:<rule>``, naming the refused mailboxes) by the gate.
         """
-        async with self._store.transaction() as tx:
-            entries = await list_entries(tx, ctx.tenant_id)
-        refused = await self._allowlist.refused(
-            ctx.tenant_id, entries, mailboxes,
-            lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential))
-        if refused:
-            await self._audit(principal, ctx.tenant_id, operation, refused, "denied:not_allowed",
-                              request_id)
-        return refused
+        async def audit(targets: Sequence[str], result: str, stats: CallStats | None) -> None:
+            await self._audit(principal, ctx.tenant_id, operation, targets, result, request_id,
+                              stats)
+
+        return await self.gate.check(
+            tenant_id=ctx.tenant_id, actor_oid=actor_oid or (principal.oid if principal else None),
+            people=people, rooms=rooms,
+            app_token=lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential),
+            audit=audit, probe=probe)
 
     async def _user_graph_token(self, principal: Principal, ctx: TenantContext,
                                 assertion: str) -> str:
@@ -162,11 +165,14 @@ class CalendarService:
         start, end = _window(req["start"], req["end"])
         ctx = await self._tenant_context(principal)
         people = list(req["interviewers"])
-        refused = await self._not_allowed(principal, ctx, people, "slots.find", request_id)
-        if refused:
-            return SlotsResult((), (), tuple(BlockerOut(a, "not_allowed") for a in refused))
-        token = await self._user_graph_token(principal, ctx, assertion)
         rooms = list(req.get("rooms", []))
+        refusal = await self._gate(principal, ctx, "slots.find", request_id, people, rooms)
+        if refusal is not None:
+            if refusal.rule.value not in {"not_allowed", "unreadable"}:
+                raise refusal.error()
+            return SlotsResult((), (), tuple(BlockerOut(a, refusal.rule.value)
+                                             for a in refusal.mailboxes))
+        token = await self._user_graph_token(principal, ctx, assertion)
         return await self._slots_for(
             principal, token, people, rooms, start, end,
             duration=timedelta(minutes=req["duration_min"]),
@@ -227,14 +233,13 @@ class CalendarService:
             raise ValidationError("start", "is in the past")
         ctx = await self._tenant_context(principal)
         interviewers = [a.lower() for a in req["interviewers"]]
-        refused = await self._not_allowed(principal, ctx, interviewers, "interview.create",
-                                          request_id)
-        if refused:
-            raise PermissionDeniedError(
-                "OpenSlot is not allowed to read these calendars: " + ", ".join(refused))
+        rooms = [a.lower() for a in req.get("rooms", [])]
+        refusal = await self._gate(principal, ctx, "interview.create", request_id, interviewers,
+                                   rooms)
+        if refusal is not None:
+            raise refusal.error()
         token = await self._user_graph_token(principal, ctx, assertion)
         organizer = await self._organizer_address(token)
-        rooms = [a.lower() for a in req.get("rooms", [])]
         candidate = req["candidate"]
         txn = str(uuid.uuid5(_TXN_NAMESPACE,
                              f"{principal.tenant_id}:{principal.oid}:{req['idempotency_key']}"))
@@ -447,8 +452,14 @@ class CalendarService:
         if row.status != "confirmed" or not row.event_id:
             raise ConflictError("Only a booked interview can be moved.")
         ctx = await self._tenant_context(principal)
-        token = await self._user_graph_token(principal, ctx, assertion)
         mailboxes = [a for a in row.attendees if a != _candidate_address(row)]
+        rooms = await self.gate.rooms_among(
+            mailboxes, lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential))
+        refusal = await self._gate(principal, ctx, "interview.reschedule", request_id,
+                                   [a for a in mailboxes if a not in rooms], sorted(rooms))
+        if refusal is not None:
+            raise refusal.error()
+        token = await self._user_graph_token(principal, ctx, assertion)
         async with self._store.transaction() as tx:
             conflicts = [c for c in await storage.find_conflicts(
                 tx, row.tenant_id, mailboxes, start, end) if c.id != row.id]
@@ -508,6 +519,11 @@ class CalendarService:
                              for u in users if u.get("accountEnabled", True)
                              and (u.get("mail") or u.get("userPrincipalName"))]
             results.append((matched_users + matched_rooms)[:10])
+        # The mailbox gate: a person the allow-list refuses is never offered for scheduling.
+        refused = await self.gate.not_allowed(
+            ctx.tenant_id, [p.address for r in results for p in r if not p.is_room],
+            lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential))
+        results = [[p for p in r if p.is_room or p.address not in refused] for r in results]
         await self._audit(principal, principal.tenant_id, "directory.resolve", (), "ok",
                           request_id, stats)
         return results
