@@ -224,6 +224,7 @@ class OfferService:
         start, end = self._slot_bounds(offer, req["start"])
         ctx, token = await self._app_token(offer, "offer.book", request_id)
         mailboxes = list(offer.interviewers)
+        await self._require_offered(offer, token, start, end, request_id, "offer.book")
         row = await self._claim(offer, private.candidate_name, email, start, end, request_id)
         try:
             await self._svc._recheck(None, token, offer.organizer_upn, row, mailboxes, start,
@@ -286,6 +287,8 @@ class OfferService:
         start, end = self._slot_bounds(offer, req["start"])
         _ctx, token = await self._app_token(offer, "offer.reschedule", request_id)
         mailboxes = list(offer.interviewers)
+        await self._require_offered(offer, token, start, end, request_id, "offer.reschedule",
+                                    ignore=(interview.start, interview.end))
         if await self._is_taken(offer, interview, token, mailboxes, start, end, request_id):
             taken = SlotTakenError()
             taken.fresh = await self._live_slots(offer, request_id)  # type: ignore[attr-defined]
@@ -368,6 +371,24 @@ class OfferService:
             limit=_MAX_SLOTS, request_id=request_id, operation="offer.slots",
             requester=offer.organizer_upn, tenant_id=offer.tenant_id)
         return SlotsResult(result.slots[:_MAX_SLOTS], ())
+
+    async def _require_offered(self, offer: storage.OfferRow, token: str, start: datetime,
+                               end: datetime, request_id: str, operation: str,
+                               ignore: tuple[datetime, datetime] | None = None) -> None:
+        """The wanted time must be one `_live_slots` would list now (same engine, same rules).
+
+        Raises:
+            ValidationError: never offered. SlotTakenError (with ``fresh``): busy now.
+        """
+        try:
+            await self._svc.require_offered(
+                None, token, list(offer.interviewers), [], start, end, step=_STEP,
+                notice=timedelta(minutes=self._settings.default_notice_min),
+                request_id=request_id, operation=f"{operation}.offered",
+                requester=offer.organizer_upn, tenant_id=offer.tenant_id, ignore=ignore)
+        except SlotTakenError as exc:
+            exc.fresh = await self._live_slots(offer, request_id)  # type: ignore[attr-defined]
+            raise
 
     def _slot_bounds(self, offer: storage.OfferRow, raw: str) -> tuple[datetime, datetime]:
         start, _ = _window(raw, format_time(offer.window_end + timedelta(days=1)))

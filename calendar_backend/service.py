@@ -8,6 +8,7 @@ and forgotten; every calendar access writes exactly one audit row.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 
 _TXN_NAMESPACE = uuid.UUID("5b0f7a5e-1c59-4c55-9a53-0d6f3c8f2a10")
 _MAX_WINDOW = timedelta(days=61)
+_FINEST_STEP = timedelta(minutes=5)  # the smallest step_min a search may use: every offer is on it
 _OBJECT_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
          "sunday": 6}
@@ -187,7 +189,12 @@ class CalendarService:
                          duration: timedelta, step: timedelta, buffer: timedelta,
                          notice: timedelta, want_all: bool, limit: int, request_id: str,
                          operation: str, requester: str | None,
-                         tenant_id: str | None = None) -> SlotsResult:
+                         tenant_id: str | None = None,
+                         ignore: tuple[datetime, datetime] | None = None,
+                         unbusy: list[tuple[SlotOut, ...]] | None = None) -> SlotsResult:
+        """The slot engine on freshly read calendars. ``ignore``: the exact span of an interview
+        being moved, whose own event must not block its new time. ``unbusy``: receives the slots
+        the same query gives when nobody's busy time counts (to tell "taken" from "never offered")."""
         stats = CallStats()
         mailboxes = people + rooms
         fetch = Interval(start - buffer - timedelta(days=1), end + buffer + timedelta(days=1))
@@ -206,6 +213,8 @@ class CalendarService:
             await self._audit(principal, tid, operation, mailboxes, f"error:{exc.code}",
                               request_id, stats)
             raise
+        if ignore is not None:
+            schedules, reads = _without(schedules, reads, ignore)
         unreadable = [a for a in mailboxes if schedules[a.lower()].error
                       or not _zone_known(schedules[a.lower()], is_room=a in rooms)]
         await self._audit(principal, tid, operation, mailboxes,
@@ -220,9 +229,41 @@ class CalendarService:
         query = SlotQuery(window=Interval(start, end), duration=duration, step=step,
                           not_before=self._clock() + notice, buffer=buffer)
         result = find_panel_slots(availabilities, query, self._rules)
+        if unbusy is not None:
+            free = [dataclasses.replace(a, blocks=(), all_day=()) for a in availabilities]
+            unbusy.append(tuple(SlotOut(s.start, s.end)
+                                for s in find_panel_slots(free, query, self._rules).slots))
         chosen = result.slots if want_all else result.ranked[:limit]
         blockers = tuple(BlockerOut(b.mailbox, str(b.reason)) for b in result.blockers)
         return SlotsResult(tuple(SlotOut(s.start, s.end) for s in chosen), out_people, blockers)
+
+    async def require_offered(self, principal: Principal | None, token: str, people: list[str],
+                              rooms: list[str], start: datetime, end: datetime, *,
+                              step: timedelta, notice: timedelta, request_id: str,
+                              operation: str, requester: str | None, tenant_id: str,
+                              ignore: tuple[datetime, datetime] | None = None) -> None:
+        """A booking must be a slot the engine would offer now (issue 12 finding 8): working
+        hours, grid, window, notice and busy time, decided by the same code that offers slots
+        (`_slots_for`), on calendars read now.
+
+        Raises:
+            ValidationError: ``start`` is never offered (hours, grid, window, notice; field
+            ``start``). SlotTakenError: it would be, but someone is busy then (or a calendar
+            could not be read).
+        """
+        unbusy: list[tuple[SlotOut, ...]] = []
+        found = await self._slots_for(
+            principal, token, people, rooms, start, end, duration=end - start, step=step,
+            buffer=timedelta(0), notice=notice, want_all=True, limit=1, request_id=request_id,
+            operation=operation, requester=requester, tenant_id=tenant_id, ignore=ignore,
+            unbusy=unbusy)
+        wanted = SlotOut(start, end)
+        if wanted in found.slots:
+            return
+        if any(b.reason == "unreadable" for b in found.blockers) or \
+                any(wanted in u for u in unbusy):
+            raise SlotTakenError()
+        raise ValidationError("start", "is not one of the offered times")
 
     # ---- interviews ------------------------------------------------------------------------------
     async def create_interview(self, principal: Principal, assertion: str, req: dict[str, Any],
@@ -243,6 +284,18 @@ class CalendarService:
         candidate = req["candidate"]
         txn = str(uuid.uuid5(_TXN_NAMESPACE,
                              f"{principal.tenant_id}:{principal.oid}:{req['idempotency_key']}"))
+        async with self._store.transaction() as tx:
+            known = await storage.get_interview_by_transaction(tx, txn)
+        if known is None or known.status not in {"confirmed", "pending"}:  # not a retry
+            try:
+                await self.require_offered(principal, token, interviewers, rooms, start, end,
+                                           step=_FINEST_STEP, notice=timedelta(0),
+                                           request_id=request_id, operation="interview.offered",
+                                           requester=organizer, tenant_id=ctx.tenant_id)
+            except SlotTakenError as exc:
+                await self._attach_fresh(exc, principal, token, (interviewers, rooms), start,
+                                         end, request_id)
+                raise
         before = datetime.now(UTC)  # storage stamps created_at with the wall clock
         try:
             row = await self._reserve(principal, organizer, txn, interviewers + rooms,
@@ -653,6 +706,22 @@ def _read_availability(read: CalendarRead, is_room: bool) -> PersonAvailability:
     return PersonAvailability(read.schedule.address.lower(),
                               _working_hours(read.schedule.working_hours, is_room=is_room),
                               read.blocks, read.all_day)
+
+
+def _without(schedules: dict[str, Schedule], reads: dict[str, CalendarRead] | None,
+             span: tuple[datetime, datetime]
+             ) -> tuple[dict[str, Schedule], dict[str, CalendarRead] | None]:
+    """The calendars without items of exactly ``span`` (the interview being moved)."""
+    lo, hi = span
+    out = {k: dataclasses.replace(v, items=tuple(i for i in v.items
+                                                 if (i.start, i.end) != (lo, hi)))
+           for k, v in schedules.items()}
+    if reads is None:
+        return out, None
+    return out, {k: dataclasses.replace(
+        v, schedule=out[k], blocks=tuple(b for b in v.blocks
+                                         if (b.interval.start, b.interval.end) != (lo, hi)))
+        for k, v in reads.items()}
 
 
 def _blocks(schedule: Schedule, slot: Interval, rules: BusyRules,
