@@ -32,6 +32,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calendar_backend import storage
@@ -223,6 +224,8 @@ class OfferService:
             raise ValidationError("email", "is required")
         start, end = self._slot_bounds(offer, req["start"])
         ctx, token = await self._app_token(offer, "offer.book", request_id)
+        if not private.candidate_email:
+            await self._outside_tenant(offer, token, email, request_id)
         mailboxes = list(offer.interviewers)
         await self._require_offered(offer, token, start, end, request_id, "offer.book")
         row = await self._claim(offer, private.candidate_name, email, start, end, request_id)
@@ -371,6 +374,29 @@ class OfferService:
             limit=_MAX_SLOTS, request_id=request_id, operation="offer.slots",
             requester=offer.organizer_upn, tenant_id=offer.tenant_id)
         return SlotsResult(result.slots[:_MAX_SLOTS], ())
+
+    async def _outside_tenant(self, offer: storage.OfferRow, token: str, email: str,
+                              request_id: str) -> None:
+        """An invitee the candidate typed can never be a user or a domain of the tenant (issue 12
+        finding 9): not the domain (or a subdomain) of the organizer or an interviewer, and no
+        user Graph finds under that address. Refused as a 400, audited once.
+
+        Raises:
+            ValidationError: the address is inside the tenant (field ``email``).
+        """
+        address = email.strip().lower()
+        domain = address.rsplit("@", 1)[-1].rstrip(".")
+        inside = {a.rsplit("@", 1)[-1] for a in (offer.organizer_upn, *offer.interviewers)}
+        internal = any(domain == d or domain.endswith("." + d) for d in inside)
+        if not internal:
+            status, _doc = await self._svc._graph.request(
+                "GET", f"/users/{quote(address, safe='@')}?$select=id", token)
+            if status not in {400, 404}:
+                internal = True  # found, or could not tell: fail closed
+        if internal:
+            await self._svc._audit(None, offer.tenant_id, "offer.book", (),
+                                   "denied:internal_invitee", request_id)
+            raise ValidationError("email", "must be your own e-mail address")
 
     async def _require_offered(self, offer: storage.OfferRow, token: str, start: datetime,
                                end: datetime, request_id: str, operation: str,
