@@ -55,6 +55,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except CalendarError as exc:
         if getattr(exc, "lock2_denial", False):
             await _audit_denial(request, request.get(REQUEST_TENANT, ""), f"lock2_{exc.code}")
+        elif getattr(exc, "denial_reason", None):  # a refused capability link, a lock-2 refusal
+            await _audit_denial(request, request.get(REQUEST_TENANT, ""), exc.denial_reason)  # type: ignore[attr-defined]
         response = _error_response(exc)
     except web.HTTPException:
         raise

@@ -85,8 +85,11 @@ class MailboxGate:
 
     async def check(self, *, tenant_id: str, actor_oid: str | None, people: Sequence[str],
                     rooms: Sequence[str] = (), app_token: AppToken, audit: Audit,
-                    probe: Probe | None = None) -> Refusal | None:
+                    probe: Probe | None = None, static: bool = True) -> Refusal | None:
         """``None`` when every mailbox may be used, else the refusal (already audited once).
+
+        ``static=False`` applies the probe only: for a second call, once the use case holds the
+        user's Graph token, after a first call (rules 1-3) made before any token was fetched.
 
         ``people`` are the persons' mailboxes (allow-list, delegated probe), ``rooms`` the
         addresses used as rooms (room list, delegated probe). Makes no calendar request to a
@@ -98,14 +101,17 @@ class MailboxGate:
         """
         people = list(dict.fromkeys(a.lower() for a in people))
         rooms = list(dict.fromkeys(a.lower() for a in rooms))
-        refusal = await self._decide(tenant_id, actor_oid, people, rooms, app_token, probe)
+        refusal = None
+        if static:
+            refusal = await self._decide(tenant_id, actor_oid, people, rooms, app_token)
+        if refusal is None and probe is not None:
+            refusal = await self._probe(people + rooms, probe)
         if refusal is not None:
             await audit(refusal.mailboxes, f"denied:{refusal.rule.value}", None)
         return refusal
 
     async def _decide(self, tenant_id: str, actor_oid: str | None, people: list[str],
-                      rooms: list[str], app_token: AppToken,
-                      probe: Probe | None) -> Refusal | None:
+                      rooms: list[str], app_token: AppToken) -> Refusal | None:
         async with self._store.transaction() as tx:
             archived = actor_oid is not None and await storage.is_archived(tx, tenant_id,
                                                                            actor_oid)
@@ -121,15 +127,14 @@ class MailboxGate:
             not_rooms = tuple(r for r in rooms if r not in known)
             if not_rooms:
                 return Refusal(Rule.NOT_A_ROOM, not_rooms)
-        if probe is not None:
-            schedules = await self._graph.get_schedules(
-                probe.user_token, probe.requester, people + rooms, probe.at, probe.at + _PROBE,
-                stats=CallStats())
-            unreadable = tuple(a for a in people + rooms
-                               if a not in schedules or schedules[a].error)
-            if unreadable:
-                return Refusal(Rule.UNREADABLE, unreadable)
         return None
+
+    async def _probe(self, mailboxes: list[str], probe: Probe) -> Refusal | None:
+        schedules = await self._graph.get_schedules(
+            probe.user_token, probe.requester, mailboxes, probe.at, probe.at + _PROBE,
+            stats=CallStats())
+        unreadable = tuple(a for a in mailboxes if a not in schedules or schedules[a].error)
+        return Refusal(Rule.UNREADABLE, unreadable) if unreadable else None
 
     async def not_allowed(self, tenant_id: str, people: Sequence[str],
                           app_token: AppToken) -> set[str]:

@@ -314,10 +314,14 @@ class OfferService:
         async with self._store.transaction() as tx:
             offer = await storage.get_offer_by_token_hash(tx, token_hash)
         if offer is None or not secrets.compare_digest(offer.token_hash, token_hash):
-            raise NotFoundError("This link is not valid.")
+            unknown = NotFoundError("This link is not valid.")
+            unknown.denial_reason = "capability"  # type: ignore[attr-defined]
+            raise unknown
         status = _effective_status(offer, self._clock())
         if status in {storage.OfferStatus.REVOKED, storage.OfferStatus.EXPIRED}:
-            raise GoneError()
+            gone = GoneError()
+            gone.denial_reason = f"capability_{status}"  # type: ignore[attr-defined]
+            raise gone
         return offer
 
     def _private(self, offer: storage.OfferRow) -> OfferPrivate:
@@ -352,7 +356,9 @@ class OfferService:
         try:
             ctx = await self._svc._tenant_context(organizer)
         except PermissionDeniedError as exc:
-            raise GoneError() from exc
+            gone = GoneError()
+            gone.denial_reason = "lock2_organizer"  # type: ignore[attr-defined]
+            raise gone from exc
         if operation:
             refusal = await self._svc._gate(None, ctx, operation, request_id,
                                             list(offer.interviewers),

@@ -111,7 +111,8 @@ class CalendarService:
 
     async def _gate(self, principal: Principal | None, ctx: TenantContext, operation: str,
                     request_id: str, people: Sequence[str], rooms: Sequence[str] = (), *,
-                    actor_oid: str | None = None, probe: Probe | None = None) -> Refusal | None:
+                    actor_oid: str | None = None, probe: Probe | None = None,
+                    static: bool = True) -> Refusal | None:
         """Ask the mailbox gate (`calendar_backend.gate`) before any calendar request.
 
         A refusal is audited once (``denied:<rule>``, naming the refused mailboxes) by the gate.
@@ -124,7 +125,7 @@ class CalendarService:
             tenant_id=ctx.tenant_id, actor_oid=actor_oid or (principal.oid if principal else None),
             people=people, rooms=rooms,
             app_token=lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential),
-            audit=audit, probe=probe)
+            audit=audit, probe=probe, static=static)
 
     async def _user_graph_token(self, principal: Principal, ctx: TenantContext,
                                 assertion: str) -> str:
@@ -281,6 +282,10 @@ class CalendarService:
             raise refusal.error()
         token = await self._user_graph_token(principal, ctx, assertion)
         organizer = await self._organizer_address(token)
+        refusal = await self._gate(principal, ctx, "interview.create", request_id, interviewers,
+                                   rooms, probe=Probe(token, organizer, start), static=False)
+        if refusal is not None:
+            raise refusal.error()
         candidate = req["candidate"]
         txn = str(uuid.uuid5(_TXN_NAMESPACE,
                              f"{principal.tenant_id}:{principal.oid}:{req['idempotency_key']}"))
@@ -513,6 +518,11 @@ class CalendarService:
         if refusal is not None:
             raise refusal.error()
         token = await self._user_graph_token(principal, ctx, assertion)
+        refusal = await self._gate(principal, ctx, "interview.reschedule", request_id,
+                                   [a for a in mailboxes if a not in rooms], sorted(rooms),
+                                   probe=Probe(token, row.organizer_upn, start), static=False)
+        if refusal is not None:
+            raise refusal.error()
         async with self._store.transaction() as tx:
             conflicts = [c for c in await storage.find_conflicts(
                 tx, row.tenant_id, mailboxes, start, end) if c.id != row.id]
