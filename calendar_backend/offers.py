@@ -349,8 +349,8 @@ class OfferService:
 
         Raises:
             GoneError: lock 2 failed (tenant gone, organizer archived).
-            PermissionDeniedError: the gate refused a mailbox (audited by name; the candidate is
-            told nothing about who).
+            GoneError: also when the mailbox gate refuses one of the link's mailboxes (audited
+            by name by the gate; the candidate is told nothing about who or why).
         """
         organizer = Principal(offer.tenant_id, offer.organizer_oid, frozenset())
         try:
@@ -363,8 +363,8 @@ class OfferService:
             refusal = await self._svc._gate(None, ctx, operation, request_id,
                                             list(offer.interviewers),
                                             actor_oid=offer.organizer_oid)
-            if refusal is not None:
-                raise PermissionDeniedError("This link cannot show any times now.")
+            if refusal is not None:  # audited by name by the gate; the candidate sees a dead link
+                raise GoneError()
         return ctx, await self._svc._tokens.for_app(ctx.tenant_id, ctx.credential)
 
     async def _live_slots(self, offer: storage.OfferRow, request_id: str) -> SlotsResult:

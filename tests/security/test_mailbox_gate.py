@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from calendar_backend import app as service_app
 from calendar_backend.contract import format_time, parse_time
+from tests.candidate.conftest import FakeTeams, bot_instance, teams  # noqa: F401
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
 from tests.security.gate_env import (
     ADELE,
@@ -87,10 +88,10 @@ async def test_every_view_of_a_link_reapplies_the_allowlist_and_fails_closed(
     await allow(stack, MEGAN)  # the admin narrows the allow-list after the link was made
     before_rows, before_calls = len(await audit_rows(stack)), calendar_calls(stack)
     status, doc = await stack.post("/v1/candidate/slots", {"token": token})
-    assert (status, doc["error"]) == (403, "forbidden"), doc
+    assert (status, doc["error"]) == (410, "gone"), doc
     assert "adele" not in str(doc).lower()  # the candidate is not told who
     status, doc = await stack.post("/v1/candidate/book", {"token": token, "start": slot["start"]})
-    assert (status, doc["error"]) == (403, "forbidden"), doc
+    assert (status, doc["error"]) == (410, "gone"), doc
     assert calendar_calls(stack) == before_calls
     assert (await audit_rows(stack))[before_rows:] == [
         ("offer.slots", [ADELE], "denied:not_allowed"),
@@ -232,3 +233,16 @@ async def test_unauthenticated_refusals_are_budgeted_and_counted(stack: Stack) -
     last = (await audit_rows(stack))[-1][2]
     assert last.startswith("denied:token:skipped:"), last
     assert int(last.rsplit(":", 1)[1]) == 200 - len(written)
+
+
+async def test_the_candidate_page_shows_a_dead_link_once_the_allowlist_refuses(
+        stack: Stack, teams: FakeTeams, tmp_path: Path) -> None:  # noqa: F811
+    token = await make_offer(stack, [MEGAN, ADELE])
+    async with bot_instance(stack, teams, tmp_path / "bot.db") as bot:
+        assert (await bot.get(f"/c/{token}")).status == 200
+        await allow(stack, MEGAN)
+        resp = await bot.get(f"/c/{token}")
+        assert resp.status == 410
+        page = await resp.text()
+        assert "adele" not in page.lower()
+        assert "expired or was withdrawn" in page

@@ -277,13 +277,13 @@ MATRIX: dict[tuple[str, str], Operation] = {
         "delegated": Refused(403, "forbidden", "denied:unreadable", probe_reads=1),
         "room": NO_ROOMS}),
     ("POST", "/v1/candidate/slots"): Operation(setup_candidate_slots, {
-        **CANDIDATE_LOCKS, "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
+        **CANDIDATE_LOCKS, "allow_list": Refused(410, "gone", "denied:not_allowed"),
         "delegated": CHECKED_AT_CREATION, "room": NO_ROOMS}),
     ("POST", "/v1/candidate/book"): Operation(setup_candidate_book, {
-        **CANDIDATE_LOCKS, "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
+        **CANDIDATE_LOCKS, "allow_list": Refused(410, "gone", "denied:not_allowed"),
         "delegated": CHECKED_AT_CREATION, "room": NO_ROOMS}),
     ("POST", "/v1/candidate/reschedule"): Operation(setup_candidate_reschedule, {
-        **CANDIDATE_LOCKS, "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
+        **CANDIDATE_LOCKS, "allow_list": Refused(410, "gone", "denied:not_allowed"),
         "delegated": CHECKED_AT_CREATION, "room": NO_ROOMS}),
     ("POST", "/v1/candidate/cancel"): Operation(setup_candidate_cancel, {
         **CANDIDATE_LOCKS, "allow_list": REMOVES_ONLY, "delegated": REMOVES_ONLY,
