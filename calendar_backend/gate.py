@@ -7,7 +7,8 @@ rule that refuses decides, and the refusal is audited as one row ``denied:<reaso
 refused mailboxes:
 
 1. ``archived``: the acting user (the manager, or the organizer behind a candidate link) was
-   archived as a leaver; nothing of theirs is read or written any more.
+   archived as a leaver; nothing of theirs is read or written any more. A person who was archived
+   is refused by name too (looked up in the directory only when the tenant has archived users).
 2. ``not_allowed``: a person outside the tenant's OpenSlot allow-list (`allowlist`; empty list =
    everyone; groups resolved with the app-only token, failing closed).
 3. ``not_a_room``: an address used as a room that is not in the tenant's room list (Graph places,
@@ -26,6 +27,9 @@ import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import quote
+
+import sqlalchemy as sa
 
 from calendar_backend import storage
 from calendar_backend.allowlist import MailboxAllowList, list_entries
@@ -35,6 +39,7 @@ from calendar_backend.graph import CallStats, GraphClient
 AppToken = Callable[[], Awaitable[str]]
 Audit = Callable[[Sequence[str], str, CallStats | None], Awaitable[None]]
 _PROBE = timedelta(minutes=15)
+_FILTER_CHUNK = 7  # two clauses per address: at most 14 "or" clauses per directory request
 
 
 class Rule(enum.StrEnum):
@@ -55,6 +60,11 @@ class Refusal:
 
     def error(self) -> PermissionDeniedError:
         """The answer for an operation that cannot go on partly (book, move, make a link)."""
+        if self.rule is Rule.ARCHIVED and self.mailboxes:
+            exc = PermissionDeniedError("These people have left the organisation: "
+                                        + ", ".join(self.mailboxes))
+            exc.gate_rule = self.rule.value  # type: ignore[attr-defined]
+            return exc
         text = {Rule.ARCHIVED: "This account can no longer use OpenSlot.",
                 Rule.NOT_ALLOWED: "OpenSlot is not allowed to read these calendars: ",
                 Rule.NOT_A_ROOM: "These are not rooms: ",
@@ -113,11 +123,16 @@ class MailboxGate:
     async def _decide(self, tenant_id: str, actor_oid: str | None, people: list[str],
                       rooms: list[str], app_token: AppToken) -> Refusal | None:
         async with self._store.transaction() as tx:
-            archived = actor_oid is not None and await storage.is_archived(tx, tenant_id,
-                                                                           actor_oid)
+            leavers = {str(oid) for (oid,) in await tx.execute(
+                sa.select(storage.archived_users.c.oid).where(
+                    storage.archived_users.c.tenant_id == tenant_id))}
             entries = await list_entries(tx, tenant_id)
-        if archived:
+        if actor_oid is not None and actor_oid in leavers:
             return Refusal(Rule.ARCHIVED, ())
+        if leavers and people:
+            left = await self._archived_people(people, leavers, app_token)
+            if left:
+                return Refusal(Rule.ARCHIVED, left)
         refused = await self._allowlist.refused(tenant_id, entries, people, app_token)
         if refused:
             return Refusal(Rule.NOT_ALLOWED, tuple(refused))
@@ -128,6 +143,26 @@ class MailboxGate:
             if not_rooms:
                 return Refusal(Rule.NOT_A_ROOM, not_rooms)
         return None
+
+    async def _archived_people(self, people: list[str], leavers: set[str],
+                               app_token: AppToken) -> tuple[str, ...]:
+        """Which of ``people`` are archived leavers (directory ids), by name."""
+        token = await app_token()
+        ids: dict[str, str] = {}
+        for i in range(0, len(people), _FILTER_CHUNK):
+            chunk = people[i:i + _FILTER_CHUNK]
+            clauses = " or ".join(f"{p} eq '{a.replace(chr(39), chr(39) * 2)}'"
+                                  for a in chunk for p in ("mail", "userPrincipalName"))
+            status, doc = await self._graph.request(
+                "GET", f"/users?$select=id,mail,userPrincipalName&$filter={quote(clauses)}",
+                token)
+            if status != 200:
+                raise PermissionDeniedError("OpenSlot could not check the directory.")
+            for user in doc.get("value", []):
+                for key in ("mail", "userPrincipalName"):
+                    if user.get(key):
+                        ids[str(user[key]).lower()] = str(user.get("id", ""))
+        return tuple(a for a in people if ids.get(a) in leavers)
 
     async def _probe(self, mailboxes: list[str], probe: Probe) -> Refusal | None:
         schedules = await self._graph.get_schedules(

@@ -25,6 +25,7 @@ from tests.security.gate_env import (
     MIRIAM,
     ROOM,
     allow,
+    archive,
     audit_rows,
     calendar_calls,
     disallow,
@@ -246,3 +247,26 @@ async def test_the_candidate_page_shows_a_dead_link_once_the_allowlist_refuses(
         page = await resp.text()
         assert "adele" not in page.lower()
         assert "expired or was withdrawn" in page
+
+
+# ---- the archived flag for the people being scheduled -----------------------------------------------
+async def test_a_person_who_left_is_refused_by_name_everywhere(stack: Stack) -> None:
+    token = await make_offer(stack, [MEGAN])
+    await archive(stack, MEGAN)  # the leavers job archived Megan
+    before_rows, before_calls = len(await audit_rows(stack)), calendar_calls(stack)
+    status, doc = await stack.post("/v1/slots/find", find_body([MEGAN, ADELE]), stack.token())
+    assert (status, doc["error"]) == (403, "forbidden"), doc
+    assert MEGAN in doc["message"]
+    assert ADELE not in doc["message"]
+    status, doc = await stack.post("/v1/offers", offer_body([MEGAN]), stack.token())
+    assert status == 403, doc
+    status, doc = await stack.post("/v1/candidate/slots", {"token": token})
+    assert (status, doc["error"]) == (410, "gone"), doc
+    assert calendar_calls(stack) == before_calls
+    assert [(r[0], r[1], r[2]) for r in (await audit_rows(stack))[before_rows:]] == [
+        ("slots.find", [MEGAN], "denied:archived"), ("offer.create", [MEGAN], "denied:archived"),
+        ("offer.slots", [MEGAN], "denied:archived")]
+    # Others are scheduled as before.
+    status, doc = await stack.post("/v1/slots/find", find_body([ADELE]), stack.token())
+    assert status == 200, doc
+    assert doc["slots"]
