@@ -173,12 +173,19 @@ class MailboxGate:
 
     async def not_allowed(self, tenant_id: str, people: Sequence[str],
                           app_token: AppToken) -> set[str]:
-        """The people the allow-list refuses, without auditing: for a directory lookup, which
-        only leaves them out of its answer (nobody's calendar is read there)."""
+        """The people the allow-list refuses or who left (archived), without auditing: for a
+        directory lookup, which only leaves them out of its answer (no calendar is read there)."""
+        people = list(dict.fromkeys(a.lower() for a in people))
         async with self._store.transaction() as tx:
+            leavers = {str(oid) for (oid,) in await tx.execute(
+                sa.select(storage.archived_users.c.oid).where(
+                    storage.archived_users.c.tenant_id == tenant_id))}
             entries = await list_entries(tx, tenant_id)
-        return {a.lower() for a in
-                await self._allowlist.refused(tenant_id, entries, people, app_token)}
+        refused = {a.lower() for a in
+                   await self._allowlist.refused(tenant_id, entries, people, app_token)}
+        if leavers and people:
+            refused |= set(await self._archived_people(people, leavers, app_token))
+        return refused
 
     async def rooms_among(self, mailboxes: Sequence[str], app_token: AppToken) -> set[str]:
         """Which of ``mailboxes`` are rooms of the tenant (for stored attendee lists)."""

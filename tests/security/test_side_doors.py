@@ -1,5 +1,6 @@
 """Issue 12, the side-door matrix: every Calendar Service operation that touches a mailbox x every lock
-and rule (token, tenant credential, payload, allow-list, delegated rights, room-is-a-room, archived user).
+and rule (token, tenant credential, payload, allow-list, delegated rights, room-is-a-room, archived user:
+the acting user, and a person being scheduled).
 
 For each cell the refusal is asserted (status and error code), no calendar request reaches Graph
 (getSchedule, calendarView, events; the one exception is the delegated-rights probe, which *is* a
@@ -43,7 +44,8 @@ from tests.security.gate_env import (
 )
 from tests.service.conftest import ALEX, Stack, service_for
 
-RULES = ("token", "credential", "payload", "allow_list", "delegated", "room", "archived")
+RULES = ("token", "credential", "payload", "allow_list", "delegated", "room", "archived",
+         "archived_person")
 
 
 @pytest.fixture
@@ -192,10 +194,14 @@ async def archived(stack: Stack, _call: Call) -> None:
     await archive(stack, ALEX)
 
 
+async def archived_person(stack: Stack, _call: Call) -> None:
+    await archive(stack, MEGAN)  # the interviewer left after the booking/link was made
+
+
 MUTATIONS: dict[str, Mutate] = {
     "token": bad_token, "credential": bad_credential, "payload": bad_payload,
     "allow_list": not_allowed, "delegated": hidden_calendar, "room": person_as_room,
-    "archived": archived}
+    "archived": archived, "archived_person": archived_person}
 
 
 @dataclass(frozen=True)
@@ -225,6 +231,8 @@ NO_ROOMS = NotApplicable("the operation takes no rooms (no `rooms` in its schema
 CHECKED_AT_CREATION = NotApplicable(
     "a link never shows more than its creator could read when it was made (probed by "
     "offer.create); candidate views read with the app-only token under the access policy")
+LEFT = Refused(403, "forbidden", "denied:archived")
+LEFT_LINK = Refused(410, "gone", "denied:archived")
 REMOVES_ONLY = NotApplicable(
     "cancelling only withdraws an invite OpenSlot made; it reads no calendar, and refusing it "
     "would strand an event in Outlook")
@@ -253,41 +261,43 @@ MATRIX: dict[tuple[str, str], Operation] = {
         "allow_list": Refused(200, None, "denied:not_allowed", check=_blocked("not_allowed")),
         # find reads free/busy with the user's own token: Graph itself applies Outlook's sharing.
         "delegated": Refused(200, None, "partial", probe_reads=1, check=_blocked("unreadable")),
-        "room": Refused(403, "forbidden", "denied:not_a_room")}),
+        "room": Refused(403, "forbidden", "denied:not_a_room"), "archived_person": LEFT}),
     ("POST", "/v1/interviews"): Operation(setup_create, {
         **USER_LOCKS, "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
         "delegated": Refused(403, "forbidden", "denied:unreadable", probe_reads=1),
-        "room": Refused(403, "forbidden", "denied:not_a_room")}),
+        "room": Refused(403, "forbidden", "denied:not_a_room"), "archived_person": LEFT}),
     ("POST", "/v1/interviews/{id}/reschedule"): Operation(setup_reschedule, {
         **USER_LOCKS, "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
         "delegated": Refused(403, "forbidden", "denied:unreadable", probe_reads=1),
         "room": NotApplicable("rooms of a booked interview are told apart by the room list "
-                              "itself (MailboxGate.rooms_among), never by the caller")}),
+                              "itself (MailboxGate.rooms_among), never by the caller"),
+        "archived_person": LEFT}),
     ("POST", "/v1/interviews/{id}/cancel"): Operation(setup_cancel, {
         **USER_LOCKS, "allow_list": REMOVES_ONLY, "delegated": REMOVES_ONLY,
-        "room": NO_ROOMS}),
+        "room": NO_ROOMS, "archived_person": REMOVES_ONLY}),
     ("POST", "/v1/directory/resolve"): Operation(setup_resolve, {
         **USER_LOCKS,
         # A lookup reads no calendar: a person the allow-list refuses is left out of the answer.
         "allow_list": Refused(200, None, "ok", check=_no_megan),
         "delegated": NotApplicable("a directory lookup reads no calendar"),
-        "room": NotApplicable("is_room comes from the tenant's room list, not the caller")}),
+        "room": NotApplicable("is_room comes from the tenant's room list, not the caller"),
+        "archived_person": Refused(200, None, "ok", check=_no_megan)}),
     ("POST", "/v1/offers"): Operation(setup_offer, {
         **USER_LOCKS, "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
         "delegated": Refused(403, "forbidden", "denied:unreadable", probe_reads=1),
-        "room": NO_ROOMS}),
+        "room": NO_ROOMS, "archived_person": LEFT}),
     ("POST", "/v1/candidate/slots"): Operation(setup_candidate_slots, {
         **CANDIDATE_LOCKS, "allow_list": Refused(410, "gone", "denied:not_allowed"),
-        "delegated": CHECKED_AT_CREATION, "room": NO_ROOMS}),
+        "delegated": CHECKED_AT_CREATION, "room": NO_ROOMS, "archived_person": LEFT_LINK}),
     ("POST", "/v1/candidate/book"): Operation(setup_candidate_book, {
         **CANDIDATE_LOCKS, "allow_list": Refused(410, "gone", "denied:not_allowed"),
-        "delegated": CHECKED_AT_CREATION, "room": NO_ROOMS}),
+        "delegated": CHECKED_AT_CREATION, "room": NO_ROOMS, "archived_person": LEFT_LINK}),
     ("POST", "/v1/candidate/reschedule"): Operation(setup_candidate_reschedule, {
         **CANDIDATE_LOCKS, "allow_list": Refused(410, "gone", "denied:not_allowed"),
-        "delegated": CHECKED_AT_CREATION, "room": NO_ROOMS}),
+        "delegated": CHECKED_AT_CREATION, "room": NO_ROOMS, "archived_person": LEFT_LINK}),
     ("POST", "/v1/candidate/cancel"): Operation(setup_candidate_cancel, {
         **CANDIDATE_LOCKS, "allow_list": REMOVES_ONLY, "delegated": REMOVES_ONLY,
-        "room": NO_ROOMS}),
+        "room": NO_ROOMS, "archived_person": REMOVES_ONLY}),
 }
 
 TOUCHES_NO_MAILBOX = {
