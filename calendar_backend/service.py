@@ -523,6 +523,11 @@ class CalendarService:
                                    probe=Probe(token, row.organizer_upn, start), static=False)
         if refusal is not None:
             raise refusal.error()
+        await self.require_offered(principal, token, [a for a in mailboxes if a not in rooms],
+                                   sorted(rooms), start, end, step=_FINEST_STEP,
+                                   notice=timedelta(0), request_id=request_id,
+                                   operation="interview.offered", requester=row.organizer_upn,
+                                   tenant_id=ctx.tenant_id, ignore=(row.start, row.end))
         async with self._store.transaction() as tx:
             conflicts = [c for c in await storage.find_conflicts(
                 tx, row.tenant_id, mailboxes, start, end) if c.id != row.id]

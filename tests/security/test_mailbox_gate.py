@@ -193,6 +193,34 @@ async def test_bot_confirm_cannot_book_a_time_never_offered(stack: Stack) -> Non
     assert parse_time(doc["start"]) == parse_time(slot["start"])
 
 
+async def test_manager_cannot_move_an_interview_to_a_time_never_offered(stack: Stack) -> None:
+    status, doc = await stack.post("/v1/slots/find", find_body([MEGAN], all=True, limit=500),
+                                   stack.token())
+    starts = {s["start"] for s in doc["slots"]}
+    slot = next(s for s in sorted(doc["slots"], key=lambda s: s["start"])
+                if format_time(parse_time(s["start"]) + timedelta(minutes=15)) in starts)
+    status, doc = await stack.post(
+        "/v1/interviews", interview_body([MEGAN], "move-never-1", slot["start"], slot["end"]),
+        stack.token())
+    assert status == 201, doc
+    interview = doc["id"]
+    monday, _ = next_week(datetime.now(UTC))
+    sunday = monday + timedelta(days=6, hours=3)
+    before = int(stack.devtenant.tenant.counters["graph.events.update"])
+    status, doc = await stack.post(f"/v1/interviews/{interview}/reschedule", {
+        "start": format_time(sunday), "end": format_time(sunday + timedelta(minutes=30))},
+        stack.token())
+    assert (status, doc["error"]) == (400, "invalid_request"), doc
+    assert int(stack.devtenant.tenant.counters["graph.events.update"]) == before
+    # Moving by 15 minutes, overlapping its own old time, is still allowed (its event is ignored).
+    later = parse_time(slot["start"]) + timedelta(minutes=15)
+    status, doc = await stack.post(f"/v1/interviews/{interview}/reschedule", {
+        "start": format_time(later), "end": format_time(later + timedelta(minutes=30))},
+        stack.token())
+    assert status == 200, doc
+    assert parse_time(doc["start"]) == later
+
+
 # ---- finding 9: the invitee of a link ------------------------------------------------------------------
 @pytest.mark.parametrize("email", [CHRISTIE, "someone@contoso.example", "x@mail.contoso.example",
                                    "ChristieC@Contoso.Example"])
