@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -55,6 +56,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if getattr(exc, "lock2_denial", False):
             await _audit_denial(request, request.get(REQUEST_TENANT, ""), f"lock2_{exc.code}",
                                 getattr(exc, "denied_oid", None))
+        elif getattr(exc, "denial_reason", None):  # a refused capability link, a lock-2 refusal
+            await _audit_denial(request, request.get(REQUEST_TENANT, ""), exc.denial_reason)  # type: ignore[attr-defined]
         response = _error_response(exc)
     except web.HTTPException:
         raise
@@ -111,12 +114,44 @@ async def _payload(request: web.Request, operation: str,
         doc = json.loads(raw or b"{}")
     except (ValueError, RecursionError) as exc:  # RecursionError: a nesting bomb under the size cap
         raise ValidationError("body", "is not valid JSON") from exc
+    try:
+        bad = _control_character_at(doc)
+    except RecursionError:  # nested deeper than the walk can go: refuse like a nesting bomb
+        bad = "body"
+    if bad is not None:  # before the schema: no pattern has to get this right on its own
+        await _audit_denial(request, principal.tenant_id if principal else "", "payload")
+        raise ValidationError(bad, "has a control character")
     error = next(iter(_VALIDATORS[operation].iter_errors(doc)), None)
     if error is not None:
         field = ".".join(str(p) for p in error.absolute_path) or "body"
         await _audit_denial(request, principal.tenant_id if principal else "", "payload")
         raise ValidationError(field, _short_reason(error.validator))
     return doc  # type: ignore[no-any-return]
+
+
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_]{1,40}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _control_character_at(doc: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (value or key) holding a control character, if any."""
+    if isinstance(doc, str):
+        return (path or "body") if _CONTROL.search(doc) else None
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            name = str(key) if _SAFE_KEY.fullmatch(str(key)) else "?"
+            where = (f"{path}.{name}" if path else name)[:64]
+            if _CONTROL.search(str(key)):
+                return path or "body"
+            found = _control_character_at(value, where)
+            if found is not None:
+                return found
+    if isinstance(doc, list):
+        for i, value in enumerate(doc):
+            found = _control_character_at(value, f"{path}.{i}" if path else str(i))
+            if found is not None:
+                return found
+    return None
 
 
 def _short_reason(validator: object) -> str:
@@ -135,8 +170,51 @@ def _operation_of(request: web.Request) -> str:
     return ("api." + re.sub(r"[^a-z0-9_.:-]+", ".", template.lower()).strip("."))[:64]
 
 
+class DenialBudget:
+    """How many refusals of *unauthenticated* requests (no valid token: nobody to hold to
+    account) may become audit rows: a token bucket of ``per_minute`` rows, as the bot's
+    `dialogs.drop_audit`. A refusal over budget writes no row and is counted; the next row written
+    carries the count (``denied:<reason>:skipped:<n>``), so the log still says how many there were.
+    """
+
+    def __init__(self, per_minute: int = 60,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = per_minute / 60.0
+        self._burst = float(per_minute)
+        self._tokens = float(per_minute)
+        self._clock = clock
+        self._last = clock()
+        self.skipped = 0  # refusals not written since the last row
+        self.skipped_total = 0
+
+    def take(self) -> int | None:
+        """``None`` when over budget (counted), else how many were skipped before this row."""
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens < 1.0:
+            self.skipped += 1
+            self.skipped_total += 1
+            if self.skipped_total in (1, 10, 100) or self.skipped_total % 1000 == 0:
+                log.warning("unauthenticated refusals over the audit budget: %d not audited",
+                            self.skipped_total)
+            return None
+        self._tokens -= 1.0
+        skipped, self.skipped = self.skipped, 0
+        return skipped
+
+
+BUDGET_KEY = web.AppKey("denial_budget", DenialBudget)
+
+
 async def _audit_denial(request: web.Request, tenant_id: str, reason: str,
                         actor_oid: str | None = None) -> None:
+    if not tenant_id:
+        skipped = request.app[BUDGET_KEY].take()
+        if skipped is None:
+            return
+        if skipped:
+            reason = f"{reason}:skipped:{skipped}"
     try:
         await request.app[SERVICE_KEY].audit_denial(tenant_id, _operation_of(request), reason,
                                                     request[REQUEST_ID], actor_oid)
@@ -312,7 +390,7 @@ def build_openapi() -> dict[str, Any]:
             op["security"] = [{"entra": []}]
         if "{id}" in path:
             op["parameters"] = [{"name": "id", "in": "path", "required": True,
-                                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}$"}}]
+                                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}\\Z"}}]
         if schema:
             op["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": contract.SCHEMAS[schema]}}}
@@ -333,6 +411,7 @@ def build_app(service: CalendarService, validator: TokenValidator,
     app[SERVICE_KEY] = service
     app[VALIDATOR_KEY] = validator
     app[OFFERS_KEY] = OfferService(service)
+    app[BUDGET_KEY] = DenialBudget()
     for method, path, handler, _schema, _summary in ROUTES:
         app.router.add_route(method, path, handler)
     if extra_routes is not None:

@@ -13,14 +13,17 @@ from typing import Any
 
 API_VERSION = "v1"
 
+# Every pattern is anchored with `\Z`, never `$` (Python's `$` also matches before a final "\n"),
+# and every character class is ASCII (`\d` would take any Unicode digit). Control characters in
+# any string of any payload are refused before the schema by the service (`app._payload`).
 _EMAIL = {"type": "string", "minLength": 3, "maxLength": 254,
-          "pattern": r"^[A-Za-z0-9._%+'\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$"}
+          "pattern": r"^[A-Za-z0-9._%+'\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\Z"}
 _TIME = {"type": "string", "maxLength": 40,
-         "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?Z$"}
-_ZONE = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9_+\-/ .()]+$"}
-_NAME = {"type": "string", "minLength": 1, "maxLength": 120, "pattern": r"^[^\x00-\x1f<>]+$"}
-_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9\-_]+$"}
-_TOKEN = {"type": "string", "minLength": 40, "maxLength": 128, "pattern": r"^[A-Za-z0-9_\-]+$"}
+         "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,7})?)?Z\Z"}
+_ZONE = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9_+\-/ .()]+\Z"}
+_NAME = {"type": "string", "minLength": 1, "maxLength": 120, "pattern": r"^[^\x00-\x1f\x7f<>]+\Z"}
+_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9\-_]+\Z"}
+_TOKEN = {"type": "string", "minLength": 40, "maxLength": 128, "pattern": r"^[A-Za-z0-9_\-]+\Z"}
 
 
 def _obj(required: list[str], **props: Any) -> dict[str, Any]:
@@ -50,7 +53,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         rooms={"type": "array", "items": _EMAIL, "maxItems": 5, "uniqueItems": True},
         start=_TIME, end=_TIME,
         subject={"type": "string", "minLength": 1, "maxLength": 200,
-                 "pattern": r"^[^\x00-\x1f]+$"},
+                 "pattern": r"^[^\x00-\x1f\x7f]+\Z"},
         time_zone=_ZONE,
         idempotency_key=_ID,
     ),
@@ -60,7 +63,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ["queries"],
         queries={"type": "array", "minItems": 1, "maxItems": 20,
                  "items": {"type": "string", "minLength": 1, "maxLength": 120,
-                           "pattern": r"^[^\x00-\x1f]+$"}},
+                           "pattern": r"^[^\x00-\x1f\x7f]+\Z"}},
     ),
     "create_offer": _obj(
         ["interviewers", "duration_min", "window_start", "window_end", "candidate_name"],

@@ -48,6 +48,7 @@ from calendar_backend.errors import (
     SlotTakenError,
     ValidationError,
 )
+from calendar_backend.gate import Probe
 from calendar_backend.invites import panel_body
 from calendar_backend.service import (
     CalendarService,
@@ -145,6 +146,11 @@ class OfferService:
                      int(req.get("day_end_hour", DEFAULT_DAY_HOURS[1])))
         if day_hours[0] >= day_hours[1]:
             raise ValidationError("day_end_hour", "must be after day_start_hour")
+        # The mailbox gate: allow-list, and only calendars the manager can read in Outlook now.
+        refusal = await self._svc._gate(principal, ctx, "offer.create", request_id, names,
+                                        probe=Probe(token, organizer, max(start, now)))
+        if refusal is not None:
+            raise refusal.error()
         capability = secrets.token_urlsafe(32)
         token_hash = hash_capability(capability)
         private = OfferPrivate(req["candidate_name"], req.get("candidate_email", ""),
@@ -235,8 +241,11 @@ class OfferService:
         if not email:
             raise ValidationError("email", "is required")
         start, end = self._slot_bounds(offer, req["start"])
-        ctx, token = await self._app_token(offer)
+        ctx, token = await self._app_token(offer, "offer.book", request_id)
+        if not private.candidate_email:
+            await self._outside_tenant(offer, token, email, request_id)
         mailboxes = list(offer.interviewers)
+        await self._require_offered(offer, token, start, end, request_id, "offer.book")
         row = await self._claim(offer, private.candidate_name, email, start, end, request_id)
         writer = Writer(None, ctx.tenant_id, token, offer.organizer_upn, request_id)
         try:  # reserve (the claim) → recheck → write → confirm | withdraw (booking.py)
@@ -301,7 +310,9 @@ class OfferService:
             raise ValidationError("start", "is missing a required field")
         offer, interview = await self._changeable(req["token"], count=True)
         start, end = self._slot_bounds(offer, req["start"])
-        _ctx, token = await self._app_token(offer)
+        _ctx, token = await self._app_token(offer, "offer.reschedule", request_id)
+        await self._require_offered(offer, token, start, end, request_id, "offer.reschedule",
+                                    ignore=(interview.start, interview.end))
         writer = Writer(None, offer.tenant_id, token, offer.organizer_upn, request_id)
         try:  # hold the new time → recheck → count the change → PATCH → confirm (booking.py)
             await self._svc._bookings.move(writer, interview, start, end,
@@ -319,12 +330,15 @@ class OfferService:
         async with self._store.transaction() as tx:
             offer = await storage.get_offer_by_token_hash(tx, token_hash)
         if offer is None or not secrets.compare_digest(offer.token_hash, token_hash):
-            raise NotFoundError("This link is not valid.")
+            unknown = NotFoundError("This link is not valid.")
+            unknown.denial_reason = "capability"  # type: ignore[attr-defined]
+            raise unknown
         status = _effective_status(offer, self._clock())
-        if status is storage.OfferStatus.EXPIRED:
-            raise GoneError("This link has expired.")
-        if status is storage.OfferStatus.REVOKED:
-            raise GoneError("This link was withdrawn.")
+        if status in {storage.OfferStatus.REVOKED, storage.OfferStatus.EXPIRED}:
+            gone = GoneError("This link has expired." if status is storage.OfferStatus.EXPIRED
+                             else "This link was withdrawn.")
+            gone.denial_reason = f"capability_{status}"  # type: ignore[attr-defined]
+            raise gone
         return offer
 
     async def _me(self, token: str) -> tuple[str, str]:
@@ -373,13 +387,29 @@ class OfferService:
                 "changes_left": max(0, self._settings.candidate_change_limit
                                     - offer.reschedules_used)}
 
-    async def _app_token(self, offer: storage.OfferRow) -> tuple[TenantContext, str]:
-        """Lock 2 for the organizer's tenant, then an app-only Graph token."""
+    async def _app_token(self, offer: storage.OfferRow, operation: str = "",
+                         request_id: str = "") -> tuple[TenantContext, str]:
+        """Lock 2 for the organizer's tenant, then (with ``operation``) the mailbox gate for the
+        link's interviewers as the allow-list stands now, then an app-only Graph token.
+
+        Raises:
+            GoneError: lock 2 failed (tenant gone, organizer archived).
+            GoneError: also when the mailbox gate refuses one of the link's mailboxes (audited
+            by name by the gate; the candidate is told nothing about who or why).
+        """
         organizer = Principal(offer.tenant_id, offer.organizer_oid, frozenset())
         try:
             ctx = await self._svc._tenant_context(organizer)
         except PermissionDeniedError as exc:
-            raise GoneError() from exc
+            gone = GoneError()
+            gone.denial_reason = "lock2_organizer"  # type: ignore[attr-defined]
+            raise gone from exc
+        if operation:
+            refusal = await self._svc._gate(None, ctx, operation, request_id,
+                                            list(offer.interviewers),
+                                            actor_oid=offer.organizer_oid)
+            if refusal is not None:  # audited by name by the gate; the candidate sees a dead link
+                raise GoneError()
         return ctx, await self._svc._tokens.for_app(ctx.tenant_id, ctx.credential)
 
     async def _live_slots(self, offer: storage.OfferRow, request_id: str) -> SlotsResult:
@@ -387,7 +417,7 @@ class OfferService:
         start = max(offer.window_start, now)
         if start >= offer.window_end:
             return SlotsResult((), ())
-        _ctx, token = await self._app_token(offer)
+        _ctx, token = await self._app_token(offer, "offer.slots", request_id)
         result = await self._svc._slots_for(
             None, token, list(offer.interviewers), [], start, offer.window_end,
             duration=timedelta(minutes=offer.duration_min), step=_STEP, buffer=timedelta(0),
@@ -397,6 +427,47 @@ class OfferService:
         result = await self._svc._unreserved(offer.tenant_id, list(offer.interviewers), result,
                                              start, offer.window_end)
         return SlotsResult(result.slots[:_MAX_SLOTS], ())
+
+    async def _outside_tenant(self, offer: storage.OfferRow, token: str, email: str,
+                              request_id: str) -> None:
+        """An invitee the candidate typed can never be a user or a domain of the tenant (issue 12
+        finding 9): not the domain (or a subdomain) of the organizer or an interviewer, and no
+        user Graph finds under that address. Refused as a 400, audited once.
+
+        Raises:
+            ValidationError: the address is inside the tenant (field ``email``).
+        """
+        address = email.strip().lower()
+        domain = address.rsplit("@", 1)[-1].rstrip(".")
+        inside = {a.rsplit("@", 1)[-1] for a in (offer.organizer_upn, *offer.interviewers)}
+        internal = any(domain == d or domain.endswith("." + d) for d in inside)
+        if not internal:
+            status, _doc = await self._svc._graph.request(
+                "GET", f"/users/{quote(address, safe='@')}?$select=id", token)
+            if status not in {400, 404}:
+                internal = True  # found, or could not tell: fail closed
+        if internal:
+            await self._svc._audit(None, offer.tenant_id, "offer.book", (),
+                                   "denied:internal_invitee", request_id)
+            raise ValidationError("email", "must be your own e-mail address")
+
+    async def _require_offered(self, offer: storage.OfferRow, token: str, start: datetime,
+                               end: datetime, request_id: str, operation: str,
+                               ignore: tuple[datetime, datetime] | None = None) -> None:
+        """The wanted time must be one `_live_slots` would list now (same engine, same rules).
+
+        Raises:
+            ValidationError: never offered. SlotTakenError (with ``fresh``): busy now.
+        """
+        try:
+            await self._svc.require_offered(
+                None, token, list(offer.interviewers), [], start, end, step=_STEP,
+                notice=timedelta(minutes=self._settings.default_notice_min),
+                request_id=request_id, operation=f"{operation}.offered",
+                requester=offer.organizer_upn, tenant_id=offer.tenant_id, ignore=ignore)
+        except SlotTakenError as exc:
+            exc.fresh = await self._live_slots(offer, request_id)  # type: ignore[attr-defined]
+            raise
 
     def _slot_bounds(self, offer: storage.OfferRow, raw: str) -> tuple[datetime, datetime]:
         start, _ = _window(raw, format_time(offer.window_end + timedelta(days=1)))

@@ -31,10 +31,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from calendar_backend import storage
+from calendar_backend.allowlist import MailboxAllowList
 from calendar_backend.audit import AuditEvent, append_audit
 from calendar_backend.booking import settle_hold
 from calendar_backend.crypto import CredentialCipher
 from calendar_backend.errors import CalendarError
+from calendar_backend.gate import MailboxGate
 from calendar_backend.graph import CallStats, GraphClient
 from calendar_backend.service import tenant_credential_aad
 from calendar_backend.tokens import AppCredential, TokenBroker
@@ -67,8 +69,10 @@ class Reconciler:
 
     def __init__(self, store: storage.Store, cipher: CredentialCipher, tokens: TokenBroker,
                  graph: GraphClient, *, stale_after: timedelta,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 gate: MailboxGate | None = None) -> None:
         self._store = store
+        self._gate = gate or MailboxGate(store, graph, MailboxAllowList(graph))
         self._cipher = cipher
         self._tokens = tokens
         self._graph = graph
@@ -122,6 +126,9 @@ class Reconciler:
                     self._store, self._graph, token, row, stats,
                     lambda tx, result: self._write_audit(row, result, stats, request_id, tx))
                 return "confirmed" if moved else "failed"
+            refused = await self._gated(row, token)
+            if refused is not None:  # the mailbox gate: e.g. the organizer left (archived)
+                return await self._decide(row, "failed", refused, stats, request_id)
             found = await self._graph.find_event_by_transaction(
                 token, row.organizer_upn, row.transaction_id, stats=stats)
         except CalendarError as exc:
@@ -135,6 +142,21 @@ class Reconciler:
             await self._write_audit(row, "confirmed" if done else "raced", stats, request_id,
                                     tx)
         return "confirmed"
+
+    async def _gated(self, row: storage.InterviewRow, token: str) -> str | None:
+        """Ask the mailbox gate whether the organizer's mailbox may still be read: ``None`` if
+        so, else the ``denied:<rule>`` result (written by `_decide` with the state change)."""
+        said: list[str] = []
+
+        async def keep(_targets: object, result: str, _stats: object) -> None:
+            said.append(result)
+
+        async def app_token() -> str:
+            return token
+
+        refusal = await self._gate.check(tenant_id=row.tenant_id, actor_oid=row.organizer_oid,
+                                         people=(), app_token=app_token, audit=keep)
+        return said[0] if refusal is not None and said else None
 
     async def _decide(self, row: storage.InterviewRow, status: str, result: str,
                       stats: CallStats, request_id: str) -> str:

@@ -8,6 +8,7 @@ and forgotten; every calendar access writes exactly one audit row.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -18,7 +19,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from calendar_backend import storage
-from calendar_backend.allowlist import MailboxAllowList, list_entries
+from calendar_backend.allowlist import MailboxAllowList
 from calendar_backend.audit import AuditEvent, append_audit
 from calendar_backend.auth import Principal
 from calendar_backend.availability import (
@@ -29,7 +30,7 @@ from calendar_backend.availability import (
     WorkingHours,
     find_panel_slots,
 )
-from calendar_backend.booking import Bookings, Writer
+from calendar_backend.booking import Bookings, Writer, candidate_address
 from calendar_backend.calendar_view import CalendarRead, blocks_from_schedule, read_calendars
 from calendar_backend.contract import (
     BlockerOut,
@@ -49,6 +50,7 @@ from calendar_backend.errors import (
     SlotTakenError,
     ValidationError,
 )
+from calendar_backend.gate import MailboxGate, Probe, Refusal
 from calendar_backend.graph import CallStats, GraphClient, Schedule
 from calendar_backend.graph import _raise_for as _graph_raise_for
 from calendar_backend.settings import BackendSettings
@@ -60,6 +62,7 @@ log = logging.getLogger(__name__)
 
 _TXN_NAMESPACE = uuid.UUID("5b0f7a5e-1c59-4c55-9a53-0d6f3c8f2a10")
 _MAX_WINDOW = timedelta(days=61)
+_FINEST_STEP = timedelta(minutes=5)  # the smallest step_min a search may use: every offer is on it
 _OBJECT_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
          "sunday": 6}
@@ -82,6 +85,7 @@ class CalendarService:
                  allowlist: MailboxAllowList | None = None) -> None:
         self._settings = settings
         self._allowlist = allowlist or MailboxAllowList(graph)
+        self.gate = MailboxGate(store, graph, self._allowlist)
         self._store = store
         self._cipher = cipher
         self._tokens = tokens
@@ -107,21 +111,23 @@ class CalendarService:
             raise _lock2(DecryptionError()) from exc
         return TenantContext(principal.tenant_id, AppCredential.from_bytes(raw))
 
-    async def _not_allowed(self, principal: Principal, ctx: TenantContext, mailboxes: list[str],
-                           operation: str, request_id: str) -> tuple[str, ...]:
-        """Mailboxes outside the tenant's allow-list (empty list = all allowed); audits a refusal.
+    async def _gate(self, principal: Principal | None, ctx: TenantContext, operation: str,
+                    request_id: str, people: Sequence[str], rooms: Sequence[str] = (), *,
+                    actor_oid: str | None = None, probe: Probe | None = None,
+                    static: bool = True) -> Refusal | None:
+        """Ask the mailbox gate (`calendar_backend.gate`) before any calendar request.
 
-        Runs before any Graph call, so a refused mailbox is never read.
+        A refusal is audited once (``denied:<rule>``, naming the refused mailboxes) by the gate.
         """
-        async with self._store.transaction() as tx:
-            entries = await list_entries(tx, ctx.tenant_id)
-        refused = await self._allowlist.refused(
-            ctx.tenant_id, entries, mailboxes,
-            lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential))
-        if refused:
-            await self._audit(principal, ctx.tenant_id, operation, refused, "denied:not_allowed",
-                              request_id)
-        return refused
+        async def audit(targets: Sequence[str], result: str, stats: CallStats | None) -> None:
+            await self._audit(principal, ctx.tenant_id, operation, targets, result, request_id,
+                              stats)
+
+        return await self.gate.check(
+            tenant_id=ctx.tenant_id, actor_oid=actor_oid or (principal.oid if principal else None),
+            people=people, rooms=rooms,
+            app_token=lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential),
+            audit=audit, probe=probe, static=static)
 
     async def _user_graph_token(self, principal: Principal, ctx: TenantContext,
                                 assertion: str) -> str:
@@ -159,20 +165,6 @@ class CalendarService:
         actor = Principal(tenant_id, actor_oid, frozenset()) if actor_oid else None
         await self._audit(actor, tenant_id or "-", operation, (), f"denied:{reason}", request_id)
 
-    async def _refuse_archived(self, principal: Principal, tenant_id: str,
-                               interviewers: Sequence[str], request_id: str) -> None:
-        """Refuse, by name and before any Graph call, interviewers archived as leavers."""
-        from calendar_backend.lifecycle import archived_among  # lifecycle imports this module
-
-        async with self._store.transaction() as tx:
-            gone = await archived_among(tx, tenant_id, interviewers)
-        if gone:
-            await self._audit(principal, tenant_id, "interview.create", gone, "denied:archived",
-                              request_id)
-            raise PermissionDeniedError(
-                "These people have left the organisation and cannot be booked: "
-                + ", ".join(gone))
-
     # ---- find slots --------------------------------------------------------------------------
     async def find_slots(self, principal: Principal, assertion: str, req: dict[str, Any],
                          request_id: str) -> SlotsResult:
@@ -180,11 +172,14 @@ class CalendarService:
         start, end = _window(req["start"], req["end"])
         ctx = await self._tenant_context(principal)
         people = list(req["interviewers"])
-        refused = await self._not_allowed(principal, ctx, people, "slots.find", request_id)
-        if refused:
-            return SlotsResult((), (), tuple(BlockerOut(a, "not_allowed") for a in refused))
-        token = await self._user_graph_token(principal, ctx, assertion)
         rooms = list(req.get("rooms", []))
+        refusal = await self._gate(principal, ctx, "slots.find", request_id, people, rooms)
+        if refusal is not None:
+            if refusal.rule.value not in {"not_allowed", "unreadable"}:
+                raise refusal.error()
+            return SlotsResult((), (), tuple(BlockerOut(a, refusal.rule.value)
+                                             for a in refusal.mailboxes))
+        token = await self._user_graph_token(principal, ctx, assertion)
         return await self._slots_for(
             principal, token, people, rooms, start, end,
             duration=timedelta(minutes=req["duration_min"]),
@@ -199,7 +194,12 @@ class CalendarService:
                          duration: timedelta, step: timedelta, buffer: timedelta,
                          notice: timedelta, want_all: bool, limit: int, request_id: str,
                          operation: str, requester: str | None,
-                         tenant_id: str | None = None) -> SlotsResult:
+                         tenant_id: str | None = None,
+                         ignore: tuple[datetime, datetime] | None = None,
+                         unbusy: list[tuple[SlotOut, ...]] | None = None) -> SlotsResult:
+        """The slot engine on freshly read calendars. ``ignore``: the exact span of an interview
+        being moved, whose own event must not block its new time. ``unbusy``: receives the slots
+        the same query gives when nobody's busy time counts (to tell "taken" from "never offered")."""
         stats = CallStats()
         mailboxes = people + rooms
         fetch = Interval(start - buffer - timedelta(days=1), end + buffer + timedelta(days=1))
@@ -218,6 +218,8 @@ class CalendarService:
             await self._audit(principal, tid, operation, mailboxes, f"error:{exc.code}",
                               request_id, stats)
             raise
+        if ignore is not None:
+            schedules, reads = _without(schedules, reads, ignore)
         unreadable = [a for a in mailboxes if schedules[a.lower()].error
                       or not _zone_known(schedules[a.lower()], is_room=a in rooms)]
         await self._audit(principal, tid, operation, mailboxes,
@@ -232,9 +234,41 @@ class CalendarService:
         query = SlotQuery(window=Interval(start, end), duration=duration, step=step,
                           not_before=self._clock() + notice, buffer=buffer)
         result = find_panel_slots(availabilities, query, self._rules)
+        if unbusy is not None:
+            free = [dataclasses.replace(a, blocks=(), all_day=()) for a in availabilities]
+            unbusy.append(tuple(SlotOut(s.start, s.end)
+                                for s in find_panel_slots(free, query, self._rules).slots))
         chosen = result.slots if want_all else result.ranked[:limit]
         blockers = tuple(BlockerOut(b.mailbox, str(b.reason)) for b in result.blockers)
         return SlotsResult(tuple(SlotOut(s.start, s.end) for s in chosen), out_people, blockers)
+
+    async def require_offered(self, principal: Principal | None, token: str, people: list[str],
+                              rooms: list[str], start: datetime, end: datetime, *,
+                              step: timedelta, notice: timedelta, request_id: str,
+                              operation: str, requester: str | None, tenant_id: str,
+                              ignore: tuple[datetime, datetime] | None = None) -> None:
+        """A booking must be a slot the engine would offer now (issue 12 finding 8): working
+        hours, grid, window, notice and busy time, decided by the same code that offers slots
+        (`_slots_for`), on calendars read now.
+
+        Raises:
+            ValidationError: ``start`` is never offered (hours, grid, window, notice; field
+            ``start``). SlotTakenError: it would be, but someone is busy then (or a calendar
+            could not be read).
+        """
+        unbusy: list[tuple[SlotOut, ...]] = []
+        found = await self._slots_for(
+            principal, token, people, rooms, start, end, duration=end - start, step=step,
+            buffer=timedelta(0), notice=notice, want_all=True, limit=1, request_id=request_id,
+            operation=operation, requester=requester, tenant_id=tenant_id, ignore=ignore,
+            unbusy=unbusy)
+        wanted = SlotOut(start, end)
+        if wanted in found.slots:
+            return
+        if any(b.reason == "unreadable" for b in found.blockers) or \
+                any(wanted in u for u in unbusy):
+            raise SlotTakenError()
+        raise ValidationError("start", "is not one of the offered times")
 
     # ---- interviews ------------------------------------------------------------------------------
     async def create_interview(self, principal: Principal, assertion: str, req: dict[str, Any],
@@ -245,18 +279,32 @@ class CalendarService:
             raise ValidationError("start", "is in the past")
         ctx = await self._tenant_context(principal)
         interviewers = [a.lower() for a in req["interviewers"]]
-        await self._refuse_archived(principal, ctx.tenant_id, interviewers, request_id)
-        refused = await self._not_allowed(principal, ctx, interviewers, "interview.create",
-                                          request_id)
-        if refused:
-            raise PermissionDeniedError(
-                "OpenSlot is not allowed to read these calendars: " + ", ".join(refused))
+        rooms = [a.lower() for a in req.get("rooms", [])]
+        refusal = await self._gate(principal, ctx, "interview.create", request_id, interviewers,
+                                   rooms)
+        if refusal is not None:
+            raise refusal.error()
         token = await self._user_graph_token(principal, ctx, assertion)
         organizer = await self._organizer_address(token)
-        rooms = [a.lower() for a in req.get("rooms", [])]
+        refusal = await self._gate(principal, ctx, "interview.create", request_id, interviewers,
+                                   rooms, probe=Probe(token, organizer, start), static=False)
+        if refusal is not None:
+            raise refusal.error()
         candidate = req["candidate"]
         txn = str(uuid.uuid5(_TXN_NAMESPACE,
                              f"{principal.tenant_id}:{principal.oid}:{req['idempotency_key']}"))
+        async with self._store.transaction() as tx:
+            known = await storage.get_interview_by_transaction(tx, txn)
+        if known is None or known.status not in {"confirmed", "pending"}:  # not a retry
+            try:
+                await self.require_offered(principal, token, interviewers, rooms, start, end,
+                                           step=_FINEST_STEP, notice=timedelta(0),
+                                           request_id=request_id, operation="interview.offered",
+                                           requester=organizer, tenant_id=ctx.tenant_id)
+            except SlotTakenError as exc:
+                await self._attach_fresh(exc, principal, token, (interviewers, rooms), start,
+                                         end, request_id)
+                raise
         before = datetime.now(UTC)  # storage stamps created_at with the wall clock
         writer = Writer(principal, principal.tenant_id, token, organizer, request_id)
         try:  # reserve → recheck → write → confirm | withdraw | resume (booking.py)
@@ -395,7 +443,24 @@ class CalendarService:
         if row.status != "confirmed" or not row.event_id:
             raise ConflictError("Only a booked interview can be moved.")
         ctx = await self._tenant_context(principal)
+        mailboxes = [a for a in row.attendees if a != candidate_address(row)]
+        rooms = await self.gate.rooms_among(
+            mailboxes, lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential))
+        refusal = await self._gate(principal, ctx, "interview.reschedule", request_id,
+                                   [a for a in mailboxes if a not in rooms], sorted(rooms))
+        if refusal is not None:
+            raise refusal.error()
         token = await self._user_graph_token(principal, ctx, assertion)
+        refusal = await self._gate(principal, ctx, "interview.reschedule", request_id,
+                                   [a for a in mailboxes if a not in rooms], sorted(rooms),
+                                   probe=Probe(token, row.organizer_upn, start), static=False)
+        if refusal is not None:
+            raise refusal.error()
+        await self.require_offered(principal, token, [a for a in mailboxes if a not in rooms],
+                                   sorted(rooms), start, end, step=_FINEST_STEP,
+                                   notice=timedelta(0), request_id=request_id,
+                                   operation="interview.offered", requester=row.organizer_upn,
+                                   tenant_id=ctx.tenant_id, ignore=(row.start, row.end))
         writer = Writer(principal, row.tenant_id, token, row.organizer_upn, request_id)
         moved = await self._bookings.move(writer, row, start, end,
                                           operation="interview.reschedule",
@@ -435,6 +500,11 @@ class CalendarService:
                              for u in users if u.get("accountEnabled", True)
                              and (u.get("mail") or u.get("userPrincipalName"))]
             results.append((matched_users + matched_rooms)[:10])
+        # The mailbox gate: a person the allow-list refuses is never offered for scheduling.
+        refused = await self.gate.not_allowed(
+            ctx.tenant_id, [p.address for r in results for p in r if not p.is_room],
+            lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential))
+        results = [[p for p in r if p.is_room or p.address not in refused] for r in results]
         await self._audit(principal, principal.tenant_id, "directory.resolve", (), "ok",
                           request_id, stats)
         return results
@@ -544,6 +614,22 @@ def _read_availability(read: CalendarRead, is_room: bool) -> PersonAvailability:
     return PersonAvailability(read.schedule.address.lower(),
                               _working_hours(read.schedule.working_hours, is_room=is_room),
                               read.blocks, read.all_day)
+
+
+def _without(schedules: dict[str, Schedule], reads: dict[str, CalendarRead] | None,
+             span: tuple[datetime, datetime]
+             ) -> tuple[dict[str, Schedule], dict[str, CalendarRead] | None]:
+    """The calendars without items of exactly ``span`` (the interview being moved)."""
+    lo, hi = span
+    out = {k: dataclasses.replace(v, items=tuple(i for i in v.items
+                                                 if (i.start, i.end) != (lo, hi)))
+           for k, v in schedules.items()}
+    if reads is None:
+        return out, None
+    return out, {k: dataclasses.replace(
+        v, schedule=out[k], blocks=tuple(b for b in v.blocks
+                                         if (b.interval.start, b.interval.end) != (lo, hi)))
+        for k, v in reads.items()}
 
 
 def _event_body(candidate: dict[str, str], interviewers: list[str], rooms: list[str],

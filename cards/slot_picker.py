@@ -90,7 +90,8 @@ def build_slot_picker(view: SlotPickerView) -> dict[str, object]:
     A page past the end shows the last page.
     With no slots on the page it explains who blocks and offers "Look 7 more days" and, when
     the interview is longer than 30 minutes, "Try 30 minutes". "Send to candidate instead" is
-    always offered.
+    offered only when every calendar could be read: a candidate link may never cover a calendar
+    the manager could not read (issue 12; the Calendar Service refuses such a link too).
     """
     page = min(view.page, max(1, -(-len(view.slots) // PAGE_SIZE)))  # clamp to the last page
     start = (page - 1) * PAGE_SIZE
@@ -101,8 +102,9 @@ def build_slot_picker(view: SlotPickerView) -> dict[str, object]:
         plain(f"Interview: {view.candidate.display_name}", weight="Bolder"),
         plain(summary, subtle=True),
         *(_slots_body(view, page, shown) if shown else _empty_body(view)),
-        action_set([build_execute("Send to candidate instead",
-                                  CardAction(Verb.SEND_TO_CANDIDATE, view.flow))]),
     ]
+    if not any(b.reason.is_unreadable for b in view.blockers):
+        body.append(action_set([build_execute("Send to candidate instead",
+                                              CardAction(Verb.SEND_TO_CANDIDATE, view.flow))]))
     refresh = build_refresh(view.flow, view.user_ids) if view.user_ids else None
     return build_card(body, fallback_text="Pick an interview time in OpenSlot.", refresh=refresh)

@@ -365,7 +365,22 @@ def test_cards_empty_picker_explains_blockers_and_offers_widening() -> None:
     data = {str(a["verb"]): a["data"] for a in _actions(card, "Action.Execute")}
     assert data[Verb.WIDEN_DAYS]["days"] == 7  # type: ignore[index]
     assert data[Verb.SHORTEN]["duration_min"] == 30  # type: ignore[index]
-    assert Verb.SEND_TO_CANDIDATE in data
+    # Some calendars could not be read: a candidate link would show times nobody checked.
+    assert Verb.SEND_TO_CANDIDATE not in data
+
+
+@pytest.mark.parametrize("reason", [BlockReason.UNREADABLE, BlockReason.NOT_ALLOWED])
+def test_cards_no_send_to_candidate_when_a_calendar_could_not_be_read(
+        reason: BlockReason) -> None:
+    """Issue 12 finding 1: the card said "I couldn't read these calendars" and still offered a
+    candidate link; a link may only cover calendars the manager could read."""
+    for slots in ((), _many_slots(3)):
+        card = build_slot_picker(_picker(slots=slots,
+                                         blockers=(Blocker("Miriam Graham", reason),)))
+        verbs = {a["verb"] for a in _actions(card, "Action.Execute")}
+        assert Verb.SEND_TO_CANDIDATE not in verbs
+    readable = build_slot_picker(_picker(slots=_many_slots(3), blockers=()))
+    assert Verb.SEND_TO_CANDIDATE in {a["verb"] for a in _actions(readable, "Action.Execute")}
 
 
 def test_cards_shorten_offered_only_when_shorter_helps() -> None:
