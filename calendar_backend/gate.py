@@ -130,7 +130,8 @@ class MailboxGate:
         if actor_oid is not None and actor_oid in leavers:
             return Refusal(Rule.ARCHIVED, ())
         if leavers and people:
-            left = await self._archived_people(people, leavers, app_token)
+            left = await self._stored_leavers(tenant_id, people) \
+                or await self._archived_people(people, leavers, app_token)
             if left:
                 return Refusal(Rule.ARCHIVED, left)
         refused = await self._allowlist.refused(tenant_id, entries, people, app_token)
@@ -143,6 +144,13 @@ class MailboxGate:
             if not_rooms:
                 return Refusal(Rule.NOT_A_ROOM, not_rooms)
         return None
+
+    async def _stored_leavers(self, tenant_id: str, people: list[str]) -> tuple[str, ...]:
+        """People whose addresses were kept when they were archived: no directory call needed."""
+        from calendar_backend.lifecycle import archived_among  # lifecycle imports service → gate
+
+        async with self._store.transaction() as tx:
+            return await archived_among(tx, tenant_id, people)
 
     async def _archived_people(self, people: list[str], leavers: set[str],
                                app_token: AppToken) -> tuple[str, ...]:

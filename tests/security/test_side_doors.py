@@ -220,11 +220,11 @@ class NotApplicable:
     reason: str
 
 
-USER_LOCKS = {"token": Refused(401, "unauthorized"), "credential": Refused(500, "internal"),
+USER_LOCKS = {"token": Refused(401, "unauthorized"), "credential": Refused(503, "unavailable"),
               "payload": Refused(400, "invalid_request"),
               "archived": Refused(403, "forbidden", "denied:lock2_forbidden")}
 CANDIDATE_LOCKS = {"token": Refused(404, "not_found", "denied:capability"),
-                   "credential": Refused(500, "internal", "denied:lock2_internal"),
+                   "credential": Refused(503, "unavailable", "denied:lock2_unavailable"),
                    "payload": Refused(400, "invalid_request", "denied:payload"),
                    "archived": Refused(410, "gone", "denied:lock2_organizer")}
 NO_ROOMS = NotApplicable("the operation takes no rooms (no `rooms` in its schema)")
