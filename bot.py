@@ -13,7 +13,6 @@ import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -38,6 +37,7 @@ from botframework.connector.token_api import TokenApiClientConfiguration
 from msrest.universal_http.requests import ClientRetryPolicy
 
 from calendar_backend.client import CalendarServiceApi, CalendarServiceClient
+from calendar_backend.contract import OutboundPolicy, OutboundUrlError, check_outbound_url
 from dialogs import msrest_json
 from dialogs.candidate_page import (
     CandidatePageConfig,
@@ -82,7 +82,7 @@ class BotSettings:
     app_password: str
     app_tenant_id: str
     allowed_tenants: frozenset[str]
-    allowed_service_hosts: tuple[str, ...]
+    allowed_service_hosts: tuple[str, ...]  # serviceUrl hosts (dot-suffix match), see outbound.py
     token_service_url: str
     connection_name: str
     calendar_service_url: str
@@ -96,11 +96,17 @@ class BotSettings:
     rate_sends_per_second: int = 7  # outgoing activities per conversation (§7 #27)
     connector_timeout_s: float = 10.0  # one Bot Connector request, no retries, no redirects (#9)
     form_key: bytes = field(default=b"", repr=False)  # candidate page form nonces (candidate_page.form_key)
+    allowed_service_ports: frozenset[int] = frozenset()  # non-default serviceUrl ports allowed
 
     @property
     def is_dev(self) -> bool:
         """True only in the explicit dev profile."""
         return self.env == "dev"
+
+    @property
+    def service_url_policy(self) -> OutboundPolicy:
+        """Where replies and notices may be sent (`calendar_backend.outbound`)."""
+        return OutboundPolicy(self.allowed_service_hosts, self.allowed_service_ports, self.is_dev)
 
     def __repr__(self) -> str:
         return f"BotSettings(env={self.env!r}, app_id={self.app_id!r}, password=***)"
@@ -159,7 +165,15 @@ def load_bot_settings(environ: Mapping[str, str]) -> BotSettings:
                                                 "120")),
         rate_sends_per_second=int(_positive(environ, "OPENSLOT_BOT_RATE_SENDS_PER_SECOND", "7")),
         connector_timeout_s=_positive(environ, "OPENSLOT_BOT_CONNECTOR_TIMEOUT_S", "10"),
-        form_key=_form_key(get("OPENSLOT_BOT_FORM_KEY", ""), password))
+        form_key=_form_key(get("OPENSLOT_BOT_FORM_KEY", ""), password),
+        allowed_service_ports=_ports(get("OPENSLOT_ALLOWED_SERVICE_URL_PORTS", "")))
+
+
+def _ports(value: str) -> frozenset[int]:
+    try:
+        return OutboundPolicy.from_csv("", ports=value).ports
+    except ValueError as err:
+        raise SettingsError(f"OPENSLOT_ALLOWED_SERVICE_URL_PORTS: {err}") from None
 
 
 def _form_key(configured: str, password: str) -> bytes:
@@ -169,10 +183,14 @@ def _form_key(configured: str, password: str) -> bytes:
         raise SettingsError(str(err)) from None
 
 
-def host_allowed(service_url: str | None, suffixes: tuple[str, ...]) -> bool:
-    """True when ``service_url``'s host equals or ends with ``.`` + an allowed suffix."""
-    host = (urlsplit(service_url or "").hostname or "").lower()
-    return bool(host) and any(host == s or host.endswith("." + s) for s in suffixes)
+def service_url_allowed(service_url: str | None, policy: OutboundPolicy) -> bool:
+    """True when the outbound-URL validator lets the bot send to ``service_url``."""
+    try:
+        check_outbound_url(service_url, policy)
+    except OutboundUrlError as err:
+        LOG.warning("serviceUrl refused: %s", err.reason)
+        return False
+    return True
 
 
 def tenant_of(activity: Activity) -> str:
@@ -210,19 +228,23 @@ class ActivityGate(Middleware):
             reason = "channel"
         elif tenant_of(activity) not in self._settings.allowed_tenants:
             reason = "tenant"
-        elif not host_allowed(activity.service_url, self._settings.allowed_service_hosts):
+        elif not service_url_allowed(activity.service_url, self._settings.service_url_policy):
             reason = "service_url"
         elif self._is_duplicate(activity):
             reason = "duplicate"
         if reason is not None:
-            LOG.warning("activity dropped: %s", reason)
-            if self._audit is not None and reason != "duplicate":
-                sender = activity.from_property
-                await self._audit.record(reason, tenant_id=tenant_of(activity),
-                                         actor_oid=sender.aad_object_id if sender else None,
-                                         activity_id=activity.id)
+            await self.drop(activity, reason)
             return
         await logic()
+
+    async def drop(self, activity: Activity, reason: str) -> None:
+        """Log (and, except duplicates, audit) a dropped activity."""
+        LOG.warning("activity dropped: %s", reason)
+        if self._audit is not None and reason != "duplicate":
+            sender = activity.from_property
+            await self._audit.record(reason, tenant_id=tenant_of(activity),
+                                     actor_oid=sender.aad_object_id if sender else None,
+                                     activity_id=activity.id)
 
 
 class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
@@ -261,12 +283,12 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
         """The turn's replies use this factory (not ``create_connector_factory``)."""
         if result.connector_factory is not None:
             result.connector_factory = _HardenedConnectorFactory(
-                result.connector_factory, self._settings.connector_timeout_s, self._connectors)
+                result.connector_factory, self._settings, self._connectors)
         return result
 
     def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
         return _HardenedConnectorFactory(super().create_connector_factory(claims_identity),
-                                         self._settings.connector_timeout_s, self._connectors)
+                                         self._settings, self._connectors)
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:  # noqa: ARG002
         """One client per process (botbuilder asks on every turn): its MSAL cache and HTTP
@@ -339,14 +361,22 @@ class ConnectorClients:
 class _HardenedConnectorFactory(ConnectorFactory):
     """Bot Connector clients that never follow redirects, never retry and give up after
     ``timeout_s`` seconds (msrest's defaults: 30 redirects, 3 retries, 100 s each), kept in
-    ``clients`` across turns."""
+    ``clients`` across turns. Every client for a serviceUrl (replies, proactive notices) is made
+    here, so the outbound-URL validator runs here too, at send time."""
 
-    def __init__(self, inner: ConnectorFactory, timeout_s: float, clients: ConnectorClients) -> None:
+    def __init__(self, inner: ConnectorFactory, settings: BotSettings, clients: ConnectorClients) -> None:
         self._inner = inner
-        self._timeout_s = timeout_s
+        self._timeout_s = settings.connector_timeout_s
+        self._policy = settings.service_url_policy
         self._clients = clients
 
     async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
+        """The client for ``service_url``.
+
+        Raises:
+            OutboundUrlError: the validator refuses ``service_url`` (nothing is sent).
+        """
+        check_outbound_url(service_url, self._policy)
         return await self._clients.get(service_url, audience,
                                        lambda: self._build(service_url, audience))
 
@@ -424,6 +454,9 @@ async def _messages(request: web.Request) -> web.StreamResponse:
                                                     activity, bot.on_turn)
     except PermissionError as exc:
         raise web.HTTPUnauthorized from exc
+    except OutboundUrlError:  # authenticated, but its serviceUrl is refused: nothing was sent
+        await request.app[GATE_KEY].drop(activity, "service_url")
+        return web.Response(status=201)
     if verdict.retry_after_s is not None:  # refused by InboundRateLimit before any handler
         return web.json_response({"error": "rate limited"}, status=429,
                                  headers={"Retry-After": verdict.retry_after_header})
@@ -447,6 +480,7 @@ async def _healthz(_request: web.Request) -> web.Response:
 
 ADAPTER_KEY = web.AppKey("adapter", CloudAdapter)
 BOT_KEY = web.AppKey("bot", dict[str, OpenSlotBot])
+GATE_KEY = web.AppKey("gate", ActivityGate)
 
 
 def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = None,
@@ -459,7 +493,8 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
                                 SendPacer(settings.rate_sends_per_second))
     adapter.use(InboundRateLimit(settings.rate_tenant_per_min,
                                  settings.rate_conversation_per_min, tenant_of))
-    adapter.use(ActivityGate(settings, DropAudit(store.engine)))
+    gate = ActivityGate(settings, DropAudit(store.engine))
+    adapter.use(gate)
     adapter.use(SsoExchangeMiddleware(store, settings.connection_name))
 
     async def on_error(context: TurnContext, error: Exception) -> None:
@@ -482,6 +517,7 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
         await store.close()
 
     app[ADAPTER_KEY] = adapter
+    app[GATE_KEY] = gate
     app[BOT_KEY] = {}
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/api/messages", _messages)
@@ -490,7 +526,7 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
         app, CandidatePageConfig(settings.calendar_service_url, bot_app_id=settings.app_id,
                                  trust_forwarded_for=settings.trust_forwarded_for,
                                  nonce_key=settings.form_key or form_key("", settings.app_password)),
-        adapter=adapter, allowed_service_hosts=settings.allowed_service_hosts)
+        adapter=adapter, service_url_policy=settings.service_url_policy)
     return app
 
 

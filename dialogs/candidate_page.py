@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import aiohttp
@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from calendar_backend import errors
 from calendar_backend.client import CalendarServiceClient
-from calendar_backend.contract import parse_time
+from calendar_backend.contract import OutboundPolicy, OutboundUrlError, check_outbound_url, parse_time
 from cards.candidate_page import (
     BookingView,
     PageContext,
@@ -157,7 +157,7 @@ def redact_path(path: str) -> str:
 class _Runtime:
     config: CandidatePageConfig
     adapter: Any
-    allowed_hosts: tuple[str, ...]
+    service_url_policy: OutboundPolicy
     link_limit: KeyedTokenBuckets
     ip_limit: KeyedTokenBuckets
     client: CalendarServiceClient | None = None
@@ -168,9 +168,9 @@ _CSP_NONCE = web.RequestKey("csp_nonce", str)
 
 
 def mount_candidate_pages(app: web.Application, config: CandidatePageConfig, *, adapter: Any,
-                          allowed_service_hosts: tuple[str, ...]) -> None:
+                          service_url_policy: OutboundPolicy) -> None:
     """Register the candidate routes (and their HTTP client's lifecycle) on the bot app."""
-    app[_RUNTIME] = _Runtime(config, adapter, allowed_service_hosts,
+    app[_RUNTIME] = _Runtime(config, adapter, service_url_policy,
                              KeyedTokenBuckets(config.link_rate_per_min, burst=config.link_burst),
                              KeyedTokenBuckets(config.ip_rate_per_min, burst=config.ip_burst))
 
@@ -359,9 +359,10 @@ async def notify_manager(rt: _Runtime, outcome: dict[str, Any]) -> None:
     reference = ConversationReference().deserialize(ref_doc)
     if reference.conversation is not None:  # the SDK drops Teams' "tenantId"; the offer knows it
         reference.conversation.tenant_id = str(outcome.get("tenant_id", ""))
-    host = (urlsplit(reference.service_url or "").hostname or "").lower()
-    if not any(host == h or host.endswith("." + h) for h in rt.allowed_hosts):
-        LOG.warning("proactive notice skipped: service host not allowed")
+    try:  # the outbound-URL validator, again at send time (the allow-list may have changed)
+        check_outbound_url(reference.service_url, rt.service_url_policy)
+    except OutboundUrlError as err:
+        LOG.warning("proactive notice skipped: serviceUrl refused (%s)", err.reason)
         return
     text = manager_notice(str(outcome.get("candidate_name", "The candidate")),
                           str(outcome.get("event", "booked")), booking,
