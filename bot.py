@@ -47,6 +47,7 @@ from dialogs.candidate_page import (
 )
 from dialogs.conversation_state import JsonConversationState
 from dialogs.drop_audit import DropAudit
+from dialogs.form_nonces import SqlNonceLedger
 from dialogs.rate_limit import InboundRateLimit, PacedCloudAdapter, SendPacer, rate_limit_scope
 from dialogs.services import DialogServices
 from dialogs.sql_storage import SqlStorage
@@ -526,8 +527,25 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
         app, CandidatePageConfig(settings.calendar_service_url, bot_app_id=settings.app_id,
                                  trust_forwarded_for=settings.trust_forwarded_for,
                                  nonce_key=settings.form_key or form_key("", settings.app_password)),
-        adapter=adapter, service_url_policy=settings.service_url_policy)
+        adapter=adapter, service_url_policy=settings.service_url_policy,
+        nonce_ledger=SqlNonceLedger(store, CandidatePageConfig.nonce_ttl_s))
+    app.on_response_prepare.append(_baseline_headers)
     return app
+
+
+BASELINE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
+                               "form-action 'none'",
+    "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store", "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+}
+
+
+async def _baseline_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    """Security headers on every response of the bot app (errors, /healthz and /robots.txt
+    included); the candidate pages set their own stricter ones first, which are kept."""
+    for name, value in BASELINE_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 def main(environ: Mapping[str, str]) -> int:

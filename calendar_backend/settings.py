@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from calendar_backend.errors import ValidationError
+from calendar_backend.outbound import OutboundPolicy
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.data/openslot.db"
 
@@ -76,6 +77,16 @@ class BackendSettings:
     # Where slot search reads calendars: "schedule" (getSchedule, free/busy) or "calendar_view"
     # (calendarView through $batch where the caller may read events; getSchedule for the rest).
     availability_source: str = "schedule"
+    # Where a stored conversation reference's serviceUrl may point (the bot's own allow-list,
+    # OPENSLOT_ALLOWED_SERVICE_URL_HOSTS/_PORTS), checked by calendar_backend/outbound.py.
+    allowed_service_hosts: tuple[str, ...] = ("smba.trafficmanager.net",)
+    allowed_service_ports: frozenset[int] = frozenset()
+
+    @property
+    def service_url_policy(self) -> OutboundPolicy:
+        """The outbound-URL policy for conversation references (dev: loopback http allowed)."""
+        return OutboundPolicy(self.allowed_service_hosts, self.allowed_service_ports,
+                              self.env == "dev")
 
 
 def load_settings(environ: Mapping[str, str]) -> BackendSettings:
@@ -103,6 +114,11 @@ def load_settings(environ: Mapping[str, str]) -> BackendSettings:
     _require_private(host)
     ca = environ.get("OPENSLOT_CA_BUNDLE", "")
     blocking = get("BUSY_STATUSES", "busy,oof,tentative,unknown")
+    try:
+        service_urls = OutboundPolicy.from_csv(get("ALLOWED_SERVICE_URL_HOSTS", "smba.trafficmanager.net"),
+                                               ports=environ.get("OPENSLOT_ALLOWED_SERVICE_URL_PORTS", ""))
+    except ValueError as exc:
+        raise ValidationError("OPENSLOT_ALLOWED_SERVICE_URL_PORTS", str(exc)) from exc
     return BackendSettings(
         env=env,
         host=host,
@@ -127,6 +143,8 @@ def load_settings(environ: Mapping[str, str]) -> BackendSettings:
         recovery_interval_s=get_int("RECOVERY_INTERVAL_S", 300),
         crash_at=_crash_point(env, environ.get("OPENSLOT_CRASH_AT", "")),
         availability_source=_availability_source(get("AVAILABILITY_SOURCE", "schedule")),
+        allowed_service_hosts=service_urls.hosts,
+        allowed_service_ports=service_urls.ports,
     )
 
 

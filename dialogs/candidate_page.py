@@ -52,6 +52,7 @@ from cards.candidate_page import (
     render_message_page,
 )
 from cards.local_time import format_range
+from dialogs.form_nonces import MemoryNonceLedger, NonceLedger
 from dialogs.rate_limit import KeyedTokenBuckets
 
 LOG = logging.getLogger("openslot.candidate")
@@ -110,21 +111,24 @@ def form_key(configured: str, app_password: str) -> bytes:
     return secrets.token_bytes(FORM_KEY_BYTES)
 
 
-def make_form_nonce(key: bytes, token_hash: bytes, issued_s: int) -> str:
-    """``<issued>.<hex HMAC-SHA256(key, token_hash | issued)>``: binds a form to its link."""
-    mac = hmac.new(key, token_hash + str(issued_s).encode(), hashlib.sha256).hexdigest()
-    return f"{issued_s}.{mac}"
+def make_form_nonce(key: bytes, token_hash: bytes, issued_s: int, salt: str | None = None) -> str:
+    """``<issued>.<salt>.<hex HMAC-SHA256(key, token_hash | issued | salt)>``: binds a form to its
+    link; the random salt makes every page's nonce distinct (each is spent once, see `_change`)."""
+    salt = secrets.token_hex(8) if salt is None else salt
+    mac = hmac.new(key, token_hash + f"{issued_s}.{salt}".encode(), hashlib.sha256).hexdigest()
+    return f"{issued_s}.{salt}.{mac}"
 
 
 def check_form_nonce(key: bytes, token_hash: bytes, nonce: str, now_s: int, ttl_s: int) -> bool:
     """True when ``nonce`` was made for this link by this key no more than ``ttl_s`` ago."""
-    issued_raw, _, _mac = nonce.partition(".")
-    if not issued_raw.isdigit() or len(nonce) > 100:
+    issued_raw, _, rest = nonce.partition(".")
+    salt, _, _mac = rest.partition(".")
+    if not issued_raw.isdigit() or len(nonce) > 120 or not re.fullmatch(r"[0-9a-f]{16}", salt):
         return False
     issued = int(issued_raw)
     if not (now_s - ttl_s <= issued <= now_s + 5):
         return False
-    return hmac.compare_digest(make_form_nonce(key, token_hash, issued), nonce)
+    return hmac.compare_digest(make_form_nonce(key, token_hash, issued, salt), nonce)
 
 
 def security_headers(csp_nonce: str) -> dict[str, str]:
@@ -160,6 +164,7 @@ class _Runtime:
     service_url_policy: OutboundPolicy
     link_limit: KeyedTokenBuckets
     ip_limit: KeyedTokenBuckets
+    nonces: NonceLedger  # spent form nonces: one change per page (dialogs/form_nonces.py)
     client: CalendarServiceClient | None = None
 
 
@@ -168,11 +173,14 @@ _CSP_NONCE = web.RequestKey("csp_nonce", str)
 
 
 def mount_candidate_pages(app: web.Application, config: CandidatePageConfig, *, adapter: Any,
-                          service_url_policy: OutboundPolicy) -> None:
-    """Register the candidate routes (and their HTTP client's lifecycle) on the bot app."""
+                          service_url_policy: OutboundPolicy,
+                          nonce_ledger: NonceLedger | None = None) -> None:
+    """Register the candidate routes (and their HTTP client's lifecycle) on the bot app.
+    ``nonce_ledger``: where spent form nonces are kept (default: this process only)."""
     app[_RUNTIME] = _Runtime(config, adapter, service_url_policy,
                              KeyedTokenBuckets(config.link_rate_per_min, burst=config.link_burst),
-                             KeyedTokenBuckets(config.ip_rate_per_min, burst=config.ip_burst))
+                             KeyedTokenBuckets(config.ip_rate_per_min, burst=config.ip_burst),
+                             nonce_ledger or MemoryNonceLedger(config.nonce_ttl_s))
 
     async def lifecycle(app_: web.Application):  # type: ignore[no-untyped-def]
         session = aiohttp.ClientSession()
@@ -278,6 +286,8 @@ async def _change(request: web.Request) -> web.StreamResponse:
     token_hash = hashlib.sha256(token.encode()).digest()
     if not check_form_nonce(rt.config.nonce_key, token_hash, form.get("nonce", ""),
                             int(time.time()), rt.config.nonce_ttl_s):
+        raise errors.PermissionDeniedError()
+    if not await rt.nonces.spend(form["nonce"]):  # single-use: a replayed form changes nothing
         raise errors.PermissionDeniedError()
     action = request.path.rsplit("/", 1)[1]
     tz = _zone_param(form.get("tz"))
