@@ -130,17 +130,22 @@ def _positive(environ: Mapping[str, str], name: str, default: str) -> float:
 def load_bot_settings(environ: Mapping[str, str]) -> BotSettings:
     """Build the frozen settings from OPENSLOT_* variables.
 
+    An unset or empty ``OPENSLOT_ENV`` is the prod profile: only an explicit ``OPENSLOT_ENV=dev``
+    runs the bot anonymously (no app id, channel requests unauthenticated).
+
     Raises:
         SettingsError: unknown profile; prod without app id/password; no allowed tenant;
             a non-positive rate or timeout.
     """
     get = environ.get
-    env = get("OPENSLOT_ENV", "dev").strip().lower()
+    env = get("OPENSLOT_ENV", "").strip().lower() or "prod"
     if env not in {"dev", "prod"}:
         raise SettingsError("OPENSLOT_ENV must be dev or prod")
     app_id, password = get("OPENSLOT_BOT_APP_ID", "").strip(), get("OPENSLOT_BOT_APP_PASSWORD", "")
     if env == "prod" and (not app_id or not password):
-        raise SettingsError("prod needs OPENSLOT_BOT_APP_ID and OPENSLOT_BOT_APP_PASSWORD")
+        unset = "" if get("OPENSLOT_ENV", "").strip() else " (OPENSLOT_ENV is unset, so prod applies)"
+        raise SettingsError(f"the prod profile{unset} needs OPENSLOT_BOT_APP_ID and "
+                            "OPENSLOT_BOT_APP_PASSWORD; only OPENSLOT_ENV=dev may run anonymously")
     tenants = set(_csv(get("OPENSLOT_BOT_ALLOWED_TENANTS", "")))
     if env == "dev" and get("OPENSLOT_DEV_TENANT_ID"):
         tenants.add(get("OPENSLOT_DEV_TENANT_ID", "").strip().lower())
