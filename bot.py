@@ -37,7 +37,12 @@ from botframework.connector.token_api import TokenApiClientConfiguration
 from msrest.universal_http.requests import ClientRetryPolicy
 
 from calendar_backend.client import CalendarServiceApi, CalendarServiceClient
-from calendar_backend.contract import OutboundPolicy, OutboundUrlError, check_outbound_url
+from calendar_backend.contract import (
+    OutboundPolicy,
+    OutboundUrlError,
+    check_outbound_url,
+    install_http_log_redaction,
+)
 from dialogs import msrest_json
 from dialogs.candidate_page import (
     CandidatePageConfig,
@@ -492,6 +497,7 @@ GATE_KEY = web.AppKey("gate", ActivityGate)
 def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = None,
               storage: SqlStorage | None = None) -> web.Application:
     """The aiohttp app. ``calendar``/``storage`` default to the real client and SQL storage."""
+    install_http_log_redaction()  # parser errors never log request bytes (a token)
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     store = storage or SqlStorage.from_url(settings.database_url)
     auth = OpenSlotAuthentication(settings)

@@ -13,6 +13,8 @@ from typing import Any
 
 # The outbound-URL validator (pure) is part of the contract: the bot and the service check every
 # serviceUrl with the same code (bot replies and notices; conversation references when stored).
+# So is the redaction of aiohttp parser errors (request bytes, e.g. a token, never reach a log).
+from calendar_backend.http_log import install_http_log_redaction as install_http_log_redaction
 from calendar_backend.outbound import OutboundPolicy as OutboundPolicy
 from calendar_backend.outbound import OutboundTarget as OutboundTarget
 from calendar_backend.outbound import OutboundUrlError as OutboundUrlError
