@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
+import jwt
 from aiohttp import web
 from botbuilder.core import Middleware, TurnContext
 from botbuilder.core.serializer_helper import serializer_helper
@@ -282,6 +283,9 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
             return self._harden(await super().authenticate_request(activity, auth_header))
         if not auth_header or not activity.channel_id:
             raise PermissionError("unauthorized")
+        if not _integer_time_claims(auth_header):
+            LOG.warning("channel token rejected: time claims")
+            raise PermissionError("unauthorized")
         try:
             return self._harden(await super().authenticate_request(activity, auth_header))
         except PermissionError:
@@ -330,6 +334,17 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
         if self._token_client is not None:
             await self._token_client.close()
         await self._connectors.close()
+
+
+def _integer_time_claims(auth_header: str) -> bool:
+    """False when the token's exp/nbf/iat is present but not an integer (the SDK's PyJWT reads
+    ``int(exp)``, so "9999999999", 9.9e9 or true would pass). Unparseable tokens are left to the
+    SDK's validator, which refuses them."""
+    try:
+        claims = jwt.decode(auth_header.partition(" ")[2], options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return True
+    return all(type(claims[c]) is int for c in ("exp", "nbf", "iat") if c in claims)
 
 
 class ConnectorClients:
