@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import urllib3.util
 import yarl
 from aiohttp.test_utils import TestClient, TestServer
@@ -21,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bot as bot_module
+from calendar_backend.audit import audit_log, verify_audit
 from calendar_backend.contract import (
     OutboundPolicy,
     OutboundTarget,
@@ -216,16 +218,24 @@ async def test_dev_bot_never_connects_past_the_allow_list(bot_storage: SqlStorag
     assert target.received == []
 
 
-async def test_prod_bot_sends_no_token_past_the_allow_list(prod_bot: ProdBot) -> None:
+async def test_prod_bot_sends_no_token_past_the_allow_list(prod_bot: ProdBot,
+                                                           bot_storage: SqlStorage) -> None:
     """A genuinely signed channel token naming the attacker's serviceUrl (as a compromised or
-    confused channel would send): the validator, not the claim, decides where the token goes."""
+    confused channel would send): the validator, not the claim, decides where the token goes, and
+    each refusal is one `dropped:service_url` row of the audit chain."""
     async with listener() as target:
-        for n, url in enumerate(attack_urls(target.port, "127.0.0.1")):
+        urls = attack_urls(target.port, "127.0.0.1")
+        for n, url in enumerate(urls):
             doc = prod_bot.activity(aid=f"p{n}", serviceUrl=url)
             assert await prod_bot.post(doc, prod_bot.channel_token(service_url=url)) < 500
         await asyncio.sleep(0.1)
     assert target.received == []
-    assert b"Bearer" not in b"".join(target.received)
+    async with bot_storage.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(audit_log))).mappings().all()
+        assert (await verify_audit(conn, signing_key=None)).ok
+    dropped = [("bot.activity", "dropped:service_url")] * len(urls)
+    assert [(r["operation"], r["result"]) for r in rows] == dropped
+    assert all("127.0.0.2" not in str(dict(r)) for r in rows)  # no URL in the audit row
     # and the same bot still answers its real connector
     assert await prod_bot.post(prod_bot.activity(aid="ok"), prod_bot.channel_token()) < 300
     assert prod_bot.connector.posted
