@@ -125,10 +125,10 @@ class OfferService:
         if end <= now:
             raise ValidationError("window_end", "is in the past")
         manager_zone = _iana_zone("manager_time_zone", req.get("manager_time_zone", "UTC"))
+        ctx = await self._svc._tenant_context(principal)
         reference = req.get("conversation_ref")
         if reference is not None and not self._reference_allowed(reference):
             raise ValidationError("conversation_ref", "serviceUrl is not allowed")
-        ctx = await self._svc._tenant_context(principal)
         token = await self._svc._user_graph_token(principal, ctx, assertion)
         organizer = await self._svc._organizer_address(token)
         capability = secrets.token_urlsafe(32)
