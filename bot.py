@@ -58,6 +58,7 @@ from dialogs.rate_limit import InboundRateLimit, PacedCloudAdapter, SendPacer, r
 from dialogs.services import DialogServices
 from dialogs.sql_storage import SqlStorage
 from dialogs.sso import SsoExchangeMiddleware
+from dialogs.state_seal import StateSealer, state_key
 from dialogs.teams_bot import OpenSlotBot
 from dialogs.token_service import TokenServiceClient
 
@@ -104,6 +105,7 @@ class BotSettings:
     connector_timeout_s: float = 10.0  # one Bot Connector request, no retries, no redirects (#9)
     form_key: bytes = field(default=b"", repr=False)  # candidate page form nonces (candidate_page.form_key)
     allowed_service_ports: frozenset[int] = frozenset()  # non-default serviceUrl ports allowed
+    state_key: bytes = field(default=b"", repr=False)  # seals bot_state rows (dialogs/state_seal.py)
 
     @property
     def is_dev(self) -> bool:
@@ -178,7 +180,15 @@ def load_bot_settings(environ: Mapping[str, str]) -> BotSettings:
         rate_sends_per_second=int(_positive(environ, "OPENSLOT_BOT_RATE_SENDS_PER_SECOND", "7")),
         connector_timeout_s=_positive(environ, "OPENSLOT_BOT_CONNECTOR_TIMEOUT_S", "10"),
         form_key=_form_key(get("OPENSLOT_BOT_FORM_KEY", ""), password),
-        allowed_service_ports=_ports(get("OPENSLOT_ALLOWED_SERVICE_URL_PORTS", "")))
+        allowed_service_ports=_ports(get("OPENSLOT_ALLOWED_SERVICE_URL_PORTS", "")),
+        state_key=_state_key(get("OPENSLOT_BOT_STATE_KEY", ""), password))
+
+
+def _state_key(configured: str, password: str) -> bytes:
+    try:
+        return state_key(configured, password)
+    except ValueError as err:
+        raise SettingsError(str(err)) from None
 
 
 def _ports(value: str) -> frozenset[int]:
@@ -514,7 +524,8 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
     """The aiohttp app. ``calendar``/``storage`` default to the real client and SQL storage."""
     install_http_log_redaction()  # parser errors never log request bytes (a token)
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    store = storage or SqlStorage.from_url(settings.database_url)
+    store = storage or SqlStorage.from_url(
+        settings.database_url, StateSealer(settings.state_key) if settings.state_key else None)
     auth = OpenSlotAuthentication(settings)
     adapter = PacedCloudAdapter(auth,
                                 SendPacer(settings.rate_sends_per_second))
