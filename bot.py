@@ -13,9 +13,9 @@ import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import aiohttp
+import jwt
 from aiohttp import web
 from botbuilder.core import Middleware, TurnContext
 from botbuilder.core.serializer_helper import serializer_helper
@@ -38,6 +38,12 @@ from botframework.connector.token_api import TokenApiClientConfiguration
 from msrest.universal_http.requests import ClientRetryPolicy
 
 from calendar_backend.client import CalendarServiceApi, CalendarServiceClient
+from calendar_backend.contract import (
+    OutboundPolicy,
+    OutboundUrlError,
+    check_outbound_url,
+    install_http_log_redaction,
+)
 from dialogs import msrest_json
 from dialogs.candidate_page import (
     CandidatePageConfig,
@@ -47,11 +53,13 @@ from dialogs.candidate_page import (
 )
 from dialogs.conversation_state import JsonConversationState
 from dialogs.drop_audit import DropAudit
+from dialogs.form_nonces import SqlNonceLedger
 from dialogs.legal_pages import mount_legal_pages
 from dialogs.rate_limit import InboundRateLimit, PacedCloudAdapter, SendPacer, rate_limit_scope
 from dialogs.services import DialogServices
 from dialogs.sql_storage import SqlStorage
 from dialogs.sso import SsoExchangeMiddleware
+from dialogs.state_seal import StateSealer, state_key
 from dialogs.teams_bot import OpenSlotBot
 from dialogs.token_service import TokenServiceClient
 
@@ -83,7 +91,7 @@ class BotSettings:
     app_password: str
     app_tenant_id: str
     allowed_tenants: frozenset[str]
-    allowed_service_hosts: tuple[str, ...]
+    allowed_service_hosts: tuple[str, ...]  # serviceUrl hosts (dot-suffix match), see outbound.py
     token_service_url: str
     connection_name: str
     calendar_service_url: str
@@ -97,11 +105,18 @@ class BotSettings:
     rate_sends_per_second: int = 7  # outgoing activities per conversation (§7 #27)
     connector_timeout_s: float = 10.0  # one Bot Connector request, no retries, no redirects (#9)
     form_key: bytes = field(default=b"", repr=False)  # candidate page form nonces (candidate_page.form_key)
+    allowed_service_ports: frozenset[int] = frozenset()  # non-default serviceUrl ports allowed
+    state_key: bytes = field(default=b"", repr=False)  # seals bot_state rows (dialogs/state_seal.py)
 
     @property
     def is_dev(self) -> bool:
         """True only in the explicit dev profile."""
         return self.env == "dev"
+
+    @property
+    def service_url_policy(self) -> OutboundPolicy:
+        """Where replies and notices may be sent (`calendar_backend.outbound`)."""
+        return OutboundPolicy(self.allowed_service_hosts, self.allowed_service_ports, self.is_dev)
 
     def __repr__(self) -> str:
         return f"BotSettings(env={self.env!r}, app_id={self.app_id!r}, password=***)"
@@ -124,17 +139,22 @@ def _positive(environ: Mapping[str, str], name: str, default: str) -> float:
 def load_bot_settings(environ: Mapping[str, str]) -> BotSettings:
     """Build the frozen settings from OPENSLOT_* variables.
 
+    An unset or empty ``OPENSLOT_ENV`` is the prod profile: only an explicit ``OPENSLOT_ENV=dev``
+    runs the bot anonymously (no app id, channel requests unauthenticated).
+
     Raises:
         SettingsError: unknown profile; prod without app id/password; no allowed tenant;
             a non-positive rate or timeout.
     """
     get = environ.get
-    env = get("OPENSLOT_ENV", "dev").strip().lower()
+    env = get("OPENSLOT_ENV", "").strip().lower() or "prod"
     if env not in {"dev", "prod"}:
         raise SettingsError("OPENSLOT_ENV must be dev or prod")
     app_id, password = get("OPENSLOT_BOT_APP_ID", "").strip(), get("OPENSLOT_BOT_APP_PASSWORD", "")
     if env == "prod" and (not app_id or not password):
-        raise SettingsError("prod needs OPENSLOT_BOT_APP_ID and OPENSLOT_BOT_APP_PASSWORD")
+        unset = "" if get("OPENSLOT_ENV", "").strip() else " (OPENSLOT_ENV is unset, so prod applies)"
+        raise SettingsError(f"the prod profile{unset} needs OPENSLOT_BOT_APP_ID and "
+                            "OPENSLOT_BOT_APP_PASSWORD; only OPENSLOT_ENV=dev may run anonymously")
     tenants = set(_csv(get("OPENSLOT_BOT_ALLOWED_TENANTS", "")))
     if env == "dev" and get("OPENSLOT_DEV_TENANT_ID"):
         tenants.add(get("OPENSLOT_DEV_TENANT_ID", "").strip().lower())
@@ -160,7 +180,23 @@ def load_bot_settings(environ: Mapping[str, str]) -> BotSettings:
                                                 "120")),
         rate_sends_per_second=int(_positive(environ, "OPENSLOT_BOT_RATE_SENDS_PER_SECOND", "7")),
         connector_timeout_s=_positive(environ, "OPENSLOT_BOT_CONNECTOR_TIMEOUT_S", "10"),
-        form_key=_form_key(get("OPENSLOT_BOT_FORM_KEY", ""), password))
+        form_key=_form_key(get("OPENSLOT_BOT_FORM_KEY", ""), password),
+        allowed_service_ports=_ports(get("OPENSLOT_ALLOWED_SERVICE_URL_PORTS", "")),
+        state_key=_state_key(get("OPENSLOT_BOT_STATE_KEY", ""), password))
+
+
+def _state_key(configured: str, password: str) -> bytes:
+    try:
+        return state_key(configured, password)
+    except ValueError as err:
+        raise SettingsError(str(err)) from None
+
+
+def _ports(value: str) -> frozenset[int]:
+    try:
+        return OutboundPolicy.from_csv("", ports=value).ports
+    except ValueError as err:
+        raise SettingsError(f"OPENSLOT_ALLOWED_SERVICE_URL_PORTS: {err}") from None
 
 
 def _form_key(configured: str, password: str) -> bytes:
@@ -170,10 +206,14 @@ def _form_key(configured: str, password: str) -> bytes:
         raise SettingsError(str(err)) from None
 
 
-def host_allowed(service_url: str | None, suffixes: tuple[str, ...]) -> bool:
-    """True when ``service_url``'s host equals or ends with ``.`` + an allowed suffix."""
-    host = (urlsplit(service_url or "").hostname or "").lower()
-    return bool(host) and any(host == s or host.endswith("." + s) for s in suffixes)
+def service_url_allowed(service_url: str | None, policy: OutboundPolicy) -> bool:
+    """True when the outbound-URL validator lets the bot send to ``service_url``."""
+    try:
+        check_outbound_url(service_url, policy)
+    except OutboundUrlError as err:
+        LOG.warning("serviceUrl refused: %s", err.reason)
+        return False
+    return True
 
 
 def tenant_of(activity: Activity) -> str:
@@ -211,19 +251,23 @@ class ActivityGate(Middleware):
             reason = "channel"
         elif tenant_of(activity) not in self._settings.allowed_tenants:
             reason = "tenant"
-        elif not host_allowed(activity.service_url, self._settings.allowed_service_hosts):
+        elif not service_url_allowed(activity.service_url, self._settings.service_url_policy):
             reason = "service_url"
         elif self._is_duplicate(activity):
             reason = "duplicate"
         if reason is not None:
-            LOG.warning("activity dropped: %s", reason)
-            if self._audit is not None and reason != "duplicate":
-                sender = activity.from_property
-                await self._audit.record(reason, tenant_id=tenant_of(activity),
-                                         actor_oid=sender.aad_object_id if sender else None,
-                                         activity_id=activity.id)
+            await self.drop(activity, reason)
             return
         await logic()
+
+    async def drop(self, activity: Activity, reason: str) -> None:
+        """Log (and, except duplicates, audit) a dropped activity."""
+        LOG.warning("activity dropped: %s", reason)
+        if self._audit is not None and reason != "duplicate":
+            sender = activity.from_property
+            await self._audit.record(reason, tenant_id=tenant_of(activity),
+                                     actor_oid=sender.aad_object_id if sender else None,
+                                     activity_id=activity.id)
 
 
 class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
@@ -250,6 +294,9 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
             return self._harden(await super().authenticate_request(activity, auth_header))
         if not auth_header or not activity.channel_id:
             raise PermissionError("unauthorized")
+        if not _integer_time_claims(auth_header):
+            LOG.warning("channel token rejected: time claims")
+            raise PermissionError("unauthorized")
         try:
             return self._harden(await super().authenticate_request(activity, auth_header))
         except PermissionError:
@@ -262,12 +309,12 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
         """The turn's replies use this factory (not ``create_connector_factory``)."""
         if result.connector_factory is not None:
             result.connector_factory = _HardenedConnectorFactory(
-                result.connector_factory, self._settings.connector_timeout_s, self._connectors)
+                result.connector_factory, self._settings, self._connectors)
         return result
 
     def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
         return _HardenedConnectorFactory(super().create_connector_factory(claims_identity),
-                                         self._settings.connector_timeout_s, self._connectors)
+                                         self._settings, self._connectors)
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:  # noqa: ARG002
         """One client per process (botbuilder asks on every turn): its MSAL cache and HTTP
@@ -298,6 +345,17 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
         if self._token_client is not None:
             await self._token_client.close()
         await self._connectors.close()
+
+
+def _integer_time_claims(auth_header: str) -> bool:
+    """False when the token's exp/nbf/iat is present but not an integer (the SDK's PyJWT reads
+    ``int(exp)``, so "9999999999", 9.9e9 or true would pass). Unparseable tokens are left to the
+    SDK's validator, which refuses them."""
+    try:
+        claims = jwt.decode(auth_header.partition(" ")[2], options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return True
+    return all(type(claims[c]) is int for c in ("exp", "nbf", "iat") if c in claims)
 
 
 class ConnectorClients:
@@ -340,14 +398,22 @@ class ConnectorClients:
 class _HardenedConnectorFactory(ConnectorFactory):
     """Bot Connector clients that never follow redirects, never retry and give up after
     ``timeout_s`` seconds (msrest's defaults: 30 redirects, 3 retries, 100 s each), kept in
-    ``clients`` across turns."""
+    ``clients`` across turns. Every client for a serviceUrl (replies, proactive notices) is made
+    here, so the outbound-URL validator runs here too, at send time."""
 
-    def __init__(self, inner: ConnectorFactory, timeout_s: float, clients: ConnectorClients) -> None:
+    def __init__(self, inner: ConnectorFactory, settings: BotSettings, clients: ConnectorClients) -> None:
         self._inner = inner
-        self._timeout_s = timeout_s
+        self._timeout_s = settings.connector_timeout_s
+        self._policy = settings.service_url_policy
         self._clients = clients
 
     async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
+        """The client for ``service_url``.
+
+        Raises:
+            OutboundUrlError: the validator refuses ``service_url`` (nothing is sent).
+        """
+        check_outbound_url(service_url, self._policy)
         return await self._clients.get(service_url, audience,
                                        lambda: self._build(service_url, audience))
 
@@ -425,6 +491,9 @@ async def _messages(request: web.Request) -> web.StreamResponse:
                                                     activity, bot.on_turn)
     except PermissionError as exc:
         raise web.HTTPUnauthorized from exc
+    except OutboundUrlError:  # authenticated, but its serviceUrl is refused: nothing was sent
+        await request.app[GATE_KEY].drop(activity, "service_url")
+        return web.Response(status=201)
     if verdict.retry_after_s is not None:  # refused by InboundRateLimit before any handler
         return web.json_response({"error": "rate limited"}, status=429,
                                  headers={"Retry-After": verdict.retry_after_header})
@@ -448,19 +517,23 @@ async def _healthz(_request: web.Request) -> web.Response:
 
 ADAPTER_KEY = web.AppKey("adapter", CloudAdapter)
 BOT_KEY = web.AppKey("bot", dict[str, OpenSlotBot])
+GATE_KEY = web.AppKey("gate", ActivityGate)
 
 
 def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = None,
               storage: SqlStorage | None = None) -> web.Application:
     """The aiohttp app. ``calendar``/``storage`` default to the real client and SQL storage."""
+    install_http_log_redaction()  # parser errors never log request bytes (a token)
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    store = storage or SqlStorage.from_url(settings.database_url)
+    store = storage or SqlStorage.from_url(
+        settings.database_url, StateSealer(settings.state_key) if settings.state_key else None)
     auth = OpenSlotAuthentication(settings)
     adapter = PacedCloudAdapter(auth,
                                 SendPacer(settings.rate_sends_per_second))
     adapter.use(InboundRateLimit(settings.rate_tenant_per_min,
                                  settings.rate_conversation_per_min, tenant_of))
-    adapter.use(ActivityGate(settings, DropAudit(store.engine)))
+    gate = ActivityGate(settings, DropAudit(store.engine))
+    adapter.use(gate)
     adapter.use(SsoExchangeMiddleware(store, settings.connection_name))
 
     async def on_error(context: TurnContext, error: Exception) -> None:
@@ -483,6 +556,7 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
         await store.close()
 
     app[ADAPTER_KEY] = adapter
+    app[GATE_KEY] = gate
     app[BOT_KEY] = {}
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/api/messages", _messages)
@@ -492,8 +566,25 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
         app, CandidatePageConfig(settings.calendar_service_url, bot_app_id=settings.app_id,
                                  trust_forwarded_for=settings.trust_forwarded_for,
                                  nonce_key=settings.form_key or form_key("", settings.app_password)),
-        adapter=adapter, allowed_service_hosts=settings.allowed_service_hosts)
+        adapter=adapter, service_url_policy=settings.service_url_policy,
+        nonce_ledger=SqlNonceLedger(store, CandidatePageConfig.nonce_ttl_s))
+    app.on_response_prepare.append(_baseline_headers)
     return app
+
+
+BASELINE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
+                               "form-action 'none'",
+    "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store", "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+}
+
+
+async def _baseline_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    """Security headers on every response of the bot app (errors, /healthz and /robots.txt
+    included); the candidate pages set their own stricter ones first, which are kept."""
+    for name, value in BASELINE_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 def main(environ: Mapping[str, str]) -> int:

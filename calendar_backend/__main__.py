@@ -103,7 +103,22 @@ def build_web_app(rt: Runtime) -> object:
 
 
 async def serve(settings: BackendSettings) -> None:
-    """Run the API until interrupted."""
+    """Run the API until interrupted. A keyring that cannot be used ends start-up with one line on
+    stderr and exit status 2 (no traceback).
+
+    Raises:
+        SystemExit: the keyring file is missing, unreadable, too open or malformed.
+    """
+    from calendar_backend.keyring import KeyringError
+
+    try:
+        await _serve(settings)
+    except KeyringError as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(2) from None
+
+
+async def _serve(settings: BackendSettings) -> None:
     from aiohttp import web
 
     async with open_runtime(settings) as rt:

@@ -407,6 +407,7 @@ def build_openapi() -> dict[str, Any]:
 def build_app(service: CalendarService, validator: TokenValidator,
               extra_routes: Callable[[web.Application], None] | None = None) -> web.Application:
     """Compose the aiohttp application (no I/O at construction)."""
+    contract.install_http_log_redaction()  # parser errors never log request bytes (a token)
     app = web.Application(middlewares=[error_middleware], client_max_size=_MAX_BODY)
     app[SERVICE_KEY] = service
     app[VALIDATOR_KEY] = validator

@@ -2,8 +2,9 @@
 
 Checks (security.md §1.1, requirements 1-3, 5): RS256 only; `kid` from the authority's JWKS; exact `aud` =
 OpenSlot's client id; `ver` == "2.0"; `tid` a GUID and `iss` == "{authority}/{tid}/v2.0" (and the signing
-key's `issuer`, when published, matches that template or that exact value); `exp`/`nbf`/`iat` with at most
-5 minutes of skew; the required delegated scope in `scp`. Identity is `tid` + `oid`, never email or UPN.
+key's `issuer`, when published, matches that template or that exact value); `exp`/`nbf`/`iat` integers (not
+strings, fractions or booleans) with at most 5 minutes of skew; the required delegated scope in `scp`.
+Identity is `tid` + `oid`, never email or UPN.
 
 JWKS: cached; an unknown `kid` triggers at most one refresh per `min_refresh_s`; a failed refresh keeps the
 last known good keys. Every failure raises `AuthError` (uniform; the reason is only logged, as a short code).
@@ -26,6 +27,8 @@ from calendar_backend.errors import AuthError
 
 log = logging.getLogger(__name__)
 
+_TIME_CLAIMS = ("exp", "nbf", "iat")  # NumericDate, integers only (Entra issues integers)
+_MAX_TIME = 2**40  # far beyond any real token, and keeps datetime conversions in range
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -111,6 +114,10 @@ class TokenValidator:
             raise _deny("malformed") from exc
         if header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
             raise _deny("alg_or_kid")
+        # PyJWT checks int(exp): "9999999999", 9.9e9 or true would pass, so the types come first.
+        if not all(type(unverified.get(c)) is int and 0 <= unverified[c] < _MAX_TIME
+                   for c in _TIME_CLAIMS):
+            raise _deny("time_claim_type")
         tid = unverified.get("tid")
         if not isinstance(tid, str) or not _GUID.match(tid):
             raise _deny("tid")

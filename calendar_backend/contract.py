@@ -11,6 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+# The outbound-URL validator (pure) is part of the contract: the bot and the service check every
+# serviceUrl with the same code (bot replies and notices; conversation references when stored).
+# So is the redaction of aiohttp parser errors (request bytes, e.g. a token, never reach a log).
+from calendar_backend.http_log import install_http_log_redaction as install_http_log_redaction
+from calendar_backend.outbound import OutboundPolicy as OutboundPolicy
+from calendar_backend.outbound import OutboundTarget as OutboundTarget
+from calendar_backend.outbound import OutboundUrlError as OutboundUrlError
+from calendar_backend.outbound import check_outbound_url as check_outbound_url
+from calendar_backend.outbound import outbound_url_allowed as outbound_url_allowed
+
 API_VERSION = "v1"
 
 # Every pattern is anchored with `\Z`, never `$` (Python's `$` also matches before a final "\n"),

@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from calendar_backend import storage
 from calendar_backend.auth import Principal
 from calendar_backend.booking import Writer
-from calendar_backend.contract import OfferOut, SlotsResult, format_time
+from calendar_backend.contract import OfferOut, SlotsResult, format_time, outbound_url_allowed
 from calendar_backend.crypto import Aad
 from calendar_backend.errors import (
     ConflictError,
@@ -138,6 +138,9 @@ class OfferService:
             raise ValidationError("window_end", "is in the past")
         manager_zone = _iana_zone("manager_time_zone", req.get("manager_time_zone", "UTC"))
         ctx = await self._svc._tenant_context(principal)
+        reference = req.get("conversation_ref")
+        if reference is not None and not self._reference_allowed(reference):
+            raise ValidationError("conversation_ref", "serviceUrl is not allowed")
         token = await self._svc._user_graph_token(principal, ctx, assertion)
         organizer, organizer_name = await self._me(token)
         names = [a.lower() for a in req["interviewers"]]
@@ -365,6 +368,12 @@ class OfferService:
                 names.append(first[:60])
         return tuple(names)
 
+    def _reference_allowed(self, reference: object) -> bool:
+        """The outbound-URL validator on a conversation reference's serviceUrl (when stored and
+        again when handed to the bot, since the allow-list may have changed in between)."""
+        return isinstance(reference, dict) and outbound_url_allowed(
+            reference.get("serviceUrl"), self._settings.service_url_policy)
+
     def _private(self, offer: storage.OfferRow) -> OfferPrivate:
         if offer.conversation_ref is None:
             raise GoneError()
@@ -559,7 +568,8 @@ class OfferService:
         assert interview is not None  # noqa: S101 - the change just wrote this interview
         return {"event": event, "booking": _booking_doc(interview), "tenant_id": offer.tenant_id,
                 "candidate_name": private.candidate_name,
-                "conversation_ref": private.conversation_ref,
+                "conversation_ref": private.conversation_ref
+                if self._reference_allowed(private.conversation_ref) else None,
                 "manager_time_zone": private.manager_time_zone,
                 "candidate_time_zone": offer.candidate_time_zone, "role": private.role,
                 "interview_id": interview.id, "join_url": interview.join_url or ""}

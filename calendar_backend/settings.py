@@ -13,6 +13,7 @@ from pathlib import Path
 
 from calendar_backend.branding import Branding, load_branding
 from calendar_backend.errors import ValidationError
+from calendar_backend.outbound import OutboundPolicy
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.data/openslot.db"
 
@@ -79,6 +80,16 @@ class BackendSettings:
     availability_source: str = "schedule"
     # Company name and logo on the candidate page, per tenant id ("*" = default); see branding.py.
     branding: Mapping[str, Branding] = field(default_factory=dict)
+    # Where a stored conversation reference's serviceUrl may point (the bot's own allow-list,
+    # OPENSLOT_ALLOWED_SERVICE_URL_HOSTS/_PORTS), checked by calendar_backend/outbound.py.
+    allowed_service_hosts: tuple[str, ...] = ("smba.trafficmanager.net",)
+    allowed_service_ports: frozenset[int] = frozenset()
+
+    @property
+    def service_url_policy(self) -> OutboundPolicy:
+        """The outbound-URL policy for conversation references (dev: loopback http allowed)."""
+        return OutboundPolicy(self.allowed_service_hosts, self.allowed_service_ports,
+                              self.env == "dev")
 
 
 def load_settings(environ: Mapping[str, str]) -> BackendSettings:
@@ -106,6 +117,11 @@ def load_settings(environ: Mapping[str, str]) -> BackendSettings:
     _require_private(host)
     ca = environ.get("OPENSLOT_CA_BUNDLE", "")
     blocking = get("BUSY_STATUSES", "busy,oof,tentative,unknown")
+    try:
+        service_urls = OutboundPolicy.from_csv(get("ALLOWED_SERVICE_URL_HOSTS", "smba.trafficmanager.net"),
+                                               ports=environ.get("OPENSLOT_ALLOWED_SERVICE_URL_PORTS", ""))
+    except ValueError as exc:
+        raise ValidationError("OPENSLOT_ALLOWED_SERVICE_URL_PORTS", str(exc)) from exc
     return BackendSettings(
         env=env,
         host=host,
@@ -132,6 +148,8 @@ def load_settings(environ: Mapping[str, str]) -> BackendSettings:
         availability_source=_availability_source(get("AVAILABILITY_SOURCE", "schedule")),
         branding=load_branding(Path(environ["OPENSLOT_BRANDING_FILE"])
                                if environ.get("OPENSLOT_BRANDING_FILE") else None),
+        allowed_service_hosts=service_urls.hosts,
+        allowed_service_ports=service_urls.ports,
     )
 
 

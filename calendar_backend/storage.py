@@ -25,6 +25,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 import uuid
@@ -285,11 +286,29 @@ def enable_wal(cursor: Any) -> None:
     for attempt in range(_WAL_ATTEMPTS):
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
-            return
+            break
         except Exception as exc:  # the driver's OperationalError, as adapted by SQLAlchemy
             if "locked" not in str(exc) or attempt == _WAL_ATTEMPTS - 1:
                 raise
             time.sleep(0.01 * (attempt + 1))
+    restrict_sqlite_files(cursor)
+
+
+def restrict_sqlite_files(cursor: Any) -> None:
+    """Make the connection's database file and its -wal/-shm/-journal files 0600 (owner only).
+
+    Every SQLite connection of both apps passes here as it opens (``enable_wal``), so a database
+    created under a loose umask, or left 0644 by an older version, is tightened at once. SQLite
+    creates later -wal/-shm files with the database file's own mode.
+    """
+    cursor.execute("PRAGMA database_list")  # the driver cursor: execute, then fetch
+    for row in cursor.fetchall():
+        path = row[2]
+        if row[1] != "main" or not path:
+            continue  # in-memory database
+        for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(name).chmod(0o600)
 
 
 async def migrate(engine: AsyncEngine) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from calendar_backend import errors
 from calendar_backend.client import CalendarServiceClient
-from calendar_backend.contract import parse_time
+from calendar_backend.contract import OutboundPolicy, OutboundUrlError, check_outbound_url, parse_time
 from cards.candidate_notice import build_candidate_notice
 from cards.candidate_zones import all_zones, canonical_zone, find_zone
 from cards.local_time import format_range
@@ -56,6 +56,7 @@ from dialogs.candidate_view import (
     render_confirmation_page,
     render_message_page,
 )
+from dialogs.form_nonces import MemoryNonceLedger, NonceLedger
 from dialogs.rate_limit import KeyedTokenBuckets
 
 LOG = logging.getLogger("openslot.candidate")
@@ -112,21 +113,24 @@ def form_key(configured: str, app_password: str) -> bytes:
     return secrets.token_bytes(FORM_KEY_BYTES)
 
 
-def make_form_nonce(key: bytes, token_hash: bytes, issued_s: int) -> str:
-    """``<issued>.<hex HMAC-SHA256(key, token_hash | issued)>``: binds a form to its link."""
-    mac = hmac.new(key, token_hash + str(issued_s).encode(), hashlib.sha256).hexdigest()
-    return f"{issued_s}.{mac}"
+def make_form_nonce(key: bytes, token_hash: bytes, issued_s: int, salt: str | None = None) -> str:
+    """``<issued>.<salt>.<hex HMAC-SHA256(key, token_hash | issued | salt)>``: binds a form to its
+    link; the random salt makes every page's nonce distinct (each is spent once, see `_change`)."""
+    salt = secrets.token_hex(8) if salt is None else salt
+    mac = hmac.new(key, token_hash + f"{issued_s}.{salt}".encode(), hashlib.sha256).hexdigest()
+    return f"{issued_s}.{salt}.{mac}"
 
 
 def check_form_nonce(key: bytes, token_hash: bytes, nonce: str, now_s: int, ttl_s: int) -> bool:
     """True when ``nonce`` was made for this link by this key no more than ``ttl_s`` ago."""
-    issued_raw, _, _mac = nonce.partition(".")
-    if not issued_raw.isdigit() or len(nonce) > 100:
+    issued_raw, _, rest = nonce.partition(".")
+    salt, _, _mac = rest.partition(".")
+    if not issued_raw.isdigit() or len(nonce) > 120 or not re.fullmatch(r"[0-9a-f]{16}", salt):
         return False
     issued = int(issued_raw)
     if not (now_s - ttl_s <= issued <= now_s + 5):
         return False
-    return hmac.compare_digest(make_form_nonce(key, token_hash, issued), nonce)
+    return hmac.compare_digest(make_form_nonce(key, token_hash, issued, salt), nonce)
 
 
 def security_headers(csp_nonce: str) -> dict[str, str]:
@@ -159,9 +163,10 @@ def redact_path(path: str) -> str:
 class _Runtime:
     config: CandidatePageConfig
     adapter: Any
-    allowed_hosts: tuple[str, ...]
+    service_url_policy: OutboundPolicy
     link_limit: KeyedTokenBuckets
     ip_limit: KeyedTokenBuckets
+    nonces: NonceLedger  # spent form nonces: one change per page (dialogs/form_nonces.py)
     client: CalendarServiceClient | None = None
 
 
@@ -170,11 +175,14 @@ _CSP_NONCE = web.RequestKey("csp_nonce", str)
 
 
 def mount_candidate_pages(app: web.Application, config: CandidatePageConfig, *, adapter: Any,
-                          allowed_service_hosts: tuple[str, ...]) -> None:
-    """Register the candidate routes (and their HTTP client's lifecycle) on the bot app."""
-    app[_RUNTIME] = _Runtime(config, adapter, allowed_service_hosts,
+                          service_url_policy: OutboundPolicy,
+                          nonce_ledger: NonceLedger | None = None) -> None:
+    """Register the candidate routes (and their HTTP client's lifecycle) on the bot app.
+    ``nonce_ledger``: where spent form nonces are kept (default: this process only)."""
+    app[_RUNTIME] = _Runtime(config, adapter, service_url_policy,
                              KeyedTokenBuckets(config.link_rate_per_min, burst=config.link_burst),
-                             KeyedTokenBuckets(config.ip_rate_per_min, burst=config.ip_burst))
+                             KeyedTokenBuckets(config.ip_rate_per_min, burst=config.ip_burst),
+                             nonce_ledger or MemoryNonceLedger(config.nonce_ttl_s))
 
     async def lifecycle(app_: web.Application):  # type: ignore[no-untyped-def]
         session = aiohttp.ClientSession()
@@ -307,6 +315,8 @@ async def _change(request: web.Request) -> web.StreamResponse:
     if not check_form_nonce(rt.config.nonce_key, token_hash, form.get("nonce", ""),
                             int(time.time()), rt.config.nonce_ttl_s):
         raise errors.PermissionDeniedError()
+    if not await rt.nonces.spend(form["nonce"]):  # single-use: a replayed form changes nothing
+        raise errors.PermissionDeniedError()
     action = request.path.rsplit("/", 1)[1]
     tz = _zone_param(form.get("tz"))
     try:
@@ -426,9 +436,10 @@ async def notify_manager(rt: _Runtime, outcome: dict[str, Any]) -> None:
     reference = ConversationReference().deserialize(ref_doc)
     if reference.conversation is not None:  # the SDK drops Teams' "tenantId"; the offer knows it
         reference.conversation.tenant_id = str(outcome.get("tenant_id", ""))
-    host = (urlsplit(reference.service_url or "").hostname or "").lower()
-    if not any(host == h or host.endswith("." + h) for h in rt.allowed_hosts):
-        LOG.warning("proactive notice skipped: service host not allowed")
+    try:  # the outbound-URL validator, again at send time (the allow-list may have changed)
+        check_outbound_url(reference.service_url, rt.service_url_policy)
+    except OutboundUrlError as err:
+        LOG.warning("proactive notice skipped: serviceUrl refused (%s)", err.reason)
         return
     text = manager_notice(str(outcome.get("candidate_name", "The candidate")),
                           str(outcome.get("event", "booked")), booking,

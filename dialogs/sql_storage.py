@@ -52,6 +52,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
 
 from calendar_backend.storage import enable_wal
+from dialogs.state_seal import PREFIX as SEALED_PREFIX
+from dialogs.state_seal import SealError, StateSealer
 
 METADATA: Final = sa.MetaData()
 BOT_STATE: Final = sa.Table(
@@ -302,10 +304,13 @@ class SqlStorage(Storage):
 
     def __init__(self, engine: AsyncEngine,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC), *,
-                 busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> None:
-        """``busy_timeout_s``: how long the SQLite connection waits for another process's write."""
+                 busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
+                 sealer: StateSealer | None = None) -> None:
+        """``busy_timeout_s``: how long the SQLite connection waits for another process's write;
+        ``sealer``: seals every row's text (`dialogs.state_seal`; None stores plain JSON)."""
         super().__init__()
         self._engine = engine
+        self._sealer = sealer
         self._clock = clock
         dialect = engine.dialect
         # A SQLite file gets a connection of its own (``_SqliteFile``); updated_at is then written
@@ -318,7 +323,7 @@ class SqlStorage(Storage):
             _SqliteFile(path, busy_timeout_s) if path else None)
 
     @staticmethod
-    def from_url(url: str) -> SqlStorage:
+    def from_url(url: str, sealer: StateSealer | None = None) -> SqlStorage:
         """Build on a database URL (``sqlite+aiosqlite:///...`` or ``postgresql+asyncpg://...``)."""
         # SQLite: wait for a concurrent writer instead of failing with "database is locked".
         sqlite = url.startswith("sqlite")
@@ -333,7 +338,7 @@ class SqlStorage(Storage):
         if sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_wal)
             event.listen(engine.sync_engine, "reset", _sqlite_reset)
-        return SqlStorage(engine)
+        return SqlStorage(engine, sealer=sealer)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -365,11 +370,24 @@ class SqlStorage(Storage):
                     BOT_STATE.c.key.in_(list(keys))))).all())
         found: dict[str, tuple[dict[str, Any], str]] = {}
         for key, etag, data in rows:
-            item = _decode(json.loads(data))
+            text = self._open(key, data)
+            if text is None:  # sealed under another key: an empty state the next write replaces
+                found[key] = ({"e_tag": etag}, "{}")
+                continue
+            item = _decode(json.loads(text))
             if isinstance(item, dict):
                 item["e_tag"] = etag
-                found[key] = (item, data)
+                found[key] = (item, text)
         return found
+
+    def _open(self, key: str, data: str) -> str | None:
+        """A row's JSON text, or None when it is sealed and does not open here."""
+        if self._sealer is None:
+            return None if data.startswith(SEALED_PREFIX) else data
+        try:
+            return self._sealer.open(key, data)
+        except SealError:
+            return None
 
     async def write(self, changes: dict[str, object]) -> None:
         """Write all ``changes`` in one transaction (see module docstring for eTag rules).
@@ -415,6 +433,8 @@ class SqlStorage(Storage):
             item, data = change.item, change.data
         else:
             item, data = change, encode_item(change)
+        if self._sealer is not None:
+            data = self._sealer.seal(key, data)
         values = {"etag": uuid.uuid4().hex, "data": data, "updated_at": self._clock()}
         return _Row(key, item, values, _etag_of(item))
 

@@ -189,3 +189,18 @@ async def test_replies_reuse_one_connector_client_and_connection(
     await server.close()
     assert len(peers) == 3
     assert len(set(peers)) == 1  # one kept-alive connection for every turn's reply
+
+
+def test_unset_profile_never_runs_anonymously(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 12 finding 7: only an explicit OPENSLOT_ENV=dev may be anonymous."""
+    for env in ({}, {"OPENSLOT_ENV": ""}, {"OPENSLOT_ENV": "  "}):
+        base = {**env, "OPENSLOT_DEV_TENANT_ID": TENANT, "OPENSLOT_BOT_ALLOWED_TENANTS": TENANT}
+        with pytest.raises(bot_module.SettingsError, match="only OPENSLOT_ENV=dev may run anonymously"):
+            bot_module.load_bot_settings(base)
+        assert bot_module.main(base) == 2
+    assert "OPENSLOT_ENV is unset" in caplog.text
+    assert not bot_module.load_bot_settings({"OPENSLOT_BOT_ALLOWED_TENANTS": TENANT,
+                                             "OPENSLOT_BOT_APP_ID": "a",
+                                             "OPENSLOT_BOT_APP_PASSWORD": "p"}).is_dev
+    assert bot_module.load_bot_settings({"OPENSLOT_ENV": "dev",
+                                         "OPENSLOT_DEV_TENANT_ID": TENANT}).is_dev

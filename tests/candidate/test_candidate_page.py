@@ -94,6 +94,12 @@ async def test_scanners_then_one_post_books_once_and_second_post_is_409(
     confirmation = await (await env.bot.get(resp.headers["Location"])).text()
     assert "Your interview is booked" in confirmation
     again = await env.bot.post(action, data={**hidden, "slot": slots[1]}, allow_redirects=False)
+    assert again.status == 403  # the form's nonce was spent by the booking (single-use)
+    assert_security_headers(again)
+    cancel = next(f for f in parse(confirmation).forms if f["action"].endswith("/cancel"))
+    fresh = {i["name"]: i["value"] for i in cancel["inputs"]}["nonce"]
+    again = await env.bot.post(action, data={**hidden, "nonce": fresh, "slot": slots[1]},
+                               allow_redirects=False)
     assert again.status == 409
     assert_security_headers(again)
     _status, listed = await env.stack.get("/v1/offers", env.stack.token())

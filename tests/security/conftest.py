@@ -3,12 +3,15 @@ profile with channel auth pointed at devtenant's Bot Framework OpenID metadata.
 
 The SDK fetches the channel OpenID metadata with module-level `requests` (trust_env), so the test points
 REQUESTS_CA_BUNDLE at devtenant's CA for the duration of a test (monkeypatch); production trusts public CAs.
+The prod profile sends only to https serviceUrls on allow-listed ports (calendar_backend/outbound.py), so the
+fake Bot Connectors serve TLS with devtenant's certificate (`tls_context`) and their ports are allow-listed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import ssl
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import bot as bot_module
 from devtenant.botframework import mint_channel_token
 from devtenant.keys import SigningKeys
+from devtenant.tls import server_ssl_context
 from dialogs.sql_storage import SqlStorage
 from tests.bot.conftest import FakeCalendarService, migrated_sqlite_url
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server
@@ -95,11 +99,21 @@ class ProdBot:
         return resp.status
 
 
+def tls_context(dt: DevTenantHandle) -> ssl.SSLContext:
+    """A TLS server context with devtenant's certificate (127.0.0.1, ::1, localhost)."""
+    return server_ssl_context(dt.ca_path.parent)
+
+
+def port_of(url: str) -> int:
+    """The port of a loopback test server's URL."""
+    return int(url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
 @pytest.fixture
-async def connector() -> AsyncIterator[Connector]:
+async def connector(devtenant: DevTenantHandle) -> AsyncIterator[Connector]:
     conn = Connector()
     server = TestServer(conn.app(), host="127.0.0.1")
-    await server.start_server()
+    await server.start_server(ssl=tls_context(devtenant))
     conn.url = str(server.make_url("/")).rstrip("/") + "/"
     yield conn
     await server.close()
@@ -113,8 +127,9 @@ async def bot_storage(tmp_path: Path) -> AsyncIterator[SqlStorage]:
     await store.close()
 
 
-def prod_settings(dt: DevTenantHandle) -> bot_module.BotSettings:
-    """PROD profile: real app id + password, channel auth and outbound token against devtenant."""
+def prod_settings(dt: DevTenantHandle, ports: Iterable[int] = ()) -> bot_module.BotSettings:
+    """PROD profile: real app id + password, channel auth and outbound token against devtenant;
+    https serviceUrls on 127.0.0.1 at ``ports`` allowed."""
     app = dt.tenant.applications()[0]
     return bot_module.load_bot_settings({
         "OPENSLOT_ENV": "prod", "OPENSLOT_BOT_APP_ID": str(app["appId"]),
@@ -122,6 +137,7 @@ def prod_settings(dt: DevTenantHandle) -> bot_module.BotSettings:
         "OPENSLOT_BOT_ALLOWED_TENANTS": dt.tenant_id,
         "OPENSLOT_TOKEN_SERVICE_URL": dt.base_url, "OPENSLOT_CA_BUNDLE": str(dt.ca_path),
         "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
+        "OPENSLOT_ALLOWED_SERVICE_URL_PORTS": ",".join(str(p) for p in ports),
         "OPENSLOT_BOT_CHANNEL_OPENID_METADATA_URL":
             f"{dt.base_url}/botframework/v1/.well-known/openidconfiguration",
         "OPENSLOT_BOT_LOGIN_URL": f"{dt.base_url}/{dt.tenant_id}",
@@ -138,7 +154,7 @@ def channel_keys(devtenant_server: DevTenantHandle) -> SigningKeys:
 async def prod_bot(devtenant: DevTenantHandle, connector: Connector, bot_storage: SqlStorage,
                    channel_keys: SigningKeys, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ProdBot]:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(devtenant.ca_path))
-    settings = prod_settings(devtenant)
+    settings = prod_settings(devtenant, [port_of(connector.url)])
     app = bot_module.build_app(settings, calendar=FakeCalendarService(), storage=bot_storage)
     template = jwt.decode(mint_channel_token(channel_keys, app_id=settings.app_id, service_url="x",
                                              now=datetime.now(UTC)),

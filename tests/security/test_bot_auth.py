@@ -168,3 +168,15 @@ def test_prod_profile_refuses_to_start_without_credentials() -> None:
     assert bot_module.main(base) == 2
     assert bot_module.main({**base, "OPENSLOT_BOT_APP_ID": "x"}) == 2
     assert bot_module.main({**base, "OPENSLOT_BOT_APP_PASSWORD": "y"}) == 2
+
+
+async def test_channel_token_time_claims_must_be_integers(prod_bot: ProdBot) -> None:
+    """Issue 12 finding 14 at the bot: a genuinely signed channel token whose exp/nbf/iat is a string,
+    a fraction or a boolean is 401 (PyJWT would read int("9999999999")), and nothing is sent."""
+    now = int(datetime.now(UTC).timestamp())
+    for n, (claim, bad) in enumerate([("exp", str(now + 3600)), ("exp", now + 3600.5), ("exp", True),
+                                      ("nbf", str(now)), ("iat", float(now))]):
+        token = prod_bot.channel_token(**{claim: bad})
+        assert await prod_bot.post(prod_bot.activity(aid=f"t{n}"), token) == 401, (claim, bad)
+    assert prod_bot.connector.posted == []
+    assert await prod_bot.post(prod_bot.activity(aid="ok"), prod_bot.channel_token()) < 300

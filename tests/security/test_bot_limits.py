@@ -33,7 +33,7 @@ from dialogs.rate_limit import KeyedTokenBuckets, SendPacer
 from dialogs.sql_storage import SqlStorage
 from tests.bot.conftest import FakeCalendarService
 from tests.devtenant.fixtures import DevTenantHandle
-from tests.security.conftest import Connector, ProdBot, prod_settings
+from tests.security.conftest import Connector, ProdBot, port_of, prod_settings, tls_context
 
 
 @dataclass
@@ -48,9 +48,10 @@ class TimedConnector(Connector):
 
 
 @asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[str]:
+async def serve(app: web.Application, dt: DevTenantHandle) -> AsyncIterator[str]:
+    """``app`` on https://127.0.0.1:<port>/ (the prod profile sends to https serviceUrls only)."""
     server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    await server.start_server(ssl=tls_context(dt))
     try:
         yield str(server.make_url("/")).rstrip("/") + "/"
     finally:
@@ -65,9 +66,11 @@ class Env:
     monkeypatch: pytest.MonkeyPatch
 
     @asynccontextmanager
-    async def bot(self, connector: Connector, **overrides: Any) -> AsyncIterator[ProdBot]:
+    async def bot(self, connector: Connector, *also: str, **overrides: Any) -> AsyncIterator[ProdBot]:
+        """The prod bot; ``connector`` and the serviceUrls in ``also`` are allow-listed."""
         self.monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(self.devtenant.ca_path))
-        settings = replace(prod_settings(self.devtenant), **overrides)
+        ports = [port_of(u) for u in (connector.url, *also)]
+        settings = replace(prod_settings(self.devtenant, ports), **overrides)
         app = bot_module.build_app(settings, calendar=FakeCalendarService(), storage=self.storage)
         template = jwt.decode(mint_channel_token(self.keys, app_id=settings.app_id,
                                                  service_url="x", now=datetime.now(UTC)),
@@ -84,9 +87,9 @@ def env(devtenant: DevTenantHandle, bot_storage: SqlStorage, channel_keys: Signi
 
 
 @pytest.fixture
-async def timed_connector() -> AsyncIterator[TimedConnector]:
+async def timed_connector(devtenant: DevTenantHandle) -> AsyncIterator[TimedConnector]:
     conn = TimedConnector()
-    async with serve(conn.app()) as url:
+    async with serve(conn.app(), devtenant) as url:
         conn.url = url
         yield conn
 
@@ -225,9 +228,10 @@ async def test_connector_redirect_is_not_followed(
 
     redirector = web.Application()
     redirector.router.add_route("*", "/{tail:.*}", redirect)
-    async with serve(target.app()) as target_url, serve(redirector) as redirector_url:
+    async with serve(target.app(), env.devtenant) as target_url, \
+            serve(redirector, env.devtenant) as redirector_url:
         target.url = target_url
-        async with env.bot(timed_connector) as bot:
+        async with env.bot(timed_connector, redirector_url, target_url) as bot:
             doc = bot.activity(aid="r1", serviceUrl=redirector_url)
             status, _ = await post_raw(bot, doc, service_url=redirector_url)
     assert status < 500
@@ -248,7 +252,7 @@ async def silent_server() -> AsyncIterator[tuple[str, Callable[[], int]]]:
     server = await asyncio.start_server(hold, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}/", lambda: len(accepted)
+        yield f"https://127.0.0.1:{port}/", lambda: len(accepted)
     finally:
         for writer in accepted:
             writer.close()
@@ -258,7 +262,7 @@ async def silent_server() -> AsyncIterator[tuple[str, Callable[[], int]]]:
 async def test_dead_service_url_times_out_quickly(env: Env,
                                                   timed_connector: TimedConnector) -> None:
     async with silent_server() as (url, accepted), \
-            env.bot(timed_connector, connector_timeout_s=1.0) as bot:
+            env.bot(timed_connector, url, connector_timeout_s=1.0) as bot:
         started = time.monotonic()
         status, _ = await post_raw(bot, bot.activity(aid="d1", serviceUrl=url), service_url=url)
         elapsed = time.monotonic() - started

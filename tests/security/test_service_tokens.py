@@ -198,3 +198,14 @@ async def test_http_unknown_kid_flood_is_401_with_at_most_one_jwks_fetch(calenda
     assert statuses == {401}
     assert counters["entra.keys"] - keys_before <= 1
     assert stack.graph_requests() == graph_before
+
+
+async def test_time_claims_must_be_integers(idp: Idp, validator: tuple[TokenValidator, Clock]) -> None:
+    """Issue 12 finding 14: PyJWT reads ``int(exp)``, so "9999999999", 9.9e9 or true would pass."""
+    v, _ = validator
+    now = int(datetime.now(UTC).timestamp())
+    assert not await _refused(v, idp.token(exp=now + 3600))
+    for claim, bad in [("exp", str(now + 3600)), ("exp", float(now + 3600)), ("exp", now + 3600.5),
+                       ("exp", True), ("exp", [now + 3600]), ("nbf", str(now)), ("nbf", float(now)),
+                       ("iat", str(now)), ("iat", float(now)), ("exp", 10**20)]:
+        assert await _refused(v, idp.token(**{claim: bad})), (claim, bad)
