@@ -30,6 +30,7 @@ from devtenant.graph import (
     GraphResponse,
     etag_of,
     json_answer,
+    log_event_read,
     merge_headers,
     next_link,
     open_calendar,
@@ -287,6 +288,7 @@ async def create_event(req: GraphRequest) -> GraphResponse:
 async def list_events(req: GraphRequest) -> GraphResponse:
     """GET events: stored single instances and series masters (no occurrences), paged."""
     mailbox, rank = open_calendar(req, req.args.get("user"))
+    log_event_read(req, "events.list", mailbox)
     events = [e for e in req.tenant.events_of(mailbox)
               if e.get("type", "singleInstance") in ("singleInstance", "seriesMaster")]
     if req.query.get("$filter"):
@@ -311,6 +313,7 @@ async def list_events(req: GraphRequest) -> GraphResponse:
 async def get_event(req: GraphRequest) -> GraphResponse:
     """GET events/{id}: one stored event as the caller may see it; 404 ErrorItemNotFound."""
     mailbox, rank = open_calendar(req, req.args.get("user"))
+    log_event_read(req, "events.get", mailbox)
     event = _find_event(req.tenant, mailbox, str(req.args["event"]))
     zone = preferred_zone(req.headers)
     return json_answer(select_fields(render_event(event, zone, rank), req.query),
