@@ -498,8 +498,8 @@ class SubscriptionHub:
 
     def _record(self, sub_id: str, kind: str, name: str | None, resource: str | None,
                 attempt: int, status: str) -> None:
-        self.deliveries.append({"at": _iso(self.tenant.clock()), "subscriptionId": sub_id,
-                                "kind": kind, "name": name, "resource": resource,
+        self.deliveries.append({"at": self.tenant.clock().isoformat(),
+                                "subscriptionId": sub_id, "kind": kind, "name": name, "resource": resource,
                                 "attempt": attempt, "status": status})
 
     def pending(self) -> int:
