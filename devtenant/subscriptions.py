@@ -79,7 +79,8 @@ class DeliveryPlan:
 
     drop_rate: float = 0.0  # share of change notifications silently lost (seeded)
     drop_next: int = 0  # the next N change notifications are lost
-    delay_s: float = 0.0  # every change notification leaves this much later (tenant clock)
+    delay_s: float = 0.0  # change notifications leave this much later (tenant clock)...
+    delay_rate: float = 1.0  # ...this share of them (seeded; drawn only when below 1)
     delay_next: int = 0  # the next N change notifications leave `delay_next_s` later
     delay_next_s: float = 0.0
     seed: int = 0
@@ -367,7 +368,9 @@ class SubscriptionHub:
             plan.drop_next = max(plan.drop_next - 1, 0)
             self._record(sub.id, "change", kind, path, 0, "dropped")
             return
-        due = now + timedelta(seconds=plan.delay_s)
+        delayed = plan.delay_s > 0 and (plan.delay_rate >= 1 or
+                                        self._rng.random() < plan.delay_rate)
+        due = now + timedelta(seconds=plan.delay_s if delayed else 0.0)
         if plan.delay_next > 0:
             plan.delay_next -= 1
             due = now + timedelta(seconds=plan.delay_next_s)
@@ -432,6 +435,10 @@ class SubscriptionHub:
         """One round: scan, expire, reauthorize, and send what is due (tenant clock)."""
         self.scan()
         now = self.tenant.clock()
+        urls = {p.url for p in self._queue}
+        for gone in set(self._slow) - urls - {s.notification_url for s in
+                                              self.subscriptions.values()}:
+            del self._slow[gone]  # bounded by live subscriptions, not by URLs ever seen
         for sub in list(self.subscriptions.values()):
             if sub.expiration <= now:
                 self.delete(sub.id)

@@ -25,7 +25,7 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 # for ever they grew ~0.4 KiB per bench turn without end. A forgotten token is answered like one
 # devtenant never issued (invalid_grant, 9002313).
 REFRESH_TOKEN_LIMIT = 4096
-READ_LOG_LIMIT = 100_000
+READ_LOG_LIMIT = 20_000
 
 
 @dataclass

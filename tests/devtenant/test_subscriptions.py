@@ -463,6 +463,21 @@ def test_drop_next_and_delay_next(dt: DevTenantHandle, receiver: Receiver) -> No
     assert receiver.items()[1]["resourceData"]["id"] == third["id"]
 
 
+def test_delay_rate_delays_a_seeded_share_until_the_clock_moves(
+        dt: DevTenantHandle, receiver: Receiver) -> None:
+    subscribe(dt, receiver)
+    control(dt, "PUT", "subscriptions/delivery", {"delay_rate": 0.5, "delay_s": 3600,
+                                                  "seed": 3})
+    writer = app_headers(dt)
+    for _ in range(20):
+        graph(dt, "POST", f"users/{MEGAN}/events", writer, meeting())
+    time.sleep(0.5)
+    at_once = len(receiver.items())
+    assert 3 <= at_once <= 17
+    control(dt, "PUT", "clock", {"advance_s": 3600})
+    wait_until(lambda: len(receiver.items()) == 20)
+
+
 def _dropped_with_seed(dt: DevTenantHandle, receiver: Receiver, seed: int) -> list[str]:
     control(dt, "PUT", "subscriptions/delivery", {"drop_rate": 0.3, "seed": seed})
     writer = app_headers(dt)
