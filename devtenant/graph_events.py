@@ -1,4 +1,4 @@
-"""Graph v1.0 event routes of devtenant: list, get, create, update, delete, cancel.
+"""Graph v1.0 event routes of devtenant: list, get, create, update, delete, cancel, respond.
 
 Meetings are delivered as Exchange does: the organizer's event lives in the organizer's mailbox and
 every attendee that is a tenant user or room gets its own copy (new `id`, same `iCalUId`,
@@ -373,6 +373,29 @@ async def cancel_event(req: GraphRequest) -> GraphResponse:
     return GraphResponse(202)
 
 
+async def respond_event(req: GraphRequest) -> GraphResponse:
+    """POST .../accept | tentativelyAccept | decline {comment?, sendResponse?}: 202, attendees only.
+
+    `sendResponse` false ("Do not send a response") changes only the attendee's own copy.
+    """
+    from devtenant.subscriptions import respond
+
+    mailbox, _ = open_calendar(req, req.args.get("user"), write=True)
+    event = _find_event(req.tenant, mailbox, str(req.args["event"]))
+    body = req.body if isinstance(req.body, dict) else {}
+    send = body.get("sendResponse", True)
+    if not isinstance(send, bool):
+        raise GraphError(400, "ErrorInvalidRequest", "sendResponse must be a boolean.")
+    if is_organizer(req.tenant, mailbox, event):
+        raise GraphError(400, "ErrorInvalidRequest",
+                         "Your request can't be completed. You can't respond to a meeting you "
+                         "organized.")
+    answer = {"accept": "accepted", "tentativelyaccept": "tentativelyAccepted",
+              "decline": "declined"}[str(req.args["answer"]).lower()]
+    respond(req.tenant, str(mailbox["id"]), str(event["id"]), answer, send_response=send)
+    return GraphResponse(202)
+
+
 _EVENTS = r"(?:me|users/(?P<user>[^/]+))/(?:calendar/)?events"
 ROUTES = (
     route("POST", _EVENTS, "graph.events.create", create_event),
@@ -381,4 +404,6 @@ ROUTES = (
     route("PATCH", rf"{_EVENTS}/(?P<event>[^/]+)", "graph.events.update", update_event),
     route("DELETE", rf"{_EVENTS}/(?P<event>[^/]+)", "graph.events.delete", delete_event),
     route("POST", rf"{_EVENTS}/(?P<event>[^/]+)/cancel", "graph.events.cancel", cancel_event),
+    route("POST", rf"{_EVENTS}/(?P<event>[^/]+)/(?P<answer>accept|tentativelyAccept|decline)",
+          "graph.events.respond", respond_event),
 )

@@ -512,6 +512,11 @@ class SubscriptionHub:
     def pending(self) -> int:
         return len(self._queue)
 
+    def waiting(self) -> int:
+        """Queued notifications not due yet on the tenant clock (delayed or awaiting a retry)."""
+        now = self.tenant.clock()
+        return sum(p.due > now and not p.in_flight for p in self._queue)
+
 
 def hub_for(tenant: DevTenant) -> SubscriptionHub:
     """The tenant's hub, created on first use."""
@@ -725,7 +730,7 @@ def _sub_of(request: web.Request) -> tuple[SubscriptionHub, Subscription]:
 async def _list_all(request: web.Request) -> web.Response:
     hub = hub_for(_tenant(request))
     return web.json_response({"value": [s.to_graph() for s in hub.subscriptions.values()],
-                              "pending": hub.pending()})
+                              "pending": hub.pending(), "waiting": hub.waiting()})
 
 
 async def _delivery(request: web.Request) -> web.Response:

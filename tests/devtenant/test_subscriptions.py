@@ -188,7 +188,7 @@ def subscribe(dt: DevTenantHandle, receiver: Receiver, resource: str = f"/users/
     return graph(dt, "POST", "subscriptions", headers or app_headers(dt, "Calendars.Read"), body)
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -471,7 +471,8 @@ def test_delay_rate_delays_a_seeded_share_until_the_clock_moves(
     writer = app_headers(dt)
     for _ in range(20):
         graph(dt, "POST", f"users/{MEGAN}/events", writer, meeting())
-    time.sleep(0.5)
+    wait_until(lambda: len(receiver.items()) +
+               control(dt, "GET", "subscriptions")["waiting"] == 20)
     at_once = len(receiver.items())
     assert 3 <= at_once <= 17
     control(dt, "PUT", "clock", {"advance_s": 3600})
@@ -566,6 +567,37 @@ def test_decline_without_response_changes_only_the_attendee_copy(
     megan_view = graph(dt, "GET", f"users/{MEGAN}/events/{organizer_event['id']}",
                        app_headers(dt)).json()
     assert megan_view["attendees"][0]["status"]["response"] == "tentativelyAccepted"
+
+
+def test_graph_decline_as_the_attendee_with_and_without_a_response(
+        dt: DevTenantHandle, receiver: Receiver) -> None:
+    on_megan = subscribe(dt, receiver).json()["id"]
+    on_alex = subscribe(dt, receiver, resource=f"/users/{ALEX}/events").json()["id"]
+    writer = app_headers(dt)
+    organizer_event = graph(dt, "POST", f"users/{MEGAN}/events", writer,
+                            meeting("alex@contoso.example")).json()
+    wait_until(lambda: len(receiver.items()) == 2)
+    receiver.notes.clear()
+    copy_id = dt.tenant.find_user(ALEX)["events"][0]["id"]  # type: ignore[index]
+    own = graph(dt, "POST", f"users/{MEGAN}/events/{organizer_event['id']}/decline", writer, {})
+    assert own.status_code == 400
+
+    alex = user_headers(dt, "alex@contoso.example")
+    silent = graph(dt, "POST", f"me/events/{copy_id}/decline", alex,
+                   {"comment": "busy", "sendResponse": False})
+    assert silent.status_code == 202
+    wait_until(lambda: len(receiver.items()) == 1)
+    time.sleep(0.3)
+    assert [n["subscriptionId"] for n in receiver.items()] == [on_alex]
+    mine = graph(dt, "GET", f"me/events/{copy_id}?$select=responseStatus", alex).json()
+    assert mine["responseStatus"]["response"] == "declined"
+
+    receiver.notes.clear()
+    assert graph(dt, "POST", f"me/events/{copy_id}/accept", alex, {}).status_code == 202
+    wait_until(lambda: len(receiver.items()) == 2)
+    assert {n["subscriptionId"] for n in receiver.items()} == {on_megan, on_alex}
+    seen = graph(dt, "GET", f"users/{MEGAN}/events/{organizer_event['id']}", writer).json()
+    assert seen["attendees"][0]["status"]["response"] == "accepted"
 
 
 def test_move_delete_and_conflict_controls_notify(dt: DevTenantHandle,
