@@ -71,6 +71,9 @@ CHANGE_TYPES = ("created", "updated", "deleted")
 LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
 _RESOURCE = re.compile(r"^/?(?:me|users/(?P<user>[^/?]+))/(?:calendar/)?events/?$", re.IGNORECASE)
 _TICK_S = 0.05
+# Graph writes and the controls scan at once (DevTenant.changed); the loop rescans this often to
+# catch direct edits of the event store (real seconds)
+_RESCAN_S = 0.5
 
 
 @dataclass
@@ -170,6 +173,7 @@ class SubscriptionHub:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._last_scan = 0.0
         tenant.change_listeners.append(self.scan)
 
     # ---- configuration ---------------------------------------------------------------------
@@ -334,6 +338,7 @@ class SubscriptionHub:
 
     def scan(self) -> None:
         """Diff every watched mailbox against its snapshot and queue the notifications."""
+        self._last_scan = time.monotonic()
         watched: dict[str, list[Subscription]] = {}
         for sub in self.subscriptions.values():
             watched.setdefault(sub.mailbox_id, []).append(sub)
@@ -433,7 +438,8 @@ class SubscriptionHub:
 
     def tick(self) -> None:
         """One round: scan, expire, reauthorize, and send what is due (tenant clock)."""
-        self.scan()
+        if time.monotonic() - self._last_scan >= _RESCAN_S:
+            self.scan()
         now = self.tenant.clock()
         urls = {p.url for p in self._queue}
         for gone in set(self._slow) - urls - {s.notification_url for s in
