@@ -174,6 +174,7 @@ class SubscriptionHub:
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_scan = 0.0
+        self.insecure_http = False  # `--allow-http-notifications`: survives resets
         tenant.change_listeners.append(self.scan)
 
     # ---- configuration ---------------------------------------------------------------------
@@ -291,7 +292,8 @@ class SubscriptionHub:
     def _url(self, raw: Any, name: str) -> str:
         url = str(raw or "")
         scheme = url.split(":", 1)[0].lower()
-        if scheme != "https" and not (scheme == "http" and self.plan.allow_http):
+        allow_http = self.plan.allow_http or self.insecure_http
+        if scheme != "https" and not (scheme == "http" and allow_http):
             raise GraphError(400, "InvalidRequest", f"The {name} must use https.")
         return url
 

@@ -116,16 +116,31 @@ def dt(server: DevTenantHandle) -> Iterator[DevTenantHandle]:
 
 @pytest.fixture
 def receiver(data_dir: Path) -> Iterator[Receiver]:
+    yield from _serve_receiver(data_dir, tls=True)
+
+
+@pytest.fixture
+def http_receiver(data_dir: Path) -> Iterator[Receiver]:
+    yield from _serve_receiver(data_dir, tls=False)
+
+
+def _serve_receiver(data_dir: Path, *, tls: bool) -> Iterator[Receiver]:
     recv = Receiver()
     loop, ready = asyncio.new_event_loop(), threading.Event()
     sock = bind_socket("127.0.0.1", 0)
-    recv.base_url = f"https://127.0.0.1:{sock.getsockname()[1]}"
+    recv.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{sock.getsockname()[1]}"
     app = web.Application()
     app.router.add_post("/{tail:.*}", recv.handle)
     holder: dict[str, web.AppRunner] = {}
 
     async def start() -> None:
-        holder["runner"] = await start_site(app, sock, server_ssl_context(data_dir))
+        if tls:
+            holder["runner"] = await start_site(app, sock, server_ssl_context(data_dir))
+        else:
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.SockSite(runner, sock).start()
+            holder["runner"] = runner
         ready.set()
 
     def run() -> None:
@@ -286,6 +301,26 @@ def test_notification_url_must_be_https_and_client_state_short(
     assert subscribe(dt, receiver, changeType="created,moved").status_code == 400
     assert subscribe(dt, receiver, resource=f"/users/{MEGAN}/messages").status_code == 400
     assert receiver.handshakes == []
+
+
+def test_an_http_receiver_only_when_allowed(dt: DevTenantHandle,
+                                            http_receiver: Receiver) -> None:
+    assert subscribe(dt, http_receiver).status_code == 400
+    assert http_receiver.handshakes == []
+    control(dt, "PUT", "subscriptions/delivery", {"allow_http": True})
+    assert subscribe(dt, http_receiver).status_code == 201
+    graph(dt, "POST", f"users/{MEGAN}/events", app_headers(dt), meeting())
+    wait_until(lambda: len(http_receiver.items()) == 1)
+
+
+def test_cli_options_for_receivers() -> None:
+    from devtenant.__main__ import parse_args
+
+    args = parse_args(["--tenant", "t.json", "--notification-ca", "a.pem",
+                       "--notification-ca", "b.pem", "--allow-http-notifications"])
+    assert args.notification_ca == [Path("a.pem"), Path("b.pem")]
+    assert args.allow_http_notifications is True
+    assert parse_args(["--tenant", "t.json"]).allow_http_notifications is False
 
 
 def test_expiry_is_limited_to_10080_minutes_and_renewed_by_patch(
