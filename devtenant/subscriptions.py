@@ -175,6 +175,7 @@ class SubscriptionHub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_scan = 0.0
         self.insecure_http = False  # `--allow-http-notifications`: survives resets
+        self._generation = 0
         tenant.change_listeners.append(self.scan)
 
     # ---- configuration ---------------------------------------------------------------------
@@ -203,6 +204,7 @@ class SubscriptionHub:
         self.deliveries.clear()
         self.plan = DeliveryPlan()
         self._rng = random.Random(0)
+        self._generation += 1  # deliveries still in flight no longer record or reschedule
 
     # ---- subscriptions ---------------------------------------------------------------------
     async def create(self, req: GraphRequest) -> Subscription:
@@ -246,8 +248,10 @@ class SubscriptionHub:
                 (user_id is None or s.creator_id == user_id)]
 
     def find(self, req: GraphRequest, sub_id: str) -> Subscription:
+        """A visible, unexpired subscription, else 404 (expiry removes it at the next tick)."""
+        now = self.tenant.clock()
         for sub in self.visible(req):
-            if sub.id == sub_id:
+            if sub.id == sub_id and sub.expiration > now:
                 return sub
         raise GraphError(404, "ResourceNotFound", "The object was not found.")
 
@@ -465,6 +469,7 @@ class SubscriptionHub:
 
     async def _deliver(self, pending: _Pending) -> None:
         pending.attempts += 1
+        generation = self._generation
         name = pending.item.get("changeType") or pending.item.get("lifecycleEvent")
         resource = pending.item.get("resource")
         slow = self._slow.setdefault(pending.url, deque(maxlen=100))
@@ -487,6 +492,8 @@ class SubscriptionHub:
             ok, status = False, "timeout"
         except (aiohttp.ClientError, ssl.SSLError, OSError) as exc:
             ok, status = False, type(exc).__name__
+        if generation != self._generation:
+            return
         slow.append(time.monotonic() - started > self.plan.slow_after_s)
         self._record(pending.subscription_id, pending.kind, name, resource, pending.attempts,
                      status if ok else f"failed:{status}")
