@@ -363,6 +363,23 @@ def test_expiry_is_limited_to_10080_minutes_and_renewed_by_patch(
     assert receiver.items() == []
 
 
+def test_renewing_every_six_days_keeps_a_subscription_alive_for_30_days(
+        dt: DevTenantHandle, receiver: Receiver) -> None:
+    start = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    control(dt, "PUT", "clock", {"now": start.isoformat(), "freeze": True})
+    sub_id = subscribe(dt, receiver,
+                       expirationDateTime=iso(start + timedelta(minutes=10080))).json()["id"]
+    for day in range(6, 31, 6):
+        control(dt, "PUT", "clock", {"now": (start + timedelta(days=day)).isoformat(),
+                                     "freeze": True})
+        renewed = graph(dt, "PATCH", f"subscriptions/{sub_id}", app_headers(dt, "Calendars.Read"),
+                        {"expirationDateTime": iso(now_of(dt) + timedelta(minutes=10080))})
+        assert renewed.status_code == 200, renewed.text
+        graph(dt, "POST", f"users/{MEGAN}/events", app_headers(dt), meeting())
+        wait_until(lambda n=day // 6: len(receiver.items()) == n)
+    assert receiver.items("/lifecycle") == []  # never close enough to expiry to be asked
+
+
 def test_get_list_delete_and_visibility_per_app(dt: DevTenantHandle, receiver: Receiver) -> None:
     sub_id = subscribe(dt, receiver).json()["id"]
     reader = app_headers(dt, "Calendars.Read")
