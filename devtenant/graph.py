@@ -56,6 +56,8 @@ PLACE_READ = frozenset({"Place.Read.All"})
 ROLE_RANK = {"none": 0, "freeBusyRead": 1, "limitedRead": 2, "read": 3, "custom": 3, "write": 4,
              "delegateWithoutPrivateEventAccess": 5, "delegateWithPrivateEventAccess": 6}
 OWNER_RANK = 7
+# POSTs that change no calendar data (no change-notification scan after them)
+_NOT_WRITES = frozenset({"graph.getSchedule", "graph.batch"})
 MAILBOX_CONCURRENCY = 4  # Outlook: concurrent requests per app and mailbox
 GRAPH_METADATA = "https://graph.microsoft.com/v1.0/$metadata"
 _ACCESS_DENIED = "Access is denied. Check credentials and try again."
@@ -222,7 +224,7 @@ class GraphSurface:
                 await asyncio.sleep(delay_s)
                 slept = True
                 answer = await found.handler(req)
-            if req.method != "GET":
+            if req.method != "GET" and found.op not in _NOT_WRITES:
                 self.tenant.changed()  # change notifications (devtenant.subscriptions)
         except GraphError as exc:
             answer = error_response(exc, self.tenant, request_id, client_request_id)
