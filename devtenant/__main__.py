@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from devtenant.app import base_url_for, bind_socket, build_app, start_site
+from devtenant.subscriptions import hub_for
 from devtenant.tenant import load_tenant
 from devtenant.tls import ensure_tls_files, server_ssl_context
 
@@ -43,6 +44,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--print-env",
         action="store_true",
         help="print OPENSLOT_* settings pointing at this server",
+    )
+    p.add_argument(
+        "--notification-ca",
+        type=Path,
+        action="append",
+        default=[],
+        help="also trust this CA (PEM) when posting change notifications (repeatable)",
+    )
+    p.add_argument(
+        "--allow-http-notifications",
+        action="store_true",
+        help="accept http:// notification URLs (Graph never does; local receivers only)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return p.parse_args(argv)
@@ -79,6 +92,10 @@ async def serve(args: argparse.Namespace) -> None:
     app = build_app(
         tenant, base_url=base_url, data_dir=args.data_dir, enable_controls=args.controls
     )
+    hub = hub_for(tenant)
+    hub.insecure_http = args.allow_http_notifications
+    for ca in args.notification_ca:
+        hub.trust(ca)
     runner = await start_site(app, sock, server_ssl_context(args.data_dir))
     if args.print_env:
         apps = tenant.applications()

@@ -24,6 +24,7 @@ from devtenant.botframework import add_botframework_routes
 from devtenant.control import add_control_routes, install_clock
 from devtenant.entra import ISSUER_KEY, TokenIssuer, add_entra_routes
 from devtenant.keys import SigningKeys
+from devtenant.subscriptions import hub_for
 from devtenant.tenant import DevTenant
 from devtenant.tls import ensure_tls_files, server_ssl_context
 
@@ -53,6 +54,8 @@ def build_app(
     add_entra_routes(app, issuer)
     add_botframework_routes(app, channel_keys)
     _add_graph(app, tenant, issuer)
+    # change-notification receivers may use devtenant's own CA (tests, the local stack)
+    hub_for(tenant).trust(ensure_tls_files(data_dir).ca_path)
     if enable_controls:
         add_control_routes(app)
     return app

@@ -11,7 +11,17 @@ Routes (all JSON):
   POST /_devtenant/apps/{app_id}/consent/grant | revoke
   GET  /_devtenant/requests           counters by surface;  POST /_devtenant/requests/reset
   GET  /_devtenant/mailboxes/{addr}/events   the raw event store of a user or room
-  POST /_devtenant/reset              restore the loaded tenant (real clock, no faults, counters 0)
+  POST /_devtenant/reset              restore the loaded tenant (real clock, no faults, counters 0,
+                                      no subscriptions, empty event-read log)
+  Change notifications (devtenant/subscriptions.py, README "Change notifications"):
+  GET  /_devtenant/subscriptions      every subscription + pending deliveries
+  GET|PUT /_devtenant/subscriptions/delivery     the DeliveryPlan (drop/delay/retry settings)
+  GET  /_devtenant/subscriptions/deliveries      attempts, drops, removals (no clientState)
+  POST /_devtenant/subscriptions/{id}/expire | lifecycle {lifecycleEvent}
+  GET|DELETE /_devtenant/graph/event-reads       the $select of every events read
+  POST /_devtenant/mailboxes/{addr}/events       create an event as addr {start, end, ...}
+  POST /_devtenant/mailboxes/{addr}/events/{id|iCalUId}/respond {response, sendResponse?}
+                                                 | move {start, end} | delete
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from aiohttp import web
 
 from devtenant.botframework import CHANNEL_KEYS, SSO_SCOPE, connection_app, mint_channel_token
 from devtenant.entra import ISSUER_KEY, TokenIssuer
+from devtenant.subscriptions import add_subscription_controls, hub_for
 from devtenant.tenant import FaultPlan
 
 JsonDict = dict[str, Any]
@@ -96,6 +107,7 @@ def add_control_routes(app: web.Application) -> None:
     r.add_post("/_devtenant/requests/reset", _requests_reset)
     r.add_get("/_devtenant/mailboxes/{addr}/events", _events)
     r.add_post("/_devtenant/reset", _reset)
+    add_subscription_controls(app, lambda request: request.app[ISSUER_KEY].tenant)
 
 
 def mint_user_token(
@@ -259,6 +271,8 @@ async def _reset(request: web.Request) -> web.Response:
     ):
         store.clear()
     tenant.directory_log.clear()
+    tenant.read_log.clear()
+    hub_for(tenant).reset()
     tenant.faults = FaultPlan()
     tenant.clock = TenantClock()
     return web.json_response({"reset": True})

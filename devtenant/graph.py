@@ -56,6 +56,8 @@ PLACE_READ = frozenset({"Place.Read.All"})
 ROLE_RANK = {"none": 0, "freeBusyRead": 1, "limitedRead": 2, "read": 3, "custom": 3, "write": 4,
              "delegateWithoutPrivateEventAccess": 5, "delegateWithPrivateEventAccess": 6}
 OWNER_RANK = 7
+# POSTs that change no calendar data (no change-notification scan after them)
+_NOT_WRITES = frozenset({"graph.getSchedule", "graph.batch"})
 MAILBOX_CONCURRENCY = 4  # Outlook: concurrent requests per app and mailbox
 GRAPH_METADATA = "https://graph.microsoft.com/v1.0/$metadata"
 _ACCESS_DENIED = "Access is denied. Check credentials and try again."
@@ -222,6 +224,8 @@ class GraphSurface:
                 await asyncio.sleep(delay_s)
                 slept = True
                 answer = await found.handler(req)
+            if req.method != "GET" and found.op not in _NOT_WRITES:
+                self.tenant.changed()  # change notifications (devtenant.subscriptions)
         except GraphError as exc:
             answer = error_response(exc, self.tenant, request_id, client_request_id)
         except Exception:
@@ -301,12 +305,17 @@ def add_graph_routes(app: web.Application, tenant: DevTenant, verify_token: Veri
     `verify_token(token)` must validate a Graph access token (aud "https://graph.microsoft.com",
     RS256) and return its claims, or raise `jwt.InvalidTokenError` (answered 401).
     """
-    from devtenant import graph_batch, graph_events  # late: they import this module
+    from devtenant import graph_batch, graph_events, subscriptions  # late: they import this
 
     surface = GraphSurface(tenant, verify_token,
                            [*graph_batch.ROUTES, *DIRECTORY_ROUTES, *CALENDAR_ROUTES,
-                            *graph_events.ROUTES])
+                            *graph_events.ROUTES, *subscriptions.ROUTES])
     app.router.add_route("*", "/v1.0/{tail:.*}", surface.handle_http)
+
+    async def close_hub(_: web.Application) -> None:
+        await subscriptions.close_hub(tenant)
+
+    app.on_cleanup.append(close_hub)
 
 
 def caller_from_claims(tenant: DevTenant, claims: Mapping[str, Any]) -> Caller:
@@ -516,6 +525,15 @@ def render_event(event: JsonDict, zone: str | None, rank: int) -> JsonDict:
         for key in ("subject", "body", "bodyPreview"):
             out.pop(key, None)
     return out
+
+
+def log_event_read(req: GraphRequest, op: str, mailbox: JsonDict) -> None:
+    """Record the `$select` of an events read in `tenant.read_log` (None = every property)."""
+    raw = req.query.get("$select")
+    select = sorted({s.strip() for s in raw.split(",") if s.strip()}) if raw else None
+    req.tenant.read_log.append({"at": req.tenant.clock().isoformat(), "op": op,
+                                "app": req.caller.app_id, "mailbox": str(mailbox["id"]),
+                                "select": select})
 
 
 def select_fields(item: JsonDict, query: Mapping[str, str]) -> JsonDict:
@@ -811,6 +829,7 @@ def _query_instant(req: GraphRequest, name: str) -> datetime:
 async def calendar_view(req: GraphRequest) -> GraphResponse:
     """calendarView: expanded occurrences in [startDateTime, endDateTime), paged with $skip."""
     mailbox, rank = open_calendar(req, req.args.get("user"))
+    log_event_read(req, "calendarView", mailbox)
     start = _query_instant(req, "startDateTime")
     end = _query_instant(req, "endDateTime")
     zone = preferred_zone(req.headers)

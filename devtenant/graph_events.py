@@ -1,4 +1,4 @@
-"""Graph v1.0 event routes of devtenant: list, get, create, update, delete, cancel.
+"""Graph v1.0 event routes of devtenant: list, get, create, update, delete, cancel, respond.
 
 Meetings are delivered as Exchange does: the organizer's event lives in the organizer's mailbox and
 every attendee that is a tenant user or room gets its own copy (new `id`, same `iCalUId`,
@@ -30,6 +30,7 @@ from devtenant.graph import (
     GraphResponse,
     etag_of,
     json_answer,
+    log_event_read,
     merge_headers,
     next_link,
     open_calendar,
@@ -287,6 +288,7 @@ async def create_event(req: GraphRequest) -> GraphResponse:
 async def list_events(req: GraphRequest) -> GraphResponse:
     """GET events: stored single instances and series masters (no occurrences), paged."""
     mailbox, rank = open_calendar(req, req.args.get("user"))
+    log_event_read(req, "events.list", mailbox)
     events = [e for e in req.tenant.events_of(mailbox)
               if e.get("type", "singleInstance") in ("singleInstance", "seriesMaster")]
     if req.query.get("$filter"):
@@ -311,6 +313,7 @@ async def list_events(req: GraphRequest) -> GraphResponse:
 async def get_event(req: GraphRequest) -> GraphResponse:
     """GET events/{id}: one stored event as the caller may see it; 404 ErrorItemNotFound."""
     mailbox, rank = open_calendar(req, req.args.get("user"))
+    log_event_read(req, "events.get", mailbox)
     event = _find_event(req.tenant, mailbox, str(req.args["event"]))
     zone = preferred_zone(req.headers)
     return json_answer(select_fields(render_event(event, zone, rank), req.query),
@@ -370,6 +373,29 @@ async def cancel_event(req: GraphRequest) -> GraphResponse:
     return GraphResponse(202)
 
 
+async def respond_event(req: GraphRequest) -> GraphResponse:
+    """POST .../accept | tentativelyAccept | decline {comment?, sendResponse?}: 202, attendees only.
+
+    `sendResponse` false ("Do not send a response") changes only the attendee's own copy.
+    """
+    from devtenant.subscriptions import respond
+
+    mailbox, _ = open_calendar(req, req.args.get("user"), write=True)
+    event = _find_event(req.tenant, mailbox, str(req.args["event"]))
+    body = req.body if isinstance(req.body, dict) else {}
+    send = body.get("sendResponse", True)
+    if not isinstance(send, bool):
+        raise GraphError(400, "ErrorInvalidRequest", "sendResponse must be a boolean.")
+    if is_organizer(req.tenant, mailbox, event):
+        raise GraphError(400, "ErrorInvalidRequest",
+                         "Your request can't be completed. You can't respond to a meeting you "
+                         "organized.")
+    answer = {"accept": "accepted", "tentativelyaccept": "tentativelyAccepted",
+              "decline": "declined"}[str(req.args["answer"]).lower()]
+    respond(req.tenant, str(mailbox["id"]), str(event["id"]), answer, send_response=send)
+    return GraphResponse(202)
+
+
 _EVENTS = r"(?:me|users/(?P<user>[^/]+))/(?:calendar/)?events"
 ROUTES = (
     route("POST", _EVENTS, "graph.events.create", create_event),
@@ -378,4 +404,6 @@ ROUTES = (
     route("PATCH", rf"{_EVENTS}/(?P<event>[^/]+)", "graph.events.update", update_event),
     route("DELETE", rf"{_EVENTS}/(?P<event>[^/]+)", "graph.events.delete", delete_event),
     route("POST", rf"{_EVENTS}/(?P<event>[^/]+)/cancel", "graph.events.cancel", cancel_event),
+    route("POST", rf"{_EVENTS}/(?P<event>[^/]+)/(?P<answer>accept|tentativelyAccept|decline)",
+          "graph.events.respond", respond_event),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +25,7 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 # for ever they grew ~0.4 KiB per bench turn without end. A forgotten token is answered like one
 # devtenant never issued (invalid_grant, 9002313).
 REFRESH_TOKEN_LIMIT = 4096
+READ_LOG_LIMIT = 20_000
 
 
 @dataclass
@@ -58,6 +59,11 @@ class DevTenant:
     transactions: dict[str, tuple[str, str]] = field(default_factory=dict)
     # directory changes for users/delta: list of (sequence, user id, removed?)
     directory_log: list[tuple[int, str, bool]] = field(default_factory=list)
+    # called after every change to calendar data (Graph writes, test controls): the change
+    # notification hub (devtenant.subscriptions) diffs the watched mailboxes then
+    change_listeners: list[Callable[[], None]] = field(default_factory=list)
+    # the `$select` of every event read (newest READ_LOG_LIMIT): {at, op, app, mailbox, select}
+    read_log: deque[JsonDict] = field(default_factory=lambda: deque(maxlen=READ_LOG_LIMIT))
 
     @property
     def tenant_id(self) -> str:
@@ -77,6 +83,11 @@ class DevTenant:
         self.refresh_tokens[token] = record
         while len(self.refresh_tokens) > REFRESH_TOKEN_LIMIT:
             del self.refresh_tokens[next(iter(self.refresh_tokens))]
+
+    def changed(self) -> None:
+        """Tell the change listeners that calendar data may have changed (cheap when none)."""
+        for listener in list(self.change_listeners):
+            listener()
 
     # ---- directory -------------------------------------------------------------------------
     def users(self) -> list[JsonDict]:
