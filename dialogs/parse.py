@@ -196,7 +196,13 @@ def split_people(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in parts if p.strip())[:20]
 
 
-_RANGE_WORDS: Final = r"(next week|this week|tomorrow|today|" + "|".join(_WEEKDAYS) + r")"
+_MONTHS: Final = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_RANGE_WORDS: Final = (
+    r"(next week|this week|tomorrow|today|yesterday|the week after next|"
+    r"(?:next |this |last )?(?:" + "|".join(_WEEKDAYS) + r")|"
+    r"in (?:\d+|a|an|one|two|three|four|five|six) (?:days?|weeks?)|"
+    r"(?:between |from )?" + _MONTHS + r" \d{1,2}\b|\d{1,2}(?:st|nd|rd|th)? " + _MONTHS + r"|"
+    r"\d{1,2}[/.]\d{1,2}(?:[/.]\d{2,4})?)")
 
 
 def parse_command(text: str) -> CommandPrefill | None:
@@ -213,15 +219,20 @@ def parse_command(text: str) -> CommandPrefill | None:
     email_match = EMAIL_RE.search(rest.split(" with ")[0]) if rest else None
     email = email_match.group(0).lower() if email_match else None
     duration = parse_duration(rest) if _DURATION_RE.search(rest) else None
-    range_match = re.search(_RANGE_WORDS + r"|\d{4}-\d{2}-\d{2}(?:\s+to\s+\d{4}-\d{2}-\d{2})?",
-                            rest, flags=re.I)
+    range_match = re.search(r"\b" + _RANGE_WORDS + r"|\d{4}-\d{2}-\d{2}", rest, flags=re.I)
     head, _, panel = rest.partition(" with ")
     name = parse_name(re.sub(r"\(?\s*" + re.escape(email) + r"\s*\)?", "", head)
                       if email else head) if head.strip() else None
     interviewers = split_people(_strip_tail(panel)) if panel else ()
     return CommandPrefill(candidate_name=name, candidate_email=email, interviewers=interviewers,
                           duration_min=duration,
-                          range_text=range_match.group(0).lower() if range_match else None)
+                          range_text=_dates_tail(rest[range_match.start():])
+                          if range_match else None)
+
+
+def _dates_tail(text: str) -> str:
+    """The date words of a command tail, durations cut out: "600 min, yesterday" → "yesterday"."""
+    return " ".join(_DURATION_RE.sub(" ", text).replace(",", " ").split()).lower()
 
 
 def _strip_tail(panel: str) -> str:

@@ -30,7 +30,7 @@ from calendar_backend import errors
 from calendar_backend.contract import PersonOut
 from cards.people_picker import PICKER_INPUT, PICKER_MARKER, build_people_picker
 from cards.reconnect import build_reconnect
-from dialogs import parse
+from dialogs import dates, parse
 from dialogs.flow_search import show_slots
 from dialogs.services import DialogServices, card_activity
 from dialogs.sso import fetch_user_token
@@ -160,10 +160,12 @@ class ScheduleInterviewDialog(ComponentDialog):
         return self._services.clock().astimezone(zone_or_utc(draft.manager_zone)).date()
 
     async def _valid_range(self, ctx: PromptValidatorContext) -> bool:
-        today = self._services.clock().astimezone(ZoneInfo("UTC")).date()
-        return parse.parse_date_range(_text(ctx), today) is not None or await _reject(
-            ctx, "Please say \"next week\", \"tomorrow\", \"this week\" or dates like "
-                 "2026-12-01 to 2026-12-04 (up to 60 days, not in the past).")
+        draft = ScheduleDraft.from_json(ctx.options.validations) if isinstance(
+            getattr(ctx.options, "validations", None), dict) else None
+        today = (self._today(draft) if draft else
+                 self._services.clock().astimezone(ZoneInfo("UTC")).date())
+        complaint = dates.range_complaint(_text(ctx), today)
+        return complaint is None or await _reject(ctx, complaint)
 
     # ---- steps ---------------------------------------------------------------------------
     async def name_step(self, step: WaterfallStepContext) -> DialogTurnResult:
@@ -264,13 +266,15 @@ class ScheduleInterviewDialog(ComponentDialog):
         self._keep(step, draft)
         if draft.range_start:
             return await step.next(None)
-        return await step.prompt(RANGE, _ask(
-            "When? e.g. \"next week\", \"tomorrow\", or \"default\" for the next 5 working days."))
+        options = _ask(f"When? e.g. {dates.examples(self._today(draft))}, or \"default\" for "
+                       "the next 5 working days.")
+        options.validations = draft.to_json()  # the validator reads "today" in the manager's zone
+        return await step.prompt(RANGE, options)
 
     async def zone_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         draft = self._draft(step)
         if step.result:
-            first, last = parse.parse_date_range(str(step.result), self._today(draft)) or (
+            first, last = dates.read_dates(str(step.result), self._today(draft)).span or (
                 None, None)
             draft = draft.evolve(range_start=first, range_end=last)
         self._keep(step, draft)

@@ -1,0 +1,40 @@
+"""Issue 13 (dates, the panel, the candidate's day), through the TestAdapter and the fake service."""
+
+from __future__ import annotations
+
+from botbuilder.core.adapters import TestAdapter
+
+from tests.bot.conftest import FakeCalendarService
+from tests.bot.test_schedule_dialog import say, texts
+
+
+async def test_typed_dates_are_understood(adapter: TestAdapter) -> None:
+    await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 45 min")
+    prompt = texts(adapter.activity_buffer)
+    assert "2026-12-01" not in prompt  # examples relative to today (Wed 25 Nov), never past
+    replies = await say(adapter, "15/12")
+    assert "time zone" in texts(replies)
+
+
+async def test_unusable_date_says_what_was_not_understood(adapter: TestAdapter) -> None:
+    await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 45 min")
+    replies = await say(adapter, "whenever suits")
+    assert "whenever suits" in texts(replies)
+    replies = await say(adapter, "yesterday")
+    assert "past" in texts(replies)
+    assert "time zone" in texts(await say(adapter, "next tuesday"))
+
+
+async def test_one_message_with_bad_length_and_past_date_says_both(
+        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    replies = await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, "
+                                 "600 min, yesterday")
+    said = texts(replies)
+    assert "600 minutes" in said
+    assert "between 15 and 240" in said
+    assert "yesterday" in said
+    assert "past" in said
+    assert "How long" in said
+    assert "When?" in texts(await say(adapter, "45 min"))
+    assert "time zone" in texts(await say(adapter, "Dec 1"))
+    assert "buffer" in texts(await say(adapter, "IST"))
