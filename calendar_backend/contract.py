@@ -20,6 +20,7 @@ _TIME = {"type": "string", "maxLength": 40,
 _ZONE = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9_+\-/ .()]+$"}
 _NAME = {"type": "string", "minLength": 1, "maxLength": 120, "pattern": r"^[^\x00-\x1f<>]+$"}
 _ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9\-_]+$"}
+_CLOCK = {"type": "string", "maxLength": 5, "pattern": r"^([01]\d|2[0-3]):[0-5]\d$"}
 _TOKEN = {"type": "string", "minLength": 40, "maxLength": 128, "pattern": r"^[A-Za-z0-9_\-]+$"}
 
 
@@ -41,6 +42,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         notice_min={"type": "integer", "minimum": 0, "maximum": 20160},
         all={"type": "boolean"},
         limit={"type": "integer", "minimum": 1, "maximum": 500},
+        candidate_time_zone=_ZONE,
+        candidate_day_start=_CLOCK, candidate_day_end=_CLOCK,
     ),
     "create_interview": _obj(
         ["candidate", "interviewers", "start", "end", "idempotency_key"],
@@ -98,13 +101,18 @@ def format_time(value: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SlotOut:
-    """One open slot, UTC."""
+    """One open slot, UTC. ``outside_candidate_day`` marks a slot outside the candidate's working
+    day (only when the request named the candidate's zone; on the wire only when true)."""
 
     start: datetime
     end: datetime
+    outside_candidate_day: bool = False
 
-    def to_json(self) -> dict[str, str]:
-        return {"start": format_time(self.start), "end": format_time(self.end)}
+    def to_json(self) -> dict[str, object]:
+        doc: dict[str, object] = {"start": format_time(self.start), "end": format_time(self.end)}
+        if self.outside_candidate_day:
+            doc["outside_candidate_day"] = True
+        return doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +156,8 @@ class SlotsResult:
     @staticmethod
     def from_json(doc: dict[str, Any]) -> SlotsResult:
         return SlotsResult(
-            slots=tuple(SlotOut(parse_time(s["start"]), parse_time(s["end"]))
+            slots=tuple(SlotOut(parse_time(s["start"]), parse_time(s["end"]),
+                                bool(s.get("outside_candidate_day")))
                         for s in doc.get("slots", [])),
             people=tuple(PersonOut(p["address"], p["display_name"], p["time_zone"],
                                    bool(p.get("is_room"))) for p in doc.get("people", [])),

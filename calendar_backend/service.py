@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from calendar_backend import storage
 from calendar_backend.allowlist import MailboxAllowList, list_entries
@@ -53,7 +54,7 @@ from calendar_backend.errors import (
 from calendar_backend.graph import CallStats, GraphClient, Schedule
 from calendar_backend.graph import _raise_for as _graph_raise_for
 from calendar_backend.settings import BackendSettings
-from calendar_backend.slots import Interval
+from calendar_backend.slots import CandidateDay, Interval, candidate_first
 from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
 from calendar_backend.tokens import AppCredential, TokenBroker
 
@@ -160,6 +161,7 @@ class CalendarService:
                          request_id: str) -> SlotsResult:
         """Open slots for a panel, best first (or all, chronological); see DESIGN.md semantics."""
         start, end = _window(req["start"], req["end"])
+        day = candidate_day_of(req)
         ctx = await self._tenant_context(principal)
         people = list(req["interviewers"])
         refused = await self._not_allowed(principal, ctx, people, "slots.find", request_id)
@@ -167,21 +169,26 @@ class CalendarService:
             return SlotsResult((), (), tuple(BlockerOut(a, "not_allowed") for a in refused))
         token = await self._user_graph_token(principal, ctx, assertion)
         rooms = list(req.get("rooms", []))
-        return await self._slots_for(
+        result = await self._slots_for(
             principal, token, people, rooms, start, end,
             duration=timedelta(minutes=req["duration_min"]),
             step=timedelta(minutes=req.get("step_min", 15)),
             buffer=timedelta(minutes=req.get("buffer_min", 0)),
             notice=timedelta(minutes=req.get("notice_min", self._settings.default_notice_min)),
             want_all=bool(req.get("all", False)), limit=int(req.get("limit", 20)),
-            request_id=request_id, operation="slots.find", requester=None)
+            request_id=request_id, operation="slots.find", requester=None,
+            limit_after=day is not None)
+        if day is None:
+            return result
+        return _candidate_ordered(result, day, bool(req.get("all", False)),
+                                  int(req.get("limit", 20)))
 
     async def _slots_for(self, principal: Principal | None, token: str, people: list[str],
                          rooms: list[str], start: datetime, end: datetime, *,
                          duration: timedelta, step: timedelta, buffer: timedelta,
                          notice: timedelta, want_all: bool, limit: int, request_id: str,
                          operation: str, requester: str | None,
-                         tenant_id: str | None = None) -> SlotsResult:
+                         tenant_id: str | None = None, limit_after: bool = False) -> SlotsResult:
         stats = CallStats()
         mailboxes = people + rooms
         fetch = Interval(start - buffer - timedelta(days=1), end + buffer + timedelta(days=1))
@@ -214,7 +221,7 @@ class CalendarService:
         query = SlotQuery(window=Interval(start, end), duration=duration, step=step,
                           not_before=self._clock() + notice, buffer=buffer)
         result = find_panel_slots(availabilities, query, self._rules)
-        chosen = result.slots if want_all else result.ranked[:limit]
+        chosen = result.slots if want_all else result.ranked[:None if limit_after else limit]
         blockers = tuple(BlockerOut(b.mailbox, str(b.reason)) for b in result.blockers)
         return SlotsResult(tuple(SlotOut(s.start, s.end) for s in chosen), out_people, blockers)
 
@@ -537,6 +544,35 @@ class CalendarService:
             deleted = await storage.delete_token_cache(tx, principal.tenant_id, principal.oid)
             await self._audit(principal, principal.tenant_id, "token.delete", (),
                               "ok" if deleted else "none", request_id, tx=tx)
+
+
+def candidate_day_of(req: dict[str, Any]) -> CandidateDay | None:
+    """The candidate's working day a find_slots request names (``None`` without a zone).
+
+    Raises:
+        ValidationError: an unknown zone, or a day that does not start before it ends.
+    """
+    zone_name = req.get("candidate_time_zone")
+    if not zone_name:
+        return None
+    try:
+        return CandidateDay(ZoneInfo(zone_name),
+                            time.fromisoformat(req.get("candidate_day_start", "08:00")),
+                            time.fromisoformat(req.get("candidate_day_end", "20:00")))
+    except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+        raise ValidationError("candidate_time_zone", "is not a usable zone and day") from exc
+
+
+def _candidate_ordered(result: SlotsResult, day: CandidateDay, want_all: bool,
+                       limit: int) -> SlotsResult:
+    """Slots inside the candidate's day first (best-first order kept), the rest marked; with
+    ``all`` the order stays chronological and only the marks are added."""
+    by_interval = {Interval(s.start, s.end): s for s in result.slots}
+    inside, outside = candidate_first(list(by_interval), day)
+    marked = {i: not day.contains(i) for i in by_interval}
+    order = list(by_interval) if want_all else [*inside, *outside][:limit]
+    return SlotsResult(tuple(SlotOut(i.start, i.end, marked[i]) for i in order), result.people,
+                       result.blockers)
 
 
 def _lock2(exc: CalendarError) -> CalendarError:
