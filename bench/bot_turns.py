@@ -54,7 +54,9 @@ class StubCalendar:
 
     async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,  # noqa: ARG002
                          start: datetime, end: datetime, buffer_min: int = 0,  # noqa: ARG002
-                         rooms: list[str] | None = None, limit: int = 8) -> SlotsResult:  # noqa: ARG002
+                         rooms: list[str] | None = None, limit: int = 8,  # noqa: ARG002
+                         candidate_time_zone: str | None = None,  # noqa: ARG002
+                         candidate_day: tuple[str, str] | None = None) -> SlotsResult:  # noqa: ARG002
         """Eight slots from ``start``, on the hour."""
         first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         slots = tuple(SlotOut(first + timedelta(hours=h), first + timedelta(

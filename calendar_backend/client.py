@@ -40,7 +40,9 @@ class CalendarServiceApi(Protocol):
 
     async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,
                          start: datetime, end: datetime, buffer_min: int = 0,
-                         rooms: list[str] | None = None, limit: int = 8) -> SlotsResult: ...
+                         rooms: list[str] | None = None, limit: int = 8,
+                         candidate_time_zone: str | None = None,
+                         candidate_day: tuple[str, str] | None = None) -> SlotsResult: ...
 
     async def create_interview(self, token: str, *, candidate_name: str, candidate_email: str,
                                interviewers: list[str], start: datetime, end: datetime,
@@ -95,12 +97,21 @@ class CalendarServiceClient:
 
     async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,
                          start: datetime, end: datetime, buffer_min: int = 0,
-                         rooms: list[str] | None = None, limit: int = 8) -> SlotsResult:
+                         rooms: list[str] | None = None, limit: int = 8,
+                         candidate_time_zone: str | None = None,
+                         candidate_day: tuple[str, str] | None = None) -> SlotsResult:
+        """Open slots; with ``candidate_time_zone`` those inside the candidate's working day
+        (``candidate_day`` = ("HH:MM", "HH:MM"), default 08:00-20:00) come first, the rest are
+        marked ``outside_candidate_day``."""
         body: dict[str, Any] = {"interviewers": interviewers, "duration_min": duration_min,
                                 "start": format_time(start), "end": format_time(end),
                                 "buffer_min": buffer_min, "limit": limit}
         if rooms:
             body["rooms"] = rooms
+        if candidate_time_zone:
+            body["candidate_time_zone"] = candidate_time_zone
+            if candidate_day:
+                body["candidate_day_start"], body["candidate_day_end"] = candidate_day
         return SlotsResult.from_json(await self._call("POST", "/slots/find", token, body))
 
     async def create_interview(self, token: str, *, candidate_name: str, candidate_email: str,

@@ -20,6 +20,7 @@ __all__ = ["PAGE_SIZE", "WIDEN_DAYS", "build_slot_picker"]
 PAGE_SIZE: Final = 8
 WIDEN_DAYS: Final = 7
 SHORTER: Final = timedelta(minutes=30)
+OUTSIDE_DAY_TEXT: Final = "Outside the candidate's working day"
 _REASON_TEXT: Final = {
     BlockReason.NO_WORKING_HOURS: "has no working hours in this window",
     BlockReason.FULLY_BUSY: "is busy for the whole window",
@@ -29,12 +30,15 @@ _REASON_TEXT: Final = {
 
 def _slot_row(flow: str, slot: SlotView, zones: ZonePair) -> dict[str, object]:
     choose = build_execute("Choose", CardAction(Verb.CHOOSE_SLOT, flow, slot_id=slot.slot_id))
+    items = [plain(format_slot(slot.start_utc, slot.end_utc, zones))]
+    if slot.outside_candidate_day:
+        items.append(note(OUTSIDE_DAY_TEXT, color="Warning"))
     return {
         "type": "ColumnSet",
         "separator": True,
         "columns": [
             {"type": "Column", "width": "stretch", "verticalContentAlignment": "Center",
-             "items": [plain(format_slot(slot.start_utc, slot.end_utc, zones))]},
+             "items": items},
             {"type": "Column", "width": "auto", "items": [action_set([choose])]},
         ],
     }

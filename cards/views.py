@@ -70,11 +70,15 @@ class Person:
 
 @dataclass(frozen=True, slots=True)
 class SlotView:
-    """One open slot ``[start_utc, end_utc)``; ``slot_id`` is opaque to the card."""
+    """One open slot ``[start_utc, end_utc)``; ``slot_id`` is opaque to the card.
+
+    ``outside_candidate_day`` marks a slot outside the candidate's working day.
+    """
 
     slot_id: str
     start_utc: datetime
     end_utc: datetime
+    outside_candidate_day: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start_utc", to_utc(self.start_utc, "start_utc"))

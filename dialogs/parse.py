@@ -125,6 +125,31 @@ def parse_time_zone(text: str) -> str | None:
     return name
 
 
+_DAY_HOURS_RE: Final = re.compile(
+    r"[,;]?\s*(?:from\s+)?(\d{1,2})(?::(\d{2}))?\s*(?:-|\u2013|to|until)\s*(\d{1,2})(?::(\d{2}))?"
+    r"\s*(?:h|hrs?)?\s*$", re.I)
+
+
+def parse_zone_and_day(text: str) -> tuple[str, tuple[str, str] | None] | None:
+    """Read "India", or "India 09:00-18:00" / "London, 9-17": the candidate's zone and, when
+    given, their working day as ("HH:MM", "HH:MM") (24-hour clock; "24" means midnight).
+
+    Returns ``None`` when the zone is unknown or the hours are not a day that starts before it ends.
+    """
+    day: tuple[str, str] | None = None
+    hours = _DAY_HOURS_RE.search(text)
+    if hours:
+        start_h, start_m, end_h, end_m = (int(g or 0) for g in hours.groups())
+        if start_h > 23 or end_h > 24 or start_m > 59 or end_m > 59 or (end_h == 24 and end_m):
+            return None
+        if (end_h, end_m) != (24, 0) and (start_h, start_m) >= (end_h, end_m):
+            return None
+        day = (f"{start_h:02d}:{start_m:02d}", f"{end_h % 24:02d}:{end_m:02d}")
+        text = text[:hours.start()]
+    zone = parse_time_zone(text.strip(" ,;"))
+    return None if zone is None else (zone, day)
+
+
 def next_working_days(today: date, count: int = DEFAULT_WORKING_DAYS) -> tuple[date, date]:
     """Return the inclusive range covering the next ``count`` Monday-Friday days after ``today``."""
     days: list[date] = []

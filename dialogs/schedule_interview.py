@@ -35,7 +35,7 @@ from dialogs.flow_search import show_slots
 from dialogs.services import DialogServices, card_activity
 from dialogs.sso import fetch_user_token
 from dialogs.state import Member, ScheduleDraft
-from dialogs.views import zone_or_utc
+from dialogs.views import CANDIDATE_DAY_KEY, zone_or_utc
 
 NAME, EMAIL, PEOPLE, DURATION, RANGE, ZONE, BUFFER, PICK = (
     "name", "email", "people", "duration", "range", "zone", "buffer", "pick")
@@ -120,8 +120,9 @@ async def _valid_duration(ctx: PromptValidatorContext) -> bool:
 
 
 async def _valid_zone(ctx: PromptValidatorContext) -> bool:
-    return parse.parse_time_zone(_text(ctx)) is not None or await _reject(
-        ctx, "I don't know that time zone. Try an IANA name like Asia/Kolkata, or \"London\".")
+    return parse.parse_zone_and_day(_text(ctx)) is not None or await _reject(
+        ctx, "I don't know that time zone. Try an IANA name like Asia/Kolkata, or \"London\" "
+             "(hours like \"India 09:00-18:00\" must start before they end).")
 
 
 async def _valid_buffer(ctx: PromptValidatorContext) -> bool:
@@ -281,12 +282,16 @@ class ScheduleInterviewDialog(ComponentDialog):
         if draft.candidate_zone:
             return await step.next(None)
         return await step.prompt(ZONE, _ask(
-            "Which time zone is the candidate in? (e.g. India, London, America/New_York)"))
+            "Which time zone is the candidate in? (e.g. India, London, America/New_York; "
+            "I rank times inside their 08:00-20:00 first; say e.g. \"India 09:00-18:00\" for "
+            "other hours)"))
 
     async def buffer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         draft = self._draft(step)
         if step.result:
-            draft = draft.evolve(candidate_zone=parse.parse_time_zone(str(step.result)))
+            zone, day = parse.parse_zone_and_day(str(step.result)) or (None, None)
+            extras = {**draft.extras, CANDIDATE_DAY_KEY: "-".join(day)} if day else draft.extras
+            draft = draft.evolve(candidate_zone=zone, extras=extras)
         self._keep(step, draft)
         if draft.buffer_min is not None:
             return await step.next(None)

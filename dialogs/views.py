@@ -48,6 +48,15 @@ def window_of(draft: ScheduleDraft) -> tuple[datetime, datetime]:
     return start, datetime.combine(end_day, time(0), tzinfo=tz).astimezone(UTC)
 
 
+CANDIDATE_DAY_KEY = "candidate_day"  # draft.extras: "HH:MM-HH:MM", the candidate's working day
+
+
+def candidate_day_of(draft: ScheduleDraft) -> tuple[str, str] | None:
+    """The candidate's working day the manager set for this request, else ``None`` (default)."""
+    start, _, end = draft.extras.get(CANDIDATE_DAY_KEY, "").partition("-")
+    return (start, end) if start and end else None
+
+
 def _person(member: Member) -> Person:
     return Person(member.display_name, member.address, is_room=member.is_room)
 
@@ -63,7 +72,8 @@ def slot_picker_view(draft: ScheduleDraft, result: SlotsResult, page: int = 1) -
     names.update({p.address.lower(): p.display_name for p in result.people})
     blockers = tuple(Blocker(names.get(b.address.lower(), b.address), BlockReason(b.reason))
                      for b in result.blockers if b.reason in BlockReason.__members__.values())
-    slots = tuple(SlotView(slot_id_for(s.start), s.start, s.end) for s in result.slots)
+    slots = tuple(SlotView(slot_id_for(s.start), s.start, s.end, s.outside_candidate_day)
+                  for s in result.slots)
     return SlotPickerView(flow=draft.flow, candidate=candidate_of(draft),
                           interviewers=tuple(_person(m) for m in draft.interviewers),
                           duration=timedelta(minutes=draft.duration_min or 30),

@@ -58,6 +58,7 @@ class FakeCalendarService(CalendarServiceApi):
     by_key: dict[str, str] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     offer_requests: list[dict[str, Any]] = field(default_factory=list)
+    slot_requests: list[dict[str, Any]] = field(default_factory=list)
     disconnected: bool = False
 
     def _check(self, token: str, op: str) -> None:
@@ -69,9 +70,15 @@ class FakeCalendarService(CalendarServiceApi):
 
     async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,
                          start: datetime, end: datetime, buffer_min: int = 0,
-                         rooms: list[str] | None = None, limit: int = 8) -> SlotsResult:
+                         rooms: list[str] | None = None, limit: int = 8,
+                         candidate_time_zone: str | None = None,
+                         candidate_day: tuple[str, str] | None = None) -> SlotsResult:
         self._check(token, "find_slots")
-        slots = tuple(SlotOut(s.start, s.start + timedelta(minutes=duration_min))
+        self.slot_requests.append({"interviewers": interviewers, "rooms": rooms,
+                                   "candidate_time_zone": candidate_time_zone,
+                                   "candidate_day": candidate_day})
+        slots = tuple(SlotOut(s.start, s.start + timedelta(minutes=duration_min),
+                              s.outside_candidate_day)
                       for s in self.slots if start <= s.start < end)
         return SlotsResult(slots, tuple(p for p in DIRECTORY if p.address in interviewers),
                            tuple(self.blockers) if not slots else ())

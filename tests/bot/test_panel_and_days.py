@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from botbuilder.core.adapters import TestAdapter
 
+from calendar_backend.contract import SlotOut
+from cards.slot_picker import OUTSIDE_DAY_TEXT
 from tests.bot.conftest import FakeCalendarService
-from tests.bot.test_schedule_dialog import say, texts
+from tests.bot.test_schedule_dialog import cards, say, texts
 
 
 async def test_typed_dates_are_understood(adapter: TestAdapter) -> None:
@@ -38,3 +42,26 @@ async def test_one_message_with_bad_length_and_past_date_says_both(
     assert "When?" in texts(await say(adapter, "45 min"))
     assert "time zone" in texts(await say(adapter, "Dec 1"))
     assert "buffer" in texts(await say(adapter, "IST"))
+
+
+async def test_candidate_day_is_sent_and_outside_times_are_marked(
+        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    inside, outside = fake.slots[0], fake.slots[1]
+    fake.slots = [SlotOut(inside.start, inside.end),
+                  SlotOut(outside.start, outside.end, outside_candidate_day=True)]
+    await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 45 min, next week")
+    assert "08:00-20:00" in texts(adapter.activity_buffer)
+    assert "buffer" in texts(await say(adapter, "India 09:00-18:00"))
+    [card] = cards(await say(adapter, "none"))
+    assert fake.slot_requests[-1]["candidate_time_zone"] == "Asia/Kolkata"
+    assert fake.slot_requests[-1]["candidate_day"] == ("09:00", "18:00")
+    rows = [json.dumps(item) for item in card["body"] if item.get("type") == "ColumnSet"]
+    assert len(rows) == 2
+    assert OUTSIDE_DAY_TEXT not in rows[0]
+    assert OUTSIDE_DAY_TEXT in rows[1]
+
+
+async def test_candidate_day_must_start_before_it_ends(adapter: TestAdapter) -> None:
+    await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 45 min, next week")
+    assert "start before they end" in texts(await say(adapter, "India 20:00-08:00"))
+    assert "buffer" in texts(await say(adapter, "India"))
