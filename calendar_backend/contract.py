@@ -134,7 +134,8 @@ class BlockerOut:
     """Who blocks a panel and why, without any event detail."""
 
     address: str
-    reason: str  # "no_working_hours" | "fully_busy" | "no_common_time" | "unreadable" | "not_allowed"
+    reason: str  # "no_working_hours" | "not_working_days" | "fully_busy" | "no_common_time" |
+    #              "unreadable" | "not_allowed"
 
     def to_json(self) -> dict[str, str]:
         return {"address": self.address, "reason": self.reason}

@@ -90,6 +90,7 @@ class BlockReason(StrEnum):
     """Why a person contributes no free time (mirrors the Calendar Service blocker reasons)."""
 
     NO_WORKING_HOURS = "no_working_hours"
+    NOT_WORKING_DAYS = "not_working_days"
     FULLY_BUSY = "fully_busy"
     NO_COMMON_TIME = "no_common_time"
     UNREADABLE = "unreadable"
