@@ -104,10 +104,14 @@ class BlockReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Blocker:
-    """A person whose calendar keeps the search from finding a slot. Shown by display name only."""
+    """A person whose calendar keeps the search from finding a slot. Shown by display name only.
+
+    ``person`` is the opaque key a "Drop" button carries for them (``None``: no such button).
+    """
 
     display_name: str
     reason: BlockReason
+    person: str | None = None
 
     def __post_init__(self) -> None:
         if not self.display_name.strip():

@@ -24,6 +24,7 @@ from cards.reconnect import build_reconnect
 from cards.slot_picker import WIDEN_DAYS, build_slot_picker
 from cards.views import OfferView
 from dialogs.flow_search import MAX_SLOTS, slot_card
+from dialogs.parse import next_working_days
 from dialogs.services import DialogServices, manager_zone
 from dialogs.sso import fetch_user_token
 from dialogs.state import FlowStatus, ScheduleDraft, idempotency_key, slot_start_from
@@ -31,6 +32,7 @@ from dialogs.views import (
     candidate_of,
     confirmation_view,
     interview_view,
+    person_key,
     slot_picker_view,
     window_of,
     zone_or_utc,
@@ -221,7 +223,31 @@ async def _start_reschedule(context: TurnContext, services: DialogServices, toke
     return await slot_card(context, services, draft)
 
 
+async def _drop_person(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
+                       action: CardAction) -> Card:
+    """Search again without the panel member the pressed "Drop <name>" names."""
+    kept = tuple(m for m in draft.members if person_key(m.address) != action.person)
+    if len(kept) == len(draft.members):
+        return await slot_card(context, services, draft)  # already dropped: show the search
+    if not any(not m.is_room for m in kept):
+        return build_error(draft.flow, "An interview needs at least one interviewer.")
+    draft = draft.evolve(members=kept)
+    await services.save_flow(context, draft)
+    return await slot_card(context, services, draft)
+
+
+async def _other_days(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
+                      action: CardAction) -> Card:  # noqa: ARG001
+    """Move the search to the next working days (Monday to Friday) after the current window."""
+    today = services.clock().astimezone(zone_or_utc(draft.manager_zone)).date()
+    first, last = next_working_days(max(draft.range_end or today, today))
+    draft = draft.evolve(range_start=first, range_end=last)
+    await services.save_flow(context, draft)
+    return await slot_card(context, services, draft)
+
+
 _FLOW_HANDLERS = {
+    Verb.DROP_PERSON: _drop_person, Verb.OTHER_DAYS: _other_days,
     Verb.CHOOSE_SLOT: _choose, Verb.BACK: _back, Verb.WIDEN_DAYS: _widen,
     Verb.SHORTEN: _shorten, Verb.MORE_SLOTS: _more, Verb.CONFIRM: _confirm,
     Verb.SEND_TO_CANDIDATE: _send_to_candidate, Verb.REFRESH: _back,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -57,6 +58,11 @@ def candidate_day_of(draft: ScheduleDraft) -> tuple[str, str] | None:
     return (start, end) if start and end else None
 
 
+def person_key(address: str) -> str:
+    """The opaque key a card button carries for a panel member (no address on the card)."""
+    return "p" + hashlib.sha256(address.lower().encode()).hexdigest()[:16]
+
+
 def _person(member: Member) -> Person:
     return Person(member.display_name, member.address, is_room=member.is_room)
 
@@ -68,9 +74,11 @@ def candidate_of(draft: ScheduleDraft) -> Person:
 
 def slot_picker_view(draft: ScheduleDraft, result: SlotsResult, page: int = 1) -> SlotPickerView:
     """The slot picker for ``result`` (slots kept in the service's best-first order)."""
-    names = {m.address.lower(): m.display_name for m in draft.members}
-    names.update({p.address.lower(): p.display_name for p in result.people})
-    blockers = tuple(Blocker(names.get(b.address.lower(), b.address), BlockReason(b.reason))
+    names = {p.address.lower(): p.display_name for p in result.people
+             if p.display_name and p.display_name.lower() != p.address.lower()}
+    names.update({m.address.lower(): m.display_name for m in draft.members})  # the draft wins
+    blockers = tuple(Blocker(names.get(b.address.lower(), b.address), BlockReason(b.reason),
+                             person_key(b.address))
                      for b in result.blockers if b.reason in BlockReason.__members__.values())
     slots = tuple(SlotView(slot_id_for(s.start), s.start, s.end, s.outside_candidate_day)
                   for s in result.slots)

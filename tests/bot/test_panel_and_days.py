@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from botbuilder.core.adapters import TestAdapter
 
-from calendar_backend.contract import SlotOut
+from calendar_backend.contract import BlockerOut, SlotOut
 from cards.slot_picker import OUTSIDE_DAY_TEXT
 from tests.bot.conftest import FakeCalendarService
-from tests.bot.test_schedule_dialog import cards, say, texts
+from tests.bot.test_schedule_dialog import actions_of, cards, invoke, invoke_body, say, texts
 
 
 async def test_typed_dates_are_understood(adapter: TestAdapter) -> None:
@@ -65,3 +66,60 @@ async def test_candidate_day_must_start_before_it_ends(adapter: TestAdapter) -> 
     await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 45 min, next week")
     assert "start before they end" in texts(await say(adapter, "India 20:00-08:00"))
     assert "buffer" in texts(await say(adapter, "India"))
+
+
+def _card_text(card: dict[str, Any]) -> str:
+    return json.dumps(card, ensure_ascii=False)
+
+
+async def _no_slot_card(adapter: TestAdapter, panel: str = "Megan, Adele") -> dict[str, Any]:
+    await say(adapter, f"schedule Dana Smith (dana@example.com) with {panel}, 45 min, next week")
+    await say(adapter, "India")
+    [card] = cards(await say(adapter, "none"))
+    return card
+
+
+async def test_weekend_reason_by_name_offers_other_days_not_shorter(
+        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    fake.slots = []
+    fake.blockers = [BlockerOut("meganb@contoso.example", "not_working_days")]
+    card = await _no_slot_card(adapter)
+    text = _card_text(card)
+    assert "Megan Bowen doesn't work on these days" in text
+    assert "meganb@" not in text
+    verbs = [a["verb"] for a in actions_of(card)]
+    assert "other_days" in verbs
+    assert "shorten" not in verbs  # 30 minutes cannot help on a weekend
+    other = next(a for a in actions_of(card) if a["verb"] == "other_days")
+    before = len(fake.slot_requests)
+    body = invoke_body(await say(adapter, invoke(other["data"])))
+    assert body["statusCode"] == 200
+    assert len(fake.slot_requests) == before + 1
+
+
+async def test_unreadable_person_can_be_dropped_from_the_slot_card(
+        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    later = fake.slots
+    fake.slots = []
+    fake.blockers = [BlockerOut("meganb@contoso.example", "unreadable")]
+    card = await _no_slot_card(adapter)
+    assert "I couldn't read these calendars: Megan Bowen" in _card_text(card)
+    drop = next(a for a in actions_of(card) if a["verb"] == "drop_person")
+    assert drop["title"] == "Drop Megan Bowen"
+    assert "@" not in json.dumps(drop["data"])
+    fake.slots = later
+    body = invoke_body(await say(adapter, invoke(drop["data"])))
+    assert fake.slot_requests[-1]["interviewers"] == ["adelev@contoso.example"]
+    new_card = body["value"]
+    assert "Megan Bowen" not in _card_text(new_card)
+    assert any(a["verb"] == "choose_slot" for a in actions_of(new_card))
+
+
+async def test_the_last_interviewer_is_not_offered_for_dropping(
+        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    fake.slots = []
+    fake.blockers = [BlockerOut("meganb@contoso.example", "fully_busy")]
+    card = await _no_slot_card(adapter, "Megan")
+    verbs = [a["verb"] for a in actions_of(card)]
+    assert "drop_person" not in verbs
+    assert "shorten" in verbs  # a busy calendar may have room for 30 minutes
