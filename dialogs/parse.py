@@ -215,10 +215,11 @@ def _valid_date(year: int, month: int, day: int) -> bool:
     return True
 
 
-def split_people(text: str) -> tuple[str, ...]:
-    """Split "Megan, Adele and isaiahl@x.com" into ``("Megan", "Adele", "isaiahl@x.com")``."""
+def split_people(text: str, limit: int | None = 20) -> tuple[str, ...]:
+    """Split "Megan, Adele and isaiahl@x.com" into ``("Megan", "Adele", "isaiahl@x.com")``
+    (the first ``limit`` people; ``None`` for all)."""
     parts = re.split(r"\s*(?:,|;|\band\b|&|\+)\s*", text.strip(), flags=re.I)
-    return tuple(p.strip() for p in parts if p.strip())[:20]
+    return tuple(p.strip() for p in parts if p.strip())[:limit]
 
 
 _MONTHS: Final = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"

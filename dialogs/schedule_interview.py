@@ -28,7 +28,7 @@ from botbuilder.dialogs.prompts import (
 
 from calendar_backend import errors
 from calendar_backend.contract import PersonOut
-from cards.people_picker import PICKER_INPUT, PICKER_MARKER, build_people_picker
+from cards.people_picker import PICKER_INPUT, PICKER_MARKER, TYPED_INPUT, build_people_picker
 from cards.reconnect import build_reconnect
 from dialogs import dates, parse
 from dialogs.flow_search import show_slots
@@ -47,19 +47,30 @@ MAX_PICKED = 20
 
 
 def picked_people_text(value: object) -> str | None:
-    """The people-picker submit ``value`` as a typed answer: ``"id1, id2"`` (lower-case ids).
+    """The people-picker submit ``value`` as a typed answer.
 
-    Returns ``None`` when ``value`` is not a picker submit. A picker submit whose ``interviewers``
-    is empty, longer than ``MAX_PICKED`` ids or holds anything but Entra object ids (GUIDs)
-    returns ``""`` (the dialog then asks again).
+    Picked people come as Entra object ids (GUIDs): ``"id1, id2"`` (lower-case). Names typed into
+    the picker's box (a client without the people picker, e.g. the Agents Playground, submits the
+    text) or into the card's ``typed`` box count as typed names: ``"Megan, adelev@x.com"``; both
+    boxes may be used at once. Returns ``None`` when ``value`` is not a picker submit, and ``""``
+    (the dialog then asks again) when nothing usable was given, more than ``MAX_PICKED`` people,
+    or a part that is neither an id, a name nor an e-mail.
     """
     if not isinstance(value, dict) or value.get("picker") != PICKER_MARKER:
         return None
-    raw = value.get(PICKER_INPUT)
-    ids = [part.strip() for part in raw.split(",")] if isinstance(raw, str) else []
-    if not ids or len(ids) > MAX_PICKED or not all(_OBJECT_ID_RE.fullmatch(i) for i in ids):
+    parts: list[str] = []
+    for key in (PICKER_INPUT, TYPED_INPUT):
+        raw = value.get(key)
+        if raw is not None and not isinstance(raw, str):
+            return ""
+        parts.extend(parse.split_people(raw or "", limit=None))
+    if not parts or len(parts) > MAX_PICKED:
         return ""
-    return ", ".join(dict.fromkeys(i.lower() for i in ids))
+    usable = [part.lower() if _OBJECT_ID_RE.fullmatch(part) else
+              parse.parse_email(part) or parse.parse_name(part) for part in parts]
+    if not all(usable):
+        return ""
+    return ", ".join(dict.fromkeys(str(u) for u in usable))
 
 
 _HANDOVER_KEY: Final = "openslot.sign_in_handover"  # a turn_state key, not a secret
