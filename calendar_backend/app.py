@@ -197,6 +197,14 @@ async def resolve_people(request: web.Request) -> web.Response:
     return web.json_response({"results": [[p.to_json() for p in r] for r in results]})
 
 
+async def check_people(request: web.Request) -> web.Response:
+    principal, assertion = await _principal(request)
+    req = await _payload(request, "check_people", principal)
+    results = await request.app[SERVICE_KEY].check_people(principal, assertion, req["queries"],
+                                                          request[REQUEST_ID])
+    return web.json_response({"people": [r.to_json() for r in results]})
+
+
 async def disconnect(request: web.Request) -> web.Response:
     principal, _ = await _principal(request)
     await _payload(request, "empty", principal)
@@ -269,6 +277,8 @@ ROUTES: list[tuple[str, str, Handler, str | None, str]] = [
      "Move to a new time"),
     ("POST", "/v1/directory/resolve", resolve_people, "resolve_people",
      "Resolve typed names to people and rooms"),
+    ("POST", "/v1/directory/check", check_people, "check_people",
+     "Resolve and check a panel: per name found, enabled, mailbox, readable, allowed, duplicate"),
     ("POST", "/v1/me/disconnect", disconnect, "empty", "Delete my stored tokens"),
     ("POST", "/v1/offers", create_offer, "create_offer", "Create a candidate booking link"),
     ("GET", "/v1/offers", list_offers, None, "My candidate booking links"),

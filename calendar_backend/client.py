@@ -16,6 +16,7 @@ from calendar_backend import errors
 from calendar_backend.contract import (
     InterviewOut,
     OfferOut,
+    PersonCheckOut,
     PersonOut,
     SlotsResult,
     format_time,
@@ -57,6 +58,8 @@ class CalendarServiceApi(Protocol):
                                    end: datetime) -> InterviewOut: ...
 
     async def resolve_people(self, token: str, queries: list[str]) -> list[list[PersonOut]]: ...
+
+    async def check_people(self, token: str, queries: list[str]) -> list[PersonCheckOut]: ...
 
     async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
                            window_start: datetime, window_end: datetime, candidate_name: str,
@@ -147,6 +150,11 @@ class CalendarServiceClient:
         doc = await self._call("POST", "/directory/resolve", token, {"queries": queries})
         return [[PersonOut(p["address"], p["display_name"], p["time_zone"], bool(p["is_room"]))
                  for p in matches] for matches in doc.get("results", [])]
+
+    async def check_people(self, token: str, queries: list[str]) -> list[PersonCheckOut]:
+        """Resolve and check a panel as typed: one status per name (``PERSON_STATUSES``)."""
+        doc = await self._call("POST", "/directory/check", token, {"queries": queries})
+        return [PersonCheckOut.from_json(p) for p in doc.get("people", [])]
 
     async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
                            window_start: datetime, window_end: datetime, candidate_name: str,

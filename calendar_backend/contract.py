@@ -65,6 +65,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                  "items": {"type": "string", "minLength": 1, "maxLength": 120,
                            "pattern": r"^[^\x00-\x1f]+$"}},
     ),
+    "check_people": _obj(
+        ["queries"],
+        queries={"type": "array", "minItems": 1, "maxItems": 20,
+                 "items": {"type": "string", "minLength": 1, "maxLength": 120,
+                           "pattern": r"^[^\x00-\x1f]+$"}},
+    ),
     "create_offer": _obj(
         ["interviewers", "duration_min", "window_start", "window_end", "candidate_name"],
         interviewers={"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 20,
@@ -127,6 +133,40 @@ class PersonOut:
     def to_json(self) -> dict[str, object]:
         return {"address": self.address, "display_name": self.display_name,
                 "time_zone": self.time_zone, "is_room": self.is_room}
+
+
+PERSON_STATUSES = ("ok", "ambiguous", "not_found", "disabled", "no_mailbox", "unreadable",
+                   "not_allowed", "duplicate")
+"""What check_people says about one typed name: ``ok`` (one enabled person or room whose
+calendar can be read and may be used), ``ambiguous`` (several matches, see ``choices``),
+``not_found``, ``disabled`` (account switched off), ``no_mailbox``, ``unreadable`` (free/busy
+refused), ``not_allowed`` (the tenant's mailbox gate refuses it), ``duplicate`` (the same mailbox
+as an earlier name of the same request)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PersonCheckOut:
+    """One typed name checked: its ``status`` and the ``person`` it names (unless ``not_found``
+    or ``ambiguous``), or the ``choices`` when ambiguous."""
+
+    query: str
+    status: str
+    person: PersonOut | None = None
+    choices: tuple[PersonOut, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {"query": self.query, "status": self.status,
+                "person": self.person.to_json() if self.person else None,
+                "choices": [c.to_json() for c in self.choices]}
+
+    @staticmethod
+    def from_json(doc: dict[str, Any]) -> PersonCheckOut:
+        def person(p: dict[str, Any]) -> PersonOut:
+            return PersonOut(p["address"], p["display_name"], p.get("time_zone") or "",
+                             bool(p.get("is_room")))
+        return PersonCheckOut(str(doc["query"]), str(doc["status"]),
+                              person(doc["person"]) if doc.get("person") else None,
+                              tuple(person(c) for c in doc.get("choices", [])))
 
 
 @dataclass(frozen=True, slots=True)

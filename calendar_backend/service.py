@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from calendar_backend import storage
@@ -36,6 +37,7 @@ from calendar_backend.calendar_view import CalendarRead, read_calendars
 from calendar_backend.contract import (
     BlockerOut,
     InterviewOut,
+    PersonCheckOut,
     PersonOut,
     SlotOut,
     SlotsResult,
@@ -519,6 +521,108 @@ class CalendarService:
                           request_id, stats)
         return results
 
+    async def check_people(self, principal: Principal, assertion: str, queries: list[str],
+                           request_id: str) -> list[PersonCheckOut]:
+        """Resolve a panel as typed and say, per name, what would stop it (see PERSON_STATUSES).
+
+        Directory first (users incl. disabled ones, and rooms by any word of their name), then the
+        mailbox gate for every distinct match (before any calendar is touched), then one
+        getSchedule over the next hour for the rest: an error there is ``no_mailbox`` (Exchange's
+        5009) or ``unreadable``. Nothing of any calendar is returned.
+        """
+        ctx = await self._tenant_context(principal)
+        token = await self._user_graph_token(principal, ctx, assertion)
+        stats = CallStats()
+        rooms = await self._graph.list_rooms(token, stats=stats)
+        checks: list[PersonCheckOut] = []
+        seen: set[str] = set()
+        for query in queries:
+            check = await self._directory_check(token, query, rooms, stats)
+            person = check.person
+            if person is not None and check.status == "ok":
+                if person.address in seen:
+                    check = PersonCheckOut(query, "duplicate", person)
+                seen.add(person.address)
+            checks.append(check)
+        people = [c.person.address for c in checks
+                  if c.status == "ok" and c.person and not c.person.is_room]
+        disabled = await self._disabled_accounts(ctx, people, stats)
+        checks = [PersonCheckOut(c.query, "disabled", c.person)
+                  if c.person and c.status == "ok" and c.person.address in disabled else c
+                  for c in checks]
+        wanted = [c.person.address for c in checks if c.status == "ok" and c.person]
+        refused = set(await self._not_allowed(principal, ctx, wanted, "directory.check",
+                                              request_id)) if wanted else set()
+        readable = [a for a in wanted if a not in refused]
+        schedules: dict[str, Schedule] = {}
+        if readable:
+            now = self._clock()
+            schedules = await self._graph.get_schedules(
+                token, await self._organizer_address(token), readable, now,
+                now + timedelta(hours=1), stats=stats)
+        out = []
+        for check in checks:
+            address = check.person.address if check.person else ""
+            if check.status == "ok" and address in refused:
+                check = PersonCheckOut(check.query, "not_allowed", check.person)
+            elif check.status == "ok" and schedules.get(address) and schedules[address].error:
+                status = "no_mailbox" if schedules[address].error == "5009" else "unreadable"
+                check = PersonCheckOut(check.query, status, check.person)
+            out.append(check)
+        await self._audit(principal, principal.tenant_id, "directory.check", readable, "ok",
+                          request_id, stats)
+        return out
+
+    async def _disabled_accounts(self, ctx: TenantContext, addresses: list[str],
+                                 stats: CallStats) -> set[str]:
+        """Which of ``addresses`` belong to a switched-off account. A signed-in user's
+        ``User.ReadBasic.All`` does not show ``accountEnabled``; the app's ``User.Read.All`` does
+        (directory facts only, no mailbox is read). Ten addresses per request."""
+        if not addresses:
+            return set()
+        app_token = await self._tokens.for_app(ctx.tenant_id, ctx.credential)
+        disabled: set[str] = set()
+        for i in range(0, len(addresses), 10):
+            chunk = addresses[i:i + 10]
+            flt = " or ".join(f"mail eq '{a.replace(chr(39), chr(39) * 2)}'" for a in chunk)
+            status, doc = await self._graph.request(
+                "GET", f"/users?$filter={quote(flt)}&$select=mail,userPrincipalName,"
+                       "accountEnabled", app_token, stats=stats)
+            _graph_raise_for(status, doc)
+            disabled.update(str(u.get("mail") or u.get("userPrincipalName") or "").lower()
+                            for u in doc.get("value", []) if u.get("accountEnabled") is False)
+        return disabled
+
+    async def _directory_check(self, token: str, query: str, rooms: list[dict[str, Any]],
+                               stats: CallStats) -> PersonCheckOut:
+        """One name against the directory: ok (one match), ambiguous, not_found or disabled."""
+        q = query.strip().lower()
+        if _OBJECT_ID_RE.fullmatch(q):
+            found = await self._person_by_id(token, q, rooms, stats)
+            return PersonCheckOut(query, "ok", found[0]) if found else PersonCheckOut(
+                query, "not_found")
+        matched_rooms = [PersonOut(str(r.get("emailAddress", "")).lower(),
+                                   str(r.get("displayName", "")), "", True)
+                         for r in rooms if _room_matches(r, q)]
+        users = await self._graph.find_people(token, query.strip(), stats=stats)
+        people = [(PersonOut(str(u.get("mail") or u.get("userPrincipalName")).lower(),
+                             str(u.get("displayName", "")), "", False),
+                   bool(u.get("accountEnabled", True)))
+                  for u in users if u.get("mail") or u.get("userPrincipalName")]
+        enabled = [p for p, on in people if on]
+        matches = enabled + matched_rooms
+        exact = [p for p in matches if p.address == q or p.display_name.lower() == q]
+        if len(exact) == 1:
+            matches = exact
+        if len(matches) == 1:
+            return PersonCheckOut(query, "ok", matches[0])
+        if matches:
+            return PersonCheckOut(query, "ambiguous", choices=tuple(matches[:8]))
+        disabled = [p for p, on in people if not on]
+        if disabled:
+            return PersonCheckOut(query, "disabled", disabled[0])
+        return PersonCheckOut(query, "not_found")
+
     async def _person_by_id(self, token: str, object_id: str, rooms: list[dict[str, Any]],
                             stats: CallStats) -> list[PersonOut]:
         """The one user (or room mailbox) with Entra object id ``object_id``; ``[]`` if unknown.
@@ -544,6 +648,14 @@ class CalendarService:
             deleted = await storage.delete_token_cache(tx, principal.tenant_id, principal.oid)
             await self._audit(principal, principal.tenant_id, "token.delete", (),
                               "ok" if deleted else "none", request_id, tx=tx)
+
+
+def _room_matches(room: dict[str, Any], q: str) -> bool:
+    """A typed name names a room by its address or by the start of its name or any of its words
+    ("rainier" names "Redmond 1.01 Rainier")."""
+    name = str(room.get("displayName", "")).lower()
+    return (str(room.get("emailAddress", "")).lower() == q or name.startswith(q)
+            or any(word.startswith(q) for word in name.split()))
 
 
 def candidate_day_of(req: dict[str, Any]) -> CandidateDay | None:
