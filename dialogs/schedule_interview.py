@@ -27,7 +27,7 @@ from botbuilder.dialogs.prompts import (
 )
 
 from calendar_backend import errors
-from calendar_backend.contract import PersonOut
+from calendar_backend.contract import PersonCheckOut
 from cards.people_picker import PICKER_INPUT, PICKER_MARKER, TYPED_INPUT, build_people_picker
 from cards.reconnect import build_reconnect
 from dialogs import dates, parse
@@ -141,6 +141,42 @@ async def _valid_buffer(ctx: PromptValidatorContext) -> bool:
         ctx, f"Please give 0 to {parse.MAX_BUFFER_MIN} minutes, or \"none\".")
 
 
+FIXING_PANEL: Final = "fixing_panel"  # draft.extras flag: the panel is being corrected
+DONE_WORDS: Final = frozenset({"done", "ok", "okay", "skip", "go on", "continue", "no", "none",
+                               "that's it", "thats it"})
+_PROBLEM_TEXT: Final = {
+    "not_found": "I couldn't find \u201c{query}\u201d in your directory. Check the spelling or "
+                 "use an e-mail address.",
+    "disabled": "{name}'s account is switched off, so they can't interview.",
+    "no_mailbox": "{name} has no mailbox, so they can't get an invite.",
+    "unreadable": "I can't see {name}'s free/busy time (their calendar isn't shared with you).",
+    "not_allowed": "Your organisation doesn't let OpenSlot read {name}'s calendar.",
+}
+
+
+def problem_text(check: PersonCheckOut) -> str:
+    """What is wrong with one typed name, by display name (the typed text when not found)."""
+    name = check.person.display_name if check.person else check.query
+    template = _PROBLEM_TEXT.get(check.status, "I can't use \u201c{query}\u201d ({status}).")
+    return template.format(name=name, query=check.query[:60], status=check.status)
+
+
+def panel_text(draft: ScheduleDraft) -> str:
+    """The panel shown back: people by display name, then rooms."""
+    people = [m.display_name for m in draft.interviewers]
+    rooms = [m.display_name for m in draft.rooms]
+    text = "Panel: " + (", ".join(people) if people else "nobody yet")
+    return text + (f"; room: {', '.join(rooms)}." if rooms else ".")
+
+
+def _names(member: Member, typed: str) -> bool:
+    """True when ``typed`` names ``member``: the address, or the start of the name or a word."""
+    t = " ".join(typed.lower().split())
+    name = member.display_name.lower()
+    return bool(t) and (member.address == t or name.startswith(t)
+                        or any(word.startswith(t) for word in name.split()))
+
+
 class ScheduleInterviewDialog(ComponentDialog):
     """Collects a ``ScheduleDraft`` (options: the draft JSON) and posts the slot picker."""
 
@@ -201,6 +237,10 @@ class ScheduleInterviewDialog(ComponentDialog):
         if step.result:
             draft = draft.evolve(candidate_email=parse.parse_email(str(step.result)))
         self._keep(step, draft)
+        if draft.extras.get(FIXING_PANEL) and not draft.pending_people:
+            return await step.prompt(PEOPLE, _ask(
+                "Type a name to add or replace, \"remove <name>\" to take someone off, or "
+                "\"done\" to go on with this panel."))
         if draft.interviewers or draft.pending_people:
             return await step.next(None)
         await step.context.send_activity(card_activity(build_people_picker(draft.flow)))
@@ -210,7 +250,12 @@ class ScheduleInterviewDialog(ComponentDialog):
     async def resolve_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         draft = self._draft(step)
         if step.result:
-            draft = draft.evolve(pending_people=parse.split_people(str(step.result)))
+            answer = str(step.result)
+            if draft.extras.get(FIXING_PANEL):
+                draft, answer = await self._panel_edit(step, draft, answer)
+                if draft.extras.get(FIXING_PANEL):  # still fixing: ask again
+                    return await step.replace_dialog(self.id, draft.to_json())
+            draft = draft.evolve(pending_people=parse.split_people(answer))
         if not draft.pending_people:
             self._keep(step, draft)
             return await step.next(None)
@@ -219,30 +264,56 @@ class ScheduleInterviewDialog(ComponentDialog):
         if token is None:
             await step.context.send_activity(card_activity(build_reconnect(draft.flow)))
             return await step.end_dialog(None)
-        matches = await self._services.calendar.resolve_people(token, list(draft.pending_people))
-        return await self._apply_matches(step, draft, matches)
+        checks = await self._services.calendar.check_people(token, list(draft.pending_people))
+        return await self._apply_checks(step, draft, checks)
 
-    async def _apply_matches(self, step: WaterfallStepContext, draft: ScheduleDraft,
-                             matches: list[list[PersonOut]]) -> DialogTurnResult:
-        members, missing = list(draft.members), []
-        for query, found in zip(draft.pending_people, matches, strict=False):
-            if len(found) == 1:
-                members.append(Member(found[0].address, found[0].display_name,
-                                      found[0].time_zone, found[0].is_room))
-            elif not found:
-                missing.append(query)
-            else:
+    async def _panel_edit(self, step: WaterfallStepContext, draft: ScheduleDraft,
+                          answer: str) -> tuple[ScheduleDraft, str]:
+        """Apply "done" / "remove <name>" while the panel is being fixed; other text is names
+        to add (returned). The draft leaves fixing mode on "done" or on names to add."""
+        command = " ".join(answer.lower().split())
+        extras = {k: v for k, v in draft.extras.items() if k != FIXING_PANEL}
+        if command in DONE_WORDS:
+            if draft.interviewers:
+                return draft.evolve(extras=extras), ""
+            await step.context.send_activity("The panel has nobody on it yet: please name "
+                                             "at least one interviewer.")
+            return draft, ""
+        removal = re.match(r"^(?:remove|drop|without|delete)\s+(.+)$", answer.strip(), re.I)
+        if removal:
+            gone = parse.split_people(removal.group(1))
+            kept = tuple(m for m in draft.members if not any(_names(m, g) for g in gone))
+            draft = draft.evolve(members=kept)
+            await step.context.send_activity(panel_text(draft) if kept else
+                                             "The panel is empty now.")
+            return draft, ""
+        return draft.evolve(extras=extras), answer
+
+    async def _apply_checks(self, step: WaterfallStepContext, draft: ScheduleDraft,
+                            checks: list[PersonCheckOut]) -> DialogTurnResult:
+        members, problems = list(draft.members), []
+        known = {m.address for m in members}
+        for check in checks:
+            person = check.person
+            if check.status == "ambiguous" and check.choices:
                 step.values["choices"] = [[p.address, p.display_name, p.time_zone, p.is_room]
-                                          for p in found[:8]]
-                rest = tuple(q for q in draft.pending_people if q != query)
+                                          for p in check.choices[:8]]
+                rest = tuple(q for q in draft.pending_people if q != check.query)
                 self._keep(step, draft.evolve(members=tuple(members), pending_people=rest))
-                return await step.next(query)
+                return await step.next(check.query)
+            if check.status in {"ok", "duplicate"} and person is not None:
+                if person.address not in known:
+                    known.add(person.address)
+                    members.append(Member(person.address, person.display_name,
+                                          person.time_zone, person.is_room))
+                continue
+            problems.append(problem_text(check))
         draft = draft.evolve(members=tuple(members), pending_people=())
-        if missing:
-            await step.context.send_activity(
-                f"I couldn't find {', '.join(missing)} in your directory. Please check the "
-                "spelling or use an e-mail address.")
-            return await step.replace_dialog(self.id, draft.to_json())
+        if problems:
+            await step.context.send_activity("\n\n".join(
+                [*problems, panel_text(draft) if members else "Nobody is on the panel yet."]))
+            return await step.replace_dialog(self.id, draft.evolve(
+                extras={**draft.extras, FIXING_PANEL: "1"}).to_json())
         self._keep(step, draft)
         return await step.next(None)
 
@@ -266,6 +337,7 @@ class ScheduleInterviewDialog(ComponentDialog):
             await step.context.send_activity("An interview needs at least one person, "
                                              "not only rooms.")
             return await step.replace_dialog(self.id, draft.evolve(members=()).to_json())
+        await step.context.send_activity(panel_text(draft))  # the panel shown back, by name
         self._keep(step, draft)
         if draft.duration_min:
             return await step.next(None)

@@ -21,6 +21,7 @@ from calendar_backend.contract import (
     BlockerOut,
     InterviewOut,
     OfferOut,
+    PersonCheckOut,
     PersonOut,
     SlotOut,
     SlotsResult,
@@ -59,6 +60,7 @@ class FakeCalendarService(CalendarServiceApi):
     calls: list[str] = field(default_factory=list)
     offer_requests: list[dict[str, Any]] = field(default_factory=list)
     slot_requests: list[dict[str, Any]] = field(default_factory=list)
+    person_status: dict[str, str] = field(default_factory=dict)
     disconnected: bool = False
 
     def _check(self, token: str, op: str) -> None:
@@ -131,6 +133,25 @@ class FakeCalendarService(CalendarServiceApi):
         self._check(token, "resolve_people")
         return [[p for p in DIRECTORY if q.lower() == p.address
                  or q.lower() in p.display_name.lower()] for q in queries]
+
+    async def check_people(self, token: str, queries: list[str]) -> list[PersonCheckOut]:
+        """resolve_people plus a status per name: ``person_status`` (address → status) and
+        duplicates of an earlier name."""
+        found = await self.resolve_people(token, queries)
+        seen: set[str] = set()
+        out = []
+        for query, matches in zip(queries, found, strict=True):
+            if not matches:
+                out.append(PersonCheckOut(query, "not_found"))
+            elif len(matches) > 1:
+                out.append(PersonCheckOut(query, "ambiguous", choices=tuple(matches)))
+            elif matches[0].address in seen:
+                out.append(PersonCheckOut(query, "duplicate", matches[0]))
+            else:
+                seen.add(matches[0].address)
+                out.append(PersonCheckOut(query, self.person_status.get(matches[0].address, "ok"),
+                                          matches[0]))
+        return out
 
     async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
                            window_start: datetime, window_end: datetime, candidate_name: str,

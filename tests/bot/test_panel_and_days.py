@@ -123,3 +123,51 @@ async def test_the_last_interviewer_is_not_offered_for_dropping(
     verbs = [a["verb"] for a in actions_of(card)]
     assert "drop_person" not in verbs
     assert "shorten" in verbs  # a busy calendar may have room for 30 minutes
+
+
+async def _to_panel(adapter: TestAdapter) -> None:
+    await say(adapter, "schedule Dana Smith (dana@example.com)")
+
+
+async def test_each_bad_name_is_said_by_name_and_fixed_in_place(
+        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    fake.person_status = {"adelev@contoso.example": "no_mailbox"}
+    await _to_panel(adapter)
+    said = texts(await say(adapter, "Megan, Adele, Nobody Known, Room 1"))
+    assert "Adele Vance has no mailbox" in said
+    assert "\u201cNobody Known\u201d" in said
+    assert "Panel: Megan Bowen; room: Room 1." in said
+    assert "Not found." not in said
+    assert "remove <name>" in said  # the manager is asked to fix it, not sent back to the start
+    said = texts(await say(adapter, "remove room"))
+    assert "Panel: Megan Bowen." in said
+    said = texts(await say(adapter, "Adam Smith"))
+    assert "Panel: Megan Bowen, Adam Smith." in said
+    assert "How long" in said
+
+
+async def test_the_same_person_three_ways_is_one_panel_member(
+        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    await _to_panel(adapter)
+    said = texts(await say(adapter, "Megan, meganb@contoso.example, Megan Bowen"))
+    assert "Panel: Megan Bowen." in said
+    assert "duplicate" not in said
+    assert "How long" in said
+    await say(adapter, "45 min")
+    await say(adapter, "next week")
+    await say(adapter, "London")
+    await say(adapter, "none")
+    assert fake.slot_requests[-1]["interviewers"] == ["meganb@contoso.example"]
+
+
+async def test_unreadable_and_disallowed_people_are_named(
+        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    fake.person_status = {"meganb@contoso.example": "unreadable",
+                          "adelev@contoso.example": "not_allowed"}
+    await _to_panel(adapter)
+    said = texts(await say(adapter, "Megan and Adele"))
+    assert "I can't see Megan Bowen's free/busy" in said
+    assert "doesn't let OpenSlot read Adele Vance's calendar" in said
+    assert "Nobody is on the panel yet." in said
+    assert "nobody on it" in texts(await say(adapter, "done"))
+    assert "How long" in texts(await say(adapter, "Adam Brown"))
