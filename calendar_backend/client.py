@@ -61,6 +61,8 @@ class CalendarServiceApi(Protocol):
 
     async def check_people(self, token: str, queries: list[str]) -> list[PersonCheckOut]: ...
 
+    async def my_time_zone(self, token: str) -> str | None: ...
+
     async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
                            window_start: datetime, window_end: datetime, candidate_name: str,
                            candidate_time_zone: str | None = None,
@@ -150,6 +152,11 @@ class CalendarServiceClient:
         doc = await self._call("POST", "/directory/resolve", token, {"queries": queries})
         return [[PersonOut(p["address"], p["display_name"], p["time_zone"], bool(p["is_room"]))
                  for p in matches] for matches in doc.get("results", [])]
+
+    async def my_time_zone(self, token: str) -> str | None:
+        """The signed-in user's mailbox time zone (IANA), ``None`` when unknown."""
+        zone = (await self._call("GET", "/me/settings", token)).get("time_zone")
+        return zone if isinstance(zone, str) and zone else None
 
     async def check_people(self, token: str, queries: list[str]) -> list[PersonCheckOut]:
         """Resolve and check a panel as typed: one status per name (``PERSON_STATUSES``)."""

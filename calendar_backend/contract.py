@@ -220,12 +220,17 @@ class InterviewOut:
     candidate_name: str
     join_url: str | None
     event_id: str | None
+    candidate_email: str | None = None  # which attendee is the candidate (not an interviewer)
 
     def to_json(self) -> dict[str, object]:
-        return {"id": self.id, "status": self.status, "start": format_time(self.start),
-                "end": format_time(self.end), "subject": self.subject,
-                "attendees": list(self.attendees), "candidate_name": self.candidate_name,
-                "join_url": self.join_url, "event_id": self.event_id}
+        doc: dict[str, object] = {
+            "id": self.id, "status": self.status, "start": format_time(self.start),
+            "end": format_time(self.end), "subject": self.subject,
+            "attendees": list(self.attendees), "candidate_name": self.candidate_name,
+            "join_url": self.join_url, "event_id": self.event_id}
+        if self.candidate_email:
+            doc["candidate_email"] = self.candidate_email
+        return doc
 
     @staticmethod
     def from_json(doc: dict[str, Any]) -> InterviewOut:
@@ -233,7 +238,8 @@ class InterviewOut:
             id=doc["id"], status=doc["status"], start=parse_time(doc["start"]),
             end=parse_time(doc["end"]), subject=doc["subject"],
             attendees=tuple(doc["attendees"]), candidate_name=doc["candidate_name"],
-            join_url=doc.get("join_url"), event_id=doc.get("event_id"))
+            join_url=doc.get("join_url"), event_id=doc.get("event_id"),
+            candidate_email=doc.get("candidate_email"))
 
 
 @dataclass(frozen=True, slots=True)

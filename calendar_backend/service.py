@@ -642,6 +642,23 @@ class CalendarService:
         return [PersonOut(address, str(doc.get("displayName", "")), "",
                           address in room_addresses)]
 
+    async def my_time_zone(self, principal: Principal, assertion: str,
+                           request_id: str) -> str | None:
+        """The caller's own mailbox time zone as an IANA name (delegated ``GET
+        /me/mailboxSettings/timeZone``), ``None`` when Outlook has none OpenSlot understands."""
+        ctx = await self._tenant_context(principal)
+        token = await self._user_graph_token(principal, ctx, assertion)
+        stats = CallStats()
+        status, doc = await self._graph.request("GET", "/me/mailboxSettings/timeZone", token,
+                                                stats=stats)
+        await self._audit(principal, principal.tenant_id, "me.settings", (),
+                          "ok" if status == 200 else f"error:{status}", request_id, stats)
+        _graph_raise_for(status, doc)
+        try:
+            return resolve_zone(str(doc.get("value") or "")).key
+        except UnknownTimeZoneError:
+            return None
+
     async def disconnect(self, principal: Principal, request_id: str) -> None:
         """Delete the user's encrypted token cache (their refresh token) and audit it."""
         async with self._store.transaction() as tx:
@@ -846,5 +863,5 @@ def _interview_out(row: storage.InterviewRow) -> InterviewOut:
     return InterviewOut(id=row.id, status=row.status, start=row.start_utc, end=row.end_utc,
                         subject=row.subject, attendees=tuple(row.attendees),
                         candidate_name=row.candidate_name, join_url=row.join_url,
-                        event_id=row.event_id)
+                        event_id=row.event_id, candidate_email=_candidate_address(row) or None)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.service.conftest import Stack
+from tests.service.conftest import Stack, user, user_in_zone
 
 
 async def _check(stack: Stack, *queries: str) -> list[dict[str, Any]]:
@@ -44,3 +44,18 @@ async def test_check_returns_no_calendar_content(calendar_stack: Stack) -> None:
     got = await _check(calendar_stack, "Megan")
     assert set(got[0]) == {"query", "status", "person", "choices"}
     assert set(got[0]["person"]) == {"address", "display_name", "time_zone", "is_room"}
+
+
+async def test_my_settings_give_the_mailbox_zone_as_iana(calendar_stack: Stack) -> None:
+    """Issue 13 defect 5: the manager's zone comes from Outlook, not a UTC fallback."""
+    stack = calendar_stack
+    status, doc = await stack.get("/v1/me/settings", stack.token())
+    assert status == 200
+    alex = user(stack, "Alex Wilber")
+    windows = alex["mailboxSettings"]["timeZone"]
+    assert windows == "Pacific Standard Time"
+    assert doc == {"time_zone": "America/Los_Angeles"}
+    india = user_in_zone(stack, "India Standard Time")
+    status, doc = await stack.get("/v1/me/settings", stack.token(india["userPrincipalName"]))
+    assert status == 200
+    assert doc["time_zone"] in {"Asia/Kolkata", "Asia/Calcutta"}
