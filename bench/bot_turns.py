@@ -52,6 +52,10 @@ class StubCalendar:
         """Directory lookup by first name or address."""
         return [[p for key, p in PEOPLE.items() if key in q.lower()] for q in queries]
 
+    async def my_time_zone(self, token: str) -> str | None:  # noqa: ARG002
+        """No mailbox zone: the activity's zone is used."""
+        return None
+
     async def check_people(self, token: str, queries: list[str]) -> list[PersonCheckOut]:
         """resolve_people, each single match "ok" (the bench panel is all valid)."""
         found = await self.resolve_people(token, queries)

@@ -25,7 +25,7 @@ from cards.slot_picker import WIDEN_DAYS, build_slot_picker
 from cards.views import OfferView
 from dialogs.flow_search import MAX_SLOTS, slot_card
 from dialogs.parse import next_working_days
-from dialogs.services import DialogServices, manager_zone
+from dialogs.services import DialogServices, mailbox_zone, manager_zone
 from dialogs.sso import fetch_user_token
 from dialogs.state import FlowStatus, ScheduleDraft, idempotency_key, slot_start_from
 from dialogs.views import (
@@ -191,7 +191,7 @@ async def _interview_action(context: TurnContext, services: DialogServices,
     if action.verb is Verb.REVOKE_OFFER:
         await services.calendar.revoke_offer(token, action.offer_id or "")
         return build_error(action.flow, "The booking link was revoked.")
-    zone = zone_or_utc(manager_zone(context))
+    zone = zone_or_utc(await mailbox_zone(context, services, token))
     from cards.views import ZonePair
 
     zones = ZonePair(zone, zone)

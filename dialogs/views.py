@@ -103,18 +103,28 @@ def confirmation_view(draft: ScheduleDraft, slot_id: str) -> ConfirmationView:
 
 
 def interview_view(interview: InterviewOut, zones: ZonePair,
-                   draft: ScheduleDraft | None = None) -> InterviewView:
-    """An interview for the booked/list/cancelled cards; names come from the draft if known."""
-    members = {m.address.lower(): m for m in (draft.members if draft else ())}
-    candidate_email = (draft.candidate_email or "") if draft else ""
-    people = [a for a in interview.attendees if a.lower() != candidate_email.lower()]
+                   draft: ScheduleDraft | None = None,
+                   directory: dict[str, Member] | None = None) -> InterviewView:
+    """An interview for the booked/list/cancelled cards.
+
+    Names come from the draft, else from ``directory`` (address → member, lower-case keys), else
+    the address. The candidate (the service's ``candidate_email``, else the draft's) is never
+    listed as an interviewer.
+    """
+    members = {**(directory or {}), **{m.address.lower(): m for m in (draft.members if draft
+                                                                       else ())}}
+    candidate_email = (interview.candidate_email
+                       or ((draft.candidate_email or "") if draft else "")).lower()
+    people = [a for a in interview.attendees if a.lower() != candidate_email]
     interviewers = tuple(_person(members[a.lower()]) if a.lower() in members else Person(a, a)
                          for a in people if not (members.get(a.lower()) and
                                                  members[a.lower()].is_room))
-    rooms = tuple(_person(m) for m in (draft.rooms if draft else ()))
+    rooms = tuple(_person(members[a.lower()]) for a in people
+                  if members.get(a.lower()) and members[a.lower()].is_room)
     return InterviewView(interview_id=interview.id,
                          candidate=Person(interview.candidate_name or "Candidate",
-                                          candidate_email),
+                                          candidate_email or (draft.candidate_email or ""
+                                                              if draft else "")),
                          interviewers=interviewers or (Person("(nobody)", ""),),
                          rooms=rooms, start_utc=interview.start, end_utc=interview.end,
                          zones=zones, join_url=interview.join_url)

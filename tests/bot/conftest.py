@@ -61,6 +61,7 @@ class FakeCalendarService(CalendarServiceApi):
     offer_requests: list[dict[str, Any]] = field(default_factory=list)
     slot_requests: list[dict[str, Any]] = field(default_factory=list)
     person_status: dict[str, str] = field(default_factory=dict)
+    mailbox_zone: str | None = None
     disconnected: bool = False
 
     def _check(self, token: str, op: str) -> None:
@@ -133,6 +134,10 @@ class FakeCalendarService(CalendarServiceApi):
         self._check(token, "resolve_people")
         return [[p for p in DIRECTORY if q.lower() == p.address
                  or q.lower() in p.display_name.lower()] for q in queries]
+
+    async def my_time_zone(self, token: str) -> str | None:
+        self._check(token, "my_time_zone")
+        return self.mailbox_zone
 
     async def check_people(self, token: str, queries: list[str]) -> list[PersonCheckOut]:
         """resolve_people plus a status per name: ``person_status`` (address → status) and

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from botbuilder.core.adapters import TestAdapter
@@ -171,3 +172,44 @@ async def test_unreadable_and_disallowed_people_are_named(
     assert "Nobody is on the panel yet." in said
     assert "nobody on it" in texts(await say(adapter, "done"))
     assert "How long" in texts(await say(adapter, "Adam Brown"))
+
+
+async def test_manager_zone_comes_from_the_mailbox(adapter: TestAdapter,
+                                                   fake: FakeCalendarService) -> None:
+    """Defect 5: the activity says Europe/London, Outlook says Pacific: Outlook wins."""
+    fake.mailbox_zone = "America/Los_Angeles"
+    await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 45 min, next week")
+    await say(adapter, "India")
+    [card] = cards(await say(adapter, "none"))
+    text = _card_text(card)
+    assert "PST" in text
+    assert "GMT" not in text
+    assert "IST" in text
+
+
+async def test_my_interviews_show_names_the_candidate_zone_and_no_candidate_panelist(
+        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    fake.mailbox_zone = "America/Los_Angeles"
+    await say(adapter, "schedule Dana Smith (dana@example.com) with Megan and Adam Brown, "
+                       "45 min, next week")
+    await say(adapter, "India")
+    [card] = cards(await say(adapter, "none"))
+    choose = next(a for a in actions_of(card) if a["verb"] == "choose_slot")
+    await say(adapter, invoke({**choose["data"], "verb": "confirm"}))
+    booked = fake.interviews["iv1"]
+    fake.interviews["iv1"] = replace(booked, candidate_email="dana@example.com")
+    # An interview no flow of this conversation knows: names come from the directory.
+    fake.interviews["iv9"] = replace(booked, id="iv9", attendees=(
+        "adelev@contoso.example", "sam@example.org"), candidate_email="sam@example.org",
+        candidate_name="Sam Lee")
+    [listing] = cards(await say(adapter, "my interviews"))
+    text = _card_text(listing)
+    assert "Megan Bowen" in text
+    assert "Adam Brown" in text
+    assert "Adele Vance" in text
+    assert "meganb@" not in text
+    assert "adelev@" not in text
+    assert "dana@example.com" not in text
+    assert "sam@example.org" not in text
+    assert "IST" in text  # Dana's time in Dana's zone
+    assert "PST" in text
