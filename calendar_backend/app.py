@@ -168,8 +168,9 @@ async def create_interview(request: web.Request) -> web.Response:
 
 
 async def list_interviews(request: web.Request) -> web.Response:
-    principal, _ = await _principal(request)
-    rows = await request.app[SERVICE_KEY].list_interviews(principal)
+    principal, assertion = await _principal(request)
+    rows = await request.app[SERVICE_KEY].list_interviews(principal, assertion,
+                                                          request[REQUEST_ID])
     return web.json_response({"interviews": [r.to_json() for r in rows]})
 
 

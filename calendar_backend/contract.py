@@ -221,6 +221,9 @@ class InterviewOut:
     join_url: str | None
     event_id: str | None
     candidate_email: str | None = None  # which attendee is the candidate (not an interviewer)
+    outlook: str | None = None  # "deleted" | "moved" when Outlook disagrees (see list_interviews)
+    outlook_start: datetime | None = None  # where Outlook has it now, when "moved"
+    outlook_end: datetime | None = None
 
     def to_json(self) -> dict[str, object]:
         doc: dict[str, object] = {
@@ -230,6 +233,11 @@ class InterviewOut:
             "join_url": self.join_url, "event_id": self.event_id}
         if self.candidate_email:
             doc["candidate_email"] = self.candidate_email
+        if self.outlook:
+            doc["outlook"] = self.outlook
+        if self.outlook_start and self.outlook_end:
+            doc["outlook_start"] = format_time(self.outlook_start)
+            doc["outlook_end"] = format_time(self.outlook_end)
         return doc
 
     @staticmethod
@@ -239,7 +247,9 @@ class InterviewOut:
             end=parse_time(doc["end"]), subject=doc["subject"],
             attendees=tuple(doc["attendees"]), candidate_name=doc["candidate_name"],
             join_url=doc.get("join_url"), event_id=doc.get("event_id"),
-            candidate_email=doc.get("candidate_email"))
+            candidate_email=doc.get("candidate_email"), outlook=doc.get("outlook"),
+            outlook_start=parse_time(doc["outlook_start"]) if doc.get("outlook_start") else None,
+            outlook_end=parse_time(doc["outlook_end"]) if doc.get("outlook_end") else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -53,7 +53,9 @@ from calendar_backend.errors import (
     SlotTakenError,
     ValidationError,
 )
-from calendar_backend.graph import CallStats, GraphClient, Schedule
+from calendar_backend.graph import BatchItem, CallStats, GraphClient, Schedule
+from calendar_backend.graph import _address as _graph_address
+from calendar_backend.graph import _event_id as _graph_event_id
 from calendar_backend.graph import _raise_for as _graph_raise_for
 from calendar_backend.settings import BackendSettings
 from calendar_backend.slots import CandidateDay, Interval, candidate_first
@@ -419,13 +421,64 @@ class CalendarService:
             log.warning("crash point %s reached: exiting (test hook)", name)
             os._exit(137)
 
-    async def list_interviews(self, principal: Principal) -> list[InterviewOut]:
-        """The caller's upcoming interviews that OpenSlot created (from our own store only)."""
-        await self._tenant_context(principal)
+    async def list_interviews(self, principal: Principal, assertion: str | None = None,
+                              request_id: str = "-") -> list[InterviewOut]:
+        """The caller's upcoming interviews that OpenSlot created, from our own store.
+
+        With the caller's ``assertion`` each one is also checked against Outlook (one ``$batch``
+        of the events' own ``start``/``end``/``isCancelled`` via ``$select``; no subject, body or
+        attendees): ``outlook`` is then ``"deleted"`` (gone or cancelled there) or ``"moved"``
+        (with ``outlook_start``/``outlook_end``). If Outlook cannot be asked, the list is as
+        stored.
+        """
+        ctx = await self._tenant_context(principal)
         async with self._store.transaction() as tx:
             rows = await storage.list_interviews(tx, principal.tenant_id, principal.oid,
                                                  self._clock() - timedelta(hours=1))
-        return [_interview_out(r) for r in rows if r.status in {"confirmed", "pending"}]
+        rows = [r for r in rows if r.status in {"confirmed", "pending"}]
+        out = [_interview_out(r) for r in rows]
+        checkable = [r for r in rows if r.event_id and r.status == "confirmed"]
+        if assertion is None or not checkable:
+            return out
+        try:
+            token = await self._user_graph_token(principal, ctx, assertion)
+            states = await self._outlook_states(principal, token, checkable, request_id)
+        except (CalendarError, ValueError):  # ValueError: a stored id Graph paths refuse
+            return out
+        return [replace(o, **states[o.id]) if o.id in states else o for o in out]
+
+    async def _outlook_states(self, principal: Principal, token: str,
+                              rows: list[storage.InterviewRow],
+                              request_id: str) -> dict[str, dict[str, Any]]:
+        """What Outlook says about each row's event (only the ones that differ)."""
+        stats = CallStats()
+        items = [BatchItem(str(i), "GET", f"/users/{_graph_address(r.organizer_upn)}/events/"
+                           f"{_graph_event_id(r.event_id or '')}?$select=id,start,end,isCancelled",
+                           headers={"Prefer": 'outlook.timezone="UTC"'})
+                 for i, r in enumerate(rows)]
+        try:
+            answers = await self._graph.batch(token, items, stats=stats)
+        except CalendarError as exc:
+            await self._audit(principal, principal.tenant_id, "interviews.reconcile",
+                              sorted({r.organizer_upn for r in rows}), f"error:{exc.code}",
+                              request_id, stats)
+            raise
+        await self._audit(principal, principal.tenant_id, "interviews.reconcile",
+                          sorted({r.organizer_upn for r in rows}), "ok", request_id, stats)
+        states: dict[str, dict[str, Any]] = {}
+        for item, row in zip(items, rows, strict=True):
+            answer = answers[item.id]
+            if answer.status == 404 or (answer.status == 200 and answer.body.get("isCancelled")):
+                states[row.id] = {"outlook": "deleted"}
+            elif answer.status == 200:
+                try:
+                    start, end = _event_time(answer.body["start"]), _event_time(answer.body["end"])
+                except (KeyError, TypeError, ValueError, UnknownTimeZoneError):
+                    continue
+                if (start, end) != (row.start_utc, row.end_utc):
+                    states[row.id] = {"outlook": "moved", "outlook_start": start,
+                                      "outlook_end": end}
+        return states
 
     async def cancel_interview(self, principal: Principal, assertion: str, interview_id: str,
                                request_id: str) -> InterviewOut:
@@ -665,6 +718,12 @@ class CalendarService:
             deleted = await storage.delete_token_cache(tx, principal.tenant_id, principal.oid)
             await self._audit(principal, principal.tenant_id, "token.delete", (),
                               "ok" if deleted else "none", request_id, tx=tx)
+
+
+def _event_time(value: dict[str, Any]) -> datetime:
+    """A Graph dateTimeTimeZone as an aware UTC datetime (Windows or IANA zone names)."""
+    local = datetime.fromisoformat(str(value["dateTime"])[:26])
+    return local.replace(tzinfo=resolve_zone(str(value.get("timeZone") or "UTC"))).astimezone(UTC)
 
 
 def _room_matches(room: dict[str, Any], q: str) -> bool:
