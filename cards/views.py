@@ -130,11 +130,15 @@ class InterviewView:
     end_utc: datetime
     zones: ZonePair
     join_url: str | None = None
+    outlook: str | None = None  # "deleted" | "moved": Outlook no longer agrees with the booking
+    moved_to: SlotView | None = None  # where Outlook has it now, when "moved"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start_utc", to_utc(self.start_utc, "start_utc"))
         object.__setattr__(self, "end_utc", to_utc(self.end_utc, "end_utc"))
         _check_interval(self.start_utc, self.end_utc)
+        if self.outlook not in (None, "deleted", "moved"):
+            raise ValueError("outlook must be None, 'deleted' or 'moved'")
         if any(not room.is_room for room in self.rooms):
             raise ValueError("rooms must all have is_room=True")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from botbuilder.core.adapters import TestAdapter
@@ -213,3 +214,25 @@ async def test_my_interviews_show_names_the_candidate_zone_and_no_candidate_pane
     assert "sam@example.org" not in text
     assert "IST" in text  # Dana's time in Dana's zone
     assert "PST" in text
+
+
+async def test_my_interviews_say_what_outlook_did(adapter: TestAdapter,
+                                                  fake: FakeCalendarService) -> None:
+    """Defect 11: no phantom interviews: deleted or moved in Outlook is said on the card."""
+    await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 45 min, next week")
+    await say(adapter, "London")
+    [card] = cards(await say(adapter, "none"))
+    choose = next(a for a in actions_of(card) if a["verb"] == "choose_slot")
+    await say(adapter, invoke({**choose["data"], "verb": "confirm"}))
+    booked = fake.interviews["iv1"]
+    fake.interviews["iv1"] = replace(booked, outlook="deleted")
+    fake.interviews["iv2"] = replace(booked, id="iv2", outlook="moved",
+                                     outlook_start=booked.start + timedelta(hours=2),
+                                     outlook_end=booked.end + timedelta(hours=2))
+    [listing] = cards(await say(adapter, "my interviews"))
+    text = _card_text(listing)
+    assert "deleted in Outlook" in text
+    assert "Moved in Outlook to" in text
+    ids = [a["data"].get("interview_id") for a in actions_of(listing)]
+    assert "iv1" not in ids  # nothing to reschedule or cancel: it is gone
+    assert "iv2" in ids
