@@ -48,7 +48,8 @@ class CalendarServiceApi(Protocol):
     async def create_interview(self, token: str, *, candidate_name: str, candidate_email: str,
                                interviewers: list[str], start: datetime, end: datetime,
                                idempotency_key: str, rooms: list[str] | None = None,
-                               time_zone: str | None = None) -> InterviewOut: ...
+                               time_zone: str | None = None,
+                               optional: list[str] | None = None) -> InterviewOut: ...
 
     async def list_interviews(self, token: str) -> list[InterviewOut]: ...
 
@@ -122,7 +123,8 @@ class CalendarServiceClient:
     async def create_interview(self, token: str, *, candidate_name: str, candidate_email: str,
                                interviewers: list[str], start: datetime, end: datetime,
                                idempotency_key: str, rooms: list[str] | None = None,
-                               time_zone: str | None = None) -> InterviewOut:
+                               time_zone: str | None = None,
+                               optional: list[str] | None = None) -> InterviewOut:
         body: dict[str, Any] = {
             "candidate": {"name": candidate_name, "email": candidate_email},
             "interviewers": interviewers, "start": format_time(start), "end": format_time(end),
@@ -131,6 +133,8 @@ class CalendarServiceClient:
             body["rooms"] = rooms
         if time_zone:
             body["time_zone"] = time_zone
+        if optional:
+            body["optional"] = optional
         return InterviewOut.from_json(await self._call("POST", "/interviews", token, body))
 
     async def list_interviews(self, token: str) -> list[InterviewOut]:

@@ -51,6 +51,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         interviewers={"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 20,
                       "uniqueItems": True},
         rooms={"type": "array", "items": _EMAIL, "maxItems": 5, "uniqueItems": True},
+        optional={"type": "array", "items": _EMAIL, "maxItems": 20, "uniqueItems": True},
         start=_TIME, end=_TIME,
         subject={"type": "string", "minLength": 1, "maxLength": 200,
                  "pattern": r"^[^\x00-\x1f]+$"},

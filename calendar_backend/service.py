@@ -238,8 +238,10 @@ class CalendarService:
             raise ValidationError("start", "is in the past")
         ctx = await self._tenant_context(principal)
         interviewers = [a.lower() for a in req["interviewers"]]
-        refused = await self._not_allowed(principal, ctx, interviewers, "interview.create",
-                                          request_id)
+        # Optional attendees are invited, never searched or reserved: the gate still decides.
+        optional = [a.lower() for a in req.get("optional", []) if a.lower() not in interviewers]
+        refused = await self._not_allowed(principal, ctx, interviewers + optional,
+                                          "interview.create", request_id)
         if refused:
             raise PermissionDeniedError(
                 "OpenSlot is not allowed to read these calendars: " + ", ".join(refused))
@@ -268,7 +270,7 @@ class CalendarService:
             raise
         event = _event_body(candidate, interviewers, rooms, start, end, row.transaction_id,
                             req.get("subject") or f"Interview: {candidate['name']}",
-                            req.get("time_zone"))
+                            req.get("time_zone"), optional)
         return await self._create_and_confirm(principal, principal.tenant_id, token, organizer,
                                               row, event, request_id)
 
@@ -878,8 +880,9 @@ def _blocks(schedule: Schedule, slot: Interval, rules: BusyRules,
 
 def _event_body(candidate: dict[str, str], interviewers: list[str], rooms: list[str],
                 start: datetime, end: datetime, txn: str, subject: str,
-                time_zone: str | None) -> dict[str, Any]:
+                time_zone: str | None, optional: Sequence[str] = ()) -> dict[str, Any]:
     attendees = [{"type": "required", "emailAddress": {"address": a}} for a in interviewers]
+    attendees += [{"type": "optional", "emailAddress": {"address": a}} for a in optional]
     attendees.append({"type": "required",
                       "emailAddress": {"address": candidate["email"], "name": candidate["name"]}})
     attendees += [{"type": "resource", "emailAddress": {"address": r}} for r in rooms]
