@@ -44,6 +44,7 @@ class Verb(StrEnum):
     REFRESH = "refresh"
     # Fix the search from the slot card (issue 13 defects 3 and 14).
     DROP_PERSON = "drop_person"
+    OPTIONAL_PERSON = "optional_person"
     OTHER_DAYS = "other_days"
 
 
@@ -64,6 +65,7 @@ _FIELDS_BY_VERB: Final[Mapping[Verb, frozenset[str]]] = {
     Verb.RESCHEDULE_INTERVIEW: frozenset({"interview_id"}),
     Verb.REVOKE_OFFER: frozenset({"offer_id"}),
     Verb.DROP_PERSON: frozenset({"person"}),
+    Verb.OPTIONAL_PERSON: frozenset({"person"}),
 }
 _INVOKE_KEYS: Final = frozenset({"action", "trigger", "authentication", "state"})
 # Teams clients (and the Agents Playground) add the pressed button's `title`: presentation only.

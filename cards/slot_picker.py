@@ -31,6 +31,9 @@ _REASON_TEXT: Final = {
     BlockReason.NO_COMMON_TIME: "has free time, but none that overlaps with the others",
 }
 _OTHER_HOURS: Final = frozenset({BlockReason.NO_WORKING_HOURS, BlockReason.NOT_WORKING_DAYS})
+_OPTIONAL_HELPS: Final = frozenset({BlockReason.UNREADABLE, BlockReason.FULLY_BUSY,
+                                   BlockReason.NO_COMMON_TIME, BlockReason.NO_WORKING_HOURS,
+                                   BlockReason.NOT_WORKING_DAYS})
 _SHORTER_HELPS: Final = frozenset({BlockReason.FULLY_BUSY, BlockReason.NO_COMMON_TIME})
 
 
@@ -70,9 +73,16 @@ def _drop_actions(view: SlotPickerView) -> list[dict[str, object]]:
     droppable = [b for b in view.blockers if b.person][:MAX_DROP_BUTTONS]
     if len(droppable) >= len(view.interviewers):
         return []
-    return [build_execute(clip(f"Drop {b.display_name}", 40),
-                          CardAction(Verb.DROP_PERSON, view.flow, person=b.person))
-            for b in droppable]
+    actions = []
+    for b in droppable:
+        key = b.person or ""
+        actions.append(build_execute(clip(f"Drop {b.display_name}", 40),
+                                     CardAction(Verb.DROP_PERSON, view.flow, person=key)))
+        if b.reason in _OPTIONAL_HELPS:
+            actions.append(build_execute(
+                clip(f"Make {b.display_name} optional", 40),
+                CardAction(Verb.OPTIONAL_PERSON, view.flow, person=key)))
+    return actions
 
 
 def _widen_actions(view: SlotPickerView) -> list[dict[str, object]]:

@@ -28,7 +28,7 @@ async def slot_card(context: TurnContext, services: DialogServices, draft: Sched
     start, end = window_of(draft)
     try:
         result = await services.calendar.find_slots(
-            token, interviewers=[m.address for m in draft.interviewers],
+            token, interviewers=[m.address for m in draft.required],
             rooms=[m.address for m in draft.rooms] or None, duration_min=draft.duration_min or 30,
             start=start, end=end, buffer_min=draft.buffer_min or 0, limit=MAX_SLOTS,
             candidate_time_zone=draft.candidate_zone,

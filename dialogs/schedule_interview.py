@@ -8,6 +8,7 @@ parsers in ``dialogs.parse``; a bad answer gets a specific reply and the same qu
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -163,7 +164,8 @@ def problem_text(check: PersonCheckOut) -> str:
 
 def panel_text(draft: ScheduleDraft) -> str:
     """The panel shown back: people by display name, then rooms."""
-    people = [m.display_name for m in draft.interviewers]
+    people = [f"{m.display_name} (optional)" if m.optional else m.display_name
+              for m in draft.interviewers]
     rooms = [m.display_name for m in draft.rooms]
     text = "Panel: " + (", ".join(people) if people else "nobody yet")
     return text + (f"; room: {', '.join(rooms)}." if rooms else ".")
@@ -239,7 +241,8 @@ class ScheduleInterviewDialog(ComponentDialog):
         self._keep(step, draft)
         if draft.extras.get(FIXING_PANEL) and not draft.pending_people:
             return await step.prompt(PEOPLE, _ask(
-                "Type a name to add or replace, \"remove <name>\" to take someone off, or "
+                "Type a name to add or replace, \"remove <name>\" to take someone off, "
+                "\"optional <name>\" to invite them without checking their calendar, or "
                 "\"done\" to go on with this panel."))
         if draft.interviewers or draft.pending_people:
             return await step.next(None)
@@ -274,10 +277,20 @@ class ScheduleInterviewDialog(ComponentDialog):
         command = " ".join(answer.lower().split())
         extras = {k: v for k, v in draft.extras.items() if k != FIXING_PANEL}
         if command in DONE_WORDS:
-            if draft.interviewers:
+            if draft.required:
                 return draft.evolve(extras=extras), ""
-            await step.context.send_activity("The panel has nobody on it yet: please name "
-                                             "at least one interviewer.")
+            await step.context.send_activity("The panel has no required interviewer yet: "
+                                             "please name at least one.")
+            return draft, ""
+        optional = (re.match(r"^(?:make\s+)?(.+?)\s+optional$", answer.strip(), re.I)
+                    or re.match(r"^optional\s+(.+)$", answer.strip(), re.I))
+        if optional:
+            named = parse.split_people(optional.group(1))
+            members = tuple(replace(m, optional=True)
+                            if not m.is_room and any(_names(m, n) for n in named) else m
+                            for m in draft.members)
+            draft = draft.evolve(members=members)
+            await step.context.send_activity(panel_text(draft))
             return draft, ""
         removal = re.match(r"^(?:remove|drop|without|delete)\s+(.+)$", answer.strip(), re.I)
         if removal:
@@ -301,6 +314,15 @@ class ScheduleInterviewDialog(ComponentDialog):
                 rest = tuple(q for q in draft.pending_people if q != check.query)
                 self._keep(step, draft.evolve(members=tuple(members), pending_people=rest))
                 return await step.next(check.query)
+            if check.status == "unreadable" and person is not None:  # can still be optional
+                if person.address not in known:
+                    known.add(person.address)
+                    members.append(Member(person.address, person.display_name,
+                                          person.time_zone, person.is_room))
+                problems.append(problem_text(check) + " Say \u201coptional "
+                                f"{person.display_name}\u201d to invite them without checking, "
+                                f"or \u201cremove {person.display_name}\u201d.")
+                continue
             if check.status in {"ok", "duplicate"} and person is not None:
                 if person.address not in known:
                     known.add(person.address)
@@ -333,10 +355,11 @@ class ScheduleInterviewDialog(ComponentDialog):
             draft = draft.evolve(members=(*draft.members, Member(address, name, zone, is_room)))
             if draft.pending_people:
                 return await step.replace_dialog(self.id, draft.to_json())
-        if not draft.interviewers:
-            await step.context.send_activity("An interview needs at least one person, "
-                                             "not only rooms.")
-            return await step.replace_dialog(self.id, draft.evolve(members=()).to_json())
+        if not draft.required:
+            await step.context.send_activity("An interview needs at least one required "
+                                             "interviewer, not only rooms or optional people.")
+            return await step.replace_dialog(self.id, draft.evolve(
+                extras={**draft.extras, FIXING_PANEL: "1"}).to_json())
         await step.context.send_activity(panel_text(draft))  # the panel shown back, by name
         self._keep(step, draft)
         if draft.duration_min:

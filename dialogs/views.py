@@ -64,7 +64,8 @@ def person_key(address: str) -> str:
 
 
 def _person(member: Member) -> Person:
-    return Person(member.display_name, member.address, is_room=member.is_room)
+    name = f"{member.display_name} (optional)" if member.optional else member.display_name
+    return Person(name, member.address, is_room=member.is_room)
 
 
 def candidate_of(draft: ScheduleDraft) -> Person:
@@ -127,4 +128,9 @@ def interview_view(interview: InterviewOut, zones: ZonePair,
                                                               if draft else "")),
                          interviewers=interviewers or (Person("(nobody)", ""),),
                          rooms=rooms, start_utc=interview.start, end_utc=interview.end,
-                         zones=zones, join_url=interview.join_url)
+                         zones=zones, join_url=interview.join_url,
+                         outlook=interview.outlook if interview.outlook in {"deleted", "moved"}
+                         else None,
+                         moved_to=SlotView("moved", interview.outlook_start, interview.outlook_end)
+                         if interview.outlook_start and interview.outlook_end
+                         and interview.outlook_start < interview.outlook_end else None)

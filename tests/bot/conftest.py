@@ -62,6 +62,7 @@ class FakeCalendarService(CalendarServiceApi):
     slot_requests: list[dict[str, Any]] = field(default_factory=list)
     person_status: dict[str, str] = field(default_factory=dict)
     mailbox_zone: str | None = None
+    create_requests: list[dict[str, Any]] = field(default_factory=list)
     disconnected: bool = False
 
     def _check(self, token: str, op: str) -> None:
@@ -89,8 +90,10 @@ class FakeCalendarService(CalendarServiceApi):
     async def create_interview(self, token: str, *, candidate_name: str, candidate_email: str,
                                interviewers: list[str], start: datetime, end: datetime,
                                idempotency_key: str, rooms: list[str] | None = None,
-                               time_zone: str | None = None) -> InterviewOut:
+                               time_zone: str | None = None,
+                               optional: list[str] | None = None) -> InterviewOut:
         self._check(token, "create_interview")
+        self.create_requests.append({"interviewers": interviewers, "optional": optional})
         if idempotency_key in self.by_key:
             return self.interviews[self.by_key[idempotency_key]]
         if self.taken_once:

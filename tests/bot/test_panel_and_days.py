@@ -169,10 +169,37 @@ async def test_unreadable_and_disallowed_people_are_named(
     await _to_panel(adapter)
     said = texts(await say(adapter, "Megan and Adele"))
     assert "I can't see Megan Bowen's free/busy" in said
+    assert "optional Megan Bowen" in said  # the way out is offered by name
     assert "doesn't let OpenSlot read Adele Vance's calendar" in said
-    assert "Nobody is on the panel yet." in said
-    assert "nobody on it" in texts(await say(adapter, "done"))
-    assert "How long" in texts(await say(adapter, "Adam Brown"))
+    assert "Panel: Megan Bowen." in said
+    assert "Panel: Megan Bowen (optional)." in texts(await say(adapter, "optional Megan"))
+    assert "no required interviewer" in texts(await say(adapter, "done"))
+    said = texts(await say(adapter, "Adam Brown"))
+    assert "Panel: Megan Bowen (optional), Adam Brown." in said
+    assert "How long" in said
+    await say(adapter, "45 min")
+    await say(adapter, "next week")
+    await say(adapter, "London")
+    [card] = cards(await say(adapter, "none"))
+    assert fake.slot_requests[-1]["interviewers"] == ["adamb@contoso.example"]
+    choose = next(a for a in actions_of(card) if a["verb"] == "choose_slot")
+    await say(adapter, invoke({**choose["data"], "verb": "confirm"}))
+    assert fake.create_requests[-1]["interviewers"] == ["adamb@contoso.example"]
+    assert fake.create_requests[-1]["optional"] == ["meganb@contoso.example"]
+
+
+async def test_a_blocker_can_be_made_optional_from_the_slot_card(
+        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    later = fake.slots
+    fake.slots = []
+    fake.blockers = [BlockerOut("meganb@contoso.example", "fully_busy")]
+    card = await _no_slot_card(adapter)
+    optional = next(a for a in actions_of(card) if a["verb"] == "optional_person")
+    assert optional["title"] == "Make Megan Bowen optional"
+    fake.slots = later
+    body = invoke_body(await say(adapter, invoke(optional["data"])))
+    assert fake.slot_requests[-1]["interviewers"] == ["adelev@contoso.example"]
+    assert "Megan Bowen (optional)" in _card_text(body["value"])
 
 
 async def test_manager_zone_comes_from_the_mailbox(adapter: TestAdapter,

@@ -29,6 +29,7 @@ VALID: list[CardAction] = [
     CardAction(Verb.SIGN_IN, FLOW),
     CardAction(Verb.REFRESH, FLOW),
     CardAction(Verb.DROP_PERSON, FLOW, person="p0123456789abcdef"),
+    CardAction(Verb.OPTIONAL_PERSON, FLOW, person="p0123456789abcdef"),
     CardAction(Verb.OTHER_DAYS, FLOW),
 ]
 
@@ -161,6 +162,7 @@ def _actions(draw: st.DrawFn) -> CardAction:
         Verb.RESCHEDULE_INTERVIEW: ("interview_id", _IDS),
         Verb.REVOKE_OFFER: ("offer_id", _IDS),
         Verb.DROP_PERSON: ("person", _IDS),
+        Verb.OPTIONAL_PERSON: ("person", _IDS),
     }
     if verb in needs:
         name, strategy = needs[verb]
