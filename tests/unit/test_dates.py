@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from dialogs import dates
+from dialogs import dates, parse
 
 MON = date(2026, 12, 7)
 
@@ -62,3 +62,20 @@ def test_examples_are_never_past(today: date) -> None:
         assert example in text
         assert reading.span is not None
         assert reading.span[0] > today
+
+
+@pytest.mark.parametrize(("text", "panel", "range_text"), [
+    ("schedule Dana (dana@example.com) with Megan and Rainier, 45 min, Dec 15",
+     ("Megan", "Rainier"), "dec 15"),
+    ("schedule Dana (dana@example.com) with Megan, 15/12", ("Megan",), "15/12"),
+    ("schedule Dana (dana@example.com) with Megan, next tuesday, 1 hour",
+     ("Megan",), "next tuesday"),
+    ("schedule Dana (dana@example.com) with Megan, 600 min, yesterday", ("Megan",), "yesterday"),
+    ("schedule Dana (dana@example.com) with Megan, in two weeks", ("Megan",), "in two weeks"),
+])
+def test_one_message_dates_are_cut_from_the_panel(text: str, panel: tuple[str, ...],
+                                                  range_text: str) -> None:
+    got = parse.parse_command(text)
+    assert got is not None
+    assert got.interviewers == panel
+    assert got.range_text == range_text
