@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from tests.service.conftest import Stack, user, user_in_zone
+import aiohttp
+
+from calendar_backend.client import CalendarServiceClient
+from tests.service.conftest import Stack, next_week, user, user_in_zone
 
 
 async def _check(stack: Stack, *queries: str) -> list[dict[str, Any]]:
@@ -59,3 +63,26 @@ async def test_my_settings_give_the_mailbox_zone_as_iana(calendar_stack: Stack) 
     status, doc = await stack.get("/v1/me/settings", stack.token(india["userPrincipalName"]))
     assert status == 200
     assert doc["time_zone"] in {"Asia/Kolkata", "Asia/Calcutta"}
+
+
+async def test_the_bots_client_speaks_the_new_operations(calendar_stack: Stack) -> None:
+    """CalendarServiceClient (what the bot uses) against the real API: check_people,
+    my_time_zone and find_slots with the candidate's zone."""
+    stack = calendar_stack
+    base = str(stack.client.make_url("/")).rstrip("/")
+    async with aiohttp.ClientSession() as session:
+        client = CalendarServiceClient(base, session)
+        checks = await client.check_people(stack.token(), ["Megan", "Rainier", "Lidia"])
+        assert [(c.status, c.person.display_name if c.person else None) for c in checks] == [
+            ("ok", "Megan Bowen"), ("ok", "Redmond 1.01 Rainier"), ("disabled", "Lidia Holloway")]
+        assert checks[1].person is not None
+        assert checks[1].person.is_room
+        assert await client.my_time_zone(stack.token()) == "America/Los_Angeles"
+        start, end = next_week(datetime.now(UTC))
+        result = await client.find_slots(stack.token(), interviewers=["meganb@contoso.example"],
+                                         duration_min=60, start=start, end=end, limit=200,
+                                         candidate_time_zone="Asia/Kolkata",
+                                         candidate_day=("09:00", "18:00"))
+        marks = [s.outside_candidate_day for s in result.slots]
+        assert marks == sorted(marks)
+        assert any(marks)
