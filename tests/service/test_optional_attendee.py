@@ -23,6 +23,7 @@ async def test_optional_person_is_invited_but_not_searched(calendar_stack: Stack
     status, interview = await stack.post("/v1/interviews", body, stack.token())
     assert status == 201, interview
     mailbox = stack.devtenant.tenant.find_mailbox(ALEX)
+    assert mailbox is not None
     event = next(e for e in stack.devtenant.tenant.events_of(mailbox)
                  if e["id"] == interview["event_id"])
     kinds = {a["emailAddress"]["address"].lower(): a["type"] for a in event["attendees"]}

@@ -26,6 +26,7 @@ async def _book(stack: Stack, people: list[str], nth: int) -> dict[str, Any]:
 
 def _organizer_event(stack: Stack, event_id: str) -> dict[str, Any]:
     mailbox = stack.devtenant.tenant.find_mailbox(ALEX)
+    assert mailbox is not None
     return next(e for e in stack.devtenant.tenant.events_of(mailbox) if e["id"] == event_id)
 
 
@@ -35,6 +36,7 @@ async def test_deleted_and_moved_events_are_reported(calendar_stack: Stack) -> N
     kept, gone, moved = [await _book(stack, people, n) for n in range(3)]
     # Outlook: one event deleted, one moved by an hour (as a user would in Outlook).
     mailbox = stack.devtenant.tenant.find_mailbox(ALEX)
+    assert mailbox is not None
     events = stack.devtenant.tenant.events_of(mailbox)
     events.remove(_organizer_event(stack, gone["event_id"]))
     event = _organizer_event(stack, moved["event_id"])
