@@ -78,8 +78,9 @@ def slot_picker_view(draft: ScheduleDraft, result: SlotsResult, page: int = 1) -
     names = {p.address.lower(): p.display_name for p in result.people
              if p.display_name and p.display_name.lower() != p.address.lower()}
     names.update({m.address.lower(): m.display_name for m in draft.members})  # the draft wins
+    can_drop = len(draft.required) >= 2  # never offer to drop the last required interviewer
     blockers = tuple(Blocker(names.get(b.address.lower(), b.address), BlockReason(b.reason),
-                             person_key(b.address))
+                             person_key(b.address) if can_drop else None)
                      for b in result.blockers if b.reason in BlockReason.__members__.values())
     slots = tuple(SlotView(slot_id_for(s.start), s.start, s.end, s.outside_candidate_day)
                   for s in result.slots)

@@ -263,3 +263,22 @@ async def test_my_interviews_say_what_outlook_did(adapter: TestAdapter,
     ids = [a["data"].get("interview_id") for a in actions_of(listing)]
     assert "iv1" not in ids  # nothing to reschedule or cancel: it is gone
     assert "iv2" in ids
+
+
+async def test_the_last_required_interviewer_is_never_offered_for_dropping(
+        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    fake.person_status = {"meganb@contoso.example": "unreadable"}
+    await _to_panel(adapter)
+    await say(adapter, "Megan, Adele")
+    await say(adapter, "optional Megan")
+    await say(adapter, "done")
+    await say(adapter, "45 min")
+    await say(adapter, "next week")
+    await say(adapter, "London")
+    fake.slots = []
+    fake.blockers = [BlockerOut("adelev@contoso.example", "fully_busy")]
+    [card] = cards(await say(adapter, "none"))
+    verbs = [a["verb"] for a in actions_of(card)]
+    assert "drop_person" not in verbs
+    assert "optional_person" not in verbs
+    assert "Adele Vance is busy for the whole window." in _card_text(card)
