@@ -115,9 +115,11 @@ def _empty_body(view: SlotPickerView) -> list[dict[str, object]]:
 def _slots_body(
     view: SlotPickerView, page: int, shown: tuple[SlotView, ...]
 ) -> list[dict[str, object]]:
+    first = ("Best times first" if not view.candidate_day else
+             f"Best times inside the candidate's {view.candidate_day} first")
     body: list[dict[str, object]] = [
         heading("Pick a time"),
-        note("Best times first. Your time, then the candidate's.", subtle=True),
+        note(f"{first}. Your time, then the candidate's.", subtle=True),
         *(_slot_row(view.flow, slot, view.zones) for slot in shown),
     ]
     if len(view.slots) > page * PAGE_SIZE:

@@ -182,6 +182,7 @@ class SlotPickerView:
     blockers: tuple[Blocker, ...] = ()
     page: int = 1
     user_ids: tuple[str, ...] = ()
+    candidate_day: str | None = None  # e.g. "08:00\u201320:00", the candidate's working day
 
     def __post_init__(self) -> None:
         if self.duration <= timedelta(0):

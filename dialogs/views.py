@@ -87,7 +87,9 @@ def slot_picker_view(draft: ScheduleDraft, result: SlotsResult, page: int = 1) -
     return SlotPickerView(flow=draft.flow, candidate=candidate_of(draft),
                           interviewers=tuple(_person(m) for m in draft.interviewers),
                           duration=timedelta(minutes=draft.duration_min or 30),
-                          zones=zones_of(draft), slots=slots, blockers=blockers, page=page)
+                          zones=zones_of(draft), slots=slots, blockers=blockers, page=page,
+                          candidate_day="\u2013".join(candidate_day_of(draft) or ("08:00", "20:00"))
+                          if draft.candidate_zone else None)
 
 
 def slot_of(draft: ScheduleDraft, slot_id: str) -> SlotView:

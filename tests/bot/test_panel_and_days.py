@@ -62,6 +62,7 @@ async def test_candidate_day_is_sent_and_outside_times_are_marked(
     assert len(rows) == 2
     assert OUTSIDE_DAY_TEXT not in rows[0]
     assert OUTSIDE_DAY_TEXT in rows[1]
+    assert "Best times inside the candidate's 09:00\u201318:00 first" in _card_text(card)
 
 
 async def test_candidate_day_must_start_before_it_ends(adapter: TestAdapter) -> None:
