@@ -236,7 +236,9 @@ def _error_from(status: int, doc: dict[str, Any]) -> errors.CalendarError:
         err.fresh_slots = SlotsResult.from_json(doc.get("fresh", {}))  # type: ignore[attr-defined]
         return err
     if code == "invalid_request":
-        return errors.ValidationError(str(doc.get("field", "request")), message or "invalid")
+        field = str(doc.get("field", "request"))
+        reason = (message or "invalid").removeprefix(f"{field}: ")  # the message names it already
+        return errors.ValidationError(field, reason)
     if code in {"rate_limited", "throttled"}:
         return errors.RateLimitedError(float(doc.get("retry_after_s", 1)))
     cls = _BY_CODE.get(code)
