@@ -115,8 +115,13 @@ def _empty_body(view: SlotPickerView) -> list[dict[str, object]]:
 def _slots_body(
     view: SlotPickerView, page: int, shown: tuple[SlotView, ...]
 ) -> list[dict[str, object]]:
-    first = ("Best times first" if not view.candidate_day else
-             f"Best times inside the candidate's {view.candidate_day} first")
+    if not view.candidate_day:
+        first = "Best times first"
+    elif all(slot.outside_candidate_day for slot in view.slots):
+        first = (f"No time fits inside the candidate's {view.candidate_day}; these are the best "
+                 "outside it")
+    else:
+        first = f"Best times inside the candidate's {view.candidate_day} first"
     body: list[dict[str, object]] = [
         heading("Pick a time"),
         note(f"{first}. Your time, then the candidate's.", subtle=True),

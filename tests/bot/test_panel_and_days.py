@@ -283,3 +283,12 @@ async def test_the_last_required_interviewer_is_never_offered_for_dropping(
     assert "drop_person" not in verbs
     assert "optional_person" not in verbs
     assert "Adele Vance is busy for the whole window." in _card_text(card)
+
+
+async def test_no_time_inside_the_candidates_day_is_said(adapter: TestAdapter,
+                                                        fake: FakeCalendarService) -> None:
+    fake.slots = [SlotOut(s.start, s.end, outside_candidate_day=True) for s in fake.slots]
+    await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 45 min, next week")
+    await say(adapter, "India")
+    [card] = cards(await say(adapter, "none"))
+    assert "No time fits inside the candidate's 08:00\u201320:00" in _card_text(card)

@@ -281,3 +281,25 @@ def test_one_message_command_goes_straight_to_the_zone_question(chat: Chat) -> N
     rows = chat.page.get_by_text(SLOT_ROW)
     assert rows.count() >= 1
     assert all(row.endswith((" GMT", " BST")) for row in rows.all_inner_texts())  # London
+
+
+def test_panel_checked_by_name_names_typed_in_the_card_and_dates_as_typed(chat: Chat) -> None:
+    """Issue 13 defects 3, 12, 13 in the Playground (it has no people picker)."""
+    chat.say("schedule Dana Smith (dana@example.com)", "Who should interview?")
+    # Defect 12: names typed into the card's box are accepted (no "Pick at least one").
+    chat.page.get_by_label("Or type names or e-mails").last.fill("Megan Bowen, Ben Walters")
+    chat.page.get_by_role("button", name="Use these interviewers", exact=True).last.click()
+    # Defect 3: the one without a mailbox is named, the panel shown back, fixed in place.
+    chat.page.get_by_text("Ben Walters has no mailbox").last.wait_for(timeout=REPLY_TIMEOUT_MS)
+    assert not chat.shows("Pick at least one interviewer")
+    chat.shot("panel_problem")
+    chat.say("remove Ben", "Panel: Megan Bowen.")
+    chat.say("Adele", "How long is the interview?")
+    chat.say("45", "When?")
+    assert not chat.shows("2026-12-01")  # examples are relative to today
+    # Defect 13: a past date is named; a typed relative date is understood.
+    chat.say("yesterday", "is in the past")
+    chat.say("in two weeks", "Which time zone is the candidate in?")
+    chat.say("India", "Any buffer between meetings")
+    chat.say("none", re.compile("Pick a time|No time fits yet"))
+    chat.shot("slot_card")
