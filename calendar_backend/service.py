@@ -611,10 +611,7 @@ class CalendarService:
         readable = [a for a in wanted if a not in refused]
         schedules: dict[str, Schedule] = {}
         if readable:
-            now = self._clock()
-            schedules = await self._graph.get_schedules(
-                token, await self._organizer_address(token), readable, now,
-                now + timedelta(hours=1), stats=stats)
+            schedules = await self._readability(token, readable, stats)
         out = []
         for check in checks:
             address = check.person.address if check.person else ""
@@ -627,6 +624,23 @@ class CalendarService:
         await self._audit(principal, principal.tenant_id, "directory.check", readable, "ok",
                           request_id, stats)
         return out
+
+    async def _readability(self, token: str, addresses: list[str],
+                           stats: CallStats) -> dict[str, Schedule]:
+        """One getSchedule over the next hour for ``addresses`` (only each one's error matters).
+
+        getSchedule is asked on a calendar's path: the caller's own, else (a caller with no
+        mailbox gets 404 there) the first of ``addresses`` that has one.
+        """
+        now = self._clock()
+        requesters = [await self._organizer_address(token), *addresses][:4]
+        for requester in requesters:
+            try:
+                return await self._graph.get_schedules(token, requester, addresses, now,
+                                                       now + timedelta(hours=1), stats=stats)
+            except NotFoundError:
+                continue
+        raise NotFoundError()
 
     async def _disabled_accounts(self, ctx: TenantContext, addresses: list[str],
                                  stats: CallStats) -> set[str]:

@@ -86,3 +86,12 @@ async def test_the_bots_client_speaks_the_new_operations(calendar_stack: Stack) 
         marks = [s.outside_candidate_day for s in result.slots]
         assert marks == sorted(marks)
         assert any(marks)
+
+
+async def test_a_manager_without_a_mailbox_can_still_check_a_panel(calendar_stack: Stack) -> None:
+    """getSchedule on the caller's own path answers 404 for Ben (no mailbox): fall back."""
+    stack = calendar_stack
+    status, doc = await stack.post("/v1/directory/check", {"queries": ["Megan", "Miriam"]},
+                                   stack.token("benw@contoso.example"))
+    assert status == 200, doc
+    assert [p["status"] for p in doc["people"]] == ["ok", "unreadable"]
