@@ -2,7 +2,10 @@
 
 The waterfall is restartable: its options are the draft's JSON, every step skips what the draft
 already has, and resolving people loops with ``replace_dialog``. Input is validated by the pure
-parsers in ``dialogs.parse``; a bad answer gets a specific reply and the same question again.
+parsers in ``dialogs.parse`` (dates: ``dialogs.dates``); a bad answer gets a specific reply and the
+same question again. The panel is checked when named (Calendar Service ``directory/check``): what is
+wrong is said by name and the panel is fixed in place (add, "remove <name>", "optional <name>",
+"done") before any search.
 """
 
 from __future__ import annotations
@@ -272,8 +275,9 @@ class ScheduleInterviewDialog(ComponentDialog):
 
     async def _panel_edit(self, step: WaterfallStepContext, draft: ScheduleDraft,
                           answer: str) -> tuple[ScheduleDraft, str]:
-        """Apply "done" / "remove <name>" while the panel is being fixed; other text is names
-        to add (returned). The draft leaves fixing mode on "done" or on names to add."""
+        """Apply "done", "remove <name>" or "optional <name>" while the panel is being fixed;
+        other text is names to add (returned). The draft leaves fixing mode on "done" (with at
+        least one required interviewer) or on names to add."""
         command = " ".join(answer.lower().split())
         extras = {k: v for k, v in draft.extras.items() if k != FIXING_PANEL}
         if command in DONE_WORDS:
