@@ -35,7 +35,7 @@ from aiohttp import web
 from botbuilder.core import ActivityHandler, TurnContext
 
 import bot as bot_module
-from calendar_backend.contract import PersonOut, SlotOut, SlotsResult
+from calendar_backend.contract import PersonCheckOut, PersonOut, SlotOut, SlotsResult
 from dialogs.sql_storage import METADATA, SqlStorage
 
 TENANT = "6f2d5c1e-8d3b-4a7e-9f41-2b7c9e0d1a55"
@@ -52,9 +52,22 @@ class StubCalendar:
         """Directory lookup by first name or address."""
         return [[p for key, p in PEOPLE.items() if key in q.lower()] for q in queries]
 
+    async def my_time_zone(self, token: str) -> str | None:  # noqa: ARG002
+        """No mailbox zone: the activity's zone is used."""
+        return None
+
+    async def check_people(self, token: str, queries: list[str]) -> list[PersonCheckOut]:
+        """resolve_people, each single match "ok" (the bench panel is all valid)."""
+        found = await self.resolve_people(token, queries)
+        return [PersonCheckOut(q, "ok", m[0]) if len(m) == 1 else
+                PersonCheckOut(q, "ambiguous" if m else "not_found", choices=tuple(m))
+                for q, m in zip(queries, found, strict=True)]
+
     async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,  # noqa: ARG002
                          start: datetime, end: datetime, buffer_min: int = 0,  # noqa: ARG002
-                         rooms: list[str] | None = None, limit: int = 8) -> SlotsResult:  # noqa: ARG002
+                         rooms: list[str] | None = None, limit: int = 8,  # noqa: ARG002
+                         candidate_time_zone: str | None = None,  # noqa: ARG002
+                         candidate_day: tuple[str, str] | None = None) -> SlotsResult:  # noqa: ARG002
         """Eight slots from ``start``, on the hour."""
         first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         slots = tuple(SlotOut(first + timedelta(hours=h), first + timedelta(

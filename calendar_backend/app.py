@@ -248,8 +248,9 @@ async def create_interview(request: web.Request) -> web.Response:
 
 
 async def list_interviews(request: web.Request) -> web.Response:
-    principal, _ = await _principal(request)
-    rows = await request.app[SERVICE_KEY].list_interviews(principal)
+    principal, assertion = await _principal(request)
+    rows = await request.app[SERVICE_KEY].list_interviews(principal, assertion,
+                                                          request[REQUEST_ID])
     return web.json_response({"interviews": [r.to_json() for r in rows]})
 
 
@@ -275,6 +276,20 @@ async def resolve_people(request: web.Request) -> web.Response:
     results = await request.app[SERVICE_KEY].resolve_people(principal, assertion,
                                                             req["queries"], request[REQUEST_ID])
     return web.json_response({"results": [[p.to_json() for p in r] for r in results]})
+
+
+async def my_settings(request: web.Request) -> web.Response:
+    principal, assertion = await _principal(request)
+    zone = await request.app[SERVICE_KEY].my_time_zone(principal, assertion, request[REQUEST_ID])
+    return web.json_response({"time_zone": zone})
+
+
+async def check_people(request: web.Request) -> web.Response:
+    principal, assertion = await _principal(request)
+    req = await _payload(request, "check_people", principal)
+    results = await request.app[SERVICE_KEY].check_people(principal, assertion, req["queries"],
+                                                          request[REQUEST_ID])
+    return web.json_response({"people": [r.to_json() for r in results]})
 
 
 async def disconnect(request: web.Request) -> web.Response:
@@ -349,7 +364,10 @@ ROUTES: list[tuple[str, str, Handler, str | None, str]] = [
      "Move to a new time"),
     ("POST", "/v1/directory/resolve", resolve_people, "resolve_people",
      "Resolve typed names to people and rooms"),
+    ("POST", "/v1/directory/check", check_people, "check_people",
+     "Resolve and check a panel: per name found, enabled, mailbox, readable, allowed, duplicate"),
     ("POST", "/v1/me/disconnect", disconnect, "empty", "Delete my stored tokens"),
+    ("GET", "/v1/me/settings", my_settings, None, "My mailbox time zone (IANA)"),
     ("POST", "/v1/offers", create_offer, "create_offer", "Create a candidate booking link"),
     ("GET", "/v1/offers", list_offers, None, "My candidate booking links"),
     ("POST", "/v1/offers/{id}/revoke", revoke_offer, "empty", "Revoke a booking link"),

@@ -216,7 +216,11 @@ class BlockReason(StrEnum):
     """Why a person leaves no slot; values match ``contract.BlockerOut.reason``."""
 
     NO_WORKING_HOURS = "no_working_hours"
-    """No slot of the requested duration fits their working hours inside the (noticed) window."""
+    """No slot of the requested duration fits their working hours inside the (noticed) window,
+    although the window holds at least one of their working days."""
+    NOT_WORKING_DAYS = "not_working_days"
+    """None of the (noticed) window's local days, in their zone, is one of their working days
+    (e.g. a weekend)."""
     FULLY_BUSY = "fully_busy"
     """Their working hours have room, but their blocking time leaves no slot."""
     NO_COMMON_TIME = "no_common_time"
@@ -413,9 +417,22 @@ def _is_window_too_short(query: SlotQuery) -> bool:
     return query.window.end - max(query.window.start, query.not_before) < query.duration
 
 
+def works_on_a_day_of(hours: WorkingHours, query: SlotQuery) -> bool:
+    """True when a local day of the (noticed) window, in ``hours.zone``, is a working day."""
+    start = max(query.window.start, query.not_before)
+    if start >= query.window.end:
+        return True  # the window itself is too short: not a question of working days
+    first = start.astimezone(hours.zone).date()
+    last = (query.window.end - timedelta(microseconds=1)).astimezone(hours.zone).date()
+    return any((first + timedelta(days=n)).weekday() in hours.days
+               for n in range(min((last - first).days + 1, 7)))
+
+
 def _individual_blocker(person: PersonAvailability, free: Spans, query: SlotQuery) -> Blocker | None:
     if not _has_slot(_working_spans(person.hours, query.window), query):
-        return Blocker(person.mailbox, BlockReason.NO_WORKING_HOURS)
+        reason = (BlockReason.NO_WORKING_HOURS if works_on_a_day_of(person.hours, query)
+                  else BlockReason.NOT_WORKING_DAYS)
+        return Blocker(person.mailbox, reason)
     if not _has_slot(free, query):
         return Blocker(person.mailbox, BlockReason.FULLY_BUSY)
     return None

@@ -16,6 +16,7 @@ from calendar_backend import errors
 from calendar_backend.contract import (
     InterviewOut,
     OfferOut,
+    PersonCheckOut,
     PersonOut,
     SlotsResult,
     format_time,
@@ -40,12 +41,15 @@ class CalendarServiceApi(Protocol):
 
     async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,
                          start: datetime, end: datetime, buffer_min: int = 0,
-                         rooms: list[str] | None = None, limit: int = 8) -> SlotsResult: ...
+                         rooms: list[str] | None = None, limit: int = 8,
+                         candidate_time_zone: str | None = None,
+                         candidate_day: tuple[str, str] | None = None) -> SlotsResult: ...
 
     async def create_interview(self, token: str, *, candidate_name: str, candidate_email: str,
                                interviewers: list[str], start: datetime, end: datetime,
                                idempotency_key: str, rooms: list[str] | None = None,
-                               time_zone: str | None = None) -> InterviewOut: ...
+                               time_zone: str | None = None,
+                               optional: list[str] | None = None) -> InterviewOut: ...
 
     async def list_interviews(self, token: str) -> list[InterviewOut]: ...
 
@@ -55,6 +59,10 @@ class CalendarServiceApi(Protocol):
                                    end: datetime) -> InterviewOut: ...
 
     async def resolve_people(self, token: str, queries: list[str]) -> list[list[PersonOut]]: ...
+
+    async def check_people(self, token: str, queries: list[str]) -> list[PersonCheckOut]: ...
+
+    async def my_time_zone(self, token: str) -> str | None: ...
 
     async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
                            window_start: datetime, window_end: datetime, candidate_name: str,
@@ -95,18 +103,28 @@ class CalendarServiceClient:
 
     async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,
                          start: datetime, end: datetime, buffer_min: int = 0,
-                         rooms: list[str] | None = None, limit: int = 8) -> SlotsResult:
+                         rooms: list[str] | None = None, limit: int = 8,
+                         candidate_time_zone: str | None = None,
+                         candidate_day: tuple[str, str] | None = None) -> SlotsResult:
+        """Open slots; with ``candidate_time_zone`` those inside the candidate's working day
+        (``candidate_day`` = ("HH:MM", "HH:MM"), default 08:00-20:00) come first, the rest are
+        marked ``outside_candidate_day``."""
         body: dict[str, Any] = {"interviewers": interviewers, "duration_min": duration_min,
                                 "start": format_time(start), "end": format_time(end),
                                 "buffer_min": buffer_min, "limit": limit}
         if rooms:
             body["rooms"] = rooms
+        if candidate_time_zone:
+            body["candidate_time_zone"] = candidate_time_zone
+            if candidate_day:
+                body["candidate_day_start"], body["candidate_day_end"] = candidate_day
         return SlotsResult.from_json(await self._call("POST", "/slots/find", token, body))
 
     async def create_interview(self, token: str, *, candidate_name: str, candidate_email: str,
                                interviewers: list[str], start: datetime, end: datetime,
                                idempotency_key: str, rooms: list[str] | None = None,
-                               time_zone: str | None = None) -> InterviewOut:
+                               time_zone: str | None = None,
+                               optional: list[str] | None = None) -> InterviewOut:
         body: dict[str, Any] = {
             "candidate": {"name": candidate_name, "email": candidate_email},
             "interviewers": interviewers, "start": format_time(start), "end": format_time(end),
@@ -115,6 +133,8 @@ class CalendarServiceClient:
             body["rooms"] = rooms
         if time_zone:
             body["time_zone"] = time_zone
+        if optional:
+            body["optional"] = optional
         return InterviewOut.from_json(await self._call("POST", "/interviews", token, body))
 
     async def list_interviews(self, token: str) -> list[InterviewOut]:
@@ -136,6 +156,16 @@ class CalendarServiceClient:
         doc = await self._call("POST", "/directory/resolve", token, {"queries": queries})
         return [[PersonOut(p["address"], p["display_name"], p["time_zone"], bool(p["is_room"]))
                  for p in matches] for matches in doc.get("results", [])]
+
+    async def my_time_zone(self, token: str) -> str | None:
+        """The signed-in user's mailbox time zone (IANA), ``None`` when unknown."""
+        zone = (await self._call("GET", "/me/settings", token)).get("time_zone")
+        return zone if isinstance(zone, str) and zone else None
+
+    async def check_people(self, token: str, queries: list[str]) -> list[PersonCheckOut]:
+        """Resolve and check a panel as typed: one status per name (``PERSON_STATUSES``)."""
+        doc = await self._call("POST", "/directory/check", token, {"queries": queries})
+        return [PersonCheckOut.from_json(p) for p in doc.get("people", [])]
 
     async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
                            window_start: datetime, window_end: datetime, candidate_name: str,
@@ -217,7 +247,9 @@ def _error_from(status: int, doc: dict[str, Any]) -> errors.CalendarError:
         err.fresh_slots = SlotsResult.from_json(doc.get("fresh", {}))  # type: ignore[attr-defined]
         return err
     if code == "invalid_request":
-        return errors.ValidationError(str(doc.get("field", "request")), message or "invalid")
+        field = str(doc.get("field", "request"))
+        reason = (message or "invalid").removeprefix(f"{field}: ")  # the message names it already
+        return errors.ValidationError(field, reason)
     if code in {"rate_limited", "throttled"}:
         return errors.RateLimitedError(float(doc.get("retry_after_s", 1)))
     cls = _BY_CODE.get(code)

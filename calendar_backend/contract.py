@@ -33,6 +33,7 @@ _TIME = {"type": "string", "maxLength": 40,
 _ZONE = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9_+\-/ .()]+\Z"}
 _NAME = {"type": "string", "minLength": 1, "maxLength": 120, "pattern": r"^[^\x00-\x1f\x7f<>]+\Z"}
 _ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9\-_]+\Z"}
+_CLOCK = {"type": "string", "maxLength": 5, "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z"}
 _TOKEN = {"type": "string", "minLength": 40, "maxLength": 128, "pattern": r"^[A-Za-z0-9_\-]+\Z"}
 
 
@@ -54,6 +55,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         notice_min={"type": "integer", "minimum": 0, "maximum": 20160},
         all={"type": "boolean"},
         limit={"type": "integer", "minimum": 1, "maximum": 500},
+        candidate_time_zone=_ZONE,
+        candidate_day_start=_CLOCK, candidate_day_end=_CLOCK,
     ),
     "create_interview": _obj(
         ["candidate", "interviewers", "start", "end", "idempotency_key"],
@@ -61,6 +64,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         interviewers={"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 20,
                       "uniqueItems": True},
         rooms={"type": "array", "items": _EMAIL, "maxItems": 5, "uniqueItems": True},
+        optional={"type": "array", "items": _EMAIL, "maxItems": 20, "uniqueItems": True},
         start=_TIME, end=_TIME,
         subject={"type": "string", "minLength": 1, "maxLength": 200,
                  "pattern": r"^[^\x00-\x1f\x7f]+\Z"},
@@ -70,6 +74,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "reschedule_interview": _obj(["start", "end"], start=_TIME, end=_TIME),
     "cancel_interview": _obj([], comment={"type": "string", "maxLength": 500}),
     "resolve_people": _obj(
+        ["queries"],
+        queries={"type": "array", "minItems": 1, "maxItems": 20,
+                 "items": {"type": "string", "minLength": 1, "maxLength": 120,
+                           "pattern": r"^[^\x00-\x1f\x7f]+\Z"}},
+    ),
+    "check_people": _obj(
         ["queries"],
         queries={"type": "array", "minItems": 1, "maxItems": 20,
                  "items": {"type": "string", "minLength": 1, "maxLength": 120,
@@ -114,13 +124,18 @@ def format_time(value: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SlotOut:
-    """One open slot, UTC."""
+    """One open slot, UTC. ``outside_candidate_day`` marks a slot outside the candidate's working
+    day (only when the request named the candidate's zone; on the wire only when true)."""
 
     start: datetime
     end: datetime
+    outside_candidate_day: bool = False
 
-    def to_json(self) -> dict[str, str]:
-        return {"start": format_time(self.start), "end": format_time(self.end)}
+    def to_json(self) -> dict[str, object]:
+        doc: dict[str, object] = {"start": format_time(self.start), "end": format_time(self.end)}
+        if self.outside_candidate_day:
+            doc["outside_candidate_day"] = True
+        return doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +152,47 @@ class PersonOut:
                 "time_zone": self.time_zone, "is_room": self.is_room}
 
 
+PERSON_STATUSES = ("ok", "ambiguous", "not_found", "disabled", "no_mailbox", "unreadable",
+                   "not_allowed", "duplicate")
+"""What check_people says about one typed name: ``ok`` (one enabled person or room whose
+calendar can be read and may be used), ``ambiguous`` (several matches, see ``choices``),
+``not_found``, ``disabled`` (account switched off), ``no_mailbox``, ``unreadable`` (free/busy
+refused), ``not_allowed`` (the tenant's mailbox gate refuses it), ``duplicate`` (the same mailbox
+as an earlier name of the same request)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PersonCheckOut:
+    """One typed name checked: its ``status`` and the ``person`` it names (unless ``not_found``
+    or ``ambiguous``), or the ``choices`` when ambiguous."""
+
+    query: str
+    status: str
+    person: PersonOut | None = None
+    choices: tuple[PersonOut, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {"query": self.query, "status": self.status,
+                "person": self.person.to_json() if self.person else None,
+                "choices": [c.to_json() for c in self.choices]}
+
+    @staticmethod
+    def from_json(doc: dict[str, Any]) -> PersonCheckOut:
+        def person(p: dict[str, Any]) -> PersonOut:
+            return PersonOut(p["address"], p["display_name"], p.get("time_zone") or "",
+                             bool(p.get("is_room")))
+        return PersonCheckOut(str(doc["query"]), str(doc["status"]),
+                              person(doc["person"]) if doc.get("person") else None,
+                              tuple(person(c) for c in doc.get("choices", [])))
+
+
 @dataclass(frozen=True, slots=True)
 class BlockerOut:
     """Who blocks a panel and why, without any event detail."""
 
     address: str
-    reason: str  # "no_working_hours" | "fully_busy" | "no_common_time" | "unreadable" | "not_allowed"
+    reason: str  # "no_working_hours" | "not_working_days" | "fully_busy" | "no_common_time" |
+    #              "unreadable" | "not_allowed"
 
     def to_json(self) -> dict[str, str]:
         return {"address": self.address, "reason": self.reason}
@@ -164,7 +214,8 @@ class SlotsResult:
     @staticmethod
     def from_json(doc: dict[str, Any]) -> SlotsResult:
         return SlotsResult(
-            slots=tuple(SlotOut(parse_time(s["start"]), parse_time(s["end"]))
+            slots=tuple(SlotOut(parse_time(s["start"]), parse_time(s["end"]),
+                                bool(s.get("outside_candidate_day")))
                         for s in doc.get("slots", [])),
             people=tuple(PersonOut(p["address"], p["display_name"], p["time_zone"],
                                    bool(p.get("is_room"))) for p in doc.get("people", [])),
@@ -186,12 +237,25 @@ class InterviewOut:
     candidate_name: str
     join_url: str | None
     event_id: str | None
+    candidate_email: str | None = None  # which attendee is the candidate (not an interviewer)
+    outlook: str | None = None  # "deleted" | "moved" when Outlook disagrees (see list_interviews)
+    outlook_start: datetime | None = None  # where Outlook has it now, when "moved"
+    outlook_end: datetime | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"id": self.id, "status": self.status, "start": format_time(self.start),
-                "end": format_time(self.end), "subject": self.subject,
-                "attendees": list(self.attendees), "candidate_name": self.candidate_name,
-                "join_url": self.join_url, "event_id": self.event_id}
+        doc: dict[str, object] = {
+            "id": self.id, "status": self.status, "start": format_time(self.start),
+            "end": format_time(self.end), "subject": self.subject,
+            "attendees": list(self.attendees), "candidate_name": self.candidate_name,
+            "join_url": self.join_url, "event_id": self.event_id}
+        if self.candidate_email:
+            doc["candidate_email"] = self.candidate_email
+        if self.outlook:
+            doc["outlook"] = self.outlook
+        if self.outlook_start and self.outlook_end:
+            doc["outlook_start"] = format_time(self.outlook_start)
+            doc["outlook_end"] = format_time(self.outlook_end)
+        return doc
 
     @staticmethod
     def from_json(doc: dict[str, Any]) -> InterviewOut:
@@ -199,7 +263,10 @@ class InterviewOut:
             id=doc["id"], status=doc["status"], start=parse_time(doc["start"]),
             end=parse_time(doc["end"]), subject=doc["subject"],
             attendees=tuple(doc["attendees"]), candidate_name=doc["candidate_name"],
-            join_url=doc.get("join_url"), event_id=doc.get("event_id"))
+            join_url=doc.get("join_url"), event_id=doc.get("event_id"),
+            candidate_email=doc.get("candidate_email"), outlook=doc.get("outlook"),
+            outlook_start=parse_time(doc["outlook_start"]) if doc.get("outlook_start") else None,
+            outlook_end=parse_time(doc["outlook_end"]) if doc.get("outlook_end") else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,11 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from calendar_backend import storage
 from calendar_backend.allowlist import MailboxAllowList
@@ -35,6 +37,7 @@ from calendar_backend.calendar_view import CalendarRead, blocks_from_schedule, r
 from calendar_backend.contract import (
     BlockerOut,
     InterviewOut,
+    PersonCheckOut,
     PersonOut,
     SlotOut,
     SlotsResult,
@@ -51,10 +54,12 @@ from calendar_backend.errors import (
     ValidationError,
 )
 from calendar_backend.gate import MailboxGate, Probe, Refusal
-from calendar_backend.graph import CallStats, GraphClient, Schedule
+from calendar_backend.graph import BatchItem, CallStats, GraphClient, Schedule
+from calendar_backend.graph import _address as _graph_address
+from calendar_backend.graph import _event_id as _graph_event_id
 from calendar_backend.graph import _raise_for as _graph_raise_for
 from calendar_backend.settings import BackendSettings
-from calendar_backend.slots import Interval
+from calendar_backend.slots import CandidateDay, Interval, candidate_first
 from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
 from calendar_backend.tokens import AppCredential, TokenBroker
 
@@ -170,6 +175,7 @@ class CalendarService:
                          request_id: str) -> SlotsResult:
         """Open slots for a panel, best first (or all, chronological); see DESIGN.md semantics."""
         start, end = _window(req["start"], req["end"])
+        day = candidate_day_of(req)
         ctx = await self._tenant_context(principal)
         people = list(req["interviewers"])
         rooms = list(req.get("rooms", []))
@@ -180,14 +186,19 @@ class CalendarService:
             return SlotsResult((), (), tuple(BlockerOut(a, refusal.rule.value)
                                              for a in refusal.mailboxes))
         token = await self._user_graph_token(principal, ctx, assertion)
-        return await self._slots_for(
+        result = await self._slots_for(
             principal, token, people, rooms, start, end,
             duration=timedelta(minutes=req["duration_min"]),
             step=timedelta(minutes=req.get("step_min", 15)),
             buffer=timedelta(minutes=req.get("buffer_min", 0)),
             notice=timedelta(minutes=req.get("notice_min", self._settings.default_notice_min)),
             want_all=bool(req.get("all", False)), limit=int(req.get("limit", 20)),
-            request_id=request_id, operation="slots.find", requester=None)
+            request_id=request_id, operation="slots.find", requester=None,
+            limit_after=day is not None)
+        if day is None:
+            return result
+        return _candidate_ordered(result, day, bool(req.get("all", False)),
+                                  int(req.get("limit", 20)))
 
     async def _slots_for(self, principal: Principal | None, token: str, people: list[str],
                          rooms: list[str], start: datetime, end: datetime, *,
@@ -196,7 +207,8 @@ class CalendarService:
                          operation: str, requester: str | None,
                          tenant_id: str | None = None,
                          ignore: tuple[datetime, datetime] | None = None,
-                         unbusy: list[tuple[SlotOut, ...]] | None = None) -> SlotsResult:
+                         unbusy: list[tuple[SlotOut, ...]] | None = None,
+                         limit_after: bool = False) -> SlotsResult:
         """The slot engine on freshly read calendars. ``ignore``: the exact span of an interview
         being moved, whose own event must not block its new time. ``unbusy``: receives the slots
         the same query gives when nobody's busy time counts (to tell "taken" from "never offered")."""
@@ -238,7 +250,7 @@ class CalendarService:
             free = [dataclasses.replace(a, blocks=(), all_day=()) for a in availabilities]
             unbusy.append(tuple(SlotOut(s.start, s.end)
                                 for s in find_panel_slots(free, query, self._rules).slots))
-        chosen = result.slots if want_all else result.ranked[:limit]
+        chosen = result.slots if want_all else result.ranked[:None if limit_after else limit]
         blockers = tuple(BlockerOut(b.mailbox, str(b.reason)) for b in result.blockers)
         return SlotsResult(tuple(SlotOut(s.start, s.end) for s in chosen), out_people, blockers)
 
@@ -280,8 +292,10 @@ class CalendarService:
         ctx = await self._tenant_context(principal)
         interviewers = [a.lower() for a in req["interviewers"]]
         rooms = [a.lower() for a in req.get("rooms", [])]
-        refusal = await self._gate(principal, ctx, "interview.create", request_id, interviewers,
-                                   rooms)
+        # Optional attendees are invited, never searched or reserved: the gate still decides.
+        optional = [a.lower() for a in req.get("optional", []) if a.lower() not in interviewers]
+        refusal = await self._gate(principal, ctx, "interview.create", request_id,
+                                   interviewers + optional, rooms)
         if refusal is not None:
             raise refusal.error()
         token = await self._user_graph_token(principal, ctx, assertion)
@@ -324,7 +338,7 @@ class CalendarService:
             raise
         event = _event_body(candidate, interviewers, rooms, start, end, row.transaction_id,
                             req.get("subject") or f"Interview: {candidate['name']}",
-                            req.get("time_zone"))
+                            req.get("time_zone"), optional)
         return _interview_out(await self._bookings.create(writer, row, event))
 
     async def _organizer_address(self, token: str) -> str:
@@ -411,13 +425,64 @@ class CalendarService:
             log.warning("crash point %s reached: exiting (test hook)", name)
             os._exit(137)
 
-    async def list_interviews(self, principal: Principal) -> list[InterviewOut]:
-        """The caller's upcoming interviews that OpenSlot created (from our own store only)."""
-        await self._tenant_context(principal)
+    async def list_interviews(self, principal: Principal, assertion: str | None = None,
+                              request_id: str = "-") -> list[InterviewOut]:
+        """The caller's upcoming interviews that OpenSlot created, from our own store.
+
+        With the caller's ``assertion`` each one is also checked against Outlook (one ``$batch``
+        of the events' own ``start``/``end``/``isCancelled`` via ``$select``; no subject, body or
+        attendees): ``outlook`` is then ``"deleted"`` (gone or cancelled there) or ``"moved"``
+        (with ``outlook_start``/``outlook_end``). If Outlook cannot be asked, the list is as
+        stored.
+        """
+        ctx = await self._tenant_context(principal)
         async with self._store.transaction() as tx:
             rows = await storage.list_interviews(tx, principal.tenant_id, principal.oid,
                                                  self._clock() - timedelta(hours=1))
-        return [_interview_out(r) for r in rows if r.status in {"confirmed", "pending"}]
+        rows = [r for r in rows if r.status in {"confirmed", "pending"}]
+        out = [_interview_out(r) for r in rows]
+        checkable = [r for r in rows if r.event_id and r.status == "confirmed"]
+        if assertion is None or not checkable:
+            return out
+        try:
+            token = await self._user_graph_token(principal, ctx, assertion)
+            states = await self._outlook_states(principal, token, checkable, request_id)
+        except (CalendarError, ValueError):  # ValueError: a stored id Graph paths refuse
+            return out
+        return [replace(o, **states[o.id]) if o.id in states else o for o in out]
+
+    async def _outlook_states(self, principal: Principal, token: str,
+                              rows: list[storage.InterviewRow],
+                              request_id: str) -> dict[str, dict[str, Any]]:
+        """What Outlook says about each row's event (only the ones that differ)."""
+        stats = CallStats()
+        items = [BatchItem(str(i), "GET", f"/users/{_graph_address(r.organizer_upn)}/events/"
+                           f"{_graph_event_id(r.event_id or '')}?$select=id,start,end,isCancelled",
+                           headers={"Prefer": 'outlook.timezone="UTC"'})
+                 for i, r in enumerate(rows)]
+        try:
+            answers = await self._graph.batch(token, items, stats=stats)
+        except CalendarError as exc:
+            await self._audit(principal, principal.tenant_id, "interviews.reconcile",
+                              sorted({r.organizer_upn for r in rows}), f"error:{exc.code}",
+                              request_id, stats)
+            raise
+        await self._audit(principal, principal.tenant_id, "interviews.reconcile",
+                          sorted({r.organizer_upn for r in rows}), "ok", request_id, stats)
+        states: dict[str, dict[str, Any]] = {}
+        for item, row in zip(items, rows, strict=True):
+            answer = answers[item.id]
+            if answer.status == 404 or (answer.status == 200 and answer.body.get("isCancelled")):
+                states[row.id] = {"outlook": "deleted"}
+            elif answer.status == 200:
+                try:
+                    start, end = _event_time(answer.body["start"]), _event_time(answer.body["end"])
+                except (KeyError, TypeError, ValueError, UnknownTimeZoneError):
+                    continue
+                if (start, end) != (row.start_utc, row.end_utc):
+                    states[row.id] = {"outlook": "moved", "outlook_start": start,
+                                      "outlook_end": end}
+        return states
 
     async def cancel_interview(self, principal: Principal, assertion: str, interview_id: str,
                                request_id: str) -> InterviewOut:
@@ -509,6 +574,123 @@ class CalendarService:
                           request_id, stats)
         return results
 
+    async def check_people(self, principal: Principal, assertion: str, queries: list[str],
+                           request_id: str) -> list[PersonCheckOut]:
+        """Resolve a panel as typed and say, per name, what would stop it (see PERSON_STATUSES).
+
+        Directory first (users incl. disabled ones, and rooms by any word of their name), then the
+        mailbox gate for every distinct match (before any calendar is touched), then one
+        getSchedule over the next hour for the rest: an error there is ``no_mailbox`` (Exchange's
+        5009) or ``unreadable``. Nothing of any calendar is returned.
+        """
+        ctx = await self._tenant_context(principal)
+        token = await self._user_graph_token(principal, ctx, assertion)
+        stats = CallStats()
+        rooms = await self._graph.list_rooms(token, stats=stats)
+        checks: list[PersonCheckOut] = []
+        seen: set[str] = set()
+        for query in queries:
+            check = await self._directory_check(token, query, rooms, stats)
+            person = check.person
+            if person is not None and check.status == "ok":
+                if person.address in seen:
+                    check = PersonCheckOut(query, "duplicate", person)
+                seen.add(person.address)
+            checks.append(check)
+        people = [c.person.address for c in checks
+                  if c.status == "ok" and c.person and not c.person.is_room]
+        disabled = await self._disabled_accounts(ctx, people, stats)
+        checks = [PersonCheckOut(c.query, "disabled", c.person)
+                  if c.person and c.status == "ok" and c.person.address in disabled else c
+                  for c in checks]
+        wanted = [c.person.address for c in checks if c.status == "ok" and c.person]
+        refused = await self.gate.not_allowed(  # the mailbox gate: allow-list and leavers
+            ctx.tenant_id, wanted,
+            lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential)) if wanted else set()
+        readable = [a for a in wanted if a not in refused]
+        schedules: dict[str, Schedule] = {}
+        if readable:
+            schedules = await self._readability(token, readable, stats)
+        out = []
+        for check in checks:
+            address = check.person.address if check.person else ""
+            if check.status == "ok" and address in refused:
+                check = PersonCheckOut(check.query, "not_allowed", check.person)
+            elif check.status == "ok" and schedules.get(address) and schedules[address].error:
+                status = "no_mailbox" if schedules[address].error == "5009" else "unreadable"
+                check = PersonCheckOut(check.query, status, check.person)
+            out.append(check)
+        await self._audit(principal, principal.tenant_id, "directory.check", readable, "ok",
+                          request_id, stats)
+        return out
+
+    async def _readability(self, token: str, addresses: list[str],
+                           stats: CallStats) -> dict[str, Schedule]:
+        """One getSchedule over the next hour for ``addresses`` (only each one's error matters).
+
+        getSchedule is asked on a calendar's path: the caller's own, else (a caller with no
+        mailbox gets 404 there) the first of ``addresses`` that has one.
+        """
+        now = self._clock()
+        requesters = [await self._organizer_address(token), *addresses][:4]
+        for requester in requesters:
+            try:
+                return await self._graph.get_schedules(token, requester, addresses, now,
+                                                       now + timedelta(hours=1), stats=stats)
+            except NotFoundError:
+                continue
+        raise NotFoundError()
+
+    async def _disabled_accounts(self, ctx: TenantContext, addresses: list[str],
+                                 stats: CallStats) -> set[str]:
+        """Which of ``addresses`` belong to a switched-off account. A signed-in user's
+        ``User.ReadBasic.All`` does not show ``accountEnabled``; the app's ``User.Read.All`` does
+        (directory facts only, no mailbox is read). Ten addresses per request."""
+        if not addresses:
+            return set()
+        app_token = await self._tokens.for_app(ctx.tenant_id, ctx.credential)
+        disabled: set[str] = set()
+        for i in range(0, len(addresses), 10):
+            chunk = addresses[i:i + 10]
+            flt = " or ".join(f"mail eq '{a.replace(chr(39), chr(39) * 2)}'" for a in chunk)
+            status, doc = await self._graph.request(
+                "GET", f"/users?$filter={quote(flt)}&$select=mail,userPrincipalName,"
+                       "accountEnabled", app_token, stats=stats)
+            _graph_raise_for(status, doc)
+            disabled.update(str(u.get("mail") or u.get("userPrincipalName") or "").lower()
+                            for u in doc.get("value", []) if u.get("accountEnabled") is False)
+        return disabled
+
+    async def _directory_check(self, token: str, query: str, rooms: list[dict[str, Any]],
+                               stats: CallStats) -> PersonCheckOut:
+        """One name against the directory: ok (one match), ambiguous, not_found or disabled."""
+        q = query.strip().lower()
+        if _OBJECT_ID_RE.fullmatch(q):
+            found = await self._person_by_id(token, q, rooms, stats)
+            return PersonCheckOut(query, "ok", found[0]) if found else PersonCheckOut(
+                query, "not_found")
+        matched_rooms = [PersonOut(str(r.get("emailAddress", "")).lower(),
+                                   str(r.get("displayName", "")), "", True)
+                         for r in rooms if _room_matches(r, q)]
+        users = await self._graph.find_people(token, query.strip(), stats=stats)
+        people = [(PersonOut(str(u.get("mail") or u.get("userPrincipalName")).lower(),
+                             str(u.get("displayName", "")), "", False),
+                   bool(u.get("accountEnabled", True)))
+                  for u in users if u.get("mail") or u.get("userPrincipalName")]
+        enabled = [p for p, on in people if on]
+        matches = enabled + matched_rooms
+        exact = [p for p in matches if p.address == q or p.display_name.lower() == q]
+        if len(exact) == 1:
+            matches = exact
+        if len(matches) == 1:
+            return PersonCheckOut(query, "ok", matches[0])
+        if matches:
+            return PersonCheckOut(query, "ambiguous", choices=tuple(matches[:8]))
+        disabled = [p for p, on in people if not on]
+        if disabled:
+            return PersonCheckOut(query, "disabled", disabled[0])
+        return PersonCheckOut(query, "not_found")
+
     async def _person_by_id(self, token: str, object_id: str, rooms: list[dict[str, Any]],
                             stats: CallStats) -> list[PersonOut]:
         """The one user (or room mailbox) with Entra object id ``object_id``; ``[]`` if unknown.
@@ -528,12 +710,72 @@ class CalendarService:
         return [PersonOut(address, str(doc.get("displayName", "")), "",
                           address in room_addresses)]
 
+    async def my_time_zone(self, principal: Principal, assertion: str,
+                           request_id: str) -> str | None:
+        """The caller's own mailbox time zone as an IANA name (delegated ``GET
+        /me/mailboxSettings/timeZone``), ``None`` when Outlook has none OpenSlot understands."""
+        ctx = await self._tenant_context(principal)
+        token = await self._user_graph_token(principal, ctx, assertion)
+        stats = CallStats()
+        status, doc = await self._graph.request("GET", "/me/mailboxSettings/timeZone", token,
+                                                stats=stats)
+        await self._audit(principal, principal.tenant_id, "me.settings", (),
+                          "ok" if status == 200 else f"error:{status}", request_id, stats)
+        _graph_raise_for(status, doc)
+        try:
+            return resolve_zone(str(doc.get("value") or "")).key
+        except UnknownTimeZoneError:
+            return None
+
     async def disconnect(self, principal: Principal, request_id: str) -> None:
         """Delete the user's encrypted token cache (their refresh token) and audit it."""
         async with self._store.transaction() as tx:
             deleted = await storage.delete_token_cache(tx, principal.tenant_id, principal.oid)
             await self._audit(principal, principal.tenant_id, "token.delete", (),
                               "ok" if deleted else "none", request_id, tx=tx)
+
+
+def _event_time(value: dict[str, Any]) -> datetime:
+    """A Graph dateTimeTimeZone as an aware UTC datetime (Windows or IANA zone names)."""
+    local = datetime.fromisoformat(str(value["dateTime"])[:26])
+    return local.replace(tzinfo=resolve_zone(str(value.get("timeZone") or "UTC"))).astimezone(UTC)
+
+
+def _room_matches(room: dict[str, Any], q: str) -> bool:
+    """A typed name names a room by its address or by the start of its name or any of its words
+    ("rainier" names "Redmond 1.01 Rainier")."""
+    name = str(room.get("displayName", "")).lower()
+    return (str(room.get("emailAddress", "")).lower() == q or name.startswith(q)
+            or any(word.startswith(q) for word in name.split()))
+
+
+def candidate_day_of(req: dict[str, Any]) -> CandidateDay | None:
+    """The candidate's working day a find_slots request names (``None`` without a zone).
+
+    Raises:
+        ValidationError: an unknown zone, or a day that does not start before it ends.
+    """
+    zone_name = req.get("candidate_time_zone")
+    if not zone_name:
+        return None
+    try:
+        return CandidateDay(ZoneInfo(zone_name),
+                            time.fromisoformat(req.get("candidate_day_start", "08:00")),
+                            time.fromisoformat(req.get("candidate_day_end", "20:00")))
+    except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+        raise ValidationError("candidate_time_zone", "is not a usable zone and day") from exc
+
+
+def _candidate_ordered(result: SlotsResult, day: CandidateDay, want_all: bool,
+                       limit: int) -> SlotsResult:
+    """Slots inside the candidate's day first (best-first order kept), the rest marked; with
+    ``all`` the order stays chronological and only the marks are added."""
+    by_interval = {Interval(s.start, s.end): s for s in result.slots}
+    inside, outside = candidate_first(list(by_interval), day)
+    marked = {i: not day.contains(i) for i in by_interval}
+    order = list(by_interval) if want_all else [*inside, *outside][:limit]
+    return SlotsResult(tuple(SlotOut(i.start, i.end, marked[i]) for i in order), result.people,
+                       result.blockers)
 
 
 def _lock2(exc: CalendarError) -> CalendarError:
@@ -634,8 +876,9 @@ def _without(schedules: dict[str, Schedule], reads: dict[str, CalendarRead] | No
 
 def _event_body(candidate: dict[str, str], interviewers: list[str], rooms: list[str],
                 start: datetime, end: datetime, txn: str, subject: str,
-                time_zone: str | None) -> dict[str, Any]:
+                time_zone: str | None, optional: Sequence[str] = ()) -> dict[str, Any]:
     attendees = [{"type": "required", "emailAddress": {"address": a}} for a in interviewers]
+    attendees += [{"type": "optional", "emailAddress": {"address": a}} for a in optional]
     attendees.append({"type": "required",
                       "emailAddress": {"address": candidate["email"], "name": candidate["name"]}})
     attendees += [{"type": "resource", "emailAddress": {"address": r}} for r in rooms]
@@ -668,5 +911,5 @@ def _interview_out(row: storage.InterviewRow) -> InterviewOut:
     return InterviewOut(id=row.id, status=row.status, start=row.start_utc, end=row.end_utc,
                         subject=row.subject, attendees=tuple(row.attendees),
                         candidate_name=row.candidate_name, join_url=row.join_url,
-                        event_id=row.event_id)
+                        event_id=row.event_id, candidate_email=candidate_address(row) or None)
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from itertools import compress, islice
 from operator import attrgetter, gt
+from zoneinfo import ZoneInfo
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """Anchor of the slot grid."""
@@ -281,3 +282,46 @@ def slots_in_spans(
                 return tuple(slots)
             start += step
     return tuple(slots)
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateDay:
+    """The candidate's working day: local wall-clock ``[start, end)`` in ``zone`` (DST-aware).
+
+    The default is 08:00-20:00. ``end`` may be ``time(0)`` for "until midnight".
+
+    Raises:
+        ValueError: ``start`` is not before ``end`` (with midnight as the latest end).
+    """
+
+    zone: ZoneInfo
+    start: time = time(8)
+    end: time = time(20)
+
+    def __post_init__(self) -> None:
+        if self.end != time(0) and self.start >= self.end:
+            raise ValueError("the candidate's day must start before it ends")
+
+    def contains(self, slot: Interval) -> bool:
+        """True when ``slot`` lies inside one local day's ``[start, end)`` in ``zone``."""
+        local_start = slot.start.astimezone(self.zone)
+        day = local_start.date()
+        opens = datetime.combine(day, self.start, tzinfo=self.zone)
+        closes = (datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.zone)
+                  if self.end == time(0) else datetime.combine(day, self.end, tzinfo=self.zone))
+        return opens <= slot.start and slot.end <= closes
+
+
+def candidate_first(
+    slots: Sequence[Interval], day: CandidateDay
+) -> tuple[tuple[Interval, ...], tuple[Interval, ...]]:
+    """Split ``slots`` into those inside the candidate's day and the rest, each in input order.
+
+    ``inside + outside`` is a permutation of ``slots`` (a stable partition), so a best-first list
+    stays best first within each part.
+    """
+    inside: list[Interval] = []
+    outside: list[Interval] = []
+    for slot in slots:
+        (inside if day.contains(slot) else outside).append(slot)
+    return tuple(inside), tuple(outside)

@@ -42,6 +42,10 @@ class Verb(StrEnum):
     REVOKE_OFFER = "revoke_offer"
     SIGN_IN = "sign_in"
     REFRESH = "refresh"
+    # Fix the search from the slot card (issue 13 defects 3 and 14).
+    DROP_PERSON = "drop_person"
+    OPTIONAL_PERSON = "optional_person"
+    OTHER_DAYS = "other_days"
 
 
 _ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._~:-]{1,128}")
@@ -50,7 +54,7 @@ _INT_BOUNDS: Final[Mapping[str, tuple[int, int]]] = {
     "duration_min": (5, 480),
     "page": (1, 50),
 }
-_STR_FIELDS: Final = frozenset({"slot_id", "interview_id", "offer_id"})
+_STR_FIELDS: Final = frozenset({"slot_id", "interview_id", "offer_id", "person"})
 _FIELDS_BY_VERB: Final[Mapping[Verb, frozenset[str]]] = {
     Verb.CHOOSE_SLOT: frozenset({"slot_id"}),
     Verb.CONFIRM: frozenset({"slot_id"}),
@@ -60,6 +64,8 @@ _FIELDS_BY_VERB: Final[Mapping[Verb, frozenset[str]]] = {
     Verb.CANCEL_INTERVIEW: frozenset({"interview_id"}),
     Verb.RESCHEDULE_INTERVIEW: frozenset({"interview_id"}),
     Verb.REVOKE_OFFER: frozenset({"offer_id"}),
+    Verb.DROP_PERSON: frozenset({"person"}),
+    Verb.OPTIONAL_PERSON: frozenset({"person"}),
 }
 _INVOKE_KEYS: Final = frozenset({"action", "trigger", "authentication", "state"})
 # Teams clients (and the Agents Playground) add the pressed button's `title`: presentation only.
@@ -83,6 +89,7 @@ class CardAction:
     days: int | None = None
     duration_min: int | None = None
     page: int | None = None
+    person: str | None = None
 
     def __post_init__(self) -> None:
         _check_id("flow", self.flow)
@@ -141,6 +148,7 @@ def _parse_data(data: Mapping[str, object]) -> CardAction:
         days=_optional_int(data, "days"),
         duration_min=_optional_int(data, "duration_min"),
         page=_optional_int(data, "page"),
+        person=_optional_id(data, "person"),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Final
 from cards.actions import CardAction, Verb, build_execute, build_refresh
 from cards.elements import action_set, build_card, field_rows, heading, note
 from cards.interview_facts import interview_rows
+from cards.local_time import format_slot
 from cards.views import InterviewView
 
 __all__ = ["MAX_LISTED", "build_my_interviews"]
@@ -17,11 +18,21 @@ MAX_LISTED: Final = 10
 
 def _entry(flow: str, interview: InterviewView) -> dict[str, object]:
     iid = interview.interview_id
+    if interview.outlook == "deleted":
+        return {"type": "Container", "separator": True, "items": [
+            field_rows(interview_rows(interview)),
+            note("This meeting was deleted in Outlook, so it no longer takes place. Type "
+                 "\"schedule\" to book it again.", color="Attention")]}
+    moved = interview.moved_to
+    notice = ([note("Moved in Outlook to " + format_slot(moved.start_utc, moved.end_utc,
+                                                         interview.zones) + ".",
+                    color="Warning")] if interview.outlook == "moved" and moved else [])
     return {
         "type": "Container",
         "separator": True,
         "items": [
             field_rows(interview_rows(interview)),
+            *notice,
             action_set([
                 build_execute("Reschedule",
                               CardAction(Verb.RESCHEDULE_INTERVIEW, flow, interview_id=iid)),

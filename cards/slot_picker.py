@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Final
 
 from cards.actions import CardAction, Verb, build_execute, build_refresh
-from cards.elements import action_set, build_card, heading, join_names, note, plain
+from cards.elements import action_set, build_card, clip, heading, join_names, note, plain
 from cards.local_time import format_duration, format_slot
 from cards.views import Blocker, BlockReason, SlotPickerView, SlotView, ZonePair
 
@@ -20,21 +20,34 @@ __all__ = ["PAGE_SIZE", "WIDEN_DAYS", "build_slot_picker"]
 PAGE_SIZE: Final = 8
 WIDEN_DAYS: Final = 7
 SHORTER: Final = timedelta(minutes=30)
+OUTSIDE_DAY_TEXT: Final = "Outside the candidate's working day"
+MAX_DROP_BUTTONS: Final = 5
+SHOWN_NAMES: Final = 4
 _REASON_TEXT: Final = {
-    BlockReason.NO_WORKING_HOURS: "has no working hours in this window",
+    BlockReason.NO_WORKING_HOURS: "works other hours: none of their working time in this window "
+                                  "is long enough",
+    BlockReason.NOT_WORKING_DAYS: "doesn't work on these days (a weekend or days off)",
     BlockReason.FULLY_BUSY: "is busy for the whole window",
     BlockReason.NO_COMMON_TIME: "has free time, but none that overlaps with the others",
 }
+_OTHER_HOURS: Final = frozenset({BlockReason.NO_WORKING_HOURS, BlockReason.NOT_WORKING_DAYS})
+_OPTIONAL_HELPS: Final = frozenset({BlockReason.UNREADABLE, BlockReason.FULLY_BUSY,
+                                   BlockReason.NO_COMMON_TIME, BlockReason.NO_WORKING_HOURS,
+                                   BlockReason.NOT_WORKING_DAYS})
+_SHORTER_HELPS: Final = frozenset({BlockReason.FULLY_BUSY, BlockReason.NO_COMMON_TIME})
 
 
 def _slot_row(flow: str, slot: SlotView, zones: ZonePair) -> dict[str, object]:
     choose = build_execute("Choose", CardAction(Verb.CHOOSE_SLOT, flow, slot_id=slot.slot_id))
+    items = [plain(format_slot(slot.start_utc, slot.end_utc, zones))]
+    if slot.outside_candidate_day:
+        items.append(note(OUTSIDE_DAY_TEXT, color="Warning"))
     return {
         "type": "ColumnSet",
         "separator": True,
         "columns": [
             {"type": "Column", "width": "stretch", "verticalContentAlignment": "Center",
-             "items": [plain(format_slot(slot.start_utc, slot.end_utc, zones))]},
+             "items": items},
             {"type": "Column", "width": "auto", "items": [action_set([choose])]},
         ],
     }
@@ -42,17 +55,45 @@ def _slot_row(flow: str, slot: SlotView, zones: ZonePair) -> dict[str, object]:
 
 def _blocker_lines(blockers: tuple[Blocker, ...]) -> list[dict[str, object]]:
     busy = [b for b in blockers if not b.reason.is_unreadable]
-    unreadable = [b.display_name for b in blockers if b.reason.is_unreadable]
+    unreadable = [b.display_name for b in blockers if b.reason is BlockReason.UNREADABLE]
+    refused = [b.display_name for b in blockers if b.reason is BlockReason.NOT_ALLOWED]
     lines = [plain(f"{b.display_name} {_REASON_TEXT[b.reason]}.") for b in busy]
     if unreadable:
         lines.append(plain(f"I couldn't read these calendars: {join_names(unreadable)}."))
+    if refused:
+        lines.append(plain("OpenSlot may not read these calendars (your organisation's "
+                           f"settings): {join_names(refused)}."))
     return lines
 
 
+def _drop_actions(view: SlotPickerView) -> list[dict[str, object]]:
+    """"Drop <name>" for each blocker that can be dropped (never the whole panel)."""
+    if len(view.interviewers) < 2:
+        return []
+    droppable = [b for b in view.blockers if b.person][:MAX_DROP_BUTTONS]
+    if len(droppable) >= len(view.interviewers):
+        return []
+    actions = []
+    for b in droppable:
+        key = b.person or ""
+        actions.append(build_execute(clip(f"Drop {b.display_name}", 40),
+                                     CardAction(Verb.DROP_PERSON, view.flow, person=key)))
+        if b.reason in _OPTIONAL_HELPS:
+            actions.append(build_execute(
+                clip(f"Make {b.display_name} optional", 40),
+                CardAction(Verb.OPTIONAL_PERSON, view.flow, person=key)))
+    return actions
+
+
 def _widen_actions(view: SlotPickerView) -> list[dict[str, object]]:
-    actions = [build_execute(f"Look {WIDEN_DAYS} more days",
-                             CardAction(Verb.WIDEN_DAYS, view.flow, days=WIDEN_DAYS))]
-    if view.duration > SHORTER:
+    reasons = {b.reason for b in view.blockers}
+    actions = []
+    if reasons & _OTHER_HOURS:
+        actions.append(build_execute("Try the next working days",
+                                     CardAction(Verb.OTHER_DAYS, view.flow)))
+    actions.append(build_execute(f"Look {WIDEN_DAYS} more days",
+                                 CardAction(Verb.WIDEN_DAYS, view.flow, days=WIDEN_DAYS)))
+    if view.duration > SHORTER and (not reasons or reasons & _SHORTER_HELPS):
         minutes = int(SHORTER.total_seconds()) // 60
         actions.append(build_execute(f"Try {minutes} minutes",
                                      CardAction(Verb.SHORTEN, view.flow, duration_min=minutes)))
@@ -62,19 +103,28 @@ def _widen_actions(view: SlotPickerView) -> list[dict[str, object]]:
 def _empty_body(view: SlotPickerView) -> list[dict[str, object]]:
     reasons = _blocker_lines(view.blockers) or [
         note("There is no time when everyone is free in this window.")]
+    drops = _drop_actions(view)
     return [
         heading("No time fits yet"),
         *reasons,
         action_set(_widen_actions(view)),
+        *([note("Or go ahead without:", subtle=True), action_set(drops)] if drops else []),
     ]
 
 
 def _slots_body(
     view: SlotPickerView, page: int, shown: tuple[SlotView, ...]
 ) -> list[dict[str, object]]:
+    if not view.candidate_day:
+        first = "Best times first"
+    elif all(slot.outside_candidate_day for slot in view.slots):
+        first = (f"No time fits inside the candidate's {view.candidate_day}; these are the best "
+                 "outside it")
+    else:
+        first = f"Best times inside the candidate's {view.candidate_day} first"
     body: list[dict[str, object]] = [
         heading("Pick a time"),
-        note("Best times first. Your time, then the candidate's.", subtle=True),
+        note(f"{first}. Your time, then the candidate's.", subtle=True),
         *(_slot_row(view.flow, slot, view.zones) for slot in shown),
     ]
     if len(view.slots) > page * PAGE_SIZE:
@@ -96,8 +146,10 @@ def build_slot_picker(view: SlotPickerView) -> dict[str, object]:
     page = min(view.page, max(1, -(-len(view.slots) // PAGE_SIZE)))  # clamp to the last page
     start = (page - 1) * PAGE_SIZE
     shown = view.slots[start : start + PAGE_SIZE]
-    summary = (f"{format_duration(view.duration)} with "
-               f"{join_names([p.display_name for p in view.interviewers])}")
+    names = [p.display_name for p in view.interviewers]
+    if len(names) > SHOWN_NAMES + 1:  # a long panel would be clipped mid-name
+        names = [*names[:SHOWN_NAMES], f"{len(names) - SHOWN_NAMES} others"]
+    summary = f"{format_duration(view.duration)} with {join_names(names)}"
     body = [
         plain(f"Interview: {view.candidate.display_name}", weight="Bolder"),
         plain(summary, subtle=True),

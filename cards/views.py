@@ -70,11 +70,15 @@ class Person:
 
 @dataclass(frozen=True, slots=True)
 class SlotView:
-    """One open slot ``[start_utc, end_utc)``; ``slot_id`` is opaque to the card."""
+    """One open slot ``[start_utc, end_utc)``; ``slot_id`` is opaque to the card.
+
+    ``outside_candidate_day`` marks a slot outside the candidate's working day.
+    """
 
     slot_id: str
     start_utc: datetime
     end_utc: datetime
+    outside_candidate_day: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start_utc", to_utc(self.start_utc, "start_utc"))
@@ -86,6 +90,7 @@ class BlockReason(StrEnum):
     """Why a person contributes no free time (mirrors the Calendar Service blocker reasons)."""
 
     NO_WORKING_HOURS = "no_working_hours"
+    NOT_WORKING_DAYS = "not_working_days"
     FULLY_BUSY = "fully_busy"
     NO_COMMON_TIME = "no_common_time"
     UNREADABLE = "unreadable"
@@ -99,10 +104,14 @@ class BlockReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Blocker:
-    """A person whose calendar keeps the search from finding a slot. Shown by display name only."""
+    """A person whose calendar keeps the search from finding a slot. Shown by display name only.
+
+    ``person`` is the opaque key a "Drop" button carries for them (``None``: no such button).
+    """
 
     display_name: str
     reason: BlockReason
+    person: str | None = None
 
     def __post_init__(self) -> None:
         if not self.display_name.strip():
@@ -121,11 +130,15 @@ class InterviewView:
     end_utc: datetime
     zones: ZonePair
     join_url: str | None = None
+    outlook: str | None = None  # "deleted" | "moved": Outlook no longer agrees with the booking
+    moved_to: SlotView | None = None  # where Outlook has it now, when "moved"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start_utc", to_utc(self.start_utc, "start_utc"))
         object.__setattr__(self, "end_utc", to_utc(self.end_utc, "end_utc"))
         _check_interval(self.start_utc, self.end_utc)
+        if self.outlook not in (None, "deleted", "moved"):
+            raise ValueError("outlook must be None, 'deleted' or 'moved'")
         if any(not room.is_room for room in self.rooms):
             raise ValueError("rooms must all have is_room=True")
 
@@ -169,6 +182,7 @@ class SlotPickerView:
     blockers: tuple[Blocker, ...] = ()
     page: int = 1
     user_ids: tuple[str, ...] = ()
+    candidate_day: str | None = None  # e.g. "08:00\u201320:00", the candidate's working day
 
     def __post_init__(self) -> None:
         if self.duration <= timedelta(0):

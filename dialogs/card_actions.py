@@ -8,6 +8,7 @@ reuses the flow's stable idempotency key, so the Calendar Service returns the sa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from botbuilder.core import TurnContext
@@ -24,13 +25,15 @@ from cards.reconnect import build_reconnect
 from cards.slot_picker import WIDEN_DAYS, build_slot_picker
 from cards.views import OfferView
 from dialogs.flow_search import MAX_SLOTS, slot_card
-from dialogs.services import DialogServices, manager_zone
+from dialogs.parse import next_working_days
+from dialogs.services import DialogServices, mailbox_zone, manager_zone
 from dialogs.sso import fetch_user_token
 from dialogs.state import FlowStatus, ScheduleDraft, idempotency_key, slot_start_from
 from dialogs.views import (
     candidate_of,
     confirmation_view,
     interview_view,
+    person_key,
     slot_picker_view,
     window_of,
     zone_or_utc,
@@ -130,9 +133,10 @@ async def _book(token: str, services: DialogServices, draft: ScheduleDraft, slot
     return await services.calendar.create_interview(
         token, candidate_name=draft.candidate_name or "Candidate",
         candidate_email=draft.candidate_email or "",
-        interviewers=[m.address for m in draft.interviewers], start=start,
+        interviewers=[m.address for m in draft.required], start=start,
         end=end, idempotency_key=idempotency_key(draft.flow, slot_id),
-        rooms=[m.address for m in draft.rooms] or None, time_zone=draft.candidate_zone)
+        rooms=[m.address for m in draft.rooms] or None, time_zone=draft.candidate_zone,
+        optional=[m.address for m in draft.optional] or None)
 
 
 async def _taken_card(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
@@ -163,7 +167,7 @@ async def _send_to_candidate(context: TurnContext, services: DialogServices,
     start, end = window_of(draft)
     try:
         offer = await services.calendar.create_offer(
-            token, interviewers=[m.address for m in draft.interviewers],
+            token, interviewers=[m.address for m in draft.required],
             duration_min=draft.duration_min or 30, window_start=start, window_end=end,
             candidate_name=draft.candidate_name or "Candidate",
             candidate_time_zone=draft.candidate_zone,
@@ -189,7 +193,7 @@ async def _interview_action(context: TurnContext, services: DialogServices,
     if action.verb is Verb.REVOKE_OFFER:
         await services.calendar.revoke_offer(token, action.offer_id or "")
         return build_error(action.flow, "The booking link was revoked.")
-    zone = zone_or_utc(manager_zone(context))
+    zone = zone_or_utc(await mailbox_zone(context, services, token))
     from cards.views import ZonePair
 
     zones = ZonePair(zone, zone)
@@ -221,7 +225,37 @@ async def _start_reschedule(context: TurnContext, services: DialogServices, toke
     return await slot_card(context, services, draft)
 
 
+async def _drop_person(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
+                       action: CardAction) -> Card:
+    """Search again without the panel member the pressed "Drop <name>" names, or, for "Make
+    <name> optional", with them invited as optional and not searched."""
+    if action.verb is Verb.OPTIONAL_PERSON:
+        kept = tuple(replace(m, optional=True) if person_key(m.address) == action.person else m
+                     for m in draft.members)
+    else:
+        kept = tuple(m for m in draft.members if person_key(m.address) != action.person)
+    if kept == draft.members:
+        return await slot_card(context, services, draft)  # already done: show the search
+    if not any(not m.is_room and not m.optional for m in kept):
+        return build_error(draft.flow, "An interview needs at least one required interviewer.")
+    draft = draft.evolve(members=kept)
+    await services.save_flow(context, draft)
+    return await slot_card(context, services, draft)
+
+
+async def _other_days(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
+                      action: CardAction) -> Card:  # noqa: ARG001
+    """Move the search to the next working days (Monday to Friday) after the current window."""
+    today = services.clock().astimezone(zone_or_utc(draft.manager_zone)).date()
+    first, last = next_working_days(max(draft.range_end or today, today))
+    draft = draft.evolve(range_start=first, range_end=last)
+    await services.save_flow(context, draft)
+    return await slot_card(context, services, draft)
+
+
 _FLOW_HANDLERS = {
+    Verb.DROP_PERSON: _drop_person, Verb.OPTIONAL_PERSON: _drop_person,
+    Verb.OTHER_DAYS: _other_days,
     Verb.CHOOSE_SLOT: _choose, Verb.BACK: _back, Verb.WIDEN_DAYS: _widen,
     Verb.SHORTEN: _shorten, Verb.MORE_SLOTS: _more, Verb.CONFIRM: _confirm,
     Verb.SEND_TO_CANDIDATE: _send_to_candidate, Verb.REFRESH: _back,

@@ -10,7 +10,7 @@ from cards.slot_picker import PAGE_SIZE, build_slot_picker
 from dialogs.services import DialogServices, card_activity
 from dialogs.sso import fetch_user_token
 from dialogs.state import FlowStatus, ScheduleDraft
-from dialogs.views import slot_picker_view, window_of
+from dialogs.views import candidate_day_of, slot_picker_view, window_of
 
 MAX_SLOTS = PAGE_SIZE * 5
 
@@ -28,9 +28,11 @@ async def slot_card(context: TurnContext, services: DialogServices, draft: Sched
     start, end = window_of(draft)
     try:
         result = await services.calendar.find_slots(
-            token, interviewers=[m.address for m in draft.interviewers],
+            token, interviewers=[m.address for m in draft.required],
             rooms=[m.address for m in draft.rooms] or None, duration_min=draft.duration_min or 30,
-            start=start, end=end, buffer_min=draft.buffer_min or 0, limit=MAX_SLOTS)
+            start=start, end=end, buffer_min=draft.buffer_min or 0, limit=MAX_SLOTS,
+            candidate_time_zone=draft.candidate_zone,
+            candidate_day=candidate_day_of(draft))
     except errors.ReconnectRequiredError:
         return build_reconnect(draft.flow)
     await services.save_flow(context, draft.evolve(status=FlowStatus.PICKING))

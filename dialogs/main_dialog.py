@@ -19,13 +19,13 @@ from botbuilder.dialogs.prompts import OAuthPromptSettings, PromptOptions
 from calendar_backend import errors
 from cards.help import build_help
 from cards.my_interviews import build_my_interviews
-from cards.views import ZonePair
-from dialogs import parse
+from dialogs import dates, parse
+from dialogs.my_interviews import interview_views
 from dialogs.schedule_interview import ScheduleInterviewDialog, hand_over_token
-from dialogs.services import DialogServices, card_activity, manager_zone
+from dialogs.services import DialogServices, card_activity, mailbox_zone, manager_zone
 from dialogs.sso import SafeOAuthPrompt, fetch_user_token, sign_out
 from dialogs.state import ScheduleDraft, new_flow_id
-from dialogs.views import interview_view, zone_or_utc
+from dialogs.views import zone_or_utc
 
 SIGN_IN = "signin"
 CANCEL_WORDS = frozenset({"cancel", "stop", "quit", "never mind"})
@@ -81,7 +81,9 @@ class MainDialog(ComponentDialog):
         text = str(step.values.get("text", ""))
         command = command_of(text)
         if command.startswith("schedule"):
-            draft = self._draft_for(step, text)
+            draft, notes = await self._draft_for(step, text)
+            for note in notes:  # parts of the message that could not be used, said, not dropped
+                await step.context.send_activity(note)
             if draft.pending_people:  # typed names: resolved in this turn with this token
                 hand_over_token(step.context, step.result)
             return await step.begin_dialog(ScheduleInterviewDialog.__name__, draft.to_json())
@@ -98,17 +100,24 @@ class MainDialog(ComponentDialog):
             await step.context.send_activity(card_activity(build_help(new_flow_id())))
         return await step.end_dialog(None)
 
-    def _draft_for(self, step: WaterfallStepContext, text: str) -> ScheduleDraft:
+    async def _draft_for(self, step: WaterfallStepContext,
+                         text: str) -> tuple[ScheduleDraft, list[str]]:
         prefill = parse.parse_command(text) or parse.CommandPrefill()
-        zone = manager_zone(step.context)
+        token = getattr(step.result, "token", None)
+        zone = (await mailbox_zone(step.context, self._services, token) if token
+                else manager_zone(step.context))
         today = self._services.clock().astimezone(zone_or_utc(zone)).date()
-        span = parse.parse_date_range(prefill.range_text, today) if prefill.range_text else None
+        reading = dates.read_dates(prefill.range_text, today) if prefill.range_text else None
+        span = reading.span if reading else None
         problem = parse.check_duration(prefill.duration_min) if prefill.duration_min else None
+        notes = [f"I didn't use {prefill.duration_min} minutes: {problem}"] if problem else []
+        if reading and reading.problems:
+            notes.append(" ".join(reading.problems) + " I'll ask for the dates.")
         return ScheduleDraft(
             flow=new_flow_id(), manager_zone=zone, candidate_name=prefill.candidate_name,
             candidate_email=prefill.candidate_email, pending_people=prefill.interviewers,
             duration_min=None if problem else prefill.duration_min,
-            range_start=span[0] if span else None, range_end=span[1] if span else None)
+            range_start=span[0] if span else None, range_end=span[1] if span else None), notes
 
     async def _my_interviews(self, step: WaterfallStepContext) -> None:
         token = await fetch_user_token(step.context, self._services.connection)
@@ -121,10 +130,10 @@ class MainDialog(ComponentDialog):
             await step.context.send_activity(err.message)
             return
         now = self._services.clock()
-        zone = zone_or_utc(manager_zone(step.context))
+        zone = zone_or_utc(await mailbox_zone(step.context, self._services, token))
         upcoming = sorted((i for i in interviews if i.end > now and i.status != "cancelled"),
                           key=lambda i: i.start)
-        views = [interview_view(i, ZonePair(zone, zone)) for i in upcoming]
+        views = await interview_views(step.context, self._services, token, upcoming, zone)
         await step.context.send_activity(card_activity(build_my_interviews(new_flow_id(),
                                                                            views)))
 

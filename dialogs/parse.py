@@ -125,6 +125,31 @@ def parse_time_zone(text: str) -> str | None:
     return name
 
 
+_DAY_HOURS_RE: Final = re.compile(
+    r"[,;]?\s*(?:from\s+)?(\d{1,2})(?::(\d{2}))?\s*(?:-|\u2013|to|until)\s*(\d{1,2})(?::(\d{2}))?"
+    r"\s*(?:h|hrs?)?\s*$", re.I)
+
+
+def parse_zone_and_day(text: str) -> tuple[str, tuple[str, str] | None] | None:
+    """Read "India", or "India 09:00-18:00" / "London, 9-17": the candidate's zone and, when
+    given, their working day as ("HH:MM", "HH:MM") (24-hour clock; "24" means midnight).
+
+    Returns ``None`` when the zone is unknown or the hours are not a day that starts before it ends.
+    """
+    day: tuple[str, str] | None = None
+    hours = _DAY_HOURS_RE.search(text)
+    if hours:
+        start_h, start_m, end_h, end_m = (int(g or 0) for g in hours.groups())
+        if start_h > 23 or end_h > 24 or start_m > 59 or end_m > 59 or (end_h == 24 and end_m):
+            return None
+        if (end_h, end_m) != (24, 0) and (start_h, start_m) >= (end_h, end_m):
+            return None
+        day = (f"{start_h:02d}:{start_m:02d}", f"{end_h % 24:02d}:{end_m:02d}")
+        text = text[:hours.start()]
+    zone = parse_time_zone(text.strip(" ,;"))
+    return None if zone is None else (zone, day)
+
+
 def next_working_days(today: date, count: int = DEFAULT_WORKING_DAYS) -> tuple[date, date]:
     """Return the inclusive range covering the next ``count`` Monday-Friday days after ``today``."""
     days: list[date] = []
@@ -190,13 +215,20 @@ def _valid_date(year: int, month: int, day: int) -> bool:
     return True
 
 
-def split_people(text: str) -> tuple[str, ...]:
-    """Split "Megan, Adele and isaiahl@x.com" into ``("Megan", "Adele", "isaiahl@x.com")``."""
+def split_people(text: str, limit: int | None = 20) -> tuple[str, ...]:
+    """Split "Megan, Adele and isaiahl@x.com" into ``("Megan", "Adele", "isaiahl@x.com")``
+    (the first ``limit`` people; ``None`` for all)."""
     parts = re.split(r"\s*(?:,|;|\band\b|&|\+)\s*", text.strip(), flags=re.I)
-    return tuple(p.strip() for p in parts if p.strip())[:20]
+    return tuple(p.strip() for p in parts if p.strip())[:limit]
 
 
-_RANGE_WORDS: Final = r"(next week|this week|tomorrow|today|" + "|".join(_WEEKDAYS) + r")"
+_MONTHS: Final = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_RANGE_WORDS: Final = (
+    r"(next week|this week|tomorrow|today|yesterday|the week after next|"
+    r"(?:next |this |last )?(?:" + "|".join(_WEEKDAYS) + r")|"
+    r"in (?:\d+|a|an|one|two|three|four|five|six) (?:days?|weeks?)|"
+    r"(?:between |from )?" + _MONTHS + r" \d{1,2}\b|\d{1,2}(?:st|nd|rd|th)? " + _MONTHS + r"|"
+    r"\d{1,2}[/.]\d{1,2}(?:[/.]\d{2,4})?)")
 
 
 def parse_command(text: str) -> CommandPrefill | None:
@@ -213,15 +245,20 @@ def parse_command(text: str) -> CommandPrefill | None:
     email_match = EMAIL_RE.search(rest.split(" with ")[0]) if rest else None
     email = email_match.group(0).lower() if email_match else None
     duration = parse_duration(rest) if _DURATION_RE.search(rest) else None
-    range_match = re.search(_RANGE_WORDS + r"|\d{4}-\d{2}-\d{2}(?:\s+to\s+\d{4}-\d{2}-\d{2})?",
-                            rest, flags=re.I)
+    range_match = re.search(r"\b" + _RANGE_WORDS + r"|\d{4}-\d{2}-\d{2}", rest, flags=re.I)
     head, _, panel = rest.partition(" with ")
     name = parse_name(re.sub(r"\(?\s*" + re.escape(email) + r"\s*\)?", "", head)
                       if email else head) if head.strip() else None
     interviewers = split_people(_strip_tail(panel)) if panel else ()
     return CommandPrefill(candidate_name=name, candidate_email=email, interviewers=interviewers,
                           duration_min=duration,
-                          range_text=range_match.group(0).lower() if range_match else None)
+                          range_text=_dates_tail(rest[range_match.start():])
+                          if range_match else None)
+
+
+def _dates_tail(text: str) -> str:
+    """The date words of a command tail, durations cut out: "600 min, yesterday" → "yesterday"."""
+    return " ".join(_DURATION_RE.sub(" ", text).replace(",", " ").split()).lower()
 
 
 def _strip_tail(panel: str) -> str:

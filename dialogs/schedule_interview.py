@@ -2,12 +2,16 @@
 
 The waterfall is restartable: its options are the draft's JSON, every step skips what the draft
 already has, and resolving people loops with ``replace_dialog``. Input is validated by the pure
-parsers in ``dialogs.parse``; a bad answer gets a specific reply and the same question again.
+parsers in ``dialogs.parse`` (dates: ``dialogs.dates``); a bad answer gets a specific reply and the
+same question again. The panel is checked when named (Calendar Service ``directory/check``): what is
+wrong is said by name and the panel is fixed in place (add, "remove <name>", "optional <name>",
+"done") before any search.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -27,15 +31,15 @@ from botbuilder.dialogs.prompts import (
 )
 
 from calendar_backend import errors
-from calendar_backend.contract import PersonOut
-from cards.people_picker import PICKER_INPUT, PICKER_MARKER, build_people_picker
+from calendar_backend.contract import PersonCheckOut
+from cards.people_picker import PICKER_INPUT, PICKER_MARKER, TYPED_INPUT, build_people_picker
 from cards.reconnect import build_reconnect
-from dialogs import parse
+from dialogs import dates, parse
 from dialogs.flow_search import show_slots
 from dialogs.services import DialogServices, card_activity
 from dialogs.sso import fetch_user_token
 from dialogs.state import Member, ScheduleDraft
-from dialogs.views import zone_or_utc
+from dialogs.views import CANDIDATE_DAY_KEY, zone_or_utc
 
 NAME, EMAIL, PEOPLE, DURATION, RANGE, ZONE, BUFFER, PICK = (
     "name", "email", "people", "duration", "range", "zone", "buffer", "pick")
@@ -47,19 +51,30 @@ MAX_PICKED = 20
 
 
 def picked_people_text(value: object) -> str | None:
-    """The people-picker submit ``value`` as a typed answer: ``"id1, id2"`` (lower-case ids).
+    """The people-picker submit ``value`` as a typed answer.
 
-    Returns ``None`` when ``value`` is not a picker submit. A picker submit whose ``interviewers``
-    is empty, longer than ``MAX_PICKED`` ids or holds anything but Entra object ids (GUIDs)
-    returns ``""`` (the dialog then asks again).
+    Picked people come as Entra object ids (GUIDs): ``"id1, id2"`` (lower-case). Names typed into
+    the picker's box (a client without the people picker, e.g. the Agents Playground, submits the
+    text) or into the card's ``typed`` box count as typed names: ``"Megan, adelev@x.com"``; both
+    boxes may be used at once. Returns ``None`` when ``value`` is not a picker submit, and ``""``
+    (the dialog then asks again) when nothing usable was given, more than ``MAX_PICKED`` people,
+    or a part that is neither an id, a name nor an e-mail.
     """
     if not isinstance(value, dict) or value.get("picker") != PICKER_MARKER:
         return None
-    raw = value.get(PICKER_INPUT)
-    ids = [part.strip() for part in raw.split(",")] if isinstance(raw, str) else []
-    if not ids or len(ids) > MAX_PICKED or not all(_OBJECT_ID_RE.fullmatch(i) for i in ids):
+    parts: list[str] = []
+    for key in (PICKER_INPUT, TYPED_INPUT):
+        raw = value.get(key)
+        if raw is not None and not isinstance(raw, str):
+            return ""
+        parts.extend(parse.split_people(raw or "", limit=None))
+    if not parts or len(parts) > MAX_PICKED:
         return ""
-    return ", ".join(dict.fromkeys(i.lower() for i in ids))
+    usable = [part.lower() if _OBJECT_ID_RE.fullmatch(part) else
+              parse.parse_email(part) or parse.parse_name(part) for part in parts]
+    if not all(usable):
+        return ""
+    return ", ".join(dict.fromkeys(str(u) for u in usable))
 
 
 _HANDOVER_KEY: Final = "openslot.sign_in_handover"  # a turn_state key, not a secret
@@ -120,13 +135,51 @@ async def _valid_duration(ctx: PromptValidatorContext) -> bool:
 
 
 async def _valid_zone(ctx: PromptValidatorContext) -> bool:
-    return parse.parse_time_zone(_text(ctx)) is not None or await _reject(
-        ctx, "I don't know that time zone. Try an IANA name like Asia/Kolkata, or \"London\".")
+    return parse.parse_zone_and_day(_text(ctx)) is not None or await _reject(
+        ctx, "I don't know that time zone. Try an IANA name like Asia/Kolkata, or \"London\" "
+             "(hours like \"India 09:00-18:00\" must start before they end).")
 
 
 async def _valid_buffer(ctx: PromptValidatorContext) -> bool:
     return parse.parse_buffer(_text(ctx)) is not None or await _reject(
         ctx, f"Please give 0 to {parse.MAX_BUFFER_MIN} minutes, or \"none\".")
+
+
+FIXING_PANEL: Final = "fixing_panel"  # draft.extras flag: the panel is being corrected
+DONE_WORDS: Final = frozenset({"done", "ok", "okay", "skip", "go on", "continue", "no", "none",
+                               "that's it", "thats it"})
+_PROBLEM_TEXT: Final = {
+    "not_found": "I couldn't find \u201c{query}\u201d in your directory. Check the spelling or "
+                 "use an e-mail address.",
+    "disabled": "{name}'s account is switched off, so they can't interview.",
+    "no_mailbox": "{name} has no mailbox, so they can't get an invite.",
+    "unreadable": "I can't see {name}'s free/busy time (their calendar isn't shared with you).",
+    "not_allowed": "Your organisation doesn't let OpenSlot read {name}'s calendar.",
+}
+
+
+def problem_text(check: PersonCheckOut) -> str:
+    """What is wrong with one typed name, by display name (the typed text when not found)."""
+    name = check.person.display_name if check.person else check.query
+    template = _PROBLEM_TEXT.get(check.status, "I can't use \u201c{query}\u201d ({status}).")
+    return template.format(name=name, query=check.query[:60], status=check.status)
+
+
+def panel_text(draft: ScheduleDraft) -> str:
+    """The panel shown back: people by display name, then rooms."""
+    people = [f"{m.display_name} (optional)" if m.optional else m.display_name
+              for m in draft.interviewers]
+    rooms = [m.display_name for m in draft.rooms]
+    text = "Panel: " + (", ".join(people) if people else "nobody yet")
+    return text + (f"; room: {', '.join(rooms)}." if rooms else ".")
+
+
+def _names(member: Member, typed: str) -> bool:
+    """True when ``typed`` names ``member``: the address, or the start of the name or a word."""
+    t = " ".join(typed.lower().split())
+    name = member.display_name.lower()
+    return bool(t) and (member.address == t or name.startswith(t)
+                        or any(word.startswith(t) for word in name.split()))
 
 
 class ScheduleInterviewDialog(ComponentDialog):
@@ -160,10 +213,12 @@ class ScheduleInterviewDialog(ComponentDialog):
         return self._services.clock().astimezone(zone_or_utc(draft.manager_zone)).date()
 
     async def _valid_range(self, ctx: PromptValidatorContext) -> bool:
-        today = self._services.clock().astimezone(ZoneInfo("UTC")).date()
-        return parse.parse_date_range(_text(ctx), today) is not None or await _reject(
-            ctx, "Please say \"next week\", \"tomorrow\", \"this week\" or dates like "
-                 "2026-12-01 to 2026-12-04 (up to 60 days, not in the past).")
+        draft = ScheduleDraft.from_json(ctx.options.validations) if isinstance(
+            getattr(ctx.options, "validations", None), dict) else None
+        today = (self._today(draft) if draft else
+                 self._services.clock().astimezone(ZoneInfo("UTC")).date())
+        complaint = dates.range_complaint(_text(ctx), today)
+        return complaint is None or await _reject(ctx, complaint)
 
     # ---- steps ---------------------------------------------------------------------------
     async def name_step(self, step: WaterfallStepContext) -> DialogTurnResult:
@@ -187,6 +242,11 @@ class ScheduleInterviewDialog(ComponentDialog):
         if step.result:
             draft = draft.evolve(candidate_email=parse.parse_email(str(step.result)))
         self._keep(step, draft)
+        if draft.extras.get(FIXING_PANEL) and not draft.pending_people:
+            return await step.prompt(PEOPLE, _ask(
+                "Type a name to add or replace, \"remove <name>\" to take someone off, "
+                "\"optional <name>\" to invite them without checking their calendar, or "
+                "\"done\" to go on with this panel."))
         if draft.interviewers or draft.pending_people:
             return await step.next(None)
         await step.context.send_activity(card_activity(build_people_picker(draft.flow)))
@@ -196,7 +256,12 @@ class ScheduleInterviewDialog(ComponentDialog):
     async def resolve_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         draft = self._draft(step)
         if step.result:
-            draft = draft.evolve(pending_people=parse.split_people(str(step.result)))
+            answer = str(step.result)
+            if draft.extras.get(FIXING_PANEL):
+                draft, answer = await self._panel_edit(step, draft, answer)
+                if draft.extras.get(FIXING_PANEL):  # still fixing: ask again
+                    return await step.replace_dialog(self.id, draft.to_json())
+            draft = draft.evolve(pending_people=parse.split_people(answer))
         if not draft.pending_people:
             self._keep(step, draft)
             return await step.next(None)
@@ -205,30 +270,76 @@ class ScheduleInterviewDialog(ComponentDialog):
         if token is None:
             await step.context.send_activity(card_activity(build_reconnect(draft.flow)))
             return await step.end_dialog(None)
-        matches = await self._services.calendar.resolve_people(token, list(draft.pending_people))
-        return await self._apply_matches(step, draft, matches)
+        checks = await self._services.calendar.check_people(token, list(draft.pending_people))
+        return await self._apply_checks(step, draft, checks)
 
-    async def _apply_matches(self, step: WaterfallStepContext, draft: ScheduleDraft,
-                             matches: list[list[PersonOut]]) -> DialogTurnResult:
-        members, missing = list(draft.members), []
-        for query, found in zip(draft.pending_people, matches, strict=False):
-            if len(found) == 1:
-                members.append(Member(found[0].address, found[0].display_name,
-                                      found[0].time_zone, found[0].is_room))
-            elif not found:
-                missing.append(query)
-            else:
+    async def _panel_edit(self, step: WaterfallStepContext, draft: ScheduleDraft,
+                          answer: str) -> tuple[ScheduleDraft, str]:
+        """Apply "done", "remove <name>" or "optional <name>" while the panel is being fixed;
+        other text is names to add (returned). The draft leaves fixing mode on "done" (with at
+        least one required interviewer) or on names to add."""
+        command = " ".join(answer.lower().split())
+        extras = {k: v for k, v in draft.extras.items() if k != FIXING_PANEL}
+        if command in DONE_WORDS:
+            if draft.required:
+                return draft.evolve(extras=extras), ""
+            await step.context.send_activity("The panel has no required interviewer yet: "
+                                             "please name at least one.")
+            return draft, ""
+        optional = (re.match(r"^(?:make\s+)?(.+?)\s+optional$", answer.strip(), re.I)
+                    or re.match(r"^optional\s+(.+)$", answer.strip(), re.I))
+        if optional:
+            named = parse.split_people(optional.group(1))
+            members = tuple(replace(m, optional=True)
+                            if not m.is_room and any(_names(m, n) for n in named) else m
+                            for m in draft.members)
+            draft = draft.evolve(members=members)
+            await step.context.send_activity(panel_text(draft))
+            return draft, ""
+        removal = re.match(r"^(?:remove|drop|without|delete)\s+(.+)$", answer.strip(), re.I)
+        if removal:
+            gone = parse.split_people(removal.group(1))
+            kept = tuple(m for m in draft.members if not any(_names(m, g) for g in gone))
+            draft = draft.evolve(members=kept)
+            await step.context.send_activity(panel_text(draft) if kept else
+                                             "The panel is empty now.")
+            return draft, ""
+        return draft.evolve(extras=extras), answer
+
+    async def _apply_checks(self, step: WaterfallStepContext, draft: ScheduleDraft,
+                            checks: list[PersonCheckOut]) -> DialogTurnResult:
+        members, problems = list(draft.members), []
+        known = {m.address for m in members}
+        for check in checks:
+            person = check.person
+            if check.status == "ambiguous" and check.choices:
                 step.values["choices"] = [[p.address, p.display_name, p.time_zone, p.is_room]
-                                          for p in found[:8]]
-                rest = tuple(q for q in draft.pending_people if q != query)
+                                          for p in check.choices[:8]]
+                rest = tuple(q for q in draft.pending_people if q != check.query)
                 self._keep(step, draft.evolve(members=tuple(members), pending_people=rest))
-                return await step.next(query)
+                return await step.next(check.query)
+            if check.status == "unreadable" and person is not None:  # can still be optional
+                if person.address not in known:
+                    known.add(person.address)
+                    members.append(Member(person.address, person.display_name,
+                                          person.time_zone, person.is_room))
+                problems.append(problem_text(check) + " Say \u201coptional "
+                                f"{person.display_name}\u201d to invite them without checking, "
+                                f"or \u201cremove {person.display_name}\u201d.")
+                continue
+            if check.status in {"ok", "duplicate"} and person is not None:
+                if person.address not in known:
+                    known.add(person.address)
+                    members.append(Member(person.address, person.display_name,
+                                          person.time_zone, person.is_room))
+                continue
+            problems.append(problem_text(check))
         draft = draft.evolve(members=tuple(members), pending_people=())
-        if missing:
-            await step.context.send_activity(
-                f"I couldn't find {', '.join(missing)} in your directory. Please check the "
-                "spelling or use an e-mail address.")
-            return await step.replace_dialog(self.id, draft.to_json())
+        if problems:
+            await step.context.send_activity("\n\n".join(
+                [*problems, panel_text(draft) if members else "Nobody is on the panel yet."]))
+            return await step.replace_dialog(self.id, draft.evolve(
+                extras={**draft.extras, FIXING_PANEL: "1"}).to_json())
         self._keep(step, draft)
         return await step.next(None)
 
@@ -248,10 +359,12 @@ class ScheduleInterviewDialog(ComponentDialog):
             draft = draft.evolve(members=(*draft.members, Member(address, name, zone, is_room)))
             if draft.pending_people:
                 return await step.replace_dialog(self.id, draft.to_json())
-        if not draft.interviewers:
-            await step.context.send_activity("An interview needs at least one person, "
-                                             "not only rooms.")
-            return await step.replace_dialog(self.id, draft.evolve(members=()).to_json())
+        if not draft.required:
+            await step.context.send_activity("An interview needs at least one required "
+                                             "interviewer, not only rooms or optional people.")
+            return await step.replace_dialog(self.id, draft.evolve(
+                extras={**draft.extras, FIXING_PANEL: "1"}).to_json())
+        await step.context.send_activity(panel_text(draft))  # the panel shown back, by name
         self._keep(step, draft)
         if draft.duration_min:
             return await step.next(None)
@@ -264,25 +377,31 @@ class ScheduleInterviewDialog(ComponentDialog):
         self._keep(step, draft)
         if draft.range_start:
             return await step.next(None)
-        return await step.prompt(RANGE, _ask(
-            "When? e.g. \"next week\", \"tomorrow\", or \"default\" for the next 5 working days."))
+        options = _ask(f"When? e.g. {dates.examples(self._today(draft))}, or \"default\" for "
+                       "the next 5 working days.")
+        options.validations = draft.to_json()  # the validator reads "today" in the manager's zone
+        return await step.prompt(RANGE, options)
 
     async def zone_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         draft = self._draft(step)
         if step.result:
-            first, last = parse.parse_date_range(str(step.result), self._today(draft)) or (
+            first, last = dates.read_dates(str(step.result), self._today(draft)).span or (
                 None, None)
             draft = draft.evolve(range_start=first, range_end=last)
         self._keep(step, draft)
         if draft.candidate_zone:
             return await step.next(None)
         return await step.prompt(ZONE, _ask(
-            "Which time zone is the candidate in? (e.g. India, London, America/New_York)"))
+            "Which time zone is the candidate in? (e.g. India, London, America/New_York; "
+            "I rank times inside their 08:00-20:00 first; say e.g. \"India 09:00-18:00\" for "
+            "other hours)"))
 
     async def buffer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         draft = self._draft(step)
         if step.result:
-            draft = draft.evolve(candidate_zone=parse.parse_time_zone(str(step.result)))
+            zone, day = parse.parse_zone_and_day(str(step.result)) or (None, None)
+            extras = {**draft.extras, CANDIDATE_DAY_KEY: "-".join(day)} if day else draft.extras
+            draft = draft.evolve(candidate_zone=zone, extras=extras)
         self._keep(step, draft)
         if draft.buffer_min is not None:
             return await step.next(None)

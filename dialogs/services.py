@@ -11,6 +11,7 @@ from botbuilder.core import ConversationState, MessageFactory, TurnContext
 from botbuilder.schema import Activity, Attachment
 
 from calendar_backend.client import CalendarServiceApi
+from calendar_backend.errors import CalendarError
 from dialogs.state import ScheduleDraft, remember_flow
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -52,6 +53,17 @@ class DialogServices:
 def card_activity(card: dict[str, object]) -> Activity:
     """A message activity carrying one Adaptive Card."""
     return MessageFactory.attachment(Attachment(content_type=CARD_CONTENT_TYPE, content=card))
+
+
+async def mailbox_zone(context: TurnContext, services: DialogServices, token: str) -> str:
+    """The manager's zone from their Outlook mailbox settings (via the Calendar Service), else
+    from the activity (``manager_zone``). A failure to ask is not an error: the activity's zone
+    (or UTC) is used and the conversation goes on."""
+    try:
+        zone = await services.calendar.my_time_zone(token)
+    except CalendarError:
+        zone = None
+    return zone or manager_zone(context)
 
 
 def manager_zone(context: TurnContext) -> str:

@@ -27,12 +27,14 @@ class FlowStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """A resolved panel member or room (directory facts only)."""
+    """A resolved panel member or room (directory facts only). An ``optional`` member is invited
+    as optional and never searched."""
 
     address: str
     display_name: str
     time_zone: str
     is_room: bool = False
+    optional: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,16 @@ class ScheduleDraft:
         return tuple(m for m in self.members if not m.is_room)
 
     @property
+    def required(self) -> tuple[Member, ...]:
+        """Panel members that are people whose calendars must be free."""
+        return tuple(m for m in self.members if not m.is_room and not m.optional)
+
+    @property
+    def optional(self) -> tuple[Member, ...]:
+        """Panel members invited as optional (their calendars are not searched)."""
+        return tuple(m for m in self.members if not m.is_room and m.optional)
+
+    @property
     def rooms(self) -> tuple[Member, ...]:
         """Panel members that are rooms."""
         return tuple(m for m in self.members if m.is_room)
@@ -80,7 +92,8 @@ class ScheduleDraft:
             "candidate_name": self.candidate_name, "candidate_email": self.candidate_email,
             "pending_people": list(self.pending_people),
             "members": [{"address": m.address, "display_name": m.display_name,
-                         "time_zone": m.time_zone, "is_room": m.is_room} for m in self.members],
+                         "time_zone": m.time_zone, "is_room": m.is_room,
+                         "optional": m.optional} for m in self.members],
             "duration_min": self.duration_min,
             "range_start": self.range_start.isoformat() if self.range_start else None,
             "range_end": self.range_end.isoformat() if self.range_end else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -48,8 +49,23 @@ def window_of(draft: ScheduleDraft) -> tuple[datetime, datetime]:
     return start, datetime.combine(end_day, time(0), tzinfo=tz).astimezone(UTC)
 
 
+CANDIDATE_DAY_KEY = "candidate_day"  # draft.extras: "HH:MM-HH:MM", the candidate's working day
+
+
+def candidate_day_of(draft: ScheduleDraft) -> tuple[str, str] | None:
+    """The candidate's working day the manager set for this request, else ``None`` (default)."""
+    start, _, end = draft.extras.get(CANDIDATE_DAY_KEY, "").partition("-")
+    return (start, end) if start and end else None
+
+
+def person_key(address: str) -> str:
+    """The opaque key a card button carries for a panel member (no address on the card)."""
+    return "p" + hashlib.sha256(address.lower().encode()).hexdigest()[:16]
+
+
 def _person(member: Member) -> Person:
-    return Person(member.display_name, member.address, is_room=member.is_room)
+    name = f"{member.display_name} (optional)" if member.optional else member.display_name
+    return Person(name, member.address, is_room=member.is_room)
 
 
 def candidate_of(draft: ScheduleDraft) -> Person:
@@ -59,15 +75,21 @@ def candidate_of(draft: ScheduleDraft) -> Person:
 
 def slot_picker_view(draft: ScheduleDraft, result: SlotsResult, page: int = 1) -> SlotPickerView:
     """The slot picker for ``result`` (slots kept in the service's best-first order)."""
-    names = {m.address.lower(): m.display_name for m in draft.members}
-    names.update({p.address.lower(): p.display_name for p in result.people})
-    blockers = tuple(Blocker(names.get(b.address.lower(), b.address), BlockReason(b.reason))
+    names = {p.address.lower(): p.display_name for p in result.people
+             if p.display_name and p.display_name.lower() != p.address.lower()}
+    names.update({m.address.lower(): m.display_name for m in draft.members})  # the draft wins
+    can_drop = len(draft.required) >= 2  # never offer to drop the last required interviewer
+    blockers = tuple(Blocker(names.get(b.address.lower(), b.address), BlockReason(b.reason),
+                             person_key(b.address) if can_drop else None)
                      for b in result.blockers if b.reason in BlockReason.__members__.values())
-    slots = tuple(SlotView(slot_id_for(s.start), s.start, s.end) for s in result.slots)
+    slots = tuple(SlotView(slot_id_for(s.start), s.start, s.end, s.outside_candidate_day)
+                  for s in result.slots)
     return SlotPickerView(flow=draft.flow, candidate=candidate_of(draft),
                           interviewers=tuple(_person(m) for m in draft.interviewers),
                           duration=timedelta(minutes=draft.duration_min or 30),
-                          zones=zones_of(draft), slots=slots, blockers=blockers, page=page)
+                          zones=zones_of(draft), slots=slots, blockers=blockers, page=page,
+                          candidate_day="\u2013".join(candidate_day_of(draft) or ("08:00", "20:00"))
+                          if draft.candidate_zone else None)
 
 
 def slot_of(draft: ScheduleDraft, slot_id: str) -> SlotView:
@@ -85,18 +107,33 @@ def confirmation_view(draft: ScheduleDraft, slot_id: str) -> ConfirmationView:
 
 
 def interview_view(interview: InterviewOut, zones: ZonePair,
-                   draft: ScheduleDraft | None = None) -> InterviewView:
-    """An interview for the booked/list/cancelled cards; names come from the draft if known."""
-    members = {m.address.lower(): m for m in (draft.members if draft else ())}
-    candidate_email = (draft.candidate_email or "") if draft else ""
-    people = [a for a in interview.attendees if a.lower() != candidate_email.lower()]
+                   draft: ScheduleDraft | None = None,
+                   directory: dict[str, Member] | None = None) -> InterviewView:
+    """An interview for the booked/list/cancelled cards.
+
+    Names come from the draft, else from ``directory`` (address → member, lower-case keys), else
+    the address. The candidate (the service's ``candidate_email``, else the draft's) is never
+    listed as an interviewer.
+    """
+    members = {**(directory or {}), **{m.address.lower(): m for m in (draft.members if draft
+                                                                       else ())}}
+    candidate_email = (interview.candidate_email
+                       or ((draft.candidate_email or "") if draft else "")).lower()
+    people = [a for a in interview.attendees if a.lower() != candidate_email]
     interviewers = tuple(_person(members[a.lower()]) if a.lower() in members else Person(a, a)
                          for a in people if not (members.get(a.lower()) and
                                                  members[a.lower()].is_room))
-    rooms = tuple(_person(m) for m in (draft.rooms if draft else ()))
+    rooms = tuple(_person(members[a.lower()]) for a in people
+                  if members.get(a.lower()) and members[a.lower()].is_room)
     return InterviewView(interview_id=interview.id,
                          candidate=Person(interview.candidate_name or "Candidate",
-                                          candidate_email),
+                                          candidate_email or (draft.candidate_email or ""
+                                                              if draft else "")),
                          interviewers=interviewers or (Person("(nobody)", ""),),
                          rooms=rooms, start_utc=interview.start, end_utc=interview.end,
-                         zones=zones, join_url=interview.join_url)
+                         zones=zones, join_url=interview.join_url,
+                         outlook=interview.outlook if interview.outlook in {"deleted", "moved"}
+                         else None,
+                         moved_to=SlotView("moved", interview.outlook_start, interview.outlook_end)
+                         if interview.outlook_start and interview.outlook_end
+                         and interview.outlook_start < interview.outlook_end else None)

@@ -21,6 +21,7 @@ from calendar_backend.contract import (
     BlockerOut,
     InterviewOut,
     OfferOut,
+    PersonCheckOut,
     PersonOut,
     SlotOut,
     SlotsResult,
@@ -58,6 +59,10 @@ class FakeCalendarService(CalendarServiceApi):
     by_key: dict[str, str] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     offer_requests: list[dict[str, Any]] = field(default_factory=list)
+    slot_requests: list[dict[str, Any]] = field(default_factory=list)
+    person_status: dict[str, str] = field(default_factory=dict)
+    mailbox_zone: str | None = None
+    create_requests: list[dict[str, Any]] = field(default_factory=list)
     disconnected: bool = False
 
     def _check(self, token: str, op: str) -> None:
@@ -69,9 +74,15 @@ class FakeCalendarService(CalendarServiceApi):
 
     async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,
                          start: datetime, end: datetime, buffer_min: int = 0,
-                         rooms: list[str] | None = None, limit: int = 8) -> SlotsResult:
+                         rooms: list[str] | None = None, limit: int = 8,
+                         candidate_time_zone: str | None = None,
+                         candidate_day: tuple[str, str] | None = None) -> SlotsResult:
         self._check(token, "find_slots")
-        slots = tuple(SlotOut(s.start, s.start + timedelta(minutes=duration_min))
+        self.slot_requests.append({"interviewers": interviewers, "rooms": rooms,
+                                   "candidate_time_zone": candidate_time_zone,
+                                   "candidate_day": candidate_day})
+        slots = tuple(SlotOut(s.start, s.start + timedelta(minutes=duration_min),
+                              s.outside_candidate_day)
                       for s in self.slots if start <= s.start < end)
         return SlotsResult(slots, tuple(p for p in DIRECTORY if p.address in interviewers),
                            tuple(self.blockers) if not slots else ())
@@ -79,8 +90,10 @@ class FakeCalendarService(CalendarServiceApi):
     async def create_interview(self, token: str, *, candidate_name: str, candidate_email: str,
                                interviewers: list[str], start: datetime, end: datetime,
                                idempotency_key: str, rooms: list[str] | None = None,
-                               time_zone: str | None = None) -> InterviewOut:
+                               time_zone: str | None = None,
+                               optional: list[str] | None = None) -> InterviewOut:
         self._check(token, "create_interview")
+        self.create_requests.append({"interviewers": interviewers, "optional": optional})
         if idempotency_key in self.by_key:
             return self.interviews[self.by_key[idempotency_key]]
         if self.taken_once:
@@ -124,6 +137,29 @@ class FakeCalendarService(CalendarServiceApi):
         self._check(token, "resolve_people")
         return [[p for p in DIRECTORY if q.lower() == p.address
                  or q.lower() in p.display_name.lower()] for q in queries]
+
+    async def my_time_zone(self, token: str) -> str | None:
+        self._check(token, "my_time_zone")
+        return self.mailbox_zone
+
+    async def check_people(self, token: str, queries: list[str]) -> list[PersonCheckOut]:
+        """resolve_people plus a status per name: ``person_status`` (address → status) and
+        duplicates of an earlier name."""
+        found = await self.resolve_people(token, queries)
+        seen: set[str] = set()
+        out = []
+        for query, matches in zip(queries, found, strict=True):
+            if not matches:
+                out.append(PersonCheckOut(query, "not_found"))
+            elif len(matches) > 1:
+                out.append(PersonCheckOut(query, "ambiguous", choices=tuple(matches)))
+            elif matches[0].address in seen:
+                out.append(PersonCheckOut(query, "duplicate", matches[0]))
+            else:
+                seen.add(matches[0].address)
+                out.append(PersonCheckOut(query, self.person_status.get(matches[0].address, "ok"),
+                                          matches[0]))
+        return out
 
     async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
                            window_start: datetime, window_end: datetime, candidate_name: str,

@@ -35,8 +35,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = stack.ROOT / "test-artifacts" / "e2e"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-# Alex's zone. The Playground stamps activities' localTimezone with its own process zone (TZ).
+# The Playground stamps activities' localTimezone with its own process zone (TZ).
 MANAGER_ZONE = "America/New_York"
+# Alex's Outlook mailbox zone: it wins over the activity's (issue 13 defect 5).
+MAILBOX_ZONE = "America/Los_Angeles"
 REPLY_TIMEOUT_MS = 20_000
 ALEX, MEGAN, ADELE = (f"{a}@contoso.example" for a in ("alexw", "meganb", "adelev"))
 TEAMS_JOIN = "https://teams.microsoft.com/l/meetup-join/"
@@ -232,6 +234,7 @@ def test_newcomer_books_an_interview(chat: Chat, running_stack: Stack) -> None:
 
     first_row = chat.page.get_by_text(SLOT_ROW).first.inner_text()
     assert "IST" in first_row, first_row  # both zones on every row: the manager's, then India's
+    assert re.search(r" P[SD]T ", first_row), first_row  # Alex's Outlook zone, not the browser's
     assert chat.shows("45 min with Megan Bowen and Adele Vance")
 
     chat.press("Choose", "Book this interview?")
@@ -248,7 +251,7 @@ def test_newcomer_books_an_interview(chat: Chat, running_stack: Stack) -> None:
     [organizer_copy] = booked_events(running_stack, ALEX, "Dana Smith")
     year = graph_time(organizer_copy["start"]).year
     start, end = (graph_time(organizer_copy[k]) for k in ("start", "end"))
-    assert (start, end) == span_of(your_time, year, MANAGER_ZONE)
+    assert (start, end) == span_of(your_time, year, MAILBOX_ZONE)
     assert (start, end) == span_of(their_time, year, "Asia/Kolkata")
     assert (end - start).total_seconds() == 45 * 60
     for mailbox in (ALEX, MEGAN, ADELE):
@@ -278,3 +281,25 @@ def test_one_message_command_goes_straight_to_the_zone_question(chat: Chat) -> N
     rows = chat.page.get_by_text(SLOT_ROW)
     assert rows.count() >= 1
     assert all(row.endswith((" GMT", " BST")) for row in rows.all_inner_texts())  # London
+
+
+def test_panel_checked_by_name_names_typed_in_the_card_and_dates_as_typed(chat: Chat) -> None:
+    """Issue 13 defects 3, 12, 13 in the Playground (it has no people picker)."""
+    chat.say("schedule Dana Smith (dana@example.com)", "Who should interview?")
+    # Defect 12: names typed into the card's box are accepted (no "Pick at least one").
+    chat.page.get_by_label("Or type names or e-mails").last.fill("Megan Bowen, Ben Walters")
+    chat.page.get_by_role("button", name="Use these interviewers", exact=True).last.click()
+    # Defect 3: the one without a mailbox is named, the panel shown back, fixed in place.
+    chat.page.get_by_text("Ben Walters has no mailbox").last.wait_for(timeout=REPLY_TIMEOUT_MS)
+    assert not chat.shows("Pick at least one interviewer")
+    chat.shot("panel_problem")
+    chat.say("remove Ben", "Panel: Megan Bowen.")
+    chat.say("Adele", "How long is the interview?")
+    chat.say("45", "When?")
+    assert not chat.shows("2026-12-01")  # examples are relative to today
+    # Defect 13: a past date is named; a typed relative date is understood.
+    chat.say("yesterday", "is in the past")
+    chat.say("in two weeks", "Which time zone is the candidate in?")
+    chat.say("India", "Any buffer between meetings")
+    chat.say("none", re.compile("Pick a time|No time fits yet"))
+    chat.shot("slot_card")

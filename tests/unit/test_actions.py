@@ -28,6 +28,9 @@ VALID: list[CardAction] = [
     CardAction(Verb.REVOKE_OFFER, FLOW, offer_id="of-1"),
     CardAction(Verb.SIGN_IN, FLOW),
     CardAction(Verb.REFRESH, FLOW),
+    CardAction(Verb.DROP_PERSON, FLOW, person="p0123456789abcdef"),
+    CardAction(Verb.OPTIONAL_PERSON, FLOW, person="p0123456789abcdef"),
+    CardAction(Verb.OTHER_DAYS, FLOW),
 ]
 
 
@@ -158,6 +161,8 @@ def _actions(draw: st.DrawFn) -> CardAction:
         Verb.CANCEL_INTERVIEW: ("interview_id", _IDS),
         Verb.RESCHEDULE_INTERVIEW: ("interview_id", _IDS),
         Verb.REVOKE_OFFER: ("offer_id", _IDS),
+        Verb.DROP_PERSON: ("person", _IDS),
+        Verb.OPTIONAL_PERSON: ("person", _IDS),
     }
     if verb in needs:
         name, strategy = needs[verb]

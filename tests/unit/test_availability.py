@@ -309,7 +309,7 @@ def test_blockers_name_people_outside_hours_and_fully_busy() -> None:
     assert result.slots == ()
     assert result.ranked == ()
     assert result.blockers == (
-        Blocker("wendy@x.test", BlockReason.NO_WORKING_HOURS),
+        Blocker("wendy@x.test", BlockReason.NOT_WORKING_DAYS),  # works weekends, window is Monday
         Blocker("oscar@x.test", BlockReason.FULLY_BUSY),
     )
 

@@ -359,8 +359,9 @@ def test_cards_empty_picker_explains_blockers_and_offers_widening() -> None:
     card = build_slot_picker(_picker(slots=(), blockers=BLOCKERS, duration=timedelta(hours=1)))
     text = _texts(card)
     assert "Priya Shah is busy for the whole window." in text
-    assert "Lee Chen has no working hours in this window." in text
-    assert "I couldn't read these calendars: Sam O'Neil and Board Room." in text
+    assert "Lee Chen works other hours" in text
+    assert "I couldn't read these calendars: Sam O'Neil." in text
+    assert "may not read these calendars (your organisation's settings): Board Room." in text
     assert "Sam O'Neil is" not in text  # unreadable is never reported as busy
     data = {str(a["verb"]): a["data"] for a in _actions(card, "Action.Execute")}
     assert data[Verb.WIDEN_DAYS]["days"] == 7  # type: ignore[index]
@@ -381,6 +382,28 @@ def test_cards_no_send_to_candidate_when_a_calendar_could_not_be_read(
         assert Verb.SEND_TO_CANDIDATE not in verbs
     readable = build_slot_picker(_picker(slots=_many_slots(3), blockers=()))
     assert Verb.SEND_TO_CANDIDATE in {a["verb"] for a in _actions(readable, "Action.Execute")}
+
+
+def test_cards_long_panel_header_names_a_few_and_counts_the_rest() -> None:
+    panel = tuple(Person(f"Person Number {i:02d}", f"p{i}@x.test") for i in range(15))
+    card = build_slot_picker(_picker(interviewers=panel))
+    summary = _texts(card)
+    assert "Person Number 00, Person Number 01, Person Number 02, Person Number 03 and 11 others" \
+        in summary
+    assert "\u2026" not in summary
+
+
+def test_cards_weekend_offers_other_days_and_drops_by_name() -> None:
+    panel = (PRIYA, LEE)
+    blockers = (Blocker("Lee Chen", BlockReason.NOT_WORKING_DAYS, person="pkey1"),)
+    card = build_slot_picker(_picker(slots=(), interviewers=panel, blockers=blockers))
+    assert "Lee Chen doesn't work on these days" in _texts(card)
+    actions = {str(a["verb"]): a for a in _actions(card, "Action.Execute")}
+    assert Verb.OTHER_DAYS in actions
+    assert Verb.SHORTEN not in actions
+    assert actions[Verb.DROP_PERSON]["title"] == "Drop Lee Chen"
+    assert actions[Verb.DROP_PERSON]["data"] == {"verb": "drop_person", "flow": FLOW,
+                                                 "person": "pkey1"}
 
 
 def test_cards_shorten_offered_only_when_shorter_helps() -> None:

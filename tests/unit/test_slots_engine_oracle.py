@@ -93,6 +93,18 @@ def _has_slot(free: Sequence[Interval], query: SlotQuery) -> bool:
     return bool(found)
 
 
+def _works_some_day(person: PersonAvailability, query: SlotQuery) -> bool:
+    """Walk the window minute by minute: is any instant on one of the person's working days?"""
+    instant = max(query.window.start, query.not_before)
+    if instant >= query.window.end:
+        return True
+    while instant < query.window.end:
+        if instant.astimezone(person.hours.zone).weekday() in person.hours.days:
+            return True
+        instant += timedelta(minutes=15)
+    return False
+
+
 def _explain_oracle(
     people: Sequence[PersonAvailability], query: SlotQuery
 ) -> tuple[tuple[str, BlockReason], ...]:
@@ -101,7 +113,8 @@ def _explain_oracle(
     alone = []
     for person, own in zip(people, free, strict=True):
         if not _has_slot(working_windows(person.hours, query.window), query):
-            alone.append((person.mailbox, BlockReason.NO_WORKING_HOURS))
+            alone.append((person.mailbox, BlockReason.NO_WORKING_HOURS
+                          if _works_some_day(person, query) else BlockReason.NOT_WORKING_DAYS))
         elif not _has_slot(own, query):
             alone.append((person.mailbox, BlockReason.FULLY_BUSY))
     if alone:
