@@ -607,6 +607,10 @@ class CalendarService:
         refused = await self.gate.not_allowed(  # the mailbox gate: allow-list and leavers
             ctx.tenant_id, wanted,
             lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential)) if wanted else set()
+        if refused:  # named back as not_allowed, never read; audited once
+            await self._audit(principal, principal.tenant_id, "directory.check",
+                              [a for a in wanted if a in refused], "denied:not_allowed",
+                              request_id)
         readable = [a for a in wanted if a not in refused]
         schedules: dict[str, Schedule] = {}
         if readable:
@@ -620,8 +624,9 @@ class CalendarService:
                 status = "no_mailbox" if schedules[address].error == "5009" else "unreadable"
                 check = PersonCheckOut(check.query, status, check.person)
             out.append(check)
-        await self._audit(principal, principal.tenant_id, "directory.check", readable, "ok",
-                          request_id, stats)
+        if readable or not refused:  # a refusal alone was audited above: one row a request
+            await self._audit(principal, principal.tenant_id, "directory.check", readable, "ok",
+                              request_id, stats)
         return out
 
     async def _readability(self, token: str, addresses: list[str],

@@ -13,6 +13,7 @@ not routes (recovery) are listed in `EXTRA_OPERATIONS` and tested below.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -125,6 +126,19 @@ async def setup_resolve(stack: Stack) -> Call:
     return Call("/v1/directory/resolve", {"queries": ["Megan"]}, stack.token())
 
 
+async def setup_check(stack: Stack) -> Call:
+    return Call("/v1/directory/check", {"queries": ["Megan"]}, stack.token())
+
+
+async def setup_my_settings(stack: Stack) -> Call:
+    return Call("/v1/me/settings", {}, stack.token(), method="GET")
+
+
+async def setup_my_interviews(stack: Stack) -> Call:
+    await _booked(stack)
+    return Call("/v1/interviews", {}, stack.token(), method="GET")
+
+
 async def setup_offer(stack: Stack) -> Call:
     return Call("/v1/offers", offer_body([MEGAN]), stack.token())
 
@@ -233,6 +247,9 @@ CHECKED_AT_CREATION = NotApplicable(
     "offer.create); candidate views read with the app-only token under the access policy")
 LEFT = Refused(403, "forbidden", "denied:archived")
 LEFT_LINK = Refused(410, "gone", "denied:archived")
+OWN_MAILBOX = NotApplicable(
+    "reads only the caller's own mailbox with their own delegated token (mailbox settings, or "
+    "the events OpenSlot created there, by id, $select=id,start,end,isCancelled)")
 REMOVES_ONLY = NotApplicable(
     "cancelling only withdraws an invite OpenSlot made; it reads no calendar, and refusing it "
     "would strand an event in Outlook")
@@ -240,6 +257,14 @@ REMOVES_ONLY = NotApplicable(
 
 def _no_megan(doc: Any) -> None:
     assert all(p["address"] != MEGAN for r in doc["results"] for p in r), doc
+
+
+def _checked(status: str) -> Callable[[Any], None]:
+    def check(doc: Any) -> None:
+        text = json.dumps(doc)
+        assert MEGAN in text, doc
+        assert f'"{status}"' in text, doc
+    return check
 
 
 def _blocked(reason: str) -> Callable[[Any], None]:
@@ -282,6 +307,23 @@ MATRIX: dict[tuple[str, str], Operation] = {
         "delegated": NotApplicable("a directory lookup reads no calendar"),
         "room": NotApplicable("is_room comes from the tenant's room list, not the caller"),
         "archived_person": Refused(200, None, "ok", check=_no_megan)}),
+    ("POST", "/v1/directory/check"): Operation(setup_check, {
+        **USER_LOCKS,
+        # Checking a panel names each refused person back and reads none of their calendars.
+        "allow_list": Refused(200, None, "denied:not_allowed", check=_checked("not_allowed")),
+        "delegated": NotApplicable("reports 'unreadable' from the caller's own getSchedule: "
+                                   "Graph applies Outlook's sharing (tests/service)"),
+        "room": NotApplicable("is_room comes from the tenant's room list, not the caller"),
+        "archived_person": Refused(200, None, "denied:not_allowed",
+                                   check=_checked("not_allowed"))}),
+    ("GET", "/v1/me/settings"): Operation(setup_my_settings, {
+        **USER_LOCKS, "payload": NotApplicable("a GET has no body"),
+        "allow_list": OWN_MAILBOX, "delegated": OWN_MAILBOX, "room": NO_ROOMS,
+        "archived_person": OWN_MAILBOX}),
+    ("GET", "/v1/interviews"): Operation(setup_my_interviews, {
+        **USER_LOCKS, "payload": NotApplicable("a GET has no body"),
+        "allow_list": OWN_MAILBOX, "delegated": OWN_MAILBOX, "room": NO_ROOMS,
+        "archived_person": OWN_MAILBOX}),
     ("POST", "/v1/offers"): Operation(setup_offer, {
         **USER_LOCKS, "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
         "delegated": Refused(403, "forbidden", "denied:unreadable", probe_reads=1),
@@ -303,7 +345,6 @@ MATRIX: dict[tuple[str, str], Operation] = {
 TOUCHES_NO_MAILBOX = {
     ("GET", "/v1/health"): "liveness only",
     ("GET", "/v1/openapi.json"): "a static document",
-    ("GET", "/v1/interviews"): "reads OpenSlot's own rows, never Graph",
     ("POST", "/v1/me/disconnect"): "deletes the caller's token cache, never Graph",
     ("GET", "/v1/offers"): "reads OpenSlot's own rows, never Graph",
     ("POST", "/v1/offers/{id}/revoke"): "a database change, never Graph",
