@@ -19,8 +19,31 @@ from dialogs.services import CARD_CONTENT_TYPE, DialogServices, card_activity
 from dialogs.state import new_flow_id
 
 LOG = logging.getLogger("openslot.bot")
+MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"
 _VERB_COMMANDS = {Verb.SCHEDULE: "schedule", Verb.MY_INTERVIEWS: "my interviews",
                   Verb.HELP: "help", Verb.SIGN_IN: "sign in"}
+
+
+_VERB_ACKS = {Verb.SCHEDULE: "Let's schedule an interview.", Verb.MY_INTERVIEWS: "Your interviews.",
+              Verb.HELP: "Here is what I can do.", Verb.SIGN_IN: "Signing in."}
+
+
+class MessageInvokeResponse(AdaptiveCardInvokeResponse):
+    """An ``adaptiveCard/action`` response whose ``value`` is a message string.
+
+    botbuilder's schema types ``value`` as ``{object}`` (a dict), so msrest cannot serialise the
+    ``application/vnd.microsoft.activity.message`` response (its value is a string, platform.md
+    §E1): the turn failed with ``SerializationError`` and the channel saw no invoke response
+    (``invoke 501``). This subclass serialises ``value`` as a plain string.
+    """
+
+    _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map,
+                      "value": {"key": "value", "type": "str"}}
+
+
+def message_response(text: str) -> AdaptiveCardInvokeResponse:
+    """A 200 ``adaptiveCard/action`` response that leaves the pressed card as it is."""
+    return MessageInvokeResponse(status_code=200, type=MESSAGE_CONTENT_TYPE, value=text)
 
 
 def _error_response(status: int, message: str) -> AdaptiveCardInvokeResponse:
@@ -90,8 +113,7 @@ class OpenSlotBot(TeamsActivityHandler):
         card = await handle_card_action(turn_context, self._services, action)
         if card is None:
             await self.run_dialog(turn_context, _VERB_COMMANDS[action.verb])
-            return AdaptiveCardInvokeResponse(
-                status_code=200, type="application/vnd.microsoft.activity.message", value="OK")
+            return message_response(_VERB_ACKS[action.verb])
         return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
 
     async def on_members_added_activity(self, members_added: list[ChannelAccount],
