@@ -52,6 +52,7 @@ from dialogs.services import DialogServices
 from dialogs.sql_storage import SqlStorage
 from dialogs.sso import SsoExchangeMiddleware
 from dialogs.teams_bot import OpenSlotBot
+from dialogs.turn_log import log_turn_failure
 from dialogs.token_service import TokenServiceClient
 
 LOG = logging.getLogger("openslot.bot")
@@ -463,7 +464,7 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
     adapter.use(SsoExchangeMiddleware(store, settings.connection_name))
 
     async def on_error(context: TurnContext, error: Exception) -> None:
-        LOG.error("turn failed: %s", type(error).__name__)
+        log_turn_failure(LOG, context, error)
         try:
             await context.send_activity("Sorry, something went wrong. Please try again.")
         except Exception as send_error:  # the channel is unreachable: log, answer 2xx, never 500

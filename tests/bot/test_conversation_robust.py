@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+from botbuilder.core import TurnContext
 from botbuilder.core.adapters import TestAdapter
 
+from dialogs.sql_storage import SqlStorage
+from dialogs.turn_log import log_turn_failure
+from tests.bot.conftest import TOKEN, FakeCalendarService, make_adapter, make_bot
 from tests.bot.test_schedule_dialog import cards, invoke, invoke_body, say, texts
 
 
@@ -31,3 +37,29 @@ async def test_help_and_my_interviews_buttons_post_their_cards(adapter: TestAdap
     assert cards(replies), texts(replies)
     replies = await say(adapter, invoke({"verb": "my_interviews", "flow": "f0123456789abcdef"}))
     assert cards(replies), texts(replies)
+
+
+async def test_failed_turn_logs_frames_and_context_without_pii(
+        storage: SqlStorage, fake: FakeCalendarService, caplog: pytest.LogCaptureFixture) -> None:
+    secret = "eyJsecret-token-dana@example.com"
+
+    async def broken(token: str) -> list[object]:
+        raise RuntimeError(secret)
+
+    fake.list_interviews = broken  # type: ignore[assignment,method-assign]
+    adapter = make_adapter(make_bot(storage, fake))
+    logger = logging.getLogger("openslot.bot")
+
+    async def on_error(context: TurnContext, error: Exception) -> None:
+        log_turn_failure(logger, context, error)
+
+    adapter.on_turn_error = on_error
+    with caplog.at_level(logging.ERROR, "openslot.bot"):
+        await say(adapter, "my interviews")
+    [record] = [r for r in caplog.records if r.name == "openslot.bot"]
+    text = record.getMessage()
+    assert "turn failed: RuntimeError" in text
+    assert "activity=message" in text and "channel=msteams" in text
+    assert "dialogs/main_dialog.py" in text and "_my_interviews" in text  # the failing frame
+    for private in (secret, "dana", "a:conv1", "29:alex", "Alex", TOKEN, "my interviews"):
+        assert private not in text

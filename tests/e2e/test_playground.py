@@ -278,3 +278,23 @@ def test_one_message_command_goes_straight_to_the_zone_question(chat: Chat) -> N
     rows = chat.page.get_by_text(SLOT_ROW)
     assert rows.count() >= 1
     assert all(row.endswith((" GMT", " BST")) for row in rows.all_inner_texts())  # London
+
+
+def _listeners(port: int) -> set[str]:
+    """Local addresses (hex, as /proc/net/tcp{,6} write them) listening on ``port``."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                local, state = row.split()[1], row.split()[3]
+                address, hex_port = local.split(":")
+                if state == "0A" and int(hex_port, 16) == port:  # 0A = LISTEN
+                    found.add(address)
+    return found
+
+
+def test_playground_listens_on_loopback_only(running_stack: Stack) -> None:
+    port = int(running_stack.playground_url.rsplit(":", 1)[1])
+    listeners = _listeners(port)
+    assert listeners, "the Playground is not listening"
+    assert listeners == {"0100007F"}, listeners  # 127.0.0.1 only, not 0.0.0.0 or ::
