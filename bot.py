@@ -52,8 +52,8 @@ from dialogs.services import DialogServices
 from dialogs.sql_storage import SqlStorage
 from dialogs.sso import SsoExchangeMiddleware
 from dialogs.teams_bot import OpenSlotBot
-from dialogs.turn_log import log_turn_failure
 from dialogs.token_service import TokenServiceClient
+from dialogs.turn_log import log_turn_failure
 
 LOG = logging.getLogger("openslot.bot")
 # msrest builds every client's retry list as `[i for i in range(999) if i not in safe_codes]` with

@@ -59,7 +59,9 @@ async def test_failed_turn_logs_frames_and_context_without_pii(
     [record] = [r for r in caplog.records if r.name == "openslot.bot"]
     text = record.getMessage()
     assert "turn failed: RuntimeError" in text
-    assert "activity=message" in text and "channel=msteams" in text
-    assert "dialogs/main_dialog.py" in text and "_my_interviews" in text  # the failing frame
+    assert "activity=message" in text
+    assert "channel=msteams" in text
+    assert "dialogs/main_dialog.py" in text
+    assert "_my_interviews" in text
     for private in (secret, "dana", "a:conv1", "29:alex", "Alex", TOKEN, "my interviews"):
         assert private not in text

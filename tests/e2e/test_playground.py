@@ -284,7 +284,7 @@ def _listeners(port: int) -> set[str]:
     """Local addresses (hex, as /proc/net/tcp{,6} write them) listening on ``port``."""
     found: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as rows:
+        with Path(table).open() as rows:
             for row in list(rows)[1:]:
                 local, state = row.split()[1], row.split()[3]
                 address, hex_port = local.split(":")
