@@ -10,7 +10,7 @@ from cards.elements import action_set, build_card, field_rows, heading, note
 from cards.interview_facts import interview_rows
 from cards.views import InterviewView
 
-__all__ = ["MAX_LISTED", "build_my_interviews"]
+__all__ = ["MAX_LISTED", "build_cancel_question", "build_my_interviews"]
 
 MAX_LISTED: Final = 10
 
@@ -54,3 +54,20 @@ def build_my_interviews(
                          subtle=True))
     refresh = build_refresh(flow, user_ids) if user_ids else None
     return build_card(body, fallback_text="Your interviews in OpenSlot.", refresh=refresh)
+
+
+def build_cancel_question(flow: str, interview: InterviewView) -> dict[str, object]:
+    """Return "Cancel this interview?": the facts, "Yes, cancel it" and "Keep it" (back to the list)."""
+    iid = interview.interview_id
+    body = [
+        heading("Cancel this interview?"),
+        field_rows(interview_rows(interview)),
+        note("Everyone on the invite will be told. This cannot be undone.", subtle=True),
+        action_set([
+            build_execute("Yes, cancel it",
+                          CardAction(Verb.CANCEL_INTERVIEW_CONFIRMED, flow, interview_id=iid),
+                          style="destructive"),
+            build_execute("Keep it", CardAction(Verb.KEEP_INTERVIEW, flow, interview_id=iid)),
+        ]),
+    ]
+    return build_card(body, fallback_text="Cancel this interview?")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 from botbuilder.core import TurnContext
@@ -11,7 +12,15 @@ from botbuilder.core.adapters import TestAdapter
 from dialogs.sql_storage import SqlStorage
 from dialogs.turn_log import log_turn_failure
 from tests.bot.conftest import TOKEN, FakeCalendarService, make_adapter, make_bot
-from tests.bot.test_schedule_dialog import cards, invoke, invoke_body, say, texts
+from tests.bot.test_schedule_dialog import (
+    actions_of,
+    cards,
+    full_flow,
+    invoke,
+    invoke_body,
+    say,
+    texts,
+)
 
 
 @pytest.mark.parametrize("verb", ["schedule", "my_interviews", "help"])
@@ -65,3 +74,48 @@ async def test_failed_turn_logs_frames_and_context_without_pii(
     assert "_my_interviews" in text
     for private in (secret, "dana", "a:conv1", "29:alex", "Alex", TOKEN, "my interviews"):
         assert private not in text
+
+
+def _heading(body: dict[str, Any]) -> str:
+    return str(body["value"]["body"][0]["text"])
+
+
+async def test_revoking_a_link_is_reported_as_done_not_as_an_error(
+        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    card = await full_flow(adapter)
+    send = next(a for a in actions_of(card) if a["verb"] == "send_to_candidate")
+    link = invoke_body(await say(adapter, invoke(send["data"])))["value"]
+    revoke = next(a for a in actions_of(link) if a["verb"] == "revoke_offer")
+    body = invoke_body(await say(adapter, invoke(revoke["data"])))
+    assert body["statusCode"] == 200
+    assert "went wrong" not in str(body["value"]).lower()
+    assert "revoked" in _heading(body).lower()
+    assert fake.calls[-1] == "revoke_offer"
+
+
+async def _booked_listing(adapter: TestAdapter) -> dict[str, Any]:
+    card = await full_flow(adapter)
+    choose = next(a for a in actions_of(card) if a["verb"] == "choose_slot")
+    await say(adapter, invoke({**choose["data"], "verb": "confirm"}))
+    [listing] = cards(await say(adapter, "my interviews"))
+    return listing
+
+
+async def test_cancel_in_my_interviews_asks_first_and_keep_it_cancels_nothing(
+        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    listing = await _booked_listing(adapter)
+    cancel = next(a for a in actions_of(listing) if a["title"] == "Cancel")
+    question = invoke_body(await say(adapter, invoke(cancel["data"])))
+    assert fake.interviews["iv1"].status == "confirmed"  # nothing cancelled yet
+    assert "Cancel this interview?" in _heading(question)
+    assert "Dana Smith" in str(question["value"])
+    keep = next(a for a in actions_of(question["value"]) if a["title"] == "Keep it")
+    kept = invoke_body(await say(adapter, invoke(keep["data"])))
+    assert _heading(kept) == "My interviews"
+    assert fake.interviews["iv1"].status == "confirmed"
+
+    yes = next(a for a in actions_of(question["value"]) if a["title"] == "Yes, cancel it")
+    assert yes["style"] == "destructive"
+    done = invoke_body(await say(adapter, invoke(yes["data"])))
+    assert _heading(done) == "Interview cancelled"
+    assert fake.interviews["iv1"].status == "cancelled"

@@ -24,6 +24,8 @@ VALID: list[CardAction] = [
     CardAction(Verb.MORE_SLOTS, FLOW, page=2),
     CardAction(Verb.SEND_TO_CANDIDATE, FLOW),
     CardAction(Verb.CANCEL_INTERVIEW, FLOW, interview_id="iv-1"),
+    CardAction(Verb.CANCEL_INTERVIEW_CONFIRMED, FLOW, interview_id="iv-1"),
+    CardAction(Verb.KEEP_INTERVIEW, FLOW, interview_id="iv-1"),
     CardAction(Verb.RESCHEDULE_INTERVIEW, FLOW, interview_id="iv-1"),
     CardAction(Verb.REVOKE_OFFER, FLOW, offer_id="of-1"),
     CardAction(Verb.SIGN_IN, FLOW),
@@ -156,6 +158,8 @@ def _actions(draw: st.DrawFn) -> CardAction:
         Verb.SHORTEN: ("duration_min", st.integers(5, 480)),
         Verb.MORE_SLOTS: ("page", st.integers(1, 50)),
         Verb.CANCEL_INTERVIEW: ("interview_id", _IDS),
+        Verb.CANCEL_INTERVIEW_CONFIRMED: ("interview_id", _IDS),
+        Verb.KEEP_INTERVIEW: ("interview_id", _IDS),
         Verb.RESCHEDULE_INTERVIEW: ("interview_id", _IDS),
         Verb.REVOKE_OFFER: ("offer_id", _IDS),
     }
