@@ -43,6 +43,10 @@ class Verb(StrEnum):
     RESCHEDULE_INTERVIEW = "reschedule_interview"
     REVOKE_OFFER = "revoke_offer"
     SIGN_IN = "sign_in"
+    EDIT_DURATION = "edit_duration"  # the slot card's "Change ..." buttons: ask again, search again
+    EDIT_WINDOW = "edit_window"
+    EDIT_PANEL = "edit_panel"
+    EDIT_ZONE = "edit_zone"
     REFRESH = "refresh"
 
 

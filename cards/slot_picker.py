@@ -84,6 +84,15 @@ def _slots_body(
     return body
 
 
+_EDITS: Final = (("Change length", Verb.EDIT_DURATION), ("Change dates", Verb.EDIT_WINDOW),
+                  ("Change panel", Verb.EDIT_PANEL), ("Candidate's zone", Verb.EDIT_ZONE))
+
+
+def _edit_actions(flow: str) -> dict[str, object]:
+    """"Change ..." buttons: each asks for one field again and searches again (no start over)."""
+    return action_set([build_execute(title, CardAction(verb, flow)) for title, verb in _EDITS])
+
+
 def build_slot_picker(view: SlotPickerView) -> dict[str, object]:
     """Return the slot picker card for page ``view.page`` of ``view.slots``.
 
@@ -103,6 +112,7 @@ def build_slot_picker(view: SlotPickerView) -> dict[str, object]:
         *(_slots_body(view, page, shown) if shown else _empty_body(view)),
         action_set([build_execute("Send to candidate instead",
                                   CardAction(Verb.SEND_TO_CANDIDATE, view.flow))]),
+        _edit_actions(view.flow),
     ]
     refresh = build_refresh(view.flow, view.user_ids) if view.user_ids else None
     return build_card(body, fallback_text="Pick an interview time in OpenSlot.", refresh=refresh)

@@ -48,6 +48,15 @@ class DialogServices:
         accessor = self.conversation_state.create_property("flows")
         await accessor.set(context, remember_flow(await self.load_flows(context), draft))
 
+    async def set_current_flow(self, context: TurnContext, flow: str | None) -> None:
+        """Remember ``flow`` as the one whose slots were shown last (typed edits apply to it)."""
+        await self.conversation_state.create_property("current_flow").set(context, flow)
+
+    async def current_flow(self, context: TurnContext) -> ScheduleDraft | None:
+        """The draft whose slots were shown last in this conversation, if any."""
+        flow = await self.conversation_state.create_property("current_flow").get(context)
+        return await self.load_flow(context, flow) if isinstance(flow, str) else None
+
 
 def card_activity(card: dict[str, object]) -> Activity:
     """A message activity carrying one Adaptive Card."""

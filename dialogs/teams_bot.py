@@ -13,6 +13,7 @@ from botbuilder.schema import AdaptiveCardInvokeResponse, AdaptiveCardInvokeValu
 from cards.actions import CardAction, Verb, parse_action
 from cards.welcome import build_welcome
 from dialogs.card_actions import handle_card_action
+from dialogs.edits import EditField
 from dialogs.main_dialog import MainDialog
 from dialogs.schedule_interview import picked_people_text
 from dialogs.services import CARD_CONTENT_TYPE, DialogServices, card_activity
@@ -24,6 +25,8 @@ _VERB_COMMANDS = {Verb.SCHEDULE: "schedule", Verb.MY_INTERVIEWS: "my interviews"
                   Verb.HELP: "help", Verb.SIGN_IN: "sign in"}
 
 
+_EDIT_VERBS = {Verb.EDIT_DURATION: EditField.DURATION, Verb.EDIT_WINDOW: EditField.WINDOW,
+               Verb.EDIT_PANEL: EditField.PANEL, Verb.EDIT_ZONE: EditField.ZONE}
 _VERB_ACKS = {Verb.SCHEDULE: "Let's schedule an interview.", Verb.MY_INTERVIEWS: "Your interviews.",
               Verb.HELP: "Here is what I can do.", Verb.SIGN_IN: "Signing in."}
 
@@ -65,20 +68,28 @@ class OpenSlotBot(TeamsActivityHandler):
         await super().on_turn(turn_context)
         await self._services.conversation_state.save_changes(turn_context)
 
-    async def run_dialog(self, context: TurnContext, text: str | None = None) -> None:
-        """Continue the active dialog, or start MainDialog with ``text`` as the command."""
+    async def run_dialog(self, context: TurnContext, text: str | None = None,
+                         edit: tuple[EditField, str] | None = None) -> None:
+        """Continue the active dialog, or start MainDialog with ``text`` as the command.
+
+        ``edit`` (field, flow) starts MainDialog on an edit of that flow instead (a slot card's
+        "Change ..." button). Either one drops the dialog that was waiting.
+        """
         dialogs = DialogSet(self._dialog_state)
         dialogs.add(self._dialog)
         dc = await dialogs.create_context(context)
-        if text is None:
+        if text is None and edit is None:
             result = await dc.continue_dialog()
             if result.status != DialogTurnStatus.Empty:
                 return
             text = context.activity.text or ""
         else:
             await dc.cancel_all_dialogs()
-        if context.activity.type == "message" or text:
-            await dc.begin_dialog(self._dialog.id, {"text": text})
+        options: dict[str, str] = {"text": text or ""}
+        if edit is not None:
+            options.update(edit=edit[0].value, flow=edit[1])
+        if context.activity.type == "message" or text or edit:
+            await dc.begin_dialog(self._dialog.id, options)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         value = turn_context.activity.value
@@ -96,6 +107,9 @@ class OpenSlotBot(TeamsActivityHandler):
         except ValueError:
             await context.send_activity("I didn't understand that button. Type \"help\".")
             return
+        if action.verb in _EDIT_VERBS:
+            await self.run_dialog(context, edit=(_EDIT_VERBS[action.verb], action.flow))
+            return
         card = await handle_card_action(context, self._services, action)
         if card is None:
             await self.run_dialog(context, _VERB_COMMANDS[action.verb])
@@ -110,6 +124,9 @@ class OpenSlotBot(TeamsActivityHandler):
             action: CardAction = parse_action(raw if isinstance(raw, dict) else {})
         except ValueError:
             return _error_response(400, "This card action is not valid.")
+        if action.verb in _EDIT_VERBS:
+            await self.run_dialog(turn_context, edit=(_EDIT_VERBS[action.verb], action.flow))
+            return message_response("Let's change that.")
         card = await handle_card_action(turn_context, self._services, action)
         if card is None:
             await self.run_dialog(turn_context, _VERB_COMMANDS[action.verb])
@@ -120,6 +137,11 @@ class OpenSlotBot(TeamsActivityHandler):
                                         turn_context: TurnContext) -> None:
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
         if any(member.id != bot_id for member in members_added):
+            conversation = turn_context.activity.conversation
+            if conversation is None or conversation.conversation_type in (None, "personal"):
+                # A fresh welcome (first install, or the Playground reloaded) starts afresh: the
+                # question that was waiting must not take the next message as its answer.
+                await self._dialog_state.delete(turn_context)
             await turn_context.send_activity(card_activity(build_welcome(new_flow_id())))
 
     async def on_teams_signin_verify_state(self, turn_context: TurnContext) -> None:

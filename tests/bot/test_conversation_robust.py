@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from botbuilder.core import TurnContext
 from botbuilder.core.adapters import TestAdapter
+from botbuilder.schema import Activity, ChannelAccount
 
 from dialogs.sql_storage import SqlStorage
 from dialogs.turn_log import log_turn_failure
@@ -119,3 +120,99 @@ async def test_cancel_in_my_interviews_asks_first_and_keep_it_cancels_nothing(
     done = invoke_body(await say(adapter, invoke(yes["data"])))
     assert _heading(done) == "Interview cancelled"
     assert fake.interviews["iv1"].status == "cancelled"
+
+
+@pytest.mark.parametrize("command", ["schedule", "restart", "start over", "Start over."])
+async def test_restart_commands_at_a_prompt_start_a_fresh_flow(adapter: TestAdapter,
+                                                               command: str) -> None:
+    await say(adapter, "schedule")
+    assert "e-mail" in texts(await say(adapter, "Dana Smith"))
+    replies = await say(adapter, command)
+    assert "What is the candidate's name?" in texts(replies)
+    assert "e-mail" not in texts(replies)
+    assert "What is Ola's e-mail?" in texts(await say(adapter, "Ola"))
+
+
+async def test_global_commands_interrupt_any_prompt(adapter: TestAdapter) -> None:
+    await say(adapter, "schedule")
+    listing = cards(await say(adapter, "my interviews"))
+    assert listing[0]["body"][0]["text"] == "My interviews"
+    replies = await say(adapter, "hello")  # the name prompt is gone
+    assert "e-mail" not in texts(replies)
+    await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 45 min, next week")
+    replies = await say(adapter, "schedule")
+    assert "What is the candidate's name?" in texts(replies)
+    assert "Cancelled" in texts(await say(adapter, "cancel"))
+
+
+async def test_a_fresh_welcome_drops_the_waiting_question(adapter: TestAdapter) -> None:
+    await say(adapter, "schedule")
+    await say(adapter, "Dana Smith")
+    member = ChannelAccount(id="29:alex", name="Alex Wilber")
+    member.additional_properties = {"userRole": "user"}  # as Teams sends it: no roster lookup
+    reload = Activity(type="conversationUpdate", channel_data={}, members_added=[member])
+    assert cards(await say(adapter, reload))  # the welcome card
+    replies = await say(adapter, "dana@example.com")
+    assert "Who should interview" not in texts(replies)
+    assert cards(replies)  # not understood as an answer: the help card
+
+
+async def _slot_card(adapter: TestAdapter) -> dict[str, Any]:
+    card = await full_flow(adapter)
+    assert "45 min" in str(card)
+    return card
+
+
+@pytest.mark.parametrize(("typed", "expect"), [
+    ("make it 60 minutes", "1 h with"), ("60 min", "1 h with"), ("1 hour", "1 h with"),
+    ("make it 30 minutes", "30 min with")])
+async def test_typed_duration_edit_searches_again(adapter: TestAdapter, fake: FakeCalendarService,
+                                                  typed: str, expect: str) -> None:
+    await _slot_card(adapter)
+    calls = len(fake.calls)
+    [card] = cards(await say(adapter, typed))
+    assert expect in str(card)
+    assert "find_slots" in fake.calls[calls:]
+    assert "Pick a time" in str(card)
+
+
+async def test_typed_window_zone_and_panel_edits(adapter: TestAdapter) -> None:
+    await _slot_card(adapter)
+    [card] = cards(await say(adapter, "candidate is in New York"))
+    assert "EST" in str(card)
+    assert "IST" not in str(card)
+    [card] = cards(await say(adapter, "change the panel to Adele"))
+    assert "with Adele Vance" in str(card), card
+    assert "EST" in str(card)  # the earlier edit is kept
+    [card] = cards(await say(adapter, "make it tomorrow"))  # the fake has no slot tomorrow
+    assert "No time fits yet" in str(card)
+
+
+@pytest.mark.parametrize(("title", "question", "answer", "check"), [
+    ("Change length", "How long", "30 min", "30 min with"),
+    ("Change dates", "When?", "next week", "Pick a time"),
+    ("Candidate's zone", "time zone", "New York", "EST"),
+    ("Change panel", "Who should interview", "Adele", "with Adele Vance"),
+])
+async def test_edit_buttons_ask_one_question_and_search_again(
+        adapter: TestAdapter, title: str, question: str, answer: str, check: str) -> None:
+    card = await _slot_card(adapter)
+    button = next(a for a in actions_of(card) if a["title"] == title)
+    replies = await say(adapter, invoke(button["data"]))
+    assert invoke_body(replies)["statusCode"] == 200
+    assert question in texts(replies)
+    replies = await say(adapter, answer)
+    [new_card] = [c for c in cards(replies) if "Interview:" in str(c)]
+    assert check in str(new_card)
+    for other in ("candidate's name", "e-mail?", "buffer"):
+        assert other not in texts(replies)
+
+
+async def test_edit_button_on_a_booked_flow_says_so(adapter: TestAdapter) -> None:
+    card = await _slot_card(adapter)
+    choose = next(a for a in actions_of(card) if a["verb"] == "choose_slot")
+    await say(adapter, invoke({**choose["data"], "verb": "confirm"}))
+    button = next(a for a in actions_of(card) if a["title"] == "Change length")
+    replies = await say(adapter, invoke(button["data"]))
+    assert invoke_body(replies)["statusCode"] == 200
+    assert "finished" in texts(replies)

@@ -29,6 +29,10 @@ VALID: list[CardAction] = [
     CardAction(Verb.RESCHEDULE_INTERVIEW, FLOW, interview_id="iv-1"),
     CardAction(Verb.REVOKE_OFFER, FLOW, offer_id="of-1"),
     CardAction(Verb.SIGN_IN, FLOW),
+    CardAction(Verb.EDIT_DURATION, FLOW),
+    CardAction(Verb.EDIT_WINDOW, FLOW),
+    CardAction(Verb.EDIT_PANEL, FLOW),
+    CardAction(Verb.EDIT_ZONE, FLOW),
     CardAction(Verb.REFRESH, FLOW),
 ]
 
