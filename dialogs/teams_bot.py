@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
-from botbuilder.core import TurnContext
+from botbuilder.core import StatePropertyAccessor, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.dialogs import Dialog, DialogSet, DialogTurnStatus
-from botbuilder.schema import AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue, ChannelAccount
+from botbuilder.schema import (
+    Activity,
+    AdaptiveCardInvokeResponse,
+    AdaptiveCardInvokeValue,
+    ChannelAccount,
+)
 
 from cards.actions import CardAction, Verb, parse_action
 from cards.welcome import build_welcome
@@ -16,7 +22,7 @@ from dialogs.card_actions import handle_card_action
 from dialogs.edits import EditField
 from dialogs.main_dialog import MainDialog
 from dialogs.schedule_interview import picked_people_text
-from dialogs.services import CARD_CONTENT_TYPE, DialogServices, card_activity
+from dialogs.services import CARD_CONTENT_TYPE, DialogServices, card_activity, sender_scope
 from dialogs.state import new_flow_id
 
 LOG = logging.getLogger("openslot.bot")
@@ -29,6 +35,27 @@ _EDIT_VERBS = {Verb.EDIT_DURATION: EditField.DURATION, Verb.EDIT_WINDOW: EditFie
                Verb.EDIT_PANEL: EditField.PANEL, Verb.EDIT_ZONE: EditField.ZONE}
 _VERB_ACKS = {Verb.SCHEDULE: "Let's schedule an interview.", Verb.MY_INTERVIEWS: "Your interviews.",
               Verb.HELP: "Here is what I can do.", Verb.SIGN_IN: "Signing in."}
+
+
+_AT_TAG = re.compile(r"<at>([^<]{0,256})</at>", re.IGNORECASE)
+
+
+def strip_bot_mention(activity: Activity) -> str:
+    """``activity.text`` without the @mention of the bot ("<at>OpenSlot</at> schedule" →
+    "schedule"), by the message's mention entities, else by the bot's name; other mentions stay.
+    """
+    text = activity.text or ""
+    bot = activity.recipient
+    for entity in activity.entities or []:
+        props = getattr(entity, "additional_properties", None) or {}
+        mentioned = props.get("mentioned") if getattr(entity, "type", None) == "mention" else None
+        if isinstance(mentioned, dict) and bot is not None and mentioned.get("id") == bot.id:
+            tag = props.get("text")
+            if isinstance(tag, str) and tag:
+                text = text.replace(tag, " ")
+    if bot is not None and bot.name:
+        text = _AT_TAG.sub(lambda m: " " if m.group(1).strip() == bot.name else m.group(0), text)
+    return " ".join(text.split())
 
 
 class MessageInvokeResponse(AdaptiveCardInvokeResponse):
@@ -64,6 +91,14 @@ class OpenSlotBot(TeamsActivityHandler):
         self._dialog: Dialog = MainDialog(services)
         self._dialog_state = services.conversation_state.create_property("DialogState")
 
+    def _dialog_state_of(self, context: TurnContext) -> StatePropertyAccessor:
+        """The dialog stack: the conversation's in a personal chat, the sender's own in a group
+        chat or channel (one manager's question never takes another's message as its answer)."""
+        scope = sender_scope(context)
+        if not scope:
+            return self._dialog_state
+        return self._services.conversation_state.create_property("DialogState" + scope)
+
     async def on_turn(self, turn_context: TurnContext) -> None:
         await super().on_turn(turn_context)
         await self._services.conversation_state.save_changes(turn_context)
@@ -75,7 +110,7 @@ class OpenSlotBot(TeamsActivityHandler):
         ``edit`` (field, flow) starts MainDialog on an edit of that flow instead (a slot card's
         "Change ..." button). Either one drops the dialog that was waiting.
         """
-        dialogs = DialogSet(self._dialog_state)
+        dialogs = DialogSet(self._dialog_state_of(context))
         dialogs.add(self._dialog)
         dc = await dialogs.create_context(context)
         if text is None and edit is None:
@@ -92,6 +127,8 @@ class OpenSlotBot(TeamsActivityHandler):
             await dc.begin_dialog(self._dialog.id, options)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
+        if turn_context.activity.text:
+            turn_context.activity.text = strip_bot_mention(turn_context.activity)
         value = turn_context.activity.value
         if isinstance(value, dict) and "verb" in value:
             await self._on_submit(turn_context, value)
@@ -141,7 +178,7 @@ class OpenSlotBot(TeamsActivityHandler):
             if conversation is None or conversation.conversation_type in (None, "personal"):
                 # A fresh welcome (first install, or the Playground reloaded) starts afresh: the
                 # question that was waiting must not take the next message as its answer.
-                await self._dialog_state.delete(turn_context)
+                await self._dialog_state_of(turn_context).delete(turn_context)
             await turn_context.send_activity(card_activity(build_welcome(new_flow_id())))
 
     async def on_teams_signin_verify_state(self, turn_context: TurnContext) -> None:

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from botbuilder.core import TurnContext
 from botbuilder.core.adapters import TestAdapter
-from botbuilder.schema import Activity, ChannelAccount
+from botbuilder.schema import Activity, ChannelAccount, ConversationAccount, Entity
 
 from dialogs.sql_storage import SqlStorage
+from dialogs.teams_bot import strip_bot_mention
 from dialogs.turn_log import log_turn_failure
-from tests.bot.conftest import TOKEN, FakeCalendarService, make_adapter, make_bot
+from tests.bot.conftest import CONNECTION, TOKEN, FakeCalendarService, make_adapter, make_bot
 from tests.bot.test_schedule_dialog import (
     actions_of,
     cards,
@@ -216,3 +217,39 @@ async def test_edit_button_on_a_booked_flow_says_so(adapter: TestAdapter) -> Non
     replies = await say(adapter, invoke(button["data"]))
     assert invoke_body(replies)["statusCode"] == 200
     assert "finished" in texts(replies)
+
+
+def _mention(text: str, *, sender: str = "29:alex", kind: str = "groupChat") -> Activity:
+    return Activity(
+        type="message", text=text, from_property=ChannelAccount(id=sender, name=sender),
+        conversation=ConversationAccount(id="19:group@thread.v2", conversation_type=kind),
+        entities=[Entity().deserialize({
+            "type": "mention", "text": "<at>OpenSlot</at>",
+            "mentioned": {"id": "28:bot", "name": "OpenSlot"}})])
+
+
+@pytest.mark.parametrize("kind", ["groupChat", "channel"])
+async def test_mention_is_stripped_in_group_chats_and_channels(adapter: TestAdapter,
+                                                               kind: str) -> None:
+    replies = await say(adapter, _mention("<at>OpenSlot</at> schedule", kind=kind))
+    assert "What is the candidate's name?" in texts(replies)
+    replies = await say(adapter, _mention("<at>OpenSlot</at> Dana Smith", kind=kind))
+    assert "What is Dana Smith's e-mail?" in texts(replies)
+
+
+def test_strip_bot_mention_keeps_other_mentions() -> None:
+    activity = _mention("<at>OpenSlot</at> schedule with <at>Megan Bowen</at>")
+    activity.recipient = ChannelAccount(id="28:bot", name="OpenSlot")
+    assert strip_bot_mention(activity) == "schedule with <at>Megan Bowen</at>"
+    no_entity = Activity(type="message", text="<at>OpenSlot</at>  help",
+                         recipient=ChannelAccount(id="28:bot", name="OpenSlot"))
+    assert strip_bot_mention(no_entity) == "help"
+
+
+async def test_each_manager_in_a_group_chat_has_their_own_questions(adapter: TestAdapter) -> None:
+    await say(adapter, _mention("<at>OpenSlot</at> schedule"))
+    adapter.add_user_token(CONNECTION, "msteams", "29:megan", TOKEN)
+    replies = await say(adapter, _mention("<at>OpenSlot</at> Ola Nordmann", sender="29:megan"))
+    assert "e-mail" not in texts(replies)  # Megan's message is not Alex's answer
+    replies = await say(adapter, _mention("<at>OpenSlot</at> Dana Smith"))
+    assert "What is Dana Smith's e-mail?" in texts(replies)
