@@ -27,6 +27,11 @@ class EditField(StrEnum):
     ZONE = "zone"
 
 
+#: The ScheduleInterviewDialog step that asks again for a cleared field (dialogs/conversation.mmd).
+ASKED_BY: Final = {EditField.DURATION: "duration", EditField.WINDOW: "range",
+                   EditField.PANEL: "people", EditField.ZONE: "zone"}
+
+
 @dataclass(frozen=True, slots=True)
 class TypedEdit:
     """What a typed edit changes: exactly one of the values is set."""
