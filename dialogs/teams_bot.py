@@ -178,7 +178,9 @@ class OpenSlotBot(TeamsActivityHandler):
             if conversation is None or conversation.conversation_type in (None, "personal"):
                 # A fresh welcome (first install, or the Playground reloaded) starts afresh: the
                 # question that was waiting must not take the next message as its answer.
-                await self._dialog_state_of(turn_context).delete(turn_context)
+                stack = self._dialog_state_of(turn_context)
+                if await stack.get(turn_context) is not None:
+                    await stack.delete(turn_context)
             await turn_context.send_activity(card_activity(build_welcome(new_flow_id())))
 
     async def on_teams_signin_verify_state(self, turn_context: TurnContext) -> None:

@@ -253,3 +253,12 @@ async def test_each_manager_in_a_group_chat_has_their_own_questions(adapter: Tes
     assert "e-mail" not in texts(replies)  # Megan's message is not Alex's answer
     replies = await say(adapter, _mention("<at>OpenSlot</at> Dana Smith"))
     assert "What is Dana Smith's e-mail?" in texts(replies)
+
+
+async def test_a_first_welcome_with_no_state_yet_does_not_fail(adapter: TestAdapter) -> None:
+    member = ChannelAccount(id="29:alex", name="Alex Wilber")
+    member.additional_properties = {"userRole": "user"}
+    replies = await say(adapter, Activity(type="conversationUpdate", channel_data={},
+                                          members_added=[member]))
+    assert cards(replies)
+    assert "went wrong" not in texts(replies)
