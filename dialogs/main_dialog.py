@@ -32,6 +32,10 @@ from dialogs.state import ScheduleDraft, new_flow_id
 from dialogs.views import interview_view, zone_or_utc
 
 SIGN_IN = "signin"
+SIGN_IN_RETRY = ("Please use the Sign in button above. If the sign-in page shows a code, type the "
+                 "code here. Or type \"cancel\".")
+SIGNED_OUT = ("You are signed out. To sign in again, type \"sign in\" (or any command) and use the "
+              "Sign in button.")
 CANCEL_WORDS = frozenset({"cancel", "stop", "quit", "never mind"})
 HELP_WORDS = frozenset({"help", "?"})
 RESTART_WORDS = frozenset({"restart", "start over", "start again", "reset", "new", "new interview"})
@@ -91,7 +95,7 @@ class MainDialog(ComponentDialog):
             step.values["edit"], step.values["flow"] = str(options["edit"]), str(options["flow"])
         return await step.begin_dialog(SIGN_IN, PromptOptions(
             prompt=MessageFactory.text("Please sign in to OpenSlot."),
-            retry_prompt=MessageFactory.text("Please use the sign-in button, or type cancel.")))
+            retry_prompt=MessageFactory.text(SIGN_IN_RETRY)))
 
     async def route_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         if step.result is None:
@@ -110,7 +114,7 @@ class MainDialog(ComponentDialog):
             await self._my_interviews(step)
         elif command in SIGN_OUT_WORDS:
             await sign_out(step.context, self._services.connection)
-            await step.context.send_activity("You are signed out.")
+            await step.context.send_activity(SIGNED_OUT)
         elif command == "disconnect":
             await self._disconnect(step)
         elif command in {"sign in", "signin", "login"}:

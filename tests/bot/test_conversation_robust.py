@@ -262,3 +262,22 @@ async def test_a_first_welcome_with_no_state_yet_does_not_fail(adapter: TestAdap
                                           members_added=[member]))
     assert cards(replies)
     assert "went wrong" not in texts(replies)
+
+
+async def test_sign_out_is_not_a_dead_end(adapter: TestAdapter) -> None:
+    assert "You are signed out" in texts(await say(adapter, "sign out"))
+    replies = await say(adapter, "schedule")
+    assert "Please sign in" in texts(replies)
+    assert "code" in texts(await say(adapter, "hello"))  # the retry says how to finish
+    adapter.add_user_token(CONNECTION, "msteams", "29:alex", TOKEN, magic_code="123456")
+    replies = await say(adapter, "123456")  # the code the sign-in page showed
+    assert "What is the candidate's name?" in texts(replies)
+    assert "What is Dana Smith's e-mail?" in texts(await say(adapter, "Dana Smith"))
+
+
+async def test_sign_in_again_after_sign_out_by_typing_sign_in(adapter: TestAdapter) -> None:
+    await say(adapter, "sign out")
+    assert "Please sign in" in texts(await say(adapter, "sign in"))
+    adapter.add_user_token(CONNECTION, "msteams", "29:alex", TOKEN, magic_code="654321")
+    assert "You are signed in" in texts(await say(adapter, "654321"))
+    assert "What is the candidate's name?" in texts(await say(adapter, "schedule"))

@@ -561,3 +561,31 @@ def test_card_crawler_every_button_answers(browser: Any, running_stack: Stack) -
                  "Book this interview? / Confirm", "Booking link ready / Revoke link",
                  "My interviews / Cancel", "Cancel this interview? / Yes, cancel it"):
         assert must in pressed, f"never pressed {must!r}:\n{pressed}"
+
+
+def test_sign_out_then_sign_in_again_without_restart(browser: Any, running_stack: Stack) -> None:
+    # The sign-in page is devtenant's (its own CA): this browser trusts it as a developer would.
+    context = browser.new_context(viewport={"width": 1280, "height": 1000},
+                                  timezone_id=MANAGER_ZONE, locale="en-US",
+                                  ignore_https_errors=True)
+    page = context.new_page()
+    page.goto(running_stack.playground_url)
+    page.get_by_text("Schedule an interview", exact=True).first.wait_for(timeout=30_000)
+    chat = Chat(page, "sign_out_and_in")
+    try:
+        chat.say("sign out", "You are signed out.")
+        chat.say("schedule", "Please sign in to OpenSlot.")
+        chat.shot("sign_in_card")
+        with page.expect_popup(timeout=REPLY_TIMEOUT_MS) as popup_info:
+            page.get_by_role("button", name="Sign in").last.click()
+        popup = popup_info.value
+        popup.wait_for_load_state()
+        popup.get_by_role("button", name=re.compile("Alex Wilber")).click()
+        code = popup.locator("#magic-code").inner_text(timeout=REPLY_TIMEOUT_MS)
+        popup.close()
+        chat.say(code, "What is the candidate's name?")  # the "schedule" that asked for sign-in
+        chat.shot("signed_in_again")
+        chat.say("Dana Smith", "What is Dana Smith's e-mail?")
+    finally:
+        chat.shot("last")
+        context.close()
