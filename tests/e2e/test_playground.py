@@ -589,3 +589,30 @@ def test_sign_out_then_sign_in_again_without_restart(browser: Any, running_stack
     finally:
         chat.shot("last")
         context.close()
+
+
+def _mention_bot(chat: Chat, text: str, expect: str, *, box_index: int = 0) -> None:
+    """Type "@OpenSlot <text>" with the Playground's mention picker and wait for ``expect``.
+
+    ``box_index``: 0 is the chat's box (in a channel: "Start a new post"); in a channel 1 is the
+    reply box of the newest thread."""
+    box = chat.page.locator("textarea, [contenteditable=true]").nth(box_index)
+    box.click()
+    box.type("@Open")
+    chat.page.locator("#typeahead-menu").get_by_role("menuitem", name="OpenSlot").click()
+    box.type(f" {text}")
+    box.press("Enter")
+    chat.page.get_by_text(expect).last.wait_for(timeout=REPLY_TIMEOUT_MS)
+
+
+@pytest.mark.parametrize(("place", "channel"), [("Interview panel", False), ("Interviews", True)])
+def test_mentioning_the_bot_in_a_group_chat_and_a_channel(chat: Chat, place: str,
+                                                          channel: bool) -> None:
+    chat.page.get_by_text(place, exact=True).first.click()
+    _mention_bot(chat, "schedule", "What is the candidate's name?")
+    chat.shot("asked_name")
+    reply = 1 if channel else 0  # in a channel the answers go in the post's thread
+    _mention_bot(chat, "Dana Smith", "What is Dana Smith's e-mail?", box_index=reply)
+    _mention_bot(chat, "help", "How OpenSlot works", box_index=reply)
+    chat.shot("help_card")
+    assert not chat.shows("Something went wrong")
