@@ -10,7 +10,7 @@ from cards.elements import action_set, build_card, field_rows, heading, note
 from cards.interview_facts import interview_rows
 from cards.views import InterviewView
 
-__all__ = ["MAX_LISTED", "build_cancel_question", "build_my_interviews"]
+__all__ = ["MAX_LISTED", "build_cancel_question", "build_my_interviews", "build_private_interviews"]
 
 MAX_LISTED: Final = 10
 
@@ -71,3 +71,14 @@ def build_cancel_question(flow: str, interview: InterviewView) -> dict[str, obje
         ]),
     ]
     return build_card(body, fallback_text="Cancel this interview?")
+
+
+def build_private_interviews(flow: str) -> dict[str, object]:
+    """Return the card posted for "my interviews" in a group chat or channel: everyone sees it,
+    and its button shows the list to whoever presses it only (the answer to their own press)."""
+    body = [
+        heading("My interviews are private"),
+        note("Press the button: the list is shown to you only, never to the rest of the chat."),
+        action_set([build_execute("Show my interviews", CardAction(Verb.MY_INTERVIEWS, flow))]),
+    ]
+    return build_card(body, fallback_text="My interviews are private.")

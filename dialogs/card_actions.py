@@ -201,15 +201,36 @@ async def _interview_action(context: TurnContext, services: DialogServices,
         return await _start_reschedule(context, services, token, action)
     interviews = await services.calendar.list_interviews(token)
     if action.verb is Verb.KEEP_INTERVIEW:
-        now = services.clock()
-        upcoming = sorted((i for i in interviews if i.end > now and i.status != "cancelled"),
-                          key=lambda i: i.start)
-        return build_my_interviews(action.flow, [interview_view(i, zones) for i in upcoming])
+        return _listing(services, action.flow, interviews, zones)
     interview = next((i for i in interviews if i.id == action.interview_id
                       and i.status != "cancelled"), None)
     if interview is None:
         return build_error(action.flow, "That interview is no longer booked.")
     return build_cancel_question(action.flow, interview_view(interview, zones))
+
+
+def _listing(services: DialogServices, flow: str, interviews: list[InterviewOut],
+             zones: ZonePair) -> Card:
+    now = services.clock()
+    upcoming = sorted((i for i in interviews if i.end > now and i.status != "cancelled"),
+                      key=lambda i: i.start)
+    return build_my_interviews(flow, [interview_view(i, zones) for i in upcoming])
+
+
+async def my_interviews_card(context: TurnContext, services: DialogServices, flow: str) -> Card:
+    """The "My interviews" card of the user who sent this turn (reconnect or error card on
+    failure)."""
+    token = await fetch_user_token(context, services.connection)
+    if token is None:
+        return build_reconnect(flow)
+    zone = zone_or_utc(manager_zone(context))
+    try:
+        interviews = await services.calendar.list_interviews(token)
+    except errors.ReconnectRequiredError:
+        return build_reconnect(flow)
+    except errors.CalendarError as err:
+        return build_error(flow, err.message)
+    return _listing(services, flow, interviews, ZonePair(zone, zone))
 
 
 async def _start_reschedule(context: TurnContext, services: DialogServices, token: str,

@@ -21,12 +21,12 @@ from botbuilder.dialogs.prompts import OAuthPromptSettings, PromptOptions
 
 from calendar_backend import errors
 from cards.help import build_help
-from cards.my_interviews import build_my_interviews
+from cards.my_interviews import build_my_interviews, build_private_interviews
 from cards.views import ZonePair
 from dialogs import parse
 from dialogs.edits import EditField, apply_typed_edit, clear_field, editable, parse_typed_edit
 from dialogs.schedule_interview import ScheduleInterviewDialog, hand_over_token
-from dialogs.services import DialogServices, card_activity, manager_zone
+from dialogs.services import DialogServices, card_activity, is_shared, manager_zone
 from dialogs.sso import SafeOAuthPrompt, fetch_user_token, sign_out
 from dialogs.state import ScheduleDraft, new_flow_id
 from dialogs.views import interview_view, zone_or_utc
@@ -110,7 +110,10 @@ class MainDialog(ComponentDialog):
             if draft.pending_people:  # typed names: resolved in this turn with this token
                 hand_over_token(step.context, step.result)
             return await step.begin_dialog(ScheduleInterviewDialog.__name__, draft.to_json())
-        if command in MY_INTERVIEWS_WORDS:
+        if command in MY_INTERVIEWS_WORDS and is_shared(step.context):
+            await step.context.send_activity(card_activity(build_private_interviews(
+                new_flow_id())))
+        elif command in MY_INTERVIEWS_WORDS:
             await self._my_interviews(step)
         elif command in SIGN_OUT_WORDS:
             await sign_out(step.context, self._services.connection)

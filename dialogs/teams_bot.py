@@ -18,11 +18,17 @@ from botbuilder.schema import (
 
 from cards.actions import CardAction, Verb, parse_action
 from cards.welcome import build_welcome
-from dialogs.card_actions import handle_card_action
+from dialogs.card_actions import handle_card_action, my_interviews_card
 from dialogs.edits import EditField
 from dialogs.main_dialog import MainDialog
 from dialogs.schedule_interview import picked_people_text
-from dialogs.services import CARD_CONTENT_TYPE, DialogServices, card_activity, sender_scope
+from dialogs.services import (
+    CARD_CONTENT_TYPE,
+    DialogServices,
+    card_activity,
+    is_shared,
+    sender_scope,
+)
 from dialogs.state import new_flow_id
 
 LOG = logging.getLogger("openslot.bot")
@@ -164,6 +170,11 @@ class OpenSlotBot(TeamsActivityHandler):
         if action.verb in _EDIT_VERBS:
             await self.run_dialog(turn_context, edit=(_EDIT_VERBS[action.verb], action.flow))
             return message_response("Let's change that.")
+        if action.verb is Verb.MY_INTERVIEWS and is_shared(turn_context):
+            # In a group chat or channel the list is the answer to the press: the presser's own.
+            listing = await my_interviews_card(turn_context, self._services, action.flow)
+            return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE,
+                                              value=listing)
         card = await handle_card_action(turn_context, self._services, action)
         if card is None:
             await self.run_dialog(turn_context, _VERB_COMMANDS[action.verb])

@@ -281,3 +281,19 @@ async def test_sign_in_again_after_sign_out_by_typing_sign_in(adapter: TestAdapt
     adapter.add_user_token(CONNECTION, "msteams", "29:alex", TOKEN, magic_code="654321")
     assert "You are signed in" in texts(await say(adapter, "654321"))
     assert "What is the candidate's name?" in texts(await say(adapter, "schedule"))
+
+
+async def test_my_interviews_in_a_group_chat_shows_the_list_to_the_presser_only(
+        adapter: TestAdapter) -> None:
+    await _booked_listing(adapter)  # Alex booked one with Dana Smith (personal chat)
+    replies = await say(adapter, _mention("<at>OpenSlot</at> my interviews"))
+    [public] = cards(replies)
+    assert "Dana Smith" not in str(public)  # visible to the whole chat: no details
+    button = next(a for a in actions_of(public) if a["title"] == "Show my interviews")
+    press = invoke({**button["data"]})
+    press.conversation = ConversationAccount(id="19:group@thread.v2", conversation_type="groupChat")
+    replies = await say(adapter, press)
+    assert [r.type for r in replies] == ["invokeResponse"]  # nothing posted to the chat
+    listing = invoke_body(replies)["value"]
+    assert _heading({"value": listing}) == "My interviews"
+    assert "Dana Smith" in str(listing)
