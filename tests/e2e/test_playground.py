@@ -616,3 +616,28 @@ def test_mentioning_the_bot_in_a_group_chat_and_a_channel(chat: Chat, place: str
     _mention_bot(chat, "help", "How OpenSlot works", box_index=reply)
     chat.shot("help_card")
     assert not chat.shows("Something went wrong")
+
+
+def test_reload_restart_and_edits_without_starting_over(chat: Chat) -> None:
+    chat.say("schedule", "What is the candidate's name?")
+    chat.page.reload()
+    chat.page.get_by_text("Schedule an interview", exact=True).first.wait_for(timeout=30_000)
+    chat.say("Dana Smith", "How OpenSlot works")  # the fresh welcome dropped the old question
+    assert not chat.shows("What is Dana Smith's e-mail?")
+    chat.say("schedule", "What is the candidate's name?")
+    chat.say("start over", "Starting over.")
+    chat.say("schedule Dana Smith (dana@example.com) with Megan and Adele, 45 min, next week",
+             "Which time zone is the candidate in?")
+    chat.say("London", "Any buffer between meetings")
+    chat.say("none", "45 min with Megan Bowen and Adele Vance")
+    questions = ("What is the candidate's name?", "Which time zone is the candidate in?",
+                 "Any buffer between meetings")
+    before = [chat.page.get_by_text(q).count() for q in questions]
+    chat.say("make it 60 minutes", "1 h with Megan Bowen and Adele Vance")
+    chat.shot("typed_edit")
+    chat.page.get_by_role("button", name="Change length", exact=True).last.click()
+    chat.page.get_by_text("How long is the interview?").last.wait_for(timeout=REPLY_TIMEOUT_MS)
+    chat.say("30", "30 min with Megan Bowen and Adele Vance")
+    chat.shot("button_edit")
+    after = [chat.page.get_by_text(q).count() for q in questions]
+    assert after == before, f"asked again: {questions}: {before} -> {after}"
