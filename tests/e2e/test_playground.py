@@ -393,7 +393,8 @@ def cards_of(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # Canned answers to the bot's questions, so that presses reach the cards deeper in the flow.
-ANSWERS = (("What is the candidate's name?", "Dana Smith"), ("e-mail?", "dana@example.com"),
+# Its own candidate: the crawler books (and may cancel), other tests look for Dana Smith's invite.
+ANSWERS = (("What is the candidate's name?", "Casey Crawler"), ("e-mail?", "casey@example.com"),
            ("Who should interview?", "Megan Bowen and Adele Vance"),
            ("How long is the interview?", "45"), ("When?", "next week"),
            ("Which time zone is the candidate in?", "India"),
