@@ -17,6 +17,7 @@ from botbuilder.schema import (
 )
 
 from cards.actions import CardAction, Verb, parse_action
+from cards.error import build_error
 from cards.welcome import build_welcome
 from dialogs.card_actions import handle_card_action, my_interviews_card
 from dialogs.edits import EditField
@@ -30,6 +31,7 @@ from dialogs.services import (
     sender_scope,
 )
 from dialogs.state import new_flow_id
+from dialogs.turn_log import log_turn_failure
 
 LOG = logging.getLogger("openslot.bot")
 MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"
@@ -167,6 +169,16 @@ class OpenSlotBot(TeamsActivityHandler):
             action: CardAction = parse_action(raw if isinstance(raw, dict) else {})
         except ValueError:
             return _error_response(400, "This card action is not valid.")
+        try:
+            return await self._answer_press(turn_context, action)
+        except Exception as err:  # the press still gets its answer: an error card, not invoke 501
+            log_turn_failure(LOG, turn_context, err)
+            return AdaptiveCardInvokeResponse(
+                status_code=200, type=CARD_CONTENT_TYPE,
+                value=build_error(action.flow, "Sorry, something went wrong. Please try again."))
+
+    async def _answer_press(self, turn_context: TurnContext,
+                            action: CardAction) -> AdaptiveCardInvokeResponse:
         if action.verb in _EDIT_VERBS:
             await self.run_dialog(turn_context, edit=(_EDIT_VERBS[action.verb], action.flow))
             return message_response("Let's change that.")

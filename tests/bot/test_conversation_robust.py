@@ -297,3 +297,18 @@ async def test_my_interviews_in_a_group_chat_shows_the_list_to_the_presser_only(
     listing = invoke_body(replies)["value"]
     assert _heading({"value": listing}) == "My interviews"
     assert "Dana Smith" in str(listing)
+
+
+async def test_a_press_that_fails_still_gets_an_answer(
+        storage: SqlStorage, fake: FakeCalendarService, caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(token: str) -> list[object]:
+        raise RuntimeError("boom")
+
+    fake.list_interviews = broken  # type: ignore[assignment,method-assign]
+    adapter = make_adapter(make_bot(storage, fake))
+    press = invoke({"verb": "keep_interview", "flow": "f0123456789abcdef", "interview_id": "iv1"})
+    with caplog.at_level(logging.ERROR, "openslot.bot"):
+        body = invoke_body(await say(adapter, press))
+    assert body["statusCode"] == 200
+    assert _heading(body) == "Something went wrong"
+    assert any("turn failed: RuntimeError" in r.getMessage() for r in caplog.records)
