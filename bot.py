@@ -62,6 +62,7 @@ from dialogs.sso import SsoExchangeMiddleware
 from dialogs.state_seal import StateSealer, state_key
 from dialogs.teams_bot import OpenSlotBot
 from dialogs.token_service import TokenServiceClient
+from dialogs.turn_log import log_turn_failure
 
 LOG = logging.getLogger("openslot.bot")
 # msrest builds every client's retry list as `[i for i in range(999) if i not in safe_codes]` with
@@ -537,7 +538,7 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
     adapter.use(SsoExchangeMiddleware(store, settings.connection_name))
 
     async def on_error(context: TurnContext, error: Exception) -> None:
-        LOG.error("turn failed: %s", type(error).__name__)
+        log_turn_failure(LOG, context, error)
         try:
             await context.send_activity("Sorry, something went wrong. Please try again.")
         except Exception as send_error:  # the channel is unreachable: log, answer 2xx, never 500

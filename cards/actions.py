@@ -37,10 +37,16 @@ class Verb(StrEnum):
     SHORTEN = "shorten"
     MORE_SLOTS = "more_slots"
     SEND_TO_CANDIDATE = "send_to_candidate"
-    CANCEL_INTERVIEW = "cancel_interview"
+    CANCEL_INTERVIEW = "cancel_interview"  # asks "Cancel this interview?" first
+    CANCEL_INTERVIEW_CONFIRMED = "cancel_interview_confirmed"
+    KEEP_INTERVIEW = "keep_interview"
     RESCHEDULE_INTERVIEW = "reschedule_interview"
     REVOKE_OFFER = "revoke_offer"
     SIGN_IN = "sign_in"
+    EDIT_DURATION = "edit_duration"  # the slot card's "Change ..." buttons: ask again, search again
+    EDIT_WINDOW = "edit_window"
+    EDIT_PANEL = "edit_panel"
+    EDIT_ZONE = "edit_zone"
     REFRESH = "refresh"
     # Fix the search from the slot card (issue 13 defects 3 and 14).
     DROP_PERSON = "drop_person"
@@ -62,6 +68,8 @@ _FIELDS_BY_VERB: Final[Mapping[Verb, frozenset[str]]] = {
     Verb.SHORTEN: frozenset({"duration_min"}),
     Verb.MORE_SLOTS: frozenset({"page"}),
     Verb.CANCEL_INTERVIEW: frozenset({"interview_id"}),
+    Verb.CANCEL_INTERVIEW_CONFIRMED: frozenset({"interview_id"}),
+    Verb.KEEP_INTERVIEW: frozenset({"interview_id"}),
     Verb.RESCHEDULE_INTERVIEW: frozenset({"interview_id"}),
     Verb.REVOKE_OFFER: frozenset({"offer_id"}),
     Verb.DROP_PERSON: frozenset({"person"}),

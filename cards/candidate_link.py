@@ -16,7 +16,7 @@ from cards.elements import action_set, build_card, heading, plain
 from cards.local_time import format_instant
 from cards.views import OfferView, Person
 
-__all__ = ["build_candidate_link", "candidate_mailto"]
+__all__ = ["build_candidate_link", "build_link_revoked", "candidate_mailto"]
 
 MAX_MAILTO = 2000  # Outlook and browsers handle mailto: links up to about 2,000 characters
 
@@ -63,3 +63,13 @@ def build_candidate_link(
     ]
     refresh = build_refresh(flow, user_ids) if user_ids else None
     return build_card(body, fallback_text="Candidate booking link.", refresh=refresh)
+
+
+def build_link_revoked(flow: str) -> dict[str, object]:
+    """Return the card that replaces a revoked link: it says so, and offers a new search."""
+    body = [
+        heading("Booking link revoked"),
+        plain("The link no longer works: the candidate sees that it has expired."),
+        action_set([build_execute("Schedule an interview", CardAction(Verb.SCHEDULE, flow))]),
+    ]
+    return build_card(body, fallback_text="Booking link revoked.")

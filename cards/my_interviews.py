@@ -11,7 +11,7 @@ from cards.interview_facts import interview_rows
 from cards.local_time import format_slot
 from cards.views import InterviewView
 
-__all__ = ["MAX_LISTED", "build_my_interviews"]
+__all__ = ["MAX_LISTED", "build_cancel_question", "build_my_interviews", "build_private_interviews"]
 
 MAX_LISTED: Final = 10
 
@@ -65,3 +65,31 @@ def build_my_interviews(
                          subtle=True))
     refresh = build_refresh(flow, user_ids) if user_ids else None
     return build_card(body, fallback_text="Your interviews in OpenSlot.", refresh=refresh)
+
+
+def build_cancel_question(flow: str, interview: InterviewView) -> dict[str, object]:
+    """Return "Cancel this interview?": the facts, "Yes, cancel it" and "Keep it" (back to the list)."""
+    iid = interview.interview_id
+    body = [
+        heading("Cancel this interview?"),
+        field_rows(interview_rows(interview)),
+        note("Everyone on the invite will be told. This cannot be undone.", subtle=True),
+        action_set([
+            build_execute("Yes, cancel it",
+                          CardAction(Verb.CANCEL_INTERVIEW_CONFIRMED, flow, interview_id=iid),
+                          style="destructive"),
+            build_execute("Keep it", CardAction(Verb.KEEP_INTERVIEW, flow, interview_id=iid)),
+        ]),
+    ]
+    return build_card(body, fallback_text="Cancel this interview?")
+
+
+def build_private_interviews(flow: str) -> dict[str, object]:
+    """Return the card posted for "my interviews" in a group chat or channel: everyone sees it,
+    and its button shows the list to whoever presses it only (the answer to their own press)."""
+    body = [
+        heading("My interviews are private"),
+        note("Press the button: the list is shown to you only, never to the rest of the chat."),
+        action_set([build_execute("Show my interviews", CardAction(Verb.MY_INTERVIEWS, flow))]),
+    ]
+    return build_card(body, fallback_text="My interviews are private.")

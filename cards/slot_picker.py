@@ -134,6 +134,15 @@ def _slots_body(
     return body
 
 
+_EDITS: Final = (("Change length", Verb.EDIT_DURATION), ("Change dates", Verb.EDIT_WINDOW),
+                  ("Change panel", Verb.EDIT_PANEL), ("Candidate's zone", Verb.EDIT_ZONE))
+
+
+def _edit_actions(flow: str) -> dict[str, object]:
+    """"Change ..." buttons: each asks for one field again and searches again (no start over)."""
+    return action_set([build_execute(title, CardAction(verb, flow)) for title, verb in _EDITS])
+
+
 def build_slot_picker(view: SlotPickerView) -> dict[str, object]:
     """Return the slot picker card for page ``view.page`` of ``view.slots``.
 
@@ -154,6 +163,7 @@ def build_slot_picker(view: SlotPickerView) -> dict[str, object]:
         plain(f"Interview: {view.candidate.display_name}", weight="Bolder"),
         plain(summary, subtle=True),
         *(_slots_body(view, page, shown) if shown else _empty_body(view)),
+        _edit_actions(view.flow),
     ]
     if not any(b.reason.is_unreadable for b in view.blockers):
         body.append(action_set([build_execute("Send to candidate instead",

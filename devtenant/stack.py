@@ -195,6 +195,14 @@ def _alive(proc: subprocess.Popen[bytes], name: str) -> None:
         raise RuntimeError(f"{name} exited with {proc.returncode}; see its log")
 
 
+PLAYGROUND_LOOPBACK = ROOT / "devtenant" / "playground" / "loopback.cjs"
+
+
+def _loopback_node_options(env: Mapping[str, str]) -> str:
+    """NODE_OPTIONS that make the Playground listen on 127.0.0.1 only (it has no host option)."""
+    return f"{env.get('NODE_OPTIONS', '')} --require \"{PLAYGROUND_LOOPBACK}\"".strip()
+
+
 def start_stack(env: dict[str, str], data_dir: Path, *, bot: bool = True, playground: bool = True,
                 say: Callable[[str], None] = lambda _line: None) -> list[subprocess.Popen[bytes]]:
     """Start devtenant, bootstrap, the Calendar Service, the bot and the Playground; return them.
@@ -232,7 +240,8 @@ def start_stack(env: dict[str, str], data_dir: Path, *, bot: bool = True, playgr
                 [str(PLAYGROUND_BIN), "start", "-e",
                  f"http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}/api/messages", "-c", "msteams",
                  "-p", pg_port, "--disable-telemetry"],
-                env, logs, "playground", cwd=PLAYGROUND_BIN.parents[2]))
+                {**env, "NODE_OPTIONS": _loopback_node_options(env)}, logs, "playground",
+                cwd=PLAYGROUND_BIN.parents[2]))
             wait_http(f"http://127.0.0.1:{pg_port}")
             _alive(procs[-1], "Playground")
             say(f"\nOpen http://127.0.0.1:{pg_port} and type \"schedule\".")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from botbuilder.core import TurnContext
 
@@ -18,13 +19,15 @@ from calendar_backend.contract import InterviewOut
 from cards.actions import CardAction, Verb
 from cards.booked import build_booked
 from cards.cancelled import build_cancelled
-from cards.candidate_link import build_candidate_link
+from cards.candidate_link import build_candidate_link, build_link_revoked
 from cards.confirmation import build_confirmation
 from cards.error import build_error
+from cards.my_interviews import build_cancel_question, build_my_interviews
 from cards.reconnect import build_reconnect
 from cards.slot_picker import WIDEN_DAYS, build_slot_picker
-from cards.views import OfferView
+from cards.views import OfferView, ZonePair
 from dialogs.flow_search import MAX_SLOTS, slot_card
+from dialogs.my_interviews import interview_views
 from dialogs.parse import next_working_days
 from dialogs.services import DialogServices, mailbox_zone, manager_zone
 from dialogs.sso import fetch_user_token
@@ -41,6 +44,8 @@ from dialogs.views import (
 )
 
 COMMAND_VERBS = frozenset({Verb.SCHEDULE, Verb.MY_INTERVIEWS, Verb.HELP, Verb.SIGN_IN})
+_INTERVIEW_VERBS = frozenset({Verb.CANCEL_INTERVIEW, Verb.CANCEL_INTERVIEW_CONFIRMED,
+                              Verb.KEEP_INTERVIEW, Verb.RESCHEDULE_INTERVIEW, Verb.REVOKE_OFFER})
 Card = dict[str, object]
 
 
@@ -61,7 +66,7 @@ async def handle_card_action(context: TurnContext, services: DialogServices,
 
 
 async def _dispatch(context: TurnContext, services: DialogServices, action: CardAction) -> Card:
-    if action.verb in (Verb.CANCEL_INTERVIEW, Verb.RESCHEDULE_INTERVIEW, Verb.REVOKE_OFFER):
+    if action.verb in _INTERVIEW_VERBS:
         return await _interview_action(context, services, action)
     draft = await services.load_flow(context, action.flow)
     if draft is None:
@@ -192,15 +197,47 @@ async def _interview_action(context: TurnContext, services: DialogServices,
         return build_reconnect(action.flow)
     if action.verb is Verb.REVOKE_OFFER:
         await services.calendar.revoke_offer(token, action.offer_id or "")
-        return build_error(action.flow, "The booking link was revoked.")
+        return build_link_revoked(action.flow)
     zone = zone_or_utc(await mailbox_zone(context, services, token))
-    from cards.views import ZonePair
-
     zones = ZonePair(zone, zone)
-    if action.verb is Verb.CANCEL_INTERVIEW:
+    if action.verb is Verb.CANCEL_INTERVIEW_CONFIRMED:
         cancelled = await services.calendar.cancel_interview(token, action.interview_id or "")
         return build_cancelled(action.flow, interview_view(cancelled, zones))
-    return await _start_reschedule(context, services, token, action)
+    if action.verb is Verb.RESCHEDULE_INTERVIEW:
+        return await _start_reschedule(context, services, token, action)
+    interviews = await services.calendar.list_interviews(token)
+    if action.verb is Verb.KEEP_INTERVIEW:
+        return await _listing(context, services, token, action.flow, interviews, zone)
+    interview = next((i for i in interviews if i.id == action.interview_id
+                      and i.status != "cancelled"), None)
+    if interview is None:
+        return build_error(action.flow, "That interview is no longer booked.")
+    return build_cancel_question(action.flow, interview_view(interview, zones))
+
+
+async def _listing(context: TurnContext, services: DialogServices, token: str, flow: str,
+                   interviews: list[InterviewOut], zone: ZoneInfo) -> Card:
+    now = services.clock()
+    upcoming = sorted((i for i in interviews if i.end > now and i.status != "cancelled"),
+                      key=lambda i: i.start)
+    return build_my_interviews(
+        flow, await interview_views(context, services, token, upcoming, zone))
+
+
+async def my_interviews_card(context: TurnContext, services: DialogServices, flow: str) -> Card:
+    """The "My interviews" card of the user who sent this turn (reconnect or error card on
+    failure)."""
+    token = await fetch_user_token(context, services.connection)
+    if token is None:
+        return build_reconnect(flow)
+    zone = zone_or_utc(await mailbox_zone(context, services, token))
+    try:
+        interviews = await services.calendar.list_interviews(token)
+    except errors.ReconnectRequiredError:
+        return build_reconnect(flow)
+    except errors.CalendarError as err:
+        return build_error(flow, err.message)
+    return await _listing(context, services, token, flow, interviews, zone)
 
 
 async def _start_reschedule(context: TurnContext, services: DialogServices, token: str,

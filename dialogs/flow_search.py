@@ -36,6 +36,7 @@ async def slot_card(context: TurnContext, services: DialogServices, draft: Sched
     except errors.ReconnectRequiredError:
         return build_reconnect(draft.flow)
     await services.save_flow(context, draft.evolve(status=FlowStatus.PICKING))
+    await services.set_current_flow(context, draft.flow)
     return build_slot_picker(slot_picker_view(draft, result, page))
 
 

@@ -1,6 +1,9 @@
 """MainDialog: sign in, then route "schedule" / "my interviews" / "help" / "sign out" / "disconnect".
 
-Interruptions: "cancel" and "help" work at every step of every child dialog.
+Interruptions: "cancel" and "help" work at every step of every child dialog, and so do the global
+commands ``GLOBAL_WORDS`` and "schedule ...": the question is dropped and the command runs.
+Edits: once slots are shown, a typed edit ("make it 60 minutes") or a slot card's "Change ..."
+button changes one field of that flow and searches again (``dialogs.edits``).
 """
 
 from __future__ import annotations
@@ -18,18 +21,29 @@ from botbuilder.dialogs.prompts import OAuthPromptSettings, PromptOptions
 
 from calendar_backend import errors
 from cards.help import build_help
-from cards.my_interviews import build_my_interviews
+from cards.my_interviews import build_my_interviews, build_private_interviews
 from dialogs import dates, parse
+from dialogs.edits import EditField, apply_typed_edit, clear_field, editable, parse_typed_edit
 from dialogs.my_interviews import interview_views
 from dialogs.schedule_interview import ScheduleInterviewDialog, hand_over_token
-from dialogs.services import DialogServices, card_activity, mailbox_zone, manager_zone
+from dialogs.services import DialogServices, card_activity, is_shared, mailbox_zone, manager_zone
 from dialogs.sso import SafeOAuthPrompt, fetch_user_token, sign_out
 from dialogs.state import ScheduleDraft, new_flow_id
 from dialogs.views import zone_or_utc
 
 SIGN_IN = "signin"
+SIGN_IN_RETRY = ("Please use the Sign in button above. If the sign-in page shows a code, type the "
+                 "code here. Or type \"cancel\".")
+SIGNED_OUT = ("You are signed out. To sign in again, type \"sign in\" (or any command) and use the "
+              "Sign in button.")
 CANCEL_WORDS = frozenset({"cancel", "stop", "quit", "never mind"})
 HELP_WORDS = frozenset({"help", "?"})
+RESTART_WORDS = frozenset({"restart", "start over", "start again", "reset", "new", "new interview"})
+MY_INTERVIEWS_WORDS = frozenset({"my interviews", "interviews", "list"})
+SIGN_OUT_WORDS = frozenset({"sign out", "signout", "log out", "logout"})
+#: Commands that interrupt any question: the question is dropped and the command runs.
+GLOBAL_WORDS = RESTART_WORDS | frozenset({"my interviews", "sign out", "signout", "log out",
+                                          "logout", "disconnect"})
 
 
 def command_of(text: str) -> str:
@@ -66,13 +80,22 @@ class MainDialog(ComponentDialog):
             await inner_dc.context.send_activity(card_activity(build_help(new_flow_id())))
             await inner_dc.context.send_activity("Carry on where we were, or type \"cancel\".")
             return DialogTurnResult(DialogTurnStatus.Waiting)
+        if text in GLOBAL_WORDS or text == "schedule" or text.startswith("schedule "):
+            await inner_dc.cancel_all_dialogs()
+            if text in RESTART_WORDS:
+                await inner_dc.context.send_activity("Starting over.")
+            command = "schedule" if text in RESTART_WORDS else activity.text
+            return await inner_dc.begin_dialog("main", {"text": command})
         return None
 
     async def sign_in_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        step.values["text"] = str((step.options or {}).get("text", ""))
+        options = step.options or {}
+        step.values["text"] = str(options.get("text", ""))
+        if options.get("edit"):
+            step.values["edit"], step.values["flow"] = str(options["edit"]), str(options["flow"])
         return await step.begin_dialog(SIGN_IN, PromptOptions(
             prompt=MessageFactory.text("Please sign in to OpenSlot."),
-            retry_prompt=MessageFactory.text("Please use the sign-in button, or type cancel.")))
+            retry_prompt=MessageFactory.text(SIGN_IN_RETRY)))
 
     async def route_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         if step.result is None:
@@ -80,25 +103,61 @@ class MainDialog(ComponentDialog):
             return await step.end_dialog(None)
         text = str(step.values.get("text", ""))
         command = command_of(text)
-        if command.startswith("schedule"):
+        if step.values.get("edit"):
+            return await self._edit_from_button(step)
+        if command == "schedule" or command.startswith("schedule ") or command in RESTART_WORDS:
             draft, notes = await self._draft_for(step, text)
             for note in notes:  # parts of the message that could not be used, said, not dropped
                 await step.context.send_activity(note)
             if draft.pending_people:  # typed names: resolved in this turn with this token
                 hand_over_token(step.context, step.result)
             return await step.begin_dialog(ScheduleInterviewDialog.__name__, draft.to_json())
-        if command in {"my interviews", "interviews", "list"}:
+        if command in MY_INTERVIEWS_WORDS and is_shared(step.context):
+            await step.context.send_activity(card_activity(build_private_interviews(
+                new_flow_id())))
+        elif command in MY_INTERVIEWS_WORDS:
             await self._my_interviews(step)
-        elif command in {"sign out", "signout", "log out", "logout"}:
+        elif command in SIGN_OUT_WORDS:
             await sign_out(step.context, self._services.connection)
-            await step.context.send_activity("You are signed out.")
+            await step.context.send_activity(SIGNED_OUT)
         elif command == "disconnect":
             await self._disconnect(step)
         elif command in {"sign in", "signin", "login"}:
             await step.context.send_activity("You are signed in.")
         else:
+            edited = await self._typed_edit(step, text)
+            if edited is not None:
+                return edited
             await step.context.send_activity(card_activity(build_help(new_flow_id())))
         return await step.end_dialog(None)
+
+    async def _edit_from_button(self, step: WaterfallStepContext) -> DialogTurnResult:
+        draft = await self._services.load_flow(step.context, str(step.values["flow"]))
+        if draft is None or not editable(draft):
+            await step.context.send_activity(
+                "That search is finished or has expired. Type \"schedule\" to start a new one.")
+            return await step.end_dialog(None)
+        cleared = clear_field(draft, EditField(str(step.values["edit"])))
+        return await step.begin_dialog(ScheduleInterviewDialog.__name__, cleared.to_json())
+
+    async def _typed_edit(self, step: WaterfallStepContext, text: str) -> DialogTurnResult | None:
+        """Apply "make it 60 minutes" & co. to the flow whose slots were shown last."""
+        draft = await self._services.current_flow(step.context)
+        if draft is None or not editable(draft):
+            return None
+        today = self._services.clock().astimezone(zone_or_utc(draft.manager_zone)).date()
+        edit = parse_typed_edit(text, today)
+        if edit is None:
+            return None
+        if edit.duration_min is not None:
+            problem = parse.check_duration(edit.duration_min)
+            if problem:
+                await step.context.send_activity(problem)
+                return await step.end_dialog(None)
+        changed = apply_typed_edit(draft, edit)
+        if changed.pending_people:
+            hand_over_token(step.context, step.result)
+        return await step.begin_dialog(ScheduleInterviewDialog.__name__, changed.to_json())
 
     async def _draft_for(self, step: WaterfallStepContext,
                          text: str) -> tuple[ScheduleDraft, list[str]]:

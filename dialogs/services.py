@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,6 +49,32 @@ class DialogServices:
         """Store ``draft`` in conversation state (persisted at the end of the turn)."""
         accessor = self.conversation_state.create_property("flows")
         await accessor.set(context, remember_flow(await self.load_flows(context), draft))
+
+    async def set_current_flow(self, context: TurnContext, flow: str | None) -> None:
+        """Remember ``flow`` as the one whose slots were shown last (typed edits apply to it)."""
+        await self.conversation_state.create_property(
+            "current_flow" + sender_scope(context)).set(context, flow)
+
+    async def current_flow(self, context: TurnContext) -> ScheduleDraft | None:
+        """The draft whose slots were shown last in this conversation, if any."""
+        flow = await self.conversation_state.create_property(
+            "current_flow" + sender_scope(context)).get(context)
+        return await self.load_flow(context, flow) if isinstance(flow, str) else None
+
+
+def is_shared(context: TurnContext) -> bool:
+    """True in a group chat or a channel (anything but a personal chat)."""
+    conversation = context.activity.conversation
+    return conversation is not None and conversation.conversation_type in ("groupChat", "channel")
+
+
+def sender_scope(context: TurnContext) -> str:
+    """A state-key suffix: "" in a personal chat, ".<hash of the sender's id>" in a shared one,
+    so each manager in a group chat or channel has their own questions and current search."""
+    if not is_shared(context):
+        return ""
+    sender = context.activity.from_property.id if context.activity.from_property else ""
+    return "." + hashlib.sha256(sender.encode()).hexdigest()[:16]
 
 
 def card_activity(card: dict[str, object]) -> Activity:

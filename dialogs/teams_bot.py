@@ -3,24 +3,85 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
-from botbuilder.core import TurnContext
+from botbuilder.core import StatePropertyAccessor, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.dialogs import Dialog, DialogSet, DialogTurnStatus
-from botbuilder.schema import AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue, ChannelAccount
+from botbuilder.schema import (
+    Activity,
+    AdaptiveCardInvokeResponse,
+    AdaptiveCardInvokeValue,
+    ChannelAccount,
+)
 
 from cards.actions import CardAction, Verb, parse_action
+from cards.error import build_error
 from cards.welcome import build_welcome
-from dialogs.card_actions import handle_card_action
+from dialogs.card_actions import handle_card_action, my_interviews_card
+from dialogs.edits import EditField
 from dialogs.main_dialog import MainDialog
 from dialogs.schedule_interview import picked_people_text
-from dialogs.services import CARD_CONTENT_TYPE, DialogServices, card_activity
+from dialogs.services import (
+    CARD_CONTENT_TYPE,
+    DialogServices,
+    card_activity,
+    is_shared,
+    sender_scope,
+)
 from dialogs.state import new_flow_id
+from dialogs.turn_log import log_turn_failure
 
 LOG = logging.getLogger("openslot.bot")
+MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"
 _VERB_COMMANDS = {Verb.SCHEDULE: "schedule", Verb.MY_INTERVIEWS: "my interviews",
                   Verb.HELP: "help", Verb.SIGN_IN: "sign in"}
+
+
+_EDIT_VERBS = {Verb.EDIT_DURATION: EditField.DURATION, Verb.EDIT_WINDOW: EditField.WINDOW,
+               Verb.EDIT_PANEL: EditField.PANEL, Verb.EDIT_ZONE: EditField.ZONE}
+_VERB_ACKS = {Verb.SCHEDULE: "Let's schedule an interview.", Verb.MY_INTERVIEWS: "Your interviews.",
+              Verb.HELP: "Here is what I can do.", Verb.SIGN_IN: "Signing in."}
+
+
+_AT_TAG = re.compile(r"<at>([^<]{0,256})</at>", re.IGNORECASE)
+
+
+def strip_bot_mention(activity: Activity) -> str:
+    """``activity.text`` without the @mention of the bot ("<at>OpenSlot</at> schedule" →
+    "schedule"), by the message's mention entities, else by the bot's name; other mentions stay.
+    """
+    text = activity.text or ""
+    bot = activity.recipient
+    for entity in activity.entities or []:
+        props = getattr(entity, "additional_properties", None) or {}
+        mentioned = props.get("mentioned") if getattr(entity, "type", None) == "mention" else None
+        if isinstance(mentioned, dict) and bot is not None and mentioned.get("id") == bot.id:
+            tag = props.get("text")
+            if isinstance(tag, str) and tag:
+                text = text.replace(tag, " ")
+    if bot is not None and bot.name:
+        text = _AT_TAG.sub(lambda m: " " if m.group(1).strip() == bot.name else m.group(0), text)
+    return " ".join(text.split())
+
+
+class MessageInvokeResponse(AdaptiveCardInvokeResponse):
+    """An ``adaptiveCard/action`` response whose ``value`` is a message string.
+
+    botbuilder's schema types ``value`` as ``{object}`` (a dict), so msrest cannot serialise the
+    ``application/vnd.microsoft.activity.message`` response (its value is a string, platform.md
+    §E1): the turn failed with ``SerializationError`` and the channel saw no invoke response
+    (``invoke 501``). This subclass serialises ``value`` as a plain string.
+    """
+
+    _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map,
+                      "value": {"key": "value", "type": "str"}}
+
+
+def message_response(text: str) -> AdaptiveCardInvokeResponse:
+    """A 200 ``adaptiveCard/action`` response that leaves the pressed card as it is."""
+    return MessageInvokeResponse(status_code=200, type=MESSAGE_CONTENT_TYPE, value=text)
 
 
 def _error_response(status: int, message: str) -> AdaptiveCardInvokeResponse:
@@ -38,26 +99,44 @@ class OpenSlotBot(TeamsActivityHandler):
         self._dialog: Dialog = MainDialog(services)
         self._dialog_state = services.conversation_state.create_property("DialogState")
 
+    def _dialog_state_of(self, context: TurnContext) -> StatePropertyAccessor:
+        """The dialog stack: the conversation's in a personal chat, the sender's own in a group
+        chat or channel (one manager's question never takes another's message as its answer)."""
+        scope = sender_scope(context)
+        if not scope:
+            return self._dialog_state
+        return self._services.conversation_state.create_property("DialogState" + scope)
+
     async def on_turn(self, turn_context: TurnContext) -> None:
         await super().on_turn(turn_context)
         await self._services.conversation_state.save_changes(turn_context)
 
-    async def run_dialog(self, context: TurnContext, text: str | None = None) -> None:
-        """Continue the active dialog, or start MainDialog with ``text`` as the command."""
-        dialogs = DialogSet(self._dialog_state)
+    async def run_dialog(self, context: TurnContext, text: str | None = None,
+                         edit: tuple[EditField, str] | None = None) -> None:
+        """Continue the active dialog, or start MainDialog with ``text`` as the command.
+
+        ``edit`` (field, flow) starts MainDialog on an edit of that flow instead (a slot card's
+        "Change ..." button). Either one drops the dialog that was waiting.
+        """
+        dialogs = DialogSet(self._dialog_state_of(context))
         dialogs.add(self._dialog)
         dc = await dialogs.create_context(context)
-        if text is None:
+        if text is None and edit is None:
             result = await dc.continue_dialog()
             if result.status != DialogTurnStatus.Empty:
                 return
             text = context.activity.text or ""
         else:
             await dc.cancel_all_dialogs()
-        if context.activity.type == "message" or text:
-            await dc.begin_dialog(self._dialog.id, {"text": text})
+        options: dict[str, str] = {"text": text or ""}
+        if edit is not None:
+            options.update(edit=edit[0].value, flow=edit[1])
+        if context.activity.type == "message" or text or edit:
+            await dc.begin_dialog(self._dialog.id, options)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
+        if turn_context.activity.text:
+            turn_context.activity.text = strip_bot_mention(turn_context.activity)
         value = turn_context.activity.value
         if isinstance(value, dict) and "verb" in value:
             await self._on_submit(turn_context, value)
@@ -73,6 +152,9 @@ class OpenSlotBot(TeamsActivityHandler):
         except ValueError:
             await context.send_activity("I didn't understand that button. Type \"help\".")
             return
+        if action.verb in _EDIT_VERBS:
+            await self.run_dialog(context, edit=(_EDIT_VERBS[action.verb], action.flow))
+            return
         card = await handle_card_action(context, self._services, action)
         if card is None:
             await self.run_dialog(context, _VERB_COMMANDS[action.verb])
@@ -87,17 +169,41 @@ class OpenSlotBot(TeamsActivityHandler):
             action: CardAction = parse_action(raw if isinstance(raw, dict) else {})
         except ValueError:
             return _error_response(400, "This card action is not valid.")
+        try:
+            return await self._answer_press(turn_context, action)
+        except Exception as err:  # the press still gets its answer: an error card, not invoke 501
+            log_turn_failure(LOG, turn_context, err)
+            return AdaptiveCardInvokeResponse(
+                status_code=200, type=CARD_CONTENT_TYPE,
+                value=build_error(action.flow, "Sorry, something went wrong. Please try again."))
+
+    async def _answer_press(self, turn_context: TurnContext,
+                            action: CardAction) -> AdaptiveCardInvokeResponse:
+        if action.verb in _EDIT_VERBS:
+            await self.run_dialog(turn_context, edit=(_EDIT_VERBS[action.verb], action.flow))
+            return message_response("Let's change that.")
+        if action.verb is Verb.MY_INTERVIEWS and is_shared(turn_context):
+            # In a group chat or channel the list is the answer to the press: the presser's own.
+            listing = await my_interviews_card(turn_context, self._services, action.flow)
+            return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE,
+                                              value=listing)
         card = await handle_card_action(turn_context, self._services, action)
         if card is None:
             await self.run_dialog(turn_context, _VERB_COMMANDS[action.verb])
-            return AdaptiveCardInvokeResponse(
-                status_code=200, type="application/vnd.microsoft.activity.message", value="OK")
+            return message_response(_VERB_ACKS[action.verb])
         return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
 
     async def on_members_added_activity(self, members_added: list[ChannelAccount],
                                         turn_context: TurnContext) -> None:
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
         if any(member.id != bot_id for member in members_added):
+            conversation = turn_context.activity.conversation
+            if conversation is None or conversation.conversation_type in (None, "personal"):
+                # A fresh welcome (first install, or the Playground reloaded) starts afresh: the
+                # question that was waiting must not take the next message as its answer.
+                stack = self._dialog_state_of(turn_context)
+                if await stack.get(turn_context) is not None:
+                    await stack.delete(turn_context)
             await turn_context.send_activity(card_activity(build_welcome(new_flow_id())))
 
     async def on_teams_signin_verify_state(self, turn_context: TurnContext) -> None:

@@ -177,7 +177,9 @@ async def test_my_interviews_and_cancel(adapter: TestAdapter, fake: FakeCalendar
     await say(adapter, invoke({**choose["data"], "verb": "confirm"}))
     [listing] = cards(await say(adapter, "my interviews"))
     cancel = next(a for a in actions_of(listing) if a["verb"] == "cancel_interview")
-    body = invoke_body(await say(adapter, invoke(cancel["data"])))
+    question = invoke_body(await say(adapter, invoke(cancel["data"])))["value"]
+    yes = next(a for a in actions_of(question) if a["verb"] == "cancel_interview_confirmed")
+    body = invoke_body(await say(adapter, invoke(yes["data"])))
     assert body["value"]["body"][0]["text"] == "Interview cancelled"
     assert fake.interviews["iv1"].status == "cancelled"
 

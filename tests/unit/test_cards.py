@@ -28,13 +28,18 @@ from hypothesis import strategies as st
 from cards.actions import Verb, parse_action
 from cards.booked import build_booked
 from cards.cancelled import build_cancelled
-from cards.candidate_link import build_candidate_link
+from cards.candidate_link import build_candidate_link, build_link_revoked
 from cards.candidate_notice import build_candidate_notice
 from cards.confirmation import build_confirmation
 from cards.error import build_error
 from cards.help import build_help
 from cards.local_time import format_duration, format_slot, zone_label
-from cards.my_interviews import MAX_LISTED, build_my_interviews
+from cards.my_interviews import (
+    MAX_LISTED,
+    build_cancel_question,
+    build_my_interviews,
+    build_private_interviews,
+)
 from cards.people_picker import build_people_picker
 from cards.reconnect import build_reconnect
 from cards.slot_picker import PAGE_SIZE, build_slot_picker
@@ -147,6 +152,9 @@ CASES: dict[str, Callable[[], dict[str, object]]] = {
                                                  user_ids=(MRI,)),
     "my_interviews_empty": lambda: build_my_interviews(FLOW, []),
     "cancelled": lambda: build_cancelled(FLOW, INTERVIEW),
+    "cancel_question": lambda: build_cancel_question(FLOW, INTERVIEW),
+    "private_interviews": lambda: build_private_interviews(FLOW),
+    "link_revoked": lambda: build_link_revoked(FLOW),
     "candidate_link": lambda: build_candidate_link(
         FLOW, CANDIDATE,
         OfferView("of-9", "https://openslot.contoso.example/c/Zk3v9_Qa", _utc(2025, 12, 9, 1)),
