@@ -1,0 +1,149 @@
+"""The candidate's own invite (issue 14): two Outlook events per booking, both from the manager.
+
+Checked on devtenant's raw store: the candidate is an attendee of their own event only; the
+panel's event has no candidate attendee and says who the candidate is; a room shows by its display
+name; the candidate's event carries the panel's Teams join link and no panel address. Moving
+PATCHes each event once; cancelling cancels each once. A candidate event Graph refuses withdraws
+the whole booking (the panel event is cancelled, the time freed).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from calendar_backend.app import SERVICE_KEY
+from calendar_backend.contract import format_time, parse_time
+from tests.service.conftest import ALEX, Stack, booking_body, events_at, next_week, user
+
+CANDIDATE = "dana.smith@example.com"
+
+
+async def _slot(stack: Stack, people: list[str], minutes: int = 45,
+                rooms: list[str] | None = None) -> dict[str, str]:
+    start, end = next_week(datetime.now(UTC))
+    body: dict[str, Any] = {"interviewers": people, "duration_min": minutes,
+                            "start": format_time(start), "end": format_time(end)}
+    if rooms:
+        body["rooms"] = rooms
+    status, doc = await stack.post("/v1/slots/find", body, stack.token())
+    assert status == 200, doc
+    assert doc["slots"], doc
+    return doc["slots"][0]  # type: ignore[no-any-return]
+
+
+def _addresses(event: dict[str, Any]) -> list[str]:
+    return [a["emailAddress"]["address"].lower() for a in event.get("attendees", [])]
+
+
+def _split(stack: Stack, start: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The organizer's two events at ``start``: (panel's, candidate's)."""
+    mine = events_at(stack, ALEX, start)
+    assert len(mine) == 2, [_addresses(e) for e in mine]
+    theirs = [e for e in mine if CANDIDATE in _addresses(e)]
+    panel = [e for e in mine if CANDIDATE not in _addresses(e)]
+    assert len(theirs) == 1 and len(panel) == 1
+    return panel[0], theirs[0]
+
+
+async def test_the_candidate_gets_their_own_invite_and_the_panel_never_shows_them(
+        calendar_stack: Stack) -> None:
+    stack = calendar_stack
+    people = [user(stack, "Megan Bowen")["mail"].lower(), user(stack, "Adele Vance")["mail"].lower()]
+    room = stack.devtenant.tenant.rooms()[0]
+    slot = await _slot(stack, people, rooms=[room["emailAddress"]])
+    body = {**booking_body(people, slot, "own-invite"), "rooms": [room["emailAddress"]]}
+    creates = stack.devtenant.tenant.counters["graph.events.create"]
+    status, interview = await stack.post("/v1/interviews", body, stack.token())
+    assert status == 201, interview
+    assert stack.devtenant.tenant.counters["graph.events.create"] == creates + 2
+    panel, theirs = _split(stack, slot["start"])
+    assert _addresses(theirs) == [CANDIDATE]  # the only attendee of their own invite
+    assert CANDIDATE not in _addresses(panel)
+    assert set(people) <= set(_addresses(panel))
+    dumped = json.dumps(theirs)
+    for address in [*people, room["emailAddress"].lower()]:
+        assert address not in dumped.lower()
+    assert interview["join_url"] in theirs["body"]["content"]  # the same Teams meeting
+    assert theirs["organizer"]["emailAddress"]["address"].lower() == ALEX
+    assert "Dana Smith" in panel["body"]["content"]  # the panel's invite says who
+    assert panel["location"]["displayName"] == room["displayName"]  # not the address
+    for person in people:  # interviewers get the panel's invite only
+        assert len(events_at(stack, person, slot["start"])) == 1
+    # The idempotent retry finds both: nothing new is written.
+    status, again = await stack.post("/v1/interviews", body, stack.token())
+    assert status == 201 and again["id"] == interview["id"]
+    assert stack.devtenant.tenant.counters["graph.events.create"] == creates + 2
+    async with stack.runtime.store.transaction() as tx:
+        from calendar_backend import storage
+        row = await storage.get_interview(tx, interview["id"])
+    assert row is not None and row.candidate_event_id == theirs["id"]
+    assert row.event_id == panel["id"]
+
+
+async def test_moving_and_cancelling_update_both_events_once_each(calendar_stack: Stack) -> None:
+    stack = calendar_stack
+    people = [user(stack, "Adele Vance")["mail"]]
+    slot = await _slot(stack, people, 30)
+    status, interview = await stack.post("/v1/interviews", booking_body(people, slot, "mv"),
+                                         stack.token())
+    assert status == 201, interview
+    counters = stack.devtenant.tenant.counters
+    updates = counters["graph.events.update"]
+    start = parse_time(slot["start"]) + timedelta(days=1)
+    new = {"start": format_time(start), "end": format_time(start + timedelta(minutes=30))}
+    status, moved = await stack.post(f"/v1/interviews/{interview['id']}/reschedule", new,
+                                     stack.token())
+    assert status == 200, moved
+    assert counters["graph.events.update"] == updates + 2  # one PATCH each
+    assert events_at(stack, ALEX, slot["start"]) == []
+    panel, theirs = _split(stack, new["start"])
+    assert _addresses(theirs) == [CANDIDATE]
+    cancels = counters["graph.events.cancel"]
+    status, cancelled = await stack.post(f"/v1/interviews/{interview['id']}/cancel", {},
+                                         stack.token())
+    assert status == 200 and cancelled["status"] == "cancelled", cancelled
+    assert counters["graph.events.cancel"] == cancels + 2  # one cancel each
+    assert events_at(stack, ALEX, new["start"]) == []
+
+
+async def test_a_refused_candidate_invite_withdraws_the_whole_booking(
+        calendar_stack: Stack) -> None:
+    """The candidate's event is refused (4xx): the panel event is cancelled, the row failed, the
+    time free again; the manager gets the error and nobody keeps a half booking."""
+    stack = calendar_stack
+    people = [user(stack, "Megan Bowen")["mail"]]
+    slot = await _slot(stack, people, 30)
+    graph = stack.client.app[SERVICE_KEY]._graph
+    real = graph.create_event
+
+    async def refuse_candidate(token: str, organizer: str, event: dict[str, Any],
+                               **kw: Any) -> dict[str, Any]:
+        if event.get("isOnlineMeeting") is False:  # the candidate's own (no second meeting)
+            from calendar_backend.errors import ValidationError
+            raise ValidationError("attendees", "refused")
+        return await real(token, organizer, event, **kw)
+
+    graph.create_event = refuse_candidate  # type: ignore[method-assign]
+    try:
+        status, doc = await stack.post("/v1/interviews", booking_body(people, slot, "refused"),
+                                       stack.token())
+    finally:
+        graph.create_event = real  # type: ignore[method-assign]
+    assert status >= 400, doc
+    assert events_at(stack, ALEX, slot["start"]) == []
+    assert events_at(stack, people[0], slot["start"]) == []
+    async with stack.runtime.store.transaction() as tx:
+        from sqlalchemy import text
+        statuses = (await tx.execute(text("SELECT status FROM interviews"))).scalars().all()
+        ops = (await tx.execute(text(
+            "SELECT operation, result FROM audit_log ORDER BY seq"))).all()
+    assert list(statuses) == ["failed"]
+    assert ("interview.create.candidate", "error:validation_error") in [tuple(o) for o in ops] \
+        or any(o[0] == "interview.create.candidate" and o[1].startswith("error:") for o in ops)
+    assert ("interview.create", "withdrawn") in [tuple(o) for o in ops]
+    # the time is free again: the same slot books (a new key)
+    status, doc = await stack.post("/v1/interviews", booking_body(people, slot, "again"),
+                                   stack.token())
+    assert status == 201, doc
