@@ -43,7 +43,8 @@ def _split(stack: Stack, start: str) -> tuple[dict[str, Any], dict[str, Any]]:
     assert len(mine) == 2, [_addresses(e) for e in mine]
     theirs = [e for e in mine if CANDIDATE in _addresses(e)]
     panel = [e for e in mine if CANDIDATE not in _addresses(e)]
-    assert len(theirs) == 1 and len(panel) == 1
+    assert len(theirs) == 1
+    assert len(panel) == 1
     return panel[0], theirs[0]
 
 
@@ -73,12 +74,14 @@ async def test_the_candidate_gets_their_own_invite_and_the_panel_never_shows_the
         assert len(events_at(stack, person, slot["start"])) == 1
     # The idempotent retry finds both: nothing new is written.
     status, again = await stack.post("/v1/interviews", body, stack.token())
-    assert status == 201 and again["id"] == interview["id"]
+    assert status == 201
+    assert again["id"] == interview["id"]
     assert stack.devtenant.tenant.counters["graph.events.create"] == creates + 2
     async with stack.runtime.store.transaction() as tx:
         from calendar_backend import storage
         row = await storage.get_interview(tx, interview["id"])
-    assert row is not None and row.candidate_event_id == theirs["id"]
+    assert row is not None
+    assert row.candidate_event_id == theirs["id"]
     assert row.event_id == panel["id"]
 
 
@@ -98,12 +101,13 @@ async def test_moving_and_cancelling_update_both_events_once_each(calendar_stack
     assert status == 200, moved
     assert counters["graph.events.update"] == updates + 2  # one PATCH each
     assert events_at(stack, ALEX, slot["start"]) == []
-    panel, theirs = _split(stack, new["start"])
+    _panel, theirs = _split(stack, new["start"])
     assert _addresses(theirs) == [CANDIDATE]
     cancels = counters["graph.events.cancel"]
     status, cancelled = await stack.post(f"/v1/interviews/{interview['id']}/cancel", {},
                                          stack.token())
-    assert status == 200 and cancelled["status"] == "cancelled", cancelled
+    assert status == 200, cancelled
+    assert cancelled["status"] == "cancelled"
     assert counters["graph.events.cancel"] == cancels + 2  # one cancel each
     assert events_at(stack, ALEX, new["start"]) == []
 
