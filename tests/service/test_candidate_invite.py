@@ -151,3 +151,88 @@ async def test_a_refused_candidate_invite_withdraws_the_whole_booking(
     status, doc = await stack.post("/v1/interviews", booking_body(people, slot, "again"),
                                    stack.token())
     assert status == 201, doc
+
+
+async def _booked(stack: Stack, key: str) -> tuple[dict[str, Any], dict[str, str]]:
+    people = [user(stack, "Adele Vance")["mail"]]
+    slot = await _slot(stack, people, 30)
+    status, interview = await stack.post("/v1/interviews", booking_body(people, slot, key),
+                                         stack.token())
+    assert status == 201, interview
+    return interview, slot
+
+
+async def _hold_rows(stack: Stack) -> list[str]:
+    async with stack.runtime.store.transaction() as tx:
+        from sqlalchemy import text
+        return list((await tx.execute(text(
+            "SELECT id FROM interviews WHERE source = 'move'"))).scalars().all())
+
+
+async def test_a_refused_candidate_patch_puts_the_panel_back(calendar_stack: Stack) -> None:
+    """The candidate's PATCH is refused: the panel's event is patched back to the old time, the
+    hold released, both events still agree with the database."""
+    stack = calendar_stack
+    interview, slot = await _booked(stack, "mv-refused")
+    graph = stack.client.app[SERVICE_KEY]._graph
+    real = graph.update_event
+    theirs_id = _split(stack, slot["start"])[1]["id"]
+
+    async def refuse_candidate(token: str, organizer: str, event_id: str,
+                               patch: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        if event_id == theirs_id:
+            from calendar_backend.errors import ValidationError
+            raise ValidationError("start", "refused")
+        return await real(token, organizer, event_id, patch, **kw)
+
+    start = parse_time(slot["start"]) + timedelta(days=1)
+    new = {"start": format_time(start), "end": format_time(start + timedelta(minutes=30))}
+    graph.update_event = refuse_candidate  # type: ignore[method-assign]
+    try:
+        status, doc = await stack.post(f"/v1/interviews/{interview['id']}/reschedule", new,
+                                       stack.token())
+    finally:
+        graph.update_event = real  # type: ignore[method-assign]
+    assert 400 <= status < 500, doc
+    panel, theirs = _split(stack, slot["start"])  # both still at the old time
+    assert panel["id"] == interview["event_id"]
+    assert theirs["id"] == theirs_id
+    assert events_at(stack, ALEX, new["start"]) == []
+    assert await _hold_rows(stack) == []  # the new time is free again
+    # and the move works once Graph accepts it
+    status, moved = await stack.post(f"/v1/interviews/{interview['id']}/reschedule", new,
+                                     stack.token())
+    assert status == 200, moved
+    _split(stack, new["start"])
+
+
+async def test_a_cancel_that_fails_half_way_is_finished_by_the_retry(
+        calendar_stack: Stack) -> None:
+    """The candidate's event is cancelled first; the panel's cancel fails: the booking stays
+    (the time reserved, the manager told); the retry cancels the panel's, nothing twice."""
+    stack = calendar_stack
+    interview, slot = await _booked(stack, "cx-half")
+    graph = stack.client.app[SERVICE_KEY]._graph
+    real = graph.cancel_event
+
+    async def panel_down(token: str, organizer: str, event_id: str, *a: Any,
+                         **kw: Any) -> None:
+        if event_id == interview["event_id"]:
+            from calendar_backend.errors import GraphUnavailableError
+            raise GraphUnavailableError()
+        await real(token, organizer, event_id, *a, **kw)
+
+    graph.cancel_event = panel_down  # type: ignore[method-assign]
+    try:
+        status, doc = await stack.post(f"/v1/interviews/{interview['id']}/cancel", {},
+                                       stack.token())
+    finally:
+        graph.cancel_event = real  # type: ignore[method-assign]
+    assert status >= 500, doc
+    live = events_at(stack, ALEX, slot["start"])
+    assert [e["id"] for e in live] == [interview["event_id"]]  # only the candidate's is gone
+    status, doc = await stack.post(f"/v1/interviews/{interview['id']}/cancel", {},
+                                   stack.token())
+    assert status == 200, doc
+    assert doc["status"] == "cancelled"
+    assert events_at(stack, ALEX, slot["start"]) == []
