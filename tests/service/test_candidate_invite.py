@@ -236,3 +236,49 @@ async def test_a_cancel_that_fails_half_way_is_finished_by_the_retry(
     assert status == 200, doc
     assert doc["status"] == "cancelled"
     assert events_at(stack, ALEX, slot["start"]) == []
+
+
+async def test_recovery_moves_the_candidate_event_with_a_settled_hold(
+        calendar_stack: Stack) -> None:
+    """A move died after the panel's PATCH (before the candidate's): recovery completes the
+    move and brings the candidate's own invite to the same time, with an audit row."""
+    from calendar_backend import storage
+    from calendar_backend.__main__ import build_reconciler
+    from calendar_backend.booking import _times
+
+    stack = calendar_stack
+    interview, slot = await _booked(stack, "settle")
+    async with stack.runtime.store.transaction() as tx:
+        row = await storage.get_interview(tx, interview["id"])
+        assert row is not None
+        start = row.start + timedelta(days=1)
+        hold = await storage.insert_hold(tx, row, start, start + timedelta(minutes=30))
+    assert hold is not None
+    graph = stack.client.app[SERVICE_KEY]._graph
+    token = await stack.client.app[SERVICE_KEY]._tokens.for_app(  # the app-only token
+        *await _app_credential(stack))
+    await graph.update_event(token, ALEX, str(row.event_id),
+                             _times(hold.start, hold.end))  # the panel's PATCH landed
+    report = await build_reconciler(stack.runtime, stale_min=0).run_once()
+    assert report.confirmed == 1
+    new = format_time(hold.start)
+    _split(stack, new)  # both events at the new time
+    assert events_at(stack, ALEX, slot["start"]) == []
+    async with stack.runtime.store.transaction() as tx:
+        from sqlalchemy import text
+        results = (await tx.execute(text(
+            "SELECT result FROM audit_log WHERE operation = 'interview.recover'"))).scalars()
+        assert "candidate_realigned" in list(results)
+
+
+async def _app_credential(stack: Stack) -> tuple[str, Any]:
+    from calendar_backend.service import tenant_credential_aad
+    from calendar_backend.tokens import AppCredential
+
+    tid = stack.devtenant.tenant_id
+    async with stack.runtime.store.transaction() as tx:
+        from calendar_backend import storage
+        tenant = await storage.get_tenant(tx, tid)
+    assert tenant is not None
+    raw = stack.runtime.cipher.decrypt(tenant.credential_blob, aad=tenant_credential_aad(tid))
+    return tid, AppCredential.from_bytes(raw)
