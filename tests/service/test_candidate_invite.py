@@ -127,14 +127,15 @@ async def test_a_refused_candidate_invite_withdraws_the_whole_booking(
         if event.get("isOnlineMeeting") is False:  # the candidate's own (no second meeting)
             from calendar_backend.errors import ValidationError
             raise ValidationError("attendees", "refused")
-        return await real(token, organizer, event, **kw)
+        made: dict[str, Any] = await real(token, organizer, event, **kw)
+        return made
 
-    graph.create_event = refuse_candidate  # type: ignore[method-assign]
+    graph.create_event = refuse_candidate
     try:
         status, doc = await stack.post("/v1/interviews", booking_body(people, slot, "refused"),
                                        stack.token())
     finally:
-        graph.create_event = real  # type: ignore[method-assign]
+        graph.create_event = real
     assert status >= 400, doc
     assert events_at(stack, ALEX, slot["start"]) == []
     assert events_at(stack, people[0], slot["start"]) == []
@@ -183,16 +184,17 @@ async def test_a_refused_candidate_patch_puts_the_panel_back(calendar_stack: Sta
         if event_id == theirs_id:
             from calendar_backend.errors import ValidationError
             raise ValidationError("start", "refused")
-        return await real(token, organizer, event_id, patch, **kw)
+        done: dict[str, Any] = await real(token, organizer, event_id, patch, **kw)
+        return done
 
     start = parse_time(slot["start"]) + timedelta(days=1)
     new = {"start": format_time(start), "end": format_time(start + timedelta(minutes=30))}
-    graph.update_event = refuse_candidate  # type: ignore[method-assign]
+    graph.update_event = refuse_candidate
     try:
         status, doc = await stack.post(f"/v1/interviews/{interview['id']}/reschedule", new,
                                        stack.token())
     finally:
-        graph.update_event = real  # type: ignore[method-assign]
+        graph.update_event = real
     assert 400 <= status < 500, doc
     panel, theirs = _split(stack, slot["start"])  # both still at the old time
     assert panel["id"] == interview["event_id"]
@@ -222,12 +224,12 @@ async def test_a_cancel_that_fails_half_way_is_finished_by_the_retry(
             raise GraphUnavailableError()
         await real(token, organizer, event_id, *a, **kw)
 
-    graph.cancel_event = panel_down  # type: ignore[method-assign]
+    graph.cancel_event = panel_down
     try:
         status, doc = await stack.post(f"/v1/interviews/{interview['id']}/cancel", {},
                                        stack.token())
     finally:
-        graph.cancel_event = real  # type: ignore[method-assign]
+        graph.cancel_event = real
     assert status >= 500, doc
     live = events_at(stack, ALEX, slot["start"])
     assert [e["id"] for e in live] == [interview["event_id"]]  # only the candidate's is gone
