@@ -284,3 +284,34 @@ async def _app_credential(stack: Stack) -> tuple[str, Any]:
     assert tenant is not None
     raw = stack.runtime.cipher.decrypt(tenant.credential_blob, aad=tenant_credential_aad(tid))
     return tid, AppCredential.from_bytes(raw)
+
+
+async def test_a_candidate_link_booking_moves_and_cancels_both_events(
+        calendar_stack: Stack) -> None:
+    """The same two events from a candidate link (app-only writes): the candidate's own invite
+    says the role and has no panel address; a move PATCHes each once, a cancel cancels each."""
+    from tests.candidate.test_offers_api import capability, make_offer
+
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    token = capability(await make_offer(stack, [megan], role="Data Engineer"))
+    status, view = await stack.post("/v1/candidate/slots", {"token": token})
+    assert status == 200, view
+    first, later = view["slots"][0]["start"], view["slots"][-1]["start"]
+    status, booked = await stack.post("/v1/candidate/book", {"token": token, "start": first})
+    assert status == 201, booked
+    panel, theirs = _split(stack, first)
+    assert megan not in json.dumps(theirs).lower()
+    assert "Data Engineer" in theirs["body"]["content"]
+    assert CANDIDATE not in _addresses(panel)
+    counters = stack.devtenant.tenant.counters
+    updates, cancels = counters["graph.events.update"], counters["graph.events.cancel"]
+    status, moved = await stack.post("/v1/candidate/reschedule", {"token": token, "start": later})
+    assert status == 200, moved
+    assert counters["graph.events.update"] == updates + 2
+    _split(stack, later)
+    assert events_at(stack, ALEX, first) == []
+    status, cancelled = await stack.post("/v1/candidate/cancel", {"token": token})
+    assert status == 200, cancelled
+    assert counters["graph.events.cancel"] == cancels + 2
+    assert events_at(stack, ALEX, later) == []
