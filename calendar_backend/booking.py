@@ -21,6 +21,26 @@ book/reschedule/cancel, and the loops and pools to come) goes through `Bookings`
   patched back). If the undo itself fails, the reservation is left pending for recovery.
 - **resume**: a retried booking whose event Graph already holds (its answer was lost) is confirmed
   from Graph (`resume`); stale pending rows and holds are settled by `calendar_backend.recovery`.
+
+**Two events per booking** (issue 14): the panel's event (interviewers and rooms; no candidate) and
+the candidate's own (`invites.candidate_event`: the candidate the only attendee, the panel's Teams
+join link, organizer the hiring manager too). The candidate's is written second, with its own
+deterministic transactionId (`invites.candidate_transaction_id`) and its own audit row
+(``<operation>.candidate``); the row is confirmed only when both exist, with both ids
+(``candidate_event_id``). Decisions:
+
+- *create*: the candidate event fails → its create may have landed (upstream error): it is looked
+  up by transactionId and used if found; else the panel event is cancelled and the reservation
+  withdrawn (the booking fails as a whole, the caller gets the error). When unsure (the look-up or
+  the cancel fails too) the row stays pending and recovery *completes forward*: it finds the panel
+  event and finds or creates the candidate's (`ensure_candidate_event`), then confirms.
+- *move*: panel PATCH, then the candidate's. The candidate's fails → the panel is patched back and
+  the hold withdrawn (an upstream failure also patches the candidate's back); when a restore fails
+  the hold stays and `settle_hold` aligns the candidate event with the panel's decided time.
+  A candidate event gone from the organizer's calendar (404) does not stop the move.
+- *cancel*: the candidate's event first, then the panel's (cancelling is idempotent: a retry after
+  a partial cancel finishes it); the reservation is released last.
+- Rows without ``candidate_event_id`` (booked before, the candidate an attendee) keep one event.
 """
 
 from __future__ import annotations
@@ -43,6 +63,7 @@ from calendar_backend.errors import (
     UpstreamError,
 )
 from calendar_backend.graph import CallStats, GraphClient, Schedule
+from calendar_backend.invites import candidate_event, candidate_transaction_id
 from calendar_backend.slots import Interval
 
 
@@ -63,6 +84,17 @@ class Writer:
     token: str
     organizer: str
     request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateInvite:
+    """What the candidate's own invite says (no panel address, no internal note)."""
+
+    name: str
+    email: str
+    role: str = ""
+    company: str = ""
+    organizer_name: str = ""
 
 
 class Bookings:
@@ -122,9 +154,12 @@ class Bookings:
 
     # ---- create ----------------------------------------------------------------------------
     async def create(self, w: Writer, row: storage.InterviewRow, event: dict[str, Any],
-                     operation: str = "interview.create") -> storage.InterviewRow:
+                     operation: str = "interview.create", *,
+                     candidate: CandidateInvite | None = None) -> storage.InterviewRow:
         """Write the reserved booking ``row`` to Outlook and confirm it.
 
+        With ``candidate``, ``event`` is the panel's (no candidate attendee) and the candidate's
+        own event is written second (see the module docstring for its compensation).
         A Graph failure leaves the row pending (a retry with the same key reuses its
         transactionId and resumes; recovery settles it otherwise) and is audited.
         """
@@ -142,29 +177,75 @@ class Bookings:
                               w.request_id, stats, tx=tx)
             self._crash_point("during_audit")
         join = (created.get("onlineMeeting") or {}).get("joinUrl")
+        candidate_id = None
+        if candidate is not None:
+            candidate_id = await self._create_candidate(w, row, event, str(join or ""),
+                                                        candidate, event_id, operation)
+            self._crash_point("after_candidate_create")
         async with self._store.transaction() as tx:
-            done = await storage.confirm_interview(tx, row.id, event_id, join)
+            done = await storage.confirm_interview(tx, row.id, event_id, join,
+                                                   candidate_event_id=candidate_id)
             confirmed = await storage.get_interview(tx, row.id)
         if confirmed is None or not (done or _holds_event(confirmed, event_id)):
             # the reservation was failed meanwhile (recovery): no event may live without one
+            if candidate_id is not None:
+                await self._undo_create(w, candidate_id, f"{operation}.candidate")
             await self._undo_create(w, event_id, operation)
             raise SlotTakenError()
         return confirmed
 
-    async def _undo_create(self, w: Writer, event_id: str, operation: str) -> None:
-        """Cancel an event whose reservation is gone. Best effort: a failure is audited."""
+    async def _create_candidate(self, w: Writer, row: storage.InterviewRow,
+                                panel: dict[str, Any], join: str, invite: CandidateInvite,
+                                panel_id: str, operation: str) -> str:
+        """Write the candidate's own event; compensate (module docstring) when it fails."""
+        body = candidate_event(panel, candidate_name=invite.name, candidate_email=invite.email,
+                               join_url=join, role=invite.role, company=invite.company,
+                               organizer_name=invite.organizer_name)
+        op = f"{operation}.candidate"
         stats = CallStats()
-        result = "raced"
+        try:
+            created = await self._graph.create_event(w.token, w.organizer, body, stats=stats)
+        except CalendarError as exc:
+            await self._audit(w.principal, w.tenant_id, op, [w.organizer], f"error:{exc.code}",
+                              w.request_id, stats)
+            found: dict[str, Any] | None = None
+            if isinstance(exc, UpstreamError):  # it may have landed: look before undoing
+                look = CallStats()
+                try:
+                    found = await self._graph.find_event_by_transaction(
+                        w.token, w.organizer, body["transactionId"], stats=look)
+                except CalendarError:
+                    raise exc from None  # unsure: the row stays pending for recovery
+            if found is not None:
+                await self._audit(w.principal, w.tenant_id, op, [w.organizer], "resumed",
+                                  w.request_id, stats)
+                return str(found["id"])
+            if await self._undo_create(w, panel_id, operation, "withdrawn"):
+                await self.withdraw(row)
+            raise
+        await self._audit(w.principal, w.tenant_id, op, [w.organizer], "ok", w.request_id,
+                          stats)
+        return str(created["id"])
+
+    async def _undo_create(self, w: Writer, event_id: str, operation: str,
+                           why: str = "raced") -> bool:
+        """Cancel an event whose reservation is gone (or whose booking failed: ``why``).
+        Best effort: a failure is audited; returns whether the event is cancelled."""
+        stats = CallStats()
+        result = why
         try:
             await self._graph.cancel_event(w.token, w.organizer, event_id,
                                            "This booking could not be completed.", stats=stats)
         except CalendarError as exc:
-            result = f"raced:error:{exc.code}"
+            result = f"{why}:error:{exc.code}"
         await self._audit(w.principal, w.tenant_id, operation, [w.organizer], result,
                           w.request_id, stats)
+        return result == why
 
-    async def resume(self, w: Writer, row: storage.InterviewRow) -> storage.InterviewRow | None:
-        """Confirm a retried booking whose event Graph already holds (its answer was lost)."""
+    async def resume(self, w: Writer, row: storage.InterviewRow,
+                     candidate: CandidateInvite | None = None) -> storage.InterviewRow | None:
+        """Confirm a retried booking whose event Graph already holds (its answer was lost);
+        the candidate's own event is found or written first (`ensure_candidate_event`)."""
         stats = CallStats()
         found = await self._graph.find_event_by_transaction(w.token, row.organizer_upn,
                                                             row.transaction_id, stats=stats)
@@ -173,8 +254,20 @@ class Bookings:
                               [row.organizer_upn], "not_found", w.request_id, stats)
             return None
         join = (found.get("onlineMeeting") or {}).get("joinUrl")
+        cand_stats = CallStats()
+        try:
+            candidate_id, how = await ensure_candidate_event(
+                self._graph, w.token, row, found, cand_stats, candidate)
+        except CalendarError as exc:
+            await self._audit(w.principal, row.tenant_id, "interview.resume.candidate",
+                              [row.organizer_upn], f"error:{exc.code}", w.request_id, cand_stats)
+            raise
+        if how == "created":
+            await self._audit(w.principal, row.tenant_id, "interview.resume.candidate",
+                              [row.organizer_upn], "ok", w.request_id, cand_stats)
         async with self._store.transaction() as tx:
-            await storage.confirm_interview(tx, row.id, str(found["id"]), join)
+            await storage.confirm_interview(tx, row.id, str(found["id"]), join,
+                                            candidate_event_id=candidate_id)
             await self._audit(w.principal, row.tenant_id, "interview.resume",
                               [row.organizer_upn], "ok", w.request_id, stats, tx=tx)
             return await storage.get_interview(tx, row.id)
@@ -225,19 +318,51 @@ class Bookings:
             raise
         await self._audit(w.principal, w.tenant_id, operation, mailboxes, "ok", w.request_id,
                           stats)
+        if row.candidate_event_id:
+            await self._move_candidate(w, row, hold, start, end, operation, mailboxes)
         async with self._store.transaction() as tx:
             moved = await storage.complete_move(tx, hold.id)
         if moved is None:  # the interview changed under us (e.g. cancelled): put Outlook back
             await self._restore(w, row, operation, mailboxes)
+            if row.candidate_event_id:
+                await self._restore(w, row, f"{operation}.candidate", mailboxes,
+                                    row.candidate_event_id)
             raise ConflictError("This interview changed meanwhile; please try again.")
         return moved
 
-    async def _restore(self, w: Writer, row: storage.InterviewRow, operation: str,
-                       mailboxes: list[str]) -> bool:
-        """Patch the event back to ``row``'s time (undo a move that may have happened)."""
+    async def _move_candidate(self, w: Writer, row: storage.InterviewRow,
+                              hold: storage.InterviewRow, start: datetime, end: datetime,
+                              operation: str, mailboxes: list[str]) -> None:
+        """PATCH the candidate's own event after the panel's moved; undo the panel's if it fails."""
+        op = f"{operation}.candidate"
         stats = CallStats()
         try:
-            await self._graph.update_event(w.token, w.organizer, row.event_id or "",
+            await self._graph.update_event(w.token, w.organizer, row.candidate_event_id or "",
+                                           _times(start, end), stats=stats)
+        except NotFoundError:  # deleted from the organizer's calendar: the panel still moves
+            await self._audit(w.principal, w.tenant_id, op, [w.organizer], "error:not_found",
+                              w.request_id, stats)
+            return
+        except CalendarError as exc:
+            await self._audit(w.principal, w.tenant_id, op, [w.organizer], f"error:{exc.code}",
+                              w.request_id, stats)
+            restored = await self._restore(w, row, operation, mailboxes)
+            if isinstance(exc, UpstreamError):  # the candidate's PATCH may have landed
+                restored = await self._restore(w, row, op, mailboxes,
+                                               row.candidate_event_id) and restored
+            if restored:
+                await self.withdraw(hold)
+            raise
+        await self._audit(w.principal, w.tenant_id, op, [w.organizer], "ok", w.request_id,
+                          stats)
+
+    async def _restore(self, w: Writer, row: storage.InterviewRow, operation: str,
+                       mailboxes: list[str], event_id: str | None = None) -> bool:
+        """Patch the event (the panel's, or ``event_id``) back to ``row``'s time (undo a move
+        that may have happened)."""
+        stats = CallStats()
+        try:
+            await self._graph.update_event(w.token, w.organizer, event_id or row.event_id or "",
                                            _times(row.start, row.end), stats=stats)
         except CalendarError as exc:
             await self._audit(w.principal, w.tenant_id, operation, mailboxes,
@@ -255,8 +380,21 @@ class Bookings:
 
         The time stays reserved until Graph has cancelled: a Graph failure changes nothing in
         the database. ``released`` runs in the releasing transaction when this call cancelled
-        the row. Returns whether it did (``False``: it was already cancelled).
+        the row. Returns whether it did (``False``: it was already cancelled). The candidate's
+        own event is cancelled first (a retry after a partial cancel finishes it).
         """
+        if row.candidate_event_id:
+            stats = CallStats()
+            op = f"{operation}.candidate"
+            try:
+                await self._graph.cancel_event(w.token, w.organizer, row.candidate_event_id,
+                                               comment, stats=stats)
+            except CalendarError as exc:
+                await self._audit(w.principal, w.tenant_id, op, [w.organizer],
+                                  f"error:{exc.code}", w.request_id, stats)
+                raise
+            await self._audit(w.principal, w.tenant_id, op, [w.organizer], "ok",
+                              w.request_id, stats)
         stats = CallStats()
         if row.event_id:
             try:
@@ -293,12 +431,54 @@ async def settle_hold(store: storage.Store, graph: GraphClient, token: str,
         found = await graph.get_event(token, interview.organizer_upn, interview.event_id,
                                       stats=stats)
     at_hold = found is not None and not found[2] and found[:2] == (hold.start, hold.end)
+    if interview is not None and interview.candidate_event_id:
+        # the candidate's own event follows the panel's decided time
+        want = (hold.start, hold.end) if at_hold else (interview.start, interview.end)
+        theirs = await graph.get_event(token, interview.organizer_upn,
+                                       interview.candidate_event_id, stats=stats)
+        if theirs is not None and not theirs[2] and theirs[:2] != want:
+            await graph.update_event(token, interview.organizer_upn,
+                                     interview.candidate_event_id, _times(*want), stats=stats)
+            async with store.transaction() as tx:
+                await audit(tx, "candidate_realigned")
     async with store.transaction() as tx:
         moved = await storage.complete_move(tx, hold.id) if at_hold else None
         if moved is None:
             await storage.release_hold(tx, hold.id)
         await audit(tx, "moved" if moved is not None else "released")
     return moved is not None
+
+
+async def ensure_candidate_event(graph: GraphClient, token: str, row: storage.InterviewRow,
+                                 panel: dict[str, Any], stats: CallStats,
+                                 invite: CandidateInvite | None = None,
+                                 ) -> tuple[str | None, str]:
+    """Find or write the candidate's own event of the booking ``row`` whose panel event Graph
+    holds (``panel``, as `GraphClient.find_event_by_transaction` returns it): forward completion
+    for a retry (`Bookings.resume`) or recovery. Returns ``(event id, how)``, how being
+    ``"found"``, ``"created"`` or ``"none"`` (an older booking: the candidate attends ``panel``).
+
+    Without ``invite`` the body is built from the row alone (name and address; no role).
+    Raises the Graph error (nothing decided).
+    """
+    email = candidate_address(row)
+    attendees = {str((a.get("emailAddress") or {}).get("address", "")).lower()
+                 for a in panel.get("attendees") or [] if isinstance(a, dict)}
+    if not email or email.lower() in attendees:
+        return None, "none"
+    txn = candidate_transaction_id(row.transaction_id)
+    found = await graph.find_event_by_transaction(token, row.organizer_upn, txn, stats=stats)
+    if found is not None:
+        return str(found["id"]), "found"
+    invite = invite or CandidateInvite(name=row.candidate_name, email=email)
+    shape = {"subject": row.subject, **_times(row.start, row.end),
+             "transactionId": row.transaction_id}
+    body = candidate_event(shape, candidate_name=invite.name, candidate_email=invite.email,
+                           join_url=str((panel.get("onlineMeeting") or {}).get("joinUrl") or ""),
+                           role=invite.role, company=invite.company,
+                           organizer_name=invite.organizer_name)
+    created = await graph.create_event(token, row.organizer_upn, body, stats=stats)
+    return str(created["id"]), "created"
 
 
 def blocks(schedule: Schedule, slot: Interval, rules: BusyRules,

@@ -323,7 +323,7 @@ class GraphClient:
             raise ValueError("not a transaction id")
         flt = quote(f"transactionId eq '{transaction_id}'")
         path = (f"/users/{_address(organizer)}/events?$filter={flt}"
-                "&$select=id,transactionId,onlineMeeting,isCancelled&$top=5")
+                "&$select=id,transactionId,onlineMeeting,isCancelled,attendees&$top=5")
         status, doc = await self.request("GET", path, token, mailbox=organizer, stats=stats)
         _raise_for(status, doc)
         found = [e for e in doc.get("value", []) if isinstance(e, dict)

@@ -15,8 +15,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
+from uuid import UUID, uuid5
 
-__all__ = ["candidate_event", "panel_body", "room_location"]
+__all__ = ["candidate_event", "candidate_transaction_id", "panel_body", "room_location"]
+
+_CANDIDATE_TXN = UUID("5f0c2a61-4c1e-4f43-9a55-0e7c1d2b9a31")  # never change: ids are stored
+
+
+def candidate_transaction_id(panel_transaction_id: str) -> str:
+    """The candidate event's Graph ``transactionId``: derived from the panel's, deterministic (a
+    retry or recovery finds the same event) and a plain UUID like every id OpenSlot sends."""
+    return str(uuid5(_CANDIDATE_TXN, panel_transaction_id))
 
 
 def panel_body(*, candidate_name: str, role: str = "",
@@ -59,7 +68,7 @@ def candidate_event(panel_event: dict[str, Any], *, candidate_name: str, candida
         "location": {"displayName": "Microsoft Teams meeting"},
     }
     if "transactionId" in panel_event:
-        event["transactionId"] = f"{panel_event['transactionId']}:candidate"[:128]
+        event["transactionId"] = candidate_transaction_id(panel_event["transactionId"])
     if "originalStartTimeZone" in panel_event:
         event["originalStartTimeZone"] = panel_event["originalStartTimeZone"]
     return event

@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calendar_backend import storage
 from calendar_backend.auth import Principal
-from calendar_backend.booking import Writer
+from calendar_backend.booking import CandidateInvite, Writer
 from calendar_backend.contract import OfferOut, SlotsResult, format_time, outbound_url_allowed
 from calendar_backend.crypto import Aad
 from calendar_backend.errors import (
@@ -265,8 +265,12 @@ class OfferService:
                             f"Interview: {private.candidate_name}", None)
         event["body"] = panel_body(candidate_name=private.candidate_name, role=private.role,
                                    source="Booked by the candidate through their OpenSlot link.")
+        brand = self._settings.branding.get(offer.tenant_id) or self._settings.branding.get("*")
+        invite = CandidateInvite(name=private.candidate_name, email=email, role=private.role,
+                                 company=brand.company_name if brand else "",
+                                 organizer_name=private.organizer_name)
         try:
-            await self._svc._bookings.create(writer, row, event)
+            await self._svc._bookings.create(writer, row, event, candidate=invite)
         except Exception:
             await self._fail(row.id, offer)
             raise

@@ -6,7 +6,9 @@ Outlook event, and confirms the row after. A crash or a lost answer between thos
 reconciler asks Graph, with the tenant's app-only token, for the organizer's event carrying that
 `transactionId`:
 
-- found: the event exists, so the row becomes `confirmed` with its id and Teams join URL;
+- found: the event exists, so the row becomes `confirmed` with its id and Teams join URL, after the
+  candidate's own invite is found by its transactionId or, when the request died before writing it,
+  written (`booking.ensure_candidate_event`: from the row, so without the role);
 - not found: no event was created, so the row becomes `failed` (nothing to undo; the requester got an
   error or no answer, and a retry books afresh under a new transactionId after a live re-check);
 - Graph or Entra fails: the row stays `pending` for the next run.
@@ -33,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from calendar_backend import storage
 from calendar_backend.allowlist import MailboxAllowList
 from calendar_backend.audit import AuditEvent, append_audit
-from calendar_backend.booking import settle_hold
+from calendar_backend.booking import ensure_candidate_event, settle_hold
 from calendar_backend.crypto import CredentialCipher
 from calendar_backend.errors import CalendarError
 from calendar_backend.gate import MailboxGate
@@ -131,14 +133,20 @@ class Reconciler:
                 return await self._decide(row, "failed", refused, stats, request_id)
             found = await self._graph.find_event_by_transaction(
                 token, row.organizer_upn, row.transaction_id, stats=stats)
+            if found is None:
+                return await self._decide(row, "failed", "failed", stats, request_id)
+            # forward completion: the candidate's own invite is found or written (booking.py)
+            candidate_id, how = await ensure_candidate_event(self._graph, token, row, found,
+                                                             stats)
         except CalendarError as exc:
             await self._write_audit(row, f"error:{exc.code}", stats, request_id)
             return "pending"
-        if found is None:
-            return await self._decide(row, "failed", "failed", stats, request_id)
+        if how == "created":  # the write's own audit row
+            await self._write_audit(row, "candidate_created", stats, request_id)
         join = (found.get("onlineMeeting") or {}).get("joinUrl")
         async with self._store.transaction() as tx:
-            done = await storage.confirm_interview(tx, row.id, str(found["id"]), join)
+            done = await storage.confirm_interview(tx, row.id, str(found["id"]), join,
+                                                   candidate_event_id=candidate_id)
             await self._write_audit(row, "confirmed" if done else "raced", stats, request_id,
                                     tx)
         return "confirmed"

@@ -32,7 +32,7 @@ from calendar_backend.availability import (
     WorkingHours,
     find_panel_slots,
 )
-from calendar_backend.booking import Bookings, Writer, candidate_address
+from calendar_backend.booking import Bookings, CandidateInvite, Writer, candidate_address
 from calendar_backend.calendar_view import CalendarRead, blocks_from_schedule, read_calendars
 from calendar_backend.contract import (
     BlockerOut,
@@ -58,6 +58,7 @@ from calendar_backend.graph import BatchItem, CallStats, GraphClient, Schedule
 from calendar_backend.graph import _address as _graph_address
 from calendar_backend.graph import _event_id as _graph_event_id
 from calendar_backend.graph import _raise_for as _graph_raise_for
+from calendar_backend.invites import panel_body, room_location
 from calendar_backend.settings import BackendSettings
 from calendar_backend.slots import CandidateDay, Interval, candidate_first
 from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
@@ -299,12 +300,17 @@ class CalendarService:
         if refusal is not None:
             raise refusal.error()
         token = await self._user_graph_token(principal, ctx, assertion)
-        organizer = await self._organizer_address(token)
+        organizer, organizer_name = await self._organizer(token)
         refusal = await self._gate(principal, ctx, "interview.create", request_id, interviewers,
                                    rooms, probe=Probe(token, organizer, start), static=False)
         if refusal is not None:
             raise refusal.error()
         candidate = req["candidate"]
+        brand = self._settings.branding.get(principal.tenant_id) or \
+            self._settings.branding.get("*")
+        invite = CandidateInvite(name=candidate["name"], email=candidate["email"],
+                                 company=brand.company_name if brand else "",
+                                 organizer_name=organizer_name)
         txn = str(uuid.uuid5(_TXN_NAMESPACE,
                              f"{principal.tenant_id}:{principal.oid}:{req['idempotency_key']}"))
         async with self._store.transaction() as tx:
@@ -328,7 +334,7 @@ class CalendarService:
                 return _interview_out(row)
             self._crash_point("after_pending")
             if row.created_at < before:  # a retry: the event may already be in Outlook
-                resumed = await self._bookings.resume(writer, row)
+                resumed = await self._bookings.resume(writer, row, invite)
                 if resumed is not None:
                     return _interview_out(resumed)
             await self._bookings.recheck(writer, row, interviewers + rooms, "interview.recheck")
@@ -339,14 +345,31 @@ class CalendarService:
         event = _event_body(candidate, interviewers, rooms, start, end, row.transaction_id,
                             req.get("subject") or f"Interview: {candidate['name']}",
                             req.get("time_zone"), optional)
-        return _interview_out(await self._bookings.create(writer, row, event))
+        if rooms:
+            event["location"] = room_location(rooms[0], await self._room_name(token, rooms[0]))
+        return _interview_out(await self._bookings.create(writer, row, event,
+                                                          candidate=invite))
 
     async def _organizer_address(self, token: str) -> str:
+        return (await self._organizer(token))[0]
+
+    async def _organizer(self, token: str) -> tuple[str, str]:
+        """The signed-in organizer's address and display name (one Graph call)."""
         status, doc = await self._graph.request(
-            "GET", "/me?$select=mail,userPrincipalName", token)
+            "GET", "/me?$select=displayName,mail,userPrincipalName", token)
         if status != 200:
             raise PermissionDeniedError("Could not identify you in Microsoft 365.")
-        return str(doc.get("mail") or doc.get("userPrincipalName")).lower()
+        address = str(doc.get("mail") or doc.get("userPrincipalName")).lower()
+        return address, str(doc.get("displayName") or "")[:120]
+
+    async def _room_name(self, token: str, address: str) -> str:
+        """A room's display name from the room list (best effort: "" when unreadable)."""
+        try:
+            rooms = await self._graph.list_rooms(token)
+        except CalendarError:
+            return ""
+        return next((str(r.get("displayName") or "") for r in rooms
+                     if str(r.get("emailAddress", "")).lower() == address), "")
 
     async def _reserve(self, principal: Principal | None, organizer: str, txn: str,
                        mailboxes: list[str], candidate: dict[str, str], start: datetime,
@@ -419,7 +442,8 @@ class CalendarService:
 
         Points: `after_pending` (pending row committed, no Graph call yet), `after_graph_create`
         (the event exists, the row is still pending), `during_audit` (inside the confirming
-        transaction, after the audit insert, before the commit). Used by tests/reliability.
+        transaction, after the audit insert, before the commit), `after_candidate_create` (both
+        events exist, the row is still pending). Used by tests/reliability.
         """
         if self._settings.env == "dev" and self._settings.crash_at == name:
             log.warning("crash point %s reached: exiting (test hook)", name)
@@ -882,14 +906,14 @@ def _without(schedules: dict[str, Schedule], reads: dict[str, CalendarRead] | No
 def _event_body(candidate: dict[str, str], interviewers: list[str], rooms: list[str],
                 start: datetime, end: datetime, txn: str, subject: str,
                 time_zone: str | None, optional: Sequence[str] = ()) -> dict[str, Any]:
+    """The panel's event: interviewers (required or optional) and rooms, never the candidate
+    (who gets their own, `invites.candidate_event`); the body says who the candidate is."""
     attendees = [{"type": "required", "emailAddress": {"address": a}} for a in interviewers]
     attendees += [{"type": "optional", "emailAddress": {"address": a}} for a in optional]
-    attendees.append({"type": "required",
-                      "emailAddress": {"address": candidate["email"], "name": candidate["name"]}})
     attendees += [{"type": "resource", "emailAddress": {"address": r}} for r in rooms]
     event: dict[str, Any] = {
         "subject": subject,
-        "body": {"contentType": "text", "content": "Scheduled with OpenSlot."},
+        "body": panel_body(candidate_name=candidate["name"]),
         "start": {"dateTime": _naive_utc(start), "timeZone": "UTC"},
         "end": {"dateTime": _naive_utc(end), "timeZone": "UTC"},
         "attendees": attendees, "isOnlineMeeting": True,
@@ -897,7 +921,7 @@ def _event_body(candidate: dict[str, str], interviewers: list[str], rooms: list[
         "allowNewTimeProposals": False,
     }
     if rooms:
-        event["location"] = {"displayName": rooms[0], "locationEmailAddress": rooms[0]}
+        event["location"] = room_location(rooms[0], "")
     if time_zone:
         event["originalStartTimeZone"] = time_zone
     return event

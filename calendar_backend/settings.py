@@ -164,7 +164,8 @@ def _availability_source(value: str) -> str:
     return value
 
 
-CRASH_POINTS = frozenset({"after_pending", "after_graph_create", "during_audit"})
+CRASH_POINTS = frozenset({"after_pending", "after_graph_create", "during_audit",
+                          "after_candidate_create"})
 
 
 def _crash_point(env: str, value: str) -> str:

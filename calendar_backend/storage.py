@@ -174,6 +174,8 @@ interviews: Final = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    # the candidate's own invite (r0004); NULL when the candidate attends the one event (older rows)
+    sa.Column("candidate_event_id", sa.String(512), nullable=True),
     sa.CheckConstraint("start_utc < end_utc", name="ck_interviews_interval"),
     sa.Index("ix_interviews_organizer", "tenant_id", "organizer_oid", "start_utc"),
     sa.Index("ix_interviews_status_created", "status", "created_at"),
@@ -628,6 +630,7 @@ class InterviewRow:
     created_at: datetime
     updated_at: datetime
     version: int
+    candidate_event_id: str | None = None  # the candidate's own invite (see booking.py)
 
     @property
     def start(self) -> datetime:
@@ -661,6 +664,7 @@ def _interview(row: sa.Row[Any]) -> InterviewRow:
                 "created_at",
                 "updated_at",
                 "version",
+                "candidate_event_id",
             )
         },
         status=InterviewStatus(m["status"]),
@@ -766,9 +770,11 @@ async def confirm_interview(
     event_id: str,
     join_url: str | None,
     *,
+    candidate_event_id: str | None = None,
     now: datetime | None = None,
 ) -> bool:
-    """Move ``pending`` → ``confirmed`` with Graph's event id; ``False`` if it was not pending."""
+    """Move ``pending`` → ``confirmed`` with Graph's event id (and the candidate's own event's,
+    when the booking has one); ``False`` if it was not pending."""
     result = await tx.execute(
         sa.update(interviews)
         .where(interviews.c.id == interview_id, interviews.c.status == InterviewStatus.PENDING.value)
@@ -776,6 +782,7 @@ async def confirm_interview(
             status=InterviewStatus.CONFIRMED.value,
             event_id=event_id,
             join_url=join_url,
+            candidate_event_id=candidate_event_id,
             updated_at=_now(now),
             version=interviews.c.version + 1,
         )

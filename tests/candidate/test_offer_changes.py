@@ -39,9 +39,11 @@ async def _cancel(stack: Stack, token: str) -> dict[str, Any]:
     return doc  # type: ignore[no-any-return]
 
 
-def _live(stack: Stack) -> list[dict[str, Any]]:
+def _live(stack: Stack, *, theirs: bool = False) -> list[dict[str, Any]]:
+    """The live panel events of the booking (``theirs``: the candidate's own invites)."""
     return [e for e in organizer_events(stack.devtenant, ALEX)
-            if e.get("subject") == "Interview: Dana Smith"]
+            if e.get("subject") == "Interview: Dana Smith"
+            and ("dana.smith@example.com" in str(e.get("attendees"))) == theirs]
 
 
 async def test_cancel_reopens_the_link_until_the_change_limit(calendar_stack: Stack) -> None:
@@ -54,12 +56,15 @@ async def test_cancel_reopens_the_link_until_the_change_limit(calendar_stack: St
     assert cancelled["reopened"] is True
     assert cancelled["booking"]["status"] == "cancelled"
     assert _live(stack) == []
+    assert _live(stack, theirs=True) == []  # the candidate's own invite is cancelled too
     view = await _slots(stack, token)
     assert (view["status"], view["booking"], view["changes_left"]) == ("open", None, 1)
     assert slots[0]["start"] in {s["start"] for s in view["slots"]}  # its own time is free again
     rebooked = await _book(stack, token, slots[1]["start"])
     assert rebooked["booking"]["start"] == slots[1]["start"]
     assert [e["start"]["dateTime"][:16] for e in _live(stack)] == [slots[1]["start"][:16]]
+    assert [e["start"]["dateTime"][:16] for e in _live(stack, theirs=True)] == \
+        [slots[1]["start"][:16]]
     last = await _cancel(stack, token)  # the second change: none left, the link stays closed
     assert last["reopened"] is False
     view = await _slots(stack, token)
@@ -160,8 +165,12 @@ async def test_panel_invite_says_who_the_candidate_is_and_the_role(candidate_env
     token, _ = await env.make_offer([env.person("Megan Bowen")], role="Data & ML Engineer")
     action, hidden, slots = book_form(await (await env.bot.get(f"/c/{token}")).text())
     await env.bot.post(action, data={**hidden, "slot": slots[0]})
-    (event,) = [e for e in organizer_events(env.stack.devtenant, ALEX)
-                if e.get("subject") == "Interview: Dana Smith"]
+    (event,) = _live(env.stack)
+    (own,) = _live(env.stack, theirs=True)  # the candidate's own invite: no panel address
+    assert [a["emailAddress"]["address"] for a in own["attendees"]] == ["dana.smith@example.com"]
+    assert env.person("Megan Bowen").lower() not in json.dumps(own).lower()
+    assert "Data &amp; ML Engineer" in own["body"]["content"]
+    assert "dana.smith@example.com" not in json.dumps(event["attendees"])
     body = event["body"]["content"]
     assert "<b>Candidate:</b> Dana Smith" in body
     assert "<b>Role:</b> Data &amp; ML Engineer" in body

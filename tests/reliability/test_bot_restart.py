@@ -144,8 +144,10 @@ async def press(http: aiohttp.ClientSession, dep: Deployment, conversation: str,
 
 
 def dana_events(dep: Deployment) -> list[dict[str, Any]]:
+    """The booking's panel events (the candidate's own invite, a second event, left out)."""
     return [e for e in organizer_events(dep.devtenant, ALEX)
-            if "Dana Smith" in str(e.get("subject", ""))]
+            if "Dana Smith" in str(e.get("subject", ""))
+            and "@example.com" not in str(e.get("attendees"))]
 
 
 async def test_sigkill_mid_dialog_and_after_cards_resumes_and_books_once(

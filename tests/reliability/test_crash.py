@@ -31,6 +31,7 @@ from calendar_backend import storage
 from calendar_backend.__main__ import open_runtime
 from calendar_backend.audit import audit_log, verify_audit
 from calendar_backend.contract import format_time, parse_time
+from calendar_backend.invites import candidate_transaction_id
 from calendar_backend.keyring import create_keyring, load_keyring
 from calendar_backend.settings import BackendSettings
 from devtenant.zones import to_utc
@@ -143,10 +144,17 @@ async def _assert_invariants(dt: DevTenantHandle, settings: BackendSettings,
     assert [r for r in rows if r.status is storage.InterviewStatus.PENDING] == []
     confirmed = [r for r in rows if r.status is storage.InterviewStatus.CONFIRMED]
     ours = [e for e in organizer_events(dt, ALEX) if e.get("transactionId")]
-    assert sorted(e["id"] for e in ours) == sorted(str(r.event_id) for r in confirmed)
+    # each confirmed booking is exactly two events: the panel's and the candidate's own
+    assert sorted(e["id"] for e in ours) == sorted(
+        [str(r.event_id) for r in confirmed] + [str(r.candidate_event_id) for r in confirmed])
     for row in confirmed:
         assert [e["transactionId"] for e in ours if e["id"] == row.event_id] == \
             [row.transaction_id]
+        theirs = [e for e in ours if e["id"] == row.candidate_event_id]
+        assert [e["transactionId"] for e in theirs] == \
+            [candidate_transaction_id(row.transaction_id)]
+        assert [a["emailAddress"]["address"] for a in theirs[0]["attendees"]] == \
+            ["dana.smith@example.com"]
     at_slot = [e for e in organizer_events(dt, MEGAN)
                if to_utc(e["start"]) == parse_time(slot["start"])]
     assert len(at_slot) == len(confirmed) <= 1
@@ -176,6 +184,7 @@ async def _recovery_cli(env: dict[str, str]) -> str:
     ("after_pending", "failed", "cli"),
     ("after_graph_create", "confirmed", "startup"),
     ("during_audit", "confirmed", "startup"),
+    ("after_candidate_create", "confirmed", "cli"),
 ])
 async def test_a_crash_at_each_step_is_recovered(
         devtenant: DevTenantHandle, tmp_path: Path, prepared: BackendSettings, point: str,
@@ -242,4 +251,4 @@ async def test_the_bot_vanishing_mid_booking_still_books_once(
         status, doc = await stack.post("/v1/interviews", _booking(slot, "flow-3"), stack.token())
         assert status == 201, doc
         assert len([e for e in organizer_events(devtenant, ALEX)
-                    if e.get("transactionId")]) == 1
+                    if e.get("transactionId")]) == 2  # the panel's and the candidate's

@@ -38,7 +38,16 @@ def _book(people: list[str], slot: dict[str, str], key: str) -> dict[str, Any]:
 
 
 def _at(dt: DevTenantHandle, address: str, start: str) -> list[dict[str, Any]]:
-    return [e for e in organizer_events(dt, address) if to_utc(e["start"]) == parse_time(start)]
+    """The live events at ``start``, without the candidate's own invite (the organizer's
+    second event of a booking; see tests/service/test_candidate_invite.py)."""
+    return [e for e in organizer_events(dt, address) if to_utc(e["start"]) == parse_time(start)
+            and "dana.smith@example.com" not in str(e.get("attendees"))]
+
+
+def _theirs(dt: DevTenantHandle, start: str) -> list[dict[str, Any]]:
+    """The candidate's own invites at ``start`` (in the organizer's calendar)."""
+    return [e for e in organizer_events(dt, ALEX) if to_utc(e["start"]) == parse_time(start)
+            and "dana.smith@example.com" in str(e.get("attendees"))]
 
 
 async def _slots(stack: Stack, people: list[str]) -> list[dict[str, str]]:
@@ -66,6 +75,7 @@ async def test_thirty_percent_throttling_gives_the_same_slots_and_one_booking(
     assert booked["status"] == "confirmed"
     for address in (ALEX, *people):
         assert len(_at(devtenant, address, slot["start"])) == 1, address
+    assert len(_theirs(devtenant, slot["start"])) == 1
 
 
 async def test_a_lost_create_answer_is_finished_by_the_retry_without_a_duplicate(
@@ -78,6 +88,7 @@ async def test_a_lost_create_answer_is_finished_by_the_retry_without_a_duplicate
         status, lost = await stack.post("/v1/interviews", _book(people, slot, key), stack.token())
         assert status == 504, lost  # the service gave up: the event exists, the row is pending
         assert len(_at(devtenant, ALEX, slot["start"])) == 1
+        assert _theirs(devtenant, slot["start"]) == []  # not written: the panel's answer was lost
         status, done = await stack.post("/v1/interviews", _book(people, slot, key), stack.token())
         assert status == 201, done
         again_status, again = await stack.post("/v1/interviews", _book(people, slot, key),
@@ -88,3 +99,4 @@ async def test_a_lost_create_answer_is_finished_by_the_retry_without_a_duplicate
     assert done["event_id"] == events[0]["id"]
     assert (again_status, again["id"]) == (201, done["id"])
     assert len(_at(devtenant, people[0], slot["start"])) == 1
+    assert len(_theirs(devtenant, slot["start"])) == 1  # the retry wrote the candidate's once

@@ -143,8 +143,10 @@ async def _check(stack: Stack, results: list[tuple[int, Any]]) -> None:
                for e in _openslot_events(stack, ALEX)}
     async with stack.runtime.store.transaction() as tx:
         rows = [storage._interview(r) for r in await tx.execute(sa.select(storage.interviews))]
-    confirmed = {(r.event_id, r.start, r.end) for r in rows
-                 if r.status is storage.InterviewStatus.CONFIRMED}
+    live = [r for r in rows if r.status is storage.InterviewStatus.CONFIRMED]
+    # each booking is the panel's event and the candidate's own, both at the booked time
+    confirmed = {(r.event_id, r.start, r.end) for r in live} | \
+        {(r.candidate_event_id, r.start, r.end) for r in live}
     assert confirmed == outlook
     assert not [r for r in rows if r.status is storage.InterviewStatus.PENDING]
     ring = load_keyring(stack.settings.key_file)

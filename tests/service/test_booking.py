@@ -33,13 +33,14 @@ async def test_booking_creates_one_invite_in_every_calendar_with_a_teams_link(
     assert interview["join_url"].startswith("https://teams.microsoft.com/")
     for address in [ALEX, *people]:
         events = events_at(stack, address, slot["start"])
-        assert len(events) == 1, address
-        assert events[0]["organizer"]["emailAddress"]["address"].lower() == ALEX
+        # the organizer holds the panel's event and the candidate's own (test_candidate_invite)
+        assert len(events) == (2 if address == ALEX else 1), address
+        assert {e["organizer"]["emailAddress"]["address"].lower() for e in events} == {ALEX}
     # A retry with the same idempotency key (a lost answer, a double click) books nothing new.
     status, again = await stack.post("/v1/interviews", booking_body(people, slot, key), stack.token())
     assert status == 201
     assert again["id"] == interview["id"]
-    assert len(events_at(stack, ALEX, slot["start"])) == 1
+    assert len(events_at(stack, ALEX, slot["start"])) == 2
     # The booked slot is no longer offered.
     status, doc = await stack.post("/v1/slots/find", {
         "interviewers": people, "duration_min": 45, "start": slot["start"],

@@ -48,3 +48,20 @@ def test_rooms_show_their_display_name() -> None:
     where = room_location("rainier@contoso.example", "Rainier (4th floor)")
     assert where["displayName"] == "Rainier (4th floor)"
     assert where["locationEmailAddress"] == "rainier@contoso.example"
+
+
+def test_the_candidate_transaction_id_is_deterministic_and_findable() -> None:
+    """Recovery finds the candidate's event by its transactionId: it must be derived the same way
+    every time and pass the Graph client's look-up rule (a colon suffix would not)."""
+    import re
+
+    from calendar_backend.invites import candidate_transaction_id
+
+    panel = "2f1e4c8a-0b7d-5a3e-9c21-6d4b8e0f1a23"
+    theirs = candidate_transaction_id(panel)
+    assert theirs == candidate_transaction_id(panel)
+    assert theirs != panel
+    assert candidate_transaction_id(panel + "x") != theirs
+    assert re.fullmatch(r"[A-Za-z0-9\-]{1,64}", theirs)
+    assert candidate_event(PANEL, candidate_name="D", candidate_email="d@example.com",
+                           join_url="")["transactionId"] == candidate_transaction_id("txn-1")
