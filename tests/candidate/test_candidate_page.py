@@ -297,11 +297,13 @@ async def test_a_stale_tab_cancelling_again_lands_on_the_link_as_it_stands(
     token, _ = await env.make_offer([env.person("Megan Bowen")])
     action, hidden, slots = book_form(await (await env.bot.get(f"/c/{token}")).text())
     await env.bot.post(action, data={**hidden, "slot": slots[0]})
-    page = await (await env.bot.get(f"/c/{token}")).text()
-    cancel = next(f for f in parse(page).forms if f["action"].endswith("/cancel"))
-    fields = {i["name"]: i["value"] for i in cancel["inputs"]}
-    assert (await env.bot.post(cancel["action"], data=fields)).status == 200
-    again = await env.bot.post(cancel["action"], data=fields)  # the second tab
+    tabs = []
+    for _ in range(2):  # two tabs open on the booking, each with its own single-use form nonce
+        page = await (await env.bot.get(f"/c/{token}")).text()
+        cancel = next(f for f in parse(page).forms if f["action"].endswith("/cancel"))
+        tabs.append((cancel["action"], {i["name"]: i["value"] for i in cancel["inputs"]}))
+    assert (await env.bot.post(tabs[0][0], data=tabs[0][1])).status == 200
+    again = await env.bot.post(tabs[1][0], data=tabs[1][1])  # the second tab
     assert again.status == 409
     html = await again.text()
     assert "as it stands now" in html
