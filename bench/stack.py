@@ -104,7 +104,8 @@ def service_settings(dt: DevTenantLike, tmp: Path) -> BackendSettings:
     return BackendSettings(
         env="dev", host="127.0.0.1", port=0,
         database_url=f"sqlite+aiosqlite:///{tmp / 'openslot.db'}",
-        key_file=tmp / "keys" / "kek.json", authority_host=dt.base_url,
+        key_file=tmp / "keys" / "kek.json", audit_checkpoint_file=tmp / "audit" / "checkpoints.jsonl",
+        authority_host=dt.base_url,
         graph_base_url=f"{dt.base_url}/v1.0", ca_bundle=dt.ca_path, client_id=str(app["appId"]),
         default_notice_min=0)
 

@@ -141,7 +141,11 @@ def load_settings(environ: Mapping[str, str]) -> BackendSettings:
         offer_ttl_hours=get_int("OFFER_TTL_HOURS", 168),
         candidate_change_limit=get_int("CANDIDATE_CHANGE_LIMIT", 2),
         candidate_cutoff_hours=get_int("CANDIDATE_CUTOFF_HOURS", 24),
-        audit_checkpoint_file=Path(get("AUDIT_CHECKPOINT_FILE", ".data/audit/checkpoints.jsonl")),
+        # Default: beside the key file's folder (.data/keys/kek.json → .data/audit/checkpoints.jsonl),
+        # so a stack (or a test) with its own key file never shares another's checkpoints.
+        audit_checkpoint_file=Path(get("AUDIT_CHECKPOINT_FILE", str(
+            Path(get("KEY_FILE", ".data/keys/kek.json")).parent.parent / "audit"
+            / "checkpoints.jsonl"))),
         recovery_stale_min=get_int("RECOVERY_STALE_MIN", 10),
         recovery_interval_s=get_int("RECOVERY_INTERVAL_S", 300),
         crash_at=_crash_point(env, environ.get("OPENSLOT_CRASH_AT", "")),

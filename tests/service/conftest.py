@@ -96,7 +96,8 @@ def make_settings(dt: DevTenantHandle, tmp: Path, **overrides: Any) -> BackendSe
     settings = BackendSettings(
         env="dev", host="127.0.0.1", port=0,
         database_url=f"sqlite+aiosqlite:///{tmp / 'openslot.db'}",
-        key_file=tmp / "keys" / "kek.json", authority_host=dt.base_url,
+        key_file=tmp / "keys" / "kek.json", audit_checkpoint_file=tmp / "audit" / "checkpoints.jsonl",
+        authority_host=dt.base_url,
         graph_base_url=f"{dt.base_url}/v1.0", ca_bundle=dt.ca_path, client_id=str(app["appId"]),
         default_notice_min=0, graph_max_backoff_s=0.05,
         allowed_service_hosts=("smba.trafficmanager.net", "127.0.0.1"))

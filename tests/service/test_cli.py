@@ -48,6 +48,7 @@ class LiveService:
                 if not k.startswith(("OPENSLOT_", "REQUESTS_CA_BUNDLE", "SSL_CERT"))}
         return {**keep, "OPENSLOT_ENV": "dev", "OPENSLOT_DATABASE_URL": self.settings.database_url,
                 "OPENSLOT_KEY_FILE": str(self.settings.key_file),
+                "OPENSLOT_AUDIT_CHECKPOINT_FILE": str(self.settings.audit_checkpoint_file),
                 "OPENSLOT_AUTHORITY_HOST": self.devtenant.base_url,
                 "OPENSLOT_GRAPH_BASE_URL": f"{self.devtenant.base_url}/v1.0",
                 "OPENSLOT_CA_BUNDLE": str(self.devtenant.ca_path),
