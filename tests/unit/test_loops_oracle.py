@@ -118,7 +118,8 @@ def oracle(spec: LoopSpec, free: Mapping[str, Sequence[Interval]], k: int) -> li
     order = spec.precedence()
     feasible = []
     for combo in itertools.product(*per_session):
-        spans = [Interval(start, start + s.duration) for (start, _), s in zip(combo, spec.sessions, strict=True)]
+        pairs = zip(combo, spec.sessions, strict=True)
+        spans = [Interval(start, start + s.duration) for (start, _), s in pairs]
         chrono = sorted(range(len(spans)), key=lambda i: spans[i].start)
         if any(spans[a].overlaps(spans[b]) for a, b in itertools.combinations(range(len(spans)), 2)):
             continue
