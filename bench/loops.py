@@ -126,6 +126,8 @@ def availabilities() -> list[PersonAvailability]:
 
 
 def _p95(samples: list[float]) -> float:
+    if len(samples) < 2:
+        return max(samples)
     return statistics.quantiles(samples, n=20, method="inclusive")[-1]
 
 
