@@ -36,7 +36,12 @@ one either starts within the break rule on day *d* (a binary search bounds the c
 ``max_break / step + 1`` starts) or opens a later day. Every component of the key only grows along
 a branch, so a branch is cut as soon as its partial key exceeds the K-th best key found so far. The
 number of days is deepened iteratively (1, 2, ..., ``max_days``), so when K one-day loops exist no
-multi-day branch is explored at all.
+multi-day branch is explored at all. A state from which no completion exists (it depends only on
+which sessions are placed, where the last one ends, its day and the days used) is remembered, so a
+fruitless search is polynomial in the number of states; among schedules that tie on the first four
+parts of the key, the tie-break is bounded too. Worst case (known limit): many sessions in free order
+over several days with a very large number of tied schedules (e.g. 7 sessions of one person in free
+order over 2 days: ~12 s); fixed or partly fixed orders, the common case, stay in milliseconds.
 
 When nothing fits, :func:`find_loops` explains why, per session and per person or room, with changes
 that were checked to help (a shorter session, dropping one person, another day, a longer break,
@@ -334,8 +339,14 @@ def _options(spec: LoopSpec, free: Mapping[str, Sequence[Interval]]) -> list[_Op
 _Key = tuple[int, int, int, int, tuple[int, ...]]
 
 
+class _FoundOneError(Exception):
+    """Raised by a ``first_only`` search at its first complete schedule."""
+
+
 class _Search:
-    def __init__(self, options: list[_Options], spec: LoopSpec, k: int, max_days: int) -> None:
+    def __init__(self, options: list[_Options], spec: LoopSpec, k: int, max_days: int,
+                 *, first_only: bool = False) -> None:
+        self.first_only = first_only
         self.options = options
         self.k = k
         self.max_days = max_days
@@ -348,6 +359,7 @@ class _Search:
             self.preds[b] |= 1 << a
         self.best: list[tuple[_Key, tuple[int, ...]]] = []  # (key, option index by session)
         self.chosen = [0] * self.count
+        self.dead: set[tuple[int, int, int, int]] = set()
 
     def _cut(self, days: int, idle: int, outside: int, first: int) -> bool:
         if len(self.best) < self.k:
@@ -355,11 +367,33 @@ class _Search:
         worst = self.best[-1][0]
         return (days, idle, outside, first) > worst[:4]
 
+    def _tied_and_later(self, mask: int, last_end: int, days: int, idle: int, outside: int,
+                        first: int) -> bool:
+        """True when the partial key ties the K-th best's first four parts and no completion can
+        win the tie-break (starts by session index): placed sessions count with their start, the
+        others with a lower bound (they start after ``last_end``), and every completion is
+        component-wise, hence lexicographically, at or above that vector."""
+        if len(self.best) < self.k:
+            return False
+        worst = self.best[-1][0]
+        if (days, idle, outside, first) != worst[:4]:
+            return False
+        for session, start in enumerate(worst[4]):
+            if mask >> session & 1:
+                bound = self.options[session].starts[self.chosen[session]]
+            else:
+                bound = max(last_end, self.options[session].starts[0])
+            if bound != start:
+                return bound > start
+        return True
+
     def _record(self, days: int, idle: int, outside: int, first: int) -> None:
         starts = tuple(self.options[i].starts[self.chosen[i]] for i in range(self.count))
         key: _Key = (days, idle, outside, first, starts)
         if len(self.best) == self.k and key >= self.best[-1][0]:
             return
+        if self.first_only:
+            raise _FoundOneError
         insort(self.best, (key, tuple(self.chosen)))
         del self.best[self.k :]
 
@@ -377,40 +411,72 @@ class _Search:
         return self.best
 
     def _extend(self, mask: int, last_end: int, last_day: int, days: int, idle: int, outside: int,
-                first: int) -> None:
+                first: int) -> bool:
+        """Place the remaining sessions; False only when no completion exists from this state.
+
+        Whether a completion exists depends on ``(mask, last_end, last_day, days)`` alone, not on
+        the key so far, so a state proved dead (no completion reached and nothing cut by the bound
+        below it) is remembered and never expanded again. This turns a fruitless exhaustive search
+        (e.g. seven sessions that cannot share one day) from factorial into polynomial in the
+        number of states.
+        """
         if mask == self.full:
             self._record(days, idle, outside, first)
-            return
+            return True
+        state = (mask, last_end, last_day, days)
+        if state in self.dead:
+            return False
+        if self._tied_and_later(mask, last_end, days, idle, outside, first):
+            return True
+        alive = False
         for session in range(self.count):
-            bit = 1 << session
-            if mask & bit or self.preds[session] & ~mask:
+            if mask >> session & 1 or self.preds[session] & ~mask:
                 continue
-            opts = self.options[session]
-            starts, day_of, out = opts.starts, opts.days, opts.outside
-            # Same day, within the break rule: idle grows with the start, so stop at the first cut.
-            low = bisect_left(starts, last_end + self.min_gap)
-            high = bisect_right(starts, last_end + self.max_gap)
-            for index in range(low, high):
-                if day_of[index] != last_day:
-                    continue
-                gap = starts[index] - last_end
-                if self._cut(days, idle + gap, outside, first):
-                    break
-                if self._cut(days, idle + gap, outside + out[index], first):
-                    continue
-                self.chosen[session] = index
-                self._extend(mask | bit, starts[index] + opts.duration, last_day, days,
-                             idle + gap, outside + out[index], first)
-            if days >= self.max_days or self._cut(days + 1, idle, outside, first):
+            alive |= self._same_day(session, mask, last_end, last_day, days, idle, outside, first)
+            if days < self.max_days:
+                alive |= self._later_day(session, mask, last_end, last_day, days, idle, outside, first)
+        if not alive:
+            self.dead.add(state)
+        return alive
+
+    def _same_day(self, session: int, mask: int, last_end: int, last_day: int, days: int, idle: int,
+                  outside: int, first: int) -> bool:
+        """Place ``session`` next on the same day, within the break rule."""
+        opts = self.options[session]
+        starts, day_of, out = opts.starts, opts.days, opts.outside
+        alive = False
+        low = bisect_left(starts, last_end + self.min_gap)
+        high = bisect_right(starts, last_end + self.max_gap)
+        for index in range(low, high):
+            if day_of[index] != last_day:
                 continue
-            # A later day: any start on a later local date, after the previous session ended.
-            low = max(bisect_right(day_of, last_day), bisect_left(starts, last_end))
-            for index in range(low, len(starts)):
-                if self._cut(days + 1, idle, outside + out[index], first):
-                    continue
-                self.chosen[session] = index
-                self._extend(mask | bit, starts[index] + opts.duration, day_of[index], days + 1,
-                             idle, outside + out[index], first)
+            gap = starts[index] - last_end
+            if self._cut(days, idle + gap, outside, first):
+                return True  # idle grows with the start: every later start is cut too
+            if self._cut(days, idle + gap, outside + out[index], first):
+                alive = True
+                continue
+            self.chosen[session] = index
+            alive |= self._extend(mask | 1 << session, starts[index] + opts.duration, last_day, days,
+                                  idle + gap, outside + out[index], first)
+        return alive
+
+    def _later_day(self, session: int, mask: int, last_end: int, last_day: int, days: int, idle: int,
+                   outside: int, first: int) -> bool:
+        """Place ``session`` next on a later local date, any time after the previous one ended."""
+        if self._cut(days + 1, idle, outside, first):
+            return True
+        opts = self.options[session]
+        starts, day_of, out = opts.starts, opts.days, opts.outside
+        alive = False
+        for index in range(max(bisect_right(day_of, last_day), bisect_left(starts, last_end)), len(starts)):
+            if self._cut(days + 1, idle, outside + out[index], first):
+                alive = True
+                continue
+            self.chosen[session] = index
+            alive |= self._extend(mask | 1 << session, starts[index] + opts.duration, day_of[index],
+                                  days + 1, idle, outside + out[index], first)
+        return alive
 
 
 def _schedules(spec: LoopSpec, options: list[_Options], k: int) -> tuple[LoopSchedule, ...]:
@@ -457,9 +523,15 @@ def find_loops(
 
 
 def has_loop(spec: LoopSpec, free: Mapping[str, Sequence[Interval]]) -> bool:
-    """True when at least one schedule exists."""
+    """True when at least one schedule exists (stops at the first one found)."""
     options = _options(spec, free)
-    return all(o.starts for o in options) and bool(_schedules(spec, options, 1))
+    if not all(o.starts for o in options):
+        return False
+    try:
+        _Search(options, spec, 1, min(spec.max_days, len(spec.sessions)), first_only=True).run()
+    except _FoundOneError:
+        return True
+    return False
 
 
 # ---- explanations -----------------------------------------------------------------------------

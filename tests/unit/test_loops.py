@@ -155,3 +155,15 @@ def test_bad_specs_are_refused(kwargs) -> None:
               "not_before": at(9)} | kwargs
     with pytest.raises(ValueError, match=r"session|break|max_days|before|step"):
         LoopSpec(**fields)
+
+
+def test_seven_sessions_that_cannot_share_a_day_are_answered_not_searched_forever() -> None:
+    """Every order of 7 sessions is tried on every day before "nothing fits": the dead-state memo
+    keeps this polynomial (without it this took over a minute)."""
+    week = [span(9, 17, TUE + timedelta(days=d)) for d in range(4)]
+    sessions = [Session(f"S{i}", minutes(75), (MEGAN,)) for i in range(7)]
+    loop = spec(*sessions, days=4, fixed_order=False)
+    [why] = find_loops(loop, {MEGAN: tuple(week)}).explanations
+    assert why.reason is Reason.NO_COMBINATION
+    assert [s.kind for s in why.suggestions] == [Change.ADD_DAY]
+    assert find_loops(spec(*sessions, days=4, max_days=2), {MEGAN: tuple(week)}).schedules
