@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import bot_turns, engine, graph_trips, processes
+from bench import loops as loop_bench
 
 
 def _ms(seconds: float) -> str:
@@ -87,6 +88,26 @@ async def section_bot(tmp: Path) -> None:
           f"{_verdict(ratio <= 2)})")
 
 
+async def section_loops(tmp: Path) -> str:
+    """(5) Loop search: the engine alone, then with the availability read from devtenant."""
+    print("\n(5) Loop search: 4 sessions (order constraints, 0-15 min breaks), 6 interviewers in 3 zones, "
+          f"2 rooms, {loop_bench.EVENTS_PER_MAILBOX} events per mailbox, 5 working days, top {loop_bench.K}")
+    alone = loop_bench.measure_engine()
+    print(f"engine (free time + search): p50 {_ms(alone.p50_s)} ms, p95 {_ms(alone.p95_s)} ms, "
+          f"{alone.options} options, {alone.runs} runs")
+    trip = await loop_bench.measure_trip(tmp)
+    print(f"with the Graph read ({loop_bench.LATENCY_MS} ms per request): p50 {_ms(trip.p50_s)} ms, "
+          f"p95 {_ms(trip.p95_s)} ms, floor (one getSchedule) {_ms(trip.floor_s)} ms, "
+          f"{trip.floor_ratio:.2f}x floor; {trip.options} options")
+    view = await loop_bench.measure_trip(tmp / "view", source="calendar_view")
+    print(f"with OPENSLOT_AVAILABILITY_SOURCE=calendar_view: p50 {_ms(view.p50_s)} ms, "
+          f"p95 {_ms(view.p95_s)} ms, {view.floor_ratio:.2f}x the getSchedule floor")
+    print(f"top {loop_bench.K} in <= 2 s p95: {_verdict(trip.p95_s <= 2)}; "
+          f"<= 1.3x the round-trip floor: {_verdict(trip.floor_ratio <= 1.3)}")
+    return (f"loops p95_ms={trip.p95_s * 1000:.0f} options={trip.options} "
+            f"floor_ratio={trip.floor_ratio:.2f}")
+
+
 LABELS = {"bot": "bot", "calendar": "Calendar Service", "devtenant": "devtenant (test double)"}
 
 
@@ -123,7 +144,7 @@ def section_load(turns: int, concurrency: int, trace_frames: int = 0, traced: st
 def main(argv: list[str] | None = None) -> int:
     """Run every section (or the chosen ones) and print one table each."""
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--only", choices=["engine", "graph", "bot", "load"], action="append")
+    parser.add_argument("--only", choices=["engine", "graph", "bot", "load", "loops"], action="append")
     parser.add_argument("--turns", type=int, default=10_000, help="turns for the load section")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
@@ -132,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace-process", choices=["bot", "calendar", "devtenant"], default="bot",
                         help="the process --tracemalloc traces")
     args = parser.parse_args(argv)
-    chosen = set(args.only or ["engine", "graph", "bot", "load"])
+    chosen = set(args.only or ["engine", "graph", "bot", "load", "loops"])
+    loops_line = ""
     began = time.perf_counter()
     print(f"OpenSlot benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -147,7 +169,12 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(section_bot(Path(tmp) / "bot"))
         if "load" in chosen:
             section_load(args.turns, args.concurrency, args.tracemalloc, args.trace_process)
+        if "loops" in chosen:
+            (Path(tmp) / "loops").mkdir()
+            loops_line = asyncio.run(section_loops(Path(tmp) / "loops"))
     print(f"\ndone in {time.perf_counter() - began:.0f} s")
+    if loops_line:
+        print(loops_line)  # last line, read by scripts
     return 0
 
 
