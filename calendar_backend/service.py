@@ -385,15 +385,20 @@ class CalendarService:
                     break
                 txn = _next_transaction_id(txn)
                 existing = await storage.get_interview_by_transaction(tx, txn)
+            attendees = [*mailboxes, candidate["email"].lower()]
             if existing is not None and existing.status in {"confirmed", "pending"}:
+                # A retry is the same request: a key reused for another time, panel or
+                # candidate would write an event that no reservation covers (or one never offered).
+                if (existing.start, existing.end) != (start, end) or \
+                        sorted(existing.attendees) != sorted(attendees):
+                    raise ConflictError("This idempotency key was used for another interview.")
                 return existing
             conflicts = await storage.find_conflicts(tx, tid, mailboxes, start, end)
             if conflicts:
                 raise SlotTakenError()
             return await storage.insert_pending(
                 tx, tenant_id=tid, organizer_oid=oid, organizer_upn=organizer,
-                transaction_id=txn, start=start, end=end,
-                attendees=[*mailboxes, candidate["email"].lower()],
+                transaction_id=txn, start=start, end=end, attendees=attendees,
                 candidate_name=candidate["name"],
                 subject=f"Interview: {candidate['name']}", source=source, offer_id=offer_id)
 

@@ -1,0 +1,96 @@
+"""The issue 12 review, re-run with our own variants of each attack (the attacker's view).
+
+Each test is an attack against the real Calendar Service and devtenant. A test that guards a
+variant the code already refused is kept, so the variant stays refused.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from calendar_backend import storage
+from calendar_backend.app import SERVICE_KEY
+from calendar_backend.contract import format_time, parse_time
+from calendar_backend.errors import GraphUnavailableError
+from tests.service.conftest import Stack, booking_body, calendar_stack, events_at, user  # noqa: F401
+
+
+def _graph(stack: Stack) -> Any:
+    return stack.client.app[SERVICE_KEY]._graph
+
+
+async def _slots(stack: Stack, people: list[str]) -> list[dict[str, str]]:
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    body = {"interviewers": people, "duration_min": 30, "all": True,
+            "start": format_time(now + timedelta(days=1)),
+            "end": format_time(now + timedelta(days=8))}
+    status, doc = await stack.post("/v1/slots/find", body, stack.token())
+    assert status == 200, doc
+    return list(doc["slots"])
+
+
+async def _rows(stack: Stack) -> list[storage.InterviewRow]:
+    async with stack.runtime.store.transaction() as tx:
+        return [storage._interview(r) for r in await tx.execute(sa.select(storage.interviews))]
+
+
+# ---- replay: one idempotency key, two different bodies ---------------------------------------
+
+async def test_idempotency_key_reused_with_another_time_books_nothing_unoffered(
+        calendar_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """A first booking's Graph write times out (its reservation stays pending, as designed for a
+    retry). The same key is then sent with another, never offered time (the middle of the
+    night): a retry must be the same request, else it is refused; nothing is written at the new
+    time and the database never disagrees with Outlook."""
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    slot = (await _slots(stack, [megan]))[0]
+    graph = _graph(stack)
+    real = graph.create_event
+
+    async def lost(*args: Any, **kwargs: Any) -> Any:
+        raise GraphUnavailableError()
+
+    monkeypatch.setattr(graph, "create_event", lost)
+    status, doc = await stack.post("/v1/interviews", booking_body([megan], slot, "key-1"),
+                                   stack.token())
+    assert status == 504, doc
+    monkeypatch.setattr(graph, "create_event", real)
+    night_start = parse_time(slot["start"]) + timedelta(hours=13)
+    night = {"start": format_time(night_start),
+             "end": format_time(night_start + timedelta(minutes=30))}
+    status, doc = await stack.post("/v1/interviews", booking_body([megan], night, "key-1"),
+                                   stack.token())
+    assert status == 409 or doc.get("start") == slot["start"], (status, doc)
+    assert events_at(stack, megan, night["start"]) == [], "an unoffered time was booked"
+    for row in await _rows(stack):
+        assert (row.start, row.end) == (parse_time(slot["start"]), parse_time(slot["end"]))
+
+
+async def test_idempotency_key_reused_with_another_panel_is_refused(
+        calendar_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Same key, same time, another interviewer: the reservation names Megan, so an event for
+    Christie would be a write no reservation covers."""
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    christie = str(user(stack, "Christie Cline")["mail"]).lower()
+    slot = next(s for s in await _slots(stack, [megan, christie]))
+    graph = _graph(stack)
+    real = graph.create_event
+
+    async def lost(*args: Any, **kwargs: Any) -> Any:
+        raise GraphUnavailableError()
+
+    monkeypatch.setattr(graph, "create_event", lost)
+    status, doc = await stack.post("/v1/interviews", booking_body([megan], slot, "key-2"),
+                                   stack.token())
+    assert status == 504, doc
+    monkeypatch.setattr(graph, "create_event", real)
+    status, doc = await stack.post("/v1/interviews", booking_body([christie], slot, "key-2"),
+                                   stack.token())
+    assert status == 409, (status, doc)
+    assert events_at(stack, christie, slot["start"]) == []
