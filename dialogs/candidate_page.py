@@ -125,7 +125,10 @@ def check_form_nonce(key: bytes, token_hash: bytes, nonce: str, now_s: int, ttl_
     """True when ``nonce`` was made for this link by this key no more than ``ttl_s`` ago."""
     issued_raw, _, rest = nonce.partition(".")
     salt, _, _mac = rest.partition(".")
-    if not issued_raw.isdigit() or len(nonce) > 120 or not re.fullmatch(r"[0-9a-f]{16}", salt):
+    # ASCII digits only: `isdigit`/`int` take any Unicode digit, and `compare_digest` raises on
+    # a non-ASCII str (a 500 instead of a 403).
+    if not nonce.isascii() or len(nonce) > 120 or not re.fullmatch(r"[0-9]{1,12}", issued_raw) \
+            or not re.fullmatch(r"[0-9a-f]{16}", salt):
         return False
     issued = int(issued_raw)
     if not (now_s - ttl_s <= issued <= now_s + 5):

@@ -94,3 +94,25 @@ async def test_idempotency_key_reused_with_another_panel_is_refused(
                                    stack.token())
     assert status == 409, (status, doc)
     assert events_at(stack, christie, slot["start"]) == []
+
+
+# ---- the candidate form nonce: one spelling only ----------------------------------------------
+
+def test_form_nonce_with_non_ascii_digits_is_refused_not_a_crash() -> None:
+    """``str.isdigit`` and ``int`` take any Unicode digit (Arabic-Indic, superscripts):
+    a nonce whose time is spelled so must be refused as any bad nonce (403), not crash the
+    comparison (``hmac.compare_digest`` raises TypeError on non-ASCII str: a 500)."""
+    import hashlib
+    import time
+
+    from dialogs.candidate_page import check_form_nonce, make_form_nonce
+
+    key, link = b"k" * 32, hashlib.sha256(b"link").digest()
+    now = int(time.time())
+    good = make_form_nonce(key, link, now, "0123456789abcdef")
+    assert check_form_nonce(key, link, good, now, 3600)
+    arabic = "".join(chr(0x0660 + int(c)) for c in str(now))
+    for issued in (arabic, "0" + str(now), f"+{now}", f" {now}"):
+        forged = good.replace(str(now), issued, 1)
+        assert check_form_nonce(key, link, forged, now, 3600) is False, issued
+    assert check_form_nonce(key, link, good[:-1] + "\u00e9", now, 3600) is False  # in the MAC
