@@ -116,3 +116,59 @@ def test_form_nonce_with_non_ascii_digits_is_refused_not_a_crash() -> None:
         forged = good.replace(str(now), issued, 1)
         assert check_form_nonce(key, link, forged, now, 3600) is False, issued
     assert check_form_nonce(key, link, good[:-1] + "\u00e9", now, 3600) is False  # in the MAC
+
+
+# ---- the manager's reschedule: the same rules as booking ---------------------------------------
+
+async def test_manager_reschedule_into_the_past_is_refused(calendar_stack: Stack) -> None:  # noqa: F811
+    """Booking refuses a start in the past; moving an interview there must be refused too (no
+    Graph write): yesterday at the same working-hours time."""
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    slot = (await _slots(stack, [megan]))[0]
+    status, booked = await stack.post("/v1/interviews", booking_body([megan], slot, "past-1"),
+                                      stack.token())
+    assert status == 201, booked
+    for days in (2, 3, 4, 7):
+        back = parse_time(slot["start"]) - timedelta(days=days)
+        assert back < datetime.now(UTC)
+        past = {"start": format_time(back), "end": format_time(back + timedelta(minutes=30))}
+        status, doc = await stack.post(f"/v1/interviews/{booked['id']}/reschedule", past,
+                                       stack.token())
+        assert status == 400, (days, status, doc)
+        assert events_at(stack, megan, past["start"]) == []
+
+
+# ---- cancel racing a create whose answer was lost ------------------------------------------------
+
+async def test_cancelling_a_pending_booking_never_leaves_an_event_without_a_reservation(
+        calendar_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The create reached Outlook but its answer was lost (504; the row stays pending, listed in
+    My interviews). Cancelling that row must not just drop the reservation while Outlook keeps
+    the event: either the cancel is refused (the booking is still being settled) or the event
+    is cancelled in Outlook too."""
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    slot = (await _slots(stack, [megan]))[0]
+    graph = _graph(stack)
+    real = graph.create_event
+
+    async def answer_lost(*args: Any, **kwargs: Any) -> Any:
+        await real(*args, **kwargs)
+        raise GraphUnavailableError()
+
+    monkeypatch.setattr(graph, "create_event", answer_lost)
+    status, doc = await stack.post("/v1/interviews", booking_body([megan], slot, "lost-1"),
+                                   stack.token())
+    assert status == 504, doc
+    monkeypatch.setattr(graph, "create_event", real)
+    assert len(events_at(stack, megan, slot["start"])) == 1
+    (pending,) = [r for r in await _rows(stack) if r.status is storage.InterviewStatus.PENDING]
+    status, doc = await stack.post(f"/v1/interviews/{pending.id}/cancel", {}, stack.token())
+    (row,) = await _rows(stack)
+    live = events_at(stack, megan, slot["start"])
+    if row.status is storage.InterviewStatus.CANCELLED:
+        assert live == [], "the reservation was released while Outlook keeps the event"
+    else:
+        assert status == 409, (status, doc)
+        assert len(live) == 1
