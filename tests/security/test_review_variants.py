@@ -14,8 +14,15 @@ import sqlalchemy as sa
 
 from calendar_backend import storage
 from calendar_backend.app import SERVICE_KEY
-from calendar_backend.contract import format_time, parse_time
+from calendar_backend.contract import (
+    OutboundPolicy,
+    check_outbound_url,
+    format_time,
+    outbound_url_allowed,
+    parse_time,
+)
 from calendar_backend.errors import GraphUnavailableError
+from tests.security.test_outbound_url import assert_clients_connect_to
 from tests.service.conftest import Stack, booking_body, calendar_stack, events_at, user  # noqa: F401
 
 
@@ -172,3 +179,61 @@ async def test_cancelling_a_pending_booking_never_leaves_an_event_without_a_rese
     else:
         assert status == 409, (status, doc)
         assert len(live) == 1
+
+
+# ---- the outbound-URL validator: our own spellings -------------------------------------------
+
+_POLICY_URLS = ("smba.trafficmanager.net", "127.0.0.1")
+
+
+@pytest.mark.parametrize("url", [
+    "https://smba.trafficmanager.net\n/",  # newline / tab / CR inside or at the end
+    "https://smba.trafficmanager.net/\n",
+    "https://smba.trafficmanager.net/amer/\r",
+    "https://smba.trafficmanager.net\t.evil.example/",
+    "https://evil.example\t@smba.trafficmanager.net/",
+    "https://smba.trafficmanager.net%2eevil.example/",  # escapes in the host
+    "https://smba%2etrafficmanager.net/",
+    "https://evil.example%2f@smba.trafficmanager.net/",
+    "https:\\\\smba.trafficmanager.net/",  # backslashes instead of slashes
+    "https:/\\smba.trafficmanager.net/",
+    "https:///smba.trafficmanager.net/",
+    "https:smba.trafficmanager.net",
+    "//smba.trafficmanager.net/",
+    "wss://smba.trafficmanager.net/",
+    "https+unix://smba.trafficmanager.net/",
+    " https://smba.trafficmanager.net/",
+    "https://smba.trafficmanager.net:443:80/",
+    "https://smba.trafficmanager.net:0/",
+    "https://smba.trafficmanager.net:65979/",  # 443 + 65536
+    "https://smba.trafficmanager.net:+443/",
+    "https://smba.trafficmanager.net:\u0664\u0664\u0663/",  # Arabic-Indic digits
+    "https://[::ffff:7f00:1]/",  # IPv4-mapped 127.0.0.1, in canonical IPv6 form
+    "https://[::ffff:127.0.0.1]/",
+    "https://[::127.0.0.1]/",
+    "https://[64:ff9b::7f00:1]/",  # NAT64 of 127.0.0.1
+    "https://0.0.0.0/",
+    "https://smba.trafficmanager.net..evil.example/",
+    "https://SMBA.TRAFFICMANAGER.NET.evil.example/",
+    "https://trafficmanager.net/",  # a parent of the allowed host
+    "https://xn--smba.trafficmanager.net/",
+    "https://smba.trafficmanager.net#@evil.example/x",  # fragment: must stay the same host
+])
+def test_outbound_spellings_refused(url: str) -> None:
+    for policy in (OutboundPolicy(_POLICY_URLS), OutboundPolicy(_POLICY_URLS, dev=True)):
+        if outbound_url_allowed(url, policy):  # only if what is checked is what is connected to
+            target = check_outbound_url(url, policy)
+            assert_clients_connect_to(url, target)
+            assert target.host in _POLICY_URLS or target.host.endswith(".smba.trafficmanager.net")
+            assert url.endswith("#@evil.example/x"), url
+
+
+@pytest.mark.parametrize(("url", "port"), [
+    ("HTTPS://smba.trafficmanager.net/amer/", 443),
+    ("https://smba.trafficmanager.net:443/amer/", 443),
+    ("https://smba.trafficmanager.net:0443/amer/", 443),
+])
+def test_outbound_spellings_accepted_connect_where_checked(url: str, port: int) -> None:
+    target = check_outbound_url(url, OutboundPolicy(_POLICY_URLS))
+    assert target.port == port
+    assert_clients_connect_to(url, target)
