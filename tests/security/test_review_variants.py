@@ -237,3 +237,33 @@ def test_outbound_spellings_accepted_connect_where_checked(url: str, port: int) 
     target = check_outbound_url(url, OutboundPolicy(_POLICY_URLS))
     assert target.port == port
     assert_clients_connect_to(url, target)
+
+
+# ---- finding 9: the invitee a candidate types is never inside the tenant ---------------------
+
+@pytest.mark.parametrize("email", [
+    "CHRISTIEC@CONTOSO.EXAMPLE",  # case
+    "christiec+interview@contoso.example",  # plus addressing delivers to christiec
+    "christiec@mail.contoso.example",  # a subdomain
+    "schedulable@contoso.example",  # a group
+    "rainier@contoso.example",  # a room
+])
+async def test_candidate_typed_invitee_inside_the_tenant_is_refused(
+        calendar_stack: Stack, email: str) -> None:  # noqa: F811
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    body = {"interviewers": [megan], "duration_min": 30, "candidate_name": "Dana Smith",
+            "window_start": format_time(now + timedelta(days=1)),
+            "window_end": format_time(now + timedelta(days=8))}
+    status, offer = await stack.post("/v1/offers", body, stack.token())
+    assert status == 201, offer
+    token = str(offer["url"]).rsplit("/c/", 1)[1]
+    status, view = await stack.post("/v1/candidate/slots", {"token": token})
+    assert status == 200, view
+    assert view["needs_email"], view
+    slot = view["slots"][0]
+    status, doc = await stack.post("/v1/candidate/book",
+                                   {"token": token, "start": slot["start"], "email": email})
+    assert status == 400, (status, doc)
+    assert events_at(stack, megan, slot["start"]) == []
