@@ -346,9 +346,12 @@ async def candidate_reschedule(request: web.Request) -> web.Response:
         await request.app[OFFERS_KEY].candidate_reschedule(req, request[REQUEST_ID]))
 
 
+_PATH_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # the pattern the OpenAPI document pins
+
+
 def _path_id(request: web.Request) -> str:
     value = request.match_info["id"]
-    if len(value) > 64 or not value.replace("-", "").isalnum():
+    if not _PATH_ID.fullmatch(value):  # ASCII only (`isalnum` takes every script's letters)
         raise ValidationError("id", "is not a valid identifier")
     return value
 

@@ -267,3 +267,15 @@ async def test_candidate_typed_invitee_inside_the_tenant_is_refused(
                                    {"token": token, "start": slot["start"], "email": email})
     assert status == 400, (status, doc)
     assert events_at(stack, megan, slot["start"]) == []
+
+
+# ---- path ids: the pinned pattern, ASCII only ------------------------------------------------
+
+@pytest.mark.parametrize("raw", ["%C3%A4bc", "%D9%A1%D9%A2", "%EF%BC%91", "a%C2%B2"])
+async def test_path_id_outside_the_pinned_pattern_is_a_400(
+        calendar_stack: Stack, raw: str) -> None:  # noqa: F811
+    """The OpenAPI document pins ``^[A-Za-z0-9-]{1,64}\\Z``; ``str.isalnum`` also takes
+    letters and digits of every script (a second spelling the schema does not allow)."""
+    status, doc = await calendar_stack.post(f"/v1/interviews/{raw}/cancel", {},
+                                            calendar_stack.token())
+    assert status == 400, (status, doc)
