@@ -120,7 +120,7 @@ class CalendarService:
     async def _gate(self, principal: Principal | None, ctx: TenantContext, operation: str,
                     request_id: str, people: Sequence[str], rooms: Sequence[str] = (), *,
                     actor_oid: str | None = None, probe: Probe | None = None,
-                    static: bool = True) -> Refusal | None:
+                    static: bool = True, unreserved: Sequence[str] = ()) -> Refusal | None:
         """Ask the mailbox gate (`calendar_backend.gate`) before any calendar request.
 
         A refusal is audited once (``denied:<rule>``, naming the refused mailboxes) by the gate.
@@ -133,7 +133,7 @@ class CalendarService:
             tenant_id=ctx.tenant_id, actor_oid=actor_oid or (principal.oid if principal else None),
             people=people, rooms=rooms,
             app_token=lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential),
-            audit=audit, probe=probe, static=static)
+            audit=audit, probe=probe, static=static, unreserved=unreserved)
 
     async def _user_graph_token(self, principal: Principal, ctx: TenantContext,
                                 assertion: str) -> str:
@@ -296,7 +296,7 @@ class CalendarService:
         # Optional attendees are invited, never searched or reserved: the gate still decides.
         optional = [a.lower() for a in req.get("optional", []) if a.lower() not in interviewers]
         refusal = await self._gate(principal, ctx, "interview.create", request_id,
-                                   interviewers + optional, rooms)
+                                   interviewers + optional, rooms, unreserved=optional)
         if refusal is not None:
             raise refusal.error()
         token = await self._user_graph_token(principal, ctx, assertion)

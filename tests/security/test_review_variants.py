@@ -279,3 +279,27 @@ async def test_path_id_outside_the_pinned_pattern_is_a_400(
     status, doc = await calendar_stack.post(f"/v1/interviews/{raw}/cancel", {},
                                             calendar_stack.token())
     assert status == 400, (status, doc)
+
+
+# ---- rooms vs people: a room cannot ride in as an optional attendee -----------------------------
+
+async def test_a_room_as_optional_attendee_is_refused(calendar_stack: Stack) -> None:  # noqa: F811
+    """Optional attendees are invited, never searched or reserved. A room invited so would be
+    booked (rooms auto-accept) with no free/busy check and no reservation: a room taken twice.
+    A room goes in ``rooms`` (checked and reserved) or nowhere."""
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    room = "rainier@contoso.example"
+    christie = str(user(stack, "Christie Cline")["mail"]).lower()
+    slot = (await _slots(stack, [megan, christie]))[0]
+    status, first = await stack.post(
+        "/v1/interviews", {**booking_body([megan], slot, "room-1"), "rooms": [room]},
+        stack.token())
+    assert status == 201, first
+    for n, optional in enumerate(([room], ["RAINIER@contoso.example"])):
+        status, doc = await stack.post(
+            "/v1/interviews", {**booking_body([christie], slot, f"room-2-{n}"),
+                               "candidate": {"name": "Lee Park", "email": "lee@example.org"},
+                               "optional": optional}, stack.token())
+        assert status in {400, 403}, (status, doc)
+    assert len(events_at(stack, room, slot["start"])) <= 1
