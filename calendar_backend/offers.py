@@ -141,6 +141,8 @@ class OfferService:
         reference = req.get("conversation_ref")
         if reference is not None and not self._reference_allowed(reference):
             raise ValidationError("conversation_ref", "serviceUrl is not allowed")
+        if reference is not None and not _reference_is_callers(reference, principal):
+            raise ValidationError("conversation_ref", "is not your conversation")
         token = await self._svc._user_graph_token(principal, ctx, assertion)
         organizer, organizer_name = await self._me(token)
         names = [a.lower() for a in req["interviewers"]]
@@ -577,6 +579,16 @@ class OfferService:
                 "manager_time_zone": private.manager_time_zone,
                 "candidate_time_zone": offer.candidate_time_zone, "role": private.role,
                 "interview_id": interview.id, "join_url": interview.join_url or ""}
+
+
+def _reference_is_callers(reference: dict[str, Any], principal: Principal) -> bool:
+    """A stored conversation reference may only name the caller's own tenant and Entra user
+    (where it names them): the booking notice is sent there with the bot's token."""
+    conversation, person = reference.get("conversation"), reference.get("user")
+    tenant = conversation.get("tenantId") if isinstance(conversation, dict) else None
+    oid = person.get("aadObjectId") if isinstance(person, dict) else None
+    return (tenant is None or str(tenant).lower() == principal.tenant_id.lower()) and \
+        (oid is None or str(oid).lower() == principal.oid.lower())
 
 
 def _iana_zone(field: str, name: str) -> str:

@@ -303,3 +303,31 @@ async def test_a_room_as_optional_attendee_is_refused(calendar_stack: Stack) -> 
                                "optional": optional}, stack.token())
         assert status in {400, 403}, (status, doc)
     assert len(events_at(stack, room, slot["start"])) <= 1
+
+
+# ---- a stored conversation reference belongs to the manager who makes the link ------------------
+
+@pytest.mark.parametrize("change", [
+    {"conversation": {"id": "a:someone-else", "tenantId": "0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a4b"}},
+    {"user": {"id": "29:christie", "aadObjectId": "0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a4b"}},
+])
+async def test_offer_refuses_a_conversation_reference_that_is_not_the_callers(
+        calendar_stack: Stack, change: dict[str, Any]) -> None:  # noqa: F811
+    """The notice of a booking goes, with the bot's token, to the stored reference: a caller
+    of the private API must not aim it at another tenant's or another user's conversation."""
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    ref = {"activityId": "m1", "user": {"id": "29:alex", "name": "Alex Wilber"},
+           "bot": {"id": "28:openslot", "name": "OpenSlot"},
+           "conversation": {"id": "a:conv-alex", "tenantId": stack.devtenant.tenant_id},
+           "channelId": "msteams", "serviceUrl": "https://smba.trafficmanager.net/amer/"}
+    body = {"interviewers": [megan], "duration_min": 30, "candidate_name": "Dana Smith",
+            "window_start": format_time(now + timedelta(days=1)),
+            "window_end": format_time(now + timedelta(days=8))}
+    status, doc = await stack.post("/v1/offers", {**body, "conversation_ref": ref},
+                                   stack.token())
+    assert status == 201, doc  # the caller's own reference is fine
+    status, doc = await stack.post("/v1/offers", {**body, "conversation_ref": {**ref, **change}},
+                                   stack.token())
+    assert status == 400, (status, doc)
