@@ -6,6 +6,7 @@ variant the code already refused is kept, so the variant stays refused.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,8 @@ from calendar_backend.contract import (
     parse_time,
 )
 from calendar_backend.errors import GraphUnavailableError
+from tests.candidate.test_offers_api import capability, make_offer
+from tests.reliability.test_reserve_before_write import assert_outlook_agrees
 from tests.security.test_outbound_url import assert_clients_connect_to
 from tests.service.conftest import Stack, booking_body, calendar_stack, events_at, user  # noqa: F401
 
@@ -331,3 +334,40 @@ async def test_offer_refuses_a_conversation_reference_that_is_not_the_callers(
     status, doc = await stack.post("/v1/offers", {**body, "conversation_ref": {**ref, **change}},
                                    stack.token())
     assert status == 400, (status, doc)
+
+
+# ---- candidate and manager racing on one interview ------------------------------------------------
+
+@pytest.mark.parametrize("candidate_action", ["cancel", "reschedule"])
+async def test_candidate_and_manager_changing_one_interview_at_once_agree_with_outlook(
+        calendar_stack: Stack, candidate_action: str) -> None:  # noqa: F811
+    """The manager moves the interview the candidate booked while the candidate cancels or
+    moves it elsewhere: whatever wins, every live row is in Outlook at its own time and a
+    cancelled interview leaves no live event."""
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    offer = await make_offer(stack, [megan])
+    token = capability(offer)
+    status, view = await stack.post("/v1/candidate/slots", {"token": token})
+    assert status == 200, view
+    first = view["slots"][0]
+    status, booked = await stack.post("/v1/candidate/book", {"token": token,
+                                                             "start": first["start"]})
+    assert status == 201, booked
+    later = [s for s in view["slots"]
+             if parse_time(s["start"]) >= parse_time(first["end"]) + timedelta(hours=2)]
+    mine, theirs = later[0], later[-1]
+    (row,) = await _rows(stack)
+    manager = stack.post(f"/v1/interviews/{row.id}/reschedule",
+                         {"start": mine["start"], "end": mine["end"]}, stack.token())
+    body: dict[str, str] = {"token": token}
+    if candidate_action == "reschedule":
+        body["start"] = theirs["start"]
+    candidate = stack.post(f"/v1/candidate/{candidate_action}", body)
+    results = await asyncio.gather(manager, candidate)
+    assert {s for s, _ in results} <= {200, 409}, results
+    await assert_outlook_agrees(stack, [megan])
+    (row,) = [r for r in await _rows(stack) if r.id == row.id]
+    if row.status is storage.InterviewStatus.CANCELLED:
+        for slot in (first, mine, theirs):
+            assert events_at(stack, megan, slot["start"]) == [], slot
