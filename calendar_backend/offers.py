@@ -137,6 +137,7 @@ class OfferService:
         if end <= now:
             raise ValidationError("window_end", "is in the past")
         manager_zone = _iana_zone("manager_time_zone", req.get("manager_time_zone", "UTC"))
+        candidate_zone = _iana_zone("candidate_time_zone", req.get("candidate_time_zone", "UTC"))
         ctx = await self._svc._tenant_context(principal)
         reference = req.get("conversation_ref")
         if reference is not None and not self._reference_allowed(reference):
@@ -173,7 +174,7 @@ class OfferService:
                 organizer_upn=organizer, token_hash=token_hash, interviewers=names,
                 display_names=[],  # first names only, sealed in `OfferPrivate`
                 duration_min=int(req["duration_min"]), window_start=start, window_end=end,
-                candidate_time_zone=req.get("candidate_time_zone", "UTC"),
+                candidate_time_zone=candidate_zone,
                 expires_at=now + timedelta(hours=hours),
                 conversation_ref=(sealed, self._cipher.key_id_of(sealed)), now=now)
             await self._svc._audit(principal, principal.tenant_id, "offer.create", names, "ok",
@@ -220,7 +221,9 @@ class OfferService:
         """
         offer = await self._offer_for(req["token"])
         private = self._private(offer)
-        doc = self._offer_doc(offer, private, req.get("time_zone"))
+        zone = req.get("time_zone")
+        doc = self._offer_doc(offer, private,
+                              _iana_zone("time_zone", zone) if zone is not None else None)
         if offer.status is storage.OfferStatus.BOOKED:
             interview = await self._interview_of(offer)
             doc["booking"] = _booking_doc(interview)
@@ -595,7 +598,7 @@ def _iana_zone(field: str, name: str) -> str:
     """``name`` if it is an IANA zone this host knows, else ValidationError on ``field``."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Europe" is a directory
         raise ValidationError(field, "is not a known time zone") from exc
     return name
 

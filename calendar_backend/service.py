@@ -796,7 +796,7 @@ def candidate_day_of(req: dict[str, Any]) -> CandidateDay | None:
         return CandidateDay(ZoneInfo(zone_name),
                             time.fromisoformat(req.get("candidate_day_start", "08:00")),
                             time.fromisoformat(req.get("candidate_day_end", "20:00")))
-    except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+    except (ValueError, KeyError, OSError) as exc:  # NotFound is a KeyError; "Europe" a directory
         raise ValidationError("candidate_time_zone", "is not a usable zone and day") from exc
 
 

@@ -371,3 +371,33 @@ async def test_candidate_and_manager_changing_one_interview_at_once_agree_with_o
     if row.status is storage.InterviewStatus.CANCELLED:
         for slot in (first, mine, theirs):
             assert events_at(stack, megan, slot["start"]) == [], slot
+
+
+# ---- zone names: never a path, never a 500 -------------------------------------------------------
+
+_BAD_ZONES = ["../../../../etc/passwd", "/etc/localtime", "Europe/../../etc/hosts", "Nowhere/Zone",
+              "UTC ", ".", "Europe/Paris/", "(UTC+01:00) Amsterdam, Berlin", "Europe", "America"]
+
+
+@pytest.mark.parametrize("zone", _BAD_ZONES)
+async def test_zone_names_that_are_paths_or_unknown_are_400(calendar_stack: Stack,  # noqa: F811
+                                                            zone: str) -> None:
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    window = {"start": format_time(now + timedelta(days=1)),
+              "end": format_time(now + timedelta(days=3))}
+    status, doc = await stack.post("/v1/slots/find", {
+        "interviewers": [megan], "duration_min": 30, **window, "candidate_time_zone": zone,
+        "candidate_day_start": "09:00", "candidate_day_end": "17:00"}, stack.token())
+    assert status == 400, (status, doc)
+    offer = {"interviewers": [megan], "duration_min": 30, "candidate_name": "Dana Smith",
+             "window_start": window["start"], "window_end": window["end"]}
+    for field in ("candidate_time_zone", "manager_time_zone"):
+        status, doc = await stack.post("/v1/offers", {**offer, field: zone}, stack.token())
+        assert status == 400, (field, status, doc)
+    ok, made = await stack.post("/v1/offers", offer, stack.token())
+    assert ok == 201, made
+    status, doc = await stack.post("/v1/candidate/slots",
+                                   {"token": capability(made), "time_zone": zone})
+    assert status == 400, (status, doc)
