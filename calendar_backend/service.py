@@ -295,6 +295,7 @@ class CalendarService:
         rooms = [a.lower() for a in req.get("rooms", [])]
         # Optional attendees are invited, never searched or reserved: the gate still decides.
         optional = [a.lower() for a in req.get("optional", []) if a.lower() not in interviewers]
+        await self._same_request(principal, req, interviewers + rooms, start, end, request_id)
         refusal = await self._gate(principal, ctx, "interview.create", request_id,
                                    interviewers + optional, rooms, unreserved=optional)
         if refusal is not None:
@@ -387,11 +388,8 @@ class CalendarService:
                 existing = await storage.get_interview_by_transaction(tx, txn)
             attendees = [*mailboxes, candidate["email"].lower()]
             if existing is not None and existing.status in {"confirmed", "pending"}:
-                # A retry is the same request: a key reused for another time, panel or
-                # candidate would write an event that no reservation covers (or one never offered).
-                if (existing.start, existing.end) != (start, end) or \
-                        sorted(existing.attendees) != sorted(attendees):
-                    raise ConflictError("This idempotency key was used for another interview.")
+                if not _is_retry_of(existing, attendees, start, end):
+                    raise _key_reused()
                 return existing
             conflicts = await storage.find_conflicts(tx, tid, mailboxes, start, end)
             if conflicts:
@@ -401,6 +399,22 @@ class CalendarService:
                 transaction_id=txn, start=start, end=end, attendees=attendees,
                 candidate_name=candidate["name"],
                 subject=f"Interview: {candidate['name']}", source=source, offer_id=offer_id)
+
+    async def _same_request(self, principal: Principal, req: dict[str, Any],
+                            mailboxes: list[str], start: datetime, end: datetime,
+                            request_id: str) -> None:
+        """A reused idempotency key must be a retry of the same request, refused (one audit row,
+        no Graph call) before anything else; `_reserve` checks again where it counts."""
+        txn = str(uuid.uuid5(_TXN_NAMESPACE,
+                             f"{principal.tenant_id}:{principal.oid}:{req['idempotency_key']}"))
+        async with self._store.transaction() as tx:
+            known = await storage.get_interview_by_transaction(tx, txn)
+        attendees = [*mailboxes, req["candidate"]["email"].lower()]
+        if known is not None and known.status in {"confirmed", "pending"} and \
+                not _is_retry_of(known, attendees, start, end):
+            await self._audit(principal, principal.tenant_id, "interview.create", mailboxes,
+                              "denied:idempotency_key", request_id)
+            raise _key_reused()
 
     async def _attach_fresh(self, exc: SlotTakenError, principal: Principal, token: str,
                             panel: tuple[list[str], list[str]], start: datetime,
@@ -839,6 +853,17 @@ def _wire_time(field: str, raw: str) -> datetime:
     if not 2000 <= value.year < 2200:
         raise ValidationError(field, "is out of range")
     return value
+
+
+def _is_retry_of(row: storage.InterviewRow, attendees: list[str], start: datetime,
+                 end: datetime) -> bool:
+    """A retry is the same request: a key reused for another time, panel or candidate would
+    write an event no reservation covers (or a time never offered)."""
+    return (row.start, row.end) == (start, end) and sorted(row.attendees) == sorted(attendees)
+
+
+def _key_reused() -> ConflictError:
+    return ConflictError("This idempotency key was used for another interview.")
 
 
 def _window(start_raw: str, end_raw: str) -> tuple[datetime, datetime]:

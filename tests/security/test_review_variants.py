@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from calendar_backend import storage
 from calendar_backend.app import SERVICE_KEY
+from calendar_backend.audit import audit_log
 from calendar_backend.contract import (
     OutboundPolicy,
     check_outbound_url,
@@ -100,9 +101,25 @@ async def test_idempotency_key_reused_with_another_panel_is_refused(
                                    stack.token())
     assert status == 504, doc
     monkeypatch.setattr(graph, "create_event", real)
+    calls: list[str] = []
+    real_request = graph.request
+
+    async def counted(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(path)
+        return await real_request(method, path, *args, **kwargs)
+
+    monkeypatch.setattr(graph, "request", counted)
+    monkeypatch.setattr(graph, "get_schedules", None)  # any free/busy read would fail loudly
+    async with stack.runtime.store.transaction() as tx:
+        before = (await tx.execute(sa.select(sa.func.count()).select_from(audit_log))).scalar()
     status, doc = await stack.post("/v1/interviews", booking_body([christie], slot, "key-2"),
                                    stack.token())
     assert status == 409, (status, doc)
+    assert calls == [], "no Graph call before the refusal"
+    async with stack.runtime.store.transaction() as tx:
+        rows = (await tx.execute(sa.select(audit_log.c.result).where(
+            audit_log.c.seq > before))).scalars().all()
+    assert rows == ["denied:idempotency_key"], rows
     assert events_at(stack, christie, slot["start"]) == []
 
 
