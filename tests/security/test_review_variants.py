@@ -418,3 +418,27 @@ async def test_zone_names_that_are_paths_or_unknown_are_400(calendar_stack: Stac
     status, doc = await stack.post("/v1/candidate/slots",
                                    {"token": capability(made), "time_zone": zone})
     assert status == 400, (status, doc)
+
+
+# ---- strings that display as something else, or cannot be encoded -----------------------------
+
+@pytest.mark.parametrize("name", [
+    "Dana \u202egnp.exe",  # right-to-left override: the subject reads "Dana exe.png"
+    "Dana \u2066Smith\u2069",  # isolates
+    "Dana \ud800Smith",  # a lone surrogate: valid JSON, not encodable as UTF-8
+])
+async def test_names_with_bidi_overrides_or_lone_surrogates_are_400(
+        calendar_stack: Stack, name: str) -> None:  # noqa: F811
+    import json as _json
+
+    stack = calendar_stack
+    megan = str(user(stack, "Megan Bowen")["mail"]).lower()
+    slot = (await _slots(stack, [megan]))[0]
+    body = booking_body([megan], slot, "bidi-1")
+    body["candidate"]["name"] = name
+    raw = _json.dumps(body)  # ensure_ascii: the surrogate travels as a \\ud800 escape
+    response = await stack.client.post(
+        "/v1/interviews", data=raw,
+        headers={"Authorization": f"Bearer {stack.token()}", "Content-Type": "application/json"})
+    assert response.status == 400, (response.status, await response.text())
+    assert events_at(stack, megan, slot["start"]) == []
