@@ -360,7 +360,10 @@ async def _form(request: web.Request) -> dict[str, str]:
         raise errors.ValidationError("body", "is too large")
     if request.content_type != "application/x-www-form-urlencoded":
         raise errors.PermissionDeniedError()
-    data = await request.post()
+    try:  # bytes that are not the declared charset (or an unknown one) are the sender's fault
+        data = await request.post()
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise errors.ValidationError("body", "is not a readable form") from exc
     return {k: str(v)[:256] for k, v in data.items() if isinstance(v, str)}
 
 

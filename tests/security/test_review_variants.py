@@ -24,6 +24,7 @@ from calendar_backend.contract import (
     parse_time,
 )
 from calendar_backend.errors import GraphUnavailableError
+from tests.candidate.conftest import candidate_env, teams  # noqa: F401
 from tests.candidate.test_offers_api import capability, make_offer
 from tests.reliability.test_reserve_before_write import assert_outlook_agrees
 from tests.security.test_outbound_url import assert_clients_connect_to
@@ -442,3 +443,22 @@ async def test_names_with_bidi_overrides_or_lone_surrogates_are_400(
         headers={"Authorization": f"Bearer {stack.token()}", "Content-Type": "application/json"})
     assert response.status == 400, (response.status, await response.text())
     assert events_at(stack, megan, slot["start"]) == []
+
+
+# ---- the public candidate form: bytes that are not the form's charset ----------------------------
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    (b"nonce=\xff\xfe&slot=x", "application/x-www-form-urlencoded"),
+    (b"nonce=%ED%A0%80&slot=x", "application/x-www-form-urlencoded"),
+    (b"nonce=x&slot=x", "application/x-www-form-urlencoded; charset=no-such-charset"),
+    (b"nonce=\xa4&slot=x", "application/x-www-form-urlencoded; charset=utf-16"),
+])
+async def test_candidate_form_with_undecodable_bytes_is_refused_not_a_500(
+        candidate_env: Any, body: bytes, content_type: str) -> None:  # noqa: F811
+    env = candidate_env
+    token, _ = await env.make_offer([env.person("Megan Bowen")])
+    for action in ("book", "cancel", "reschedule"):
+        resp = await env.bot.post(f"/c/{token}/{action}", data=body,
+                                  headers={"Content-Type": content_type}, allow_redirects=False)
+        await resp.read()
+        assert 400 <= resp.status < 500, (action, resp.status)
