@@ -130,7 +130,10 @@ async def _payload(request: web.Request, operation: str,
 
 
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_]{1,40}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters (C0, DEL, C1, line/paragraph separators), bidi embeddings, overrides and
+# isolates (a name that displays as something else in Outlook or a card), and lone surrogates
+# (valid JSON escapes that no UTF-8 store or request can encode: a 500 after Graph was read).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _control_character_at(doc: Any, path: str = "") -> str | None:
@@ -346,9 +349,12 @@ async def candidate_reschedule(request: web.Request) -> web.Response:
         await request.app[OFFERS_KEY].candidate_reschedule(req, request[REQUEST_ID]))
 
 
+_PATH_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # the pattern the OpenAPI document pins
+
+
 def _path_id(request: web.Request) -> str:
     value = request.match_info["id"]
-    if len(value) > 64 or not value.replace("-", "").isalnum():
+    if not _PATH_ID.fullmatch(value):  # ASCII only (`isalnum` takes every script's letters)
         raise ValidationError("id", "is not a valid identifier")
     return value
 

@@ -382,7 +382,13 @@ class Bookings:
         the database. ``released`` runs in the releasing transaction when this call cancelled
         the row. Returns whether it did (``False``: it was already cancelled). The candidate's
         own event is cancelled first (a retry after a partial cancel finishes it).
+
+        Raises `ConflictError` for a row still pending: its create may have reached Outlook (an
+        answer lost) or still be on the wire, so releasing it would leave an event no
+        reservation covers; recovery (or the retry) settles it first.
         """
+        if row.status is storage.InterviewStatus.PENDING:
+            raise ConflictError("This interview is still being booked; please try again shortly.")
         if row.candidate_event_id:
             stats = CallStats()
             op = f"{operation}.candidate"

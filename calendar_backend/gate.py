@@ -13,7 +13,10 @@ refused mailboxes:
    everyone; groups resolved with the app-only token, failing closed).
 3. ``not_a_room``: an address used as a room that is not in the tenant's room list (Graph places,
    ``/places/microsoft.graph.room``). A room is a room; a person's mailbox never passes as one.
-4. ``unreadable``: (only when a delegated token is given) a mailbox whose free/busy the acting
+4. ``not_a_person``: an address invited without being searched or reserved (an optional
+   attendee) that is a room: a room would accept a time nobody checked (a room taken twice).
+   A room goes in ``rooms``, where it is checked and reserved.
+5. ``unreadable``: (only when a delegated token is given) a mailbox whose free/busy the acting
    user cannot read in Outlook, probed with *their* token over a short window. A candidate link
    is made only for calendars its creator could read at that moment.
 
@@ -48,6 +51,7 @@ class Rule(enum.StrEnum):
     ARCHIVED = "archived"
     NOT_ALLOWED = "not_allowed"
     NOT_A_ROOM = "not_a_room"
+    NOT_A_PERSON = "not_a_person"
     UNREADABLE = "unreadable"
 
 
@@ -68,6 +72,7 @@ class Refusal:
         text = {Rule.ARCHIVED: "This account can no longer use OpenSlot.",
                 Rule.NOT_ALLOWED: "OpenSlot is not allowed to read these calendars: ",
                 Rule.NOT_A_ROOM: "These are not rooms: ",
+                Rule.NOT_A_PERSON: "Add these rooms as rooms, not as optional attendees: ",
                 Rule.UNREADABLE: "You cannot see these calendars in Outlook: "}[self.rule]
         names = ", ".join(self.mailboxes) if self.rule is not Rule.ARCHIVED else ""
         exc = PermissionDeniedError(text + names)
@@ -95,16 +100,19 @@ class MailboxGate:
 
     async def check(self, *, tenant_id: str, actor_oid: str | None, people: Sequence[str],
                     rooms: Sequence[str] = (), app_token: AppToken, audit: Audit,
-                    probe: Probe | None = None, static: bool = True) -> Refusal | None:
+                    probe: Probe | None = None, static: bool = True,
+                    unreserved: Sequence[str] = ()) -> Refusal | None:
         """``None`` when every mailbox may be used, else the refusal (already audited once).
 
         ``static=False`` applies the probe only: for a second call, once the use case holds the
-        user's Graph token, after a first call (rules 1-3) made before any token was fetched.
+        user's Graph token, after a first call (rules 1-4) made before any token was fetched.
 
         ``people`` are the persons' mailboxes (allow-list, delegated probe), ``rooms`` the
-        addresses used as rooms (room list, delegated probe). Makes no calendar request to a
-        refused mailbox: the only Graph reads before a refusal are the allow-list's group
-        members, the room list and (with ``probe``) one free/busy read with the user's own token.
+        addresses used as rooms (room list, delegated probe), ``unreserved`` those of
+        ``people`` that are invited but never searched nor reserved (must not be rooms).
+        Makes no calendar request to a refused mailbox: the only Graph reads before a refusal
+        are the allow-list's group members, the room list and (with ``probe``) one free/busy
+        read with the user's own token.
 
         Raises:
             CalendarError: Graph failed while deciding (nothing was read; fail closed).
@@ -113,7 +121,8 @@ class MailboxGate:
         rooms = list(dict.fromkeys(a.lower() for a in rooms))
         refusal = None
         if static:
-            refusal = await self._decide(tenant_id, actor_oid, people, rooms, app_token)
+            refusal = await self._decide(tenant_id, actor_oid, people, rooms, app_token,
+                                         [a.lower() for a in unreserved])
         if refusal is None and probe is not None:
             refusal = await self._probe(people + rooms, probe)
         if refusal is not None:
@@ -121,7 +130,8 @@ class MailboxGate:
         return refusal
 
     async def _decide(self, tenant_id: str, actor_oid: str | None, people: list[str],
-                      rooms: list[str], app_token: AppToken) -> Refusal | None:
+                      rooms: list[str], app_token: AppToken,
+                      unreserved: Sequence[str] = ()) -> Refusal | None:
         async with self._store.transaction() as tx:
             leavers = {str(oid) for (oid,) in await tx.execute(
                 sa.select(storage.archived_users.c.oid).where(
@@ -137,12 +147,15 @@ class MailboxGate:
         refused = await self._allowlist.refused(tenant_id, entries, people, app_token)
         if refused:
             return Refusal(Rule.NOT_ALLOWED, tuple(refused))
-        if rooms:
+        if rooms or unreserved:
             known = {str(r.get("emailAddress", "")).lower()
                      for r in await self._graph.list_rooms(await app_token())}
             not_rooms = tuple(r for r in rooms if r not in known)
             if not_rooms:
                 return Refusal(Rule.NOT_A_ROOM, not_rooms)
+            as_people = tuple(dict.fromkeys(a for a in unreserved if a in known))
+            if as_people:
+                return Refusal(Rule.NOT_A_PERSON, as_people)
         return None
 
     async def _stored_leavers(self, tenant_id: str, people: list[str]) -> tuple[str, ...]:

@@ -137,10 +137,13 @@ class OfferService:
         if end <= now:
             raise ValidationError("window_end", "is in the past")
         manager_zone = _iana_zone("manager_time_zone", req.get("manager_time_zone", "UTC"))
+        candidate_zone = _iana_zone("candidate_time_zone", req.get("candidate_time_zone", "UTC"))
         ctx = await self._svc._tenant_context(principal)
         reference = req.get("conversation_ref")
         if reference is not None and not self._reference_allowed(reference):
             raise ValidationError("conversation_ref", "serviceUrl is not allowed")
+        if reference is not None and not _reference_is_callers(reference, principal):
+            raise ValidationError("conversation_ref", "is not your conversation")
         token = await self._svc._user_graph_token(principal, ctx, assertion)
         organizer, organizer_name = await self._me(token)
         names = [a.lower() for a in req["interviewers"]]
@@ -171,7 +174,7 @@ class OfferService:
                 organizer_upn=organizer, token_hash=token_hash, interviewers=names,
                 display_names=[],  # first names only, sealed in `OfferPrivate`
                 duration_min=int(req["duration_min"]), window_start=start, window_end=end,
-                candidate_time_zone=req.get("candidate_time_zone", "UTC"),
+                candidate_time_zone=candidate_zone,
                 expires_at=now + timedelta(hours=hours),
                 conversation_ref=(sealed, self._cipher.key_id_of(sealed)), now=now)
             await self._svc._audit(principal, principal.tenant_id, "offer.create", names, "ok",
@@ -218,7 +221,9 @@ class OfferService:
         """
         offer = await self._offer_for(req["token"])
         private = self._private(offer)
-        doc = self._offer_doc(offer, private, req.get("time_zone"))
+        zone = req.get("time_zone")
+        doc = self._offer_doc(offer, private,
+                              _iana_zone("time_zone", zone) if zone is not None else None)
         if offer.status is storage.OfferStatus.BOOKED:
             interview = await self._interview_of(offer)
             doc["booking"] = _booking_doc(interview)
@@ -579,11 +584,21 @@ class OfferService:
                 "interview_id": interview.id, "join_url": interview.join_url or ""}
 
 
+def _reference_is_callers(reference: dict[str, Any], principal: Principal) -> bool:
+    """A stored conversation reference may only name the caller's own tenant and Entra user
+    (where it names them): the booking notice is sent there with the bot's token."""
+    conversation, person = reference.get("conversation"), reference.get("user")
+    tenant = conversation.get("tenantId") if isinstance(conversation, dict) else None
+    oid = person.get("aadObjectId") if isinstance(person, dict) else None
+    return (tenant is None or str(tenant).lower() == principal.tenant_id.lower()) and \
+        (oid is None or str(oid).lower() == principal.oid.lower())
+
+
 def _iana_zone(field: str, name: str) -> str:
     """``name`` if it is an IANA zone this host knows, else ValidationError on ``field``."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Europe" is a directory
         raise ValidationError(field, "is not a known time zone") from exc
     return name
 

@@ -120,7 +120,7 @@ class CalendarService:
     async def _gate(self, principal: Principal | None, ctx: TenantContext, operation: str,
                     request_id: str, people: Sequence[str], rooms: Sequence[str] = (), *,
                     actor_oid: str | None = None, probe: Probe | None = None,
-                    static: bool = True) -> Refusal | None:
+                    static: bool = True, unreserved: Sequence[str] = ()) -> Refusal | None:
         """Ask the mailbox gate (`calendar_backend.gate`) before any calendar request.
 
         A refusal is audited once (``denied:<rule>``, naming the refused mailboxes) by the gate.
@@ -133,7 +133,7 @@ class CalendarService:
             tenant_id=ctx.tenant_id, actor_oid=actor_oid or (principal.oid if principal else None),
             people=people, rooms=rooms,
             app_token=lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential),
-            audit=audit, probe=probe, static=static)
+            audit=audit, probe=probe, static=static, unreserved=unreserved)
 
     async def _user_graph_token(self, principal: Principal, ctx: TenantContext,
                                 assertion: str) -> str:
@@ -295,8 +295,9 @@ class CalendarService:
         rooms = [a.lower() for a in req.get("rooms", [])]
         # Optional attendees are invited, never searched or reserved: the gate still decides.
         optional = [a.lower() for a in req.get("optional", []) if a.lower() not in interviewers]
+        await self._same_request(principal, req, interviewers + rooms, start, end, request_id)
         refusal = await self._gate(principal, ctx, "interview.create", request_id,
-                                   interviewers + optional, rooms)
+                                   interviewers + optional, rooms, unreserved=optional)
         if refusal is not None:
             raise refusal.error()
         token = await self._user_graph_token(principal, ctx, assertion)
@@ -385,17 +386,35 @@ class CalendarService:
                     break
                 txn = _next_transaction_id(txn)
                 existing = await storage.get_interview_by_transaction(tx, txn)
+            attendees = [*mailboxes, candidate["email"].lower()]
             if existing is not None and existing.status in {"confirmed", "pending"}:
+                if not _is_retry_of(existing, attendees, start, end):
+                    raise _key_reused()
                 return existing
             conflicts = await storage.find_conflicts(tx, tid, mailboxes, start, end)
             if conflicts:
                 raise SlotTakenError()
             return await storage.insert_pending(
                 tx, tenant_id=tid, organizer_oid=oid, organizer_upn=organizer,
-                transaction_id=txn, start=start, end=end,
-                attendees=[*mailboxes, candidate["email"].lower()],
+                transaction_id=txn, start=start, end=end, attendees=attendees,
                 candidate_name=candidate["name"],
                 subject=f"Interview: {candidate['name']}", source=source, offer_id=offer_id)
+
+    async def _same_request(self, principal: Principal, req: dict[str, Any],
+                            mailboxes: list[str], start: datetime, end: datetime,
+                            request_id: str) -> None:
+        """A reused idempotency key must be a retry of the same request, refused (one audit row,
+        no Graph call) before anything else; `_reserve` checks again where it counts."""
+        txn = str(uuid.uuid5(_TXN_NAMESPACE,
+                             f"{principal.tenant_id}:{principal.oid}:{req['idempotency_key']}"))
+        async with self._store.transaction() as tx:
+            known = await storage.get_interview_by_transaction(tx, txn)
+        attendees = [*mailboxes, req["candidate"]["email"].lower()]
+        if known is not None and known.status in {"confirmed", "pending"} and \
+                not _is_retry_of(known, attendees, start, end):
+            await self._audit(principal, principal.tenant_id, "interview.create", mailboxes,
+                              "denied:idempotency_key", request_id)
+            raise _key_reused()
 
     async def _attach_fresh(self, exc: SlotTakenError, principal: Principal, token: str,
                             panel: tuple[list[str], list[str]], start: datetime,
@@ -791,7 +810,7 @@ def candidate_day_of(req: dict[str, Any]) -> CandidateDay | None:
         return CandidateDay(ZoneInfo(zone_name),
                             time.fromisoformat(req.get("candidate_day_start", "08:00")),
                             time.fromisoformat(req.get("candidate_day_end", "20:00")))
-    except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+    except (ValueError, KeyError, OSError) as exc:  # NotFound is a KeyError; "Europe" a directory
         raise ValidationError("candidate_time_zone", "is not a usable zone and day") from exc
 
 
@@ -834,6 +853,17 @@ def _wire_time(field: str, raw: str) -> datetime:
     if not 2000 <= value.year < 2200:
         raise ValidationError(field, "is out of range")
     return value
+
+
+def _is_retry_of(row: storage.InterviewRow, attendees: list[str], start: datetime,
+                 end: datetime) -> bool:
+    """A retry is the same request: a key reused for another time, panel or candidate would
+    write an event no reservation covers (or a time never offered)."""
+    return (row.start, row.end) == (start, end) and sorted(row.attendees) == sorted(attendees)
+
+
+def _key_reused() -> ConflictError:
+    return ConflictError("This idempotency key was used for another interview.")
 
 
 def _window(start_raw: str, end_raw: str) -> tuple[datetime, datetime]:

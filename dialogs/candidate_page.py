@@ -125,7 +125,10 @@ def check_form_nonce(key: bytes, token_hash: bytes, nonce: str, now_s: int, ttl_
     """True when ``nonce`` was made for this link by this key no more than ``ttl_s`` ago."""
     issued_raw, _, rest = nonce.partition(".")
     salt, _, _mac = rest.partition(".")
-    if not issued_raw.isdigit() or len(nonce) > 120 or not re.fullmatch(r"[0-9a-f]{16}", salt):
+    # ASCII digits only: `isdigit`/`int` take any Unicode digit, and `compare_digest` raises on
+    # a non-ASCII str (a 500 instead of a 403).
+    if not nonce.isascii() or len(nonce) > 120 or not re.fullmatch(r"[0-9]{1,12}", issued_raw) \
+            or not re.fullmatch(r"[0-9a-f]{16}", salt):
         return False
     issued = int(issued_raw)
     if not (now_s - ttl_s <= issued <= now_s + 5):
@@ -357,7 +360,10 @@ async def _form(request: web.Request) -> dict[str, str]:
         raise errors.ValidationError("body", "is too large")
     if request.content_type != "application/x-www-form-urlencoded":
         raise errors.PermissionDeniedError()
-    data = await request.post()
+    try:  # bytes that are not the declared charset (or an unknown one) are the sender's fault
+        data = await request.post()
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise errors.ValidationError("body", "is not a readable form") from exc
     return {k: str(v)[:256] for k, v in data.items() if isinstance(v, str)}
 
 
