@@ -47,6 +47,9 @@ def test_main_cards_as_the_manager_sees_them(manager_page: tuple[Any, Any]) -> N
     SHOTS.mkdir(parents=True, exist_ok=True)
     saved = capture(page, context, SHOTS)
     assert [p.stem for p in saved] == [stem for stem, _ in SCREENS]
+    readme = (stack.ROOT / "README.md").read_text(encoding="utf-8")
+    for stem, _ in SCREENS:
+        assert f"docs/bot/screenshots/{stem}.png" in readme, f"README does not show {stem}"
     for path in saved:
         size = path.stat().st_size
         assert 0 < size <= MAX_BYTES, f"{path.name}: {size} bytes"
