@@ -33,16 +33,18 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-run: install node
+run: install $(PG_NODE)
 	$(PY) -m devtenant.stack
 
 test: install node browser
 	$(PY) -m pytest -q
 
-# Candidate page states (desktop and 390 px) as PNGs under docs/candidate/screenshots (axe-checked).
+# Candidate page states (desktop and 390 px) as PNGs under docs/candidate/screenshots (axe-checked),
+# and the bot's main cards as rendered in the Agents Playground under docs/bot/screenshots.
 screenshots: install node browser
-	OPENSLOT_SCREENSHOTS_DIR=docs/candidate/screenshots $(PY) -m pytest -q -p no:randomly \
-		tests/candidate/test_candidate_a11y.py
+	OPENSLOT_SCREENSHOTS_DIR=docs/candidate/screenshots OPENSLOT_BOT_SCREENSHOTS_DIR=docs/bot/screenshots \
+		$(PY) -m pytest -q -p no:randomly \
+		tests/candidate/test_candidate_a11y.py tests/e2e/test_bot_screenshots.py
 
 lint: install
 	$(VENV)/bin/ruff check .

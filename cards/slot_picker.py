@@ -37,10 +37,13 @@ _OPTIONAL_HELPS: Final = frozenset({BlockReason.UNREADABLE, BlockReason.FULLY_BU
 _SHORTER_HELPS: Final = frozenset({BlockReason.FULLY_BUSY, BlockReason.NO_COMMON_TIME})
 
 
-def _slot_row(flow: str, slot: SlotView, zones: ZonePair) -> dict[str, object]:
+def _slot_row(flow: str, slot: SlotView, zones: ZonePair, *,
+              label_outside: bool = True) -> dict[str, object]:
+    """One row; ``label_outside``: mark a row outside the candidate's day (not when the header
+    already says that every time is)."""
     choose = build_execute("Choose", CardAction(Verb.CHOOSE_SLOT, flow, slot_id=slot.slot_id))
     items = [plain(format_slot(slot.start_utc, slot.end_utc, zones))]
-    if slot.outside_candidate_day:
+    if slot.outside_candidate_day and label_outside:
         items.append(note(OUTSIDE_DAY_TEXT, color="Warning"))
     return {
         "type": "ColumnSet",
@@ -115,9 +118,10 @@ def _empty_body(view: SlotPickerView) -> list[dict[str, object]]:
 def _slots_body(
     view: SlotPickerView, page: int, shown: tuple[SlotView, ...]
 ) -> list[dict[str, object]]:
+    all_outside = all(slot.outside_candidate_day for slot in view.slots)
     if not view.candidate_day:
         first = "Best times first"
-    elif all(slot.outside_candidate_day for slot in view.slots):
+    elif all_outside:
         first = (f"No time fits inside the candidate's {view.candidate_day}; these are the best "
                  "outside it")
     else:
@@ -125,7 +129,8 @@ def _slots_body(
     body: list[dict[str, object]] = [
         heading("Pick a time"),
         note(f"{first}. Your time, then the candidate's.", subtle=True),
-        *(_slot_row(view.flow, slot, view.zones) for slot in shown),
+        *(_slot_row(view.flow, slot, view.zones,
+                    label_outside=not (view.candidate_day and all_outside)) for slot in shown),
     ]
     if len(view.slots) > page * PAGE_SIZE:
         more = CardAction(Verb.MORE_SLOTS, view.flow, page=page + 1)

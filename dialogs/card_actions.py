@@ -25,7 +25,7 @@ from cards.error import build_error
 from cards.my_interviews import build_cancel_question, build_my_interviews
 from cards.reconnect import build_reconnect
 from cards.slot_picker import WIDEN_DAYS, build_slot_picker
-from cards.views import OfferView, ZonePair
+from cards.views import OfferView
 from dialogs.flow_search import MAX_SLOTS, slot_card
 from dialogs.my_interviews import interview_views
 from dialogs.parse import next_working_days
@@ -199,10 +199,10 @@ async def _interview_action(context: TurnContext, services: DialogServices,
         await services.calendar.revoke_offer(token, action.offer_id or "")
         return build_link_revoked(action.flow)
     zone = zone_or_utc(await mailbox_zone(context, services, token))
-    zones = ZonePair(zone, zone)
     if action.verb is Verb.CANCEL_INTERVIEW_CONFIRMED:
         cancelled = await services.calendar.cancel_interview(token, action.interview_id or "")
-        return build_cancelled(action.flow, interview_view(cancelled, zones))
+        [view] = await interview_views(context, services, token, [cancelled], zone)
+        return build_cancelled(action.flow, view)
     if action.verb is Verb.RESCHEDULE_INTERVIEW:
         return await _start_reschedule(context, services, token, action)
     interviews = await services.calendar.list_interviews(token)
@@ -212,7 +212,9 @@ async def _interview_action(context: TurnContext, services: DialogServices,
                       and i.status != "cancelled"), None)
     if interview is None:
         return build_error(action.flow, "That interview is no longer booked.")
-    return build_cancel_question(action.flow, interview_view(interview, zones))
+    # Names and the candidate's zone as on "My interviews", never raw addresses or UTC.
+    [view] = await interview_views(context, services, token, [interview], zone)
+    return build_cancel_question(action.flow, view)
 
 
 async def _listing(context: TurnContext, services: DialogServices, token: str, flow: str,

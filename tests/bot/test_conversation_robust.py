@@ -123,6 +123,21 @@ async def test_cancel_in_my_interviews_asks_first_and_keep_it_cancels_nothing(
     assert fake.interviews["iv1"].status == "cancelled"
 
 
+async def test_cancel_question_and_cancelled_card_read_like_my_interviews(
+        adapter: TestAdapter) -> None:
+    """Names, not addresses, and the candidate's time in their zone (India), as on the list."""
+    listing = await _booked_listing(adapter)
+    assert "IST" in str(listing)
+    cancel = next(a for a in actions_of(listing) if a["title"] == "Cancel")
+    question = invoke_body(await say(adapter, invoke(cancel["data"])))["value"]
+    yes = next(a for a in actions_of(question) if a["title"] == "Yes, cancel it")
+    done = invoke_body(await say(adapter, invoke(yes["data"])))["value"]
+    for card in (question, done):
+        assert "@contoso.example" not in str(card), card
+        assert "Megan Bowen" in str(card), card
+        assert "IST" in str(card), card
+
+
 @pytest.mark.parametrize("command", ["schedule", "restart", "start over", "Start over."])
 async def test_restart_commands_at_a_prompt_start_a_fresh_flow(adapter: TestAdapter,
                                                                command: str) -> None:

@@ -1,0 +1,55 @@
+"""The bot's main cards, rendered in the real Agents Playground and saved as cropped PNGs.
+
+``make screenshots`` writes them to ``docs/bot/screenshots`` (the README's "What the manager
+sees"); otherwise they go to ``test-artifacts/bot``. Looking at them found defects the builders'
+unit tests did not, so the test also checks what a manager reads on them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtenant import stack
+from tests.e2e.bot_screens import SCREENS, capture
+from tests.e2e.test_playground import MANAGER_ZONE, Stack, browser, running_stack
+
+pytestmark = pytest.mark.browser
+__all__ = ["browser", "running_stack"]  # the Playground suite's fixtures, one stack per module
+
+SHOTS = Path(os.environ.get("OPENSLOT_BOT_SCREENSHOTS_DIR")
+             or stack.ROOT / "test-artifacts" / "bot")
+ARTIFACTS = stack.ROOT / "test-artifacts" / "bot"
+MAX_BYTES = 100_000
+
+
+@pytest.fixture
+def manager_page(browser: Any, running_stack: Stack) -> Iterator[tuple[Any, Any]]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1000},
+                                  timezone_id=MANAGER_ZONE, locale="en-US")
+    page = context.new_page()
+    page.goto(running_stack.playground_url)
+    page.get_by_text("Schedule an interview", exact=True).first.wait_for(timeout=30_000)
+    try:
+        yield page, context
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "last-page.png"))  # the whole page, to debug
+        context.close()
+
+
+def test_main_cards_as_the_manager_sees_them(manager_page: tuple[Any, Any]) -> None:
+    page, context = manager_page
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    saved = capture(page, context, SHOTS)
+    assert [p.stem for p in saved] == [stem for stem, _ in SCREENS]
+    readme = (stack.ROOT / "README.md").read_text(encoding="utf-8")
+    for stem, _ in SCREENS:
+        assert f"docs/bot/screenshots/{stem}.png" in readme, f"README does not show {stem}"
+    for path in saved:
+        size = path.stat().st_size
+        assert 0 < size <= MAX_BYTES, f"{path.name}: {size} bytes"
