@@ -389,6 +389,8 @@ def card_actions(card: dict[str, Any]) -> list[str]:
             if node.get("type") in ("Action.Execute", "Action.Submit") and node.get("title") \
                     and node["title"] not in titles:
                 titles.append(str(node["title"]))
+                if node["type"] == "Action.Submit":  # not an Execute's fallback: sends a message
+                    SUBMIT_TITLES.add(str(node["title"]))
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -433,11 +435,9 @@ ANSWERS = (("What is the candidate's name?", "Casey Crawler"), ("e-mail?", "case
            ("Any buffer between meetings", "none"))
 CRAWL_MAX_PRESSES = 60
 # Buttons known to do nothing in the Playground, owned elsewhere; remove once fixed.
-KNOWN_DEAD = {
-    # issue 13 defect 12 (e-conv2): the people picker's Submit needs a pick the Playground's
-    # picker cannot make, so the client sends nothing.
-    "Use these interviewers",
-}
+KNOWN_DEAD: set[str] = set()  # buttons allowed to send nothing (none since the picker takes names)
+#: Titles seen only on Action.Submit (a message activity, answered by a message, not an invoke).
+SUBMIT_TITLES: set[str] = set()
 CRAWL_MAX_DEPTH = 6
 CRAWL_AGAIN = 2  # how often one button is pressed again to bring back a replaced card
 WENT_WRONG = "something went wrong"
@@ -563,7 +563,7 @@ class Crawler:
             self.wire.settle(frames)
             if title in KNOWN_DEAD and not self.wire.logs[log_mark:]:
                 continue
-            self._check(what, log_mark, msg_mark, invoke=True)
+            self._check(what, log_mark, msg_mark, invoke=title not in SUBMIT_TITLES)
             bodies = [e.get("response", {}).get("body") for e in self.wire.logs[log_mark:]
                       if e.get("activityName") == "invoke"]
             cards = [b["value"] for b in bodies if isinstance(b, dict)
