@@ -49,7 +49,8 @@ class CalendarServiceApi(Protocol):
                                interviewers: list[str], start: datetime, end: datetime,
                                idempotency_key: str, rooms: list[str] | None = None,
                                time_zone: str | None = None,
-                               optional: list[str] | None = None) -> InterviewOut: ...
+                               optional: list[str] | None = None,
+                               role: str | None = None) -> InterviewOut: ...
 
     async def list_interviews(self, token: str) -> list[InterviewOut]: ...
 
@@ -69,7 +70,9 @@ class CalendarServiceApi(Protocol):
                            candidate_time_zone: str | None = None,
                            conversation_ref: dict[str, Any] | None = None,
                            candidate_email: str | None = None,
-                           manager_time_zone: str | None = None) -> OfferOut: ...
+                           manager_time_zone: str | None = None, role: str | None = None,
+                           show_interviewer_names: bool = False,
+                           day_hours: tuple[int, int] | None = None) -> OfferOut: ...
 
     async def revoke_offer(self, token: str, offer_id: str) -> OfferOut: ...
 
@@ -124,7 +127,10 @@ class CalendarServiceClient:
                                interviewers: list[str], start: datetime, end: datetime,
                                idempotency_key: str, rooms: list[str] | None = None,
                                time_zone: str | None = None,
-                               optional: list[str] | None = None) -> InterviewOut:
+                               optional: list[str] | None = None,
+                               role: str | None = None) -> InterviewOut:
+        """Book an interview; ``role`` (optional) is shown on the panel's and the candidate's
+        invites."""
         body: dict[str, Any] = {
             "candidate": {"name": candidate_name, "email": candidate_email},
             "interviewers": interviewers, "start": format_time(start), "end": format_time(end),
@@ -135,6 +141,8 @@ class CalendarServiceClient:
             body["time_zone"] = time_zone
         if optional:
             body["optional"] = optional
+        if role:
+            body["role"] = role
         return InterviewOut.from_json(await self._call("POST", "/interviews", token, body))
 
     async def list_interviews(self, token: str) -> list[InterviewOut]:

@@ -70,6 +70,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                  "pattern": r"^[^\x00-\x1f\x7f]+\Z"},
         time_zone=_ZONE,
         idempotency_key=_ID,
+        role=_NAME,  # shown on the panel's (and the candidate's) invite
     ),
     "reschedule_interview": _obj(["start", "end"], start=_TIME, end=_TIME),
     "cancel_interview": _obj([], comment={"type": "string", "maxLength": 500}),

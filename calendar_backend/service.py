@@ -310,6 +310,7 @@ class CalendarService:
         brand = self._settings.branding.get(principal.tenant_id) or \
             self._settings.branding.get("*")
         invite = CandidateInvite(name=candidate["name"], email=candidate["email"],
+                                 role=req.get("role") or "",
                                  company=brand.company_name if brand else "",
                                  organizer_name=organizer_name)
         txn = str(uuid.uuid5(_TXN_NAMESPACE,
@@ -345,7 +346,7 @@ class CalendarService:
             raise
         event = _event_body(candidate, interviewers, rooms, start, end, row.transaction_id,
                             req.get("subject") or f"Interview: {candidate['name']}",
-                            req.get("time_zone"), optional)
+                            req.get("time_zone"), optional, role=req.get("role") or "")
         if rooms:
             event["location"] = room_location(rooms[0], await self._room_name(token, rooms[0]))
         return _interview_out(await self._bookings.create(writer, row, event,
@@ -935,7 +936,8 @@ def _without(schedules: dict[str, Schedule], reads: dict[str, CalendarRead] | No
 
 def _event_body(candidate: dict[str, str], interviewers: list[str], rooms: list[str],
                 start: datetime, end: datetime, txn: str, subject: str,
-                time_zone: str | None, optional: Sequence[str] = ()) -> dict[str, Any]:
+                time_zone: str | None, optional: Sequence[str] = (), *,
+                role: str = "") -> dict[str, Any]:
     """The panel's event: interviewers (required or optional) and rooms, never the candidate
     (who gets their own, `invites.candidate_event`); the body says who the candidate is."""
     attendees = [{"type": "required", "emailAddress": {"address": a}} for a in interviewers]
@@ -943,7 +945,7 @@ def _event_body(candidate: dict[str, str], interviewers: list[str], rooms: list[
     attendees += [{"type": "resource", "emailAddress": {"address": r}} for r in rooms]
     event: dict[str, Any] = {
         "subject": subject,
-        "body": panel_body(candidate_name=candidate["name"]),
+        "body": panel_body(candidate_name=candidate["name"], role=role),
         "start": {"dateTime": _naive_utc(start), "timeZone": "UTC"},
         "end": {"dateTime": _naive_utc(end), "timeZone": "UTC"},
         "attendees": attendees, "isOnlineMeeting": True,

@@ -11,6 +11,11 @@ Teams clients post a message whose ``value`` is that data (platform.md §E1).
 - the plain ``data`` object (``Action.Submit`` fallback).
 Anything else (unknown verb, unknown or missing field, wrong type, out-of-range number, a verb
 that disagrees with ``data.verb``) raises ``ValueError``.
+
+"Send to candidate" also takes the link options the card's inputs add to ``data`` (all optional):
+``role`` (text, 1..120 characters after trimming, no control characters or ``<>``; empty means
+none), ``show_names`` (``"true"``/``"false"``, the Input.Toggle values), ``day_start`` and
+``day_end`` (``"HH:00"``: the candidate's day in whole hours, 00..23 and 01..24, start < end).
 """
 
 from __future__ import annotations
@@ -75,6 +80,14 @@ _FIELDS_BY_VERB: Final[Mapping[Verb, frozenset[str]]] = {
     Verb.DROP_PERSON: frozenset({"person"}),
     Verb.OPTIONAL_PERSON: frozenset({"person"}),
 }
+# Optional card inputs a verb accepts (they come back only from the inputs of its own card).
+_OPTIONS_BY_VERB: Final[Mapping[Verb, frozenset[str]]] = {
+    Verb.SEND_TO_CANDIDATE: frozenset({"role", "show_names", "day_start", "day_end"}),
+}
+_OPTION_FIELDS: Final = ("role", "show_names", "day_start", "day_end")
+MAX_ROLE: Final = 120
+_ROLE_PATTERN: Final = re.compile(r"[^\x00-\x1f\x7f-\x9f<>\u2028\u2029]{1,120}")
+_HOUR_PATTERN: Final = re.compile(r"([01][0-9]|2[0-4]):00")
 _INVOKE_KEYS: Final = frozenset({"action", "trigger", "authentication", "state"})
 # Teams clients (and the Agents Playground) add the pressed button's `title`: presentation only.
 _INVOKE_ACTION_KEYS: Final = frozenset({"type", "verb", "data", "id", "title"})
@@ -98,6 +111,10 @@ class CardAction:
     duration_min: int | None = None
     page: int | None = None
     person: str | None = None
+    role: str | None = None
+    show_names: bool | None = None
+    day_start: int | None = None
+    day_end: int | None = None
 
     def __post_init__(self) -> None:
         _check_id("flow", self.flow)
@@ -109,6 +126,25 @@ class CardAction:
                 raise ValueError(f"verb {self.verb.value} {state} {name}")
             if value is not None:
                 _check_field(name, value)
+        self._check_options()
+
+    def _check_options(self) -> None:
+        allowed = _OPTIONS_BY_VERB.get(self.verb, frozenset())
+        for name in _OPTION_FIELDS:
+            if getattr(self, name) is not None and name not in allowed:
+                raise ValueError(f"verb {self.verb.value} does not take {name}")
+        if self.role is not None and _ROLE_PATTERN.fullmatch(self.role) is None:
+            raise ValueError("role must be 1..120 characters without control characters or <>")
+        if self.show_names is not None and not isinstance(self.show_names, bool):
+            raise ValueError("show_names must be a boolean")
+        for name, (low, high) in (("day_start", (0, 23)), ("day_end", (1, 24))):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not low <= value <= high):
+                raise ValueError(f"{name} must be a whole hour in [{low}, {high}]")
+        if (self.day_start is not None and self.day_end is not None
+                and self.day_start >= self.day_end):
+            raise ValueError("day_start must be before day_end")
 
     def to_data(self) -> dict[str, object]:
         """Return the ``data`` object the button carries (``verb``, ``flow``, then the fields)."""
@@ -143,7 +179,8 @@ def _parse_data(data: Mapping[str, object]) -> CardAction:
         verb = Verb(raw_verb)
     except ValueError:
         raise ValueError("unknown verb") from None
-    allowed = {"verb", "flow"} | _FIELDS_BY_VERB.get(verb, frozenset())
+    allowed = ({"verb", "flow"} | _FIELDS_BY_VERB.get(verb, frozenset())
+               | _OPTIONS_BY_VERB.get(verb, frozenset()))
     unknown = set(data) - allowed
     if unknown:
         raise ValueError(f"unexpected fields: {sorted(unknown)}")
@@ -157,7 +194,43 @@ def _parse_data(data: Mapping[str, object]) -> CardAction:
         duration_min=_optional_int(data, "duration_min"),
         page=_optional_int(data, "page"),
         person=_optional_id(data, "person"),
+        role=_optional_role(data),
+        show_names=_optional_toggle(data, "show_names"),
+        day_start=_optional_hour(data, "day_start"),
+        day_end=_optional_hour(data, "day_end"),
     )
+
+
+def _optional_role(data: Mapping[str, object]) -> str | None:
+    """An Input.Text role: trimmed, ``None`` when absent or empty."""
+    if "role" not in data:
+        return None
+    value = data["role"]
+    if not isinstance(value, str) or len(value) > 4 * MAX_ROLE:
+        raise ValueError("role must be a short string")
+    return value.strip(" ") or None  # other whitespace (tabs, new lines) is refused
+
+
+def _optional_toggle(data: Mapping[str, object], name: str) -> bool | None:
+    """An Input.Toggle value: ``"true"``/``"false"`` (or a JSON boolean), else ``ValueError``."""
+    if name not in data:
+        return None
+    value = data[name]
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValueError(f"{name} must be true or false")
+
+
+def _optional_hour(data: Mapping[str, object], name: str) -> int | None:
+    """An Input.ChoiceSet whole hour ``"HH:00"`` (00..24); the range is checked by CardAction."""
+    if name not in data:
+        return None
+    value = data[name]
+    if not isinstance(value, str) or _HOUR_PATTERN.fullmatch(value) is None:
+        raise ValueError(f"{name} must be a whole hour HH:00")
+    return int(value[:2])
 
 
 def _optional_id(data: Mapping[str, object], name: str) -> str | None:

@@ -12,9 +12,9 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from cards.actions import CardAction, Verb, build_execute, build_refresh
-from cards.elements import action_set, build_card, heading, plain
+from cards.elements import action_set, build_card, field_rows, heading, plain
 from cards.local_time import format_instant
-from cards.views import OfferView, Person
+from cards.views import LinkOptionsView, OfferView, Person
 
 __all__ = ["build_candidate_link", "build_link_revoked", "candidate_mailto"]
 
@@ -39,9 +39,12 @@ def build_candidate_link(
     offer: OfferView,
     manager_zone: ZoneInfo,
     *,
+    options: LinkOptionsView | None = None,
     user_ids: tuple[str, ...] = (),
 ) -> dict[str, object]:
-    """Return the link card: the URL as literal copyable text, expiry in ``manager_zone``."""
+    """Return the link card: the URL as literal copyable text, expiry in ``manager_zone``, and
+    what the link shows (``options``, the defaults when ``None``)."""
+    options = options or LinkOptionsView()
     revoke = CardAction(Verb.REVOKE_OFFER, flow, offer_id=offer.offer_id)
     expiry = format_instant(offer.expires_at, manager_zone)
     # Text, not an input: an input's value would travel back with "Revoke link".
@@ -54,6 +57,7 @@ def build_candidate_link(
               "never anyone's calendar."),
         plain(offer.url, monospace=True, separator=True),
         plain(f"Works until {expiry}, or until someone books.", subtle=True),
+        field_rows(_option_rows(options)),
         action_set([
             {"type": "Action.OpenUrl", "title": "E-mail to candidate",
              "url": candidate_mailto(candidate, offer.url, expiry)},
@@ -63,6 +67,19 @@ def build_candidate_link(
     ]
     refresh = build_refresh(flow, user_ids) if user_ids else None
     return build_card(body, fallback_text="Candidate booking link.", refresh=refresh)
+
+
+def _hour(hour: int) -> str:
+    return f"{hour:02d}:00"
+
+
+def _option_rows(options: LinkOptionsView) -> list[tuple[str, str]]:
+    return [
+        ("Role", options.role or "Not shown"),
+        ("Interviewers", "First names shown" if options.show_names else "Names not shown"),
+        ("Their day", f"{_hour(options.day_start)}\u2013{_hour(options.day_end)} in their time "
+                      "zone; other times folded away"),
+    ]
 
 
 def build_link_revoked(flow: str) -> dict[str, object]:

@@ -148,6 +148,41 @@ def _edit_actions(flow: str) -> dict[str, object]:
     return action_set([build_execute(title, CardAction(verb, flow)) for title, verb in _EDITS])
 
 
+def _hour_choices(first: int, last: int) -> list[dict[str, str]]:
+    return [{"title": f"{h:02d}:00" + (" (midnight)" if h == 24 else ""),
+             "value": f"{h:02d}:00"} for h in range(first, last + 1)]
+
+
+def _link_options(view: SlotPickerView) -> dict[str, object]:
+    """The optional inputs of "Send to candidate" (a shown-on-demand card: its inputs travel
+    only with its own "Create link" button, never with the slot card's other buttons)."""
+    start, end = view.link_day
+    create = build_execute("Create link with these options",
+                           CardAction(Verb.SEND_TO_CANDIDATE, view.flow), style="positive")
+    return {"type": "AdaptiveCard", "body": [
+        {"type": "Input.Text", "id": "role", "label": "Role (shown to the candidate)",
+         "placeholder": "e.g. Senior Data Engineer", "maxLength": 120},
+        {"type": "Input.Toggle", "id": "show_names", "value": "false",
+         "title": "Show the interviewers' first names to the candidate",
+         "valueOn": "true", "valueOff": "false", "wrap": True},
+        note("The candidate's day, in their time zone: times outside it are folded away "
+             "on the page.", subtle=True),
+        {"type": "ColumnSet", "columns": [
+            {"type": "Column", "width": "stretch", "items": [
+                {"type": "Input.ChoiceSet", "id": "day_start", "label": "Day starts",
+                 "style": "compact", "isRequired": True, "errorMessage": "Choose an hour.",
+                 "value": f"{start:02d}:00",
+                 "choices": _hour_choices(0, 23)}]},
+            {"type": "Column", "width": "stretch", "items": [
+                {"type": "Input.ChoiceSet", "id": "day_end", "label": "Day ends",
+                 "style": "compact", "isRequired": True, "errorMessage": "Choose an hour.",
+                 "value": f"{end:02d}:00",
+                 "choices": _hour_choices(1, 24)}]},
+        ]},
+        action_set([create]),
+    ]}
+
+
 def build_slot_picker(view: SlotPickerView) -> dict[str, object]:
     """Return the slot picker card for page ``view.page`` of ``view.slots``.
 
@@ -155,7 +190,9 @@ def build_slot_picker(view: SlotPickerView) -> dict[str, object]:
     With no slots on the page it explains who blocks and offers "Look 7 more days" and, when
     the interview is longer than 30 minutes, "Try 30 minutes". "Send to candidate instead" is
     offered only when every calendar could be read: a candidate link may never cover a calendar
-    the manager could not read (issue 12; the Calendar Service refuses such a link too).
+    the manager could not read (issue 12; the Calendar Service refuses such a link too). It
+    creates the link at once with the defaults; "Link options" beside it shows optional inputs
+    (role, interviewers' first names, the candidate's day prefilled from ``view.link_day``).
     """
     page = min(view.page, max(1, -(-len(view.slots) // PAGE_SIZE)))  # clamp to the last page
     start = (page - 1) * PAGE_SIZE
@@ -171,7 +208,11 @@ def build_slot_picker(view: SlotPickerView) -> dict[str, object]:
         _edit_actions(view.flow),
     ]
     if not any(b.reason.is_unreadable for b in view.blockers):
-        body.append(action_set([build_execute("Send to candidate instead",
-                                              CardAction(Verb.SEND_TO_CANDIDATE, view.flow))]))
+        send = CardAction(Verb.SEND_TO_CANDIDATE, view.flow)
+        body.append(action_set([
+            build_execute("Send to candidate instead", send),
+            {"type": "Action.ShowCard", "title": "Link options",
+             "card": _link_options(view)},
+        ]))
     refresh = build_refresh(view.flow, view.user_ids) if view.user_ids else None
     return build_card(body, fallback_text="Pick an interview time in OpenSlot.", refresh=refresh)

@@ -22,6 +22,7 @@ __all__ = [
     "Blocker",
     "ConfirmationView",
     "InterviewView",
+    "LinkOptionsView",
     "OfferView",
     "Person",
     "SlotPickerView",
@@ -157,6 +158,21 @@ class OfferView:
             raise ValueError("url must be an http(s) URL")
 
 
+@dataclass(frozen=True, slots=True)
+class LinkOptionsView:
+    """What the manager chose for a candidate link: ``role`` ("" for none), whether the page
+    shows the interviewers' first names, and the candidate's day in whole hours (their zone)."""
+
+    role: str = ""
+    show_names: bool = False
+    day_start: int = 8
+    day_end: int = 20
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.day_start < self.day_end <= 24:
+            raise ValueError("the day must be whole hours, start before end")
+
+
 _MAX_REFRESH_USERS = 60
 
 
@@ -183,12 +199,15 @@ class SlotPickerView:
     page: int = 1
     user_ids: tuple[str, ...] = ()
     candidate_day: str | None = None  # e.g. "08:00\u201320:00", the candidate's working day
+    link_day: tuple[int, int] = (8, 20)  # the link options' prefilled candidate day (hours)
 
     def __post_init__(self) -> None:
         if self.duration <= timedelta(0):
             raise ValueError("duration must be positive")
         if self.page < 1:
             raise ValueError("page must be >= 1")
+        if not 0 <= self.link_day[0] < self.link_day[1] <= 24:
+            raise ValueError("link_day must be whole hours, start before end")
         _check_user_ids(self.user_ids)
 
 

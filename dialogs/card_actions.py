@@ -25,7 +25,7 @@ from cards.error import build_error
 from cards.my_interviews import build_cancel_question, build_my_interviews
 from cards.reconnect import build_reconnect
 from cards.slot_picker import WIDEN_DAYS, build_slot_picker
-from cards.views import OfferView
+from cards.views import LinkOptionsView, OfferView
 from dialogs.flow_search import MAX_SLOTS, slot_card
 from dialogs.my_interviews import interview_views
 from dialogs.parse import next_working_days
@@ -36,6 +36,7 @@ from dialogs.views import (
     candidate_of,
     confirmation_view,
     interview_view,
+    link_day_of,
     person_key,
     slot_picker_view,
     window_of,
@@ -141,7 +142,8 @@ async def _book(token: str, services: DialogServices, draft: ScheduleDraft, slot
         interviewers=[m.address for m in draft.required], start=start,
         end=end, idempotency_key=idempotency_key(draft.flow, slot_id),
         rooms=[m.address for m in draft.rooms] or None, time_zone=draft.candidate_zone,
-        optional=[m.address for m in draft.optional] or None)
+        optional=[m.address for m in draft.optional] or None,
+        role=draft.extras.get(ROLE_KEY) or None)
 
 
 async def _taken_card(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
@@ -164,11 +166,35 @@ async def _booked_card(context: TurnContext, services: DialogServices,
     return build_error(draft.flow, "That interview is no longer booked.")
 
 
+ROLE_KEY = "role"  # draft.extras: the role the manager gave (link options); the panel invite shows it
+
+
+def link_options(draft: ScheduleDraft, action: CardAction) -> LinkOptionsView:
+    """The link options of a "Send to candidate" press: what the card's inputs carried, else the
+    draft's role and the candidate's working day the manager gave (8-20 by default)."""
+    day_start, day_end = link_day_of(draft)
+    if action.day_start is not None or action.day_end is not None:
+        day_start = action.day_start if action.day_start is not None else day_start
+        day_end = action.day_end if action.day_end is not None else day_end
+        if day_start >= day_end:
+            raise ValueError("the candidate's day must start before it ends")
+    role = action.role if action.role is not None else draft.extras.get(ROLE_KEY, "")
+    return LinkOptionsView(role=role, show_names=bool(action.show_names),
+                           day_start=day_start, day_end=day_end)
+
+
 async def _send_to_candidate(context: TurnContext, services: DialogServices,
-                             draft: ScheduleDraft, action: CardAction) -> Card:  # noqa: ARG001
+                             draft: ScheduleDraft, action: CardAction) -> Card:
+    try:
+        options = link_options(draft, action)
+    except ValueError:
+        return build_error(draft.flow, "The candidate's day must start before it ends.")
     token = await fetch_user_token(context, services.connection)
     if token is None:
         return build_reconnect(draft.flow)
+    if action.role is not None and action.role != draft.extras.get(ROLE_KEY):
+        draft = draft.evolve(extras={**draft.extras, ROLE_KEY: action.role})
+        await services.save_flow(context, draft)
     start, end = window_of(draft)
     try:
         offer = await services.calendar.create_offer(
@@ -180,14 +206,16 @@ async def _send_to_candidate(context: TurnContext, services: DialogServices,
             candidate_email=draft.candidate_email or None,
             # sealed in the offer; returned only on a booking, for the manager's notice
             conversation_ref=TurnContext.get_conversation_reference(context.activity).serialize(),
-            manager_time_zone=zones_of(draft).manager.key)
+            manager_time_zone=zones_of(draft).manager.key,
+            role=options.role or None, show_interviewer_names=options.show_names,
+            day_hours=(options.day_start, options.day_end))
     except errors.NotFoundError:
         return build_error(draft.flow, "Candidate booking links are not available yet.")
     if not offer.url:
         return build_error(draft.flow, "The booking link could not be created.")
     return build_candidate_link(draft.flow, candidate_of(draft),
                                 OfferView(offer.id, offer.url, offer.expires_at),
-                                zones_of(draft).manager)
+                                zones_of(draft).manager, options=options)
 
 
 async def _interview_action(context: TurnContext, services: DialogServices,

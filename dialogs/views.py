@@ -58,6 +58,20 @@ def candidate_day_of(draft: ScheduleDraft) -> tuple[str, str] | None:
     return (start, end) if start and end else None
 
 
+def link_day_of(draft: ScheduleDraft) -> tuple[int, int]:
+    """The candidate's day in whole hours for a link: the working day the manager gave, widened
+    to whole hours (08:30-17:30 gives 8-18), else 8-20."""
+    given = candidate_day_of(draft)
+    if given is None:
+        return (8, 20)
+    try:
+        (sh, _sm), (eh, em) = ((int(x) for x in t.split(":")) for t in given)
+    except ValueError:
+        return (8, 20)
+    end = 24 if (eh, em) == (0, 0) else min(24, eh + (1 if em else 0))
+    return (sh, end) if 0 <= sh < end else (8, 20)
+
+
 def person_key(address: str) -> str:
     """The opaque key a card button carries for a panel member (no address on the card)."""
     return "p" + hashlib.sha256(address.lower().encode()).hexdigest()[:16]
@@ -89,7 +103,7 @@ def slot_picker_view(draft: ScheduleDraft, result: SlotsResult, page: int = 1) -
                           duration=timedelta(minutes=draft.duration_min or 30),
                           zones=zones_of(draft), slots=slots, blockers=blockers, page=page,
                           candidate_day="\u2013".join(candidate_day_of(draft) or ("08:00", "20:00"))
-                          if draft.candidate_zone else None)
+                          if draft.candidate_zone else None, link_day=link_day_of(draft))
 
 
 def slot_of(draft: ScheduleDraft, slot_id: str) -> SlotView:

@@ -91,9 +91,11 @@ class FakeCalendarService(CalendarServiceApi):
                                interviewers: list[str], start: datetime, end: datetime,
                                idempotency_key: str, rooms: list[str] | None = None,
                                time_zone: str | None = None,
-                               optional: list[str] | None = None) -> InterviewOut:
+                               optional: list[str] | None = None,
+                               role: str | None = None) -> InterviewOut:
         self._check(token, "create_interview")
-        self.create_requests.append({"interviewers": interviewers, "optional": optional})
+        self.create_requests.append({"interviewers": interviewers, "optional": optional,
+                                     "role": role})
         if idempotency_key in self.by_key:
             return self.interviews[self.by_key[idempotency_key]]
         if self.taken_once:
@@ -166,14 +168,17 @@ class FakeCalendarService(CalendarServiceApi):
                            candidate_time_zone: str | None = None,
                            conversation_ref: dict[str, Any] | None = None,
                            candidate_email: str | None = None,
-                           manager_time_zone: str | None = None) -> OfferOut:
+                           manager_time_zone: str | None = None, role: str | None = None,
+                           show_interviewer_names: bool = False,
+                           day_hours: tuple[int, int] | None = None) -> OfferOut:
         self._check(token, "create_offer")
         self.offer_requests.append({
             "interviewers": interviewers, "duration_min": duration_min,
             "window_start": window_start, "window_end": window_end,
             "candidate_name": candidate_name, "candidate_time_zone": candidate_time_zone,
             "conversation_ref": conversation_ref, "candidate_email": candidate_email,
-            "manager_time_zone": manager_time_zone})
+            "manager_time_zone": manager_time_zone, "role": role,
+            "show_interviewer_names": show_interviewer_names, "day_hours": day_hours})
         if not self.offers_available:
             raise errors.NotFoundError()
         return OfferOut("of1", "open", NOW + timedelta(days=7), "https://bot.example/c/abc")

@@ -401,6 +401,26 @@ def card_actions(card: dict[str, Any]) -> list[str]:
     return titles
 
 
+def shown_by(card: dict[str, Any]) -> dict[str, str]:
+    """Action.Execute / Action.Submit title -> the title of the Action.ShowCard that holds it
+    (such a button is visible only once its ShowCard is opened, e.g. "Link options")."""
+    found: dict[str, str] = {}
+    for show in (n for n in _nodes(card) if n.get("type") == "Action.ShowCard"):
+        for title in card_actions(show.get("card") or {}):
+            found.setdefault(title, str(show.get("title")))
+    return found
+
+
+def _nodes(node: object) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)
+
+
 def card_heading(card: dict[str, Any]) -> str:
     """The first TextBlock's text: what the crawler calls a card."""
     def first(node: object) -> str | None:
@@ -456,11 +476,13 @@ class Crawler:
         self.parents: dict[tuple[str, str], tuple[str, str]] = {}  # -> the press that showed it
         self.again: list[tuple[str, str]] = []  # pressed again to reach a replaced card
         self.second_round = False
+        self.openers: dict[str, str] = {}  # a button inside a ShowCard -> the ShowCard's title
 
     def _discover(self, messages: list[dict[str, Any]], cards: list[dict[str, Any]],
                   depth: int, parent: tuple[str, str] | None) -> None:
         for card in [c for m in messages for c in cards_of(m)] + cards:
             heading = card_heading(card)
+            self.openers.update(shown_by(card))
             for title in card_actions(card):
                 if (heading, title) not in self.seen:
                     self.seen[(heading, title)] = depth
@@ -550,6 +572,11 @@ class Crawler:
                 return
             depth, (heading, title) = found
             button = self.chat.page.get_by_role("button", name=title, exact=True)
+            opener = self.chat.page.get_by_role("button", name=self.openers.get(title, ""),
+                                                exact=True)
+            if not button.count() and title in self.openers and opener.count():
+                opener.last.click()  # open the ShowCard that holds it (no message is sent)
+                button.first.wait_for(timeout=5_000)
             if not button.count():
                 missing.add((heading, title))
                 continue
@@ -592,6 +619,7 @@ def test_card_crawler_every_button_answers(browser: Any, running_stack: Stack) -
     for must in ("OpenSlot / Schedule an interview", "OpenSlot / My interviews",
                  "OpenSlot / Help", "Pick a time / Choose", "Pick a time / Change length",
                  "Book this interview? / Confirm", "Booking link ready / Revoke link",
+                 "Pick a time / Create link with these options",
                  "My interviews / Cancel", "Cancel this interview? / Yes, cancel it"):
         assert must in pressed, f"never pressed {must!r}:\n{pressed}"
 

@@ -315,3 +315,33 @@ async def test_a_candidate_link_booking_moves_and_cancels_both_events(
     assert status == 200, cancelled
     assert counters["graph.events.cancel"] == cancels + 2
     assert events_at(stack, ALEX, later) == []
+
+
+async def test_a_role_the_manager_gave_reaches_the_panel_and_candidate_invites(
+        calendar_stack: Stack) -> None:
+    stack = calendar_stack
+    people = [user(stack, "Megan Bowen")["mail"].lower()]
+    slot = await _slot(stack, people)
+    body = {**booking_body(people, slot, "with-role"), "role": "Data Engineer"}
+    status, interview = await stack.post("/v1/interviews", body, stack.token())
+    assert status == 201, interview
+    panel, theirs = _split(stack, slot["start"])
+    assert "<b>Role:</b> Data Engineer" in panel["body"]["content"]
+    assert "your interview for Data Engineer" in theirs["body"]["content"]
+
+
+async def test_a_role_without_one_and_bad_roles(calendar_stack: Stack) -> None:
+    stack = calendar_stack
+    people = [user(stack, "Megan Bowen")["mail"].lower()]
+    slot = await _slot(stack, people)
+    creates = stack.devtenant.tenant.counters["graph.events.create"]
+    for bad in ("", "Engineer\nInjected: yes", "<script>", "x" * 121, "Tab\there", 7):
+        body = {**booking_body(people, slot, "bad-role"), "role": bad}
+        status, doc = await stack.post("/v1/interviews", body, stack.token())
+        assert status == 400, (bad, doc)
+    assert stack.devtenant.tenant.counters["graph.events.create"] == creates  # nothing written
+    status, _ = await stack.post("/v1/interviews", booking_body(people, slot, "no-role"),
+                                 stack.token())
+    assert status == 201
+    panel, _theirs = _split(stack, slot["start"])
+    assert "Role:" not in panel["body"]["content"]

@@ -210,3 +210,80 @@ def test_actions_parse_accepts_the_title_teams_adds_to_a_pressed_button() -> Non
     value = {"action": {"type": "Action.Execute", "verb": "help", "title": "Help",
                         "data": action.to_data()}, "trigger": "manual"}
     assert parse_action(value) == action
+
+
+# ---- "Send to candidate" link options (issue 14): the card's inputs, all optional --------------
+SEND = {"verb": "send_to_candidate", "flow": FLOW}
+
+
+@pytest.mark.parametrize(
+    ("inputs", "expected"),
+    [
+        ({}, CardAction(Verb.SEND_TO_CANDIDATE, FLOW)),
+        ({"role": "", "show_names": "false", "day_start": "08:00", "day_end": "20:00"},
+         CardAction(Verb.SEND_TO_CANDIDATE, FLOW, show_names=False, day_start=8, day_end=20)),
+        ({"role": "  Senior Data Engineer ", "show_names": "true", "day_start": "00:00",
+          "day_end": "24:00"},
+         CardAction(Verb.SEND_TO_CANDIDATE, FLOW, role="Senior Data Engineer", show_names=True,
+                    day_start=0, day_end=24)),
+        ({"role": "Ingénieure (R&D) \u2013 Zürich", "show_names": True},
+         CardAction(Verb.SEND_TO_CANDIDATE, FLOW, role="Ingénieure (R&D) \u2013 Zürich",
+                    show_names=True)),
+        ({"day_end": "17:00"}, CardAction(Verb.SEND_TO_CANDIDATE, FLOW, day_end=17)),
+    ],
+)
+def test_actions_send_to_candidate_takes_link_options(inputs: dict[str, object],
+                                                     expected: CardAction) -> None:
+    assert parse_action({**SEND, **inputs}) == expected
+    assert parse_action(_invoke({**SEND, **inputs})) == expected
+    assert expected.to_data() == SEND  # the button itself carries no option: the inputs do
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        {"role": "Engineer\nInjected: yes"},
+        {"role": "Engineer\tTab"},
+        {"role": "<script>alert(1)</script>"},
+        {"role": "Eng\u2028ineer"},
+        {"role": "Eng\x85ineer"},
+        {"role": "x" * 121},
+        {"role": 42},
+        {"role": None},
+        {"role": ["Engineer"]},
+        {"show_names": "yes"},
+        {"show_names": "True"},
+        {"show_names": 1},
+        {"show_names": ""},
+        {"day_start": "8:00"},
+        {"day_start": "08:30"},
+        {"day_start": "24:00"},
+        {"day_start": "25:00"},
+        {"day_start": 8},
+        {"day_start": "08:00\n"},
+        {"day_start": "\uff10\uff18:00"},  # full-width digits
+        {"day_end": "00:00"},
+        {"day_end": ""},
+        {"day_start": "20:00", "day_end": "08:00"},
+        {"day_start": "09:00", "day_end": "09:00"},
+        {"days": 7},
+        {"surprise": "x"},
+    ],
+)
+def test_actions_send_to_candidate_refuses_bad_link_options(inputs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011
+        parse_action({**SEND, **inputs})
+    with pytest.raises(ValueError):  # noqa: PT011
+        parse_action(_invoke({**SEND, **inputs}))
+
+
+@pytest.mark.parametrize("verb", [v for v in Verb if v is not Verb.SEND_TO_CANDIDATE])
+def test_actions_link_options_belong_to_send_to_candidate_only(verb: Verb) -> None:
+    base = next(a for a in VALID if a.verb is verb).to_data()
+    for name, value in (("role", "Engineer"), ("show_names", "true"), ("day_start", "08:00"),
+                        ("day_end", "20:00")):
+        with pytest.raises(ValueError):  # noqa: PT011
+            parse_action({**base, name: value})
+    with pytest.raises(ValueError, match="does not take role"):
+        CardAction(verb, FLOW, role="Engineer", **{k: v for k, v in base.items()
+                                                   if k not in {"verb", "flow"}})  # type: ignore[arg-type]

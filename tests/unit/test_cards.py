@@ -48,6 +48,7 @@ from cards.views import (
     BlockReason,
     ConfirmationView,
     InterviewView,
+    LinkOptionsView,
     OfferView,
     Person,
     SlotPickerView,
@@ -159,6 +160,13 @@ CASES: dict[str, Callable[[], dict[str, object]]] = {
         FLOW, CANDIDATE,
         OfferView("of-9", "https://openslot.contoso.example/c/Zk3v9_Qa", _utc(2025, 12, 9, 1)),
         LA, user_ids=(MRI,)),
+    "candidate_link_options": lambda: build_candidate_link(
+        FLOW, CANDIDATE,
+        OfferView("of-9", "https://openslot.contoso.example/c/Zk3v9_Qa", _utc(2025, 12, 9, 1)),
+        LA, options=LinkOptionsView("Senior Backend Engineer", show_names=True, day_start=9,
+                                    day_end=24)),
+    "slot_picker_candidate_day": lambda: build_slot_picker(
+        _picker(candidate_day="09:30\u201317:30", link_day=(9, 18))),
     "candidate_notice": lambda: build_candidate_notice(
         FLOW, candidate="Ravi Kumar", event="booked", start=_utc(2025, 12, 3, 17),
         end=_utc(2025, 12, 3, 17, 45), manager_zone=LA, candidate_zone=KOLKATA,
@@ -494,6 +502,69 @@ def test_cards_candidate_link_mails_and_copies_without_inputs() -> None:
     assert not [n for n in _walk(card) if str(n.get("type", "")).startswith("Input.")]
 
 
+def _link_options_card(card: dict[str, object]) -> dict[str, object]:
+    (options,) = [a for a in _actions(card, "Action.ShowCard") if a["title"] == "Link options"]
+    return options["card"]  # type: ignore[return-value]
+
+
+def test_cards_slot_picker_link_options_are_optional_inputs_of_their_own_button() -> None:
+    card = build_slot_picker(_picker(link_day=(9, 18)))
+    options = _link_options_card(card)
+    inputs = {str(n["id"]): n for n in _walk(options) if str(n.get("type")).startswith("Input.")}
+    assert set(inputs) == {"role", "show_names", "day_start", "day_end"}
+    assert (inputs["day_start"]["value"], inputs["day_end"]["value"]) == ("09:00", "18:00")
+    assert inputs["show_names"]["value"] == "false"  # hidden unless the manager says so
+    assert "value" not in inputs["role"]
+    assert inputs["role"]["maxLength"] == 120
+    # Every input sits inside the shown-on-demand card: the slot card's other buttons never
+    # carry them (a parent's action gathers no input of a ShowCard).
+    all_inputs = [n for n in _walk(card) if str(n.get("type")).startswith("Input.")]
+    assert len(all_inputs) == len(inputs)
+    (create,) = _actions(options, "Action.Execute")
+    assert create["title"] == "Create link with these options"
+    # What Teams posts back: the button's data plus every input's value. Each offered choice
+    # parses.
+    for start in inputs["day_start"]["choices"]:  # type: ignore[attr-defined]
+        data = {**create["data"], "role": "Data Engineer", "show_names": "true",  # type: ignore[dict-item]
+                "day_start": start["value"], "day_end": "24:00"}
+        parsed = parse_action(data)
+        assert parsed.verb is Verb.SEND_TO_CANDIDATE
+        assert (parsed.role, parsed.show_names, parsed.day_end) == ("Data Engineer", True, 24)
+    ends = [c["value"] for c in inputs["day_end"]["choices"]]  # type: ignore[attr-defined]
+    assert (ends[0], ends[-1]) == ("01:00", "24:00")
+    # "Send to candidate instead" itself still creates the link at once, with the defaults.
+    (send,) = [a for a in _actions(card, "Action.Execute")
+               if a.get("title") == "Send to candidate instead"]
+    assert parse_action(send["data"]) == parse_action(create["data"])  # type: ignore[arg-type]
+
+
+def test_cards_slot_picker_link_day_prefill_is_checked() -> None:
+    assert _link_options_card(build_slot_picker(_picker()))  # 08:00-20:00 by default
+    with pytest.raises(ValueError, match="link_day"):
+        _picker(link_day=(18, 9))
+    with pytest.raises(ValueError, match="link_day"):
+        _picker(link_day=(0, 25))
+
+
+def test_cards_candidate_link_shows_the_chosen_options_and_expiry() -> None:
+    offer = OfferView("of-1", "https://openslot.contoso.example/c/abc", _utc(2025, 12, 9, 1))
+    chosen = build_candidate_link(FLOW, CANDIDATE, offer, LA, options=LinkOptionsView(
+        "Staff *Engineer* [x](https://evil.example)", show_names=True, day_start=7, day_end=19))
+    texts = _texts(chosen)
+    assert "Works until Mon 8 Dec, 17:00 PST" in texts
+    assert "Staff *Engineer* [x](https://evil.example)" in texts  # literal, never markdown
+    assert not [n for n in _walk(chosen) if n.get("type") == "TextBlock"
+                and "Engineer" in str(n.get("text"))]
+    assert "First names shown" in texts
+    assert "07:00\u201319:00 in their time zone" in texts
+    default = _texts(build_candidate_link(FLOW, CANDIDATE, offer, LA))
+    assert "Not shown" in default
+    assert "Names not shown" in default
+    assert "08:00\u201320:00 in their time zone" in default
+    with pytest.raises(ValueError, match="whole hours"):
+        LinkOptionsView(day_start=20, day_end=8)
+
+
 def test_cards_candidate_notice_has_both_zones_join_link_and_actions() -> None:
     card = build_candidate_notice(
         FLOW, candidate="Ravi Kumar", event="booked", start=_utc(2025, 12, 3, 17),
@@ -648,11 +719,11 @@ def test_cards_render_with_official_renderer(
               if (e["phase"], e["event"]) not in allowed]
     assert events == []
     card = json.loads((GOLDEN / f"{name}.json").read_text(encoding="utf-8"))
+    for show in _actions(card, "Action.ShowCard"):
+        show.pop("card")  # a ShowCard's own card is rendered only once it is opened
     refresh_actions = 1 if "refresh" in card else 0
     assert result["executeActions"] == len(_actions(card, "Action.Execute")) - refresh_actions
     assert isinstance(result["buttons"], int)
     assert result["buttons"] >= len(_actions(card, "Action.Execute")) - refresh_actions
-    for show in _actions(card, "Action.ShowCard"):
-        show.pop("card")  # a ShowCard's own card is rendered only once it is opened
     for run in (n for n in _walk(card) if n.get("type") in {"TextRun", "TextBlock"}):
         assert str(run["text"]) in str(result["text"])  # the renderer here runs no markdown
