@@ -145,7 +145,7 @@ class OfferService:
         if reference is not None and not _reference_is_callers(reference, principal):
             raise ValidationError("conversation_ref", "is not your conversation")
         token = await self._svc._user_graph_token(principal, ctx, assertion)
-        organizer, organizer_name = await self._me(token)
+        organizer, organizer_name = await self._svc._organizer(token)
         names = [a.lower() for a in req["interviewers"]]
         show_names = bool(req.get("show_interviewer_names", False))
         day_hours = (int(req.get("day_start_hour", DEFAULT_DAY_HOURS[0])),
@@ -352,15 +352,6 @@ class OfferService:
             gone.denial_reason = f"capability_{status}"  # type: ignore[attr-defined]
             raise gone
         return offer
-
-    async def _me(self, token: str) -> tuple[str, str]:
-        """The signed-in organizer's address and display name (one Graph call)."""
-        status, doc = await self._svc._graph.request(
-            "GET", "/me?$select=displayName,mail,userPrincipalName", token)
-        if status != 200:
-            raise PermissionDeniedError("Could not identify you in Microsoft 365.")
-        address = str(doc.get("mail") or doc.get("userPrincipalName")).lower()
-        return address, str(doc.get("displayName") or "")[:120]
 
     async def _first_names(self, token: str, addresses: list[str]) -> tuple[str, ...]:
         """Each interviewer's first name (``givenName``, else the display name's first word);
