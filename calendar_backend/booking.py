@@ -390,21 +390,22 @@ class Bookings:
         if row.status is storage.InterviewStatus.PENDING:
             raise ConflictError("This interview is still being booked; please try again shortly.")
         if row.candidate_event_id:
-            stats = CallStats()
-            op = f"{operation}.candidate"
-            try:
-                await self._graph.cancel_event(w.token, w.organizer, row.candidate_event_id,
-                                               comment, stats=stats)
-            except CalendarError as exc:
-                await self._audit(w.principal, w.tenant_id, op, [w.organizer],
-                                  f"error:{exc.code}", w.request_id, stats)
-                raise
-            await self._audit(w.principal, w.tenant_id, op, [w.organizer], "ok",
-                              w.request_id, stats)
+            await self._cancel_audited(w, row.candidate_event_id, f"{operation}.candidate",
+                                       comment)
+        await self._cancel_audited(w, row.event_id, operation, comment)
+        async with self._store.transaction() as tx:
+            done = await storage.mark_interview(tx, row.id, "cancelled")
+            if done and released is not None:
+                await released(tx)
+        return done
+
+    async def _cancel_audited(self, w: Writer, event_id: str | None, operation: str,
+                              comment: str) -> None:
+        """Cancel one Outlook event (none: nothing to cancel) with its own audit row, ok or not."""
         stats = CallStats()
-        if row.event_id:
+        if event_id:
             try:
-                await self._graph.cancel_event(w.token, w.organizer, row.event_id, comment,
+                await self._graph.cancel_event(w.token, w.organizer, event_id, comment,
                                                stats=stats)
             except CalendarError as exc:
                 await self._audit(w.principal, w.tenant_id, operation, [w.organizer],
@@ -412,11 +413,6 @@ class Bookings:
                 raise
         await self._audit(w.principal, w.tenant_id, operation, [w.organizer], "ok",
                           w.request_id, stats)
-        async with self._store.transaction() as tx:
-            done = await storage.mark_interview(tx, row.id, "cancelled")
-            if done and released is not None:
-                await released(tx)
-        return done
 
 
 async def settle_hold(store: storage.Store, graph: GraphClient, token: str,
