@@ -35,7 +35,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from calendar_backend import storage
-from calendar_backend.allowlist import MailboxAllowList, list_entries
+from calendar_backend.allowlist import Entry, MailboxAllowList, list_entries
 from calendar_backend.errors import PermissionDeniedError
 from calendar_backend.graph import CallStats, GraphClient
 
@@ -132,11 +132,7 @@ class MailboxGate:
     async def _decide(self, tenant_id: str, actor_oid: str | None, people: list[str],
                       rooms: list[str], app_token: AppToken,
                       unreserved: Sequence[str] = ()) -> Refusal | None:
-        async with self._store.transaction() as tx:
-            leavers = {str(oid) for (oid,) in await tx.execute(
-                sa.select(storage.archived_users.c.oid).where(
-                    storage.archived_users.c.tenant_id == tenant_id))}
-            entries = await list_entries(tx, tenant_id)
+        leavers, entries = await self._policy(tenant_id)
         if actor_oid is not None and actor_oid in leavers:
             return Refusal(Rule.ARCHIVED, ())
         if leavers and people:
@@ -148,8 +144,7 @@ class MailboxGate:
         if refused:
             return Refusal(Rule.NOT_ALLOWED, tuple(refused))
         if rooms or unreserved:
-            known = {str(r.get("emailAddress", "")).lower()
-                     for r in await self._graph.list_rooms(await app_token())}
+            known = await self._room_addresses(app_token)
             not_rooms = tuple(r for r in rooms if r not in known)
             if not_rooms:
                 return Refusal(Rule.NOT_A_ROOM, not_rooms)
@@ -197,11 +192,7 @@ class MailboxGate:
         """The people the allow-list refuses or who left (archived), without auditing: for a
         directory lookup, which only leaves them out of its answer (no calendar is read there)."""
         people = list(dict.fromkeys(a.lower() for a in people))
-        async with self._store.transaction() as tx:
-            leavers = {str(oid) for (oid,) in await tx.execute(
-                sa.select(storage.archived_users.c.oid).where(
-                    storage.archived_users.c.tenant_id == tenant_id))}
-            entries = await list_entries(tx, tenant_id)
+        leavers, entries = await self._policy(tenant_id)
         refused = {a.lower() for a in
                    await self._allowlist.refused(tenant_id, entries, people, app_token)}
         if leavers and people:
@@ -210,6 +201,18 @@ class MailboxGate:
 
     async def rooms_among(self, mailboxes: Sequence[str], app_token: AppToken) -> set[str]:
         """Which of ``mailboxes`` are rooms of the tenant (for stored attendee lists)."""
-        known = {str(r.get("emailAddress", "")).lower()
-                 for r in await self._graph.list_rooms(await app_token())}
+        known = await self._room_addresses(app_token)
         return {a.lower() for a in mailboxes if a.lower() in known}
+
+    async def _room_addresses(self, app_token: AppToken) -> set[str]:
+        """The tenant's room mailboxes (Graph room list), lower-cased."""
+        return {str(r.get("emailAddress", "")).lower()
+                for r in await self._graph.list_rooms(await app_token())}
+
+    async def _policy(self, tenant_id: str) -> tuple[set[str], tuple[Entry, ...]]:
+        """The tenant's archived leavers (oids) and allow-list entries, read in one transaction."""
+        async with self._store.transaction() as tx:
+            leavers = {str(oid) for (oid,) in await tx.execute(
+                sa.select(storage.archived_users.c.oid).where(
+                    storage.archived_users.c.tenant_id == tenant_id))}
+            return leavers, await list_entries(tx, tenant_id)
