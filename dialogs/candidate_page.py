@@ -17,8 +17,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import logging
@@ -37,8 +35,6 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import ConversationReference
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from calendar_backend import errors
 from calendar_backend.client import CalendarServiceClient
@@ -56,6 +52,7 @@ from dialogs.candidate_view import (
     render_confirmation_page,
     render_message_page,
 )
+from dialogs.deployment_key import deployment_key
 from dialogs.form_nonces import MemoryNonceLedger, NonceLedger
 from dialogs.rate_limit import KeyedTokenBuckets
 
@@ -97,20 +94,9 @@ def form_key(configured: str, app_password: str) -> bytes:
     Raises:
         ValueError: ``configured`` is not base64 of at least 32 bytes.
     """
-    text = configured.strip()
-    if text:
-        standard = text.replace("-", "+").replace("_", "/")  # base64url accepted too
-        try:
-            key = base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
-        except binascii.Error:
-            raise ValueError("OPENSLOT_BOT_FORM_KEY must be base64") from None
-        if len(key) < FORM_KEY_BYTES:
-            raise ValueError(f"OPENSLOT_BOT_FORM_KEY must hold at least {FORM_KEY_BYTES} bytes")
-        return key
-    if app_password:
-        return HKDF(algorithm=hashes.SHA256(), length=FORM_KEY_BYTES, salt=None,
-                    info=_FORM_KEY_INFO).derive(app_password.encode())
-    return secrets.token_bytes(FORM_KEY_BYTES)
+    key = deployment_key(configured, app_password, setting="OPENSLOT_BOT_FORM_KEY",
+                         info=_FORM_KEY_INFO, size=FORM_KEY_BYTES)
+    return secrets.token_bytes(FORM_KEY_BYTES) if key is None else key
 
 
 def make_form_nonce(key: bytes, token_hash: bytes, issued_s: int, salt: str | None = None) -> str:

@@ -16,9 +16,9 @@ import binascii
 import os
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from dialogs.deployment_key import deployment_key
 
 PREFIX = "osb1."
 KEY_BYTES = 32
@@ -36,20 +36,9 @@ def state_key(configured: str, app_password: str) -> bytes:
     Raises:
         ValueError: ``configured`` is not base64 of at least 32 bytes.
     """
-    text = configured.strip()
-    if text:
-        standard = text.replace("-", "+").replace("_", "/")
-        try:
-            key = base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
-        except binascii.Error:
-            raise ValueError("OPENSLOT_BOT_STATE_KEY must be base64") from None
-        if len(key) < KEY_BYTES:
-            raise ValueError(f"OPENSLOT_BOT_STATE_KEY must hold at least {KEY_BYTES} bytes")
-        return key[:KEY_BYTES]
-    if app_password:
-        return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
-                    info=_INFO).derive(app_password.encode())
-    return b""
+    key = deployment_key(configured, app_password, setting="OPENSLOT_BOT_STATE_KEY", info=_INFO,
+                         size=KEY_BYTES)
+    return b"" if key is None else key[:KEY_BYTES]
 
 
 class StateSealer:
