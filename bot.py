@@ -154,19 +154,24 @@ def load_bot_settings(environ: Mapping[str, str]) -> BotSettings:
     app_id, password = get("OPENSLOT_BOT_APP_ID", "").strip(), get("OPENSLOT_BOT_APP_PASSWORD", "")
     if env == "prod" and (not app_id or not password):
         unset = "" if get("OPENSLOT_ENV", "").strip() else " (OPENSLOT_ENV is unset, so prod applies)"
-        raise SettingsError(f"the prod profile{unset} needs OPENSLOT_BOT_APP_ID and "
-                            "OPENSLOT_BOT_APP_PASSWORD; only OPENSLOT_ENV=dev may run anonymously")
+        raise SettingsError(
+            f"the prod profile{unset} needs OPENSLOT_BOT_APP_ID and "
+            "OPENSLOT_BOT_APP_PASSWORD; only OPENSLOT_ENV=dev may run anonymously"
+        )
     tenants = set(_csv(get("OPENSLOT_BOT_ALLOWED_TENANTS", "")))
     if env == "dev" and get("OPENSLOT_DEV_TENANT_ID"):
         tenants.add(get("OPENSLOT_DEV_TENANT_ID", "").strip().lower())
     if not tenants:
         raise SettingsError("no allowed tenant: set OPENSLOT_BOT_ALLOWED_TENANTS")
     return BotSettings(
-        env=env, host=get("OPENSLOT_BOT_HOST", "127.0.0.1"),
-        port=int(get("OPENSLOT_BOT_PORT", "3978")), app_id=app_id, app_password=password,
-        app_tenant_id=get("OPENSLOT_BOT_APP_TENANT_ID", ""), allowed_tenants=frozenset(tenants),
-        allowed_service_hosts=_csv(get("OPENSLOT_ALLOWED_SERVICE_URL_HOSTS",
-                                       "smba.trafficmanager.net")),
+        env=env,
+        host=get("OPENSLOT_BOT_HOST", "127.0.0.1"),
+        port=int(get("OPENSLOT_BOT_PORT", "3978")),
+        app_id=app_id,
+        app_password=password,
+        app_tenant_id=get("OPENSLOT_BOT_APP_TENANT_ID", ""),
+        allowed_tenants=frozenset(tenants),
+        allowed_service_hosts=_csv(get("OPENSLOT_ALLOWED_SERVICE_URL_HOSTS", "smba.trafficmanager.net")),
         token_service_url=get("OPENSLOT_TOKEN_SERVICE_URL", "https://token.botframework.com"),
         connection_name=get("OPENSLOT_OAUTH_CONNECTION_NAME", "openslot"),
         calendar_service_url=get("OPENSLOT_CALENDAR_SERVICE_URL", "http://127.0.0.1:8780"),
@@ -177,13 +182,13 @@ def load_bot_settings(environ: Mapping[str, str]) -> BotSettings:
         trust_forwarded_for=get("OPENSLOT_TRUST_FORWARDED_FOR", "false").strip().lower()
         in {"1", "true", "yes"},
         rate_tenant_per_min=int(_positive(environ, "OPENSLOT_BOT_RATE_TENANT_PER_MIN", "3000")),
-        rate_conversation_per_min=int(_positive(environ, "OPENSLOT_BOT_RATE_CONVERSATION_PER_MIN",
-                                                "120")),
+        rate_conversation_per_min=int(_positive(environ, "OPENSLOT_BOT_RATE_CONVERSATION_PER_MIN", "120")),
         rate_sends_per_second=int(_positive(environ, "OPENSLOT_BOT_RATE_SENDS_PER_SECOND", "7")),
         connector_timeout_s=_positive(environ, "OPENSLOT_BOT_CONNECTOR_TIMEOUT_S", "10"),
         form_key=_form_key(get("OPENSLOT_BOT_FORM_KEY", ""), password),
         allowed_service_ports=_ports(get("OPENSLOT_ALLOWED_SERVICE_URL_PORTS", "")),
-        state_key=_state_key(get("OPENSLOT_BOT_STATE_KEY", ""), password))
+        state_key=_state_key(get("OPENSLOT_BOT_STATE_KEY", ""), password),
+    )
 
 
 def _state_key(configured: str, password: str) -> bytes:
@@ -266,9 +271,12 @@ class ActivityGate(Middleware):
         LOG.warning("activity dropped: %s", reason)
         if self._audit is not None and reason != "duplicate":
             sender = activity.from_property
-            await self._audit.record(reason, tenant_id=tenant_of(activity),
-                                     actor_oid=sender.aad_object_id if sender else None,
-                                     activity_id=activity.id)
+            await self._audit.record(
+                reason,
+                tenant_id=tenant_of(activity),
+                actor_oid=sender.aad_object_id if sender else None,
+                activity_id=activity.id,
+            )
 
 
 class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
@@ -284,8 +292,7 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
         self._token_client: TokenServiceClient | None = None
         self._connectors = ConnectorClients()
 
-    async def authenticate_request(self, activity: Activity,
-                                   auth_header: str) -> AuthenticateRequestResult:
+    async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
         """Fail closed outside dev: no header, no channel id, or any validation error → 401.
 
         Raises:
@@ -310,12 +317,14 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
         """The turn's replies use this factory (not ``create_connector_factory``)."""
         if result.connector_factory is not None:
             result.connector_factory = _HardenedConnectorFactory(
-                result.connector_factory, self._settings, self._connectors)
+                result.connector_factory, self._settings, self._connectors
+            )
         return result
 
     def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
-        return _HardenedConnectorFactory(super().create_connector_factory(claims_identity),
-                                         self._settings, self._connectors)
+        return _HardenedConnectorFactory(
+            super().create_connector_factory(claims_identity), self._settings, self._connectors
+        )
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:  # noqa: ARG002
         """One client per process (botbuilder asks on every turn): its MSAL cache and HTTP
@@ -324,9 +333,13 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
             s = self._settings
             # As botbuilder builds them (same factory, scope and authority as the connector's),
             # once: MSAL's cache of the bot token then lasts for the process.
-            creds = (await self._credential_factory.create_credentials(
-                s.app_id, CHANNEL_ISSUER, s.login_url or BOTFRAMEWORK_LOGIN_URL, True)
-                if s.app_id else MicrosoftAppCredentials.empty())
+            creds = (
+                await self._credential_factory.create_credentials(
+                    s.app_id, CHANNEL_ISSUER, s.login_url or BOTFRAMEWORK_LOGIN_URL, True
+                )
+                if s.app_id
+                else MicrosoftAppCredentials.empty()
+            )
             inner = _UserTokenClientImpl(s.app_id, creds, s.token_service_url)
             # Mutate the configuration msrest's pipeline already holds: a replacement config
             # object passed to the constructor is ignored by the pipeline (the CA bundle never
@@ -335,8 +348,7 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
             config.connection.timeout = 10
             if s.ca_bundle:
                 config.connection.verify = s.ca_bundle
-            built = TokenServiceClient(inner, s.token_service_url, creds,
-                                       ca_bundle=s.ca_bundle, timeout_s=10)
+            built = TokenServiceClient(inner, s.token_service_url, creds, ca_bundle=s.ca_bundle, timeout_s=10)
             if self._token_client is None:  # a concurrent first turn may have built one
                 self._token_client = built
         return self._token_client
@@ -376,8 +388,9 @@ class ConnectorClients:
         self._clients: OrderedDict[tuple[str, str | None], ConnectorClient] = OrderedDict()
         self._limit = limit
 
-    async def get(self, service_url: str, audience: str | None,
-                  build: Callable[[], Awaitable[ConnectorClient]]) -> ConnectorClient:
+    async def get(
+        self, service_url: str, audience: str | None, build: Callable[[], Awaitable[ConnectorClient]]
+    ) -> ConnectorClient:
         """The kept client for ``(service_url, audience)``, built with ``build`` the first time."""
         key = (service_url, audience)
         client = self._clients.get(key)
@@ -415,8 +428,7 @@ class _HardenedConnectorFactory(ConnectorFactory):
             OutboundUrlError: the validator refuses ``service_url`` (nothing is sent).
         """
         check_outbound_url(service_url, self._policy)
-        return await self._clients.get(service_url, audience,
-                                       lambda: self._build(service_url, audience))
+        return await self._clients.get(service_url, audience, lambda: self._build(service_url, audience))
 
     async def _build(self, service_url: str, audience: str | None) -> ConnectorClient:
         client = await self._inner.create(service_url, audience)
@@ -439,8 +451,7 @@ class _SdkConfig:
             self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = settings.channel_openid_metadata_url
             self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = CHANNEL_ISSUER
             self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = CHANNEL_ISSUER
-            self.TO_CHANNEL_FROM_BOT_LOGIN_URL = (
-                settings.login_url or BOTFRAMEWORK_LOGIN_URL)
+            self.TO_CHANNEL_FROM_BOT_LOGIN_URL = settings.login_url or BOTFRAMEWORK_LOGIN_URL
             self.OAUTH_URL = settings.token_service_url
 
 
@@ -454,21 +465,27 @@ class _CredentialFactory(ConfigurationServiceClientCredentialFactory):
         self._settings = settings
         self._msal_app: object | None = None
 
-    async def create_credentials(self, app_id: str, oauth_scope: str, login_endpoint: str,
-                                 validate_authority: bool) -> MicrosoftAppCredentials:
-        creds = await super().create_credentials(app_id, oauth_scope, login_endpoint,
-                                                 validate_authority)
+    async def create_credentials(
+        self, app_id: str, oauth_scope: str, login_endpoint: str, validate_authority: bool
+    ) -> MicrosoftAppCredentials:
+        creds = await super().create_credentials(app_id, oauth_scope, login_endpoint, validate_authority)
         s = self._settings
         if s.login_url and s.app_id and isinstance(creds, MicrosoftAppCredentials):
             if self._msal_app is None:
                 import msal
                 import requests
+
                 http = requests.Session()
                 http.trust_env = False
                 http.verify = s.ca_bundle or True
                 self._msal_app = msal.ConfidentialClientApplication(
-                    s.app_id, client_credential=s.app_password, authority=s.login_url,
-                    instance_discovery=False, http_client=http, timeout=10)
+                    s.app_id,
+                    client_credential=s.app_password,
+                    authority=s.login_url,
+                    instance_discovery=False,
+                    http_client=http,
+                    timeout=10,
+                )
             creds.app = self._msal_app
         return creds
 
@@ -488,16 +505,18 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     adapter, bot = request.app[ADAPTER_KEY], request.app[BOT_KEY]["bot"]
     try:  # not adapter.process(): it re-serialises invoke bodies and crashes (see _invoke_json)
         with rate_limit_scope() as verdict:
-            invoke = await adapter.process_activity(request.headers.get("Authorization", ""),
-                                                    activity, bot.on_turn)
+            invoke = await adapter.process_activity(
+                request.headers.get("Authorization", ""), activity, bot.on_turn
+            )
     except PermissionError as exc:
         raise web.HTTPUnauthorized from exc
     except OutboundUrlError:  # authenticated, but its serviceUrl is refused: nothing was sent
         await request.app[GATE_KEY].drop(activity, "service_url")
         return web.Response(status=201)
     if verdict.retry_after_s is not None:  # refused by InboundRateLimit before any handler
-        return web.json_response({"error": "rate limited"}, status=429,
-                                 headers={"Retry-After": verdict.retry_after_header})
+        return web.json_response(
+            {"error": "rate limited"}, status=429, headers={"Retry-After": verdict.retry_after_header}
+        )
     if invoke is None:
         return web.Response(status=201)
     return web.json_response(_invoke_json(invoke.body), status=invoke.status)
@@ -521,18 +540,18 @@ BOT_KEY = web.AppKey("bot", dict[str, OpenSlotBot])
 GATE_KEY = web.AppKey("gate", ActivityGate)
 
 
-def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = None,
-              storage: SqlStorage | None = None) -> web.Application:
+def build_app(
+    settings: BotSettings, *, calendar: CalendarServiceApi | None = None, storage: SqlStorage | None = None
+) -> web.Application:
     """The aiohttp app. ``calendar``/``storage`` default to the real client and SQL storage."""
     install_http_log_redaction()  # parser errors never log request bytes (a token)
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     store = storage or SqlStorage.from_url(
-        settings.database_url, StateSealer(settings.state_key) if settings.state_key else None)
+        settings.database_url, StateSealer(settings.state_key) if settings.state_key else None
+    )
     auth = OpenSlotAuthentication(settings)
-    adapter = PacedCloudAdapter(auth,
-                                SendPacer(settings.rate_sends_per_second))
-    adapter.use(InboundRateLimit(settings.rate_tenant_per_min,
-                                 settings.rate_conversation_per_min, tenant_of))
+    adapter = PacedCloudAdapter(auth, SendPacer(settings.rate_sends_per_second))
+    adapter.use(InboundRateLimit(settings.rate_tenant_per_min, settings.rate_conversation_per_min, tenant_of))
     gate = ActivityGate(settings, DropAudit(store.engine))
     adapter.use(gate)
     adapter.use(SsoExchangeMiddleware(store, settings.connection_name))
@@ -564,20 +583,29 @@ def build_app(settings: BotSettings, *, calendar: CalendarServiceApi | None = No
     app.router.add_get("/healthz", _healthz)
     mount_legal_pages(app)  # /privacy and /terms, linked from the Teams manifest
     mount_candidate_pages(  # the public candidate booking page, /c/{token}
-        app, CandidatePageConfig(settings.calendar_service_url, bot_app_id=settings.app_id,
-                                 trust_forwarded_for=settings.trust_forwarded_for,
-                                 nonce_key=settings.form_key or form_key("", settings.app_password)),
-        adapter=adapter, service_url_policy=settings.service_url_policy,
-        nonce_ledger=SqlNonceLedger(store, CandidatePageConfig.nonce_ttl_s))
+        app,
+        CandidatePageConfig(
+            settings.calendar_service_url,
+            bot_app_id=settings.app_id,
+            trust_forwarded_for=settings.trust_forwarded_for,
+            nonce_key=settings.form_key or form_key("", settings.app_password),
+        ),
+        adapter=adapter,
+        service_url_policy=settings.service_url_policy,
+        nonce_ledger=SqlNonceLedger(store, CandidatePageConfig.nonce_ttl_s),
+    )
     app.on_response_prepare.append(_baseline_headers)
     return app
 
 
 BASELINE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
-                               "form-action 'none'",
-    "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store", "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
 }
 
 
@@ -596,8 +624,9 @@ def main(environ: Mapping[str, str]) -> int:
     except (SettingsError, ValueError) as err:
         LOG.error("refusing to start: %s", err)  # noqa: TRY400
         return 2
-    web.run_app(build_app(settings), host=settings.host, port=settings.port,
-                access_log_class=RedactingAccessLogger)
+    web.run_app(
+        build_app(settings), host=settings.host, port=settings.port, access_log_class=RedactingAccessLogger
+    )
     return 0
 
 

@@ -39,8 +39,10 @@ HERE: Final = Path(__file__).resolve().parent
 DEFAULT_OUT: Final = HERE.parent / "build" / "openslot-teams-app.zip"
 PLACEHOLDER: Final = re.compile(r"\$\{\{([A-Z0-9_]+)\}\}")
 GUID: Final = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-HOSTNAME: Final = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
-                             r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+HOSTNAME: Final = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
+    r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+)
 VERSION: Final = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
 APP_NAMESPACE: Final = uuid.UUID("6f1d7c52-93a4-4e55-9b7e-0b9a7c1f2e10")
 ZIP_DATE: Final = (2024, 1, 1, 0, 0, 0)
@@ -121,20 +123,24 @@ def resolve_values(args: argparse.Namespace, environ: Mapping[str, str]) -> dict
     bot = args.bot_app_id or environ.get("OPENSLOT_BOT_APP_ID", "")
     host = args.public_hostname or environ.get("OPENSLOT_PUBLIC_BASE_URL", "")
     if not bot or not host:
-        raise BuildError("need --bot-app-id and --public-hostname "
-                         "(or OPENSLOT_BOT_APP_ID and OPENSLOT_PUBLIC_BASE_URL)")
+        raise BuildError(
+            "need --bot-app-id and --public-hostname (or OPENSLOT_BOT_APP_ID and OPENSLOT_PUBLIC_BASE_URL)"
+        )
     bot = _guid("bot app id", bot)
     teams = args.teams_app_id or environ.get("OPENSLOT_TEAMS_APP_ID", "")
     teams = _guid("teams app id", teams) if teams else str(uuid.uuid5(APP_NAMESPACE, bot))
     hostname = _hostname(host)
-    version = _version(args.version or environ.get("OPENSLOT_APP_VERSION", "")
-                       or project_version())
-    privacy = args.privacy_url or environ.get("OPENSLOT_PRIVACY_URL", "") \
-        or f"https://{hostname}/privacy"
+    version = _version(args.version or environ.get("OPENSLOT_APP_VERSION", "") or project_version())
+    privacy = args.privacy_url or environ.get("OPENSLOT_PRIVACY_URL", "") or f"https://{hostname}/privacy"
     terms = args.terms_url or environ.get("OPENSLOT_TERMS_URL", "") or f"https://{hostname}/terms"
-    return {"BOT_APP_ID": bot, "TEAMS_APP_ID": teams, "PUBLIC_HOSTNAME": hostname,
-            "VERSION": version, "PRIVACY_URL": _https_url("privacy URL", privacy),
-            "TERMS_URL": _https_url("terms URL", terms)}
+    return {
+        "BOT_APP_ID": bot,
+        "TEAMS_APP_ID": teams,
+        "PUBLIC_HOSTNAME": hostname,
+        "VERSION": version,
+        "PRIVACY_URL": _https_url("privacy URL", privacy),
+        "TERMS_URL": _https_url("terms URL", terms),
+    }
 
 
 def build_package(values: Mapping[str, str], out: Path) -> Path:
@@ -156,24 +162,29 @@ def build_package(values: Mapping[str, str], out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, payload in entries.items():
-            archive.writestr(zipfile.ZipInfo(name, date_time=ZIP_DATE), payload,
-                             compress_type=zipfile.ZIP_DEFLATED)
+            archive.writestr(
+                zipfile.ZipInfo(name, date_time=ZIP_DATE), payload, compress_type=zipfile.ZIP_DEFLATED
+            )
     return out
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Build the OpenSlot Teams app package.")
     parser.add_argument("--bot-app-id", default="", help="Entra app (client) id of the bot")
-    parser.add_argument("--public-hostname", default="",
-                        help="public host of the bot, e.g. bot.contoso.com (or a base URL)")
+    parser.add_argument(
+        "--public-hostname", default="", help="public host of the bot, e.g. bot.contoso.com (or a base URL)"
+    )
     parser.add_argument("--teams-app-id", default="", help="Teams app id (default: derived)")
-    parser.add_argument("--version", default="",
-                        help="package version MAJOR.MINOR.PATCH (default: pyproject's version); "
-                             "raise it for every update you upload")
-    parser.add_argument("--privacy-url", default="",
-                        help="https privacy statement URL (default: the bot's /privacy)")
-    parser.add_argument("--terms-url", default="",
-                        help="https terms of use URL (default: the bot's /terms)")
+    parser.add_argument(
+        "--version",
+        default="",
+        help="package version MAJOR.MINOR.PATCH (default: pyproject's version); "
+        "raise it for every update you upload",
+    )
+    parser.add_argument(
+        "--privacy-url", default="", help="https privacy statement URL (default: the bot's /privacy)"
+    )
+    parser.add_argument("--terms-url", default="", help="https terms of use URL (default: the bot's /terms)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="zip file to write")
     return parser
 

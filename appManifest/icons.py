@@ -27,36 +27,42 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
 
 def encode_png(size: int, pixel: Callable[[int, int], Pixel]) -> bytes:
     """Return an 8-bit RGBA PNG, ``size`` x ``size``; ``pixel(x, y)`` gives each colour."""
-    rows = b"".join(
-        b"\x00" + b"".join(bytes(pixel(x, y)) for x in range(size)) for y in range(size)
-    )
+    rows = b"".join(b"\x00" + b"".join(bytes(pixel(x, y)) for x in range(size)) for y in range(size))
     header = struct.pack(">IIBBBBB", size, size, 8, 6, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
-            + _chunk(b"IDAT", zlib.compress(rows, 9)) + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(rows, 9))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def _calendar_mark(x: float, y: float, stroke: float) -> bool:
     """True on the strokes of a calendar page with a check mark, in unit coordinates 0..1."""
     in_frame = 0.18 <= x <= 0.82 and 0.22 <= y <= 0.84
-    on_border = in_frame and (x < 0.18 + stroke or x > 0.82 - stroke
-                              or y < 0.22 + stroke or y > 0.84 - stroke)
+    on_border = in_frame and (
+        x < 0.18 + stroke or x > 0.82 - stroke or y < 0.22 + stroke or y > 0.84 - stroke
+    )
     on_header = in_frame and 0.34 <= y <= 0.34 + stroke
     on_rings = (abs(x - 0.35) < stroke / 2 or abs(x - 0.65) < stroke / 2) and 0.14 <= y <= 0.28
     on_tick = (abs((y - 0.62) - (x - 0.38)) < stroke * 0.7 and 0.34 <= x <= 0.46) or (
-        abs((y - 0.74) + (x - 0.46)) < stroke * 0.7 and 0.46 <= x <= 0.68)
+        abs((y - 0.74) + (x - 0.46)) < stroke * 0.7 and 0.46 <= x <= 0.68
+    )
     return on_border or on_header or on_rings or on_tick
 
 
 def draw_color(size: int = 192) -> bytes:
     """Return the full-colour icon: a white calendar mark on the accent colour."""
-    return encode_png(size, lambda x, y: WHITE if _calendar_mark(
-        (x + 0.5) / size, (y + 0.5) / size, 0.07) else ACCENT)
+    return encode_png(
+        size, lambda x, y: WHITE if _calendar_mark((x + 0.5) / size, (y + 0.5) / size, 0.07) else ACCENT
+    )
 
 
 def draw_outline(size: int = 32) -> bytes:
     """Return the outline icon: white strokes on a fully transparent background."""
-    return encode_png(size, lambda x, y: WHITE if _calendar_mark(
-        (x + 0.5) / size, (y + 0.5) / size, 0.09) else CLEAR)
+    return encode_png(
+        size, lambda x, y: WHITE if _calendar_mark((x + 0.5) / size, (y + 0.5) / size, 0.09) else CLEAR
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,10 @@ from dialogs.sql_storage import METADATA, SqlStorage
 TENANT = "6f2d5c1e-8d3b-4a7e-9f41-2b7c9e0d1a55"
 COMMAND = "schedule Dana Smith (dana@example.com) with Megan and Adele, 45 min, next week"
 SCHEDULE_TURNS = (COMMAND, "India", "none")
-PEOPLE = {"megan": PersonOut("meganb@contoso.example", "Megan Bowen", "America/Los_Angeles"),
-          "adele": PersonOut("adelev@contoso.example", "Adele Vance", "Europe/London")}
+PEOPLE = {
+    "megan": PersonOut("meganb@contoso.example", "Megan Bowen", "America/Los_Angeles"),
+    "adele": PersonOut("adelev@contoso.example", "Adele Vance", "Europe/London"),
+}
 
 
 class StubCalendar:
@@ -59,21 +61,34 @@ class StubCalendar:
     async def check_people(self, token: str, queries: list[str]) -> list[PersonCheckOut]:
         """resolve_people, each single match "ok" (the bench panel is all valid)."""
         found = await self.resolve_people(token, queries)
-        return [PersonCheckOut(q, "ok", m[0]) if len(m) == 1 else
-                PersonCheckOut(q, "ambiguous" if m else "not_found", choices=tuple(m))
-                for q, m in zip(queries, found, strict=True)]
+        return [
+            PersonCheckOut(q, "ok", m[0])
+            if len(m) == 1
+            else PersonCheckOut(q, "ambiguous" if m else "not_found", choices=tuple(m))
+            for q, m in zip(queries, found, strict=True)
+        ]
 
-    async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,  # noqa: ARG002
-                         start: datetime, end: datetime, buffer_min: int = 0,  # noqa: ARG002
-                         rooms: list[str] | None = None, limit: int = 8,  # noqa: ARG002
-                         candidate_time_zone: str | None = None,  # noqa: ARG002
-                         candidate_day: tuple[str, str] | None = None) -> SlotsResult:  # noqa: ARG002
+    async def find_slots(
+        self,
+        token: str,  # noqa: ARG002
+        *,
+        interviewers: list[str],
+        duration_min: int,
+        start: datetime,
+        end: datetime,  # noqa: ARG002
+        buffer_min: int = 0,  # noqa: ARG002
+        rooms: list[str] | None = None,  # noqa: ARG002
+        limit: int = 8,
+        candidate_time_zone: str | None = None,  # noqa: ARG002
+        candidate_day: tuple[str, str] | None = None,  # noqa: ARG002
+    ) -> SlotsResult:
         """Eight slots from ``start``, on the hour."""
         first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        slots = tuple(SlotOut(first + timedelta(hours=h), first + timedelta(
-            hours=h, minutes=duration_min)) for h in range(1, limit + 1))
-        return SlotsResult(slots, tuple(p for p in PEOPLE.values() if p.address in interviewers),
-                           ())
+        slots = tuple(
+            SlotOut(first + timedelta(hours=h), first + timedelta(hours=h, minutes=duration_min))
+            for h in range(1, limit + 1)
+        )
+        return SlotsResult(slots, tuple(p for p in PEOPLE.values() if p.address in interviewers), ())
 
 
 class EchoBot(ActivityHandler):  # type: ignore[misc]
@@ -113,8 +128,14 @@ class Connector:
         return web.json_response({"id": f"r{self.replies}"})
 
     async def _token(self, _request: web.Request) -> web.Response:
-        return web.json_response({"channelId": "msteams", "connectionName": "openslot",
-                                  "token": "bench-token", "expiration": "2099-01-01T00:00:00Z"})
+        return web.json_response(
+            {
+                "channelId": "msteams",
+                "connectionName": "openslot",
+                "token": "bench-token",
+                "expiration": "2099-01-01T00:00:00Z",
+            }
+        )
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
@@ -149,11 +170,19 @@ async def running_bot(tmp: Path) -> AsyncIterator[BotUnderTest]:
     storage = SqlStorage.from_url(f"sqlite+aiosqlite:///{tmp / 'bot.db'}")
     async with storage._engine.begin() as conn:
         await conn.run_sync(METADATA.create_all)
-    settings = bot_module.load_bot_settings({
-        "OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": TENANT,
-        "OPENSLOT_TOKEN_SERVICE_URL": conn_url, "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1"})
-    app = bot_module.build_app(settings, calendar=StubCalendar(),  # type: ignore[arg-type]
-                               storage=storage)
+    settings = bot_module.load_bot_settings(
+        {
+            "OPENSLOT_ENV": "dev",
+            "OPENSLOT_DEV_TENANT_ID": TENANT,
+            "OPENSLOT_TOKEN_SERVICE_URL": conn_url,
+            "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
+        }
+    )
+    app = bot_module.build_app(
+        settings,
+        calendar=StubCalendar(),  # type: ignore[arg-type]
+        storage=storage,
+    )
     bot_runner, bot_url = await _serve(app)
     try:
         yield BotUnderTest(bot_url, conn_url, app)
@@ -163,34 +192,41 @@ async def running_bot(tmp: Path) -> AsyncIterator[BotUnderTest]:
 
 
 def _activity(target: BotUnderTest, conversation: str, text: str) -> dict[str, Any]:
-    return {"type": "message", "id": secrets.token_hex(6), "text": text, "channelId": "msteams",
-            "serviceUrl": target.connector_url, "localTimezone": "Europe/London",
-            "from": {"id": "29:alex", "name": "Alex"}, "recipient": {"id": "28:bot"},
-            "conversation": {"id": conversation, "tenantId": TENANT},
-            "channelData": {"tenant": {"id": TENANT}}}
+    return {
+        "type": "message",
+        "id": secrets.token_hex(6),
+        "text": text,
+        "channelId": "msteams",
+        "serviceUrl": target.connector_url,
+        "localTimezone": "Europe/London",
+        "from": {"id": "29:alex", "name": "Alex"},
+        "recipient": {"id": "28:bot"},
+        "conversation": {"id": conversation, "tenantId": TENANT},
+        "channelData": {"tenant": {"id": TENANT}},
+    }
 
 
-async def turn(http: aiohttp.ClientSession, target: BotUnderTest, conversation: str,
-               text: str) -> float:
+async def turn(http: aiohttp.ClientSession, target: BotUnderTest, conversation: str, text: str) -> float:
     """One turn; returns its wall seconds. Raises ``RuntimeError`` on a non-2xx answer."""
     began = time.perf_counter()
-    async with http.post(f"{target.url}/api/messages",
-                         json=_activity(target, conversation, text)) as resp:
+    async with http.post(f"{target.url}/api/messages", json=_activity(target, conversation, text)) as resp:
         await resp.read()
         if resp.status >= 300:
             raise RuntimeError(f"bot answered {resp.status}")
     return time.perf_counter() - began
 
 
-async def conversation(http: aiohttp.ClientSession, target: BotUnderTest,
-                       texts: Sequence[str]) -> list[float]:
+async def conversation(
+    http: aiohttp.ClientSession, target: BotUnderTest, texts: Sequence[str]
+) -> list[float]:
     """One fresh conversation through ``texts``; the seconds of each turn."""
     cid = f"a:bench-{secrets.token_hex(6)}"
     return [await turn(http, target, cid, text) for text in texts]
 
 
-async def overhead(target: BotUnderTest, rounds: int = 60,
-                   profile: cProfile.Profile | None = None) -> TurnFigures:
+async def overhead(
+    target: BotUnderTest, rounds: int = 60, profile: cProfile.Profile | None = None
+) -> TurnFigures:
     """Median per-turn time: scheduling conversation turns vs. echo turns.
 
     Each round runs one scheduling conversation and then one echo conversation of the same
@@ -212,8 +248,9 @@ async def overhead(target: BotUnderTest, rounds: int = 60,
         finally:
             target.use(schedule_bot)
     steps = tuple(statistics.median(step) for step in zip(*schedule, strict=True))
-    return TurnFigures(statistics.median(t for turns in schedule for t in turns),
-                       statistics.median(echo), steps)
+    return TurnFigures(
+        statistics.median(t for turns in schedule for t in turns), statistics.median(echo), steps
+    )
 
 
 async def _standalone(rounds: int, profile: cProfile.Profile | None) -> TurnFigures:
@@ -226,16 +263,23 @@ def main(argv: list[str] | None = None) -> int:
     """Section (3) alone, with the per-step medians and an optional profile."""
     parser = argparse.ArgumentParser(prog="python -m bench.bot_turns")
     parser.add_argument("--rounds", type=int, default=60)
-    parser.add_argument("--profile", type=Path, metavar="FILE",
-                        help="write a cProfile of the scheduling conversations (slows them)")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="write a cProfile of the scheduling conversations (slows them)",
+    )
     args = parser.parse_args(argv)
     profile = cProfile.Profile() if args.profile else None
     figures = asyncio.run(_standalone(args.rounds, profile))
-    steps = ", ".join(f"{text.split()[0]!r} {1000 * s:.2f}"
-                      for text, s in zip(SCHEDULE_TURNS, figures.steps_s, strict=True))
-    print(f"scheduling turn {1000 * figures.schedule_s:.2f} ms (steps, ms: {steps}), echo turn "
-          f"{1000 * figures.echo_s:.2f} ms, ratio {figures.schedule_s / figures.echo_s:.2f}x"
-          + (" (profiled: not a result)" if profile else ""))
+    steps = ", ".join(
+        f"{text.split()[0]!r} {1000 * s:.2f}" for text, s in zip(SCHEDULE_TURNS, figures.steps_s, strict=True)
+    )
+    print(
+        f"scheduling turn {1000 * figures.schedule_s:.2f} ms (steps, ms: {steps}), echo turn "
+        f"{1000 * figures.echo_s:.2f} ms, ratio {figures.schedule_s / figures.echo_s:.2f}x"
+        + (" (profiled: not a result)" if profile else "")
+    )
     if profile is not None:
         profile.dump_stats(args.profile)
         pstats.Stats(profile).sort_stats("cumulative").print_stats(r"dialogs|cards|bot\.py", 25)

@@ -32,8 +32,14 @@ DAYS = 14
 EVENTS_PER_PERSON = 200
 SHARED_FRACTION = 0.98
 # Zones whose 09:00-17:00 overlap (14:00-16:00 UTC), so a large panel can still meet.
-ZONES = ("Europe/London", "America/New_York", "Europe/Berlin", "Europe/Lisbon",
-         "America/Toronto", "Europe/Paris")
+ZONES = (
+    "Europe/London",
+    "America/New_York",
+    "Europe/Berlin",
+    "Europe/Lisbon",
+    "America/Toronto",
+    "Europe/Paris",
+)
 WINDOW_START = datetime(2026, 11, 30, tzinfo=UTC)  # a Monday; fixed so runs are comparable
 GROWTH_SIZES = (1, 2, 5, 10, 20, 50, 100)
 EMPTY_SIZES = (20, 100)
@@ -67,8 +73,7 @@ def build_panel(size: int, seed: int = 8) -> list[PersonAvailability]:
     shared = int(EVENTS_PER_PERSON * SHARED_FRACTION)
     panel = []
     for i in range(size):
-        events = rng.sample(team, shared) + [
-            _random_event(rng) for _ in range(EVENTS_PER_PERSON - shared)]
+        events = rng.sample(team, shared) + [_random_event(rng) for _ in range(EVENTS_PER_PERSON - shared)]
         hours = WorkingHours(frozenset(range(5)), wall(9), wall(17), ZoneInfo(ZONES[i % 6]))
         blocks = tuple(BusyBlock(e, ShowAs.BUSY) for e in events)
         panel.append(PersonAvailability(f"person{i}@bench.example", hours, blocks))
@@ -76,8 +81,12 @@ def build_panel(size: int, seed: int = 8) -> list[PersonAvailability]:
 
 
 def _query() -> SlotQuery:
-    return SlotQuery(Interval(WINDOW_START, WINDOW_START + timedelta(days=DAYS)),
-                     timedelta(minutes=45), timedelta(minutes=15), WINDOW_START)
+    return SlotQuery(
+        Interval(WINDOW_START, WINDOW_START + timedelta(days=DAYS)),
+        timedelta(minutes=45),
+        timedelta(minutes=15),
+        WINDOW_START,
+    )
 
 
 def median_seconds(action: Callable[[], object], repeats: int) -> float:
@@ -125,8 +134,11 @@ def _spread_panel(size: int) -> list[PersonAvailability]:
     zones = ("America/Los_Angeles", "Asia/Kathmandu", "Europe/Berlin", "America/New_York")
     panel = build_panel(size)
     return [
-        PersonAvailability(p.mailbox, WorkingHours(p.hours.days, p.hours.start, p.hours.end,
-                                                   ZoneInfo(zones[i % len(zones)])), p.blocks)
+        PersonAvailability(
+            p.mailbox,
+            WorkingHours(p.hours.days, p.hours.start, p.hours.end, ZoneInfo(zones[i % len(zones)])),
+            p.blocks,
+        )
         for i, p in enumerate(panel)
     ]
 

@@ -126,11 +126,16 @@ async def bot_stack(dt: DevTenantLike, calendar_url: str, tmp: Path) -> AsyncIte
     engine = create_async_engine(f"sqlite+aiosqlite:///{tmp / 'bot-load.db'}")
     async with engine.begin() as conn:
         await conn.run_sync(METADATA.create_all)
-    settings = bot_module.load_bot_settings({
-        "OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": dt.tenant.tenant_id,
-        "OPENSLOT_TOKEN_SERVICE_URL": dt.base_url, "OPENSLOT_CA_BUNDLE": str(dt.ca_path),
-        "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
-        "OPENSLOT_CALENDAR_SERVICE_URL": calendar_url})
+    settings = bot_module.load_bot_settings(
+        {
+            "OPENSLOT_ENV": "dev",
+            "OPENSLOT_DEV_TENANT_ID": dt.tenant.tenant_id,
+            "OPENSLOT_TOKEN_SERVICE_URL": dt.base_url,
+            "OPENSLOT_CA_BUNDLE": str(dt.ca_path),
+            "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
+            "OPENSLOT_CALENDAR_SERVICE_URL": calendar_url,
+        }
+    )
     bot_runner, bot_url = await _serve(bot_module.build_app(settings, storage=SqlStorage(engine)))
     try:
         yield bot_url + "/api/messages", connector
@@ -141,16 +146,31 @@ async def bot_stack(dt: DevTenantLike, calendar_url: str, tmp: Path) -> AsyncIte
 
 def _activity(dt: DevTenantLike, service_url: str, cid: str, oid: str, n: int, text: str) -> dict[str, Any]:
     tid = dt.tenant.tenant_id
-    return {"type": "message", "id": f"{cid}-{n}", "text": text, "channelId": "msteams",
-            "serviceUrl": service_url, "locale": "en-US", "localTimezone": "Europe/London",
-            "from": {"id": f"29:{oid}", "name": "Hiring manager", "aadObjectId": oid},
-            "recipient": {"id": "28:openslot"},
-            "conversation": {"id": cid, "conversationType": "personal", "tenantId": tid},
-            "channelData": {"tenant": {"id": tid}}}
+    return {
+        "type": "message",
+        "id": f"{cid}-{n}",
+        "text": text,
+        "channelId": "msteams",
+        "serviceUrl": service_url,
+        "locale": "en-US",
+        "localTimezone": "Europe/London",
+        "from": {"id": f"29:{oid}", "name": "Hiring manager", "aadObjectId": oid},
+        "recipient": {"id": "28:openslot"},
+        "conversation": {"id": cid, "conversationType": "personal", "tenantId": tid},
+        "channelData": {"tenant": {"id": tid}},
+    }
 
 
-async def _conversation(http: aiohttp.ClientSession, url: str, dt: DevTenantLike, service_url: str,
-                        cid: str, oid: str, latencies: list[float], errors: list[str]) -> None:
+async def _conversation(
+    http: aiohttp.ClientSession,
+    url: str,
+    dt: DevTenantLike,
+    service_url: str,
+    cid: str,
+    oid: str,
+    latencies: list[float],
+    errors: list[str],
+) -> None:
     for n, text in enumerate(TURNS):
         started = time.perf_counter()
         try:
@@ -182,8 +202,15 @@ def managers(dt: DevTenantLike) -> list[str]:
     return [str(u) for u in (dt.tenant.data.get("botFramework") or {}).get("signedInUsers", [])]
 
 
-async def run_load(dt: DevTenantLike, calendar_url: str, tmp: Path, *, conversations: int,
-                   latency_ms: int, timeout_s: float = 120) -> LoadReport:
+async def run_load(
+    dt: DevTenantLike,
+    calendar_url: str,
+    tmp: Path,
+    *,
+    conversations: int,
+    latency_ms: int,
+    timeout_s: float = 120,
+) -> LoadReport:
     """Drive ``conversations`` concurrent conversations; devtenant adds ``latency_ms`` per Graph call."""
     saved = dt.tenant.faults
     dt.tenant.faults = dataclasses.replace(saved, latency_ms=latency_ms)
@@ -200,31 +227,44 @@ async def run_load(dt: DevTenantLike, calendar_url: str, tmp: Path, *, conversat
             started = time.perf_counter()
             timeout = aiohttp.ClientTimeout(total=timeout_s)
             async with aiohttp.ClientSession(timeout=timeout) as http:
-                await asyncio.gather(*(
-                    _conversation(http, url, dt, service_url, cid, oids[i % len(oids)], latencies, errors)
-                    for i, cid in enumerate(cids)))
+                await asyncio.gather(
+                    *(
+                        _conversation(http, url, dt, service_url, cid, oids[i % len(oids)], latencies, errors)
+                        for i, cid in enumerate(cids)
+                    )
+                )
             wall = time.perf_counter() - started
             _check(connector, cids, errors, lost)
     finally:
         dt.tenant.faults = saved
     ordered = sorted(latencies) or [0.0]
     return LoadReport(
-        conversations=conversations, turns=len(latencies), errors=errors, lost=lost,
-        p50_ms=statistics.median(ordered), p99_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
-        max_ms=ordered[-1], wall_s=wall, graph_requests=int(dt.tenant.counters["graph"]) - graph_before,
-        rss_before_mb=rss_before, rss_after_mb=rss_mb(),
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        conversations=conversations,
+        turns=len(latencies),
+        errors=errors,
+        lost=lost,
+        p50_ms=statistics.median(ordered),
+        p99_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        max_ms=ordered[-1],
+        wall_s=wall,
+        graph_requests=int(dt.tenant.counters["graph"]) - graph_before,
+        rss_before_mb=rss_before,
+        rss_after_mb=rss_mb(),
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
 
 
 async def _main_async(conversations: int, latency_ms: int) -> LoadReport:
     from bench.stack import SAMPLE, calendar_service, start_devtenant
+
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         dt = start_devtenant(load_tenant(SAMPLE), tmp / "devtenant")
         try:
             async with calendar_service(dt, tmp) as calendar_url:
-                return await run_load(dt, calendar_url, tmp, conversations=conversations,
-                                      latency_ms=latency_ms)
+                return await run_load(
+                    dt, calendar_url, tmp, conversations=conversations, latency_ms=latency_ms
+                )
         finally:
             dt.stop()
 

@@ -82,9 +82,17 @@ def loop_spec(window: Interval = WINDOW) -> LoopSpec:
         Session("Values", timedelta(minutes=45), (p[1], p[3]), ROOMS),
     )
     before = frozenset({(0, 1), (0, 2), (0, 3), (1, 3), (2, 3)})
-    return LoopSpec(sessions, zone=ZoneInfo("America/New_York"), window=window, not_before=window.start,
-                    fixed_order=False, before=before, min_break=timedelta(0),
-                    max_break=timedelta(minutes=15), candidate_zone=ZoneInfo("America/New_York"))
+    return LoopSpec(
+        sessions,
+        zone=ZoneInfo("America/New_York"),
+        window=window,
+        not_before=window.start,
+        fixed_order=False,
+        before=before,
+        min_break=timedelta(0),
+        max_break=timedelta(minutes=15),
+        candidate_zone=ZoneInfo("America/New_York"),
+    )
 
 
 def _events(rng: random.Random) -> list[Interval]:
@@ -121,8 +129,10 @@ def search(people: list[PersonAvailability], spec: LoopSpec) -> LoopResult:
 
 def availabilities() -> list[PersonAvailability]:
     """The workload as the engine's input (what the Graph read yields)."""
-    return [PersonAvailability(m, _hours(m), tuple(BusyBlock(e, ShowAs.BUSY) for e in events))
-            for m, events in calendars().items()]
+    return [
+        PersonAvailability(m, _hours(m), tuple(BusyBlock(e, ShowAs.BUSY) for e in events))
+        for m, events in calendars().items()
+    ]
 
 
 def _p95(samples: list[float]) -> float:
@@ -158,23 +168,36 @@ def measure_engine(runs: int = ENGINE_RUNS) -> EngineFigures:
 
 def _graph_event(template: dict[str, Any], mailbox: str, n: int, span: Interval) -> dict[str, Any]:
     event: dict[str, Any] = json.loads(json.dumps(template))
-    event.update({
-        "id": f"loopbench-{mailbox.split('@')[0]}-{n}",
-        "iCalUId": f"loopbench-{mailbox.split('@')[0]}-{n}",
-        "subject": "Busy", "type": "singleInstance", "recurrence": None, "seriesMasterId": None,
-        "showAs": "busy", "isAllDay": False, "isCancelled": False,
-        "start": {"dateTime": span.start.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"},
-        "end": {"dateTime": span.end.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"},
-        "originalStartTimeZone": "UTC", "originalEndTimeZone": "UTC",
-        "responseStatus": {"response": "accepted", "time": "0001-01-01T00:00:00Z"},
-        "attendees": [], "location": {"displayName": "", "locationType": "default"}, "locations": [],
-    })
+    event.update(
+        {
+            "id": f"loopbench-{mailbox.split('@')[0]}-{n}",
+            "iCalUId": f"loopbench-{mailbox.split('@')[0]}-{n}",
+            "subject": "Busy",
+            "type": "singleInstance",
+            "recurrence": None,
+            "seriesMasterId": None,
+            "showAs": "busy",
+            "isAllDay": False,
+            "isCancelled": False,
+            "start": {"dateTime": span.start.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"},
+            "end": {"dateTime": span.end.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"},
+            "originalStartTimeZone": "UTC",
+            "originalEndTimeZone": "UTC",
+            "responseStatus": {"response": "accepted", "time": "0001-01-01T00:00:00Z"},
+            "attendees": [],
+            "location": {"displayName": "", "locationType": "default"},
+            "locations": [],
+        }
+    )
     event.pop("seriesMasterId", None)
     return event
 
 
-_WINDOWS_ZONE = {"America/Los_Angeles": "Pacific Standard Time",
-                 "America/New_York": "Eastern Standard Time", "Europe/London": "GMT Standard Time"}
+_WINDOWS_ZONE = {
+    "America/Los_Angeles": "Pacific Standard Time",
+    "America/New_York": "Eastern Standard Time",
+    "Europe/London": "GMT Standard Time",
+}
 
 
 def bench_tenant_doc() -> dict[str, Any]:
@@ -193,9 +216,14 @@ def bench_tenant_doc() -> dict[str, Any]:
         zone = _WINDOWS_ZONE[ZONES[i // 2]]
         settings["timeZone"] = zone
         hours = settings.setdefault("workingHours", {})
-        hours.update({"daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"],
-                      "startTime": "08:00:00.0000000", "endTime": "18:00:00.0000000",
-                      "timeZone": {"name": zone}})
+        hours.update(
+            {
+                "daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"],
+                "startTime": "08:00:00.0000000",
+                "endTime": "18:00:00.0000000",
+                "timeZone": {"name": zone},
+            }
+        )
         person["events"] = [_graph_event(template, upn, n, s) for n, s in enumerate(events[upn])]
         raw["users"].append(person)
         group["members"].append(person["id"])
@@ -226,8 +254,9 @@ class TripFigures:
         return self.p50_s / self.floor_s
 
 
-async def _control(http: aiohttp.ClientSession, base: str, method: str, path: str,
-                   body: dict[str, Any] | None = None) -> None:
+async def _control(
+    http: aiohttp.ClientSession, base: str, method: str, path: str, body: dict[str, Any] | None = None
+) -> None:
     async with http.request(method, f"{base}/_devtenant/{path}", json=body) as resp:
         resp.raise_for_status()
 
@@ -245,8 +274,9 @@ async def measure_trip(tmp: Path, runs: int = TRIP_RUNS, source: str = "schedule
     fetch = Interval(WINDOW.start - timedelta(days=1), WINDOW.end + timedelta(days=1))
     try:
         ctx = ssl.create_default_context(cafile=str(dt.ca_path))
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx),
-                                         timeout=aiohttp.ClientTimeout(total=60)) as http:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=ctx), timeout=aiohttp.ClientTimeout(total=60)
+        ) as http:
             graph = GraphClient(http, f"{dt.base_url}/v1.0")
             token = dt.graph_token()
 
@@ -262,8 +292,9 @@ async def measure_trip(tmp: Path, runs: int = TRIP_RUNS, source: str = "schedule
             async def floor() -> None:
                 body = schedule_body(mailboxes, fetch.start, fetch.end, 15)
                 headers = {"Authorization": f"Bearer {token}", "Prefer": 'outlook.timezone="UTC"'}
-                async with http.post(f"{dt.base_url}/v1.0/users/{ORGANIZER}/calendar/getSchedule",
-                                     json=body, headers=headers) as resp:
+                async with http.post(
+                    f"{dt.base_url}/v1.0/users/{ORGANIZER}/calendar/getSchedule", json=body, headers=headers
+                ) as resp:
                     await resp.json()  # the same request and decoding as GraphClient.get_schedules
                     resp.raise_for_status()
 
@@ -277,7 +308,8 @@ async def measure_trip(tmp: Path, runs: int = TRIP_RUNS, source: str = "schedule
                 began = time.perf_counter()
                 result = await loop_search()
                 walls.append(time.perf_counter() - began)
-            return TripFigures(statistics.median(walls), _p95(walls), statistics.median(floors),
-                               len(result.schedules), runs)
+            return TripFigures(
+                statistics.median(walls), _p95(walls), statistics.median(floors), len(result.schedules), runs
+            )
     finally:
         dt.stop()

@@ -104,12 +104,12 @@ def _devtenant_child(data_dir: str, trace_frames: int, pipe: Connection) -> None
     server.stop()
 
 
-def _calendar_child(base_url: str, ca_path: str, tmp: str, trace_frames: int,
-                    pipe: Connection) -> None:
+def _calendar_child(base_url: str, ca_path: str, tmp: str, trace_frames: int, pipe: Connection) -> None:
     if trace_frames > 0:
         tracemalloc.start(trace_frames)
-    asyncio.run(_calendar_main(DevTenantInfo(base_url, Path(ca_path), load_tenant(_sample())),
-                               Path(tmp), pipe))
+    asyncio.run(
+        _calendar_main(DevTenantInfo(base_url, Path(ca_path), load_tenant(_sample())), Path(tmp), pipe)
+    )
 
 
 def _sample() -> Path:
@@ -147,8 +147,9 @@ async def _bot_main(env: dict[str, str], db_path: Path, pipe: Connection) -> Non
     engine = create_async_engine(f"sqlite+aiosqlite:///{db_path}", connect_args={"timeout": 30})
     async with engine.begin() as conn:
         await conn.run_sync(METADATA.create_all)
-    app = bot_module.build_app(bot_module.load_bot_settings(env),
-                               storage=SqlStorage(engine, busy_timeout_s=30))
+    app = bot_module.build_app(
+        bot_module.load_bot_settings(env), storage=SqlStorage(engine, busy_timeout_s=30)
+    )
     runner, url = await _serve(app)
     pipe.send(url)
     await _answer_probes(pipe)
@@ -173,14 +174,17 @@ async def _answer_probes(pipe: Connection) -> None:
         pipe.send(probe_report(previous, types))
 
 
-_TRACE_FILTERS = (tracemalloc.Filter(False, tracemalloc.__file__),
-                  tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
-                  tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
-                  tracemalloc.Filter(False, "<unknown>"))
+_TRACE_FILTERS = (
+    tracemalloc.Filter(False, tracemalloc.__file__),
+    tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+    tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
+    tracemalloc.Filter(False, "<unknown>"),
+)
 
 
-def probe_report(previous: list[tracemalloc.Snapshot], types: list[Counter[str]],
-                 top: int = TRACE_TOP) -> list[str]:
+def probe_report(
+    previous: list[tracemalloc.Snapshot], types: list[Counter[str]], top: int = TRACE_TOP
+) -> list[str]:
     """What grew in this process since the last call: live objects by type and, when
     ``tracemalloc`` is tracing, traced bytes by source line and by whole traceback.
 
@@ -193,8 +197,10 @@ def probe_report(previous: list[tracemalloc.Snapshot], types: list[Counter[str]]
     if types:
         grown = census.copy()
         grown.subtract(types[-1])
-        lines.append("object types that grew: " + ", ".join(
-            f"{name} {n:+,}" for name, n in grown.most_common(top) if n > 0))
+        lines.append(
+            "object types that grew: "
+            + ", ".join(f"{name} {n:+,}" for name, n in grown.most_common(top) if n > 0)
+        )
     types[:] = [census]
     if not tracemalloc.is_tracing():
         return lines
@@ -202,9 +208,11 @@ def probe_report(previous: list[tracemalloc.Snapshot], types: list[Counter[str]]
     lines.append(f"traced: {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB")
     if previous:
         lines.append("grown by line:")
-        lines.extend(f"  {s.size_diff / 1024:+9.1f} KiB {s.count_diff:+8,d} blocks  "
-                     f"{s.traceback[0].filename}:{s.traceback[0].lineno}"
-                     for s in snapshot.compare_to(previous[-1], "lineno")[:top])
+        lines.extend(
+            f"  {s.size_diff / 1024:+9.1f} KiB {s.count_diff:+8,d} blocks  "
+            f"{s.traceback[0].filename}:{s.traceback[0].lineno}"
+            for s in snapshot.compare_to(previous[-1], "lineno")[:top]
+        )
         lines.append("grown by traceback (most recent call first):")
         for s in snapshot.compare_to(previous[-1], "traceback")[:top]:
             lines.append(f"  {s.size_diff / 1024:+9.1f} KiB {s.count_diff:+8,d} blocks")
@@ -282,13 +290,17 @@ class Stack:
 
 
 def _bot_env(tenant: DevTenant, dt_url: str, ca: str, calendar_url: str) -> dict[str, str]:
-    return {"OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": tenant.tenant_id,
-            "OPENSLOT_TOKEN_SERVICE_URL": dt_url, "OPENSLOT_CA_BUNDLE": ca,
-            "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
-            "OPENSLOT_CALENDAR_SERVICE_URL": calendar_url,
-            # The inbound limit (3,000 turns/min per tenant) guards production; the bench
-            # measures throughput, so it lifts the tenant-wide cap.
-            "OPENSLOT_BOT_RATE_TENANT_PER_MIN": "10000000"}
+    return {
+        "OPENSLOT_ENV": "dev",
+        "OPENSLOT_DEV_TENANT_ID": tenant.tenant_id,
+        "OPENSLOT_TOKEN_SERVICE_URL": dt_url,
+        "OPENSLOT_CA_BUNDLE": ca,
+        "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
+        "OPENSLOT_CALENDAR_SERVICE_URL": calendar_url,
+        # The inbound limit (3,000 turns/min per tenant) guards production; the bench
+        # measures throughput, so it lifts the tenant-wide cap.
+        "OPENSLOT_BOT_RATE_TENANT_PER_MIN": "10000000",
+    }
 
 
 @contextmanager
@@ -301,17 +313,16 @@ def running_stack(tmp: Path, trace_frames: int = 0, traced: str = "bot") -> Iter
     Raises ``RuntimeError`` when a child does not report its URL within ``START_TIMEOUT_S``.
     """
     tenant = load_tenant(_sample())
-    managers = tuple(str(u) for u in (tenant.data.get("botFramework") or {})
-                     .get("signedInUsers", []))
-    frames = {label: trace_frames if label == traced else 0
-              for label in ("bot", "calendar", "devtenant")}
-    with _child("devtenant", _devtenant_child, str(tmp / "devtenant"),
-                frames["devtenant"]) as (dt, _):
+    managers = tuple(str(u) for u in (tenant.data.get("botFramework") or {}).get("signedInUsers", []))
+    frames = {label: trace_frames if label == traced else 0 for label in ("bot", "calendar", "devtenant")}
+    with _child("devtenant", _devtenant_child, str(tmp / "devtenant"), frames["devtenant"]) as (dt, _):
         base_url, ca = dt.url, str(tmp / "devtenant" / "ca.pem")
-        with _child("calendar", _calendar_child, base_url, ca, str(tmp),
-                    frames["calendar"]) as (cal, _), \
-             _child("bot", _bot_child, _bot_env(tenant, base_url, ca, cal.url),
-                    str(tmp / "bot.db"), frames["bot"]) as (bot, _):
+        with (
+            _child("calendar", _calendar_child, base_url, ca, str(tmp), frames["calendar"]) as (cal, _),
+            _child(
+                "bot", _bot_child, _bot_env(tenant, base_url, ca, cal.url), str(tmp / "bot.db"), frames["bot"]
+            ) as (bot, _),
+        ):
             yield Stack(dt, cal, bot, tenant, managers, traced=traced if trace_frames > 0 else "")
 
 
@@ -356,13 +367,19 @@ class Driver:
     def _activity(self, cid: str, n: int, text: str) -> dict[str, Any]:
         tid = self.stack.tenant.tenant_id
         oid = self.stack.managers[self.conversations % len(self.stack.managers)]
-        return {"type": "message", "id": f"{cid}-{n}", "text": text, "channelId": "msteams",
-                "serviceUrl": self.replies.url + "/", "locale": "en-US",
-                "localTimezone": "Europe/London",
-                "from": {"id": f"29:{oid}", "name": "Hiring manager", "aadObjectId": oid},
-                "recipient": {"id": "28:openslot"},
-                "conversation": {"id": cid, "conversationType": "personal", "tenantId": tid},
-                "channelData": {"tenant": {"id": tid}}}
+        return {
+            "type": "message",
+            "id": f"{cid}-{n}",
+            "text": text,
+            "channelId": "msteams",
+            "serviceUrl": self.replies.url + "/",
+            "locale": "en-US",
+            "localTimezone": "Europe/London",
+            "from": {"id": f"29:{oid}", "name": "Hiring manager", "aadObjectId": oid},
+            "recipient": {"id": "28:openslot"},
+            "conversation": {"id": cid, "conversationType": "personal", "tenantId": tid},
+            "channelData": {"tenant": {"id": tid}},
+        }
 
     async def conversation(self, http: aiohttp.ClientSession, texts: tuple[str, ...]) -> None:
         """One fresh conversation through ``texts``; a non-2xx answer ends it as an error."""
@@ -370,8 +387,9 @@ class Driver:
         cid = f"a:bench-{self.conversations}"
         for n, text in enumerate(texts):
             began = time.perf_counter()
-            async with http.post(f"{self.stack.bot.url}/api/messages",
-                                 json=self._activity(cid, n, text)) as resp:
+            async with http.post(
+                f"{self.stack.bot.url}/api/messages", json=self._activity(cid, n, text)
+            ) as resp:
                 await resp.read()
             if resp.status >= 300:
                 self.errors.append(f"{cid} turn {n}: HTTP {resp.status}")
@@ -477,7 +495,8 @@ async def drive(stack: Stack, *, turns: int, concurrency: int, warmup: int) -> S
         driver = Driver(stack, replies)
         timeout = aiohttp.ClientTimeout(total=120)
         async with aiohttp.ClientSession(
-                timeout=timeout, connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+            timeout=timeout, connector=aiohttp.TCPConnector(limit=concurrency)
+        ) as http:
             await asyncio.gather(*(driver.worker(http, q) for q in split(warmup, concurrency)))
             idle = await _rss_all(stack, f"after {warmup} warm-up turns", probes)
             driver.latencies.clear()
@@ -491,12 +510,23 @@ async def drive(stack: Stack, *, turns: int, concurrency: int, warmup: int) -> S
                 marks.append(await _rss_all(stack, f"after {done} measured turns", probes))
         half_rss, after = marks
     cuts = statistics.quantiles(driver.latencies, n=100)
-    memory = tuple(Memory(c.label, s, i, h, a) for c, s, i, h, a
-                   in zip(stack.children, started, idle, half_rss, after, strict=True))
-    return StackLoad(concurrency, len(driver.latencies), len(driver.latencies) / elapsed,
-                     cuts[49], cuts[98], tuple(driver.errors), replies.cards - cards_before,
-                     replies.apologies, driver.conversations - conv_before, memory,
-                     tuple(probes))
+    memory = tuple(
+        Memory(c.label, s, i, h, a)
+        for c, s, i, h, a in zip(stack.children, started, idle, half_rss, after, strict=True)
+    )
+    return StackLoad(
+        concurrency,
+        len(driver.latencies),
+        len(driver.latencies) / elapsed,
+        cuts[49],
+        cuts[98],
+        tuple(driver.errors),
+        replies.cards - cards_before,
+        replies.apologies,
+        driver.conversations - conv_before,
+        memory,
+        tuple(probes),
+    )
 
 
 def scratch_root() -> str | None:
@@ -509,9 +539,12 @@ def scratch_root() -> str | None:
     return str(shm) if shm.is_dir() else None
 
 
-def run(turns: int, concurrency: int, warmup: int = 600, trace_frames: int = 0,
-        traced: str = "bot") -> StackLoad:
+def run(
+    turns: int, concurrency: int, warmup: int = 600, trace_frames: int = 0, traced: str = "bot"
+) -> StackLoad:
     """Start the stack in a temporary directory, drive it and stop it (blocking)."""
-    with tempfile.TemporaryDirectory(prefix="openslot-bench-stack-", dir=scratch_root()) as name, \
-         running_stack(Path(name), trace_frames, traced) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="openslot-bench-stack-", dir=scratch_root()) as name,
+        running_stack(Path(name), trace_frames, traced) as stack,
+    ):
         return asyncio.run(drive(stack, turns=turns, concurrency=concurrency, warmup=warmup))

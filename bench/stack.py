@@ -41,8 +41,11 @@ GRAPH_SCOPES = "Calendars.ReadWrite MailboxSettings.Read User.ReadBasic.All"
 def grown_tenant(people: int = BENCH_INTERVIEWERS) -> tuple[DevTenant, list[str]]:
     """The sample tenant plus clones so that ``people`` interviewers exist; returns their UPNs."""
     raw: dict[str, Any] = json.loads(SAMPLE.read_text(encoding="utf-8"))
-    staff = [u for u in raw["users"] if u.get("hasMailbox", True) and u.get("accountEnabled", True)
-             and u["userPrincipalName"] != ORGANIZER]
+    staff = [
+        u
+        for u in raw["users"]
+        if u.get("hasMailbox", True) and u.get("accountEnabled", True) and u["userPrincipalName"] != ORGANIZER
+    ]
     group = next(g for g in raw["groups"] if g["mail"].startswith("schedulable@"))
     upns = [u["userPrincipalName"] for u in staff][:people]
     for i in range(people - len(upns)):
@@ -88,8 +91,7 @@ class DevTenantThread:
     def graph_token(self, upn: str = ORGANIZER) -> str:
         """A delegated Graph token (what OBO would give the Calendar Service)."""
         app_id = str(self.tenant.applications()[0]["appId"])
-        return mint_user_token(self.issuer, upn, audience=GRAPH_AUDIENCE, scp=GRAPH_SCOPES,
-                               client_id=app_id)
+        return mint_user_token(self.issuer, upn, audience=GRAPH_AUDIENCE, scp=GRAPH_SCOPES, client_id=app_id)
 
 
 def start_devtenant(tenant: DevTenant, data_dir: Path) -> DevTenantThread:
@@ -102,12 +104,18 @@ def service_settings(dt: DevTenantLike, tmp: Path) -> BackendSettings:
     """Calendar Service settings against ``dt`` with SQLite in ``tmp`` (no minimum notice)."""
     app = dt.tenant.applications()[0]
     return BackendSettings(
-        env="dev", host="127.0.0.1", port=0,
+        env="dev",
+        host="127.0.0.1",
+        port=0,
         database_url=f"sqlite+aiosqlite:///{tmp / 'openslot.db'}",
-        key_file=tmp / "keys" / "kek.json", audit_checkpoint_file=tmp / "audit" / "checkpoints.jsonl",
+        key_file=tmp / "keys" / "kek.json",
+        audit_checkpoint_file=tmp / "audit" / "checkpoints.jsonl",
         authority_host=dt.base_url,
-        graph_base_url=f"{dt.base_url}/v1.0", ca_bundle=dt.ca_path, client_id=str(app["appId"]),
-        default_notice_min=0)
+        graph_base_url=f"{dt.base_url}/v1.0",
+        ca_bundle=dt.ca_path,
+        client_id=str(app["appId"]),
+        default_notice_min=0,
+    )
 
 
 async def _onboard(rt: Runtime, dt: DevTenantLike) -> None:

@@ -71,8 +71,7 @@ async def open_runtime(settings: BackendSettings) -> AsyncIterator[Runtime]:
     cipher = CredentialCipher(load_keyring(settings.key_file))
     engine = storage.create_engine(settings.database_url)
     await storage.migrate(engine)
-    ssl_ctx = ssl.create_default_context(
-        cafile=str(settings.ca_bundle) if settings.ca_bundle else None)
+    ssl_ctx = ssl.create_default_context(cafile=str(settings.ca_bundle) if settings.ca_bundle else None)
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_ctx, limit=100))
     try:
         yield Runtime(settings, storage.Store(engine), cipher, session)
@@ -91,13 +90,22 @@ def build_web_app(rt: Runtime) -> object:
 
     s = rt.settings
     jwks = JwksCache(rt.session, s.authority_host)
-    validator = TokenValidator(jwks, authority_host=s.authority_host, client_id=s.client_id,
-                               required_scope=s.required_scope, leeway_s=s.clock_skew_s)
-    graph = GraphClient(rt.session, s.graph_base_url, timeout_s=s.graph_timeout_s,
-                        max_attempts=s.graph_max_attempts, max_backoff_s=s.graph_max_backoff_s,
-                        concurrency=s.graph_concurrency)
-    tokens = TokenBroker(s.authority_host, str(s.ca_bundle) if s.ca_bundle else None,
-                         s.graph_scopes)
+    validator = TokenValidator(
+        jwks,
+        authority_host=s.authority_host,
+        client_id=s.client_id,
+        required_scope=s.required_scope,
+        leeway_s=s.clock_skew_s,
+    )
+    graph = GraphClient(
+        rt.session,
+        s.graph_base_url,
+        timeout_s=s.graph_timeout_s,
+        max_attempts=s.graph_max_attempts,
+        max_backoff_s=s.graph_max_backoff_s,
+        concurrency=s.graph_concurrency,
+    )
+    tokens = TokenBroker(s.authority_host, str(s.ca_bundle) if s.ca_bundle else None, s.graph_scopes)
     service = CalendarService(s, rt.store, rt.cipher, tokens, graph)
     return build_app(service, validator)
 
@@ -130,8 +138,10 @@ async def _serve(settings: BackendSettings) -> None:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         port = runner.addresses[0][1] if runner.addresses else settings.port  # port 0 = any
-        print(f"Calendar Service listening on http://{settings.host}:{port}",  # noqa: T201
-              flush=True)
+        print(  # noqa: T201
+            f"Calendar Service listening on http://{settings.host}:{port}",
+            flush=True,
+        )
         background = start_admin_tasks(rt)
         background.append(start_recovery(rt))
         try:
@@ -148,11 +158,15 @@ def build_clients(rt: Runtime) -> tuple[TokenBroker, GraphClient]:
     from calendar_backend.tokens import TokenBroker
 
     s = rt.settings
-    graph = GraphClient(rt.session, s.graph_base_url, timeout_s=s.graph_timeout_s,
-                        max_attempts=s.graph_max_attempts, max_backoff_s=s.graph_max_backoff_s,
-                        concurrency=s.graph_concurrency)
-    tokens = TokenBroker(s.authority_host, str(s.ca_bundle) if s.ca_bundle else None,
-                         s.graph_scopes)
+    graph = GraphClient(
+        rt.session,
+        s.graph_base_url,
+        timeout_s=s.graph_timeout_s,
+        max_attempts=s.graph_max_attempts,
+        max_backoff_s=s.graph_max_backoff_s,
+        concurrency=s.graph_concurrency,
+    )
+    tokens = TokenBroker(s.authority_host, str(s.ca_bundle) if s.ca_bundle else None, s.graph_scopes)
     return tokens, graph
 
 
@@ -162,8 +176,10 @@ def start_admin_tasks(rt: Runtime, interval: timedelta = timedelta(hours=1)) -> 
 
     tokens, graph = build_clients(rt)
     job = LeaverJob(rt.store, rt.cipher, tokens, graph)
-    return [asyncio.create_task(run_every(interval, job.run_all)),
-            asyncio.create_task(run_every(interval, lambda: audit_checkpoint(rt)))]
+    return [
+        asyncio.create_task(run_every(interval, job.run_all)),
+        asyncio.create_task(run_every(interval, lambda: audit_checkpoint(rt))),
+    ]
 
 
 def start_recovery(rt: Runtime) -> asyncio.Task[None]:
@@ -213,8 +229,15 @@ async def audit_checkpoint(rt: Runtime, at: datetime | None = None) -> dict[str,
     return checkpoint
 
 
-async def add_tenant(settings: BackendSettings, tenant_id: str, client_id: str,
-                     secret: str, *, replace: bool = False, actor: str = "") -> dict[str, object]:
+async def add_tenant(
+    settings: BackendSettings,
+    tenant_id: str,
+    client_id: str,
+    secret: str,
+    *,
+    replace: bool = False,
+    actor: str = "",
+) -> dict[str, object]:
     """`tenant add`: prove the credential (an app-only token from Entra ID), then store it sealed.
 
     Refuses to overwrite a stored credential unless ``replace``; storing the same credential again
@@ -229,8 +252,11 @@ async def add_tenant(settings: BackendSettings, tenant_id: str, client_id: str,
     from calendar_backend.tokens import AppCredential
 
     if not _TENANT_ID.fullmatch(tenant_id):
-        raise CliError(EXIT_USAGE, "not a tenant id",
-                       "use the tenant's directory id (a GUID, Entra admin center > Overview)")
+        raise CliError(
+            EXIT_USAGE,
+            "not a tenant id",
+            "use the tenant's directory id (a GUID, Entra admin center > Overview)",
+        )
     credential = AppCredential(client_id, secret)
     async with open_runtime(settings) as rt:
         tokens, _graph = build_clients(rt)
@@ -239,23 +265,34 @@ async def add_tenant(settings: BackendSettings, tenant_id: str, client_id: str,
             row = await storage.get_tenant(tx, tenant_id)
         if row is not None and row.status is storage.TenantStatus.ACTIVE:
             try:
-                stored = AppCredential.from_bytes(rt.cipher.decrypt(
-                    row.credential_blob, aad=tenant_credential_aad(tenant_id)))
+                stored = AppCredential.from_bytes(
+                    rt.cipher.decrypt(row.credential_blob, aad=tenant_credential_aad(tenant_id))
+                )
             except DecryptionError:
                 stored = None
             if stored == credential:
                 return {"ok": True, "tenant_id": tenant_id, "stored": False, "unchanged": True}
             if not replace:
-                raise CliError(EXIT_REFUSED, "a credential is already stored for this tenant",
-                               "pass --replace to overwrite it (the new one was checked with "
-                               "Entra ID first)")
+                raise CliError(
+                    EXIT_REFUSED,
+                    "a credential is already stored for this tenant",
+                    "pass --replace to overwrite it (the new one was checked with Entra ID first)",
+                )
         blob = rt.cipher.encrypt(credential.to_bytes(), aad=tenant_credential_aad(tenant_id))
         async with rt.store.transaction() as tx:
             await storage.put_tenant(tx, tenant_id, blob, rt.cipher.key_id_of(blob), [])
-            await append_audit(tx, AuditEvent(
-                tenant_id=tenant_id, actor_oid=actor or local_actor(), operation="tenant.add",
-                targets=(), result="replaced" if row is not None else "ok",
-                at=datetime.now(UTC), request_id=f"cli-{uuid.uuid4()}"))
+            await append_audit(
+                tx,
+                AuditEvent(
+                    tenant_id=tenant_id,
+                    actor_oid=actor or local_actor(),
+                    operation="tenant.add",
+                    targets=(),
+                    result="replaced" if row is not None else "ok",
+                    at=datetime.now(UTC),
+                    request_id=f"cli-{uuid.uuid4()}",
+                ),
+            )
     return {"ok": True, "tenant_id": tenant_id, "stored": True, "replaced": row is not None}
 
 
@@ -268,12 +305,18 @@ async def _prove_credential(tokens: TokenBroker, tenant_id: str, credential: obj
     try:
         return await tokens.for_app(tenant_id, credential)
     except UpstreamError as exc:
-        raise CliError(EXIT_UPSTREAM, "Microsoft Entra ID could not be reached",
-                       "check OPENSLOT_AUTHORITY_HOST and the network, then retry") from exc
+        raise CliError(
+            EXIT_UPSTREAM,
+            "Microsoft Entra ID could not be reached",
+            "check OPENSLOT_AUTHORITY_HOST and the network, then retry",
+        ) from exc
     except CalendarError as exc:
-        raise CliError(EXIT_UPSTREAM, f"Microsoft Entra ID refused the credential ({exc.code})",
-                       "check the client id and secret (Entra admin center > App registrations "
-                       "> Certificates & secrets) and that admin consent was granted") from exc
+        raise CliError(
+            EXIT_UPSTREAM,
+            f"Microsoft Entra ID refused the credential ({exc.code})",
+            "check the client id and secret (Entra admin center > App registrations "
+            "> Certificates & secrets) and that admin consent was granted",
+        ) from exc
 
 
 async def stored_credential(rt: Runtime, tenant_id: str) -> object:
@@ -284,14 +327,20 @@ async def stored_credential(rt: Runtime, tenant_id: str) -> object:
     async with rt.store.transaction() as tx:
         row = await storage.get_tenant(tx, tenant_id)
     if row is None or row.status is not storage.TenantStatus.ACTIVE:
-        raise CliError(EXIT_REFUSED, "unknown tenant: no credential is stored for it",
-                       "onboard it first (`tenant onboard` or `tenant add`)")
+        raise CliError(
+            EXIT_REFUSED,
+            "unknown tenant: no credential is stored for it",
+            "onboard it first (`tenant onboard` or `tenant add`)",
+        )
     try:
         raw = rt.cipher.decrypt(row.credential_blob, aad=tenant_credential_aad(tenant_id))
     except DecryptionError:
-        raise CliError(EXIT_CONFIG, "the stored credential does not open with this keyring",
-                       "OPENSLOT_KEY_FILE is not the keyring the credential was sealed with; "
-                       "restore it, or run `tenant add --replace`") from None
+        raise CliError(
+            EXIT_CONFIG,
+            "the stored credential does not open with this keyring",
+            "OPENSLOT_KEY_FILE is not the keyring the credential was sealed with; "
+            "restore it, or run `tenant add --replace`",
+        ) from None
     return AppCredential.from_bytes(raw)
 
 
@@ -315,10 +364,12 @@ async def check_keyring_opens_store(rt: Runtime) -> None:
             except DecryptionError:
                 failed += 1
     if failed:
-        raise CliError(EXIT_CONFIG, f"{failed} of {len(blobs)} stored envelopes do not open with "
-                       f"the keyring {rt.settings.key_file}",
-                       "restore the key file they were sealed with (e.g. from Key Vault; a new "
-                       "`keys init` cannot open them); `keys status` lists the key ids in use")
+        raise CliError(
+            EXIT_CONFIG,
+            f"{failed} of {len(blobs)} stored envelopes do not open with the keyring {rt.settings.key_file}",
+            "restore the key file they were sealed with (e.g. from Key Vault; a new "
+            "`keys init` cannot open them); `keys status` lists the key ids in use",
+        )
 
 
 async def audit_verify(settings: BackendSettings, files: list[str] | None = None) -> int:
@@ -335,27 +386,41 @@ async def audit_verify(settings: BackendSettings, files: list[str] | None = None
     for path in paths:
         if not path.exists():
             if files:
-                raise CliError(EXIT_CONFIG, f"checkpoint file {path} does not exist",
-                               "pass the off-box copy of OPENSLOT_AUDIT_CHECKPOINT_FILE")
-            warnings.append(f"no off-box checkpoint file at {path}: only the database's "
-                            "checkpoints were checked")
+                raise CliError(
+                    EXIT_CONFIG,
+                    f"checkpoint file {path} does not exist",
+                    "pass the off-box copy of OPENSLOT_AUDIT_CHECKPOINT_FILE",
+                )
+            warnings.append(
+                f"no off-box checkpoint file at {path}: only the database's checkpoints were checked"
+            )
             continue
         try:
             external.extend(load_checkpoint_file(path))
         except (OSError, ValueError):
-            raise CliError(EXIT_CONFIG, f"checkpoint file {path} is unreadable or malformed",
-                           "each line must be one checkpoint as `audit checkpoint` writes it") \
-                from None
+            raise CliError(
+                EXIT_CONFIG,
+                f"checkpoint file {path} is unreadable or malformed",
+                "each line must be one checkpoint as `audit checkpoint` writes it",
+            ) from None
     engine = storage.create_engine(settings.database_url)
     try:
         async with engine.connect() as conn:
             report = await verify_audit(conn, signing_key=dict(ring.signing), external=external)
     finally:
         await engine.dispose()
-    emit({"ok": report.ok, "rows": report.rows, "first_broken_seq": report.first_broken_seq,
-          "reason": report.reason, "truncated": report.truncated,
-          "checkpoints_checked": report.checkpoints_checked,
-          "off_box_checkpoints": len(external), "warnings": warnings})
+    emit(
+        {
+            "ok": report.ok,
+            "rows": report.rows,
+            "first_broken_seq": report.first_broken_seq,
+            "reason": report.reason,
+            "truncated": report.truncated,
+            "checkpoints_checked": report.checkpoints_checked,
+            "off_box_checkpoints": len(external),
+            "warnings": warnings,
+        }
+    )
     return EXIT_OK if report.ok else EXIT_FOUND_PROBLEM
 
 
@@ -393,19 +458,23 @@ def _parser() -> argparse.ArgumentParser:
     slots.add_argument("--service-url", default=None)
     tenant = sub.add_parser("tenant", help="tenant onboarding")
     tsub = tenant.add_subparsers(dest="tenant_command")
-    add = tsub.add_parser("add", help="check a tenant's app credential with Entra ID, store it "
-                                      "sealed")
+    add = tsub.add_parser("add", help="check a tenant's app credential with Entra ID, store it sealed")
     add.add_argument("--tenant-id", required=True)
     add.add_argument("--client-id", default=None)
-    add.add_argument("--replace", action="store_true",
-                     help="overwrite the stored credential (refused otherwise)")
+    add.add_argument(
+        "--replace", action="store_true", help="overwrite the stored credential (refused otherwise)"
+    )
     _secret_options(add)
     audit = sub.add_parser("audit", help="audit log")
     asub = audit.add_subparsers(dest="audit_command")
     verify = asub.add_parser("verify", help="check the hash chain and every signed checkpoint")
-    verify.add_argument("--checkpoints", action="append", default=None, metavar="FILE",
-                        help="an off-box checkpoint file (repeatable; default "
-                             "OPENSLOT_AUDIT_CHECKPOINT_FILE)")
+    verify.add_argument(
+        "--checkpoints",
+        action="append",
+        default=None,
+        metavar="FILE",
+        help="an off-box checkpoint file (repeatable; default OPENSLOT_AUDIT_CHECKPOINT_FILE)",
+    )
     exp = asub.add_parser("export")
     exp.add_argument("--tenant", required=True)
     exp.add_argument("--since", required=True, help="ISO 8601 time, e.g. 2026-12-01T00:00:00Z")
@@ -416,35 +485,45 @@ def _parser() -> argparse.ArgumentParser:
     recovery = sub.add_parser("recovery", help="crash recovery of pending bookings")
     rsub = recovery.add_subparsers(dest="recovery_command")
     rrun = rsub.add_parser("run", help="reconcile stale pending bookings once")
-    rrun.add_argument("--stale-min", type=int, default=None,
-                      help="minutes a pending booking must be old (default OPENSLOT_RECOVERY_STALE_MIN)")
+    rrun.add_argument(
+        "--stale-min",
+        type=int,
+        default=None,
+        help="minutes a pending booking must be old (default OPENSLOT_RECOVERY_STALE_MIN)",
+    )
     return p
 
 
 def _secret_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--secret-file", default=None, help="read the client secret from a file")
-    cmd.add_argument("--secret-stdin", action="store_true",
-                     help="read the client secret from the first line of stdin")
-    cmd.add_argument("--secret-env", default="OPENSLOT_TENANT_CLIENT_SECRET",
-                     help="environment variable holding the client secret (the default source)")
+    cmd.add_argument(
+        "--secret-stdin", action="store_true", help="read the client secret from the first line of stdin"
+    )
+    cmd.add_argument(
+        "--secret-env",
+        default="OPENSLOT_TENANT_CLIENT_SECRET",
+        help="environment variable holding the client secret (the default source)",
+    )
 
 
 def _admin_parsers(sub: Any, tsub: Any, asub: Any, ksub: Any) -> None:
     """Onboarding, allow-list, leavers, audit checkpoints and key rotation (README: admins)."""
     onboard = tsub.add_parser("onboard", help="admin consent, sealed credential, self-test")
-    selftest = tsub.add_parser("selftest", help="re-run the onboarding self-test with the "
-                                                "stored credential")
+    selftest = tsub.add_parser("selftest", help="re-run the onboarding self-test with the stored credential")
     for cmd in (onboard, selftest):
         cmd.add_argument("--tenant-id", required=True)
         cmd.add_argument("--test-mailbox", required=True, help="a mailbox OpenSlot may read")
-        cmd.add_argument("--outside-mailbox", required=True,
-                         help="a mailbox outside the access policy / allow-list")
+        cmd.add_argument(
+            "--outside-mailbox", required=True, help="a mailbox outside the access policy / allow-list"
+        )
     onboard.add_argument("--client-id", default=None)
-    onboard.add_argument("--replace", action="store_true",
-                         help="overwrite a stored credential (refused otherwise)")
+    onboard.add_argument(
+        "--replace", action="store_true", help="overwrite a stored credential (refused otherwise)"
+    )
     _secret_options(onboard)
-    onboard.add_argument("--paste", action="store_true",
-                         help="paste the redirected URL instead of listening on localhost")
+    onboard.add_argument(
+        "--paste", action="store_true", help="paste the redirected URL instead of listening on localhost"
+    )
     onboard.add_argument("--listen-port", type=int, default=0)
     onboard.add_argument("--timeout", type=float, default=600.0, help="seconds")
     allow = sub.add_parser("allowlist", help="OpenSlot's allow-list of schedulable mailboxes")
@@ -466,19 +545,33 @@ def _admin_parsers(sub: Any, tsub: Any, asub: Any, ksub: Any) -> None:
     ksub.add_parser("reencrypt")
     ksub.add_parser("retire").add_argument("key_id", type=int)
     ksub.add_parser("status")
-    ksub.add_parser("rotate-signing", help="new audit checkpoint signing key (old ones kept to "
-                                           "verify old checkpoints)")
+    ksub.add_parser(
+        "rotate-signing", help="new audit checkpoint signing key (old ones kept to verify old checkpoints)"
+    )
 
 
 # Every command and sub-command; tests/admin/test_cli_contract.py must cover each one.
 COMMANDS: tuple[tuple[str, ...], ...] = (
-    ("serve",), ("migrate",), ("slots",),
-    ("tenant", "add"), ("tenant", "onboard"), ("tenant", "selftest"),
-    ("allowlist", "add"), ("allowlist", "remove"), ("allowlist", "list"),
+    ("serve",),
+    ("migrate",),
+    ("slots",),
+    ("tenant", "add"),
+    ("tenant", "onboard"),
+    ("tenant", "selftest"),
+    ("allowlist", "add"),
+    ("allowlist", "remove"),
+    ("allowlist", "list"),
     ("lifecycle", "run"),
-    ("audit", "verify"), ("audit", "export"), ("audit", "checkpoint"),
-    ("keys", "init"), ("keys", "add"), ("keys", "promote"), ("keys", "reencrypt"),
-    ("keys", "retire"), ("keys", "status"), ("keys", "rotate-signing"),
+    ("audit", "verify"),
+    ("audit", "export"),
+    ("audit", "checkpoint"),
+    ("keys", "init"),
+    ("keys", "add"),
+    ("keys", "promote"),
+    ("keys", "reencrypt"),
+    ("keys", "retire"),
+    ("keys", "status"),
+    ("keys", "rotate-signing"),
     ("recovery", "run"),
 )
 
@@ -509,33 +602,57 @@ def _classify(exc: BaseException) -> CliError:
     from calendar_backend.rotation import RotationError
 
     if isinstance(exc, KeyringError):
-        return CliError(EXIT_CONFIG, f"key file: {exc}",
-                        "check OPENSLOT_KEY_FILE (mode 0600, a keyring `keys init` wrote)")
+        return CliError(
+            EXIT_CONFIG,
+            f"key file: {exc}",
+            "check OPENSLOT_KEY_FILE (mode 0600, a keyring `keys init` wrote)",
+        )
     if isinstance(exc, ValidationError):
-        return CliError(EXIT_CONFIG, f"setting {exc.field} {exc.reason}",
-                        "fix the environment variable (see .env.example)")
+        return CliError(
+            EXIT_CONFIG,
+            f"setting {exc.field} {exc.reason}",
+            "fix the environment variable (see .env.example)",
+        )
     if isinstance(exc, ConsentError):
-        return CliError(EXIT_UPSTREAM, str(exc), "ask a global admin of the tenant to open the "
-                        "consent URL again and accept; the tenant was not stored")
+        return CliError(
+            EXIT_UPSTREAM,
+            str(exc),
+            "ask a global admin of the tenant to open the "
+            "consent URL again and accept; the tenant was not stored",
+        )
     if isinstance(exc, RotationError):
         return CliError(EXIT_REFUSED, str(exc), "run the runbook's previous step first")
     if isinstance(exc, TimeoutError):
         return CliError(EXIT_UPSTREAM, "timed out waiting", "retry; nothing was stored")
     if isinstance(exc, UpstreamError):
-        return CliError(EXIT_UPSTREAM, f"Microsoft refused or is unreachable ({exc.code})",
-                        "check the tenant's consent and the network, then retry")
+        return CliError(
+            EXIT_UPSTREAM,
+            f"Microsoft refused or is unreachable ({exc.code})",
+            "check the tenant's consent and the network, then retry",
+        )
     if isinstance(exc, CalendarError):
-        return CliError(EXIT_UPSTREAM, f"refused ({exc.code}): {exc.message}",
-                        "check the tenant's credential with `tenant selftest`")
-    if isinstance(exc, SQLAlchemyError) or (
-            isinstance(exc, ValueError) and "database backend" in str(exc)):
-        return CliError(EXIT_CONFIG, f"database error ({type(exc).__name__})",
-                        "check OPENSLOT_DATABASE_URL and run `migrate`")
+        return CliError(
+            EXIT_UPSTREAM,
+            f"refused ({exc.code}): {exc.message}",
+            "check the tenant's credential with `tenant selftest`",
+        )
+    if isinstance(exc, SQLAlchemyError) or (isinstance(exc, ValueError) and "database backend" in str(exc)):
+        return CliError(
+            EXIT_CONFIG,
+            f"database error ({type(exc).__name__})",
+            "check OPENSLOT_DATABASE_URL and run `migrate`",
+        )
     if isinstance(exc, OSError):
-        return CliError(EXIT_CONFIG, f"file or network error ({type(exc).__name__})",
-                        "check the paths and URLs in the OPENSLOT_ settings")
-    return CliError(EXIT_INTERNAL, f"internal error ({type(exc).__name__})",
-                    "run again with OPENSLOT_CLI_DEBUG=1 to log the traceback on stderr")
+        return CliError(
+            EXIT_CONFIG,
+            f"file or network error ({type(exc).__name__})",
+            "check the paths and URLs in the OPENSLOT_ settings",
+        )
+    return CliError(
+        EXIT_INTERNAL,
+        f"internal error ({type(exc).__name__})",
+        "run again with OPENSLOT_CLI_DEBUG=1 to log the traceback on stderr",
+    )
 
 
 def _main(argv: list[str] | None) -> int:
@@ -543,8 +660,11 @@ def _main(argv: list[str] | None) -> int:
     command = args.command or "serve"
     sub = getattr(args, f"{command}_command", None) if args.command else None
     if command in {"tenant", "audit", "keys", "allowlist", "lifecycle", "recovery"} and not sub:
-        raise CliError(EXIT_USAGE, f"usage: `{command}` needs a sub-command",
-                       f"run `python -m calendar_backend {command} --help`")
+        raise CliError(
+            EXIT_USAGE,
+            f"usage: `{command}` needs a sub-command",
+            f"run `python -m calendar_backend {command} --help`",
+        )
     settings = load_settings(os.environ)
     if command == "serve":
         quiet_logging(logging.INFO)
@@ -557,11 +677,18 @@ def _main(argv: list[str] | None) -> int:
 
         return asyncio.run(run_slots(settings, args))
     if command == "tenant" and sub == "add":
-        secret = read_secret(env_name=args.secret_env, file=args.secret_file,
-                             stdin=args.secret_stdin)
-        emit(asyncio.run(add_tenant(settings, args.tenant_id,
-                                    args.client_id or settings.client_id, secret,
-                                    replace=args.replace)))
+        secret = read_secret(env_name=args.secret_env, file=args.secret_file, stdin=args.secret_stdin)
+        emit(
+            asyncio.run(
+                add_tenant(
+                    settings,
+                    args.tenant_id,
+                    args.client_id or settings.client_id,
+                    secret,
+                    replace=args.replace,
+                )
+            )
+        )
         return 0
     if command == "audit" and sub == "verify":
         return asyncio.run(audit_verify(settings, args.checkpoints))
@@ -576,8 +703,9 @@ def _parse_since(text: str) -> datetime:
     try:
         since = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise CliError(EXIT_USAGE, "--since is not an ISO 8601 time",
-                       "e.g. --since 2026-12-01T00:00:00Z") from None
+        raise CliError(
+            EXIT_USAGE, "--since is not an ISO 8601 time", "e.g. --since 2026-12-01T00:00:00Z"
+        ) from None
     return since if since.tzinfo is not None else since.replace(tzinfo=UTC)
 
 
@@ -606,8 +734,13 @@ async def _run_admin(settings: BackendSettings, args: argparse.Namespace) -> int
             rotation.promote(settings.key_file, args.key_id)
             emit({"ok": True, "primary": args.key_id})
         else:
-            emit({"ok": True, "signing_key": add_signing_key(settings.key_file),
-                  "note": "copy the key file to every replica; old checkpoints still verify"})
+            emit(
+                {
+                    "ok": True,
+                    "signing_key": add_signing_key(settings.key_file),
+                    "note": "copy the key file to every replica; old checkpoints still verify",
+                }
+            )
         return 0
     if args.command == "recovery":
         return await recovery_run(settings, args.stale_min)
@@ -649,41 +782,65 @@ async def _allowlist(rt: Runtime, args: argparse.Namespace) -> int:
     async with rt.store.transaction() as tx:
         known = await storage.get_tenant(tx, tenant_id)
     if known is None:
-        raise CliError(EXIT_REFUSED, "unknown tenant: it has not been onboarded",
-                       "check the tenant id (`tenant onboard` or `tenant add` first)")
+        raise CliError(
+            EXIT_REFUSED,
+            "unknown tenant: it has not been onboarded",
+            "check the tenant id (`tenant onboard` or `tenant add` first)",
+        )
     command = args.allowlist_command
     if command != "list":
         try:
-            entry = allowlist.parse_entry("user" if args.user else "group",
-                                          args.user or args.group)
+            entry = allowlist.parse_entry("user" if args.user else "group", args.user or args.group)
         except ValueError as exc:
-            raise CliError(EXIT_USAGE, str(exc), "--user takes a mailbox address, --group a "
-                           "group object id (a GUID, Entra admin center > Groups)") from None
+            raise CliError(
+                EXIT_USAGE,
+                str(exc),
+                "--user takes a mailbox address, --group a "
+                "group object id (a GUID, Entra admin center > Groups)",
+            ) from None
         if command == "add" and entry.kind is allowlist.EntryKind.GROUP:
             tokens, _graph = build_clients(rt)
-            token = await _prove_credential(tokens, tenant_id,
-                                            await stored_credential(rt, tenant_id))
+            token = await _prove_credential(tokens, tenant_id, await stored_credential(rt, tenant_id))
             if GROUP_ROLE not in granted_roles(token):
-                raise CliError(EXIT_REFUSED, f"{GROUP_ROLE} is not granted to OpenSlot, so "
-                               "group members cannot be read (every mailbox would be refused)",
-                               f"grant {GROUP_ROLE} (application) and admin consent in the "
-                               "Entra admin center, or list users with --user")
+                raise CliError(
+                    EXIT_REFUSED,
+                    f"{GROUP_ROLE} is not granted to OpenSlot, so "
+                    "group members cannot be read (every mailbox would be refused)",
+                    f"grant {GROUP_ROLE} (application) and admin consent in the "
+                    "Entra admin center, or list users with --user",
+                )
         async with rt.store.transaction() as tx:
             change = allowlist.add_entry if command == "add" else allowlist.remove_entry
             changed = await change(tx, tenant_id, entry)
             if command == "remove" and not changed:
-                raise CliError(EXIT_REFUSED, f"{entry.value} is not on the allow-list",
-                               "run `allowlist list` to see the entries")
+                raise CliError(
+                    EXIT_REFUSED,
+                    f"{entry.value} is not on the allow-list",
+                    "run `allowlist list` to see the entries",
+                )
             if changed:
-                await append_audit(tx, AuditEvent(
-                    tenant_id=tenant_id, actor_oid=local_actor(),
-                    operation=f"allowlist.{command}", targets=(entry.value,),
-                    result=entry.kind.value, at=datetime.now(UTC),
-                    request_id=f"cli-{uuid.uuid4()}"))
+                await append_audit(
+                    tx,
+                    AuditEvent(
+                        tenant_id=tenant_id,
+                        actor_oid=local_actor(),
+                        operation=f"allowlist.{command}",
+                        targets=(entry.value,),
+                        result=entry.kind.value,
+                        at=datetime.now(UTC),
+                        request_id=f"cli-{uuid.uuid4()}",
+                    ),
+                )
     async with rt.store.transaction() as tx:
         entries = await allowlist.list_entries(tx, tenant_id)
-    emit({"ok": True, "tenant": tenant_id, "allow_all": not entries,
-          "entries": [{"kind": e.kind.value, "value": e.value} for e in entries]})
+    emit(
+        {
+            "ok": True,
+            "tenant": tenant_id,
+            "allow_all": not entries,
+            "entries": [{"kind": e.kind.value, "value": e.value} for e in entries],
+        }
+    )
     return 0
 
 
@@ -708,9 +865,16 @@ async def _lifecycle(rt: Runtime, args: argparse.Namespace) -> int:
                 raise
             results.append({"tenant": tenant_id, "ok": False, "error": exc.code})
             continue
-        results.append({"tenant": r.tenant_id, "ok": True, "full_round": r.full_round,
-                        "archived": list(r.archived), "revoked_offers": r.revoked_offers,
-                        "deleted_token_caches": r.deleted_caches})
+        results.append(
+            {
+                "tenant": r.tenant_id,
+                "ok": True,
+                "full_round": r.full_round,
+                "archived": list(r.archived),
+                "revoked_offers": r.revoked_offers,
+                "deleted_token_caches": r.deleted_caches,
+            }
+        )
     ok = all(r["ok"] for r in results)
     emit({"ok": ok, "tenants": results})
     return EXIT_OK if ok else EXIT_FOUND_PROBLEM
@@ -727,36 +891,50 @@ async def _onboard(rt: Runtime, args: argparse.Namespace) -> int:
         credential = await stored_credential(rt, tenant_id)
         assert isinstance(credential, AppCredential)  # noqa: S101
     else:
-        secret = read_secret(env_name=args.secret_env, file=args.secret_file,
-                             stdin=args.secret_stdin)
+        secret = read_secret(env_name=args.secret_env, file=args.secret_file, stdin=args.secret_stdin)
         credential = AppCredential(args.client_id or rt.settings.client_id, secret)
 
         def show(url: str) -> None:  # stderr: stdout carries only the JSON result
-            then = ("\nThen paste the address the browser ends on and press Enter:"
-                    if args.paste else "")
-            print(f"Open this URL as a global admin of the tenant:\n{url}{then}",  # noqa: T201
-                  file=sys.stderr, flush=True)
+            then = "\nThen paste the address the browser ends on and press Enter:" if args.paste else ""
+            print(  # noqa: T201
+                f"Open this URL as a global admin of the tenant:\n{url}{then}",
+                file=sys.stderr,
+                flush=True,
+            )
 
         if args.paste:
-            source = PastedUrl("http://localhost/openslot-cli",
-                               lambda: asyncio.to_thread(input, ""))
+            source = PastedUrl("http://localhost/openslot-cli", lambda: asyncio.to_thread(input, ""))
             tenant_id = await flow.receive_consent(
-                source, authority_host=rt.settings.authority_host, tenant=tenant_id,
-                client_id=credential.client_id, show=show, timeout_s=args.timeout)
+                source,
+                authority_host=rt.settings.authority_host,
+                tenant=tenant_id,
+                client_id=credential.client_id,
+                show=show,
+                timeout_s=args.timeout,
+            )
         else:
             async with LoopbackReceiver(args.listen_port) as receiver:
                 tenant_id = await flow.receive_consent(
-                    receiver, authority_host=rt.settings.authority_host, tenant=tenant_id,
-                    client_id=credential.client_id, show=show, timeout_s=args.timeout)
+                    receiver,
+                    authority_host=rt.settings.authority_host,
+                    tenant=tenant_id,
+                    client_id=credential.client_id,
+                    show=show,
+                    timeout_s=args.timeout,
+                )
         await _prove_credential(tokens, tenant_id, credential)
         async with rt.store.transaction() as tx:
             row = await storage.get_tenant(tx, tenant_id)
         if row is not None and row.status is storage.TenantStatus.ACTIVE and not args.replace:
-            raise CliError(EXIT_REFUSED, "a credential is already stored for this tenant",
-                           "pass --replace to overwrite it")
+            raise CliError(
+                EXIT_REFUSED,
+                "a credential is already stored for this tenant",
+                "pass --replace to overwrite it",
+            )
         await flow.store_credential(tenant_id, credential)
-    report = await flow.self_test(tenant_id, credential, test_mailbox=args.test_mailbox,
-                                  outside_mailbox=args.outside_mailbox)
+    report = await flow.self_test(
+        tenant_id, credential, test_mailbox=args.test_mailbox, outside_mailbox=args.outside_mailbox
+    )
     emit(report.to_json())
     return 0 if report.ok else EXIT_FOUND_PROBLEM
 

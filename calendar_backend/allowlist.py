@@ -73,37 +73,48 @@ def parse_entry(kind: str, value: str) -> Entry:
     return Entry(entry_kind, clean)
 
 
-async def add_entry(tx: AsyncConnection, tenant_id: str, entry: Entry, *,
-                    now: datetime | None = None) -> bool:
+async def add_entry(
+    tx: AsyncConnection, tenant_id: str, entry: Entry, *, now: datetime | None = None
+) -> bool:
     """Add ``entry`` to the tenant's allow-list; ``False`` if it was already there."""
     if await _exists(tx, tenant_id, entry):
         return False
     at = (now or datetime.now(UTC)).astimezone(UTC)
-    await tx.execute(sa.insert(allowlist_entries).values(
-        tenant_id=tenant_id, kind=entry.kind.value, value=entry.value, added_at=at))
+    await tx.execute(
+        sa.insert(allowlist_entries).values(
+            tenant_id=tenant_id, kind=entry.kind.value, value=entry.value, added_at=at
+        )
+    )
     return True
 
 
 async def remove_entry(tx: AsyncConnection, tenant_id: str, entry: Entry) -> bool:
     """Remove ``entry``; returns whether it was there."""
     c = allowlist_entries.c
-    result = await tx.execute(sa.delete(allowlist_entries).where(
-        c.tenant_id == tenant_id, c.kind == entry.kind.value, c.value == entry.value))
+    result = await tx.execute(
+        sa.delete(allowlist_entries).where(
+            c.tenant_id == tenant_id, c.kind == entry.kind.value, c.value == entry.value
+        )
+    )
     return result.rowcount == 1
 
 
 async def list_entries(tx: AsyncConnection, tenant_id: str) -> tuple[Entry, ...]:
     """The tenant's entries, users first, each kind sorted. Empty means "allow every mailbox"."""
     c = allowlist_entries.c
-    query = sa.select(c.kind, c.value).where(c.tenant_id == tenant_id).order_by(
-        sa.desc(c.kind == EntryKind.USER.value), c.value)
+    query = (
+        sa.select(c.kind, c.value)
+        .where(c.tenant_id == tenant_id)
+        .order_by(sa.desc(c.kind == EntryKind.USER.value), c.value)
+    )
     return tuple(Entry(EntryKind(kind), value) for kind, value in await tx.execute(query))
 
 
 async def _exists(tx: AsyncConnection, tenant_id: str, entry: Entry) -> bool:
     c = allowlist_entries.c
     query = sa.select(sa.literal(1)).where(
-        c.tenant_id == tenant_id, c.kind == entry.kind.value, c.value == entry.value)
+        c.tenant_id == tenant_id, c.kind == entry.kind.value, c.value == entry.value
+    )
     return (await tx.execute(query)).first() is not None
 
 
@@ -113,15 +124,21 @@ class MailboxAllowList:
     Safe for concurrent use. Group member sets are cached per (tenant, group) for ``ttl``.
     """
 
-    def __init__(self, graph: GraphClient, *, ttl: timedelta = DEFAULT_GROUP_TTL,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        graph: GraphClient,
+        *,
+        ttl: timedelta = DEFAULT_GROUP_TTL,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._graph = graph
         self._ttl = ttl
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[datetime, frozenset[str]]] = {}
 
-    async def refused(self, tenant_id: str, entries: Sequence[Entry], mailboxes: Iterable[str],
-                      app_token: AppToken) -> tuple[str, ...]:
+    async def refused(
+        self, tenant_id: str, entries: Sequence[Entry], mailboxes: Iterable[str], app_token: AppToken
+    ) -> tuple[str, ...]:
         """The mailboxes (as given, in order, without duplicates) that ``entries`` do not allow.
 
         An empty ``entries`` refuses nothing. ``app_token`` is awaited only when a group must be
@@ -161,8 +178,9 @@ class MailboxAllowList:
     async def _fetch_members(self, group_id: str, token: str) -> frozenset[str]:
         if not _GUID.fullmatch(group_id):
             raise ValueError("group id is not a GUID")
-        path: str | None = (f"/groups/{quote(group_id)}/transitiveMembers"
-                            "?$select=id,mail,userPrincipalName&$top=999")
+        path: str | None = (
+            f"/groups/{quote(group_id)}/transitiveMembers?$select=id,mail,userPrincipalName&$top=999"
+        )
         addresses: set[str] = set()
         stats = CallStats()
         while path:
@@ -173,8 +191,11 @@ class MailboxAllowList:
             if status != 200:
                 raise _group_unreadable()
             for member in doc.get("value", []):
-                addresses |= {str(member[k]).lower() for k in ("mail", "userPrincipalName")
-                              if isinstance(member, dict) and member.get(k)}
+                addresses |= {
+                    str(member[k]).lower()
+                    for k in ("mail", "userPrincipalName")
+                    if isinstance(member, dict) and member.get(k)
+                }
             next_link = doc.get("@odata.nextLink")
             path = str(next_link) if next_link else None
         return frozenset(addresses)
@@ -183,4 +204,5 @@ class MailboxAllowList:
 def _group_unreadable() -> PermissionDeniedError:
     return PermissionDeniedError(
         "OpenSlot could not read a group on its allow-list, so it reads no calendar. "
-        "Ask your admin to grant GroupMember.Read.All or to list users instead.")
+        "Ask your admin to grant GroupMember.Read.All or to list users instead."
+    )

@@ -54,8 +54,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except CalendarError as exc:
         if getattr(exc, "lock2_denial", False):
-            await _audit_denial(request, request.get(REQUEST_TENANT, ""), f"lock2_{exc.code}",
-                                getattr(exc, "denied_oid", None))
+            await _audit_denial(
+                request,
+                request.get(REQUEST_TENANT, ""),
+                f"lock2_{exc.code}",
+                getattr(exc, "denied_oid", None),
+            )
         elif getattr(exc, "denial_reason", None):  # a refused capability link, a lock-2 refusal
             await _audit_denial(request, request.get(REQUEST_TENANT, ""), exc.denial_reason)  # type: ignore[attr-defined]
         response = _error_response(exc)
@@ -63,8 +67,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except Exception:
         log.exception("unhandled error (request %s)", request_id)
-        response = web.json_response({"error": "internal", "message": "Something went wrong."},
-                                     status=500)
+        response = web.json_response({"error": "internal", "message": "Something went wrong."}, status=500)
     response.headers["x-request-id"] = request_id
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -102,8 +105,9 @@ async def _principal(request: web.Request) -> tuple[Principal, str]:
     return principal, token.strip()
 
 
-async def _payload(request: web.Request, operation: str,
-                   principal: Principal | None = None) -> dict[str, Any]:
+async def _payload(
+    request: web.Request, operation: str, principal: Principal | None = None
+) -> dict[str, Any]:
     """Lock 3: the body must match the operation's pinned schema."""
     if request.content_length is not None and request.content_length > _MAX_BODY:
         raise ValidationError("body", "is too large")
@@ -158,12 +162,19 @@ def _control_character_at(doc: Any, path: str = "") -> str | None:
 
 
 def _short_reason(validator: object) -> str:
-    return {"required": "is missing a required field", "additionalProperties":
-            "has an unknown field", "type": "has the wrong type", "pattern":
-            "has an invalid format", "maxLength": "is too long", "minLength": "is too short",
-            "maximum": "is too large", "minimum": "is too small", "maxItems": "has too many items",
-            "minItems": "has too few items", "uniqueItems": "has duplicate items",
-            }.get(str(validator), "is not valid")
+    return {
+        "required": "is missing a required field",
+        "additionalProperties": "has an unknown field",
+        "type": "has the wrong type",
+        "pattern": "has an invalid format",
+        "maxLength": "is too long",
+        "minLength": "is too short",
+        "maximum": "is too large",
+        "minimum": "is too small",
+        "maxItems": "has too many items",
+        "minItems": "has too few items",
+        "uniqueItems": "has duplicate items",
+    }.get(str(validator), "is not valid")
 
 
 def _operation_of(request: web.Request) -> str:
@@ -180,8 +191,7 @@ class DenialBudget:
     carries the count (``denied:<reason>:skipped:<n>``), so the log still says how many there were.
     """
 
-    def __init__(self, per_minute: int = 60,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, per_minute: int = 60, clock: Callable[[], float] = time.monotonic) -> None:
         self._rate = per_minute / 60.0
         self._burst = float(per_minute)
         self._tokens = float(per_minute)
@@ -199,8 +209,9 @@ class DenialBudget:
             self.skipped += 1
             self.skipped_total += 1
             if self.skipped_total in (1, 10, 100) or self.skipped_total % 1000 == 0:
-                log.warning("unauthenticated refusals over the audit budget: %d not audited",
-                            self.skipped_total)
+                log.warning(
+                    "unauthenticated refusals over the audit budget: %d not audited", self.skipped_total
+                )
             return None
         self._tokens -= 1.0
         skipped, self.skipped = self.skipped, 0
@@ -210,8 +221,9 @@ class DenialBudget:
 BUDGET_KEY = web.AppKey("denial_budget", DenialBudget)
 
 
-async def _audit_denial(request: web.Request, tenant_id: str, reason: str,
-                        actor_oid: str | None = None) -> None:
+async def _audit_denial(
+    request: web.Request, tenant_id: str, reason: str, actor_oid: str | None = None
+) -> None:
     if not tenant_id:
         skipped = request.app[BUDGET_KEY].take()
         if skipped is None:
@@ -219,8 +231,9 @@ async def _audit_denial(request: web.Request, tenant_id: str, reason: str,
         if skipped:
             reason = f"{reason}:skipped:{skipped}"
     try:
-        await request.app[SERVICE_KEY].audit_denial(tenant_id, _operation_of(request), reason,
-                                                    request[REQUEST_ID], actor_oid)
+        await request.app[SERVICE_KEY].audit_denial(
+            tenant_id, _operation_of(request), reason, request[REQUEST_ID], actor_oid
+        )
     except Exception:  # an audit failure must not turn a 401 into a 500
         log.exception("could not audit a denial")
 
@@ -237,23 +250,20 @@ async def openapi(_request: web.Request) -> web.Response:
 async def find_slots(request: web.Request) -> web.Response:
     principal, assertion = await _principal(request)
     req = await _payload(request, "find_slots", principal)
-    result = await request.app[SERVICE_KEY].find_slots(principal, assertion, req,
-                                                       request[REQUEST_ID])
+    result = await request.app[SERVICE_KEY].find_slots(principal, assertion, req, request[REQUEST_ID])
     return web.json_response(result.to_json())
 
 
 async def create_interview(request: web.Request) -> web.Response:
     principal, assertion = await _principal(request)
     req = await _payload(request, "create_interview", principal)
-    out = await request.app[SERVICE_KEY].create_interview(principal, assertion, req,
-                                                          request[REQUEST_ID])
+    out = await request.app[SERVICE_KEY].create_interview(principal, assertion, req, request[REQUEST_ID])
     return web.json_response(out.to_json(), status=201)
 
 
 async def list_interviews(request: web.Request) -> web.Response:
     principal, assertion = await _principal(request)
-    rows = await request.app[SERVICE_KEY].list_interviews(principal, assertion,
-                                                          request[REQUEST_ID])
+    rows = await request.app[SERVICE_KEY].list_interviews(principal, assertion, request[REQUEST_ID])
     return web.json_response({"interviews": [r.to_json() for r in rows]})
 
 
@@ -261,7 +271,8 @@ async def cancel_interview(request: web.Request) -> web.Response:
     principal, assertion = await _principal(request)
     await _payload(request, "cancel_interview", principal)
     out = await request.app[SERVICE_KEY].cancel_interview(
-        principal, assertion, _path_id(request), request[REQUEST_ID])
+        principal, assertion, _path_id(request), request[REQUEST_ID]
+    )
     return web.json_response(out.to_json())
 
 
@@ -269,15 +280,17 @@ async def reschedule_interview(request: web.Request) -> web.Response:
     principal, assertion = await _principal(request)
     req = await _payload(request, "reschedule_interview", principal)
     out = await request.app[SERVICE_KEY].reschedule_interview(
-        principal, assertion, _path_id(request), req, request[REQUEST_ID])
+        principal, assertion, _path_id(request), req, request[REQUEST_ID]
+    )
     return web.json_response(out.to_json())
 
 
 async def resolve_people(request: web.Request) -> web.Response:
     principal, assertion = await _principal(request)
     req = await _payload(request, "resolve_people", principal)
-    results = await request.app[SERVICE_KEY].resolve_people(principal, assertion,
-                                                            req["queries"], request[REQUEST_ID])
+    results = await request.app[SERVICE_KEY].resolve_people(
+        principal, assertion, req["queries"], request[REQUEST_ID]
+    )
     return web.json_response({"results": [[p.to_json() for p in r] for r in results]})
 
 
@@ -290,8 +303,9 @@ async def my_settings(request: web.Request) -> web.Response:
 async def check_people(request: web.Request) -> web.Response:
     principal, assertion = await _principal(request)
     req = await _payload(request, "check_people", principal)
-    results = await request.app[SERVICE_KEY].check_people(principal, assertion, req["queries"],
-                                                          request[REQUEST_ID])
+    results = await request.app[SERVICE_KEY].check_people(
+        principal, assertion, req["queries"], request[REQUEST_ID]
+    )
     return web.json_response({"people": [r.to_json() for r in results]})
 
 
@@ -306,8 +320,7 @@ async def disconnect(request: web.Request) -> web.Response:
 async def create_offer(request: web.Request) -> web.Response:
     principal, assertion = await _principal(request)
     req = await _payload(request, "create_offer", principal)
-    out = await request.app[OFFERS_KEY].create_offer(principal, assertion, req,
-                                                     request[REQUEST_ID])
+    out = await request.app[OFFERS_KEY].create_offer(principal, assertion, req, request[REQUEST_ID])
     return web.json_response(out.to_json(), status=201)
 
 
@@ -320,33 +333,30 @@ async def list_offers(request: web.Request) -> web.Response:
 async def revoke_offer(request: web.Request) -> web.Response:
     principal, _ = await _principal(request)
     await _payload(request, "empty", principal)
-    out = await request.app[OFFERS_KEY].revoke_offer(principal, _path_id(request),
-                                                     request[REQUEST_ID])
+    out = await request.app[OFFERS_KEY].revoke_offer(principal, _path_id(request), request[REQUEST_ID])
     return web.json_response(out.to_json())
 
 
 async def candidate_slots(request: web.Request) -> web.Response:
     req = await _payload(request, "candidate_slots")
-    return web.json_response(
-        await request.app[OFFERS_KEY].candidate_slots(req, request[REQUEST_ID]))
+    return web.json_response(await request.app[OFFERS_KEY].candidate_slots(req, request[REQUEST_ID]))
 
 
 async def candidate_book(request: web.Request) -> web.Response:
     req = await _payload(request, "candidate_book")
     return web.json_response(
-        await request.app[OFFERS_KEY].candidate_book(req, request[REQUEST_ID]), status=201)
+        await request.app[OFFERS_KEY].candidate_book(req, request[REQUEST_ID]), status=201
+    )
 
 
 async def candidate_cancel(request: web.Request) -> web.Response:
     req = await _payload(request, "candidate_change")
-    return web.json_response(
-        await request.app[OFFERS_KEY].candidate_cancel(req, request[REQUEST_ID]))
+    return web.json_response(await request.app[OFFERS_KEY].candidate_cancel(req, request[REQUEST_ID]))
 
 
 async def candidate_reschedule(request: web.Request) -> web.Response:
     req = await _payload(request, "candidate_change")
-    return web.json_response(
-        await request.app[OFFERS_KEY].candidate_reschedule(req, request[REQUEST_ID]))
+    return web.json_response(await request.app[OFFERS_KEY].candidate_reschedule(req, request[REQUEST_ID]))
 
 
 _PATH_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # the pattern the OpenAPI document pins
@@ -366,24 +376,42 @@ ROUTES: list[tuple[str, str, Handler, str | None, str]] = [
     ("POST", "/v1/interviews", create_interview, "create_interview", "Book an interview"),
     ("GET", "/v1/interviews", list_interviews, None, "My upcoming interviews"),
     ("POST", "/v1/interviews/{id}/cancel", cancel_interview, "cancel_interview", "Cancel"),
-    ("POST", "/v1/interviews/{id}/reschedule", reschedule_interview, "reschedule_interview",
-     "Move to a new time"),
-    ("POST", "/v1/directory/resolve", resolve_people, "resolve_people",
-     "Resolve typed names to people and rooms"),
-    ("POST", "/v1/directory/check", check_people, "check_people",
-     "Resolve and check a panel: per name found, enabled, mailbox, readable, allowed, duplicate"),
+    (
+        "POST",
+        "/v1/interviews/{id}/reschedule",
+        reschedule_interview,
+        "reschedule_interview",
+        "Move to a new time",
+    ),
+    (
+        "POST",
+        "/v1/directory/resolve",
+        resolve_people,
+        "resolve_people",
+        "Resolve typed names to people and rooms",
+    ),
+    (
+        "POST",
+        "/v1/directory/check",
+        check_people,
+        "check_people",
+        "Resolve and check a panel: per name found, enabled, mailbox, readable, allowed, duplicate",
+    ),
     ("POST", "/v1/me/disconnect", disconnect, "empty", "Delete my stored tokens"),
     ("GET", "/v1/me/settings", my_settings, None, "My mailbox time zone (IANA)"),
     ("POST", "/v1/offers", create_offer, "create_offer", "Create a candidate booking link"),
     ("GET", "/v1/offers", list_offers, None, "My candidate booking links"),
     ("POST", "/v1/offers/{id}/revoke", revoke_offer, "empty", "Revoke a booking link"),
-    ("POST", "/v1/candidate/slots", candidate_slots, "candidate_slots",
-     "Open times of an offer (capability token in the body)"),
+    (
+        "POST",
+        "/v1/candidate/slots",
+        candidate_slots,
+        "candidate_slots",
+        "Open times of an offer (capability token in the body)",
+    ),
     ("POST", "/v1/candidate/book", candidate_book, "candidate_book", "Book an offer once"),
-    ("POST", "/v1/candidate/cancel", candidate_cancel, "candidate_change",
-     "Cancel a booked offer"),
-    ("POST", "/v1/candidate/reschedule", candidate_reschedule, "candidate_change",
-     "Move a booked offer"),
+    ("POST", "/v1/candidate/cancel", candidate_cancel, "candidate_change", "Cancel a booked offer"),
+    ("POST", "/v1/candidate/reschedule", candidate_reschedule, "candidate_change", "Move a booked offer"),
 ]
 
 
@@ -409,27 +437,38 @@ def build_openapi() -> dict[str, Any]:
                 "504": {"description": "Microsoft 365 unavailable"},
             },
         }
-        if path not in ("/v1/health", "/v1/openapi.json") and \
-                not path.startswith("/v1/candidate/"):
+        if path not in ("/v1/health", "/v1/openapi.json") and not path.startswith("/v1/candidate/"):
             op["security"] = [{"entra": []}]
         if "{id}" in path:
-            op["parameters"] = [{"name": "id", "in": "path", "required": True,
-                                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}\\Z"}}]
+            op["parameters"] = [
+                {
+                    "name": "id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}\\Z"},
+                }
+            ]
         if schema:
-            op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": contract.SCHEMAS[schema]}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": contract.SCHEMAS[schema]}},
+            }
         paths.setdefault(path, {})[method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {"title": "OpenSlot Calendar Service", "version": contract.API_VERSION},
         "paths": paths,
-        "components": {"securitySchemes": {"entra": {"type": "http", "scheme": "bearer",
-                                                     "bearerFormat": "JWT"}}},
+        "components": {
+            "securitySchemes": {"entra": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+        },
     }
 
 
-def build_app(service: CalendarService, validator: TokenValidator,
-              extra_routes: Callable[[web.Application], None] | None = None) -> web.Application:
+def build_app(
+    service: CalendarService,
+    validator: TokenValidator,
+    extra_routes: Callable[[web.Application], None] | None = None,
+) -> web.Application:
     """Compose the aiohttp application (no I/O at construction)."""
     contract.install_http_log_redaction()  # parser errors never log request bytes (a token)
     app = web.Application(middlewares=[error_middleware], client_max_size=_MAX_BODY)
@@ -442,4 +481,3 @@ def build_app(service: CalendarService, validator: TokenValidator,
     if extra_routes is not None:
         extra_routes(app)
     return app
-

@@ -334,8 +334,8 @@ async def _walk_chain(conn: AsyncConnection, checkpoints: list[Checkpoint]) -> t
         for cp in by_seq.get(expected, []):
             if cp.head_hash != row.row_hash or cp.row_count != expected:
                 return expected, _Break(
-                    covered + 1, f"rows up to {cp.head_seq} were rewritten: they differ from "
-                    "their signed checkpoint"
+                    covered + 1,
+                    f"rows up to {cp.head_seq} were rewritten: they differ from their signed checkpoint",
                 )
             covered = expected
         prev_hash, expected = row.row_hash, expected + 1
@@ -431,16 +431,28 @@ async def verify_audit(
     checkpoints = await _load_checkpoints(conn)
     outside = list(external)
     rows, chain_break = await _walk_chain(conn, [*checkpoints, *outside])
-    breaks = [b for b in (chain_break, _check_checkpoints(checkpoints, signing_key),
-                          _check_signatures(outside, signing_key)) if b]
+    breaks = [
+        b
+        for b in (
+            chain_break,
+            _check_checkpoints(checkpoints, signing_key),
+            _check_signatures(outside, signing_key),
+        )
+        if b
+    ]
     checked = len(checkpoints) + len(outside)
     if breaks:
         first = min(breaks)
-        return VerifyReport(ok=False, rows=rows, first_broken_seq=first.seq, reason=first.reason,
-                            truncated="truncated" in first.reason, checkpoints_checked=checked)
+        return VerifyReport(
+            ok=False,
+            rows=rows,
+            first_broken_seq=first.seq,
+            reason=first.reason,
+            truncated="truncated" in first.reason,
+            checkpoints_checked=checked,
+        )
     reason = "ok" if signing_key is not None else "ok; checkpoint signatures not checked"
-    return VerifyReport(ok=True, rows=rows, first_broken_seq=None, reason=reason,
-                        checkpoints_checked=checked)
+    return VerifyReport(ok=True, rows=rows, first_broken_seq=None, reason=reason, checkpoints_checked=checked)
 
 
 # --------------------------------------------------------------------------------------------

@@ -45,9 +45,15 @@ class Principal:
 class JwksCache:
     """The authority's signing keys, fetched over HTTPS and refreshed on unknown `kid` (bounded)."""
 
-    def __init__(self, session: aiohttp.ClientSession, authority_host: str, *,
-                 min_refresh_s: float = 300.0, clock: Callable[[], float] = time.monotonic,
-                 timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        authority_host: str,
+        *,
+        min_refresh_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+        timeout_s: float = 10.0,
+    ) -> None:
         self._session = session
         self._metadata_url = f"{authority_host}/organizations/v2.0/.well-known/openid-configuration"
         self._keys: dict[str, dict[str, Any]] = {}
@@ -80,11 +86,11 @@ class JwksCache:
             async with self._session.get(jwks_uri, timeout=self._timeout) as resp:
                 resp.raise_for_status()
                 doc = await resp.json()
-            keys = {k["kid"]: k for k in doc.get("keys", []) if k.get("kty") == "RSA" and
-                    "kid" in k}
+            keys = {k["kid"]: k for k in doc.get("keys", []) if k.get("kty") == "RSA" and "kid" in k}
         except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
-            log.warning("jwks refresh failed (%s); keeping %d known keys",
-                        type(exc).__name__, len(self._keys))
+            log.warning(
+                "jwks refresh failed (%s); keeping %d known keys", type(exc).__name__, len(self._keys)
+            )
             return
         if keys:
             self._keys = keys
@@ -93,9 +99,16 @@ class JwksCache:
 class TokenValidator:
     """Validates user tokens for OpenSlot's API; see the module docstring for the checks."""
 
-    def __init__(self, jwks: JwksCache, *, authority_host: str, client_id: str,
-                 required_scope: str, leeway_s: int = 300,
-                 now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        jwks: JwksCache,
+        *,
+        authority_host: str,
+        client_id: str,
+        required_scope: str,
+        leeway_s: int = 300,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         if leeway_s > 300:
             raise ValueError("clock skew above 5 minutes is not allowed")
         self._jwks = jwks
@@ -115,8 +128,7 @@ class TokenValidator:
         if header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
             raise _deny("alg_or_kid")
         # PyJWT checks int(exp): "9999999999", 9.9e9 or true would pass, so the types come first.
-        if not all(type(unverified.get(c)) is int and 0 <= unverified[c] < _MAX_TIME
-                   for c in _TIME_CLAIMS):
+        if not all(type(unverified.get(c)) is int and 0 <= unverified[c] < _MAX_TIME for c in _TIME_CLAIMS):
             raise _deny("time_claim_type")
         tid = unverified.get("tid")
         if not isinstance(tid, str) or not _GUID.match(tid):
@@ -137,17 +149,21 @@ class TokenValidator:
         oid = claims.get("oid")
         if not isinstance(oid, str) or not _GUID.match(oid):
             raise _deny("oid")
-        return Principal(tenant_id=tid, oid=oid, scopes=scopes,
-                         display_name=str(claims.get("name", ""))[:120])
+        return Principal(
+            tenant_id=tid, oid=oid, scopes=scopes, display_name=str(claims.get("name", ""))[:120]
+        )
 
     def _decode(self, token: str, jwk: dict[str, Any], issuer: str) -> dict[str, Any]:
         try:
             key = jwt.PyJWK(jwk, algorithm="RS256")
             claims: dict[str, Any] = jwt.decode(
-                token, key=key, algorithms=["RS256"], audience=self._client_id,
-                issuer=issuer, leeway=self._leeway,
-                options={"require": ["exp", "iat", "nbf", "aud", "iss", "tid", "oid"],
-                         "strict_aud": True},
+                token,
+                key=key,
+                algorithms=["RS256"],
+                audience=self._client_id,
+                issuer=issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "iat", "nbf", "aud", "iss", "tid", "oid"], "strict_aud": True},
             )
         except jwt.PyJWTError as exc:
             raise _deny(type(exc).__name__) from exc

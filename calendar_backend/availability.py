@@ -393,8 +393,11 @@ def explain_empty(
     culprits = [
         p
         for i, p in enumerate(people)
-        if len(people) > 1 and _has_slot(_intersect_optional(prefix[i - 1] if i else None, suffix[i + 1]
-                                                              if i + 1 < len(people) else None), query)
+        if len(people) > 1
+        and _has_slot(
+            _intersect_optional(prefix[i - 1] if i else None, suffix[i + 1] if i + 1 < len(people) else None),
+            query,
+        )
     ]
     return tuple(Blocker(p.mailbox, BlockReason.NO_COMMON_TIME) for p in (culprits or people))
 
@@ -424,14 +427,18 @@ def works_on_a_day_of(hours: WorkingHours, query: SlotQuery) -> bool:
         return True  # the window itself is too short: not a question of working days
     first = start.astimezone(hours.zone).date()
     last = (query.window.end - timedelta(microseconds=1)).astimezone(hours.zone).date()
-    return any((first + timedelta(days=n)).weekday() in hours.days
-               for n in range(min((last - first).days + 1, 7)))
+    return any(
+        (first + timedelta(days=n)).weekday() in hours.days for n in range(min((last - first).days + 1, 7))
+    )
 
 
 def _individual_blocker(person: PersonAvailability, free: Spans, query: SlotQuery) -> Blocker | None:
     if not _has_slot(_working_spans(person.hours, query.window), query):
-        reason = (BlockReason.NO_WORKING_HOURS if works_on_a_day_of(person.hours, query)
-                  else BlockReason.NOT_WORKING_DAYS)
+        reason = (
+            BlockReason.NO_WORKING_HOURS
+            if works_on_a_day_of(person.hours, query)
+            else BlockReason.NOT_WORKING_DAYS
+        )
         return Blocker(person.mailbox, reason)
     if not _has_slot(free, query):
         return Blocker(person.mailbox, BlockReason.FULLY_BUSY)

@@ -70,9 +70,17 @@ from calendar_backend.slots import Interval
 class AuditFn(Protocol):
     """`CalendarService._audit`: one audit row, in ``tx`` or in its own transaction."""
 
-    def __call__(self, principal: Principal | None, tenant_id: str, operation: str,
-                 targets: Sequence[str], result: str, request_id: str,
-                 stats: CallStats | None = None, tx: Any = None) -> Awaitable[None]: ...
+    def __call__(
+        self,
+        principal: Principal | None,
+        tenant_id: str,
+        operation: str,
+        targets: Sequence[str],
+        result: str,
+        request_id: str,
+        stats: CallStats | None = None,
+        tx: Any = None,
+    ) -> Awaitable[None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +108,14 @@ class CandidateInvite:
 class Bookings:
     """The saga. One instance per `CalendarService`; safe to use concurrently."""
 
-    def __init__(self, store: storage.Store, graph: GraphClient, rules: BusyRules,
-                 audit: AuditFn, crash_point: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        store: storage.Store,
+        graph: GraphClient,
+        rules: BusyRules,
+        audit: AuditFn,
+        crash_point: Callable[[str], None],
+    ) -> None:
         self._store = store
         self._graph = graph
         self._rules = rules
@@ -109,8 +123,15 @@ class Bookings:
         self._crash_point = crash_point
 
     # ---- recheck ---------------------------------------------------------------------------
-    async def recheck(self, w: Writer, row: storage.InterviewRow, mailboxes: list[str],
-                      operation: str, *, ignore: tuple[datetime, datetime] | None = None) -> None:
+    async def recheck(
+        self,
+        w: Writer,
+        row: storage.InterviewRow,
+        mailboxes: list[str],
+        operation: str,
+        *,
+        ignore: tuple[datetime, datetime] | None = None,
+    ) -> None:
         """Live free/busy of ``mailboxes`` at the reservation ``row``'s time; after the reserve.
 
         Busy (or unreadable): the reservation is withdrawn with a ``slot_taken`` audit row and
@@ -121,22 +142,28 @@ class Bookings:
         stats = CallStats()
         try:
             schedules = await self._graph.get_schedules(
-                w.token, w.organizer, mailboxes, row.start - timedelta(hours=1),
-                row.end + timedelta(hours=1), stats=stats)
+                w.token,
+                w.organizer,
+                mailboxes,
+                row.start - timedelta(hours=1),
+                row.end + timedelta(hours=1),
+                stats=stats,
+            )
         except CalendarError as exc:
             await self.withdraw(row)
-            await self._audit(w.principal, w.tenant_id, operation, mailboxes,
-                              f"error:{exc.code}", w.request_id, stats)
+            await self._audit(
+                w.principal, w.tenant_id, operation, mailboxes, f"error:{exc.code}", w.request_id, stats
+            )
             raise
         slot = Interval(row.start, row.end)
         if any(blocks(schedules[a.lower()], slot, self._rules, ignore) for a in mailboxes):
             async with self._store.transaction() as tx:
                 await self._withdraw_in(tx, row)
-                await self._audit(w.principal, w.tenant_id, operation, mailboxes, "slot_taken",
-                                  w.request_id, stats, tx=tx)
+                await self._audit(
+                    w.principal, w.tenant_id, operation, mailboxes, "slot_taken", w.request_id, stats, tx=tx
+                )
             raise SlotTakenError()
-        await self._audit(w.principal, w.tenant_id, operation, mailboxes, "ok", w.request_id,
-                          stats)
+        await self._audit(w.principal, w.tenant_id, operation, mailboxes, "ok", w.request_id, stats)
 
     async def withdraw(self, row: storage.InterviewRow) -> None:
         """Give a reservation's time back: a pending booking fails, a hold is released."""
@@ -153,9 +180,15 @@ class Bookings:
                 await storage.mark_interview(tx, row.id, "failed")
 
     # ---- create ----------------------------------------------------------------------------
-    async def create(self, w: Writer, row: storage.InterviewRow, event: dict[str, Any],
-                     operation: str = "interview.create", *,
-                     candidate: CandidateInvite | None = None) -> storage.InterviewRow:
+    async def create(
+        self,
+        w: Writer,
+        row: storage.InterviewRow,
+        event: dict[str, Any],
+        operation: str = "interview.create",
+        *,
+        candidate: CandidateInvite | None = None,
+    ) -> storage.InterviewRow:
         """Write the reserved booking ``row`` to Outlook and confirm it.
 
         With ``candidate``, ``event`` is the panel's (no candidate attendee) and the candidate's
@@ -167,24 +200,28 @@ class Bookings:
         try:
             created = await self._graph.create_event(w.token, w.organizer, event, stats=stats)
         except CalendarError as exc:
-            await self._audit(w.principal, w.tenant_id, operation, [w.organizer],
-                              f"error:{exc.code}", w.request_id, stats)
+            await self._audit(
+                w.principal, w.tenant_id, operation, [w.organizer], f"error:{exc.code}", w.request_id, stats
+            )
             raise
         self._crash_point("after_graph_create")
         event_id = str(created["id"])
         async with self._store.transaction() as tx:  # the write's own audit row
-            await self._audit(w.principal, w.tenant_id, operation, [w.organizer], "ok",
-                              w.request_id, stats, tx=tx)
+            await self._audit(
+                w.principal, w.tenant_id, operation, [w.organizer], "ok", w.request_id, stats, tx=tx
+            )
             self._crash_point("during_audit")
         join = (created.get("onlineMeeting") or {}).get("joinUrl")
         candidate_id = None
         if candidate is not None:
-            candidate_id = await self._create_candidate(w, row, event, str(join or ""),
-                                                        candidate, event_id, operation)
+            candidate_id = await self._create_candidate(
+                w, row, event, str(join or ""), candidate, event_id, operation
+            )
             self._crash_point("after_candidate_create")
         async with self._store.transaction() as tx:
-            done = await storage.confirm_interview(tx, row.id, event_id, join,
-                                                   candidate_event_id=candidate_id)
+            done = await storage.confirm_interview(
+                tx, row.id, event_id, join, candidate_event_id=candidate_id
+            )
             confirmed = await storage.get_interview(tx, row.id)
         if confirmed is None or not (done or _holds_event(confirmed, event_id)):
             # the reservation was failed meanwhile (recovery): no event may live without one
@@ -194,89 +231,141 @@ class Bookings:
             raise SlotTakenError()
         return confirmed
 
-    async def _create_candidate(self, w: Writer, row: storage.InterviewRow,
-                                panel: dict[str, Any], join: str, invite: CandidateInvite,
-                                panel_id: str, operation: str) -> str:
+    async def _create_candidate(
+        self,
+        w: Writer,
+        row: storage.InterviewRow,
+        panel: dict[str, Any],
+        join: str,
+        invite: CandidateInvite,
+        panel_id: str,
+        operation: str,
+    ) -> str:
         """Write the candidate's own event; compensate (module docstring) when it fails."""
-        body = candidate_event(panel, candidate_name=invite.name, candidate_email=invite.email,
-                               join_url=join, role=invite.role, company=invite.company,
-                               organizer_name=invite.organizer_name)
+        body = candidate_event(
+            panel,
+            candidate_name=invite.name,
+            candidate_email=invite.email,
+            join_url=join,
+            role=invite.role,
+            company=invite.company,
+            organizer_name=invite.organizer_name,
+        )
         op = f"{operation}.candidate"
         stats = CallStats()
         try:
             created = await self._graph.create_event(w.token, w.organizer, body, stats=stats)
         except CalendarError as exc:
-            await self._audit(w.principal, w.tenant_id, op, [w.organizer], f"error:{exc.code}",
-                              w.request_id, stats)
+            await self._audit(
+                w.principal, w.tenant_id, op, [w.organizer], f"error:{exc.code}", w.request_id, stats
+            )
             found: dict[str, Any] | None = None
             if isinstance(exc, UpstreamError):  # it may have landed: look before undoing
                 look = CallStats()
                 try:
                     found = await self._graph.find_event_by_transaction(
-                        w.token, w.organizer, body["transactionId"], stats=look)
+                        w.token, w.organizer, body["transactionId"], stats=look
+                    )
                 except CalendarError:
                     raise exc from None  # unsure: the row stays pending for recovery
             if found is not None:
-                await self._audit(w.principal, w.tenant_id, op, [w.organizer], "resumed",
-                                  w.request_id, stats)
+                await self._audit(w.principal, w.tenant_id, op, [w.organizer], "resumed", w.request_id, stats)
                 return str(found["id"])
             if await self._undo_create(w, panel_id, operation, "withdrawn"):
                 await self.withdraw(row)
             raise
-        await self._audit(w.principal, w.tenant_id, op, [w.organizer], "ok", w.request_id,
-                          stats)
+        await self._audit(w.principal, w.tenant_id, op, [w.organizer], "ok", w.request_id, stats)
         return str(created["id"])
 
-    async def _undo_create(self, w: Writer, event_id: str, operation: str,
-                           why: str = "raced") -> bool:
+    async def _undo_create(self, w: Writer, event_id: str, operation: str, why: str = "raced") -> bool:
         """Cancel an event whose reservation is gone (or whose booking failed: ``why``).
         Best effort: a failure is audited; returns whether the event is cancelled."""
         stats = CallStats()
         result = why
         try:
-            await self._graph.cancel_event(w.token, w.organizer, event_id,
-                                           "This booking could not be completed.", stats=stats)
+            await self._graph.cancel_event(
+                w.token, w.organizer, event_id, "This booking could not be completed.", stats=stats
+            )
         except CalendarError as exc:
             result = f"{why}:error:{exc.code}"
-        await self._audit(w.principal, w.tenant_id, operation, [w.organizer], result,
-                          w.request_id, stats)
+        await self._audit(w.principal, w.tenant_id, operation, [w.organizer], result, w.request_id, stats)
         return result == why
 
-    async def resume(self, w: Writer, row: storage.InterviewRow,
-                     candidate: CandidateInvite | None = None) -> storage.InterviewRow | None:
+    async def resume(
+        self, w: Writer, row: storage.InterviewRow, candidate: CandidateInvite | None = None
+    ) -> storage.InterviewRow | None:
         """Confirm a retried booking whose event Graph already holds (its answer was lost);
         the candidate's own event is found or written first (`ensure_candidate_event`)."""
         stats = CallStats()
-        found = await self._graph.find_event_by_transaction(w.token, row.organizer_upn,
-                                                            row.transaction_id, stats=stats)
+        found = await self._graph.find_event_by_transaction(
+            w.token, row.organizer_upn, row.transaction_id, stats=stats
+        )
         if found is None:
-            await self._audit(w.principal, row.tenant_id, "interview.resume",
-                              [row.organizer_upn], "not_found", w.request_id, stats)
+            await self._audit(
+                w.principal,
+                row.tenant_id,
+                "interview.resume",
+                [row.organizer_upn],
+                "not_found",
+                w.request_id,
+                stats,
+            )
             return None
         join = (found.get("onlineMeeting") or {}).get("joinUrl")
         cand_stats = CallStats()
         try:
             candidate_id, how = await ensure_candidate_event(
-                self._graph, w.token, row, found, cand_stats, candidate)
+                self._graph, w.token, row, found, cand_stats, candidate
+            )
         except CalendarError as exc:
-            await self._audit(w.principal, row.tenant_id, "interview.resume.candidate",
-                              [row.organizer_upn], f"error:{exc.code}", w.request_id, cand_stats)
+            await self._audit(
+                w.principal,
+                row.tenant_id,
+                "interview.resume.candidate",
+                [row.organizer_upn],
+                f"error:{exc.code}",
+                w.request_id,
+                cand_stats,
+            )
             raise
         if how == "created":
-            await self._audit(w.principal, row.tenant_id, "interview.resume.candidate",
-                              [row.organizer_upn], "ok", w.request_id, cand_stats)
+            await self._audit(
+                w.principal,
+                row.tenant_id,
+                "interview.resume.candidate",
+                [row.organizer_upn],
+                "ok",
+                w.request_id,
+                cand_stats,
+            )
         async with self._store.transaction() as tx:
-            await storage.confirm_interview(tx, row.id, str(found["id"]), join,
-                                            candidate_event_id=candidate_id)
-            await self._audit(w.principal, row.tenant_id, "interview.resume",
-                              [row.organizer_upn], "ok", w.request_id, stats, tx=tx)
+            await storage.confirm_interview(
+                tx, row.id, str(found["id"]), join, candidate_event_id=candidate_id
+            )
+            await self._audit(
+                w.principal,
+                row.tenant_id,
+                "interview.resume",
+                [row.organizer_upn],
+                "ok",
+                w.request_id,
+                stats,
+                tx=tx,
+            )
             return await storage.get_interview(tx, row.id)
 
     # ---- move ------------------------------------------------------------------------------
-    async def move(self, w: Writer, row: storage.InterviewRow, start: datetime, end: datetime,
-                   *, operation: str, recheck_operation: str,
-                   before_write: Callable[[], Awaitable[None]] | None = None,
-                   ) -> storage.InterviewRow:
+    async def move(
+        self,
+        w: Writer,
+        row: storage.InterviewRow,
+        start: datetime,
+        end: datetime,
+        *,
+        operation: str,
+        recheck_operation: str,
+        before_write: Callable[[], Awaitable[None]] | None = None,
+    ) -> storage.InterviewRow:
         """Move the confirmed interview ``row`` (with its Outlook event) to ``[start, end)``.
 
         ``before_write`` runs after the hold committed and the re-check passed, before the PATCH
@@ -302,22 +391,21 @@ class Bookings:
             raise
         stats = CallStats()
         try:
-            await self._graph.update_event(w.token, w.organizer, row.event_id,
-                                           _times(start, end), stats=stats)
+            await self._graph.update_event(
+                w.token, w.organizer, row.event_id, _times(start, end), stats=stats
+            )
         except CalendarError as exc:
-            await self._audit(w.principal, w.tenant_id, operation, mailboxes,
-                              f"error:{exc.code}", w.request_id, stats)
+            await self._audit(
+                w.principal, w.tenant_id, operation, mailboxes, f"error:{exc.code}", w.request_id, stats
+            )
             # A refusal (4xx) changed nothing; after an upstream failure the PATCH may have
             # landed, so it is undone first. If the undo fails too, recovery settles the hold.
-            if not isinstance(exc, UpstreamError) or await self._restore(w, row, operation,
-                                                                         mailboxes):
+            if not isinstance(exc, UpstreamError) or await self._restore(w, row, operation, mailboxes):
                 await self.withdraw(hold)
             if isinstance(exc, NotFoundError):  # the event is gone (cancelled meanwhile)
-                raise ConflictError("This interview changed meanwhile; please try again.") \
-                    from exc
+                raise ConflictError("This interview changed meanwhile; please try again.") from exc
             raise
-        await self._audit(w.principal, w.tenant_id, operation, mailboxes, "ok", w.request_id,
-                          stats)
+        await self._audit(w.principal, w.tenant_id, operation, mailboxes, "ok", w.request_id, stats)
         if row.candidate_event_id:
             await self._move_candidate(w, row, hold, start, end, operation, mailboxes)
         async with self._store.transaction() as tx:
@@ -325,57 +413,83 @@ class Bookings:
         if moved is None:  # the interview changed under us (e.g. cancelled): put Outlook back
             await self._restore(w, row, operation, mailboxes)
             if row.candidate_event_id:
-                await self._restore(w, row, f"{operation}.candidate", mailboxes,
-                                    row.candidate_event_id)
+                await self._restore(w, row, f"{operation}.candidate", mailboxes, row.candidate_event_id)
             raise ConflictError("This interview changed meanwhile; please try again.")
         return moved
 
-    async def _move_candidate(self, w: Writer, row: storage.InterviewRow,
-                              hold: storage.InterviewRow, start: datetime, end: datetime,
-                              operation: str, mailboxes: list[str]) -> None:
+    async def _move_candidate(
+        self,
+        w: Writer,
+        row: storage.InterviewRow,
+        hold: storage.InterviewRow,
+        start: datetime,
+        end: datetime,
+        operation: str,
+        mailboxes: list[str],
+    ) -> None:
         """PATCH the candidate's own event after the panel's moved; undo the panel's if it fails."""
         op = f"{operation}.candidate"
         stats = CallStats()
         try:
-            await self._graph.update_event(w.token, w.organizer, row.candidate_event_id or "",
-                                           _times(start, end), stats=stats)
+            await self._graph.update_event(
+                w.token, w.organizer, row.candidate_event_id or "", _times(start, end), stats=stats
+            )
         except NotFoundError:  # deleted from the organizer's calendar: the panel still moves
-            await self._audit(w.principal, w.tenant_id, op, [w.organizer], "error:not_found",
-                              w.request_id, stats)
+            await self._audit(
+                w.principal, w.tenant_id, op, [w.organizer], "error:not_found", w.request_id, stats
+            )
             return
         except CalendarError as exc:
-            await self._audit(w.principal, w.tenant_id, op, [w.organizer], f"error:{exc.code}",
-                              w.request_id, stats)
+            await self._audit(
+                w.principal, w.tenant_id, op, [w.organizer], f"error:{exc.code}", w.request_id, stats
+            )
             restored = await self._restore(w, row, operation, mailboxes)
             if isinstance(exc, UpstreamError):  # the candidate's PATCH may have landed
-                restored = await self._restore(w, row, op, mailboxes,
-                                               row.candidate_event_id) and restored
+                restored = await self._restore(w, row, op, mailboxes, row.candidate_event_id) and restored
             if restored:
                 await self.withdraw(hold)
             raise
-        await self._audit(w.principal, w.tenant_id, op, [w.organizer], "ok", w.request_id,
-                          stats)
+        await self._audit(w.principal, w.tenant_id, op, [w.organizer], "ok", w.request_id, stats)
 
-    async def _restore(self, w: Writer, row: storage.InterviewRow, operation: str,
-                       mailboxes: list[str], event_id: str | None = None) -> bool:
+    async def _restore(
+        self,
+        w: Writer,
+        row: storage.InterviewRow,
+        operation: str,
+        mailboxes: list[str],
+        event_id: str | None = None,
+    ) -> bool:
         """Patch the event (the panel's, or ``event_id``) back to ``row``'s time (undo a move
         that may have happened)."""
         stats = CallStats()
         try:
-            await self._graph.update_event(w.token, w.organizer, event_id or row.event_id or "",
-                                           _times(row.start, row.end), stats=stats)
+            await self._graph.update_event(
+                w.token, w.organizer, event_id or row.event_id or "", _times(row.start, row.end), stats=stats
+            )
         except CalendarError as exc:
-            await self._audit(w.principal, w.tenant_id, operation, mailboxes,
-                              f"restore:error:{exc.code}", w.request_id, stats)
+            await self._audit(
+                w.principal,
+                w.tenant_id,
+                operation,
+                mailboxes,
+                f"restore:error:{exc.code}",
+                w.request_id,
+                stats,
+            )
             return False
-        await self._audit(w.principal, w.tenant_id, operation, mailboxes, "restored",
-                          w.request_id, stats)
+        await self._audit(w.principal, w.tenant_id, operation, mailboxes, "restored", w.request_id, stats)
         return True
 
     # ---- cancel ----------------------------------------------------------------------------
-    async def cancel(self, w: Writer, row: storage.InterviewRow, comment: str, operation: str,
-                     *, released: Callable[[AsyncConnection], Awaitable[None]] | None = None,
-                     ) -> bool:
+    async def cancel(
+        self,
+        w: Writer,
+        row: storage.InterviewRow,
+        comment: str,
+        operation: str,
+        *,
+        released: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> bool:
         """Cancel the event in Outlook, then release the reservation (mark the row cancelled).
 
         The time stays reserved until Graph has cancelled: a Graph failure changes nothing in
@@ -390,8 +504,7 @@ class Bookings:
         if row.status is storage.InterviewStatus.PENDING:
             raise ConflictError("This interview is still being booked; please try again shortly.")
         if row.candidate_event_id:
-            await self._cancel_audited(w, row.candidate_event_id, f"{operation}.candidate",
-                                       comment)
+            await self._cancel_audited(w, row.candidate_event_id, f"{operation}.candidate", comment)
         await self._cancel_audited(w, row.event_id, operation, comment)
         async with self._store.transaction() as tx:
             done = await storage.mark_interview(tx, row.id, "cancelled")
@@ -399,25 +512,34 @@ class Bookings:
                 await released(tx)
         return done
 
-    async def _cancel_audited(self, w: Writer, event_id: str | None, operation: str,
-                              comment: str) -> None:
+    async def _cancel_audited(self, w: Writer, event_id: str | None, operation: str, comment: str) -> None:
         """Cancel one Outlook event (none: nothing to cancel) with its own audit row, ok or not."""
         stats = CallStats()
         if event_id:
             try:
-                await self._graph.cancel_event(w.token, w.organizer, event_id, comment,
-                                               stats=stats)
+                await self._graph.cancel_event(w.token, w.organizer, event_id, comment, stats=stats)
             except CalendarError as exc:
-                await self._audit(w.principal, w.tenant_id, operation, [w.organizer],
-                                  f"error:{exc.code}", w.request_id, stats)
+                await self._audit(
+                    w.principal,
+                    w.tenant_id,
+                    operation,
+                    [w.organizer],
+                    f"error:{exc.code}",
+                    w.request_id,
+                    stats,
+                )
                 raise
-        await self._audit(w.principal, w.tenant_id, operation, [w.organizer], "ok",
-                          w.request_id, stats)
+        await self._audit(w.principal, w.tenant_id, operation, [w.organizer], "ok", w.request_id, stats)
 
 
-async def settle_hold(store: storage.Store, graph: GraphClient, token: str,
-                      hold: storage.InterviewRow, stats: CallStats,
-                      audit: Callable[[AsyncConnection, str], Awaitable[None]]) -> bool:
+async def settle_hold(
+    store: storage.Store,
+    graph: GraphClient,
+    token: str,
+    hold: storage.InterviewRow,
+    stats: CallStats,
+    audit: Callable[[AsyncConnection, str], Awaitable[None]],
+) -> bool:
     """Resume a move whose request died after its hold committed (recovery's step).
 
     Where Outlook has the event decides: at the hold's time, the move completes; anywhere else
@@ -430,17 +552,18 @@ async def settle_hold(store: storage.Store, graph: GraphClient, token: str,
         interview = await storage.get_interview(tx, target[0]) if target else None
     found = None
     if interview is not None and interview.event_id:
-        found = await graph.get_event(token, interview.organizer_upn, interview.event_id,
-                                      stats=stats)
+        found = await graph.get_event(token, interview.organizer_upn, interview.event_id, stats=stats)
     at_hold = found is not None and not found[2] and found[:2] == (hold.start, hold.end)
     if interview is not None and interview.candidate_event_id:
         # the candidate's own event follows the panel's decided time
         want = (hold.start, hold.end) if at_hold else (interview.start, interview.end)
-        theirs = await graph.get_event(token, interview.organizer_upn,
-                                       interview.candidate_event_id, stats=stats)
+        theirs = await graph.get_event(
+            token, interview.organizer_upn, interview.candidate_event_id, stats=stats
+        )
         if theirs is not None and not theirs[2] and theirs[:2] != want:
-            await graph.update_event(token, interview.organizer_upn,
-                                     interview.candidate_event_id, _times(*want), stats=stats)
+            await graph.update_event(
+                token, interview.organizer_upn, interview.candidate_event_id, _times(*want), stats=stats
+            )
             async with store.transaction() as tx:
                 await audit(tx, "candidate_realigned")
     async with store.transaction() as tx:
@@ -451,10 +574,14 @@ async def settle_hold(store: storage.Store, graph: GraphClient, token: str,
     return moved is not None
 
 
-async def ensure_candidate_event(graph: GraphClient, token: str, row: storage.InterviewRow,
-                                 panel: dict[str, Any], stats: CallStats,
-                                 invite: CandidateInvite | None = None,
-                                 ) -> tuple[str | None, str]:
+async def ensure_candidate_event(
+    graph: GraphClient,
+    token: str,
+    row: storage.InterviewRow,
+    panel: dict[str, Any],
+    stats: CallStats,
+    invite: CandidateInvite | None = None,
+) -> tuple[str | None, str]:
     """Find or write the candidate's own event of the booking ``row`` whose panel event Graph
     holds (``panel``, as `GraphClient.find_event_by_transaction` returns it): forward completion
     for a retry (`Bookings.resume`) or recovery. Returns ``(event id, how)``, how being
@@ -464,8 +591,11 @@ async def ensure_candidate_event(graph: GraphClient, token: str, row: storage.In
     Raises the Graph error (nothing decided).
     """
     email = candidate_address(row)
-    attendees = {str((a.get("emailAddress") or {}).get("address", "")).lower()
-                 for a in panel.get("attendees") or [] if isinstance(a, dict)}
+    attendees = {
+        str((a.get("emailAddress") or {}).get("address", "")).lower()
+        for a in panel.get("attendees") or []
+        if isinstance(a, dict)
+    }
     if not email or email.lower() in attendees:
         return None, "none"
     txn = candidate_transaction_id(row.transaction_id)
@@ -473,18 +603,23 @@ async def ensure_candidate_event(graph: GraphClient, token: str, row: storage.In
     if found is not None:
         return str(found["id"]), "found"
     invite = invite or CandidateInvite(name=row.candidate_name, email=email)
-    shape = {"subject": row.subject, **_times(row.start, row.end),
-             "transactionId": row.transaction_id}
-    body = candidate_event(shape, candidate_name=invite.name, candidate_email=invite.email,
-                           join_url=str((panel.get("onlineMeeting") or {}).get("joinUrl") or ""),
-                           role=invite.role, company=invite.company,
-                           organizer_name=invite.organizer_name)
+    shape = {"subject": row.subject, **_times(row.start, row.end), "transactionId": row.transaction_id}
+    body = candidate_event(
+        shape,
+        candidate_name=invite.name,
+        candidate_email=invite.email,
+        join_url=str((panel.get("onlineMeeting") or {}).get("joinUrl") or ""),
+        role=invite.role,
+        company=invite.company,
+        organizer_name=invite.organizer_name,
+    )
     created = await graph.create_event(token, row.organizer_upn, body, stats=stats)
     return str(created["id"]), "created"
 
 
-def blocks(schedule: Schedule, slot: Interval, rules: BusyRules,
-           ignore: tuple[datetime, datetime] | None = None) -> bool:
+def blocks(
+    schedule: Schedule, slot: Interval, rules: BusyRules, ignore: tuple[datetime, datetime] | None = None
+) -> bool:
     """Whether free/busy ``schedule`` has blocking time in ``slot`` (an error blocks: fail closed);
     an item exactly at ``ignore`` (the interview's own old time, during a move) does not count."""
     if schedule.error:
@@ -505,13 +640,14 @@ def candidate_address(row: storage.InterviewRow) -> str:
 
 def _holds_event(row: storage.InterviewRow | None, event_id: str) -> bool:
     """Whether ``row`` is confirmed with exactly this Graph event (e.g. by the reconciler)."""
-    return (row is not None and row.status is storage.InterviewStatus.CONFIRMED
-            and row.event_id == event_id)
+    return row is not None and row.status is storage.InterviewStatus.CONFIRMED and row.event_id == event_id
 
 
 def _times(start: datetime, end: datetime) -> dict[str, Any]:
-    return {"start": {"dateTime": _naive_utc(start), "timeZone": "UTC"},
-            "end": {"dateTime": _naive_utc(end), "timeZone": "UTC"}}
+    return {
+        "start": {"dateTime": _naive_utc(start), "timeZone": "UTC"},
+        "end": {"dateTime": _naive_utc(end), "timeZone": "UTC"},
+    }
 
 
 def _naive_utc(value: datetime) -> str:

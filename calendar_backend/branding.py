@@ -22,8 +22,13 @@ from pathlib import Path
 from calendar_backend.errors import ValidationError
 
 MAX_LOGO_BYTES = 64 * 1024
-_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
-          ".svg": "image/svg+xml"}
+_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".svg": "image/svg+xml",
+}
 _NAME = re.compile(r"^[^\x00-\x1f<>]{1,80}$")
 
 

@@ -57,8 +57,17 @@ from calendar_backend.timezones import (
 
 MAILBOXES_PER_BATCH = MAX_BATCH_ITEMS - 1  # one calendarView each + one getSchedule per batch
 PAGE_SIZE = 1000
-VIEW_FIELDS = ("start", "end", "showAs", "isAllDay", "isCancelled", "responseStatus", "type",
-               "originalStartTimeZone", "originalEndTimeZone")
+VIEW_FIELDS = (
+    "start",
+    "end",
+    "showAs",
+    "isAllDay",
+    "isCancelled",
+    "responseStatus",
+    "type",
+    "originalStartTimeZone",
+    "originalEndTimeZone",
+)
 _PREFER_UTC = {"Prefer": 'outlook.timezone="UTC"'}
 _FALLBACK_STATUSES = frozenset({403, 404})
 _MAX_PAGES = 50
@@ -87,10 +96,18 @@ class _View:
     status: int = 200
 
 
-async def read_calendars(graph: GraphClient, token: str, requester: str,
-                         mailboxes: Sequence[str], start: datetime, end: datetime, *,
-                         stats: CallStats | None = None, interval_min: int = 15,
-                         page_size: int = PAGE_SIZE) -> dict[str, CalendarRead]:
+async def read_calendars(
+    graph: GraphClient,
+    token: str,
+    requester: str,
+    mailboxes: Sequence[str],
+    start: datetime,
+    end: datetime,
+    *,
+    stats: CallStats | None = None,
+    interval_min: int = 15,
+    page_size: int = PAGE_SIZE,
+) -> dict[str, CalendarRead]:
     """Read every mailbox over [start, end) (aware datetimes); one `CalendarRead` per address.
 
     Keys are lower-cased addresses. `requester` names the calendar whose getSchedule is used;
@@ -100,35 +117,43 @@ async def read_calendars(graph: GraphClient, token: str, requester: str,
         ReconnectRequiredError: Graph refused the token (401) for the batch or a sub-request.
         GraphThrottledError / GraphUnavailableError / UpstreamError: as `GraphClient.batch`.
     """
-    chunks = [list(mailboxes[i:i + MAILBOXES_PER_BATCH])
-              for i in range(0, len(mailboxes), MAILBOXES_PER_BATCH)]
+    chunks = [
+        list(mailboxes[i : i + MAILBOXES_PER_BATCH]) for i in range(0, len(mailboxes), MAILBOXES_PER_BATCH)
+    ]
     pieces = schedule_pieces(start, end)  # getSchedule's window limit; calendarView has none
     items: list[BatchItem] = []
     for n, chunk in enumerate(chunks):
-        items += [_view_item(f"v{n}.{k}", a, start, end, page_size)
-                  for k, a in enumerate(chunk)]
-        items += [BatchItem(f"s{n}.{p}", "POST", schedule_path(requester), dict(_PREFER_UTC),
-                            schedule_body(chunk, lo, hi, interval_min))
-                  for p, (lo, hi) in enumerate(pieces)]
+        items += [_view_item(f"v{n}.{k}", a, start, end, page_size) for k, a in enumerate(chunk)]
+        items += [
+            BatchItem(
+                f"s{n}.{p}",
+                "POST",
+                schedule_path(requester),
+                dict(_PREFER_UTC),
+                schedule_body(chunk, lo, hi, interval_min),
+            )
+            for p, (lo, hi) in enumerate(pieces)
+        ]
     answers = await graph.batch(token, items, stats=stats)
     schedules: dict[str, Schedule] = {}
     firsts: dict[str, BatchAnswer] = {}
     for n, chunk in enumerate(chunks):
-        schedules.update(merge_schedules(
-            [_schedules(answers[f"s{n}.{p}"], chunk) for p in range(len(pieces))], chunk))
+        schedules.update(
+            merge_schedules([_schedules(answers[f"s{n}.{p}"], chunk) for p in range(len(pieces))], chunk)
+        )
         firsts.update({a.lower(): answers[f"v{n}.{k}"] for k, a in enumerate(chunk)})
-    views = await asyncio.gather(*(
-        _follow(graph, token, a, firsts[a.lower()], stats) for a in mailboxes))
-    return {a.lower(): _combine(schedules[a.lower()], view)
-            for a, view in zip(mailboxes, views, strict=True)}
+    views = await asyncio.gather(*(_follow(graph, token, a, firsts[a.lower()], stats) for a in mailboxes))
+    return {a.lower(): _combine(schedules[a.lower()], view) for a, view in zip(mailboxes, views, strict=True)}
 
 
-def _view_item(item_id: str, address: str, start: datetime, end: datetime,
-               page_size: int) -> BatchItem:
-    query = (f"startDateTime={_iso(start)}&endDateTime={_iso(end)}"
-             f"&$select={','.join(VIEW_FIELDS)}&$top={page_size}")
-    return BatchItem(item_id, "GET", f"/users/{quote(address, safe='@')}/calendarView?{query}",
-                     dict(_PREFER_UTC))
+def _view_item(item_id: str, address: str, start: datetime, end: datetime, page_size: int) -> BatchItem:
+    query = (
+        f"startDateTime={_iso(start)}&endDateTime={_iso(end)}"
+        f"&$select={','.join(VIEW_FIELDS)}&$top={page_size}"
+    )
+    return BatchItem(
+        item_id, "GET", f"/users/{quote(address, safe='@')}/calendarView?{query}", dict(_PREFER_UTC)
+    )
 
 
 def _iso(value: datetime) -> str:
@@ -147,8 +172,9 @@ def _schedules(answer: BatchAnswer, chunk: Sequence[str]) -> dict[str, Schedule]
     return {a.lower(): Schedule(address=a, error=code) for a in chunk}
 
 
-async def _follow(graph: GraphClient, token: str, address: str, first: BatchAnswer,
-                  stats: CallStats | None) -> _View:
+async def _follow(
+    graph: GraphClient, token: str, address: str, first: BatchAnswer, stats: CallStats | None
+) -> _View:
     """All of one mailbox's calendarView pages, following nextLinks on Graph's own host only."""
     status, body = first.status, first.body
     events: list[dict[str, Any]] = []
@@ -162,8 +188,9 @@ async def _follow(graph: GraphClient, token: str, address: str, first: BatchAnsw
             return _View(events=tuple(events))
         if not isinstance(link, str) or not link.startswith(graph.base_url + "/"):
             return _View(status=502)  # never send the token to another host
-        status, body = await graph.request("GET", link, token, headers=dict(_PREFER_UTC),
-                                           mailbox=address, stats=stats)
+        status, body = await graph.request(
+            "GET", link, token, headers=dict(_PREFER_UTC), mailbox=address, stats=stats
+        )
     return _View(status=508)  # too many pages: refuse rather than read half a calendar
 
 
@@ -211,12 +238,16 @@ def _owner_zone(schedule: Schedule) -> tzinfo | None:
 def _hides_response(events: Sequence[Mapping[str, Any]]) -> bool:
     """Whether some event that could block lacks `responseStatus` (Graph always sends it to a
     caller allowed to see it, so its absence means the share level hides it)."""
-    return any("responseStatus" not in e for e in events
-               if not e.get("isCancelled") and e.get("type") != "seriesMaster")
+    return any(
+        "responseStatus" not in e
+        for e in events
+        if not e.get("isCancelled") and e.get("type") != "seriesMaster"
+    )
 
 
-def blocks_from_events(events: Sequence[Mapping[str, Any]], owner_zone: tzinfo | None = None
-                       ) -> tuple[tuple[BusyBlock, ...], tuple[AllDayBlock, ...]]:
+def blocks_from_events(
+    events: Sequence[Mapping[str, Any]], owner_zone: tzinfo | None = None
+) -> tuple[tuple[BusyBlock, ...], tuple[AllDayBlock, ...]]:
     """Map calendarView events to the engine's input (no subject, id or any other detail kept).
 
     Cancelled events, declined meetings and series masters are dropped. `showAs` keeps Graph's
@@ -234,8 +265,7 @@ def blocks_from_events(events: Sequence[Mapping[str, Any]], owner_zone: tzinfo |
     all_day: list[AllDayBlock] = []
     for event in events:
         response = (event.get("responseStatus") or {}).get("response")
-        if event.get("isCancelled") or response == "declined" or \
-                event.get("type") == "seriesMaster":
+        if event.get("isCancelled") or response == "declined" or event.get("type") == "seriesMaster":
             continue
         status = _show_as(event.get("showAs"))
         start, end = _instant(event["start"]), _instant(event["end"])
@@ -246,17 +276,20 @@ def blocks_from_events(events: Sequence[Mapping[str, Any]], owner_zone: tzinfo |
             own = _zone_or_none(event.get("originalStartTimeZone"))
             if own is not None:
                 spans.add(local_days(first, last, own))
-            blocks += [BusyBlock(span, status) for span in sorted(spans, key=_span_key)
-                       if not _inside_days(span, first, last, owner_zone)]
+            blocks += [
+                BusyBlock(span, status)
+                for span in sorted(spans, key=_span_key)
+                if not _inside_days(span, first, last, owner_zone)
+            ]
             continue
         if start < end:
             blocks.append(BusyBlock(Interval(start, end), status))
     return tuple(blocks), tuple(all_day)
 
 
-def blocks_from_free_busy(items: Sequence[ScheduleItem], events: Sequence[Mapping[str, Any]],
-                          owner_zone: tzinfo | None = None
-                          ) -> tuple[tuple[BusyBlock, ...], tuple[AllDayBlock, ...]]:
+def blocks_from_free_busy(
+    items: Sequence[ScheduleItem], events: Sequence[Mapping[str, Any]], owner_zone: tzinfo | None = None
+) -> tuple[tuple[BusyBlock, ...], tuple[AllDayBlock, ...]]:
     """Blocks from getSchedule's items, with calendarView telling which items are all-day events.
 
     Every item becomes a `BusyBlock` (free/busy already leaves cancelled and declined events out);
@@ -268,8 +301,7 @@ def blocks_from_free_busy(items: Sequence[ScheduleItem], events: Sequence[Mappin
     """
     named: dict[tuple[datetime, datetime], list[tuple[date, date]]] = {}
     for event in events:
-        if event.get("isAllDay") and not event.get("isCancelled") and \
-                event.get("type") != "seriesMaster":
+        if event.get("isAllDay") and not event.get("isCancelled") and event.get("type") != "seriesMaster":
             span = (_instant(event["start"]), _instant(event["end"]))
             named.setdefault(span, []).append(all_day_dates(event))
     blocks: list[BusyBlock] = []
@@ -279,14 +311,15 @@ def blocks_from_free_busy(items: Sequence[ScheduleItem], events: Sequence[Mappin
         dates = named.get((item.start, item.end), [])
         all_day += [AllDayBlock(first, last, status) for first, last in dates]
         if item.start < item.end and not any(
-                _inside_days(Interval(item.start, item.end), first, last, owner_zone)
-                for first, last in dates):
+            _inside_days(Interval(item.start, item.end), first, last, owner_zone) for first, last in dates
+        ):
             blocks.append(BusyBlock(Interval(item.start, item.end), status))
     return tuple(blocks), tuple(all_day)
 
 
-def blocks_from_schedule(items: Sequence[ScheduleItem], owner_zone: tzinfo | None = None
-                         ) -> tuple[tuple[BusyBlock, ...], tuple[AllDayBlock, ...]]:
+def blocks_from_schedule(
+    items: Sequence[ScheduleItem], owner_zone: tzinfo | None = None
+) -> tuple[tuple[BusyBlock, ...], tuple[AllDayBlock, ...]]:
     """Blocks from free/busy alone (getSchedule has no `isAllDay`), inferring all-day events.
 
     Every item blocks the span Graph reports. An item that runs from a midnight to a later
@@ -305,7 +338,8 @@ def blocks_from_schedule(items: Sequence[ScheduleItem], owner_zone: tzinfo | Non
         if dates is not None:
             all_day.append(AllDayBlock(dates[0], dates[1], status))
         if item.start < item.end and not (
-                dates and _inside_days(Interval(item.start, item.end), *dates, owner_zone)):
+            dates and _inside_days(Interval(item.start, item.end), *dates, owner_zone)
+        ):
             blocks.append(BusyBlock(Interval(item.start, item.end), status))
     return tuple(blocks), tuple(all_day)
 
@@ -382,8 +416,11 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 @lru_cache(maxsize=1)
 def _all_zones() -> tuple[tzinfo, ...]:
     """Every zone of the IANA database (which every Windows zone maps into), else fixed offsets."""
-    names = sorted(n for n in available_timezones()
-                   if not n.startswith(("posix/", "right/", "SystemV/")) and n != "localtime")
+    names = sorted(
+        n
+        for n in available_timezones()
+        if not n.startswith(("posix/", "right/", "SystemV/")) and n != "localtime"
+    )
     zones: list[tzinfo] = []
     for name in names:
         try:
@@ -431,7 +468,10 @@ def _day_starting_at(instant: datetime, zone: tzinfo) -> date | None:
     local = instant.astimezone(zone)
     if local.time() == time(0):
         return local.date()
-    if local.time() < _GAP_HOURS and isinstance(zone, ZoneInfo) and \
-            localize(datetime.combine(local.date(), time(0)), zone) == instant:
+    if (
+        local.time() < _GAP_HOURS
+        and isinstance(zone, ZoneInfo)
+        and localize(datetime.combine(local.date(), time(0)), zone) == instant
+    ):
         return local.date()
     return None

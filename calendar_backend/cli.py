@@ -58,8 +58,9 @@ class JsonArgumentParser(argparse.ArgumentParser):
     """argparse that reports usage errors as a :class:`CliError` instead of text and exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        raise CliError(EXIT_USAGE, f"usage: {message}",
-                       f"run `{self.prog} --help` for the commands and options")
+        raise CliError(
+            EXIT_USAGE, f"usage: {message}", f"run `{self.prog} --help` for the commands and options"
+        )
 
 
 def emit(doc: object) -> None:
@@ -71,8 +72,7 @@ def quiet_logging(level: int = logging.WARNING) -> None:
     """Logging to stderr only; library chatter (alembic, msal) below ERROR is dropped."""
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     root.setLevel(level)
     for noisy in ("alembic", "msal", "urllib3", "asyncio"):
         logging.getLogger(noisy).setLevel(max(level, logging.ERROR))
@@ -102,15 +102,19 @@ def read_secret(*, env_name: str | None, file: str | None, stdin: bool) -> str:
         try:
             secret = Path(file).read_text(encoding="utf-8").strip()
         except OSError:
-            raise CliError(EXIT_CONFIG, "cannot read the secret file",
-                           f"check that {file} exists and is readable") from None
+            raise CliError(
+                EXIT_CONFIG, "cannot read the secret file", f"check that {file} exists and is readable"
+            ) from None
     elif stdin:
         secret = sys.stdin.readline().strip()
     else:
         secret = os.environ.get(env_name or "", "").strip()
     if not secret:
         where = "the secret file" if file else "stdin" if stdin else env_name
-        raise CliError(EXIT_USAGE, f"no client secret: {where} is empty",
-                       "pass it with --secret-file PATH, --secret-stdin, or the "
-                       "OPENSLOT_TENANT_CLIENT_SECRET environment variable")
+        raise CliError(
+            EXIT_USAGE,
+            f"no client secret: {where} is empty",
+            "pass it with --secret-file PATH, --secret-stdin, or the "
+            "OPENSLOT_TENANT_CLIENT_SECRET environment variable",
+        )
     return secret

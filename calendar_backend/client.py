@@ -39,25 +39,44 @@ _BY_CODE: dict[str, type[errors.CalendarError]] = {
 class CalendarServiceApi(Protocol):
     """What the bot needs from the Calendar Service (a fake implements it in dialog tests)."""
 
-    async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,
-                         start: datetime, end: datetime, buffer_min: int = 0,
-                         rooms: list[str] | None = None, limit: int = 8,
-                         candidate_time_zone: str | None = None,
-                         candidate_day: tuple[str, str] | None = None) -> SlotsResult: ...
+    async def find_slots(
+        self,
+        token: str,
+        *,
+        interviewers: list[str],
+        duration_min: int,
+        start: datetime,
+        end: datetime,
+        buffer_min: int = 0,
+        rooms: list[str] | None = None,
+        limit: int = 8,
+        candidate_time_zone: str | None = None,
+        candidate_day: tuple[str, str] | None = None,
+    ) -> SlotsResult: ...
 
-    async def create_interview(self, token: str, *, candidate_name: str, candidate_email: str,
-                               interviewers: list[str], start: datetime, end: datetime,
-                               idempotency_key: str, rooms: list[str] | None = None,
-                               time_zone: str | None = None,
-                               optional: list[str] | None = None,
-                               role: str | None = None) -> InterviewOut: ...
+    async def create_interview(
+        self,
+        token: str,
+        *,
+        candidate_name: str,
+        candidate_email: str,
+        interviewers: list[str],
+        start: datetime,
+        end: datetime,
+        idempotency_key: str,
+        rooms: list[str] | None = None,
+        time_zone: str | None = None,
+        optional: list[str] | None = None,
+        role: str | None = None,
+    ) -> InterviewOut: ...
 
     async def list_interviews(self, token: str) -> list[InterviewOut]: ...
 
     async def cancel_interview(self, token: str, interview_id: str) -> InterviewOut: ...
 
-    async def reschedule_interview(self, token: str, interview_id: str, *, start: datetime,
-                                   end: datetime) -> InterviewOut: ...
+    async def reschedule_interview(
+        self, token: str, interview_id: str, *, start: datetime, end: datetime
+    ) -> InterviewOut: ...
 
     async def resolve_people(self, token: str, queries: list[str]) -> list[list[PersonOut]]: ...
 
@@ -65,14 +84,23 @@ class CalendarServiceApi(Protocol):
 
     async def my_time_zone(self, token: str) -> str | None: ...
 
-    async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
-                           window_start: datetime, window_end: datetime, candidate_name: str,
-                           candidate_time_zone: str | None = None,
-                           conversation_ref: dict[str, Any] | None = None,
-                           candidate_email: str | None = None,
-                           manager_time_zone: str | None = None, role: str | None = None,
-                           show_interviewer_names: bool = False,
-                           day_hours: tuple[int, int] | None = None) -> OfferOut: ...
+    async def create_offer(
+        self,
+        token: str,
+        *,
+        interviewers: list[str],
+        duration_min: int,
+        window_start: datetime,
+        window_end: datetime,
+        candidate_name: str,
+        candidate_time_zone: str | None = None,
+        conversation_ref: dict[str, Any] | None = None,
+        candidate_email: str | None = None,
+        manager_time_zone: str | None = None,
+        role: str | None = None,
+        show_interviewer_names: bool = False,
+        day_hours: tuple[int, int] | None = None,
+    ) -> OfferOut: ...
 
     async def revoke_offer(self, token: str, offer_id: str) -> OfferOut: ...
 
@@ -82,21 +110,26 @@ class CalendarServiceApi(Protocol):
 class CalendarServiceClient:
     """HTTP implementation of `CalendarServiceApi`. One per process; pass the shared session."""
 
-    def __init__(self, base_url: str, session: aiohttp.ClientSession,
-                 timeout_s: float = 25.0) -> None:
+    def __init__(self, base_url: str, session: aiohttp.ClientSession, timeout_s: float = 25.0) -> None:
         self._base = base_url.rstrip("/") + "/v1"
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
-    async def _call(self, method: str, path: str, token: str | None,
-                    body: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def _call(
+        self, method: str, path: str, token: str | None, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         headers = {"Accept": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         try:
-            async with self._session.request(method, self._base + path, json=body,
-                                             headers=headers, timeout=self._timeout,
-                                             allow_redirects=False) as resp:
+            async with self._session.request(
+                method,
+                self._base + path,
+                json=body,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as resp:
                 doc = await resp.json(content_type=None) if resp.content_length != 0 else {}
                 if resp.status >= 400:
                     raise _error_from(resp.status, doc if isinstance(doc, dict) else {})
@@ -104,17 +137,31 @@ class CalendarServiceClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise errors.GraphUnavailableError("The calendar service is not reachable.") from exc
 
-    async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,
-                         start: datetime, end: datetime, buffer_min: int = 0,
-                         rooms: list[str] | None = None, limit: int = 8,
-                         candidate_time_zone: str | None = None,
-                         candidate_day: tuple[str, str] | None = None) -> SlotsResult:
+    async def find_slots(
+        self,
+        token: str,
+        *,
+        interviewers: list[str],
+        duration_min: int,
+        start: datetime,
+        end: datetime,
+        buffer_min: int = 0,
+        rooms: list[str] | None = None,
+        limit: int = 8,
+        candidate_time_zone: str | None = None,
+        candidate_day: tuple[str, str] | None = None,
+    ) -> SlotsResult:
         """Open slots; with ``candidate_time_zone`` those inside the candidate's working day
         (``candidate_day`` = ("HH:MM", "HH:MM"), default 08:00-20:00) come first, the rest are
         marked ``outside_candidate_day``."""
-        body: dict[str, Any] = {"interviewers": interviewers, "duration_min": duration_min,
-                                "start": format_time(start), "end": format_time(end),
-                                "buffer_min": buffer_min, "limit": limit}
+        body: dict[str, Any] = {
+            "interviewers": interviewers,
+            "duration_min": duration_min,
+            "start": format_time(start),
+            "end": format_time(end),
+            "buffer_min": buffer_min,
+            "limit": limit,
+        }
         if rooms:
             body["rooms"] = rooms
         if candidate_time_zone:
@@ -123,18 +170,30 @@ class CalendarServiceClient:
                 body["candidate_day_start"], body["candidate_day_end"] = candidate_day
         return SlotsResult.from_json(await self._call("POST", "/slots/find", token, body))
 
-    async def create_interview(self, token: str, *, candidate_name: str, candidate_email: str,
-                               interviewers: list[str], start: datetime, end: datetime,
-                               idempotency_key: str, rooms: list[str] | None = None,
-                               time_zone: str | None = None,
-                               optional: list[str] | None = None,
-                               role: str | None = None) -> InterviewOut:
+    async def create_interview(
+        self,
+        token: str,
+        *,
+        candidate_name: str,
+        candidate_email: str,
+        interviewers: list[str],
+        start: datetime,
+        end: datetime,
+        idempotency_key: str,
+        rooms: list[str] | None = None,
+        time_zone: str | None = None,
+        optional: list[str] | None = None,
+        role: str | None = None,
+    ) -> InterviewOut:
         """Book an interview; ``role`` (optional) is shown on the panel's and the candidate's
         invites."""
         body: dict[str, Any] = {
             "candidate": {"name": candidate_name, "email": candidate_email},
-            "interviewers": interviewers, "start": format_time(start), "end": format_time(end),
-            "idempotency_key": idempotency_key}
+            "interviewers": interviewers,
+            "start": format_time(start),
+            "end": format_time(end),
+            "idempotency_key": idempotency_key,
+        }
         if rooms:
             body["rooms"] = rooms
         if time_zone:
@@ -153,17 +212,19 @@ class CalendarServiceClient:
         doc = await self._call("POST", f"/interviews/{_safe(interview_id)}/cancel", token, {})
         return InterviewOut.from_json(doc)
 
-    async def reschedule_interview(self, token: str, interview_id: str, *, start: datetime,
-                                   end: datetime) -> InterviewOut:
+    async def reschedule_interview(
+        self, token: str, interview_id: str, *, start: datetime, end: datetime
+    ) -> InterviewOut:
         body = {"start": format_time(start), "end": format_time(end)}
-        doc = await self._call("POST", f"/interviews/{_safe(interview_id)}/reschedule", token,
-                               body)
+        doc = await self._call("POST", f"/interviews/{_safe(interview_id)}/reschedule", token, body)
         return InterviewOut.from_json(doc)
 
     async def resolve_people(self, token: str, queries: list[str]) -> list[list[PersonOut]]:
         doc = await self._call("POST", "/directory/resolve", token, {"queries": queries})
-        return [[PersonOut(p["address"], p["display_name"], p["time_zone"], bool(p["is_room"]))
-                 for p in matches] for matches in doc.get("results", [])]
+        return [
+            [PersonOut(p["address"], p["display_name"], p["time_zone"], bool(p["is_room"])) for p in matches]
+            for matches in doc.get("results", [])
+        ]
 
     async def my_time_zone(self, token: str) -> str | None:
         """The signed-in user's mailbox time zone (IANA), ``None`` when unknown."""
@@ -175,23 +236,35 @@ class CalendarServiceClient:
         doc = await self._call("POST", "/directory/check", token, {"queries": queries})
         return [PersonCheckOut.from_json(p) for p in doc.get("people", [])]
 
-    async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
-                           window_start: datetime, window_end: datetime, candidate_name: str,
-                           candidate_time_zone: str | None = None,
-                           conversation_ref: dict[str, Any] | None = None,
-                           candidate_email: str | None = None,
-                           manager_time_zone: str | None = None, role: str | None = None,
-                           show_interviewer_names: bool = False,
-                           day_hours: tuple[int, int] | None = None) -> OfferOut:
+    async def create_offer(
+        self,
+        token: str,
+        *,
+        interviewers: list[str],
+        duration_min: int,
+        window_start: datetime,
+        window_end: datetime,
+        candidate_name: str,
+        candidate_time_zone: str | None = None,
+        conversation_ref: dict[str, Any] | None = None,
+        candidate_email: str | None = None,
+        manager_time_zone: str | None = None,
+        role: str | None = None,
+        show_interviewer_names: bool = False,
+        day_hours: tuple[int, int] | None = None,
+    ) -> OfferOut:
         """Mint a candidate link. A known ``candidate_email`` is sealed with the offer (the page
         then does not ask for it); ``manager_time_zone`` (IANA) is used for the Teams notice;
         ``role`` is shown on the page, the interviewers' first names only with
         ``show_interviewer_names``; ``day_hours`` (start, end) is the candidate's day in their
         zone (08-20 by default): other times are folded away on the page."""
-        body: dict[str, Any] = {"interviewers": interviewers, "duration_min": duration_min,
-                                "window_start": format_time(window_start),
-                                "window_end": format_time(window_end),
-                                "candidate_name": candidate_name}
+        body: dict[str, Any] = {
+            "interviewers": interviewers,
+            "duration_min": duration_min,
+            "window_start": format_time(window_start),
+            "window_end": format_time(window_end),
+            "candidate_name": candidate_name,
+        }
         if candidate_time_zone:
             body["candidate_time_zone"] = candidate_time_zone
         if candidate_email:
@@ -222,8 +295,9 @@ class CalendarServiceClient:
             body["time_zone"] = time_zone
         return await self._call("POST", "/candidate/slots", None, body)
 
-    async def candidate_book(self, capability: str, start: datetime,
-                             email: str | None = None) -> dict[str, Any]:
+    async def candidate_book(
+        self, capability: str, start: datetime, email: str | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"token": capability, "start": format_time(start)}
         if email:
             body["email"] = email
@@ -233,8 +307,9 @@ class CalendarServiceClient:
         return await self._call("POST", "/candidate/cancel", None, {"token": capability})
 
     async def candidate_reschedule(self, capability: str, start: datetime) -> dict[str, Any]:
-        return await self._call("POST", "/candidate/reschedule", None,
-                                {"token": capability, "start": format_time(start)})
+        return await self._call(
+            "POST", "/candidate/reschedule", None, {"token": capability, "start": format_time(start)}
+        )
 
     async def list_offers(self, token: str) -> list[OfferOut]:
         doc = await self._call("GET", "/offers", token)

@@ -26,10 +26,17 @@ API_VERSION = "v1"
 # Every pattern is anchored with `\Z`, never `$` (Python's `$` also matches before a final "\n"),
 # and every character class is ASCII (`\d` would take any Unicode digit). Control characters in
 # any string of any payload are refused before the schema by the service (`app._payload`).
-_EMAIL = {"type": "string", "minLength": 3, "maxLength": 254,
-          "pattern": r"^[A-Za-z0-9._%+'\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\Z"}
-_TIME = {"type": "string", "maxLength": 40,
-         "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,7})?)?Z\Z"}
+_EMAIL = {
+    "type": "string",
+    "minLength": 3,
+    "maxLength": 254,
+    "pattern": r"^[A-Za-z0-9._%+'\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\Z",
+}
+_TIME = {
+    "type": "string",
+    "maxLength": 40,
+    "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,7})?)?Z\Z",
+}
 _ZONE = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9_+\-/ .()]+\Z"}
 _NAME = {"type": "string", "minLength": 1, "maxLength": 120, "pattern": r"^[^\x00-\x1f\x7f<>]+\Z"}
 _ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9\-_]+\Z"}
@@ -38,36 +45,35 @@ _TOKEN = {"type": "string", "minLength": 40, "maxLength": 128, "pattern": r"^[A-
 
 
 def _obj(required: list[str], **props: Any) -> dict[str, Any]:
-    return {"type": "object", "additionalProperties": False, "required": required,
-            "properties": props}
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": props}
 
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "find_slots": _obj(
         ["interviewers", "duration_min", "start", "end"],
-        interviewers={"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 60,
-                      "uniqueItems": True},
+        interviewers={"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 60, "uniqueItems": True},
         rooms={"type": "array", "items": _EMAIL, "maxItems": 10, "uniqueItems": True},
         duration_min={"type": "integer", "minimum": 5, "maximum": 480},
-        start=_TIME, end=_TIME,
+        start=_TIME,
+        end=_TIME,
         step_min={"type": "integer", "minimum": 5, "maximum": 120},
         buffer_min={"type": "integer", "minimum": 0, "maximum": 240},
         notice_min={"type": "integer", "minimum": 0, "maximum": 20160},
         all={"type": "boolean"},
         limit={"type": "integer", "minimum": 1, "maximum": 500},
         candidate_time_zone=_ZONE,
-        candidate_day_start=_CLOCK, candidate_day_end=_CLOCK,
+        candidate_day_start=_CLOCK,
+        candidate_day_end=_CLOCK,
     ),
     "create_interview": _obj(
         ["candidate", "interviewers", "start", "end", "idempotency_key"],
         candidate=_obj(["name", "email"], name=_NAME, email=_EMAIL),
-        interviewers={"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 20,
-                      "uniqueItems": True},
+        interviewers={"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 20, "uniqueItems": True},
         rooms={"type": "array", "items": _EMAIL, "maxItems": 5, "uniqueItems": True},
         optional={"type": "array", "items": _EMAIL, "maxItems": 20, "uniqueItems": True},
-        start=_TIME, end=_TIME,
-        subject={"type": "string", "minLength": 1, "maxLength": 200,
-                 "pattern": r"^[^\x00-\x1f\x7f]+\Z"},
+        start=_TIME,
+        end=_TIME,
+        subject={"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\x00-\x1f\x7f]+\Z"},
         time_zone=_ZONE,
         idempotency_key=_ID,
         role=_NAME,  # shown on the panel's (and the candidate's) invite
@@ -76,23 +82,29 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "cancel_interview": _obj([], comment={"type": "string", "maxLength": 500}),
     "resolve_people": _obj(
         ["queries"],
-        queries={"type": "array", "minItems": 1, "maxItems": 20,
-                 "items": {"type": "string", "minLength": 1, "maxLength": 120,
-                           "pattern": r"^[^\x00-\x1f\x7f]+\Z"}},
+        queries={
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 20,
+            "items": {"type": "string", "minLength": 1, "maxLength": 120, "pattern": r"^[^\x00-\x1f\x7f]+\Z"},
+        },
     ),
     "check_people": _obj(
         ["queries"],
-        queries={"type": "array", "minItems": 1, "maxItems": 20,
-                 "items": {"type": "string", "minLength": 1, "maxLength": 120,
-                           "pattern": r"^[^\x00-\x1f\x7f]+\Z"}},
+        queries={
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 20,
+            "items": {"type": "string", "minLength": 1, "maxLength": 120, "pattern": r"^[^\x00-\x1f\x7f]+\Z"},
+        },
     ),
     "create_offer": _obj(
         ["interviewers", "duration_min", "window_start", "window_end", "candidate_name"],
-        interviewers={"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 20,
-                      "uniqueItems": True},
+        interviewers={"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 20, "uniqueItems": True},
         show_interviewer_names={"type": "boolean"},
         duration_min={"type": "integer", "minimum": 5, "maximum": 480},
-        window_start=_TIME, window_end=_TIME,
+        window_start=_TIME,
+        window_end=_TIME,
         candidate_name=_NAME,
         candidate_email=_EMAIL,
         candidate_time_zone=_ZONE,
@@ -104,8 +116,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         day_end_hour={"type": "integer", "minimum": 1, "maximum": 24},
     ),
     "candidate_slots": _obj(["token"], token=_TOKEN, time_zone=_ZONE),
-    "candidate_book": _obj(["token", "start"], token=_TOKEN, start=_TIME,
-                           email=_EMAIL),
+    "candidate_book": _obj(["token", "start"], token=_TOKEN, start=_TIME, email=_EMAIL),
     "candidate_change": _obj(["token"], token=_TOKEN, start=_TIME),
     "empty": _obj([]),
 }
@@ -149,12 +160,24 @@ class PersonOut:
     is_room: bool = False
 
     def to_json(self) -> dict[str, object]:
-        return {"address": self.address, "display_name": self.display_name,
-                "time_zone": self.time_zone, "is_room": self.is_room}
+        return {
+            "address": self.address,
+            "display_name": self.display_name,
+            "time_zone": self.time_zone,
+            "is_room": self.is_room,
+        }
 
 
-PERSON_STATUSES = ("ok", "ambiguous", "not_found", "disabled", "no_mailbox", "unreadable",
-                   "not_allowed", "duplicate")
+PERSON_STATUSES = (
+    "ok",
+    "ambiguous",
+    "not_found",
+    "disabled",
+    "no_mailbox",
+    "unreadable",
+    "not_allowed",
+    "duplicate",
+)
 """What check_people says about one typed name: ``ok`` (one enabled person or room whose
 calendar can be read and may be used), ``ambiguous`` (several matches, see ``choices``),
 ``not_found``, ``disabled`` (account switched off), ``no_mailbox``, ``unreadable`` (free/busy
@@ -173,18 +196,26 @@ class PersonCheckOut:
     choices: tuple[PersonOut, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {"query": self.query, "status": self.status,
-                "person": self.person.to_json() if self.person else None,
-                "choices": [c.to_json() for c in self.choices]}
+        return {
+            "query": self.query,
+            "status": self.status,
+            "person": self.person.to_json() if self.person else None,
+            "choices": [c.to_json() for c in self.choices],
+        }
 
     @staticmethod
     def from_json(doc: dict[str, Any]) -> PersonCheckOut:
         def person(p: dict[str, Any]) -> PersonOut:
-            return PersonOut(p["address"], p["display_name"], p.get("time_zone") or "",
-                             bool(p.get("is_room")))
-        return PersonCheckOut(str(doc["query"]), str(doc["status"]),
-                              person(doc["person"]) if doc.get("person") else None,
-                              tuple(person(c) for c in doc.get("choices", [])))
+            return PersonOut(
+                p["address"], p["display_name"], p.get("time_zone") or "", bool(p.get("is_room"))
+            )
+
+        return PersonCheckOut(
+            str(doc["query"]),
+            str(doc["status"]),
+            person(doc["person"]) if doc.get("person") else None,
+            tuple(person(c) for c in doc.get("choices", [])),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,20 +239,24 @@ class SlotsResult:
     blockers: tuple[BlockerOut, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {"slots": [s.to_json() for s in self.slots],
-                "people": [p.to_json() for p in self.people],
-                "blockers": [b.to_json() for b in self.blockers]}
+        return {
+            "slots": [s.to_json() for s in self.slots],
+            "people": [p.to_json() for p in self.people],
+            "blockers": [b.to_json() for b in self.blockers],
+        }
 
     @staticmethod
     def from_json(doc: dict[str, Any]) -> SlotsResult:
         return SlotsResult(
-            slots=tuple(SlotOut(parse_time(s["start"]), parse_time(s["end"]),
-                                bool(s.get("outside_candidate_day")))
-                        for s in doc.get("slots", [])),
-            people=tuple(PersonOut(p["address"], p["display_name"], p["time_zone"],
-                                   bool(p.get("is_room"))) for p in doc.get("people", [])),
-            blockers=tuple(BlockerOut(b["address"], b["reason"])
-                           for b in doc.get("blockers", [])),
+            slots=tuple(
+                SlotOut(parse_time(s["start"]), parse_time(s["end"]), bool(s.get("outside_candidate_day")))
+                for s in doc.get("slots", [])
+            ),
+            people=tuple(
+                PersonOut(p["address"], p["display_name"], p["time_zone"], bool(p.get("is_room")))
+                for p in doc.get("people", [])
+            ),
+            blockers=tuple(BlockerOut(b["address"], b["reason"]) for b in doc.get("blockers", [])),
         )
 
 
@@ -245,10 +280,16 @@ class InterviewOut:
 
     def to_json(self) -> dict[str, object]:
         doc: dict[str, object] = {
-            "id": self.id, "status": self.status, "start": format_time(self.start),
-            "end": format_time(self.end), "subject": self.subject,
-            "attendees": list(self.attendees), "candidate_name": self.candidate_name,
-            "join_url": self.join_url, "event_id": self.event_id}
+            "id": self.id,
+            "status": self.status,
+            "start": format_time(self.start),
+            "end": format_time(self.end),
+            "subject": self.subject,
+            "attendees": list(self.attendees),
+            "candidate_name": self.candidate_name,
+            "join_url": self.join_url,
+            "event_id": self.event_id,
+        }
         if self.candidate_email:
             doc["candidate_email"] = self.candidate_email
         if self.outlook:
@@ -261,13 +302,20 @@ class InterviewOut:
     @staticmethod
     def from_json(doc: dict[str, Any]) -> InterviewOut:
         return InterviewOut(
-            id=doc["id"], status=doc["status"], start=parse_time(doc["start"]),
-            end=parse_time(doc["end"]), subject=doc["subject"],
-            attendees=tuple(doc["attendees"]), candidate_name=doc["candidate_name"],
-            join_url=doc.get("join_url"), event_id=doc.get("event_id"),
-            candidate_email=doc.get("candidate_email"), outlook=doc.get("outlook"),
+            id=doc["id"],
+            status=doc["status"],
+            start=parse_time(doc["start"]),
+            end=parse_time(doc["end"]),
+            subject=doc["subject"],
+            attendees=tuple(doc["attendees"]),
+            candidate_name=doc["candidate_name"],
+            join_url=doc.get("join_url"),
+            event_id=doc.get("event_id"),
+            candidate_email=doc.get("candidate_email"),
+            outlook=doc.get("outlook"),
             outlook_start=parse_time(doc["outlook_start"]) if doc.get("outlook_start") else None,
-            outlook_end=parse_time(doc["outlook_end"]) if doc.get("outlook_end") else None)
+            outlook_end=parse_time(doc["outlook_end"]) if doc.get("outlook_end") else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,10 +328,15 @@ class OfferOut:
     url: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"id": self.id, "status": self.status, "expires_at": format_time(self.expires_at),
-                "url": self.url}
+        return {
+            "id": self.id,
+            "status": self.status,
+            "expires_at": format_time(self.expires_at),
+            "url": self.url,
+        }
 
     @staticmethod
     def from_json(doc: dict[str, Any]) -> OfferOut:
-        return OfferOut(id=doc["id"], status=doc["status"],
-                        expires_at=parse_time(doc["expires_at"]), url=doc.get("url"))
+        return OfferOut(
+            id=doc["id"], status=doc["status"], expires_at=parse_time(doc["expires_at"]), url=doc.get("url")
+        )

@@ -109,9 +109,7 @@ class CredentialCipher:
         kek_id_bytes = _KEK_ID.pack(kek_id)
         dek = AESGCM.generate_key(bit_length=256)
         wrap_nonce = os.urandom(NONCE_BYTES)
-        wrapped = AESGCM(self._keyring.key(kek_id)).encrypt(
-            wrap_nonce, dek, _DEK_AAD_PREFIX + kek_id_bytes
-        )
+        wrapped = AESGCM(self._keyring.key(kek_id)).encrypt(wrap_nonce, dek, _DEK_AAD_PREFIX + kek_id_bytes)
         nonce = os.urandom(NONCE_BYTES)
         sealed = AESGCM(dek).encrypt(nonce, plaintext, aad.encode() + kek_id_bytes)
         header = _HEADER.pack(VERSION, kek_id, NONCE_BYTES + len(wrapped))

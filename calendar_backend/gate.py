@@ -65,15 +65,18 @@ class Refusal:
     def error(self) -> PermissionDeniedError:
         """The answer for an operation that cannot go on partly (book, move, make a link)."""
         if self.rule is Rule.ARCHIVED and self.mailboxes:
-            exc = PermissionDeniedError("These people have left the organisation: "
-                                        + ", ".join(self.mailboxes))
+            exc = PermissionDeniedError(
+                "These people have left the organisation: " + ", ".join(self.mailboxes)
+            )
             exc.gate_rule = self.rule.value  # type: ignore[attr-defined]
             return exc
-        text = {Rule.ARCHIVED: "This account can no longer use OpenSlot.",
-                Rule.NOT_ALLOWED: "OpenSlot is not allowed to read these calendars: ",
-                Rule.NOT_A_ROOM: "These are not rooms: ",
-                Rule.NOT_A_PERSON: "Add these rooms as rooms, not as optional attendees: ",
-                Rule.UNREADABLE: "You cannot see these calendars in Outlook: "}[self.rule]
+        text = {
+            Rule.ARCHIVED: "This account can no longer use OpenSlot.",
+            Rule.NOT_ALLOWED: "OpenSlot is not allowed to read these calendars: ",
+            Rule.NOT_A_ROOM: "These are not rooms: ",
+            Rule.NOT_A_PERSON: "Add these rooms as rooms, not as optional attendees: ",
+            Rule.UNREADABLE: "You cannot see these calendars in Outlook: ",
+        }[self.rule]
         names = ", ".join(self.mailboxes) if self.rule is not Rule.ARCHIVED else ""
         exc = PermissionDeniedError(text + names)
         exc.gate_rule = self.rule.value  # type: ignore[attr-defined]
@@ -92,16 +95,24 @@ class Probe:
 class MailboxGate:
     """The choke point. One per process; safe for concurrent use."""
 
-    def __init__(self, store: storage.Store, graph: GraphClient,
-                 allowlist: MailboxAllowList) -> None:
+    def __init__(self, store: storage.Store, graph: GraphClient, allowlist: MailboxAllowList) -> None:
         self._store = store
         self._graph = graph
         self._allowlist = allowlist
 
-    async def check(self, *, tenant_id: str, actor_oid: str | None, people: Sequence[str],
-                    rooms: Sequence[str] = (), app_token: AppToken, audit: Audit,
-                    probe: Probe | None = None, static: bool = True,
-                    unreserved: Sequence[str] = ()) -> Refusal | None:
+    async def check(
+        self,
+        *,
+        tenant_id: str,
+        actor_oid: str | None,
+        people: Sequence[str],
+        rooms: Sequence[str] = (),
+        app_token: AppToken,
+        audit: Audit,
+        probe: Probe | None = None,
+        static: bool = True,
+        unreserved: Sequence[str] = (),
+    ) -> Refusal | None:
         """``None`` when every mailbox may be used, else the refusal (already audited once).
 
         ``static=False`` applies the probe only: for a second call, once the use case holds the
@@ -121,23 +132,31 @@ class MailboxGate:
         rooms = list(dict.fromkeys(a.lower() for a in rooms))
         refusal = None
         if static:
-            refusal = await self._decide(tenant_id, actor_oid, people, rooms, app_token,
-                                         [a.lower() for a in unreserved])
+            refusal = await self._decide(
+                tenant_id, actor_oid, people, rooms, app_token, [a.lower() for a in unreserved]
+            )
         if refusal is None and probe is not None:
             refusal = await self._probe(people + rooms, probe)
         if refusal is not None:
             await audit(refusal.mailboxes, f"denied:{refusal.rule.value}", None)
         return refusal
 
-    async def _decide(self, tenant_id: str, actor_oid: str | None, people: list[str],
-                      rooms: list[str], app_token: AppToken,
-                      unreserved: Sequence[str] = ()) -> Refusal | None:
+    async def _decide(
+        self,
+        tenant_id: str,
+        actor_oid: str | None,
+        people: list[str],
+        rooms: list[str],
+        app_token: AppToken,
+        unreserved: Sequence[str] = (),
+    ) -> Refusal | None:
         leavers, entries = await self._policy(tenant_id)
         if actor_oid is not None and actor_oid in leavers:
             return Refusal(Rule.ARCHIVED, ())
         if leavers and people:
-            left = await self._stored_leavers(tenant_id, people) \
-                or await self._archived_people(people, leavers, app_token)
+            left = await self._stored_leavers(tenant_id, people) or await self._archived_people(
+                people, leavers, app_token
+            )
             if left:
                 return Refusal(Rule.ARCHIVED, left)
         refused = await self._allowlist.refused(tenant_id, entries, people, app_token)
@@ -160,18 +179,22 @@ class MailboxGate:
         async with self._store.transaction() as tx:
             return await archived_among(tx, tenant_id, people)
 
-    async def _archived_people(self, people: list[str], leavers: set[str],
-                               app_token: AppToken) -> tuple[str, ...]:
+    async def _archived_people(
+        self, people: list[str], leavers: set[str], app_token: AppToken
+    ) -> tuple[str, ...]:
         """Which of ``people`` are archived leavers (directory ids), by name."""
         token = await app_token()
         ids: dict[str, str] = {}
         for i in range(0, len(people), _FILTER_CHUNK):
-            chunk = people[i:i + _FILTER_CHUNK]
-            clauses = " or ".join(f"{p} eq '{a.replace(chr(39), chr(39) * 2)}'"
-                                  for a in chunk for p in ("mail", "userPrincipalName"))
+            chunk = people[i : i + _FILTER_CHUNK]
+            clauses = " or ".join(
+                f"{p} eq '{a.replace(chr(39), chr(39) * 2)}'"
+                for a in chunk
+                for p in ("mail", "userPrincipalName")
+            )
             status, doc = await self._graph.request(
-                "GET", f"/users?$select=id,mail,userPrincipalName&$filter={quote(clauses)}",
-                token)
+                "GET", f"/users?$select=id,mail,userPrincipalName&$filter={quote(clauses)}", token
+            )
             if status != 200:
                 raise PermissionDeniedError("OpenSlot could not check the directory.")
             for user in doc.get("value", []):
@@ -182,19 +205,17 @@ class MailboxGate:
 
     async def _probe(self, mailboxes: list[str], probe: Probe) -> Refusal | None:
         schedules = await self._graph.get_schedules(
-            probe.user_token, probe.requester, mailboxes, probe.at, probe.at + _PROBE,
-            stats=CallStats())
+            probe.user_token, probe.requester, mailboxes, probe.at, probe.at + _PROBE, stats=CallStats()
+        )
         unreadable = tuple(a for a in mailboxes if a not in schedules or schedules[a].error)
         return Refusal(Rule.UNREADABLE, unreadable) if unreadable else None
 
-    async def not_allowed(self, tenant_id: str, people: Sequence[str],
-                          app_token: AppToken) -> set[str]:
+    async def not_allowed(self, tenant_id: str, people: Sequence[str], app_token: AppToken) -> set[str]:
         """The people the allow-list refuses or who left (archived), without auditing: for a
         directory lookup, which only leaves them out of its answer (no calendar is read there)."""
         people = list(dict.fromkeys(a.lower() for a in people))
         leavers, entries = await self._policy(tenant_id)
-        refused = {a.lower() for a in
-                   await self._allowlist.refused(tenant_id, entries, people, app_token)}
+        refused = {a.lower() for a in await self._allowlist.refused(tenant_id, entries, people, app_token)}
         if leavers and people:
             refused |= set(await self._archived_people(people, leavers, app_token))
         return refused
@@ -206,13 +227,19 @@ class MailboxGate:
 
     async def _room_addresses(self, app_token: AppToken) -> set[str]:
         """The tenant's room mailboxes (Graph room list), lower-cased."""
-        return {str(r.get("emailAddress", "")).lower()
-                for r in await self._graph.list_rooms(await app_token())}
+        return {
+            str(r.get("emailAddress", "")).lower() for r in await self._graph.list_rooms(await app_token())
+        }
 
     async def _policy(self, tenant_id: str) -> tuple[set[str], tuple[Entry, ...]]:
         """The tenant's archived leavers (oids) and allow-list entries, read in one transaction."""
         async with self._store.transaction() as tx:
-            leavers = {str(oid) for (oid,) in await tx.execute(
-                sa.select(storage.archived_users.c.oid).where(
-                    storage.archived_users.c.tenant_id == tenant_id))}
+            leavers = {
+                str(oid)
+                for (oid,) in await tx.execute(
+                    sa.select(storage.archived_users.c.oid).where(
+                        storage.archived_users.c.tenant_id == tenant_id
+                    )
+                )
+            }
             return leavers, await list_entries(tx, tenant_id)

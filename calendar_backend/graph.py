@@ -113,10 +113,19 @@ Sleep = Callable[[float], Awaitable[None]]
 class GraphClient:
     """Thin, typed, resilient access to the Graph endpoints OpenSlot uses."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, *, timeout_s: float = 20.0,
-                 max_attempts: int = 5, max_backoff_s: float = 30.0, concurrency: int = 4,
-                 sleep: Sleep = asyncio.sleep, rng: random.Random | None = None,
-                 max_retry_after_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        *,
+        timeout_s: float = 20.0,
+        max_attempts: int = 5,
+        max_backoff_s: float = 30.0,
+        concurrency: int = 4,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        max_retry_after_s: float = 120.0,
+    ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -127,27 +136,35 @@ class GraphClient:
         self._rng = rng or random.Random()
         self._global = asyncio.Semaphore(concurrency * 4)
         self._per_mailbox: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(concurrency))
+            lambda: asyncio.Semaphore(concurrency)
+        )
 
     # ---- core request with retries ---------------------------------------------------------
-    async def request(self, method: str, path: str, token: str, *, json: Any = None,
-                      headers: dict[str, str] | None = None, mailbox: str = "",
-                      stats: CallStats | None = None) -> tuple[int, dict[str, Any]]:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        mailbox: str = "",
+        stats: CallStats | None = None,
+    ) -> tuple[int, dict[str, Any]]:
         """Send one Graph request with retries; returns (status, body) for non-retryable answers."""
-        url = path if path.startswith(("https://", "http://")) else \
-            self._base + path
+        url = path if path.startswith(("https://", "http://")) else self._base + path
         hdrs = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         hdrs.update(headers or {})
         delay = 0.5
         for attempt in range(1, self._max_attempts + 1):
             async with self._per_mailbox[mailbox.lower()], self._global:
                 try:
-                    status, body, retry_after, request_id = await self._send(
-                        method, url, hdrs, json)
+                    status, body, retry_after, request_id = await self._send(method, url, hdrs, json)
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     status, body, retry_after, request_id = 599, {}, None, ""
-                    log.warning("graph %s transport error %s (attempt %d)", method,
-                                type(exc).__name__, attempt)
+                    log.warning(
+                        "graph %s transport error %s (attempt %d)", method, type(exc).__name__, attempt
+                    )
             if stats is not None:
                 stats.requests += 1
                 if request_id:
@@ -155,27 +172,37 @@ class GraphClient:
             if status not in _RETRY_STATUSES and status != 599:
                 return status, body
             if attempt == self._max_attempts or (
-                    retry_after is not None and retry_after > self._max_retry_after):
+                retry_after is not None and retry_after > self._max_retry_after
+            ):
                 break  # never call again before Graph's Retry-After: report it instead
-            wait = retry_after if retry_after is not None else \
-                self._rng.uniform(0, min(delay, self._max_backoff))
+            wait = (
+                retry_after
+                if retry_after is not None
+                else self._rng.uniform(0, min(delay, self._max_backoff))
+            )
             delay *= 2
             await self._sleep(wait)
         if status == 429:
             raise GraphThrottledError(retry_after_s=retry_after or delay)
         raise GraphUnavailableError()
 
-    async def _send(self, method: str, url: str, headers: dict[str, str],
-                    json: Any) -> tuple[int, dict[str, Any], float | None, str]:
-        async with self._session.request(method, url, json=json, headers=headers,
-                                         timeout=self._timeout, allow_redirects=False) as resp:
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str], json: Any
+    ) -> tuple[int, dict[str, Any], float | None, str]:
+        async with self._session.request(
+            method, url, json=json, headers=headers, timeout=self._timeout, allow_redirects=False
+        ) as resp:
             try:
                 body = await resp.json(content_type=None) if resp.status != 204 else {}
             except ValueError:
                 body = {}
             retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
-            return resp.status, body if isinstance(body, dict) else {}, retry_after, \
-                resp.headers.get("request-id", "")
+            return (
+                resp.status,
+                body if isinstance(body, dict) else {},
+                retry_after,
+                resp.headers.get("request-id", ""),
+            )
 
     # ---- JSON batching ---------------------------------------------------------------------
     @property
@@ -183,8 +210,9 @@ class GraphClient:
         """The Graph root every relative path is sent to (no trailing slash)."""
         return self._base
 
-    async def batch(self, token: str, items: Sequence[BatchItem], *,
-                    stats: CallStats | None = None) -> dict[str, BatchAnswer]:
+    async def batch(
+        self, token: str, items: Sequence[BatchItem], *, stats: CallStats | None = None
+    ) -> dict[str, BatchAnswer]:
         """Send `items` through `POST /$batch`, ≤20 per batch, the batches concurrently.
 
         Sub-requests answered 429/503/504 are retried individually (only those) with the rules of
@@ -208,31 +236,36 @@ class GraphClient:
             pending = [i for i in pending if answers[i.id].status in _RETRY_STATUSES]
             if not pending:
                 return answers
-            waits = [_parse_retry_after(answers[i.id].headers.get("Retry-After"))
-                     for i in pending]
+            waits = [_parse_retry_after(answers[i.id].headers.get("Retry-After")) for i in pending]
             retry_after = max((w for w in waits if w is not None), default=None)
             if attempt == self._max_attempts or (
-                    retry_after is not None and retry_after > self._max_retry_after):
+                retry_after is not None and retry_after > self._max_retry_after
+            ):
                 break
-            wait = retry_after if retry_after is not None else \
-                self._rng.uniform(0, min(delay, self._max_backoff))
+            wait = (
+                retry_after
+                if retry_after is not None
+                else self._rng.uniform(0, min(delay, self._max_backoff))
+            )
             delay *= 2
             await self._sleep(wait)
         if any(answers[i.id].status == 429 for i in pending):
             raise GraphThrottledError(retry_after_s=retry_after or delay)
         raise GraphUnavailableError()
 
-    async def _batch_round(self, token: str, items: Sequence[BatchItem],
-                           stats: CallStats | None) -> list[BatchAnswer]:
-        chunks = [items[i:i + MAX_BATCH_ITEMS] for i in range(0, len(items), MAX_BATCH_ITEMS)]
+    async def _batch_round(
+        self, token: str, items: Sequence[BatchItem], stats: CallStats | None
+    ) -> list[BatchAnswer]:
+        chunks = [items[i : i + MAX_BATCH_ITEMS] for i in range(0, len(items), MAX_BATCH_ITEMS)]
         parts = await asyncio.gather(*(self._batch_chunk(token, c, stats) for c in chunks))
         return [answer for part in parts for answer in part]
 
-    async def _batch_chunk(self, token: str, items: Sequence[BatchItem],
-                           stats: CallStats | None) -> list[BatchAnswer]:
-        status, doc = await self.request("POST", "/$batch", token,
-                                         json={"requests": [i.wire() for i in items]},
-                                         stats=stats)
+    async def _batch_chunk(
+        self, token: str, items: Sequence[BatchItem], stats: CallStats | None
+    ) -> list[BatchAnswer]:
+        status, doc = await self.request(
+            "POST", "/$batch", token, json={"requests": [i.wire() for i in items]}, stats=stats
+        )
         _raise_for(status, doc)
         found: dict[str, BatchAnswer] = {}
         for raw in doc.get("responses", []):
@@ -241,48 +274,76 @@ class GraphClient:
             headers = {str(k): str(v) for k, v in (raw.get("headers") or {}).items()}
             body = raw.get("body")
             found[str(raw.get("id"))] = BatchAnswer(
-                str(raw.get("id")), int(raw.get("status", 0)),
-                body if isinstance(body, dict) else {}, headers)
+                str(raw.get("id")), int(raw.get("status", 0)), body if isinstance(body, dict) else {}, headers
+            )
             if stats is not None and headers.get("request-id"):
                 stats.request_ids.append(headers["request-id"])
         return [found.get(i.id) or BatchAnswer(i.id, 502, {}, {}) for i in items]
 
     # ---- free/busy -------------------------------------------------------------------------
-    async def get_schedules(self, token: str, requester: str, addresses: Sequence[str],
-                            start: datetime, end: datetime, *, interval_min: int = 15,
-                            stats: CallStats | None = None) -> dict[str, Schedule]:
+    async def get_schedules(
+        self,
+        token: str,
+        requester: str,
+        addresses: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        interval_min: int = 15,
+        stats: CallStats | None = None,
+    ) -> dict[str, Schedule]:
         """Free/busy for every address, ≤20 per request and ≤`MAX_SCHEDULE_SPAN` per window,
         all pieces in parallel; one merged answer each (`merge_schedules`)."""
-        chunks = [list(addresses[i:i + MAX_SCHEDULES_PER_REQUEST])
-                  for i in range(0, len(addresses), MAX_SCHEDULES_PER_REQUEST)]
+        chunks = [
+            list(addresses[i : i + MAX_SCHEDULES_PER_REQUEST])
+            for i in range(0, len(addresses), MAX_SCHEDULES_PER_REQUEST)
+        ]
         pieces = schedule_pieces(start, end)
-        results = await asyncio.gather(*(
-            self._get_schedule_chunk(token, requester, chunk, lo, hi, interval_min, stats)
-            for chunk in chunks for lo, hi in pieces))
+        results = await asyncio.gather(
+            *(
+                self._get_schedule_chunk(token, requester, chunk, lo, hi, interval_min, stats)
+                for chunk in chunks
+                for lo, hi in pieces
+            )
+        )
         merged: dict[str, Schedule] = {}
         for n, chunk in enumerate(chunks):
-            merged.update(merge_schedules(results[n * len(pieces):(n + 1) * len(pieces)], chunk))
+            merged.update(merge_schedules(results[n * len(pieces) : (n + 1) * len(pieces)], chunk))
         return merged
 
-    async def _get_schedule_chunk(self, token: str, requester: str, addresses: list[str],
-                                  start: datetime, end: datetime, interval_min: int,
-                                  stats: CallStats | None) -> dict[str, Schedule]:
+    async def _get_schedule_chunk(
+        self,
+        token: str,
+        requester: str,
+        addresses: list[str],
+        start: datetime,
+        end: datetime,
+        interval_min: int,
+        stats: CallStats | None,
+    ) -> dict[str, Schedule]:
         status, doc = await self.request(
-            "POST", schedule_path(requester), token,
+            "POST",
+            schedule_path(requester),
+            token,
             json=schedule_body(addresses, start, end, interval_min),
-            headers={"Prefer": 'outlook.timezone="UTC"'}, mailbox=requester, stats=stats)
+            headers={"Prefer": 'outlook.timezone="UTC"'},
+            mailbox=requester,
+            stats=stats,
+        )
         _raise_for(status, doc)
         return schedules_from(doc, addresses)
 
     # ---- directory ---------------------------------------------------------------------------
-    async def find_people(self, token: str, query: str,
-                          stats: CallStats | None = None) -> list[dict[str, Any]]:
+    async def find_people(
+        self, token: str, query: str, stats: CallStats | None = None
+    ) -> list[dict[str, Any]]:
         """Users whose display name or mail starts with `query` (or equals it, for an address)."""
         q = query.replace("'", "''")
-        flt = f"mail eq '{q}'" if "@" in query else \
-            f"startswith(displayName,'{q}') or startswith(mail,'{q}')"
-        path = (f"/users?$filter={quote(flt)}&$top=10"
-                "&$select=id,displayName,mail,userPrincipalName,accountEnabled")
+        flt = f"mail eq '{q}'" if "@" in query else f"startswith(displayName,'{q}') or startswith(mail,'{q}')"
+        path = (
+            f"/users?$filter={quote(flt)}&$top=10"
+            "&$select=id,displayName,mail,userPrincipalName,accountEnabled"
+        )
         status, doc = await self.request("GET", path, token, stats=stats)
         _raise_for(status, doc)
         return [u for u in doc.get("value", []) if isinstance(u, dict)]
@@ -298,8 +359,9 @@ class GraphClient:
             path = doc.get("@odata.nextLink")
         return rooms
 
-    async def users_delta(self, token: str, delta_link: str | None,
-                          stats: CallStats | None = None) -> tuple[list[dict[str, Any]], str]:
+    async def users_delta(
+        self, token: str, delta_link: str | None, stats: CallStats | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
         """Directory changes since `delta_link` (or a full sync); returns (changes, next delta)."""
         path: str | None = delta_link or "/users/delta?$select=id,accountEnabled"
         changes: list[dict[str, Any]] = []
@@ -313,8 +375,9 @@ class GraphClient:
         return changes, next_delta
 
     # ---- events ------------------------------------------------------------------------------
-    async def find_event_by_transaction(self, token: str, organizer: str, transaction_id: str, *,
-                                        stats: CallStats | None = None) -> dict[str, Any] | None:
+    async def find_event_by_transaction(
+        self, token: str, organizer: str, transaction_id: str, *, stats: CallStats | None = None
+    ) -> dict[str, Any] | None:
         """The organizer's event created with `transaction_id`, or None (crash recovery).
 
         Raises the `calendar_backend.errors` tree like every call (never None on a Graph failure).
@@ -322,52 +385,77 @@ class GraphClient:
         if not re.fullmatch(r"[A-Za-z0-9\-]{1,64}", transaction_id):
             raise ValueError("not a transaction id")
         flt = quote(f"transactionId eq '{transaction_id}'")
-        path = (f"/users/{_address(organizer)}/events?$filter={flt}"
-                "&$select=id,transactionId,onlineMeeting,isCancelled,attendees&$top=5")
+        path = (
+            f"/users/{_address(organizer)}/events?$filter={flt}"
+            "&$select=id,transactionId,onlineMeeting,isCancelled,attendees&$top=5"
+        )
         status, doc = await self.request("GET", path, token, mailbox=organizer, stats=stats)
         _raise_for(status, doc)
-        found = [e for e in doc.get("value", []) if isinstance(e, dict)
-                 and e.get("transactionId") == transaction_id]
+        found = [
+            e
+            for e in doc.get("value", [])
+            if isinstance(e, dict) and e.get("transactionId") == transaction_id
+        ]
         return found[0] if found else None
 
-    async def get_event(self, token: str, organizer: str, event_id: str, *,
-                        stats: CallStats | None = None) -> tuple[datetime, datetime, bool] | None:
+    async def get_event(
+        self, token: str, organizer: str, event_id: str, *, stats: CallStats | None = None
+    ) -> tuple[datetime, datetime, bool] | None:
         """An event's (start, end, isCancelled) in UTC, or None when it is gone (recovery)."""
-        path = (f"/users/{_address(organizer)}/events/{_event_id(event_id)}"
-                "?$select=start,end,isCancelled")
-        status, doc = await self.request("GET", path, token, mailbox=organizer, stats=stats,
-                                         headers={"Prefer": 'outlook.timezone="UTC"'})
+        path = f"/users/{_address(organizer)}/events/{_event_id(event_id)}?$select=start,end,isCancelled"
+        status, doc = await self.request(
+            "GET", path, token, mailbox=organizer, stats=stats, headers={"Prefer": 'outlook.timezone="UTC"'}
+        )
         if status == 404:
             return None
         _raise_for(status, doc)
         return _utc(doc["start"]), _utc(doc["end"]), bool(doc.get("isCancelled"))
 
-    async def create_event(self, token: str, organizer: str, event: dict[str, Any], *,
-                           stats: CallStats | None = None) -> dict[str, Any]:
+    async def create_event(
+        self, token: str, organizer: str, event: dict[str, Any], *, stats: CallStats | None = None
+    ) -> dict[str, Any]:
         """Create an event in the organizer's calendar; `event` must carry a `transactionId`."""
         if not event.get("transactionId"):
             raise ValueError("events are created with a transactionId")
-        status, doc = await self.request("POST", f"/users/{_address(organizer)}/events", token,
-                                         json=event, mailbox=organizer, stats=stats)
+        status, doc = await self.request(
+            "POST", f"/users/{_address(organizer)}/events", token, json=event, mailbox=organizer, stats=stats
+        )
         _raise_for(status, doc)
         return doc
 
-    async def update_event(self, token: str, organizer: str, event_id: str,
-                           patch: dict[str, Any], *,
-                           stats: CallStats | None = None) -> dict[str, Any]:
+    async def update_event(
+        self,
+        token: str,
+        organizer: str,
+        event_id: str,
+        patch: dict[str, Any],
+        *,
+        stats: CallStats | None = None,
+    ) -> dict[str, Any]:
         """PATCH an event OpenSlot created."""
         status, doc = await self.request(
-            "PATCH", f"/users/{_address(organizer)}/events/{_event_id(event_id)}", token,
-            json=patch, mailbox=organizer, stats=stats)
+            "PATCH",
+            f"/users/{_address(organizer)}/events/{_event_id(event_id)}",
+            token,
+            json=patch,
+            mailbox=organizer,
+            stats=stats,
+        )
         _raise_for(status, doc)
         return doc
 
-    async def cancel_event(self, token: str, organizer: str, event_id: str, comment: str = "", *,
-                           stats: CallStats | None = None) -> None:
+    async def cancel_event(
+        self, token: str, organizer: str, event_id: str, comment: str = "", *, stats: CallStats | None = None
+    ) -> None:
         """Cancel a meeting as its organizer (attendees get a cancellation)."""
         status, doc = await self.request(
-            "POST", f"/users/{_address(organizer)}/events/{_event_id(event_id)}/cancel", token,
-            json={"comment": comment}, mailbox=organizer, stats=stats)
+            "POST",
+            f"/users/{_address(organizer)}/events/{_event_id(event_id)}/cancel",
+            token,
+            json={"comment": comment},
+            mailbox=organizer,
+            stats=stats,
+        )
         if status == 404:
             return  # already gone: cancelling is idempotent
         _raise_for(status, doc)
@@ -385,8 +473,7 @@ def schedule_pieces(start: datetime, end: datetime) -> list[tuple[datetime, date
         lo = hi
 
 
-def merge_schedules(parts: Sequence[dict[str, Schedule]],
-                    addresses: Sequence[str]) -> dict[str, Schedule]:
+def merge_schedules(parts: Sequence[dict[str, Schedule]], addresses: Sequence[str]) -> dict[str, Schedule]:
     """One `Schedule` per address from the answers for consecutive pieces of a window.
 
     An error in any piece makes the whole schedule that error (never half a calendar). Items are
@@ -401,8 +488,7 @@ def merge_schedules(parts: Sequence[dict[str, Schedule]],
         if failed is not None:
             merged[key] = failed
             continue
-        items = sorted(dict.fromkeys(i for s in mine for i in s.items),
-                       key=lambda i: (i.start, i.end))
+        items = sorted(dict.fromkeys(i for s in mine for i in s.items), key=lambda i: (i.start, i.end))
         merged[key] = Schedule(mine[0].address, tuple(items), mine[0].working_hours)
     return merged
 
@@ -412,13 +498,16 @@ def schedule_path(requester: str) -> str:
     return f"/users/{_address(requester)}/calendar/getSchedule"
 
 
-def schedule_body(addresses: Sequence[str], start: datetime, end: datetime,
-                  interval_min: int) -> dict[str, Any]:
+def schedule_body(
+    addresses: Sequence[str], start: datetime, end: datetime, interval_min: int
+) -> dict[str, Any]:
     """getSchedule's request body for `addresses` (≤20) over [start, end) in UTC."""
-    return {"schedules": list(addresses),
-            "startTime": {"dateTime": _graph_time(start), "timeZone": "UTC"},
-            "endTime": {"dateTime": _graph_time(end), "timeZone": "UTC"},
-            "availabilityViewInterval": interval_min}
+    return {
+        "schedules": list(addresses),
+        "startTime": {"dateTime": _graph_time(start), "timeZone": "UTC"},
+        "endTime": {"dateTime": _graph_time(end), "timeZone": "UTC"},
+        "availabilityViewInterval": interval_min,
+    }
 
 
 def schedules_from(doc: dict[str, Any], addresses: Sequence[str]) -> dict[str, Schedule]:
@@ -435,11 +524,12 @@ def schedules_from(doc: dict[str, Any], addresses: Sequence[str]) -> dict[str, S
             continue
         items = tuple(
             ScheduleItem(_utc(i["start"]), _utc(i["end"]), str(i.get("status", "unknown")))
-            for i in info.get("scheduleItems", []))
-        found[address.lower()] = Schedule(address=address, items=items,
-                                          working_hours=info.get("workingHours"))
-    return {a.lower(): found.get(a.lower(), Schedule(address=a, error="missing"))
-            for a in addresses}
+            for i in info.get("scheduleItems", [])
+        )
+        found[address.lower()] = Schedule(
+            address=address, items=items, working_hours=info.get("workingHours")
+        )
+    return {a.lower(): found.get(a.lower(), Schedule(address=a, error="missing")) for a in addresses}
 
 
 def _raise_for(status: int, doc: dict[str, Any]) -> None:

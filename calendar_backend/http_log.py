@@ -17,8 +17,7 @@ _PARSER_ERRORS_MODULE = "aiohttp.http_exceptions"
 
 
 def _is_parser_error(exc: BaseException | None) -> bool:
-    return exc is not None and any(cls.__module__ == _PARSER_ERRORS_MODULE
-                                   for cls in type(exc).__mro__)
+    return exc is not None and any(cls.__module__ == _PARSER_ERRORS_MODULE for cls in type(exc).__mro__)
 
 
 class ParserErrorRedaction(logging.Filter):

@@ -28,25 +28,37 @@ def candidate_transaction_id(panel_transaction_id: str) -> str:
     return str(uuid5(_CANDIDATE_TXN, panel_transaction_id))
 
 
-def panel_body(*, candidate_name: str, role: str = "",
-               loop: Sequence[tuple[datetime, datetime, str]] = (),
-               source: str = "Scheduled with OpenSlot.") -> dict[str, str]:
+def panel_body(
+    *,
+    candidate_name: str,
+    role: str = "",
+    loop: Sequence[tuple[datetime, datetime, str]] = (),
+    source: str = "Scheduled with OpenSlot.",
+) -> dict[str, str]:
     """The panel's invite body: candidate, role and the loop (start, end, who; UTC in, shown UTC)."""
     rows = [f"<p><b>Candidate:</b> {escape(candidate_name)}</p>"]
     if role:
         rows.append(f"<p><b>Role:</b> {escape(role)}</p>")
     if loop:
         items = "".join(
-            f"<li>{s.astimezone(UTC):%a %d %b %H:%M}\u2013{e.astimezone(UTC):%H:%M} UTC: "
-            f"{escape(who)}</li>" for s, e, who in loop)
+            f"<li>{s.astimezone(UTC):%a %d %b %H:%M}\u2013{e.astimezone(UTC):%H:%M} UTC: {escape(who)}</li>"
+            for s, e, who in loop
+        )
         rows.append(f"<p><b>Interview loop</b></p><ul>{items}</ul>")
     rows.append(f"<p>{escape(source)}</p>")
     return {"contentType": "html", "content": "".join(rows)}
 
 
-def candidate_event(panel_event: dict[str, Any], *, candidate_name: str, candidate_email: str,
-                    join_url: str, role: str = "", company: str = "",
-                    organizer_name: str = "") -> dict[str, Any]:
+def candidate_event(
+    panel_event: dict[str, Any],
+    *,
+    candidate_name: str,
+    candidate_email: str,
+    join_url: str,
+    role: str = "",
+    company: str = "",
+    organizer_name: str = "",
+) -> dict[str, Any]:
     """The candidate's own invite for the same time and Teams meeting as ``panel_event``.
 
     Same subject, start, end and time zone; the candidate is the only attendee; the body holds the
@@ -55,16 +67,21 @@ def candidate_event(panel_event: dict[str, Any], *, candidate_name: str, candida
     what = f"your interview for {escape(role)}" if role else "your interview"
     at = f" at {escape(company)}" if company else ""
     by = f"<p>Organizer: {escape(organizer_name)}</p>" if organizer_name else ""
-    join = (f'<p><a href="{escape(join_url)}">Join the Microsoft Teams meeting</a></p>'
-            if join_url.startswith("https://") else "")
+    join = (
+        f'<p><a href="{escape(join_url)}">Join the Microsoft Teams meeting</a></p>'
+        if join_url.startswith("https://")
+        else ""
+    )
     event: dict[str, Any] = {
         "subject": panel_event["subject"],
-        "body": {"contentType": "html",
-                 "content": f"<p>This is {what}{at}.</p>{by}{join}"},
-        "start": panel_event["start"], "end": panel_event["end"],
-        "attendees": [{"type": "required",
-                       "emailAddress": {"address": candidate_email, "name": candidate_name}}],
-        "isOnlineMeeting": False, "allowNewTimeProposals": False,
+        "body": {"contentType": "html", "content": f"<p>This is {what}{at}.</p>{by}{join}"},
+        "start": panel_event["start"],
+        "end": panel_event["end"],
+        "attendees": [
+            {"type": "required", "emailAddress": {"address": candidate_email, "name": candidate_name}}
+        ],
+        "isOnlineMeeting": False,
+        "allowNewTimeProposals": False,
         "location": {"displayName": "Microsoft Teams meeting"},
     }
     if "transactionId" in panel_event:
@@ -76,5 +93,8 @@ def candidate_event(panel_event: dict[str, Any], *, candidate_name: str, candida
 
 def room_location(address: str, display_name: str) -> dict[str, str]:
     """A Graph ``location`` for a room: its display name shown, its address kept for Exchange."""
-    return {"displayName": display_name.strip() or address, "locationEmailAddress": address,
-            "locationType": "conferenceRoom"}
+    return {
+        "displayName": display_name.strip() or address,
+        "locationEmailAddress": address,
+        "locationType": "conferenceRoom",
+    }

@@ -326,8 +326,9 @@ def _parse_id(text: object) -> int:
 
 def _parse_entry(value: object) -> KeyEntry:
     if not isinstance(value, dict) or not (
-            set(value) == {"key", "status", "created"}
-            or (set(value) == {"status", "created"} and value["status"] == KeyStatus.RETIRED)):
+        set(value) == {"key", "status", "created"}
+        or (set(value) == {"status", "created"} and value["status"] == KeyStatus.RETIRED)
+    ):
         raise KeyringError("a key entry is malformed")
     status, created = value["status"], value["created"]
     if status not in {s.value for s in KeyStatus}:
@@ -366,9 +367,7 @@ def _serialize(ring: Keyring) -> bytes:
             }
             for i, e in sorted(ring.entries.items())
         },
-        "signing": {
-            str(i): base64.b64encode(k).decode("ascii") for i, k in sorted(ring.signing.items())
-        },
+        "signing": {str(i): base64.b64encode(k).decode("ascii") for i, k in sorted(ring.signing.items())},
     }
     return (json.dumps(doc, indent=2) + "\n").encode("ascii")
 

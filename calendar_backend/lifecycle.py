@@ -85,8 +85,14 @@ class _Delta:
 class LeaverJob:
     """Archives leavers for every active tenant. One instance per process."""
 
-    def __init__(self, store: storage.Store, cipher: CredentialCipher, tokens: TokenBroker,
-                 graph: GraphClient, clock: Clock = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        store: storage.Store,
+        cipher: CredentialCipher,
+        tokens: TokenBroker,
+        graph: GraphClient,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
         self._store = store
         self._cipher = cipher
         self._tokens = tokens
@@ -120,8 +126,7 @@ class LeaverJob:
             leavers = set(delta.leavers)
             if delta.full_round:
                 leavers |= await known_oids(tx, tenant_id) - delta.present
-            report = await _archive_all(tx, tenant_id, sorted(leavers), self._clock(),
-                                        delta.addresses)
+            report = await _archive_all(tx, tenant_id, sorted(leavers), self._clock(), delta.addresses)
             await put_delta_link(tx, tenant_id, delta.delta_link, self._clock())
         return SyncReport(tenant_id, delta.full_round, *report)
 
@@ -179,16 +184,27 @@ def _split(items: list[dict[str, Any]], delta_link: str, *, full_round: bool) ->
             continue
         if "@removed" in item or item.get("accountEnabled") is False:
             leavers.add(oid)
-            addresses[oid] = tuple(sorted({str(item[k]).lower() for k in ("mail", "userPrincipalName")
-                                           if isinstance(item.get(k), str) and item[k]}))
+            addresses[oid] = tuple(
+                sorted(
+                    {
+                        str(item[k]).lower()
+                        for k in ("mail", "userPrincipalName")
+                        if isinstance(item.get(k), str) and item[k]
+                    }
+                )
+            )
         else:
             present.add(oid)
     return _Delta(leavers, present, delta_link, full_round, addresses)
 
 
-async def _archive_all(tx: AsyncConnection, tenant_id: str, oids: Iterable[str],
-                       at: datetime, addresses: dict[str, tuple[str, ...]] | None = None,
-                       ) -> tuple[tuple[str, ...], int, int]:
+async def _archive_all(
+    tx: AsyncConnection,
+    tenant_id: str,
+    oids: Iterable[str],
+    at: datetime,
+    addresses: dict[str, tuple[str, ...]] | None = None,
+) -> tuple[tuple[str, ...], int, int]:
     archived: list[str] = []
     offers = caches = 0
     for oid in oids:
@@ -200,8 +216,9 @@ async def _archive_all(tx: AsyncConnection, tenant_id: str, oids: Iterable[str],
     return tuple(archived), offers, caches
 
 
-async def archive_leaver(tx: AsyncConnection, tenant_id: str, oid: str,
-                         at: datetime, addresses: Iterable[str] = ()) -> tuple[int, bool] | None:
+async def archive_leaver(
+    tx: AsyncConnection, tenant_id: str, oid: str, at: datetime, addresses: Iterable[str] = ()
+) -> tuple[int, bool] | None:
     """Archive one user in the caller's transaction: revoke offers, delete tokens, remember the
     user's addresses (mail, UPN) so they are refused by name as interviewers, audit.
 
@@ -211,27 +228,40 @@ async def archive_leaver(tx: AsyncConnection, tenant_id: str, oid: str,
     if not await storage.archive_user(tx, tenant_id, oid, at):
         return None
     for address in sorted({a.lower() for a in addresses}):
-        await tx.execute(sa.delete(archived_addresses).where(
-            archived_addresses.c.tenant_id == tenant_id, archived_addresses.c.address == address))
-        await tx.execute(sa.insert(archived_addresses).values(
-            tenant_id=tenant_id, address=address, oid=oid, archived_at=at))
+        await tx.execute(
+            sa.delete(archived_addresses).where(
+                archived_addresses.c.tenant_id == tenant_id, archived_addresses.c.address == address
+            )
+        )
+        await tx.execute(
+            sa.insert(archived_addresses).values(
+                tenant_id=tenant_id, address=address, oid=oid, archived_at=at
+            )
+        )
     revoked = await storage.revoke_offers_for_user(tx, tenant_id, oid)
     deleted = await storage.delete_token_cache(tx, tenant_id, oid)
-    await append_audit(tx, AuditEvent(
-        tenant_id=tenant_id, actor_oid=ACTOR, operation="user.archive", targets=(oid,),
-        result="ok", at=at, request_id=f"lifecycle-{uuid.uuid4()}"))
+    await append_audit(
+        tx,
+        AuditEvent(
+            tenant_id=tenant_id,
+            actor_oid=ACTOR,
+            operation="user.archive",
+            targets=(oid,),
+            result="ok",
+            at=at,
+            request_id=f"lifecycle-{uuid.uuid4()}",
+        ),
+    )
     return revoked, deleted
 
 
-async def archived_among(tx: AsyncConnection, tenant_id: str,
-                         addresses: Iterable[str]) -> tuple[str, ...]:
+async def archived_among(tx: AsyncConnection, tenant_id: str, addresses: Iterable[str]) -> tuple[str, ...]:
     """The given addresses (as given, in order) that belong to users archived as leavers."""
     wanted = list(dict.fromkeys(addresses))
     if not wanted:
         return ()
     c = archived_addresses.c
-    query = sa.select(c.address).where(c.tenant_id == tenant_id,
-                                       c.address.in_([a.lower() for a in wanted]))
+    query = sa.select(c.address).where(c.tenant_id == tenant_id, c.address.in_([a.lower() for a in wanted]))
     gone = {str(a) for a in (await tx.execute(query)).scalars()}
     return tuple(a for a in wanted if a.lower() in gone)
 
@@ -239,11 +269,9 @@ async def archived_among(tx: AsyncConnection, tenant_id: str,
 async def known_oids(tx: AsyncConnection, tenant_id: str) -> set[str]:
     """Lowercase oids OpenSlot holds anything for in this tenant (caches, offers, interviews)."""
     queries = (
-        sa.select(storage.token_caches.c.user_oid).where(
-            storage.token_caches.c.tenant_id == tenant_id),
+        sa.select(storage.token_caches.c.user_oid).where(storage.token_caches.c.tenant_id == tenant_id),
         sa.select(storage.offers.c.organizer_oid).where(storage.offers.c.tenant_id == tenant_id),
-        sa.select(storage.interviews.c.organizer_oid).where(
-            storage.interviews.c.tenant_id == tenant_id),
+        sa.select(storage.interviews.c.organizer_oid).where(storage.interviews.c.tenant_id == tenant_id),
     )
     found: set[str] = set()
     for query in queries:
@@ -258,20 +286,25 @@ async def get_delta_link(tx: AsyncConnection, tenant_id: str) -> str | None:
     return None if value is None else str(value)
 
 
-async def put_delta_link(tx: AsyncConnection, tenant_id: str, delta_link: str,
-                         at: datetime) -> None:
+async def put_delta_link(tx: AsyncConnection, tenant_id: str, delta_link: str, at: datetime) -> None:
     """Store the delta link to resume from (insert or replace)."""
     c = directory_sync.c
-    updated = await tx.execute(sa.update(directory_sync).where(c.tenant_id == tenant_id)
-                               .values(delta_link=delta_link, synced_at=at))
+    updated = await tx.execute(
+        sa.update(directory_sync).where(c.tenant_id == tenant_id).values(delta_link=delta_link, synced_at=at)
+    )
     if updated.rowcount == 0:
-        await tx.execute(sa.insert(directory_sync).values(
-            tenant_id=tenant_id, delta_link=delta_link, synced_at=at))
+        await tx.execute(
+            sa.insert(directory_sync).values(tenant_id=tenant_id, delta_link=delta_link, synced_at=at)
+        )
 
 
-async def run_every(interval: timedelta, action: Callable[[], Awaitable[object]], *,
-                    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                    rounds: int | None = None) -> None:
+async def run_every(
+    interval: timedelta,
+    action: Callable[[], Awaitable[object]],
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rounds: int | None = None,
+) -> None:
     """Run ``action`` now and then every ``interval`` (``rounds`` times, or until cancelled).
 
     A failing round is logged and does not stop the loop (the next round retries).

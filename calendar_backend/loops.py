@@ -344,8 +344,9 @@ class _FoundOneError(Exception):
 
 
 class _Search:
-    def __init__(self, options: list[_Options], spec: LoopSpec, k: int, max_days: int,
-                 *, first_only: bool = False) -> None:
+    def __init__(
+        self, options: list[_Options], spec: LoopSpec, k: int, max_days: int, *, first_only: bool = False
+    ) -> None:
         self.first_only = first_only
         self.options = options
         self.k = k
@@ -367,8 +368,9 @@ class _Search:
         worst = self.best[-1][0]
         return (days, idle, outside, first) > worst[:4]
 
-    def _tied_and_later(self, mask: int, last_end: int, days: int, idle: int, outside: int,
-                        first: int) -> bool:
+    def _tied_and_later(
+        self, mask: int, last_end: int, days: int, idle: int, outside: int, first: int
+    ) -> bool:
         """True when the partial key ties the K-th best's first four parts and no completion can
         win the tie-break (starts by session index): placed sessions count with their start, the
         others with a lower bound (they start after ``last_end``), and every completion is
@@ -406,12 +408,14 @@ class _Search:
                 if self._cut(1, 0, opts.outside[index], start):
                     continue
                 self.chosen[session] = index
-                self._extend(1 << session, start + opts.duration, opts.days[index], 1, 0,
-                             opts.outside[index], start)
+                self._extend(
+                    1 << session, start + opts.duration, opts.days[index], 1, 0, opts.outside[index], start
+                )
         return self.best
 
-    def _extend(self, mask: int, last_end: int, last_day: int, days: int, idle: int, outside: int,
-                first: int) -> bool:
+    def _extend(
+        self, mask: int, last_end: int, last_day: int, days: int, idle: int, outside: int, first: int
+    ) -> bool:
         """Place the remaining sessions; False only when no completion exists from this state.
 
         Whether a completion exists depends on ``(mask, last_end, last_day, days)`` alone, not on
@@ -439,8 +443,17 @@ class _Search:
             self.dead.add(state)
         return alive
 
-    def _same_day(self, session: int, mask: int, last_end: int, last_day: int, days: int, idle: int,
-                  outside: int, first: int) -> bool:
+    def _same_day(
+        self,
+        session: int,
+        mask: int,
+        last_end: int,
+        last_day: int,
+        days: int,
+        idle: int,
+        outside: int,
+        first: int,
+    ) -> bool:
         """Place ``session`` next on the same day, within the break rule."""
         opts = self.options[session]
         starts, day_of, out = opts.starts, opts.days, opts.outside
@@ -457,12 +470,28 @@ class _Search:
                 alive = True
                 continue
             self.chosen[session] = index
-            alive |= self._extend(mask | 1 << session, starts[index] + opts.duration, last_day, days,
-                                  idle + gap, outside + out[index], first)
+            alive |= self._extend(
+                mask | 1 << session,
+                starts[index] + opts.duration,
+                last_day,
+                days,
+                idle + gap,
+                outside + out[index],
+                first,
+            )
         return alive
 
-    def _later_day(self, session: int, mask: int, last_end: int, last_day: int, days: int, idle: int,
-                   outside: int, first: int) -> bool:
+    def _later_day(
+        self,
+        session: int,
+        mask: int,
+        last_end: int,
+        last_day: int,
+        days: int,
+        idle: int,
+        outside: int,
+        first: int,
+    ) -> bool:
         """Place ``session`` next on a later local date, any time after the previous one ended."""
         if self._cut(days + 1, idle, outside, first):
             return True
@@ -474,8 +503,15 @@ class _Search:
                 alive = True
                 continue
             self.chosen[session] = index
-            alive |= self._extend(mask | 1 << session, starts[index] + opts.duration, day_of[index],
-                                  days + 1, idle, outside + out[index], first)
+            alive |= self._extend(
+                mask | 1 << session,
+                starts[index] + opts.duration,
+                day_of[index],
+                days + 1,
+                idle,
+                outside + out[index],
+                first,
+            )
         return alive
 
 
@@ -491,8 +527,9 @@ def _schedules(spec: LoopSpec, options: list[_Options], k: int) -> tuple[LoopSch
         for i, index in enumerate(chosen):
             start = EPOCH + options[i].starts[index] * _MINUTE
             session = spec.sessions[i]
-            placements.append(Placement(i, session.title, start, start + session.duration,
-                                        options[i].rooms[index]))
+            placements.append(
+                Placement(i, session.title, start, start + session.duration, options[i].rooms[index])
+            )
         placements.sort(key=lambda p: p.start)
         schedules.append(LoopSchedule(tuple(placements), days, idle * _MINUTE, outside * _MINUTE))
     return tuple(schedules)
@@ -576,23 +613,30 @@ def _explain_session(
     shorter = _shorter(spec, session, free)
     hints = (shorter,) if shorter else ()
     if not _starts(spec, _base_spans(spec, session), session.duration, limit=1):
-        return Explanation(Reason.NO_ROOM_IN_WINDOW, index, (),
-                           f"{head} inside the search window {_when(spec)}", hints)
-    alone = [m for m in session.interviewers
-             if not _fits(spec, Session(session.title, session.duration, (m,), (), session.window), free)]
+        return Explanation(
+            Reason.NO_ROOM_IN_WINDOW, index, (), f"{head} inside the search window {_when(spec)}", hints
+        )
+    alone = [
+        m
+        for m in session.interviewers
+        if not _fits(spec, Session(session.title, session.duration, (m,), (), session.window), free)
+    ]
     if alone:
         text = f"{head} where {_join([name.get(m, m) for m in alone])} "
         text += ("is" if len(alone) == 1 else "are each") + f" free {_when(spec)}"
         return Explanation(Reason.NOT_FREE, index, tuple(alone), text, hints)
-    if session.rooms and not _fits(spec, Session(session.title, session.duration, (), session.rooms,
-                                                 session.window), free):
+    if session.rooms and not _fits(
+        spec, Session(session.title, session.duration, (), session.rooms, session.window), free
+    ):
         text = f"{head} where any of {_join([name.get(r, r) for r in session.rooms])} is free {_when(spec)}"
         return Explanation(Reason.NOT_FREE, index, session.rooms, text, hints)
     people = session.interviewers
     if _fits(spec, Session(session.title, session.duration, people, (), session.window), free):
-        text = (f"{head} where {_join([name.get(r, r) for r in session.rooms])} "
-                f"{'is' if len(session.rooms) == 1 else 'are'} free while "
-                f"{_join([name.get(m, m) for m in people])} can meet {_when(spec)}")
+        text = (
+            f"{head} where {_join([name.get(r, r) for r in session.rooms])} "
+            f"{'is' if len(session.rooms) == 1 else 'are'} free while "
+            f"{_join([name.get(m, m) for m in people])} can meet {_when(spec)}"
+        )
         return Explanation(Reason.NO_ROOM, index, session.rooms, text, hints)
     drops = tuple(
         Suggestion(Change.DROP_PERSON, m, f"drop {name.get(m, m)} from {session.title}")
@@ -613,8 +657,7 @@ def _relaxations(spec: LoopSpec, free: Mapping[str, Sequence[Interval]]) -> tupl
     for wider in _WIDER_BREAKS:
         if wider > spec.max_break and has_loop(_replace(spec, max_break=wider), free):
             minutes = wider // _MINUTE
-            found.append(Suggestion(Change.LONGER_BREAK, minutes,
-                                    f"allow breaks of up to {minutes} minutes"))
+            found.append(Suggestion(Change.LONGER_BREAK, minutes, f"allow breaks of up to {minutes} minutes"))
             break
     if spec.precedence() and has_loop(_replace(spec, fixed_order=False, before=frozenset()), free):
         found.append(Suggestion(Change.FREE_ORDER, "free", "let the sessions run in any order"))
@@ -637,9 +680,11 @@ def explain(
         return tuple(_explain_session(spec, i, free, name) for i in stuck)
     if has_loop(spec, free):
         return ()
-    text = (f"each session fits alone {_when(spec)}, but not all {len(spec.sessions)} with "
-            f"breaks of {spec.min_break // _MINUTE} to {spec.max_break // _MINUTE} minutes"
-            f"{' in this order' if spec.precedence() else ''} on at most {spec.max_days} day(s)")
+    text = (
+        f"each session fits alone {_when(spec)}, but not all {len(spec.sessions)} with "
+        f"breaks of {spec.min_break // _MINUTE} to {spec.max_break // _MINUTE} minutes"
+        f"{' in this order' if spec.precedence() else ''} on at most {spec.max_days} day(s)"
+    )
     return (Explanation(Reason.NO_COMBINATION, None, (), text, _relaxations(spec, free)),)
 
 

@@ -78,22 +78,36 @@ class OfferPrivate:
     day_hours: tuple[int, int] = DEFAULT_DAY_HOURS  # the candidate's day in their zone
 
     def to_bytes(self) -> bytes:
-        return json.dumps({"n": self.candidate_name, "e": self.candidate_email,
-                           "r": self.conversation_ref, "s": self.show_names,
-                           "z": self.manager_time_zone, "ro": self.role,
-                           "on": self.organizer_name, "fn": list(self.first_names),
-                           "dh": list(self.day_hours)}).encode()
+        return json.dumps(
+            {
+                "n": self.candidate_name,
+                "e": self.candidate_email,
+                "r": self.conversation_ref,
+                "s": self.show_names,
+                "z": self.manager_time_zone,
+                "ro": self.role,
+                "on": self.organizer_name,
+                "fn": list(self.first_names),
+                "dh": list(self.day_hours),
+            }
+        ).encode()
 
     @staticmethod
     def from_bytes(raw: bytes) -> OfferPrivate:
         """Inverse of `to_bytes`; rows sealed before a field was stored read its default."""
         doc = json.loads(raw)
         hours = doc.get("dh") or DEFAULT_DAY_HOURS
-        return OfferPrivate(str(doc["n"]), str(doc["e"]), doc.get("r"), bool(doc.get("s")),
-                            str(doc.get("z") or "UTC"), str(doc.get("ro") or ""),
-                            str(doc.get("on") or ""),
-                            tuple(str(n) for n in doc.get("fn") or ()),
-                            (int(hours[0]), int(hours[1])))
+        return OfferPrivate(
+            str(doc["n"]),
+            str(doc["e"]),
+            doc.get("r"),
+            bool(doc.get("s")),
+            str(doc.get("z") or "UTC"),
+            str(doc.get("ro") or ""),
+            str(doc.get("on") or ""),
+            tuple(str(n) for n in doc.get("fn") or ()),
+            (int(hours[0]), int(hours[1])),
+        )
 
 
 def hash_capability(token: str) -> bytes:
@@ -103,8 +117,12 @@ def hash_capability(token: str) -> bytes:
 
 def offer_private_aad(tenant_id: str, token_hash: bytes) -> Aad:
     """Associated data binding an offer's sealed private data to its tenant and token hash."""
-    return Aad(purpose="offer-private", tenant_id=tenant_id,
-               column="offers.conversation_ref", row_id=token_hash.hex())
+    return Aad(
+        purpose="offer-private",
+        tenant_id=tenant_id,
+        column="offers.conversation_ref",
+        row_id=token_hash.hex(),
+    )
 
 
 def slot_id(start: datetime) -> str:
@@ -123,8 +141,9 @@ class OfferService:
         self._clock = service._clock
 
     # ---- manager operations (user token) ----------------------------------------------------
-    async def create_offer(self, principal: Principal, assertion: str, req: dict[str, Any],
-                           request_id: str) -> OfferOut:
+    async def create_offer(
+        self, principal: Principal, assertion: str, req: dict[str, Any], request_id: str
+    ) -> OfferOut:
         """Mint a link. Returns the URL once; only the token's hash is stored.
 
         Raises:
@@ -148,37 +167,55 @@ class OfferService:
         organizer, organizer_name = await self._svc._organizer(token)
         names = [a.lower() for a in req["interviewers"]]
         show_names = bool(req.get("show_interviewer_names", False))
-        day_hours = (int(req.get("day_start_hour", DEFAULT_DAY_HOURS[0])),
-                     int(req.get("day_end_hour", DEFAULT_DAY_HOURS[1])))
+        day_hours = (
+            int(req.get("day_start_hour", DEFAULT_DAY_HOURS[0])),
+            int(req.get("day_end_hour", DEFAULT_DAY_HOURS[1])),
+        )
         if day_hours[0] >= day_hours[1]:
             raise ValidationError("day_end_hour", "must be after day_start_hour")
         # The mailbox gate: allow-list, and only calendars the manager can read in Outlook now.
-        refusal = await self._svc._gate(principal, ctx, "offer.create", request_id, names,
-                                        probe=Probe(token, organizer, max(start, now)))
+        refusal = await self._svc._gate(
+            principal, ctx, "offer.create", request_id, names, probe=Probe(token, organizer, max(start, now))
+        )
         if refusal is not None:
             raise refusal.error()
         capability = secrets.token_urlsafe(32)
         token_hash = hash_capability(capability)
-        private = OfferPrivate(req["candidate_name"], req.get("candidate_email", ""),
-                               req.get("conversation_ref"), show_names, manager_zone,
-                               role=str(req.get("role", "")), organizer_name=organizer_name,
-                               first_names=(await self._first_names(token, names)
-                                            if show_names else ()),
-                               day_hours=day_hours)
-        sealed = self._cipher.encrypt(private.to_bytes(),
-                                      aad=offer_private_aad(principal.tenant_id, token_hash))
+        private = OfferPrivate(
+            req["candidate_name"],
+            req.get("candidate_email", ""),
+            req.get("conversation_ref"),
+            show_names,
+            manager_zone,
+            role=str(req.get("role", "")),
+            organizer_name=organizer_name,
+            first_names=(await self._first_names(token, names) if show_names else ()),
+            day_hours=day_hours,
+        )
+        sealed = self._cipher.encrypt(
+            private.to_bytes(), aad=offer_private_aad(principal.tenant_id, token_hash)
+        )
         hours = int(req.get("expires_in_hours", self._settings.offer_ttl_hours))
         async with self._store.transaction() as tx:
             row = await storage.create_offer(
-                tx, tenant_id=principal.tenant_id, organizer_oid=principal.oid,
-                organizer_upn=organizer, token_hash=token_hash, interviewers=names,
+                tx,
+                tenant_id=principal.tenant_id,
+                organizer_oid=principal.oid,
+                organizer_upn=organizer,
+                token_hash=token_hash,
+                interviewers=names,
                 display_names=[],  # first names only, sealed in `OfferPrivate`
-                duration_min=int(req["duration_min"]), window_start=start, window_end=end,
+                duration_min=int(req["duration_min"]),
+                window_start=start,
+                window_end=end,
                 candidate_time_zone=candidate_zone,
                 expires_at=now + timedelta(hours=hours),
-                conversation_ref=(sealed, self._cipher.key_id_of(sealed)), now=now)
-            await self._svc._audit(principal, principal.tenant_id, "offer.create", names, "ok",
-                                   request_id, tx=tx)
+                conversation_ref=(sealed, self._cipher.key_id_of(sealed)),
+                now=now,
+            )
+            await self._svc._audit(
+                principal, principal.tenant_id, "offer.create", names, "ok", request_id, tx=tx
+            )
         url = f"{self._settings.public_base_url}/c/{capability}"
         return OfferOut(row.id, row.status, row.expires_at, url)
 
@@ -190,8 +227,7 @@ class OfferService:
         now = self._clock()
         return [OfferOut(r.id, _effective_status(r, now), r.expires_at) for r in rows]
 
-    async def revoke_offer(self, principal: Principal, offer_id: str,
-                           request_id: str) -> OfferOut:
+    async def revoke_offer(self, principal: Principal, offer_id: str, request_id: str) -> OfferOut:
         """Revoke the caller's open offer; the link answers 410 from now on.
 
         Raises:
@@ -200,14 +236,14 @@ class OfferService:
         """
         async with self._store.transaction() as tx:
             row = await storage.get_offer(tx, offer_id)
-            if row is None or row.tenant_id != principal.tenant_id \
-                    or row.organizer_oid != principal.oid:
+            if row is None or row.tenant_id != principal.tenant_id or row.organizer_oid != principal.oid:
                 raise NotFoundError()
             if row.status is storage.OfferStatus.BOOKED:
                 raise ConflictError("This link was already used; cancel the interview instead.")
             await storage.revoke_offer(tx, offer_id)
-            await self._svc._audit(principal, principal.tenant_id, "offer.revoke", (), "ok",
-                                   request_id, tx=tx)
+            await self._svc._audit(
+                principal, principal.tenant_id, "offer.revoke", (), "ok", request_id, tx=tx
+            )
             updated = await storage.get_offer(tx, offer_id)
         assert updated is not None  # noqa: S101 - read in the same transaction
         return OfferOut(updated.id, updated.status, updated.expires_at)
@@ -222,16 +258,14 @@ class OfferService:
         offer = await self._offer_for(req["token"])
         private = self._private(offer)
         zone = req.get("time_zone")
-        doc = self._offer_doc(offer, private,
-                              _iana_zone("time_zone", zone) if zone is not None else None)
+        doc = self._offer_doc(offer, private, _iana_zone("time_zone", zone) if zone is not None else None)
         if offer.status is storage.OfferStatus.BOOKED:
             interview = await self._interview_of(offer)
             doc["booking"] = _booking_doc(interview)
             doc["can_change"] = self._can_change(offer, interview)
             if not doc["can_change"]:
                 return doc
-        doc["slots"] = [_slot_doc(s.start, s.end) for s in
-                        (await self._live_slots(offer, request_id)).slots]
+        doc["slots"] = [_slot_doc(s.start, s.end) for s in (await self._live_slots(offer, request_id)).slots]
         return doc
 
     async def candidate_book(self, req: dict[str, Any], request_id: str) -> dict[str, Any]:
@@ -265,15 +299,29 @@ class OfferService:
         except Exception:
             await self._fail(row.id, offer)
             raise
-        event = _event_body({"name": private.candidate_name, "email": email}, mailboxes, [],
-                            start, end, row.transaction_id,
-                            f"Interview: {private.candidate_name}", None)
-        event["body"] = panel_body(candidate_name=private.candidate_name, role=private.role,
-                                   source="Booked by the candidate through their OpenSlot link.")
+        event = _event_body(
+            {"name": private.candidate_name, "email": email},
+            mailboxes,
+            [],
+            start,
+            end,
+            row.transaction_id,
+            f"Interview: {private.candidate_name}",
+            None,
+        )
+        event["body"] = panel_body(
+            candidate_name=private.candidate_name,
+            role=private.role,
+            source="Booked by the candidate through their OpenSlot link.",
+        )
         brand = self._settings.branding.get(offer.tenant_id) or self._settings.branding.get("*")
-        invite = CandidateInvite(name=private.candidate_name, email=email, role=private.role,
-                                 company=brand.company_name if brand else "",
-                                 organizer_name=private.organizer_name)
+        invite = CandidateInvite(
+            name=private.candidate_name,
+            email=email,
+            role=private.role,
+            company=brand.company_name if brand else "",
+            organizer_name=private.organizer_name,
+        )
         try:
             await self._svc._bookings.create(writer, row, event, candidate=invite)
         except Exception:
@@ -301,17 +349,15 @@ class OfferService:
             if self._may_rebook(offer):
                 reopened = await storage.reopen_offer(tx, offer.id, interview_id=interview.id)
                 if reopened:
-                    await self._svc._audit(None, offer.tenant_id, "offer.reopen", (), "ok",
-                                           request_id, tx=tx)
+                    await self._svc._audit(None, offer.tenant_id, "offer.reopen", (), "ok", request_id, tx=tx)
 
-        await self._svc._bookings.cancel(writer, interview,
-                                         "Cancelled by the candidate via OpenSlot",
-                                         "offer.cancel", released=released)
+        await self._svc._bookings.cancel(
+            writer, interview, "Cancelled by the candidate via OpenSlot", "offer.cancel", released=released
+        )
         outcome = await self._outcome(offer, self._private(offer), "cancelled", interview.id)
         return {**outcome, "reopened": reopened}
 
-    async def candidate_reschedule(self, req: dict[str, Any],
-                                   request_id: str) -> dict[str, Any]:
+    async def candidate_reschedule(self, req: dict[str, Any], request_id: str) -> dict[str, Any]:
         """Move the booked interview to another open slot (limit and cut-off apply).
 
         Raises:
@@ -323,14 +369,20 @@ class OfferService:
         offer, interview = await self._changeable(req["token"], count=True)
         start, end = self._slot_bounds(offer, req["start"])
         _ctx, token = await self._app_token(offer, "offer.reschedule", request_id)
-        await self._require_offered(offer, token, start, end, request_id, "offer.reschedule",
-                                    ignore=(interview.start, interview.end))
+        await self._require_offered(
+            offer, token, start, end, request_id, "offer.reschedule", ignore=(interview.start, interview.end)
+        )
         writer = Writer(None, offer.tenant_id, token, offer.organizer_upn, request_id)
         try:  # hold the new time → recheck → count the change → PATCH → confirm (booking.py)
-            await self._svc._bookings.move(writer, interview, start, end,
-                                           operation="offer.reschedule",
-                                           recheck_operation="offer.recheck",
-                                           before_write=lambda: self._claim_change(offer))
+            await self._svc._bookings.move(
+                writer,
+                interview,
+                start,
+                end,
+                operation="offer.reschedule",
+                recheck_operation="offer.recheck",
+                before_write=lambda: self._claim_change(offer),
+            )
         except SlotTakenError as exc:
             exc.fresh = await self._live_slots(offer, request_id)  # type: ignore[attr-defined]
             raise
@@ -347,8 +399,11 @@ class OfferService:
             raise unknown
         status = _effective_status(offer, self._clock())
         if status in {storage.OfferStatus.REVOKED, storage.OfferStatus.EXPIRED}:
-            gone = GoneError("This link has expired." if status is storage.OfferStatus.EXPIRED
-                             else "This link was withdrawn.")
+            gone = GoneError(
+                "This link has expired."
+                if status is storage.OfferStatus.EXPIRED
+                else "This link was withdrawn."
+            )
             gone.denial_reason = f"capability_{status}"  # type: ignore[attr-defined]
             raise gone
         return offer
@@ -359,11 +414,14 @@ class OfferService:
         names = []
         for address in addresses:
             status, doc = await self._svc._graph.request(
-                "GET", f"/users/{quote(address, safe='@')}?$select=givenName,displayName", token)
+                "GET", f"/users/{quote(address, safe='@')}?$select=givenName,displayName", token
+            )
             if status != 200:
                 continue
-            first = str(doc.get("givenName") or "").strip() or \
-                str(doc.get("displayName") or "").strip().split(" ")[0]
+            first = (
+                str(doc.get("givenName") or "").strip()
+                or str(doc.get("displayName") or "").strip().split(" ")[0]
+            )
             if first and "@" not in first:
                 names.append(first[:60])
         return tuple(names)
@@ -372,32 +430,40 @@ class OfferService:
         """The outbound-URL validator on a conversation reference's serviceUrl (when stored and
         again when handed to the bot, since the allow-list may have changed in between)."""
         return isinstance(reference, dict) and outbound_url_allowed(
-            reference.get("serviceUrl"), self._settings.service_url_policy)
+            reference.get("serviceUrl"), self._settings.service_url_policy
+        )
 
     def _private(self, offer: storage.OfferRow) -> OfferPrivate:
         if offer.conversation_ref is None:
             raise GoneError()
-        raw = self._cipher.decrypt(offer.conversation_ref,
-                                   aad=offer_private_aad(offer.tenant_id, offer.token_hash))
+        raw = self._cipher.decrypt(
+            offer.conversation_ref, aad=offer_private_aad(offer.tenant_id, offer.token_hash)
+        )
         return OfferPrivate.from_bytes(raw)
 
-    def _offer_doc(self, offer: storage.OfferRow, private: OfferPrivate,
-                   zone: str | None) -> dict[str, Any]:
+    def _offer_doc(self, offer: storage.OfferRow, private: OfferPrivate, zone: str | None) -> dict[str, Any]:
         brand = self._settings.branding.get(offer.tenant_id) or self._settings.branding.get("*")
-        return {"status": str(offer.status), "tz": zone or offer.candidate_time_zone,
-                "duration_min": offer.duration_min,
-                "display_names": list(private.first_names) if private.show_names else [],
-                "company": brand.to_json() if brand else None, "role": private.role,
-                "organizer_name": private.organizer_name, "format": MEETING_FORMAT,
-                "day_hours": list(private.day_hours),
-                "expires_at": format_time(offer.expires_at), "needs_email":
-                    not private.candidate_email, "slots": [], "booking": None,
-                "can_change": False,
-                "changes_left": max(0, self._settings.candidate_change_limit
-                                    - offer.reschedules_used)}
+        return {
+            "status": str(offer.status),
+            "tz": zone or offer.candidate_time_zone,
+            "duration_min": offer.duration_min,
+            "display_names": list(private.first_names) if private.show_names else [],
+            "company": brand.to_json() if brand else None,
+            "role": private.role,
+            "organizer_name": private.organizer_name,
+            "format": MEETING_FORMAT,
+            "day_hours": list(private.day_hours),
+            "expires_at": format_time(offer.expires_at),
+            "needs_email": not private.candidate_email,
+            "slots": [],
+            "booking": None,
+            "can_change": False,
+            "changes_left": max(0, self._settings.candidate_change_limit - offer.reschedules_used),
+        }
 
-    async def _app_token(self, offer: storage.OfferRow, operation: str = "",
-                         request_id: str = "") -> tuple[TenantContext, str]:
+    async def _app_token(
+        self, offer: storage.OfferRow, operation: str = "", request_id: str = ""
+    ) -> tuple[TenantContext, str]:
         """Lock 2 for the organizer's tenant, then (with ``operation``) the mailbox gate for the
         link's interviewers as the allow-list stands now, then an app-only Graph token.
 
@@ -414,9 +480,9 @@ class OfferService:
             gone.denial_reason = "lock2_organizer"  # type: ignore[attr-defined]
             raise gone from exc
         if operation:
-            refusal = await self._svc._gate(None, ctx, operation, request_id,
-                                            list(offer.interviewers),
-                                            actor_oid=offer.organizer_oid)
+            refusal = await self._svc._gate(
+                None, ctx, operation, request_id, list(offer.interviewers), actor_oid=offer.organizer_oid
+            )
             if refusal is not None:  # audited by name by the gate; the candidate sees a dead link
                 raise GoneError()
         return ctx, await self._svc._tokens.for_app(ctx.tenant_id, ctx.credential)
@@ -428,17 +494,29 @@ class OfferService:
             return SlotsResult((), ())
         _ctx, token = await self._app_token(offer, "offer.slots", request_id)
         result = await self._svc._slots_for(
-            None, token, list(offer.interviewers), [], start, offer.window_end,
-            duration=timedelta(minutes=offer.duration_min), step=_STEP, buffer=timedelta(0),
-            notice=timedelta(minutes=self._settings.default_notice_min), want_all=True,
-            limit=_MAX_SLOTS, request_id=request_id, operation="offer.slots",
-            requester=offer.organizer_upn, tenant_id=offer.tenant_id)
-        result = await self._svc._unreserved(offer.tenant_id, list(offer.interviewers), result,
-                                             start, offer.window_end)
+            None,
+            token,
+            list(offer.interviewers),
+            [],
+            start,
+            offer.window_end,
+            duration=timedelta(minutes=offer.duration_min),
+            step=_STEP,
+            buffer=timedelta(0),
+            notice=timedelta(minutes=self._settings.default_notice_min),
+            want_all=True,
+            limit=_MAX_SLOTS,
+            request_id=request_id,
+            operation="offer.slots",
+            requester=offer.organizer_upn,
+            tenant_id=offer.tenant_id,
+        )
+        result = await self._svc._unreserved(
+            offer.tenant_id, list(offer.interviewers), result, start, offer.window_end
+        )
         return SlotsResult(result.slots[:_MAX_SLOTS], ())
 
-    async def _outside_tenant(self, offer: storage.OfferRow, token: str, email: str,
-                              request_id: str) -> None:
+    async def _outside_tenant(self, offer: storage.OfferRow, token: str, email: str, request_id: str) -> None:
         """An invitee the candidate typed can never be a user or a domain of the tenant (issue 12
         finding 9): not the domain (or a subdomain) of the organizer or an interviewer, and no
         user Graph finds under that address. Refused as a 400, audited once.
@@ -452,17 +530,26 @@ class OfferService:
         internal = any(domain == d or domain.endswith("." + d) for d in inside)
         if not internal:
             status, _doc = await self._svc._graph.request(
-                "GET", f"/users/{quote(address, safe='@')}?$select=id", token)
+                "GET", f"/users/{quote(address, safe='@')}?$select=id", token
+            )
             if status not in {400, 404}:
                 internal = True  # found, or could not tell: fail closed
         if internal:
-            await self._svc._audit(None, offer.tenant_id, "offer.book", (),
-                                   "denied:internal_invitee", request_id)
+            await self._svc._audit(
+                None, offer.tenant_id, "offer.book", (), "denied:internal_invitee", request_id
+            )
             raise ValidationError("email", "must be your own e-mail address")
 
-    async def _require_offered(self, offer: storage.OfferRow, token: str, start: datetime,
-                               end: datetime, request_id: str, operation: str,
-                               ignore: tuple[datetime, datetime] | None = None) -> None:
+    async def _require_offered(
+        self,
+        offer: storage.OfferRow,
+        token: str,
+        start: datetime,
+        end: datetime,
+        request_id: str,
+        operation: str,
+        ignore: tuple[datetime, datetime] | None = None,
+    ) -> None:
         """The wanted time must be one `_live_slots` would list now (same engine, same rules).
 
         Raises:
@@ -470,10 +557,20 @@ class OfferService:
         """
         try:
             await self._svc.require_offered(
-                None, token, list(offer.interviewers), [], start, end, step=_STEP,
+                None,
+                token,
+                list(offer.interviewers),
+                [],
+                start,
+                end,
+                step=_STEP,
                 notice=timedelta(minutes=self._settings.default_notice_min),
-                request_id=request_id, operation=f"{operation}.offered",
-                requester=offer.organizer_upn, tenant_id=offer.tenant_id, ignore=ignore)
+                request_id=request_id,
+                operation=f"{operation}.offered",
+                requester=offer.organizer_upn,
+                tenant_id=offer.tenant_id,
+                ignore=ignore,
+            )
         except SlotTakenError as exc:
             exc.fresh = await self._live_slots(offer, request_id)  # type: ignore[attr-defined]
             raise
@@ -487,17 +584,26 @@ class OfferService:
             raise ValidationError("start", "is not one of the offered times")
         return start, end
 
-    async def _claim(self, offer: storage.OfferRow, name: str, email: str, start: datetime,
-                     end: datetime, request_id: str) -> storage.InterviewRow:
+    async def _claim(
+        self, offer: storage.OfferRow, name: str, email: str, start: datetime, end: datetime, request_id: str
+    ) -> storage.InterviewRow:
         """Pending interview + offer → booked, in one transaction (the single-use guard)."""
         try:
             async with self._store.transaction() as tx:
                 row = await storage.insert_pending(
-                    tx, tenant_id=offer.tenant_id, organizer_oid=offer.organizer_oid,
-                    organizer_upn=offer.organizer_upn, transaction_id=str(uuid.uuid4()),
-                    start=start, end=end, attendees=[*offer.interviewers, email.lower()],
-                    candidate_name=name, subject=f"Interview: {name}",
-                    source=storage.InterviewSource.OFFER, offer_id=offer.id)
+                    tx,
+                    tenant_id=offer.tenant_id,
+                    organizer_oid=offer.organizer_oid,
+                    organizer_upn=offer.organizer_upn,
+                    transaction_id=str(uuid.uuid4()),
+                    start=start,
+                    end=end,
+                    attendees=[*offer.interviewers, email.lower()],
+                    candidate_name=name,
+                    subject=f"Interview: {name}",
+                    source=storage.InterviewSource.OFFER,
+                    offer_id=offer.id,
+                )
                 if not await storage.mark_offer_booked(tx, offer.id, row.id):
                     raise ConflictError("This link was already used to book an interview.")
         except SlotTakenError as exc:
@@ -516,14 +622,17 @@ class OfferService:
         changes are left)."""
         async with self._store.transaction() as tx:
             counted = await storage.count_reschedule(
-                tx, offer.id, limit=self._settings.candidate_change_limit)
+                tx, offer.id, limit=self._settings.candidate_change_limit
+            )
         if not counted:
             raise ConflictError("This interview can no longer be changed here.")
 
     def _may_rebook(self, offer: storage.OfferRow) -> bool:
         """After a cancel (already counted): changes left and the link not expired."""
-        return (offer.reschedules_used + 1 < self._settings.candidate_change_limit
-                and self._clock() < offer.expires_at)
+        return (
+            offer.reschedules_used + 1 < self._settings.candidate_change_limit
+            and self._clock() < offer.expires_at
+        )
 
     async def _fail(self, interview_id: str, offer: storage.OfferRow) -> None:
         async with self._store.transaction() as tx:
@@ -541,12 +650,15 @@ class OfferService:
 
     def _can_change(self, offer: storage.OfferRow, interview: storage.InterviewRow) -> bool:
         cutoff = interview.start - timedelta(hours=self._settings.candidate_cutoff_hours)
-        return (interview.status is storage.InterviewStatus.CONFIRMED
-                and self._clock() < cutoff
-                and offer.reschedules_used < self._settings.candidate_change_limit)
+        return (
+            interview.status is storage.InterviewStatus.CONFIRMED
+            and self._clock() < cutoff
+            and offer.reschedules_used < self._settings.candidate_change_limit
+        )
 
-    async def _changeable(self, capability: str, *,
-                          count: bool) -> tuple[storage.OfferRow, storage.InterviewRow]:
+    async def _changeable(
+        self, capability: str, *, count: bool
+    ) -> tuple[storage.OfferRow, storage.InterviewRow]:
         offer = await self._offer_for(capability)
         if offer.status is not storage.OfferStatus.BOOKED:
             raise ConflictError("Nothing is booked with this link yet.")
@@ -558,21 +670,29 @@ class OfferService:
             raise ConflictError("This interview can no longer be changed here.")
         return offer, interview
 
-    async def _outcome(self, offer: storage.OfferRow, private: OfferPrivate, event: str,
-                       interview_id: str) -> dict[str, Any]:
+    async def _outcome(
+        self, offer: storage.OfferRow, private: OfferPrivate, event: str, interview_id: str
+    ) -> dict[str, Any]:
         """The answer to a successful candidate change, for the bot app only: the booking, the
         decrypted conversation reference and the manager's zone, so it can tell the manager in
         Teams in their own time."""
         async with self._store.transaction() as tx:
             interview = await storage.get_interview(tx, interview_id)
         assert interview is not None  # noqa: S101 - the change just wrote this interview
-        return {"event": event, "booking": _booking_doc(interview), "tenant_id": offer.tenant_id,
-                "candidate_name": private.candidate_name,
-                "conversation_ref": private.conversation_ref
-                if self._reference_allowed(private.conversation_ref) else None,
-                "manager_time_zone": private.manager_time_zone,
-                "candidate_time_zone": offer.candidate_time_zone, "role": private.role,
-                "interview_id": interview.id, "join_url": interview.join_url or ""}
+        return {
+            "event": event,
+            "booking": _booking_doc(interview),
+            "tenant_id": offer.tenant_id,
+            "candidate_name": private.candidate_name,
+            "conversation_ref": private.conversation_ref
+            if self._reference_allowed(private.conversation_ref)
+            else None,
+            "manager_time_zone": private.manager_time_zone,
+            "candidate_time_zone": offer.candidate_time_zone,
+            "role": private.role,
+            "interview_id": interview.id,
+            "join_url": interview.join_url or "",
+        }
 
 
 def _reference_is_callers(reference: dict[str, Any], principal: Principal) -> bool:
@@ -581,8 +701,9 @@ def _reference_is_callers(reference: dict[str, Any], principal: Principal) -> bo
     conversation, person = reference.get("conversation"), reference.get("user")
     tenant = conversation.get("tenantId") if isinstance(conversation, dict) else None
     oid = person.get("aadObjectId") if isinstance(person, dict) else None
-    return (tenant is None or str(tenant).lower() == principal.tenant_id.lower()) and \
-        (oid is None or str(oid).lower() == principal.oid.lower())
+    return (tenant is None or str(tenant).lower() == principal.tenant_id.lower()) and (
+        oid is None or str(oid).lower() == principal.oid.lower()
+    )
 
 
 def _iana_zone(field: str, name: str) -> str:
@@ -605,5 +726,4 @@ def _slot_doc(start: datetime, end: datetime) -> dict[str, str]:
 
 
 def _booking_doc(row: storage.InterviewRow) -> dict[str, str]:
-    return {"start": format_time(row.start), "end": format_time(row.end),
-            "status": str(row.status)}
+    return {"start": format_time(row.start), "end": format_time(row.end), "status": str(row.status)}

@@ -50,8 +50,13 @@ REQUIRED_ROLES: Final[tuple[tuple[str, ...], ...]] = (
 TOLERATED_ROLES: Final = frozenset({"Calendars.Read"})
 GROUP_ROLE: Final = "GroupMember.Read.All"
 # Delegated permissions (checked by Entra at each user's sign-in; listed for the README).
-DELEGATED_SCOPES: Final = ("Calendars.ReadWrite", "MailboxSettings.Read", "User.ReadBasic.All",
-                           "Place.Read.All", "offline_access")
+DELEGATED_SCOPES: Final = (
+    "Calendars.ReadWrite",
+    "MailboxSettings.Read",
+    "User.ReadBasic.All",
+    "Place.Read.All",
+    "offline_access",
+)
 
 
 class ConsentError(Exception):
@@ -63,8 +68,7 @@ def new_state() -> str:
     return secrets.token_urlsafe(24)
 
 
-def consent_url(authority_host: str, tenant: str, client_id: str, redirect_uri: str,
-                state: str) -> str:
+def consent_url(authority_host: str, tenant: str, client_id: str, redirect_uri: str, state: str) -> str:
     """The admin-consent URL an admin of ``tenant`` (id, domain or ``organizations``) opens."""
     query = urlencode({"client_id": client_id, "redirect_uri": redirect_uri, "state": state})
     return f"{authority_host.rstrip('/')}/{tenant}/adminconsent?{query}"
@@ -82,8 +86,9 @@ def parse_consent_result(url: str, expected_state: str) -> str:
     if "error" in query:
         detail = _printable(query["error"], 64)
         description = _printable(query.get("error_description", ""), 400)
-        raise ConsentError(f"admin consent was not granted: {detail}"
-                           + (f" ({description})" if description else ""))
+        raise ConsentError(
+            f"admin consent was not granted: {detail}" + (f" ({description})" if description else "")
+        )
     if query.get("admin_consent", "").lower() != "true" or not query.get("tenant"):
         raise ConsentError("the consent result does not say admin consent was granted")
     return query["tenant"]
@@ -154,15 +159,18 @@ class LoopbackReceiver:
     async def _callback(self, request: web.Request) -> web.Response:
         url = str(request.url)
         if self._state is None or not state_matches(url, self._state):
-            return web.Response(status=400, text=(
-                "This request does not belong to the running OpenSlot onboarding; ignored."))
+            return web.Response(
+                status=400, text=("This request does not belong to the running OpenSlot onboarding; ignored.")
+            )
         if self._result is not None and not self._result.done():
             self._result.set_result(url)
         try:
             parse_consent_result(url, self._state)
         except ConsentError as exc:
-            return web.Response(status=400, text=(
-                f"OpenSlot was NOT connected: {exc}. Close this tab and see the command line."))
+            return web.Response(
+                status=400,
+                text=(f"OpenSlot was NOT connected: {exc}. Close this tab and see the command line."),
+            )
         return web.Response(text="OpenSlot received admin consent. You can close this tab.")
 
 
@@ -231,17 +239,26 @@ class SelfTestReport:
 
     def to_json(self) -> dict[str, object]:
         """JSON form printed by the CLI."""
-        return {"tenant_id": self.tenant_id, "ok": self.ok,
-                "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail}
-                           for c in self.checks]}
+        return {
+            "tenant_id": self.tenant_id,
+            "ok": self.ok,
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+        }
 
 
 class Onboarding:
     """Stores a consented tenant's credential and self-tests it against Entra and Graph."""
 
-    def __init__(self, store: storage.Store, cipher: CredentialCipher, tokens: TokenBroker,
-                 graph: GraphClient, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 allowlist: MailboxAllowList | None = None, actor: str = "admin-cli") -> None:
+    def __init__(
+        self,
+        store: storage.Store,
+        cipher: CredentialCipher,
+        tokens: TokenBroker,
+        graph: GraphClient,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        allowlist: MailboxAllowList | None = None,
+        actor: str = "admin-cli",
+    ) -> None:
         self._actor = actor
         self._store = store
         self._cipher = cipher
@@ -250,9 +267,16 @@ class Onboarding:
         self._clock = clock
         self._allowlist = allowlist or MailboxAllowList(graph, ttl=timedelta(0))
 
-    async def receive_consent(self, source: ConsentSource, *, authority_host: str, tenant: str,
-                              client_id: str, show: Callable[[str], None],
-                              timeout_s: float = 600.0) -> str:
+    async def receive_consent(
+        self,
+        source: ConsentSource,
+        *,
+        authority_host: str,
+        tenant: str,
+        client_id: str,
+        show: Callable[[str], None],
+        timeout_s: float = 600.0,
+    ) -> str:
         """Show the consent URL, wait for the redirect, return the consenting tenant id.
 
         Raises:
@@ -274,35 +298,47 @@ class Onboarding:
         """Seal and store the tenant's app credential (the tenant becomes ``active``)."""
         blob = self._cipher.encrypt(credential.to_bytes(), aad=tenant_credential_aad(tenant_id))
         async with self._store.transaction() as tx:
-            await storage.put_tenant(tx, tenant_id, blob, self._cipher.key_id_of(blob), [],
-                                     now=self._clock())
+            await storage.put_tenant(tx, tenant_id, blob, self._cipher.key_id_of(blob), [], now=self._clock())
             await append_audit(tx, self._event(tenant_id, "tenant.onboard", (), "ok"))
 
-    async def self_test(self, tenant_id: str, credential: AppCredential, *, test_mailbox: str,
-                        outside_mailbox: str) -> SelfTestReport:
+    async def self_test(
+        self, tenant_id: str, credential: AppCredential, *, test_mailbox: str, outside_mailbox: str
+    ) -> SelfTestReport:
         """Run every check (each failure is reported, none raises) and audit the run."""
         try:
             token = await self._tokens.for_app(tenant_id, credential)
         except CalendarError as exc:
-            return await self._finish(tenant_id, [Check("app_token", False, (
-                f"Entra ID refused OpenSlot's app-only token ({exc.code}); "
-                "was admin consent granted?"))], (test_mailbox, outside_mailbox))
+            return await self._finish(
+                tenant_id,
+                [
+                    Check(
+                        "app_token",
+                        False,
+                        (
+                            f"Entra ID refused OpenSlot's app-only token ({exc.code}); "
+                            "was admin consent granted?"
+                        ),
+                    )
+                ],
+                (test_mailbox, outside_mailbox),
+            )
         async with self._store.transaction() as tx:
             entries = await list_entries(tx, tenant_id)
         checks = [Check("app_token", True, "OpenSlot obtained an app-only token.")]
         checks.append(await self._read_check(token, test_mailbox))
         checks.append(await self._policy_check(token, test_mailbox, outside_mailbox))
-        checks.append(await self._allowlist_check(tenant_id, token, entries, test_mailbox,
-                                                  outside_mailbox))
-        report = check_permissions(granted_roles(token),
-                                   needs_groups=any(e.kind is EntryKind.GROUP for e in entries))
+        checks.append(await self._allowlist_check(tenant_id, token, entries, test_mailbox, outside_mailbox))
+        report = check_permissions(
+            granted_roles(token), needs_groups=any(e.kind is EntryKind.GROUP for e in entries)
+        )
         checks.append(Check("permissions", report.ok, _permission_detail(report)))
         return await self._finish(tenant_id, checks, (test_mailbox, outside_mailbox))
 
     async def _schedule_error(self, token: str, requester: str, mailbox: str) -> str | None:
         start = self._clock().replace(microsecond=0)
-        schedules = await self._graph.get_schedules(token, requester, [mailbox], start,
-                                                    start + timedelta(days=1), stats=CallStats())
+        schedules = await self._graph.get_schedules(
+            token, requester, [mailbox], start, start + timedelta(days=1), stats=CallStats()
+        )
         return schedules[mailbox.lower()].error
 
     async def _read_check(self, token: str, mailbox: str) -> Check:
@@ -311,8 +347,7 @@ class Onboarding:
         except CalendarError as exc:
             error = exc.code
         if error:
-            return Check("read_test_mailbox", False,
-                         f"{mailbox}: free/busy could not be read ({error}).")
+            return Check("read_test_mailbox", False, f"{mailbox}: free/busy could not be read ({error}).")
         return Check("read_test_mailbox", True, f"{mailbox}: free/busy is readable.")
 
     async def _policy_check(self, token: str, inside: str, outside: str) -> Check:
@@ -321,19 +356,32 @@ class Onboarding:
         except CalendarError as exc:
             error = exc.code
         if error:
-            return Check("access_policy_refuses", True,
-                         f"{outside}: refused by the application access policy ({error}).")
-        return Check("access_policy_refuses", False, (
-            f"{outside}: readable with the app token; the tenant's application access policy "
-            "does not restrict OpenSlot (New-ApplicationAccessPolicy -AccessRight RestrictAccess)."))
+            return Check(
+                "access_policy_refuses",
+                True,
+                f"{outside}: refused by the application access policy ({error}).",
+            )
+        return Check(
+            "access_policy_refuses",
+            False,
+            (
+                f"{outside}: readable with the app token; the tenant's application access policy "
+                "does not restrict OpenSlot (New-ApplicationAccessPolicy -AccessRight RestrictAccess)."
+            ),
+        )
 
-    async def _allowlist_check(self, tenant_id: str, token: str, entries: Sequence[Entry],
-                               inside: str, outside: str) -> Check:
+    async def _allowlist_check(
+        self, tenant_id: str, token: str, entries: Sequence[Entry], inside: str, outside: str
+    ) -> Check:
         if not entries:
-            return Check("allowlist_refuses", False,
-                         "OpenSlot's allow-list is empty: it refuses nobody, so every mailbox the "
-                         "access policy allows is schedulable. Add users or groups with "
-                         "`allowlist add`.")
+            return Check(
+                "allowlist_refuses",
+                False,
+                "OpenSlot's allow-list is empty: it refuses nobody, so every mailbox the "
+                "access policy allows is schedulable. Add users or groups with "
+                "`allowlist add`.",
+            )
+
         async def app_token() -> str:
             return token
 
@@ -342,22 +390,28 @@ class Onboarding:
         except CalendarError as exc:
             return Check("allowlist_refuses", False, f"allow-list groups unreadable: {exc.message}")
         ok = outside in refused and inside not in refused
-        return Check("allowlist_refuses", ok,
-                     f"OpenSlot's allow-list refuses: {', '.join(refused) or 'nobody'}.")
+        return Check(
+            "allowlist_refuses", ok, f"OpenSlot's allow-list refuses: {', '.join(refused) or 'nobody'}."
+        )
 
-    async def _finish(self, tenant_id: str, checks: list[Check],
-                      targets: tuple[str, ...]) -> SelfTestReport:
+    async def _finish(self, tenant_id: str, checks: list[Check], targets: tuple[str, ...]) -> SelfTestReport:
         report = SelfTestReport(tenant_id, tuple(checks))
         async with self._store.transaction() as tx:
-            await append_audit(tx, self._event(tenant_id, "tenant.selftest", targets,
-                                               "ok" if report.ok else "failed"))
+            await append_audit(
+                tx, self._event(tenant_id, "tenant.selftest", targets, "ok" if report.ok else "failed")
+            )
         return report
 
-    def _event(self, tenant_id: str, operation: str, targets: tuple[str, ...],
-               result: str) -> AuditEvent:
-        return AuditEvent(tenant_id=tenant_id, actor_oid=self._actor, operation=operation,
-                          targets=tuple(t.lower() for t in targets), result=result,
-                          at=self._clock(), request_id=f"onboarding-{secrets.token_hex(8)}")
+    def _event(self, tenant_id: str, operation: str, targets: tuple[str, ...], result: str) -> AuditEvent:
+        return AuditEvent(
+            tenant_id=tenant_id,
+            actor_oid=self._actor,
+            operation=operation,
+            targets=tuple(t.lower() for t in targets),
+            result=result,
+            at=self._clock(),
+            request_id=f"onboarding-{secrets.token_hex(8)}",
+        )
 
 
 def _permission_detail(report: PermissionReport) -> str:

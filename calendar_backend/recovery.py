@@ -58,8 +58,7 @@ class RecoveryReport:
 
     def to_json(self) -> dict[str, int]:
         """The report as a JSON object."""
-        return {"confirmed": self.confirmed, "failed": self.failed,
-                "left_pending": self.left_pending}
+        return {"confirmed": self.confirmed, "failed": self.failed, "left_pending": self.left_pending}
 
 
 class Reconciler:
@@ -69,10 +68,17 @@ class Reconciler:
     each confirmed row names the one event Graph holds for its transactionId.
     """
 
-    def __init__(self, store: storage.Store, cipher: CredentialCipher, tokens: TokenBroker,
-                 graph: GraphClient, *, stale_after: timedelta,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 gate: MailboxGate | None = None) -> None:
+    def __init__(
+        self,
+        store: storage.Store,
+        cipher: CredentialCipher,
+        tokens: TokenBroker,
+        graph: GraphClient,
+        *,
+        stale_after: timedelta,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        gate: MailboxGate | None = None,
+    ) -> None:
         self._store = store
         self._gate = gate or MailboxGate(store, graph, MailboxAllowList(graph))
         self._cipher = cipher
@@ -109,10 +115,8 @@ class Reconciler:
             async with self._store.transaction() as tx:
                 tenant = await storage.get_tenant(tx, tenant_id)
             if tenant is not None and tenant.status == "active":
-                raw = self._cipher.decrypt(tenant.credential_blob,
-                                           aad=tenant_credential_aad(tenant_id))
-                cache[tenant_id] = await self._tokens.for_app(
-                    tenant_id, AppCredential.from_bytes(raw))
+                raw = self._cipher.decrypt(tenant.credential_blob, aad=tenant_credential_aad(tenant_id))
+                cache[tenant_id] = await self._tokens.for_app(tenant_id, AppCredential.from_bytes(raw))
         return cache[tenant_id]
 
     async def _reconcile(self, row: storage.InterviewRow, tokens: dict[str, str | None]) -> str:
@@ -125,19 +129,24 @@ class Reconciler:
                 return await self._decide(row, "failed", "tenant_gone", stats, request_id)
             if storage.hold_target(row) is not None:
                 moved = await settle_hold(
-                    self._store, self._graph, token, row, stats,
-                    lambda tx, result: self._write_audit(row, result, stats, request_id, tx))
+                    self._store,
+                    self._graph,
+                    token,
+                    row,
+                    stats,
+                    lambda tx, result: self._write_audit(row, result, stats, request_id, tx),
+                )
                 return "confirmed" if moved else "failed"
             refused = await self._gated(row, token)
             if refused is not None:  # the mailbox gate: e.g. the organizer left (archived)
                 return await self._decide(row, "failed", refused, stats, request_id)
             found = await self._graph.find_event_by_transaction(
-                token, row.organizer_upn, row.transaction_id, stats=stats)
+                token, row.organizer_upn, row.transaction_id, stats=stats
+            )
             if found is None:
                 return await self._decide(row, "failed", "failed", stats, request_id)
             # forward completion: the candidate's own invite is found or written (booking.py)
-            candidate_id, how = await ensure_candidate_event(self._graph, token, row, found,
-                                                             stats)
+            candidate_id, how = await ensure_candidate_event(self._graph, token, row, found, stats)
         except CalendarError as exc:
             await self._write_audit(row, f"error:{exc.code}", stats, request_id)
             return "pending"
@@ -145,10 +154,10 @@ class Reconciler:
             await self._write_audit(row, "candidate_created", stats, request_id)
         join = (found.get("onlineMeeting") or {}).get("joinUrl")
         async with self._store.transaction() as tx:
-            done = await storage.confirm_interview(tx, row.id, str(found["id"]), join,
-                                                   candidate_event_id=candidate_id)
-            await self._write_audit(row, "confirmed" if done else "raced", stats, request_id,
-                                    tx)
+            done = await storage.confirm_interview(
+                tx, row.id, str(found["id"]), join, candidate_event_id=candidate_id
+            )
+            await self._write_audit(row, "confirmed" if done else "raced", stats, request_id, tx)
         return "confirmed"
 
     async def _gated(self, row: storage.InterviewRow, token: str) -> str | None:
@@ -162,22 +171,37 @@ class Reconciler:
         async def app_token() -> str:
             return token
 
-        refusal = await self._gate.check(tenant_id=row.tenant_id, actor_oid=row.organizer_oid,
-                                         people=(), app_token=app_token, audit=keep)
+        refusal = await self._gate.check(
+            tenant_id=row.tenant_id, actor_oid=row.organizer_oid, people=(), app_token=app_token, audit=keep
+        )
         return said[0] if refusal is not None and said else None
 
-    async def _decide(self, row: storage.InterviewRow, status: str, result: str,
-                      stats: CallStats, request_id: str) -> str:
+    async def _decide(
+        self, row: storage.InterviewRow, status: str, result: str, stats: CallStats, request_id: str
+    ) -> str:
         async with self._store.transaction() as tx:
             done = await storage.mark_interview(tx, row.id, status, expected_version=row.version)
             await self._write_audit(row, result if done else "raced", stats, request_id, tx)
         return status
 
-    async def _write_audit(self, row: storage.InterviewRow, result: str, stats: CallStats,
-                           request_id: str, tx: AsyncConnection | None = None) -> None:
-        event = AuditEvent(tenant_id=row.tenant_id, actor_oid=ACTOR, operation="interview.recover",
-                           targets=(row.organizer_upn.lower(),), result=result, at=self._clock(),
-                           request_id=request_id, graph_request_ids=tuple(stats.request_ids))
+    async def _write_audit(
+        self,
+        row: storage.InterviewRow,
+        result: str,
+        stats: CallStats,
+        request_id: str,
+        tx: AsyncConnection | None = None,
+    ) -> None:
+        event = AuditEvent(
+            tenant_id=row.tenant_id,
+            actor_oid=ACTOR,
+            operation="interview.recover",
+            targets=(row.organizer_upn.lower(),),
+            result=result,
+            at=self._clock(),
+            request_id=request_id,
+            graph_request_ids=tuple(stats.request_ids),
+        )
         if tx is not None:
             await append_audit(tx, event)
             return

@@ -46,9 +46,12 @@ class RotationStatus:
 
     def to_json(self) -> dict[str, object]:
         """JSON form printed by the CLI (ids and counts only)."""
-        return {"primary": self.primary_id, "active": list(self.active_ids),
-                "retired": list(self.retired_ids),
-                "envelopes_by_key": {str(k): v for k, v in sorted(self.envelopes_by_key.items())}}
+        return {
+            "primary": self.primary_id,
+            "active": list(self.active_ids),
+            "retired": list(self.retired_ids),
+            "envelopes_by_key": {str(k): v for k, v in sorted(self.envelopes_by_key.items())},
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +83,7 @@ def promote(key_file: Path, key_id: int) -> None:
     keyring.promote_key(key_file, key_id)
 
 
-async def reencrypt(store: storage.Store, key_file: Path,
-                    aad_of: AadOf = default_aad) -> ReencryptReport:
+async def reencrypt(store: storage.Store, key_file: Path, aad_of: AadOf = default_aad) -> ReencryptReport:
     """Step 3: seal every envelope not under the current primary again under it.
 
     Reads the keyring afresh. One short transaction per row.
@@ -116,8 +118,7 @@ async def retire(store: storage.Store, key_file: Path, key_id: int) -> None:
         raise keyring.KeyringError(f"key {key_id} is the primary; promote another key first")
     counts = await envelope_counts(store)
     if counts.get(key_id, 0):
-        raise RotationError(f"{counts[key_id]} envelopes still use key {key_id}; "
-                            "run `keys reencrypt` first")
+        raise RotationError(f"{counts[key_id]} envelopes still use key {key_id}; run `keys reencrypt` first")
     keyring.retire_key(key_file, key_id)
 
 
@@ -133,12 +134,12 @@ async def envelope_counts(store: storage.Store) -> dict[int, int]:
 async def status(store: storage.Store, key_file: Path) -> RotationStatus:
     """The keyring's primary/active/retired ids and the envelope count per key id."""
     ring = keyring.load_keyring(key_file)
-    return RotationStatus(ring.primary_id, ring.active_ids, ring.retired_ids,
-                          await envelope_counts(store))
+    return RotationStatus(ring.primary_id, ring.active_ids, ring.retired_ids, await envelope_counts(store))
 
 
-def verify_all_open(cipher: CredentialCipher, blobs: list[storage.EncryptedBlob],
-                    aad_of: AadOf = default_aad) -> int:
+def verify_all_open(
+    cipher: CredentialCipher, blobs: list[storage.EncryptedBlob], aad_of: AadOf = default_aad
+) -> int:
     """How many of ``blobs`` open with ``cipher`` (those with a known AAD); for checks and tests."""
     opened = 0
     for blob in blobs:

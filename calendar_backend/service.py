@@ -70,8 +70,7 @@ _TXN_NAMESPACE = uuid.UUID("5b0f7a5e-1c59-4c55-9a53-0d6f3c8f2a10")
 _MAX_WINDOW = timedelta(days=61)
 _FINEST_STEP = timedelta(minutes=5)  # the smallest step_min a search may use: every offer is on it
 _OBJECT_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_DAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
-         "sunday": 6}
+_DAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +84,16 @@ class TenantContext:
 class CalendarService:
     """The use cases. One instance per process; every method is safe to call concurrently."""
 
-    def __init__(self, settings: BackendSettings, store: storage.Store, cipher: CredentialCipher,
-                 tokens: TokenBroker, graph: GraphClient,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 allowlist: MailboxAllowList | None = None) -> None:
+    def __init__(
+        self,
+        settings: BackendSettings,
+        store: storage.Store,
+        cipher: CredentialCipher,
+        tokens: TokenBroker,
+        graph: GraphClient,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        allowlist: MailboxAllowList | None = None,
+    ) -> None:
         self._settings = settings
         self._allowlist = allowlist or MailboxAllowList(graph)
         self.gate = MailboxGate(store, graph, self._allowlist)
@@ -117,63 +122,93 @@ class CalendarService:
             raise _lock2(DecryptionError()) from exc
         return TenantContext(principal.tenant_id, AppCredential.from_bytes(raw))
 
-    async def _gate(self, principal: Principal | None, ctx: TenantContext, operation: str,
-                    request_id: str, people: Sequence[str], rooms: Sequence[str] = (), *,
-                    actor_oid: str | None = None, probe: Probe | None = None,
-                    static: bool = True, unreserved: Sequence[str] = ()) -> Refusal | None:
+    async def _gate(
+        self,
+        principal: Principal | None,
+        ctx: TenantContext,
+        operation: str,
+        request_id: str,
+        people: Sequence[str],
+        rooms: Sequence[str] = (),
+        *,
+        actor_oid: str | None = None,
+        probe: Probe | None = None,
+        static: bool = True,
+        unreserved: Sequence[str] = (),
+    ) -> Refusal | None:
         """Ask the mailbox gate (`calendar_backend.gate`) before any calendar request.
 
         A refusal is audited once (``denied:<rule>``, naming the refused mailboxes) by the gate.
         """
+
         async def audit(targets: Sequence[str], result: str, stats: CallStats | None) -> None:
-            await self._audit(principal, ctx.tenant_id, operation, targets, result, request_id,
-                              stats)
+            await self._audit(principal, ctx.tenant_id, operation, targets, result, request_id, stats)
 
         return await self.gate.check(
-            tenant_id=ctx.tenant_id, actor_oid=actor_oid or (principal.oid if principal else None),
-            people=people, rooms=rooms,
+            tenant_id=ctx.tenant_id,
+            actor_oid=actor_oid or (principal.oid if principal else None),
+            people=people,
+            rooms=rooms,
             app_token=lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential),
-            audit=audit, probe=probe, static=static, unreserved=unreserved)
+            audit=audit,
+            probe=probe,
+            static=static,
+            unreserved=unreserved,
+        )
 
-    async def _user_graph_token(self, principal: Principal, ctx: TenantContext,
-                                assertion: str) -> str:
+    async def _user_graph_token(self, principal: Principal, ctx: TenantContext, assertion: str) -> str:
         aad = token_cache_aad(principal.tenant_id, principal.oid)
         async with self._store.transaction() as tx:
             found = await storage.get_token_cache(tx, principal.tenant_id, principal.oid)
         blob = self._cipher.decrypt(found[0], aad=aad) if found else None
-        token, new_cache = await self._tokens.on_behalf_of(
-            ctx.tenant_id, ctx.credential, assertion, blob)
+        token, new_cache = await self._tokens.on_behalf_of(ctx.tenant_id, ctx.credential, assertion, blob)
         if new_cache is not None:
             sealed = self._cipher.encrypt(new_cache, aad=aad)
             async with self._store.transaction() as tx:
-                await storage.put_token_cache(tx, principal.tenant_id, principal.oid, sealed,
-                                              self._cipher.key_id_of(sealed))
+                await storage.put_token_cache(
+                    tx, principal.tenant_id, principal.oid, sealed, self._cipher.key_id_of(sealed)
+                )
         return token
 
-    async def _audit(self, principal: Principal | None, tenant_id: str, operation: str,
-                     targets: Sequence[str], result: str, request_id: str,
-                     stats: CallStats | None = None, tx: Any = None) -> None:
+    async def _audit(
+        self,
+        principal: Principal | None,
+        tenant_id: str,
+        operation: str,
+        targets: Sequence[str],
+        result: str,
+        request_id: str,
+        stats: CallStats | None = None,
+        tx: Any = None,
+    ) -> None:
         event = AuditEvent(
-            tenant_id=tenant_id, actor_oid=principal.oid if principal else "-",
-            operation=operation, targets=tuple(t.lower() for t in targets), result=result,
-            at=self._clock(), request_id=request_id,
-            graph_request_ids=tuple(stats.request_ids) if stats else ())
+            tenant_id=tenant_id,
+            actor_oid=principal.oid if principal else "-",
+            operation=operation,
+            targets=tuple(t.lower() for t in targets),
+            result=result,
+            at=self._clock(),
+            request_id=request_id,
+            graph_request_ids=tuple(stats.request_ids) if stats else (),
+        )
         if tx is not None:
             await append_audit(tx, event)
             return
         async with self._store.transaction() as own:
             await append_audit(own, event)
 
-    async def audit_denial(self, tenant_id: str, operation: str, reason: str,
-                           request_id: str, actor_oid: str | None = None) -> None:
+    async def audit_denial(
+        self, tenant_id: str, operation: str, reason: str, request_id: str, actor_oid: str | None = None
+    ) -> None:
         """Record a refused request (no calendar was touched); ``actor_oid`` is the refused
         user's oid when it is known (an archived user), else the actor is ``-``."""
         actor = Principal(tenant_id, actor_oid, frozenset()) if actor_oid else None
         await self._audit(actor, tenant_id or "-", operation, (), f"denied:{reason}", request_id)
 
     # ---- find slots --------------------------------------------------------------------------
-    async def find_slots(self, principal: Principal, assertion: str, req: dict[str, Any],
-                         request_id: str) -> SlotsResult:
+    async def find_slots(
+        self, principal: Principal, assertion: str, req: dict[str, Any], request_id: str
+    ) -> SlotsResult:
         """Open slots for a panel, best first (or all, chronological); see DESIGN.md semantics."""
         start, end = _window(req["start"], req["end"])
         day = candidate_day_of(req)
@@ -184,32 +219,53 @@ class CalendarService:
         if refusal is not None:
             if refusal.rule.value not in {"not_allowed", "unreadable"}:
                 raise refusal.error()
-            return SlotsResult((), (), tuple(BlockerOut(a, refusal.rule.value)
-                                             for a in refusal.mailboxes))
+            return SlotsResult((), (), tuple(BlockerOut(a, refusal.rule.value) for a in refusal.mailboxes))
         token = await self._user_graph_token(principal, ctx, assertion)
         result = await self._slots_for(
-            principal, token, people, rooms, start, end,
+            principal,
+            token,
+            people,
+            rooms,
+            start,
+            end,
             duration=timedelta(minutes=req["duration_min"]),
             step=timedelta(minutes=req.get("step_min", 15)),
             buffer=timedelta(minutes=req.get("buffer_min", 0)),
             notice=timedelta(minutes=req.get("notice_min", self._settings.default_notice_min)),
-            want_all=bool(req.get("all", False)), limit=int(req.get("limit", 20)),
-            request_id=request_id, operation="slots.find", requester=None,
-            limit_after=day is not None)
+            want_all=bool(req.get("all", False)),
+            limit=int(req.get("limit", 20)),
+            request_id=request_id,
+            operation="slots.find",
+            requester=None,
+            limit_after=day is not None,
+        )
         if day is None:
             return result
-        return _candidate_ordered(result, day, bool(req.get("all", False)),
-                                  int(req.get("limit", 20)))
+        return _candidate_ordered(result, day, bool(req.get("all", False)), int(req.get("limit", 20)))
 
-    async def _slots_for(self, principal: Principal | None, token: str, people: list[str],
-                         rooms: list[str], start: datetime, end: datetime, *,
-                         duration: timedelta, step: timedelta, buffer: timedelta,
-                         notice: timedelta, want_all: bool, limit: int, request_id: str,
-                         operation: str, requester: str | None,
-                         tenant_id: str | None = None,
-                         ignore: tuple[datetime, datetime] | None = None,
-                         unbusy: list[tuple[SlotOut, ...]] | None = None,
-                         limit_after: bool = False) -> SlotsResult:
+    async def _slots_for(
+        self,
+        principal: Principal | None,
+        token: str,
+        people: list[str],
+        rooms: list[str],
+        start: datetime,
+        end: datetime,
+        *,
+        duration: timedelta,
+        step: timedelta,
+        buffer: timedelta,
+        notice: timedelta,
+        want_all: bool,
+        limit: int,
+        request_id: str,
+        operation: str,
+        requester: str | None,
+        tenant_id: str | None = None,
+        ignore: tuple[datetime, datetime] | None = None,
+        unbusy: list[tuple[SlotOut, ...]] | None = None,
+        limit_after: bool = False,
+    ) -> SlotsResult:
         """The slot engine on freshly read calendars. ``ignore``: the exact span of an interview
         being moved, whose own event must not block its new time. ``unbusy``: receives the slots
         the same query gives when nobody's busy time counts (to tell "taken" from "never offered")."""
@@ -220,46 +276,76 @@ class CalendarService:
         reads: dict[str, CalendarRead] | None = None
         try:
             if self._settings.availability_source == "calendar_view":
-                reads = await read_calendars(self._graph, token, requester or mailboxes[0],
-                                             mailboxes, fetch.start, fetch.end, stats=stats)
+                reads = await read_calendars(
+                    self._graph,
+                    token,
+                    requester or mailboxes[0],
+                    mailboxes,
+                    fetch.start,
+                    fetch.end,
+                    stats=stats,
+                )
                 schedules = {key: read.schedule for key, read in reads.items()}
             else:
                 schedules = await self._graph.get_schedules(
-                    token, requester or mailboxes[0], mailboxes, fetch.start, fetch.end,
-                    stats=stats)
+                    token, requester or mailboxes[0], mailboxes, fetch.start, fetch.end, stats=stats
+                )
         except CalendarError as exc:
-            await self._audit(principal, tid, operation, mailboxes, f"error:{exc.code}",
-                              request_id, stats)
+            await self._audit(principal, tid, operation, mailboxes, f"error:{exc.code}", request_id, stats)
             raise
         if ignore is not None:
             schedules, reads = _without(schedules, reads, ignore)
-        unreadable = [a for a in mailboxes if schedules[a.lower()].error
-                      or not _zone_known(schedules[a.lower()], is_room=a in rooms)]
-        await self._audit(principal, tid, operation, mailboxes,
-                          "partial" if unreadable else "ok", request_id, stats)
+        unreadable = [
+            a
+            for a in mailboxes
+            if schedules[a.lower()].error or not _zone_known(schedules[a.lower()], is_room=a in rooms)
+        ]
+        await self._audit(
+            principal, tid, operation, mailboxes, "partial" if unreadable else "ok", request_id, stats
+        )
         out_people = tuple(_person_out(schedules[a.lower()], a in rooms) for a in mailboxes)
         if unreadable:  # fail closed: never treat an unreadable calendar as free
-            return SlotsResult((), out_people, tuple(BlockerOut(a, "unreadable")
-                                                     for a in unreadable))
-        availabilities = [_availability(schedules[a.lower()], is_room=a in rooms)
-                          if reads is None else _read_availability(reads[a.lower()], a in rooms)
-                          for a in mailboxes]
-        query = SlotQuery(window=Interval(start, end), duration=duration, step=step,
-                          not_before=self._clock() + notice, buffer=buffer)
+            return SlotsResult((), out_people, tuple(BlockerOut(a, "unreadable") for a in unreadable))
+        availabilities = [
+            _availability(schedules[a.lower()], is_room=a in rooms)
+            if reads is None
+            else _read_availability(reads[a.lower()], a in rooms)
+            for a in mailboxes
+        ]
+        query = SlotQuery(
+            window=Interval(start, end),
+            duration=duration,
+            step=step,
+            not_before=self._clock() + notice,
+            buffer=buffer,
+        )
         result = find_panel_slots(availabilities, query, self._rules)
         if unbusy is not None:
             free = [dataclasses.replace(a, blocks=(), all_day=()) for a in availabilities]
-            unbusy.append(tuple(SlotOut(s.start, s.end)
-                                for s in find_panel_slots(free, query, self._rules).slots))
-        chosen = result.slots if want_all else result.ranked[:None if limit_after else limit]
+            unbusy.append(
+                tuple(SlotOut(s.start, s.end) for s in find_panel_slots(free, query, self._rules).slots)
+            )
+        chosen = result.slots if want_all else result.ranked[: None if limit_after else limit]
         blockers = tuple(BlockerOut(b.mailbox, str(b.reason)) for b in result.blockers)
         return SlotsResult(tuple(SlotOut(s.start, s.end) for s in chosen), out_people, blockers)
 
-    async def require_offered(self, principal: Principal | None, token: str, people: list[str],
-                              rooms: list[str], start: datetime, end: datetime, *,
-                              step: timedelta, notice: timedelta, request_id: str,
-                              operation: str, requester: str | None, tenant_id: str,
-                              ignore: tuple[datetime, datetime] | None = None) -> None:
+    async def require_offered(
+        self,
+        principal: Principal | None,
+        token: str,
+        people: list[str],
+        rooms: list[str],
+        start: datetime,
+        end: datetime,
+        *,
+        step: timedelta,
+        notice: timedelta,
+        request_id: str,
+        operation: str,
+        requester: str | None,
+        tenant_id: str,
+        ignore: tuple[datetime, datetime] | None = None,
+    ) -> None:
         """A booking must be a slot the engine would offer now (issue 12 finding 8): working
         hours, grid, window, notice and busy time, decided by the same code that offers slots
         (`_slots_for`), on calendars read now.
@@ -271,21 +357,36 @@ class CalendarService:
         """
         unbusy: list[tuple[SlotOut, ...]] = []
         found = await self._slots_for(
-            principal, token, people, rooms, start, end, duration=end - start, step=step,
-            buffer=timedelta(0), notice=notice, want_all=True, limit=1, request_id=request_id,
-            operation=operation, requester=requester, tenant_id=tenant_id, ignore=ignore,
-            unbusy=unbusy)
+            principal,
+            token,
+            people,
+            rooms,
+            start,
+            end,
+            duration=end - start,
+            step=step,
+            buffer=timedelta(0),
+            notice=notice,
+            want_all=True,
+            limit=1,
+            request_id=request_id,
+            operation=operation,
+            requester=requester,
+            tenant_id=tenant_id,
+            ignore=ignore,
+            unbusy=unbusy,
+        )
         wanted = SlotOut(start, end)
         if wanted in found.slots:
             return
-        if any(b.reason == "unreadable" for b in found.blockers) or \
-                any(wanted in u for u in unbusy):
+        if any(b.reason == "unreadable" for b in found.blockers) or any(wanted in u for u in unbusy):
             raise SlotTakenError()
         raise ValidationError("start", "is not one of the offered times")
 
     # ---- interviews ------------------------------------------------------------------------------
-    async def create_interview(self, principal: Principal, assertion: str, req: dict[str, Any],
-                               request_id: str) -> InterviewOut:
+    async def create_interview(
+        self, principal: Principal, assertion: str, req: dict[str, Any], request_id: str
+    ) -> InterviewOut:
         """Book: reserve locally, re-check live, create the Outlook event idempotently, confirm."""
         start, end = _window(req["start"], req["end"])
         if start < self._clock():
@@ -296,42 +397,70 @@ class CalendarService:
         # Optional attendees are invited, never searched or reserved: the gate still decides.
         optional = [a.lower() for a in req.get("optional", []) if a.lower() not in interviewers]
         await self._same_request(principal, req, interviewers + rooms, start, end, request_id)
-        refusal = await self._gate(principal, ctx, "interview.create", request_id,
-                                   interviewers + optional, rooms, unreserved=optional)
+        refusal = await self._gate(
+            principal,
+            ctx,
+            "interview.create",
+            request_id,
+            interviewers + optional,
+            rooms,
+            unreserved=optional,
+        )
         if refusal is not None:
             raise refusal.error()
         token = await self._user_graph_token(principal, ctx, assertion)
         organizer, organizer_name = await self._organizer(token)
-        refusal = await self._gate(principal, ctx, "interview.create", request_id, interviewers,
-                                   rooms, probe=Probe(token, organizer, start), static=False)
+        refusal = await self._gate(
+            principal,
+            ctx,
+            "interview.create",
+            request_id,
+            interviewers,
+            rooms,
+            probe=Probe(token, organizer, start),
+            static=False,
+        )
         if refusal is not None:
             raise refusal.error()
         candidate = req["candidate"]
-        brand = self._settings.branding.get(principal.tenant_id) or \
-            self._settings.branding.get("*")
-        invite = CandidateInvite(name=candidate["name"], email=candidate["email"],
-                                 role=req.get("role") or "",
-                                 company=brand.company_name if brand else "",
-                                 organizer_name=organizer_name)
-        txn = str(uuid.uuid5(_TXN_NAMESPACE,
-                             f"{principal.tenant_id}:{principal.oid}:{req['idempotency_key']}"))
+        brand = self._settings.branding.get(principal.tenant_id) or self._settings.branding.get("*")
+        invite = CandidateInvite(
+            name=candidate["name"],
+            email=candidate["email"],
+            role=req.get("role") or "",
+            company=brand.company_name if brand else "",
+            organizer_name=organizer_name,
+        )
+        txn = str(
+            uuid.uuid5(_TXN_NAMESPACE, f"{principal.tenant_id}:{principal.oid}:{req['idempotency_key']}")
+        )
         async with self._store.transaction() as tx:
             known = await storage.get_interview_by_transaction(tx, txn)
         if known is None or known.status not in {"confirmed", "pending"}:  # not a retry
             try:
-                await self.require_offered(principal, token, interviewers, rooms, start, end,
-                                           step=_FINEST_STEP, notice=timedelta(0),
-                                           request_id=request_id, operation="interview.offered",
-                                           requester=organizer, tenant_id=ctx.tenant_id)
+                await self.require_offered(
+                    principal,
+                    token,
+                    interviewers,
+                    rooms,
+                    start,
+                    end,
+                    step=_FINEST_STEP,
+                    notice=timedelta(0),
+                    request_id=request_id,
+                    operation="interview.offered",
+                    requester=organizer,
+                    tenant_id=ctx.tenant_id,
+                )
             except SlotTakenError as exc:
-                await self._attach_fresh(exc, principal, token, (interviewers, rooms), start,
-                                         end, request_id)
+                await self._attach_fresh(exc, principal, token, (interviewers, rooms), start, end, request_id)
                 raise
         before = datetime.now(UTC)  # storage stamps created_at with the wall clock
         writer = Writer(principal, principal.tenant_id, token, organizer, request_id)
         try:  # reserve → recheck → write → confirm | withdraw | resume (booking.py)
-            row = await self._reserve(principal, organizer, txn, interviewers + rooms,
-                                      candidate, start, end, source="bot")
+            row = await self._reserve(
+                principal, organizer, txn, interviewers + rooms, candidate, start, end, source="bot"
+            )
             if row.status == "confirmed":
                 return _interview_out(row)
             self._crash_point("after_pending")
@@ -341,16 +470,25 @@ class CalendarService:
                     return _interview_out(resumed)
             await self._bookings.recheck(writer, row, interviewers + rooms, "interview.recheck")
         except SlotTakenError as exc:
-            await self._attach_fresh(exc, principal, token, (interviewers, rooms), start, end,
-                                     request_id, candidate["email"])
+            await self._attach_fresh(
+                exc, principal, token, (interviewers, rooms), start, end, request_id, candidate["email"]
+            )
             raise
-        event = _event_body(candidate, interviewers, rooms, start, end, row.transaction_id,
-                            req.get("subject") or f"Interview: {candidate['name']}",
-                            req.get("time_zone"), optional, role=req.get("role") or "")
+        event = _event_body(
+            candidate,
+            interviewers,
+            rooms,
+            start,
+            end,
+            row.transaction_id,
+            req.get("subject") or f"Interview: {candidate['name']}",
+            req.get("time_zone"),
+            optional,
+            role=req.get("role") or "",
+        )
         if rooms:
             event["location"] = room_location(rooms[0], await self._room_name(token, rooms[0]))
-        return _interview_out(await self._bookings.create(writer, row, event,
-                                                          candidate=invite))
+        return _interview_out(await self._bookings.create(writer, row, event, candidate=invite))
 
     async def _organizer_address(self, token: str) -> str:
         return (await self._organizer(token))[0]
@@ -358,7 +496,8 @@ class CalendarService:
     async def _organizer(self, token: str) -> tuple[str, str]:
         """The signed-in organizer's address and display name (one Graph call)."""
         status, doc = await self._graph.request(
-            "GET", "/me?$select=displayName,mail,userPrincipalName", token)
+            "GET", "/me?$select=displayName,mail,userPrincipalName", token
+        )
         if status != 200:
             raise PermissionDeniedError("Could not identify you in Microsoft 365.")
         address = str(doc.get("mail") or doc.get("userPrincipalName")).lower()
@@ -370,14 +509,30 @@ class CalendarService:
             rooms = await self._graph.list_rooms(token)
         except CalendarError:
             return ""
-        return next((str(r.get("displayName") or "") for r in rooms
-                     if str(r.get("emailAddress", "")).lower() == address), "")
+        return next(
+            (
+                str(r.get("displayName") or "")
+                for r in rooms
+                if str(r.get("emailAddress", "")).lower() == address
+            ),
+            "",
+        )
 
-    async def _reserve(self, principal: Principal | None, organizer: str, txn: str,
-                       mailboxes: list[str], candidate: dict[str, str], start: datetime,
-                       end: datetime, *, source: str, tenant_id: str | None = None,
-                       organizer_oid: str | None = None,
-                       offer_id: str | None = None) -> storage.InterviewRow:
+    async def _reserve(
+        self,
+        principal: Principal | None,
+        organizer: str,
+        txn: str,
+        mailboxes: list[str],
+        candidate: dict[str, str],
+        start: datetime,
+        end: datetime,
+        *,
+        source: str,
+        tenant_id: str | None = None,
+        organizer_oid: str | None = None,
+        offer_id: str | None = None,
+    ) -> storage.InterviewRow:
         tid = tenant_id or (principal.tenant_id if principal else "")
         oid = organizer_oid or (principal.oid if principal else "")
         async with self._store.transaction() as tx:
@@ -396,30 +551,63 @@ class CalendarService:
             if conflicts:
                 raise SlotTakenError()
             return await storage.insert_pending(
-                tx, tenant_id=tid, organizer_oid=oid, organizer_upn=organizer,
-                transaction_id=txn, start=start, end=end, attendees=attendees,
+                tx,
+                tenant_id=tid,
+                organizer_oid=oid,
+                organizer_upn=organizer,
+                transaction_id=txn,
+                start=start,
+                end=end,
+                attendees=attendees,
                 candidate_name=candidate["name"],
-                subject=f"Interview: {candidate['name']}", source=source, offer_id=offer_id)
+                subject=f"Interview: {candidate['name']}",
+                source=source,
+                offer_id=offer_id,
+            )
 
-    async def _same_request(self, principal: Principal, req: dict[str, Any],
-                            mailboxes: list[str], start: datetime, end: datetime,
-                            request_id: str) -> None:
+    async def _same_request(
+        self,
+        principal: Principal,
+        req: dict[str, Any],
+        mailboxes: list[str],
+        start: datetime,
+        end: datetime,
+        request_id: str,
+    ) -> None:
         """A reused idempotency key must be a retry of the same request, refused (one audit row,
         no Graph call) before anything else; `_reserve` checks again where it counts."""
-        txn = str(uuid.uuid5(_TXN_NAMESPACE,
-                             f"{principal.tenant_id}:{principal.oid}:{req['idempotency_key']}"))
+        txn = str(
+            uuid.uuid5(_TXN_NAMESPACE, f"{principal.tenant_id}:{principal.oid}:{req['idempotency_key']}")
+        )
         async with self._store.transaction() as tx:
             known = await storage.get_interview_by_transaction(tx, txn)
         attendees = [*mailboxes, req["candidate"]["email"].lower()]
-        if known is not None and known.status in {"confirmed", "pending"} and \
-                not _is_retry_of(known, attendees, start, end):
-            await self._audit(principal, principal.tenant_id, "interview.create", mailboxes,
-                              "denied:idempotency_key", request_id)
+        if (
+            known is not None
+            and known.status in {"confirmed", "pending"}
+            and not _is_retry_of(known, attendees, start, end)
+        ):
+            await self._audit(
+                principal,
+                principal.tenant_id,
+                "interview.create",
+                mailboxes,
+                "denied:idempotency_key",
+                request_id,
+            )
             raise _key_reused()
 
-    async def _attach_fresh(self, exc: SlotTakenError, principal: Principal, token: str,
-                            panel: tuple[list[str], list[str]], start: datetime,
-                            end: datetime, request_id: str, candidate_email: str = "") -> None:
+    async def _attach_fresh(
+        self,
+        exc: SlotTakenError,
+        principal: Principal,
+        token: str,
+        panel: tuple[list[str], list[str]],
+        start: datetime,
+        end: datetime,
+        request_id: str,
+        candidate_email: str = "",
+    ) -> None:
         """Give a slot-taken answer up to 5 fresh options near the wanted time (best effort).
 
         The options also avoid every pending/confirmed OpenSlot booking of these mailboxes and of
@@ -432,20 +620,40 @@ class CalendarService:
         people, rooms = panel
         try:
             fresh = await self._slots_for(
-                principal, token, people, rooms, lo, hi, duration=end - start,
-                step=timedelta(minutes=15), buffer=timedelta(0), notice=lo - self._clock(),
-                want_all=False, limit=20, request_id=request_id, operation="slots.fresh",
-                requester=None)
+                principal,
+                token,
+                people,
+                rooms,
+                lo,
+                hi,
+                duration=end - start,
+                step=timedelta(minutes=15),
+                buffer=timedelta(0),
+                notice=lo - self._clock(),
+                want_all=False,
+                limit=20,
+                request_id=request_id,
+                operation="slots.fresh",
+                requester=None,
+            )
             free = await self._unreserved(
                 principal.tenant_id,
-                [*people, *rooms, *([candidate_email] if candidate_email else [])], fresh, lo, hi)
+                [*people, *rooms, *([candidate_email] if candidate_email else [])],
+                fresh,
+                lo,
+                hi,
+            )
         except CalendarError:
             return
-        exc.fresh = SlotsResult(free.slots[:5], free.people,  # type: ignore[attr-defined]
-                                free.blockers)
+        exc.fresh = SlotsResult(  # type: ignore[attr-defined]
+            free.slots[:5],
+            free.people,
+            free.blockers,
+        )
 
-    async def _unreserved(self, tenant_id: str, mailboxes: list[str], found: SlotsResult,
-                          lo: datetime, hi: datetime) -> SlotsResult:
+    async def _unreserved(
+        self, tenant_id: str, mailboxes: list[str], found: SlotsResult, lo: datetime, hi: datetime
+    ) -> SlotsResult:
         """``found`` without the slots that overlap a pending/confirmed OpenSlot reservation of
         ``mailboxes`` (a booking or a move's hold not in Outlook yet): the same per-attendee
         overlap check the booking runs, so an offered time is never one it refuses."""
@@ -453,8 +661,7 @@ class CalendarService:
             taken = await storage.find_conflicts(tx, tenant_id, mailboxes, lo, hi)
         if not taken:
             return found
-        slots = tuple(s for s in found.slots
-                      if not any(t.start < s.end and s.start < t.end for t in taken))
+        slots = tuple(s for s in found.slots if not any(t.start < s.end and s.start < t.end for t in taken))
         return SlotsResult(slots, found.people, found.blockers)
 
     def _crash_point(self, name: str) -> None:
@@ -469,8 +676,9 @@ class CalendarService:
             log.warning("crash point %s reached: exiting (test hook)", name)
             os._exit(137)
 
-    async def list_interviews(self, principal: Principal, assertion: str | None = None,
-                              request_id: str = "-") -> list[InterviewOut]:
+    async def list_interviews(
+        self, principal: Principal, assertion: str | None = None, request_id: str = "-"
+    ) -> list[InterviewOut]:
         """The caller's upcoming interviews that OpenSlot created, from our own store.
 
         With the caller's ``assertion`` each one is also checked against Outlook (one ``$batch``
@@ -481,8 +689,9 @@ class CalendarService:
         """
         ctx = await self._tenant_context(principal)
         async with self._store.transaction() as tx:
-            rows = await storage.list_interviews(tx, principal.tenant_id, principal.oid,
-                                                 self._clock() - timedelta(hours=1))
+            rows = await storage.list_interviews(
+                tx, principal.tenant_id, principal.oid, self._clock() - timedelta(hours=1)
+            )
         rows = [r for r in rows if r.status in {"confirmed", "pending"}]
         out = [_interview_out(r) for r in rows]
         checkable = [r for r in rows if r.event_id and r.status == "confirmed"]
@@ -495,24 +704,43 @@ class CalendarService:
             return out
         return [replace(o, **states[o.id]) if o.id in states else o for o in out]
 
-    async def _outlook_states(self, principal: Principal, token: str,
-                              rows: list[storage.InterviewRow],
-                              request_id: str) -> dict[str, dict[str, Any]]:
+    async def _outlook_states(
+        self, principal: Principal, token: str, rows: list[storage.InterviewRow], request_id: str
+    ) -> dict[str, dict[str, Any]]:
         """What Outlook says about each row's event (only the ones that differ)."""
         stats = CallStats()
-        items = [BatchItem(str(i), "GET", f"/users/{_graph_address(r.organizer_upn)}/events/"
-                           f"{_graph_event_id(r.event_id or '')}?$select=id,start,end,isCancelled",
-                           headers={"Prefer": 'outlook.timezone="UTC"'})
-                 for i, r in enumerate(rows)]
+        items = [
+            BatchItem(
+                str(i),
+                "GET",
+                f"/users/{_graph_address(r.organizer_upn)}/events/"
+                f"{_graph_event_id(r.event_id or '')}?$select=id,start,end,isCancelled",
+                headers={"Prefer": 'outlook.timezone="UTC"'},
+            )
+            for i, r in enumerate(rows)
+        ]
         try:
             answers = await self._graph.batch(token, items, stats=stats)
         except CalendarError as exc:
-            await self._audit(principal, principal.tenant_id, "interviews.reconcile",
-                              sorted({r.organizer_upn for r in rows}), f"error:{exc.code}",
-                              request_id, stats)
+            await self._audit(
+                principal,
+                principal.tenant_id,
+                "interviews.reconcile",
+                sorted({r.organizer_upn for r in rows}),
+                f"error:{exc.code}",
+                request_id,
+                stats,
+            )
             raise
-        await self._audit(principal, principal.tenant_id, "interviews.reconcile",
-                          sorted({r.organizer_upn for r in rows}), "ok", request_id, stats)
+        await self._audit(
+            principal,
+            principal.tenant_id,
+            "interviews.reconcile",
+            sorted({r.organizer_upn for r in rows}),
+            "ok",
+            request_id,
+            stats,
+        )
         states: dict[str, dict[str, Any]] = {}
         for item, row in zip(items, rows, strict=True):
             answer = answers[item.id]
@@ -524,12 +752,12 @@ class CalendarService:
                 except (KeyError, TypeError, ValueError, UnknownTimeZoneError):
                     continue
                 if (start, end) != (row.start_utc, row.end_utc):
-                    states[row.id] = {"outlook": "moved", "outlook_start": start,
-                                      "outlook_end": end}
+                    states[row.id] = {"outlook": "moved", "outlook_start": start, "outlook_end": end}
         return states
 
-    async def cancel_interview(self, principal: Principal, assertion: str, interview_id: str,
-                               request_id: str) -> InterviewOut:
+    async def cancel_interview(
+        self, principal: Principal, assertion: str, interview_id: str, request_id: str
+    ) -> InterviewOut:
         """Cancel an interview the caller organised; attendees get Outlook's cancellation."""
         row = await self._own_interview(principal, interview_id)
         if row.status == "cancelled":
@@ -543,9 +771,9 @@ class CalendarService:
         assert updated is not None  # noqa: S101
         return _interview_out(updated)
 
-    async def reschedule_interview(self, principal: Principal, assertion: str,
-                                   interview_id: str, req: dict[str, Any],
-                                   request_id: str) -> InterviewOut:
+    async def reschedule_interview(
+        self, principal: Principal, assertion: str, interview_id: str, req: dict[str, Any], request_id: str
+    ) -> InterviewOut:
         """Move an interview the caller organised, after the same live re-check as booking."""
         start, end = _window(req["start"], req["end"])
         row = await self._own_interview(principal, interview_id)
@@ -554,30 +782,58 @@ class CalendarService:
         ctx = await self._tenant_context(principal)
         mailboxes = [a for a in row.attendees if a != candidate_address(row)]
         rooms = await self.gate.rooms_among(
-            mailboxes, lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential))
-        refusal = await self._gate(principal, ctx, "interview.reschedule", request_id,
-                                   [a for a in mailboxes if a not in rooms], sorted(rooms))
+            mailboxes, lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential)
+        )
+        refusal = await self._gate(
+            principal,
+            ctx,
+            "interview.reschedule",
+            request_id,
+            [a for a in mailboxes if a not in rooms],
+            sorted(rooms),
+        )
         if refusal is not None:
             raise refusal.error()
         token = await self._user_graph_token(principal, ctx, assertion)
-        refusal = await self._gate(principal, ctx, "interview.reschedule", request_id,
-                                   [a for a in mailboxes if a not in rooms], sorted(rooms),
-                                   probe=Probe(token, row.organizer_upn, start), static=False)
+        refusal = await self._gate(
+            principal,
+            ctx,
+            "interview.reschedule",
+            request_id,
+            [a for a in mailboxes if a not in rooms],
+            sorted(rooms),
+            probe=Probe(token, row.organizer_upn, start),
+            static=False,
+        )
         if refusal is not None:
             raise refusal.error()
-        await self.require_offered(principal, token, [a for a in mailboxes if a not in rooms],
-                                   sorted(rooms), start, end, step=_FINEST_STEP,
-                                   notice=timedelta(0), request_id=request_id,
-                                   operation="interview.offered", requester=row.organizer_upn,
-                                   tenant_id=ctx.tenant_id, ignore=(row.start, row.end))
+        await self.require_offered(
+            principal,
+            token,
+            [a for a in mailboxes if a not in rooms],
+            sorted(rooms),
+            start,
+            end,
+            step=_FINEST_STEP,
+            notice=timedelta(0),
+            request_id=request_id,
+            operation="interview.offered",
+            requester=row.organizer_upn,
+            tenant_id=ctx.tenant_id,
+            ignore=(row.start, row.end),
+        )
         writer = Writer(principal, row.tenant_id, token, row.organizer_upn, request_id)
-        moved = await self._bookings.move(writer, row, start, end,
-                                          operation="interview.reschedule",
-                                          recheck_operation="interview.reschedule")
+        moved = await self._bookings.move(
+            writer,
+            row,
+            start,
+            end,
+            operation="interview.reschedule",
+            recheck_operation="interview.reschedule",
+        )
         return _interview_out(moved)
 
-    async def _own_interview(self, principal: Principal,
-                             interview_id: str) -> storage.InterviewRow:
+    async def _own_interview(self, principal: Principal, interview_id: str) -> storage.InterviewRow:
         async with self._store.transaction() as tx:
             row = await storage.get_interview(tx, interview_id)
         if row is None or row.tenant_id != principal.tenant_id or row.organizer_oid != principal.oid:
@@ -585,8 +841,9 @@ class CalendarService:
         return row
 
     # ---- directory and account -------------------------------------------------------------------
-    async def resolve_people(self, principal: Principal, assertion: str, queries: list[str],
-                             request_id: str) -> list[list[PersonOut]]:
+    async def resolve_people(
+        self, principal: Principal, assertion: str, queries: list[str], request_id: str
+    ) -> list[list[PersonOut]]:
         """Match typed names or addresses against the directory (users and rooms told apart)."""
         ctx = await self._tenant_context(principal)
         token = await self._user_graph_token(principal, ctx, assertion)
@@ -598,28 +855,37 @@ class CalendarService:
             if _OBJECT_ID_RE.fullmatch(q):  # a people-picker pick: an Entra object id
                 results.append(await self._person_by_id(token, q, rooms, stats))
                 continue
-            matched_rooms = [PersonOut(str(r.get("emailAddress", "")).lower(),
-                                       str(r.get("displayName", "")), "", True)
-                             for r in rooms
-                             if str(r.get("displayName", "")).lower().startswith(q)
-                             or str(r.get("emailAddress", "")).lower() == q]
+            matched_rooms = [
+                PersonOut(str(r.get("emailAddress", "")).lower(), str(r.get("displayName", "")), "", True)
+                for r in rooms
+                if str(r.get("displayName", "")).lower().startswith(q)
+                or str(r.get("emailAddress", "")).lower() == q
+            ]
             users = await self._graph.find_people(token, query.strip(), stats=stats)
-            matched_users = [PersonOut(str(u.get("mail") or u.get("userPrincipalName")).lower(),
-                                       str(u.get("displayName", "")), "", False)
-                             for u in users if u.get("accountEnabled", True)
-                             and (u.get("mail") or u.get("userPrincipalName"))]
+            matched_users = [
+                PersonOut(
+                    str(u.get("mail") or u.get("userPrincipalName")).lower(),
+                    str(u.get("displayName", "")),
+                    "",
+                    False,
+                )
+                for u in users
+                if u.get("accountEnabled", True) and (u.get("mail") or u.get("userPrincipalName"))
+            ]
             results.append((matched_users + matched_rooms)[:10])
         # The mailbox gate: a person the allow-list refuses is never offered for scheduling.
         refused = await self.gate.not_allowed(
-            ctx.tenant_id, [p.address for r in results for p in r if not p.is_room],
-            lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential))
+            ctx.tenant_id,
+            [p.address for r in results for p in r if not p.is_room],
+            lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential),
+        )
         results = [[p for p in r if p.is_room or p.address not in refused] for r in results]
-        await self._audit(principal, principal.tenant_id, "directory.resolve", (), "ok",
-                          request_id, stats)
+        await self._audit(principal, principal.tenant_id, "directory.resolve", (), "ok", request_id, stats)
         return results
 
-    async def check_people(self, principal: Principal, assertion: str, queries: list[str],
-                           request_id: str) -> list[PersonCheckOut]:
+    async def check_people(
+        self, principal: Principal, assertion: str, queries: list[str], request_id: str
+    ) -> list[PersonCheckOut]:
         """Resolve a panel as typed and say, per name, what would stop it (see PERSON_STATUSES).
 
         Directory first (users incl. disabled ones, and rooms by any word of their name), then the
@@ -641,20 +907,31 @@ class CalendarService:
                     check = PersonCheckOut(query, "duplicate", person)
                 seen.add(person.address)
             checks.append(check)
-        people = [c.person.address for c in checks
-                  if c.status == "ok" and c.person and not c.person.is_room]
+        people = [c.person.address for c in checks if c.status == "ok" and c.person and not c.person.is_room]
         disabled = await self._disabled_accounts(ctx, people, stats)
-        checks = [PersonCheckOut(c.query, "disabled", c.person)
-                  if c.person and c.status == "ok" and c.person.address in disabled else c
-                  for c in checks]
+        checks = [
+            PersonCheckOut(c.query, "disabled", c.person)
+            if c.person and c.status == "ok" and c.person.address in disabled
+            else c
+            for c in checks
+        ]
         wanted = [c.person.address for c in checks if c.status == "ok" and c.person]
-        refused = await self.gate.not_allowed(  # the mailbox gate: allow-list and leavers
-            ctx.tenant_id, wanted,
-            lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential)) if wanted else set()
+        refused = (
+            await self.gate.not_allowed(  # the mailbox gate: allow-list and leavers
+                ctx.tenant_id, wanted, lambda: self._tokens.for_app(ctx.tenant_id, ctx.credential)
+            )
+            if wanted
+            else set()
+        )
         if refused:  # named back as not_allowed, never read; audited once
-            await self._audit(principal, principal.tenant_id, "directory.check",
-                              [a for a in wanted if a in refused], "denied:not_allowed",
-                              request_id)
+            await self._audit(
+                principal,
+                principal.tenant_id,
+                "directory.check",
+                [a for a in wanted if a in refused],
+                "denied:not_allowed",
+                request_id,
+            )
         readable = [a for a in wanted if a not in refused]
         schedules: dict[str, Schedule] = {}
         if readable:
@@ -669,12 +946,12 @@ class CalendarService:
                 check = PersonCheckOut(check.query, status, check.person)
             out.append(check)
         if readable or not refused:  # a refusal alone was audited above: one row a request
-            await self._audit(principal, principal.tenant_id, "directory.check", readable, "ok",
-                              request_id, stats)
+            await self._audit(
+                principal, principal.tenant_id, "directory.check", readable, "ok", request_id, stats
+            )
         return out
 
-    async def _readability(self, token: str, addresses: list[str],
-                           stats: CallStats) -> dict[str, Schedule]:
+    async def _readability(self, token: str, addresses: list[str], stats: CallStats) -> dict[str, Schedule]:
         """One getSchedule over the next hour for ``addresses`` (only each one's error matters).
 
         getSchedule is asked on a calendar's path: the caller's own, else (a caller with no
@@ -684,14 +961,16 @@ class CalendarService:
         requesters = [await self._organizer_address(token), *addresses][:4]
         for requester in requesters:
             try:
-                return await self._graph.get_schedules(token, requester, addresses, now,
-                                                       now + timedelta(hours=1), stats=stats)
+                return await self._graph.get_schedules(
+                    token, requester, addresses, now, now + timedelta(hours=1), stats=stats
+                )
             except NotFoundError:
                 continue
         raise NotFoundError()
 
-    async def _disabled_accounts(self, ctx: TenantContext, addresses: list[str],
-                                 stats: CallStats) -> set[str]:
+    async def _disabled_accounts(
+        self, ctx: TenantContext, addresses: list[str], stats: CallStats
+    ) -> set[str]:
         """Which of ``addresses`` belong to a switched-off account. A signed-in user's
         ``User.ReadBasic.All`` does not show ``accountEnabled``; the app's ``User.Read.All`` does
         (directory facts only, no mailbox is read). Ten addresses per request."""
@@ -700,32 +979,49 @@ class CalendarService:
         app_token = await self._tokens.for_app(ctx.tenant_id, ctx.credential)
         disabled: set[str] = set()
         for i in range(0, len(addresses), 10):
-            chunk = addresses[i:i + 10]
+            chunk = addresses[i : i + 10]
             flt = " or ".join(f"mail eq '{a.replace(chr(39), chr(39) * 2)}'" for a in chunk)
             status, doc = await self._graph.request(
-                "GET", f"/users?$filter={quote(flt)}&$select=mail,userPrincipalName,"
-                       "accountEnabled", app_token, stats=stats)
+                "GET",
+                f"/users?$filter={quote(flt)}&$select=mail,userPrincipalName,accountEnabled",
+                app_token,
+                stats=stats,
+            )
             _graph_raise_for(status, doc)
-            disabled.update(str(u.get("mail") or u.get("userPrincipalName") or "").lower()
-                            for u in doc.get("value", []) if u.get("accountEnabled") is False)
+            disabled.update(
+                str(u.get("mail") or u.get("userPrincipalName") or "").lower()
+                for u in doc.get("value", [])
+                if u.get("accountEnabled") is False
+            )
         return disabled
 
-    async def _directory_check(self, token: str, query: str, rooms: list[dict[str, Any]],
-                               stats: CallStats) -> PersonCheckOut:
+    async def _directory_check(
+        self, token: str, query: str, rooms: list[dict[str, Any]], stats: CallStats
+    ) -> PersonCheckOut:
         """One name against the directory: ok (one match), ambiguous, not_found or disabled."""
         q = query.strip().lower()
         if _OBJECT_ID_RE.fullmatch(q):
             found = await self._person_by_id(token, q, rooms, stats)
-            return PersonCheckOut(query, "ok", found[0]) if found else PersonCheckOut(
-                query, "not_found")
-        matched_rooms = [PersonOut(str(r.get("emailAddress", "")).lower(),
-                                   str(r.get("displayName", "")), "", True)
-                         for r in rooms if _room_matches(r, q)]
+            return PersonCheckOut(query, "ok", found[0]) if found else PersonCheckOut(query, "not_found")
+        matched_rooms = [
+            PersonOut(str(r.get("emailAddress", "")).lower(), str(r.get("displayName", "")), "", True)
+            for r in rooms
+            if _room_matches(r, q)
+        ]
         users = await self._graph.find_people(token, query.strip(), stats=stats)
-        people = [(PersonOut(str(u.get("mail") or u.get("userPrincipalName")).lower(),
-                             str(u.get("displayName", "")), "", False),
-                   bool(u.get("accountEnabled", True)))
-                  for u in users if u.get("mail") or u.get("userPrincipalName")]
+        people = [
+            (
+                PersonOut(
+                    str(u.get("mail") or u.get("userPrincipalName")).lower(),
+                    str(u.get("displayName", "")),
+                    "",
+                    False,
+                ),
+                bool(u.get("accountEnabled", True)),
+            )
+            for u in users
+            if u.get("mail") or u.get("userPrincipalName")
+        ]
         enabled = [p for p, on in people if on]
         matches = enabled + matched_rooms
         exact = [p for p in matches if p.address == q or p.display_name.lower() == q]
@@ -740,15 +1036,19 @@ class CalendarService:
             return PersonCheckOut(query, "disabled", disabled[0])
         return PersonCheckOut(query, "not_found")
 
-    async def _person_by_id(self, token: str, object_id: str, rooms: list[dict[str, Any]],
-                            stats: CallStats) -> list[PersonOut]:
+    async def _person_by_id(
+        self, token: str, object_id: str, rooms: list[dict[str, Any]], stats: CallStats
+    ) -> list[PersonOut]:
         """The one user (or room mailbox) with Entra object id ``object_id``; ``[]`` if unknown.
 
         ``object_id`` must already match ``_OBJECT_ID_RE`` (it is put into the Graph path).
         """
         status, doc = await self._graph.request(
-            "GET", f"/users/{object_id}?$select=id,displayName,mail,userPrincipalName,"
-                   "accountEnabled", token, stats=stats)
+            "GET",
+            f"/users/{object_id}?$select=id,displayName,mail,userPrincipalName,accountEnabled",
+            token,
+            stats=stats,
+        )
         if status in {400, 404}:
             return []
         _graph_raise_for(status, doc)
@@ -756,20 +1056,24 @@ class CalendarService:
         if not address or not doc.get("accountEnabled", True):
             return []
         room_addresses = {str(r.get("emailAddress", "")).lower() for r in rooms}
-        return [PersonOut(address, str(doc.get("displayName", "")), "",
-                          address in room_addresses)]
+        return [PersonOut(address, str(doc.get("displayName", "")), "", address in room_addresses)]
 
-    async def my_time_zone(self, principal: Principal, assertion: str,
-                           request_id: str) -> str | None:
+    async def my_time_zone(self, principal: Principal, assertion: str, request_id: str) -> str | None:
         """The caller's own mailbox time zone as an IANA name (delegated ``GET
         /me/mailboxSettings/timeZone``), ``None`` when Outlook has none OpenSlot understands."""
         ctx = await self._tenant_context(principal)
         token = await self._user_graph_token(principal, ctx, assertion)
         stats = CallStats()
-        status, doc = await self._graph.request("GET", "/me/mailboxSettings/timeZone", token,
-                                                stats=stats)
-        await self._audit(principal, principal.tenant_id, "me.settings", (),
-                          "ok" if status == 200 else f"error:{status}", request_id, stats)
+        status, doc = await self._graph.request("GET", "/me/mailboxSettings/timeZone", token, stats=stats)
+        await self._audit(
+            principal,
+            principal.tenant_id,
+            "me.settings",
+            (),
+            "ok" if status == 200 else f"error:{status}",
+            request_id,
+            stats,
+        )
         _graph_raise_for(status, doc)
         try:
             return resolve_zone(str(doc.get("value") or "")).key
@@ -780,8 +1084,15 @@ class CalendarService:
         """Delete the user's encrypted token cache (their refresh token) and audit it."""
         async with self._store.transaction() as tx:
             deleted = await storage.delete_token_cache(tx, principal.tenant_id, principal.oid)
-            await self._audit(principal, principal.tenant_id, "token.delete", (),
-                              "ok" if deleted else "none", request_id, tx=tx)
+            await self._audit(
+                principal,
+                principal.tenant_id,
+                "token.delete",
+                (),
+                "ok" if deleted else "none",
+                request_id,
+                tx=tx,
+            )
 
 
 def _event_time(value: dict[str, Any]) -> datetime:
@@ -794,8 +1105,11 @@ def _room_matches(room: dict[str, Any], q: str) -> bool:
     """A typed name names a room by its address or by the start of its name or any of its words
     ("rainier" names "Redmond 1.01 Rainier")."""
     name = str(room.get("displayName", "")).lower()
-    return (str(room.get("emailAddress", "")).lower() == q or name.startswith(q)
-            or any(word.startswith(q) for word in name.split()))
+    return (
+        str(room.get("emailAddress", "")).lower() == q
+        or name.startswith(q)
+        or any(word.startswith(q) for word in name.split())
+    )
 
 
 def candidate_day_of(req: dict[str, Any]) -> CandidateDay | None:
@@ -808,23 +1122,25 @@ def candidate_day_of(req: dict[str, Any]) -> CandidateDay | None:
     if not zone_name:
         return None
     try:
-        return CandidateDay(ZoneInfo(zone_name),
-                            time.fromisoformat(req.get("candidate_day_start", "08:00")),
-                            time.fromisoformat(req.get("candidate_day_end", "20:00")))
+        return CandidateDay(
+            ZoneInfo(zone_name),
+            time.fromisoformat(req.get("candidate_day_start", "08:00")),
+            time.fromisoformat(req.get("candidate_day_end", "20:00")),
+        )
     except (ValueError, KeyError, OSError) as exc:  # NotFound is a KeyError; "Europe" a directory
         raise ValidationError("candidate_time_zone", "is not a usable zone and day") from exc
 
 
-def _candidate_ordered(result: SlotsResult, day: CandidateDay, want_all: bool,
-                       limit: int) -> SlotsResult:
+def _candidate_ordered(result: SlotsResult, day: CandidateDay, want_all: bool, limit: int) -> SlotsResult:
     """Slots inside the candidate's day first (best-first order kept), the rest marked; with
     ``all`` the order stays chronological and only the marks are added."""
     by_interval = {Interval(s.start, s.end): s for s in result.slots}
     inside, outside = candidate_first(list(by_interval), day)
     marked = {i: not day.contains(i) for i in by_interval}
     order = list(by_interval) if want_all else [*inside, *outside][:limit]
-    return SlotsResult(tuple(SlotOut(i.start, i.end, marked[i]) for i in order), result.people,
-                       result.blockers)
+    return SlotsResult(
+        tuple(SlotOut(i.start, i.end, marked[i]) for i in order), result.people, result.blockers
+    )
 
 
 def _lock2(exc: CalendarError) -> CalendarError:
@@ -835,14 +1151,20 @@ def _lock2(exc: CalendarError) -> CalendarError:
 
 def tenant_credential_aad(tenant_id: str) -> Aad:
     """Associated data binding a tenant credential blob to its tenant and purpose."""
-    return Aad(purpose="tenant-credential", tenant_id=tenant_id, column="tenants.credential",
-               row_id=tenant_id)
+    return Aad(
+        purpose="tenant-credential", tenant_id=tenant_id, column="tenants.credential", row_id=tenant_id
+    )
 
 
 def token_cache_aad(tenant_id: str, oid: str) -> Aad:
     """Associated data binding a token cache blob to its user."""
-    return Aad(purpose="token-cache", tenant_id=tenant_id, user_oid=oid,
-               column="token_caches.blob", row_id=f"{tenant_id}/{oid}")
+    return Aad(
+        purpose="token-cache",
+        tenant_id=tenant_id,
+        user_oid=oid,
+        column="token_caches.blob",
+        row_id=f"{tenant_id}/{oid}",
+    )
 
 
 def _wire_time(field: str, raw: str) -> datetime:
@@ -856,8 +1178,7 @@ def _wire_time(field: str, raw: str) -> datetime:
     return value
 
 
-def _is_retry_of(row: storage.InterviewRow, attendees: list[str], start: datetime,
-                 end: datetime) -> bool:
+def _is_retry_of(row: storage.InterviewRow, attendees: list[str], start: datetime, end: datetime) -> bool:
     """A retry is the same request: a key reused for another time, panel or candidate would
     write an event no reservation covers (or a time never offered)."""
     return (row.start, row.end) == (start, end) and sorted(row.attendees) == sorted(attendees)
@@ -888,8 +1209,9 @@ def _working_hours(raw: dict[str, Any] | None, *, is_room: bool) -> WorkingHours
         return WorkingHours(frozenset(range(7)), time(0, 0), time(0, 0), resolve_zone("UTC"))
     zone = resolve_zone(str((raw.get("timeZone") or {}).get("name", "UTC")))  # may raise: fail closed
     days = frozenset(_DAYS[d] for d in raw.get("daysOfWeek", []) if d in _DAYS)
-    return WorkingHours(days, time.fromisoformat(str(raw["startTime"])[:8]),
-                        time.fromisoformat(str(raw["endTime"])[:8]), zone)
+    return WorkingHours(
+        days, time.fromisoformat(str(raw["startTime"])[:8]), time.fromisoformat(str(raw["endTime"])[:8]), zone
+    )
 
 
 def _zone_known(schedule: Schedule, *, is_room: bool) -> bool:
@@ -913,31 +1235,48 @@ def _read_availability(read: CalendarRead, is_room: bool) -> PersonAvailability:
     """calendarView's blocks with getSchedule's working hours, else getSchedule's free/busy."""
     if not read.from_view:
         return _availability(read.schedule, is_room=is_room)
-    return PersonAvailability(read.schedule.address.lower(),
-                              _working_hours(read.schedule.working_hours, is_room=is_room),
-                              read.blocks, read.all_day)
+    return PersonAvailability(
+        read.schedule.address.lower(),
+        _working_hours(read.schedule.working_hours, is_room=is_room),
+        read.blocks,
+        read.all_day,
+    )
 
 
-def _without(schedules: dict[str, Schedule], reads: dict[str, CalendarRead] | None,
-             span: tuple[datetime, datetime]
-             ) -> tuple[dict[str, Schedule], dict[str, CalendarRead] | None]:
+def _without(
+    schedules: dict[str, Schedule], reads: dict[str, CalendarRead] | None, span: tuple[datetime, datetime]
+) -> tuple[dict[str, Schedule], dict[str, CalendarRead] | None]:
     """The calendars without items of exactly ``span`` (the interview being moved)."""
     lo, hi = span
-    out = {k: dataclasses.replace(v, items=tuple(i for i in v.items
-                                                 if (i.start, i.end) != (lo, hi)))
-           for k, v in schedules.items()}
+    out = {
+        k: dataclasses.replace(v, items=tuple(i for i in v.items if (i.start, i.end) != (lo, hi)))
+        for k, v in schedules.items()
+    }
     if reads is None:
         return out, None
-    return out, {k: dataclasses.replace(
-        v, schedule=out[k], blocks=tuple(b for b in v.blocks
-                                         if (b.interval.start, b.interval.end) != (lo, hi)))
-        for k, v in reads.items()}
+    return out, {
+        k: dataclasses.replace(
+            v,
+            schedule=out[k],
+            blocks=tuple(b for b in v.blocks if (b.interval.start, b.interval.end) != (lo, hi)),
+        )
+        for k, v in reads.items()
+    }
 
 
-def _event_body(candidate: dict[str, str], interviewers: list[str], rooms: list[str],
-                start: datetime, end: datetime, txn: str, subject: str,
-                time_zone: str | None, optional: Sequence[str] = (), *,
-                role: str = "") -> dict[str, Any]:
+def _event_body(
+    candidate: dict[str, str],
+    interviewers: list[str],
+    rooms: list[str],
+    start: datetime,
+    end: datetime,
+    txn: str,
+    subject: str,
+    time_zone: str | None,
+    optional: Sequence[str] = (),
+    *,
+    role: str = "",
+) -> dict[str, Any]:
     """The panel's event: interviewers (required or optional) and rooms, never the candidate
     (who gets their own, `invites.candidate_event`); the body says who the candidate is."""
     attendees = [{"type": "required", "emailAddress": {"address": a}} for a in interviewers]
@@ -948,8 +1287,10 @@ def _event_body(candidate: dict[str, str], interviewers: list[str], rooms: list[
         "body": panel_body(candidate_name=candidate["name"], role=role),
         "start": {"dateTime": _naive_utc(start), "timeZone": "UTC"},
         "end": {"dateTime": _naive_utc(end), "timeZone": "UTC"},
-        "attendees": attendees, "isOnlineMeeting": True,
-        "onlineMeetingProvider": "teamsForBusiness", "transactionId": txn,
+        "attendees": attendees,
+        "isOnlineMeeting": True,
+        "onlineMeetingProvider": "teamsForBusiness",
+        "transactionId": txn,
         "allowNewTimeProposals": False,
     }
     if rooms:
@@ -969,8 +1310,15 @@ def _naive_utc(value: datetime) -> str:
 
 
 def _interview_out(row: storage.InterviewRow) -> InterviewOut:
-    return InterviewOut(id=row.id, status=row.status, start=row.start_utc, end=row.end_utc,
-                        subject=row.subject, attendees=tuple(row.attendees),
-                        candidate_name=row.candidate_name, join_url=row.join_url,
-                        event_id=row.event_id, candidate_email=candidate_address(row) or None)
-
+    return InterviewOut(
+        id=row.id,
+        status=row.status,
+        start=row.start_utc,
+        end=row.end_utc,
+        subject=row.subject,
+        attendees=tuple(row.attendees),
+        candidate_name=row.candidate_name,
+        join_url=row.join_url,
+        event_id=row.event_id,
+        candidate_email=candidate_address(row) or None,
+    )

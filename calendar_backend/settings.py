@@ -88,8 +88,7 @@ class BackendSettings:
     @property
     def service_url_policy(self) -> OutboundPolicy:
         """The outbound-URL policy for conversation references (dev: loopback http allowed)."""
-        return OutboundPolicy(self.allowed_service_hosts, self.allowed_service_ports,
-                              self.env == "dev")
+        return OutboundPolicy(self.allowed_service_hosts, self.allowed_service_ports, self.env == "dev")
 
 
 def load_settings(environ: Mapping[str, str]) -> BackendSettings:
@@ -118,8 +117,10 @@ def load_settings(environ: Mapping[str, str]) -> BackendSettings:
     ca = environ.get("OPENSLOT_CA_BUNDLE", "")
     blocking = get("BUSY_STATUSES", "busy,oof,tentative,unknown")
     try:
-        service_urls = OutboundPolicy.from_csv(get("ALLOWED_SERVICE_URL_HOSTS", "smba.trafficmanager.net"),
-                                               ports=environ.get("OPENSLOT_ALLOWED_SERVICE_URL_PORTS", ""))
+        service_urls = OutboundPolicy.from_csv(
+            get("ALLOWED_SERVICE_URL_HOSTS", "smba.trafficmanager.net"),
+            ports=environ.get("OPENSLOT_ALLOWED_SERVICE_URL_PORTS", ""),
+        )
     except ValueError as exc:
         raise ValidationError("OPENSLOT_ALLOWED_SERVICE_URL_PORTS", str(exc)) from exc
     return BackendSettings(
@@ -143,15 +144,21 @@ def load_settings(environ: Mapping[str, str]) -> BackendSettings:
         candidate_cutoff_hours=get_int("CANDIDATE_CUTOFF_HOURS", 24),
         # Default: beside the key file's folder (.data/keys/kek.json → .data/audit/checkpoints.jsonl),
         # so a stack (or a test) with its own key file never shares another's checkpoints.
-        audit_checkpoint_file=Path(get("AUDIT_CHECKPOINT_FILE", str(
-            Path(get("KEY_FILE", ".data/keys/kek.json")).parent.parent / "audit"
-            / "checkpoints.jsonl"))),
+        audit_checkpoint_file=Path(
+            get(
+                "AUDIT_CHECKPOINT_FILE",
+                str(
+                    Path(get("KEY_FILE", ".data/keys/kek.json")).parent.parent / "audit" / "checkpoints.jsonl"
+                ),
+            )
+        ),
         recovery_stale_min=get_int("RECOVERY_STALE_MIN", 10),
         recovery_interval_s=get_int("RECOVERY_INTERVAL_S", 300),
         crash_at=_crash_point(env, environ.get("OPENSLOT_CRASH_AT", "")),
         availability_source=_availability_source(get("AVAILABILITY_SOURCE", "schedule")),
-        branding=load_branding(Path(environ["OPENSLOT_BRANDING_FILE"])
-                               if environ.get("OPENSLOT_BRANDING_FILE") else None),
+        branding=load_branding(
+            Path(environ["OPENSLOT_BRANDING_FILE"]) if environ.get("OPENSLOT_BRANDING_FILE") else None
+        ),
         allowed_service_hosts=service_urls.hosts,
         allowed_service_ports=service_urls.ports,
     )
@@ -163,13 +170,13 @@ AVAILABILITY_SOURCES = frozenset({"schedule", "calendar_view"})
 def _availability_source(value: str) -> str:
     """`schedule` (getSchedule only) or `calendar_view` (calendarView, getSchedule fallback)."""
     if value not in AVAILABILITY_SOURCES:
-        raise ValidationError("OPENSLOT_AVAILABILITY_SOURCE",
-                              f"must be one of {sorted(AVAILABILITY_SOURCES)}")
+        raise ValidationError(
+            "OPENSLOT_AVAILABILITY_SOURCE", f"must be one of {sorted(AVAILABILITY_SOURCES)}"
+        )
     return value
 
 
-CRASH_POINTS = frozenset({"after_pending", "after_graph_create", "during_audit",
-                          "after_candidate_create"})
+CRASH_POINTS = frozenset({"after_pending", "after_graph_create", "during_audit", "after_candidate_create"})
 
 
 def _crash_point(env: str, value: str) -> str:
@@ -192,6 +199,4 @@ def _require_private(host: str) -> None:
     except ValueError as exc:
         raise ValidationError("OPENSLOT_CALENDAR_SERVICE_HOST", "must be an IP address") from exc
     if not (address.is_loopback or address.is_private) or address.is_unspecified:
-        raise ValidationError(
-            "OPENSLOT_CALENDAR_SERVICE_HOST", "must be a loopback or private address"
-        )
+        raise ValidationError("OPENSLOT_CALENDAR_SERVICE_HOST", "must be a loopback or private address")

@@ -307,8 +307,11 @@ class CandidateDay:
         local_start = slot.start.astimezone(self.zone)
         day = local_start.date()
         opens = datetime.combine(day, self.start, tzinfo=self.zone)
-        closes = (datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.zone)
-                  if self.end == time(0) else datetime.combine(day, self.end, tzinfo=self.zone))
+        closes = (
+            datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.zone)
+            if self.end == time(0)
+            else datetime.combine(day, self.end, tzinfo=self.zone)
+        )
         return opens <= slot.start and slot.end <= closes
 
 

@@ -487,10 +487,12 @@ async def put_token_cache(
     """Insert or replace the user's encrypted cache. The tenant row must exist (foreign key)."""
     values = {"blob": blob, "key_id": key_id, "updated_at": _now(now)}
     if tx.dialect.name == "postgresql":  # two first requests of one user may race: upsert
-        stmt = postgresql.insert(token_caches).values(tenant_id=tenant_id, user_oid=user_oid,
-                                                      **values)
-        await tx.execute(stmt.on_conflict_do_update(
-            index_elements=[token_caches.c.tenant_id, token_caches.c.user_oid], set_=values))
+        stmt = postgresql.insert(token_caches).values(tenant_id=tenant_id, user_oid=user_oid, **values)
+        await tx.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[token_caches.c.tenant_id, token_caches.c.user_oid], set_=values
+            )
+        )
         return
     updated = await tx.execute(
         sa.update(token_caches)
@@ -540,8 +542,10 @@ async def iter_encrypted(
     for kind, query in _encrypted_queries(exclude_key_id):
         for row in await tx.execute(query):
             *ident, blob, key_id = row
-            names = tuple(v.hex() if isinstance(v, bytes | memoryview) else str(v) for v in (
-                bytes(i) if isinstance(i, memoryview) else i for i in ident))
+            names = tuple(
+                v.hex() if isinstance(v, bytes | memoryview) else str(v)
+                for v in (bytes(i) if isinstance(i, memoryview) else i for i in ident)
+            )
             found.append(EncryptedBlob(kind, names, bytes(blob), key_id))
     for item in found:
         yield item
@@ -722,16 +726,39 @@ async def insert_pending(
     await _lock_booking(tx, tenant_id)
     if await find_conflicts(tx, tenant_id, mailboxes, start, end):
         raise SlotTakenError()
-    return await _insert(tx, tenant_id=tenant_id, organizer_oid=organizer_oid,
-                         organizer_upn=organizer_upn, transaction_id=transaction_id, start=start,
-                         end=end, attendees=attendees, candidate_name=candidate_name,
-                         subject=subject, source=source, offer_id=offer_id, now=now)
+    return await _insert(
+        tx,
+        tenant_id=tenant_id,
+        organizer_oid=organizer_oid,
+        organizer_upn=organizer_upn,
+        transaction_id=transaction_id,
+        start=start,
+        end=end,
+        attendees=attendees,
+        candidate_name=candidate_name,
+        subject=subject,
+        source=source,
+        offer_id=offer_id,
+        now=now,
+    )
 
 
-async def _insert(tx: AsyncConnection, *, tenant_id: str, organizer_oid: str, organizer_upn: str,
-                  transaction_id: str, start: datetime, end: datetime, attendees: Sequence[str],
-                  candidate_name: str, subject: str, source: InterviewSource | str,
-                  offer_id: str | None, now: datetime | None) -> InterviewRow:
+async def _insert(
+    tx: AsyncConnection,
+    *,
+    tenant_id: str,
+    organizer_oid: str,
+    organizer_upn: str,
+    transaction_id: str,
+    start: datetime,
+    end: datetime,
+    attendees: Sequence[str],
+    candidate_name: str,
+    subject: str,
+    source: InterviewSource | str,
+    offer_id: str | None,
+    now: datetime | None,
+) -> InterviewRow:
     mailboxes = _mailboxes(attendees)
     at = _now(now)
     interview_id = str(uuid.uuid4())
@@ -873,12 +900,16 @@ def hold_target(row: InterviewRow) -> tuple[str, int] | None:
     """For a hold row: the id and version of the interview it moves; ``None`` for any other row."""
     if row.source is not InterviewSource.MOVE or not row.transaction_id.startswith(_HOLD_PREFIX):
         return None
-    target, version, _ = row.transaction_id[len(_HOLD_PREFIX):].split(":", 2)
+    target, version, _ = row.transaction_id[len(_HOLD_PREFIX) :].split(":", 2)
     return target, int(version)
 
 
 async def insert_hold(
-    tx: AsyncConnection, interview: InterviewRow, start: datetime, end: datetime, *,
+    tx: AsyncConnection,
+    interview: InterviewRow,
+    start: datetime,
+    end: datetime,
+    *,
     now: datetime | None = None,
 ) -> InterviewRow | None:
     """Reserve ``[start, end)`` for moving ``interview`` there, before Graph is asked to move it.
@@ -897,28 +928,41 @@ async def insert_hold(
         raise ValueError("start must be before end")
     await _lock_booking(tx, interview.tenant_id)
     current = await get_interview(tx, interview.id)
-    if current is None or current.status is not InterviewStatus.CONFIRMED \
-            or current.version != interview.version:
+    if (
+        current is None
+        or current.status is not InterviewStatus.CONFIRMED
+        or current.version != interview.version
+    ):
         return None
     in_flight = sa.select(interviews.c.id).where(
         interviews.c.status == InterviewStatus.PENDING.value,
-        interviews.c.transaction_id.startswith(f"{_HOLD_PREFIX}{interview.id}:"))
+        interviews.c.transaction_id.startswith(f"{_HOLD_PREFIX}{interview.id}:"),
+    )
     if (await tx.execute(in_flight)).first() is not None:
         return None
-    clashes = await find_conflicts(tx, interview.tenant_id, _mailboxes(current.attendees),
-                                   start, end)
+    clashes = await find_conflicts(tx, interview.tenant_id, _mailboxes(current.attendees), start, end)
     if any(c.id != interview.id for c in clashes):
         raise SlotTakenError()
     return await _insert(
-        tx, tenant_id=current.tenant_id, organizer_oid=current.organizer_oid,
+        tx,
+        tenant_id=current.tenant_id,
+        organizer_oid=current.organizer_oid,
         organizer_upn=current.organizer_upn,
         transaction_id=f"{_HOLD_PREFIX}{current.id}:{current.version}:{uuid.uuid4().hex}",
-        start=start, end=end, attendees=current.attendees, candidate_name=current.candidate_name,
-        subject=current.subject, source=InterviewSource.MOVE, offer_id=current.offer_id, now=now)
+        start=start,
+        end=end,
+        attendees=current.attendees,
+        candidate_name=current.candidate_name,
+        subject=current.subject,
+        source=InterviewSource.MOVE,
+        offer_id=current.offer_id,
+        now=now,
+    )
 
 
-async def complete_move(tx: AsyncConnection, hold_id: str, *,
-                        now: datetime | None = None) -> InterviewRow | None:
+async def complete_move(
+    tx: AsyncConnection, hold_id: str, *, now: datetime | None = None
+) -> InterviewRow | None:
     """Graph moved the event: give the interview the hold's time and drop the hold, atomically.
 
     Returns the moved interview, or ``None`` (nothing changed but the hold is gone) when the hold
@@ -928,18 +972,21 @@ async def complete_move(tx: AsyncConnection, hold_id: str, *,
     target = hold_target(hold) if hold is not None else None
     if hold is None or target is None or hold.status is not InterviewStatus.PENDING:
         return None
-    moved = await move_interview(tx, target[0], hold.start, hold.end, expected_version=target[1],
-                                 ignore_ids=(hold.id,), now=now)
+    moved = await move_interview(
+        tx, target[0], hold.start, hold.end, expected_version=target[1], ignore_ids=(hold.id,), now=now
+    )
     await release_hold(tx, hold.id)
     return await get_interview(tx, target[0]) if moved else None
 
 
 async def release_hold(tx: AsyncConnection, hold_id: str) -> bool:
     """Withdraw a hold (the move failed or was undone): its time is free again."""
-    await tx.execute(sa.delete(interview_mailboxes).where(
-        interview_mailboxes.c.interview_id == hold_id))
-    result = await tx.execute(sa.delete(interviews).where(
-        interviews.c.id == hold_id, interviews.c.source == InterviewSource.MOVE.value))
+    await tx.execute(sa.delete(interview_mailboxes).where(interview_mailboxes.c.interview_id == hold_id))
+    result = await tx.execute(
+        sa.delete(interviews).where(
+            interviews.c.id == hold_id, interviews.c.source == InterviewSource.MOVE.value
+        )
+    )
     return result.rowcount == 1
 
 

@@ -49,8 +49,7 @@ class AppCredential:
         return AppCredential(client_id=str(doc["client_id"]), client_secret=str(doc["client_secret"]))
 
     def to_bytes(self) -> bytes:
-        return json.dumps({"client_id": self.client_id,
-                           "client_secret": self.client_secret}).encode()
+        return json.dumps({"client_id": self.client_id, "client_secret": self.client_secret}).encode()
 
 
 class _DiscoveryOnlyCache(dict[Any, Any]):
@@ -74,8 +73,9 @@ class TokenBroker:
     every request on purpose: a user disabled in Entra is refused at once, not when a cached token expires.
     """
 
-    def __init__(self, authority_host: str, ca_bundle: str | None, scopes: tuple[str, ...],
-                 timeout_s: float = 15.0) -> None:
+    def __init__(
+        self, authority_host: str, ca_bundle: str | None, scopes: tuple[str, ...], timeout_s: float = 15.0
+    ) -> None:
         self._authority_host = authority_host
         self._scopes = list(scopes)
         self._http = requests.Session()
@@ -86,22 +86,29 @@ class TokenBroker:
         self._timeout = timeout_s
         self._metadata_cache = _DiscoveryOnlyCache()  # MSAL http_cache: discovery responses only
 
-    def _app(self, tenant_id: str, credential: AppCredential,
-             cache: msal.SerializableTokenCache | None) -> msal.ConfidentialClientApplication:
+    def _app(
+        self, tenant_id: str, credential: AppCredential, cache: msal.SerializableTokenCache | None
+    ) -> msal.ConfidentialClientApplication:
         return msal.ConfidentialClientApplication(
-            credential.client_id, client_credential=credential.client_secret,
-            authority=f"{self._authority_host}/{tenant_id}", instance_discovery=False,
-            http_client=self._http, token_cache=cache, timeout=self._timeout,
-            http_cache=self._metadata_cache)
+            credential.client_id,
+            client_credential=credential.client_secret,
+            authority=f"{self._authority_host}/{tenant_id}",
+            instance_discovery=False,
+            http_client=self._http,
+            token_cache=cache,
+            timeout=self._timeout,
+            http_cache=self._metadata_cache,
+        )
 
-    async def on_behalf_of(self, tenant_id: str, credential: AppCredential, user_assertion: str,
-                           cache_blob: bytes | None) -> tuple[str, bytes | None]:
+    async def on_behalf_of(
+        self, tenant_id: str, credential: AppCredential, user_assertion: str, cache_blob: bytes | None
+    ) -> tuple[str, bytes | None]:
         """A delegated Graph token for the user; returns (access token, new cache or None)."""
-        return await asyncio.to_thread(self._on_behalf_of, tenant_id, credential, user_assertion,
-                                       cache_blob)
+        return await asyncio.to_thread(self._on_behalf_of, tenant_id, credential, user_assertion, cache_blob)
 
-    def _on_behalf_of(self, tenant_id: str, credential: AppCredential, user_assertion: str,
-                      cache_blob: bytes | None) -> tuple[str, bytes | None]:
+    def _on_behalf_of(
+        self, tenant_id: str, credential: AppCredential, user_assertion: str, cache_blob: bytes | None
+    ) -> tuple[str, bytes | None]:
         cache = msal.SerializableTokenCache()
         if cache_blob:
             cache.deserialize(cache_blob.decode())

@@ -139,11 +139,11 @@ class CardAction:
             raise ValueError("show_names must be a boolean")
         for name, (low, high) in (("day_start", (0, 23)), ("day_end", (1, 24))):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or not low <= value <= high):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high
+            ):
                 raise ValueError(f"{name} must be a whole hour in [{low}, {high}]")
-        if (self.day_start is not None and self.day_end is not None
-                and self.day_start >= self.day_end):
+        if self.day_start is not None and self.day_end is not None and self.day_start >= self.day_end:
             raise ValueError("day_start must be before day_end")
 
     def to_data(self) -> dict[str, object]:
@@ -179,8 +179,9 @@ def _parse_data(data: Mapping[str, object]) -> CardAction:
         verb = Verb(raw_verb)
     except ValueError:
         raise ValueError("unknown verb") from None
-    allowed = ({"verb", "flow"} | _FIELDS_BY_VERB.get(verb, frozenset())
-               | _OPTIONS_BY_VERB.get(verb, frozenset()))
+    allowed = (
+        {"verb", "flow"} | _FIELDS_BY_VERB.get(verb, frozenset()) | _OPTIONS_BY_VERB.get(verb, frozenset())
+    )
     unknown = set(data) - allowed
     if unknown:
         raise ValueError(f"unexpected fields: {sorted(unknown)}")
@@ -268,9 +269,7 @@ def parse_action(value: Mapping[str, object]) -> CardAction:
     return _parse_data(data)
 
 
-def build_execute(
-    title: str, action: CardAction, *, style: str | None = None
-) -> dict[str, object]:
+def build_execute(title: str, action: CardAction, *, style: str | None = None) -> dict[str, object]:
     """Return an ``Action.Execute`` for ``action`` with an ``Action.Submit`` fallback.
 
     ``style`` is an Adaptive Card action style (``positive``/``destructive``) or None.

@@ -18,10 +18,10 @@ def build_booked(interview: InterviewView) -> dict[str, object]:
     body: list[dict[str, object]] = [
         heading("Interview booked"),
         field_rows(interview_rows(interview)),
-        note("The invite is in your Outlook calendar and has gone to everyone on it.",
-             subtle=True),
+        note("The invite is in your Outlook calendar and has gone to everyone on it.", subtle=True),
     ]
     if interview.join_url is not None:
-        body.append(action_set([{"type": "Action.OpenUrl", "title": "Join Teams meeting",
-                                 "url": interview.join_url}]))
+        body.append(
+            action_set([{"type": "Action.OpenUrl", "title": "Join Teams meeting", "url": interview.join_url}])
+        )
     return build_card(body, fallback_text="Interview booked.")

@@ -25,11 +25,12 @@ def candidate_mailto(candidate: Person, url: str, expiry: str) -> str:
     """A ``mailto:`` URL to the candidate with a subject and a short body holding the link."""
     first = candidate.display_name.split()[0] if candidate.display_name.split() else ""
     subject = "Please choose a time for your interview"
-    body = (f"Hi {first},\n\nPlease choose a time for your interview here: {url}\n\n"
-            f"The page shows the open times in your time zone. The link works until {expiry}.\n")
+    body = (
+        f"Hi {first},\n\nPlease choose a time for your interview here: {url}\n\n"
+        f"The page shows the open times in your time zone. The link works until {expiry}.\n"
+    )
     address = candidate.address if "@" in candidate.address else ""
-    link = (f"mailto:{quote(address, safe='@')}?subject={quote(subject, safe='')}"
-            f"&body={quote(body, safe='')}")
+    link = f"mailto:{quote(address, safe='@')}?subject={quote(subject, safe='')}&body={quote(body, safe='')}"
     return link if len(link) <= MAX_MAILTO else f"mailto:{quote(address, safe='@')}"
 
 
@@ -48,22 +49,32 @@ def build_candidate_link(
     revoke = CardAction(Verb.REVOKE_OFFER, flow, offer_id=offer.offer_id)
     expiry = format_instant(offer.expires_at, manager_zone)
     # Text, not an input: an input's value would travel back with "Revoke link".
-    copy_card = {"type": "AdaptiveCard", "body": [
-        plain("Select the link below and copy it (Ctrl+C, or \u2318C on a Mac):", subtle=True),
-        plain(offer.url, monospace=True, weight="Bolder")]}
+    copy_card = {
+        "type": "AdaptiveCard",
+        "body": [
+            plain("Select the link below and copy it (Ctrl+C, or \u2318C on a Mac):", subtle=True),
+            plain(offer.url, monospace=True, weight="Bolder"),
+        ],
+    }
     body = [
         heading("Booking link ready"),
-        plain(f"Send this link to {candidate.display_name}. It shows open times only, "
-              "never anyone's calendar."),
+        plain(
+            f"Send this link to {candidate.display_name}. It shows open times only, never anyone's calendar."
+        ),
         plain(offer.url, monospace=True, separator=True),
         plain(f"Works until {expiry}, or until someone books.", subtle=True),
         field_rows(_option_rows(options)),
-        action_set([
-            {"type": "Action.OpenUrl", "title": "E-mail to candidate",
-             "url": candidate_mailto(candidate, offer.url, expiry)},
-            {"type": "Action.ShowCard", "title": "Copy link", "card": copy_card},
-            build_execute("Revoke link", revoke, style="destructive"),
-        ]),
+        action_set(
+            [
+                {
+                    "type": "Action.OpenUrl",
+                    "title": "E-mail to candidate",
+                    "url": candidate_mailto(candidate, offer.url, expiry),
+                },
+                {"type": "Action.ShowCard", "title": "Copy link", "card": copy_card},
+                build_execute("Revoke link", revoke, style="destructive"),
+            ]
+        ),
     ]
     refresh = build_refresh(flow, user_ids) if user_ids else None
     return build_card(body, fallback_text="Candidate booking link.", refresh=refresh)
@@ -77,8 +88,11 @@ def _option_rows(options: LinkOptionsView) -> list[tuple[str, str]]:
     return [
         ("Role", options.role or "Not shown"),
         ("Interviewers", "First names shown" if options.show_names else "Names not shown"),
-        ("Their day", f"{_hour(options.day_start)}\u2013{_hour(options.day_end)} in their time "
-                      "zone; other times folded away"),
+        (
+            "Their day",
+            f"{_hour(options.day_start)}\u2013{_hour(options.day_end)} in their time "
+            "zone; other times folded away",
+        ),
     ]
 
 

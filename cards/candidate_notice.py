@@ -15,8 +15,11 @@ from cards.local_time import format_range
 
 __all__ = ["build_candidate_notice", "notice_line"]
 
-_VERBS = {"booked": "booked their interview", "rescheduled": "moved their interview",
-          "cancelled": "cancelled their interview"}
+_VERBS = {
+    "booked": "booked their interview",
+    "rescheduled": "moved their interview",
+    "cancelled": "cancelled their interview",
+}
 
 
 def notice_line(candidate: str, event: str, when: str, *, reopened: bool = False) -> str:
@@ -31,42 +34,59 @@ def notice_line(candidate: str, event: str, when: str, *, reopened: bool = False
 
 
 def build_candidate_notice(
-    flow: str, *, candidate: str, event: str, start: datetime, end: datetime, manager_zone: ZoneInfo,
-    candidate_zone: ZoneInfo, role: str = "", join_url: str = "", interview_id: str = "",
+    flow: str,
+    *,
+    candidate: str,
+    event: str,
+    start: datetime,
+    end: datetime,
+    manager_zone: ZoneInfo,
+    candidate_zone: ZoneInfo,
+    role: str = "",
+    join_url: str = "",
+    interview_id: str = "",
     reopened: bool = False,
 ) -> dict[str, object]:
     """Return the notice card; actions only while the interview stands. ``flow`` is the id the
     buttons carry (the interview actions need no flow state)."""
     mine = format_range(start, end, manager_zone)
     theirs = format_range(start, end, candidate_zone)
-    titles = {"booked": "Interview booked by the candidate",
-              "rescheduled": "Interview moved by the candidate",
-              "cancelled": "Interview cancelled by the candidate"}
+    titles = {
+        "booked": "Interview booked by the candidate",
+        "rescheduled": "Interview moved by the candidate",
+        "cancelled": "Interview cancelled by the candidate",
+    }
     rows = [("Candidate", candidate)]
     if role:
         rows.append(("Role", role))
     rows.append(("Your time", mine))
     if theirs != mine:
         rows.append(("Their time", theirs))
-    body: list[dict[str, object]] = [heading(titles.get(event, "Candidate update")),
-                                     field_rows(rows)]
+    body: list[dict[str, object]] = [heading(titles.get(event, "Candidate update")), field_rows(rows)]
     actions: list[dict[str, object]] = []
     if event == "cancelled":
-        body.append(note("The link is open for a new booking." if reopened else
-                         "The link is closed; create a new one to offer other times.",
-                         subtle=True))
+        body.append(
+            note(
+                "The link is open for a new booking."
+                if reopened
+                else "The link is closed; create a new one to offer other times.",
+                subtle=True,
+            )
+        )
     else:
         body.append(note("The invite is in your Outlook calendar.", subtle=True))
         if join_url.startswith("https://"):
-            actions.append({"type": "Action.OpenUrl", "title": "Join Teams meeting",
-                            "url": join_url})
+            actions.append({"type": "Action.OpenUrl", "title": "Join Teams meeting", "url": join_url})
         if interview_id:
             actions += [
-                build_execute("Reschedule", CardAction(Verb.RESCHEDULE_INTERVIEW, flow,
-                                                       interview_id=interview_id)),
-                build_execute("Cancel", CardAction(Verb.CANCEL_INTERVIEW, flow,
-                                                   interview_id=interview_id),
-                              style="destructive"),
+                build_execute(
+                    "Reschedule", CardAction(Verb.RESCHEDULE_INTERVIEW, flow, interview_id=interview_id)
+                ),
+                build_execute(
+                    "Cancel",
+                    CardAction(Verb.CANCEL_INTERVIEW, flow, interview_id=interview_id),
+                    style="destructive",
+                ),
             ]
     if actions:
         body.append(action_set(actions))

@@ -61,19 +61,38 @@ COMMON_ZONES: tuple[tuple[str, str], ...] = (
 )
 _FRIENDLY = dict(COMMON_ZONES)
 _BUILTIN_LINKS = {
-    "Asia/Calcutta": "Asia/Kolkata", "Asia/Katmandu": "Asia/Kathmandu",
-    "Asia/Saigon": "Asia/Ho_Chi_Minh", "Asia/Rangoon": "Asia/Yangon",
-    "Asia/Dacca": "Asia/Dhaka", "Asia/Thimbu": "Asia/Thimphu", "Asia/Ulan_Bator": "Asia/Ulaanbaatar",
-    "Europe/Kiev": "Europe/Kyiv", "America/Buenos_Aires": "America/Argentina/Buenos_Aires",
-    "America/Indianapolis": "America/Indiana/Indianapolis", "Asia/Istanbul": "Europe/Istanbul",
-    "US/Eastern": "America/New_York", "US/Central": "America/Chicago",
-    "US/Mountain": "America/Denver", "US/Pacific": "America/Los_Angeles",
-    "US/Alaska": "America/Anchorage", "US/Hawaii": "Pacific/Honolulu",
-    "Etc/UTC": "UTC", "Etc/GMT": "UTC", "GMT": "UTC", "Etc/Universal": "UTC", "Zulu": "UTC",
-    "Universal": "UTC", "Etc/Zulu": "UTC", "UCT": "UTC", "Etc/UCT": "UTC",
-    "Australia/ACT": "Australia/Sydney", "Australia/NSW": "Australia/Sydney",
-    "Pacific/Truk": "Pacific/Chuuk", "Pacific/Ponape": "Pacific/Pohnpei",
-    "Atlantic/Faeroe": "Atlantic/Faroe", "America/Godthab": "America/Nuuk",
+    "Asia/Calcutta": "Asia/Kolkata",
+    "Asia/Katmandu": "Asia/Kathmandu",
+    "Asia/Saigon": "Asia/Ho_Chi_Minh",
+    "Asia/Rangoon": "Asia/Yangon",
+    "Asia/Dacca": "Asia/Dhaka",
+    "Asia/Thimbu": "Asia/Thimphu",
+    "Asia/Ulan_Bator": "Asia/Ulaanbaatar",
+    "Europe/Kiev": "Europe/Kyiv",
+    "America/Buenos_Aires": "America/Argentina/Buenos_Aires",
+    "America/Indianapolis": "America/Indiana/Indianapolis",
+    "Asia/Istanbul": "Europe/Istanbul",
+    "US/Eastern": "America/New_York",
+    "US/Central": "America/Chicago",
+    "US/Mountain": "America/Denver",
+    "US/Pacific": "America/Los_Angeles",
+    "US/Alaska": "America/Anchorage",
+    "US/Hawaii": "Pacific/Honolulu",
+    "Etc/UTC": "UTC",
+    "Etc/GMT": "UTC",
+    "GMT": "UTC",
+    "Etc/Universal": "UTC",
+    "Zulu": "UTC",
+    "Universal": "UTC",
+    "Etc/Zulu": "UTC",
+    "UCT": "UTC",
+    "Etc/UCT": "UTC",
+    "Australia/ACT": "Australia/Sydney",
+    "Australia/NSW": "Australia/Sydney",
+    "Pacific/Truk": "Pacific/Chuuk",
+    "Pacific/Ponape": "Pacific/Pohnpei",
+    "Atlantic/Faeroe": "Atlantic/Faroe",
+    "America/Godthab": "America/Nuuk",
 }
 _TZDATA_ZI = Path("/usr/share/zoneinfo/tzdata.zi")
 
@@ -102,9 +121,11 @@ def _links() -> dict[str, str]:
 def all_zones() -> tuple[str, ...]:
     """Every canonical zone a candidate may pick (regions only, no legacy links), sorted."""
     links = _links()
-    names = {z for z in available_timezones()
-             if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/"))
-             and z not in links}
+    names = {
+        z
+        for z in available_timezones()
+        if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/")) and z not in links
+    }
     return tuple(sorted(names | {"UTC"}))
 
 

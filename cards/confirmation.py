@@ -27,10 +27,12 @@ def build_confirmation(view: ConfirmationView) -> dict[str, object]:
     body = [
         heading("Book this interview?"),
         field_rows(rows),
-        action_set([
-            build_execute("Confirm", confirm, style="positive"),
-            build_execute("Back", CardAction(Verb.BACK, view.flow)),
-        ]),
+        action_set(
+            [
+                build_execute("Confirm", confirm, style="positive"),
+                build_execute("Back", CardAction(Verb.BACK, view.flow)),
+            ]
+        ),
     ]
     refresh = build_refresh(view.flow, view.user_ids) if view.user_ids else None
     return build_card(body, fallback_text="Confirm the interview in OpenSlot.", refresh=refresh)

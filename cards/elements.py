@@ -56,8 +56,14 @@ def build_card(
 
 def heading(text: str) -> dict[str, object]:
     """Return a heading ``TextBlock`` for static copy."""
-    return {"type": "TextBlock", "text": text, "style": "heading", "size": "Medium",
-            "weight": "Bolder", "wrap": True}
+    return {
+        "type": "TextBlock",
+        "text": text,
+        "style": "heading",
+        "size": "Medium",
+        "weight": "Bolder",
+        "wrap": True,
+    }
 
 
 def note(text: str, *, subtle: bool = False, color: str | None = None) -> dict[str, object]:
@@ -71,7 +77,11 @@ def note(text: str, *, subtle: bool = False, color: str | None = None) -> dict[s
 
 
 def plain(
-    text: str, *, weight: str | None = None, subtle: bool = False, monospace: bool = False,
+    text: str,
+    *,
+    weight: str | None = None,
+    subtle: bool = False,
+    monospace: bool = False,
     separator: bool = False,
 ) -> dict[str, object]:
     """Return a ``RichTextBlock`` showing ``text`` literally (no markdown), clipped."""
@@ -97,9 +107,11 @@ def field_rows(rows: Sequence[tuple[str, str]]) -> dict[str, object]:
             {
                 "type": "ColumnSet",
                 "columns": [
-                    {"type": "Column", "width": "100px",
-                     "items": [{"type": "TextBlock", "text": label, "weight": "Bolder",
-                                "wrap": True}]},
+                    {
+                        "type": "Column",
+                        "width": "100px",
+                        "items": [{"type": "TextBlock", "text": label, "weight": "Bolder", "wrap": True}],
+                    },
                     {"type": "Column", "width": "stretch", "items": [plain(value)]},
                 ],
             }

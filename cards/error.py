@@ -16,8 +16,12 @@ def build_error(flow: str, message: str, *, reference: str | None = None) -> dic
     body = [heading("Something went wrong"), plain(message)]
     if reference is not None:
         body.append(plain(f"Reference: {reference}", subtle=True))
-    body.append(action_set([
-        build_execute("Start over", CardAction(Verb.SCHEDULE, flow)),
-        build_execute("Help", CardAction(Verb.HELP, flow)),
-    ]))
+    body.append(
+        action_set(
+            [
+                build_execute("Start over", CardAction(Verb.SCHEDULE, flow)),
+                build_execute("Help", CardAction(Verb.HELP, flow)),
+            ]
+        )
+    )
     return build_card(body, fallback_text="Something went wrong in OpenSlot.")

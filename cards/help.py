@@ -20,14 +20,17 @@ def build_help(flow: str) -> dict[str, object]:
     body = [
         heading("How OpenSlot works"),
         note(_STEPS),
-        note("No time fits? I tell you whose calendar is blocking and offer to look further "
-             "ahead, try a shorter slot, or send the candidate a link that shows open times "
-             "only."),
+        note(
+            "No time fits? I tell you whose calendar is blocking and offer to look further "
+            "ahead, try a shorter slot, or send the candidate a link that shows open times "
+            "only."
+        ),
         note("Type **cancel** at any time to stop.", subtle=True),
-        action_set([
-            build_execute("Schedule an interview", CardAction(Verb.SCHEDULE, flow),
-                          style="positive"),
-            build_execute("My interviews", CardAction(Verb.MY_INTERVIEWS, flow)),
-        ]),
+        action_set(
+            [
+                build_execute("Schedule an interview", CardAction(Verb.SCHEDULE, flow), style="positive"),
+                build_execute("My interviews", CardAction(Verb.MY_INTERVIEWS, flow)),
+            ]
+        ),
     ]
     return build_card(body, fallback_text="OpenSlot help.")

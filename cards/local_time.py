@@ -16,8 +16,7 @@ from cards.views import ZonePair, to_utc
 __all__ = ["format_duration", "format_instant", "format_range", "format_slot", "zone_label"]
 
 _DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SEPARATOR: Final = " · "
 _DASH: Final = "\u2013"  # en dash between the ends of a range
 
@@ -73,8 +72,9 @@ def format_range(start: datetime, end: datetime, tz: ZoneInfo, *, with_day: bool
     last = to_utc(end, "end").astimezone(tz)
     first_label, last_label = zone_label(first), zone_label(last)
     if first.date() != last.date():
-        return (f"{_day(first)}, {_clock(first)} {first_label} {_DASH} "
-                f"{_day(last)}, {_clock(last)} {last_label}")
+        return (
+            f"{_day(first)}, {_clock(first)} {first_label} {_DASH} {_day(last)}, {_clock(last)} {last_label}"
+        )
     prefix = f"{_day(first)}, " if with_day else ""
     if first_label != last_label:
         return f"{prefix}{_clock(first)} {first_label}{_DASH}{_clock(last)} {last_label}"
@@ -90,8 +90,7 @@ def format_slot(start: datetime, end: datetime, zones: ZonePair) -> str:
     manager_day = to_utc(start, "start").astimezone(zones.manager).date()
     candidate_day = to_utc(start, "start").astimezone(zones.candidate).date()
     manager = format_range(start, end, zones.manager)
-    candidate = format_range(start, end, zones.candidate,
-                             with_day=candidate_day != manager_day)
+    candidate = format_range(start, end, zones.candidate, with_day=candidate_day != manager_day)
     return manager + _SEPARATOR + candidate
 
 

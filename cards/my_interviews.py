@@ -19,26 +19,47 @@ MAX_LISTED: Final = 10
 def _entry(flow: str, interview: InterviewView) -> dict[str, object]:
     iid = interview.interview_id
     if interview.outlook == "deleted":
-        return {"type": "Container", "separator": True, "items": [
-            field_rows(interview_rows(interview)),
-            note("This meeting was deleted in Outlook, so it no longer takes place. Type "
-                 "\"schedule\" to book it again.", color="Attention")]}
+        return {
+            "type": "Container",
+            "separator": True,
+            "items": [
+                field_rows(interview_rows(interview)),
+                note(
+                    "This meeting was deleted in Outlook, so it no longer takes place. Type "
+                    '"schedule" to book it again.',
+                    color="Attention",
+                ),
+            ],
+        }
     moved = interview.moved_to
-    notice = ([note("Moved in Outlook to " + format_slot(moved.start_utc, moved.end_utc,
-                                                         interview.zones) + ".",
-                    color="Warning")] if interview.outlook == "moved" and moved else [])
+    notice = (
+        [
+            note(
+                "Moved in Outlook to " + format_slot(moved.start_utc, moved.end_utc, interview.zones) + ".",
+                color="Warning",
+            )
+        ]
+        if interview.outlook == "moved" and moved
+        else []
+    )
     return {
         "type": "Container",
         "separator": True,
         "items": [
             field_rows(interview_rows(interview)),
             *notice,
-            action_set([
-                build_execute("Reschedule",
-                              CardAction(Verb.RESCHEDULE_INTERVIEW, flow, interview_id=iid)),
-                build_execute("Cancel", CardAction(Verb.CANCEL_INTERVIEW, flow, interview_id=iid),
-                              style="destructive"),
-            ]),
+            action_set(
+                [
+                    build_execute(
+                        "Reschedule", CardAction(Verb.RESCHEDULE_INTERVIEW, flow, interview_id=iid)
+                    ),
+                    build_execute(
+                        "Cancel",
+                        CardAction(Verb.CANCEL_INTERVIEW, flow, interview_id=iid),
+                        style="destructive",
+                    ),
+                ]
+            ),
         ],
     }
 
@@ -55,14 +76,14 @@ def build_my_interviews(
     if not shown:
         body += [
             note("You have no upcoming interviews booked with OpenSlot."),
-            action_set([build_execute("Schedule an interview", CardAction(Verb.SCHEDULE, flow),
-                                      style="positive")]),
+            action_set(
+                [build_execute("Schedule an interview", CardAction(Verb.SCHEDULE, flow), style="positive")]
+            ),
         ]
     body += [_entry(flow, interview) for interview in shown]
     hidden = len(interviews) - len(shown)
     if hidden > 0:
-        body.append(note(f"{hidden} more not shown. Cancel or finish some to see them.",
-                         subtle=True))
+        body.append(note(f"{hidden} more not shown. Cancel or finish some to see them.", subtle=True))
     refresh = build_refresh(flow, user_ids) if user_ids else None
     return build_card(body, fallback_text="Your interviews in OpenSlot.", refresh=refresh)
 
@@ -74,12 +95,16 @@ def build_cancel_question(flow: str, interview: InterviewView) -> dict[str, obje
         heading("Cancel this interview?"),
         field_rows(interview_rows(interview)),
         note("Everyone on the invite will be told. This cannot be undone.", subtle=True),
-        action_set([
-            build_execute("Yes, cancel it",
-                          CardAction(Verb.CANCEL_INTERVIEW_CONFIRMED, flow, interview_id=iid),
-                          style="destructive"),
-            build_execute("Keep it", CardAction(Verb.KEEP_INTERVIEW, flow, interview_id=iid)),
-        ]),
+        action_set(
+            [
+                build_execute(
+                    "Yes, cancel it",
+                    CardAction(Verb.CANCEL_INTERVIEW_CONFIRMED, flow, interview_id=iid),
+                    style="destructive",
+                ),
+                build_execute("Keep it", CardAction(Verb.KEEP_INTERVIEW, flow, interview_id=iid)),
+            ]
+        ),
     ]
     return build_card(body, fallback_text="Cancel this interview?")
 

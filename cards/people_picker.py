@@ -35,16 +35,24 @@ def build_people_picker(flow: str) -> dict[str, object]:
         "choices.data": {"type": "Data.Query", "dataset": USERS_DATASET},
     }
     submit: dict[str, object] = {
-        "type": "Action.Submit", "title": "Use these interviewers", "style": "positive",
+        "type": "Action.Submit",
+        "title": "Use these interviewers",
+        "style": "positive",
         "data": {"picker": PICKER_MARKER, "flow": flow},
     }
     body = [
         heading("Who should interview?"),
-        note("Pick people from your directory, or type names or e-mails in the chat "
-             "(rooms too).", subtle=True),
+        note(
+            "Pick people from your directory, or type names or e-mails in the chat (rooms too).", subtle=True
+        ),
         picker,
-        {"type": "Input.Text", "id": TYPED_INPUT, "label": "Or type names or e-mails",
-         "placeholder": "e.g. Megan, adelev@contoso.com", "maxLength": 500},
+        {
+            "type": "Input.Text",
+            "id": TYPED_INPUT,
+            "label": "Or type names or e-mails",
+            "placeholder": "e.g. Megan, adelev@contoso.com",
+            "maxLength": 500,
+        },
         action_set([submit]),
     ]
     return build_card(body, fallback_text="Who should interview? Type names or e-mails.")

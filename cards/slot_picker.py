@@ -25,20 +25,25 @@ MAX_DROP_BUTTONS: Final = 5
 SHOWN_NAMES: Final = 4
 _REASON_TEXT: Final = {
     BlockReason.NO_WORKING_HOURS: "works other hours: none of their working time in this window "
-                                  "is long enough",
+    "is long enough",
     BlockReason.NOT_WORKING_DAYS: "doesn't work on these days (a weekend or days off)",
     BlockReason.FULLY_BUSY: "is busy for the whole window",
     BlockReason.NO_COMMON_TIME: "has free time, but none that overlaps with the others",
 }
 _OTHER_HOURS: Final = frozenset({BlockReason.NO_WORKING_HOURS, BlockReason.NOT_WORKING_DAYS})
-_OPTIONAL_HELPS: Final = frozenset({BlockReason.UNREADABLE, BlockReason.FULLY_BUSY,
-                                   BlockReason.NO_COMMON_TIME, BlockReason.NO_WORKING_HOURS,
-                                   BlockReason.NOT_WORKING_DAYS})
+_OPTIONAL_HELPS: Final = frozenset(
+    {
+        BlockReason.UNREADABLE,
+        BlockReason.FULLY_BUSY,
+        BlockReason.NO_COMMON_TIME,
+        BlockReason.NO_WORKING_HOURS,
+        BlockReason.NOT_WORKING_DAYS,
+    }
+)
 _SHORTER_HELPS: Final = frozenset({BlockReason.FULLY_BUSY, BlockReason.NO_COMMON_TIME})
 
 
-def _slot_row(flow: str, slot: SlotView, zones: ZonePair, *,
-              label_outside: bool = True) -> dict[str, object]:
+def _slot_row(flow: str, slot: SlotView, zones: ZonePair, *, label_outside: bool = True) -> dict[str, object]:
     """One row; ``label_outside``: mark a row outside the candidate's day (not when the header
     already says that every time is)."""
     choose = build_execute("Choose", CardAction(Verb.CHOOSE_SLOT, flow, slot_id=slot.slot_id))
@@ -49,8 +54,7 @@ def _slot_row(flow: str, slot: SlotView, zones: ZonePair, *,
         "type": "ColumnSet",
         "separator": True,
         "columns": [
-            {"type": "Column", "width": "stretch", "verticalContentAlignment": "Center",
-             "items": items},
+            {"type": "Column", "width": "stretch", "verticalContentAlignment": "Center", "items": items},
             {"type": "Column", "width": "auto", "items": [action_set([choose])]},
         ],
     }
@@ -64,13 +68,17 @@ def _blocker_lines(blockers: tuple[Blocker, ...]) -> list[dict[str, object]]:
     if unreadable:
         lines.append(plain(f"I couldn't read these calendars: {join_names(unreadable)}."))
     if refused:
-        lines.append(plain("OpenSlot may not read these calendars (your organisation's "
-                           f"settings): {join_names(refused)}."))
+        lines.append(
+            plain(
+                "OpenSlot may not read these calendars (your organisation's "
+                f"settings): {join_names(refused)}."
+            )
+        )
     return lines
 
 
 def _drop_actions(view: SlotPickerView) -> list[dict[str, object]]:
-    """"Drop <name>" for each blocker that can be dropped (never the whole panel)."""
+    """ "Drop <name>" for each blocker that can be dropped (never the whole panel)."""
     if len(view.interviewers) < 2:
         return []
     droppable = [b for b in view.blockers if b.person][:MAX_DROP_BUTTONS]
@@ -79,12 +87,18 @@ def _drop_actions(view: SlotPickerView) -> list[dict[str, object]]:
     actions = []
     for b in droppable:
         key = b.person or ""
-        actions.append(build_execute(clip(f"Drop {b.display_name}", 40),
-                                     CardAction(Verb.DROP_PERSON, view.flow, person=key)))
+        actions.append(
+            build_execute(
+                clip(f"Drop {b.display_name}", 40), CardAction(Verb.DROP_PERSON, view.flow, person=key)
+            )
+        )
         if b.reason in _OPTIONAL_HELPS:
-            actions.append(build_execute(
-                clip(f"Make {b.display_name} optional", 40),
-                CardAction(Verb.OPTIONAL_PERSON, view.flow, person=key)))
+            actions.append(
+                build_execute(
+                    clip(f"Make {b.display_name} optional", 40),
+                    CardAction(Verb.OPTIONAL_PERSON, view.flow, person=key),
+                )
+            )
     return actions
 
 
@@ -92,20 +106,22 @@ def _widen_actions(view: SlotPickerView) -> list[dict[str, object]]:
     reasons = {b.reason for b in view.blockers}
     actions = []
     if reasons & _OTHER_HOURS:
-        actions.append(build_execute("Try the next working days",
-                                     CardAction(Verb.OTHER_DAYS, view.flow)))
-    actions.append(build_execute(f"Look {WIDEN_DAYS} more days",
-                                 CardAction(Verb.WIDEN_DAYS, view.flow, days=WIDEN_DAYS)))
+        actions.append(build_execute("Try the next working days", CardAction(Verb.OTHER_DAYS, view.flow)))
+    actions.append(
+        build_execute(f"Look {WIDEN_DAYS} more days", CardAction(Verb.WIDEN_DAYS, view.flow, days=WIDEN_DAYS))
+    )
     if view.duration > SHORTER and (not reasons or reasons & _SHORTER_HELPS):
         minutes = int(SHORTER.total_seconds()) // 60
-        actions.append(build_execute(f"Try {minutes} minutes",
-                                     CardAction(Verb.SHORTEN, view.flow, duration_min=minutes)))
+        actions.append(
+            build_execute(f"Try {minutes} minutes", CardAction(Verb.SHORTEN, view.flow, duration_min=minutes))
+        )
     return actions
 
 
 def _empty_body(view: SlotPickerView) -> list[dict[str, object]]:
     reasons = _blocker_lines(view.blockers) or [
-        note("There is no time when everyone is free in this window.")]
+        note("There is no time when everyone is free in this window.")
+    ]
     drops = _drop_actions(view)
     return [
         heading("No time fits yet"),
@@ -115,22 +131,21 @@ def _empty_body(view: SlotPickerView) -> list[dict[str, object]]:
     ]
 
 
-def _slots_body(
-    view: SlotPickerView, page: int, shown: tuple[SlotView, ...]
-) -> list[dict[str, object]]:
+def _slots_body(view: SlotPickerView, page: int, shown: tuple[SlotView, ...]) -> list[dict[str, object]]:
     all_outside = all(slot.outside_candidate_day for slot in view.slots)
     if not view.candidate_day:
         first = "Best times first"
     elif all_outside:
-        first = (f"No time fits inside the candidate's {view.candidate_day}; these are the best "
-                 "outside it")
+        first = f"No time fits inside the candidate's {view.candidate_day}; these are the best outside it"
     else:
         first = f"Best times inside the candidate's {view.candidate_day} first"
     body: list[dict[str, object]] = [
         heading("Pick a time"),
         note(f"{first}. Your time, then the candidate's.", subtle=True),
-        *(_slot_row(view.flow, slot, view.zones,
-                    label_outside=not (view.candidate_day and all_outside)) for slot in shown),
+        *(
+            _slot_row(view.flow, slot, view.zones, label_outside=not (view.candidate_day and all_outside))
+            for slot in shown
+        ),
     ]
     if len(view.slots) > page * PAGE_SIZE:
         more = CardAction(Verb.MORE_SLOTS, view.flow, page=page + 1)
@@ -139,48 +154,96 @@ def _slots_body(
     return body
 
 
-_EDITS: Final = (("Change length", Verb.EDIT_DURATION), ("Change dates", Verb.EDIT_WINDOW),
-                  ("Change panel", Verb.EDIT_PANEL), ("Candidate's zone", Verb.EDIT_ZONE))
+_EDITS: Final = (
+    ("Change length", Verb.EDIT_DURATION),
+    ("Change dates", Verb.EDIT_WINDOW),
+    ("Change panel", Verb.EDIT_PANEL),
+    ("Candidate's zone", Verb.EDIT_ZONE),
+)
 
 
 def _edit_actions(flow: str) -> dict[str, object]:
-    """"Change ..." buttons: each asks for one field again and searches again (no start over)."""
+    """ "Change ..." buttons: each asks for one field again and searches again (no start over)."""
     return action_set([build_execute(title, CardAction(verb, flow)) for title, verb in _EDITS])
 
 
 def _hour_choices(first: int, last: int) -> list[dict[str, str]]:
-    return [{"title": f"{h:02d}:00" + (" (midnight)" if h == 24 else ""),
-             "value": f"{h:02d}:00"} for h in range(first, last + 1)]
+    return [
+        {"title": f"{h:02d}:00" + (" (midnight)" if h == 24 else ""), "value": f"{h:02d}:00"}
+        for h in range(first, last + 1)
+    ]
 
 
 def _link_options(view: SlotPickerView) -> dict[str, object]:
     """The optional inputs of "Send to candidate" (a shown-on-demand card: its inputs travel
     only with its own "Create link" button, never with the slot card's other buttons)."""
     start, end = view.link_day
-    create = build_execute("Create link with these options",
-                           CardAction(Verb.SEND_TO_CANDIDATE, view.flow), style="positive")
-    return {"type": "AdaptiveCard", "body": [
-        {"type": "Input.Text", "id": "role", "label": "Role (shown to the candidate)",
-         "placeholder": "e.g. Senior Data Engineer", "maxLength": 120},
-        {"type": "Input.Toggle", "id": "show_names", "value": "false",
-         "title": "Show the interviewers' first names to the candidate",
-         "valueOn": "true", "valueOff": "false", "wrap": True},
-        note("The candidate's day, in their time zone: times outside it are folded away "
-             "on the page.", subtle=True),
-        {"type": "ColumnSet", "columns": [
-            {"type": "Column", "width": "stretch", "items": [
-                {"type": "Input.ChoiceSet", "id": "day_start", "label": "Day starts",
-                 "style": "compact", "isRequired": True, "errorMessage": "Choose an hour.",
-                 "value": f"{start:02d}:00",
-                 "choices": _hour_choices(0, 23)}]},
-            {"type": "Column", "width": "stretch", "items": [
-                {"type": "Input.ChoiceSet", "id": "day_end", "label": "Day ends",
-                 "style": "compact", "isRequired": True, "errorMessage": "Choose an hour.",
-                 "value": f"{end:02d}:00",
-                 "choices": _hour_choices(1, 24)}]},
-        ]},
-        action_set([create]),
-    ]}
+    create = build_execute(
+        "Create link with these options", CardAction(Verb.SEND_TO_CANDIDATE, view.flow), style="positive"
+    )
+    return {
+        "type": "AdaptiveCard",
+        "body": [
+            {
+                "type": "Input.Text",
+                "id": "role",
+                "label": "Role (shown to the candidate)",
+                "placeholder": "e.g. Senior Data Engineer",
+                "maxLength": 120,
+            },
+            {
+                "type": "Input.Toggle",
+                "id": "show_names",
+                "value": "false",
+                "title": "Show the interviewers' first names to the candidate",
+                "valueOn": "true",
+                "valueOff": "false",
+                "wrap": True,
+            },
+            note(
+                "The candidate's day, in their time zone: times outside it are folded away on the page.",
+                subtle=True,
+            ),
+            {
+                "type": "ColumnSet",
+                "columns": [
+                    {
+                        "type": "Column",
+                        "width": "stretch",
+                        "items": [
+                            {
+                                "type": "Input.ChoiceSet",
+                                "id": "day_start",
+                                "label": "Day starts",
+                                "style": "compact",
+                                "isRequired": True,
+                                "errorMessage": "Choose an hour.",
+                                "value": f"{start:02d}:00",
+                                "choices": _hour_choices(0, 23),
+                            }
+                        ],
+                    },
+                    {
+                        "type": "Column",
+                        "width": "stretch",
+                        "items": [
+                            {
+                                "type": "Input.ChoiceSet",
+                                "id": "day_end",
+                                "label": "Day ends",
+                                "style": "compact",
+                                "isRequired": True,
+                                "errorMessage": "Choose an hour.",
+                                "value": f"{end:02d}:00",
+                                "choices": _hour_choices(1, 24),
+                            }
+                        ],
+                    },
+                ],
+            },
+            action_set([create]),
+        ],
+    }
 
 
 def build_slot_picker(view: SlotPickerView) -> dict[str, object]:
@@ -209,10 +272,13 @@ def build_slot_picker(view: SlotPickerView) -> dict[str, object]:
     ]
     if not any(b.reason.is_unreadable for b in view.blockers):
         send = CardAction(Verb.SEND_TO_CANDIDATE, view.flow)
-        body.append(action_set([
-            build_execute("Send to candidate instead", send),
-            {"type": "Action.ShowCard", "title": "Link options",
-             "card": _link_options(view)},
-        ]))
+        body.append(
+            action_set(
+                [
+                    build_execute("Send to candidate instead", send),
+                    {"type": "Action.ShowCard", "title": "Link options", "card": _link_options(view)},
+                ]
+            )
+        )
     refresh = build_refresh(view.flow, view.user_ids) if view.user_ids else None
     return build_card(body, fallback_text="Pick an interview time in OpenSlot.", refresh=refresh)

@@ -14,13 +14,16 @@ def build_welcome(flow: str, *, first_name: str | None = None) -> dict[str, obje
     body = [
         heading("OpenSlot"),
         plain(greeting),
-        note("I find times when everyone on an interview panel is free and send the invite "
-             "from your Outlook calendar. I only ever see free and busy time."),
-        action_set([
-            build_execute("Schedule an interview", CardAction(Verb.SCHEDULE, flow),
-                          style="positive"),
-            build_execute("My interviews", CardAction(Verb.MY_INTERVIEWS, flow)),
-            build_execute("Help", CardAction(Verb.HELP, flow)),
-        ]),
+        note(
+            "I find times when everyone on an interview panel is free and send the invite "
+            "from your Outlook calendar. I only ever see free and busy time."
+        ),
+        action_set(
+            [
+                build_execute("Schedule an interview", CardAction(Verb.SCHEDULE, flow), style="positive"),
+                build_execute("My interviews", CardAction(Verb.MY_INTERVIEWS, flow)),
+                build_execute("Help", CardAction(Verb.HELP, flow)),
+            ]
+        ),
     ]
     return build_card(body, fallback_text="Welcome to OpenSlot.")

@@ -89,9 +89,7 @@ async def serve(args: argparse.Namespace) -> None:
     tenant = load_tenant(args.tenant)
     sock = bind_socket(host, args.port)
     base_url = base_url_for(host, sock.getsockname()[1])
-    app = build_app(
-        tenant, base_url=base_url, data_dir=args.data_dir, enable_controls=args.controls
-    )
+    app = build_app(tenant, base_url=base_url, data_dir=args.data_dir, enable_controls=args.controls)
     hub = hub_for(tenant)
     hub.insecure_http = args.allow_http_notifications
     for ca in args.notification_ca:

@@ -108,9 +108,7 @@ def base_url_for(host: str, port: int) -> str:
     return f"https://{shown}:{port}"
 
 
-async def start_site(
-    app: web.Application, sock: socket.socket, ssl_context: ssl.SSLContext
-) -> web.AppRunner:
+async def start_site(app: web.Application, sock: socket.socket, ssl_context: ssl.SSLContext) -> web.AppRunner:
     """Serve `app` over TLS on an already bound socket; the caller cleans the runner up."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -98,9 +98,7 @@ def _guard(request: web.Request) -> TokenIssuer:
     if header:
         scheme, _, token = header.partition(" ")
         try:
-            issuer.keys.verify(
-                token if scheme.lower() == "bearer" else "", audience=BOTFRAMEWORK_RESOURCE
-            )
+            issuer.keys.verify(token if scheme.lower() == "bearer" else "", audience=BOTFRAMEWORK_RESOURCE)
         except jwt.InvalidTokenError as exc:
             raise web.HTTPUnauthorized(
                 text=json.dumps({"error": {"code": "Unauthorized", "message": "invalid token"}}),
@@ -114,8 +112,12 @@ def _resolve_user(issuer: TokenIssuer, user_id: str) -> JsonDict | None:
     the tenant file's `botFramework.channelUserIds` (channel account id -> object id)."""
     aliases: dict[str, str] = issuer.tenant.data.setdefault("_botUserIds", {})
     seeded = (issuer.tenant.data.get("botFramework") or {}).get("channelUserIds") or {}
-    candidates = [user_id, aliases.get(user_id, ""), str(seeded.get(user_id, "")),
-                  user_id.removeprefix("29:")]
+    candidates = [
+        user_id,
+        aliases.get(user_id, ""),
+        str(seeded.get(user_id, "")),
+        user_id.removeprefix("29:"),
+    ]
     for key in candidates:
         user = issuer.tenant.find_user(key) if key else None
         if user is not None:
@@ -123,9 +125,7 @@ def _resolve_user(issuer: TokenIssuer, user_id: str) -> JsonDict | None:
     return None
 
 
-def _token_response(
-    issuer: TokenIssuer, user: JsonDict, connection: str, channel_id: str
-) -> JsonDict:
+def _token_response(issuer: TokenIssuer, user: JsonDict, connection: str, channel_id: str) -> JsonDict:
     app_id = str(connection_app(issuer)["appId"])
     token = issuer.access_token(client_id=app_id, audience=app_id, user=user, scp=[SSO_SCOPE])
     expiration = issuer.tenant.clock().astimezone(UTC) + TOKEN_LIFETIME
@@ -155,11 +155,7 @@ async def _get_token(request: web.Request) -> web.Response:
     if user is not None and q.get("code") and pending.get(q["code"]) == str(user["id"]):
         pending.pop(q["code"])
         issuer.tenant.bot_tokens[(str(user["id"]), connection)] = {"at": issuer.now_ts()}
-    if (
-        user is None
-        or connection != _connection_name(issuer)
-        or not _signed_in(issuer, user, connection)
-    ):
+    if user is None or connection != _connection_name(issuer) or not _signed_in(issuer, user, connection):
         return _error(404, "TokenNotFound", "The user is not signed in to this connection.")
     return web.json_response(_token_response(issuer, user, connection, channel))
 
@@ -246,9 +242,7 @@ async def _sign_in_resource(request: web.Request) -> web.Response:
     app_id = str(doc.get("msAppId") or app["appId"])
     user = (doc.get("conversation") or {}).get("user") or {}
     if user.get("id") and user.get("aadObjectId"):
-        issuer.tenant.data.setdefault("_botUserIds", {})[str(user["id"])] = str(
-            user["aadObjectId"]
-        )
+        issuer.tenant.data.setdefault("_botUserIds", {})[str(user["id"])] = str(user["aadObjectId"])
     uri = next(iter(app.get("identifierUris", [])), f"api://{app_id}")
     params = {
         "client_id": app_id,
@@ -289,8 +283,7 @@ async def _sign_in_callback(request: web.Request) -> web.Response:
     issuer.tenant.bot_tokens[(record["oid"], connection)] = {"at": issuer.now_ts()}
     return html_page(
         "Signed in",
-        f"<p>Signed in. If asked, enter this code: "
-        f"<b id='magic-code'>{html.escape(magic)}</b></p>",
+        f"<p>Signed in. If asked, enter this code: <b id='magic-code'>{html.escape(magic)}</b></p>",
     )
 
 

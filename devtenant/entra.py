@@ -40,9 +40,7 @@ TENANT_ALIASES = frozenset({"common", "organizations", "botframework.com"})
 class EntraError(Exception):
     """An OAuth error answered in Entra's JSON shape (400, or 401 for invalid_client)."""
 
-    def __init__(
-        self, error: str, code: int, message: str, *, suberror: str | None = None
-    ) -> None:
+    def __init__(self, error: str, code: int, message: str, *, suberror: str | None = None) -> None:
         super().__init__(f"{error}: AADSTS{code}")
         self.error, self.code, self.message, self.suberror = error, code, message, suberror
 
@@ -168,9 +166,7 @@ class TokenIssuer:
 
     def verify(self, token: str, *, audience: str | list[str]) -> JsonDict:
         """Verify a token this tenant issued for `audience`; raises `jwt.InvalidTokenError`."""
-        return self.keys.verify(
-            token, audience=audience, issuer=self.issuer(self.tenant.tenant_id)
-        )
+        return self.keys.verify(token, audience=audience, issuer=self.issuer(self.tenant.tenant_id))
 
     def verify_graph_token(self, token: str) -> JsonDict:
         """Verify a Graph access token minted here (aud Graph URL or Graph app id)."""
@@ -223,8 +219,7 @@ def _scope_resource(tenant: DevTenant, item: str) -> tuple[str, str, str]:
     raise EntraError(
         "invalid_resource",
         500011,
-        f"The resource principal named {prefix} was not "
-        "found in the tenant named " + tenant.tenant_id + ".",
+        f"The resource principal named {prefix} was not found in the tenant named " + tenant.tenant_id + ".",
     )
 
 
@@ -465,9 +460,7 @@ async def _jwks(request: web.Request) -> web.Response:
         iss = _segment_issuer(issuer, request.match_info["tenant"])
     except EntraError as err:
         return _error_response(issuer, request, err)
-    return web.json_response(
-        issuer.keys.jwks(iss), headers={"Cache-Control": "max-age=86400, private"}
-    )
+    return web.json_response(issuer.keys.jwks(iss), headers={"Cache-Control": "max-age=86400, private"})
 
 
 async def _token(request: web.Request) -> web.Response:
@@ -495,9 +488,7 @@ def _grant_label(grant: str) -> str:
     return label if label in _GRANT_LABELS else "none" if not grant else "unsupported"
 
 
-def _run_grant(
-    issuer: TokenIssuer, grant: str, form: dict[str, str], authorization: str | None
-) -> JsonDict:
+def _run_grant(issuer: TokenIssuer, grant: str, form: dict[str, str], authorization: str | None) -> JsonDict:
     if grant == "client_credentials":
         return _client_credentials(issuer, form, authorization)
     if grant == GRANT_JWT_BEARER:
@@ -517,15 +508,11 @@ def _run_grant(
     )
 
 
-def _client_credentials(
-    issuer: TokenIssuer, form: dict[str, str], authorization: str | None
-) -> JsonDict:
+def _client_credentials(issuer: TokenIssuer, form: dict[str, str], authorization: str | None) -> JsonDict:
     client = authenticate_client(issuer.tenant, form, authorization)
     req = parse_scope(issuer.tenant, form.get("scope", ""))
     roles = application_roles(client, req)
-    token = issuer.access_token(
-        client_id=str(client["appId"]), audience=req.audience, user=None, roles=roles
-    )
+    token = issuer.access_token(client_id=str(client["appId"]), audience=req.audience, user=None, roles=roles)
     seconds = int(TOKEN_LIFETIME.total_seconds()) - 1
     return {
         "token_type": "Bearer",
@@ -535,9 +522,7 @@ def _client_credentials(
     }
 
 
-def _on_behalf_of(
-    issuer: TokenIssuer, form: dict[str, str], authorization: str | None
-) -> JsonDict:
+def _on_behalf_of(issuer: TokenIssuer, form: dict[str, str], authorization: str | None) -> JsonDict:
     client = authenticate_client(issuer.tenant, form, authorization)
     if form.get("requested_token_use") != "on_behalf_of":
         raise EntraError(
@@ -560,9 +545,7 @@ def _verify_assertion(issuer: TokenIssuer, assertion: str, audience: str) -> Jso
     try:
         return issuer.verify(assertion, audience=audience)
     except jwt.ExpiredSignatureError as exc:
-        raise EntraError(
-            "invalid_grant", 500133, "Assertion is not within its valid time range."
-        ) from exc
+        raise EntraError("invalid_grant", 500133, "Assertion is not within its valid time range.") from exc
     except jwt.InvalidAudienceError as exc:
         raise EntraError(
             "invalid_grant",
@@ -608,13 +591,16 @@ def _delegated_response(
 
 def _new_refresh_token(issuer: TokenIssuer, client_id: str, user: JsonDict, scope: str) -> str:
     token = "0.devtenant." + secrets.token_urlsafe(48)
-    issuer.tenant.remember_refresh_token(token, {
-        "client_id": client_id,
-        "oid": str(user["id"]),
-        "scope": scope,
-        "revoked": False,
-        "iat": issuer.now_ts(),
-    })
+    issuer.tenant.remember_refresh_token(
+        token,
+        {
+            "client_id": client_id,
+            "oid": str(user["id"]),
+            "scope": scope,
+            "revoked": False,
+            "iat": issuer.now_ts(),
+        },
+    )
     return token
 
 
@@ -625,8 +611,7 @@ def _refresh(issuer: TokenIssuer, form: dict[str, str], authorization: str | Non
         raise EntraError(
             "invalid_grant",
             9002313,
-            "Invalid request. Request is malformed or "
-            "invalid. - The provided refresh token is not valid.",
+            "Invalid request. Request is malformed or invalid. - The provided refresh token is not valid.",
         )
     if record["revoked"]:
         raise EntraError(
@@ -641,15 +626,11 @@ def _refresh(issuer: TokenIssuer, form: dict[str, str], authorization: str | Non
     body = _delegated_response(issuer, client, user, form)
     record["revoked"] = True  # rotation: a redeemed refresh token cannot be used again
     if "refresh_token" not in body:
-        body["refresh_token"] = _new_refresh_token(
-            issuer, str(client["appId"]), user, form["scope"]
-        )
+        body["refresh_token"] = _new_refresh_token(issuer, str(client["appId"]), user, form["scope"])
     return body
 
 
-def _authorization_code(
-    issuer: TokenIssuer, form: dict[str, str], authorization: str | None
-) -> JsonDict:
+def _authorization_code(issuer: TokenIssuer, form: dict[str, str], authorization: str | None) -> JsonDict:
     record = issuer.tenant.auth_codes.pop(form.get("code", ""), None)
     pkce = bool(record and record.get("code_challenge"))
     client = authenticate_client(issuer.tenant, form, authorization, secret_required=not pkce)
@@ -679,8 +660,7 @@ def _authorization_code(
         raise EntraError(
             "invalid_grant",
             501481,
-            "The Code_Verifier does not match the "
-            "code_challenge supplied in the authorization request.",
+            "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
         )
     user = active_user(issuer.tenant, record["oid"])
     form = {**form, "scope": form.get("scope") or record["scope"]}
@@ -749,8 +729,7 @@ def _check_authorize(issuer: TokenIssuer, params: dict[str, str]) -> JsonDict:
         raise EntraError(
             "unauthorized_client",
             700016,
-            "Application with identifier "
-            f"'{params.get('client_id', '')}' was not found in the directory.",
+            f"Application with identifier '{params.get('client_id', '')}' was not found in the directory.",
         )
     if not allowed_redirect(issuer, app, params.get("redirect_uri", "")):
         raise EntraError(
@@ -765,16 +744,12 @@ def _check_authorize(issuer: TokenIssuer, params: dict[str, str]) -> JsonDict:
 async def _authorize(request: web.Request) -> web.StreamResponse:
     issuer = _issuer_of(request)
     issuer.tenant.counters["entra.authorize"] += 1
-    params = {
-        k: v for k, v in request.query.items() if k in (*AUTHORIZE_PARAMS, "login_hint", "prompt")
-    }
+    params = {k: v for k, v in request.query.items() if k in (*AUTHORIZE_PARAMS, "login_hint", "prompt")}
     try:
         issuer.resolve_tenant(request.match_info["tenant"])
         _check_authorize(issuer, params)
     except EntraError as err:
-        return html_page(
-            "Sign in error", f"<p>AADSTS{err.code}: {html.escape(err.message)}</p>", 400
-        )
+        return html_page("Sign in error", f"<p>AADSTS{err.code}: {html.escape(err.message)}</p>", 400)
     if params.get("response_type", "code") != "code":
         raise redirect_with(
             params["redirect_uri"],
@@ -838,9 +813,7 @@ async def _authorize_post(request: web.Request) -> web.StreamResponse:
         _check_authorize(issuer, params)
         user = active_user(issuer.tenant, form.get("user", ""))
     except EntraError as err:
-        return html_page(
-            "Sign in error", f"<p>AADSTS{err.code}: {html.escape(err.message)}</p>", 400
-        )
+        return html_page("Sign in error", f"<p>AADSTS{err.code}: {html.escape(err.message)}</p>", 400)
     raise redirect_with(params["redirect_uri"], _code_params(issuer, params, user))
 
 

@@ -43,30 +43,52 @@ _log = logging.getLogger(__name__)
 
 VerifyToken = Callable[[str], dict[str, Any]]
 
-CAL_READ = frozenset({"Calendars.Read", "Calendars.ReadWrite", "Calendars.Read.Shared",
-                      "Calendars.ReadWrite.Shared"})
+CAL_READ = frozenset(
+    {"Calendars.Read", "Calendars.ReadWrite", "Calendars.Read.Shared", "Calendars.ReadWrite.Shared"}
+)
 CAL_WRITE = frozenset({"Calendars.ReadWrite", "Calendars.ReadWrite.Shared"})
 MAILBOX_READ = frozenset({"MailboxSettings.Read", "MailboxSettings.ReadWrite"})
-USER_FULL = frozenset({"User.Read.All", "User.ReadWrite.All", "Directory.Read.All",
-                       "Directory.ReadWrite.All"})
+USER_FULL = frozenset(
+    {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+)
 USER_BASIC = USER_FULL | {"User.ReadBasic.All"}
 PLACE_READ = frozenset({"Place.Read.All"})
 
 # calendarPermission roles, weakest first; the mailbox owner ranks above all of them.
-ROLE_RANK = {"none": 0, "freeBusyRead": 1, "limitedRead": 2, "read": 3, "custom": 3, "write": 4,
-             "delegateWithoutPrivateEventAccess": 5, "delegateWithPrivateEventAccess": 6}
+ROLE_RANK = {
+    "none": 0,
+    "freeBusyRead": 1,
+    "limitedRead": 2,
+    "read": 3,
+    "custom": 3,
+    "write": 4,
+    "delegateWithoutPrivateEventAccess": 5,
+    "delegateWithPrivateEventAccess": 6,
+}
 OWNER_RANK = 7
 # POSTs that change no calendar data (no change-notification scan after them)
 _NOT_WRITES = frozenset({"graph.getSchedule", "graph.batch"})
 MAILBOX_CONCURRENCY = 4  # Outlook: concurrent requests per app and mailbox
 GRAPH_METADATA = "https://graph.microsoft.com/v1.0/$metadata"
 _ACCESS_DENIED = "Access is denied. Check credentials and try again."
-_WWW_AUTHENTICATE = ('Bearer realm="", authorization_uri="https://login.microsoftonline.com/'
-                     'common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"')
-_USER_DEFAULT = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
-                 "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id")
-_USER_BASIC = frozenset({"id", "displayName", "givenName", "surname", "mail",
-                         "userPrincipalName"})
+_WWW_AUTHENTICATE = (
+    'Bearer realm="", authorization_uri="https://login.microsoftonline.com/'
+    'common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"'
+)
+_USER_DEFAULT = (
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+)
+_USER_BASIC = frozenset({"id", "displayName", "givenName", "surname", "mail", "userPrincipalName"})
 _NOT_DIRECTORY = frozenset({"events", "calendarPermissions", "hasMailbox", "mailboxSettings"})
 _ROOM_HIDDEN = frozenset({"events", "calendarPermissions", "mailboxSettings", "hasMailbox"})
 
@@ -74,8 +96,9 @@ _ROOM_HIDDEN = frozenset({"events", "calendarPermissions", "mailboxSettings", "h
 class GraphError(Exception):
     """An error answer in Graph's shape; `status` is the HTTP status."""
 
-    def __init__(self, status: int, code: str, message: str, *,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -163,8 +186,12 @@ class _FaultDice:
         if roll < plan.throttle_rate:
             return GraphError(429, "TooManyRequests", "Please retry again later.", headers=retry)
         if roll < plan.throttle_rate + plan.unavailable_rate:
-            return GraphError(503, "serviceNotAvailable",
-                              "Service unavailable. Please retry after some time.", headers=retry)
+            return GraphError(
+                503,
+                "serviceNotAvailable",
+                "Service unavailable. Please retry after some time.",
+                headers=retry,
+            )
         return None
 
 
@@ -175,8 +202,7 @@ class GraphSurface:
     is answered 429 ApplicationThrottled.
     """
 
-    def __init__(self, tenant: DevTenant, verify_token: VerifyToken,
-                 routes: Sequence[Route]) -> None:
+    def __init__(self, tenant: DevTenant, verify_token: VerifyToken, routes: Sequence[Route]) -> None:
         self.tenant = tenant
         self._verify_token = verify_token
         self._routes = tuple(routes)
@@ -196,9 +222,17 @@ class GraphSurface:
             body = await _read_json(request)
             query = {k.lower(): v for k, v in request.rel_url.query.items()}
             path = request.match_info["tail"]
-            answer = await self.execute(caller, request.method, path, query,
-                                        CIMultiDict(request.headers), body, base_url=base_url,
-                                        in_batch=False, delay_s=delay_s)
+            answer = await self.execute(
+                caller,
+                request.method,
+                path,
+                query,
+                CIMultiDict(request.headers),
+                body,
+                base_url=base_url,
+                in_batch=False,
+                delay_s=delay_s,
+            )
         except GraphError as exc:
             await asyncio.sleep(delay_s)
             answer = error_response(exc, self.tenant, request_id, client_request_id)
@@ -206,9 +240,19 @@ class GraphSurface:
         answer.headers.setdefault("client-request-id", client_request_id)
         return _to_web(answer)
 
-    async def execute(self, caller: Caller, method: str, path: str, query: Mapping[str, str],
-                      headers: CIMultiDict[str], body: Any, *, base_url: str, in_batch: bool,
-                      delay_s: float = 0.0) -> GraphResponse:
+    async def execute(
+        self,
+        caller: Caller,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: CIMultiDict[str],
+        body: Any,
+        *,
+        base_url: str,
+        in_batch: bool,
+        delay_s: float = 0.0,
+    ) -> GraphResponse:
         """Route, count, draw faults and run one operation; errors come back as responses.
 
         `delay_s` (FaultPlan latency) is spent while holding the mailbox concurrency slot.
@@ -218,8 +262,7 @@ class GraphSurface:
         slept = False
         try:
             found, args = self._admit(method, path, in_batch=in_batch)
-            req = GraphRequest(self, caller, method.upper(), path, query, headers, body, args,
-                               base_url)
+            req = GraphRequest(self, caller, method.upper(), path, query, headers, body, args, base_url)
             async with self._mailbox_slot(req):
                 await asyncio.sleep(delay_s)
                 slept = True
@@ -252,9 +295,12 @@ class GraphSurface:
         slot = (req.caller.app_id.lower(), str(mailbox["id"] if mailbox else key).lower())
         if self._in_flight[slot] >= self.mailbox_concurrency:
             retry = f"{self.tenant.faults.retry_after_s:g}"
-            raise GraphError(429, "ApplicationThrottled",
-                             "Application is over its MailboxConcurrency limit.",
-                             headers={"Retry-After": retry})
+            raise GraphError(
+                429,
+                "ApplicationThrottled",
+                "Application is over its MailboxConcurrency limit.",
+                headers={"Retry-After": retry},
+            )
         self._in_flight[slot] += 1
         try:
             yield
@@ -265,8 +311,7 @@ class GraphSurface:
             if self._in_flight[slot] <= 0:
                 del self._in_flight[slot]
 
-    def _admit(self, method: str, path: str, *,
-               in_batch: bool) -> tuple[Route, dict[str, str | None]]:
+    def _admit(self, method: str, path: str, *, in_batch: bool) -> tuple[Route, dict[str, str | None]]:
         """Route and count one operation, then draw the injected 429/503 (never for $batch)."""
         found, args = self._match(method, path)
         self.tenant.counters[found.op] += 1
@@ -307,9 +352,17 @@ def add_graph_routes(app: web.Application, tenant: DevTenant, verify_token: Veri
     """
     from devtenant import graph_batch, graph_events, subscriptions  # late: they import this
 
-    surface = GraphSurface(tenant, verify_token,
-                           [*graph_batch.ROUTES, *DIRECTORY_ROUTES, *CALENDAR_ROUTES,
-                            *graph_events.ROUTES, *subscriptions.ROUTES])
+    surface = GraphSurface(
+        tenant,
+        verify_token,
+        [
+            *graph_batch.ROUTES,
+            *DIRECTORY_ROUTES,
+            *CALENDAR_ROUTES,
+            *graph_events.ROUTES,
+            *subscriptions.ROUTES,
+        ],
+    )
     app.router.add_route("*", "/v1.0/{tail:.*}", surface.handle_http)
 
     async def close_hub(_: web.Application) -> None:
@@ -339,24 +392,28 @@ def caller_from_claims(tenant: DevTenant, claims: Mapping[str, Any]) -> Caller:
     raise _unauthenticated("Either scp or roles claim need to be present in the token.")
 
 
-def error_response(exc: GraphError, tenant: DevTenant, request_id: str,
-                   client_request_id: str) -> GraphResponse:
+def error_response(
+    exc: GraphError, tenant: DevTenant, request_id: str, client_request_id: str
+) -> GraphResponse:
     """Graph's error body for `exc`, with its headers."""
-    inner = {"date": tenant.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-             "request-id": request_id, "client-request-id": client_request_id}
+    inner = {
+        "date": tenant.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        "request-id": request_id,
+        "client-request-id": client_request_id,
+    }
     body = {"error": {"code": exc.code, "message": exc.message, "innerError": inner}}
     return GraphResponse(exc.status, body, dict(exc.headers))
 
 
 def _route_name(path: str) -> str:
     """The path without mailbox or item keys, safe to log (no addresses or ids)."""
-    return "/".join(p if p.isalpha() or p.startswith("$") else "{key}"
-                    for p in path.strip("/").split("/"))
+    return "/".join(p if p.isalpha() or p.startswith("$") else "{key}" for p in path.strip("/").split("/"))
 
 
 def _unauthenticated(message: str) -> GraphError:
-    return GraphError(401, "InvalidAuthenticationToken", message,
-                      headers={"WWW-Authenticate": _WWW_AUTHENTICATE})
+    return GraphError(
+        401, "InvalidAuthenticationToken", message, headers={"WWW-Authenticate": _WWW_AUTHENTICATE}
+    )
 
 
 async def _read_json(request: web.Request) -> Any:
@@ -368,9 +425,13 @@ async def _read_json(request: web.Request) -> Any:
     try:
         return json.loads(raw)
     except ValueError as exc:
-        raise GraphError(400, "BadRequest", "Unable to read JSON request payload. Please "
-                         "ensure Content-Type header is set and payload is of valid JSON "
-                         "format.") from exc
+        raise GraphError(
+            400,
+            "BadRequest",
+            "Unable to read JSON request payload. Please "
+            "ensure Content-Type header is set and payload is of valid JSON "
+            "format.",
+        ) from exc
 
 
 def _to_web(answer: GraphResponse) -> web.Response:
@@ -381,8 +442,8 @@ def _to_web(answer: GraphResponse) -> web.Response:
 
 # ---- shared helpers (also used by graph_events / graph_batch) -----------------------------------
 
-def json_answer(body: JsonDict, status: int = 200,
-                headers: Mapping[str, str] | None = None) -> GraphResponse:
+
+def json_answer(body: JsonDict, status: int = 200, headers: Mapping[str, str] | None = None) -> GraphResponse:
     """A JSON answer (default 200) with extra headers."""
     return GraphResponse(status, body, dict(headers or {}))
 
@@ -395,8 +456,9 @@ def resolve_mailbox(req: GraphRequest, key: str | None) -> JsonDict:
     """
     if key is None:
         if req.caller.user is None:
-            raise GraphError(400, "BadRequest",
-                             "/me request is only valid with delegated authentication flow.")
+            raise GraphError(
+                400, "BadRequest", "/me request is only valid with delegated authentication flow."
+            )
         return req.caller.user
     mailbox = req.tenant.find_mailbox(key)
     if mailbox is None:
@@ -407,8 +469,11 @@ def resolve_mailbox(req: GraphRequest, key: str | None) -> JsonDict:
 def check_mailbox_enabled(mailbox: JsonDict) -> None:
     """Raises GraphError 404 MailboxNotEnabledForRESTAPI for a user without a mailbox."""
     if mailbox.get("hasMailbox") is False:
-        raise GraphError(404, "MailboxNotEnabledForRESTAPI",
-                         "The mailbox is either inactive, soft-deleted, or is hosted on-premise.")
+        raise GraphError(
+            404,
+            "MailboxNotEnabledForRESTAPI",
+            "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+        )
 
 
 def policy_allows(tenant: DevTenant, caller: Caller, mailbox: JsonDict) -> bool:
@@ -423,8 +488,9 @@ def policy_allows(tenant: DevTenant, caller: Caller, mailbox: JsonDict) -> bool:
             continue
         group = tenant.find_group(str(policy.get("policyScopeGroupId", "")))
         members = {str(m).lower() for m in (group or {}).get("members", [])}
-        is_member = str(mailbox["id"]).lower() in members or \
-            tenant.mailbox_address(mailbox).lower() in members
+        is_member = (
+            str(mailbox["id"]).lower() in members or tenant.mailbox_address(mailbox).lower() in members
+        )
         restrict = str(policy.get("accessRight", "")).lower() == "restrictaccess"
         if is_member != restrict:
             return False
@@ -459,8 +525,9 @@ def calendar_rank(caller: Caller, mailbox: JsonDict) -> int:
     return ROLE_RANK.get(default, 0)
 
 
-def open_calendar(req: GraphRequest, key: str | None, *, write: bool = False,
-                  min_rank: int = ROLE_RANK["limitedRead"]) -> tuple[JsonDict, int]:
+def open_calendar(
+    req: GraphRequest, key: str | None, *, write: bool = False, min_rank: int = ROLE_RANK["limitedRead"]
+) -> tuple[JsonDict, int]:
     """Authorize a calendar route and return (mailbox, caller's rank on it).
 
     Raises:
@@ -518,8 +585,21 @@ def render_event(event: JsonDict, zone: str | None, rank: int) -> JsonDict:
             out[key] = zones.from_utc(zones.to_utc(event[key]), zone or "UTC")
     is_private = event.get("sensitivity") in ("private", "confidential")
     if rank <= ROLE_RANK["limitedRead"]:
-        keep = {"@odata.etag", "id", "start", "end", "showAs", "isAllDay", "type", "isCancelled",
-                "seriesMasterId", "sensitivity", "location", "subject", "iCalUId"}
+        keep = {
+            "@odata.etag",
+            "id",
+            "start",
+            "end",
+            "showAs",
+            "isAllDay",
+            "type",
+            "isCancelled",
+            "seriesMasterId",
+            "sensitivity",
+            "location",
+            "subject",
+            "iCalUId",
+        }
         out = {k: v for k, v in out.items() if k in keep}
     if is_private and rank < ROLE_RANK["delegateWithPrivateEventAccess"]:
         for key in ("subject", "body", "bodyPreview"):
@@ -531,9 +611,15 @@ def log_event_read(req: GraphRequest, op: str, mailbox: JsonDict) -> None:
     """Record the `$select` of an events read in `tenant.read_log` (None = every property)."""
     raw = req.query.get("$select")
     select = sorted({s.strip() for s in raw.split(",") if s.strip()}) if raw else None
-    req.tenant.read_log.append({"at": req.tenant.clock().isoformat(), "op": op,
-                                "app": req.caller.app_id, "mailbox": str(mailbox["id"]),
-                                "select": select})
+    req.tenant.read_log.append(
+        {
+            "at": req.tenant.clock().isoformat(),
+            "op": op,
+            "app": req.caller.app_id,
+            "mailbox": str(mailbox["id"]),
+            "select": select,
+        }
+    )
 
 
 def select_fields(item: JsonDict, query: Mapping[str, str]) -> JsonDict:
@@ -542,8 +628,7 @@ def select_fields(item: JsonDict, query: Mapping[str, str]) -> JsonDict:
     if not raw:
         return item
     wanted = {s.strip().lower() for s in raw.split(",") if s.strip()}
-    return {k: v for k, v in item.items()
-            if k.lower() in wanted or k == "id" or k.startswith("@odata")}
+    return {k: v for k, v in item.items() if k.lower() in wanted or k == "id" or k.startswith("@odata")}
 
 
 def page_size(req: GraphRequest, *, default: int, maximum: int) -> tuple[int, dict[str, str]]:
@@ -557,8 +642,9 @@ def page_size(req: GraphRequest, *, default: int, maximum: int) -> tuple[int, di
     top = req.query.get("$top")
     if top is not None:
         if not top.isdigit() or int(top) < 1:
-            raise GraphError(400, "ErrorInvalidParameter",
-                             f"The value '{top}' of the parameter '$top' is invalid.")
+            raise GraphError(
+                400, "ErrorInvalidParameter", f"The value '{top}' of the parameter '$top' is invalid."
+            )
         return min(int(top), maximum), {}
     match = re.search(r"odata\.maxpagesize\s*=\s*(\d+)", _prefer(req.headers), re.IGNORECASE)
     if match and int(match.group(1)) > 0:
@@ -599,6 +685,7 @@ def merge_headers(*parts: Mapping[str, str]) -> dict[str, str]:
 
 # ---- directory: users, delta, mailboxSettings, places -------------------------------------------
 
+
 def _user_view(user: JsonDict, req: GraphRequest, *, extra: Sequence[str] = ()) -> JsonDict:
     basic_only = not req.caller.permissions & USER_FULL and req.caller.user is not user
     if req.query.get("$select"):
@@ -615,9 +702,17 @@ def _user_view(user: JsonDict, req: GraphRequest, *, extra: Sequence[str] = ()) 
 
 _FILTER_CLAUSE = re.compile(
     r"^\s*(?:startswith\(\s*(?P<sprop>\w+)\s*,\s*'(?P<sval>(?:[^']|'')*)'\s*\)"
-    r"|(?P<eprop>\w+)\s+eq\s+'(?P<eval>(?:[^']|'')*)')\s*$", re.IGNORECASE)
-_FILTERABLE = {"displayname": "displayName", "mail": "mail", "userprincipalname":
-               "userPrincipalName", "givenname": "givenName", "surname": "surname", "id": "id"}
+    r"|(?P<eprop>\w+)\s+eq\s+'(?P<eval>(?:[^']|'')*)')\s*$",
+    re.IGNORECASE,
+)
+_FILTERABLE = {
+    "displayname": "displayName",
+    "mail": "mail",
+    "userprincipalname": "userPrincipalName",
+    "givenname": "givenName",
+    "surname": "surname",
+    "id": "id",
+}
 
 
 def _user_filter(expression: str) -> Callable[[JsonDict], bool]:
@@ -648,9 +743,12 @@ def _user_filter(expression: str) -> Callable[[JsonDict], bool]:
 def _user_search(req: GraphRequest) -> Callable[[JsonDict], bool]:
     """A predicate for `$search="displayName:x"` (token prefix match); needs ConsistencyLevel."""
     if req.headers.get("ConsistencyLevel", "").lower() != "eventual":
-        raise GraphError(400, "Request_UnsupportedQuery",
-                         "Request with $search query parameter only works through MSGraph with a "
-                         "special request header: 'ConsistencyLevel: eventual'")
+        raise GraphError(
+            400,
+            "Request_UnsupportedQuery",
+            "Request with $search query parameter only works through MSGraph with a "
+            "special request header: 'ConsistencyLevel: eventual'",
+        )
     match = re.fullmatch(r'\s*"(\w+):([^"]*)"\s*', req.query["$search"])
     prop = match and _FILTERABLE.get(match.group(1).lower())
     if not match or not prop:
@@ -674,8 +772,10 @@ async def list_users(req: GraphRequest) -> GraphResponse:
         users = [u for u in users if _user_search(req)(u)]
     size, _ = page_size(req, default=100, maximum=999)
     skip = skip_of(req, "$skiptoken")
-    body: JsonDict = {"@odata.context": f"{GRAPH_METADATA}#users",
-                      "value": [_user_view(u, req) for u in users[skip:skip + size]]}
+    body: JsonDict = {
+        "@odata.context": f"{GRAPH_METADATA}#users",
+        "value": [_user_view(u, req) for u in users[skip : skip + size]],
+    }
     if skip + size < len(users):
         body["@odata.nextLink"] = next_link(req, **{"$skiptoken": str(skip + size)})
     return json_answer(body)
@@ -687,18 +787,20 @@ async def get_user(req: GraphRequest) -> GraphResponse:
     key = str(req.args["user"])
     user = req.tenant.find_user(key)
     if user is None:
-        raise GraphError(404, "Request_ResourceNotFound", f"Resource '{key}' does not exist or "
-                         "one of its queried reference-property objects are not present.")
-    return json_answer({"@odata.context": f"{GRAPH_METADATA}#users/$entity",
-                        **_user_view(user, req)})
+        raise GraphError(
+            404,
+            "Request_ResourceNotFound",
+            f"Resource '{key}' does not exist or "
+            "one of its queried reference-property objects are not present.",
+        )
+    return json_answer({"@odata.context": f"{GRAPH_METADATA}#users/$entity", **_user_view(user, req)})
 
 
 async def get_me(req: GraphRequest) -> GraphResponse:
     """GET /me: the signed-in user (delegated tokens only)."""
     req.caller.require(USER_BASIC | {"User.Read", "User.ReadWrite"})
     user = resolve_mailbox(req, None)
-    return json_answer({"@odata.context": f"{GRAPH_METADATA}#users/$entity",
-                        **_user_view(user, req)})
+    return json_answer({"@odata.context": f"{GRAPH_METADATA}#users/$entity", **_user_view(user, req)})
 
 
 async def users_delta(req: GraphRequest) -> GraphResponse:
@@ -712,10 +814,10 @@ async def users_delta(req: GraphRequest) -> GraphResponse:
         if not token.isdigit() or int(token) > latest:
             raise GraphError(400, "SyncStateNotFound", "The sync state is not valid.")
         value = _delta_changes(req, int(token))
-    link = str(URL(req.base_url).with_path("/v1.0/users/delta")
-               .with_query({"$deltatoken": str(latest)}))
-    return json_answer({"@odata.context": f"{GRAPH_METADATA}#users", "value": value,
-                        "@odata.deltaLink": link})
+    link = str(URL(req.base_url).with_path("/v1.0/users/delta").with_query({"$deltatoken": str(latest)}))
+    return json_answer(
+        {"@odata.context": f"{GRAPH_METADATA}#users", "value": value, "@odata.deltaLink": link}
+    )
 
 
 def _delta_changes(req: GraphRequest, since: int) -> list[JsonDict]:
@@ -733,8 +835,15 @@ def _delta_changes(req: GraphRequest, since: int) -> list[JsonDict]:
     return out
 
 
-GROUP_MEMBER_READ = frozenset({"GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All",
-                               "Directory.Read.All", "Directory.ReadWrite.All"})
+GROUP_MEMBER_READ = frozenset(
+    {
+        "GroupMember.Read.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    }
+)
 
 
 async def list_group_members(req: GraphRequest) -> GraphResponse:
@@ -746,14 +855,21 @@ async def list_group_members(req: GraphRequest) -> GraphResponse:
     key = str(req.args["group"])
     group = req.tenant.find_group(key)
     if group is None or str(group["id"]).lower() != key.lower():
-        raise GraphError(404, "Request_ResourceNotFound", f"Resource '{key}' does not exist or "
-                         "one of its queried reference-property objects are not present.")
+        raise GraphError(
+            404,
+            "Request_ResourceNotFound",
+            f"Resource '{key}' does not exist or "
+            "one of its queried reference-property objects are not present.",
+        )
     users = [u for u in (req.tenant.find_user(str(m)) for m in group.get("members", [])) if u]
     size, _ = page_size(req, default=100, maximum=999)
     skip = skip_of(req, "$skiptoken")
-    body: JsonDict = {"@odata.context": f"{GRAPH_METADATA}#directoryObjects",
-                      "value": [{"@odata.type": "#microsoft.graph.user", **_user_view(u, req)}
-                                for u in users[skip:skip + size]]}
+    body: JsonDict = {
+        "@odata.context": f"{GRAPH_METADATA}#directoryObjects",
+        "value": [
+            {"@odata.type": "#microsoft.graph.user", **_user_view(u, req)} for u in users[skip : skip + size]
+        ],
+    }
     if skip + size < len(users):
         body["@odata.nextLink"] = next_link(req, **{"$skiptoken": str(skip + size)})
     return json_answer(body)
@@ -771,8 +887,7 @@ async def get_mailbox_settings(req: GraphRequest) -> GraphResponse:
     who = req.args.get("user") or "me"
     setting = req.args.get("setting")
     if setting is None:
-        return json_answer({"@odata.context": f"{GRAPH_METADATA}#users('{who}')/mailboxSettings",
-                            **settings})
+        return json_answer({"@odata.context": f"{GRAPH_METADATA}#users('{who}')/mailboxSettings", **settings})
     name = "timeZone" if setting.lower() == "timezone" else "workingHours"
     context = f"{GRAPH_METADATA}#users('{who}')/mailboxSettings/{name}"
     if name == "timeZone":
@@ -785,10 +900,15 @@ def mailbox_settings(mailbox: JsonDict) -> JsonDict:
     stored = dict(mailbox.get("mailboxSettings") or {})
     zone = str(stored.get("timeZone") or "UTC")
     stored.setdefault("timeZone", zone)
-    stored.setdefault("workingHours", {
-        "daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"],
-        "startTime": "08:00:00.0000000", "endTime": "17:00:00.0000000",
-        "timeZone": {"name": zone}})
+    stored.setdefault(
+        "workingHours",
+        {
+            "daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"],
+            "startTime": "08:00:00.0000000",
+            "endTime": "17:00:00.0000000",
+            "timeZone": {"name": zone},
+        },
+    )
     stored.setdefault("dateFormat", "yyyy-MM-dd")
     stored.setdefault("timeFormat", "HH:mm")
     stored.setdefault("language", {"locale": "en-US", "displayName": "English (United States)"})
@@ -801,11 +921,14 @@ async def list_rooms(req: GraphRequest) -> GraphResponse:
     rooms = req.tenant.rooms()
     size, _ = page_size(req, default=100, maximum=999)
     skip = skip_of(req)
-    value = [select_fields({"@odata.type": "#microsoft.graph.room",
-                            **{k: v for k, v in r.items() if k not in _ROOM_HIDDEN}}, req.query)
-             for r in rooms[skip:skip + size]]
-    body: JsonDict = {"@odata.context": f"{GRAPH_METADATA}#places/microsoft.graph.room",
-                      "value": value}
+    value = [
+        select_fields(
+            {"@odata.type": "#microsoft.graph.room", **{k: v for k, v in r.items() if k not in _ROOM_HIDDEN}},
+            req.query,
+        )
+        for r in rooms[skip : skip + size]
+    ]
+    body: JsonDict = {"@odata.context": f"{GRAPH_METADATA}#places/microsoft.graph.room", "value": value}
     if skip + size < len(rooms):
         body["@odata.nextLink"] = next_link(req, **{"$skip": str(skip + size), "$top": str(size)})
     return json_answer(body)
@@ -813,16 +936,20 @@ async def list_rooms(req: GraphRequest) -> GraphResponse:
 
 # ---- calendar reads: calendarView, getSchedule --------------------------------------------------
 
+
 def _query_instant(req: GraphRequest, name: str) -> datetime:
     raw = req.query.get(name.lower())
     if not raw:
-        raise GraphError(400, "ErrorInvalidParameter", "This request requires a time window "
-                         "specified by the query string parameters StartDateTime and EndDateTime.")
+        raise GraphError(
+            400,
+            "ErrorInvalidParameter",
+            "This request requires a time window "
+            "specified by the query string parameters StartDateTime and EndDateTime.",
+        )
     try:
         parsed = datetime.fromisoformat(raw.strip().replace(" ", "+"))
     except ValueError as exc:
-        raise GraphError(400, "ErrorInvalidRequest",
-                         f"The parameter '{name}' has an invalid value.") from exc
+        raise GraphError(400, "ErrorInvalidRequest", f"The parameter '{name}' has an invalid value.") from exc
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -835,50 +962,55 @@ async def calendar_view(req: GraphRequest) -> GraphResponse:
     zone = preferred_zone(req.headers)
     size, pref = page_size(req, default=10, maximum=1000)
     skip = skip_of(req)
-    occurrences = recurrence.expand(req.tenant.events_of(mailbox), start, end) \
-        if end > start else []
+    occurrences = recurrence.expand(req.tenant.events_of(mailbox), start, end) if end > start else []
     page, has_more = freebusy.calendar_view_page(occurrences, skip, size)
     who = req.args.get("user") or "me"
     body: JsonDict = {
         "@odata.context": f"{GRAPH_METADATA}#users('{who}')/calendarView",
-        "value": [select_fields(render_event(e, zone, rank), req.query) for e in page]}
+        "value": [select_fields(render_event(e, zone, rank), req.query) for e in page],
+    }
     if has_more:
-        body["@odata.nextLink"] = next_link(req, **{"$top": str(size),
-                                                    "$skip": str(skip + len(page))})
+        body["@odata.nextLink"] = next_link(req, **{"$top": str(size), "$skip": str(skip + len(page))})
     return json_answer(body, headers=merge_headers(zone_headers(zone), pref))
 
 
 def _schedule_body(req: GraphRequest) -> tuple[list[str], datetime, datetime, int]:
     body = req.body if isinstance(req.body, dict) else {}
     schedules = body.get("schedules")
-    if not isinstance(schedules, list) or not schedules or \
-            not all(isinstance(s, str) for s in schedules):
+    if not isinstance(schedules, list) or not schedules or not all(isinstance(s, str) for s in schedules):
         raise GraphError(400, "ErrorInvalidParameter", "The 'schedules' parameter is required.")
     if len(schedules) > 20:
-        raise GraphError(400, "ErrorInvalidParameter",
-                         "Number of schedules exceeds the maximum of 20.")
+        raise GraphError(400, "ErrorInvalidParameter", "Number of schedules exceeds the maximum of 20.")
     try:
         start, end = zones.to_utc(body["startTime"]), zones.to_utc(body["endTime"])
     except (KeyError, ValueError) as exc:
-        raise GraphError(400, "ErrorInvalidParameter",
-                         "startTime and endTime must be valid dateTimeTimeZone values.") from exc
+        raise GraphError(
+            400, "ErrorInvalidParameter", "startTime and endTime must be valid dateTimeTimeZone values."
+        ) from exc
     if end <= start or end - start >= timedelta(days=62):
-        raise GraphError(400, "ErrorInvalidParameter",
-                         "The time window must be positive and shorter than 62 days.")
+        raise GraphError(
+            400, "ErrorInvalidParameter", "The time window must be positive and shorter than 62 days."
+        )
     interval = body.get("availabilityViewInterval", 30)
     if not isinstance(interval, int) or isinstance(interval, bool) or not 5 <= interval <= 1440:
-        raise GraphError(400, "ErrorInvalidParameter",
-                         "availabilityViewInterval must be an integer from 5 to 1440.")
+        raise GraphError(
+            400, "ErrorInvalidParameter", "availabilityViewInterval must be an integer from 5 to 1440."
+        )
     return schedules, start, end, interval
 
 
 def _schedule_error(schedule_id: str, message: str, code: str) -> JsonDict:
-    return {"scheduleId": schedule_id, "availabilityView": "", "scheduleItems": [],
-            "error": {"message": message, "responseCode": code}}
+    return {
+        "scheduleId": schedule_id,
+        "availabilityView": "",
+        "scheduleItems": [],
+        "error": {"message": message, "responseCode": code},
+    }
 
 
-def _one_schedule(req: GraphRequest, address: str, start: datetime, end: datetime,
-                  interval: int, zone: str) -> JsonDict:
+def _one_schedule(
+    req: GraphRequest, address: str, start: datetime, end: datetime, interval: int, zone: str
+) -> JsonDict:
     """One scheduleInformation; failures become its `error` (the request still answers 200).
 
     Unknown address or no mailbox: responseCode "5009". Access policy denies an app-only caller:
@@ -887,19 +1019,27 @@ def _one_schedule(req: GraphRequest, address: str, start: datetime, end: datetim
     """
     mailbox = req.tenant.find_mailbox(address)
     if mailbox is None or mailbox.get("hasMailbox") is False:
-        return _schedule_error(address, f"Unable to resolve e-mail address {address} to an "
-                               "Active Directory object.", "5009")
+        return _schedule_error(
+            address, f"Unable to resolve e-mail address {address} to an Active Directory object.", "5009"
+        )
     if not policy_allows(req.tenant, req.caller, mailbox):
         return _schedule_error(address, "Access to OData is disabled.", "ErrorAccessDenied")
     rank = calendar_rank(req.caller, mailbox)
     if rank < ROLE_RANK["freeBusyRead"]:
-        return _schedule_error(address, "The caller has no free/busy access to this calendar.",
-                               "ErrorNoFreeBusyAccess")
+        return _schedule_error(
+            address, "The caller has no free/busy access to this calendar.", "ErrorNoFreeBusyAccess"
+        )
     occurrences = recurrence.expand(req.tenant.events_of(mailbox), start, end)
     return freebusy.schedule_information(
-        address, occurrences, start, end, interval,
+        address,
+        occurrences,
+        start,
+        end,
+        interval,
         working_hours=mailbox_settings(mailbox)["workingHours"],
-        can_see_details=rank >= ROLE_RANK["limitedRead"], out_zone=zone)
+        can_see_details=rank >= ROLE_RANK["limitedRead"],
+        out_zone=zone,
+    )
 
 
 async def get_schedule(req: GraphRequest) -> GraphResponse:
@@ -911,9 +1051,13 @@ async def get_schedule(req: GraphRequest) -> GraphResponse:
     schedules, start, end, interval = _schedule_body(req)
     zone = preferred_zone(req.headers)
     value = [_one_schedule(req, s, start, end, interval, zone or "UTC") for s in schedules]
-    return json_answer({"@odata.context": f"{GRAPH_METADATA}#Collection("
-                        "microsoft.graph.scheduleInformation)", "value": value},
-                       headers=zone_headers(zone))
+    return json_answer(
+        {
+            "@odata.context": f"{GRAPH_METADATA}#Collection(microsoft.graph.scheduleInformation)",
+            "value": value,
+        },
+        headers=zone_headers(zone),
+    )
 
 
 _USER = r"(?:me|users/(?P<user>[^/]+))"
@@ -922,10 +1066,18 @@ DIRECTORY_ROUTES = (
     route("GET", r"users/delta(?:\(\))?", "graph.users.delta", users_delta),
     route("GET", r"users/(?P<user>[^/]+)", "graph.users.get", get_user),
     route("GET", r"me", "graph.me", get_me),
-    route("GET", r"groups/(?P<group>[^/]+)/(?:transitiveMembers|members)", "graph.groups.members",
-          list_group_members),
-    route("GET", rf"{_USER}/mailboxSettings(?:/(?P<setting>timeZone|workingHours))?",
-          "graph.mailboxSettings", get_mailbox_settings),
+    route(
+        "GET",
+        r"groups/(?P<group>[^/]+)/(?:transitiveMembers|members)",
+        "graph.groups.members",
+        list_group_members,
+    ),
+    route(
+        "GET",
+        rf"{_USER}/mailboxSettings(?:/(?P<setting>timeZone|workingHours))?",
+        "graph.mailboxSettings",
+        get_mailbox_settings,
+    ),
     route("GET", r"places/microsoft\.graph\.room", "graph.places.rooms", list_rooms),
 )
 CALENDAR_ROUTES = (

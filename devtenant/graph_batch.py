@@ -49,17 +49,18 @@ def _parse_items(body: Any) -> list[JsonDict]:
         raise _bad(f"Number of requests in a batch exceeds the limit of {MAX_BATCH}.")
     seen: set[str] = set()
     for item in items:
-        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) and item[k]
-                                                 for k in ("id", "method", "url")):
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), str) and item[k] for k in ("id", "method", "url")
+        ):
             raise _bad("Invalid batch payload format.")
         if item["id"] in seen:
             raise _bad(f"Request Id '{item['id']}' is duplicated in the batch.")
         seen.add(item["id"])
         headers = item.get("headers")
-        if "body" in item and not (isinstance(headers, dict) and
-                                   any(k.lower() == "content-type" for k in headers)):
-            raise _bad(f"Write request id : {item['id']} does not contain Content-Type header "
-                       "or body.")
+        if "body" in item and not (
+            isinstance(headers, dict) and any(k.lower() == "content-type" for k in headers)
+        ):
+            raise _bad(f"Write request id : {item['id']} does not contain Content-Type header or body.")
     _check_dependencies(items, seen)
     return items
 
@@ -104,13 +105,13 @@ async def _run_item(req: GraphRequest, item: JsonDict) -> GraphResponse:
         return error_response(fault, req.tenant, "", req.headers.get("client-request-id", ""))
     query = {k.lower(): v for k, v in url.query.items()}
     headers = CIMultiDict({str(k): str(v) for k, v in (item.get("headers") or {}).items()})
-    return await req.surface.execute(req.caller, method, path, query, headers, item.get("body"),
-                                     base_url=req.base_url, in_batch=True)
+    return await req.surface.execute(
+        req.caller, method, path, query, headers, item.get("body"), base_url=req.base_url, in_batch=True
+    )
 
 
 def _failed_dependency() -> GraphResponse:
-    return GraphResponse(424, {"error": {"code": "FailedDependency",
-                                         "message": "Failed dependency."}})
+    return GraphResponse(424, {"error": {"code": "FailedDependency", "message": "Failed dependency."}})
 
 
 def _sub_response(item_id: str, answer: GraphResponse) -> JsonDict:

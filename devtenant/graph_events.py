@@ -44,18 +44,50 @@ from devtenant.graph import (
 )
 from devtenant.tenant import DevTenant, JsonDict
 
-_WRITABLE = ("subject", "body", "start", "end", "location", "locations", "attendees", "showAs",
-             "sensitivity", "importance", "isAllDay", "isOnlineMeeting", "onlineMeetingProvider",
-             "isReminderOn", "reminderMinutesBeforeStart", "responseRequested", "categories",
-             "allowNewTimeProposals", "hideAttendees", "recurrence")
-_SHARED = ("subject", "body", "start", "end", "location", "locations", "attendees", "isAllDay",
-           "sensitivity", "importance", "isOnlineMeeting", "onlineMeetingProvider",
-           "onlineMeeting", "recurrence", "organizer", "originalStartTimeZone",
-           "originalEndTimeZone")
+_WRITABLE = (
+    "subject",
+    "body",
+    "start",
+    "end",
+    "location",
+    "locations",
+    "attendees",
+    "showAs",
+    "sensitivity",
+    "importance",
+    "isAllDay",
+    "isOnlineMeeting",
+    "onlineMeetingProvider",
+    "isReminderOn",
+    "reminderMinutesBeforeStart",
+    "responseRequested",
+    "categories",
+    "allowNewTimeProposals",
+    "hideAttendees",
+    "recurrence",
+)
+_SHARED = (
+    "subject",
+    "body",
+    "start",
+    "end",
+    "location",
+    "locations",
+    "attendees",
+    "isAllDay",
+    "sensitivity",
+    "importance",
+    "isOnlineMeeting",
+    "onlineMeetingProvider",
+    "onlineMeeting",
+    "recurrence",
+    "organizer",
+    "originalStartTimeZone",
+    "originalEndTimeZone",
+)
 _NO_TIME = "0001-01-01T00:00:00Z"
 _NOT_FOUND = "The specified object was not found in the store."
-_LIST_FILTER = re.compile(r"^\s*(transactionId|iCalUId|subject)\s+eq\s+'((?:[^']|'')*)'\s*$",
-                          re.IGNORECASE)
+_LIST_FILTER = re.compile(r"^\s*(transactionId|iCalUId|subject)\s+eq\s+'((?:[^']|'')*)'\s*$", re.IGNORECASE)
 
 
 def _now(tenant: DevTenant) -> str:
@@ -93,12 +125,14 @@ def _find_event(tenant: DevTenant, mailbox: JsonDict, event_id: str) -> JsonDict
 
 def _check_if_match(req: GraphRequest, event: JsonDict) -> None:
     wanted = req.headers.get("If-Match")
-    if wanted and wanted.strip() != "*" and wanted.strip() not in (etag_of(event),
-                                                                    event["changeKey"]):
-        raise GraphError(412, "ErrorIrresolvableConflict",
-                         "The send or update operation could not be performed because the change "
-                         "key passed in the request does not match the current change key for "
-                         "the item.")
+    if wanted and wanted.strip() != "*" and wanted.strip() not in (etag_of(event), event["changeKey"]):
+        raise GraphError(
+            412,
+            "ErrorIrresolvableConflict",
+            "The send or update operation could not be performed because the change "
+            "key passed in the request does not match the current change key for "
+            "the item.",
+        )
 
 
 def _span(event: JsonDict) -> tuple[datetime, datetime]:
@@ -110,11 +144,13 @@ def _span(event: JsonDict) -> tuple[datetime, datetime]:
     try:
         start, end = zones.to_utc(event["start"]), zones.to_utc(event["end"])
     except (KeyError, ValueError) as exc:
-        raise GraphError(400, "ErrorInvalidRequest",
-                         "start and end must be valid dateTimeTimeZone values.") from exc
+        raise GraphError(
+            400, "ErrorInvalidRequest", "start and end must be valid dateTimeTimeZone values."
+        ) from exc
     if end < start:
-        raise GraphError(400, "ErrorInvalidRequest",
-                         "The end time of the event must be after its start time.")
+        raise GraphError(
+            400, "ErrorInvalidRequest", "The end time of the event must be after its start time."
+        )
     return start, end
 
 
@@ -122,18 +158,24 @@ def _validated_writes(body: Any) -> JsonDict:
     if not isinstance(body, dict):
         raise GraphError(400, "ErrorInvalidRequest", "The request body must be a JSON object.")
     attendees = body.get("attendees", [])
-    if not isinstance(attendees, list) or len(attendees) > 500 or \
-            not all(_address(a) for a in attendees):
-        raise GraphError(400, "ErrorInvalidRequest",
-                         "attendees must be at most 500 entries with an emailAddress.address.")
+    if not isinstance(attendees, list) or len(attendees) > 500 or not all(_address(a) for a in attendees):
+        raise GraphError(
+            400, "ErrorInvalidRequest", "attendees must be at most 500 entries with an emailAddress.address."
+        )
     return {k: body[k] for k in _WRITABLE if k in body}
 
 
 def _join_url(tenant: DevTenant, mailbox: JsonDict) -> str:
     thread = secrets.token_urlsafe(24).replace("-", "x").replace("_", "y")
-    return ("https://teams.microsoft.com/l/meetup-join/19%3ameeting_" + thread +
-            "%40thread.v2/0?context=%7b%22Tid%22%3a%22" + tenant.tenant_id +
-            "%22%2c%22Oid%22%3a%22" + str(mailbox["id"]) + "%22%7d")
+    return (
+        "https://teams.microsoft.com/l/meetup-join/19%3ameeting_"
+        + thread
+        + "%40thread.v2/0?context=%7b%22Tid%22%3a%22"
+        + tenant.tenant_id
+        + "%22%2c%22Oid%22%3a%22"
+        + str(mailbox["id"])
+        + "%22%7d"
+    )
 
 
 def _apply_online_meeting(tenant: DevTenant, mailbox: JsonDict, event: JsonDict) -> None:
@@ -141,27 +183,43 @@ def _apply_online_meeting(tenant: DevTenant, mailbox: JsonDict, event: JsonDict)
         return
     event.setdefault("onlineMeetingProvider", "teamsForBusiness")
     if event["onlineMeetingProvider"] == "teamsForBusiness":
-        event["onlineMeeting"] = {"joinUrl": _join_url(tenant, mailbox),
-                                  "conferenceId": str(secrets.randbelow(10**9)).zfill(9)}
+        event["onlineMeeting"] = {
+            "joinUrl": _join_url(tenant, mailbox),
+            "conferenceId": str(secrets.randbelow(10**9)).zfill(9),
+        }
 
 
-def _new_event(tenant: DevTenant, mailbox: JsonDict, writes: JsonDict,
-               transaction_id: str | None) -> JsonDict:
+def _new_event(
+    tenant: DevTenant, mailbox: JsonDict, writes: JsonDict, transaction_id: str | None
+) -> JsonDict:
     now = _now(tenant)
     event: JsonDict = {
-        "id": _new_id(), "iCalUId": "040000008200E00074C5B7101A82E008" + secrets.token_hex(28),
-        "createdDateTime": now, "type": "seriesMaster" if writes.get("recurrence") else
-        "singleInstance", "subject": "", "body": {"contentType": "text", "content": ""},
-        "showAs": "busy", "sensitivity": "normal", "importance": "normal", "isAllDay": False,
-        "isCancelled": False, "isOrganizer": True, "isOnlineMeeting": False,
+        "id": _new_id(),
+        "iCalUId": "040000008200E00074C5B7101A82E008" + secrets.token_hex(28),
+        "createdDateTime": now,
+        "type": "seriesMaster" if writes.get("recurrence") else "singleInstance",
+        "subject": "",
+        "body": {"contentType": "text", "content": ""},
+        "showAs": "busy",
+        "sensitivity": "normal",
+        "importance": "normal",
+        "isAllDay": False,
+        "isCancelled": False,
+        "isOrganizer": True,
+        "isOnlineMeeting": False,
         "responseStatus": {"response": "organizer", "time": _NO_TIME},
-        "organizer": {"emailAddress": {"name": mailbox.get("displayName", ""),
-                                       "address": tenant.mailbox_address(mailbox)}},
+        "organizer": {
+            "emailAddress": {
+                "name": mailbox.get("displayName", ""),
+                "address": tenant.mailbox_address(mailbox),
+            }
+        },
         **writes,
     }
-    event["attendees"] = [{**a, "type": a.get("type", "required"),
-                           "status": {"response": "none", "time": _NO_TIME}}
-                          for a in writes.get("attendees", [])]
+    event["attendees"] = [
+        {**a, "type": a.get("type", "required"), "status": {"response": "none", "time": _NO_TIME}}
+        for a in writes.get("attendees", [])
+    ]
     event["originalStartTimeZone"] = event["start"].get("timeZone", "UTC")
     event["originalEndTimeZone"] = event["end"].get("timeZone", "UTC")
     if transaction_id is not None:
@@ -178,10 +236,12 @@ def _room_answer(tenant: DevTenant, room: JsonDict, event: JsonDict) -> str:
     start, end = _span(event)
     for other in recurrence.expand(tenant.events_of(room), start, end):
         other_start, other_end = zones.to_utc(other["start"]), zones.to_utc(other["end"])
-        blocking = other.get("showAs", "busy") not in ("free", "workingElsewhere") and \
-            not other.get("isCancelled") and \
-            (other.get("responseStatus") or {}).get("response") != "declined" and \
-            other.get("iCalUId") != event.get("iCalUId")
+        blocking = (
+            other.get("showAs", "busy") not in ("free", "workingElsewhere")
+            and not other.get("isCancelled")
+            and (other.get("responseStatus") or {}).get("response") != "declined"
+            and other.get("iCalUId") != event.get("iCalUId")
+        )
         if blocking and other_start < end and other_end > start:
             return "declined"
     return "accepted"
@@ -192,14 +252,16 @@ def _copies(tenant: DevTenant, ical_uid: str) -> list[tuple[JsonDict, JsonDict]]
     found = []
     for mailbox in [*tenant.users(), *tenant.rooms()]:
         for event in tenant.events_of(mailbox):
-            if event.get("iCalUId") == ical_uid and not event.get("isOrganizer", True) \
-                    and not event.get("isCancelled"):
+            if (
+                event.get("iCalUId") == ical_uid
+                and not event.get("isOrganizer", True)
+                and not event.get("isCancelled")
+            ):
                 found.append((mailbox, event))
     return found
 
 
-def _sync_copies(tenant: DevTenant, organizer: JsonDict, event: JsonDict, *,
-                 retime: bool) -> None:
+def _sync_copies(tenant: DevTenant, organizer: JsonDict, event: JsonDict, *, retime: bool) -> None:
     """Make attendee calendars match the organizer's `event` (create/update/cancel copies)."""
     existing = {id(m): (m, c) for m, c in _copies(tenant, str(event["iCalUId"]))}
     invited: set[int] = set()
@@ -216,9 +278,15 @@ def _sync_copies(tenant: DevTenant, organizer: JsonDict, event: JsonDict, *,
         else:
             retime_this = retime
         mailbox_copy.update(copy.deepcopy({k: event[k] for k in _SHARED if k in event}))
-        mailbox_copy.update({"iCalUId": event["iCalUId"], "isOrganizer": False,
-                             "type": event.get("type", "singleInstance"), "isCancelled": False,
-                             "showAs": mailbox_copy.get("showAs", "busy")})
+        mailbox_copy.update(
+            {
+                "iCalUId": event["iCalUId"],
+                "isOrganizer": False,
+                "type": event.get("type", "singleInstance"),
+                "isCancelled": False,
+                "showAs": mailbox_copy.get("showAs", "busy"),
+            }
+        )
         if retime_this:
             is_room = tenant.find_room(str(target["id"])) is not None
             answer = _room_answer(tenant, target, event) if is_room else "none"
@@ -243,8 +311,7 @@ def _cancel_meeting(tenant: DevTenant, mailbox: JsonDict, event: JsonDict) -> No
     for _, attendee_copy in _copies(tenant, str(event.get("iCalUId", ""))):
         _cancel_copy(tenant, attendee_copy)
     events = tenant.events_of(mailbox)
-    events[:] = [e for e in events
-                 if e is not event and e.get("seriesMasterId") != event.get("id")]
+    events[:] = [e for e in events if e is not event and e.get("seriesMasterId") != event.get("id")]
 
 
 def _find_transaction(tenant: DevTenant, mailbox: JsonDict, txid: str) -> JsonDict | None:
@@ -272,8 +339,7 @@ async def create_event(req: GraphRequest) -> GraphResponse:
     zone = preferred_zone(req.headers)
     existing = _find_transaction(req.tenant, mailbox, txid) if txid else None
     if existing is not None:
-        return json_answer(render_event(existing, zone, OWNER_RANK), 201,
-                           headers=zone_headers(zone))
+        return json_answer(render_event(existing, zone, OWNER_RANK), 201, headers=zone_headers(zone))
     event = _new_event(req.tenant, mailbox, writes, txid)
     req.tenant.events_of(mailbox).append(event)
     if txid:
@@ -289,8 +355,11 @@ async def list_events(req: GraphRequest) -> GraphResponse:
     """GET events: stored single instances and series masters (no occurrences), paged."""
     mailbox, rank = open_calendar(req, req.args.get("user"))
     log_event_read(req, "events.list", mailbox)
-    events = [e for e in req.tenant.events_of(mailbox)
-              if e.get("type", "singleInstance") in ("singleInstance", "seriesMaster")]
+    events = [
+        e
+        for e in req.tenant.events_of(mailbox)
+        if e.get("type", "singleInstance") in ("singleInstance", "seriesMaster")
+    ]
     if req.query.get("$filter"):
         match = _LIST_FILTER.match(req.query["$filter"])
         if match is None:
@@ -300,11 +369,12 @@ async def list_events(req: GraphRequest) -> GraphResponse:
     zone = preferred_zone(req.headers)
     size, pref = page_size(req, default=10, maximum=1000)
     skip = skip_of(req)
-    page = events[skip:skip + size]
+    page = events[skip : skip + size]
     who = req.args.get("user") or "me"
-    body: JsonDict = {"@odata.context": f"{GRAPH_METADATA}#users('{who}')/events",
-                      "value": [select_fields(render_event(e, zone, rank), req.query)
-                                for e in page]}
+    body: JsonDict = {
+        "@odata.context": f"{GRAPH_METADATA}#users('{who}')/events",
+        "value": [select_fields(render_event(e, zone, rank), req.query) for e in page],
+    }
     if skip + size < len(events):
         body["@odata.nextLink"] = next_link(req, **{"$top": str(size), "$skip": str(skip + size)})
     return json_answer(body, headers=merge_headers(zone_headers(zone), pref))
@@ -316,8 +386,7 @@ async def get_event(req: GraphRequest) -> GraphResponse:
     log_event_read(req, "events.get", mailbox)
     event = _find_event(req.tenant, mailbox, str(req.args["event"]))
     zone = preferred_zone(req.headers)
-    return json_answer(select_fields(render_event(event, zone, rank), req.query),
-                       headers=zone_headers(zone))
+    return json_answer(select_fields(render_event(event, zone, rank), req.query), headers=zone_headers(zone))
 
 
 async def update_event(req: GraphRequest) -> GraphResponse:
@@ -327,17 +396,22 @@ async def update_event(req: GraphRequest) -> GraphResponse:
     _check_if_match(req, event)
     writes = _validated_writes(req.body)
     if event.get("isOnlineMeeting") and writes.get("isOnlineMeeting") is False:
-        raise GraphError(400, "ErrorInvalidRequest",
-                         "An online meeting cannot be turned back into a regular event.")
+        raise GraphError(
+            400, "ErrorInvalidRequest", "An online meeting cannot be turned back into a regular event."
+        )
     candidate = {**event, **writes}
     _span(candidate)
     retime = any(k in writes and writes[k] != event.get(k) for k in ("start", "end"))
     if "attendees" in writes:
         old = {_address(a): a.get("status") for a in event.get("attendees", [])}
         candidate["attendees"] = [
-            {**a, "type": a.get("type", "required"),
-             "status": old.get(_address(a)) or {"response": "none", "time": _NO_TIME}}
-            for a in writes["attendees"]]
+            {
+                **a,
+                "type": a.get("type", "required"),
+                "status": old.get(_address(a)) or {"response": "none", "time": _NO_TIME},
+            }
+            for a in writes["attendees"]
+        ]
     event.update(candidate)
     _apply_online_meeting(req.tenant, mailbox, event)
     _touch(req.tenant, event)
@@ -367,8 +441,7 @@ async def cancel_event(req: GraphRequest) -> GraphResponse:
     if comment is not None and not isinstance(comment, str):
         raise GraphError(400, "ErrorInvalidRequest", "comment must be a string.")
     if not is_organizer(req.tenant, mailbox, event):
-        raise GraphError(400, "ErrorInvalidRequest",
-                         "You need to be an organizer to cancel a meeting.")
+        raise GraphError(400, "ErrorInvalidRequest", "You need to be an organizer to cancel a meeting.")
     _cancel_meeting(req.tenant, mailbox, event)
     return GraphResponse(202)
 
@@ -387,11 +460,14 @@ async def respond_event(req: GraphRequest) -> GraphResponse:
     if not isinstance(send, bool):
         raise GraphError(400, "ErrorInvalidRequest", "sendResponse must be a boolean.")
     if is_organizer(req.tenant, mailbox, event):
-        raise GraphError(400, "ErrorInvalidRequest",
-                         "Your request can't be completed. You can't respond to a meeting you "
-                         "organized.")
-    answer = {"accept": "accepted", "tentativelyaccept": "tentativelyAccepted",
-              "decline": "declined"}[str(req.args["answer"]).lower()]
+        raise GraphError(
+            400,
+            "ErrorInvalidRequest",
+            "Your request can't be completed. You can't respond to a meeting you organized.",
+        )
+    answer = {"accept": "accepted", "tentativelyaccept": "tentativelyAccepted", "decline": "declined"}[
+        str(req.args["answer"]).lower()
+    ]
     respond(req.tenant, str(mailbox["id"]), str(event["id"]), answer, send_response=send)
     return GraphResponse(202)
 
@@ -404,6 +480,10 @@ ROUTES = (
     route("PATCH", rf"{_EVENTS}/(?P<event>[^/]+)", "graph.events.update", update_event),
     route("DELETE", rf"{_EVENTS}/(?P<event>[^/]+)", "graph.events.delete", delete_event),
     route("POST", rf"{_EVENTS}/(?P<event>[^/]+)/cancel", "graph.events.cancel", cancel_event),
-    route("POST", rf"{_EVENTS}/(?P<event>[^/]+)/(?P<answer>accept|tentativelyAccept|decline)",
-          "graph.events.respond", respond_event),
+    route(
+        "POST",
+        rf"{_EVENTS}/(?P<event>[^/]+)/(?P<answer>accept|tentativelyAccept|decline)",
+        "graph.events.respond",
+        respond_event,
+    ),
 )

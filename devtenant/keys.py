@@ -111,9 +111,7 @@ class SigningKeys:
             headers["x5t"] = self.current.x5t
         return jwt.encode(claims, self.current.private_key, algorithm="RS256", headers=headers)
 
-    def verify(
-        self, token: str, *, audience: str | list[str], issuer: str | None = None
-    ) -> JsonDict:
+    def verify(self, token: str, *, audience: str | list[str], issuer: str | None = None) -> JsonDict:
         """Verify signature (RS256 only, key by `kid`), `aud`, `iss` (when given), `exp`/`nbf`.
 
         Time claims are checked against the injected clock with a 5-minute leeway.

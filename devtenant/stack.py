@@ -51,13 +51,18 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 DEFAULT_DATA_DIR = ROOT / ".data"
-_PORTS = ("OPENSLOT_DEVTENANT_PORT", "OPENSLOT_CALENDAR_SERVICE_PORT", "OPENSLOT_BOT_PORT",
-          "OPENSLOT_PLAYGROUND_PORT")
+_PORTS = (
+    "OPENSLOT_DEVTENANT_PORT",
+    "OPENSLOT_CALENDAR_SERVICE_PORT",
+    "OPENSLOT_BOT_PORT",
+    "OPENSLOT_PLAYGROUND_PORT",
+)
 _SECRET_MARKERS = ("SECRET", "PASSWORD", "FORM_KEY")
 
 
-def stack_env(base: Mapping[str, str] | None = None, *, tenant_file: Path | None = None,
-              data_dir: Path | None = None) -> dict[str, str]:
+def stack_env(
+    base: Mapping[str, str] | None = None, *, tenant_file: Path | None = None, data_dir: Path | None = None
+) -> dict[str, str]:
     """The environment every process of the stack gets (see the module docstring).
 
     `tenant_file` (`--tenant`) replaces `OPENSLOT_TENANT_FILE` and its app id wins; `data_dir`
@@ -75,8 +80,11 @@ def stack_env(base: Mapping[str, str] | None = None, *, tenant_file: Path | None
         env["OPENSLOT_TENANT_FILE"] = str(tenant_file.resolve())
     tenant = json.loads((ROOT / env["OPENSLOT_TENANT_FILE"]).read_text(encoding="utf-8"))
     apps = tenant["applications"]
-    chosen = env.get("OPENSLOT_CLIENT_ID") if tenant_file is None and \
-        ("OPENSLOT_CLIENT_ID" in real or "OPENSLOT_CLIENT_ID" in local) else None
+    chosen = (
+        env.get("OPENSLOT_CLIENT_ID")
+        if tenant_file is None and ("OPENSLOT_CLIENT_ID" in real or "OPENSLOT_CLIENT_ID" in local)
+        else None
+    )
     app = next((a for a in apps if chosen and a.get("appId") == chosen), apps[0])
     env["OPENSLOT_CLIENT_ID"] = chosen or app["appId"]
     env["OPENSLOT_DEV_TENANT_ID"] = tenant["tenant"]["id"]
@@ -106,8 +114,7 @@ def _use_data_dir(env: dict[str, str], real: Mapping[str, str], data_dir: Path) 
         "OPENSLOT_AUTHORITY_HOST": devtenant,
         "OPENSLOT_GRAPH_BASE_URL": f"{devtenant}/v1.0",
         "OPENSLOT_TOKEN_SERVICE_URL": devtenant,
-        "OPENSLOT_CALENDAR_SERVICE_URL":
-            f"http://{env['OPENSLOT_CALENDAR_SERVICE_HOST']}:{env['OPENSLOT_CALENDAR_SERVICE_PORT']}",
+        "OPENSLOT_CALENDAR_SERVICE_URL": f"http://{env['OPENSLOT_CALENDAR_SERVICE_HOST']}:{env['OPENSLOT_CALENDAR_SERVICE_PORT']}",
         "OPENSLOT_PUBLIC_BASE_URL": f"http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}",
     }
     env.update({k: v for k, v in urls.items() if k not in real})
@@ -122,8 +129,11 @@ def free_port() -> int:
 
 def write_settings(env: Mapping[str, str], path: Path) -> None:
     """The stack's `OPENSLOT_*` settings as KEY=VALUE lines, secrets left out (mode 0600)."""
-    lines = [f"{k}={v}" for k, v in sorted(env.items())
-             if k.startswith("OPENSLOT_") and not any(m in k for m in _SECRET_MARKERS)]
+    lines = [
+        f"{k}={v}"
+        for k, v in sorted(env.items())
+        if k.startswith("OPENSLOT_") and not any(m in k for m in _SECRET_MARKERS)
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)
@@ -159,18 +169,28 @@ def wait_http(url: str, timeout_s: float = 30.0) -> None:
 def bootstrap(env: dict[str, str]) -> None:
     """Key file, schema, and the sample tenant's credential (what admin consent stores)."""
     py = sys.executable
-    for args in (["keys", "init"], ["migrate"],
-                 ["tenant", "add", "--tenant-id", env["OPENSLOT_DEV_TENANT_ID"]]):
+    for args in (
+        ["keys", "init"],
+        ["migrate"],
+        ["tenant", "add", "--tenant-id", env["OPENSLOT_DEV_TENANT_ID"]],
+    ):
         subprocess.run([py, "-m", "calendar_backend", *args], env=env, check=True, cwd=ROOT)  # noqa: S603
 
 
-def start(argv: list[str], env: dict[str, str], log_dir: Path, name: str,
-          cwd: Path = ROOT) -> subprocess.Popen[bytes]:
+def start(
+    argv: list[str], env: dict[str, str], log_dir: Path, name: str, cwd: Path = ROOT
+) -> subprocess.Popen[bytes]:
     """Start one process of the stack in its own process group, output in LOG_DIR/NAME.log."""
     log_dir.mkdir(parents=True, exist_ok=True)
     with (log_dir / f"{name}.log").open("ab") as out:
-        return subprocess.Popen(argv, env=env, cwd=cwd, stdout=out,  # noqa: S603
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(  # noqa: S603
+            argv,
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def stop(procs: list[subprocess.Popen[bytes]], timeout_s: float = 10.0) -> None:
@@ -200,11 +220,17 @@ PLAYGROUND_LOOPBACK = ROOT / "devtenant" / "playground" / "loopback.cjs"
 
 def _loopback_node_options(env: Mapping[str, str]) -> str:
     """NODE_OPTIONS that make the Playground listen on 127.0.0.1 only (it has no host option)."""
-    return f"{env.get('NODE_OPTIONS', '')} --require \"{PLAYGROUND_LOOPBACK}\"".strip()
+    return f'{env.get("NODE_OPTIONS", "")} --require "{PLAYGROUND_LOOPBACK}"'.strip()
 
 
-def start_stack(env: dict[str, str], data_dir: Path, *, bot: bool = True, playground: bool = True,
-                say: Callable[[str], None] = lambda _line: None) -> list[subprocess.Popen[bytes]]:
+def start_stack(
+    env: dict[str, str],
+    data_dir: Path,
+    *,
+    bot: bool = True,
+    playground: bool = True,
+    say: Callable[[str], None] = lambda _line: None,
+) -> list[subprocess.Popen[bytes]]:
     """Start devtenant, bootstrap, the Calendar Service, the bot and the Playground; return them.
 
     Ports and URLs come from ``env`` (see ``stack_env``); devtenant keeps its TLS material and keys
@@ -217,11 +243,28 @@ def start_stack(env: dict[str, str], data_dir: Path, *, bot: bool = True, playgr
     procs: list[subprocess.Popen[bytes]] = []
     try:
         port = env["OPENSLOT_DEVTENANT_PORT"]
-        procs.append(start([py, "-m", "devtenant", "--tenant", env["OPENSLOT_TENANT_FILE"],
-                            "--port", port, "--data-dir", str(data_dir / "devtenant")],
-                           env, logs, "devtenant"))
-        wait_https(f"https://127.0.0.1:{port}/{env['OPENSLOT_DEV_TENANT_ID']}"
-                   "/v2.0/.well-known/openid-configuration", Path(env["OPENSLOT_CA_BUNDLE"]))
+        procs.append(
+            start(
+                [
+                    py,
+                    "-m",
+                    "devtenant",
+                    "--tenant",
+                    env["OPENSLOT_TENANT_FILE"],
+                    "--port",
+                    port,
+                    "--data-dir",
+                    str(data_dir / "devtenant"),
+                ],
+                env,
+                logs,
+                "devtenant",
+            )
+        )
+        wait_https(
+            f"https://127.0.0.1:{port}/{env['OPENSLOT_DEV_TENANT_ID']}/v2.0/.well-known/openid-configuration",
+            Path(env["OPENSLOT_CA_BUNDLE"]),
+        )
         _alive(procs[-1], "devtenant")
         say(f"devtenant           https://127.0.0.1:{port}")
         bootstrap(env)
@@ -236,15 +279,28 @@ def start_stack(env: dict[str, str], data_dir: Path, *, bot: bool = True, playgr
             say(f"bot                 http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}/api/messages")
         if bot and playground and PLAYGROUND_BIN.exists() and (ROOT / "bot.py").exists():
             pg_port = env["OPENSLOT_PLAYGROUND_PORT"]
-            procs.append(start(
-                [str(PLAYGROUND_BIN), "start", "-e",
-                 f"http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}/api/messages", "-c", "msteams",
-                 "-p", pg_port, "--disable-telemetry"],
-                {**env, "NODE_OPTIONS": _loopback_node_options(env)}, logs, "playground",
-                cwd=PLAYGROUND_BIN.parents[2]))
+            procs.append(
+                start(
+                    [
+                        str(PLAYGROUND_BIN),
+                        "start",
+                        "-e",
+                        f"http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}/api/messages",
+                        "-c",
+                        "msteams",
+                        "-p",
+                        pg_port,
+                        "--disable-telemetry",
+                    ],
+                    {**env, "NODE_OPTIONS": _loopback_node_options(env)},
+                    logs,
+                    "playground",
+                    cwd=PLAYGROUND_BIN.parents[2],
+                )
+            )
             wait_http(f"http://127.0.0.1:{pg_port}")
             _alive(procs[-1], "Playground")
-            say(f"\nOpen http://127.0.0.1:{pg_port} and type \"schedule\".")
+            say(f'\nOpen http://127.0.0.1:{pg_port} and type "schedule".')
     except BaseException:
         stop(procs)
         raise
@@ -264,12 +320,20 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m devtenant.stack")
     p.add_argument("--no-playground", action="store_true")
     p.add_argument("--no-bot", action="store_true")
-    p.add_argument("--tenant", type=Path, default=None,
-                   help="tenant file to serve (default OPENSLOT_TENANT_FILE); its app id is used")
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
-                   help="every file of the stack: database, key file, audit checkpoints, "
-                        "devtenant's TLS material and keys, logs, stack.env (default .data; "
-                        "another directory also gets free ports, for a second stack)")
+    p.add_argument(
+        "--tenant",
+        type=Path,
+        default=None,
+        help="tenant file to serve (default OPENSLOT_TENANT_FILE); its app id is used",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="every file of the stack: database, key file, audit checkpoints, "
+        "devtenant's TLS material and keys, logs, stack.env (default .data; "
+        "another directory also gets free ports, for a second stack)",
+    )
     args = p.parse_args(argv)
     data_dir = args.data_dir.resolve()
     env = stack_env(tenant_file=args.tenant, data_dir=data_dir)
@@ -277,8 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # the children run in their own process groups
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        procs = start_stack(env, data_dir, bot=not args.no_bot,
-                            playground=not args.no_playground, say=_say)
+        procs = start_stack(env, data_dir, bot=not args.no_bot, playground=not args.no_playground, say=_say)
         _say(f"Logs in {data_dir / 'logs'}; settings in {data_dir / 'stack.env'}. Ctrl-C to stop.")
         while all(proc.poll() is None for proc in procs):
             time.sleep(0.5)

@@ -112,15 +112,24 @@ class Subscription:
     reauthorize_sent_for: datetime | None = None
 
     def to_graph(self) -> JsonDict:
-        return {"@odata.context": f"{GRAPH_METADATA}#subscriptions/$entity", "id": self.id,
-                "resource": self.resource, "applicationId": self.app_id,
-                "changeType": ",".join(self.change_types), "clientState": self.client_state,
-                "notificationUrl": self.notification_url,
-                "lifecycleNotificationUrl": self.lifecycle_url,
-                "expirationDateTime": _iso(self.expiration), "creatorId": self.creator_id or
-                self.app_id, "includeResourceData": False, "latestSupportedTlsVersion": "v1_2",
-                "encryptionCertificate": None, "encryptionCertificateId": None,
-                "notificationQueryOptions": None, "notificationUrlAppId": None}
+        return {
+            "@odata.context": f"{GRAPH_METADATA}#subscriptions/$entity",
+            "id": self.id,
+            "resource": self.resource,
+            "applicationId": self.app_id,
+            "changeType": ",".join(self.change_types),
+            "clientState": self.client_state,
+            "notificationUrl": self.notification_url,
+            "lifecycleNotificationUrl": self.lifecycle_url,
+            "expirationDateTime": _iso(self.expiration),
+            "creatorId": self.creator_id or self.app_id,
+            "includeResourceData": False,
+            "latestSupportedTlsVersion": "v1_2",
+            "encryptionCertificate": None,
+            "encryptionCertificateId": None,
+            "notificationQueryOptions": None,
+            "notificationUrlAppId": None,
+        }
 
 
 @dataclass
@@ -146,15 +155,17 @@ def _parse_instant(raw: Any) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise GraphError(400, "InvalidRequest",
-                         "expirationDateTime is not a valid DateTimeOffset.") from exc
+        raise GraphError(400, "InvalidRequest", "expirationDateTime is not a valid DateTimeOffset.") from exc
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _extension_error(status: int, operation: str, reason: str) -> GraphError:
     word = {400: "BadRequest", 403: "Forbidden", 404: "NotFound"}.get(status, "BadRequest")
-    return GraphError(status, "ExtensionError", f"Operation: {operation}; Exception: [Status "
-                      f"Code: {word}; Reason: {reason}]")
+    return GraphError(
+        status,
+        "ExtensionError",
+        f"Operation: {operation}; Exception: [Status Code: {word}; Reason: {reason}]",
+    )
 
 
 class SubscriptionHub:
@@ -216,25 +227,36 @@ class SubscriptionHub:
         lifecycle = body.get("lifecycleNotificationUrl")
         lifecycle_url = self._url(lifecycle, "lifecycleNotificationUrl") if lifecycle else None
         client_state = body.get("clientState")
-        if client_state is not None and (not isinstance(client_state, str) or
-                                         len(client_state) > 128):
-            raise GraphError(400, "InvalidRequest",
-                             "clientState must be a string of at most 128 characters.")
+        if client_state is not None and (not isinstance(client_state, str) or len(client_state) > 128):
+            raise GraphError(400, "InvalidRequest", "clientState must be a string of at most 128 characters.")
         if body.get("includeResourceData"):
-            raise GraphError(400, "InvalidRequest", "devtenant supports basic notifications only "
-                             "(includeResourceData false).")
+            raise GraphError(
+                400,
+                "InvalidRequest",
+                "devtenant supports basic notifications only (includeResourceData false).",
+            )
         expiration = self._expiration(body.get("expirationDateTime"), "Create")
         mailbox_id = str(mailbox["id"])
         if sum(s.mailbox_id == mailbox_id for s in self.subscriptions.values()) >= MAX_PER_MAILBOX:
-            raise _extension_error(403, "Create", "Maximum number of subscriptions for this "
-                                   "mailbox has been reached.")
+            raise _extension_error(
+                403, "Create", "Maximum number of subscriptions for this mailbox has been reached."
+            )
         await self._validate(url)
         if lifecycle_url:
             await self._validate(lifecycle_url)
         self.scan()  # changes before this instant belong to older subscriptions
-        sub = Subscription(str(uuid.uuid4()), resource, change_types, url, lifecycle_url,
-                           client_state, expiration, req.caller.app_id,
-                           str(req.caller.user["id"]) if req.caller.user else None, mailbox_id)
+        sub = Subscription(
+            str(uuid.uuid4()),
+            resource,
+            change_types,
+            url,
+            lifecycle_url,
+            client_state,
+            expiration,
+            req.caller.app_id,
+            str(req.caller.user["id"]) if req.caller.user else None,
+            mailbox_id,
+        )
         self.subscriptions[sub.id] = sub
         self._snapshots.setdefault(mailbox_id, self._snapshot(mailbox))
         self._ensure_running()
@@ -243,9 +265,11 @@ class SubscriptionHub:
     def visible(self, req: GraphRequest) -> list[Subscription]:
         """The subscriptions the caller may see: same app, and same user when delegated."""
         user_id = str(req.caller.user["id"]) if req.caller.user else None
-        return [s for s in self.subscriptions.values()
-                if s.app_id.lower() == req.caller.app_id.lower() and
-                (user_id is None or s.creator_id == user_id)]
+        return [
+            s
+            for s in self.subscriptions.values()
+            if s.app_id.lower() == req.caller.app_id.lower() and (user_id is None or s.creator_id == user_id)
+        ]
 
     def find(self, req: GraphRequest, sub_id: str) -> Subscription:
         """A visible, unexpired subscription, else 404 (expiry removes it at the next tick)."""
@@ -259,8 +283,9 @@ class SubscriptionHub:
         body = req.body if isinstance(req.body, dict) else {}
         extra = set(body) - {"expirationDateTime"}
         if extra:
-            raise GraphError(400, "InvalidRequest",
-                             f"Only expirationDateTime can be updated, not {sorted(extra)}.")
+            raise GraphError(
+                400, "InvalidRequest", f"Only expirationDateTime can be updated, not {sorted(extra)}."
+            )
         self._authorize(req, sub.resource, "Update")  # reauthorizes with the caller's token
         sub.expiration = self._expiration(body.get("expirationDateTime"), "Update")
         sub.reauthorize_sent_for = None
@@ -274,15 +299,22 @@ class SubscriptionHub:
     def _change_types(self, raw: Any) -> tuple[str, ...]:
         kinds = tuple(k.strip() for k in str(raw or "").split(",") if k.strip())
         if not kinds or any(k not in CHANGE_TYPES for k in kinds):
-            raise GraphError(400, "InvalidRequest", "changeType must be a comma-separated list of "
-                             "created, updated and deleted.")
+            raise GraphError(
+                400,
+                "InvalidRequest",
+                "changeType must be a comma-separated list of created, updated and deleted.",
+            )
         return tuple(k for k in CHANGE_TYPES if k in kinds)
 
     def _authorize(self, req: GraphRequest, resource: str, operation: str) -> JsonDict:
         match = _RESOURCE.match(resource)
         if match is None:
-            raise GraphError(400, "InvalidRequest", f"The resource '{resource}' is not supported "
-                             "(devtenant: /users/{id}/events or /me/events).")
+            raise GraphError(
+                400,
+                "InvalidRequest",
+                f"The resource '{resource}' is not supported "
+                "(devtenant: /users/{id}/events or /me/events).",
+            )
         try:
             req.caller.require(CAL_READ)
             probe = dataclasses.replace(req, args={"user": match.group("user")})
@@ -308,18 +340,21 @@ class SubscriptionHub:
             raise _extension_error(400, operation, "Subscription expiration must be in the future.")
         if expiration - now > MAX_LIFETIME:
             minutes = int(MAX_LIFETIME.total_seconds() // 60)
-            raise GraphError(400, "ExtensionError",
-                             f"Subscription expiration can only be {minutes} minutes in the "
-                             "future.")
+            raise GraphError(
+                400, "ExtensionError", f"Subscription expiration can only be {minutes} minutes in the future."
+            )
         return expiration
 
     async def _validate(self, url: str) -> None:
         """Graph's validation handshake: 200 text/plain echoing the token within 10 s, else 400."""
-        token = "Validation: Testing client application reachability for subscription Request-Id: " \
-            + str(uuid.uuid4())
+        token = "Validation: Testing client application reachability for subscription Request-Id: " + str(
+            uuid.uuid4()
+        )
         try:
             async with self._client().post(
-                url, params={"validationToken": token}, data=b"",
+                url,
+                params={"validationToken": token},
+                data=b"",
                 headers={"Content-Type": "text/plain; charset=utf-8"},
                 timeout=aiohttp.ClientTimeout(total=self.plan.validation_timeout_s),
             ) as response:
@@ -327,14 +362,17 @@ class SubscriptionHub:
                 kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
                 ok = response.status == 200 and kind == "text/plain" and text == token
         except TimeoutError:
-            raise GraphError(400, "ValidationError",
-                             "Subscription validation request timed out.") from None
+            raise GraphError(400, "ValidationError", "Subscription validation request timed out.") from None
         except (aiohttp.ClientError, ssl.SSLError, OSError):
             ok = False
         if not ok:
-            raise GraphError(400, "ValidationError", "Subscription validation request failed. "
-                             "Notification endpoint must respond with 200 OK to validation "
-                             "request.")
+            raise GraphError(
+                400,
+                "ValidationError",
+                "Subscription validation request failed. "
+                "Notification endpoint must respond with 200 OK to validation "
+                "request.",
+            )
 
     # ---- change detection ------------------------------------------------------------------
     def _snapshot(self, mailbox: JsonDict | None) -> dict[str, str]:
@@ -357,30 +395,35 @@ class SubscriptionHub:
             self._snapshots[mailbox_id] = current
             changes: list[tuple[str, str, str | None]] = [
                 ("created" if eid not in before else "updated", eid, tag)
-                for eid, tag in current.items() if before.get(eid) != tag]
+                for eid, tag in current.items()
+                if before.get(eid) != tag
+            ]
             changes += [("deleted", eid, None) for eid in before if eid not in current]
             for kind, event_id, tag in changes:
                 for sub in subs:
                     if kind in sub.change_types:
                         self._enqueue_change(sub, kind, event_id, tag)
 
-    def _enqueue_change(self, sub: Subscription, kind: str, event_id: str,
-                        tag: str | None) -> None:
+    def _enqueue_change(self, sub: Subscription, kind: str, event_id: str, tag: str | None) -> None:
         path = f"Users/{sub.mailbox_id}/Events/{event_id}"
-        data: JsonDict = {"@odata.type": "#Microsoft.Graph.Event", "@odata.id": path,
-                          "id": event_id}
+        data: JsonDict = {"@odata.type": "#Microsoft.Graph.Event", "@odata.id": path, "id": event_id}
         if tag:
             data["@odata.etag"] = tag
-        item = {"subscriptionId": sub.id, "subscriptionExpirationDateTime": _iso(sub.expiration),
-                "changeType": kind, "resource": path, "resourceData": data,
-                "clientState": sub.client_state, "tenantId": self.tenant.tenant_id}
+        item = {
+            "subscriptionId": sub.id,
+            "subscriptionExpirationDateTime": _iso(sub.expiration),
+            "changeType": kind,
+            "resource": path,
+            "resourceData": data,
+            "clientState": sub.client_state,
+            "tenantId": self.tenant.tenant_id,
+        }
         plan, now = self.plan, self.tenant.clock()
         if plan.drop_next > 0 or (plan.drop_rate > 0 and self._rng.random() < plan.drop_rate):
             plan.drop_next = max(plan.drop_next - 1, 0)
             self._record(sub.id, "change", kind, path, 0, "dropped")
             return
-        delayed = plan.delay_s > 0 and (plan.delay_rate >= 1 or
-                                        self._rng.random() < plan.delay_rate)
+        delayed = plan.delay_s > 0 and (plan.delay_rate >= 1 or self._rng.random() < plan.delay_rate)
         due = now + timedelta(seconds=plan.delay_s if delayed else 0.0)
         if plan.delay_next > 0:
             plan.delay_next -= 1
@@ -399,9 +442,13 @@ class SubscriptionHub:
         if not sub.lifecycle_url:
             self._record(sub.id, "lifecycle", event, None, 0, "no-lifecycle-url")
             return False
-        item = {"subscriptionId": sub.id, "subscriptionExpirationDateTime": _iso(sub.expiration),
-                "lifecycleEvent": event, "clientState": sub.client_state,
-                "tenantId": self.tenant.tenant_id}
+        item = {
+            "subscriptionId": sub.id,
+            "subscriptionExpirationDateTime": _iso(sub.expiration),
+            "lifecycleEvent": event,
+            "clientState": sub.client_state,
+            "tenantId": self.tenant.tenant_id,
+        }
         now = self.tenant.clock()
         self._queue.append(_Pending(sub.id, sub.lifecycle_url, item, "lifecycle", now, now))
         return True
@@ -431,7 +478,8 @@ class SubscriptionHub:
             for ca in self._ca_files:
                 context.load_verify_locations(cafile=str(ca))
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=context), trust_env=False)
+                connector=aiohttp.TCPConnector(ssl=context), trust_env=False
+            )
         return self._session
 
     async def _run(self) -> None:
@@ -448,15 +496,16 @@ class SubscriptionHub:
             self.scan()
         now = self.tenant.clock()
         urls = {p.url for p in self._queue}
-        for gone in set(self._slow) - urls - {s.notification_url for s in
-                                              self.subscriptions.values()}:
+        for gone in set(self._slow) - urls - {s.notification_url for s in self.subscriptions.values()}:
             del self._slow[gone]  # bounded by live subscriptions, not by URLs ever seen
         for sub in list(self.subscriptions.values()):
             if sub.expiration <= now:
                 self.delete(sub.id)
                 self._record(sub.id, "expired", None, None, 0, "removed")
-            elif sub.expiration - now <= timedelta(seconds=self.plan.reauthorize_before_s) and \
-                    sub.reauthorize_sent_for != sub.expiration:
+            elif (
+                sub.expiration - now <= timedelta(seconds=self.plan.reauthorize_before_s)
+                and sub.reauthorize_sent_for != sub.expiration
+            ):
                 sub.reauthorize_sent_for = sub.expiration
                 self.lifecycle(sub, "reauthorizationRequired")
         for pending in list(self._queue):
@@ -476,13 +525,15 @@ class SubscriptionHub:
         share = sum(slow) / len(slow) if len(slow) >= 10 else 0.0
         if share >= 0.15:
             self._finish(pending)
-            self._record(pending.subscription_id, pending.kind, name, resource,
-                         pending.attempts, "dropped-slow")
+            self._record(
+                pending.subscription_id, pending.kind, name, resource, pending.attempts, "dropped-slow"
+            )
             return
         started, status = time.monotonic(), "failed"
         try:
             async with self._client().post(
-                pending.url, json={"value": [pending.item]},
+                pending.url,
+                json={"value": [pending.item]},
                 timeout=aiohttp.ClientTimeout(total=self.plan.response_timeout_s),
             ) as response:
                 await response.read()
@@ -495,8 +546,14 @@ class SubscriptionHub:
         if generation != self._generation:
             return
         slow.append(time.monotonic() - started > self.plan.slow_after_s)
-        self._record(pending.subscription_id, pending.kind, name, resource, pending.attempts,
-                     status if ok else f"failed:{status}")
+        self._record(
+            pending.subscription_id,
+            pending.kind,
+            name,
+            resource,
+            pending.attempts,
+            status if ok else f"failed:{status}",
+        )
         if ok:
             self._finish(pending)
             return
@@ -508,8 +565,7 @@ class SubscriptionHub:
         pending.in_flight = False
         if pending.due - pending.first_due > timedelta(seconds=self.plan.retry_window_s):
             self._finish(pending)
-            self._record(pending.subscription_id, pending.kind, name, resource,
-                         pending.attempts, "given-up")
+            self._record(pending.subscription_id, pending.kind, name, resource, pending.attempts, "given-up")
             sub = self.subscriptions.get(pending.subscription_id)
             if sub is not None and pending.kind == "change":
                 self.lifecycle(sub, "missed")
@@ -518,11 +574,20 @@ class SubscriptionHub:
         with contextlib.suppress(ValueError):
             self._queue.remove(pending)
 
-    def _record(self, sub_id: str, kind: str, name: str | None, resource: str | None,
-                attempt: int, status: str) -> None:
-        self.deliveries.append({"at": self.tenant.clock().isoformat(),
-                                "subscriptionId": sub_id, "kind": kind, "name": name, "resource": resource,
-                                "attempt": attempt, "status": status})
+    def _record(
+        self, sub_id: str, kind: str, name: str | None, resource: str | None, attempt: int, status: str
+    ) -> None:
+        self.deliveries.append(
+            {
+                "at": self.tenant.clock().isoformat(),
+                "subscriptionId": sub_id,
+                "kind": kind,
+                "name": name,
+                "resource": resource,
+                "attempt": attempt,
+                "status": status,
+            }
+        )
 
     def pending(self) -> int:
         return len(self._queue)
@@ -551,6 +616,7 @@ async def close_hub(tenant: DevTenant) -> None:
 
 # ---- Graph routes --------------------------------------------------------------------------------
 
+
 async def create_subscription(req: GraphRequest) -> GraphResponse:
     sub = await hub_for(req.tenant).create(req)
     return json_answer(sub.to_graph(), 201)
@@ -558,8 +624,7 @@ async def create_subscription(req: GraphRequest) -> GraphResponse:
 
 async def list_subscriptions(req: GraphRequest) -> GraphResponse:
     subs = hub_for(req.tenant).visible(req)
-    value = [{k: v for k, v in s.to_graph().items()
-              if k != "@odata.context"} for s in subs]
+    value = [{k: v for k, v in s.to_graph().items() if k != "@odata.context"} for s in subs]
     return json_answer({"@odata.context": f"{GRAPH_METADATA}#subscriptions", "value": value})
 
 
@@ -584,14 +649,13 @@ ROUTES = (
     route("POST", r"subscriptions", "graph.subscriptions.create", create_subscription),
     route("GET", r"subscriptions", "graph.subscriptions.list", list_subscriptions),
     route("GET", r"subscriptions/(?P<sub>[^/]+)", "graph.subscriptions.get", get_subscription),
-    route("PATCH", r"subscriptions/(?P<sub>[^/]+)", "graph.subscriptions.update",
-          update_subscription),
-    route("DELETE", r"subscriptions/(?P<sub>[^/]+)", "graph.subscriptions.delete",
-          delete_subscription),
+    route("PATCH", r"subscriptions/(?P<sub>[^/]+)", "graph.subscriptions.update", update_subscription),
+    route("DELETE", r"subscriptions/(?P<sub>[^/]+)", "graph.subscriptions.delete", delete_subscription),
 )
 
 
 # ---- calendar changes as a given user (test controls, Python API) ------------------------------
+
 
 def _mailbox(tenant: DevTenant, addr: str) -> JsonDict:
     mailbox = tenant.find_mailbox(addr)
@@ -619,8 +683,9 @@ def _when(value: Any) -> JsonDict:
     return {"dateTime": instant.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
 
 
-def respond(tenant: DevTenant, attendee: str, event_key: str, response: str, *,
-            send_response: bool = True) -> JsonDict:
+def respond(
+    tenant: DevTenant, attendee: str, event_key: str, response: str, *, send_response: bool = True
+) -> JsonDict:
     """Answer a meeting as `attendee` (accepted | tentativelyAccepted | declined).
 
     With `send_response` the organizer's event records the answer too; without ("Do not send a
@@ -637,8 +702,7 @@ def respond(tenant: DevTenant, attendee: str, event_key: str, response: str, *,
     _touch(tenant, event)
     if send_response and not event.get("isOrganizer", False):
         organizer = tenant.find_mailbox(_address(event.get("organizer")))
-        me = {tenant.mailbox_address(mailbox).lower(),
-              str(mailbox.get("userPrincipalName", "")).lower()}
+        me = {tenant.mailbox_address(mailbox).lower(), str(mailbox.get("userPrincipalName", "")).lower()}
         for original in tenant.events_of(organizer) if organizer else []:
             if original.get("iCalUId") == event.get("iCalUId") and original.get("isOrganizer"):
                 for entry in original.get("attendees", []):
@@ -718,8 +782,7 @@ def add_subscription_controls(app: web.Application, tenant_of: TenantOf) -> None
     r.add_post("/_devtenant/subscriptions/{id}/lifecycle", _lifecycle)
     r.add_route("GET", "/_devtenant/graph/event-reads", _reads)
     r.add_route("DELETE", "/_devtenant/graph/event-reads", _reads)
-    r.add_post("/_devtenant/mailboxes/{addr}/events/{event}/{action:respond|move|delete}",
-               _event_action)
+    r.add_post("/_devtenant/mailboxes/{addr}/events/{event}/{action:respond|move|delete}", _event_action)
     r.add_post("/_devtenant/mailboxes/{addr}/events", _event_action)
 
 
@@ -744,8 +807,13 @@ def _sub_of(request: web.Request) -> tuple[SubscriptionHub, Subscription]:
 
 async def _list_all(request: web.Request) -> web.Response:
     hub = hub_for(_tenant(request))
-    return web.json_response({"value": [s.to_graph() for s in hub.subscriptions.values()],
-                              "pending": hub.pending(), "waiting": hub.waiting()})
+    return web.json_response(
+        {
+            "value": [s.to_graph() for s in hub.subscriptions.values()],
+            "pending": hub.pending(),
+            "waiting": hub.waiting(),
+        }
+    )
 
 
 async def _delivery(request: web.Request) -> web.Response:
@@ -795,8 +863,13 @@ async def _event_action(request: web.Request) -> web.Response:
     out: JsonDict | None = None
     try:
         if action == "respond":
-            out = respond(tenant, addr, key, str(body.get("response", "")),
-                          send_response=bool(body.get("sendResponse", True)))
+            out = respond(
+                tenant,
+                addr,
+                key,
+                str(body.get("response", "")),
+                send_response=bool(body.get("sendResponse", True)),
+            )
         elif action == "move":
             out = move(tenant, addr, key, body["start"], body["end"])
         elif action == "delete":
@@ -808,8 +881,7 @@ async def _event_action(request: web.Request) -> web.Response:
     except (GraphError, ValueError, TypeError) as exc:
         raise web.HTTPBadRequest(text=str(exc)) from exc
     hub_for(tenant).tick()
-    return web.json_response({"id": out["id"], "iCalUId": out.get("iCalUId")} if out
-                             else {"deleted": True})
+    return web.json_response({"id": out["id"], "iCalUId": out.get("iCalUId")} if out else {"deleted": True})
 
 
 def new_client_state() -> str:

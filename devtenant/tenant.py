@@ -106,8 +106,11 @@ class DevTenant:
         """A user by object id, UPN or mail (case-insensitive), else None."""
         k = key.lower()
         for u in self.data.get("users", []):
-            if k in (str(u["id"]).lower(), str(u.get("userPrincipalName", "")).lower(),
-                     str(u.get("mail", "")).lower()):
+            if k in (
+                str(u["id"]).lower(),
+                str(u.get("userPrincipalName", "")).lower(),
+                str(u.get("mail", "")).lower(),
+            ):
                 return u  # type: ignore[no-any-return]
         return None
 
@@ -123,8 +126,7 @@ class DevTenant:
         return self.find_user(key) or self.find_room(key)
 
     def mailbox_address(self, mailbox: JsonDict) -> str:
-        return str(mailbox.get("mail") or mailbox.get("emailAddress") or
-                   mailbox.get("userPrincipalName", ""))
+        return str(mailbox.get("mail") or mailbox.get("emailAddress") or mailbox.get("userPrincipalName", ""))
 
     def find_group(self, key: str) -> JsonDict | None:
         k = key.lower()
@@ -188,8 +190,12 @@ def week_shift(anchor: date, today: date) -> timedelta:
 def _shift_dates(node: Any, shift: timedelta) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
-            if (key in _DATE_KEYS and isinstance(value, str) and _ISO_DATE.match(value)
-                    and not value.startswith("0001")):  # Graph's "no end date" sentinel
+            if (
+                key in _DATE_KEYS
+                and isinstance(value, str)
+                and _ISO_DATE.match(value)
+                and not value.startswith("0001")
+            ):  # Graph's "no end date" sentinel
                 node[key] = _shift_iso(value, shift)
             else:
                 _shift_dates(value, shift)

@@ -94,8 +94,9 @@ def form_key(configured: str, app_password: str) -> bytes:
     Raises:
         ValueError: ``configured`` is not base64 of at least 32 bytes.
     """
-    key = deployment_key(configured, app_password, setting="OPENSLOT_BOT_FORM_KEY",
-                         info=_FORM_KEY_INFO, size=FORM_KEY_BYTES)
+    key = deployment_key(
+        configured, app_password, setting="OPENSLOT_BOT_FORM_KEY", info=_FORM_KEY_INFO, size=FORM_KEY_BYTES
+    )
     return secrets.token_bytes(FORM_KEY_BYTES) if key is None else key
 
 
@@ -113,8 +114,12 @@ def check_form_nonce(key: bytes, token_hash: bytes, nonce: str, now_s: int, ttl_
     salt, _, _mac = rest.partition(".")
     # ASCII digits only: `isdigit`/`int` take any Unicode digit, and `compare_digest` raises on
     # a non-ASCII str (a 500 instead of a 403).
-    if not nonce.isascii() or len(nonce) > 120 or not re.fullmatch(r"[0-9]{1,12}", issued_raw) \
-            or not re.fullmatch(r"[0-9a-f]{16}", salt):
+    if (
+        not nonce.isascii()
+        or len(nonce) > 120
+        or not re.fullmatch(r"[0-9]{1,12}", issued_raw)
+        or not re.fullmatch(r"[0-9a-f]{16}", salt)
+    ):
         return False
     issued = int(issued_raw)
     if not (now_s - ttl_s <= issued <= now_s + 5):
@@ -124,14 +129,21 @@ def check_form_nonce(key: bytes, token_hash: bytes, nonce: str, now_s: int, ttl_
 
 def security_headers(csp_nonce: str) -> dict[str, str]:
     """The headers every candidate response carries."""
-    csp = (f"default-src 'none'; script-src 'nonce-{csp_nonce}'; style-src 'nonce-{csp_nonce}'; "
-           "img-src data:; connect-src 'none'; object-src 'none'; base-uri 'none'; "
-           "form-action 'self'; frame-ancestors 'none'")
-    return {"Content-Security-Policy": csp, "Referrer-Policy": "no-referrer",
-            "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
-            "Cache-Control": "no-store", "Pragma": "no-cache",
-            "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
-            "X-Robots-Tag": "noindex, nofollow"}
+    csp = (
+        f"default-src 'none'; script-src 'nonce-{csp_nonce}'; style-src 'nonce-{csp_nonce}'; "
+        "img-src data:; connect-src 'none'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+    return {
+        "Content-Security-Policy": csp,
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Cache-Control": "no-store",
+        "Pragma": "no-cache",
+        "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+        "X-Robots-Tag": "noindex, nofollow",
+    }
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
@@ -163,20 +175,30 @@ _RUNTIME = web.AppKey("candidate_page", _Runtime)
 _CSP_NONCE = web.RequestKey("csp_nonce", str)
 
 
-def mount_candidate_pages(app: web.Application, config: CandidatePageConfig, *, adapter: Any,
-                          service_url_policy: OutboundPolicy,
-                          nonce_ledger: NonceLedger | None = None) -> None:
+def mount_candidate_pages(
+    app: web.Application,
+    config: CandidatePageConfig,
+    *,
+    adapter: Any,
+    service_url_policy: OutboundPolicy,
+    nonce_ledger: NonceLedger | None = None,
+) -> None:
     """Register the candidate routes (and their HTTP client's lifecycle) on the bot app.
     ``nonce_ledger``: where spent form nonces are kept (default: this process only)."""
-    app[_RUNTIME] = _Runtime(config, adapter, service_url_policy,
-                             KeyedTokenBuckets(config.link_rate_per_min, burst=config.link_burst),
-                             KeyedTokenBuckets(config.ip_rate_per_min, burst=config.ip_burst),
-                             nonce_ledger or MemoryNonceLedger(config.nonce_ttl_s))
+    app[_RUNTIME] = _Runtime(
+        config,
+        adapter,
+        service_url_policy,
+        KeyedTokenBuckets(config.link_rate_per_min, burst=config.link_burst),
+        KeyedTokenBuckets(config.ip_rate_per_min, burst=config.ip_burst),
+        nonce_ledger or MemoryNonceLedger(config.nonce_ttl_s),
+    )
 
     async def lifecycle(app_: web.Application):  # type: ignore[no-untyped-def]
         session = aiohttp.ClientSession()
-        app_[_RUNTIME].client = CalendarServiceClient(config.calendar_service_url, session,
-                                                      timeout_s=config.timeout_s)
+        app_[_RUNTIME].client = CalendarServiceClient(
+            config.calendar_service_url, session, timeout_s=config.timeout_s
+        )
         yield
         await session.close()
 
@@ -210,8 +232,10 @@ def _guard(handler: Handler) -> Handler:
 async def _limited(request: web.Request, handler: Handler) -> web.StreamResponse:
     rt = request.app[_RUNTIME]
     token = request.match_info["token"]
-    wait = max(rt.ip_limit.take(client_ip(request, rt.config.trust_forwarded_for)),
-               rt.link_limit.take(hashlib.sha256(token.encode()).hexdigest()))
+    wait = max(
+        rt.ip_limit.take(client_ip(request, rt.config.trust_forwarded_for)),
+        rt.link_limit.take(hashlib.sha256(token.encode()).hexdigest()),
+    )
     if wait > 0:
         raise errors.RateLimitedError(wait)
     if not _TOKEN.fullmatch(token):
@@ -235,28 +259,50 @@ def _error_page(csp: str, err: errors.CalendarError) -> web.Response:
     if retry is not None:
         headers["Retry-After"] = str(max(1, round(retry)))
     status = err.status if err.status in _STATES else 502
-    return web.Response(text=render_message_page(csp, title, text), status=status,
-                        content_type="text/html", charset="utf-8", headers=headers)
+    return web.Response(
+        text=render_message_page(csp, title, text),
+        status=status,
+        content_type="text/html",
+        charset="utf-8",
+        headers=headers,
+    )
 
 
 _STATES: dict[int, tuple[str, str]] = {
-    404: ("Link not found", "This booking link is not valid, so please check that you copied "
-          "all of it or ask the person who sent it for a new one."),
-    410: ("This link was withdrawn", "The person who sent you this link withdrew it, so please "
-          "reply to them for a new one."),
-    409: ("Already booked", "This link was already used to book an interview, so please open "
-          "the link again to see the booking."),
-    429: ("Too many requests", "This link was opened too often in a short time, so please wait "
-          "a minute and reload the page."),
-    403: ("Please reload the page", "This page was open too long to accept your choice, so "
-          "please reload it and choose again."),
-    400: ("Please choose again", "That choice was not one of the open times, so please reload "
-          "the page and pick a time."),
+    404: (
+        "Link not found",
+        "This booking link is not valid, so please check that you copied "
+        "all of it or ask the person who sent it for a new one.",
+    ),
+    410: (
+        "This link was withdrawn",
+        "The person who sent you this link withdrew it, so please reply to them for a new one.",
+    ),
+    409: (
+        "Already booked",
+        "This link was already used to book an interview, so please open the link again to see the booking.",
+    ),
+    429: (
+        "Too many requests",
+        "This link was opened too often in a short time, so please wait a minute and reload the page.",
+    ),
+    403: (
+        "Please reload the page",
+        "This page was open too long to accept your choice, so please reload it and choose again.",
+    ),
+    400: (
+        "Please choose again",
+        "That choice was not one of the open times, so please reload the page and pick a time.",
+    ),
 }
-_EXPIRED = ("This link has expired", "The time to book with this link is over, so please reply "
-            "to the person who sent it for a new one.")
-_ERROR = ("Something went wrong", "We could not load your booking just now, so please try "
-          "again in a few minutes; nothing was changed.")
+_EXPIRED = (
+    "This link has expired",
+    "The time to book with this link is over, so please reply to the person who sent it for a new one.",
+)
+_ERROR = (
+    "Something went wrong",
+    "We could not load your booking just now, so please try again in a few minutes; nothing was changed.",
+)
 
 
 def state_message(err: errors.CalendarError) -> tuple[str, str]:
@@ -279,13 +325,16 @@ async def _show(request: web.Request) -> web.Response:
     query = request.query.get("tzq", "").strip()[:64]
     searched = find_zone(query) if query else None
     if query and searched is None:
-        notice = ("No time zone matches that search, so the times stay as they were; try a city "
-                  "such as Mumbai or New York.")
+        notice = (
+            "No time zone matches that search, so the times stay as they were; try a city "
+            "such as Mumbai or New York."
+        )
     return await _render(request, searched or tz, notice, notice_ok=not (query and not searched))
 
 
-async def _render(request: web.Request, tz: str | None, notice: str = "",
-                  status: int = 200, *, notice_ok: bool = True) -> web.Response:
+async def _render(
+    request: web.Request, tz: str | None, notice: str = "", status: int = 200, *, notice_ok: bool = True
+) -> web.Response:
     rt, token = request.app[_RUNTIME], request.match_info["token"]
     assert rt.client is not None  # noqa: S101 - set by the app's cleanup context
     doc = await rt.client.candidate_slots(token, tz)
@@ -301,8 +350,9 @@ async def _change(request: web.Request) -> web.StreamResponse:
     assert rt.client is not None  # noqa: S101
     form = await _form(request)
     token_hash = hashlib.sha256(token.encode()).digest()
-    if not check_form_nonce(rt.config.nonce_key, token_hash, form.get("nonce", ""),
-                            int(time.time()), rt.config.nonce_ttl_s):
+    if not check_form_nonce(
+        rt.config.nonce_key, token_hash, form.get("nonce", ""), int(time.time()), rt.config.nonce_ttl_s
+    ):
         raise errors.PermissionDeniedError()
     if not await rt.nonces.spend(form["nonce"]):  # single-use: a replayed form changes nothing
         raise errors.PermissionDeniedError()
@@ -314,9 +364,11 @@ async def _change(request: web.Request) -> web.StreamResponse:
         notice = "Sorry, that time was just taken, so please pick one of the times still open."
         return await _render(request, tz, notice, 409)
     except errors.ConflictError as err:  # e.g. a second tab: show where things stand now
-        notice = ("This link already has a booking (perhaps from another tab); here it is."
-                  if action == "book" else
-                  f"{err.message.rstrip('.')}, so here is this link as it stands now.")
+        notice = (
+            "This link already has a booking (perhaps from another tab); here it is."
+            if action == "book"
+            else f"{err.message.rstrip('.')}, so here is this link as it stands now."
+        )
         return await _render(request, tz, notice, 409)
     await notify_manager(rt, outcome)
     query = [f"tz={quote(tz, safe='')}"] if tz else []
@@ -328,8 +380,9 @@ async def _change(request: web.Request) -> web.StreamResponse:
     return web.Response(status=303, headers={"Location": target})
 
 
-async def _call(client: CalendarServiceClient, action: str, token: str,
-                form: dict[str, str]) -> dict[str, Any]:
+async def _call(
+    client: CalendarServiceClient, action: str, token: str, form: dict[str, str]
+) -> dict[str, Any]:
     if action == "cancel":
         return await client.candidate_cancel(token)
     slot = form.get("slot", "")
@@ -357,11 +410,17 @@ def _page_context(request: web.Request, token: str, zone: ZoneInfo) -> PageConte
     rt = request.app[_RUNTIME]
     token_hash = hashlib.sha256(token.encode()).digest()
     nonce = make_form_nonce(rt.config.nonce_key, token_hash, int(time.time()))
-    return PageContext(f"/c/{token}", request[_CSP_NONCE], nonce, zone, (),
-                       negotiate_locale(request.headers.get("Accept-Language")),
-                       _day_param(request.query.get("day")),
-                       detect_zone=request.method in ("GET", "HEAD") and not (
-                           request.query.get("tz") or request.query.get("tzq")))
+    return PageContext(
+        f"/c/{token}",
+        request[_CSP_NONCE],
+        nonce,
+        zone,
+        (),
+        negotiate_locale(request.headers.get("Accept-Language")),
+        _day_param(request.query.get("day")),
+        detect_zone=request.method in ("GET", "HEAD")
+        and not (request.query.get("tz") or request.query.get("tzq")),
+    )
 
 
 def _day_param(raw: str | None) -> date | None:
@@ -372,22 +431,30 @@ def _day_param(raw: str | None) -> date | None:
 
 
 def _view(doc: dict[str, Any], notice: str, *, ok: bool = True) -> BookingView:
-    slots = tuple(SlotChoice(str(s["slot_id"]), parse_time(s["start"]), parse_time(s["end"]))
-                  for s in doc.get("slots", []))
+    slots = tuple(
+        SlotChoice(str(s["slot_id"]), parse_time(s["start"]), parse_time(s["end"]))
+        for s in doc.get("slots", [])
+    )
     booking = doc.get("booking")
     booked = (parse_time(booking["start"]), parse_time(booking["end"])) if booking else None
     return BookingView(
         duration_min=int(doc.get("duration_min", 30)),
-        display_names=tuple(str(n) for n in doc.get("display_names", [])), slots=slots,
-        needs_email=bool(doc.get("needs_email")), notice=notice, booked=booked,
+        display_names=tuple(str(n) for n in doc.get("display_names", [])),
+        slots=slots,
+        needs_email=bool(doc.get("needs_email")),
+        notice=notice,
+        booked=booked,
         status=str(booking["status"]) if booking else "open",
-        can_change=bool(doc.get("can_change")), changes_left=int(doc.get("changes_left", 0)),
-        company=_company(doc.get("company")), role=str(doc.get("role") or ""),
+        can_change=bool(doc.get("can_change")),
+        changes_left=int(doc.get("changes_left", 0)),
+        company=_company(doc.get("company")),
+        role=str(doc.get("role") or ""),
         organizer=str(doc.get("organizer_name") or ""),
         meeting_format=str(doc.get("format") or "Microsoft Teams video call"),
         day_hours=_day_hours(doc.get("day_hours")),
         expires_at=parse_time(doc["expires_at"]) if doc.get("expires_at") else None,
-        notice_ok=ok)
+        notice_ok=ok,
+    )
 
 
 def _company(doc: Any) -> Company | None:
@@ -397,8 +464,12 @@ def _company(doc: Any) -> Company | None:
 
 
 def _day_hours(raw: Any) -> tuple[int, int]:
-    if isinstance(raw, list) and len(raw) == 2 and all(isinstance(h, int) for h in raw) \
-            and 0 <= raw[0] < raw[1] <= 24:
+    if (
+        isinstance(raw, list)
+        and len(raw) == 2
+        and all(isinstance(h, int) for h in raw)
+        and 0 <= raw[0] < raw[1] <= 24
+    ):
         return raw[0], raw[1]
     return 8, 20
 
@@ -433,15 +504,17 @@ async def notify_manager(rt: _Runtime, outcome: dict[str, Any]) -> None:
     except OutboundUrlError as err:
         LOG.warning("proactive notice skipped: serviceUrl refused (%s)", err.reason)
         return
-    text = manager_notice(str(outcome.get("candidate_name", "The candidate")),
-                          str(outcome.get("event", "booked")), booking,
-                          _zone(str(outcome.get("manager_time_zone") or "")) or ZoneInfo("UTC"),
-                          reopened=bool(outcome.get("reopened")))
+    text = manager_notice(
+        str(outcome.get("candidate_name", "The candidate")),
+        str(outcome.get("event", "booked")),
+        booking,
+        _zone(str(outcome.get("manager_time_zone") or "")) or ZoneInfo("UTC"),
+        reopened=bool(outcome.get("reopened")),
+    )
     card = manager_notice_card(outcome)
 
     async def send(context: TurnContext) -> None:
-        await context.send_activity(
-            MessageFactory.attachment(CardFactory.adaptive_card(card), text=text))
+        await context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card), text=text))
 
     try:
         await rt.adapter.continue_conversation(reference, send, rt.config.bot_app_id)
@@ -455,24 +528,36 @@ def manager_notice_card(outcome: dict[str, Any]) -> dict[str, object]:
     interview_id = str(outcome.get("interview_id") or "")
     flow = "n-" + (interview_id if re.fullmatch(r"[A-Za-z0-9-]{1,100}", interview_id) else "x")
     return build_candidate_notice(
-        flow, candidate=str(outcome.get("candidate_name", "The candidate")),
-        event=str(outcome.get("event", "booked")), start=parse_time(booking["start"]),
+        flow,
+        candidate=str(outcome.get("candidate_name", "The candidate")),
+        event=str(outcome.get("event", "booked")),
+        start=parse_time(booking["start"]),
         end=parse_time(booking["end"]),
         manager_zone=_zone(str(outcome.get("manager_time_zone") or "")) or ZoneInfo("UTC"),
         candidate_zone=_zone(str(outcome.get("candidate_time_zone") or "")) or ZoneInfo("UTC"),
-        role=str(outcome.get("role") or ""), join_url=str(outcome.get("join_url") or ""),
+        role=str(outcome.get("role") or ""),
+        join_url=str(outcome.get("join_url") or ""),
         interview_id=interview_id if flow != "n-x" else "",
-        reopened=bool(outcome.get("reopened")))
+        reopened=bool(outcome.get("reopened")),
+    )
 
 
-def manager_notice(candidate: str, event: str, booking: dict[str, str],
-                   zone: ZoneInfo | None = None, *, reopened: bool = False) -> str:
+def manager_notice(
+    candidate: str,
+    event: str,
+    booking: dict[str, str],
+    zone: ZoneInfo | None = None,
+    *,
+    reopened: bool = False,
+) -> str:
     """One line for the manager, with the time in ``zone`` (the manager's zone stored with the
     offer; UTC when unknown). ``reopened``: a cancel left the link open for a new booking."""
-    when = format_range(parse_time(booking["start"]), parse_time(booking["end"]),
-                        zone or ZoneInfo("UTC"))
-    verbs = {"booked": "booked their interview", "cancelled": "cancelled their interview",
-             "rescheduled": "moved their interview to"}
+    when = format_range(parse_time(booking["start"]), parse_time(booking["end"]), zone or ZoneInfo("UTC"))
+    verbs = {
+        "booked": "booked their interview",
+        "cancelled": "cancelled their interview",
+        "rescheduled": "moved their interview to",
+    }
     verb = verbs.get(event, event)
     if event == "cancelled":
         again = " The link is open for a new booking." if reopened else ""

@@ -69,8 +69,34 @@ font-weight:600;padding:.3rem 0}a{color:#33358a}
 _SCRIPT = """(function(){try{var b=document.body.dataset;if(b.detect!=='1')return;
 var z=Intl.DateTimeFormat().resolvedOptions().timeZone;if(z&&z!==b.tz){
 location.replace(b.page+'?tz='+encodeURIComponent(z));}}catch(e){}})();"""
-_LOCALES = ("en", "en_GB", "en_IN", "de", "fr", "es", "pt", "pt_BR", "it", "nl", "pl", "sv", "da",
-            "nb", "fi", "cs", "tr", "ja", "ko", "zh", "hi", "ar", "he", "ru", "uk", "id")
+_LOCALES = (
+    "en",
+    "en_GB",
+    "en_IN",
+    "de",
+    "fr",
+    "es",
+    "pt",
+    "pt_BR",
+    "it",
+    "nl",
+    "pl",
+    "sv",
+    "da",
+    "nb",
+    "fi",
+    "cs",
+    "tr",
+    "ja",
+    "ko",
+    "zh",
+    "hi",
+    "ar",
+    "he",
+    "ru",
+    "uk",
+    "id",
+)
 _BEST = (10 * 60, 16 * 60)  # local minutes of a candidate's best hours: 10:00-16:00
 
 
@@ -140,13 +166,15 @@ def negotiate_locale(accept_language: str | None) -> str:
             wanted.append((weight - i / 1000, lang.strip()))
     preferred = [lang for _w, lang in sorted(wanted, reverse=True)]
     available = [name.replace("_", "-") for name in _LOCALES]
-    found = Locale.negotiate([p.replace("_", "-") for p in preferred], available, sep="-") \
-        if preferred else None
+    found = (
+        Locale.negotiate([p.replace("_", "-") for p in preferred], available, sep="-") if preferred else None
+    )
     return str(found) if found else "en"
 
 
-def best_first(slots: Sequence[SlotChoice], zone: ZoneInfo,
-               day_hours: tuple[int, int]) -> tuple[list[SlotChoice], list[SlotChoice]]:
+def best_first(
+    slots: Sequence[SlotChoice], zone: ZoneInfo, day_hours: tuple[int, int]
+) -> tuple[list[SlotChoice], list[SlotChoice]]:
     """(times inside the candidate's day, best first; times outside it, chronological).
 
     Best = nearest to 10:00-16:00 in the candidate's zone, then earliest.
@@ -174,13 +202,20 @@ def best_first(slots: Sequence[SlotChoice], zone: ZoneInfo,
 # ---- pages ------------------------------------------------------------------------------------
 def render_booking_page(ctx: PageContext, view: BookingView) -> str:
     """Pick a time: the interview's facts, the zone, a calendar of days and the day's times."""
-    parts = [_header(view), "<h1>Choose a time for your interview</h1>",
-             _notice(view.notice, ok=view.notice_ok), _facts(ctx, view), _zone_picker(ctx)]
+    parts = [
+        _header(view),
+        "<h1>Choose a time for your interview</h1>",
+        _notice(view.notice, ok=view.notice_ok),
+        _facts(ctx, view),
+        _zone_picker(ctx),
+    ]
     if view.slots:
         parts.append(_picker(ctx, view, action="book", label="Book this time"))
     else:
-        parts.append("<p>There are no open times right now, so please reply to the person who "
-                     "sent you this link and ask for new times.</p>")
+        parts.append(
+            "<p>There are no open times right now, so please reply to the person who "
+            "sent you this link and ask for new times.</p>"
+        )
     return _document(ctx, "Choose a time for your interview", "".join(parts))
 
 
@@ -190,15 +225,22 @@ def render_confirmation_page(ctx: PageContext, view: BookingView) -> str:
         raise ValueError("a confirmation page needs a booking")
     when = escape(_when(ctx, view.booked[0], view.booked[1]))
     if view.status == "cancelled":
-        body = (f"{_header(view)}<h1>Interview cancelled</h1>{_notice(view.notice, ok=True)}"
-                f"<p>Your interview on <strong>{when}</strong> was cancelled; if you still want "
-                "one, reply to the person who sent you this link.</p>")
+        body = (
+            f"{_header(view)}<h1>Interview cancelled</h1>{_notice(view.notice, ok=True)}"
+            f"<p>Your interview on <strong>{when}</strong> was cancelled; if you still want "
+            "one, reply to the person who sent you this link.</p>"
+        )
         return _document(ctx, "Interview cancelled", body)
-    parts = [_header(view), "<h1>Your interview is booked</h1>",
-             _notice(view.notice, ok=True),
-             f'<div class="card"><p><strong>{when}</strong></p><p>An invitation with the Teams '
-             "meeting link is on its way to your email.</p>", _facts(ctx, view, card=False),
-             "</div>", _zone_picker(ctx)]
+    parts = [
+        _header(view),
+        "<h1>Your interview is booked</h1>",
+        _notice(view.notice, ok=True),
+        f'<div class="card"><p><strong>{when}</strong></p><p>An invitation with the Teams '
+        "meeting link is on its way to your email.</p>",
+        _facts(ctx, view, card=False),
+        "</div>",
+        _zone_picker(ctx),
+    ]
     if view.can_change:
         parts.append(_change_controls(ctx, view))
     else:
@@ -206,14 +248,11 @@ def render_confirmation_page(ctx: PageContext, view: BookingView) -> str:
     return _document(ctx, "Your interview is booked", "".join(parts))
 
 
-def render_message_page(csp_nonce: str, title: str, text: str, *, link: str = "",
-                        link_text: str = "") -> str:
+def render_message_page(csp_nonce: str, title: str, text: str, *, link: str = "", link_text: str = "") -> str:
     """A one-sentence state page (expired, withdrawn, not found, too many requests, error)."""
     ctx = PageContext("", csp_nonce, "", ZoneInfo("UTC"))
-    action = f'<p><a class="button" href="{escape(link)}">{escape(link_text)}</a></p>' \
-        if link else ""
-    return _document(ctx, title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>{action}",
-                     script=False)
+    action = f'<p><a class="button" href="{escape(link)}">{escape(link_text)}</a></p>' if link else ""
+    return _document(ctx, title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>{action}", script=False)
 
 
 def format_duration_min(minutes: int) -> str:
@@ -242,23 +281,26 @@ def _facts(ctx: PageContext, view: BookingView, *, card: bool = True) -> str:
     rows.append(("Duration", format_duration_min(view.duration_min)))
     rows.append(("Format", view.meeting_format))
     if view.expires_at is not None and view.booked is None:
-        rows.append(("Book by", _day_text(ctx, view.expires_at.astimezone(ctx.zone).date(),
-                                         "long")))
+        rows.append(("Book by", _day_text(ctx, view.expires_at.astimezone(ctx.zone).date(), "long")))
     items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows)
     facts = f'<dl class="facts">{items}</dl>'
-    return f'<section class="card" aria-label="Interview details">{facts}</section>' \
-        if card else facts
+    return f'<section class="card" aria-label="Interview details">{facts}</section>' if card else facts
 
 
 def _change_controls(ctx: PageContext, view: BookingView) -> str:
-    cancel = (f'<form method="post" action="{escape(ctx.base_path)}/cancel">'
-              f'{_hidden(ctx)}<button class="secondary" type="submit">Cancel my interview'
-              "</button></form>")
+    cancel = (
+        f'<form method="post" action="{escape(ctx.base_path)}/cancel">'
+        f'{_hidden(ctx)}<button class="secondary" type="submit">Cancel my interview'
+        "</button></form>"
+    )
     if not view.slots or view.changes_left <= 0:
         return f"<h2>Need to change it?</h2>{cancel}"
     left = "once more" if view.changes_left == 1 else f"{view.changes_left} more times"
-    return (f'<h2>Need another time?</h2><p class="muted">You can move it {left}.</p>'
-            + _picker(ctx, view, action="reschedule", label="Move to this time") + cancel)
+    return (
+        f'<h2>Need another time?</h2><p class="muted">You can move it {left}.</p>'
+        + _picker(ctx, view, action="reschedule", label="Move to this time")
+        + cancel
+    )
 
 
 def _picker(ctx: PageContext, view: BookingView, *, action: str, label: str) -> str:
@@ -269,36 +311,49 @@ def _picker(ctx: PageContext, view: BookingView, *, action: str, label: str) -> 
     day = ctx.day if ctx.day in by_day else (good_days or list(by_day))[0]
     inside, outside = best_first(by_day[day], ctx.zone, view.day_hours)
     heading = _day_text(ctx, day, "full")
-    rows = "".join(_slot_row(ctx, s, action, best=i < 3 and len(inside) > 3)
-                   for i, s in enumerate(inside))
+    rows = "".join(_slot_row(ctx, s, action, best=i < 3 and len(inside) > 3) for i, s in enumerate(inside))
     start_h, end_h = (f"{h:02d}:00" for h in view.day_hours)
     if inside:
         times = f"<ul>{rows}</ul>"
     else:
-        times = (f'<p class="muted">No times between {start_h} and {end_h} on this day; '
-                 "earlier and later ones are below.</p>")
+        times = (
+            f'<p class="muted">No times between {start_h} and {end_h} on this day; '
+            "earlier and later ones are below.</p>"
+        )
     more = ""
     if outside:
         count = len(outside)
         noun = "time" if count == 1 else "times"
-        more = (f"<details{' open' if not inside else ''}><summary>Show early and late "
-                f"{noun} ({count}, before {start_h} or after {end_h})</summary><ul>"
-                + "".join(_slot_row(ctx, s, action) for s in outside) + "</ul></details>")
+        more = (
+            f"<details{' open' if not inside else ''}><summary>Show early and late "
+            f"{noun} ({count}, before {start_h} or after {end_h})</summary><ul>"
+            + "".join(_slot_row(ctx, s, action) for s in outside)
+            + "</ul></details>"
+        )
     email = ""
     if view.needs_email and action == "book":
-        email = ('<p><label for="email">Your email (for the invitation)</label><br>'
-                 '<input id="email" name="email" type="email" required autocomplete="email" '
-                 'maxlength="254"></p>')
+        email = (
+            '<p><label for="email">Your email (for the invitation)</label><br>'
+            '<input id="email" name="email" type="email" required autocomplete="email" '
+            'maxlength="254"></p>'
+        )
     calendar = _calendar(ctx, by_day, day, action, view.day_hours)
-    return (f'<h2 id="{action}-days">Pick a day</h2>{calendar}'
-            f'<form method="post" action="{escape(ctx.base_path)}/{action}">{_hidden(ctx)}'
-            f"<fieldset><legend>Times on {escape(heading)}, best first "
-            f"({escape(zone_title(str(ctx.zone)))})</legend>{times}{more}</fieldset>{email}"
-            f'<button type="submit">{escape(label)}</button></form>')
+    return (
+        f'<h2 id="{action}-days">Pick a day</h2>{calendar}'
+        f'<form method="post" action="{escape(ctx.base_path)}/{action}">{_hidden(ctx)}'
+        f"<fieldset><legend>Times on {escape(heading)}, best first "
+        f"({escape(zone_title(str(ctx.zone)))})</legend>{times}{more}</fieldset>{email}"
+        f'<button type="submit">{escape(label)}</button></form>'
+    )
 
 
-def _calendar(ctx: PageContext, by_day: dict[date, list[SlotChoice]], chosen: date,
-              action: str, day_hours: tuple[int, int]) -> str:
+def _calendar(
+    ctx: PageContext,
+    by_day: dict[date, list[SlotChoice]],
+    chosen: date,
+    action: str,
+    day_hours: tuple[int, int],
+) -> str:
     locale = _locale(ctx)
     first_weekday = locale.first_week_day
     days = sorted(by_day)
@@ -306,12 +361,14 @@ def _calendar(ctx: PageContext, by_day: dict[date, list[SlotChoice]], chosen: da
     end = days[-1]
     names = [locale.days["format"]["abbreviated"][(first_weekday + i) % 7] for i in range(7)]
     full = [locale.days["format"]["wide"][(first_weekday + i) % 7] for i in range(7)]
-    head = "".join(f'<th scope="col"><abbr title="{escape(f)}">{escape(n)}</abbr></th>'
-                   for n, f in zip(names, full, strict=True))
-    months = {format_date(days[0], "LLLL y", locale=locale),
-              format_date(end, "LLLL y", locale=locale)}
-    caption = " \u2013 ".join(sorted(months, key=lambda m: m != format_date(
-        days[0], "LLLL y", locale=locale)))
+    head = "".join(
+        f'<th scope="col"><abbr title="{escape(f)}">{escape(n)}</abbr></th>'
+        for n, f in zip(names, full, strict=True)
+    )
+    months = {format_date(days[0], "LLLL y", locale=locale), format_date(end, "LLLL y", locale=locale)}
+    caption = " \u2013 ".join(
+        sorted(months, key=lambda m: m != format_date(days[0], "LLLL y", locale=locale))
+    )
     weeks, cursor = [], start
     while cursor <= end:
         cells = []
@@ -320,59 +377,73 @@ def _calendar(ctx: PageContext, by_day: dict[date, list[SlotChoice]], chosen: da
             cells.append(f"<td>{cell}</td>")
             cursor += timedelta(days=1)
         weeks.append(f"<tr>{''.join(cells)}</tr>")
-    return (f'<table class="cal"><caption>{escape(caption)}</caption><thead><tr>{head}</tr>'
-            f"</thead><tbody>{''.join(weeks)}</tbody></table>")
+    return (
+        f'<table class="cal"><caption>{escape(caption)}</caption><thead><tr>{head}</tr>'
+        f"</thead><tbody>{''.join(weeks)}</tbody></table>"
+    )
 
 
-def _day_cell(ctx: PageContext, day: date, slots: list[SlotChoice], chosen: date,
-              action: str, day_hours: tuple[int, int]) -> str:
+def _day_cell(
+    ctx: PageContext,
+    day: date,
+    slots: list[SlotChoice],
+    chosen: date,
+    action: str,
+    day_hours: tuple[int, int],
+) -> str:
     if not slots:
-        return f'<span>{day.day}</span>'
+        return f"<span>{day.day}</span>"
     count = len(slots)
     noun = "time" if count == 1 else "times"
     odd = not best_first(slots, ctx.zone, day_hours)[0]
-    label = f"{_day_text(ctx, day, 'full')}, {count} open {noun}" + (
-        ", all early or late" if odd else "")
+    label = f"{_day_text(ctx, day, 'full')}, {count} open {noun}" + (", all early or late" if odd else "")
     current = ' aria-current="date"' if day == chosen else ""
     cls = ' class="odd"' if odd else ""
     href = f"{ctx.base_path}?tz={_q(str(ctx.zone))}&day={day.isoformat()}#{action}-days"
-    return (f'<a href="{escape(href)}" aria-label="{escape(label)}"{current}{cls}>{day.day}'
-            "</a>")
+    return f'<a href="{escape(href)}" aria-label="{escape(label)}"{current}{cls}>{day.day}</a>'
 
 
 def _slot_row(ctx: PageContext, slot: SlotChoice, action: str, *, best: bool = False) -> str:
     ident = f"{action}-{slot.slot_id}"
     text = _range(ctx, slot.start, slot.end)
     mark = '<span class="best">Suggested</span>' if best else ""
-    return (f'<li><label class="slot" for="{escape(ident)}"><input type="radio" name="slot" '
-            f'id="{escape(ident)}" value="{escape(slot.slot_id)}" required>'
-            f"{escape(text)}{mark}</label></li>")
+    return (
+        f'<li><label class="slot" for="{escape(ident)}"><input type="radio" name="slot" '
+        f'id="{escape(ident)}" value="{escape(slot.slot_id)}" required>'
+        f"{escape(text)}{mark}</label></li>"
+    )
 
 
 def _hidden(ctx: PageContext) -> str:
-    return (f'<input type="hidden" name="nonce" value="{escape(ctx.form_nonce)}">'
-            f'<input type="hidden" name="tz" value="{escape(str(ctx.zone))}">')
+    return (
+        f'<input type="hidden" name="nonce" value="{escape(ctx.form_nonce)}">'
+        f'<input type="hidden" name="tz" value="{escape(str(ctx.zone))}">'
+    )
 
 
 def _zone_picker(ctx: PageContext) -> str:
     current = str(ctx.zone)
     options = _zone_options(current, datetime.now(UTC).strftime("%Y%m%d%H"))
     every = _all_zone_options()
-    return (f'<form method="get" action="{escape(ctx.base_path)}" class="zone">'
-            f'<label for="tz">Times are shown in</label><select id="tz" name="tz">{options}'
-            '</select><label for="tzq">Not listed? Search all time zones (a city or country)'
-            '</label><input id="tzq" name="tzq" type="search" list="all-zones" '
-            'autocomplete="off" maxlength="64">'
-            f'<datalist id="all-zones">{every}</datalist><div><button class="secondary" '
-            'type="submit">Change time zone</button></div></form>')
+    return (
+        f'<form method="get" action="{escape(ctx.base_path)}" class="zone">'
+        f'<label for="tz">Times are shown in</label><select id="tz" name="tz">{options}'
+        '</select><label for="tzq">Not listed? Search all time zones (a city or country)'
+        '</label><input id="tzq" name="tzq" type="search" list="all-zones" '
+        'autocomplete="off" maxlength="64">'
+        f'<datalist id="all-zones">{every}</datalist><div><button class="secondary" '
+        'type="submit">Change time zone</button></div></form>'
+    )
 
 
 @functools.lru_cache(maxsize=256)
 def _zone_options(current: str, hour: str) -> str:  # noqa: ARG001 - ``hour`` keys the cache (DST)
     common = [z for z, _ in COMMON_ZONES]
     names = common if current in common else [current, *common]
-    return "".join(f'<option value="{escape(z)}"{" selected" if z == current else ""}>'
-                   f"{escape(zone_title(z))}</option>" for z in names)
+    return "".join(
+        f'<option value="{escape(z)}"{" selected" if z == current else ""}>{escape(zone_title(z))}</option>'
+        for z in names
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -391,13 +462,15 @@ def _document(ctx: PageContext, title: str, body: str, *, script: bool = True) -
     nonce = escape(ctx.csp_nonce)
     js = f'<script nonce="{nonce}">{_SCRIPT}</script>' if script else ""
     lang = escape(ctx.locale.replace("_", "-"))
-    return (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<meta name="robots" content="noindex, nofollow">'
-            f"<title>{escape(title)} · OpenSlot</title><style nonce=\"{nonce}\">{_CSS}</style>"
-            f'</head><body data-tz="{escape(str(ctx.zone))}" data-page="{escape(ctx.base_path)}"'
-            f' data-detect="{1 if ctx.detect_zone else 0}">'
-            f"<main>{body}</main>{js}</body></html>")
+    return (
+        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="robots" content="noindex, nofollow">'
+        f'<title>{escape(title)} · OpenSlot</title><style nonce="{nonce}">{_CSS}</style>'
+        f'</head><body data-tz="{escape(str(ctx.zone))}" data-page="{escape(ctx.base_path)}"'
+        f' data-detect="{1 if ctx.detect_zone else 0}">'
+        f"<main>{body}</main>{js}</body></html>"
+    )
 
 
 # ---- localised text ---------------------------------------------------------------------------

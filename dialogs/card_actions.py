@@ -45,13 +45,21 @@ from dialogs.views import (
 )
 
 COMMAND_VERBS = frozenset({Verb.SCHEDULE, Verb.MY_INTERVIEWS, Verb.HELP, Verb.SIGN_IN})
-_INTERVIEW_VERBS = frozenset({Verb.CANCEL_INTERVIEW, Verb.CANCEL_INTERVIEW_CONFIRMED,
-                              Verb.KEEP_INTERVIEW, Verb.RESCHEDULE_INTERVIEW, Verb.REVOKE_OFFER})
+_INTERVIEW_VERBS = frozenset(
+    {
+        Verb.CANCEL_INTERVIEW,
+        Verb.CANCEL_INTERVIEW_CONFIRMED,
+        Verb.KEEP_INTERVIEW,
+        Verb.RESCHEDULE_INTERVIEW,
+        Verb.REVOKE_OFFER,
+    }
+)
 Card = dict[str, object]
 
 
-async def handle_card_action(context: TurnContext, services: DialogServices,
-                             action: CardAction) -> Card | None:
+async def handle_card_action(
+    context: TurnContext, services: DialogServices, action: CardAction
+) -> Card | None:
     """The replacement card for ``action``; ``None`` for conversation commands.
 
     Never raises ``CalendarError``: failures become an error or reconnect card.
@@ -80,18 +88,27 @@ async def _dispatch(context: TurnContext, services: DialogServices, action: Card
     return await handler(context, services, draft, action)
 
 
-async def _choose(context: TurnContext, services: DialogServices, draft: ScheduleDraft,  # noqa: ARG001
-                  action: CardAction) -> Card:
+async def _choose(
+    context: TurnContext,  # noqa: ARG001
+    services: DialogServices,  # noqa: ARG001
+    draft: ScheduleDraft,
+    action: CardAction,
+) -> Card:
     return build_confirmation(confirmation_view(draft, action.slot_id or ""))
 
 
-async def _back(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
-                action: CardAction) -> Card:  # noqa: ARG001
+async def _back(
+    context: TurnContext,
+    services: DialogServices,
+    draft: ScheduleDraft,
+    action: CardAction,  # noqa: ARG001
+) -> Card:
     return await slot_card(context, services, draft)
 
 
-async def _widen(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
-                 action: CardAction) -> Card:
+async def _widen(
+    context: TurnContext, services: DialogServices, draft: ScheduleDraft, action: CardAction
+) -> Card:
     if draft.range_end is None:
         return build_error(draft.flow, "That search has no dates. Please start again.")
     days = action.days or WIDEN_DAYS
@@ -100,20 +117,23 @@ async def _widen(context: TurnContext, services: DialogServices, draft: Schedule
     return await slot_card(context, services, draft)
 
 
-async def _shorten(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
-                   action: CardAction) -> Card:
+async def _shorten(
+    context: TurnContext, services: DialogServices, draft: ScheduleDraft, action: CardAction
+) -> Card:
     draft = draft.evolve(duration_min=max(15, action.duration_min or 30))
     await services.save_flow(context, draft)
     return await slot_card(context, services, draft)
 
 
-async def _more(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
-                action: CardAction) -> Card:
+async def _more(
+    context: TurnContext, services: DialogServices, draft: ScheduleDraft, action: CardAction
+) -> Card:
     return await slot_card(context, services, draft, page=action.page or 1)
 
 
-async def _confirm(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
-                   action: CardAction) -> Card:
+async def _confirm(
+    context: TurnContext, services: DialogServices, draft: ScheduleDraft, action: CardAction
+) -> Card:
     token = await fetch_user_token(context, services.connection)
     if token is None:
         return build_reconnect(draft.flow)
@@ -124,30 +144,35 @@ async def _confirm(context: TurnContext, services: DialogServices, draft: Schedu
         interview = await _book(token, services, draft, slot_id, start, end)
     except errors.SlotTakenError as err:
         return await _taken_card(context, services, draft, err)
-    draft = draft.evolve(status=FlowStatus.BOOKED, interview_id=interview.id,
-                         booked_slot_id=slot_id)
+    draft = draft.evolve(status=FlowStatus.BOOKED, interview_id=interview.id, booked_slot_id=slot_id)
     await services.save_flow(context, draft)
     return build_booked(interview_view(interview, zones_of(draft), draft))
 
 
-async def _book(token: str, services: DialogServices, draft: ScheduleDraft, slot_id: str,
-                start: datetime, end: datetime) -> InterviewOut:
+async def _book(
+    token: str, services: DialogServices, draft: ScheduleDraft, slot_id: str, start: datetime, end: datetime
+) -> InterviewOut:
     reschedule = draft.extras.get("reschedule")
     if reschedule:
-        return await services.calendar.reschedule_interview(token, str(reschedule), start=start,
-                                                            end=end)
+        return await services.calendar.reschedule_interview(token, str(reschedule), start=start, end=end)
     return await services.calendar.create_interview(
-        token, candidate_name=draft.candidate_name or "Candidate",
+        token,
+        candidate_name=draft.candidate_name or "Candidate",
         candidate_email=draft.candidate_email or "",
-        interviewers=[m.address for m in draft.required], start=start,
-        end=end, idempotency_key=idempotency_key(draft.flow, slot_id),
-        rooms=[m.address for m in draft.rooms] or None, time_zone=draft.candidate_zone,
+        interviewers=[m.address for m in draft.required],
+        start=start,
+        end=end,
+        idempotency_key=idempotency_key(draft.flow, slot_id),
+        rooms=[m.address for m in draft.rooms] or None,
+        time_zone=draft.candidate_zone,
         optional=[m.address for m in draft.optional] or None,
-        role=draft.extras.get(ROLE_KEY) or None)
+        role=draft.extras.get(ROLE_KEY) or None,
+    )
 
 
-async def _taken_card(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
-                      err: errors.SlotTakenError) -> Card:
+async def _taken_card(
+    context: TurnContext, services: DialogServices, draft: ScheduleDraft, err: errors.SlotTakenError
+) -> Card:
     await context.send_activity("Sorry, that time was just taken. Here are fresh times.")
     fresh = getattr(err, "fresh_slots", None)
     if fresh is not None and fresh.slots:
@@ -155,8 +180,7 @@ async def _taken_card(context: TurnContext, services: DialogServices, draft: Sch
     return await slot_card(context, services, draft)
 
 
-async def _booked_card(context: TurnContext, services: DialogServices,
-                       draft: ScheduleDraft) -> Card:
+async def _booked_card(context: TurnContext, services: DialogServices, draft: ScheduleDraft) -> Card:
     token = await fetch_user_token(context, services.connection)
     if token is None:
         return build_reconnect(draft.flow)
@@ -179,12 +203,14 @@ def link_options(draft: ScheduleDraft, action: CardAction) -> LinkOptionsView:
         if day_start >= day_end:
             raise ValueError("the candidate's day must start before it ends")
     role = action.role if action.role is not None else draft.extras.get(ROLE_KEY, "")
-    return LinkOptionsView(role=role, show_names=bool(action.show_names),
-                           day_start=day_start, day_end=day_end)
+    return LinkOptionsView(
+        role=role, show_names=bool(action.show_names), day_start=day_start, day_end=day_end
+    )
 
 
-async def _send_to_candidate(context: TurnContext, services: DialogServices,
-                             draft: ScheduleDraft, action: CardAction) -> Card:
+async def _send_to_candidate(
+    context: TurnContext, services: DialogServices, draft: ScheduleDraft, action: CardAction
+) -> Card:
     try:
         options = link_options(draft, action)
     except ValueError:
@@ -198,8 +224,11 @@ async def _send_to_candidate(context: TurnContext, services: DialogServices,
     start, end = window_of(draft)
     try:
         offer = await services.calendar.create_offer(
-            token, interviewers=[m.address for m in draft.required],
-            duration_min=draft.duration_min or 30, window_start=start, window_end=end,
+            token,
+            interviewers=[m.address for m in draft.required],
+            duration_min=draft.duration_min or 30,
+            window_start=start,
+            window_end=end,
             candidate_name=draft.candidate_name or "Candidate",
             candidate_time_zone=draft.candidate_zone,
             # sealed in the offer: the page then does not ask the candidate for it again
@@ -207,19 +236,24 @@ async def _send_to_candidate(context: TurnContext, services: DialogServices,
             # sealed in the offer; returned only on a booking, for the manager's notice
             conversation_ref=TurnContext.get_conversation_reference(context.activity).serialize(),
             manager_time_zone=zones_of(draft).manager.key,
-            role=options.role or None, show_interviewer_names=options.show_names,
-            day_hours=(options.day_start, options.day_end))
+            role=options.role or None,
+            show_interviewer_names=options.show_names,
+            day_hours=(options.day_start, options.day_end),
+        )
     except errors.NotFoundError:
         return build_error(draft.flow, "Candidate booking links are not available yet.")
     if not offer.url:
         return build_error(draft.flow, "The booking link could not be created.")
-    return build_candidate_link(draft.flow, candidate_of(draft),
-                                OfferView(offer.id, offer.url, offer.expires_at),
-                                zones_of(draft).manager, options=options)
+    return build_candidate_link(
+        draft.flow,
+        candidate_of(draft),
+        OfferView(offer.id, offer.url, offer.expires_at),
+        zones_of(draft).manager,
+        options=options,
+    )
 
 
-async def _interview_action(context: TurnContext, services: DialogServices,
-                            action: CardAction) -> Card:
+async def _interview_action(context: TurnContext, services: DialogServices, action: CardAction) -> Card:
     token = await fetch_user_token(context, services.connection)
     if token is None:
         return build_reconnect(action.flow)
@@ -236,8 +270,7 @@ async def _interview_action(context: TurnContext, services: DialogServices,
     interviews = await services.calendar.list_interviews(token)
     if action.verb is Verb.KEEP_INTERVIEW:
         return await _listing(context, services, token, action.flow, interviews, zone)
-    interview = next((i for i in interviews if i.id == action.interview_id
-                      and i.status != "cancelled"), None)
+    interview = next((i for i in interviews if i.id == action.interview_id and i.status != "cancelled"), None)
     if interview is None:
         return build_error(action.flow, "That interview is no longer booked.")
     # Names and the candidate's zone as on "My interviews", never raw addresses or UTC.
@@ -245,13 +278,19 @@ async def _interview_action(context: TurnContext, services: DialogServices,
     return build_cancel_question(action.flow, view)
 
 
-async def _listing(context: TurnContext, services: DialogServices, token: str, flow: str,
-                   interviews: list[InterviewOut], zone: ZoneInfo) -> Card:
+async def _listing(
+    context: TurnContext,
+    services: DialogServices,
+    token: str,
+    flow: str,
+    interviews: list[InterviewOut],
+    zone: ZoneInfo,
+) -> Card:
     now = services.clock()
-    upcoming = sorted((i for i in interviews if i.end > now and i.status != "cancelled"),
-                      key=lambda i: i.start)
-    return build_my_interviews(
-        flow, await interview_views(context, services, token, upcoming, zone))
+    upcoming = sorted(
+        (i for i in interviews if i.end > now and i.status != "cancelled"), key=lambda i: i.start
+    )
+    return build_my_interviews(flow, await interview_views(context, services, token, upcoming, zone))
 
 
 async def my_interviews_card(context: TurnContext, services: DialogServices, flow: str) -> Card:
@@ -270,8 +309,9 @@ async def my_interviews_card(context: TurnContext, services: DialogServices, flo
     return await _listing(context, services, token, flow, interviews, zone)
 
 
-async def _start_reschedule(context: TurnContext, services: DialogServices, token: str,
-                            action: CardAction) -> Card:
+async def _start_reschedule(
+    context: TurnContext, services: DialogServices, token: str, action: CardAction
+) -> Card:
     interviews = {i.id: i for i in await services.calendar.list_interviews(token)}
     interview = interviews.get(action.interview_id or "")
     if interview is None:
@@ -279,26 +319,34 @@ async def _start_reschedule(context: TurnContext, services: DialogServices, toke
     resolved = await services.calendar.resolve_people(token, list(interview.attendees)[:20])
     from dialogs.state import Member, new_flow_id
 
-    members = tuple(Member(p[0].address, p[0].display_name, p[0].time_zone, p[0].is_room)
-                    for p in resolved if len(p) == 1)
+    members = tuple(
+        Member(p[0].address, p[0].display_name, p[0].time_zone, p[0].is_room) for p in resolved if len(p) == 1
+    )
     today = services.clock().date()
     draft = ScheduleDraft(
-        flow=new_flow_id(), manager_zone=manager_zone(context),
-        candidate_name=interview.candidate_name, members=members,
+        flow=new_flow_id(),
+        manager_zone=manager_zone(context),
+        candidate_name=interview.candidate_name,
+        members=members,
         duration_min=int((interview.end - interview.start).total_seconds() // 60),
-        range_start=today + timedelta(days=1), range_end=today + timedelta(days=7),
-        buffer_min=0, extras={"reschedule": interview.id})
+        range_start=today + timedelta(days=1),
+        range_end=today + timedelta(days=7),
+        buffer_min=0,
+        extras={"reschedule": interview.id},
+    )
     await services.save_flow(context, draft)
     return await slot_card(context, services, draft)
 
 
-async def _drop_person(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
-                       action: CardAction) -> Card:
+async def _drop_person(
+    context: TurnContext, services: DialogServices, draft: ScheduleDraft, action: CardAction
+) -> Card:
     """Search again without the panel member the pressed "Drop <name>" names, or, for "Make
     <name> optional", with them invited as optional and not searched."""
     if action.verb is Verb.OPTIONAL_PERSON:
-        kept = tuple(replace(m, optional=True) if person_key(m.address) == action.person else m
-                     for m in draft.members)
+        kept = tuple(
+            replace(m, optional=True) if person_key(m.address) == action.person else m for m in draft.members
+        )
     else:
         kept = tuple(m for m in draft.members if person_key(m.address) != action.person)
     if kept == draft.members:
@@ -310,8 +358,12 @@ async def _drop_person(context: TurnContext, services: DialogServices, draft: Sc
     return await slot_card(context, services, draft)
 
 
-async def _other_days(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
-                      action: CardAction) -> Card:  # noqa: ARG001
+async def _other_days(
+    context: TurnContext,
+    services: DialogServices,
+    draft: ScheduleDraft,
+    action: CardAction,  # noqa: ARG001
+) -> Card:
     """Move the search to the next working days (Monday to Friday) after the current window."""
     today = services.clock().astimezone(zone_or_utc(draft.manager_zone)).date()
     first, last = next_working_days(max(draft.range_end or today, today))
@@ -321,10 +373,16 @@ async def _other_days(context: TurnContext, services: DialogServices, draft: Sch
 
 
 _FLOW_HANDLERS = {
-    Verb.DROP_PERSON: _drop_person, Verb.OPTIONAL_PERSON: _drop_person,
+    Verb.DROP_PERSON: _drop_person,
+    Verb.OPTIONAL_PERSON: _drop_person,
     Verb.OTHER_DAYS: _other_days,
-    Verb.CHOOSE_SLOT: _choose, Verb.BACK: _back, Verb.WIDEN_DAYS: _widen,
-    Verb.SHORTEN: _shorten, Verb.MORE_SLOTS: _more, Verb.CONFIRM: _confirm,
-    Verb.SEND_TO_CANDIDATE: _send_to_candidate, Verb.REFRESH: _back,
+    Verb.CHOOSE_SLOT: _choose,
+    Verb.BACK: _back,
+    Verb.WIDEN_DAYS: _widen,
+    Verb.SHORTEN: _shorten,
+    Verb.MORE_SLOTS: _more,
+    Verb.CONFIRM: _confirm,
+    Verb.SEND_TO_CANDIDATE: _send_to_candidate,
+    Verb.REFRESH: _back,
 }
 _ = MAX_SLOTS

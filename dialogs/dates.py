@@ -21,10 +21,22 @@ from dialogs import parse
 
 _NUMERIC_RE: Final = re.compile(r"\b(\d{1,2})[/.](\d{1,2})(?:[/.](\d{2}|\d{4}))?\b")
 MAX_AHEAD_DAYS: Final = 183
-_IN_RE: Final = re.compile(r"^in (\d{1,2}|a|an|one|two|three|four|five|six|seven|eight) "
-                          r"(day|week)s?$")
-_COUNTS: Final = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
-                  "six": 6, "seven": 7, "eight": 8}
+_IN_RE: Final = re.compile(
+    r"^in (\d{1,2}|a|an|one|two|three|four|five|six|seven|eight) "
+    r"(day|week)s?$"
+)
+_COUNTS: Final = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+}
 _EXPLICIT_END_RE: Final = re.compile(r"\b(?:to|till|until|through|thru|and)\b|[-\u2013]")
 
 
@@ -88,8 +100,7 @@ def _pick(values: list[dict[str, str]], today: date, text: str) -> tuple[date, d
         elif kind in {"daterange", "datetimerange"} and value.get("start"):
             first = _day(value["start"])
             end = _day(value["end"]) if value.get("end") else first
-            explicit = str(value.get("timex", "")).startswith("(") and bool(
-                _EXPLICIT_END_RE.search(text))
+            explicit = str(value.get("timex", "")).startswith("(") and bool(_EXPLICIT_END_RE.search(text))
             last = end if explicit or end == first else end - timedelta(days=1)
             spans.append((first, max(first, last)))
     for span in spans:
@@ -129,16 +140,19 @@ def read_dates(text: str, today: date) -> DateReading:
         elif span[1] < today:
             problems.append(f"\u201c{found.text}\u201d ({span[1]:%a %d %b}) is in the past.")
         elif (span[0] - today).days > MAX_AHEAD_DAYS:
-            problems.append(f"\u201c{found.text}\u201d would be {span[0]:%a %d %b %Y}, more "
-                            "than six months ahead.")
+            problems.append(
+                f"\u201c{found.text}\u201d would be {span[0]:%a %d %b %Y}, more than six months ahead."
+            )
         else:
             spans.append(span)
     if not spans:
         return DateReading(None, tuple(problems))
     first, last = max(min(s[0] for s in spans), today), max(s[1] for s in spans)
     if (last - first).days >= parse.MAX_RANGE_DAYS:
-        problems.append(f"{first:%d %b} to {last:%d %b} is longer than "
-                        f"{parse.MAX_RANGE_DAYS} days; please pick a shorter range.")
+        problems.append(
+            f"{first:%d %b} to {last:%d %b} is longer than "
+            f"{parse.MAX_RANGE_DAYS} days; please pick a shorter range."
+        )
         return DateReading(None, tuple(problems))
     return DateReading((first, last), tuple(problems))
 
@@ -147,9 +161,11 @@ def examples(today: date) -> str:
     """Date examples that are all in the future from ``today`` (for prompts and complaints)."""
     soon = today + timedelta(days=8)
     later = soon + timedelta(days=3)
-    return (f"\u201cnext week\u201d, \u201ctomorrow\u201d, \u201cnext tuesday\u201d, "
-            f"\u201cin two weeks\u201d, \u201c{soon:%b} {soon.day}\u201d or "
-            f"\u201c{soon:%b} {soon.day} to {later:%b} {later.day}\u201d")
+    return (
+        f"\u201cnext week\u201d, \u201ctomorrow\u201d, \u201cnext tuesday\u201d, "
+        f"\u201cin two weeks\u201d, \u201c{soon:%b} {soon.day}\u201d or "
+        f"\u201c{soon:%b} {soon.day} to {later:%b} {later.day}\u201d"
+    )
 
 
 def range_complaint(text: str, today: date) -> str | None:
@@ -158,5 +174,4 @@ def range_complaint(text: str, today: date) -> str | None:
     if reading.span is not None:
         return None
     said = " ".join(reading.problems) or f"I didn't understand \u201c{text.strip()[:60]}\u201d as dates."
-    return (f"{said} Please say e.g. {examples(today)} (up to {parse.MAX_RANGE_DAYS} days, "
-            "not in the past).")
+    return f"{said} Please say e.g. {examples(today)} (up to {parse.MAX_RANGE_DAYS} days, not in the past)."

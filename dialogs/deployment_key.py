@@ -10,8 +10,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
-def deployment_key(configured: str, app_password: str, *, setting: str, info: bytes,
-                   size: int) -> bytes | None:
+def deployment_key(
+    configured: str, app_password: str, *, setting: str, info: bytes, size: int
+) -> bytes | None:
     """``configured`` (base64 or base64url of at least ``size`` bytes, as given) wins; else HKDF of
     ``app_password`` for the purpose ``info`` (``size`` bytes); ``None`` with neither.
 
@@ -29,6 +30,7 @@ def deployment_key(configured: str, app_password: str, *, setting: str, info: by
             raise ValueError(f"{setting} must hold at least {size} bytes")
         return key
     if app_password:
-        return HKDF(algorithm=hashes.SHA256(), length=size, salt=None,
-                    info=info).derive(app_password.encode())
+        return HKDF(algorithm=hashes.SHA256(), length=size, salt=None, info=info).derive(
+            app_password.encode()
+        )
     return None

@@ -45,8 +45,9 @@ def _guid_or(value: str | None, fallback: str) -> str:
 class DropAudit:
     """Appends one audit row per refused activity, at most ``per_minute`` rows a minute."""
 
-    def __init__(self, engine: AsyncEngine, *, per_minute: int = 60,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, per_minute: int = 60, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._engine = engine
         self._rate = per_minute / 60.0
         self._burst = float(per_minute)
@@ -64,8 +65,9 @@ class DropAudit:
         self._tokens -= 1.0
         return True
 
-    async def record(self, reason: str, *, tenant_id: str | None, actor_oid: str | None,
-                     activity_id: str | None) -> bool:
+    async def record(
+        self, reason: str, *, tenant_id: str | None, actor_oid: str | None, activity_id: str | None
+    ) -> bool:
         """Write the row for one refusal; True when it was written."""
         if not self._take():
             self.suppressed += 1
@@ -74,9 +76,14 @@ class DropAudit:
             return False
         request_id = activity_id if activity_id and _ACTIVITY_ID.fullmatch(activity_id) else "none"
         event = AuditEvent(
-            tenant_id=_guid_or(tenant_id, "invalid"), actor_oid=_guid_or(actor_oid, "unknown"),
-            operation=OPERATION, targets=(), result=f"dropped:{reason}", at=datetime.now(UTC),
-            request_id=request_id)
+            tenant_id=_guid_or(tenant_id, "invalid"),
+            actor_oid=_guid_or(actor_oid, "unknown"),
+            operation=OPERATION,
+            targets=(),
+            result=f"dropped:{reason}",
+            at=datetime.now(UTC),
+            request_id=request_id,
+        )
         for attempt in range(_APPEND_ATTEMPTS):
             try:
                 async with self._engine.connect() as tx:

@@ -28,8 +28,12 @@ class EditField(StrEnum):
 
 
 #: The ScheduleInterviewDialog step that asks again for a cleared field (dialogs/conversation.mmd).
-ASKED_BY: Final = {EditField.DURATION: "duration", EditField.WINDOW: "range",
-                   EditField.PANEL: "people", EditField.ZONE: "zone"}
+ASKED_BY: Final = {
+    EditField.DURATION: "duration",
+    EditField.WINDOW: "range",
+    EditField.PANEL: "people",
+    EditField.ZONE: "zone",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,19 +46,28 @@ class TypedEdit:
     zone: str | None = None
 
 
-_LEAD: Final = re.compile(r"^(?:please\s+)?(?:make\s+it|make\s+that|change\s+it\s+to|"
-                          r"change\s+(?:the\s+)?(?:length|duration|dates?|window|panel|"
-                          r"interviewers|(?:candidate'?s?\s+)?time\s*zone|zone)\s+to|"
-                          r"set\s+(?:the\s+)?(?:length|duration)\s+to|try|instead)\s+", re.I)
+_LEAD: Final = re.compile(
+    r"^(?:please\s+)?(?:make\s+it|make\s+that|change\s+it\s+to|"
+    r"change\s+(?:the\s+)?(?:length|duration|dates?|window|panel|"
+    r"interviewers|(?:candidate'?s?\s+)?time\s*zone|zone)\s+to|"
+    r"set\s+(?:the\s+)?(?:length|duration)\s+to|try|instead)\s+",
+    re.I,
+)
 _ZONE_LEAD: Final = re.compile(
     r"^(?:the\s+)?(?:candidate(?:\s+is)?|they(?:'re|\s+are)?|candidate'?s\s+(?:time\s*)?zone"
-    r"(?:\s+is)?|(?:their\s+)?time\s*zone(?:\s+is)?|zone(?:\s+is)?)\s+(?:in\s+)?(.+)$", re.I)
+    r"(?:\s+is)?|(?:their\s+)?time\s*zone(?:\s+is)?|zone(?:\s+is)?)\s+(?:in\s+)?(.+)$",
+    re.I,
+)
 _PANEL_LEAD: Final = re.compile(
     r"^(?:change\s+(?:the\s+)?(?:panel|interviewers)\s+to|panel:?|interviewers:?|"
-    r"with)\s+(.+)$", re.I)
+    r"with)\s+(.+)$",
+    re.I,
+)
 _DURATION_ONLY: Final = re.compile(
     r"^\d+(?:\.\d+)?\s*(?:h|hr|hrs|hour|hours|m|min|mins|minute|minutes)"
-    r"(?:\s*\d+\s*(?:m|min|mins|minutes))?$", re.I)
+    r"(?:\s*\d+\s*(?:m|min|mins|minutes))?$",
+    re.I,
+)
 
 
 def parse_typed_edit(text: str, today: date) -> TypedEdit | None:
@@ -74,9 +87,10 @@ def parse_typed_edit(text: str, today: date) -> TypedEdit | None:
         zone = parse.parse_time_zone(zone_match.group(1))
         return TypedEdit(zone=zone) if zone else None
     led = _LEAD.match(cleaned)
-    rest = cleaned[led.end():] if led else cleaned
-    if _DURATION_ONLY.match(rest) or (led and parse.parse_duration(rest) is not None
-                                      and not re.search(r"\d{4}-", rest)):
+    rest = cleaned[led.end() :] if led else cleaned
+    if _DURATION_ONLY.match(rest) or (
+        led and parse.parse_duration(rest) is not None and not re.search(r"\d{4}-", rest)
+    ):
         minutes = parse.parse_duration(rest)
         return TypedEdit(duration_min=minutes) if minutes else None
     if rest.lower() not in {"", "default", "any", "anytime", "soon", "asap"} or led:
@@ -95,8 +109,7 @@ def apply_typed_edit(draft: ScheduleDraft, edit: TypedEdit) -> ScheduleDraft:
         return changed.evolve(range_start=edit.window[0], range_end=edit.window[1])
     if edit.zone is not None:
         return changed.evolve(candidate_zone=edit.zone)
-    return changed.evolve(members=tuple(m for m in draft.members if m.is_room),
-                          pending_people=edit.people)
+    return changed.evolve(members=tuple(m for m in draft.members if m.is_room), pending_people=edit.people)
 
 
 def clear_field(draft: ScheduleDraft, field: EditField) -> ScheduleDraft:
@@ -113,5 +126,9 @@ def clear_field(draft: ScheduleDraft, field: EditField) -> ScheduleDraft:
 
 def editable(draft: ScheduleDraft | None) -> bool:
     """True when ``draft`` has shown slots and is not booked (edits apply to it)."""
-    return draft is not None and draft.status in (FlowStatus.PICKING, FlowStatus.COLLECTING) \
-        and draft.range_start is not None and bool(draft.members)
+    return (
+        draft is not None
+        and draft.status in (FlowStatus.PICKING, FlowStatus.COLLECTING)
+        and draft.range_start is not None
+        and bool(draft.members)
+    )

@@ -15,8 +15,9 @@ from dialogs.views import candidate_day_of, slot_picker_view, window_of
 MAX_SLOTS = PAGE_SIZE * 5
 
 
-async def slot_card(context: TurnContext, services: DialogServices, draft: ScheduleDraft,
-                    page: int = 1) -> dict[str, object]:
+async def slot_card(
+    context: TurnContext, services: DialogServices, draft: ScheduleDraft, page: int = 1
+) -> dict[str, object]:
     """The slot picker card for ``draft`` (or the reconnect card when there is no token).
 
     Raises:
@@ -28,11 +29,17 @@ async def slot_card(context: TurnContext, services: DialogServices, draft: Sched
     start, end = window_of(draft)
     try:
         result = await services.calendar.find_slots(
-            token, interviewers=[m.address for m in draft.required],
-            rooms=[m.address for m in draft.rooms] or None, duration_min=draft.duration_min or 30,
-            start=start, end=end, buffer_min=draft.buffer_min or 0, limit=MAX_SLOTS,
+            token,
+            interviewers=[m.address for m in draft.required],
+            rooms=[m.address for m in draft.rooms] or None,
+            duration_min=draft.duration_min or 30,
+            start=start,
+            end=end,
+            buffer_min=draft.buffer_min or 0,
+            limit=MAX_SLOTS,
             candidate_time_zone=draft.candidate_zone,
-            candidate_day=candidate_day_of(draft))
+            candidate_day=candidate_day_of(draft),
+        )
     except errors.ReconnectRequiredError:
         return build_reconnect(draft.flow)
     await services.save_flow(context, draft.evolve(status=FlowStatus.PICKING))
@@ -40,7 +47,6 @@ async def slot_card(context: TurnContext, services: DialogServices, draft: Sched
     return build_slot_picker(slot_picker_view(draft, result, page))
 
 
-async def show_slots(context: TurnContext, services: DialogServices,
-                     draft: ScheduleDraft) -> None:
+async def show_slots(context: TurnContext, services: DialogServices, draft: ScheduleDraft) -> None:
     """Post the slot picker for ``draft`` as a new message."""
     await context.send_activity(card_activity(await slot_card(context, services, draft)))

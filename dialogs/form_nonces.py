@@ -37,15 +37,17 @@ def _key(nonce: str) -> str:
 class MemoryNonceLedger:
     """Spent nonces of this process, forgotten after ``ttl_s`` (at most ``limit`` kept)."""
 
-    def __init__(self, ttl_s: float, limit: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl_s: float, limit: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._ttl_s, self._limit, self._clock = ttl_s, limit, clock
         self._spent: OrderedDict[str, float] = OrderedDict()
 
     async def spend(self, nonce: str) -> bool:
         now, key = self._clock(), _key(nonce)
-        while self._spent and (next(iter(self._spent.values())) < now - self._ttl_s
-                               or len(self._spent) >= self._limit):
+        while self._spent and (
+            next(iter(self._spent.values())) < now - self._ttl_s or len(self._spent) >= self._limit
+        ):
             self._spent.popitem(last=False)
         if key in self._spent:
             return False
@@ -56,8 +58,9 @@ class MemoryNonceLedger:
 class SqlNonceLedger:
     """Spent nonces in the bot's SQL store, shared by every bot instance."""
 
-    def __init__(self, store: SqlStorage, ttl_s: float,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self, store: SqlStorage, ttl_s: float, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self._store, self._ttl = store, timedelta(seconds=ttl_s + 60)
         self._clock = clock
         self._writes = 0
@@ -76,5 +79,8 @@ class SqlNonceLedger:
         """Delete spent nonces older than their lifetime (they would fail the time check anyway)."""
         cutoff = self._clock() - self._ttl
         async with self._store.engine.begin() as conn:
-            await conn.execute(sa.delete(BOT_STATE).where(BOT_STATE.c.key.startswith(PREFIX))
-                               .where(BOT_STATE.c.updated_at < cutoff))
+            await conn.execute(
+                sa.delete(BOT_STATE)
+                .where(BOT_STATE.c.key.startswith(PREFIX))
+                .where(BOT_STATE.c.updated_at < cutoff)
+            )

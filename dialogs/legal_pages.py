@@ -44,7 +44,7 @@ TERMS: Final = (
 
 _HEADERS: Final = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                               "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -55,17 +55,18 @@ _HEADERS: Final = {
 def render(title: str, paragraphs: list[str]) -> str:
     """One small accessible HTML page."""
     body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
-    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>OpenSlot: {html.escape(title)}</title>"
-            f"<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;"
-            f"padding:0 1rem;line-height:1.5}}</style></head>"
-            f"<body><main><h1>OpenSlot: {html.escape(title)}</h1>\n{body}\n</main></body></html>\n")
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>OpenSlot: {html.escape(title)}</title>"
+        f"<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;"
+        f"padding:0 1rem;line-height:1.5}}</style></head>"
+        f"<body><main><h1>OpenSlot: {html.escape(title)}</h1>\n{body}\n</main></body></html>\n"
+    )
 
 
 def _page(title: str, paragraphs: list[str]) -> web.Response:
-    return web.Response(text=render(title, paragraphs), content_type="text/html",
-                        headers=_HEADERS)
+    return web.Response(text=render(title, paragraphs), content_type="text/html", headers=_HEADERS)
 
 
 async def privacy(_request: web.Request) -> web.Response:

@@ -32,18 +32,22 @@ from dialogs.state import ScheduleDraft, new_flow_id
 from dialogs.views import zone_or_utc
 
 SIGN_IN = "signin"
-SIGN_IN_RETRY = ("Please use the Sign in button above. If the sign-in page shows a code, type the "
-                 "code here. Or type \"cancel\".")
-SIGNED_OUT = ("You are signed out. To sign in again, type \"sign in\" (or any command) and use the "
-              "Sign in button.")
+SIGN_IN_RETRY = (
+    "Please use the Sign in button above. If the sign-in page shows a code, type the "
+    'code here. Or type "cancel".'
+)
+SIGNED_OUT = (
+    'You are signed out. To sign in again, type "sign in" (or any command) and use the Sign in button.'
+)
 CANCEL_WORDS = frozenset({"cancel", "stop", "quit", "never mind"})
 HELP_WORDS = frozenset({"help", "?"})
 RESTART_WORDS = frozenset({"restart", "start over", "start again", "reset", "new", "new interview"})
 MY_INTERVIEWS_WORDS = frozenset({"my interviews", "interviews", "list"})
 SIGN_OUT_WORDS = frozenset({"sign out", "signout", "log out", "logout"})
 #: Commands that interrupt any question: the question is dropped and the command runs.
-GLOBAL_WORDS = RESTART_WORDS | frozenset({"my interviews", "sign out", "signout", "log out",
-                                          "logout", "disconnect"})
+GLOBAL_WORDS = RESTART_WORDS | frozenset(
+    {"my interviews", "sign out", "signout", "log out", "logout", "disconnect"}
+)
 
 
 def command_of(text: str) -> str:
@@ -57,9 +61,17 @@ class MainDialog(ComponentDialog):
     def __init__(self, services: DialogServices) -> None:
         super().__init__(MainDialog.__name__)
         self._services = services
-        self.add_dialog(SafeOAuthPrompt(SIGN_IN, OAuthPromptSettings(
-            connection_name=services.connection, title="Sign in",
-            text="Please sign in so I can see free and busy times.", timeout=300000)))
+        self.add_dialog(
+            SafeOAuthPrompt(
+                SIGN_IN,
+                OAuthPromptSettings(
+                    connection_name=services.connection,
+                    title="Sign in",
+                    text="Please sign in so I can see free and busy times.",
+                    timeout=300000,
+                ),
+            )
+        )
         self.add_dialog(ScheduleInterviewDialog(services))
         self.add_dialog(WaterfallDialog("main", [self.sign_in_step, self.route_step]))
         self.initial_dialog_id = "main"
@@ -74,11 +86,11 @@ class MainDialog(ComponentDialog):
             return None
         text = command_of(activity.text)
         if text in CANCEL_WORDS:
-            await inner_dc.context.send_activity("Cancelled. Type \"schedule\" to start again.")
+            await inner_dc.context.send_activity('Cancelled. Type "schedule" to start again.')
             return await inner_dc.cancel_all_dialogs()
         if text in HELP_WORDS:
             await inner_dc.context.send_activity(card_activity(build_help(new_flow_id())))
-            await inner_dc.context.send_activity("Carry on where we were, or type \"cancel\".")
+            await inner_dc.context.send_activity('Carry on where we were, or type "cancel".')
             return DialogTurnResult(DialogTurnStatus.Waiting)
         if text in GLOBAL_WORDS or text == "schedule" or text.startswith("schedule "):
             await inner_dc.cancel_all_dialogs()
@@ -93,9 +105,13 @@ class MainDialog(ComponentDialog):
         step.values["text"] = str(options.get("text", ""))
         if options.get("edit"):
             step.values["edit"], step.values["flow"] = str(options["edit"]), str(options["flow"])
-        return await step.begin_dialog(SIGN_IN, PromptOptions(
-            prompt=MessageFactory.text("Please sign in to OpenSlot."),
-            retry_prompt=MessageFactory.text(SIGN_IN_RETRY)))
+        return await step.begin_dialog(
+            SIGN_IN,
+            PromptOptions(
+                prompt=MessageFactory.text("Please sign in to OpenSlot."),
+                retry_prompt=MessageFactory.text(SIGN_IN_RETRY),
+            ),
+        )
 
     async def route_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         if step.result is None:
@@ -113,8 +129,7 @@ class MainDialog(ComponentDialog):
                 hand_over_token(step.context, step.result)
             return await step.begin_dialog(ScheduleInterviewDialog.__name__, draft.to_json())
         if command in MY_INTERVIEWS_WORDS and is_shared(step.context):
-            await step.context.send_activity(card_activity(build_private_interviews(
-                new_flow_id())))
+            await step.context.send_activity(card_activity(build_private_interviews(new_flow_id())))
         elif command in MY_INTERVIEWS_WORDS:
             await self._my_interviews(step)
         elif command in SIGN_OUT_WORDS:
@@ -135,7 +150,8 @@ class MainDialog(ComponentDialog):
         draft = await self._services.load_flow(step.context, str(step.values["flow"]))
         if draft is None or not editable(draft):
             await step.context.send_activity(
-                "That search is finished or has expired. Type \"schedule\" to start a new one.")
+                'That search is finished or has expired. Type "schedule" to start a new one.'
+            )
             return await step.end_dialog(None)
         cleared = clear_field(draft, EditField(str(step.values["edit"])))
         return await step.begin_dialog(ScheduleInterviewDialog.__name__, cleared.to_json())
@@ -159,12 +175,12 @@ class MainDialog(ComponentDialog):
             hand_over_token(step.context, step.result)
         return await step.begin_dialog(ScheduleInterviewDialog.__name__, changed.to_json())
 
-    async def _draft_for(self, step: WaterfallStepContext,
-                         text: str) -> tuple[ScheduleDraft, list[str]]:
+    async def _draft_for(self, step: WaterfallStepContext, text: str) -> tuple[ScheduleDraft, list[str]]:
         prefill = parse.parse_command(text) or parse.CommandPrefill()
         token = getattr(step.result, "token", None)
-        zone = (await mailbox_zone(step.context, self._services, token) if token
-                else manager_zone(step.context))
+        zone = (
+            await mailbox_zone(step.context, self._services, token) if token else manager_zone(step.context)
+        )
         today = self._services.clock().astimezone(zone_or_utc(zone)).date()
         reading = dates.read_dates(prefill.range_text, today) if prefill.range_text else None
         span = reading.span if reading else None
@@ -173,10 +189,15 @@ class MainDialog(ComponentDialog):
         if reading and reading.problems:
             notes.append(" ".join(reading.problems) + " I'll ask for the dates.")
         return ScheduleDraft(
-            flow=new_flow_id(), manager_zone=zone, candidate_name=prefill.candidate_name,
-            candidate_email=prefill.candidate_email, pending_people=prefill.interviewers,
+            flow=new_flow_id(),
+            manager_zone=zone,
+            candidate_name=prefill.candidate_name,
+            candidate_email=prefill.candidate_email,
+            pending_people=prefill.interviewers,
             duration_min=None if problem else prefill.duration_min,
-            range_start=span[0] if span else None, range_end=span[1] if span else None), notes
+            range_start=span[0] if span else None,
+            range_end=span[1] if span else None,
+        ), notes
 
     async def _my_interviews(self, step: WaterfallStepContext) -> None:
         token = await fetch_user_token(step.context, self._services.connection)
@@ -190,11 +211,11 @@ class MainDialog(ComponentDialog):
             return
         now = self._services.clock()
         zone = zone_or_utc(await mailbox_zone(step.context, self._services, token))
-        upcoming = sorted((i for i in interviews if i.end > now and i.status != "cancelled"),
-                          key=lambda i: i.start)
+        upcoming = sorted(
+            (i for i in interviews if i.end > now and i.status != "cancelled"), key=lambda i: i.start
+        )
         views = await interview_views(step.context, self._services, token, upcoming, zone)
-        await step.context.send_activity(card_activity(build_my_interviews(new_flow_id(),
-                                                                           views)))
+        await step.context.send_activity(card_activity(build_my_interviews(new_flow_id(), views)))
 
     async def _disconnect(self, step: WaterfallStepContext) -> None:
         token = await fetch_user_token(step.context, self._services.connection)
@@ -205,5 +226,4 @@ class MainDialog(ComponentDialog):
                 await step.context.send_activity(err.message)
                 return
         await sign_out(step.context, self._services.connection)
-        await step.context.send_activity(
-            "Disconnected: OpenSlot no longer holds any sign-in for you.")
+        await step.context.send_activity("Disconnected: OpenSlot no longer holds any sign-in for you.")

@@ -47,8 +47,7 @@ def plain_json_copy(value: object) -> Any:
 
 
 def _serialize_object(self: Serializer, attr: object, **kwargs: Any) -> Any:
-    if type(attr) in (dict, list) and not kwargs.get("basic_types_serializers") \
-            and not kwargs.get("is_xml"):
+    if type(attr) in (dict, list) and not kwargs.get("basic_types_serializers") and not kwargs.get("is_xml"):
         try:
             return plain_json_copy(attr)
         except _NotPlainError:
@@ -60,4 +59,3 @@ def install() -> None:
     """Use the fast path in every ``Serializer`` built from now on (they bind the method at
     construction). Idempotent."""
     Serializer.serialize_object = _serialize_object  # type: ignore[method-assign]
-

@@ -17,9 +17,13 @@ from dialogs.views import interview_view, zone_or_utc
 MAX_LOOKUPS = 20
 
 
-async def interview_views(context: TurnContext, services: DialogServices, token: str,
-                          interviews: Sequence[InterviewOut],
-                          zone: ZoneInfo) -> list[InterviewView]:
+async def interview_views(
+    context: TurnContext,
+    services: DialogServices,
+    token: str,
+    interviews: Sequence[InterviewOut],
+    zone: ZoneInfo,
+) -> list[InterviewView]:
     """Views for ``interviews`` in the manager's ``zone``.
 
     The flow that booked an interview (conversation state) gives the panel's names and the
@@ -36,9 +40,14 @@ async def interview_views(context: TurnContext, services: DialogServices, token:
         if draft.interview_id:
             drafts[draft.interview_id] = draft
     directory = {m.address.lower(): m for d in drafts.values() for m in d.members}
-    unknown = sorted({a.lower() for i in interviews for a in i.attendees
-                      if a.lower() not in directory
-                      and a.lower() != (i.candidate_email or "").lower()})[:MAX_LOOKUPS]
+    unknown = sorted(
+        {
+            a.lower()
+            for i in interviews
+            for a in i.attendees
+            if a.lower() not in directory and a.lower() != (i.candidate_email or "").lower()
+        }
+    )[:MAX_LOOKUPS]
     if unknown:
         try:
             found = await services.calendar.resolve_people(token, unknown)
@@ -52,7 +61,6 @@ async def interview_views(context: TurnContext, services: DialogServices, token:
     views = []
     for interview in interviews:
         booked = drafts.get(interview.id)
-        candidate = (zone_or_utc(booked.candidate_zone) if booked and booked.candidate_zone
-                     else zone)
+        candidate = zone_or_utc(booked.candidate_zone) if booked and booked.candidate_zone else zone
         views.append(interview_view(interview, ZonePair(zone, candidate), booked, directory))
     return views

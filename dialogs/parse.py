@@ -23,31 +23,66 @@ DEFAULT_WORKING_DAYS: Final = 5
 
 EMAIL_RE: Final = re.compile(r"[A-Za-z0-9._%+'\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _DURATION_RE: Final = re.compile(
-    r"(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>h|hr|hrs|hour|hours|m|min|mins|minute|minutes)\b", re.I)
+    r"(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>h|hr|hrs|hour|hours|m|min|mins|minute|minutes)\b", re.I
+)
 _BARE_NUMBER_RE: Final = re.compile(r"^\s*(\d{1,3})\s*$")
 _ISO_DATE_RE: Final = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _WEEKDAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 #: Common names people type for a zone, mapped to IANA names (lower-case keys).
 ZONE_ALIASES: Final[dict[str, str]] = {
-    "india": "Asia/Kolkata", "ist": "Asia/Kolkata", "mumbai": "Asia/Kolkata",
-    "bangalore": "Asia/Kolkata", "bengaluru": "Asia/Kolkata", "delhi": "Asia/Kolkata",
-    "london": "Europe/London", "uk": "Europe/London", "gmt": "Europe/London",
-    "bst": "Europe/London", "britain": "Europe/London", "dublin": "Europe/Dublin",
-    "ireland": "Europe/Dublin", "paris": "Europe/Paris", "france": "Europe/Paris",
-    "berlin": "Europe/Berlin", "germany": "Europe/Berlin", "cet": "Europe/Berlin",
-    "amsterdam": "Europe/Amsterdam", "madrid": "Europe/Madrid", "spain": "Europe/Madrid",
-    "new york": "America/New_York", "nyc": "America/New_York", "eastern": "America/New_York",
-    "et": "America/New_York", "est": "America/New_York", "edt": "America/New_York",
-    "central": "America/Chicago", "cst": "America/Chicago", "chicago": "America/Chicago",
-    "mountain": "America/Denver", "denver": "America/Denver", "pacific": "America/Los_Angeles",
-    "pst": "America/Los_Angeles", "pdt": "America/Los_Angeles", "pt": "America/Los_Angeles",
-    "seattle": "America/Los_Angeles", "san francisco": "America/Los_Angeles",
-    "toronto": "America/Toronto", "sao paulo": "America/Sao_Paulo", "brazil": "America/Sao_Paulo",
-    "japan": "Asia/Tokyo", "tokyo": "Asia/Tokyo", "jst": "Asia/Tokyo",
-    "singapore": "Asia/Singapore", "sydney": "Australia/Sydney", "china": "Asia/Shanghai",
-    "shanghai": "Asia/Shanghai", "beijing": "Asia/Shanghai", "dubai": "Asia/Dubai",
-    "uae": "Asia/Dubai", "utc": "UTC",
+    "india": "Asia/Kolkata",
+    "ist": "Asia/Kolkata",
+    "mumbai": "Asia/Kolkata",
+    "bangalore": "Asia/Kolkata",
+    "bengaluru": "Asia/Kolkata",
+    "delhi": "Asia/Kolkata",
+    "london": "Europe/London",
+    "uk": "Europe/London",
+    "gmt": "Europe/London",
+    "bst": "Europe/London",
+    "britain": "Europe/London",
+    "dublin": "Europe/Dublin",
+    "ireland": "Europe/Dublin",
+    "paris": "Europe/Paris",
+    "france": "Europe/Paris",
+    "berlin": "Europe/Berlin",
+    "germany": "Europe/Berlin",
+    "cet": "Europe/Berlin",
+    "amsterdam": "Europe/Amsterdam",
+    "madrid": "Europe/Madrid",
+    "spain": "Europe/Madrid",
+    "new york": "America/New_York",
+    "nyc": "America/New_York",
+    "eastern": "America/New_York",
+    "et": "America/New_York",
+    "est": "America/New_York",
+    "edt": "America/New_York",
+    "central": "America/Chicago",
+    "cst": "America/Chicago",
+    "chicago": "America/Chicago",
+    "mountain": "America/Denver",
+    "denver": "America/Denver",
+    "pacific": "America/Los_Angeles",
+    "pst": "America/Los_Angeles",
+    "pdt": "America/Los_Angeles",
+    "pt": "America/Los_Angeles",
+    "seattle": "America/Los_Angeles",
+    "san francisco": "America/Los_Angeles",
+    "toronto": "America/Toronto",
+    "sao paulo": "America/Sao_Paulo",
+    "brazil": "America/Sao_Paulo",
+    "japan": "Asia/Tokyo",
+    "tokyo": "Asia/Tokyo",
+    "jst": "Asia/Tokyo",
+    "singapore": "Asia/Singapore",
+    "sydney": "Australia/Sydney",
+    "china": "Asia/Shanghai",
+    "shanghai": "Asia/Shanghai",
+    "beijing": "Asia/Shanghai",
+    "dubai": "Asia/Dubai",
+    "uae": "Asia/Dubai",
+    "utc": "UTC",
 }
 
 
@@ -94,8 +129,7 @@ def parse_duration(text: str) -> int | None:
 def check_duration(minutes: int) -> str | None:
     """Return a user-facing complaint when ``minutes`` is outside 15..240, else ``None``."""
     if not MIN_DURATION_MIN <= minutes <= MAX_DURATION_MIN:
-        return (f"An interview must be between {MIN_DURATION_MIN} and {MAX_DURATION_MIN} "
-                "minutes long.")
+        return f"An interview must be between {MIN_DURATION_MIN} and {MAX_DURATION_MIN} minutes long."
     return None
 
 
@@ -127,7 +161,9 @@ def parse_time_zone(text: str) -> str | None:
 
 _DAY_HOURS_RE: Final = re.compile(
     r"[,;]?\s*(?:from\s+)?(\d{1,2})(?::(\d{2}))?\s*(?:-|\u2013|to|until)\s*(\d{1,2})(?::(\d{2}))?"
-    r"\s*(?:h|hrs?)?\s*$", re.I)
+    r"\s*(?:h|hrs?)?\s*$",
+    re.I,
+)
 
 
 def parse_zone_and_day(text: str) -> tuple[str, tuple[str, str] | None] | None:
@@ -145,7 +181,7 @@ def parse_zone_and_day(text: str) -> tuple[str, tuple[str, str] | None] | None:
         if (end_h, end_m) != (24, 0) and (start_h, start_m) >= (end_h, end_m):
             return None
         day = (f"{start_h:02d}:{start_m:02d}", f"{end_h % 24:02d}:{end_m:02d}")
-        text = text[:hours.start()]
+        text = text[: hours.start()]
     zone = parse_time_zone(text.strip(" ,;"))
     return None if zone is None else (zone, day)
 
@@ -197,8 +233,11 @@ def parse_date_range(text: str, today: date) -> tuple[date, date] | None:
     named = _named_range(cleaned, today)
     if named is not None:
         return named
-    found = [date(int(y), int(m), int(d)) for y, m, d in _ISO_DATE_RE.findall(cleaned)
-             if _valid_date(int(y), int(m), int(d))]
+    found = [
+        date(int(y), int(m), int(d))
+        for y, m, d in _ISO_DATE_RE.findall(cleaned)
+        if _valid_date(int(y), int(m), int(d))
+    ]
     if not found or len(found) > 2:
         return None
     first, last = found[0], found[-1]
@@ -228,7 +267,8 @@ _RANGE_WORDS: Final = (
     r"(?:next |this |last )?(?:" + "|".join(_WEEKDAYS) + r")|"
     r"in (?:\d+|a|an|one|two|three|four|five|six) (?:days?|weeks?)|"
     r"(?:between |from )?" + _MONTHS + r" \d{1,2}\b|\d{1,2}(?:st|nd|rd|th)? " + _MONTHS + r"|"
-    r"\d{1,2}[/.]\d{1,2}(?:[/.]\d{2,4})?)")
+    r"\d{1,2}[/.]\d{1,2}(?:[/.]\d{2,4})?)"
+)
 
 
 def parse_command(text: str) -> CommandPrefill | None:
@@ -237,8 +277,9 @@ def parse_command(text: str) -> CommandPrefill | None:
     Returns ``None`` unless the text starts with "schedule"; otherwise a ``CommandPrefill`` with
     whatever could be read (possibly nothing).
     """
-    match = re.match(r"^\s*schedule(?:\s+an?)?(?:\s+interview)?(?:\s+(?:for|with))?\b(.*)$",
-                     text, flags=re.I | re.S)
+    match = re.match(
+        r"^\s*schedule(?:\s+an?)?(?:\s+interview)?(?:\s+(?:for|with))?\b(.*)$", text, flags=re.I | re.S
+    )
     if match is None:
         return None
     rest = match.group(1)
@@ -247,13 +288,19 @@ def parse_command(text: str) -> CommandPrefill | None:
     duration = parse_duration(rest) if _DURATION_RE.search(rest) else None
     range_match = re.search(r"\b" + _RANGE_WORDS + r"|\d{4}-\d{2}-\d{2}", rest, flags=re.I)
     head, _, panel = rest.partition(" with ")
-    name = parse_name(re.sub(r"\(?\s*" + re.escape(email) + r"\s*\)?", "", head)
-                      if email else head) if head.strip() else None
+    name = (
+        parse_name(re.sub(r"\(?\s*" + re.escape(email) + r"\s*\)?", "", head) if email else head)
+        if head.strip()
+        else None
+    )
     interviewers = split_people(_strip_tail(panel)) if panel else ()
-    return CommandPrefill(candidate_name=name, candidate_email=email, interviewers=interviewers,
-                          duration_min=duration,
-                          range_text=_dates_tail(rest[range_match.start():])
-                          if range_match else None)
+    return CommandPrefill(
+        candidate_name=name,
+        candidate_email=email,
+        interviewers=interviewers,
+        duration_min=duration,
+        range_text=_dates_tail(rest[range_match.start() :]) if range_match else None,
+    )
 
 
 def _dates_tail(text: str) -> str:
@@ -263,6 +310,11 @@ def _dates_tail(text: str) -> str:
 
 def _strip_tail(panel: str) -> str:
     """Cut the duration/date tail off "Megan and Adele, 45 min, next week"."""
-    cut = re.split(r",?\s*(?:\d+(?:\.\d+)?\s*(?:h|hr|hrs|hour|hours|m|min|mins|minute|minutes)\b"
-                   r"|" + _RANGE_WORDS + r"|\d{4}-\d{2}-\d{2})", panel, maxsplit=1, flags=re.I)
+    cut = re.split(
+        r",?\s*(?:\d+(?:\.\d+)?\s*(?:h|hr|hrs|hour|hours|m|min|mins|minute|minutes)\b"
+        r"|" + _RANGE_WORDS + r"|\d{4}-\d{2}-\d{2})",
+        panel,
+        maxsplit=1,
+        flags=re.I,
+    )
     return cut[0].strip(" ,")

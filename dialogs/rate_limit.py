@@ -55,8 +55,14 @@ class KeyedTokenBuckets:
         ValueError: ``per_minute`` < 1 or ``burst`` < 1.
     """
 
-    def __init__(self, per_minute: float, *, burst: int | None = None, max_keys: int = MAX_KEYS,
-                 clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        per_minute: float,
+        *,
+        burst: int | None = None,
+        max_keys: int = MAX_KEYS,
+        clock: Clock = time.monotonic,
+    ) -> None:
         if per_minute < 1:
             raise ValueError("per_minute must be >= 1")
         if burst is not None and burst < 1:
@@ -131,8 +137,14 @@ def rate_limit_scope() -> Iterator[RateLimitVerdict]:
 class InboundRateLimit(Middleware):
     """Refuses activities over the per-tenant or per-conversation budget (nothing runs after)."""
 
-    def __init__(self, tenant_per_min: int, conversation_per_min: int,
-                 tenant_of: Callable[[Activity], str], *, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        tenant_per_min: int,
+        conversation_per_min: int,
+        tenant_of: Callable[[Activity], str],
+        *,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self._tenants = KeyedTokenBuckets(tenant_per_min, clock=clock)
         self._conversations = KeyedTokenBuckets(conversation_per_min, clock=clock)
         self._tenant_of = tenant_of
@@ -167,8 +179,13 @@ class SendPacer:
         ValueError: ``per_second`` < 1.
     """
 
-    def __init__(self, per_second: int, *, clock: Clock = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        per_second: int,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         if per_second < 1:
             raise ValueError("per_second must be >= 1")
         self._limit = per_second
@@ -233,8 +250,9 @@ class PacedCloudAdapter(CloudAdapter):
         super().__init__(auth)
         self._pacer = pacer
 
-    async def send_activities(self, context: TurnContext,
-                              activities: list[Activity]) -> list[ResourceResponse]:
+    async def send_activities(
+        self, context: TurnContext, activities: list[Activity]
+    ) -> list[ResourceResponse]:
         """Send ``activities`` in order; each channel-bound one waits for a pacer slot."""
         responses: list[ResourceResponse] = []
         for activity in activities:

@@ -42,11 +42,18 @@ from dialogs.state import Member, ScheduleDraft
 from dialogs.views import CANDIDATE_DAY_KEY, zone_or_utc
 
 NAME, EMAIL, PEOPLE, DURATION, RANGE, ZONE, BUFFER, PICK = (
-    "name", "email", "people", "duration", "range", "zone", "buffer", "pick")
+    "name",
+    "email",
+    "people",
+    "duration",
+    "range",
+    "zone",
+    "buffer",
+    "pick",
+)
 
 
-_OBJECT_ID_RE = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_OBJECT_ID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 MAX_PICKED = 20
 
 
@@ -70,8 +77,10 @@ def picked_people_text(value: object) -> str | None:
         parts.extend(parse.split_people(raw or "", limit=None))
     if not parts or len(parts) > MAX_PICKED:
         return ""
-    usable = [part.lower() if _OBJECT_ID_RE.fullmatch(part) else
-              parse.parse_email(part) or parse.parse_name(part) for part in parts]
+    usable = [
+        part.lower() if _OBJECT_ID_RE.fullmatch(part) else parse.parse_email(part) or parse.parse_name(part)
+        for part in parts
+    ]
     if not all(usable):
         return ""
     return ", ".join(dict.fromkeys(str(u) for u in usable))
@@ -113,44 +122,51 @@ def _text(ctx: PromptValidatorContext) -> str:
 
 async def _valid_name(ctx: PromptValidatorContext) -> bool:
     return parse.parse_name(_text(ctx)) is not None or await _reject(
-        ctx, "Please type the candidate's name (letters, up to 120 characters).")
+        ctx, "Please type the candidate's name (letters, up to 120 characters)."
+    )
 
 
 async def _valid_email(ctx: PromptValidatorContext) -> bool:
     return parse.parse_email(_text(ctx)) is not None or await _reject(
-        ctx, "That doesn't look like an e-mail address. Try e.g. dana@example.com.")
+        ctx, "That doesn't look like an e-mail address. Try e.g. dana@example.com."
+    )
 
 
 async def _valid_people(ctx: PromptValidatorContext) -> bool:
     return bool(parse.split_people(_text(ctx))) or await _reject(
-        ctx, "Please name at least one interviewer, e.g. \"Megan, adelev@contoso.com\".")
+        ctx, 'Please name at least one interviewer, e.g. "Megan, adelev@contoso.com".'
+    )
 
 
 async def _valid_duration(ctx: PromptValidatorContext) -> bool:
     minutes = parse.parse_duration(_text(ctx))
     if minutes is None:
-        return await _reject(ctx, "Please give a length like \"45 min\" or \"1 hour\".")
+        return await _reject(ctx, 'Please give a length like "45 min" or "1 hour".')
     problem = parse.check_duration(minutes)
     return problem is None or await _reject(ctx, problem)
 
 
 async def _valid_zone(ctx: PromptValidatorContext) -> bool:
     return parse.parse_zone_and_day(_text(ctx)) is not None or await _reject(
-        ctx, "I don't know that time zone. Try an IANA name like Asia/Kolkata, or \"London\" "
-             "(hours like \"India 09:00-18:00\" must start before they end).")
+        ctx,
+        'I don\'t know that time zone. Try an IANA name like Asia/Kolkata, or "London" '
+        '(hours like "India 09:00-18:00" must start before they end).',
+    )
 
 
 async def _valid_buffer(ctx: PromptValidatorContext) -> bool:
     return parse.parse_buffer(_text(ctx)) is not None or await _reject(
-        ctx, f"Please give 0 to {parse.MAX_BUFFER_MIN} minutes, or \"none\".")
+        ctx, f'Please give 0 to {parse.MAX_BUFFER_MIN} minutes, or "none".'
+    )
 
 
 FIXING_PANEL: Final = "fixing_panel"  # draft.extras flag: the panel is being corrected
-DONE_WORDS: Final = frozenset({"done", "ok", "okay", "skip", "go on", "continue", "no", "none",
-                               "that's it", "thats it"})
+DONE_WORDS: Final = frozenset(
+    {"done", "ok", "okay", "skip", "go on", "continue", "no", "none", "that's it", "thats it"}
+)
 _PROBLEM_TEXT: Final = {
     "not_found": "I couldn't find \u201c{query}\u201d in your directory. Check the spelling or "
-                 "use an e-mail address.",
+    "use an e-mail address.",
     "disabled": "{name}'s account is switched off, so they can't interview.",
     "no_mailbox": "{name} has no mailbox, so they can't get an invite.",
     "unreadable": "I can't see {name}'s free/busy time (their calendar isn't shared with you).",
@@ -167,8 +183,7 @@ def problem_text(check: PersonCheckOut) -> str:
 
 def panel_text(draft: ScheduleDraft) -> str:
     """The panel shown back: people by display name, then rooms."""
-    people = [f"{m.display_name} (optional)" if m.optional else m.display_name
-              for m in draft.interviewers]
+    people = [f"{m.display_name} (optional)" if m.optional else m.display_name for m in draft.interviewers]
     rooms = [m.display_name for m in draft.rooms]
     text = "Panel: " + (", ".join(people) if people else "nobody yet")
     return text + (f"; room: {', '.join(rooms)}." if rooms else ".")
@@ -178,8 +193,9 @@ def _names(member: Member, typed: str) -> bool:
     """True when ``typed`` names ``member``: the address, or the start of the name or a word."""
     t = " ".join(typed.lower().split())
     name = member.display_name.lower()
-    return bool(t) and (member.address == t or name.startswith(t)
-                        or any(word.startswith(t) for word in name.split()))
+    return bool(t) and (
+        member.address == t or name.startswith(t) or any(word.startswith(t) for word in name.split())
+    )
 
 
 class ScheduleInterviewDialog(ComponentDialog):
@@ -188,16 +204,34 @@ class ScheduleInterviewDialog(ComponentDialog):
     def __init__(self, services: DialogServices) -> None:
         super().__init__(ScheduleInterviewDialog.__name__)
         self._services = services
-        for prompt_id, validator in ((NAME, _valid_name), (EMAIL, _valid_email),
-                                     (PEOPLE, _valid_people), (DURATION, _valid_duration),
-                                     (ZONE, _valid_zone), (BUFFER, _valid_buffer),
-                                     (RANGE, self._valid_range)):
+        for prompt_id, validator in (
+            (NAME, _valid_name),
+            (EMAIL, _valid_email),
+            (PEOPLE, _valid_people),
+            (DURATION, _valid_duration),
+            (ZONE, _valid_zone),
+            (BUFFER, _valid_buffer),
+            (RANGE, self._valid_range),
+        ):
             self.add_dialog(TextPrompt(prompt_id, validator))
         self.add_dialog(ChoicePrompt(PICK))
-        self.add_dialog(WaterfallDialog("schedule", [
-            self.name_step, self.email_step, self.people_step, self.resolve_step,
-            self.pick_step, self.duration_step, self.range_step, self.zone_step,
-            self.buffer_step, self.search_step]))
+        self.add_dialog(
+            WaterfallDialog(
+                "schedule",
+                [
+                    self.name_step,
+                    self.email_step,
+                    self.people_step,
+                    self.resolve_step,
+                    self.pick_step,
+                    self.duration_step,
+                    self.range_step,
+                    self.zone_step,
+                    self.buffer_step,
+                    self.search_step,
+                ],
+            )
+        )
         self.initial_dialog_id = "schedule"
 
     # ---- helpers -------------------------------------------------------------------------
@@ -213,10 +247,12 @@ class ScheduleInterviewDialog(ComponentDialog):
         return self._services.clock().astimezone(zone_or_utc(draft.manager_zone)).date()
 
     async def _valid_range(self, ctx: PromptValidatorContext) -> bool:
-        draft = ScheduleDraft.from_json(ctx.options.validations) if isinstance(
-            getattr(ctx.options, "validations", None), dict) else None
-        today = (self._today(draft) if draft else
-                 self._services.clock().astimezone(ZoneInfo("UTC")).date())
+        draft = (
+            ScheduleDraft.from_json(ctx.options.validations)
+            if isinstance(getattr(ctx.options, "validations", None), dict)
+            else None
+        )
+        today = self._today(draft) if draft else self._services.clock().astimezone(ZoneInfo("UTC")).date()
         complaint = dates.range_complaint(_text(ctx), today)
         return complaint is None or await _reject(ctx, complaint)
 
@@ -243,15 +279,20 @@ class ScheduleInterviewDialog(ComponentDialog):
             draft = draft.evolve(candidate_email=parse.parse_email(str(step.result)))
         self._keep(step, draft)
         if draft.extras.get(FIXING_PANEL) and not draft.pending_people:
-            return await step.prompt(PEOPLE, _ask(
-                "Type a name to add or replace, \"remove <name>\" to take someone off, "
-                "\"optional <name>\" to invite them without checking their calendar, or "
-                "\"done\" to go on with this panel."))
+            return await step.prompt(
+                PEOPLE,
+                _ask(
+                    'Type a name to add or replace, "remove <name>" to take someone off, '
+                    '"optional <name>" to invite them without checking their calendar, or '
+                    '"done" to go on with this panel.'
+                ),
+            )
         if draft.interviewers or draft.pending_people:
             return await step.next(None)
         await step.context.send_activity(card_activity(build_people_picker(draft.flow)))
-        return await step.prompt(PEOPLE, _ask(
-            "Who should interview? Names or e-mails, separated by commas (rooms too)."))
+        return await step.prompt(
+            PEOPLE, _ask("Who should interview? Names or e-mails, separated by commas (rooms too).")
+        )
 
     async def resolve_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         draft = self._draft(step)
@@ -266,15 +307,17 @@ class ScheduleInterviewDialog(ComponentDialog):
             self._keep(step, draft)
             return await step.next(None)
         token = _handed_over_token(step.context) or await fetch_user_token(
-            step.context, self._services.connection)
+            step.context, self._services.connection
+        )
         if token is None:
             await step.context.send_activity(card_activity(build_reconnect(draft.flow)))
             return await step.end_dialog(None)
         checks = await self._services.calendar.check_people(token, list(draft.pending_people))
         return await self._apply_checks(step, draft, checks)
 
-    async def _panel_edit(self, step: WaterfallStepContext, draft: ScheduleDraft,
-                          answer: str) -> tuple[ScheduleDraft, str]:
+    async def _panel_edit(
+        self, step: WaterfallStepContext, draft: ScheduleDraft, answer: str
+    ) -> tuple[ScheduleDraft, str]:
         """Apply "done", "remove <name>" or "optional <name>" while the panel is being fixed;
         other text is names to add (returned). The draft leaves fixing mode on "done" (with at
         least one required interviewer) or on names to add."""
@@ -283,16 +326,19 @@ class ScheduleInterviewDialog(ComponentDialog):
         if command in DONE_WORDS:
             if draft.required:
                 return draft.evolve(extras=extras), ""
-            await step.context.send_activity("The panel has no required interviewer yet: "
-                                             "please name at least one.")
+            await step.context.send_activity(
+                "The panel has no required interviewer yet: please name at least one."
+            )
             return draft, ""
-        optional = (re.match(r"^(?:make\s+)?(.+?)\s+optional$", answer.strip(), re.I)
-                    or re.match(r"^optional\s+(.+)$", answer.strip(), re.I))
+        optional = re.match(r"^(?:make\s+)?(.+?)\s+optional$", answer.strip(), re.I) or re.match(
+            r"^optional\s+(.+)$", answer.strip(), re.I
+        )
         if optional:
             named = parse.split_people(optional.group(1))
-            members = tuple(replace(m, optional=True)
-                            if not m.is_room and any(_names(m, n) for n in named) else m
-                            for m in draft.members)
+            members = tuple(
+                replace(m, optional=True) if not m.is_room and any(_names(m, n) for n in named) else m
+                for m in draft.members
+            )
             draft = draft.evolve(members=members)
             await step.context.send_activity(panel_text(draft))
             return draft, ""
@@ -301,45 +347,52 @@ class ScheduleInterviewDialog(ComponentDialog):
             gone = parse.split_people(removal.group(1))
             kept = tuple(m for m in draft.members if not any(_names(m, g) for g in gone))
             draft = draft.evolve(members=kept)
-            await step.context.send_activity(panel_text(draft) if kept else
-                                             "The panel is empty now.")
+            await step.context.send_activity(panel_text(draft) if kept else "The panel is empty now.")
             return draft, ""
         return draft.evolve(extras=extras), answer
 
-    async def _apply_checks(self, step: WaterfallStepContext, draft: ScheduleDraft,
-                            checks: list[PersonCheckOut]) -> DialogTurnResult:
+    async def _apply_checks(
+        self, step: WaterfallStepContext, draft: ScheduleDraft, checks: list[PersonCheckOut]
+    ) -> DialogTurnResult:
         members, problems = list(draft.members), []
         known = {m.address for m in members}
         for check in checks:
             person = check.person
             if check.status == "ambiguous" and check.choices:
-                step.values["choices"] = [[p.address, p.display_name, p.time_zone, p.is_room]
-                                          for p in check.choices[:8]]
+                step.values["choices"] = [
+                    [p.address, p.display_name, p.time_zone, p.is_room] for p in check.choices[:8]
+                ]
                 rest = tuple(q for q in draft.pending_people if q != check.query)
                 self._keep(step, draft.evolve(members=tuple(members), pending_people=rest))
                 return await step.next(check.query)
             if check.status == "unreadable" and person is not None:  # can still be optional
                 if person.address not in known:
                     known.add(person.address)
-                    members.append(Member(person.address, person.display_name,
-                                          person.time_zone, person.is_room))
-                problems.append(problem_text(check) + " Say \u201coptional "
-                                f"{person.display_name}\u201d to invite them without checking, "
-                                f"or \u201cremove {person.display_name}\u201d.")
+                    members.append(
+                        Member(person.address, person.display_name, person.time_zone, person.is_room)
+                    )
+                problems.append(
+                    problem_text(check) + " Say \u201coptional "
+                    f"{person.display_name}\u201d to invite them without checking, "
+                    f"or \u201cremove {person.display_name}\u201d."
+                )
                 continue
             if check.status in {"ok", "duplicate"} and person is not None:
                 if person.address not in known:
                     known.add(person.address)
-                    members.append(Member(person.address, person.display_name,
-                                          person.time_zone, person.is_room))
+                    members.append(
+                        Member(person.address, person.display_name, person.time_zone, person.is_room)
+                    )
                 continue
             problems.append(problem_text(check))
         draft = draft.evolve(members=tuple(members), pending_people=())
         if problems:
-            await step.context.send_activity("\n\n".join(
-                [*problems, panel_text(draft) if members else "Nobody is on the panel yet."]))
-            return await step.replace_dialog(self.id, draft.evolve(
-                extras={**draft.extras, FIXING_PANEL: "1"}).to_json())
+            await step.context.send_activity(
+                "\n\n".join([*problems, panel_text(draft) if members else "Nobody is on the panel yet."])
+            )
+            return await step.replace_dialog(
+                self.id, draft.evolve(extras={**draft.extras, FIXING_PANEL: "1"}).to_json()
+            )
         self._keep(step, draft)
         return await step.next(None)
 
@@ -347,10 +400,15 @@ class ScheduleInterviewDialog(ComponentDialog):
         if not step.result:
             return await step.next(None)
         choices = [Choice(f"{name} ({address})") for address, name, _, _ in step.values["choices"]]
-        return await step.prompt(PICK, PromptOptions(
-            prompt=MessageFactory.text(f"Which \"{step.result}\" did you mean?"),
-            retry_prompt=MessageFactory.text("Please pick one of the options."),
-            choices=choices, style=ListStyle.list_style))
+        return await step.prompt(
+            PICK,
+            PromptOptions(
+                prompt=MessageFactory.text(f'Which "{step.result}" did you mean?'),
+                retry_prompt=MessageFactory.text("Please pick one of the options."),
+                choices=choices,
+                style=ListStyle.list_style,
+            ),
+        )
 
     async def duration_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         draft = self._draft(step)
@@ -360,10 +418,12 @@ class ScheduleInterviewDialog(ComponentDialog):
             if draft.pending_people:
                 return await step.replace_dialog(self.id, draft.to_json())
         if not draft.required:
-            await step.context.send_activity("An interview needs at least one required "
-                                             "interviewer, not only rooms or optional people.")
-            return await step.replace_dialog(self.id, draft.evolve(
-                extras={**draft.extras, FIXING_PANEL: "1"}).to_json())
+            await step.context.send_activity(
+                "An interview needs at least one required interviewer, not only rooms or optional people."
+            )
+            return await step.replace_dialog(
+                self.id, draft.evolve(extras={**draft.extras, FIXING_PANEL: "1"}).to_json()
+            )
         await step.context.send_activity(panel_text(draft))  # the panel shown back, by name
         self._keep(step, draft)
         if draft.duration_min:
@@ -377,24 +437,28 @@ class ScheduleInterviewDialog(ComponentDialog):
         self._keep(step, draft)
         if draft.range_start:
             return await step.next(None)
-        options = _ask(f"When? e.g. {dates.examples(self._today(draft))}, or \"default\" for "
-                       "the next 5 working days.")
+        options = _ask(
+            f'When? e.g. {dates.examples(self._today(draft))}, or "default" for the next 5 working days.'
+        )
         options.validations = draft.to_json()  # the validator reads "today" in the manager's zone
         return await step.prompt(RANGE, options)
 
     async def zone_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         draft = self._draft(step)
         if step.result:
-            first, last = dates.read_dates(str(step.result), self._today(draft)).span or (
-                None, None)
+            first, last = dates.read_dates(str(step.result), self._today(draft)).span or (None, None)
             draft = draft.evolve(range_start=first, range_end=last)
         self._keep(step, draft)
         if draft.candidate_zone:
             return await step.next(None)
-        return await step.prompt(ZONE, _ask(
-            "Which time zone is the candidate in? (e.g. India, London, America/New_York; "
-            "I rank times inside their 08:00-20:00 first; say e.g. \"India 09:00-18:00\" for "
-            "other hours)"))
+        return await step.prompt(
+            ZONE,
+            _ask(
+                "Which time zone is the candidate in? (e.g. India, London, America/New_York; "
+                'I rank times inside their 08:00-20:00 first; say e.g. "India 09:00-18:00" for '
+                "other hours)"
+            ),
+        )
 
     async def buffer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         draft = self._draft(step)
@@ -405,8 +469,9 @@ class ScheduleInterviewDialog(ComponentDialog):
         self._keep(step, draft)
         if draft.buffer_min is not None:
             return await step.next(None)
-        return await step.prompt(BUFFER, _ask(
-            "Any buffer between meetings, in minutes? Say \"none\" for no buffer."))
+        return await step.prompt(
+            BUFFER, _ask('Any buffer between meetings, in minutes? Say "none" for no buffer.')
+        )
 
     async def search_step(self, step: WaterfallStepContext) -> DialogTurnResult:
         draft = self._draft(step)

@@ -52,13 +52,15 @@ class DialogServices:
 
     async def set_current_flow(self, context: TurnContext, flow: str | None) -> None:
         """Remember ``flow`` as the one whose slots were shown last (typed edits apply to it)."""
-        await self.conversation_state.create_property(
-            "current_flow" + sender_scope(context)).set(context, flow)
+        await self.conversation_state.create_property("current_flow" + sender_scope(context)).set(
+            context, flow
+        )
 
     async def current_flow(self, context: TurnContext) -> ScheduleDraft | None:
         """The draft whose slots were shown last in this conversation, if any."""
-        flow = await self.conversation_state.create_property(
-            "current_flow" + sender_scope(context)).get(context)
+        flow = await self.conversation_state.create_property("current_flow" + sender_scope(context)).get(
+            context
+        )
         return await self.load_flow(context, flow) if isinstance(flow, str) else None
 
 

@@ -74,8 +74,11 @@ _SQLITE_UPDATE: Final = "UPDATE bot_state SET etag = ?, data = ?, updated_at = ?
 _SQLITE_INSERT: Final = "INSERT INTO bot_state (key, etag, data, updated_at) VALUES (?, ?, ?, ?)"
 _TAG: Final = "$t"
 _PLAIN_CLASSES: Final[dict[str, type]] = {
-    "DialogState": DialogState, "DialogInstance": DialogInstance,
-    "PromptOptions": PromptOptions, "Choice": Choice, "CallerInfo": CallerInfo,
+    "DialogState": DialogState,
+    "DialogInstance": DialogInstance,
+    "PromptOptions": PromptOptions,
+    "Choice": Choice,
+    "CallerInfo": CallerInfo,
 }
 
 
@@ -129,10 +132,8 @@ class _SqliteFile:
     async def run(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
         """``operation(connection)`` in the worker thread; its result or exception."""
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1,
-                                                thread_name_prefix="openslot-bot-state")
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._call, operation)
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openslot-bot-state")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, operation)
 
     def _call(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
         if self._db is None:
@@ -169,8 +170,7 @@ class _Row:
     expected: str | None
 
 
-def _apply_sqlite(db: sqlite3.Connection, rows: list[_Row],
-                  stamp: Callable[[datetime], str]) -> None:
+def _apply_sqlite(db: sqlite3.Connection, rows: list[_Row], stamp: Callable[[datetime], str]) -> None:
     """A whole write in the worker thread: the eTag rules of ``SqlStorage.write`` for every row,
     then one commit; any exception rolls the whole write back."""
     try:
@@ -302,10 +302,14 @@ class EncodedItem:
 class SqlStorage(Storage):
     """botbuilder ``Storage`` on the ``bot_state`` table. One instance per process."""
 
-    def __init__(self, engine: AsyncEngine,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), *,
-                 busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
-                 sealer: StateSealer | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
+        sealer: StateSealer | None = None,
+    ) -> None:
         """``busy_timeout_s``: how long the SQLite connection waits for another process's write;
         ``sealer``: seals every row's text (`dialogs.state_seal`; None stores plain JSON)."""
         super().__init__()
@@ -316,11 +320,10 @@ class SqlStorage(Storage):
         # A SQLite file gets a connection of its own (``_SqliteFile``); updated_at is then written
         # as SQLAlchemy stores it on SQLite (its DATETIME text).
         path = _sqlite_file(engine)
-        self._sqlite_stamp: Callable[[datetime], str] = (
-            BOT_STATE.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
-            or (lambda value: value.isoformat()))
-        self._sqlite: _SqliteFile | None = (
-            _SqliteFile(path, busy_timeout_s) if path else None)
+        self._sqlite_stamp: Callable[[datetime], str] = BOT_STATE.c.updated_at.type.dialect_impl(
+            dialect
+        ).bind_processor(dialect) or (lambda value: value.isoformat())
+        self._sqlite: _SqliteFile | None = _SqliteFile(path, busy_timeout_s) if path else None
 
     @staticmethod
     def from_url(url: str, sealer: StateSealer | None = None) -> SqlStorage:
@@ -333,8 +336,12 @@ class SqlStorage(Storage):
         # more round trip to the driver's thread on every read and write of every turn.
         # SQLite: the pool's reset on check-in rolls back only a connection still inside a
         # transaction (``_sqlite_reset``), not after every commit and every read.
-        engine = create_async_engine(url, pool_pre_ping=not sqlite, connect_args=connect_args,
-                                     pool_reset_on_return=None if sqlite else "rollback")
+        engine = create_async_engine(
+            url,
+            pool_pre_ping=not sqlite,
+            connect_args=connect_args,
+            pool_reset_on_return=None if sqlite else "rollback",
+        )
         if sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_wal)
             event.listen(engine.sync_engine, "reset", _sqlite_reset)
@@ -365,9 +372,15 @@ class SqlStorage(Storage):
             rows = await self._sqlite.run(lambda db: db.execute(select, params).fetchall())
         else:
             async with self._engine.connect() as conn:
-                rows = list((await conn.execute(sa.select(
-                    BOT_STATE.c.key, BOT_STATE.c.etag, BOT_STATE.c.data).where(
-                    BOT_STATE.c.key.in_(list(keys))))).all())
+                rows = list(
+                    (
+                        await conn.execute(
+                            sa.select(BOT_STATE.c.key, BOT_STATE.c.etag, BOT_STATE.c.data).where(
+                                BOT_STATE.c.key.in_(list(keys))
+                            )
+                        )
+                    ).all()
+                )
         found: dict[str, tuple[dict[str, Any], str]] = {}
         for key, etag, data in rows:
             text = self._open(key, data)

@@ -57,8 +57,7 @@ async def fetch_user_token(context: TurnContext, connection: str) -> str | None:
     try:
         client = _token_client(context)
         if client is not None:
-            response = await client.get_user_token(user_id, connection,
-                                                   context.activity.channel_id, None)
+            response = await client.get_user_token(user_id, connection, context.activity.channel_id, None)
         elif isinstance(context.adapter, ExtendedUserTokenProvider):
             response = await context.adapter.get_user_token(context, connection, None, None)
         else:
@@ -76,8 +75,7 @@ async def exchange_sso_token(context: TurnContext, connection: str, sso_token: s
     try:
         client = _token_client(context)
         if client is not None:
-            response = await client.exchange_token(user_id, connection,
-                                                   context.activity.channel_id, request)
+            response = await client.exchange_token(user_id, connection, context.activity.channel_id, request)
         elif isinstance(context.adapter, ExtendedUserTokenProvider):
             response = await context.adapter.exchange_token(context, connection, user_id, request)
         else:
@@ -98,13 +96,12 @@ async def sign_out(context: TurnContext, connection: str) -> None:
         await context.adapter.sign_out_user(context, connection, user_id)
 
 
-def exchange_invoke_response(status: int, exchange_id: str | None, connection: str,
-                             failure: str | None = None) -> Activity:
+def exchange_invoke_response(
+    status: int, exchange_id: str | None, connection: str, failure: str | None = None
+) -> Activity:
     """An ``invokeResponse`` activity carrying a ``TokenExchangeInvokeResponse``."""
-    body = TokenExchangeInvokeResponse(id=exchange_id, connection_name=connection,
-                                       failure_detail=failure)
-    return Activity(type=ActivityTypes.invoke_response,
-                    value=InvokeResponse(status=status, body=body))
+    body = TokenExchangeInvokeResponse(id=exchange_id, connection_name=connection, failure_detail=failure)
+    return Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=body))
 
 
 def _exchange_value(context: TurnContext) -> dict[str, Any]:
@@ -134,29 +131,41 @@ class SafeOAuthPrompt(OAuthPrompt):
     async def _recognize_token(self, dialog_context: DialogContext) -> PromptRecognizerResult:
         context = dialog_context.context
         if OAuthPrompt._is_teams_verification_invoke(context) and not _valid_verify_state(context):
-            await context.send_activity(Activity(  # the SDK would crash on a non-object value
-                type=ActivityTypes.invoke_response,
-                value=InvokeResponse(status=HTTPStatus.NOT_FOUND)))
+            await context.send_activity(
+                Activity(  # the SDK would crash on a non-object value
+                    type=ActivityTypes.invoke_response, value=InvokeResponse(status=HTTPStatus.NOT_FOUND)
+                )
+            )
             return PromptRecognizerResult()
         if not OAuthPrompt._is_token_exchange_request_invoke(context):
             return await super()._recognize_token(dialog_context)
         value = _exchange_value(context)
         exchange_id, sso = value.get("id"), value.get("token")
         if value.get("connectionName") != self._connection or not sso:
-            await context.send_activity(exchange_invoke_response(
-                HTTPStatus.BAD_REQUEST, exchange_id, self._connection,
-                "The token exchange request is missing or for another connection."))
+            await context.send_activity(
+                exchange_invoke_response(
+                    HTTPStatus.BAD_REQUEST,
+                    exchange_id,
+                    self._connection,
+                    "The token exchange request is missing or for another connection.",
+                )
+            )
             return PromptRecognizerResult()
         token = await exchange_sso_token(context, self._connection, str(sso))
         if token is None:
-            await context.send_activity(exchange_invoke_response(
-                HTTPStatus.PRECONDITION_FAILED, exchange_id, self._connection, EXCHANGE_FAILED))
+            await context.send_activity(
+                exchange_invoke_response(
+                    HTTPStatus.PRECONDITION_FAILED, exchange_id, self._connection, EXCHANGE_FAILED
+                )
+            )
             return PromptRecognizerResult()
-        await context.send_activity(exchange_invoke_response(HTTPStatus.OK, exchange_id,
-                                                             self._connection))
-        return PromptRecognizerResult(True, TokenResponse(
-            channel_id=context.activity.channel_id, connection_name=self._connection,
-            token=token))
+        await context.send_activity(exchange_invoke_response(HTTPStatus.OK, exchange_id, self._connection))
+        return PromptRecognizerResult(
+            True,
+            TokenResponse(
+                channel_id=context.activity.channel_id, connection_name=self._connection, token=token
+            ),
+        )
 
 
 class SsoExchangeMiddleware(Middleware):
@@ -171,28 +180,37 @@ class SsoExchangeMiddleware(Middleware):
         self._storage = storage
         self._connection = connection
 
-    async def on_turn(self, context: TurnContext,
-                      logic: Callable[[], Awaitable[None]]) -> None:
+    async def on_turn(self, context: TurnContext, logic: Callable[[], Awaitable[None]]) -> None:
         activity = context.activity
-        if activity.type != ActivityTypes.invoke or \
-                activity.name != SignInConstants.token_exchange_operation_name:
+        if (
+            activity.type != ActivityTypes.invoke
+            or activity.name != SignInConstants.token_exchange_operation_name
+        ):
             await logic()
             return
         value = _exchange_value(context)
         exchange_id = value.get("id")
-        if value.get("connectionName") != self._connection or not value.get("token") \
-                or not exchange_id:
-            await context.send_activity(exchange_invoke_response(
-                HTTPStatus.BAD_REQUEST, exchange_id, self._connection,
-                "The token exchange request is missing or for another connection."))
+        if value.get("connectionName") != self._connection or not value.get("token") or not exchange_id:
+            await context.send_activity(
+                exchange_invoke_response(
+                    HTTPStatus.BAD_REQUEST,
+                    exchange_id,
+                    self._connection,
+                    "The token exchange request is missing or for another connection.",
+                )
+            )
             return
         if await exchange_sso_token(context, self._connection, str(value["token"])) is None:
-            await context.send_activity(exchange_invoke_response(
-                HTTPStatus.PRECONDITION_FAILED, exchange_id, self._connection, EXCHANGE_FAILED))
+            await context.send_activity(
+                exchange_invoke_response(
+                    HTTPStatus.PRECONDITION_FAILED, exchange_id, self._connection, EXCHANGE_FAILED
+                )
+            )
             return
         if not await self._first_writer(context, str(exchange_id)):
-            await context.send_activity(exchange_invoke_response(HTTPStatus.OK, exchange_id,
-                                                                 self._connection))
+            await context.send_activity(
+                exchange_invoke_response(HTTPStatus.OK, exchange_id, self._connection)
+            )
             return
         await logic()
 

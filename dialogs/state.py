@@ -88,18 +88,30 @@ class ScheduleDraft:
         against ~1.3 us here; every dialog step stores the draft again. Same document, same order.
         """
         return {
-            "flow": self.flow, "manager_zone": self.manager_zone,
-            "candidate_name": self.candidate_name, "candidate_email": self.candidate_email,
+            "flow": self.flow,
+            "manager_zone": self.manager_zone,
+            "candidate_name": self.candidate_name,
+            "candidate_email": self.candidate_email,
             "pending_people": list(self.pending_people),
-            "members": [{"address": m.address, "display_name": m.display_name,
-                         "time_zone": m.time_zone, "is_room": m.is_room,
-                         "optional": m.optional} for m in self.members],
+            "members": [
+                {
+                    "address": m.address,
+                    "display_name": m.display_name,
+                    "time_zone": m.time_zone,
+                    "is_room": m.is_room,
+                    "optional": m.optional,
+                }
+                for m in self.members
+            ],
             "duration_min": self.duration_min,
             "range_start": self.range_start.isoformat() if self.range_start else None,
             "range_end": self.range_end.isoformat() if self.range_end else None,
-            "candidate_zone": self.candidate_zone, "buffer_min": self.buffer_min,
-            "status": self.status.value, "interview_id": self.interview_id,
-            "booked_slot_id": self.booked_slot_id, "extras": dict(self.extras),
+            "candidate_zone": self.candidate_zone,
+            "buffer_min": self.buffer_min,
+            "status": self.status.value,
+            "interview_id": self.interview_id,
+            "booked_slot_id": self.booked_slot_id,
+            "extras": dict(self.extras),
         }
 
     @staticmethod

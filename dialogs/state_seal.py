@@ -36,8 +36,9 @@ def state_key(configured: str, app_password: str) -> bytes:
     Raises:
         ValueError: ``configured`` is not base64 of at least 32 bytes.
     """
-    key = deployment_key(configured, app_password, setting="OPENSLOT_BOT_STATE_KEY", info=_INFO,
-                         size=KEY_BYTES)
+    key = deployment_key(
+        configured, app_password, setting="OPENSLOT_BOT_STATE_KEY", info=_INFO, size=KEY_BYTES
+    )
     return b"" if key is None else key[:KEY_BYTES]
 
 
@@ -63,7 +64,7 @@ class StateSealer:
         if not data.startswith(PREFIX):
             return data
         try:
-            raw = base64.urlsafe_b64decode(data[len(PREFIX):])
+            raw = base64.urlsafe_b64decode(data[len(PREFIX) :])
             return self._aead.decrypt(raw[:12], raw[12:], _aad(row_key)).decode()
         except (binascii.Error, ValueError, InvalidTag) as exc:
             raise SealError("bot state row does not open") from exc

@@ -35,14 +35,26 @@ from dialogs.turn_log import log_turn_failure
 
 LOG = logging.getLogger("openslot.bot")
 MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"
-_VERB_COMMANDS = {Verb.SCHEDULE: "schedule", Verb.MY_INTERVIEWS: "my interviews",
-                  Verb.HELP: "help", Verb.SIGN_IN: "sign in"}
+_VERB_COMMANDS = {
+    Verb.SCHEDULE: "schedule",
+    Verb.MY_INTERVIEWS: "my interviews",
+    Verb.HELP: "help",
+    Verb.SIGN_IN: "sign in",
+}
 
 
-_EDIT_VERBS = {Verb.EDIT_DURATION: EditField.DURATION, Verb.EDIT_WINDOW: EditField.WINDOW,
-               Verb.EDIT_PANEL: EditField.PANEL, Verb.EDIT_ZONE: EditField.ZONE}
-_VERB_ACKS = {Verb.SCHEDULE: "Let's schedule an interview.", Verb.MY_INTERVIEWS: "Your interviews.",
-              Verb.HELP: "Here is what I can do.", Verb.SIGN_IN: "Signing in."}
+_EDIT_VERBS = {
+    Verb.EDIT_DURATION: EditField.DURATION,
+    Verb.EDIT_WINDOW: EditField.WINDOW,
+    Verb.EDIT_PANEL: EditField.PANEL,
+    Verb.EDIT_ZONE: EditField.ZONE,
+}
+_VERB_ACKS = {
+    Verb.SCHEDULE: "Let's schedule an interview.",
+    Verb.MY_INTERVIEWS: "Your interviews.",
+    Verb.HELP: "Here is what I can do.",
+    Verb.SIGN_IN: "Signing in.",
+}
 
 
 _AT_TAG = re.compile(r"<at>([^<]{0,256})</at>", re.IGNORECASE)
@@ -75,8 +87,7 @@ class MessageInvokeResponse(AdaptiveCardInvokeResponse):
     (``invoke 501``). This subclass serialises ``value`` as a plain string.
     """
 
-    _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map,
-                      "value": {"key": "value", "type": "str"}}
+    _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map, "value": {"key": "value", "type": "str"}}
 
 
 def message_response(text: str) -> AdaptiveCardInvokeResponse:
@@ -86,8 +97,10 @@ def message_response(text: str) -> AdaptiveCardInvokeResponse:
 
 def _error_response(status: int, message: str) -> AdaptiveCardInvokeResponse:
     return AdaptiveCardInvokeResponse(
-        status_code=status, type="application/vnd.microsoft.error",
-        value={"code": "BadRequest" if status == 400 else "Error", "message": message})
+        status_code=status,
+        type="application/vnd.microsoft.error",
+        value={"code": "BadRequest" if status == 400 else "Error", "message": message},
+    )
 
 
 class OpenSlotBot(TeamsActivityHandler):
@@ -111,8 +124,9 @@ class OpenSlotBot(TeamsActivityHandler):
         await super().on_turn(turn_context)
         await self._services.conversation_state.save_changes(turn_context)
 
-    async def run_dialog(self, context: TurnContext, text: str | None = None,
-                         edit: tuple[EditField, str] | None = None) -> None:
+    async def run_dialog(
+        self, context: TurnContext, text: str | None = None, edit: tuple[EditField, str] | None = None
+    ) -> None:
         """Continue the active dialog, or start MainDialog with ``text`` as the command.
 
         ``edit`` (field, flow) starts MainDialog on an edit of that flow instead (a slot card's
@@ -150,7 +164,7 @@ class OpenSlotBot(TeamsActivityHandler):
         try:
             action = parse_action(value)
         except ValueError:
-            await context.send_activity("I didn't understand that button. Type \"help\".")
+            await context.send_activity('I didn\'t understand that button. Type "help".')
             return
         if action.verb in _EDIT_VERBS:
             await self.run_dialog(context, edit=(_EDIT_VERBS[action.verb], action.flow))
@@ -162,7 +176,9 @@ class OpenSlotBot(TeamsActivityHandler):
             await context.send_activity(card_activity(card))
 
     async def on_adaptive_card_invoke(
-        self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue  # noqa: ARG002
+        self,
+        turn_context: TurnContext,
+        invoke_value: AdaptiveCardInvokeValue,  # noqa: ARG002
     ) -> AdaptiveCardInvokeResponse:
         raw = turn_context.activity.value
         try:
@@ -174,27 +190,30 @@ class OpenSlotBot(TeamsActivityHandler):
         except Exception as err:  # the press still gets its answer: an error card, not invoke 501
             log_turn_failure(LOG, turn_context, err)
             return AdaptiveCardInvokeResponse(
-                status_code=200, type=CARD_CONTENT_TYPE,
-                value=build_error(action.flow, "Sorry, something went wrong. Please try again."))
+                status_code=200,
+                type=CARD_CONTENT_TYPE,
+                value=build_error(action.flow, "Sorry, something went wrong. Please try again."),
+            )
 
-    async def _answer_press(self, turn_context: TurnContext,
-                            action: CardAction) -> AdaptiveCardInvokeResponse:
+    async def _answer_press(
+        self, turn_context: TurnContext, action: CardAction
+    ) -> AdaptiveCardInvokeResponse:
         if action.verb in _EDIT_VERBS:
             await self.run_dialog(turn_context, edit=(_EDIT_VERBS[action.verb], action.flow))
             return message_response("Let's change that.")
         if action.verb is Verb.MY_INTERVIEWS and is_shared(turn_context):
             # In a group chat or channel the list is the answer to the press: the presser's own.
             listing = await my_interviews_card(turn_context, self._services, action.flow)
-            return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE,
-                                              value=listing)
+            return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=listing)
         card = await handle_card_action(turn_context, self._services, action)
         if card is None:
             await self.run_dialog(turn_context, _VERB_COMMANDS[action.verb])
             return message_response(_VERB_ACKS[action.verb])
         return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
 
-    async def on_members_added_activity(self, members_added: list[ChannelAccount],
-                                        turn_context: TurnContext) -> None:
+    async def on_members_added_activity(
+        self, members_added: list[ChannelAccount], turn_context: TurnContext
+    ) -> None:
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
         if any(member.id != bot_id for member in members_added):
             conversation = turn_context.activity.conversation

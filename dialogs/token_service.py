@@ -53,20 +53,27 @@ class TokenServiceError(Exception):
 class TokenServiceClient(UserTokenClient):
     """A process-wide user-token client: aiohttp ``GetToken``, msrest for the rest."""
 
-    def __init__(self, inner: UserTokenClient, endpoint: str, credentials: AppCredentials, *,
-                 ca_bundle: str | None = None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        inner: UserTokenClient,
+        endpoint: str,
+        credentials: AppCredentials,
+        *,
+        ca_bundle: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
         super().__init__()
         self._inner = inner
         self._url = endpoint.rstrip("/") + GET_TOKEN_PATH
         self._credentials = credentials
-        self._ssl: ssl.SSLContext | bool = (ssl.create_default_context(cafile=ca_bundle)
-                                            if ca_bundle else True)
+        self._ssl: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def get_user_token(self, user_id: str, connection_name: str, channel_id: str,
-                             magic_code: str | None) -> TokenResponse | None:
+    async def get_user_token(
+        self, user_id: str, connection_name: str, channel_id: str, magic_code: str | None
+    ) -> TokenResponse | None:
         """The user's token for ``connection_name``, or ``None`` when there is none.
 
         Raises:
@@ -74,8 +81,11 @@ class TokenServiceClient(UserTokenClient):
             TokenServiceError: the service answered neither 200 nor 404, or too much.
             aiohttp.ClientError, TimeoutError: the service could not be reached in time.
         """
-        for name, value in (("user_id", user_id), ("connection_name", connection_name),
-                            ("channel_id", channel_id)):
+        for name, value in (
+            ("user_id", user_id),
+            ("connection_name", connection_name),
+            ("channel_id", channel_id),
+        ):
             if not value or not isinstance(value, str):
                 raise TypeError(name)
         params = {"userId": user_id, "connectionName": connection_name, "channelId": channel_id}
@@ -86,8 +96,14 @@ class TokenServiceClient(UserTokenClient):
         if self._credentials.microsoft_app_id:  # the dev profile has no bot identity: no header
             bot_token = await asyncio.to_thread(self._credentials.get_access_token)
             headers["Authorization"] = f"Bearer {bot_token}"
-        async with self._http().get(self._url, params=params, headers=headers, ssl=self._ssl,
-                                    allow_redirects=False, timeout=self._timeout) as answer:
+        async with self._http().get(
+            self._url,
+            params=params,
+            headers=headers,
+            ssl=self._ssl,
+            allow_redirects=False,
+            timeout=self._timeout,
+        ) as answer:
             if answer.status == 404:
                 return None
             body = await answer.content.read(MAX_ANSWER_BYTES + 1)
@@ -118,24 +134,23 @@ class TokenServiceClient(UserTokenClient):
 
     # ---- the rarer operations: botbuilder's msrest client, unchanged ------------------------
 
-    async def get_sign_in_resource(self, connection_name: str, activity: Activity,
-                                   final_redirect: str) -> SignInUrlResponse:
+    async def get_sign_in_resource(
+        self, connection_name: str, activity: Activity, final_redirect: str
+    ) -> SignInUrlResponse:
         return await self._inner.get_sign_in_resource(connection_name, activity, final_redirect)
 
     async def sign_out_user(self, user_id: str, connection_name: str, channel_id: str) -> None:
         await self._inner.sign_out_user(user_id, connection_name, channel_id)
 
-    async def get_token_status(self, user_id: str, channel_id: str,
-                               include_filter: str) -> list[TokenStatus]:
+    async def get_token_status(self, user_id: str, channel_id: str, include_filter: str) -> list[TokenStatus]:
         return await self._inner.get_token_status(user_id, channel_id, include_filter)
 
-    async def get_aad_tokens(self, user_id: str, connection_name: str, resource_urls: list[str],
-                             channel_id: str) -> dict[str, TokenResponse]:
-        return await self._inner.get_aad_tokens(user_id, connection_name, resource_urls,
-                                                channel_id)
+    async def get_aad_tokens(
+        self, user_id: str, connection_name: str, resource_urls: list[str], channel_id: str
+    ) -> dict[str, TokenResponse]:
+        return await self._inner.get_aad_tokens(user_id, connection_name, resource_urls, channel_id)
 
-    async def exchange_token(self, user_id: str, connection_name: str, channel_id: str,
-                             exchange_request: TokenExchangeRequest) -> TokenResponse:
-        return await self._inner.exchange_token(user_id, connection_name, channel_id,
-                                                exchange_request)
-
+    async def exchange_token(
+        self, user_id: str, connection_name: str, channel_id: str, exchange_request: TokenExchangeRequest
+    ) -> TokenResponse:
+        return await self._inner.exchange_token(user_id, connection_name, channel_id, exchange_request)

@@ -26,8 +26,7 @@ def _where(filename: str) -> str:
         return str(path.resolve().relative_to(_ROOT))
     except ValueError:
         parts = path.parts
-        return "/".join(parts[parts.index("site-packages") + 1:]) if "site-packages" in parts \
-            else path.name
+        return "/".join(parts[parts.index("site-packages") + 1 :]) if "site-packages" in parts else path.name
 
 
 def _frames(error: BaseException) -> list[str]:
@@ -39,8 +38,10 @@ def _frames(error: BaseException) -> list[str]:
         if lines:
             lines.append(f"  caused by {type(current).__name__}:")
         for frame in traceback.extract_tb(current.__traceback__):
-            lines.append(f"  {_where(frame.filename)}:{frame.lineno} in {frame.name}: "
-                         f"{(frame.line or '').strip()[:160]}")
+            lines.append(
+                f"  {_where(frame.filename)}:{frame.lineno} in {frame.name}: "
+                f"{(frame.line or '').strip()[:160]}"
+            )
         current = current.__cause__ or current.__context__
     return lines
 
@@ -69,5 +70,4 @@ def _shape(context: TurnContext) -> str:
 
 def log_turn_failure(logger: logging.Logger, context: TurnContext, error: BaseException) -> None:
     """Log ``error`` (type, causes, frames) with the activity's shape; no message, no PII."""
-    logger.error("turn failed: %s (%s)\n%s", type(error).__name__, _shape(context),
-                 "\n".join(_frames(error)))
+    logger.error("turn failed: %s (%s)\n%s", type(error).__name__, _shape(context), "\n".join(_frames(error)))

@@ -31,8 +31,7 @@ def zone_or_utc(name: str | None) -> ZoneInfo:
 def zones_of(draft: ScheduleDraft) -> ZonePair:
     """Manager and candidate zones of a draft (the candidate's defaults to the manager's)."""
     manager = zone_or_utc(draft.manager_zone)
-    return ZonePair(manager, zone_or_utc(draft.candidate_zone) if draft.candidate_zone
-                    else manager)
+    return ZonePair(manager, zone_or_utc(draft.candidate_zone) if draft.candidate_zone else manager)
 
 
 def window_of(draft: ScheduleDraft) -> tuple[datetime, datetime]:
@@ -89,21 +88,39 @@ def candidate_of(draft: ScheduleDraft) -> Person:
 
 def slot_picker_view(draft: ScheduleDraft, result: SlotsResult, page: int = 1) -> SlotPickerView:
     """The slot picker for ``result`` (slots kept in the service's best-first order)."""
-    names = {p.address.lower(): p.display_name for p in result.people
-             if p.display_name and p.display_name.lower() != p.address.lower()}
+    names = {
+        p.address.lower(): p.display_name
+        for p in result.people
+        if p.display_name and p.display_name.lower() != p.address.lower()
+    }
     names.update({m.address.lower(): m.display_name for m in draft.members})  # the draft wins
     can_drop = len(draft.required) >= 2  # never offer to drop the last required interviewer
-    blockers = tuple(Blocker(names.get(b.address.lower(), b.address), BlockReason(b.reason),
-                             person_key(b.address) if can_drop else None)
-                     for b in result.blockers if b.reason in BlockReason.__members__.values())
-    slots = tuple(SlotView(slot_id_for(s.start), s.start, s.end, s.outside_candidate_day)
-                  for s in result.slots)
-    return SlotPickerView(flow=draft.flow, candidate=candidate_of(draft),
-                          interviewers=tuple(_person(m) for m in draft.interviewers),
-                          duration=timedelta(minutes=draft.duration_min or 30),
-                          zones=zones_of(draft), slots=slots, blockers=blockers, page=page,
-                          candidate_day="\u2013".join(candidate_day_of(draft) or ("08:00", "20:00"))
-                          if draft.candidate_zone else None, link_day=link_day_of(draft))
+    blockers = tuple(
+        Blocker(
+            names.get(b.address.lower(), b.address),
+            BlockReason(b.reason),
+            person_key(b.address) if can_drop else None,
+        )
+        for b in result.blockers
+        if b.reason in BlockReason.__members__.values()
+    )
+    slots = tuple(
+        SlotView(slot_id_for(s.start), s.start, s.end, s.outside_candidate_day) for s in result.slots
+    )
+    return SlotPickerView(
+        flow=draft.flow,
+        candidate=candidate_of(draft),
+        interviewers=tuple(_person(m) for m in draft.interviewers),
+        duration=timedelta(minutes=draft.duration_min or 30),
+        zones=zones_of(draft),
+        slots=slots,
+        blockers=blockers,
+        page=page,
+        candidate_day="\u2013".join(candidate_day_of(draft) or ("08:00", "20:00"))
+        if draft.candidate_zone
+        else None,
+        link_day=link_day_of(draft),
+    )
 
 
 def slot_of(draft: ScheduleDraft, slot_id: str) -> SlotView:
@@ -114,40 +131,55 @@ def slot_of(draft: ScheduleDraft, slot_id: str) -> SlotView:
 
 def confirmation_view(draft: ScheduleDraft, slot_id: str) -> ConfirmationView:
     """The confirmation card's view for ``slot_id``."""
-    return ConfirmationView(flow=draft.flow, candidate=candidate_of(draft),
-                            interviewers=tuple(_person(m) for m in draft.interviewers),
-                            rooms=tuple(_person(m) for m in draft.rooms),
-                            slot=slot_of(draft, slot_id), zones=zones_of(draft))
+    return ConfirmationView(
+        flow=draft.flow,
+        candidate=candidate_of(draft),
+        interviewers=tuple(_person(m) for m in draft.interviewers),
+        rooms=tuple(_person(m) for m in draft.rooms),
+        slot=slot_of(draft, slot_id),
+        zones=zones_of(draft),
+    )
 
 
-def interview_view(interview: InterviewOut, zones: ZonePair,
-                   draft: ScheduleDraft | None = None,
-                   directory: dict[str, Member] | None = None) -> InterviewView:
+def interview_view(
+    interview: InterviewOut,
+    zones: ZonePair,
+    draft: ScheduleDraft | None = None,
+    directory: dict[str, Member] | None = None,
+) -> InterviewView:
     """An interview for the booked/list/cancelled cards.
 
     Names come from the draft, else from ``directory`` (address → member, lower-case keys), else
     the address. The candidate (the service's ``candidate_email``, else the draft's) is never
     listed as an interviewer.
     """
-    members = {**(directory or {}), **{m.address.lower(): m for m in (draft.members if draft
-                                                                       else ())}}
-    candidate_email = (interview.candidate_email
-                       or ((draft.candidate_email or "") if draft else "")).lower()
+    members = {**(directory or {}), **{m.address.lower(): m for m in (draft.members if draft else ())}}
+    candidate_email = (interview.candidate_email or ((draft.candidate_email or "") if draft else "")).lower()
     people = [a for a in interview.attendees if a.lower() != candidate_email]
-    interviewers = tuple(_person(members[a.lower()]) if a.lower() in members else Person(a, a)
-                         for a in people if not (members.get(a.lower()) and
-                                                 members[a.lower()].is_room))
-    rooms = tuple(_person(members[a.lower()]) for a in people
-                  if members.get(a.lower()) and members[a.lower()].is_room)
-    return InterviewView(interview_id=interview.id,
-                         candidate=Person(interview.candidate_name or "Candidate",
-                                          candidate_email or (draft.candidate_email or ""
-                                                              if draft else "")),
-                         interviewers=interviewers or (Person("(nobody)", ""),),
-                         rooms=rooms, start_utc=interview.start, end_utc=interview.end,
-                         zones=zones, join_url=interview.join_url,
-                         outlook=interview.outlook if interview.outlook in {"deleted", "moved"}
-                         else None,
-                         moved_to=SlotView("moved", interview.outlook_start, interview.outlook_end)
-                         if interview.outlook_start and interview.outlook_end
-                         and interview.outlook_start < interview.outlook_end else None)
+    interviewers = tuple(
+        _person(members[a.lower()]) if a.lower() in members else Person(a, a)
+        for a in people
+        if not (members.get(a.lower()) and members[a.lower()].is_room)
+    )
+    rooms = tuple(
+        _person(members[a.lower()]) for a in people if members.get(a.lower()) and members[a.lower()].is_room
+    )
+    return InterviewView(
+        interview_id=interview.id,
+        candidate=Person(
+            interview.candidate_name or "Candidate",
+            candidate_email or (draft.candidate_email or "" if draft else ""),
+        ),
+        interviewers=interviewers or (Person("(nobody)", ""),),
+        rooms=rooms,
+        start_utc=interview.start,
+        end_utc=interview.end,
+        zones=zones,
+        join_url=interview.join_url,
+        outlook=interview.outlook if interview.outlook in {"deleted", "moved"} else None,
+        moved_to=SlotView("moved", interview.outlook_start, interview.outlook_end)
+        if interview.outlook_start
+        and interview.outlook_end
+        and interview.outlook_start < interview.outlook_end
+        else None,
+    )

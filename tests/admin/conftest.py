@@ -57,14 +57,20 @@ class Admin:
 
     def query(self, people: list[str]) -> dict[str, Any]:
         start, end = next_week(datetime.now(UTC))
-        return {"interviewers": people, "duration_min": 30, "start": format_time(start),
-                "end": format_time(end), "all": True, "limit": 500}
+        return {
+            "interviewers": people,
+            "duration_min": 30,
+            "start": format_time(start),
+            "end": format_time(end),
+            "all": True,
+            "limit": 500,
+        }
 
     async def find(self, people: list[str], upn: str = ALEX) -> tuple[int, Any]:
         return await self.stack.post("/v1/slots/find", self.query(people), self.stack.token(upn))
 
 
 @pytest.fixture
-def admin(calendar_stack: Stack) -> Admin:  # noqa: F811
+def admin(calendar_stack: Stack) -> Admin:
     tokens, graph = build_clients(calendar_stack.runtime)
     return Admin(calendar_stack, tokens, graph)

@@ -21,8 +21,7 @@ from calendar_backend.contract import format_time
 from calendar_backend.tokens import AppCredential
 from tests.admin.conftest import Admin
 
-MEGAN, ADELE, CHRISTIE = ("meganb@contoso.example", "adelev@contoso.example",
-                          "christiec@contoso.example")
+MEGAN, ADELE, CHRISTIE = ("meganb@contoso.example", "adelev@contoso.example", "christiec@contoso.example")
 
 
 async def _allow(admin: Admin, kind: str, value: str) -> None:
@@ -38,8 +37,7 @@ def _group_id(admin: Admin, mail: str) -> str:
 
 def _grant_group_read(admin: Admin) -> None:
     """The admin grants GroupMember.Read.All (needed only for group entries); reset undoes it."""
-    admin.app_registration()["requiredResourceAccess"]["application"].append(
-        "GroupMember.Read.All")
+    admin.app_registration()["requiredResourceAccess"]["application"].append("GroupMember.Read.All")
 
 
 def _schedules(admin: Admin) -> int:
@@ -69,15 +67,16 @@ async def test_a_mailbox_outside_the_allowlist_is_named_and_never_read(admin: Ad
     assert doc["slots"]
 
 
-async def test_booking_with_a_mailbox_outside_the_allowlist_is_refused_by_name(
-        admin: Admin) -> None:
+async def test_booking_with_a_mailbox_outside_the_allowlist_is_refused_by_name(admin: Admin) -> None:
     await _allow(admin, "user", MEGAN)
-    start = (datetime.now(UTC) + timedelta(days=7)).replace(hour=17, minute=0, second=0,
-                                                            microsecond=0)
-    body = {"interviewers": [MEGAN, ADELE], "start": format_time(start),
-            "end": format_time(start + timedelta(minutes=30)),
-            "candidate": {"name": "Dana Smith", "email": "dana@example.com"},
-            "idempotency_key": "allowlist-refusal-0001"}
+    start = (datetime.now(UTC) + timedelta(days=7)).replace(hour=17, minute=0, second=0, microsecond=0)
+    body = {
+        "interviewers": [MEGAN, ADELE],
+        "start": format_time(start),
+        "end": format_time(start + timedelta(minutes=30)),
+        "candidate": {"name": "Dana Smith", "email": "dana@example.com"},
+        "idempotency_key": "allowlist-refusal-0001",
+    }
     before = _schedules(admin)
     status, doc = await admin.stack.post("/v1/interviews", body, admin.stack.token())
     assert status == 403, doc
@@ -86,8 +85,7 @@ async def test_booking_with_a_mailbox_outside_the_allowlist_is_refused_by_name(
     assert _schedules(admin) == before
 
 
-async def test_group_entries_resolve_members_through_graph_and_cache_briefly(
-        admin: Admin) -> None:
+async def test_group_entries_resolve_members_through_graph_and_cache_briefly(admin: Admin) -> None:
     _grant_group_read(admin)
     await _allow(admin, "group", _group_id(admin, "schedulable@contoso.example"))
     status, doc = await admin.find([MEGAN, CHRISTIE])
@@ -142,8 +140,7 @@ async def test_entries_are_validated_listed_and_removed(admin: Admin) -> None:
         assert await allowlist.list_entries(tx, admin.tenant_id) == ()
         assert await allowlist.add_entry(tx, admin.tenant_id, megan)
         assert not await allowlist.add_entry(tx, admin.tenant_id, megan)
-        assert await allowlist.list_entries(tx, admin.tenant_id) == (
-            Entry(EntryKind.USER, MEGAN),)
+        assert await allowlist.list_entries(tx, admin.tenant_id) == (Entry(EntryKind.USER, MEGAN),)
         assert await allowlist.list_entries(tx, "another-tenant") == ()
         assert await allowlist.remove_entry(tx, admin.tenant_id, megan)
         assert await allowlist.list_entries(tx, admin.tenant_id) == ()
@@ -151,13 +148,23 @@ async def test_entries_are_validated_listed_and_removed(admin: Admin) -> None:
 
 def test_allowlist_cli_adds_lists_and_removes(admin: Admin) -> None:
     s = admin.stack.settings
-    env = {**os.environ, "OPENSLOT_DATABASE_URL": s.database_url,
-           "OPENSLOT_KEY_FILE": str(s.key_file), "OPENSLOT_CLIENT_ID": s.client_id}
+    env = {
+        **os.environ,
+        "OPENSLOT_DATABASE_URL": s.database_url,
+        "OPENSLOT_KEY_FILE": str(s.key_file),
+        "OPENSLOT_CLIENT_ID": s.client_id,
+    }
 
     def cli(*args: str) -> dict[str, object]:
-        proc = subprocess.run([sys.executable, "-m", "calendar_backend", "allowlist", *args,
-                               "--tenant", admin.tenant_id], cwd=Path(__file__).parents[2],
-                              env=env, capture_output=True, text=True, timeout=60, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "calendar_backend", "allowlist", *args, "--tenant", admin.tenant_id],
+            cwd=Path(__file__).parents[2],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr
         return dict(json.loads(proc.stdout))
 

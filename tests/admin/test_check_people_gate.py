@@ -15,13 +15,14 @@ async def test_a_refused_mailbox_is_named_not_allowed_and_never_read(admin: Admi
     async with admin.stack.runtime.store.transaction() as tx:
         assert await allowlist.add_entry(tx, admin.tenant_id, parse_entry("user", MEGAN))
     before = int(admin.stack.devtenant.tenant.counters["graph.getSchedule"])
-    status, doc = await admin.stack.post("/v1/directory/check", {"queries": ["Megan", "Adele"]},
-                                         admin.stack.token())
+    status, doc = await admin.stack.post(
+        "/v1/directory/check", {"queries": ["Megan", "Adele"]}, admin.stack.token()
+    )
     assert status == 200, doc
-    assert [(p["query"], p["status"]) for p in doc["people"]] == [("Megan", "ok"),
-                                                                  ("Adele", "not_allowed")]
+    assert [(p["query"], p["status"]) for p in doc["people"]] == [("Megan", "ok"), ("Adele", "not_allowed")]
     schedules = int(admin.stack.devtenant.tenant.counters["graph.getSchedule"])
     assert schedules == before + 1  # Megan's readability only; Adele's calendar was not asked
     denied = admin.audit_rows("directory.check")
     assert [(json.loads(r[3]), r[4]) for r in denied if r[4].startswith("denied")] == [
-        ([ADELE], "denied:not_allowed")]
+        ([ADELE], "denied:not_allowed")
+    ]

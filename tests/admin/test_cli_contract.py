@@ -51,8 +51,13 @@ class Run:
 class Cli:
     """`python -m calendar_backend ...` in-process, with the admin's environment."""
 
-    def __init__(self, dt: DevTenantHandle, tmp: Path, capfd: pytest.CaptureFixture[str],
-                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self,
+        dt: DevTenantHandle,
+        tmp: Path,
+        capfd: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
         self.dt, self.tmp, self.capfd, self.mp = dt, tmp, capfd, monkeypatch
         self.settings = make_settings(dt, tmp)
         app = dt.tenant.applications()[0]
@@ -60,20 +65,26 @@ class Cli:
         for name in [k for k in os.environ if k.startswith("OPENSLOT_")]:
             monkeypatch.delenv(name)
         s = self.settings
-        for key, value in {"ENV": "dev", "DATABASE_URL": s.database_url,
-                           "KEY_FILE": str(s.key_file), "CLIENT_ID": s.client_id,
-                           "AUTHORITY_HOST": s.authority_host,
-                           "GRAPH_BASE_URL": s.graph_base_url, "CA_BUNDLE": str(s.ca_bundle),
-                           "AUDIT_CHECKPOINT_FILE": str(tmp / "off-box" / "cp.jsonl"),
-                           "TENANT_CLIENT_SECRET": self.secret}.items():
+        for key, value in {
+            "ENV": "dev",
+            "DATABASE_URL": s.database_url,
+            "KEY_FILE": str(s.key_file),
+            "CLIENT_ID": s.client_id,
+            "AUTHORITY_HOST": s.authority_host,
+            "GRAPH_BASE_URL": s.graph_base_url,
+            "CA_BUNDLE": str(s.ca_bundle),
+            "AUDIT_CHECKPOINT_FILE": str(tmp / "off-box" / "cp.jsonl"),
+            "TENANT_CLIENT_SECRET": self.secret,
+        }.items():
             monkeypatch.setenv(f"OPENSLOT_{key}", value)
 
     @property
     def tenant(self) -> str:
         return self.dt.tenant_id
 
-    def __call__(self, *argv: str, stdin: str | None = None,
-                 env: Mapping[str, str | None] | None = None) -> Run:
+    def __call__(
+        self, *argv: str, stdin: str | None = None, env: Mapping[str, str | None] | None = None
+    ) -> Run:
         self.capfd.readouterr()
         with self.mp.context() as m:
             m.setattr(sys, "stdin", io.StringIO(stdin or ""))
@@ -90,8 +101,12 @@ class Cli:
 
     def audit(self, operation: str) -> list[tuple[str, str, str]]:
         with sqlite3.connect(self.tmp / "openslot.db") as db:
-            return list(db.execute("SELECT actor_oid, targets, result FROM audit_log "
-                                   "WHERE operation = ? ORDER BY seq", (operation,)))
+            return list(
+                db.execute(
+                    "SELECT actor_oid, targets, result FROM audit_log WHERE operation = ? ORDER BY seq",
+                    (operation,),
+                )
+            )
 
     def setup(self) -> None:
         assert self("keys", "init").code == 0
@@ -115,8 +130,12 @@ def assert_contract(run: Run, argv: tuple[str, ...]) -> None:
 
 
 @pytest.fixture
-def cli(devtenant: DevTenantHandle, tmp_path: Path, capfd: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+def cli(
+    devtenant: DevTenantHandle,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Cli]:
     names = ("", "alembic", "msal", "urllib3", "asyncio", "py.warnings")
     levels = {name: logging.getLogger(name).level for name in names}
     yield Cli(devtenant, tmp_path, capfd, monkeypatch)
@@ -129,8 +148,9 @@ def _consent(cli: Cli, state: str, *, deny: bool = False) -> str:
     """What the admin's browser ends on after the consent page (the URL to paste)."""
     from calendar_backend.onboarding import consent_url
 
-    url = consent_url(cli.dt.base_url, cli.tenant, cli.settings.client_id,
-                      "http://localhost/openslot-cli", state) + ("&deny=1" if deny else "")
+    url = consent_url(
+        cli.dt.base_url, cli.tenant, cli.settings.client_id, "http://localhost/openslot-cli", state
+    ) + ("&deny=1" if deny else "")
     resp = cli.dt.session().get(url, allow_redirects=False, timeout=10)
     assert resp.status_code == 302, resp.text
     return str(resp.headers["Location"]) + "\n"
@@ -153,19 +173,46 @@ def case_serve(cli: Cli) -> None:
 
 def case_migrate(cli: Cli) -> None:
     assert cli("migrate").doc == {"ok": True, "migrated": True}
-    _failure(cli("migrate", env={"OPENSLOT_DATABASE_URL": "nosuchdb://x"}), EXIT_CONFIG,
-             "database")
+    _failure(cli("migrate", env={"OPENSLOT_DATABASE_URL": "nosuchdb://x"}), EXIT_CONFIG, "database")
 
 
 def case_slots(cli: Cli) -> None:
     # Good input goes through the HTTP API in tests/service/test_cli.py (needs a live service).
-    _failure(cli("slots", "--as", MEGAN, "--interviewer", MEGAN, "--duration", "thirty",
-                 "--start", "2026-12-01T00:00:00Z", "--end", "2026-12-02T00:00:00Z"),
-             EXIT_USAGE, "duration")
+    _failure(
+        cli(
+            "slots",
+            "--as",
+            MEGAN,
+            "--interviewer",
+            MEGAN,
+            "--duration",
+            "thirty",
+            "--start",
+            "2026-12-01T00:00:00Z",
+            "--end",
+            "2026-12-02T00:00:00Z",
+        ),
+        EXIT_USAGE,
+        "duration",
+    )
     cli("keys", "init")
-    _failure(cli("slots", "--as", MEGAN, "--interviewer", MEGAN, "--duration", "30",
-                 "--start", "2026-12-01T00:00:00Z", "--end", "2026-12-02T00:00:00Z"),
-             EXIT_REFUSED, "tenant")
+    _failure(
+        cli(
+            "slots",
+            "--as",
+            MEGAN,
+            "--interviewer",
+            MEGAN,
+            "--duration",
+            "30",
+            "--start",
+            "2026-12-01T00:00:00Z",
+            "--end",
+            "2026-12-02T00:00:00Z",
+        ),
+        EXIT_REFUSED,
+        "tenant",
+    )
 
 
 def case_tenant_add(cli: Cli) -> None:
@@ -173,68 +220,122 @@ def case_tenant_add(cli: Cli) -> None:
     first = cli("tenant", "add", "--tenant-id", cli.tenant)
     assert first.doc == {"ok": True, "tenant_id": cli.tenant, "stored": True, "replaced": False}
     assert cli("tenant", "add", "--tenant-id", cli.tenant).doc["unchanged"] is True
-    _failure(cli("tenant", "add", "--tenant-id", cli.tenant,
-                 env={"OPENSLOT_TENANT_CLIENT_SECRET": "wrong"}), EXIT_UPSTREAM, "refused")
-    _failure(cli("tenant", "add", "--tenant-id", cli.tenant, "--replace",
-                 env={"OPENSLOT_TENANT_CLIENT_SECRET": "wrong"}), EXIT_UPSTREAM, "refused")
+    _failure(
+        cli("tenant", "add", "--tenant-id", cli.tenant, env={"OPENSLOT_TENANT_CLIENT_SECRET": "wrong"}),
+        EXIT_UPSTREAM,
+        "refused",
+    )
+    _failure(
+        cli(
+            "tenant",
+            "add",
+            "--tenant-id",
+            cli.tenant,
+            "--replace",
+            env={"OPENSLOT_TENANT_CLIENT_SECRET": "wrong"},
+        ),
+        EXIT_UPSTREAM,
+        "refused",
+    )
     _failure(cli("tenant", "add", "--tenant-id", "not-a-tenant"), EXIT_USAGE, "tenant id")
-    _failure(cli("tenant", "add", "--tenant-id", cli.tenant,
-                 env={"OPENSLOT_TENANT_CLIENT_SECRET": None}), EXIT_USAGE, "secret")
+    _failure(
+        cli("tenant", "add", "--tenant-id", cli.tenant, env={"OPENSLOT_TENANT_CLIENT_SECRET": None}),
+        EXIT_USAGE,
+        "secret",
+    )
 
 
 def case_tenant_onboard(cli: Cli) -> None:
     cli("keys", "init")
     state = "fixed-state-for-this-test"
     cli.mp.setattr("calendar_backend.onboarding.new_state", lambda: state)
-    flags = ("--tenant-id", cli.tenant, "--test-mailbox", MEGAN, "--outside-mailbox", CHRISTIE,
-             "--paste")
+    flags = ("--tenant-id", cli.tenant, "--test-mailbox", MEGAN, "--outside-mailbox", CHRISTIE, "--paste")
     run = cli("tenant", "onboard", *flags, stdin=_consent(cli, state))
     assert "adminconsent?" in run.err  # the URL for the admin, on stderr
     # stored and self-tested; the empty allow-list refuses nobody, which the self-test reports
     assert run.code == EXIT_FOUND_PROBLEM, run.doc
     checks = {c["name"]: c["ok"] for c in run.doc["checks"]}
-    assert checks == {"app_token": True, "read_test_mailbox": True,
-                      "access_policy_refuses": True, "allowlist_refuses": False,
-                      "permissions": True}
+    assert checks == {
+        "app_token": True,
+        "read_test_mailbox": True,
+        "access_policy_refuses": True,
+        "allowlist_refuses": False,
+        "permissions": True,
+    }
     assert cli("allowlist", "add", "--tenant", cli.tenant, "--user", MEGAN).code == 0
-    _failure(cli("tenant", "onboard", *flags, stdin=_consent(cli, state)), EXIT_REFUSED,
-             "--replace")
+    _failure(cli("tenant", "onboard", *flags, stdin=_consent(cli, state)), EXIT_REFUSED, "--replace")
     run = cli("tenant", "onboard", *flags, "--replace", stdin=_consent(cli, state))
     assert run.code == 0, run.doc
     assert [r[2] for r in cli.audit("tenant.onboard")] == ["ok", "ok"]
-    _failure(cli("tenant", "onboard", *flags, stdin=_consent(cli, state, deny=True)),
-             EXIT_UPSTREAM, "AADSTS65004")
-    _failure(cli("tenant", "onboard", "--tenant-id", cli.tenant, "--test-mailbox", MEGAN,
-                 "--outside-mailbox", CHRISTIE, "--paste", stdin="http://evil.example/?x=1\n"),
-             EXIT_UPSTREAM, "state")
+    _failure(
+        cli("tenant", "onboard", *flags, stdin=_consent(cli, state, deny=True)), EXIT_UPSTREAM, "AADSTS65004"
+    )
+    _failure(
+        cli(
+            "tenant",
+            "onboard",
+            "--tenant-id",
+            cli.tenant,
+            "--test-mailbox",
+            MEGAN,
+            "--outside-mailbox",
+            CHRISTIE,
+            "--paste",
+            stdin="http://evil.example/?x=1\n",
+        ),
+        EXIT_UPSTREAM,
+        "state",
+    )
     _failure(cli("tenant", "onboard", "--tenant-id", cli.tenant), EXIT_USAGE, "test-mailbox")
 
 
 def case_tenant_selftest(cli: Cli) -> None:
     cli.setup()
     assert cli("allowlist", "add", "--tenant", cli.tenant, "--user", MEGAN).code == 0
-    run = cli("tenant", "selftest", "--tenant-id", cli.tenant, "--test-mailbox", MEGAN,
-              "--outside-mailbox", CHRISTIE, env={"OPENSLOT_TENANT_CLIENT_SECRET": None})
+    run = cli(
+        "tenant",
+        "selftest",
+        "--tenant-id",
+        cli.tenant,
+        "--test-mailbox",
+        MEGAN,
+        "--outside-mailbox",
+        CHRISTIE,
+        env={"OPENSLOT_TENANT_CLIENT_SECRET": None},
+    )
     assert run.code == 0, run.doc  # the stored credential: no secret needed
     assert run.doc["ok"] is True
-    _failure(cli("tenant", "selftest", "--tenant-id", "8c1b9f39-0000-4000-8000-000000000000",
-                 "--test-mailbox", MEGAN, "--outside-mailbox", CHRISTIE), EXIT_REFUSED,
-             "unknown tenant")
+    _failure(
+        cli(
+            "tenant",
+            "selftest",
+            "--tenant-id",
+            "8c1b9f39-0000-4000-8000-000000000000",
+            "--test-mailbox",
+            MEGAN,
+            "--outside-mailbox",
+            CHRISTIE,
+        ),
+        EXIT_REFUSED,
+        "unknown tenant",
+    )
 
 
 def case_allowlist_add(cli: Cli) -> None:
     cli.setup()
     assert cli("allowlist", "add", "--tenant", cli.tenant, "--user", MEGAN).code == 0
-    _failure(cli("allowlist", "add", "--tenant", cli.tenant, "--user", "not an address"),
-             EXIT_USAGE, "user")
+    _failure(cli("allowlist", "add", "--tenant", cli.tenant, "--user", "not an address"), EXIT_USAGE, "user")
 
 
 def case_allowlist_remove(cli: Cli) -> None:
     cli.setup()
     cli("allowlist", "add", "--tenant", cli.tenant, "--user", MEGAN)
     assert cli("allowlist", "remove", "--tenant", cli.tenant, "--user", MEGAN).code == 0
-    _failure(cli("allowlist", "remove", "--tenant", cli.tenant, "--user", MEGAN),
-             EXIT_REFUSED, "not on the allow-list")
+    _failure(
+        cli("allowlist", "remove", "--tenant", cli.tenant, "--user", MEGAN),
+        EXIT_REFUSED,
+        "not on the allow-list",
+    )
 
 
 def case_allowlist_list(cli: Cli) -> None:
@@ -260,16 +361,14 @@ def case_lifecycle_run(cli: Cli) -> None:
 def case_audit_verify(cli: Cli) -> None:
     cli.setup()
     assert cli("audit", "verify").doc["ok"] is True
-    _failure(cli("audit", "verify", "--checkpoints", str(cli.tmp / "nope.jsonl")), EXIT_CONFIG,
-             "checkpoint")
+    _failure(cli("audit", "verify", "--checkpoints", str(cli.tmp / "nope.jsonl")), EXIT_CONFIG, "checkpoint")
 
 
 def case_audit_export(cli: Cli) -> None:
     cli.setup()
     run = cli("audit", "export", "--tenant", cli.tenant, "--since", "2020-01-01T00:00:00Z")
     assert [r["operation"] for r in run.doc["rows"]] == ["tenant.add"]
-    _failure(cli("audit", "export", "--tenant", cli.tenant, "--since", "yesterday"),
-             EXIT_USAGE, "since")
+    _failure(cli("audit", "export", "--tenant", cli.tenant, "--since", "yesterday"), EXIT_USAGE, "since")
 
 
 def case_audit_checkpoint(cli: Cli) -> None:
@@ -321,8 +420,7 @@ def case_keys_status(cli: Cli) -> None:
     cli.setup()
     doc = cli("keys", "status").doc
     assert doc["envelopes_by_key"] == {str(doc["primary"]): 1}
-    _failure(cli("keys", "status", env={"OPENSLOT_CLIENT_ID": None}), EXIT_CONFIG,
-             "OPENSLOT_CLIENT_ID")
+    _failure(cli("keys", "status", env={"OPENSLOT_CLIENT_ID": None}), EXIT_CONFIG, "OPENSLOT_CLIENT_ID")
 
 
 def case_keys_rotate_signing(cli: Cli) -> None:
@@ -342,17 +440,27 @@ def case_recovery_run(cli: Cli) -> None:
 
 
 CASES: dict[tuple[str, ...], Callable[[Cli], None]] = {
-    ("serve",): case_serve, ("migrate",): case_migrate, ("slots",): case_slots,
-    ("tenant", "add"): case_tenant_add, ("tenant", "onboard"): case_tenant_onboard,
+    ("serve",): case_serve,
+    ("migrate",): case_migrate,
+    ("slots",): case_slots,
+    ("tenant", "add"): case_tenant_add,
+    ("tenant", "onboard"): case_tenant_onboard,
     ("tenant", "selftest"): case_tenant_selftest,
-    ("allowlist", "add"): case_allowlist_add, ("allowlist", "remove"): case_allowlist_remove,
-    ("allowlist", "list"): case_allowlist_list, ("lifecycle", "run"): case_lifecycle_run,
-    ("audit", "verify"): case_audit_verify, ("audit", "export"): case_audit_export,
+    ("allowlist", "add"): case_allowlist_add,
+    ("allowlist", "remove"): case_allowlist_remove,
+    ("allowlist", "list"): case_allowlist_list,
+    ("lifecycle", "run"): case_lifecycle_run,
+    ("audit", "verify"): case_audit_verify,
+    ("audit", "export"): case_audit_export,
     ("audit", "checkpoint"): case_audit_checkpoint,
-    ("keys", "init"): case_keys_init, ("keys", "add"): case_keys_add,
-    ("keys", "promote"): case_keys_promote, ("keys", "reencrypt"): case_keys_reencrypt,
-    ("keys", "retire"): case_keys_retire, ("keys", "status"): case_keys_status,
-    ("keys", "rotate-signing"): case_keys_rotate_signing, ("recovery", "run"): case_recovery_run,
+    ("keys", "init"): case_keys_init,
+    ("keys", "add"): case_keys_add,
+    ("keys", "promote"): case_keys_promote,
+    ("keys", "reencrypt"): case_keys_reencrypt,
+    ("keys", "retire"): case_keys_retire,
+    ("keys", "status"): case_keys_status,
+    ("keys", "rotate-signing"): case_keys_rotate_signing,
+    ("recovery", "run"): case_recovery_run,
 }
 
 
@@ -384,11 +492,11 @@ def test_usage_errors_are_json(cli: Cli) -> None:
 def test_tenant_add_refuses_to_overwrite_without_replace_and_audits(cli: Cli) -> None:
     cli.setup()
     app = cli.dt.tenant.applications()[0]
-    app["passwordCredentials"].append({"keyId": "second", "displayName": "second",
-                                       "secretText": "second-valid-secret"})
+    app["passwordCredentials"].append(
+        {"keyId": "second", "displayName": "second", "secretText": "second-valid-secret"}
+    )
     other = {"OPENSLOT_TENANT_CLIENT_SECRET": "second-valid-secret"}
-    _failure(cli("tenant", "add", "--tenant-id", cli.tenant, env=other), EXIT_REFUSED,
-             "--replace")
+    _failure(cli("tenant", "add", "--tenant-id", cli.tenant, env=other), EXIT_REFUSED, "--replace")
     assert len(cli.audit("tenant.add")) == 1
     run = cli("tenant", "add", "--tenant-id", cli.tenant, "--replace", env=other)
     assert run.doc["replaced"] is True
@@ -405,22 +513,30 @@ def test_secrets_come_from_a_file_or_stdin(cli: Cli) -> None:
     secret_file = cli.tmp / "secret.txt"
     secret_file.write_text(cli.secret + "\n")
     no_env = {"OPENSLOT_TENANT_CLIENT_SECRET": None}
-    run = cli("tenant", "add", "--tenant-id", cli.tenant, "--secret-file", str(secret_file),
-              env=no_env)
+    run = cli("tenant", "add", "--tenant-id", cli.tenant, "--secret-file", str(secret_file), env=no_env)
     assert run.doc["stored"] is True
-    run = cli("tenant", "add", "--tenant-id", cli.tenant, "--secret-stdin",
-              stdin=cli.secret + "\n", env=no_env)
+    run = cli(
+        "tenant", "add", "--tenant-id", cli.tenant, "--secret-stdin", stdin=cli.secret + "\n", env=no_env
+    )
     assert run.doc["unchanged"] is True
-    _failure(cli("tenant", "add", "--tenant-id", cli.tenant, "--secret-file",
-                 str(cli.tmp / "missing"), env=no_env), EXIT_CONFIG, "secret file")
+    _failure(
+        cli(
+            "tenant", "add", "--tenant-id", cli.tenant, "--secret-file", str(cli.tmp / "missing"), env=no_env
+        ),
+        EXIT_CONFIG,
+        "secret file",
+    )
 
 
 def test_allowlist_group_refused_without_group_member_read_all(cli: Cli) -> None:
     cli.setup()
     roles = cli.dt.tenant.applications()[0]["requiredResourceAccess"]["application"]
     assert "GroupMember.Read.All" not in roles
-    _failure(cli("allowlist", "add", "--tenant", cli.tenant, "--group", GROUP), EXIT_REFUSED,
-             "GroupMember.Read.All")
+    _failure(
+        cli("allowlist", "add", "--tenant", cli.tenant, "--group", GROUP),
+        EXIT_REFUSED,
+        "GroupMember.Read.All",
+    )
     assert cli("allowlist", "list", "--tenant", cli.tenant).doc["entries"] == []
     roles.append("GroupMember.Read.All")
     assert cli("allowlist", "add", "--tenant", cli.tenant, "--group", GROUP).code == 0

@@ -36,11 +36,19 @@ def _job(admin: Admin, clock: Clock) -> LeaverJob:
 async def _offer(admin: Admin, oid: str, upn: str) -> str:
     async with admin.stack.runtime.store.transaction() as tx:
         offer = await storage.create_offer(
-            tx, tenant_id=admin.tenant_id, organizer_oid=oid, organizer_upn=upn,
+            tx,
+            tenant_id=admin.tenant_id,
+            organizer_oid=oid,
+            organizer_upn=upn,
             token_hash=hashlib.sha256(secrets.token_bytes(16)).digest(),
-            interviewers=[MEGAN], display_names=["Megan Bowen"], duration_min=30,
-            window_start=T0, window_end=T0 + timedelta(days=5), candidate_time_zone="UTC",
-            expires_at=datetime.now(UTC) + timedelta(days=7))
+            interviewers=[MEGAN],
+            display_names=["Megan Bowen"],
+            duration_min=30,
+            window_start=T0,
+            window_end=T0 + timedelta(days=5),
+            candidate_time_zone="UTC",
+            expires_at=datetime.now(UTC) + timedelta(days=7),
+        )
     return offer.id
 
 
@@ -53,8 +61,7 @@ async def _state(admin: Admin, oid: str, offer_id: str) -> tuple[bool, bool, str
     return archived, cache is not None, offer.status.value
 
 
-async def test_a_disabled_user_is_refused_at_once_then_archived_and_cleaned_up(
-        admin: Admin) -> None:
+async def test_a_disabled_user_is_refused_at_once_then_archived_and_cleaned_up(admin: Admin) -> None:
     alex = admin.oid(ALEX)
     status, _ = await admin.find([MEGAN])
     assert status == 200  # Alex has a working sign-in and a sealed token cache
@@ -107,17 +114,16 @@ async def test_the_first_full_round_archives_known_users_already_gone(admin: Adm
     report = await _job(admin, Clock(T0)).run_tenant(admin.tenant_id)
     assert report.full_round
     assert megan in report.archived
-    disabled_in_sample = {admin.oid("lidiah@contoso.example"),
-                          admin.oid("cameronw@contoso.example")}
+    disabled_in_sample = {admin.oid("lidiah@contoso.example"), admin.oid("cameronw@contoso.example")}
     assert disabled_in_sample <= set(report.archived)
     assert admin.oid(ALEX) not in report.archived
 
 
 async def test_an_expired_sync_state_starts_a_new_full_round(admin: Admin) -> None:
     async with admin.stack.runtime.store.transaction() as tx:
-        await put_delta_link(tx, admin.tenant_id,
-                             f"{admin.stack.settings.graph_base_url}/users/delta?$deltatoken=99999",
-                             T0)
+        await put_delta_link(
+            tx, admin.tenant_id, f"{admin.stack.settings.graph_base_url}/users/delta?$deltatoken=99999", T0
+        )
     report = await _job(admin, Clock(T0)).run_tenant(admin.tenant_id)
     assert report.full_round
     async with admin.stack.runtime.store.transaction() as tx:
@@ -164,8 +170,9 @@ async def test_an_archived_user_cannot_be_booked_as_an_interviewer(admin: Admin)
     assert (await _job(admin, clock).run_tenant(admin.tenant_id)).archived == (megan,)
     admin.control(f"users/{megan}/enable")  # even if the account comes back, OpenSlot's flag holds
     before = admin.stack.graph_requests()
-    status, doc = await admin.stack.post("/v1/interviews", booking_body([MEGAN], slot, "k-arch"),
-                                         admin.stack.token())
+    status, doc = await admin.stack.post(
+        "/v1/interviews", booking_body([MEGAN], slot, "k-arch"), admin.stack.token()
+    )
     assert status == 403, doc
     assert MEGAN in doc["message"]  # refused by name
     assert admin.stack.graph_requests() == before

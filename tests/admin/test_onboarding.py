@@ -49,27 +49,33 @@ async def _follow(location: str) -> None:
         assert resp.status == 200
 
 
-async def test_onboarding_end_to_end_against_devtenant(devtenant: DevTenantHandle,
-                                                      tmp_path: Path) -> None:
+async def test_onboarding_end_to_end_against_devtenant(devtenant: DevTenantHandle, tmp_path: Path) -> None:
     settings = make_settings(devtenant, tmp_path)
     create_keyring(settings.key_file)
     app_id = str(devtenant.tenant.applications()[0]["appId"])
-    devtenant.session().post(f"{devtenant.base_url}/_devtenant/apps/{app_id}/consent/revoke",
-                             timeout=10).raise_for_status()
+    devtenant.session().post(
+        f"{devtenant.base_url}/_devtenant/apps/{app_id}/consent/revoke", timeout=10
+    ).raise_for_status()
     cred = _credential(devtenant)
     async with open_runtime(settings) as rt:
         tokens, graph = build_clients(rt)
         flow = Onboarding(rt.store, rt.cipher, tokens, graph)
         # Before consent, the self-test says so instead of crashing.
-        early = await flow.self_test(devtenant.tenant_id, cred, test_mailbox=MEGAN,
-                                     outside_mailbox=CHRISTIE)
+        early = await flow.self_test(devtenant.tenant_id, cred, test_mailbox=MEGAN, outside_mailbox=CHRISTIE)
         assert not early.ok
         assert early.checks[0].name == "app_token"
         shown: list[str] = []
         async with LoopbackReceiver() as receiver:
-            waiting = asyncio.create_task(flow.receive_consent(
-                receiver, authority_host=settings.authority_host, tenant=devtenant.tenant_id,
-                client_id=app_id, show=shown.append, timeout_s=30))
+            waiting = asyncio.create_task(
+                flow.receive_consent(
+                    receiver,
+                    authority_host=settings.authority_host,
+                    tenant=devtenant.tenant_id,
+                    client_id=app_id,
+                    show=shown.append,
+                    timeout_s=30,
+                )
+            )
             while not shown:
                 await asyncio.sleep(0.01)
             assert shown[0].startswith(f"{devtenant.base_url}/{devtenant.tenant_id}/adminconsent?")
@@ -81,17 +87,25 @@ async def test_onboarding_end_to_end_against_devtenant(devtenant: DevTenantHandl
         await flow.store_credential(tenant_id, cred)
         async with rt.store.transaction() as tx:  # an empty allow-list refuses nobody: not ok
             await allowlist.add_entry(tx, tenant_id, allowlist.parse_entry("user", MEGAN))
-        report = await flow.self_test(tenant_id, cred, test_mailbox=MEGAN,
-                                      outside_mailbox=CHRISTIE)
+        report = await flow.self_test(tenant_id, cred, test_mailbox=MEGAN, outside_mailbox=CHRISTIE)
         async with rt.store.transaction() as tx:
             row = await storage.get_tenant(tx, tenant_id)
         assert row is not None
-        assert AppCredential.from_bytes(
-            rt.cipher.decrypt(row.credential_blob, aad=tenant_credential_aad(tenant_id))) == cred
+        assert (
+            AppCredential.from_bytes(
+                rt.cipher.decrypt(row.credential_blob, aad=tenant_credential_aad(tenant_id))
+            )
+            == cred
+        )
     assert report.ok, report.to_json()
     by_name = {c.name: c for c in report.checks}
-    assert set(by_name) == {"app_token", "read_test_mailbox", "access_policy_refuses",
-                            "allowlist_refuses", "permissions"}
+    assert set(by_name) == {
+        "app_token",
+        "read_test_mailbox",
+        "access_policy_refuses",
+        "allowlist_refuses",
+        "permissions",
+    }
     assert CHRISTIE in by_name["access_policy_refuses"].detail
     assert "ErrorAccessDenied" in by_name["access_policy_refuses"].detail
     with sqlite3.connect(tmp_path / "openslot.db") as db:
@@ -101,8 +115,7 @@ async def test_onboarding_end_to_end_against_devtenant(devtenant: DevTenantHandl
     assert cred.client_secret.encode() not in database  # stored sealed, never in plaintext
 
 
-async def test_declined_consent_stores_nothing(devtenant: DevTenantHandle,
-                                              tmp_path: Path) -> None:
+async def test_declined_consent_stores_nothing(devtenant: DevTenantHandle, tmp_path: Path) -> None:
     settings = make_settings(devtenant, tmp_path)
     create_keyring(settings.key_file)
     app_id = str(devtenant.tenant.applications()[0]["appId"])
@@ -116,9 +129,14 @@ async def test_declined_consent_stores_nothing(devtenant: DevTenantHandle,
 
         source = PastedUrl("http://localhost/openslot-cli", pasted)
         with pytest.raises(ConsentError, match="not granted"):
-            await flow.receive_consent(source, authority_host=settings.authority_host,
-                                       tenant=devtenant.tenant_id, client_id=app_id,
-                                       show=shown.append, timeout_s=30)
+            await flow.receive_consent(
+                source,
+                authority_host=settings.authority_host,
+                tenant=devtenant.tenant_id,
+                client_id=app_id,
+                show=shown.append,
+                timeout_s=30,
+            )
         async with rt.store.transaction() as tx:
             assert await storage.list_tenant_ids(tx) == []
 
@@ -133,11 +151,9 @@ def test_a_consent_result_for_another_onboarding_is_rejected() -> None:
 
 
 def test_permissions_must_be_exactly_what_openslot_asks_for() -> None:
-    needed = frozenset({"Calendars.ReadWrite", "MailboxSettings.Read", "User.Read.All",
-                        "Place.Read.All"})
+    needed = frozenset({"Calendars.ReadWrite", "MailboxSettings.Read", "User.Read.All", "Place.Read.All"})
     assert check_permissions(needed, needs_groups=False).ok
-    assert check_permissions(needed - {"User.Read.All"} | {"User.ReadBasic.All"},
-                             needs_groups=False).ok
+    assert check_permissions(needed - {"User.Read.All"} | {"User.ReadBasic.All"}, needs_groups=False).ok
     more = check_permissions(needed | {"Mail.Read"}, needs_groups=False)
     assert more.excess == ("Mail.Read",)
     assert not more.ok
@@ -150,10 +166,10 @@ async def test_self_test_reports_excess_and_missing_permissions(admin: Admin) ->
     roles = admin.app_registration()["requiredResourceAccess"]["application"]
     roles.remove("Place.Read.All")
     roles.append("Mail.Read")
-    flow = Onboarding(admin.stack.runtime.store, admin.stack.runtime.cipher, admin.tokens,
-                      admin.graph)
-    report = await flow.self_test(admin.tenant_id, _credential(admin.stack.devtenant),
-                                  test_mailbox=MEGAN, outside_mailbox=CHRISTIE)
+    flow = Onboarding(admin.stack.runtime.store, admin.stack.runtime.cipher, admin.tokens, admin.graph)
+    report = await flow.self_test(
+        admin.tenant_id, _credential(admin.stack.devtenant), test_mailbox=MEGAN, outside_mailbox=CHRISTIE
+    )
     perms = {c.name: c for c in report.checks}["permissions"]
     assert not report.ok
     assert not perms.ok
@@ -163,10 +179,10 @@ async def test_self_test_reports_excess_and_missing_permissions(admin: Admin) ->
 
 async def test_self_test_fails_when_no_access_policy_restricts_openslot(admin: Admin) -> None:
     admin.stack.devtenant.tenant.data["applicationAccessPolicies"] = []
-    flow = Onboarding(admin.stack.runtime.store, admin.stack.runtime.cipher, admin.tokens,
-                      admin.graph)
-    report = await flow.self_test(admin.tenant_id, _credential(admin.stack.devtenant),
-                                  test_mailbox=MEGAN, outside_mailbox=CHRISTIE)
+    flow = Onboarding(admin.stack.runtime.store, admin.stack.runtime.cipher, admin.tokens, admin.graph)
+    report = await flow.self_test(
+        admin.tenant_id, _credential(admin.stack.devtenant), test_mailbox=MEGAN, outside_mailbox=CHRISTIE
+    )
     policy = {c.name: c for c in report.checks}["access_policy_refuses"]
     assert not policy.ok
     assert CHRISTIE in policy.detail
@@ -176,10 +192,10 @@ async def test_self_test_fails_when_no_access_policy_restricts_openslot(admin: A
 async def test_self_test_checks_openslots_own_allowlist(admin: Admin) -> None:
     async with admin.stack.runtime.store.transaction() as tx:
         await allowlist.add_entry(tx, admin.tenant_id, allowlist.parse_entry("user", MEGAN))
-    flow = Onboarding(admin.stack.runtime.store, admin.stack.runtime.cipher, admin.tokens,
-                      admin.graph)
-    report = await flow.self_test(admin.tenant_id, _credential(admin.stack.devtenant),
-                                  test_mailbox=MEGAN, outside_mailbox=CHRISTIE)
+    flow = Onboarding(admin.stack.runtime.store, admin.stack.runtime.cipher, admin.tokens, admin.graph)
+    report = await flow.self_test(
+        admin.tenant_id, _credential(admin.stack.devtenant), test_mailbox=MEGAN, outside_mailbox=CHRISTIE
+    )
     check = {c.name: c for c in report.checks}["allowlist_refuses"]
     assert check.ok, check
     assert CHRISTIE in check.detail
@@ -187,7 +203,8 @@ async def test_self_test_checks_openslots_own_allowlist(admin: Admin) -> None:
 
 
 async def test_the_listener_ignores_a_stray_request_and_shows_a_failure_page(
-        devtenant: DevTenantHandle, tmp_path: Path) -> None:
+    devtenant: DevTenantHandle, tmp_path: Path
+) -> None:
     settings = make_settings(devtenant, tmp_path)
     create_keyring(settings.key_file)
     app_id = str(devtenant.tenant.applications()[0]["appId"])
@@ -196,9 +213,16 @@ async def test_the_listener_ignores_a_stray_request_and_shows_a_failure_page(
         flow = Onboarding(rt.store, rt.cipher, tokens, graph)
         shown: list[str] = []
         async with LoopbackReceiver() as receiver:
-            waiting = asyncio.create_task(flow.receive_consent(
-                receiver, authority_host=settings.authority_host, tenant=devtenant.tenant_id,
-                client_id=app_id, show=shown.append, timeout_s=30))
+            waiting = asyncio.create_task(
+                flow.receive_consent(
+                    receiver,
+                    authority_host=settings.authority_host,
+                    tenant=devtenant.tenant_id,
+                    client_id=app_id,
+                    show=shown.append,
+                    timeout_s=30,
+                )
+            )
             while not shown:
                 await asyncio.sleep(0.01)
             async with aiohttp.ClientSession() as http:  # a stray request: wrong state

@@ -39,8 +39,11 @@ async def _process(settings: BackendSettings) -> AsyncIterator[TestClient[web.Re
 
 
 async def _find_ok(admin: Admin, client: TestClient[web.Request, web.Application]) -> None:
-    resp = await client.post("/v1/slots/find", json=admin.query([MEGAN]),
-                             headers={"Authorization": f"Bearer {admin.stack.token()}"})
+    resp = await client.post(
+        "/v1/slots/find",
+        json=admin.query([MEGAN]),
+        headers={"Authorization": f"Bearer {admin.stack.token()}"},
+    )
     assert resp.status == 200, await resp.text()
 
 
@@ -55,8 +58,7 @@ async def test_rotation_runbook_without_downtime(admin: Admin) -> None:
     old = load_keyring(key_file).primary_id
     await _find_ok(admin, admin.stack.client)  # a token cache now exists, sealed under `old`
     before = await _blobs(admin)
-    assert {b.kind for b in before} == {storage.BlobKind.TENANT_CREDENTIAL,
-                                        storage.BlobKind.TOKEN_CACHE}
+    assert {b.kind for b in before} == {storage.BlobKind.TENANT_CREDENTIAL, storage.BlobKind.TOKEN_CACHE}
     assert (await rotation.status(store, key_file)).envelopes_by_key == {old: len(before)}
 
     new = rotation.add(key_file)  # step 1; the running process keeps serving
@@ -111,13 +113,23 @@ async def test_retiring_a_key_still_in_use_is_refused(admin: Admin) -> None:
 
 async def test_keys_cli_walks_the_runbook(admin: Admin) -> None:
     s = admin.stack.settings
-    env = {**os.environ, "OPENSLOT_DATABASE_URL": s.database_url,
-           "OPENSLOT_KEY_FILE": str(s.key_file), "OPENSLOT_CLIENT_ID": s.client_id}
+    env = {
+        **os.environ,
+        "OPENSLOT_DATABASE_URL": s.database_url,
+        "OPENSLOT_KEY_FILE": str(s.key_file),
+        "OPENSLOT_CLIENT_ID": s.client_id,
+    }
 
     def cli(*args: str) -> dict[str, object]:
-        proc = subprocess.run([sys.executable, "-m", "calendar_backend", "keys", *args],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-                              check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "calendar_backend", "keys", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr
         return dict(json.loads(proc.stdout.splitlines()[-1]))
 

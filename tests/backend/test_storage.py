@@ -394,13 +394,14 @@ async def test_an_organizer_on_the_panel_is_blocked_and_one_off_it_is_not(store:
     async with store.transaction() as tx:
         await _pending(tx, T0, txn="a")  # organizer hm@ is not an attendee
         await _pending(tx, T0, txn="b", attendees=("bob@contoso.example", "c2@mail.example"))
-        on_panel = await _pending(tx, T0 + timedelta(hours=2), txn="c",
-                                  attendees=("hm@contoso.example", "c3@mail.example"))
+        on_panel = await _pending(
+            tx, T0 + timedelta(hours=2), txn="c", attendees=("hm@contoso.example", "c3@mail.example")
+        )
         with pytest.raises(SlotTakenError):
-            await _pending(tx, T0 + timedelta(hours=2), txn="d",
-                           attendees=("HM@contoso.example", "c4@mail.example"))
-        found = await storage.find_conflicts(tx, TID, ["hm@contoso.example"], T0,
-                                             T0 + timedelta(hours=3))
+            await _pending(
+                tx, T0 + timedelta(hours=2), txn="d", attendees=("HM@contoso.example", "c4@mail.example")
+            )
+        found = await storage.find_conflicts(tx, TID, ["hm@contoso.example"], T0, T0 + timedelta(hours=3))
     assert [r.id for r in found] == [on_panel.id]
 
 
@@ -420,8 +421,7 @@ async def test_a_hold_reserves_the_new_time_until_the_move_completes(store: Stor
         for at in (T0, later):
             with pytest.raises(SlotTakenError):
                 await _pending(tx, at + timedelta(minutes=30), attendees=("ada@contoso.example",))
-        assert await storage.insert_hold(tx, row, T0 + timedelta(hours=8),
-                                         T0 + timedelta(hours=9)) is None
+        assert await storage.insert_hold(tx, row, T0 + timedelta(hours=8), T0 + timedelta(hours=9)) is None
         assert [r.id for r in await storage.list_interviews(tx, TID, OID, T0)] == [row.id]
         moved = await storage.complete_move(tx, hold.id)
         assert moved is not None
@@ -431,8 +431,7 @@ async def test_a_hold_reserves_the_new_time_until_the_move_completes(store: Stor
     assert free.status is InterviewStatus.PENDING
 
 
-async def test_a_hold_overlapping_its_own_old_time_is_fine_and_release_frees_it(
-        store: Store) -> None:
+async def test_a_hold_overlapping_its_own_old_time_is_fine_and_release_frees_it(store: Store) -> None:
     async with store.transaction() as tx:
         row = await _pending(tx, T0, txn="moving")
         assert await storage.confirm_interview(tx, row.id, "evt", None)
@@ -442,14 +441,14 @@ async def test_a_hold_overlapping_its_own_old_time_is_fine_and_release_frees_it(
         other = await _pending(tx, T0 + timedelta(hours=3), txn="other")
         with pytest.raises(SlotTakenError):
             await storage.insert_hold(tx, row, other.start, other.end)
-        hold = await storage.insert_hold(tx, row, T0 + timedelta(minutes=30),
-                                         T0 + timedelta(minutes=90))
+        hold = await storage.insert_hold(tx, row, T0 + timedelta(minutes=30), T0 + timedelta(minutes=90))
         assert hold is not None
         assert await storage.release_hold(tx, hold.id)
         assert not await storage.release_hold(tx, row.id)  # never deletes a real interview
         assert await storage.complete_move(tx, hold.id) is None
-        stale = await storage.insert_hold(tx, dataclasses.replace(row, version=99), T0, T0 +
-                                          timedelta(hours=1))
+        stale = await storage.insert_hold(
+            tx, dataclasses.replace(row, version=99), T0, T0 + timedelta(hours=1)
+        )
     assert stale is None
 
 

@@ -48,9 +48,12 @@ DIRECTORY = [
 class FakeCalendarService(CalendarServiceApi):
     """In-memory Calendar Service. Records calls; slots are a fixed list unless `busy` is set."""
 
-    slots: list[SlotOut] = field(default_factory=lambda: [
-        SlotOut(NOW + timedelta(days=6, hours=h), NOW + timedelta(days=6, hours=h, minutes=45))
-        for h in (1, 2, 4)])
+    slots: list[SlotOut] = field(
+        default_factory=lambda: [
+            SlotOut(NOW + timedelta(days=6, hours=h), NOW + timedelta(days=6, hours=h, minutes=45))
+            for h in (1, 2, 4)
+        ]
+    )
     blockers: list[BlockerOut] = field(default_factory=list)
     taken_once: bool = False
     reconnect: bool = False
@@ -72,43 +75,78 @@ class FakeCalendarService(CalendarServiceApi):
         if self.reconnect:
             raise errors.ReconnectRequiredError()
 
-    async def find_slots(self, token: str, *, interviewers: list[str], duration_min: int,
-                         start: datetime, end: datetime, buffer_min: int = 0,
-                         rooms: list[str] | None = None, limit: int = 8,
-                         candidate_time_zone: str | None = None,
-                         candidate_day: tuple[str, str] | None = None) -> SlotsResult:
+    async def find_slots(
+        self,
+        token: str,
+        *,
+        interviewers: list[str],
+        duration_min: int,
+        start: datetime,
+        end: datetime,
+        buffer_min: int = 0,
+        rooms: list[str] | None = None,
+        limit: int = 8,
+        candidate_time_zone: str | None = None,
+        candidate_day: tuple[str, str] | None = None,
+    ) -> SlotsResult:
         self._check(token, "find_slots")
-        self.slot_requests.append({"interviewers": interviewers, "rooms": rooms,
-                                   "candidate_time_zone": candidate_time_zone,
-                                   "candidate_day": candidate_day})
-        slots = tuple(SlotOut(s.start, s.start + timedelta(minutes=duration_min),
-                              s.outside_candidate_day)
-                      for s in self.slots if start <= s.start < end)
-        return SlotsResult(slots, tuple(p for p in DIRECTORY if p.address in interviewers),
-                           tuple(self.blockers) if not slots else ())
+        self.slot_requests.append(
+            {
+                "interviewers": interviewers,
+                "rooms": rooms,
+                "candidate_time_zone": candidate_time_zone,
+                "candidate_day": candidate_day,
+            }
+        )
+        slots = tuple(
+            SlotOut(s.start, s.start + timedelta(minutes=duration_min), s.outside_candidate_day)
+            for s in self.slots
+            if start <= s.start < end
+        )
+        return SlotsResult(
+            slots,
+            tuple(p for p in DIRECTORY if p.address in interviewers),
+            tuple(self.blockers) if not slots else (),
+        )
 
-    async def create_interview(self, token: str, *, candidate_name: str, candidate_email: str,
-                               interviewers: list[str], start: datetime, end: datetime,
-                               idempotency_key: str, rooms: list[str] | None = None,
-                               time_zone: str | None = None,
-                               optional: list[str] | None = None,
-                               role: str | None = None) -> InterviewOut:
+    async def create_interview(
+        self,
+        token: str,
+        *,
+        candidate_name: str,
+        candidate_email: str,
+        interviewers: list[str],
+        start: datetime,
+        end: datetime,
+        idempotency_key: str,
+        rooms: list[str] | None = None,
+        time_zone: str | None = None,
+        optional: list[str] | None = None,
+        role: str | None = None,
+    ) -> InterviewOut:
         self._check(token, "create_interview")
-        self.create_requests.append({"interviewers": interviewers, "optional": optional,
-                                     "role": role})
+        self.create_requests.append({"interviewers": interviewers, "optional": optional, "role": role})
         if idempotency_key in self.by_key:
             return self.interviews[self.by_key[idempotency_key]]
         if self.taken_once:
             self.taken_once = False
             err = errors.SlotTakenError()
             err.fresh_slots = SlotsResult(  # type: ignore[attr-defined]
-                (SlotOut(start + timedelta(days=1), end + timedelta(days=1)),), ())
+                (SlotOut(start + timedelta(days=1), end + timedelta(days=1)),), ()
+            )
             raise err
         iid = f"iv{len(self.interviews) + 1}"
         self.interviews[iid] = InterviewOut(
-            iid, "confirmed", start, end, f"Interview: {candidate_name}",
-            (*interviewers, *(rooms or []), candidate_email), candidate_name,
-            "https://teams.example/join/1", "ev1")
+            iid,
+            "confirmed",
+            start,
+            end,
+            f"Interview: {candidate_name}",
+            (*interviewers, *(rooms or []), candidate_email),
+            candidate_name,
+            "https://teams.example/join/1",
+            "ev1",
+        )
         self.by_key[idempotency_key] = iid
         return self.interviews[iid]
 
@@ -122,23 +160,42 @@ class FakeCalendarService(CalendarServiceApi):
             raise errors.NotFoundError()
         old = self.interviews[interview_id]
         self.interviews[interview_id] = InterviewOut(
-            old.id, "cancelled", old.start, old.end, old.subject, old.attendees,
-            old.candidate_name, old.join_url, old.event_id)
+            old.id,
+            "cancelled",
+            old.start,
+            old.end,
+            old.subject,
+            old.attendees,
+            old.candidate_name,
+            old.join_url,
+            old.event_id,
+        )
         return self.interviews[interview_id]
 
-    async def reschedule_interview(self, token: str, interview_id: str, *, start: datetime,
-                                   end: datetime) -> InterviewOut:
+    async def reschedule_interview(
+        self, token: str, interview_id: str, *, start: datetime, end: datetime
+    ) -> InterviewOut:
         self._check(token, "reschedule_interview")
         old = self.interviews[interview_id]
         self.interviews[interview_id] = InterviewOut(
-            old.id, "confirmed", start, end, old.subject, old.attendees, old.candidate_name,
-            old.join_url, old.event_id)
+            old.id,
+            "confirmed",
+            start,
+            end,
+            old.subject,
+            old.attendees,
+            old.candidate_name,
+            old.join_url,
+            old.event_id,
+        )
         return self.interviews[interview_id]
 
     async def resolve_people(self, token: str, queries: list[str]) -> list[list[PersonOut]]:
         self._check(token, "resolve_people")
-        return [[p for p in DIRECTORY if q.lower() == p.address
-                 or q.lower() in p.display_name.lower()] for q in queries]
+        return [
+            [p for p in DIRECTORY if q.lower() == p.address or q.lower() in p.display_name.lower()]
+            for q in queries
+        ]
 
     async def my_time_zone(self, token: str) -> str | None:
         self._check(token, "my_time_zone")
@@ -159,26 +216,45 @@ class FakeCalendarService(CalendarServiceApi):
                 out.append(PersonCheckOut(query, "duplicate", matches[0]))
             else:
                 seen.add(matches[0].address)
-                out.append(PersonCheckOut(query, self.person_status.get(matches[0].address, "ok"),
-                                          matches[0]))
+                out.append(
+                    PersonCheckOut(query, self.person_status.get(matches[0].address, "ok"), matches[0])
+                )
         return out
 
-    async def create_offer(self, token: str, *, interviewers: list[str], duration_min: int,
-                           window_start: datetime, window_end: datetime, candidate_name: str,
-                           candidate_time_zone: str | None = None,
-                           conversation_ref: dict[str, Any] | None = None,
-                           candidate_email: str | None = None,
-                           manager_time_zone: str | None = None, role: str | None = None,
-                           show_interviewer_names: bool = False,
-                           day_hours: tuple[int, int] | None = None) -> OfferOut:
+    async def create_offer(
+        self,
+        token: str,
+        *,
+        interviewers: list[str],
+        duration_min: int,
+        window_start: datetime,
+        window_end: datetime,
+        candidate_name: str,
+        candidate_time_zone: str | None = None,
+        conversation_ref: dict[str, Any] | None = None,
+        candidate_email: str | None = None,
+        manager_time_zone: str | None = None,
+        role: str | None = None,
+        show_interviewer_names: bool = False,
+        day_hours: tuple[int, int] | None = None,
+    ) -> OfferOut:
         self._check(token, "create_offer")
-        self.offer_requests.append({
-            "interviewers": interviewers, "duration_min": duration_min,
-            "window_start": window_start, "window_end": window_end,
-            "candidate_name": candidate_name, "candidate_time_zone": candidate_time_zone,
-            "conversation_ref": conversation_ref, "candidate_email": candidate_email,
-            "manager_time_zone": manager_time_zone, "role": role,
-            "show_interviewer_names": show_interviewer_names, "day_hours": day_hours})
+        self.offer_requests.append(
+            {
+                "interviewers": interviewers,
+                "duration_min": duration_min,
+                "window_start": window_start,
+                "window_end": window_end,
+                "candidate_name": candidate_name,
+                "candidate_time_zone": candidate_time_zone,
+                "conversation_ref": conversation_ref,
+                "candidate_email": candidate_email,
+                "manager_time_zone": manager_time_zone,
+                "role": role,
+                "show_interviewer_names": show_interviewer_names,
+                "day_hours": day_hours,
+            }
+        )
         if not self.offers_available:
             raise errors.NotFoundError()
         return OfferOut("of1", "open", NOW + timedelta(days=7), "https://bot.example/c/abc")
@@ -222,11 +298,14 @@ def make_bot(storage: SqlStorage, fake: FakeCalendarService) -> OpenSlotBot:
 
 
 def make_adapter(bot: OpenSlotBot, *, signed_in: bool = True) -> TestAdapter:
-    template = Activity(channel_id="msteams", service_url="https://smba.trafficmanager.net/x/",
-                        from_property=ChannelAccount(id="29:alex", name="Alex Wilber"),
-                        recipient=ChannelAccount(id="28:bot", name="OpenSlot"),
-                        conversation=ConversationAccount(id="a:conv1"),
-                        local_timezone="Europe/London")
+    template = Activity(
+        channel_id="msteams",
+        service_url="https://smba.trafficmanager.net/x/",
+        from_property=ChannelAccount(id="29:alex", name="Alex Wilber"),
+        recipient=ChannelAccount(id="28:bot", name="OpenSlot"),
+        conversation=ConversationAccount(id="a:conv1"),
+        local_timezone="Europe/London",
+    )
 
     async def logic(context: TurnContext) -> None:
         await bot.on_turn(context)

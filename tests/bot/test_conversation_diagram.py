@@ -19,8 +19,9 @@ _EDGE = re.compile(r"^\s*(\S+)\s+-->\s+(\S+)(?:\s*:\s*(.*))?$")
 
 
 def _lines() -> list[str]:
-    return [line for line in DIAGRAM.read_text(encoding="utf-8").splitlines()
-            if not line.strip().startswith("%%")]
+    return [
+        line for line in DIAGRAM.read_text(encoding="utf-8").splitlines() if not line.strip().startswith("%%")
+    ]
 
 
 def _classes() -> dict[str, set[str]]:
@@ -29,14 +30,12 @@ def _classes() -> dict[str, set[str]]:
     for line in _lines():
         match = re.match(r"^\s*class\s+(.+?)\s+(\w+)\s*$", line)
         if match:
-            groups.setdefault(match.group(2), set()).update(
-                s.strip() for s in match.group(1).split(","))
+            groups.setdefault(match.group(2), set()).update(s.strip() for s in match.group(1).split(","))
     return groups
 
 
 def _edges() -> list[tuple[str, str, str]]:
-    return [(m.group(1), m.group(2), m.group(3) or "") for line in _lines()
-            if (m := _EDGE.match(line))]
+    return [(m.group(1), m.group(2), m.group(3) or "") for line in _lines() if (m := _EDGE.match(line))]
 
 
 async def _steps(dialog_type: type, storage: SqlStorage) -> set[str]:
@@ -67,20 +66,29 @@ def test_every_global_command_is_drawn() -> None:
 
 
 def test_every_edit_button_returns_to_the_step_that_asks_for_it() -> None:
-    verbs = {EditField.DURATION: Verb.EDIT_DURATION, EditField.WINDOW: Verb.EDIT_WINDOW,
-             EditField.PANEL: Verb.EDIT_PANEL, EditField.ZONE: Verb.EDIT_ZONE}
+    verbs = {
+        EditField.DURATION: Verb.EDIT_DURATION,
+        EditField.WINDOW: Verb.EDIT_WINDOW,
+        EditField.PANEL: Verb.EDIT_PANEL,
+        EditField.ZONE: Verb.EDIT_ZONE,
+    }
     edges = _edges()
     for field in EditField:
-        assert any(src == "slots_shown" and dst == ASKED_BY[field]
-                   and f"({verbs[field].value})" in label
-                   for src, dst, label in edges), field
+        assert any(
+            src == "slots_shown" and dst == ASKED_BY[field] and f"({verbs[field].value})" in label
+            for src, dst, label in edges
+        ), field
     assert any(src == "slots_shown" and "typed edit" in label for src, _, label in edges)
 
 
 def test_every_card_verb_is_drawn() -> None:
     labels = " ".join(label for _, _, label in _edges())
-    command_titles = {Verb.SCHEDULE: "schedule", Verb.MY_INTERVIEWS: "my_interviews",
-                      Verb.HELP: "Help", Verb.SIGN_IN: "sign_in"}
+    command_titles = {
+        Verb.SCHEDULE: "schedule",
+        Verb.MY_INTERVIEWS: "my_interviews",
+        Verb.HELP: "Help",
+        Verb.SIGN_IN: "sign_in",
+    }
     for verb in Verb:
         word = command_titles.get(verb, verb.value)
         assert re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", labels), verb.value

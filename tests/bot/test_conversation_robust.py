@@ -33,8 +33,7 @@ async def test_command_buttons_answer_invoke_200(adapter: TestAdapter, verb: str
     assert "went wrong" not in texts(replies).lower()
 
 
-async def test_schedule_button_starts_the_flow_and_the_next_answer_continues_it(
-        adapter: TestAdapter) -> None:
+async def test_schedule_button_starts_the_flow_and_the_next_answer_continues_it(adapter: TestAdapter) -> None:
     replies = await say(adapter, invoke({"verb": "schedule", "flow": "f0123456789abcdef"}))
     body = invoke_body(replies)
     assert body["type"] == "application/vnd.microsoft.activity.message"
@@ -51,7 +50,8 @@ async def test_help_and_my_interviews_buttons_post_their_cards(adapter: TestAdap
 
 
 async def test_failed_turn_logs_frames_and_context_without_pii(
-        storage: SqlStorage, fake: FakeCalendarService, caplog: pytest.LogCaptureFixture) -> None:
+    storage: SqlStorage, fake: FakeCalendarService, caplog: pytest.LogCaptureFixture
+) -> None:
     secret = "eyJsecret-token-dana@example.com"
 
     async def broken(token: str) -> list[object]:
@@ -83,7 +83,8 @@ def _heading(body: dict[str, Any]) -> str:
 
 
 async def test_revoking_a_link_is_reported_as_done_not_as_an_error(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     card = await full_flow(adapter)
     send = next(a for a in actions_of(card) if a["verb"] == "send_to_candidate")
     link = invoke_body(await say(adapter, invoke(send["data"])))["value"]
@@ -104,7 +105,8 @@ async def _booked_listing(adapter: TestAdapter) -> dict[str, Any]:
 
 
 async def test_cancel_in_my_interviews_asks_first_and_keep_it_cancels_nothing(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     listing = await _booked_listing(adapter)
     cancel = next(a for a in actions_of(listing) if a["title"] == "Cancel")
     question = invoke_body(await say(adapter, invoke(cancel["data"])))
@@ -123,8 +125,7 @@ async def test_cancel_in_my_interviews_asks_first_and_keep_it_cancels_nothing(
     assert fake.interviews["iv1"].status == "cancelled"
 
 
-async def test_cancel_question_and_cancelled_card_read_like_my_interviews(
-        adapter: TestAdapter) -> None:
+async def test_cancel_question_and_cancelled_card_read_like_my_interviews(adapter: TestAdapter) -> None:
     """Names, not addresses, and the candidate's time in their zone (India), as on the list."""
     listing = await _booked_listing(adapter)
     assert "IST" in str(listing)
@@ -139,8 +140,7 @@ async def test_cancel_question_and_cancelled_card_read_like_my_interviews(
 
 
 @pytest.mark.parametrize("command", ["schedule", "restart", "start over", "Start over."])
-async def test_restart_commands_at_a_prompt_start_a_fresh_flow(adapter: TestAdapter,
-                                                               command: str) -> None:
+async def test_restart_commands_at_a_prompt_start_a_fresh_flow(adapter: TestAdapter, command: str) -> None:
     await say(adapter, "schedule")
     assert "e-mail" in texts(await say(adapter, "Dana Smith"))
     replies = await say(adapter, command)
@@ -179,11 +179,18 @@ async def _slot_card(adapter: TestAdapter) -> dict[str, Any]:
     return card
 
 
-@pytest.mark.parametrize(("typed", "expect"), [
-    ("make it 60 minutes", "1 h with"), ("60 min", "1 h with"), ("1 hour", "1 h with"),
-    ("make it 30 minutes", "30 min with")])
-async def test_typed_duration_edit_searches_again(adapter: TestAdapter, fake: FakeCalendarService,
-                                                  typed: str, expect: str) -> None:
+@pytest.mark.parametrize(
+    ("typed", "expect"),
+    [
+        ("make it 60 minutes", "1 h with"),
+        ("60 min", "1 h with"),
+        ("1 hour", "1 h with"),
+        ("make it 30 minutes", "30 min with"),
+    ],
+)
+async def test_typed_duration_edit_searches_again(
+    adapter: TestAdapter, fake: FakeCalendarService, typed: str, expect: str
+) -> None:
     await _slot_card(adapter)
     calls = len(fake.calls)
     [card] = cards(await say(adapter, typed))
@@ -204,14 +211,18 @@ async def test_typed_window_zone_and_panel_edits(adapter: TestAdapter) -> None:
     assert "No time fits yet" in str(card)
 
 
-@pytest.mark.parametrize(("title", "question", "answer", "check"), [
-    ("Change length", "How long", "30 min", "30 min with"),
-    ("Change dates", "When?", "next week", "Pick a time"),
-    ("Candidate's zone", "time zone", "New York", "EST"),
-    ("Change panel", "Who should interview", "Adele", "with Adele Vance"),
-])
+@pytest.mark.parametrize(
+    ("title", "question", "answer", "check"),
+    [
+        ("Change length", "How long", "30 min", "30 min with"),
+        ("Change dates", "When?", "next week", "Pick a time"),
+        ("Candidate's zone", "time zone", "New York", "EST"),
+        ("Change panel", "Who should interview", "Adele", "with Adele Vance"),
+    ],
+)
 async def test_edit_buttons_ask_one_question_and_search_again(
-        adapter: TestAdapter, title: str, question: str, answer: str, check: str) -> None:
+    adapter: TestAdapter, title: str, question: str, answer: str, check: str
+) -> None:
     card = await _slot_card(adapter)
     button = next(a for a in actions_of(card) if a["title"] == title)
     replies = await say(adapter, invoke(button["data"]))
@@ -236,16 +247,24 @@ async def test_edit_button_on_a_booked_flow_says_so(adapter: TestAdapter) -> Non
 
 def _mention(text: str, *, sender: str = "29:alex", kind: str = "groupChat") -> Activity:
     return Activity(
-        type="message", text=text, from_property=ChannelAccount(id=sender, name=sender),
+        type="message",
+        text=text,
+        from_property=ChannelAccount(id=sender, name=sender),
         conversation=ConversationAccount(id="19:group@thread.v2", conversation_type=kind),
-        entities=[Entity().deserialize({
-            "type": "mention", "text": "<at>OpenSlot</at>",
-            "mentioned": {"id": "28:bot", "name": "OpenSlot"}})])
+        entities=[
+            Entity().deserialize(
+                {
+                    "type": "mention",
+                    "text": "<at>OpenSlot</at>",
+                    "mentioned": {"id": "28:bot", "name": "OpenSlot"},
+                }
+            )
+        ],
+    )
 
 
 @pytest.mark.parametrize("kind", ["groupChat", "channel"])
-async def test_mention_is_stripped_in_group_chats_and_channels(adapter: TestAdapter,
-                                                               kind: str) -> None:
+async def test_mention_is_stripped_in_group_chats_and_channels(adapter: TestAdapter, kind: str) -> None:
     replies = await say(adapter, _mention("<at>OpenSlot</at> schedule", kind=kind))
     assert "What is the candidate's name?" in texts(replies)
     replies = await say(adapter, _mention("<at>OpenSlot</at> Dana Smith", kind=kind))
@@ -256,8 +275,9 @@ def test_strip_bot_mention_keeps_other_mentions() -> None:
     activity = _mention("<at>OpenSlot</at> schedule with <at>Megan Bowen</at>")
     activity.recipient = ChannelAccount(id="28:bot", name="OpenSlot")
     assert strip_bot_mention(activity) == "schedule with <at>Megan Bowen</at>"
-    no_entity = Activity(type="message", text="<at>OpenSlot</at>  help",
-                         recipient=ChannelAccount(id="28:bot", name="OpenSlot"))
+    no_entity = Activity(
+        type="message", text="<at>OpenSlot</at>  help", recipient=ChannelAccount(id="28:bot", name="OpenSlot")
+    )
     assert strip_bot_mention(no_entity) == "help"
 
 
@@ -273,8 +293,7 @@ async def test_each_manager_in_a_group_chat_has_their_own_questions(adapter: Tes
 async def test_a_first_welcome_with_no_state_yet_does_not_fail(adapter: TestAdapter) -> None:
     member = ChannelAccount(id="29:alex", name="Alex Wilber")
     member.additional_properties = {"userRole": "user"}
-    replies = await say(adapter, Activity(type="conversationUpdate", channel_data={},
-                                          members_added=[member]))
+    replies = await say(adapter, Activity(type="conversationUpdate", channel_data={}, members_added=[member]))
     assert cards(replies)
     assert "went wrong" not in texts(replies)
 
@@ -298,8 +317,7 @@ async def test_sign_in_again_after_sign_out_by_typing_sign_in(adapter: TestAdapt
     assert "What is the candidate's name?" in texts(await say(adapter, "schedule"))
 
 
-async def test_my_interviews_in_a_group_chat_shows_the_list_to_the_presser_only(
-        adapter: TestAdapter) -> None:
+async def test_my_interviews_in_a_group_chat_shows_the_list_to_the_presser_only(adapter: TestAdapter) -> None:
     await _booked_listing(adapter)  # Alex booked one with Dana Smith (personal chat)
     replies = await say(adapter, _mention("<at>OpenSlot</at> my interviews"))
     [public] = cards(replies)
@@ -315,7 +333,8 @@ async def test_my_interviews_in_a_group_chat_shows_the_list_to_the_presser_only(
 
 
 async def test_a_press_that_fails_still_gets_an_answer(
-        storage: SqlStorage, fake: FakeCalendarService, caplog: pytest.LogCaptureFixture) -> None:
+    storage: SqlStorage, fake: FakeCalendarService, caplog: pytest.LogCaptureFixture
+) -> None:
     async def broken(token: str) -> list[object]:
         raise RuntimeError("boom")
 

@@ -50,19 +50,24 @@ async def counting(storage: SqlStorage) -> AsyncIterator[CountingStorage]:
 
 
 def context() -> TurnContext:
-    activity = Activity(type="message", channel_id="msteams", text="hi",
-                        conversation=ConversationAccount(id="a:conv1"),
-                        from_property=ChannelAccount(id="29:alex"),
-                        recipient=ChannelAccount(id="28:bot"))
+    activity = Activity(
+        type="message",
+        channel_id="msteams",
+        text="hi",
+        conversation=ConversationAccount(id="a:conv1"),
+        from_property=ChannelAccount(id="29:alex"),
+        recipient=ChannelAccount(id="28:bot"),
+    )
     return TurnContext(TestAdapter(), activity)
 
 
 def dialog_state() -> DialogState:
     """A stack like a waiting prompt's: plain classes and an msrest Activity inside."""
-    prompt = DialogInstance(id="zone", state={"options": PromptOptions(
-        prompt=MessageFactory.text("Which time zone?")), "state": {}})
-    waterfall = DialogInstance(id="schedule", state={"values": {"draft": {"flow": "f1"}},
-                                                     "stepIndex": 6})
+    prompt = DialogInstance(
+        id="zone",
+        state={"options": PromptOptions(prompt=MessageFactory.text("Which time zone?")), "state": {}},
+    )
+    waterfall = DialogInstance(id="schedule", state={"values": {"draft": {"flow": "f1"}}, "stepIndex": 6})
     return DialogState([prompt, waterfall])
 
 
@@ -223,12 +228,16 @@ async def test_clear_state_keeps_botbuilders_behaviour(storage: SqlStorage, kind
 
 def _flows_masked(data: str) -> str:
     """Flow ids and waterfall instance ids are random."""
-    return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "U",
-                  re.sub(r"f[0-9a-f]{16}", "F", data))
+    return re.sub(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "U",
+        re.sub(r"f[0-9a-f]{16}", "F", data),
+    )
 
 
 async def test_same_replies_and_stored_json_as_botbuilders_state(
-        tmp_path: Path, fake: FakeCalendarService) -> None:
+    tmp_path: Path, fake: FakeCalendarService
+) -> None:
     """A whole scheduling conversation, once on stock ConversationState and once on ours."""
     runs: list[tuple[list[str], list[str], int]] = []
     for kind, name in ((ConversationState, "stock"), (JsonConversationState, "json")):
@@ -239,12 +248,16 @@ async def test_same_replies_and_stored_json_as_botbuilders_state(
         bot = OpenSlotBot(DialogServices(fake, CONNECTION, kind(store), clock=lambda: NOW))
         adapter = make_adapter(bot)
         replies, stored = [], []
-        for text in ("schedule Dana Smith (dana@example.com) with Megan and Adele, 45 min, "
-                     "next week", "India", "none"):
+        for text in (
+            "schedule Dana Smith (dana@example.com) with Megan and Adele, 45 min, next week",
+            "India",
+            "none",
+        ):
             adapter.activity_buffer.clear()
             await adapter.receive_activity(text)
-            replies += [_flows_masked(json.dumps(r.serialize(), sort_keys=True))
-                        for r in adapter.activity_buffer]
+            replies += [
+                _flows_masked(json.dumps(r.serialize(), sort_keys=True)) for r in adapter.activity_buffer
+            ]
             data = await stored_data(store)
             assert encode_item((await store.read([KEY]))[KEY]) == data  # loads re-encode exactly
             stored.append(_flows_masked(data))
@@ -256,8 +269,9 @@ async def test_same_replies_and_stored_json_as_botbuilders_state(
 
 async def test_restart_resumes_mid_dialog(storage: SqlStorage, fake: FakeCalendarService) -> None:
     def bot() -> OpenSlotBot:
-        return OpenSlotBot(DialogServices(fake, CONNECTION, JsonConversationState(storage),
-                                          clock=lambda: NOW))
+        return OpenSlotBot(
+            DialogServices(fake, CONNECTION, JsonConversationState(storage), clock=lambda: NOW)
+        )
 
     first = make_adapter(bot())
     await first.receive_activity("schedule")

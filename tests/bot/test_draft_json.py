@@ -28,15 +28,23 @@ def reference_json(draft: ScheduleDraft) -> dict[str, Any]:
 TEXT = st.text(max_size=12)
 MEMBERS = st.builds(Member, TEXT, TEXT, TEXT, st.booleans())
 DRAFTS = st.builds(
-    ScheduleDraft, flow=TEXT, manager_zone=TEXT, candidate_name=st.none() | TEXT,
-    candidate_email=st.none() | TEXT, pending_people=st.tuples(TEXT) | st.just(()),
+    ScheduleDraft,
+    flow=TEXT,
+    manager_zone=TEXT,
+    candidate_name=st.none() | TEXT,
+    candidate_email=st.none() | TEXT,
+    pending_people=st.tuples(TEXT) | st.just(()),
     members=st.lists(MEMBERS, max_size=3).map(tuple),
     duration_min=st.none() | st.integers(0, 500),
     range_start=st.none() | st.dates(date(2000, 1, 1), date(2100, 1, 1)),
     range_end=st.none() | st.dates(date(2000, 1, 1), date(2100, 1, 1)),
-    candidate_zone=st.none() | TEXT, buffer_min=st.none() | st.integers(0, 60),
-    status=st.sampled_from(list(FlowStatus)), interview_id=st.none() | TEXT,
-    booked_slot_id=st.none() | TEXT, extras=st.dictionaries(TEXT, TEXT, max_size=2))
+    candidate_zone=st.none() | TEXT,
+    buffer_min=st.none() | st.integers(0, 60),
+    status=st.sampled_from(list(FlowStatus)),
+    interview_id=st.none() | TEXT,
+    booked_slot_id=st.none() | TEXT,
+    extras=st.dictionaries(TEXT, TEXT, max_size=2),
+)
 
 
 @settings(max_examples=200, deadline=None)

@@ -39,13 +39,20 @@ class Channel:
         return web.json_response({"id": f"r{len(self.posted)}"})
 
     async def _token(self, request: web.Request) -> web.Response:
-        return web.json_response({"channelId": "msteams", "connectionName": "openslot",
-                                  "token": TOKEN, "expiration": "2099-01-01T00:00:00Z"})
+        return web.json_response(
+            {
+                "channelId": "msteams",
+                "connectionName": "openslot",
+                "token": TOKEN,
+                "expiration": "2099-01-01T00:00:00Z",
+            }
+        )
 
     async def _exchange(self, request: web.Request) -> web.Response:
         if self.exchange_status != 200:
-            return web.json_response({"error": {"code": "ExchangeFailed", "message": "AADSTS65001"}},
-                                     status=self.exchange_status)
+            return web.json_response(
+                {"error": {"code": "ExchangeFailed", "message": "AADSTS65001"}}, status=self.exchange_status
+            )
         return await self._token(request)
 
 
@@ -60,27 +67,39 @@ async def channel() -> AsyncIterator[Channel]:
 
 
 def settings_for(channel: Channel, **extra: str) -> bot_module.BotSettings:
-    env = {"OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": TENANT,
-           "OPENSLOT_TOKEN_SERVICE_URL": channel.url,
-           "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "smba.trafficmanager.net,127.0.0.1", **extra}
+    env = {
+        "OPENSLOT_ENV": "dev",
+        "OPENSLOT_DEV_TENANT_ID": TENANT,
+        "OPENSLOT_TOKEN_SERVICE_URL": channel.url,
+        "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "smba.trafficmanager.net,127.0.0.1",
+        **extra,
+    }
     return bot_module.load_bot_settings(env)
 
 
 @pytest.fixture
-async def client(channel: Channel, storage: SqlStorage,
-                 fake: FakeCalendarService) -> AsyncIterator[TestClient]:
+async def client(
+    channel: Channel, storage: SqlStorage, fake: FakeCalendarService
+) -> AsyncIterator[TestClient]:
     app = bot_module.build_app(settings_for(channel), calendar=fake, storage=storage)
     async with TestClient(TestServer(app, host="127.0.0.1")) as c:
         yield c
 
 
-def activity(channel: Channel, *, tenant: str = TENANT, aid: str = "a1",
-             service_url: str | None = None, **extra: Any) -> dict[str, Any]:
-    doc = {"type": "message", "id": aid, "text": "hello", "channelId": "msteams",
-           "serviceUrl": service_url or channel.url,
-           "from": {"id": "29:alex", "name": "Alex"}, "recipient": {"id": "28:bot"},
-           "conversation": {"id": "a:conv1", "tenantId": tenant},
-           "channelData": {"tenant": {"id": tenant}}}
+def activity(
+    channel: Channel, *, tenant: str = TENANT, aid: str = "a1", service_url: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    doc = {
+        "type": "message",
+        "id": aid,
+        "text": "hello",
+        "channelId": "msteams",
+        "serviceUrl": service_url or channel.url,
+        "from": {"id": "29:alex", "name": "Alex"},
+        "recipient": {"id": "28:bot"},
+        "conversation": {"id": "a:conv1", "tenantId": tenant},
+        "channelData": {"tenant": {"id": tenant}},
+    }
     doc.update(extra)
     return doc
 
@@ -102,8 +121,7 @@ async def test_foreign_tenant_dropped(client: TestClient, channel: Channel) -> N
     assert channel.posted == []
 
 
-async def test_non_allowlisted_service_url_gets_no_reply(client: TestClient,
-                                                        channel: Channel) -> None:
+async def test_non_allowlisted_service_url_gets_no_reply(client: TestClient, channel: Channel) -> None:
     url = channel.url.replace("127.0.0.1", "localhost")
     await client.post("/api/messages", json=activity(channel, service_url=url))
     assert channel.posted == []
@@ -117,24 +135,30 @@ async def test_duplicate_activity_processed_once(client: TestClient, channel: Ch
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1,2]", b'{"type": 5}', b"\xff\xfe"])
 async def test_malformed_body_is_400(client: TestClient, body: bytes) -> None:
-    resp = await client.post("/api/messages", data=body,
-                             headers={"Content-Type": "application/json"})
+    resp = await client.post("/api/messages", data=body, headers={"Content-Type": "application/json"})
     assert resp.status == 400
 
 
 async def test_token_exchange_failure_is_412(client: TestClient, channel: Channel) -> None:
     channel.exchange_status = 400
-    doc = activity(channel, type="invoke", name="signin/tokenExchange",
-                   value={"id": "ex1", "connectionName": "openslot", "token": "sso"})
+    doc = activity(
+        channel,
+        type="invoke",
+        name="signin/tokenExchange",
+        value={"id": "ex1", "connectionName": "openslot", "token": "sso"},
+    )
     resp = await client.post("/api/messages", json=doc)
     assert resp.status == 412
     assert (await resp.json())["failureDetail"].startswith("The bot is unable")
 
 
-async def test_token_exchange_success_is_200_and_deduped(client: TestClient,
-                                                         channel: Channel) -> None:
-    doc = activity(channel, type="invoke", name="signin/tokenExchange",
-                   value={"id": "ex2", "connectionName": "openslot", "token": "sso"})
+async def test_token_exchange_success_is_200_and_deduped(client: TestClient, channel: Channel) -> None:
+    doc = activity(
+        channel,
+        type="invoke",
+        name="signin/tokenExchange",
+        value={"id": "ex2", "connectionName": "openslot", "token": "sso"},
+    )
     first = await client.post("/api/messages", json=doc)
     assert first.status == 200
     second = await client.post("/api/messages", json={**doc, "id": "a2"})
@@ -148,11 +172,13 @@ def test_form_key_is_shared_by_a_deployment_and_validated() -> None:
     assert one.form_key == two.form_key  # two instances, one key
     assert len(one.form_key) == 32
     assert one.form_key != b"p@ss"  # derived for this purpose, not the password itself
-    assert bot_module.load_bot_settings({**base, "OPENSLOT_BOT_APP_PASSWORD": "other"}).form_key \
-        != one.form_key
+    assert (
+        bot_module.load_bot_settings({**base, "OPENSLOT_BOT_APP_PASSWORD": "other"}).form_key != one.form_key
+    )
     explicit = base64.urlsafe_b64encode(bytes(range(40))).decode().rstrip("=")
-    assert bot_module.load_bot_settings({**with_password, "OPENSLOT_BOT_FORM_KEY": explicit}) \
-        .form_key == bytes(range(40))
+    assert bot_module.load_bot_settings(
+        {**with_password, "OPENSLOT_BOT_FORM_KEY": explicit}
+    ).form_key == bytes(range(40))
     # No password and no key (the dev profile only): random per process, never empty.
     lone = [bot_module.load_bot_settings(base).form_key for _ in range(2)]
     assert lone[0] != lone[1]
@@ -164,7 +190,8 @@ def test_form_key_is_shared_by_a_deployment_and_validated() -> None:
 
 
 async def test_replies_reuse_one_connector_client_and_connection(
-        channel: Channel, storage: SqlStorage, fake: FakeCalendarService) -> None:
+    channel: Channel, storage: SqlStorage, fake: FakeCalendarService
+) -> None:
     # botbuilder built a new ConnectorClient (a new `requests` session) for every turn, so every
     # reply opened a new connection to the Bot Connector (TLS to smba.trafficmanager.net in Teams).
     peers: list[tuple[str, int]] = []
@@ -183,8 +210,12 @@ async def test_replies_reuse_one_connector_client_and_connection(
     app = bot_module.build_app(settings_for(channel), calendar=fake, storage=storage)
     async with TestClient(TestServer(app, host="127.0.0.1")) as bot_client:
         for n in range(3):
-            doc = activity(channel, aid=f"reuse-{n}", service_url=url,
-                           conversation={"id": f"a:reuse-{n}", "tenantId": TENANT})
+            doc = activity(
+                channel,
+                aid=f"reuse-{n}",
+                service_url=url,
+                conversation={"id": f"a:reuse-{n}", "tenantId": TENANT},
+            )
             assert (await bot_client.post("/api/messages", json=doc)).status in (200, 201, 202)
     await server.close()
     assert len(peers) == 3
@@ -199,8 +230,7 @@ def test_unset_profile_never_runs_anonymously(caplog: pytest.LogCaptureFixture) 
             bot_module.load_bot_settings(base)
         assert bot_module.main(base) == 2
     assert "OPENSLOT_ENV is unset" in caplog.text
-    assert not bot_module.load_bot_settings({"OPENSLOT_BOT_ALLOWED_TENANTS": TENANT,
-                                             "OPENSLOT_BOT_APP_ID": "a",
-                                             "OPENSLOT_BOT_APP_PASSWORD": "p"}).is_dev
-    assert bot_module.load_bot_settings({"OPENSLOT_ENV": "dev",
-                                         "OPENSLOT_DEV_TENANT_ID": TENANT}).is_dev
+    assert not bot_module.load_bot_settings(
+        {"OPENSLOT_BOT_ALLOWED_TENANTS": TENANT, "OPENSLOT_BOT_APP_ID": "a", "OPENSLOT_BOT_APP_PASSWORD": "p"}
+    ).is_dev
+    assert bot_module.load_bot_settings({"OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": TENANT}).is_dev

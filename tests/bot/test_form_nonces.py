@@ -13,8 +13,7 @@ from dialogs.sql_storage import BOT_STATE, SqlStorage
 
 async def test_spent_once_even_when_posted_concurrently(storage: SqlStorage) -> None:
     ledger, other_instance = SqlNonceLedger(storage, 3600), SqlNonceLedger(storage, 3600)
-    results = await asyncio.gather(*(lg.spend("1700000000.abcd.mac") for lg in
-                                     [ledger, other_instance] * 5))
+    results = await asyncio.gather(*(lg.spend("1700000000.abcd.mac") for lg in [ledger, other_instance] * 5))
     assert sorted(results) == [False] * 9 + [True]
     assert await ledger.spend("1700000000.abce.mac")
     async with storage.engine.connect() as conn:

@@ -10,10 +10,12 @@ from aiohttp.test_utils import TestClient
 from tests.bot.test_endpoint import Channel, channel, client, settings_for  # noqa: F401
 
 
-@pytest.mark.parametrize(("path", "title"), [("/privacy", "Privacy statement"),
-                                             ("/terms", "Terms of use")])
-async def test_bot_serves_the_pages_the_manifest_links_to(client: TestClient[Any, Any],  # noqa: F811
-                                                          path: str, title: str) -> None:
+@pytest.mark.parametrize(("path", "title"), [("/privacy", "Privacy statement"), ("/terms", "Terms of use")])
+async def test_bot_serves_the_pages_the_manifest_links_to(
+    client: TestClient[Any, Any],
+    path: str,
+    title: str,
+) -> None:
     resp = await client.get(path)
     assert resp.status == 200
     assert resp.content_type == "text/html"

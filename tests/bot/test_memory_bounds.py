@@ -87,7 +87,8 @@ class UnboundedBuckets(KeyedTokenBuckets):
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 20), st.lists(st.tuples(st.integers(0, 5), st.floats(0, 90)), max_size=300))
 def test_forgetting_buckets_answer_exactly_like_unbounded_ones(
-        per_minute: int, steps: list[tuple[int, float]]) -> None:
+    per_minute: int, steps: list[tuple[int, float]]
+) -> None:
     clock = Clock()
     ours = KeyedTokenBuckets(per_minute, clock=clock)
     reference = UnboundedBuckets(per_minute, clock=clock)
@@ -175,7 +176,8 @@ class UnboundedPacer(SendPacer):
 @settings(max_examples=150, deadline=None)
 @given(st.integers(1, 8), st.lists(st.tuples(st.integers(0, 4), st.floats(0, 1.5)), max_size=200))
 def test_forgetting_pacer_waits_exactly_like_an_unbounded_one(
-        per_second: int, steps: list[tuple[int, float]]) -> None:
+    per_second: int, steps: list[tuple[int, float]]
+) -> None:
     async def replay(pacer_type: type[SendPacer]) -> list[float]:
         t = FakeTime()
         pacer = pacer_type(per_second, clock=t.clock, sleep=t.sleep)
@@ -190,9 +192,13 @@ def test_forgetting_pacer_waits_exactly_like_an_unbounded_one(
 
 # ---- ActivityGate (duplicate activity ids) ----------------------------------------------------
 def gate_and_delivery() -> tuple[bot_module.ActivityGate, Callable[[Activity], Awaitable[bool]]]:
-    settings_ = bot_module.load_bot_settings({
-        "OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": "tenant-1",
-        "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1"})
+    settings_ = bot_module.load_bot_settings(
+        {
+            "OPENSLOT_ENV": "dev",
+            "OPENSLOT_DEV_TENANT_ID": "tenant-1",
+            "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
+        }
+    )
     gate = bot_module.ActivityGate(settings_)
     adapter = TestAdapter()
 
@@ -210,10 +216,15 @@ def gate_and_delivery() -> tuple[bot_module.ActivityGate, Callable[[Activity], A
 
 
 def activity(conversation: str, aid: str) -> Activity:
-    return Activity(type="message", id=aid, channel_id="msteams", text="hi",
-                    service_url="http://127.0.0.1:9/",
-                    conversation=ConversationAccount(id=conversation, tenant_id="tenant-1"),
-                    channel_data={"tenant": {"id": "tenant-1"}})
+    return Activity(
+        type="message",
+        id=aid,
+        channel_id="msteams",
+        text="hi",
+        service_url="http://127.0.0.1:9/",
+        conversation=ConversationAccount(id=conversation, tenant_id="tenant-1"),
+        channel_data={"tenant": {"id": "tenant-1"}},
+    )
 
 
 async def test_gate_remembers_a_bounded_number_of_activity_ids() -> None:
@@ -249,10 +260,14 @@ def test_candidate_buckets_stay_within_max_keys_and_keep_limiting_recent_keys() 
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 90), st.integers(1, 20),
-       st.lists(st.tuples(st.integers(0, 5), st.floats(0, 30)), max_size=300))
+@given(
+    st.integers(1, 90),
+    st.integers(1, 20),
+    st.lists(st.tuples(st.integers(0, 5), st.floats(0, 30)), max_size=300),
+)
 def test_forgetting_buckets_with_a_burst_answer_like_unbounded_ones(
-        per_minute: int, burst: int, steps: list[tuple[int, float]]) -> None:
+    per_minute: int, burst: int, steps: list[tuple[int, float]]
+) -> None:
     clock = Clock()
     ours = KeyedTokenBuckets(per_minute, burst=burst, clock=clock)
     reference = UnboundedBuckets(per_minute, burst=burst, clock=clock)

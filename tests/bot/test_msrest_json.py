@@ -58,10 +58,18 @@ def test_every_golden_card_serialises_identically(path: Path) -> None:
 
 def test_objects_that_are_not_plain_json_fall_back_to_msrest() -> None:
     when = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
-    content = {"verb": Color.RED, "at": when, "pair": (1, 2), "nested": [{"n": 1, 2: "x"}],
-               "flag": True, "none": None, "pi": 3.5}
-    expected, fast = both(Activity(type="message", attachments=[
-        Attachment(content_type="application/json", content=content)]))
+    content = {
+        "verb": Color.RED,
+        "at": when,
+        "pair": (1, 2),
+        "nested": [{"n": 1, 2: "x"}],
+        "flag": True,
+        "none": None,
+        "pi": 3.5,
+    }
+    expected, fast = both(
+        Activity(type="message", attachments=[Attachment(content_type="application/json", content=content)])
+    )
     assert fast == expected
     sent = fast["attachments"][0]["content"]
     assert sent["verb"] == "red-value"  # msrest's own conversions
@@ -80,12 +88,14 @@ def test_the_copy_shares_no_containers() -> None:
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=30)
+    max_leaves=30,
+)
 
 
 @settings(max_examples=150, deadline=None)
 @given(JSON)
 def test_any_plain_json_serialises_identically(content: object) -> None:
-    expected, fast = both(Activity(type="message", attachments=[
-        Attachment(content_type="application/json", content=content)]))
+    expected, fast = both(
+        Activity(type="message", attachments=[Attachment(content_type="application/json", content=content)])
+    )
     assert json.dumps(fast) == json.dumps(expected)

@@ -33,9 +33,9 @@ async def test_unusable_date_says_what_was_not_understood(adapter: TestAdapter) 
 
 
 async def test_one_message_with_bad_length_and_past_date_says_both(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
-    replies = await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, "
-                                 "600 min, yesterday")
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
+    replies = await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 600 min, yesterday")
     said = texts(replies)
     assert "600 minutes" in said
     assert "between 15 and 240" in said
@@ -48,10 +48,13 @@ async def test_one_message_with_bad_length_and_past_date_says_both(
 
 
 async def test_candidate_day_is_sent_and_outside_times_are_marked(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     inside, outside = fake.slots[0], fake.slots[1]
-    fake.slots = [SlotOut(inside.start, inside.end),
-                  SlotOut(outside.start, outside.end, outside_candidate_day=True)]
+    fake.slots = [
+        SlotOut(inside.start, inside.end),
+        SlotOut(outside.start, outside.end, outside_candidate_day=True),
+    ]
     await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 45 min, next week")
     assert "08:00-20:00" in texts(adapter.activity_buffer)
     assert "buffer" in texts(await say(adapter, "India 09:00-18:00"))
@@ -83,7 +86,8 @@ async def _no_slot_card(adapter: TestAdapter, panel: str = "Megan, Adele") -> di
 
 
 async def test_weekend_reason_by_name_offers_other_days_not_shorter(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     fake.slots = []
     fake.blockers = [BlockerOut("meganb@contoso.example", "not_working_days")]
     card = await _no_slot_card(adapter)
@@ -101,7 +105,8 @@ async def test_weekend_reason_by_name_offers_other_days_not_shorter(
 
 
 async def test_unreadable_person_can_be_dropped_from_the_slot_card(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     later = fake.slots
     fake.slots = []
     fake.blockers = [BlockerOut("meganb@contoso.example", "unreadable")]
@@ -119,7 +124,8 @@ async def test_unreadable_person_can_be_dropped_from_the_slot_card(
 
 
 async def test_the_last_interviewer_is_not_offered_for_dropping(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     fake.slots = []
     fake.blockers = [BlockerOut("meganb@contoso.example", "fully_busy")]
     card = await _no_slot_card(adapter, "Megan")
@@ -133,7 +139,8 @@ async def _to_panel(adapter: TestAdapter) -> None:
 
 
 async def test_each_bad_name_is_said_by_name_and_fixed_in_place(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     fake.person_status = {"adelev@contoso.example": "no_mailbox"}
     await _to_panel(adapter)
     said = texts(await say(adapter, "Megan, Adele, Nobody Known, Room 1"))
@@ -150,7 +157,8 @@ async def test_each_bad_name_is_said_by_name_and_fixed_in_place(
 
 
 async def test_the_same_person_three_ways_is_one_panel_member(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     await _to_panel(adapter)
     said = texts(await say(adapter, "Megan, meganb@contoso.example, Megan Bowen"))
     assert "Panel: Megan Bowen." in said
@@ -164,9 +172,9 @@ async def test_the_same_person_three_ways_is_one_panel_member(
 
 
 async def test_unreadable_and_disallowed_people_are_named(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
-    fake.person_status = {"meganb@contoso.example": "unreadable",
-                          "adelev@contoso.example": "not_allowed"}
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
+    fake.person_status = {"meganb@contoso.example": "unreadable", "adelev@contoso.example": "not_allowed"}
     await _to_panel(adapter)
     said = texts(await say(adapter, "Megan and Adele"))
     assert "I can't see Megan Bowen's free/busy" in said
@@ -190,7 +198,8 @@ async def test_unreadable_and_disallowed_people_are_named(
 
 
 async def test_a_blocker_can_be_made_optional_from_the_slot_card(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     later = fake.slots
     fake.slots = []
     fake.blockers = [BlockerOut("meganb@contoso.example", "fully_busy")]
@@ -203,8 +212,7 @@ async def test_a_blocker_can_be_made_optional_from_the_slot_card(
     assert "Megan Bowen (optional)" in _card_text(body["value"])
 
 
-async def test_manager_zone_comes_from_the_mailbox(adapter: TestAdapter,
-                                                   fake: FakeCalendarService) -> None:
+async def test_manager_zone_comes_from_the_mailbox(adapter: TestAdapter, fake: FakeCalendarService) -> None:
     """Defect 5: the activity says Europe/London, Outlook says Pacific: Outlook wins."""
     fake.mailbox_zone = "America/Los_Angeles"
     await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 45 min, next week")
@@ -217,10 +225,10 @@ async def test_manager_zone_comes_from_the_mailbox(adapter: TestAdapter,
 
 
 async def test_my_interviews_show_names_the_candidate_zone_and_no_candidate_panelist(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     fake.mailbox_zone = "America/Los_Angeles"
-    await say(adapter, "schedule Dana Smith (dana@example.com) with Megan and Adam Brown, "
-                       "45 min, next week")
+    await say(adapter, "schedule Dana Smith (dana@example.com) with Megan and Adam Brown, 45 min, next week")
     await say(adapter, "India")
     [card] = cards(await say(adapter, "none"))
     choose = next(a for a in actions_of(card) if a["verb"] == "choose_slot")
@@ -228,9 +236,13 @@ async def test_my_interviews_show_names_the_candidate_zone_and_no_candidate_pane
     booked = fake.interviews["iv1"]
     fake.interviews["iv1"] = replace(booked, candidate_email="dana@example.com")
     # An interview no flow of this conversation knows: names come from the directory.
-    fake.interviews["iv9"] = replace(booked, id="iv9", attendees=(
-        "adelev@contoso.example", "sam@example.org"), candidate_email="sam@example.org",
-        candidate_name="Sam Lee")
+    fake.interviews["iv9"] = replace(
+        booked,
+        id="iv9",
+        attendees=("adelev@contoso.example", "sam@example.org"),
+        candidate_email="sam@example.org",
+        candidate_name="Sam Lee",
+    )
     [listing] = cards(await say(adapter, "my interviews"))
     text = _card_text(listing)
     assert "Megan Bowen" in text
@@ -244,8 +256,7 @@ async def test_my_interviews_show_names_the_candidate_zone_and_no_candidate_pane
     assert "PST" in text
 
 
-async def test_my_interviews_say_what_outlook_did(adapter: TestAdapter,
-                                                  fake: FakeCalendarService) -> None:
+async def test_my_interviews_say_what_outlook_did(adapter: TestAdapter, fake: FakeCalendarService) -> None:
     """Defect 11: no phantom interviews: deleted or moved in Outlook is said on the card."""
     await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 45 min, next week")
     await say(adapter, "London")
@@ -254,9 +265,13 @@ async def test_my_interviews_say_what_outlook_did(adapter: TestAdapter,
     await say(adapter, invoke({**choose["data"], "verb": "confirm"}))
     booked = fake.interviews["iv1"]
     fake.interviews["iv1"] = replace(booked, outlook="deleted")
-    fake.interviews["iv2"] = replace(booked, id="iv2", outlook="moved",
-                                     outlook_start=booked.start + timedelta(hours=2),
-                                     outlook_end=booked.end + timedelta(hours=2))
+    fake.interviews["iv2"] = replace(
+        booked,
+        id="iv2",
+        outlook="moved",
+        outlook_start=booked.start + timedelta(hours=2),
+        outlook_end=booked.end + timedelta(hours=2),
+    )
     [listing] = cards(await say(adapter, "my interviews"))
     text = _card_text(listing)
     assert "deleted in Outlook" in text
@@ -267,7 +282,8 @@ async def test_my_interviews_say_what_outlook_did(adapter: TestAdapter,
 
 
 async def test_the_last_required_interviewer_is_never_offered_for_dropping(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     fake.person_status = {"meganb@contoso.example": "unreadable"}
     await _to_panel(adapter)
     await say(adapter, "Megan, Adele")
@@ -285,8 +301,9 @@ async def test_the_last_required_interviewer_is_never_offered_for_dropping(
     assert "Adele Vance is busy for the whole window." in _card_text(card)
 
 
-async def test_no_time_inside_the_candidates_day_is_said(adapter: TestAdapter,
-                                                        fake: FakeCalendarService) -> None:
+async def test_no_time_inside_the_candidates_day_is_said(
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     fake.slots = [SlotOut(s.start, s.end, outside_candidate_day=True) for s in fake.slots]
     await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 45 min, next week")
     await say(adapter, "India")

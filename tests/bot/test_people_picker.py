@@ -41,8 +41,7 @@ class PickerFake(FakeCalendarService):
         self.queries.extend(queries)
         by_id = {oid: p for p in DIRECTORY for addr, oid in IDS.items() if addr == p.address}
         typed = await super().resolve_people(token, queries)
-        return [[by_id[q]] if q in by_id else found for q, found in zip(queries, typed,
-                                                                         strict=True)]
+        return [[by_id[q]] if q in by_id else found for q, found in zip(queries, typed, strict=True)]
 
 
 @pytest.fixture
@@ -97,11 +96,11 @@ def test_picker_card_is_valid_adaptive_card_json() -> None:
     assert isinstance(query["dataset"], str)
 
 
-async def test_picked_ids_resolve_and_the_dialog_continues(picker_adapter: TestAdapter,
-                                                           picker_fake: PickerFake) -> None:
+async def test_picked_ids_resolve_and_the_dialog_continues(
+    picker_adapter: TestAdapter, picker_fake: PickerFake
+) -> None:
     await reach_interviewers(picker_adapter)
-    replies = await say(picker_adapter, picked("meganb@contoso.example",
-                                               "adelev@contoso.example"))
+    replies = await say(picker_adapter, picked("meganb@contoso.example", "adelev@contoso.example"))
     assert "How long" in texts(replies)
     assert picker_fake.queries == [IDS["meganb@contoso.example"], IDS["adelev@contoso.example"]]
     await say(picker_adapter, "45 min")
@@ -122,7 +121,8 @@ async def test_picked_room_is_told_apart_from_people(picker_adapter: TestAdapter
 
 @pytest.mark.parametrize("raw", ["", " , ", "<b>Megan</b>", "a@b@c"])
 async def test_bad_picker_values_reask_without_a_directory_call(
-        picker_adapter: TestAdapter, picker_fake: PickerFake, raw: str) -> None:
+    picker_adapter: TestAdapter, picker_fake: PickerFake, raw: str
+) -> None:
     await reach_interviewers(picker_adapter)
     replies = await say(picker_adapter, picked(raw=raw))
     assert "at least one interviewer" in texts(replies)
@@ -130,8 +130,9 @@ async def test_bad_picker_values_reask_without_a_directory_call(
     assert "How long" in texts(await say(picker_adapter, "Megan"))  # typing still works
 
 
-async def test_typed_names_still_work_next_to_the_picker(picker_adapter: TestAdapter,
-                                                         picker_fake: PickerFake) -> None:
+async def test_typed_names_still_work_next_to_the_picker(
+    picker_adapter: TestAdapter, picker_fake: PickerFake
+) -> None:
     await reach_interviewers(picker_adapter)
     assert "How long" in texts(await say(picker_adapter, "Megan, adelev@contoso.example"))
     assert picker_fake.queries == ["Megan", "adelev@contoso.example"]
@@ -139,8 +140,7 @@ async def test_typed_names_still_work_next_to_the_picker(picker_adapter: TestAda
 
 def test_picked_people_text_normalises_and_rejects() -> None:
     oid = "0A1B2C3D-0000-4000-8000-00000000000A"
-    assert picked_people_text({"picker": "people", "interviewers": f"{oid}, {oid}"}) \
-        == oid.lower()
+    assert picked_people_text({"picker": "people", "interviewers": f"{oid}, {oid}"}) == oid.lower()
     assert picked_people_text({"verb": "schedule"}) is None
     assert picked_people_text("text") is None
     too_many = ",".join(f"00000000-0000-4000-8000-{i:012x}" for i in range(21))
@@ -148,14 +148,14 @@ def test_picked_people_text_normalises_and_rejects() -> None:
     assert picked_people_text({"picker": "people", "interviewers": ["x"]}) == ""
 
 
-async def test_service_resolves_an_object_id_via_devtenant(calendar_stack: Stack) -> None:  # noqa: F811
+async def test_service_resolves_an_object_id_via_devtenant(calendar_stack: Stack) -> None:
     users = calendar_stack.devtenant.tenant.users()
     megan = next(u for u in users if u["mail"] == "meganb@contoso.example")
     unknown = "00000000-0000-4000-8000-000000000000"
     before = calendar_stack.graph_requests()
     status, doc = await calendar_stack.post(
-        "/v1/directory/resolve", {"queries": [megan["id"].upper(), unknown, "Megan"]},
-        calendar_stack.token())
+        "/v1/directory/resolve", {"queries": [megan["id"].upper(), unknown, "Megan"]}, calendar_stack.token()
+    )
     assert status == 200, doc
     by_id, nobody, typed = doc["results"]
     assert [p["address"] for p in by_id] == ["meganb@contoso.example"]
@@ -165,8 +165,9 @@ async def test_service_resolves_an_object_id_via_devtenant(calendar_stack: Stack
     assert calendar_stack.graph_requests() > before
 
 
-async def test_names_typed_into_the_picker_box_are_accepted(picker_adapter: TestAdapter,
-                                                            picker_fake: PickerFake) -> None:
+async def test_names_typed_into_the_picker_box_are_accepted(
+    picker_adapter: TestAdapter, picker_fake: PickerFake
+) -> None:
     """Issue 13 defect 12: the Playground has no people picker; its box submits the typed text."""
     await reach_interviewers(picker_adapter)
     replies = await say(picker_adapter, picked(raw="Megan, adelev@contoso.example"))
@@ -175,11 +176,16 @@ async def test_names_typed_into_the_picker_box_are_accepted(picker_adapter: Test
     assert picker_fake.queries == ["Megan", "adelev@contoso.example"]
 
 
-async def test_the_typed_box_and_the_picker_together(picker_adapter: TestAdapter,
-                                                     picker_fake: PickerFake) -> None:
+async def test_the_typed_box_and_the_picker_together(
+    picker_adapter: TestAdapter, picker_fake: PickerFake
+) -> None:
     await reach_interviewers(picker_adapter)
-    value = {"picker": "people", "flow": "f0", "interviewers": IDS["meganb@contoso.example"],
-             "typed": "Adele"}
+    value = {
+        "picker": "people",
+        "flow": "f0",
+        "interviewers": IDS["meganb@contoso.example"],
+        "typed": "Adele",
+    }
     replies = await say(picker_adapter, Activity(type="message", value=value))
     assert "How long" in texts(replies)
     assert picker_fake.queries == [IDS["meganb@contoso.example"], "Adele"]

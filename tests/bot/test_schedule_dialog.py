@@ -22,8 +22,12 @@ def texts(replies: list[Activity]) -> str:
 
 
 def cards(replies: list[Activity]) -> list[dict[str, Any]]:
-    return [a.content for r in replies for a in (r.attachments or [])
-            if a.content_type == "application/vnd.microsoft.card.adaptive"]
+    return [
+        a.content
+        for r in replies
+        for a in (r.attachments or [])
+        if a.content_type == "application/vnd.microsoft.card.adaptive"
+    ]
 
 
 def actions_of(card: dict[str, Any]) -> list[dict[str, Any]]:
@@ -44,9 +48,11 @@ def actions_of(card: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def invoke(data: dict[str, Any]) -> Activity:
-    return Activity(type="invoke", name="adaptiveCard/action",
-                    value={"action": {"type": "Action.Execute", "verb": data["verb"],
-                                      "data": data}, "trigger": "manual"})
+    return Activity(
+        type="invoke",
+        name="adaptiveCard/action",
+        value={"action": {"type": "Action.Execute", "verb": data["verb"], "data": data}, "trigger": "manual"},
+    )
 
 
 def invoke_body(replies: list[Activity]) -> dict[str, Any]:
@@ -70,8 +76,7 @@ async def full_flow(adapter: TestAdapter) -> dict[str, Any]:
     return card
 
 
-async def test_full_flow_shows_slots_best_first(adapter: TestAdapter,
-                                                fake: FakeCalendarService) -> None:
+async def test_full_flow_shows_slots_best_first(adapter: TestAdapter, fake: FakeCalendarService) -> None:
     card = await full_flow(adapter)
     chooses = [a for a in actions_of(card) if a["verb"] == "choose_slot"]
     assert len(chooses) == 3
@@ -100,7 +105,7 @@ async def test_bad_input_reasks_each_step(adapter: TestAdapter) -> None:
 
 async def test_ambiguous_person_offers_choice(adapter: TestAdapter) -> None:
     replies = await say(adapter, "schedule Dana (dana@example.com) with Adam, 30 min, next week")
-    assert "Which \"Adam\"" in texts(replies)
+    assert 'Which "Adam"' in texts(replies)
     assert "time zone" in texts(await say(adapter, "1"))
 
 
@@ -114,15 +119,17 @@ async def test_cancel_and_help_mid_flow(adapter: TestAdapter) -> None:
 
 
 async def test_one_message_prefill_asks_only_the_rest(adapter: TestAdapter) -> None:
-    replies = await say(adapter, "schedule Dana Smith (dana@example.com) with Megan and "
-                                 "Adele, 45 min, next week")
+    replies = await say(
+        adapter, "schedule Dana Smith (dana@example.com) with Megan and Adele, 45 min, next week"
+    )
     assert "time zone" in texts(replies)
     assert "buffer" in texts(await say(adapter, "IST"))
     assert cards(await say(adapter, "none"))
 
 
-async def test_choose_confirm_books_once_and_updates_card(adapter: TestAdapter,
-                                                          fake: FakeCalendarService) -> None:
+async def test_choose_confirm_books_once_and_updates_card(
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     card = await full_flow(adapter)
     choose = next(a for a in actions_of(card) if a["verb"] == "choose_slot")
     confirmation = invoke_body(await say(adapter, invoke(choose["data"])))
@@ -137,8 +144,7 @@ async def test_choose_confirm_books_once_and_updates_card(adapter: TestAdapter,
     assert len(fake.interviews) == 1
 
 
-async def test_slot_taken_shows_fresh_slots(adapter: TestAdapter,
-                                            fake: FakeCalendarService) -> None:
+async def test_slot_taken_shows_fresh_slots(adapter: TestAdapter, fake: FakeCalendarService) -> None:
     card = await full_flow(adapter)
     fake.taken_once = True
     choose = next(a for a in actions_of(card) if a["verb"] == "choose_slot")
@@ -149,8 +155,7 @@ async def test_slot_taken_shows_fresh_slots(adapter: TestAdapter,
     assert not fake.interviews
 
 
-async def test_reconnect_card_when_grant_is_gone(adapter: TestAdapter,
-                                                 fake: FakeCalendarService) -> None:
+async def test_reconnect_card_when_grant_is_gone(adapter: TestAdapter, fake: FakeCalendarService) -> None:
     card = await full_flow(adapter)
     fake.reconnect = True
     choose = next(a for a in actions_of(card) if a["verb"] == "choose_slot")
@@ -158,8 +163,7 @@ async def test_reconnect_card_when_grant_is_gone(adapter: TestAdapter,
     assert body["value"]["body"][0]["text"] == "Please sign in again"
 
 
-async def test_no_slots_names_blockers_and_widen(adapter: TestAdapter,
-                                                 fake: FakeCalendarService) -> None:
+async def test_no_slots_names_blockers_and_widen(adapter: TestAdapter, fake: FakeCalendarService) -> None:
     from calendar_backend.contract import BlockerOut
 
     fake.slots = []
@@ -184,8 +188,7 @@ async def test_my_interviews_and_cancel(adapter: TestAdapter, fake: FakeCalendar
     assert fake.interviews["iv1"].status == "cancelled"
 
 
-async def test_send_to_candidate_not_available(adapter: TestAdapter,
-                                               fake: FakeCalendarService) -> None:
+async def test_send_to_candidate_not_available(adapter: TestAdapter, fake: FakeCalendarService) -> None:
     card = await full_flow(adapter)
     send = next(a for a in actions_of(card) if a["verb"] == "send_to_candidate")
     fake.offers_available = False

@@ -1,4 +1,4 @@
-""""Send to candidate": the bot passes what the flow knows (the candidate's e-mail, the manager's
+""" "Send to candidate": the bot passes what the flow knows (the candidate's e-mail, the manager's
 zone) to create_offer, and the real client carries them to the real Calendar Service.
 
 Link options (issue 14): "Send to candidate instead" creates the link at once with the defaults
@@ -31,7 +31,8 @@ from tests.service.conftest import Stack, calendar_stack, next_week, user  # noq
 
 
 async def test_send_to_candidate_passes_the_flows_email_and_zone(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     card = await full_flow(adapter)
     send = next(a for a in actions_of(card) if a["verb"] == "send_to_candidate")
     body = invoke_body(await say(adapter, invoke(send["data"])))
@@ -43,8 +44,7 @@ async def test_send_to_candidate_passes_the_flows_email_and_zone(
     assert request["conversation_ref"]["conversation"]["id"] == "a:conv1"
 
 
-async def test_client_seals_the_email_so_the_page_does_not_ask(
-        calendar_stack: Stack) -> None:  # noqa: F811
+async def test_client_seals_the_email_so_the_page_does_not_ask(calendar_stack: Stack) -> None:
     stack = calendar_stack
     start, end = next_week(datetime.now(UTC))
     base = str(stack.client.make_url("/")).rstrip("/")
@@ -52,12 +52,23 @@ async def test_client_seals_the_email_so_the_page_does_not_ask(
     async with aiohttp.ClientSession() as session:
         client = CalendarServiceClient(base, session)
         known = await client.create_offer(
-            stack.token(), interviewers=[megan], duration_min=45, window_start=start,
-            window_end=end, candidate_name="Dana Smith", candidate_email="dana@example.com",
-            manager_time_zone="Europe/London")
+            stack.token(),
+            interviewers=[megan],
+            duration_min=45,
+            window_start=start,
+            window_end=end,
+            candidate_name="Dana Smith",
+            candidate_email="dana@example.com",
+            manager_time_zone="Europe/London",
+        )
         unknown = await client.create_offer(
-            stack.token(), interviewers=[megan], duration_min=45, window_start=start,
-            window_end=end, candidate_name="Dana Smith")
+            stack.token(),
+            interviewers=[megan],
+            duration_min=45,
+            window_start=start,
+            window_end=end,
+            candidate_name="Dana Smith",
+        )
         assert known.url
         assert unknown.url
         known_doc = await client.candidate_slots(known.url.rsplit("/c/", 1)[1], None)
@@ -117,13 +128,17 @@ def _link_text(body: dict[str, Any]) -> str:
 
 
 async def test_send_to_candidate_uses_the_default_day_without_asking(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     card = await full_flow(adapter)
     send = next(a for a in actions_of(card) if a.get("title") == "Send to candidate instead")
     body = invoke_body(await say(adapter, invoke(send["data"])))
     [request] = fake.offer_requests
-    assert (request["role"], request["show_interviewer_names"], request["day_hours"]) == \
-        (None, False, (8, 20))
+    assert (request["role"], request["show_interviewer_names"], request["day_hours"]) == (
+        None,
+        False,
+        (8, 20),
+    )
     text = _link_text(body)
     assert "Booking link ready" in text
     assert "Works until" in text
@@ -132,7 +147,8 @@ async def test_send_to_candidate_uses_the_default_day_without_asking(
 
 
 async def test_link_options_prefill_the_candidates_working_day(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     await say(adapter, "schedule Dana Smith (dana@example.com) with Megan, 45 min, next week")
     await say(adapter, "India 09:30-17:30")
     [card] = cards(await say(adapter, "none"))
@@ -144,10 +160,12 @@ async def test_link_options_prefill_the_candidates_working_day(
 
 
 async def test_link_options_reach_the_offer_and_the_card(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     card = await full_flow(adapter)
-    data = _create_with(card, role=" Senior Data Engineer ", show_names="true",
-                        day_start="07:00", day_end="24:00")
+    data = _create_with(
+        card, role=" Senior Data Engineer ", show_names="true", day_start="07:00", day_end="24:00"
+    )
     body = invoke_body(await say(adapter, invoke(data)))
     [request] = fake.offer_requests
     assert request["role"] == "Senior Data Engineer"
@@ -161,7 +179,8 @@ async def test_link_options_reach_the_offer_and_the_card(
 
 
 async def test_a_role_given_for_the_link_reaches_a_booking_from_the_same_search(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     card = await full_flow(adapter)
     await say(adapter, invoke(_create_with(card, role="Data Engineer")))
     choose = next(a for a in actions_of(card) if a["verb"] == "choose_slot")
@@ -171,8 +190,7 @@ async def test_a_role_given_for_the_link_reaches_a_booking_from_the_same_search(
     assert fake.create_requests[-1]["role"] == "Data Engineer"
 
 
-async def test_a_booking_without_a_role_sends_none(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+async def test_a_booking_without_a_role_sends_none(adapter: TestAdapter, fake: FakeCalendarService) -> None:
     card = await full_flow(adapter)
     choose = next(a for a in actions_of(card) if a["verb"] == "choose_slot")
     confirmation = invoke_body(await say(adapter, invoke(choose["data"])))
@@ -182,11 +200,17 @@ async def test_a_booking_without_a_role_sends_none(
 
 
 async def test_bad_link_options_are_refused_and_create_nothing(
-        adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    adapter: TestAdapter, fake: FakeCalendarService
+) -> None:
     card = await full_flow(adapter)
-    for bad in ({"role": "Engineer\nInjected"}, {"role": "<b>x</b>"}, {"show_names": "yes"},
-                {"day_start": "20:00", "day_end": "08:00"}, {"day_start": "08:30"},
-                {"day_end": "25:00"}):
+    for bad in (
+        {"role": "Engineer\nInjected"},
+        {"role": "<b>x</b>"},
+        {"show_names": "yes"},
+        {"day_start": "20:00", "day_end": "08:00"},
+        {"day_start": "08:30"},
+        {"day_end": "25:00"},
+    ):
         body = invoke_body(await say(adapter, invoke(_create_with(card, **bad))))
         assert body["statusCode"] == 400, bad
     assert fake.offer_requests == []

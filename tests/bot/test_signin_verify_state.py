@@ -32,12 +32,17 @@ def signed_out(storage: SqlStorage, fake: FakeCalendarService) -> TestAdapter:
 
 
 def oauth_cards(replies: list[Activity]) -> list[object]:
-    return [a for r in replies for a in (r.attachments or [])
-            if a.content_type == "application/vnd.microsoft.card.oauth"]
+    return [
+        a
+        for r in replies
+        for a in (r.attachments or [])
+        if a.content_type == "application/vnd.microsoft.card.oauth"
+    ]
 
 
-async def test_valid_magic_code_signs_in_and_continues(storage: SqlStorage,
-                                                        fake: FakeCalendarService) -> None:
+async def test_valid_magic_code_signs_in_and_continues(
+    storage: SqlStorage, fake: FakeCalendarService
+) -> None:
     adapter = signed_out(storage, fake)
     assert oauth_cards(await say(adapter, "schedule"))
     replies = await say(adapter, verify_state(MAGIC))
@@ -46,8 +51,9 @@ async def test_valid_magic_code_signs_in_and_continues(storage: SqlStorage,
     assert "e-mail" in texts(await say(adapter, "Dana Smith"))
 
 
-async def test_unknown_magic_code_is_404_and_prompt_stays(storage: SqlStorage,
-                                                          fake: FakeCalendarService) -> None:
+async def test_unknown_magic_code_is_404_and_prompt_stays(
+    storage: SqlStorage, fake: FakeCalendarService
+) -> None:
     adapter = signed_out(storage, fake)
     assert oauth_cards(await say(adapter, "schedule"))
     replies = await say(adapter, verify_state("000000"))
@@ -59,12 +65,10 @@ async def test_unknown_magic_code_is_404_and_prompt_stays(storage: SqlStorage,
     assert "candidate's name" in texts(replies)
 
 
-async def test_malformed_verify_state_does_not_crash(storage: SqlStorage,
-                                                     fake: FakeCalendarService) -> None:
+async def test_malformed_verify_state_does_not_crash(storage: SqlStorage, fake: FakeCalendarService) -> None:
     adapter = signed_out(storage, fake)
     await say(adapter, "schedule")
     for value in ({}, {"state": None}, {"state": "x" * 5000}, "not-an-object"):
-        replies = await say(adapter, Activity(type="invoke", name="signin/verifyState",
-                                              value=value))
+        replies = await say(adapter, Activity(type="invoke", name="signin/verifyState", value=value))
         assert "went wrong" not in texts(replies)
         assert invoke_status(replies) in {404, 412}

@@ -39,8 +39,7 @@ async def scenario(storage: SqlStorage) -> list[str]:
     a = (await storage.read(["a"]))["a"]
     a["n"] = 2  # type: ignore[index]
     await storage.write({"a": a})
-    for change in ({"a": {"n": 3}}, {"a": {"n": 4, "e_tag": "stale"}},
-                   {"c": {"n": 5}, "a": {"n": 6}}):
+    for change in ({"a": {"n": 3}}, {"a": {"n": 4, "e_tag": "stale"}}, {"c": {"n": 5}, "a": {"n": 6}}):
         try:
             await storage.write(change)  # type: ignore[arg-type]
         except EtagConflictError as exc:
@@ -51,8 +50,10 @@ async def scenario(storage: SqlStorage) -> list[str]:
 
 
 def without_etags(found: dict[str, object]) -> dict[str, object]:
-    return {k: {f: v for f, v in item.items() if f != "e_tag"}  # type: ignore[attr-defined]
-            for k, item in found.items()}
+    return {
+        k: {f: v for f, v in item.items() if f != "e_tag"}  # type: ignore[attr-defined]
+        for k, item in found.items()
+    }
 
 
 async def test_same_rows_and_refusals_as_the_sqlalchemy_path(tmp_path: Path) -> None:
@@ -62,7 +63,8 @@ async def test_same_rows_and_refusals_as_the_sqlalchemy_path(tmp_path: Path) -> 
     assert rows(tmp_path / "direct.db") == rows(tmp_path / "generic.db")
     assert rows(tmp_path / "direct.db")[0] == ("a", '{"n":2}', "2026-11-28 04:26:34.571730")
     assert without_etags(await direct.read(["a", "b", "c"])) == without_etags(
-        await generic.read(["a", "b", "c"]))
+        await generic.read(["a", "b", "c"])
+    )
     await direct.close()
     await generic.close()
 
@@ -89,16 +91,17 @@ async def _from_url(path: Path) -> SqlStorage:
     return storage
 
 
-async def test_a_connection_returned_inside_a_transaction_is_still_rolled_back(
-        tmp_path: Path) -> None:
+async def test_a_connection_returned_inside_a_transaction_is_still_rolled_back(tmp_path: Path) -> None:
     # The pool skips its reset rollback when no transaction is open; when one is (here opened on
     # the driver behind SQLAlchemy's back), the rollback must still happen on check-in.
     storage = await _from_url(tmp_path / "s.db")
     async with storage.engine.connect() as conn:
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
-        await driver.execute("INSERT INTO bot_state (key, etag, data, updated_at) "
-                             "VALUES ('k', 'e', '{}', '2026-11-28 00:00:00')")
+        await driver.execute(
+            "INSERT INTO bot_state (key, etag, data, updated_at) "
+            "VALUES ('k', 'e', '{}', '2026-11-28 00:00:00')"
+        )
         assert driver.in_transaction
     assert rows(tmp_path / "s.db") == []
     with sqlite3.connect(tmp_path / "s.db", timeout=0) as other:  # no lock left behind
@@ -109,7 +112,8 @@ async def test_a_connection_returned_inside_a_transaction_is_still_rolled_back(
 
 
 async def test_the_engines_reads_and_commits_skip_the_pools_rollback(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The engine serves the bot's other tables (refusal audits) and ``delete``.
     import aiosqlite
     import sqlalchemy as sa
@@ -124,8 +128,9 @@ async def test_the_engines_reads_and_commits_skip_the_pools_rollback(
         await real(self)
 
     monkeypatch.setattr(aiosqlite.Connection, "rollback", counting)
-    insert = sa.text("INSERT INTO bot_state (key, etag, data, updated_at) "
-                     "VALUES ('k', 'e', '{}', '2026-11-28 00:00:00')")
+    insert = sa.text(
+        "INSERT INTO bot_state (key, etag, data, updated_at) VALUES ('k', 'e', '{}', '2026-11-28 00:00:00')"
+    )
     async with storage.engine.begin() as conn:
         await conn.execute(insert)
     assert rollbacks == 0  # committed: nothing to roll back on check-in
@@ -177,8 +182,13 @@ async def test_two_storages_on_one_file_write_concurrently_without_loss(tmp_path
 
     first = await make(tmp_path / "s.db", direct=True)
     second = SqlStorage(create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 's.db'}"))
-    await asyncio.gather(*(store.write({f"{name}-{i}": {"i": i}})
-                           for i in range(25) for name, store in (("a", first), ("b", second))))
+    await asyncio.gather(
+        *(
+            store.write({f"{name}-{i}": {"i": i}})
+            for i in range(25)
+            for name, store in (("a", first), ("b", second))
+        )
+    )
     assert len(await first.read([f"{n}-{i}" for n in "ab" for i in range(25)])) == 50
     item = (await first.read(["a-0"]))["a-0"]
     await second.write({"a-0": dict(item)})  # same eTag: the first write wins...

@@ -56,8 +56,9 @@ async def test_a_row_moved_to_another_key_or_read_with_another_key_does_not_open
     await store.write({"conv/b": {**moved, "fresh": True}})  # and the next write replaces it
     assert (await store.read(["conv/b"]))["conv/b"]["fresh"] is True
     await store.close()
-    other = SqlStorage.from_url(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-                                StateSealer(state_key("", "rotated-password")))
+    other = SqlStorage.from_url(
+        f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", StateSealer(state_key("", "rotated-password"))
+    )
     assert set((await other.read(["conv/a"]))["conv/a"]) == {"e_tag"}
     plain = SqlStorage.from_url(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
     assert set((await plain.read(["conv/a"]))["conv/a"]) == {"e_tag"}
@@ -69,8 +70,9 @@ async def test_rows_from_before_sealing_still_read(tmp_path: Path) -> None:
     plain = await _storage(tmp_path, None)
     await plain.write({"conv/a": dict(DRAFT)})
     await plain.close()
-    sealed = SqlStorage.from_url(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-                                 StateSealer(state_key("", "pw")))
+    sealed = SqlStorage.from_url(
+        f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", StateSealer(state_key("", "pw"))
+    )
     item = (await sealed.read(["conv/a"]))["conv/a"]
     assert item["flows"] == DRAFT["flows"]
     await sealed.write({"conv/a": item})
@@ -79,16 +81,22 @@ async def test_rows_from_before_sealing_still_read(tmp_path: Path) -> None:
 
 
 def test_prod_always_seals_dev_only_with_a_key() -> None:
-    prod = bot_module.load_bot_settings({"OPENSLOT_ENV": "prod", "OPENSLOT_BOT_APP_ID": "a",
-                                         "OPENSLOT_BOT_APP_PASSWORD": "p",
-                                         "OPENSLOT_BOT_ALLOWED_TENANTS": "t1"})
+    prod = bot_module.load_bot_settings(
+        {
+            "OPENSLOT_ENV": "prod",
+            "OPENSLOT_BOT_APP_ID": "a",
+            "OPENSLOT_BOT_APP_PASSWORD": "p",
+            "OPENSLOT_BOT_ALLOWED_TENANTS": "t1",
+        }
+    )
     assert len(prod.state_key) == 32
     assert "state_key" not in repr(prod)
     dev = {"OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": "t1"}
     assert bot_module.load_bot_settings(dev).state_key == b""
     explicit = base64.b64encode(bytes(range(32))).decode()
-    assert bot_module.load_bot_settings({**dev, "OPENSLOT_BOT_STATE_KEY": explicit}).state_key == \
-        bytes(range(32))
+    assert bot_module.load_bot_settings({**dev, "OPENSLOT_BOT_STATE_KEY": explicit}).state_key == bytes(
+        range(32)
+    )
     for bad in ("not base64!", base64.b64encode(b"short").decode()):
         with pytest.raises(bot_module.SettingsError, match="OPENSLOT_BOT_STATE_KEY"):
             bot_module.load_bot_settings({**dev, "OPENSLOT_BOT_STATE_KEY": bad})

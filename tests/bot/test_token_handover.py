@@ -27,7 +27,8 @@ def count_lookups(adapter: TestAdapter) -> list[str]:
 
 
 async def test_prefilled_command_asks_the_token_service_once(
-        storage: SqlStorage, fake: FakeCalendarService) -> None:
+    storage: SqlStorage, fake: FakeCalendarService
+) -> None:
     bot = make_bot(storage, fake)
     kept: list[dict[str, object]] = []
     original_on_turn = bot.on_turn
@@ -47,7 +48,8 @@ async def test_prefilled_command_asks_the_token_service_once(
 
 
 async def test_later_turns_still_ask_the_token_service(
-        storage: SqlStorage, fake: FakeCalendarService) -> None:
+    storage: SqlStorage, fake: FakeCalendarService
+) -> None:
     adapter = make_adapter(make_bot(storage, fake))
     await adapter.receive_activity("schedule")
     await adapter.receive_activity("Dana Smith")
@@ -58,8 +60,7 @@ async def test_later_turns_still_ask_the_token_service(
     assert "resolve_people" in fake.calls
 
 
-async def test_signed_out_user_gets_no_lookup(
-        storage: SqlStorage, fake: FakeCalendarService) -> None:
+async def test_signed_out_user_gets_no_lookup(storage: SqlStorage, fake: FakeCalendarService) -> None:
     adapter = make_adapter(make_bot(storage, fake), signed_in=False)
     await adapter.receive_activity(COMMAND)
     assert "resolve_people" not in fake.calls

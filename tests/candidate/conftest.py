@@ -55,21 +55,31 @@ class Env:
     bot: TestClient[Any, Any]
 
     def reference(self) -> dict[str, Any]:
-        return {"activityId": "m1", "user": {"id": "29:alex", "name": "Alex Wilber"},
-                "bot": {"id": "28:openslot", "name": "OpenSlot"},
-                "conversation": {"id": "a:conv-alex", "tenantId": self.stack.devtenant.tenant_id},
-                "channelId": "msteams", "serviceUrl": self.teams.url}
+        return {
+            "activityId": "m1",
+            "user": {"id": "29:alex", "name": "Alex Wilber"},
+            "bot": {"id": "28:openslot", "name": "OpenSlot"},
+            "conversation": {"id": "a:conv-alex", "tenantId": self.stack.devtenant.tenant_id},
+            "channelId": "msteams",
+            "serviceUrl": self.teams.url,
+        }
 
     def person(self, name: str) -> str:
         return str(user(self.stack, name)["mail"])
 
     async def make_offer(self, people: list[str], **extra: Any) -> tuple[str, dict[str, Any]]:
         start, end = next_week(datetime.now(UTC))
-        body = {"interviewers": people, "duration_min": 45, "window_start": format_time(start),
-                "window_end": format_time(end), "candidate_name": "Dana Smith",
-                "candidate_email": "dana.smith@example.com",
-                "candidate_time_zone": "Asia/Kathmandu", "conversation_ref": self.reference(),
-                **extra}
+        body = {
+            "interviewers": people,
+            "duration_min": 45,
+            "window_start": format_time(start),
+            "window_end": format_time(end),
+            "candidate_name": "Dana Smith",
+            "candidate_email": "dana.smith@example.com",
+            "candidate_time_zone": "Asia/Kathmandu",
+            "conversation_ref": self.reference(),
+            **extra,
+        }
         status, doc = await self.stack.post("/v1/offers", body, self.stack.token())
         assert status == 201, doc
         return str(doc["url"]).rsplit("/c/", 1)[1], doc
@@ -89,17 +99,23 @@ async def teams() -> AsyncIterator[FakeTeams]:
 
 
 @asynccontextmanager
-async def bot_instance(stack: Stack, teams: FakeTeams, db_path: Path,
-                       **env: str) -> AsyncIterator[TestClient[Any, Any]]:
+async def bot_instance(
+    stack: Stack, teams: FakeTeams, db_path: Path, **env: str
+) -> AsyncIterator[TestClient[Any, Any]]:
     """One real bot app (dev profile) on its own port and database, plus any extra OPENSLOT_* ``env``."""
     engine = create_async_engine(f"sqlite+aiosqlite:///{db_path}")
     async with engine.begin() as conn:
         await conn.run_sync(METADATA.create_all)
-    settings = bot_module.load_bot_settings({
-        "OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": stack.devtenant.tenant_id,
-        "OPENSLOT_TOKEN_SERVICE_URL": teams.url,
-        "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
-        "OPENSLOT_CALENDAR_SERVICE_URL": str(stack.client.make_url("/")).rstrip("/"), **env})
+    settings = bot_module.load_bot_settings(
+        {
+            "OPENSLOT_ENV": "dev",
+            "OPENSLOT_DEV_TENANT_ID": stack.devtenant.tenant_id,
+            "OPENSLOT_TOKEN_SERVICE_URL": teams.url,
+            "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
+            "OPENSLOT_CALENDAR_SERVICE_URL": str(stack.client.make_url("/")).rstrip("/"),
+            **env,
+        }
+    )
     app = bot_module.build_app(settings, storage=SqlStorage(engine))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server(access_log_class=RedactingAccessLogger)  # no tokens in logs
@@ -111,7 +127,10 @@ async def bot_instance(stack: Stack, teams: FakeTeams, db_path: Path,
 
 
 @pytest.fixture
-async def candidate_env(calendar_stack: Stack, teams: FakeTeams,  # noqa: F811
-                        tmp_path: Path) -> AsyncIterator[Env]:
+async def candidate_env(
+    calendar_stack: Stack,
+    teams: FakeTeams,
+    tmp_path: Path,
+) -> AsyncIterator[Env]:
     async with bot_instance(calendar_stack, teams, tmp_path / "bot.db") as client:
         yield Env(calendar_stack, teams, client)

@@ -29,16 +29,19 @@ AXE = ROOT / "tests" / "js" / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = Path(os.environ.get("OPENSLOT_SCREENSHOTS_DIR") or ROOT / "test-artifacts" / "candidate")
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "390px": {"width": 390, "height": 844}}
 
-pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium"),
-              pytest.mark.skipif(not AXE.exists(), reason="needs npm ci in tests/js (axe-core)")]
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium"),
+    pytest.mark.skipif(not AXE.exists(), reason="needs npm ci in tests/js (axe-core)"),
+]
 
 
 @pytest.fixture
-async def branded_env(devtenant: DevTenantHandle, teams: FakeTeams,
-                      tmp_path: Path) -> AsyncIterator[Env]:
+async def branded_env(devtenant: DevTenantHandle, teams: FakeTeams, tmp_path: Path) -> AsyncIterator[Env]:
     branding = load_branding(ROOT / "docs" / "candidate" / "branding.sample.json")
-    async with service_for(devtenant, tmp_path, branding=branding) as stack, \
-            bot_instance(stack, teams, tmp_path / "bot.db") as client:
+    async with (
+        service_for(devtenant, tmp_path, branding=branding) as stack,
+        bot_instance(stack, teams, tmp_path / "bot.db") as client,
+    ):
         yield Env(stack, teams, client)
 
 
@@ -58,12 +61,17 @@ async def _check(page: Any, state: str, size: str) -> list[str]:
     result = await page.evaluate(
         "async () => { const r = await axe.run(document); return {passes: r.passes.length,"
         " violations: r.violations.map(v => ({id: v.id, impact: v.impact,"
-        " nodes: v.nodes.map(n => n.target.join(' '))}))}; }")
+        " nodes: v.nodes.map(n => n.target.join(' '))}))}; }"
+    )
     assert result["passes"] > 10, result  # axe really looked at the page
-    found = [f"{state}/{size}: {v['id']} ({v['impact']}) {v['nodes'][:3]}"
-             for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    found = [
+        f"{state}/{size}: {v['id']} ({v['impact']}) {v['nodes'][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
     overflow = await page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
     if overflow > 0:
         found.append(f"{state}/{size}: scrolls sideways by {overflow}px")
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -73,19 +81,22 @@ async def _check(page: Any, state: str, size: str) -> list[str]:
 
 async def _expire(env: Env, offer_id: str) -> None:
     async with env.stack.runtime.store.transaction() as tx:
-        await tx.execute(storage.offers.update().where(storage.offers.c.id == offer_id)
-                         .values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+        await tx.execute(
+            storage.offers.update()
+            .where(storage.offers.c.id == offer_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
 
 
 async def test_every_state_passes_axe_at_desktop_and_390px(  # noqa: PLR0915 - one walk
-        branded_env: Env, browser: Any) -> None:
+    branded_env: Env, browser: Any
+) -> None:
     env = branded_env
     people = [env.person("Megan Bowen"), env.person("Adele Vance")]
     extra = {"role": "Senior Backend Engineer", "show_interviewer_names": True}
     problems: list[str] = []
     for size, viewport in VIEWPORTS.items():
-        context = await browser.new_context(timezone_id="Asia/Calcutta", locale="en-IN",
-                                            viewport=viewport)
+        context = await browser.new_context(timezone_id="Asia/Calcutta", locale="en-IN", viewport=viewport)
         page = await context.new_page()
         token, _ = await env.make_offer(people, **extra)
         await page.goto(env.page_url(token))
@@ -93,8 +104,14 @@ async def test_every_state_passes_axe_at_desktop_and_390px(  # noqa: PLR0915 - o
         assert await page.locator("#tz").input_value() == "Asia/Kolkata"  # canonicalised
         assert "India (IST, UTC+05:30)" in await page.locator("legend").inner_text()
         main = await page.locator("main").inner_text()
-        for fact in ("Contoso", "Senior Backend Engineer", "Alex Wilber", "Megan", "Adele",
-                     "Microsoft Teams"):
+        for fact in (
+            "Contoso",
+            "Senior Backend Engineer",
+            "Alex Wilber",
+            "Megan",
+            "Adele",
+            "Microsoft Teams",
+        ):
             assert fact in main, fact
         assert "meganb@" not in main
         problems += await _check(page, "pick", size)
@@ -149,8 +166,12 @@ async def test_every_state_passes_axe_at_desktop_and_390px(  # noqa: PLR0915 - o
         await context.close()
 
     # error: the Calendar Service is unreachable
-    async with bot_instance(env.stack, env.teams, env.stack.db_path.with_name("dead-bot.db"),
-                            OPENSLOT_CALENDAR_SERVICE_URL="http://127.0.0.1:9") as dead:
+    async with bot_instance(
+        env.stack,
+        env.teams,
+        env.stack.db_path.with_name("dead-bot.db"),
+        OPENSLOT_CALENDAR_SERVICE_URL="http://127.0.0.1:9",
+    ) as dead:
         for size, viewport in VIEWPORTS.items():
             context = await browser.new_context(viewport=viewport)
             page = await context.new_page()
@@ -166,6 +187,13 @@ def _offer_without_email(env: Env, people: list[str], extra: dict[str, Any]) -> 
     from tests.service.conftest import next_week
 
     start, end = next_week(datetime.now(UTC))
-    return {"interviewers": people, "duration_min": 45, "window_start": format_time(start),
-            "window_end": format_time(end), "candidate_name": "Dana Smith",
-            "candidate_time_zone": "Asia/Kolkata", "conversation_ref": env.reference(), **extra}
+    return {
+        "interviewers": people,
+        "duration_min": 45,
+        "window_start": format_time(start),
+        "window_end": format_time(end),
+        "candidate_name": "Dana Smith",
+        "candidate_time_zone": "Asia/Kolkata",
+        "conversation_ref": env.reference(),
+        **extra,
+    }

@@ -14,8 +14,15 @@ from tests.candidate.conftest import Env
 from tests.service.conftest import ALEX
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 
@@ -31,12 +38,16 @@ async def browser() -> AsyncIterator[Any]:
 
 
 def _alex_events(env: Env) -> list[dict[str, Any]]:
-    found = env.stack.devtenant.session().get(
-        f"{env.stack.devtenant.base_url}/_devtenant/mailboxes/{ALEX}/events", timeout=10).json()
+    found = (
+        env.stack.devtenant.session()
+        .get(f"{env.stack.devtenant.base_url}/_devtenant/mailboxes/{ALEX}/events", timeout=10)
+        .json()
+    )
     events = found.get("value", found) if isinstance(found, dict) else found
     # the panel's event only (the candidate's own invite is a second event, checked elsewhere)
-    return [e for e in events if e.get("subject") == "Interview: Dana Smith"
-            and e.get("isOnlineMeeting") is True]
+    return [
+        e for e in events if e.get("subject") == "Interview: Dana Smith" and e.get("isOnlineMeeting") is True
+    ]
 
 
 async def test_candidate_books_in_detected_zone(candidate_env: Env, browser: Any) -> None:
@@ -47,8 +58,10 @@ async def test_candidate_books_in_detected_zone(candidate_env: Env, browser: Any
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     external: list[str] = []
-    page.on("request", lambda r: external.append(r.url)
-            if not r.url.startswith(str(env.bot.make_url("/"))) else None)
+    page.on(
+        "request",
+        lambda r: external.append(r.url) if not r.url.startswith(str(env.bot.make_url("/"))) else None,
+    )
     await page.goto(env.page_url(token))
     await page.wait_for_url(re.compile(r"\?tz=Europe%2FBerlin$"))  # detected, plain GET
     legend = await page.locator("legend").inner_text()
@@ -73,12 +86,12 @@ async def test_candidate_books_in_detected_zone(candidate_env: Env, browser: Any
     await context.close()
 
 
-async def test_page_works_without_javascript_in_offer_zone(candidate_env: Env,
-                                                           browser: Any) -> None:
+async def test_page_works_without_javascript_in_offer_zone(candidate_env: Env, browser: Any) -> None:
     env = candidate_env
     token, _ = await env.make_offer([env.person("Megan Bowen")])
-    context = await browser.new_context(java_script_enabled=False, timezone_id="Europe/Berlin",
-                                        viewport={"width": 360, "height": 740})
+    context = await browser.new_context(
+        java_script_enabled=False, timezone_id="Europe/Berlin", viewport={"width": 360, "height": 740}
+    )
     page = await context.new_page()
     await page.goto(env.page_url(token))
     assert "Nepal (UTC+05:45)" in await page.locator("legend").inner_text()

@@ -15,8 +15,19 @@ from calendar_backend import storage
 from tests.candidate.conftest import Env, bot_instance
 from tests.service.conftest import ALEX
 
-SUBJECTS_AND_NAMES = ("CANARY-", "Adele", "Vance", "adelev", "Lee Gu", "leeg@", "Reorg",
-                      "acquisition", "busy", "oof", "tentative")
+SUBJECTS_AND_NAMES = (
+    "CANARY-",
+    "Adele",
+    "Vance",
+    "adelev",
+    "Lee Gu",
+    "leeg@",
+    "Reorg",
+    "acquisition",
+    "busy",
+    "oof",
+    "tentative",
+)
 
 
 class _Forms(HTMLParser):
@@ -31,8 +42,7 @@ class _Forms(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
-            self.forms.append({"method": a.get("method", "get"), "action": a.get("action"),
-                               "inputs": []})
+            self.forms.append({"method": a.get("method", "get"), "action": a.get("action"), "inputs": []})
         if tag == "input" and self.forms:
             self.forms[-1]["inputs"].append(a)
         if tag == "script" and "src" in a:
@@ -50,8 +60,11 @@ def parse(html: str) -> _Forms:
 
 def book_form(html: str) -> tuple[str, dict[str, str], list[str]]:
     """(action, hidden fields, slot ids) of the page's booking/reschedule form."""
-    form = next(f for f in parse(html).forms if f["method"] == "post"
-                and f["action"].endswith(("/book", "/reschedule")))
+    form = next(
+        f
+        for f in parse(html).forms
+        if f["method"] == "post" and f["action"].endswith(("/book", "/reschedule"))
+    )
     hidden = {i["name"]: i["value"] for i in form["inputs"] if i.get("type") == "hidden"}
     slots = [i["value"] for i in form["inputs"] if i.get("type") == "radio"]
     return form["action"], hidden, slots
@@ -60,8 +73,7 @@ def book_form(html: str) -> tuple[str, dict[str, str], list[str]]:
 def assert_security_headers(resp: ClientResponse) -> None:
     csp = resp.headers["Content-Security-Policy"]
     assert re.search(r"script-src 'nonce-[A-Za-z0-9_\-]{16,}'", csp)
-    for part in ("object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'",
-                 "default-src 'none'"):
+    for part in ("object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "default-src 'none'"):
         assert part in csp
     assert "unsafe-inline" not in csp
     assert resp.headers["Referrer-Policy"] == "no-referrer"
@@ -71,8 +83,7 @@ def assert_security_headers(resp: ClientResponse) -> None:
     assert int(re.search(r"max-age=(\d+)", hsts).group(1)) >= 31536000  # type: ignore[union-attr]
 
 
-async def test_scanners_then_one_post_books_once_and_second_post_is_409(
-        candidate_env: Env) -> None:
+async def test_scanners_then_one_post_books_once_and_second_post_is_409(candidate_env: Env) -> None:
     env = candidate_env
     token, _ = await env.make_offer([env.person("Megan Bowen")])
     url = f"/c/{token}"
@@ -98,8 +109,9 @@ async def test_scanners_then_one_post_books_once_and_second_post_is_409(
     assert_security_headers(again)
     cancel = next(f for f in parse(confirmation).forms if f["action"].endswith("/cancel"))
     fresh = {i["name"]: i["value"] for i in cancel["inputs"]}["nonce"]
-    again = await env.bot.post(action, data={**hidden, "nonce": fresh, "slot": slots[1]},
-                               allow_redirects=False)
+    again = await env.bot.post(
+        action, data={**hidden, "nonce": fresh, "slot": slots[1]}, allow_redirects=False
+    )
     assert again.status == 409
     assert_security_headers(again)
     _status, listed = await env.stack.get("/v1/offers", env.stack.token())
@@ -111,8 +123,11 @@ async def test_scanners_then_one_post_books_once_and_second_post_is_409(
     assert "Dana Smith booked" in notice["text"]
     assert "UTC" in notice["text"]
     # And the event exists in devtenant, organised by Alex.
-    events = env.stack.devtenant.session().get(
-        f"{env.stack.devtenant.base_url}/_devtenant/mailboxes/{ALEX}/events", timeout=10).json()
+    events = (
+        env.stack.devtenant.session()
+        .get(f"{env.stack.devtenant.base_url}/_devtenant/mailboxes/{ALEX}/events", timeout=10)
+        .json()
+    )
     events = events.get("value", events) if isinstance(events, dict) else events
     mine = [e for e in events if e.get("subject") == "Interview: Dana Smith"]
     assert len(mine) == 2  # the panel's event and the candidate's own, both organised by Alex
@@ -136,18 +151,23 @@ async def test_post_without_or_with_forged_nonce_is_403(candidate_env: Env) -> N
     assert {o["status"] for o in listed["offers"]} == {"open"}
 
 
-async def test_a_page_from_one_bot_instance_books_through_another(candidate_env: Env,
-                                                                  tmp_path: Path) -> None:
+async def test_a_page_from_one_bot_instance_books_through_another(candidate_env: Env, tmp_path: Path) -> None:
     """Scale-out: instances of one deployment share the form key (derived from the app password, or
     OPENSLOT_BOT_FORM_KEY), so a page served by one can be posted to the other; a different
     deployment's key is refused."""
     env = candidate_env
     token, _ = await env.make_offer([env.person("Megan Bowen")])
     shared = {"OPENSLOT_BOT_APP_PASSWORD": "same-password-for-both-instances"}
-    async with bot_instance(env.stack, env.teams, tmp_path / "a.db", **shared) as first, \
-            bot_instance(env.stack, env.teams, tmp_path / "b.db", **shared) as second, \
-            bot_instance(env.stack, env.teams, tmp_path / "c.db",
-                         OPENSLOT_BOT_FORM_KEY=base64.b64encode(b"k" * 32).decode()) as other:
+    async with (
+        bot_instance(env.stack, env.teams, tmp_path / "a.db", **shared) as first,
+        bot_instance(env.stack, env.teams, tmp_path / "b.db", **shared) as second,
+        bot_instance(
+            env.stack,
+            env.teams,
+            tmp_path / "c.db",
+            OPENSLOT_BOT_FORM_KEY=base64.b64encode(b"k" * 32).decode(),
+        ) as other,
+    ):
         action, hidden, slots = book_form(await (await first.get(f"/c/{token}")).text())
         refused = await other.post(action, data={**hidden, "slot": slots[0]}, allow_redirects=False)
         assert refused.status == 403
@@ -192,10 +212,17 @@ async def test_slot_taken_between_load_and_post_shows_fresh_times(candidate_env:
     action, hidden, slots = book_form(html)
     doc = await env.stack.post("/v1/candidate/slots", {"token": token})
     first = doc[1]["slots"][0]
-    status, _ = await env.stack.post("/v1/interviews", {
-        "candidate": {"name": "Other Person", "email": "other@example.com"},
-        "interviewers": [megan], "start": first["start"], "end": first["end"],
-        "idempotency_key": "taken-1"}, env.stack.token())
+    status, _ = await env.stack.post(
+        "/v1/interviews",
+        {
+            "candidate": {"name": "Other Person", "email": "other@example.com"},
+            "interviewers": [megan],
+            "start": first["start"],
+            "end": first["end"],
+            "idempotency_key": "taken-1",
+        },
+        env.stack.token(),
+    )
     assert status == 201
     resp = await env.bot.post(action, data={**hidden, "slot": slots[0]})
     assert resp.status == 409
@@ -204,8 +231,7 @@ async def test_slot_taken_between_load_and_post_shows_fresh_times(candidate_env:
     _, new_hidden, fresh_slots = book_form(fresh)
     assert fresh_slots
     assert slots[0] not in fresh_slots
-    ok = await env.bot.post(action, data={**new_hidden, "slot": fresh_slots[0]},
-                            allow_redirects=False)
+    ok = await env.bot.post(action, data={**new_hidden, "slot": fresh_slots[0]}, allow_redirects=False)
     assert ok.status == 303
     assert len(env.teams.posted) == 1
 
@@ -223,8 +249,7 @@ async def test_expired_or_revoked_link_is_410_with_headers(candidate_env: Env) -
     assert_security_headers(resp)
 
 
-async def test_rate_limit_per_link_and_spoofed_forwarded_for_does_not_help(
-        candidate_env: Env) -> None:
+async def test_rate_limit_per_link_and_spoofed_forwarded_for_does_not_help(candidate_env: Env) -> None:
     env = candidate_env
     statuses = []
     for i in range(50):
@@ -259,11 +284,11 @@ async def test_cancel_from_confirmation_page_notifies_manager(candidate_env: Env
 async def test_page_speaks_the_browsers_language_and_canonical_zones(candidate_env: Env) -> None:
     env = candidate_env
     token, _ = await env.make_offer([env.person("Megan Bowen")], role="Data Engineer")
-    german = await (await env.bot.get(f"/c/{token}?tz=Asia/Calcutta",
-                                      headers={"Accept-Language": "de-DE,de;q=0.9"})).text()
+    german = await (
+        await env.bot.get(f"/c/{token}?tz=Asia/Calcutta", headers={"Accept-Language": "de-DE,de;q=0.9"})
+    ).text()
     assert '<html lang="de">' in german
-    assert re.search(r"(Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag), \d+\. ",
-                     german)
+    assert re.search(r"(Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag), \d+\. ", german)
     assert '<option value="Asia/Kolkata" selected>India (IST, UTC+05:30)</option>' in german
     assert 'name="tz" value="Asia/Kolkata"' in german  # the forms post the canonical name
     for fact in ("Data Engineer", "Alex Wilber", "Microsoft Teams"):
@@ -284,15 +309,17 @@ async def test_expired_and_withdrawn_links_say_which(candidate_env: Env) -> None
     assert "withdrew it" in await withdrawn.text()
     token, offer = await env.make_offer([env.person("Megan Bowen")])
     async with env.stack.runtime.store.transaction() as tx:
-        await tx.execute(storage.offers.update().where(storage.offers.c.id == offer["id"])
-                         .values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+        await tx.execute(
+            storage.offers.update()
+            .where(storage.offers.c.id == offer["id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
     expired = await env.bot.get(f"/c/{token}")
     assert expired.status == 410
     assert "This link has expired" in await expired.text()
 
 
-async def test_a_stale_tab_cancelling_again_lands_on_the_link_as_it_stands(
-        candidate_env: Env) -> None:
+async def test_a_stale_tab_cancelling_again_lands_on_the_link_as_it_stands(candidate_env: Env) -> None:
     env = candidate_env
     token, _ = await env.make_offer([env.person("Megan Bowen")])
     action, hidden, slots = book_form(await (await env.bot.get(f"/c/{token}")).text())

@@ -35,8 +35,7 @@ def form(html: str) -> tuple[str, dict[str, str], list[str]]:
 
 
 @pytest.mark.parametrize("service_url", BAD_SERVICE_URLS)
-async def test_offer_with_a_refused_service_url_is_not_stored(candidate_env: Env,
-                                                              service_url: str) -> None:
+async def test_offer_with_a_refused_service_url_is_not_stored(candidate_env: Env, service_url: str) -> None:
     env = candidate_env
     ref = {**env.reference(), "serviceUrl": service_url}
     with pytest.raises(AssertionError) as refused:
@@ -52,8 +51,9 @@ async def test_notice_is_checked_again_when_sent(candidate_env: Env, tmp_path: P
     env = candidate_env
     token, _ = await env.make_offer([env.person("Megan Bowen")])
     teams: FakeTeams = env.teams
-    async with bot_instance(env.stack, teams, tmp_path / "strict.db",
-                            OPENSLOT_ALLOWED_SERVICE_URL_HOSTS="smba.trafficmanager.net") as bot:
+    async with bot_instance(
+        env.stack, teams, tmp_path / "strict.db", OPENSLOT_ALLOWED_SERVICE_URL_HOSTS="smba.trafficmanager.net"
+    ) as bot:
         html = await (await bot.get(f"/c/{token}")).text()
         action, hidden, slots = form(html)
         resp = await bot.post(action, data={**hidden, "slot": slots[0]}, allow_redirects=False)
@@ -75,19 +75,35 @@ async def test_form_nonce_is_single_use(candidate_env: Env) -> None:
 
 
 def assert_headers(resp: ClientResponse) -> None:
-    for name in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy",
-                 "X-Frame-Options", "Strict-Transport-Security", "Cache-Control"):
+    for name in (
+        "Content-Security-Policy",
+        "X-Content-Type-Options",
+        "Referrer-Policy",
+        "X-Frame-Options",
+        "Strict-Transport-Security",
+        "Cache-Control",
+    ):
         assert name in resp.headers, (resp.url.path, name)
     assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("GET", "/robots.txt", None), ("GET", "/healthz", None), ("GET", "/nope", None),
-    ("GET", "/c/short", None), ("POST", "/api/messages", b"{"), ("GET", "/api/messages", None),
-    ("POST", "/c/short/book", b""), ("HEAD", "/robots.txt", None)])
-async def test_security_headers_on_every_bot_route(candidate_env: Env, method: str, path: str,
-                                                   body: Any) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/robots.txt", None),
+        ("GET", "/healthz", None),
+        ("GET", "/nope", None),
+        ("GET", "/c/short", None),
+        ("POST", "/api/messages", b"{"),
+        ("GET", "/api/messages", None),
+        ("POST", "/c/short/book", b""),
+        ("HEAD", "/robots.txt", None),
+    ],
+)
+async def test_security_headers_on_every_bot_route(
+    candidate_env: Env, method: str, path: str, body: Any
+) -> None:
     resp = await candidate_env.bot.request(method, path, data=body)
     await resp.read()
     assert_headers(resp)

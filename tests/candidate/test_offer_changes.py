@@ -41,9 +41,12 @@ async def _cancel(stack: Stack, token: str) -> dict[str, Any]:
 
 def _live(stack: Stack, *, theirs: bool = False) -> list[dict[str, Any]]:
     """The live panel events of the booking (``theirs``: the candidate's own invites)."""
-    return [e for e in organizer_events(stack.devtenant, ALEX)
-            if e.get("subject") == "Interview: Dana Smith"
-            and ("dana.smith@example.com" in str(e.get("attendees"))) == theirs]
+    return [
+        e
+        for e in organizer_events(stack.devtenant, ALEX)
+        if e.get("subject") == "Interview: Dana Smith"
+        and ("dana.smith@example.com" in str(e.get("attendees"))) == theirs
+    ]
 
 
 async def test_cancel_reopens_the_link_until_the_change_limit(calendar_stack: Stack) -> None:
@@ -63,16 +66,13 @@ async def test_cancel_reopens_the_link_until_the_change_limit(calendar_stack: St
     rebooked = await _book(stack, token, slots[1]["start"])
     assert rebooked["booking"]["start"] == slots[1]["start"]
     assert [e["start"]["dateTime"][:16] for e in _live(stack)] == [slots[1]["start"][:16]]
-    assert [e["start"]["dateTime"][:16] for e in _live(stack, theirs=True)] == \
-        [slots[1]["start"][:16]]
+    assert [e["start"]["dateTime"][:16] for e in _live(stack, theirs=True)] == [slots[1]["start"][:16]]
     last = await _cancel(stack, token)  # the second change: none left, the link stays closed
     assert last["reopened"] is False
     view = await _slots(stack, token)
     assert view["status"] == "booked"
-    assert (view["booking"]["status"], view["can_change"], view["slots"]) == ("cancelled",
-                                                                           False, [])
-    status, refused = await stack.post("/v1/candidate/book",
-                                       {"token": token, "start": slots[2]["start"]})
+    assert (view["booking"]["status"], view["can_change"], view["slots"]) == ("cancelled", False, [])
+    status, refused = await stack.post("/v1/candidate/book", {"token": token, "start": slots[2]["start"]})
     assert status == 409, refused
     assert _live(stack) == []
 
@@ -83,8 +83,11 @@ async def test_cancel_after_the_link_expired_does_not_reopen_it(calendar_stack: 
     token = capability(offer)
     await _book(stack, token, (await _slots(stack, token))["slots"][0]["start"])
     async with stack.runtime.store.transaction() as tx:
-        await tx.execute(sa.update(storage.offers).where(storage.offers.c.id == offer["id"])
-                         .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        await tx.execute(
+            sa.update(storage.offers)
+            .where(storage.offers.c.id == offer["id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     cancelled = await _cancel(stack, token)
     assert cancelled["reopened"] is False
     view = await _slots(stack, token)  # still reachable: it shows the cancelled booking
@@ -94,10 +97,14 @@ async def test_cancel_after_the_link_expired_does_not_reopen_it(calendar_stack: 
 async def test_create_offer_refuses_an_unknown_manager_zone(calendar_stack: Stack) -> None:
     stack = calendar_stack
     start = datetime.now(UTC) + timedelta(days=2)
-    body = {"interviewers": [user(stack, "Megan Bowen")["mail"]], "duration_min": 45,
-            "window_start": start.strftime("%Y-%m-%dT%H:00:00Z"),
-            "window_end": (start + timedelta(days=3)).strftime("%Y-%m-%dT%H:00:00Z"),
-            "candidate_name": "Dana Smith", "manager_time_zone": "Mars/Olympus_Mons"}
+    body = {
+        "interviewers": [user(stack, "Megan Bowen")["mail"]],
+        "duration_min": 45,
+        "window_start": start.strftime("%Y-%m-%dT%H:00:00Z"),
+        "window_end": (start + timedelta(days=3)).strftime("%Y-%m-%dT%H:00:00Z"),
+        "candidate_name": "Dana Smith",
+        "manager_time_zone": "Mars/Olympus_Mons",
+    }
     status, doc = await stack.post("/v1/offers", body, stack.token())
     assert status == 400, doc
     assert doc["field"] == "manager_time_zone"
@@ -105,8 +112,7 @@ async def test_create_offer_refuses_an_unknown_manager_zone(calendar_stack: Stac
 
 async def test_manager_notice_is_in_the_managers_zone(candidate_env: Env) -> None:
     env = candidate_env
-    token, _ = await env.make_offer([env.person("Megan Bowen")],
-                                    manager_time_zone="America/Los_Angeles")
+    token, _ = await env.make_offer([env.person("Megan Bowen")], manager_time_zone="America/Los_Angeles")
     action, hidden, slots = book_form(await (await env.bot.get(f"/c/{token}")).text())
     resp = await env.bot.post(action, data={**hidden, "slot": slots[0]})
     assert resp.status == 200
@@ -123,16 +129,17 @@ async def test_manager_notice_without_a_stored_zone_is_utc(candidate_env: Env) -
     action, hidden, slots = book_form(await (await env.bot.get(f"/c/{token}")).text())
     await env.bot.post(action, data={**hidden, "slot": slots[0]})
     view = await _slots(env.stack, token)
-    utc = format_range(parse_time(view["booking"]["start"]), parse_time(view["booking"]["end"]),
-                       ZoneInfo("UTC"))
+    utc = format_range(
+        parse_time(view["booking"]["start"]), parse_time(view["booking"]["end"]), ZoneInfo("UTC")
+    )
     assert [p["text"] for p in env.teams.posted] == [f"Dana Smith booked their interview: {utc}."]
 
 
-async def test_manager_notice_is_a_card_with_both_zones_join_link_and_actions(
-        candidate_env: Env) -> None:
+async def test_manager_notice_is_a_card_with_both_zones_join_link_and_actions(candidate_env: Env) -> None:
     env = candidate_env
-    token, _ = await env.make_offer([env.person("Megan Bowen")], role="Data Engineer",
-                                    manager_time_zone="America/Los_Angeles")
+    token, _ = await env.make_offer(
+        [env.person("Megan Bowen")], role="Data Engineer", manager_time_zone="America/Los_Angeles"
+    )
     action, hidden, slots = book_form(await (await env.bot.get(f"/c/{token}")).text())
     await env.bot.post(action, data={**hidden, "slot": slots[0]})
     (posted,) = env.teams.posted

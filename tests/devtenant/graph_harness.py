@@ -24,8 +24,15 @@ AiohttpClient = Callable[[web.Application], Awaitable[Client]]
 def sign(tid: str, claims: dict[str, Any], key: rsa.RSAPrivateKey = KEY) -> str:
     """A Graph access token for tenant ``tid`` with ``claims`` (``azp``, ``roles``/``scp``, ``oid``...)."""
     now = int(time.time())
-    body = {"aud": GRAPH_AUD, "iss": f"https://sts.windows.net/{tid}/", "tid": tid,
-            "iat": now, "nbf": now, "exp": now + 3600, **claims}
+    body = {
+        "aud": GRAPH_AUD,
+        "iss": f"https://sts.windows.net/{tid}/",
+        "tid": tid,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 3600,
+        **claims,
+    }
     return jwt.encode(body, key, algorithm="RS256")
 
 

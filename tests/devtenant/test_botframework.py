@@ -44,9 +44,7 @@ def _user(dt: DevTenantHandle, signed_in: bool) -> dict[str, Any]:
     return user
 
 
-async def test_get_token_for_signed_in_user(
-    devtenant: DevTenantHandle, token_api: TokenApiClient
-) -> None:
+async def test_get_token_for_signed_in_user(devtenant: DevTenantHandle, token_api: TokenApiClient) -> None:
     user = _user(devtenant, signed_in=True)
     result = await token_api.user_token.get_token(user["id"], _conn(devtenant), channel_id=CHANNEL)
     assert isinstance(result, TokenResponse)
@@ -59,27 +57,19 @@ async def test_get_token_for_signed_in_user(
     assert claims["scp"] == "access_as_user"
 
 
-async def test_get_token_teams_style_user_id(
-    devtenant: DevTenantHandle, token_api: TokenApiClient
-) -> None:
+async def test_get_token_teams_style_user_id(devtenant: DevTenantHandle, token_api: TokenApiClient) -> None:
     user = _user(devtenant, signed_in=True)
-    result = await token_api.user_token.get_token(
-        f"29:{user['id']}", _conn(devtenant), channel_id=CHANNEL
-    )
+    result = await token_api.user_token.get_token(f"29:{user['id']}", _conn(devtenant), channel_id=CHANNEL)
     assert result.token
 
 
-async def test_get_token_not_signed_in_is_404(
-    devtenant: DevTenantHandle, token_api: TokenApiClient
-) -> None:
+async def test_get_token_not_signed_in_is_404(devtenant: DevTenantHandle, token_api: TokenApiClient) -> None:
     user = _user(devtenant, signed_in=False)
     result = await token_api.user_token.get_token(user["id"], _conn(devtenant), channel_id=CHANNEL)
     assert result.token is None  # botbuilder's UserTokenClient maps this to None
 
 
-async def test_exchange_valid_sso_token(
-    devtenant: DevTenantHandle, token_api: TokenApiClient
-) -> None:
+async def test_exchange_valid_sso_token(devtenant: DevTenantHandle, token_api: TokenApiClient) -> None:
     user = _user(devtenant, signed_in=False)
     sso = devtenant.mint_user_token(user["userPrincipalName"])
     result = await token_api.user_token.exchange_async(
@@ -87,16 +77,12 @@ async def test_exchange_valid_sso_token(
     )
     assert isinstance(result, TokenResponse)
     assert result.token
-    again = await token_api.user_token.get_token(
-        "29:teams-user", _conn(devtenant), channel_id=CHANNEL
-    )
+    again = await token_api.user_token.get_token("29:teams-user", _conn(devtenant), channel_id=CHANNEL)
     assert jwt.decode(again.token, options={"verify_signature": False})["oid"] == user["id"]
     status = await token_api.user_token.get_token_status("29:teams-user", channel_id=CHANNEL)
     assert status[0].has_token is True
     await token_api.user_token.sign_out("29:teams-user", _conn(devtenant), CHANNEL)
-    gone = await token_api.user_token.get_token(
-        "29:teams-user", _conn(devtenant), channel_id=CHANNEL
-    )
+    gone = await token_api.user_token.get_token("29:teams-user", _conn(devtenant), channel_id=CHANNEL)
     assert gone.token is None
 
 
@@ -134,9 +120,7 @@ async def test_sign_in_resource_points_at_authorize(
             {
                 "connectionName": _conn(devtenant),
                 "msAppId": devtenant.tenant.applications()[0]["appId"],
-                "conversation": {
-                    "user": {"id": "29:abc", "aadObjectId": _user(devtenant, False)["id"]}
-                },
+                "conversation": {"user": {"id": "29:abc", "aadObjectId": _user(devtenant, False)["id"]}},
             }
         ).encode()
     ).decode()
@@ -176,9 +160,7 @@ async def test_bearer_token_when_present_must_verify(devtenant: DevTenantHandle)
 
 def test_channel_metadata_and_endorsed_keys(devtenant: DevTenantHandle) -> None:
     s = devtenant.session()
-    meta = s.get(
-        f"{devtenant.base_url}/botframework/v1/.well-known/openidconfiguration", timeout=10
-    ).json()
+    meta = s.get(f"{devtenant.base_url}/botframework/v1/.well-known/openidconfiguration", timeout=10).json()
     assert meta["issuer"] == "https://api.botframework.com"
     keys = s.get(meta["jwks_uri"], timeout=10).json()["keys"]
     assert all(k["endorsements"] == ["msteams"] for k in keys)
@@ -198,9 +180,6 @@ def test_channel_metadata_and_endorsed_keys(devtenant: DevTenantHandle) -> None:
     )
     assert claims["serviceurl"] == "https://smba.example/amer/"
     entra_kids = {
-        k["kid"]
-        for k in s.get(f"{devtenant.base_url}/common/discovery/v2.0/keys", timeout=10).json()[
-            "keys"
-        ]
+        k["kid"] for k in s.get(f"{devtenant.base_url}/common/discovery/v2.0/keys", timeout=10).json()["keys"]
     }
     assert kid not in entra_kids

@@ -47,23 +47,17 @@ def _enabled_user(dt: DevTenantHandle, index: int = 0) -> dict[str, Any]:
 
 def _verify_via_discovery(dt: DevTenantHandle, token: str, audience: str) -> dict[str, Any]:
     s = dt.session()
-    meta = s.get(
-        f"{dt.base_url}/{dt.tenant_id}/v2.0/.well-known/openid-configuration", timeout=10
-    ).json()
+    meta = s.get(f"{dt.base_url}/{dt.tenant_id}/v2.0/.well-known/openid-configuration", timeout=10).json()
     jwks = jwt.PyJWKSet.from_dict(s.get(meta["jwks_uri"], timeout=10).json())
     kid = jwt.get_unverified_header(token)["kid"]
     key = next(k for k in jwks.keys if k.key_id == kid)
-    return jwt.decode(
-        token, key.key, algorithms=["RS256"], audience=audience, issuer=meta["issuer"]
-    )
+    return jwt.decode(token, key.key, algorithms=["RS256"], audience=audience, issuer=meta["issuer"])
 
 
 def test_discovery_documents_issuer_per_tenant_kind(devtenant: DevTenantHandle) -> None:
     s = dt_session = devtenant.session()
     tid = devtenant.tenant_id
-    specific = s.get(
-        f"{devtenant.base_url}/{tid}/v2.0/.well-known/openid-configuration", timeout=10
-    ).json()
+    specific = s.get(f"{devtenant.base_url}/{tid}/v2.0/.well-known/openid-configuration", timeout=10).json()
     common = dt_session.get(
         f"{devtenant.base_url}/common/v2.0/.well-known/openid-configuration", timeout=10
     ).json()
@@ -97,12 +91,8 @@ def test_discovery_unknown_tenant_is_entra_error(devtenant: DevTenantHandle) -> 
 def test_client_credentials_yields_consented_roles(devtenant: DevTenantHandle) -> None:
     result = _cca(devtenant).acquire_token_for_client([GRAPH_DEFAULT])
     assert "access_token" in result, result
-    claims = _verify_via_discovery(
-        devtenant, result["access_token"], "https://graph.microsoft.com"
-    )
-    assert sorted(claims["roles"]) == sorted(
-        _app(devtenant)["requiredResourceAccess"]["application"]
-    )
+    claims = _verify_via_discovery(devtenant, result["access_token"], "https://graph.microsoft.com")
+    assert sorted(claims["roles"]) == sorted(_app(devtenant)["requiredResourceAccess"]["application"])
     assert "scp" not in claims
     assert claims["ver"] == "2.0"
     assert claims["tid"] == devtenant.tenant_id
@@ -164,9 +154,7 @@ def test_obo_yields_scp_and_refresh_token(devtenant: DevTenantHandle) -> None:
     )
     assert "access_token" in result, result
     assert result.get("refresh_token")
-    claims = _verify_via_discovery(
-        devtenant, result["access_token"], "https://graph.microsoft.com"
-    )
+    claims = _verify_via_discovery(devtenant, result["access_token"], "https://graph.microsoft.com")
     assert claims["scp"] == "Calendars.ReadWrite"
     assert claims["oid"] == user["id"]
     assert claims["tid"] == devtenant.tenant_id
@@ -252,9 +240,7 @@ def test_obo_rejects_expired_assertion(devtenant: DevTenantHandle) -> None:
 def test_refresh_token_rotates_and_old_one_fails(devtenant: DevTenantHandle) -> None:
     assertion = devtenant.mint_user_token(_enabled_user(devtenant)["userPrincipalName"])
     cca = _cca(devtenant)
-    first = cca.acquire_token_on_behalf_of(
-        assertion, ["https://graph.microsoft.com/Calendars.ReadWrite"]
-    )
+    first = cca.acquire_token_on_behalf_of(assertion, ["https://graph.microsoft.com/Calendars.ReadWrite"])
     scopes = ["https://graph.microsoft.com/Calendars.ReadWrite"]
     second = cca.acquire_token_by_refresh_token(first["refresh_token"], scopes)
     assert "access_token" in second, second
@@ -267,12 +253,12 @@ def test_refresh_fails_for_disabled_user_and_revoked_sessions(devtenant: DevTena
     a, b = _enabled_user(devtenant, 3), _enabled_user(devtenant, 4)
     cca = _cca(devtenant)
     scopes = ["https://graph.microsoft.com/Calendars.ReadWrite"]
-    rt_a = cca.acquire_token_on_behalf_of(
-        devtenant.mint_user_token(a["userPrincipalName"]), scopes
-    )["refresh_token"]
-    rt_b = cca.acquire_token_on_behalf_of(
-        devtenant.mint_user_token(b["userPrincipalName"]), scopes
-    )["refresh_token"]
+    rt_a = cca.acquire_token_on_behalf_of(devtenant.mint_user_token(a["userPrincipalName"]), scopes)[
+        "refresh_token"
+    ]
+    rt_b = cca.acquire_token_on_behalf_of(devtenant.mint_user_token(b["userPrincipalName"]), scopes)[
+        "refresh_token"
+    ]
     s = devtenant.session()
     s.post(f"{devtenant.base_url}/_devtenant/users/{a['id']}/disable", timeout=10)
     s.post(f"{devtenant.base_url}/_devtenant/users/{b['id']}/revoke", timeout=10)
@@ -351,9 +337,7 @@ def test_authorization_code_with_pkce(devtenant: DevTenantHandle) -> None:
     body = ok.json()
     assert body["refresh_token"]
     assert body["id_token"]
-    assert (
-        jwt.decode(body["access_token"], options={"verify_signature": False})["oid"] == user["id"]
-    )
+    assert jwt.decode(body["access_token"], options={"verify_signature": False})["oid"] == user["id"]
 
 
 def test_authorize_without_hint_lists_users(devtenant: DevTenantHandle) -> None:
@@ -401,9 +385,9 @@ def test_rollover_publishes_new_kid_and_old_tokens_verify(devtenant: DevTenantHa
     new_kid = s.post(f"{devtenant.base_url}/_devtenant/keys/rollover", timeout=10).json()["kid"]
     kids = [
         k["kid"]
-        for k in s.get(
-            f"{devtenant.base_url}/{devtenant.tenant_id}/discovery/v2.0/keys", timeout=10
-        ).json()["keys"]
+        for k in s.get(f"{devtenant.base_url}/{devtenant.tenant_id}/discovery/v2.0/keys", timeout=10).json()[
+            "keys"
+        ]
     ]
     assert kids[0] == new_kid
     assert jwt.get_unverified_header(old)["kid"] in kids[1:]

@@ -20,24 +20,48 @@ EVENTS = "/v1.0/users/megan@contoso.example/events"
 
 def tenant_doc() -> JsonDict:
     def person(uid: str, nick: str) -> JsonDict:
-        return {"id": uid, "displayName": nick.title(),
-                "userPrincipalName": f"{nick}@contoso.example",
-                "mail": f"{nick}@contoso.example", "accountEnabled": True, "events": [],
-                "calendarPermissions": [{"emailAddress": {"name": "My Organization",
-                                                          "address": ""}, "role": "read"}]}
+        return {
+            "id": uid,
+            "displayName": nick.title(),
+            "userPrincipalName": f"{nick}@contoso.example",
+            "mail": f"{nick}@contoso.example",
+            "accountEnabled": True,
+            "events": [],
+            "calendarPermissions": [
+                {"emailAddress": {"name": "My Organization", "address": ""}, "role": "read"}
+            ],
+        }
 
-    busy = {"id": "taken", "type": "singleInstance", "subject": "Board", "showAs": "busy",
-            "iCalUId": "ical-taken",
-            "start": {"dateTime": "2026-12-01T09:00:00", "timeZone": "UTC"},
-            "end": {"dateTime": "2026-12-01T12:00:00", "timeZone": "UTC"}}
-    return {"schemaVersion": 1, "tenant": {"id": TID, "displayName": "Contoso"},
-            "users": [person("u-megan", "megan"), person("u-alex", "alex")],
-            "rooms": [{"id": "r-1", "displayName": "Room 1",
-                       "emailAddress": "room1@contoso.example", "bookingType": "standard",
-                       "events": []},
-                      {"id": "r-2", "displayName": "Room 2",
-                       "emailAddress": "room2@contoso.example", "bookingType": "standard",
-                       "events": [busy]}]}
+    busy = {
+        "id": "taken",
+        "type": "singleInstance",
+        "subject": "Board",
+        "showAs": "busy",
+        "iCalUId": "ical-taken",
+        "start": {"dateTime": "2026-12-01T09:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-12-01T12:00:00", "timeZone": "UTC"},
+    }
+    return {
+        "schemaVersion": 1,
+        "tenant": {"id": TID, "displayName": "Contoso"},
+        "users": [person("u-megan", "megan"), person("u-alex", "alex")],
+        "rooms": [
+            {
+                "id": "r-1",
+                "displayName": "Room 1",
+                "emailAddress": "room1@contoso.example",
+                "bookingType": "standard",
+                "events": [],
+            },
+            {
+                "id": "r-2",
+                "displayName": "Room 2",
+                "emailAddress": "room2@contoso.example",
+                "bookingType": "standard",
+                "events": [busy],
+            },
+        ],
+    }
 
 
 def headers(**claims: Any) -> dict[str, str]:
@@ -58,10 +82,13 @@ async def client(tenant: DevTenant, aiohttp_client: AiohttpClient) -> Client:
 
 
 def meeting(*attendees: str, start: str = "2026-12-01T10:00:00", **extra: Any) -> JsonDict:
-    return {"subject": "Interview", "start": {"dateTime": start, "timeZone": "UTC"},
-            "end": {"dateTime": start[:11] + "11:00:00", "timeZone": "UTC"},
-            "attendees": [{"type": "required", "emailAddress": {"address": a}}
-                          for a in attendees], **extra}
+    return {
+        "subject": "Interview",
+        "start": {"dateTime": start, "timeZone": "UTC"},
+        "end": {"dateTime": start[:11] + "11:00:00", "timeZone": "UTC"},
+        "attendees": [{"type": "required", "emailAddress": {"address": a}} for a in attendees],
+        **extra,
+    }
 
 
 def events_of(tenant: DevTenant, key: str) -> list[JsonDict]:
@@ -70,10 +97,10 @@ def events_of(tenant: DevTenant, key: str) -> list[JsonDict]:
     return tenant.events_of(mailbox)
 
 
-async def test_create_lands_in_attendee_and_room_calendars(
-        client: Client, tenant: DevTenant) -> None:
-    resp = await client.post(EVENTS, headers=APP, json=meeting("alex@contoso.example",
-                                                               "room1@contoso.example"))
+async def test_create_lands_in_attendee_and_room_calendars(client: Client, tenant: DevTenant) -> None:
+    resp = await client.post(
+        EVENTS, headers=APP, json=meeting("alex@contoso.example", "room1@contoso.example")
+    )
     assert resp.status == 201
     created = await resp.json()
     assert created["organizer"]["emailAddress"]["address"] == "megan@contoso.example"
@@ -86,8 +113,7 @@ async def test_create_lands_in_attendee_and_room_calendars(
     assert alex_copy["responseStatus"]["response"] == "none"
     (room_copy,) = events_of(tenant, "r-1")
     assert room_copy["responseStatus"]["response"] == "accepted"
-    statuses = {a["emailAddress"]["address"]: a["status"]["response"]
-                for a in created["attendees"]}
+    statuses = {a["emailAddress"]["address"]: a["status"]["response"] for a in created["attendees"]}
     assert statuses == {"alex@contoso.example": "none", "room1@contoso.example": "accepted"}
 
 
@@ -99,8 +125,7 @@ async def test_busy_room_declines(client: Client, tenant: DevTenant) -> None:
     assert copies[0]["responseStatus"]["response"] == "declined"
 
 
-async def test_transaction_id_deduplicates_per_organizer(
-        client: Client, tenant: DevTenant) -> None:
+async def test_transaction_id_deduplicates_per_organizer(client: Client, tenant: DevTenant) -> None:
     body = meeting("alex@contoso.example", transactionId="tx-1")
     first = await (await client.post(EVENTS, headers=APP, json=body)).json()
     resp = await client.post(EVENTS, headers=APP, json=body)
@@ -111,8 +136,7 @@ async def test_transaction_id_deduplicates_per_organizer(
     assert first["transactionId"] == "tx-1"
 
 
-async def test_lost_create_response_then_idempotent_retry(
-        client: Client, tenant: DevTenant) -> None:
+async def test_lost_create_response_then_idempotent_retry(client: Client, tenant: DevTenant) -> None:
     tenant.faults = FaultPlan(drop_create_response=1)
     body = meeting("alex@contoso.example", transactionId="tx-lost")
     resp = await client.post(EVENTS, headers=APP, json=body)
@@ -128,8 +152,7 @@ async def test_lost_create_response_then_idempotent_retry(
 async def test_teams_meeting_gets_unique_join_url(client: Client) -> None:
     urls = []
     for _ in range(2):
-        body = meeting("alex@contoso.example", isOnlineMeeting=True,
-                       onlineMeetingProvider="teamsForBusiness")
+        body = meeting("alex@contoso.example", isOnlineMeeting=True, onlineMeetingProvider="teamsForBusiness")
         created = await (await client.post(EVENTS, headers=APP, json=body)).json()
         urls.append(created["onlineMeeting"]["joinUrl"])
     assert all(u.startswith("https://teams.microsoft.com/l/meetup-join/") for u in urls)
@@ -137,11 +160,11 @@ async def test_teams_meeting_gets_unique_join_url(client: Client) -> None:
 
 
 async def test_cancel_is_organizer_only(client: Client, tenant: DevTenant) -> None:
-    created = await (await client.post(EVENTS, headers=APP,
-                                       json=meeting("alex@contoso.example"))).json()
+    created = await (await client.post(EVENTS, headers=APP, json=meeting("alex@contoso.example"))).json()
     alex_copy_id = events_of(tenant, "u-alex")[0]["id"]
-    resp = await client.post(f"/v1.0/users/u-alex/events/{alex_copy_id}/cancel", headers=APP,
-                             json={"comment": "no"})
+    resp = await client.post(
+        f"/v1.0/users/u-alex/events/{alex_copy_id}/cancel", headers=APP, json={"comment": "no"}
+    )
     assert resp.status == 400
     body = await resp.json()
     assert body["error"]["message"] == "You need to be an organizer to cancel a meeting."
@@ -152,17 +175,22 @@ async def test_cancel_is_organizer_only(client: Client, tenant: DevTenant) -> No
 
 
 async def test_patch_propagates_and_honours_if_match(client: Client, tenant: DevTenant) -> None:
-    created = await (await client.post(EVENTS, headers=APP, json=meeting(
-        "alex@contoso.example", "room1@contoso.example"))).json()
+    created = await (
+        await client.post(EVENTS, headers=APP, json=meeting("alex@contoso.example", "room1@contoso.example"))
+    ).json()
     url = f"{EVENTS}/{created['id']}"
-    new_time = {"start": {"dateTime": "2026-12-01T10:30:00", "timeZone": "UTC"},
-                "end": {"dateTime": "2026-12-01T11:30:00", "timeZone": "UTC"}}
+    new_time = {
+        "start": {"dateTime": "2026-12-01T10:30:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-12-01T11:30:00", "timeZone": "UTC"},
+    }
     stale = {**APP, "If-Match": 'W/"not-the-change-key"'}
     resp = await client.patch(url, headers=stale, json=new_time)
     assert resp.status == 412
-    resp = await client.patch(url, headers={**APP, "If-Match": created["@odata.etag"]},
-                              json={**new_time, "attendees": [
-                                  {"emailAddress": {"address": "alex@contoso.example"}}]})
+    resp = await client.patch(
+        url,
+        headers={**APP, "If-Match": created["@odata.etag"]},
+        json={**new_time, "attendees": [{"emailAddress": {"address": "alex@contoso.example"}}]},
+    )
     assert resp.status == 200
     assert (await resp.json())["@odata.etag"] != created["@odata.etag"]
     (alex_copy,) = events_of(tenant, "u-alex")
@@ -172,8 +200,7 @@ async def test_patch_propagates_and_honours_if_match(client: Client, tenant: Dev
 
 
 async def test_delete_by_organizer_cancels_copies(client: Client, tenant: DevTenant) -> None:
-    created = await (await client.post(EVENTS, headers=APP,
-                                       json=meeting("alex@contoso.example"))).json()
+    created = await (await client.post(EVENTS, headers=APP, json=meeting("alex@contoso.example"))).json()
     resp = await client.delete(f"{EVENTS}/{created['id']}", headers=APP)
     assert resp.status == 204
     assert events_of(tenant, "u-alex")[0]["isCancelled"] is True
@@ -183,21 +210,29 @@ async def test_delete_by_organizer_cancels_copies(client: Client, tenant: DevTen
 
 
 async def test_list_includes_series_master_and_get_renders_prefer_zone(
-        client: Client, tenant: DevTenant) -> None:
-    series = {**meeting(), "recurrence": {
-        "pattern": {"type": "daily", "interval": 1},
-        "range": {"type": "numbered", "startDate": "2026-12-01", "numberOfOccurrences": 3}}}
+    client: Client, tenant: DevTenant
+) -> None:
+    series = {
+        **meeting(),
+        "recurrence": {
+            "pattern": {"type": "daily", "interval": 1},
+            "range": {"type": "numbered", "startDate": "2026-12-01", "numberOfOccurrences": 3},
+        },
+    }
     created = await (await client.post(EVENTS, headers=APP, json=series)).json()
     assert created["type"] == "seriesMaster"
     listed = await (await client.get(EVENTS, headers=APP)).json()
     assert [e["id"] for e in listed["value"]] == [created["id"]]
     prefer = {**APP, "Prefer": 'outlook.timezone="Eastern Standard Time"'}
     got = await (await client.get(f"{EVENTS}/{created['id']}", headers=prefer)).json()
-    assert got["start"] == {"dateTime": "2026-12-01T05:00:00.0000000",
-                            "timeZone": "Eastern Standard Time"}
-    view = await (await client.get(
-        "/v1.0/users/u-megan/calendarView?startDateTime=2026-12-01T00:00:00Z"
-        "&endDateTime=2026-12-05T00:00:00Z", headers=APP)).json()
+    assert got["start"] == {"dateTime": "2026-12-01T05:00:00.0000000", "timeZone": "Eastern Standard Time"}
+    view = await (
+        await client.get(
+            "/v1.0/users/u-megan/calendarView?startDateTime=2026-12-01T00:00:00Z"
+            "&endDateTime=2026-12-05T00:00:00Z",
+            headers=APP,
+        )
+    ).json()
     assert len(view["value"]) == 3
 
 

@@ -47,9 +47,12 @@ def _cca(dt: DevTenantHandle) -> msal.ConfidentialClientApplication:
     """A fresh client each time, so MSAL's own token cache never answers instead of devtenant."""
     app = dt.tenant.applications()[0]
     return msal.ConfidentialClientApplication(
-        app["appId"], client_credential=app["passwordCredentials"][0]["secretText"],
-        authority=f"{dt.base_url}/{dt.tenant_id}", instance_discovery=False,
-        http_client=dt.session())
+        app["appId"],
+        client_credential=app["passwordCredentials"][0]["secretText"],
+        authority=f"{dt.base_url}/{dt.tenant_id}",
+        instance_discovery=False,
+        http_client=dt.session(),
+    )
 
 
 def _enabled_upn(dt: DevTenantHandle) -> str:
@@ -63,7 +66,8 @@ def _obo_refresh_token(dt: DevTenantHandle, upn: str) -> str:
 
 
 def test_refresh_tokens_past_the_limit_forget_the_oldest_and_still_rotate(
-        devtenant: DevTenantHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    devtenant: DevTenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The server runs in this process (a thread), so a small limit applies to it too.
     monkeypatch.setattr(tenant_module, "REFRESH_TOKEN_LIMIT", 4)
     issued = [_obo_refresh_token(devtenant, _enabled_upn(devtenant)) for _ in range(7)]
@@ -87,8 +91,7 @@ def test_refresh_tokens_past_the_limit_forget_the_oldest_and_still_rotate(
 # ---- token counters ------------------------------------------------------------------------------
 
 
-def test_unknown_grant_types_share_one_counter_and_known_ones_keep_theirs(
-        devtenant: DevTenantHandle) -> None:
+def test_unknown_grant_types_share_one_counter_and_known_ones_keep_theirs(devtenant: DevTenantHandle) -> None:
     counters = devtenant.tenant.counters
     counters.clear()  # what earlier tests on the shared server counted
     token_url = f"{devtenant.base_url}/{devtenant.tenant_id}/oauth2/v2.0/token"
@@ -100,8 +103,12 @@ def test_unknown_grant_types_share_one_counter_and_known_ones_keep_theirs(
     _obo_refresh_token(devtenant, _enabled_upn(devtenant))
     assert _cca(devtenant).acquire_token_for_client(["https://graph.microsoft.com/.default"])
     token_keys = {k: n for k, n in counters.items() if k.startswith("entra.token.")}
-    assert token_keys == {"entra.token.unsupported": 50, "entra.token.none": 1,
-                          "entra.token.jwt-bearer": 1, "entra.token.client_credentials": 1}
+    assert token_keys == {
+        "entra.token.unsupported": 50,
+        "entra.token.none": 1,
+        "entra.token.jwt-bearer": 1,
+        "entra.token.client_credentials": 1,
+    }
     assert counters["entra.token"] == 53  # every call still counted once
 
 
@@ -112,11 +119,18 @@ APP = "aaaaaaaa-0000-0000-0000-000000000001"
 
 
 def _tenant() -> DevTenant:
-    megan = {"id": "u-megan", "displayName": "Megan", "userPrincipalName": "megan@contoso.example",
-             "mail": "megan@contoso.example", "accountEnabled": True,
-             "mailboxSettings": {"timeZone": "UTC"}, "events": []}
-    return tenant_from_dict({"schemaVersion": 1, "tenant": {"id": TID},
-                             "applications": [{"appId": APP}], "users": [megan]})
+    megan = {
+        "id": "u-megan",
+        "displayName": "Megan",
+        "userPrincipalName": "megan@contoso.example",
+        "mail": "megan@contoso.example",
+        "accountEnabled": True,
+        "mailboxSettings": {"timeZone": "UTC"},
+        "events": [],
+    }
+    return tenant_from_dict(
+        {"schemaVersion": 1, "tenant": {"id": TID}, "applications": [{"appId": APP}], "users": [megan]}
+    )
 
 
 def _surface(app: web.Application) -> GraphSurface:
@@ -128,7 +142,8 @@ def _surface(app: web.Application) -> GraphSurface:
 
 
 async def test_idle_mailbox_slots_are_forgotten_and_the_limit_still_holds(
-        aiohttp_client: AiohttpClient) -> None:
+    aiohttp_client: AiohttpClient,
+) -> None:
     tenant = _tenant()
     app = web.Application()
     add_graph_routes(app, tenant, verify)
@@ -143,8 +158,9 @@ async def test_idle_mailbox_slots_are_forgotten_and_the_limit_still_holds(
     assert len(surface._in_flight) == 0
 
     tenant.faults = FaultPlan(latency_ms=300)  # 6 at once on one mailbox: 4 slots, 2 refused
-    same = await asyncio.gather(*(client.get(f"/v1.0/users/u-megan/{window}", headers=headers)
-                                  for _ in range(6)))
+    same = await asyncio.gather(
+        *(client.get(f"/v1.0/users/u-megan/{window}", headers=headers) for _ in range(6))
+    )
     assert sorted(r.status for r in same) == [200, 200, 200, 200, 429, 429]
     assert len(surface._in_flight) == 0
     tenant.faults = FaultPlan()

@@ -36,41 +36,67 @@ DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 SHOW_AS = {"free", "tentative", "busy", "oof", "workingElsewhere", "unknown"}
 SENSITIVITY = {"normal", "personal", "private", "confidential"}
 RESPONSES = {"none", "organizer", "tentativelyAccepted", "accepted", "declined", "notResponded"}
-PATTERNS = {"daily", "weekly", "absoluteMonthly", "relativeMonthly", "absoluteYearly",
-            "relativeYearly"}
-ROLES = {"none", "freeBusyRead", "limitedRead", "read", "write",
-         "delegateWithoutPrivateEventAccess", "delegateWithPrivateEventAccess", "custom"}
+PATTERNS = {"daily", "weekly", "absoluteMonthly", "relativeMonthly", "absoluteYearly", "relativeYearly"}
+ROLES = {
+    "none",
+    "freeBusyRead",
+    "limitedRead",
+    "read",
+    "write",
+    "delegateWithoutPrivateEventAccess",
+    "delegateWithPrivateEventAccess",
+    "custom",
+}
 ANCHOR = date(2026, 11, 30)
 Doc = dict[str, Any]
 
 # Pinned from @microsoft/m365agentsplayground 0.2.28 (config schema 0.1.1), minus descriptions.
-_USER = {"type": "object", "additionalProperties": False,
-         "required": ["id", "name", "userPrincipleName", "aadObjectId", "givenName", "surname",
-                      "email"],
-         "properties": {k: {"type": "string"} for k in
-                        ("id", "name", "userPrincipleName", "aadObjectId", "givenName", "surname",
-                         "email")}}
-_NAMED = {"type": "object", "additionalProperties": False, "required": ["id", "name"],
-          "properties": {"id": {"type": "string"}, "name": {"type": "string"}}}
+_USER = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "name", "userPrincipleName", "aadObjectId", "givenName", "surname", "email"],
+    "properties": {
+        k: {"type": "string"}
+        for k in ("id", "name", "userPrincipleName", "aadObjectId", "givenName", "surname", "email")
+    },
+}
+_NAMED = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "name"],
+    "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+}
 PLAYGROUND_SCHEMA = {
-    "type": "object", "additionalProperties": False,
-    "required": ["version", "tenantId", "bot", "currentUser", "users", "personalChat",
-                 "groupChat", "team"],
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["version", "tenantId", "bot", "currentUser", "users", "personalChat", "groupChat", "team"],
     "properties": {
         "version": {"enum": ["0.1.0", "0.1.1"]},
         "tenantId": {"type": "string"},
-        "bot": {**_NAMED, "properties": {"id": {"type": "string"},
-                                         "name": {"type": "string", "maxLength": 42}}},
+        "bot": {
+            **_NAMED,
+            "properties": {"id": {"type": "string"}, "name": {"type": "string", "maxLength": 42}},
+        },
         "currentUser": _USER,
         "users": {"type": "array", "items": _USER, "minItems": 5, "maxItems": 5},
-        "personalChat": {"type": "object", "additionalProperties": False, "required": ["id"],
-                         "properties": {"id": {"type": "string"}}},
+        "personalChat": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["id"],
+            "properties": {"id": {"type": "string"}},
+        },
         "groupChat": _NAMED,
-        "team": {"type": "object", "additionalProperties": False,
-                 "required": ["id", "name", "aadGroupId", "channels"],
-                 "properties": {"id": {"type": "string"}, "name": {"type": "string"},
-                                "aadGroupId": {"type": "string"},
-                                "channels": {"type": "array", "maxItems": 1, "items": _NAMED}}},
+        "team": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["id", "name", "aadGroupId", "channels"],
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "aadGroupId": {"type": "string"},
+                "channels": {"type": "array", "maxItems": 1, "items": _NAMED},
+            },
+        },
     },
 }
 
@@ -148,8 +174,14 @@ def test_sample_users_have_fixed_unique_ids_and_realistic_hours(doc: Doc) -> Non
     assert any(days == 4 for days, _ in hours_per_day)  # a 4-day week
     assert any(h <= 5 for _, h in hours_per_day)  # a part-timer
     names = {u["displayName"] for u in users}
-    assert {"Alex Wilber", "Megan Bowen", "Adele Vance", "Isaiah Langer", "Patti Fernandez",
-            "Lynne Robbins"} <= names
+    assert {
+        "Alex Wilber",
+        "Megan Bowen",
+        "Adele Vance",
+        "Isaiah Langer",
+        "Patti Fernandez",
+        "Lynne Robbins",
+    } <= names
 
 
 def test_sample_zones_span_five_offsets_including_half_and_quarter_hours(doc: Doc) -> None:
@@ -172,13 +204,21 @@ def test_sample_accounts_mailboxes_and_permissions(doc: Doc) -> None:
     alex = _user(doc, "alexw")
     roles = [p["role"] for u in users for p in u["calendarPermissions"]]
     assert set(roles) <= ROLES
-    org_roles = [p["role"] for u in users for p in u["calendarPermissions"]
-                 if p["emailAddress"]["name"] == "My Organization"]
+    org_roles = [
+        p["role"]
+        for u in users
+        for p in u["calendarPermissions"]
+        if p["emailAddress"]["name"] == "My Organization"
+    ]
     assert org_roles.count("freeBusyRead") > len(users) // 2
     assert "limitedRead" in org_roles
     assert "none" in org_roles
-    alex_reads = [u for u in users for p in u["calendarPermissions"]
-                  if p["emailAddress"]["address"] == alex["mail"] and p["role"] == "read"]
+    alex_reads = [
+        u
+        for u in users
+        for p in u["calendarPermissions"]
+        if p["emailAddress"]["address"] == alex["mail"] and p["role"] == "read"
+    ]
     assert len(alex_reads) >= 2
 
 
@@ -199,8 +239,11 @@ def test_sample_groups_policy_app_and_bot(doc: Doc) -> None:
     assert app["passwordCredentials"][0]["secretText"] == "dev-only-openslot-secret"
     assert app["adminConsent"] == {"granted": True}
     (policy,) = doc["applicationAccessPolicies"]
-    assert policy == {"appId": app["appId"], "accessRight": "RestrictAccess",
-                      "policyScopeGroupId": schedulable["mail"]}
+    assert policy == {
+        "appId": app["appId"],
+        "accessRight": "RestrictAccess",
+        "policyScopeGroupId": schedulable["mail"],
+    }
     assert doc["botFramework"]["connectionName"] == "openslot"
     enabled = [u["id"] for u in doc["users"] if u["accountEnabled"]]
     assert doc["botFramework"]["signedInUsers"] == enabled
@@ -288,8 +331,9 @@ def test_sample_attendee_copies_match_organizer_copies(doc: Doc) -> None:
     by_uid: dict[str, list[dict[str, Any]]] = {}
     for event in _events(doc):
         by_uid.setdefault(event["iCalUId"], []).append(event)
-    shared = [copies for copies in by_uid.values()
-              if len({c["id"] for c in copies if c["type"] != "exception"}) > 1]
+    shared = [
+        copies for copies in by_uid.values() if len({c["id"] for c in copies if c["type"] != "exception"}) > 1
+    ]
     assert len(shared) >= 20
     for copies in shared:
         masters = [c for c in copies if c["type"] != "exception"]
@@ -306,8 +350,13 @@ def test_sample_covers_the_calendar_edge_cases(doc: Doc) -> None:
     assert some(lambda e: e["sensitivity"] == "private")
     assert some(lambda e: e["showAs"] == "tentative")
     assert some(lambda e: e["responseStatus"]["response"] == "declined" and e["showAs"] == "busy")
-    assert some(lambda e: e["showAs"] == "oof" and e["isAllDay"]
-                and _local(e["end"]) - _local(e["start"]) >= timedelta(days=3))
+    assert some(
+        lambda e: (
+            e["showAs"] == "oof"
+            and e["isAllDay"]
+            and _local(e["end"]) - _local(e["start"]) >= timedelta(days=3)
+        )
+    )
     assert some(lambda e: e["showAs"] == "workingElsewhere")
     assert some(lambda e: e["showAs"] == "free" and not e["isAllDay"])
     assert some(lambda e: e["isAllDay"] and e["showAs"] == "free")
@@ -323,15 +372,11 @@ def test_sample_has_canaries_in_subject_body_and_location(doc: Doc) -> None:
     events = _events(doc)
     subjects = [e for e in events if "CANARY-" in e["subject"]]
     assert len({e["subject"] for e in subjects}) >= 3
-    assert any(e["sensitivity"] == "normal" or e["sensitivity"] == "confidential"
-               for e in subjects)
-    assert any("CANARY-" in e["body"]["content"] and "CANARY-" not in e["subject"]
-               for e in events)
-    assert any("CANARY-" in e["location"]["displayName"] and "CANARY-" not in e["subject"]
-               for e in events)
+    assert any(e["sensitivity"] == "normal" or e["sensitivity"] == "confidential" for e in subjects)
+    assert any("CANARY-" in e["body"]["content"] and "CANARY-" not in e["subject"] for e in events)
+    assert any("CANARY-" in e["location"]["displayName"] and "CANARY-" not in e["subject"] for e in events)
     owners = {m["id"] for m in doc["users"] for e in m["events"] if "CANARY-" in json.dumps(e)}
-    schedulable = set(next(g for g in doc["groups"] if g["mail"].startswith("schedulable"))[
-        "members"])
+    schedulable = set(next(g for g in doc["groups"] if g["mail"].startswith("schedulable"))["members"])
     assert len(owners & schedulable) >= 3  # reachable through OpenSlot, so leaks are testable
 
 
@@ -369,13 +414,26 @@ def test_playground_accepts_the_config(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "TEAMSAPPTESTER_BROWSER": "none",
-           "M365_AGENTS_PLAYGROUND_CONFIG_PATH": str(PLAYGROUND / ".m365agentsplayground.yml"),
-           "M365_AGENTS_PLAYGROUND_LOGFILE": str(tmp_path / "playground.log")}
-    cmd = [str(PLAYGROUND_BIN), "start", "-e", "http://127.0.0.1:3978/api/messages",
-           "-c", "msteams", "--disable-telemetry", "-p", str(port)]
-    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "TEAMSAPPTESTER_BROWSER": "none",
+        "M365_AGENTS_PLAYGROUND_CONFIG_PATH": str(PLAYGROUND / ".m365agentsplayground.yml"),
+        "M365_AGENTS_PLAYGROUND_LOGFILE": str(tmp_path / "playground.log"),
+    }
+    cmd = [
+        str(PLAYGROUND_BIN),
+        "start",
+        "-e",
+        "http://127.0.0.1:3978/api/messages",
+        "-c",
+        "msteams",
+        "--disable-telemetry",
+        "-p",
+        str(port),
+    ]
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -395,8 +453,11 @@ _BLOCKING = {"busy", "oof", "tentative"}
 def _busy(mailbox: Doc, lo: datetime, hi: datetime) -> list[Interval]:
     out = []
     for inst in expand(mailbox["events"], lo, hi):
-        if (inst["showAs"] in _BLOCKING and not inst["isCancelled"]
-                and inst["responseStatus"]["response"] != "declined"):
+        if (
+            inst["showAs"] in _BLOCKING
+            and not inst["isCancelled"]
+            and inst["responseStatus"]["response"] != "declined"
+        ):
             start = datetime.fromisoformat(inst["start"]["dateTime"][:19]).replace(tzinfo=UTC)
             end = datetime.fromisoformat(inst["end"]["dateTime"][:19]).replace(tzinfo=UTC)
             out.append(Interval(start, end))
@@ -417,20 +478,24 @@ def _working(user: Doc, first: date, days: int) -> list[Interval]:
 def _panel_slots(doc: Doc, aliases: tuple[str, ...]) -> tuple[Interval, ...]:
     lo = datetime.combine(ANCHOR, time(0), UTC) - timedelta(days=1)
     hi = lo + timedelta(days=9)
-    free = [subtract(_working(_user(doc, a), ANCHOR, 5), _busy(_user(doc, a), lo, hi))
-            for a in aliases]
-    return find_slots(intersect_all(free), [], duration=timedelta(minutes=60),
-                      step=timedelta(minutes=15), not_before=lo)
+    free = [subtract(_working(_user(doc, a), ANCHOR, 5), _busy(_user(doc, a), lo, hi)) for a in aliases]
+    return find_slots(
+        intersect_all(free), [], duration=timedelta(minutes=60), step=timedelta(minutes=15), not_before=lo
+    )
 
 
-@pytest.mark.parametrize(("panel", "most"), [
-    (("meganb", "isaiahl", "adelev"), 4),  # Redmond + New York + London: about one slot a week
-    (("meganb", "diegos", "isaiahl", "leeg"), 20),
-    (("adelev", "johannal", "pradeepg"), 20),  # London + Berlin + Bengaluru
-    (("priyar", "sujatas", "oliviam"), 12),  # Bengaluru + Kathmandu + Sydney
-])
+@pytest.mark.parametrize(
+    ("panel", "most"),
+    [
+        (("meganb", "isaiahl", "adelev"), 4),  # Redmond + New York + London: about one slot a week
+        (("meganb", "diegos", "isaiahl", "leeg"), 20),
+        (("adelev", "johannal", "pradeepg"), 20),  # London + Berlin + Bengaluru
+        (("priyar", "sujatas", "oliviam"), 12),  # Bengaluru + Kathmandu + Sydney
+    ],
+)
 def test_sample_panels_are_possible_but_not_trivial_in_the_anchor_week(
-        doc: Doc, panel: tuple[str, ...], most: int) -> None:
+    doc: Doc, panel: tuple[str, ...], most: int
+) -> None:
     slots = _panel_slots(doc, panel)
     assert 1 <= len(slots) <= most
     assert _panel_slots(doc, (*panel[:1], "gerhartm")) == ()  # on parental leave all week

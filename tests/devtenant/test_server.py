@@ -126,12 +126,7 @@ def test_control_clock_and_faults(devtenant: DevTenantHandle) -> None:
     ).json()
     assert devtenant.tenant.faults.throttle_rate == 0.5
     assert faults["retry_after_s"] == 2
-    assert (
-        s.put(f"{devtenant.base_url}/_devtenant/faults", json={"bogus": 1}, timeout=10).status_code
-        == 400
-    )
-    events = s.get(
-        f"{devtenant.base_url}/_devtenant/mailboxes/alexw@contoso.example/events", timeout=10
-    )
+    assert s.put(f"{devtenant.base_url}/_devtenant/faults", json={"bogus": 1}, timeout=10).status_code == 400
+    events = s.get(f"{devtenant.base_url}/_devtenant/mailboxes/alexw@contoso.example/events", timeout=10)
     assert events.status_code == 200
     assert isinstance(events.json()["value"], list)

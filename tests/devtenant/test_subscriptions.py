@@ -37,18 +37,27 @@ SECRET_SUBJECT = "Top secret reorg interview"
 
 def tenant_doc() -> JsonDict:
     def person(uid: str, nick: str, role: str = "read") -> JsonDict:
-        return {"id": uid, "displayName": nick.title(),
-                "userPrincipalName": f"{nick}@contoso.example",
-                "mail": f"{nick}@contoso.example", "accountEnabled": True, "events": [],
-                "calendarPermissions": [{"emailAddress": {"name": "My Organization",
-                                                          "address": ""}, "role": role}]}
+        return {
+            "id": uid,
+            "displayName": nick.title(),
+            "userPrincipalName": f"{nick}@contoso.example",
+            "mail": f"{nick}@contoso.example",
+            "accountEnabled": True,
+            "events": [],
+            "calendarPermissions": [
+                {"emailAddress": {"name": "My Organization", "address": ""}, "role": role}
+            ],
+        }
 
-    return {"schemaVersion": 1, "tenant": {"id": TID, "displayName": "Contoso"},
-            "users": [person(MEGAN, "megan"), person(ALEX, "alex"),
-                      person(ADELE, "adele", role="none")]}
+    return {
+        "schemaVersion": 1,
+        "tenant": {"id": TID, "displayName": "Contoso"},
+        "users": [person(MEGAN, "megan"), person(ALEX, "alex"), person(ADELE, "adele", role="none")],
+    }
 
 
 # ---- the receiver ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Receiver:
@@ -159,28 +168,28 @@ def _serve_receiver(data_dir: Path, *, tls: bool) -> Iterator[Receiver]:
 
 # ---- helpers -------------------------------------------------------------------------------------
 
+
 def app_headers(dt: DevTenantHandle, *roles: str, app_id: str = APP_ID) -> dict[str, str]:
-    token = dt.issuer.access_token(client_id=app_id, audience=GRAPH_RESOURCE, user=None,
-                                   roles=list(roles or ("Calendars.ReadWrite",)))
+    token = dt.issuer.access_token(
+        client_id=app_id, audience=GRAPH_RESOURCE, user=None, roles=list(roles or ("Calendars.ReadWrite",))
+    )
     return {"Authorization": f"Bearer {token}"}
 
 
 def user_headers(dt: DevTenantHandle, upn: str, scp: str = "Calendars.ReadWrite") -> dict[str, str]:
     user = dt.tenant.find_user(upn)
-    token = dt.issuer.access_token(client_id=APP_ID, audience=GRAPH_RESOURCE, user=user,
-                                   scp=scp.split())
+    token = dt.issuer.access_token(client_id=APP_ID, audience=GRAPH_RESOURCE, user=user, scp=scp.split())
     return {"Authorization": f"Bearer {token}"}
 
 
-def graph(dt: DevTenantHandle, method: str, path: str, headers: dict[str, str],
-          body: Any = None) -> requests.Response:
-    return dt.session().request(method, f"{dt.base_url}/v1.0/{path}", headers=headers,
-                                json=body, timeout=30)
+def graph(
+    dt: DevTenantHandle, method: str, path: str, headers: dict[str, str], body: Any = None
+) -> requests.Response:
+    return dt.session().request(method, f"{dt.base_url}/v1.0/{path}", headers=headers, json=body, timeout=30)
 
 
 def control(dt: DevTenantHandle, method: str, path: str, body: Any = None) -> Any:
-    response = dt.session().request(method, f"{dt.base_url}/_devtenant/{path}", json=body,
-                                    timeout=30)
+    response = dt.session().request(method, f"{dt.base_url}/_devtenant/{path}", json=body, timeout=30)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -193,13 +202,22 @@ def iso(dt_: datetime) -> str:
     return dt_.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
 
 
-def subscribe(dt: DevTenantHandle, receiver: Receiver, resource: str = f"/users/{MEGAN}/events",
-              headers: dict[str, str] | None = None, **extra: Any) -> requests.Response:
-    body = {"changeType": "created,updated,deleted", "resource": resource,
-            "notificationUrl": receiver.url("/notify"),
-            "lifecycleNotificationUrl": receiver.url("/lifecycle"),
-            "clientState": "s3cret-state",
-            "expirationDateTime": iso(now_of(dt) + timedelta(days=2)), **extra}
+def subscribe(
+    dt: DevTenantHandle,
+    receiver: Receiver,
+    resource: str = f"/users/{MEGAN}/events",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> requests.Response:
+    body = {
+        "changeType": "created,updated,deleted",
+        "resource": resource,
+        "notificationUrl": receiver.url("/notify"),
+        "lifecycleNotificationUrl": receiver.url("/lifecycle"),
+        "clientState": "s3cret-state",
+        "expirationDateTime": iso(now_of(dt) + timedelta(days=2)),
+        **extra,
+    }
     return graph(dt, "POST", "subscriptions", headers or app_headers(dt, "Calendars.Read"), body)
 
 
@@ -214,17 +232,21 @@ def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
 
 def meeting(*attendees: str, start: str = "2026-12-15T16:00:00") -> JsonDict:
     begin = datetime.fromisoformat(start)
-    return {"subject": SECRET_SUBJECT, "body": {"contentType": "text", "content": "secret body"},
-            "start": {"dateTime": start, "timeZone": "UTC"},
-            "end": {"dateTime": (begin + timedelta(hours=1)).isoformat(), "timeZone": "UTC"},
-            "attendees": [{"emailAddress": {"address": a}, "type": "required"}
-                          for a in attendees]}
+    return {
+        "subject": SECRET_SUBJECT,
+        "body": {"contentType": "text", "content": "secret body"},
+        "start": {"dateTime": start, "timeZone": "UTC"},
+        "end": {"dateTime": (begin + timedelta(hours=1)).isoformat(), "timeZone": "UTC"},
+        "attendees": [{"emailAddress": {"address": a}, "type": "required"} for a in attendees],
+    }
 
 
 # ---- subscriptions -------------------------------------------------------------------------------
 
+
 def test_create_validates_both_urls_then_notifies_created_updated_deleted_without_content(
-        dt: DevTenantHandle, receiver: Receiver) -> None:
+    dt: DevTenantHandle, receiver: Receiver
+) -> None:
     answer = subscribe(dt, receiver)
     assert answer.status_code == 201, answer.text
     sub = answer.json()
@@ -248,15 +270,15 @@ def test_create_validates_both_urls_then_notifies_created_updated_deleted_withou
     assert set(note["resourceData"]) == {"@odata.type", "@odata.id", "@odata.etag", "id"}
     assert note["resourceData"]["id"] == created["id"]
 
-    graph(dt, "PATCH", f"users/{MEGAN}/events/{created['id']}", writer,
-          {"location": {"displayName": "Room 7"}})
+    graph(
+        dt, "PATCH", f"users/{MEGAN}/events/{created['id']}", writer, {"location": {"displayName": "Room 7"}}
+    )
     wait_until(lambda: len(receiver.items()) == 2)
     graph(dt, "DELETE", f"users/{MEGAN}/events/{created['id']}", writer)
     wait_until(lambda: len(receiver.items()) == 3)
     assert [n["changeType"] for n in receiver.items()] == ["created", "updated", "deleted"]
     assert SECRET_SUBJECT not in json.dumps(receiver.notes)
-    assert "secret body" not in \
-        json.dumps(receiver.notes)
+    assert "secret body" not in json.dumps(receiver.notes)
 
 
 def test_change_types_filter_what_is_sent(dt: DevTenantHandle, receiver: Receiver) -> None:
@@ -272,7 +294,8 @@ def test_change_types_filter_what_is_sent(dt: DevTenantHandle, receiver: Receive
 
 @pytest.mark.parametrize("mode", ["wrong", "json"])
 def test_a_bad_validation_answer_refuses_the_subscription(
-        dt: DevTenantHandle, receiver: Receiver, mode: str) -> None:
+    dt: DevTenantHandle, receiver: Receiver, mode: str
+) -> None:
     receiver.handshake_mode = mode
     answer = subscribe(dt, receiver)
     assert answer.status_code == 400
@@ -281,7 +304,8 @@ def test_a_bad_validation_answer_refuses_the_subscription(
 
 
 def test_a_slow_validation_answer_or_a_dead_url_refuses_the_subscription(
-        dt: DevTenantHandle, receiver: Receiver) -> None:
+    dt: DevTenantHandle, receiver: Receiver
+) -> None:
     control(dt, "PUT", "subscriptions/delivery", {"validation_timeout_s": 0.3})
     receiver.handshake_mode = "slow"
     answer = subscribe(dt, receiver)
@@ -293,9 +317,9 @@ def test_a_slow_validation_answer_or_a_dead_url_refuses_the_subscription(
 
 
 def test_notification_url_must_be_https_and_client_state_short(
-        dt: DevTenantHandle, receiver: Receiver) -> None:
-    plain = subscribe(dt, receiver, notificationUrl=receiver.url("/notify").replace(
-        "https:", "http:"))
+    dt: DevTenantHandle, receiver: Receiver
+) -> None:
+    plain = subscribe(dt, receiver, notificationUrl=receiver.url("/notify").replace("https:", "http:"))
     assert plain.status_code == 400
     assert subscribe(dt, receiver, clientState="x" * 129).status_code == 400
     assert subscribe(dt, receiver, changeType="created,moved").status_code == 400
@@ -303,8 +327,7 @@ def test_notification_url_must_be_https_and_client_state_short(
     assert receiver.handshakes == []
 
 
-def test_an_http_receiver_only_when_allowed(dt: DevTenantHandle,
-                                            http_receiver: Receiver) -> None:
+def test_an_http_receiver_only_when_allowed(dt: DevTenantHandle, http_receiver: Receiver) -> None:
     assert subscribe(dt, http_receiver).status_code == 400
     assert http_receiver.handshakes == []
     control(dt, "PUT", "subscriptions/delivery", {"allow_http": True})
@@ -316,23 +339,34 @@ def test_an_http_receiver_only_when_allowed(dt: DevTenantHandle,
 def test_cli_options_for_receivers() -> None:
     from devtenant.__main__ import parse_args
 
-    args = parse_args(["--tenant", "t.json", "--notification-ca", "a.pem",
-                       "--notification-ca", "b.pem", "--allow-http-notifications"])
+    args = parse_args(
+        [
+            "--tenant",
+            "t.json",
+            "--notification-ca",
+            "a.pem",
+            "--notification-ca",
+            "b.pem",
+            "--allow-http-notifications",
+        ]
+    )
     assert args.notification_ca == [Path("a.pem"), Path("b.pem")]
     assert args.allow_http_notifications is True
     assert parse_args(["--tenant", "t.json"]).allow_http_notifications is False
 
 
 def test_expiry_is_limited_to_10080_minutes_and_renewed_by_patch(
-        dt: DevTenantHandle, receiver: Receiver) -> None:
+    dt: DevTenantHandle, receiver: Receiver
+) -> None:
     start = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)
     control(dt, "PUT", "clock", {"now": start.isoformat(), "freeze": True})
-    too_far = subscribe(dt, receiver,
-                        expirationDateTime=iso(start + timedelta(minutes=10081)))
+    too_far = subscribe(dt, receiver, expirationDateTime=iso(start + timedelta(minutes=10081)))
     assert too_far.status_code == 400
-    assert too_far.json()["error"] == {**too_far.json()["error"], "code": "ExtensionError",
-                                       "message": "Subscription expiration can only be 10080 "
-                                       "minutes in the future."}
+    assert too_far.json()["error"] == {
+        **too_far.json()["error"],
+        "code": "ExtensionError",
+        "message": "Subscription expiration can only be 10080 minutes in the future.",
+    }
     past = subscribe(dt, receiver, expirationDateTime=iso(start - timedelta(minutes=1)))
     assert past.status_code == 400
     ok = subscribe(dt, receiver, expirationDateTime=iso(start + timedelta(minutes=10080)))
@@ -343,37 +377,52 @@ def test_expiry_is_limited_to_10080_minutes_and_renewed_by_patch(
     control(dt, "PUT", "clock", {"advance_s": 6 * 86400})
     reader = app_headers(dt, "Calendars.Read")
     renewed_to = now_of(dt) + timedelta(minutes=10080)
-    patch = graph(dt, "PATCH", f"subscriptions/{sub_id}", reader,
-                  {"expirationDateTime": iso(renewed_to)})
+    patch = graph(dt, "PATCH", f"subscriptions/{sub_id}", reader, {"expirationDateTime": iso(renewed_to)})
     assert patch.status_code == 200, patch.text
     assert patch.json()["expirationDateTime"] == renewed_to.strftime("%Y-%m-%dT%H:%M:%SZ")
-    beyond = graph(dt, "PATCH", f"subscriptions/{sub_id}", reader,
-                   {"expirationDateTime": iso(now_of(dt) + timedelta(minutes=10081))})
+    beyond = graph(
+        dt,
+        "PATCH",
+        f"subscriptions/{sub_id}",
+        reader,
+        {"expirationDateTime": iso(now_of(dt) + timedelta(minutes=10081))},
+    )
     assert beyond.status_code == 400
     assert beyond.json()["error"]["code"] == "ExtensionError"
-    assert graph(dt, "PATCH", f"subscriptions/{sub_id}", reader,
-                 {"notificationUrl": receiver.url("/x")}).status_code == 400
+    assert (
+        graph(
+            dt, "PATCH", f"subscriptions/{sub_id}", reader, {"notificationUrl": receiver.url("/x")}
+        ).status_code
+        == 400
+    )
 
     # past the renewed expiry the subscription is gone and nothing is delivered any more
     control(dt, "PUT", "clock", {"advance_s": 7 * 86400 + 1})
-    wait_until(lambda: graph(dt, "GET", f"subscriptions/{sub_id}",
-                             app_headers(dt, "Calendars.Read")).status_code == 404)
+    wait_until(
+        lambda: (
+            graph(dt, "GET", f"subscriptions/{sub_id}", app_headers(dt, "Calendars.Read")).status_code == 404
+        )
+    )
     graph(dt, "POST", f"users/{MEGAN}/events", app_headers(dt), meeting())
     time.sleep(0.3)
     assert receiver.items() == []
 
 
 def test_renewing_every_six_days_keeps_a_subscription_alive_for_30_days(
-        dt: DevTenantHandle, receiver: Receiver) -> None:
+    dt: DevTenantHandle, receiver: Receiver
+) -> None:
     start = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
     control(dt, "PUT", "clock", {"now": start.isoformat(), "freeze": True})
-    sub_id = subscribe(dt, receiver,
-                       expirationDateTime=iso(start + timedelta(minutes=10080))).json()["id"]
+    sub_id = subscribe(dt, receiver, expirationDateTime=iso(start + timedelta(minutes=10080))).json()["id"]
     for day in range(6, 31, 6):
-        control(dt, "PUT", "clock", {"now": (start + timedelta(days=day)).isoformat(),
-                                     "freeze": True})
-        renewed = graph(dt, "PATCH", f"subscriptions/{sub_id}", app_headers(dt, "Calendars.Read"),
-                        {"expirationDateTime": iso(now_of(dt) + timedelta(minutes=10080))})
+        control(dt, "PUT", "clock", {"now": (start + timedelta(days=day)).isoformat(), "freeze": True})
+        renewed = graph(
+            dt,
+            "PATCH",
+            f"subscriptions/{sub_id}",
+            app_headers(dt, "Calendars.Read"),
+            {"expirationDateTime": iso(now_of(dt) + timedelta(minutes=10080))},
+        )
         assert renewed.status_code == 200, renewed.text
         graph(dt, "POST", f"users/{MEGAN}/events", app_headers(dt), meeting())
         expected = day // 6
@@ -385,8 +434,7 @@ def test_get_list_delete_and_visibility_per_app(dt: DevTenantHandle, receiver: R
     sub_id = subscribe(dt, receiver).json()["id"]
     reader = app_headers(dt, "Calendars.Read")
     assert graph(dt, "GET", f"subscriptions/{sub_id}", reader).json()["id"] == sub_id
-    assert [s["id"] for s in graph(dt, "GET", "subscriptions", reader).json()["value"]] == \
-        [sub_id]
+    assert [s["id"] for s in graph(dt, "GET", "subscriptions", reader).json()["value"]] == [sub_id]
     other = app_headers(dt, "Calendars.Read", app_id=OTHER_APP)
     assert graph(dt, "GET", "subscriptions", other).json()["value"] == []
     assert graph(dt, "GET", f"subscriptions/{sub_id}", other).status_code == 404
@@ -412,8 +460,10 @@ def test_permissions_app_only_and_delegated(dt: DevTenantHandle, receiver: Recei
     # adele shares nothing ("none"): alex may not
     denied = subscribe(dt, receiver, resource=f"/users/{ADELE}/events", headers=alex)
     assert denied.status_code == 403
-    assert subscribe(dt, receiver, headers=user_headers(dt, "alex@contoso.example",
-                                                        scp="User.Read")).status_code == 403
+    assert (
+        subscribe(dt, receiver, headers=user_headers(dt, "alex@contoso.example", scp="User.Read")).status_code
+        == 403
+    )
     # alex sees only his own subscriptions, not the ones megan made with the same app
     megan = user_headers(dt, "megan@contoso.example", scp="Calendars.Read")
     assert subscribe(dt, receiver, resource="/me/events", headers=megan).status_code == 201
@@ -426,23 +476,22 @@ def test_permissions_app_only_and_delegated(dt: DevTenantHandle, receiver: Recei
 
 # ---- delivery: retries, slowness, drops, delays ------------------------------------------------
 
-def test_a_failing_receiver_is_retried_with_backoff(dt: DevTenantHandle,
-                                                    receiver: Receiver) -> None:
+
+def test_a_failing_receiver_is_retried_with_backoff(dt: DevTenantHandle, receiver: Receiver) -> None:
     control(dt, "PUT", "subscriptions/delivery", {"retry_first_s": 0.2})
     subscribe(dt, receiver)
     receiver.fail_next = 2
     graph(dt, "POST", f"users/{MEGAN}/events", app_headers(dt), meeting())
     wait_until(lambda: len(receiver.items()) == 1)
-    log = [d for d in control(dt, "GET", "subscriptions/deliveries")["value"]
-           if d["kind"] == "change"]
-    assert [(d["attempt"], d["status"]) for d in log] == [(1, "failed:500"), (2, "failed:500"),
-                                                          (3, "202")]
+    log = [d for d in control(dt, "GET", "subscriptions/deliveries")["value"] if d["kind"] == "change"]
+    assert [(d["attempt"], d["status"]) for d in log] == [(1, "failed:500"), (2, "failed:500"), (3, "202")]
     times = [datetime.fromisoformat(d["at"].replace("Z", "+00:00")) for d in log]
     assert times[2] - times[1] >= timedelta(seconds=0.3)  # the second wait doubled
 
 
 def test_retries_follow_the_tenant_clock_and_give_up_with_missed(
-        dt: DevTenantHandle, receiver: Receiver) -> None:
+    dt: DevTenantHandle, receiver: Receiver
+) -> None:
     control(dt, "PUT", "subscriptions/delivery", {"retry_first_s": 600})
     subscribe(dt, receiver)
     receiver.fail_next = 1
@@ -461,27 +510,26 @@ def test_retries_follow_the_tenant_clock_and_give_up_with_missed(
     missed = receiver.items("/lifecycle")[0]
     assert missed["lifecycleEvent"] == "missed"
     assert missed["clientState"] == "s3cret-state"
-    assert any(d["status"] == "given-up"
-               for d in control(dt, "GET", "subscriptions/deliveries")["value"])
+    assert any(d["status"] == "given-up" for d in control(dt, "GET", "subscriptions/deliveries")["value"])
     assert len(receiver.items()) == 1  # the given-up change never arrives
 
 
-def test_a_receiver_slower_than_the_timeout_is_retried(dt: DevTenantHandle,
-                                                      receiver: Receiver) -> None:
-    control(dt, "PUT", "subscriptions/delivery", {"response_timeout_s": 0.3,
-                                                  "retry_first_s": 0.1})
+def test_a_receiver_slower_than_the_timeout_is_retried(dt: DevTenantHandle, receiver: Receiver) -> None:
+    control(dt, "PUT", "subscriptions/delivery", {"response_timeout_s": 0.3, "retry_first_s": 0.1})
     subscribe(dt, receiver)
     receiver.sleep_next, receiver.sleep_s = 1, 0.8
     graph(dt, "POST", f"users/{MEGAN}/events", app_headers(dt), meeting())
     wait_until(lambda: len(receiver.items()) >= 1)
-    statuses = [d["status"] for d in control(dt, "GET", "subscriptions/deliveries")["value"]
-                if d["kind"] == "change"]
+    statuses = [
+        d["status"] for d in control(dt, "GET", "subscriptions/deliveries")["value"] if d["kind"] == "change"
+    ]
     assert statuses[0] == "failed:timeout"
     assert statuses[-1] == "202"
 
 
 def test_a_mostly_slow_receiver_gets_its_notifications_dropped(
-        dt: DevTenantHandle, receiver: Receiver) -> None:
+    dt: DevTenantHandle, receiver: Receiver
+) -> None:
     control(dt, "PUT", "subscriptions/delivery", {"slow_after_s": 0.05})
     subscribe(dt, receiver)
     receiver.sleep_next, receiver.sleep_s = 10, 0.1
@@ -490,8 +538,11 @@ def test_a_mostly_slow_receiver_gets_its_notifications_dropped(
         graph(dt, "POST", f"users/{MEGAN}/events", writer, meeting())
     wait_until(lambda: len(receiver.items()) == 10)
     graph(dt, "POST", f"users/{MEGAN}/events", writer, meeting())
-    wait_until(lambda: any(d["status"] == "dropped-slow" for d in
-                           control(dt, "GET", "subscriptions/deliveries")["value"]))
+    wait_until(
+        lambda: any(
+            d["status"] == "dropped-slow" for d in control(dt, "GET", "subscriptions/deliveries")["value"]
+        )
+    )
     assert len(receiver.items()) == 10
 
 
@@ -503,8 +554,7 @@ def test_drop_next_and_delay_next(dt: DevTenantHandle, receiver: Receiver) -> No
     second = graph(dt, "POST", f"users/{MEGAN}/events", writer, meeting()).json()
     wait_until(lambda: len(receiver.items()) == 1)
     assert receiver.items()[0]["resourceData"]["id"] == second["id"]
-    dropped = [d for d in control(dt, "GET", "subscriptions/deliveries")["value"]
-               if d["status"] == "dropped"]
+    dropped = [d for d in control(dt, "GET", "subscriptions/deliveries")["value"] if d["status"] == "dropped"]
     assert [d["resource"] for d in dropped] == [f"Users/{MEGAN}/Events/{first['id']}"]
 
     control(dt, "PUT", "subscriptions/delivery", {"delay_next": 1, "delay_next_s": 3600})
@@ -517,15 +567,14 @@ def test_drop_next_and_delay_next(dt: DevTenantHandle, receiver: Receiver) -> No
 
 
 def test_delay_rate_delays_a_seeded_share_until_the_clock_moves(
-        dt: DevTenantHandle, receiver: Receiver) -> None:
+    dt: DevTenantHandle, receiver: Receiver
+) -> None:
     subscribe(dt, receiver)
-    control(dt, "PUT", "subscriptions/delivery", {"delay_rate": 0.5, "delay_s": 3600,
-                                                  "seed": 3})
+    control(dt, "PUT", "subscriptions/delivery", {"delay_rate": 0.5, "delay_s": 3600, "seed": 3})
     writer = app_headers(dt)
     for _ in range(20):
         graph(dt, "POST", f"users/{MEGAN}/events", writer, meeting())
-    wait_until(lambda: len(receiver.items()) +
-               control(dt, "GET", "subscriptions")["waiting"] == 20)
+    wait_until(lambda: len(receiver.items()) + control(dt, "GET", "subscriptions")["waiting"] == 20)
     at_once = len(receiver.items())
     assert 3 <= at_once <= 17
     control(dt, "PUT", "clock", {"advance_s": 3600})
@@ -535,11 +584,14 @@ def test_delay_rate_delays_a_seeded_share_until_the_clock_moves(
 def _dropped_with_seed(dt: DevTenantHandle, receiver: Receiver, seed: int) -> list[str]:
     control(dt, "PUT", "subscriptions/delivery", {"drop_rate": 0.3, "seed": seed})
     writer = app_headers(dt)
-    ids = [graph(dt, "POST", f"users/{MEGAN}/events", writer, meeting()).json()["id"]
-           for _ in range(30)]
-    wait_until(lambda: len(receiver.items()) + sum(
-        d["status"] == "dropped" for d in control(dt, "GET", "subscriptions/deliveries")["value"]
-    ) == 30)
+    ids = [graph(dt, "POST", f"users/{MEGAN}/events", writer, meeting()).json()["id"] for _ in range(30)]
+    wait_until(
+        lambda: (
+            len(receiver.items())
+            + sum(d["status"] == "dropped" for d in control(dt, "GET", "subscriptions/deliveries")["value"])
+            == 30
+        )
+    )
     delivered = {n["resourceData"]["id"] for n in receiver.items()}
     return [str(ids.index(i)) for i in ids if i not in delivered]
 
@@ -556,36 +608,40 @@ def test_drop_rate_is_seeded(dt: DevTenantHandle, receiver: Receiver) -> None:
 
 # ---- lifecycle ---------------------------------------------------------------------------------
 
+
 def test_lifecycle_notifications(dt: DevTenantHandle, receiver: Receiver) -> None:
     start = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)
     control(dt, "PUT", "clock", {"now": start.isoformat(), "freeze": True})
     sub = subscribe(dt, receiver, expirationDateTime=iso(start + timedelta(hours=3))).json()
-    control(dt, "POST", f"subscriptions/{sub['id']}/lifecycle",
-            {"lifecycleEvent": "reauthorizationRequired"})
+    control(dt, "POST", f"subscriptions/{sub['id']}/lifecycle", {"lifecycleEvent": "reauthorizationRequired"})
     wait_until(lambda: len(receiver.items("/lifecycle")) == 1)
     note = receiver.items("/lifecycle")[0]
-    assert note == {"subscriptionId": sub["id"], "lifecycleEvent": "reauthorizationRequired",
-                    "clientState": "s3cret-state", "tenantId": TID,
-                    "subscriptionExpirationDateTime": sub["expirationDateTime"]}
+    assert note == {
+        "subscriptionId": sub["id"],
+        "lifecycleEvent": "reauthorizationRequired",
+        "clientState": "s3cret-state",
+        "tenantId": TID,
+        "subscriptionExpirationDateTime": sub["expirationDateTime"],
+    }
     # within an hour of expiry devtenant asks for reauthorization by itself, once
     control(dt, "PUT", "clock", {"advance_s": 2 * 3600 + 60})
     wait_until(lambda: len(receiver.items("/lifecycle")) == 2)
     time.sleep(0.3)
     assert len(receiver.items("/lifecycle")) == 2
-    control(dt, "POST", f"subscriptions/{sub['id']}/lifecycle",
-            {"lifecycleEvent": "subscriptionRemoved"})
+    control(dt, "POST", f"subscriptions/{sub['id']}/lifecycle", {"lifecycleEvent": "subscriptionRemoved"})
     wait_until(lambda: len(receiver.items("/lifecycle")) == 3)
     assert receiver.items("/lifecycle")[2]["lifecycleEvent"] == "subscriptionRemoved"
-    assert graph(dt, "GET", f"subscriptions/{sub['id']}",
-                 app_headers(dt, "Calendars.Read")).status_code == 404
+    assert (
+        graph(dt, "GET", f"subscriptions/{sub['id']}", app_headers(dt, "Calendars.Read")).status_code == 404
+    )
 
 
-def test_expire_control_removes_the_subscription(dt: DevTenantHandle,
-                                                 receiver: Receiver) -> None:
+def test_expire_control_removes_the_subscription(dt: DevTenantHandle, receiver: Receiver) -> None:
     sub = subscribe(dt, receiver).json()
     control(dt, "POST", f"subscriptions/{sub['id']}/expire")
-    assert graph(dt, "GET", f"subscriptions/{sub['id']}",
-                 app_headers(dt, "Calendars.Read")).status_code == 404
+    assert (
+        graph(dt, "GET", f"subscriptions/{sub['id']}", app_headers(dt, "Calendars.Read")).status_code == 404
+    )
     graph(dt, "POST", f"users/{MEGAN}/events", app_headers(dt), meeting())
     time.sleep(0.3)
     assert receiver.items() == []
@@ -593,42 +649,53 @@ def test_expire_control_removes_the_subscription(dt: DevTenantHandle,
 
 # ---- changes as a given user ---------------------------------------------------------------------
 
+
 def test_decline_without_response_changes_only_the_attendee_copy(
-        dt: DevTenantHandle, receiver: Receiver) -> None:
+    dt: DevTenantHandle, receiver: Receiver
+) -> None:
     on_megan = subscribe(dt, receiver).json()["id"]
     on_alex = subscribe(dt, receiver, resource=f"/users/{ALEX}/events").json()["id"]
-    organizer_event = graph(dt, "POST", f"users/{MEGAN}/events", app_headers(dt),
-                            meeting("alex@contoso.example")).json()
+    organizer_event = graph(
+        dt, "POST", f"users/{MEGAN}/events", app_headers(dt), meeting("alex@contoso.example")
+    ).json()
     wait_until(lambda: len(receiver.items()) == 2)  # megan: created, alex: created (copy)
     receiver.notes.clear()
     ical = organizer_event["iCalUId"]
 
-    control(dt, "POST", f"mailboxes/alex@contoso.example/events/{ical}/respond",
-            {"response": "declined", "sendResponse": False})
+    control(
+        dt,
+        "POST",
+        f"mailboxes/alex@contoso.example/events/{ical}/respond",
+        {"response": "declined", "sendResponse": False},
+    )
     wait_until(lambda: len(receiver.items()) == 1)
     time.sleep(0.3)
     assert [n["subscriptionId"] for n in receiver.items()] == [on_alex]
-    megan_view = graph(dt, "GET", f"users/{MEGAN}/events/{organizer_event['id']}",
-                       app_headers(dt)).json()
+    megan_view = graph(dt, "GET", f"users/{MEGAN}/events/{organizer_event['id']}", app_headers(dt)).json()
     assert megan_view["attendees"][0]["status"]["response"] == "none"
 
     receiver.notes.clear()
-    control(dt, "POST", f"mailboxes/alex@contoso.example/events/{ical}/respond",
-            {"response": "tentativelyAccepted"})
+    control(
+        dt,
+        "POST",
+        f"mailboxes/alex@contoso.example/events/{ical}/respond",
+        {"response": "tentativelyAccepted"},
+    )
     wait_until(lambda: len(receiver.items()) == 2)
     assert {n["subscriptionId"] for n in receiver.items()} == {on_megan, on_alex}
-    megan_view = graph(dt, "GET", f"users/{MEGAN}/events/{organizer_event['id']}",
-                       app_headers(dt)).json()
+    megan_view = graph(dt, "GET", f"users/{MEGAN}/events/{organizer_event['id']}", app_headers(dt)).json()
     assert megan_view["attendees"][0]["status"]["response"] == "tentativelyAccepted"
 
 
 def test_graph_decline_as_the_attendee_with_and_without_a_response(
-        dt: DevTenantHandle, receiver: Receiver) -> None:
+    dt: DevTenantHandle, receiver: Receiver
+) -> None:
     on_megan = subscribe(dt, receiver).json()["id"]
     on_alex = subscribe(dt, receiver, resource=f"/users/{ALEX}/events").json()["id"]
     writer = app_headers(dt)
-    organizer_event = graph(dt, "POST", f"users/{MEGAN}/events", writer,
-                            meeting("alex@contoso.example")).json()
+    organizer_event = graph(
+        dt, "POST", f"users/{MEGAN}/events", writer, meeting("alex@contoso.example")
+    ).json()
     wait_until(lambda: len(receiver.items()) == 2)
     receiver.notes.clear()
     copy_id = dt.tenant.find_user(ALEX)["events"][0]["id"]  # type: ignore[index]
@@ -636,8 +703,9 @@ def test_graph_decline_as_the_attendee_with_and_without_a_response(
     assert own.status_code == 400
 
     alex = user_headers(dt, "alex@contoso.example")
-    silent = graph(dt, "POST", f"me/events/{copy_id}/decline", alex,
-                   {"comment": "busy", "sendResponse": False})
+    silent = graph(
+        dt, "POST", f"me/events/{copy_id}/decline", alex, {"comment": "busy", "sendResponse": False}
+    )
     assert silent.status_code == 202
     wait_until(lambda: len(receiver.items()) == 1)
     time.sleep(0.3)
@@ -653,27 +721,36 @@ def test_graph_decline_as_the_attendee_with_and_without_a_response(
     assert seen["attendees"][0]["status"]["response"] == "accepted"
 
 
-def test_move_delete_and_conflict_controls_notify(dt: DevTenantHandle,
-                                                  receiver: Receiver) -> None:
+def test_move_delete_and_conflict_controls_notify(dt: DevTenantHandle, receiver: Receiver) -> None:
     on_megan = subscribe(dt, receiver).json()["id"]
     on_alex = subscribe(dt, receiver, resource=f"/users/{ALEX}/events").json()["id"]
-    event = graph(dt, "POST", f"users/{MEGAN}/events", app_headers(dt),
-                  meeting("alex@contoso.example")).json()
+    event = graph(
+        dt, "POST", f"users/{MEGAN}/events", app_headers(dt), meeting("alex@contoso.example")
+    ).json()
     wait_until(lambda: len(receiver.items()) == 2)
     receiver.notes.clear()
 
-    control(dt, "POST", f"mailboxes/megan@contoso.example/events/{event['id']}/move",
-            {"start": "2026-12-16T10:00:00Z", "end": "2026-12-16T11:00:00Z"})
+    control(
+        dt,
+        "POST",
+        f"mailboxes/megan@contoso.example/events/{event['id']}/move",
+        {"start": "2026-12-16T10:00:00Z", "end": "2026-12-16T11:00:00Z"},
+    )
     wait_until(lambda: len(receiver.items()) == 2)
-    assert {(n["subscriptionId"], n["changeType"]) for n in receiver.items()} == \
-        {(on_megan, "updated"), (on_alex, "updated")}
+    assert {(n["subscriptionId"], n["changeType"]) for n in receiver.items()} == {
+        (on_megan, "updated"),
+        (on_alex, "updated"),
+    }
     alex_copy = dt.tenant.find_user(ALEX)["events"][0]  # type: ignore[index]
     assert alex_copy["start"]["dateTime"].startswith("2026-12-16T10:00")
     receiver.notes.clear()
 
-    conflict = control(dt, "POST", "mailboxes/alex@contoso.example/events",
-                       {"start": "2026-12-16T10:30:00Z", "end": "2026-12-16T11:30:00Z",
-                        "subject": "Dentist"})
+    conflict = control(
+        dt,
+        "POST",
+        "mailboxes/alex@contoso.example/events",
+        {"start": "2026-12-16T10:30:00Z", "end": "2026-12-16T11:30:00Z", "subject": "Dentist"},
+    )
     wait_until(lambda: len(receiver.items()) == 1)
     assert receiver.items()[0]["changeType"] == "created"
     assert receiver.items()[0]["resourceData"]["id"] == conflict["id"]
@@ -681,21 +758,28 @@ def test_move_delete_and_conflict_controls_notify(dt: DevTenantHandle,
 
     control(dt, "POST", f"mailboxes/megan@contoso.example/events/{event['id']}/delete")
     wait_until(lambda: len(receiver.items()) == 2)
-    assert {(n["subscriptionId"], n["changeType"]) for n in receiver.items()} == \
-        {(on_megan, "deleted"), (on_alex, "updated")}  # alex's copy is cancelled
+    assert {(n["subscriptionId"], n["changeType"]) for n in receiver.items()} == {
+        (on_megan, "deleted"),
+        (on_alex, "updated"),
+    }  # alex's copy is cancelled
 
 
 def test_event_reads_record_their_select(dt: DevTenantHandle) -> None:
     writer = app_headers(dt)
     event = graph(dt, "POST", f"users/{MEGAN}/events", writer, meeting()).json()
     control(dt, "DELETE", "graph/event-reads")
-    graph(dt, "GET", f"users/{MEGAN}/events/{event['id']}?$select=start,end,isCancelled",
-          writer)
+    graph(dt, "GET", f"users/{MEGAN}/events/{event['id']}?$select=start,end,isCancelled", writer)
     graph(dt, "GET", f"users/{MEGAN}/events", writer)
-    graph(dt, "GET", f"users/{MEGAN}/calendarView?startDateTime=2026-12-14T00:00:00Z"
-          "&endDateTime=2026-12-20T00:00:00Z&$select=responseStatus", writer)
+    graph(
+        dt,
+        "GET",
+        f"users/{MEGAN}/calendarView?startDateTime=2026-12-14T00:00:00Z"
+        "&endDateTime=2026-12-20T00:00:00Z&$select=responseStatus",
+        writer,
+    )
     reads = control(dt, "GET", "graph/event-reads")["value"]
     assert [(r["op"], r["select"], r["mailbox"], r["app"]) for r in reads] == [
         ("events.get", ["end", "isCancelled", "start"], MEGAN, APP_ID),
         ("events.list", None, MEGAN, APP_ID),
-        ("calendarView", ["responseStatus"], MEGAN, APP_ID)]
+        ("calendarView", ["responseStatus"], MEGAN, APP_ID),
+    ]

@@ -90,8 +90,11 @@ class Screens:
         y0 = boxes[0]["y"] - margin
         y1 = boxes[-1]["y"] + boxes[-1]["height"] + margin
         path = self.out / f"{name}.png"
-        self.page.screenshot(path=str(path), animations="disabled",
-                             clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0})
+        self.page.screenshot(
+            path=str(path),
+            animations="disabled",
+            clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0},
+        )
         self.saved.append(path)
         return path
 
@@ -114,15 +117,19 @@ def capture(page: Any, context: Any, out: Path) -> list[Path]:  # noqa: PLR0915 
     s.messages("panel-problem", "Megan Bowen, Ben Walters", "remove <name>")
     s.say("cancel", re.compile("Cancelled|cancelled|Stopped|OK", re.IGNORECASE))
 
-    s.say("schedule Sam Lee (sam@example.com) with Megan and Adele, 45 min, next saturday",
-          "Which time zone is the candidate in?")
+    s.say(
+        "schedule Sam Lee (sam@example.com) with Megan and Adele, 45 min, next saturday",
+        "Which time zone is the candidate in?",
+    )
     s.say("London", "Any buffer between meetings")
     s.say("none", "No time fits yet")
     s.card("no-slot", "No time fits yet")
     s.say("cancel", re.compile("Cancelled|cancelled|Stopped|OK", re.IGNORECASE))
 
-    s.say("schedule Dana Smith (dana@example.com) with Megan and Adele, 45 min, next week",
-          "Which time zone is the candidate in?")
+    s.say(
+        "schedule Dana Smith (dana@example.com) with Megan and Adele, 45 min, next week",
+        "Which time zone is the candidate in?",
+    )
     s.say("India", "Any buffer between meetings")
     s.say("none", "Pick a time")
     page.get_by_role("button", name="Choose", exact=True).first.wait_for(timeout=REPLY_TIMEOUT_MS)
@@ -144,8 +151,10 @@ def capture(page: Any, context: Any, out: Path) -> list[Path]:  # noqa: PLR0915 
     assert "IST" in question, question
     s.press("Keep it", "Reschedule")  # back to the list
 
-    s.say("schedule Riley Chen (riley@example.com) with Megan and Adele, 45 min, next week",
-          "Which time zone is the candidate in?")
+    s.say(
+        "schedule Riley Chen (riley@example.com) with Megan and Adele, 45 min, next week",
+        "Which time zone is the candidate in?",
+    )
     s.say("India", "Any buffer between meetings")
     s.say("none", "Riley Chen")
     s.press("Send to candidate instead", "Booking link ready")
@@ -157,8 +166,7 @@ def capture(page: Any, context: Any, out: Path) -> list[Path]:  # noqa: PLR0915 
         candidate.goto(link.group(0))
         candidate.locator("input[type=radio]").first.check()
         candidate.get_by_role("button", name="Book this time").click()
-        candidate.get_by_role("heading", name="Your interview is booked").wait_for(
-            timeout=REPLY_TIMEOUT_MS)
+        candidate.get_by_role("heading", name="Your interview is booked").wait_for(timeout=REPLY_TIMEOUT_MS)
     finally:
         candidate.close()
     page.get_by_text("Interview booked by the candidate").last.wait_for(timeout=REPLY_TIMEOUT_MS)
@@ -167,8 +175,10 @@ def capture(page: Any, context: Any, out: Path) -> list[Path]:  # noqa: PLR0915 
     assert "Riley Chen" in notice, notice
     assert "IST" in notice, notice  # the candidate's time in their zone
 
-    s.say("schedule Sam Lee (sam@example.com) with Megan and Adele, 45 min, next week",
-          "Which time zone is the candidate in?")
+    s.say(
+        "schedule Sam Lee (sam@example.com) with Megan and Adele, 45 min, next week",
+        "Which time zone is the candidate in?",
+    )
     s.say("London", "Any buffer between meetings")
     s.say("none", "Interview: Sam Lee")
     s.say("sign out", "You are signed out.")

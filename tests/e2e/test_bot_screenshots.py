@@ -21,16 +21,16 @@ from tests.e2e.test_playground import MANAGER_ZONE, Stack, browser, running_stac
 pytestmark = pytest.mark.browser
 __all__ = ["browser", "running_stack"]  # the Playground suite's fixtures, one stack per module
 
-SHOTS = Path(os.environ.get("OPENSLOT_BOT_SCREENSHOTS_DIR")
-             or stack.ROOT / "test-artifacts" / "bot")
+SHOTS = Path(os.environ.get("OPENSLOT_BOT_SCREENSHOTS_DIR") or stack.ROOT / "test-artifacts" / "bot")
 ARTIFACTS = stack.ROOT / "test-artifacts" / "bot"
 MAX_BYTES = 100_000
 
 
 @pytest.fixture
 def manager_page(browser: Any, running_stack: Stack) -> Iterator[tuple[Any, Any]]:
-    context = browser.new_context(viewport={"width": 1280, "height": 1000},
-                                  timezone_id=MANAGER_ZONE, locale="en-US")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 1000}, timezone_id=MANAGER_ZONE, locale="en-US"
+    )
     page = context.new_page()
     page.goto(running_stack.playground_url)
     page.get_by_text("Schedule an interview", exact=True).first.wait_for(timeout=30_000)

@@ -33,8 +33,15 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = stack.ROOT / "test-artifacts" / "e2e"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 # The Playground stamps activities' localTimezone with its own process zone (TZ).
 MANAGER_ZONE = "America/New_York"
 # Alex's Outlook mailbox zone: it wins over the activity's (issue 13 defect 5).
@@ -119,13 +126,17 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         procs = stack.start_stack(env, tmp)
     except (RuntimeError, subprocess.CalledProcessError) as err:
-        logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}"
-                         for p in sorted((tmp / "logs").glob("*.log")))
+        logs = "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}"
+            for p in sorted((tmp / "logs").glob("*.log"))
+        )
         pytest.fail(f"the stack did not start: {err}\n{logs}")
     try:
-        yield Stack(f"http://127.0.0.1:{env['OPENSLOT_PLAYGROUND_PORT']}",
-                    f"https://127.0.0.1:{env['OPENSLOT_DEVTENANT_PORT']}",
-                    Path(env["OPENSLOT_CA_BUNDLE"]))
+        yield Stack(
+            f"http://127.0.0.1:{env['OPENSLOT_PLAYGROUND_PORT']}",
+            f"https://127.0.0.1:{env['OPENSLOT_DEVTENANT_PORT']}",
+            Path(env["OPENSLOT_CA_BUNDLE"]),
+        )
     finally:
         stack.stop(procs)
 
@@ -182,8 +193,9 @@ class Chat:
 
 @pytest.fixture
 def chat(browser: Any, running_stack: Stack, request: pytest.FixtureRequest) -> Iterator[Chat]:
-    context = browser.new_context(viewport={"width": 1280, "height": 1000},
-                                  timezone_id=MANAGER_ZONE, locale="en-US")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 1000}, timezone_id=MANAGER_ZONE, locale="en-US"
+    )
     page = context.new_page()
     page.goto(running_stack.playground_url)
     chat = Chat(page, request.node.name.removeprefix("test_"))
@@ -203,8 +215,10 @@ def span_of(text: str, year: int, zone: str) -> tuple[datetime, datetime]:
     day, month, start, end = match.groups()
     tz = ZoneInfo(zone)
     fmt = "%Y %d %b %H:%M"
-    return (datetime.strptime(f"{year} {day} {month} {start}", fmt).replace(tzinfo=tz),
-            datetime.strptime(f"{year} {day} {month} {end}", fmt).replace(tzinfo=tz))
+    return (
+        datetime.strptime(f"{year} {day} {month} {start}", fmt).replace(tzinfo=tz),
+        datetime.strptime(f"{year} {day} {month} {end}", fmt).replace(tzinfo=tz),
+    )
 
 
 def graph_time(value: dict[str, str]) -> datetime:
@@ -213,12 +227,17 @@ def graph_time(value: dict[str, str]) -> datetime:
     return datetime.fromisoformat(value["dateTime"]).replace(tzinfo=UTC)
 
 
-def booked_events(running_stack: Stack, mailbox: str, candidate: str, *,
-                  theirs: bool = False) -> list[dict[str, Any]]:
+def booked_events(
+    running_stack: Stack, mailbox: str, candidate: str, *, theirs: bool = False
+) -> list[dict[str, Any]]:
     """The booking's panel events (``theirs``: the candidate's own invite, a second event)."""
-    return [e for e in running_stack.events(mailbox)
-            if candidate in str(e.get("subject", "")) and not e.get("isCancelled")
-            and (e.get("isOnlineMeeting") is not True) == theirs]
+    return [
+        e
+        for e in running_stack.events(mailbox)
+        if candidate in str(e.get("subject", ""))
+        and not e.get("isCancelled")
+        and (e.get("isOnlineMeeting") is not True) == theirs
+    ]
 
 
 def test_newcomer_books_an_interview(chat: Chat, running_stack: Stack) -> None:
@@ -273,11 +292,18 @@ def test_newcomer_books_an_interview(chat: Chat, running_stack: Stack) -> None:
 
 
 def test_one_message_command_goes_straight_to_the_zone_question(chat: Chat) -> None:
-    chat.say("schedule Dana Smith (dana@example.com) with Megan and Adele, 45 min, next week",
-             "Which time zone is the candidate in?")
+    chat.say(
+        "schedule Dana Smith (dana@example.com) with Megan and Adele, 45 min, next week",
+        "Which time zone is the candidate in?",
+    )
     chat.shot("asked_zone")
-    for question in ("candidate's name", "e-mail?", "Who should interview?",
-                     "How long is the interview?", "When? e.g."):
+    for question in (
+        "candidate's name",
+        "e-mail?",
+        "Who should interview?",
+        "How long is the interview?",
+        "When? e.g.",
+    ):
         assert not chat.shows(question), f"asked again: {question}"
     chat.say("London", "Any buffer between meetings")
     chat.say("none", "Pick a time")
@@ -386,8 +412,11 @@ def card_actions(card: dict[str, Any]) -> list[str]:
 
     def walk(node: object) -> None:
         if isinstance(node, dict):
-            if node.get("type") in ("Action.Execute", "Action.Submit") and node.get("title") \
-                    and node["title"] not in titles:
+            if (
+                node.get("type") in ("Action.Execute", "Action.Submit")
+                and node.get("title")
+                and node["title"] not in titles
+            ):
                 titles.append(str(node["title"]))
                 if node["type"] == "Action.Submit":  # not an Execute's fallback: sends a message
                     SUBMIT_TITLES.add(str(node["title"]))
@@ -423,6 +452,7 @@ def _nodes(node: object) -> Iterator[dict[str, Any]]:
 
 def card_heading(card: dict[str, Any]) -> str:
     """The first TextBlock's text: what the crawler calls a card."""
+
     def first(node: object) -> str | None:
         if isinstance(node, dict):
             if node.get("type") == "TextBlock" and node.get("text"):
@@ -437,22 +467,30 @@ def card_heading(card: dict[str, Any]) -> str:
                 if found:
                     return found
         return None
+
     return first(card) or "?"
 
 
 def cards_of(message: dict[str, Any]) -> list[dict[str, Any]]:
-    return [a["content"] for a in message.get("attachments") or []
-            if a.get("contentType") == "application/vnd.microsoft.card.adaptive"
-            and isinstance(a.get("content"), dict)]
+    return [
+        a["content"]
+        for a in message.get("attachments") or []
+        if a.get("contentType") == "application/vnd.microsoft.card.adaptive"
+        and isinstance(a.get("content"), dict)
+    ]
 
 
 # Canned answers to the bot's questions, so that presses reach the cards deeper in the flow.
 # Its own candidate: the crawler books (and may cancel), other tests look for Dana Smith's invite.
-ANSWERS = (("What is the candidate's name?", "Casey Crawler"), ("e-mail?", "casey@example.com"),
-           ("Who should interview?", "Megan Bowen and Adele Vance"),
-           ("How long is the interview?", "45"), ("When?", "next week"),
-           ("Which time zone is the candidate in?", "India"),
-           ("Any buffer between meetings", "none"))
+ANSWERS = (
+    ("What is the candidate's name?", "Casey Crawler"),
+    ("e-mail?", "casey@example.com"),
+    ("Who should interview?", "Megan Bowen and Adele Vance"),
+    ("How long is the interview?", "45"),
+    ("When?", "next week"),
+    ("Which time zone is the candidate in?", "India"),
+    ("Any buffer between meetings", "none"),
+)
 CRAWL_MAX_PRESSES = 60
 # Buttons known to do nothing in the Playground, owned elsewhere; remove once fixed.
 KNOWN_DEAD: set[str] = set()  # buttons allowed to send nothing (none since the picker takes names)
@@ -478,8 +516,13 @@ class Crawler:
         self.second_round = False
         self.openers: dict[str, str] = {}  # a button inside a ShowCard -> the ShowCard's title
 
-    def _discover(self, messages: list[dict[str, Any]], cards: list[dict[str, Any]],
-                  depth: int, parent: tuple[str, str] | None) -> None:
+    def _discover(
+        self,
+        messages: list[dict[str, Any]],
+        cards: list[dict[str, Any]],
+        depth: int,
+        parent: tuple[str, str] | None,
+    ) -> None:
         for card in [c for m in messages for c in cards_of(m)] + cards:
             heading = card_heading(card)
             self.openers.update(shown_by(card))
@@ -517,15 +560,13 @@ class Crawler:
                 answer = "cancel"  # a question the crawler cannot answer: cancel is global
             if answer is None:
                 return
-            log_mark, msg_mark, frames = len(self.wire.logs), len(self.wire.order), \
-                self.wire.frames
+            log_mark, msg_mark, frames = len(self.wire.logs), len(self.wire.order), self.wire.frames
             box = self.chat.page.locator("textarea, [contenteditable=true]").first
             box.click()
             box.fill(answer)
             box.press("Enter")
             self.wire.settle(frames)
-            self._check(f"{what} / answered {question!r} with {answer!r}", log_mark, msg_mark,
-                        invoke=False)
+            self._check(f"{what} / answered {question!r} with {answer!r}", log_mark, msg_mark, invoke=False)
             self._discover(self.wire.bot_messages(msg_mark), [], depth, parent)
             if answer == "cancel":
                 return
@@ -535,9 +576,11 @@ class Crawler:
 
     def _next(self, missing: set[tuple[str, str]]) -> tuple[int, tuple[str, str]] | None:
         done = set(self.pressed)
-        todo = [(depth, -rank, key) for rank, (key, depth) in enumerate(self.seen.items())
-                if depth <= CRAWL_MAX_DEPTH and f"{key[0]} / {key[1]}" not in done
-                and key not in missing]
+        todo = [
+            (depth, -rank, key)
+            for rank, (key, depth) in enumerate(self.seen.items())
+            if depth <= CRAWL_MAX_DEPTH and f"{key[0]} / {key[1]}" not in done and key not in missing
+        ]
         if todo:
             depth, _, key = min(todo)
             return depth, key
@@ -572,8 +615,7 @@ class Crawler:
                 return
             depth, (heading, title) = found
             button = self.chat.page.get_by_role("button", name=title, exact=True)
-            opener = self.chat.page.get_by_role("button", name=self.openers.get(title, ""),
-                                                exact=True)
+            opener = self.chat.page.get_by_role("button", name=self.openers.get(title, ""), exact=True)
             if not button.count() and title in self.openers and opener.count():
                 opener.last.click()  # open the ShowCard that holds it (no message is sent)
                 button.first.wait_for(timeout=5_000)
@@ -584,24 +626,26 @@ class Crawler:
             what = f"{heading} / {title}"
             self.pressed.append(what)
             presses += 1
-            log_mark, msg_mark, frames = len(self.wire.logs), len(self.wire.order), \
-                self.wire.frames
+            log_mark, msg_mark, frames = len(self.wire.logs), len(self.wire.order), self.wire.frames
             button.last.click()
             self.wire.settle(frames)
             if title in KNOWN_DEAD and not self.wire.logs[log_mark:]:
                 continue
             self._check(what, log_mark, msg_mark, invoke=title not in SUBMIT_TITLES)
-            bodies = [e.get("response", {}).get("body") for e in self.wire.logs[log_mark:]
-                      if e.get("activityName") == "invoke"]
-            cards = [b["value"] for b in bodies if isinstance(b, dict)
-                     and isinstance(b.get("value"), dict)]
+            bodies = [
+                e.get("response", {}).get("body")
+                for e in self.wire.logs[log_mark:]
+                if e.get("activityName") == "invoke"
+            ]
+            cards = [b["value"] for b in bodies if isinstance(b, dict) and isinstance(b.get("value"), dict)]
             self._discover(self.wire.bot_messages(msg_mark), cards, depth + 1, (heading, title))
             self._answer_questions(what, depth + 1, (heading, title))
 
 
 def test_card_crawler_every_button_answers(browser: Any, running_stack: Stack) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 1000},
-                                  timezone_id=MANAGER_ZONE, locale="en-US")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 1000}, timezone_id=MANAGER_ZONE, locale="en-US"
+    )
     page = context.new_page()
     wire = Wire(page)
     page.goto(running_stack.playground_url)
@@ -616,19 +660,29 @@ def test_card_crawler_every_button_answers(browser: Any, running_stack: Stack) -
         context.close()
     pressed = "\n".join(crawler.pressed)
     assert not crawler.failures, "\n".join(crawler.failures) + f"\npressed:\n{pressed}"
-    for must in ("OpenSlot / Schedule an interview", "OpenSlot / My interviews",
-                 "OpenSlot / Help", "Pick a time / Choose", "Pick a time / Change length",
-                 "Book this interview? / Confirm", "Booking link ready / Revoke link",
-                 "Pick a time / Create link with these options",
-                 "My interviews / Cancel", "Cancel this interview? / Yes, cancel it"):
+    for must in (
+        "OpenSlot / Schedule an interview",
+        "OpenSlot / My interviews",
+        "OpenSlot / Help",
+        "Pick a time / Choose",
+        "Pick a time / Change length",
+        "Book this interview? / Confirm",
+        "Booking link ready / Revoke link",
+        "Pick a time / Create link with these options",
+        "My interviews / Cancel",
+        "Cancel this interview? / Yes, cancel it",
+    ):
         assert must in pressed, f"never pressed {must!r}:\n{pressed}"
 
 
 def test_sign_out_then_sign_in_again_without_restart(browser: Any, running_stack: Stack) -> None:
     # The sign-in page is devtenant's (its own CA): this browser trusts it as a developer would.
-    context = browser.new_context(viewport={"width": 1280, "height": 1000},
-                                  timezone_id=MANAGER_ZONE, locale="en-US",
-                                  ignore_https_errors=True)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 1000},
+        timezone_id=MANAGER_ZONE,
+        locale="en-US",
+        ignore_https_errors=True,
+    )
     page = context.new_page()
     page.goto(running_stack.playground_url)
     page.get_by_text("Schedule an interview", exact=True).first.wait_for(timeout=30_000)
@@ -667,8 +721,7 @@ def _mention_bot(chat: Chat, text: str, expect: str, *, box_index: int = 0) -> N
 
 
 @pytest.mark.parametrize(("place", "channel"), [("Interview panel", False), ("Interviews", True)])
-def test_mentioning_the_bot_in_a_group_chat_and_a_channel(chat: Chat, place: str,
-                                                          channel: bool) -> None:
+def test_mentioning_the_bot_in_a_group_chat_and_a_channel(chat: Chat, place: str, channel: bool) -> None:
     chat.page.get_by_text(place, exact=True).first.click()
     _mention_bot(chat, "schedule", "What is the candidate's name?")
     chat.shot("asked_name")
@@ -687,12 +740,17 @@ def test_reload_restart_and_edits_without_starting_over(chat: Chat) -> None:
     assert not chat.shows("What is Dana Smith's e-mail?")
     chat.say("schedule", "What is the candidate's name?")
     chat.say("start over", "Starting over.")
-    chat.say("schedule Dana Smith (dana@example.com) with Megan and Adele, 45 min, next week",
-             "Which time zone is the candidate in?")
+    chat.say(
+        "schedule Dana Smith (dana@example.com) with Megan and Adele, 45 min, next week",
+        "Which time zone is the candidate in?",
+    )
     chat.say("London", "Any buffer between meetings")
     chat.say("none", "45 min with Megan Bowen and Adele Vance")
-    questions = ("What is the candidate's name?", "Which time zone is the candidate in?",
-                 "Any buffer between meetings")
+    questions = (
+        "What is the candidate's name?",
+        "Which time zone is the candidate in?",
+        "Any buffer between meetings",
+    )
     before = [chat.page.get_by_text(q).count() for q in questions]
     chat.say("make it 60 minutes", "1 h with Megan Bowen and Adele Vance")
     chat.shot("typed_edit")

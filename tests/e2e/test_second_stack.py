@@ -57,16 +57,32 @@ def second_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecondSta
     out = tmp / "stack.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "devtenant.stack", "--tenant", str(tenant_file),
-             "--data-dir", str(data_dir), "--no-bot", "--no-playground"],
-            cwd=stack.ROOT, env=_clean_env(), stdout=sink, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "devtenant.stack",
+                "--tenant",
+                str(tenant_file),
+                "--data-dir",
+                str(data_dir),
+                "--no-bot",
+                "--no-playground",
+            ],
+            cwd=stack.ROOT,
+            env=_clean_env(),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 120
         while "Ctrl-C to stop" not in out.read_text(errors="replace"):
             if proc.poll() is not None or time.monotonic() > deadline:
-                logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}"
-                                 for p in sorted((data_dir / "logs").glob("*.log")))
+                logs = "\n".join(
+                    f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}"
+                    for p in sorted((data_dir / "logs").glob("*.log"))
+                )
                 pytest.fail(f"the stack did not start:\n{out.read_text()}\n{logs}")
             time.sleep(0.3)
         settings = stack.read_env_file(data_dir / "stack.env")
@@ -84,12 +100,34 @@ def _slots(stack_: SecondStack, **overrides: str) -> subprocess.CompletedProcess
     monday = datetime.now(UTC).date() + timedelta(days=7 - datetime.now(UTC).weekday())
     start = datetime.combine(monday, datetime.min.time(), UTC)
     return subprocess.run(
-        [sys.executable, "-m", "calendar_backend", "slots", "--as", ALEX, "--interviewer", MEGAN,
-         "--duration", "30", "--start", start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-         "--end", (start + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ"), "--all", "--json",
-         "--service-url", stack_.settings["OPENSLOT_CALENDAR_SERVICE_URL"]],
-        cwd=stack.ROOT, env={**_clean_env(), **stack_.settings, **overrides},
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "calendar_backend",
+            "slots",
+            "--as",
+            ALEX,
+            "--interviewer",
+            MEGAN,
+            "--duration",
+            "30",
+            "--start",
+            start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "--end",
+            (start + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "--all",
+            "--json",
+            "--service-url",
+            stack_.settings["OPENSLOT_CALENDAR_SERVICE_URL"],
+        ],
+        cwd=stack.ROOT,
+        env={**_clean_env(), **stack_.settings, **overrides},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_everything_of_the_second_stack_is_in_its_data_dir(second_stack: SecondStack) -> None:
@@ -98,12 +136,21 @@ def test_everything_of_the_second_stack_is_in_its_data_dir(second_stack: SecondS
     assert s["OPENSLOT_DATABASE_URL"] == f"sqlite+aiosqlite:///{d / 'openslot.db'}"
     for key in ("OPENSLOT_KEY_FILE", "OPENSLOT_AUDIT_CHECKPOINT_FILE", "OPENSLOT_CA_BUNDLE"):
         assert Path(s[key]).is_relative_to(d), key
-    for found in ("openslot.db", "keys/kek.json", "logs/calendar.log", "logs/devtenant.log",
-                  "devtenant/ca.pem"):
+    for found in (
+        "openslot.db",
+        "keys/kek.json",
+        "logs/calendar.log",
+        "logs/devtenant.log",
+        "devtenant/ca.pem",
+    ):
         assert (d / found).exists(), found
     example = stack.read_env_file(stack.ROOT / ".env.example")
-    for port in ("OPENSLOT_DEVTENANT_PORT", "OPENSLOT_CALENDAR_SERVICE_PORT", "OPENSLOT_BOT_PORT",
-                 "OPENSLOT_PLAYGROUND_PORT"):
+    for port in (
+        "OPENSLOT_DEVTENANT_PORT",
+        "OPENSLOT_CALENDAR_SERVICE_PORT",
+        "OPENSLOT_BOT_PORT",
+        "OPENSLOT_PLAYGROUND_PORT",
+    ):
         assert s[port] != example[port], port  # never `make run`'s ports
     assert s["OPENSLOT_AUTHORITY_HOST"] == f"https://127.0.0.1:{s['OPENSLOT_DEVTENANT_PORT']}"
     assert not any("SECRET" in k or "PASSWORD" in k for k in s)
@@ -117,8 +164,7 @@ def test_slots_signs_in_with_no_terminal_and_prints_slots(second_stack: SecondSt
     assert all(slot["start"].endswith("Z") for slot in doc["slots"])
 
 
-def test_slots_with_the_wrong_app_id_fails_clearly(
-        second_stack: SecondStack) -> None:
+def test_slots_with_the_wrong_app_id_fails_clearly(second_stack: SecondStack) -> None:
     """The sample app id (what `.env.example` sets) is not this tenant's app: sign-in fails with
     `invalid_resource`, and `slots` says which resource the app must expose (no EOFError).
     The no-terminal message itself: tests/service/test_cli_sign_in.py."""
@@ -158,7 +204,8 @@ def test_stack_env_puts_every_file_in_the_data_dir_and_frees_ports(tmp_path: Pat
     default = stack.stack_env({}, data_dir=stack.DEFAULT_DATA_DIR)
     assert default["OPENSLOT_CALENDAR_SERVICE_PORT"] == "8780"  # `make run` keeps its ports
     assert default["OPENSLOT_KEY_FILE"] == str(stack.DEFAULT_DATA_DIR.resolve() / "keys" / "kek.json")
-    pinned = stack.stack_env({"OPENSLOT_DATABASE_URL": "postgresql+asyncpg://x/y",
-                              "OPENSLOT_BOT_PORT": "4000"}, data_dir=d)
+    pinned = stack.stack_env(
+        {"OPENSLOT_DATABASE_URL": "postgresql+asyncpg://x/y", "OPENSLOT_BOT_PORT": "4000"}, data_dir=d
+    )
     assert pinned["OPENSLOT_DATABASE_URL"] == "postgresql+asyncpg://x/y"  # the real env wins
     assert pinned["OPENSLOT_PUBLIC_BASE_URL"] == "http://127.0.0.1:4000"

@@ -11,9 +11,11 @@ from pathlib import Path
 from devtenant import stack
 
 # A leader that starts a grandchild and records its pid, then both sleep.
-SPAWNER = ("import subprocess, sys, time; "
-           "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
-           "open(sys.argv[1], 'w').write(str(child.pid)); time.sleep(60)")
+SPAWNER = (
+    "import subprocess, sys, time; "
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+    "open(sys.argv[1], 'w').write(str(child.pid)); time.sleep(60)"
+)
 
 
 def _gone(pid: int) -> bool:
@@ -37,8 +39,10 @@ def _wait_for(path: Path, timeout_s: float = 10.0) -> str:
 
 def test_stop_kills_every_process_group_including_grandchildren(tmp_path: Path) -> None:
     pid_files = [tmp_path / f"child{i}.pid" for i in range(2)]
-    procs = [stack.start([sys.executable, "-c", SPAWNER, str(f)], dict(os.environ),
-                         tmp_path / "logs", f"proc{i}") for i, f in enumerate(pid_files)]
+    procs = [
+        stack.start([sys.executable, "-c", SPAWNER, str(f)], dict(os.environ), tmp_path / "logs", f"proc{i}")
+        for i, f in enumerate(pid_files)
+    ]
     grandchildren = [int(_wait_for(f)) for f in pid_files]
     assert all(os.getpgid(p.pid) == p.pid for p in procs)  # each leads its own group
     assert not any(_gone(pid) for pid in grandchildren)

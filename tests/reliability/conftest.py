@@ -31,8 +31,9 @@ DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/"
 
 
 def _admin_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False)
+    return (
+        make_url(url).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    )
 
 
 async def _pg_admin(url: str, statement: str) -> None:
@@ -59,8 +60,9 @@ async def fresh_pg_url() -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def running_stack(dt: DevTenantHandle, tmp: Path, database_url: str | None = None,
-                        **overrides: Any) -> AsyncIterator[Stack]:
+async def running_stack(
+    dt: DevTenantHandle, tmp: Path, database_url: str | None = None, **overrides: Any
+) -> AsyncIterator[Stack]:
     """The Calendar Service app (all three locks) on `database_url` (default SQLite in `tmp`)."""
     settings = make_settings(dt, tmp)
     if database_url:
@@ -83,7 +85,6 @@ def faults(dt: DevTenantHandle, **plan: Any) -> None:
 
 def organizer_events(dt: DevTenantHandle, address: str) -> list[dict[str, Any]]:
     """The raw, not cancelled events in a mailbox (devtenant's store)."""
-    found = dt.session().get(f"{dt.base_url}/_devtenant/mailboxes/{address}/events",
-                             timeout=10).json()
+    found = dt.session().get(f"{dt.base_url}/_devtenant/mailboxes/{address}/events", timeout=10).json()
     events = found.get("value", found) if isinstance(found, dict) else found
     return [e for e in events if not e.get("isCancelled")]

@@ -56,10 +56,16 @@ class Deployment:
         port = free_port()
         log = self.logs / f"bot{self.starts}.log"
         self.starts += 1
-        self.bot = _spawn([sys.executable, "bot.py"], {
-            **self.env, "OPENSLOT_BOT_PORT": str(port),
-            "OPENSLOT_CALENDAR_SERVICE_URL": self.calendar_url,
-            "OPENSLOT_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}, log)
+        self.bot = _spawn(
+            [sys.executable, "bot.py"],
+            {
+                **self.env,
+                "OPENSLOT_BOT_PORT": str(port),
+                "OPENSLOT_CALENDAR_SERVICE_URL": self.calendar_url,
+                "OPENSLOT_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            },
+            log,
+        )
         self.procs.append(self.bot)
         self.bot_url = f"http://127.0.0.1:{port}"
         wait_http(f"{self.bot_url}/healthz", self.bot, log)
@@ -79,14 +85,21 @@ class Deployment:
         assert user is not None
         oid = str(user["id"])
         doc: dict[str, Any] = {
-            "type": "message", "id": secrets.token_hex(6), "channelId": "msteams",
-            "serviceUrl": self.connector.url, "locale": "en-US",
+            "type": "message",
+            "id": secrets.token_hex(6),
+            "channelId": "msteams",
+            "serviceUrl": self.connector.url,
+            "locale": "en-US",
             "localTimezone": "Europe/London",
             "from": {"id": f"29:{oid}", "aadObjectId": oid, "name": "Alex Wilber"},
             "recipient": {"id": "28:openslot", "name": "OpenSlot"},
-            "conversation": {"id": conversation, "tenantId": self.devtenant.tenant_id,
-                             "conversationType": "personal"},
-            "channelData": {"tenant": {"id": self.devtenant.tenant_id}}}
+            "conversation": {
+                "id": conversation,
+                "tenantId": self.devtenant.tenant_id,
+                "conversationType": "personal",
+            },
+            "channelData": {"tenant": {"id": self.devtenant.tenant_id}},
+        }
         doc.update(fields)
         return doc
 
@@ -97,18 +110,27 @@ class Deployment:
 @pytest.fixture
 def deployment(devtenant: DevTenantHandle, tmp_path: Path) -> Iterator[Deployment]:
     env = _base_env(devtenant, f"sqlite+aiosqlite:///{tmp_path / 'openslot.db'}", tmp_path)
-    for args in (("keys", "init"), ("migrate",),
-                 ("tenant", "add", "--tenant-id", devtenant.tenant_id)):
-        done = subprocess.run([sys.executable, "-m", "calendar_backend", *args], env=env,
-                              cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    for args in (("keys", "init"), ("migrate",), ("tenant", "add", "--tenant-id", devtenant.tenant_id)):
+        done = subprocess.run(
+            [sys.executable, "-m", "calendar_backend", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
     connector, stop_connector = start_connector()
     procs: list[subprocess.Popen[bytes]] = []
     port = free_port()
     log = tmp_path / "calendar.log"
     try:
-        calendar = _spawn([sys.executable, "-m", "calendar_backend", "serve"],
-                          {**env, "OPENSLOT_CALENDAR_SERVICE_PORT": str(port)}, log)
+        calendar = _spawn(
+            [sys.executable, "-m", "calendar_backend", "serve"],
+            {**env, "OPENSLOT_CALENDAR_SERVICE_PORT": str(port)},
+            log,
+        )
         procs.append(calendar)
         wait_http(f"http://127.0.0.1:{port}/v1/health", calendar, log)
         dep = Deployment(devtenant, env, tmp_path, connector, f"http://127.0.0.1:{port}", procs)
@@ -119,22 +141,26 @@ def deployment(devtenant: DevTenantHandle, tmp_path: Path) -> Iterator[Deploymen
         stop_connector()
 
 
-async def say(http: aiohttp.ClientSession, dep: Deployment, conversation: str,
-              text: str) -> list[dict[str, Any]]:
+async def say(
+    http: aiohttp.ClientSession, dep: Deployment, conversation: str, text: str
+) -> list[dict[str, Any]]:
     before = len(dep.connector.replies(conversation))
-    async with http.post(f"{dep.bot_url}/api/messages",
-                         json=dep.activity(conversation, text=text)) as resp:
+    async with http.post(f"{dep.bot_url}/api/messages", json=dep.activity(conversation, text=text)) as resp:
         assert resp.status in (200, 201, 202), await resp.text()
     replies = dep.connector.replies(conversation)[before:]
     assert "went wrong" not in texts(replies), dep.log_tail()
     return replies
 
 
-async def press(http: aiohttp.ClientSession, dep: Deployment, conversation: str,
-                data: dict[str, Any]) -> dict[str, Any]:
-    doc = dep.activity(conversation, type="invoke", name="adaptiveCard/action",
-                       value={"action": {"type": "Action.Execute", "verb": data["verb"],
-                                         "data": data}, "trigger": "manual"})
+async def press(
+    http: aiohttp.ClientSession, dep: Deployment, conversation: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    doc = dep.activity(
+        conversation,
+        type="invoke",
+        name="adaptiveCard/action",
+        value={"action": {"type": "Action.Execute", "verb": data["verb"], "data": data}, "trigger": "manual"},
+    )
     async with http.post(f"{dep.bot_url}/api/messages", json=doc) as resp:
         assert resp.status == 200, await resp.text()
         body = await resp.json()
@@ -145,20 +171,20 @@ async def press(http: aiohttp.ClientSession, dep: Deployment, conversation: str,
 
 def dana_events(dep: Deployment) -> list[dict[str, Any]]:
     """The booking's panel events (the candidate's own invite, a second event, left out)."""
-    return [e for e in organizer_events(dep.devtenant, ALEX)
-            if "Dana Smith" in str(e.get("subject", ""))
-            and "@example.com" not in str(e.get("attendees"))]
+    return [
+        e
+        for e in organizer_events(dep.devtenant, ALEX)
+        if "Dana Smith" in str(e.get("subject", "")) and "@example.com" not in str(e.get("attendees"))
+    ]
 
 
-async def test_sigkill_mid_dialog_and_after_cards_resumes_and_books_once(
-        deployment: Deployment) -> None:
+async def test_sigkill_mid_dialog_and_after_cards_resumes_and_books_once(deployment: Deployment) -> None:
     dep = deployment
     conversation = f"a:restart-{secrets.token_hex(4)}"
     async with aiohttp.ClientSession() as http:
         assert "candidate's name" in texts(await say(http, dep, conversation, "schedule"))
         assert "e-mail" in texts(await say(http, dep, conversation, "Dana Smith"))
-        assert "Who should interview" in texts(
-            await say(http, dep, conversation, "dana@example.com"))
+        assert "Who should interview" in texts(await say(http, dep, conversation, "dana@example.com"))
 
         dep.restart_bot()  # killed while waiting for the interviewers
         assert "How long" in texts(await say(http, dep, conversation, "Megan, Adele"))

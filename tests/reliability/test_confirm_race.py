@@ -36,16 +36,21 @@ Hook = Callable[[], Awaitable[None]]
 class InterleavedGraph(GraphClient):
     """The real Graph client, running ``before``/``after`` around the one ``create_event``."""
 
-    def __init__(self, rt: Runtime, *, before: Hook | None = None,
-                 after: Hook | None = None) -> None:
+    def __init__(self, rt: Runtime, *, before: Hook | None = None, after: Hook | None = None) -> None:
         s = rt.settings
-        super().__init__(rt.session, s.graph_base_url, timeout_s=s.graph_timeout_s,
-                         max_attempts=s.graph_max_attempts, max_backoff_s=s.graph_max_backoff_s,
-                         concurrency=s.graph_concurrency)
+        super().__init__(
+            rt.session,
+            s.graph_base_url,
+            timeout_s=s.graph_timeout_s,
+            max_attempts=s.graph_max_attempts,
+            max_backoff_s=s.graph_max_backoff_s,
+            concurrency=s.graph_concurrency,
+        )
         self._before, self._after = before, after
 
-    async def create_event(self, token: str, organizer: str, event: dict[str, Any], *,
-                           stats: CallStats | None = None) -> dict[str, Any]:
+    async def create_event(
+        self, token: str, organizer: str, event: dict[str, Any], *, stats: CallStats | None = None
+    ) -> dict[str, Any]:
         panel = event.get("isOnlineMeeting") is True  # not the candidate's own invite
         if self._before is not None and panel:
             await self._before()
@@ -68,32 +73,41 @@ def _principal(assertion: str) -> Principal:
 
 async def _request(stack: Stack, key: str) -> dict[str, Any]:
     start, end = next_week(datetime.now(UTC))
-    status, doc = await stack.post("/v1/slots/find", {
-        "interviewers": [MEGAN], "duration_min": 30, "start": format_time(start),
-        "end": format_time(end)}, stack.token())
+    status, doc = await stack.post(
+        "/v1/slots/find",
+        {"interviewers": [MEGAN], "duration_min": 30, "start": format_time(start), "end": format_time(end)},
+        stack.token(),
+    )
     assert status == 200, doc
     slot = doc["slots"][2]
-    return {"candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
-            "interviewers": [MEGAN], "start": slot["start"], "end": slot["end"],
-            "idempotency_key": key}
+    return {
+        "candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
+        "interviewers": [MEGAN],
+        "start": slot["start"],
+        "end": slot["end"],
+        "idempotency_key": key,
+    }
 
 
 async def _rows(stack: Stack) -> list[storage.InterviewRow]:
     async with stack.runtime.store.transaction() as tx:
-        rows = await tx.execute(storage.interviews.select().order_by(
-            storage.interviews.c.created_at))
+        rows = await tx.execute(storage.interviews.select().order_by(storage.interviews.c.created_at))
         return [storage._interview(r) for r in rows]
 
 
 def _live(stack: Stack) -> list[dict[str, Any]]:
     """The organizer's live panel events of the booking (not the candidate's own invite)."""
-    return [e for e in organizer_events(stack.devtenant, ALEX)
-            if e.get("subject") == "Interview: Dana Smith"
-            and "dana.smith@example.com" not in str(e.get("attendees"))]
+    return [
+        e
+        for e in organizer_events(stack.devtenant, ALEX)
+        if e.get("subject") == "Interview: Dana Smith"
+        and "dana.smith@example.com" not in str(e.get("attendees"))
+    ]
 
 
 async def test_reconciler_failing_the_row_mid_create_cancels_the_new_event(
-        devtenant: DevTenantHandle, tmp_path: Path) -> None:
+    devtenant: DevTenantHandle, tmp_path: Path
+) -> None:
     async with running_stack(devtenant, tmp_path) as stack:
         reconciler = build_reconciler(stack.runtime, stale_min=0)
 
@@ -107,14 +121,21 @@ async def test_reconciler_failing_the_row_mid_create_cancels_the_new_event(
         with pytest.raises(SlotTakenError) as caught:
             await service.create_interview(_principal(assertion), assertion, req, "rq-1")
         assert caught.value.status == 409
-        assert [e for e in organizer_events(stack.devtenant, ALEX)  # neither event outlives it
-                if e.get("subject") == "Interview: Dana Smith"] == []
-        raw = devtenant.session().get(
-            f"{devtenant.base_url}/_devtenant/mailboxes/{MEGAN}/events", timeout=10).json()
+        assert [
+            e
+            for e in organizer_events(stack.devtenant, ALEX)  # neither event outlives it
+            if e.get("subject") == "Interview: Dana Smith"
+        ] == []
+        raw = (
+            devtenant.session()
+            .get(f"{devtenant.base_url}/_devtenant/mailboxes/{MEGAN}/events", timeout=10)
+            .json()
+        )
         copies = [e for e in raw.get("value", raw) if "Dana Smith" in str(e.get("subject"))]
         # created (Megan got the invite), then withdrawn (her copy is cancelled)
         assert [(bool(e.get("isCancelled")), e["subject"]) for e in copies] == [
-            (True, "Canceled: Interview: Dana Smith")]
+            (True, "Canceled: Interview: Dana Smith")
+        ]
         assert [r.status for r in await _rows(stack)] == [storage.InterviewStatus.FAILED]
         # The manager's retry (same key) books cleanly with a new transactionId.
         plain = _service(stack, InterleavedGraph(stack.runtime))
@@ -124,7 +145,8 @@ async def test_reconciler_failing_the_row_mid_create_cancels_the_new_event(
 
 
 async def test_reconciler_confirming_the_same_event_mid_create_keeps_it(
-        devtenant: DevTenantHandle, tmp_path: Path) -> None:
+    devtenant: DevTenantHandle, tmp_path: Path
+) -> None:
     async with running_stack(devtenant, tmp_path) as stack:
         reconciler = build_reconciler(stack.runtime, stale_min=0)
 
@@ -140,6 +162,9 @@ async def test_reconciler_confirming_the_same_event_mid_create_keeps_it(
         assert [e["id"] for e in _live(stack)] == [booked.event_id]
         assert [r.status for r in await _rows(stack)] == [storage.InterviewStatus.CONFIRMED]
         # the candidate's own invite: written once (by whichever came first), recorded once
-        theirs = [e for e in organizer_events(stack.devtenant, ALEX)
-                  if "dana.smith@example.com" in str(e.get("attendees"))]
+        theirs = [
+            e
+            for e in organizer_events(stack.devtenant, ALEX)
+            if "dana.smith@example.com" in str(e.get("attendees"))
+        ]
         assert [e["id"] for e in theirs] == [r.candidate_event_id for r in await _rows(stack)]

@@ -53,15 +53,21 @@ class Service:
 
 def _env(dt: DevTenantHandle, settings: BackendSettings, tmp: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSLOT_")}
-    env.update({
-        "OPENSLOT_ENV": "dev", "OPENSLOT_DATABASE_URL": settings.database_url,
-        "OPENSLOT_KEY_FILE": str(settings.key_file),
-        "OPENSLOT_AUTHORITY_HOST": dt.base_url,
-        "OPENSLOT_GRAPH_BASE_URL": f"{dt.base_url}/v1.0", "OPENSLOT_CA_BUNDLE": str(dt.ca_path),
-        "OPENSLOT_CLIENT_ID": settings.client_id, "OPENSLOT_CALENDAR_SERVICE_PORT": "0",
-        "OPENSLOT_DEFAULT_NOTICE_MIN": "0",
-        "OPENSLOT_AUDIT_CHECKPOINT_FILE": str(tmp / "checkpoints.jsonl"),
-        **{f"OPENSLOT_{k.upper()}": v for k, v in extra.items()}})
+    env.update(
+        {
+            "OPENSLOT_ENV": "dev",
+            "OPENSLOT_DATABASE_URL": settings.database_url,
+            "OPENSLOT_KEY_FILE": str(settings.key_file),
+            "OPENSLOT_AUTHORITY_HOST": dt.base_url,
+            "OPENSLOT_GRAPH_BASE_URL": f"{dt.base_url}/v1.0",
+            "OPENSLOT_CA_BUNDLE": str(dt.ca_path),
+            "OPENSLOT_CLIENT_ID": settings.client_id,
+            "OPENSLOT_CALENDAR_SERVICE_PORT": "0",
+            "OPENSLOT_DEFAULT_NOTICE_MIN": "0",
+            "OPENSLOT_AUDIT_CHECKPOINT_FILE": str(tmp / "checkpoints.jsonl"),
+            **{f"OPENSLOT_{k.upper()}": v for k, v in extra.items()},
+        }
+    )
     return env
 
 
@@ -70,8 +76,15 @@ async def serve(env: dict[str, str], tmp: Path) -> AsyncIterator[Service]:
     """Start `python -m calendar_backend serve`; kill it on exit if it still runs."""
     log = (tmp / "serve.log").open("ab")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "calendar_backend", "serve", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=log)
+        sys.executable,
+        "-m",
+        "calendar_backend",
+        "serve",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=log,
+    )
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
@@ -94,26 +107,34 @@ async def prepared(devtenant: DevTenantHandle, tmp_path: Path) -> BackendSetting
     return settings
 
 
-async def _call(http: aiohttp.ClientSession, svc: Service, path: str, body: Any,
-                token: str) -> tuple[int, Any]:
-    async with http.post(svc.url + path, json=body,
-                         headers={"Authorization": f"Bearer {token}"}) as resp:
+async def _call(
+    http: aiohttp.ClientSession, svc: Service, path: str, body: Any, token: str
+) -> tuple[int, Any]:
+    async with http.post(svc.url + path, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
         return resp.status, await resp.json()
 
 
 async def _slot(http: aiohttp.ClientSession, svc: Service, token: str) -> dict[str, str]:
     start, end = next_week(datetime.now(UTC))
-    status, doc = await _call(http, svc, "/v1/slots/find", {
-        "interviewers": [MEGAN], "duration_min": 30, "start": format_time(start),
-        "end": format_time(end)}, token)
+    status, doc = await _call(
+        http,
+        svc,
+        "/v1/slots/find",
+        {"interviewers": [MEGAN], "duration_min": 30, "start": format_time(start), "end": format_time(end)},
+        token,
+    )
     assert status == 200, doc
     return doc["slots"][2]  # type: ignore[no-any-return]
 
 
 def _booking(slot: dict[str, str], key: str) -> dict[str, Any]:
-    return {"candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
-            "interviewers": [MEGAN], "start": slot["start"], "end": slot["end"],
-            "idempotency_key": key}
+    return {
+        "candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
+        "interviewers": [MEGAN],
+        "start": slot["start"],
+        "end": slot["end"],
+        "idempotency_key": key,
+    }
 
 
 async def _rows(settings: BackendSettings) -> list[storage.InterviewRow]:
@@ -130,33 +151,30 @@ async def _audit(settings: BackendSettings) -> tuple[bool, list[tuple[str, str]]
     engine = storage.create_engine(settings.database_url)
     try:
         async with engine.connect() as conn:
-            report = await verify_audit(
-                conn, signing_key=dict(load_keyring(settings.key_file).signing))
+            report = await verify_audit(conn, signing_key=dict(load_keyring(settings.key_file).signing))
             rows = await conn.execute(audit_log.select().order_by(audit_log.c.seq))
             return report.ok, [(r.operation, r.result) for r in rows]
     finally:
         await engine.dispose()
 
 
-async def _assert_invariants(dt: DevTenantHandle, settings: BackendSettings,
-                             slot: dict[str, str]) -> list[storage.InterviewRow]:
+async def _assert_invariants(
+    dt: DevTenantHandle, settings: BackendSettings, slot: dict[str, str]
+) -> list[storage.InterviewRow]:
     rows = await _rows(settings)
     assert [r for r in rows if r.status is storage.InterviewStatus.PENDING] == []
     confirmed = [r for r in rows if r.status is storage.InterviewStatus.CONFIRMED]
     ours = [e for e in organizer_events(dt, ALEX) if e.get("transactionId")]
     # each confirmed booking is exactly two events: the panel's and the candidate's own
     assert sorted(e["id"] for e in ours) == sorted(
-        [str(r.event_id) for r in confirmed] + [str(r.candidate_event_id) for r in confirmed])
+        [str(r.event_id) for r in confirmed] + [str(r.candidate_event_id) for r in confirmed]
+    )
     for row in confirmed:
-        assert [e["transactionId"] for e in ours if e["id"] == row.event_id] == \
-            [row.transaction_id]
+        assert [e["transactionId"] for e in ours if e["id"] == row.event_id] == [row.transaction_id]
         theirs = [e for e in ours if e["id"] == row.candidate_event_id]
-        assert [e["transactionId"] for e in theirs] == \
-            [candidate_transaction_id(row.transaction_id)]
-        assert [a["emailAddress"]["address"] for a in theirs[0]["attendees"]] == \
-            ["dana.smith@example.com"]
-    at_slot = [e for e in organizer_events(dt, MEGAN)
-               if to_utc(e["start"]) == parse_time(slot["start"])]
+        assert [e["transactionId"] for e in theirs] == [candidate_transaction_id(row.transaction_id)]
+        assert [a["emailAddress"]["address"] for a in theirs[0]["attendees"]] == ["dana.smith@example.com"]
+    at_slot = [e for e in organizer_events(dt, MEGAN) if to_utc(e["start"]) == parse_time(slot["start"])]
     assert len(at_slot) == len(confirmed) <= 1
     ok, _ = await _audit(settings)
     assert ok
@@ -173,22 +191,35 @@ async def _wait_recovered(settings: BackendSettings) -> None:
 
 async def _recovery_cli(env: dict[str, str]) -> str:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "calendar_backend", "recovery", "run", "--stale-min", "0",
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "calendar_backend",
+        "recovery",
+        "run",
+        "--stale-min",
+        "0",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     out, _ = await proc.communicate()
     assert proc.returncode == 0, out
     return out.decode()
 
 
-@pytest.mark.parametrize(("point", "outcome", "via"), [
-    ("after_pending", "failed", "cli"),
-    ("after_graph_create", "confirmed", "startup"),
-    ("during_audit", "confirmed", "startup"),
-    ("after_candidate_create", "confirmed", "cli"),
-])
+@pytest.mark.parametrize(
+    ("point", "outcome", "via"),
+    [
+        ("after_pending", "failed", "cli"),
+        ("after_graph_create", "confirmed", "startup"),
+        ("during_audit", "confirmed", "startup"),
+        ("after_candidate_create", "confirmed", "cli"),
+    ],
+)
 async def test_a_crash_at_each_step_is_recovered(
-        devtenant: DevTenantHandle, tmp_path: Path, prepared: BackendSettings, point: str,
-        outcome: str, via: str) -> None:
+    devtenant: DevTenantHandle, tmp_path: Path, prepared: BackendSettings, point: str, outcome: str, via: str
+) -> None:
     token = devtenant.mint_user_token(ALEX)
     async with aiohttp.ClientSession() as http:
         async with serve(_env(devtenant, prepared, tmp_path, crash_at=point), tmp_path) as svc:
@@ -198,8 +229,7 @@ async def test_a_crash_at_each_step_is_recovered(
             assert await svc.proc.wait() == 137
         pending = [r.status for r in await _rows(prepared)]
         assert pending == [storage.InterviewStatus.PENDING]
-        env = _env(devtenant, prepared, tmp_path, recovery_stale_min="0",
-                   recovery_interval_s="0")
+        env = _env(devtenant, prepared, tmp_path, recovery_stale_min="0", recovery_interval_s="0")
         if via == "cli":
             assert f'"{outcome}": 1' in await _recovery_cli(env)
         async with serve(env, tmp_path) as svc:
@@ -216,7 +246,8 @@ async def test_a_crash_at_each_step_is_recovered(
 
 
 async def test_a_retry_after_a_crash_finishes_the_booking_without_recovery(
-        devtenant: DevTenantHandle, tmp_path: Path, prepared: BackendSettings) -> None:
+    devtenant: DevTenantHandle, tmp_path: Path, prepared: BackendSettings
+) -> None:
     """Before any reconciler runs, the retry itself finds the created event by transactionId."""
     token = devtenant.mint_user_token(ALEX)
     async with aiohttp.ClientSession() as http:
@@ -233,16 +264,23 @@ async def test_a_retry_after_a_crash_finishes_the_booking_without_recovery(
 
 
 async def test_the_bot_vanishing_mid_booking_still_books_once(
-        devtenant: DevTenantHandle, tmp_path: Path) -> None:
+    devtenant: DevTenantHandle, tmp_path: Path
+) -> None:
     async with running_stack(devtenant, tmp_path) as stack:
         start, end = next_week(datetime.now(UTC))
-        status, doc = await stack.post("/v1/slots/find", {
-            "interviewers": [MEGAN], "duration_min": 30, "start": format_time(start),
-            "end": format_time(end)}, stack.token())
+        status, doc = await stack.post(
+            "/v1/slots/find",
+            {
+                "interviewers": [MEGAN],
+                "duration_min": 30,
+                "start": format_time(start),
+                "end": format_time(end),
+            },
+            stack.token(),
+        )
         slot = doc["slots"][4]
         faults(devtenant, latency_ms=250)
-        request = asyncio.ensure_future(
-            stack.post("/v1/interviews", _booking(slot, "flow-3"), stack.token()))
+        request = asyncio.ensure_future(stack.post("/v1/interviews", _booking(slot, "flow-3"), stack.token()))
         await asyncio.sleep(0.4)
         request.cancel()  # the bot process died: its connection is gone
         await asyncio.gather(request, return_exceptions=True)
@@ -250,5 +288,6 @@ async def test_the_bot_vanishing_mid_booking_still_books_once(
         faults(devtenant)
         status, doc = await stack.post("/v1/interviews", _booking(slot, "flow-3"), stack.token())
         assert status == 201, doc
-        assert len([e for e in organizer_events(devtenant, ALEX)
-                    if e.get("transactionId")]) == 2  # the panel's and the candidate's
+        assert (
+            len([e for e in organizer_events(devtenant, ALEX) if e.get("transactionId")]) == 2
+        )  # the panel's and the candidate's

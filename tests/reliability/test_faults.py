@@ -27,27 +27,43 @@ def _mail(dt: DevTenantHandle, name: str) -> str:
 
 def _find(people: list[str]) -> dict[str, Any]:
     start, end = next_week(datetime.now(UTC))
-    return {"interviewers": people, "duration_min": 45, "start": format_time(start),
-            "end": format_time(end), "all": True, "limit": 500}
+    return {
+        "interviewers": people,
+        "duration_min": 45,
+        "start": format_time(start),
+        "end": format_time(end),
+        "all": True,
+        "limit": 500,
+    }
 
 
 def _book(people: list[str], slot: dict[str, str], key: str) -> dict[str, Any]:
-    return {"candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
-            "interviewers": people, "start": slot["start"], "end": slot["end"],
-            "idempotency_key": key}
+    return {
+        "candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
+        "interviewers": people,
+        "start": slot["start"],
+        "end": slot["end"],
+        "idempotency_key": key,
+    }
 
 
 def _at(dt: DevTenantHandle, address: str, start: str) -> list[dict[str, Any]]:
     """The live events at ``start``, without the candidate's own invite (the organizer's
     second event of a booking; see tests/service/test_candidate_invite.py)."""
-    return [e for e in organizer_events(dt, address) if to_utc(e["start"]) == parse_time(start)
-            and "dana.smith@example.com" not in str(e.get("attendees"))]
+    return [
+        e
+        for e in organizer_events(dt, address)
+        if to_utc(e["start"]) == parse_time(start) and "dana.smith@example.com" not in str(e.get("attendees"))
+    ]
 
 
 def _theirs(dt: DevTenantHandle, start: str) -> list[dict[str, Any]]:
     """The candidate's own invites at ``start`` (in the organizer's calendar)."""
-    return [e for e in organizer_events(dt, ALEX) if to_utc(e["start"]) == parse_time(start)
-            and "dana.smith@example.com" in str(e.get("attendees"))]
+    return [
+        e
+        for e in organizer_events(dt, ALEX)
+        if to_utc(e["start"]) == parse_time(start) and "dana.smith@example.com" in str(e.get("attendees"))
+    ]
 
 
 async def _slots(stack: Stack, people: list[str]) -> list[dict[str, str]]:
@@ -57,7 +73,8 @@ async def _slots(stack: Stack, people: list[str]) -> list[dict[str, str]]:
 
 
 async def test_thirty_percent_throttling_gives_the_same_slots_and_one_booking(
-        devtenant: DevTenantHandle, tmp_path: Path) -> None:
+    devtenant: DevTenantHandle, tmp_path: Path
+) -> None:
     people = [_mail(devtenant, n) for n in PANEL]
     async with running_stack(devtenant, tmp_path) as stack:
         healthy = await _slots(stack, people)
@@ -67,8 +84,7 @@ async def test_thirty_percent_throttling_gives_the_same_slots_and_one_booking(
         runs = [await _slots(stack, people) for _ in range(6)]
         assert all(run == healthy for run in runs)
         slot = healthy[len(healthy) // 2]
-        status, booked = await stack.post("/v1/interviews", _book(people, slot, "k-throttle"),
-                                          stack.token())
+        status, booked = await stack.post("/v1/interviews", _book(people, slot, "k-throttle"), stack.token())
         assert status == 201, booked
         throttled_calls = int(devtenant.tenant.counters["graph"]) - before
         assert throttled_calls > 6 + 3, "6 finds + /me, re-check, create: some were retried"
@@ -79,7 +95,8 @@ async def test_thirty_percent_throttling_gives_the_same_slots_and_one_booking(
 
 
 async def test_a_lost_create_answer_is_finished_by_the_retry_without_a_duplicate(
-        devtenant: DevTenantHandle, tmp_path: Path) -> None:
+    devtenant: DevTenantHandle, tmp_path: Path
+) -> None:
     people = [_mail(devtenant, "Megan Bowen")]
     key = str(uuid.uuid4())
     async with running_stack(devtenant, tmp_path, graph_max_attempts=1) as stack:
@@ -91,8 +108,7 @@ async def test_a_lost_create_answer_is_finished_by_the_retry_without_a_duplicate
         assert _theirs(devtenant, slot["start"]) == []  # not written: the panel's answer was lost
         status, done = await stack.post("/v1/interviews", _book(people, slot, key), stack.token())
         assert status == 201, done
-        again_status, again = await stack.post("/v1/interviews", _book(people, slot, key),
-                                               stack.token())
+        again_status, again = await stack.post("/v1/interviews", _book(people, slot, key), stack.token())
     events = _at(devtenant, ALEX, slot["start"])
     assert len(events) == 1
     assert done["status"] == "confirmed"

@@ -31,8 +31,9 @@ T0 = datetime(2030, 1, 7, tzinfo=UTC)
 class Script:
     """Answers from a list of (status, headers); then 200 forever. Counts requests and in-flight."""
 
-    def __init__(self, answers: list[tuple[int, dict[str, str]]] | None = None,
-                 latency_s: float = 0.0) -> None:
+    def __init__(
+        self, answers: list[tuple[int, dict[str, str]]] | None = None, latency_s: float = 0.0
+    ) -> None:
         self.answers = list(answers or [])
         self.latency_s = latency_s
         self.requests = 0
@@ -50,8 +51,7 @@ class Script:
             self.in_flight[mailbox] -= 1
         if self.answers:
             status, headers = self.answers.pop(0)
-            return web.json_response({"error": {"code": "TooManyRequests"}}, status=status,
-                                     headers=headers)
+            return web.json_response({"error": {"code": "TooManyRequests"}}, status=status, headers=headers)
         return web.json_response({"value": []})
 
 
@@ -85,45 +85,52 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield s
 
 
-def _client(session: aiohttp.ClientSession, base: str, sleeps: Sleeps, *,
-            seed: int = 1, **kw: float) -> GraphClient:
+def _client(
+    session: aiohttp.ClientSession, base: str, sleeps: Sleeps, *, seed: int = 1, **kw: float
+) -> GraphClient:
     return GraphClient(session, base, sleep=sleeps, rng=random.Random(seed), **kw)  # type: ignore[arg-type]
 
 
-async def test_retry_after_is_waited_exactly(graph_server: tuple[Script, str],
-                                             session: aiohttp.ClientSession) -> None:
+async def test_retry_after_is_waited_exactly(
+    graph_server: tuple[Script, str], session: aiohttp.ClientSession
+) -> None:
     script, base = graph_server
     script.answers = [(429, {"Retry-After": "7"}), (503, {"Retry-After": "2"})]
     sleeps = Sleeps()
-    status, _ = await _client(session, base, sleeps).request("GET", "/users/a@b.example/events",
-                                                             "tok", mailbox="a@b.example")
+    status, _ = await _client(session, base, sleeps).request(
+        "GET", "/users/a@b.example/events", "tok", mailbox="a@b.example"
+    )
     assert status == 200
     assert sleeps.waits == [7.0, 2.0]  # never earlier than Graph asked (fake clock)
     assert script.requests == 3
 
 
 async def test_a_retry_after_beyond_the_bound_is_reported_not_cut_short(
-        graph_server: tuple[Script, str], session: aiohttp.ClientSession) -> None:
+    graph_server: tuple[Script, str], session: aiohttp.ClientSession
+) -> None:
     script, base = graph_server
     script.answers = [(429, {"Retry-After": "600"})]
     sleeps = Sleeps()
     with pytest.raises(GraphThrottledError) as caught:
         await _client(session, base, sleeps, max_retry_after_s=120).request(
-            "GET", "/users/a@b.example/events", "tok", mailbox="a@b.example")
+            "GET", "/users/a@b.example/events", "tok", mailbox="a@b.example"
+        )
     assert caught.value.retry_after_s == 600
     assert sleeps.waits == []
     assert script.requests == 1  # Graph is not called again before its Retry-After
 
 
 async def test_backoff_without_retry_after_grows_is_jittered_and_bounded(
-        graph_server: tuple[Script, str], session: aiohttp.ClientSession) -> None:
+    graph_server: tuple[Script, str], session: aiohttp.ClientSession
+) -> None:
     script, base = graph_server
     runs: list[list[float]] = []
     for seed in range(60):
         script.answers = [(503, {})] * 4
         sleeps = Sleeps()
         status, _ = await _client(session, base, sleeps, seed=seed, max_backoff_s=1.5).request(
-            "GET", "/users/a@b.example/events", "tok", mailbox="a@b.example")
+            "GET", "/users/a@b.example/events", "tok", mailbox="a@b.example"
+        )
         assert status == 200
         runs.append(sleeps.waits)
     assert all(len(r) == 4 for r in runs)
@@ -137,34 +144,38 @@ async def test_backoff_without_retry_after_grows_is_jittered_and_bounded(
     assert max(w for r in runs for w in r) <= 1.5  # ...and never beyond the bound
 
 
-async def test_attempts_are_bounded(graph_server: tuple[Script, str],
-                                    session: aiohttp.ClientSession) -> None:
+async def test_attempts_are_bounded(graph_server: tuple[Script, str], session: aiohttp.ClientSession) -> None:
     script, base = graph_server
     script.answers = [(504, {})] * 10
     sleeps = Sleeps()
     with pytest.raises(GraphUnavailableError):
         await _client(session, base, sleeps, max_attempts=4).request(
-            "GET", "/users/a@b.example/events", "tok", mailbox="a@b.example")
+            "GET", "/users/a@b.example/events", "tok", mailbox="a@b.example"
+        )
     assert script.requests == 4
     assert len(sleeps.waits) == 3
 
 
 async def test_at_most_four_requests_in_flight_per_mailbox(
-        graph_server: tuple[Script, str], session: aiohttp.ClientSession) -> None:
+    graph_server: tuple[Script, str], session: aiohttp.ClientSession
+) -> None:
     script, base = graph_server
     script.latency_s = 0.05
     client = GraphClient(session, base, concurrency=4)
     mailboxes = ["a@b.example", "c@b.example"]
-    await asyncio.gather(*(
-        client.get_schedules("tok", mailboxes[i % 2], ["x@b.example"], T0,
-                             T0 + timedelta(days=1))
-        for i in range(24)))
+    await asyncio.gather(
+        *(
+            client.get_schedules("tok", mailboxes[i % 2], ["x@b.example"], T0, T0 + timedelta(days=1))
+            for i in range(24)
+        )
+    )
     assert script.requests == 24
     assert dict(script.max_in_flight) == {"a@b.example": 4, "c@b.example": 4}
 
 
 async def test_devtenant_never_has_to_throttle_our_concurrency(
-        devtenant: DevTenantHandle, session: aiohttp.ClientSession) -> None:
+    devtenant: DevTenantHandle, session: aiohttp.ClientSession
+) -> None:
     """devtenant 429s a fifth concurrent request per mailbox; with our cap no retry is needed.
 
     The control run with a cap of 8 shows the probe can fail: devtenant then throttles.
@@ -176,17 +187,21 @@ async def test_devtenant_never_has_to_throttle_our_concurrency(
     app = devtenant.tenant.applications()[0]
     cred = AppCredential(str(app["appId"]), str(app["passwordCredentials"][0]["secretText"]))
     token = await TokenBroker(devtenant.base_url, str(devtenant.ca_path), ()).for_app(
-        devtenant.tenant_id, cred)
+        devtenant.tenant_id, cred
+    )
     ctx = ssl.create_default_context(cafile=str(devtenant.ca_path))
     faults(devtenant, latency_ms=150, retry_after_s=0.01)
     people = [str(u["mail"]) for u in devtenant.tenant.users() if u.get("mail")][:3]
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as tls:
         for cap, must_retry in ((4, False), (8, True)):
             stats = CallStats()
-            client = GraphClient(tls, f"{devtenant.base_url}/v1.0", concurrency=cap,
-                                 sleep=Sleeps())
-            await asyncio.gather(*(
-                client.get_schedules(token, people[0], people[1:], T0, T0 + timedelta(days=1),
-                                     stats=stats)
-                for _ in range(12)))
+            client = GraphClient(tls, f"{devtenant.base_url}/v1.0", concurrency=cap, sleep=Sleeps())
+            await asyncio.gather(
+                *(
+                    client.get_schedules(
+                        token, people[0], people[1:], T0, T0 + timedelta(days=1), stats=stats
+                    )
+                    for _ in range(12)
+                )
+            )
             assert (stats.requests > 12) is must_retry, (cap, stats.requests)

@@ -29,8 +29,9 @@ def test_halves_cut_no_conversation_and_lose_no_turn(turns: int, workers: int) -
     size = len(processes.SCHEDULE_TURNS)
     assert sum(first) + sum(second) == turns
     assert all(f % size == 0 for f in first)  # the pause falls between conversations
-    assert sum(f // size + s // size for f, s in zip(first, second, strict=True)) \
-        == processes.full_conversations(turns, workers)  # as many slot pickers as without a pause
+    assert sum(
+        f // size + s // size for f, s in zip(first, second, strict=True)
+    ) == processes.full_conversations(turns, workers)  # as many slot pickers as without a pause
     assert abs(sum(first) - turns / 2) <= workers * size
 
 
@@ -73,8 +74,9 @@ def test_probe_points_at_the_allocating_line_when_tracing() -> None:
         if not was_tracing:
             tracemalloc.stop()
     assert len(kept) == 500
-    by_line = report[report.index("grown by line:") + 1:
-                     report.index("grown by traceback (most recent call first):")]
+    by_line = report[
+        report.index("grown by line:") + 1 : report.index("grown by traceback (most recent call first):")
+    ]
     size_kib, _, _, _, site = by_line[0].split()
     assert site == f"{__file__}:{allocate_kept.__code__.co_firstlineno + 1}"
     assert float(size_kib) > 1900
@@ -86,14 +88,20 @@ def test_probe_points_at_the_allocating_line_when_tracing() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("traced", ["bot"])
 def test_traced_run_reports_the_traced_process_at_every_memory_reading(traced: str) -> None:
-    with tempfile.TemporaryDirectory(dir=processes.scratch_root()) as name, \
-         processes.running_stack(Path(name), trace_frames=2, traced=traced) as stack:
+    with (
+        tempfile.TemporaryDirectory(dir=processes.scratch_root()) as name,
+        processes.running_stack(Path(name), trace_frames=2, traced=traced) as stack,
+    ):
         assert stack.traced == traced
         load = asyncio.run(processes.drive(stack, turns=12, concurrency=2, warmup=6))
     assert load.errors == ()
     assert load.cards == processes.full_conversations(12, 2)
     assert [when for when, _ in load.probes] == [
-        "started", "after 6 warm-up turns", "after 6 measured turns", "after 12 measured turns"]
+        "started",
+        "after 6 warm-up turns",
+        "after 6 measured turns",
+        "after 12 measured turns",
+    ]
     assert all(any(line.startswith("traced:") for line in lines) for _, lines in load.probes)
     assert [m.label for m in load.memory] == ["bot", "calendar", "devtenant"]
     assert all(m.half_mb > 10 for m in load.memory)

@@ -32,16 +32,25 @@ MEGAN = "meganb@contoso.example"
 async def _lost_create(stack: Stack) -> None:
     """A booking whose create answer was lost and given up on: pending row, event in Outlook."""
     start, end = next_week(datetime.now(UTC))
-    status, doc = await stack.post("/v1/slots/find", {
-        "interviewers": [MEGAN], "duration_min": 30, "start": format_time(start),
-        "end": format_time(end)}, stack.token())
+    status, doc = await stack.post(
+        "/v1/slots/find",
+        {"interviewers": [MEGAN], "duration_min": 30, "start": format_time(start), "end": format_time(end)},
+        stack.token(),
+    )
     assert status == 200, doc
     slot = doc["slots"][1]
     faults(stack.devtenant, drop_create_response=1)
-    status, doc = await stack.post("/v1/interviews", {
-        "candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
-        "interviewers": [MEGAN], "start": slot["start"], "end": slot["end"],
-        "idempotency_key": "lost"}, stack.token())
+    status, doc = await stack.post(
+        "/v1/interviews",
+        {
+            "candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
+            "interviewers": [MEGAN],
+            "start": slot["start"],
+            "end": slot["end"],
+            "idempotency_key": "lost",
+        },
+        stack.token(),
+    )
     assert status == 504, doc
 
 
@@ -50,28 +59,37 @@ async def _orphan_pending(stack: Stack) -> None:
     start = next_week(datetime.now(UTC))[0] + timedelta(days=2, hours=15)
     async with stack.runtime.store.transaction() as tx:
         await storage.insert_pending(
-            tx, tenant_id=stack.devtenant.tenant_id, organizer_oid="oid", organizer_upn=ALEX,
-            transaction_id=str(uuid.uuid4()), start=start, end=start + timedelta(minutes=30),
-            attendees=[MEGAN, "x@example.com"], candidate_name="X", subject="Interview: X",
-            source="bot")
+            tx,
+            tenant_id=stack.devtenant.tenant_id,
+            organizer_oid="oid",
+            organizer_upn=ALEX,
+            transaction_id=str(uuid.uuid4()),
+            start=start,
+            end=start + timedelta(minutes=30),
+            attendees=[MEGAN, "x@example.com"],
+            candidate_name="X",
+            subject="Interview: X",
+            source="bot",
+        )
 
 
 async def _statuses(stack: Stack) -> list[tuple[str, str | None]]:
     async with stack.runtime.store.transaction() as tx:
-        rows = await tx.execute(storage.interviews.select().order_by(
-            storage.interviews.c.start_utc))
+        rows = await tx.execute(storage.interviews.select().order_by(storage.interviews.c.start_utc))
         return [(r.status, r.event_id) for r in rows]
 
 
 async def _recover_audit(stack: Stack) -> list[str]:
     async with stack.runtime.store.transaction() as tx:
-        rows = await tx.execute(audit_log.select().where(
-            audit_log.c.operation == "interview.recover").order_by(audit_log.c.seq))
+        rows = await tx.execute(
+            audit_log.select().where(audit_log.c.operation == "interview.recover").order_by(audit_log.c.seq)
+        )
         return [r.result for r in rows]
 
 
 async def test_stale_pending_rows_are_confirmed_or_failed_once(
-        devtenant: DevTenantHandle, tmp_path: Path) -> None:
+    devtenant: DevTenantHandle, tmp_path: Path
+) -> None:
     async with running_stack(devtenant, tmp_path, graph_max_attempts=1) as stack:
         await _lost_create(stack)
         await _orphan_pending(stack)
@@ -97,7 +115,8 @@ async def test_stale_pending_rows_are_confirmed_or_failed_once(
 
 
 async def test_a_graph_outage_leaves_rows_pending_and_audited(
-        devtenant: DevTenantHandle, tmp_path: Path) -> None:
+    devtenant: DevTenantHandle, tmp_path: Path
+) -> None:
     async with running_stack(devtenant, tmp_path, graph_max_attempts=2) as stack:
         await _orphan_pending(stack)
         faults(devtenant, unavailable_rate=1.0, retry_after_s=0.01)
@@ -112,8 +131,7 @@ async def test_a_graph_outage_leaves_rows_pending_and_audited(
 
 def test_the_crash_hook_is_refused_outside_dev() -> None:
     base = {"OPENSLOT_CLIENT_ID": "x"}
-    assert load_settings({**base, "OPENSLOT_CRASH_AT": "during_audit"}).crash_at == \
-        "during_audit"
+    assert load_settings({**base, "OPENSLOT_CRASH_AT": "during_audit"}).crash_at == "during_audit"
     assert load_settings(base).crash_at == ""
     with pytest.raises(ValidationError):
         load_settings({**base, "OPENSLOT_ENV": "prod", "OPENSLOT_CRASH_AT": "after_pending"})

@@ -33,13 +33,21 @@ from tests.devtenant.fixtures import DevTenantHandle, devtenant_server  # noqa: 
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/"
-STRIPPED_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "HTTP_PROXY",
-                "HTTPS_PROXY", "http_proxy", "https_proxy")
+STRIPPED_ENV = (
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "https_proxy",
+)
 
 
 def _admin_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False)
+    return (
+        make_url(url).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    )
 
 
 def pg_admin(url: str, statement: str) -> None:
@@ -172,25 +180,38 @@ class Cluster:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``python -m calendar_backend ARGS`` against the shared database and key file."""
-        return subprocess.run([sys.executable, "-m", "calendar_backend", *args], env=self.env,
-                              cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "calendar_backend", *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
 
 def _base_env(dt: DevTenantHandle, database_url: str, tmp: Path) -> dict[str, str]:
     app = dt.tenant.applications()[0]
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("OPENSLOT_") and k not in STRIPPED_ENV}
-    env.update({
-        "OPENSLOT_ENV": "dev", "OPENSLOT_DATABASE_URL": database_url,
-        "OPENSLOT_KEY_FILE": str(tmp / "keys" / "kek.json"),
-        "OPENSLOT_AUDIT_CHECKPOINT_FILE": str(tmp / "audit" / "checkpoints.jsonl"),
-        "OPENSLOT_AUTHORITY_HOST": dt.base_url, "OPENSLOT_GRAPH_BASE_URL": f"{dt.base_url}/v1.0",
-        "OPENSLOT_CA_BUNDLE": str(dt.ca_path), "OPENSLOT_CLIENT_ID": str(app["appId"]),
-        "OPENSLOT_TENANT_CLIENT_SECRET": str(app["passwordCredentials"][0]["secretText"]),
-        "OPENSLOT_DEV_TENANT_ID": dt.tenant_id, "OPENSLOT_TOKEN_SERVICE_URL": dt.base_url,
-        "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1", "OPENSLOT_DEFAULT_NOTICE_MIN": "0",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSLOT_") and k not in STRIPPED_ENV}
+    env.update(
+        {
+            "OPENSLOT_ENV": "dev",
+            "OPENSLOT_DATABASE_URL": database_url,
+            "OPENSLOT_KEY_FILE": str(tmp / "keys" / "kek.json"),
+            "OPENSLOT_AUDIT_CHECKPOINT_FILE": str(tmp / "audit" / "checkpoints.jsonl"),
+            "OPENSLOT_AUTHORITY_HOST": dt.base_url,
+            "OPENSLOT_GRAPH_BASE_URL": f"{dt.base_url}/v1.0",
+            "OPENSLOT_CA_BUNDLE": str(dt.ca_path),
+            "OPENSLOT_CLIENT_ID": str(app["appId"]),
+            "OPENSLOT_TENANT_CLIENT_SECRET": str(app["passwordCredentials"][0]["secretText"]),
+            "OPENSLOT_DEV_TENANT_ID": dt.tenant_id,
+            "OPENSLOT_TOKEN_SERVICE_URL": dt.base_url,
+            "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
+            "OPENSLOT_DEFAULT_NOTICE_MIN": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -199,25 +220,36 @@ def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _start_processes(env: dict[str, str], logs: Path,
-                     procs: list[subprocess.Popen[bytes]]) -> tuple[list[str], list[str]]:
+def _start_processes(
+    env: dict[str, str], logs: Path, procs: list[subprocess.Popen[bytes]]
+) -> tuple[list[str], list[str]]:
     """Start 2 Calendar Services, then 2 bots (bot i → service i); ``procs`` collects them."""
     calendars: list[str] = []
     bots: list[str] = []
     for i in range(2):
         port = free_port()
         log = logs / f"calendar{i}.log"
-        proc = _spawn([sys.executable, "-m", "calendar_backend", "serve"],
-                      {**env, "OPENSLOT_CALENDAR_SERVICE_PORT": str(port)}, log)
+        proc = _spawn(
+            [sys.executable, "-m", "calendar_backend", "serve"],
+            {**env, "OPENSLOT_CALENDAR_SERVICE_PORT": str(port)},
+            log,
+        )
         procs.append(proc)
         calendars.append(f"http://127.0.0.1:{port}")
         wait_http(f"{calendars[-1]}/v1/health", proc, log)
     for i in range(2):
         port = free_port()
         log = logs / f"bot{i}.log"
-        proc = _spawn([sys.executable, "bot.py"], {
-            **env, "OPENSLOT_BOT_PORT": str(port), "OPENSLOT_CALENDAR_SERVICE_URL": calendars[i],
-            "OPENSLOT_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}, log)
+        proc = _spawn(
+            [sys.executable, "bot.py"],
+            {
+                **env,
+                "OPENSLOT_BOT_PORT": str(port),
+                "OPENSLOT_CALENDAR_SERVICE_URL": calendars[i],
+                "OPENSLOT_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            },
+            log,
+        )
         procs.append(proc)
         bots.append(f"http://127.0.0.1:{port}")
         wait_http(f"{bots[-1]}/healthz", proc, log)
@@ -243,8 +275,10 @@ def pg_database() -> Iterator[str]:
     try:
         pg_admin(base, "SELECT 1")
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        pytest.skip(f"scale-out test skipped: PostgreSQL not reachable at "
-                    f"{make_url(base).host}:{make_url(base).port or 5432} ({exc!r})")
+        pytest.skip(
+            f"scale-out test skipped: PostgreSQL not reachable at "
+            f"{make_url(base).host}:{make_url(base).port or 5432} ({exc!r})"
+        )
     name = f"openslot_scaleout_{secrets.token_hex(5)}"
     pg_admin(base, f'CREATE DATABASE "{name}"')
     try:
@@ -254,8 +288,11 @@ def pg_database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def cluster(pg_database: str, devtenant_server: DevTenantHandle,  # noqa: F811
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(
+    pg_database: str,
+    devtenant_server: DevTenantHandle,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Cluster]:
     """Two Calendar Services and two bots sharing ``pg_database``; all stopped afterwards."""
     tmp = tmp_path_factory.mktemp("scaleout")
     env = _base_env(devtenant_server, pg_database, tmp)
@@ -263,8 +300,11 @@ def cluster(pg_database: str, devtenant_server: DevTenantHandle,  # noqa: F811
     procs: list[subprocess.Popen[bytes]] = []
     cluster = Cluster(devtenant_server, pg_database, env, [], [], connector, procs, tmp)
     try:
-        for args in (("keys", "init"), ("migrate",),
-                     ("tenant", "add", "--tenant-id", devtenant_server.tenant_id)):
+        for args in (
+            ("keys", "init"),
+            ("migrate",),
+            ("tenant", "add", "--tenant-id", devtenant_server.tenant_id),
+        ):
             done = cluster.cli(*args)
             assert done.returncode == 0, done.stderr[-2000:]
         cluster.calendar_urls, cluster.bot_urls = _start_processes(env, tmp, procs)

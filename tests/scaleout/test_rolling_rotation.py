@@ -43,8 +43,7 @@ class Balancer:
                 return self._next
         return None
 
-    async def call(self, http: aiohttp.ClientSession, body: dict[str, object],
-                   token: str) -> None:
+    async def call(self, http: aiohttp.ClientSession, body: dict[str, object], token: str) -> None:
         i = self.pick()
         if i is None:  # every replica is restarting: the call fails (503 from the ingress)
             self.statuses.append(503)
@@ -53,8 +52,9 @@ class Balancer:
             return
         self.inflight[i] += 1
         try:
-            async with http.post(f"{self.urls[i]}/v1/slots/find", json=body,
-                                 headers={"Authorization": f"Bearer {token}"}) as resp:
+            async with http.post(
+                f"{self.urls[i]}/v1/slots/find", json=body, headers={"Authorization": f"Bearer {token}"}
+            ) as resp:
                 self.statuses.append(resp.status)
                 if resp.status != 200:
                     self.errors.append(f"replica {i}: {resp.status} {await resp.text()}")
@@ -71,8 +71,15 @@ class Balancer:
 
 
 def cli(cluster: Cluster, *args: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "calendar_backend", *args], env=cluster.env,
-                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "calendar_backend", *args],
+        env=cluster.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     return dict(json.loads(done.stdout))
 
@@ -88,10 +95,12 @@ async def restart(cluster: Cluster, lb: Balancer, i: int) -> None:
     with log.open("ab") as out:
         cluster.procs[i] = subprocess.Popen(
             [sys.executable, "-m", "calendar_backend", "serve"],
-            env={**cluster.env, "OPENSLOT_CALENDAR_SERVICE_PORT": port}, cwd=ROOT, stdout=out,
-            stderr=subprocess.STDOUT)
-    await asyncio.to_thread(wait_http, f"{cluster.calendar_urls[i]}/v1/health",
-                            cluster.procs[i], log)
+            env={**cluster.env, "OPENSLOT_CALENDAR_SERVICE_PORT": port},
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    await asyncio.to_thread(wait_http, f"{cluster.calendar_urls[i]}/v1/health", cluster.procs[i], log)
     lb.draining.discard(i)
 
 
@@ -102,11 +111,13 @@ async def rolling_restart(cluster: Cluster, lb: Balancer) -> None:
 
 
 def _body() -> dict[str, object]:
-    start = (datetime.now(UTC) + timedelta(days=7)).replace(hour=0, minute=0, second=0,
-                                                             microsecond=0)
-    return {"interviewers": [MEGAN, ADELE], "duration_min": 30,
-            "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "end": (start + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    start = (datetime.now(UTC) + timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        "interviewers": [MEGAN, ADELE],
+        "duration_min": 30,
+        "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "end": (start + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 async def test_a_single_replica_restart_fails_calls(cluster: Cluster) -> None:
@@ -161,5 +172,4 @@ async def test_key_rotation_with_two_replicas_under_load_loses_no_call(cluster: 
             await asyncio.gather(*workers)
     assert lb.errors == [], lb.errors[:5]
     assert len(lb.statuses) >= 20, len(lb.statuses)  # the load really ran through it all
-    assert "key" not in json.loads(
-        (cluster.logs / "keys" / "kek.json").read_text())["keys"][str(old)]
+    assert "key" not in json.loads((cluster.logs / "keys" / "kek.json").read_text())["keys"][str(old)]

@@ -37,35 +37,46 @@ def alex_oid(cluster: Cluster) -> str:
 def activity(cluster: Cluster, conversation: str, **fields: Any) -> dict[str, Any]:
     oid = alex_oid(cluster)
     doc: dict[str, Any] = {
-        "type": "message", "id": secrets.token_hex(6), "channelId": "msteams",
-        "serviceUrl": cluster.connector.url, "locale": "en-US", "localTimezone": "Europe/London",
+        "type": "message",
+        "id": secrets.token_hex(6),
+        "channelId": "msteams",
+        "serviceUrl": cluster.connector.url,
+        "locale": "en-US",
+        "localTimezone": "Europe/London",
         "from": {"id": f"29:{oid}", "aadObjectId": oid, "name": "Alex Wilber"},
         "recipient": {"id": "28:openslot", "name": "OpenSlot"},
-        "conversation": {"id": conversation, "tenantId": cluster.tenant_id,
-                         "conversationType": "personal"},
-        "channelData": {"tenant": {"id": cluster.tenant_id}}}
+        "conversation": {"id": conversation, "tenantId": cluster.tenant_id, "conversationType": "personal"},
+        "channelData": {"tenant": {"id": cluster.tenant_id}},
+    }
     doc.update(fields)
     return doc
 
 
-async def say(http: aiohttp.ClientSession, cluster: Cluster, bot: int, conversation: str,
-              text: str) -> list[dict[str, Any]]:
+async def say(
+    http: aiohttp.ClientSession, cluster: Cluster, bot: int, conversation: str, text: str
+) -> list[dict[str, Any]]:
     """Post one message to bot ``bot``; return the replies it sent to the connector."""
     before = len(cluster.connector.replies(conversation))
-    async with http.post(f"{cluster.bot_urls[bot]}/api/messages",
-                         json=activity(cluster, conversation, text=text)) as resp:
+    async with http.post(
+        f"{cluster.bot_urls[bot]}/api/messages", json=activity(cluster, conversation, text=text)
+    ) as resp:
         assert resp.status in (200, 201, 202), await resp.text()
     replies = cluster.connector.replies(conversation)[before:]
     assert "went wrong" not in texts(replies), cluster.log_tail(f"bot{bot}")
     return replies
 
 
-async def press(http: aiohttp.ClientSession, cluster: Cluster, bot: int, conversation: str,
-                data: dict[str, Any]) -> dict[str, Any]:
+async def press(
+    http: aiohttp.ClientSession, cluster: Cluster, bot: int, conversation: str, data: dict[str, Any]
+) -> dict[str, Any]:
     """Press an ``Action.Execute`` button on bot ``bot``; return the card it answers with."""
-    doc = activity(cluster, conversation, type="invoke", name="adaptiveCard/action",
-                   value={"action": {"type": "Action.Execute", "verb": data["verb"],
-                                     "data": data}, "trigger": "manual"})
+    doc = activity(
+        cluster,
+        conversation,
+        type="invoke",
+        name="adaptiveCard/action",
+        value={"action": {"type": "Action.Execute", "verb": data["verb"], "data": data}, "trigger": "manual"},
+    )
     async with http.post(f"{cluster.bot_urls[bot]}/api/messages", json=doc) as resp:
         assert resp.status == 200, await resp.text()
         body = await resp.json()
@@ -83,8 +94,7 @@ def texts(replies: list[dict[str, Any]]) -> str:
 
 
 def cards(replies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [a["content"] for r in replies for a in r.get("attachments") or []
-            if a.get("contentType") == CARD]
+    return [a["content"] for r in replies for a in r.get("attachments") or [] if a.get("contentType") == CARD]
 
 
 def executes(card: object, verb: str) -> list[dict[str, Any]]:
@@ -105,8 +115,9 @@ def executes(card: object, verb: str) -> list[dict[str, Any]]:
     return found
 
 
-async def slot_picker(http: aiohttp.ClientSession, cluster: Cluster, conversation: str,
-                      bots: tuple[int, int, int]) -> dict[str, Any]:
+async def slot_picker(
+    http: aiohttp.ClientSession, cluster: Cluster, conversation: str, bots: tuple[int, int, int]
+) -> dict[str, Any]:
     """Run the schedule conversation with each turn on the given bot; return the slot picker."""
     first, second, third = bots
     assert "time zone" in texts(await say(http, cluster, first, conversation, COMMAND))
@@ -133,48 +144,75 @@ async def test_conversation_moves_between_bot_processes(cluster: Cluster) -> Non
 async def test_concurrent_bot_confirms_book_once(cluster: Cluster) -> None:
     async with aiohttp.ClientSession() as http:
         convs = [f"a:race-{i}-{secrets.token_hex(4)}" for i in range(2)]
-        pickers = await asyncio.gather(*(
-            slot_picker(http, cluster, c, (i, i, i)) for i, c in enumerate(convs)))
+        pickers = await asyncio.gather(
+            *(slot_picker(http, cluster, c, (i, i, i)) for i, c in enumerate(convs))
+        )
         confirms = []
         for i, (conv, picker) in enumerate(zip(convs, pickers, strict=True)):
             chosen = await press(http, cluster, i, conv, executes(picker, "choose_slot")[0])
             confirms.append(executes(chosen, "confirm")[0])
         assert confirms[0]["slot_id"] == confirms[1]["slot_id"]
-        results = await asyncio.gather(*(
-            press(http, cluster, i, conv, confirms[i]) for i, conv in enumerate(convs)))
+        results = await asyncio.gather(
+            *(press(http, cluster, i, conv, confirms[i]) for i, conv in enumerate(convs))
+        )
     assert [is_booked(card) for card in results].count(True) == 1, results
     start = slot_start_from(str(confirms[0]["slot_id"]))
-    async with aiohttp.ClientSession() as http, http.get(
-            f"{cluster.calendar_urls[0]}/v1/interviews", headers={
-                "Authorization": f"Bearer {cluster.devtenant.mint_user_token(ALEX)}"}) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{cluster.calendar_urls[0]}/v1/interviews",
+            headers={"Authorization": f"Bearer {cluster.devtenant.mint_user_token(ALEX)}"},
+        ) as resp,
+    ):
         interviews = (await resp.json())["interviews"]
-    at_slot = [i for i in interviews if i["status"] != "cancelled"
-               and datetime.fromisoformat(i["start"].replace("Z", "+00:00")) == start]
+    at_slot = [
+        i
+        for i in interviews
+        if i["status"] != "cancelled" and datetime.fromisoformat(i["start"].replace("Z", "+00:00")) == start
+    ]
     assert len(at_slot) == 1, interviews
 
 
-async def _api(http: aiohttp.ClientSession, url: str, token: str,
-               body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+async def _api(
+    http: aiohttp.ClientSession, url: str, token: str, body: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
     async with http.post(url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
         return resp.status, await resp.json()
 
 
-async def test_concurrent_api_bookings_across_services_never_double_book(
-        cluster: Cluster) -> None:
+async def test_concurrent_api_bookings_across_services_never_double_book(cluster: Cluster) -> None:
     token = cluster.devtenant.mint_user_token(ALEX)
     panel = ["meganb@contoso.example", "adelev@contoso.example"]
     async with aiohttp.ClientSession() as http:
-        status, found = await _api(http, f"{cluster.calendar_urls[0]}/v1/slots/find", token, {
-            "interviewers": panel, "duration_min": 30, "start": _days_ahead(8),
-            "end": _days_ahead(15), "limit": 3})
+        status, found = await _api(
+            http,
+            f"{cluster.calendar_urls[0]}/v1/slots/find",
+            token,
+            {
+                "interviewers": panel,
+                "duration_min": 30,
+                "start": _days_ahead(8),
+                "end": _days_ahead(15),
+                "limit": 3,
+            },
+        )
         assert status == 200, found
         slot = found["slots"][-1]
         attempts = [
-            _api(http, f"{cluster.calendar_urls[i % 2]}/v1/interviews", token, {
-                "candidate": {"name": f"Racer {i}", "email": f"racer{i}@example.com"},
-                "interviewers": panel, "start": slot["start"], "end": slot["end"],
-                "idempotency_key": f"race-{i}-{secrets.token_hex(4)}"})
-            for i in range(8)]
+            _api(
+                http,
+                f"{cluster.calendar_urls[i % 2]}/v1/interviews",
+                token,
+                {
+                    "candidate": {"name": f"Racer {i}", "email": f"racer{i}@example.com"},
+                    "interviewers": panel,
+                    "start": slot["start"],
+                    "end": slot["end"],
+                    "idempotency_key": f"race-{i}-{secrets.token_hex(4)}",
+                },
+            )
+            for i in range(8)
+        ]
         outcomes = await asyncio.gather(*attempts)
     statuses = sorted(s for s, _ in outcomes)
     assert sum(200 <= s < 300 for s in statuses) == 1, outcomes
@@ -182,20 +220,30 @@ async def test_concurrent_api_bookings_across_services_never_double_book(
 
 
 def _days_ahead(days: int) -> str:
-    day = (datetime.now(UTC) + timedelta(days=days)).replace(hour=0, minute=0, second=0,
-                                                              microsecond=0)
+    day = (datetime.now(UTC) + timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
     return day.isoformat().replace("+00:00", "Z")
 
 
 async def test_audit_chain_stays_linear(cluster: Cluster) -> None:
     token = cluster.devtenant.mint_user_token(ALEX)
     async with aiohttp.ClientSession() as http:
-        calls = [_api(http, f"{cluster.calendar_urls[i % 2]}/v1/slots/find", token, {
-            "interviewers": ["meganb@contoso.example"], "duration_min": 30,
-            "start": _days_ahead(2), "end": _days_ahead(4), "limit": 1}) for i in range(10)]
+        calls = [
+            _api(
+                http,
+                f"{cluster.calendar_urls[i % 2]}/v1/slots/find",
+                token,
+                {
+                    "interviewers": ["meganb@contoso.example"],
+                    "duration_min": 30,
+                    "start": _days_ahead(2),
+                    "end": _days_ahead(4),
+                    "limit": 1,
+                },
+            )
+            for i in range(10)
+        ]
         assert all(s == 200 for s, _ in await asyncio.gather(*calls))
-    dsn = make_url(cluster.database_url).set(drivername="postgresql").render_as_string(
-        hide_password=False)
+    dsn = make_url(cluster.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch("SELECT seq, prev_hash, row_hash FROM audit_log ORDER BY seq")

@@ -48,9 +48,14 @@ class Connector:
 
     async def _record(self, request: web.Request) -> web.Response:
         body = await request.read()
-        self.posted.append({"path": request.path, "method": request.method,
-                            "auth": request.headers.get("Authorization", "")[:7],
-                            "body": json.loads(body) if body else None})
+        self.posted.append(
+            {
+                "path": request.path,
+                "method": request.method,
+                "auth": request.headers.get("Authorization", "")[:7],
+                "body": json.loads(body) if body else None,
+            }
+        )
         return web.json_response({"id": f"r{len(self.posted)}"})
 
 
@@ -71,24 +76,35 @@ class ProdBot:
         times, optionally with claims overridden."""
         now = int(datetime.now(UTC).timestamp())
         shift = now - int(self.template["iat"])
-        base = {**self.template, "serviceurl": service_url or self.connector.url,
-                "iat": now, "nbf": now, "exp": int(self.template["exp"]) + shift}
+        base = {
+            **self.template,
+            "serviceurl": service_url or self.connector.url,
+            "iat": now,
+            "nbf": now,
+            "exp": int(self.template["exp"]) + shift,
+        }
         return self.sign({**base, **claims})
 
     def sign(self, claims: dict[str, Any]) -> str:
         """Sign with the channel key exactly as devtenant does (key object: no per-token PEM load)."""
         key = self.channel_keys.current
-        return jwt.encode(claims, key.private_key, algorithm="RS256",
-                          headers={"typ": "JWT", "kid": key.kid, "x5t": key.x5t})
+        return jwt.encode(
+            claims, key.private_key, algorithm="RS256", headers={"typ": "JWT", "kid": key.kid, "x5t": key.x5t}
+        )
 
     def activity(self, *, aid: str = "a1", tenant: str | None = None, **extra: Any) -> dict[str, Any]:
         tid = self.tenant_id if tenant is None else tenant
         doc: dict[str, Any] = {
-            "type": "message", "id": aid, "text": "hello", "channelId": "msteams",
-            "serviceUrl": self.connector.url, "from": {"id": "29:alex", "name": "Alex"},
+            "type": "message",
+            "id": aid,
+            "text": "hello",
+            "channelId": "msteams",
+            "serviceUrl": self.connector.url,
+            "from": {"id": "29:alex", "name": "Alex"},
             "recipient": {"id": f"28:{self.app_id}"},
             "conversation": {"id": f"a:conv-{aid}", "tenantId": tid},
-            "channelData": {"tenant": {"id": tid}}}
+            "channelData": {"tenant": {"id": tid}},
+        }
         doc.update(extra)
         return doc
 
@@ -131,17 +147,20 @@ def prod_settings(dt: DevTenantHandle, ports: Iterable[int] = ()) -> bot_module.
     """PROD profile: real app id + password, channel auth and outbound token against devtenant;
     https serviceUrls on 127.0.0.1 at ``ports`` allowed."""
     app = dt.tenant.applications()[0]
-    return bot_module.load_bot_settings({
-        "OPENSLOT_ENV": "prod", "OPENSLOT_BOT_APP_ID": str(app["appId"]),
-        "OPENSLOT_BOT_APP_PASSWORD": str(app["passwordCredentials"][0]["secretText"]),
-        "OPENSLOT_BOT_ALLOWED_TENANTS": dt.tenant_id,
-        "OPENSLOT_TOKEN_SERVICE_URL": dt.base_url, "OPENSLOT_CA_BUNDLE": str(dt.ca_path),
-        "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
-        "OPENSLOT_ALLOWED_SERVICE_URL_PORTS": ",".join(str(p) for p in ports),
-        "OPENSLOT_BOT_CHANNEL_OPENID_METADATA_URL":
-            f"{dt.base_url}/botframework/v1/.well-known/openidconfiguration",
-        "OPENSLOT_BOT_LOGIN_URL": f"{dt.base_url}/{dt.tenant_id}",
-    })
+    return bot_module.load_bot_settings(
+        {
+            "OPENSLOT_ENV": "prod",
+            "OPENSLOT_BOT_APP_ID": str(app["appId"]),
+            "OPENSLOT_BOT_APP_PASSWORD": str(app["passwordCredentials"][0]["secretText"]),
+            "OPENSLOT_BOT_ALLOWED_TENANTS": dt.tenant_id,
+            "OPENSLOT_TOKEN_SERVICE_URL": dt.base_url,
+            "OPENSLOT_CA_BUNDLE": str(dt.ca_path),
+            "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
+            "OPENSLOT_ALLOWED_SERVICE_URL_PORTS": ",".join(str(p) for p in ports),
+            "OPENSLOT_BOT_CHANNEL_OPENID_METADATA_URL": f"{dt.base_url}/botframework/v1/.well-known/openidconfiguration",  # noqa: E501
+            "OPENSLOT_BOT_LOGIN_URL": f"{dt.base_url}/{dt.tenant_id}",
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -151,14 +170,21 @@ def channel_keys(devtenant_server: DevTenantHandle) -> SigningKeys:
 
 
 @pytest.fixture
-async def prod_bot(devtenant: DevTenantHandle, connector: Connector, bot_storage: SqlStorage,
-                   channel_keys: SigningKeys, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ProdBot]:
+async def prod_bot(
+    devtenant: DevTenantHandle,
+    connector: Connector,
+    bot_storage: SqlStorage,
+    channel_keys: SigningKeys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[ProdBot]:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(devtenant.ca_path))
     settings = prod_settings(devtenant, [port_of(connector.url)])
     app = bot_module.build_app(settings, calendar=FakeCalendarService(), storage=bot_storage)
-    template = jwt.decode(mint_channel_token(channel_keys, app_id=settings.app_id, service_url="x",
-                                             now=datetime.now(UTC)),
-                          options={"verify_signature": False})
+    template = jwt.decode(
+        mint_channel_token(channel_keys, app_id=settings.app_id, service_url="x", now=datetime.now(UTC)),
+        options={"verify_signature": False},
+    )
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-        yield ProdBot(client, connector, devtenant, settings.app_id, devtenant.tenant_id,
-                      channel_keys, template)
+        yield ProdBot(
+            client, connector, devtenant, settings.app_id, devtenant.tenant_id, channel_keys, template
+        )

@@ -33,7 +33,8 @@ PATTERNS: dict[str, re.Pattern[bytes]] = {
     "refresh_token": re.compile(
         rb"0\.devtenant\.[A-Za-z0-9_-]{16,}"
         rb"|\"refresh_token\"\s*:\s*\"[^\"\s]{8,}\""
-        rb"|refresh_token=[A-Za-z0-9._~%-]{8,}"),
+        rb"|refresh_token=[A-Za-z0-9._~%-]{8,}"
+    ),
     "capability_token": re.compile(rb"/c/[A-Za-z0-9_-]{40,}|osc1_[A-Za-z0-9_-]{20,}"),
     "calendar_canary": re.compile(rb"CANARY-[A-Za-z0-9]+"),
 }
@@ -59,8 +60,11 @@ def _redact(match: bytes) -> str:
 
 def scan_bytes(data: bytes, source: str) -> list[Finding]:
     """Every rule match in ``data`` (binary-safe: SQLite pages and WAL frames are scanned raw)."""
-    return [Finding(source, m.start(), rule, _redact(m.group(0)))
-            for rule, pattern in PATTERNS.items() for m in pattern.finditer(data)]
+    return [
+        Finding(source, m.start(), rule, _redact(m.group(0)))
+        for rule, pattern in PATTERNS.items()
+        for m in pattern.finditer(data)
+    ]
 
 
 def _ignored(path: Path, root: Path) -> bool:

@@ -52,8 +52,7 @@ def serve_cm_in_thread(factory: AppFactory) -> Iterator[str]:
             holder["error"] = exc
             ready.set()
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), name="sec-server",
-                              daemon=True)
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), name="sec-server", daemon=True)
     thread.start()
     if not ready.wait(60) or "url" not in holder:
         raise RuntimeError(f"server did not start: {holder.get('error')!r}")

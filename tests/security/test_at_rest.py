@@ -23,16 +23,27 @@ async def test_database_holds_no_key_material_tokens_or_calendar_content(calenda
     stack = calendar_stack
     token = stack.token()
     start = (datetime.now(UTC) + timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
-    body = {"interviewers": ["meganb@contoso.example", "adelev@contoso.example"], "duration_min": 30,
-            "start": format_time(start), "end": format_time(start + timedelta(days=5))}
+    body = {
+        "interviewers": ["meganb@contoso.example", "adelev@contoso.example"],
+        "duration_min": 30,
+        "start": format_time(start),
+        "end": format_time(start + timedelta(days=5)),
+    }
     status, found = await stack.post("/v1/slots/find", body, token)
     assert status == 200
     assert found["slots"], found
     slot = found["slots"][0]
-    status, _ = await stack.post("/v1/interviews", {
-        "candidate": {"name": "Dana Smith", "email": "dana@example.com"},
-        "interviewers": body["interviewers"], "start": slot["start"], "end": slot["end"],
-        "idempotency_key": "sec-at-rest-0001-key"}, token)
+    status, _ = await stack.post(
+        "/v1/interviews",
+        {
+            "candidate": {"name": "Dana Smith", "email": "dana@example.com"},
+            "interviewers": body["interviewers"],
+            "start": slot["start"],
+            "end": slot["end"],
+            "idempotency_key": "sec-at-rest-0001-key",
+        },
+        token,
+    )
     assert status == 201
     ring = load_keyring(stack.settings.key_file)
     keys = [e.key for e in ring.entries.values()] + list(ring.signing.values())

@@ -40,7 +40,8 @@ def _unsigned(claims: dict[str, Any], kid: str) -> str:
 def _hs256_with_public_key(bot: ProdBot, claims: dict[str, Any]) -> str:
     key = bot.channel_keys.current
     pem = key.private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     header = {"alg": "HS256", "typ": "JWT", "kid": key.kid}
     signing = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
     return f"{signing}.{_b64(hmac.new(pem, signing.encode(), hashlib.sha256).digest())}"
@@ -66,36 +67,62 @@ def forged(bot: ProdBot, case: str) -> tuple[dict[str, Any], str | None, str]:
         "garbage_token": lambda: (act(), "not.a.jwt", "Bearer"),
         "alg_none": lambda: (act(), _unsigned(claims, kid), "Bearer"),
         "hs256_with_public_key": lambda: (act(), _hs256_with_public_key(bot, claims), "Bearer"),
-        "bad_signature": lambda: (act(), good[:-6] + ("AAAAAA" if not good.endswith("AAAAAA")
-                                                      else "BBBBBB"), "Bearer"),
+        "bad_signature": lambda: (
+            act(),
+            good[:-6] + ("AAAAAA" if not good.endswith("AAAAAA") else "BBBBBB"),
+            "Bearer",
+        ),
         "wrong_audience": lambda: (act(), bot.channel_token(aud=str(uuid.uuid4())), "Bearer"),
-        "wrong_issuer": lambda: (act(), bot.channel_token(iss="https://sts.windows.net/evil/"),
-                                 "Bearer"),
+        "wrong_issuer": lambda: (act(), bot.channel_token(iss="https://sts.windows.net/evil/"), "Bearer"),
         "entra_key_with_channel_kid": lambda: (act(), _foreign_signed(bot, claims, kid), "Bearer"),
-        "graph_audience_user_token": lambda: (act(), bot.devtenant.mint_user_token(
-            "alexw@contoso.example", audience="https://graph.microsoft.com"), "Bearer"),
-        "expired_301s": lambda: (act(), bot.channel_token(exp=now - 302, iat=now - 4000,
-                                                          nbf=now - 4000), "Bearer"),
-        "nbf_future_301s": lambda: (act(), bot.channel_token(nbf=now + 400, iat=now + 400),
-                                    "Bearer"),
-        "unknown_kid": lambda: (act(), _foreign_signed(bot, claims, "kid-" + uuid.uuid4().hex),
-                                "Bearer"),
+        "graph_audience_user_token": lambda: (
+            act(),
+            bot.devtenant.mint_user_token("alexw@contoso.example", audience="https://graph.microsoft.com"),
+            "Bearer",
+        ),
+        "expired_301s": lambda: (
+            act(),
+            bot.channel_token(exp=now - 302, iat=now - 4000, nbf=now - 4000),
+            "Bearer",
+        ),
+        "nbf_future_301s": lambda: (act(), bot.channel_token(nbf=now + 400, iat=now + 400), "Bearer"),
+        "unknown_kid": lambda: (act(), _foreign_signed(bot, claims, "kid-" + uuid.uuid4().hex), "Bearer"),
         "empty_channel_id": lambda: (act(channelId=""), good, "Bearer"),
         "unendorsed_channel": lambda: (act(channelId="webchat"), good, "Bearer"),
-        "wrong_service_url": lambda: (act(serviceUrl=bot.connector.url.replace("127.0.0.1",
-                                                                               "localhost")),
-                                      good, "Bearer"),
-        "service_url_claim_missing": lambda: (act(), bot.sign(
-            {k: v for k, v in claims.items() if k != "serviceurl"}), "Bearer"),
+        "wrong_service_url": lambda: (
+            act(serviceUrl=bot.connector.url.replace("127.0.0.1", "localhost")),
+            good,
+            "Bearer",
+        ),
+        "service_url_claim_missing": lambda: (
+            act(),
+            bot.sign({k: v for k, v in claims.items() if k != "serviceurl"}),
+            "Bearer",
+        ),
     }
     return cases[case]()
 
 
-CASES = ["no_authorization_header", "empty_bearer", "wrong_scheme", "garbage_token", "alg_none",
-         "hs256_with_public_key", "bad_signature", "wrong_audience", "wrong_issuer",
-         "entra_key_with_channel_kid", "graph_audience_user_token", "expired_301s",
-         "nbf_future_301s", "unknown_kid", "empty_channel_id", "unendorsed_channel",
-         "wrong_service_url", "service_url_claim_missing"]
+CASES = [
+    "no_authorization_header",
+    "empty_bearer",
+    "wrong_scheme",
+    "garbage_token",
+    "alg_none",
+    "hs256_with_public_key",
+    "bad_signature",
+    "wrong_audience",
+    "wrong_issuer",
+    "entra_key_with_channel_kid",
+    "graph_audience_user_token",
+    "expired_301s",
+    "nbf_future_301s",
+    "unknown_kid",
+    "empty_channel_id",
+    "unendorsed_channel",
+    "wrong_service_url",
+    "service_url_claim_missing",
+]
 
 
 async def test_valid_channel_token_is_processed(prod_bot: ProdBot) -> None:
@@ -108,23 +135,27 @@ async def test_valid_channel_token_is_processed(prod_bot: ProdBot) -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_forged_channel_request_is_401_and_nothing_is_sent(prod_bot: ProdBot,
-                                                                case: str) -> None:
+async def test_forged_channel_request_is_401_and_nothing_is_sent(prod_bot: ProdBot, case: str) -> None:
     doc, token, scheme = forged(prod_bot, case)
     status = await prod_bot.post(doc, token, scheme=scheme)
     assert status == 401, case
     assert prod_bot.connector.posted == []
 
 
-@pytest.mark.parametrize("tenant", ["", "00000000-0000-0000-0000-000000000001",
-                                    "not-a-guid"], ids=["no_tenant", "other_tenant", "junk"])
-async def test_valid_token_from_a_foreign_tenant_is_dropped_silently(prod_bot: ProdBot, tenant: str,
-                                                                     bot_storage: SqlStorage) -> None:
+@pytest.mark.parametrize(
+    "tenant",
+    ["", "00000000-0000-0000-0000-000000000001", "not-a-guid"],
+    ids=["no_tenant", "other_tenant", "junk"],
+)
+async def test_valid_token_from_a_foreign_tenant_is_dropped_silently(
+    prod_bot: ProdBot, tenant: str, bot_storage: SqlStorage
+) -> None:
     """§7 #8: authenticated but not a consented tenant → no handler runs, nothing is sent, and one
     audit row (ids and codes only) joins the hash chain."""
     sender = "5f0c8f6e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"
-    doc = prod_bot.activity(aid="foreign-1", tenant=tenant,
-                            **{"from": {"id": "29:x", "name": "Mallory", "aadObjectId": sender}})
+    doc = prod_bot.activity(
+        aid="foreign-1", tenant=tenant, **{"from": {"id": "29:x", "name": "Mallory", "aadObjectId": sender}}
+    )
     status = await prod_bot.post(doc, prod_bot.channel_token())
     assert status in (200, 201, 202)
     assert prod_bot.connector.posted == []
@@ -134,7 +165,12 @@ async def test_valid_token_from_a_foreign_tenant_is_dropped_silently(prod_bot: P
     row = rows[0]
     expected_tenant = tenant if tenant.count("-") == 4 else "invalid"
     assert (row["tenant_id"], row["actor_oid"], row["operation"], row["result"], row["request_id"]) == (
-        expected_tenant, sender, "bot.activity", "dropped:tenant", "foreign-1")
+        expected_tenant,
+        sender,
+        "bot.activity",
+        "dropped:tenant",
+        "foreign-1",
+    )
     assert "Mallory" not in str(dict(row))
     async with bot_storage.engine.connect() as conn:
         report = await verify_audit(conn, signing_key=None)
@@ -154,9 +190,10 @@ async def test_unknown_kid_flood_is_401_with_at_most_one_key_refresh(prod_bot: P
     counters = prod_bot.devtenant.tenant.counters
     before = counters["botframework.keys"]
     claims = jwt.decode(prod_bot.channel_token(), options={"verify_signature": False})
-    statuses = {await prod_bot.post(prod_bot.activity(aid=f"k{i}"),
-                                    _foreign_signed(prod_bot, claims, f"kid-{i}"))
-                for i in range(200)}
+    statuses = {
+        await prod_bot.post(prod_bot.activity(aid=f"k{i}"), _foreign_signed(prod_bot, claims, f"kid-{i}"))
+        for i in range(200)
+    }
     assert statuses == {401}
     assert counters["botframework.keys"] - before <= 1
     assert [p for p in prod_bot.connector.posted if p["body"]["conversation"]["id"] != "a:conv-warm"] == []
@@ -174,8 +211,15 @@ async def test_channel_token_time_claims_must_be_integers(prod_bot: ProdBot) -> 
     """Issue 12 finding 14 at the bot: a genuinely signed channel token whose exp/nbf/iat is a string,
     a fraction or a boolean is 401 (PyJWT would read int("9999999999")), and nothing is sent."""
     now = int(datetime.now(UTC).timestamp())
-    for n, (claim, bad) in enumerate([("exp", str(now + 3600)), ("exp", now + 3600.5), ("exp", True),
-                                      ("nbf", str(now)), ("iat", float(now))]):
+    for n, (claim, bad) in enumerate(
+        [
+            ("exp", str(now + 3600)),
+            ("exp", now + 3600.5),
+            ("exp", True),
+            ("nbf", str(now)),
+            ("iat", float(now)),
+        ]
+    ):
         token = prod_bot.channel_token(**{claim: bad})
         assert await prod_bot.post(prod_bot.activity(aid=f"t{n}"), token) == 401, (claim, bad)
     assert prod_bot.connector.posted == []

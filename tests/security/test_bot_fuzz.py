@@ -27,23 +27,53 @@ from tests.security.conftest import prod_settings
 from tests.security.servers import serve_in_thread
 
 TENANT = "6f2d5c1e-8d3b-4a7e-9f41-2b7c9e0d1a55"
-FUZZ = settings(max_examples=100, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12)
-FIELDS = ["type", "id", "text", "channelId", "serviceUrl", "from", "recipient", "conversation",
-          "channelData", "value", "name", "attachments", "entities", "timestamp", "locale",
-          "replyToId", "localTimezone", "membersAdded", "action"]
+    max_leaves=12,
+)
+FIELDS = [
+    "type",
+    "id",
+    "text",
+    "channelId",
+    "serviceUrl",
+    "from",
+    "recipient",
+    "conversation",
+    "channelData",
+    "value",
+    "name",
+    "attachments",
+    "entities",
+    "timestamp",
+    "locale",
+    "replyToId",
+    "localTimezone",
+    "membersAdded",
+    "action",
+]
 
 
 def _activity(service_url: str, tenant: str = TENANT) -> dict[str, Any]:
-    return {"type": "message", "id": "a1", "text": "schedule", "channelId": "msteams",
-            "serviceUrl": service_url, "from": {"id": "29:alex", "name": "Alex"},
-            "recipient": {"id": "28:bot"}, "conversation": {"id": "a:c1", "tenantId": tenant},
-            "channelData": {"tenant": {"id": tenant}}}
+    return {
+        "type": "message",
+        "id": "a1",
+        "text": "schedule",
+        "channelId": "msteams",
+        "serviceUrl": service_url,
+        "from": {"id": "29:alex", "name": "Alex"},
+        "recipient": {"id": "28:bot"},
+        "conversation": {"id": "a:c1", "tenantId": tenant},
+        "channelData": {"tenant": {"id": tenant}},
+    }
 
 
 @st.composite
@@ -63,8 +93,15 @@ bodies = st.one_of(
     json_values.map(lambda v: json.dumps(v).encode()),
     st.text(max_size=100).map(str.encode),
 )
-content_types = st.sampled_from(["application/json", "application/json; charset=utf-8",
-                                 "text/plain", "application/x-www-form-urlencoded", None])
+content_types = st.sampled_from(
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        None,
+    ]
+)
 
 
 async def _connector(request: web.Request) -> web.Response:
@@ -87,21 +124,25 @@ def _app(settings_: bot_module.BotSettings, db: Path) -> web.Application:
 
 
 @pytest.fixture(scope="module")
-def dev_bot_url(devtenant_server: DevTenantHandle,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    settings_ = bot_module.load_bot_settings({
-        "OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": TENANT,
-        "OPENSLOT_TOKEN_SERVICE_URL": devtenant_server.base_url,
-        "OPENSLOT_CA_BUNDLE": str(devtenant_server.ca_path),
-        "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1"})
+def dev_bot_url(devtenant_server: DevTenantHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    settings_ = bot_module.load_bot_settings(
+        {
+            "OPENSLOT_ENV": "dev",
+            "OPENSLOT_DEV_TENANT_ID": TENANT,
+            "OPENSLOT_TOKEN_SERVICE_URL": devtenant_server.base_url,
+            "OPENSLOT_CA_BUNDLE": str(devtenant_server.ca_path),
+            "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
+        }
+    )
     db = tmp_path_factory.mktemp("fuzzbot") / "bot.db"
     with serve_in_thread(lambda: _app(settings_, db)) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def prod_bot_url(devtenant_server: DevTenantHandle,
-                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def prod_bot_url(
+    devtenant_server: DevTenantHandle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     db = tmp_path_factory.mktemp("fuzzprod") / "bot.db"
     with serve_in_thread(lambda: _app(prod_settings(devtenant_server), db)) as url:
         yield url
@@ -132,23 +173,28 @@ def test_dev_wrongly_typed_activities_never_5xx(dev_bot_url: str, data: st.DataO
 
 
 @pytest.fixture(scope="module")
-def channel_token(prod_bot_url: str, devtenant_server: DevTenantHandle,
-                  channel_keys: SigningKeys) -> Iterator[str]:
+def channel_token(
+    prod_bot_url: str, devtenant_server: DevTenantHandle, channel_keys: SigningKeys
+) -> Iterator[str]:
     """A genuine channel token for activities whose serviceUrl is the prod bot's own server."""
     keys = channel_keys
     app_id = str(devtenant_server.tenant.applications()[0]["appId"])
     mp = pytest.MonkeyPatch()
     mp.setenv("REQUESTS_CA_BUNDLE", str(devtenant_server.ca_path))  # the SDK's metadata fetch
-    yield mint_channel_token(keys, app_id=app_id, service_url=prod_bot_url + "/",
-                             now=datetime.now(UTC))
+    yield mint_channel_token(keys, app_id=app_id, service_url=prod_bot_url + "/", now=datetime.now(UTC))
     mp.undo()
 
 
-@settings(max_examples=50, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_prod_wrongly_typed_activities_with_a_genuine_token_never_5xx(
-        prod_bot_url: str, channel_token: str, data: st.DataObject) -> None:
+    prod_bot_url: str, channel_token: str, data: st.DataObject
+) -> None:
     doc = data.draw(mutated_activities(prod_bot_url + "/"))
     status = _post(prod_bot_url, json.dumps(doc).encode(), "application/json", channel_token)
     assert status < 500, doc
@@ -156,8 +202,9 @@ def test_prod_wrongly_typed_activities_with_a_genuine_token_never_5xx(
 
 @FUZZ
 @given(body=bodies, content_type=content_types)
-def test_prod_unauthenticated_random_bodies_are_4xx(prod_bot_url: str, body: bytes,
-                                                    content_type: str | None) -> None:
+def test_prod_unauthenticated_random_bodies_are_4xx(
+    prod_bot_url: str, body: bytes, content_type: str | None
+) -> None:
     assert 400 <= _post(prod_bot_url, body, content_type) < 500
 
 

@@ -72,17 +72,29 @@ class Env:
         ports = [port_of(u) for u in (connector.url, *also)]
         settings = replace(prod_settings(self.devtenant, ports), **overrides)
         app = bot_module.build_app(settings, calendar=FakeCalendarService(), storage=self.storage)
-        template = jwt.decode(mint_channel_token(self.keys, app_id=settings.app_id,
-                                                 service_url="x", now=datetime.now(UTC)),
-                              options={"verify_signature": False})
+        template = jwt.decode(
+            mint_channel_token(self.keys, app_id=settings.app_id, service_url="x", now=datetime.now(UTC)),
+            options={"verify_signature": False},
+        )
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-            yield ProdBot(client, connector, self.devtenant, settings.app_id,
-                          self.devtenant.tenant_id, self.keys, template)
+            yield ProdBot(
+                client,
+                connector,
+                self.devtenant,
+                settings.app_id,
+                self.devtenant.tenant_id,
+                self.keys,
+                template,
+            )
 
 
 @pytest.fixture
-def env(devtenant: DevTenantHandle, bot_storage: SqlStorage, channel_keys: SigningKeys,
-        monkeypatch: pytest.MonkeyPatch) -> Env:
+def env(
+    devtenant: DevTenantHandle,
+    bot_storage: SqlStorage,
+    channel_keys: SigningKeys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Env:
     return Env(devtenant, bot_storage, channel_keys, monkeypatch)
 
 
@@ -95,25 +107,26 @@ async def timed_connector(devtenant: DevTenantHandle) -> AsyncIterator[TimedConn
 
 
 def in_conversation(bot: ProdBot, aid: str, conversation: str, **extra: Any) -> dict[str, Any]:
-    return bot.activity(aid=aid, conversation={"id": conversation, "tenantId": bot.tenant_id},
-                        **extra)
+    return bot.activity(aid=aid, conversation={"id": conversation, "tenantId": bot.tenant_id}, **extra)
 
 
-async def post_raw(bot: ProdBot, doc: dict[str, Any],
-                   service_url: str | None = None) -> tuple[int, dict[str, str]]:
+async def post_raw(
+    bot: ProdBot, doc: dict[str, Any], service_url: str | None = None
+) -> tuple[int, dict[str, str]]:
     token = bot.channel_token(service_url=service_url)
-    resp = await bot.client.post("/api/messages", json=doc,
-                                 headers={"Authorization": f"Bearer {token}"})
+    resp = await bot.client.post("/api/messages", json=doc, headers={"Authorization": f"Bearer {token}"})
     await resp.read()
     return resp.status, dict(resp.headers)
 
 
 # ---- #22: inbound, per conversation and per tenant --------------------------------------------
 async def test_conversation_budget_then_429_with_retry_after(
-        env: Env, timed_connector: TimedConnector) -> None:
+    env: Env, timed_connector: TimedConnector
+) -> None:
     async with env.bot(timed_connector, rate_conversation_per_min=3) as bot:
-        statuses = [await bot.post(in_conversation(bot, f"a{i}", "a:conv-x"), bot.channel_token())
-                    for i in range(3)]
+        statuses = [
+            await bot.post(in_conversation(bot, f"a{i}", "a:conv-x"), bot.channel_token()) for i in range(3)
+        ]
         assert all(s < 300 for s in statuses)
         replies = len(timed_connector.posted)
         assert replies >= 3  # every admitted turn answered
@@ -125,8 +138,7 @@ async def test_conversation_budget_then_429_with_retry_after(
         assert other < 300  # another conversation has its own budget
 
 
-async def test_tenant_budget_spans_conversations(env: Env,
-                                                 timed_connector: TimedConnector) -> None:
+async def test_tenant_budget_spans_conversations(env: Env, timed_connector: TimedConnector) -> None:
     async with env.bot(timed_connector, rate_tenant_per_min=4) as bot:
         for i in range(4):
             assert await bot.post(bot.activity(aid=f"t{i}"), bot.channel_token()) < 300
@@ -135,10 +147,8 @@ async def test_tenant_budget_spans_conversations(env: Env,
         assert int(headers["Retry-After"]) >= 1
 
 
-async def test_forged_requests_spend_no_budget(env: Env,
-                                               timed_connector: TimedConnector) -> None:
-    async with env.bot(timed_connector, rate_conversation_per_min=2,
-                       rate_tenant_per_min=2) as bot:
+async def test_forged_requests_spend_no_budget(env: Env, timed_connector: TimedConnector) -> None:
+    async with env.bot(timed_connector, rate_conversation_per_min=2, rate_tenant_per_min=2) as bot:
         for i in range(6):
             doc = in_conversation(bot, f"f{i}", "a:conv-z")
             assert await bot.post(doc, "forged.token.value") == 401
@@ -147,12 +157,21 @@ async def test_forged_requests_spend_no_budget(env: Env,
 
 def test_rate_settings_are_read_and_validated(devtenant: DevTenantHandle) -> None:
     base = {"OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": devtenant.tenant_id}
-    settings = bot_module.load_bot_settings({
-        **base, "OPENSLOT_BOT_RATE_TENANT_PER_MIN": "50",
-        "OPENSLOT_BOT_RATE_CONVERSATION_PER_MIN": "5", "OPENSLOT_BOT_RATE_SENDS_PER_SECOND": "3",
-        "OPENSLOT_BOT_CONNECTOR_TIMEOUT_S": "2.5"})
-    assert (settings.rate_tenant_per_min, settings.rate_conversation_per_min,
-            settings.rate_sends_per_second, settings.connector_timeout_s) == (50, 5, 3, 2.5)
+    settings = bot_module.load_bot_settings(
+        {
+            **base,
+            "OPENSLOT_BOT_RATE_TENANT_PER_MIN": "50",
+            "OPENSLOT_BOT_RATE_CONVERSATION_PER_MIN": "5",
+            "OPENSLOT_BOT_RATE_SENDS_PER_SECOND": "3",
+            "OPENSLOT_BOT_CONNECTOR_TIMEOUT_S": "2.5",
+        }
+    )
+    assert (
+        settings.rate_tenant_per_min,
+        settings.rate_conversation_per_min,
+        settings.rate_sends_per_second,
+        settings.connector_timeout_s,
+    ) == (50, 5, 3, 2.5)
     for name in ("OPENSLOT_BOT_RATE_TENANT_PER_MIN", "OPENSLOT_BOT_CONNECTOR_TIMEOUT_S"):
         for bad in ("0", "-1", "abc"):
             with pytest.raises(bot_module.SettingsError):
@@ -175,18 +194,21 @@ def test_token_bucket_refills_at_its_rate() -> None:
 # ---- #27: outbound pacing per conversation ----------------------------------------------------
 def max_in_window(times: list[float], window: float = 1.0) -> int:
     ordered = sorted(times)
-    return max((sum(1 for u in ordered[i:] if u - t < window) for i, t in enumerate(ordered)),
-               default=0)
+    return max((sum(1 for u in ordered[i:] if u - t < window) for i, t in enumerate(ordered)), default=0)
 
 
 async def test_probe_at_most_seven_sends_per_second_per_conversation(
-        env: Env, timed_connector: TimedConnector) -> None:
+    env: Env, timed_connector: TimedConnector
+) -> None:
     async with env.bot(timed_connector) as bot:
         docs = [in_conversation(bot, f"p{i}", "a:conv-burst") for i in range(12)]
         statuses = await asyncio.gather(*(bot.post(d, bot.channel_token()) for d in docs))
     assert all(s < 500 for s in statuses)
-    sends = [t for t, p in zip(timed_connector.times, timed_connector.posted, strict=True)
-             if "/v3/conversations/" in p["path"]]
+    sends = [
+        t
+        for t, p in zip(timed_connector.times, timed_connector.posted, strict=True)
+        if "/v3/conversations/" in p["path"]
+    ]
     assert len(sends) >= 12  # every turn answered at least once
     assert max_in_window(sends) <= 7
 
@@ -213,11 +235,12 @@ async def test_pacer_waits_for_the_window() -> None:
 
 
 # ---- #9: the outbound connector path ----------------------------------------------------------
-@pytest.mark.parametrize("redirect_class", [web.HTTPFound, web.HTTPTemporaryRedirect,
-                                            web.HTTPPermanentRedirect])
+@pytest.mark.parametrize(
+    "redirect_class", [web.HTTPFound, web.HTTPTemporaryRedirect, web.HTTPPermanentRedirect]
+)
 async def test_connector_redirect_is_not_followed(
-        env: Env, timed_connector: TimedConnector,
-        redirect_class: type[web.HTTPMove]) -> None:
+    env: Env, timed_connector: TimedConnector, redirect_class: type[web.HTTPMove]
+) -> None:
     """302, 307 and 308 (requests follows 307/308 for POST by default, body included)."""
     target = TimedConnector()
     hits: list[str] = []
@@ -228,8 +251,10 @@ async def test_connector_redirect_is_not_followed(
 
     redirector = web.Application()
     redirector.router.add_route("*", "/{tail:.*}", redirect)
-    async with serve(target.app(), env.devtenant) as target_url, \
-            serve(redirector, env.devtenant) as redirector_url:
+    async with (
+        serve(target.app(), env.devtenant) as target_url,
+        serve(redirector, env.devtenant) as redirector_url,
+    ):
         target.url = target_url
         async with env.bot(timed_connector, redirector_url, target_url) as bot:
             doc = bot.activity(aid="r1", serviceUrl=redirector_url)
@@ -259,10 +284,11 @@ async def silent_server() -> AsyncIterator[tuple[str, Callable[[], int]]]:
         server.close()
 
 
-async def test_dead_service_url_times_out_quickly(env: Env,
-                                                  timed_connector: TimedConnector) -> None:
-    async with silent_server() as (url, accepted), \
-            env.bot(timed_connector, url, connector_timeout_s=1.0) as bot:
+async def test_dead_service_url_times_out_quickly(env: Env, timed_connector: TimedConnector) -> None:
+    async with (
+        silent_server() as (url, accepted),
+        env.bot(timed_connector, url, connector_timeout_s=1.0) as bot,
+    ):
         started = time.monotonic()
         status, _ = await post_raw(bot, bot.activity(aid="d1", serviceUrl=url), service_url=url)
         elapsed = time.monotonic() - started

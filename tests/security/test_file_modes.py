@@ -23,8 +23,7 @@ def loose_umask() -> Iterator[None]:
 
 
 def modes(db: Path) -> dict[str, int]:
-    return {p.name: stat.S_IMODE(p.stat().st_mode) for p in db.parent.iterdir()
-            if p.name.startswith(db.name)}
+    return {p.name: stat.S_IMODE(p.stat().st_mode) for p in db.parent.iterdir() if p.name.startswith(db.name)}
 
 
 async def test_calendar_service_database_files_are_private(tmp_path: Path) -> None:

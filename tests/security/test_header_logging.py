@@ -47,12 +47,14 @@ def assert_no_token_logged(caplog: pytest.LogCaptureFixture) -> None:
 
 
 @pytest.mark.parametrize("case", list(REQUESTS))
-async def test_bot_parser_errors_log_no_header_bytes(case: str, bot_storage: SqlStorage,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+async def test_bot_parser_errors_log_no_header_bytes(
+    case: str, bot_storage: SqlStorage, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     settings = bot_module.load_bot_settings({"OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": "t1"})
-    server = TestServer(bot_module.build_app(settings, calendar=FakeCalendarService(),
-                                             storage=bot_storage), host="127.0.0.1")
+    server = TestServer(
+        bot_module.build_app(settings, calendar=FakeCalendarService(), storage=bot_storage), host="127.0.0.1"
+    )
     await server.start_server()
     try:
         answer = await send_raw("127.0.0.1", server.port or 0, case)
@@ -64,7 +66,8 @@ async def test_bot_parser_errors_log_no_header_bytes(case: str, bot_storage: Sql
 
 @pytest.mark.parametrize("case", list(REQUESTS))
 async def test_calendar_service_parser_errors_log_no_header_bytes(
-        case: str, calendar_stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    case: str, calendar_stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     server = calendar_stack.client.server
     answer = await send_raw(str(server.host), server.port or 0, case)

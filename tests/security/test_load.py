@@ -20,11 +20,16 @@ LATENCY_MS = 50
 
 
 async def test_concurrent_conversations_zero_errors_nothing_lost(
-        devtenant: DevTenantHandle, tmp_path: Path) -> None:
-    async with calendar_service(devtenant, tmp_path) as app, \
-            TestServer(app, host="127.0.0.1") as server:
-        report = await run_load(devtenant, str(server.make_url("")).rstrip("/"), tmp_path,
-                                conversations=CONVERSATIONS, latency_ms=LATENCY_MS)
+    devtenant: DevTenantHandle, tmp_path: Path
+) -> None:
+    async with calendar_service(devtenant, tmp_path) as app, TestServer(app, host="127.0.0.1") as server:
+        report = await run_load(
+            devtenant,
+            str(server.make_url("")).rstrip("/"),
+            tmp_path,
+            conversations=CONVERSATIONS,
+            latency_ms=LATENCY_MS,
+        )
     print("\n".join(report.lines()))  # noqa: T201  (shown with -s / -rP; teed to the scan log)
     assert report.errors == []
     assert report.lost == []

@@ -38,7 +38,7 @@ from tests.service.conftest import Stack, next_week, service_for
 
 
 @pytest.fixture
-async def stack(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Stack]:  # noqa: F811
+async def stack(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Stack]:
     """The sample tenant behind the real Calendar Service (getSchedule source)."""
     async with service_for(devtenant, tmp_path) as running:
         yield running
@@ -52,8 +52,7 @@ async def _first_slot(stack: Stack, people: list[str]) -> dict[str, str]:
 
 
 # ---- finding 1: candidate links and the allow-list / Outlook sharing --------------------------------
-async def test_offer_for_a_mailbox_outside_the_allowlist_is_refused_by_name(
-        stack: Stack) -> None:
+async def test_offer_for_a_mailbox_outside_the_allowlist_is_refused_by_name(stack: Stack) -> None:
     await allow(stack, MEGAN)
     before_rows, before_calls = len(await audit_rows(stack)), calendar_calls(stack)
     status, doc = await stack.post("/v1/offers", offer_body([MEGAN, ADELE]), stack.token())
@@ -61,26 +60,22 @@ async def test_offer_for_a_mailbox_outside_the_allowlist_is_refused_by_name(
     assert ADELE in doc["message"]
     assert MEGAN not in doc["message"]
     assert calendar_calls(stack) == before_calls  # nobody's calendar was read
-    assert (await audit_rows(stack))[before_rows:] == [
-        ("offer.create", [ADELE], "denied:not_allowed")]
+    assert (await audit_rows(stack))[before_rows:] == [("offer.create", [ADELE], "denied:not_allowed")]
 
 
-async def test_offer_for_a_calendar_the_manager_cannot_read_is_refused_by_name(
-        stack: Stack) -> None:
+async def test_offer_for_a_calendar_the_manager_cannot_read_is_refused_by_name(stack: Stack) -> None:
     before_rows = len(await audit_rows(stack))
     status, doc = await stack.post("/v1/offers", offer_body([MEGAN, MIRIAM]), stack.token())
     assert (status, doc["error"]) == (403, "forbidden"), doc
     assert MIRIAM in doc["message"]
     assert MEGAN not in doc["message"]
-    assert (await audit_rows(stack))[before_rows:] == [
-        ("offer.create", [MIRIAM], "denied:unreadable")]
+    assert (await audit_rows(stack))[before_rows:] == [("offer.create", [MIRIAM], "denied:unreadable")]
     # Nothing was made: Alex has no links.
     _, listed = await stack.get("/v1/offers", stack.token())
     assert listed["offers"] == []
 
 
-async def test_every_view_of_a_link_reapplies_the_allowlist_and_fails_closed(
-        stack: Stack) -> None:
+async def test_every_view_of_a_link_reapplies_the_allowlist_and_fails_closed(stack: Stack) -> None:
     token = await make_offer(stack, [MEGAN, ADELE])
     status, doc = await stack.post("/v1/candidate/slots", {"token": token})
     assert status == 200
@@ -96,7 +91,8 @@ async def test_every_view_of_a_link_reapplies_the_allowlist_and_fails_closed(
     assert calendar_calls(stack) == before_calls
     assert (await audit_rows(stack))[before_rows:] == [
         ("offer.slots", [ADELE], "denied:not_allowed"),
-        ("offer.book", [ADELE], "denied:not_allowed")]
+        ("offer.book", [ADELE], "denied:not_allowed"),
+    ]
     await disallow(stack, MEGAN)  # an empty list allows everyone again
     status, doc = await stack.post("/v1/candidate/slots", {"token": token})
     assert status == 200
@@ -105,10 +101,12 @@ async def test_every_view_of_a_link_reapplies_the_allowlist_and_fails_closed(
 
 # ---- finding 4: a room is a room ---------------------------------------------------------------------
 @pytest.mark.parametrize("path", ["/v1/slots/find", "/v1/interviews"])
-async def test_a_person_used_as_a_room_is_refused_by_name_and_never_read(
-        stack: Stack, path: str) -> None:
-    body = find_body([MEGAN], rooms=[CHRISTIE]) if path == "/v1/slots/find" else \
-        interview_body([MEGAN], "room-is-a-room-1", rooms=[CHRISTIE])
+async def test_a_person_used_as_a_room_is_refused_by_name_and_never_read(stack: Stack, path: str) -> None:
+    body = (
+        find_body([MEGAN], rooms=[CHRISTIE])
+        if path == "/v1/slots/find"
+        else interview_body([MEGAN], "room-is-a-room-1", rooms=[CHRISTIE])
+    )
     before_rows, before_calls = len(await audit_rows(stack)), calendar_calls(stack)
     status, doc = await stack.post(path, body, stack.token())
     assert (status, doc["error"]) == (403, "forbidden"), doc
@@ -119,23 +117,27 @@ async def test_a_person_used_as_a_room_is_refused_by_name_and_never_read(
 
 
 async def test_a_real_room_still_works(stack: Stack) -> None:
-    status, doc = await stack.post("/v1/slots/find", find_body([MEGAN], rooms=[ROOM]),
-                                   stack.token())
+    status, doc = await stack.post("/v1/slots/find", find_body([MEGAN], rooms=[ROOM]), stack.token())
     assert status == 200, doc
     assert doc["slots"], doc
     assert [p["is_room"] for p in doc["people"]] == [False, True]
 
 
 # ---- finding 6: anchored patterns, control characters -----------------------------------------------
-@pytest.mark.parametrize("mutate", [
-    lambda b: {**b, "rooms": [f"{ROOM}\n"]},
-    lambda b: {**b, "interviewers": [f"{MEGAN}\n"]},
-    lambda b: {**b, "start": b["start"] + "\n"},
-    lambda b: {**b, "interviewers": [MEGAN.replace("m", "\u0000m", 1)]},
-    lambda b: {**b, "start": b["start"].replace("0", "\u0660", 1)},  # an Arabic-Indic digit
-], ids=["room-newline", "interviewer-newline", "time-newline", "nul", "unicode-digit"])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: {**b, "rooms": [f"{ROOM}\n"]},
+        lambda b: {**b, "interviewers": [f"{MEGAN}\n"]},
+        lambda b: {**b, "start": b["start"] + "\n"},
+        lambda b: {**b, "interviewers": [MEGAN.replace("m", "\u0000m", 1)]},
+        lambda b: {**b, "start": b["start"].replace("0", "\u0660", 1)},  # an Arabic-Indic digit
+    ],
+    ids=["room-newline", "interviewer-newline", "time-newline", "nul", "unicode-digit"],
+)
 async def test_trailing_newline_and_control_characters_are_400_with_one_audit_row(
-        stack: Stack, mutate: Any) -> None:
+    stack: Stack, mutate: Any
+) -> None:
     before_rows, before_calls = len(await audit_rows(stack)), calendar_calls(stack)
     status, doc = await stack.post("/v1/slots/find", mutate(find_body([MEGAN])), stack.token())
     assert (status, doc["error"]) == (400, "invalid_request"), doc
@@ -144,14 +146,16 @@ async def test_trailing_newline_and_control_characters_are_400_with_one_audit_ro
     assert [r[2] for r in new] == ["denied:payload"]
 
 
-@pytest.mark.parametrize(("path", "body"), [
-    ("/v1/offers", offer_body([MEGAN], candidate_name="Dana\nSmith")),
-    ("/v1/offers", offer_body([MEGAN], conversation_ref={"serviceUrl": "https://x\r\n"})),
-    ("/v1/interviews", interview_body([MEGAN], "ctl-1", subject="Hi\u2028there")),
-    ("/v1/directory/resolve", {"queries": ["meg\u0085"]}),
-])
-async def test_control_characters_anywhere_are_refused(stack: Stack, path: str,
-                                                       body: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/offers", offer_body([MEGAN], candidate_name="Dana\nSmith")),
+        ("/v1/offers", offer_body([MEGAN], conversation_ref={"serviceUrl": "https://x\r\n"})),
+        ("/v1/interviews", interview_body([MEGAN], "ctl-1", subject="Hi\u2028there")),
+        ("/v1/directory/resolve", {"queries": ["meg\u0085"]}),
+    ],
+)
+async def test_control_characters_anywhere_are_refused(stack: Stack, path: str, body: dict[str, Any]) -> None:
     status, doc = await stack.post(path, body, stack.token())
     assert (status, doc["error"]) == (400, "invalid_request"), doc
 
@@ -165,8 +169,7 @@ async def test_candidate_cannot_book_a_time_never_offered(stack: Stack) -> None:
     night = monday + timedelta(days=2, hours=6)  # Tuesday 22:00 Pacific
     assert format_time(night) not in offered
     before_events = int(stack.devtenant.tenant.counters["graph.events.create"])
-    status, doc = await stack.post("/v1/candidate/book",
-                                   {"token": token, "start": format_time(night)})
+    status, doc = await stack.post("/v1/candidate/book", {"token": token, "start": format_time(night)})
     assert (status, doc["error"], doc.get("field")) == (400, "invalid_request", "start"), doc
     assert int(stack.devtenant.tenant.counters["graph.events.create"]) == before_events
     # An offered time books.
@@ -179,53 +182,63 @@ async def test_bot_confirm_cannot_book_a_time_never_offered(stack: Stack) -> Non
     monday, _ = next_week(datetime.now(UTC))
     sunday = monday + timedelta(days=6, hours=3)  # Sunday 03:00Z: nobody works
     for start in (sunday, monday + timedelta(days=1, hours=18, minutes=7)):  # off the grid
-        body = interview_body([MEGAN], f"never-offered-{start:%d%H%M}", format_time(start),
-                              format_time(start + timedelta(minutes=30)))
+        body = interview_body(
+            [MEGAN],
+            f"never-offered-{start:%d%H%M}",
+            format_time(start),
+            format_time(start + timedelta(minutes=30)),
+        )
         before_events = int(stack.devtenant.tenant.counters["graph.events.create"])
         status, doc = await stack.post("/v1/interviews", body, stack.token())
         assert (status, doc["error"]) == (400, "invalid_request"), doc
         assert int(stack.devtenant.tenant.counters["graph.events.create"]) == before_events
     slot = await _first_slot(stack, [MEGAN])
     status, doc = await stack.post(
-        "/v1/interviews", interview_body([MEGAN], "offered-1", slot["start"], slot["end"]),
-        stack.token())
+        "/v1/interviews", interview_body([MEGAN], "offered-1", slot["start"], slot["end"]), stack.token()
+    )
     assert status == 201, doc
     assert parse_time(doc["start"]) == parse_time(slot["start"])
 
 
 async def test_manager_cannot_move_an_interview_to_a_time_never_offered(stack: Stack) -> None:
-    status, doc = await stack.post("/v1/slots/find", find_body([MEGAN], all=True, limit=500),
-                                   stack.token())
+    status, doc = await stack.post("/v1/slots/find", find_body([MEGAN], all=True, limit=500), stack.token())
     starts = {s["start"] for s in doc["slots"]}
-    slot = next(s for s in sorted(doc["slots"], key=lambda s: s["start"])
-                if format_time(parse_time(s["start"]) + timedelta(minutes=15)) in starts)
+    slot = next(
+        s
+        for s in sorted(doc["slots"], key=lambda s: s["start"])
+        if format_time(parse_time(s["start"]) + timedelta(minutes=15)) in starts
+    )
     status, doc = await stack.post(
-        "/v1/interviews", interview_body([MEGAN], "move-never-1", slot["start"], slot["end"]),
-        stack.token())
+        "/v1/interviews", interview_body([MEGAN], "move-never-1", slot["start"], slot["end"]), stack.token()
+    )
     assert status == 201, doc
     interview = doc["id"]
     monday, _ = next_week(datetime.now(UTC))
     sunday = monday + timedelta(days=6, hours=3)
     before = int(stack.devtenant.tenant.counters["graph.events.update"])
-    status, doc = await stack.post(f"/v1/interviews/{interview}/reschedule", {
-        "start": format_time(sunday), "end": format_time(sunday + timedelta(minutes=30))},
-        stack.token())
+    status, doc = await stack.post(
+        f"/v1/interviews/{interview}/reschedule",
+        {"start": format_time(sunday), "end": format_time(sunday + timedelta(minutes=30))},
+        stack.token(),
+    )
     assert (status, doc["error"]) == (400, "invalid_request"), doc
     assert int(stack.devtenant.tenant.counters["graph.events.update"]) == before
     # Moving by 15 minutes, overlapping its own old time, is still allowed (its event is ignored).
     later = parse_time(slot["start"]) + timedelta(minutes=15)
-    status, doc = await stack.post(f"/v1/interviews/{interview}/reschedule", {
-        "start": format_time(later), "end": format_time(later + timedelta(minutes=30))},
-        stack.token())
+    status, doc = await stack.post(
+        f"/v1/interviews/{interview}/reschedule",
+        {"start": format_time(later), "end": format_time(later + timedelta(minutes=30))},
+        stack.token(),
+    )
     assert status == 200, doc
     assert parse_time(doc["start"]) == later
 
 
 # ---- finding 9: the invitee of a link ------------------------------------------------------------------
-@pytest.mark.parametrize("email", [CHRISTIE, "someone@contoso.example", "x@mail.contoso.example",
-                                   "ChristieC@Contoso.Example"])
-async def test_a_typed_invitee_can_never_be_inside_the_tenant(stack: Stack,
-                                                              email: str) -> None:
+@pytest.mark.parametrize(
+    "email", [CHRISTIE, "someone@contoso.example", "x@mail.contoso.example", "ChristieC@Contoso.Example"]
+)
+async def test_a_typed_invitee_can_never_be_inside_the_tenant(stack: Stack, email: str) -> None:
     body = offer_body([MEGAN])
     del body["candidate_email"]
     status, doc = await stack.post("/v1/offers", body, stack.token())
@@ -234,13 +247,13 @@ async def test_a_typed_invitee_can_never_be_inside_the_tenant(stack: Stack,
     _, slots = await stack.post("/v1/candidate/slots", {"token": token})
     start = slots["slots"][0]["start"]
     before_events = int(stack.devtenant.tenant.counters["graph.events.create"])
-    status, doc = await stack.post("/v1/candidate/book",
-                                   {"token": token, "start": start, "email": email})
+    status, doc = await stack.post("/v1/candidate/book", {"token": token, "start": start, "email": email})
     assert (status, doc.get("field")) == (400, "email"), doc
     assert int(stack.devtenant.tenant.counters["graph.events.create"]) == before_events
     assert (await audit_rows(stack))[-1][2] == "denied:internal_invitee"
-    status, doc = await stack.post("/v1/candidate/book",
-                                   {"token": token, "start": start, "email": "dana@example.org"})
+    status, doc = await stack.post(
+        "/v1/candidate/book", {"token": token, "start": start, "email": "dana@example.org"}
+    )
     assert status == 201, doc
 
 
@@ -267,7 +280,8 @@ async def test_unauthenticated_refusals_are_budgeted_and_counted(stack: Stack) -
 
 
 async def test_the_candidate_page_shows_a_dead_link_once_the_allowlist_refuses(
-        stack: Stack, teams: FakeTeams, tmp_path: Path) -> None:  # noqa: F811
+    stack: Stack, teams: FakeTeams, tmp_path: Path
+) -> None:
     token = await make_offer(stack, [MEGAN, ADELE])
     async with bot_instance(stack, teams, tmp_path / "bot.db") as bot:
         assert (await bot.get(f"/c/{token}")).status == 200
@@ -294,8 +308,10 @@ async def test_a_person_who_left_is_refused_by_name_everywhere(stack: Stack) -> 
     assert (status, doc["error"]) == (410, "gone"), doc
     assert calendar_calls(stack) == before_calls
     assert [(r[0], r[1], r[2]) for r in (await audit_rows(stack))[before_rows:]] == [
-        ("slots.find", [MEGAN], "denied:archived"), ("offer.create", [MEGAN], "denied:archived"),
-        ("offer.slots", [MEGAN], "denied:archived")]
+        ("slots.find", [MEGAN], "denied:archived"),
+        ("offer.create", [MEGAN], "denied:archived"),
+        ("offer.slots", [MEGAN], "denied:archived"),
+    ]
     # Others are scheduled as before.
     status, doc = await stack.post("/v1/slots/find", find_body([ADELE]), stack.token())
     assert status == 200, doc

@@ -91,8 +91,7 @@ ACCEPTED = [
     ("https://smba.trafficmanager.net/amer/", OutboundTarget("https", "smba.trafficmanager.net", 443)),
     ("https://SMBA.TrafficManager.net/emea/", OutboundTarget("https", "smba.trafficmanager.net", 443)),
     ("https://x.smba.trafficmanager.net", OutboundTarget("https", "x.smba.trafficmanager.net", 443)),
-    ("https://smba.trafficmanager.net:443/a?b=1#c",
-     OutboundTarget("https", "smba.trafficmanager.net", 443)),
+    ("https://smba.trafficmanager.net:443/a?b=1#c", OutboundTarget("https", "smba.trafficmanager.net", 443)),
     ("https://127.0.0.1/", OutboundTarget("https", "127.0.0.1", 443)),
 ]
 
@@ -117,8 +116,12 @@ def test_dev_profile_allows_http_and_ports_on_loopback_only() -> None:
     for url in ("http://127.0.0.1:3978/", "http://localhost/"):
         with pytest.raises(OutboundUrlError):
             check_outbound_url(url, PROD)
-    for url in ("http://smba.trafficmanager.net/", "https://smba.trafficmanager.net:8443/",
-                "http://127.0.0.2:3978/", "http://localhost.evil.example:80/"):
+    for url in (
+        "http://smba.trafficmanager.net/",
+        "https://smba.trafficmanager.net:8443/",
+        "http://127.0.0.2:3978/",
+        "http://localhost.evil.example:80/",
+    ):
         with pytest.raises(OutboundUrlError):
             check_outbound_url(url, DEV)
 
@@ -142,9 +145,36 @@ def assert_clients_connect_to(url: str, target: OutboundTarget) -> None:
     assert y.port == target.port
 
 
-_PIECES = st.sampled_from(["https://", "http://", "smba.trafficmanager.net", "127.0.0.1", "127.0.0.2",
-                           "evil.example", "@", "\\", "%5C", "%40", ":", ":443", ":19999", "/", ".",
-                           "?", "#", "[", "]", "::1", "%", "xn--", "-", "a", "localhost", "\t"])
+_PIECES = st.sampled_from(
+    [
+        "https://",
+        "http://",
+        "smba.trafficmanager.net",
+        "127.0.0.1",
+        "127.0.0.2",
+        "evil.example",
+        "@",
+        "\\",
+        "%5C",
+        "%40",
+        ":",
+        ":443",
+        ":19999",
+        "/",
+        ".",
+        "?",
+        "#",
+        "[",
+        "]",
+        "::1",
+        "%",
+        "xn--",
+        "-",
+        "a",
+        "localhost",
+        "\t",
+    ]
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -155,8 +185,12 @@ def test_whatever_is_accepted_is_where_the_clients_connect(url: str) -> None:
             target = check_outbound_url(url, policy)
         except OutboundUrlError:
             continue
-        assert target.host in {"smba.trafficmanager.net", "127.0.0.1", "localhost", "::1"} or \
-            target.host.endswith(".smba.trafficmanager.net")
+        assert target.host in {
+            "smba.trafficmanager.net",
+            "127.0.0.1",
+            "localhost",
+            "::1",
+        } or target.host.endswith(".smba.trafficmanager.net")
         assert_clients_connect_to(url, target)
 
 
@@ -190,24 +224,40 @@ async def listener() -> AsyncIterator[Listener]:
 
 
 def attack_urls(port: int, allowed: str) -> list[str]:
-    return [f"http://127.0.0.2:{port}\\@{allowed}/", f"http://127.0.0.2:{port}\\\\@{allowed}/",
-            f"http://127.0.0.2:{port}%5C@{allowed}/", f"http://127.0.0.2:{port}@{allowed}/",
-            f"http://{allowed}@127.0.0.2:{port}/", f"http://127.0.0.2:{port}/"]
+    return [
+        f"http://127.0.0.2:{port}\\@{allowed}/",
+        f"http://127.0.0.2:{port}\\\\@{allowed}/",
+        f"http://127.0.0.2:{port}%5C@{allowed}/",
+        f"http://127.0.0.2:{port}@{allowed}/",
+        f"http://{allowed}@127.0.0.2:{port}/",
+        f"http://127.0.0.2:{port}/",
+    ]
 
 
 def activity(aid: str, service_url: str, *, tenant: str = TENANT) -> dict[str, object]:
-    return {"type": "message", "id": aid, "text": "hello", "channelId": "msteams",
-            "serviceUrl": service_url, "from": {"id": "29:alex", "name": "Alex"},
-            "recipient": {"id": "28:bot"}, "conversation": {"id": f"a:conv-{aid}", "tenantId": tenant},
-            "channelData": {"tenant": {"id": tenant}}}
+    return {
+        "type": "message",
+        "id": aid,
+        "text": "hello",
+        "channelId": "msteams",
+        "serviceUrl": service_url,
+        "from": {"id": "29:alex", "name": "Alex"},
+        "recipient": {"id": "28:bot"},
+        "conversation": {"id": f"a:conv-{aid}", "tenantId": tenant},
+        "channelData": {"tenant": {"id": tenant}},
+    }
 
 
 async def test_dev_bot_never_connects_past_the_allow_list(bot_storage: SqlStorage) -> None:
-    settings_ = bot_module.load_bot_settings({
-        "OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": TENANT,
-        "OPENSLOT_TOKEN_SERVICE_URL": "http://127.0.0.1:9",
-        "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "smba.trafficmanager.net,127.0.0.1",
-        "OPENSLOT_BOT_CONNECTOR_TIMEOUT_S": "2"})
+    settings_ = bot_module.load_bot_settings(
+        {
+            "OPENSLOT_ENV": "dev",
+            "OPENSLOT_DEV_TENANT_ID": TENANT,
+            "OPENSLOT_TOKEN_SERVICE_URL": "http://127.0.0.1:9",
+            "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "smba.trafficmanager.net,127.0.0.1",
+            "OPENSLOT_BOT_CONNECTOR_TIMEOUT_S": "2",
+        }
+    )
     app = bot_module.build_app(settings_, calendar=FakeCalendarService(), storage=bot_storage)
     async with listener() as target, TestClient(TestServer(app, host="127.0.0.1")) as client:
         urls = attack_urls(target.port, "smba.trafficmanager.net") + attack_urls(target.port, "127.0.0.1")
@@ -218,8 +268,9 @@ async def test_dev_bot_never_connects_past_the_allow_list(bot_storage: SqlStorag
     assert target.received == []
 
 
-async def test_prod_bot_sends_no_token_past_the_allow_list(prod_bot: ProdBot,
-                                                           bot_storage: SqlStorage) -> None:
+async def test_prod_bot_sends_no_token_past_the_allow_list(
+    prod_bot: ProdBot, bot_storage: SqlStorage
+) -> None:
     """A genuinely signed channel token naming the attacker's serviceUrl (as a compromised or
     confused channel would send): the validator, not the claim, decides where the token goes, and
     each refusal is one `dropped:service_url` row of the audit chain."""
@@ -243,9 +294,13 @@ async def test_prod_bot_sends_no_token_past_the_allow_list(prod_bot: ProdBot,
 
 async def test_connector_factory_refuses_at_send_time(tmp_path: Path) -> None:
     """Proactive sends (continue_conversation) and replies both get their client here."""
-    settings_ = bot_module.load_bot_settings({
-        "OPENSLOT_ENV": "dev", "OPENSLOT_DEV_TENANT_ID": TENANT,
-        "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "smba.trafficmanager.net"})
+    settings_ = bot_module.load_bot_settings(
+        {
+            "OPENSLOT_ENV": "dev",
+            "OPENSLOT_DEV_TENANT_ID": TENANT,
+            "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "smba.trafficmanager.net",
+        }
+    )
     auth = bot_module.OpenSlotAuthentication(settings_)
     identity = bot_module.ClaimsIdentity({}, True)
     factory = auth.create_connector_factory(identity)

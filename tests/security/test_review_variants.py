@@ -37,9 +37,13 @@ def _graph(stack: Stack) -> Any:
 
 async def _slots(stack: Stack, people: list[str]) -> list[dict[str, str]]:
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    body = {"interviewers": people, "duration_min": 30, "all": True,
-            "start": format_time(now + timedelta(days=1)),
-            "end": format_time(now + timedelta(days=8))}
+    body = {
+        "interviewers": people,
+        "duration_min": 30,
+        "all": True,
+        "start": format_time(now + timedelta(days=1)),
+        "end": format_time(now + timedelta(days=8)),
+    }
     status, doc = await stack.post("/v1/slots/find", body, stack.token())
     assert status == 200, doc
     return list(doc["slots"])
@@ -52,8 +56,10 @@ async def _rows(stack: Stack) -> list[storage.InterviewRow]:
 
 # ---- replay: one idempotency key, two different bodies ---------------------------------------
 
+
 async def test_idempotency_key_reused_with_another_time_books_nothing_unoffered(
-        calendar_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    calendar_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A first booking's Graph write times out (its reservation stays pending, as designed for a
     retry). The same key is then sent with another, never offered time (the middle of the
     night): a retry must be the same request, else it is refused; nothing is written at the new
@@ -68,15 +74,12 @@ async def test_idempotency_key_reused_with_another_time_books_nothing_unoffered(
         raise GraphUnavailableError()
 
     monkeypatch.setattr(graph, "create_event", lost)
-    status, doc = await stack.post("/v1/interviews", booking_body([megan], slot, "key-1"),
-                                   stack.token())
+    status, doc = await stack.post("/v1/interviews", booking_body([megan], slot, "key-1"), stack.token())
     assert status == 504, doc
     monkeypatch.setattr(graph, "create_event", real)
     night_start = parse_time(slot["start"]) + timedelta(hours=13)
-    night = {"start": format_time(night_start),
-             "end": format_time(night_start + timedelta(minutes=30))}
-    status, doc = await stack.post("/v1/interviews", booking_body([megan], night, "key-1"),
-                                   stack.token())
+    night = {"start": format_time(night_start), "end": format_time(night_start + timedelta(minutes=30))}
+    status, doc = await stack.post("/v1/interviews", booking_body([megan], night, "key-1"), stack.token())
     assert status == 409 or doc.get("start") == slot["start"], (status, doc)
     assert events_at(stack, megan, night["start"]) == [], "an unoffered time was booked"
     for row in await _rows(stack):
@@ -84,7 +87,8 @@ async def test_idempotency_key_reused_with_another_time_books_nothing_unoffered(
 
 
 async def test_idempotency_key_reused_with_another_panel_is_refused(
-        calendar_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    calendar_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Same key, same time, another interviewer: the reservation names Megan, so an event for
     Christie would be a write no reservation covers."""
     stack = calendar_stack
@@ -98,8 +102,7 @@ async def test_idempotency_key_reused_with_another_panel_is_refused(
         raise GraphUnavailableError()
 
     monkeypatch.setattr(graph, "create_event", lost)
-    status, doc = await stack.post("/v1/interviews", booking_body([megan], slot, "key-2"),
-                                   stack.token())
+    status, doc = await stack.post("/v1/interviews", booking_body([megan], slot, "key-2"), stack.token())
     assert status == 504, doc
     monkeypatch.setattr(graph, "create_event", real)
     calls: list[str] = []
@@ -113,18 +116,19 @@ async def test_idempotency_key_reused_with_another_panel_is_refused(
     monkeypatch.setattr(graph, "get_schedules", None)  # any free/busy read would fail loudly
     async with stack.runtime.store.transaction() as tx:
         before = (await tx.execute(sa.select(sa.func.count()).select_from(audit_log))).scalar()
-    status, doc = await stack.post("/v1/interviews", booking_body([christie], slot, "key-2"),
-                                   stack.token())
+    status, doc = await stack.post("/v1/interviews", booking_body([christie], slot, "key-2"), stack.token())
     assert status == 409, (status, doc)
     assert calls == [], "no Graph call before the refusal"
     async with stack.runtime.store.transaction() as tx:
-        rows = (await tx.execute(sa.select(audit_log.c.result).where(
-            audit_log.c.seq > before))).scalars().all()
+        rows = (
+            (await tx.execute(sa.select(audit_log.c.result).where(audit_log.c.seq > before))).scalars().all()
+        )
     assert rows == ["denied:idempotency_key"], rows
     assert events_at(stack, christie, slot["start"]) == []
 
 
 # ---- the candidate form nonce: one spelling only ----------------------------------------------
+
 
 def test_form_nonce_with_non_ascii_digits_is_refused_not_a_crash() -> None:
     """``str.isdigit`` and ``int`` take any Unicode digit (Arabic-Indic, superscripts):
@@ -148,29 +152,30 @@ def test_form_nonce_with_non_ascii_digits_is_refused_not_a_crash() -> None:
 
 # ---- the manager's reschedule: the same rules as booking ---------------------------------------
 
-async def test_manager_reschedule_into_the_past_is_refused(calendar_stack: Stack) -> None:  # noqa: F811
+
+async def test_manager_reschedule_into_the_past_is_refused(calendar_stack: Stack) -> None:
     """Booking refuses a start in the past; moving an interview there must be refused too (no
     Graph write): yesterday at the same working-hours time."""
     stack = calendar_stack
     megan = str(user(stack, "Megan Bowen")["mail"]).lower()
     slot = (await _slots(stack, [megan]))[0]
-    status, booked = await stack.post("/v1/interviews", booking_body([megan], slot, "past-1"),
-                                      stack.token())
+    status, booked = await stack.post("/v1/interviews", booking_body([megan], slot, "past-1"), stack.token())
     assert status == 201, booked
     for days in (2, 3, 4, 7):
         back = parse_time(slot["start"]) - timedelta(days=days)
         assert back < datetime.now(UTC)
         past = {"start": format_time(back), "end": format_time(back + timedelta(minutes=30))}
-        status, doc = await stack.post(f"/v1/interviews/{booked['id']}/reschedule", past,
-                                       stack.token())
+        status, doc = await stack.post(f"/v1/interviews/{booked['id']}/reschedule", past, stack.token())
         assert status == 400, (days, status, doc)
         assert events_at(stack, megan, past["start"]) == []
 
 
 # ---- cancel racing a create whose answer was lost ------------------------------------------------
 
+
 async def test_cancelling_a_pending_booking_never_leaves_an_event_without_a_reservation(
-        calendar_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    calendar_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The create reached Outlook but its answer was lost (504; the row stays pending, listed in
     My interviews). Cancelling that row must not just drop the reservation while Outlook keeps
     the event: either the cancel is refused (the booking is still being settled) or the event
@@ -186,8 +191,7 @@ async def test_cancelling_a_pending_booking_never_leaves_an_event_without_a_rese
         raise GraphUnavailableError()
 
     monkeypatch.setattr(graph, "create_event", answer_lost)
-    status, doc = await stack.post("/v1/interviews", booking_body([megan], slot, "lost-1"),
-                                   stack.token())
+    status, doc = await stack.post("/v1/interviews", booking_body([megan], slot, "lost-1"), stack.token())
     assert status == 504, doc
     monkeypatch.setattr(graph, "create_event", real)
     assert len(events_at(stack, megan, slot["start"])) == 1
@@ -207,39 +211,42 @@ async def test_cancelling_a_pending_booking_never_leaves_an_event_without_a_rese
 _POLICY_URLS = ("smba.trafficmanager.net", "127.0.0.1")
 
 
-@pytest.mark.parametrize("url", [
-    "https://smba.trafficmanager.net\n/",  # newline / tab / CR inside or at the end
-    "https://smba.trafficmanager.net/\n",
-    "https://smba.trafficmanager.net/amer/\r",
-    "https://smba.trafficmanager.net\t.evil.example/",
-    "https://evil.example\t@smba.trafficmanager.net/",
-    "https://smba.trafficmanager.net%2eevil.example/",  # escapes in the host
-    "https://smba%2etrafficmanager.net/",
-    "https://evil.example%2f@smba.trafficmanager.net/",
-    "https:\\\\smba.trafficmanager.net/",  # backslashes instead of slashes
-    "https:/\\smba.trafficmanager.net/",
-    "https:///smba.trafficmanager.net/",
-    "https:smba.trafficmanager.net",
-    "//smba.trafficmanager.net/",
-    "wss://smba.trafficmanager.net/",
-    "https+unix://smba.trafficmanager.net/",
-    " https://smba.trafficmanager.net/",
-    "https://smba.trafficmanager.net:443:80/",
-    "https://smba.trafficmanager.net:0/",
-    "https://smba.trafficmanager.net:65979/",  # 443 + 65536
-    "https://smba.trafficmanager.net:+443/",
-    "https://smba.trafficmanager.net:\u0664\u0664\u0663/",  # Arabic-Indic digits
-    "https://[::ffff:7f00:1]/",  # IPv4-mapped 127.0.0.1, in canonical IPv6 form
-    "https://[::ffff:127.0.0.1]/",
-    "https://[::127.0.0.1]/",
-    "https://[64:ff9b::7f00:1]/",  # NAT64 of 127.0.0.1
-    "https://0.0.0.0/",
-    "https://smba.trafficmanager.net..evil.example/",
-    "https://SMBA.TRAFFICMANAGER.NET.evil.example/",
-    "https://trafficmanager.net/",  # a parent of the allowed host
-    "https://xn--smba.trafficmanager.net/",
-    "https://smba.trafficmanager.net#@evil.example/x",  # fragment: must stay the same host
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://smba.trafficmanager.net\n/",  # newline / tab / CR inside or at the end
+        "https://smba.trafficmanager.net/\n",
+        "https://smba.trafficmanager.net/amer/\r",
+        "https://smba.trafficmanager.net\t.evil.example/",
+        "https://evil.example\t@smba.trafficmanager.net/",
+        "https://smba.trafficmanager.net%2eevil.example/",  # escapes in the host
+        "https://smba%2etrafficmanager.net/",
+        "https://evil.example%2f@smba.trafficmanager.net/",
+        "https:\\\\smba.trafficmanager.net/",  # backslashes instead of slashes
+        "https:/\\smba.trafficmanager.net/",
+        "https:///smba.trafficmanager.net/",
+        "https:smba.trafficmanager.net",
+        "//smba.trafficmanager.net/",
+        "wss://smba.trafficmanager.net/",
+        "https+unix://smba.trafficmanager.net/",
+        " https://smba.trafficmanager.net/",
+        "https://smba.trafficmanager.net:443:80/",
+        "https://smba.trafficmanager.net:0/",
+        "https://smba.trafficmanager.net:65979/",  # 443 + 65536
+        "https://smba.trafficmanager.net:+443/",
+        "https://smba.trafficmanager.net:\u0664\u0664\u0663/",  # Arabic-Indic digits
+        "https://[::ffff:7f00:1]/",  # IPv4-mapped 127.0.0.1, in canonical IPv6 form
+        "https://[::ffff:127.0.0.1]/",
+        "https://[::127.0.0.1]/",
+        "https://[64:ff9b::7f00:1]/",  # NAT64 of 127.0.0.1
+        "https://0.0.0.0/",
+        "https://smba.trafficmanager.net..evil.example/",
+        "https://SMBA.TRAFFICMANAGER.NET.evil.example/",
+        "https://trafficmanager.net/",  # a parent of the allowed host
+        "https://xn--smba.trafficmanager.net/",
+        "https://smba.trafficmanager.net#@evil.example/x",  # fragment: must stay the same host
+    ],
+)
 def test_outbound_spellings_refused(url: str) -> None:
     for policy in (OutboundPolicy(_POLICY_URLS), OutboundPolicy(_POLICY_URLS, dev=True)):
         if outbound_url_allowed(url, policy):  # only if what is checked is what is connected to
@@ -249,11 +256,14 @@ def test_outbound_spellings_refused(url: str) -> None:
             assert url.endswith("#@evil.example/x"), url
 
 
-@pytest.mark.parametrize(("url", "port"), [
-    ("HTTPS://smba.trafficmanager.net/amer/", 443),
-    ("https://smba.trafficmanager.net:443/amer/", 443),
-    ("https://smba.trafficmanager.net:0443/amer/", 443),
-])
+@pytest.mark.parametrize(
+    ("url", "port"),
+    [
+        ("HTTPS://smba.trafficmanager.net/amer/", 443),
+        ("https://smba.trafficmanager.net:443/amer/", 443),
+        ("https://smba.trafficmanager.net:0443/amer/", 443),
+    ],
+)
 def test_outbound_spellings_accepted_connect_where_checked(url: str, port: int) -> None:
     target = check_outbound_url(url, OutboundPolicy(_POLICY_URLS))
     assert target.port == port
@@ -262,21 +272,30 @@ def test_outbound_spellings_accepted_connect_where_checked(url: str, port: int) 
 
 # ---- finding 9: the invitee a candidate types is never inside the tenant ---------------------
 
-@pytest.mark.parametrize("email", [
-    "CHRISTIEC@CONTOSO.EXAMPLE",  # case
-    "christiec+interview@contoso.example",  # plus addressing delivers to christiec
-    "christiec@mail.contoso.example",  # a subdomain
-    "schedulable@contoso.example",  # a group
-    "rainier@contoso.example",  # a room
-])
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "CHRISTIEC@CONTOSO.EXAMPLE",  # case
+        "christiec+interview@contoso.example",  # plus addressing delivers to christiec
+        "christiec@mail.contoso.example",  # a subdomain
+        "schedulable@contoso.example",  # a group
+        "rainier@contoso.example",  # a room
+    ],
+)
 async def test_candidate_typed_invitee_inside_the_tenant_is_refused(
-        calendar_stack: Stack, email: str) -> None:  # noqa: F811
+    calendar_stack: Stack, email: str
+) -> None:
     stack = calendar_stack
     megan = str(user(stack, "Megan Bowen")["mail"]).lower()
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    body = {"interviewers": [megan], "duration_min": 30, "candidate_name": "Dana Smith",
-            "window_start": format_time(now + timedelta(days=1)),
-            "window_end": format_time(now + timedelta(days=8))}
+    body = {
+        "interviewers": [megan],
+        "duration_min": 30,
+        "candidate_name": "Dana Smith",
+        "window_start": format_time(now + timedelta(days=1)),
+        "window_end": format_time(now + timedelta(days=8)),
+    }
     status, offer = await stack.post("/v1/offers", body, stack.token())
     assert status == 201, offer
     token = str(offer["url"]).rsplit("/c/", 1)[1]
@@ -284,27 +303,28 @@ async def test_candidate_typed_invitee_inside_the_tenant_is_refused(
     assert status == 200, view
     assert view["needs_email"], view
     slot = view["slots"][0]
-    status, doc = await stack.post("/v1/candidate/book",
-                                   {"token": token, "start": slot["start"], "email": email})
+    status, doc = await stack.post(
+        "/v1/candidate/book", {"token": token, "start": slot["start"], "email": email}
+    )
     assert status == 400, (status, doc)
     assert events_at(stack, megan, slot["start"]) == []
 
 
 # ---- path ids: the pinned pattern, ASCII only ------------------------------------------------
 
+
 @pytest.mark.parametrize("raw", ["%C3%A4bc", "%D9%A1%D9%A2", "%EF%BC%91", "a%C2%B2"])
-async def test_path_id_outside_the_pinned_pattern_is_a_400(
-        calendar_stack: Stack, raw: str) -> None:  # noqa: F811
+async def test_path_id_outside_the_pinned_pattern_is_a_400(calendar_stack: Stack, raw: str) -> None:
     """The OpenAPI document pins ``^[A-Za-z0-9-]{1,64}\\Z``; ``str.isalnum`` also takes
     letters and digits of every script (a second spelling the schema does not allow)."""
-    status, doc = await calendar_stack.post(f"/v1/interviews/{raw}/cancel", {},
-                                            calendar_stack.token())
+    status, doc = await calendar_stack.post(f"/v1/interviews/{raw}/cancel", {}, calendar_stack.token())
     assert status == 400, (status, doc)
 
 
 # ---- rooms vs people: a room cannot ride in as an optional attendee -----------------------------
 
-async def test_a_room_as_optional_attendee_is_refused(calendar_stack: Stack) -> None:  # noqa: F811
+
+async def test_a_room_as_optional_attendee_is_refused(calendar_stack: Stack) -> None:
     """Optional attendees are invited, never searched or reserved. A room invited so would be
     booked (rooms auto-accept) with no free/busy check and no reservation: a room taken twice.
     A room goes in ``rooms`` (checked and reserved) or nowhere."""
@@ -314,51 +334,71 @@ async def test_a_room_as_optional_attendee_is_refused(calendar_stack: Stack) -> 
     christie = str(user(stack, "Christie Cline")["mail"]).lower()
     slot = (await _slots(stack, [megan, christie]))[0]
     status, first = await stack.post(
-        "/v1/interviews", {**booking_body([megan], slot, "room-1"), "rooms": [room]},
-        stack.token())
+        "/v1/interviews", {**booking_body([megan], slot, "room-1"), "rooms": [room]}, stack.token()
+    )
     assert status == 201, first
     for n, optional in enumerate(([room], ["RAINIER@contoso.example"])):
         status, doc = await stack.post(
-            "/v1/interviews", {**booking_body([christie], slot, f"room-2-{n}"),
-                               "candidate": {"name": "Lee Park", "email": "lee@example.org"},
-                               "optional": optional}, stack.token())
+            "/v1/interviews",
+            {
+                **booking_body([christie], slot, f"room-2-{n}"),
+                "candidate": {"name": "Lee Park", "email": "lee@example.org"},
+                "optional": optional,
+            },
+            stack.token(),
+        )
         assert status in {400, 403}, (status, doc)
     assert len(events_at(stack, room, slot["start"])) <= 1
 
 
 # ---- a stored conversation reference belongs to the manager who makes the link ------------------
 
-@pytest.mark.parametrize("change", [
-    {"conversation": {"id": "a:someone-else", "tenantId": "0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a4b"}},
-    {"user": {"id": "29:christie", "aadObjectId": "0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a4b"}},
-])
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"conversation": {"id": "a:someone-else", "tenantId": "0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a4b"}},
+        {"user": {"id": "29:christie", "aadObjectId": "0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a4b"}},
+    ],
+)
 async def test_offer_refuses_a_conversation_reference_that_is_not_the_callers(
-        calendar_stack: Stack, change: dict[str, Any]) -> None:  # noqa: F811
+    calendar_stack: Stack, change: dict[str, Any]
+) -> None:
     """The notice of a booking goes, with the bot's token, to the stored reference: a caller
     of the private API must not aim it at another tenant's or another user's conversation."""
     stack = calendar_stack
     megan = str(user(stack, "Megan Bowen")["mail"]).lower()
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    ref = {"activityId": "m1", "user": {"id": "29:alex", "name": "Alex Wilber"},
-           "bot": {"id": "28:openslot", "name": "OpenSlot"},
-           "conversation": {"id": "a:conv-alex", "tenantId": stack.devtenant.tenant_id},
-           "channelId": "msteams", "serviceUrl": "https://smba.trafficmanager.net/amer/"}
-    body = {"interviewers": [megan], "duration_min": 30, "candidate_name": "Dana Smith",
-            "window_start": format_time(now + timedelta(days=1)),
-            "window_end": format_time(now + timedelta(days=8))}
-    status, doc = await stack.post("/v1/offers", {**body, "conversation_ref": ref},
-                                   stack.token())
+    ref = {
+        "activityId": "m1",
+        "user": {"id": "29:alex", "name": "Alex Wilber"},
+        "bot": {"id": "28:openslot", "name": "OpenSlot"},
+        "conversation": {"id": "a:conv-alex", "tenantId": stack.devtenant.tenant_id},
+        "channelId": "msteams",
+        "serviceUrl": "https://smba.trafficmanager.net/amer/",
+    }
+    body = {
+        "interviewers": [megan],
+        "duration_min": 30,
+        "candidate_name": "Dana Smith",
+        "window_start": format_time(now + timedelta(days=1)),
+        "window_end": format_time(now + timedelta(days=8)),
+    }
+    status, doc = await stack.post("/v1/offers", {**body, "conversation_ref": ref}, stack.token())
     assert status == 201, doc  # the caller's own reference is fine
-    status, doc = await stack.post("/v1/offers", {**body, "conversation_ref": {**ref, **change}},
-                                   stack.token())
+    status, doc = await stack.post(
+        "/v1/offers", {**body, "conversation_ref": {**ref, **change}}, stack.token()
+    )
     assert status == 400, (status, doc)
 
 
 # ---- candidate and manager racing on one interview ------------------------------------------------
 
+
 @pytest.mark.parametrize("candidate_action", ["cancel", "reschedule"])
 async def test_candidate_and_manager_changing_one_interview_at_once_agree_with_outlook(
-        calendar_stack: Stack, candidate_action: str) -> None:  # noqa: F811
+    calendar_stack: Stack, candidate_action: str
+) -> None:
     """The manager moves the interview the candidate booked while the candidate cancels or
     moves it elsewhere: whatever wins, every live row is in Outlook at its own time and a
     cancelled interview leaves no live event."""
@@ -369,15 +409,16 @@ async def test_candidate_and_manager_changing_one_interview_at_once_agree_with_o
     status, view = await stack.post("/v1/candidate/slots", {"token": token})
     assert status == 200, view
     first = view["slots"][0]
-    status, booked = await stack.post("/v1/candidate/book", {"token": token,
-                                                             "start": first["start"]})
+    status, booked = await stack.post("/v1/candidate/book", {"token": token, "start": first["start"]})
     assert status == 201, booked
-    later = [s for s in view["slots"]
-             if parse_time(s["start"]) >= parse_time(first["end"]) + timedelta(hours=2)]
+    later = [
+        s for s in view["slots"] if parse_time(s["start"]) >= parse_time(first["end"]) + timedelta(hours=2)
+    ]
     mine, theirs = later[0], later[-1]
     (row,) = await _rows(stack)
-    manager = stack.post(f"/v1/interviews/{row.id}/reschedule",
-                         {"start": mine["start"], "end": mine["end"]}, stack.token())
+    manager = stack.post(
+        f"/v1/interviews/{row.id}/reschedule", {"start": mine["start"], "end": mine["end"]}, stack.token()
+    )
     body: dict[str, str] = {"token": token}
     if candidate_action == "reschedule":
         body["start"] = theirs["start"]
@@ -393,43 +434,70 @@ async def test_candidate_and_manager_changing_one_interview_at_once_agree_with_o
 
 # ---- zone names: never a path, never a 500 -------------------------------------------------------
 
-_BAD_ZONES = ["../../../../etc/passwd", "/etc/localtime", "Europe/../../etc/hosts", "Nowhere/Zone",
-              "UTC ", ".", "Europe/Paris/", "(UTC+01:00) Amsterdam, Berlin", "Europe", "America"]
+_BAD_ZONES = [
+    "../../../../etc/passwd",
+    "/etc/localtime",
+    "Europe/../../etc/hosts",
+    "Nowhere/Zone",
+    "UTC ",
+    ".",
+    "Europe/Paris/",
+    "(UTC+01:00) Amsterdam, Berlin",
+    "Europe",
+    "America",
+]
 
 
 @pytest.mark.parametrize("zone", _BAD_ZONES)
-async def test_zone_names_that_are_paths_or_unknown_are_400(calendar_stack: Stack,  # noqa: F811
-                                                            zone: str) -> None:
+async def test_zone_names_that_are_paths_or_unknown_are_400(
+    calendar_stack: Stack,
+    zone: str,
+) -> None:
     stack = calendar_stack
     megan = str(user(stack, "Megan Bowen")["mail"]).lower()
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    window = {"start": format_time(now + timedelta(days=1)),
-              "end": format_time(now + timedelta(days=3))}
-    status, doc = await stack.post("/v1/slots/find", {
-        "interviewers": [megan], "duration_min": 30, **window, "candidate_time_zone": zone,
-        "candidate_day_start": "09:00", "candidate_day_end": "17:00"}, stack.token())
+    window = {"start": format_time(now + timedelta(days=1)), "end": format_time(now + timedelta(days=3))}
+    status, doc = await stack.post(
+        "/v1/slots/find",
+        {
+            "interviewers": [megan],
+            "duration_min": 30,
+            **window,
+            "candidate_time_zone": zone,
+            "candidate_day_start": "09:00",
+            "candidate_day_end": "17:00",
+        },
+        stack.token(),
+    )
     assert status == 400, (status, doc)
-    offer = {"interviewers": [megan], "duration_min": 30, "candidate_name": "Dana Smith",
-             "window_start": window["start"], "window_end": window["end"]}
+    offer = {
+        "interviewers": [megan],
+        "duration_min": 30,
+        "candidate_name": "Dana Smith",
+        "window_start": window["start"],
+        "window_end": window["end"],
+    }
     for field in ("candidate_time_zone", "manager_time_zone"):
         status, doc = await stack.post("/v1/offers", {**offer, field: zone}, stack.token())
         assert status == 400, (field, status, doc)
     ok, made = await stack.post("/v1/offers", offer, stack.token())
     assert ok == 201, made
-    status, doc = await stack.post("/v1/candidate/slots",
-                                   {"token": capability(made), "time_zone": zone})
+    status, doc = await stack.post("/v1/candidate/slots", {"token": capability(made), "time_zone": zone})
     assert status == 400, (status, doc)
 
 
 # ---- strings that display as something else, or cannot be encoded -----------------------------
 
-@pytest.mark.parametrize("name", [
-    "Dana \u202egnp.exe",  # right-to-left override: the subject reads "Dana exe.png"
-    "Dana \u2066Smith\u2069",  # isolates
-    "Dana \ud800Smith",  # a lone surrogate: valid JSON, not encodable as UTF-8
-])
-async def test_names_with_bidi_overrides_or_lone_surrogates_are_400(
-        calendar_stack: Stack, name: str) -> None:  # noqa: F811
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Dana \u202egnp.exe",  # right-to-left override: the subject reads "Dana exe.png"
+        "Dana \u2066Smith\u2069",  # isolates
+        "Dana \ud800Smith",  # a lone surrogate: valid JSON, not encodable as UTF-8
+    ],
+)
+async def test_names_with_bidi_overrides_or_lone_surrogates_are_400(calendar_stack: Stack, name: str) -> None:
     import json as _json
 
     stack = calendar_stack
@@ -439,26 +507,34 @@ async def test_names_with_bidi_overrides_or_lone_surrogates_are_400(
     body["candidate"]["name"] = name
     raw = _json.dumps(body)  # ensure_ascii: the surrogate travels as a \\ud800 escape
     response = await stack.client.post(
-        "/v1/interviews", data=raw,
-        headers={"Authorization": f"Bearer {stack.token()}", "Content-Type": "application/json"})
+        "/v1/interviews",
+        data=raw,
+        headers={"Authorization": f"Bearer {stack.token()}", "Content-Type": "application/json"},
+    )
     assert response.status == 400, (response.status, await response.text())
     assert events_at(stack, megan, slot["start"]) == []
 
 
 # ---- the public candidate form: bytes that are not the form's charset ----------------------------
 
-@pytest.mark.parametrize(("body", "content_type"), [
-    (b"nonce=\xff\xfe&slot=x", "application/x-www-form-urlencoded"),
-    (b"nonce=%ED%A0%80&slot=x", "application/x-www-form-urlencoded"),
-    (b"nonce=x&slot=x", "application/x-www-form-urlencoded; charset=no-such-charset"),
-    (b"nonce=\xa4&slot=x", "application/x-www-form-urlencoded; charset=utf-16"),
-])
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"nonce=\xff\xfe&slot=x", "application/x-www-form-urlencoded"),
+        (b"nonce=%ED%A0%80&slot=x", "application/x-www-form-urlencoded"),
+        (b"nonce=x&slot=x", "application/x-www-form-urlencoded; charset=no-such-charset"),
+        (b"nonce=\xa4&slot=x", "application/x-www-form-urlencoded; charset=utf-16"),
+    ],
+)
 async def test_candidate_form_with_undecodable_bytes_is_refused_not_a_500(
-        candidate_env: Any, body: bytes, content_type: str) -> None:  # noqa: F811
+    candidate_env: Any, body: bytes, content_type: str
+) -> None:
     env = candidate_env
     token, _ = await env.make_offer([env.person("Megan Bowen")])
     for action in ("book", "cancel", "reschedule"):
-        resp = await env.bot.post(f"/c/{token}/{action}", data=body,
-                                  headers={"Content-Type": content_type}, allow_redirects=False)
+        resp = await env.bot.post(
+            f"/c/{token}/{action}", data=body, headers={"Content-Type": content_type}, allow_redirects=False
+        )
         await resp.read()
         assert 400 <= resp.status < 500, (action, resp.status)

@@ -22,8 +22,9 @@ from tests.security.servers import calendar_service, serve_cm_in_thread
 
 
 @pytest.fixture(scope="module")
-def calendar_url(devtenant_server: DevTenantHandle,
-                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def calendar_url(
+    devtenant_server: DevTenantHandle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("schemathesis")
     try:
         with serve_cm_in_thread(lambda: calendar_service(devtenant_server, tmp)) as url:
@@ -55,14 +56,16 @@ def test_served_document_is_the_fuzzed_one(calendar_url: str, http: requests.Ses
 
 
 @schema.parametrize()
-@settings(max_examples=25, derandomize=True, deadline=None,
-          suppress_health_check=list(HealthCheck))
-def test_calendar_service_never_5xx(case: Any, calendar_url: str, bearer: str,
-                                    http: requests.Session) -> None:
-    response = case.call_and_validate(base_url=calendar_url, session=http,
-                                      headers={"Authorization": f"Bearer {bearer}"},
-                                      checks=[not_a_server_error])
+@settings(max_examples=25, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+def test_calendar_service_never_5xx(
+    case: Any, calendar_url: str, bearer: str, http: requests.Session
+) -> None:
+    response = case.call_and_validate(
+        base_url=calendar_url,
+        session=http,
+        headers={"Authorization": f"Bearer {bearer}"},
+        checks=[not_a_server_error],
+    )
     documented = case.operation.definition.raw.get("responses", {})
     if 200 <= response.status_code < 300:
-        assert str(response.status_code) in documented, (case.operation.label,
-                                                          response.status_code)
+        assert str(response.status_code) in documented, (case.operation.label, response.status_code)

@@ -47,18 +47,25 @@ def test_each_rule_fires_on_its_planted_value(rule: str) -> None:
     assert PLANTED[rule].decode() not in str(found[0])  # the report redacts
 
 
-@pytest.mark.parametrize("text", [
-    b"tenant 6f2d5c1e-8d3b-4a7e-9f41-2b7c9e0d1a55 user 25da05b9 status 401",
-    b"GET /c/abc123 404", b"eyJhbGciOiJSUzI1NiJ9 header only", b"canary- lower case",
-    b'{"refresh_token": ""}', b"POST /api/messages 401",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"tenant 6f2d5c1e-8d3b-4a7e-9f41-2b7c9e0d1a55 user 25da05b9 status 401",
+        b"GET /c/abc123 404",
+        b"eyJhbGciOiJSUzI1NiJ9 header only",
+        b"canary- lower case",
+        b'{"refresh_token": ""}',
+        b"POST /api/messages 401",
+    ],
+)
 def test_benign_text_is_clean(text: bytes) -> None:
     assert scan_bytes(text, "mem") == []
 
 
 def test_devtenant_refresh_token_format_is_caught() -> None:
     assert [f.rule for f in scan_bytes(b"rt 0.devtenant.QWxhZGRpbjpvcGVuIHNlc2FtZQ", "m")] == [
-        "refresh_token"]
+        "refresh_token"
+    ]
 
 
 def test_sqlite_pages_and_wal_are_scanned(planted_dir: Path) -> None:
@@ -88,6 +95,7 @@ def test_ignore_marker_and_suffixes(planted_dir: Path) -> None:
 
 def test_planted_logger_is_not_teed(request: pytest.FixtureRequest) -> None:
     from tests.conftest import tee_path
+
     path = tee_path(request.config)
     if not path.exists():
         pytest.skip("secret scan disabled (OPENSLOT_SECRET_SCAN=0)")
@@ -106,21 +114,42 @@ def _inner_run(planted_dir: Path, body: str) -> subprocess.CompletedProcess[str]
     proj.mkdir()
     (proj / "conftest.py").write_text(
         "from tests.conftest import (pytest_runtest_logreport, pytest_sessionfinish,\n"
-        "                            pytest_sessionstart, pytest_terminal_summary)\n")
+        "                            pytest_sessionstart, pytest_terminal_summary)\n"
+    )
     (proj / "test_inner.py").write_text(textwrap.dedent(body))
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "OPENSLOT_SECRET_SCAN": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-         "--basetemp", str(planted_dir / "bt"), str(proj)],
-        cwd=proj, env=env, capture_output=True, text=True, timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            "--basetemp",
+            str(planted_dir / "bt"),
+            str(proj),
+        ],
+        cwd=proj,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_a_run_that_logs_a_token_fails(planted_dir: Path) -> None:
-    result = _inner_run(planted_dir, f"""
+    result = _inner_run(
+        planted_dir,
+        f"""
         import logging
         def test_leaks():
             logging.getLogger("openslot.leaky").info("token=%s", "{JWT}")
-    """)
+    """,
+    )
     assert result.returncode == 1, result.stdout[-2000:]
     assert "secret scan FAILED" in result.stdout
     assert "run.log" in result.stdout
@@ -131,13 +160,16 @@ def test_a_run_that_logs_a_token_fails(planted_dir: Path) -> None:
 def test_planted_records_stay_out_of_captured_log_sections(planted_dir: Path) -> None:
     # pytest attaches every test's captured log to its report; the tee copies those sections, so a planted
     # record must be dropped there too, while an unplanted leak in the same test still fails the run.
-    planted = _inner_run(planted_dir, f"""
+    planted = _inner_run(
+        planted_dir,
+        f"""
         import logging
         def test_plants():
             logging.getLogger("{PLANTED_LOGGER}").warning("planted %s", "{JWT}")
             logging.getLogger("{PLANTED_LOGGER}.sub").warning("planted %s", "{JWT}")
             logging.getLogger("openslot.fine").warning("kept line")
-    """)
+    """,
+    )
     assert planted.returncode == 0, planted.stdout[-2000:]
     assert "secret scan: no secrets" in planted.stdout
     run_log = (planted_dir / "bt" / "secret-scan" / "run.log").read_text()
@@ -146,10 +178,13 @@ def test_planted_records_stay_out_of_captured_log_sections(planted_dir: Path) ->
 
 
 def test_a_clean_run_passes(planted_dir: Path) -> None:
-    result = _inner_run(planted_dir, """
+    result = _inner_run(
+        planted_dir,
+        """
         import logging
         def test_clean():
             logging.getLogger("openslot.fine").info("slots found: 3")
-    """)
+    """,
+    )
     assert result.returncode == 0, result.stdout[-2000:]
     assert "secret scan: no secrets" in result.stdout

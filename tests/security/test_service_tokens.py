@@ -59,16 +59,27 @@ class Idp:
 
     async def _keys(self, _request: web.Request) -> web.Response:
         self.fetches += 1
-        keys = (self.org.jwks(f"{self.url}/{{tenantid}}/v2.0")["keys"]
-                + self.consumer.jwks(f"{self.url}/{CONSUMER_TID}/v2.0")["keys"])
+        keys = (
+            self.org.jwks(f"{self.url}/{{tenantid}}/v2.0")["keys"]
+            + self.consumer.jwks(f"{self.url}/{CONSUMER_TID}/v2.0")["keys"]
+        )
         return web.json_response({"keys": keys})
 
     def claims(self, tid: str = ORG_TID, **over: Any) -> dict[str, Any]:
         now = int(datetime.now(UTC).timestamp())
-        base = {"aud": CLIENT_ID, "iss": f"{self.url}/{tid}/v2.0", "tid": tid, "ver": "2.0",
-                "oid": "25da05b9-438b-56fc-b1dd-a0f2636eb550", "scp": SCOPE, "iat": now, "nbf": now,
-                "exp": now + 3600, "preferred_username": "alexw@contoso.example",
-                "email": "alexw@contoso.example"}
+        base = {
+            "aud": CLIENT_ID,
+            "iss": f"{self.url}/{tid}/v2.0",
+            "tid": tid,
+            "ver": "2.0",
+            "oid": "25da05b9-438b-56fc-b1dd-a0f2636eb550",
+            "scp": SCOPE,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "preferred_username": "alexw@contoso.example",
+            "email": "alexw@contoso.example",
+        }
         return {**base, **over}
 
     def token(self, keys: SigningKeys | None = None, *, kid: str | None = None, **over: Any) -> str:
@@ -76,8 +87,9 @@ class Idp:
         if kid is None:
             return signer.mint(self.claims(**over))
         # the key object, not PEM: re-loading a PEM key costs ~0.1 s of validation per token
-        return jwt.encode(self.claims(**over), signer.current.private_key, algorithm="RS256",
-                          headers={"kid": kid})
+        return jwt.encode(
+            self.claims(**over), signer.current.private_key, algorithm="RS256", headers={"kid": kid}
+        )
 
 
 @dataclass
@@ -103,8 +115,7 @@ async def validator(idp: Idp) -> AsyncIterator[tuple[TokenValidator, Clock]]:
     clock = Clock()
     async with aiohttp.ClientSession() as session:
         cache = JwksCache(session, idp.url, min_refresh_s=300, clock=clock, timeout_s=2)
-        yield TokenValidator(cache, authority_host=idp.url, client_id=CLIENT_ID,
-                             required_scope=SCOPE), clock
+        yield TokenValidator(cache, authority_host=idp.url, client_id=CLIENT_ID, required_scope=SCOPE), clock
 
 
 async def _refused(v: TokenValidator, token: str) -> bool:
@@ -116,7 +127,8 @@ async def _refused(v: TokenValidator, token: str) -> bool:
 
 
 async def test_unknown_kid_flood_costs_at_most_one_refresh(
-        idp: Idp, validator: tuple[TokenValidator, Clock]) -> None:
+    idp: Idp, validator: tuple[TokenValidator, Clock]
+) -> None:
     v, _clock = validator
     await v.validate(idp.token())  # the first fetch
     assert idp.fetches == 1
@@ -126,7 +138,8 @@ async def test_unknown_kid_flood_costs_at_most_one_refresh(
 
 
 async def test_rollover_new_kid_is_accepted_after_one_bounded_refresh(
-        idp: Idp, validator: tuple[TokenValidator, Clock]) -> None:
+    idp: Idp, validator: tuple[TokenValidator, Clock]
+) -> None:
     v, clock = validator
     old = idp.token()
     await v.validate(old)
@@ -141,7 +154,8 @@ async def test_rollover_new_kid_is_accepted_after_one_bounded_refresh(
 
 
 async def test_jwks_outage_keeps_last_known_good_keys(
-        idp: Idp, validator: tuple[TokenValidator, Clock]) -> None:
+    idp: Idp, validator: tuple[TokenValidator, Clock]
+) -> None:
     v, clock = validator
     await v.validate(idp.token())
     idp.up = False
@@ -152,26 +166,34 @@ async def test_jwks_outage_keeps_last_known_good_keys(
 
 
 async def test_consumer_tenant_key_cannot_sign_an_org_tenant_token(
-        idp: Idp, validator: tuple[TokenValidator, Clock]) -> None:
+    idp: Idp, validator: tuple[TokenValidator, Clock]
+) -> None:
     v, _ = validator
     assert await _refused(v, idp.token(idp.consumer, tid=ORG_TID))
     assert (await v.validate(idp.token(idp.consumer, tid=CONSUMER_TID))).tenant_id == CONSUMER_TID
 
 
 async def test_iss_tid_mismatch_and_non_guid_tid_are_refused(
-        idp: Idp, validator: tuple[TokenValidator, Clock]) -> None:
+    idp: Idp, validator: tuple[TokenValidator, Clock]
+) -> None:
     v, _ = validator
     assert await _refused(v, idp.token(iss=f"{idp.url}/{uuid.uuid4()}/v2.0"))
     assert await _refused(v, idp.token(tid="contoso.example", iss=f"{idp.url}/contoso.example/v2.0"))
 
 
 async def test_identity_is_tid_and_oid_never_email_or_upn(
-        idp: Idp, validator: tuple[TokenValidator, Clock]) -> None:
+    idp: Idp, validator: tuple[TokenValidator, Clock]
+) -> None:
     v, _ = validator
     base = await v.validate(idp.token())
-    renamed = await v.validate(idp.token(preferred_username="ceo@contoso.example",
-                                         email="ceo@contoso.example", upn="ceo@contoso.example",
-                                         unique_name="ceo@contoso.example"))
+    renamed = await v.validate(
+        idp.token(
+            preferred_username="ceo@contoso.example",
+            email="ceo@contoso.example",
+            upn="ceo@contoso.example",
+            unique_name="ceo@contoso.example",
+        )
+    )
     assert (renamed.tenant_id, renamed.oid) == (base.tenant_id, base.oid)
     other_tid = str(uuid.uuid4())
     same_email_elsewhere = await v.validate(idp.token(tid=other_tid))
@@ -183,8 +205,12 @@ async def test_identity_is_tid_and_oid_never_email_or_upn(
 async def test_http_unknown_kid_flood_is_401_with_at_most_one_jwks_fetch(calendar_stack: Stack) -> None:
     stack = calendar_stack
     start = datetime.now(UTC) + timedelta(days=7)
-    body = {"interviewers": ["meganb@contoso.example"], "duration_min": 30,
-            "start": format_time(start), "end": format_time(start + timedelta(days=2))}
+    body = {
+        "interviewers": ["meganb@contoso.example"],
+        "duration_min": 30,
+        "start": format_time(start),
+        "end": format_time(start + timedelta(days=2)),
+    }
     status, _ = await stack.post("/v1/slots/find", body, stack.token())  # warm the cache
     assert status == 200
     claims = jwt.decode(stack.token(), options={"verify_signature": False})
@@ -205,7 +231,16 @@ async def test_time_claims_must_be_integers(idp: Idp, validator: tuple[TokenVali
     v, _ = validator
     now = int(datetime.now(UTC).timestamp())
     assert not await _refused(v, idp.token(exp=now + 3600))
-    for claim, bad in [("exp", str(now + 3600)), ("exp", float(now + 3600)), ("exp", now + 3600.5),
-                       ("exp", True), ("exp", [now + 3600]), ("nbf", str(now)), ("nbf", float(now)),
-                       ("iat", str(now)), ("iat", float(now)), ("exp", 10**20)]:
+    for claim, bad in [
+        ("exp", str(now + 3600)),
+        ("exp", float(now + 3600)),
+        ("exp", now + 3600.5),
+        ("exp", True),
+        ("exp", [now + 3600]),
+        ("nbf", str(now)),
+        ("nbf", float(now)),
+        ("iat", str(now)),
+        ("iat", float(now)),
+        ("exp", 10**20),
+    ]:
         assert await _refused(v, idp.token(**{claim: bad})), (claim, bad)

@@ -45,12 +45,11 @@ from tests.security.gate_env import (
 )
 from tests.service.conftest import ALEX, Stack, service_for
 
-RULES = ("token", "credential", "payload", "allow_list", "delegated", "room", "archived",
-         "archived_person")
+RULES = ("token", "credential", "payload", "allow_list", "delegated", "room", "archived", "archived_person")
 
 
 @pytest.fixture
-async def stack(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Stack]:  # noqa: F811
+async def stack(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Stack]:
     async with service_for(devtenant, tmp_path) as running:
         yield running
 
@@ -80,8 +79,11 @@ async def _slots(stack: Stack, n: int = 2) -> list[dict[str, str]]:
 
 async def _booked(stack: Stack) -> tuple[str, dict[str, str]]:
     first, second = await _slots(stack)
-    status, doc = await stack.post("/v1/interviews", interview_body(
-        [MEGAN], f"matrix-{uuid.uuid4().hex[:12]}", first["start"], first["end"]), stack.token())
+    status, doc = await stack.post(
+        "/v1/interviews",
+        interview_body([MEGAN], f"matrix-{uuid.uuid4().hex[:12]}", first["start"], first["end"]),
+        stack.token(),
+    )
     assert status == 201, doc
     return str(doc["id"]), second
 
@@ -107,14 +109,18 @@ async def setup_find(stack: Stack) -> Call:
 
 async def setup_create(stack: Stack) -> Call:
     (slot,) = await _slots(stack, 1)
-    return Call("/v1/interviews", interview_body([MEGAN], f"matrix-{uuid.uuid4().hex[:12]}",
-                                                 slot["start"], slot["end"]), stack.token())
+    return Call(
+        "/v1/interviews",
+        interview_body([MEGAN], f"matrix-{uuid.uuid4().hex[:12]}", slot["start"], slot["end"]),
+        stack.token(),
+    )
 
 
 async def setup_reschedule(stack: Stack) -> Call:
     interview, slot = await _booked(stack)
-    return Call(f"/v1/interviews/{interview}/reschedule",
-                {"start": slot["start"], "end": slot["end"]}, stack.token())
+    return Call(
+        f"/v1/interviews/{interview}/reschedule", {"start": slot["start"], "end": slot["end"]}, stack.token()
+    )
 
 
 async def setup_cancel(stack: Stack) -> Call:
@@ -177,11 +183,11 @@ async def bad_token(stack: Stack, call: Call) -> None:
 async def bad_credential(stack: Stack, call: Call) -> None:
     """Seal a credential for another tenant and store it in this tenant's row (lock 2 fails)."""
     cipher = stack.runtime.cipher
-    foreign = cipher.encrypt(b'{"client_id":"x","client_secret":"y"}',
-                             aad=tenant_credential_aad(str(uuid.uuid4())))
+    foreign = cipher.encrypt(
+        b'{"client_id":"x","client_secret":"y"}', aad=tenant_credential_aad(str(uuid.uuid4()))
+    )
     async with stack.runtime.store.transaction() as tx:
-        await storage.put_tenant(tx, stack.devtenant.tenant_id, foreign,
-                                 cipher.key_id_of(foreign), [])
+        await storage.put_tenant(tx, stack.devtenant.tenant_id, foreign, cipher.key_id_of(foreign), [])
 
 
 async def bad_payload(_stack: Stack, call: Call) -> None:
@@ -196,8 +202,7 @@ async def hidden_calendar(stack: Stack, _call: Call) -> None:
     """Megan stops sharing anything with Alex in Outlook (after the booking/link was made)."""
     megan = stack.devtenant.tenant.find_user(MEGAN)
     assert megan is not None
-    megan["calendarPermissions"] = [
-        {"emailAddress": {"name": "My Organization"}, "role": "none"}]
+    megan["calendarPermissions"] = [{"emailAddress": {"name": "My Organization"}, "role": "none"}]
 
 
 async def person_as_room(_stack: Stack, call: Call) -> None:
@@ -213,9 +218,15 @@ async def archived_person(stack: Stack, _call: Call) -> None:
 
 
 MUTATIONS: dict[str, Mutate] = {
-    "token": bad_token, "credential": bad_credential, "payload": bad_payload,
-    "allow_list": not_allowed, "delegated": hidden_calendar, "room": person_as_room,
-    "archived": archived, "archived_person": archived_person}
+    "token": bad_token,
+    "credential": bad_credential,
+    "payload": bad_payload,
+    "allow_list": not_allowed,
+    "delegated": hidden_calendar,
+    "room": person_as_room,
+    "archived": archived,
+    "archived_person": archived_person,
+}
 
 
 @dataclass(frozen=True)
@@ -234,25 +245,33 @@ class NotApplicable:
     reason: str
 
 
-USER_LOCKS = {"token": Refused(401, "unauthorized"), "credential": Refused(503, "unavailable"),
-              "payload": Refused(400, "invalid_request"),
-              "archived": Refused(403, "forbidden", "denied:lock2_forbidden")}
-CANDIDATE_LOCKS = {"token": Refused(404, "not_found", "denied:capability"),
-                   "credential": Refused(503, "unavailable", "denied:lock2_unavailable"),
-                   "payload": Refused(400, "invalid_request", "denied:payload"),
-                   "archived": Refused(410, "gone", "denied:lock2_organizer")}
+USER_LOCKS = {
+    "token": Refused(401, "unauthorized"),
+    "credential": Refused(503, "unavailable"),
+    "payload": Refused(400, "invalid_request"),
+    "archived": Refused(403, "forbidden", "denied:lock2_forbidden"),
+}
+CANDIDATE_LOCKS = {
+    "token": Refused(404, "not_found", "denied:capability"),
+    "credential": Refused(503, "unavailable", "denied:lock2_unavailable"),
+    "payload": Refused(400, "invalid_request", "denied:payload"),
+    "archived": Refused(410, "gone", "denied:lock2_organizer"),
+}
 NO_ROOMS = NotApplicable("the operation takes no rooms (no `rooms` in its schema)")
 CHECKED_AT_CREATION = NotApplicable(
     "a link never shows more than its creator could read when it was made (probed by "
-    "offer.create); candidate views read with the app-only token under the access policy")
+    "offer.create); candidate views read with the app-only token under the access policy"
+)
 LEFT = Refused(403, "forbidden", "denied:archived")
 LEFT_LINK = Refused(410, "gone", "denied:archived")
 OWN_MAILBOX = NotApplicable(
     "reads only the caller's own mailbox with their own delegated token (mailbox settings, or "
-    "the events OpenSlot created there, by id, $select=id,start,end,isCancelled)")
+    "the events OpenSlot created there, by id, $select=id,start,end,isCancelled)"
+)
 REMOVES_ONLY = NotApplicable(
     "cancelling only withdraws an invite OpenSlot made; it reads no calendar, and refusing it "
-    "would strand an event in Outlook")
+    "would strand an event in Outlook"
+)
 
 
 def _no_megan(doc: Any) -> None:
@@ -264,6 +283,7 @@ def _checked(status: str) -> Callable[[Any], None]:
         text = json.dumps(doc)
         assert MEGAN in text, doc
         assert f'"{status}"' in text, doc
+
     return check
 
 
@@ -271,6 +291,7 @@ def _blocked(reason: str) -> Callable[[Any], None]:
     def check(doc: Any) -> None:
         assert doc["slots"] == [], doc
         assert doc["blockers"] == [{"address": MEGAN, "reason": reason}], doc
+
     return check
 
 
@@ -281,65 +302,147 @@ class Operation:
 
 
 MATRIX: dict[tuple[str, str], Operation] = {
-    ("POST", "/v1/slots/find"): Operation(setup_find, {
-        **USER_LOCKS,
-        "allow_list": Refused(200, None, "denied:not_allowed", check=_blocked("not_allowed")),
-        # find reads free/busy with the user's own token: Graph itself applies Outlook's sharing.
-        "delegated": Refused(200, None, "partial", probe_reads=1, check=_blocked("unreadable")),
-        "room": Refused(403, "forbidden", "denied:not_a_room"), "archived_person": LEFT}),
-    ("POST", "/v1/interviews"): Operation(setup_create, {
-        **USER_LOCKS, "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
-        "delegated": Refused(403, "forbidden", "denied:unreadable", probe_reads=1),
-        "room": Refused(403, "forbidden", "denied:not_a_room"), "archived_person": LEFT}),
-    ("POST", "/v1/interviews/{id}/reschedule"): Operation(setup_reschedule, {
-        **USER_LOCKS, "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
-        "delegated": Refused(403, "forbidden", "denied:unreadable", probe_reads=1),
-        "room": NotApplicable("rooms of a booked interview are told apart by the room list "
-                              "itself (MailboxGate.rooms_among), never by the caller"),
-        "archived_person": LEFT}),
-    ("POST", "/v1/interviews/{id}/cancel"): Operation(setup_cancel, {
-        **USER_LOCKS, "allow_list": REMOVES_ONLY, "delegated": REMOVES_ONLY,
-        "room": NO_ROOMS, "archived_person": REMOVES_ONLY}),
-    ("POST", "/v1/directory/resolve"): Operation(setup_resolve, {
-        **USER_LOCKS,
-        # A lookup reads no calendar: a person the allow-list refuses is left out of the answer.
-        "allow_list": Refused(200, None, "ok", check=_no_megan),
-        "delegated": NotApplicable("a directory lookup reads no calendar"),
-        "room": NotApplicable("is_room comes from the tenant's room list, not the caller"),
-        "archived_person": Refused(200, None, "ok", check=_no_megan)}),
-    ("POST", "/v1/directory/check"): Operation(setup_check, {
-        **USER_LOCKS,
-        # Checking a panel names each refused person back and reads none of their calendars.
-        "allow_list": Refused(200, None, "denied:not_allowed", check=_checked("not_allowed")),
-        "delegated": NotApplicable("reports 'unreadable' from the caller's own getSchedule: "
-                                   "Graph applies Outlook's sharing (tests/service)"),
-        "room": NotApplicable("is_room comes from the tenant's room list, not the caller"),
-        "archived_person": Refused(200, None, "denied:not_allowed",
-                                   check=_checked("not_allowed"))}),
-    ("GET", "/v1/me/settings"): Operation(setup_my_settings, {
-        **USER_LOCKS, "payload": NotApplicable("a GET has no body"),
-        "allow_list": OWN_MAILBOX, "delegated": OWN_MAILBOX, "room": NO_ROOMS,
-        "archived_person": OWN_MAILBOX}),
-    ("GET", "/v1/interviews"): Operation(setup_my_interviews, {
-        **USER_LOCKS, "payload": NotApplicable("a GET has no body"),
-        "allow_list": OWN_MAILBOX, "delegated": OWN_MAILBOX, "room": NO_ROOMS,
-        "archived_person": OWN_MAILBOX}),
-    ("POST", "/v1/offers"): Operation(setup_offer, {
-        **USER_LOCKS, "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
-        "delegated": Refused(403, "forbidden", "denied:unreadable", probe_reads=1),
-        "room": NO_ROOMS, "archived_person": LEFT}),
-    ("POST", "/v1/candidate/slots"): Operation(setup_candidate_slots, {
-        **CANDIDATE_LOCKS, "allow_list": Refused(410, "gone", "denied:not_allowed"),
-        "delegated": CHECKED_AT_CREATION, "room": NO_ROOMS, "archived_person": LEFT_LINK}),
-    ("POST", "/v1/candidate/book"): Operation(setup_candidate_book, {
-        **CANDIDATE_LOCKS, "allow_list": Refused(410, "gone", "denied:not_allowed"),
-        "delegated": CHECKED_AT_CREATION, "room": NO_ROOMS, "archived_person": LEFT_LINK}),
-    ("POST", "/v1/candidate/reschedule"): Operation(setup_candidate_reschedule, {
-        **CANDIDATE_LOCKS, "allow_list": Refused(410, "gone", "denied:not_allowed"),
-        "delegated": CHECKED_AT_CREATION, "room": NO_ROOMS, "archived_person": LEFT_LINK}),
-    ("POST", "/v1/candidate/cancel"): Operation(setup_candidate_cancel, {
-        **CANDIDATE_LOCKS, "allow_list": REMOVES_ONLY, "delegated": REMOVES_ONLY,
-        "room": NO_ROOMS, "archived_person": REMOVES_ONLY}),
+    ("POST", "/v1/slots/find"): Operation(
+        setup_find,
+        {
+            **USER_LOCKS,
+            "allow_list": Refused(200, None, "denied:not_allowed", check=_blocked("not_allowed")),
+            # find reads free/busy with the user's own token: Graph itself applies Outlook's sharing.
+            "delegated": Refused(200, None, "partial", probe_reads=1, check=_blocked("unreadable")),
+            "room": Refused(403, "forbidden", "denied:not_a_room"),
+            "archived_person": LEFT,
+        },
+    ),
+    ("POST", "/v1/interviews"): Operation(
+        setup_create,
+        {
+            **USER_LOCKS,
+            "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
+            "delegated": Refused(403, "forbidden", "denied:unreadable", probe_reads=1),
+            "room": Refused(403, "forbidden", "denied:not_a_room"),
+            "archived_person": LEFT,
+        },
+    ),
+    ("POST", "/v1/interviews/{id}/reschedule"): Operation(
+        setup_reschedule,
+        {
+            **USER_LOCKS,
+            "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
+            "delegated": Refused(403, "forbidden", "denied:unreadable", probe_reads=1),
+            "room": NotApplicable(
+                "rooms of a booked interview are told apart by the room list "
+                "itself (MailboxGate.rooms_among), never by the caller"
+            ),
+            "archived_person": LEFT,
+        },
+    ),
+    ("POST", "/v1/interviews/{id}/cancel"): Operation(
+        setup_cancel,
+        {
+            **USER_LOCKS,
+            "allow_list": REMOVES_ONLY,
+            "delegated": REMOVES_ONLY,
+            "room": NO_ROOMS,
+            "archived_person": REMOVES_ONLY,
+        },
+    ),
+    ("POST", "/v1/directory/resolve"): Operation(
+        setup_resolve,
+        {
+            **USER_LOCKS,
+            # A lookup reads no calendar: a person the allow-list refuses is left out of the answer.
+            "allow_list": Refused(200, None, "ok", check=_no_megan),
+            "delegated": NotApplicable("a directory lookup reads no calendar"),
+            "room": NotApplicable("is_room comes from the tenant's room list, not the caller"),
+            "archived_person": Refused(200, None, "ok", check=_no_megan),
+        },
+    ),
+    ("POST", "/v1/directory/check"): Operation(
+        setup_check,
+        {
+            **USER_LOCKS,
+            # Checking a panel names each refused person back and reads none of their calendars.
+            "allow_list": Refused(200, None, "denied:not_allowed", check=_checked("not_allowed")),
+            "delegated": NotApplicable(
+                "reports 'unreadable' from the caller's own getSchedule: "
+                "Graph applies Outlook's sharing (tests/service)"
+            ),
+            "room": NotApplicable("is_room comes from the tenant's room list, not the caller"),
+            "archived_person": Refused(200, None, "denied:not_allowed", check=_checked("not_allowed")),
+        },
+    ),
+    ("GET", "/v1/me/settings"): Operation(
+        setup_my_settings,
+        {
+            **USER_LOCKS,
+            "payload": NotApplicable("a GET has no body"),
+            "allow_list": OWN_MAILBOX,
+            "delegated": OWN_MAILBOX,
+            "room": NO_ROOMS,
+            "archived_person": OWN_MAILBOX,
+        },
+    ),
+    ("GET", "/v1/interviews"): Operation(
+        setup_my_interviews,
+        {
+            **USER_LOCKS,
+            "payload": NotApplicable("a GET has no body"),
+            "allow_list": OWN_MAILBOX,
+            "delegated": OWN_MAILBOX,
+            "room": NO_ROOMS,
+            "archived_person": OWN_MAILBOX,
+        },
+    ),
+    ("POST", "/v1/offers"): Operation(
+        setup_offer,
+        {
+            **USER_LOCKS,
+            "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
+            "delegated": Refused(403, "forbidden", "denied:unreadable", probe_reads=1),
+            "room": NO_ROOMS,
+            "archived_person": LEFT,
+        },
+    ),
+    ("POST", "/v1/candidate/slots"): Operation(
+        setup_candidate_slots,
+        {
+            **CANDIDATE_LOCKS,
+            "allow_list": Refused(410, "gone", "denied:not_allowed"),
+            "delegated": CHECKED_AT_CREATION,
+            "room": NO_ROOMS,
+            "archived_person": LEFT_LINK,
+        },
+    ),
+    ("POST", "/v1/candidate/book"): Operation(
+        setup_candidate_book,
+        {
+            **CANDIDATE_LOCKS,
+            "allow_list": Refused(410, "gone", "denied:not_allowed"),
+            "delegated": CHECKED_AT_CREATION,
+            "room": NO_ROOMS,
+            "archived_person": LEFT_LINK,
+        },
+    ),
+    ("POST", "/v1/candidate/reschedule"): Operation(
+        setup_candidate_reschedule,
+        {
+            **CANDIDATE_LOCKS,
+            "allow_list": Refused(410, "gone", "denied:not_allowed"),
+            "delegated": CHECKED_AT_CREATION,
+            "room": NO_ROOMS,
+            "archived_person": LEFT_LINK,
+        },
+    ),
+    ("POST", "/v1/candidate/cancel"): Operation(
+        setup_candidate_cancel,
+        {
+            **CANDIDATE_LOCKS,
+            "allow_list": REMOVES_ONLY,
+            "delegated": REMOVES_ONLY,
+            "room": NO_ROOMS,
+            "archived_person": REMOVES_ONLY,
+        },
+    ),
 }
 
 TOUCHES_NO_MAILBOX = {
@@ -351,8 +454,7 @@ TOUCHES_NO_MAILBOX = {
 }
 EXTRA_OPERATIONS = {"recovery": "test_recovery_asks_the_gate_for_an_archived_organizer"}
 
-CELLS = [(op, rule) for op, o in MATRIX.items() for rule in RULES
-         if isinstance(o.cells.get(rule), Refused)]
+CELLS = [(op, rule) for op, o in MATRIX.items() for rule in RULES if isinstance(o.cells.get(rule), Refused)]
 
 
 def _calendar_counts(stack: Stack) -> dict[str, int]:
@@ -369,7 +471,8 @@ def _gaps(routes: list[tuple[Any, ...]]) -> list[tuple[str, str]]:
 
 def test_every_route_is_in_the_matrix() -> None:
     assert _gaps(list(ROUTES)) == [], (
-        "place every new route in MATRIX (or, with a reason, in TOUCHES_NO_MAILBOX)")
+        "place every new route in MATRIX (or, with a reason, in TOUCHES_NO_MAILBOX)"
+    )
     assert not set(MATRIX) & set(TOUCHES_NO_MAILBOX)
     for op, operation in MATRIX.items():
         assert set(operation.cells) == set(RULES), (op, set(RULES) ^ set(operation.cells))
@@ -384,8 +487,7 @@ def test_a_new_operation_missing_from_the_matrix_is_caught() -> None:
 
 
 @pytest.mark.parametrize("op", list(MATRIX), ids=[f"{m} {p}" for m, p in MATRIX])
-async def test_each_operation_works_when_every_rule_holds(stack: Stack,
-                                                          op: tuple[str, str]) -> None:
+async def test_each_operation_works_when_every_rule_holds(stack: Stack, op: tuple[str, str]) -> None:
     """The control: without a broken rule the same request succeeds (so a refusal is the rule's)."""
     call = await MATRIX[op].setup(stack)
     status, doc = await call.send(stack)
@@ -394,7 +496,8 @@ async def test_each_operation_works_when_every_rule_holds(stack: Stack,
 
 @pytest.mark.parametrize(("op", "rule"), CELLS, ids=[f"{p}-{r}" for (_m, p), r in CELLS])
 async def test_side_door_is_refused_without_graph_and_audited_once(
-        stack: Stack, op: tuple[str, str], rule: str) -> None:
+    stack: Stack, op: tuple[str, str], rule: str
+) -> None:
     expected = MATRIX[op].cells[rule]
     assert isinstance(expected, Refused)
     call = await MATRIX[op].setup(stack)
@@ -410,8 +513,7 @@ async def test_side_door_is_refused_without_graph_and_audited_once(
     if expected.check is not None:
         expected.check(doc)
     calls_after = _calendar_counts(stack)
-    reads = {k: calls_after[k] - calls_before[k] for k in calls_after
-             if calls_after[k] != calls_before[k]}
+    reads = {k: calls_after[k] - calls_before[k] for k in calls_after if calls_after[k] != calls_before[k]}
     allowed = {"graph.getSchedule": expected.probe_reads} if expected.probe_reads else {}
     assert reads == allowed, reads
     new = (await audit_rows(stack))[rows_before:]
@@ -436,10 +538,18 @@ async def test_recovery_asks_the_gate_for_an_archived_organizer(stack: Stack) ->
     start = datetime.now(UTC) + timedelta(days=3)
     async with rt.store.transaction() as tx:
         row = await storage.insert_pending(
-            tx, tenant_id=stack.devtenant.tenant_id, organizer_oid=str(alex["id"]),
-            organizer_upn=ALEX, transaction_id=str(uuid.uuid4()), start=start,
-            end=start + timedelta(minutes=30), attendees=[MEGAN, "dana@example.com"],
-            candidate_name="Dana Smith", subject="Interview: Dana Smith", source="bot")
+            tx,
+            tenant_id=stack.devtenant.tenant_id,
+            organizer_oid=str(alex["id"]),
+            organizer_upn=ALEX,
+            transaction_id=str(uuid.uuid4()),
+            start=start,
+            end=start + timedelta(minutes=30),
+            attendees=[MEGAN, "dana@example.com"],
+            candidate_name="Dana Smith",
+            subject="Interview: Dana Smith",
+            source="bot",
+        )
     await archive(stack, ALEX)
     tokens, graph = build_clients(rt)
     reconciler = Reconciler(rt.store, rt.cipher, tokens, graph, stale_after=timedelta(0))
@@ -450,6 +560,7 @@ async def test_recovery_asks_the_gate_for_an_archived_organizer(stack: Stack) ->
     new = (await audit_rows(stack))[rows_before:]
     assert new == [("interview.recover", [ALEX], "denied:archived")]
     async with rt.store.transaction() as tx:
-        status = (await tx.execute(text("SELECT status FROM interviews WHERE id = :id"),
-                                   {"id": row.id})).scalar_one()
+        status = (
+            await tx.execute(text("SELECT status FROM interviews WHERE id = :id"), {"id": row.id})
+        ).scalar_one()
     assert status == "failed"

@@ -34,7 +34,8 @@ def _signed_in_user(dt: DevTenantHandle) -> tuple[str, str]:
 
 
 async def test_prod_lookup_sends_a_valid_bot_token_and_one_client_serves_every_turn(
-        devtenant: DevTenantHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    devtenant: DevTenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(devtenant.ca_path))
     settings = prod_settings(devtenant)
     auth = bot_module.OpenSlotAuthentication(settings)
@@ -60,8 +61,9 @@ async def test_prod_lookup_sends_a_valid_bot_token_and_one_client_serves_every_t
     assert counters["entra.token.client_credentials"] - grants_before == 1
 
 
-async def test_answers_match_botbuilders_msrest_client(devtenant: DevTenantHandle,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_answers_match_botbuilders_msrest_client(
+    devtenant: DevTenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(devtenant.ca_path))
     settings = prod_settings(devtenant)
     auth = bot_module.OpenSlotAuthentication(settings)
@@ -71,14 +73,19 @@ async def test_answers_match_botbuilders_msrest_client(devtenant: DevTenantHandl
     theirs = ours._inner
     assert isinstance(theirs, _UserTokenClientImpl)
     try:
-        for user, conn in ((f"29:{oid}", connection), ("29:nobody", connection),
-                           (f"29:{oid}", "another-connection")):
+        for user, conn in (
+            (f"29:{oid}", connection),
+            ("29:nobody", connection),
+            (f"29:{oid}", "another-connection"),
+        ):
             mine = await ours.get_user_token(user, conn, CHANNEL, None)
             reference = await theirs.get_user_token(user, conn, CHANNEL, None)
             assert (mine is None) == (reference is None)
             if mine is not None:
                 assert (mine.connection_name, mine.channel_id) == (
-                    reference.connection_name, reference.channel_id)
+                    reference.connection_name,
+                    reference.channel_id,
+                )
                 assert jwt.decode(mine.token, options={"verify_signature": False})["oid"] == oid
         with pytest.raises(TypeError):
             await ours.get_user_token("", connection, CHANNEL, None)
@@ -124,23 +131,31 @@ def _stub_client(url: str) -> TokenServiceClient:
     return TokenServiceClient(None, url, MicrosoftAppCredentials.empty(), timeout_s=5)  # type: ignore[arg-type]
 
 
-async def test_request_shape_and_answers_from_a_stub(
-        stub_service: tuple[str, list[web.Request]]) -> None:
+async def test_request_shape_and_answers_from_a_stub(stub_service: tuple[str, list[web.Request]]) -> None:
     url, seen = stub_service
     client = _stub_client(url)
     try:
         ok = await client.get_user_token("ok", "c", CHANNEL, "123456")
         assert isinstance(ok, TokenResponse)
         assert ok.token == "t-1"
-        assert dict(seen[-1].query) == {"userId": "ok", "connectionName": "c",
-                                        "channelId": CHANNEL, "code": "123456",
-                                        "api-version": "token"}
+        assert dict(seen[-1].query) == {
+            "userId": "ok",
+            "connectionName": "c",
+            "channelId": CHANNEL,
+            "code": "123456",
+            "api-version": "token",
+        }
         assert seen[-1].headers["Accept"] == "application/json"
         assert "Authorization" not in seen[-1].headers  # the dev profile has no bot identity
         assert "code" not in (await _query_of(client, "missing", seen))
         assert await client.get_user_token("empty", "c", CHANNEL, None) is None
-        for refused, status in (("broken", 500), ("moved", 302), ("huge", 200),
-                                ("garbage", 200), ("list", 200)):
+        for refused, status in (
+            ("broken", 500),
+            ("moved", 302),
+            ("huge", 200),
+            ("garbage", 200),
+            ("list", 200),
+        ):
             with pytest.raises(TokenServiceError) as caught:
                 await client.get_user_token(refused, "c", CHANNEL, None)
             assert caught.value.status == status
@@ -149,7 +164,6 @@ async def test_request_shape_and_answers_from_a_stub(
         await client.close()
 
 
-async def _query_of(client: TokenServiceClient, user: str,
-                    seen: list[web.Request]) -> dict[str, str]:
+async def _query_of(client: TokenServiceClient, user: str, seen: list[web.Request]) -> dict[str, str]:
     assert await client.get_user_token(user, "c", CHANNEL, None) is None
     return dict(seen[-1].query)

@@ -30,78 +30,125 @@ def _dtz(value: str, zone: str) -> JsonDict:
 
 
 def _event(eid: str, start: str, end: str, zone: str, **extra: Any) -> JsonDict:
-    event: JsonDict = {"id": eid, "subject": f"event {eid}", "start": _dtz(start, zone),
-                       "end": _dtz(end, zone), "showAs": "busy", "isAllDay": False,
-                       "isCancelled": False, "sensitivity": "normal", "type": "singleInstance",
-                       "responseStatus": {"response": "accepted"}}
+    event: JsonDict = {
+        "id": eid,
+        "subject": f"event {eid}",
+        "start": _dtz(start, zone),
+        "end": _dtz(end, zone),
+        "showAs": "busy",
+        "isAllDay": False,
+        "isCancelled": False,
+        "sensitivity": "normal",
+        "type": "singleInstance",
+        "responseStatus": {"response": "accepted"},
+    }
     event.update(extra)
     return event
 
 
-def _weekly(eid: str, start: str, end: str, zone: str, days: list[str], until: str,
-            **extra: Any) -> JsonDict:
-    recurrence = {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": days,
-                              "firstDayOfWeek": "sunday"},
-                  "range": {"type": "endDate", "startDate": start[:10], "endDate": until,
-                            "recurrenceTimeZone": zone}}
+def _weekly(eid: str, start: str, end: str, zone: str, days: list[str], until: str, **extra: Any) -> JsonDict:
+    recurrence = {
+        "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": days, "firstDayOfWeek": "sunday"},
+        "range": {"type": "endDate", "startDate": start[:10], "endDate": until, "recurrenceTimeZone": zone},
+    }
     return _event(eid, start, end, zone, type="seriesMaster", recurrence=recurrence, **extra)
 
 
-def _user(uid: str, address: str, zone: str, days: list[str], hours: tuple[str, str],
-          events: list[JsonDict]) -> JsonDict:
+def _user(
+    uid: str, address: str, zone: str, days: list[str], hours: tuple[str, str], events: list[JsonDict]
+) -> JsonDict:
     name = address.split("@")[0].title()
-    return {"id": uid, "displayName": name, "givenName": name, "surname": "Test",
-            "userPrincipalName": address, "mail": address, "accountEnabled": True,
-            "hasMailbox": True,
-            "mailboxSettings": {"timeZone": zone, "workingHours": {
-                "daysOfWeek": days, "startTime": f"{hours[0]}:00.0000000",
-                "endTime": f"{hours[1]}:00.0000000", "timeZone": {"name": zone}}},
-            "events": events}
+    return {
+        "id": uid,
+        "displayName": name,
+        "givenName": name,
+        "surname": "Test",
+        "userPrincipalName": address,
+        "mail": address,
+        "accountEnabled": True,
+        "hasMailbox": True,
+        "mailboxSettings": {
+            "timeZone": zone,
+            "workingHours": {
+                "daysOfWeek": days,
+                "startTime": f"{hours[0]}:00.0000000",
+                "endTime": f"{hours[1]}:00.0000000",
+                "timeZone": {"name": zone},
+            },
+        },
+        "events": events,
+    }
 
 
 def _pat_events() -> list[JsonDict]:
     pst = "Pacific Standard Time"
-    standup = _weekly("pat-standup", "2027-03-08T13:00:00", "2027-03-08T13:30:00", pst,
-                      WEEKDAYS, "2027-04-09")
+    standup = _weekly(
+        "pat-standup", "2027-03-08T13:00:00", "2027-03-08T13:30:00", pst, WEEKDAYS, "2027-04-09"
+    )
     return [
-        _weekly("pat-weekly", "2027-03-01T09:00:00", "2027-03-01T10:00:00", pst,
-                ["monday", "wednesday"], "2027-04-30"),
+        _weekly(
+            "pat-weekly",
+            "2027-03-01T09:00:00",
+            "2027-03-01T10:00:00",
+            pst,
+            ["monday", "wednesday"],
+            "2027-04-30",
+        ),
         standup,
         # 2027-03-10 13:00 PST = 21:00Z, moved to 15:00; 2027-03-17 13:00 PDT = 20:00Z cancelled.
-        _event("pat-moved", "2027-03-10T15:00:00", "2027-03-10T15:30:00", pst,
-               type="exception", seriesMasterId="pat-standup", originalStart="2027-03-10T21:00:00Z"),
-        _event("pat-dropped", "2027-03-17T13:00:00", "2027-03-17T13:30:00", pst,
-               type="exception", seriesMasterId="pat-standup", isCancelled=True,
-               originalStart="2027-03-17T20:00:00Z"),
-        _event("pat-tentative", "2027-03-09T10:00:00", "2027-03-09T11:00:00", pst,
-               showAs="tentative"),
+        _event(
+            "pat-moved",
+            "2027-03-10T15:00:00",
+            "2027-03-10T15:30:00",
+            pst,
+            type="exception",
+            seriesMasterId="pat-standup",
+            originalStart="2027-03-10T21:00:00Z",
+        ),
+        _event(
+            "pat-dropped",
+            "2027-03-17T13:00:00",
+            "2027-03-17T13:30:00",
+            pst,
+            type="exception",
+            seriesMasterId="pat-standup",
+            isCancelled=True,
+            originalStart="2027-03-17T20:00:00Z",
+        ),
+        _event("pat-tentative", "2027-03-09T10:00:00", "2027-03-09T11:00:00", pst, showAs="tentative"),
         _event("pat-free", "2027-03-09T11:00:00", "2027-03-09T12:00:00", pst, showAs="free"),
         _event("pat-oof", "2027-03-11T08:00:00", "2027-03-11T12:00:00", pst, showAs="oof"),
-        _event("pat-elsewhere", "2027-03-12T08:00:00", "2027-03-12T17:00:00", pst,
-               showAs="workingElsewhere"),
-        _event("pat-unknown", "2027-03-15T14:00:00", "2027-03-15T15:00:00", pst,
-               showAs="unknown"),
-        _event("pat-cancelled", "2027-03-16T09:00:00", "2027-03-16T12:00:00", pst,
-               isCancelled=True),
-        _event("pat-declined", "2027-03-16T14:00:00", "2027-03-16T16:00:00", pst,
-               responseStatus={"response": "declined"}),
-        _event("pat-private", "2027-03-18T10:00:00", "2027-03-18T11:30:00", pst,
-               sensitivity="private"),
-        _event("pat-from-berlin", "2027-03-19T18:00:00", "2027-03-19T19:00:00",
-               "W. Europe Standard Time"),
+        _event("pat-elsewhere", "2027-03-12T08:00:00", "2027-03-12T17:00:00", pst, showAs="workingElsewhere"),
+        _event("pat-unknown", "2027-03-15T14:00:00", "2027-03-15T15:00:00", pst, showAs="unknown"),
+        _event("pat-cancelled", "2027-03-16T09:00:00", "2027-03-16T12:00:00", pst, isCancelled=True),
+        _event(
+            "pat-declined",
+            "2027-03-16T14:00:00",
+            "2027-03-16T16:00:00",
+            pst,
+            responseStatus={"response": "declined"},
+        ),
+        _event("pat-private", "2027-03-18T10:00:00", "2027-03-18T11:30:00", pst, sensitivity="private"),
+        _event("pat-from-berlin", "2027-03-19T18:00:00", "2027-03-19T19:00:00", "W. Europe Standard Time"),
     ]
 
 
 def _lena_events() -> list[JsonDict]:
     gmt = "GMT Standard Time"
     return [
-        _weekly("lena-us-sync", "2027-03-02T08:00:00", "2027-03-02T09:00:00",
-                "Pacific Standard Time", ["tuesday"], "2027-04-30"),
+        _weekly(
+            "lena-us-sync",
+            "2027-03-02T08:00:00",
+            "2027-03-02T09:00:00",
+            "Pacific Standard Time",
+            ["tuesday"],
+            "2027-04-30",
+        ),
         _event("lena-offsite", "2027-03-10T00:00:00", "2027-03-11T00:00:00", gmt, isAllDay=True),
-        _event("lena-reminder", "2027-03-11T00:00:00", "2027-03-12T00:00:00", gmt, isAllDay=True,
-               showAs="free"),
-        _event("lena-leave", "2027-03-26T00:00:00", "2027-03-30T00:00:00", gmt, isAllDay=True,
-               showAs="oof"),
+        _event(
+            "lena-reminder", "2027-03-11T00:00:00", "2027-03-12T00:00:00", gmt, isAllDay=True, showAs="free"
+        ),
+        _event("lena-leave", "2027-03-26T00:00:00", "2027-03-30T00:00:00", gmt, isAllDay=True, showAs="oof"),
         _event("lena-lunch", "2027-03-31T12:00:00", "2027-03-31T13:00:00", "Europe/London"),
     ]
 
@@ -109,30 +156,40 @@ def _lena_events() -> list[JsonDict]:
 def _olivia_events() -> list[JsonDict]:
     day = TOKYO_HOLIDAY.isoformat()
     after = (TOKYO_HOLIDAY + timedelta(days=1)).isoformat()
-    return [_event("olivia-tokyo-holiday", f"{day}T00:00:00", f"{after}T00:00:00",
-                   "Tokyo Standard Time", isAllDay=True, showAs="oof")]
+    return [
+        _event(
+            "olivia-tokyo-holiday",
+            f"{day}T00:00:00",
+            f"{after}T00:00:00",
+            "Tokyo Standard Time",
+            isAllDay=True,
+            showAs="oof",
+        )
+    ]
 
 
 def _nima_events() -> list[JsonDict]:
     npt = "Nepal Standard Time"
     return [
-        _weekly("nima-berlin", "2027-03-01T09:00:00", "2027-03-01T10:00:00",
-                "W. Europe Standard Time", ["monday", "thursday"], "2027-04-30"),
+        _weekly(
+            "nima-berlin",
+            "2027-03-01T09:00:00",
+            "2027-03-01T10:00:00",
+            "W. Europe Standard Time",
+            ["monday", "thursday"],
+            "2027-04-30",
+        ),
         _event("nima-odd", "2027-03-09T10:10:00", "2027-03-09T10:50:00", npt),
-        _event("nima-tentative", "2027-03-23T15:00:00", "2027-03-23T16:15:00", npt,
-               showAs="tentative"),
+        _event("nima-tentative", "2027-03-23T15:00:00", "2027-03-23T16:15:00", npt, showAs="tentative"),
     ]
 
 
 def _lord_events() -> list[JsonDict]:
     lhi = "Australia/Lord_Howe"
     return [
-        _weekly("lord-daily", "2027-03-01T09:00:00", "2027-03-01T09:30:00", lhi, WEEKDAYS,
-                "2027-04-30"),
-        _event("lord-us-call", "2027-03-30T15:00:00", "2027-03-30T16:00:00",
-               "Pacific Standard Time"),
-        _event("lord-across-change", "2027-04-02T16:00:00", "2027-04-05T10:00:00", lhi,
-               showAs="oof"),
+        _weekly("lord-daily", "2027-03-01T09:00:00", "2027-03-01T09:30:00", lhi, WEEKDAYS, "2027-04-30"),
+        _event("lord-us-call", "2027-03-30T15:00:00", "2027-03-30T16:00:00", "Pacific Standard Time"),
+        _event("lord-across-change", "2027-04-02T16:00:00", "2027-04-05T10:00:00", lhi, showAs="oof"),
     ]
 
 
@@ -159,25 +216,65 @@ def adversarial_doc() -> JsonDict:
     alex["events"] = []
     users = [
         alex,
-        _user("0a000000-0000-4000-8000-000000000001", PAT, "Pacific Standard Time", WEEKDAYS,
-              ("08:00", "17:00"), _pat_events()),
-        _user("0a000000-0000-4000-8000-000000000002", LENA, "GMT Standard Time", WEEKDAYS,
-              ("09:00", "17:30"), _lena_events()),
-        _user("0a000000-0000-4000-8000-000000000003", OLIVIA, "GMT Standard Time", WEEKDAYS,
-              ("09:00", "17:00"), _olivia_events()),
-        _user("0a000000-0000-4000-8000-000000000004", NIMA, "Nepal Standard Time",
-              ["sunday", "monday", "tuesday", "wednesday", "thursday"], ("10:00", "17:00"),
-              _nima_events()),
-        _user("0a000000-0000-4000-8000-000000000005", LORD, "Australia/Lord_Howe", WEEKDAYS,
-              ("09:00", "17:00"), _lord_events()),
-        _user("0a000000-0000-4000-8000-000000000006", BUSY, "Eastern Standard Time", WEEKDAYS,
-              ("08:00", "18:00"), _busy_events()),
+        _user(
+            "0a000000-0000-4000-8000-000000000001",
+            PAT,
+            "Pacific Standard Time",
+            WEEKDAYS,
+            ("08:00", "17:00"),
+            _pat_events(),
+        ),
+        _user(
+            "0a000000-0000-4000-8000-000000000002",
+            LENA,
+            "GMT Standard Time",
+            WEEKDAYS,
+            ("09:00", "17:30"),
+            _lena_events(),
+        ),
+        _user(
+            "0a000000-0000-4000-8000-000000000003",
+            OLIVIA,
+            "GMT Standard Time",
+            WEEKDAYS,
+            ("09:00", "17:00"),
+            _olivia_events(),
+        ),
+        _user(
+            "0a000000-0000-4000-8000-000000000004",
+            NIMA,
+            "Nepal Standard Time",
+            ["sunday", "monday", "tuesday", "wednesday", "thursday"],
+            ("10:00", "17:00"),
+            _nima_events(),
+        ),
+        _user(
+            "0a000000-0000-4000-8000-000000000005",
+            LORD,
+            "Australia/Lord_Howe",
+            WEEKDAYS,
+            ("09:00", "17:00"),
+            _lord_events(),
+        ),
+        _user(
+            "0a000000-0000-4000-8000-000000000006",
+            BUSY,
+            "Eastern Standard Time",
+            WEEKDAYS,
+            ("08:00", "18:00"),
+            _busy_events(),
+        ),
     ]
-    return {"schemaVersion": 1, "tenant": sample["tenant"],
-            "applications": sample["applications"],
-            "applicationAccessPolicies": sample.get("applicationAccessPolicies", []),
-            "groups": sample["groups"], "users": users, "rooms": [],
-            "botFramework": {"connectionName": "openslot", "signedInUsers": [alex["id"]]}}
+    return {
+        "schemaVersion": 1,
+        "tenant": sample["tenant"],
+        "applications": sample["applications"],
+        "applicationAccessPolicies": sample.get("applicationAccessPolicies", []),
+        "groups": sample["groups"],
+        "users": users,
+        "rooms": [],
+        "botFramework": {"connectionName": "openslot", "signedInUsers": [alex["id"]]},
+    }
 
 
 def readable_adversarial_doc() -> JsonDict:
@@ -186,7 +283,7 @@ def readable_adversarial_doc() -> JsonDict:
     for u in doc["users"]:
         if u["userPrincipalName"] != ALEX:
             u["calendarPermissions"] = [
-                {"emailAddress": {"name": "My Organization", "address": ""},
-                 "role": "freeBusyRead"},
-                {"emailAddress": {"address": ALEX}, "role": "read"}]
+                {"emailAddress": {"name": "My Organization", "address": ""}, "role": "freeBusyRead"},
+                {"emailAddress": {"address": ALEX}, "role": "read"},
+            ]
     return doc

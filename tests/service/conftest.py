@@ -94,13 +94,20 @@ def make_settings(dt: DevTenantHandle, tmp: Path, **overrides: Any) -> BackendSe
     """Dev settings pointing at `dt`, with the database and key file under `tmp`."""
     app = dt.tenant.applications()[0]
     settings = BackendSettings(
-        env="dev", host="127.0.0.1", port=0,
+        env="dev",
+        host="127.0.0.1",
+        port=0,
         database_url=f"sqlite+aiosqlite:///{tmp / 'openslot.db'}",
-        key_file=tmp / "keys" / "kek.json", audit_checkpoint_file=tmp / "audit" / "checkpoints.jsonl",
+        key_file=tmp / "keys" / "kek.json",
+        audit_checkpoint_file=tmp / "audit" / "checkpoints.jsonl",
         authority_host=dt.base_url,
-        graph_base_url=f"{dt.base_url}/v1.0", ca_bundle=dt.ca_path, client_id=str(app["appId"]),
-        default_notice_min=0, graph_max_backoff_s=0.05,
-        allowed_service_hosts=("smba.trafficmanager.net", "127.0.0.1"))
+        graph_base_url=f"{dt.base_url}/v1.0",
+        ca_bundle=dt.ca_path,
+        client_id=str(app["appId"]),
+        default_notice_min=0,
+        graph_max_backoff_s=0.05,
+        allowed_service_hosts=("smba.trafficmanager.net", "127.0.0.1"),
+    )
     return dataclasses.replace(settings, **overrides)
 
 
@@ -114,8 +121,9 @@ async def onboard(rt: Runtime, dt: DevTenantHandle) -> None:
 
 
 @asynccontextmanager
-async def running_service(dt: DevTenantHandle, tmp: Path, **overrides: Any
-                          ) -> AsyncIterator[tuple[Runtime, web.Application]]:
+async def running_service(
+    dt: DevTenantHandle, tmp: Path, **overrides: Any
+) -> AsyncIterator[tuple[Runtime, web.Application]]:
     """The real runtime (fresh keyring, SQLite under `tmp`) onboarded to `dt`, and its web app.
 
     `overrides` replace `BackendSettings` fields (e.g. availability_source="calendar_view").
@@ -148,13 +156,16 @@ async def captured_logs() -> AsyncIterator[io.StringIO]:
 @asynccontextmanager
 async def service_for(dt: DevTenantHandle, tmp: Path, **overrides: Any) -> AsyncIterator[Stack]:
     """A `Stack`: the service behind an aiohttp test client, its logs captured in `Stack.log`."""
-    async with captured_logs() as log, running_service(dt, tmp, **overrides) as (rt, app), \
-            TestClient(TestServer(app)) as client:
+    async with (
+        captured_logs() as log,
+        running_service(dt, tmp, **overrides) as (rt, app),
+        TestClient(TestServer(app)) as client,
+    ):
         yield Stack(client, dt, rt, rt.settings, log, tmp / "openslot.db")
 
 
 @pytest.fixture
-async def calendar_stack(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Stack]:  # noqa: F811
+async def calendar_stack(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Stack]:
     """The sample tenant behind the service with the default (getSchedule) availability source."""
     async with service_for(devtenant, tmp_path) as stack:
         yield stack
@@ -177,15 +188,13 @@ def adversarial_tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev
 @pytest.fixture(scope="module")
 def readable_tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTenantHandle]:
     """The adversarial tenant with Alex allowed to read every crafted calendar."""
-    yield from _tenant_server(readable_adversarial_doc(),
-                              tmp_path_factory.mktemp("adversarial-view"))
+    yield from _tenant_server(readable_adversarial_doc(), tmp_path_factory.mktemp("adversarial-view"))
 
 
 # ---- finders --------------------------------------------------------------------------------------
 def next_week(now: datetime) -> Span:
     """Monday 00:00 UTC of the week after `now`'s, to Saturday 00:00 UTC (five whole UTC days)."""
-    monday = (now + timedelta(days=7 - now.weekday())).replace(hour=0, minute=0, second=0,
-                                                                microsecond=0)
+    monday = (now + timedelta(days=7 - now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
     return monday, monday + timedelta(days=5)
 
 
@@ -200,8 +209,9 @@ def _active(u: JsonDict) -> bool:
 
 def user_in_zone(stack: Stack, zone: str) -> JsonDict:
     """The first enabled user with a mailbox whose mailbox zone is spelled `zone`."""
-    return next(u for u in stack.devtenant.tenant.users()
-                if _active(u) and u["mailboxSettings"]["timeZone"] == zone)
+    return next(
+        u for u in stack.devtenant.tenant.users() if _active(u) and u["mailboxSettings"]["timeZone"] == zone
+    )
 
 
 def person(stack: Stack, address: str) -> JsonDict:
@@ -211,18 +221,19 @@ def person(stack: Stack, address: str) -> JsonDict:
     return found
 
 
-def mailbox_addresses(dt: DevTenantHandle, n: int | None = None, *,
-                      exclude: str | None = None) -> list[str]:
+def mailbox_addresses(dt: DevTenantHandle, n: int | None = None, *, exclude: str | None = None) -> list[str]:
     """Addresses of enabled users with a mailbox, in tenant-file order, the first `n` (all if None)."""
-    found = [str(u["mail"]) for u in dt.tenant.users()
-             if _active(u) and u["userPrincipalName"] != exclude]
+    found = [str(u["mail"]) for u in dt.tenant.users() if _active(u) and u["userPrincipalName"] != exclude]
     return found if n is None else found[:n]
 
 
 def canary_owners(dt: DevTenantHandle) -> list[str]:
     """Addresses of enabled mailbox users whose raw events carry a planted `CANARY-` string."""
-    return [str(u["mail"]) for u in dt.tenant.users()
-            if _active(u) and any("CANARY-" in json.dumps(e) for e in u.get("events", []))]
+    return [
+        str(u["mail"])
+        for u in dt.tenant.users()
+        if _active(u) and any("CANARY-" in json.dumps(e) for e in u.get("events", []))
+    ]
 
 
 def no_mailbox_address(stack: Stack) -> str:
@@ -235,35 +246,55 @@ def no_mailbox_address(stack: Stack) -> str:
 def week_query(people: list[str], minutes: int = 30, **extra: Any) -> JsonDict:
     """A find-slots body asking for every slot of next week (from the real clock)."""
     start, end = next_week(datetime.now(UTC))
-    return {"interviewers": people, "duration_min": minutes, "start": format_time(start),
-            "end": format_time(end), "all": True, "limit": 500, **extra}
+    return {
+        "interviewers": people,
+        "duration_min": minutes,
+        "start": format_time(start),
+        "end": format_time(end),
+        "all": True,
+        "limit": 500,
+        **extra,
+    }
 
 
-async def find_all(stack: Stack, addresses: list[str], start: datetime, end: datetime,
-                   minutes: int) -> tuple[set[Span], JsonDict]:
+async def find_all(
+    stack: Stack, addresses: list[str], start: datetime, end: datetime, minutes: int
+) -> tuple[set[Span], JsonDict]:
     """Every slot the service offers in [start, end) with no notice, and the whole answer."""
-    status, doc = await stack.post("/v1/slots/find", {
-        "interviewers": addresses, "duration_min": minutes, "start": format_time(start),
-        "end": format_time(end), "all": True, "limit": 500, "notice_min": 0}, stack.token())
+    status, doc = await stack.post(
+        "/v1/slots/find",
+        {
+            "interviewers": addresses,
+            "duration_min": minutes,
+            "start": format_time(start),
+            "end": format_time(end),
+            "all": True,
+            "limit": 500,
+            "notice_min": 0,
+        },
+        stack.token(),
+    )
     assert status == 200, doc
     return {(parse_time(s["start"]), parse_time(s["end"])) for s in doc["slots"]}, doc
 
 
 def booking_body(people: list[str], slot: dict[str, str], key: str) -> JsonDict:
     """A create-interview body for `slot` with a fixed candidate."""
-    return {"candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
-            "interviewers": people, "start": slot["start"], "end": slot["end"],
-            "idempotency_key": key}
+    return {
+        "candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
+        "interviewers": people,
+        "start": slot["start"],
+        "end": slot["end"],
+        "idempotency_key": key,
+    }
 
 
 def events_at(stack: Stack, address: str, start: str) -> list[JsonDict]:
     """Live (not cancelled) events starting at `start` in a mailbox's raw devtenant store."""
     dt = stack.devtenant
-    found = dt.session().get(f"{dt.base_url}/_devtenant/mailboxes/{address}/events",
-                             timeout=10).json()
+    found = dt.session().get(f"{dt.base_url}/_devtenant/mailboxes/{address}/events", timeout=10).json()
     events = found.get("value", found) if isinstance(found, dict) else found
-    return [e for e in events
-            if not e.get("isCancelled") and to_utc(e["start"]) == parse_time(start)]
+    return [e for e in events if not e.get("isCancelled") and to_utc(e["start"]) == parse_time(start)]
 
 
 # ---- the oracle -----------------------------------------------------------------------------------
@@ -283,8 +314,10 @@ def _own_date(occ: JsonDict, key: str) -> date:
 
 def _local_days(first: date, end: date, owner_zone: str) -> Span:
     zone = zone_for(owner_zone)
-    return (datetime.combine(first, time(), zone).astimezone(UTC),
-            datetime.combine(end, time(), zone).astimezone(UTC))
+    return (
+        datetime.combine(first, time(), zone).astimezone(UTC),
+        datetime.combine(end, time(), zone).astimezone(UTC),
+    )
 
 
 def oracle_busy(p: JsonDict, start: datetime, end: datetime) -> list[Span]:
@@ -300,8 +333,9 @@ def oracle_busy(p: JsonDict, start: datetime, end: datetime) -> list[Span]:
             continue
         busy.append((to_utc(occ["start"]), to_utc(occ["end"])))
         if occ.get("isAllDay"):
-            busy.append(_local_days(_own_date(occ, "start"), _own_date(occ, "end"),
-                                    p["mailboxSettings"]["timeZone"]))
+            busy.append(
+                _local_days(_own_date(occ, "start"), _own_date(occ, "end"), p["mailboxSettings"]["timeZone"])
+            )
     return busy
 
 
@@ -320,8 +354,9 @@ def oracle_ok(p: JsonDict, busy: list[Span], s: datetime, e: datetime) -> bool:
     return not any(b0 < e and s < b1 for b0, b1 in busy)
 
 
-def oracle_slots(people: list[JsonDict], start: datetime, end: datetime, minutes: int,
-                 not_before: datetime | None = None) -> set[Span]:
+def oracle_slots(
+    people: list[JsonDict], start: datetime, end: datetime, minutes: int, not_before: datetime | None = None
+) -> set[Span]:
     """Every [s, s+minutes) on the 15-minute grid from `start` (UTC) inside [start, end) that
     starts at or after `not_before` (when given) and suits every person (`oracle_ok`)."""
     pad = timedelta(days=2)
@@ -329,8 +364,9 @@ def oracle_slots(people: list[JsonDict], start: datetime, end: datetime, minutes
     expected = set()
     s, duration = start, timedelta(minutes=minutes)
     while s + duration <= end:
-        if (not_before is None or s >= not_before) and \
-                all(oracle_ok(p, busy[p["mail"]], s, s + duration) for p in people):
+        if (not_before is None or s >= not_before) and all(
+            oracle_ok(p, busy[p["mail"]], s, s + duration) for p in people
+        ):
             expected.add((s, s + duration))
         s += STEP
     return expected

@@ -46,13 +46,13 @@ async def adversarial(adversarial_tenant: DevTenantHandle, tmp_path: Path) -> As
         yield stack
 
 
-async def service_slots(stack: Stack, addresses: list[str],
-                        minutes: int) -> tuple[set[tuple[datetime, datetime]], JsonDict]:
+async def service_slots(
+    stack: Stack, addresses: list[str], minutes: int
+) -> tuple[set[tuple[datetime, datetime]], JsonDict]:
     return await find_all(stack, addresses, WINDOW_START, WINDOW_END, minutes)
 
 
-def expected_slots(stack: Stack, addresses: list[str], minutes: int
-                   ) -> set[tuple[datetime, datetime]]:
+def expected_slots(stack: Stack, addresses: list[str], minutes: int) -> set[tuple[datetime, datetime]]:
     return oracle_slots([person(stack, a) for a in addresses], WINDOW_START, WINDOW_END, minutes)
 
 
@@ -115,8 +115,7 @@ async def test_hand_checked_instants_around_the_dst_changes(adversarial: Stack) 
     assert [t for t in ["2027-03-10T04:00:00Z"] if _z(t) in starts] == []
 
 
-async def test_an_all_day_event_from_another_zone_blocks_the_owners_local_day(
-        adversarial: Stack) -> None:
+async def test_an_all_day_event_from_another_zone_blocks_the_owners_local_day(adversarial: Stack) -> None:
     """A Tokyo all-day holiday on a London calendar: DESIGN.md says it blocks the whole local day.
 
     Graph sends it as 2027-03-21T15:00Z .. 2027-03-22T15:00Z (Tokyo midnight to midnight); the
@@ -134,8 +133,9 @@ async def test_more_than_25_events_are_all_seen(adversarial: Stack) -> None:
     in_window = list(expand(busy["events"], WINDOW_START, WINDOW_END))
     assert len(in_window) > 25
     got, _ = await service_slots(adversarial, [BUSY], 15)
-    overlapping = [(s, e) for s, e in got for o in in_window
-                   if to_utc(o["start"]) < e and s < to_utc(o["end"])]
+    overlapping = [
+        (s, e) for s, e in got for o in in_window if to_utc(o["start"]) < e and s < to_utc(o["end"])
+    ]
     assert overlapping == []
     last = max(to_utc(o["start"]) for o in in_window)
     assert (last, last + timedelta(minutes=15)) not in got

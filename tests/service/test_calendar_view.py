@@ -63,7 +63,7 @@ from tests.service.conftest import (
 
 # ---- service and tokens --------------------------------------------------------------------------
 @pytest.fixture
-async def sample(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Stack]:  # noqa: F811
+async def sample(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Stack]:
     """The sample tenant behind the service with availability_source=calendar_view."""
     async with service_for(devtenant, tmp_path, availability_source="calendar_view") as stack:
         yield stack
@@ -71,8 +71,7 @@ async def sample(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[St
 
 @pytest.fixture
 async def adversarial(readable_tenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Stack]:
-    async with service_for(readable_tenant, tmp_path,
-                           availability_source="calendar_view") as stack:
+    async with service_for(readable_tenant, tmp_path, availability_source="calendar_view") as stack:
         yield stack
 
 
@@ -81,10 +80,12 @@ def graph_token(stack: Stack, upn: str | None = ALEX) -> str:
     dt = stack.devtenant
     scopes = ["Calendars.ReadWrite", "MailboxSettings.Read"]
     if upn is None:
-        return dt.issuer.access_token(client_id=stack.app_id, audience=GRAPH_RESOURCE, user=None,
-                                      roles=scopes)
-    return dt.issuer.access_token(client_id=stack.app_id, audience=GRAPH_RESOURCE,
-                                  user=dt.tenant.find_user(upn), scp=scopes)
+        return dt.issuer.access_token(
+            client_id=stack.app_id, audience=GRAPH_RESOURCE, user=None, roles=scopes
+        )
+    return dt.issuer.access_token(
+        client_id=stack.app_id, audience=GRAPH_RESOURCE, user=dt.tenant.find_user(upn), scp=scopes
+    )
 
 
 def graph_client(stack: Stack) -> GraphClient:
@@ -95,16 +96,22 @@ def graph_client(stack: Stack) -> GraphClient:
 async def test_sample_panel_matches_the_oracle_with_mixed_rights(sample: Stack) -> None:
     """Megan and Nestor share `read` with Alex (calendarView); Diego and the New York interviewer
     only free/busy (getSchedule fallback). The answer equals the oracle either way."""
-    people = [user(sample, "Megan Bowen"), user(sample, "Nestor Wilke"),
-              user(sample, "Diego Siciliani"), user_in_zone(sample, "America/New_York")]
+    people = [
+        user(sample, "Megan Bowen"),
+        user(sample, "Nestor Wilke"),
+        user(sample, "Diego Siciliani"),
+        user_in_zone(sample, "America/New_York"),
+    ]
     start, end = next_week(datetime.now(UTC))
     got, doc = await find_all(sample, [p["mail"] for p in people], start, end, 45)
     assert got == oracle_slots(people, start, end, 45, datetime.now(UTC))
     assert got, "an empty answer would prove little"
-    assert [p["time_zone"] for p in doc["people"]] == \
-        [p["mailboxSettings"]["workingHours"]["timeZone"]["name"] for p in people]
-    reads = await read_calendars(graph_client(sample), graph_token(sample), ALEX,
-                                 [p["mail"] for p in people], start, end)
+    assert [p["time_zone"] for p in doc["people"]] == [
+        p["mailboxSettings"]["workingHours"]["timeZone"]["name"] for p in people
+    ]
+    reads = await read_calendars(
+        graph_client(sample), graph_token(sample), ALEX, [p["mail"] for p in people], start, end
+    )
     assert [reads[p["mail"]].from_view for p in people] == [True, True, False, False]
 
 
@@ -124,11 +131,11 @@ async def test_free_busy_only_and_unreadable_calendars(sample: Stack) -> None:
     assert got == oracle_slots([fb_only], start, end, 30, datetime.now(UTC)) != set()
     no_access = user(sample, "Miriam Graham")["mail"]
     gone = no_mailbox_address(sample)
-    got, doc = await find_all(sample, [user(sample, "Megan Bowen")["mail"], no_access, gone],
-                              start, end, 30)
+    got, doc = await find_all(sample, [user(sample, "Megan Bowen")["mail"], no_access, gone], start, end, 30)
     assert got == set()
-    assert sorted(b["address"] for b in doc["blockers"] if b["reason"] == "unreadable") == \
-        sorted([no_access, gone])
+    assert sorted(b["address"] for b in doc["blockers"] if b["reason"] == "unreadable") == sorted(
+        [no_access, gone]
+    )
 
 
 async def test_ten_interviewers_are_one_batch_and_one_audit_row(sample: Stack) -> None:
@@ -144,8 +151,7 @@ async def test_ten_interviewers_are_one_batch_and_one_audit_row(sample: Stack) -
     assert counters["graph.batch"] - before.get("graph.batch", 0) == 1
     assert counters["graph.batch_items"] - before.get("graph.batch_items", 0) == 11
     async with sample.runtime.store.transaction() as tx:
-        rows = (await tx.execute(text(
-            "SELECT operation, targets FROM audit_log ORDER BY seq"))).all()
+        rows = (await tx.execute(text("SELECT operation, targets FROM audit_log ORDER BY seq"))).all()
     assert len(rows) - rows_before == 1
     assert rows[-1][0] == "slots.find"
     assert all(p.lower() in str(rows[-1][1]) for p in people)
@@ -158,8 +164,9 @@ async def test_thirty_interviewers_are_two_concurrent_batches(sample: Stack) -> 
     start, end = next_week(datetime.now(UTC))
     before = sample.devtenant.tenant.counters["graph.batch"]
     stats = CallStats()
-    reads = await read_calendars(graph_client(sample), graph_token(sample), ALEX, people,
-                                 start, end, stats=stats)
+    reads = await read_calendars(
+        graph_client(sample), graph_token(sample), ALEX, people, start, end, stats=stats
+    )
     assert stats.requests == 2
     assert sample.devtenant.tenant.counters["graph.batch"] - before == 2
     assert set(reads) == {p.lower() for p in people}
@@ -168,9 +175,16 @@ async def test_thirty_interviewers_are_two_concurrent_batches(sample: Stack) -> 
 async def test_pages_are_followed_on_graph_only(adversarial: Stack) -> None:
     busy = person(adversarial, BUSY)
     stats = CallStats()
-    reads = await read_calendars(graph_client(adversarial), graph_token(adversarial), ALEX,
-                                 [BUSY], WINDOW_START, WINDOW_END, stats=stats,
-                                 page_size=7)
+    reads = await read_calendars(
+        graph_client(adversarial),
+        graph_token(adversarial),
+        ALEX,
+        [BUSY],
+        WINDOW_START,
+        WINDOW_END,
+        stats=stats,
+        page_size=7,
+    )
     events = expand(busy["events"], WINDOW_START, WINDOW_END)
     pages = -(-len(events) // 7)
     assert pages > 3
@@ -198,8 +212,9 @@ async def test_throttled_sub_requests_are_retried(sample: Stack) -> None:
 async def test_app_only_reads_every_calendar_in_full(sample: Stack) -> None:
     people = [user(sample, n)["mail"] for n in ("Diego Siciliani", "Miriam Graham")]
     start, end = next_week(datetime.now(UTC))
-    reads = await read_calendars(graph_client(sample), graph_token(sample, None), people[0],
-                                 people, start, end)
+    reads = await read_calendars(
+        graph_client(sample), graph_token(sample, None), people[0], people, start, end
+    )
     assert all(isinstance(r, CalendarRead) and r.from_view for r in reads.values())
 
 
@@ -209,11 +224,17 @@ async def test_no_calendar_content_leaves_graph(sample: Stack) -> None:
     assert owners
     start, end = datetime.now(UTC) - timedelta(days=30), datetime.now(UTC) + timedelta(days=30)
     select = ",".join(VIEW_FIELDS)
-    items = [BatchItem(str(i), "GET", f"/users/{a}/calendarView?startDateTime="
-                       f"{start:%Y-%m-%dT%H:%M:%SZ}&endDateTime={end:%Y-%m-%dT%H:%M:%SZ}"
-                       f"&$select={select}&$top=1000") for i, a in enumerate(owners[:10])]
-    unselected = [dataclasses.replace(i, id=f"all{i.id}", url=i.url.split("&$select")[0])
-                  for i in items]
+    items = [
+        BatchItem(
+            str(i),
+            "GET",
+            f"/users/{a}/calendarView?startDateTime="
+            f"{start:%Y-%m-%dT%H:%M:%SZ}&endDateTime={end:%Y-%m-%dT%H:%M:%SZ}"
+            f"&$select={select}&$top=1000",
+        )
+        for i, a in enumerate(owners[:10])
+    ]
+    unselected = [dataclasses.replace(i, id=f"all{i.id}", url=i.url.split("&$select")[0]) for i in items]
     answers = await graph_client(sample).batch(graph_token(sample, None), items + unselected)
     full = json.dumps([a.body for k, a in answers.items() if k.startswith("all")])
     assert "CANARY-" in full, "the canaries must be there for $select to keep them out"
@@ -231,11 +252,9 @@ async def test_no_calendar_content_leaves_graph(sample: Stack) -> None:
 
 # ---- adversarial tenant (Alex may read every calendar) ----------------------------------------------
 @pytest.mark.parametrize("address", PEOPLE)
-async def test_each_adversarial_calendar_matches_the_oracle(adversarial: Stack,
-                                                            address: str) -> None:
+async def test_each_adversarial_calendar_matches_the_oracle(adversarial: Stack, address: str) -> None:
     got, _ = await find_all(adversarial, [address], WINDOW_START, WINDOW_END, 30)
-    expected = oracle_slots([person(adversarial, address)], WINDOW_START, WINDOW_END, 30,
-                            WINDOW_START)
+    expected = oracle_slots([person(adversarial, address)], WINDOW_START, WINDOW_END, 30, WINDOW_START)
     assert expected
     assert sorted(got ^ expected)[:5] == []
 
@@ -243,22 +262,27 @@ async def test_each_adversarial_calendar_matches_the_oracle(adversarial: Stack,
 async def test_adversarial_panel_matches_the_oracle_from_calendar_view(adversarial: Stack) -> None:
     panel = [PAT, LENA, NIMA, LORD]
     got, _ = await find_all(adversarial, panel, WINDOW_START, WINDOW_END, 45)
-    assert got == oracle_slots([person(adversarial, a) for a in panel], WINDOW_START, WINDOW_END,
-                               45, WINDOW_START)
-    reads = await read_calendars(graph_client(adversarial), graph_token(adversarial), ALEX,
-                                 panel, WINDOW_START, WINDOW_END)
+    assert got == oracle_slots(
+        [person(adversarial, a) for a in panel], WINDOW_START, WINDOW_END, 45, WINDOW_START
+    )
+    reads = await read_calendars(
+        graph_client(adversarial), graph_token(adversarial), ALEX, panel, WINDOW_START, WINDOW_END
+    )
     assert all(reads[a].from_view for a in panel)
 
 
 async def test_tokyo_holiday_blocks_the_london_day_it_names(adversarial: Stack) -> None:
-    reads = await read_calendars(graph_client(adversarial), graph_token(adversarial), ALEX,
-                                 [OLIVIA, LENA], WINDOW_START, WINDOW_END)
+    reads = await read_calendars(
+        graph_client(adversarial), graph_token(adversarial), ALEX, [OLIVIA, LENA], WINDOW_START, WINDOW_END
+    )
     holiday = reads[OLIVIA].all_day
-    assert [(b.first_day, b.end_day_exclusive, b.status) for b in holiday] == \
-        [(TOKYO_HOLIDAY, TOKYO_HOLIDAY + timedelta(days=1), ShowAs.OOF)]
+    assert [(b.first_day, b.end_day_exclusive, b.status) for b in holiday] == [
+        (TOKYO_HOLIDAY, TOKYO_HOLIDAY + timedelta(days=1), ShowAs.OOF)
+    ]
     leave = [b for b in reads[LENA].all_day if b.status == ShowAs.OOF]
-    assert [(b.first_day, b.end_day_exclusive) for b in leave] == \
-        [(date(2027, 3, 26), date(2027, 3, 30))]  # across the EU change, still whole days
+    assert [(b.first_day, b.end_day_exclusive) for b in leave] == [
+        (date(2027, 3, 26), date(2027, 3, 30))
+    ]  # across the EU change, still whole days
     got, _ = await find_all(adversarial, [OLIVIA], WINDOW_START, WINDOW_END, 30)
     assert not {s for s in got if s[0].date() == TOKYO_HOLIDAY}
     assert {s for s in got if s[0].date() == TOKYO_HOLIDAY + timedelta(days=1)}
@@ -266,8 +290,11 @@ async def test_tokyo_holiday_blocks_the_london_day_it_names(adversarial: Stack) 
 
 # ---- pure mapping ----------------------------------------------------------------------------------
 def _ev(start: str, end: str, **extra: Any) -> JsonDict:
-    return {"start": {"dateTime": start, "timeZone": "UTC"},
-            "end": {"dateTime": end, "timeZone": "UTC"}, **extra}
+    return {
+        "start": {"dateTime": start, "timeZone": "UTC"},
+        "end": {"dateTime": end, "timeZone": "UTC"},
+        **extra,
+    }
 
 
 def test_cancelled_declined_and_masters_are_dropped_and_show_as_kept() -> None:
@@ -276,28 +303,34 @@ def test_cancelled_declined_and_masters_are_dropped_and_show_as_kept() -> None:
         _ev("2027-01-04T11:00:00", "2027-01-04T12:00:00", showAs="free"),
         _ev("2027-01-04T13:00:00", "2027-01-04T14:00:00", showAs="somethingNew"),
         _ev("2027-01-04T15:00:00", "2027-01-04T16:00:00", isCancelled=True),
-        _ev("2027-01-04T15:00:00", "2027-01-04T16:00:00",
-            responseStatus={"response": "declined"}),
+        _ev("2027-01-04T15:00:00", "2027-01-04T16:00:00", responseStatus={"response": "declined"}),
         _ev("2027-01-04T15:00:00", "2027-01-04T16:00:00", type="seriesMaster"),
         _ev("2027-01-04T17:00:00", "2027-01-04T17:00:00"),
     ]
     blocks, all_day = blocks_from_events(events)
-    assert [(b.interval.start.hour, b.status) for b in blocks] == \
-        [(9, ShowAs.BUSY), (11, ShowAs.FREE), (13, ShowAs.UNKNOWN)]
+    assert [(b.interval.start.hour, b.status) for b in blocks] == [
+        (9, ShowAs.BUSY),
+        (11, ShowAs.FREE),
+        (13, ShowAs.UNKNOWN),
+    ]
     assert all_day == ()
 
 
-@pytest.mark.parametrize(("start", "end", "zone", "first", "days"), [
-    ("2027-03-21T15:00:00", "2027-03-22T15:00:00", "Tokyo Standard Time", "2027-03-22", 1),
-    ("2027-03-22T00:00:00", "2027-03-23T00:00:00", "Tokyo Standard Time", "2027-03-22", 1),
-    ("2027-03-22T07:00:00", "2027-03-24T07:00:00", "Pacific Standard Time", "2027-03-22", 2),
-    ("2027-03-22T00:00:00", "2027-03-23T00:00:00", "Pacific Standard Time", "2027-03-22", 1),
-    ("2027-03-21T11:00:00", "2027-03-22T11:00:00", "Tonga Standard Time", "2027-03-22", 1),
-    ("2027-03-13T08:00:00", "2027-03-15T07:00:00", "Pacific Standard Time", "2027-03-13", 2),
-    ("2027-03-21T15:00:00", "2027-03-22T15:00:00", None, "2027-03-22", 1),
-])
-def test_all_day_dates_are_the_dates_the_event_names(start: str, end: str, zone: str | None,
-                                                     first: str, days: int) -> None:
+@pytest.mark.parametrize(
+    ("start", "end", "zone", "first", "days"),
+    [
+        ("2027-03-21T15:00:00", "2027-03-22T15:00:00", "Tokyo Standard Time", "2027-03-22", 1),
+        ("2027-03-22T00:00:00", "2027-03-23T00:00:00", "Tokyo Standard Time", "2027-03-22", 1),
+        ("2027-03-22T07:00:00", "2027-03-24T07:00:00", "Pacific Standard Time", "2027-03-22", 2),
+        ("2027-03-22T00:00:00", "2027-03-23T00:00:00", "Pacific Standard Time", "2027-03-22", 1),
+        ("2027-03-21T11:00:00", "2027-03-22T11:00:00", "Tonga Standard Time", "2027-03-22", 1),
+        ("2027-03-13T08:00:00", "2027-03-15T07:00:00", "Pacific Standard Time", "2027-03-13", 2),
+        ("2027-03-21T15:00:00", "2027-03-22T15:00:00", None, "2027-03-22", 1),
+    ],
+)
+def test_all_day_dates_are_the_dates_the_event_names(
+    start: str, end: str, zone: str | None, first: str, days: int
+) -> None:
     event = _ev(start, end, isAllDay=True)
     if zone:
         event.update(originalStartTimeZone=zone, originalEndTimeZone=zone)

@@ -20,12 +20,18 @@ def _in_day(doc_slot: dict[str, str], zone: ZoneInfo, first: int, last: int) -> 
 async def test_pacific_panel_ranks_the_india_candidates_day_first(calendar_stack: Stack) -> None:
     stack = calendar_stack
     start, end = next_week(datetime.now(UTC))
-    body = {"interviewers": [user(stack, "Megan Bowen")["mail"]], "duration_min": 60,
-            "start": format_time(start), "end": format_time(end), "limit": 500}
+    body = {
+        "interviewers": [user(stack, "Megan Bowen")["mail"]],
+        "duration_min": 60,
+        "start": format_time(start),
+        "end": format_time(end),
+        "limit": 500,
+    }
     status, plain = await stack.post("/v1/slots/find", body, stack.token())
     assert status == 200
-    status, doc = await stack.post("/v1/slots/find", {**body, "candidate_time_zone": "Asia/Kolkata"},
-                                   stack.token())
+    status, doc = await stack.post(
+        "/v1/slots/find", {**body, "candidate_time_zone": "Asia/Kolkata"}, stack.token()
+    )
     assert status == 200
     slots = doc["slots"]
     assert sorted(s["start"] for s in slots) == sorted(s["start"] for s in plain["slots"])
@@ -40,18 +46,29 @@ async def test_pacific_panel_ranks_the_india_candidates_day_first(calendar_stack
 async def test_candidate_day_is_configurable_and_checked(calendar_stack: Stack) -> None:
     stack = calendar_stack
     start, end = next_week(datetime.now(UTC))
-    body = {"interviewers": [user(stack, "Megan Bowen")["mail"]], "duration_min": 30,
-            "start": format_time(start), "end": format_time(end), "limit": 500, "all": True,
-            "candidate_time_zone": "Asia/Kolkata", "candidate_day_start": "06:00",
-            "candidate_day_end": "23:00"}
+    body = {
+        "interviewers": [user(stack, "Megan Bowen")["mail"]],
+        "duration_min": 30,
+        "start": format_time(start),
+        "end": format_time(end),
+        "limit": 500,
+        "all": True,
+        "candidate_time_zone": "Asia/Kolkata",
+        "candidate_day_start": "06:00",
+        "candidate_day_end": "23:00",
+    }
     status, doc = await stack.post("/v1/slots/find", body, stack.token())
     assert status == 200
     for s in doc["slots"]:
         assert _in_day(s, KOLKATA, 6, 23) is not bool(s.get("outside_candidate_day"))
     assert doc["slots"] == sorted(doc["slots"], key=lambda s: s["start"])
-    status, _ = await stack.post("/v1/slots/find", {**body, "candidate_time_zone": "Mars/Base"},
-                                 stack.token())
+    status, _ = await stack.post(
+        "/v1/slots/find", {**body, "candidate_time_zone": "Mars/Base"}, stack.token()
+    )
     assert status == 400
-    status, _ = await stack.post("/v1/slots/find", {**body, "candidate_day_start": "21:00",
-                                                    "candidate_day_end": "09:00"}, stack.token())
+    status, _ = await stack.post(
+        "/v1/slots/find",
+        {**body, "candidate_day_start": "21:00", "candidate_day_end": "09:00"},
+        stack.token(),
+    )
     assert status == 400

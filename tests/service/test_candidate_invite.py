@@ -20,11 +20,16 @@ from tests.service.conftest import ALEX, Stack, booking_body, events_at, next_we
 CANDIDATE = "dana.smith@example.com"
 
 
-async def _slot(stack: Stack, people: list[str], minutes: int = 45,
-                rooms: list[str] | None = None) -> dict[str, str]:
+async def _slot(
+    stack: Stack, people: list[str], minutes: int = 45, rooms: list[str] | None = None
+) -> dict[str, str]:
     start, end = next_week(datetime.now(UTC))
-    body: dict[str, Any] = {"interviewers": people, "duration_min": minutes,
-                            "start": format_time(start), "end": format_time(end)}
+    body: dict[str, Any] = {
+        "interviewers": people,
+        "duration_min": minutes,
+        "start": format_time(start),
+        "end": format_time(end),
+    }
     if rooms:
         body["rooms"] = rooms
     status, doc = await stack.post("/v1/slots/find", body, stack.token())
@@ -49,7 +54,8 @@ def _split(stack: Stack, start: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 async def test_the_candidate_gets_their_own_invite_and_the_panel_never_shows_them(
-        calendar_stack: Stack) -> None:
+    calendar_stack: Stack,
+) -> None:
     stack = calendar_stack
     people = [user(stack, "Megan Bowen")["mail"].lower(), user(stack, "Adele Vance")["mail"].lower()]
     room = stack.devtenant.tenant.rooms()[0]
@@ -79,6 +85,7 @@ async def test_the_candidate_gets_their_own_invite_and_the_panel_never_shows_the
     assert stack.devtenant.tenant.counters["graph.events.create"] == creates + 2
     async with stack.runtime.store.transaction() as tx:
         from calendar_backend import storage
+
         row = await storage.get_interview(tx, interview["id"])
     assert row is not None
     assert row.candidate_event_id == theirs["id"]
@@ -89,31 +96,27 @@ async def test_moving_and_cancelling_update_both_events_once_each(calendar_stack
     stack = calendar_stack
     people = [user(stack, "Adele Vance")["mail"]]
     slot = await _slot(stack, people, 30)
-    status, interview = await stack.post("/v1/interviews", booking_body(people, slot, "mv"),
-                                         stack.token())
+    status, interview = await stack.post("/v1/interviews", booking_body(people, slot, "mv"), stack.token())
     assert status == 201, interview
     counters = stack.devtenant.tenant.counters
     updates = counters["graph.events.update"]
     start = parse_time(slot["start"]) + timedelta(days=1)
     new = {"start": format_time(start), "end": format_time(start + timedelta(minutes=30))}
-    status, moved = await stack.post(f"/v1/interviews/{interview['id']}/reschedule", new,
-                                     stack.token())
+    status, moved = await stack.post(f"/v1/interviews/{interview['id']}/reschedule", new, stack.token())
     assert status == 200, moved
     assert counters["graph.events.update"] == updates + 2  # one PATCH each
     assert events_at(stack, ALEX, slot["start"]) == []
     _panel, theirs = _split(stack, new["start"])
     assert _addresses(theirs) == [CANDIDATE]
     cancels = counters["graph.events.cancel"]
-    status, cancelled = await stack.post(f"/v1/interviews/{interview['id']}/cancel", {},
-                                         stack.token())
+    status, cancelled = await stack.post(f"/v1/interviews/{interview['id']}/cancel", {}, stack.token())
     assert status == 200, cancelled
     assert cancelled["status"] == "cancelled"
     assert counters["graph.events.cancel"] == cancels + 2  # one cancel each
     assert events_at(stack, ALEX, new["start"]) == []
 
 
-async def test_a_refused_candidate_invite_withdraws_the_whole_booking(
-        calendar_stack: Stack) -> None:
+async def test_a_refused_candidate_invite_withdraws_the_whole_booking(calendar_stack: Stack) -> None:
     """The candidate's event is refused (4xx): the panel event is cancelled, the row failed, the
     time free again; the manager gets the error and nobody keeps a half booking."""
     stack = calendar_stack
@@ -122,18 +125,19 @@ async def test_a_refused_candidate_invite_withdraws_the_whole_booking(
     graph = stack.client.app[SERVICE_KEY]._graph
     real = graph.create_event
 
-    async def refuse_candidate(token: str, organizer: str, event: dict[str, Any],
-                               **kw: Any) -> dict[str, Any]:
+    async def refuse_candidate(
+        token: str, organizer: str, event: dict[str, Any], **kw: Any
+    ) -> dict[str, Any]:
         if event.get("isOnlineMeeting") is False:  # the candidate's own (no second meeting)
             from calendar_backend.errors import ValidationError
+
             raise ValidationError("attendees", "refused")
         made: dict[str, Any] = await real(token, organizer, event, **kw)
         return made
 
     graph.create_event = refuse_candidate
     try:
-        status, doc = await stack.post("/v1/interviews", booking_body(people, slot, "refused"),
-                                       stack.token())
+        status, doc = await stack.post("/v1/interviews", booking_body(people, slot, "refused"), stack.token())
     finally:
         graph.create_event = real
     assert status >= 400, doc
@@ -141,24 +145,23 @@ async def test_a_refused_candidate_invite_withdraws_the_whole_booking(
     assert events_at(stack, people[0], slot["start"]) == []
     async with stack.runtime.store.transaction() as tx:
         from sqlalchemy import text
+
         statuses = (await tx.execute(text("SELECT status FROM interviews"))).scalars().all()
-        ops = (await tx.execute(text(
-            "SELECT operation, result FROM audit_log ORDER BY seq"))).all()
+        ops = (await tx.execute(text("SELECT operation, result FROM audit_log ORDER BY seq"))).all()
     assert list(statuses) == ["failed"]
-    assert ("interview.create.candidate", "error:validation_error") in [tuple(o) for o in ops] \
-        or any(o[0] == "interview.create.candidate" and o[1].startswith("error:") for o in ops)
+    assert ("interview.create.candidate", "error:validation_error") in [tuple(o) for o in ops] or any(
+        o[0] == "interview.create.candidate" and o[1].startswith("error:") for o in ops
+    )
     assert ("interview.create", "withdrawn") in [tuple(o) for o in ops]
     # the time is free again: the same slot books (a new key)
-    status, doc = await stack.post("/v1/interviews", booking_body(people, slot, "again"),
-                                   stack.token())
+    status, doc = await stack.post("/v1/interviews", booking_body(people, slot, "again"), stack.token())
     assert status == 201, doc
 
 
 async def _booked(stack: Stack, key: str) -> tuple[dict[str, Any], dict[str, str]]:
     people = [user(stack, "Adele Vance")["mail"]]
     slot = await _slot(stack, people, 30)
-    status, interview = await stack.post("/v1/interviews", booking_body(people, slot, key),
-                                         stack.token())
+    status, interview = await stack.post("/v1/interviews", booking_body(people, slot, key), stack.token())
     assert status == 201, interview
     return interview, slot
 
@@ -166,8 +169,10 @@ async def _booked(stack: Stack, key: str) -> tuple[dict[str, Any], dict[str, str
 async def _hold_rows(stack: Stack) -> list[str]:
     async with stack.runtime.store.transaction() as tx:
         from sqlalchemy import text
-        return list((await tx.execute(text(
-            "SELECT id FROM interviews WHERE source = 'move'"))).scalars().all())
+
+        return list(
+            (await tx.execute(text("SELECT id FROM interviews WHERE source = 'move'"))).scalars().all()
+        )
 
 
 async def test_a_refused_candidate_patch_puts_the_panel_back(calendar_stack: Stack) -> None:
@@ -179,10 +184,12 @@ async def test_a_refused_candidate_patch_puts_the_panel_back(calendar_stack: Sta
     real = graph.update_event
     theirs_id = _split(stack, slot["start"])[1]["id"]
 
-    async def refuse_candidate(token: str, organizer: str, event_id: str,
-                               patch: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    async def refuse_candidate(
+        token: str, organizer: str, event_id: str, patch: dict[str, Any], **kw: Any
+    ) -> dict[str, Any]:
         if event_id == theirs_id:
             from calendar_backend.errors import ValidationError
+
             raise ValidationError("start", "refused")
         done: dict[str, Any] = await real(token, organizer, event_id, patch, **kw)
         return done
@@ -191,8 +198,7 @@ async def test_a_refused_candidate_patch_puts_the_panel_back(calendar_stack: Sta
     new = {"start": format_time(start), "end": format_time(start + timedelta(minutes=30))}
     graph.update_event = refuse_candidate
     try:
-        status, doc = await stack.post(f"/v1/interviews/{interview['id']}/reschedule", new,
-                                       stack.token())
+        status, doc = await stack.post(f"/v1/interviews/{interview['id']}/reschedule", new, stack.token())
     finally:
         graph.update_event = real
     assert 400 <= status < 500, doc
@@ -202,14 +208,12 @@ async def test_a_refused_candidate_patch_puts_the_panel_back(calendar_stack: Sta
     assert events_at(stack, ALEX, new["start"]) == []
     assert await _hold_rows(stack) == []  # the new time is free again
     # and the move works once Graph accepts it
-    status, moved = await stack.post(f"/v1/interviews/{interview['id']}/reschedule", new,
-                                     stack.token())
+    status, moved = await stack.post(f"/v1/interviews/{interview['id']}/reschedule", new, stack.token())
     assert status == 200, moved
     _split(stack, new["start"])
 
 
-async def test_a_cancel_that_fails_half_way_is_finished_by_the_retry(
-        calendar_stack: Stack) -> None:
+async def test_a_cancel_that_fails_half_way_is_finished_by_the_retry(calendar_stack: Stack) -> None:
     """The candidate's event is cancelled first; the panel's cancel fails: the booking stays
     (the time reserved, the manager told); the retry cancels the panel's, nothing twice."""
     stack = calendar_stack
@@ -217,31 +221,28 @@ async def test_a_cancel_that_fails_half_way_is_finished_by_the_retry(
     graph = stack.client.app[SERVICE_KEY]._graph
     real = graph.cancel_event
 
-    async def panel_down(token: str, organizer: str, event_id: str, *a: Any,
-                         **kw: Any) -> None:
+    async def panel_down(token: str, organizer: str, event_id: str, *a: Any, **kw: Any) -> None:
         if event_id == interview["event_id"]:
             from calendar_backend.errors import GraphUnavailableError
+
             raise GraphUnavailableError()
         await real(token, organizer, event_id, *a, **kw)
 
     graph.cancel_event = panel_down
     try:
-        status, doc = await stack.post(f"/v1/interviews/{interview['id']}/cancel", {},
-                                       stack.token())
+        status, doc = await stack.post(f"/v1/interviews/{interview['id']}/cancel", {}, stack.token())
     finally:
         graph.cancel_event = real
     assert status >= 500, doc
     live = events_at(stack, ALEX, slot["start"])
     assert [e["id"] for e in live] == [interview["event_id"]]  # only the candidate's is gone
-    status, doc = await stack.post(f"/v1/interviews/{interview['id']}/cancel", {},
-                                   stack.token())
+    status, doc = await stack.post(f"/v1/interviews/{interview['id']}/cancel", {}, stack.token())
     assert status == 200, doc
     assert doc["status"] == "cancelled"
     assert events_at(stack, ALEX, slot["start"]) == []
 
 
-async def test_recovery_moves_the_candidate_event_with_a_settled_hold(
-        calendar_stack: Stack) -> None:
+async def test_recovery_moves_the_candidate_event_with_a_settled_hold(calendar_stack: Stack) -> None:
     """A move died after the panel's PATCH (before the candidate's): recovery completes the
     move and brings the candidate's own invite to the same time, with an audit row."""
     from calendar_backend import storage
@@ -258,9 +259,11 @@ async def test_recovery_moves_the_candidate_event_with_a_settled_hold(
     assert hold is not None
     graph = stack.client.app[SERVICE_KEY]._graph
     token = await stack.client.app[SERVICE_KEY]._tokens.for_app(  # the app-only token
-        *await _app_credential(stack))
-    await graph.update_event(token, ALEX, str(row.event_id),
-                             _times(hold.start, hold.end))  # the panel's PATCH landed
+        *await _app_credential(stack)
+    )
+    await graph.update_event(
+        token, ALEX, str(row.event_id), _times(hold.start, hold.end)
+    )  # the panel's PATCH landed
     report = await build_reconciler(stack.runtime, stale_min=0).run_once()
     assert report.confirmed == 1
     new = format_time(hold.start)
@@ -268,8 +271,10 @@ async def test_recovery_moves_the_candidate_event_with_a_settled_hold(
     assert events_at(stack, ALEX, slot["start"]) == []
     async with stack.runtime.store.transaction() as tx:
         from sqlalchemy import text
-        results = (await tx.execute(text(
-            "SELECT result FROM audit_log WHERE operation = 'interview.recover'"))).scalars()
+
+        results = (
+            await tx.execute(text("SELECT result FROM audit_log WHERE operation = 'interview.recover'"))
+        ).scalars()
         assert "candidate_realigned" in list(results)
 
 
@@ -280,14 +285,14 @@ async def _app_credential(stack: Stack) -> tuple[str, Any]:
     tid = stack.devtenant.tenant_id
     async with stack.runtime.store.transaction() as tx:
         from calendar_backend import storage
+
         tenant = await storage.get_tenant(tx, tid)
     assert tenant is not None
     raw = stack.runtime.cipher.decrypt(tenant.credential_blob, aad=tenant_credential_aad(tid))
     return tid, AppCredential.from_bytes(raw)
 
 
-async def test_a_candidate_link_booking_moves_and_cancels_both_events(
-        calendar_stack: Stack) -> None:
+async def test_a_candidate_link_booking_moves_and_cancels_both_events(calendar_stack: Stack) -> None:
     """The same two events from a candidate link (app-only writes): the candidate's own invite
     says the role and has no panel address; a move PATCHes each once, a cancel cancels each."""
     from tests.candidate.test_offers_api import capability, make_offer
@@ -317,8 +322,7 @@ async def test_a_candidate_link_booking_moves_and_cancels_both_events(
     assert events_at(stack, ALEX, later) == []
 
 
-async def test_a_role_the_manager_gave_reaches_the_panel_and_candidate_invites(
-        calendar_stack: Stack) -> None:
+async def test_a_role_the_manager_gave_reaches_the_panel_and_candidate_invites(calendar_stack: Stack) -> None:
     stack = calendar_stack
     people = [user(stack, "Megan Bowen")["mail"].lower()]
     slot = await _slot(stack, people)
@@ -340,8 +344,7 @@ async def test_a_role_without_one_and_bad_roles(calendar_stack: Stack) -> None:
         status, doc = await stack.post("/v1/interviews", body, stack.token())
         assert status == 400, (bad, doc)
     assert stack.devtenant.tenant.counters["graph.events.create"] == creates  # nothing written
-    status, _ = await stack.post("/v1/interviews", booking_body(people, slot, "no-role"),
-                                 stack.token())
+    status, _ = await stack.post("/v1/interviews", booking_body(people, slot, "no-role"), stack.token())
     assert status == 201
     panel, _theirs = _split(stack, slot["start"])
     assert "Role:" not in panel["body"]["content"]

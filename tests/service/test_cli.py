@@ -44,22 +44,33 @@ class LiveService:
     db_path: Path
 
     def env(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items()
-                if not k.startswith(("OPENSLOT_", "REQUESTS_CA_BUNDLE", "SSL_CERT"))}
-        return {**keep, "OPENSLOT_ENV": "dev", "OPENSLOT_DATABASE_URL": self.settings.database_url,
-                "OPENSLOT_KEY_FILE": str(self.settings.key_file),
-                "OPENSLOT_AUDIT_CHECKPOINT_FILE": str(self.settings.audit_checkpoint_file),
-                "OPENSLOT_AUTHORITY_HOST": self.devtenant.base_url,
-                "OPENSLOT_GRAPH_BASE_URL": f"{self.devtenant.base_url}/v1.0",
-                "OPENSLOT_CA_BUNDLE": str(self.devtenant.ca_path),
-                "OPENSLOT_CLIENT_ID": self.settings.client_id,
-                "OPENSLOT_DEFAULT_NOTICE_MIN": "0", "PYTHONPATH": str(ROOT)}
+        keep = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("OPENSLOT_", "REQUESTS_CA_BUNDLE", "SSL_CERT"))
+        }
+        return {
+            **keep,
+            "OPENSLOT_ENV": "dev",
+            "OPENSLOT_DATABASE_URL": self.settings.database_url,
+            "OPENSLOT_KEY_FILE": str(self.settings.key_file),
+            "OPENSLOT_AUDIT_CHECKPOINT_FILE": str(self.settings.audit_checkpoint_file),
+            "OPENSLOT_AUTHORITY_HOST": self.devtenant.base_url,
+            "OPENSLOT_GRAPH_BASE_URL": f"{self.devtenant.base_url}/v1.0",
+            "OPENSLOT_CA_BUNDLE": str(self.devtenant.ca_path),
+            "OPENSLOT_CLIENT_ID": self.settings.client_id,
+            "OPENSLOT_DEFAULT_NOTICE_MIN": "0",
+            "PYTHONPATH": str(ROOT),
+        }
 
     async def api_slots(self, body: dict[str, Any]) -> tuple[int, Any]:
         token = self.devtenant.mint_user_token(ALEX)
-        async with aiohttp.ClientSession() as http, http.post(
-                f"{self.url}/v1/slots/find", json=body,
-                headers={"Authorization": f"Bearer {token}"}) as resp:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{self.url}/v1/slots/find", json=body, headers={"Authorization": f"Bearer {token}"}
+            ) as resp,
+        ):
             return resp.status, await resp.json()
 
 
@@ -79,8 +90,10 @@ async def live_service(dt: DevTenantHandle, tmp: Path) -> AsyncIterator[LiveServ
 
 
 @pytest.fixture
-async def live(devtenant: DevTenantHandle,  # noqa: F811
-               tmp_path: Path) -> AsyncIterator[LiveService]:
+async def live(
+    devtenant: DevTenantHandle,
+    tmp_path: Path,
+) -> AsyncIterator[LiveService]:
     async with live_service(devtenant, tmp_path) as service:
         yield service
 
@@ -88,32 +101,62 @@ async def live(devtenant: DevTenantHandle,  # noqa: F811
 async def run_cli(service: LiveService, *args: str) -> tuple[int, str, str]:
     """Run `python -m calendar_backend ARGS` without blocking the loop serving the API."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "calendar_backend", *args, cwd=str(ROOT), env=service.env(),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "calendar_backend",
+        *args,
+        cwd=str(ROOT),
+        env=service.env(),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
 
-def _slots_args(service: LiveService, people: list[str], start: datetime, end: datetime,
-                *extra: str) -> list[str]:
-    args = ["slots", "--as", ALEX, "--duration", "45", "--start", format_time(start),
-            "--end", format_time(end), "--json", "--service-url", service.url, *extra]
+def _slots_args(
+    service: LiveService, people: list[str], start: datetime, end: datetime, *extra: str
+) -> list[str]:
+    args = [
+        "slots",
+        "--as",
+        ALEX,
+        "--duration",
+        "45",
+        "--start",
+        format_time(start),
+        "--end",
+        format_time(end),
+        "--json",
+        "--service-url",
+        service.url,
+        *extra,
+    ]
     for address in people:
         args += ["--interviewer", address]
     return args
 
 
-def test_the_sample_app_accepts_the_cli_redirect_uri(
-        devtenant_server: DevTenantHandle) -> None:  # noqa: F811
+def test_the_sample_app_accepts_the_cli_redirect_uri(devtenant_server: DevTenantHandle) -> None:
     """The shipped sample tenant must let `slots` sign in silently (DESIGN.md promises the CLI)."""
     dt = devtenant_server
     app_id = str(dt.tenant.applications()[0]["appId"])
-    resp = dt.session().get(f"{dt.base_url}/{dt.tenant_id}/oauth2/v2.0/authorize", params={
-        "client_id": app_id, "response_type": "code", "redirect_uri": CLI_REDIRECT_URI,
-        "scope": f"api://botid-{app_id}/access_as_user", "login_hint": ALEX, "prompt": "none",
-        "state": "s"}, allow_redirects=False, timeout=10)
+    resp = dt.session().get(
+        f"{dt.base_url}/{dt.tenant_id}/oauth2/v2.0/authorize",
+        params={
+            "client_id": app_id,
+            "response_type": "code",
+            "redirect_uri": CLI_REDIRECT_URI,
+            "scope": f"api://botid-{app_id}/access_as_user",
+            "login_hint": ALEX,
+            "prompt": "none",
+            "state": "s",
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
     assert resp.status_code == 302, resp.text[:200]
     assert resp.headers["Location"].startswith(CLI_REDIRECT_URI + "?code=")
 
@@ -126,11 +169,22 @@ async def test_slots_json_equals_the_api_answer(live: LiveService) -> None:
     doc = json.loads(out)
     assert set(doc) <= {"slots", "blockers"}
     assert doc["slots"], "a free week for two sample interviewers must have slots"
-    assert all(set(s) == {"start", "end"} and s["start"].endswith("Z") and s["end"].endswith("Z")
-               for s in doc["slots"])
-    status, api = await live.api_slots({
-        "interviewers": people, "duration_min": 45, "start": format_time(start),
-        "end": format_time(end), "step_min": 15, "buffer_min": 0, "all": False, "limit": 20})
+    assert all(
+        set(s) == {"start", "end"} and s["start"].endswith("Z") and s["end"].endswith("Z")
+        for s in doc["slots"]
+    )
+    status, api = await live.api_slots(
+        {
+            "interviewers": people,
+            "duration_min": 45,
+            "start": format_time(start),
+            "end": format_time(end),
+            "step_min": 15,
+            "buffer_min": 0,
+            "all": False,
+            "limit": 20,
+        }
+    )
     assert status == 200, api
     assert doc["slots"] == api["slots"]
 
@@ -144,9 +198,16 @@ async def test_slots_all_gives_every_valid_slot(live: LiveService) -> None:
     code, out, err = await run_cli(live, *_slots_args(live, people, start, end))
     assert code == 0, err[-2000:]
     ranked = json.loads(out)["slots"]
-    status, api = await live.api_slots({
-        "interviewers": people, "duration_min": 45, "start": format_time(start),
-        "end": format_time(end), "all": True, "limit": 500})
+    status, api = await live.api_slots(
+        {
+            "interviewers": people,
+            "duration_min": 45,
+            "start": format_time(start),
+            "end": format_time(end),
+            "all": True,
+            "limit": 500,
+        }
+    )
     assert status == 200, api
     assert every == api["slots"]
     assert len(every) > len(ranked)

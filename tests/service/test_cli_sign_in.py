@@ -33,12 +33,12 @@ def tenant(tmp_path: Path) -> Iterator[DevTenantHandle]:
 
 
 def test_sign_in_that_needs_a_browser_fails_clearly_without_a_terminal(
-        tenant: DevTenantHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tenant: DevTenantHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """devtenant cannot redirect back silently, and stdin is no terminal."""
     app = tenant.tenant.applications()[0]
     settings = make_settings(tenant, tmp_path)
-    credential = AppCredential(str(app["appId"]),
-                               str(app["passwordCredentials"][0]["secretText"]))
+    credential = AppCredential(str(app["appId"]), str(app["passwordCredentials"][0]["secretText"]))
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     with pytest.raises(CliError) as raised:
         _user_token(settings, tenant.tenant_id, credential, ALEX)

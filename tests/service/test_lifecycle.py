@@ -36,8 +36,11 @@ def _control(dt: DevTenantHandle, path: str) -> None:
 
 def _audit_rows(stack: Stack, operation: str) -> list[tuple[str, str]]:
     with sqlite3.connect(stack.db_path) as db:
-        return list(db.execute("SELECT actor_oid, result FROM audit_log WHERE operation = ? "
-                               "ORDER BY seq", (operation,)))
+        return list(
+            db.execute(
+                "SELECT actor_oid, result FROM audit_log WHERE operation = ? ORDER BY seq", (operation,)
+            )
+        )
 
 
 def _assert_error_without_data(status: int, doc: Any) -> None:
@@ -51,22 +54,23 @@ async def test_the_token_cache_is_sealed_to_its_user(calendar_stack: Stack) -> N
     stack = calendar_stack
     oid = _alex_oid(stack)
     assert await _cache_row(stack, oid) is None
-    status, doc = await stack.post("/v1/slots/find",
-                                   week_query([user(stack, "Megan Bowen")["mail"]]),
-                                   stack.token())
+    status, doc = await stack.post(
+        "/v1/slots/find", week_query([user(stack, "Megan Bowen")["mail"]]), stack.token()
+    )
     assert status == 200, doc
     found = await _cache_row(stack, oid)
     assert found is not None
     blob, _key_id = found
-    for plaintext in (b"refresh_token", b"RefreshToken", b"secret", b"access_token",
-                      b"AccessToken"):
+    for plaintext in (b"refresh_token", b"RefreshToken", b"secret", b"access_token", b"AccessToken"):
         assert plaintext not in blob, plaintext
     cipher: Any = stack.runtime.cipher
     opened = cipher.decrypt(blob, aad=token_cache_aad(stack.devtenant.tenant_id, oid))
     assert b"RefreshToken" in opened  # it really is the MSAL cache, holding the OBO refresh token
-    wrong = [token_cache_aad(stack.devtenant.tenant_id, "00000000-0000-0000-0000-000000000000"),
-             token_cache_aad("11111111-1111-1111-1111-111111111111", oid),
-             tenant_credential_aad(stack.devtenant.tenant_id)]
+    wrong = [
+        token_cache_aad(stack.devtenant.tenant_id, "00000000-0000-0000-0000-000000000000"),
+        token_cache_aad("11111111-1111-1111-1111-111111111111", oid),
+        tenant_credential_aad(stack.devtenant.tenant_id),
+    ]
     for aad in wrong:
         with pytest.raises(DecryptionError):
             cipher.decrypt(blob, aad=aad)
@@ -75,9 +79,9 @@ async def test_the_token_cache_is_sealed_to_its_user(calendar_stack: Stack) -> N
 async def test_disconnect_deletes_the_cache_and_is_audited(calendar_stack: Stack) -> None:
     stack = calendar_stack
     oid = _alex_oid(stack)
-    status, _ = await stack.post("/v1/slots/find",
-                                 week_query([user(stack, "Megan Bowen")["mail"]]),
-                                 stack.token())
+    status, _ = await stack.post(
+        "/v1/slots/find", week_query([user(stack, "Megan Bowen")["mail"]]), stack.token()
+    )
     assert status == 200
     assert await _cache_row(stack, oid) is not None
     status, doc = await stack.post("/v1/me/disconnect", {}, stack.token())
@@ -107,16 +111,15 @@ async def test_a_disabled_user_without_a_cache_is_refused(calendar_stack: Stack)
     stack = calendar_stack
     _control(stack.devtenant, f"users/{_alex_oid(stack)}/disable")
     before = stack.devtenant.tenant.counters["graph.getSchedule"]
-    status, doc = await stack.post("/v1/slots/find",
-                                   week_query([user(stack, "Megan Bowen")["mail"]]),
-                                   stack.token())
+    status, doc = await stack.post(
+        "/v1/slots/find", week_query([user(stack, "Megan Bowen")["mail"]]), stack.token()
+    )
     assert status == 403, doc
     _assert_error_without_data(status, doc)
     assert stack.devtenant.tenant.counters["graph.getSchedule"] == before
 
 
-async def test_revoked_admin_consent_is_an_error_not_an_empty_answer(
-        calendar_stack: Stack) -> None:
+async def test_revoked_admin_consent_is_an_error_not_an_empty_answer(calendar_stack: Stack) -> None:
     stack = calendar_stack
     body = week_query([user(stack, "Megan Bowen")["mail"], user(stack, "Adele Vance")["mail"]])
     status, doc = await stack.post("/v1/slots/find", body, stack.token())

@@ -23,8 +23,9 @@ MEGAN = "meganb@contoso.example"
 
 
 @pytest.fixture(params=["get_schedule", "calendar_view"])
-async def any_source(request: pytest.FixtureRequest, devtenant: DevTenantHandle,
-                     tmp_path: Path) -> AsyncIterator[Stack]:
+async def any_source(
+    request: pytest.FixtureRequest, devtenant: DevTenantHandle, tmp_path: Path
+) -> AsyncIterator[Stack]:
     async with service_for(devtenant, tmp_path, availability_source=request.param) as stack:
         yield stack
 
@@ -51,23 +52,29 @@ async def test_a_window_of_60_or_61_days_finds_every_slot(any_source: Stack, day
 async def test_a_window_of_62_days_is_refused_as_invalid(calendar_stack: Stack) -> None:
     stack = calendar_stack
     start, end = _window(62)
-    status, doc = await stack.post("/v1/slots/find", {
-        "interviewers": [MEGAN], "duration_min": 30, "start": format_time(start),
-        "end": format_time(end)}, stack.token())
+    status, doc = await stack.post(
+        "/v1/slots/find",
+        {"interviewers": [MEGAN], "duration_min": 30, "start": format_time(start), "end": format_time(end)},
+        stack.token(),
+    )
     assert (status, doc["error"]) == (400, "invalid_request"), doc
     status, doc = await stack.post("/v1/offers", _offer(start, end), stack.token())
     assert (status, doc["error"]) == (400, "invalid_request"), doc
 
 
 def _offer(start: datetime, end: datetime) -> dict[str, object]:
-    return {"interviewers": [MEGAN], "duration_min": 30, "window_start": format_time(start),
-            "window_end": format_time(end), "candidate_name": "Dana Smith",
-            "candidate_email": "dana.smith@example.com"}
+    return {
+        "interviewers": [MEGAN],
+        "duration_min": 30,
+        "window_start": format_time(start),
+        "window_end": format_time(end),
+        "candidate_name": "Dana Smith",
+        "candidate_email": "dana.smith@example.com",
+    }
 
 
 @pytest.mark.parametrize("days", [60, 61])
-async def test_a_link_with_a_60_or_61_day_window_is_alive(calendar_stack: Stack,
-                                                          days: int) -> None:
+async def test_a_link_with_a_60_or_61_day_window_is_alive(calendar_stack: Stack, days: int) -> None:
     stack = calendar_stack
     start, end = _window(days)
     status, offer = await stack.post("/v1/offers", _offer(start, end), stack.token())
@@ -76,6 +83,7 @@ async def test_a_link_with_a_60_or_61_day_window_is_alive(calendar_stack: Stack,
     status, view = await stack.post("/v1/candidate/slots", {"token": token})
     assert status == 200, view
     assert view["slots"]  # (the page lists the first 200; the search test covers the end)
-    status, booked = await stack.post("/v1/candidate/book",
-                                      {"token": token, "start": view["slots"][-1]["start"]})
+    status, booked = await stack.post(
+        "/v1/candidate/book", {"token": token, "start": view["slots"][-1]["start"]}
+    )
     assert status == 201, booked

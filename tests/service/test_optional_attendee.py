@@ -14,9 +14,11 @@ async def test_optional_person_is_invited_but_not_searched(calendar_stack: Stack
     megan = user(stack, "Megan Bowen")["mail"]
     miriam = user(stack, "Miriam Graham")["mail"]  # free/busy not shared: unreadable
     start, end = next_week(datetime.now(UTC))
-    status, doc = await stack.post("/v1/slots/find", {
-        "interviewers": [megan], "duration_min": 30, "start": format_time(start),
-        "end": format_time(end)}, stack.token())
+    status, doc = await stack.post(
+        "/v1/slots/find",
+        {"interviewers": [megan], "duration_min": 30, "start": format_time(start), "end": format_time(end)},
+        stack.token(),
+    )
     assert status == 200
     slot = doc["slots"][0]
     body = {**booking_body([megan], slot, str(uuid.uuid4())), "optional": [miriam]}
@@ -24,8 +26,7 @@ async def test_optional_person_is_invited_but_not_searched(calendar_stack: Stack
     assert status == 201, interview
     mailbox = stack.devtenant.tenant.find_mailbox(ALEX)
     assert mailbox is not None
-    event = next(e for e in stack.devtenant.tenant.events_of(mailbox)
-                 if e["id"] == interview["event_id"])
+    event = next(e for e in stack.devtenant.tenant.events_of(mailbox) if e["id"] == interview["event_id"])
     kinds = {a["emailAddress"]["address"].lower(): a["type"] for a in event["attendees"]}
     assert kinds[megan.lower()] == "required"
     assert kinds[miriam.lower()] == "optional"

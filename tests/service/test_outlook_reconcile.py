@@ -12,14 +12,23 @@ from tests.service.conftest import ALEX, Stack, booking_body, next_week, user
 
 async def _book(stack: Stack, people: list[str], nth: int) -> dict[str, Any]:
     start, end = next_week(datetime.now(UTC))
-    status, doc = await stack.post("/v1/slots/find", {
-        "interviewers": people, "duration_min": 30, "start": format_time(start),
-        "end": format_time(end), "all": True, "limit": 500}, stack.token())
+    status, doc = await stack.post(
+        "/v1/slots/find",
+        {
+            "interviewers": people,
+            "duration_min": 30,
+            "start": format_time(start),
+            "end": format_time(end),
+            "all": True,
+            "limit": 500,
+        },
+        stack.token(),
+    )
     assert status == 200, doc
     slot = doc["slots"][nth * 8]
-    status, interview = await stack.post("/v1/interviews",
-                                         booking_body(people, slot, str(uuid.uuid4())),
-                                         stack.token())
+    status, interview = await stack.post(
+        "/v1/interviews", booking_body(people, slot, str(uuid.uuid4())), stack.token()
+    )
     assert status == 201, interview
     return interview  # type: ignore[no-any-return]
 
@@ -42,8 +51,7 @@ async def test_deleted_and_moved_events_are_reported(calendar_stack: Stack) -> N
     event = _organizer_event(stack, moved["event_id"])
     new_start = parse_time(moved["start"]) + timedelta(hours=1)
     new_end = parse_time(moved["end"]) + timedelta(hours=1)
-    event["start"] = {"dateTime": new_start.strftime("%Y-%m-%dT%H:%M:%S.0000000"),
-                      "timeZone": "UTC"}
+    event["start"] = {"dateTime": new_start.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"}
     event["end"] = {"dateTime": new_end.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"}
 
     status, doc = await stack.get("/v1/interviews", stack.token())

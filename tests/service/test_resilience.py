@@ -32,7 +32,7 @@ def _faults(dt: DevTenantHandle, **plan: Any) -> None:
 
 def _panels(stack: Stack) -> list[list[str]]:
     people = mailbox_addresses(stack.devtenant, 12)
-    return [people[i:i + 3] for i in range(0, 12, 3)]
+    return [people[i : i + 3] for i in range(0, 12, 3)]
 
 
 def _schedule_calls(stack: Stack) -> int:
@@ -106,13 +106,15 @@ async def test_a_lost_create_answer_still_books_exactly_one_event(calendar_stack
     status, first = await stack.post("/v1/interviews", booking_body(people, slot, key), stack.token())
     if status != 201:  # the service gave up on the lost answer: the same key must finish the job
         assert status in {502, 503, 504}, first
-        status, first = await stack.post("/v1/interviews", booking_body(people, slot, key),
-                                         stack.token())
+        status, first = await stack.post("/v1/interviews", booking_body(people, slot, key), stack.token())
     assert status == 201, first
     assert first["status"] == "confirmed"
     assert stack.devtenant.tenant.counters["graph.events.create"] - creates >= 2  # one was lost
-    organizer_events = [e for e in events_at(stack, ALEX, slot["start"])  # not the candidate's
-                        if "dana.smith@example.com" not in str(e.get("attendees"))]
+    organizer_events = [
+        e
+        for e in events_at(stack, ALEX, slot["start"])  # not the candidate's
+        if "dana.smith@example.com" not in str(e.get("attendees"))
+    ]
     assert len(organizer_events) == 1
     assert organizer_events[0]["id"] == first["event_id"]
     assert len(events_at(stack, ALEX, slot["start"])) == 2  # and the candidate's own, once

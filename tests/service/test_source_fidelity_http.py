@@ -28,12 +28,22 @@ def _address(share: str) -> str:
 
 def _events() -> list[JsonDict]:
     return [
-        _event("tokyo", "2027-03-18T00:00:00", "2027-03-19T00:00:00", "Tokyo Standard Time",
-               isAllDay=True),
-        _event("declined", "2027-03-17T10:00:00", "2027-03-17T11:00:00", "UTC",
-               responseStatus={"response": "declined"}),
-        _event("leave", "2027-04-03T00:00:00", "2027-04-06T00:00:00",
-               "AUS Eastern Standard Time", isAllDay=True, showAs="oof"),
+        _event("tokyo", "2027-03-18T00:00:00", "2027-03-19T00:00:00", "Tokyo Standard Time", isAllDay=True),
+        _event(
+            "declined",
+            "2027-03-17T10:00:00",
+            "2027-03-17T11:00:00",
+            "UTC",
+            responseStatus={"response": "declined"},
+        ),
+        _event(
+            "leave",
+            "2027-04-03T00:00:00",
+            "2027-04-06T00:00:00",
+            "AUS Eastern Standard Time",
+            isAllDay=True,
+            showAs="oof",
+        ),
         _event("long", "2027-03-23T14:20:00", "2027-03-24T14:20:00", "UTC"),
     ]
 
@@ -43,11 +53,18 @@ def _doc() -> JsonDict:
     alex = next(u for u in doc["users"] if u["userPrincipalName"] == ALEX)
     doc["users"] = [alex]
     for n, share in enumerate(SHARES):
-        user = _user(f"0b000000-0000-4000-8000-00000000000{n}", _address(share),
-                     "GMT Standard Time", WEEKDAYS, ("09:00", "17:00"), _events())
+        user = _user(
+            f"0b000000-0000-4000-8000-00000000000{n}",
+            _address(share),
+            "GMT Standard Time",
+            WEEKDAYS,
+            ("09:00", "17:00"),
+            _events(),
+        )
         user["calendarPermissions"] = [
             {"emailAddress": {"name": "My Organization", "address": ""}, "role": "freeBusyRead"},
-            {"emailAddress": {"address": ALEX}, "role": share}]
+            {"emailAddress": {"address": ALEX}, "role": share},
+        ]
         doc["users"].append(user)
     return doc
 
@@ -58,19 +75,24 @@ def tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTenantHandle
 
 
 @pytest.fixture(params=["schedule", "calendar_view"])
-async def service(request: pytest.FixtureRequest, tenant: DevTenantHandle,
-                  tmp_path: Path) -> AsyncIterator[Stack]:
+async def service(
+    request: pytest.FixtureRequest, tenant: DevTenantHandle, tmp_path: Path
+) -> AsyncIterator[Stack]:
     async with service_for(tenant, tmp_path, availability_source=request.param) as stack:
         yield stack
 
 
-@pytest.mark.parametrize(("start", "end"), [
-    (datetime(2027, 3, 17, tzinfo=UTC), datetime(2027, 3, 19, tzinfo=UTC)),
-    (datetime(2027, 3, 22, tzinfo=UTC), datetime(2027, 3, 26, tzinfo=UTC)),
-    (datetime(2027, 4, 5, tzinfo=UTC), datetime(2027, 4, 7, tzinfo=UTC)),
-])
-async def test_every_share_level_gives_the_oracles_slots(service: Stack, start: datetime,
-                                                         end: datetime) -> None:
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (datetime(2027, 3, 17, tzinfo=UTC), datetime(2027, 3, 19, tzinfo=UTC)),
+        (datetime(2027, 3, 22, tzinfo=UTC), datetime(2027, 3, 26, tzinfo=UTC)),
+        (datetime(2027, 4, 5, tzinfo=UTC), datetime(2027, 4, 7, tzinfo=UTC)),
+    ],
+)
+async def test_every_share_level_gives_the_oracles_slots(
+    service: Stack, start: datetime, end: datetime
+) -> None:
     for share in SHARES:
         address = _address(share)
         got, _ = await find_all(service, [address], start, end, 60)

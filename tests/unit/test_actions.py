@@ -41,9 +41,15 @@ VALID: list[CardAction] = [
 
 
 def _invoke(data: Mapping[str, object], verb: object = None) -> dict[str, object]:
-    return {"action": {"type": "Action.Execute", "id": "a1",
-                       "verb": data.get("verb") if verb is None else verb, "data": dict(data)},
-            "trigger": "manual"}
+    return {
+        "action": {
+            "type": "Action.Execute",
+            "id": "a1",
+            "verb": data.get("verb") if verb is None else verb,
+            "data": dict(data),
+        },
+        "trigger": "manual",
+    }
 
 
 def test_actions_cover_every_verb() -> None:
@@ -64,8 +70,7 @@ def test_actions_build_execute_carries_data_and_fallback(action: CardAction) -> 
     assert button["type"] == "Action.Execute"
     assert button["verb"] == action.verb.value
     assert button["data"] == action.to_data()
-    assert button["fallback"] == {"type": "Action.Submit", "title": "Go",
-                                  "data": action.to_data()}
+    assert button["fallback"] == {"type": "Action.Submit", "title": "Go", "data": action.to_data()}
     assert button["style"] == "positive"
 
 
@@ -109,16 +114,22 @@ def test_actions_parse_rejects_malformed_data(data: dict[str, object]) -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        {"action": {"type": "Action.Submit", "verb": "help", "data": {"verb": "help",
-                                                                        "flow": FLOW}}},
-        {"action": {"type": "Action.Execute", "verb": "schedule",
-                    "data": {"verb": "help", "flow": FLOW}}},
+        {"action": {"type": "Action.Submit", "verb": "help", "data": {"verb": "help", "flow": FLOW}}},
+        {"action": {"type": "Action.Execute", "verb": "schedule", "data": {"verb": "help", "flow": FLOW}}},
         {"action": {"type": "Action.Execute", "verb": "help", "data": "help"}},
         {"action": "help"},
-        {"action": {"type": "Action.Execute", "verb": "help",
-                    "data": {"verb": "help", "flow": FLOW}, "extra": 1}},
-        {"action": {"type": "Action.Execute", "verb": "help",
-                    "data": {"verb": "help", "flow": FLOW}}, "surprise": True},
+        {
+            "action": {
+                "type": "Action.Execute",
+                "verb": "help",
+                "data": {"verb": "help", "flow": FLOW},
+                "extra": 1,
+            }
+        },
+        {
+            "action": {"type": "Action.Execute", "verb": "help", "data": {"verb": "help", "flow": FLOW}},
+            "surprise": True,
+        },
     ],
 )
 def test_actions_parse_rejects_malformed_invoke(value: dict[str, object]) -> None:
@@ -160,7 +171,8 @@ def _actions(draw: st.DrawFn) -> CardAction:
     verb = draw(st.sampled_from(list(Verb)))
     fields: dict[str, object] = {}
     needs = {
-        Verb.CHOOSE_SLOT: ("slot_id", _IDS), Verb.CONFIRM: ("slot_id", _IDS),
+        Verb.CHOOSE_SLOT: ("slot_id", _IDS),
+        Verb.CONFIRM: ("slot_id", _IDS),
         Verb.WIDEN_DAYS: ("days", st.integers(1, 60)),
         Verb.SHORTEN: ("duration_min", st.integers(5, 480)),
         Verb.MORE_SLOTS: ("page", st.integers(1, 50)),
@@ -187,16 +199,19 @@ def test_actions_round_trip_property(action: CardAction) -> None:
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(["verb", "flow", "slot_id", "days", "page", "action",
-                                        "offer_id", "x"]), _JSON | st.sampled_from(list(Verb)),
-                       max_size=4))
+@given(
+    st.dictionaries(
+        st.sampled_from(["verb", "flow", "slot_id", "days", "page", "action", "offer_id", "x"]),
+        _JSON | st.sampled_from(list(Verb)),
+        max_size=4,
+    )
+)
 def test_actions_parse_only_raises_value_error(value: dict[str, object]) -> None:
     try:
         action = parse_action(value)
@@ -207,8 +222,10 @@ def test_actions_parse_only_raises_value_error(value: dict[str, object]) -> None
 
 def test_actions_parse_accepts_the_title_teams_adds_to_a_pressed_button() -> None:
     action = CardAction(Verb.HELP, flow="f1")
-    value = {"action": {"type": "Action.Execute", "verb": "help", "title": "Help",
-                        "data": action.to_data()}, "trigger": "manual"}
+    value = {
+        "action": {"type": "Action.Execute", "verb": "help", "title": "Help", "data": action.to_data()},
+        "trigger": "manual",
+    }
     assert parse_action(value) == action
 
 
@@ -220,20 +237,36 @@ SEND = {"verb": "send_to_candidate", "flow": FLOW}
     ("inputs", "expected"),
     [
         ({}, CardAction(Verb.SEND_TO_CANDIDATE, FLOW)),
-        ({"role": "", "show_names": "false", "day_start": "08:00", "day_end": "20:00"},
-         CardAction(Verb.SEND_TO_CANDIDATE, FLOW, show_names=False, day_start=8, day_end=20)),
-        ({"role": "  Senior Data Engineer ", "show_names": "true", "day_start": "00:00",
-          "day_end": "24:00"},
-         CardAction(Verb.SEND_TO_CANDIDATE, FLOW, role="Senior Data Engineer", show_names=True,
-                    day_start=0, day_end=24)),
-        ({"role": "Ingénieure (R&D) \u2013 Zürich", "show_names": True},
-         CardAction(Verb.SEND_TO_CANDIDATE, FLOW, role="Ingénieure (R&D) \u2013 Zürich",
-                    show_names=True)),
+        (
+            {"role": "", "show_names": "false", "day_start": "08:00", "day_end": "20:00"},
+            CardAction(Verb.SEND_TO_CANDIDATE, FLOW, show_names=False, day_start=8, day_end=20),
+        ),
+        (
+            {
+                "role": "  Senior Data Engineer ",
+                "show_names": "true",
+                "day_start": "00:00",
+                "day_end": "24:00",
+            },
+            CardAction(
+                Verb.SEND_TO_CANDIDATE,
+                FLOW,
+                role="Senior Data Engineer",
+                show_names=True,
+                day_start=0,
+                day_end=24,
+            ),
+        ),
+        (
+            {"role": "Ingénieure (R&D) \u2013 Zürich", "show_names": True},
+            CardAction(Verb.SEND_TO_CANDIDATE, FLOW, role="Ingénieure (R&D) \u2013 Zürich", show_names=True),
+        ),
         ({"day_end": "17:00"}, CardAction(Verb.SEND_TO_CANDIDATE, FLOW, day_end=17)),
     ],
 )
-def test_actions_send_to_candidate_takes_link_options(inputs: dict[str, object],
-                                                     expected: CardAction) -> None:
+def test_actions_send_to_candidate_takes_link_options(
+    inputs: dict[str, object], expected: CardAction
+) -> None:
     assert parse_action({**SEND, **inputs}) == expected
     assert parse_action(_invoke({**SEND, **inputs})) == expected
     assert expected.to_data() == SEND  # the button itself carries no option: the inputs do
@@ -280,10 +313,15 @@ def test_actions_send_to_candidate_refuses_bad_link_options(inputs: dict[str, ob
 @pytest.mark.parametrize("verb", [v for v in Verb if v is not Verb.SEND_TO_CANDIDATE])
 def test_actions_link_options_belong_to_send_to_candidate_only(verb: Verb) -> None:
     base = next(a for a in VALID if a.verb is verb).to_data()
-    for name, value in (("role", "Engineer"), ("show_names", "true"), ("day_start", "08:00"),
-                        ("day_end", "20:00")):
+    for name, value in (
+        ("role", "Engineer"),
+        ("show_names", "true"),
+        ("day_start", "08:00"),
+        ("day_end", "20:00"),
+    ):
         with pytest.raises(ValueError):  # noqa: PT011
             parse_action({**base, name: value})
     with pytest.raises(ValueError, match="does not take role"):
-        CardAction(verb, FLOW, role="Engineer", **{k: v for k, v in base.items()
-                                                   if k not in {"verb", "flow"}})  # type: ignore[arg-type]
+        CardAction(
+            verb, FLOW, role="Engineer", **{k: v for k, v in base.items() if k not in {"verb", "flow"}}
+        )  # type: ignore[arg-type]

@@ -41,8 +41,10 @@ def test_rss_of_reads_a_live_process_and_refuses_a_dead_one() -> None:
 
 @pytest.mark.slow
 def test_short_run_goes_through_every_process_and_reports_each_memory() -> None:
-    with tempfile.TemporaryDirectory(dir=processes.scratch_root()) as name, \
-         processes.running_stack(Path(name)) as stack:
+    with (
+        tempfile.TemporaryDirectory(dir=processes.scratch_root()) as name,
+        processes.running_stack(Path(name)) as stack,
+    ):
         pids = {c.pid for c in stack.children}
         assert len(pids) == 3
         assert os.getpid() not in pids
@@ -63,12 +65,18 @@ def test_a_traced_child_reports_what_grew_at_every_reading(traced: str) -> None:
     # `python -m bench --tracemalloc N --trace-process ...`: the traced child answers a probe at
     # each of the four memory readings, with traced bytes once tracing runs (the bot's own probe
     # path is exercised by the same `_rss_all`; these are the two other children's loops).
-    with tempfile.TemporaryDirectory(dir=processes.scratch_root()) as name, \
-         processes.running_stack(Path(name), trace_frames=2, traced=traced) as stack:
+    with (
+        tempfile.TemporaryDirectory(dir=processes.scratch_root()) as name,
+        processes.running_stack(Path(name), trace_frames=2, traced=traced) as stack,
+    ):
         load = asyncio.run(processes.drive(stack, turns=6, concurrency=2, warmup=6))
     assert load.errors == ()
     assert [when for when, _ in load.probes] == [
-        "started", "after 6 warm-up turns", "after 0 measured turns", "after 6 measured turns"]
+        "started",
+        "after 6 warm-up turns",
+        "after 0 measured turns",
+        "after 6 measured turns",
+    ]
     for when, lines in load.probes:
         assert lines[0].startswith("live gc-tracked objects: "), when
         assert any(line.startswith("traced: ") for line in lines), when

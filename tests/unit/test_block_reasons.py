@@ -24,7 +24,9 @@ def test_sunday_in_utc_is_monday_in_sydney() -> None:
     sunday_utc = span("2026-12-13T00:00", "2026-12-13T12:00")  # Sun 11:00 - 23:00 in Sydney
     sydney = person("syd@x.test", hours("Australia/Sydney", "09:00", "17:00"))
     assert find_panel_slots([sydney], query(sunday_utc)).blockers == (
-        Blocker("syd@x.test", BlockReason.NOT_WORKING_DAYS),)
+        Blocker("syd@x.test", BlockReason.NOT_WORKING_DAYS),
+    )
     monday_sydney = span("2026-12-13T12:00", "2026-12-13T20:00")  # Mon 00:00 - 07:00 Sydney
     assert find_panel_slots([sydney], query(monday_sydney)).blockers == (
-        Blocker("syd@x.test", BlockReason.NO_WORKING_HOURS),)
+        Blocker("syd@x.test", BlockReason.NO_WORKING_HOURS),
+    )

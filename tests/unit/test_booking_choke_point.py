@@ -33,8 +33,7 @@ def _offences(path: Path) -> list[str]:
 
 
 def test_only_booking_py_writes_events_to_graph() -> None:
-    offences = [o for p in sorted(PACKAGE.rglob("*.py")) if p.name not in ALLOWED
-                for o in _offences(p)]
+    offences = [o for p in sorted(PACKAGE.rglob("*.py")) if p.name not in ALLOWED for o in _offences(p)]
     assert offences == []
 
 

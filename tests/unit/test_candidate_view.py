@@ -58,12 +58,14 @@ def test_zones_are_named_the_way_people_say_them() -> None:
 
 
 def test_times_inside_the_candidates_day_come_best_first_and_the_rest_fold_away() -> None:
-    slots = [_slot(7, 30), _slot(8), _slot(11), _slot(15, 15), _slot(19, 15), _slot(19, 30),
-             _slot(21, 30)]
+    slots = [_slot(7, 30), _slot(8), _slot(11), _slot(15, 15), _slot(19, 15), _slot(19, 30), _slot(21, 30)]
     inside, outside = best_first(slots, KOLKATA, (8, 20))
     assert [s.start.astimezone(KOLKATA).hour for s in inside] == [11, 15, 8, 19]
     assert [s.start.astimezone(KOLKATA).strftime("%H:%M") for s in outside] == [
-        "07:30", "19:30", "21:30"]  # 19:30-20:15 ends after 20:00
+        "07:30",
+        "19:30",
+        "21:30",
+    ]  # 19:30-20:15 ends after 20:00
     late_manager = best_first(slots, KOLKATA, (6, 23))
     assert late_manager[1] == []
 
@@ -78,15 +80,21 @@ def test_browser_language_picks_the_locale() -> None:
 
 
 def _view(**kw: object) -> BookingView:
-    base: dict[str, object] = {"duration_min": 45, "display_names": ("Megan",),
-                               "slots": (_slot(11), _slot(21, 30), _slot(10, day=17))}
+    base: dict[str, object] = {
+        "duration_min": 45,
+        "display_names": ("Megan",),
+        "slots": (_slot(11), _slot(21, 30), _slot(10, day=17)),
+    }
     base.update(kw)
     return BookingView(**base)  # type: ignore[arg-type]
 
 
 def test_page_shows_company_role_and_first_names_escaped_and_a_day_picker() -> None:
-    view = _view(company=Company("Contoso <b>", "data:image/svg+xml;base64,AAAA"),
-                 role="Engineer <script>", organizer="Alex Wilber")
+    view = _view(
+        company=Company("Contoso <b>", "data:image/svg+xml;base64,AAAA"),
+        role="Engineer <script>",
+        organizer="Alex Wilber",
+    )
     html = render_booking_page(_ctx(), view)
     assert "Contoso &lt;b&gt;" in html
     assert "Engineer &lt;script&gt;" in html
@@ -117,18 +125,26 @@ def test_dates_follow_the_browser_language() -> None:
 def test_change_counts_read_as_english() -> None:
     booked = (_slot(11).start, _slot(11).end)
     for left, text in ((1, "move it once more"), (2, "move it 2 more times")):
-        html = render_confirmation_page(_ctx(), _view(booked=booked, status="confirmed",
-                                                      can_change=True, changes_left=left))
+        html = render_confirmation_page(
+            _ctx(), _view(booked=booked, status="confirmed", can_change=True, changes_left=left)
+        )
         assert text in html
         assert "(s)" not in html
 
 
-@pytest.mark.parametrize("err", [errors.NotFoundError(), errors.GoneError("This link has expired."),
-                                 errors.GoneError("This link was withdrawn."),
-                                 errors.ConflictError(), errors.RateLimitedError(3),
-                                 errors.PermissionDeniedError(), errors.UpstreamError()])
-def test_every_state_says_what_happened_and_what_next_in_one_sentence(
-        err: errors.CalendarError) -> None:
+@pytest.mark.parametrize(
+    "err",
+    [
+        errors.NotFoundError(),
+        errors.GoneError("This link has expired."),
+        errors.GoneError("This link was withdrawn."),
+        errors.ConflictError(),
+        errors.RateLimitedError(3),
+        errors.PermissionDeniedError(),
+        errors.UpstreamError(),
+    ],
+)
+def test_every_state_says_what_happened_and_what_next_in_one_sentence(err: errors.CalendarError) -> None:
     title, text = state_message(err)
     assert title
     assert text.endswith(".")
@@ -138,8 +154,10 @@ def test_every_state_says_what_happened_and_what_next_in_one_sentence(
 
 def test_branding_file(tmp_path: Path) -> None:
     (tmp_path / "logo.png").write_bytes(b"\x89PNG....")
-    (tmp_path / "b.json").write_text('{"default": {"company_name": "Contoso", "logo": "logo.png"},'
-                                     ' "tenants": {"t1": {"company_name": "Fabrikam"}}}')
+    (tmp_path / "b.json").write_text(
+        '{"default": {"company_name": "Contoso", "logo": "logo.png"},'
+        ' "tenants": {"t1": {"company_name": "Fabrikam"}}}'
+    )
     brands = load_branding(tmp_path / "b.json")
     assert brands["*"].logo.startswith("data:image/png;base64,")
     assert brands["t1"].company_name == "Fabrikam"

@@ -111,9 +111,13 @@ INTERVIEW_NPT = InterviewView(
 
 def _picker(**changes: object) -> SlotPickerView:
     base: dict[str, object] = {
-        "flow": FLOW, "candidate": CANDIDATE, "interviewers": (PRIYA, LEE, SAM),
-        "duration": timedelta(minutes=45), "zones": ZONES,
-        "slots": (SLOT_DEC, SLOT_LATE), "user_ids": (MRI,),
+        "flow": FLOW,
+        "candidate": CANDIDATE,
+        "interviewers": (PRIYA, LEE, SAM),
+        "duration": timedelta(minutes=45),
+        "zones": ZONES,
+        "slots": (SLOT_DEC, SLOT_LATE),
+        "user_ids": (MRI,),
     }
     base.update(changes)
     return SlotPickerView(**base)  # type: ignore[arg-type]
@@ -136,50 +140,75 @@ CASES: dict[str, Callable[[], dict[str, object]]] = {
     "help": lambda: build_help(FLOW),
     "slot_picker": lambda: build_slot_picker(_picker()),
     "slot_picker_dst_npt": lambda: build_slot_picker(
-        _picker(zones=ZONES_NPT, slots=(SLOT_DST, SLOT_DEC), duration=timedelta(minutes=60))),
+        _picker(zones=ZONES_NPT, slots=(SLOT_DST, SLOT_DEC), duration=timedelta(minutes=60))
+    ),
     "slot_picker_page1": lambda: build_slot_picker(_picker(slots=_many_slots(11))),
     "slot_picker_page2": lambda: build_slot_picker(_picker(slots=_many_slots(11), page=2)),
     "slot_picker_empty": lambda: build_slot_picker(
-        _picker(slots=(), blockers=BLOCKERS, duration=timedelta(minutes=60))),
+        _picker(slots=(), blockers=BLOCKERS, duration=timedelta(minutes=60))
+    ),
     "slot_picker_empty_short": lambda: build_slot_picker(
-        _picker(slots=(), duration=timedelta(minutes=30), user_ids=())),
-    "confirmation": lambda: build_confirmation(ConfirmationView(
-        FLOW, CANDIDATE, (PRIYA, LEE), (ROOM,), SLOT_DEC, ZONES, user_ids=(MRI,))),
-    "confirmation_dst_npt": lambda: build_confirmation(ConfirmationView(
-        FLOW, CANDIDATE, (SAM,), (), SLOT_DST, ZONES_NPT)),
+        _picker(slots=(), duration=timedelta(minutes=30), user_ids=())
+    ),
+    "confirmation": lambda: build_confirmation(
+        ConfirmationView(FLOW, CANDIDATE, (PRIYA, LEE), (ROOM,), SLOT_DEC, ZONES, user_ids=(MRI,))
+    ),
+    "confirmation_dst_npt": lambda: build_confirmation(
+        ConfirmationView(FLOW, CANDIDATE, (SAM,), (), SLOT_DST, ZONES_NPT)
+    ),
     "booked": lambda: build_booked(INTERVIEW),
     "booked_no_link": lambda: build_booked(INTERVIEW_NPT),
-    "my_interviews": lambda: build_my_interviews(FLOW, [INTERVIEW, INTERVIEW_NPT],
-                                                 user_ids=(MRI,)),
+    "my_interviews": lambda: build_my_interviews(FLOW, [INTERVIEW, INTERVIEW_NPT], user_ids=(MRI,)),
     "my_interviews_empty": lambda: build_my_interviews(FLOW, []),
     "cancelled": lambda: build_cancelled(FLOW, INTERVIEW),
     "cancel_question": lambda: build_cancel_question(FLOW, INTERVIEW),
     "private_interviews": lambda: build_private_interviews(FLOW),
     "link_revoked": lambda: build_link_revoked(FLOW),
     "candidate_link": lambda: build_candidate_link(
-        FLOW, CANDIDATE,
+        FLOW,
+        CANDIDATE,
         OfferView("of-9", "https://openslot.contoso.example/c/Zk3v9_Qa", _utc(2025, 12, 9, 1)),
-        LA, user_ids=(MRI,)),
+        LA,
+        user_ids=(MRI,),
+    ),
     "candidate_link_options": lambda: build_candidate_link(
-        FLOW, CANDIDATE,
+        FLOW,
+        CANDIDATE,
         OfferView("of-9", "https://openslot.contoso.example/c/Zk3v9_Qa", _utc(2025, 12, 9, 1)),
-        LA, options=LinkOptionsView("Senior Backend Engineer", show_names=True, day_start=9,
-                                    day_end=24)),
+        LA,
+        options=LinkOptionsView("Senior Backend Engineer", show_names=True, day_start=9, day_end=24),
+    ),
     "slot_picker_candidate_day": lambda: build_slot_picker(
-        _picker(candidate_day="09:30\u201317:30", link_day=(9, 18))),
+        _picker(candidate_day="09:30\u201317:30", link_day=(9, 18))
+    ),
     "candidate_notice": lambda: build_candidate_notice(
-        FLOW, candidate="Ravi Kumar", event="booked", start=_utc(2025, 12, 3, 17),
-        end=_utc(2025, 12, 3, 17, 45), manager_zone=LA, candidate_zone=KOLKATA,
-        role="Senior Backend Engineer", join_url="https://teams.microsoft.com/l/meetup-join/x",
-        interview_id="iv-7"),
+        FLOW,
+        candidate="Ravi Kumar",
+        event="booked",
+        start=_utc(2025, 12, 3, 17),
+        end=_utc(2025, 12, 3, 17, 45),
+        manager_zone=LA,
+        candidate_zone=KOLKATA,
+        role="Senior Backend Engineer",
+        join_url="https://teams.microsoft.com/l/meetup-join/x",
+        interview_id="iv-7",
+    ),
     "candidate_notice_cancelled": lambda: build_candidate_notice(
-        FLOW, candidate="Ravi Kumar", event="cancelled", start=_utc(2025, 12, 3, 17),
-        end=_utc(2025, 12, 3, 17, 45), manager_zone=LA, candidate_zone=KOLKATA,
-        interview_id="iv-7", reopened=True),
+        FLOW,
+        candidate="Ravi Kumar",
+        event="cancelled",
+        start=_utc(2025, 12, 3, 17),
+        end=_utc(2025, 12, 3, 17, 45),
+        manager_zone=LA,
+        candidate_zone=KOLKATA,
+        interview_id="iv-7",
+        reopened=True,
+    ),
     "reconnect": lambda: build_reconnect(FLOW),
     "people_picker": lambda: build_people_picker(FLOW),
-    "error": lambda: build_error(FLOW, "The calendar service is busy. Please try again.",
-                                 reference="req-5f1c"),
+    "error": lambda: build_error(
+        FLOW, "The calendar service is busy. Please try again.", reference="req-5f1c"
+    ),
 }
 
 
@@ -202,8 +231,9 @@ def _actions(card: dict[str, object], kind: str) -> list[dict[str, object]]:
 
 
 def _texts(card: dict[str, object]) -> str:
-    return "\n".join(str(node["text"]) for node in _walk(card)
-                     if node.get("type") in {"TextBlock", "TextRun"})
+    return "\n".join(
+        str(node["text"]) for node in _walk(card) if node.get("type") in {"TextBlock", "TextRun"}
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -232,14 +262,12 @@ def test_cards_structure(name: str) -> None:
         assert isinstance(data, dict)
         assert data["verb"] == verb.value
         assert data["flow"] == FLOW
-        invoke = {"action": {"type": "Action.Execute", "verb": verb.value, "data": data},
-                  "trigger": "manual"}
+        invoke = {"action": {"type": "Action.Execute", "verb": verb.value, "data": data}, "trigger": "manual"}
         parsed = parse_action(invoke)
         assert parsed.verb is verb
         assert parsed.to_data() == data
         if "fallback" in execute:
-            assert execute["fallback"] == {"type": "Action.Submit", "title": execute["title"],
-                                           "data": data}
+            assert execute["fallback"] == {"type": "Action.Submit", "title": execute["title"], "data": data}
         assert parse_action(data) == parsed
 
 
@@ -251,8 +279,9 @@ SUBMIT_BY_DESIGN = frozenset({"people_picker"})
 # `choices` list is only valid because Teams fills it from the directory. Those two renderer events, and
 # nothing else, are allowed for that card; the Data.Query shape is checked in its own test below.
 TEAMS_EXTENSION_KEY = "choices.data"
-TEAMS_EXTENSIONS = {"people_picker": frozenset({("Parse", "UnsupportedProperty"),
-                                                ("Validation", "CollectionCantBeEmpty")})}
+TEAMS_EXTENSIONS = {
+    "people_picker": frozenset({("Parse", "UnsupportedProperty"), ("Validation", "CollectionCantBeEmpty")})
+}
 
 
 def _without_teams_extensions(name: str, card: dict[str, object]) -> dict[str, object]:
@@ -301,8 +330,11 @@ def test_cards_slot_picker_truncates_and_pages() -> None:
     slots = _many_slots(3 * PAGE_SIZE + 1)
     for page, expected in ((1, PAGE_SIZE), (4, 1)):
         card = build_slot_picker(_picker(slots=slots, page=page))
-        chosen = [a["data"]["slot_id"] for a in _actions(card, "Action.Execute")  # type: ignore[index]
-                  if a["verb"] == Verb.CHOOSE_SLOT]
+        chosen = [
+            a["data"]["slot_id"]
+            for a in _actions(card, "Action.Execute")  # type: ignore[index]
+            if a["verb"] == Verb.CHOOSE_SLOT
+        ]
         start = (page - 1) * PAGE_SIZE
         assert chosen == [s.slot_id for s in slots[start : start + expected]]
     first = build_slot_picker(_picker(slots=slots))
@@ -315,8 +347,11 @@ def test_cards_slot_picker_truncates_and_pages() -> None:
 def test_cards_slot_picker_page_past_end_shows_last_page() -> None:
     slots = _many_slots(PAGE_SIZE + 2)
     card = build_slot_picker(_picker(slots=slots, page=9))
-    chosen = [a["data"]["slot_id"] for a in _actions(card, "Action.Execute")  # type: ignore[index]
-              if a["verb"] == Verb.CHOOSE_SLOT]
+    chosen = [
+        a["data"]["slot_id"]
+        for a in _actions(card, "Action.Execute")  # type: ignore[index]
+        if a["verb"] == Verb.CHOOSE_SLOT
+    ]
     assert chosen == [s.slot_id for s in slots[PAGE_SIZE:]]
     assert "No time fits yet" not in _texts(card)
 
@@ -339,21 +374,23 @@ def test_cards_zone_label(zone: str, when: tuple[int, ...], label: str) -> None:
 
 
 def test_cards_format_duration() -> None:
-    assert [format_duration(timedelta(minutes=m)) for m in (45, 60, 90)] == [
-        "45 min", "1 h", "1 h 30 min"]
+    assert [format_duration(timedelta(minutes=m)) for m in (45, 60, 90)] == ["45 min", "1 h", "1 h 30 min"]
     with pytest.raises(ValueError, match="whole number"):
         format_duration(timedelta(seconds=90))
 
 
 @settings(max_examples=200, deadline=None)
 @given(
-    start=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2037, 12, 31),
-                       timezones=st.timezones()),
+    start=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2037, 12, 31), timezones=st.timezones()
+    ),
     minutes=st.integers(5, 600),
-    manager=st.timezones(), candidate=st.timezones(),
+    manager=st.timezones(),
+    candidate=st.timezones(),
 )
-def test_cards_format_slot_total(start: datetime, minutes: int, manager: ZoneInfo,
-                                 candidate: ZoneInfo) -> None:
+def test_cards_format_slot_total(
+    start: datetime, minutes: int, manager: ZoneInfo, candidate: ZoneInfo
+) -> None:
     text = format_slot(start, start + timedelta(minutes=minutes), ZonePair(manager, candidate))
     manager_part, candidate_part = text.split(" · ")
     assert manager_part[:3] in {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
@@ -363,8 +400,11 @@ def test_cards_format_slot_total(start: datetime, minutes: int, manager: ZoneInf
 def test_cards_slot_picker_stays_small_with_huge_input() -> None:
     long_name = "Very Long Display Name " * 40
     people = tuple(Person(f"{long_name}{i}", f"p{i}@contoso.example") for i in range(50))
-    view = _picker(slots=_many_slots(500), interviewers=people,
-                   blockers=tuple(Blocker(p.display_name, BlockReason.UNREADABLE) for p in people))
+    view = _picker(
+        slots=_many_slots(500),
+        interviewers=people,
+        blockers=tuple(Blocker(p.display_name, BlockReason.UNREADABLE) for p in people),
+    )
     card = build_slot_picker(view)
     assert len(json.dumps(card).encode()) < TEAMS_MAX_BYTES
     choose = [a for a in _actions(card, "Action.Execute") if a["verb"] == Verb.CHOOSE_SLOT]
@@ -387,13 +427,11 @@ def test_cards_empty_picker_explains_blockers_and_offers_widening() -> None:
 
 
 @pytest.mark.parametrize("reason", [BlockReason.UNREADABLE, BlockReason.NOT_ALLOWED])
-def test_cards_no_send_to_candidate_when_a_calendar_could_not_be_read(
-        reason: BlockReason) -> None:
+def test_cards_no_send_to_candidate_when_a_calendar_could_not_be_read(reason: BlockReason) -> None:
     """Issue 12 finding 1: the card said "I couldn't read these calendars" and still offered a
     candidate link; a link may only cover calendars the manager could read."""
     for slots in ((), _many_slots(3)):
-        card = build_slot_picker(_picker(slots=slots,
-                                         blockers=(Blocker("Miriam Graham", reason),)))
+        card = build_slot_picker(_picker(slots=slots, blockers=(Blocker("Miriam Graham", reason),)))
         verbs = {a["verb"] for a in _actions(card, "Action.Execute")}
         assert Verb.SEND_TO_CANDIDATE not in verbs
     readable = build_slot_picker(_picker(slots=_many_slots(3), blockers=()))
@@ -404,8 +442,7 @@ def test_cards_long_panel_header_names_a_few_and_counts_the_rest() -> None:
     panel = tuple(Person(f"Person Number {i:02d}", f"p{i}@x.test") for i in range(15))
     card = build_slot_picker(_picker(interviewers=panel))
     summary = _texts(card)
-    assert "Person Number 00, Person Number 01, Person Number 02, Person Number 03 and 11 others" \
-        in summary
+    assert "Person Number 00, Person Number 01, Person Number 02, Person Number 03 and 11 others" in summary
     assert "\u2026" not in summary
 
 
@@ -418,8 +455,7 @@ def test_cards_weekend_offers_other_days_and_drops_by_name() -> None:
     assert Verb.OTHER_DAYS in actions
     assert Verb.SHORTEN not in actions
     assert actions[Verb.DROP_PERSON]["title"] == "Drop Lee Chen"
-    assert actions[Verb.DROP_PERSON]["data"] == {"verb": "drop_person", "flow": FLOW,
-                                                 "person": "pkey1"}
+    assert actions[Verb.DROP_PERSON]["data"] == {"verb": "drop_person", "flow": FLOW, "person": "pkey1"}
 
 
 def test_cards_shorten_offered_only_when_shorter_helps() -> None:
@@ -462,8 +498,10 @@ def test_cards_refresh_targets_given_users_with_known_verb() -> None:
 
 
 def test_cards_my_interviews_lists_actions_per_interview() -> None:
-    many = [InterviewView(f"iv-{i}", CANDIDATE, (PRIYA,), (), SLOT_DEC.start_utc,
-                          SLOT_DEC.end_utc, ZONES) for i in range(MAX_LISTED + 3)]
+    many = [
+        InterviewView(f"iv-{i}", CANDIDATE, (PRIYA,), (), SLOT_DEC.start_utc, SLOT_DEC.end_utc, ZONES)
+        for i in range(MAX_LISTED + 3)
+    ]
     card = build_my_interviews(FLOW, many)
     by_verb: dict[str, list[object]] = {}
     for action in _actions(card, "Action.Execute"):
@@ -525,16 +563,20 @@ def test_cards_slot_picker_link_options_are_optional_inputs_of_their_own_button(
     # What Teams posts back: the button's data plus every input's value. Each offered choice
     # parses.
     for start in inputs["day_start"]["choices"]:  # type: ignore[attr-defined]
-        data = {**create["data"], "role": "Data Engineer", "show_names": "true",  # type: ignore[dict-item]
-                "day_start": start["value"], "day_end": "24:00"}
+        data = {
+            **create["data"],
+            "role": "Data Engineer",
+            "show_names": "true",  # type: ignore[dict-item]
+            "day_start": start["value"],
+            "day_end": "24:00",
+        }
         parsed = parse_action(data)
         assert parsed.verb is Verb.SEND_TO_CANDIDATE
         assert (parsed.role, parsed.show_names, parsed.day_end) == ("Data Engineer", True, 24)
     ends = [c["value"] for c in inputs["day_end"]["choices"]]  # type: ignore[attr-defined]
     assert (ends[0], ends[-1]) == ("01:00", "24:00")
     # "Send to candidate instead" itself still creates the link at once, with the defaults.
-    (send,) = [a for a in _actions(card, "Action.Execute")
-               if a.get("title") == "Send to candidate instead"]
+    (send,) = [a for a in _actions(card, "Action.Execute") if a.get("title") == "Send to candidate instead"]
     assert parse_action(send["data"]) == parse_action(create["data"])  # type: ignore[arg-type]
 
 
@@ -548,13 +590,19 @@ def test_cards_slot_picker_link_day_prefill_is_checked() -> None:
 
 def test_cards_candidate_link_shows_the_chosen_options_and_expiry() -> None:
     offer = OfferView("of-1", "https://openslot.contoso.example/c/abc", _utc(2025, 12, 9, 1))
-    chosen = build_candidate_link(FLOW, CANDIDATE, offer, LA, options=LinkOptionsView(
-        "Staff *Engineer* [x](https://evil.example)", show_names=True, day_start=7, day_end=19))
+    chosen = build_candidate_link(
+        FLOW,
+        CANDIDATE,
+        offer,
+        LA,
+        options=LinkOptionsView(
+            "Staff *Engineer* [x](https://evil.example)", show_names=True, day_start=7, day_end=19
+        ),
+    )
     texts = _texts(chosen)
     assert "Works until Mon 8 Dec, 17:00 PST" in texts
     assert "Staff *Engineer* [x](https://evil.example)" in texts  # literal, never markdown
-    assert not [n for n in _walk(chosen) if n.get("type") == "TextBlock"
-                and "Engineer" in str(n.get("text"))]
+    assert not [n for n in _walk(chosen) if n.get("type") == "TextBlock" and "Engineer" in str(n.get("text"))]
     assert "First names shown" in texts
     assert "07:00\u201319:00 in their time zone" in texts
     default = _texts(build_candidate_link(FLOW, CANDIDATE, offer, LA))
@@ -567,9 +615,16 @@ def test_cards_candidate_link_shows_the_chosen_options_and_expiry() -> None:
 
 def test_cards_candidate_notice_has_both_zones_join_link_and_actions() -> None:
     card = build_candidate_notice(
-        FLOW, candidate="Ravi Kumar", event="booked", start=_utc(2025, 12, 3, 17),
-        end=_utc(2025, 12, 3, 17, 45), manager_zone=LA, candidate_zone=KOLKATA,
-        join_url="https://teams.microsoft.com/l/meetup-join/x", interview_id="iv-7")
+        FLOW,
+        candidate="Ravi Kumar",
+        event="booked",
+        start=_utc(2025, 12, 3, 17),
+        end=_utc(2025, 12, 3, 17, 45),
+        manager_zone=LA,
+        candidate_zone=KOLKATA,
+        join_url="https://teams.microsoft.com/l/meetup-join/x",
+        interview_id="iv-7",
+    )
     texts = _texts(card)
     assert "09:00\u201309:45 PST" in texts
     assert "22:30\u201323:15 IST" in texts
@@ -580,9 +635,16 @@ def test_cards_candidate_notice_has_both_zones_join_link_and_actions() -> None:
     for action in _actions(card, "Action.Execute"):
         parse_action(action["data"])  # type: ignore[arg-type]
     cancelled = build_candidate_notice(
-        FLOW, candidate="Ravi Kumar", event="cancelled", start=_utc(2025, 12, 3, 17),
-        end=_utc(2025, 12, 3, 17, 45), manager_zone=LA, candidate_zone=LA, interview_id="iv-7",
-        join_url="javascript:alert(1)")
+        FLOW,
+        candidate="Ravi Kumar",
+        event="cancelled",
+        start=_utc(2025, 12, 3, 17),
+        end=_utc(2025, 12, 3, 17, 45),
+        manager_zone=LA,
+        candidate_zone=LA,
+        interview_id="iv-7",
+        join_url="javascript:alert(1)",
+    )
     assert _actions(cancelled, "Action.Execute") == []
     assert _actions(cancelled, "Action.OpenUrl") == []
     assert "Their time" not in _texts(cancelled)
@@ -594,8 +656,7 @@ def test_cards_candidate_notice_has_both_zones_join_link_and_actions() -> None:
         lambda: SlotView("s", datetime(2025, 12, 2, 9, 0), _utc(2025, 12, 2, 10)),
         lambda: SlotView("s", _utc(2025, 12, 2, 10), _utc(2025, 12, 2, 10)),
         lambda: OfferView("o", "javascript:alert(1)", _utc(2025, 12, 2)),
-        lambda: InterviewView("i", CANDIDATE, (), (PRIYA,), _utc(2025, 1, 1, 9),
-                              _utc(2025, 1, 1, 10), ZONES),
+        lambda: InterviewView("i", CANDIDATE, (), (PRIYA,), _utc(2025, 1, 1, 9), _utc(2025, 1, 1, 10), ZONES),
         lambda: Person("   ", "x@example.net"),
     ],
 )
@@ -677,16 +738,25 @@ def _ensure_node_modules() -> None:
     if shutil.which("node") is None or npm is None:
         pytest.skip("node/npm not available: cannot run the official renderer")
     if not (JS / "node_modules" / "adaptivecards").is_dir():
-        subprocess.run([npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund"],
-                       check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund"],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
 
 
 def _render_folder(folder: Path) -> dict[str, dict[str, object]]:
     _ensure_node_modules()
     node = shutil.which("node")
     assert node is not None
-    out = subprocess.run([node, str(JS / "render_cards.js"), str(folder)], check=True,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [node, str(JS / "render_cards.js"), str(folder)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     cards = json.loads(out.stdout)["cards"]
     assert isinstance(cards, dict)
     return cards
@@ -708,15 +778,16 @@ def test_cards_renderer_check_reports_broken_cards(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_cards_render_with_official_renderer(
-    name: str, rendered: dict[str, dict[str, object]]
-) -> None:
+def test_cards_render_with_official_renderer(name: str, rendered: dict[str, dict[str, object]]) -> None:
     result = rendered[f"{name}.json"]
     assert result.get("error") is None
     assert result["rendered"] is True
     allowed = TEAMS_EXTENSIONS.get(name, frozenset())
-    events = [e for e in [*result["parseEvents"], *result["validationEvents"]]  # type: ignore[misc]
-              if (e["phase"], e["event"]) not in allowed]
+    events = [
+        e
+        for e in [*result["parseEvents"], *result["validationEvents"]]  # type: ignore[misc]
+        if (e["phase"], e["event"]) not in allowed
+    ]
     assert events == []
     card = json.loads((GOLDEN / f"{name}.json").read_text(encoding="utf-8"))
     for show in _actions(card, "Action.ShowCard"):

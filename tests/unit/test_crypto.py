@@ -256,9 +256,7 @@ def test_crypto_aad_requires_purpose_and_tenant() -> None:
 def test_crypto_rotation_add_promote_reencrypt_retire(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "kek.json"
     old_id = create_keyring(path).primary_id
-    rows = {
-        f"row-{i}": Aad("msal-cache", "tenant-a", f"user-{i}", "c.v", f"row-{i}") for i in range(5)
-    }
+    rows = {f"row-{i}": Aad("msal-cache", "tenant-a", f"user-{i}", "c.v", f"row-{i}") for i in range(5)}
     before = CredentialCipher(load_keyring(path))
     stored = {row: before.encrypt(row.encode(), aad=aad) for row, aad in rows.items()}
 

@@ -11,24 +11,27 @@ from dialogs import dates, parse
 MON = date(2026, 12, 7)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Dec 15", (date(2026, 12, 15), date(2026, 12, 15))),
-    ("15 December", (date(2026, 12, 15), date(2026, 12, 15))),
-    ("15/12", (date(2026, 12, 15), date(2026, 12, 15))),
-    ("12/15", (date(2026, 12, 15), date(2026, 12, 15))),
-    ("15.12.2026", (date(2026, 12, 15), date(2026, 12, 15))),
-    ("next tuesday", (date(2026, 12, 15), date(2026, 12, 15))),
-    ("in two weeks", (date(2026, 12, 21), date(2026, 12, 25))),
-    ("in 3 days", (date(2026, 12, 10), date(2026, 12, 10))),
-    ("Dec 15 to Dec 18", (date(2026, 12, 15), date(2026, 12, 18))),
-    ("dec 15-18", (date(2026, 12, 15), date(2026, 12, 18))),
-    ("Dec 28 to Jan 3", (date(2026, 12, 28), date(2027, 1, 3))),
-    ("next week", (date(2026, 12, 14), date(2026, 12, 18))),
-    ("tomorrow", (date(2026, 12, 8), date(2026, 12, 8))),
-    ("Dec 1", None),  # this year's is past, next year's is > 60 days away
-    ("yesterday", None),
-    ("whenever", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Dec 15", (date(2026, 12, 15), date(2026, 12, 15))),
+        ("15 December", (date(2026, 12, 15), date(2026, 12, 15))),
+        ("15/12", (date(2026, 12, 15), date(2026, 12, 15))),
+        ("12/15", (date(2026, 12, 15), date(2026, 12, 15))),
+        ("15.12.2026", (date(2026, 12, 15), date(2026, 12, 15))),
+        ("next tuesday", (date(2026, 12, 15), date(2026, 12, 15))),
+        ("in two weeks", (date(2026, 12, 21), date(2026, 12, 25))),
+        ("in 3 days", (date(2026, 12, 10), date(2026, 12, 10))),
+        ("Dec 15 to Dec 18", (date(2026, 12, 15), date(2026, 12, 18))),
+        ("dec 15-18", (date(2026, 12, 15), date(2026, 12, 18))),
+        ("Dec 28 to Jan 3", (date(2026, 12, 28), date(2027, 1, 3))),
+        ("next week", (date(2026, 12, 14), date(2026, 12, 18))),
+        ("tomorrow", (date(2026, 12, 8), date(2026, 12, 8))),
+        ("Dec 1", None),  # this year's is past, next year's is > 60 days away
+        ("yesterday", None),
+        ("whenever", None),
+    ],
+)
 def test_read_dates(text: str, expected: tuple[date, date] | None) -> None:
     assert dates.read_dates(text, MON).span == expected
 
@@ -64,17 +67,21 @@ def test_examples_are_never_past(today: date) -> None:
         assert reading.span[0] > today
 
 
-@pytest.mark.parametrize(("text", "panel", "range_text"), [
-    ("schedule Dana (dana@example.com) with Megan and Rainier, 45 min, Dec 15",
-     ("Megan", "Rainier"), "dec 15"),
-    ("schedule Dana (dana@example.com) with Megan, 15/12", ("Megan",), "15/12"),
-    ("schedule Dana (dana@example.com) with Megan, next tuesday, 1 hour",
-     ("Megan",), "next tuesday"),
-    ("schedule Dana (dana@example.com) with Megan, 600 min, yesterday", ("Megan",), "yesterday"),
-    ("schedule Dana (dana@example.com) with Megan, in two weeks", ("Megan",), "in two weeks"),
-])
-def test_one_message_dates_are_cut_from_the_panel(text: str, panel: tuple[str, ...],
-                                                  range_text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "panel", "range_text"),
+    [
+        (
+            "schedule Dana (dana@example.com) with Megan and Rainier, 45 min, Dec 15",
+            ("Megan", "Rainier"),
+            "dec 15",
+        ),
+        ("schedule Dana (dana@example.com) with Megan, 15/12", ("Megan",), "15/12"),
+        ("schedule Dana (dana@example.com) with Megan, next tuesday, 1 hour", ("Megan",), "next tuesday"),
+        ("schedule Dana (dana@example.com) with Megan, 600 min, yesterday", ("Megan",), "yesterday"),
+        ("schedule Dana (dana@example.com) with Megan, in two weeks", ("Megan",), "in two weeks"),
+    ],
+)
+def test_one_message_dates_are_cut_from_the_panel(text: str, panel: tuple[str, ...], range_text: str) -> None:
     got = parse.parse_command(text)
     assert got is not None
     assert got.interviewers == panel

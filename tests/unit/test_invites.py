@@ -7,18 +7,28 @@ from datetime import UTC, datetime
 
 from calendar_backend.invites import candidate_event, panel_body, room_location
 
-PANEL = {"subject": "Interview: Dana Smith", "start": {"dateTime": "2026-12-16T10:00:00",
-                                                        "timeZone": "UTC"},
-         "end": {"dateTime": "2026-12-16T10:45:00", "timeZone": "UTC"},
-         "attendees": [{"type": "required", "emailAddress": {"address": "meganb@contoso.example"}},
-                       {"type": "required", "emailAddress": {"address": "dana@example.com"}}],
-         "body": {"contentType": "text", "content": "internal: strong on SQL"},
-         "transactionId": "txn-1", "isOnlineMeeting": True}
+PANEL = {
+    "subject": "Interview: Dana Smith",
+    "start": {"dateTime": "2026-12-16T10:00:00", "timeZone": "UTC"},
+    "end": {"dateTime": "2026-12-16T10:45:00", "timeZone": "UTC"},
+    "attendees": [
+        {"type": "required", "emailAddress": {"address": "meganb@contoso.example"}},
+        {"type": "required", "emailAddress": {"address": "dana@example.com"}},
+    ],
+    "body": {"contentType": "text", "content": "internal: strong on SQL"},
+    "transactionId": "txn-1",
+    "isOnlineMeeting": True,
+}
 
 
 def test_panel_body_names_candidate_role_and_loop_escaped() -> None:
-    loop = [(datetime(2026, 12, 16, 10, tzinfo=UTC), datetime(2026, 12, 16, 10, 45, tzinfo=UTC),
-             "Megan Bowen <x>")]
+    loop = [
+        (
+            datetime(2026, 12, 16, 10, tzinfo=UTC),
+            datetime(2026, 12, 16, 10, 45, tzinfo=UTC),
+            "Megan Bowen <x>",
+        )
+    ]
     body = panel_body(candidate_name="Dana <Smith>", role="Data Engineer", loop=loop)
     assert body["contentType"] == "html"
     assert "<b>Candidate:</b> Dana &lt;Smith&gt;" in body["content"]
@@ -27,9 +37,15 @@ def test_panel_body_names_candidate_role_and_loop_escaped() -> None:
 
 
 def test_candidate_event_has_only_the_candidate_and_the_join_link() -> None:
-    event = candidate_event(PANEL, candidate_name="Dana Smith", candidate_email="dana@example.com",
-                            join_url="https://teams.microsoft.com/l/meetup-join/abc",
-                            role="Data Engineer", company="Contoso", organizer_name="Alex Wilber")
+    event = candidate_event(
+        PANEL,
+        candidate_name="Dana Smith",
+        candidate_email="dana@example.com",
+        join_url="https://teams.microsoft.com/l/meetup-join/abc",
+        role="Data Engineer",
+        company="Contoso",
+        organizer_name="Alex Wilber",
+    )
     dumped = json.dumps(event)
     assert "meganb@" not in dumped
     assert "strong on SQL" not in dumped
@@ -39,8 +55,9 @@ def test_candidate_event_has_only_the_candidate_and_the_join_link() -> None:
     assert "https://teams.microsoft.com/l/meetup-join/abc" in event["body"]["content"]
     assert event["isOnlineMeeting"] is False  # the panel's meeting, not a second one
     assert event["transactionId"] != PANEL["transactionId"]
-    unsafe = candidate_event(PANEL, candidate_name="D", candidate_email="d@example.com",
-                             join_url="javascript:alert(1)")
+    unsafe = candidate_event(
+        PANEL, candidate_name="D", candidate_email="d@example.com", join_url="javascript:alert(1)"
+    )
     assert "javascript:" not in json.dumps(unsafe)
 
 
@@ -63,5 +80,6 @@ def test_the_candidate_transaction_id_is_deterministic_and_findable() -> None:
     assert theirs != panel
     assert candidate_transaction_id(panel + "x") != theirs
     assert re.fullmatch(r"[A-Za-z0-9\-]{1,64}", theirs)
-    assert candidate_event(PANEL, candidate_name="D", candidate_email="d@example.com",
-                           join_url="")["transactionId"] == candidate_transaction_id("txn-1")
+    assert candidate_event(PANEL, candidate_name="D", candidate_email="d@example.com", join_url="")[
+        "transactionId"
+    ] == candidate_transaction_id("txn-1")

@@ -51,8 +51,13 @@ def test_a_break_of_exactly_max_break_is_allowed() -> None:
 
 def test_fewer_days_beat_less_idle_then_earlier_start() -> None:
     free = {MEGAN: (span(9, 10), span(10.25, 11.25), span(9, 10, TUE + timedelta(days=1)))}
-    loop = spec(Session("Intro", minutes(60), (MEGAN,)), Session("Design", minutes(60), (MEGAN,)),
-                days=2, max_days=2, max_break=minutes(15))
+    loop = spec(
+        Session("Intro", minutes(60), (MEGAN,)),
+        Session("Design", minutes(60), (MEGAN,)),
+        days=2,
+        max_days=2,
+        max_break=minutes(15),
+    )
     result = find_loops(loop, free, k=3)
     first = result.schedules[0]
     assert first.days == 1
@@ -138,21 +143,29 @@ def test_why_nothing_fits_the_combination_suggests_another_day() -> None:
 
 def test_minimum_notice_and_window_edges() -> None:
     free = {MEGAN: (span(0, 24),)}
-    loop = LoopSpec((Session("Intro", minutes(60), (MEGAN,)),), zone=LONDON,
-                    window=span(9, 11), not_before=at(9.1))
+    loop = LoopSpec(
+        (Session("Intro", minutes(60), (MEGAN,)),), zone=LONDON, window=span(9, 11), not_before=at(9.1)
+    )
     assert [s.start for s in find_loops(loop, free, k=9).schedules] == [at(9.25), at(9.5), at(9.75), at(10)]
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"sessions": ()},
-    {"min_break": minutes(30), "max_break": minutes(15)},
-    {"max_days": 0},
-    {"before": frozenset({(0, 3)})},
-    {"step": timedelta(seconds=30)},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"sessions": ()},
+        {"min_break": minutes(30), "max_break": minutes(15)},
+        {"max_days": 0},
+        {"before": frozenset({(0, 3)})},
+        {"step": timedelta(seconds=30)},
+    ],
+)
 def test_bad_specs_are_refused(kwargs) -> None:
-    fields = {"sessions": (Session("Intro", minutes(60)),), "zone": LONDON, "window": span(9, 11),
-              "not_before": at(9)} | kwargs
+    fields = {
+        "sessions": (Session("Intro", minutes(60)),),
+        "zone": LONDON,
+        "window": span(9, 11),
+        "not_before": at(9),
+    } | kwargs
     with pytest.raises(ValueError, match=r"session|break|max_days|before|step"):
         LoopSpec(**fields)
 

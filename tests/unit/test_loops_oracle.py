@@ -42,8 +42,10 @@ LOOP_SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-ZONES = tuple(ZoneInfo(k) for k in ("America/Los_Angeles", "Europe/London", "Australia/Lord_Howe",
-                                    "Asia/Kolkata", "Asia/Kathmandu"))
+ZONES = tuple(
+    ZoneInfo(k)
+    for k in ("America/Los_Angeles", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata", "Asia/Kathmandu")
+)
 DST_KEYS = ("America/Los_Angeles", "Europe/London", "Australia/Lord_Howe")
 TRANSITIONS = tuple(sorted(c for key in DST_KEYS for c in offset_changes(key, 2026)))
 PLAIN_WEEK = datetime(2026, 6, 15, tzinfo=UTC)
@@ -82,8 +84,9 @@ def _grid(spec: LoopSpec, duration: timedelta) -> list[datetime]:
     return found
 
 
-def _oracle_starts(spec: LoopSpec, session: Session, free: Mapping[str, Sequence[Interval]]
-                   ) -> list[tuple[datetime, str | None]]:
+def _oracle_starts(
+    spec: LoopSpec, session: Session, free: Mapping[str, Sequence[Interval]]
+) -> list[tuple[datetime, str | None]]:
     local = _local_spans(session.window, spec.zone, spec.window) if session.window else None
     found = []
     for start in _grid(spec, session.duration):
@@ -167,8 +170,9 @@ def person_free(draw: st.DrawFn, window: Interval, mailbox: str, *, room: bool) 
     blocks = []
     for _ in range(draw(st.integers(0, 4))):
         start = window.start + timedelta(minutes=15 * draw(st.integers(-4, 4 * 30)))
-        blocks.append(BusyBlock(Interval(start, start + timedelta(minutes=15 * draw(st.integers(1, 12)))),
-                                ShowAs.BUSY))
+        blocks.append(
+            BusyBlock(Interval(start, start + timedelta(minutes=15 * draw(st.integers(1, 12)))), ShowAs.BUSY)
+        )
     person = PersonAvailability(mailbox, hours, tuple(blocks))
     query = SlotQuery(window, timedelta(minutes=15), timedelta(minutes=15), window.start)
     return free_time(person, query, BusyRules())
@@ -196,8 +200,12 @@ def loop_cases(draw: st.DrawFn) -> tuple[LoopSpec, dict[str, tuple[Interval, ...
     min_break = timedelta(minutes=draw(st.sampled_from((0, 0, 15, 30))))
     max_break = min_break + timedelta(minutes=draw(st.sampled_from((0, 15, 30, 60, 120))))
     fixed = draw(st.booleans())
-    pairs = draw(st.lists(st.tuples(st.integers(0, count - 1), st.integers(0, count - 1))
-                          .filter(lambda p: p[0] != p[1]), max_size=2))
+    pairs = draw(
+        st.lists(
+            st.tuples(st.integers(0, count - 1), st.integers(0, count - 1)).filter(lambda p: p[0] != p[1]),
+            max_size=2,
+        )
+    )
     spec = LoopSpec(
         tuple(sessions),
         zone=draw(st.sampled_from(ZONES)),

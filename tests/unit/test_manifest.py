@@ -27,19 +27,32 @@ from jsonschema import validators
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "appManifest"
 JS = ROOT / "tests" / "js"
-SCHEMA = (JS / "node_modules" / "@microsoft" / "app-manifest" / "build" / "json-schemas"
-          / "teams" / "v1.30" / "MicrosoftTeams.schema.json")
+SCHEMA = (
+    JS
+    / "node_modules"
+    / "@microsoft"
+    / "app-manifest"
+    / "build"
+    / "json-schemas"
+    / "teams"
+    / "v1.30"
+    / "MicrosoftTeams.schema.json"
+)
 BOT_ID = "0f8c2a4e-5b6d-4e7f-8a9b-1c2d3e4f5a6b"
 TEAMS_ID = "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"
 HOST = "openslot.contoso.example"
 
 
-def _run_build(
-    *args: str, env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def _run_build(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run build.py with only ``env`` as its environment: the caller's OPENSLOT_* never leak."""
-    return subprocess.run([sys.executable, str(APP / "build.py"), *args], capture_output=True,
-                          text=True, env=dict(env or {}), timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, str(APP / "build.py"), *args],
+        capture_output=True,
+        text=True,
+        env=dict(env or {}),
+        timeout=60,
+        check=False,
+    )
 
 
 def _load_build_module() -> ModuleType:
@@ -54,8 +67,9 @@ def _load_build_module() -> ModuleType:
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pkg") / "openslot-teams-app.zip"
-    result = _run_build("--bot-app-id", BOT_ID, "--public-hostname", HOST,
-                        "--teams-app-id", TEAMS_ID, "--out", str(out))
+    result = _run_build(
+        "--bot-app-id", BOT_ID, "--public-hostname", HOST, "--teams-app-id", TEAMS_ID, "--out", str(out)
+    )
     assert result.returncode == 0, result.stderr
     return out
 
@@ -67,8 +81,9 @@ def _manifest(path: Path) -> dict[str, object]:
     return manifest
 
 
-def _regex_pattern(validator: object, pattern: str, instance: object,
-                   schema: object) -> Iterator[jsonschema.ValidationError]:
+def _regex_pattern(
+    validator: object, pattern: str, instance: object, schema: object
+) -> Iterator[jsonschema.ValidationError]:
     if isinstance(instance, str) and regex.search(pattern, instance) is None:
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
@@ -79,8 +94,12 @@ def manifest_validator() -> jsonschema.Draft4Validator:
     if not SCHEMA.exists():
         if npm is None:
             pytest.skip("npm not available: cannot install @microsoft/app-manifest schemas")
-        subprocess.run([npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund"],
-                       check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund"],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     schema = json.loads(SCHEMA.read_text(encoding="utf-8-sig"))
     validator_class = validators.extend(jsonschema.Draft4Validator, {"pattern": _regex_pattern})
     return validator_class(schema)
@@ -98,10 +117,10 @@ def test_manifest_validates_against_teams_v1_30_schema(
 ) -> None:
     manifest = _manifest(package)
     assert manifest["manifestVersion"] == "1.30"
-    assert manifest["$schema"] == ("https://developer.microsoft.com/json-schemas/teams/v1.30/"
-                                   "MicrosoftTeams.schema.json")
-    errors = [f"{list(e.absolute_path)}: {e.message}"
-              for e in manifest_validator.iter_errors(manifest)]
+    assert manifest["$schema"] == (
+        "https://developer.microsoft.com/json-schemas/teams/v1.30/MicrosoftTeams.schema.json"
+    )
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in manifest_validator.iter_errors(manifest)]
     assert errors == []
 
 
@@ -137,13 +156,14 @@ def test_manifest_bot_sso_and_domains_are_filled(package: Path) -> None:
 def test_manifest_template_uses_exactly_the_documented_placeholders() -> None:
     text = (APP / "manifest.template.json").read_text(encoding="utf-8")
     found = set(regex.findall(r"\$\{\{([A-Z0-9_]+)\}\}", text))
-    assert found == {"BOT_APP_ID", "TEAMS_APP_ID", "PUBLIC_HOSTNAME", "VERSION", "PRIVACY_URL",
-                     "TERMS_URL"}
+    assert found == {"BOT_APP_ID", "TEAMS_APP_ID", "PUBLIC_HOSTNAME", "VERSION", "PRIVACY_URL", "TERMS_URL"}
 
 
 def test_manifest_build_reads_environment_and_derives_stable_app_id(tmp_path: Path) -> None:
-    env = {"OPENSLOT_BOT_APP_ID": BOT_ID.upper(),
-           "OPENSLOT_PUBLIC_BASE_URL": f"https://{HOST}:443/api/messages"}
+    env = {
+        "OPENSLOT_BOT_APP_ID": BOT_ID.upper(),
+        "OPENSLOT_PUBLIC_BASE_URL": f"https://{HOST}:443/api/messages",
+    }
     first, second = tmp_path / "a.zip", tmp_path / "b.zip"
     assert _run_build("--out", str(first), env=env).returncode == 0
     assert _run_build("--out", str(second), env=env).returncode == 0
@@ -169,14 +189,24 @@ def test_manifest_build_reads_environment_and_derives_stable_app_id(tmp_path: Pa
         (("--bot-app-id", BOT_ID, "--public-hostname", "http://bot.contoso.com"), "https"),
         (("--bot-app-id", BOT_ID, "--public-hostname", HOST, "--version", "1.0"), "MAJOR"),
         (("--bot-app-id", BOT_ID, "--public-hostname", HOST, "--version", "v1.2.3"), "MAJOR"),
-        (("--bot-app-id", BOT_ID, "--public-hostname", HOST, "--privacy-url",
-          "http://contoso.com/privacy"), "privacy URL"),
-        (("--bot-app-id", BOT_ID, "--public-hostname", HOST, "--terms-url",
-          "https://192.168.0.1/terms"), "IP address"),
+        (
+            (
+                "--bot-app-id",
+                BOT_ID,
+                "--public-hostname",
+                HOST,
+                "--privacy-url",
+                "http://contoso.com/privacy",
+            ),
+            "privacy URL",
+        ),
+        (
+            ("--bot-app-id", BOT_ID, "--public-hostname", HOST, "--terms-url", "https://192.168.0.1/terms"),
+            "IP address",
+        ),
     ],
 )
-def test_manifest_build_refuses_bad_input(tmp_path: Path, args: tuple[str, ...],
-                                          message: str) -> None:
+def test_manifest_build_refuses_bad_input(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     out = tmp_path / "app.zip"
     result = _run_build(*args, "--out", str(out))
     assert result.returncode == 2
@@ -240,8 +270,11 @@ def test_manifest_version_defaults_to_the_project_version_and_can_be_raised(
     manifest = _manifest(tmp_path / "b.zip")
     assert manifest["version"] == "2.4.1"
     assert list(manifest_validator.iter_errors(manifest)) == []
-    env = {"OPENSLOT_BOT_APP_ID": BOT_ID, "OPENSLOT_PUBLIC_BASE_URL": f"https://{HOST}",
-           "OPENSLOT_APP_VERSION": "3.0.0"}
+    env = {
+        "OPENSLOT_BOT_APP_ID": BOT_ID,
+        "OPENSLOT_PUBLIC_BASE_URL": f"https://{HOST}",
+        "OPENSLOT_APP_VERSION": "3.0.0",
+    }
     assert _run_build("--out", str(tmp_path / "c.zip"), env=env).returncode == 0
     assert _manifest(tmp_path / "c.zip")["version"] == "3.0.0"
 
@@ -255,9 +288,15 @@ def test_manifest_links_the_bots_pages_or_the_admins_urls(
     assert isinstance(developer, dict)
     assert developer["privacyUrl"] == f"https://{HOST}/privacy"  # served by bot.py
     assert developer["termsOfUseUrl"] == f"https://{HOST}/terms"
-    result = _run_build(*base, "--privacy-url", "https://contoso.com/legal/privacy",
-                        "--terms-url", "https://contoso.com/legal/terms",
-                        "--out", str(tmp_path / "b.zip"))
+    result = _run_build(
+        *base,
+        "--privacy-url",
+        "https://contoso.com/legal/privacy",
+        "--terms-url",
+        "https://contoso.com/legal/terms",
+        "--out",
+        str(tmp_path / "b.zip"),
+    )
     assert result.returncode == 0, result.stderr
     manifest = _manifest(tmp_path / "b.zip")
     assert manifest["developer"]["privacyUrl"] == "https://contoso.com/legal/privacy"  # type: ignore[index]
@@ -271,8 +310,14 @@ def test_make_package_installs_nothing() -> None:
         pytest.skip("make is not installed")
     # -W: as if the requirements had just changed, which would trigger `install` if it were a
     # prerequisite of `package`
-    plan = subprocess.run([make, "-n", "-W", "requirements.txt", "package"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=30, check=True).stdout
+    plan = subprocess.run(
+        [make, "-n", "-W", "requirements.txt", "package"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     assert "appManifest/build.py" in plan
     assert "pip" not in plan
     assert "npm" not in plan

@@ -14,8 +14,7 @@ from tests.unit.test_cards import SLOT_DEC, SLOT_LATE, _picker
 
 
 def test_all_rows_outside_the_candidate_day_are_said_once_in_the_header() -> None:
-    slots = (replace(SLOT_DEC, outside_candidate_day=True),
-             replace(SLOT_LATE, outside_candidate_day=True))
+    slots = (replace(SLOT_DEC, outside_candidate_day=True), replace(SLOT_LATE, outside_candidate_day=True))
     view = _picker(slots=slots, candidate_day="08:00\u201320:00")
     card = json.dumps(build_slot_picker(view), ensure_ascii=False)
     assert "No time fits inside the candidate's 08:00\u201320:00" in card

@@ -113,8 +113,14 @@ def _explain_oracle(
     alone = []
     for person, own in zip(people, free, strict=True):
         if not _has_slot(working_windows(person.hours, query.window), query):
-            alone.append((person.mailbox, BlockReason.NO_WORKING_HOURS
-                          if _works_some_day(person, query) else BlockReason.NOT_WORKING_DAYS))
+            alone.append(
+                (
+                    person.mailbox,
+                    BlockReason.NO_WORKING_HOURS
+                    if _works_some_day(person, query)
+                    else BlockReason.NOT_WORKING_DAYS,
+                )
+            )
         elif not _has_slot(own, query):
             alone.append((person.mailbox, BlockReason.FULLY_BUSY))
     if alone:
@@ -209,8 +215,9 @@ def _working_windows_oracle(hours: WorkingHours, window: Interval) -> tuple[Inte
 def _around(zone: str, start: time, end: time, day: date) -> tuple[WorkingHours, Interval]:
     """Daily hours in ``zone`` and a window of two days either side of ``day`` (UTC midnight)."""
     middle = datetime.combine(day, time(), UTC)
-    return WorkingHours(frozenset(range(7)), start, end, ZoneInfo(zone)), Interval(middle - 2 * _DAY,
-                                                                                  middle + 2 * _DAY)
+    return WorkingHours(frozenset(range(7)), start, end, ZoneInfo(zone)), Interval(
+        middle - 2 * _DAY, middle + 2 * _DAY
+    )
 
 
 @PROPERTY_SETTINGS
@@ -261,8 +268,11 @@ def shared_panels(draw: st.DrawFn) -> tuple[list[PersonAvailability], SlotQuery]
     for person in people + more:
         chosen = draw(st.lists(st.sampled_from(team), max_size=len(team))) if team else []
         blocks = list(person.blocks) + chosen
-        panel.append(PersonAvailability(person.mailbox, person.hours, tuple(draw(st.permutations(blocks))),
-                                        person.all_day))
+        panel.append(
+            PersonAvailability(
+                person.mailbox, person.hours, tuple(draw(st.permutations(blocks))), person.all_day
+            )
+        )
     return panel, query
 
 
@@ -270,8 +280,15 @@ def _person_slots_oracle(person: PersonAvailability, query: SlotQuery) -> set[In
     """One person's slots from the raw items with the plain interval functions (no engine code but
     ``working_windows``, which has its own oracle above)."""
     widened = [item.widened(query.buffer) for item in _items(person, BusyRules())]
-    return set(find_slots(working_windows(person.hours, query.window), widened, duration=query.duration,
-                          step=query.step, not_before=query.not_before))
+    return set(
+        find_slots(
+            working_windows(person.hours, query.window),
+            widened,
+            duration=query.duration,
+            step=query.step,
+            not_before=query.not_before,
+        )
+    )
 
 
 @PROPERTY_SETTINGS
@@ -302,8 +319,13 @@ def test_a_free_range_exactly_one_slot_long_keeps_its_slot() -> None:
         PersonAvailability("a@x.test", hours, (busy(9, 9.75), busy(11, 17))),
         PersonAvailability("b@x.test", hours, (busy(12, 13),)),
     ]
-    query = SlotQuery(Interval(day, day + _DAY), timedelta(minutes=45), timedelta(minutes=15), day,
-                      buffer=timedelta(minutes=15))
+    query = SlotQuery(
+        Interval(day, day + _DAY),
+        timedelta(minutes=45),
+        timedelta(minutes=15),
+        day,
+        buffer=timedelta(minutes=15),
+    )
     slot = Interval(day + timedelta(hours=10), day + timedelta(hours=10.75))
     assert find_panel_slots(people, query).slots == (slot,)
 
