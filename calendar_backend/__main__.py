@@ -248,7 +248,7 @@ async def add_tenant(
     """
     from calendar_backend.audit import AuditEvent, append_audit
     from calendar_backend.cli import local_actor
-    from calendar_backend.service import tenant_credential_aad
+    from calendar_backend.sealing import tenant_credential_aad
     from calendar_backend.tokens import AppCredential
 
     if not _TENANT_ID.fullmatch(tenant_id):
@@ -321,7 +321,7 @@ async def _prove_credential(tokens: TokenBroker, tenant_id: str, credential: obj
 
 async def stored_credential(rt: Runtime, tenant_id: str) -> object:
     """The tenant's stored app credential, or a CliError (unknown tenant, does not open)."""
-    from calendar_backend.service import tenant_credential_aad
+    from calendar_backend.sealing import tenant_credential_aad
     from calendar_backend.tokens import AppCredential
 
     async with rt.store.transaction() as tx:
@@ -349,7 +349,7 @@ async def check_keyring_opens_store(rt: Runtime) -> None:
     credential opens. Raises CliError (config) otherwise (e.g. `keys init` after a lost key file).
     """
     from calendar_backend.keyring import load_keyring
-    from calendar_backend.service import tenant_credential_aad
+    from calendar_backend.sealing import tenant_credential_aad
 
     active = set(load_keyring(rt.settings.key_file).active_ids)
     failed = 0

@@ -26,7 +26,7 @@ CLI_REDIRECT_URI = "http://localhost/openslot-cli"
 async def run_slots(settings: BackendSettings, args: argparse.Namespace) -> int:
     """Print `{"slots": [...]}` (with --json) or a readable list; exit code 0 on success."""
     from calendar_backend.__main__ import open_runtime
-    from calendar_backend.service import tenant_credential_aad
+    from calendar_backend.sealing import tenant_credential_aad
     from calendar_backend.tokens import AppCredential
 
     async with open_runtime(settings) as rt:

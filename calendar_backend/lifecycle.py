@@ -30,7 +30,7 @@ from calendar_backend.audit import AuditEvent, append_audit
 from calendar_backend.crypto import CredentialCipher
 from calendar_backend.errors import CalendarError, PermissionDeniedError, UpstreamError
 from calendar_backend.graph import CallStats, GraphClient
-from calendar_backend.service import tenant_credential_aad
+from calendar_backend.sealing import tenant_credential_aad
 from calendar_backend.storage import UTCDateTime, metadata
 from calendar_backend.tokens import AppCredential, TokenBroker
 

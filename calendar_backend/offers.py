@@ -39,7 +39,6 @@ from calendar_backend import storage
 from calendar_backend.auth import Principal
 from calendar_backend.booking import CandidateInvite, Writer
 from calendar_backend.contract import OfferOut, SlotsResult, format_time, outbound_url_allowed
-from calendar_backend.crypto import Aad
 from calendar_backend.errors import (
     ConflictError,
     GoneError,
@@ -50,6 +49,7 @@ from calendar_backend.errors import (
 )
 from calendar_backend.gate import Probe
 from calendar_backend.invites import panel_body
+from calendar_backend.sealing import offer_private_aad
 from calendar_backend.service import (
     CalendarService,
     TenantContext,
@@ -113,16 +113,6 @@ class OfferPrivate:
 def hash_capability(token: str) -> bytes:
     """SHA-256 of a capability token (32 bytes); the only form ever stored or compared."""
     return hashlib.sha256(token.encode("ascii")).digest()
-
-
-def offer_private_aad(tenant_id: str, token_hash: bytes) -> Aad:
-    """Associated data binding an offer's sealed private data to its tenant and token hash."""
-    return Aad(
-        purpose="offer-private",
-        tenant_id=tenant_id,
-        column="offers.conversation_ref",
-        row_id=token_hash.hex(),
-    )
 
 
 def slot_id(start: datetime) -> str:

@@ -25,8 +25,7 @@ from pathlib import Path
 from calendar_backend import keyring, storage
 from calendar_backend.crypto import Aad, CredentialCipher
 from calendar_backend.errors import DecryptionError
-from calendar_backend.offers import offer_private_aad
-from calendar_backend.service import tenant_credential_aad, token_cache_aad
+from calendar_backend.sealing import aad_of
 
 AadOf = Callable[[storage.EncryptedBlob], Aad | None]
 
@@ -63,14 +62,7 @@ class ReencryptReport:
     unknown: int
 
 
-def default_aad(blob: storage.EncryptedBlob) -> Aad | None:
-    """The associated data each stored envelope was sealed with; ``None`` if not known here."""
-    if blob.kind is storage.BlobKind.TENANT_CREDENTIAL:
-        return tenant_credential_aad(blob.ident[0])
-    if blob.kind is storage.BlobKind.TOKEN_CACHE:
-        return token_cache_aad(blob.ident[0], blob.ident[1])
-    # BlobKind.OFFER_CONVERSATION_REF: ident is (offer id, tenant id, token hash hex)
-    return offer_private_aad(blob.ident[1], bytes.fromhex(blob.ident[2]))
+default_aad = aad_of
 
 
 def add(key_file: Path) -> int:

@@ -43,7 +43,7 @@ from calendar_backend.contract import (
     SlotsResult,
     parse_time,
 )
-from calendar_backend.crypto import Aad, CredentialCipher
+from calendar_backend.crypto import CredentialCipher
 from calendar_backend.errors import (
     CalendarError,
     ConflictError,
@@ -59,6 +59,7 @@ from calendar_backend.graph import _address as _graph_address
 from calendar_backend.graph import _event_id as _graph_event_id
 from calendar_backend.graph import _raise_for as _graph_raise_for
 from calendar_backend.invites import panel_body, room_location
+from calendar_backend.sealing import tenant_credential_aad, token_cache_aad
 from calendar_backend.settings import BackendSettings
 from calendar_backend.slots import CandidateDay, Interval, candidate_first
 from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
@@ -1147,24 +1148,6 @@ def _lock2(exc: CalendarError) -> CalendarError:
     """Mark a refusal by lock 2 (tenant credential or archived user) so the API audits it once."""
     exc.lock2_denial = True  # type: ignore[attr-defined]
     return exc
-
-
-def tenant_credential_aad(tenant_id: str) -> Aad:
-    """Associated data binding a tenant credential blob to its tenant and purpose."""
-    return Aad(
-        purpose="tenant-credential", tenant_id=tenant_id, column="tenants.credential", row_id=tenant_id
-    )
-
-
-def token_cache_aad(tenant_id: str, oid: str) -> Aad:
-    """Associated data binding a token cache blob to its user."""
-    return Aad(
-        purpose="token-cache",
-        tenant_id=tenant_id,
-        user_oid=oid,
-        column="token_caches.blob",
-        row_id=f"{tenant_id}/{oid}",
-    )
 
 
 def _wire_time(field: str, raw: str) -> datetime:

@@ -22,7 +22,7 @@ from calendar_backend.onboarding import (
     check_permissions,
     parse_consent_result,
 )
-from calendar_backend.service import tenant_credential_aad
+from calendar_backend.sealing import tenant_credential_aad
 from calendar_backend.tokens import AppCredential
 from tests.admin.conftest import Admin
 from tests.devtenant.fixtures import DevTenantHandle

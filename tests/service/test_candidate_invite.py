@@ -279,7 +279,7 @@ async def test_recovery_moves_the_candidate_event_with_a_settled_hold(calendar_s
 
 
 async def _app_credential(stack: Stack) -> tuple[str, Any]:
-    from calendar_backend.service import tenant_credential_aad
+    from calendar_backend.sealing import tenant_credential_aad
     from calendar_backend.tokens import AppCredential
 
     tid = stack.devtenant.tenant_id

@@ -14,7 +14,7 @@ import pytest
 
 from calendar_backend import storage
 from calendar_backend.errors import DecryptionError
-from calendar_backend.service import tenant_credential_aad, token_cache_aad
+from calendar_backend.sealing import tenant_credential_aad, token_cache_aad
 from tests.devtenant.fixtures import DevTenantHandle
 from tests.service.conftest import ALEX, Stack, user, week_query
 

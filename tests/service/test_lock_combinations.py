@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from calendar_backend import storage
 from calendar_backend.contract import format_time
-from calendar_backend.service import tenant_credential_aad
+from calendar_backend.sealing import tenant_credential_aad
 from tests.service.conftest import Stack
 
 COMBINATIONS = [c for c in itertools.product([True, False], repeat=3) if not all(c)]

@@ -130,7 +130,7 @@ async def test_valid_token_from_an_unconsented_tenant_is_forbidden(calendar_stac
 async def test_an_undecryptable_credential_fails_closed(calendar_stack: Stack) -> None:
     stack = calendar_stack
     cipher = stack.runtime.cipher
-    from calendar_backend.service import tenant_credential_aad
+    from calendar_backend.sealing import tenant_credential_aad
 
     # A credential sealed for another tenant, copied into this tenant's row, must not open.
     foreign = cipher.encrypt(
