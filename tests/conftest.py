@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import memory_watchdog
 from tests.security.secret_scan import PLANTED_LOGGER, Finding, candidate_files, scan_files
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +45,8 @@ def tee_path(config: pytest.Config) -> Path:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    capman = session.config.pluginmanager.getplugin("capturemanager")
+    _STATE["watchdog"] = memory_watchdog.start(lambda: capman and capman.suspend_global_capture(in_=False))
     if not _enabled():
         return
     path = tee_path(session.config)
