@@ -92,7 +92,7 @@ async def _request(stack: Stack, key: str) -> dict[str, Any]:
 async def _rows(stack: Stack) -> list[storage.InterviewRow]:
     async with stack.runtime.store.transaction() as tx:
         rows = await tx.execute(storage.interviews.select().order_by(storage.interviews.c.created_at))
-        return [storage._interview(r) for r in rows]
+        return [storage.interview_row(r) for r in rows]
 
 
 def _live(stack: Stack) -> list[dict[str, Any]]:

@@ -142,7 +142,7 @@ async def _rows(settings: BackendSettings) -> list[storage.InterviewRow]:
     try:
         async with engine.connect() as conn:
             found = await conn.execute(storage.interviews.select())
-            return [storage._interview(r) for r in found]
+            return [storage.interview_row(r) for r in found]
     finally:
         await engine.dispose()
 

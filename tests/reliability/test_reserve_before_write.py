@@ -61,7 +61,7 @@ async def assert_outlook_agrees(stack: Stack, mailboxes: list[str]) -> None:
         doubled = sorted({s for s in starts if starts.count(s) > 1})
         assert not doubled, f"{mailbox} double-booked at {doubled}"
     async with stack.runtime.store.transaction() as tx:
-        rows = [storage._interview(r) for r in await tx.execute(sa.select(storage.interviews))]
+        rows = [storage.interview_row(r) for r in await tx.execute(sa.select(storage.interviews))]
     for row in rows:
         if row.status is not storage.InterviewStatus.CONFIRMED:
             continue
