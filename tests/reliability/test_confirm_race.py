@@ -19,11 +19,11 @@ import jwt
 import pytest
 
 from calendar_backend import storage
-from calendar_backend.__main__ import Runtime, build_clients, build_reconciler
 from calendar_backend.auth import Principal
 from calendar_backend.contract import format_time
 from calendar_backend.errors import SlotTakenError
 from calendar_backend.graph import CallStats, GraphClient
+from calendar_backend.runtime import Runtime, build_clients, build_reconciler
 from calendar_backend.service import CalendarService
 from tests.devtenant.fixtures import DevTenantHandle
 from tests.reliability.conftest import organizer_events, running_stack

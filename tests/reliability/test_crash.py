@@ -28,11 +28,11 @@ import aiohttp
 import pytest
 
 from calendar_backend import storage
-from calendar_backend.__main__ import open_runtime
 from calendar_backend.audit import audit_log, verify_audit
 from calendar_backend.contract import format_time, parse_time
 from calendar_backend.invites import candidate_transaction_id
 from calendar_backend.keyring import create_keyring, load_keyring
+from calendar_backend.runtime import open_runtime
 from calendar_backend.settings import BackendSettings
 from devtenant.zones import to_utc
 from tests.devtenant.fixtures import DevTenantHandle

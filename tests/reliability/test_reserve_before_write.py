@@ -18,11 +18,11 @@ import pytest
 import sqlalchemy as sa
 
 from calendar_backend import storage
-from calendar_backend.__main__ import build_reconciler
 from calendar_backend.app import SERVICE_KEY
 from calendar_backend.audit import audit_log
 from calendar_backend.contract import format_time, parse_time
 from calendar_backend.errors import GraphUnavailableError
+from calendar_backend.runtime import build_reconciler
 from devtenant.zones import to_utc
 from tests.candidate.test_offers_api import capability, make_offer
 from tests.reliability.conftest import organizer_events
