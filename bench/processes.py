@@ -120,7 +120,7 @@ def _sample() -> Path:
 
 async def _calendar_main(dt: DevTenantInfo, tmp: Path, pipe: Connection) -> None:
     from bench.stack import calendar_runtime
-    from calendar_backend.__main__ import start_admin_tasks, start_recovery
+    from calendar_backend.runtime import start_admin_tasks, start_recovery
 
     async with calendar_runtime(dt, tmp) as (url, rt):
         background = [*start_admin_tasks(rt), start_recovery(rt)]

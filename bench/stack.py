@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from calendar_backend import storage
-from calendar_backend.__main__ import Runtime, build_web_app, open_runtime
 from calendar_backend.keyring import create_keyring
+from calendar_backend.runtime import Runtime, build_web_app, open_runtime
 from calendar_backend.sealing import tenant_credential_aad
 from calendar_backend.settings import BackendSettings
 from calendar_backend.tokens import AppCredential

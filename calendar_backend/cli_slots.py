@@ -18,17 +18,16 @@ import requests
 
 from calendar_backend import storage
 from calendar_backend.cli import EXIT_REFUSED, EXIT_UPSTREAM, CliError, emit
+from calendar_backend.runtime import open_runtime
+from calendar_backend.sealing import tenant_credential_aad
 from calendar_backend.settings import BackendSettings
+from calendar_backend.tokens import AppCredential
 
 CLI_REDIRECT_URI = "http://localhost/openslot-cli"
 
 
 async def run_slots(settings: BackendSettings, args: argparse.Namespace) -> int:
     """Print `{"slots": [...]}` (with --json) or a readable list; exit code 0 on success."""
-    from calendar_backend.__main__ import open_runtime
-    from calendar_backend.sealing import tenant_credential_aad
-    from calendar_backend.tokens import AppCredential
-
     async with open_runtime(settings) as rt:
         async with rt.store.transaction() as tx:
             tenant_ids = await storage.list_tenant_ids(tx)

@@ -9,11 +9,12 @@ Every HTTP request under `/v1.0/` runs one pipeline (`GraphSurface.handle_http`)
 get the same authorization and are throttled individually (graph_batch.py). Handlers raise
 `GraphError`; the pipeline renders Graph's error body `{"error": {"code", "message",
 "innerError": {...}}}`. Every response carries a `request-id` header. Event routes live in
-graph_events.py.
+graph_events.py, subscription routes in subscriptions.py.
 
 Authorization (platform.md C11-C13): app-only tokens carry `roles`, delegated tokens `scp` + `oid`.
 App-only calendar/mailboxSettings calls are subject to `applicationAccessPolicies`; delegated calls
-to another user's calendar are subject to that user's `calendarPermissions`.
+to another user's calendar are subject to that user's `calendarPermissions` (the checks are in
+graph_access.py; the request/answer model every route module shares is graph_http.py).
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ import random
 import re
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,41 +36,52 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from devtenant import freebusy, recurrence, zones
+from devtenant import freebusy, graph_batch, graph_events, recurrence, subscriptions, zones
+from devtenant.graph_access import (
+    CAL_READ,
+    MAILBOX_READ,
+    OWNER_RANK,
+    PLACE_READ,
+    ROLE_RANK,
+    USER_BASIC,
+    USER_FULL,
+    calendar_rank,
+    check_mailbox_enabled,
+    check_policy,
+    log_event_read,
+    open_calendar,
+    policy_allows,
+    render_event,
+    resolve_mailbox,
+)
+from devtenant.graph_http import (
+    ACCESS_DENIED,
+    GRAPH_METADATA,
+    Caller,
+    GraphError,
+    GraphRequest,
+    GraphResponse,
+    Route,
+    error_response,
+    json_answer,
+    merge_headers,
+    next_link,
+    page_size,
+    preferred_zone,
+    route,
+    select_fields,
+    skip_of,
+    zone_headers,
+)
 from devtenant.tenant import DevTenant, FaultPlan, JsonDict
 
 _log = logging.getLogger(__name__)
 
 VerifyToken = Callable[[str], dict[str, Any]]
 
-CAL_READ = frozenset(
-    {"Calendars.Read", "Calendars.ReadWrite", "Calendars.Read.Shared", "Calendars.ReadWrite.Shared"}
-)
-CAL_WRITE = frozenset({"Calendars.ReadWrite", "Calendars.ReadWrite.Shared"})
-MAILBOX_READ = frozenset({"MailboxSettings.Read", "MailboxSettings.ReadWrite"})
-USER_FULL = frozenset(
-    {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
-)
-USER_BASIC = USER_FULL | {"User.ReadBasic.All"}
-PLACE_READ = frozenset({"Place.Read.All"})
-
-# calendarPermission roles, weakest first; the mailbox owner ranks above all of them.
-ROLE_RANK = {
-    "none": 0,
-    "freeBusyRead": 1,
-    "limitedRead": 2,
-    "read": 3,
-    "custom": 3,
-    "write": 4,
-    "delegateWithoutPrivateEventAccess": 5,
-    "delegateWithPrivateEventAccess": 6,
-}
-OWNER_RANK = 7
 # POSTs that change no calendar data (no change-notification scan after them)
 _NOT_WRITES = frozenset({"graph.getSchedule", "graph.batch"})
 MAILBOX_CONCURRENCY = 4  # Outlook: concurrent requests per app and mailbox
-GRAPH_METADATA = "https://graph.microsoft.com/v1.0/$metadata"
-_ACCESS_DENIED = "Access is denied. Check credentials and try again."
 _WWW_AUTHENTICATE = (
     'Bearer realm="", authorization_uri="https://login.microsoftonline.com/'
     'common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"'
@@ -91,81 +102,6 @@ _USER_DEFAULT = (
 _USER_BASIC = frozenset({"id", "displayName", "givenName", "surname", "mail", "userPrincipalName"})
 _NOT_DIRECTORY = frozenset({"events", "calendarPermissions", "hasMailbox", "mailboxSettings"})
 _ROOM_HIDDEN = frozenset({"events", "calendarPermissions", "mailboxSettings", "hasMailbox"})
-
-
-class GraphError(Exception):
-    """An error answer in Graph's shape; `status` is the HTTP status."""
-
-    def __init__(
-        self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who calls: the client app, its granted permissions, and the signed-in user if delegated."""
-
-    app_id: str
-    permissions: frozenset[str]
-    user: JsonDict | None
-
-    @property
-    def is_app_only(self) -> bool:
-        return self.user is None
-
-    def require(self, allowed: frozenset[str]) -> None:
-        """Raises GraphError 403 ErrorAccessDenied unless one of `allowed` is granted."""
-        if not self.permissions & allowed:
-            raise GraphError(403, "ErrorAccessDenied", _ACCESS_DENIED)
-
-
-@dataclass(frozen=True, slots=True)
-class GraphRequest:
-    """One Graph operation: an HTTP request or a `$batch` item (path has no `/v1.0/` prefix)."""
-
-    surface: GraphSurface
-    caller: Caller
-    method: str
-    path: str
-    query: Mapping[str, str]  # option names lower-cased ("$top", "startdatetime")
-    headers: CIMultiDict[str]
-    body: Any
-    args: Mapping[str, str | None]  # the route's named groups
-    base_url: str  # scheme://host the client used, for absolute nextLinks
-
-    @property
-    def tenant(self) -> DevTenant:
-        return self.surface.tenant
-
-
-@dataclass(slots=True)
-class GraphResponse:
-    """A Graph answer before it is written to the wire (or into a `$batch` response)."""
-
-    status: int
-    body: JsonDict | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Handler = Callable[[GraphRequest], Awaitable[GraphResponse]]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    op: str  # counter key, e.g. "graph.calendarView"
-    handler: Handler
-
-
-def route(method: str, pattern: str, op: str, handler: Handler) -> Route:
-    """A route whose `pattern` matches the path after `/v1.0/` (case-insensitive, anchored)."""
-    return Route(method, re.compile(f"^{pattern}$", re.IGNORECASE), op, handler)
 
 
 class _FaultDice:
@@ -350,8 +286,6 @@ def add_graph_routes(app: web.Application, tenant: DevTenant, verify_token: Veri
     `verify_token(token)` must validate a Graph access token (aud "https://graph.microsoft.com",
     RS256) and return its claims, or raise `jwt.InvalidTokenError` (answered 401).
     """
-    from devtenant import graph_batch, graph_events, subscriptions  # late: they import this
-
     surface = GraphSurface(
         tenant,
         verify_token,
@@ -392,19 +326,6 @@ def caller_from_claims(tenant: DevTenant, claims: Mapping[str, Any]) -> Caller:
     raise _unauthenticated("Either scp or roles claim need to be present in the token.")
 
 
-def error_response(
-    exc: GraphError, tenant: DevTenant, request_id: str, client_request_id: str
-) -> GraphResponse:
-    """Graph's error body for `exc`, with its headers."""
-    inner = {
-        "date": tenant.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-        "request-id": request_id,
-        "client-request-id": client_request_id,
-    }
-    body = {"error": {"code": exc.code, "message": exc.message, "innerError": inner}}
-    return GraphResponse(exc.status, body, dict(exc.headers))
-
-
 def _route_name(path: str) -> str:
     """The path without mailbox or item keys, safe to log (no addresses or ids)."""
     return "/".join(p if p.isalpha() or p.startswith("$") else "{key}" for p in path.strip("/").split("/"))
@@ -441,247 +362,6 @@ def _to_web(answer: GraphResponse) -> web.Response:
 
 
 # ---- shared helpers (also used by graph_events / graph_batch) -----------------------------------
-
-
-def json_answer(body: JsonDict, status: int = 200, headers: Mapping[str, str] | None = None) -> GraphResponse:
-    """A JSON answer (default 200) with extra headers."""
-    return GraphResponse(status, body, dict(headers or {}))
-
-
-def resolve_mailbox(req: GraphRequest, key: str | None) -> JsonDict:
-    """The user or room a mailbox route names (`None` = /me).
-
-    Raises:
-        GraphError: 400 for /me with an app-only token, 404 ErrorInvalidUser for unknown keys.
-    """
-    if key is None:
-        if req.caller.user is None:
-            raise GraphError(
-                400, "BadRequest", "/me request is only valid with delegated authentication flow."
-            )
-        return req.caller.user
-    mailbox = req.tenant.find_mailbox(key)
-    if mailbox is None:
-        raise GraphError(404, "ErrorInvalidUser", f"The requested user '{key}' is invalid.")
-    return mailbox
-
-
-def check_mailbox_enabled(mailbox: JsonDict) -> None:
-    """Raises GraphError 404 MailboxNotEnabledForRESTAPI for a user without a mailbox."""
-    if mailbox.get("hasMailbox") is False:
-        raise GraphError(
-            404,
-            "MailboxNotEnabledForRESTAPI",
-            "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
-        )
-
-
-def policy_allows(tenant: DevTenant, caller: Caller, mailbox: JsonDict) -> bool:
-    """Whether the application access policies let an app-only caller reach `mailbox`.
-
-    Delegated callers are never restricted. With several policies for the app, all must allow.
-    """
-    if not caller.is_app_only:
-        return True
-    for policy in tenant.data.get("applicationAccessPolicies", []):
-        if str(policy.get("appId", "")).lower() != caller.app_id.lower():
-            continue
-        group = tenant.find_group(str(policy.get("policyScopeGroupId", "")))
-        members = {str(m).lower() for m in (group or {}).get("members", [])}
-        is_member = (
-            str(mailbox["id"]).lower() in members or tenant.mailbox_address(mailbox).lower() in members
-        )
-        restrict = str(policy.get("accessRight", "")).lower() == "restrictaccess"
-        if is_member != restrict:
-            return False
-    return True
-
-
-def check_policy(tenant: DevTenant, caller: Caller, mailbox: JsonDict) -> None:
-    """Raises GraphError 403 "Access to OData is disabled." when a policy denies the app."""
-    if not policy_allows(tenant, caller, mailbox):
-        raise GraphError(403, "ErrorAccessDenied", "Access to OData is disabled.")
-
-
-def calendar_rank(caller: Caller, mailbox: JsonDict) -> int:
-    """How much of `mailbox`'s calendar the caller may see: OWNER_RANK or a ROLE_RANK value.
-
-    App-only callers (already past the access policy) rank as owner. A delegated caller's role is
-    the calendarPermissions entry for their address, else the "My Organization" entry, else
-    freeBusyRead (Exchange's default).
-    """
-    user = caller.user
-    if user is None or str(user["id"]) == str(mailbox["id"]):
-        return OWNER_RANK
-    addresses = {str(user.get(k, "")).lower() for k in ("mail", "userPrincipalName")} - {""}
-    default = "freeBusyRead"
-    for entry in mailbox.get("calendarPermissions", []):
-        email = entry.get("emailAddress") or {}
-        address = str(email.get("address") or "").lower()
-        if address in addresses:
-            return ROLE_RANK.get(str(entry.get("role")), 0)
-        if not address or email.get("name") == "My Organization":
-            default = str(entry.get("role"))
-    return ROLE_RANK.get(default, 0)
-
-
-def open_calendar(
-    req: GraphRequest, key: str | None, *, write: bool = False, min_rank: int = ROLE_RANK["limitedRead"]
-) -> tuple[JsonDict, int]:
-    """Authorize a calendar route and return (mailbox, caller's rank on it).
-
-    Raises:
-        GraphError: 403 missing permission / policy / share role, 404 unknown user or no mailbox.
-    """
-    req.caller.require(CAL_WRITE if write else CAL_READ)
-    mailbox = resolve_mailbox(req, key)
-    check_policy(req.tenant, req.caller, mailbox)
-    check_mailbox_enabled(mailbox)
-    rank = calendar_rank(req.caller, mailbox)
-    if rank < (ROLE_RANK["write"] if write else min_rank):
-        raise GraphError(403, "ErrorAccessDenied", _ACCESS_DENIED)
-    return mailbox, rank
-
-
-def preferred_zone(headers: Mapping[str, str]) -> str | None:
-    """The known zone named by `Prefer: outlook.timezone="..."`, else None (answer in UTC)."""
-    match = re.search(r'outlook\.timezone\s*=\s*"([^"]*)"', _prefer(headers), re.IGNORECASE)
-    if match is None:
-        return None
-    try:
-        zones.zone_for(match.group(1))
-    except ValueError:
-        return None
-    return match.group(1)
-
-
-def zone_headers(zone: str | None) -> dict[str, str]:
-    """The Preference-Applied header echoing an applied outlook.timezone (none for UTC default)."""
-    return {"Preference-Applied": f'outlook.timezone="{zone}"'} if zone else {}
-
-
-def _prefer(headers: Mapping[str, str]) -> str:
-    if isinstance(headers, CIMultiDict):
-        return ", ".join(headers.getall("Prefer", []))
-    return str(headers.get("Prefer", ""))
-
-
-def etag_of(event: JsonDict) -> str:
-    """The event's `@odata.etag`, W/"<changeKey>" (a changeKey is assigned if missing)."""
-    change_key = event.setdefault("changeKey", uuid.uuid4().hex)
-    return f'W/"{change_key}"'
-
-
-def render_event(event: JsonDict, zone: str | None, rank: int) -> JsonDict:
-    """An event as a caller of `rank` sees it, start/end in `zone` (UTC when None).
-
-    limitedRead sees times, status, subject and location only; read and write see everything but a
-    private event's subject and body; delegateWithPrivateEventAccess and the owner see all.
-    """
-    out = {k: v for k, v in event.items() if not k.startswith("_")}
-    out["@odata.etag"] = etag_of(event)
-    for key in ("start", "end"):
-        if isinstance(event.get(key), dict):
-            out[key] = zones.from_utc(zones.to_utc(event[key]), zone or "UTC")
-    is_private = event.get("sensitivity") in ("private", "confidential")
-    if rank <= ROLE_RANK["limitedRead"]:
-        keep = {
-            "@odata.etag",
-            "id",
-            "start",
-            "end",
-            "showAs",
-            "isAllDay",
-            "type",
-            "isCancelled",
-            "seriesMasterId",
-            "sensitivity",
-            "location",
-            "subject",
-            "iCalUId",
-        }
-        out = {k: v for k, v in out.items() if k in keep}
-    if is_private and rank < ROLE_RANK["delegateWithPrivateEventAccess"]:
-        for key in ("subject", "body", "bodyPreview"):
-            out.pop(key, None)
-    return out
-
-
-def log_event_read(req: GraphRequest, op: str, mailbox: JsonDict) -> None:
-    """Record the `$select` of an events read in `tenant.read_log` (None = every property)."""
-    raw = req.query.get("$select")
-    select = sorted({s.strip() for s in raw.split(",") if s.strip()}) if raw else None
-    req.tenant.read_log.append(
-        {
-            "at": req.tenant.clock().isoformat(),
-            "op": op,
-            "app": req.caller.app_id,
-            "mailbox": str(mailbox["id"]),
-            "select": select,
-        }
-    )
-
-
-def select_fields(item: JsonDict, query: Mapping[str, str]) -> JsonDict:
-    """Apply `$select` (comma-separated); `id` and `@odata.*` annotations always stay."""
-    raw = query.get("$select")
-    if not raw:
-        return item
-    wanted = {s.strip().lower() for s in raw.split(",") if s.strip()}
-    return {k: v for k, v in item.items() if k.lower() in wanted or k == "id" or k.startswith("@odata")}
-
-
-def page_size(req: GraphRequest, *, default: int, maximum: int) -> tuple[int, dict[str, str]]:
-    """Page size from `$top`, else `Prefer: odata.maxpagesize`, else `default`; capped at maximum.
-
-    Returns the size and the Preference-Applied header to echo (empty when not applied).
-
-    Raises:
-        GraphError: 400 when `$top` is not a positive integer.
-    """
-    top = req.query.get("$top")
-    if top is not None:
-        if not top.isdigit() or int(top) < 1:
-            raise GraphError(
-                400, "ErrorInvalidParameter", f"The value '{top}' of the parameter '$top' is invalid."
-            )
-        return min(int(top), maximum), {}
-    match = re.search(r"odata\.maxpagesize\s*=\s*(\d+)", _prefer(req.headers), re.IGNORECASE)
-    if match and int(match.group(1)) > 0:
-        size = min(int(match.group(1)), maximum)
-        return size, {"Preference-Applied": f"odata.maxpagesize={size}"}
-    return default, {}
-
-
-def skip_of(req: GraphRequest, name: str = "$skip") -> int:
-    """The non-negative integer paging offset in query option `name`.
-
-    Raises:
-        GraphError: 400 when it is not a non-negative integer.
-    """
-    raw = req.query.get(name, "0")
-    if not raw.isdigit():
-        raise GraphError(400, "BadRequest", f"Invalid value for {name}.")
-    return int(raw)
-
-
-def next_link(req: GraphRequest, **changes: str) -> str:
-    """Absolute URL of this request with query options replaced (clients follow it unchanged)."""
-    query = dict(req.query)
-    query.update(changes)
-    canonical = {"startdatetime": "startDateTime", "enddatetime": "endDateTime"}
-    params = {canonical.get(k, k): v for k, v in query.items()}
-    return str(URL(req.base_url).with_path("/v1.0/" + req.path).with_query(params))
-
-
-def merge_headers(*parts: Mapping[str, str]) -> dict[str, str]:
-    """Header dicts merged left to right; repeated names are joined with ", "."""
-    merged: dict[str, str] = {}
-    for part in parts:
-        for key, value in part.items():
-            merged[key] = f"{merged[key]}, {value}" if key in merged else value
-    return merged
-
 
 # ---- directory: users, delta, mailboxSettings, places -------------------------------------------
 
@@ -882,7 +562,7 @@ async def get_mailbox_settings(req: GraphRequest) -> GraphResponse:
     check_policy(req.tenant, req.caller, mailbox)
     check_mailbox_enabled(mailbox)
     if calendar_rank(req.caller, mailbox) < OWNER_RANK:
-        raise GraphError(403, "ErrorAccessDenied", _ACCESS_DENIED)
+        raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
     settings = mailbox_settings(mailbox)
     who = req.args.get("user") or "me"
     setting = req.args.get("setting")

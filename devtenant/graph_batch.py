@@ -18,7 +18,7 @@ from typing import Any
 from multidict import CIMultiDict
 from yarl import URL
 
-from devtenant.graph import (
+from devtenant.graph_http import (
     GraphError,
     GraphRequest,
     GraphResponse,

@@ -22,21 +22,17 @@ from datetime import datetime
 from typing import Any
 
 from devtenant import recurrence, zones
-from devtenant.graph import (
+from devtenant.graph_access import OWNER_RANK, etag_of, log_event_read, open_calendar, render_event
+from devtenant.graph_http import (
     GRAPH_METADATA,
-    OWNER_RANK,
     GraphError,
     GraphRequest,
     GraphResponse,
-    etag_of,
     json_answer,
-    log_event_read,
     merge_headers,
     next_link,
-    open_calendar,
     page_size,
     preferred_zone,
-    render_event,
     route,
     select_fields,
     skip_of,
@@ -98,12 +94,12 @@ def _new_id() -> str:
     return "AAMkAGI2" + secrets.token_urlsafe(24).replace("-", "A").replace("_", "B") + "AAA="
 
 
-def _touch(tenant: DevTenant, event: JsonDict) -> None:
+def touch(tenant: DevTenant, event: JsonDict) -> None:
     event["changeKey"] = secrets.token_urlsafe(12)
     event["lastModifiedDateTime"] = _now(tenant)
 
 
-def _address(entry: Any) -> str:
+def address_of(entry: Any) -> str:
     email = entry.get("emailAddress") if isinstance(entry, dict) else None
     return str((email or {}).get("address") or "").lower()
 
@@ -112,7 +108,7 @@ def is_organizer(tenant: DevTenant, mailbox: JsonDict, event: JsonDict) -> bool:
     """Whether `mailbox` organizes `event` (explicit `isOrganizer`, else by organizer address)."""
     if "isOrganizer" in event:
         return bool(event["isOrganizer"])
-    organizer = _address(event.get("organizer"))
+    organizer = address_of(event.get("organizer"))
     return not organizer or organizer == tenant.mailbox_address(mailbox).lower()
 
 
@@ -154,11 +150,11 @@ def _span(event: JsonDict) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _validated_writes(body: Any) -> JsonDict:
+def validated_writes(body: Any) -> JsonDict:
     if not isinstance(body, dict):
         raise GraphError(400, "ErrorInvalidRequest", "The request body must be a JSON object.")
     attendees = body.get("attendees", [])
-    if not isinstance(attendees, list) or len(attendees) > 500 or not all(_address(a) for a in attendees):
+    if not isinstance(attendees, list) or len(attendees) > 500 or not all(address_of(a) for a in attendees):
         raise GraphError(
             400, "ErrorInvalidRequest", "attendees must be at most 500 entries with an emailAddress.address."
         )
@@ -189,9 +185,7 @@ def _apply_online_meeting(tenant: DevTenant, mailbox: JsonDict, event: JsonDict)
         }
 
 
-def _new_event(
-    tenant: DevTenant, mailbox: JsonDict, writes: JsonDict, transaction_id: str | None
-) -> JsonDict:
+def new_event(tenant: DevTenant, mailbox: JsonDict, writes: JsonDict, transaction_id: str | None) -> JsonDict:
     now = _now(tenant)
     event: JsonDict = {
         "id": _new_id(),
@@ -225,7 +219,7 @@ def _new_event(
     if transaction_id is not None:
         event["transactionId"] = transaction_id
     _apply_online_meeting(tenant, mailbox, event)
-    _touch(tenant, event)
+    touch(tenant, event)
     return event
 
 
@@ -261,12 +255,12 @@ def _copies(tenant: DevTenant, ical_uid: str) -> list[tuple[JsonDict, JsonDict]]
     return found
 
 
-def _sync_copies(tenant: DevTenant, organizer: JsonDict, event: JsonDict, *, retime: bool) -> None:
+def sync_copies(tenant: DevTenant, organizer: JsonDict, event: JsonDict, *, retime: bool) -> None:
     """Make attendee calendars match the organizer's `event` (create/update/cancel copies)."""
     existing = {id(m): (m, c) for m, c in _copies(tenant, str(event["iCalUId"]))}
     invited: set[int] = set()
     for attendee in event.get("attendees", []):
-        target = tenant.find_mailbox(_address(attendee))
+        target = tenant.find_mailbox(address_of(attendee))
         if target is None or target is organizer or target.get("hasMailbox") is False:
             continue
         invited.add(id(target))
@@ -292,7 +286,7 @@ def _sync_copies(tenant: DevTenant, organizer: JsonDict, event: JsonDict, *, ret
             answer = _room_answer(tenant, target, event) if is_room else "none"
             mailbox_copy["responseStatus"] = {"response": answer, "time": _now(tenant)}
             attendee["status"] = {"response": answer, "time": _now(tenant)}
-        _touch(tenant, mailbox_copy)
+        touch(tenant, mailbox_copy)
     for key, (_, stale) in existing.items():
         if key not in invited:
             _cancel_copy(tenant, stale)
@@ -303,10 +297,10 @@ def _cancel_copy(tenant: DevTenant, event: JsonDict) -> None:
     subject = str(event.get("subject") or "")
     if not subject.startswith("Canceled: "):
         event["subject"] = "Canceled: " + subject
-    _touch(tenant, event)
+    touch(tenant, event)
 
 
-def _cancel_meeting(tenant: DevTenant, mailbox: JsonDict, event: JsonDict) -> None:
+def cancel_meeting(tenant: DevTenant, mailbox: JsonDict, event: JsonDict) -> None:
     """Remove the organizer's event (and a series' exceptions) and cancel every copy."""
     for _, attendee_copy in _copies(tenant, str(event.get("iCalUId", ""))):
         _cancel_copy(tenant, attendee_copy)
@@ -332,7 +326,7 @@ def _remember_transaction(tenant: DevTenant, mailbox: JsonDict, txid: str, event
 async def create_event(req: GraphRequest) -> GraphResponse:
     """POST events: 201 + the organizer's event; attendees and rooms get their copies."""
     mailbox, _ = open_calendar(req, req.args.get("user"), write=True)
-    writes = _validated_writes(req.body)
+    writes = validated_writes(req.body)
     _span(writes)
     txid = req.body.get("transactionId")
     txid = str(txid) if txid else None
@@ -340,11 +334,11 @@ async def create_event(req: GraphRequest) -> GraphResponse:
     existing = _find_transaction(req.tenant, mailbox, txid) if txid else None
     if existing is not None:
         return json_answer(render_event(existing, zone, OWNER_RANK), 201, headers=zone_headers(zone))
-    event = _new_event(req.tenant, mailbox, writes, txid)
+    event = new_event(req.tenant, mailbox, writes, txid)
     req.tenant.events_of(mailbox).append(event)
     if txid:
         _remember_transaction(req.tenant, mailbox, txid, str(event["id"]))
-    _sync_copies(req.tenant, mailbox, event, retime=True)
+    sync_copies(req.tenant, mailbox, event, retime=True)
     if req.tenant.faults.drop_create_response > 0:
         req.tenant.faults.drop_create_response -= 1
         raise GraphError(504, "GatewayTimeout", "The request timed out.")
@@ -394,7 +388,7 @@ async def update_event(req: GraphRequest) -> GraphResponse:
     mailbox, _ = open_calendar(req, req.args.get("user"), write=True)
     event = _find_event(req.tenant, mailbox, str(req.args["event"]))
     _check_if_match(req, event)
-    writes = _validated_writes(req.body)
+    writes = validated_writes(req.body)
     if event.get("isOnlineMeeting") and writes.get("isOnlineMeeting") is False:
         raise GraphError(
             400, "ErrorInvalidRequest", "An online meeting cannot be turned back into a regular event."
@@ -403,20 +397,20 @@ async def update_event(req: GraphRequest) -> GraphResponse:
     _span(candidate)
     retime = any(k in writes and writes[k] != event.get(k) for k in ("start", "end"))
     if "attendees" in writes:
-        old = {_address(a): a.get("status") for a in event.get("attendees", [])}
+        old = {address_of(a): a.get("status") for a in event.get("attendees", [])}
         candidate["attendees"] = [
             {
                 **a,
                 "type": a.get("type", "required"),
-                "status": old.get(_address(a)) or {"response": "none", "time": _NO_TIME},
+                "status": old.get(address_of(a)) or {"response": "none", "time": _NO_TIME},
             }
             for a in writes["attendees"]
         ]
     event.update(candidate)
     _apply_online_meeting(req.tenant, mailbox, event)
-    _touch(req.tenant, event)
+    touch(req.tenant, event)
     if is_organizer(req.tenant, mailbox, event) and event.get("iCalUId"):
-        _sync_copies(req.tenant, mailbox, event, retime=retime)
+        sync_copies(req.tenant, mailbox, event, retime=retime)
     zone = preferred_zone(req.headers)
     return json_answer(render_event(event, zone, OWNER_RANK), headers=zone_headers(zone))
 
@@ -427,7 +421,7 @@ async def delete_event(req: GraphRequest) -> GraphResponse:
     event = _find_event(req.tenant, mailbox, str(req.args["event"]))
     _check_if_match(req, event)
     if is_organizer(req.tenant, mailbox, event):
-        _cancel_meeting(req.tenant, mailbox, event)
+        cancel_meeting(req.tenant, mailbox, event)
     else:
         req.tenant.events_of(mailbox).remove(event)
     return GraphResponse(204)
@@ -442,7 +436,7 @@ async def cancel_event(req: GraphRequest) -> GraphResponse:
         raise GraphError(400, "ErrorInvalidRequest", "comment must be a string.")
     if not is_organizer(req.tenant, mailbox, event):
         raise GraphError(400, "ErrorInvalidRequest", "You need to be an organizer to cancel a meeting.")
-    _cancel_meeting(req.tenant, mailbox, event)
+    cancel_meeting(req.tenant, mailbox, event)
     return GraphResponse(202)
 
 
@@ -451,8 +445,6 @@ async def respond_event(req: GraphRequest) -> GraphResponse:
 
     `sendResponse` false ("Do not send a response") changes only the attendee's own copy.
     """
-    from devtenant.subscriptions import respond
-
     mailbox, _ = open_calendar(req, req.args.get("user"), write=True)
     event = _find_event(req.tenant, mailbox, str(req.args["event"]))
     body = req.body if isinstance(req.body, dict) else {}
@@ -468,8 +460,38 @@ async def respond_event(req: GraphRequest) -> GraphResponse:
     answer = {"accept": "accepted", "tentativelyaccept": "tentativelyAccepted", "decline": "declined"}[
         str(req.args["answer"]).lower()
     ]
-    respond(req.tenant, str(mailbox["id"]), str(event["id"]), answer, send_response=send)
+    answer_meeting(req.tenant, mailbox, event, answer, send_response=send)
     return GraphResponse(202)
+
+
+def check_answer(response: str) -> None:
+    """Raises ValueError unless `response` is accepted, tentativelyAccepted or declined."""
+    if response not in ("accepted", "tentativelyAccepted", "declined"):
+        raise ValueError("response must be accepted, tentativelyAccepted or declined")
+
+
+def answer_meeting(
+    tenant: DevTenant, mailbox: JsonDict, event: JsonDict, response: str, *, send_response: bool = True
+) -> None:
+    """Record `mailbox`'s answer (accepted | tentativelyAccepted | declined) on its copy `event`.
+
+    With `send_response` the organizer's event records the answer too; without ("Do not send a
+    response") only the attendee's copy changes.
+    """
+    check_answer(response)
+    now = zones.format_utc_z(tenant.clock())
+    event["responseStatus"] = {"response": response, "time": now}
+    touch(tenant, event)
+    if send_response and not event.get("isOrganizer", False):
+        organizer = tenant.find_mailbox(address_of(event.get("organizer")))
+        me = {tenant.mailbox_address(mailbox).lower(), str(mailbox.get("userPrincipalName", "")).lower()}
+        for original in tenant.events_of(organizer) if organizer else []:
+            if original.get("iCalUId") == event.get("iCalUId") and original.get("isOrganizer"):
+                for entry in original.get("attendees", []):
+                    if address_of(entry) in me:
+                        entry["status"] = {"response": response, "time": now}
+                touch(tenant, original)
+    tenant.changed()
 
 
 _EVENTS = r"(?:me|users/(?P<user>[^/]+))/(?:calendar/)?events"

@@ -50,17 +50,18 @@ import aiohttp
 from aiohttp import web
 
 from devtenant import zones
-from devtenant.graph import (
-    CAL_READ,
-    GRAPH_METADATA,
-    GraphError,
-    GraphRequest,
-    GraphResponse,
-    etag_of,
-    json_answer,
-    open_calendar,
-    route,
+from devtenant.graph_access import CAL_READ, etag_of, open_calendar
+from devtenant.graph_events import (
+    answer_meeting,
+    cancel_meeting,
+    check_answer,
+    is_organizer,
+    new_event,
+    sync_copies,
+    touch,
+    validated_writes,
 )
+from devtenant.graph_http import GRAPH_METADATA, GraphError, GraphRequest, GraphResponse, json_answer, route
 from devtenant.tenant import DevTenant, JsonDict
 
 _log = logging.getLogger(__name__)
@@ -691,50 +692,31 @@ def respond(
     With `send_response` the organizer's event records the answer too; without ("Do not send a
     response") only the attendee's copy changes. Returns the attendee's copy.
     """
-    from devtenant.graph_events import _address, _touch
-
-    if response not in ("accepted", "tentativelyAccepted", "declined"):
-        raise ValueError("response must be accepted, tentativelyAccepted or declined")
+    check_answer(response)
     mailbox = _mailbox(tenant, attendee)
     event = _event(tenant, mailbox, event_key)
-    now = zones.format_utc_z(tenant.clock())
-    event["responseStatus"] = {"response": response, "time": now}
-    _touch(tenant, event)
-    if send_response and not event.get("isOrganizer", False):
-        organizer = tenant.find_mailbox(_address(event.get("organizer")))
-        me = {tenant.mailbox_address(mailbox).lower(), str(mailbox.get("userPrincipalName", "")).lower()}
-        for original in tenant.events_of(organizer) if organizer else []:
-            if original.get("iCalUId") == event.get("iCalUId") and original.get("isOrganizer"):
-                for entry in original.get("attendees", []):
-                    if _address(entry) in me:
-                        entry["status"] = {"response": response, "time": now}
-                _touch(tenant, original)
-    tenant.changed()
+    answer_meeting(tenant, mailbox, event, response, send_response=send_response)
     return event
 
 
 def move(tenant: DevTenant, user: str, event_key: str, start: Any, end: Any) -> JsonDict:
     """Move an event as `user`: the organizer's move reaches every copy (answers reset)."""
-    from devtenant.graph_events import _sync_copies, _touch, is_organizer
-
     mailbox = _mailbox(tenant, user)
     event = _event(tenant, mailbox, event_key)
     event["start"], event["end"] = _when(start), _when(end)
-    _touch(tenant, event)
+    touch(tenant, event)
     if is_organizer(tenant, mailbox, event) and event.get("iCalUId"):
-        _sync_copies(tenant, mailbox, event, retime=True)
+        sync_copies(tenant, mailbox, event, retime=True)
     tenant.changed()
     return event
 
 
 def delete(tenant: DevTenant, user: str, event_key: str) -> None:
     """Delete an event as `user`: the organizer's delete cancels every attendee's copy."""
-    from devtenant.graph_events import _cancel_meeting, is_organizer
-
     mailbox = _mailbox(tenant, user)
     event = _event(tenant, mailbox, event_key)
     if is_organizer(tenant, mailbox, event):
-        _cancel_meeting(tenant, mailbox, event)
+        cancel_meeting(tenant, mailbox, event)
     else:
         tenant.events_of(mailbox).remove(event)
     tenant.changed()
@@ -742,14 +724,12 @@ def delete(tenant: DevTenant, user: str, event_key: str) -> None:
 
 def create(tenant: DevTenant, user: str, body: JsonDict) -> JsonDict:
     """Create an event (e.g. a conflicting meeting) as `user`; attendees get their copies."""
-    from devtenant.graph_events import _new_event, _sync_copies, _validated_writes
-
     mailbox = _mailbox(tenant, user)
-    writes = _validated_writes({"subject": "Busy", **body})
+    writes = validated_writes({"subject": "Busy", **body})
     writes["start"], writes["end"] = _when(body["start"]), _when(body["end"])
-    event = _new_event(tenant, mailbox, writes, None)
+    event = new_event(tenant, mailbox, writes, None)
     tenant.events_of(mailbox).append(event)
-    _sync_copies(tenant, mailbox, event, retime=True)
+    sync_copies(tenant, mailbox, event, retime=True)
     tenant.changed()
     return event
 

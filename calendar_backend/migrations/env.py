@@ -16,8 +16,14 @@ from calendar_backend import audit, storage
 _ = audit  # registers the audit tables on storage.metadata (for autogenerate / drift checks)
 
 
+def _include_name(name: str | None, kind: str, _parent: object) -> bool:
+    """Leave ``bot_state`` out of autogenerate / drift checks: the bot owns that table
+    (dialogs/sql_storage.py); r0001 created it, but it is not in ``storage.metadata``."""
+    return not (kind == "table" and name == "bot_state")
+
+
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=storage.metadata)
+    context.configure(connection=connection, target_metadata=storage.metadata, include_name=_include_name)
     with context.begin_transaction():
         context.run_migrations()
 

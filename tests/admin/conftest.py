@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from calendar_backend.__main__ import build_clients
 from calendar_backend.contract import format_time
 from calendar_backend.graph import GraphClient
+from calendar_backend.runtime import build_clients
 from calendar_backend.tokens import TokenBroker
 from tests.devtenant.fixtures import devtenant, devtenant_server  # noqa: F401
 from tests.service.conftest import ALEX, Stack, calendar_stack, next_week  # noqa: F401

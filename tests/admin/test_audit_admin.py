@@ -14,9 +14,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from calendar_backend.__main__ import Runtime, audit_checkpoint, start_admin_tasks
 from calendar_backend.audit import export_audit, verify_audit
 from calendar_backend.keyring import load_keyring
+from calendar_backend.runtime import Runtime, audit_checkpoint, start_admin_tasks
 from tests.admin.conftest import Admin
 from tests.service.conftest import ALEX
 

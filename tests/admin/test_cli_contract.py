@@ -1,9 +1,9 @@
 """The admin CLI contract: every command, with good and bad input, prints exactly one JSON
 document on stdout, never a traceback, and the documented exit code (calendar_backend/cli.py).
 
-Runs `calendar_backend.__main__.main` in-process against devtenant (stdout/stderr captured at the
+Runs `calendar_backend.admin.main` in-process against devtenant (stdout/stderr captured at the
 file-descriptor level), so what is checked is what an admin's terminal shows.
-A new command in `__main__.COMMANDS` without a case here fails `test_every_command_is_covered`.
+A new command in `admin.COMMANDS` without a case here fails `test_every_command_is_covered`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from calendar_backend.__main__ import COMMANDS, _parser, main
+from calendar_backend.admin import COMMANDS, build_parser, main
 from calendar_backend.cli import (
     EXIT_CONFIG,
     EXIT_FOUND_PROBLEM,
@@ -472,7 +472,7 @@ def _choices(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPars
 def test_every_command_is_covered() -> None:
     assert set(CASES) == set(COMMANDS)
     real: set[tuple[str, ...]] = set()  # and COMMANDS is what the parser really has
-    for name, parser in _choices(_parser()).items():
+    for name, parser in _choices(build_parser()).items():
         inner = _choices(parser)
         real |= {(name, sub) for sub in inner} if inner else {(name,)}
     assert real == set(COMMANDS)

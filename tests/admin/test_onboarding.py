@@ -12,7 +12,6 @@ import aiohttp
 import pytest
 
 from calendar_backend import allowlist, storage
-from calendar_backend.__main__ import build_clients, open_runtime
 from calendar_backend.keyring import create_keyring
 from calendar_backend.onboarding import (
     ConsentError,
@@ -22,6 +21,7 @@ from calendar_backend.onboarding import (
     check_permissions,
     parse_consent_result,
 )
+from calendar_backend.runtime import build_clients, open_runtime
 from calendar_backend.sealing import tenant_credential_aad
 from calendar_backend.tokens import AppCredential
 from tests.admin.conftest import Admin

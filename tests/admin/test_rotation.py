@@ -17,10 +17,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from calendar_backend import rotation, storage
-from calendar_backend.__main__ import build_web_app, open_runtime
 from calendar_backend.crypto import CredentialCipher
 from calendar_backend.errors import DecryptionError
 from calendar_backend.keyring import KeyringError, load_keyring
+from calendar_backend.runtime import build_web_app, open_runtime
 from calendar_backend.settings import BackendSettings
 from tests.admin.conftest import Admin
 

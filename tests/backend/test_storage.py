@@ -103,7 +103,12 @@ def test_create_engine_rejects_other_backends() -> None:
 
 async def test_migrated_schema_matches_metadata(engine: AsyncEngine) -> None:
     def diff(sync_conn: sa.Connection) -> list[object]:
-        context = MigrationContext.configure(sync_conn)
+        # bot_state is migrated into the same database, but the bot owns it (dialogs/sql_storage.py):
+        # it is deliberately not in the Calendar Service's metadata, so it is left out of the comparison.
+        context = MigrationContext.configure(
+            sync_conn,
+            opts={"include_name": lambda name, kind, _parent: not (kind == "table" and name == "bot_state")},
+        )
         return list(compare_metadata(context, storage.metadata))
 
     async with engine.connect() as conn:
@@ -111,7 +116,7 @@ async def test_migrated_schema_matches_metadata(engine: AsyncEngine) -> None:
     assert differences == []
 
 
-MIGRATIONS = Path(storage.__file__).parent / "migrations" / "versions"
+MIGRATIONS = storage.MIGRATIONS / "versions"
 
 
 async def test_concurrent_first_opens_of_a_new_database_all_succeed(fresh_url: Callable[[], str]) -> None:

@@ -22,8 +22,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.engine import make_url
 
-from calendar_backend.__main__ import build_web_app, open_runtime
 from calendar_backend.keyring import create_keyring
+from calendar_backend.runtime import build_web_app, open_runtime
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
 from tests.service.conftest import Stack, make_settings, onboard
 

@@ -19,11 +19,11 @@ import jwt
 import pytest
 
 from calendar_backend import storage
-from calendar_backend.__main__ import Runtime, build_clients, build_reconciler
 from calendar_backend.auth import Principal
 from calendar_backend.contract import format_time
 from calendar_backend.errors import SlotTakenError
 from calendar_backend.graph import CallStats, GraphClient
+from calendar_backend.runtime import Runtime, build_clients, build_reconciler
 from calendar_backend.service import CalendarService
 from tests.devtenant.fixtures import DevTenantHandle
 from tests.reliability.conftest import organizer_events, running_stack
@@ -92,7 +92,7 @@ async def _request(stack: Stack, key: str) -> dict[str, Any]:
 async def _rows(stack: Stack) -> list[storage.InterviewRow]:
     async with stack.runtime.store.transaction() as tx:
         rows = await tx.execute(storage.interviews.select().order_by(storage.interviews.c.created_at))
-        return [storage._interview(r) for r in rows]
+        return [storage.interview_row(r) for r in rows]
 
 
 def _live(stack: Stack) -> list[dict[str, Any]]:

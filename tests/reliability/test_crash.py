@@ -28,11 +28,11 @@ import aiohttp
 import pytest
 
 from calendar_backend import storage
-from calendar_backend.__main__ import open_runtime
 from calendar_backend.audit import audit_log, verify_audit
 from calendar_backend.contract import format_time, parse_time
 from calendar_backend.invites import candidate_transaction_id
 from calendar_backend.keyring import create_keyring, load_keyring
+from calendar_backend.runtime import open_runtime
 from calendar_backend.settings import BackendSettings
 from devtenant.zones import to_utc
 from tests.devtenant.fixtures import DevTenantHandle
@@ -142,7 +142,7 @@ async def _rows(settings: BackendSettings) -> list[storage.InterviewRow]:
     try:
         async with engine.connect() as conn:
             found = await conn.execute(storage.interviews.select())
-            return [storage._interview(r) for r in found]
+            return [storage.interview_row(r) for r in found]
     finally:
         await engine.dispose()
 

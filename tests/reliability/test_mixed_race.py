@@ -169,7 +169,7 @@ async def _check(stack: Stack, results: list[tuple[int, Any]]) -> None:
         assert not clashes, f"{mailbox} double-booked: {clashes}"
     outlook = {(e["id"], to_utc(e["start"]), to_utc(e["end"])) for e in _openslot_events(stack, ALEX)}
     async with stack.runtime.store.transaction() as tx:
-        rows = [storage._interview(r) for r in await tx.execute(sa.select(storage.interviews))]
+        rows = [storage.interview_row(r) for r in await tx.execute(sa.select(storage.interviews))]
     live = [r for r in rows if r.status is storage.InterviewStatus.CONFIRMED]
     # each booking is the panel's event and the candidate's own, both at the booked time
     confirmed = {(r.event_id, r.start, r.end) for r in live} | {

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from calendar_backend import storage
-from calendar_backend.__main__ import build_reconciler
 from calendar_backend.audit import audit_log
 from calendar_backend.contract import format_time
 from calendar_backend.errors import ValidationError
+from calendar_backend.runtime import build_reconciler
 from calendar_backend.settings import load_settings
 from tests.devtenant.fixtures import DevTenantHandle
 from tests.reliability.conftest import faults, organizer_events, running_stack

@@ -18,11 +18,11 @@ import pytest
 import sqlalchemy as sa
 
 from calendar_backend import storage
-from calendar_backend.__main__ import build_reconciler
 from calendar_backend.app import SERVICE_KEY
 from calendar_backend.audit import audit_log
 from calendar_backend.contract import format_time, parse_time
 from calendar_backend.errors import GraphUnavailableError
+from calendar_backend.runtime import build_reconciler
 from devtenant.zones import to_utc
 from tests.candidate.test_offers_api import capability, make_offer
 from tests.reliability.conftest import organizer_events
@@ -61,7 +61,7 @@ async def assert_outlook_agrees(stack: Stack, mailboxes: list[str]) -> None:
         doubled = sorted({s for s in starts if starts.count(s) > 1})
         assert not doubled, f"{mailbox} double-booked at {doubled}"
     async with stack.runtime.store.transaction() as tx:
-        rows = [storage._interview(r) for r in await tx.execute(sa.select(storage.interviews))]
+        rows = [storage.interview_row(r) for r in await tx.execute(sa.select(storage.interviews))]
     for row in rows:
         if row.status is not storage.InterviewStatus.CONFIRMED:
             continue

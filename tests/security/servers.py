@@ -11,8 +11,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from calendar_backend.__main__ import build_web_app, open_runtime
 from calendar_backend.keyring import create_keyring
+from calendar_backend.runtime import build_web_app, open_runtime
 from tests.devtenant.fixtures import DevTenantHandle
 from tests.service.conftest import make_settings, onboard
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from calendar_backend import storage
-from dialogs.sql_storage import SqlStorage
+from dialogs.sql_storage import METADATA, SqlStorage
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +41,7 @@ async def test_bot_state_files_are_private_and_old_files_are_tightened(tmp_path:
     db.touch(mode=0o644)
     store = SqlStorage.from_url(f"sqlite+aiosqlite:///{db}")
     async with store.engine.begin() as conn:
-        await conn.run_sync(storage.metadata.create_all)
+        await conn.run_sync(METADATA.create_all)  # the bot owns bot_state
     await store.write({"k": {"candidate": "x"}})  # the bot's own sqlite3 connection
     got = modes(db)
     await store.close()

@@ -51,7 +51,7 @@ async def _slots(stack: Stack, people: list[str]) -> list[dict[str, str]]:
 
 async def _rows(stack: Stack) -> list[storage.InterviewRow]:
     async with stack.runtime.store.transaction() as tx:
-        return [storage._interview(r) for r in await tx.execute(sa.select(storage.interviews))]
+        return [storage.interview_row(r) for r in await tx.execute(sa.select(storage.interviews))]
 
 
 # ---- replay: one idempotency key, two different bodies ---------------------------------------

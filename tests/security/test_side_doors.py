@@ -25,9 +25,9 @@ import pytest
 from sqlalchemy import text
 
 from calendar_backend import storage
-from calendar_backend.__main__ import build_clients
 from calendar_backend.app import ROUTES
 from calendar_backend.recovery import Reconciler
+from calendar_backend.runtime import build_clients
 from calendar_backend.sealing import tenant_credential_aad
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
 from tests.security.gate_env import (

@@ -31,9 +31,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from calendar_backend import storage
-from calendar_backend.__main__ import Runtime, build_web_app, open_runtime
 from calendar_backend.contract import format_time, parse_time
 from calendar_backend.keyring import create_keyring
+from calendar_backend.runtime import Runtime, build_web_app, open_runtime
 from calendar_backend.sealing import tenant_credential_aad
 from calendar_backend.settings import BackendSettings
 from calendar_backend.tokens import AppCredential

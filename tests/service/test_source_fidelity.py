@@ -29,7 +29,9 @@ from calendar_backend.graph import schedules_from
 from calendar_backend.service import _availability, _read_availability
 from calendar_backend.slots import Interval
 from devtenant import freebusy, recurrence
-from devtenant.graph import ROLE_RANK, mailbox_settings, render_event, select_fields
+from devtenant.graph import mailbox_settings
+from devtenant.graph_access import ROLE_RANK, render_event
+from devtenant.graph_http import select_fields
 from devtenant.zones import to_utc
 from tests.service.conftest import oracle_slots
 
