@@ -39,6 +39,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from devtenant.bot_connector import FakeBotConnector
 from devtenant.tenant import DevTenant, load_tenant
 
 COMMAND = "schedule Dana Smith (dana@example.com) with Megan and Adele, 45 min, next week"
@@ -330,28 +331,16 @@ def running_stack(tmp: Path, trace_frames: int = 0, traced: str = "bot") -> Iter
 
 
 @dataclass
-class Replies:
-    """Counts what the bot sent back: replies, slot-picker cards and apologies."""
+class Replies(FakeBotConnector):
+    """devtenant's fake connector, counting what the bot sent back (slot-picker cards and apologies)
+    instead of keeping it."""
 
-    replies: int = 0
     cards: int = 0
     apologies: int = 0
-    url: str = ""
 
-    def app(self) -> web.Application:
-        """The connector routes the bot posts replies to."""
-        app = web.Application()
-        app.router.add_post("/v3/conversations/{cid}/activities", self._post)
-        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._post)
-        app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._post)
-        return app
-
-    async def _post(self, request: web.Request) -> web.Response:
-        activity = await request.json()
-        self.replies += 1
+    def record(self, conversation: str, activity: dict[str, Any]) -> None:  # noqa: ARG002
         self.apologies += APOLOGY in str(activity.get("text") or "")
         self.cards += any(a.get("contentType") == CARD for a in activity.get("attachments") or [])
-        return web.json_response({"id": f"r{self.replies}"})
 
 
 @dataclass
@@ -475,11 +464,8 @@ async def _rss_all(stack: Stack, when: str, probes: list[tuple[str, tuple[str, .
 @asynccontextmanager
 async def _replies_server() -> AsyncIterator[Replies]:
     replies = Replies()
-    runner, replies.url = await _serve(replies.app())
-    try:
+    async with replies.serving():
         yield replies
-    finally:
-        await runner.cleanup()
 
 
 async def drive(stack: Stack, *, turns: int, concurrency: int, warmup: int) -> StackLoad:

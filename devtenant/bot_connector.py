@@ -34,6 +34,7 @@ class FakeBotConnector:
 
     token: str | None = None
     exchange_status: int = 200
+    keep: bool = True  # False: count the activities, keep none (long benches)
     url: str = ""  # set by `serving()`
     posted: list[dict[str, Any]] = field(default_factory=list)
     count: int = 0
@@ -50,9 +51,10 @@ class FakeBotConnector:
         return app
 
     def record(self, conversation: str, activity: dict[str, Any]) -> None:
-        """Keep ``activity`` (tagged with its conversation id in ``"_conversation"``)."""
-        activity["_conversation"] = conversation
-        self.posted.append(activity)
+        """Keep ``activity`` (tagged with its conversation id in ``"_conversation"``) unless not `keep`."""
+        if self.keep:
+            activity["_conversation"] = conversation
+            self.posted.append(activity)
 
     def replies(self, conversation: str) -> list[dict[str, Any]]:
         """Everything sent to ``conversation`` so far, in order."""
