@@ -35,6 +35,7 @@ from aiohttp import web
 from botbuilder.core import ActivityHandler, TurnContext
 
 import bot as bot_module
+from bench.serving import serve_http
 from calendar_backend.contract import PersonCheckOut, PersonOut, SlotOut, SlotsResult
 from devtenant.bot_connector import FakeBotConnector
 from dialogs.sql_storage import METADATA, SqlStorage
@@ -109,13 +110,6 @@ class TurnFigures:
     steps_s: tuple[float, ...] = ()  # median of each step of the scheduling conversation
 
 
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-
 @dataclass
 class BotUnderTest:
     """The served bot app and where to post."""
@@ -150,7 +144,7 @@ async def running_bot(tmp: Path) -> AsyncIterator[BotUnderTest]:
             calendar=StubCalendar(),  # type: ignore[arg-type]
             storage=storage,
         )
-        bot_runner, bot_url = await _serve(app)
+        bot_runner, bot_url = await serve_http(app)
         try:
             yield BotUnderTest(bot_url, conn_url, app)
         finally:

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
-from aiohttp import web
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import bot as bot_module
+from bench.serving import serve_http
 from devtenant.bot_connector import FakeBotConnector
 from devtenant.tenant import DevTenant, load_tenant
 from dialogs.sql_storage import METADATA, SqlStorage
@@ -91,14 +91,6 @@ def rss_mb() -> float:
     return 0.0
 
 
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-
 @asynccontextmanager
 async def bot_stack(
     dt: DevTenantLike, calendar_url: str, tmp: Path
@@ -119,7 +111,7 @@ async def bot_stack(
                 "OPENSLOT_CALENDAR_SERVICE_URL": calendar_url,
             }
         )
-        bot_runner, bot_url = await _serve(bot_module.build_app(settings, storage=SqlStorage(engine)))
+        bot_runner, bot_url = await serve_http(bot_module.build_app(settings, storage=SqlStorage(engine)))
         try:
             yield bot_url + "/api/messages", connector
         finally:

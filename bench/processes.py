@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
+from bench.serving import serve_http
 from devtenant.bot_connector import FakeBotConnector
 from devtenant.tenant import DevTenant, load_tenant
 
@@ -151,7 +151,7 @@ async def _bot_main(env: dict[str, str], db_path: Path, pipe: Connection) -> Non
     app = bot_module.build_app(
         bot_module.load_bot_settings(env), storage=SqlStorage(engine, busy_timeout_s=30)
     )
-    runner, url = await _serve(app)
+    runner, url = await serve_http(app)
     pipe.send(url)
     await _answer_probes(pipe)
     await runner.cleanup()
@@ -220,13 +220,6 @@ def probe_report(
             lines.extend(f"      {f.filename}:{f.lineno}" for f in s.traceback)
     previous[:] = [snapshot]
     return lines
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
 # --- the parent --------------------------------------------------------------------------------
