@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PG_NODE := devtenant/playground/node_modules/.installed
 JS_NODE := tests/js/node_modules/.installed
 
-.PHONY: install node browser run test check lint typecheck package bench sample clean load screenshots
+.PHONY: install node browser run test check lint typecheck imports package bench sample clean load screenshots
 
 install: $(STAMP)
 
@@ -53,7 +53,13 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-check: lint typecheck test
+# The import contracts of pyproject.toml [tool.importlinter] (layers, the pure slot engine, the bot's
+# client-side-only use of the Calendar Service).
+imports: install
+	$(VENV)/bin/lint-imports --no-cache
+
+# What CI runs: lint + formatting, mypy strict, import contracts, then every test.
+check: lint typecheck imports test
 
 # Standard library only: the venv's Python when there is one, else python3; installs nothing.
 # Settings: OPENSLOT_BOT_APP_ID, OPENSLOT_PUBLIC_BASE_URL (https), optional OPENSLOT_APP_VERSION,

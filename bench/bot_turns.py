@@ -35,7 +35,9 @@ from aiohttp import web
 from botbuilder.core import ActivityHandler, TurnContext
 
 import bot as bot_module
+from bench.serving import serve_http
 from calendar_backend.contract import PersonCheckOut, PersonOut, SlotOut, SlotsResult
+from devtenant.bot_connector import FakeBotConnector
 from dialogs.sql_storage import METADATA, SqlStorage
 
 TENANT = "6f2d5c1e-8d3b-4a7e-9f41-2b7c9e0d1a55"
@@ -108,47 +110,6 @@ class TurnFigures:
     steps_s: tuple[float, ...] = ()  # median of each step of the scheduling conversation
 
 
-class Connector:
-    """Local Bot Framework connector + user-token service; counts replies."""
-
-    def __init__(self) -> None:
-        self.replies = 0
-
-    def app(self) -> web.Application:
-        """Routes the bot calls."""
-        app = web.Application()
-        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._post)
-        app.router.add_post("/v3/conversations/{cid}/activities", self._post)
-        app.router.add_get("/api/usertoken/GetToken", self._token)
-        return app
-
-    async def _post(self, request: web.Request) -> web.Response:
-        await request.read()
-        self.replies += 1
-        return web.json_response({"id": f"r{self.replies}"})
-
-    async def _token(self, _request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "channelId": "msteams",
-                "connectionName": "openslot",
-                "token": "bench-token",
-                "expiration": "2099-01-01T00:00:00Z",
-            }
-        )
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    sockets = getattr(server, "sockets", None) or []
-    port = sockets[0].getsockname()[1] if sockets else 0
-    return runner, f"http://127.0.0.1:{port}"
-
-
 @dataclass
 class BotUnderTest:
     """The served bot app and where to post."""
@@ -165,30 +126,29 @@ class BotUnderTest:
 @asynccontextmanager
 async def running_bot(tmp: Path) -> AsyncIterator[BotUnderTest]:
     """The real bot app on SQLite in ``tmp`` with a stub Calendar Service and local connector."""
-    connector = Connector()
-    conn_runner, conn_url = await _serve(connector.app())
-    storage = SqlStorage.from_url(f"sqlite+aiosqlite:///{tmp / 'bot.db'}")
-    async with storage._engine.begin() as conn:
-        await conn.run_sync(METADATA.create_all)
-    settings = bot_module.load_bot_settings(
-        {
-            "OPENSLOT_ENV": "dev",
-            "OPENSLOT_DEV_TENANT_ID": TENANT,
-            "OPENSLOT_TOKEN_SERVICE_URL": conn_url,
-            "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
-        }
-    )
-    app = bot_module.build_app(
-        settings,
-        calendar=StubCalendar(),  # type: ignore[arg-type]
-        storage=storage,
-    )
-    bot_runner, bot_url = await _serve(app)
-    try:
-        yield BotUnderTest(bot_url, conn_url, app)
-    finally:
-        await bot_runner.cleanup()
-        await conn_runner.cleanup()
+    connector = FakeBotConnector(token="bench-token", keep=False)  # noqa: S106  (counts, keeps nothing)
+    async with connector.serving() as conn_url:
+        storage = SqlStorage.from_url(f"sqlite+aiosqlite:///{tmp / 'bot.db'}")
+        async with storage.engine.begin() as conn:
+            await conn.run_sync(METADATA.create_all)
+        settings = bot_module.load_bot_settings(
+            {
+                "OPENSLOT_ENV": "dev",
+                "OPENSLOT_DEV_TENANT_ID": TENANT,
+                "OPENSLOT_TOKEN_SERVICE_URL": conn_url,
+                "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
+            }
+        )
+        app = bot_module.build_app(
+            settings,
+            calendar=StubCalendar(),  # type: ignore[arg-type]
+            storage=storage,
+        )
+        bot_runner, bot_url = await serve_http(app)
+        try:
+            yield BotUnderTest(bot_url, conn_url, app)
+        finally:
+            await bot_runner.cleanup()
 
 
 def _activity(target: BotUnderTest, conversation: str, text: str) -> dict[str, Any]:

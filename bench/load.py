@@ -20,18 +20,18 @@ import resource
 import statistics
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
-from aiohttp import web
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import bot as bot_module
+from bench.serving import serve_http
+from devtenant.bot_connector import FakeBotConnector
 from devtenant.tenant import DevTenant, load_tenant
 from dialogs.sql_storage import METADATA, SqlStorage
 
@@ -50,25 +50,6 @@ class DevTenantLike(Protocol):
     def ca_path(self) -> Path: ...
     @property
     def tenant(self) -> DevTenant: ...
-
-
-@dataclass
-class Connector:
-    """Records the bot's replies per conversation id."""
-
-    replies: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    url: str = ""  # the serviceUrl activities name (set once serving)
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v3/conversations/{cid}/activities", self._post)
-        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._post)
-        app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._post)
-        return app
-
-    async def _post(self, request: web.Request) -> web.Response:
-        self.replies[request.match_info["cid"]].append(await request.json())
-        return web.json_response({"id": "r"})
 
 
 @dataclass(frozen=True)
@@ -110,38 +91,31 @@ def rss_mb() -> float:
     return 0.0
 
 
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-
 @asynccontextmanager
-async def bot_stack(dt: DevTenantLike, calendar_url: str, tmp: Path) -> AsyncIterator[tuple[str, Connector]]:
+async def bot_stack(
+    dt: DevTenantLike, calendar_url: str, tmp: Path
+) -> AsyncIterator[tuple[str, FakeBotConnector]]:
     """The bot (dev profile, real Calendar Service client) and a recording connector on loopback."""
-    connector = Connector()
-    conn_runner, connector.url = await _serve(connector.app())
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp / 'bot-load.db'}")
-    async with engine.begin() as conn:
-        await conn.run_sync(METADATA.create_all)
-    settings = bot_module.load_bot_settings(
-        {
-            "OPENSLOT_ENV": "dev",
-            "OPENSLOT_DEV_TENANT_ID": dt.tenant.tenant_id,
-            "OPENSLOT_TOKEN_SERVICE_URL": dt.base_url,
-            "OPENSLOT_CA_BUNDLE": str(dt.ca_path),
-            "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
-            "OPENSLOT_CALENDAR_SERVICE_URL": calendar_url,
-        }
-    )
-    bot_runner, bot_url = await _serve(bot_module.build_app(settings, storage=SqlStorage(engine)))
-    try:
-        yield bot_url + "/api/messages", connector
-    finally:
-        await bot_runner.cleanup()
-        await conn_runner.cleanup()
+    connector = FakeBotConnector()
+    async with connector.serving():
+        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp / 'bot-load.db'}")
+        async with engine.begin() as conn:
+            await conn.run_sync(METADATA.create_all)
+        settings = bot_module.load_bot_settings(
+            {
+                "OPENSLOT_ENV": "dev",
+                "OPENSLOT_DEV_TENANT_ID": dt.tenant.tenant_id,
+                "OPENSLOT_TOKEN_SERVICE_URL": dt.base_url,
+                "OPENSLOT_CA_BUNDLE": str(dt.ca_path),
+                "OPENSLOT_ALLOWED_SERVICE_URL_HOSTS": "127.0.0.1",
+                "OPENSLOT_CALENDAR_SERVICE_URL": calendar_url,
+            }
+        )
+        bot_runner, bot_url = await serve_http(bot_module.build_app(settings, storage=SqlStorage(engine)))
+        try:
+            yield bot_url + "/api/messages", connector
+        finally:
+            await bot_runner.cleanup()
 
 
 def _activity(dt: DevTenantLike, service_url: str, cid: str, oid: str, n: int, text: str) -> dict[str, Any]:
@@ -186,9 +160,9 @@ async def _conversation(
             return
 
 
-def _check(connector: Connector, cids: list[str], errors: list[str], lost: list[str]) -> None:
+def _check(connector: FakeBotConnector, cids: list[str], errors: list[str], lost: list[str]) -> None:
     for cid in cids:
-        replies = connector.replies.get(cid, [])
+        replies = connector.replies(cid)
         if any(APOLOGY in str(r.get("text") or "") for r in replies):
             errors.append(f"{cid}: apology reply")
         if len(replies) < len(TURNS):

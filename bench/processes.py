@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
+from bench.serving import serve_http
+from devtenant.bot_connector import FakeBotConnector
 from devtenant.tenant import DevTenant, load_tenant
 
 COMMAND = "schedule Dana Smith (dana@example.com) with Megan and Adele, 45 min, next week"
@@ -150,7 +151,7 @@ async def _bot_main(env: dict[str, str], db_path: Path, pipe: Connection) -> Non
     app = bot_module.build_app(
         bot_module.load_bot_settings(env), storage=SqlStorage(engine, busy_timeout_s=30)
     )
-    runner, url = await _serve(app)
+    runner, url = await serve_http(app)
     pipe.send(url)
     await _answer_probes(pipe)
     await runner.cleanup()
@@ -219,13 +220,6 @@ def probe_report(
             lines.extend(f"      {f.filename}:{f.lineno}" for f in s.traceback)
     previous[:] = [snapshot]
     return lines
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
 # --- the parent --------------------------------------------------------------------------------
@@ -330,28 +324,16 @@ def running_stack(tmp: Path, trace_frames: int = 0, traced: str = "bot") -> Iter
 
 
 @dataclass
-class Replies:
-    """Counts what the bot sent back: replies, slot-picker cards and apologies."""
+class Replies(FakeBotConnector):
+    """devtenant's fake connector, counting what the bot sent back (slot-picker cards and apologies)
+    instead of keeping it."""
 
-    replies: int = 0
     cards: int = 0
     apologies: int = 0
-    url: str = ""
 
-    def app(self) -> web.Application:
-        """The connector routes the bot posts replies to."""
-        app = web.Application()
-        app.router.add_post("/v3/conversations/{cid}/activities", self._post)
-        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._post)
-        app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._post)
-        return app
-
-    async def _post(self, request: web.Request) -> web.Response:
-        activity = await request.json()
-        self.replies += 1
+    def record(self, conversation: str, activity: dict[str, Any]) -> None:  # noqa: ARG002
         self.apologies += APOLOGY in str(activity.get("text") or "")
         self.cards += any(a.get("contentType") == CARD for a in activity.get("attachments") or [])
-        return web.json_response({"id": f"r{self.replies}"})
 
 
 @dataclass
@@ -475,11 +457,8 @@ async def _rss_all(stack: Stack, when: str, probes: list[tuple[str, tuple[str, .
 @asynccontextmanager
 async def _replies_server() -> AsyncIterator[Replies]:
     replies = Replies()
-    runner, replies.url = await _serve(replies.app())
-    try:
+    async with replies.serving():
         yield replies
-    finally:
-        await runner.cleanup()
 
 
 async def drive(stack: Stack, *, turns: int, concurrency: int, warmup: int) -> StackLoad:

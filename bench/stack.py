@@ -1,5 +1,8 @@
 """An in-process benchmark stack: devtenant (HTTPS, own thread) + the real Calendar Service.
 
+This is also the tests' one harness for running the Calendar Service against devtenant
+(`service_settings`, `onboard`, `calendar_app`; tests/service/conftest.py adds test defaults).
+
 devtenant serves the sample tenant grown to ``BENCH_INTERVIEWERS`` schedulable people (clones of
 the sample's staff, same calendars and working hours, new ids and addresses). The Calendar Service
 runs in the caller's event loop with SQLite in a temporary directory, all three locks on, bound to
@@ -100,25 +103,28 @@ def start_devtenant(tenant: DevTenant, data_dir: Path) -> DevTenantThread:
     return DevTenantThread(server.base_url, server.ca_path, tenant, server.issuer, server.stop)
 
 
-def service_settings(dt: DevTenantLike, tmp: Path) -> BackendSettings:
-    """Calendar Service settings against ``dt`` with SQLite in ``tmp`` (no minimum notice)."""
+def service_settings(dt: DevTenantLike, tmp: Path, **overrides: Any) -> BackendSettings:
+    """Calendar Service settings against ``dt`` with SQLite in ``tmp`` (no minimum notice);
+    ``overrides`` replace `BackendSettings` fields."""
     app = dt.tenant.applications()[0]
-    return BackendSettings(
-        env="dev",
-        host="127.0.0.1",
-        port=0,
-        database_url=f"sqlite+aiosqlite:///{tmp / 'openslot.db'}",
-        key_file=tmp / "keys" / "kek.json",
-        audit_checkpoint_file=tmp / "audit" / "checkpoints.jsonl",
-        authority_host=dt.base_url,
-        graph_base_url=f"{dt.base_url}/v1.0",
-        ca_bundle=dt.ca_path,
-        client_id=str(app["appId"]),
-        default_notice_min=0,
-    )
+    fields: dict[str, Any] = {
+        "env": "dev",
+        "host": "127.0.0.1",
+        "port": 0,
+        "database_url": f"sqlite+aiosqlite:///{tmp / 'openslot.db'}",
+        "key_file": tmp / "keys" / "kek.json",
+        "audit_checkpoint_file": tmp / "audit" / "checkpoints.jsonl",
+        "authority_host": dt.base_url,
+        "graph_base_url": f"{dt.base_url}/v1.0",
+        "ca_bundle": dt.ca_path,
+        "client_id": str(app["appId"]),
+        "default_notice_min": 0,
+    }
+    return BackendSettings(**{**fields, **overrides})
 
 
-async def _onboard(rt: Runtime, dt: DevTenantLike) -> None:
+async def onboard(rt: Runtime, dt: DevTenantLike) -> None:
+    """What admin consent leaves behind: the tenant's app credential, sealed, in the store."""
     app = dt.tenant.applications()[0]
     cred = AppCredential(str(app["appId"]), str(app["passwordCredentials"][0]["secretText"]))
     blob = rt.cipher.encrypt(cred.to_bytes(), aad=tenant_credential_aad(dt.tenant.tenant_id))
@@ -127,14 +133,23 @@ async def _onboard(rt: Runtime, dt: DevTenantLike) -> None:
 
 
 @asynccontextmanager
-async def calendar_runtime(dt: DevTenantLike, tmp: Path) -> AsyncIterator[tuple[str, Runtime]]:
-    """Run the real Calendar Service against ``dt``; yields its base URL and its runtime."""
-    settings = service_settings(dt, tmp)
+async def calendar_app(
+    dt: DevTenantLike, settings: BackendSettings
+) -> AsyncIterator[tuple[Runtime, web.Application]]:
+    """The real Calendar Service (a fresh keyring at ``settings.key_file``, its database migrated)
+    onboarded to ``dt``: its runtime and its web app, not yet served."""
     create_keyring(settings.key_file)
     async with open_runtime(settings) as rt:
-        await _onboard(rt, dt)
+        await onboard(rt, dt)
         app = build_web_app(rt)
         assert isinstance(app, web.Application)
+        yield rt, app
+
+
+@asynccontextmanager
+async def calendar_runtime(dt: DevTenantLike, tmp: Path) -> AsyncIterator[tuple[str, Runtime]]:
+    """Run the real Calendar Service against ``dt``; yields its base URL and its runtime."""
+    async with calendar_app(dt, service_settings(dt, tmp)) as (rt, app):
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         sock = bind_socket("127.0.0.1", 0)

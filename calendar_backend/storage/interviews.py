@@ -68,7 +68,7 @@ class InterviewRow:
 
 
 def interview_row(row: sa.Row[Any]) -> InterviewRow:
-    m = row._mapping
+    m = row._mapping  # noqa: SLF001  (SQLAlchemy's public Row API)
     return InterviewRow(
         **{
             k: m[k]

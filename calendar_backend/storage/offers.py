@@ -39,7 +39,7 @@ class OfferRow:
 
 
 def _offer(row: sa.Row[Any]) -> OfferRow:
-    m = dict(row._mapping)
+    m = dict(row._mapping)  # noqa: SLF001  (SQLAlchemy's public Row API)
     ref = m.pop("conversation_ref")
     return OfferRow(
         **{

@@ -1,10 +1,9 @@
-"""The bot's HTTP endpoint on a real server, with a local connector + token service stub."""
+"""The bot's HTTP endpoint on a real server, with devtenant's fake connector + token service."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -12,61 +11,22 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import bot as bot_module
+from devtenant.bot_connector import FakeBotConnector
 from dialogs.sql_storage import SqlStorage
 from tests.bot.conftest import TOKEN, FakeCalendarService
 
 TENANT = "6f2d5c1e-8d3b-4a7e-9f41-2b7c9e0d1a55"
 
 
-@dataclass
-class Channel:
-    """A stand-in connector + user-token service that records what the bot sends."""
-
-    posted: list[dict[str, Any]] = field(default_factory=list)
-    exchange_status: int = 200
-    url: str = ""
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._post)
-        app.router.add_post("/v3/conversations/{cid}/activities", self._post)
-        app.router.add_get("/api/usertoken/GetToken", self._token)
-        app.router.add_post("/api/usertoken/exchange", self._exchange)
-        return app
-
-    async def _post(self, request: web.Request) -> web.Response:
-        self.posted.append(await request.json())
-        return web.json_response({"id": f"r{len(self.posted)}"})
-
-    async def _token(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "channelId": "msteams",
-                "connectionName": "openslot",
-                "token": TOKEN,
-                "expiration": "2099-01-01T00:00:00Z",
-            }
-        )
-
-    async def _exchange(self, request: web.Request) -> web.Response:
-        if self.exchange_status != 200:
-            return web.json_response(
-                {"error": {"code": "ExchangeFailed", "message": "AADSTS65001"}}, status=self.exchange_status
-            )
-        return await self._token(request)
-
-
 @pytest.fixture
-async def channel() -> AsyncIterator[Channel]:
-    ch = Channel()
-    server = TestServer(ch.app(), host="127.0.0.1")
-    await server.start_server()
-    ch.url = str(server.make_url("/")).rstrip("/")
-    yield ch
-    await server.close()
+async def channel() -> AsyncIterator[FakeBotConnector]:
+    """The connector + user-token service the bot talks to, on a random loopback port."""
+    fake = FakeBotConnector(token=TOKEN)
+    async with fake.serving():
+        yield fake
 
 
-def settings_for(channel: Channel, **extra: str) -> bot_module.BotSettings:
+def settings_for(channel: FakeBotConnector, **extra: str) -> bot_module.BotSettings:
     env = {
         "OPENSLOT_ENV": "dev",
         "OPENSLOT_DEV_TENANT_ID": TENANT,
@@ -79,7 +39,7 @@ def settings_for(channel: Channel, **extra: str) -> bot_module.BotSettings:
 
 @pytest.fixture
 async def client(
-    channel: Channel, storage: SqlStorage, fake: FakeCalendarService
+    channel: FakeBotConnector, storage: SqlStorage, fake: FakeCalendarService
 ) -> AsyncIterator[TestClient]:
     app = bot_module.build_app(settings_for(channel), calendar=fake, storage=storage)
     async with TestClient(TestServer(app, host="127.0.0.1")) as c:
@@ -87,7 +47,12 @@ async def client(
 
 
 def activity(
-    channel: Channel, *, tenant: str = TENANT, aid: str = "a1", service_url: str | None = None, **extra: Any
+    channel: FakeBotConnector,
+    *,
+    tenant: str = TENANT,
+    aid: str = "a1",
+    service_url: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     doc = {
         "type": "message",
@@ -110,24 +75,26 @@ def test_prod_without_app_id_refuses_to_start() -> None:
         bot_module.load_bot_settings({"OPENSLOT_ENV": "prod", "OPENSLOT_BOT_APP_ID": "x"})
 
 
-async def test_allowed_activity_is_answered(client: TestClient, channel: Channel) -> None:
+async def test_allowed_activity_is_answered(client: TestClient, channel: FakeBotConnector) -> None:
     resp = await client.post("/api/messages", json=activity(channel))
     assert resp.status in (200, 201, 202)
     assert len(channel.posted) == 1  # the help card
 
 
-async def test_foreign_tenant_dropped(client: TestClient, channel: Channel) -> None:
+async def test_foreign_tenant_dropped(client: TestClient, channel: FakeBotConnector) -> None:
     await client.post("/api/messages", json=activity(channel, tenant="evil-tenant"))
     assert channel.posted == []
 
 
-async def test_non_allowlisted_service_url_gets_no_reply(client: TestClient, channel: Channel) -> None:
+async def test_non_allowlisted_service_url_gets_no_reply(
+    client: TestClient, channel: FakeBotConnector
+) -> None:
     url = channel.url.replace("127.0.0.1", "localhost")
     await client.post("/api/messages", json=activity(channel, service_url=url))
     assert channel.posted == []
 
 
-async def test_duplicate_activity_processed_once(client: TestClient, channel: Channel) -> None:
+async def test_duplicate_activity_processed_once(client: TestClient, channel: FakeBotConnector) -> None:
     await client.post("/api/messages", json=activity(channel, aid="dup"))
     await client.post("/api/messages", json=activity(channel, aid="dup"))
     assert len(channel.posted) == 1
@@ -139,7 +106,7 @@ async def test_malformed_body_is_400(client: TestClient, body: bytes) -> None:
     assert resp.status == 400
 
 
-async def test_token_exchange_failure_is_412(client: TestClient, channel: Channel) -> None:
+async def test_token_exchange_failure_is_412(client: TestClient, channel: FakeBotConnector) -> None:
     channel.exchange_status = 400
     doc = activity(
         channel,
@@ -152,7 +119,9 @@ async def test_token_exchange_failure_is_412(client: TestClient, channel: Channe
     assert (await resp.json())["failureDetail"].startswith("The bot is unable")
 
 
-async def test_token_exchange_success_is_200_and_deduped(client: TestClient, channel: Channel) -> None:
+async def test_token_exchange_success_is_200_and_deduped(
+    client: TestClient, channel: FakeBotConnector
+) -> None:
     doc = activity(
         channel,
         type="invoke",
@@ -190,7 +159,7 @@ def test_form_key_is_shared_by_a_deployment_and_validated() -> None:
 
 
 async def test_replies_reuse_one_connector_client_and_connection(
-    channel: Channel, storage: SqlStorage, fake: FakeCalendarService
+    channel: FakeBotConnector, storage: SqlStorage, fake: FakeCalendarService
 ) -> None:
     # botbuilder built a new ConnectorClient (a new `requests` session) for every turn, so every
     # reply opened a new connection to the Bot Connector (TLS to smba.trafficmanager.net in Teams).

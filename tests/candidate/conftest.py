@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import bot as bot_module
 from calendar_backend.contract import format_time
+from devtenant.bot_connector import FakeBotConnector
 from dialogs.candidate_page import RedactingAccessLogger
 from dialogs.sql_storage import METADATA, SqlStorage
 from tests.devtenant.fixtures import devtenant, devtenant_server  # noqa: F401
@@ -29,29 +29,9 @@ from tests.service.conftest import Stack, calendar_stack, next_week, user  # noq
 
 
 @dataclass
-class FakeTeams:
-    """A Bot Connector stand-in that records every activity the bot posts."""
-
-    posted: list[dict[str, Any]] = field(default_factory=list)
-    url: str = ""
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v3/conversations/{cid}/activities", self._post)
-        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._post)
-        return app
-
-    async def _post(self, request: web.Request) -> web.Response:
-        doc = await request.json()
-        doc["_conversation"] = request.match_info["cid"]
-        self.posted.append(doc)
-        return web.json_response({"id": f"r{len(self.posted)}"})
-
-
-@dataclass
 class Env:
     stack: Stack
-    teams: FakeTeams
+    teams: FakeBotConnector
     bot: TestClient[Any, Any]
 
     def reference(self) -> dict[str, Any]:
@@ -89,18 +69,16 @@ class Env:
 
 
 @pytest.fixture
-async def teams() -> AsyncIterator[FakeTeams]:
-    fake = FakeTeams()
-    server = TestServer(fake.app(), host="127.0.0.1")
-    await server.start_server()
-    fake.url = str(server.make_url("/")).rstrip("/")
-    yield fake
-    await server.close()
+async def teams() -> AsyncIterator[FakeBotConnector]:
+    """Teams' Bot Connector (no user-token service: the candidate page needs none)."""
+    fake = FakeBotConnector()
+    async with fake.serving():
+        yield fake
 
 
 @asynccontextmanager
 async def bot_instance(
-    stack: Stack, teams: FakeTeams, db_path: Path, **env: str
+    stack: Stack, teams: FakeBotConnector, db_path: Path, **env: str
 ) -> AsyncIterator[TestClient[Any, Any]]:
     """One real bot app (dev profile) on its own port and database, plus any extra OPENSLOT_* ``env``."""
     engine = create_async_engine(f"sqlite+aiosqlite:///{db_path}")
@@ -129,7 +107,7 @@ async def bot_instance(
 @pytest.fixture
 async def candidate_env(
     calendar_stack: Stack,
-    teams: FakeTeams,
+    teams: FakeBotConnector,
     tmp_path: Path,
 ) -> AsyncIterator[Env]:
     async with bot_instance(calendar_stack, teams, tmp_path / "bot.db") as client:

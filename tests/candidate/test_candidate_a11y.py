@@ -19,7 +19,8 @@ import pytest
 
 from calendar_backend import storage
 from calendar_backend.branding import load_branding
-from tests.candidate.conftest import Env, FakeTeams, bot_instance
+from devtenant.bot_connector import FakeBotConnector
+from tests.candidate.conftest import Env, bot_instance
 from tests.candidate.test_candidate_browser import ARGS, CHROMIUM
 from tests.devtenant.fixtures import DevTenantHandle
 from tests.service.conftest import service_for
@@ -36,7 +37,9 @@ pytestmark = [
 
 
 @pytest.fixture
-async def branded_env(devtenant: DevTenantHandle, teams: FakeTeams, tmp_path: Path) -> AsyncIterator[Env]:
+async def branded_env(
+    devtenant: DevTenantHandle, teams: FakeBotConnector, tmp_path: Path
+) -> AsyncIterator[Env]:
     branding = load_branding(ROOT / "docs" / "candidate" / "branding.sample.json")
     async with (
         service_for(devtenant, tmp_path, branding=branding) as stack,

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 
-from tests.candidate.conftest import Env, FakeTeams, bot_instance
+from devtenant.bot_connector import FakeBotConnector
+from tests.candidate.conftest import Env, bot_instance
 
 BAD_SERVICE_URLS = [
     "http://127.0.0.2:19999\\@127.0.0.1/",
@@ -50,7 +51,7 @@ async def test_notice_is_checked_again_when_sent(candidate_env: Env, tmp_path: P
     the booking stands, and nothing is sent."""
     env = candidate_env
     token, _ = await env.make_offer([env.person("Megan Bowen")])
-    teams: FakeTeams = env.teams
+    teams: FakeBotConnector = env.teams
     async with bot_instance(
         env.stack, teams, tmp_path / "strict.db", OPENSLOT_ALLOWED_SERVICE_URL_HOSTS="smba.trafficmanager.net"
     ) as bot:

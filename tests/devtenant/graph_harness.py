@@ -1,5 +1,5 @@
 """What the devtenant Graph route tests share: one signing key, tokens for a tenant id, the verifier the
-routes trust, and a test client serving just the Graph routes of a tenant."""
+routes trust, a test client serving just the Graph routes of a tenant, and tenant-file users."""
 
 from __future__ import annotations
 
@@ -51,3 +51,20 @@ async def graph_client(tenant: DevTenant, aiohttp_client: AiohttpClient) -> Clie
     app = web.Application()
     add_graph_routes(app, tenant, verify)
     return await aiohttp_client(app)
+
+
+def person(uid: str, nick: str, *, role: str | None = "read", **extra: Any) -> dict[str, Any]:
+    """A tenant-file user ``nick``@contoso.example with no events; the organisation may read their
+    calendar with ``role`` (no ``calendarPermissions`` entry when None); ``extra`` adds fields."""
+    doc: dict[str, Any] = {
+        "id": uid,
+        "displayName": nick.title(),
+        "userPrincipalName": f"{nick}@contoso.example",
+        "mail": f"{nick}@contoso.example",
+        "accountEnabled": True,
+        "events": [],
+    }
+    if role is not None:
+        everyone = {"name": "My Organization", "address": ""}
+        doc["calendarPermissions"] = [{"emailAddress": everyone, "role": role}]
+    return {**doc, **extra}

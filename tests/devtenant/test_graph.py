@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtenant.app import build_app
 from devtenant.tenant import DevTenant, FaultPlan, tenant_from_dict
-from tests.devtenant.graph_harness import KEY, AiohttpClient, Client, graph_client
+from tests.devtenant.graph_harness import KEY, Client
 from tests.devtenant.graph_harness import sign as harness_sign
 
 JsonDict = dict[str, Any]
@@ -156,16 +156,6 @@ def user_token(
     oid: str, scp: str = "Calendars.ReadWrite MailboxSettings.Read User.ReadBasic.All"
 ) -> dict[str, str]:
     return {"Authorization": "Bearer " + sign({"azp": APP, "scp": scp, "oid": oid})}
-
-
-@pytest.fixture
-def tenant() -> DevTenant:
-    return tenant_from_dict(tenant_doc())
-
-
-@pytest.fixture
-async def client(tenant: DevTenant, aiohttp_client: AiohttpClient) -> Client:
-    return await graph_client(tenant, aiohttp_client)
 
 
 def view_path(who: str, start: str, end: str) -> str:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from devtenant.tenant import DevTenant, FaultPlan, tenant_from_dict
-from tests.devtenant.graph_harness import AiohttpClient, Client, bearer, graph_client
+from devtenant.tenant import DevTenant, FaultPlan
+from tests.devtenant.graph_harness import Client, bearer, person
 
 JsonDict = dict[str, Any]
 TID = "33333333-3333-3333-3333-333333333333"
@@ -15,21 +15,14 @@ RESTRICTED = "app-restricted"
 
 
 def tenant_doc() -> JsonDict:
-    def person(uid: str, nick: str) -> JsonDict:
-        return {
-            "id": uid,
-            "displayName": nick.title(),
-            "userPrincipalName": f"{nick}@contoso.example",
-            "mail": f"{nick}@contoso.example",
-            "accountEnabled": True,
-            "events": [],
-            "mailboxSettings": {"timeZone": "Tokyo Standard Time"},
-        }
-
+    tokyo = {"timeZone": "Tokyo Standard Time"}
     return {
         "schemaVersion": 1,
         "tenant": {"id": TID, "displayName": "Contoso"},
-        "users": [person("u-megan", "megan"), person("u-alex", "alex")],
+        "users": [
+            person("u-megan", "megan", role=None, mailboxSettings=tokyo),
+            person("u-alex", "alex", role=None, mailboxSettings=tokyo),
+        ],
         "groups": [{"id": "g-1", "mail": "ok@contoso.example", "members": ["u-megan"]}],
         "applicationAccessPolicies": [
             {"appId": RESTRICTED, "accessRight": "RestrictAccess", "policyScopeGroupId": "ok@contoso.example"}
@@ -41,16 +34,6 @@ def auth(
     app_id: str = "app", roles: tuple[str, ...] = ("Calendars.ReadWrite", "MailboxSettings.Read")
 ) -> dict[str, str]:
     return bearer(TID, azp=app_id, roles=list(roles))
-
-
-@pytest.fixture
-def tenant() -> DevTenant:
-    return tenant_from_dict(tenant_doc())
-
-
-@pytest.fixture
-async def client(tenant: DevTenant, aiohttp_client: AiohttpClient) -> Client:
-    return await graph_client(tenant, aiohttp_client)
 
 
 def settings_item(item_id: str, who: str = "megan@contoso.example", **extra: Any) -> JsonDict:

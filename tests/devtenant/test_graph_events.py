@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from devtenant.tenant import DevTenant, FaultPlan, tenant_from_dict
-from tests.devtenant.graph_harness import AiohttpClient, Client, bearer, graph_client
+from devtenant.tenant import DevTenant, FaultPlan
+from tests.devtenant.graph_harness import Client, bearer, person
 
 JsonDict = dict[str, Any]
 TID = "22222222-2222-2222-2222-222222222222"
@@ -19,19 +17,6 @@ EVENTS = "/v1.0/users/megan@contoso.example/events"
 
 
 def tenant_doc() -> JsonDict:
-    def person(uid: str, nick: str) -> JsonDict:
-        return {
-            "id": uid,
-            "displayName": nick.title(),
-            "userPrincipalName": f"{nick}@contoso.example",
-            "mail": f"{nick}@contoso.example",
-            "accountEnabled": True,
-            "events": [],
-            "calendarPermissions": [
-                {"emailAddress": {"name": "My Organization", "address": ""}, "role": "read"}
-            ],
-        }
-
     busy = {
         "id": "taken",
         "type": "singleInstance",
@@ -69,16 +54,6 @@ def headers(**claims: Any) -> dict[str, str]:
 
 
 APP = headers(roles=["Calendars.ReadWrite"])
-
-
-@pytest.fixture
-def tenant() -> DevTenant:
-    return tenant_from_dict(tenant_doc())
-
-
-@pytest.fixture
-async def client(tenant: DevTenant, aiohttp_client: AiohttpClient) -> Client:
-    return await graph_client(tenant, aiohttp_client)
 
 
 def meeting(*attendees: str, start: str = "2026-12-01T10:00:00", **extra: Any) -> JsonDict:

@@ -26,6 +26,7 @@ from devtenant.entra import GRAPH_RESOURCE
 from devtenant.tenant import tenant_from_dict
 from devtenant.tls import server_ssl_context
 from tests.devtenant.fixtures import DevTenantHandle, start_devtenant
+from tests.devtenant.graph_harness import person
 
 JsonDict = dict[str, Any]
 TID = "33333333-3333-3333-3333-333333333333"
@@ -36,19 +37,6 @@ SECRET_SUBJECT = "Top secret reorg interview"
 
 
 def tenant_doc() -> JsonDict:
-    def person(uid: str, nick: str, role: str = "read") -> JsonDict:
-        return {
-            "id": uid,
-            "displayName": nick.title(),
-            "userPrincipalName": f"{nick}@contoso.example",
-            "mail": f"{nick}@contoso.example",
-            "accountEnabled": True,
-            "events": [],
-            "calendarPermissions": [
-                {"emailAddress": {"name": "My Organization", "address": ""}, "role": role}
-            ],
-        }
-
     return {
         "schemaVersion": 1,
         "tenant": {"id": TID, "displayName": "Contoso"},

@@ -22,10 +22,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.engine import make_url
 
+from bench.stack import onboard
 from calendar_backend.keyring import create_keyring
 from calendar_backend.runtime import build_web_app, open_runtime
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
-from tests.service.conftest import Stack, make_settings, onboard
+from tests.service.conftest import Stack, make_settings
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/"
 

@@ -20,11 +20,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from devtenant.bot_connector import FakeBotConnector
 from tests.devtenant.fixtures import DevTenantHandle
 from tests.reliability.conftest import organizer_events
 from tests.scaleout.conftest import (
     ROOT,
-    Connector,
     _base_env,
     _spawn,
     _stop,
@@ -45,7 +45,7 @@ class Deployment:
     devtenant: DevTenantHandle
     env: dict[str, str]
     logs: Path
-    connector: Connector
+    connector: FakeBotConnector
     calendar_url: str
     procs: list[subprocess.Popen[bytes]]
     bot: subprocess.Popen[bytes] | None = None

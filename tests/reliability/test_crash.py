@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bench.stack import onboard
 from calendar_backend import storage
 from calendar_backend.audit import audit_log, verify_audit
 from calendar_backend.contract import format_time, parse_time
@@ -37,7 +38,7 @@ from calendar_backend.settings import BackendSettings
 from devtenant.zones import to_utc
 from tests.devtenant.fixtures import DevTenantHandle
 from tests.reliability.conftest import faults, organizer_events, running_stack
-from tests.service.conftest import ALEX, make_settings, next_week, onboard
+from tests.service.conftest import ALEX, make_settings, next_week
 
 ROOT = Path(__file__).resolve().parents[2]
 MEGAN = "meganb@contoso.example"

@@ -4,7 +4,7 @@ The cluster (module-scoped) is: devtenant in-process on a random HTTPS port, a f
 ``openslot_scaleout_<random>`` on ``OPENSLOT_TEST_POSTGRES_URL`` (default
 ``postgresql+asyncpg://postgres@127.0.0.1:5432/``, dropped at the end), ``python -m calendar_backend
 serve`` twice and ``python bot.py`` twice on random ports, and a fake Bot Framework connector (an
-aiohttp server on 127.0.0.1) recording every activity the bots send. Bot ``i`` talks to Calendar
+devtenant.bot_connector, in a thread) recording every activity the bots send. Bot ``i`` talks to Calendar
 Service ``i``. When PostgreSQL is unreachable every test here is skipped with the reason.
 """
 
@@ -19,17 +19,18 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from aiohttp import web
 from sqlalchemy.engine import make_url
 
+from devtenant.bot_connector import FakeBotConnector
 from tests.devtenant.fixtures import DevTenantHandle, devtenant_server  # noqa: F401
+from tests.security.servers import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/"
@@ -96,65 +97,11 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: flo
     pytest.fail(f"{url} did not come up:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-@dataclass
-class Connector:
-    """A fake Bot Framework connector: records ``POST /v3/conversations/{cid}/activities``."""
-
-    url: str = ""
-    posted: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._post)
-        app.router.add_post("/v3/conversations/{cid}/activities", self._post)
-        app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._post)
-        return app
-
-    async def _post(self, request: web.Request) -> web.Response:
-        doc = await request.json()
-        doc["_conversation"] = request.match_info["cid"]
-        with self.lock:
-            self.posted.append(doc)
-            count = len(self.posted)
-        return web.json_response({"id": f"reply{count}"})
-
-    def replies(self, conversation: str) -> list[dict[str, Any]]:
-        """Everything sent to ``conversation`` so far, in order."""
-        with self.lock:
-            return [d for d in self.posted if d["_conversation"] == conversation]
-
-
-def start_connector() -> tuple[Connector, Any]:
-    """Serve a `Connector` on its own loop in a daemon thread; returns it and ``stop()``."""
-    connector, loop = Connector(), asyncio.new_event_loop()
-    port, ready = free_port(), threading.Event()
-    holder: dict[str, web.AppRunner] = {}
-
-    async def start() -> None:
-        runner = web.AppRunner(connector.app(), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        holder["runner"] = runner
-        ready.set()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, name="connector", daemon=True)
-    thread.start()
-    if not ready.wait(10):
-        raise RuntimeError("connector did not start")
-    connector.url = f"http://127.0.0.1:{port}"
-
-    def stop() -> None:
-        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-
-    return connector, stop
+def start_connector() -> tuple[FakeBotConnector, Callable[[], None]]:
+    """devtenant's fake Bot Connector on its own loop in a daemon thread; returns it and ``stop()``."""
+    connector, serving = FakeBotConnector(), ExitStack()
+    connector.url = serving.enter_context(serve_in_thread(connector.app))
+    return connector, serving.close
 
 
 @dataclass
@@ -166,7 +113,7 @@ class Cluster:
     env: dict[str, str]
     calendar_urls: list[str]
     bot_urls: list[str]
-    connector: Connector
+    connector: FakeBotConnector
     procs: list[subprocess.Popen[bytes]]
     logs: Path
 

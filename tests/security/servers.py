@@ -11,10 +11,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from calendar_backend.keyring import create_keyring
-from calendar_backend.runtime import build_web_app, open_runtime
 from tests.devtenant.fixtures import DevTenantHandle
-from tests.service.conftest import make_settings, onboard
+from tests.service.conftest import running_service
 
 AppFactory = Callable[[], AbstractAsyncContextManager[web.Application]]
 
@@ -67,10 +65,5 @@ def serve_cm_in_thread(factory: AppFactory) -> Iterator[str]:
 @asynccontextmanager
 async def calendar_service(dt: DevTenantHandle, tmp: Path) -> AsyncIterator[web.Application]:
     """The real Calendar Service app (keyring, SQLite in ``tmp``, all three locks) onboarded to ``dt``."""
-    settings_ = make_settings(dt, tmp)
-    create_keyring(settings_.key_file)
-    async with open_runtime(settings_) as rt:
-        await onboard(rt, dt)
-        app = build_web_app(rt)
-        assert isinstance(app, web.Application)
+    async with running_service(dt, tmp) as (_rt, app):
         yield app

@@ -16,7 +16,8 @@ from aiohttp.test_utils import TestServer
 
 from calendar_backend import app as service_app
 from calendar_backend.contract import format_time, parse_time
-from tests.candidate.conftest import FakeTeams, bot_instance, teams  # noqa: F401
+from devtenant.bot_connector import FakeBotConnector
+from tests.candidate.conftest import bot_instance, teams  # noqa: F401
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
 from tests.security.gate_env import (
     ADELE,
@@ -280,7 +281,7 @@ async def test_unauthenticated_refusals_are_budgeted_and_counted(stack: Stack) -
 
 
 async def test_the_candidate_page_shows_a_dead_link_once_the_allowlist_refuses(
-    stack: Stack, teams: FakeTeams, tmp_path: Path
+    stack: Stack, teams: FakeBotConnector, tmp_path: Path
 ) -> None:
     token = await make_offer(stack, [MEGAN, ADELE])
     async with bot_instance(stack, teams, tmp_path / "bot.db") as bot:

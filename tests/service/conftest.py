@@ -1,7 +1,8 @@
 """The Calendar Service running for real against devtenant, plus the shared slot oracle.
 
 Stacks: `running_service` builds the real runtime (keyring, SQLite, migrations) onboarded to a
-devtenant; `service_for` wraps it in an aiohttp test client as a `Stack` (logs captured).
+devtenant, through bench/stack.py's harness; `service_for` wraps it in an aiohttp test client as a
+`Stack` (logs captured).
 Fixtures: `calendar_stack` (sample tenant, getSchedule), `adversarial_tenant` and
 `readable_tenant` (the crafted tenant of adversarial_tenant.py, without and with `read` rights).
 
@@ -15,7 +16,6 @@ zone) and also the UTC span it occupies, unless free.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import logging
@@ -30,13 +30,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from calendar_backend import storage
+from bench.stack import calendar_app, service_settings
 from calendar_backend.contract import format_time, parse_time
-from calendar_backend.keyring import create_keyring
-from calendar_backend.runtime import Runtime, build_web_app, open_runtime
-from calendar_backend.sealing import tenant_credential_aad
+from calendar_backend.runtime import Runtime
 from calendar_backend.settings import BackendSettings
-from calendar_backend.tokens import AppCredential
 from devtenant.recurrence import expand
 from devtenant.tenant import tenant_from_dict
 from devtenant.zones import to_utc, zone_for
@@ -91,33 +88,13 @@ class Stack:
 
 
 def make_settings(dt: DevTenantHandle, tmp: Path, **overrides: Any) -> BackendSettings:
-    """Dev settings pointing at `dt`, with the database and key file under `tmp`."""
-    app = dt.tenant.applications()[0]
-    settings = BackendSettings(
-        env="dev",
-        host="127.0.0.1",
-        port=0,
-        database_url=f"sqlite+aiosqlite:///{tmp / 'openslot.db'}",
-        key_file=tmp / "keys" / "kek.json",
-        audit_checkpoint_file=tmp / "audit" / "checkpoints.jsonl",
-        authority_host=dt.base_url,
-        graph_base_url=f"{dt.base_url}/v1.0",
-        ca_bundle=dt.ca_path,
-        client_id=str(app["appId"]),
-        default_notice_min=0,
-        graph_max_backoff_s=0.05,
-        allowed_service_hosts=("smba.trafficmanager.net", "127.0.0.1"),
-    )
-    return dataclasses.replace(settings, **overrides)
-
-
-async def onboard(rt: Runtime, dt: DevTenantHandle) -> None:
-    """What admin consent leaves behind: the tenant's credential, sealed."""
-    app = dt.tenant.applications()[0]
-    cred = AppCredential(str(app["appId"]), str(app["passwordCredentials"][0]["secretText"]))
-    blob = rt.cipher.encrypt(cred.to_bytes(), aad=tenant_credential_aad(dt.tenant_id))
-    async with rt.store.transaction() as tx:
-        await storage.put_tenant(tx, dt.tenant_id, blob, rt.cipher.key_id_of(blob), [])
+    """Dev settings pointing at `dt`, with the database and key file under `tmp` (bench's harness,
+    with quick Graph retries and the loopback connector allowed)."""
+    test_defaults: dict[str, Any] = {
+        "graph_max_backoff_s": 0.05,
+        "allowed_service_hosts": ("smba.trafficmanager.net", "127.0.0.1"),
+    }
+    return service_settings(dt, tmp, **{**test_defaults, **overrides})
 
 
 @asynccontextmanager
@@ -128,12 +105,7 @@ async def running_service(
 
     `overrides` replace `BackendSettings` fields (e.g. availability_source="calendar_view").
     """
-    settings = make_settings(dt, tmp, **overrides)
-    create_keyring(settings.key_file)
-    async with open_runtime(settings) as rt:
-        await onboard(rt, dt)
-        app = build_web_app(rt)
-        assert isinstance(app, web.Application)
+    async with calendar_app(dt, make_settings(dt, tmp, **overrides)) as (rt, app):
         yield rt, app
 
 
