@@ -45,7 +45,7 @@ order over 2 days: ~12 s); fixed or partly fixed orders, the common case, stay i
 
 When nothing fits, :func:`find_loops` explains why, per session and per person or room, with changes
 that were checked to help (a shorter session, dropping one person, another day, a longer break,
-a free order).
+a free order, or, when the caller read further ahead, a longer search window).
 """
 
 from __future__ import annotations
@@ -77,11 +77,14 @@ def find_loops(
     k: int = 5,
     *,
     names: Mapping[str, str] | None = None,
+    horizon: Interval | None = None,
 ) -> LoopResult:
     """The best ``k`` schedules of ``spec`` (module docstring: rules and ordering), best first.
 
     ``free`` maps each mailbox (people and rooms) to its free intervals; a mailbox missing from it
-    is never free. ``names`` gives display names for explanations (default: the mailbox).
+    is never free. ``names`` gives display names for explanations (default: the mailbox);
+    ``horizon`` (a window around ``spec.window`` that ``free`` covers) lets an explanation suggest
+    searching further (see :func:`explain`).
 
     Raises:
         ValueError: ``k`` is not in 1..``MAX_OPTIONS``.
@@ -92,7 +95,7 @@ def find_loops(
     schedules = best_schedules(spec, options, k) if all(o.starts for o in options) else ()
     if schedules:
         return LoopResult(schedules)
-    return LoopResult((), explain(spec, free, names=names))
+    return LoopResult((), explain(spec, free, names=names, horizon=horizon))
 
 
 __all__ = [

@@ -7,7 +7,7 @@ titles only, never a calendar item.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 
@@ -56,14 +56,35 @@ def _shorter(spec: LoopSpec, session: Session, free: Mapping[str, Sequence[Inter
     return None
 
 
+def _longer_window(
+    spec: LoopSpec, horizon: Interval | None, helps: Callable[[LoopSpec], bool]
+) -> Suggestion | None:
+    """The fewest whole days added to the search window (up to ``horizon``) for which ``helps``."""
+    if horizon is None or horizon.start > spec.window.start or horizon.end <= spec.window.end:
+        return None
+    extra = 0
+    while spec.window.end + timedelta(days=extra) < horizon.end:
+        extra += 1
+        end = min(spec.window.end + timedelta(days=extra), horizon.end)
+        if helps(_replace(spec, window=Interval(spec.window.start, end))):
+            last = (end - timedelta(microseconds=1)).astimezone(spec.zone).date()
+            return Suggestion(Change.LONGER_WINDOW, extra, f"look until {last:%a %d %b}")
+    return None
+
+
 def _explain_session(
-    spec: LoopSpec, index: int, free: Mapping[str, Sequence[Interval]], name: Mapping[str, str]
+    spec: LoopSpec,
+    index: int,
+    free: Mapping[str, Sequence[Interval]],
+    name: Mapping[str, str],
+    horizon: Interval | None = None,
 ) -> Explanation:
     session = spec.sessions[index]
     minutes = session.duration // MINUTE
     head = f"{session.title}: no {minutes} minutes"
     shorter = _shorter(spec, session, free)
-    hints = (shorter,) if shorter else ()
+    further = _longer_window(spec, horizon, lambda wider: _fits(wider, session, free))
+    hints = tuple(h for h in (shorter, further) if h)
     if not grid_starts(spec, base_spans(spec, session), session.duration, limit=1):
         return Explanation(
             Reason.NO_ROOM_IN_WINDOW, index, (), f"{head} inside the search window {_when(spec)}", hints
@@ -100,7 +121,9 @@ def _explain_session(
     return Explanation(Reason.NO_COMMON_TIME, index, people, text, hints + drops)
 
 
-def _relaxations(spec: LoopSpec, free: Mapping[str, Sequence[Interval]]) -> tuple[Suggestion, ...]:
+def _relaxations(
+    spec: LoopSpec, free: Mapping[str, Sequence[Interval]], horizon: Interval | None
+) -> tuple[Suggestion, ...]:
     found = []
     if spec.max_days < len(spec.sessions):
         days = spec.max_days + 1
@@ -113,7 +136,8 @@ def _relaxations(spec: LoopSpec, free: Mapping[str, Sequence[Interval]]) -> tupl
             break
     if spec.precedence() and has_loop(_replace(spec, fixed_order=False, before=frozenset()), free):
         found.append(Suggestion(Change.FREE_ORDER, "free", "let the sessions run in any order"))
-    return tuple(found)
+    further = _longer_window(spec, horizon, lambda wider: has_loop(wider, free))
+    return (*found, further) if further else tuple(found)
 
 
 def _replace(spec: LoopSpec, **changes: object) -> LoopSpec:
@@ -121,15 +145,23 @@ def _replace(spec: LoopSpec, **changes: object) -> LoopSpec:
 
 
 def explain(
-    spec: LoopSpec, free: Mapping[str, Sequence[Interval]], *, names: Mapping[str, str] | None = None
+    spec: LoopSpec,
+    free: Mapping[str, Sequence[Interval]],
+    *,
+    names: Mapping[str, str] | None = None,
+    horizon: Interval | None = None,
 ) -> tuple[Explanation, ...]:
     """Why ``spec`` has no schedule: one explanation per session that cannot fit at all, or one
     ``NO_COMBINATION`` when each fits alone. Each suggestion was checked to help. ``()`` when a
-    schedule exists."""
+    schedule exists.
+
+    ``horizon``: when ``free`` covers more than ``spec.window`` (the caller read a few days
+    ahead), a window ending up to ``horizon.end`` is tried too and, when it helps, suggested as
+    :attr:`Change.LONGER_WINDOW` (the fewest extra days)."""
     name = names or {}
     stuck = [i for i, s in enumerate(spec.sessions) if not _fits(spec, s, free)]
     if stuck:
-        return tuple(_explain_session(spec, i, free, name) for i in stuck)
+        return tuple(_explain_session(spec, i, free, name, horizon) for i in stuck)
     if has_loop(spec, free):
         return ()
     text = (
@@ -137,7 +169,7 @@ def explain(
         f"breaks of {spec.min_break // MINUTE} to {spec.max_break // MINUTE} minutes"
         f"{' in this order' if spec.precedence() else ''} on at most {spec.max_days} day(s)"
     )
-    return (Explanation(Reason.NO_COMBINATION, None, (), text, _relaxations(spec, free)),)
+    return (Explanation(Reason.NO_COMBINATION, None, (), text, _relaxations(spec, free, horizon)),)
 
 
 __all__ = ["explain"]

@@ -156,11 +156,14 @@ class Change(StrEnum):
     ADD_DAY = "add_day"
     LONGER_BREAK = "longer_break"
     FREE_ORDER = "free_order"
+    LONGER_WINDOW = "longer_window"
+    """Search more days: only offered when the caller read a wider ``horizon`` (value: days)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Suggestion:
-    """``kind`` and its value: minutes (shorten, longer break), a mailbox (drop) or a day count."""
+    """``kind`` and its value: minutes (shorten, longer break), a mailbox (drop) or a day count
+    (another day: the days the loop may span; longer window: the days added to the search)."""
 
     kind: Change
     value: str | int
