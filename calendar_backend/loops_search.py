@@ -44,6 +44,8 @@ def _spans_of(free: Mapping[str, Sequence[Interval]], mailbox: str) -> Spans:
 
 
 def base_spans(spec: LoopSpec, session: Session) -> Spans:
+    """Where ``session`` may lie before anyone's calendar: the search window, within its local
+    window (lunch) if it has one."""
     base: Spans = ([spec.window.start], [spec.window.end])
     if session.window is not None:
         base = intersect_spans(base, _daily_spans(session.window, spec.zone, spec.window))
@@ -53,6 +55,8 @@ def base_spans(spec: LoopSpec, session: Session) -> Spans:
 def grid_starts(
     spec: LoopSpec, spans: Spans, duration: timedelta, limit: int | None = None
 ) -> list[datetime]:
+    """Starts on the ``spec.step`` grid, at or after ``spec.not_before``, of a ``duration`` that fits
+    inside ``spans`` (at most ``limit``)."""
     found = slots_in_spans(spans, duration=duration, step=spec.step, not_before=spec.not_before, limit=limit)
     return [slot.start for slot in found]
 
@@ -105,6 +109,7 @@ def _overlap_minutes(spans: Spans, start: datetime, end: datetime) -> int:
 
 
 def session_options(spec: LoopSpec, free: Mapping[str, Sequence[Interval]]) -> list[SessionOptions]:
+    """Each session's feasible starts, room, local day and minutes outside the candidate's day."""
     candidate = _daily_spans(spec.candidate_day, spec.candidate_zone or spec.zone, spec.window)
     result = []
     for session in spec.sessions:
