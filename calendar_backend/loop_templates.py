@@ -4,7 +4,8 @@ A template ("Backend engineer onsite") lists its sessions (title, length in minu
 interviewers, optionally a room: any of a list of room mailboxes, or a need such as "capacity 6 in
 building 2"), whether the order is fixed or free, the break rule between sessions (minutes, e.g.
 0-15; a lunch is a session with a local ``window`` such as 11:30-13:30), how many days the loop may
-span, and the candidate's day (default 08:00-20:00 in the candidate's zone).
+span, and the candidate's day (default 08:00-20:00 in the candidate's zone). In a free order a
+session may be pinned ``"position": "first"`` or ``"last"`` (e.g. the intro, the wrap-up).
 
 JSON shape (``to_json`` writes exactly this; ``parse_template`` reads it, all fields but ``name``
 and ``sessions`` optional, unknown fields refused)::
@@ -46,6 +47,7 @@ __all__ = [
     "LoopTemplate",
     "LoopTemplateError",
     "Order",
+    "Position",
     "Problem",
     "RoomInfo",
     "RoomNeed",
@@ -79,6 +81,13 @@ class Order(StrEnum):
 
     FIXED = "fixed"
     FREE = "free"
+
+
+class Position(StrEnum):
+    """In a free order, a session pinned to come before (``first``) or after (``last``) all others."""
+
+    FIRST = "first"
+    LAST = "last"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +127,15 @@ class RoomInfo:
 
 @dataclass(frozen=True, slots=True)
 class SessionTemplate:
-    """One session: ``window`` is a local wall-clock window (the loop's zone), e.g. lunch."""
+    """One session: ``window`` is a local wall-clock window (the loop's zone), e.g. lunch;
+    ``position`` pins it first or last when the loop's order is free."""
 
     title: str
     minutes: int
     interviewers: tuple[str, ...] = ()
     room: RoomNeed | None = None
     window: LocalWindow | None = None
+    position: Position | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +155,7 @@ class LoopTemplate:
 # ---- parsing ------------------------------------------------------------------------------------
 
 _TOP_FIELDS: Final = frozenset({"name", "role", "order", "breaks", "max_days", "candidate_day", "sessions"})
-_SESSION_FIELDS: Final = frozenset({"title", "minutes", "interviewers", "room", "window"})
+_SESSION_FIELDS: Final = frozenset({"title", "minutes", "interviewers", "room", "window", "position"})
 _ROOM_FIELDS: Final = frozenset({"any_of", "min_capacity", "building"})
 
 
@@ -269,9 +280,14 @@ def _session(reader: _Reader, index: int, raw: object) -> SessionTemplate | None
     if window is not None and minutes is not None and _length(window) < timedelta(minutes=minutes):
         span = f"{window.start:%H:%M}-{window.end:%H:%M}"
         reader.fail(f"{path}.window", where, f"{minutes} minutes do not fit in the window {span}")
+    position = raw.get("position")
+    if position is not None and position not in {p.value for p in Position}:
+        reader.fail(f"{path}.position", where, f'position must be "first" or "last" (got {position!r})')
     if len(reader.problems) > count or title is None or minutes is None:
         return None
-    return SessionTemplate(title, minutes, interviewers, room, window)
+    return SessionTemplate(
+        title, minutes, interviewers, room, window, Position(position) if position else None
+    )
 
 
 def _length(window: LocalWindow) -> timedelta:
@@ -297,6 +313,21 @@ def _sessions(reader: _Reader, raw: object) -> tuple[SessionTemplate, ...]:
             )
         seen.setdefault(key, index)
     return tuple(s for s in sessions if s is not None)
+
+
+def _positions(reader: _Reader, order: object, sessions: Sequence[SessionTemplate]) -> None:
+    """A position needs a free order; at most one session comes first and one last."""
+    pinned: dict[Position, int] = {}
+    for index, session in enumerate(sessions):
+        if session.position is None:
+            continue
+        path, where = f"sessions[{index}].position", _where(index, {"title": session.title})
+        if order != Order.FREE.value:
+            reader.fail(path, where, 'position only applies when the order is "free"')
+        elif session.position in pinned:
+            other = pinned[session.position] + 1
+            reader.fail(path, where, f"session {other} already comes {session.position.value}")
+        pinned.setdefault(session.position, index)
 
 
 def _breaks(reader: _Reader, raw: object) -> tuple[int, int]:
@@ -336,6 +367,7 @@ def parse_template(raw: object) -> LoopTemplate:
     if "candidate_day" in raw:
         day = reader.window(raw["candidate_day"], "candidate_day", "", "candidate_day") or _DEFAULT_DAY
     sessions = _sessions(reader, raw.get("sessions"))
+    _positions(reader, order_raw, sessions)
     if reader.problems or name is None or max_days is None:
         raise LoopTemplateError(reader.problems)
     return LoopTemplate(name, sessions, role, Order(str(order_raw)), min_break, max_break, max_days, day)
@@ -365,6 +397,8 @@ def to_json(template: LoopTemplate) -> dict[str, object]:
             item["room"] = room
         if session.window is not None:
             item["window"] = _window_json(session.window)
+        if session.position is not None:
+            item["position"] = session.position.value
         sessions.append(item)
     value: dict[str, object] = {"name": template.name}
     if template.role is not None:
@@ -434,6 +468,19 @@ def resolve_rooms(template: LoopTemplate, rooms: Sequence[RoomInfo]) -> tuple[tu
     return tuple(lists)
 
 
+def _before(template: LoopTemplate) -> frozenset[tuple[int, int]]:
+    """The engine's ``before`` pairs for pinned sessions (a first one before every other, every
+    other before a last one)."""
+    pairs: set[tuple[int, int]] = set()
+    for index, session in enumerate(template.sessions):
+        others = (i for i in range(len(template.sessions)) if i != index)
+        if session.position is Position.FIRST:
+            pairs.update((index, other) for other in others)
+        elif session.position is Position.LAST:
+            pairs.update((other, index) for other in others)
+    return frozenset(pairs)
+
+
 def to_loop_spec(
     template: LoopTemplate,
     *,
@@ -468,6 +515,7 @@ def to_loop_spec(
         min_break=timedelta(minutes=template.min_break),
         max_break=timedelta(minutes=template.max_break),
         fixed_order=template.order is Order.FIXED,
+        before=_before(template),
         max_days=template.max_days,
         candidate_zone=candidate_zone,
         candidate_day=template.candidate_day,

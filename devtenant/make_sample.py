@@ -533,6 +533,7 @@ def _loop_templates() -> list[JsonDict]:
                     "minutes": 30,
                     "interviewers": [_mail("alexw")],
                     "room": {"any_of": [_mail("olympic"), _mail("baker")]},
+                    "position": "first",
                 },
                 {
                     "title": "System design",

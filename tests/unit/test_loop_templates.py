@@ -4,6 +4,7 @@ conversion into the loop engine and the edits the options card offers."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from calendar_backend.loop_templates import (
     LoopTemplate,
     LoopTemplateError,
     Order,
+    Position,
     RoomInfo,
     RoomNeed,
     SessionTemplate,
@@ -129,11 +131,17 @@ def _sessions(draw: st.DrawFn, title: str) -> SessionTemplate:
 def templates(draw: st.DrawFn) -> LoopTemplate:
     titles = draw(st.lists(_TITLE, min_size=1, max_size=8, unique_by=str.casefold).filter(all))
     low = draw(st.integers(0, 240))
+    order = draw(st.sampled_from(Order))
+    sessions = [draw(_sessions(t)) for t in titles]
+    if order is Order.FREE:
+        pins = draw(st.lists(st.sampled_from(Position), max_size=len(sessions), unique=True))
+        for index, pin in enumerate(pins):
+            sessions[index] = replace(sessions[index], position=pin)
     return LoopTemplate(
         name=draw(_TITLE.filter(bool)),
-        sessions=tuple(draw(_sessions(t)) for t in titles),
+        sessions=tuple(sessions),
         role=draw(st.none() | _TITLE.filter(bool)),
-        order=draw(st.sampled_from(Order)),
+        order=order,
         min_break=low,
         max_break=draw(st.integers(low, 240)),
         max_days=draw(st.integers(1, MAX_DAYS)),
@@ -321,7 +329,7 @@ def test_error_unknown_session_field() -> None:
         (
             "sessions[0].colour",
             "Session 1 \"Intro\": unknown field 'colour' "
-            "(allowed: interviewers, minutes, room, title, window)",
+            "(allowed: interviewers, minutes, position, room, title, window)",
         )
     ]
 
@@ -329,6 +337,20 @@ def test_error_unknown_session_field() -> None:
 def test_error_duplicate_title() -> None:
     assert problems(session(3, title="intro")) == [
         ("sessions[3].title", 'Session 4 "intro": the title is already used by session 1')
+    ]
+
+
+def test_error_position() -> None:
+    assert problems(session(0, position="first")) == [
+        ("sessions[0].position", 'Session 1 "Intro": position only applies when the order is "free"')
+    ]
+    raw = onsite(order="free")
+    raw["sessions"][0]["position"] = "first"
+    raw["sessions"][3]["position"] = "first"
+    assert problems(raw) == [("sessions[3].position", 'Session 4 "Values": session 1 already comes first')]
+    raw["sessions"][3]["position"] = "middle"
+    assert problems(raw) == [
+        ("sessions[3].position", 'Session 4 "Values": position must be "first" or "last" (got \'middle\')')
     ]
 
 
@@ -401,6 +423,24 @@ def test_to_loop_spec_feeds_the_engine() -> None:
     assert len(result.schedules) == 3
     lunch = next(p for p in result.schedules[0].placements if p.title == "Lunch")
     assert lunch.start >= TUE + timedelta(hours=11, minutes=30)
+
+
+def test_pinned_sessions_become_before_pairs() -> None:
+    raw = onsite(order="free")
+    raw["sessions"][0]["position"] = "first"
+    raw["sessions"][3]["position"] = "last"
+    template = parse_template(raw)
+    assert template.sessions[0].position is Position.FIRST
+    window = Interval(TUE, TUE + timedelta(days=1))
+    spec = to_loop_spec(template, zone=LONDON, window=window, not_before=TUE, rooms=DIRECTORY)
+    assert spec.before == {(0, 1), (0, 2), (0, 3), (1, 3), (2, 3)}
+    day = (Interval(TUE + timedelta(hours=9), TUE + timedelta(hours=17)),)
+    free = dict.fromkeys(mailboxes(template, DIRECTORY), day)
+    schedules = find_loops(spec, free, k=5).schedules
+    assert len(schedules) == 5
+    for schedule in schedules:
+        titles = [p.title for p in schedule.placements]
+        assert (titles[0], titles[-1]) == ("Intro", "Values")
 
 
 def test_to_loop_spec_refuses_naive_instants() -> None:
