@@ -22,17 +22,11 @@ from operator import add, attrgetter, sub
 from zoneinfo import ZoneInfo
 
 from calendar_backend.availability_hours import (
-    WorkingHours as WorkingHours,  # re-exported: the slot search's public model
-)
-from calendar_backend.availability_hours import (
-    local_days as local_days,
-)
-from calendar_backend.availability_hours import (
+    WorkingHours,
+    local_days,
     localize_days,
     working_spans,
-)
-from calendar_backend.availability_hours import (
-    working_windows as working_windows,
+    working_windows,
 )
 from calendar_backend.slots import (
     Interval,
@@ -52,7 +46,6 @@ _STATUS = attrgetter("status")
 _INTERVAL = attrgetter("interval")
 _START = attrgetter("start")
 _END = attrgetter("end")
-_WEEKDAYS = frozenset(range(7))
 
 
 class ShowAs(StrEnum):
@@ -523,3 +516,31 @@ def _day_score(
         + MEETING_PENALTY * load.meetings(bounds)
         + BUSY_HOUR_PENALTY * (load.busy(bounds) // timedelta(hours=1))
     )
+
+
+__all__ = [  # WorkingHours, local_days and working_windows live in availability_hours
+    "BUSY_HOUR_PENALTY",
+    "DAY_PENALTY",
+    "DEFAULT_BLOCKING",
+    "FRAGMENT_PENALTY",
+    "MEETING_PENALTY",
+    "AllDayBlock",
+    "BlockReason",
+    "Blocker",
+    "BusyBlock",
+    "BusyRules",
+    "PanelResult",
+    "PersonAvailability",
+    "ShowAs",
+    "SlotQuery",
+    "WorkingHours",
+    "blocking_intervals",
+    "explain_empty",
+    "find_panel_slots",
+    "free_time",
+    "local_days",
+    "person_slots",
+    "rank_slots",
+    "working_windows",
+    "works_on_a_day_of",
+]

@@ -17,7 +17,8 @@ import jsonschema
 import pytest
 
 from calendar_backend.loop_templates import parse_template
-from cards.actions import Verb
+from calendar_backend.loops import Change
+from cards.actions import Verb, parse_action
 from cards.loop_actions import (
     BUILDER_ROWS,
     BuilderSession,
@@ -362,6 +363,13 @@ def test_loop_verbs_are_routable_and_distinct_from_card_verbs() -> None:
     assert all(is_loop_verb(v.value) and v.value.startswith("loop_") for v in LoopVerb)
     assert not any(is_loop_verb(v.value) for v in Verb)
     assert not is_loop_verb(None)
+    with pytest.raises(ValueError, match="unknown verb"):
+        parse_action({"verb": "loop_free_order", "flow": FLOW})  # the bot routes loop verbs first
+
+
+def test_loop_fixes_mirror_the_engines_changes() -> None:
+    """The dialog layer maps ``Change`` onto ``LoopFix`` by value (cards cannot import the engine)."""
+    assert {c.value for c in Change} == {f.value for f in LoopFix}
     with pytest.raises(ValueError, match="only loop_find"):
         LoopAction(LoopVerb.CHOOSE, FLOW, option_id="x", builder=LoopBuilderInput())
 
