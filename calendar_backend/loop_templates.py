@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Final
@@ -57,10 +57,6 @@ __all__ = [
     "resolve_rooms",
     "to_json",
     "to_loop_spec",
-    "with_max_days",
-    "with_person_replaced",
-    "with_session_minutes",
-    "without_person",
 ]
 
 MIN_MINUTES: Final = 5
@@ -520,66 +516,3 @@ def to_loop_spec(
         candidate_zone=candidate_zone,
         candidate_day=template.candidate_day,
     )
-
-
-# ---- edits (the options card's buttons) -------------------------------------------------------------
-
-
-def _checked(template: LoopTemplate) -> LoopTemplate:
-    """Re-validate an edited template through its JSON form (one set of rules)."""
-    return parse_template(to_json(template))
-
-
-def _with_session(template: LoopTemplate, index: int, session: SessionTemplate) -> LoopTemplate:
-    if not 0 <= index < len(template.sessions):
-        raise LoopTemplateError([Problem("sessions", f"there is no session {index + 1}")])
-    sessions = list(template.sessions)
-    sessions[index] = session
-    return _checked(replace(template, sessions=tuple(sessions)))
-
-
-def with_session_minutes(template: LoopTemplate, index: int, minutes: int) -> LoopTemplate:
-    """Session ``index`` lasting ``minutes``. Raises LoopTemplateError on a bad length."""
-    session = template.sessions[index] if 0 <= index < len(template.sessions) else None
-    if session is None:
-        raise LoopTemplateError([Problem("sessions", f"there is no session {index + 1}")])
-    return _with_session(template, index, replace(session, minutes=minutes))
-
-
-def without_person(template: LoopTemplate, index: int, mailbox: str) -> LoopTemplate:
-    """Session ``index`` without ``mailbox``. Raises LoopTemplateError when they are not on it."""
-    return with_person_replaced(template, index, mailbox, None)
-
-
-def with_person_replaced(
-    template: LoopTemplate, index: int, mailbox: str, replacement: str | None
-) -> LoopTemplate:
-    """Session ``index`` with ``mailbox`` replaced by ``replacement`` (``None``: dropped).
-
-    Raises:
-        LoopTemplateError: no such session, the person is not on it, or the replacement is invalid
-            or already on it.
-    """
-    if not 0 <= index < len(template.sessions):
-        raise LoopTemplateError([Problem("sessions", f"there is no session {index + 1}")])
-    session = template.sessions[index]
-    address = mailbox.strip().lower()
-    if address not in session.interviewers:
-        where = f'Session {index + 1} "{session.title}"'
-        raise LoopTemplateError(
-            [Problem(f"sessions[{index}].interviewers", f"{where}: {address} is not on it")]
-        )
-    if replacement is None:
-        if len(session.interviewers) == 1:
-            where = f'Session {index + 1} "{session.title}"'
-            message = f"{where}: {address} is its only interviewer; replace them instead"
-            raise LoopTemplateError([Problem(f"sessions[{index}].interviewers", message)])
-        people = tuple(m for m in session.interviewers if m != address)
-    else:
-        people = tuple(replacement if m == address else m for m in session.interviewers)
-    return _with_session(template, index, replace(session, interviewers=people))
-
-
-def with_max_days(template: LoopTemplate, days: int) -> LoopTemplate:
-    """The loop allowed to span ``days`` days. Raises LoopTemplateError outside 1..MAX_DAYS."""
-    return _checked(replace(template, max_days=days))

@@ -27,12 +27,17 @@ from calendar_backend.loop_templates import (
     resolve_rooms,
     to_json,
     to_loop_spec,
+)
+from calendar_backend.loops import Change, LocalWindow, Suggestion, explain, find_loops
+from calendar_backend.loops_edits import (
+    apply_change,
+    with_free_order,
+    with_max_break,
     with_max_days,
     with_person_replaced,
     with_session_minutes,
     without_person,
 )
-from calendar_backend.loops import LocalWindow, find_loops
 from calendar_backend.slots import Interval
 
 MEGAN, ADELE, LEE = "megan@contoso.example", "adele@contoso.example", "lee@contoso.example"
@@ -485,3 +490,43 @@ def test_edit_allow_a_second_day() -> None:
     assert with_max_days(parse_template(onsite()), 2).max_days == 2
     with pytest.raises(LoopTemplateError, match="max_days"):
         with_max_days(parse_template(onsite()), 6)
+
+
+def test_edit_breaks_and_order() -> None:
+    template = parse_template(onsite())
+    assert with_max_break(template, 30).max_break == 30
+    assert with_free_order(template).order is Order.FREE
+    with pytest.raises(LoopTemplateError, match=r"breaks\.max_minutes"):
+        with_max_break(template, 300)
+
+
+def test_apply_change_maps_every_suggestion() -> None:
+    template = parse_template(onsite())
+    assert apply_change(template, Suggestion(Change.SHORTEN, 45, "t"), 1).sessions[1].minutes == 45
+    assert apply_change(template, Suggestion(Change.DROP_PERSON, ADELE, "t"), 1).sessions[1].interviewers == (
+        MEGAN,
+    )
+    assert apply_change(template, Suggestion(Change.ADD_DAY, 2, "t"), None).max_days == 2
+    assert apply_change(template, Suggestion(Change.LONGER_BREAK, 60, "t"), None).max_break == 60
+    assert apply_change(template, Suggestion(Change.FREE_ORDER, "free", "t"), None).order is Order.FREE
+    assert apply_change(template, Suggestion(Change.LONGER_WINDOW, 3, "t"), None) is None
+    with pytest.raises(LoopTemplateError, match="needs a session"):
+        apply_change(template, Suggestion(Change.SHORTEN, 45, "t"), None)
+    with pytest.raises(LoopTemplateError, match="unexpected value"):
+        apply_change(template, Suggestion(Change.DROP_PERSON, 3, "t"), 1)
+
+
+def test_a_suggestion_applied_to_the_template_gives_a_loop() -> None:
+    """From "why nothing fits" to a template edit to options: the path the bot's fix buttons take."""
+    raw = onsite(sessions=[{"title": "System design", "minutes": 60, "interviewers": [MEGAN, ADELE]}])
+    template = parse_template(raw)
+    free = {MEGAN: (Interval(TUE + timedelta(hours=9), TUE + timedelta(hours=10)),)}
+    free[ADELE] = (Interval(TUE + timedelta(hours=9, minutes=30), TUE + timedelta(hours=11)),)
+    window = Interval(TUE, TUE + timedelta(days=1))
+    spec = to_loop_spec(template, zone=LONDON, window=window, not_before=TUE)
+    [why] = explain(spec, free)
+    for hint in why.suggestions:
+        fixed = apply_change(template, hint, why.session)
+        assert fixed is not None
+        assert find_loops(to_loop_spec(fixed, zone=LONDON, window=window, not_before=TUE), free).schedules
+    assert {h.kind for h in why.suggestions} == {Change.SHORTEN, Change.DROP_PERSON}
