@@ -50,6 +50,8 @@ class LoopVerb(StrEnum):
     NEW = "loop_new"  # an empty builder
     FIND = "loop_find"  # the builder's "Find loop times" (carries the builder's inputs)
     CHOOSE = "loop_choose"  # pick one loop option (then confirm)
+    CONFIRM = "loop_confirm"  # book the chosen option: every session or none
+    BACK = "loop_back"  # from the confirmation back to the options
     LENGTH = "loop_length"  # change one session's length, search again
     DROP_PERSON = "loop_drop_person"  # drop a person from one session, search again
     REPLACE_PERSON = "loop_replace_person"  # ask who replaces a person on one session
@@ -79,6 +81,7 @@ _REQUIRED: Final[Mapping[LoopVerb, tuple[str, ...]]] = {
     LoopVerb.USE_TEMPLATE: ("template_id",),
     LoopVerb.EDIT_TEMPLATE: ("template_id",),
     LoopVerb.CHOOSE: ("option_id",),
+    LoopVerb.CONFIRM: ("option_id",),
     LoopVerb.LENGTH: ("duration_min", "session"),
     LoopVerb.DROP_PERSON: ("person", "session"),
     LoopVerb.REPLACE_PERSON: ("person", "session"),

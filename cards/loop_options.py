@@ -26,7 +26,7 @@ from cards.loop_views import (
     PlacedSessionView,
 )
 
-__all__ = ["LENGTH_CHOICES", "PAGE_SIZE", "build_loop_options"]
+__all__ = ["LENGTH_CHOICES", "PAGE_SIZE", "build_loop_options", "option_timeline"]
 
 PAGE_SIZE: Final = 5
 LENGTH_CHOICES: Final = (-30, -15, 15, 30)  # minutes added to a session's length by the edit buttons
@@ -77,16 +77,24 @@ def _days(view: LoopOptionsView, option: LoopOptionView) -> list[list[PlacedSess
     return days
 
 
-def _option(view: LoopOptionsView, number: int, option: LoopOptionView) -> dict[str, object]:
+def option_timeline(view: LoopOptionsView, option: LoopOptionView, label: str) -> list[dict[str, object]]:
+    """An option's compact timeline: per day a ``label`` line with the day's span in both zones,
+    then one row per session (both zones, title, people, room); a warning when part of it lies
+    outside the candidate's day."""
     days = _days(view, option)
     items: list[dict[str, object]] = []
     for day_number, day in enumerate(days, start=1):
         span = format_slot(day[0].start_utc, day[-1].end_utc, view.zones)
-        label = f"Option {number}" + (f", day {day_number}" if len(days) > 1 else "")
-        items.append(plain(f"{label}: {span}", weight="Bolder", separator=day_number > 1))
+        title = label + (f", day {day_number}" if len(days) > 1 else "")
+        items.append(plain(f"{title}: {span}", weight="Bolder", separator=day_number > 1))
         items.extend(_session_row(view, placed) for placed in day)
     if option.outside_candidate_minutes:
         items.append(note(OUTSIDE_TEXT, color="Warning"))
+    return items
+
+
+def _option(view: LoopOptionsView, number: int, option: LoopOptionView) -> dict[str, object]:
+    items = option_timeline(view, option, f"Option {number}")
     pick = LoopAction(LoopVerb.CHOOSE, view.flow, option_id=option.option_id)
     items.append(action_set([build_loop_execute(f"Pick option {number}", pick, style="positive")]))
     return {"type": "Container", "separator": True, "items": items}

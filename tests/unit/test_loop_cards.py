@@ -29,6 +29,7 @@ from cards.loop_actions import (
     parse_loop_action,
 )
 from cards.loop_builder import build_loop_builder
+from cards.loop_confirm import BOOKING_TEXT, build_loop_confirmation
 from cards.loop_options import PAGE_SIZE, build_loop_options
 from cards.loop_views import (
     LoopFix,
@@ -149,6 +150,10 @@ CASES: dict[str, Callable[[], dict[str, object]]] = {
         _view(options=tuple(_option(f"lo-{i}", _utc(2 + i, 17)) for i in range(7)), page=2)
     ),
     "loop_options_empty": lambda: build_loop_options(_view(options=(), problems=PROBLEMS, user_ids=())),
+    "loop_confirmation": lambda: build_loop_confirmation(_view(), "lo-2"),
+    "loop_confirmation_two_days": lambda: build_loop_confirmation(
+        _view(zones=ZONES_NPT, options=(_option("lo-9", _utc(2, 17), split=True),), user_ids=()), "lo-9"
+    ),
     "loop_builder": lambda: build_loop_builder(FLOW, TEMPLATES, user_ids=(MRI,)),
     "loop_builder_new": lambda: build_loop_builder(FLOW),
     "loop_builder_edit": lambda: build_loop_builder(
@@ -415,3 +420,18 @@ def test_loop_views_reject_invalid_input() -> None:
     with pytest.raises(ValueError, match="display name"):
         LoopPerson(" ", "k")
     assert Person  # the candidate stays a cards.views.Person
+
+
+def test_loop_confirmation_books_the_chosen_option_or_goes_back() -> None:
+    card = build_loop_confirmation(_view(), "lo-2")
+    text = _texts(card)
+    assert "Loop: Tue 2 Dec, 10:00\u201313:45 PST" in text
+    assert BOOKING_TEXT in text
+    assert OUTSIDE in text
+    data = [a["data"] for a in _actions(card, "Action.Execute") if a is not card["refresh"]["action"]]  # type: ignore[index]
+    assert data == [
+        {"verb": "loop_confirm", "flow": FLOW, "option_id": "lo-2"},
+        {"verb": "loop_back", "flow": FLOW},
+    ]
+    with pytest.raises(ValueError, match="option_id"):
+        build_loop_confirmation(_view(), "lo-404")
