@@ -46,6 +46,11 @@ order over 2 days: ~12 s); fixed or partly fixed orders, the common case, stay i
 When nothing fits, :func:`find_loops` explains why, per session and per person or room, with changes
 that were checked to help (a shorter session, dropping one person, another day, a longer break,
 a free order, or, when the caller read further ahead, a longer search window).
+
+Modules: :mod:`~calendar_backend.loops_model` (the types), :mod:`~calendar_backend.loops_search`
+(per-session options and the branch and bound), :mod:`~calendar_backend.loops_explain` (why nothing
+fits); this module is the public API and re-exports their public names. Templates per role live in
+:mod:`~calendar_backend.loop_templates` (their edits in :mod:`~calendar_backend.loops_edits`).
 """
 
 from __future__ import annotations
