@@ -15,12 +15,19 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import repeat
 from operator import add, attrgetter, sub
 from zoneinfo import ZoneInfo
 
+from calendar_backend.availability_hours import (
+    WorkingHours,
+    local_days,
+    localize_days,
+    working_spans,
+    working_windows,
+)
 from calendar_backend.slots import (
     Interval,
     Spans,
@@ -32,7 +39,6 @@ from calendar_backend.slots import (
     subtract_spans,
     union_sorted,
 )
-from calendar_backend.timezones import localize
 
 _ONE_DAY = timedelta(days=1)
 _ZERO = timedelta(0)
@@ -40,7 +46,6 @@ _STATUS = attrgetter("status")
 _INTERVAL = attrgetter("interval")
 _START = attrgetter("start")
 _END = attrgetter("end")
-_WEEKDAYS = frozenset(range(7))
 
 
 class ShowAs(StrEnum):
@@ -55,96 +60,6 @@ class ShowAs(StrEnum):
 
 
 DEFAULT_BLOCKING = frozenset({ShowAs.BUSY, ShowAs.OOF, ShowAs.TENTATIVE, ShowAs.UNKNOWN})
-
-
-@dataclass(frozen=True, slots=True)
-class WorkingHours:
-    """Weekly working hours in a zone. ``days`` holds weekdays, 0 = Monday ... 6 = Sunday.
-
-    ``start``/``end`` are naive wall-clock times. When ``end <= start`` the shift runs past
-    midnight into the next local day (``start == end`` is a 24-hour shift); ``days`` names the
-    day each shift *starts* on.
-
-    Raises:
-        ValueError: a day is outside 0..6 or a time carries a tzinfo.
-    """
-
-    days: frozenset[int]
-    start: time
-    end: time
-    zone: ZoneInfo
-
-    def __post_init__(self) -> None:
-        if not self.days <= _WEEKDAYS:
-            raise ValueError("working days must be integers 0 (Monday) .. 6 (Sunday)")
-        if self.start.tzinfo is not None or self.end.tzinfo is not None:
-            raise ValueError("working hours are naive wall-clock times in `zone`")
-
-
-def working_windows(hours: WorkingHours, window: Interval) -> tuple[Interval, ...]:
-    """The parts of ``window`` inside ``hours``, as merged UTC intervals.
-
-    Each local day's shift is built in wall-clock time and converted with
-    :func:`calendar_backend.timezones.localize`: a shift edge inside a DST gap moves to the first
-    valid instant after it; an edge inside a fold uses the first occurrence. A shift that the
-    conversion makes empty is skipped.
-    """
-    return from_spans(_working_spans(hours, window))
-
-
-def _working_spans(hours: WorkingHours, window: Interval) -> Spans:
-    zone = hours.zone
-    first_day = window.start.astimezone(zone).date() - _ONE_DAY
-    day_count = (window.end.astimezone(zone).date() - first_day).days + 1
-    offsets = map(timedelta, range(day_count))  # timedelta(n) is n days
-    days = [day for day in map(add, repeat(first_day), offsets) if day.weekday() in hours.days]
-    shift_starts = _localize_days(days, hours.start, zone)
-    end_days = list(map(add, days, repeat(_ONE_DAY))) if hours.end <= hours.start else days  # overnight
-    shift_ends = _localize_days(end_days, hours.end, zone)
-    # Both lists are non-decreasing: localize is monotone in wall time and the days ascend. Clipping
-    # to the window keeps that order, so the pieces need no sort before the union.
-    starts: list[datetime] = []
-    ends: list[datetime] = []
-    window_start, window_end = window.start, window.end
-    for start, end in zip(shift_starts, shift_ends, strict=True):
-        if start < end and start < window_end and window_start < end:
-            starts.append(start if start > window_start else window_start)
-            ends.append(end if end < window_end else window_end)
-    return union_sorted(starts, ends)
-
-
-def _localize_days(days: list[date], clock: time, zone: ZoneInfo) -> list[datetime]:
-    """``localize(datetime.combine(day, clock), zone)`` for every day, without a round trip per day.
-
-    ZoneInfo reports the offset of a wall time for ``fold=0`` and ``fold=1``; the two differ only
-    when the wall time is in a DST gap or fold. Where they agree, the wall time names exactly one
-    instant, ``wall - offset``, which is what :func:`localize` returns. Only the (rare) days where
-    they differ take the full :func:`localize` path, so gaps and folds keep their documented rule.
-    """
-    earlier = clock.replace(fold=0, tzinfo=None)
-    walls = list(map(datetime.combine, days, repeat(earlier)))
-    offsets = list(map(zone.utcoffset, walls))
-    later_offsets = list(map(zone.utcoffset, map(datetime.combine, days, repeat(earlier.replace(fold=1)))))
-    instants = list(map(sub, map(datetime.combine, days, repeat(earlier.replace(tzinfo=UTC))), offsets))
-    if offsets != later_offsets:
-        for index, (offset, later) in enumerate(zip(offsets, later_offsets, strict=True)):
-            if offset != later:
-                instants[index] = localize(walls[index], zone)
-    return instants
-
-
-def local_days(first_day: date, end_day_exclusive: date, zone: ZoneInfo) -> Interval:
-    """The UTC span of local dates ``[first_day, end_day_exclusive)`` in ``zone``.
-
-    Raises:
-        ValueError: ``first_day >= end_day_exclusive``.
-    """
-    if first_day >= end_day_exclusive:
-        raise ValueError("first_day must be before end_day_exclusive")
-    return Interval(
-        localize(datetime.combine(first_day, time()), zone),
-        localize(datetime.combine(end_day_exclusive, time()), zone),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +235,7 @@ def _busy_spans(person: PersonAvailability, rules: BusyRules, buffer: timedelta)
 
 def _free_spans(person: PersonAvailability, query: SlotQuery, rules: BusyRules) -> Spans:
     busy = _busy_spans(person, rules, query.buffer)
-    return subtract_spans(_working_spans(person.hours, query.window), busy)
+    return subtract_spans(working_spans(person.hours, query.window), busy)
 
 
 def find_panel_slots(
@@ -349,9 +264,9 @@ def find_panel_slots(
         raise ValueError("a panel needs at least one person")
     rules = rules or BusyRules()
     distinct_hours = list(dict.fromkeys(p.hours for p in people))
-    common = _working_spans(distinct_hours[0], query.window)
+    common = working_spans(distinct_hours[0], query.window)
     for hours in distinct_hours[1:]:
-        common = intersect_spans(common, _working_spans(hours, query.window))
+        common = intersect_spans(common, working_spans(hours, query.window))
     load = _PanelLoad.of(people, rules)
     free = common
     for busy in load.merged():
@@ -433,7 +348,7 @@ def works_on_a_day_of(hours: WorkingHours, query: SlotQuery) -> bool:
 
 
 def _individual_blocker(person: PersonAvailability, free: Spans, query: SlotQuery) -> Blocker | None:
-    if not _has_slot(_working_spans(person.hours, query.window), query):
+    if not _has_slot(working_spans(person.hours, query.window), query):
         reason = (
             BlockReason.NO_WORKING_HOURS
             if works_on_a_day_of(person.hours, query)
@@ -485,7 +400,7 @@ def _rank(slots: Sequence[Interval], load: _PanelLoad, zone: ZoneInfo) -> tuple[
     ranked_days = sorted(by_day)
     first_day = ranked_days[0]
     # Every day's bounds at once: the midnights of each day and of the day after it.
-    midnights = _localize_days(ranked_days + [day + _ONE_DAY for day in ranked_days], time(), zone)
+    midnights = localize_days(ranked_days + [day + _ONE_DAY for day in ranked_days], time(), zone)
     score = {
         day: _day_score(day, first_day, by_day[day], load, Interval(start, end))
         for day, start, end in zip(
@@ -601,3 +516,31 @@ def _day_score(
         + MEETING_PENALTY * load.meetings(bounds)
         + BUSY_HOUR_PENALTY * (load.busy(bounds) // timedelta(hours=1))
     )
+
+
+__all__ = [  # WorkingHours, local_days and working_windows live in availability_hours
+    "BUSY_HOUR_PENALTY",
+    "DAY_PENALTY",
+    "DEFAULT_BLOCKING",
+    "FRAGMENT_PENALTY",
+    "MEETING_PENALTY",
+    "AllDayBlock",
+    "BlockReason",
+    "Blocker",
+    "BusyBlock",
+    "BusyRules",
+    "PanelResult",
+    "PersonAvailability",
+    "ShowAs",
+    "SlotQuery",
+    "WorkingHours",
+    "blocking_intervals",
+    "explain_empty",
+    "find_panel_slots",
+    "free_time",
+    "local_days",
+    "person_slots",
+    "rank_slots",
+    "working_windows",
+    "works_on_a_day_of",
+]

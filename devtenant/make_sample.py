@@ -500,7 +500,122 @@ def _rooms() -> list[Room]:
         Room("thames", "London 3.02 Thames", 6, "London Paddington", 3, GMT),
         Room("shard", "London 3.10 Shard", 10, "London Paddington", 3, GMT),
         Room("cubbon", "Bengaluru 5.01 Cubbon", 8, "Bengaluru Prestige Tech Park", 5, IST),
+        # Interview rooms, so that a loop's sessions have rooms to choose from (issue 17).
+        Room("olympic", "Redmond 1.05 Olympic", 4, "Redmond B92", 1, PST),
+        Room("cascade", "Redmond 2.07 Cascade", 6, "Redmond B92", 2, PST),
+        Room("tower", "London 2.04 Tower", 4, "London Paddington", 2, GMT),
+        Room("lalbagh", "Bengaluru 5.03 Lalbagh", 4, "Bengaluru Prestige Tech Park", 5, IST),
     ]
+
+
+# ---- loop templates (OpenSlot seed data, not a Graph resource) --------------------------------------
+def _mail(alias: str) -> str:
+    return f"{alias}@{DOMAIN}"
+
+
+def _loop_templates() -> list[JsonDict]:
+    """Interview loop templates in the JSON shape of ``calendar_backend.loop_templates``.
+
+    Their panels span Redmond, New York, London, Berlin and Bengaluru, so a loop has to thread
+    several working days through one candidate day (and sometimes needs a second day).
+    """
+    return [
+        {
+            "name": "Backend engineer onsite",
+            "role": "Backend engineer",
+            "order": "free",
+            "breaks": {"min_minutes": 0, "max_minutes": 15},
+            "max_days": 1,
+            "candidate_day": {"start": "08:00", "end": "20:00"},
+            "sessions": [
+                {
+                    "title": "Intro",
+                    "minutes": 30,
+                    "interviewers": [_mail("alexw")],
+                    "room": {"any_of": [_mail("olympic"), _mail("baker")]},
+                    "position": "first",
+                },
+                {
+                    "title": "System design",
+                    "minutes": 60,
+                    "interviewers": [_mail("meganb"), _mail("leeg")],
+                    "room": {"min_capacity": 4, "building": "Redmond B92"},
+                },
+                {"title": "Coding", "minutes": 60, "interviewers": [_mail("isaiahl"), _mail("nestorw")]},
+                {"title": "Values", "minutes": 45, "interviewers": [_mail("adelev")]},
+                {
+                    "title": "Lunch",
+                    "minutes": 45,
+                    "interviewers": [_mail("diegos")],
+                    "window": {"start": "11:30", "end": "13:30"},
+                },
+            ],
+        },
+        {
+            "name": "Data engineer loop",
+            "role": "Data engineer",
+            "order": "fixed",
+            "breaks": {"min_minutes": 0, "max_minutes": 30},
+            "max_days": 2,
+            "candidate_day": {"start": "08:00", "end": "20:00"},
+            "sessions": [
+                {
+                    "title": "Intro",
+                    "minutes": 30,
+                    "interviewers": [_mail("irvins")],
+                    "room": {"any_of": [_mail("tower"), _mail("thames")]},
+                },
+                {"title": "Pipelines", "minutes": 60, "interviewers": [_mail("pradeepg"), _mail("priyar")]},
+                {"title": "SQL", "minutes": 45, "interviewers": [_mail("johannal"), _mail("henriettam")]},
+                {"title": "Values", "minutes": 30, "interviewers": [_mail("adelev")]},
+            ],
+        },
+        {
+            "name": "Frontend screen and pairing",
+            "role": "Frontend engineer",
+            "order": "fixed",
+            "breaks": {"min_minutes": 0, "max_minutes": 60},
+            "max_days": 1,
+            "candidate_day": {"start": "08:00", "end": "20:00"},
+            "sessions": [
+                {"title": "Phone screen", "minutes": 30, "interviewers": [_mail("jonis")]},
+                {
+                    "title": "Pair programming",
+                    "minutes": 90,
+                    "interviewers": [_mail("raulr"), _mail("gradya")],
+                },
+            ],
+        },
+    ]
+
+
+def _checked_templates(d: _Directory) -> list[JsonDict]:
+    """The loop templates, after checking that they name only what the tenant has: schedulable
+    panel members with a mailbox, known rooms, and room needs some room meets."""
+    templates = _loop_templates()
+    people = {
+        _mail(a) for a, p in d.people.items() if p.panel and p.schedulable and p.has_mailbox and p.enabled
+    }
+    rooms = {_mail(a): r for a, r in d.rooms.items()}
+    for template in templates:
+        for session in template["sessions"]:
+            where = f"{template['name']}: {session['title']}"
+            unknown = [m for m in session["interviewers"] if m not in people]
+            need = session.get("room", {})
+            unknown += [m for m in need.get("any_of", []) if m not in rooms]
+            if unknown:
+                raise ValueError(f"{where}: not a schedulable panel member or room: {unknown}")
+            if (
+                "any_of" not in need
+                and need
+                and not any(
+                    r.capacity >= need.get("min_capacity", 0)
+                    and r.building == need.get("building", r.building)
+                    for r in rooms.values()
+                )
+            ):
+                raise ValueError(f"{where}: no room meets {need}")
+    return templates
 
 
 _US = (
@@ -1536,6 +1651,7 @@ def build_sample() -> JsonDict:
         "groups": _groups(d),
         "users": users,
         "rooms": [_room(d, r) for r in d.rooms.values()],
+        "loopTemplates": _checked_templates(d),
         "botFramework": {
             "connectionName": "openslot",
             "signedInUsers": [u["id"] for u in users if u["accountEnabled"]],
