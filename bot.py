@@ -236,7 +236,7 @@ class ActivityGate(Middleware):
 
     def __init__(self, settings: BotSettings, audit: DropAudit | None = None) -> None:
         self._settings = settings
-        self._audit = audit  # refusals other than duplicates are audited (§7 #8)
+        self._audit = audit  # refusals other than duplicates are recorded (§7 #8)
         self._seen: OrderedDict[str, None] = OrderedDict()
 
     def _is_duplicate(self, activity: Activity) -> bool:
@@ -267,11 +267,11 @@ class ActivityGate(Middleware):
         await logic()
 
     async def drop(self, activity: Activity, reason: str) -> None:
-        """Log (and, except duplicates, audit) a dropped activity."""
+        """Log a dropped activity (and, except duplicates, its audit record: `dialogs.drop_audit`)."""
         LOG.warning("activity dropped: %s", reason)
         if self._audit is not None and reason != "duplicate":
             sender = activity.from_property
-            await self._audit.record(
+            self._audit.record(
                 reason,
                 tenant_id=tenant_of(activity),
                 actor_oid=sender.aad_object_id if sender else None,
@@ -552,7 +552,7 @@ def build_app(
     auth = OpenSlotAuthentication(settings)
     adapter = PacedCloudAdapter(auth, SendPacer(settings.rate_sends_per_second))
     adapter.use(InboundRateLimit(settings.rate_tenant_per_min, settings.rate_conversation_per_min, tenant_of))
-    gate = ActivityGate(settings, DropAudit(store.engine))
+    gate = ActivityGate(settings, DropAudit())
     adapter.use(gate)
     adapter.use(SsoExchangeMiddleware(store, settings.connection_name))
 
