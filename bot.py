@@ -27,6 +27,7 @@ from botbuilder.integration.aiohttp import (
 from botbuilder.schema import Activity
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import (
+    AppCredentials,
     AuthenticateRequestResult,
     ClaimsIdentity,
     ConnectorFactory,
@@ -279,6 +280,23 @@ class ActivityGate(Middleware):
             )
 
 
+class _ConfiguredUserTokenClient(_UserTokenClientImpl):
+    """botbuilder's user-token client with a 10 s timeout and the CA bundle.
+
+    They are set on the configuration msrest's pipeline already holds: a replacement config
+    object passed to the constructor is ignored by the pipeline (the CA bundle never applied).
+    """
+
+    def __init__(
+        self, app_id: str, credentials: AppCredentials, endpoint: str, ca_bundle: str | None
+    ) -> None:
+        super().__init__(app_id, credentials, endpoint)
+        config: TokenApiClientConfiguration = self._client.config
+        config.connection.timeout = 10
+        if ca_bundle:
+            config.connection.verify = ca_bundle
+
+
 class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
     """Built-in channel auth (anonymous only when the app id is empty, i.e. dev), with the user
     token client pointed at OPENSLOT_TOKEN_SERVICE_URL (devtenant in dev), trusting the CA bundle
@@ -340,14 +358,7 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
                 if s.app_id
                 else MicrosoftAppCredentials.empty()
             )
-            inner = _UserTokenClientImpl(s.app_id, creds, s.token_service_url)
-            # Mutate the configuration msrest's pipeline already holds: a replacement config
-            # object passed to the constructor is ignored by the pipeline (the CA bundle never
-            # applied).
-            config: TokenApiClientConfiguration = inner._client.config
-            config.connection.timeout = 10
-            if s.ca_bundle:
-                config.connection.verify = s.ca_bundle
+            inner = _ConfiguredUserTokenClient(s.app_id, creds, s.token_service_url, s.ca_bundle)
             built = TokenServiceClient(inner, s.token_service_url, creds, ca_bundle=s.ca_bundle, timeout_s=10)
             if self._token_client is None:  # a concurrent first turn may have built one
                 self._token_client = built

@@ -87,7 +87,11 @@ class MessageInvokeResponse(AdaptiveCardInvokeResponse):
     (``invoke 501``). This subclass serialises ``value`` as a plain string.
     """
 
-    _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map, "value": {"key": "value", "type": "str"}}
+    _attribute_map = {  # AdaptiveCardInvokeResponse's, with value a string
+        "status_code": {"key": "statusCode", "type": "int"},
+        "type": {"key": "type", "type": "str"},
+        "value": {"key": "value", "type": "str"},
+    }
 
 
 def message_response(text: str) -> AdaptiveCardInvokeResponse:
