@@ -12,14 +12,12 @@ wrong is said by name and the panel is fixed in place (add, "remove <name>", "op
 
 from __future__ import annotations
 
-import re
-from dataclasses import replace
 from datetime import date
 from typing import Final
 
 from botbuilder.core import MessageFactory
 from botbuilder.dialogs import ComponentDialog
-from botbuilder.dialogs.choices import Choice, ListStyle
+from botbuilder.dialogs.choices import Choice, FoundChoice, ListStyle
 from botbuilder.dialogs.prompts import (
     ChoicePrompt,
     PromptOptions,
@@ -28,11 +26,11 @@ from botbuilder.dialogs.prompts import (
 )
 
 from calendar_backend import errors
-from calendar_backend.contract import PersonCheckOut, PersonOut
-from cards.people_picker import PICKER_INPUT, PICKER_MARKER, TYPED_INPUT, build_people_picker
+from cards.people_picker import build_people_picker
 from cards.reconnect import build_reconnect
 from dialogs import dates, parse
 from dialogs.flow_search import show_slots
+from dialogs.panel import apply_checks, edit_panel, fix_panel, is_fixing, panel_text
 from dialogs.services import DialogServices, card_activity
 from dialogs.sso import require_user_token
 from dialogs.state import Member, ScheduleDraft
@@ -46,39 +44,6 @@ SLOTS_SHOWN: Final = "slots_shown"  # the exit: the slot picker card (a card sta
 _CHOICES: Final = "choices"  # dialog values: the ambiguous name's candidates, as JSON lists
 _AMBIGUOUS: Final = "ambiguous"  # dialog values: the name being picked
 _ZONE_OF_TODAY: Final = "zone"  # the range prompt's validations: the manager's zone
-
-
-_OBJECT_ID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-MAX_PICKED = 20
-
-
-def picked_people_text(value: object) -> str | None:
-    """The people-picker submit ``value`` as a typed answer.
-
-    Picked people come as Entra object ids (GUIDs): ``"id1, id2"`` (lower-case). Names typed into
-    the picker's box (a client without the people picker, e.g. the Agents Playground, submits the
-    text) or into the card's ``typed`` box count as typed names: ``"Megan, adelev@x.com"``; both
-    boxes may be used at once. Returns ``None`` when ``value`` is not a picker submit, and ``""``
-    (the dialog then asks again) when nothing usable was given, more than ``MAX_PICKED`` people,
-    or a part that is neither an id, a name nor an e-mail.
-    """
-    if not isinstance(value, dict) or value.get("picker") != PICKER_MARKER:
-        return None
-    parts: list[str] = []
-    for key in (PICKER_INPUT, TYPED_INPUT):
-        raw = value.get(key)
-        if raw is not None and not isinstance(raw, str):
-            return ""
-        parts.extend(parse.split_people(raw or "", limit=None))
-    if not parts or len(parts) > MAX_PICKED:
-        return ""
-    usable = [
-        part.lower() if _OBJECT_ID_RE.fullmatch(part) else parse.parse_email(part) or parse.parse_name(part)
-        for part in parts
-    ]
-    if not all(usable):
-        return ""
-    return ", ".join(dict.fromkeys(str(u) for u in usable))
 
 
 def _ask(text: str) -> PromptOptions:
@@ -134,58 +99,8 @@ async def _valid_buffer(ctx: PromptValidatorContext) -> bool:
     )
 
 
-FIXING_PANEL: Final = "fixing_panel"  # draft.extras flag: the panel is being corrected
-DONE_WORDS: Final = frozenset(
-    {"done", "ok", "okay", "skip", "go on", "continue", "no", "none", "that's it", "thats it"}
-)
-_PROBLEM_TEXT: Final = {
-    "not_found": "I couldn't find \u201c{query}\u201d in your directory. Check the spelling or "
-    "use an e-mail address.",
-    "disabled": "{name}'s account is switched off, so they can't interview.",
-    "no_mailbox": "{name} has no mailbox, so they can't get an invite.",
-    "unreadable": "I can't see {name}'s free/busy time (their calendar isn't shared with you).",
-    "not_allowed": "Your organisation doesn't let OpenSlot read {name}'s calendar.",
-}
-
-
-def problem_text(check: PersonCheckOut) -> str:
-    """What is wrong with one typed name, by display name (the typed text when not found)."""
-    name = check.person.display_name if check.person else check.query
-    template = _PROBLEM_TEXT.get(check.status, "I can't use \u201c{query}\u201d ({status}).")
-    return template.format(name=name, query=check.query[:60], status=check.status)
-
-
-def panel_text(draft: ScheduleDraft) -> str:
-    """The panel shown back: people by display name, then rooms."""
-    people = [f"{m.display_name} (optional)" if m.optional else m.display_name for m in draft.interviewers]
-    rooms = [m.display_name for m in draft.rooms]
-    text = "Panel: " + (", ".join(people) if people else "nobody yet")
-    return text + (f"; room: {', '.join(rooms)}." if rooms else ".")
-
-
-def _names(member: Member, typed: str) -> bool:
-    """True when ``typed`` names ``member``: the address, or the start of the name or a word."""
-    t = " ".join(typed.lower().split())
-    name = member.display_name.lower()
-    return bool(t) and (
-        member.address == t or name.startswith(t) or any(word.startswith(t) for word in name.split())
-    )
-
-
 def _today(services: DialogServices, zone: str) -> date:
     return services.clock().astimezone(zone_or_utc(zone)).date()
-
-
-def _fixing(draft: ScheduleDraft) -> bool:
-    return bool(draft.extras.get(FIXING_PANEL))
-
-
-def _fix_panel(draft: ScheduleDraft) -> ScheduleDraft:
-    return draft.evolve(extras={**draft.extras, FIXING_PANEL: "1"})
-
-
-def _member(person: PersonOut) -> Member:
-    return Member(person.address, person.display_name, person.time_zone, person.is_room)
 
 
 # ---- the states' questions --------------------------------------------------------------------
@@ -198,7 +113,7 @@ async def _ask_email(_turn: FlowTurn, draft: ScheduleDraft) -> PromptOptions:
 
 
 async def _ask_people(turn: FlowTurn, draft: ScheduleDraft) -> PromptOptions:
-    if _fixing(draft):
+    if is_fixing(draft):
         return _ask(
             'Type a name to add or replace, "remove <name>" to take someone off, '
             '"optional <name>" to invite them without checking their calendar, or '
@@ -251,47 +166,15 @@ async def _on_email(_turn: FlowTurn, draft: ScheduleDraft, answer: object) -> tu
 
 
 async def _on_people(turn: FlowTurn, draft: ScheduleDraft, answer: object) -> tuple[ScheduleDraft, str]:
-    text = str(answer)
-    if _fixing(draft):
-        draft, text = await _panel_edit(turn, draft, text)
-        if _fixing(draft):  # still fixing: ask again
-            return draft, PEOPLE
-    return draft.evolve(pending_people=parse.split_people(text)), RESOLVE
-
-
-async def _panel_edit(turn: FlowTurn, draft: ScheduleDraft, answer: str) -> tuple[ScheduleDraft, str]:
-    """Apply "done", "remove <name>" or "optional <name>" while the panel is being fixed;
-    other text is names to add (returned). The draft leaves fixing mode on "done" (with at
-    least one required interviewer) or on names to add."""
-    command = " ".join(answer.lower().split())
-    extras = {k: v for k, v in draft.extras.items() if k != FIXING_PANEL}
-    if command in DONE_WORDS:
-        if draft.required:
-            return draft.evolve(extras=extras), ""
-        await turn.context.send_activity(
-            "The panel has no required interviewer yet: please name at least one."
-        )
-        return draft, ""
-    optional = re.match(r"^(?:make\s+)?(.+?)\s+optional$", answer.strip(), re.I) or re.match(
-        r"^optional\s+(.+)$", answer.strip(), re.I
-    )
-    if optional:
-        named = parse.split_people(optional.group(1))
-        members = tuple(
-            replace(m, optional=True) if not m.is_room and any(_names(m, n) for n in named) else m
-            for m in draft.members
-        )
-        draft = draft.evolve(members=members)
-        await turn.context.send_activity(panel_text(draft))
-        return draft, ""
-    removal = re.match(r"^(?:remove|drop|without|delete)\s+(.+)$", answer.strip(), re.I)
-    if removal:
-        gone = parse.split_people(removal.group(1))
-        kept = tuple(m for m in draft.members if not any(_names(m, g) for g in gone))
-        draft = draft.evolve(members=kept)
-        await turn.context.send_activity(panel_text(draft) if kept else "The panel is empty now.")
-        return draft, ""
-    return draft.evolve(extras=extras), answer
+    names = str(answer)
+    if is_fixing(draft):
+        edit = edit_panel(draft, names)
+        if edit.reply:
+            await turn.context.send_activity(edit.reply)
+        if is_fixing(edit.draft):  # still fixing: ask again
+            return edit.draft, PEOPLE
+        draft, names = edit.draft, edit.names
+    return draft.evolve(pending_people=parse.split_people(names)), RESOLVE
 
 
 async def _on_resolve(turn: FlowTurn, draft: ScheduleDraft, _answer: object) -> tuple[ScheduleDraft, str]:
@@ -301,41 +184,25 @@ async def _on_resolve(turn: FlowTurn, draft: ScheduleDraft, _answer: object) -> 
     except errors.ReconnectRequiredError:
         await turn.context.send_activity(card_activity(build_reconnect(draft.flow)))
         return draft, END
-    checks = await turn.services.calendar.check_people(token, list(draft.pending_people))
-    members, problems = list(draft.members), []
-    known = {m.address for m in members}
-    for check in checks:
-        person = check.person
-        if check.status == "ambiguous" and check.choices:
-            turn.values[_CHOICES] = [
-                [p.address, p.display_name, p.time_zone, p.is_room] for p in check.choices[:8]
-            ]
-            turn.values[_AMBIGUOUS] = check.query
-            rest = tuple(q for q in draft.pending_people if q != check.query)
-            return draft.evolve(members=tuple(members), pending_people=rest), PICK
-        if check.status in {"ok", "duplicate", "unreadable"} and person is not None:
-            if person.address not in known:  # unreadable: can still be optional
-                known.add(person.address)
-                members.append(_member(person))
-            if check.status == "unreadable":
-                problems.append(
-                    problem_text(check) + " Say \u201coptional "
-                    f"{person.display_name}\u201d to invite them without checking, "
-                    f"or \u201cremove {person.display_name}\u201d."
-                )
-            continue
-        problems.append(problem_text(check))
-    draft = draft.evolve(members=tuple(members), pending_people=())
-    if problems:
-        await turn.context.send_activity(
-            "\n\n".join([*problems, panel_text(draft) if members else "Nobody is on the panel yet."])
-        )
-        return _fix_panel(draft), PEOPLE
+    checked = apply_checks(
+        draft, await turn.services.calendar.check_people(token, list(draft.pending_people))
+    )
+    draft = checked.draft
+    if checked.ambiguous:
+        query, choices = checked.ambiguous
+        turn.values[_AMBIGUOUS] = query
+        turn.values[_CHOICES] = [[p.address, p.display_name, p.time_zone, p.is_room] for p in choices]
+        return draft, PICK
+    if checked.problems:
+        summary = panel_text(draft) if draft.members else "Nobody is on the panel yet."
+        await turn.context.send_activity("\n\n".join([*checked.problems, summary]))
+        return fix_panel(draft), PEOPLE
     return draft, PANEL
 
 
 async def _on_pick(turn: FlowTurn, draft: ScheduleDraft, answer: object) -> tuple[ScheduleDraft, str]:
-    address, name, zone, is_room = turn.values[_CHOICES][getattr(answer, "index", 0)]
+    index = answer.index if isinstance(answer, FoundChoice) else 0
+    address, name, zone, is_room = turn.values[_CHOICES][index]
     return draft.evolve(members=(*draft.members, Member(address, name, zone, is_room))), RESOLVE
 
 
@@ -344,7 +211,7 @@ async def _on_panel(turn: FlowTurn, draft: ScheduleDraft, _answer: object) -> tu
         await turn.context.send_activity(
             "An interview needs at least one required interviewer, not only rooms or optional people."
         )
-        return _fix_panel(draft), PEOPLE
+        return fix_panel(draft), PEOPLE
     await turn.context.send_activity(panel_text(draft))  # the panel shown back, by name
     return draft, DURATION
 
@@ -406,7 +273,7 @@ SCHEDULE_TABLE: Final = (
         ),
         PEOPLE,
         _ask_people,
-        lambda d: (_fixing(d) or not d.interviewers) and not d.pending_people,
+        lambda d: (is_fixing(d) or not d.interviewers) and not d.pending_people,
     ),
     State(
         RESOLVE,

@@ -22,7 +22,7 @@ from cards.welcome import build_welcome
 from dialogs.card_actions import handle_card_action, my_interviews_card
 from dialogs.edits import EditField
 from dialogs.main_dialog import MainDialog
-from dialogs.schedule_interview import picked_people_text
+from dialogs.panel import picked_people_text
 from dialogs.services import (
     CARD_CONTENT_TYPE,
     DialogServices,
