@@ -31,6 +31,7 @@ END: Final = "[*]"
 MAX_MOVES: Final = 64  # state changes in one turn; more is a loop in the table
 _AT: Final = "at"
 _DRAFT: Final = "draft"
+_LEGACY_OPTIONS: Final = "options"  # where a WaterfallDialog kept its options (the draft's JSON)
 
 
 @dataclass
@@ -94,10 +95,19 @@ class StateTableDialog(Dialog):
         reason: DialogReason,  # noqa: ARG002 - botbuilder's signature
         result: object = None,
     ) -> DialogTurnResult:
-        """The current state's question was answered: its handler takes the answer."""
+        """The current state's question was answered: its handler takes the answer.
+
+        A dialog stored by an older version (a waterfall's ``options``, no current state) starts
+        again from the table's first state with the draft it began with; the questions it has
+        answers for are skipped."""
         values = dialog_context.active_dialog.state
-        draft = ScheduleDraft.from_json(values[_DRAFT])
-        state = self._states[values[_AT]]
+        state = self._states.get(str(values.get(_AT)))
+        try:
+            draft = ScheduleDraft.from_json(values.get(_DRAFT) or values.get(_LEGACY_OPTIONS) or {})
+        except (KeyError, TypeError, ValueError):
+            return await dialog_context.end_dialog(None)
+        if state is None:
+            return await self._run(dialog_context, draft, self._start)
         turn = FlowTurn(dialog_context.context, self._services, values)
         draft, target = await state.handle(turn, draft, result)
         return await self._run(dialog_context, draft, self._check(state, target), turn)

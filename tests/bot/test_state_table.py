@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botbuilder.core import ConversationState, MemoryStorage, MessageFactory, TurnContext
 from botbuilder.core.adapters import TestAdapter
-from botbuilder.dialogs import DialogSet, DialogTurnStatus
+from botbuilder.dialogs import DialogInstance, DialogSet, DialogTurnStatus
 from botbuilder.dialogs.prompts import PromptOptions, TextPrompt
 
 from dialogs.schedule_interview import SCHEDULE_TABLE
@@ -117,3 +117,33 @@ def test_the_schedule_table_asks_with_a_prompt_and_goes_only_to_known_states() -
         assert state.goes_to, state.name
     exits = {dst for _src, dst, _label in edges(SCHEDULE_TABLE)} - names
     assert exits == {END, "slots_shown"}
+
+
+async def test_a_dialog_stored_by_the_old_waterfall_starts_again_from_its_draft() -> None:
+    """An in-flight conversation from before the table (a waterfall's instance state) is not lost:
+    the table starts again with the draft it began with."""
+    answered: Answered = []
+    conversation = ConversationState(MemoryStorage())
+    services = DialogServices(FakeCalendarService(), CONNECTION, conversation)
+    dialogs = DialogSet(conversation.create_property("dialog"))
+    dialogs.add(TextPrompt("text"))
+    dialogs.add(StateTableDialog("table", _table(answered), services))
+    draft = ScheduleDraft(flow="f1", candidate_name="Dana").to_json()
+
+    async def logic(context: TurnContext) -> None:
+        dc = await dialogs.create_context(context)
+        if context.activity.text == "old":  # what the waterfall left on the stack
+            waterfall = DialogInstance()
+            waterfall.id, waterfall.state = "table", {"options": draft, "values": {}, "stepIndex": 3}
+            dc.stack.append(waterfall)
+            await dc.begin_dialog("text", PromptOptions(prompt=MessageFactory.text("old question")))
+        else:
+            await dc.continue_dialog()
+        await conversation.save_changes(context)
+
+    adapter = TestAdapter(logic)
+    await adapter.receive_activity("old")
+    adapter.activity_buffer.clear()
+    await adapter.receive_activity("an answer to the old question")
+    assert adapter.activity_buffer.pop(0).text == "email?"
+    assert answered == []
