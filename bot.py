@@ -27,6 +27,7 @@ from botbuilder.integration.aiohttp import (
 from botbuilder.schema import Activity
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import (
+    AppCredentials,
     AuthenticateRequestResult,
     ClaimsIdentity,
     ConnectorFactory,
@@ -236,7 +237,7 @@ class ActivityGate(Middleware):
 
     def __init__(self, settings: BotSettings, audit: DropAudit | None = None) -> None:
         self._settings = settings
-        self._audit = audit  # refusals other than duplicates are audited (§7 #8)
+        self._audit = audit  # refusals other than duplicates are recorded (§7 #8)
         self._seen: OrderedDict[str, None] = OrderedDict()
 
     def _is_duplicate(self, activity: Activity) -> bool:
@@ -267,16 +268,33 @@ class ActivityGate(Middleware):
         await logic()
 
     async def drop(self, activity: Activity, reason: str) -> None:
-        """Log (and, except duplicates, audit) a dropped activity."""
+        """Log a dropped activity (and, except duplicates, its audit record: `dialogs.drop_audit`)."""
         LOG.warning("activity dropped: %s", reason)
         if self._audit is not None and reason != "duplicate":
             sender = activity.from_property
-            await self._audit.record(
+            self._audit.record(
                 reason,
                 tenant_id=tenant_of(activity),
                 actor_oid=sender.aad_object_id if sender else None,
                 activity_id=activity.id,
             )
+
+
+class _ConfiguredUserTokenClient(_UserTokenClientImpl):
+    """botbuilder's user-token client with a 10 s timeout and the CA bundle.
+
+    They are set on the configuration msrest's pipeline already holds: a replacement config
+    object passed to the constructor is ignored by the pipeline (the CA bundle never applied).
+    """
+
+    def __init__(
+        self, app_id: str, credentials: AppCredentials, endpoint: str, ca_bundle: str | None
+    ) -> None:
+        super().__init__(app_id, credentials, endpoint)
+        config: TokenApiClientConfiguration = self._client.config
+        config.connection.timeout = 10
+        if ca_bundle:
+            config.connection.verify = ca_bundle
 
 
 class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
@@ -340,14 +358,7 @@ class OpenSlotAuthentication(ConfigurationBotFrameworkAuthentication):
                 if s.app_id
                 else MicrosoftAppCredentials.empty()
             )
-            inner = _UserTokenClientImpl(s.app_id, creds, s.token_service_url)
-            # Mutate the configuration msrest's pipeline already holds: a replacement config
-            # object passed to the constructor is ignored by the pipeline (the CA bundle never
-            # applied).
-            config: TokenApiClientConfiguration = inner._client.config
-            config.connection.timeout = 10
-            if s.ca_bundle:
-                config.connection.verify = s.ca_bundle
+            inner = _ConfiguredUserTokenClient(s.app_id, creds, s.token_service_url, s.ca_bundle)
             built = TokenServiceClient(inner, s.token_service_url, creds, ca_bundle=s.ca_bundle, timeout_s=10)
             if self._token_client is None:  # a concurrent first turn may have built one
                 self._token_client = built
@@ -552,7 +563,7 @@ def build_app(
     auth = OpenSlotAuthentication(settings)
     adapter = PacedCloudAdapter(auth, SendPacer(settings.rate_sends_per_second))
     adapter.use(InboundRateLimit(settings.rate_tenant_per_min, settings.rate_conversation_per_min, tenant_of))
-    gate = ActivityGate(settings, DropAudit(store.engine))
+    gate = ActivityGate(settings, DropAudit())
     adapter.use(gate)
     adapter.use(SsoExchangeMiddleware(store, settings.connection_name))
 

@@ -30,8 +30,8 @@ from dialogs.flow_search import MAX_SLOTS, slot_card
 from dialogs.my_interviews import interview_views
 from dialogs.parse import next_working_days
 from dialogs.services import DialogServices, mailbox_zone, manager_zone
-from dialogs.sso import fetch_user_token
-from dialogs.state import FlowStatus, ScheduleDraft, idempotency_key, slot_start_from
+from dialogs.sso import require_user_token
+from dialogs.state import DEFAULT_DURATION_MIN, FlowStatus, ScheduleDraft, idempotency_key, slot_start_from
 from dialogs.views import (
     candidate_of,
     confirmation_view,
@@ -120,7 +120,7 @@ async def _widen(
 async def _shorten(
     context: TurnContext, services: DialogServices, draft: ScheduleDraft, action: CardAction
 ) -> Card:
-    draft = draft.evolve(duration_min=max(15, action.duration_min or 30))
+    draft = draft.evolve(duration_min=max(15, action.duration_min or DEFAULT_DURATION_MIN))
     await services.save_flow(context, draft)
     return await slot_card(context, services, draft)
 
@@ -134,12 +134,10 @@ async def _more(
 async def _confirm(
     context: TurnContext, services: DialogServices, draft: ScheduleDraft, action: CardAction
 ) -> Card:
-    token = await fetch_user_token(context, services.connection)
-    if token is None:
-        return build_reconnect(draft.flow)
+    token = await require_user_token(context, services.connection)
     slot_id = action.slot_id or ""
     start = slot_start_from(slot_id)
-    end = start + timedelta(minutes=draft.duration_min or 30)
+    end = start + draft.length
     try:
         interview = await _book(token, services, draft, slot_id, start, end)
     except errors.SlotTakenError as err:
@@ -181,9 +179,7 @@ async def _taken_card(
 
 
 async def _booked_card(context: TurnContext, services: DialogServices, draft: ScheduleDraft) -> Card:
-    token = await fetch_user_token(context, services.connection)
-    if token is None:
-        return build_reconnect(draft.flow)
+    token = await require_user_token(context, services.connection)
     for interview in await services.calendar.list_interviews(token):
         if interview.id == draft.interview_id:
             return build_booked(interview_view(interview, zones_of(draft), draft))
@@ -215,9 +211,7 @@ async def _send_to_candidate(
         options = link_options(draft, action)
     except ValueError:
         return build_error(draft.flow, "The candidate's day must start before it ends.")
-    token = await fetch_user_token(context, services.connection)
-    if token is None:
-        return build_reconnect(draft.flow)
+    token = await require_user_token(context, services.connection)
     if action.role is not None and action.role != draft.extras.get(ROLE_KEY):
         draft = draft.evolve(extras={**draft.extras, ROLE_KEY: action.role})
         await services.save_flow(context, draft)
@@ -226,7 +220,7 @@ async def _send_to_candidate(
         offer = await services.calendar.create_offer(
             token,
             interviewers=[m.address for m in draft.required],
-            duration_min=draft.duration_min or 30,
+            duration_min=draft.length_min,
             window_start=start,
             window_end=end,
             candidate_name=draft.candidate_name or "Candidate",
@@ -254,9 +248,7 @@ async def _send_to_candidate(
 
 
 async def _interview_action(context: TurnContext, services: DialogServices, action: CardAction) -> Card:
-    token = await fetch_user_token(context, services.connection)
-    if token is None:
-        return build_reconnect(action.flow)
+    token = await require_user_token(context, services.connection)
     if action.verb is Verb.REVOKE_OFFER:
         await services.calendar.revoke_offer(token, action.offer_id or "")
         return build_link_revoked(action.flow)
@@ -296,11 +288,9 @@ async def _listing(
 async def my_interviews_card(context: TurnContext, services: DialogServices, flow: str) -> Card:
     """The "My interviews" card of the user who sent this turn (reconnect or error card on
     failure)."""
-    token = await fetch_user_token(context, services.connection)
-    if token is None:
-        return build_reconnect(flow)
-    zone = zone_or_utc(await mailbox_zone(context, services, token))
     try:
+        token = await require_user_token(context, services.connection)
+        zone = zone_or_utc(await mailbox_zone(context, services, token))
         interviews = await services.calendar.list_interviews(token)
     except errors.ReconnectRequiredError:
         return build_reconnect(flow)

@@ -27,7 +27,7 @@ class EditField(StrEnum):
     ZONE = "zone"
 
 
-#: The ScheduleInterviewDialog step that asks again for a cleared field (dialogs/conversation.mmd).
+#: The ScheduleInterviewDialog state that asks again for a cleared field (SCHEDULE_TABLE, conversation.mmd).
 ASKED_BY: Final = {
     EditField.DURATION: "duration",
     EditField.WINDOW: "range",

@@ -8,7 +8,7 @@ from calendar_backend import errors
 from cards.reconnect import build_reconnect
 from cards.slot_picker import PAGE_SIZE, build_slot_picker
 from dialogs.services import DialogServices, card_activity
-from dialogs.sso import fetch_user_token
+from dialogs.sso import require_user_token
 from dialogs.state import FlowStatus, ScheduleDraft
 from dialogs.views import candidate_day_of, slot_picker_view, window_of
 
@@ -18,21 +18,19 @@ MAX_SLOTS = PAGE_SIZE * 5
 async def slot_card(
     context: TurnContext, services: DialogServices, draft: ScheduleDraft, page: int = 1
 ) -> dict[str, object]:
-    """The slot picker card for ``draft`` (or the reconnect card when there is no token).
+    """The slot picker card for ``draft`` (or the reconnect card when there is no usable token).
 
     Raises:
         errors.CalendarError: other Calendar Service failures (callers say so in chat).
     """
-    token = await fetch_user_token(context, services.connection)
-    if token is None:
-        return build_reconnect(draft.flow)
     start, end = window_of(draft)
     try:
+        token = await require_user_token(context, services.connection)
         result = await services.calendar.find_slots(
             token,
             interviewers=[m.address for m in draft.required],
             rooms=[m.address for m in draft.rooms] or None,
-            duration_min=draft.duration_min or 30,
+            duration_min=draft.length_min,
             start=start,
             end=end,
             buffer_min=draft.buffer_min or 0,

@@ -25,9 +25,9 @@ from cards.my_interviews import build_my_interviews, build_private_interviews
 from dialogs import dates, parse
 from dialogs.edits import EditField, apply_typed_edit, clear_field, editable, parse_typed_edit
 from dialogs.my_interviews import interview_views
-from dialogs.schedule_interview import ScheduleInterviewDialog, hand_over_token
+from dialogs.schedule_interview import ScheduleInterviewDialog
 from dialogs.services import DialogServices, card_activity, is_shared, mailbox_zone, manager_zone
-from dialogs.sso import SafeOAuthPrompt, fetch_user_token, sign_out
+from dialogs.sso import SafeOAuthPrompt, fetch_user_token, hand_over_token, sign_out
 from dialogs.state import ScheduleDraft, new_flow_id
 from dialogs.views import zone_or_utc
 

@@ -1,7 +1,9 @@
 """ScheduleInterviewDialog: collect candidate, panel, duration, dates, zone, buffer; show slots.
 
-The waterfall is restartable: its options are the draft's JSON, every step skips what the draft
-already has, and resolving people loops with ``replace_dialog``. Input is validated by the pure
+The conversation is ``SCHEDULE_TABLE``: states, each with its question and the handler of **its own**
+answer, and the transitions between them (``dialogs.state_table``; dialogs/conversation.mmd draws
+it). It is restartable: its options are the draft's JSON and every state skips what the draft
+already has, so an edit or a one-message command asks only what is missing. Input is validated by the pure
 parsers in ``dialogs.parse`` (dates: ``dialogs.dates``); a bad answer gets a specific reply and the
 same question again. The panel is checked when named (Calendar Service ``directory/check``): what is
 wrong is said by name and the panel is fixed in place (add, "remove <name>", "optional <name>",
@@ -10,19 +12,12 @@ wrong is said by name and the panel is fixed in place (add, "remove <name>", "op
 
 from __future__ import annotations
 
-import re
-from dataclasses import replace
-from typing import Any, Final
-from zoneinfo import ZoneInfo
+from datetime import date
+from typing import Final
 
-from botbuilder.core import MessageFactory, TurnContext
-from botbuilder.dialogs import (
-    ComponentDialog,
-    DialogTurnResult,
-    WaterfallDialog,
-    WaterfallStepContext,
-)
-from botbuilder.dialogs.choices import Choice, ListStyle
+from botbuilder.core import MessageFactory
+from botbuilder.dialogs import ComponentDialog
+from botbuilder.dialogs.choices import Choice, FoundChoice, ListStyle
 from botbuilder.dialogs.prompts import (
     ChoicePrompt,
     PromptOptions,
@@ -31,80 +26,24 @@ from botbuilder.dialogs.prompts import (
 )
 
 from calendar_backend import errors
-from calendar_backend.contract import PersonCheckOut
-from cards.people_picker import PICKER_INPUT, PICKER_MARKER, TYPED_INPUT, build_people_picker
+from cards.people_picker import build_people_picker
 from cards.reconnect import build_reconnect
 from dialogs import dates, parse
 from dialogs.flow_search import show_slots
+from dialogs.panel import apply_checks, edit_panel, fix_panel, is_fixing, panel_text
 from dialogs.services import DialogServices, card_activity
-from dialogs.sso import fetch_user_token
+from dialogs.sso import require_user_token
 from dialogs.state import Member, ScheduleDraft
+from dialogs.state_table import END, FlowTurn, State, StateTableDialog, Transition
 from dialogs.views import CANDIDATE_DAY_KEY, zone_or_utc
 
-NAME, EMAIL, PEOPLE, DURATION, RANGE, ZONE, BUFFER, PICK = (
-    "name",
-    "email",
-    "people",
-    "duration",
-    "range",
-    "zone",
-    "buffer",
-    "pick",
-)
-
-
-_OBJECT_ID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-MAX_PICKED = 20
-
-
-def picked_people_text(value: object) -> str | None:
-    """The people-picker submit ``value`` as a typed answer.
-
-    Picked people come as Entra object ids (GUIDs): ``"id1, id2"`` (lower-case). Names typed into
-    the picker's box (a client without the people picker, e.g. the Agents Playground, submits the
-    text) or into the card's ``typed`` box count as typed names: ``"Megan, adelev@x.com"``; both
-    boxes may be used at once. Returns ``None`` when ``value`` is not a picker submit, and ``""``
-    (the dialog then asks again) when nothing usable was given, more than ``MAX_PICKED`` people,
-    or a part that is neither an id, a name nor an e-mail.
-    """
-    if not isinstance(value, dict) or value.get("picker") != PICKER_MARKER:
-        return None
-    parts: list[str] = []
-    for key in (PICKER_INPUT, TYPED_INPUT):
-        raw = value.get(key)
-        if raw is not None and not isinstance(raw, str):
-            return ""
-        parts.extend(parse.split_people(raw or "", limit=None))
-    if not parts or len(parts) > MAX_PICKED:
-        return ""
-    usable = [
-        part.lower() if _OBJECT_ID_RE.fullmatch(part) else parse.parse_email(part) or parse.parse_name(part)
-        for part in parts
-    ]
-    if not all(usable):
-        return ""
-    return ", ".join(dict.fromkeys(str(u) for u in usable))
-
-
-_HANDOVER_KEY: Final = "openslot.sign_in_handover"  # a turn_state key, not a secret
-
-
-def hand_over_token(context: TurnContext, token_response: object) -> None:
-    """Let this turn's resolve step use the token the sign-in prompt returned moments ago.
-
-    Asking the token service again in the same turn costs one more round trip (tens of ms against
-    the real service). The token goes only into ``turn_state``: memory that lives for this turn,
-    is never part of conversation state and is dropped with the turn; the resolve step removes
-    it on first use.
-    """
-    token = getattr(token_response, "token", None)
-    if isinstance(token, str) and token:
-        context.turn_state[_HANDOVER_KEY] = token
-
-
-def _handed_over_token(context: TurnContext) -> str | None:
-    token = context.turn_state.pop(_HANDOVER_KEY, None)
-    return token if isinstance(token, str) else None
+# The states; a state that asks a question asks it with the prompt dialog of the same id.
+NAME, EMAIL, PEOPLE, RESOLVE, PICK, PANEL = "name", "email", "people", "resolve", "pick", "panel"
+DURATION, RANGE, ZONE, BUFFER, SEARCH = "duration", "range", "zone", "buffer", "search"
+SLOTS_SHOWN: Final = "slots_shown"  # the exit: the slot picker card (a card state of the diagram)
+_CHOICES: Final = "choices"  # dialog values: the ambiguous name's candidates, as JSON lists
+_AMBIGUOUS: Final = "ambiguous"  # dialog values: the name being picked
+_ZONE_OF_TODAY: Final = "zone"  # the range prompt's validations: the manager's zone
 
 
 def _ask(text: str) -> PromptOptions:
@@ -160,50 +99,254 @@ async def _valid_buffer(ctx: PromptValidatorContext) -> bool:
     )
 
 
-FIXING_PANEL: Final = "fixing_panel"  # draft.extras flag: the panel is being corrected
-DONE_WORDS: Final = frozenset(
-    {"done", "ok", "okay", "skip", "go on", "continue", "no", "none", "that's it", "thats it"}
-)
-_PROBLEM_TEXT: Final = {
-    "not_found": "I couldn't find \u201c{query}\u201d in your directory. Check the spelling or "
-    "use an e-mail address.",
-    "disabled": "{name}'s account is switched off, so they can't interview.",
-    "no_mailbox": "{name} has no mailbox, so they can't get an invite.",
-    "unreadable": "I can't see {name}'s free/busy time (their calendar isn't shared with you).",
-    "not_allowed": "Your organisation doesn't let OpenSlot read {name}'s calendar.",
-}
+def _today(services: DialogServices, zone: str) -> date:
+    return services.clock().astimezone(zone_or_utc(zone)).date()
 
 
-def problem_text(check: PersonCheckOut) -> str:
-    """What is wrong with one typed name, by display name (the typed text when not found)."""
-    name = check.person.display_name if check.person else check.query
-    template = _PROBLEM_TEXT.get(check.status, "I can't use \u201c{query}\u201d ({status}).")
-    return template.format(name=name, query=check.query[:60], status=check.status)
+# ---- the states' questions --------------------------------------------------------------------
+async def _ask_name(_turn: FlowTurn, _draft: ScheduleDraft) -> PromptOptions:
+    return _ask("What is the candidate's name?")
 
 
-def panel_text(draft: ScheduleDraft) -> str:
-    """The panel shown back: people by display name, then rooms."""
-    people = [f"{m.display_name} (optional)" if m.optional else m.display_name for m in draft.interviewers]
-    rooms = [m.display_name for m in draft.rooms]
-    text = "Panel: " + (", ".join(people) if people else "nobody yet")
-    return text + (f"; room: {', '.join(rooms)}." if rooms else ".")
+async def _ask_email(_turn: FlowTurn, draft: ScheduleDraft) -> PromptOptions:
+    return _ask(f"What is {draft.candidate_name}'s e-mail?")
 
 
-def _names(member: Member, typed: str) -> bool:
-    """True when ``typed`` names ``member``: the address, or the start of the name or a word."""
-    t = " ".join(typed.lower().split())
-    name = member.display_name.lower()
-    return bool(t) and (
-        member.address == t or name.startswith(t) or any(word.startswith(t) for word in name.split())
+async def _ask_people(turn: FlowTurn, draft: ScheduleDraft) -> PromptOptions:
+    if is_fixing(draft):
+        return _ask(
+            'Type a name to add or replace, "remove <name>" to take someone off, '
+            '"optional <name>" to invite them without checking their calendar, or '
+            '"done" to go on with this panel.'
+        )
+    await turn.context.send_activity(card_activity(build_people_picker(draft.flow)))
+    return _ask("Who should interview? Names or e-mails, separated by commas (rooms too).")
+
+
+async def _ask_pick(turn: FlowTurn, _draft: ScheduleDraft) -> PromptOptions:
+    choices = [Choice(f"{name} ({address})") for address, name, _, _ in turn.values[_CHOICES]]
+    return PromptOptions(
+        prompt=MessageFactory.text(f'Which "{turn.values[_AMBIGUOUS]}" did you mean?'),
+        retry_prompt=MessageFactory.text("Please pick one of the options."),
+        choices=choices,
+        style=ListStyle.list_style,
     )
 
 
+async def _ask_duration(_turn: FlowTurn, _draft: ScheduleDraft) -> PromptOptions:
+    return _ask("How long is the interview? (15-240 minutes)")
+
+
+async def _ask_range(turn: FlowTurn, draft: ScheduleDraft) -> PromptOptions:
+    today = _today(turn.services, draft.manager_zone)
+    options = _ask(f'When? e.g. {dates.examples(today)}, or "default" for the next 5 working days.')
+    options.validations = {_ZONE_OF_TODAY: draft.manager_zone}  # the validator's "today"
+    return options
+
+
+async def _ask_zone(_turn: FlowTurn, _draft: ScheduleDraft) -> PromptOptions:
+    return _ask(
+        "Which time zone is the candidate in? (e.g. India, London, America/New_York; "
+        'I rank times inside their 08:00-20:00 first; say e.g. "India 09:00-18:00" for '
+        "other hours)"
+    )
+
+
+async def _ask_buffer(_turn: FlowTurn, _draft: ScheduleDraft) -> PromptOptions:
+    return _ask('Any buffer between meetings, in minutes? Say "none" for no buffer.')
+
+
+# ---- the states' handlers: each takes its own answer -------------------------------------------
+async def _on_name(_turn: FlowTurn, draft: ScheduleDraft, answer: object) -> tuple[ScheduleDraft, str]:
+    return draft.evolve(candidate_name=parse.parse_name(str(answer))), EMAIL
+
+
+async def _on_email(_turn: FlowTurn, draft: ScheduleDraft, answer: object) -> tuple[ScheduleDraft, str]:
+    return draft.evolve(candidate_email=parse.parse_email(str(answer))), PEOPLE
+
+
+async def _on_people(turn: FlowTurn, draft: ScheduleDraft, answer: object) -> tuple[ScheduleDraft, str]:
+    names = str(answer)
+    if is_fixing(draft):
+        edit = edit_panel(draft, names)
+        if edit.reply:
+            await turn.context.send_activity(edit.reply)
+        if is_fixing(edit.draft):  # still fixing: ask again
+            return edit.draft, PEOPLE
+        draft, names = edit.draft, edit.names
+    return draft.evolve(pending_people=parse.split_people(names)), RESOLVE
+
+
+async def _on_resolve(turn: FlowTurn, draft: ScheduleDraft, _answer: object) -> tuple[ScheduleDraft, str]:
+    """Check the typed names (Calendar Service ``directory/check``) and add who is usable."""
+    try:
+        token = await require_user_token(turn.context, turn.services.connection)
+    except errors.ReconnectRequiredError:
+        await turn.context.send_activity(card_activity(build_reconnect(draft.flow)))
+        return draft, END
+    checked = apply_checks(
+        draft, await turn.services.calendar.check_people(token, list(draft.pending_people))
+    )
+    draft = checked.draft
+    if checked.ambiguous:
+        query, choices = checked.ambiguous
+        turn.values[_AMBIGUOUS] = query
+        turn.values[_CHOICES] = [[p.address, p.display_name, p.time_zone, p.is_room] for p in choices]
+        return draft, PICK
+    if checked.problems:
+        summary = panel_text(draft) if draft.members else "Nobody is on the panel yet."
+        await turn.context.send_activity("\n\n".join([*checked.problems, summary]))
+        return fix_panel(draft), PEOPLE
+    return draft, PANEL
+
+
+async def _on_pick(turn: FlowTurn, draft: ScheduleDraft, answer: object) -> tuple[ScheduleDraft, str]:
+    index = answer.index if isinstance(answer, FoundChoice) else 0
+    address, name, zone, is_room = turn.values[_CHOICES][index]
+    return draft.evolve(members=(*draft.members, Member(address, name, zone, is_room))), RESOLVE
+
+
+async def _on_panel(turn: FlowTurn, draft: ScheduleDraft, _answer: object) -> tuple[ScheduleDraft, str]:
+    if not draft.required:
+        await turn.context.send_activity(
+            "An interview needs at least one required interviewer, not only rooms or optional people."
+        )
+        return fix_panel(draft), PEOPLE
+    await turn.context.send_activity(panel_text(draft))  # the panel shown back, by name
+    return draft, DURATION
+
+
+async def _on_duration(_turn: FlowTurn, draft: ScheduleDraft, answer: object) -> tuple[ScheduleDraft, str]:
+    return draft.evolve(duration_min=parse.parse_duration(str(answer))), RANGE
+
+
+async def _on_range(turn: FlowTurn, draft: ScheduleDraft, answer: object) -> tuple[ScheduleDraft, str]:
+    today = _today(turn.services, draft.manager_zone)
+    first, last = dates.read_dates(str(answer), today).span or (None, None)
+    return draft.evolve(range_start=first, range_end=last), ZONE
+
+
+async def _on_zone(_turn: FlowTurn, draft: ScheduleDraft, answer: object) -> tuple[ScheduleDraft, str]:
+    zone, day = parse.parse_zone_and_day(str(answer)) or (None, None)
+    extras = {**draft.extras, CANDIDATE_DAY_KEY: "-".join(day)} if day else draft.extras
+    return draft.evolve(candidate_zone=zone, extras=extras), BUFFER
+
+
+async def _on_buffer(_turn: FlowTurn, draft: ScheduleDraft, answer: object) -> tuple[ScheduleDraft, str]:
+    return draft.evolve(buffer_min=parse.parse_buffer(str(answer))), SEARCH
+
+
+async def _on_search(turn: FlowTurn, draft: ScheduleDraft, _answer: object) -> tuple[ScheduleDraft, str]:
+    await turn.services.save_flow(turn.context, draft)
+    try:
+        await show_slots(turn.context, turn.services, draft)
+    except errors.CalendarError as err:
+        await turn.context.send_activity(err.message)
+    turn.result = draft.to_json()
+    return draft, SLOTS_SHOWN
+
+
+# ---- the table (dialogs/conversation.mmd draws it; its first transition is also the skip) ----
+SCHEDULE_TABLE: Final = (
+    State(
+        NAME,
+        _on_name,
+        (Transition(EMAIL, "candidate name"),),
+        NAME,
+        _ask_name,
+        lambda d: not d.candidate_name,
+    ),
+    State(
+        EMAIL,
+        _on_email,
+        (Transition(PEOPLE, "candidate e-mail"),),
+        EMAIL,
+        _ask_email,
+        lambda d: not d.candidate_email,
+    ),
+    State(
+        PEOPLE,
+        _on_people,
+        (
+            Transition(RESOLVE, "names or e-mails (people picker or typed)"),
+            Transition(PEOPLE, "fixing the panel: remove <name>, optional <name>, not done yet"),
+        ),
+        PEOPLE,
+        _ask_people,
+        lambda d: (is_fixing(d) or not d.interviewers) and not d.pending_people,
+    ),
+    State(
+        RESOLVE,
+        _on_resolve,
+        (
+            Transition(PANEL, "everyone resolved"),
+            Transition(PICK, "ambiguous name"),
+            Transition(
+                PEOPLE,
+                "panel checked (POST /v1/directory/check): what is wrong said by name; fix in place "
+                "with a name to add or replace, remove <name>, optional <name>, done",
+            ),
+            Transition(END, "no token: the reconnect card"),
+        ),
+        needed=lambda d: bool(d.pending_people),
+    ),
+    State(
+        PICK,
+        _on_pick,
+        (Transition(RESOLVE, "chosen (the other names next)"),),
+        PICK,
+        _ask_pick,
+    ),
+    State(
+        PANEL,
+        _on_panel,
+        (
+            Transition(DURATION, "the panel shown back, by name"),
+            Transition(PEOPLE, "no required interviewer (only rooms or optional people)"),
+        ),
+    ),
+    State(
+        DURATION,
+        _on_duration,
+        (Transition(RANGE, "length"),),
+        DURATION,
+        _ask_duration,
+        lambda d: not d.duration_min,
+    ),
+    State(RANGE, _on_range, (Transition(ZONE, "dates"),), RANGE, _ask_range, lambda d: not d.range_start),
+    State(
+        ZONE,
+        _on_zone,
+        (Transition(BUFFER, "candidate time zone"),),
+        ZONE,
+        _ask_zone,
+        lambda d: not d.candidate_zone,
+    ),
+    State(
+        BUFFER,
+        _on_buffer,
+        (Transition(SEARCH, "buffer"),),
+        BUFFER,
+        _ask_buffer,
+        lambda d: d.buffer_min is None,
+    ),
+    State(SEARCH, _on_search, (Transition(SLOTS_SHOWN, "slot picker card (the current search)"),)),
+)
+
+
 class ScheduleInterviewDialog(ComponentDialog):
-    """Collects a ``ScheduleDraft`` (options: the draft JSON) and posts the slot picker."""
+    """Collects a ``ScheduleDraft`` (options: the draft JSON) and posts the slot picker:
+    ``SCHEDULE_TABLE`` run by a ``StateTableDialog``."""
 
     def __init__(self, services: DialogServices) -> None:
         super().__init__(ScheduleInterviewDialog.__name__)
-        self._services = services
+
+        async def valid_range(ctx: PromptValidatorContext) -> bool:
+            validations = getattr(ctx.options, "validations", None)
+            zone = validations.get(_ZONE_OF_TODAY) if isinstance(validations, dict) else None
+            complaint = dates.range_complaint(_text(ctx), _today(services, str(zone or "UTC")))
+            return complaint is None or await _reject(ctx, complaint)
+
         for prompt_id, validator in (
             (NAME, _valid_name),
             (EMAIL, _valid_email),
@@ -211,275 +354,9 @@ class ScheduleInterviewDialog(ComponentDialog):
             (DURATION, _valid_duration),
             (ZONE, _valid_zone),
             (BUFFER, _valid_buffer),
-            (RANGE, self._valid_range),
+            (RANGE, valid_range),
         ):
             self.add_dialog(TextPrompt(prompt_id, validator))
         self.add_dialog(ChoicePrompt(PICK))
-        self.add_dialog(
-            WaterfallDialog(
-                "schedule",
-                [
-                    self.name_step,
-                    self.email_step,
-                    self.people_step,
-                    self.resolve_step,
-                    self.pick_step,
-                    self.duration_step,
-                    self.range_step,
-                    self.zone_step,
-                    self.buffer_step,
-                    self.search_step,
-                ],
-            )
-        )
+        self.add_dialog(StateTableDialog("schedule", SCHEDULE_TABLE, services))
         self.initial_dialog_id = "schedule"
-
-    # ---- helpers -------------------------------------------------------------------------
-    @staticmethod
-    def _draft(step: WaterfallStepContext) -> ScheduleDraft:
-        return ScheduleDraft.from_json(step.values.get("draft") or step.options)
-
-    @staticmethod
-    def _keep(step: WaterfallStepContext, draft: ScheduleDraft) -> None:
-        step.values["draft"] = draft.to_json()
-
-    def _today(self, draft: ScheduleDraft) -> Any:
-        return self._services.clock().astimezone(zone_or_utc(draft.manager_zone)).date()
-
-    async def _valid_range(self, ctx: PromptValidatorContext) -> bool:
-        draft = (
-            ScheduleDraft.from_json(ctx.options.validations)
-            if isinstance(getattr(ctx.options, "validations", None), dict)
-            else None
-        )
-        today = self._today(draft) if draft else self._services.clock().astimezone(ZoneInfo("UTC")).date()
-        complaint = dates.range_complaint(_text(ctx), today)
-        return complaint is None or await _reject(ctx, complaint)
-
-    # ---- steps ---------------------------------------------------------------------------
-    async def name_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        draft = self._draft(step)
-        self._keep(step, draft)
-        if draft.candidate_name:
-            return await step.next(None)
-        return await step.prompt(NAME, _ask("What is the candidate's name?"))
-
-    async def email_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        draft = self._draft(step)
-        if step.result:
-            draft = draft.evolve(candidate_name=parse.parse_name(str(step.result)))
-        self._keep(step, draft)
-        if draft.candidate_email:
-            return await step.next(None)
-        return await step.prompt(EMAIL, _ask(f"What is {draft.candidate_name}'s e-mail?"))
-
-    async def people_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        draft = self._draft(step)
-        if step.result:
-            draft = draft.evolve(candidate_email=parse.parse_email(str(step.result)))
-        self._keep(step, draft)
-        if draft.extras.get(FIXING_PANEL) and not draft.pending_people:
-            return await step.prompt(
-                PEOPLE,
-                _ask(
-                    'Type a name to add or replace, "remove <name>" to take someone off, '
-                    '"optional <name>" to invite them without checking their calendar, or '
-                    '"done" to go on with this panel.'
-                ),
-            )
-        if draft.interviewers or draft.pending_people:
-            return await step.next(None)
-        await step.context.send_activity(card_activity(build_people_picker(draft.flow)))
-        return await step.prompt(
-            PEOPLE, _ask("Who should interview? Names or e-mails, separated by commas (rooms too).")
-        )
-
-    async def resolve_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        draft = self._draft(step)
-        if step.result:
-            answer = str(step.result)
-            if draft.extras.get(FIXING_PANEL):
-                draft, answer = await self._panel_edit(step, draft, answer)
-                if draft.extras.get(FIXING_PANEL):  # still fixing: ask again
-                    return await step.replace_dialog(self.id, draft.to_json())
-            draft = draft.evolve(pending_people=parse.split_people(answer))
-        if not draft.pending_people:
-            self._keep(step, draft)
-            return await step.next(None)
-        token = _handed_over_token(step.context) or await fetch_user_token(
-            step.context, self._services.connection
-        )
-        if token is None:
-            await step.context.send_activity(card_activity(build_reconnect(draft.flow)))
-            return await step.end_dialog(None)
-        checks = await self._services.calendar.check_people(token, list(draft.pending_people))
-        return await self._apply_checks(step, draft, checks)
-
-    async def _panel_edit(
-        self, step: WaterfallStepContext, draft: ScheduleDraft, answer: str
-    ) -> tuple[ScheduleDraft, str]:
-        """Apply "done", "remove <name>" or "optional <name>" while the panel is being fixed;
-        other text is names to add (returned). The draft leaves fixing mode on "done" (with at
-        least one required interviewer) or on names to add."""
-        command = " ".join(answer.lower().split())
-        extras = {k: v for k, v in draft.extras.items() if k != FIXING_PANEL}
-        if command in DONE_WORDS:
-            if draft.required:
-                return draft.evolve(extras=extras), ""
-            await step.context.send_activity(
-                "The panel has no required interviewer yet: please name at least one."
-            )
-            return draft, ""
-        optional = re.match(r"^(?:make\s+)?(.+?)\s+optional$", answer.strip(), re.I) or re.match(
-            r"^optional\s+(.+)$", answer.strip(), re.I
-        )
-        if optional:
-            named = parse.split_people(optional.group(1))
-            members = tuple(
-                replace(m, optional=True) if not m.is_room and any(_names(m, n) for n in named) else m
-                for m in draft.members
-            )
-            draft = draft.evolve(members=members)
-            await step.context.send_activity(panel_text(draft))
-            return draft, ""
-        removal = re.match(r"^(?:remove|drop|without|delete)\s+(.+)$", answer.strip(), re.I)
-        if removal:
-            gone = parse.split_people(removal.group(1))
-            kept = tuple(m for m in draft.members if not any(_names(m, g) for g in gone))
-            draft = draft.evolve(members=kept)
-            await step.context.send_activity(panel_text(draft) if kept else "The panel is empty now.")
-            return draft, ""
-        return draft.evolve(extras=extras), answer
-
-    async def _apply_checks(
-        self, step: WaterfallStepContext, draft: ScheduleDraft, checks: list[PersonCheckOut]
-    ) -> DialogTurnResult:
-        members, problems = list(draft.members), []
-        known = {m.address for m in members}
-        for check in checks:
-            person = check.person
-            if check.status == "ambiguous" and check.choices:
-                step.values["choices"] = [
-                    [p.address, p.display_name, p.time_zone, p.is_room] for p in check.choices[:8]
-                ]
-                rest = tuple(q for q in draft.pending_people if q != check.query)
-                self._keep(step, draft.evolve(members=tuple(members), pending_people=rest))
-                return await step.next(check.query)
-            if check.status == "unreadable" and person is not None:  # can still be optional
-                if person.address not in known:
-                    known.add(person.address)
-                    members.append(
-                        Member(person.address, person.display_name, person.time_zone, person.is_room)
-                    )
-                problems.append(
-                    problem_text(check) + " Say \u201coptional "
-                    f"{person.display_name}\u201d to invite them without checking, "
-                    f"or \u201cremove {person.display_name}\u201d."
-                )
-                continue
-            if check.status in {"ok", "duplicate"} and person is not None:
-                if person.address not in known:
-                    known.add(person.address)
-                    members.append(
-                        Member(person.address, person.display_name, person.time_zone, person.is_room)
-                    )
-                continue
-            problems.append(problem_text(check))
-        draft = draft.evolve(members=tuple(members), pending_people=())
-        if problems:
-            await step.context.send_activity(
-                "\n\n".join([*problems, panel_text(draft) if members else "Nobody is on the panel yet."])
-            )
-            return await step.replace_dialog(
-                self.id, draft.evolve(extras={**draft.extras, FIXING_PANEL: "1"}).to_json()
-            )
-        self._keep(step, draft)
-        return await step.next(None)
-
-    async def pick_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        if not step.result:
-            return await step.next(None)
-        choices = [Choice(f"{name} ({address})") for address, name, _, _ in step.values["choices"]]
-        return await step.prompt(
-            PICK,
-            PromptOptions(
-                prompt=MessageFactory.text(f'Which "{step.result}" did you mean?'),
-                retry_prompt=MessageFactory.text("Please pick one of the options."),
-                choices=choices,
-                style=ListStyle.list_style,
-            ),
-        )
-
-    async def duration_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        draft = self._draft(step)
-        if step.result is not None and hasattr(step.result, "index"):
-            address, name, zone, is_room = step.values["choices"][step.result.index]
-            draft = draft.evolve(members=(*draft.members, Member(address, name, zone, is_room)))
-            if draft.pending_people:
-                return await step.replace_dialog(self.id, draft.to_json())
-        if not draft.required:
-            await step.context.send_activity(
-                "An interview needs at least one required interviewer, not only rooms or optional people."
-            )
-            return await step.replace_dialog(
-                self.id, draft.evolve(extras={**draft.extras, FIXING_PANEL: "1"}).to_json()
-            )
-        await step.context.send_activity(panel_text(draft))  # the panel shown back, by name
-        self._keep(step, draft)
-        if draft.duration_min:
-            return await step.next(None)
-        return await step.prompt(DURATION, _ask("How long is the interview? (15-240 minutes)"))
-
-    async def range_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        draft = self._draft(step)
-        if step.result:
-            draft = draft.evolve(duration_min=parse.parse_duration(str(step.result)))
-        self._keep(step, draft)
-        if draft.range_start:
-            return await step.next(None)
-        options = _ask(
-            f'When? e.g. {dates.examples(self._today(draft))}, or "default" for the next 5 working days.'
-        )
-        options.validations = draft.to_json()  # the validator reads "today" in the manager's zone
-        return await step.prompt(RANGE, options)
-
-    async def zone_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        draft = self._draft(step)
-        if step.result:
-            first, last = dates.read_dates(str(step.result), self._today(draft)).span or (None, None)
-            draft = draft.evolve(range_start=first, range_end=last)
-        self._keep(step, draft)
-        if draft.candidate_zone:
-            return await step.next(None)
-        return await step.prompt(
-            ZONE,
-            _ask(
-                "Which time zone is the candidate in? (e.g. India, London, America/New_York; "
-                'I rank times inside their 08:00-20:00 first; say e.g. "India 09:00-18:00" for '
-                "other hours)"
-            ),
-        )
-
-    async def buffer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        draft = self._draft(step)
-        if step.result:
-            zone, day = parse.parse_zone_and_day(str(step.result)) or (None, None)
-            extras = {**draft.extras, CANDIDATE_DAY_KEY: "-".join(day)} if day else draft.extras
-            draft = draft.evolve(candidate_zone=zone, extras=extras)
-        self._keep(step, draft)
-        if draft.buffer_min is not None:
-            return await step.next(None)
-        return await step.prompt(
-            BUFFER, _ask('Any buffer between meetings, in minutes? Say "none" for no buffer.')
-        )
-
-    async def search_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        draft = self._draft(step)
-        if step.result:
-            draft = draft.evolve(buffer_min=parse.parse_buffer(str(step.result)))
-        await self._services.save_flow(step.context, draft)
-        try:
-            await show_slots(step.context, self._services, draft)
-        except errors.CalendarError as err:
-            await step.context.send_activity(err.message)
-        return await step.end_dialog(draft.to_json())

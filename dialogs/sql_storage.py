@@ -1,7 +1,10 @@
 """A botbuilder ``Storage`` over SQLAlchemy async (SQLite or PostgreSQL) with real eTags.
 
-Table ``bot_state(key TEXT PK, etag TEXT, data TEXT (JSON), updated_at)`` (the Calendar Service's
-migrations create it; tests create it with ``BOT_STATE.metadata.create_all``).
+Table ``bot_state(key TEXT PK, etag TEXT, data TEXT (JSON), updated_at)``: this module owns it. The
+storage creates it when it is missing, before its first read, write or delete (``open``; a checkfirst
+``create_all``, idempotent, and a concurrent creator, e.g. a second bot replica on PostgreSQL that wins
+the race between the check and the CREATE, is tolerated). A database an older Calendar Service migration
+already gave the table is used as it is (same columns).
 
 eTag semantics of ``write`` (per item; ``e_tag`` is a dict key or an attribute):
 
@@ -29,13 +32,16 @@ statements. The engine also serves ``delete`` and the bot's other tables.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
@@ -47,11 +53,10 @@ from botbuilder.dialogs.prompts import PromptOptions
 from botbuilder.dialogs.prompts.oauth_prompt import CallerInfo
 from msrest.serialization import Model
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
 
-from calendar_backend.storage import enable_wal
 from dialogs.state_seal import PREFIX as SEALED_PREFIX
 from dialogs.state_seal import SealError, StateSealer
 
@@ -73,6 +78,7 @@ _SQLITE_SELECT: Final = "SELECT key, etag, data FROM bot_state WHERE key IN ({})
 _SQLITE_UPDATE: Final = "UPDATE bot_state SET etag = ?, data = ?, updated_at = ? WHERE key = ?"
 _SQLITE_INSERT: Final = "INSERT INTO bot_state (key, etag, data, updated_at) VALUES (?, ?, ?, ?)"
 _TAG: Final = "$t"
+_WAL_ATTEMPTS: Final = 20  # brand-new-file race only; ~2 s in all
 _PLAIN_CLASSES: Final[dict[str, type]] = {
     "DialogState": DialogState,
     "DialogInstance": DialogInstance,
@@ -92,9 +98,62 @@ def _sqlite_wal(dbapi_connection: Any, _record: object) -> None:
     """
     cursor = dbapi_connection.cursor()
     try:
-        enable_wal(cursor)
+        _enable_wal(cursor)
     finally:
         cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the database to WAL (persistent in the file: only a brand-new file really switches),
+    then make its files private (``_restrict_files``).
+
+    Two connections opening a brand-new file at once can both hold a shared lock and both want the
+    exclusive one; SQLite then answers one of them "database is locked" at once, without the busy
+    handler (its deadlock rule). That race lasts as long as the other's switch, so retry briefly.
+    """
+    for attempt in range(_WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except Exception as exc:  # sqlite3's OperationalError, or the driver's as SQLAlchemy adapts it
+            if "locked" not in str(exc) or attempt == _WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    _restrict_files(cursor)
+
+
+def _restrict_files(cursor: Any) -> None:
+    """Make the database file and its -wal/-shm/-journal files 0600 (owner only), whichever process
+    created them and under whatever umask (SQLite gives later -wal/-shm files the database's mode)."""
+    cursor.execute("PRAGMA database_list")
+    for row in cursor.fetchall():
+        path = row[2]
+        if row[1] != "main" or not path:
+            continue  # in-memory database
+        for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(name).chmod(0o600)
+
+
+async def create_bot_state(engine: AsyncEngine, *, checkfirst: bool = True) -> None:
+    """Create the ``bot_state`` table when it is missing. Idempotent.
+
+    Two creators at once (two bot replicas starting on one PostgreSQL) can both find the table
+    missing and both CREATE it; the loser's error (duplicate table, or PostgreSQL's unique
+    violation on ``pg_type``) is tolerated when the table exists afterwards. ``checkfirst=False``
+    is that loser's path, for tests.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the table could not be created and does not exist.
+    """
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(METADATA.create_all, checkfirst=checkfirst)
+    except DBAPIError:
+        async with engine.connect() as conn:
+            exists = await conn.run_sync(lambda sync: sa.inspect(sync).has_table(BOT_STATE.name))
+        if not exists:
+            raise
 
 
 def _sqlite_reset(dbapi_connection: Any, _record: object, reset_state: PoolResetState) -> None:
@@ -103,7 +162,7 @@ def _sqlite_reset(dbapi_connection: Any, _record: object, reset_state: PoolReset
 
     SQLAlchemy's default reset always rolls back, which on aiosqlite is one more round trip to the
     driver's thread after every commit and every read (a SELECT opens no transaction in sqlite3),
-    for the engine's users (refusal audits, ``delete``; turns' state has its own connection).
+    for the engine's users (``delete``, nonce pruning; turns' state has its own connection).
     Where that rollback would do something, it still happens; a connection being discarded needs
     none.
     """
@@ -324,6 +383,8 @@ class SqlStorage(Storage):
             dialect
         ).bind_processor(dialect) or (lambda value: value.isoformat())
         self._sqlite: _SqliteFile | None = _SqliteFile(path, busy_timeout_s) if path else None
+        self._is_open = False
+        self._opening = asyncio.Lock()
 
     @staticmethod
     def from_url(url: str, sealer: StateSealer | None = None) -> SqlStorage:
@@ -349,8 +410,18 @@ class SqlStorage(Storage):
 
     @property
     def engine(self) -> AsyncEngine:
-        """The engine (the bot's other tables in the same database use it, e.g. refusal audits)."""
+        """The engine of the bot's database (e.g. form nonces prune their ``bot_state`` rows with it)."""
         return self._engine
+
+    async def open(self) -> None:
+        """Create ``bot_state`` when it is missing (``create_bot_state``); once per instance, and
+        before the first read, write or delete without being asked."""
+        if self._is_open:
+            return
+        async with self._opening:
+            if not self._is_open:
+                await create_bot_state(self._engine)
+                self._is_open = True
 
     async def close(self) -> None:
         """Close the SQLite connection and dispose of the engine's connections."""
@@ -366,6 +437,7 @@ class SqlStorage(Storage):
         """Like ``read``, with each item's stored JSON text (``encode_item``'s form) beside it."""
         if not keys:
             return {}
+        await self.open()
         rows: list[Any]
         if self._sqlite is not None:
             select, params = _SQLITE_SELECT.format(", ".join("?" * len(keys))), list(keys)
@@ -412,6 +484,7 @@ class SqlStorage(Storage):
         """
         if changes is None:
             raise TypeError("changes are required")
+        await self.open()
         if self._sqlite is not None:
             rows = [self._prepare(key, change) for key, change in changes.items()]
             stamp, sqlite = self._sqlite_stamp, self._sqlite
@@ -473,6 +546,7 @@ class SqlStorage(Storage):
         """Delete the given keys (missing keys are ignored)."""
         if not keys:
             return
+        await self.open()
         async with self._engine.begin() as conn:
             await conn.execute(sa.delete(BOT_STATE).where(BOT_STATE.c.key.in_(list(keys))))
 

@@ -5,9 +5,9 @@ the SDK deserialises an ``ErrorResponse`` (no ``.token``) and both ``OAuthPrompt
 ``TeamsSSOTokenExchangeMiddleware`` crash on ``response.token``. Here every exchange result goes
 through ``_token_of`` and a failure answers **412** with a ``TokenExchangeInvokeResponse`` so Teams
 falls back to the sign-in card. The user token is only ever held in local variables, and once in
-the current turn's ``turn_state`` (``schedule_interview.hand_over_token``: the token the sign-in
-prompt just returned, taken by the same turn's directory lookup); it never reaches conversation state,
-storage or a log.
+the current turn's ``turn_state`` (``hand_over_token``: the token the sign-in prompt just returned,
+taken by the same turn's first ``require_user_token``); it never reaches conversation state, storage
+or a log.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from botbuilder.schema import (
 )
 from botframework.connector.auth.user_token_client import UserTokenClient
 from botframework.connector.token_api.models import TokenExchangeRequest
+
+from calendar_backend.errors import ReconnectRequiredError
 
 LOG = logging.getLogger("openslot.bot.sso")
 EXCHANGE_FAILED = "The bot is unable to exchange token. Proceed with regular login."
@@ -66,6 +68,37 @@ async def fetch_user_token(context: TurnContext, connection: str) -> str | None:
         LOG.warning("token service lookup failed")
         return None
     return _token_of(response)
+
+
+_HANDOVER_KEY = "openslot.sign_in_handover"  # a turn_state key, not a secret
+
+
+def hand_over_token(context: TurnContext, token_response: object) -> None:
+    """Let this turn's next ``require_user_token`` use the token the sign-in prompt returned
+    moments ago.
+
+    Asking the token service again in the same turn costs one more round trip (tens of ms against
+    the real service). The token goes only into ``turn_state``: memory that lives for this turn,
+    is never part of conversation state and is dropped with the turn; it is removed on first use.
+    """
+    token = _token_of(token_response)
+    if token is not None:
+        context.turn_state[_HANDOVER_KEY] = token
+
+
+async def require_user_token(context: TurnContext, connection: str) -> str:
+    """The signed-in user's token: the one handed over in this turn (taken), else the token
+    service's (``fetch_user_token``).
+
+    Raises:
+        ReconnectRequiredError: there is none; the caller answers with the reconnect card, as for
+            the Calendar Service's own ``reconnect_required``.
+    """
+    handed = context.turn_state.pop(_HANDOVER_KEY, None)
+    token = handed if isinstance(handed, str) else await fetch_user_token(context, connection)
+    if token is None:
+        raise ReconnectRequiredError
+    return token
 
 
 async def exchange_sso_token(context: TurnContext, connection: str, sso_token: str) -> str | None:
@@ -130,14 +163,14 @@ class SafeOAuthPrompt(OAuthPrompt):
 
     async def _recognize_token(self, dialog_context: DialogContext) -> PromptRecognizerResult:
         context = dialog_context.context
-        if OAuthPrompt._is_teams_verification_invoke(context) and not _valid_verify_state(context):
+        if self._is_teams_verification_invoke(context) and not _valid_verify_state(context):
             await context.send_activity(
                 Activity(  # the SDK would crash on a non-object value
                     type=ActivityTypes.invoke_response, value=InvokeResponse(status=HTTPStatus.NOT_FOUND)
                 )
             )
             return PromptRecognizerResult()
-        if not OAuthPrompt._is_token_exchange_request_invoke(context):
+        if not self._is_token_exchange_request_invoke(context):
             return await super()._recognize_token(dialog_context)
         value = _exchange_value(context)
         exchange_id, sso = value.get("id"), value.get("token")

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 MAX_FLOWS: Final = 20
+DEFAULT_DURATION_MIN: Final = 30  # an interview's length when the manager gave none
 
 
 class FlowStatus(StrEnum):
@@ -56,6 +57,16 @@ class ScheduleDraft:
     interview_id: str | None = None
     booked_slot_id: str | None = None
     extras: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def length_min(self) -> int:
+        """The interview's length in minutes: ``duration_min``, else ``DEFAULT_DURATION_MIN``."""
+        return self.duration_min or DEFAULT_DURATION_MIN
+
+    @property
+    def length(self) -> timedelta:
+        """``length_min`` as a ``timedelta``."""
+        return timedelta(minutes=self.length_min)
 
     @property
     def interviewers(self) -> tuple[Member, ...]:

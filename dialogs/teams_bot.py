@@ -22,7 +22,7 @@ from cards.welcome import build_welcome
 from dialogs.card_actions import handle_card_action, my_interviews_card
 from dialogs.edits import EditField
 from dialogs.main_dialog import MainDialog
-from dialogs.schedule_interview import picked_people_text
+from dialogs.panel import picked_people_text
 from dialogs.services import (
     CARD_CONTENT_TYPE,
     DialogServices,
@@ -87,7 +87,11 @@ class MessageInvokeResponse(AdaptiveCardInvokeResponse):
     (``invoke 501``). This subclass serialises ``value`` as a plain string.
     """
 
-    _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map, "value": {"key": "value", "type": "str"}}
+    _attribute_map = {  # AdaptiveCardInvokeResponse's, with value a string
+        "status_code": {"key": "statusCode", "type": "int"},
+        "type": {"key": "type", "type": "str"},
+        "value": {"key": "value", "type": "str"},
+    }
 
 
 def message_response(text: str) -> AdaptiveCardInvokeResponse:

@@ -111,7 +111,7 @@ def slot_picker_view(draft: ScheduleDraft, result: SlotsResult, page: int = 1) -
         flow=draft.flow,
         candidate=candidate_of(draft),
         interviewers=tuple(_person(m) for m in draft.interviewers),
-        duration=timedelta(minutes=draft.duration_min or 30),
+        duration=draft.length,
         zones=zones_of(draft),
         slots=slots,
         blockers=blockers,
@@ -126,7 +126,7 @@ def slot_picker_view(draft: ScheduleDraft, result: SlotsResult, page: int = 1) -
 def slot_of(draft: ScheduleDraft, slot_id: str) -> SlotView:
     """The slot a ``slot_id`` stands for, with the draft's duration. Raises ``ValueError``."""
     start = slot_start_from(slot_id)
-    return SlotView(slot_id, start, start + timedelta(minutes=draft.duration_min or 30))
+    return SlotView(slot_id, start, start + draft.length)
 
 
 def confirmation_view(draft: ScheduleDraft, slot_id: str) -> ConfirmationView:

@@ -1,18 +1,22 @@
-"""dialogs/conversation.mmd matches the code: dialog steps, global commands, edits, card verbs."""
+"""dialogs/conversation.mmd matches the code: MainDialog's steps, ScheduleInterviewDialog's declared
+state table (states and every transition, derived from the table), global commands, edits, card verbs."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from botbuilder.core import ConversationState
 from botbuilder.dialogs import WaterfallDialog
 
 from cards.actions import Verb
 from dialogs.edits import ASKED_BY, EditField
 from dialogs.main_dialog import CANCEL_WORDS, GLOBAL_WORDS, HELP_WORDS, MainDialog
-from dialogs.schedule_interview import ScheduleInterviewDialog
+from dialogs.schedule_interview import SCHEDULE_TABLE
+from dialogs.services import DialogServices
 from dialogs.sql_storage import SqlStorage
-from tests.bot.conftest import FakeCalendarService, make_bot
+from dialogs.state_table import END, edges
+from tests.bot.conftest import CONNECTION, FakeCalendarService
 
 DIAGRAM = Path(__file__).resolve().parents[2] / "dialogs" / "conversation.mmd"
 _EDGE = re.compile(r"^\s*(\S+)\s+-->\s+(\S+)(?:\s*:\s*(.*))?$")
@@ -38,19 +42,32 @@ def _edges() -> list[tuple[str, str, str]]:
     return [(m.group(1), m.group(2), m.group(3) or "") for line in _lines() if (m := _EDGE.match(line))]
 
 
-async def _steps(dialog_type: type, storage: SqlStorage) -> set[str]:
-    bot = make_bot(storage, FakeCalendarService())
-    main = bot._dialog
-    owner = main if dialog_type is MainDialog else await main.find_dialog(dialog_type.__name__)
-    waterfall = await owner.find_dialog(owner.initial_dialog_id)
+async def _main_steps(storage: SqlStorage) -> set[str]:
+    main = MainDialog(DialogServices(FakeCalendarService(), CONNECTION, ConversationState(storage)))
+    waterfall = await main.find_dialog(main.initial_dialog_id)
     assert isinstance(waterfall, WaterfallDialog)
     return {step.__name__.removesuffix("_step") for step in waterfall._steps}
 
 
-async def test_dialog_states_are_the_waterfall_steps(storage: SqlStorage) -> None:
-    groups = _classes()
-    assert await _steps(MainDialog, storage) == groups["mainDialog"]
-    assert await _steps(ScheduleInterviewDialog, storage) == groups["scheduleDialog"]
+async def test_main_dialog_states_are_its_waterfall_steps(storage: SqlStorage) -> None:
+    assert await _main_steps(storage) == _classes()["mainDialog"]
+
+
+def test_schedule_dialog_states_are_the_table() -> None:
+    assert {state.name for state in SCHEDULE_TABLE} == _classes()["scheduleDialog"]
+
+
+def test_every_transition_of_the_table_is_drawn_and_nothing_else() -> None:
+    """The edges leaving the schedule states are the table's transitions, label for label."""
+    states = {state.name for state in SCHEDULE_TABLE}
+    drawn = sorted((src, dst, label) for src, dst, label in _edges() if src in states)
+    assert drawn == sorted(edges(SCHEDULE_TABLE))
+
+
+def test_every_transition_goes_to_a_drawn_state() -> None:
+    drawn = {s for src, dst, _ in _edges() for s in (src, dst)}
+    for src, dst, _label in edges(SCHEDULE_TABLE):
+        assert dst == END or dst in drawn, (src, dst)
 
 
 def test_every_state_belongs_to_a_dialog_or_is_a_card() -> None:

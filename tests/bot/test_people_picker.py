@@ -20,7 +20,7 @@ from botbuilder.schema import Activity
 
 from calendar_backend.contract import PersonOut
 from cards.people_picker import build_people_picker
-from dialogs.schedule_interview import picked_people_text
+from dialogs.panel import picked_people_text
 from dialogs.sql_storage import SqlStorage
 from tests.bot.conftest import DIRECTORY, FakeCalendarService, make_adapter, make_bot
 from tests.bot.test_schedule_dialog import cards, say, texts
