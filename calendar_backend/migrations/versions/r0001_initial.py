@@ -137,6 +137,10 @@ def _audit_and_bot_tables() -> None:
         sa.Column("prev_signature", sa.String(64), nullable=False),
         sa.Column("signature", sa.String(64), nullable=False),
     )
+    # The bot owns bot_state (dialogs/sql_storage.py creates it when missing); a bot that answered a
+    # turn before the Calendar Service's first migration may have created it already.
+    if sa.inspect(op.get_bind()).has_table("bot_state"):
+        return
     op.create_table(
         "bot_state",
         sa.Column("key", sa.String(512), primary_key=True),
