@@ -247,7 +247,7 @@ async def test_recovery_moves_the_candidate_event_with_a_settled_hold(calendar_s
     move and brings the candidate's own invite to the same time, with an audit row."""
     from calendar_backend import storage
     from calendar_backend.__main__ import build_reconciler
-    from calendar_backend.booking import _times
+    from calendar_backend.invites import event_times as _times
 
     stack = calendar_stack
     interview, slot = await _booked(stack, "settle")
