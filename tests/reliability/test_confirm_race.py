@@ -21,7 +21,7 @@ import pytest
 from calendar_backend import storage
 from calendar_backend.__main__ import Runtime, build_clients, build_reconciler
 from calendar_backend.auth import Principal
-from calendar_backend.contract import format_time
+from calendar_backend.contract import CreateInterviewRequest, format_time
 from calendar_backend.errors import SlotTakenError
 from calendar_backend.graph import CallStats, GraphClient
 from calendar_backend.service import CalendarService
@@ -71,7 +71,7 @@ def _principal(assertion: str) -> Principal:
     return Principal(str(claims["tid"]), str(claims["oid"]), frozenset({"access_as_user"}))
 
 
-async def _request(stack: Stack, key: str) -> dict[str, Any]:
+async def _request(stack: Stack, key: str) -> CreateInterviewRequest:
     start, end = next_week(datetime.now(UTC))
     status, doc = await stack.post(
         "/v1/slots/find",
@@ -80,13 +80,15 @@ async def _request(stack: Stack, key: str) -> dict[str, Any]:
     )
     assert status == 200, doc
     slot = doc["slots"][2]
-    return {
-        "candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
-        "interviewers": [MEGAN],
-        "start": slot["start"],
-        "end": slot["end"],
-        "idempotency_key": key,
-    }
+    return CreateInterviewRequest.from_json(
+        {
+            "candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
+            "interviewers": [MEGAN],
+            "start": slot["start"],
+            "end": slot["end"],
+            "idempotency_key": key,
+        }
+    )
 
 
 async def _rows(stack: Stack) -> list[storage.InterviewRow]:
