@@ -226,7 +226,7 @@ async def _audit_denial(
         if skipped:
             reason = f"{reason}:skipped:{skipped}"
     try:
-        await request.app[SERVICE_KEY].audit_denial(
+        await request.app[SERVICE_KEY].tenancy.audit_denial(
             tenant_id, _operation_of(request), reason, request[REQUEST_ID], actor_oid
         )
     except Exception:  # an audit failure must not turn a 401 into a 500
@@ -304,45 +304,47 @@ async def openapi(_c: Call) -> web.Response:
 
 async def find_slots(c: Call) -> web.Response:
     req = contract.FindSlotsRequest.from_json(c.body)
-    return _json((await c.service.find_slots(c.user, c.assertion, req, c.request_id)).to_json())
+    return _json((await c.service.search.find_slots(c.user, c.assertion, req, c.request_id)).to_json())
 
 
 async def create_interview(c: Call) -> web.Response:
     req = contract.CreateInterviewRequest.from_json(c.body)
-    return _json((await c.service.create_interview(c.user, c.assertion, req, c.request_id)).to_json(), 201)
+    return _json((await c.service.interviews.create(c.user, c.assertion, req, c.request_id)).to_json(), 201)
 
 
 async def list_interviews(c: Call) -> web.Response:
-    rows = await c.service.list_interviews(c.user, c.assertion, c.request_id)
+    rows = await c.service.interviews.list_upcoming(c.user, c.assertion, c.request_id)
     return _json({"interviews": [r.to_json() for r in rows]})
 
 
 async def cancel_interview(c: Call) -> web.Response:
-    return _json((await c.service.cancel_interview(c.user, c.assertion, c.path_id(), c.request_id)).to_json())
+    return _json(
+        (await c.service.interviews.cancel(c.user, c.assertion, c.path_id(), c.request_id)).to_json()
+    )
 
 
 async def reschedule_interview(c: Call) -> web.Response:
     req = contract.RescheduleRequest.from_json(c.body)
-    out = await c.service.reschedule_interview(c.user, c.assertion, c.path_id(), req, c.request_id)
+    out = await c.service.interviews.reschedule(c.user, c.assertion, c.path_id(), req, c.request_id)
     return _json(out.to_json())
 
 
 async def resolve_people(c: Call) -> web.Response:
-    results = await c.service.resolve_people(c.user, c.assertion, c.body["queries"], c.request_id)
+    results = await c.service.directory.resolve_people(c.user, c.assertion, c.body["queries"], c.request_id)
     return _json({"results": [[p.to_json() for p in r] for r in results]})
 
 
 async def my_settings(c: Call) -> web.Response:
-    return _json({"time_zone": await c.service.my_time_zone(c.user, c.assertion, c.request_id)})
+    return _json({"time_zone": await c.service.directory.my_time_zone(c.user, c.assertion, c.request_id)})
 
 
 async def check_people(c: Call) -> web.Response:
-    results = await c.service.check_people(c.user, c.assertion, c.body["queries"], c.request_id)
+    results = await c.service.directory.check_people(c.user, c.assertion, c.body["queries"], c.request_id)
     return _json({"people": [r.to_json() for r in results]})
 
 
 async def disconnect(c: Call) -> web.Response:
-    await c.service.disconnect(c.user, c.request_id)
+    await c.service.tenancy.disconnect(c.user, c.request_id)
     return _json({"status": "disconnected"})
 
 

@@ -121,7 +121,7 @@ async def test_reconciler_failing_the_row_mid_create_cancels_the_new_event(
         req = await _request(stack, "race-1")
         assertion = stack.token()
         with pytest.raises(SlotTakenError) as caught:
-            await service.create_interview(_principal(assertion), assertion, req, "rq-1")
+            await service.interviews.create(_principal(assertion), assertion, req, "rq-1")
         assert caught.value.status == 409
         assert [
             e
@@ -141,7 +141,7 @@ async def test_reconciler_failing_the_row_mid_create_cancels_the_new_event(
         assert [r.status for r in await _rows(stack)] == [storage.InterviewStatus.FAILED]
         # The manager's retry (same key) books cleanly with a new transactionId.
         plain = _service(stack, InterleavedGraph(stack.runtime))
-        booked = await plain.create_interview(_principal(assertion), assertion, req, "rq-2")
+        booked = await plain.interviews.create(_principal(assertion), assertion, req, "rq-2")
         assert booked.status == "confirmed"
         assert [e["id"] for e in _live(stack)] == [booked.event_id]
 
@@ -159,7 +159,7 @@ async def test_reconciler_confirming_the_same_event_mid_create_keeps_it(
         service = _service(stack, InterleavedGraph(stack.runtime, after=reconcile_after))
         req = await _request(stack, "race-2")
         assertion = stack.token()
-        booked = await service.create_interview(_principal(assertion), assertion, req, "rq-3")
+        booked = await service.interviews.create(_principal(assertion), assertion, req, "rq-3")
         assert booked.status == "confirmed"
         assert [e["id"] for e in _live(stack)] == [booked.event_id]
         assert [r.status for r in await _rows(stack)] == [storage.InterviewStatus.CONFIRMED]
