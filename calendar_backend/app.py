@@ -23,6 +23,13 @@ from jsonschema import Draft202012Validator
 
 from calendar_backend import contract
 from calendar_backend.auth import Principal, TokenValidator
+from calendar_backend.contract import (
+    CandidateRequest,
+    CreateInterviewRequest,
+    CreateOfferRequest,
+    FindSlotsRequest,
+    RescheduleRequest,
+)
 from calendar_backend.errors import (
     AuthError,
     CalendarError,
@@ -263,7 +270,8 @@ class Call:
         return self.request.app[SERVICE_KEY]
 
     @property
-    def request_id(self) -> str:
+    def rid(self) -> str:
+        """The request id (audit rows and logs)."""
         return self.request[REQUEST_ID]
 
     def path_id(self) -> str:
@@ -274,12 +282,13 @@ class Call:
         return value
 
 
-UseCase = Callable[[Call], Awaitable[web.Response]]
+UseCase = Callable[[Call], Awaitable[Any]]  # a request past its locks -> the JSON answer
 _PATH_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # the pattern the OpenAPI document pins
 
 
 class Route(NamedTuple):
-    """One operation: ``schema`` names its pinned body schema (lock 3; ``None``: no body read)."""
+    """One operation: ``schema`` names its pinned body schema (lock 3; ``None``: no body is read);
+    ``auth`` what stands for lock 1; ``status`` the status of a success."""
 
     method: str
     path: str
@@ -287,153 +296,139 @@ class Route(NamedTuple):
     run: UseCase
     summary: str
     auth: Auth = Auth.USER
+    status: int = 200
 
 
-def _json(doc: Any, status: int = 200) -> web.Response:
-    return web.json_response(doc, status=status)
+# ---- use cases: one call each over the service ---------------------------------------------------
+async def health(_c: Call) -> Any:
+    return {"status": "ok", "version": contract.API_VERSION}
 
 
-# ---- use cases: one line each over the service -----------------------------------------------------
-async def health(_c: Call) -> web.Response:
-    return _json({"status": "ok", "version": contract.API_VERSION})
+async def openapi(_c: Call) -> Any:
+    return build_openapi()
 
 
-async def openapi(_c: Call) -> web.Response:
-    return _json(build_openapi())
+async def find_slots(c: Call) -> Any:
+    return (
+        await c.service.search.find_slots(c.user, c.assertion, FindSlotsRequest.from_json(c.body), c.rid)
+    ).to_json()
 
 
-async def find_slots(c: Call) -> web.Response:
-    req = contract.FindSlotsRequest.from_json(c.body)
-    return _json((await c.service.search.find_slots(c.user, c.assertion, req, c.request_id)).to_json())
+async def create_interview(c: Call) -> Any:
+    return (
+        await c.service.interviews.create(
+            c.user, c.assertion, CreateInterviewRequest.from_json(c.body), c.rid
+        )
+    ).to_json()
 
 
-async def create_interview(c: Call) -> web.Response:
-    req = contract.CreateInterviewRequest.from_json(c.body)
-    return _json((await c.service.interviews.create(c.user, c.assertion, req, c.request_id)).to_json(), 201)
+async def list_interviews(c: Call) -> Any:
+    return {
+        "interviews": [
+            r.to_json() for r in await c.service.interviews.list_upcoming(c.user, c.assertion, c.rid)
+        ]
+    }
 
 
-async def list_interviews(c: Call) -> web.Response:
-    rows = await c.service.interviews.list_upcoming(c.user, c.assertion, c.request_id)
-    return _json({"interviews": [r.to_json() for r in rows]})
+async def cancel_interview(c: Call) -> Any:
+    return (await c.service.interviews.cancel(c.user, c.assertion, c.path_id(), c.rid)).to_json()
 
 
-async def cancel_interview(c: Call) -> web.Response:
-    return _json(
-        (await c.service.interviews.cancel(c.user, c.assertion, c.path_id(), c.request_id)).to_json()
-    )
+async def reschedule_interview(c: Call) -> Any:
+    return (
+        await c.service.interviews.reschedule(
+            c.user, c.assertion, c.path_id(), RescheduleRequest.from_json(c.body), c.rid
+        )
+    ).to_json()
 
 
-async def reschedule_interview(c: Call) -> web.Response:
-    req = contract.RescheduleRequest.from_json(c.body)
-    out = await c.service.interviews.reschedule(c.user, c.assertion, c.path_id(), req, c.request_id)
-    return _json(out.to_json())
+async def resolve_people(c: Call) -> Any:
+    return {
+        "results": [
+            [p.to_json() for p in r]
+            for r in await c.service.directory.resolve_people(c.user, c.assertion, c.body["queries"], c.rid)
+        ]
+    }
 
 
-async def resolve_people(c: Call) -> web.Response:
-    results = await c.service.directory.resolve_people(c.user, c.assertion, c.body["queries"], c.request_id)
-    return _json({"results": [[p.to_json() for p in r] for r in results]})
+async def my_settings(c: Call) -> Any:
+    return {"time_zone": await c.service.directory.my_time_zone(c.user, c.assertion, c.rid)}
 
 
-async def my_settings(c: Call) -> web.Response:
-    return _json({"time_zone": await c.service.directory.my_time_zone(c.user, c.assertion, c.request_id)})
+async def check_people(c: Call) -> Any:
+    return {
+        "people": [
+            r.to_json()
+            for r in await c.service.directory.check_people(c.user, c.assertion, c.body["queries"], c.rid)
+        ]
+    }
 
 
-async def check_people(c: Call) -> web.Response:
-    results = await c.service.directory.check_people(c.user, c.assertion, c.body["queries"], c.request_id)
-    return _json({"people": [r.to_json() for r in results]})
-
-
-async def disconnect(c: Call) -> web.Response:
-    await c.service.tenancy.disconnect(c.user, c.request_id)
-    return _json({"status": "disconnected"})
+async def disconnect(c: Call) -> Any:
+    await c.service.tenancy.disconnect(c.user, c.rid)
+    return {"status": "disconnected"}
 
 
 # ---- candidate offers (offers.py: the manager's side; candidate.py: the link holder's) -------------
-async def create_offer(c: Call) -> web.Response:
-    return _json(
-        (await c.service.offers.create_offer(c.user, c.assertion, c.body, c.request_id)).to_json(), 201
-    )
+async def create_offer(c: Call) -> Any:
+    return (
+        await c.service.offers.create_offer(c.user, c.assertion, CreateOfferRequest.from_json(c.body), c.rid)
+    ).to_json()
 
 
-async def list_offers(c: Call) -> web.Response:
-    return _json({"offers": [r.to_json() for r in await c.service.offers.list_offers(c.user)]})
+async def list_offers(c: Call) -> Any:
+    return {"offers": [r.to_json() for r in await c.service.offers.list_offers(c.user)]}
 
 
-async def revoke_offer(c: Call) -> web.Response:
-    return _json((await c.service.offers.revoke_offer(c.user, c.path_id(), c.request_id)).to_json())
+async def revoke_offer(c: Call) -> Any:
+    return (await c.service.offers.revoke_offer(c.user, c.path_id(), c.rid)).to_json()
 
 
-async def candidate_slots(c: Call) -> web.Response:
-    return _json(await c.service.candidate.slots(c.body, c.request_id))
+async def candidate_slots(c: Call) -> Any:
+    return await c.service.candidate.slots(CandidateRequest.from_json(c.body), c.rid)
 
 
-async def candidate_book(c: Call) -> web.Response:
-    return _json(await c.service.candidate.book(c.body, c.request_id), 201)
+async def candidate_book(c: Call) -> Any:
+    return await c.service.candidate.book(CandidateRequest.from_json(c.body), c.rid)
 
 
-async def candidate_cancel(c: Call) -> web.Response:
-    return _json(await c.service.candidate.cancel(c.body, c.request_id))
+async def candidate_cancel(c: Call) -> Any:
+    return await c.service.candidate.cancel(CandidateRequest.from_json(c.body), c.rid)
 
 
-async def candidate_reschedule(c: Call) -> web.Response:
-    return _json(await c.service.candidate.reschedule(c.body, c.request_id))
+async def candidate_reschedule(c: Call) -> Any:
+    return await c.service.candidate.reschedule(CandidateRequest.from_json(c.body), c.rid)
 
 
-_LINK = Auth.CAPABILITY
+_PUBLIC, _LINK = Auth.NONE, Auth.CAPABILITY
+# fmt: off
 ROUTES: list[Route] = [
-    Route("GET", "/v1/health", None, health, "Liveness", Auth.NONE),
-    Route("GET", "/v1/openapi.json", None, openapi, "This document", Auth.NONE),
+    Route("GET", "/v1/health", None, health, "Liveness", _PUBLIC),
+    Route("GET", "/v1/openapi.json", None, openapi, "This document", _PUBLIC),
     Route("POST", "/v1/slots/find", "find_slots", find_slots, "Open slots for a panel"),
-    Route("POST", "/v1/interviews", "create_interview", create_interview, "Book an interview"),
+    Route("POST", "/v1/interviews", "create_interview", create_interview, "Book an interview", status=201),
     Route("GET", "/v1/interviews", None, list_interviews, "My upcoming interviews"),
     Route("POST", "/v1/interviews/{id}/cancel", "cancel_interview", cancel_interview, "Cancel"),
-    Route(
-        "POST",
-        "/v1/interviews/{id}/reschedule",
-        "reschedule_interview",
-        reschedule_interview,
-        "Move to a new time",
-    ),
-    Route(
-        "POST",
-        "/v1/directory/resolve",
-        "resolve_people",
-        resolve_people,
-        "Resolve typed names to people and rooms",
-    ),
-    Route(
-        "POST",
-        "/v1/directory/check",
-        "check_people",
-        check_people,
-        "Resolve and check a panel: per name found, enabled, mailbox, readable, allowed, duplicate",
-    ),
+    Route("POST", "/v1/interviews/{id}/reschedule", "reschedule_interview", reschedule_interview,
+          "Move to a new time"),
+    Route("POST", "/v1/directory/resolve", "resolve_people", resolve_people,
+          "Resolve typed names to people and rooms"),
+    Route("POST", "/v1/directory/check", "check_people", check_people,
+          "Resolve and check a panel: per name found, enabled, mailbox, readable, allowed, duplicate"),
     Route("POST", "/v1/me/disconnect", "empty", disconnect, "Delete my stored tokens"),
     Route("GET", "/v1/me/settings", None, my_settings, "My mailbox time zone (IANA)"),
-    Route("POST", "/v1/offers", "create_offer", create_offer, "Create a candidate booking link"),
+    Route("POST", "/v1/offers", "create_offer", create_offer, "Create a candidate booking link", status=201),
     Route("GET", "/v1/offers", None, list_offers, "My candidate booking links"),
     Route("POST", "/v1/offers/{id}/revoke", "empty", revoke_offer, "Revoke a booking link"),
-    Route(
-        "POST",
-        "/v1/candidate/slots",
-        "candidate_slots",
-        candidate_slots,
-        "Open times of an offer (capability token in the body)",
-        _LINK,
-    ),
-    Route("POST", "/v1/candidate/book", "candidate_book", candidate_book, "Book an offer once", _LINK),
-    Route(
-        "POST", "/v1/candidate/cancel", "candidate_change", candidate_cancel, "Cancel a booked offer", _LINK
-    ),
-    Route(
-        "POST",
-        "/v1/candidate/reschedule",
-        "candidate_change",
-        candidate_reschedule,
-        "Move a booked offer",
-        _LINK,
-    ),
+    Route("POST", "/v1/candidate/slots", "candidate_slots", candidate_slots,
+          "Open times of an offer (capability token in the body)", _LINK),
+    Route("POST", "/v1/candidate/book", "candidate_book", candidate_book, "Book an offer once", _LINK, 201),
+    Route("POST", "/v1/candidate/cancel", "candidate_change", candidate_cancel, "Cancel a booked offer",
+          _LINK),
+    Route("POST", "/v1/candidate/reschedule", "candidate_change", candidate_reschedule, "Move a booked offer",
+          _LINK),
 ]
+# fmt: on
 
 
 def _endpoint(route: Route) -> Handler:
@@ -443,7 +438,9 @@ def _endpoint(route: Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         principal, assertion = await _principal(request) if route.auth is Auth.USER else (None, "")
         body = await _payload(request, route.schema, principal) if route.schema else {}
-        return await route.run(Call(request, principal, assertion, body))
+        return web.json_response(
+            await route.run(Call(request, principal, assertion, body)), status=route.status
+        )
 
     handle.__name__ = route.run.__name__
     return handle
@@ -452,10 +449,11 @@ def _endpoint(route: Route) -> Handler:
 def build_openapi() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the API, generated from the pinned schemas."""
     paths: dict[str, Any] = {}
-    for method, path, schema, run, summary, _auth in ROUTES:
+    for route in ROUTES:
+        method, path, schema = route.method, route.path, route.schema
         op: dict[str, Any] = {
-            "summary": summary,
-            "operationId": run.__name__,
+            "summary": route.summary,
+            "operationId": route.run.__name__,
             "responses": {
                 "200": {"description": "OK", "content": {"application/json": {"schema": {}}}},
                 "201": {"description": "Created"},
@@ -471,7 +469,7 @@ def build_openapi() -> dict[str, Any]:
                 "504": {"description": "Microsoft 365 unavailable"},
             },
         }
-        if path not in ("/v1/health", "/v1/openapi.json") and not path.startswith("/v1/candidate/"):
+        if route.auth is Auth.USER:
             op["security"] = [{"entra": []}]
         if "{id}" in path:
             op["parameters"] = [

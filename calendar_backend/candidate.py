@@ -30,7 +30,7 @@ from typing import Any
 from calendar_backend import storage
 from calendar_backend.auth import Principal
 from calendar_backend.booking import Bookings, CandidateInvite, Writer
-from calendar_backend.contract import SlotsResult, format_time, parse_window
+from calendar_backend.contract import CandidateRequest, SlotsResult, format_time, parse_window, parse_zone
 from calendar_backend.crypto import CredentialCipher
 from calendar_backend.directory import Directory
 from calendar_backend.errors import (
@@ -46,7 +46,6 @@ from calendar_backend.offers import (
     OfferPrivate,
     effective_status,
     hash_capability,
-    iana_zone,
     reference_allowed,
     slot_id,
 )
@@ -83,16 +82,16 @@ class CandidateLink:
         self._search = search
         self._bookings = bookings
 
-    async def slots(self, req: dict[str, Any], request_id: str) -> dict[str, Any]:
+    async def slots(self, req: CandidateRequest, request_id: str) -> dict[str, Any]:
         """The offer as the candidate may see it, with open slots computed live when open.
 
         Raises:
             NotFoundError: unknown token. GoneError: expired or revoked.
         """
-        offer = await self._offer_for(req["token"])
+        offer = await self._offer_for(req.token)
         private = self._private(offer)
-        zone = req.get("time_zone")
-        doc = self._offer_doc(offer, private, iana_zone("time_zone", zone) if zone is not None else None)
+        zone = req.time_zone
+        doc = self._offer_doc(offer, private, parse_zone("time_zone", zone) if zone is not None else None)
         if offer.status is storage.OfferStatus.BOOKED:
             interview = await self._interview_of(offer)
             doc["booking"] = _booking_doc(interview)
@@ -102,21 +101,23 @@ class CandidateLink:
         doc["slots"] = [_slot_doc(s.start, s.end) for s in (await self._live_slots(offer, request_id)).slots]
         return doc
 
-    async def book(self, req: dict[str, Any], request_id: str) -> dict[str, Any]:
+    async def book(self, req: CandidateRequest, request_id: str) -> dict[str, Any]:
         """Book the offer's interview at ``start``; at most once per link.
 
         Raises:
             ConflictError: the link was already used. SlotTakenError (with ``fresh``): the slot
             is no longer free. ValidationError: not a slot of this offer, or no email known.
         """
-        offer = await self._offer_for(req["token"])
+        if req.start is None:  # the schema requires it
+            raise ValidationError("start", "is missing a required field")
+        offer = await self._offer_for(req.token)
         if offer.status is not storage.OfferStatus.OPEN:
             raise ConflictError("This link was already used to book an interview.")
         private = self._private(offer)
-        email = private.candidate_email or req.get("email", "")
+        email = private.candidate_email or req.email
         if not email:
             raise ValidationError("email", "is required")
-        start, end = self._slot_bounds(offer, req["start"])
+        start, end = self._slot_bounds(offer, req.start)
         ctx, token = await self._app_token(offer, "offer.book", request_id)
         if not private.candidate_email:
             await self._outside_tenant(offer, token, email, request_id)
@@ -163,7 +164,7 @@ class CandidateLink:
             raise
         return await self._outcome(offer, private, "booked", row.id)
 
-    async def cancel(self, req: dict[str, Any], request_id: str) -> dict[str, Any]:
+    async def cancel(self, req: CandidateRequest, request_id: str) -> dict[str, Any]:
         """Cancel the booked interview (before the cut-off); attendees get Outlook's notice.
 
         The cancel counts one change. The link then opens again (``reopened`` in the answer) when
@@ -172,7 +173,7 @@ class CandidateLink:
         Raises:
             ConflictError: nothing booked, or past the cut-off.
         """
-        offer, interview = await self._changeable(req["token"], count=False)
+        offer, interview = await self._changeable(req.token, count=False)
         _ctx, token = await self._app_token(offer)
         writer = Writer(None, offer.tenant_id, token, offer.organizer_upn, request_id)
         reopened = False
@@ -193,17 +194,17 @@ class CandidateLink:
         outcome = await self._outcome(offer, self._private(offer), "cancelled", interview.id)
         return {**outcome, "reopened": reopened}
 
-    async def reschedule(self, req: dict[str, Any], request_id: str) -> dict[str, Any]:
+    async def reschedule(self, req: CandidateRequest, request_id: str) -> dict[str, Any]:
         """Move the booked interview to another open slot (limit and cut-off apply).
 
         Raises:
             ValidationError: no ``start``. ConflictError: limit or cut-off reached.
             SlotTakenError (with ``fresh``): the new slot is not free.
         """
-        if "start" not in req:
+        if req.start is None:
             raise ValidationError("start", "is missing a required field")
-        offer, interview = await self._changeable(req["token"], count=True)
-        start, end = self._slot_bounds(offer, req["start"])
+        offer, interview = await self._changeable(req.token, count=True)
+        start, end = self._slot_bounds(offer, req.start)
         _ctx, token = await self._app_token(offer, "offer.reschedule", request_id)
         await self._require_offered(
             offer, token, start, end, request_id, "offer.reschedule", ignore=(interview.start, interview.end)

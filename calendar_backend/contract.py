@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calendar_backend.errors import ValidationError
 
@@ -349,6 +349,7 @@ class OfferOut:
 
 # ---- typed requests: parsed once at the edge, after the schema (lock 3) -------------------------
 MAX_WINDOW = timedelta(days=61)
+DEFAULT_DAY_HOURS = (8, 20)  # a candidate's day in their zone, when the manager names none
 
 
 def parse_wire_time(field: str, raw: str) -> datetime:
@@ -378,6 +379,19 @@ def parse_window(start_raw: str, end_raw: str) -> tuple[datetime, datetime]:
     if end - start > MAX_WINDOW:
         raise ValidationError("end", "the window may span at most 61 days")
     return start, end
+
+
+def parse_zone(field: str, name: str) -> str:
+    """``name`` if it is an IANA zone this host knows.
+
+    Raises:
+        ValidationError: on ``field``.
+    """
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Europe" is a directory
+        raise ValidationError(field, "is not a known time zone") from exc
+    return name
 
 
 def candidate_day_of(req: Mapping[str, Any]) -> CandidateDay | None:
@@ -484,3 +498,71 @@ class RescheduleRequest:
     def from_json(doc: Mapping[str, Any]) -> RescheduleRequest:
         """Parse a schema-valid body. Raises: ValidationError (window)."""
         return RescheduleRequest(*parse_window(doc["start"], doc["end"]))
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOfferRequest:
+    """``POST /v1/offers``: a candidate link. Interviewers are lower-cased; zones are IANA names
+    this host knows; ``expires_in_hours`` ``None``: the service's default."""
+
+    interviewers: tuple[str, ...]
+    duration_min: int
+    window_start: datetime
+    window_end: datetime
+    candidate_name: str
+    candidate_email: str = ""
+    candidate_time_zone: str = "UTC"
+    manager_time_zone: str = "UTC"
+    show_interviewer_names: bool = False
+    expires_in_hours: int | None = None
+    conversation_ref: dict[str, Any] | None = None
+    role: str = ""
+    day_hours: tuple[int, int] = DEFAULT_DAY_HOURS
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> CreateOfferRequest:
+        """Parse a schema-valid body. Raises: ValidationError (window, zones, day hours)."""
+        start, end = parse_window(doc["window_start"], doc["window_end"])
+        manager_zone = parse_zone("manager_time_zone", doc.get("manager_time_zone", "UTC"))
+        candidate_zone = parse_zone("candidate_time_zone", doc.get("candidate_time_zone", "UTC"))
+        day_hours = (
+            int(doc.get("day_start_hour", DEFAULT_DAY_HOURS[0])),
+            int(doc.get("day_end_hour", DEFAULT_DAY_HOURS[1])),
+        )
+        if day_hours[0] >= day_hours[1]:
+            raise ValidationError("day_end_hour", "must be after day_start_hour")
+        hours = doc.get("expires_in_hours")
+        return CreateOfferRequest(
+            interviewers=tuple(a.lower() for a in doc["interviewers"]),
+            duration_min=int(doc["duration_min"]),
+            window_start=start,
+            window_end=end,
+            candidate_name=doc["candidate_name"],
+            candidate_email=doc.get("candidate_email", ""),
+            candidate_time_zone=candidate_zone,
+            manager_time_zone=manager_zone,
+            show_interviewer_names=bool(doc.get("show_interviewer_names", False)),
+            expires_in_hours=None if hours is None else int(hours),
+            conversation_ref=doc.get("conversation_ref"),
+            role=str(doc.get("role", "")),
+            day_hours=day_hours,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRequest:
+    """``POST /v1/candidate/*``: the capability ``token`` and what the operation takes.
+
+    ``start`` and ``time_zone`` stay as sent: they are checked against the offer, after the link
+    itself, so that an unknown or dead link is refused (and audited) first.
+    """
+
+    token: str
+    start: str | None = None
+    email: str = ""
+    time_zone: str | None = None
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> CandidateRequest:
+        """Parse a schema-valid body (``candidate_slots``, ``candidate_book``, ``candidate_change``)."""
+        return CandidateRequest(doc["token"], doc.get("start"), doc.get("email", ""), doc.get("time_zone"))

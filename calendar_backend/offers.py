@@ -21,12 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calendar_backend import storage
 from calendar_backend.auth import Principal
 from calendar_backend.booking import Bookings
-from calendar_backend.contract import OfferOut, outbound_url_allowed, parse_window
+from calendar_backend.contract import (
+    DEFAULT_DAY_HOURS,
+    CreateOfferRequest,
+    OfferOut,
+    outbound_url_allowed,
+)
 from calendar_backend.crypto import CredentialCipher
 from calendar_backend.directory import Directory
 from calendar_backend.errors import (
@@ -39,8 +43,6 @@ from calendar_backend.sealing import offer_private_aad
 from calendar_backend.search import SlotSearch
 from calendar_backend.settings import BackendSettings
 from calendar_backend.tenancy import Tenancy
-
-DEFAULT_DAY_HOURS = (8, 20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,37 +127,29 @@ class OfferService:
 
     # ---- manager operations (user token) ----------------------------------------------------
     async def create_offer(
-        self, principal: Principal, assertion: str, req: dict[str, Any], request_id: str
+        self, principal: Principal, assertion: str, req: CreateOfferRequest, request_id: str
     ) -> OfferOut:
         """Mint a link. Returns the URL once; only the token's hash is stored.
 
         Raises:
-            ValidationError: the window is empty, too long or already over, or
-            ``manager_time_zone`` is not an IANA zone.
+            ValidationError: the window is already over, or the conversation reference is not
+            the caller's or not allowed (the rest is checked by `CreateOfferRequest`).
             PermissionDeniedError: lock 2 failed (tenant not onboarded, user archived).
         """
-        start, end = parse_window(req["window_start"], req["window_end"])
+        start, end = req.window_start, req.window_end
         now = self._clock()
         if end <= now:
             raise ValidationError("window_end", "is in the past")
-        manager_zone = iana_zone("manager_time_zone", req.get("manager_time_zone", "UTC"))
-        candidate_zone = iana_zone("candidate_time_zone", req.get("candidate_time_zone", "UTC"))
         ctx = await self._tenancy.context(principal)
-        reference = req.get("conversation_ref")
+        reference = req.conversation_ref
         if reference is not None and not self._reference_allowed(reference):
             raise ValidationError("conversation_ref", "serviceUrl is not allowed")
         if reference is not None and not _reference_is_callers(reference, principal):
             raise ValidationError("conversation_ref", "is not your conversation")
         token = await self._tenancy.user_token(principal, ctx, assertion)
         organizer, organizer_name = await self._directory.organizer(token)
-        names = [a.lower() for a in req["interviewers"]]
-        show_names = bool(req.get("show_interviewer_names", False))
-        day_hours = (
-            int(req.get("day_start_hour", DEFAULT_DAY_HOURS[0])),
-            int(req.get("day_end_hour", DEFAULT_DAY_HOURS[1])),
-        )
-        if day_hours[0] >= day_hours[1]:
-            raise ValidationError("day_end_hour", "must be after day_start_hour")
+        names = list(req.interviewers)
+        show_names = req.show_interviewer_names
         # The mailbox gate: allow-list, and only calendars the manager can read in Outlook now.
         refusal = await self._tenancy.check_mailboxes(
             principal, ctx, "offer.create", request_id, names, probe=Probe(token, organizer, max(start, now))
@@ -165,20 +159,20 @@ class OfferService:
         capability = secrets.token_urlsafe(32)
         token_hash = hash_capability(capability)
         private = OfferPrivate(
-            req["candidate_name"],
-            req.get("candidate_email", ""),
-            req.get("conversation_ref"),
+            req.candidate_name,
+            req.candidate_email,
+            req.conversation_ref,
             show_names,
-            manager_zone,
-            role=str(req.get("role", "")),
+            req.manager_time_zone,
+            role=req.role,
             organizer_name=organizer_name,
             first_names=(await self._directory.first_names(token, names) if show_names else ()),
-            day_hours=day_hours,
+            day_hours=req.day_hours,
         )
         sealed = self._cipher.encrypt(
             private.to_bytes(), aad=offer_private_aad(principal.tenant_id, token_hash)
         )
-        hours = int(req.get("expires_in_hours", self._settings.offer_ttl_hours))
+        hours = req.expires_in_hours if req.expires_in_hours is not None else self._settings.offer_ttl_hours
         async with self._store.transaction() as tx:
             row = await storage.create_offer(
                 tx,
@@ -188,10 +182,10 @@ class OfferService:
                 token_hash=token_hash,
                 interviewers=names,
                 display_names=[],  # first names only, sealed in `OfferPrivate`
-                duration_min=int(req["duration_min"]),
+                duration_min=req.duration_min,
                 window_start=start,
                 window_end=end,
-                candidate_time_zone=candidate_zone,
+                candidate_time_zone=req.candidate_time_zone,
                 expires_at=now + timedelta(hours=hours),
                 conversation_ref=(sealed, self._cipher.key_id_of(sealed)),
                 now=now,
@@ -252,15 +246,6 @@ def _reference_is_callers(reference: dict[str, Any], principal: Principal) -> bo
     return (tenant is None or str(tenant).lower() == principal.tenant_id.lower()) and (
         oid is None or str(oid).lower() == principal.oid.lower()
     )
-
-
-def iana_zone(field: str, name: str) -> str:
-    """``name`` if it is an IANA zone this host knows, else ValidationError on ``field``."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Europe" is a directory
-        raise ValidationError(field, "is not a known time zone") from exc
-    return name
 
 
 def effective_status(offer: storage.OfferRow, now: datetime) -> storage.OfferStatus:
