@@ -24,7 +24,6 @@ from typing import Any
 
 from calendar_backend import storage
 from calendar_backend.auth import Principal
-from calendar_backend.booking import Bookings
 from calendar_backend.contract import (
     DEFAULT_DAY_HOURS,
     CreateOfferRequest,
@@ -40,7 +39,6 @@ from calendar_backend.errors import (
 )
 from calendar_backend.gate import Probe
 from calendar_backend.sealing import offer_private_aad
-from calendar_backend.search import SlotSearch
 from calendar_backend.settings import BackendSettings
 from calendar_backend.tenancy import Tenancy
 
@@ -103,7 +101,7 @@ def slot_id(start: datetime) -> str:
 
 
 class OfferService:
-    """Offer use cases on the public API of tenancy, directory, search and booking."""
+    """The manager's offer use cases, on the public API of tenancy and directory."""
 
     def __init__(
         self,
@@ -113,8 +111,6 @@ class OfferService:
         clock: Callable[[], datetime],
         tenancy: Tenancy,
         directory: Directory,
-        search: SlotSearch,
-        bookings: Bookings,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -122,8 +118,6 @@ class OfferService:
         self._clock = clock
         self._tenancy = tenancy
         self._directory = directory
-        self._search = search
-        self._bookings = bookings
 
     # ---- manager operations (user token) ----------------------------------------------------
     async def create_offer(

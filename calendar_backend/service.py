@@ -67,6 +67,7 @@ class CalendarService:
         self.interviews = Interviews(
             settings, store, graph, self.tenancy, self.directory, self.search, self.bookings, clock, hook
         )
-        parts = (settings, store, cipher, clock, self.tenancy, self.directory, self.search, self.bookings)
-        self.offers = OfferService(*parts)
-        self.candidate = CandidateLink(*parts)
+        self.offers = OfferService(settings, store, cipher, clock, self.tenancy, self.directory)
+        self.candidate = CandidateLink(
+            settings, store, cipher, clock, self.tenancy, self.directory, self.search, self.bookings
+        )
