@@ -48,10 +48,11 @@ from calendar_backend.availability import (
     WorkingHours,
     free_time,
 )
+from calendar_backend.calendar_view import availability_of as _availability
+from calendar_backend.calendar_view import read_availability as _read_availability
 from calendar_backend.calendar_view import read_calendars
 from calendar_backend.graph import GraphClient, schedule_body
 from calendar_backend.loops import LoopResult, LoopSpec, Session, find_loops
-from calendar_backend.service import _availability, _read_availability
 from calendar_backend.slots import Interval
 from devtenant.tenant import tenant_from_dict
 

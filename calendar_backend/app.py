@@ -8,33 +8,40 @@ credential must decrypt). Any failure answers `{"error": code, "message": text}`
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
 from calendar_backend import contract
 from calendar_backend.auth import Principal, TokenValidator
+from calendar_backend.contract import (
+    CandidateRequest,
+    CreateInterviewRequest,
+    CreateOfferRequest,
+    FindSlotsRequest,
+    RescheduleRequest,
+)
 from calendar_backend.errors import (
     AuthError,
     CalendarError,
     SlotTakenError,
     ValidationError,
 )
-from calendar_backend.offers import OfferService
 from calendar_backend.service import CalendarService
 
 log = logging.getLogger(__name__)
 
 SERVICE_KEY = web.AppKey("service", CalendarService)
 VALIDATOR_KEY = web.AppKey("validator", TokenValidator)
-OFFERS_KEY = web.AppKey("offers", OfferService)
 REQUEST_ID = web.RequestKey("request_id", str)
 REQUEST_TENANT = web.RequestKey("tenant_id", str)
 _MAX_BODY = 64 * 1024
@@ -53,15 +60,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         response = await handler(request)
     except CalendarError as exc:
-        if getattr(exc, "lock2_denial", False):
-            await _audit_denial(
-                request,
-                request.get(REQUEST_TENANT, ""),
-                f"lock2_{exc.code}",
-                getattr(exc, "denied_oid", None),
-            )
-        elif getattr(exc, "denial_reason", None):  # a refused capability link, a lock-2 refusal
-            await _audit_denial(request, request.get(REQUEST_TENANT, ""), exc.denial_reason)  # type: ignore[attr-defined]
+        if exc.lock2_denial:
+            await _audit_denial(request, request.get(REQUEST_TENANT, ""), f"lock2_{exc.code}", exc.denied_oid)
+        elif exc.denial_reason:  # a refused capability link, a lock-2 refusal
+            await _audit_denial(request, request.get(REQUEST_TENANT, ""), exc.denial_reason)
         response = _error_response(exc)
     except web.HTTPException:
         raise
@@ -78,8 +80,8 @@ def _error_response(exc: CalendarError) -> web.Response:
     headers: dict[str, str] = {}
     if isinstance(exc, ValidationError):
         body["field"] = exc.field
-    if isinstance(exc, SlotTakenError) and getattr(exc, "fresh", None) is not None:
-        body["fresh"] = exc.fresh.to_json()  # type: ignore[attr-defined]
+    if isinstance(exc, SlotTakenError) and exc.fresh is not None:
+        body["fresh"] = exc.fresh.to_json()
     retry = getattr(exc, "retry_after_s", None)
     if retry is not None:
         body["retry_after_s"] = retry
@@ -231,197 +233,227 @@ async def _audit_denial(
         if skipped:
             reason = f"{reason}:skipped:{skipped}"
     try:
-        await request.app[SERVICE_KEY].audit_denial(
+        await request.app[SERVICE_KEY].tenancy.audit_denial(
             tenant_id, _operation_of(request), reason, request[REQUEST_ID], actor_oid
         )
     except Exception:  # an audit failure must not turn a 401 into a 500
         log.exception("could not audit a denial")
 
 
-# ---- handlers ---------------------------------------------------------------------------------
-async def health(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "version": contract.API_VERSION})
+# ---- the route table -----------------------------------------------------------------------------
+class Auth(enum.StrEnum):
+    """What stands for lock 1 on a route."""
+
+    USER = "user"  # a validated Microsoft-issued user token (the principal)
+    CAPABILITY = "capability"  # a candidate link's capability token in the body (checked by the use case)
+    NONE = "none"  # public: health and this API's description
 
 
-async def openapi(_request: web.Request) -> web.Response:
-    return web.json_response(build_openapi())
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request past its route's locks: the principal (lock 1) and the schema-valid body (lock 3)."""
+
+    request: web.Request
+    principal: Principal | None
+    assertion: str
+    body: dict[str, Any]
+
+    @property
+    def user(self) -> Principal:
+        """The principal of a `Auth.USER` route (lock 1 held)."""
+        if self.principal is None:  # a route table error, never a request's
+            raise AuthError()
+        return self.principal
+
+    @property
+    def service(self) -> CalendarService:
+        return self.request.app[SERVICE_KEY]
+
+    @property
+    def rid(self) -> str:
+        """The request id (audit rows and logs)."""
+        return self.request[REQUEST_ID]
+
+    def path_id(self) -> str:
+        """The ``{id}`` of the path, ASCII letters, digits and ``-`` only (the OpenAPI pattern)."""
+        value = self.request.match_info["id"]
+        if not _PATH_ID.fullmatch(value):  # ASCII only (`isalnum` takes every script's letters)
+            raise ValidationError("id", "is not a valid identifier")
+        return value
 
 
-async def find_slots(request: web.Request) -> web.Response:
-    principal, assertion = await _principal(request)
-    req = await _payload(request, "find_slots", principal)
-    result = await request.app[SERVICE_KEY].find_slots(principal, assertion, req, request[REQUEST_ID])
-    return web.json_response(result.to_json())
-
-
-async def create_interview(request: web.Request) -> web.Response:
-    principal, assertion = await _principal(request)
-    req = await _payload(request, "create_interview", principal)
-    out = await request.app[SERVICE_KEY].create_interview(principal, assertion, req, request[REQUEST_ID])
-    return web.json_response(out.to_json(), status=201)
-
-
-async def list_interviews(request: web.Request) -> web.Response:
-    principal, assertion = await _principal(request)
-    rows = await request.app[SERVICE_KEY].list_interviews(principal, assertion, request[REQUEST_ID])
-    return web.json_response({"interviews": [r.to_json() for r in rows]})
-
-
-async def cancel_interview(request: web.Request) -> web.Response:
-    principal, assertion = await _principal(request)
-    await _payload(request, "cancel_interview", principal)
-    out = await request.app[SERVICE_KEY].cancel_interview(
-        principal, assertion, _path_id(request), request[REQUEST_ID]
-    )
-    return web.json_response(out.to_json())
-
-
-async def reschedule_interview(request: web.Request) -> web.Response:
-    principal, assertion = await _principal(request)
-    req = await _payload(request, "reschedule_interview", principal)
-    out = await request.app[SERVICE_KEY].reschedule_interview(
-        principal, assertion, _path_id(request), req, request[REQUEST_ID]
-    )
-    return web.json_response(out.to_json())
-
-
-async def resolve_people(request: web.Request) -> web.Response:
-    principal, assertion = await _principal(request)
-    req = await _payload(request, "resolve_people", principal)
-    results = await request.app[SERVICE_KEY].resolve_people(
-        principal, assertion, req["queries"], request[REQUEST_ID]
-    )
-    return web.json_response({"results": [[p.to_json() for p in r] for r in results]})
-
-
-async def my_settings(request: web.Request) -> web.Response:
-    principal, assertion = await _principal(request)
-    zone = await request.app[SERVICE_KEY].my_time_zone(principal, assertion, request[REQUEST_ID])
-    return web.json_response({"time_zone": zone})
-
-
-async def check_people(request: web.Request) -> web.Response:
-    principal, assertion = await _principal(request)
-    req = await _payload(request, "check_people", principal)
-    results = await request.app[SERVICE_KEY].check_people(
-        principal, assertion, req["queries"], request[REQUEST_ID]
-    )
-    return web.json_response({"people": [r.to_json() for r in results]})
-
-
-async def disconnect(request: web.Request) -> web.Response:
-    principal, _ = await _principal(request)
-    await _payload(request, "empty", principal)
-    await request.app[SERVICE_KEY].disconnect(principal, request[REQUEST_ID])
-    return web.json_response({"status": "disconnected"})
-
-
-# ---- candidate offers (calendar_backend/offers.py) ------------------------------------------
-async def create_offer(request: web.Request) -> web.Response:
-    principal, assertion = await _principal(request)
-    req = await _payload(request, "create_offer", principal)
-    out = await request.app[OFFERS_KEY].create_offer(principal, assertion, req, request[REQUEST_ID])
-    return web.json_response(out.to_json(), status=201)
-
-
-async def list_offers(request: web.Request) -> web.Response:
-    principal, _ = await _principal(request)
-    rows = await request.app[OFFERS_KEY].list_offers(principal)
-    return web.json_response({"offers": [r.to_json() for r in rows]})
-
-
-async def revoke_offer(request: web.Request) -> web.Response:
-    principal, _ = await _principal(request)
-    await _payload(request, "empty", principal)
-    out = await request.app[OFFERS_KEY].revoke_offer(principal, _path_id(request), request[REQUEST_ID])
-    return web.json_response(out.to_json())
-
-
-async def candidate_slots(request: web.Request) -> web.Response:
-    req = await _payload(request, "candidate_slots")
-    return web.json_response(await request.app[OFFERS_KEY].candidate_slots(req, request[REQUEST_ID]))
-
-
-async def candidate_book(request: web.Request) -> web.Response:
-    req = await _payload(request, "candidate_book")
-    return web.json_response(
-        await request.app[OFFERS_KEY].candidate_book(req, request[REQUEST_ID]), status=201
-    )
-
-
-async def candidate_cancel(request: web.Request) -> web.Response:
-    req = await _payload(request, "candidate_change")
-    return web.json_response(await request.app[OFFERS_KEY].candidate_cancel(req, request[REQUEST_ID]))
-
-
-async def candidate_reschedule(request: web.Request) -> web.Response:
-    req = await _payload(request, "candidate_change")
-    return web.json_response(await request.app[OFFERS_KEY].candidate_reschedule(req, request[REQUEST_ID]))
-
-
+UseCase = Callable[[Call], Awaitable[Any]]  # a request past its locks -> the JSON answer
 _PATH_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # the pattern the OpenAPI document pins
 
 
-def _path_id(request: web.Request) -> str:
-    value = request.match_info["id"]
-    if not _PATH_ID.fullmatch(value):  # ASCII only (`isalnum` takes every script's letters)
-        raise ValidationError("id", "is not a valid identifier")
-    return value
+class Route(NamedTuple):
+    """One operation: ``schema`` names its pinned body schema (lock 3; ``None``: no body is read);
+    ``auth`` what stands for lock 1; ``status`` the status of a success."""
+
+    method: str
+    path: str
+    schema: str | None
+    run: UseCase
+    summary: str
+    auth: Auth = Auth.USER
+    status: int = 200
 
 
-ROUTES: list[tuple[str, str, Handler, str | None, str]] = [
-    ("GET", "/v1/health", health, None, "Liveness"),
-    ("GET", "/v1/openapi.json", openapi, None, "This document"),
-    ("POST", "/v1/slots/find", find_slots, "find_slots", "Open slots for a panel"),
-    ("POST", "/v1/interviews", create_interview, "create_interview", "Book an interview"),
-    ("GET", "/v1/interviews", list_interviews, None, "My upcoming interviews"),
-    ("POST", "/v1/interviews/{id}/cancel", cancel_interview, "cancel_interview", "Cancel"),
-    (
-        "POST",
-        "/v1/interviews/{id}/reschedule",
-        reschedule_interview,
-        "reschedule_interview",
-        "Move to a new time",
-    ),
-    (
-        "POST",
-        "/v1/directory/resolve",
-        resolve_people,
-        "resolve_people",
-        "Resolve typed names to people and rooms",
-    ),
-    (
-        "POST",
-        "/v1/directory/check",
-        check_people,
-        "check_people",
-        "Resolve and check a panel: per name found, enabled, mailbox, readable, allowed, duplicate",
-    ),
-    ("POST", "/v1/me/disconnect", disconnect, "empty", "Delete my stored tokens"),
-    ("GET", "/v1/me/settings", my_settings, None, "My mailbox time zone (IANA)"),
-    ("POST", "/v1/offers", create_offer, "create_offer", "Create a candidate booking link"),
-    ("GET", "/v1/offers", list_offers, None, "My candidate booking links"),
-    ("POST", "/v1/offers/{id}/revoke", revoke_offer, "empty", "Revoke a booking link"),
-    (
-        "POST",
-        "/v1/candidate/slots",
-        candidate_slots,
-        "candidate_slots",
-        "Open times of an offer (capability token in the body)",
-    ),
-    ("POST", "/v1/candidate/book", candidate_book, "candidate_book", "Book an offer once"),
-    ("POST", "/v1/candidate/cancel", candidate_cancel, "candidate_change", "Cancel a booked offer"),
-    ("POST", "/v1/candidate/reschedule", candidate_reschedule, "candidate_change", "Move a booked offer"),
+# ---- use cases: one call each over the service ---------------------------------------------------
+async def health(_c: Call) -> Any:
+    return {"status": "ok", "version": contract.API_VERSION}
+
+
+async def openapi(_c: Call) -> Any:
+    return build_openapi()
+
+
+async def find_slots(c: Call) -> Any:
+    return (
+        await c.service.search.find_slots(c.user, c.assertion, FindSlotsRequest.from_json(c.body), c.rid)
+    ).to_json()
+
+
+async def create_interview(c: Call) -> Any:
+    return (
+        await c.service.interviews.create(
+            c.user, c.assertion, CreateInterviewRequest.from_json(c.body), c.rid
+        )
+    ).to_json()
+
+
+async def list_interviews(c: Call) -> Any:
+    return {
+        "interviews": [
+            r.to_json() for r in await c.service.interviews.list_upcoming(c.user, c.assertion, c.rid)
+        ]
+    }
+
+
+async def cancel_interview(c: Call) -> Any:
+    return (await c.service.interviews.cancel(c.user, c.assertion, c.path_id(), c.rid)).to_json()
+
+
+async def reschedule_interview(c: Call) -> Any:
+    return (
+        await c.service.interviews.reschedule(
+            c.user, c.assertion, c.path_id(), RescheduleRequest.from_json(c.body), c.rid
+        )
+    ).to_json()
+
+
+async def resolve_people(c: Call) -> Any:
+    return {
+        "results": [
+            [p.to_json() for p in r]
+            for r in await c.service.directory.resolve_people(c.user, c.assertion, c.body["queries"], c.rid)
+        ]
+    }
+
+
+async def my_settings(c: Call) -> Any:
+    return {"time_zone": await c.service.directory.my_time_zone(c.user, c.assertion, c.rid)}
+
+
+async def check_people(c: Call) -> Any:
+    return {
+        "people": [
+            r.to_json()
+            for r in await c.service.directory.check_people(c.user, c.assertion, c.body["queries"], c.rid)
+        ]
+    }
+
+
+async def disconnect(c: Call) -> Any:
+    await c.service.tenancy.disconnect(c.user, c.rid)
+    return {"status": "disconnected"}
+
+
+# ---- candidate offers (offers.py: the manager's side; candidate.py: the link holder's) -------------
+async def create_offer(c: Call) -> Any:
+    return (
+        await c.service.offers.create_offer(c.user, c.assertion, CreateOfferRequest.from_json(c.body), c.rid)
+    ).to_json()
+
+
+async def list_offers(c: Call) -> Any:
+    return {"offers": [r.to_json() for r in await c.service.offers.list_offers(c.user)]}
+
+
+async def revoke_offer(c: Call) -> Any:
+    return (await c.service.offers.revoke_offer(c.user, c.path_id(), c.rid)).to_json()
+
+
+async def candidate_slots(c: Call) -> Any:
+    return await c.service.candidate.slots(CandidateRequest.from_json(c.body), c.rid)
+
+
+async def candidate_book(c: Call) -> Any:
+    return await c.service.candidate.book(CandidateRequest.from_json(c.body), c.rid)
+
+
+async def candidate_cancel(c: Call) -> Any:
+    return await c.service.candidate.cancel(CandidateRequest.from_json(c.body), c.rid)
+
+
+async def candidate_reschedule(c: Call) -> Any:
+    return await c.service.candidate.reschedule(CandidateRequest.from_json(c.body), c.rid)
+
+
+_PUBLIC, _LINK = Auth.NONE, Auth.CAPABILITY
+# fmt: off
+ROUTES: list[Route] = [
+    Route("GET", "/v1/health", None, health, "Liveness", _PUBLIC),
+    Route("GET", "/v1/openapi.json", None, openapi, "This document", _PUBLIC),
+    Route("POST", "/v1/slots/find", "find_slots", find_slots, "Open slots for a panel"),
+    Route("POST", "/v1/interviews", "create_interview", create_interview, "Book an interview", status=201),
+    Route("GET", "/v1/interviews", None, list_interviews, "My upcoming interviews"),
+    Route("POST", "/v1/interviews/{id}/cancel", "cancel_interview", cancel_interview, "Cancel"),
+    Route("POST", "/v1/interviews/{id}/reschedule", "reschedule_interview", reschedule_interview,
+          "Move to a new time"),
+    Route("POST", "/v1/directory/resolve", "resolve_people", resolve_people,
+          "Resolve typed names to people and rooms"),
+    Route("POST", "/v1/directory/check", "check_people", check_people,
+          "Resolve and check a panel: per name found, enabled, mailbox, readable, allowed, duplicate"),
+    Route("POST", "/v1/me/disconnect", "empty", disconnect, "Delete my stored tokens"),
+    Route("GET", "/v1/me/settings", None, my_settings, "My mailbox time zone (IANA)"),
+    Route("POST", "/v1/offers", "create_offer", create_offer, "Create a candidate booking link", status=201),
+    Route("GET", "/v1/offers", None, list_offers, "My candidate booking links"),
+    Route("POST", "/v1/offers/{id}/revoke", "empty", revoke_offer, "Revoke a booking link"),
+    Route("POST", "/v1/candidate/slots", "candidate_slots", candidate_slots,
+          "Open times of an offer (capability token in the body)", _LINK),
+    Route("POST", "/v1/candidate/book", "candidate_book", candidate_book, "Book an offer once", _LINK, 201),
+    Route("POST", "/v1/candidate/cancel", "candidate_change", candidate_cancel, "Cancel a booked offer",
+          _LINK),
+    Route("POST", "/v1/candidate/reschedule", "candidate_change", candidate_reschedule, "Move a booked offer",
+          _LINK),
 ]
+# fmt: on
+
+
+def _endpoint(route: Route) -> Handler:
+    """The aiohttp handler of ``route``: lock 1 (a user route), then lock 3 (a route with a
+    schema), then the use case, which starts with lock 2."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        principal, assertion = await _principal(request) if route.auth is Auth.USER else (None, "")
+        body = await _payload(request, route.schema, principal) if route.schema else {}
+        return web.json_response(
+            await route.run(Call(request, principal, assertion, body)), status=route.status
+        )
+
+    handle.__name__ = route.run.__name__
+    return handle
 
 
 def build_openapi() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the API, generated from the pinned schemas."""
     paths: dict[str, Any] = {}
-    for method, path, _handler, schema, summary in ROUTES:
+    for route in ROUTES:
+        method, path, schema = route.method, route.path, route.schema
         op: dict[str, Any] = {
-            "summary": summary,
-            "operationId": _handler.__name__,
+            "summary": route.summary,
+            "operationId": route.run.__name__,
             "responses": {
                 "200": {"description": "OK", "content": {"application/json": {"schema": {}}}},
                 "201": {"description": "Created"},
@@ -437,7 +469,7 @@ def build_openapi() -> dict[str, Any]:
                 "504": {"description": "Microsoft 365 unavailable"},
             },
         }
-        if path not in ("/v1/health", "/v1/openapi.json") and not path.startswith("/v1/candidate/"):
+        if route.auth is Auth.USER:
             op["security"] = [{"entra": []}]
         if "{id}" in path:
             op["parameters"] = [
@@ -474,10 +506,9 @@ def build_app(
     app = web.Application(middlewares=[error_middleware], client_max_size=_MAX_BODY)
     app[SERVICE_KEY] = service
     app[VALIDATOR_KEY] = validator
-    app[OFFERS_KEY] = OfferService(service)
     app[BUDGET_KEY] = DenialBudget()
-    for method, path, handler, _schema, _summary in ROUTES:
-        app.router.add_route(method, path, handler)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, _endpoint(route))
     if extra_routes is not None:
         extra_routes(app)
     return app

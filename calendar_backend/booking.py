@@ -45,16 +45,17 @@ deterministic transactionId (`invites.candidate_transaction_id`) and its own aud
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from calendar_backend import storage
 from calendar_backend.auth import Principal
-from calendar_backend.availability import BusyRules, ShowAs
+from calendar_backend.availability import BusyRules
+from calendar_backend.calendar_view import schedule_blocks
 from calendar_backend.errors import (
     CalendarError,
     ConflictError,
@@ -62,25 +63,10 @@ from calendar_backend.errors import (
     SlotTakenError,
     UpstreamError,
 )
-from calendar_backend.graph import CallStats, GraphClient, Schedule
-from calendar_backend.invites import candidate_event, candidate_transaction_id
+from calendar_backend.graph import CallStats, GraphClient
+from calendar_backend.invites import candidate_event, candidate_transaction_id, event_times
 from calendar_backend.slots import Interval
-
-
-class AuditFn(Protocol):
-    """`CalendarService._audit`: one audit row, in ``tx`` or in its own transaction."""
-
-    def __call__(
-        self,
-        principal: Principal | None,
-        tenant_id: str,
-        operation: str,
-        targets: Sequence[str],
-        result: str,
-        request_id: str,
-        stats: CallStats | None = None,
-        tx: Any = None,
-    ) -> Awaitable[None]: ...
+from calendar_backend.tenancy import AuditFn
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +92,7 @@ class CandidateInvite:
 
 
 class Bookings:
-    """The saga. One instance per `CalendarService`; safe to use concurrently."""
+    """The saga. One instance per process (built by `CalendarService`); safe to use concurrently."""
 
     def __init__(
         self,
@@ -156,7 +142,7 @@ class Bookings:
             )
             raise
         slot = Interval(row.start, row.end)
-        if any(blocks(schedules[a.lower()], slot, self._rules, ignore) for a in mailboxes):
+        if any(schedule_blocks(schedules[a.lower()], slot, self._rules, ignore) for a in mailboxes):
             async with self._store.transaction() as tx:
                 await self._withdraw_in(tx, row)
                 await self._audit(
@@ -300,16 +286,14 @@ class Bookings:
         found = await self._graph.find_event_by_transaction(
             w.token, row.organizer_upn, row.transaction_id, stats=stats
         )
-        if found is None:
+
+        async def audit(op: str, result: str, of: CallStats, tx: Any = None) -> None:
             await self._audit(
-                w.principal,
-                row.tenant_id,
-                "interview.resume",
-                [row.organizer_upn],
-                "not_found",
-                w.request_id,
-                stats,
+                w.principal, row.tenant_id, op, [row.organizer_upn], result, w.request_id, of, tx=tx
             )
+
+        if found is None:
+            await audit("interview.resume", "not_found", stats)
             return None
         join = (found.get("onlineMeeting") or {}).get("joinUrl")
         cand_stats = CallStats()
@@ -318,40 +302,15 @@ class Bookings:
                 self._graph, w.token, row, found, cand_stats, candidate
             )
         except CalendarError as exc:
-            await self._audit(
-                w.principal,
-                row.tenant_id,
-                "interview.resume.candidate",
-                [row.organizer_upn],
-                f"error:{exc.code}",
-                w.request_id,
-                cand_stats,
-            )
+            await audit("interview.resume.candidate", f"error:{exc.code}", cand_stats)
             raise
         if how == "created":
-            await self._audit(
-                w.principal,
-                row.tenant_id,
-                "interview.resume.candidate",
-                [row.organizer_upn],
-                "ok",
-                w.request_id,
-                cand_stats,
-            )
+            await audit("interview.resume.candidate", "ok", cand_stats)
         async with self._store.transaction() as tx:
             await storage.confirm_interview(
                 tx, row.id, str(found["id"]), join, candidate_event_id=candidate_id
             )
-            await self._audit(
-                w.principal,
-                row.tenant_id,
-                "interview.resume",
-                [row.organizer_upn],
-                "ok",
-                w.request_id,
-                stats,
-                tx=tx,
-            )
+            await audit("interview.resume", "ok", stats, tx)
             return await storage.get_interview(tx, row.id)
 
     # ---- move ------------------------------------------------------------------------------
@@ -392,7 +351,7 @@ class Bookings:
         stats = CallStats()
         try:
             await self._graph.update_event(
-                w.token, w.organizer, row.event_id, _times(start, end), stats=stats
+                w.token, w.organizer, row.event_id, event_times(start, end), stats=stats
             )
         except CalendarError as exc:
             await self._audit(
@@ -432,7 +391,7 @@ class Bookings:
         stats = CallStats()
         try:
             await self._graph.update_event(
-                w.token, w.organizer, row.candidate_event_id or "", _times(start, end), stats=stats
+                w.token, w.organizer, row.candidate_event_id or "", event_times(start, end), stats=stats
             )
         except NotFoundError:  # deleted from the organizer's calendar: the panel still moves
             await self._audit(
@@ -464,7 +423,11 @@ class Bookings:
         stats = CallStats()
         try:
             await self._graph.update_event(
-                w.token, w.organizer, event_id or row.event_id or "", _times(row.start, row.end), stats=stats
+                w.token,
+                w.organizer,
+                event_id or row.event_id or "",
+                event_times(row.start, row.end),
+                stats=stats,
             )
         except CalendarError as exc:
             await self._audit(
@@ -562,7 +525,7 @@ async def settle_hold(
         )
         if theirs is not None and not theirs[2] and theirs[:2] != want:
             await graph.update_event(
-                token, interview.organizer_upn, interview.candidate_event_id, _times(*want), stats=stats
+                token, interview.organizer_upn, interview.candidate_event_id, event_times(*want), stats=stats
             )
             async with store.transaction() as tx:
                 await audit(tx, "candidate_realigned")
@@ -603,7 +566,7 @@ async def ensure_candidate_event(
     if found is not None:
         return str(found["id"]), "found"
     invite = invite or CandidateInvite(name=row.candidate_name, email=email)
-    shape = {"subject": row.subject, **_times(row.start, row.end), "transactionId": row.transaction_id}
+    shape = {"subject": row.subject, **event_times(row.start, row.end), "transactionId": row.transaction_id}
     body = candidate_event(
         shape,
         candidate_name=invite.name,
@@ -617,22 +580,6 @@ async def ensure_candidate_event(
     return str(created["id"]), "created"
 
 
-def blocks(
-    schedule: Schedule, slot: Interval, rules: BusyRules, ignore: tuple[datetime, datetime] | None = None
-) -> bool:
-    """Whether free/busy ``schedule`` has blocking time in ``slot`` (an error blocks: fail closed);
-    an item exactly at ``ignore`` (the interview's own old time, during a move) does not count."""
-    if schedule.error:
-        return True
-    for item in schedule.items:
-        if ignore and (item.start, item.end) == ignore:
-            continue
-        status = item.status if item.status in ShowAs.__members__.values() else "unknown"
-        if ShowAs(status) in rules.blocking and item.start < slot.end and slot.start < item.end:
-            return True
-    return False
-
-
 def candidate_address(row: storage.InterviewRow) -> str:
     """The candidate's address: the last attendee of an interview OpenSlot created."""
     return row.attendees[-1] if row.attendees else ""
@@ -641,14 +588,3 @@ def candidate_address(row: storage.InterviewRow) -> str:
 def _holds_event(row: storage.InterviewRow | None, event_id: str) -> bool:
     """Whether ``row`` is confirmed with exactly this Graph event (e.g. by the reconciler)."""
     return row is not None and row.status is storage.InterviewStatus.CONFIRMED and row.event_id == event_id
-
-
-def _times(start: datetime, end: datetime) -> dict[str, Any]:
-    return {
-        "start": {"dateTime": _naive_utc(start), "timeZone": "UTC"},
-        "end": {"dateTime": _naive_utc(end), "timeZone": "UTC"},
-    }
-
-
-def _naive_utc(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")

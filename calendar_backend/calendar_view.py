@@ -31,7 +31,15 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, available_timezones
 
-from calendar_backend.availability import AllDayBlock, BusyBlock, ShowAs, local_days
+from calendar_backend.availability import (
+    AllDayBlock,
+    BusyBlock,
+    BusyRules,
+    PersonAvailability,
+    ShowAs,
+    WorkingHours,
+    local_days,
+)
 from calendar_backend.errors import ReconnectRequiredError
 from calendar_backend.graph import (
     MAX_BATCH_ITEMS,
@@ -475,3 +483,67 @@ def _day_starting_at(instant: datetime, zone: tzinfo) -> date | None:
     ):
         return local.date()
     return None
+
+
+# ---- Graph answers -> the engine's input ------------------------------------------------------------
+_DAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6}
+
+
+def working_hours(raw: dict[str, Any] | None, *, is_room: bool) -> WorkingHours:
+    """Graph's ``workingHours`` as the engine's; a room (or none given) is open all day, every day.
+
+    Raises:
+        UnknownTimeZoneError: a custom or unknown zone (the calendar cannot be placed in time).
+    """
+    if is_room or not raw:
+        return WorkingHours(frozenset(range(7)), time(0, 0), time(0, 0), resolve_zone("UTC"))
+    zone = resolve_zone(str((raw.get("timeZone") or {}).get("name", "UTC")))  # may raise: fail closed
+    days = frozenset(_DAYS[d] for d in raw.get("daysOfWeek", []) if d in _DAYS)
+    return WorkingHours(
+        days, time.fromisoformat(str(raw["startTime"])[:8]), time.fromisoformat(str(raw["endTime"])[:8]), zone
+    )
+
+
+def zone_known(schedule: Schedule, *, is_room: bool) -> bool:
+    """A custom or unknown working-hours zone cannot be placed in time: such a calendar is unreadable."""
+    try:
+        working_hours(schedule.working_hours, is_room=is_room)
+    except UnknownTimeZoneError:
+        return False
+    return True
+
+
+def availability_of(schedule: Schedule, *, is_room: bool) -> PersonAvailability:
+    """Turn one getSchedule answer into the engine's input, inferring all-day events
+    (`blocks_from_schedule`: getSchedule has no `isAllDay`)."""
+    hours = working_hours(schedule.working_hours, is_room=is_room)
+    blocks, all_day = blocks_from_schedule(schedule.items, hours.zone)
+    return PersonAvailability(schedule.address.lower(), hours, blocks, all_day)
+
+
+def read_availability(read: CalendarRead, is_room: bool) -> PersonAvailability:
+    """calendarView's blocks with getSchedule's working hours, else getSchedule's free/busy."""
+    if not read.from_view:
+        return availability_of(read.schedule, is_room=is_room)
+    return PersonAvailability(
+        read.schedule.address.lower(),
+        working_hours(read.schedule.working_hours, is_room=is_room),
+        read.blocks,
+        read.all_day,
+    )
+
+
+def schedule_blocks(
+    schedule: Schedule, slot: Interval, rules: BusyRules, ignore: tuple[datetime, datetime] | None = None
+) -> bool:
+    """Whether free/busy ``schedule`` has blocking time in ``slot`` (an error blocks: fail closed);
+    an item exactly at ``ignore`` (the interview's own old time, during a move) does not count."""
+    if schedule.error:
+        return True
+    for item in schedule.items:
+        if ignore and (item.start, item.end) == ignore:
+            continue
+        status = item.status if item.status in ShowAs.__members__.values() else "unknown"
+        if ShowAs(status) in rules.blocking and item.start < slot.end and slot.start < item.end:
+            return True
+    return False

@@ -326,9 +326,7 @@ def _error_from(status: int, doc: dict[str, Any]) -> errors.CalendarError:
     code = str(doc.get("error", ""))
     message = str(doc.get("message", "")) or None
     if code == "slot_taken":
-        err: errors.CalendarError = errors.SlotTakenError(message)
-        err.fresh_slots = SlotsResult.from_json(doc.get("fresh", {}))  # type: ignore[attr-defined]
-        return err
+        return errors.SlotTakenError(message, fresh=SlotsResult.from_json(doc.get("fresh", {})))
     if code == "invalid_request":
         field = str(doc.get("field", "request"))
         reason = (message or "invalid").removeprefix(f"{field}: ")  # the message names it already

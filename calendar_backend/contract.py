@@ -7,9 +7,13 @@ All times on the wire are UTC ISO 8601 with a `Z` suffix.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from calendar_backend.errors import ValidationError
 
 # The outbound-URL validator (pure) is part of the contract: the bot and the service check every
 # serviceUrl with the same code (bot replies and notices; conversation references when stored).
@@ -20,6 +24,7 @@ from calendar_backend.outbound import OutboundTarget as OutboundTarget
 from calendar_backend.outbound import OutboundUrlError as OutboundUrlError
 from calendar_backend.outbound import check_outbound_url as check_outbound_url
 from calendar_backend.outbound import outbound_url_allowed as outbound_url_allowed
+from calendar_backend.slots import CandidateDay
 
 API_VERSION = "v1"
 
@@ -340,3 +345,224 @@ class OfferOut:
         return OfferOut(
             id=doc["id"], status=doc["status"], expires_at=parse_time(doc["expires_at"]), url=doc.get("url")
         )
+
+
+# ---- typed requests: parsed once at the edge, after the schema (lock 3) -------------------------
+MAX_WINDOW = timedelta(days=61)
+DEFAULT_DAY_HOURS = (8, 20)  # a candidate's day in their zone, when the manager names none
+
+
+def parse_wire_time(field: str, raw: str) -> datetime:
+    """A schema-valid wire time that is also a real instant in 2000..2199 (else a 400, never a 500).
+
+    Raises:
+        ValidationError: on ``field``.
+    """
+    try:
+        value = parse_time(raw)
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError(field, "is not a valid time") from exc
+    if not 2000 <= value.year < 2200:
+        raise ValidationError(field, "is out of range")
+    return value
+
+
+def parse_window(start_raw: str, end_raw: str) -> tuple[datetime, datetime]:
+    """``[start, end)`` from the wire: both valid instants, end after start, at most 61 days.
+
+    Raises:
+        ValidationError: on ``start`` or ``end``.
+    """
+    start, end = parse_wire_time("start", start_raw), parse_wire_time("end", end_raw)
+    if end <= start:
+        raise ValidationError("end", "must be after start")
+    if end - start > MAX_WINDOW:
+        raise ValidationError("end", "the window may span at most 61 days")
+    return start, end
+
+
+def parse_zone(field: str, name: str) -> str:
+    """``name`` if it is an IANA zone this host knows.
+
+    Raises:
+        ValidationError: on ``field``.
+    """
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Europe" is a directory
+        raise ValidationError(field, "is not a known time zone") from exc
+    return name
+
+
+def candidate_day_of(req: Mapping[str, Any]) -> CandidateDay | None:
+    """The candidate's working day a find_slots request names (``None`` without a zone).
+
+    Raises:
+        ValidationError: an unknown zone, or a day that does not start before it ends.
+    """
+    zone_name = req.get("candidate_time_zone")
+    if not zone_name:
+        return None
+    try:
+        return CandidateDay(
+            ZoneInfo(zone_name),
+            time.fromisoformat(req.get("candidate_day_start", "08:00")),
+            time.fromisoformat(req.get("candidate_day_end", "20:00")),
+        )
+    except (ValueError, KeyError, OSError) as exc:  # NotFound is a KeyError; "Europe" a directory
+        raise ValidationError("candidate_time_zone", "is not a usable zone and day") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class FindSlotsRequest:
+    """``POST /v1/slots/find``. ``notice`` ``None``: the service's default notice."""
+
+    interviewers: tuple[str, ...]
+    rooms: tuple[str, ...]
+    start: datetime
+    end: datetime
+    duration: timedelta
+    step: timedelta = timedelta(minutes=15)
+    buffer: timedelta = timedelta(0)
+    notice: timedelta | None = None
+    want_all: bool = False
+    limit: int = 20
+    candidate_day: CandidateDay | None = None
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> FindSlotsRequest:
+        """Parse a schema-valid body. Raises: ValidationError (window, candidate day)."""
+        start, end = parse_window(doc["start"], doc["end"])
+        notice = doc.get("notice_min")
+        return FindSlotsRequest(
+            interviewers=tuple(doc["interviewers"]),
+            rooms=tuple(doc.get("rooms", [])),
+            start=start,
+            end=end,
+            duration=timedelta(minutes=doc["duration_min"]),
+            step=timedelta(minutes=doc.get("step_min", 15)),
+            buffer=timedelta(minutes=doc.get("buffer_min", 0)),
+            notice=None if notice is None else timedelta(minutes=notice),
+            want_all=bool(doc.get("all", False)),
+            limit=int(doc.get("limit", 20)),
+            candidate_day=candidate_day_of(doc),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CreateInterviewRequest:
+    """``POST /v1/interviews``. Addresses are lower-cased; ``optional`` never repeats an
+    interviewer; ``role`` is ``""`` when not given."""
+
+    candidate_name: str
+    candidate_email: str
+    interviewers: tuple[str, ...]
+    start: datetime
+    end: datetime
+    idempotency_key: str
+    rooms: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    subject: str | None = None
+    time_zone: str | None = None
+    role: str = ""
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> CreateInterviewRequest:
+        """Parse a schema-valid body. Raises: ValidationError (window)."""
+        start, end = parse_window(doc["start"], doc["end"])
+        interviewers = tuple(a.lower() for a in doc["interviewers"])
+        return CreateInterviewRequest(
+            candidate_name=doc["candidate"]["name"],
+            candidate_email=doc["candidate"]["email"],
+            interviewers=interviewers,
+            start=start,
+            end=end,
+            idempotency_key=doc["idempotency_key"],
+            rooms=tuple(a.lower() for a in doc.get("rooms", [])),
+            # Optional attendees are invited, never searched or reserved: the gate still decides.
+            optional=tuple(a.lower() for a in doc.get("optional", []) if a.lower() not in interviewers),
+            subject=doc.get("subject") or None,
+            time_zone=doc.get("time_zone"),
+            role=doc.get("role") or "",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RescheduleRequest:
+    """``POST /v1/interviews/{id}/reschedule``: the new ``[start, end)``."""
+
+    start: datetime
+    end: datetime
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> RescheduleRequest:
+        """Parse a schema-valid body. Raises: ValidationError (window)."""
+        return RescheduleRequest(*parse_window(doc["start"], doc["end"]))
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOfferRequest:
+    """``POST /v1/offers``: a candidate link. Interviewers are lower-cased; zones are IANA names
+    this host knows; ``expires_in_hours`` ``None``: the service's default."""
+
+    interviewers: tuple[str, ...]
+    duration_min: int
+    window_start: datetime
+    window_end: datetime
+    candidate_name: str
+    candidate_email: str = ""
+    candidate_time_zone: str = "UTC"
+    manager_time_zone: str = "UTC"
+    show_interviewer_names: bool = False
+    expires_in_hours: int | None = None
+    conversation_ref: dict[str, Any] | None = None
+    role: str = ""
+    day_hours: tuple[int, int] = DEFAULT_DAY_HOURS
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> CreateOfferRequest:
+        """Parse a schema-valid body. Raises: ValidationError (window, zones, day hours)."""
+        start, end = parse_window(doc["window_start"], doc["window_end"])
+        manager_zone = parse_zone("manager_time_zone", doc.get("manager_time_zone", "UTC"))
+        candidate_zone = parse_zone("candidate_time_zone", doc.get("candidate_time_zone", "UTC"))
+        day_hours = (
+            int(doc.get("day_start_hour", DEFAULT_DAY_HOURS[0])),
+            int(doc.get("day_end_hour", DEFAULT_DAY_HOURS[1])),
+        )
+        if day_hours[0] >= day_hours[1]:
+            raise ValidationError("day_end_hour", "must be after day_start_hour")
+        hours = doc.get("expires_in_hours")
+        return CreateOfferRequest(
+            interviewers=tuple(a.lower() for a in doc["interviewers"]),
+            duration_min=int(doc["duration_min"]),
+            window_start=start,
+            window_end=end,
+            candidate_name=doc["candidate_name"],
+            candidate_email=doc.get("candidate_email", ""),
+            candidate_time_zone=candidate_zone,
+            manager_time_zone=manager_zone,
+            show_interviewer_names=bool(doc.get("show_interviewer_names", False)),
+            expires_in_hours=None if hours is None else int(hours),
+            conversation_ref=doc.get("conversation_ref"),
+            role=str(doc.get("role", "")),
+            day_hours=day_hours,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRequest:
+    """``POST /v1/candidate/*``: the capability ``token`` and what the operation takes.
+
+    ``start`` and ``time_zone`` stay as sent: they are checked against the offer, after the link
+    itself, so that an unknown or dead link is refused (and audited) first.
+    """
+
+    token: str
+    start: str | None = None
+    email: str = ""
+    time_zone: str | None = None
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> CandidateRequest:
+        """Parse a schema-valid body (``candidate_slots``, ``candidate_book``, ``candidate_change``)."""
+        return CandidateRequest(doc["token"], doc.get("start"), doc.get("email", ""), doc.get("time_zone"))

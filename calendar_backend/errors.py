@@ -25,13 +25,26 @@ library exceptions into this tree at their boundary with `raise ... from exc`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # errors stays a leaf: contract imports it at run time
+    from calendar_backend.contract import SlotsResult
+
 
 class CalendarError(Exception):
-    """Base of every error the Calendar Service reports."""
+    """Base of every error the Calendar Service reports.
+
+    The API audits a refusal once from its markers: ``lock2_denial`` (lock 2 refused: tenant
+    credential or archived user, ``denied_oid`` naming the refused user when known) or
+    ``denial_reason`` (a refused capability link). None of them reaches the wire.
+    """
 
     status = 500
     code = "internal"
     message = "Something went wrong."
+    lock2_denial: bool = False
+    denied_oid: str | None = None
+    denial_reason: str | None = None
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)
@@ -93,10 +106,28 @@ class ConflictError(CalendarError):
 
 
 class SlotTakenError(ConflictError):
-    """The chosen slot is no longer free for everyone."""
+    """The chosen slot is no longer free for everyone.
+
+    ``fresh``: up to a few open times to offer instead (``None``: none could be found); the API
+    sends them as ``fresh``, and the bot's client reads them back into the same field, which the
+    dialogs know as ``fresh_slots``.
+    """
 
     code = "slot_taken"
     message = "That time is no longer free."
+
+    def __init__(self, message: str | None = None, *, fresh: SlotsResult | None = None) -> None:
+        super().__init__(message)
+        self.fresh = fresh
+
+    @property
+    def fresh_slots(self) -> SlotsResult | None:
+        """The bot side's name of `fresh` (what `client.CalendarServiceClient` read back)."""
+        return self.fresh
+
+    @fresh_slots.setter
+    def fresh_slots(self, value: SlotsResult | None) -> None:
+        self.fresh = value
 
 
 class RateLimitedError(CalendarError):

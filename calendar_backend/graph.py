@@ -266,7 +266,7 @@ class GraphClient:
         status, doc = await self.request(
             "POST", "/$batch", token, json={"requests": [i.wire() for i in items]}, stats=stats
         )
-        _raise_for(status, doc)
+        raise_for_status(status, doc)
         found: dict[str, BatchAnswer] = {}
         for raw in doc.get("responses", []):
             if not isinstance(raw, dict):
@@ -330,7 +330,7 @@ class GraphClient:
             mailbox=requester,
             stats=stats,
         )
-        _raise_for(status, doc)
+        raise_for_status(status, doc)
         return schedules_from(doc, addresses)
 
     # ---- directory ---------------------------------------------------------------------------
@@ -345,7 +345,7 @@ class GraphClient:
             "&$select=id,displayName,mail,userPrincipalName,accountEnabled"
         )
         status, doc = await self.request("GET", path, token, stats=stats)
-        _raise_for(status, doc)
+        raise_for_status(status, doc)
         return [u for u in doc.get("value", []) if isinstance(u, dict)]
 
     async def list_rooms(self, token: str, stats: CallStats | None = None) -> list[dict[str, Any]]:
@@ -354,7 +354,7 @@ class GraphClient:
         path: str | None = "/places/microsoft.graph.room?$top=100"
         while path:
             status, doc = await self.request("GET", path, token, stats=stats)
-            _raise_for(status, doc)
+            raise_for_status(status, doc)
             rooms.extend(doc.get("value", []))
             path = doc.get("@odata.nextLink")
         return rooms
@@ -368,7 +368,7 @@ class GraphClient:
         next_delta = ""
         while path:
             status, doc = await self.request("GET", path, token, stats=stats)
-            _raise_for(status, doc)
+            raise_for_status(status, doc)
             changes.extend(doc.get("value", []))
             path = doc.get("@odata.nextLink")
             next_delta = str(doc.get("@odata.deltaLink", next_delta))
@@ -386,11 +386,11 @@ class GraphClient:
             raise ValueError("not a transaction id")
         flt = quote(f"transactionId eq '{transaction_id}'")
         path = (
-            f"/users/{_address(organizer)}/events?$filter={flt}"
+            f"/users/{address_segment(organizer)}/events?$filter={flt}"
             "&$select=id,transactionId,onlineMeeting,isCancelled,attendees&$top=5"
         )
         status, doc = await self.request("GET", path, token, mailbox=organizer, stats=stats)
-        _raise_for(status, doc)
+        raise_for_status(status, doc)
         found = [
             e
             for e in doc.get("value", [])
@@ -402,13 +402,16 @@ class GraphClient:
         self, token: str, organizer: str, event_id: str, *, stats: CallStats | None = None
     ) -> tuple[datetime, datetime, bool] | None:
         """An event's (start, end, isCancelled) in UTC, or None when it is gone (recovery)."""
-        path = f"/users/{_address(organizer)}/events/{_event_id(event_id)}?$select=start,end,isCancelled"
+        path = (
+            f"/users/{address_segment(organizer)}/events/{event_id_segment(event_id)}"
+            "?$select=start,end,isCancelled"
+        )
         status, doc = await self.request(
             "GET", path, token, mailbox=organizer, stats=stats, headers={"Prefer": 'outlook.timezone="UTC"'}
         )
         if status == 404:
             return None
-        _raise_for(status, doc)
+        raise_for_status(status, doc)
         return _utc(doc["start"]), _utc(doc["end"]), bool(doc.get("isCancelled"))
 
     async def create_event(
@@ -418,9 +421,14 @@ class GraphClient:
         if not event.get("transactionId"):
             raise ValueError("events are created with a transactionId")
         status, doc = await self.request(
-            "POST", f"/users/{_address(organizer)}/events", token, json=event, mailbox=organizer, stats=stats
+            "POST",
+            f"/users/{address_segment(organizer)}/events",
+            token,
+            json=event,
+            mailbox=organizer,
+            stats=stats,
         )
-        _raise_for(status, doc)
+        raise_for_status(status, doc)
         return doc
 
     async def update_event(
@@ -435,13 +443,13 @@ class GraphClient:
         """PATCH an event OpenSlot created."""
         status, doc = await self.request(
             "PATCH",
-            f"/users/{_address(organizer)}/events/{_event_id(event_id)}",
+            f"/users/{address_segment(organizer)}/events/{event_id_segment(event_id)}",
             token,
             json=patch,
             mailbox=organizer,
             stats=stats,
         )
-        _raise_for(status, doc)
+        raise_for_status(status, doc)
         return doc
 
     async def cancel_event(
@@ -450,7 +458,7 @@ class GraphClient:
         """Cancel a meeting as its organizer (attendees get a cancellation)."""
         status, doc = await self.request(
             "POST",
-            f"/users/{_address(organizer)}/events/{_event_id(event_id)}/cancel",
+            f"/users/{address_segment(organizer)}/events/{event_id_segment(event_id)}/cancel",
             token,
             json={"comment": comment},
             mailbox=organizer,
@@ -458,7 +466,7 @@ class GraphClient:
         )
         if status == 404:
             return  # already gone: cancelling is idempotent
-        _raise_for(status, doc)
+        raise_for_status(status, doc)
 
 
 def schedule_pieces(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
@@ -495,7 +503,7 @@ def merge_schedules(parts: Sequence[dict[str, Schedule]], addresses: Sequence[st
 
 def schedule_path(requester: str) -> str:
     """The getSchedule path of `requester`'s calendar (relative to the Graph root)."""
-    return f"/users/{_address(requester)}/calendar/getSchedule"
+    return f"/users/{address_segment(requester)}/calendar/getSchedule"
 
 
 def schedule_body(
@@ -532,7 +540,8 @@ def schedules_from(doc: dict[str, Any], addresses: Sequence[str]) -> dict[str, S
     return {a.lower(): found.get(a.lower(), Schedule(address=a, error="missing")) for a in addresses}
 
 
-def _raise_for(status: int, doc: dict[str, Any]) -> None:
+def raise_for_status(status: int, doc: dict[str, Any]) -> None:
+    """Raise a Graph error answer as the error tree (401 reconnect, 403, 404, else upstream)."""
     if status < 400:
         return
     code = str((doc.get("error") or {}).get("code", ""))
@@ -556,13 +565,15 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, seconds)
 
 
-def _address(value: str) -> str:
+def address_segment(value: str) -> str:
+    """A mailbox address or Entra object id, quoted for a Graph path (else ValueError)."""
     if not _ADDRESS.match(value) and not re.fullmatch(r"[0-9a-fA-F\-]{36}", value):
         raise ValueError("not a mailbox address or object id")
     return quote(value, safe="@")
 
 
-def _event_id(value: str) -> str:
+def event_id_segment(value: str) -> str:
+    """A Graph event id, quoted for a Graph path (else ValueError)."""
     if not _EVENT_ID.match(value):
         raise ValueError("not an event id")
     return quote(value, safe="")

@@ -5,6 +5,7 @@
   mailbox like the panel's), with the candidate as the only attendee and the panel's Teams join link,
   so the candidate never sees the panel's addresses or internal notes.
 - `room_location`: a room shown by its display name, not its address.
+- `panel_event`: the panel's whole event body; `event_times`: a Graph start/end pair in UTC.
 
 Every value from outside is HTML-escaped; nothing is read from calendars here.
 """
@@ -17,7 +18,14 @@ from html import escape
 from typing import Any
 from uuid import UUID, uuid5
 
-__all__ = ["candidate_event", "candidate_transaction_id", "panel_body", "room_location"]
+__all__ = [
+    "candidate_event",
+    "candidate_transaction_id",
+    "event_times",
+    "panel_body",
+    "panel_event",
+    "room_location",
+]
 
 _CANDIDATE_TXN = UUID("5f0c2a61-4c1e-4f43-9a55-0e7c1d2b9a31")  # never change: ids are stored
 
@@ -98,3 +106,50 @@ def room_location(address: str, display_name: str) -> dict[str, str]:
         "locationEmailAddress": address,
         "locationType": "conferenceRoom",
     }
+
+
+def panel_event(
+    candidate_name: str,
+    interviewers: Sequence[str],
+    rooms: Sequence[str],
+    start: datetime,
+    end: datetime,
+    txn: str,
+    subject: str,
+    time_zone: str | None,
+    optional: Sequence[str] = (),
+    *,
+    role: str = "",
+) -> dict[str, Any]:
+    """The panel's event: interviewers (required or optional) and rooms, never the candidate
+    (who gets their own, `candidate_event`); the body says who the candidate is."""
+    attendees = [{"type": "required", "emailAddress": {"address": a}} for a in interviewers]
+    attendees += [{"type": "optional", "emailAddress": {"address": a}} for a in optional]
+    attendees += [{"type": "resource", "emailAddress": {"address": r}} for r in rooms]
+    event: dict[str, Any] = {
+        "subject": subject,
+        "body": panel_body(candidate_name=candidate_name, role=role),
+        **event_times(start, end),
+        "attendees": attendees,
+        "isOnlineMeeting": True,
+        "onlineMeetingProvider": "teamsForBusiness",
+        "transactionId": txn,
+        "allowNewTimeProposals": False,
+    }
+    if rooms:
+        event["location"] = room_location(rooms[0], "")
+    if time_zone:
+        event["originalStartTimeZone"] = time_zone
+    return event
+
+
+def event_times(start: datetime, end: datetime) -> dict[str, Any]:
+    """Graph's ``start``/``end`` (dateTimeTimeZone) of ``[start, end)``, written in UTC."""
+    return {
+        "start": {"dateTime": _naive_utc(start), "timeZone": "UTC"},
+        "end": {"dateTime": _naive_utc(end), "timeZone": "UTC"},
+    }
+
+
+def _naive_utc(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")

@@ -172,7 +172,7 @@ async def _taken_card(
     context: TurnContext, services: DialogServices, draft: ScheduleDraft, err: errors.SlotTakenError
 ) -> Card:
     await context.send_activity("Sorry, that time was just taken. Here are fresh times.")
-    fresh = getattr(err, "fresh_slots", None)
+    fresh = err.fresh_slots
     if fresh is not None and fresh.slots:
         return build_slot_picker(slot_picker_view(draft, fresh))
     return await slot_card(context, services, draft)

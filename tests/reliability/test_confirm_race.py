@@ -20,7 +20,7 @@ import pytest
 
 from calendar_backend import storage
 from calendar_backend.auth import Principal
-from calendar_backend.contract import format_time
+from calendar_backend.contract import CreateInterviewRequest, format_time
 from calendar_backend.errors import SlotTakenError
 from calendar_backend.graph import CallStats, GraphClient
 from calendar_backend.runtime import Runtime, build_clients, build_reconciler
@@ -71,7 +71,7 @@ def _principal(assertion: str) -> Principal:
     return Principal(str(claims["tid"]), str(claims["oid"]), frozenset({"access_as_user"}))
 
 
-async def _request(stack: Stack, key: str) -> dict[str, Any]:
+async def _request(stack: Stack, key: str) -> CreateInterviewRequest:
     start, end = next_week(datetime.now(UTC))
     status, doc = await stack.post(
         "/v1/slots/find",
@@ -80,13 +80,15 @@ async def _request(stack: Stack, key: str) -> dict[str, Any]:
     )
     assert status == 200, doc
     slot = doc["slots"][2]
-    return {
-        "candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
-        "interviewers": [MEGAN],
-        "start": slot["start"],
-        "end": slot["end"],
-        "idempotency_key": key,
-    }
+    return CreateInterviewRequest.from_json(
+        {
+            "candidate": {"name": "Dana Smith", "email": "dana.smith@example.com"},
+            "interviewers": [MEGAN],
+            "start": slot["start"],
+            "end": slot["end"],
+            "idempotency_key": key,
+        }
+    )
 
 
 async def _rows(stack: Stack) -> list[storage.InterviewRow]:
@@ -119,7 +121,7 @@ async def test_reconciler_failing_the_row_mid_create_cancels_the_new_event(
         req = await _request(stack, "race-1")
         assertion = stack.token()
         with pytest.raises(SlotTakenError) as caught:
-            await service.create_interview(_principal(assertion), assertion, req, "rq-1")
+            await service.interviews.create(_principal(assertion), assertion, req, "rq-1")
         assert caught.value.status == 409
         assert [
             e
@@ -139,7 +141,7 @@ async def test_reconciler_failing_the_row_mid_create_cancels_the_new_event(
         assert [r.status for r in await _rows(stack)] == [storage.InterviewStatus.FAILED]
         # The manager's retry (same key) books cleanly with a new transactionId.
         plain = _service(stack, InterleavedGraph(stack.runtime))
-        booked = await plain.create_interview(_principal(assertion), assertion, req, "rq-2")
+        booked = await plain.interviews.create(_principal(assertion), assertion, req, "rq-2")
         assert booked.status == "confirmed"
         assert [e["id"] for e in _live(stack)] == [booked.event_id]
 
@@ -157,7 +159,7 @@ async def test_reconciler_confirming_the_same_event_mid_create_keeps_it(
         service = _service(stack, InterleavedGraph(stack.runtime, after=reconcile_after))
         req = await _request(stack, "race-2")
         assertion = stack.token()
-        booked = await service.create_interview(_principal(assertion), assertion, req, "rq-3")
+        booked = await service.interviews.create(_principal(assertion), assertion, req, "rq-3")
         assert booked.status == "confirmed"
         assert [e["id"] for e in _live(stack)] == [booked.event_id]
         assert [r.status for r in await _rows(stack)] == [storage.InterviewStatus.CONFIRMED]

@@ -246,7 +246,7 @@ async def test_recovery_moves_the_candidate_event_with_a_settled_hold(calendar_s
     """A move died after the panel's PATCH (before the candidate's): recovery completes the
     move and brings the candidate's own invite to the same time, with an audit row."""
     from calendar_backend import storage
-    from calendar_backend.booking import _times
+    from calendar_backend.invites import event_times as _times
     from calendar_backend.runtime import build_reconciler
 
     stack = calendar_stack

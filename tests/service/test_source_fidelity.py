@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 
 from calendar_backend.availability import SlotQuery, find_panel_slots
 from calendar_backend.calendar_view import VIEW_FIELDS, _combine, _View
+from calendar_backend.calendar_view import availability_of as _availability
+from calendar_backend.calendar_view import read_availability as _read_availability
 from calendar_backend.graph import schedules_from
-from calendar_backend.service import _availability, _read_availability
 from calendar_backend.slots import Interval
 from devtenant import freebusy, recurrence
 from devtenant.graph import mailbox_settings

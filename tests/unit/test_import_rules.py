@@ -20,17 +20,9 @@ PROJECT = frozenset(s.removesuffix(".py") for s in SOURCES)
 AAD_HOME = "calendar_backend/sealing.py"
 BOT_MAY_USE = frozenset({"calendar_backend.client", "calendar_backend.contract", "calendar_backend.errors"})
 
-# being removed by the issue-16 split; empty this
-KNOWN_PRIVATE_IMPORTS = {
-    "calendar_backend/offers.py: calendar_backend.service._event_body",
-    "calendar_backend/offers.py: calendar_backend.service._window",
-    "calendar_backend/service.py: calendar_backend.graph._address",
-    "calendar_backend/service.py: calendar_backend.graph._event_id",
-    "calendar_backend/service.py: calendar_backend.graph._raise_for",
-    "bench/loops.py: calendar_backend.service._availability",
-    "bench/loops.py: calendar_backend.service._read_availability",
-}
-# being removed by the issue-16 split; empty this
+# Known exceptions: none (the issue-16 split removed the last). Add one only with a reason beside it.
+KNOWN_PRIVATE_IMPORTS: set[str] = set()
+# Known exceptions: none (the issue-16 split removed the last). Add one only with a reason beside it.
 KNOWN_AAD_BUILDERS: set[str] = set()
 
 
