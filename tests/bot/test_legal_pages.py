@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.bot.test_endpoint import Channel, channel, client, settings_for  # noqa: F401
+from tests.bot.test_endpoint import channel, client, settings_for  # noqa: F401
 
 
 @pytest.mark.parametrize(("path", "title"), [("/privacy", "Privacy statement"), ("/terms", "Terms of use")])
