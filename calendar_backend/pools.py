@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -242,6 +242,22 @@ def local_week(instant: datetime, zone: str, week_start: int) -> date:
     """The first local date of the week (starting on ``week_start``, 0 = Monday) holding ``instant``."""
     day = local_day(instant, zone)
     return day - timedelta(days=(day.weekday() - week_start) % 7)
+
+
+def _local_midnight_utc(day: date, zone: str) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone_of(zone)).astimezone(UTC)
+
+
+def day_bounds(instant: datetime, zone: str) -> tuple[datetime, datetime]:
+    """``[start, end)`` in UTC of the local day holding ``instant`` (23 or 25 hours across DST)."""
+    day = local_day(instant, zone)
+    return _local_midnight_utc(day, zone), _local_midnight_utc(day + timedelta(days=1), zone)
+
+
+def week_bounds(instant: datetime, zone: str, week_start: int) -> tuple[datetime, datetime]:
+    """``[start, end)`` in UTC of the local week holding ``instant`` (local midnights, DST-aware)."""
+    week = local_week(instant, zone, week_start)
+    return _local_midnight_utc(week, zone), _local_midnight_utc(week + timedelta(days=7), zone)
 
 
 @dataclass(frozen=True, slots=True)
