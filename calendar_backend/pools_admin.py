@@ -236,7 +236,7 @@ def _summary(record: storage.PoolRecord) -> dict[str, object]:
 async def _details(tx: AsyncConnection, record: storage.PoolRecord, at: datetime) -> dict[str, object]:
     """Each member's booked/cap this week and next (their zone and week), and trainees' progress."""
     pool, next_week = record.pool, at + timedelta(days=7)
-    people = [*pool.members, *record.trainees]
+    people: list[Member | Trainee] = [*pool.members, *record.trainees]
     lo = min((week_bounds(at, p.zone, p.week_start)[0] for p in people), default=at)
     hi = max((week_bounds(next_week, p.zone, p.week_start)[1] for p in people), default=at)
     starts = await storage.counted_starts(tx, record.tenant_id, [m.address for m in pool.members], lo, hi)
