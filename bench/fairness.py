@@ -115,7 +115,8 @@ def _people(rng: random.Random, n: int) -> tuple[list[Member], list[Trainee]]:
 
 
 def _calendars(world: _World, days: int) -> None:
-    for person in [*world.members, *world.trainees]:
+    people: list[Member | Trainee] = [*world.members, *world.trainees]
+    for person in people:
         tz = ZoneInfo(person.zone)
         blocks = []
         for d in range(days):
