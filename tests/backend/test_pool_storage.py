@@ -243,3 +243,24 @@ async def test_fifty_parallel_bookings_of_one_member_stop_exactly_at_the_cap(sto
     async with store.transaction() as tx:
         load = await storage.counted_starts(tx, TENANT, [A], MON, MON + timedelta(days=7))
     assert len(load[A]) == 4
+
+
+async def test_a_loop_reserved_in_one_transaction_counts_its_own_earlier_sessions(
+    store: storage.Store,
+) -> None:
+    # A loop books every session in one transaction: the second session sees the first one's seat.
+    pool_id = await _pool(store, Member(A, "Asia/Kathmandu"), weekly=5, daily=1)
+
+    async def loop() -> None:
+        async with store.transaction() as tx:
+            for k in range(2):
+                row = await _book(tx, MON + timedelta(hours=4 + k), [A], k)
+                await storage.reserve_pool_seats(
+                    tx, tenant_id=TENANT, pool_id=pool_id, interview_id=row.id, start=row.start, members=[A]
+                )
+
+    with pytest.raises(storage.CapReachedError) as refused:
+        await loop()
+    assert refused.value.cap == "daily"
+    async with store.transaction() as tx:  # all or nothing: the first session went too
+        assert await storage.counted_starts(tx, TENANT, [A], MON, MON + timedelta(days=7)) == {A: []}
