@@ -8,6 +8,8 @@ What is stored (and nothing else; calendar data never is):
   created;
 - ``offers``: candidate booking offers; the capability token is stored only as its SHA-256 hash;
 - ``archived_users``;
+- ``pools`` (+ ``pool_members``, ``pool_trainees``, ``pool_assignments``: who of an interview was
+  drawn from a pool and as what, ``pool_cap_overrides``: who allowed a cap to be exceeded and why);
 - ``audit_log`` / ``audit_checkpoints`` (tables defined in :mod:`calendar_backend.audit`).
 
 The bot's ``bot_state`` table may share the database, but the bot owns it (dialogs/sql_storage.py);
