@@ -15,10 +15,11 @@ working hour on a random working day in the zone of the next member in turn (so 
 the members are). Each is
 booked in time order the way the Calendar Service will: read the pool and the members' stored loads
 (:func:`calendar_backend.storage.load_people`), ask who is free (their calendar, and nothing else
-booked then), :func:`calendar_backend.pools_selection.select_members`, add a trainee with
+booked then), :func:`calendar_backend.pools_selection.select_members`, add trainees with
 :func:`calendar_backend.pools_training.pick_trainees`, then ``insert_pending`` +
-``reserve_pool_seats`` in one transaction (SQLite in a temp dir), confirm, and once the session is
-held record each trainee's completed session (graduations are audited). No override is ever passed:
+``pools_booking.reserve_from_pool`` in one transaction (SQLite in a temp dir), confirm, and once
+the session is held record each trainee's completed session (``pools_booking.complete_training``:
+graduations are audited). No override is ever passed:
 a session the pool cannot fill within caps stays unfilled and is counted.
 
 Figures: ``max_min`` is the largest over the smallest monthly load among the eligible members
@@ -43,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 from calendar_backend import audit, storage
 from calendar_backend.pools import HotWindow, Member, Pool, local_day, local_week
+from calendar_backend.pools_booking import complete_training, reserve_from_pool
 from calendar_backend.pools_selection import select_members
 from calendar_backend.pools_training import Trainee, TrainingStage, pick_trainees
 
@@ -186,7 +188,7 @@ async def _book_session(
             subject="Interview",
             source=storage.InterviewSource.BOT,
         )
-        await storage.reserve_pool_seats(
+        await reserve_from_pool(
             tx,
             tenant_id=TENANT,
             pool_id=pool_id,
@@ -194,23 +196,19 @@ async def _book_session(
             start=start,
             members=pick.addresses,
             trainees=[(t.address, t.stage) for t in joined],
+            request_id=f"fairness-{n}",
         )
         await storage.confirm_interview(tx, row.id, f"event-{n}", None)
-    async with store.transaction() as tx:  # the session is held: credit the trainees
-        for t in joined:
-            for event in await storage.record_training_session(tx, row.id, t.address):
-                await audit.append_audit(
-                    tx,
-                    audit.AuditEvent(
-                        tenant_id=TENANT,
-                        actor_oid="openslot",
-                        operation="pool.training",
-                        targets=(pool_id, event.address),
-                        result=event.to_stage.value,
-                        at=start,
-                        request_id=f"fairness-{n}",
-                    ),
-                )
+    async with store.transaction() as tx:  # the session is held: credit the trainees (audited)
+        await complete_training(
+            tx,
+            tenant_id=TENANT,
+            interview_id=row.id,
+            trainees=[t.address for t in joined],
+            actor="openslot",
+            request_id=f"fairness-{n}",
+            now=end,
+        )
     for address in [*pick.addresses, *(t.address for t in joined)]:
         world.booked.setdefault(address, []).append((start, end))
     return list(pick.addresses), [t.address for t in joined], len(eligible)

@@ -15,7 +15,7 @@ attendee, at their current start; sessions attended as a trainee count only as t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -363,6 +363,7 @@ async def _check_cap(
     *,
     training: bool,
     exclude_interview: str,
+    outside: Sequence[datetime] = (),
 ) -> str | None:
     week_lo, week_hi = week_bounds(at, person.zone, person.week_start)
     day_lo, day_hi = day_bounds(at, person.zone)
@@ -375,7 +376,7 @@ async def _check_cap(
         training=training,
         exclude_interview=exclude_interview,
     )
-    starts = found[person.address]
+    starts = found[person.address] + [s for s in outside if week_lo <= s < week_hi]
     prefix = "training_" if training else ""
     if len(starts) + 1 > caps[0]:
         return f"{prefix}weekly"
@@ -394,15 +395,20 @@ async def reserve_pool_seats(
     members: Sequence[str],
     trainees: Sequence[tuple[str, TrainingStage]] = (),
     overrides: Sequence[CapOverride] = (),
+    outside: Mapping[str, Sequence[datetime]] | None = None,
     now: datetime | None = None,
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, str], ...]:
     """Record who of interview ``interview_id`` (already inserted in this transaction, starting at
     ``start``) was drawn from the pool, refusing any cap it would break.
 
     For each member, their interviews in their local week and local day holding ``start`` (this one
     excluded) plus one must stay within their weekly and daily caps, unless ``overrides`` names them
-    (the override is stored with who allowed it and why; its id is returned, for the caller's audit
-    row). Trainees are checked against their training caps and never overridden. Takes the tenant's
+    (the override is stored with who allowed it and why; ``(address, override id)`` pairs are
+    returned, for the caller's audit rows: :func:`calendar_backend.pools_booking.reserve_from_pool`).
+    ``outside`` (tenants that opted in) gives, per member, the start instants of their Outlook events
+    carrying the "Interview" category, read just in time and never stored (leave out the events
+    OpenSlot itself created); they count like interviews. Trainees are checked against their
+    training caps and never overridden. Takes the tenant's
     booking lock first. Raises :class:`CapReachedError` (roll the transaction back: the pending
     interview goes with it) or ``ValueError`` if someone is not a member / trainee of the pool.
     """
@@ -413,20 +419,28 @@ async def reserve_pool_seats(
         raise ValueError("no such pool")
     allowed = {o.address: o for o in overrides}
     seats: list[tuple[str, SeatRole]] = []
-    override_ids: list[str] = []
+    override_ids: list[tuple[str, str]] = []
     for address in members:
         member = record.pool.member(address)
         if member is None:
             raise ValueError("not a member of the pool")
         caps = (record.pool.weekly_cap(member), record.pool.daily_cap(member))
         breach = await _check_cap(
-            tx, tenant_id, member, caps, start, training=False, exclude_interview=interview_id
+            tx,
+            tenant_id,
+            member,
+            caps,
+            start,
+            training=False,
+            exclude_interview=interview_id,
+            outside=(outside or {}).get(member.address, ()),
         )
         if breach is not None and member.address not in allowed:
             raise CapReachedError(member.address, breach)
         if breach is not None:
+            override = allowed[member.address]
             override_ids.append(
-                await _store_override(tx, tenant_id, pool_id, interview_id, allowed[member.address], now)
+                (member.address, await _store_override(tx, tenant_id, pool_id, interview_id, override, now))
             )
         seats.append((member.address, SeatRole.MEMBER))
     by_address = {t.address: t for t in record.trainees}

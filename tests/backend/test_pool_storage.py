@@ -133,8 +133,8 @@ async def test_over_cap_is_refused_unless_overridden_and_the_override_is_stored(
         )
         overrides = await storage.list_cap_overrides(tx, TENANT)
     assert len(ids) == 1
-    assert [(o["id"], o["address"], o["reason"]) for o in overrides] == [
-        (ids[0], A, "only Java expert this week")
+    assert [(o["address"], o["id"], o["reason"]) for o in overrides] == [
+        (*ids[0], "only Java expert this week")
     ]
 
 
