@@ -27,6 +27,7 @@ case-insensitively (they are stored lower-cased).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -273,6 +274,9 @@ class MemberLoad:
     weeks: Mapping[date, int] = field(default_factory=dict)
     days: Mapping[date, int] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "starts", tuple(sorted(self.starts)))
+
     def week_count(self, instant: datetime) -> int:
         """Sessions in the member's local week holding ``instant``."""
         return self.weeks.get(local_week(instant, self.zone, self.week_start), 0)
@@ -284,7 +288,7 @@ class MemberLoad:
     def window_count(self, start: datetime, end: datetime) -> int:
         """Sessions starting in ``[start, end)`` (the rolling window)."""
         require_aware(start, end)
-        return sum(1 for s in self.starts if start <= s < end)
+        return max(0, bisect_left(self.starts, end) - bisect_left(self.starts, start))
 
     def plus(self, instant: datetime) -> MemberLoad:
         """This load with one more session starting at ``instant``."""

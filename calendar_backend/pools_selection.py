@@ -26,7 +26,7 @@ used only when the pool cannot fill the session otherwise).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -182,3 +182,54 @@ def select_members(
     chosen = tuple(ordered[:count])
     skipped.extend((p.address, Skip.NOT_NEEDED) for p in ordered[count:])
     return Selection(chosen, count, tuple(sorted(skipped)))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionNeed:
+    """One session of a loop that draws ``count`` members from the pool: ``[start, end)``, who is
+    free then, and who must not be picked (e.g. the session's fixed interviewers)."""
+
+    start: datetime
+    end: datetime
+    count: int
+    free: frozenset[str]
+    exclude: frozenset[str] = frozenset()
+
+
+def select_for_sessions(
+    pool: Pool,
+    loads: Mapping[str, MemberLoad],
+    needs: Sequence[SessionNeed],
+    *,
+    distinct: bool = True,
+    overrides: Collection[CapOverride] = (),
+    window: timedelta = DEFAULT_WINDOW,
+) -> tuple[Selection, ...]:
+    """:func:`select_members` for every session of one loop, in chronological order (ties: the
+    given order), each seeing the seats the earlier ones took, so the loop as a whole keeps every
+    cap; with ``distinct`` nobody is picked twice in the loop. Returns the selections in the order
+    of ``needs``. A loop is bookable when every selection :attr:`Selection.is_complete`."""
+    current = dict(loads)
+    taken: set[str] = set()
+    out: dict[int, Selection] = {}
+    for i in sorted(range(len(needs)), key=lambda k: (needs[k].start, k)):
+        need = needs[i]
+        pick = select_members(
+            pool,
+            current,
+            start=need.start,
+            end=need.end,
+            count=need.count,
+            free=need.free,
+            exclude=need.exclude | (taken if distinct else set()),
+            overrides=overrides,
+            window=window,
+        )
+        for p in pick.picks:
+            member = pool.member(p.address)
+            assert member is not None  # noqa: S101  (picked from the pool)
+            base = current.get(p.address) or load_of(member.address, member.zone, member.week_start, ())
+            current[p.address] = base.plus(need.start)
+            taken.add(p.address)
+        out[i] = pick
+    return tuple(out[i] for i in range(len(needs)))

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calendar_backend.pools import Booked, Member, Pool, count_load, local_week
-from calendar_backend.pools_selection import CapOverride, select_members
+from calendar_backend.pools_selection import CapOverride, SessionNeed, select_for_sessions, select_members
 
 ZONES = ["UTC", "America/Los_Angeles", "Asia/Kathmandu", "Europe/London", "Australia/Lord_Howe"]
 BASE = datetime(2026, 10, 19, tzinfo=UTC)  # covers the October/November DST changes
@@ -114,3 +114,30 @@ def test_each_session_counts_once_in_the_members_week(
             week = local_week(b.start, m.zone, m.week_start)
             assert week.weekday() == m.week_start
             assert loads[m.address].weeks[week] >= 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios(), st.lists(st.tuples(st.integers(0, 8), st.integers(1, 3)), min_size=1, max_size=5))
+def test_a_loop_keeps_every_cap_across_its_sessions_and_picks_nobody_twice_if_asked(
+    scenario: tuple[Pool, list[Booked], datetime, int, list[str], list[CapOverride]],
+    sessions: list[tuple[int, int]],
+) -> None:
+    pool, history, start, _, free, _ = scenario
+    loads = count_load(pool.members, history)
+    needs = [
+        SessionNeed(start + timedelta(hours=h), start + timedelta(hours=h, minutes=45), n, frozenset(free))
+        for h, n in sessions
+    ]
+    for distinct in (True, False):
+        picks = select_for_sessions(pool, loads, needs, distinct=distinct)
+        assert len(picks) == len(needs)
+        chosen = [(need.start, a) for need, pick in zip(needs, picks, strict=True) for a in pick.addresses]
+        if distinct:  # nobody twice in the loop
+            assert len({a for _, a in chosen}) == len(chosen)
+        booked_too = history + [Booked(s, s + timedelta(minutes=45), frozenset({a})) for s, a in chosen]
+        after = count_load(pool.members, booked_too)
+        for s, a in chosen:
+            member = pool.member(a)
+            assert member is not None
+            assert after[a].week_count(s) <= pool.weekly_cap(member)
+            assert after[a].day_count(s) <= pool.daily_cap(member)
