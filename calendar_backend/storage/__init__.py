@@ -28,7 +28,7 @@ Invariants:
 - One :meth:`Store.transaction` is one database transaction. On SQLite every transaction starts
   with ``BEGIN IMMEDIATE``, so writers serialise; on PostgreSQL the few read-then-write operations
   take an advisory transaction lock (:func:`insert_pending`, :func:`move_interview`,
-  :func:`calendar_backend.audit.append_audit`).
+  :func:`reserve_pool_seats`, :func:`calendar_backend.audit.append_audit`).
 - Repository functions take the transaction's ``AsyncConnection`` (``tx``) so that a state change
   and its audit row commit together. They never commit themselves.
 """
