@@ -7,9 +7,10 @@ an echo bot on the same adapter; (4) throughput, p50/p99 and the resident memory
 (bot, Calendar Service, devtenant) idle and after 10,000 turns from concurrent conversations, with
 bot, Calendar Service and devtenant each in its own process (``bench/processes.py``); memory is
 also read after half the measured turns, so growth that levels off (first half only) can be told
-from growth that does not. ``--tracemalloc FRAMES`` adds, for the bot (or ``--trace-process
-calendar|devtenant``), the allocation sites and object types that grew between those readings (diagnosis
-only: tracing makes that process about ten times slower).
+from growth that does not; (5) the loop search (bench/loops.py); (6) interviewer pools' fairness
+over a simulated month of bookings (bench/fairness.py). ``--tracemalloc FRAMES`` adds, for the
+bot (or ``--trace-process calendar|devtenant``), the allocation sites and object types that grew
+between those readings (diagnosis only: tracing makes that process about ten times slower).
 Everything runs on 127.0.0.1; nothing leaves the machine.
 """
 
@@ -25,7 +26,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import bot_turns, engine, graph_trips, processes
+from bench import bot_turns, engine, fairness, graph_trips, processes
 from bench import loops as loop_bench
 
 
@@ -131,6 +132,36 @@ async def section_loops(tmp: Path) -> str:
     return f"loops p95_ms={trip.p95_s * 1000:.0f} options={trip.options} floor_ratio={trip.floor_ratio:.2f}"
 
 
+async def section_fairness(tmp: Path) -> str:
+    """(6) Interviewer pools: a simulated month of bookings drawn from one pool (bench/fairness.py)."""
+    print(
+        f"\n(6) Pool fairness: a simulated month, pool of {fairness.MEMBERS} in {len(fairness.ZONES)} zones, "
+        f"{fairness.SESSIONS} sessions (singles and loops), random calendars and caps, SQLite"
+    )
+    began = time.perf_counter()
+    r = await fairness.simulate(tmp)
+    print(f"{'member':<28} {'sessions':>8}")
+    for address, load in r.loads.items():
+        print(f"{address:<28} {load:8d}")
+    print(
+        f"{r.sessions} sessions, {r.unfilled} left unfilled (too few free members under their caps), "
+        f"{time.perf_counter() - began:.1f} s"
+    )
+    print(
+        f"trainees: {r.joined_trainee_sessions} of {r.eligible_trainee_sessions} eligible sessions joined, "
+        f"graduated: {', '.join(r.graduated) or 'none'}"
+    )
+    print(
+        f"max/min load {r.max_min:.2f} (target <= 1.5: {_verdict(r.max_min <= 1.5)}); cap breaches without "
+        f"an override {r.cap_breaches} (target 0: {_verdict(r.cap_breaches == 0)}); trainee coverage "
+        f"{r.trainee_coverage:.0%} (target >= 90%: {_verdict(r.trainee_coverage >= 0.9)})"
+    )
+    return (
+        f"fairness max_min={r.max_min:.2f} cap_breaches={r.cap_breaches} "
+        f"trainee_coverage={r.trainee_coverage:.2f}"
+    )
+
+
 LABELS = {"bot": "bot", "calendar": "Calendar Service", "devtenant": "devtenant (test double)"}
 
 
@@ -176,7 +207,9 @@ def section_load(turns: int, concurrency: int, trace_frames: int = 0, traced: st
 def main(argv: list[str] | None = None) -> int:
     """Run every section (or the chosen ones) and print one table each."""
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--only", choices=["engine", "graph", "bot", "load", "loops"], action="append")
+    parser.add_argument(
+        "--only", choices=["engine", "graph", "bot", "load", "loops", "fairness"], action="append"
+    )
     parser.add_argument("--turns", type=int, default=10_000, help="turns for the load section")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument(
@@ -193,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         help="the process --tracemalloc traces",
     )
     args = parser.parse_args(argv)
-    chosen = set(args.only or ["engine", "graph", "bot", "load", "loops"])
-    loops_line = ""
+    chosen = set(args.only or ["engine", "graph", "bot", "load", "loops", "fairness"])
+    loops_line = fairness_line = ""
     began = time.perf_counter()
     print(
         f"OpenSlot benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
@@ -214,9 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         if "loops" in chosen:
             (Path(tmp) / "loops").mkdir()
             loops_line = asyncio.run(section_loops(Path(tmp) / "loops"))
+        if "fairness" in chosen:
+            (Path(tmp) / "fairness").mkdir()
+            fairness_line = asyncio.run(section_fairness(Path(tmp) / "fairness"))
     print(f"\ndone in {time.perf_counter() - began:.0f} s")
-    if loops_line:
-        print(loops_line)  # last line, read by scripts
+    for line in (loops_line, fairness_line):  # the summary lines come last, read by scripts
+        if line:
+            print(line)
     return 0
 
 

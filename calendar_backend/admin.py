@@ -1,4 +1,4 @@
-"""`python -m calendar_backend [serve|migrate|slots|tenant|allowlist|lifecycle|audit|keys|recovery] ...`.
+"""`python -m calendar_backend [serve|migrate|slots|tenant|allowlist|lifecycle|audit|keys|recovery|pool] ...`.
 
 The command line: the argument parsers, :func:`main` (dispatch, and the one-JSON-document output
 contract of calendar_backend/cli.py: every failure becomes one ``{"ok": false, ...}`` line and its
@@ -42,6 +42,8 @@ from calendar_backend.cli_slots import run_slots
 from calendar_backend.errors import CalendarError, UpstreamError, ValidationError
 from calendar_backend.keyring import KeyringError
 from calendar_backend.onboarding import ConsentError
+from calendar_backend.pools_admin import SUBCOMMANDS as POOL_SUBCOMMANDS
+from calendar_backend.pools_admin import add_pool_parsers
 from calendar_backend.rotation import RotationError
 from calendar_backend.runtime import serve
 from calendar_backend.settings import load_settings
@@ -103,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="minutes a pending booking must be old (default OPENSLOT_RECOVERY_STALE_MIN)",
     )
+    add_pool_parsers(sub)
     return p
 
 
@@ -185,6 +188,7 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("keys", "status"),
     ("keys", "rotate-signing"),
     ("recovery", "run"),
+    *(("pool", name) for name in POOL_SUBCOMMANDS),
 )
 
 
@@ -264,7 +268,7 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "serve"
     sub = getattr(args, f"{command}_command", None) if args.command else None
-    if command in {"tenant", "audit", "keys", "allowlist", "lifecycle", "recovery"} and not sub:
+    if command in {"tenant", "audit", "keys", "allowlist", "lifecycle", "recovery", "pool"} and not sub:
         raise CliError(
             EXIT_USAGE,
             f"usage: `{command}` needs a sub-command",

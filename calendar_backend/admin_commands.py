@@ -45,6 +45,7 @@ from calendar_backend.onboarding import (
     PastedUrl,
     granted_roles,
 )
+from calendar_backend.pools_admin import run_pool
 from calendar_backend.runtime import (
     Runtime,
     audit_checkpoint,
@@ -272,6 +273,8 @@ async def run_admin(settings: BackendSettings, args: argparse.Namespace) -> int:
             return await _allowlist(rt, args)
         if args.command == "lifecycle":
             return await _lifecycle(rt, args)
+        if args.command == "pool":
+            return await run_pool(rt.store, args)
         return await _onboard(rt, args)
 
 

@@ -8,6 +8,8 @@ What is stored (and nothing else; calendar data never is):
   created;
 - ``offers``: candidate booking offers; the capability token is stored only as its SHA-256 hash;
 - ``archived_users``;
+- ``pools`` (+ ``pool_members``, ``pool_trainees``, ``pool_assignments``: who of an interview was
+  drawn from a pool and as what, ``pool_cap_overrides``: who allowed a cap to be exceeded and why);
 - ``audit_log`` / ``audit_checkpoints`` (tables defined in :mod:`calendar_backend.audit`).
 
 The bot's ``bot_state`` table may share the database, but the bot owns it (dialogs/sql_storage.py);
@@ -17,7 +19,7 @@ Modules, one per aggregate (this package re-exports their public names, so calle
 ``storage.get_interview``): ``schema`` (metadata, tables, enums, :class:`UTCDateTime`), ``engine``
 (engine, SQLite hooks, migrations, :class:`Store`), ``tenants`` (tenants, token caches, archived
 users), ``blobs`` (every encrypted value, for key rotation), ``interviews`` (bookings, conflicts),
-``moves`` (holds and moves), ``offers``.
+``moves`` (holds and moves), ``offers``, ``pools`` (interviewer pools, caps, trainees).
 
 Invariants:
 
@@ -26,7 +28,7 @@ Invariants:
 - One :meth:`Store.transaction` is one database transaction. On SQLite every transaction starts
   with ``BEGIN IMMEDIATE``, so writers serialise; on PostgreSQL the few read-then-write operations
   take an advisory transaction lock (:func:`insert_pending`, :func:`move_interview`,
-  :func:`calendar_backend.audit.append_audit`).
+  :func:`reserve_pool_seats`, :func:`calendar_backend.audit.append_audit`).
 - Repository functions take the transaction's ``AsyncConnection`` (``tx``) so that a state change
   and its audit row commit together. They never commit themselves.
 """
@@ -74,6 +76,24 @@ from calendar_backend.storage.offers import (
     revoke_offer,
     revoke_offers_for_user,
 )
+from calendar_backend.storage.pools import (
+    CapReachedError,
+    PoolRecord,
+    SeatRole,
+    add_pool_member,
+    add_trainee,
+    counted_starts,
+    create_pool,
+    get_pool,
+    get_pool_by_id,
+    list_cap_overrides,
+    list_pools,
+    load_people,
+    record_training_session,
+    remove_pool_member,
+    reserve_pool_seats,
+    set_pool_caps,
+)
 from calendar_backend.storage.schema import (
     BlobKind,
     InterviewSource,
@@ -86,6 +106,11 @@ from calendar_backend.storage.schema import (
     interviews,
     metadata,
     offers,
+    pool_assignments,
+    pool_cap_overrides,
+    pool_members,
+    pool_trainees,
+    pools,
     tenants,
     token_caches,
 )
@@ -109,24 +134,31 @@ mark = mark_interview
 __all__ = [
     "MIGRATIONS",
     "BlobKind",
+    "CapReachedError",
     "EncryptedBlob",
     "InterviewRow",
     "InterviewSource",
     "InterviewStatus",
     "OfferRow",
     "OfferStatus",
+    "PoolRecord",
+    "SeatRole",
     "Store",
     "TenantRow",
     "TenantStatus",
     "UTCDateTime",
+    "add_pool_member",
+    "add_trainee",
     "archive_user",
     "archived_users",
     "complete_move",
     "confirm",
     "confirm_interview",
     "count_reschedule",
+    "counted_starts",
     "create_engine",
     "create_offer",
+    "create_pool",
     "delete_tenant",
     "delete_token_cache",
     "enable_wal",
@@ -136,6 +168,8 @@ __all__ = [
     "get_interview_by_transaction",
     "get_offer",
     "get_offer_by_token_hash",
+    "get_pool",
+    "get_pool_by_id",
     "get_tenant",
     "get_token_cache",
     "hold_target",
@@ -146,10 +180,13 @@ __all__ = [
     "interviews",
     "is_archived",
     "iter_encrypted",
+    "list_cap_overrides",
     "list_interviews",
     "list_offers",
+    "list_pools",
     "list_stale_pending",
     "list_tenant_ids",
+    "load_people",
     "mark",
     "mark_interview",
     "mark_offer_booked",
@@ -157,14 +194,23 @@ __all__ = [
     "migrate",
     "move_interview",
     "offers",
+    "pool_assignments",
+    "pool_cap_overrides",
+    "pool_members",
+    "pool_trainees",
+    "pools",
     "put_tenant",
     "put_token_cache",
+    "record_training_session",
     "release_hold",
+    "remove_pool_member",
     "reopen_offer",
     "replace_blob",
+    "reserve_pool_seats",
     "restrict_sqlite_files",
     "revoke_offer",
     "revoke_offers_for_user",
+    "set_pool_caps",
     "set_tenant_status",
     "tenants",
     "token_caches",

@@ -185,6 +185,83 @@ archived_users: Final = sa.Table(
 )
 
 
+# Interviewer pools (issue 18; r0005). Addresses are stored lower-cased.
+pools: Final = sa.Table(
+    "pools",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(128), nullable=False),
+    sa.Column("owner", sa.String(320), nullable=True),
+    sa.Column("default_weekly_cap", sa.Integer, nullable=False),
+    sa.Column("default_daily_cap", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("tenant_id", "name", name="uq_pools_tenant_name"),
+)
+
+pool_members: Final = sa.Table(
+    "pool_members",
+    metadata,
+    sa.Column("pool_id", sa.String(36), sa.ForeignKey("pools.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("address", sa.String(320), primary_key=True),
+    sa.Column("zone", sa.String(64), nullable=False),
+    sa.Column("week_start", sa.Integer, nullable=False),
+    sa.Column("weekly_cap", sa.Integer, nullable=True),  # NULL: the pool's default
+    sa.Column("daily_cap", sa.Integer, nullable=True),
+    sa.Column("hot_hours", sa.JSON, nullable=False),
+    sa.Column("added_at", UTCDateTime, nullable=False),
+    sa.Index("ix_pool_members_address", "address"),
+)
+
+pool_trainees: Final = sa.Table(
+    "pool_trainees",
+    metadata,
+    sa.Column("pool_id", sa.String(36), sa.ForeignKey("pools.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("address", sa.String(320), primary_key=True),
+    sa.Column("zone", sa.String(64), nullable=False),
+    sa.Column("week_start", sa.Integer, nullable=False),
+    sa.Column("shadow_required", sa.Integer, nullable=False),
+    sa.Column("reverse_shadow_required", sa.Integer, nullable=False),
+    sa.Column("shadow_done", sa.Integer, nullable=False),
+    sa.Column("reverse_shadow_done", sa.Integer, nullable=False),
+    sa.Column("weekly_cap", sa.Integer, nullable=False),  # training caps, counted separately
+    sa.Column("daily_cap", sa.Integer, nullable=False),
+    sa.Column("added_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("graduated_at", UTCDateTime, nullable=True),
+)
+
+# Who of an interview was drawn from a pool, and as what (member / shadow / reverse_shadow).
+pool_assignments: Final = sa.Table(
+    "pool_assignments",
+    metadata,
+    sa.Column(
+        "interview_id", sa.String(36), sa.ForeignKey("interviews.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("mailbox", sa.String(320), primary_key=True),
+    sa.Column("pool_id", sa.String(36), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("completed_at", UTCDateTime, nullable=True),
+    sa.Index("ix_pool_assignments_mailbox", "mailbox"),
+)
+
+pool_cap_overrides: Final = sa.Table(
+    "pool_cap_overrides",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("pool_id", sa.String(36), nullable=False),
+    sa.Column("address", sa.String(320), nullable=False),
+    sa.Column("interview_id", sa.String(36), nullable=True),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("reason", sa.String(512), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_pool_cap_overrides_tenant_address", "tenant_id", "address"),
+)
+
+
 def now_utc(now: datetime | None) -> datetime:
     """``now`` in UTC, or the current time when ``None``."""
     return datetime.now(UTC) if now is None else now.astimezone(UTC)

@@ -439,6 +439,119 @@ def case_recovery_run(cli: Cli) -> None:
     _failure(cli("recovery", "run", "--stale-min", "soon"), EXIT_USAGE, "stale-min")
 
 
+def _pool(cli: Cli, command: str, *args: str) -> Run:
+    return cli("pool", command, "--tenant", cli.tenant, *args)
+
+
+def _pool_with_member(cli: Cli) -> None:
+    cli.setup()
+    assert _pool(cli, "create", "--name", "Backend", "--role", "backend").code == 0
+    assert _pool(cli, "add-member", "--name", "Backend", "--member", MEGAN).code == 0
+
+
+def case_pool_create(cli: Cli) -> None:
+    cli.setup()
+    run = _pool(cli, "create", "--name", "Backend", "--weekly-cap", "4", "--daily-cap", "1")
+    assert (run.doc["pool"], run.doc["default_weekly_cap"], run.doc["default_daily_cap"]) == ("Backend", 4, 1)
+    _failure(_pool(cli, "create", "--name", "Backend"), EXIT_REFUSED, "exists")
+    _failure(_pool(cli, "create", "--name", "Bad/name"), EXIT_USAGE, "name")
+    _failure(_pool(cli, "create", "--name", "Other", "--weekly-cap", "x"), EXIT_USAGE, "weekly-cap")
+    _failure(
+        cli("pool", "create", "--tenant", "00000000-0000-4000-8000-00000000dead", "--name", "X"),
+        EXIT_REFUSED,
+        "unknown tenant",
+    )
+    assert [r[2] for r in cli.audit("pool.create")] == ["ok"]
+
+
+def case_pool_list(cli: Cli) -> None:
+    cli.setup()
+    assert _pool(cli, "list").doc["pools"] == []
+    _pool(cli, "create", "--name", "Backend")
+    assert [p["pool"] for p in _pool(cli, "list").doc["pools"]] == ["Backend"]
+    _failure(cli("pool", "list"), EXIT_USAGE, "--tenant")
+    _failure(cli("pool"), EXIT_USAGE, "sub-command")
+
+
+def case_pool_show(cli: Cli) -> None:
+    _pool_with_member(cli)
+    doc = _pool(cli, "show", "--name", "Backend").doc
+    assert [(m["address"], m["this_week"], m["weekly_cap"]) for m in doc["member_load"]] == [(MEGAN, 0, 5)]
+    _failure(_pool(cli, "show", "--name", "Nope"), EXIT_REFUSED, "no pool")
+
+
+def case_pool_add_member(cli: Cli) -> None:
+    _pool_with_member(cli)
+    run = _pool(
+        cli,
+        "add-member",
+        "--name",
+        "Backend",
+        "--member",
+        CHRISTIE,
+        "--zone",
+        "Asia/Kathmandu",
+        "--week-start",
+        "sun",
+        "--weekly-cap",
+        "3",
+        "--hot",
+        "09:00-12:00@0,1,2,3,4",
+    )
+    christie = next(m for m in run.doc["member_load"] if m["address"] == CHRISTIE)
+    assert (christie["zone"], christie["week_start"], christie["weekly_cap"]) == ("Asia/Kathmandu", "sun", 3)
+    assert christie["hot_hours"] == [{"start": "09:00", "end": "12:00", "weekdays": [0, 1, 2, 3, 4]}]
+    _failure(
+        _pool(cli, "add-member", "--name", "Backend", "--member", MEGAN), EXIT_REFUSED, "nothing changed"
+    )
+    _failure(
+        _pool(cli, "add-member", "--name", "Backend", "--member", "x@y.example", "--zone", "Mars/Base"),
+        EXIT_USAGE,
+        "time zone",
+    )
+    rows = cli.audit("pool.add_member")
+    assert [json.loads(r[1])[1] for r in rows] == [MEGAN, CHRISTIE]
+
+
+def case_pool_remove_member(cli: Cli) -> None:
+    _pool_with_member(cli)
+    assert _pool(cli, "remove-member", "--name", "Backend", "--member", MEGAN).doc["member_load"] == []
+    _failure(_pool(cli, "remove-member", "--name", "Backend", "--member", MEGAN), EXIT_REFUSED, "nothing")
+    assert len(cli.audit("pool.remove_member")) == 1
+
+
+def case_pool_set_caps(cli: Cli) -> None:
+    _pool_with_member(cli)
+    assert _pool(cli, "set-caps", "--name", "Backend", "--weekly-cap", "7").doc["default_weekly_cap"] == 7
+    run = _pool(
+        cli, "set-caps", "--name", "Backend", "--member", MEGAN, "--weekly-cap", "2", "--daily-cap", "1"
+    )
+    assert (run.doc["member_load"][0]["weekly_cap"], run.doc["member_load"][0]["daily_cap"]) == (2, 1)
+    run = _pool(cli, "set-caps", "--name", "Backend", "--member", MEGAN, "--weekly-cap", "default")
+    assert run.doc["member_load"][0]["weekly_cap"] == 7
+    _failure(_pool(cli, "set-caps", "--name", "Backend"), EXIT_USAGE, "cap")
+    _failure(_pool(cli, "set-caps", "--name", "Backend", "--weekly-cap", "1000"), EXIT_USAGE, "between")
+    _failure(
+        _pool(cli, "set-caps", "--name", "Backend", "--member", CHRISTIE, "--weekly-cap", "1"), EXIT_REFUSED
+    )
+    assert len(cli.audit("pool.set_caps")) == 3
+
+
+def case_pool_add_trainee(cli: Cli) -> None:
+    _pool_with_member(cli)
+    run = _pool(cli, "add-trainee", "--name", "Backend", "--member", CHRISTIE, "--shadow", "2")
+    assert run.doc["trainee_progress"] == [
+        {"address": CHRISTIE, "stage": "shadow", "shadow": "0/2", "reverse_shadow": "0/3"}
+    ]
+    _failure(_pool(cli, "add-trainee", "--name", "Backend", "--member", CHRISTIE), EXIT_REFUSED, "nothing")
+    _failure(
+        _pool(cli, "add-trainee", "--name", "Backend", "--member", MEGAN, "--week-start", "someday"),
+        EXIT_USAGE,
+        "weekday",
+    )
+    assert len(cli.audit("pool.add_trainee")) == 1
+
+
 CASES: dict[tuple[str, ...], Callable[[Cli], None]] = {
     ("serve",): case_serve,
     ("migrate",): case_migrate,
@@ -461,6 +574,13 @@ CASES: dict[tuple[str, ...], Callable[[Cli], None]] = {
     ("keys", "status"): case_keys_status,
     ("keys", "rotate-signing"): case_keys_rotate_signing,
     ("recovery", "run"): case_recovery_run,
+    ("pool", "create"): case_pool_create,
+    ("pool", "list"): case_pool_list,
+    ("pool", "show"): case_pool_show,
+    ("pool", "add-member"): case_pool_add_member,
+    ("pool", "remove-member"): case_pool_remove_member,
+    ("pool", "set-caps"): case_pool_set_caps,
+    ("pool", "add-trainee"): case_pool_add_trainee,
 }
 
 
