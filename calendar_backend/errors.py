@@ -8,6 +8,7 @@ CalendarError                               base; .code is stable for clients, .
 ├── NotFoundError                           404
 ├── GoneError                               410  expired or revoked candidate link
 ├── ConflictError                           409
+│   ├── CapReachedError                     409  a pool member would pass a weekly or daily cap
 │   └── SlotTakenError                      409  the slot is no longer free; carries fresh options
 ├── RateLimitedError(retry_after_s)         429
 ├── ReconnectRequiredError                  401  the user's delegated grant is gone (expired or revoked
@@ -103,6 +104,18 @@ class ConflictError(CalendarError):
     status = 409
     code = "conflict"
     message = "That conflicts with the current state."
+
+
+class CapReachedError(ConflictError):
+    """Booking would take a pool member past a weekly or daily cap (and no override was given)."""
+
+    code = "cap_reached"
+    message = "An interviewer has reached their interview cap."
+
+    def __init__(self, address: str, cap: str) -> None:
+        super().__init__()
+        self.address = address
+        self.cap = cap  # "weekly" | "daily" | "training_weekly" | "training_daily"
 
 
 class SlotTakenError(ConflictError):

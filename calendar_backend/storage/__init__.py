@@ -35,6 +35,7 @@ Invariants:
 
 from __future__ import annotations
 
+from calendar_backend.errors import CapReachedError  # raised by storage.pools
 from calendar_backend.storage.blobs import EncryptedBlob, iter_encrypted, replace_blob
 from calendar_backend.storage.engine import (
     MIGRATIONS,
@@ -77,7 +78,6 @@ from calendar_backend.storage.offers import (
     revoke_offers_for_user,
 )
 from calendar_backend.storage.pools import (
-    CapReachedError,
     PoolRecord,
     SeatRole,
     add_pool_member,

@@ -24,7 +24,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from calendar_backend.errors import ConflictError
+from calendar_backend.errors import CapReachedError
 from calendar_backend.pools import (
     HotWindow,
     Member,
@@ -64,18 +64,6 @@ class SeatRole(StrEnum):
 
 
 _TRAINEE_ROLES: Final = (SeatRole.SHADOW.value, SeatRole.REVERSE_SHADOW.value)
-
-
-class CapReachedError(ConflictError):
-    """Booking would take a pool member past a weekly or daily cap (and no override was given)."""
-
-    code = "cap_reached"
-    message = "An interviewer has reached their interview cap."
-
-    def __init__(self, address: str, cap: str) -> None:
-        super().__init__()
-        self.address = address
-        self.cap = cap  # "weekly" | "daily" | "training_weekly" | "training_daily"
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,7 +480,7 @@ async def list_cap_overrides(tx: AsyncConnection, tenant_id: str) -> list[dict[s
         .where(pool_cap_overrides.c.tenant_id == tenant_id)
         .order_by(pool_cap_overrides.c.created_at, pool_cap_overrides.c.id)
     )
-    return [dict(r._mapping) for r in await tx.execute(query)]
+    return [dict(r._mapping) for r in await tx.execute(query)]  # noqa: SLF001  (SQLAlchemy's public Row API)
 
 
 async def record_training_session(
