@@ -12,7 +12,7 @@ option, so a retried press gets the same loop back).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from botbuilder.core import TurnContext
 
@@ -36,6 +36,8 @@ from dialogs.loop_search import (
 )
 from dialogs.loop_state import LoopDraft, load_loop, save_loop
 from dialogs.loop_views import address_of, option_view, options_view, template_id
+from dialogs.parse import next_working_days
+from dialogs.schedule_loop import today_of
 from dialogs.services import DialogServices, mailbox_zone
 from dialogs.sso import require_user_token
 from dialogs.state import FlowStatus
@@ -91,7 +93,7 @@ async def _dispatch(
             return (await options_card(context, services, draft))[0]
         await save_loop(context, services, draft.evolve(replacing=(action.session or 0, address)))
         return None
-    edited = _edited(draft, action)
+    edited = _edited(draft, action, today_of(services, draft.manager_zone))
     if isinstance(edited, str):
         await context.send_activity(edited)
         edited = draft
@@ -99,7 +101,7 @@ async def _dispatch(
     return (await options_card(context, services, edited, page))[0]
 
 
-def _edited(draft: LoopDraft, action: LoopAction) -> LoopDraft | str:
+def _edited(draft: LoopDraft, action: LoopAction, today: date) -> LoopDraft | str:
     """The draft with an options card edit applied, or what is wrong with it (said in chat)."""
     verb, sessions = action.verb, draft.sessions()
     index = action.session if action.session is not None else -1
@@ -124,9 +126,12 @@ def _edited(draft: LoopDraft, action: LoopAction) -> LoopDraft | str:
         return draft.with_template(breaks={"min_minutes": low, "max_minutes": action.break_min or 0})
     if verb is LoopVerb.FREE_ORDER:
         return draft.with_template(order="free")
-    if verb is LoopVerb.WIDEN and draft.range_end is not None:
-        return draft.evolve(range_end=draft.range_end + timedelta(days=action.days or 7))
-    return draft  # BACK, MORE, WIDEN without dates: the same search again
+    if verb is LoopVerb.WIDEN:
+        first, last = draft.range_start, draft.range_end
+        if first is None or last is None:  # the default window: the next working days from today
+            first, last = next_working_days(today)
+        return draft.evolve(range_start=first, range_end=last + timedelta(days=action.days or 7))
+    return draft  # BACK, MORE: the same search again
 
 
 async def _template(

@@ -331,3 +331,15 @@ async def test_help_mentions_loops(chat: TestAdapter) -> None:
     [help_card] = cards(await say(chat, "help"))
     assert "loop" in text_of(help_card).lower()
     assert any(is_loop_verb(a["verb"]) for a in actions_of(help_card))
+
+
+async def test_widen_and_more_search_again(chat: TestAdapter, loops: FakeLoopCalendar) -> None:
+    loops.nothing_fits = True
+    options = await to_options(chat)
+    before = loops.loop_searches[-1]["end"]
+    widen = {"verb": "loop_widen", "flow": button(options, "Allow a second day")["data"]["flow"], "days": 7}
+    card_of(await say(chat, invoke(widen)))
+    assert (loops.loop_searches[-1]["end"] - before).days == 7
+    more = {"verb": "loop_more", "flow": widen["flow"], "page": 2}
+    card_of(await say(chat, invoke(more)))
+    assert len(loops.loop_searches) == 3
