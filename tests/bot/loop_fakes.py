@@ -10,7 +10,7 @@ from typing import Any
 
 from calendar_backend import errors
 from calendar_backend.contract import PersonOut
-from dialogs.loop_client import LoopSessionOut
+from dialogs.loop_client import LoopOut, LoopSessionOut, LoopTemplateOut
 from tests.bot.conftest import DIRECTORY, NOW, FakeCalendarService
 
 
@@ -124,7 +124,7 @@ class FakeLoopCalendar(FakeCalendarService):
         if self.loops_missing:
             raise errors.NotFoundError()
 
-    async def list_loop_templates(self, token: str) -> list[FakeLoopTemplateOut]:
+    async def list_loop_templates(self, token: str) -> list[LoopTemplateOut]:
         self._loop_check(token, "list_loop_templates")
         return [FakeLoopTemplateOut(n, t, NOW) for n, t in self.templates.items()]
 
@@ -251,7 +251,7 @@ class FakeLoopCalendar(FakeCalendarService):
         self.by_transaction[transaction_id] = loop_id
         return self.loops[loop_id]
 
-    async def list_loops(self, token: str) -> list[FakeLoopOut]:
+    async def list_loops(self, token: str) -> list[LoopOut]:
         self._loop_check(token, "list_loops")
         return list(self.loops.values())
 

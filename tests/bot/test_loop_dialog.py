@@ -78,7 +78,8 @@ async def to_options(chat: TestAdapter) -> dict[str, Any]:
 
 
 def test_the_fake_is_a_loop_client() -> None:
-    assert isinstance(FakeLoopCalendar(), LoopCalendarApi)
+    client: LoopCalendarApi = FakeLoopCalendar()  # mypy checks the signatures, name for name
+    assert isinstance(client, LoopCalendarApi)
     assert loop_api(FakeCalendarService()) is None
 
 
