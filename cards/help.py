@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cards.actions import CardAction, Verb, build_execute
 from cards.elements import action_set, build_card, heading, note
+from cards.loop_actions import LoopAction, LoopVerb, build_loop_execute
 
 __all__ = ["build_help"]
 
@@ -25,11 +26,18 @@ def build_help(flow: str) -> dict[str, object]:
             "ahead, try a shorter slot, or send the candidate a link that shows open times "
             "only."
         ),
+        note(
+            'Interview loops: choose **Schedule a loop** (or type "schedule a loop", or '
+            '"loop Backend onsite for Dana Scully (dana@example.com) next week"). Use a saved '
+            "loop or build one (sessions, people, order, breaks, days); I find whole-loop options, "
+            "and book every session or none, with one Teams meeting for the loop."
+        ),
         note("Type **cancel** at any time to stop.", subtle=True),
         action_set(
             [
                 build_execute("Schedule an interview", CardAction(Verb.SCHEDULE, flow), style="positive"),
                 build_execute("My interviews", CardAction(Verb.MY_INTERVIEWS, flow)),
+                build_loop_execute("Schedule a loop", LoopAction(LoopVerb.NEW, flow)),
             ]
         ),
     ]

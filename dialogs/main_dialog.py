@@ -8,6 +8,8 @@ button changes one field of that flow and searches again (``dialogs.edits``).
 
 from __future__ import annotations
 
+import re
+
 from botbuilder.core import MessageFactory
 from botbuilder.dialogs import (
     ComponentDialog,
@@ -24,8 +26,10 @@ from cards.help import build_help
 from cards.my_interviews import build_my_interviews, build_private_interviews
 from dialogs import dates, parse
 from dialogs.edits import EditField, apply_typed_edit, clear_field, editable, parse_typed_edit
+from dialogs.loop_state import LoopDraft, load_loop
 from dialogs.my_interviews import interview_views
 from dialogs.schedule_interview import ScheduleInterviewDialog
+from dialogs.schedule_loop import ScheduleLoopDialog
 from dialogs.services import DialogServices, card_activity, is_shared, mailbox_zone, manager_zone
 from dialogs.sso import SafeOAuthPrompt, fetch_user_token, hand_over_token, sign_out
 from dialogs.state import ScheduleDraft, new_flow_id
@@ -44,10 +48,21 @@ HELP_WORDS = frozenset({"help", "?"})
 RESTART_WORDS = frozenset({"restart", "start over", "start again", "reset", "new", "new interview"})
 MY_INTERVIEWS_WORDS = frozenset({"my interviews", "interviews", "list"})
 SIGN_OUT_WORDS = frozenset({"sign out", "signout", "log out", "logout"})
+LOOP_WORDS = frozenset({"schedule a loop", "schedule loop", "loop", "loops", "new loop", "interview loop"})
+_LOOP_COMMAND = re.compile(
+    r"^(?:schedule\s+(?:a\s+)?)?loop\s+(?P<template>.+?)\s+for\s+(?P<name>[^()<>@]+?)\s*"
+    r"\(\s*(?P<email>[^()\s]+)\s*\)\s*(?P<when>.*)$",
+    re.IGNORECASE,
+)
 #: Commands that interrupt any question: the question is dropped and the command runs.
 GLOBAL_WORDS = RESTART_WORDS | frozenset(
     {"my interviews", "sign out", "signout", "log out", "logout", "disconnect"}
 )
+
+
+def is_loop_command(command: str) -> bool:
+    """True for "schedule a loop" & co. and the one-message form ("loop <template> for ...")."""
+    return command in LOOP_WORDS or command.startswith(("loop ", "schedule a loop ", "schedule loop "))
 
 
 def command_of(text: str) -> str:
@@ -73,6 +88,7 @@ class MainDialog(ComponentDialog):
             )
         )
         self.add_dialog(ScheduleInterviewDialog(services))
+        self.add_dialog(ScheduleLoopDialog(services))
         self.add_dialog(WaterfallDialog("main", [self.sign_in_step, self.route_step]))
         self.initial_dialog_id = "main"
 
@@ -92,7 +108,12 @@ class MainDialog(ComponentDialog):
             await inner_dc.context.send_activity(card_activity(build_help(new_flow_id())))
             await inner_dc.context.send_activity('Carry on where we were, or type "cancel".')
             return DialogTurnResult(DialogTurnStatus.Waiting)
-        if text in GLOBAL_WORDS or text == "schedule" or text.startswith("schedule "):
+        if (
+            text in GLOBAL_WORDS
+            or text == "schedule"
+            or text.startswith(("schedule ", "loop "))
+            or text in LOOP_WORDS
+        ):
             await inner_dc.cancel_all_dialogs()
             if text in RESTART_WORDS:
                 await inner_dc.context.send_activity("Starting over.")
@@ -105,6 +126,8 @@ class MainDialog(ComponentDialog):
         step.values["text"] = str(options.get("text", ""))
         if options.get("edit"):
             step.values["edit"], step.values["flow"] = str(options["edit"]), str(options["flow"])
+        if options.get("loop"):
+            step.values["loop"] = str(options["loop"])
         return await step.begin_dialog(
             SIGN_IN,
             PromptOptions(
@@ -119,8 +142,9 @@ class MainDialog(ComponentDialog):
             return await step.end_dialog(None)
         text = str(step.values.get("text", ""))
         command = command_of(text)
-        if step.values.get("edit"):
-            return await self._edit_from_button(step)
+        started = await self._start_from(step, text, command)
+        if started is not None:
+            return started
         if command == "schedule" or command.startswith("schedule ") or command in RESTART_WORDS:
             draft, notes = await self._draft_for(step, text)
             for note in notes:  # parts of the message that could not be used, said, not dropped
@@ -155,6 +179,55 @@ class MainDialog(ComponentDialog):
             return await step.end_dialog(None)
         cleared = clear_field(draft, EditField(str(step.values["edit"])))
         return await step.begin_dialog(ScheduleInterviewDialog.__name__, cleared.to_json())
+
+    async def _start_from(
+        self, step: WaterfallStepContext, text: str, command: str
+    ) -> DialogTurnResult | None:
+        """An edit button, a loop card's press or a loop command: its dialog; else ``None``."""
+        if step.values.get("edit"):
+            return await self._edit_from_button(step)
+        if step.values.get("loop"):
+            return await self._loop_from_button(step)
+        if is_loop_command(command):
+            return await self._loop_from_text(step, text)
+        return None
+
+    async def _loop_from_button(self, step: WaterfallStepContext) -> DialogTurnResult:
+        """A loop card press that needs answers typed: the loop dialog on that flow."""
+        draft = await load_loop(step.context, self._services, str(step.values["loop"]))
+        if draft is None:
+            await step.context.send_activity(
+                'That loop card has expired. Type "schedule a loop" to start again.'
+            )
+            return await step.end_dialog(None)
+        hand_over_token(step.context, step.result)
+        return await step.begin_dialog(ScheduleLoopDialog.__name__, draft.to_json())
+
+    async def _loop_from_text(self, step: WaterfallStepContext, text: str) -> DialogTurnResult:
+        """ "schedule a loop" (the builder card), or the one-message form
+        "loop <template> for <name> (<email>) <dates>" (asks only what it does not say)."""
+        token = getattr(step.result, "token", None)
+        zone = (
+            await mailbox_zone(step.context, self._services, token) if token else manager_zone(step.context)
+        )
+        draft = LoopDraft(new_flow_id(), manager_zone=zone)
+        match = _LOOP_COMMAND.match(" ".join(text.split()))
+        if match:
+            today = self._services.clock().astimezone(zone_or_utc(zone)).date()
+            when = match.group("when").strip()
+            reading = dates.read_dates(when, today) if when else None
+            span = reading.span if reading else None
+            if reading and reading.problems:
+                await step.context.send_activity(" ".join(reading.problems) + " I'll ask for the dates.")
+            draft = draft.evolve(
+                template_name=match.group("template").strip(),
+                candidate_name=parse.parse_name(match.group("name")),
+                candidate_email=parse.parse_email(match.group("email")),
+                range_start=span[0] if span else None,
+                range_end=span[1] if span else None,
+            )
+        hand_over_token(step.context, step.result)
+        return await step.begin_dialog(ScheduleLoopDialog.__name__, draft.to_json())
 
     async def _typed_edit(self, step: WaterfallStepContext, text: str) -> DialogTurnResult | None:
         """Apply "make it 60 minutes" & co. to the flow whose slots were shown last."""

@@ -45,8 +45,11 @@ class FlowTurn:
     result: object = None
 
 
-Handler = Callable[[FlowTurn, ScheduleDraft, Any], Awaitable[tuple[ScheduleDraft, str]]]
-Asker = Callable[[FlowTurn, ScheduleDraft], Awaitable[PromptOptions]]
+# The draft is a ScheduleDraft for SCHEDULE_TABLE, a LoopDraft for LOOP_TABLE (the dialog's codec).
+Handler = Callable[[FlowTurn, Any, Any], Awaitable[tuple[Any, str]]]
+Asker = Callable[[FlowTurn, Any], Awaitable[PromptOptions]]
+Codec = tuple[Callable[[dict[str, Any]], Any], Callable[[Any], dict[str, Any]]]
+SCHEDULE_CODEC: Final[Codec] = (ScheduleDraft.from_json, ScheduleDraft.to_json)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,7 @@ class Transition:
     when: str
 
 
-def _always(_draft: ScheduleDraft) -> bool:
+def _always(_draft: Any) -> bool:
     return True
 
 
@@ -70,20 +73,28 @@ class State:
     goes_to: tuple[Transition, ...]
     prompt: str | None = None
     ask: Asker | None = None
-    needed: Callable[[ScheduleDraft], bool] = field(default=_always)
+    needed: Callable[[Any], bool] = field(default=_always)
 
 
 class StateTableDialog(Dialog):
-    """Runs a table of ``State``s; options: the draft's JSON. Starts at the table's first state."""
+    """Runs a table of ``State``s; options: the draft's JSON (read and written by ``codec``, a
+    ``ScheduleDraft``'s by default). Starts at the table's first state."""
 
-    def __init__(self, dialog_id: str, table: tuple[State, ...], services: DialogServices) -> None:
+    def __init__(
+        self,
+        dialog_id: str,
+        table: tuple[State, ...],
+        services: DialogServices,
+        codec: Codec = SCHEDULE_CODEC,
+    ) -> None:
         super().__init__(dialog_id)
+        self._load, self._dump = codec
         self._states: Mapping[str, State] = {s.name: s for s in table}
         self._start = table[0].name
         self._services = services
 
     async def begin_dialog(self, dialog_context: DialogContext, options: object = None) -> DialogTurnResult:
-        draft = ScheduleDraft.from_json(options if isinstance(options, dict) else {})
+        draft = self._load(options if isinstance(options, dict) else {})
         return await self._run(dialog_context, draft, self._start)
 
     async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:  # noqa: ARG002
@@ -103,7 +114,7 @@ class StateTableDialog(Dialog):
         values = dialog_context.active_dialog.state
         state = self._states.get(str(values.get(_AT)))
         try:
-            draft = ScheduleDraft.from_json(values.get(_DRAFT) or values.get(_LEGACY_OPTIONS) or {})
+            draft = self._load(values.get(_DRAFT) or values.get(_LEGACY_OPTIONS) or {})
         except (KeyError, TypeError, ValueError):
             return await dialog_context.end_dialog(None)
         if state is None:
@@ -118,7 +129,7 @@ class StateTableDialog(Dialog):
         return target
 
     async def _run(
-        self, dc: DialogContext, draft: ScheduleDraft, at: str, turn: FlowTurn | None = None
+        self, dc: DialogContext, draft: Any, at: str, turn: FlowTurn | None = None
     ) -> DialogTurnResult:
         values = dc.active_dialog.state
         turn = turn or FlowTurn(dc.context, self._services, values)
@@ -132,7 +143,7 @@ class StateTableDialog(Dialog):
                 draft, target = await state.handle(turn, draft, None)
                 at = self._check(state, target)
             else:
-                values[_AT], values[_DRAFT] = at, draft.to_json()
+                values[_AT], values[_DRAFT] = at, self._dump(draft)
                 return await dc.begin_dialog(state.prompt, await state.ask(turn, draft))
         raise RuntimeError("the conversation table loops")
 

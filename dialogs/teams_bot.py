@@ -18,9 +18,11 @@ from botbuilder.schema import (
 
 from cards.actions import CardAction, Verb, parse_action
 from cards.error import build_error
+from cards.loop_actions import LoopAction, is_loop_verb, parse_loop_action
 from cards.welcome import build_welcome
 from dialogs.card_actions import handle_card_action, my_interviews_card
 from dialogs.edits import EditField
+from dialogs.loop_actions import handle_loop_action
 from dialogs.main_dialog import MainDialog
 from dialogs.panel import picked_people_text
 from dialogs.services import (
@@ -107,6 +109,13 @@ def _error_response(status: int, message: str) -> AdaptiveCardInvokeResponse:
     )
 
 
+def _loop_press(raw: dict[str, Any]) -> bool:
+    """True for an ``adaptiveCard/action`` invoke value (or data) of a loop card button."""
+    action = raw.get("action")
+    data = action.get("data") if isinstance(action, dict) else raw
+    return isinstance(data, dict) and is_loop_verb(data.get("verb"))
+
+
 class OpenSlotBot(TeamsActivityHandler):
     """Teams handler; the dialog stack lives in durable conversation state."""
 
@@ -129,17 +138,22 @@ class OpenSlotBot(TeamsActivityHandler):
         await self._services.conversation_state.save_changes(turn_context)
 
     async def run_dialog(
-        self, context: TurnContext, text: str | None = None, edit: tuple[EditField, str] | None = None
+        self,
+        context: TurnContext,
+        text: str | None = None,
+        edit: tuple[EditField, str] | None = None,
+        loop: str | None = None,
     ) -> None:
         """Continue the active dialog, or start MainDialog with ``text`` as the command.
 
         ``edit`` (field, flow) starts MainDialog on an edit of that flow instead (a slot card's
-        "Change ..." button). Either one drops the dialog that was waiting.
+        "Change ..." button); ``loop`` (a flow) starts it on the loop dialog of that flow (a loop
+        card's press that needs answers typed). Any of them drops the dialog that was waiting.
         """
         dialogs = DialogSet(self._dialog_state_of(context))
         dialogs.add(self._dialog)
         dc = await dialogs.create_context(context)
-        if text is None and edit is None:
+        if text is None and edit is None and loop is None:
             result = await dc.continue_dialog()
             if result.status != DialogTurnStatus.Empty:
                 return
@@ -149,7 +163,9 @@ class OpenSlotBot(TeamsActivityHandler):
         options: dict[str, str] = {"text": text or ""}
         if edit is not None:
             options.update(edit=edit[0].value, flow=edit[1])
-        if context.activity.type == "message" or text or edit:
+        if loop is not None:
+            options["loop"] = loop
+        if context.activity.type == "message" or text or edit or loop:
             await dc.begin_dialog(self._dialog.id, options)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
@@ -165,6 +181,9 @@ class OpenSlotBot(TeamsActivityHandler):
         await self.run_dialog(turn_context)
 
     async def _on_submit(self, context: TurnContext, value: dict[str, Any]) -> None:
+        if is_loop_verb(value.get("verb")):
+            await self._on_loop_submit(context, value)
+            return
         try:
             action = parse_action(value)
         except ValueError:
@@ -179,12 +198,43 @@ class OpenSlotBot(TeamsActivityHandler):
         else:
             await context.send_activity(card_activity(card))
 
+    async def _on_loop_submit(self, context: TurnContext, value: dict[str, Any]) -> None:
+        try:
+            action = parse_loop_action(value)
+        except ValueError:
+            await context.send_activity('I didn\'t understand that button. Type "help".')
+            return
+        card = await handle_loop_action(context, self._services, action)
+        if card is None:
+            await self.run_dialog(context, loop=action.flow)
+        else:
+            await context.send_activity(card_activity(card))
+
+    async def _answer_loop_press(
+        self, context: TurnContext, raw: dict[str, Any]
+    ) -> AdaptiveCardInvokeResponse:
+        try:
+            action: LoopAction = parse_loop_action(raw)
+        except ValueError:
+            return _error_response(400, "This card action is not valid.")
+        try:
+            card = await handle_loop_action(context, self._services, action)
+            if card is None:
+                await self.run_dialog(context, loop=action.flow)
+                return message_response("Let's find loop times.")
+        except Exception as err:  # the press still gets its answer, not invoke 501
+            log_turn_failure(LOG, context, err)
+            card = build_error(action.flow, "Sorry, something went wrong. Please try again.")
+        return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
+
     async def on_adaptive_card_invoke(
         self,
         turn_context: TurnContext,
         invoke_value: AdaptiveCardInvokeValue,  # noqa: ARG002
     ) -> AdaptiveCardInvokeResponse:
         raw = turn_context.activity.value
+        if isinstance(raw, dict) and _loop_press(raw):
+            return await self._answer_loop_press(turn_context, raw)
         try:
             action: CardAction = parse_action(raw if isinstance(raw, dict) else {})
         except ValueError:

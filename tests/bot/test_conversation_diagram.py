@@ -10,9 +10,11 @@ from botbuilder.core import ConversationState
 from botbuilder.dialogs import WaterfallDialog
 
 from cards.actions import Verb
+from cards.loop_actions import LoopVerb
 from dialogs.edits import ASKED_BY, EditField
 from dialogs.main_dialog import CANCEL_WORDS, GLOBAL_WORDS, HELP_WORDS, MainDialog
 from dialogs.schedule_interview import SCHEDULE_TABLE
+from dialogs.schedule_loop import LOOP_TABLE
 from dialogs.services import DialogServices
 from dialogs.sql_storage import SqlStorage
 from dialogs.state_table import END, edges
@@ -109,3 +111,22 @@ def test_every_card_verb_is_drawn() -> None:
     for verb in Verb:
         word = command_titles.get(verb, verb.value)
         assert re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", labels), verb.value
+
+
+def test_loop_dialog_states_are_its_table() -> None:
+    assert {state.name for state in LOOP_TABLE} == _classes()["loopDialog"]
+
+
+def test_every_transition_of_the_loop_table_is_drawn_and_nothing_else() -> None:
+    states = {state.name for state in LOOP_TABLE}
+    drawn = sorted((src, dst, label) for src, dst, label in _edges() if src in states)
+    assert drawn == sorted(edges(LOOP_TABLE))
+    shown = {s for src, dst, _ in _edges() for s in (src, dst)}
+    for src, dst, _label in edges(LOOP_TABLE):
+        assert dst == END or dst in shown, (src, dst)
+
+
+def test_every_loop_card_verb_is_drawn() -> None:
+    labels = " ".join(label for _, _, label in _edges())
+    for verb in LoopVerb:
+        assert re.search(rf"(?<![\w-]){re.escape(verb.value)}(?![\w-])", labels), verb.value

@@ -34,6 +34,7 @@ from cards.confirmation import build_confirmation
 from cards.error import build_error
 from cards.help import build_help
 from cards.local_time import format_duration, format_slot, zone_label
+from cards.loop_actions import is_loop_verb, parse_loop_action
 from cards.my_interviews import (
     MAX_LISTED,
     build_cancel_question,
@@ -257,6 +258,11 @@ def test_cards_structure(name: str) -> None:
     assert (card["type"], card["version"]) == ("AdaptiveCard", "1.5")
     assert len(json.dumps(card).encode()) < TEAMS_MAX_BYTES
     for execute in _actions(card, "Action.Execute"):
+        if is_loop_verb(execute["verb"]):  # a loop button (e.g. on help): cards.loop_actions parses it
+            loop = parse_loop_action(execute["data"])
+            assert loop.to_data() == execute["data"]
+            assert loop.flow == FLOW
+            continue
         verb = Verb(str(execute["verb"]))
         data = execute["data"]
         assert isinstance(data, dict)

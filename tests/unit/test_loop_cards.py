@@ -28,6 +28,7 @@ from cards.loop_actions import (
     is_loop_verb,
     parse_loop_action,
 )
+from cards.loop_booked import build_loop_booked, build_loop_notice
 from cards.loop_builder import build_loop_builder
 from cards.loop_confirm import BOOKING_TEXT, build_loop_confirmation
 from cards.loop_options import PAGE_SIZE, build_loop_options
@@ -154,6 +155,11 @@ CASES: dict[str, Callable[[], dict[str, object]]] = {
     "loop_confirmation_two_days": lambda: build_loop_confirmation(
         _view(zones=ZONES_NPT, options=(_option("lo-9", _utc(2, 17), split=True),), user_ids=()), "lo-9"
     ),
+    "loop_booked": lambda: build_loop_booked(
+        _view(), _view().options[0], "https://teams.microsoft.com/l/meetup-join/loop"
+    ),
+    "loop_booked_no_link": lambda: build_loop_booked(_view(zones=ZONES_NPT), _view().options[1], None),
+    "loop_notice": lambda: build_loop_notice("Interview loop", "Interview loops are not available yet."),
     "loop_builder": lambda: build_loop_builder(FLOW, TEMPLATES, user_ids=(MRI,)),
     "loop_builder_new": lambda: build_loop_builder(FLOW),
     "loop_builder_edit": lambda: build_loop_builder(
@@ -180,6 +186,10 @@ def test_loop_cards_golden_folder_has_no_orphans() -> None:
     assert {p.stem for p in GOLDEN.glob("*.json")} == set(CASES)
 
 
+# The booked loop (a stale copy must never book again) and a plain notice carry no Action.Execute.
+NO_EXECUTE_BY_DESIGN = frozenset({"loop_booked", "loop_booked_no_link", "loop_notice"})
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_loop_cards_structure(name: str) -> None:
     card = CASES[name]()
@@ -188,7 +198,7 @@ def test_loop_cards_structure(name: str) -> None:
     refresh = card.get("refresh")
     refresh_action = refresh.get("action") if isinstance(refresh, dict) else None
     buttons = [e for e in _actions(card, "Action.Execute") if e is not refresh_action]
-    assert buttons
+    assert bool(buttons) != (name in NO_EXECUTE_BY_DESIGN)
     for execute in buttons:
         data = execute["data"]
         assert isinstance(data, dict)

@@ -1,0 +1,175 @@
+"""What the loop conversation needs from the Calendar Service: the loop half of the client API
+(/work/prompts/loops_api.md, issue 17), as a Protocol the dialogs code against.
+
+The ``*Out`` names below are **structural stand-ins** for the dataclasses of
+``calendar_backend.contract`` (same names, same field names, read-only): the bot only reads them.
+Once contract.py has them, each stand-in is replaced by an import of the real class and
+``LoopCalendarApi`` stays as it is (its signatures are the client's, name for name).
+
+Until the HTTP client has these methods, :func:`loop_api` answers ``None`` and the bot says that
+loops are not available yet; a Calendar Service without the loop routes answers 404
+(``errors.NotFoundError``), which the bot says the same way (:data:`UNAVAILABLE`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final, Protocol, runtime_checkable
+
+from calendar_backend.contract import PersonOut
+
+UNAVAILABLE: Final = "Interview loops are not available on this Calendar Service yet."
+
+
+class LoopSessionOut(Protocol):
+    """One placed session of an option or a booked loop."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def interviewers(self) -> tuple[str, ...]: ...
+    @property
+    def room(self) -> str | None: ...
+
+
+class LoopOptionOut(Protocol):
+    """One whole-loop option of a search, best first."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def days(self) -> int: ...
+    @property
+    def idle_min(self) -> int: ...
+    @property
+    def outside_candidate_min(self) -> int: ...
+    @property
+    def sessions(self) -> tuple[LoopSessionOut, ...]: ...
+
+
+class LoopSuggestionOut(Protocol):
+    """A change checked to help: ``kind`` as ``calendar_backend.loops.Change``."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def value(self) -> str | int: ...
+    @property
+    def text(self) -> str: ...
+
+
+class LoopExplanationOut(Protocol):
+    """Why nothing fits (per session, or ``session`` None for the whole loop)."""
+
+    @property
+    def reason(self) -> str: ...
+    @property
+    def session(self) -> int | None: ...
+    @property
+    def mailboxes(self) -> tuple[str, ...]: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def suggestions(self) -> tuple[LoopSuggestionOut, ...]: ...
+
+
+class LoopSearchOut(Protocol):
+    """``POST /v1/loops/search``'s answer."""
+
+    @property
+    def options(self) -> tuple[LoopOptionOut, ...]: ...
+    @property
+    def people(self) -> tuple[PersonOut, ...]: ...
+    @property
+    def explanations(self) -> tuple[LoopExplanationOut, ...]: ...
+
+
+class LoopTemplateOut(Protocol):
+    """A saved loop template of the tenant."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def template(self) -> dict[str, Any]: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class LoopOut(Protocol):
+    """A booked loop."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def candidate_name(self) -> str: ...
+    @property
+    def sessions(self) -> tuple[LoopSessionOut, ...]: ...
+    @property
+    def join_url(self) -> str | None: ...
+
+
+@runtime_checkable
+class LoopCalendarApi(Protocol):
+    """The loop methods of the Calendar Service client (loops_api.md, signatures name for name)."""
+
+    async def list_loop_templates(self, token: str) -> list[LoopTemplateOut]: ...
+
+    async def save_loop_template(
+        self, token: str, name: str, template: dict[str, Any]
+    ) -> LoopTemplateOut: ...
+
+    async def delete_loop_template(self, token: str, name: str) -> None: ...
+
+    async def search_loops(
+        self,
+        token: str,
+        *,
+        template: dict[str, Any] | None = None,
+        template_name: str | None = None,
+        start: datetime,
+        end: datetime,
+        candidate_time_zone: str | None = None,
+        limit: int = 5,
+    ) -> LoopSearchOut: ...
+
+    async def book_loop(
+        self,
+        token: str,
+        *,
+        template: dict[str, Any],
+        sessions: list[LoopSessionOut],
+        candidate_name: str,
+        candidate_email: str,
+        candidate_time_zone: str | None,
+        transaction_id: str,
+    ) -> LoopOut: ...
+
+    async def list_loops(self, token: str) -> list[LoopOut]: ...
+
+    async def cancel_loop(self, token: str, loop_id: str) -> LoopOut: ...
+
+    async def reschedule_loop(self, token: str, loop_id: str, sessions: list[LoopSessionOut]) -> LoopOut: ...
+
+
+def loop_api(calendar: object) -> LoopCalendarApi | None:
+    """``calendar`` as the loop client, or ``None`` when it has no loop methods (yet)."""
+    return calendar if isinstance(calendar, LoopCalendarApi) else None
+
+
+def template_problems(err: Exception) -> tuple[str, ...]:
+    """The template checker's sentences an ``invalid_template`` answer carries (``problems``),
+    else ``()``."""
+    problems = getattr(err, "problems", None)
+    if isinstance(problems, (list, tuple)):
+        return tuple(str(getattr(p, "message", p)) for p in problems)[:20]
+    return ()
