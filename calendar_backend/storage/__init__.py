@@ -8,6 +8,7 @@ What is stored (and nothing else; calendar data never is):
   created;
 - ``offers``: candidate booking offers; the capability token is stored only as its SHA-256 hash;
 - ``archived_users``;
+- ``loop_templates``: a tenant's saved interview loop templates (JSON, no calendar data);
 - ``audit_log`` / ``audit_checkpoints`` (tables defined in :mod:`calendar_backend.audit`).
 
 The bot's ``bot_state`` table may share the database, but the bot owns it (dialogs/sql_storage.py);
@@ -17,7 +18,7 @@ Modules, one per aggregate (this package re-exports their public names, so calle
 ``storage.get_interview``): ``schema`` (metadata, tables, enums, :class:`UTCDateTime`), ``engine``
 (engine, SQLite hooks, migrations, :class:`Store`), ``tenants`` (tenants, token caches, archived
 users), ``blobs`` (every encrypted value, for key rotation), ``interviews`` (bookings, conflicts),
-``moves`` (holds and moves), ``offers``.
+``moves`` (holds and moves), ``offers``, ``loop_templates`` (saved interview loops).
 
 Invariants:
 
@@ -53,6 +54,14 @@ from calendar_backend.storage.interviews import (
     list_interviews,
     list_stale_pending,
     mark_interview,
+)
+from calendar_backend.storage.loop_templates import (
+    LoopTemplateRow,
+    delete_loop_template,
+    get_loop_template,
+    list_loop_templates,
+    loop_templates,
+    put_loop_template,
 )
 from calendar_backend.storage.moves import (
     complete_move,
@@ -113,6 +122,7 @@ __all__ = [
     "InterviewRow",
     "InterviewSource",
     "InterviewStatus",
+    "LoopTemplateRow",
     "OfferRow",
     "OfferStatus",
     "Store",
@@ -127,6 +137,7 @@ __all__ = [
     "count_reschedule",
     "create_engine",
     "create_offer",
+    "delete_loop_template",
     "delete_tenant",
     "delete_token_cache",
     "enable_wal",
@@ -134,6 +145,7 @@ __all__ = [
     "find_conflicts",
     "get_interview",
     "get_interview_by_transaction",
+    "get_loop_template",
     "get_offer",
     "get_offer_by_token_hash",
     "get_tenant",
@@ -147,9 +159,11 @@ __all__ = [
     "is_archived",
     "iter_encrypted",
     "list_interviews",
+    "list_loop_templates",
     "list_offers",
     "list_stale_pending",
     "list_tenant_ids",
+    "loop_templates",
     "mark",
     "mark_interview",
     "mark_offer_booked",
@@ -157,6 +171,7 @@ __all__ = [
     "migrate",
     "move_interview",
     "offers",
+    "put_loop_template",
     "put_tenant",
     "put_token_cache",
     "release_hold",
