@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from calendar_backend.contract_loops import LOOP_SCHEMAS
+from calendar_backend.contract_loops import TEMPLATE_NAME as TEMPLATE_NAME
 from calendar_backend.contract_loops import LoopExplanationOut as LoopExplanationOut
 from calendar_backend.contract_loops import LoopOptionOut as LoopOptionOut
 from calendar_backend.contract_loops import LoopSearchOut as LoopSearchOut
