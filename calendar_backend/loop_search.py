@@ -173,13 +173,24 @@ class LoopSearch:
         rooms = list(dict.fromkeys(r for rl in room_lists for r in rl if r not in people))
         if not people and not rooms:
             raise InvalidTemplateError(("Add at least one interviewer or room to a session.",))
-        refusal = await self._tenancy.check_mailboxes(principal, ctx, OPERATION, request_id, people, rooms)
+        # The on-behalf-of token is fetched while the gate decides (it reads no calendar); it is
+        # used only once the gate has let every mailbox through.
+        pending = None if token else asyncio.create_task(self._tenancy.user_token(principal, ctx, assertion))
+        try:
+            refusal = await self._tenancy.check_mailboxes(
+                principal, ctx, OPERATION, request_id, people, rooms
+            )
+        except BaseException:
+            _drop(pending)
+            raise
         if refusal is not None:
+            _drop(pending)
             if refusal.rule.value not in {"not_allowed", "unreadable"}:
                 raise refusal.error()
             return LoopSearchOut((), (), (_refused(refusal.rule.value, refusal.mailboxes),))
-        if token is None:
-            token = await self._tenancy.user_token(principal, ctx, assertion)
+        if pending is not None:
+            token = await pending
+        assert token is not None  # noqa: S101  (fetched above, or for the room directory)
         fetch = Interval(req.start - timedelta(days=1), req.end + timedelta(days=1))
         read, manager_zone = await asyncio.gather(
             self._search.read_availability(
@@ -210,6 +221,13 @@ class LoopSearch:
         options = tuple(_option(s, template) for s in found.schedules)
         explanations = tuple(_explanation(e) for e in found.explanations)
         return LoopSearchOut(options, read.people, ((unreadable,) if unreadable else ()) + explanations)
+
+
+def _drop(task: asyncio.Task[str] | None) -> None:
+    """Cancel an unneeded token fetch (and never leave its exception unretrieved)."""
+    if task is not None:
+        task.cancel()
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -9,6 +9,7 @@ carries; `unreserved` drops the times OpenSlot's own reservations hold. Calendar
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -226,17 +227,23 @@ class SlotSearch:
             for a in mailboxes
             if schedules[a.lower()].error or not zone_known(schedules[a.lower()], is_room=a in rooms)
         )
-        await self._tenancy.audit(
-            principal, tid, operation, mailboxes, "partial" if unreadable else "ok", request_id, stats
+        # The audit row is written (database thread) while the calendars are mapped (pure CPU).
+        audit = asyncio.ensure_future(
+            self._tenancy.audit(
+                principal, tid, operation, mailboxes, "partial" if unreadable else "ok", request_id, stats
+            )
         )
-        out_people = tuple(_person_out(schedules[a.lower()], a in rooms) for a in mailboxes)
-        availability = {
-            a.lower(): availability_of(schedules[a.lower()], is_room=a in rooms)
-            if reads is None
-            else read_availability(reads[a.lower()], a in rooms)
-            for a in mailboxes
-            if a not in unreadable
-        }
+        try:
+            out_people = tuple(_person_out(schedules[a.lower()], a in rooms) for a in mailboxes)
+            availability = {
+                a.lower(): availability_of(schedules[a.lower()], is_room=a in rooms)
+                if reads is None
+                else read_availability(reads[a.lower()], a in rooms)
+                for a in mailboxes
+                if a not in unreadable
+            }
+        finally:
+            await audit
         return AvailabilityRead(out_people, availability, unreadable)
 
     async def require_offered(
