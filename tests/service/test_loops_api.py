@@ -12,8 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+import pytest
+
 from bench.stack import SAMPLE
+from calendar_backend.client import CalendarServiceClient
 from calendar_backend.contract import LoopSearchOut, LoopTemplateOut, format_time, parse_time
+from calendar_backend.errors import InvalidTemplateError, NotFoundError
 from tests.security.gate_env import ADELE, MEGAN, allow, audit_rows
 from tests.service.conftest import Stack, next_week
 
@@ -165,3 +169,28 @@ async def test_each_search_writes_one_audit_row(calendar_stack: Stack) -> None:
     operation, targets, result = new[0]
     assert (operation, result) == ("loops.search", "ok")
     assert set(targets) == {"jonis@contoso.example", "raulr@contoso.example", "gradya@contoso.example"}
+
+
+async def test_the_client_speaks_the_loop_api(calendar_stack: Stack) -> None:
+    """The bot's side: `CalendarServiceClient` against the real service (the signatures the bot uses)."""
+    stack = calendar_stack
+    client = CalendarServiceClient(str(stack.client.make_url("/")), stack.client.session)
+    token = stack.token()
+    saved = await client.save_loop_template(token, FRONTEND, TEMPLATES[FRONTEND])
+    assert saved.name == FRONTEND
+    assert await client.list_loop_templates(token) == [saved]
+    start, end = next_week(datetime.now(UTC))
+    by_name = await client.search_loops(token, template_name=FRONTEND, start=start, end=end, limit=2)
+    inline = await client.search_loops(
+        token, template=TEMPLATES[FRONTEND], start=start, end=end, candidate_time_zone="Asia/Kolkata"
+    )
+    assert 1 <= len(by_name.options) <= 2
+    assert inline.options
+    assert by_name.options[0].sessions[0].title == "Phone screen"
+    with pytest.raises(InvalidTemplateError) as bad:
+        await client.save_loop_template(token, "Broken", {"sessions": [{"title": "Intro", "minutes": 0}]})
+    assert bad.value.problems
+    await client.delete_loop_template(token, FRONTEND)
+    with pytest.raises(NotFoundError):
+        await client.delete_loop_template(token, FRONTEND)
+    assert await client.list_loop_templates(token) == []
