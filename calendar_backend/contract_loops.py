@@ -24,10 +24,50 @@ from calendar_backend.wire import (
     parse_zone,
 )
 
-# A template is checked field by field by `loop_templates.parse_template` (every problem, for the
-# user); the schema only bounds its shape. Names: as a template's name (no control characters, no
-# markup, no "/" so that it can be a path segment).
-TEMPLATE: dict[str, Any] = {"type": "object", "maxProperties": 12}
+# A template is checked value by value by `loop_templates.parse_template` (every problem, for the
+# user: ``invalid_template``); the schema pins its shape: its fields at every level (nothing
+# else), bounded sizes, a scalar at every leaf. A leaf's wrong scalar type or value is still
+# answered as one of the template's problems.
+_SCALAR = ["string", "integer", "number", "boolean", "null"]
+_LEAF: dict[str, Any] = {"type": _SCALAR, "maxLength": 254}
+_LIST: dict[str, Any] = {"type": "array", "maxItems": 20, "items": _LEAF}
+_CLOCKS = {"type": "object", "additionalProperties": False, "properties": {"start": _LEAF, "end": _LEAF}}
+TEMPLATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "name": _LEAF,
+        "role": _LEAF,
+        "order": _LEAF,
+        "breaks": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"min_minutes": _LEAF, "max_minutes": _LEAF},
+        },
+        "max_days": _LEAF,
+        "candidate_day": _CLOCKS,
+        "sessions": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "title": _LEAF,
+                    "minutes": _LEAF,
+                    "interviewers": _LIST,
+                    "room": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {"any_of": _LIST, "min_capacity": _LEAF, "building": _LEAF},
+                    },
+                    "window": _CLOCKS,
+                    "position": _LEAF,
+                },
+            },
+        },
+    },
+}
 TEMPLATE_NAME: dict[str, Any] = {
     "type": "string",
     "minLength": 1,
