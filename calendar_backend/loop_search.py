@@ -83,11 +83,14 @@ class LoopTemplates:
             rows = await storage.list_loop_templates(tx, ctx.tenant_id)
         return [LoopTemplateOut(r.name, r.template, r.updated_at) for r in rows]
 
-    async def get(self, principal: Principal, name: str) -> LoopTemplate:
-        """The saved template ``name``. Raises: NotFoundError; InvalidTemplateError."""
-        ctx = await self._tenancy.context(principal)
+    async def get(self, tenant_id: str, name: str) -> LoopTemplate:
+        """The tenant's saved template ``name`` (the caller holds lock 2).
+
+        Raises:
+            NotFoundError: none of that name. InvalidTemplateError: it no longer parses.
+        """
         async with self._store.transaction() as tx:
-            row = await storage.get_loop_template(tx, ctx.tenant_id, name)
+            row = await storage.get_loop_template(tx, tenant_id, name)
         if row is None:
             raise NotFoundError("There is no loop template of that name.")
         return checked_template(row.template)
@@ -159,7 +162,7 @@ class LoopSearch:
         if req.template is not None:
             template = checked_template(req.template)
         else:
-            template = await self._templates.get(principal, str(req.template_name))
+            template = await self._templates.get(ctx.tenant_id, str(req.template_name))
         token: str | None = None
         directory: list[RoomInfo] = []
         if any(s.room is not None and not s.room.any_of for s in template.sessions):
@@ -170,7 +173,7 @@ class LoopSearch:
         except LoopTemplateError as exc:
             raise InvalidTemplateError(tuple(p.message for p in exc.problems)) from exc
         people = list(dict.fromkeys(a.lower() for s in template.sessions for a in s.interviewers))
-        rooms = list(dict.fromkeys(r for rl in room_lists for r in rl if r not in people))
+        rooms = list(dict.fromkeys(r for rl in room_lists for r in rl))  # all of them: rule 3 for each
         if not people and not rooms:
             raise InvalidTemplateError(("Add at least one interviewer or room to a session.",))
         # The on-behalf-of token is fetched while the gate decides (it reads no calendar); it is
@@ -192,13 +195,20 @@ class LoopSearch:
             token = await pending
         assert token is not None  # noqa: S101  (fetched above, or for the room directory)
         fetch = Interval(req.start - timedelta(days=1), req.end + timedelta(days=1))
+        read_rooms = [r for r in rooms if r not in people]
         read, manager_zone = await asyncio.gather(
             self._search.read_availability(
-                principal, token, people, rooms, fetch, request_id=request_id, operation=OPERATION,
+                principal,
+                token,
+                people,
+                read_rooms,
+                fetch,
+                request_id=request_id,
+                operation=OPERATION,
                 requester=None,
             ),
             self._directory.mailbox_zone(token),
-        )  # fmt: skip
+        )
         unreadable = _refused("unreadable", read.unreadable) if read.unreadable else None
         if unreadable is not None and any(a in people for a in read.unreadable):
             return LoopSearchOut((), read.people, (unreadable,))  # fail closed: never free

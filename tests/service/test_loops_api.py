@@ -194,3 +194,13 @@ async def test_the_client_speaks_the_loop_api(calendar_stack: Stack) -> None:
     with pytest.raises(NotFoundError):
         await client.delete_loop_template(token, FRONTEND)
     assert await client.list_loop_templates(token) == []
+
+
+async def test_a_person_named_as_a_room_is_refused_even_when_also_an_interviewer(
+    calendar_stack: Stack,
+) -> None:
+    template = megan_loop()
+    template["sessions"][1]["room"] = {"any_of": [MEGAN]}
+    status, doc = await search(calendar_stack, template=template)
+    assert status == 403, doc
+    assert (await audit_rows(calendar_stack))[-1] == ("loops.search", [MEGAN], "denied:not_a_room")
