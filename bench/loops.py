@@ -11,13 +11,15 @@ of 15-60 minutes placed at random over the ``HORIZON_DAYS`` calendar horizon; th
 - *engine*: per-mailbox free time (``availability.free_time``, as the Calendar Service computes it)
   plus :func:`calendar_backend.loops.find_loops`, p50/p95 over ``ENGINE_RUNS`` calls.
 - *round trip*: the same mailboxes served by devtenant (events written into a copy of the sample
-  tenant) with 100 ms added to every Graph request; one sample = the Calendar Service's own
-  availability read (its default source: ``GraphClient.get_schedules``, one getSchedule request for
-  up to 20 mailboxes, then the same conversion the service applies; ``calendar_view`` is measured too)
-  + free time + the loop engine. The floor is one direct
-  ``getSchedule`` round trip for the same mailboxes, sampled alternately. The Calendar Service has no
-  loop endpoint yet (later sessions wire it), so its locks and audit are not in this path; the read
-  and the engine are exactly the code a loop search will run.
+  tenant) with 100 ms added to every Graph request; one sample = ``POST /v1/loops/search`` answered
+  by the real Calendar Service (``template_json``: the same loop as a template): lock 1 (token),
+  lock 3 (schema), lock 2 (tenant credential), the mailbox gate for every person and room (the room
+  list it checks rooms against is reused for a minute, like the allow-list's groups: warm here, as
+  after the warm-up search; a cold one costs one more Graph round trip), the on-behalf-of token
+  (fetched while the gate decides), ONE availability read (default source getSchedule: one
+  request for up to 20 mailboxes; ``calendar_view`` is measured too) alongside the manager's
+  mailbox zone, free time, the loop engine and the audit row. The floor is one direct
+  ``getSchedule`` round trip for the same mailboxes, sampled alternately.
 
 Last line: ``loops p95_ms=<end-to-end p95> options=<k found> floor_ratio=<median wall / median floor>``.
 """
@@ -38,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from bench.stack import ORGANIZER, SAMPLE, start_devtenant
+from bench.stack import ORGANIZER, SAMPLE, calendar_service, start_devtenant
 from calendar_backend.availability import (
     BusyBlock,
     BusyRules,
@@ -48,10 +50,7 @@ from calendar_backend.availability import (
     WorkingHours,
     free_time,
 )
-from calendar_backend.calendar_view import availability_of as _availability
-from calendar_backend.calendar_view import read_availability as _read_availability
-from calendar_backend.calendar_view import read_calendars
-from calendar_backend.graph import GraphClient, schedule_body
+from calendar_backend.graph import schedule_body
 from calendar_backend.loops import LoopResult, LoopSpec, Session, find_loops
 from calendar_backend.slots import Interval
 from devtenant.tenant import tenant_from_dict
@@ -262,8 +261,33 @@ async def _control(
         resp.raise_for_status()
 
 
+def template_json() -> dict[str, Any]:
+    """The benchmark loop as a loop template (what a hiring manager saves): the same sessions,
+    panels and rooms as `loop_spec`, Intro pinned first and Values last in a free order."""
+    p = PEOPLE
+    room = {"any_of": list(ROOMS)}
+
+    def session(title: str, minutes: int, panel: tuple[str, str], **extra: Any) -> dict[str, Any]:
+        return {"title": title, "minutes": minutes, "interviewers": list(panel), "room": room, **extra}
+
+    return {
+        "name": "Bench onsite",
+        "order": "free",
+        "breaks": {"min_minutes": 0, "max_minutes": 15},
+        "max_days": 1,
+        "sessions": [
+            session("Intro", 30, (p[4], p[2]), position="first"),
+            session("System design", 60, (p[5], p[3])),
+            session("Coding", 60, (p[2], p[0])),
+            session("Values", 45, (p[1], p[3]), position="last"),
+        ],
+    }
+
+
 async def measure_trip(tmp: Path, runs: int = TRIP_RUNS, source: str = "schedule") -> TripFigures:
-    """End-to-end loop search against devtenant with ``LATENCY_MS`` per Graph request.
+    """End-to-end loop search THROUGH THE CALENDAR SERVICE against devtenant, ``LATENCY_MS`` per
+    Graph request: ``POST /v1/loops/search`` with the benchmark template (all three locks, the
+    mailbox gate, one availability read, free time, the loop engine, one audit row).
 
     ``source`` is the Calendar Service's ``OPENSLOT_AVAILABILITY_SOURCE``: ``schedule`` (its default:
     getSchedule free/busy, one request for up to 20 mailboxes) or ``calendar_view`` (one ``$batch``
@@ -271,35 +295,42 @@ async def measure_trip(tmp: Path, runs: int = TRIP_RUNS, source: str = "schedule
     """
     dt = start_devtenant(tenant_from_dict(bench_tenant_doc()), tmp / "devtenant")
     mailboxes = [*PEOPLE, *ROOMS]
-    spec = loop_spec()
     fetch = Interval(WINDOW.start - timedelta(days=1), WINDOW.end + timedelta(days=1))
+    body = {
+        "template": template_json(),
+        "start": WINDOW.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "end": WINDOW.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "candidate_time_zone": "America/New_York",
+        "limit": K,
+    }
     try:
         ctx = ssl.create_default_context(cafile=str(dt.ca_path))
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=ctx), timeout=aiohttp.ClientTimeout(total=60)
-        ) as http:
-            graph = GraphClient(http, f"{dt.base_url}/v1.0")
-            token = dt.graph_token()
+        async with (
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=ctx), timeout=aiohttp.ClientTimeout(total=60)
+            ) as http,
+            calendar_service(dt, tmp / "service", availability_source=source) as url,
+        ):
+            token, graph_token = dt.user_token(), dt.graph_token()
 
-            async def loop_search() -> LoopResult:
-                if source == "calendar_view":
-                    reads = await read_calendars(graph, token, ORGANIZER, mailboxes, fetch.start, fetch.end)
-                    people = [_read_availability(reads[m], m in ROOMS) for m in mailboxes]
-                else:
-                    schedules = await graph.get_schedules(token, ORGANIZER, mailboxes, fetch.start, fetch.end)
-                    people = [_availability(schedules[m], is_room=m in ROOMS) for m in mailboxes]
-                return search(people, spec)
+            async def loop_search() -> int:
+                headers = {"Authorization": f"Bearer {token}"}
+                async with http.post(f"{url}/v1/loops/search", json=body, headers=headers) as resp:
+                    doc = await resp.json()
+                    if resp.status != 200:
+                        raise RuntimeError(f"loop search answered {resp.status}: {doc.get('error')}")
+                return len(doc["options"])
 
             async def floor() -> None:
                 body = schedule_body(mailboxes, fetch.start, fetch.end, 15)
-                headers = {"Authorization": f"Bearer {token}", "Prefer": 'outlook.timezone="UTC"'}
+                headers = {"Authorization": f"Bearer {graph_token}", "Prefer": 'outlook.timezone="UTC"'}
                 async with http.post(
                     f"{dt.base_url}/v1.0/users/{ORGANIZER}/calendar/getSchedule", json=body, headers=headers
                 ) as resp:
                     await resp.json()  # the same request and decoding as GraphClient.get_schedules
                     resp.raise_for_status()
 
-            result = await loop_search()  # warm-up (TLS, pools) without latency
+            options = await loop_search()  # warm-up (JWKS, OBO, allow-list groups, pools) without latency
             await _control(http, dt.base_url, "PUT", "faults", {"latency_ms": LATENCY_MS})
             walls, floors = [], []
             for _ in range(runs):
@@ -307,10 +338,10 @@ async def measure_trip(tmp: Path, runs: int = TRIP_RUNS, source: str = "schedule
                 await floor()
                 floors.append(time.perf_counter() - began)
                 began = time.perf_counter()
-                result = await loop_search()
+                options = await loop_search()
                 walls.append(time.perf_counter() - began)
             return TripFigures(
-                statistics.median(walls), _p95(walls), statistics.median(floors), len(result.schedules), runs
+                statistics.median(walls), _p95(walls), statistics.median(floors), options, runs
             )
     finally:
         dt.stop()

@@ -147,9 +147,12 @@ async def calendar_app(
 
 
 @asynccontextmanager
-async def calendar_runtime(dt: DevTenantLike, tmp: Path) -> AsyncIterator[tuple[str, Runtime]]:
-    """Run the real Calendar Service against ``dt``; yields its base URL and its runtime."""
-    async with calendar_app(dt, service_settings(dt, tmp)) as (rt, app):
+async def calendar_runtime(
+    dt: DevTenantLike, tmp: Path, **overrides: Any
+) -> AsyncIterator[tuple[str, Runtime]]:
+    """Run the real Calendar Service against ``dt``; yields its base URL and its runtime
+    (``overrides``: `BackendSettings` fields, as `service_settings`)."""
+    async with calendar_app(dt, service_settings(dt, tmp, **overrides)) as (rt, app):
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         sock = bind_socket("127.0.0.1", 0)
@@ -161,7 +164,7 @@ async def calendar_runtime(dt: DevTenantLike, tmp: Path) -> AsyncIterator[tuple[
 
 
 @asynccontextmanager
-async def calendar_service(dt: DevTenantLike, tmp: Path) -> AsyncIterator[str]:
+async def calendar_service(dt: DevTenantLike, tmp: Path, **overrides: Any) -> AsyncIterator[str]:
     """Run the real Calendar Service against ``dt``; yields its base URL (``http://...``)."""
-    async with calendar_runtime(dt, tmp) as (url, _rt):
+    async with calendar_runtime(dt, tmp, **overrides) as (url, _rt):
         yield url

@@ -29,10 +29,12 @@ from calendar_backend.contract import (
     CreateOfferRequest,
     FindSlotsRequest,
     RescheduleRequest,
+    SearchLoopsRequest,
 )
 from calendar_backend.errors import (
     AuthError,
     CalendarError,
+    InvalidTemplateError,
     SlotTakenError,
     ValidationError,
 )
@@ -80,6 +82,8 @@ def _error_response(exc: CalendarError) -> web.Response:
     headers: dict[str, str] = {}
     if isinstance(exc, ValidationError):
         body["field"] = exc.field
+    if isinstance(exc, InvalidTemplateError):
+        body["problems"] = list(exc.problems)
     if isinstance(exc, SlotTakenError) and exc.fresh is not None:
         body["fresh"] = exc.fresh.to_json()
     retry = getattr(exc, "retry_after_s", None)
@@ -281,9 +285,18 @@ class Call:
             raise ValidationError("id", "is not a valid identifier")
         return value
 
+    def path_name(self) -> str:
+        """The ``{name}`` of the path (a loop template's name, percent-decoded): the pattern the
+        OpenAPI document pins."""
+        value = self.request.match_info["name"]
+        if not _PATH_NAME.fullmatch(value):
+            raise ValidationError("name", "is not a valid template name")
+        return value
+
 
 UseCase = Callable[[Call], Awaitable[Any]]  # a request past its locks -> the JSON answer
 _PATH_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # the pattern the OpenAPI document pins
+_PATH_NAME = re.compile(contract.TEMPLATE_NAME["pattern"].removeprefix("^").removesuffix("\\Z"))
 
 
 class Route(NamedTuple):
@@ -400,6 +413,27 @@ async def candidate_reschedule(c: Call) -> Any:
     return await c.service.candidate.reschedule(CandidateRequest.from_json(c.body), c.rid)
 
 
+# ---- interview loops (loop_search.py: saved templates and the loop search) ------------------------
+async def list_loop_templates(c: Call) -> Any:
+    return {"templates": [t.to_json() for t in await c.service.loop_templates.list(c.user)]}
+
+
+async def save_loop_template(c: Call) -> Any:
+    return (await c.service.loop_templates.save(c.user, c.path_name(), c.body["template"], c.rid)).to_json()
+
+
+async def delete_loop_template(c: Call) -> Any:
+    name = c.path_name()
+    await c.service.loop_templates.delete(c.user, name, c.rid)
+    return {"name": name, "deleted": True}
+
+
+async def search_loops(c: Call) -> Any:
+    return (
+        await c.service.loops_search.search(c.user, c.assertion, SearchLoopsRequest.from_json(c.body), c.rid)
+    ).to_json()
+
+
 _PUBLIC, _LINK = Auth.NONE, Auth.CAPABILITY
 # fmt: off
 ROUTES: list[Route] = [
@@ -427,6 +461,11 @@ ROUTES: list[Route] = [
           _LINK),
     Route("POST", "/v1/candidate/reschedule", "candidate_change", candidate_reschedule, "Move a booked offer",
           _LINK),
+    Route("GET", "/v1/loop-templates", None, list_loop_templates, "The tenant's saved loop templates"),
+    Route("PUT", "/v1/loop-templates/{name}", "save_loop_template", save_loop_template,
+          "Save a loop template"),
+    Route("DELETE", "/v1/loop-templates/{name}", None, delete_loop_template, "Delete a loop template"),
+    Route("POST", "/v1/loops/search", "search_loops", search_loops, "The best interview loops"),
 ]
 # fmt: on
 
@@ -479,6 +518,10 @@ def build_openapi() -> dict[str, Any]:
                     "required": True,
                     "schema": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}\\Z"},
                 }
+            ]
+        if "{name}" in path:
+            op["parameters"] = [
+                {"name": "name", "in": "path", "required": True, "schema": contract.TEMPLATE_NAME}
             ]
         if schema:
             op["requestBody"] = {

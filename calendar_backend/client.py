@@ -7,14 +7,19 @@ into the service's error tree (by stable `code`), so dialogs can handle `SlotTak
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import aiohttp
 
 from calendar_backend import errors
 from calendar_backend.contract import (
+    TEMPLATE_NAME,
     InterviewOut,
+    LoopSearchOut,
+    LoopTemplateOut,
     OfferOut,
     PersonCheckOut,
     PersonOut,
@@ -105,6 +110,27 @@ class CalendarServiceApi(Protocol):
     async def revoke_offer(self, token: str, offer_id: str) -> OfferOut: ...
 
     async def disconnect(self, token: str) -> None: ...
+
+    # ---- interview loops (issue 17): saved templates and the loop search ------------------------
+    async def list_loop_templates(self, token: str) -> list[LoopTemplateOut]: ...
+
+    async def save_loop_template(
+        self, token: str, name: str, template: dict[str, Any]
+    ) -> LoopTemplateOut: ...
+
+    async def delete_loop_template(self, token: str, name: str) -> None: ...
+
+    async def search_loops(
+        self,
+        token: str,
+        *,
+        template: dict[str, Any] | None = None,
+        template_name: str | None = None,
+        start: datetime,
+        end: datetime,
+        candidate_time_zone: str | None = None,
+        limit: int = 5,
+    ) -> LoopSearchOut: ...
 
 
 class CalendarServiceClient:
@@ -315,6 +341,41 @@ class CalendarServiceClient:
         doc = await self._call("GET", "/offers", token)
         return [OfferOut.from_json(d) for d in doc.get("offers", [])]
 
+    # ---- interview loops ---------------------------------------------------------------------
+    async def list_loop_templates(self, token: str) -> list[LoopTemplateOut]:
+        doc = await self._call("GET", "/loop-templates", token)
+        return [LoopTemplateOut.from_json(d) for d in doc.get("templates", [])]
+
+    async def save_loop_template(self, token: str, name: str, template: dict[str, Any]) -> LoopTemplateOut:
+        doc = await self._call(
+            "PUT", f"/loop-templates/{_template_name(name)}", token, {"template": template}
+        )
+        return LoopTemplateOut.from_json(doc)
+
+    async def delete_loop_template(self, token: str, name: str) -> None:
+        await self._call("DELETE", f"/loop-templates/{_template_name(name)}", token)
+
+    async def search_loops(
+        self,
+        token: str,
+        *,
+        template: dict[str, Any] | None = None,
+        template_name: str | None = None,
+        start: datetime,
+        end: datetime,
+        candidate_time_zone: str | None = None,
+        limit: int = 5,
+    ) -> LoopSearchOut:
+        """The best ``limit`` loops of ``template`` (or the saved ``template_name``: exactly one)."""
+        body: dict[str, Any] = {"start": format_time(start), "end": format_time(end), "limit": limit}
+        if template is not None:
+            body["template"] = template
+        if template_name is not None:
+            body["template_name"] = template_name
+        if candidate_time_zone:
+            body["candidate_time_zone"] = candidate_time_zone
+        return LoopSearchOut.from_json(await self._call("POST", "/loops/search", token, body))
+
 
 def _safe(identifier: str) -> str:
     if not identifier.replace("-", "").replace("_", "").isalnum() or len(identifier) > 64:
@@ -322,9 +383,21 @@ def _safe(identifier: str) -> str:
     return identifier
 
 
+_NAME = re.compile(TEMPLATE_NAME["pattern"].removeprefix("^").removesuffix("\\Z"))
+
+
+def _template_name(name: str) -> str:
+    """A template name as one path segment (percent-encoded). Raises: ValidationError."""
+    if not _NAME.fullmatch(name) or len(name) > TEMPLATE_NAME["maxLength"]:
+        raise errors.ValidationError("name", "is not a valid template name")
+    return quote(name, safe="")
+
+
 def _error_from(status: int, doc: dict[str, Any]) -> errors.CalendarError:
     code = str(doc.get("error", ""))
     message = str(doc.get("message", "")) or None
+    if code == "invalid_template":
+        return errors.InvalidTemplateError(tuple(str(p) for p in doc.get("problems", [])))
     if code == "slot_taken":
         return errors.SlotTakenError(message, fresh=SlotsResult.from_json(doc.get("fresh", {})))
     if code == "invalid_request":

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from calendar_backend.contract_loops import LOOP_SCHEMAS
+from calendar_backend.contract_loops import TEMPLATE_NAME as TEMPLATE_NAME
+from calendar_backend.contract_loops import LoopExplanationOut as LoopExplanationOut
+from calendar_backend.contract_loops import LoopOptionOut as LoopOptionOut
+from calendar_backend.contract_loops import LoopSearchOut as LoopSearchOut
+from calendar_backend.contract_loops import LoopSessionOut as LoopSessionOut
+from calendar_backend.contract_loops import LoopSuggestionOut as LoopSuggestionOut
+from calendar_backend.contract_loops import LoopTemplateOut as LoopTemplateOut
+from calendar_backend.contract_loops import SearchLoopsRequest as SearchLoopsRequest
 from calendar_backend.errors import ValidationError
 
 # The outbound-URL validator (pure) is part of the contract: the bot and the service check every
@@ -26,33 +35,29 @@ from calendar_backend.outbound import check_outbound_url as check_outbound_url
 from calendar_backend.outbound import outbound_url_allowed as outbound_url_allowed
 from calendar_backend.slots import CandidateDay
 
+# The wire's primitives (times, the person record, schema fragments) live in `wire`, shared with
+# `contract_loops` (the loop API); both are re-exported here, so callers import only `contract`.
+from calendar_backend.wire import CLOCK as _CLOCK
+from calendar_backend.wire import EMAIL as _EMAIL
+from calendar_backend.wire import ID as _ID
+from calendar_backend.wire import MAX_WINDOW as MAX_WINDOW
+from calendar_backend.wire import NAME as _NAME
+from calendar_backend.wire import TIME as _TIME
+from calendar_backend.wire import TOKEN as _TOKEN
+from calendar_backend.wire import ZONE as _ZONE
+from calendar_backend.wire import PersonOut as PersonOut
+from calendar_backend.wire import format_time as format_time
+from calendar_backend.wire import obj as _obj
+from calendar_backend.wire import parse_time as parse_time
+from calendar_backend.wire import parse_window as parse_window
+from calendar_backend.wire import parse_wire_time as parse_wire_time
+from calendar_backend.wire import parse_zone as parse_zone
+
 API_VERSION = "v1"
 
 # Every pattern is anchored with `\Z`, never `$` (Python's `$` also matches before a final "\n"),
 # and every character class is ASCII (`\d` would take any Unicode digit). Control characters in
 # any string of any payload are refused before the schema by the service (`app._payload`).
-_EMAIL = {
-    "type": "string",
-    "minLength": 3,
-    "maxLength": 254,
-    "pattern": r"^[A-Za-z0-9._%+'\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\Z",
-}
-_TIME = {
-    "type": "string",
-    "maxLength": 40,
-    "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,7})?)?Z\Z",
-}
-_ZONE = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9_+\-/ .()]+\Z"}
-_NAME = {"type": "string", "minLength": 1, "maxLength": 120, "pattern": r"^[^\x00-\x1f\x7f<>]+\Z"}
-_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9\-_]+\Z"}
-_CLOCK = {"type": "string", "maxLength": 5, "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z"}
-_TOKEN = {"type": "string", "minLength": 40, "maxLength": 128, "pattern": r"^[A-Za-z0-9_\-]+\Z"}
-
-
-def _obj(required: list[str], **props: Any) -> dict[str, Any]:
-    return {"type": "object", "additionalProperties": False, "required": required, "properties": props}
-
-
 SCHEMAS: dict[str, dict[str, Any]] = {
     "find_slots": _obj(
         ["interviewers", "duration_min", "start", "end"],
@@ -127,18 +132,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def parse_time(value: str) -> datetime:
-    """Parse a wire time (`...Z`) into an aware UTC datetime."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def format_time(value: datetime) -> str:
-    """Format an aware datetime as the wire's UTC `YYYY-MM-DDTHH:MM:SSZ`."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass(frozen=True, slots=True)
 class SlotOut:
     """One open slot, UTC. ``outside_candidate_day`` marks a slot outside the candidate's working
@@ -153,24 +146,6 @@ class SlotOut:
         if self.outside_candidate_day:
             doc["outside_candidate_day"] = True
         return doc
-
-
-@dataclass(frozen=True, slots=True)
-class PersonOut:
-    """A schedulable mailbox as the bot may show it."""
-
-    address: str
-    display_name: str
-    time_zone: str
-    is_room: bool = False
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "address": self.address,
-            "display_name": self.display_name,
-            "time_zone": self.time_zone,
-            "is_room": self.is_room,
-        }
 
 
 PERSON_STATUSES = (
@@ -348,50 +323,7 @@ class OfferOut:
 
 
 # ---- typed requests: parsed once at the edge, after the schema (lock 3) -------------------------
-MAX_WINDOW = timedelta(days=61)
 DEFAULT_DAY_HOURS = (8, 20)  # a candidate's day in their zone, when the manager names none
-
-
-def parse_wire_time(field: str, raw: str) -> datetime:
-    """A schema-valid wire time that is also a real instant in 2000..2199 (else a 400, never a 500).
-
-    Raises:
-        ValidationError: on ``field``.
-    """
-    try:
-        value = parse_time(raw)
-    except (ValueError, OverflowError) as exc:
-        raise ValidationError(field, "is not a valid time") from exc
-    if not 2000 <= value.year < 2200:
-        raise ValidationError(field, "is out of range")
-    return value
-
-
-def parse_window(start_raw: str, end_raw: str) -> tuple[datetime, datetime]:
-    """``[start, end)`` from the wire: both valid instants, end after start, at most 61 days.
-
-    Raises:
-        ValidationError: on ``start`` or ``end``.
-    """
-    start, end = parse_wire_time("start", start_raw), parse_wire_time("end", end_raw)
-    if end <= start:
-        raise ValidationError("end", "must be after start")
-    if end - start > MAX_WINDOW:
-        raise ValidationError("end", "the window may span at most 61 days")
-    return start, end
-
-
-def parse_zone(field: str, name: str) -> str:
-    """``name`` if it is an IANA zone this host knows.
-
-    Raises:
-        ValidationError: on ``field``.
-    """
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Europe" is a directory
-        raise ValidationError(field, "is not a known time zone") from exc
-    return name
 
 
 def candidate_day_of(req: Mapping[str, Any]) -> CandidateDay | None:
@@ -566,3 +498,7 @@ class CandidateRequest:
     def from_json(doc: Mapping[str, Any]) -> CandidateRequest:
         """Parse a schema-valid body (``candidate_slots``, ``candidate_book``, ``candidate_change``)."""
         return CandidateRequest(doc["token"], doc.get("start"), doc.get("email", ""), doc.get("time_zone"))
+
+
+# ---- the loop API (issue 17): templates and search, in `contract_loops` -----------------------
+SCHEMAS |= LOOP_SCHEMAS

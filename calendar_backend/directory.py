@@ -19,6 +19,7 @@ from calendar_backend.auth import Principal
 from calendar_backend.contract import PersonCheckOut, PersonOut
 from calendar_backend.errors import CalendarError, NotFoundError, PermissionDeniedError
 from calendar_backend.graph import CallStats, GraphClient, Schedule, raise_for_status
+from calendar_backend.loop_templates import RoomInfo
 from calendar_backend.tenancy import Tenancy, TenantContext
 from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
 
@@ -167,6 +168,37 @@ class Directory:
             raise PermissionDeniedError("Could not identify you in Microsoft 365.")
         address = str(doc.get("mail") or doc.get("userPrincipalName")).lower()
         return address, str(doc.get("displayName") or "")[:120]
+
+    async def room_infos(self, token: str, stats: CallStats | None = None) -> list[RoomInfo]:
+        """The tenant's rooms (Graph ``/places`` room list) as a loop template's room need asks
+        about them: address, capacity, building.
+
+        Raises:
+            CalendarError: Graph failed.
+        """
+        return [
+            RoomInfo(
+                str(r.get("emailAddress", "")).lower(),
+                r["capacity"] if isinstance(r.get("capacity"), int) else None,
+                str(r["building"]) if r.get("building") else None,
+            )
+            for r in await self._graph.list_rooms(token, stats=stats)
+            if r.get("emailAddress")
+        ]
+
+    async def mailbox_zone(self, token: str) -> str | None:
+        """The signed-in user's mailbox zone (IANA), ``None`` when unknown or unreadable (best
+        effort, not audited: no calendar is read)."""
+        try:
+            status, doc = await self._graph.request("GET", "/me/mailboxSettings/timeZone", token)
+        except CalendarError:
+            return None
+        if status != 200:
+            return None
+        try:
+            return resolve_zone(str(doc.get("value") or "")).key
+        except UnknownTimeZoneError:
+            return None
 
     async def room_name(self, token: str, address: str) -> str:
         """A room's display name from the room list (best effort: "" when unreadable)."""

@@ -3,6 +3,7 @@
 ```
 CalendarError                               base; .code is stable for clients, .message is safe to show
 ├── ValidationError(field, reason)          400  payload or parameter does not satisfy the contract
+├── InvalidTemplateError(problems)          400  a loop template that cannot be used (every problem)
 ├── AuthError                               401  token missing/invalid (uniform, no detail)
 ├── PermissionDeniedError                   403  not allowed (unconsented tenant, archived user, ...)
 ├── NotFoundError                           404
@@ -64,6 +65,19 @@ class ValidationError(CalendarError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class InvalidTemplateError(CalendarError):
+    """A loop template that cannot be used; ``problems`` lists every reason, for the user (the
+    answer carries them as ``problems``)."""
+
+    status = 400
+    code = "invalid_template"
+    message = "The loop template is not valid."
+
+    def __init__(self, problems: tuple[str, ...]) -> None:
+        super().__init__("; ".join(problems)[:500] or None)
+        self.problems = problems
 
 
 class AuthError(CalendarError):

@@ -20,13 +20,16 @@ refused mailboxes:
    user cannot read in Outlook, probed with *their* token over a short window. A candidate link
    is made only for calendars its creator could read at that moment.
 
-The gate holds no state of its own and stores nothing: the room list and the probe's answer are
-used for this decision and dropped.
+The gate stores nothing: the probe's answer is used for this decision and dropped. The room list
+(a directory fact, like the allow-list's group members) is kept in memory per tenant for
+`ROOM_LIST_TTL` (one minute), so that a search with rooms costs no extra Graph round trip before its
+calendar read: a room added to the tenant is refused (fail closed) until the list is read again.
 """
 
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +45,7 @@ from calendar_backend.graph import CallStats, GraphClient
 AppToken = Callable[[], Awaitable[str]]
 Audit = Callable[[Sequence[str], str, CallStats | None], Awaitable[None]]
 _PROBE = timedelta(minutes=15)
+ROOM_LIST_TTL = 60.0  # seconds a tenant's room list is reused (rule 3)
 _FILTER_CHUNK = 7  # two clauses per address: at most 14 "or" clauses per directory request
 
 
@@ -95,10 +99,18 @@ class Probe:
 class MailboxGate:
     """The choke point. One per process; safe for concurrent use."""
 
-    def __init__(self, store: storage.Store, graph: GraphClient, allowlist: MailboxAllowList) -> None:
+    def __init__(
+        self,
+        store: storage.Store,
+        graph: GraphClient,
+        allowlist: MailboxAllowList,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._graph = graph
         self._allowlist = allowlist
+        self._clock = clock
+        self._rooms: dict[str, tuple[float, frozenset[str]]] = {}  # tenant -> (expires, room list)
 
     async def check(
         self,
@@ -163,7 +175,7 @@ class MailboxGate:
         if refused:
             return Refusal(Rule.NOT_ALLOWED, tuple(refused))
         if rooms or unreserved:
-            known = await self._room_addresses(app_token)
+            known = await self._tenant_rooms(tenant_id, app_token)
             not_rooms = tuple(r for r in rooms if r not in known)
             if not_rooms:
                 return Refusal(Rule.NOT_A_ROOM, not_rooms)
@@ -224,6 +236,16 @@ class MailboxGate:
         """Which of ``mailboxes`` are rooms of the tenant (for stored attendee lists)."""
         known = await self._room_addresses(app_token)
         return {a.lower() for a in mailboxes if a.lower() in known}
+
+    async def _tenant_rooms(self, tenant_id: str, app_token: AppToken) -> frozenset[str]:
+        """The tenant's room mailboxes, read again once `ROOM_LIST_TTL` has passed."""
+        now = self._clock()
+        cached = self._rooms.get(tenant_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        rooms = frozenset(await self._room_addresses(app_token))
+        self._rooms[tenant_id] = (now + ROOM_LIST_TTL, rooms)
+        return rooms
 
     async def _room_addresses(self, app_token: AppToken) -> set[str]:
         """The tenant's room mailboxes (Graph room list), lower-cased."""

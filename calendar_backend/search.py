@@ -9,13 +9,15 @@ carries; `unreserved` drops the times OpenSlot's own reservations hold. Calendar
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from calendar_backend import storage
 from calendar_backend.auth import Principal
-from calendar_backend.availability import BusyRules, SlotQuery, find_panel_slots
+from calendar_backend.availability import BusyRules, PersonAvailability, SlotQuery, find_panel_slots
 from calendar_backend.calendar_view import (
     CalendarRead,
     availability_of,
@@ -31,6 +33,16 @@ from calendar_backend.slots import CandidateDay, Interval, candidate_first
 from calendar_backend.tenancy import Tenancy
 
 FRESH_OPTIONS = 5  # how many fresh times a slot-taken answer offers at most
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityRead:
+    """One availability read: every mailbox as a person or room (in the order asked), the
+    availability of each readable one (by lower-cased address), and those that could not be read."""
+
+    people: tuple[PersonOut, ...]
+    availability: dict[str, PersonAvailability]
+    unreadable: tuple[str, ...]
 
 
 class SlotSearch:
@@ -126,9 +138,65 @@ class SlotSearch:
         Raises:
             CalendarError: Graph failed (audited).
         """
-        stats = CallStats()
         mailboxes = people + rooms
         fetch = Interval(start - buffer - timedelta(days=1), end + buffer + timedelta(days=1))
+        read = await self.read_availability(
+            principal,
+            token,
+            people,
+            rooms,
+            fetch,
+            request_id=request_id,
+            operation=operation,
+            requester=requester,
+            tenant_id=tenant_id,
+            ignore=ignore,
+        )
+        if read.unreadable:  # fail closed: never treat an unreadable calendar as free
+            return SlotsResult((), read.people, tuple(BlockerOut(a, "unreadable") for a in read.unreadable))
+        availabilities = [read.availability[a.lower()] for a in mailboxes]
+        query = SlotQuery(
+            window=Interval(start, end),
+            duration=duration,
+            step=step,
+            not_before=self._clock() + notice,
+            buffer=buffer,
+        )
+        result = find_panel_slots(availabilities, query, self._rules)
+        if unbusy is not None:
+            free = [dataclasses.replace(a, blocks=(), all_day=()) for a in availabilities]
+            unbusy.append(
+                tuple(SlotOut(s.start, s.end) for s in find_panel_slots(free, query, self._rules).slots)
+            )
+        chosen = result.slots if want_all else result.ranked[: None if limit_after else limit]
+        blockers = tuple(BlockerOut(b.mailbox, str(b.reason)) for b in result.blockers)
+        return SlotsResult(tuple(SlotOut(s.start, s.end) for s in chosen), read.people, blockers)
+
+    async def read_availability(
+        self,
+        principal: Principal | None,
+        token: str,
+        people: list[str],
+        rooms: list[str],
+        fetch: Interval,
+        *,
+        request_id: str,
+        operation: str,
+        requester: str | None,
+        tenant_id: str | None = None,
+        ignore: tuple[datetime, datetime] | None = None,
+    ) -> AvailabilityRead:
+        """Read the calendars of ``people`` and ``rooms`` over ``fetch`` in ONE availability read
+        (the configured source: getSchedule, one Graph request per 20 mailboxes, chunks in
+        parallel; or calendarView) and write its one audit row (the mailbox gate must have been
+        asked). A calendar that cannot be read (or whose zone is unknown) is listed in
+        ``unreadable`` and has no availability: it is never free.
+
+        Raises:
+            CalendarError: Graph failed (audited).
+        """
+        stats = CallStats()
+        mailboxes = people + rooms
         tid = tenant_id or (principal.tenant_id if principal else "-")
         reads: dict[str, CalendarRead] | None = None
         try:
@@ -154,39 +222,29 @@ class SlotSearch:
             raise
         if ignore is not None:
             schedules, reads = _without(schedules, reads, ignore)
-        unreadable = [
+        unreadable = tuple(
             a
             for a in mailboxes
             if schedules[a.lower()].error or not zone_known(schedules[a.lower()], is_room=a in rooms)
-        ]
-        await self._tenancy.audit(
-            principal, tid, operation, mailboxes, "partial" if unreadable else "ok", request_id, stats
         )
-        out_people = tuple(_person_out(schedules[a.lower()], a in rooms) for a in mailboxes)
-        if unreadable:  # fail closed: never treat an unreadable calendar as free
-            return SlotsResult((), out_people, tuple(BlockerOut(a, "unreadable") for a in unreadable))
-        availabilities = [
-            availability_of(schedules[a.lower()], is_room=a in rooms)
-            if reads is None
-            else read_availability(reads[a.lower()], a in rooms)
-            for a in mailboxes
-        ]
-        query = SlotQuery(
-            window=Interval(start, end),
-            duration=duration,
-            step=step,
-            not_before=self._clock() + notice,
-            buffer=buffer,
-        )
-        result = find_panel_slots(availabilities, query, self._rules)
-        if unbusy is not None:
-            free = [dataclasses.replace(a, blocks=(), all_day=()) for a in availabilities]
-            unbusy.append(
-                tuple(SlotOut(s.start, s.end) for s in find_panel_slots(free, query, self._rules).slots)
+        # The audit row is written (database thread) while the calendars are mapped (pure CPU).
+        audit = asyncio.ensure_future(
+            self._tenancy.audit(
+                principal, tid, operation, mailboxes, "partial" if unreadable else "ok", request_id, stats
             )
-        chosen = result.slots if want_all else result.ranked[: None if limit_after else limit]
-        blockers = tuple(BlockerOut(b.mailbox, str(b.reason)) for b in result.blockers)
-        return SlotsResult(tuple(SlotOut(s.start, s.end) for s in chosen), out_people, blockers)
+        )
+        try:
+            out_people = tuple(_person_out(schedules[a.lower()], a in rooms) for a in mailboxes)
+            availability = {
+                a.lower(): availability_of(schedules[a.lower()], is_room=a in rooms)
+                if reads is None
+                else read_availability(reads[a.lower()], a in rooms)
+                for a in mailboxes
+                if a not in unreadable
+            }
+        finally:
+            await audit
+        return AvailabilityRead(out_people, availability, unreadable)
 
     async def require_offered(
         self,

@@ -10,10 +10,13 @@ One module owns each capability; they talk to each other through public methods 
   event-write path);
 - `interviews.Interviews`: the manager's create / list / cancel / reschedule;
 - `offers.OfferService`: candidate links, the manager's side (create, list, revoke);
-- `candidate.CandidateLink`: the link holder's side (see, book, cancel, reschedule).
+- `candidate.CandidateLink`: the link holder's side (see, book, cancel, reschedule);
+- `loop_search.LoopTemplates` / `loop_search.LoopSearch`: saved interview loop templates and the
+  loop search (issue 17).
 
 `CalendarService` only builds and holds them (``tenancy``, ``directory``, ``search``, ``bookings``,
-``interviews``, ``offers``, ``candidate``); the HTTP API (`app.py`) calls the use cases directly.
+``interviews``, ``offers``, ``candidate``, ``loop_templates``, ``loops_search``); the HTTP API
+(`app.py`) calls the use cases directly.
 Orchestration only: no HTTP types.
 """
 
@@ -33,6 +36,7 @@ from calendar_backend.directory import Directory
 from calendar_backend.gate import MailboxGate
 from calendar_backend.graph import GraphClient
 from calendar_backend.interviews import Interviews, crash_point
+from calendar_backend.loop_search import LoopSearch, LoopTemplates
 from calendar_backend.offers import OfferService
 from calendar_backend.search import SlotSearch
 from calendar_backend.settings import BackendSettings
@@ -70,4 +74,8 @@ class CalendarService:
         self.offers = OfferService(settings, store, cipher, clock, self.tenancy, self.directory)
         self.candidate = CandidateLink(
             settings, store, cipher, clock, self.tenancy, self.directory, self.search, self.bookings
+        )
+        self.loop_templates = LoopTemplates(store, self.tenancy, clock)
+        self.loops_search = LoopSearch(
+            settings, self.tenancy, self.directory, self.search, self.loop_templates, rules, clock
         )

@@ -11,19 +11,18 @@ option, so a retried press gets the same loop back).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from botbuilder.core import TurnContext
 
 from calendar_backend import errors
-from calendar_backend.contract import PersonOut
+from calendar_backend.contract import LoopOptionOut, LoopSearchOut
 from cards.loop_actions import LoopAction, LoopVerb
 from cards.loop_booked import build_loop_booked, build_loop_notice
 from cards.loop_builder import build_loop_builder
 from cards.loop_confirm import build_loop_confirmation
 from cards.loop_options import build_loop_options
-from dialogs.loop_client import LoopExplanationOut, LoopOptionOut, LoopOut, LoopSessionOut
+from dialogs.loop_client import LoopOut
 from dialogs.loop_search import (
     TITLE,
     api_of,
@@ -217,27 +216,11 @@ async def _confirm(context: TurnContext, services: DialogServices, draft: LoopDr
     return _booked(draft, loop)
 
 
-@dataclass(frozen=True, slots=True)
-class _Placed:
-    """A booked loop's sessions as an option of the cards' view."""
-
-    id: str
-    sessions: tuple[LoopSessionOut, ...]
-    days: int = 1
-    idle_min: int = 0
-    outside_candidate_min: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class _NoSearch:
-    options: tuple[LoopOptionOut, ...] = ()
-    people: tuple[PersonOut, ...] = ()
-    explanations: tuple[LoopExplanationOut, ...] = ()
-
-
 def _booked(draft: LoopDraft, loop: LoopOut) -> Card:
-    view = options_view(draft, _NoSearch())
-    return build_loop_booked(view, option_view(draft, _Placed(loop.id, loop.sessions)), loop.join_url)
+    view = options_view(draft, LoopSearchOut(options=(), people=()))
+    return build_loop_booked(
+        view, option_view(draft, LoopOptionOut(loop.id, 1, 0, 0, tuple(loop.sessions))), loop.join_url
+    )
 
 
 async def _booked_card(context: TurnContext, services: DialogServices, draft: LoopDraft) -> Card:

@@ -1,10 +1,9 @@
 """What the loop conversation needs from the Calendar Service: the loop half of the client API
 (/work/prompts/loops_api.md, issue 17), as a Protocol the dialogs code against.
 
-The ``*Out`` names below are **structural stand-ins** for the dataclasses of
-``calendar_backend.contract`` (same names, same field names, read-only): the bot only reads them.
-Once contract.py has them, each stand-in is replaced by an import of the real class and
-``LoopCalendarApi`` stays as it is (its signatures are the client's, name for name).
+The search and template answers are ``calendar_backend.contract``'s dataclasses; ``LoopOut`` below is
+a structural stand-in (same field names, read-only) until the booking half of the contract lands.
+``LoopCalendarApi``'s signatures are the client's, name for name.
 
 Until the HTTP client has these methods, :func:`loop_api` answers ``None`` and the bot says that
 loops are not available yet; a Calendar Service without the loop routes answers 404
@@ -16,89 +15,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final, Protocol, runtime_checkable
 
-from calendar_backend.contract import PersonOut
+from calendar_backend.contract import (
+    LoopSearchOut,
+    LoopSessionOut,
+    LoopTemplateOut,
+)
 
 UNAVAILABLE: Final = "Interview loops are not available on this Calendar Service yet."
-
-
-class LoopSessionOut(Protocol):
-    """One placed session of an option or a booked loop."""
-
-    @property
-    def index(self) -> int: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def start(self) -> datetime: ...
-    @property
-    def end(self) -> datetime: ...
-    @property
-    def interviewers(self) -> tuple[str, ...]: ...
-    @property
-    def room(self) -> str | None: ...
-
-
-class LoopOptionOut(Protocol):
-    """One whole-loop option of a search, best first."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def days(self) -> int: ...
-    @property
-    def idle_min(self) -> int: ...
-    @property
-    def outside_candidate_min(self) -> int: ...
-    @property
-    def sessions(self) -> tuple[LoopSessionOut, ...]: ...
-
-
-class LoopSuggestionOut(Protocol):
-    """A change checked to help: ``kind`` as ``calendar_backend.loops.Change``."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def value(self) -> str | int: ...
-    @property
-    def text(self) -> str: ...
-
-
-class LoopExplanationOut(Protocol):
-    """Why nothing fits (per session, or ``session`` None for the whole loop)."""
-
-    @property
-    def reason(self) -> str: ...
-    @property
-    def session(self) -> int | None: ...
-    @property
-    def mailboxes(self) -> tuple[str, ...]: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def suggestions(self) -> tuple[LoopSuggestionOut, ...]: ...
-
-
-class LoopSearchOut(Protocol):
-    """``POST /v1/loops/search``'s answer."""
-
-    @property
-    def options(self) -> tuple[LoopOptionOut, ...]: ...
-    @property
-    def people(self) -> tuple[PersonOut, ...]: ...
-    @property
-    def explanations(self) -> tuple[LoopExplanationOut, ...]: ...
-
-
-class LoopTemplateOut(Protocol):
-    """A saved loop template of the tenant."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def template(self) -> dict[str, Any]: ...
-    @property
-    def updated_at(self) -> datetime: ...
 
 
 class LoopOut(Protocol):

@@ -15,20 +15,13 @@ from typing import Any
 from botbuilder.core import TurnContext
 
 from calendar_backend import errors
-from calendar_backend.contract import PersonCheckOut
+from calendar_backend.contract import LoopSearchOut, LoopTemplateOut, PersonCheckOut
 from cards.loop_actions import LoopBuilderInput
 from cards.loop_booked import build_loop_notice
 from cards.loop_builder import MAX_TEMPLATES, build_loop_builder
 from cards.loop_options import build_loop_options
 from cards.reconnect import build_reconnect
-from dialogs.loop_client import (
-    UNAVAILABLE,
-    LoopCalendarApi,
-    LoopSearchOut,
-    LoopTemplateOut,
-    loop_api,
-    template_problems,
-)
+from dialogs.loop_client import UNAVAILABLE, LoopCalendarApi, loop_api, template_problems
 from dialogs.loop_state import LoopDraft, save_loop
 from dialogs.loop_views import name_of, options_view, template_view, with_people
 from dialogs.panel import problem_text

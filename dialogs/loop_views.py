@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from calendar_backend.contract import LoopOptionOut, LoopSearchOut, LoopTemplateOut
 from cards.loop_views import (
     LoopFix,
     LoopFixView,
@@ -21,7 +22,6 @@ from cards.loop_views import (
     TemplateView,
 )
 from cards.views import Person, ZonePair
-from dialogs.loop_client import LoopOptionOut, LoopSearchOut, LoopTemplateOut
 from dialogs.loop_state import LoopDraft
 from dialogs.views import person_key, zone_or_utc
 

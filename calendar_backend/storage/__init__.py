@@ -10,6 +10,7 @@ What is stored (and nothing else; calendar data never is):
 - ``archived_users``;
 - ``pools`` (+ ``pool_members``, ``pool_trainees``, ``pool_assignments``: who of an interview was
   drawn from a pool and as what, ``pool_cap_overrides``: who allowed a cap to be exceeded and why);
+- ``loop_templates``: a tenant's saved interview loop templates (JSON, no calendar data);
 - ``audit_log`` / ``audit_checkpoints`` (tables defined in :mod:`calendar_backend.audit`).
 
 The bot's ``bot_state`` table may share the database, but the bot owns it (dialogs/sql_storage.py);
@@ -19,7 +20,8 @@ Modules, one per aggregate (this package re-exports their public names, so calle
 ``storage.get_interview``): ``schema`` (metadata, tables, enums, :class:`UTCDateTime`), ``engine``
 (engine, SQLite hooks, migrations, :class:`Store`), ``tenants`` (tenants, token caches, archived
 users), ``blobs`` (every encrypted value, for key rotation), ``interviews`` (bookings, conflicts),
-``moves`` (holds and moves), ``offers``, ``pools`` (interviewer pools, caps, trainees).
+``moves`` (holds and moves), ``offers``, ``pools`` (interviewer pools, caps, trainees),
+``loop_templates`` (saved interview loops).
 
 Invariants:
 
@@ -56,6 +58,14 @@ from calendar_backend.storage.interviews import (
     list_interviews,
     list_stale_pending,
     mark_interview,
+)
+from calendar_backend.storage.loop_templates import (
+    LoopTemplateRow,
+    delete_loop_template,
+    get_loop_template,
+    list_loop_templates,
+    loop_templates,
+    put_loop_template,
 )
 from calendar_backend.storage.moves import (
     complete_move,
@@ -139,6 +149,7 @@ __all__ = [
     "InterviewRow",
     "InterviewSource",
     "InterviewStatus",
+    "LoopTemplateRow",
     "OfferRow",
     "OfferStatus",
     "PoolRecord",
@@ -159,6 +170,7 @@ __all__ = [
     "create_engine",
     "create_offer",
     "create_pool",
+    "delete_loop_template",
     "delete_tenant",
     "delete_token_cache",
     "enable_wal",
@@ -166,6 +178,7 @@ __all__ = [
     "find_conflicts",
     "get_interview",
     "get_interview_by_transaction",
+    "get_loop_template",
     "get_offer",
     "get_offer_by_token_hash",
     "get_pool",
@@ -182,11 +195,13 @@ __all__ = [
     "iter_encrypted",
     "list_cap_overrides",
     "list_interviews",
+    "list_loop_templates",
     "list_offers",
     "list_pools",
     "list_stale_pending",
     "list_tenant_ids",
     "load_people",
+    "loop_templates",
     "mark",
     "mark_interview",
     "mark_offer_booked",
@@ -199,6 +214,7 @@ __all__ = [
     "pool_members",
     "pool_trainees",
     "pools",
+    "put_loop_template",
     "put_tenant",
     "put_token_cache",
     "record_training_session",

@@ -35,6 +35,7 @@ from tests.security.gate_env import (
     CALENDAR_OPS,
     CHRISTIE,
     MEGAN,
+    ROOM,
     allow,
     archive,
     audit_rows,
@@ -67,6 +68,8 @@ class Call:
     async def send(self, stack: Stack) -> tuple[int, Any]:
         if self.method == "GET":
             return await stack.get(self.path, self.token)
+        if self.method != "POST":
+            return await stack.send(self.method, self.path, self.body, self.token)
         return await stack.post(self.path, self.body, self.token)
 
 
@@ -169,6 +172,20 @@ async def setup_candidate_cancel(stack: Stack) -> Call:
     return Call("/v1/candidate/cancel", {"token": cap}, None)
 
 
+async def setup_loop_search(stack: Stack) -> Call:
+    body = find_body([MEGAN])
+    template = {
+        "name": "Matrix loop",
+        "sessions": [
+            {"title": "Chat", "minutes": 30, "interviewers": [MEGAN]},
+            {"title": "Values", "minutes": 30, "interviewers": [ADELE], "room": {"any_of": [ROOM]}},
+        ],
+    }
+    return Call(
+        "/v1/loops/search", {"template": template, "start": body["start"], "end": body["end"]}, stack.token()
+    )
+
+
 # ---- rules --------------------------------------------------------------------------------------------
 Mutate = Callable[[Stack, Call], Awaitable[None]]
 
@@ -206,7 +223,10 @@ async def hidden_calendar(stack: Stack, _call: Call) -> None:
 
 
 async def person_as_room(_stack: Stack, call: Call) -> None:
-    call.body["rooms"] = [CHRISTIE]
+    if "template" in call.body:  # a loop: a person as a session's room
+        call.body["template"]["sessions"][0]["room"] = {"any_of": [CHRISTIE]}
+    else:
+        call.body["rooms"] = [CHRISTIE]
 
 
 async def archived(stack: Stack, _call: Call) -> None:
@@ -283,6 +303,14 @@ def _checked(status: str) -> Callable[[Any], None]:
         text = json.dumps(doc)
         assert MEGAN in text, doc
         assert f'"{status}"' in text, doc
+
+    return check
+
+
+def _explained(reason: str) -> Callable[[Any], None]:
+    def check(doc: Any) -> None:
+        assert doc["options"] == [], doc
+        assert [(e["reason"], e["mailboxes"]) for e in doc["explanations"]] == [(reason, [MEGAN])], doc
 
     return check
 
@@ -443,6 +471,17 @@ MATRIX: dict[tuple[str, str], Operation] = {
             "archived_person": REMOVES_ONLY,
         },
     ),
+    ("POST", "/v1/loops/search"): Operation(
+        setup_loop_search,
+        {
+            **USER_LOCKS,
+            "allow_list": Refused(200, None, "denied:not_allowed", check=_explained("not_allowed")),
+            # as find: one read with the user's own token; Graph applies Outlook's sharing.
+            "delegated": Refused(200, None, "partial", probe_reads=1, check=_explained("unreadable")),
+            "room": Refused(403, "forbidden", "denied:not_a_room"),
+            "archived_person": LEFT,
+        },
+    ),
 }
 
 TOUCHES_NO_MAILBOX = {
@@ -451,6 +490,9 @@ TOUCHES_NO_MAILBOX = {
     ("POST", "/v1/me/disconnect"): "deletes the caller's token cache, never Graph",
     ("GET", "/v1/offers"): "reads OpenSlot's own rows, never Graph",
     ("POST", "/v1/offers/{id}/revoke"): "a database change, never Graph",
+    ("GET", "/v1/loop-templates"): "reads OpenSlot's own rows (saved loop templates), never Graph",
+    ("PUT", "/v1/loop-templates/{name}"): "a database change (a template's JSON), never Graph",
+    ("DELETE", "/v1/loop-templates/{name}"): "a database change, never Graph",
 }
 EXTRA_OPERATIONS = {"recovery": "test_recovery_asks_the_gate_for_an_archived_organizer"}
 

@@ -86,6 +86,14 @@ class Stack:
         resp = await self.client.get(path, headers=headers)
         return resp.status, await resp.json()
 
+    async def send(
+        self, method: str, path: str, body: Any = None, token: str | None = None
+    ) -> tuple[int, Any]:
+        """Any method (PUT, DELETE, ...); ``body`` ``None``: no body."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        resp = await self.client.request(method, path, json=body, headers=headers)
+        return resp.status, await resp.json()
+
 
 def make_settings(dt: DevTenantHandle, tmp: Path, **overrides: Any) -> BackendSettings:
     """Dev settings pointing at `dt`, with the database and key file under `tmp` (bench's harness,

@@ -1,0 +1,293 @@
+"""Interview loops (issue 17), the Calendar Service side: saved templates and the loop search.
+
+`LoopTemplates` keeps a tenant's templates (shared by its hiring managers; who saved one last is
+recorded; every change writes one audit row). `LoopSearch.search` answers ``POST /v1/loops/search``:
+
+1. lock 2, then the template (inline, or saved by name), checked by `loop_templates.parse_template`
+   (every problem answered as ``invalid_template``);
+2. rooms resolved from each session's room need (a list of rooms, or capacity/building against the
+   tenant's Graph room list, `Directory.room_infos`);
+3. every person AND room through the mailbox gate (a person the allow-list refuses, or whose
+   calendar the user cannot read, is explained; any other refusal is raised);
+4. ONE availability read for every mailbox (`SlotSearch.read_availability`, the code single-slot
+   search uses: one Graph round trip per 20 mailboxes, chunks in parallel; one audit row), the
+   manager's mailbox zone read alongside it (the loop's days and session windows are local to it);
+5. free time per mailbox (`availability.free_time`), minimum notice as for slots, then
+   `loops.find_loops`. A calendar that cannot be read is never free: it is named in
+   ``explanations`` (and, for a person, no loop is offered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from calendar_backend import storage
+from calendar_backend.auth import Principal
+from calendar_backend.availability import BusyRules, SlotQuery, free_time
+from calendar_backend.contract import (
+    LoopExplanationOut,
+    LoopOptionOut,
+    LoopSearchOut,
+    LoopSessionOut,
+    LoopSuggestionOut,
+    LoopTemplateOut,
+    SearchLoopsRequest,
+)
+from calendar_backend.directory import Directory
+from calendar_backend.errors import InvalidTemplateError, NotFoundError
+from calendar_backend.loop_templates import (
+    LoopTemplate,
+    LoopTemplateError,
+    RoomInfo,
+    parse_template,
+    resolve_rooms,
+    to_json,
+    to_loop_spec,
+)
+from calendar_backend.loops import Explanation, LoopSchedule, find_loops
+from calendar_backend.search import SlotSearch
+from calendar_backend.settings import BackendSettings
+from calendar_backend.slots import Interval
+from calendar_backend.tenancy import Tenancy
+from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
+
+STEP = timedelta(minutes=15)  # the start grid, as single-slot search's default
+OPERATION = "loops.search"
+
+
+def checked_template(raw: Mapping[str, Any]) -> LoopTemplate:
+    """``raw`` as a template. Raises: InvalidTemplateError (every problem, for the user)."""
+    try:
+        return parse_template(dict(raw))
+    except LoopTemplateError as exc:
+        raise InvalidTemplateError(tuple(p.message for p in exc.problems)) from exc
+
+
+class LoopTemplates:
+    """A tenant's saved loop templates. Safe to use concurrently."""
+
+    def __init__(self, store: storage.Store, tenancy: Tenancy, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._tenancy = tenancy
+        self._clock = clock
+
+    async def list(self, principal: Principal) -> list[LoopTemplateOut]:
+        """The tenant's templates by name (lock 2 first)."""
+        ctx = await self._tenancy.context(principal)
+        async with self._store.transaction() as tx:
+            rows = await storage.list_loop_templates(tx, ctx.tenant_id)
+        return [LoopTemplateOut(r.name, r.template, r.updated_at) for r in rows]
+
+    async def get(self, tenant_id: str, name: str) -> LoopTemplate:
+        """The tenant's saved template ``name`` (the caller holds lock 2).
+
+        Raises:
+            NotFoundError: none of that name. InvalidTemplateError: it no longer parses.
+        """
+        async with self._store.transaction() as tx:
+            row = await storage.get_loop_template(tx, tenant_id, name)
+        if row is None:
+            raise NotFoundError("There is no loop template of that name.")
+        return checked_template(row.template)
+
+    async def save(
+        self, principal: Principal, name: str, raw: Mapping[str, Any], request_id: str
+    ) -> LoopTemplateOut:
+        """Create or replace ``name`` (the template takes the name of its path); audited.
+
+        Raises:
+            InvalidTemplateError: the template cannot be used (nothing is stored).
+        """
+        ctx = await self._tenancy.context(principal)
+        template = checked_template({**raw, "name": name})
+        doc = to_json(template)
+        async with self._store.transaction() as tx:
+            row = await storage.put_loop_template(tx, ctx.tenant_id, name, doc, principal.oid, self._clock())
+            await self._tenancy.audit(
+                principal, ctx.tenant_id, "loop_templates.save", (), "ok", request_id, tx=tx
+            )
+        return LoopTemplateOut(row.name, row.template, row.updated_at)
+
+    async def delete(self, principal: Principal, name: str, request_id: str) -> None:
+        """Delete ``name``; audited. Raises: NotFoundError (nothing was deleted)."""
+        ctx = await self._tenancy.context(principal)
+        async with self._store.transaction() as tx:
+            deleted = await storage.delete_loop_template(tx, ctx.tenant_id, name)
+            if deleted:
+                await self._tenancy.audit(
+                    principal, ctx.tenant_id, "loop_templates.delete", (), "ok", request_id, tx=tx
+                )
+        if not deleted:
+            raise NotFoundError("There is no loop template of that name.")
+
+
+class LoopSearch:
+    """The loop search use case. Safe to use concurrently."""
+
+    def __init__(
+        self,
+        settings: BackendSettings,
+        tenancy: Tenancy,
+        directory: Directory,
+        search: SlotSearch,
+        templates: LoopTemplates,
+        rules: BusyRules,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._tenancy = tenancy
+        self._directory = directory
+        self._search = search
+        self._templates = templates
+        self._rules = rules
+        self._clock = clock
+
+    async def search(
+        self, principal: Principal, assertion: str, req: SearchLoopsRequest, request_id: str
+    ) -> LoopSearchOut:
+        """The best ``req.limit`` loops of the template in ``[req.start, req.end)`` (module docstring).
+
+        Raises:
+            InvalidTemplateError: the template (or its room need) cannot be used.
+            NotFoundError: no saved template has ``req.template_name``.
+            PermissionDeniedError: the mailbox gate refused (other than not allowed / unreadable).
+            CalendarError: Graph failed (audited).
+        """
+        ctx = await self._tenancy.context(principal)
+        if req.template is not None:
+            template = checked_template(req.template)
+        else:
+            template = await self._templates.get(ctx.tenant_id, str(req.template_name))
+        token: str | None = None
+        directory: list[RoomInfo] = []
+        if any(s.room is not None and not s.room.any_of for s in template.sessions):
+            token = await self._tenancy.user_token(principal, ctx, assertion)
+            directory = await self._directory.room_infos(token)
+        try:
+            room_lists = resolve_rooms(template, directory)
+        except LoopTemplateError as exc:
+            raise InvalidTemplateError(tuple(p.message for p in exc.problems)) from exc
+        people = list(dict.fromkeys(a.lower() for s in template.sessions for a in s.interviewers))
+        rooms = list(dict.fromkeys(r for rl in room_lists for r in rl))  # all of them: rule 3 for each
+        if not people and not rooms:
+            raise InvalidTemplateError(("Add at least one interviewer or room to a session.",))
+        # The on-behalf-of token is fetched while the gate decides (it reads no calendar); it is
+        # used only once the gate has let every mailbox through.
+        pending = None if token else asyncio.create_task(self._tenancy.user_token(principal, ctx, assertion))
+        try:
+            refusal = await self._tenancy.check_mailboxes(
+                principal, ctx, OPERATION, request_id, people, rooms
+            )
+        except BaseException:
+            _drop(pending)
+            raise
+        if refusal is not None:
+            _drop(pending)
+            if refusal.rule.value not in {"not_allowed", "unreadable"}:
+                raise refusal.error()
+            return LoopSearchOut((), (), (_refused(refusal.rule.value, refusal.mailboxes),))
+        if pending is not None:
+            token = await pending
+        assert token is not None  # noqa: S101  (fetched above, or for the room directory)
+        fetch = Interval(req.start - timedelta(days=1), req.end + timedelta(days=1))
+        read_rooms = [r for r in rooms if r not in people]
+        read, manager_zone = await asyncio.gather(
+            self._search.read_availability(
+                principal,
+                token,
+                people,
+                read_rooms,
+                fetch,
+                request_id=request_id,
+                operation=OPERATION,
+                requester=None,
+            ),
+            self._directory.mailbox_zone(token),
+        )
+        unreadable = _refused("unreadable", read.unreadable) if read.unreadable else None
+        if unreadable is not None and any(a in people for a in read.unreadable):
+            return LoopSearchOut((), read.people, (unreadable,))  # fail closed: never free
+        not_before = self._clock() + timedelta(minutes=self._settings.default_notice_min)
+        query = SlotQuery(fetch, timedelta(minutes=5), STEP, not_before)
+        free = {a: free_time(p, query, self._rules) for a, p in read.availability.items()}
+        zone = manager_zone or next(
+            (p.time_zone for p in read.people if p.time_zone and not p.is_room), "UTC"
+        )
+        spec = to_loop_spec(
+            template,
+            zone=_zone(zone),
+            window=Interval(req.start, req.end),
+            not_before=not_before,
+            candidate_zone=_zone(req.candidate_time_zone) if req.candidate_time_zone else None,
+            rooms=directory,
+            step=STEP,
+        )
+        found = find_loops(spec, free, req.limit, horizon=fetch)
+        options = tuple(_option(s, template) for s in found.schedules)
+        explanations = tuple(_explanation(e) for e in found.explanations)
+        return LoopSearchOut(options, read.people, ((unreadable,) if unreadable else ()) + explanations)
+
+
+def _drop(task: asyncio.Task[str] | None) -> None:
+    """Cancel an unneeded token fetch (and never leave its exception unretrieved)."""
+    if task is not None:
+        task.cancel()
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
+def _zone(name: str) -> ZoneInfo:
+    """An IANA or Windows zone name (working hours carry Windows names); UTC when unknown."""
+    try:
+        return resolve_zone(name)
+    except UnknownTimeZoneError:
+        return ZoneInfo("UTC")
+
+
+def _refused(reason: str, mailboxes: tuple[str, ...]) -> LoopExplanationOut:
+    text = {
+        "not_allowed": "OpenSlot is not allowed to read these calendars: ",
+        "unreadable": "These calendars could not be read (never treated as free): ",
+    }[reason]
+    return LoopExplanationOut(reason, None, mailboxes, text + ", ".join(mailboxes))
+
+
+def option_id(schedule: LoopSchedule) -> str:
+    """A stable id of a loop option: a hash of its start times, by session index."""
+    starts = "|".join(p.start.isoformat() for p in sorted(schedule.placements, key=lambda p: p.session))
+    return hashlib.sha256(starts.encode()).hexdigest()[:20]
+
+
+def _option(schedule: LoopSchedule, template: LoopTemplate) -> LoopOptionOut:
+    minute = timedelta(minutes=1)
+    return LoopOptionOut(
+        option_id(schedule),
+        schedule.days,
+        schedule.idle // minute,
+        schedule.outside_candidate_day // minute,
+        tuple(
+            LoopSessionOut(
+                p.session,
+                p.title,
+                p.start,
+                p.end,
+                tuple(a.lower() for a in template.sessions[p.session].interviewers),
+                p.room,
+            )
+            for p in schedule.placements
+        ),
+    )
+
+
+def _explanation(e: Explanation) -> LoopExplanationOut:
+    return LoopExplanationOut(
+        e.reason.value,
+        e.session,
+        e.mailboxes,
+        e.text,
+        tuple(LoopSuggestionOut(s.kind.value, s.value, s.text) for s in e.suggestions),
+    )
