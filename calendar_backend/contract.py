@@ -53,6 +53,19 @@ def _obj(required: list[str], **props: Any) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "required": required, "properties": props}
 
 
+_LOOP_SESSIONS = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 8,
+    "items": _obj(
+        ["index", "start", "end"],
+        index={"type": "integer", "minimum": 0, "maximum": 7},
+        start=_TIME,
+        end=_TIME,
+        room={"anyOf": [_EMAIL, {"type": "null"}]},
+    ),
+}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "find_slots": _obj(
         ["interviewers", "duration_min", "start", "end"],
@@ -124,6 +137,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "candidate_book": _obj(["token", "start"], token=_TOKEN, start=_TIME, email=_EMAIL),
     "candidate_change": _obj(["token"], token=_TOKEN, start=_TIME),
     "empty": _obj([]),
+    # interview loops (issue 17; calendar_backend/loop_contract.py parses them)
+    "book_loop": _obj(
+        ["template", "sessions", "candidate", "transaction_id"],
+        template={"type": "object", "maxProperties": 10},
+        sessions=_LOOP_SESSIONS,
+        candidate=_obj(["name", "email"], name=_NAME, email=_EMAIL),
+        candidate_time_zone=_ZONE,
+        transaction_id=_ID,
+    ),
+    "reschedule_loop": _obj(["sessions"], sessions=_LOOP_SESSIONS),
 }
 
 

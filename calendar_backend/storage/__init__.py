@@ -17,7 +17,7 @@ Modules, one per aggregate (this package re-exports their public names, so calle
 ``storage.get_interview``): ``schema`` (metadata, tables, enums, :class:`UTCDateTime`), ``engine``
 (engine, SQLite hooks, migrations, :class:`Store`), ``tenants`` (tenants, token caches, archived
 users), ``blobs`` (every encrypted value, for key rotation), ``interviews`` (bookings, conflicts),
-``moves`` (holds and moves), ``offers``.
+``moves`` (holds and moves), ``loops`` (interview loops), ``offers``.
 
 Invariants:
 
@@ -54,6 +54,18 @@ from calendar_backend.storage.interviews import (
     list_stale_pending,
     mark_interview,
 )
+from calendar_backend.storage.loops import (
+    LoopRow,
+    SessionReservation,
+    confirm_loop,
+    get_loop,
+    get_loop_by_transaction,
+    list_loops,
+    list_stale_pending_loops,
+    loop_sessions,
+    mark_loop,
+    reserve_loop,
+)
 from calendar_backend.storage.moves import (
     complete_move,
     hold_target,
@@ -84,6 +96,7 @@ from calendar_backend.storage.schema import (
     archived_users,
     interview_mailboxes,
     interviews,
+    loops,
     metadata,
     offers,
     tenants,
@@ -113,8 +126,10 @@ __all__ = [
     "InterviewRow",
     "InterviewSource",
     "InterviewStatus",
+    "LoopRow",
     "OfferRow",
     "OfferStatus",
+    "SessionReservation",
     "Store",
     "TenantRow",
     "TenantStatus",
@@ -124,6 +139,7 @@ __all__ = [
     "complete_move",
     "confirm",
     "confirm_interview",
+    "confirm_loop",
     "count_reschedule",
     "create_engine",
     "create_offer",
@@ -134,6 +150,8 @@ __all__ = [
     "find_conflicts",
     "get_interview",
     "get_interview_by_transaction",
+    "get_loop",
+    "get_loop_by_transaction",
     "get_offer",
     "get_offer_by_token_hash",
     "get_tenant",
@@ -147,11 +165,16 @@ __all__ = [
     "is_archived",
     "iter_encrypted",
     "list_interviews",
+    "list_loops",
     "list_offers",
     "list_stale_pending",
+    "list_stale_pending_loops",
     "list_tenant_ids",
+    "loop_sessions",
+    "loops",
     "mark",
     "mark_interview",
+    "mark_loop",
     "mark_offer_booked",
     "metadata",
     "migrate",
@@ -162,6 +185,7 @@ __all__ = [
     "release_hold",
     "reopen_offer",
     "replace_blob",
+    "reserve_loop",
     "restrict_sqlite_files",
     "revoke_offer",
     "revoke_offers_for_user",
