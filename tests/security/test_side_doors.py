@@ -502,7 +502,7 @@ MATRIX: dict[tuple[str, str], Operation] = {
             "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
             "delegated": Refused(403, "forbidden", "denied:unreadable", probe_reads=1),
             "room": NotApplicable(
-                "rooms of a booked loop are told apart by the room list itself (rooms_among), never by the caller"
+                "rooms of a booked loop are told apart by the room list (rooms_among), never by the caller"
             ),
             "archived_person": LEFT,
         },

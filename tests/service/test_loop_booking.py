@@ -136,7 +136,7 @@ async def test_a_session_taken_refuses_the_whole_loop(stack: Stack) -> None:
     assert doc["error"] == "slot_taken"
     assert len(ours(stack)) == before
     async with stack.runtime.store.transaction() as tx:
-        loops = [r for r in await tx.execute(storage.loops.select())]
+        loops = list(await tx.execute(storage.loops.select()))
     assert loops == []  # the reservation refused: nothing kept
 
 
@@ -145,7 +145,7 @@ async def test_a_graph_failure_on_a_later_session_withdraws_the_loop(stack: Stac
     start = (await loop_options(stack, panels))[0]
     calls = {"n": 0}
     svc = stack.client.server.app[SERVICE_KEY]
-    graph = svc.bookings._graph  # noqa: SLF001  (a fault in the Graph client, this test only)
+    graph = svc.bookings._graph
     real = graph.create_event
 
     async def flaky(*args: Any, **kw: Any) -> Any:
@@ -161,7 +161,7 @@ async def test_a_graph_failure_on_a_later_session_withdraws_the_loop(stack: Stac
     assert ours(stack) == []  # session 1's events were cancelled
     async with stack.runtime.store.transaction() as tx:
         rows = [storage.interview_row(r) for r in await tx.execute(storage.interviews.select())]
-        loops = [r for r in await tx.execute(storage.loops.select())]
+        loops = list(await tx.execute(storage.loops.select()))
     assert {r.status.value for r in rows} <= {"failed", "cancelled"}
     assert [lp.status for lp in loops] == ["failed"]
 
