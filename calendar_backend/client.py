@@ -21,6 +21,7 @@ from calendar_backend.contract import (
     SlotsResult,
     format_time,
 )
+from calendar_backend.loop_contract import LoopOut, LoopSessionOut
 
 _BY_CODE: dict[str, type[errors.CalendarError]] = {
     "unauthorized": errors.AuthError,
@@ -105,6 +106,24 @@ class CalendarServiceApi(Protocol):
     async def revoke_offer(self, token: str, offer_id: str) -> OfferOut: ...
 
     async def disconnect(self, token: str) -> None: ...
+
+    async def book_loop(
+        self,
+        token: str,
+        *,
+        template: dict[str, Any],
+        sessions: list[LoopSessionOut],
+        candidate_name: str,
+        candidate_email: str,
+        candidate_time_zone: str | None,
+        transaction_id: str,
+    ) -> LoopOut: ...
+
+    async def list_loops(self, token: str) -> list[LoopOut]: ...
+
+    async def cancel_loop(self, token: str, loop_id: str) -> LoopOut: ...
+
+    async def reschedule_loop(self, token: str, loop_id: str, sessions: list[LoopSessionOut]) -> LoopOut: ...
 
 
 class CalendarServiceClient:
@@ -218,6 +237,38 @@ class CalendarServiceClient:
         body = {"start": format_time(start), "end": format_time(end)}
         doc = await self._call("POST", f"/interviews/{_safe(interview_id)}/reschedule", token, body)
         return InterviewOut.from_json(doc)
+
+    async def book_loop(
+        self,
+        token: str,
+        *,
+        template: dict[str, Any],
+        sessions: list[LoopSessionOut],
+        candidate_name: str,
+        candidate_email: str,
+        candidate_time_zone: str | None,
+        transaction_id: str,
+    ) -> LoopOut:
+        body: dict[str, Any] = {
+            "template": template,
+            "sessions": [s.request_json() for s in sessions],
+            "candidate": {"name": candidate_name, "email": candidate_email},
+            "transaction_id": transaction_id,
+        }
+        if candidate_time_zone:
+            body["candidate_time_zone"] = candidate_time_zone
+        return LoopOut.from_json(await self._call("POST", "/loops", token, body))
+
+    async def list_loops(self, token: str) -> list[LoopOut]:
+        doc = await self._call("GET", "/loops", token)
+        return [LoopOut.from_json(d) for d in doc.get("loops", [])]
+
+    async def cancel_loop(self, token: str, loop_id: str) -> LoopOut:
+        return LoopOut.from_json(await self._call("POST", f"/loops/{_safe(loop_id)}/cancel", token, {}))
+
+    async def reschedule_loop(self, token: str, loop_id: str, sessions: list[LoopSessionOut]) -> LoopOut:
+        body = {"sessions": [s.request_json() for s in sessions]}
+        return LoopOut.from_json(await self._call("POST", f"/loops/{_safe(loop_id)}/reschedule", token, body))
 
     async def resolve_people(self, token: str, queries: list[str]) -> list[list[PersonOut]]:
         doc = await self._call("POST", "/directory/resolve", token, {"queries": queries})
