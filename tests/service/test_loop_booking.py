@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from calendar_backend import storage
 from calendar_backend.app import SERVICE_KEY
+from calendar_backend.client import CalendarServiceClient
 from calendar_backend.contract import format_time, parse_time
 from calendar_backend.errors import PermissionDeniedError
+from calendar_backend.loop_contract import LoopOut, LoopSessionOut
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
 from tests.reliability.conftest import faults, organizer_events
 from tests.service.conftest import ALEX, Stack, next_week, service_for
 
 MEGAN = "meganb@contoso.example"
 DIEGO = "diegos@contoso.example"
+HALF = timedelta(minutes=30)
 
 
 @pytest.fixture
@@ -184,3 +189,50 @@ async def test_cancel_and_reschedule_a_loop(stack: Stack) -> None:
     assert doc3["status"] == "cancelled"
     assert ours(stack) == []
     faults(stack.devtenant)
+
+
+async def test_the_bots_client_books_lists_moves_and_cancels_a_loop(stack: Stack) -> None:
+    panels = [[MEGAN], [DIEGO]]
+    options = await loop_options(stack, panels)
+    start = options[0]
+    sessions = [
+        LoopSessionOut(k, f"Session {k + 1}", start + k * HALF, start + (k + 1) * HALF, tuple(p))
+        for k, p in enumerate(panels)
+    ]
+    base = str(stack.client.make_url("/")).rstrip("/")
+    async with aiohttp.ClientSession() as session:
+        client = CalendarServiceClient(base, session)
+        loop = await client.book_loop(
+            stack.token(),
+            template=template(*panels),
+            sessions=sessions,
+            candidate_name="Dana Smith",
+            candidate_email="dana.smith@example.com",
+            candidate_time_zone="Europe/London",
+            transaction_id="client-1",
+        )
+        assert loop.status == "confirmed"
+        assert [(s.index, s.start, s.interviewers) for s in loop.sessions] == [
+            (s.index, s.start, s.interviewers) for s in sessions
+        ]
+        assert all(s.interview_id and s.event_id for s in loop.sessions)
+        assert [lp.id for lp in await client.list_loops(stack.token())] == [loop.id]
+        later = next(t for t in options if t >= start + timedelta(hours=2))
+        moved = [replace(s, start=later + s.index * HALF, end=later + (s.index + 1) * HALF) for s in sessions]
+        again = await client.reschedule_loop(stack.token(), loop.id, moved)
+        assert [s.start for s in again.sessions] == [s.start for s in moved]
+        gone = await client.cancel_loop(stack.token(), loop.id)
+        assert gone.status == "cancelled"
+        assert await client.list_loops(stack.token()) == []
+    assert LoopOut.from_json(loop.to_json()) == loop
+
+
+async def test_a_loop_session_is_not_cancelled_alone(stack: Stack) -> None:
+    panels = [[MEGAN], [DIEGO]]
+    start = (await loop_options(stack, panels))[0]
+    status, doc = await stack.post("/v1/loops", body(panels, start, "loop-5"), stack.token())
+    assert status == 201, doc
+    session = doc["sessions"][0]["interview_id"]
+    status, refused = await stack.post(f"/v1/interviews/{session}/cancel", {}, stack.token())
+    assert status == 409, refused
+    assert len(ours(stack)) == 4
