@@ -227,9 +227,14 @@ class LoopBookings:
                 (s.index, s.start, s.end) for s in req.sessions
             ]:
                 raise ConflictError("This transaction id was used for another loop.")
-            if known.status == "pending":
-                raise ConflictError("This loop is still being booked; please try again shortly.")
-            return loop_out(known, sessions, template)
+            if known.status == "confirmed":
+                return loop_out(known, sessions, template)
+        writer = Writer(principal, principal.tenant_id, token, organizer, request_id)
+        invite = CandidateInvite(
+            req.candidate_name, req.candidate_email, template.role or "", "", organizer_name
+        )
+        if known is not None:  # a retry of a loop whose request died: finish it (or withdraw it)
+            return await self._write(writer, invite, known, sessions, template, req, resume=True)
         await require_loop_offered(
             self._search, principal, token, template, req.sessions, now=self._clock(),
             candidate_zone=req.candidate_time_zone, request_id=request_id, requester=organizer,
@@ -266,17 +271,42 @@ class LoopBookings:
                 principal, principal.tenant_id, "loop.reserve", [*people, *rooms], "ok", request_id, tx=tx
             )
         self._crash_point("loop_after_reserve")
-        writer = Writer(principal, principal.tenant_id, token, organizer, request_id)
-        invite = CandidateInvite(
-            req.candidate_name, req.candidate_email, template.role or "", "", organizer_name
-        )
+        return await self._write(writer, invite, loop, rows, template, req, resume=False)
+
+    async def _write(
+        self,
+        writer: Writer,
+        invite: CandidateInvite,
+        loop: storage.LoopRow,
+        rows: list[storage.InterviewRow],
+        template: LoopTemplate,
+        req: BookLoopRequest,
+        *,
+        resume: bool,
+    ) -> LoopOut:
+        """Recheck and write every session not in Outlook yet, then confirm the loop; any failure
+        withdraws the whole loop. ``resume``: a session's event may already exist (found by its
+        transactionId, `Bookings.resume`)."""
+        mailboxes = sorted({a for r in rows for a in r.attendees if a != candidate_address(r)})
+        if any(r.status not in _LIVE for r in rows):  # a session was withdrawn meanwhile (recovery)
+            await self._withdraw(writer, loop)
+            raise SlotTakenError()
         try:
+            join = next((r.join_url for r in rows if r.status == "confirmed" and r.join_url), None)
+            todo = []
             for row in rows:
-                mailboxes = [a for a in row.attendees if a != candidate_address(row)]
-                if mailboxes:
-                    await self._bookings.recheck(writer, row, mailboxes, "loop.recheck")
-            join: str | None = None
-            for k, row in enumerate(rows):
+                if row.status == "confirmed":
+                    continue
+                found = await self._bookings.resume(writer, row, invite) if resume else None
+                if found is not None:
+                    join = join or found.join_url
+                    continue
+                todo.append(row)
+            for row in todo:
+                panel = [a for a in row.attendees if a != candidate_address(row)]
+                if panel:
+                    await self._bookings.recheck(writer, row, panel, "loop.recheck")
+            for k, row in enumerate(todo):
                 event = self._event(template, row, req, join)
                 done = await self._bookings.create(
                     writer, row, event, "loop.create", candidate=invite, join_url=join
@@ -290,8 +320,8 @@ class LoopBookings:
         async with self._store.transaction() as tx:
             confirmed = await storage.confirm_loop(tx, loop.id)
             await self._tenancy.audit(
-                principal, principal.tenant_id, "loop.create", [*people, *rooms],
-                "ok" if confirmed else "raced", request_id, tx=tx,
+                writer.principal, writer.tenant_id, "loop.create", mailboxes,
+                "ok" if confirmed else "raced", writer.request_id, tx=tx,
             )  # fmt: skip
         if not confirmed:  # recovery settled it meanwhile
             await self._withdraw(writer, loop)

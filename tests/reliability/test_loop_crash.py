@@ -116,3 +116,24 @@ async def test_a_crash_at_each_loop_step_is_recovered(
         assert ("loops_confirmed" if outcome == "confirmed" else "loops_withdrawn") in out
     await _assert_whole(devtenant, prepared)
     assert await _loops(prepared) == [outcome]
+
+
+async def test_a_retry_after_a_crash_finishes_the_loop_without_recovery(
+    devtenant: DevTenantHandle, tmp_path: Path, prepared: BackendSettings
+) -> None:
+    """The manager presses Book again (same transaction id) before any reconciler ran: the
+    sessions already written are found by their transactionIds, the rest written, the loop whole."""
+    token = devtenant.mint_user_token(ALEX)
+    async with aiohttp.ClientSession() as http:
+        env = _env(devtenant, prepared, tmp_path, crash_at="loop_after_session_1")
+        async with serve(env, tmp_path) as svc:
+            frees = [await _starts(http, svc, token, p[0]) for p in PANELS]
+            start = min(t for t in frees[0] if t + timedelta(minutes=30) in frees[1])
+            with pytest.raises(aiohttp.ClientError):
+                await _call(http, svc, "/v1/loops", loop_body(start, "loop-retry"), token)
+        async with serve(_env(devtenant, prepared, tmp_path), tmp_path) as svc:
+            status, doc = await _call(http, svc, "/v1/loops", loop_body(start, "loop-retry"), token)
+    assert status == 201, doc
+    assert doc["status"] == "confirmed"
+    rows = await _assert_whole(devtenant, prepared)
+    assert sorted(str(r.event_id) for r in rows) == sorted(s["event_id"] for s in doc["sessions"])
