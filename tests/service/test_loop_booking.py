@@ -17,6 +17,7 @@ from calendar_backend.client import CalendarServiceClient
 from calendar_backend.contract import format_time, parse_time
 from calendar_backend.errors import PermissionDeniedError
 from calendar_backend.loop_contract import LoopOut, LoopSessionOut
+from devtenant.zones import to_utc
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
 from tests.reliability.conftest import faults, organizer_events
 from tests.service.conftest import ALEX, Stack, next_week, service_for
@@ -236,3 +237,29 @@ async def test_a_loop_session_is_not_cancelled_alone(stack: Stack) -> None:
     status, refused = await stack.post(f"/v1/interviews/{session}/cancel", {}, stack.token())
     assert status == 409, refused
     assert len(ours(stack)) == 4
+
+
+async def test_the_whole_loop_moves_by_a_quarter_hour_and_one_session_alone(stack: Stack) -> None:
+    """Moving every session 15 minutes later overlaps the loop's own old times (the candidate is in
+    every session): each move is reserved in turn, in an order where no hold meets a session's old
+    time. Then one session alone moves (later, within the break rule of the booked loop)."""
+    panels = [[MEGAN], [DIEGO]]
+    options = await loop_options(stack, panels)
+    quarter = timedelta(minutes=15)
+    start = next(t for t in options if t + quarter in options and t + 2 * quarter in options)
+    status, doc = await stack.post("/v1/loops", body(panels, start, "loop-6"), stack.token())
+    assert status == 201, doc
+    shifted = body(panels, start + quarter, "x")["sessions"]
+    status, moved = await stack.post(
+        f"/v1/loops/{doc['id']}/reschedule", {"sessions": shifted}, stack.token()
+    )
+    assert status == 200, moved
+    assert [s["start"] for s in moved["sessions"]] == [s["start"] for s in shifted]
+    last = body(panels, start + 2 * quarter, "x")["sessions"][1]
+    status, one = await stack.post(path, {"sessions": [last]}, stack.token())
+    assert status == 200, one
+    assert [s["start"] for s in one["sessions"]] == [shifted[0]["start"], last["start"]]
+    starts = sorted(to_utc(e["start"]) for e in ours(stack))
+    assert starts == sorted(
+        [parse_time(shifted[0]["start"])] * 2 + [parse_time(last["start"])] * 2
+    )  # the panel's and the candidate's event of each session
