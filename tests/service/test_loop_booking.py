@@ -250,9 +250,8 @@ async def test_the_whole_loop_moves_by_a_quarter_hour_and_one_session_alone(stac
     status, doc = await stack.post("/v1/loops", body(panels, start, "loop-6"), stack.token())
     assert status == 201, doc
     shifted = body(panels, start + quarter, "x")["sessions"]
-    status, moved = await stack.post(
-        f"/v1/loops/{doc['id']}/reschedule", {"sessions": shifted}, stack.token()
-    )
+    path = f"/v1/loops/{doc['id']}/reschedule"
+    status, moved = await stack.post(path, {"sessions": shifted}, stack.token())
     assert status == 200, moved
     assert [s["start"] for s in moved["sessions"]] == [s["start"] for s in shifted]
     last = body(panels, start + 2 * quarter, "x")["sessions"][1]
