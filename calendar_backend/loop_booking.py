@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from calendar_backend import storage
 from calendar_backend.auth import Principal
@@ -60,7 +61,7 @@ from calendar_backend.loops import MAX_OPTIONS, LoopSpec, find_loops
 from calendar_backend.search import SlotSearch
 from calendar_backend.slots import Interval, merge
 from calendar_backend.tenancy import Tenancy
-from calendar_backend.timezones import resolve_zone
+from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
 
 _NAMESPACE = uuid.UUID("0c2b7c8e-5f7e-4d2a-9a51-4c6f0f1d7a17")
 STEP = timedelta(minutes=5)  # the finest grid a loop search may use: every offered start is on it
@@ -108,6 +109,7 @@ async def require_loop_offered(
     sessions: Sequence[SessionTime],
     *,
     now: datetime,
+    zone: str | None,
     candidate_zone: str | None,
     request_id: str,
     requester: str,
@@ -117,7 +119,8 @@ async def require_loop_offered(
     """Whether the search would still offer ``sessions`` (the whole loop) now: the loop engine
     (`loops.find_loops`: working hours, free time, rooms, order, breaks, days, local windows,
     notice) on calendars read now, with every session pinned to its wanted time and room.
-    ``own``: the loop's own booked sessions (a reschedule), whose time counts as free.
+    ``own``: the loop's own booked sessions (a reschedule), whose time counts as free. ``zone``:
+    the loop's (the manager's mailbox zone, as the search uses; UTC when unknown).
 
     Raises:
         SlotTakenError: someone (or a room) is busy or unreadable then. ValidationError: the
@@ -143,14 +146,19 @@ async def require_loop_offered(
         pin = f"session-{s.index}@loop.invalid"
         pinned[s.index] = pin
         free[pin] = (Interval(s.start, s.end),)
-    zone = resolve_zone(candidate_zone or "UTC")
     infos = [  # the chosen rooms, as the template's needs ask (the directory's own check: the gate)
         RoomInfo(s.room, need.min_capacity, need.building)
         for s in sessions
         if s.room and (need := template.sessions[s.index].room) is not None
     ]
     spec = to_loop_spec(
-        template, zone=zone, window=window, not_before=now, candidate_zone=zone, rooms=infos, step=STEP
+        template,
+        zone=_zone(zone or "UTC"),
+        window=window,
+        not_before=now,
+        candidate_zone=_zone(candidate_zone) if candidate_zone else None,
+        rooms=infos,
+        step=STEP,
     )
     spec = _pinned(spec, sessions, pinned)
     result = find_loops(spec, free, MAX_OPTIONS)
@@ -160,6 +168,14 @@ async def require_loop_offered(
     if any(e.reason.value in {"not_free", "no_common_time", "no_room"} for e in result.explanations):
         raise SlotTakenError()
     raise ValidationError("sessions", "are not one of the offered loop options")
+
+
+def _zone(name: str) -> ZoneInfo:
+    """An IANA or Windows zone name; UTC when unknown."""
+    try:
+        return resolve_zone(name)
+    except UnknownTimeZoneError:
+        return ZoneInfo("UTC")
 
 
 def _pinned(spec: LoopSpec, sessions: Sequence[SessionTime], pinned: Mapping[int, str]) -> LoopSpec:
@@ -237,6 +253,7 @@ class LoopBookings:
             return await self._write(writer, invite, known, sessions, template, req, resume=True)
         await require_loop_offered(
             self._search, principal, token, template, req.sessions, now=self._clock(),
+            zone=await self._manager_zone(principal, assertion, request_id),
             candidate_zone=req.candidate_time_zone, request_id=request_id, requester=organizer,
             tenant_id=ctx.tenant_id,
         )  # fmt: skip
@@ -429,7 +446,8 @@ class LoopBookings:
             if s.room != _room_of(rows[s.index], room_set):
                 raise ValidationError("sessions", "a move keeps the session's room")
         await require_loop_offered(
-            self._search, principal, token, template, wanted, now=self._clock(), candidate_zone=None,
+            self._search, principal, token, template, wanted, now=self._clock(),
+            zone=await self._manager_zone(principal, assertion, request_id), candidate_zone=None,
             request_id=request_id, requester=loop.organizer_upn, tenant_id=ctx.tenant_id,
             own=list(rows.values()),
         )  # fmt: skip
@@ -455,6 +473,13 @@ class LoopBookings:
             await self._move_back(writer, done)
             raise
         return await self._out(loop.id)
+
+    async def _manager_zone(self, principal: Principal, assertion: str, request_id: str) -> str | None:
+        """The manager's mailbox zone (the loop's days and local windows, as the search reads it)."""
+        try:
+            return await self._directory.my_time_zone(principal, assertion, request_id)
+        except CalendarError:
+            return None
 
     async def _move_back(self, writer: Writer, done: list[storage.InterviewRow]) -> None:
         """Best effort: put the sessions a failed reschedule already moved back."""
