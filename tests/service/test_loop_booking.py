@@ -262,3 +262,31 @@ async def test_the_whole_loop_moves_by_a_quarter_hour_and_one_session_alone(stac
     assert starts == sorted(
         [parse_time(shifted[0]["start"])] * 2 + [parse_time(last["start"])] * 2
     )  # the panel's and the candidate's event of each session
+
+
+async def test_a_room_is_reserved_with_its_session_and_never_twice(stack: Stack) -> None:
+    """Two loops with different people want the same room at the same time: one gets it."""
+    room = "rainier@contoso.example"
+    rooms = await free_starts(stack, MEGAN)
+    start = min(rooms & await free_starts(stack, DIEGO))
+
+    def with_room(person: str, txn: str) -> dict[str, Any]:
+        doc = body([[person]], start, txn)
+        doc["template"]["sessions"][0]["room"] = {"any_of": [room]}
+        doc["sessions"][0]["room"] = room
+        return doc
+
+    status, first = await stack.post("/v1/loops", with_room(MEGAN, "room-1"), stack.token())
+    assert status == 201, first
+    assert first["sessions"][0]["room"] == room
+    assert first["sessions"][0]["interviewers"] == [MEGAN]
+    status, second = await stack.post("/v1/loops", with_room(DIEGO, "room-2"), stack.token())
+    assert status == 409, second
+    assert second["error"] == "slot_taken"
+    resources = [
+        a["emailAddress"]["address"]
+        for e in ours(stack)
+        for a in e.get("attendees", [])
+        if a.get("type") == "resource"
+    ]
+    assert resources == [room]
