@@ -251,7 +251,7 @@ class CalendarServiceClient:
     ) -> LoopOut:
         body: dict[str, Any] = {
             "template": template,
-            "sessions": [s.request_json() for s in sessions],
+            "sessions": [_session_json(s) for s in sessions],
             "candidate": {"name": candidate_name, "email": candidate_email},
             "transaction_id": transaction_id,
         }
@@ -267,7 +267,7 @@ class CalendarServiceClient:
         return LoopOut.from_json(await self._call("POST", f"/loops/{_safe(loop_id)}/cancel", token, {}))
 
     async def reschedule_loop(self, token: str, loop_id: str, sessions: list[LoopSessionOut]) -> LoopOut:
-        body = {"sessions": [s.request_json() for s in sessions]}
+        body = {"sessions": [_session_json(s) for s in sessions]}
         return LoopOut.from_json(await self._call("POST", f"/loops/{_safe(loop_id)}/reschedule", token, body))
 
     async def resolve_people(self, token: str, queries: list[str]) -> list[list[PersonOut]]:
@@ -365,6 +365,11 @@ class CalendarServiceClient:
     async def list_offers(self, token: str) -> list[OfferOut]:
         doc = await self._call("GET", "/offers", token)
         return [OfferOut.from_json(d) for d in doc.get("offers", [])]
+
+
+def _session_json(s: LoopSessionOut) -> dict[str, Any]:
+    """A session as ``POST /v1/loops`` and its reschedule take it (index, times, room)."""
+    return {"index": s.index, "start": format_time(s.start), "end": format_time(s.end), "room": s.room}
 
 
 def _safe(identifier: str) -> str:

@@ -57,15 +57,6 @@ class LoopSessionOut:
             event_id=doc.get("event_id"),
         )
 
-    def request_json(self) -> dict[str, object]:
-        """The session as ``POST /v1/loops`` and the reschedule take it."""
-        return {
-            "index": self.index,
-            "start": format_time(self.start),
-            "end": format_time(self.end),
-            "room": self.room,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class LoopOut:
