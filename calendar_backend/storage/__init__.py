@@ -7,6 +7,7 @@ What is stored (and nothing else; calendar data never is):
 - ``interviews`` (+ ``interview_mailboxes``, an index of who is in each one): invites OpenSlot
   created;
 - ``offers``: candidate booking offers; the capability token is stored only as its SHA-256 hash;
+- ``loops``: interview loops; their sessions are ``interviews`` rows with ``loop_id``/``session_index``;
 - ``archived_users``;
 - ``audit_log`` / ``audit_checkpoints`` (tables defined in :mod:`calendar_backend.audit`).
 
@@ -25,7 +26,7 @@ Invariants:
   raise ``ValueError``.
 - One :meth:`Store.transaction` is one database transaction. On SQLite every transaction starts
   with ``BEGIN IMMEDIATE``, so writers serialise; on PostgreSQL the few read-then-write operations
-  take an advisory transaction lock (:func:`insert_pending`, :func:`move_interview`,
+  take an advisory transaction lock (:func:`insert_pending`, :func:`reserve_loop`, :func:`move_interview`,
   :func:`calendar_backend.audit.append_audit`).
 - Repository functions take the transaction's ``AsyncConnection`` (``tx``) so that a state change
   and its audit row commit together. They never commit themselves.
