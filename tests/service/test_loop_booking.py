@@ -290,3 +290,33 @@ async def test_a_room_is_reserved_with_its_session_and_never_twice(stack: Stack)
         if a.get("type") == "resource"
     ]
     assert resources == [room]
+
+
+async def test_a_whole_loop_move_failing_half_way_puts_the_moved_session_back(stack: Stack) -> None:
+    panels = [[MEGAN], [DIEGO]]
+    options = await loop_options(stack, panels)
+    start = options[0]
+    status, doc = await stack.post("/v1/loops", body(panels, start, "loop-7"), stack.token())
+    assert status == 201, doc
+    before = sorted((e["id"], to_utc(e["start"])) for e in ours(stack))
+    later = next(t for t in options if t >= start + timedelta(hours=2))
+    graph = stack.client.server.app[SERVICE_KEY].bookings._graph
+    real, calls = graph.update_event, {"n": 0}
+
+    async def flaky(*args: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:  # the second session's panel event (the first moved both of its own)
+            raise PermissionDeniedError()
+        return await real(*args, **kw)
+
+    graph.update_event = flaky  # type: ignore[method-assign]
+    moved = body(panels, later, "x")["sessions"]
+    status, refused = await stack.post(
+        f"/v1/loops/{doc['id']}/reschedule", {"sessions": moved}, stack.token()
+    )
+    graph.update_event = real  # type: ignore[method-assign]
+    assert status == 403, refused
+    assert sorted((e["id"], to_utc(e["start"])) for e in ours(stack)) == before
+    status, listed = await stack.get("/v1/loops", stack.token())
+    assert [s["start"] for s in listed["loops"][0]["sessions"]] == [s["start"] for s in doc["sessions"]]
+    assert listed["loops"][0]["status"] == "confirmed"
