@@ -38,6 +38,7 @@ from calendar_backend.errors import (
     SlotTakenError,
     ValidationError,
 )
+from calendar_backend.loop_contract import BookLoopRequest, RescheduleLoopRequest
 from calendar_backend.service import CalendarService
 
 log = logging.getLogger(__name__)
@@ -434,6 +435,26 @@ async def search_loops(c: Call) -> Any:
     ).to_json()
 
 
+# ---- interview loops (loop_booking.py) -------------------------------------------------------------
+async def book_loop(c: Call) -> Any:
+    return (
+        await c.service.loops.book(c.user, c.assertion, BookLoopRequest.from_json(c.body), c.rid)
+    ).to_json()
+
+
+async def list_loops(c: Call) -> Any:
+    return {"loops": [r.to_json() for r in await c.service.loops.list_upcoming(c.user)]}
+
+
+async def cancel_loop(c: Call) -> Any:
+    return (await c.service.loops.cancel(c.user, c.assertion, c.path_id(), c.rid)).to_json()
+
+
+async def reschedule_loop(c: Call) -> Any:
+    req = RescheduleLoopRequest.from_json(c.body)
+    return (await c.service.loops.reschedule(c.user, c.assertion, c.path_id(), req, c.rid)).to_json()
+
+
 _PUBLIC, _LINK = Auth.NONE, Auth.CAPABILITY
 # fmt: off
 ROUTES: list[Route] = [
@@ -466,6 +487,12 @@ ROUTES: list[Route] = [
           "Save a loop template"),
     Route("DELETE", "/v1/loop-templates/{name}", None, delete_loop_template, "Delete a loop template"),
     Route("POST", "/v1/loops/search", "search_loops", search_loops, "The best interview loops"),
+    Route("POST", "/v1/loops", "book_loop", book_loop, "Book an interview loop (all sessions or none)",
+          status=201),
+    Route("GET", "/v1/loops", None, list_loops, "My upcoming interview loops"),
+    Route("POST", "/v1/loops/{id}/cancel", "empty", cancel_loop, "Cancel every session of a loop"),
+    Route("POST", "/v1/loops/{id}/reschedule", "reschedule_loop", reschedule_loop,
+          "Move one session of a loop, or all"),
 ]
 # fmt: on
 

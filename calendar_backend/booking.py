@@ -174,8 +174,10 @@ class Bookings:
         operation: str = "interview.create",
         *,
         candidate: CandidateInvite | None = None,
+        join_url: str | None = None,
     ) -> storage.InterviewRow:
-        """Write the reserved booking ``row`` to Outlook and confirm it.
+        """Write the reserved booking ``row`` to Outlook and confirm it (``join_url``: the Teams
+        meeting an event without its own uses, e.g. a loop's later sessions).
 
         With ``candidate``, ``event`` is the panel's (no candidate attendee) and the candidate's
         own event is written second (see the module docstring for its compensation).
@@ -197,7 +199,7 @@ class Bookings:
                 w.principal, w.tenant_id, operation, [w.organizer], "ok", w.request_id, stats, tx=tx
             )
             self._crash_point("during_audit")
-        join = (created.get("onlineMeeting") or {}).get("joinUrl")
+        join = (created.get("onlineMeeting") or {}).get("joinUrl") or join_url
         candidate_id = None
         if candidate is not None:
             candidate_id = await self._create_candidate(

@@ -18,7 +18,9 @@ from calendar_backend import errors
 from calendar_backend.contract import (
     TEMPLATE_NAME,
     InterviewOut,
+    LoopOut,
     LoopSearchOut,
+    LoopSessionOut,
     LoopTemplateOut,
     OfferOut,
     PersonCheckOut,
@@ -131,6 +133,23 @@ class CalendarServiceApi(Protocol):
         candidate_time_zone: str | None = None,
         limit: int = 5,
     ) -> LoopSearchOut: ...
+    async def book_loop(
+        self,
+        token: str,
+        *,
+        template: dict[str, Any],
+        sessions: list[LoopSessionOut],
+        candidate_name: str,
+        candidate_email: str,
+        candidate_time_zone: str | None,
+        transaction_id: str,
+    ) -> LoopOut: ...
+
+    async def list_loops(self, token: str) -> list[LoopOut]: ...
+
+    async def cancel_loop(self, token: str, loop_id: str) -> LoopOut: ...
+
+    async def reschedule_loop(self, token: str, loop_id: str, sessions: list[LoopSessionOut]) -> LoopOut: ...
 
 
 class CalendarServiceClient:
@@ -244,6 +263,38 @@ class CalendarServiceClient:
         body = {"start": format_time(start), "end": format_time(end)}
         doc = await self._call("POST", f"/interviews/{_safe(interview_id)}/reschedule", token, body)
         return InterviewOut.from_json(doc)
+
+    async def book_loop(
+        self,
+        token: str,
+        *,
+        template: dict[str, Any],
+        sessions: list[LoopSessionOut],
+        candidate_name: str,
+        candidate_email: str,
+        candidate_time_zone: str | None,
+        transaction_id: str,
+    ) -> LoopOut:
+        body: dict[str, Any] = {
+            "template": template,
+            "sessions": [_session_json(s) for s in sessions],
+            "candidate": {"name": candidate_name, "email": candidate_email},
+            "transaction_id": transaction_id,
+        }
+        if candidate_time_zone:
+            body["candidate_time_zone"] = candidate_time_zone
+        return LoopOut.from_json(await self._call("POST", "/loops", token, body))
+
+    async def list_loops(self, token: str) -> list[LoopOut]:
+        doc = await self._call("GET", "/loops", token)
+        return [LoopOut.from_json(d) for d in doc.get("loops", [])]
+
+    async def cancel_loop(self, token: str, loop_id: str) -> LoopOut:
+        return LoopOut.from_json(await self._call("POST", f"/loops/{_safe(loop_id)}/cancel", token, {}))
+
+    async def reschedule_loop(self, token: str, loop_id: str, sessions: list[LoopSessionOut]) -> LoopOut:
+        body = {"sessions": [_session_json(s) for s in sessions]}
+        return LoopOut.from_json(await self._call("POST", f"/loops/{_safe(loop_id)}/reschedule", token, body))
 
     async def resolve_people(self, token: str, queries: list[str]) -> list[list[PersonOut]]:
         doc = await self._call("POST", "/directory/resolve", token, {"queries": queries})
@@ -375,6 +426,11 @@ class CalendarServiceClient:
         if candidate_time_zone:
             body["candidate_time_zone"] = candidate_time_zone
         return LoopSearchOut.from_json(await self._call("POST", "/loops/search", token, body))
+
+
+def _session_json(s: LoopSessionOut) -> dict[str, Any]:
+    """A session as ``POST /v1/loops`` and its reschedule take it (index, times, room)."""
+    return {"index": s.index, "start": format_time(s.start), "end": format_time(s.end), "room": s.room}
 
 
 def _safe(identifier: str) -> str:

@@ -17,6 +17,7 @@ from calendar_backend.contract_loops import LOOP_SCHEMAS
 from calendar_backend.contract_loops import TEMPLATE_NAME as TEMPLATE_NAME
 from calendar_backend.contract_loops import LoopExplanationOut as LoopExplanationOut
 from calendar_backend.contract_loops import LoopOptionOut as LoopOptionOut
+from calendar_backend.contract_loops import LoopOut as LoopOut
 from calendar_backend.contract_loops import LoopSearchOut as LoopSearchOut
 from calendar_backend.contract_loops import LoopSessionOut as LoopSessionOut
 from calendar_backend.contract_loops import LoopSuggestionOut as LoopSuggestionOut
@@ -58,6 +59,19 @@ API_VERSION = "v1"
 # Every pattern is anchored with `\Z`, never `$` (Python's `$` also matches before a final "\n"),
 # and every character class is ASCII (`\d` would take any Unicode digit). Control characters in
 # any string of any payload are refused before the schema by the service (`app._payload`).
+_LOOP_SESSIONS = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 8,
+    "items": _obj(
+        ["index", "start", "end"],
+        index={"type": "integer", "minimum": 0, "maximum": 7},
+        start=_TIME,
+        end=_TIME,
+        room={"anyOf": [_EMAIL, {"type": "null"}]},
+    ),
+}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "find_slots": _obj(
         ["interviewers", "duration_min", "start", "end"],
@@ -129,6 +143,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "candidate_book": _obj(["token", "start"], token=_TOKEN, start=_TIME, email=_EMAIL),
     "candidate_change": _obj(["token"], token=_TOKEN, start=_TIME),
     "empty": _obj([]),
+    # interview loops (issue 17; calendar_backend/loop_contract.py parses them)
+    "book_loop": _obj(
+        ["template", "sessions", "candidate", "transaction_id"],
+        template={"type": "object", "maxProperties": 10},
+        sessions=_LOOP_SESSIONS,
+        candidate=_obj(["name", "email"], name=_NAME, email=_EMAIL),
+        candidate_time_zone=_ZONE,
+        transaction_id=_ID,
+    ),
+    "reschedule_loop": _obj(["sessions"], sessions=_LOOP_SESSIONS),
 }
 
 

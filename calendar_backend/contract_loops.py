@@ -140,17 +140,19 @@ class LoopTemplateOut:
 
 @dataclass(frozen=True, slots=True)
 class LoopSessionOut:
-    """One session of a loop option (``index``: its place in the template)."""
+    """One session of a loop option or a booked loop (``interview_id``/``event_id`` once booked)."""
 
     index: int
     title: str
     start: datetime
     end: datetime
-    interviewers: tuple[str, ...]
-    room: str | None
+    interviewers: tuple[str, ...] = ()
+    room: str | None = None
+    interview_id: str | None = None
+    event_id: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
+        doc: dict[str, object] = {
             "index": self.index,
             "title": self.title,
             "start": format_time(self.start),
@@ -158,16 +160,22 @@ class LoopSessionOut:
             "interviewers": list(self.interviewers),
             "room": self.room,
         }
+        if self.interview_id is not None:
+            doc["interview_id"] = self.interview_id
+            doc["event_id"] = self.event_id
+        return doc
 
     @staticmethod
     def from_json(doc: Mapping[str, Any]) -> LoopSessionOut:
         return LoopSessionOut(
-            int(doc["index"]),
-            str(doc["title"]),
-            parse_time(doc["start"]),
-            parse_time(doc["end"]),
-            tuple(doc.get("interviewers", [])),
-            doc.get("room"),
+            index=int(doc["index"]),
+            title=str(doc.get("title", "")),
+            start=parse_time(doc["start"]),
+            end=parse_time(doc["end"]),
+            interviewers=tuple(doc.get("interviewers") or ()),
+            room=doc.get("room"),
+            interview_id=doc.get("interview_id"),
+            event_id=doc.get("event_id"),
         )
 
 
@@ -281,4 +289,37 @@ class LoopSearchOut:
                 for p in doc.get("people", [])
             ),
             tuple(LoopExplanationOut.from_json(e) for e in doc.get("explanations", [])),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoopOut:
+    """A booked loop: ``status`` is ``confirmed``, ``cancelled`` (or ``pending``/``failed``)."""
+
+    id: str
+    status: str
+    title: str
+    candidate_name: str
+    sessions: tuple[LoopSessionOut, ...]
+    join_url: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "title": self.title,
+            "candidate_name": self.candidate_name,
+            "sessions": [s.to_json() for s in self.sessions],
+            "join_url": self.join_url,
+        }
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> LoopOut:
+        return LoopOut(
+            id=doc["id"],
+            status=doc["status"],
+            title=doc["title"],
+            candidate_name=doc["candidate_name"],
+            sessions=tuple(LoopSessionOut.from_json(s) for s in doc["sessions"]),
+            join_url=doc.get("join_url"),
         )

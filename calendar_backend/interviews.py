@@ -387,6 +387,8 @@ class Interviews:
             row = await storage.get_interview(tx, interview_id)
         if row is None or row.tenant_id != principal.tenant_id or row.organizer_oid != principal.oid:
             raise NotFoundError()
+        if row.loop_id is not None:  # a loop moves and cancels whole (loop_booking.py): never a partial loop
+            raise ConflictError("This interview is a session of a loop; change the loop instead.")
         return row
 
 

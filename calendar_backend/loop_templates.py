@@ -277,7 +277,9 @@ def _session(reader: _Reader, index: int, raw: object) -> SessionTemplate | None
         span = f"{window.start:%H:%M}-{window.end:%H:%M}"
         reader.fail(f"{path}.window", where, f"{minutes} minutes do not fit in the window {span}")
     position = raw.get("position")
-    if position is not None and (not isinstance(position, str) or position not in {p.value for p in Position}):
+    if position is not None and (
+        not isinstance(position, str) or position not in {p.value for p in Position}
+    ):
         reader.fail(f"{path}.position", where, f'position must be "first" or "last" (got {position!r})')
     if len(reader.problems) > count or title is None or minutes is None:
         return None

@@ -17,6 +17,12 @@ A stale *hold* (the new time of a move whose request died, see `calendar_backend
 settled by `booking.settle_hold`: the move completes if Outlook has the event at the hold's time,
 else the hold is released (counted as confirmed / failed).
 
+A stale *loop* (``pending``: its request died between reserve and confirm, see
+`calendar_backend.loop_booking`) is settled after its sessions: every session confirmed → the loop
+is confirmed; any session failed → the loop is withdrawn (its confirmed sessions' events cancelled
+through `booking.Bookings.cancel`, the loop ``failed``): never a partial loop. A session still
+pending (Graph unreachable) leaves the loop for the next run.
+
 Each decision is one audit row (`interview.recover`) committed with the state change. Run by `serve`
 at start-up and every `recovery_interval_s`, and by `python -m calendar_backend recovery run`.
 """
@@ -26,16 +32,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from calendar_backend import storage
 from calendar_backend.allowlist import MailboxAllowList
 from calendar_backend.audit import AuditEvent, append_audit
-from calendar_backend.booking import ensure_candidate_event, settle_hold
+from calendar_backend.auth import Principal
+from calendar_backend.availability import BusyRules
+from calendar_backend.booking import Bookings, Writer, ensure_candidate_event, settle_hold
 from calendar_backend.crypto import CredentialCipher
 from calendar_backend.errors import CalendarError
 from calendar_backend.gate import MailboxGate
@@ -55,10 +64,15 @@ class RecoveryReport:
     confirmed: int = 0
     failed: int = 0
     left_pending: int = 0
+    loops_confirmed: int = 0
+    loops_withdrawn: int = 0
 
     def to_json(self) -> dict[str, int]:
         """The report as a JSON object."""
-        return {"confirmed": self.confirmed, "failed": self.failed, "left_pending": self.left_pending}
+        doc = {"confirmed": self.confirmed, "failed": self.failed, "left_pending": self.left_pending}
+        if self.loops_confirmed or self.loops_withdrawn:
+            doc |= {"loops_confirmed": self.loops_confirmed, "loops_withdrawn": self.loops_withdrawn}
+        return doc
 
 
 class Reconciler:
@@ -95,8 +109,19 @@ class Reconciler:
         outcomes = {"confirmed": 0, "failed": 0, "pending": 0}
         for row in rows:
             outcomes[await self._reconcile(row, tokens)] += 1
-        report = RecoveryReport(outcomes["confirmed"], outcomes["failed"], outcomes["pending"])
-        if rows:
+        async with self._store.transaction() as tx:
+            loops = await storage.list_stale_pending_loops(tx, self._clock() - self._stale_after)
+        settled = {"confirmed": 0, "failed": 0, "pending": 0}
+        for loop in loops:
+            settled[await self._settle_loop(loop, tokens)] += 1
+        report = RecoveryReport(
+            outcomes["confirmed"],
+            outcomes["failed"],
+            outcomes["pending"],
+            settled["confirmed"],
+            settled["failed"],
+        )
+        if rows or loops:
             log.info("recovery: %s", report.to_json())
         return report
 
@@ -159,6 +184,69 @@ class Reconciler:
             )
             await self._write_audit(row, "confirmed" if done else "raced", stats, request_id, tx)
         return "confirmed"
+
+    async def _settle_loop(self, loop: storage.LoopRow, tokens: dict[str, str | None]) -> str:
+        """Confirm a stale loop whose every session is confirmed, else withdraw it (none pending)."""
+        async with self._store.transaction() as tx:
+            rows = await storage.loop_sessions(tx, loop.id)
+        if any(r.status is storage.InterviewStatus.PENDING for r in rows):
+            return "pending"
+        request_id = str(uuid.uuid4())
+        audit_row = rows[0] if rows else None
+        if rows and all(r.status is storage.InterviewStatus.CONFIRMED for r in rows):
+            async with self._store.transaction() as tx:
+                done = await storage.confirm_loop(tx, loop.id)
+                if audit_row is not None:
+                    await self._write_audit(
+                        audit_row, "loop_confirmed" if done else "raced", CallStats(), request_id, tx
+                    )
+            return "confirmed"
+        try:
+            token = await self._app_token(loop.tenant_id, tokens)
+            if token is None:
+                return "pending"
+            bookings = Bookings(self._store, self._graph, BusyRules(), self._bookings_audit, lambda _p: None)
+            writer = Writer(None, loop.tenant_id, token, loop.organizer_upn, request_id)
+            for row in rows:
+                if row.status is storage.InterviewStatus.CONFIRMED:
+                    await bookings.cancel(writer, row, "This loop could not be booked.", "interview.recover")
+        except CalendarError:
+            return "pending"
+        async with self._store.transaction() as tx:
+            done = await storage.mark_loop(tx, loop.id, "failed")
+            if audit_row is not None:
+                await self._write_audit(
+                    audit_row, "loop_withdrawn" if done else "raced", CallStats(), request_id, tx
+                )
+        return "failed"
+
+    async def _bookings_audit(
+        self,
+        principal: Principal | None,  # noqa: ARG002  (AuditFn's signature)
+        tenant_id: str,
+        operation: str,
+        targets: Sequence[str],
+        result: str,
+        request_id: str,
+        stats: CallStats | None = None,
+        tx: Any = None,
+    ) -> None:
+        """`Bookings`' audit rows for recovery's own Graph writes (actor: recovery)."""
+        event = AuditEvent(
+            tenant_id=tenant_id,
+            actor_oid=ACTOR,
+            operation=operation,
+            targets=tuple(t.lower() for t in targets),
+            result=result,
+            at=self._clock(),
+            request_id=request_id,
+            graph_request_ids=tuple(stats.request_ids) if stats else (),
+        )
+        if tx is not None:
+            await append_audit(tx, event)
+            return
+        async with self._store.transaction() as own:
+            await append_audit(own, event)
 
     async def _gated(self, row: storage.InterviewRow, token: str) -> str | None:
         """Ask the mailbox gate whether the organizer's mailbox may still be read: ``None`` if

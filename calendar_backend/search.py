@@ -17,7 +17,13 @@ from datetime import datetime, timedelta
 
 from calendar_backend import storage
 from calendar_backend.auth import Principal
-from calendar_backend.availability import BusyRules, PersonAvailability, SlotQuery, find_panel_slots
+from calendar_backend.availability import (
+    BusyRules,
+    PersonAvailability,
+    SlotQuery,
+    find_panel_slots,
+    free_time,
+)
 from calendar_backend.calendar_view import (
     CalendarRead,
     availability_of,
@@ -245,6 +251,63 @@ class SlotSearch:
         finally:
             await audit
         return AvailabilityRead(out_people, availability, unreadable)
+
+    async def free_of(
+        self,
+        principal: Principal | None,
+        token: str,
+        people: list[str],
+        rooms: list[str],
+        window: Interval,
+        *,
+        request_id: str,
+        operation: str,
+        requester: str | None,
+        tenant_id: str,
+        ignore: tuple[datetime, datetime] | None = None,
+    ) -> dict[str, tuple[Interval, ...]]:
+        """Each mailbox's free time in ``window`` (working hours minus busy time), read now the
+        way `open_slots` reads (one availability read, audited): the loop engine's input.
+
+        Raises:
+            SlotTakenError: a calendar could not be read (fail closed). CalendarError: Graph failed.
+        """
+        mailboxes = people + rooms
+        stats = CallStats()
+        try:
+            schedules = await self._graph.get_schedules(
+                token,
+                requester or mailboxes[0],
+                mailboxes,
+                window.start - timedelta(days=1),
+                window.end + timedelta(days=1),
+                stats=stats,
+            )
+        except CalendarError as exc:
+            await self._tenancy.audit(
+                principal, tenant_id, operation, mailboxes, f"error:{exc.code}", request_id, stats
+            )
+            raise
+        if ignore is not None:
+            schedules, _ = _without(schedules, None, ignore)
+        unreadable = [
+            a
+            for a in mailboxes
+            if schedules[a.lower()].error or not zone_known(schedules[a.lower()], is_room=a in rooms)
+        ]
+        result = "partial" if unreadable else "ok"
+        await self._tenancy.audit(principal, tenant_id, operation, mailboxes, result, request_id, stats)
+        if unreadable:
+            raise SlotTakenError()
+        query = SlotQuery(
+            window=window, duration=timedelta(minutes=5), step=timedelta(minutes=5), not_before=window.start
+        )
+        return {
+            a.lower(): free_time(
+                availability_of(schedules[a.lower()], is_room=a in rooms), query, self._rules
+            )
+            for a in mailboxes
+        }
 
     async def require_offered(
         self,

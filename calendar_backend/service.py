@@ -9,13 +9,14 @@ One module owns each capability; they talk to each other through public methods 
 - `booking.Bookings`: reserve → recheck → write → confirm | withdraw | resume (the only Graph
   event-write path);
 - `interviews.Interviews`: the manager's create / list / cancel / reschedule;
+- `loop_booking.LoopBookings`: interview loops, all sessions or none (book / list / cancel / move);
 - `offers.OfferService`: candidate links, the manager's side (create, list, revoke);
 - `candidate.CandidateLink`: the link holder's side (see, book, cancel, reschedule);
 - `loop_search.LoopTemplates` / `loop_search.LoopSearch`: saved interview loop templates and the
   loop search (issue 17).
 
 `CalendarService` only builds and holds them (``tenancy``, ``directory``, ``search``, ``bookings``,
-``interviews``, ``offers``, ``candidate``, ``loop_templates``, ``loops_search``); the HTTP API
+``interviews``, ``loops``, ``offers``, ``candidate``, ``loop_templates``, ``loops_search``); the HTTP API
 (`app.py`) calls the use cases directly.
 Orchestration only: no HTTP types.
 """
@@ -36,6 +37,7 @@ from calendar_backend.directory import Directory
 from calendar_backend.gate import MailboxGate
 from calendar_backend.graph import GraphClient
 from calendar_backend.interviews import Interviews, crash_point
+from calendar_backend.loop_booking import LoopBookings
 from calendar_backend.loop_search import LoopSearch, LoopTemplates
 from calendar_backend.offers import OfferService
 from calendar_backend.search import SlotSearch
@@ -70,6 +72,9 @@ class CalendarService:
         self.bookings = Bookings(store, graph, rules, self.tenancy.audit, hook)
         self.interviews = Interviews(
             settings, store, graph, self.tenancy, self.directory, self.search, self.bookings, clock, hook
+        )
+        self.loops = LoopBookings(
+            store, self.tenancy, self.directory, self.search, self.bookings, clock, hook
         )
         self.offers = OfferService(settings, store, cipher, clock, self.tenancy, self.directory)
         self.candidate = CandidateLink(

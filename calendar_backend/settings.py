@@ -176,7 +176,11 @@ def _availability_source(value: str) -> str:
     return value
 
 
-CRASH_POINTS = frozenset({"after_pending", "after_graph_create", "during_audit", "after_candidate_create"})
+CRASH_POINTS = frozenset(
+    {"after_pending", "after_graph_create", "during_audit", "after_candidate_create"}
+    | {"loop_after_reserve", "loop_before_confirm"}  # a loop's steps (loop_booking.py)
+    | {f"loop_after_session_{k}" for k in range(1, 9)}
+)
 
 
 def _crash_point(env: str, value: str) -> str:

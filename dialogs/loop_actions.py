@@ -16,13 +16,12 @@ from datetime import date, timedelta
 from botbuilder.core import TurnContext
 
 from calendar_backend import errors
-from calendar_backend.contract import LoopOptionOut, LoopSearchOut
+from calendar_backend.contract import LoopOptionOut, LoopOut, LoopSearchOut
 from cards.loop_actions import LoopAction, LoopVerb
 from cards.loop_booked import build_loop_booked, build_loop_notice
 from cards.loop_builder import build_loop_builder
 from cards.loop_confirm import build_loop_confirmation
 from cards.loop_options import build_loop_options
-from dialogs.loop_client import LoopOut
 from dialogs.loop_search import (
     TITLE,
     api_of,

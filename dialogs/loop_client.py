@@ -1,9 +1,8 @@
 """What the loop conversation needs from the Calendar Service: the loop half of the client API
 (/work/prompts/loops_api.md, issue 17), as a Protocol the dialogs code against.
 
-The search and template answers are ``calendar_backend.contract``'s dataclasses; ``LoopOut`` below is
-a structural stand-in (same field names, read-only) until the booking half of the contract lands.
-``LoopCalendarApi``'s signatures are the client's, name for name.
+The answers are ``calendar_backend.contract``'s dataclasses; ``LoopCalendarApi``'s signatures are the
+client's, name for name.
 
 Until the HTTP client has these methods, :func:`loop_api` answers ``None`` and the bot says that
 loops are not available yet; a Calendar Service without the loop routes answers 404
@@ -16,29 +15,13 @@ from datetime import datetime
 from typing import Any, Final, Protocol, runtime_checkable
 
 from calendar_backend.contract import (
+    LoopOut,
     LoopSearchOut,
     LoopSessionOut,
     LoopTemplateOut,
 )
 
 UNAVAILABLE: Final = "Interview loops are not available on this Calendar Service yet."
-
-
-class LoopOut(Protocol):
-    """A booked loop."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def candidate_name(self) -> str: ...
-    @property
-    def sessions(self) -> tuple[LoopSessionOut, ...]: ...
-    @property
-    def join_url(self) -> str | None: ...
 
 
 @runtime_checkable

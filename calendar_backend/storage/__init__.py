@@ -7,6 +7,7 @@ What is stored (and nothing else; calendar data never is):
 - ``interviews`` (+ ``interview_mailboxes``, an index of who is in each one): invites OpenSlot
   created;
 - ``offers``: candidate booking offers; the capability token is stored only as its SHA-256 hash;
+- ``loops``: interview loops; their sessions are ``interviews`` rows with ``loop_id``/``session_index``;
 - ``archived_users``;
 - ``pools`` (+ ``pool_members``, ``pool_trainees``, ``pool_assignments``: who of an interview was
   drawn from a pool and as what, ``pool_cap_overrides``: who allowed a cap to be exceeded and why);
@@ -21,7 +22,7 @@ Modules, one per aggregate (this package re-exports their public names, so calle
 (engine, SQLite hooks, migrations, :class:`Store`), ``tenants`` (tenants, token caches, archived
 users), ``blobs`` (every encrypted value, for key rotation), ``interviews`` (bookings, conflicts),
 ``moves`` (holds and moves), ``offers``, ``pools`` (interviewer pools, caps, trainees),
-``loop_templates`` (saved interview loops).
+``loop_templates`` (saved interview loops), ``loops`` (interview loops).
 
 Invariants:
 
@@ -29,7 +30,7 @@ Invariants:
   raise ``ValueError``.
 - One :meth:`Store.transaction` is one database transaction. On SQLite every transaction starts
   with ``BEGIN IMMEDIATE``, so writers serialise; on PostgreSQL the few read-then-write operations
-  take an advisory transaction lock (:func:`insert_pending`, :func:`move_interview`,
+  take an advisory transaction lock (:func:`insert_pending`, :func:`reserve_loop`, :func:`move_interview`,
   :func:`reserve_pool_seats`, :func:`calendar_backend.audit.append_audit`).
 - Repository functions take the transaction's ``AsyncConnection`` (``tx``) so that a state change
   and its audit row commit together. They never commit themselves.
@@ -66,6 +67,18 @@ from calendar_backend.storage.loop_templates import (
     list_loop_templates,
     loop_templates,
     put_loop_template,
+)
+from calendar_backend.storage.loops import (
+    LoopRow,
+    SessionReservation,
+    confirm_loop,
+    get_loop,
+    get_loop_by_transaction,
+    list_loops,
+    list_stale_pending_loops,
+    loop_sessions,
+    mark_loop,
+    reserve_loop,
 )
 from calendar_backend.storage.moves import (
     complete_move,
@@ -114,6 +127,7 @@ from calendar_backend.storage.schema import (
     archived_users,
     interview_mailboxes,
     interviews,
+    loops,
     metadata,
     offers,
     pool_assignments,
@@ -149,11 +163,13 @@ __all__ = [
     "InterviewRow",
     "InterviewSource",
     "InterviewStatus",
+    "LoopRow",
     "LoopTemplateRow",
     "OfferRow",
     "OfferStatus",
     "PoolRecord",
     "SeatRole",
+    "SessionReservation",
     "Store",
     "TenantRow",
     "TenantStatus",
@@ -165,6 +181,7 @@ __all__ = [
     "complete_move",
     "confirm",
     "confirm_interview",
+    "confirm_loop",
     "count_reschedule",
     "counted_starts",
     "create_engine",
@@ -178,6 +195,8 @@ __all__ = [
     "find_conflicts",
     "get_interview",
     "get_interview_by_transaction",
+    "get_loop",
+    "get_loop_by_transaction",
     "get_loop_template",
     "get_offer",
     "get_offer_by_token_hash",
@@ -196,14 +215,19 @@ __all__ = [
     "list_cap_overrides",
     "list_interviews",
     "list_loop_templates",
+    "list_loops",
     "list_offers",
     "list_pools",
     "list_stale_pending",
+    "list_stale_pending_loops",
     "list_tenant_ids",
     "load_people",
+    "loop_sessions",
     "loop_templates",
+    "loops",
     "mark",
     "mark_interview",
+    "mark_loop",
     "mark_offer_booked",
     "metadata",
     "migrate",
@@ -222,6 +246,7 @@ __all__ = [
     "remove_pool_member",
     "reopen_offer",
     "replace_blob",
+    "reserve_loop",
     "reserve_pool_seats",
     "restrict_sqlite_files",
     "revoke_offer",

@@ -55,6 +55,8 @@ class InterviewRow:
     updated_at: datetime
     version: int
     candidate_event_id: str | None = None  # the candidate's own invite (see booking.py)
+    loop_id: str | None = None  # a session of this interview loop (storage.loops)
+    session_index: int | None = None
 
     @property
     def start(self) -> datetime:
@@ -89,6 +91,8 @@ def interview_row(row: sa.Row[Any]) -> InterviewRow:
                 "updated_at",
                 "version",
                 "candidate_event_id",
+                "loop_id",
+                "session_index",
             )
         },
         status=InterviewStatus(m["status"]),

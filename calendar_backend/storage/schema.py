@@ -134,9 +134,29 @@ interviews: Final = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     # the candidate's own invite (r0004); NULL when the candidate attends the one event (older rows)
     sa.Column("candidate_event_id", sa.String(512), nullable=True),
+    # a session of an interview loop (r0007): the loop's id and the session's index in its template
+    sa.Column("loop_id", sa.String(36), nullable=True),
+    sa.Column("session_index", sa.Integer, nullable=True),
     sa.CheckConstraint("start_utc < end_utc", name="ck_interviews_interval"),
     sa.Index("ix_interviews_organizer", "tenant_id", "organizer_oid", "start_utc"),
     sa.Index("ix_interviews_status_created", "status", "created_at"),
+)
+
+loops: Final = sa.Table(
+    "loops",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("organizer_oid", sa.String(64), nullable=False),
+    sa.Column("organizer_upn", sa.String(320), nullable=False),
+    sa.Column("transaction_id", sa.String(128), nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("title", sa.String(512), nullable=False),
+    sa.Column("candidate_name", sa.String(256), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_loops_organizer", "tenant_id", "organizer_oid"),
+    sa.Index("ix_loops_status_created", "status", "created_at"),
 )
 
 interview_mailboxes: Final = sa.Table(

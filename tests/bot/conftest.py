@@ -267,6 +267,31 @@ class FakeCalendarService(CalendarServiceApi):
         self._check(token, "disconnect")
         self.disconnected = True
 
+    # A Calendar Service without the loop routes (tests/bot/loop_fakes.py has one with them): 404.
+    async def list_loop_templates(self, token: str) -> Any:
+        raise errors.NotFoundError()
+
+    async def save_loop_template(self, token: str, name: str, template: Any) -> Any:
+        raise errors.NotFoundError()
+
+    async def delete_loop_template(self, token: str, name: str) -> None:
+        raise errors.NotFoundError()
+
+    async def search_loops(self, token: str, **_kwargs: Any) -> Any:
+        raise errors.NotFoundError()
+
+    async def book_loop(self, token: str, **_kwargs: Any) -> Any:
+        raise errors.NotFoundError()
+
+    async def list_loops(self, token: str) -> Any:
+        raise errors.NotFoundError()
+
+    async def cancel_loop(self, token: str, loop_id: str) -> Any:
+        raise errors.NotFoundError()
+
+    async def reschedule_loop(self, token: str, loop_id: str, sessions: Any) -> Any:
+        raise errors.NotFoundError()
+
 
 @pytest.fixture
 def fake() -> FakeCalendarService:

@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from calendar_backend import errors
-from calendar_backend.contract import PersonOut
-from dialogs.loop_client import LoopOut, LoopSessionOut, LoopTemplateOut
+from calendar_backend.contract import LoopOut, LoopSessionOut, LoopTemplateOut, PersonOut
 from tests.bot.conftest import DIRECTORY, NOW, FakeCalendarService
 
 

@@ -357,7 +357,9 @@ def test_error_position() -> None:
     assert problems(raw) == [
         ("sessions[3].position", 'Session 4 "Values": position must be "first" or "last" (got \'middle\')')
     ]
-    raw["sessions"][3]["position"] = ["first"]  # not a string: a problem, never a crash (schemathesis found it)
+    raw["sessions"][3]["position"] = [
+        "first"
+    ]  # not a string: a problem, never a crash (schemathesis found it)
     assert problems(raw) == [
         ("sessions[3].position", 'Session 4 "Values": position must be "first" or "last" (got [\'first\'])')
     ]

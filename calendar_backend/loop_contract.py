@@ -1,0 +1,75 @@
+"""The wire types of interview loops' booking (issue 17): `LoopSessionOut`, `LoopOut` and the parsed
+requests of ``POST /v1/loops`` and ``POST /v1/loops/{id}/reschedule``.
+
+They sit next to `calendar_backend.contract` (whose pinned schemas ``book_loop`` and
+``reschedule_loop`` they parse; contract.py is at its size limit) and use its time format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from calendar_backend.contract import parse_window, parse_zone
+from calendar_backend.contract_loops import LoopOut as LoopOut
+from calendar_backend.contract_loops import LoopSessionOut as LoopSessionOut
+from calendar_backend.errors import ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTime:
+    """A wanted session time: its template ``index``, span and room (``None``: no room)."""
+
+    index: int
+    start: datetime
+    end: datetime
+    room: str | None
+
+
+def _sessions(raw: list[Mapping[str, Any]]) -> tuple[SessionTime, ...]:
+    out = []
+    for s in raw:
+        start, end = parse_window(s["start"], s["end"])
+        room = s.get("room")
+        out.append(SessionTime(int(s["index"]), start, end, room.lower() if room else None))
+    if len({s.index for s in out}) != len(out):
+        raise ValidationError("sessions", "names a session twice")
+    return tuple(sorted(out, key=lambda s: s.index))
+
+
+@dataclass(frozen=True, slots=True)
+class BookLoopRequest:
+    """``POST /v1/loops``: the template, the picked option's sessions, the candidate."""
+
+    template: Mapping[str, Any]
+    sessions: tuple[SessionTime, ...]
+    candidate_name: str
+    candidate_email: str
+    transaction_id: str
+    candidate_time_zone: str | None = None
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> BookLoopRequest:
+        """Parse a schema-valid body. Raises: ValidationError (times, zone, a repeated session)."""
+        zone = doc.get("candidate_time_zone")
+        return BookLoopRequest(
+            template=doc["template"],
+            sessions=_sessions(doc["sessions"]),
+            candidate_name=doc["candidate"]["name"],
+            candidate_email=doc["candidate"]["email"].lower(),
+            transaction_id=doc["transaction_id"],
+            candidate_time_zone=parse_zone("candidate_time_zone", zone) if zone else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RescheduleLoopRequest:
+    """``POST /v1/loops/{id}/reschedule``: the moved sessions (one or all)."""
+
+    sessions: tuple[SessionTime, ...]
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> RescheduleLoopRequest:
+        return RescheduleLoopRequest(_sessions(doc["sessions"]))
