@@ -1,0 +1,258 @@
+"""Attacks on the restructured Calendar Service and bot (the ROUTES table, typed requests, the use-case
+modules, the bot-owned ``bot_state`` table, the bot's own refusal log, interviewer pools, loop cards).
+
+Each test is an attack from outside (HTTP against the real stack, the bot in its prod profile, the
+admin CLI, a real PostgreSQL) that fails while the defect it names exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from calendar_backend import admin, contract
+from calendar_backend import app as service_app
+from calendar_backend.pools import Member, zone_of
+from dialogs.sql_storage import BOT_STATE, create_bot_state
+from tests.security.conftest import ProdBot, connector, prod_bot
+from tests.service.conftest import Stack, calendar_stack
+
+__all__ = ["calendar_stack", "connector", "prod_bot"]
+
+ALEX_TENANT_ROUTES_PUBLIC = {("GET", "/v1/health"), ("GET", "/v1/openapi.json")}
+OLD_SCHEMAS = {  # `git show 67ecede:calendar_backend/app.py`: the schema each route validated
+    ("POST", "/v1/slots/find"): "find_slots",
+    ("POST", "/v1/interviews"): "create_interview",
+    ("GET", "/v1/interviews"): None,
+    ("POST", "/v1/interviews/{id}/cancel"): "cancel_interview",
+    ("POST", "/v1/interviews/{id}/reschedule"): "reschedule_interview",
+    ("POST", "/v1/directory/resolve"): "resolve_people",
+    ("POST", "/v1/directory/check"): "check_people",
+    ("POST", "/v1/me/disconnect"): "empty",
+    ("GET", "/v1/me/settings"): None,
+    ("POST", "/v1/offers"): "create_offer",
+    ("GET", "/v1/offers"): None,
+    ("POST", "/v1/offers/{id}/revoke"): "empty",
+    ("POST", "/v1/candidate/slots"): "candidate_slots",
+    ("POST", "/v1/candidate/book"): "candidate_book",
+    ("POST", "/v1/candidate/cancel"): "candidate_change",
+    ("POST", "/v1/candidate/reschedule"): "candidate_change",
+    ("GET", "/v1/health"): None,
+    ("GET", "/v1/openapi.json"): None,
+}
+OLD_STATUS = {
+    ("POST", "/v1/interviews"): 201,
+    ("POST", "/v1/offers"): 201,
+    ("POST", "/v1/candidate/book"): 201,
+}
+
+
+# ---- 1. the route table: nothing lost or loosened against the old handlers ------------------------
+def test_route_table_keeps_every_old_route_its_auth_schema_and_status() -> None:
+    table = {(r.method, r.path): r for r in service_app.ROUTES}
+    assert set(table) == set(OLD_SCHEMAS)
+    for key, route in table.items():
+        assert route.schema == OLD_SCHEMAS[key], key
+        expected_auth = (
+            service_app.Auth.NONE
+            if key in ALEX_TENANT_ROUTES_PUBLIC
+            else service_app.Auth.CAPABILITY
+            if key[1].startswith("/v1/candidate/")
+            else service_app.Auth.USER
+        )
+        assert route.auth is expected_auth, key
+        assert route.status == OLD_STATUS.get(key, 200), key
+        if route.method == "POST":  # every POST reads its body through a pinned schema (lock 3)
+            schema = contract.SCHEMAS[route.schema or ""]
+            assert schema["additionalProperties"] is False
+
+
+async def test_every_user_route_refuses_no_token_and_every_body_route_refuses_unknown_fields(
+    calendar_stack: Stack,
+) -> None:
+    """From outside: lock 1 on every user route (401 before the body is read); lock 3 on every
+    route with a body (an unknown field is a 400 naming no more than the field)."""
+    token = calendar_stack.token()
+    for route in service_app.ROUTES:
+        path = route.path.replace("{id}", "abc-123")
+        method = route.method.lower()
+        if route.auth is service_app.Auth.USER:
+            resp = await calendar_stack.client.request(method, path, json={"evil": 1})
+            assert resp.status == 401, path
+        if route.schema is not None:
+            headers = {"Authorization": f"Bearer {token}"} if route.auth is service_app.Auth.USER else {}
+            resp = await calendar_stack.client.request(
+                method, path, json={"evil": 1, "token": "A" * 43}, headers=headers
+            )
+            assert resp.status == 400, (path, resp.status)
+            body = await resp.json()
+            assert body["error"] == "invalid_request", path
+
+
+# ---- 2. typed requests parse exactly what the schema admits ---------------------------------------
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-12-08T23:59:60Z",  # leap second
+        "2026-02-30T09:00Z",  # no such day
+        "2026-12-08T24:00Z",
+        "1999-12-31T23:59Z",  # out of range
+        "2200-01-01T00:00Z",
+        "0000-01-01T00:00Z",
+    ],
+)
+def test_wire_times_that_are_not_instants_are_400_not_500(value: str) -> None:
+    with pytest.raises(contract.ValidationError):
+        contract.parse_wire_time("start", value)
+
+
+@pytest.mark.parametrize("zone", ["Europe", "../../etc/passwd", "/etc/passwd", "Etc/GMT+15", "UTC\\x", ""])
+def test_offer_zones_outside_iana_are_validation_errors(zone: str) -> None:
+    with pytest.raises(contract.ValidationError):
+        contract.parse_zone("candidate_time_zone", zone)
+
+
+async def test_typed_request_refusals_leak_no_exception_text(calendar_stack: Stack) -> None:
+    """A body the schema admits but the typed request refuses: a 400 with the field, never the
+    parser's exception text (zone paths, Python reprs)."""
+    token = calendar_stack.token()
+    now = datetime.now(UTC)
+    body = {
+        "interviewers": ["nobody@example.com"],
+        "duration_min": 30,
+        "window_start": contract.format_time(now + timedelta(days=1)),
+        "window_end": contract.format_time(now + timedelta(days=2)),
+        "candidate_name": "Cand",
+        "candidate_time_zone": "Europe",
+    }
+    status, doc = await calendar_stack.post("/v1/offers", body, token)
+    assert status == 400
+    assert doc["field"] == "candidate_time_zone"
+    assert "zoneinfo" not in json.dumps(doc)
+    assert "Errno" not in json.dumps(doc)
+    status, doc = await calendar_stack.post(
+        "/v1/slots/find",
+        {
+            "interviewers": ["nobody@example.com"],
+            "duration_min": 30,
+            "start": "2026-12-08T23:59:60Z",
+            "end": "2026-12-09T09:00Z",
+        },
+        token,
+    )
+    assert status == 400
+    assert doc["field"] == "start"
+    assert "second" not in doc["message"]
+
+
+# ---- 3. the bot's own refusal log carries no PII or token-shaped text ------------------------------
+@pytest.mark.parametrize(
+    "aid",
+    [
+        "mallory.victim@contoso.com",  # an address in the bot's log
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",  # a JWT shape: the secret scanner's first pattern
+    ],
+    ids=["address", "jwt"],
+)
+async def test_refused_activity_id_shaped_like_pii_or_a_token_is_not_logged(
+    prod_bot: ProdBot, aid: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The activity id is chosen by whoever sends the activity; the refusal record copied any id made
+    of ``[A-Za-z0-9:._|@-]`` into the log verbatim, so an e-mail address or a JWT-shaped string went
+    into the bot's log (dialogs/drop_audit.py, moved there from the audit chain)."""
+    foreign = "0f0f0f0f-0000-4000-8000-000000000bad"
+    doc = prod_bot.activity(aid=aid, tenant=foreign)
+    with caplog.at_level(logging.WARNING, logger="openslot.bot.audit"):
+        assert await prod_bot.post(doc, prod_bot.channel_token()) in (200, 201, 202)
+    records = [r for r in caplog.records if r.name == "openslot.bot.audit"]
+    assert len(records) == 1
+    assert records[0].audit["request_id"] == "none"  # type: ignore[attr-defined]
+    assert aid not in caplog.text
+    assert prod_bot.connector.posted == []
+
+
+# ---- 4. pools from the admin CLI ---------------------------------------------------------------
+@pytest.mark.parametrize("zone", ["Europe", "America", "Etc"])
+def test_pool_member_zone_that_is_a_tzdata_directory_is_a_usage_error(zone: str) -> None:
+    """``pool add-member --zone Europe``: ``ZoneInfo("Europe")`` raises IsADirectoryError (an OSError),
+    which `pools.zone_of` did not catch: the CLI died with a traceback instead of exit 2."""
+    with pytest.raises(ValueError, match="unknown time zone"):
+        zone_of(zone)
+    with pytest.raises(ValueError, match="unknown time zone"):
+        Member("a@example.com", zone)
+
+
+@pytest.mark.parametrize(
+    "address", ["a@example.com\x1b[2J", "a\x00b@example.com", "a@exa\u202emple.com", "a@b\x7fc.com"]
+)
+def test_pool_member_address_with_control_or_bidi_characters_is_refused(address: str) -> None:
+    """Members' addresses are printed by `pool show`, put on cards and sent to Graph: a terminal
+    escape, NUL or bidi override must not be stored as an address."""
+    with pytest.raises(ValueError, match="not a mailbox address"):
+        Member(address)
+
+
+@pytest.mark.parametrize("cap", ["-1", "101", "99999999999999999999"])
+def test_pool_cli_refuses_caps_out_of_range(cap: str) -> None:
+    args = admin.build_parser().parse_args(
+        [
+            "pool",
+            "add-member",
+            "--tenant",
+            "t",
+            "--name",
+            "p",
+            "--member",
+            "a@example.com",
+            "--weekly-cap",
+            cap,
+        ]
+    )
+    with pytest.raises(ValueError, match="weekly cap must be between"):
+        Member(args.member, weekly_cap=args.weekly_cap)
+
+
+# ---- 5. two bot replicas racing create_bot_state on PostgreSQL -----------------------------------
+PG = os.environ.get("OPENSLOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/")
+
+
+async def _pg_admin(statement: str) -> None:
+    dsn = make_url(PG).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn, timeout=3)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.postgres
+async def test_bot_replicas_racing_create_bot_state_on_postgresql_all_start() -> None:
+    try:
+        await _pg_admin("SELECT 1")
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        pytest.skip(f"PostgreSQL not reachable: {exc!r}")
+    for _round in range(5):
+        name = f"openslot_race_{secrets.token_hex(6)}"
+        await _pg_admin(f'CREATE DATABASE "{name}"')
+        url = make_url(PG).set(database=name).render_as_string(hide_password=False)
+        engines = [create_async_engine(url) for _ in range(8)]
+        try:
+            results = await asyncio.gather(*(create_bot_state(e) for e in engines), return_exceptions=True)
+            assert [r for r in results if isinstance(r, BaseException)] == []
+            async with engines[0].begin() as conn:
+                await conn.execute(
+                    BOT_STATE.insert().values(key="k", etag="e", data="{}", updated_at=datetime.now(UTC))
+                )
+        finally:
+            for engine in engines:
+                await engine.dispose()
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
