@@ -12,17 +12,26 @@ import json
 import logging
 import os
 import secrets
+import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
+import sqlalchemy as sa
+from botbuilder.core import TurnContext
+from botbuilder.core.adapters import TestAdapter
+from botbuilder.schema import Activity, ConversationAccount
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from calendar_backend import admin, contract
+from calendar_backend import admin, contract, storage
 from calendar_backend import app as service_app
 from calendar_backend.pools import Member, zone_of
+from calendar_backend.sealing import tenant_credential_aad
 from dialogs.sql_storage import BOT_STATE, create_bot_state
+from dialogs.turn_log import log_turn_failure
+from dialogs.views import zone_or_utc
 from tests.security.conftest import ProdBot, connector, prod_bot
 from tests.service.conftest import Stack, calendar_stack
 
@@ -256,3 +265,117 @@ async def test_bot_replicas_racing_create_bot_state_on_postgresql_all_start() ->
             for engine in engines:
                 await engine.dispose()
             await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ---- 6. lock 2 on every route of the table: refused before Graph, and audited once ------------------
+def _valid_body(schema: str | None) -> dict[str, Any]:
+    start = datetime.now(UTC) + timedelta(days=7)
+    window = {"start": contract.format_time(start), "end": contract.format_time(start + timedelta(hours=1))}
+    return {
+        None: {},
+        "empty": {},
+        "find_slots": {"interviewers": ["meganb@contoso.example"], "duration_min": 30, **window},
+        "create_interview": {
+            "candidate": {"name": "Cand", "email": "cand@example.org"},
+            "interviewers": ["meganb@contoso.example"],
+            "idempotency_key": "k-1",
+            **window,
+        },
+        "reschedule_interview": window,
+        "cancel_interview": {},
+        "resolve_people": {"queries": ["megan"]},
+        "check_people": {"queries": ["megan"]},
+        "create_offer": {
+            "interviewers": ["meganb@contoso.example"],
+            "duration_min": 30,
+            "window_start": window["start"],
+            "window_end": contract.format_time(start + timedelta(days=2)),
+            "candidate_name": "Cand",
+        },
+        "candidate_slots": {"token": "A" * 43},
+        "candidate_book": {"token": "A" * 43, "start": window["start"]},
+        "candidate_change": {"token": "A" * 43, "start": window["start"]},
+    }[schema]
+
+
+async def _audit_results(stack: Stack) -> list[tuple[str, str]]:
+    async with stack.runtime.store.transaction() as tx:
+        rows = (await tx.execute(sa.text("SELECT operation, result FROM audit_log ORDER BY seq"))).all()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+async def test_every_route_with_a_broken_tenant_credential_touches_no_graph_and_audits_its_refusal(
+    calendar_stack: Stack,
+) -> None:
+    stack = calendar_stack
+    cipher = stack.runtime.cipher
+    foreign = cipher.encrypt(
+        b'{"client_id":"x","client_secret":"y"}', aad=tenant_credential_aad(str(uuid.uuid4()))
+    )
+    async with stack.runtime.store.transaction() as tx:
+        await storage.put_tenant(tx, stack.devtenant.tenant_id, foreign, cipher.key_id_of(foreign), [])
+    token = stack.token()
+    for route in service_app.ROUTES:
+        if route.auth is service_app.Auth.NONE:
+            continue
+        path = route.path.replace("{id}", "abc-123")
+        headers = {"Authorization": f"Bearer {token}"} if route.auth is service_app.Auth.USER else {}
+        before_rows, before_graph = await _audit_results(stack), stack.graph_requests()
+        kwargs: dict[str, Any] = {"headers": headers}
+        if route.schema is not None:
+            kwargs["json"] = _valid_body(route.schema)
+        resp = await stack.client.request(route.method, path, **kwargs)
+        doc = await resp.json()
+        assert stack.graph_requests() == before_graph, path
+        new_rows = (await _audit_results(stack))[len(before_rows) :]
+        if resp.status == 200 and route.path in ("/v1/me/disconnect",):
+            continue  # no tenant credential needed: deleting one's own tokens
+        assert resp.status >= 400, (path, resp.status)
+        assert set(doc) <= {"error", "message", "field"}, (path, doc)
+        if resp.status in (503, 403):  # a lock-2 refusal is audited once
+            assert [r for r in new_rows if r[1].startswith("denied:")], (path, new_rows)
+        if route.auth is service_app.Auth.CAPABILITY:  # an unknown link is refused and audited
+            assert resp.status == 404, (path, resp.status)
+            assert [r for r in new_rows if r[1] == "denied:capability"], (path, new_rows)
+
+
+# ---- 7. the bot's zones and failure log lines --------------------------------------------------
+@pytest.mark.parametrize("zone", ["Europe", "America", "Etc", "Europe/", "../../etc/passwd"])
+def test_a_manager_zone_that_names_a_tzdata_directory_falls_back_to_utc(zone: str) -> None:
+    """The manager's zone can come from the activity (``localTimezone``, Teams clientInfo) and the loop
+    conversation turns it into today (`schedule_loop.today_of`, `loop_search.window_of`,
+    `loop_views`) through `views.zone_or_utc`, which let ``IsADirectoryError`` through: every loop turn
+    of such a client failed."""
+    assert zone_or_utc(zone).key == "UTC"
+
+
+def _raise(message: str) -> None:
+    raise ValueError(message)
+
+
+def _failed(message: str) -> ValueError:
+    try:
+        _raise(message)
+    except ValueError as err:
+        return err
+    raise AssertionError("unreachable")
+
+
+def test_a_failed_turn_logs_no_token_or_address_from_the_activity(caplog: pytest.LogCaptureFixture) -> None:
+    """`turn_log` copies the invoke ``name`` and the conversation type verbatim; both are the sender's
+    text, so a JWT or an address there reaches bot.log."""
+    jwt_like = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+    activity = Activity(
+        type="invoke",
+        name=jwt_like,
+        channel_id="msteams",
+        conversation=ConversationAccount(id="c1", conversation_type="mallory@contoso.com"),
+        value={"action": {"data": {"verb": "loop_confirm"}}},
+    )
+    context = TurnContext(TestAdapter(), activity)
+    with caplog.at_level(logging.ERROR, logger="tests.planted"):
+        log_turn_failure(logging.getLogger("tests.planted"), context, _failed(jwt_like))
+    assert "turn failed: ValueError" in caplog.text
+    assert "verb=loop_confirm" in caplog.text
+    assert jwt_like not in caplog.text
+    assert "mallory@contoso.com" not in caplog.text
