@@ -379,3 +379,66 @@ def test_a_failed_turn_logs_no_token_or_address_from_the_activity(caplog: pytest
     assert "verb=loop_confirm" in caplog.text
     assert jwt_like not in caplog.text
     assert "mallory@contoso.com" not in caplog.text
+
+
+# ---- 8. parser differentials at the edge, from outside -------------------------------------------
+_BAD_TIMES = [
+    "2026-12-08T09:00:00+00:00",  # an offset instead of Z
+    "2026-12-08T09:00:00",  # naive
+    "2026-12-08T09:00:00Z\n",  # a trailing newline ($ vs \Z)
+    "\uff12\uff10\uff12\uff16-12-08T09:00Z",  # fullwidth digits
+    "2026-12-08T\u0660\u0669:00Z",  # Arabic-Indic digits
+    "2026-12-08T09:00:00.12345678Z",  # 8 fractional digits
+    "2026-12-08T23:59:60Z",  # a leap second
+    "2026-12-08t09:00z",
+]
+
+
+@pytest.mark.parametrize("value", _BAD_TIMES)
+async def test_find_slots_refuses_every_time_the_wire_format_does_not_admit(
+    calendar_stack: Stack, value: str
+) -> None:
+    before = calendar_stack.graph_requests()
+    body = {
+        "interviewers": ["meganb@contoso.example"],
+        "duration_min": 30,
+        "start": value,
+        "end": "2026-12-20T09:00Z",
+    }
+    status, doc = await calendar_stack.post("/v1/slots/find", body, calendar_stack.token())
+    assert status == 400, doc
+    assert doc["field"] in ("start", "body")
+    assert calendar_stack.graph_requests() == before
+
+
+@pytest.mark.parametrize("zone", ["Europe", "../../../../etc/passwd", "Etc/GMT+15", "posix/", "UTC/.."])
+async def test_zones_that_name_no_zone_are_400_on_every_route_that_takes_one(
+    calendar_stack: Stack, zone: str
+) -> None:
+    token = calendar_stack.token()
+    now = datetime.now(UTC)
+    status, doc = await calendar_stack.post(
+        "/v1/slots/find",
+        {
+            "interviewers": ["meganb@contoso.example"],
+            "duration_min": 30,
+            "start": contract.format_time(now + timedelta(days=1)),
+            "end": contract.format_time(now + timedelta(days=3)),
+            "candidate_time_zone": zone,
+        },
+        token,
+    )
+    assert (status, doc.get("field")) == (400, "candidate_time_zone"), doc
+    status, doc = await calendar_stack.post(
+        "/v1/offers",
+        {
+            "interviewers": ["meganb@contoso.example"],
+            "duration_min": 30,
+            "window_start": contract.format_time(now + timedelta(days=1)),
+            "window_end": contract.format_time(now + timedelta(days=3)),
+            "candidate_name": "Cand",
+            "manager_time_zone": zone,
+        },
+        token,
+    )
+    assert (status, doc.get("field")) == (400, "manager_time_zone"), doc
