@@ -29,7 +29,7 @@ from calendar_backend import admin, contract, storage
 from calendar_backend import app as service_app
 from calendar_backend.pools import Member, zone_of
 from calendar_backend.sealing import tenant_credential_aad
-from dialogs.sql_storage import BOT_STATE, create_bot_state
+from dialogs.sql_storage import BOT_STATE, SqlStorage, create_bot_state
 from dialogs.turn_log import log_turn_failure
 from dialogs.views import zone_or_utc
 from tests.security.conftest import ProdBot, connector, prod_bot
@@ -442,3 +442,24 @@ async def test_zones_that_name_no_zone_are_400_on_every_route_that_takes_one(
         token,
     )
     assert (status, doc.get("field")) == (400, "manager_time_zone"), doc
+
+
+@pytest.mark.postgres
+async def test_bot_replicas_opening_one_postgresql_database_at_once_all_write() -> None:
+    """The same race through `SqlStorage`: every replica's first write (which opens the store)
+    succeeds, and each sees the others' rows."""
+    try:
+        await _pg_admin("SELECT 1")
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        pytest.skip(f"PostgreSQL not reachable: {exc!r}")
+    name = f"openslot_race_{secrets.token_hex(6)}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    url = make_url(PG).set(database=name).render_as_string(hide_password=False)
+    stores = [SqlStorage.from_url(url) for _ in range(6)]
+    try:
+        await asyncio.gather(*(s.write({f"k{i}": {"n": i}}) for i, s in enumerate(stores)))
+        assert len(await stores[-1].read([f"k{i}" for i in range(6)])) == 6
+    finally:
+        for store in stores:
+            await store.close()
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
