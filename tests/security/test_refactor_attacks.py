@@ -27,15 +27,17 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from calendar_backend import admin, contract, storage
 from calendar_backend import app as service_app
+from calendar_backend.cli import EXIT_USAGE
 from calendar_backend.pools import Member, zone_of
 from calendar_backend.sealing import tenant_credential_aad
 from dialogs.sql_storage import BOT_STATE, SqlStorage, create_bot_state
 from dialogs.turn_log import log_turn_failure
 from dialogs.views import zone_or_utc
+from tests.admin.test_cli_contract import MEGAN, Cli, cli
 from tests.security.conftest import ProdBot, connector, prod_bot
 from tests.service.conftest import Stack, calendar_stack
 
-__all__ = ["calendar_stack", "connector", "prod_bot"]
+__all__ = ["calendar_stack", "cli", "connector", "prod_bot"]
 
 ALEX_TENANT_ROUTES_PUBLIC = {("GET", "/v1/health"), ("GET", "/v1/openapi.json")}
 OLD_SCHEMAS = {  # `git show 67ecede:calendar_backend/app.py`: the schema each route validated
@@ -193,7 +195,8 @@ async def test_refused_activity_id_shaped_like_pii_or_a_token_is_not_logged(
 @pytest.mark.parametrize("zone", ["Europe", "America", "Etc"])
 def test_pool_member_zone_that_is_a_tzdata_directory_is_a_usage_error(zone: str) -> None:
     """``pool add-member --zone Europe``: ``ZoneInfo("Europe")`` raises IsADirectoryError (an OSError),
-    which `pools.zone_of` did not catch: the CLI died with a traceback instead of exit 2."""
+    which `pools.zone_of` did not catch: the CLI answered exit 4 "file or network error" instead of
+    exit 2 naming the zone (and any other caller of `Member` got an unexpected OSError)."""
     with pytest.raises(ValueError, match="unknown time zone"):
         zone_of(zone)
     with pytest.raises(ValueError, match="unknown time zone"):
@@ -463,3 +466,36 @@ async def test_bot_replicas_opening_one_postgresql_database_at_once_all_write() 
         for store in stores:
             await store.close()
         await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ---- 9. the pool admin CLI end to end: every bad input is exit 2 with one JSON document ------------
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ("--zone", "Europe"),  # a tzdata directory: was exit 4 "file or network error (IsADirectoryError)"
+        ("--zone", "../../../../etc/passwd"),
+        ("--weekly-cap", "-1"),
+        ("--weekly-cap", "101"),
+        ("--daily-cap", "99999999999999999999"),
+        ("--hot", "25:00-26:00"),
+        ("--week-start", "7"),
+    ],
+)
+def test_pool_cli_bad_member_input_is_a_usage_error_never_a_traceback(
+    cli: Cli, extra: tuple[str, ...]
+) -> None:
+    cli.setup()
+    assert cli("pool", "create", "--tenant", cli.tenant, "--name", "Backend").code == 0
+    run = cli("pool", "add-member", "--tenant", cli.tenant, "--name", "Backend", "--member", MEGAN, *extra)
+    assert run.code == EXIT_USAGE, run
+    assert cli.audit("pool.add_member") == []
+
+
+@pytest.mark.parametrize("member", ["megan\x1b[2J@contoso.example", "meganb@contoso\u202eexample"])
+def test_pool_cli_refuses_member_addresses_with_control_or_bidi_characters(cli: Cli, member: str) -> None:
+    cli.setup()
+    assert cli("pool", "create", "--tenant", cli.tenant, "--name", "Backend").code == 0
+    run = cli("pool", "add-member", "--tenant", cli.tenant, "--name", "Backend", "--member", member)
+    assert run.code == EXIT_USAGE, run
+    shown = cli("pool", "show", "--tenant", cli.tenant, "--name", "Backend").doc
+    assert shown["member_load"] == []
