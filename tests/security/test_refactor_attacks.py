@@ -499,3 +499,66 @@ def test_pool_cli_refuses_member_addresses_with_control_or_bidi_characters(cli: 
     assert run.code == EXIT_USAGE, run
     shown = cli("pool", "show", "--tenant", cli.tenant, "--name", "Backend").doc
     assert shown["member_load"] == []
+
+
+# ---- 10. forged loop card presses at the bot (prod profile) --------------------------------------
+def _loop_invoke(bot: ProdBot, aid: str, data: dict[str, Any]) -> dict[str, Any]:
+    return bot.activity(
+        aid=aid,
+        type="invoke",
+        name="adaptiveCard/action",
+        text=None,
+        value={
+            "action": {"type": "Action.Execute", "verb": data.get("verb"), "data": data},
+            "trigger": "manual",
+        },
+    )
+
+
+async def _press(bot: ProdBot, aid: str, data: dict[str, Any]) -> tuple[int, Any]:
+    resp = await bot.client.post(
+        "/api/messages",
+        json=_loop_invoke(bot, aid, data),
+        headers={"Authorization": f"Bearer {bot.channel_token()}"},
+    )
+    return resp.status, await resp.json(content_type=None) if resp.content_length else None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"verb": "loop_confirm", "flow": "f1", "option_id": "o1", "extra": "x"},  # an unknown field
+        {"verb": "loop_confirm", "flow": "../f1", "option_id": "o1"},  # not an opaque id
+        {"verb": "loop_length", "flow": "f1", "session": -1, "duration_min": 30},  # a negative index
+        {"verb": "loop_length", "flow": "f1", "session": True, "duration_min": 30},  # a bool as an int
+        {"verb": "loop_drop_person", "flow": "f1", "session": 0, "person": "mallory@contoso.example"},
+        {"verb": "loop_more", "flow": "f1", "page": 10**30},
+        {"verb": "loop_nuke", "flow": "f1"},
+    ],
+    ids=[
+        "unknown_field",
+        "path_flow",
+        "negative_session",
+        "bool_session",
+        "address_as_key",
+        "huge_page",
+        "verb",
+    ],
+)
+async def test_forged_loop_presses_are_refused_without_a_booking(
+    prod_bot: ProdBot, data: dict[str, Any]
+) -> None:
+    status, body = await _press(prod_bot, f"inv-{secrets.token_hex(4)}", data)
+    assert status == 200, (status, body)
+    assert body["statusCode"] == 400, body  # refused at parsing: no handler, no search, no booking
+    assert body["type"] == "application/vnd.microsoft.error"
+    assert "mallory" not in json.dumps(body)
+
+
+async def test_a_loop_confirm_on_a_flow_this_conversation_never_had_books_nothing(prod_bot: ProdBot) -> None:
+    """Another conversation's (or an invented) flow id: the card says it expired; nothing is booked."""
+    status, body = await _press(
+        prod_bot, "inv-other", {"verb": "loop_confirm", "flow": "f-elsewhere", "option_id": "o1"}
+    )
+    assert status == 200, body
+    assert "expired" in json.dumps(body).lower()
