@@ -37,7 +37,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MAX_CAP: Final = 100
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
-_ADDRESS: Final = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
+# No whitespace, control (C0, DEL, C1) or bidi/direction characters: an address is printed by
+# `pool show`, drawn on cards and put into Graph requests.
+_ADDR_CHAR: Final = r"[^@\s\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+_ADDRESS: Final = re.compile(rf"{_ADDR_CHAR}{{1,64}}@{_ADDR_CHAR}{{1,255}}")
 _ALL_DAYS: Final = frozenset(range(7))
 
 
@@ -79,7 +82,7 @@ def zone_of(name: str) -> ZoneInfo:
     """The IANA zone ``name``; ``ValueError`` if unknown."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a tzdata directory
         raise ValueError(f"unknown time zone {name!r}") from None
 
 

@@ -11,7 +11,8 @@ A record holds identifiers and codes only, as the line's text and as ``record.au
 structured log handler): ``operation`` ``bot.activity``, ``result`` ``dropped:<reason>``, ``tenant`` the
 claimed tenant id (or ``invalid`` when it is not an id: an organisation, not a person), ``actor`` a short
 SHA-256 of the sender's Entra object id (as ``dialogs.turn_log`` hashes conversation ids; ``unknown``
-when Teams sent none) and ``request_id`` the activity id (``none`` when it is not a plain id). No name,
+when Teams sent none) and ``request_id`` the activity id (``none`` when it is not a plain id: letters,
+digits and ``:_|-`` only, so never an address or a token). No name,
 address, token, URL or message text.
 
 Records are budgeted (``per_minute``, a token bucket in this process) so that a flood of refused
@@ -31,7 +32,9 @@ from typing import Final
 LOG = logging.getLogger("openslot.bot.audit")
 OPERATION: Final = "bot.activity"
 _GUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_ACTIVITY_ID: Final = re.compile(r"[A-Za-z0-9:._|@-]{1,128}")
+# No "@" and no ".": the id is the sender's choice, and an address or a JWT (``eyJ….eyJ…``) must
+# never reach the log through it. Teams ids (``1:1Ab…``, ``f:…``, ``<conv>|0000001``) need neither.
+_ACTIVITY_ID: Final = re.compile(r"[A-Za-z0-9:_|-]{1,128}")
 
 
 def _guid_or(value: str | None, fallback: str) -> str:

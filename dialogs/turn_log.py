@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import traceback
 from pathlib import Path
 
@@ -18,6 +19,16 @@ from botbuilder.core import TurnContext
 
 _ROOT = Path(__file__).resolve().parents[1]
 _MAX_CHAIN = 5
+# What of the activity's own text may be logged: shapes that cannot hold an address, a JWT or a
+# link (no "@", no "."), else "other".
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
+_INVOKE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}(/[A-Za-z][A-Za-z0-9_-]{0,39}){0,3}")
+_CONVERSATION_TYPES = frozenset({"personal", "groupChat", "channel"})
+
+
+def _safe(value: object, shape: re.Pattern[str]) -> str:
+    text = str(value or "")
+    return text if shape.fullmatch(text) else "other"
 
 
 def _where(filename: str) -> str:
@@ -48,9 +59,9 @@ def _frames(error: BaseException) -> list[str]:
 
 def _shape(context: TurnContext) -> str:
     activity = context.activity
-    parts = [f"activity={activity.type}"]
-    if activity.name:
-        parts.append(f"name={activity.name}")
+    parts = [f"activity={_safe(activity.type, _WORD)}"]
+    if activity.name:  # the sender's text: only an invoke name's shape (adaptiveCard/action)
+        parts.append(f"name={_safe(activity.name, _INVOKE_NAME)}")
     value = activity.value
     if isinstance(value, dict):
         action = value.get("action")
@@ -58,10 +69,11 @@ def _shape(context: TurnContext) -> str:
         verb = data.get("verb") if isinstance(data, dict) else None
         if isinstance(verb, str) and verb.isidentifier() and len(verb) <= 40:
             parts.append(f"verb={verb}")
-    parts.append(f"channel={activity.channel_id}")
+    parts.append(f"channel={_safe(activity.channel_id, _WORD)}")
     conversation = activity.conversation
     if conversation is not None:
-        parts.append(f"conversation_type={conversation.conversation_type or 'personal'}")
+        kind = conversation.conversation_type or "personal"
+        parts.append(f"conversation_type={kind if kind in _CONVERSATION_TYPES else 'other'}")
         if conversation.id:
             digest = hashlib.sha256(conversation.id.encode()).hexdigest()[:12]
             parts.append(f"conversation={digest}")

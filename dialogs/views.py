@@ -24,7 +24,7 @@ def zone_or_utc(name: str | None) -> ZoneInfo:
     """The zone named ``name``, UTC when empty or unknown."""
     try:
         return ZoneInfo(name) if name else ZoneInfo("UTC")
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, OSError):  # OSError: "Europe" is a tzdata directory
         return ZoneInfo("UTC")
 
 
