@@ -247,6 +247,9 @@ class Auth(enum.StrEnum):
     USER = "user"  # a validated Microsoft-issued user token (the principal)
     CAPABILITY = "capability"  # a candidate link's capability token in the body (checked by the use case)
     NONE = "none"  # public: health and this API's description
+    # Graph change notifications (forwarded by the bot's public receiver): no user token; each
+    # item's subscriptionId + clientState must match a stored subscription (watch.Watcher.receive)
+    NOTIFICATION = "notification"
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +403,41 @@ async def candidate_reschedule(c: Call) -> Any:
     return await c.service.candidate.reschedule(CandidateRequest.from_json(c.body), c.rid)
 
 
+# ---- the drift watcher (watch.py, watch_repairs.py) ----------------------------------------------
+_MAX_TOKEN = 1024  # a validationToken longer than this is not Graph's
+
+
+async def watch_notifications(c: Call) -> Any:
+    """Graph's validation handshake (200 text/plain echo), else queue the items and answer 202
+    before any Graph read."""
+    token = c.request.query.get("validationToken")
+    if token is not None:
+        if len(token) > _MAX_TOKEN or _CONTROL.search(token):
+            raise ValidationError("validationToken", "is not valid")
+        return web.Response(
+            text=token, content_type="text/plain", headers={"X-Content-Type-Options": "nosniff"}
+        )
+    if c.request.content_length is not None and c.request.content_length > _MAX_BODY:
+        raise ValidationError("body", "is too large")
+    raw = await c.request.content.read(_MAX_BODY + 1)
+    if len(raw) > _MAX_BODY:
+        raise ValidationError("body", "is too large")
+    try:
+        doc = json.loads(raw or b"{}")
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError("body", "is not valid JSON") from exc
+    queued, dropped = await c.service.watch.receive(doc)
+    return web.json_response({"queued": queued, "dropped": dropped}, status=202)
+
+
+async def list_drift(c: Call) -> Any:
+    return {"drift": [d.to_json() for d in await c.service.repairs.open_items(c.user)]}
+
+
+async def apply_drift(c: Call) -> Any:
+    return await c.service.repairs.apply(c.user, c.assertion, c.path_id(), str(c.body["repair"]), c.rid)
+
+
 _PUBLIC, _LINK = Auth.NONE, Auth.CAPABILITY
 # fmt: off
 ROUTES: list[Route] = [
@@ -427,6 +465,11 @@ ROUTES: list[Route] = [
           _LINK),
     Route("POST", "/v1/candidate/reschedule", "candidate_change", candidate_reschedule, "Move a booked offer",
           _LINK),
+    Route("POST", "/v1/watch/notifications", None, watch_notifications,
+          "Graph change notifications (validation handshake; items checked by clientState)",
+          Auth.NOTIFICATION, 202),
+    Route("GET", "/v1/watch/drift", None, list_drift, "My open drift items with their repairs"),
+    Route("POST", "/v1/watch/drift/{id}/apply", "apply_repair", apply_drift, "Apply one repair"),
 ]
 # fmt: on
 
@@ -438,9 +481,10 @@ def _endpoint(route: Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         principal, assertion = await _principal(request) if route.auth is Auth.USER else (None, "")
         body = await _payload(request, route.schema, principal) if route.schema else {}
-        return web.json_response(
-            await route.run(Call(request, principal, assertion, body)), status=route.status
-        )
+        answer = await route.run(Call(request, principal, assertion, body))
+        if isinstance(answer, web.StreamResponse):  # a use case that answers in its own format
+            return answer
+        return web.json_response(answer, status=route.status)
 
     handle.__name__ = route.run.__name__
     return handle

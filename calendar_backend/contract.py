@@ -124,6 +124,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "candidate_book": _obj(["token", "start"], token=_TOKEN, start=_TIME, email=_EMAIL),
     "candidate_change": _obj(["token"], token=_TOKEN, start=_TIME),
     "empty": _obj([]),
+    "apply_repair": _obj(["repair"], repair={"type": "string", "pattern": "^[a-z0-9-]{1,32}\\Z"}),
 }
 
 

@@ -10,7 +10,9 @@ One module owns each capability; they talk to each other through public methods 
   event-write path);
 - `interviews.Interviews`: the manager's create / list / cancel / reschedule;
 - `offers.OfferService`: candidate links, the manager's side (create, list, revoke);
-- `candidate.CandidateLink`: the link holder's side (see, book, cancel, reschedule).
+- `candidate.CandidateLink`: the link holder's side (see, book, cancel, reschedule);
+- `watch.Watcher` (``watch``): the drift watcher (subscriptions, notifications, sweeps) and
+  `watch_repairs.RepairPlanner` (``repairs``): its repairs, computed and applied.
 
 `CalendarService` only builds and holds them (``tenancy``, ``directory``, ``search``, ``bookings``,
 ``interviews``, ``offers``, ``candidate``); the HTTP API (`app.py`) calls the use cases directly.
@@ -20,7 +22,7 @@ Orchestration only: no HTTP types.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from calendar_backend import storage
@@ -38,6 +40,8 @@ from calendar_backend.search import SlotSearch
 from calendar_backend.settings import BackendSettings
 from calendar_backend.tenancy import Tenancy
 from calendar_backend.tokens import TokenBroker
+from calendar_backend.watch import WatchConfig, Watcher
+from calendar_backend.watch_repairs import RepairPlanner
 
 UTC_NOW: Callable[[], datetime] = partial(datetime.now, UTC)  # the wall clock, aware UTC
 
@@ -71,3 +75,10 @@ class CalendarService:
         self.candidate = CandidateLink(
             settings, store, cipher, clock, self.tenancy, self.directory, self.search, self.bookings
         )
+        self.repairs = RepairPlanner(store, graph, self.search, self.bookings, self.tenancy, rules, clock)
+        watch = WatchConfig(
+            settings.watch_notification_url,
+            dev=settings.env == "dev",
+            sweep_every=timedelta(seconds=settings.watch_sweep_s),
+        )
+        self.watch = Watcher(store, cipher, tokens, graph, self.gate, rules, clock, watch, self.repairs)

@@ -17,7 +17,7 @@ Modules, one per aggregate (this package re-exports their public names, so calle
 ``storage.get_interview``): ``schema`` (metadata, tables, enums, :class:`UTCDateTime`), ``engine``
 (engine, SQLite hooks, migrations, :class:`Store`), ``tenants`` (tenants, token caches, archived
 users), ``blobs`` (every encrypted value, for key rotation), ``interviews`` (bookings, conflicts),
-``moves`` (holds and moves), ``offers``.
+``moves`` (holds and moves), ``offers``, ``watch`` (the drift watcher: ``storage.watch.*``).
 
 Invariants:
 
@@ -33,6 +33,7 @@ Invariants:
 
 from __future__ import annotations
 
+from calendar_backend.storage import watch as watch  # the drift watcher's tables (watch.py)
 from calendar_backend.storage.blobs import EncryptedBlob, iter_encrypted, replace_blob
 from calendar_backend.storage.engine import (
     MIGRATIONS,
