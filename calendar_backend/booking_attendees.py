@@ -65,7 +65,8 @@ async def replace_attendee(
             row.end + timedelta(hours=1),
             stats=stats,
         )
-        busy = schedule_blocks(schedules[into], Interval(row.start, row.end), rules)
+        # an optional attendee's own copy of this event (exactly its time) does not count
+        busy = schedule_blocks(schedules[into], Interval(row.start, row.end), rules, (row.start, row.end))
         event = None if busy else await read_event(graph, w.token, w.organizer, row.event_id, stats=stats)
     except CalendarError as exc:
         await undo()

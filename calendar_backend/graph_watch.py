@@ -19,9 +19,13 @@ from urllib.parse import quote, urlsplit
 from calendar_backend.graph import (
     CallStats,
     GraphClient,
+    Schedule,
     address_segment,
     event_id_segment,
     raise_for_status,
+    schedule_body,
+    schedule_path,
+    schedules_from,
 )
 from calendar_backend.outbound import OutboundPolicy, check_outbound_url
 from calendar_backend.timezones import parse_graph_datetime
@@ -94,6 +98,32 @@ async def find_copy(
         if isinstance(event, dict) and event.get("id") and not event.get("isCancelled"):
             return str(event["id"]), _status(event)
     return None
+
+
+async def free_busy(
+    graph: GraphClient,
+    token: str,
+    requester: str,
+    addresses: list[str],
+    start: datetime,
+    end: datetime,
+    *,
+    stats: CallStats | None = None,
+) -> dict[str, Schedule]:
+    """One getSchedule (≤20 addresses, a short window) keeping every item as Graph sent it:
+    `GraphClient.get_schedules` merges pieces and drops equal items, which would hide a new
+    meeting at exactly the interview's time."""
+    status, doc = await graph.request(
+        "POST",
+        schedule_path(requester),
+        token,
+        json=schedule_body(addresses, start, end, 15),
+        headers=_UTC,
+        mailbox=requester,
+        stats=stats,
+    )
+    raise_for_status(status, doc)
+    return schedules_from(doc, addresses)
 
 
 def notification_policy(url: str, dev: bool) -> OutboundPolicy:

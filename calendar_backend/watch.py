@@ -63,6 +63,7 @@ from calendar_backend.graph_watch import (
     EventStatus,
     create_subscription,
     find_copy,
+    free_busy,
     read_event,
     renew_subscription,
 )
@@ -142,7 +143,7 @@ class Watcher:
     ) -> None:
         self._store = store
         self._cipher = cipher
-        self._tokens = tokens
+        self.tokens = tokens  # public: a test swaps it when it moves the clock by days
         self._graph = graph
         self._gate = gate
         self._rules = rules
@@ -160,7 +161,7 @@ class Watcher:
         if tenant is None or tenant.status != "active":
             return None
         raw = self._cipher.decrypt(tenant.credential_blob, aad=tenant_credential_aad(tenant_id))
-        return await self._tokens.for_app(tenant_id, AppCredential.from_bytes(raw))
+        return await self.tokens.for_app(tenant_id, AppCredential.from_bytes(raw))
 
     async def _audit(
         self, tenant_id: str, operation: str, targets: Sequence[str], result: str, tx: Any = None
@@ -384,7 +385,9 @@ class Watcher:
                     await self._process(item)
                     finished.append(item.id)
                 except (CalendarError, ValueError) as exc:
-                    log.warning("watch: an item failed (%s); it is retried later", type(exc).__name__)
+                    log.warning(
+                        "watch: an item failed (%s); it is retried later", type(exc).__name__, exc_info=True
+                    )
             async with self._store.transaction() as tx:
                 await store_watch.finish(tx, finished)
             done += len(finished)
@@ -403,7 +406,7 @@ class Watcher:
             async with self._store.transaction() as tx:
                 found = await store_watch.watched_event(tx, item.tenant_id, item.mailbox, item.event_id)
         if found is None:  # not an OpenSlot event (e.g. a new meeting): free/busy only
-            await self.sweep_mailbox(item.tenant_id, item.mailbox, token)
+            await self.sweep_mailbox(item.tenant_id, item.mailbox, token, "notification")
             return
         async with self._store.transaction() as tx:
             row = await storage.get_interview(tx, found[0])
@@ -415,7 +418,7 @@ class Watcher:
             sub = await store_watch.get_subscription(tx, item.subscription_id)
         if sub is None:
             return
-        await self._audit(item.tenant_id, "watch.lifecycle", [item.mailbox], item.kind)
+        await self._audit(item.tenant_id, "watch.lifecycle", [item.mailbox], item.kind.lower())
         if item.kind == "reauthorizationRequired":
             await self._renew_one(sub)
         elif item.kind == "subscriptionRemoved":
@@ -424,7 +427,7 @@ class Watcher:
             await self.subscribe(item.tenant_id, item.mailbox, token)
             await self.sweep_mailbox(item.tenant_id, item.mailbox, token)
         else:  # missed
-            await self.sweep_mailbox(item.tenant_id, item.mailbox, token)
+            await self.sweep_mailbox(item.tenant_id, item.mailbox, token, "notification")
 
     # ---- detection ---------------------------------------------------------------------------
     async def check(self, row: storage.InterviewRow, token: str, source: str) -> int:
@@ -502,18 +505,20 @@ class Watcher:
             self._last_far = now
         async with self._store.transaction() as tx:
             rows = await store_watch.upcoming_confirmed(tx, now, until)
-        return await self._sweep_rows(rows, None)
+        return await self._sweep_rows(rows, None, "sweep")
 
-    async def sweep_mailbox(self, tenant_id: str, mailbox: str, token: str | None = None) -> int:
+    async def sweep_mailbox(
+        self, tenant_id: str, mailbox: str, token: str | None = None, source: str = "sweep"
+    ) -> int:
         """Sweep the watched interviews of one mailbox now (a `missed` notification, a new event)."""
         now = self.clock()
         async with self._store.transaction() as tx:
             rows = await store_watch.interviews_of_mailbox(
                 tx, tenant_id, mailbox, now, now + self.config.horizon
             )
-        return await self._sweep_rows(rows, token)
+        return await self._sweep_rows(rows, token, source)
 
-    async def _sweep_rows(self, rows: list[storage.InterviewRow], token: str | None) -> int:
+    async def _sweep_rows(self, rows: list[storage.InterviewRow], token: str | None, source: str) -> int:
         found = 0
         tokens: dict[str, str | None] = {}
         for row in rows:
@@ -523,21 +528,22 @@ class Watcher:
             if app is None:
                 continue
             try:
-                found += await self._sweep_one(row, app)
+                found += await self._sweep_one(row, app, source)
             except (CalendarError, ValueError) as exc:
                 log.warning("watch: sweep of an interview failed (%s)", type(exc).__name__)
         return found
 
-    async def _sweep_one(self, row: storage.InterviewRow, token: str) -> int:
+    async def _sweep_one(self, row: storage.InterviewRow, token: str, source: str) -> int:
         allowed = await self._allowed(row, token)
         if allowed is None:
             return 0
         people, _rooms = allowed
         if not people:
-            return await self.check(row, token, "sweep")
+            return await self.check(row, token, source)
         stats = CallStats()
-        schedules = await self._graph.get_schedules(
-            token, row.organizer_upn, people, row.start, row.end, stats=stats
+        people = people[:20]  # one getSchedule (a panel is never larger)
+        schedules = await free_busy(
+            self._graph, token, row.organizer_upn, people, row.start, row.end, stats=stats
         )
         suspicious, found = False, 0
         for person in people:
@@ -554,9 +560,9 @@ class Watcher:
                 suspicious = True  # a silent decline, a move or a delete
             for item in others[:1]:
                 fp = f"{row.id}:conflict:{person}:{item.start.isoformat()}"
-                found += await self._record(row, "conflict", person, "sweep", fp, token, None)
+                found += await self._record(row, "conflict", person, source, fp, token, None)
         if suspicious:
-            found += await self.check(row, token, "sweep")
+            found += await self.check(row, token, source)
         return found
 
 

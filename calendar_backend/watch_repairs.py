@@ -29,8 +29,8 @@ from calendar_backend.availability import BusyRules
 from calendar_backend.booking import Bookings, Writer
 from calendar_backend.calendar_view import schedule_blocks
 from calendar_backend.errors import ConflictError, NotFoundError, ValidationError
-from calendar_backend.graph import GraphClient
-from calendar_backend.graph_watch import EventStatus
+from calendar_backend.graph import GraphClient, Schedule
+from calendar_backend.graph_watch import EventStatus, free_busy
 from calendar_backend.search import SlotSearch
 from calendar_backend.slots import Interval
 from calendar_backend.storage import watch as store_watch
@@ -89,14 +89,25 @@ class RepairPlanner:
     async def _free_at(self, row: storage.InterviewRow, token: str, people: list[str]) -> list[str]:
         if not people:
             return []
-        schedules = await self._graph.get_schedules(token, row.organizer_upn, people, row.start, row.end)
-        slot = Interval(row.start, row.end)
-        free = [p for p in people if not schedule_blocks(schedules[p], slot, self._rules)]
+        schedules = await free_busy(self._graph, token, row.organizer_upn, people[:20], row.start, row.end)
+        free = [p for p in people[:20] if not self._busy(schedules[p], row)]
         async with self._store.transaction() as tx:
             booked = {
                 p for p in free if await storage.find_conflicts(tx, row.tenant_id, [p], row.start, row.end)
             }
         return [p for p in free if p not in booked][:OPTIONS]
+
+    def _busy(self, schedule: Schedule, row: storage.InterviewRow) -> bool:
+        """Busy over the interview, not counting one item exactly at its time: an optional
+        attendee's own copy of this very event."""
+        if schedule.error:
+            return True
+        over = [i for i in schedule.items if i.start < row.end and row.start < i.end]
+        own = [i for i in over if (i.start, i.end) == (row.start, row.end)]
+        if own:
+            over.remove(own[0])
+        slot = Interval(row.start, row.end)
+        return schedule_blocks(Schedule(schedule.address, tuple(over)), slot, self._rules)
 
     async def _new_times(self, row: storage.InterviewRow, token: str) -> list[tuple[datetime, datetime]]:
         panel = panel_of(row)
