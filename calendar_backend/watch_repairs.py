@@ -29,6 +29,7 @@ from calendar_backend.availability import BusyRules
 from calendar_backend.booking import Bookings, Writer
 from calendar_backend.calendar_view import schedule_blocks
 from calendar_backend.errors import ConflictError, NotFoundError, ValidationError
+from calendar_backend.gate import Probe
 from calendar_backend.graph import GraphClient, Schedule
 from calendar_backend.graph_watch import EventStatus, free_busy
 from calendar_backend.search import SlotSearch
@@ -170,15 +171,22 @@ class RepairPlanner:
             raise ValidationError("repair", "is not one of this item's repairs")
         panel = panel_of(row)
         newcomer = [str(repair["in"]).lower()] if repair["kind"] == "replace" else []
-        if repair["kind"] != "release":
-            rooms = sorted(await self._tenancy.rooms_among(ctx, panel))
-            people = [p for p in panel if p not in rooms] + newcomer
+        rooms = sorted(await self._tenancy.rooms_among(ctx, panel)) if repair["kind"] != "release" else []
+        people = [p for p in panel if p not in rooms] + newcomer
+        if repair["kind"] != "release":  # releasing reads no calendar and only withdraws
             refusal = await self._tenancy.check_mailboxes(
                 principal, ctx, "watch.repair", request_id, people, rooms
             )
             if refusal is not None:
                 raise refusal.error()
         token = await self._tenancy.user_token(principal, ctx, assertion)
+        if repair["kind"] != "release":  # delegated readability, with the manager's own token
+            probe = Probe(token, row.organizer_upn, row.start)
+            refusal = await self._tenancy.check_mailboxes(
+                principal, ctx, "watch.repair", request_id, people, rooms, probe=probe, static=False
+            )
+            if refusal is not None:
+                raise refusal.error()
         w = Writer(principal, principal.tenant_id, token, row.organizer_upn, request_id)
         if repair["kind"] == "move":
             start = datetime.fromisoformat(str(repair["start"]).replace("Z", "+00:00"))
