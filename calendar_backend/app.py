@@ -513,6 +513,8 @@ def build_openapi() -> dict[str, Any]:
                 "504": {"description": "Microsoft 365 unavailable"},
             },
         }
+        if route.status == 202:
+            op["responses"]["202"] = {"description": "Accepted (queued)"}
         if route.auth is Auth.USER:
             op["security"] = [{"entra": []}]
         if "{id}" in path:
