@@ -27,6 +27,7 @@ from pathlib import Path
 
 from bench import bot_turns, engine, graph_trips, processes
 from bench import loops as loop_bench
+from bench import watcher as watcher_bench
 
 
 def _ms(seconds: float) -> str:
@@ -173,10 +174,24 @@ def section_load(turns: int, concurrency: int, trace_frames: int = 0, traced: st
         print("\n".join(lines))
 
 
+async def section_watcher(tmp: Path) -> str:
+    """The drift watcher: 200 random changes, 30 % of notifications dropped (bench/watcher.py)."""
+    print(
+        f"\n(watcher) {watcher_bench.CHANGES} random changes (decline, silent decline, move, delete, "
+        f"new conflicting meeting), {watcher_bench.DROP_RATE:.0%} of notifications dropped, "
+        f"sweep every {watcher_bench.SWEEP_S:.0f} s"
+    )
+    figures = await watcher_bench.run(tmp)
+    print(f"notifications refused by clientState: {figures.dropped_notifications}; sweeps: {figures.sweeps}")
+    return figures.line()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every section (or the chosen ones) and print one table each."""
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--only", choices=["engine", "graph", "bot", "load", "loops"], action="append")
+    parser.add_argument(
+        "--only", choices=["engine", "graph", "bot", "load", "loops", "watcher"], action="append"
+    )
     parser.add_argument("--turns", type=int, default=10_000, help="turns for the load section")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument(
@@ -214,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         if "loops" in chosen:
             (Path(tmp) / "loops").mkdir()
             loops_line = asyncio.run(section_loops(Path(tmp) / "loops"))
+        if "watcher" in chosen:  # only on request (--only watcher): about a minute
+            (Path(tmp) / "watcher").mkdir()
+            loops_line = asyncio.run(section_watcher(Path(tmp) / "watcher")) or loops_line
     print(f"\ndone in {time.perf_counter() - began:.0f} s")
     if loops_line:
         print(loops_line)  # last line, read by scripts

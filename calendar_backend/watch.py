@@ -488,6 +488,16 @@ class Watcher:
                 await store_watch.set_repairs(tx, drift.id, repairs)
         return 1
 
+    async def drift_rows(self) -> list[store_watch.DriftRow]:
+        """Every drift row (benchmarks and tests)."""
+        async with self._store.transaction() as tx:
+            return await store_watch.all_drift(tx)
+
+    async def copies(self, interview_id: str) -> dict[str, str]:
+        """``{mailbox: event id}`` of an interview's watched events."""
+        async with self._store.transaction() as tx:
+            return await store_watch.events_of_interview(tx, interview_id)
+
     async def round(self) -> None:
         """One background round (runtime.py, every `sweep_every`): watch new interviews, renew
         subscriptions, sweep."""
