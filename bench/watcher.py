@@ -116,8 +116,9 @@ async def _book(
 async def _change(dt: DevTenantThread, watcher: Watcher, row: dict[str, Any], kind: str) -> Change:
     copies = await watcher.copies(row["id"])
     person = row["attendees"][0].lower()
+    call: tuple[str, str, dict[str, Any]]
     if kind.startswith("declined"):
-        body = {"response": "declined", "sendResponse": kind == "declined"}
+        body: dict[str, Any] = {"response": "declined", "sendResponse": kind == "declined"}
         call = ("POST", f"mailboxes/{person}/events/{copies[person]}/respond", body)
     elif kind == "moved":
         hours = timedelta(hours=random.choice((1, 2, 3, 24)))
@@ -158,6 +159,38 @@ async def run(tmp: Path, changes: int = CHANGES, seed: int = 19) -> WatcherFigur
         dt.stop()
 
 
+async def _book_all(dt: DevTenantThread, url: str, upns: list[str], count: int) -> list[dict[str, Any]]:
+    """Book ``count`` interviews of one interviewer each (people the organizer may not read skipped)."""
+    lo = (datetime.now(UTC) + timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+    token = dt.user_token()
+    booked: list[dict[str, Any]] = []
+    refused: set[str] = set()  # the sample's sharing: some calendars are not readable by the organizer
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
+        i = 0
+        while len(booked) < count and len(refused) < len(upns):
+            person = upns[i % len(upns)]
+            i += 1
+            if person in refused:
+                continue
+            try:
+                booked.append(await _book(http, url, token, person, lo))
+            except RuntimeError:
+                refused.add(person)
+    return booked
+
+
+async def _watched(watcher: Watcher, booked: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The first ``n`` booked interviews the watcher watches (organizer and interviewer copies):
+    a mailbox the app-only token may not read (access policy) is not watched."""
+    await watcher.ensure()
+    watched = []
+    for row in booked:
+        if {ORGANIZER, row["attendees"][0].lower()} <= set(await watcher.copies(row["id"])):
+            watched.append(row)
+    print(f"booked {len(booked)} interviews, {len(watched)} watched (the rest: mailbox gate / policy)")
+    return watched[:n]
+
+
 async def _measure(
     dt: DevTenantThread, watcher: Watcher, url: str, upns: list[str], n: int, rng: random.Random
 ) -> WatcherFigures:
@@ -169,28 +202,7 @@ async def _measure(
         sweep_every=timedelta(seconds=SWEEP_S),
     )
     await asyncio.to_thread(_control, dt, "PUT", "subscriptions/delivery", {"allow_http": True})
-    lo = (datetime.now(UTC) + timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
-    token = dt.user_token()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
-        booked: list[dict[str, Any]] = []
-        refused: set[str] = set()  # people the organizer may not read (the sample's sharing)
-        i = 0
-        while len(booked) < n + n // 10 + 5 and len(refused) < len(upns):  # spares: see `watched`
-            person = upns[i % len(upns)]
-            i += 1
-            if person in refused:
-                continue
-            try:
-                booked.append(await _book(http, url, token, person, lo))
-            except RuntimeError:
-                refused.add(person)
-    await watcher.ensure()
-    watched = []
-    for row in booked:  # a mailbox the app-only token may not read (access policy) is not watched
-        if {ORGANIZER, row["attendees"][0].lower()} <= set(await watcher.copies(row["id"])):
-            watched.append(row)
-    print(f"booked {len(booked)} interviews, {len(watched)} watched (the rest: mailbox gate / policy)")
-    booked = watched[:n]
+    booked = await _watched(watcher, await _book_all(dt, url, upns, n + n // 10 + 5), n)
     plan = {"drop_rate": DROP_RATE, "seed": rng.randrange(1 << 30)}
     await asyncio.to_thread(_control, dt, "PUT", "subscriptions/delivery", plan)
     sweeps = 0
@@ -220,9 +232,7 @@ async def _measure(
                 await task
     caught = _caught(made, await _drift(watcher))
     latencies = sorted(caught.values())
-    p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)] if latencies else float("nan")
-    if len(latencies) >= 2:
-        p95 = statistics.quantiles(latencies, n=20)[-1]
+    p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 2 else sum(latencies)
     reads = list(dt.tenant.read_log)
     leaky = sum(
         1 for r in reads if r["select"] is None or {"subject", "body", "bodyPreview"} & set(r["select"])
