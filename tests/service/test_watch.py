@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from calendar_backend import storage
 from calendar_backend.app import SERVICE_KEY
 from calendar_backend.contract import format_time, parse_time
 from calendar_backend.runtime import build_clients
@@ -31,6 +32,7 @@ from tests.security.gate_env import ADELE, MEGAN, find_body, interview_body
 from tests.service.conftest import ALEX, Stack, service_for
 
 JsonDict = dict[str, Any]
+DIEGO = "diegos@contoso.example"
 
 
 def control(dt: DevTenantHandle, method: str, path: str, body: Any = None) -> Any:
@@ -333,3 +335,49 @@ async def test_drift_routes_list_and_apply_one_repair(stack: Stack) -> None:
     assert status == 409, again
     status, doc = await stack.get("/v1/watch/drift", stack.token())
     assert doc["drift"] == []
+
+
+async def test_concurrent_replacements_never_double_book_the_same_person(stack: Stack) -> None:
+    """Two interviews at one time, both declined, both repaired with Adele at once: one wins (the
+    reservation in the database decides; the loser changes nothing in Outlook)."""
+    dt = stack.devtenant
+    await acontrol(dt, "PUT", "subscriptions/delivery", {"allow_http": True})
+    watcher = watcher_of(stack)
+    status, doc = await stack.post("/v1/slots/find", find_body([MEGAN, DIEGO]), stack.token())
+    assert status == 200, doc
+    slot = sorted(doc["slots"], key=lambda s: s["start"])[0]
+    made = []
+    for person in (MEGAN, DIEGO):
+        body = interview_body(
+            [person],
+            f"w-{uuid.uuid4().hex[:12]}",
+            slot["start"],
+            slot["end"],
+            candidate={"name": "Dana Smith", "email": f"dana.{person[:5]}@example.com"},
+        )
+        status, row = await stack.post("/v1/interviews", body, stack.token())
+        assert status == 201, row
+        made.append(row)
+    await watcher.ensure()
+    for row, person in zip(made, (MEGAN, DIEGO), strict=True):
+        copy = await copy_of(stack, row["id"], person)
+        body = {"response": "declined", "sendResponse": True}
+        await acontrol(dt, "POST", f"mailboxes/{person}/events/{copy}/respond", body)
+    await watcher.drain()
+    await watcher.sweep()
+    status, doc = await stack.get("/v1/watch/drift", stack.token())
+    items = [d for d in doc["drift"] if d["kind"] == "declined"]
+    assert len(items) == 2, doc
+    async with stack.runtime.store.transaction() as tx:
+        for item in items:
+            repair = {"id": "replace-1", "kind": "replace", "out": item["who"], "in": ADELE}
+            await store_watch.set_repairs(tx, item["id"], [repair])
+    updates = int(dt.tenant.counters["graph.events.update"])
+    path = "/v1/watch/drift/{}/apply"
+    applies = [stack.post(path.format(item["id"]), {"repair": "replace-1"}, stack.token()) for item in items]
+    answers = await asyncio.gather(*applies)
+    assert sorted(s for s, _ in answers) == [200, 409], answers
+    async with stack.runtime.store.transaction() as tx:
+        rows = [await storage.get_interview(tx, r["id"]) for r in made]
+    assert sum(ADELE in (r.attendees if r else ()) for r in rows) == 1
+    assert int(dt.tenant.counters["graph.events.update"]) == updates + 1
