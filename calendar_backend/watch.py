@@ -62,6 +62,7 @@ from calendar_backend.graph import CallStats, GraphClient
 from calendar_backend.graph_watch import (
     EventStatus,
     create_subscription,
+    delete_subscription,
     find_copy,
     free_busy,
     read_event,
@@ -501,9 +502,29 @@ class Watcher:
     async def round(self) -> None:
         """One background round (runtime.py, every `sweep_every`): watch new interviews, renew
         subscriptions, sweep."""
+        await self.prune()
         await self.ensure()
         await self.renew()
         await self.sweep()
+
+    async def prune(self) -> int:
+        """Stop watching interviews that ended or were cancelled, and delete the subscriptions of
+        mailboxes left with nothing to watch (a mailbox allows 1,000 across all apps)."""
+        async with self._store.transaction() as tx:
+            await store_watch.prune_events(tx, self.clock())
+            subs = await store_watch.unwatched_subscriptions(tx)
+        for sub in subs:
+            token = await self._token(sub.tenant_id)
+            try:
+                if token is not None:
+                    await delete_subscription(self._graph, token, sub.id)
+            except CalendarError as exc:
+                log.warning("watch: could not delete a subscription (%s)", exc.code)
+                continue
+            async with self._store.transaction() as tx:
+                await store_watch.delete_subscription(tx, sub.id)
+                await self._audit(sub.tenant_id, "watch.unsubscribe", [sub.mailbox], "ok", tx)
+        return len(subs)
 
     # ---- the safety net ----------------------------------------------------------------------
     async def sweep(self) -> int:

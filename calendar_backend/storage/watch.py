@@ -416,3 +416,27 @@ async def swap_attendee(
 async def forget_interview(tx: AsyncConnection, interview_id: str) -> None:
     """Stop tying events to an interview (its people changed: the watcher finds the copies again)."""
     await tx.execute(sa.delete(watch_events).where(watch_events.c.interview_id == interview_id))
+
+
+async def prune_events(tx: AsyncConnection, now: datetime) -> int:
+    """Forget the events of interviews that ended or are no longer confirmed; returns how many."""
+    done = sa.select(interviews.c.id).where(
+        sa.or_(interviews.c.status != InterviewStatus.CONFIRMED.value, interviews.c.end_utc <= now)
+    )
+    gone = sa.select(watch_events.c.interview_id).where(
+        watch_events.c.interview_id.not_in(sa.select(interviews.c.id))
+    )
+    result = await tx.execute(
+        sa.delete(watch_events).where(
+            sa.or_(watch_events.c.interview_id.in_(done), watch_events.c.interview_id.in_(gone))
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+async def unwatched_subscriptions(tx: AsyncConnection) -> list[WatchSubscription]:
+    """Subscriptions of mailboxes that no watched event is in any more."""
+    watched = sa.select(watch_events.c.tenant_id, watch_events.c.mailbox).distinct()
+    subs = [_sub(r) for r in await tx.execute(sa.select(watch_subscriptions))]
+    live = {(str(r[0]), str(r[1])) for r in await tx.execute(watched)}
+    return [s for s in subs if (s.tenant_id, s.mailbox) not in live]

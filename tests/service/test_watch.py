@@ -381,3 +381,18 @@ async def test_concurrent_replacements_never_double_book_the_same_person(stack: 
         rows = [await storage.get_interview(tx, r["id"]) for r in made]
     assert sum(ADELE in (r.attendees if r else ()) for r in rows) == 1
     assert int(dt.tenant.counters["graph.events.update"]) == updates + 1
+
+
+async def test_a_cancelled_interview_is_no_longer_watched(stack: Stack) -> None:
+    dt = stack.devtenant
+    await acontrol(dt, "PUT", "subscriptions/delivery", {"allow_http": True})
+    watcher = watcher_of(stack)
+    (made,) = await book(stack, 1)
+    await watcher.ensure()
+    assert len((await acontrol(dt, "GET", "subscriptions"))["value"]) == 2
+    assert await watcher.prune() == 0
+    status, doc = await stack.post(f"/v1/interviews/{made['id']}/cancel", {}, stack.token())
+    assert status == 200, doc
+    assert await watcher.prune() == 2
+    assert (await acontrol(dt, "GET", "subscriptions"))["value"] == []
+    assert await watcher.copies(made["id"]) == {}
