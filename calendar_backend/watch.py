@@ -30,10 +30,10 @@ or (`sweep`) a new busy item over an interviewer's interview (``conflict``). One
 row per change (a fingerprint: duplicates and repeated sweeps record it once), audited
 (``watch.drift``), with its repairs (`watch_repairs.RepairPlanner`).
 
-**Safety net** (`sweep`): getSchedule for the panels of upcoming interviews, those of the next
-`near` every call (every `sweep_every`), later ones every `far_every`; a panel member without
-the interview's own busy item (a silent decline, a move) or with another busy item over it (a
-conflict) is then checked as above.
+**Safety net** (`sweep`): getSchedule for the panels of upcoming interviews (next `near` every
+`sweep_every`, later ones every `far_every`); a panel member without the interview's own busy
+item (a silent decline, a move) or with another busy item over it (a conflict) is then checked.
+`prune` stops watching ended or cancelled interviews and deletes idle subscriptions.
 """
 
 from __future__ import annotations
@@ -47,18 +47,19 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from calendar_backend import storage
 from calendar_backend.audit import AuditEvent, append_audit
-from calendar_backend.availability import BusyRules, ShowAs
+from calendar_backend.availability import BusyRules
 from calendar_backend.booking import candidate_address
+from calendar_backend.calendar_view import schedule_blocks
 from calendar_backend.crypto import CredentialCipher
 from calendar_backend.errors import CalendarError, NotFoundError
 from calendar_backend.gate import MailboxGate
-from calendar_backend.graph import CallStats, GraphClient
+from calendar_backend.graph import CallStats, GraphClient, Schedule
 from calendar_backend.graph_watch import (
     EventStatus,
     create_subscription,
@@ -69,6 +70,7 @@ from calendar_backend.graph_watch import (
     renew_subscription,
 )
 from calendar_backend.sealing import tenant_credential_aad
+from calendar_backend.slots import Interval
 from calendar_backend.storage import watch as store_watch
 from calendar_backend.tokens import AppCredential, TokenBroker
 
@@ -124,7 +126,6 @@ class WatchStats:
     dropped: int = 0
     queued: int = 0
     recorded: int = 0
-    recorded_at: dict[str, datetime] = field(default_factory=dict)  # drift id -> when
 
 
 class Watcher:
@@ -478,7 +479,6 @@ class Watcher:
         if drift is None:
             return 0
         self.stats.recorded += 1
-        self.stats.recorded_at[drift.id] = self.clock()
         if self.planner is not None:
             try:
                 repairs = await self.planner.plan(row, drift, token, event)
@@ -586,7 +586,8 @@ class Watcher:
             rest = list(over)
             if own:
                 rest.remove(own[0])  # the interview's own item, once (a same-time meeting stays)
-            others = [i for i in rest if _blocks(i.status, self._rules)]
+            slot = Interval(row.start, row.end)
+            others = [i for i in rest if schedule_blocks(Schedule(person, (i,)), slot, self._rules)]
             if not own:
                 suspicious = True  # a silent decline, a move or a delete
             for item in others[:1]:
@@ -595,8 +596,3 @@ class Watcher:
         if suspicious:
             found += await self.check(row, token, source)
         return found
-
-
-def _blocks(status: str, rules: BusyRules) -> bool:
-    known = status if status in ShowAs.__members__.values() else "unknown"
-    return ShowAs(known) in rules.blocking
