@@ -6,23 +6,23 @@ path; this saga lives here because booking.py is at its size limit). Same saga a
 - **reserve**: one transaction refuses when the newcomer has an overlapping pending/confirmed
   OpenSlot interview, and swaps the attendee in the row and the mailbox index (``version``
   checked), so two concurrent repairs can never both place one person at one time;
-- **recheck**: the newcomer's live free/busy at the interview's time; busy → swap undone,
-  `SlotTakenError`;
+- **recheck**: the newcomer's live free/busy at the interview's time (unmerged getSchedule: only
+  their own copy of this very event, if they are an optional attendee, does not count); busy →
+  swap undone, `SlotTakenError`;
 - **write**: ONE PATCH of the panel event's ``attendees`` (the candidate's own invite is
   untouched: its time does not change); a failure undoes the swap (and is audited).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from calendar_backend import storage
 from calendar_backend.availability import BusyRules
 from calendar_backend.calendar_view import schedule_blocks
 from calendar_backend.errors import CalendarError, ConflictError, SlotTakenError
-from calendar_backend.graph import CallStats, GraphClient
-from calendar_backend.graph_watch import read_event
+from calendar_backend.graph import CallStats, GraphClient, Schedule
+from calendar_backend.graph_watch import free_busy, read_event
 from calendar_backend.slots import Interval
 from calendar_backend.storage import watch as store_watch
 from calendar_backend.tenancy import AuditFn
@@ -57,17 +57,16 @@ async def replace_attendee(
 
     stats = CallStats()
     try:
-        schedules = await graph.get_schedules(
-            w.token,
-            w.organizer,
-            [into],
-            row.start - timedelta(hours=1),
-            row.end + timedelta(hours=1),
-            stats=stats,
-        )
-        # an optional attendee's own copy of this event (exactly its time) does not count
-        busy = schedule_blocks(schedules[into], Interval(row.start, row.end), rules, (row.start, row.end))
-        event = None if busy else await read_event(graph, w.token, w.organizer, row.event_id, stats=stats)
+        event = await read_event(graph, w.token, w.organizer, row.event_id, stats=stats)
+        schedule = (await free_busy(graph, w.token, w.organizer, [into], row.start, row.end, stats=stats))[
+            into
+        ]
+        items = list(schedule.items)
+        own = [i for i in items if (i.start, i.end) == (row.start, row.end)]
+        if own and event is not None and into in event.attendees:
+            items.remove(own[0])  # the newcomer's own copy of this event (an optional attendee)
+        free_of = Schedule(schedule.address, tuple(items), error=schedule.error)
+        busy = schedule_blocks(free_of, Interval(row.start, row.end), rules)
     except CalendarError as exc:
         await undo()
         await audit(w.principal, w.tenant_id, operation, [into], f"error:{exc.code}", w.request_id, stats)

@@ -396,3 +396,30 @@ async def test_a_cancelled_interview_is_no_longer_watched(stack: Stack) -> None:
     assert await watcher.prune() == 2
     assert (await acontrol(dt, "GET", "subscriptions"))["value"] == []
     assert await watcher.copies(made["id"]) == {}
+
+
+async def test_a_move_in_outlook_is_restored_with_one_update(stack: Stack) -> None:
+    dt = stack.devtenant
+    await acontrol(dt, "PUT", "subscriptions/delivery", {"allow_http": True})
+    watcher = watcher_of(stack)
+    (made,) = await book(stack, 1)
+    await watcher.ensure()
+    event_id = await copy_of(stack, made["id"], ALEX)
+    later = {k: format_time(parse_time(made[k]) + timedelta(hours=2)) for k in ("start", "end")}
+    await acontrol(dt, "POST", f"mailboxes/{ALEX}/events/{event_id}/move", later)
+    await watcher.drain()
+    await watcher.sweep()
+    status, doc = await stack.get("/v1/watch/drift", stack.token())
+    (item,) = doc["drift"]
+    assert item["kind"] == "moved"
+    assert {r["id"] for r in item["repairs"]} >= {"restore", "time-1"}
+    updates = int(dt.tenant.counters["graph.events.update"])
+    status, done = await stack.post(
+        f"/v1/watch/drift/{item['id']}/apply", {"repair": "restore"}, stack.token()
+    )
+    assert status == 200, done
+    assert int(dt.tenant.counters["graph.events.update"]) - updates <= 2  # panel (+ candidate's own invite)
+    alex = dt.tenant.find_mailbox(ALEX)
+    assert alex is not None
+    event = next(e for e in dt.tenant.events_of(alex) if e.get("id") == event_id)
+    assert parse_time(event["start"]["dateTime"][:19] + "Z") == parse_time(made["start"])
