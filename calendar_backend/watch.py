@@ -412,7 +412,8 @@ class Watcher:
             return
         async with self._store.transaction() as tx:
             row = await storage.get_interview(tx, found[0])
-        if row is not None and row.status is storage.InterviewStatus.CONFIRMED:
+        confirmed = row is not None and row.status is storage.InterviewStatus.CONFIRMED
+        if row is not None and confirmed and await self._allowed(row, token):  # the gate, every time
             await self.check(row, token, "notification")
 
     async def _lifecycle(self, item: store_watch.InboxItem, token: str) -> None:

@@ -28,7 +28,7 @@ from calendar_backend.runtime import build_clients
 from calendar_backend.storage import watch as store_watch
 from calendar_backend.watch import Watcher
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
-from tests.security.gate_env import ADELE, MEGAN, find_body, interview_body
+from tests.security.gate_env import ADELE, MEGAN, archive, audit_rows, find_body, interview_body
 from tests.service.conftest import ALEX, Stack, service_for
 
 JsonDict = dict[str, Any]
@@ -423,3 +423,27 @@ async def test_a_move_in_outlook_is_restored_with_one_update(stack: Stack) -> No
     assert alex is not None
     event = next(e for e in dt.tenant.events_of(alex) if e.get("id") == event_id)
     assert parse_time(event["start"]["dateTime"][:19] + "Z") == parse_time(made["start"])
+
+
+async def test_the_gate_stops_reads_of_a_mailbox_that_left(stack: Stack) -> None:
+    """An interviewer archived after the booking: their notifications are read no further."""
+    dt = stack.devtenant
+    await acontrol(dt, "PUT", "subscriptions/delivery", {"allow_http": True})
+    watcher = watcher_of(stack)
+    (made,) = await book(stack, 1)
+    await watcher.ensure()
+    await archive(stack, MEGAN)
+    await acontrol(dt, "DELETE", "graph/event-reads")
+    copy = await copy_of(stack, made["id"], MEGAN)
+    await acontrol(dt, "POST", f"mailboxes/{MEGAN}/events/{copy}/respond", {"response": "declined"})
+    for _ in range(40):
+        if watcher.stats.queued:
+            break
+        await asyncio.sleep(0.05)
+    await watcher.drain()
+    await watcher.sweep()
+    assert await watcher.drift_rows() == []
+    assert control(dt, "GET", "graph/event-reads")["value"] == []
+    assert ("watch.gate", [MEGAN], "denied:archived") in [
+        (op, targets, result) for op, targets, result in await audit_rows(stack)
+    ]
