@@ -28,6 +28,7 @@ from pathlib import Path
 
 from bench import bot_turns, engine, fairness, graph_trips, processes
 from bench import loops as loop_bench
+from bench import watcher as watcher_bench
 
 
 def _ms(seconds: float) -> str:
@@ -204,11 +205,23 @@ def section_load(turns: int, concurrency: int, trace_frames: int = 0, traced: st
         print("\n".join(lines))
 
 
+async def section_watcher(tmp: Path) -> str:
+    """The drift watcher: 200 random changes, 30 % of notifications dropped (bench/watcher.py)."""
+    print(
+        f"\n(watcher) {watcher_bench.CHANGES} random changes (decline, silent decline, move, delete, "
+        f"new conflicting meeting), {watcher_bench.DROP_RATE:.0%} of notifications dropped, "
+        f"sweep every {watcher_bench.SWEEP_S:.0f} s"
+    )
+    figures = await watcher_bench.run(tmp)
+    print(f"notifications refused by clientState: {figures.dropped_notifications}; sweeps: {figures.sweeps}")
+    return figures.line()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every section (or the chosen ones) and print one table each."""
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument(
-        "--only", choices=["engine", "graph", "bot", "load", "loops", "fairness"], action="append"
+        "--only", choices=["engine", "graph", "bot", "load", "loops", "fairness", "watcher"], action="append"
     )
     parser.add_argument("--turns", type=int, default=10_000, help="turns for the load section")
     parser.add_argument("--concurrency", type=int, default=8)
@@ -227,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     chosen = set(args.only or ["engine", "graph", "bot", "load", "loops", "fairness"])
-    loops_line = fairness_line = ""
+    loops_line = fairness_line = watcher_line = ""
     began = time.perf_counter()
     print(
         f"OpenSlot benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
@@ -250,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         if "fairness" in chosen:
             (Path(tmp) / "fairness").mkdir()
             fairness_line = asyncio.run(section_fairness(Path(tmp) / "fairness"))
+        if "watcher" in chosen:  # only on request (--only watcher): about a minute
+            (Path(tmp) / "watcher").mkdir()
+            watcher_line = asyncio.run(section_watcher(Path(tmp) / "watcher"))
     print(f"\ndone in {time.perf_counter() - began:.0f} s")
-    for line in (loops_line, fairness_line):  # the summary lines come last, read by scripts
+    for line in (loops_line, fairness_line, watcher_line):  # the summary lines come last, for scripts
         if line:
             print(line)
     return 0

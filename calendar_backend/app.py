@@ -8,7 +8,6 @@ credential must decrypt). Any failure answers `{"error": code, "message": text}`
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import re
@@ -39,6 +38,8 @@ from calendar_backend.errors import (
     ValidationError,
 )
 from calendar_backend.loop_contract import BookLoopRequest, RescheduleLoopRequest
+from calendar_backend.routing import Auth as Auth
+from calendar_backend.routing import openapi_document
 from calendar_backend.service import CalendarService
 
 log = logging.getLogger(__name__)
@@ -246,14 +247,6 @@ async def _audit_denial(
 
 
 # ---- the route table -----------------------------------------------------------------------------
-class Auth(enum.StrEnum):
-    """What stands for lock 1 on a route."""
-
-    USER = "user"  # a validated Microsoft-issued user token (the principal)
-    CAPABILITY = "capability"  # a candidate link's capability token in the body (checked by the use case)
-    NONE = "none"  # public: health and this API's description
-
-
 @dataclass(frozen=True, slots=True)
 class Call:
     """One request past its route's locks: the principal (lock 1) and the schema-valid body (lock 3)."""
@@ -455,6 +448,41 @@ async def reschedule_loop(c: Call) -> Any:
     return (await c.service.loops.reschedule(c.user, c.assertion, c.path_id(), req, c.rid)).to_json()
 
 
+# ---- the drift watcher (watch.py, watch_repairs.py) ----------------------------------------------
+_MAX_TOKEN = 1024  # a validationToken longer than this is not Graph's
+
+
+async def watch_notifications(c: Call) -> Any:
+    """Graph's validation handshake (200 text/plain echo), else queue the items and answer 202
+    before any Graph read."""
+    token = c.request.query.get("validationToken")
+    if token is not None:
+        if len(token) > _MAX_TOKEN or _CONTROL.search(token):
+            raise ValidationError("validationToken", "is not valid")
+        return web.Response(
+            text=token, content_type="text/plain", headers={"X-Content-Type-Options": "nosniff"}
+        )
+    if c.request.content_length is not None and c.request.content_length > _MAX_BODY:
+        raise ValidationError("body", "is too large")
+    raw = await c.request.content.read(_MAX_BODY + 1)
+    if len(raw) > _MAX_BODY:
+        raise ValidationError("body", "is too large")
+    try:
+        doc = json.loads(raw or b"{}")
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError("body", "is not valid JSON") from exc
+    queued, dropped = await c.service.watch.receive(doc)
+    return web.json_response({"queued": queued, "dropped": dropped}, status=202)
+
+
+async def list_drift(c: Call) -> Any:
+    return {"drift": [d.to_json() for d in await c.service.repairs.open_items(c.user)]}
+
+
+async def apply_drift(c: Call) -> Any:
+    return await c.service.repairs.apply(c.user, c.assertion, c.path_id(), str(c.body["repair"]), c.rid)
+
+
 _PUBLIC, _LINK = Auth.NONE, Auth.CAPABILITY
 # fmt: off
 ROUTES: list[Route] = [
@@ -493,6 +521,11 @@ ROUTES: list[Route] = [
     Route("POST", "/v1/loops/{id}/cancel", "empty", cancel_loop, "Cancel every session of a loop"),
     Route("POST", "/v1/loops/{id}/reschedule", "reschedule_loop", reschedule_loop,
           "Move one session of a loop, or all"),
+    Route("POST", "/v1/watch/notifications", None, watch_notifications,
+          "Graph change notifications (validation handshake; items checked by clientState)",
+          Auth.NOTIFICATION, 202),
+    Route("GET", "/v1/watch/drift", None, list_drift, "My open drift items with their repairs"),
+    Route("POST", "/v1/watch/drift/{id}/apply", "apply_repair", apply_drift, "Apply one repair"),
 ]
 # fmt: on
 
@@ -504,66 +537,18 @@ def _endpoint(route: Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         principal, assertion = await _principal(request) if route.auth is Auth.USER else (None, "")
         body = await _payload(request, route.schema, principal) if route.schema else {}
-        return web.json_response(
-            await route.run(Call(request, principal, assertion, body)), status=route.status
-        )
+        answer = await route.run(Call(request, principal, assertion, body))
+        if isinstance(answer, web.StreamResponse):  # a use case that answers in its own format
+            return answer
+        return web.json_response(answer, status=route.status)
 
     handle.__name__ = route.run.__name__
     return handle
 
 
 def build_openapi() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the API, generated from the pinned schemas."""
-    paths: dict[str, Any] = {}
-    for route in ROUTES:
-        method, path, schema = route.method, route.path, route.schema
-        op: dict[str, Any] = {
-            "summary": route.summary,
-            "operationId": route.run.__name__,
-            "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": {}}}},
-                "201": {"description": "Created"},
-                "400": {"description": "Invalid request"},
-                "401": {"description": "Not authorised"},
-                "403": {"description": "Forbidden"},
-                "404": {"description": "Not found"},
-                "409": {"description": "Conflict (slot taken)"},
-                "410": {"description": "Candidate link expired or revoked"},
-                "429": {"description": "Rate limited"},
-                "502": {"description": "Microsoft 365 failed"},
-                "503": {"description": "Throttled"},
-                "504": {"description": "Microsoft 365 unavailable"},
-            },
-        }
-        if route.auth is Auth.USER:
-            op["security"] = [{"entra": []}]
-        if "{id}" in path:
-            op["parameters"] = [
-                {
-                    "name": "id",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}\\Z"},
-                }
-            ]
-        if "{name}" in path:
-            op["parameters"] = [
-                {"name": "name", "in": "path", "required": True, "schema": contract.TEMPLATE_NAME}
-            ]
-        if schema:
-            op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": contract.SCHEMAS[schema]}},
-            }
-        paths.setdefault(path, {})[method.lower()] = op
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "OpenSlot Calendar Service", "version": contract.API_VERSION},
-        "paths": paths,
-        "components": {
-            "securitySchemes": {"entra": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
-        },
-    }
+    """The OpenAPI 3.1 document of the API, generated from the route table and the pinned schemas."""
+    return openapi_document(ROUTES)
 
 
 def build_app(

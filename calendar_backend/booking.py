@@ -1,7 +1,6 @@
 """Reserve before write: the one path for every Graph write of an interview (create, move, cancel).
 
-Every use case that writes to Outlook (the manager's create/reschedule/cancel, the candidate link's
-book/reschedule/cancel, and the loops and pools to come) goes through `Bookings`. It runs one saga:
+Every use case that writes to Outlook (interviews, candidate links, loops, repairs) goes through `Bookings`:
 
     reserve → recheck → write → confirm | withdraw | resume
 
@@ -55,6 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from calendar_backend import storage
 from calendar_backend.auth import Principal
 from calendar_backend.availability import BusyRules
+from calendar_backend.booking_attendees import replace_attendee
 from calendar_backend.calendar_view import schedule_blocks
 from calendar_backend.errors import (
     CalendarError,
@@ -444,6 +444,14 @@ class Bookings:
             return False
         await self._audit(w.principal, w.tenant_id, operation, mailboxes, "restored", w.request_id, stats)
         return True
+
+    async def replace_attendee(
+        self, w: Writer, row: storage.InterviewRow, out: str, into: str, operation: str
+    ) -> storage.InterviewRow:
+        """Put ``into`` in ``out``'s place: reserve, recheck, ONE attendees PATCH (booking_attendees)."""
+        return await replace_attendee(
+            self._store, self._graph, self._rules, self._audit, w, row, out, into, operation
+        )
 
     # ---- cancel ----------------------------------------------------------------------------
     async def cancel(

@@ -153,6 +153,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         transaction_id=_ID,
     ),
     "reschedule_loop": _obj(["sessions"], sessions=_LOOP_SESSIONS),
+    "apply_repair": _obj(["repair"], repair={"type": "string", "pattern": "^[a-z0-9-]{1,32}\\Z"}),
 }
 
 

@@ -21,7 +21,7 @@ import aiohttp
 from aiohttp import web
 
 from calendar_backend import storage
-from calendar_backend.app import build_app
+from calendar_backend.app import SERVICE_KEY, build_app
 from calendar_backend.audit import write_checkpoint
 from calendar_backend.auth import JwksCache, TokenValidator
 from calendar_backend.cli import EXIT_CONFIG, CliError
@@ -107,6 +107,7 @@ async def _serve(settings: BackendSettings) -> None:
         )
         background = start_admin_tasks(rt)
         background.append(start_recovery(rt))
+        background.extend(start_watch(app))
         try:
             await asyncio.Event().wait()
         finally:
@@ -137,6 +138,16 @@ def start_admin_tasks(rt: Runtime, interval: timedelta = timedelta(hours=1)) -> 
     return [
         asyncio.create_task(run_every(interval, job.run_all)),
         asyncio.create_task(run_every(interval, lambda: audit_checkpoint(rt))),
+    ]
+
+
+def start_watch(app: web.Application) -> list[asyncio.Task[None]]:
+    """The drift watcher (watch.py): the inbox worker, and a round (watch new interviews, renew
+    subscriptions, sweep) every `watch_sweep_s`."""
+    watcher = app[SERVICE_KEY].watch
+    return [
+        asyncio.create_task(watcher.run_worker()),
+        asyncio.create_task(run_every(watcher.config.sweep_every, watcher.round)),
     ]
 
 

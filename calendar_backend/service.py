@@ -14,6 +14,8 @@ One module owns each capability; they talk to each other through public methods 
 - `candidate.CandidateLink`: the link holder's side (see, book, cancel, reschedule);
 - `loop_search.LoopTemplates` / `loop_search.LoopSearch`: saved interview loop templates and the
   loop search (issue 17).
+- `watch.Watcher` (``watch``): the drift watcher (subscriptions, notifications, sweeps) and
+  `watch_repairs.RepairPlanner` (``repairs``): its repairs, computed and applied.
 
 `CalendarService` only builds and holds them (``tenancy``, ``directory``, ``search``, ``bookings``,
 ``interviews``, ``loops``, ``offers``, ``candidate``, ``loop_templates``, ``loops_search``); the HTTP API
@@ -24,7 +26,7 @@ Orchestration only: no HTTP types.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from calendar_backend import storage
@@ -44,6 +46,8 @@ from calendar_backend.search import SlotSearch
 from calendar_backend.settings import BackendSettings
 from calendar_backend.tenancy import Tenancy
 from calendar_backend.tokens import TokenBroker
+from calendar_backend.watch import WatchConfig, Watcher
+from calendar_backend.watch_repairs import RepairPlanner
 
 UTC_NOW: Callable[[], datetime] = partial(datetime.now, UTC)  # the wall clock, aware UTC
 
@@ -84,3 +88,10 @@ class CalendarService:
         self.loops_search = LoopSearch(
             settings, self.tenancy, self.directory, self.search, self.loop_templates, rules, clock
         )
+        self.repairs = RepairPlanner(store, graph, self.search, self.bookings, self.tenancy, rules, clock)
+        watch = WatchConfig(
+            settings.watch_notification_url,
+            dev=settings.env == "dev",
+            sweep_every=timedelta(seconds=settings.watch_sweep_s),
+        )
+        self.watch = Watcher(store, cipher, tokens, graph, self.gate, rules, clock, watch, self.repairs)

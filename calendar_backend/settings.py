@@ -84,6 +84,11 @@ class BackendSettings:
     # OPENSLOT_ALLOWED_SERVICE_URL_HOSTS/_PORTS), checked by calendar_backend/outbound.py.
     allowed_service_hosts: tuple[str, ...] = ("smba.trafficmanager.net",)
     allowed_service_ports: frozenset[int] = frozenset()
+    # The drift watcher (watch.py): the public URL Graph posts change notifications to (the bot's
+    # receiver forwarding to /v1/watch/notifications; empty = no subscriptions, sweeps only) and
+    # how often upcoming interviews of the next 2 days are swept with getSchedule.
+    watch_notification_url: str = ""
+    watch_sweep_s: int = 300
 
     @property
     def service_url_policy(self) -> OutboundPolicy:
@@ -161,6 +166,8 @@ def load_settings(environ: Mapping[str, str]) -> BackendSettings:
         ),
         allowed_service_hosts=service_urls.hosts,
         allowed_service_ports=service_urls.ports,
+        watch_notification_url=get("WATCH_NOTIFICATION_URL", ""),
+        watch_sweep_s=get_int("WATCH_SWEEP_S", 300),
     )
 
 

@@ -22,7 +22,8 @@ Modules, one per aggregate (this package re-exports their public names, so calle
 (engine, SQLite hooks, migrations, :class:`Store`), ``tenants`` (tenants, token caches, archived
 users), ``blobs`` (every encrypted value, for key rotation), ``interviews`` (bookings, conflicts),
 ``moves`` (holds and moves), ``offers``, ``pools`` (interviewer pools, caps, trainees),
-``loop_templates`` (saved interview loops), ``loops`` (interview loops).
+``loop_templates`` (saved interview loops), ``loops`` (interview loops), ``watch`` (the drift
+watcher: ``storage.watch.*``).
 
 Invariants:
 
@@ -39,6 +40,7 @@ Invariants:
 from __future__ import annotations
 
 from calendar_backend.errors import CapReachedError  # raised by storage.pools
+from calendar_backend.storage import watch as watch  # the drift watcher's tables (watch.py)
 from calendar_backend.storage.blobs import EncryptedBlob, iter_encrypted, replace_blob
 from calendar_backend.storage.engine import (
     MIGRATIONS,

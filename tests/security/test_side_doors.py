@@ -29,6 +29,7 @@ from calendar_backend.app import ROUTES
 from calendar_backend.recovery import Reconciler
 from calendar_backend.runtime import build_clients
 from calendar_backend.sealing import tenant_credential_aad
+from calendar_backend.storage import watch as store_watch
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
 from tests.security.gate_env import (
     ADELE,
@@ -224,6 +225,31 @@ async def setup_reschedule_loop(stack: Stack) -> Call:
     return Call(f"/v1/loops/{loop}/reschedule", {"sessions": [moved]}, stack.token())
 
 
+async def _drift_item(stack: Stack) -> str:
+    """A booked interview with an open drift item (Megan declined) whose repair ``time-1`` moves
+    it to another open time; returns the drift id."""
+    interview, slot = await _booked(stack)
+    async with stack.runtime.store.transaction() as tx:
+        row = await storage.get_interview(tx, interview)
+        assert row is not None
+        drift = await store_watch.record_drift(
+            tx, row, "declined", MEGAN, "notification", f"{interview}:declined:{MEGAN}", datetime.now(UTC)
+        )
+        assert drift is not None
+        repair = {"id": "time-1", "kind": "move", "start": slot["start"], "end": slot["end"]}
+        await store_watch.set_repairs(tx, drift.id, [repair])
+    return drift.id
+
+
+async def setup_drift_list(stack: Stack) -> Call:
+    await _drift_item(stack)
+    return Call("/v1/watch/drift", {}, stack.token(), method="GET")
+
+
+async def setup_drift_apply(stack: Stack) -> Call:
+    return Call(f"/v1/watch/drift/{await _drift_item(stack)}/apply", {"repair": "time-1"}, stack.token())
+
+
 # ---- rules --------------------------------------------------------------------------------------------
 Mutate = Callable[[Stack, Call], Awaitable[None]]
 
@@ -328,6 +354,7 @@ OWN_MAILBOX = NotApplicable(
     "reads only the caller's own mailbox with their own delegated token (mailbox settings, or "
     "the events OpenSlot created there, by id, $select=id,start,end,isCancelled)"
 )
+OWN_ROWS = NotApplicable("lists OpenSlot's own drift rows of the caller, never Graph")
 REMOVES_ONLY = NotApplicable(
     "cancelling only withdraws an invite OpenSlot made; it reads no calendar, and refusing it "
     "would strand an event in Outlook"
@@ -501,6 +528,30 @@ MATRIX: dict[tuple[str, str], Operation] = {
             "archived_person": LEFT_LINK,
         },
     ),
+    ("GET", "/v1/watch/drift"): Operation(
+        setup_drift_list,
+        {
+            **USER_LOCKS,
+            "payload": NotApplicable("a GET has no body"),
+            "allow_list": OWN_ROWS,
+            "delegated": OWN_ROWS,
+            "room": NO_ROOMS,
+            "archived_person": OWN_ROWS,
+        },
+    ),
+    ("POST", "/v1/watch/drift/{id}/apply"): Operation(
+        setup_drift_apply,
+        {
+            **USER_LOCKS,
+            "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
+            "delegated": Refused(403, "forbidden", "denied:unreadable", probe_reads=1),
+            "room": NotApplicable(
+                "a repair takes no rooms from the caller: the booked interview's rooms are told "
+                "apart by the room list (MailboxGate.rooms_among)"
+            ),
+            "archived_person": LEFT,
+        },
+    ),
     ("POST", "/v1/candidate/cancel"): Operation(
         setup_candidate_cancel,
         {
@@ -566,6 +617,8 @@ TOUCHES_NO_MAILBOX = {
     ("PUT", "/v1/loop-templates/{name}"): "a database change (a template's JSON), never Graph",
     ("DELETE", "/v1/loop-templates/{name}"): "a database change, never Graph",
     ("GET", "/v1/loops"): "reads OpenSlot's own rows, never Graph",
+    ("POST", "/v1/watch/notifications"): "Graph's notifications (no user; clientState checked): ids are "
+    "queued in the database, no Graph read in the request; the worker asks the gate (watch.py)",
 }
 EXTRA_OPERATIONS = {"recovery": "test_recovery_asks_the_gate_for_an_archived_organizer"}
 

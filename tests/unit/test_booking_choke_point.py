@@ -12,7 +12,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "calendar_backend"
 WRITES = {"create_event", "update_event", "cancel_event"}
-ALLOWED = {"booking.py", "graph.py"}  # the saga, and the client that defines the calls
+# the saga, its attendee-swap step (reached only through `Bookings.replace_attendee`), and the client
+# that defines the calls
+ALLOWED = {"booking.py", "booking_attendees.py", "graph.py"}
 
 
 def _offences(path: Path) -> list[str]:
@@ -39,3 +41,14 @@ def test_only_booking_py_writes_events_to_graph() -> None:
 
 def test_the_check_sees_a_write() -> None:
     assert _offences(PACKAGE / "booking.py")  # the saga itself does write: the scan works
+
+
+def test_only_the_saga_imports_its_attendee_step() -> None:
+    importers = [
+        p.name
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if p.name != "booking.py"
+        for node in ast.walk(ast.parse(p.read_text(), str(p)))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("booking_attendees")
+    ]
+    assert importers == []

@@ -1,0 +1,93 @@
+"""Replace one person of a booked interview: the attendee write of `booking.Bookings`.
+
+Reached only through `Bookings.replace_attendee` (booking.py stays the one Graph event-write
+path; this saga lives here because booking.py is at its size limit). Same saga as a move:
+
+- **reserve**: one transaction refuses when the newcomer has an overlapping pending/confirmed
+  OpenSlot interview, and swaps the attendee in the row and the mailbox index (``version``
+  checked), so two concurrent repairs can never both place one person at one time;
+- **recheck**: the newcomer's live free/busy at the interview's time (unmerged getSchedule: only
+  their own copy of this very event, if they are an optional attendee, does not count); busy →
+  swap undone, `SlotTakenError`;
+- **write**: ONE PATCH of the panel event's ``attendees`` (the candidate's own invite is
+  untouched: its time does not change); a failure undoes the swap (and is audited).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from calendar_backend import storage
+from calendar_backend.availability import BusyRules
+from calendar_backend.calendar_view import schedule_blocks
+from calendar_backend.errors import CalendarError, ConflictError, SlotTakenError
+from calendar_backend.graph import CallStats, GraphClient, Schedule
+from calendar_backend.graph_watch import free_busy, read_event
+from calendar_backend.slots import Interval
+from calendar_backend.storage import watch as store_watch
+from calendar_backend.tenancy import AuditFn
+
+
+async def replace_attendee(
+    store: storage.Store,
+    graph: GraphClient,
+    rules: BusyRules,
+    audit: AuditFn,
+    w: Any,
+    row: storage.InterviewRow,
+    out: str,
+    into: str,
+    operation: str,
+) -> storage.InterviewRow:
+    """Put ``into`` in the place of ``out`` in the confirmed interview ``row`` (``w``: the
+    `booking.Writer`). Raises `SlotTakenError`, `ConflictError` or the Graph error."""
+    if row.status is not storage.InterviewStatus.CONFIRMED or not row.event_id:
+        raise ConflictError("Only a booked interview can change its people.")
+    out, into = out.lower(), into.lower()
+    async with store.transaction() as tx:
+        if await storage.find_conflicts(tx, row.tenant_id, [into], row.start, row.end):
+            raise SlotTakenError()
+        swapped = await store_watch.swap_attendee(tx, row.id, row.version, out, into)
+    if swapped is None:
+        raise ConflictError("This interview changed meanwhile; please try again.")
+
+    async def undo() -> None:
+        async with store.transaction() as tx:
+            await store_watch.swap_attendee(tx, row.id, swapped.version, into, out)
+
+    stats = CallStats()
+    try:
+        event = await read_event(graph, w.token, w.organizer, row.event_id, stats=stats)
+        schedule = (await free_busy(graph, w.token, w.organizer, [into], row.start, row.end, stats=stats))[
+            into
+        ]
+        items = list(schedule.items)
+        own = [i for i in items if (i.start, i.end) == (row.start, row.end)]
+        if own and event is not None and into in event.attendees:
+            items.remove(own[0])  # the newcomer's own copy of this event (an optional attendee)
+        free_of = Schedule(schedule.address, tuple(items), error=schedule.error)
+        busy = schedule_blocks(free_of, Interval(row.start, row.end), rules)
+    except CalendarError as exc:
+        await undo()
+        await audit(w.principal, w.tenant_id, operation, [into], f"error:{exc.code}", w.request_id, stats)
+        raise
+    if busy or event is None:
+        await undo()
+        await audit(w.principal, w.tenant_id, operation, [into], "slot_taken", w.request_id, stats)
+        raise SlotTakenError() if busy else ConflictError("This interview is no longer in Outlook.")
+    attendees = [
+        {"emailAddress": {"address": a}, "type": kind}
+        for a, (kind, _r) in event.attendees.items()
+        if a not in {out, into}
+    ]
+    attendees.append({"emailAddress": {"address": into}, "type": "required"})
+    try:
+        await graph.update_event(w.token, w.organizer, row.event_id, {"attendees": attendees}, stats=stats)
+    except CalendarError as exc:
+        await undo()
+        await audit(
+            w.principal, w.tenant_id, operation, [out, into], f"error:{exc.code}", w.request_id, stats
+        )
+        raise
+    await audit(w.principal, w.tenant_id, operation, [out, into], "ok", w.request_id, stats)
+    return swapped
