@@ -431,6 +431,40 @@ ROUTES: list[Route] = [
 # fmt: on
 
 
+# ---- interviewer pools (issue 18: pool_views.py): my load, the owner's pool card and members ------
+async def my_load(c: Call) -> Any:
+    return (await c.service.pools.my_load(c.user, c.assertion, c.rid)).to_json()
+
+
+async def list_pools(c: Call) -> Any:
+    return {"pools": [p.to_json() for p in await c.service.pools.owned(c.user, c.assertion, c.rid)]}
+
+
+async def pool_card(c: Call) -> Any:
+    return (await c.service.pools.card(c.user, c.assertion, c.path_id(), c.rid)).to_json()
+
+
+async def pool_member(c: Call) -> Any:
+    req = contract.PoolMemberRequest.from_json(c.body)
+    return (await c.service.pools.change_member(c.user, c.assertion, c.path_id(), req, c.rid)).to_json()
+
+
+ROUTES.extend(
+    [
+        Route("GET", "/v1/me/load", None, my_load, "My interview load this week and next, per pool"),
+        Route("GET", "/v1/pools", None, list_pools, "The interviewer pools I own"),
+        Route("GET", "/v1/pools/{id}", None, pool_card, "A pool I own: members' load, caps, trainees"),
+        Route(
+            "POST",
+            "/v1/pools/{id}/members",
+            "pool_member",
+            pool_member,
+            "Add or remove a member of a pool I own, or set their caps",
+        ),
+    ]
+)
+
+
 def _endpoint(route: Route) -> Handler:
     """The aiohttp handler of ``route``: lock 1 (a user route), then lock 3 (a route with a
     schema), then the use case, which starts with lock 2."""

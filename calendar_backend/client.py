@@ -8,16 +8,20 @@ into the service's error tree (by stable `code`), so dialogs can handle `SlotTak
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 
 from calendar_backend import errors
 from calendar_backend.contract import (
     InterviewOut,
+    MyLoadOut,
     OfferOut,
     PersonCheckOut,
     PersonOut,
+    PoolCardOut,
+    PoolMemberRequest,
+    PoolSummaryOut,
     SlotsResult,
     format_time,
 )
@@ -314,6 +318,36 @@ class CalendarServiceClient:
     async def list_offers(self, token: str) -> list[OfferOut]:
         doc = await self._call("GET", "/offers", token)
         return [OfferOut.from_json(d) for d in doc.get("offers", [])]
+
+    # ---- interviewer pools (issue 18; PoolCalendarApi) -----------------------------------------
+    async def my_load(self, token: str) -> MyLoadOut:
+        return MyLoadOut.from_json(await self._call("GET", "/me/load", token))
+
+    async def list_pools(self, token: str) -> list[PoolSummaryOut]:
+        doc = await self._call("GET", "/pools", token)
+        return [PoolSummaryOut.from_json(d) for d in doc.get("pools", [])]
+
+    async def pool_card(self, token: str, pool_id: str) -> PoolCardOut:
+        return PoolCardOut.from_json(await self._call("GET", f"/pools/{_safe(pool_id)}", token))
+
+    async def change_pool_member(self, token: str, pool_id: str, change: PoolMemberRequest) -> PoolCardOut:
+        doc = await self._call("POST", f"/pools/{_safe(pool_id)}/members", token, change.to_json())
+        return PoolCardOut.from_json(doc)
+
+
+@runtime_checkable
+class PoolCalendarApi(Protocol):
+    """What the bot's pool commands need ("my load", "pools", "pool <name>"; issue 18)."""
+
+    async def my_load(self, token: str) -> MyLoadOut: ...
+
+    async def list_pools(self, token: str) -> list[PoolSummaryOut]: ...
+
+    async def pool_card(self, token: str, pool_id: str) -> PoolCardOut: ...
+
+    async def change_pool_member(
+        self, token: str, pool_id: str, change: PoolMemberRequest
+    ) -> PoolCardOut: ...
 
 
 def _safe(identifier: str) -> str:

@@ -566,3 +566,20 @@ class CandidateRequest:
     def from_json(doc: Mapping[str, Any]) -> CandidateRequest:
         """Parse a schema-valid body (``candidate_slots``, ``candidate_book``, ``candidate_change``)."""
         return CandidateRequest(doc["token"], doc.get("start"), doc.get("email", ""), doc.get("time_zone"))
+
+
+# ---- interviewer pools (issue 18: visibility and owner management; calendar_backend.pool_contract)
+from calendar_backend.pool_contract import (  # noqa: E402
+    MEMBER_ACTIONS as MEMBER_ACTIONS,
+)
+from calendar_backend.pool_contract import POOL_SCHEMAS  # noqa: E402
+from calendar_backend.pool_contract import MemberLoadOut as MemberLoadOut  # noqa: E402
+from calendar_backend.pool_contract import MyLoadOut as MyLoadOut  # noqa: E402
+from calendar_backend.pool_contract import PoolCardOut as PoolCardOut  # noqa: E402
+from calendar_backend.pool_contract import PoolLoadOut as PoolLoadOut  # noqa: E402
+from calendar_backend.pool_contract import PoolMemberRequest as PoolMemberRequest  # noqa: E402
+from calendar_backend.pool_contract import PoolSummaryOut as PoolSummaryOut  # noqa: E402
+from calendar_backend.pool_contract import TraineeProgressOut as TraineeProgressOut  # noqa: E402
+from calendar_backend.pool_contract import WeekLoadOut as WeekLoadOut  # noqa: E402
+
+SCHEMAS.update(POOL_SCHEMAS)

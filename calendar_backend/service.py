@@ -10,7 +10,8 @@ One module owns each capability; they talk to each other through public methods 
   event-write path);
 - `interviews.Interviews`: the manager's create / list / cancel / reschedule;
 - `offers.OfferService`: candidate links, the manager's side (create, list, revoke);
-- `candidate.CandidateLink`: the link holder's side (see, book, cancel, reschedule).
+- `candidate.CandidateLink`: the link holder's side (see, book, cancel, reschedule);
+- `pool_views.PoolViews`: interviewer pools seen from the bot (my load, the owner's pool card).
 
 `CalendarService` only builds and holds them (``tenancy``, ``directory``, ``search``, ``bookings``,
 ``interviews``, ``offers``, ``candidate``); the HTTP API (`app.py`) calls the use cases directly.
@@ -34,6 +35,7 @@ from calendar_backend.gate import MailboxGate
 from calendar_backend.graph import GraphClient
 from calendar_backend.interviews import Interviews, crash_point
 from calendar_backend.offers import OfferService
+from calendar_backend.pool_views import PoolViews
 from calendar_backend.search import SlotSearch
 from calendar_backend.settings import BackendSettings
 from calendar_backend.tenancy import Tenancy
@@ -71,3 +73,4 @@ class CalendarService:
         self.candidate = CandidateLink(
             settings, store, cipher, clock, self.tenancy, self.directory, self.search, self.bookings
         )
+        self.pools = PoolViews(store, self.tenancy, self.directory, graph, clock)  # issue 18
