@@ -168,6 +168,7 @@ def build_pool_list(flow: str, pools: Sequence[PoolSummaryView]) -> dict[str, ob
             plain(f"{p.name}{role}: {p.members} members, {p.trainees} in training", separator=True),
             action_set([build_pool_execute("Open", PoolAction(PoolVerb.OPEN, flow, pool_id=p.pool_id))]),
         ]
+    body.append(action_set([build_pool_execute("My load", PoolAction(PoolVerb.MY_LOAD, flow))]))
     return build_card(body, fallback_text="Your interviewer pools.")
 
 
