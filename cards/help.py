@@ -32,6 +32,12 @@ def build_help(flow: str) -> dict[str, object]:
             "loop or build one (sessions, people, order, breaks, days); I find whole-loop options, "
             "and book every session or none, with one Teams meeting for the loop."
         ),
+        note(
+            'Interviewer pools: type "my load" to see how many interviews you have this week and '
+            'next against your caps (and your training progress). Pool owners type "pools" or '
+            "\"pool Backend\" for the pool card: each member's load and caps, trainees' progress, "
+            "and buttons to change a member's caps or add and remove members."
+        ),
         note("Type **cancel** at any time to stop.", subtle=True),
         action_set(
             [
