@@ -5,6 +5,7 @@ from __future__ import annotations
 from cards.actions import CardAction, Verb, build_execute
 from cards.elements import action_set, build_card, heading, note
 from cards.loop_actions import LoopAction, LoopVerb, build_loop_execute
+from cards.pool_actions import PoolAction, PoolVerb, build_pool_execute
 
 __all__ = ["build_help"]
 
@@ -44,6 +45,7 @@ def build_help(flow: str) -> dict[str, object]:
                 build_execute("Schedule an interview", CardAction(Verb.SCHEDULE, flow), style="positive"),
                 build_execute("My interviews", CardAction(Verb.MY_INTERVIEWS, flow)),
                 build_loop_execute("Schedule a loop", LoopAction(LoopVerb.NEW, flow)),
+                build_pool_execute("My load", PoolAction(PoolVerb.MY_LOAD, flow)),
             ]
         ),
     ]

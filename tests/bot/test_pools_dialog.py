@@ -224,3 +224,8 @@ async def test_help_mentions_my_load_and_pools(adapter: TestAdapter) -> None:
 
 def _buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
     return actions_of(card)
+
+
+async def test_helps_my_load_button_shows_my_load(adapter: TestAdapter) -> None:
+    [card] = cards(await say(adapter, "help"))
+    assert heading(card_of(await press(adapter, card, "My load"))) == "My interview load"

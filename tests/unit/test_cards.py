@@ -35,6 +35,7 @@ from cards.error import build_error
 from cards.help import build_help
 from cards.local_time import format_duration, format_slot, zone_label
 from cards.loop_actions import is_loop_verb, parse_loop_action
+from cards.pool_actions import is_pool_verb, parse_pool_action
 from cards.my_interviews import (
     MAX_LISTED,
     build_cancel_question,
@@ -262,6 +263,11 @@ def test_cards_structure(name: str) -> None:
             loop = parse_loop_action(execute["data"])
             assert loop.to_data() == execute["data"]
             assert loop.flow == FLOW
+            continue
+        if is_pool_verb(execute["verb"]):  # a pool button (My load on help): cards.pool_actions parses it
+            pool = parse_pool_action(execute["data"])
+            assert pool.to_data() == execute["data"]
+            assert pool.flow == FLOW
             continue
         verb = Verb(str(execute["verb"]))
         data = execute["data"]
