@@ -35,7 +35,6 @@ from cards.error import build_error
 from cards.help import build_help
 from cards.local_time import format_duration, format_slot, zone_label
 from cards.loop_actions import is_loop_verb, parse_loop_action
-from cards.pool_actions import is_pool_verb, parse_pool_action
 from cards.my_interviews import (
     MAX_LISTED,
     build_cancel_question,
@@ -43,6 +42,7 @@ from cards.my_interviews import (
     build_private_interviews,
 )
 from cards.people_picker import build_people_picker
+from cards.pool_actions import is_pool_verb, parse_pool_action
 from cards.reconnect import build_reconnect
 from cards.slot_picker import PAGE_SIZE, build_slot_picker
 from cards.views import (
