@@ -153,7 +153,14 @@ def build_my_load(flow: str, view: MyLoadView) -> dict[str, object]:
     if view.training:
         body.append(plain("Training", weight="Bolder", separator=True))
         body.append(field_rows([(t.pool or "Pool", _progress(t)) for t in view.training]))
-    body.append(action_set([build_pool_execute("Refresh", PoolAction(PoolVerb.MY_LOAD, flow))]))
+    body.append(
+        action_set(
+            [
+                build_pool_execute("Refresh", PoolAction(PoolVerb.MY_LOAD, flow)),
+                build_pool_execute("Pools I own", PoolAction(PoolVerb.LIST, flow)),
+            ]
+        )
+    )
     return build_card(body, fallback_text="Your interview load this week and next.")
 
 

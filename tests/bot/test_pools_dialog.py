@@ -229,3 +229,12 @@ def _buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
 async def test_helps_my_load_button_shows_my_load(adapter: TestAdapter) -> None:
     [card] = cards(await say(adapter, "help"))
     assert heading(card_of(await press(adapter, card, "My load"))) == "My interview load"
+
+
+async def test_my_load_links_to_the_pools_i_own(adapter: TestAdapter, fake: FakeCalendarService) -> None:
+    [card] = cards(await say(adapter, "my load"))
+    assert heading(card_of(await press(adapter, card, "Pools I own"))) == "Interviewer pool"
+    fake.pools.clear()
+    empty = card_of(await press(adapter, card, "Pools I own"))
+    assert heading(empty) == "Your interviewer pools"
+    assert heading(card_of(await press(adapter, empty, "My load"))) == "My interview load"
