@@ -26,7 +26,7 @@ from dialogs.edits import EditField
 from dialogs.loop_actions import handle_loop_action
 from dialogs.main_dialog import MainDialog
 from dialogs.panel import picked_people_text
-from dialogs.pools import handle_pool_action
+from dialogs.pools import PRIVATE, handle_pool_action
 from dialogs.services import (
     CARD_CONTENT_TYPE,
     DialogServices,
@@ -228,6 +228,9 @@ class OpenSlotBot(TeamsActivityHandler):
         except ValueError:
             await context.send_activity('I didn\'t understand that button. Type "help".')
             return
+        if is_shared(context):
+            await context.send_activity(PRIVATE)
+            return
         await context.send_activity(card_activity(await handle_pool_action(context, self._services, action)))
 
     async def _answer_pool_press(
@@ -237,6 +240,8 @@ class OpenSlotBot(TeamsActivityHandler):
             action = parse_pool_action(raw)
         except ValueError:
             return _error_response(400, "This card action is not valid.")
+        if is_shared(context):  # loads and pools are private: the pressed card stays as it is
+            return message_response(PRIVATE)
         try:
             card = await handle_pool_action(context, self._services, action)
         except Exception as err:  # the press still gets its answer, not invoke 501

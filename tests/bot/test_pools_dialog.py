@@ -211,8 +211,12 @@ async def test_loads_and_pools_stay_private_in_a_group_chat(
         from_property=ChannelAccount(id="29:alex", name="Alex Wilber"),
         conversation=ConversationAccount(id="19:group@thread.v2", conversation_type="groupChat"),
     )
-    answer = card_of(await say(adapter, group_press))
-    assert "private" in text_of(answer)
+    body = invoke_body(await say(adapter, group_press))  # the pressed card stays as it is
+    assert (body["statusCode"], body["type"]) == (200, "application/vnd.microsoft.activity.message")
+    assert "private" in body["value"]
+    submitted = await say(adapter, _group(value=data))
+    assert "private" in texts(submitted)
+    assert cards(submitted) == []
     assert fake.pool_changes == []
 
 
