@@ -484,6 +484,26 @@ async def apply_drift(c: Call) -> Any:
 
 
 _PUBLIC, _LINK = Auth.NONE, Auth.CAPABILITY
+
+
+# ---- interviewer pools (issue 18: pool_views.py): my load, the owner's pool card and members ------
+async def my_load(c: Call) -> Any:
+    return (await c.service.pools.my_load(c.user, c.assertion, c.rid)).to_json()
+
+
+async def list_pools(c: Call) -> Any:
+    return {"pools": [p.to_json() for p in await c.service.pools.owned(c.user, c.assertion, c.rid)]}
+
+
+async def pool_card(c: Call) -> Any:
+    return (await c.service.pools.card(c.user, c.assertion, c.path_id(), c.rid)).to_json()
+
+
+async def pool_member(c: Call) -> Any:
+    req = contract.PoolMemberRequest.from_json(c.body)
+    return (await c.service.pools.change_member(c.user, c.assertion, c.path_id(), req, c.rid)).to_json()
+
+
 # fmt: off
 ROUTES: list[Route] = [
     Route("GET", "/v1/health", None, health, "Liveness", _PUBLIC),
@@ -526,6 +546,11 @@ ROUTES: list[Route] = [
           Auth.NOTIFICATION, 202),
     Route("GET", "/v1/watch/drift", None, list_drift, "My open drift items with their repairs"),
     Route("POST", "/v1/watch/drift/{id}/apply", "apply_repair", apply_drift, "Apply one repair"),
+    Route("GET", "/v1/me/load", None, my_load, "My interview load this week and next, per pool"),
+    Route("GET", "/v1/pools", None, list_pools, "The interviewer pools I own"),
+    Route("GET", "/v1/pools/{id}", None, pool_card, "A pool I own: members' load, caps, trainees"),
+    Route("POST", "/v1/pools/{id}/members", "pool_member", pool_member,
+          "Add or remove a member of a pool I own, or set their caps"),
 ]
 # fmt: on
 

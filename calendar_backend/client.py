@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import aiohttp
@@ -22,9 +22,13 @@ from calendar_backend.contract import (
     LoopSearchOut,
     LoopSessionOut,
     LoopTemplateOut,
+    MyLoadOut,
     OfferOut,
     PersonCheckOut,
     PersonOut,
+    PoolCardOut,
+    PoolMemberRequest,
+    PoolSummaryOut,
     SlotsResult,
     format_time,
 )
@@ -426,6 +430,36 @@ class CalendarServiceClient:
         if candidate_time_zone:
             body["candidate_time_zone"] = candidate_time_zone
         return LoopSearchOut.from_json(await self._call("POST", "/loops/search", token, body))
+
+    # ---- interviewer pools (issue 18; PoolCalendarApi) -----------------------------------------
+    async def my_load(self, token: str) -> MyLoadOut:
+        return MyLoadOut.from_json(await self._call("GET", "/me/load", token))
+
+    async def list_pools(self, token: str) -> list[PoolSummaryOut]:
+        doc = await self._call("GET", "/pools", token)
+        return [PoolSummaryOut.from_json(d) for d in doc.get("pools", [])]
+
+    async def pool_card(self, token: str, pool_id: str) -> PoolCardOut:
+        return PoolCardOut.from_json(await self._call("GET", f"/pools/{_safe(pool_id)}", token))
+
+    async def change_pool_member(self, token: str, pool_id: str, change: PoolMemberRequest) -> PoolCardOut:
+        doc = await self._call("POST", f"/pools/{_safe(pool_id)}/members", token, change.to_json())
+        return PoolCardOut.from_json(doc)
+
+
+@runtime_checkable
+class PoolCalendarApi(Protocol):
+    """What the bot's pool commands need ("my load", "pools", "pool <name>"; issue 18)."""
+
+    async def my_load(self, token: str) -> MyLoadOut: ...
+
+    async def list_pools(self, token: str) -> list[PoolSummaryOut]: ...
+
+    async def pool_card(self, token: str, pool_id: str) -> PoolCardOut: ...
+
+    async def change_pool_member(
+        self, token: str, pool_id: str, change: PoolMemberRequest
+    ) -> PoolCardOut: ...
 
 
 def _session_json(s: LoopSessionOut) -> dict[str, Any]:

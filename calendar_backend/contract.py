@@ -527,3 +527,19 @@ class CandidateRequest:
 
 # ---- the loop API (issue 17): templates and search, in `contract_loops` -----------------------
 SCHEMAS |= LOOP_SCHEMAS
+
+# ---- interviewer pools (issue 18: visibility and owner management; calendar_backend.pool_contract)
+from calendar_backend.pool_contract import (  # noqa: E402
+    MEMBER_ACTIONS as MEMBER_ACTIONS,
+)
+from calendar_backend.pool_contract import POOL_SCHEMAS  # noqa: E402
+from calendar_backend.pool_contract import MemberLoadOut as MemberLoadOut  # noqa: E402
+from calendar_backend.pool_contract import MyLoadOut as MyLoadOut  # noqa: E402
+from calendar_backend.pool_contract import PoolCardOut as PoolCardOut  # noqa: E402
+from calendar_backend.pool_contract import PoolLoadOut as PoolLoadOut  # noqa: E402
+from calendar_backend.pool_contract import PoolMemberRequest as PoolMemberRequest  # noqa: E402
+from calendar_backend.pool_contract import PoolSummaryOut as PoolSummaryOut  # noqa: E402
+from calendar_backend.pool_contract import TraineeProgressOut as TraineeProgressOut  # noqa: E402
+from calendar_backend.pool_contract import WeekLoadOut as WeekLoadOut  # noqa: E402
+
+SCHEMAS.update(POOL_SCHEMAS)

@@ -16,6 +16,7 @@ One module owns each capability; they talk to each other through public methods 
   loop search (issue 17).
 - `watch.Watcher` (``watch``): the drift watcher (subscriptions, notifications, sweeps) and
   `watch_repairs.RepairPlanner` (``repairs``): its repairs, computed and applied.
+- `pool_views.PoolViews`: interviewer pools seen from the bot (my load, the owner's pool card).
 
 `CalendarService` only builds and holds them (``tenancy``, ``directory``, ``search``, ``bookings``,
 ``interviews``, ``loops``, ``offers``, ``candidate``, ``loop_templates``, ``loops_search``); the HTTP API
@@ -42,6 +43,7 @@ from calendar_backend.interviews import Interviews, crash_point
 from calendar_backend.loop_booking import LoopBookings
 from calendar_backend.loop_search import LoopSearch, LoopTemplates
 from calendar_backend.offers import OfferService
+from calendar_backend.pool_views import PoolViews
 from calendar_backend.search import SlotSearch
 from calendar_backend.settings import BackendSettings
 from calendar_backend.tenancy import Tenancy
@@ -95,3 +97,4 @@ class CalendarService:
             sweep_every=timedelta(seconds=settings.watch_sweep_s),
         )
         self.watch = Watcher(store, cipher, tokens, graph, self.gate, rules, clock, watch, self.repairs)
+        self.pools = PoolViews(store, self.tenancy, self.directory, graph, clock)  # issue 18

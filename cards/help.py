@@ -5,6 +5,7 @@ from __future__ import annotations
 from cards.actions import CardAction, Verb, build_execute
 from cards.elements import action_set, build_card, heading, note
 from cards.loop_actions import LoopAction, LoopVerb, build_loop_execute
+from cards.pool_actions import PoolAction, PoolVerb, build_pool_execute
 
 __all__ = ["build_help"]
 
@@ -32,12 +33,19 @@ def build_help(flow: str) -> dict[str, object]:
             "loop or build one (sessions, people, order, breaks, days); I find whole-loop options, "
             "and book every session or none, with one Teams meeting for the loop."
         ),
+        note(
+            'Interviewer pools: type "my load" to see how many interviews you have this week and '
+            'next against your caps (and your training progress). Pool owners type "pools" or '
+            "\"pool Backend\" for the pool card: each member's load and caps, trainees' progress, "
+            "and buttons to change a member's caps or add and remove members."
+        ),
         note("Type **cancel** at any time to stop.", subtle=True),
         action_set(
             [
                 build_execute("Schedule an interview", CardAction(Verb.SCHEDULE, flow), style="positive"),
                 build_execute("My interviews", CardAction(Verb.MY_INTERVIEWS, flow)),
                 build_loop_execute("Schedule a loop", LoopAction(LoopVerb.NEW, flow)),
+                build_pool_execute("My load", PoolAction(PoolVerb.MY_LOAD, flow)),
             ]
         ),
     ]

@@ -1,4 +1,5 @@
-"""MainDialog: sign in, then route "schedule" / "my interviews" / "help" / "sign out" / "disconnect".
+"""MainDialog: sign in, then route "schedule" / "my interviews" / "help" / "sign out" / "disconnect"
+(and the pool commands "my load" / "pools" / "pool <name>": ``dialogs.pools``).
 
 Interruptions: "cancel" and "help" work at every step of every child dialog, and so do the global
 commands ``GLOBAL_WORDS`` and "schedule ...": the question is dropped and the command runs.
@@ -28,6 +29,7 @@ from dialogs import dates, parse
 from dialogs.edits import EditField, apply_typed_edit, clear_field, editable, parse_typed_edit
 from dialogs.loop_state import LoopDraft, load_loop
 from dialogs.my_interviews import interview_views
+from dialogs.pools import is_pool_command, pool_command
 from dialogs.schedule_interview import ScheduleInterviewDialog
 from dialogs.schedule_loop import ScheduleLoopDialog
 from dialogs.services import DialogServices, card_activity, is_shared, mailbox_zone, manager_zone
@@ -161,14 +163,27 @@ class MainDialog(ComponentDialog):
             await step.context.send_activity(SIGNED_OUT)
         elif command == "disconnect":
             await self._disconnect(step)
-        elif command in {"sign in", "signin", "login"}:
-            await step.context.send_activity("You are signed in.")
+        elif command in {"sign in", "signin", "login"} or is_pool_command(command):
+            await self._signed_in_command(step, command)
         else:
             edited = await self._typed_edit(step, text)
             if edited is not None:
                 return edited
             await step.context.send_activity(card_activity(build_help(new_flow_id())))
         return await step.end_dialog(None)
+
+    async def _signed_in_command(self, step: WaterfallStepContext, command: str) -> None:
+        """ "sign in" (already done), or a pool command: "my load", "pools", "pool <name>"."""
+        if not is_pool_command(command):
+            await step.context.send_activity("You are signed in.")
+            return
+        token = getattr(step.result, "token", None) or await fetch_user_token(
+            step.context, self._services.connection
+        )
+        if token is None:
+            await step.context.send_activity("Please sign in again.")
+            return
+        await pool_command(step.context, self._services, command, token)
 
     async def _edit_from_button(self, step: WaterfallStepContext) -> DialogTurnResult:
         draft = await self._services.load_flow(step.context, str(step.values["flow"]))

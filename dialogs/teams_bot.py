@@ -19,12 +19,14 @@ from botbuilder.schema import (
 from cards.actions import CardAction, Verb, parse_action
 from cards.error import build_error
 from cards.loop_actions import LoopAction, is_loop_verb, parse_loop_action
+from cards.pool_actions import is_pool_verb, parse_pool_action
 from cards.welcome import build_welcome
 from dialogs.card_actions import handle_card_action, my_interviews_card
 from dialogs.edits import EditField
 from dialogs.loop_actions import handle_loop_action
 from dialogs.main_dialog import MainDialog
 from dialogs.panel import picked_people_text
+from dialogs.pools import PRIVATE, handle_pool_action
 from dialogs.services import (
     CARD_CONTENT_TYPE,
     DialogServices,
@@ -109,6 +111,13 @@ def _error_response(status: int, message: str) -> AdaptiveCardInvokeResponse:
     )
 
 
+def _pool_press(raw: dict[str, Any]) -> bool:
+    """True for an ``adaptiveCard/action`` invoke value (or data) of a pool card button."""
+    action = raw.get("action")
+    data = action.get("data") if isinstance(action, dict) else raw
+    return isinstance(data, dict) and is_pool_verb(data.get("verb"))
+
+
 def _loop_press(raw: dict[str, Any]) -> bool:
     """True for an ``adaptiveCard/action`` invoke value (or data) of a loop card button."""
     action = raw.get("action")
@@ -184,6 +193,9 @@ class OpenSlotBot(TeamsActivityHandler):
         if is_loop_verb(value.get("verb")):
             await self._on_loop_submit(context, value)
             return
+        if is_pool_verb(value.get("verb")):
+            await self._on_pool_submit(context, value)
+            return
         try:
             action = parse_action(value)
         except ValueError:
@@ -210,6 +222,33 @@ class OpenSlotBot(TeamsActivityHandler):
         else:
             await context.send_activity(card_activity(card))
 
+    async def _on_pool_submit(self, context: TurnContext, value: dict[str, Any]) -> None:
+        try:
+            action = parse_pool_action(value)
+        except ValueError:
+            await context.send_activity('I didn\'t understand that button. Type "help".')
+            return
+        if is_shared(context):
+            await context.send_activity(PRIVATE)
+            return
+        await context.send_activity(card_activity(await handle_pool_action(context, self._services, action)))
+
+    async def _answer_pool_press(
+        self, context: TurnContext, raw: dict[str, Any]
+    ) -> AdaptiveCardInvokeResponse:
+        try:
+            action = parse_pool_action(raw)
+        except ValueError:
+            return _error_response(400, "This card action is not valid.")
+        if is_shared(context):  # loads and pools are private: the pressed card stays as it is
+            return message_response(PRIVATE)
+        try:
+            card = await handle_pool_action(context, self._services, action)
+        except Exception as err:  # the press still gets its answer, not invoke 501
+            log_turn_failure(LOG, context, err)
+            card = build_error(action.flow, "Sorry, something went wrong. Please try again.")
+        return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
+
     async def _answer_loop_press(
         self, context: TurnContext, raw: dict[str, Any]
     ) -> AdaptiveCardInvokeResponse:
@@ -235,6 +274,8 @@ class OpenSlotBot(TeamsActivityHandler):
         raw = turn_context.activity.value
         if isinstance(raw, dict) and _loop_press(raw):
             return await self._answer_loop_press(turn_context, raw)
+        if isinstance(raw, dict) and _pool_press(raw):
+            return await self._answer_pool_press(turn_context, raw)
         try:
             action: CardAction = parse_action(raw if isinstance(raw, dict) else {})
         except ValueError:

@@ -4,7 +4,7 @@ SQLite file, and a TestAdapter harness around the real OpenSlotBot."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,17 @@ from calendar_backend.client import CalendarServiceApi
 from calendar_backend.contract import (
     BlockerOut,
     InterviewOut,
+    MemberLoadOut,
+    MyLoadOut,
     OfferOut,
     PersonCheckOut,
     PersonOut,
+    PoolCardOut,
+    PoolMemberRequest,
+    PoolSummaryOut,
     SlotOut,
     SlotsResult,
+    WeekLoadOut,
 )
 from calendar_backend.storage import create_engine as migrating_engine
 from calendar_backend.storage import migrate
@@ -67,6 +73,9 @@ class FakeCalendarService(CalendarServiceApi):
     mailbox_zone: str | None = None
     create_requests: list[dict[str, Any]] = field(default_factory=list)
     disconnected: bool = False
+    pools: dict[str, PoolCardOut] = field(default_factory=dict)  # the pools Alex owns, by id
+    load: MyLoadOut = field(default_factory=lambda: MyLoadOut("alexw@contoso.example", (), ()))
+    pool_changes: list[tuple[str, PoolMemberRequest]] = field(default_factory=list)
 
     def _check(self, token: str, op: str) -> None:
         self.calls.append(op)
@@ -291,6 +300,53 @@ class FakeCalendarService(CalendarServiceApi):
 
     async def reschedule_loop(self, token: str, loop_id: str, sessions: Any) -> Any:
         raise errors.NotFoundError()
+
+    # ---- interviewer pools (PoolCalendarApi) ----------------------------------------------------
+    async def my_load(self, token: str) -> MyLoadOut:
+        self._check(token, "my_load")
+        return self.load
+
+    async def list_pools(self, token: str) -> list[PoolSummaryOut]:
+        self._check(token, "list_pools")
+        return [
+            PoolSummaryOut(p.id, p.name, p.role, len(p.members), len(p.trainees)) for p in self.pools.values()
+        ]
+
+    async def pool_card(self, token: str, pool_id: str) -> PoolCardOut:
+        self._check(token, "pool_card")
+        if pool_id not in self.pools:
+            raise errors.NotFoundError("No pool of yours has that id.")
+        return self.pools[pool_id]
+
+    async def change_pool_member(self, token: str, pool_id: str, change: PoolMemberRequest) -> PoolCardOut:
+        card = await self.pool_card(token, pool_id)
+        self.pool_changes.append((pool_id, change))
+        members = {m.address: m for m in card.members}
+        if (change.action == "add") == (change.member in members):
+            raise errors.ConflictError(f"{change.member} is already a member of this pool.")
+        if change.action == "add":
+            week = WeekLoadOut(NOW.date(), 0)
+            members[change.member] = MemberLoadOut(
+                change.member,
+                change.zone or "UTC",
+                0,
+                card.default_weekly_cap,
+                card.default_daily_cap,
+                week,
+                week,
+            )
+        elif change.action == "remove":
+            del members[change.member]
+        else:
+            m = members[change.member]
+            members[change.member] = replace(
+                m,
+                weekly_cap=card.default_weekly_cap if change.weekly_cap is None else change.weekly_cap,
+                daily_cap=card.default_daily_cap if change.daily_cap is None else change.daily_cap,
+                own_caps=change.weekly_cap is not None or change.daily_cap is not None,
+            )
+        self.pools[pool_id] = replace(card, members=tuple(members[a] for a in sorted(members)))
+        return self.pools[pool_id]
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from sqlalchemy import text
 
 from calendar_backend import storage
 from calendar_backend.app import ROUTES
+from calendar_backend.pools import Member, Pool
 from calendar_backend.recovery import Reconciler
 from calendar_backend.runtime import build_clients
 from calendar_backend.sealing import tenant_credential_aad
@@ -248,6 +249,37 @@ async def setup_drift_list(stack: Stack) -> Call:
 
 async def setup_drift_apply(stack: Stack) -> Call:
     return Call(f"/v1/watch/drift/{await _drift_item(stack)}/apply", {"repair": "time-1"}, stack.token())
+
+
+async def _alex_pool(stack: Stack, *members: str) -> str:
+    """A pool owned by Alex (issue 18), with ``members``."""
+    async with stack.runtime.store.transaction() as tx:
+        pool_id = await storage.create_pool(
+            tx,
+            stack.devtenant.tenant_id,
+            Pool(f"Backend {uuid.uuid4().hex[:6]}", members=tuple(Member(m) for m in members)),
+            owner=ALEX,
+        )
+    assert pool_id is not None
+    return pool_id
+
+
+async def setup_my_load(stack: Stack) -> Call:
+    return Call("/v1/me/load", {}, stack.token(), method="GET")
+
+
+async def setup_pools(stack: Stack) -> Call:
+    await _alex_pool(stack, MEGAN)
+    return Call("/v1/pools", {}, stack.token(), method="GET")
+
+
+async def setup_pool_card(stack: Stack) -> Call:
+    return Call(f"/v1/pools/{await _alex_pool(stack, MEGAN)}", {}, stack.token(), method="GET")
+
+
+async def setup_pool_member(stack: Stack) -> Call:
+    pool_id = await _alex_pool(stack)
+    return Call(f"/v1/pools/{pool_id}/members", {"action": "add", "member": MEGAN}, stack.token())
 
 
 # ---- rules --------------------------------------------------------------------------------------------
@@ -606,6 +638,34 @@ MATRIX: dict[tuple[str, str], Operation] = {
         },
     ),
 }
+
+POOL_READ = {
+    **USER_LOCKS,
+    "payload": NotApplicable("a GET has no body"),
+    "allow_list": NotApplicable("reads OpenSlot's own pool rows and the caller's own /me, no calendar"),
+    "delegated": OWN_MAILBOX,
+    "room": NO_ROOMS,
+    "archived_person": NotApplicable("reads OpenSlot's own pool rows, no member's mailbox"),
+}
+MATRIX.update(
+    {
+        ("GET", "/v1/me/load"): Operation(setup_my_load, POOL_READ),
+        ("GET", "/v1/pools"): Operation(setup_pools, POOL_READ),
+        ("GET", "/v1/pools/{id}"): Operation(setup_pool_card, POOL_READ),
+        ("POST", "/v1/pools/{id}/members"): Operation(
+            setup_pool_member,
+            {
+                **USER_LOCKS,
+                "allow_list": Refused(403, "forbidden", "denied:not_allowed"),
+                "delegated": NotApplicable(
+                    "adding a member reads no calendar (only their mailbox zone, app-only, after the gate)"
+                ),
+                "room": NO_ROOMS,
+                "archived_person": LEFT,
+            },
+        ),
+    }
+)
 
 TOUCHES_NO_MAILBOX = {
     ("GET", "/v1/health"): "liveness only",

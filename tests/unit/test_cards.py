@@ -42,6 +42,7 @@ from cards.my_interviews import (
     build_private_interviews,
 )
 from cards.people_picker import build_people_picker
+from cards.pool_actions import is_pool_verb, parse_pool_action
 from cards.reconnect import build_reconnect
 from cards.slot_picker import PAGE_SIZE, build_slot_picker
 from cards.views import (
@@ -262,6 +263,11 @@ def test_cards_structure(name: str) -> None:
             loop = parse_loop_action(execute["data"])
             assert loop.to_data() == execute["data"]
             assert loop.flow == FLOW
+            continue
+        if is_pool_verb(execute["verb"]):  # a pool button (My load on help): cards.pool_actions parses it
+            pool = parse_pool_action(execute["data"])
+            assert pool.to_data() == execute["data"]
+            assert pool.flow == FLOW
             continue
         verb = Verb(str(execute["verb"]))
         data = execute["data"]
