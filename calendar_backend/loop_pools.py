@@ -89,6 +89,14 @@ async def load_pools(
             problems.append(f'Session {index + 1} "{title}": there is no interviewer pool named "{name}"')
             continue
         records[name] = record
+    for index, (name, count) in sorted(needs.items()):
+        fixed = set(template.sessions[index].interviewers)
+        size = (
+            sum(1 for m in records[name].pool.members if m.address not in fixed) if name in records else count
+        )
+        if size < count:
+            where = f'Session {index + 1} "{template.sessions[index].title}"'
+            problems.append(f'{where}: the pool "{name}" has only {size} members to draw {count} from')
     if problems:
         raise InvalidTemplateError(tuple(problems))
     lo, hi = window.start - LOAD_MARGIN, window.end + LOAD_MARGIN

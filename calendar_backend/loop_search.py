@@ -377,7 +377,7 @@ def _unseated(e: Explanation, template: LoopTemplate) -> Explanation:
             mailboxes.append(m)
             continue
         name, count = pooled(template)[index]
-        text = text.replace(m, f'pool "{name}" (fewer than {count} of its members free together)')
+        text = text.replace(m, f'{count} of the pool "{name}"')
     return Explanation(e.reason, e.session, tuple(mailboxes), text, e.suggestions)
 
 

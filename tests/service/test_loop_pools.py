@@ -88,6 +88,19 @@ async def test_an_unknown_pool_is_named(stack: Stack) -> None:
     assert 'no interviewer pool named "Nope"' in str(doc)
 
 
+async def test_a_pool_too_small_or_too_busy_is_explained(stack: Stack) -> None:
+    await make_pool(stack)
+    status, doc = await search(stack, pooled_template(count=5))
+    assert status == 400, doc
+    assert 'the pool "Backend" has only 4 members to draw 5 from' in str(doc)
+    status, doc = await search(stack, pooled_template(count=4))
+    assert status == 200, doc
+    texts = " ".join(e["text"] for e in doc["explanations"])
+    if not doc["options"]:
+        assert "Backend" in texts, doc
+        assert "pool.invalid" not in str(doc)
+
+
 async def test_search_names_who_was_picked_and_booking_draws_them(stack: Stack) -> None:
     await make_pool(stack, trainee=True)
     template = pooled_template()
