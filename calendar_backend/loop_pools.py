@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -33,11 +33,11 @@ from calendar_backend import storage
 from calendar_backend.errors import CapReachedError, InvalidTemplateError, ValidationError
 from calendar_backend.loop_templates import MAX_INTERVIEWERS, LoopTemplate
 from calendar_backend.loops import LoopSchedule, LoopSpec
-from calendar_backend.pools import MemberLoad
+from calendar_backend.pools import Member, MemberLoad, Pool, day_bounds, week_bounds
 from calendar_backend.pools_booking import reserve_from_pool
 from calendar_backend.pools_selection import DEFAULT_WINDOW, CapOverride, SessionNeed, select_for_sessions
 from calendar_backend.pools_training import pick_trainees
-from calendar_backend.slots import Interval
+from calendar_backend.slots import Interval, subtract
 
 SEAT_DOMAIN: Final = "pool.invalid"
 _DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -143,15 +143,42 @@ def seat_spec(spec: LoopSpec, template: LoopTemplate) -> LoopSpec:
     return replace(spec, sessions=sessions)
 
 
+def under_cap(
+    free: Sequence[Interval], pool: Pool, member: Member, load: MemberLoad | None
+) -> tuple[Interval, ...]:
+    """``free`` without the member's local days and weeks already at their daily / weekly cap
+    (the load as read; the loop's own other sessions are checked by `assign`)."""
+    if load is None or not free:
+        return tuple(free)
+    full: list[Interval] = []
+    for week, n in load.weeks.items():
+        if n >= pool.weekly_cap(member):
+            full.append(Interval(*week_bounds(_noon(week, member.zone), member.zone, member.week_start)))
+    for day, n in load.days.items():
+        if n >= pool.daily_cap(member):
+            full.append(Interval(*day_bounds(_noon(day, member.zone), member.zone)))
+    return subtract(free, full) if full else tuple(free)
+
+
+def _noon(day: date, zone: str) -> datetime:
+    return datetime.combine(day, time(12), tzinfo=ZoneInfo(zone))
+
+
 def seat_free_time(
     free: Mapping[str, Sequence[Interval]], template: LoopTemplate, data: PoolData
 ) -> dict[str, tuple[Interval, ...]]:
-    """The seat mailboxes' free time, for the loop engine."""
+    """The seat mailboxes' free time, for the loop engine: where ``count`` members are free and
+    not yet at a cap that day or week (`under_cap`)."""
     out = {}
     for index, (name, count) in pooled(template).items():
         fixed = set(template.sessions[index].interviewers)
-        members = [m.address for m in data.records[name].pool.members if m.address not in fixed]
-        out[seat_mailbox(index)] = seat_free(free, members, count)
+        pool = data.records[name].pool
+        usable = {
+            m.address: under_cap(free.get(m.address, ()), pool, m, data.loads.get(m.address))
+            for m in pool.members
+            if m.address not in fixed
+        }
+        out[seat_mailbox(index)] = seat_free(usable, list(usable), count)
     return out
 
 

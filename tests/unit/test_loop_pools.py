@@ -16,10 +16,11 @@ from calendar_backend.loop_pools import (
     seat_free,
     seat_mailbox,
     shortfall_text,
+    under_cap,
 )
 from calendar_backend.loop_templates import parse_template, to_json
 from calendar_backend.loops import LoopSchedule, Placement
-from calendar_backend.pools import Member, Pool, load_of
+from calendar_backend.pools import Member, Pool, day_bounds, load_of, week_bounds
 from calendar_backend.pools_training import Trainee
 from calendar_backend.slots import Interval
 from calendar_backend.storage import PoolRecord
@@ -111,3 +112,22 @@ def test_booking_picks_go_on_the_panel_and_are_checked() -> None:
     for wrong in ({1: ((A,), ())}, {1: ((A, A), ())}, {0: ((A,), ()), 1: ((A, B), ())}):
         with pytest.raises(ValidationError):
             effective_template(TEMPLATE, wrong)
+
+
+def test_seats_leave_out_the_days_and_weeks_a_member_is_at_a_cap() -> None:
+    pool = Pool("Backend", "backend", 2, 1, (Member(A, "America/Los_Angeles"), Member(B)))
+    west = pool.members[0]
+    free = (Interval(T0 - 48 * H, T0 + 24 * 9 * H),)
+    # one session on Tuesday (Los Angeles): that local day is at the daily cap of 1
+    load = load_of(A, west.zone, 0, [T0 + 8 * H])
+    kept = under_cap(free, pool, west, load)
+    day_lo, day_hi = day_bounds(T0 + 8 * H, west.zone)
+    assert not any(i.start < day_hi and day_lo < i.end for i in kept)
+    assert any(i.start <= day_lo - H for i in kept)
+    # two sessions that week: the whole local week is at the weekly cap of 2
+    load = load_of(A, west.zone, 0, [T0 + 8 * H, T0 + 32 * H])
+    week_lo, week_hi = week_bounds(T0 + 8 * H, west.zone, 0)
+    kept = under_cap(free, pool, west, load)
+    assert not any(i.start < week_hi and week_lo < i.end for i in kept)
+    assert any(i.end > week_hi for i in kept)
+    assert under_cap(free, pool, pool.members[1], None) == free
