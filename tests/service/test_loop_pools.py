@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import text
 
 from calendar_backend import storage
+from calendar_backend.client import CalendarServiceClient
 from calendar_backend.contract import LoopSearchOut, format_time
 from calendar_backend.pools import Member, Pool
 from calendar_backend.pools_training import Trainee
@@ -203,3 +205,28 @@ async def test_a_pooled_session_needs_its_count_of_members(stack: Stack) -> None
     status, refused = await stack.post("/v1/loops", book_body(template, short, "n-1"), stack.token())
     assert status == 400, refused
     assert "pool members" in refused["message"]
+
+
+async def test_the_bots_client_books_the_option_it_was_offered(stack: Stack) -> None:
+    await make_pool(stack)
+    template = pooled_template()
+    start, end = next_week(datetime.now(UTC))
+    base = str(stack.client.make_url("/")).rstrip("/")
+    async with aiohttp.ClientSession() as session:
+        client = CalendarServiceClient(base, session)
+        found = await client.search_loops(stack.token(), template=template, start=start, end=end, limit=2)
+        option = found.options[0]
+        pooled = next(s for s in option.sessions if s.pool is not None)
+        assert pooled.pool == "Backend"
+        assert len(pooled.pool_members) == 2
+        loop = await client.book_loop(
+            stack.token(),
+            template=template,
+            sessions=list(option.sessions),
+            candidate_name="Dana Smith",
+            candidate_email="dana.smith@example.com",
+            candidate_time_zone=None,
+            transaction_id="client-pool-1",
+        )
+    assert loop.status == "confirmed"
+    assert next(s for s in loop.sessions if s.index == pooled.index).interviewers == pooled.interviewers
