@@ -21,11 +21,18 @@ of 15-60 minutes placed at random over the ``HORIZON_DAYS`` calendar horizon; th
   mailbox zone, free time, the loop engine and the audit row. The floor is one direct
   ``getSchedule`` round trip for the same mailboxes, sampled alternately.
 
+*pooled* (issue 18): the same loop with each session's panel "2 from a pool of ``POOL_SIZE``" (four
+pools of 10 further people over the same 3 zones, their own ``EVENTS_PER_MAILBOX`` busy events each,
+a few interviews already booked for some members): the search reads the pools and loads, every
+member through the gate and the one availability read (48 mailboxes), the engine with the seats,
+then picks members on the top candidates (`calendar_backend.loop_pools`).
+
 Last line: ``loops p95_ms=<end-to-end p95> options=<k found> floor_ratio=<median wall / median floor>``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import ssl
@@ -40,7 +47,8 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from bench.stack import ORGANIZER, SAMPLE, calendar_service, start_devtenant
+from bench.stack import ORGANIZER, SAMPLE, calendar_runtime, start_devtenant
+from calendar_backend import storage
 from calendar_backend.availability import (
     BusyBlock,
     BusyRules,
@@ -52,6 +60,8 @@ from calendar_backend.availability import (
 )
 from calendar_backend.graph import schedule_body
 from calendar_backend.loops import LoopResult, LoopSpec, Session, find_loops
+from calendar_backend.pools import Member, Pool
+from calendar_backend.runtime import Runtime
 from calendar_backend.slots import Interval
 from devtenant.tenant import tenant_from_dict
 
@@ -67,6 +77,17 @@ WINDOW = Interval(HORIZON_START + timedelta(days=7), HORIZON_START + timedelta(d
 PEOPLE = tuple(f"loop{i}@contoso.example" for i in range(6))
 ROOMS = ("loopa@contoso.example", "loopb@contoso.example")
 RULES = BusyRules()
+POOL_SIZE = 10
+POOL_NAMES = tuple(f"Bench pool {k}" for k in range(4))
+POOLS = {
+    name: tuple(f"pool{k}m{i}@contoso.example" for i in range(POOL_SIZE)) for k, name in enumerate(POOL_NAMES)
+}
+POOL_PEOPLE = tuple(a for members in POOLS.values() for a in members)
+
+
+def pool_zone(address: str) -> str:
+    """A pool member's zone (round-robin over ``ZONES``)."""
+    return ZONES[POOL_PEOPLE.index(address) % len(ZONES)]
 
 
 def loop_spec(window: Interval = WINDOW) -> LoopSpec:
@@ -114,6 +135,12 @@ def calendars(seed: int = 17) -> dict[str, list[Interval]]:
     """Every mailbox's busy events (deterministic)."""
     rng = random.Random(seed)
     return {m: _events(rng) for m in (*PEOPLE, *ROOMS)}
+
+
+def pool_calendars(seed: int = 18) -> dict[str, list[Interval]]:
+    """The pool members' busy events (deterministic; the main case's calendars are untouched)."""
+    rng = random.Random(seed)
+    return {m: _events(rng) for m in POOL_PEOPLE}
 
 
 def _query(window: Interval) -> SlotQuery:
@@ -200,20 +227,21 @@ _WINDOWS_ZONE = {
 }
 
 
-def bench_tenant_doc() -> dict[str, Any]:
-    """The sample tenant with the benchmark's 6 people and 2 rooms added (ids and events generated)."""
+def bench_tenant_doc(pooled: bool = False) -> dict[str, Any]:
+    """The sample tenant with the benchmark's 6 people and 2 rooms added (ids and events generated);
+    ``pooled``: the 40 pool members too."""
     raw: dict[str, Any] = json.loads(SAMPLE.read_text(encoding="utf-8"))
-    events = calendars()
+    events = {**calendars(), **(pool_calendars() if pooled else {})}
     staff = next(u for u in raw["users"] if u.get("events") and u["userPrincipalName"] != ORGANIZER)
     template = next(e for e in staff["events"] if not e.get("recurrence"))
     group = next(g for g in raw["groups"] if g["mail"].startswith("schedulable@"))
-    for i, upn in enumerate(PEOPLE):
+    for i, upn in enumerate((*PEOPLE, *(POOL_PEOPLE if pooled else ()))):
         person = json.loads(json.dumps(staff))
         person["id"] = f"00000000-0000-4000-8000-0000000017{i:02d}"
         person["userPrincipalName"] = person["mail"] = upn
         person["displayName"] = f"Loop Person {i}"
         settings = person.setdefault("mailboxSettings", {})
-        zone = _WINDOWS_ZONE[ZONES[i // 2]]
+        zone = _WINDOWS_ZONE[ZONES[i // 2] if upn in PEOPLE else pool_zone(upn)]
         settings["timeZone"] = zone
         hours = settings.setdefault("workingHours", {})
         hours.update(
@@ -261,13 +289,18 @@ async def _control(
         resp.raise_for_status()
 
 
-def template_json() -> dict[str, Any]:
+def template_json(pooled: bool = False) -> dict[str, Any]:
     """The benchmark loop as a loop template (what a hiring manager saves): the same sessions,
-    panels and rooms as `loop_spec`, Intro pinned first and Values last in a free order."""
+    panels and rooms as `loop_spec`, Intro pinned first and Values last in a free order.
+    ``pooled``: each session's panel is 2 from its own pool of ``POOL_SIZE`` instead."""
     p = PEOPLE
     room = {"any_of": list(ROOMS)}
+    pools = iter(POOL_NAMES)
 
     def session(title: str, minutes: int, panel: tuple[str, str], **extra: Any) -> dict[str, Any]:
+        if pooled:
+            seat = {"pool": {"name": next(pools), "count": 2}}
+            return {"title": title, "minutes": minutes, "room": room, **seat, **extra}
         return {"title": title, "minutes": minutes, "interviewers": list(panel), "room": room, **extra}
 
     return {
@@ -284,7 +317,25 @@ def template_json() -> dict[str, Any]:
     }
 
 
-async def measure_trip(tmp: Path, runs: int = TRIP_RUNS, source: str = "schedule") -> TripFigures:
+async def _make_pools(rt: Runtime, tenant_id: str) -> None:
+    """The benchmark's pools (caps 5/week, 2/day) and a few interviews already booked for members."""
+    async with rt.store.transaction() as tx:
+        for name, members in POOLS.items():
+            pool = Pool(name, "bench", 5, 2, tuple(Member(a, pool_zone(a)) for a in members))
+            await storage.create_pool(tx, tenant_id, pool)
+        for n, address in enumerate(POOL_PEOPLE[::3]):
+            start = WINDOW.start - timedelta(days=1 + n % 5, hours=n % 7)
+            await storage.insert_pending(
+                tx, tenant_id=tenant_id, organizer_oid="bench", organizer_upn=ORGANIZER,
+                transaction_id=f"bench-load-{n}", start=start, end=start + timedelta(hours=1),
+                attendees=(address, "candidate@example.com"), candidate_name="Bench", subject="Bench",
+                source=storage.InterviewSource.BOT, offer_id=None,
+            )  # fmt: skip
+
+
+async def measure_trip(
+    tmp: Path, runs: int = TRIP_RUNS, source: str = "schedule", *, pooled: bool = False
+) -> TripFigures:
     """End-to-end loop search THROUGH THE CALENDAR SERVICE against devtenant, ``LATENCY_MS`` per
     Graph request: ``POST /v1/loops/search`` with the benchmark template (all three locks, the
     mailbox gate, one availability read, free time, the loop engine, one audit row).
@@ -293,11 +344,11 @@ async def measure_trip(tmp: Path, runs: int = TRIP_RUNS, source: str = "schedule
     getSchedule free/busy, one request for up to 20 mailboxes) or ``calendar_view`` (one ``$batch``
     of calendarView reads plus getSchedule for working hours).
     """
-    dt = start_devtenant(tenant_from_dict(bench_tenant_doc()), tmp / "devtenant")
-    mailboxes = [*PEOPLE, *ROOMS]
+    dt = start_devtenant(tenant_from_dict(bench_tenant_doc(pooled)), tmp / "devtenant")
+    mailboxes = [*(POOL_PEOPLE if pooled else PEOPLE), *ROOMS]
     fetch = Interval(WINDOW.start - timedelta(days=1), WINDOW.end + timedelta(days=1))
     body = {
-        "template": template_json(),
+        "template": template_json(pooled),
         "start": WINDOW.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "end": WINDOW.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "candidate_time_zone": "America/New_York",
@@ -309,8 +360,10 @@ async def measure_trip(tmp: Path, runs: int = TRIP_RUNS, source: str = "schedule
             aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=ctx), timeout=aiohttp.ClientTimeout(total=60)
             ) as http,
-            calendar_service(dt, tmp / "service", availability_source=source) as url,
+            calendar_runtime(dt, tmp / "service", availability_source=source) as (url, rt),
         ):
+            if pooled:
+                await _make_pools(rt, dt.tenant.tenant_id)
             token, graph_token = dt.user_token(), dt.graph_token()
 
             async def loop_search() -> int:
@@ -321,14 +374,19 @@ async def measure_trip(tmp: Path, runs: int = TRIP_RUNS, source: str = "schedule
                         raise RuntimeError(f"loop search answered {resp.status}: {doc.get('error')}")
                 return len(doc["options"])
 
-            async def floor() -> None:
-                body = schedule_body(mailboxes, fetch.start, fetch.end, 15)
+            async def floor_chunk(chunk: list[str]) -> None:
+                body = schedule_body(chunk, fetch.start, fetch.end, 15)
                 headers = {"Authorization": f"Bearer {graph_token}", "Prefer": 'outlook.timezone="UTC"'}
                 async with http.post(
                     f"{dt.base_url}/v1.0/users/{ORGANIZER}/calendar/getSchedule", json=body, headers=headers
                 ) as resp:
                     await resp.json()  # the same request and decoding as GraphClient.get_schedules
                     resp.raise_for_status()
+
+            async def floor() -> None:  # getSchedule takes up to 20 mailboxes: chunks in parallel
+                await asyncio.gather(
+                    *(floor_chunk(mailboxes[i : i + 20]) for i in range(0, len(mailboxes), 20))
+                )
 
             options = await loop_search()  # warm-up (JWKS, OBO, allow-list groups, pools) without latency
             await _control(http, dt.base_url, "PUT", "faults", {"latency_ms": LATENCY_MS})

@@ -463,8 +463,17 @@ class PoolCalendarApi(Protocol):
 
 
 def _session_json(s: LoopSessionOut) -> dict[str, Any]:
-    """A session as ``POST /v1/loops`` and its reschedule take it (index, times, room)."""
-    return {"index": s.index, "start": format_time(s.start), "end": format_time(s.end), "room": s.room}
+    """A session as ``POST /v1/loops`` and its reschedule take it (index, times, room; a pooled
+    session's picked members and trainees, as the search named them)."""
+    doc: dict[str, Any] = {
+        "index": s.index,
+        "start": format_time(s.start),
+        "end": format_time(s.end),
+        "room": s.room,
+    }
+    if s.pool is not None:
+        doc |= {"pool_members": list(s.pool_members), "trainees": list(s.trainees)}
+    return doc
 
 
 def _safe(identifier: str) -> str:

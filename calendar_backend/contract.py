@@ -69,6 +69,8 @@ _LOOP_SESSIONS = {
         start=_TIME,
         end=_TIME,
         room={"anyOf": [_EMAIL, {"type": "null"}]},
+        pool_members={"type": "array", "maxItems": 10, "items": _EMAIL},  # issue 18: who was picked
+        trainees={"type": "array", "maxItems": 2, "items": _EMAIL},
     ),
 }
 
@@ -151,6 +153,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         candidate=_obj(["name", "email"], name=_NAME, email=_EMAIL),
         candidate_time_zone=_ZONE,
         transaction_id=_ID,
+        cap_override=_obj(
+            ["address", "reason"], address=_EMAIL, reason={"type": "string", "minLength": 1, "maxLength": 512}
+        ),
     ),
     "reschedule_loop": _obj(["sessions"], sessions=_LOOP_SESSIONS),
     "apply_repair": _obj(["repair"], repair={"type": "string", "pattern": "^[a-z0-9-]{1,32}\\Z"}),

@@ -63,6 +63,11 @@ TEMPLATE: dict[str, Any] = {
                     },
                     "window": _CLOCKS,
                     "position": _LEAF,
+                    "pool": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {"name": _LEAF, "count": _LEAF},
+                    },
                 },
             },
         },
@@ -150,6 +155,11 @@ class LoopSessionOut:
     room: str | None = None
     interview_id: str | None = None
     event_id: str | None = None
+    pool: str | None = None
+    """The pool the session's ``pool_members`` (part of ``interviewers``) were drawn from (issue 18);
+    on the wire as ``{"pool": {"name", "members", "trainees"}}`` only for a pooled session."""
+    pool_members: tuple[str, ...] = ()
+    trainees: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         doc: dict[str, object] = {
@@ -163,6 +173,12 @@ class LoopSessionOut:
         if self.interview_id is not None:
             doc["interview_id"] = self.interview_id
             doc["event_id"] = self.event_id
+        if self.pool is not None:
+            doc["pool"] = {
+                "name": self.pool,
+                "members": list(self.pool_members),
+                "trainees": list(self.trainees),
+            }
         return doc
 
     @staticmethod
@@ -176,6 +192,9 @@ class LoopSessionOut:
             room=doc.get("room"),
             interview_id=doc.get("interview_id"),
             event_id=doc.get("event_id"),
+            pool=(doc.get("pool") or {}).get("name"),
+            pool_members=tuple((doc.get("pool") or {}).get("members") or ()),
+            trainees=tuple((doc.get("pool") or {}).get("trainees") or ()),
         )
 
 

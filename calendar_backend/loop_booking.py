@@ -50,6 +50,7 @@ from calendar_backend.loop_contract import (
     RescheduleLoopRequest,
     SessionTime,
 )
+from calendar_backend.loop_pools import effective_template, reserve_seats
 from calendar_backend.loop_templates import (
     LoopTemplate,
     LoopTemplateError,
@@ -222,7 +223,8 @@ class LoopBookings:
             SlotTakenError: a session's time is taken. ConflictError: the transaction id names
             another loop, or this one is still being booked. The Graph error (withdrawn).
         """
-        template = template_of(req.template)
+        source = template_of(req.template)
+        template = effective_template(source, req.pool_picks)  # a pooled session's picks on its panel
         people, rooms = panel_of(template, req.sessions)
         ctx = await self._tenancy.context(principal)
         await self._gate(principal, ctx, "loop.create", request_id, people, rooms)
@@ -284,6 +286,10 @@ class LoopBookings:
                 sessions=reservations,
                 session_transaction_id=lambda i: session_transaction_id(txn, i),
             )
+            await reserve_seats(  # pooled sessions' picks drawn from their pools (caps: 409, roll back)
+                tx, tenant_id=principal.tenant_id, template=source, picked=req.pool_picks, rows=rows,
+                override=req.cap_override, actor=principal.oid, request_id=request_id,
+            )  # fmt: skip
             await self._tenancy.audit(
                 principal, principal.tenant_id, "loop.reserve", [*people, *rooms], "ok", request_id, tx=tx
             )

@@ -26,6 +26,9 @@ class SessionTime:
     start: datetime
     end: datetime
     room: str | None
+    pool_members: tuple[str, ...] = ()
+    """Who the search picked from the session's pool (issue 18), and any trainee added."""
+    trainees: tuple[str, ...] = ()
 
 
 def _sessions(raw: list[Mapping[str, Any]]) -> tuple[SessionTime, ...]:
@@ -33,10 +36,23 @@ def _sessions(raw: list[Mapping[str, Any]]) -> tuple[SessionTime, ...]:
     for s in raw:
         start, end = parse_window(s["start"], s["end"])
         room = s.get("room")
-        out.append(SessionTime(int(s["index"]), start, end, room.lower() if room else None))
+        members = tuple(a.lower() for a in s.get("pool_members") or ())
+        trainees = tuple(a.lower() for a in s.get("trainees") or ())
+        out.append(
+            SessionTime(int(s["index"]), start, end, room.lower() if room else None, members, trainees)
+        )
     if len({s.index for s in out}) != len(out):
         raise ValidationError("sessions", "names a session twice")
     return tuple(sorted(out, key=lambda s: s.index))
+
+
+def _override(raw: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    if raw is None:
+        return None
+    reason = " ".join(str(raw["reason"]).split())
+    if not reason:
+        raise ValidationError("cap_override", "needs a reason")
+    return str(raw["address"]).lower(), reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +65,13 @@ class BookLoopRequest:
     candidate_email: str
     transaction_id: str
     candidate_time_zone: str | None = None
+    cap_override: tuple[str, str] | None = None
+    """The manager's ``(address, reason)`` letting that pool member pass a cap (audited)."""
+
+    @property
+    def pool_picks(self) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """``{session index: (pool members, trainees)}`` as the request names them."""
+        return {s.index: (s.pool_members, s.trainees) for s in self.sessions}
 
     @staticmethod
     def from_json(doc: Mapping[str, Any]) -> BookLoopRequest:
@@ -61,6 +84,7 @@ class BookLoopRequest:
             candidate_email=doc["candidate"]["email"].lower(),
             transaction_id=doc["transaction_id"],
             candidate_time_zone=parse_zone("candidate_time_zone", zone) if zone else None,
+            cap_override=_override(doc.get("cap_override")),
         )
 
 

@@ -15,6 +15,13 @@ recorded; every change writes one audit row). `LoopSearch.search` answers ``POST
 5. free time per mailbox (`availability.free_time`), minimum notice as for slots, then
    `loops.find_loops`. A calendar that cannot be read is never free: it is named in
    ``explanations`` (and, for a person, no loop is offered).
+
+A session drawn from a pool (``"pool": {"name", "count"}``, issue 18) reads the pool and its
+members' loads first (an unknown pool is an ``invalid_template`` naming it); the members go through
+the gate and the one availability read with everyone else; the engine sees "any N of these free"
+(`loop_pools.seat_free`), and the best candidates (never every branch) get their members picked by
+`loop_pools.assign` until ``limit`` options name everyone; a pool that cannot fill a session is
+explained (``pool_short``). An unreadable pool member is simply never free.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +48,18 @@ from calendar_backend.contract import (
 )
 from calendar_backend.directory import Directory
 from calendar_backend.errors import InvalidTemplateError, NotFoundError
+from calendar_backend.loop_pools import (
+    PoolData,
+    SeatPick,
+    Shortfall,
+    assign,
+    load_pools,
+    pooled,
+    seat_free_time,
+    seat_mailbox,
+    seat_spec,
+    shortfall_text,
+)
 from calendar_backend.loop_templates import (
     LoopTemplate,
     LoopTemplateError,
@@ -49,7 +69,7 @@ from calendar_backend.loop_templates import (
     to_json,
     to_loop_spec,
 )
-from calendar_backend.loops import Explanation, LoopSchedule, find_loops
+from calendar_backend.loops import MAX_OPTIONS, Explanation, LoopSchedule, find_loops
 from calendar_backend.search import SlotSearch
 from calendar_backend.settings import BackendSettings
 from calendar_backend.slots import Interval
@@ -125,6 +145,11 @@ class LoopTemplates:
         if not deleted:
             raise NotFoundError("There is no loop template of that name.")
 
+    async def pool_data(self, tenant_id: str, template: LoopTemplate, window: Interval) -> PoolData:
+        """The template's pools and their members' loads (`loop_pools.load_pools`)."""
+        async with self._store.transaction() as tx:
+            return await load_pools(tx, tenant_id, template, window)
+
 
 class LoopSearch:
     """The loop search use case. Safe to use concurrently."""
@@ -146,6 +171,16 @@ class LoopSearch:
         self._templates = templates
         self._rules = rules
         self._clock = clock
+
+    async def _people(
+        self, tenant_id: str, template: LoopTemplate, req: SearchLoopsRequest
+    ) -> tuple[set[str], list[str], PoolData | None]:
+        """The fixed interviewers, everyone to read (pool members and trainees too), the pools."""
+        people = list(dict.fromkeys(a.lower() for s in template.sessions for a in s.interviewers))
+        if not pooled(template):
+            return set(people), people, None
+        pools = await self._templates.pool_data(tenant_id, template, Interval(req.start, req.end))
+        return set(people), list(dict.fromkeys([*people, *pools.members()])), pools
 
     async def search(
         self, principal: Principal, assertion: str, req: SearchLoopsRequest, request_id: str
@@ -172,7 +207,7 @@ class LoopSearch:
             room_lists = resolve_rooms(template, directory)
         except LoopTemplateError as exc:
             raise InvalidTemplateError(tuple(p.message for p in exc.problems)) from exc
-        people = list(dict.fromkeys(a.lower() for s in template.sessions for a in s.interviewers))
+        fixed, people, pools = await self._people(ctx.tenant_id, template, req)
         rooms = list(dict.fromkeys(r for rl in room_lists for r in rl))  # all of them: rule 3 for each
         if not people and not rooms:
             raise InvalidTemplateError(("Add at least one interviewer or room to a session.",))
@@ -210,7 +245,7 @@ class LoopSearch:
             self._directory.mailbox_zone(token),
         )
         unreadable = _refused("unreadable", read.unreadable) if read.unreadable else None
-        if unreadable is not None and any(a in people for a in read.unreadable):
+        if unreadable is not None and any(a in fixed for a in read.unreadable):
             return LoopSearchOut((), read.people, (unreadable,))  # fail closed: never free
         not_before = self._clock() + timedelta(minutes=self._settings.default_notice_min)
         query = SlotQuery(fetch, timedelta(minutes=5), STEP, not_before)
@@ -227,6 +262,9 @@ class LoopSearch:
             rooms=directory,
             step=STEP,
         )
+        if pools is not None:
+            options, explanations = _pooled_search(spec, free, template, pools, req.limit, fetch, _zone(zone))
+            return LoopSearchOut(options, read.people, ((unreadable,) if unreadable else ()) + explanations)
         found = find_loops(spec, free, req.limit, horizon=fetch)
         options = tuple(_option(s, template) for s in found.schedules)
         explanations = tuple(_explanation(e) for e in found.explanations)
@@ -291,3 +329,70 @@ def _explanation(e: Explanation) -> LoopExplanationOut:
         e.text,
         tuple(LoopSuggestionOut(s.kind.value, s.value, s.text) for s in e.suggestions),
     )
+
+
+POOL_CANDIDATES = 4  # candidates tried per wanted option before a pool's shortfall is explained
+
+
+def _pooled_search(
+    spec: Any,
+    free: dict[str, tuple[Interval, ...]],
+    template: LoopTemplate,
+    pools: PoolData,
+    limit: int,
+    fetch: Interval,
+    zone: ZoneInfo,
+) -> tuple[tuple[LoopOptionOut, ...], tuple[LoopExplanationOut, ...]]:
+    """The loop engine with each pooled session's seats as "any N of these free", then the picks
+    on the best candidates only (`loop_pools.assign`) until ``limit`` options name everyone."""
+    seats = seat_free_time(free, template, pools)
+    found = find_loops(
+        seat_spec(spec, template), {**free, **seats}, min(MAX_OPTIONS, limit * POOL_CANDIDATES), horizon=fetch
+    )
+    options: list[LoopOptionOut] = []
+    short: list[Shortfall] = []
+    for schedule in found.schedules:
+        picks, missing = assign(schedule, template, pools, free)
+        if missing:
+            short.extend(missing)
+            continue
+        options.append(_picked(_option(schedule, template), picks))
+        if len(options) == limit:
+            break
+    explanations = [_explanation(_unseated(e, template)) for e in found.explanations]
+    if len(options) < limit:
+        explanations += [
+            LoopExplanationOut("pool_short", session, (), text)
+            for _pool, session, text in shortfall_text(short, zone)
+        ]
+    return tuple(options), tuple(explanations)
+
+
+def _unseated(e: Explanation, template: LoopTemplate) -> Explanation:
+    """An engine explanation with the seat mailboxes told as their pools."""
+    text, mailboxes = e.text, []
+    for m in e.mailboxes:
+        index = next((i for i in pooled(template) if seat_mailbox(i) == m), None)
+        if index is None:
+            mailboxes.append(m)
+            continue
+        name, count = pooled(template)[index]
+        text = text.replace(m, f'{count} of the pool "{name}"')
+    return Explanation(e.reason, e.session, tuple(mailboxes), text, e.suggestions)
+
+
+def _picked(option: LoopOptionOut, picks: Mapping[int, SeatPick]) -> LoopOptionOut:
+    """``option`` with each pooled session's picked members and trainees named."""
+    sessions = []
+    for s in option.sessions:
+        pick = picks.get(s.index)
+        if pick is not None:
+            s = replace(
+                s,
+                interviewers=(*s.interviewers, *pick.members, *pick.trainees),
+                pool=pick.pool,
+                pool_members=pick.members,
+                trainees=pick.trainees,
+            )
+        sessions.append(s)
+    return replace(option, sessions=tuple(sessions))

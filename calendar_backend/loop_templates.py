@@ -19,7 +19,12 @@ and ``sessions`` optional, unknown fields refused)::
         "room": {"any_of": ["room1@x", "room2@x"]}},
        {"title": "Lunch", "minutes": 45, "window": {"start": "11:30", "end": "13:30"}},
        {"title": "Values", "minutes": 45, "interviewers": ["c@x"],
-        "room": {"min_capacity": 4, "building": "Building 2"}}]}
+        "room": {"min_capacity": 4, "building": "Building 2"}},
+       {"title": "Coding", "minutes": 60, "pool": {"name": "Backend", "count": 2}}]}
+
+A session's panel may be drawn from an interviewer pool (issue 18): ``"pool": {"name", "count"}``
+asks for ``count`` members of the tenant's pool ``name`` on top of its fixed interviewers (the
+search picks them: `calendar_backend.loop_pools`; an unknown pool is a problem at search time).
 
 Errors are user-facing and precise: :class:`LoopTemplateError` carries every :class:`Problem`
 found, each with the path of the field (``sessions[2].minutes``) and a sentence naming the session
@@ -47,6 +52,7 @@ __all__ = [
     "LoopTemplate",
     "LoopTemplateError",
     "Order",
+    "PoolNeed",
     "Position",
     "Problem",
     "RoomInfo",
@@ -66,6 +72,7 @@ MAX_DAYS: Final = 5
 MAX_INTERVIEWERS: Final = 10
 MAX_ROOMS: Final = 20
 MAX_TEXT: Final = 80
+_POOL_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")  # as `pools.check_pool_name`
 _CLOCK: Final = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _ADDRESS: Final = re.compile(r"[^@\s<>\"'\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z0-9-]{2,63}")
 _TEXT: Final = re.compile(r"[^\x00-\x1f\x7f-\x9f<>\u2028\u2029]+")
@@ -122,6 +129,14 @@ class RoomInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolNeed:
+    """``count`` interviewers drawn from the tenant's pool ``name`` (issue 18)."""
+
+    name: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class SessionTemplate:
     """One session: ``window`` is a local wall-clock window (the loop's zone), e.g. lunch;
     ``position`` pins it first or last when the loop's order is free."""
@@ -132,6 +147,7 @@ class SessionTemplate:
     room: RoomNeed | None = None
     window: LocalWindow | None = None
     position: Position | None = None
+    pool: PoolNeed | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +167,7 @@ class LoopTemplate:
 # ---- parsing ------------------------------------------------------------------------------------
 
 _TOP_FIELDS: Final = frozenset({"name", "role", "order", "breaks", "max_days", "candidate_day", "sessions"})
-_SESSION_FIELDS: Final = frozenset({"title", "minutes", "interviewers", "room", "window", "position"})
+_SESSION_FIELDS: Final = frozenset({"title", "minutes", "interviewers", "room", "window", "position", "pool"})
 _ROOM_FIELDS: Final = frozenset({"any_of", "min_capacity", "building"})
 
 
@@ -259,6 +275,30 @@ def _room(reader: _Reader, raw: object, path: str, where: str) -> RoomNeed | Non
     return RoomNeed(any_of, capacity, building)
 
 
+def _pool(reader: _Reader, raw: object, path: str, where: str, fixed: int) -> PoolNeed | None:
+    if not isinstance(raw, Mapping):
+        reader.fail(path, where, "pool must be an object with name and count")
+        return None
+    reader.fields(raw, frozenset({"name", "count"}), f"{path}.", where)
+    name = raw.get("name")
+    if not isinstance(name, str) or _POOL_NAME.fullmatch(name) is None:
+        reader.fail(
+            f"{path}.name",
+            where,
+            f"pool name must be 1-64 letters, digits, spaces, '.', '_' or '-' (got {name!r})",
+        )
+        name = None
+    count = reader.number(raw.get("count"), f"{path}.count", where, "pool count", 1, MAX_INTERVIEWERS)
+    if count is not None and fixed + count > MAX_INTERVIEWERS:
+        reader.fail(
+            f"{path}.count",
+            where,
+            f"at most {MAX_INTERVIEWERS} interviewers with the pool's (got {fixed + count})",
+        )
+        return None
+    return PoolNeed(name, count) if name is not None and count is not None else None
+
+
 def _session(reader: _Reader, index: int, raw: object) -> SessionTemplate | None:
     path = f"sessions[{index}]"
     if not isinstance(raw, Mapping):
@@ -272,6 +312,7 @@ def _session(reader: _Reader, index: int, raw: object) -> SessionTemplate | None
     people = raw.get("interviewers", [])
     interviewers = reader.addresses(people, f"{path}.interviewers", where, "interviewers", MAX_INTERVIEWERS)
     room = _room(reader, raw["room"], f"{path}.room", where) if "room" in raw else None
+    pool = _pool(reader, raw["pool"], f"{path}.pool", where, len(interviewers)) if "pool" in raw else None
     window = reader.window(raw["window"], f"{path}.window", where, "window") if "window" in raw else None
     if window is not None and minutes is not None and _length(window) < timedelta(minutes=minutes):
         span = f"{window.start:%H:%M}-{window.end:%H:%M}"
@@ -284,7 +325,7 @@ def _session(reader: _Reader, index: int, raw: object) -> SessionTemplate | None
     if len(reader.problems) > count or title is None or minutes is None:
         return None
     return SessionTemplate(
-        title, minutes, interviewers, room, window, Position(position) if position else None
+        title, minutes, interviewers, room, window, Position(position) if position else None, pool
     )
 
 
@@ -397,6 +438,8 @@ def to_json(template: LoopTemplate) -> dict[str, object]:
             item["window"] = _window_json(session.window)
         if session.position is not None:
             item["position"] = session.position.value
+        if session.pool is not None:
+            item["pool"] = {"name": session.pool.name, "count": session.pool.count}
         sessions.append(item)
     value: dict[str, object] = {"name": template.name}
     if template.role is not None:

@@ -334,7 +334,7 @@ def test_error_unknown_session_field() -> None:
         (
             "sessions[0].colour",
             "Session 1 \"Intro\": unknown field 'colour' "
-            "(allowed: interviewers, minutes, position, room, title, window)",
+            "(allowed: interviewers, minutes, pool, position, room, title, window)",
         )
     ]
 
