@@ -24,7 +24,7 @@ Crash points (tests/reliability/test_loop_crash.py): ``loop_after_reserve``,
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -103,7 +103,7 @@ def panel_of(template: LoopTemplate, sessions: Sequence[SessionTime]) -> tuple[l
 
 async def require_loop_offered(
     search: SlotSearch,
-    principal: Principal,
+    principal: Principal | None,
     token: str,
     template: LoopTemplate,
     sessions: Sequence[SessionTime],
@@ -231,7 +231,21 @@ class LoopBookings:
         first = min(s.start for s in req.sessions)
         probe = Probe(token, organizer, first)
         await self._gate(principal, ctx, "loop.create", request_id, people, rooms, probe)
-        txn = str(uuid.uuid5(_NAMESPACE, f"{principal.tenant_id}:{principal.oid}:{req.transaction_id}"))
+        writer = Writer(principal, principal.tenant_id, token, organizer, request_id)
+        return await self.book_as(
+            writer, principal.oid, organizer_name, template, req,
+            lambda: self._manager_zone(principal, assertion, request_id),
+        )  # fmt: skip
+
+    async def book_as(
+        self, writer: Writer, organizer_oid: str, organizer_name: str, template: LoopTemplate,
+        req: BookLoopRequest, zone: Callable[[], Awaitable[str | None]], company: str = "",
+    ) -> LoopOut:  # fmt: skip
+        """`book` once the locks and the gate hold, for the manager or a candidate link (app-only
+        ``writer``); ``zone``: the loop's, read only when a new loop is reserved."""
+        people, rooms = panel_of(template, req.sessions)
+        principal, request_id = writer.principal, writer.request_id
+        txn = str(uuid.uuid5(_NAMESPACE, f"{writer.tenant_id}:{organizer_oid}:{req.transaction_id}"))
         async with self._store.transaction() as tx:
             known = await storage.get_loop_by_transaction(tx, txn)
             while known is not None and known.status not in _LIVE:  # a failed loop's ids are never reused
@@ -245,17 +259,15 @@ class LoopBookings:
                 raise ConflictError("This transaction id was used for another loop.")
             if known.status == "confirmed":
                 return loop_out(known, sessions, template)
-        writer = Writer(principal, principal.tenant_id, token, organizer, request_id)
         invite = CandidateInvite(
-            req.candidate_name, req.candidate_email, template.role or "", "", organizer_name
+            req.candidate_name, req.candidate_email, template.role or "", company, organizer_name
         )
         if known is not None:  # a retry of a loop whose request died: finish it (or withdraw it)
             return await self._write(writer, invite, known, sessions, template, req, resume=True)
         await require_loop_offered(
-            self._search, principal, token, template, req.sessions, now=self._clock(),
-            zone=await self._manager_zone(principal, assertion, request_id),
-            candidate_zone=req.candidate_time_zone, request_id=request_id, requester=organizer,
-            tenant_id=ctx.tenant_id,
+            self._search, principal, writer.token, template, req.sessions, now=self._clock(),
+            zone=await zone(), candidate_zone=req.candidate_time_zone, request_id=request_id,
+            requester=writer.organizer, tenant_id=writer.tenant_id,
         )  # fmt: skip
         title = template.name
         reservations = [
@@ -275,9 +287,9 @@ class LoopBookings:
         async with self._store.transaction() as tx:
             loop, rows = await storage.reserve_loop(
                 tx,
-                tenant_id=principal.tenant_id,
-                organizer_oid=principal.oid,
-                organizer_upn=organizer,
+                tenant_id=writer.tenant_id,
+                organizer_oid=organizer_oid,
+                organizer_upn=writer.organizer,
                 transaction_id=txn,
                 title=title,
                 candidate_name=req.candidate_name,
@@ -285,7 +297,7 @@ class LoopBookings:
                 session_transaction_id=lambda i: session_transaction_id(txn, i),
             )
             await self._tenancy.audit(
-                principal, principal.tenant_id, "loop.reserve", [*people, *rooms], "ok", request_id, tx=tx
+                principal, writer.tenant_id, "loop.reserve", [*people, *rooms], "ok", request_id, tx=tx
             )
         self._crash_point("loop_after_reserve")
         return await self._write(writer, invite, loop, rows, template, req, resume=False)
@@ -452,6 +464,14 @@ class LoopBookings:
             own=list(rows.values()),
         )  # fmt: skip
         writer = Writer(principal, principal.tenant_id, token, loop.organizer_upn, request_id)
+        await self.move_sessions(writer, rows, moved)
+        return await self._out(loop.id)
+
+    async def move_sessions(
+        self, writer: Writer, rows: Mapping[int, storage.InterviewRow], moved: Mapping[int, SessionTime]
+    ) -> None:
+        """Move each session of ``moved`` (reserved and re-checked by `Bookings.move`), the ones
+        moving away from the others first; a failure moves back the ones already moved."""
         later = sum((moved[i].start - rows[i].start).total_seconds() for i in moved) > 0
         order = sorted(moved, key=lambda i: rows[i].start, reverse=later)
         done: list[storage.InterviewRow] = []
@@ -472,7 +492,6 @@ class LoopBookings:
         except BaseException:
             await self._move_back(writer, done)
             raise
-        return await self._out(loop.id)
 
     async def _manager_zone(self, principal: Principal, assertion: str, request_id: str) -> str | None:
         """The manager's mailbox zone (the loop's days and local windows, as the search reads it)."""
