@@ -75,7 +75,8 @@ async def test_a_loop_link_books_the_whole_loop_once_moves_and_cancels(calendar_
     no_address(page)
     assert page["loop"]["title"] == "Backend onsite"
     days = page["loop"]["days"]
-    assert days and all(day["options"] for day in days)
+    assert days
+    assert all(day["options"] for day in days)
     assert [d["date"] for d in days] == sorted(d["date"] for d in days)
     first = options(page)[0]
     assert [s["title"] for s in first["sessions"]] == ["Coding", "System design"]
@@ -117,7 +118,8 @@ async def test_a_loop_link_books_the_whole_loop_once_moves_and_cancels(calendar_
     async with stack.runtime.store.transaction() as tx:
         loop = await storage.get_loop(tx, cancelled["loop_id"])
         rows = await storage.loop_sessions(tx, cancelled["loop_id"])
-    assert loop is not None and loop.status == "cancelled"
+    assert loop is not None
+    assert loop.status == "cancelled"
     assert {r.status for r in rows} == {"cancelled"}
 
 
@@ -130,7 +132,8 @@ async def test_a_saved_template_makes_a_link_and_the_forms_are_exclusive(calenda
     assert status == 201, offer
     async with stack.runtime.store.transaction() as tx:
         row = (await tx.execute(sa.select(storage.offers.c.loop_template))).scalars().all()
-    assert row and row[0]["sessions"][0]["title"] == "Coding"
+    assert row
+    assert row[0]["sessions"][0]["title"] == "Coding"
     status, both = await make_loop_offer(
         stack, loop_template=template(), interviewers=[MEGAN], duration_min=30
     )
