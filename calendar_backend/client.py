@@ -373,20 +373,27 @@ class CalendarServiceClient:
         return await self._call("POST", "/candidate/slots", None, body)
 
     async def candidate_book(
-        self, capability: str, start: datetime, email: str | None = None
+        self, capability: str, start: datetime, email: str | None = None, option: str | None = None
     ) -> dict[str, Any]:
+        """Book a link; ``option``: a loop link's whole-loop option (``start``: its first session)."""
         body: dict[str, Any] = {"token": capability, "start": format_time(start)}
         if email:
             body["email"] = email
+        if option:
+            body["option"] = option
         return await self._call("POST", "/candidate/book", None, body)
 
     async def candidate_cancel(self, capability: str) -> dict[str, Any]:
         return await self._call("POST", "/candidate/cancel", None, {"token": capability})
 
-    async def candidate_reschedule(self, capability: str, start: datetime) -> dict[str, Any]:
-        return await self._call(
-            "POST", "/candidate/reschedule", None, {"token": capability, "start": format_time(start)}
-        )
+    async def candidate_reschedule(
+        self, capability: str, start: datetime, option: str | None = None
+    ) -> dict[str, Any]:
+        """Move a link's booking; ``option``: a loop link's whole-loop option (the loop moves whole)."""
+        body: dict[str, Any] = {"token": capability, "start": format_time(start)}
+        if option:
+            body["option"] = option
+        return await self._call("POST", "/candidate/reschedule", None, body)
 
     async def list_offers(self, token: str) -> list[OfferOut]:
         doc = await self._call("GET", "/offers", token)
