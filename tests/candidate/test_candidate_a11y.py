@@ -3,7 +3,8 @@ or critical violation, nothing scrolls sideways at 390 px, and each state is scr
 and 390 px) into test-artifacts/candidate/ (``make screenshots`` writes docs/candidate/screenshots/).
 
 States: pick, confirm (a time chosen, e-mail asked), booked, moved, cancelled, second tab, withdrawn,
-expired, error; and a loop link's (issue 17): loop-pick, loop-booked, loop-moved, loop-cancelled. The real stack: devtenant + Calendar Service (with the sample branding) + bot app.
+expired, error; and a loop link's (issue 17): loop-pick, loop-booked, loop-moved, loop-cancelled.
+The real stack: devtenant + Calendar Service (with the sample branding) + bot app.
 """
 
 from __future__ import annotations
