@@ -253,9 +253,12 @@ class CandidateLink:
         self, offer: storage.OfferRow, req: CandidateRequest, request_id: str, *, cancel: bool
     ) -> dict[str, Any]:
         may_rebook = self._may_rebook(offer)
-        return await self._link().change(
+        outcome = await self._link().change(
             offer, self._private(offer), req, request_id, cancel=cancel, may_rebook=may_rebook
         )
+        if outcome.get("reopened"):  # as for single links: the link books again
+            await self._tenancy.audit(None, offer.tenant_id, "offer.reopen", (), "ok", request_id)
+        return outcome
 
     async def _offer_for(self, capability: str) -> storage.OfferRow:
         token_hash = hash_capability(capability)
