@@ -30,6 +30,7 @@ from typing import Any
 from calendar_backend import storage
 from calendar_backend.auth import Principal
 from calendar_backend.booking import Bookings, CandidateInvite, Writer
+from calendar_backend.candidate_loops import LoopLink
 from calendar_backend.contract import CandidateRequest, SlotsResult, format_time, parse_window, parse_zone
 from calendar_backend.crypto import CredentialCipher
 from calendar_backend.directory import Directory
@@ -42,6 +43,8 @@ from calendar_backend.errors import (
     ValidationError,
 )
 from calendar_backend.invites import panel_body, panel_event
+from calendar_backend.loop_booking import LoopBookings
+from calendar_backend.loop_link import stored_template, template_mailboxes
 from calendar_backend.offers import (
     OfferPrivate,
     effective_status,
@@ -72,6 +75,7 @@ class CandidateLink:
         directory: Directory,
         search: SlotSearch,
         bookings: Bookings,
+        loops: LoopBookings | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -81,6 +85,9 @@ class CandidateLink:
         self._directory = directory
         self._search = search
         self._bookings = bookings
+        self._loop_link = (
+            LoopLink(settings, store, clock, search, bookings, loops, self._app_token) if loops else None
+        )
 
     async def slots(self, req: CandidateRequest, request_id: str) -> dict[str, Any]:
         """The offer as the candidate may see it, with open slots computed live when open.
@@ -92,6 +99,8 @@ class CandidateLink:
         private = self._private(offer)
         zone = req.time_zone
         doc = self._offer_doc(offer, private, parse_zone("time_zone", zone) if zone is not None else None)
+        if offer.loop_template is not None:
+            return await self._link().page(offer, private, doc, request_id)
         if offer.status is storage.OfferStatus.BOOKED:
             interview = await self._interview_of(offer)
             doc["booking"] = _booking_doc(interview)
@@ -111,6 +120,11 @@ class CandidateLink:
         if req.start is None:  # the schema requires it
             raise ValidationError("start", "is missing a required field")
         offer = await self._offer_for(req.token)
+        if offer.loop_template is not None:
+            return await self._link().book_link(
+                offer, self._private(offer), req, request_id,
+                lambda token, email: self._outside_tenant(offer, token, email, request_id),
+            )  # fmt: skip
         if offer.status is not storage.OfferStatus.OPEN:
             raise ConflictError("This link was already used to book an interview.")
         private = self._private(offer)
@@ -173,6 +187,8 @@ class CandidateLink:
         Raises:
             ConflictError: nothing booked, or past the cut-off.
         """
+        if (loop_offer := await self._offer_for(req.token)).loop_template is not None:
+            return await self._loop_change(loop_offer, req, request_id, cancel=True)
         offer, interview = await self._changeable(req.token, count=False)
         _ctx, token = await self._app_token(offer)
         writer = Writer(None, offer.tenant_id, token, offer.organizer_upn, request_id)
@@ -201,6 +217,8 @@ class CandidateLink:
             ValidationError: no ``start``. ConflictError: limit or cut-off reached.
             SlotTakenError (with ``fresh``): the new slot is not free.
         """
+        if (loop_offer := await self._offer_for(req.token)).loop_template is not None:
+            return await self._loop_change(loop_offer, req, request_id, cancel=False)
         if req.start is None:
             raise ValidationError("start", "is missing a required field")
         offer, interview = await self._changeable(req.token, count=True)
@@ -226,6 +244,22 @@ class CandidateLink:
         return await self._outcome(offer, self._private(offer), "rescheduled", interview.id)
 
     # ---- helpers ------------------------------------------------------------------------------
+    def _link(self) -> LoopLink:
+        if self._loop_link is None:
+            raise GoneError()
+        return self._loop_link
+
+    async def _loop_change(
+        self, offer: storage.OfferRow, req: CandidateRequest, request_id: str, *, cancel: bool
+    ) -> dict[str, Any]:
+        may_rebook = self._may_rebook(offer)
+        outcome = await self._link().change(
+            offer, self._private(offer), req, request_id, cancel=cancel, may_rebook=may_rebook
+        )
+        if outcome.get("reopened"):  # as for single links: the link books again
+            await self._tenancy.audit(None, offer.tenant_id, "offer.reopen", (), "ok", request_id)
+        return outcome
+
     async def _offer_for(self, capability: str) -> storage.OfferRow:
         token_hash = hash_capability(capability)
         async with self._store.transaction() as tx:
@@ -295,8 +329,11 @@ class CandidateLink:
             gone.denial_reason = "lock2_organizer"
             raise gone from exc
         if operation:
+            people, rooms = list(offer.interviewers), list[str]()  # a loop link: every person AND room
+            if offer.loop_template is not None:
+                people, rooms = template_mailboxes(stored_template(offer))
             refusal = await self._tenancy.check_mailboxes(
-                None, ctx, operation, request_id, list(offer.interviewers), actor_oid=offer.organizer_oid
+                None, ctx, operation, request_id, people, rooms, actor_oid=offer.organizer_oid
             )
             if refusal is not None:  # audited by name by the gate; the candidate sees a dead link
                 raise GoneError()

@@ -362,6 +362,36 @@ class CalendarServiceClient:
             body["day_start_hour"], body["day_end_hour"] = day_hours
         return OfferOut.from_json(await self._call("POST", "/offers", token, body))
 
+    async def create_loop_offer(
+        self,
+        token: str,
+        *,
+        template: dict[str, Any],
+        window_start: datetime,
+        window_end: datetime,
+        candidate_name: str,
+        candidate_time_zone: str | None = None,
+        conversation_ref: dict[str, Any] | None = None,
+        candidate_email: str | None = None,
+        manager_time_zone: str | None = None,
+    ) -> OfferOut:
+        """Mint a candidate link for a whole interview loop (issue 17): the page offers whole-loop
+        options by day and one post books every session (``POST /v1/offers`` with ``loop_template``)."""
+        body: dict[str, Any] = {
+            "loop_template": template,
+            "window_start": format_time(window_start),
+            "window_end": format_time(window_end),
+            "candidate_name": candidate_name,
+        }
+        optional = {
+            "candidate_time_zone": candidate_time_zone,
+            "candidate_email": candidate_email,
+            "manager_time_zone": manager_time_zone,
+            "conversation_ref": conversation_ref,
+        }
+        body |= {k: v for k, v in optional.items() if v}
+        return OfferOut.from_json(await self._call("POST", "/offers", token, body))
+
     async def revoke_offer(self, token: str, offer_id: str) -> OfferOut:
         doc = await self._call("POST", f"/offers/{_safe(offer_id)}/revoke", token, {})
         return OfferOut.from_json(doc)
@@ -377,20 +407,27 @@ class CalendarServiceClient:
         return await self._call("POST", "/candidate/slots", None, body)
 
     async def candidate_book(
-        self, capability: str, start: datetime, email: str | None = None
+        self, capability: str, start: datetime, email: str | None = None, option: str | None = None
     ) -> dict[str, Any]:
+        """Book a link; ``option``: a loop link's whole-loop option (``start``: its first session)."""
         body: dict[str, Any] = {"token": capability, "start": format_time(start)}
         if email:
             body["email"] = email
+        if option:
+            body["option"] = option
         return await self._call("POST", "/candidate/book", None, body)
 
     async def candidate_cancel(self, capability: str) -> dict[str, Any]:
         return await self._call("POST", "/candidate/cancel", None, {"token": capability})
 
-    async def candidate_reschedule(self, capability: str, start: datetime) -> dict[str, Any]:
-        return await self._call(
-            "POST", "/candidate/reschedule", None, {"token": capability, "start": format_time(start)}
-        )
+    async def candidate_reschedule(
+        self, capability: str, start: datetime, option: str | None = None
+    ) -> dict[str, Any]:
+        """Move a link's booking; ``option``: a loop link's whole-loop option (the loop moves whole)."""
+        body: dict[str, Any] = {"token": capability, "start": format_time(start)}
+        if option:
+            body["option"] = option
+        return await self._call("POST", "/candidate/reschedule", None, body)
 
     async def list_offers(self, token: str) -> list[OfferOut]:
         doc = await self._call("GET", "/offers", token)

@@ -125,7 +125,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
     ),
     "create_offer": _obj(
-        ["interviewers", "duration_min", "window_start", "window_end", "candidate_name"],
+        ["window_start", "window_end", "candidate_name"],
+        loop_template={"type": "object", "maxProperties": 10},
+        loop_template_name=TEMPLATE_NAME,
         interviewers={"type": "array", "items": _EMAIL, "minItems": 1, "maxItems": 20, "uniqueItems": True},
         show_interviewer_names={"type": "boolean"},
         duration_min={"type": "integer", "minimum": 5, "maximum": 480},
@@ -142,8 +144,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         day_end_hour={"type": "integer", "minimum": 1, "maximum": 24},
     ),
     "candidate_slots": _obj(["token"], token=_TOKEN, time_zone=_ZONE),
-    "candidate_book": _obj(["token", "start"], token=_TOKEN, start=_TIME, email=_EMAIL),
-    "candidate_change": _obj(["token"], token=_TOKEN, start=_TIME),
+    "candidate_book": _obj(["token", "start"], token=_TOKEN, start=_TIME, email=_EMAIL, option=_ID),
+    "candidate_change": _obj(["token"], token=_TOKEN, start=_TIME, option=_ID),
     "empty": _obj([]),
     # interview loops (issue 17; calendar_backend/loop_contract.py parses them)
     "book_loop": _obj(
@@ -480,10 +482,21 @@ class CreateOfferRequest:
     conversation_ref: dict[str, Any] | None = None
     role: str = ""
     day_hours: tuple[int, int] = DEFAULT_DAY_HOURS
+    loop_template: Mapping[str, Any] | None = None  # a loop link: inline, or
+    loop_template_name: str | None = None  # a saved template's name
 
     @staticmethod
     def from_json(doc: Mapping[str, Any]) -> CreateOfferRequest:
-        """Parse a schema-valid body. Raises: ValidationError (window, zones, day hours)."""
+        """Parse a schema-valid body: exactly one of interviewers+duration_min (one meeting) or
+        loop_template / loop_template_name (a loop). Raises: ValidationError (the form, window,
+        zones, day hours)."""
+        loop = [k for k in ("loop_template", "loop_template_name") if k in doc]
+        single = [k for k in ("interviewers", "duration_min") if k in doc]
+        if len(loop) > 1 or (loop and single) or (not loop and len(single) != 2):
+            raise ValidationError(
+                "interviewers",
+                "give interviewers and duration_min, or one of loop_template and loop_template_name",
+            )
         start, end = parse_window(doc["window_start"], doc["window_end"])
         manager_zone = parse_zone("manager_time_zone", doc.get("manager_time_zone", "UTC"))
         candidate_zone = parse_zone("candidate_time_zone", doc.get("candidate_time_zone", "UTC"))
@@ -495,8 +508,8 @@ class CreateOfferRequest:
             raise ValidationError("day_end_hour", "must be after day_start_hour")
         hours = doc.get("expires_in_hours")
         return CreateOfferRequest(
-            interviewers=tuple(a.lower() for a in doc["interviewers"]),
-            duration_min=int(doc["duration_min"]),
+            interviewers=tuple(a.lower() for a in doc.get("interviewers", ())),
+            duration_min=int(doc.get("duration_min", 0)),
             window_start=start,
             window_end=end,
             candidate_name=doc["candidate_name"],
@@ -508,6 +521,8 @@ class CreateOfferRequest:
             conversation_ref=doc.get("conversation_ref"),
             role=str(doc.get("role", "")),
             day_hours=day_hours,
+            loop_template=doc.get("loop_template"),
+            loop_template_name=doc.get("loop_template_name"),
         )
 
 
@@ -523,11 +538,14 @@ class CandidateRequest:
     start: str | None = None
     email: str = ""
     time_zone: str | None = None
+    option: str | None = None  # a loop link: the whole-loop option's id
 
     @staticmethod
     def from_json(doc: Mapping[str, Any]) -> CandidateRequest:
         """Parse a schema-valid body (``candidate_slots``, ``candidate_book``, ``candidate_change``)."""
-        return CandidateRequest(doc["token"], doc.get("start"), doc.get("email", ""), doc.get("time_zone"))
+        return CandidateRequest(
+            doc["token"], doc.get("start"), doc.get("email", ""), doc.get("time_zone"), doc.get("option")
+        )
 
 
 # ---- the loop API (issue 17): templates and search, in `contract_loops` -----------------------

@@ -4,8 +4,8 @@ On `booking.Bookings` (the only Graph event-write path) and `search.SlotSearch` 
 read), like `interviews`. Booking a loop (``POST /v1/loops``):
 
 1. lock 2, the mailbox gate for every person and room (static, then the delegated probe);
-2. the option must still be one the search would offer now (`require_loop_offered`: the loop
-   engine on calendars read now, every session pinned to its wanted time and room);
+2. the option must still be one the search would offer now (`loop_recheck.require_loop_offered`:
+   the loop engine on calendars read now, every session pinned to its wanted time and room);
 3. **reserve**: the loop and one ``pending`` interview per session in ONE transaction under the
    per-tenant booking lock (`storage.reserve_loop`; any overlap → `SlotTakenError`, nothing kept);
 4. **recheck** each session live, then **write** one Outlook event per session through
@@ -24,11 +24,9 @@ Crash points (tests/reliability/test_loop_crash.py): ``loop_after_reserve``,
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from calendar_backend import storage
 from calendar_backend.auth import Principal
@@ -51,21 +49,16 @@ from calendar_backend.loop_contract import (
     SessionTime,
 )
 from calendar_backend.loop_pools import effective_template, reserve_seats
+from calendar_backend.loop_recheck import panel_of, require_loop_offered
 from calendar_backend.loop_templates import (
     LoopTemplate,
     LoopTemplateError,
-    RoomInfo,
     parse_template,
-    to_loop_spec,
 )
-from calendar_backend.loops import MAX_OPTIONS, LoopSpec, find_loops
 from calendar_backend.search import SlotSearch
-from calendar_backend.slots import Interval, merge
 from calendar_backend.tenancy import Tenancy
-from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
 
 _NAMESPACE = uuid.UUID("0c2b7c8e-5f7e-4d2a-9a51-4c6f0f1d7a17")
-STEP = timedelta(minutes=5)  # the finest grid a loop search may use: every offered start is on it
 _LIVE = ("pending", "confirmed")
 
 
@@ -80,116 +73,6 @@ def template_of(raw: Mapping[str, Any]) -> LoopTemplate:
         return parse_template(raw)
     except LoopTemplateError as exc:
         raise ValidationError("template", "; ".join(p.message for p in exc.problems)[:300]) from exc
-
-
-def panel_of(template: LoopTemplate, sessions: Sequence[SessionTime]) -> tuple[list[str], list[str]]:
-    """Every interviewer and every chosen room of ``sessions``, each once.
-
-    Raises:
-        ValidationError: a session index the template lacks, a room where none is wanted (or
-        none where one is), a room not in the session's list.
-    """
-    people: list[str] = []
-    rooms: list[str] = []
-    for s in sessions:
-        if not 0 <= s.index < len(template.sessions):
-            raise ValidationError("sessions", "names a session the template does not have")
-        need = template.sessions[s.index].room
-        if (need is None) != (s.room is None) or (need and need.any_of and s.room not in need.any_of):
-            raise ValidationError("sessions", "names a room the session does not ask for")
-        people += [a for a in template.sessions[s.index].interviewers if a not in people]
-        rooms += [s.room] if s.room and s.room not in rooms else []
-    return people, rooms
-
-
-async def require_loop_offered(
-    search: SlotSearch,
-    principal: Principal,
-    token: str,
-    template: LoopTemplate,
-    sessions: Sequence[SessionTime],
-    *,
-    now: datetime,
-    zone: str | None,
-    candidate_zone: str | None,
-    request_id: str,
-    requester: str,
-    tenant_id: str,
-    own: Sequence[storage.InterviewRow] = (),
-) -> None:
-    """Whether the search would still offer ``sessions`` (the whole loop) now: the loop engine
-    (`loops.find_loops`: working hours, free time, rooms, order, breaks, days, local windows,
-    notice) on calendars read now, with every session pinned to its wanted time and room.
-    ``own``: the loop's own booked sessions (a reschedule), whose time counts as free. ``zone``:
-    the loop's (the manager's mailbox zone, as the search uses; UTC when unknown).
-
-    Raises:
-        SlotTakenError: someone (or a room) is busy or unreadable then. ValidationError: the
-        sessions break the template's rules (or lie in the past).
-    """
-    people, rooms = panel_of(template, sessions)
-    if len(sessions) != len(template.sessions):
-        raise ValidationError("sessions", "must name every session of the template once")
-    if min(s.start for s in sessions) < now:
-        raise ValidationError("start", "is in the past")
-    window = Interval(min(s.start for s in sessions), max(s.end for s in sessions))
-    free: dict[str, tuple[Interval, ...]] = {}
-    if people or rooms:
-        free = await search.free_of(
-            principal, token, people, rooms, window, request_id=request_id,
-            operation="loop.offered", requester=requester, tenant_id=tenant_id,
-        )  # fmt: skip
-    for row in own:  # the loop's own sessions do not block their people (a move)
-        for mailbox in {a.lower() for a in row.attendees} & set(free):
-            free[mailbox] = merge([*free[mailbox], Interval(row.start, row.end)])
-    pinned = {}
-    for s in sessions:  # a pseudo mailbox per session, free exactly then: every session is pinned
-        pin = f"session-{s.index}@loop.invalid"
-        pinned[s.index] = pin
-        free[pin] = (Interval(s.start, s.end),)
-    infos = [  # the chosen rooms, as the template's needs ask (the directory's own check: the gate)
-        RoomInfo(s.room, need.min_capacity, need.building)
-        for s in sessions
-        if s.room and (need := template.sessions[s.index].room) is not None
-    ]
-    spec = to_loop_spec(
-        template,
-        zone=_zone(zone or "UTC"),
-        window=window,
-        not_before=now,
-        candidate_zone=_zone(candidate_zone) if candidate_zone else None,
-        rooms=infos,
-        step=STEP,
-    )
-    spec = _pinned(spec, sessions, pinned)
-    result = find_loops(spec, free, MAX_OPTIONS)
-    wanted = {(s.index, s.start, s.end, s.room) for s in sessions}
-    if any({(p.session, p.start, p.end, p.room) for p in o.placements} == wanted for o in result.schedules):
-        return
-    if any(e.reason.value in {"not_free", "no_common_time", "no_room"} for e in result.explanations):
-        raise SlotTakenError()
-    raise ValidationError("sessions", "are not one of the offered loop options")
-
-
-def _zone(name: str) -> ZoneInfo:
-    """An IANA or Windows zone name; UTC when unknown."""
-    try:
-        return resolve_zone(name)
-    except UnknownTimeZoneError:
-        return ZoneInfo("UTC")
-
-
-def _pinned(spec: LoopSpec, sessions: Sequence[SessionTime], pinned: Mapping[int, str]) -> LoopSpec:
-    chosen = {s.index: s for s in sessions}
-    out = tuple(
-        replace(
-            sess,
-            interviewers=(*sess.interviewers, pinned[i]),
-            rooms=tuple(r for r in (chosen[i].room,) if r),
-        )
-        for i, sess in enumerate(spec.sessions)
-    )
-    return replace(spec, sessions=out)
 
 
 class LoopBookings:
@@ -233,7 +116,23 @@ class LoopBookings:
         first = min(s.start for s in req.sessions)
         probe = Probe(token, organizer, first)
         await self._gate(principal, ctx, "loop.create", request_id, people, rooms, probe)
-        txn = str(uuid.uuid5(_NAMESPACE, f"{principal.tenant_id}:{principal.oid}:{req.transaction_id}"))
+        writer = Writer(principal, principal.tenant_id, token, organizer, request_id)
+        return await self.book_as(
+            writer, principal.oid, organizer_name, template, req,
+            lambda: self._manager_zone(principal, assertion, request_id), source=source,
+        )  # fmt: skip
+
+    async def book_as(
+        self, writer: Writer, organizer_oid: str, organizer_name: str, template: LoopTemplate,
+        req: BookLoopRequest, zone: Callable[[], Awaitable[str | None]], company: str = "",
+        source: LoopTemplate | None = None,
+    ) -> LoopOut:  # fmt: skip
+        """`book` once the locks and the gate hold, for the manager or a candidate link (app-only
+        ``writer``); ``zone``: the loop's, read only when a new loop is reserved; ``source``: the
+        template as written (its pooled sessions), when ``template`` carries the pool's picks."""
+        people, rooms = panel_of(template, req.sessions)
+        principal, request_id = writer.principal, writer.request_id
+        txn = str(uuid.uuid5(_NAMESPACE, f"{writer.tenant_id}:{organizer_oid}:{req.transaction_id}"))
         async with self._store.transaction() as tx:
             known = await storage.get_loop_by_transaction(tx, txn)
             while known is not None and known.status not in _LIVE:  # a failed loop's ids are never reused
@@ -247,17 +146,15 @@ class LoopBookings:
                 raise ConflictError("This transaction id was used for another loop.")
             if known.status == "confirmed":
                 return loop_out(known, sessions, template)
-        writer = Writer(principal, principal.tenant_id, token, organizer, request_id)
         invite = CandidateInvite(
-            req.candidate_name, req.candidate_email, template.role or "", "", organizer_name
+            req.candidate_name, req.candidate_email, template.role or "", company, organizer_name
         )
         if known is not None:  # a retry of a loop whose request died: finish it (or withdraw it)
             return await self._write(writer, invite, known, sessions, template, req, resume=True)
         await require_loop_offered(
-            self._search, principal, token, template, req.sessions, now=self._clock(),
-            zone=await self._manager_zone(principal, assertion, request_id),
-            candidate_zone=req.candidate_time_zone, request_id=request_id, requester=organizer,
-            tenant_id=ctx.tenant_id,
+            self._search, principal, writer.token, template, req.sessions, now=self._clock(),
+            zone=await zone(), candidate_zone=req.candidate_time_zone, request_id=request_id,
+            requester=writer.organizer, tenant_id=writer.tenant_id,
         )  # fmt: skip
         title = template.name
         reservations = [
@@ -277,9 +174,9 @@ class LoopBookings:
         async with self._store.transaction() as tx:
             loop, rows = await storage.reserve_loop(
                 tx,
-                tenant_id=principal.tenant_id,
-                organizer_oid=principal.oid,
-                organizer_upn=organizer,
+                tenant_id=writer.tenant_id,
+                organizer_oid=organizer_oid,
+                organizer_upn=writer.organizer,
                 transaction_id=txn,
                 title=title,
                 candidate_name=req.candidate_name,
@@ -287,11 +184,11 @@ class LoopBookings:
                 session_transaction_id=lambda i: session_transaction_id(txn, i),
             )
             await reserve_seats(  # pooled sessions' picks drawn from their pools (caps: 409, roll back)
-                tx, tenant_id=principal.tenant_id, template=source, picked=req.pool_picks, rows=rows,
-                override=req.cap_override, actor=principal.oid, request_id=request_id,
+                tx, tenant_id=writer.tenant_id, template=source or template, picked=req.pool_picks,
+                rows=rows, override=req.cap_override, actor=organizer_oid, request_id=request_id,
             )  # fmt: skip
             await self._tenancy.audit(
-                principal, principal.tenant_id, "loop.reserve", [*people, *rooms], "ok", request_id, tx=tx
+                principal, writer.tenant_id, "loop.reserve", [*people, *rooms], "ok", request_id, tx=tx
             )
         self._crash_point("loop_after_reserve")
         return await self._write(writer, invite, loop, rows, template, req, resume=False)
@@ -458,6 +355,14 @@ class LoopBookings:
             own=list(rows.values()),
         )  # fmt: skip
         writer = Writer(principal, principal.tenant_id, token, loop.organizer_upn, request_id)
+        await self.move_sessions(writer, rows, moved)
+        return await self._out(loop.id)
+
+    async def move_sessions(
+        self, writer: Writer, rows: Mapping[int, storage.InterviewRow], moved: Mapping[int, SessionTime]
+    ) -> None:
+        """Move each session of ``moved`` (reserved and re-checked by `Bookings.move`), the ones
+        moving away from the others first; a failure moves back the ones already moved."""
         later = sum((moved[i].start - rows[i].start).total_seconds() for i in moved) > 0
         order = sorted(moved, key=lambda i: rows[i].start, reverse=later)
         done: list[storage.InterviewRow] = []
@@ -478,7 +383,6 @@ class LoopBookings:
         except BaseException:
             await self._move_back(writer, done)
             raise
-        return await self._out(loop.id)
 
     async def _manager_zone(self, principal: Principal, assertion: str, request_id: str) -> str | None:
         """The manager's mailbox zone (the loop's days and local windows, as the search reads it)."""

@@ -38,6 +38,8 @@ from calendar_backend.errors import (
     ValidationError,
 )
 from calendar_backend.gate import Probe
+from calendar_backend.loop_link import link_template, template_mailboxes
+from calendar_backend.loop_templates import to_json
 from calendar_backend.sealing import offer_private_aad
 from calendar_backend.settings import BackendSettings
 from calendar_backend.tenancy import Tenancy
@@ -142,12 +144,16 @@ class OfferService:
             raise ValidationError("conversation_ref", "is not your conversation")
         token = await self._tenancy.user_token(principal, ctx, assertion)
         organizer, organizer_name = await self._directory.organizer(token)
-        names = list(req.interviewers)
+        names, rooms, template = list(req.interviewers), list[str](), None
+        if req.loop_template is not None or req.loop_template_name is not None:
+            template = await link_template(self._store, self._directory, ctx.tenant_id, token, req)
+            names, rooms = template_mailboxes(template)
         show_names = req.show_interviewer_names
         # The mailbox gate: allow-list, and only calendars the manager can read in Outlook now.
         refusal = await self._tenancy.check_mailboxes(
-            principal, ctx, "offer.create", request_id, names, probe=Probe(token, organizer, max(start, now))
-        )
+            principal, ctx, "offer.create", request_id, names, rooms,
+            probe=Probe(token, organizer, max(start, now)),
+        )  # fmt: skip
         if refusal is not None:
             raise refusal.error()
         capability = secrets.token_urlsafe(32)
@@ -176,16 +182,19 @@ class OfferService:
                 token_hash=token_hash,
                 interviewers=names,
                 display_names=[],  # first names only, sealed in `OfferPrivate`
-                duration_min=req.duration_min,
+                duration_min=req.duration_min
+                if template is None
+                else sum(x.minutes for x in template.sessions),
                 window_start=start,
                 window_end=end,
                 candidate_time_zone=req.candidate_time_zone,
                 expires_at=now + timedelta(hours=hours),
                 conversation_ref=(sealed, self._cipher.key_id_of(sealed)),
                 now=now,
+                loop_template=to_json(template) if template is not None else None,
             )
             await self._tenancy.audit(
-                principal, principal.tenant_id, "offer.create", names, "ok", request_id, tx=tx
+                principal, principal.tenant_id, "offer.create", [*names, *rooms], "ok", request_id, tx=tx
             )
         url = f"{self._settings.public_base_url}/c/{capability}"
         return OfferOut(row.id, row.status, row.expires_at, url)

@@ -84,8 +84,9 @@ class CalendarService:
         )
         self.offers = OfferService(settings, store, cipher, clock, self.tenancy, self.directory)
         self.candidate = CandidateLink(
-            settings, store, cipher, clock, self.tenancy, self.directory, self.search, self.bookings
-        )
+            settings, store, cipher, clock, self.tenancy, self.directory, self.search, self.bookings,
+            self.loops,
+        )  # fmt: skip
         self.loop_templates = LoopTemplates(store, self.tenancy, clock)
         self.loops_search = LoopSearch(
             settings, self.tenancy, self.directory, self.search, self.loop_templates, rules, clock

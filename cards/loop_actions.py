@@ -60,6 +60,7 @@ class LoopVerb(StrEnum):
     FREE_ORDER = "loop_free_order"  # let the sessions run in any order
     WIDEN = "loop_widen"  # search this many more days
     MORE = "loop_more"  # the next page of options
+    SEND_LINK = "loop_send_link"  # a candidate link for the loop: the candidate picks (issue 17)
 
 
 def is_loop_verb(verb: object) -> bool:

@@ -209,5 +209,8 @@ def build_loop_options(view: LoopOptionsView) -> dict[str, object]:
     else:
         body.extend(_empty_body(view))
     body.extend(_edits(view))
+    if shown:  # or let the candidate pick: one link, whole-loop options by day (issue 17)
+        link = LoopAction(LoopVerb.SEND_LINK, view.flow)
+        body.append(action_set([build_loop_execute("Send a link to the candidate", link)]))
     refresh = build_refresh(view.flow, view.user_ids) if view.user_ids else None
     return build_card(body, fallback_text="Pick an interview loop in OpenSlot.", refresh=refresh)

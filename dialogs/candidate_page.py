@@ -42,6 +42,13 @@ from calendar_backend.contract import OutboundPolicy, OutboundUrlError, check_ou
 from cards.candidate_notice import build_candidate_notice
 from cards.candidate_zones import all_zones, canonical_zone, find_zone
 from cards.local_time import format_range
+from dialogs.candidate_loop_view import (
+    LoopChoice,
+    LoopSession,
+    LoopView,
+    render_loop_booking_page,
+    render_loop_confirmation_page,
+)
 from dialogs.candidate_view import (
     BookingView,
     Company,
@@ -59,6 +66,7 @@ from dialogs.rate_limit import KeyedTokenBuckets
 LOG = logging.getLogger("openslot.candidate")
 _TOKEN = re.compile(r"^[A-Za-z0-9_\-]{40,128}$")
 _SLOT = re.compile(r"^\d{8}T\d{4}Z$")
+_LOOP = re.compile(r"^([0-9a-f]{20})\.(\d{8}T\d{4}Z)$")  # a loop option: "<id>.<first start>"
 _MAX_FORM = 4096
 FORM_KEY_BYTES = 32
 _FORM_KEY_INFO = b"openslot/candidate-form-nonce/v1"
@@ -341,6 +349,10 @@ async def _render(
     zone = _zone(tz) or _zone(str(doc.get("tz"))) or ZoneInfo("UTC")
     ctx = _page_context(request, token, zone)
     view = _view(doc, notice, ok=notice_ok and status < 400)
+    if isinstance(doc.get("loop"), dict):  # a loop link (issue 17): whole-loop options, one post
+        loop = _loop_view(doc, view)
+        html = (render_loop_confirmation_page if loop.booked else render_loop_booking_page)(ctx, loop)
+        return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
     html = render_confirmation_page(ctx, view) if view.booked else render_booking_page(ctx, view)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
@@ -385,6 +397,14 @@ async def _call(
 ) -> dict[str, Any]:
     if action == "cancel":
         return await client.candidate_cancel(token)
+    if "loop" in form:  # a loop link: the whole loop, one post
+        found = _LOOP.fullmatch(form["loop"])
+        if found is None:
+            raise errors.ValidationError("loop", "is missing")
+        first = datetime.strptime(found.group(2), "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+        if action == "book":
+            return await client.candidate_book(token, first, form.get("email") or None, option=found.group(1))
+        return await client.candidate_reschedule(token, first, option=found.group(1))
     slot = form.get("slot", "")
     if not _SLOT.fullmatch(slot):
         raise errors.ValidationError("slot", "is missing")
@@ -455,6 +475,23 @@ def _view(doc: dict[str, Any], notice: str, *, ok: bool = True) -> BookingView:
         expires_at=parse_time(doc["expires_at"]) if doc.get("expires_at") else None,
         notice_ok=ok,
     )
+
+
+def _loop_view(doc: dict[str, Any], base: BookingView) -> LoopView:
+    """A loop link's page (`dialogs.candidate_loop_view`): its options and its booked sessions."""
+    loop, booking = doc["loop"], doc.get("booking") or {}
+
+    def sessions(raw: Any) -> tuple[LoopSession, ...]:
+        return tuple(
+            LoopSession(str(s["title"]), parse_time(s["start"]), parse_time(s["end"])) for s in raw or []
+        )
+
+    options = tuple(
+        LoopChoice(str(o["option_id"]), sessions(o["sessions"]))
+        for day in loop.get("days", [])
+        for o in day.get("options", [])
+    )
+    return LoopView(base, str(loop.get("title") or ""), options, sessions(booking.get("sessions")))
 
 
 def _company(doc: Any) -> Company | None:

@@ -203,11 +203,11 @@ def best_first(
 def render_booking_page(ctx: PageContext, view: BookingView) -> str:
     """Pick a time: the interview's facts, the zone, a calendar of days and the day's times."""
     parts = [
-        _header(view),
+        page_header(view),
         "<h1>Choose a time for your interview</h1>",
-        _notice(view.notice, ok=view.notice_ok),
-        _facts(ctx, view),
-        _zone_picker(ctx),
+        page_notice(view.notice, ok=view.notice_ok),
+        page_facts(ctx, view),
+        page_zone_picker(ctx),
     ]
     if view.slots:
         parts.append(_picker(ctx, view, action="book", label="Book this time"))
@@ -216,43 +216,43 @@ def render_booking_page(ctx: PageContext, view: BookingView) -> str:
             "<p>There are no open times right now, so please reply to the person who "
             "sent you this link and ask for new times.</p>"
         )
-    return _document(ctx, "Choose a time for your interview", "".join(parts))
+    return page_document(ctx, "Choose a time for your interview", "".join(parts))
 
 
 def render_confirmation_page(ctx: PageContext, view: BookingView) -> str:
     """The booked (or cancelled) interview, with move and cancel while still allowed."""
     if view.booked is None:
         raise ValueError("a confirmation page needs a booking")
-    when = escape(_when(ctx, view.booked[0], view.booked[1]))
+    when = escape(page_when(ctx, view.booked[0], view.booked[1]))
     if view.status == "cancelled":
         body = (
-            f"{_header(view)}<h1>Interview cancelled</h1>{_notice(view.notice, ok=True)}"
+            f"{page_header(view)}<h1>Interview cancelled</h1>{page_notice(view.notice, ok=True)}"
             f"<p>Your interview on <strong>{when}</strong> was cancelled; if you still want "
             "one, reply to the person who sent you this link.</p>"
         )
-        return _document(ctx, "Interview cancelled", body)
+        return page_document(ctx, "Interview cancelled", body)
     parts = [
-        _header(view),
+        page_header(view),
         "<h1>Your interview is booked</h1>",
-        _notice(view.notice, ok=True),
+        page_notice(view.notice, ok=True),
         f'<div class="card"><p><strong>{when}</strong></p><p>An invitation with the Teams '
         "meeting link is on its way to your email.</p>",
-        _facts(ctx, view, card=False),
+        page_facts(ctx, view, card=False),
         "</div>",
-        _zone_picker(ctx),
+        page_zone_picker(ctx),
     ]
     if view.can_change:
         parts.append(_change_controls(ctx, view))
     else:
         parts.append('<p class="muted">To change this interview, reply to the invitation.</p>')
-    return _document(ctx, "Your interview is booked", "".join(parts))
+    return page_document(ctx, "Your interview is booked", "".join(parts))
 
 
 def render_message_page(csp_nonce: str, title: str, text: str, *, link: str = "", link_text: str = "") -> str:
     """A one-sentence state page (expired, withdrawn, not found, too many requests, error)."""
     ctx = PageContext("", csp_nonce, "", ZoneInfo("UTC"))
     action = f'<p><a class="button" href="{escape(link)}">{escape(link_text)}</a></p>' if link else ""
-    return _document(ctx, title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>{action}", script=False)
+    return page_document(ctx, title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>{action}", script=False)
 
 
 def format_duration_min(minutes: int) -> str:
@@ -261,7 +261,7 @@ def format_duration_min(minutes: int) -> str:
 
 
 # ---- parts ------------------------------------------------------------------------------------
-def _header(view: BookingView) -> str:
+def page_header(view: BookingView) -> str:
     if view.company is None:
         return ""
     logo = ""
@@ -270,7 +270,7 @@ def _header(view: BookingView) -> str:
     return f'<header class="brand">{logo}<span>{escape(view.company.name)}</span></header>'
 
 
-def _facts(ctx: PageContext, view: BookingView, *, card: bool = True) -> str:
+def page_facts(ctx: PageContext, view: BookingView, *, card: bool = True) -> str:
     rows = []
     if view.role:
         rows.append(("Role", view.role))
@@ -281,7 +281,7 @@ def _facts(ctx: PageContext, view: BookingView, *, card: bool = True) -> str:
     rows.append(("Duration", format_duration_min(view.duration_min)))
     rows.append(("Format", view.meeting_format))
     if view.expires_at is not None and view.booked is None:
-        rows.append(("Book by", _day_text(ctx, view.expires_at.astimezone(ctx.zone).date(), "long")))
+        rows.append(("Book by", page_day_text(ctx, view.expires_at.astimezone(ctx.zone).date(), "long")))
     items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows)
     facts = f'<dl class="facts">{items}</dl>'
     return f'<section class="card" aria-label="Interview details">{facts}</section>' if card else facts
@@ -290,7 +290,7 @@ def _facts(ctx: PageContext, view: BookingView, *, card: bool = True) -> str:
 def _change_controls(ctx: PageContext, view: BookingView) -> str:
     cancel = (
         f'<form method="post" action="{escape(ctx.base_path)}/cancel">'
-        f'{_hidden(ctx)}<button class="secondary" type="submit">Cancel my interview'
+        f'{page_hidden(ctx)}<button class="secondary" type="submit">Cancel my interview'
         "</button></form>"
     )
     if not view.slots or view.changes_left <= 0:
@@ -310,7 +310,7 @@ def _picker(ctx: PageContext, view: BookingView, *, action: str, label: str) -> 
     good_days = [d for d, s in by_day.items() if best_first(s, ctx.zone, view.day_hours)[0]]
     day = ctx.day if ctx.day in by_day else (good_days or list(by_day))[0]
     inside, outside = best_first(by_day[day], ctx.zone, view.day_hours)
-    heading = _day_text(ctx, day, "full")
+    heading = page_day_text(ctx, day, "full")
     rows = "".join(_slot_row(ctx, s, action, best=i < 3 and len(inside) > 3) for i, s in enumerate(inside))
     start_h, end_h = (f"{h:02d}:00" for h in view.day_hours)
     if inside:
@@ -340,7 +340,7 @@ def _picker(ctx: PageContext, view: BookingView, *, action: str, label: str) -> 
     calendar = _calendar(ctx, by_day, day, action, view.day_hours)
     return (
         f'<h2 id="{action}-days">Pick a day</h2>{calendar}'
-        f'<form method="post" action="{escape(ctx.base_path)}/{action}">{_hidden(ctx)}'
+        f'<form method="post" action="{escape(ctx.base_path)}/{action}">{page_hidden(ctx)}'
         f"<fieldset><legend>Times on {escape(heading)}, best first "
         f"({escape(zone_title(str(ctx.zone)))})</legend>{times}{more}</fieldset>{email}"
         f'<button type="submit">{escape(label)}</button></form>'
@@ -396,7 +396,7 @@ def _day_cell(
     count = len(slots)
     noun = "time" if count == 1 else "times"
     odd = not best_first(slots, ctx.zone, day_hours)[0]
-    label = f"{_day_text(ctx, day, 'full')}, {count} open {noun}" + (", all early or late" if odd else "")
+    label = f"{page_day_text(ctx, day, 'full')}, {count} open {noun}" + (", all early or late" if odd else "")
     current = ' aria-current="date"' if day == chosen else ""
     cls = ' class="odd"' if odd else ""
     href = f"{ctx.base_path}?tz={_q(str(ctx.zone))}&day={day.isoformat()}#{action}-days"
@@ -405,7 +405,7 @@ def _day_cell(
 
 def _slot_row(ctx: PageContext, slot: SlotChoice, action: str, *, best: bool = False) -> str:
     ident = f"{action}-{slot.slot_id}"
-    text = _range(ctx, slot.start, slot.end)
+    text = page_range(ctx, slot.start, slot.end)
     mark = '<span class="best">Suggested</span>' if best else ""
     return (
         f'<li><label class="slot" for="{escape(ident)}"><input type="radio" name="slot" '
@@ -414,14 +414,14 @@ def _slot_row(ctx: PageContext, slot: SlotChoice, action: str, *, best: bool = F
     )
 
 
-def _hidden(ctx: PageContext) -> str:
+def page_hidden(ctx: PageContext) -> str:
     return (
         f'<input type="hidden" name="nonce" value="{escape(ctx.form_nonce)}">'
         f'<input type="hidden" name="tz" value="{escape(str(ctx.zone))}">'
     )
 
 
-def _zone_picker(ctx: PageContext) -> str:
+def page_zone_picker(ctx: PageContext) -> str:
     current = str(ctx.zone)
     options = _zone_options(current, datetime.now(UTC).strftime("%Y%m%d%H"))
     every = _all_zone_options()
@@ -451,14 +451,14 @@ def _all_zone_options() -> str:
     return "".join(f'<option value="{escape(z)}"></option>' for z in all_zones())
 
 
-def _notice(text: str, *, ok: bool = False) -> str:
+def page_notice(text: str, *, ok: bool = False) -> str:
     if not text:
         return ""
     cls = "notice ok" if ok else "notice"
     return f'<p class="{cls}" role="status">{escape(text)}</p>'
 
 
-def _document(ctx: PageContext, title: str, body: str, *, script: bool = True) -> str:
+def page_document(ctx: PageContext, title: str, body: str, *, script: bool = True) -> str:
     nonce = escape(ctx.csp_nonce)
     js = f'<script nonce="{nonce}">{_SCRIPT}</script>' if script else ""
     lang = escape(ctx.locale.replace("_", "-"))
@@ -486,7 +486,7 @@ def _parsed_locale(name: str) -> Locale:
         return Locale.parse("en")
 
 
-def _day_text(ctx: PageContext, day: date, width: str) -> str:
+def page_day_text(ctx: PageContext, day: date, width: str) -> str:
     return str(format_date(day, width, locale=_locale(ctx)))
 
 
@@ -494,14 +494,14 @@ def _clock(ctx: PageContext, local: datetime) -> str:
     return str(format_time(local.replace(tzinfo=None).time(), "short", locale=_locale(ctx)))
 
 
-def _range(ctx: PageContext, start: datetime, end: datetime) -> str:
+def page_range(ctx: PageContext, start: datetime, end: datetime) -> str:
     s, e = start.astimezone(ctx.zone), end.astimezone(ctx.zone)
     return f"{_clock(ctx, s)}\u2013{_clock(ctx, e)} {zone_label(s)}"
 
 
-def _when(ctx: PageContext, start: datetime, end: datetime) -> str:
-    day = _day_text(ctx, start.astimezone(ctx.zone).date(), "full")
-    return f"{day}, {_range(ctx, start, end)}"
+def page_when(ctx: PageContext, start: datetime, end: datetime) -> str:
+    day = page_day_text(ctx, start.astimezone(ctx.zone).date(), "full")
+    return f"{day}, {page_range(ctx, start, end)}"
 
 
 def _q(text: str) -> str:

@@ -22,6 +22,7 @@ from cards.loop_booked import build_loop_booked, build_loop_notice
 from cards.loop_builder import build_loop_builder
 from cards.loop_confirm import build_loop_confirmation
 from cards.loop_options import build_loop_options
+from dialogs.loop_link import send_loop_link
 from dialogs.loop_search import (
     TITLE,
     api_of,
@@ -81,6 +82,8 @@ async def _dispatch(
         return await _find(context, services, draft, action)
     if draft.template is None:
         return build_loop_notice(TITLE, EXPIRED)
+    if verb is LoopVerb.SEND_LINK:
+        return await send_loop_link(context, services, draft)
     if verb is LoopVerb.CHOOSE:
         return await _choose(context, services, draft, action.option_id or "")
     if verb is LoopVerb.CONFIRM:

@@ -91,6 +91,7 @@ from calendar_backend.storage.moves import (
 )
 from calendar_backend.storage.offers import (
     OfferRow,
+    claim_loop_offer,
     count_reschedule,
     create_offer,
     expire_offers,
@@ -98,9 +99,11 @@ from calendar_backend.storage.offers import (
     get_offer_by_token_hash,
     list_offers,
     mark_offer_booked,
+    reopen_loop_offer,
     reopen_offer,
     revoke_offer,
     revoke_offers_for_user,
+    set_offer_loop,
 )
 from calendar_backend.storage.pools import (
     PoolRecord,
@@ -180,6 +183,7 @@ __all__ = [
     "add_trainee",
     "archive_user",
     "archived_users",
+    "claim_loop_offer",
     "complete_move",
     "confirm",
     "confirm_interview",
@@ -246,6 +250,7 @@ __all__ = [
     "record_training_session",
     "release_hold",
     "remove_pool_member",
+    "reopen_loop_offer",
     "reopen_offer",
     "replace_blob",
     "reserve_loop",
@@ -253,6 +258,7 @@ __all__ = [
     "restrict_sqlite_files",
     "revoke_offer",
     "revoke_offers_for_user",
+    "set_offer_loop",
     "set_pool_caps",
     "set_tenant_status",
     "tenants",

@@ -36,6 +36,8 @@ class OfferRow:
     conversation_ref_key_id: int | None
     reschedules_used: int
     created_at: datetime
+    loop_template: dict[str, Any] | None = None  # a loop link: the template (rooms resolved)
+    loop_id: str | None = None  # a loop link's booked loop
 
 
 def _offer(row: sa.Row[Any]) -> OfferRow:
@@ -69,6 +71,7 @@ async def create_offer(
     expires_at: datetime,
     conversation_ref: tuple[bytes, int] | None = None,
     now: datetime | None = None,
+    loop_template: dict[str, Any] | None = None,
 ) -> OfferRow:
     """Store an ``open`` offer. ``token_hash`` must be a 32-byte SHA-256 digest (never the token).
 
@@ -102,6 +105,7 @@ async def create_offer(
             conversation_ref_key_id=ref_key,
             reschedules_used=0,
             created_at=now_utc(now),
+            loop_template=loop_template,
         )
     )
     row = await get_offer(tx, offer_id)
@@ -210,3 +214,34 @@ async def list_offers(tx: AsyncConnection, tenant_id: str, organizer_oid: str) -
         .order_by(offers.c.created_at.desc(), offers.c.id)
     )
     return [_offer(r) for r in await tx.execute(query)]
+
+
+async def set_offer_loop(tx: AsyncConnection, offer_id: str, loop_id: str | None) -> None:
+    """Record the loop a ``booked`` loop link booked (``None``: none any more)."""
+    await tx.execute(sa.update(offers).where(offers.c.id == offer_id).values(loop_id=loop_id))
+
+
+async def reopen_loop_offer(tx: AsyncConnection, offer_id: str, loop_id: str | None) -> bool:
+    """``booked`` → ``open`` for a loop link still on ``loop_id`` (``None``: a failed attempt that
+    booked none), race-safe; the loop is forgotten, ``reschedules_used`` kept."""
+    result = await tx.execute(
+        sa.update(offers)
+        .where(
+            offers.c.id == offer_id,
+            offers.c.status == OfferStatus.BOOKED.value,
+            offers.c.loop_id.is_(None) if loop_id is None else offers.c.loop_id == loop_id,
+        )
+        .values(status=OfferStatus.OPEN.value, interview_id=None, loop_id=None)
+    )
+    return result.rowcount == 1
+
+
+async def claim_loop_offer(tx: AsyncConnection, offer_id: str) -> bool:
+    """``open`` → ``booked`` for a loop link about to book (its loop recorded once booked by
+    `set_offer_loop`), race-safe: exactly one of several concurrent callers gets ``True``."""
+    result = await tx.execute(
+        sa.update(offers)
+        .where(offers.c.id == offer_id, offers.c.status == OfferStatus.OPEN.value)
+        .values(status=OfferStatus.BOOKED.value, interview_id=None, loop_id=None)
+    )
+    return result.rowcount == 1

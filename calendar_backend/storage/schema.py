@@ -193,6 +193,8 @@ offers: Final = sa.Table(
     sa.Column("conversation_ref_key_id", sa.BigInteger, nullable=True),
     sa.Column("reschedules_used", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("loop_template", sa.JSON, nullable=True),  # a loop link's template (rooms resolved)
+    sa.Column("loop_id", sa.String(36), nullable=True),  # a loop link's booked loop
     sa.Index("ix_offers_organizer", "tenant_id", "organizer_oid"),
 )
 

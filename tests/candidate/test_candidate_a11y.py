@@ -3,7 +3,8 @@ or critical violation, nothing scrolls sideways at 390 px, and each state is scr
 and 390 px) into test-artifacts/candidate/ (``make screenshots`` writes docs/candidate/screenshots/).
 
 States: pick, confirm (a time chosen, e-mail asked), booked, moved, cancelled, second tab, withdrawn,
-expired, error. The real stack: devtenant + Calendar Service (with the sample branding) + bot app.
+expired, error; and a loop link's (issue 17): loop-pick, loop-booked, loop-moved, loop-cancelled.
+The real stack: devtenant + Calendar Service (with the sample branding) + bot app.
 """
 
 from __future__ import annotations
@@ -200,3 +201,40 @@ def _offer_without_email(env: Env, people: list[str], extra: dict[str, Any]) -> 
         "conversation_ref": env.reference(),
         **extra,
     }
+
+
+async def test_every_loop_state_passes_axe_at_desktop_and_390px(branded_env: Env, browser: Any) -> None:
+    """A loop link (issue 17): options by day, booked (every session listed), moved, cancelled."""
+    from tests.candidate.test_loop_page import make_loop_link, no_address
+
+    env = branded_env
+    problems: list[str] = []
+    for size, viewport in VIEWPORTS.items():
+        context = await browser.new_context(timezone_id="Europe/Berlin", locale="en-GB", viewport=viewport)
+        page = await context.new_page()
+        token = await make_loop_link(env, role="Senior Backend Engineer")
+        await page.goto(env.page_url(token) + "?tz=Europe/Berlin")
+        await page.get_by_role("heading", name="Choose a time for your interviews").wait_for()
+        no_address(await page.content())
+        problems += await _check(page, "loop-pick", size)
+
+        await page.locator("input[type=radio]").first.check()
+        await page.get_by_role("button", name="Book all these interviews").click()
+        await page.get_by_role("heading", name="Your interviews are booked").wait_for()
+        main = await page.locator("main").inner_text()
+        assert "Coding" in main
+        assert "System design" in main
+        no_address(await page.content())
+        problems += await _check(page, "loop-booked", size)
+
+        await page.locator("form[action$='/reschedule'] input[type=radio]").last.check()
+        await page.get_by_role("button", name="Move all interviews to this time").click()
+        await page.get_by_text("moved to the new time").wait_for()
+        problems += await _check(page, "loop-moved", size)
+
+        await page.get_by_role("button", name="Cancel all my interviews").click()
+        await page.wait_for_load_state()
+        no_address(await page.content())
+        problems += await _check(page, "loop-cancelled", size)
+        await context.close()
+    assert problems == []
