@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from calendar_backend import storage
 from calendar_backend.auth import Principal
 from calendar_backend.booking import Bookings, CandidateInvite, Writer, candidate_address
+from calendar_backend.contract import LoopOptionOut, LoopSearchOut, SearchLoopsRequest
 from calendar_backend.directory import Directory
 from calendar_backend.errors import (
     CalendarError,
@@ -50,6 +51,7 @@ from calendar_backend.loop_contract import (
     RescheduleLoopRequest,
     SessionTime,
 )
+from calendar_backend.loop_search import LoopSearch
 from calendar_backend.loop_templates import (
     LoopTemplate,
     LoopTemplateError,
@@ -67,6 +69,9 @@ from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
 _NAMESPACE = uuid.UUID("0c2b7c8e-5f7e-4d2a-9a51-4c6f0f1d7a17")
 STEP = timedelta(minutes=5)  # the finest grid a loop search may use: every offered start is on it
 _LIVE = ("pending", "confirmed")
+
+
+FRESH_LOOPS = 5  # whole-loop options a 409 offers instead
 
 
 def session_transaction_id(loop_txn: str, index: int) -> str:
@@ -235,7 +240,9 @@ class LoopBookings:
         bookings: Bookings,
         clock: Callable[[], datetime],
         crash_point: Callable[[str], None],
+        loop_search: LoopSearch | None = None,
     ) -> None:
+        self._loop_search = loop_search  # fresh loop options for a 409 (None: none offered)
         self._store = store
         self._tenancy = tenancy
         self._directory = directory
@@ -245,6 +252,59 @@ class LoopBookings:
         self._crash_point = crash_point
 
     async def book(
+        self, principal: Principal, assertion: str, req: BookLoopRequest, request_id: str
+    ) -> LoopOut:
+        """Book every session of the loop or none (module docstring); a 409 carries up to 5 fresh
+        whole-loop options near the taken one in ``SlotTakenError.fresh_loops`` (best effort).
+
+        Raises:
+            ValidationError: a bad template, sessions the template lacks, or not an offered option.
+            SlotTakenError: a session's time is taken. ConflictError: the transaction id names
+            another loop, or this one is still being booked. The Graph error (withdrawn).
+        """
+        try:
+            return await self._book(principal, assertion, req, request_id)
+        except SlotTakenError as exc:
+            if exc.fresh_loops is None:
+                exc.fresh_loops = await self._fresh_loops(principal, assertion, req, request_id)
+            raise
+
+    async def _fresh_loops(
+        self, principal: Principal, assertion: str, req: BookLoopRequest, request_id: str
+    ) -> LoopSearchOut | None:
+        """Up to 5 loop options from 12 h before the taken loop to 3 days after it (the loop
+        search, as the manager would search again), without those that overlap a pending or
+        confirmed OpenSlot reservation of their people, room or candidate (the race's winner may
+        not be in Outlook yet). Never raises: ``None`` on any failure."""
+        if self._loop_search is None or not req.sessions:
+            return None
+        lo = max(self._clock(), min(s.start for s in req.sessions) - timedelta(hours=12))
+        hi = max(s.end for s in req.sessions) + timedelta(days=3)
+        ask = SearchLoopsRequest(dict(req.template), None, lo, hi, req.candidate_time_zone, FRESH_LOOPS)
+        try:
+            found = await self._loop_search.search(principal, assertion, ask, request_id)
+            mailboxes = {a for o in found.options for s in o.sessions for a in (*s.interviewers, s.room) if a}
+            async with self._store.transaction() as tx:
+                taken = await storage.find_conflicts(
+                    tx, principal.tenant_id, [*mailboxes, req.candidate_email], lo, hi
+                )
+        except CalendarError:
+            return None
+        candidate = req.candidate_email.lower()
+
+        def free(o: LoopOptionOut) -> bool:
+            return not any(
+                t.start < s.end
+                and s.start < t.end
+                and {a.lower() for a in t.attendees}
+                & {*s.interviewers, *([s.room] if s.room else []), candidate}
+                for s in o.sessions
+                for t in taken
+            )
+
+        return replace(found, options=tuple(o for o in found.options if free(o)))
+
+    async def _book(
         self, principal: Principal, assertion: str, req: BookLoopRequest, request_id: str
     ) -> LoopOut:
         """Book every session of the loop or none (module docstring).

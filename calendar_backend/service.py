@@ -73,9 +73,6 @@ class CalendarService:
         self.interviews = Interviews(
             settings, store, graph, self.tenancy, self.directory, self.search, self.bookings, clock, hook
         )
-        self.loops = LoopBookings(
-            store, self.tenancy, self.directory, self.search, self.bookings, clock, hook
-        )
         self.offers = OfferService(settings, store, cipher, clock, self.tenancy, self.directory)
         self.candidate = CandidateLink(
             settings, store, cipher, clock, self.tenancy, self.directory, self.search, self.bookings
@@ -83,4 +80,7 @@ class CalendarService:
         self.loop_templates = LoopTemplates(store, self.tenancy, clock)
         self.loops_search = LoopSearch(
             settings, self.tenancy, self.directory, self.search, self.loop_templates, rules, clock
+        )
+        self.loops = LoopBookings(
+            store, self.tenancy, self.directory, self.search, self.bookings, clock, hook, self.loops_search
         )

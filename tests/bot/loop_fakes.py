@@ -116,6 +116,7 @@ class FakeLoopCalendar(FakeCalendarService):
     nothing_fits: bool = False
     loops_missing: bool = False
     loop_taken_once: bool = False
+    loop_taken_fresh: FakeLoopSearchOut | None = None  # the 409's fresh_loops
     template_problems: list[str] = field(default_factory=list)
 
     def _loop_check(self, token: str, op: str) -> None:
@@ -231,7 +232,7 @@ class FakeLoopCalendar(FakeCalendarService):
             return self.loops[self.by_transaction[transaction_id]]
         if self.loop_taken_once:
             self.loop_taken_once = False
-            raise errors.SlotTakenError()
+            raise errors.SlotTakenError(fresh_loops=self.loop_taken_fresh)  # type: ignore[arg-type]
         loop_id = f"lp{len(self.loops) + 1}"
         booked = tuple(
             FakeLoopSessionOut(
