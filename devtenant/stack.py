@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from ssl import create_default_context
@@ -202,7 +203,11 @@ def user_token(env: Mapping[str, str], upn: str) -> str:
         http_client=http,
     )
     scope = f"api://botid-{env['OPENSLOT_CLIENT_ID']}/access_as_user"
-    flow = app.initiate_auth_code_flow([scope], redirect_uri=CLI_REDIRECT_URI, login_hint=upn, prompt="none")
+    with warnings.catch_warnings():  # msal recommends form_post; this local flow reads a redirect
+        warnings.simplefilter("ignore", UserWarning)
+        flow = app.initiate_auth_code_flow(
+            [scope], redirect_uri=CLI_REDIRECT_URI, login_hint=upn, prompt="none"
+        )
     location = http.get(flow["auth_uri"], allow_redirects=False, timeout=30).headers.get("Location", "")
     query = {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
     result = app.acquire_token_by_auth_code_flow(flow, query) if location.startswith(CLI_REDIRECT_URI) else {}
@@ -376,7 +381,7 @@ def start_stack(
             )
             wait_http(f"http://127.0.0.1:{pg_port}")
             _alive(procs[-1], "Playground")
-            say(f'\nOpen http://127.0.0.1:{pg_port} and type "schedule".')
+            say(f'\nOpen http://127.0.0.1:{pg_port} and type "schedule" (or "schedule a loop").')
     except BaseException:
         stop(procs)
         raise

@@ -27,6 +27,10 @@ SCREENS = (
     ("cancel-question", "Cancel question"),
     ("candidate-link", "Candidate link"),
     ("booking-notice", "Candidate booked (manager's notice)"),
+    ("loop-builder", "Interview loop: saved templates"),
+    ("loop-options", "Interview loop: options"),
+    ("loop-confirm", "Interview loop: confirmation"),
+    ("loop-booked", "Interview loop: booked"),
     ("reconnect", "Reconnect"),
 )
 
@@ -174,6 +178,20 @@ def capture(page: Any, context: Any, out: Path) -> list[Path]:  # noqa: PLR0915 
     s.card("booking-notice", "Interview booked by the candidate")
     assert "Riley Chen" in notice, notice
     assert "IST" in notice, notice  # the candidate's time in their zone
+
+    # An interview loop from a sample template (saved into the Calendar Service at start).
+    s.say("schedule a loop", "Schedule an interview loop")
+    s.card("loop-builder", "Schedule an interview loop")
+    s.say(
+        "loop Frontend screen and pairing for Kim Park (kim.park@example.com) next week",
+        "Which time zone is the candidate in?",
+    )
+    s.say("India", "Pick a loop")
+    s.card("loop-options", "Pick a loop")
+    s.press("Pick option 1", "Book this loop?")
+    s.card("loop-confirm", "Book this loop?")
+    s.press("Book the loop", "Interview loop booked")
+    s.card("loop-booked", "Interview loop booked")
 
     s.say(
         "schedule Sam Lee (sam@example.com) with Megan and Adele, 45 min, next week",
