@@ -250,6 +250,15 @@ async def test_taken_loop_shows_the_fresh_loops_the_409_carried(
     assert len(loops.loops) == 0
 
 
+async def test_names_not_addresses_when_the_search_knows_addresses_only(
+    chat: TestAdapter, loops: FakeLoopCalendar
+) -> None:
+    loops.people_as_addresses = True
+    text = text_of(await to_options(chat))
+    assert "Adele Vance" in text
+    assert "adelev@contoso.example" not in text
+
+
 async def test_reconnect_card_when_the_grant_is_gone(chat: TestAdapter, loops: FakeLoopCalendar) -> None:
     options = await to_options(chat)
     loops.reconnect = True
