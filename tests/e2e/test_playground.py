@@ -333,6 +333,7 @@ def test_a_loop_from_a_saved_template_end_to_end(chat: Chat, running_stack: Stac
     for name in SAMPLE_TEMPLATES:  # saved into the Calendar Service when the stack started
         chat.page.get_by_text(name, exact=True).last.wait_for(timeout=REPLY_TIMEOUT_MS)
     chat.shot("loop_builder")
+    assert stack.seed_loop_templates(running_stack.env) == []  # idempotent: a second start saves nothing
     chat.page.get_by_role("button", name="Use", exact=True).first.click()  # Backend engineer onsite
     chat.page.get_by_text("What is the candidate's name?").last.wait_for(timeout=REPLY_TIMEOUT_MS)
     chat.say(LOOP_CANDIDATE, f"What is {LOOP_CANDIDATE}'s e-mail?")
@@ -702,6 +703,17 @@ class Crawler:
             return (0, first[-1]) if first else None
         return None
 
+    def _open(self, opener: Any, button: Any) -> None:
+        """Open the ShowCard that holds ``button``: several ShowCards of one card may share a
+        title (one "Change" per loop session), so each is tried, newest first."""
+        for index in reversed(range(opener.count())):
+            opener.nth(index).click()
+            try:
+                button.first.wait_for(timeout=2_000)
+            except sync_api.TimeoutError:
+                continue
+            return
+
     def crawl(self) -> None:
         """Breadth first; on one card the last action first (footer actions such as "Change ..."
         before "Choose", which replaces the card in place). A button whose card has been
@@ -717,8 +729,7 @@ class Crawler:
             button = self.chat.page.get_by_role("button", name=title, exact=True)
             opener = self.chat.page.get_by_role("button", name=self.openers.get(title, ""), exact=True)
             if not button.count() and title in self.openers and opener.count():
-                opener.last.click()  # open the ShowCard that holds it (no message is sent)
-                button.first.wait_for(timeout=5_000)
+                self._open(opener, button)  # open the ShowCard that holds it (no message is sent)
             if not button.count():
                 missing.add((heading, title))
                 continue
