@@ -223,15 +223,21 @@ def seed_loop_templates(env: Mapping[str, str]) -> list[str]:
     already saved under that name is left as it is (a manager may have edited it). Returns the
     names saved now.
 
+    A tenant file without ``loopTemplates`` or Bot Framework users saves nothing.
+
     Raises:
-        OSError, ValueError, KeyError: the service refused, or a malformed tenant file.
+        RuntimeError: devtenant did not sign the user in. OSError, ValueError, KeyError: the
+        service refused, or a malformed tenant file.
     """
     tenant = json.loads((ROOT / env["OPENSLOT_TENANT_FILE"]).read_text(encoding="utf-8"))
     templates = tenant.get("loopTemplates") or []
     if not templates:
         return []
-    users = {u["id"]: u["userPrincipalName"] for u in tenant["users"]}
-    token = user_token(env, users[tenant["botFramework"]["signedInUsers"][0]])
+    users = {u["id"]: u["userPrincipalName"] for u in tenant.get("users", [])}
+    signed_in = [users[i] for i in (tenant.get("botFramework") or {}).get("signedInUsers", []) if i in users]
+    if not signed_in:
+        return []
+    token = user_token(env, signed_in[0])
     base = env["OPENSLOT_CALENDAR_SERVICE_URL"].rstrip("/") + "/v1/loop-templates"
 
     def call(method: str, url: str, body: object = None) -> dict[str, Any]:
@@ -351,8 +357,13 @@ def start_stack(
         wait_http(f"{env['OPENSLOT_CALENDAR_SERVICE_URL']}/v1/health")
         _alive(procs[-1], "Calendar Service")
         say(f"Calendar Service    {env['OPENSLOT_CALENDAR_SERVICE_URL']}")
-        if added := seed_loop_templates(env):
-            say(f"loop templates      {', '.join(added)}")
+        try:
+            added = seed_loop_templates(env)
+        except (RuntimeError, OSError, ValueError, KeyError) as exc:  # the stack runs without them
+            say(f"loop templates      not saved ({type(exc).__name__}: {str(exc)[:120]})")
+        else:
+            if added:
+                say(f"loop templates      {', '.join(added)}")
         if bot and (ROOT / "bot.py").exists():
             procs.append(start([py, "bot.py"], env, logs, "bot"))
             wait_http(f"http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}/healthz")
