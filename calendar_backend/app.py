@@ -88,6 +88,8 @@ def _error_response(exc: CalendarError) -> web.Response:
         body["problems"] = list(exc.problems)
     if isinstance(exc, SlotTakenError) and exc.fresh is not None:
         body["fresh"] = exc.fresh.to_json()
+    if isinstance(exc, SlotTakenError) and exc.fresh_loops is not None:
+        body["fresh_loops"] = exc.fresh_loops.to_json()
     retry = getattr(exc, "retry_after_s", None)
     if retry is not None:
         body["retry_after_s"] = retry

@@ -535,7 +535,12 @@ def _error_from(status: int, doc: dict[str, Any]) -> errors.CalendarError:
     if code == "invalid_template":
         return errors.InvalidTemplateError(tuple(str(p) for p in doc.get("problems", [])))
     if code == "slot_taken":
-        return errors.SlotTakenError(message, fresh=SlotsResult.from_json(doc.get("fresh", {})))
+        loops = doc.get("fresh_loops")
+        return errors.SlotTakenError(
+            message,
+            fresh=SlotsResult.from_json(doc.get("fresh", {})),
+            fresh_loops=LoopSearchOut.from_json(loops) if isinstance(loops, dict) else None,
+        )
     if code == "invalid_request":
         field = str(doc.get("field", "request"))
         reason = (message or "invalid").removeprefix(f"{field}: ")  # the message names it already

@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # errors stays a leaf: contract imports it at run time
-    from calendar_backend.contract import SlotsResult
+    from calendar_backend.contract import LoopSearchOut, SlotsResult
 
 
 class CalendarError(Exception):
@@ -137,15 +137,23 @@ class SlotTakenError(ConflictError):
 
     ``fresh``: up to a few open times to offer instead (``None``: none could be found); the API
     sends them as ``fresh``, and the bot's client reads them back into the same field, which the
-    dialogs know as ``fresh_slots``.
+    dialogs know as ``fresh_slots``. ``fresh_loops``: for a loop (``POST /v1/loops``), a few whole
+    loop options near the taken one (``None``: none computed); sent as ``fresh_loops``.
     """
 
     code = "slot_taken"
     message = "That time is no longer free."
 
-    def __init__(self, message: str | None = None, *, fresh: SlotsResult | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        fresh: SlotsResult | None = None,
+        fresh_loops: LoopSearchOut | None = None,
+    ) -> None:
         super().__init__(message)
         self.fresh = fresh
+        self.fresh_loops = fresh_loops
 
     @property
     def fresh_slots(self) -> SlotsResult | None:

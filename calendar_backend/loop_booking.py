@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from calendar_backend import storage
 from calendar_backend.auth import Principal
 from calendar_backend.booking import Bookings, CandidateInvite, Writer, candidate_address
+from calendar_backend.contract import LoopOptionOut, LoopSearchOut, SearchLoopsRequest
 from calendar_backend.directory import Directory
 from calendar_backend.errors import (
     CalendarError,
@@ -49,7 +51,8 @@ from calendar_backend.loop_contract import (
     SessionTime,
 )
 from calendar_backend.loop_pools import effective_template, reserve_seats
-from calendar_backend.loop_recheck import panel_of, require_loop_offered
+from calendar_backend.loop_recheck import needs_directory, panel_of, require_loop_offered
+from calendar_backend.loop_search import LoopSearch
 from calendar_backend.loop_templates import (
     LoopTemplate,
     LoopTemplateError,
@@ -60,6 +63,9 @@ from calendar_backend.tenancy import Tenancy
 
 _NAMESPACE = uuid.UUID("0c2b7c8e-5f7e-4d2a-9a51-4c6f0f1d7a17")
 _LIVE = ("pending", "confirmed")
+
+
+FRESH_LOOPS = 5  # whole-loop options a 409 offers instead
 
 
 def session_transaction_id(loop_txn: str, index: int) -> str:
@@ -87,7 +93,9 @@ class LoopBookings:
         bookings: Bookings,
         clock: Callable[[], datetime],
         crash_point: Callable[[str], None],
+        loop_search: LoopSearch | None = None,
     ) -> None:
+        self._loop_search = loop_search  # fresh loop options for a 409 (None: none offered)
         self._store = store
         self._tenancy = tenancy
         self._directory = directory
@@ -97,6 +105,59 @@ class LoopBookings:
         self._crash_point = crash_point
 
     async def book(
+        self, principal: Principal, assertion: str, req: BookLoopRequest, request_id: str
+    ) -> LoopOut:
+        """Book every session of the loop or none (module docstring); a 409 carries up to 5 fresh
+        whole-loop options near the taken one in ``SlotTakenError.fresh_loops`` (best effort).
+
+        Raises:
+            ValidationError: a bad template, sessions the template lacks, or not an offered option.
+            SlotTakenError: a session's time is taken. ConflictError: the transaction id names
+            another loop, or this one is still being booked. The Graph error (withdrawn).
+        """
+        try:
+            return await self._book(principal, assertion, req, request_id)
+        except SlotTakenError as exc:
+            if exc.fresh_loops is None:
+                exc.fresh_loops = await self._fresh_loops(principal, assertion, req, request_id)
+            raise
+
+    async def _fresh_loops(
+        self, principal: Principal, assertion: str, req: BookLoopRequest, request_id: str
+    ) -> LoopSearchOut | None:
+        """Up to 5 loop options from 12 h before the taken loop to 3 days after it (the loop
+        search, as the manager would search again), without those that overlap a pending or
+        confirmed OpenSlot reservation of their people, room or candidate (the race's winner may
+        not be in Outlook yet). Never raises: ``None`` on any failure."""
+        if self._loop_search is None or not req.sessions:
+            return None
+        lo = max(self._clock(), min(s.start for s in req.sessions) - timedelta(hours=12))
+        hi = max(s.end for s in req.sessions) + timedelta(days=3)
+        ask = SearchLoopsRequest(dict(req.template), None, lo, hi, req.candidate_time_zone, FRESH_LOOPS)
+        try:
+            found = await self._loop_search.search(principal, assertion, ask, request_id)
+            mailboxes = {a for o in found.options for s in o.sessions for a in (*s.interviewers, s.room) if a}
+            async with self._store.transaction() as tx:
+                taken = await storage.find_conflicts(
+                    tx, principal.tenant_id, [*mailboxes, req.candidate_email], lo, hi
+                )
+        except CalendarError:
+            return None
+        candidate = req.candidate_email.lower()
+
+        def free(o: LoopOptionOut) -> bool:
+            return not any(
+                t.start < s.end
+                and s.start < t.end
+                and {a.lower() for a in t.attendees}
+                & {*s.interviewers, *([s.room] if s.room else []), candidate}
+                for s in o.sessions
+                for t in taken
+            )
+
+        return replace(found, options=tuple(o for o in found.options if free(o)))
+
+    async def _book(
         self, principal: Principal, assertion: str, req: BookLoopRequest, request_id: str
     ) -> LoopOut:
         """Book every session of the loop or none (module docstring).
@@ -119,7 +180,7 @@ class LoopBookings:
         writer = Writer(principal, principal.tenant_id, token, organizer, request_id)
         return await self.book_as(
             writer, principal.oid, organizer_name, template, req,
-            lambda: self._manager_zone(principal, assertion, request_id), source=source,
+            lambda: self._directory.mailbox_zone(token), source=source,
         )  # fmt: skip
 
     async def book_as(
@@ -155,6 +216,7 @@ class LoopBookings:
             self._search, principal, writer.token, template, req.sessions, now=self._clock(),
             zone=await zone(), candidate_zone=req.candidate_time_zone, request_id=request_id,
             requester=writer.organizer, tenant_id=writer.tenant_id,
+            directory=await self._directory.room_infos(writer.token) if needs_directory(template) else None,
         )  # fmt: skip
         title = template.name
         reservations = [
@@ -350,7 +412,7 @@ class LoopBookings:
                 raise ValidationError("sessions", "a move keeps the session's room")
         await require_loop_offered(
             self._search, principal, token, template, wanted, now=self._clock(),
-            zone=await self._manager_zone(principal, assertion, request_id), candidate_zone=None,
+            zone=await self._directory.mailbox_zone(token), candidate_zone=None,
             request_id=request_id, requester=loop.organizer_upn, tenant_id=ctx.tenant_id,
             own=list(rows.values()),
         )  # fmt: skip
@@ -383,13 +445,6 @@ class LoopBookings:
         except BaseException:
             await self._move_back(writer, done)
             raise
-
-    async def _manager_zone(self, principal: Principal, assertion: str, request_id: str) -> str | None:
-        """The manager's mailbox zone (the loop's days and local windows, as the search reads it)."""
-        try:
-            return await self._directory.my_time_zone(principal, assertion, request_id)
-        except CalendarError:
-            return None
 
     async def _move_back(self, writer: Writer, done: list[storage.InterviewRow]) -> None:
         """Best effort: put the sessions a failed reschedule already moved back."""

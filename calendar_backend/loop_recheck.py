@@ -23,7 +23,9 @@ from calendar_backend.loop_contract import (
 )
 from calendar_backend.loop_templates import (
     LoopTemplate,
+    LoopTemplateError,
     RoomInfo,
+    resolve_rooms,
     to_loop_spec,
 )
 from calendar_backend.loops import MAX_OPTIONS, LoopSpec, find_loops
@@ -68,12 +70,15 @@ async def require_loop_offered(
     requester: str,
     tenant_id: str,
     own: Sequence[storage.InterviewRow] = (),
+    directory: Sequence[RoomInfo] | None = None,
 ) -> None:
     """Whether the search would still offer ``sessions`` (the whole loop) now: the loop engine
     (`loops.find_loops`: working hours, free time, rooms, order, breaks, days, local windows,
     notice) on calendars read now, with every session pinned to its wanted time and room.
     ``own``: the loop's own booked sessions (a reschedule), whose time counts as free. ``zone``:
-    the loop's (the manager's mailbox zone, as the search uses; UTC when unknown).
+    the loop's (the manager's mailbox zone, as the search uses; UTC when unknown). ``directory``:
+    the tenant's rooms (Graph ``/places``), needed when a session asks for a room by capacity or
+    building: the chosen room must still satisfy that need (as the search resolves it).
 
     Raises:
         SlotTakenError: someone (or a room) is busy or unreadable then. ValidationError: the
@@ -82,6 +87,7 @@ async def require_loop_offered(
     people, rooms = panel_of(template, sessions)
     if len(sessions) != len(template.sessions):
         raise ValidationError("sessions", "must name every session of the template once")
+    _require_room_needs(template, sessions, directory)
     if min(s.start for s in sessions) < now:
         raise ValidationError("start", "is in the past")
     window = Interval(min(s.start for s in sessions), max(s.end for s in sessions))
@@ -121,6 +127,33 @@ async def require_loop_offered(
     if any(e.reason.value in {"not_free", "no_common_time", "no_room"} for e in result.explanations):
         raise SlotTakenError()
     raise ValidationError("sessions", "are not one of the offered loop options")
+
+
+def needs_directory(template: LoopTemplate) -> bool:
+    """Whether a session asks for a room by capacity or building (not from a list)."""
+    return any(s.room is not None and not s.room.any_of for s in template.sessions)
+
+
+def _require_room_needs(
+    template: LoopTemplate, sessions: Sequence[SessionTime], directory: Sequence[RoomInfo] | None
+) -> None:
+    """Every room chosen for a capacity/building need still satisfies it in ``directory``.
+
+    Raises:
+        SlotTakenError: a chosen room no longer fits (it shrank, moved or left the room list).
+    """
+    if not needs_directory(template):
+        return
+    if directory is None:
+        raise ValueError("a capacity/building room need is checked against the room directory")
+    try:
+        lists = resolve_rooms(template, directory)
+    except LoopTemplateError as exc:
+        raise SlotTakenError() from exc
+    for s in sessions:
+        need = template.sessions[s.index].room
+        if need is not None and not need.any_of and (s.room or "").lower() not in lists[s.index]:
+            raise SlotTakenError()
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -79,18 +79,18 @@ class CalendarService:
         self.interviews = Interviews(
             settings, store, graph, self.tenancy, self.directory, self.search, self.bookings, clock, hook
         )
-        self.loops = LoopBookings(
-            store, self.tenancy, self.directory, self.search, self.bookings, clock, hook
-        )
         self.offers = OfferService(settings, store, cipher, clock, self.tenancy, self.directory)
-        self.candidate = CandidateLink(
-            settings, store, cipher, clock, self.tenancy, self.directory, self.search, self.bookings,
-            self.loops,
-        )  # fmt: skip
         self.loop_templates = LoopTemplates(store, self.tenancy, clock)
         self.loops_search = LoopSearch(
             settings, self.tenancy, self.directory, self.search, self.loop_templates, rules, clock
         )
+        self.loops = LoopBookings(
+            store, self.tenancy, self.directory, self.search, self.bookings, clock, hook, self.loops_search
+        )
+        self.candidate = CandidateLink(
+            settings, store, cipher, clock, self.tenancy, self.directory, self.search, self.bookings,
+            self.loops,
+        )  # fmt: skip
         self.repairs = RepairPlanner(store, graph, self.search, self.bookings, self.tenancy, rules, clock)
         watch = WatchConfig(
             settings.watch_notification_url,

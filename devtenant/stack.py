@@ -28,9 +28,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from ssl import create_default_context
+from typing import Any
+from urllib.parse import parse_qs, quote, urlparse
+
+import msal
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAYGROUND_BIN = ROOT / "devtenant" / "playground" / "node_modules" / ".bin" / "agentsplayground"
@@ -177,6 +183,85 @@ def bootstrap(env: dict[str, str]) -> None:
         subprocess.run([py, "-m", "calendar_backend", *args], env=env, check=True, cwd=ROOT)  # noqa: S603
 
 
+CLI_REDIRECT_URI = "http://localhost/openslot-cli"  # the sample app lists it (as `slots` uses it)
+
+
+def user_token(env: Mapping[str, str], upn: str) -> str:
+    """An access token for OpenSlot's API, signed in to devtenant as ``upn`` (authorization code
+    flow with ``login_hint`` and ``prompt=none``: devtenant signs a known user in silently).
+
+    Raises:
+        RuntimeError: devtenant did not sign ``upn`` in.
+    """
+    http = requests.Session()
+    http.verify, http.trust_env = env["OPENSLOT_CA_BUNDLE"], False
+    app = msal.ConfidentialClientApplication(
+        env["OPENSLOT_CLIENT_ID"],
+        client_credential=env["OPENSLOT_TENANT_CLIENT_SECRET"],
+        authority=f"{env['OPENSLOT_AUTHORITY_HOST'].rstrip('/')}/{env['OPENSLOT_DEV_TENANT_ID']}",
+        instance_discovery=False,
+        http_client=http,
+    )
+    scope = f"api://botid-{env['OPENSLOT_CLIENT_ID']}/access_as_user"
+    with warnings.catch_warnings():  # msal recommends form_post; this local flow reads a redirect
+        warnings.simplefilter("ignore", UserWarning)
+        flow = app.initiate_auth_code_flow(
+            [scope], redirect_uri=CLI_REDIRECT_URI, login_hint=upn, prompt="none"
+        )
+    location = http.get(flow["auth_uri"], allow_redirects=False, timeout=30).headers.get("Location", "")
+    query = {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
+    result = app.acquire_token_by_auth_code_flow(flow, query) if location.startswith(CLI_REDIRECT_URI) else {}
+    if "access_token" not in result:
+        raise RuntimeError(f"devtenant did not sign {upn} in ({str(result.get('error'))[:64]})")
+    return str(result["access_token"])
+
+
+def seed_loop_templates(env: Mapping[str, str]) -> list[str]:
+    """Save the tenant file's sample ``loopTemplates`` into the running Calendar Service, through
+    its own API (``PUT /v1/loop-templates/{name}``: lock 1/2/3 and one audit row each), signed in
+    as the tenant's first Bot Framework user (Alex Wilber in the sample). Idempotent: a template
+    already saved under that name is left as it is (a manager may have edited it). Returns the
+    names saved now.
+
+    A tenant file without ``loopTemplates`` or Bot Framework users saves nothing.
+
+    Raises:
+        RuntimeError: devtenant did not sign the user in. OSError, ValueError, KeyError: the
+        service refused, or a malformed tenant file.
+    """
+    tenant = json.loads((ROOT / env["OPENSLOT_TENANT_FILE"]).read_text(encoding="utf-8"))
+    templates = tenant.get("loopTemplates") or []
+    if not templates:
+        return []
+    users = {u["id"]: u["userPrincipalName"] for u in tenant.get("users", [])}
+    signed_in = [users[i] for i in (tenant.get("botFramework") or {}).get("signedInUsers", []) if i in users]
+    if not signed_in:
+        return []
+    token = user_token(env, signed_in[0])
+    base = env["OPENSLOT_CALENDAR_SERVICE_URL"].rstrip("/") + "/v1/loop-templates"
+
+    def call(method: str, url: str, body: object = None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(  # noqa: S310  (the local Calendar Service)
+            url,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+            doc: dict[str, Any] = json.load(resp)
+            return doc
+
+    saved = {t["name"] for t in call("GET", base)["templates"]}
+    added = []
+    for template in templates:
+        name = str(template["name"])
+        if name not in saved:
+            call("PUT", f"{base}/{quote(name, safe='')}", {"template": template})
+            added.append(name)
+    return added
+
+
 def start(
     argv: list[str], env: dict[str, str], log_dir: Path, name: str, cwd: Path = ROOT
 ) -> subprocess.Popen[bytes]:
@@ -272,6 +357,13 @@ def start_stack(
         wait_http(f"{env['OPENSLOT_CALENDAR_SERVICE_URL']}/v1/health")
         _alive(procs[-1], "Calendar Service")
         say(f"Calendar Service    {env['OPENSLOT_CALENDAR_SERVICE_URL']}")
+        try:
+            added = seed_loop_templates(env)
+        except (RuntimeError, OSError, ValueError, KeyError) as exc:  # the stack runs without them
+            say(f"loop templates      not saved ({type(exc).__name__}: {str(exc)[:120]})")
+        else:
+            if added:
+                say(f"loop templates      {', '.join(added)}")
         if bot and (ROOT / "bot.py").exists():
             procs.append(start([py, "bot.py"], env, logs, "bot"))
             wait_http(f"http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}/healthz")
@@ -300,7 +392,7 @@ def start_stack(
             )
             wait_http(f"http://127.0.0.1:{pg_port}")
             _alive(procs[-1], "Playground")
-            say(f'\nOpen http://127.0.0.1:{pg_port} and type "schedule".')
+            say(f'\nOpen http://127.0.0.1:{pg_port} and type "schedule" (or "schedule a loop").')
     except BaseException:
         stop(procs)
         raise

@@ -34,7 +34,7 @@ from dialogs.loop_search import (
     search,
 )
 from dialogs.loop_state import LoopDraft, load_loop, save_loop
-from dialogs.loop_views import address_of, option_view, options_view, template_id
+from dialogs.loop_views import address_of, option_view, options_view, template_id, with_people
 from dialogs.parse import next_working_days
 from dialogs.schedule_loop import today_of
 from dialogs.services import DialogServices, mailbox_zone
@@ -210,9 +210,13 @@ async def _confirm(context: TurnContext, services: DialogServices, draft: LoopDr
             candidate_time_zone=draft.candidate_zone,
             transaction_id=f"{draft.flow}-{option_id}"[:128],
         )
-    except errors.SlotTakenError:
+    except errors.SlotTakenError as exc:
         await context.send_activity(TAKEN)
-        return (await options_card(context, services, draft))[0]
+        if exc.fresh_loops is None:  # none came with the refusal: search again
+            return (await options_card(context, services, draft))[0]
+        draft = with_people(draft, exc.fresh_loops)
+        await save_loop(context, services, draft)
+        return build_loop_options(options_view(draft, exc.fresh_loops))
     draft = draft.evolve(status=FlowStatus.BOOKED, loop_id=loop.id)
     await save_loop(context, services, draft)
     return _booked(draft, loop)

@@ -15,7 +15,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 
 from calendar_backend import errors
-from calendar_backend.contract import LoopSearchOut, LoopTemplateOut, PersonCheckOut
+from calendar_backend.contract import LoopSearchOut, LoopTemplateOut, PersonCheckOut, PersonOut
 from cards.loop_actions import LoopBuilderInput
 from cards.loop_booked import build_loop_notice
 from cards.loop_builder import MAX_TEMPLATES, build_loop_builder
@@ -23,7 +23,7 @@ from cards.loop_options import build_loop_options
 from cards.reconnect import build_reconnect
 from dialogs.loop_client import UNAVAILABLE, LoopCalendarApi, loop_api, template_problems
 from dialogs.loop_state import LoopDraft, save_loop
-from dialogs.loop_views import name_of, options_view, template_view, with_people
+from dialogs.loop_views import name_of, options_view, template_view, unnamed, with_people
 from dialogs.panel import problem_text
 from dialogs.parse import next_working_days
 from dialogs.services import DialogServices
@@ -169,9 +169,31 @@ async def search(
         candidate_time_zone=draft.candidate_zone,
         limit=SEARCH_LIMIT,
     )
-    draft = with_people(draft, result).evolve(status=FlowStatus.PICKING)
+    draft = with_people(draft, result)
+    if missing := unnamed(draft, result):  # once per flow: the names are kept in the draft
+        draft = await _named(services, token, draft, missing)
+    draft = draft.evolve(status=FlowStatus.PICKING)
     await save_loop(context, services, draft)
     return draft, result
+
+
+RESOLVE_CHUNK = 20  # /directory/resolve takes up to 20 queries
+
+
+async def _named(services: DialogServices, token: str, draft: LoopDraft, addresses: list[str]) -> LoopDraft:
+    """``draft`` knowing the display names of ``addresses`` (one directory look-up; best effort:
+    a name not found stays the address's local part)."""
+    found: list[list[PersonOut]] = []
+    try:
+        for at in range(0, len(addresses), RESOLVE_CHUNK):
+            found += await services.calendar.resolve_people(token, addresses[at : at + RESOLVE_CHUNK])
+    except errors.CalendarError:
+        return draft
+    names = dict(draft.names)
+    for address, matches in zip(addresses, found, strict=False):
+        name = next((m.display_name for m in matches if m.address.lower() == address), "")
+        names[address] = name or address.split("@", 1)[0]
+    return draft.evolve(names=names)
 
 
 async def options_card(

@@ -131,5 +131,17 @@ def options_view(draft: LoopDraft, result: LoopSearchOut, page: int = 1) -> Loop
 def with_people(draft: LoopDraft, result: LoopSearchOut) -> LoopDraft:
     """``draft`` knowing the display names the search returned (people and rooms)."""
     names = dict(draft.names)
-    names.update({p.address.lower(): p.display_name for p in result.people})
+    names.update(
+        {
+            p.address.lower(): p.display_name
+            for p in result.people
+            if p.display_name and p.display_name.lower() != p.address.lower()  # a name, not the address
+        }
+    )
     return draft.evolve(names=names) if names != draft.names else draft
+
+
+def unnamed(draft: LoopDraft, result: LoopSearchOut) -> list[str]:
+    """The people and rooms of ``result`` whose display name ``draft`` does not know yet (the
+    availability read gives addresses only)."""
+    return [p.address.lower() for p in result.people if p.address.lower() not in draft.names]

@@ -4,7 +4,7 @@ exactly its signatures; the ``*Out`` values are local dataclasses with the contr
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -116,6 +116,8 @@ class FakeLoopCalendar(FakeCalendarService):
     nothing_fits: bool = False
     loops_missing: bool = False
     loop_taken_once: bool = False
+    people_as_addresses: bool = False
+    loop_taken_fresh: FakeLoopSearchOut | None = None  # the 409's fresh_loops
     template_problems: list[str] = field(default_factory=list)
 
     def _loop_check(self, token: str, op: str) -> None:
@@ -189,6 +191,8 @@ class FakeLoopCalendar(FakeCalendarService):
             for a in [*s.get("interviewers", []), *(s.get("room") or {}).get("any_of", [])]
         }
         people = tuple(p for p in DIRECTORY if p.address in mailboxes)
+        if self.people_as_addresses:  # as the real search answers: the availability read has no names
+            people = tuple(replace(p, display_name=p.address) for p in people)
         if self.nothing_fits:
             explanation = FakeLoopExplanationOut(
                 "no_common_time",
@@ -231,7 +235,7 @@ class FakeLoopCalendar(FakeCalendarService):
             return self.loops[self.by_transaction[transaction_id]]
         if self.loop_taken_once:
             self.loop_taken_once = False
-            raise errors.SlotTakenError()
+            raise errors.SlotTakenError(fresh_loops=self.loop_taken_fresh)  # type: ignore[arg-type]
         loop_id = f"lp{len(self.loops) + 1}"
         booked = tuple(
             FakeLoopSessionOut(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -228,6 +229,34 @@ async def test_taken_loop_shows_fresh_options(chat: TestAdapter, loops: FakeLoop
     replies = await press(chat, confirm, "Book the loop")
     assert "just taken" in texts(replies)
     assert len(loops.loops) == 0
+
+
+async def test_taken_loop_shows_the_fresh_loops_the_409_carried(
+    chat: TestAdapter, loops: FakeLoopCalendar
+) -> None:
+    options = await to_options(chat)
+    confirm = card_of(await press(chat, options, "Pick option 1"))
+    searched = await loops.search_loops(
+        TOKEN, template=loops.loop_searches[-1]["template"],
+        start=loops.loop_searches[-1]["start"] + timedelta(days=1), end=loops.loop_searches[-1]["end"],
+    )  # fmt: skip
+    loops.loop_taken_once, loops.loop_taken_fresh = True, searched
+    before = len(loops.loop_searches)
+    replies = await press(chat, confirm, "Book the loop")
+    assert "just taken" in texts(replies)
+    fresh = card_of(replies)
+    assert "Pick a loop" in text_of(fresh)
+    assert len(loops.loop_searches) == before + 1  # the confirm's own check; no search after the 409
+    assert len(loops.loops) == 0
+
+
+async def test_names_not_addresses_when_the_search_knows_addresses_only(
+    chat: TestAdapter, loops: FakeLoopCalendar
+) -> None:
+    loops.people_as_addresses = True
+    text = text_of(await to_options(chat))
+    assert "Adele Vance" in text
+    assert "adelev@contoso.example" not in text
 
 
 async def test_reconnect_card_when_the_grant_is_gone(chat: TestAdapter, loops: FakeLoopCalendar) -> None:

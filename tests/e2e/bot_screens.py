@@ -27,6 +27,10 @@ SCREENS = (
     ("cancel-question", "Cancel question"),
     ("candidate-link", "Candidate link"),
     ("booking-notice", "Candidate booked (manager's notice)"),
+    ("loop-builder", "Interview loop: saved templates"),
+    ("loop-options", "Interview loop: options"),
+    ("loop-confirm", "Interview loop: confirmation"),
+    ("loop-booked", "Interview loop: booked"),
     ("reconnect", "Reconnect"),
 )
 
@@ -64,13 +68,24 @@ class Screens:
         self.page.get_by_role("button", name=button, exact=True).last.click()
         self._await_new(expect, before)
 
-    def card(self, name: str, containing: str | re.Pattern[str]) -> Path:
-        """Save the newest card that shows ``containing`` as ``<name>.png`` (the card only)."""
+    def card(self, name: str, containing: str | re.Pattern[str], max_height: int | None = None) -> Path:
+        """Save the newest card that shows ``containing`` as ``<name>.png`` (the card only; its top
+        ``max_height`` pixels when given, for a card too tall for a small PNG)."""
         card = self.page.locator(CARD).filter(has_text=containing).last
         card.scroll_into_view_if_needed()
         self.page.wait_for_timeout(200)  # let the card's images and fonts settle
         path = self.out / f"{name}.png"
-        card.screenshot(path=str(path), animations="disabled")
+        box = card.bounding_box() if max_height else None
+        if box:
+            clip = {
+                "x": box["x"],
+                "y": box["y"],
+                "width": box["width"],
+                "height": min(box["height"], max_height),
+            }
+            self.page.screenshot(path=str(path), animations="disabled", clip=clip)
+        else:
+            card.screenshot(path=str(path), animations="disabled")
         self.saved.append(path)
         return path
 
@@ -174,6 +189,23 @@ def capture(page: Any, context: Any, out: Path) -> list[Path]:  # noqa: PLR0915 
     s.card("booking-notice", "Interview booked by the candidate")
     assert "Riley Chen" in notice, notice
     assert "IST" in notice, notice  # the candidate's time in their zone
+
+    # An interview loop from a sample template (saved into the Calendar Service at start).
+    s.say("schedule a loop", "Schedule an interview loop")
+    s.card("loop-builder", "Schedule an interview loop")
+    s.say(
+        "loop Frontend screen and pairing for Kim Park (kim.park@example.com) next week",
+        "Which time zone is the candidate in?",
+    )
+    s.say("India", "Pick a loop")
+    viewport = page.viewport_size
+    page.set_viewport_size({"width": viewport["width"], "height": 2600})  # five whole loops: a tall card
+    s.card("loop-options", "Pick a loop", max_height=1000)  # the first options (a small PNG)
+    page.set_viewport_size(viewport)
+    s.press("Pick option 1", "Book this loop?")
+    s.card("loop-confirm", "Book this loop?")
+    s.press("Book the loop", "Interview loop booked")
+    s.card("loop-booked", "Interview loop booked")
 
     s.say(
         "schedule Sam Lee (sam@example.com) with Megan and Adele, 45 min, next week",
