@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from calendar_backend import errors
 from calendar_backend.contract import (
@@ -29,6 +30,7 @@ from calendar_backend.contract import (
     format_time,
 )
 
+FEED_KEY_HEADER = "X-OpenSlot-Feed-Key"  # the drift feed's shared key (service to service)
 _BY_CODE: dict[str, type[errors.CalendarError]] = {
     "unauthorized": errors.AuthError,
     "forbidden": errors.PermissionDeniedError,
@@ -426,6 +428,62 @@ class CalendarServiceClient:
         if candidate_time_zone:
             body["candidate_time_zone"] = candidate_time_zone
         return LoopSearchOut.from_json(await self._call("POST", "/loops/search", token, body))
+
+    # ---- the drift watcher (docs/watcher.md) -------------------------------------------------
+    async def list_drift(self, token: str) -> list[dict[str, Any]]:
+        """The caller's open drift items, each with its repairs."""
+        doc = await self._call("GET", "/watch/drift", token)
+        return [d for d in doc.get("drift", []) if isinstance(d, dict)]
+
+    async def apply_repair(self, token: str, drift_id: str, repair: str) -> dict[str, Any]:
+        """Apply one repair of a drift item (one Outlook update). Raises: ConflictError,
+        SlotTakenError, NotFoundError, PermissionDeniedError, ValidationError."""
+        return await self._call("POST", f"/watch/drift/{_safe(drift_id)}/apply", token, {"repair": repair})
+
+    async def watch_feed(self, feed_key: str) -> list[dict[str, Any]]:
+        """Undelivered drift items for the bot's poller (service-to-service: the shared
+        ``OPENSLOT_WATCH_FEED_KEY``, never a user token)."""
+        doc = await self._feed_call("/watch/feed", feed_key, {})
+        return [d for d in doc.get("items", []) if isinstance(d, dict)]
+
+    async def watch_feed_ack(self, feed_key: str, ids: list[str]) -> int:
+        """Mark drift items delivered; the number marked."""
+        doc = await self._feed_call("/watch/feed/ack", feed_key, {"ids": ids})
+        return int(doc.get("acked", 0))
+
+    async def _feed_call(self, path: str, feed_key: str, body: dict[str, Any]) -> dict[str, Any]:
+        headers = {"Accept": "application/json", FEED_KEY_HEADER: feed_key}
+        try:
+            async with self._session.post(
+                self._base + path, json=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as resp:
+                doc = await resp.json(content_type=None) if resp.content_length != 0 else {}
+                if resp.status >= 400:
+                    raise _error_from(resp.status, doc if isinstance(doc, dict) else {})
+                return doc if isinstance(doc, dict) else {}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise errors.GraphUnavailableError("The calendar service is not reachable.") from exc
+
+    async def forward_notification(
+        self, query_string: str, body: bytes, content_type: str | None, timeout_s: float
+    ) -> tuple[int, str, bytes]:
+        """Relay a Graph notification POST unchanged; (status, Content-Type, body) of the answer.
+        Raises: GraphUnavailableError (unreachable or slower than ``timeout_s``)."""
+        url = URL(
+            self._base + "/watch/notifications" + (f"?{query_string}" if query_string else ""), encoded=True
+        )
+        headers = {"Content-Type": content_type} if content_type else {}
+        try:
+            async with self._session.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                allow_redirects=False,
+            ) as resp:
+                return resp.status, resp.headers.get("Content-Type", "application/json"), await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise errors.GraphUnavailableError("The calendar service is not reachable.") from exc
 
 
 def _session_json(s: LoopSessionOut) -> dict[str, Any]:

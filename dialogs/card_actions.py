@@ -26,6 +26,7 @@ from cards.my_interviews import build_cancel_question, build_my_interviews
 from cards.reconnect import build_reconnect
 from cards.slot_picker import WIDEN_DAYS, build_slot_picker
 from cards.views import LinkOptionsView, OfferView
+from dialogs.drift import apply_repair_card
 from dialogs.flow_search import MAX_SLOTS, slot_card
 from dialogs.my_interviews import interview_views
 from dialogs.parse import next_working_days
@@ -75,6 +76,8 @@ async def handle_card_action(
 
 
 async def _dispatch(context: TurnContext, services: DialogServices, action: CardAction) -> Card:
+    if action.verb is Verb.APPLY_REPAIR:  # the drift repair card (issue 19)
+        return await apply_repair_card(context, services, action)
     if action.verb in _INTERVIEW_VERBS:
         return await _interview_action(context, services, action)
     draft = await services.load_flow(context, action.flow)
