@@ -41,6 +41,7 @@ from calendar_backend.loop_contract import BookLoopRequest, RescheduleLoopReques
 from calendar_backend.routing import Auth as Auth
 from calendar_backend.routing import openapi_document
 from calendar_backend.service import CalendarService
+from calendar_backend.watch_feed import FEED_KEY_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -322,11 +323,15 @@ async def find_slots(c: Call) -> Any:
 
 
 async def create_interview(c: Call) -> Any:
-    return (
-        await c.service.interviews.create(
-            c.user, c.assertion, CreateInterviewRequest.from_json(c.body), c.rid
-        )
-    ).to_json()
+    ref = c.body.get("conversation_ref")  # the drift card's chat: checked before, sealed after
+    if ref is not None:
+        c.service.drift_feed.check(ref, c.user)
+    out = await c.service.interviews.create(
+        c.user, c.assertion, CreateInterviewRequest.from_json(c.body), c.rid
+    )
+    if ref is not None:
+        await c.service.drift_feed.remember(c.user, out.id, ref)
+    return out.to_json()
 
 
 async def list_interviews(c: Call) -> Any:
@@ -483,6 +488,14 @@ async def apply_drift(c: Call) -> Any:
     return await c.service.repairs.apply(c.user, c.assertion, c.path_id(), str(c.body["repair"]), c.rid)
 
 
+async def watch_feed(c: Call) -> Any:
+    return {"items": await c.service.drift_feed.items()}
+
+
+async def watch_feed_ack(c: Call) -> Any:
+    return {"acked": await c.service.drift_feed.ack([str(i) for i in c.body["ids"]])}
+
+
 _PUBLIC, _LINK = Auth.NONE, Auth.CAPABILITY
 # fmt: off
 ROUTES: list[Route] = [
@@ -526,6 +539,10 @@ ROUTES: list[Route] = [
           Auth.NOTIFICATION, 202),
     Route("GET", "/v1/watch/drift", None, list_drift, "My open drift items with their repairs"),
     Route("POST", "/v1/watch/drift/{id}/apply", "apply_repair", apply_drift, "Apply one repair"),
+    Route("POST", "/v1/watch/feed", "watch_feed", watch_feed, "Undelivered drift items (the bot's poller)",
+          Auth.FEED),
+    Route("POST", "/v1/watch/feed/ack", "watch_feed_ack", watch_feed_ack, "Mark drift items delivered",
+          Auth.FEED),
 ]
 # fmt: on
 
@@ -536,6 +553,10 @@ def _endpoint(route: Route) -> Handler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         principal, assertion = await _principal(request) if route.auth is Auth.USER else (None, "")
+        if route.auth is Auth.FEED:  # lock 1 of the service-to-service feed: the shared key
+            await request.app[SERVICE_KEY].drift_feed.authenticate(
+                request.headers.get(FEED_KEY_HEADER), request[REQUEST_ID]
+            )
         body = await _payload(request, route.schema, principal) if route.schema else {}
         answer = await route.run(Call(request, principal, assertion, body))
         if isinstance(answer, web.StreamResponse):  # a use case that answers in its own format

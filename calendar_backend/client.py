@@ -77,6 +77,7 @@ class CalendarServiceApi(Protocol):
         time_zone: str | None = None,
         optional: list[str] | None = None,
         role: str | None = None,
+        conversation_ref: dict[str, Any] | None = None,
     ) -> InterviewOut: ...
 
     async def list_interviews(self, token: str) -> list[InterviewOut]: ...
@@ -231,9 +232,10 @@ class CalendarServiceClient:
         time_zone: str | None = None,
         optional: list[str] | None = None,
         role: str | None = None,
+        conversation_ref: dict[str, Any] | None = None,
     ) -> InterviewOut:
         """Book an interview; ``role`` (optional) is shown on the panel's and the candidate's
-        invites."""
+        invites; ``conversation_ref`` is the chat drift cards are posted to (stored sealed)."""
         body: dict[str, Any] = {
             "candidate": {"name": candidate_name, "email": candidate_email},
             "interviewers": interviewers,
@@ -249,6 +251,8 @@ class CalendarServiceClient:
             body["optional"] = optional
         if role:
             body["role"] = role
+        if conversation_ref:
+            body["conversation_ref"] = conversation_ref
         return InterviewOut.from_json(await self._call("POST", "/interviews", token, body))
 
     async def list_interviews(self, token: str) -> list[InterviewOut]:

@@ -142,7 +142,8 @@ async def _confirm(
     start = slot_start_from(slot_id)
     end = start + draft.length
     try:
-        interview = await _book(token, services, draft, slot_id, start, end)
+        ref = TurnContext.get_conversation_reference(context.activity).serialize()
+        interview = await _book(token, services, draft, slot_id, start, end, ref)
     except errors.SlotTakenError as err:
         return await _taken_card(context, services, draft, err)
     draft = draft.evolve(status=FlowStatus.BOOKED, interview_id=interview.id, booked_slot_id=slot_id)
@@ -151,7 +152,13 @@ async def _confirm(
 
 
 async def _book(
-    token: str, services: DialogServices, draft: ScheduleDraft, slot_id: str, start: datetime, end: datetime
+    token: str,
+    services: DialogServices,
+    draft: ScheduleDraft,
+    slot_id: str,
+    start: datetime,
+    end: datetime,
+    conversation_ref: dict[str, object] | None = None,
 ) -> InterviewOut:
     reschedule = draft.extras.get("reschedule")
     if reschedule:
@@ -168,6 +175,8 @@ async def _book(
         time_zone=draft.candidate_zone,
         optional=[m.address for m in draft.optional] or None,
         role=draft.extras.get(ROLE_KEY) or None,
+        # the chat a drift repair card is posted to (issue 19; sealed by the Calendar Service)
+        conversation_ref=conversation_ref,
     )
 
 
