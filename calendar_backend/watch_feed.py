@@ -19,16 +19,19 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from calendar_backend import storage
 from calendar_backend.audit import AuditEvent, append_audit
 from calendar_backend.auth import Principal
 from calendar_backend.crypto import CredentialCipher
-from calendar_backend.errors import AuthError, ValidationError
+from calendar_backend.errors import AuthError, CalendarError, ValidationError
+from calendar_backend.graph import GraphClient
 from calendar_backend.offers import reference_allowed
-from calendar_backend.sealing import interview_conversation_ref_aad
+from calendar_backend.sealing import interview_conversation_ref_aad, tenant_credential_aad
 from calendar_backend.settings import BackendSettings
 from calendar_backend.storage import watch_feed as rows
+from calendar_backend.tokens import AppCredential, TokenBroker
 
 FEED_KEY_HEADER = "X-OpenSlot-Feed-Key"
 MAX_ACK = 200
@@ -159,3 +162,41 @@ class DriftFeed:
         if repair.get("kind") == "replace" and isinstance(repair.get("in"), str):
             repair["in_name"] = await self._name(tenant_id, repair["in"])
         return {k: v for k, v in repair.items() if k not in {"in", "out"}}  # names only, no addresses
+
+
+class DirectoryNames:
+    """``displayName`` of an address, read with the tenant's app-only token
+    (``GET /users/{address}?$select=displayName``: nothing else), remembered per process."""
+
+    def __init__(
+        self, store: storage.Store, cipher: CredentialCipher, tokens: TokenBroker, graph: GraphClient
+    ) -> None:
+        self._store = store
+        self._cipher = cipher
+        self._tokens = tokens
+        self._graph = graph
+        self._known: dict[tuple[str, str], str] = {}
+
+    async def __call__(self, tenant_id: str, address: str) -> str | None:
+        key = (tenant_id, address.lower())
+        if key in self._known:
+            return self._known[key]
+        try:
+            async with self._store.transaction() as tx:
+                tenant = await storage.get_tenant(tx, tenant_id)
+            if tenant is None or tenant.status != "active":
+                return None
+            raw = self._cipher.decrypt(tenant.credential_blob, aad=tenant_credential_aad(tenant_id))
+            token = await self._tokens.for_app(tenant_id, AppCredential.from_bytes(raw))
+            status, doc = await self._graph.request(
+                "GET", f"/users/{quote(address, safe='@')}?$select=displayName", token
+            )
+        except CalendarError:
+            return None
+        name = doc.get("displayName") if status == 200 else None
+        if not isinstance(name, str) or not name.strip() or "@" in name:
+            return None
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[key] = name.strip()[:120]
+        return self._known[key]

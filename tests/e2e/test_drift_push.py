@@ -167,6 +167,7 @@ async def test_a_decline_reaches_the_managers_chat_and_one_tap_repairs_it(
         text = str(drift_card)
         assert "declined" in text
         assert MEGAN not in text  # a display name, never the address
+        assert "Megan Bowen declined" in text
         taps = executes(drift_card, "apply_repair")
         assert len(taps) >= 2
         replace = taps[0]  # a new time (Adele is on the panel, so no replacement is offered)

@@ -78,9 +78,10 @@ async def test_a_decline_reaches_the_feed_once_with_the_sealed_reference(stack: 
     assert item["title"] == booked["subject"]
     assert item["start"] == booked["start"]
     assert item["conversation_ref"] == REF
-    assert "@" not in item["who"]  # a display name, never the address
+    assert item["who"] == "Megan Bowen"  # the directory's display name, never the address
     assert len(item["repairs"]) >= 2
     assert "@" not in str(item["repairs"])
+    assert any(r.get("in_name") == "Adele Vance" for r in item["repairs"]), item["repairs"]
     status, acked = await feed(stack, path="/v1/watch/feed/ack", body={"ids": [item["id"]]})
     assert (status, acked) == (200, {"acked": 1})
     status, doc = await feed(stack)
@@ -115,3 +116,16 @@ async def test_a_foreign_conversation_reference_is_refused_before_booking(stack:
     assert int(stack.devtenant.tenant.counters["graph.events.create"]) == updates
     status, booked = await book_from_teams(stack, None)  # booked outside Teams: no reference, fine
     assert status == 201, booked
+
+
+def test_the_feed_key_is_required_in_prod_while_the_watcher_is_on() -> None:
+    from calendar_backend.errors import ValidationError
+    from calendar_backend.settings import _feed_key
+
+    assert _feed_key("dev", {}) == ""
+    assert _feed_key("prod", {}) == ""  # the watcher's notifications are off: no push, no key needed
+    assert _feed_key("prod", {"OPENSLOT_WATCH_FEED_KEY": KEY}) == KEY
+    with pytest.raises(ValidationError):
+        _feed_key("prod", {"OPENSLOT_WATCH_NOTIFICATION_URL": "https://bot.example/api/graph/notifications"})
+    with pytest.raises(ValidationError):
+        _feed_key("dev", {"OPENSLOT_WATCH_FEED_KEY": "short"})
