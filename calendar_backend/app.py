@@ -435,9 +435,13 @@ async def search_loops(c: Call) -> Any:
 
 # ---- interview loops (loop_booking.py) -------------------------------------------------------------
 async def book_loop(c: Call) -> Any:
-    return (
-        await c.service.loops.book(c.user, c.assertion, BookLoopRequest.from_json(c.body), c.rid)
-    ).to_json()
+    ref = c.body.get("conversation_ref")  # the drift card's chat: checked before, sealed after
+    checked = c.service.drift_feed.check(ref, c.user) if ref is not None else None
+    loop = await c.service.loops.book(c.user, c.assertion, BookLoopRequest.from_json(c.body), c.rid)
+    for session in loop.sessions if checked is not None else ():
+        if session.interview_id and checked is not None:
+            await c.service.drift_feed.remember(c.user, session.interview_id, checked)
+    return loop.to_json()
 
 
 async def list_loops(c: Call) -> Any:

@@ -146,6 +146,7 @@ class CalendarServiceApi(Protocol):
         candidate_email: str,
         candidate_time_zone: str | None,
         transaction_id: str,
+        conversation_ref: dict[str, Any] | None = None,
     ) -> LoopOut: ...
 
     async def list_loops(self, token: str) -> list[LoopOut]: ...
@@ -280,6 +281,7 @@ class CalendarServiceClient:
         candidate_email: str,
         candidate_time_zone: str | None,
         transaction_id: str,
+        conversation_ref: dict[str, Any] | None = None,
     ) -> LoopOut:
         body: dict[str, Any] = {
             "template": template,
@@ -289,6 +291,8 @@ class CalendarServiceClient:
         }
         if candidate_time_zone:
             body["candidate_time_zone"] = candidate_time_zone
+        if conversation_ref:
+            body["conversation_ref"] = conversation_ref
         return LoopOut.from_json(await self._call("POST", "/loops", token, body))
 
     async def list_loops(self, token: str) -> list[LoopOut]:

@@ -152,6 +152,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         candidate=_obj(["name", "email"], name=_NAME, email=_EMAIL),
         candidate_time_zone=_ZONE,
         transaction_id=_ID,
+        conversation_ref={"type": "object", "maxProperties": 20},  # the drift card's chat (watch_feed.py)
     ),
     "reschedule_loop": _obj(["sessions"], sessions=_LOOP_SESSIONS),
     "apply_repair": _obj(["repair"], repair={"type": "string", "pattern": "^[a-z0-9-]{1,32}\\Z"}),

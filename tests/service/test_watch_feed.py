@@ -129,3 +129,28 @@ def test_the_feed_key_is_required_in_prod_while_the_watcher_is_on() -> None:
         _feed_key("prod", {"OPENSLOT_WATCH_NOTIFICATION_URL": "https://bot.example/api/graph/notifications"})
     with pytest.raises(ValidationError):
         _feed_key("dev", {"OPENSLOT_WATCH_FEED_KEY": "short"})
+
+
+async def test_a_loop_booked_from_teams_keeps_the_reference_on_every_session(stack: Stack) -> None:
+    from tests.service.test_loop_booking import body as loop_body
+    from tests.service.test_loop_booking import loop_options
+
+    panels = [[MEGAN], [ADELE]]
+    start = (await loop_options(stack, panels))[0]
+    status, doc = await stack.post(
+        "/v1/loops", loop_body(panels, start, "feed-loop", conversation_ref=REF), stack.token()
+    )
+    assert status == 201, doc
+    ids = {s["interview_id"] for s in doc["sessions"]}
+    async with stack.runtime.store.transaction() as tx:
+        rows = (await tx.execute(text("SELECT id, conversation_ref FROM interviews"))).all()
+    sealed = {r[0] for r in rows if r[1] is not None}
+    assert ids <= sealed
+    status, doc = await stack.post(
+        "/v1/loops",
+        loop_body(
+            panels, start, "feed-loop-2", conversation_ref={**REF, "serviceUrl": "https://evil.example/"}
+        ),
+        stack.token(),
+    )
+    assert status == 400, doc
