@@ -154,3 +154,12 @@ async def test_a_loop_booked_from_teams_keeps_the_reference_on_every_session(sta
         stack.token(),
     )
     assert status == 400, doc
+
+
+async def test_the_feed_with_its_key_refuses_unknown_fields(stack: Stack) -> None:
+    for path in ("/v1/watch/feed", "/v1/watch/feed/ack"):
+        status, doc = await feed(stack, KEY, path, {"evil": 1, "ids": []})
+        assert status == 400, doc
+        assert doc["error"] == "invalid_request"
+    status, doc = await feed(stack, KEY, "/v1/watch/feed/ack", {"ids": ["x" * 65]})
+    assert status == 400, doc
