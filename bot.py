@@ -64,6 +64,7 @@ from dialogs.state_seal import StateSealer, state_key
 from dialogs.teams_bot import OpenSlotBot
 from dialogs.token_service import TokenServiceClient
 from dialogs.turn_log import log_turn_failure
+from dialogs.watch_push import PushConfig, mount_drift_push, watch_feed_key
 
 LOG = logging.getLogger("openslot.bot")
 # msrest builds every client's retry list as `[i for i in range(999) if i not in safe_codes]` with
@@ -109,6 +110,8 @@ class BotSettings:
     form_key: bytes = field(default=b"", repr=False)  # candidate page form nonces (candidate_page.form_key)
     allowed_service_ports: frozenset[int] = frozenset()  # non-default serviceUrl ports allowed
     state_key: bytes = field(default=b"", repr=False)  # seals bot_state rows (dialogs/state_seal.py)
+    watch_feed_key: str = field(default="", repr=False)  # the drift feed (dialogs/watch_feed.py); "" = off
+    watch_poll_s: float = 3.0
 
     @property
     def is_dev(self) -> bool:
@@ -189,6 +192,8 @@ def load_bot_settings(environ: Mapping[str, str]) -> BotSettings:
         form_key=_form_key(get("OPENSLOT_BOT_FORM_KEY", ""), password),
         allowed_service_ports=_ports(get("OPENSLOT_ALLOWED_SERVICE_URL_PORTS", "")),
         state_key=_state_key(get("OPENSLOT_BOT_STATE_KEY", ""), password),
+        watch_feed_key=watch_feed_key(environ, env),
+        watch_poll_s=_positive(environ, "OPENSLOT_BOT_WATCH_POLL_S", "3"),
     )
 
 
@@ -593,6 +598,18 @@ def build_app(
     app.router.add_post("/api/messages", _messages)
     app.router.add_get("/healthz", _healthz)
     mount_legal_pages(app)  # /privacy and /terms, linked from the Teams manifest
+    mount_drift_push(  # /api/graph/notifications and the drift feed poller (issue 19)
+        app,
+        PushConfig(
+            settings.calendar_service_url,
+            settings.watch_feed_key,
+            settings.app_id,
+            settings.watch_poll_s,
+            settings.trust_forwarded_for,
+        ),
+        adapter=adapter,
+        service_url_policy=settings.service_url_policy,
+    )
     mount_candidate_pages(  # the public candidate booking page, /c/{token}
         app,
         CandidatePageConfig(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from calendar_backend.contract import (
     RescheduleRequest,
     SearchLoopsRequest,
 )
+from calendar_backend.denials import DenialBudget as DenialBudget
 from calendar_backend.errors import (
     AuthError,
     CalendarError,
@@ -41,6 +41,7 @@ from calendar_backend.loop_contract import BookLoopRequest, RescheduleLoopReques
 from calendar_backend.routing import Auth as Auth
 from calendar_backend.routing import openapi_document
 from calendar_backend.service import CalendarService
+from calendar_backend.watch_feed import FEED_KEY_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -194,40 +195,6 @@ def _operation_of(request: web.Request) -> str:
     return ("api." + re.sub(r"[^a-z0-9_.:-]+", ".", template.lower()).strip("."))[:64]
 
 
-class DenialBudget:
-    """How many refusals of *unauthenticated* requests (no valid token: nobody to hold to
-    account) may become audit rows: a token bucket of ``per_minute`` rows, as the bot's
-    `dialogs.drop_audit`. A refusal over budget writes no row and is counted; the next row written
-    carries the count (``denied:<reason>:skipped:<n>``), so the log still says how many there were.
-    """
-
-    def __init__(self, per_minute: int = 60, clock: Callable[[], float] = time.monotonic) -> None:
-        self._rate = per_minute / 60.0
-        self._burst = float(per_minute)
-        self._tokens = float(per_minute)
-        self._clock = clock
-        self._last = clock()
-        self.skipped = 0  # refusals not written since the last row
-        self.skipped_total = 0
-
-    def take(self) -> int | None:
-        """``None`` when over budget (counted), else how many were skipped before this row."""
-        now = self._clock()
-        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
-        self._last = now
-        if self._tokens < 1.0:
-            self.skipped += 1
-            self.skipped_total += 1
-            if self.skipped_total in (1, 10, 100) or self.skipped_total % 1000 == 0:
-                log.warning(
-                    "unauthenticated refusals over the audit budget: %d not audited", self.skipped_total
-                )
-            return None
-        self._tokens -= 1.0
-        skipped, self.skipped = self.skipped, 0
-        return skipped
-
-
 BUDGET_KEY = web.AppKey("denial_budget", DenialBudget)
 
 
@@ -324,11 +291,15 @@ async def find_slots(c: Call) -> Any:
 
 
 async def create_interview(c: Call) -> Any:
-    return (
-        await c.service.interviews.create(
-            c.user, c.assertion, CreateInterviewRequest.from_json(c.body), c.rid
-        )
-    ).to_json()
+    ref = c.body.get("conversation_ref")  # the drift card's chat: checked before, sealed after
+    if ref is not None:
+        c.service.drift_feed.check(ref, c.user)
+    out = await c.service.interviews.create(
+        c.user, c.assertion, CreateInterviewRequest.from_json(c.body), c.rid
+    )
+    if ref is not None:
+        await c.service.drift_feed.remember(c.user, out.id, ref)
+    return out.to_json()
 
 
 async def list_interviews(c: Call) -> Any:
@@ -432,9 +403,13 @@ async def search_loops(c: Call) -> Any:
 
 # ---- interview loops (loop_booking.py) -------------------------------------------------------------
 async def book_loop(c: Call) -> Any:
-    return (
-        await c.service.loops.book(c.user, c.assertion, BookLoopRequest.from_json(c.body), c.rid)
-    ).to_json()
+    ref = c.body.get("conversation_ref")  # the drift card's chat: checked before, sealed after
+    checked = c.service.drift_feed.check(ref, c.user) if ref is not None else None
+    loop = await c.service.loops.book(c.user, c.assertion, BookLoopRequest.from_json(c.body), c.rid)
+    for session in loop.sessions if checked is not None else ():
+        if session.interview_id and checked is not None:
+            await c.service.drift_feed.remember(c.user, session.interview_id, checked)
+    return loop.to_json()
 
 
 async def list_loops(c: Call) -> Any:
@@ -483,6 +458,14 @@ async def list_drift(c: Call) -> Any:
 
 async def apply_drift(c: Call) -> Any:
     return await c.service.repairs.apply(c.user, c.assertion, c.path_id(), str(c.body["repair"]), c.rid)
+
+
+async def watch_feed(c: Call) -> Any:
+    return {"items": await c.service.drift_feed.items()}
+
+
+async def watch_feed_ack(c: Call) -> Any:
+    return {"acked": await c.service.drift_feed.ack([str(i) for i in c.body["ids"]])}
 
 
 _PUBLIC, _LINK = Auth.NONE, Auth.CAPABILITY
@@ -553,6 +536,10 @@ ROUTES: list[Route] = [
     Route("GET", "/v1/pools/{id}", None, pool_card, "A pool I own: members' load, caps, trainees"),
     Route("POST", "/v1/pools/{id}/members", "pool_member", pool_member,
           "Add or remove a member of a pool I own, or set their caps"),
+    Route("POST", "/v1/watch/feed", "watch_feed", watch_feed, "Undelivered drift items (the bot's poller)",
+          Auth.FEED),
+    Route("POST", "/v1/watch/feed/ack", "watch_feed_ack", watch_feed_ack, "Mark drift items delivered",
+          Auth.FEED),
 ]
 # fmt: on
 
@@ -563,6 +550,10 @@ def _endpoint(route: Route) -> Handler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         principal, assertion = await _principal(request) if route.auth is Auth.USER else (None, "")
+        if route.auth is Auth.FEED:  # lock 1 of the service-to-service feed: the shared key
+            await request.app[SERVICE_KEY].drift_feed.authenticate(
+                request.headers.get(FEED_KEY_HEADER), request[REQUEST_ID]
+            )
         body = await _payload(request, route.schema, principal) if route.schema else {}
         answer = await route.run(Call(request, principal, assertion, body))
         if isinstance(answer, web.StreamResponse):  # a use case that answers in its own format

@@ -13,8 +13,10 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from calendar_backend import errors
+from calendar_backend.client_errors import error_from
 from calendar_backend.contract import (
     TEMPLATE_NAME,
     InterviewOut,
@@ -33,18 +35,7 @@ from calendar_backend.contract import (
     format_time,
 )
 
-_BY_CODE: dict[str, type[errors.CalendarError]] = {
-    "unauthorized": errors.AuthError,
-    "forbidden": errors.PermissionDeniedError,
-    "not_found": errors.NotFoundError,
-    "gone": errors.GoneError,
-    "conflict": errors.ConflictError,
-    "slot_taken": errors.SlotTakenError,
-    "reconnect_required": errors.ReconnectRequiredError,
-    "upstream_error": errors.UpstreamError,
-    "upstream_unavailable": errors.GraphUnavailableError,
-    "calendar_unreadable": errors.UpstreamError,
-}
+FEED_KEY_HEADER = "X-OpenSlot-Feed-Key"  # the drift feed's shared key (service to service)
 
 
 class CalendarServiceApi(Protocol):
@@ -79,6 +70,7 @@ class CalendarServiceApi(Protocol):
         time_zone: str | None = None,
         optional: list[str] | None = None,
         role: str | None = None,
+        conversation_ref: dict[str, Any] | None = None,
     ) -> InterviewOut: ...
 
     async def list_interviews(self, token: str) -> list[InterviewOut]: ...
@@ -147,6 +139,7 @@ class CalendarServiceApi(Protocol):
         candidate_email: str,
         candidate_time_zone: str | None,
         transaction_id: str,
+        conversation_ref: dict[str, Any] | None = None,
     ) -> LoopOut: ...
 
     async def list_loops(self, token: str) -> list[LoopOut]: ...
@@ -181,7 +174,7 @@ class CalendarServiceClient:
             ) as resp:
                 doc = await resp.json(content_type=None) if resp.content_length != 0 else {}
                 if resp.status >= 400:
-                    raise _error_from(resp.status, doc if isinstance(doc, dict) else {})
+                    raise error_from(resp.status, doc if isinstance(doc, dict) else {})
                 return doc if isinstance(doc, dict) else {}
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise errors.GraphUnavailableError("The calendar service is not reachable.") from exc
@@ -233,9 +226,10 @@ class CalendarServiceClient:
         time_zone: str | None = None,
         optional: list[str] | None = None,
         role: str | None = None,
+        conversation_ref: dict[str, Any] | None = None,
     ) -> InterviewOut:
         """Book an interview; ``role`` (optional) is shown on the panel's and the candidate's
-        invites."""
+        invites; ``conversation_ref`` is the chat drift cards are posted to (stored sealed)."""
         body: dict[str, Any] = {
             "candidate": {"name": candidate_name, "email": candidate_email},
             "interviewers": interviewers,
@@ -251,6 +245,8 @@ class CalendarServiceClient:
             body["optional"] = optional
         if role:
             body["role"] = role
+        if conversation_ref:
+            body["conversation_ref"] = conversation_ref
         return InterviewOut.from_json(await self._call("POST", "/interviews", token, body))
 
     async def list_interviews(self, token: str) -> list[InterviewOut]:
@@ -278,6 +274,7 @@ class CalendarServiceClient:
         candidate_email: str,
         candidate_time_zone: str | None,
         transaction_id: str,
+        conversation_ref: dict[str, Any] | None = None,
     ) -> LoopOut:
         body: dict[str, Any] = {
             "template": template,
@@ -287,6 +284,8 @@ class CalendarServiceClient:
         }
         if candidate_time_zone:
             body["candidate_time_zone"] = candidate_time_zone
+        if conversation_ref:
+            body["conversation_ref"] = conversation_ref
         return LoopOut.from_json(await self._call("POST", "/loops", token, body))
 
     async def list_loops(self, token: str) -> list[LoopOut]:
@@ -483,6 +482,62 @@ class CalendarServiceClient:
         doc = await self._call("POST", f"/pools/{_safe(pool_id)}/members", token, change.to_json())
         return PoolCardOut.from_json(doc)
 
+    # ---- the drift watcher (docs/watcher.md) -------------------------------------------------
+    async def list_drift(self, token: str) -> list[dict[str, Any]]:
+        """The caller's open drift items, each with its repairs."""
+        doc = await self._call("GET", "/watch/drift", token)
+        return [d for d in doc.get("drift", []) if isinstance(d, dict)]
+
+    async def apply_repair(self, token: str, drift_id: str, repair: str) -> dict[str, Any]:
+        """Apply one repair of a drift item (one Outlook update). Raises: ConflictError,
+        SlotTakenError, NotFoundError, PermissionDeniedError, ValidationError."""
+        return await self._call("POST", f"/watch/drift/{_safe(drift_id)}/apply", token, {"repair": repair})
+
+    async def watch_feed(self, feed_key: str) -> list[dict[str, Any]]:
+        """Undelivered drift items for the bot's poller (service-to-service: the shared
+        ``OPENSLOT_WATCH_FEED_KEY``, never a user token)."""
+        doc = await self._feed_call("/watch/feed", feed_key, {})
+        return [d for d in doc.get("items", []) if isinstance(d, dict)]
+
+    async def watch_feed_ack(self, feed_key: str, ids: list[str]) -> int:
+        """Mark drift items delivered; the number marked."""
+        doc = await self._feed_call("/watch/feed/ack", feed_key, {"ids": ids})
+        return int(doc.get("acked", 0))
+
+    async def _feed_call(self, path: str, feed_key: str, body: dict[str, Any]) -> dict[str, Any]:
+        headers = {"Accept": "application/json", FEED_KEY_HEADER: feed_key}
+        try:
+            async with self._session.post(
+                self._base + path, json=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as resp:
+                doc = await resp.json(content_type=None) if resp.content_length != 0 else {}
+                if resp.status >= 400:
+                    raise error_from(resp.status, doc if isinstance(doc, dict) else {})
+                return doc if isinstance(doc, dict) else {}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise errors.GraphUnavailableError("The calendar service is not reachable.") from exc
+
+    async def forward_notification(
+        self, query_string: str, body: bytes, content_type: str | None, timeout_s: float
+    ) -> tuple[int, str, bytes]:
+        """Relay a Graph notification POST unchanged; (status, Content-Type, body) of the answer.
+        Raises: GraphUnavailableError (unreachable or slower than ``timeout_s``)."""
+        url = URL(
+            self._base + "/watch/notifications" + (f"?{query_string}" if query_string else ""), encoded=True
+        )
+        headers = {"Content-Type": content_type} if content_type else {}
+        try:
+            async with self._session.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                allow_redirects=False,
+            ) as resp:
+                return resp.status, resp.headers.get("Content-Type", "application/json"), await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise errors.GraphUnavailableError("The calendar service is not reachable.") from exc
+
 
 @runtime_checkable
 class PoolCalendarApi(Protocol):
@@ -527,27 +582,3 @@ def _template_name(name: str) -> str:
     if not _NAME.fullmatch(name) or len(name) > TEMPLATE_NAME["maxLength"]:
         raise errors.ValidationError("name", "is not a valid template name")
     return quote(name, safe="")
-
-
-def _error_from(status: int, doc: dict[str, Any]) -> errors.CalendarError:
-    code = str(doc.get("error", ""))
-    message = str(doc.get("message", "")) or None
-    if code == "invalid_template":
-        return errors.InvalidTemplateError(tuple(str(p) for p in doc.get("problems", [])))
-    if code == "slot_taken":
-        loops = doc.get("fresh_loops")
-        return errors.SlotTakenError(
-            message,
-            fresh=SlotsResult.from_json(doc.get("fresh", {})),
-            fresh_loops=LoopSearchOut.from_json(loops) if isinstance(loops, dict) else None,
-        )
-    if code == "invalid_request":
-        field = str(doc.get("field", "request"))
-        reason = (message or "invalid").removeprefix(f"{field}: ")  # the message names it already
-        return errors.ValidationError(field, reason)
-    if code in {"rate_limited", "throttled"}:
-        return errors.RateLimitedError(float(doc.get("retry_after_s", 1)))
-    cls = _BY_CODE.get(code)
-    if cls is None:
-        return errors.UpstreamError(None if status >= 500 else message)
-    return cls(message)

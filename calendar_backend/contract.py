@@ -103,6 +103,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         time_zone=_ZONE,
         idempotency_key=_ID,
         role=_NAME,  # shown on the panel's (and the candidate's) invite
+        conversation_ref={"type": "object", "maxProperties": 20},  # the drift card's chat (watch_feed.py)
     ),
     "reschedule_interview": _obj(["start", "end"], start=_TIME, end=_TIME),
     "cancel_interview": _obj([], comment={"type": "string", "maxLength": 500}),
@@ -158,9 +159,19 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         cap_override=_obj(
             ["address", "reason"], address=_EMAIL, reason={"type": "string", "minLength": 1, "maxLength": 512}
         ),
+        conversation_ref={"type": "object", "maxProperties": 20},  # the drift card's chat (watch_feed.py)
     ),
     "reschedule_loop": _obj(["sessions"], sessions=_LOOP_SESSIONS),
     "apply_repair": _obj(["repair"], repair={"type": "string", "pattern": "^[a-z0-9-]{1,32}\\Z"}),
+    "watch_feed": _obj([]),
+    "watch_feed_ack": _obj(
+        ["ids"],
+        ids={
+            "type": "array",
+            "maxItems": 200,
+            "items": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}\\Z"},
+        },
+    ),
 }
 
 

@@ -19,6 +19,9 @@ class Auth(enum.StrEnum):
     # Graph change notifications (forwarded by the bot's public receiver): no user token; each
     # item's subscriptionId + clientState must match a stored subscription (watch.Watcher.receive)
     NOTIFICATION = "notification"
+    # the drift feed (the bot's poller, watch_feed.py): the shared OPENSLOT_WATCH_FEED_KEY in a
+    # header, compared in constant time before the body is read; a refusal is audited
+    FEED = "feed"
 
 
 class RouteLike(Protocol):

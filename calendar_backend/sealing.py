@@ -40,11 +40,23 @@ def offer_private_aad(tenant_id: str, token_hash: bytes) -> Aad:
     )
 
 
+def interview_conversation_ref_aad(tenant_id: str, interview_id: str) -> Aad:
+    """Associated data binding an interview's sealed conversation reference to its row."""
+    return Aad(
+        purpose="interview-conversation-ref",
+        tenant_id=tenant_id,
+        column="interviews.conversation_ref",
+        row_id=interview_id,
+    )
+
+
 def aad_of(blob: storage.EncryptedBlob) -> Aad:
     """The associated data a stored envelope was sealed with."""
     if blob.kind is storage.BlobKind.TENANT_CREDENTIAL:
         return tenant_credential_aad(blob.ident[0])
     if blob.kind is storage.BlobKind.TOKEN_CACHE:
         return token_cache_aad(blob.ident[0], blob.ident[1])
+    if blob.kind is storage.BlobKind.INTERVIEW_CONVERSATION_REF:  # ident: (interview id, tenant id)
+        return interview_conversation_ref_aad(blob.ident[1], blob.ident[0])
     # BlobKind.OFFER_CONVERSATION_REF: ident is (offer id, tenant id, token hash hex)
     return offer_private_aad(blob.ident[1], bytes.fromhex(blob.ident[2]))

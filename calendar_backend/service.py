@@ -49,6 +49,7 @@ from calendar_backend.settings import BackendSettings
 from calendar_backend.tenancy import Tenancy
 from calendar_backend.tokens import TokenBroker
 from calendar_backend.watch import WatchConfig, Watcher
+from calendar_backend.watch_feed import DirectoryNames, DriftFeed
 from calendar_backend.watch_repairs import RepairPlanner
 
 UTC_NOW: Callable[[], datetime] = partial(datetime.now, UTC)  # the wall clock, aware UTC
@@ -97,5 +98,7 @@ class CalendarService:
             dev=settings.env == "dev",
             sweep_every=timedelta(seconds=settings.watch_sweep_s),
         )
+        names = DirectoryNames(store, cipher, tokens, graph)
+        self.drift_feed = DriftFeed(settings, store, cipher, clock, names)  # the bot's push (watch_feed.py)
         self.watch = Watcher(store, cipher, tokens, graph, self.gate, rules, clock, watch, self.repairs)
         self.pools = PoolViews(store, self.tenancy, self.directory, graph, clock)  # issue 18

@@ -89,6 +89,8 @@ class BackendSettings:
     # how often upcoming interviews of the next 2 days are swept with getSchedule.
     watch_notification_url: str = ""
     watch_sweep_s: int = 300
+    # The drift feed's shared key (`POST /v1/watch/feed`, the bot's poller; ``watch_feed.py``).
+    watch_feed_key: str = field(default="", repr=False)
 
     @property
     def service_url_policy(self) -> OutboundPolicy:
@@ -168,7 +170,21 @@ def load_settings(environ: Mapping[str, str]) -> BackendSettings:
         allowed_service_ports=service_urls.ports,
         watch_notification_url=get("WATCH_NOTIFICATION_URL", ""),
         watch_sweep_s=get_int("WATCH_SWEEP_S", 300),
+        watch_feed_key=_feed_key(env, environ),
     )
+
+
+MIN_FEED_KEY = 32
+
+
+def _feed_key(env: str, environ: Mapping[str, str]) -> str:
+    """``OPENSLOT_WATCH_FEED_KEY``: ≥ 32 characters; required in prod while the watcher is on."""
+    key = environ.get("OPENSLOT_WATCH_FEED_KEY", "").strip()
+    if key and len(key) < MIN_FEED_KEY:
+        raise ValidationError("OPENSLOT_WATCH_FEED_KEY", f"must be at least {MIN_FEED_KEY} characters")
+    if not key and env == "prod" and environ.get("OPENSLOT_WATCH_NOTIFICATION_URL", "").strip():
+        raise ValidationError("OPENSLOT_WATCH_FEED_KEY", "is required while the drift watcher is on")
+    return key
 
 
 AVAILABILITY_SOURCES = frozenset({"schedule", "calendar_view"})

@@ -57,6 +57,7 @@ class Verb(StrEnum):
     DROP_PERSON = "drop_person"
     OPTIONAL_PERSON = "optional_person"
     OTHER_DAYS = "other_days"
+    APPLY_REPAIR = "apply_repair"  # the drift card's buttons (issue 19): one repair of one drift item
 
 
 _ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._~:-]{1,128}")
@@ -65,7 +66,7 @@ _INT_BOUNDS: Final[Mapping[str, tuple[int, int]]] = {
     "duration_min": (5, 480),
     "page": (1, 50),
 }
-_STR_FIELDS: Final = frozenset({"slot_id", "interview_id", "offer_id", "person"})
+_STR_FIELDS: Final = frozenset({"slot_id", "interview_id", "offer_id", "person", "drift_id", "repair"})
 _FIELDS_BY_VERB: Final[Mapping[Verb, frozenset[str]]] = {
     Verb.CHOOSE_SLOT: frozenset({"slot_id"}),
     Verb.CONFIRM: frozenset({"slot_id"}),
@@ -79,6 +80,7 @@ _FIELDS_BY_VERB: Final[Mapping[Verb, frozenset[str]]] = {
     Verb.REVOKE_OFFER: frozenset({"offer_id"}),
     Verb.DROP_PERSON: frozenset({"person"}),
     Verb.OPTIONAL_PERSON: frozenset({"person"}),
+    Verb.APPLY_REPAIR: frozenset({"drift_id", "repair"}),
 }
 # Optional card inputs a verb accepts (they come back only from the inputs of its own card).
 _OPTIONS_BY_VERB: Final[Mapping[Verb, frozenset[str]]] = {
@@ -115,6 +117,8 @@ class CardAction:
     show_names: bool | None = None
     day_start: int | None = None
     day_end: int | None = None
+    drift_id: str | None = None
+    repair: str | None = None
 
     def __post_init__(self) -> None:
         _check_id("flow", self.flow)
@@ -198,6 +202,8 @@ def _parse_data(data: Mapping[str, object]) -> CardAction:
         role=_optional_role(data),
         show_names=_optional_toggle(data, "show_names"),
         day_start=_optional_hour(data, "day_start"),
+        drift_id=_optional_id(data, "drift_id"),
+        repair=_optional_id(data, "repair"),
         day_end=_optional_hour(data, "day_end"),
     )
 

@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -63,7 +64,7 @@ _PORTS = (
     "OPENSLOT_BOT_PORT",
     "OPENSLOT_PLAYGROUND_PORT",
 )
-_SECRET_MARKERS = ("SECRET", "PASSWORD", "FORM_KEY")
+_SECRET_MARKERS = ("SECRET", "PASSWORD", "FORM_KEY", "FEED_KEY")
 
 
 def stack_env(
@@ -100,6 +101,8 @@ def stack_env(
     if data_dir is not None:
         _use_data_dir(env, real, data_dir.resolve())
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # the drift feed's shared key (bot ↔ Calendar Service, docs/watcher.md): fresh per stack
+    env.setdefault("OPENSLOT_WATCH_FEED_KEY", secrets.token_urlsafe(32))
     return env
 
 

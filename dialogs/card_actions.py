@@ -26,6 +26,7 @@ from cards.my_interviews import build_cancel_question, build_my_interviews
 from cards.reconnect import build_reconnect
 from cards.slot_picker import WIDEN_DAYS, build_slot_picker
 from cards.views import LinkOptionsView, OfferView
+from dialogs.drift import apply_repair_card
 from dialogs.flow_search import MAX_SLOTS, slot_card
 from dialogs.my_interviews import interview_views
 from dialogs.parse import next_working_days
@@ -75,6 +76,8 @@ async def handle_card_action(
 
 
 async def _dispatch(context: TurnContext, services: DialogServices, action: CardAction) -> Card:
+    if action.verb is Verb.APPLY_REPAIR:  # the drift repair card (issue 19)
+        return await apply_repair_card(context, services, action)
     if action.verb in _INTERVIEW_VERBS:
         return await _interview_action(context, services, action)
     draft = await services.load_flow(context, action.flow)
@@ -139,7 +142,8 @@ async def _confirm(
     start = slot_start_from(slot_id)
     end = start + draft.length
     try:
-        interview = await _book(token, services, draft, slot_id, start, end)
+        ref = TurnContext.get_conversation_reference(context.activity).serialize()
+        interview = await _book(token, services, draft, slot_id, start, end, ref)
     except errors.SlotTakenError as err:
         return await _taken_card(context, services, draft, err)
     draft = draft.evolve(status=FlowStatus.BOOKED, interview_id=interview.id, booked_slot_id=slot_id)
@@ -148,7 +152,13 @@ async def _confirm(
 
 
 async def _book(
-    token: str, services: DialogServices, draft: ScheduleDraft, slot_id: str, start: datetime, end: datetime
+    token: str,
+    services: DialogServices,
+    draft: ScheduleDraft,
+    slot_id: str,
+    start: datetime,
+    end: datetime,
+    conversation_ref: dict[str, object] | None = None,
 ) -> InterviewOut:
     reschedule = draft.extras.get("reschedule")
     if reschedule:
@@ -165,6 +175,8 @@ async def _book(
         time_zone=draft.candidate_zone,
         optional=[m.address for m in draft.optional] or None,
         role=draft.extras.get(ROLE_KEY) or None,
+        # the chat a drift repair card is posted to (issue 19; sealed by the Calendar Service)
+        conversation_ref=conversation_ref,
     )
 
 

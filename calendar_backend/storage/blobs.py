@@ -9,14 +9,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from calendar_backend.storage.schema import BlobKind, offers, tenants, token_caches
+from calendar_backend.storage.schema import BlobKind, interviews, offers, tenants, token_caches
 
 
 @dataclass(frozen=True, slots=True)
 class EncryptedBlob:
     """One encrypted value.
 
-    ``ident`` is (tenant_id,), (tenant_id, oid) or (offer_id, tenant_id, token_hash as hex).
+    ``ident`` is (tenant_id,), (tenant_id, oid), (offer_id, tenant_id, token_hash as hex) or
+    (interview_id, tenant_id).
     """
 
     kind: BlobKind
@@ -46,7 +47,7 @@ async def iter_encrypted(
 
 
 def _encrypted_queries(exclude: int | None) -> list[tuple[BlobKind, sa.Select[Any]]]:
-    t, c, o = tenants.c, token_caches.c, offers.c
+    t, c, o, i = tenants.c, token_caches.c, offers.c, interviews.c
     queries: list[tuple[BlobKind, sa.Select[Any]]] = [
         (BlobKind.TENANT_CREDENTIAL, sa.select(t.tenant_id, t.credential_blob, t.key_id)),
         (BlobKind.TOKEN_CACHE, sa.select(c.tenant_id, c.user_oid, c.blob, c.key_id)),
@@ -56,10 +57,16 @@ def _encrypted_queries(exclude: int | None) -> list[tuple[BlobKind, sa.Select[An
                 o.conversation_ref.is_not(None)
             ),
         ),
+        (
+            BlobKind.INTERVIEW_CONVERSATION_REF,
+            sa.select(i.id, i.tenant_id, i.conversation_ref, i.conversation_ref_key_id).where(
+                i.conversation_ref.is_not(None)
+            ),
+        ),
     ]
     if exclude is None:
         return queries
-    key_cols = (t.key_id, c.key_id, o.conversation_ref_key_id)
+    key_cols = (t.key_id, c.key_id, o.conversation_ref_key_id, i.conversation_ref_key_id)
     return [(k, q.where(col != exclude)) for (k, q), col in zip(queries, key_cols, strict=True)]
 
 
@@ -86,6 +93,17 @@ async def replace_blob(tx: AsyncConnection, old: EncryptedBlob, new_blob: bytes,
                 c.key_id == old.key_id,
             )
             .values(blob=new_blob, key_id=new_key_id)
+        )
+    elif old.kind is BlobKind.INTERVIEW_CONVERSATION_REF:
+        i = interviews.c
+        stmt = (
+            sa.update(interviews)
+            .where(
+                i.id == old.ident[0],
+                i.conversation_ref == old.blob,
+                i.conversation_ref_key_id == old.key_id,
+            )
+            .values(conversation_ref=new_blob, conversation_ref_key_id=new_key_id)
         )
     else:
         o = offers.c

@@ -82,6 +82,7 @@ class BlobKind(enum.StrEnum):
     TENANT_CREDENTIAL = "tenant_credential"
     TOKEN_CACHE = "token_cache"  # noqa: S105  (a table name, not a secret)
     OFFER_CONVERSATION_REF = "offer_conversation_ref"
+    INTERVIEW_CONVERSATION_REF = "interview_conversation_ref"  # r0009: the drift card's chat
 
 
 tenants: Final = sa.Table(
@@ -137,6 +138,9 @@ interviews: Final = sa.Table(
     # a session of an interview loop (r0007): the loop's id and the session's index in its template
     sa.Column("loop_id", sa.String(36), nullable=True),
     sa.Column("session_index", sa.Integer, nullable=True),
+    # the manager's Teams conversation reference, sealed (r0009): where drift cards are posted
+    sa.Column("conversation_ref", sa.LargeBinary, nullable=True),
+    sa.Column("conversation_ref_key_id", sa.BigInteger, nullable=True),
     sa.CheckConstraint("start_utc < end_utc", name="ck_interviews_interval"),
     sa.Index("ix_interviews_organizer", "tenant_id", "organizer_oid", "start_utc"),
     sa.Index("ix_interviews_status_created", "status", "created_at"),

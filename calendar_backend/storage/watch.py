@@ -81,6 +81,7 @@ watch_drift: Final = sa.Table(
     sa.Column("fingerprint", sa.String(400), nullable=False, unique=True),
     sa.Column("status", sa.String(16), nullable=False),  # open | applied
     sa.Column("repairs", sa.JSON, nullable=False),
+    sa.Column("delivered_at", UTCDateTime, nullable=True),  # r0009: posted to the manager's chat
     sa.Index("ix_watch_drift_organizer", "tenant_id", "organizer_oid", "status"),
 )
 

@@ -132,6 +132,7 @@ class FakeCalendarService(CalendarServiceApi):
         time_zone: str | None = None,
         optional: list[str] | None = None,
         role: str | None = None,
+        conversation_ref: dict[str, Any] | None = None,
     ) -> InterviewOut:
         self._check(token, "create_interview")
         self.create_requests.append({"interviewers": interviewers, "optional": optional, "role": role})

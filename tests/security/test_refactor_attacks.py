@@ -73,7 +73,11 @@ def test_route_table_keeps_every_old_route_its_auth_schema_and_status() -> None:
     assert set(OLD_SCHEMAS) <= set(table), "a route of the old app is gone"
     for key, route in table.items():
         if key not in OLD_SCHEMAS:  # a newer route: user-token only, a pinned strict schema for bodies
-            assert route.auth is service_app.Auth.USER or key[1].startswith("/v1/watch/notifications"), key
+            assert (
+                route.auth is service_app.Auth.USER
+                or key[1].startswith("/v1/watch/notifications")
+                or (route.auth is service_app.Auth.FEED and key[1].startswith("/v1/watch/feed"))
+            ), key
             if route.method in {"POST", "PUT"} and route.schema:
                 assert contract.SCHEMAS[route.schema]["additionalProperties"] is False, key
             continue
@@ -104,6 +108,10 @@ async def test_every_user_route_refuses_no_token_and_every_body_route_refuses_un
         if route.auth is service_app.Auth.USER:
             resp = await calendar_stack.client.request(method, path, json={"evil": 1})
             assert resp.status == 401, path
+        if route.auth is service_app.Auth.FEED:  # lock 1 is the shared feed key (none here): 401 first;
+            resp = await calendar_stack.client.request(method, path, json={"evil": 1})  # its lock 3:
+            assert resp.status == 401, path  # tests/service/test_watch_feed.py::…unknown_fields
+            continue
         if route.schema is not None:
             headers = {"Authorization": f"Bearer {token}"} if route.auth is service_app.Auth.USER else {}
             resp = await calendar_stack.client.request(

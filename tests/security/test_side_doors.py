@@ -679,6 +679,9 @@ TOUCHES_NO_MAILBOX = {
     ("GET", "/v1/loops"): "reads OpenSlot's own rows, never Graph",
     ("POST", "/v1/watch/notifications"): "Graph's notifications (no user; clientState checked): ids are "
     "queued in the database, no Graph read in the request; the worker asks the gate (watch.py)",
+    ("POST", "/v1/watch/feed"): "the bot's drift feed (shared key, no user): reads OpenSlot's own rows, "
+    "never Graph (tests/service/test_watch_feed.py::test_the_feed_refuses_a_wrong_or_missing_key_and_audits)",
+    ("POST", "/v1/watch/feed/ack"): "marks OpenSlot's own drift rows delivered (shared key), never Graph",
 }
 EXTRA_OPERATIONS = {"recovery": "test_recovery_asks_the_gate_for_an_archived_organizer"}
 

@@ -37,6 +37,7 @@ VALID: list[CardAction] = [
     CardAction(Verb.DROP_PERSON, FLOW, person="p0123456789abcdef"),
     CardAction(Verb.OPTIONAL_PERSON, FLOW, person="p0123456789abcdef"),
     CardAction(Verb.OTHER_DAYS, FLOW),
+    CardAction(Verb.APPLY_REPAIR, FLOW, drift_id="d-1", repair="replace-1"),
 ]
 
 
@@ -187,6 +188,8 @@ def _actions(draw: st.DrawFn) -> CardAction:
     if verb in needs:
         name, strategy = needs[verb]
         fields[name] = draw(strategy)
+    if verb is Verb.APPLY_REPAIR:  # two fields: the drift item and the repair
+        fields["drift_id"], fields["repair"] = draw(_IDS), draw(_IDS)
     return CardAction(verb, draw(_IDS), **fields)  # type: ignore[arg-type]
 
 

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from calendar_backend.app import _error_response
-from calendar_backend.client import _error_from
+from calendar_backend.client_errors import error_from as _error_from
 from calendar_backend.contract import LoopSearchOut
 from calendar_backend.errors import SlotTakenError
 

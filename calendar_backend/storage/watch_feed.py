@@ -1,0 +1,88 @@
+"""The drift feed's rows (r0009): an interview's sealed conversation reference, and the drift rows
+not yet posted to the manager's chat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from calendar_backend.storage.schema import interviews
+from calendar_backend.storage.watch import watch_drift
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRow:
+    """An undelivered open drift row with what the card shows of its interview."""
+
+    drift_id: str
+    tenant_id: str
+    interview_id: str
+    kind: str
+    who: str
+    repairs: tuple[dict[str, Any], ...]
+    subject: str
+    start: datetime
+    end: datetime
+    conversation_ref: bytes
+
+
+async def set_conversation_ref(
+    tx: AsyncConnection, interview_id: str, tenant_id: str, sealed: bytes, key_id: int
+) -> bool:
+    """Store the sealed reference on the interview's row (the caller's tenant only)."""
+    i = interviews.c
+    stmt = (
+        sa.update(interviews)
+        .where(i.id == interview_id, i.tenant_id == tenant_id)
+        .values(conversation_ref=sealed, conversation_ref_key_id=key_id)
+    )
+    return (await tx.execute(stmt)).rowcount == 1
+
+
+async def undelivered(tx: AsyncConnection, limit: int = 50) -> list[FeedRow]:
+    """Open drift rows not yet posted whose interview has a conversation reference, oldest first."""
+    d, i = watch_drift.c, interviews.c
+    query = (
+        sa.select(
+            d.id,
+            d.tenant_id,
+            d.interview_id,
+            d.kind,
+            d.who,
+            d.repairs,
+            i.subject,
+            i.start_utc,
+            i.end_utc,
+            i.conversation_ref,
+        )
+        .join(interviews, sa.and_(i.id == d.interview_id, i.tenant_id == d.tenant_id))
+        .where(d.delivered_at.is_(None), d.status == "open", i.conversation_ref.is_not(None))
+        .order_by(d.detected_at, d.id)
+        .limit(limit)
+    )
+    return [
+        FeedRow(
+            r.id,
+            r.tenant_id,
+            r.interview_id,
+            r.kind,
+            r.who,
+            tuple(r.repairs or ()),
+            r.subject,
+            r.start_utc,
+            r.end_utc,
+            bytes(r.conversation_ref),
+        )
+        for r in await tx.execute(query)
+    ]
+
+
+async def mark_delivered(tx: AsyncConnection, ids: list[str], now: datetime) -> int:
+    """Mark drift rows delivered (idempotent); the number newly marked."""
+    d = watch_drift.c
+    stmt = sa.update(watch_drift).where(d.id.in_(ids), d.delivered_at.is_(None)).values(delivered_at=now)
+    return (await tx.execute(stmt)).rowcount
