@@ -38,7 +38,52 @@ from calendar_backend.contract import (
 FEED_KEY_HEADER = "X-OpenSlot-Feed-Key"  # the drift feed's shared key (service to service)
 
 
-class CalendarServiceApi(Protocol):
+@runtime_checkable
+class LoopCalendarApi(Protocol):
+    """The loop half of the API (issue 17): saved templates, the loop search, loop bookings. The bot's
+    loop dialogs take any client with these methods (`dialogs.loop_client.loop_api`)."""
+
+    async def list_loop_templates(self, token: str) -> list[LoopTemplateOut]: ...
+
+    async def save_loop_template(
+        self, token: str, name: str, template: dict[str, Any]
+    ) -> LoopTemplateOut: ...
+
+    async def delete_loop_template(self, token: str, name: str) -> None: ...
+
+    async def search_loops(
+        self,
+        token: str,
+        *,
+        template: dict[str, Any] | None = None,
+        template_name: str | None = None,
+        start: datetime,
+        end: datetime,
+        candidate_time_zone: str | None = None,
+        limit: int = 5,
+    ) -> LoopSearchOut: ...
+
+    async def book_loop(
+        self,
+        token: str,
+        *,
+        template: dict[str, Any],
+        sessions: list[LoopSessionOut],
+        candidate_name: str,
+        candidate_email: str,
+        candidate_time_zone: str | None,
+        transaction_id: str,
+        conversation_ref: dict[str, Any] | None = None,
+    ) -> LoopOut: ...
+
+    async def list_loops(self, token: str) -> list[LoopOut]: ...
+
+    async def cancel_loop(self, token: str, loop_id: str) -> LoopOut: ...
+
+    async def reschedule_loop(self, token: str, loop_id: str, sessions: list[LoopSessionOut]) -> LoopOut: ...
+
+
+class CalendarServiceApi(LoopCalendarApi, Protocol):
     """What the bot needs from the Calendar Service (a fake implements it in dialog tests)."""
 
     async def find_slots(
@@ -108,45 +153,6 @@ class CalendarServiceApi(Protocol):
     async def revoke_offer(self, token: str, offer_id: str) -> OfferOut: ...
 
     async def disconnect(self, token: str) -> None: ...
-
-    # ---- interview loops (issue 17): saved templates and the loop search ------------------------
-    async def list_loop_templates(self, token: str) -> list[LoopTemplateOut]: ...
-
-    async def save_loop_template(
-        self, token: str, name: str, template: dict[str, Any]
-    ) -> LoopTemplateOut: ...
-
-    async def delete_loop_template(self, token: str, name: str) -> None: ...
-
-    async def search_loops(
-        self,
-        token: str,
-        *,
-        template: dict[str, Any] | None = None,
-        template_name: str | None = None,
-        start: datetime,
-        end: datetime,
-        candidate_time_zone: str | None = None,
-        limit: int = 5,
-    ) -> LoopSearchOut: ...
-    async def book_loop(
-        self,
-        token: str,
-        *,
-        template: dict[str, Any],
-        sessions: list[LoopSessionOut],
-        candidate_name: str,
-        candidate_email: str,
-        candidate_time_zone: str | None,
-        transaction_id: str,
-        conversation_ref: dict[str, Any] | None = None,
-    ) -> LoopOut: ...
-
-    async def list_loops(self, token: str) -> list[LoopOut]: ...
-
-    async def cancel_loop(self, token: str, loop_id: str) -> LoopOut: ...
-
-    async def reschedule_loop(self, token: str, loop_id: str, sessions: list[LoopSessionOut]) -> LoopOut: ...
 
 
 class CalendarServiceClient:
