@@ -22,7 +22,6 @@ import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from calendar_backend import storage
 from calendar_backend.booking import Bookings, Writer
@@ -39,20 +38,13 @@ from calendar_backend.search import SlotSearch
 from calendar_backend.settings import BackendSettings
 from calendar_backend.slots import Interval, merge
 from calendar_backend.tenancy import TenantContext
-from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
+from calendar_backend.timezones import zone_or_utc
 
 STEP = timedelta(minutes=15)  # the start grid, as the manager's loop search
 MAX_LOOP_OPTIONS = 50  # the engine's own bound
 PER_DAY = 8  # options shown per day
 
 AppToken = Callable[[storage.OfferRow, str, str], Awaitable[tuple[TenantContext, str]]]
-
-
-def _zone(name: str | None) -> ZoneInfo:
-    try:
-        return resolve_zone(name or "UTC")
-    except UnknownTimeZoneError:
-        return ZoneInfo("UTC")
 
 
 class LoopLink:
@@ -102,10 +94,10 @@ class LoopLink:
                 free[mailbox] = tuple(merge([*free[mailbox], Interval(row.start, row.end)]))
         spec = to_loop_spec(
             template,
-            zone=_zone(manager_zone),
+            zone=zone_or_utc(manager_zone),
             window=window,
             not_before=now + timedelta(minutes=self._settings.default_notice_min),
-            candidate_zone=_zone(offer.candidate_time_zone),
+            candidate_zone=zone_or_utc(offer.candidate_time_zone),
             step=STEP,
         )
         return list(find_loops(spec, free, MAX_LOOP_OPTIONS).schedules)
@@ -364,7 +356,7 @@ def option_doc(schedule: LoopSchedule) -> dict[str, Any]:
 
 def by_day(options: Sequence[LoopSchedule], zone: str) -> list[dict[str, Any]]:
     """Options grouped by the candidate's local day of their first session, earliest first."""
-    tz = _zone(zone)
+    tz = zone_or_utc(zone)
     days: dict[str, list[LoopSchedule]] = {}
     for o in sorted(options, key=lambda o: o.start):
         days.setdefault(o.start.astimezone(tz).date().isoformat(), []).append(o)

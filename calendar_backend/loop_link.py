@@ -18,7 +18,6 @@ offer; the mailbox gate then runs for every person AND room then and on every vi
 from __future__ import annotations
 
 from dataclasses import replace
-from zoneinfo import ZoneInfo
 
 from calendar_backend import storage
 from calendar_backend.contract import CreateOfferRequest
@@ -36,7 +35,6 @@ from calendar_backend.loop_templates import (
     RoomNeed,
     resolve_rooms,
 )
-from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
 
 
 async def link_template(
@@ -83,10 +81,3 @@ def stored_template(offer: storage.OfferRow) -> LoopTemplate:
     if offer.loop_template is None:
         raise ConflictError("This link is not for an interview loop.")
     return checked_template(offer.loop_template)
-
-
-def _zone(name: str | None) -> ZoneInfo:
-    try:
-        return resolve_zone(name or "UTC")
-    except UnknownTimeZoneError:
-        return ZoneInfo("UTC")

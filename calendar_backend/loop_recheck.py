@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from calendar_backend import storage
 from calendar_backend.auth import Principal
@@ -31,7 +30,7 @@ from calendar_backend.loop_templates import (
 from calendar_backend.loops import MAX_OPTIONS, LoopSpec, find_loops
 from calendar_backend.search import SlotSearch
 from calendar_backend.slots import Interval, merge
-from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
+from calendar_backend.timezones import zone_or_utc
 
 STEP = timedelta(minutes=5)  # the finest grid a loop search may use: every offered start is on it
 
@@ -112,10 +111,10 @@ async def require_loop_offered(
     ]
     spec = to_loop_spec(
         template,
-        zone=_zone(zone or "UTC"),
+        zone=zone_or_utc(zone or "UTC"),
         window=window,
         not_before=now,
-        candidate_zone=_zone(candidate_zone) if candidate_zone else None,
+        candidate_zone=zone_or_utc(candidate_zone) if candidate_zone else None,
         rooms=infos,
         step=STEP,
     )
@@ -154,14 +153,6 @@ def _require_room_needs(
         need = template.sessions[s.index].room
         if need is not None and not need.any_of and (s.room or "").lower() not in lists[s.index]:
             raise SlotTakenError()
-
-
-def _zone(name: str) -> ZoneInfo:
-    """An IANA or Windows zone name; UTC when unknown."""
-    try:
-        return resolve_zone(name)
-    except UnknownTimeZoneError:
-        return ZoneInfo("UTC")
 
 
 def _pinned(spec: LoopSpec, sessions: Sequence[SessionTime], pinned: Mapping[int, str]) -> LoopSpec:

@@ -74,7 +74,7 @@ from calendar_backend.search import SlotSearch
 from calendar_backend.settings import BackendSettings
 from calendar_backend.slots import Interval
 from calendar_backend.tenancy import Tenancy
-from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
+from calendar_backend.timezones import zone_or_utc
 
 STEP = timedelta(minutes=15)  # the start grid, as single-slot search's default
 OPERATION = "loops.search"
@@ -255,15 +255,17 @@ class LoopSearch:
         )
         spec = to_loop_spec(
             template,
-            zone=_zone(zone),
+            zone=zone_or_utc(zone),
             window=Interval(req.start, req.end),
             not_before=not_before,
-            candidate_zone=_zone(req.candidate_time_zone) if req.candidate_time_zone else None,
+            candidate_zone=zone_or_utc(req.candidate_time_zone) if req.candidate_time_zone else None,
             rooms=directory,
             step=STEP,
         )
         if pools is not None:
-            options, explanations = _pooled_search(spec, free, template, pools, req.limit, fetch, _zone(zone))
+            options, explanations = _pooled_search(
+                spec, free, template, pools, req.limit, fetch, zone_or_utc(zone)
+            )
             return LoopSearchOut(options, read.people, ((unreadable,) if unreadable else ()) + explanations)
         found = find_loops(spec, free, req.limit, horizon=fetch)
         options = tuple(_option(s, template) for s in found.schedules)
@@ -276,14 +278,6 @@ def _drop(task: asyncio.Task[str] | None) -> None:
     if task is not None:
         task.cancel()
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
-
-
-def _zone(name: str) -> ZoneInfo:
-    """An IANA or Windows zone name (working hours carry Windows names); UTC when unknown."""
-    try:
-        return resolve_zone(name)
-    except UnknownTimeZoneError:
-        return ZoneInfo("UTC")
 
 
 def _refused(reason: str, mailboxes: tuple[str, ...]) -> LoopExplanationOut:

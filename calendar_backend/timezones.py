@@ -56,6 +56,14 @@ def resolve_zone(name: str) -> ZoneInfo:
     return _load_iana(name)
 
 
+def zone_or_utc(name: str | None) -> ZoneInfo:
+    """:func:`resolve_zone` of an IANA or Windows name, or UTC when it is missing or unknown."""
+    try:
+        return resolve_zone(name or "UTC")
+    except UnknownTimeZoneError:
+        return ZoneInfo("UTC")
+
+
 def _load_iana(name: str) -> ZoneInfo:
     if name.startswith("/") or ".." in name.split("/"):
         raise UnknownTimeZoneError(f"unknown time zone {name!r}")
