@@ -491,7 +491,8 @@ async def record_training_session(
 
     Idempotent: a seat already completed, or not a trainee seat, changes nothing and returns ``()``;
     two transactions crediting the same seat at once credit it once (conditional update), and
-    two seats of one trainee credited at once both count (the trainee row is locked). The caller audits each returned event in the same transaction.
+    two seats of one trainee credited at once both count (the trainee row is locked).
+    The caller audits each returned event in the same transaction.
     """
     address = normalize_address(address)
     seat = (

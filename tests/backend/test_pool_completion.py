@@ -93,7 +93,8 @@ async def test_an_ended_confirmed_session_is_credited_once_and_graduation_audite
     assert (await sweep.run_once()).credited == 1
     assert (await sweep.run_once()).credited == 0  # a restart credits nothing twice
     trainee = await _trainee(store, pool_id, T)
-    assert trainee is not None and trainee.shadow_done == 1
+    assert trainee is not None
+    assert trainee.shadow_done == 1
     clock[0] = MON + timedelta(days=2)
     report = await sweep.run_once()
     assert (report.credited, report.graduated) == (1, 1)
@@ -107,7 +108,8 @@ async def test_an_ended_confirmed_session_is_credited_once_and_graduation_audite
     ]
     async with store.transaction() as tx:
         record = await storage.get_pool_by_id(tx, pool_id)
-    assert record is not None and record.pool.member(T) is not None
+    assert record is not None
+    assert record.pool.member(T) is not None
 
 
 async def test_cancelled_pending_and_declined_sessions_are_not_credited(store: storage.Store) -> None:
@@ -122,7 +124,8 @@ async def test_cancelled_pending_and_declined_sessions_are_not_credited(store: s
     assert report.credited == 0
     for who in (T, U):
         trainee = await _trainee(store, pool_id, who)
-        assert trainee is not None and trainee.shadow_done == 0
+        assert trainee is not None
+        assert trainee.shadow_done == 0
     assert await _audit(store, "pool.training_credit") == []
 
 
@@ -143,5 +146,6 @@ async def test_two_sweeps_racing_credit_each_seat_once(store: storage.Store, eng
     assert sum(r.credited for r in reports) == 12
     for who in (T, U):
         trainee = await _trainee(store, pool_id, who)
-        assert trainee is not None and trainee.shadow_done == 6  # no lost update, no double credit
+        assert trainee is not None
+        assert trainee.shadow_done == 6
     assert len(await _audit(store, "pool.training_credit")) == 12
