@@ -45,6 +45,7 @@ from calendar_backend.onboarding import (
     PastedUrl,
     granted_roles,
 )
+from calendar_backend.admin_settings import run_tenant_settings
 from calendar_backend.pools_admin import run_pool
 from calendar_backend.runtime import (
     Runtime,
@@ -275,6 +276,8 @@ async def run_admin(settings: BackendSettings, args: argparse.Namespace) -> int:
             return await _lifecycle(rt, args)
         if args.command == "pool":
             return await run_pool(rt.store, args)
+        if args.command == "tenant-settings":
+            return await run_tenant_settings(rt.store, args)
         return await _onboard(rt, args)
 
 
