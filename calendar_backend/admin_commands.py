@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from calendar_backend import allowlist, rotation, storage
+from calendar_backend.admin_settings import run_tenant_settings
 from calendar_backend.audit import (
     AuditEvent,
     append_audit,
@@ -45,7 +46,6 @@ from calendar_backend.onboarding import (
     PastedUrl,
     granted_roles,
 )
-from calendar_backend.admin_settings import run_tenant_settings
 from calendar_backend.pools_admin import run_pool
 from calendar_backend.runtime import (
     Runtime,
