@@ -135,6 +135,20 @@ class OutsideLoad:
         await self._tenancy.audit(principal, ctx.tenant_id, OPERATION, allowed, "ok", rid, stats)
         return out
 
+    async def add_to(
+        self,
+        principal: Principal | None,
+        ctx: TenantContext,
+        loads: Mapping[str, MemberLoad],
+        start: datetime,
+        end: datetime,
+        *,
+        request_id: str | None = None,
+    ) -> Mapping[str, MemberLoad]:
+        """``loads`` with each person's outside events in ``[start, end)`` (:func:`with_outside`)."""
+        found = await self.starts(principal, ctx, list(loads), start, end, request_id=request_id)
+        return with_outside(loads, found) if found else loads
+
     async def _gate(
         self, principal: Principal | None, ctx: TenantContext, people: list[str], request_id: str
     ) -> list[str]:

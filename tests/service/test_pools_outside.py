@@ -19,7 +19,8 @@ from calendar_backend.pools_outside import FIELDS
 from calendar_backend.storage.tenant_settings import TenantSettings, set_tenant_settings
 from devtenant.graph_events import new_event
 from tests.security.gate_env import ADELE, MEGAN, allow, audit_rows
-from tests.service.conftest import ALEX, Stack
+from tests.service.conftest import ALEX, Stack, next_week
+from tests.service.test_loop_pools import POOL, _coding, book_body, make_pool, pooled_template, search
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)  # a Monday
 
@@ -132,3 +133,25 @@ async def test_a_member_the_gate_refuses_is_not_read(calendar_stack: Stack) -> N
     rows = await audit_rows(stack)
     assert ("pool.outside_load", [ADELE], "denied:not_allowed") in rows
     assert ("pool.outside_load", [MEGAN], "ok") in rows
+
+
+async def test_loop_search_and_booking_count_outside_events(calendar_stack: Stack) -> None:
+    stack = calendar_stack
+    await make_pool(stack, weekly=1, daily=1)
+    template = pooled_template()
+    status, before = await search(stack, template, limit=10)
+    assert status == 200, before
+    busy = set(POOL[:2])
+    option = next(o for o in before["options"] if set(_coding(o)) & busy)  # offered before opting in
+    monday, _ = next_week(datetime.now(UTC))
+    for who in busy:  # each reaches their weekly cap of 1 with an outside "Interview" event
+        _event(stack, who, monday + timedelta(hours=5), ["Interview"])
+    await _opt_in(stack)
+
+    status, after = await search(stack, template, limit=10)
+    assert status == 200, after
+    assert after["options"], after["explanations"]
+    assert all(not set(_coding(o)) & busy for o in after["options"])
+    status, refused = await stack.post("/v1/loops", book_body(template, option, "outside-1"), stack.token())
+    assert status == 409, refused
+    assert refused["error"] == "cap_reached"
