@@ -175,6 +175,8 @@ class PoolViews:
         elif req.action == "set_caps":
             _valid(lambda: Member(req.member, weekly_cap=req.weekly_cap, daily_cap=req.daily_cap))
         now = self._clock()
+        people = list(dict.fromkeys([*(m.address for m in record.pool.members), req.member.strip().lower()]))
+        outside = await self._outside_starts(principal, ctx, people, now, request_id)
         async with self._store.transaction() as tx:
             if member is not None:
                 changed = await storage.add_pool_member(tx, record.id, member, now=now)
@@ -201,7 +203,7 @@ class PoolViews:
                 principal, principal.tenant_id, operation, [record.id, req.member], "ok", request_id, tx=tx
             )
             updated = await storage.get_pool_by_id(tx, record.id)
-            return await _card(tx, updated or record, now)
+            return await _card(tx, updated or record, now, outside)
 
     async def _owned_record(
         self, principal: Principal, address: str, pool_id: str, operation: str, request_id: str

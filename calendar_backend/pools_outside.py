@@ -198,12 +198,12 @@ class OutsideLoad:
         self, token: str, address: str, start: datetime, end: datetime, stats: CallStats
     ) -> list[dict[str, Any]]:
         """The person's calendarView (only ``FIELDS``), every page; ``[]`` when it cannot be read."""
-        path: str = (
-            f"/users/{address_segment(address)}/calendarView?startDateTime={_iso(start)}"
-            f"&endDateTime={_iso(end)}&$select={','.join(FIELDS)}&$top={_PAGE}"
-        )
         events: list[dict[str, Any]] = []
         try:
+            path: str = (
+                f"/users/{address_segment(address)}/calendarView?startDateTime={_iso(start)}"
+                f"&endDateTime={_iso(end)}&$select={','.join(FIELDS)}&$top={_PAGE}"
+            )
             for _ in range(_MAX_PAGES):
                 status, body = await self._graph.request(
                     "GET", path, token, headers=dict(_PREFER_UTC), mailbox=address, stats=stats
@@ -217,6 +217,6 @@ class OutsideLoad:
                 if not isinstance(link, str) or not link.startswith(self._graph.base_url + "/"):
                     return []  # never send the token to another host
                 path = link
-        except CalendarError:
+        except (CalendarError, ValueError):  # ValueError: not an address Graph's path can carry
             return []
         return []  # too many pages: count nothing rather than half a calendar

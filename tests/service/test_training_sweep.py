@@ -28,7 +28,9 @@ async def test_serve_credits_ended_sessions_periodically(calendar_stack: Stack) 
     tenant = stack.devtenant.tenant_id
     start = datetime.now(UTC) - timedelta(hours=2)
     async with rt.store.transaction() as tx:
-        pool_id = await storage.create_pool(tx, tenant, Pool("Backend", "backend", 5, 2, (Member(MEGAN),)))
+        pool_id = await storage.create_pool(
+            tx, tenant, Pool("Backend", "backend", 5, 2, (Member(MEGAN),)), owner=ALEX
+        )
         assert pool_id is not None
         await storage.add_trainee(tx, pool_id, Trainee(ADELE, shadow_required=2))
         row = await storage.insert_pending(
@@ -57,3 +59,6 @@ async def test_serve_credits_ended_sessions_periodically(calendar_stack: Stack) 
         await asyncio.gather(*tasks, return_exceptions=True)
     assert await _trainee_done(stack, pool_id) == 1
     assert ("pool.training_credit", [row.id, ADELE], "shadow") in await audit_rows(stack)
+    status, card = await stack.get(f"/v1/pools/{pool_id}", stack.token())  # the owner's card shows it
+    assert status == 200, card
+    assert [(t["address"], t["shadow_done"]) for t in card["trainees"]] == [(ADELE, 1)]
