@@ -26,6 +26,7 @@ from calendar_backend.admin_commands import (
     migrate_database,
     run_admin,
 )
+from calendar_backend.admin_settings import add_settings_parser
 from calendar_backend.cli import (
     EXIT_CONFIG,
     EXIT_INTERNAL,
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="minutes a pending booking must be old (default OPENSLOT_RECOVERY_STALE_MIN)",
     )
     add_pool_parsers(sub)
+    add_settings_parser(sub)
     return p
 
 
@@ -189,6 +191,7 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("keys", "rotate-signing"),
     ("recovery", "run"),
     *(("pool", name) for name in POOL_SUBCOMMANDS),
+    ("tenant-settings",),
 )
 
 

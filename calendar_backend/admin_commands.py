@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from calendar_backend import allowlist, rotation, storage
+from calendar_backend.admin_settings import run_tenant_settings
 from calendar_backend.audit import (
     AuditEvent,
     append_audit,
@@ -275,6 +276,8 @@ async def run_admin(settings: BackendSettings, args: argparse.Namespace) -> int:
             return await _lifecycle(rt, args)
         if args.command == "pool":
             return await run_pool(rt.store, args)
+        if args.command == "tenant-settings":
+            return await run_tenant_settings(rt.store, args)
         return await _onboard(rt, args)
 
 

@@ -50,7 +50,7 @@ from calendar_backend.loop_contract import (
     RescheduleLoopRequest,
     SessionTime,
 )
-from calendar_backend.loop_pools import effective_template, reserve_seats
+from calendar_backend.loop_pools import LOAD_MARGIN, effective_template, reserve_seats
 from calendar_backend.loop_recheck import needs_directory, panel_of, require_loop_offered
 from calendar_backend.loop_search import LoopSearch
 from calendar_backend.loop_templates import (
@@ -59,7 +59,7 @@ from calendar_backend.loop_templates import (
     parse_template,
 )
 from calendar_backend.search import SlotSearch
-from calendar_backend.tenancy import Tenancy
+from calendar_backend.tenancy import Tenancy, TenantContext
 
 _NAMESPACE = uuid.UUID("0c2b7c8e-5f7e-4d2a-9a51-4c6f0f1d7a17")
 _LIVE = ("pending", "confirmed")
@@ -178,15 +178,29 @@ class LoopBookings:
         probe = Probe(token, organizer, first)
         await self._gate(principal, ctx, "loop.create", request_id, people, rooms, probe)
         writer = Writer(principal, principal.tenant_id, token, organizer, request_id)
+        outside = await self._outside(principal, ctx, req, request_id)  # opted-in tenants (issue 18)
         return await self.book_as(
             writer, principal.oid, organizer_name, template, req,
-            lambda: self._directory.mailbox_zone(token), source=source,
+            lambda: self._directory.mailbox_zone(token), source=source, outside=outside,
         )  # fmt: skip
+
+    async def _outside(
+        self, principal: Principal, ctx: TenantContext, req: BookLoopRequest, request_id: str
+    ) -> dict[str, list[datetime]]:
+        """Picked pool members' outside "Interview" events around the loop (pools_outside.py),
+        read before the reservation transaction; ``{}`` unless the tenant opted in."""
+        members = [m for picked, _trainees in req.pool_picks.values() for m in picked]
+        outside = self._loop_search.outside if self._loop_search is not None else None
+        if outside is None or not members:
+            return {}
+        lo = min(s.start for s in req.sessions) - LOAD_MARGIN
+        hi = max(s.end for s in req.sessions) + LOAD_MARGIN
+        return await outside.starts(principal, ctx, members, lo, hi, request_id=request_id)
 
     async def book_as(
         self, writer: Writer, organizer_oid: str, organizer_name: str, template: LoopTemplate,
         req: BookLoopRequest, zone: Callable[[], Awaitable[str | None]], company: str = "",
-        source: LoopTemplate | None = None,
+        source: LoopTemplate | None = None, outside: Mapping[str, Sequence[datetime]] | None = None,
     ) -> LoopOut:  # fmt: skip
         """`book` once the locks and the gate hold, for the manager or a candidate link (app-only
         ``writer``); ``zone``: the loop's, read only when a new loop is reserved; ``source``: the
@@ -248,6 +262,7 @@ class LoopBookings:
             await reserve_seats(  # pooled sessions' picks drawn from their pools (caps: 409, roll back)
                 tx, tenant_id=writer.tenant_id, template=source or template, picked=req.pool_picks,
                 rows=rows, override=req.cap_override, actor=organizer_oid, request_id=request_id,
+                outside=outside,
             )  # fmt: skip
             await self._tenancy.audit(
                 principal, writer.tenant_id, "loop.reserve", [*people, *rooms], "ok", request_id, tx=tx

@@ -313,9 +313,11 @@ async def reserve_seats(
     override: tuple[str, str] | None,
     actor: str,
     request_id: str,
+    outside: Mapping[str, Sequence[datetime]] | None = None,
 ) -> None:
     """Draw every pooled session's members (and trainees) from its pool, in the loop's reservation
-    transaction (after `storage.reserve_loop`). ``override``: the manager's ``(address, reason)``.
+    transaction (after `storage.reserve_loop`). ``override``: the manager's ``(address, reason)``;
+    ``outside``: members' outside "Interview" events (`pools_outside`, tenants that opted in).
 
     Raises:
         CapReachedError: a member would pass a cap (roll the whole loop back), with a message
@@ -344,7 +346,7 @@ async def reserve_seats(
             await reserve_from_pool(
                 tx, tenant_id=tenant_id, pool_id=record.id, interview_id=row.id, start=row.start,
                 members=members, trainees=[(t, stages[t]) for t in trainees], overrides=mine,
-                request_id=request_id,
+                request_id=request_id, outside=outside,
             )  # fmt: skip
         except CapReachedError as exc:
             cap = exc.cap.replace("training_", "training ")

@@ -49,6 +49,7 @@ from calendar_backend.contract import (
 from calendar_backend.directory import Directory
 from calendar_backend.errors import InvalidTemplateError, NotFoundError
 from calendar_backend.loop_pools import (
+    LOAD_MARGIN,
     PoolData,
     SeatPick,
     Shortfall,
@@ -70,10 +71,11 @@ from calendar_backend.loop_templates import (
     to_loop_spec,
 )
 from calendar_backend.loops import MAX_OPTIONS, Explanation, LoopSchedule, find_loops
+from calendar_backend.pools_outside import OutsideLoad
 from calendar_backend.search import SlotSearch
 from calendar_backend.settings import BackendSettings
 from calendar_backend.slots import Interval
-from calendar_backend.tenancy import Tenancy
+from calendar_backend.tenancy import Tenancy, TenantContext
 from calendar_backend.timezones import zone_or_utc
 
 STEP = timedelta(minutes=15)  # the start grid, as single-slot search's default
@@ -163,7 +165,9 @@ class LoopSearch:
         templates: LoopTemplates,
         rules: BusyRules,
         clock: Callable[[], datetime],
+        outside: OutsideLoad | None = None,
     ) -> None:
+        self.outside = outside  # outside "Interview" events as load (opted-in tenants, issue 18)
         self._settings = settings
         self._tenancy = tenancy
         self._directory = directory
@@ -181,6 +185,16 @@ class LoopSearch:
             return set(people), people, None
         pools = await self._templates.pool_data(tenant_id, template, Interval(req.start, req.end))
         return set(people), list(dict.fromkeys([*people, *pools.members()])), pools
+
+    async def _with_outside(
+        self, principal: Principal, ctx: TenantContext, pools: PoolData, req: SearchLoopsRequest, rid: str
+    ) -> PoolData:
+        """Members' outside "Interview" events in their loads (pools_outside.py; opted-in tenants)."""
+        if self.outside is None:
+            return pools
+        lo, hi = req.start - LOAD_MARGIN, req.end + LOAD_MARGIN
+        loads = await self.outside.add_to(principal, ctx, pools.loads, lo, hi, request_id=rid)
+        return replace(pools, loads=loads)
 
     async def search(
         self, principal: Principal, assertion: str, req: SearchLoopsRequest, request_id: str
@@ -263,6 +277,7 @@ class LoopSearch:
             step=STEP,
         )
         if pools is not None:
+            pools = await self._with_outside(principal, ctx, pools, req, request_id)
             options, explanations = _pooled_search(
                 spec, free, template, pools, req.limit, fetch, zone_or_utc(zone)
             )

@@ -21,7 +21,7 @@ use ``python -m calendar_backend pool ...``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
@@ -43,11 +43,13 @@ from calendar_backend.directory import Directory
 from calendar_backend.errors import ConflictError, NotFoundError, ValidationError
 from calendar_backend.graph import GraphClient
 from calendar_backend.pools import Member, Pool, load_of, local_week, week_bounds
+from calendar_backend.pools_outside import OutsideLoad
 from calendar_backend.pools_training import Trainee
 from calendar_backend.tenancy import Tenancy, TenantContext
 from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
 
 _NO_POOL = "No pool of yours has that id."
+OUTSIDE_MARGIN = timedelta(days=8)  # covers any member's local week around the two weeks shown
 
 
 class PoolViews:
@@ -66,6 +68,7 @@ class PoolViews:
         self._directory = directory
         self._graph = graph
         self._clock = clock
+        self._outside = OutsideLoad(store, tenancy, graph)  # opted-in tenants (pools_outside.py)
 
     async def _caller(self, principal: Principal, assertion: str) -> tuple[TenantContext, str]:
         """Lock 2, then the caller's own address (their delegated token, ``/me``)."""
@@ -76,14 +79,18 @@ class PoolViews:
 
     async def my_load(self, principal: Principal, assertion: str, request_id: str) -> MyLoadOut:
         """The caller's load this week and next per pool they belong to, and their training."""
-        _ctx, address = await self._caller(principal, assertion)
+        ctx, address = await self._caller(principal, assertion)
         now = self._clock()
         async with self._store.transaction() as tx:
             records = await storage.list_pools(tx, principal.tenant_id)
-            mine = [(r, m) for r in records if (m := r.pool.member(address)) is not None]
+        mine = [(r, m) for r in records if (m := r.pool.member(address)) is not None]
+        outside = await self._outside_starts(principal, ctx, [address] if mine else [], now, request_id)
+        async with self._store.transaction() as tx:
             loads: list[PoolLoadOut] = []
             for record, member in mine:
-                this_week, next_week = await _weeks(tx, principal.tenant_id, member, now)
+                this_week, next_week = await _weeks(
+                    tx, principal.tenant_id, member, now, outside.get(member.address, ())
+                )
                 loads.append(
                     PoolLoadOut(
                         record.id,
@@ -130,10 +137,13 @@ class PoolViews:
 
     async def card(self, principal: Principal, assertion: str, pool_id: str, request_id: str) -> PoolCardOut:
         """The pool card of ``pool_id`` for its owner; ``NotFoundError`` for anybody else."""
-        _ctx, address = await self._caller(principal, assertion)
+        ctx, address = await self._caller(principal, assertion)
         record = await self._owned_record(principal, address, pool_id, "pool.show", request_id)
+        now = self._clock()
+        members = [m.address for m in record.pool.members]
+        outside = await self._outside_starts(principal, ctx, members, now, request_id)
         async with self._store.transaction() as tx:
-            out = await _card(tx, record, self._clock())
+            out = await _card(tx, record, now, outside)
             await self._tenancy.audit(
                 principal, principal.tenant_id, "pool.show", [record.id], "ok", request_id, tx=tx
             )
@@ -165,6 +175,8 @@ class PoolViews:
         elif req.action == "set_caps":
             _valid(lambda: Member(req.member, weekly_cap=req.weekly_cap, daily_cap=req.daily_cap))
         now = self._clock()
+        people = list(dict.fromkeys([*(m.address for m in record.pool.members), req.member.strip().lower()]))
+        outside = await self._outside_starts(principal, ctx, people, now, request_id)
         async with self._store.transaction() as tx:
             if member is not None:
                 changed = await storage.add_pool_member(tx, record.id, member, now=now)
@@ -191,7 +203,7 @@ class PoolViews:
                 principal, principal.tenant_id, operation, [record.id, req.member], "ok", request_id, tx=tx
             )
             updated = await storage.get_pool_by_id(tx, record.id)
-            return await _card(tx, updated or record, now)
+            return await _card(tx, updated or record, now, outside)
 
     async def _owned_record(
         self, principal: Principal, address: str, pool_id: str, operation: str, request_id: str
@@ -205,6 +217,15 @@ class PoolViews:
             )
             raise NotFoundError(_NO_POOL)
         return record
+
+    async def _outside_starts(
+        self, principal: Principal, ctx: TenantContext, people: list[str], now: datetime, request_id: str
+    ) -> dict[str, list[datetime]]:
+        """People's outside "Interview" events around this week and next (``{}`` unless opted in)."""
+        if not people:
+            return {}
+        lo, hi = now - OUTSIDE_MARGIN, now + timedelta(days=7) + OUTSIDE_MARGIN
+        return await self._outside.starts(principal, ctx, people, lo, hi, request_id=request_id)
 
     async def _mailbox_zone(self, ctx: TenantContext, address: str) -> str:
         """The member's mailbox zone (app-only ``mailboxSettings/timeZone``), else UTC."""
@@ -228,14 +249,20 @@ def _valid(make: Callable[[], Member]) -> Member:
 
 
 async def _weeks(
-    tx: AsyncConnection, tenant_id: str, person: Member | Trainee, now: datetime
+    tx: AsyncConnection,
+    tenant_id: str,
+    person: Member | Trainee,
+    now: datetime,
+    outside: Sequence[datetime] = (),
 ) -> tuple[WeekLoadOut, WeekLoadOut]:
-    """The person's counted interviews in their local week holding ``now`` and the next one."""
+    """The person's counted interviews in their local week holding ``now`` and the next one
+    (plus ``outside``: their outside "Interview" events, tenants that opted in)."""
     later = now + timedelta(days=7)
     lo = week_bounds(now, person.zone, person.week_start)[0]
     hi = week_bounds(later, person.zone, person.week_start)[1]
     starts = await storage.counted_starts(tx, tenant_id, [person.address], lo, hi)
-    load = load_of(person.address, person.zone, person.week_start, starts[person.address])
+    extra = [s for s in outside if lo <= s < hi]
+    load = load_of(person.address, person.zone, person.week_start, starts[person.address] + extra)
     return (
         WeekLoadOut(local_week(now, person.zone, person.week_start), load.week_count(now)),
         WeekLoadOut(local_week(later, person.zone, person.week_start), load.week_count(later)),
@@ -254,11 +281,16 @@ def _progress(t: Trainee, pool: str = "") -> TraineeProgressOut:
     )
 
 
-async def _card(tx: AsyncConnection, record: storage.PoolRecord, now: datetime) -> PoolCardOut:
+async def _card(
+    tx: AsyncConnection,
+    record: storage.PoolRecord,
+    now: datetime,
+    outside: Mapping[str, Sequence[datetime]] | None = None,
+) -> PoolCardOut:
     pool: Pool = record.pool
     members: list[MemberLoadOut] = []
     for m in pool.members:
-        this_week, next_week = await _weeks(tx, record.tenant_id, m, now)
+        this_week, next_week = await _weeks(tx, record.tenant_id, m, now, (outside or {}).get(m.address, ()))
         members.append(
             MemberLoadOut(
                 m.address,

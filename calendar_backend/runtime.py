@@ -15,7 +15,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 from aiohttp import web
@@ -30,6 +30,7 @@ from calendar_backend.errors import DecryptionError
 from calendar_backend.graph import GraphClient
 from calendar_backend.keyring import KeyringError, load_keyring
 from calendar_backend.lifecycle import LeaverJob, run_every
+from calendar_backend.pools_completion import TrainingSweep
 from calendar_backend.recovery import Reconciler
 from calendar_backend.sealing import tenant_credential_aad
 from calendar_backend.service import CalendarService
@@ -108,6 +109,7 @@ async def _serve(settings: BackendSettings) -> None:
         background = start_admin_tasks(rt)
         background.append(start_recovery(rt))
         background.extend(start_watch(app))
+        background.extend(start_training_sweep(rt))
         try:
             await asyncio.Event().wait()
         finally:
@@ -149,6 +151,16 @@ def start_watch(app: web.Application) -> list[asyncio.Task[None]]:
         asyncio.create_task(watcher.run_worker()),
         asyncio.create_task(run_every(watcher.config.sweep_every, watcher.round)),
     ]
+
+
+def start_training_sweep(rt: Runtime) -> list[asyncio.Task[None]]:
+    """Trainees' completed sessions credited (pools_completion.py) now and every
+    `training_sweep_s` (none when it is 0)."""
+    interval = rt.settings.training_sweep_s
+    if interval <= 0:
+        return []
+    sweep = TrainingSweep(rt.store, lambda: datetime.now(UTC))
+    return [asyncio.create_task(run_every(timedelta(seconds=interval), sweep.run_once))]
 
 
 def start_recovery(rt: Runtime) -> asyncio.Task[None]:

@@ -44,6 +44,7 @@ from calendar_backend.loop_booking import LoopBookings
 from calendar_backend.loop_search import LoopSearch, LoopTemplates
 from calendar_backend.offers import OfferService
 from calendar_backend.pool_views import PoolViews
+from calendar_backend.pools_outside import OutsideLoad
 from calendar_backend.search import SlotSearch
 from calendar_backend.settings import BackendSettings
 from calendar_backend.tenancy import Tenancy
@@ -83,8 +84,9 @@ class CalendarService:
         self.offers = OfferService(settings, store, cipher, clock, self.tenancy, self.directory)
         self.loop_templates = LoopTemplates(store, self.tenancy, clock)
         self.loops_search = LoopSearch(
-            settings, self.tenancy, self.directory, self.search, self.loop_templates, rules, clock
-        )
+            settings, self.tenancy, self.directory, self.search, self.loop_templates, rules, clock,
+            OutsideLoad(store, self.tenancy, graph),  # issue 18: outside "Interview" events as load
+        )  # fmt: skip
         self.loops = LoopBookings(
             store, self.tenancy, self.directory, self.search, self.bookings, clock, hook, self.loops_search
         )

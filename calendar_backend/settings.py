@@ -91,6 +91,8 @@ class BackendSettings:
     watch_sweep_s: int = 300
     # The drift feed's shared key (`POST /v1/watch/feed`, the bot's poller; ``watch_feed.py``).
     watch_feed_key: str = field(default="", repr=False)
+    # How often `serve` credits trainees' completed sessions (pools_completion.py; 0 = never).
+    training_sweep_s: int = 900
 
     @property
     def service_url_policy(self) -> OutboundPolicy:
@@ -171,6 +173,7 @@ def load_settings(environ: Mapping[str, str]) -> BackendSettings:
         watch_notification_url=get("WATCH_NOTIFICATION_URL", ""),
         watch_sweep_s=get_int("WATCH_SWEEP_S", 300),
         watch_feed_key=_feed_key(env, environ),
+        training_sweep_s=get_int("TRAINING_SWEEP_S", 900),
     )
 
 

@@ -40,6 +40,8 @@ Invariants:
 from __future__ import annotations
 
 from calendar_backend.errors import CapReachedError  # raised by storage.pools
+from calendar_backend.storage import pool_completion as pool_completion  # trainee seats due (issue 18)
+from calendar_backend.storage import tenant_settings as tenant_settings  # per-tenant settings (r0012)
 from calendar_backend.storage import watch as watch  # the drift watcher's tables (watch.py)
 from calendar_backend.storage.blobs import EncryptedBlob, iter_encrypted, replace_blob
 from calendar_backend.storage.engine import (

@@ -489,7 +489,9 @@ async def record_training_session(
     """Credit a trainee's completed session (their seat on ``interview_id``) and apply the stage
     changes it causes; graduation also adds them to the pool as a member (pool default caps).
 
-    Idempotent: a seat already completed, or not a trainee seat, changes nothing and returns ``()``.
+    Idempotent: a seat already completed, or not a trainee seat, changes nothing and returns ``()``;
+    two transactions crediting the same seat at once credit it once (conditional update), and
+    two seats of one trainee credited at once both count (the trainee row is locked).
     The caller audits each returned event in the same transaction.
     """
     address = normalize_address(address)
@@ -506,13 +508,20 @@ async def record_training_session(
     if seat is None:
         return ()
     at = now_utc(now)
-    await tx.execute(
+    claimed = await tx.execute(  # conditional: of two racing transactions, one credits the seat
         sa.update(pool_assignments)
-        .where(pool_assignments.c.interview_id == interview_id, pool_assignments.c.mailbox == address)
+        .where(
+            pool_assignments.c.interview_id == interview_id,
+            pool_assignments.c.mailbox == address,
+            pool_assignments.c.completed_at.is_(None),
+        )
         .values(completed_at=at)
     )
+    if claimed.rowcount != 1:
+        return ()
     where = (pool_trainees.c.pool_id == seat.pool_id, pool_trainees.c.address == address)
-    row = (await tx.execute(sa.select(pool_trainees).where(*where))).first()
+    # FOR UPDATE (PostgreSQL; SQLite transactions are serialized): no lost update of the counts
+    row = (await tx.execute(sa.select(pool_trainees).where(*where).with_for_update())).first()
     if row is None:  # the trainee was removed since
         return ()
     before = _trainee(row)

@@ -552,6 +552,31 @@ def case_pool_add_trainee(cli: Cli) -> None:
     assert len(cli.audit("pool.add_trainee")) == 1
 
 
+def case_tenant_settings(cli: Cli) -> None:
+    cli.setup()
+    show = cli("tenant-settings", "--tenant", cli.tenant)
+    assert (show.code, show.doc["count_interview_category"]) == (0, False)
+    on = cli("tenant-settings", "--tenant", cli.tenant, "--count-interview-category", "on")
+    assert (on.doc["count_interview_category"], on.doc["changed"]) == (True, True)
+    again = cli("tenant-settings", "--tenant", cli.tenant, "--count-interview-category", "on")
+    assert again.doc["changed"] is False  # nothing changed, nothing audited
+    assert cli("tenant-settings", "--tenant", cli.tenant).doc["count_interview_category"] is True
+    assert cli("tenant-settings", "--tenant", cli.tenant, "--count-interview-category", "off").doc["changed"]
+    assert [(t, r) for _a, t, r in cli.audit("tenant.settings")] == [
+        ('["count_interview_category"]', "on"),
+        ('["count_interview_category"]', "off"),
+    ]
+    _failure(
+        cli("tenant-settings", "--tenant", cli.tenant, "--count-interview-category", "maybe"),
+        EXIT_USAGE,
+        "on",
+    )
+    _failure(
+        cli("tenant-settings", "--tenant", "00000000-0000-4000-8000-00000000dead"), EXIT_REFUSED, "tenant"
+    )
+    _failure(cli("tenant-settings"), EXIT_USAGE, "--tenant")
+
+
 CASES: dict[tuple[str, ...], Callable[[Cli], None]] = {
     ("serve",): case_serve,
     ("migrate",): case_migrate,
@@ -581,6 +606,7 @@ CASES: dict[tuple[str, ...], Callable[[Cli], None]] = {
     ("pool", "remove-member"): case_pool_remove_member,
     ("pool", "set-caps"): case_pool_set_caps,
     ("pool", "add-trainee"): case_pool_add_trainee,
+    ("tenant-settings",): case_tenant_settings,
 }
 
 
