@@ -90,7 +90,8 @@ async def test_a_group_backed_pool_is_searched_and_booked(stack: Stack) -> None:
     status, doc = await search(stack, template)
     assert status == 200, doc
     assert doc["options"], doc["explanations"]
-    assert drawn(doc) and drawn(doc) <= set(SIX[:4])
+    assert drawn(doc)
+    assert drawn(doc) <= set(SIX[:4])
     option = doc["options"][0]
     status, booked = await stack.post("/v1/loops", book_body(template, option, "grp-1"), stack.token())
     assert status == 201, booked
@@ -122,14 +123,17 @@ async def test_a_listed_row_overrides_the_group_defaults(stack: Stack) -> None:
     service = stack.client.app[SERVICE_KEY]
     async with stack.runtime.store.transaction() as tx:
         record = await storage.get_pool_by_id(tx, pool_id)
-    assert record is not None and record.group_id == GROUP
+    assert record is not None
+    assert record.group_id == GROUP
     ctx = await service.tenancy.context(_principal(stack))
     live = await service.pool_groups.live(ctx, [record])
     pool = live["Backend"]
     assert pool is not None
     first, second = pool.pool.member(SIX[0]), pool.pool.member(SIX[1])
-    assert first is not None and (first.zone, first.week_start, first.weekly_cap) == ("Asia/Tokyo", 6, 1)
-    assert second is not None and (second.zone, second.week_start, second.weekly_cap) == (
+    assert first is not None
+    assert (first.zone, first.week_start, first.weekly_cap) == ("Asia/Tokyo", 6, 1)
+    assert second is not None
+    assert (second.zone, second.week_start, second.weekly_cap) == (
         "America/Los_Angeles",
         0,
         None,
@@ -155,7 +159,8 @@ async def test_a_group_that_cannot_be_read_explains_the_session(stack: Stack) ->
     assert status == 200, doc
     assert doc["options"] == []
     short = [e for e in doc["explanations"] if e["reason"] == "pool_short"]
-    assert len(short) == 1 and short[0]["session"] == 1, doc
+    assert len(short) == 1, doc
+    assert short[0]["session"] == 1
     assert "could not read the pool's Entra group" in short[0]["text"]
     status, booked = await stack.post("/v1/loops", book_body(template, option, "grp-2"), stack.token())
     assert status == 400, booked
@@ -180,7 +185,8 @@ async def test_refused_pool_members_are_skipped_and_never_booked(stack: Stack) -
     status, doc = await search(stack, template, limit=5)
     assert status == 200, doc
     assert doc["options"], doc["explanations"]
-    assert drawn(doc) and drawn(doc) <= set(usable)
+    assert drawn(doc)
+    assert drawn(doc) <= set(usable)
     assert not any(r in str(doc) for r in refused)
     denied = [r for r in await audit_rows(stack) if r[2] == "denied:not_allowed"]
     assert [(op, sorted(targets), result) for op, targets, result in denied] == [
@@ -194,7 +200,8 @@ async def test_refused_pool_members_are_skipped_and_never_booked(stack: Stack) -
     assert await seats(stack) == set()
     status, booked = await stack.post("/v1/loops", book_body(template, option, "skip-2"), stack.token())
     assert status == 201, booked
-    assert await seats(stack) and not await seats(stack) & set(refused)
+    assert await seats(stack)
+    assert not await seats(stack) & set(refused)
 
 
 async def test_too_few_usable_members_is_a_shortfall_without_their_names(stack: Stack) -> None:
