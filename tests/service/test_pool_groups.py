@@ -18,7 +18,7 @@ from calendar_backend.app import SERVICE_KEY
 from calendar_backend.pools import Member, Pool
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
 from tests.security.gate_env import allow, audit_rows
-from tests.service.conftest import Stack, service_for
+from tests.service.conftest import ALEX, Stack, service_for
 from tests.service.test_loop_pools import MEGAN, book_body, pooled_template, search
 
 GROUP = "7d1e7c1a-5b2f-4c3d-8e9f-0a1b2c3d4e5f"
@@ -223,3 +223,22 @@ async def test_a_refused_fixed_interviewer_still_refuses_the_search(stack: Stack
     assert doc["options"] == []
     assert [e["reason"] for e in doc["explanations"]] == ["not_allowed"]
     assert doc["explanations"][0]["mailboxes"] == [MEGAN]
+
+
+async def test_views_count_the_groups_members(stack: Stack) -> None:
+    set_group(stack, SIX[:2])
+    pool_id = await group_pool(stack)
+    async with stack.runtime.store.transaction() as tx:
+        await storage.create_pool(tx, stack.devtenant.tenant_id, Pool("Other", "x", 5, 2, ()), owner=ALEX)
+        await tx.execute(text("UPDATE pools SET owner = :o WHERE id = :i"), {"o": ALEX, "i": pool_id})
+    status, doc = await stack.get("/v1/me/load", stack.token(SIX[1]))
+    assert status == 200, doc
+    assert [p["pool_id"] for p in doc["pools"]] == [pool_id]
+    assert doc["pools"][0]["zone"] == "America/Los_Angeles"
+    status, doc = await stack.get(f"/v1/pools/{pool_id}", stack.token())
+    assert status == 200, doc
+    assert [m["address"] for m in doc["members"]] == sorted(SIX[:2])
+    set_group(stack, SIX[:1])
+    status, doc = await stack.get("/v1/me/load", stack.token(SIX[1]))
+    assert status == 200, doc
+    assert doc["pools"] == []
