@@ -16,7 +16,11 @@ between the loop engine and the pool rules:
   the "still offered" check and the events see them), and :func:`reserve_seats` draws them from
   the pool in the loop's own reservation transaction (caps checked under the booking lock:
   `CapReachedError` rolls the whole loop back). A manager's ``cap_override`` (address and reason)
-  lets that one member pass a cap, audited (`pools_booking.reserve_from_pool`).
+  lets that one member pass a cap, audited (`pools_booking.reserve_from_pool`);
+- groups: a pool with an Entra group (``PoolRecord.group_id``) gets its members read live by the
+  caller (`pool_groups.PoolGroups.live`) and handed to :func:`load_pools` / :func:`reserve_seats`
+  as ``live``; a pool whose group is missing there is unreadable (`PoolData.short` explains it;
+  booking refuses it). `PoolData.without` drops the members the gate refused for one search.
 """
 
 from __future__ import annotations

@@ -22,6 +22,14 @@ the gate and the one availability read with everyone else; the engine sees "any 
 (`loop_pools.seat_free`), and the best candidates (never every branch) get their members picked by
 `loop_pools.assign` until ``limit`` options name everyone; a pool that cannot fill a session is
 explained (``pool_short``). An unreadable pool member is simply never free.
+
+A pool may draw from an Entra group: its members are read live (`pool_groups.PoolGroups`, app-only,
+cached briefly, never stored); a group that cannot be read makes that pool's sessions unfillable,
+explained (``pool_short``), never an empty pool. Pool members (and trainees) the gate refuses (not
+allowed, left) are *skipped* for this search (`LoopSearch._gate`: each refusal audited once by the
+gate, then the rest asked again) and the search goes on with the others; only when too few usable
+members remain is the session explained (``pool_short``, naming the pool and how many are usable,
+never who was refused). A refused fixed interviewer (or room) still refuses the search as before.
 """
 
 from __future__ import annotations
