@@ -17,7 +17,7 @@ from calendar_backend import storage
 from calendar_backend.app import SERVICE_KEY
 from calendar_backend.pools import Member, Pool
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
-from tests.security.gate_env import allow, audit_rows
+from tests.security.gate_env import allow, archive, audit_rows
 from tests.service.conftest import ALEX, Stack, service_for
 from tests.service.test_loop_pools import MEGAN, book_body, pooled_template, search
 
@@ -242,3 +242,13 @@ async def test_views_count_the_groups_members(stack: Stack) -> None:
     status, doc = await stack.get("/v1/me/load", stack.token(SIX[1]))
     assert status == 200, doc
     assert doc["pools"] == []
+
+
+async def test_a_pool_member_who_left_is_skipped(stack: Stack) -> None:
+    await listed_pool(stack, SIX[:3])
+    await archive(stack, SIX[0])
+    status, doc = await search(stack, pooled_template(), limit=5)
+    assert status == 200, doc
+    assert doc["options"], doc["explanations"]
+    assert drawn(doc) == set(SIX[1:3])
+    assert ("loops.search", [SIX[0]], "denied:archived") in await audit_rows(stack)
