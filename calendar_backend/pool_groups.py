@@ -10,7 +10,10 @@ cache expires.
 
 A group member without a listed row gets the pool's default caps, no hot hours, the first day of
 week Monday and their mailbox zone (app-only ``mailboxSettings/timeZone``; UTC if that read
-fails). A listed row for the same address wins (its caps, hot hours, zone).
+fails). A listed row for the same address wins (its caps, hot hours, zone). The zone is read only
+for members the allow-list allows (and who have not left, `Tenancy.not_allowed`, no audit row): the
+others stay members with UTC, and every use runs them through the mailbox gate (the search skips
+them, booking refuses them).
 
 A group that cannot be read (no permission, deleted, Graph failing) makes its pool unusable for
 this use: :meth:`PoolGroups.live` answers ``None`` for it, and the caller explains it
@@ -115,9 +118,15 @@ class PoolGroups:
             addresses = await self._addresses(group_id, token)
         except (CalendarError, ValueError):
             return None
+        try:  # no mailbox setting is read of someone the allow-list refuses (or who left)
+            refused = await self._tenancy.not_allowed(ctx, addresses)
+        except CalendarError:
+            return None
         gate = asyncio.Semaphore(_ZONE_READS)
 
         async def one(address: str) -> GroupMember:
+            if address in refused:
+                return GroupMember(address, "UTC")  # the search's gate skips them anyway
             async with gate:
                 return GroupMember(address, await self._zone(address, token))
 

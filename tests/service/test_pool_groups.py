@@ -252,3 +252,14 @@ async def test_a_pool_member_who_left_is_skipped(stack: Stack) -> None:
     assert doc["options"], doc["explanations"]
     assert drawn(doc) == set(SIX[1:3])
     assert ("loops.search", [SIX[0]], "denied:archived") in await audit_rows(stack)
+
+
+async def test_group_members_the_allowlist_refuses_are_skipped(stack: Stack) -> None:
+    set_group(stack, SIX)
+    await group_pool(stack)
+    await allow(stack, MEGAN, *SIX[:4])
+    status, doc = await search(stack, pooled_template(), limit=5)
+    assert status == 200, doc
+    assert doc["options"], doc["explanations"]
+    assert drawn(doc) <= set(SIX[:4])
+    assert not any(r in str(doc) for r in SIX[4:])
