@@ -179,9 +179,10 @@ class LoopBookings:
         await self._gate(principal, ctx, "loop.create", request_id, people, rooms, probe)
         writer = Writer(principal, principal.tenant_id, token, organizer, request_id)
         outside = await self._outside(principal, ctx, req, request_id)  # opted-in tenants (issue 18)
+        live = await self._loop_search.live_pools(ctx, source) if self._loop_search else {}  # groups, now
         return await self.book_as(
             writer, principal.oid, organizer_name, template, req,
-            lambda: self._directory.mailbox_zone(token), source=source, outside=outside,
+            lambda: self._directory.mailbox_zone(token), source=source, outside=outside, live=live,
         )  # fmt: skip
 
     async def _outside(
@@ -201,10 +202,12 @@ class LoopBookings:
         self, writer: Writer, organizer_oid: str, organizer_name: str, template: LoopTemplate,
         req: BookLoopRequest, zone: Callable[[], Awaitable[str | None]], company: str = "",
         source: LoopTemplate | None = None, outside: Mapping[str, Sequence[datetime]] | None = None,
+        live: Mapping[str, storage.PoolRecord | None] | None = None,
     ) -> LoopOut:  # fmt: skip
         """`book` once the locks and the gate hold, for the manager or a candidate link (app-only
         ``writer``); ``zone``: the loop's, read only when a new loop is reserved; ``source``: the
-        template as written (its pooled sessions), when ``template`` carries the pool's picks."""
+        template as written (its pooled sessions), when ``template`` carries the pool's picks; ``live``:
+        its pools with an Entra group, members read now (`LoopSearch.live_pools`)."""
         people, rooms = panel_of(template, req.sessions)
         principal, request_id = writer.principal, writer.request_id
         txn = str(uuid.uuid5(_NAMESPACE, f"{writer.tenant_id}:{organizer_oid}:{req.transaction_id}"))
@@ -262,7 +265,7 @@ class LoopBookings:
             await reserve_seats(  # pooled sessions' picks drawn from their pools (caps: 409, roll back)
                 tx, tenant_id=writer.tenant_id, template=source or template, picked=req.pool_picks,
                 rows=rows, override=req.cap_override, actor=organizer_oid, request_id=request_id,
-                outside=outside,
+                outside=outside, live=live,
             )  # fmt: skip
             await self._tenancy.audit(
                 principal, writer.tenant_id, "loop.reserve", [*people, *rooms], "ok", request_id, tx=tx

@@ -16,12 +16,16 @@ between the loop engine and the pool rules:
   the "still offered" check and the events see them), and :func:`reserve_seats` draws them from
   the pool in the loop's own reservation transaction (caps checked under the booking lock:
   `CapReachedError` rolls the whole loop back). A manager's ``cap_override`` (address and reason)
-  lets that one member pass a cap, audited (`pools_booking.reserve_from_pool`).
+  lets that one member pass a cap, audited (`pools_booking.reserve_from_pool`);
+- groups: a pool with an Entra group (``PoolRecord.group_id``) gets its members read live by the
+  caller (`pool_groups.PoolGroups.live`) and handed to :func:`load_pools` / :func:`reserve_seats`
+  as ``live``; a pool whose group is missing there is unreadable (`PoolData.short` explains it;
+  booking refuses it). `PoolData.without` drops the members the gate refused for one search.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Final
@@ -56,29 +60,90 @@ def pooled(template: LoopTemplate) -> dict[int, tuple[str, int]]:
 
 @dataclass(frozen=True, slots=True)
 class PoolData:
-    """What the search knows of the template's pools: their records and members' loads."""
+    """What the search knows of the template's pools: their records (a group's members read
+    live, `pool_groups`) and members' loads; ``unreadable``: pools whose group cannot be read."""
 
     records: Mapping[str, storage.PoolRecord]
     loads: Mapping[str, MemberLoad]
     training: Mapping[str, MemberLoad]
+    unreadable: frozenset[str] = frozenset()
 
     def members(self) -> list[str]:
-        """Every member and trainee of every pool, each once (their calendars are read)."""
-        found = [m.address for r in self.records.values() for m in r.pool.members]
-        found += [t.address for r in self.records.values() for t in r.trainees]
+        """Every member and trainee of every usable pool, each once (their calendars are read)."""
+        usable = [r for name, r in self.records.items() if name not in self.unreadable]
+        found = [m.address for r in usable for m in r.pool.members]
+        found += [t.address for r in usable for t in r.trainees]
         return list(dict.fromkeys(found))
+
+    def without(self, refused: Iterable[str]) -> PoolData:
+        """The pools without the ``refused`` members and trainees (skipped for this search)."""
+        gone = {a.lower() for a in refused}
+        records = {
+            name: replace(
+                r,
+                pool=replace(r.pool, members=tuple(m for m in r.pool.members if m.address not in gone)),
+                trainees=tuple(t for t in r.trainees if t.address not in gone),
+            )
+            for name, r in self.records.items()
+        }
+        return replace(self, records=records)
+
+    def short(self, template: LoopTemplate) -> list[tuple[int, str]]:
+        """``(session, text)`` for each pooled session its pool cannot fill: its group cannot be
+        read, or fewer members than it needs are usable (named by count, never by address)."""
+        out = []
+        for index, (name, count) in sorted(pooled(template).items()):
+            if name in self.unreadable:
+                out.append((index, unreadable_text(name)))
+                continue
+            fixed = set(template.sessions[index].interviewers)
+            usable = sum(1 for m in self.records[name].pool.members if m.address not in fixed)
+            if usable < count:
+                out.append(
+                    (index, f"{name}: only {usable} of the pool's members can be used now, {count} needed")
+                )
+        return out
+
+
+def unreadable_text(pool: str) -> str:
+    """What a session drawn from ``pool`` says when the pool's Entra group cannot be read."""
+    return (
+        f"{pool}: OpenSlot could not read the pool's Entra group, so nobody can be drawn from it. "
+        "Ask your admin to grant GroupMember.Read.All or to check the pool's group."
+    )
+
+
+async def pool_records(
+    tx: AsyncConnection, tenant_id: str, template: LoopTemplate
+) -> list[storage.PoolRecord]:
+    """The stored pools the template's sessions name (those that exist), each once."""
+    found = []
+    for name in dict.fromkeys(n for n, _c in pooled(template).values()):
+        record = await storage.get_pool(tx, tenant_id, name)
+        if record is not None:
+            found.append(record)
+    return found
 
 
 async def load_pools(
-    tx: AsyncConnection, tenant_id: str, template: LoopTemplate, window: Interval
+    tx: AsyncConnection,
+    tenant_id: str,
+    template: LoopTemplate,
+    window: Interval,
+    live: Mapping[str, storage.PoolRecord | None] | None = None,
 ) -> PoolData:
     """The template's pools and their members' (and trainees') loads around ``window``.
 
+    ``live``: by name, the pools with an Entra group as read just now (`pool_groups.PoolGroups.live`;
+    ``None``: the group cannot be read). A pool with a group missing from ``live`` is unreadable.
+
     Raises:
-        InvalidTemplateError: a session names a pool the tenant does not have (named).
+        InvalidTemplateError: a session names a pool the tenant does not have (named), or a pool
+        without a group has fewer listed members than a session draws.
     """
     needs = pooled(template)
     records: dict[str, storage.PoolRecord] = {}
+    unreadable: set[str] = set()
     problems = []
     for index, (name, _count) in sorted(needs.items()):
         if name in records:
@@ -88,11 +153,19 @@ async def load_pools(
             title = template.sessions[index].title
             problems.append(f'Session {index + 1} "{title}": there is no interviewer pool named "{name}"')
             continue
+        if record.group_id is not None:
+            current = (live or {}).get(name)
+            if current is None:
+                unreadable.add(name)
+            record = current or record
         records[name] = record
     for index, (name, count) in sorted(needs.items()):
         fixed = set(template.sessions[index].interviewers)
+        grouped = name in records and records[name].group_id is not None  # its size: `PoolData.short`
         size = (
-            sum(1 for m in records[name].pool.members if m.address not in fixed) if name in records else count
+            sum(1 for m in records[name].pool.members if m.address not in fixed)
+            if name in records and not grouped
+            else count
         )
         if size < count:
             where = f'Session {index + 1} "{template.sessions[index].title}"'
@@ -100,11 +173,12 @@ async def load_pools(
     if problems:
         raise InvalidTemplateError(tuple(problems))
     lo, hi = window.start - LOAD_MARGIN, window.end + LOAD_MARGIN
-    members = list({m.address: m for r in records.values() for m in r.pool.members}.values())
-    trainees = list({t.address: t for r in records.values() for t in r.trainees}.values())
+    usable = [r for name, r in records.items() if name not in unreadable]
+    members = list({m.address: m for r in usable for m in r.pool.members}.values())
+    trainees = list({t.address: t for r in usable for t in r.trainees}.values())
     loads = await storage.load_people(tx, tenant_id, members, lo, hi)
     training = await storage.load_people(tx, tenant_id, trainees, lo, hi, training=True)
-    return PoolData(records, loads, training)
+    return PoolData(records, loads, training, frozenset(unreadable))
 
 
 def _covers(free: Sequence[Interval], start: datetime, end: datetime) -> bool:
@@ -314,10 +388,13 @@ async def reserve_seats(
     actor: str,
     request_id: str,
     outside: Mapping[str, Sequence[datetime]] | None = None,
+    live: Mapping[str, storage.PoolRecord | None] | None = None,
 ) -> None:
     """Draw every pooled session's members (and trainees) from its pool, in the loop's reservation
     transaction (after `storage.reserve_loop`). ``override``: the manager's ``(address, reason)``;
     ``outside``: members' outside "Interview" events (`pools_outside`, tenants that opted in).
+    ``live``: the pools with an Entra group, their members read just now (`load_pools`); a pool
+    with a group is refused unless it is there (its group cannot be read: nobody is drawn).
 
     Raises:
         CapReachedError: a member would pass a cap (roll the whole loop back), with a message
@@ -333,6 +410,11 @@ async def reserve_seats(
         record = await storage.get_pool(tx, tenant_id, name)
         if record is None:
             raise ValidationError("template", f'there is no interviewer pool named "{name}"')
+        if record.group_id is not None:
+            current = (live or {}).get(name)
+            if current is None:
+                raise ValidationError("template", unreadable_text(name))
+            record = current
         members, trainees = picked.get(index, ((), ()))
         stages = {t.address: t.stage for t in record.trainees}
         if any(t not in stages for t in trainees):
@@ -346,7 +428,7 @@ async def reserve_seats(
             await reserve_from_pool(
                 tx, tenant_id=tenant_id, pool_id=record.id, interview_id=row.id, start=row.start,
                 members=members, trainees=[(t, stages[t]) for t in trainees], overrides=mine,
-                request_id=request_id, outside=outside,
+                request_id=request_id, outside=outside, live=record.pool,
             )  # fmt: skip
         except CapReachedError as exc:
             cap = exc.cap.replace("training_", "training ")

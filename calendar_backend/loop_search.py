@@ -22,6 +22,14 @@ the gate and the one availability read with everyone else; the engine sees "any 
 (`loop_pools.seat_free`), and the best candidates (never every branch) get their members picked by
 `loop_pools.assign` until ``limit`` options name everyone; a pool that cannot fill a session is
 explained (``pool_short``). An unreadable pool member is simply never free.
+
+A pool may draw from an Entra group: its members are read live (`pool_groups.PoolGroups`, app-only,
+cached briefly, never stored); a group that cannot be read makes that pool's sessions unfillable,
+explained (``pool_short``), never an empty pool. Pool members (and trainees) the gate refuses (not
+allowed, left) are *skipped* for this search (`LoopSearch._gate`: each refusal audited once by the
+gate, then the rest asked again) and the search goes on with the others; only when too few usable
+members remain is the session explained (``pool_short``, naming the pool and how many are usable,
+never who was refused). A refused fixed interviewer (or room) still refuses the search as before.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ from calendar_backend.contract import (
 )
 from calendar_backend.directory import Directory
 from calendar_backend.errors import InvalidTemplateError, NotFoundError
+from calendar_backend.gate import Refusal
 from calendar_backend.loop_pools import (
     LOAD_MARGIN,
     PoolData,
@@ -55,6 +64,7 @@ from calendar_backend.loop_pools import (
     Shortfall,
     assign,
     load_pools,
+    pool_records,
     pooled,
     seat_free_time,
     seat_mailbox,
@@ -71,6 +81,7 @@ from calendar_backend.loop_templates import (
     to_loop_spec,
 )
 from calendar_backend.loops import MAX_OPTIONS, Explanation, LoopSchedule, find_loops
+from calendar_backend.pool_groups import PoolGroups
 from calendar_backend.pools_outside import OutsideLoad
 from calendar_backend.search import SlotSearch
 from calendar_backend.settings import BackendSettings
@@ -93,10 +104,17 @@ def checked_template(raw: Mapping[str, Any]) -> LoopTemplate:
 class LoopTemplates:
     """A tenant's saved loop templates. Safe to use concurrently."""
 
-    def __init__(self, store: storage.Store, tenancy: Tenancy, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: storage.Store,
+        tenancy: Tenancy,
+        clock: Callable[[], datetime],
+        groups: PoolGroups | None = None,
+    ) -> None:
         self._store = store
         self._tenancy = tenancy
         self._clock = clock
+        self._groups = groups  # pools' Entra groups, read live (None: such a pool is unreadable)
 
     async def list(self, principal: Principal) -> list[LoopTemplateOut]:
         """The tenant's templates by name (lock 2 first)."""
@@ -147,10 +165,22 @@ class LoopTemplates:
         if not deleted:
             raise NotFoundError("There is no loop template of that name.")
 
-    async def pool_data(self, tenant_id: str, template: LoopTemplate, window: Interval) -> PoolData:
-        """The template's pools and their members' loads (`loop_pools.load_pools`)."""
+    async def live_pools(
+        self, ctx: TenantContext, template: LoopTemplate
+    ) -> dict[str, storage.PoolRecord | None]:
+        """The template's pools with an Entra group, their members read now (`pool_groups`);
+        ``None`` for a pool whose group cannot be read."""
         async with self._store.transaction() as tx:
-            return await load_pools(tx, tenant_id, template, window)
+            grouped = [r for r in await pool_records(tx, ctx.tenant_id, template) if r.group_id]
+        if not grouped or self._groups is None:
+            return {}
+        return await self._groups.live(ctx, grouped)
+
+    async def pool_data(self, ctx: TenantContext, template: LoopTemplate, window: Interval) -> PoolData:
+        """The template's pools (groups read live) and their members' loads (`loop_pools.load_pools`)."""
+        live = await self.live_pools(ctx, template)
+        async with self._store.transaction() as tx:
+            return await load_pools(tx, ctx.tenant_id, template, window, live)
 
 
 class LoopSearch:
@@ -177,13 +207,13 @@ class LoopSearch:
         self._clock = clock
 
     async def _people(
-        self, tenant_id: str, template: LoopTemplate, req: SearchLoopsRequest
+        self, ctx: TenantContext, template: LoopTemplate, req: SearchLoopsRequest
     ) -> tuple[set[str], list[str], PoolData | None]:
         """The fixed interviewers, everyone to read (pool members and trainees too), the pools."""
         people = list(dict.fromkeys(a.lower() for s in template.sessions for a in s.interviewers))
         if not pooled(template):
             return set(people), people, None
-        pools = await self._templates.pool_data(tenant_id, template, Interval(req.start, req.end))
+        pools = await self._templates.pool_data(ctx, template, Interval(req.start, req.end))
         return set(people), list(dict.fromkeys([*people, *pools.members()])), pools
 
     async def _with_outside(
@@ -195,6 +225,43 @@ class LoopSearch:
         lo, hi = req.start - LOAD_MARGIN, req.end + LOAD_MARGIN
         loads = await self.outside.add_to(principal, ctx, pools.loads, lo, hi, request_id=rid)
         return replace(pools, loads=loads)
+
+    async def live_pools(
+        self, ctx: TenantContext, template: LoopTemplate
+    ) -> dict[str, storage.PoolRecord | None]:
+        """The template's pools with an Entra group, members read now (booking's re-check)."""
+        return await self._templates.live_pools(ctx, template)
+
+    async def _gate(
+        self,
+        principal: Principal,
+        ctx: TenantContext,
+        request_id: str,
+        people: list[str],
+        rooms: list[str],
+        fixed: set[str],
+        pools: PoolData | None,
+    ) -> tuple[Refusal | None, list[str], PoolData | None]:
+        """The mailbox gate for everyone; pool members (and trainees) it refuses as not allowed,
+        left or unreadable are skipped for this search (each refusal audited once by the gate) and
+        the rest asked again. Returns the refusal left (a fixed person or a room), who is read, the
+        pools without the skipped."""
+        while True:
+            refusal = await self._tenancy.check_mailboxes(
+                principal, ctx, OPERATION, request_id, people, rooms
+            )
+            drawn = set(pools.members()) - fixed if pools is not None else set()
+            if (
+                refusal is None
+                or pools is None
+                or refusal.rule.value not in _SKIPPABLE
+                or not refusal.mailboxes
+                or not set(refusal.mailboxes) <= drawn
+            ):
+                return refusal, people, pools
+            skipped = set(refusal.mailboxes)
+            pools = pools.without(skipped)
+            people = [p for p in people if p not in skipped]
 
     async def search(
         self, principal: Principal, assertion: str, req: SearchLoopsRequest, request_id: str
@@ -221,17 +288,15 @@ class LoopSearch:
             room_lists = resolve_rooms(template, directory)
         except LoopTemplateError as exc:
             raise InvalidTemplateError(tuple(p.message for p in exc.problems)) from exc
-        fixed, people, pools = await self._people(ctx.tenant_id, template, req)
+        fixed, people, pools = await self._people(ctx, template, req)
         rooms = list(dict.fromkeys(r for rl in room_lists for r in rl))  # all of them: rule 3 for each
-        if not people and not rooms:
+        if not people and not rooms and pools is None:
             raise InvalidTemplateError(("Add at least one interviewer or room to a session.",))
         # The on-behalf-of token is fetched while the gate decides (it reads no calendar); it is
         # used only once the gate has let every mailbox through.
         pending = None if token else asyncio.create_task(self._tenancy.user_token(principal, ctx, assertion))
         try:
-            refusal = await self._tenancy.check_mailboxes(
-                principal, ctx, OPERATION, request_id, people, rooms
-            )
+            refusal, people, pools = await self._gate(principal, ctx, request_id, people, rooms, fixed, pools)
         except BaseException:
             _drop(pending)
             raise
@@ -240,6 +305,9 @@ class LoopSearch:
             if refusal.rule.value not in {"not_allowed", "unreadable"}:
                 raise refusal.error()
             return LoopSearchOut((), (), (_refused(refusal.rule.value, refusal.mailboxes),))
+        if pools is not None and pools.short(template):  # an unreadable group, or too few usable left
+            _drop(pending)
+            return LoopSearchOut((), (), _short(pools, template))
         if pending is not None:
             token = await pending
         assert token is not None  # noqa: S101  (fetched above, or for the room directory)
@@ -286,6 +354,14 @@ class LoopSearch:
         options = tuple(_option(s, template) for s in found.schedules)
         explanations = tuple(_explanation(e) for e in found.explanations)
         return LoopSearchOut(options, read.people, ((unreadable,) if unreadable else ()) + explanations)
+
+
+_SKIPPABLE = frozenset({"archived", "not_allowed", "unreadable"})  # gate rules a pool member is skipped for
+
+
+def _short(pools: PoolData, template: LoopTemplate) -> tuple[LoopExplanationOut, ...]:
+    """A ``pool_short`` explanation per pooled session its pool cannot fill (`PoolData.short`)."""
+    return tuple(LoopExplanationOut("pool_short", i, (), text) for i, text in pools.short(template))
 
 
 def _drop(task: asyncio.Task[str] | None) -> None:

@@ -324,12 +324,14 @@ class Onboarding:
             )
         async with self._store.transaction() as tx:
             entries = await list_entries(tx, tenant_id)
+            grouped_pools = any(r.group_id for r in await storage.list_pools(tx, tenant_id))  # issue 18
         checks = [Check("app_token", True, "OpenSlot obtained an app-only token.")]
         checks.append(await self._read_check(token, test_mailbox))
         checks.append(await self._policy_check(token, test_mailbox, outside_mailbox))
         checks.append(await self._allowlist_check(tenant_id, token, entries, test_mailbox, outside_mailbox))
         report = check_permissions(
-            granted_roles(token), needs_groups=any(e.kind is EntryKind.GROUP for e in entries)
+            granted_roles(token),
+            needs_groups=grouped_pools or any(e.kind is EntryKind.GROUP for e in entries),
         )
         checks.append(Check("permissions", report.ok, _permission_detail(report)))
         return await self._finish(tenant_id, checks, (test_mailbox, outside_mailbox))

@@ -5,6 +5,8 @@
   caps use: :func:`calendar_backend.pools.load_of` over the stored interviews), and their progress
   where they are a trainee;
 - :meth:`PoolViews.owned`: the pools the caller owns;
+- a pool with an Entra group counts its group's current members (`pool_groups`, read live) in
+  ``my_load`` and on the card;
 - :meth:`PoolViews.card`: a pool's card for its owner (each member's load this week and next
   against their weekly cap, their daily cap, trainees' progress). Anybody but the owner gets
   ``NotFoundError`` (404, as for a pool that does not exist: it does not say that it exists);
@@ -42,6 +44,7 @@ from calendar_backend.contract import (
 from calendar_backend.directory import Directory
 from calendar_backend.errors import ConflictError, NotFoundError, ValidationError
 from calendar_backend.graph import GraphClient
+from calendar_backend.pool_groups import PoolGroups
 from calendar_backend.pools import Member, Pool, load_of, local_week, week_bounds
 from calendar_backend.pools_outside import OutsideLoad
 from calendar_backend.pools_training import Trainee
@@ -62,7 +65,9 @@ class PoolViews:
         directory: Directory,
         graph: GraphClient,
         clock: Callable[[], datetime],
+        groups: PoolGroups | None = None,
     ) -> None:
+        self._groups = groups  # pools' Entra groups: their members read live
         self._store = store
         self._tenancy = tenancy
         self._directory = directory
@@ -77,12 +82,23 @@ class PoolViews:
         address, _name = await self._directory.organizer(token)
         return ctx, address
 
+    async def _live(self, ctx: TenantContext, records: list[storage.PoolRecord]) -> list[storage.PoolRecord]:
+        """``records`` with their Entra groups' members as read now (a group that cannot be read:
+        its listed members only)."""
+        grouped = [r for r in records if r.group_id is not None]
+        if not grouped or self._groups is None:
+            return records
+        live = await self._groups.live(ctx, grouped)
+        return [live.get(r.pool.name) or r for r in records]
+
     async def my_load(self, principal: Principal, assertion: str, request_id: str) -> MyLoadOut:
-        """The caller's load this week and next per pool they belong to, and their training."""
+        """The caller's load this week and next per pool they belong to (listed, or in its group),
+        and their training."""
         ctx, address = await self._caller(principal, assertion)
         now = self._clock()
         async with self._store.transaction() as tx:
-            records = await storage.list_pools(tx, principal.tenant_id)
+            stored = await storage.list_pools(tx, principal.tenant_id)
+        records = await self._live(ctx, stored)
         mine = [(r, m) for r in records if (m := r.pool.member(address)) is not None]
         outside = await self._outside_starts(principal, ctx, [address] if mine else [], now, request_id)
         async with self._store.transaction() as tx:
@@ -139,6 +155,7 @@ class PoolViews:
         """The pool card of ``pool_id`` for its owner; ``NotFoundError`` for anybody else."""
         ctx, address = await self._caller(principal, assertion)
         record = await self._owned_record(principal, address, pool_id, "pool.show", request_id)
+        (record,) = await self._live(ctx, [record])
         now = self._clock()
         members = [m.address for m in record.pool.members]
         outside = await self._outside_starts(principal, ctx, members, now, request_id)

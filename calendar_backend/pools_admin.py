@@ -1,7 +1,9 @@
 """`python -m calendar_backend pool ...`: interviewer pools from the admin CLI (issue 18).
 
-Sub-commands: ``create``, ``list``, ``show``, ``add-member``, ``remove-member``, ``set-caps``,
-``add-trainee``. Each prints one JSON document (:func:`calendar_backend.cli.emit`) or raises
+Sub-commands: ``create`` (``--group <object id>``: an Entra group whose members are drawn too,
+read live when the pool is used, `calendar_backend.pool_groups`), ``list``, ``show``,
+``add-member``, ``remove-member``, ``set-caps``, ``add-trainee``, ``set-group`` (``--group <object
+id>`` or ``--none``). Each prints one JSON document (:func:`calendar_backend.cli.emit`) or raises
 :class:`calendar_backend.cli.CliError` (exit 2: bad value; 3: unknown tenant or pool, name taken,
 nothing to change). Every change is audited as ``pool.<command>`` with the pool id (and the member's
 address) as targets, in the same transaction as the change. ``show`` lists each member's load this
@@ -25,10 +27,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from calendar_backend import storage
 from calendar_backend.audit import AuditEvent, append_audit
 from calendar_backend.cli import EXIT_REFUSED, EXIT_USAGE, CliError, emit, local_actor
+from calendar_backend.pool_groups import parse_group_id
 from calendar_backend.pools import Member, Pool, load_of, parse_hot_window, week_bounds
 from calendar_backend.pools_training import Trainee
 
-SUBCOMMANDS: Final = ("create", "list", "show", "add-member", "remove-member", "set-caps", "add-trainee")
+SUBCOMMANDS: Final = (
+    "create",
+    "list",
+    "show",
+    "add-member",
+    "remove-member",
+    "set-caps",
+    "add-trainee",
+    "set-group",
+)
 _DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -66,6 +78,11 @@ def add_pool_parsers(sub: Any) -> None:
     create.add_argument("--owner", default=None, help="the pool owner's address")
     create.add_argument("--weekly-cap", type=int, default=5, help="default weekly cap per member")
     create.add_argument("--daily-cap", type=int, default=2, help="default daily cap per member")
+    create.add_argument("--group", default=None, help="an Entra group's object id: its members are drawn too")
+    group = cmds["set-group"]
+    which = group.add_mutually_exclusive_group(required=True)
+    which.add_argument("--group", default=None, help="an Entra group's object id (members read live)")
+    which.add_argument("--none", action="store_true", help="draw from the listed members only")
     for name in ("add-member", "add-trainee"):
         cmd = cmds[name]
         cmd.add_argument("--zone", default="UTC", help="the mailbox's IANA time zone")
@@ -146,7 +163,8 @@ async def _audit(
 async def _create(tx: AsyncConnection, args: argparse.Namespace, at: datetime) -> None:
     pool = _valid(lambda: Pool(args.name, args.role, args.weekly_cap, args.daily_cap))
     owner = _valid(lambda: None if args.owner is None else Member(args.owner).address)
-    pool_id = await storage.create_pool(tx, args.tenant, pool, owner=owner, now=at)
+    group = _valid(lambda: None if args.group is None else parse_group_id(args.group))
+    pool_id = await storage.create_pool(tx, args.tenant, pool, owner=owner, now=at, group_id=group)
     if pool_id is None:
         raise CliError(EXIT_REFUSED, "a pool of that name exists", "choose another --name, or `pool show` it")
     await _audit(tx, args.tenant, "create", (pool_id,), at)
@@ -157,8 +175,14 @@ async def _change(tx: AsyncConnection, args: argparse.Namespace, at: datetime) -
     if record is None:
         raise _no_pool()
     command, changed = args.pool_command, False
-    address = None if args.member is None else _valid(lambda: Member(args.member).address)
-    if command == "add-member":
+    address = None if getattr(args, "member", None) is None else _valid(lambda: Member(args.member).address)
+    if command == "set-group":
+        group = None if args.none else _valid(lambda: parse_group_id(args.group))
+        changed = await storage.set_pool_group(tx, record.id, group, now=at)
+        if changed:
+            await _audit(tx, args.tenant, command, (record.id,) if group is None else (record.id, group), at)
+            return
+    elif command == "add-member":
         member = _valid(
             lambda: Member(
                 args.member,
@@ -230,6 +254,7 @@ def _summary(record: storage.PoolRecord) -> dict[str, object]:
         "default_daily_cap": pool.default_daily_cap,
         "members": len(pool.members),
         "trainees": sum(1 for t in record.trainees if t.remaining > 0),
+        "group": record.group_id,
     }
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from calendar_backend import storage
 from calendar_backend.audit import AuditEvent, append_audit
+from calendar_backend.pools import Pool
 from calendar_backend.pools_selection import CapOverride
 from calendar_backend.pools_training import TrainingEvent, TrainingStage
 
@@ -42,6 +43,7 @@ async def reserve_from_pool(
     outside: Mapping[str, Sequence[datetime]] | None = None,
     request_id: str,
     now: datetime | None = None,
+    live: Pool | None = None,
 ) -> tuple[tuple[str, str], ...]:
     """:func:`calendar_backend.storage.reserve_pool_seats` plus an audit row per cap override.
 
@@ -58,6 +60,7 @@ async def reserve_from_pool(
         overrides=overrides,
         outside=outside,
         now=now,
+        live=live,
     )
     actors = {o.address: o.actor for o in overrides}
     for address, override_id in used:

@@ -43,6 +43,7 @@ from calendar_backend.interviews import Interviews, crash_point
 from calendar_backend.loop_booking import LoopBookings
 from calendar_backend.loop_search import LoopSearch, LoopTemplates
 from calendar_backend.offers import OfferService
+from calendar_backend.pool_groups import PoolGroups
 from calendar_backend.pool_views import PoolViews
 from calendar_backend.pools_outside import OutsideLoad
 from calendar_backend.search import SlotSearch
@@ -82,7 +83,8 @@ class CalendarService:
             settings, store, graph, self.tenancy, self.directory, self.search, self.bookings, clock, hook
         )
         self.offers = OfferService(settings, store, cipher, clock, self.tenancy, self.directory)
-        self.loop_templates = LoopTemplates(store, self.tenancy, clock)
+        self.pool_groups = PoolGroups(graph, self.tenancy)  # pools' Entra groups, read live (issue 18)
+        self.loop_templates = LoopTemplates(store, self.tenancy, clock, self.pool_groups)
         self.loops_search = LoopSearch(
             settings, self.tenancy, self.directory, self.search, self.loop_templates, rules, clock,
             OutsideLoad(store, self.tenancy, graph),  # issue 18: outside "Interview" events as load
@@ -103,4 +105,6 @@ class CalendarService:
         names = DirectoryNames(store, cipher, tokens, graph)
         self.drift_feed = DriftFeed(settings, store, cipher, clock, names)  # the bot's push (watch_feed.py)
         self.watch = Watcher(store, cipher, tokens, graph, self.gate, rules, clock, watch, self.repairs)
-        self.pools = PoolViews(store, self.tenancy, self.directory, graph, clock)  # issue 18
+        self.pools = PoolViews(
+            store, self.tenancy, self.directory, graph, clock, self.pool_groups
+        )  # issue 18

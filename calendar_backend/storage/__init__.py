@@ -123,6 +123,7 @@ from calendar_backend.storage.pools import (
     remove_pool_member,
     reserve_pool_seats,
     set_pool_caps,
+    set_pool_group,
 )
 from calendar_backend.storage.schema import (
     BlobKind,
@@ -262,6 +263,7 @@ __all__ = [
     "revoke_offers_for_user",
     "set_offer_loop",
     "set_pool_caps",
+    "set_pool_group",
     "set_tenant_status",
     "tenants",
     "token_caches",

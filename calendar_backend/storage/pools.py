@@ -77,6 +77,7 @@ class PoolRecord:
     trainees: tuple[Trainee, ...]
     created_at: datetime
     updated_at: datetime
+    group_id: str | None = None  # an Entra group whose members are drawn too (read live, never stored)
 
 
 def _member(row: Any) -> Member:
@@ -126,6 +127,7 @@ async def _record(tx: AsyncConnection, row: Any) -> PoolRecord:
         tuple(_trainee(t) for t in trainees),
         row.created_at,
         row.updated_at,
+        row.group_id,
     )
 
 
@@ -141,9 +143,16 @@ def _member_values(member: Member) -> dict[str, object]:
 
 
 async def create_pool(
-    tx: AsyncConnection, tenant_id: str, pool: Pool, *, owner: str | None = None, now: datetime | None = None
+    tx: AsyncConnection,
+    tenant_id: str,
+    pool: Pool,
+    *,
+    owner: str | None = None,
+    now: datetime | None = None,
+    group_id: str | None = None,
 ) -> str | None:
-    """Store a new pool with its members; its id, or ``None`` if the tenant has a pool of that name."""
+    """Store a new pool with its members (and Entra group, ``group_id``); its id, or ``None`` if the
+    tenant has a pool of that name."""
     if await get_pool(tx, tenant_id, pool.name) is not None:
         return None
     at, pool_id = now_utc(now), str(uuid.uuid4())
@@ -158,6 +167,7 @@ async def create_pool(
             default_daily_cap=pool.default_daily_cap,
             created_at=at,
             updated_at=at,
+            group_id=group_id,
         )
     )
     for member in pool.members:
@@ -186,6 +196,19 @@ async def list_pools(tx: AsyncConnection, tenant_id: str) -> list[PoolRecord]:
 
 async def _touch(tx: AsyncConnection, pool_id: str, now: datetime | None) -> None:
     await tx.execute(sa.update(pools).where(pools.c.id == pool_id).values(updated_at=now_utc(now)))
+
+
+async def set_pool_group(
+    tx: AsyncConnection, pool_id: str, group_id: str | None, *, now: datetime | None = None
+) -> bool:
+    """Set (or, with ``None``, clear) the pool's Entra group; ``False`` if it was that already."""
+    current = (await tx.execute(sa.select(pools.c.group_id).where(pools.c.id == pool_id))).first()
+    if current is None or current.group_id == group_id:
+        return False
+    await tx.execute(
+        sa.update(pools).where(pools.c.id == pool_id).values(group_id=group_id, updated_at=now_utc(now))
+    )
+    return True
 
 
 async def add_pool_member(
@@ -385,6 +408,7 @@ async def reserve_pool_seats(
     overrides: Sequence[CapOverride] = (),
     outside: Mapping[str, Sequence[datetime]] | None = None,
     now: datetime | None = None,
+    live: Pool | None = None,
 ) -> tuple[tuple[str, str], ...]:
     """Record who of interview ``interview_id`` (already inserted in this transaction, starting at
     ``start``) was drawn from the pool, refusing any cap it would break.
@@ -399,20 +423,23 @@ async def reserve_pool_seats(
     training caps and never overridden. Takes the tenant's
     booking lock first. Raises :class:`CapReachedError` (roll the transaction back: the pending
     interview goes with it) or ``ValueError`` if someone is not a member / trainee of the pool.
+    ``live``: the pool as read just now (a pool with an Entra group: its members read live from
+    Graph, `calendar_backend.pool_groups`); the stored one otherwise.
     """
     require_aware(start)
     await lock_booking(tx, tenant_id)
     record = await get_pool_by_id(tx, pool_id)
     if record is None or record.tenant_id != tenant_id:
         raise ValueError("no such pool")
+    pool = live or record.pool
     allowed = {o.address: o for o in overrides}
     seats: list[tuple[str, SeatRole]] = []
     override_ids: list[tuple[str, str]] = []
     for address in members:
-        member = record.pool.member(address)
+        member = pool.member(address)
         if member is None:
             raise ValueError("not a member of the pool")
-        caps = (record.pool.weekly_cap(member), record.pool.daily_cap(member))
+        caps = (pool.weekly_cap(member), pool.daily_cap(member))
         breach = await _check_cap(
             tx,
             tenant_id,

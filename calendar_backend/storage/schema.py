@@ -224,6 +224,7 @@ pools: Final = sa.Table(
     sa.Column("default_daily_cap", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("group_id", sa.String(36), nullable=True),  # an Entra group: members read live (r0011)
     sa.UniqueConstraint("tenant_id", "name", name="uq_pools_tenant_name"),
 )
 

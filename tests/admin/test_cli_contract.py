@@ -577,6 +577,26 @@ def case_tenant_settings(cli: Cli) -> None:
     _failure(cli("tenant-settings"), EXIT_USAGE, "--tenant")
 
 
+GROUP = "5f3c1a52-8f0e-4e4b-9a43-1d2b3c4d5e6f"
+
+
+def case_pool_set_group(cli: Cli) -> None:
+    _pool_with_member(cli)
+    run = _pool(cli, "create", "--name", "Eng", "--group", GROUP.upper())
+    assert run.doc["group"] == GROUP
+    _failure(_pool(cli, "create", "--name", "Other", "--group", "engineers"), EXIT_USAGE, "GUID")
+    backend = _pool(cli, "show", "--name", "Backend").doc
+    assert backend["group"] is None
+    assert _pool(cli, "set-group", "--name", "Backend", "--group", GROUP).doc["group"] == GROUP
+    _failure(_pool(cli, "set-group", "--name", "Backend", "--group", GROUP), EXIT_REFUSED, "nothing")
+    _failure(_pool(cli, "set-group", "--name", "Backend", "--group", "x"), EXIT_USAGE, "GUID")
+    assert _pool(cli, "set-group", "--name", "Backend", "--none").doc["group"] is None
+    assert _pool(cli, "set-group", "--name", "Backend").code == EXIT_USAGE  # --group or --none
+    _failure(_pool(cli, "set-group", "--name", "Nope", "--none"), EXIT_REFUSED, "no pool")
+    rows = cli.audit("pool.set_group")
+    assert [json.loads(r[1]) for r in rows] == [[backend["id"], GROUP], [backend["id"]]]
+
+
 CASES: dict[tuple[str, ...], Callable[[Cli], None]] = {
     ("serve",): case_serve,
     ("migrate",): case_migrate,
@@ -607,6 +627,7 @@ CASES: dict[tuple[str, ...], Callable[[Cli], None]] = {
     ("pool", "set-caps"): case_pool_set_caps,
     ("pool", "add-trainee"): case_pool_add_trainee,
     ("tenant-settings",): case_tenant_settings,
+    ("pool", "set-group"): case_pool_set_group,
 }
 
 

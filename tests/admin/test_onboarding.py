@@ -21,6 +21,7 @@ from calendar_backend.onboarding import (
     check_permissions,
     parse_consent_result,
 )
+from calendar_backend.pools import Pool
 from calendar_backend.runtime import build_clients, open_runtime
 from calendar_backend.sealing import tenant_credential_aad
 from calendar_backend.tokens import AppCredential
@@ -242,3 +243,17 @@ async def test_the_listener_ignores_a_stray_request_and_shows_a_failure_page(
                 await waiting
         async with rt.store.transaction() as tx:
             assert await storage.list_tenant_ids(tx) == []
+
+
+async def test_self_test_asks_for_group_member_read_all_once_a_pool_draws_from_a_group(admin: Admin) -> None:
+    async with admin.stack.runtime.store.transaction() as tx:
+        await storage.create_pool(
+            tx, admin.tenant_id, Pool("Backend"), group_id="7d1e7c1a-5b2f-4c3d-8e9f-0a1b2c3d4e5f"
+        )
+    flow = Onboarding(admin.stack.runtime.store, admin.stack.runtime.cipher, admin.tokens, admin.graph)
+    report = await flow.self_test(
+        admin.tenant_id, _credential(admin.stack.devtenant), test_mailbox=MEGAN, outside_mailbox=CHRISTIE
+    )
+    perms = {c.name: c for c in report.checks}["permissions"]
+    assert not perms.ok
+    assert "missing: GroupMember.Read.All" in perms.detail

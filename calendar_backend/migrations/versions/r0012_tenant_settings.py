@@ -13,7 +13,7 @@ from alembic import op
 from calendar_backend.storage.schema import UTCDateTime
 
 revision = "r0012"
-down_revision: str | None = "r0010"  # the lead re-chains this onto "r0011" (r0011_pool_group)
+down_revision: str | None = "r0011"
 branch_labels: str | None = None
 depends_on: str | None = None
 
