@@ -224,6 +224,7 @@ pools: Final = sa.Table(
     sa.Column("default_daily_cap", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("auto_repair", sa.Boolean, nullable=False, server_default=sa.false()),  # r0013
     sa.UniqueConstraint("tenant_id", "name", name="uq_pools_tenant_name"),
 )
 
