@@ -42,14 +42,16 @@ def _pool_members(tx: Any, record: storage.PoolRecord) -> tuple[Member, ...]:
     return record.pool.members
 
 
-def busy_over(schedule: Schedule, row: storage.InterviewRow, rules: BusyRules) -> bool:
-    """Busy over the interview, not counting one item exactly at its time (an optional attendee's
-    own copy of this very event); an unreadable schedule is busy."""
+def busy_over(
+    schedule: Schedule, row: storage.InterviewRow, rules: BusyRules, *, own_copy: bool = True
+) -> bool:
+    """Busy over the interview, not counting one item exactly at its time when ``own_copy`` (an
+    optional attendee's own copy of this very event); an unreadable schedule is busy."""
     if schedule.error:
         return True
     over = [i for i in schedule.items if i.start < row.end and row.start < i.end]
     own = [i for i in over if (i.start, i.end) == (row.start, row.end)]
-    if own:
+    if own and own_copy:
         over.remove(own[0])
     return schedule_blocks(Schedule(schedule.address, tuple(over)), Interval(row.start, row.end), rules)
 
@@ -96,7 +98,7 @@ class PoolReplacements:
         if not wanted:
             return []
         schedules = await free_busy(self._graph, token, row.organizer_upn, wanted, row.start, row.end)
-        free = [a for a in wanted if not busy_over(schedules[a], row, self._rules)]
+        free = [a for a in wanted if not busy_over(schedules[a], row, self._rules, own_copy=False)]
         async with self._store.transaction() as tx:
             booked = {
                 a for a in free if await storage.find_conflicts(tx, row.tenant_id, [a], row.start, row.end)

@@ -20,7 +20,7 @@ from calendar_backend.booking import Bookings, Writer, candidate_address
 from calendar_backend.errors import ConflictError, SlotTakenError
 from calendar_backend.invites import panel_event
 from calendar_backend.storage import watch as store_watch
-from calendar_backend.storage.interviews import lock_booking
+from calendar_backend.storage.interviews import insert_row, lock_booking
 
 
 def can_rebook(row: storage.InterviewRow) -> bool:
@@ -43,7 +43,7 @@ async def rebook(
         found = await storage.find_conflicts(tx, row.tenant_id, panel, row.start, row.end)
         if any(r.id != row.id for r in found):
             raise SlotTakenError()
-        fresh = await storage.insert_pending(
+        fresh = await insert_row(  # the old row, still confirmed, is the only overlap allowed
             tx,
             tenant_id=row.tenant_id,
             organizer_oid=row.organizer_oid,
@@ -55,6 +55,8 @@ async def rebook(
             candidate_name=row.candidate_name,
             subject=row.subject,
             source=row.source,
+            offer_id=None,
+            now=None,
         )
     await bookings.recheck(w, fresh, panel, "watch.repair.recheck", ignore=(row.start, row.end))
     event = panel_event(
