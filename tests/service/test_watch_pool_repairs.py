@@ -138,7 +138,8 @@ async def test_a_pool_drawn_decliner_is_replaced_from_the_same_pool(stack: Stack
     async with stack.runtime.store.transaction() as tx:
         row = await storage.get_interview(tx, made["id"])
     assert row is not None
-    assert LEE in row.attendees and MEGAN not in row.attendees
+    assert LEE in row.attendees
+    assert MEGAN not in row.attendees
     assert ("watch.repair", [MEGAN], "applied:replace-1") in await audit_rows(stack)
 
 
@@ -195,7 +196,9 @@ async def test_a_deleted_event_offers_rebook_new_times_and_release(stack: Stack)
     status, doc = await stack.get("/v1/watch/drift", stack.token())
     (item,) = [d for d in doc["drift"] if d["kind"] == "deleted"]
     ids = [r["id"] for r in item["repairs"]]
-    assert ids[0] == "rebook" and "time-1" in ids and ids[-1] == "release", ids
+    assert ids[0] == "rebook", ids
+    assert "time-1" in ids
+    assert ids[-1] == "release"
     assert len(ids) >= 2
     rebook = item["repairs"][0]
     assert (rebook["start"], rebook["end"]) == (made["start"], made["end"])
@@ -209,11 +212,13 @@ async def test_a_deleted_event_offers_rebook_new_times_and_release(stack: Stack)
     async with stack.runtime.store.transaction() as tx:
         old = await storage.get_interview(tx, made["id"])
         new = await storage.get_interview(tx, done["interview_id"])
-    assert old is not None and new is not None
+    assert old is not None
+    assert new is not None
     assert old.status is storage.InterviewStatus.CANCELLED
     assert new.status is storage.InterviewStatus.CONFIRMED
     assert (new.start, new.end, sorted(new.attendees)) == (old.start, old.end, sorted(old.attendees))
-    assert new.transaction_id != old.transaction_id and new.event_id != old.event_id
+    assert new.transaction_id != old.transaction_id
+    assert new.event_id != old.event_id
     assert new.candidate_event_id == old.candidate_event_id
     assert await seats(stack, new.id) == {MEGAN: pool_id}
     alex = dt.tenant.find_mailbox("alexw@contoso.example")
