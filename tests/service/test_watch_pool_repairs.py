@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from calendar_backend import storage
 from calendar_backend.contract import parse_time
@@ -25,6 +26,7 @@ from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_serve
 from tests.security.gate_env import ADELE, CHRISTIE, MEGAN, archive, audit_rows, interview_body
 from tests.service.conftest import Stack, service_for
 from tests.service.test_watch import DIEGO, acontrol, copy_of, watcher_of
+from tests.service.test_watch_feed import KEY, REF, feed
 
 JsonDict = dict[str, Any]
 LEE, GRADY, PATTI = "leeg@contoso.example", "gradya@contoso.example", "pattif@contoso.example"
@@ -224,3 +226,56 @@ async def test_a_deleted_event_offers_rebook_new_times_and_release(stack: Stack)
     alex = dt.tenant.find_mailbox("alexw@contoso.example")
     assert alex is not None
     assert any(e.get("id") == new.event_id for e in dt.tenant.events_of(alex))
+
+
+@pytest.fixture
+async def feed_stack(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Stack]:
+    async with service_for(devtenant, tmp_path, watch_feed_key=KEY) as running:
+        yield running
+
+
+async def test_a_pool_with_auto_repair_replaces_a_decliner_itself(feed_stack: Stack) -> None:
+    stack, dt = feed_stack, feed_stack.devtenant
+    await acontrol(dt, "PUT", "subscriptions/delivery", {"allow_http": True})
+    watcher = watcher_of(stack)
+    pool_id = await make_pool(stack, [MEGAN, LEE])
+    made = await book_drawn(stack, pool_id, conversation_ref=REF)
+    other = {"name": "Sam Lee", "email": "sam@example.com"}
+    off = await book_drawn(stack, await make_other_pool(stack), DIEGO, conversation_ref=REF, candidate=other)
+    async with stack.runtime.store.transaction() as tx:
+        assert await store_watch.set_pool_auto_repair(tx, dt.tenant_id, "Backend", True)
+    await watcher.ensure()
+    updates = int(dt.tenant.counters["graph.events.update"])
+    for row, person in ((made, MEGAN), (off, DIEGO)):
+        copy = await copy_of(stack, row["id"], person)
+        body = {"response": "declined", "sendResponse": False}
+        await acontrol(dt, "POST", f"mailboxes/{person}/events/{copy}/respond", body)
+    await watcher.drain()
+    await watcher.sweep()
+    assert int(dt.tenant.counters["graph.events.update"]) == updates + 1  # only the auto pool's
+    rows = {d.interview_id: d for d in await watcher.drift_rows() if d.kind == "declined"}
+    assert rows[made["id"]].status == "auto_applied"
+    assert rows[made["id"]].applied_repair == "replace-1"
+    assert rows[off["id"]].status == "open"  # auto-repair is off for that pool
+    assert await seats(stack, made["id"]) == {LEE: pool_id}
+    assert ("watch.repair", [MEGAN], "auto_applied:replace-1") in await audit_rows(stack)
+    async with stack.runtime.store.transaction() as tx:
+        actors = (
+            await tx.execute(text("SELECT actor_oid FROM audit_log WHERE operation = 'watch.repair.replace'"))
+        ).all()
+    assert [a[0] for a in actors] == ["watcher"]
+    status, listed = await stack.get("/v1/watch/drift", stack.token())
+    assert [d["interview_id"] for d in listed["drift"]] == [off["id"]]  # nothing left to tap for it
+    status, doc = await feed(stack)
+    assert status == 200, doc
+    by_interview = {i["interview_id"]: i for i in doc["items"]}
+    assert by_interview[made["id"]]["applied"] == {"repair": "replace-1", "in_name": "Lee Gu"}
+    assert "applied" not in by_interview[off["id"]]
+
+
+async def make_other_pool(stack: Stack) -> str:
+    pool = Pool("Frontend", members=(Member(DIEGO, zone=LA), Member(PATTI, zone=LA)))
+    async with stack.runtime.store.transaction() as tx:
+        pool_id = await storage.create_pool(tx, stack.devtenant.tenant_id, pool)
+    assert pool_id is not None
+    return pool_id
