@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from calendar_backend import storage
 from calendar_backend.contract import parse_time
@@ -175,3 +178,57 @@ async def test_50_concurrent_repairs_keep_people_caps_and_drift_rows_straight(st
     applied = {d for d, s in states.items() if s is not None and s.status == "applied"}
     assert applied == set(per_drift), (applied, per_drift)
     assert all(s is not None and s.status in {"open", "applied"} for s in states.values())
+
+
+async def test_two_swaps_into_one_person_wait_for_the_booking_lock(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deterministic: each swap's conflict check for Grady waits (up to 1 s) for the other's.
+    Under the booking lock the second cannot even start its check before the first commits, so
+    it sees Grady taken (409); without the lock both checks pass and Grady is booked twice."""
+    dt = stack.devtenant
+    await acontrol(dt, "PUT", "subscriptions/delivery", {"allow_http": True})
+    status, doc = await stack.post("/v1/slots/find", find_body([MEGAN, DIEGO, GRADY]), stack.token())
+    assert status == 200, doc
+    slot = sorted(doc["slots"], key=lambda s: s["start"])[0]
+    pool = Pool("Backend", members=tuple(Member(a, zone=LA) for a in (MEGAN, DIEGO, GRADY)))
+    async with stack.runtime.store.transaction() as tx:
+        pool_id = await storage.create_pool(tx, dt.tenant_id, pool)
+    assert pool_id is not None
+    first = await book(stack, pool_id, MEGAN, slot, 1)
+    second = await book(stack, pool_id, DIEGO, slot, 2)
+    a = await drift_for(stack, first, MEGAN, [replace(1, MEGAN, GRADY)])
+    b = await drift_for(stack, second, DIEGO, [replace(1, DIEGO, GRADY)])
+    real = storage.find_conflicts
+    arrived: list[int] = []
+    both = asyncio.Event()
+
+    async def paused(tx: Any, tenant_id: str, mailboxes: Any, start: Any, end: Any) -> Any:
+        found = await real(tx, tenant_id, mailboxes, start, end)
+        if list(mailboxes) == [GRADY]:
+            arrived.append(1)
+            if len(arrived) >= 2:
+                both.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(both.wait(), 1.0)
+        return found
+
+    monkeypatch.setattr(storage, "find_conflicts", paused)
+    path = "/v1/watch/drift/{}/apply"
+    answers = await asyncio.gather(
+        *(stack.post(path.format(d), {"repair": "replace-1"}, stack.token()) for d in (a, b))
+    )
+    assert sorted(s for s, _ in answers) == [200, 409], answers
+    async with stack.runtime.store.transaction() as tx:
+        rows = [await storage.get_interview(tx, m["id"]) for m in (first, second)]
+    assert sum(GRADY in (r.attendees if r else ()) for r in rows) == 1
+    # the loser was refused by the reservation itself, before any calendar read: without the lock
+    # both reservations pass and only the live recheck (after Grady's first write) catches it
+    assert ("watch.repair.replace", [GRADY], "slot_taken") not in await audits(stack)
+
+
+async def audits(stack: Stack) -> list[tuple[str, list[str], str]]:
+    """(operation, targets, result) of every audit row, on SQLite (JSON text) or PostgreSQL."""
+    async with stack.runtime.store.transaction() as tx:
+        rows = (await tx.execute(text("SELECT operation, targets, result FROM audit_log ORDER BY seq"))).all()
+    return [(str(r[0]), r[1] if isinstance(r[1], list) else list(json.loads(r[1])), str(r[2])) for r in rows]
