@@ -40,9 +40,8 @@ async def stack(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Sta
 
 
 async def make_pool(stack: Stack, members: list[str], daily_cap: int = 1) -> str:
-    pool = Pool("Backend", default_weekly_cap=5, default_daily_cap=daily_cap)
     pool = Pool(
-        pool.name,
+        "Backend",
         default_weekly_cap=5,
         default_daily_cap=daily_cap,
         members=tuple(Member(a, zone=LA) for a in members),
