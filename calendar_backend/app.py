@@ -33,6 +33,7 @@ from calendar_backend.denials import DenialBudget as DenialBudget
 from calendar_backend.errors import (
     AuthError,
     CalendarError,
+    ConflictError,
     InvalidTemplateError,
     SlotTakenError,
     ValidationError,
@@ -91,6 +92,8 @@ def _error_response(exc: CalendarError) -> web.Response:
         body["fresh"] = exc.fresh.to_json()
     if isinstance(exc, SlotTakenError) and exc.fresh_loops is not None:
         body["fresh_loops"] = exc.fresh_loops.to_json()
+    if isinstance(exc, ConflictError) and exc.repairs is not None:
+        body["repairs"] = exc.repairs
     retry = getattr(exc, "retry_after_s", None)
     if retry is not None:
         body["retry_after_s"] = retry

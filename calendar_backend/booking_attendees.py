@@ -3,9 +3,13 @@
 Reached only through `Bookings.replace_attendee` (booking.py stays the one Graph event-write
 path; this saga lives here because booking.py is at its size limit). Same saga as a move:
 
-- **reserve**: one transaction refuses when the newcomer has an overlapping pending/confirmed
-  OpenSlot interview, and swaps the attendee in the row and the mailbox index (``version``
-  checked), so two concurrent repairs can never both place one person at one time;
+- **reserve**: one transaction, under the tenant's booking lock (PostgreSQL: the same advisory
+  lock as every booking, so the conflict check and the swap are one step for all workers; SQLite:
+  ``BEGIN IMMEDIATE``), refuses when the newcomer has an overlapping pending/confirmed OpenSlot
+  interview, swaps the attendee in the row and the mailbox index (``version`` checked) and, when
+  the leaver was drawn from a pool, moves the pool seat to the newcomer with their caps checked
+  (`swap_seat`: `CapReachedError` rolls it all back), so two concurrent repairs can never both
+  place one person at one time nor pass a cap;
 - **recheck**: the newcomer's live free/busy at the interview's time (unmerged getSchedule: only
   their own copy of this very event, if they are an optional attendee, does not count); busy →
   swap undone, `SlotTakenError`;
@@ -25,7 +29,25 @@ from calendar_backend.graph import CallStats, GraphClient, Schedule
 from calendar_backend.graph_watch import free_busy, read_event
 from calendar_backend.slots import Interval
 from calendar_backend.storage import watch as store_watch
+from calendar_backend.storage.interviews import lock_booking
 from calendar_backend.tenancy import AuditFn
+
+
+async def swap_seat(tx: Any, row: storage.InterviewRow, out: str, into: str) -> tuple[str, str] | None:
+    """Move ``out``'s pool seat on ``row`` to ``into`` in the swap's own transaction: released,
+    then reserved for ``into`` with their caps checked (`storage.reserve_pool_seats`, under the
+    booking lock) when they are a member of that pool. Returns the released ``(pool id, role)``
+    (None: ``out`` held no seat). Raises `CapReachedError` (the caller's transaction rolls back)."""
+    seat = await store_watch.pool_seat(tx, row.id, out)
+    if seat is None:
+        return None
+    await store_watch.drop_seat(tx, row.id, out)
+    record = await storage.get_pool_by_id(tx, seat[0])
+    if record is not None and record.pool.member(into) is not None:
+        await storage.reserve_pool_seats(
+            tx, tenant_id=row.tenant_id, pool_id=seat[0], interview_id=row.id, start=row.start, members=[into]
+        )
+    return seat
 
 
 async def replace_attendee(
@@ -45,15 +67,21 @@ async def replace_attendee(
         raise ConflictError("Only a booked interview can change its people.")
     out, into = out.lower(), into.lower()
     async with store.transaction() as tx:
+        await lock_booking(tx, row.tenant_id)  # PostgreSQL: the booking advisory lock (SQLite: IMMEDIATE)
         if await storage.find_conflicts(tx, row.tenant_id, [into], row.start, row.end):
             raise SlotTakenError()
         swapped = await store_watch.swap_attendee(tx, row.id, row.version, out, into)
+        seat = await swap_seat(tx, row, out, into) if swapped is not None else None
     if swapped is None:
         raise ConflictError("This interview changed meanwhile; please try again.")
 
     async def undo() -> None:
         async with store.transaction() as tx:
+            await lock_booking(tx, row.tenant_id)
             await store_watch.swap_attendee(tx, row.id, swapped.version, into, out)
+            if seat is not None:
+                await store_watch.drop_seat(tx, row.id, into)
+                await store_watch.put_seat(tx, row.id, out, *seat)
 
     stats = CallStats()
     try:

@@ -27,7 +27,7 @@ library exceptions into this tree at their boundary with `raise ... from exc`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # errors stays a leaf: contract imports it at run time
     from calendar_backend.contract import LoopSearchOut, SlotsResult
@@ -118,6 +118,7 @@ class ConflictError(CalendarError):
     status = 409
     code = "conflict"
     message = "That conflicts with the current state."
+    repairs: list[Any] | None = None  # a drift repair's fresh repairs (watch_repairs), sent as ``repairs``
 
 
 class CapReachedError(ConflictError):

@@ -3,7 +3,8 @@
 Sub-commands: ``create`` (``--group <object id>``: an Entra group whose members are drawn too,
 read live when the pool is used, `calendar_backend.pool_groups`), ``list``, ``show``,
 ``add-member``, ``remove-member``, ``set-caps``, ``add-trainee``, ``set-group`` (``--group <object
-id>`` or ``--none``). Each prints one JSON document (:func:`calendar_backend.cli.emit`) or raises
+id>`` or ``--none``), ``set-auto-repair`` (issue 19). Each prints one JSON document
+(:func:`calendar_backend.cli.emit`) or raises
 :class:`calendar_backend.cli.CliError` (exit 2: bad value; 3: unknown tenant or pool, name taken,
 nothing to change). Every change is audited as ``pool.<command>`` with the pool id (and the member's
 address) as targets, in the same transaction as the change. ``show`` lists each member's load this
@@ -40,6 +41,7 @@ SUBCOMMANDS: Final = (
     "set-caps",
     "add-trainee",
     "set-group",
+    "set-auto-repair",  # issue 19
 )
 _DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -100,6 +102,8 @@ def add_pool_parsers(sub: Any) -> None:
     trainee.add_argument("--reverse-shadow", type=int, default=3, help="reverse-shadow sessions required")
     trainee.add_argument("--weekly-cap", type=int, default=3, help="training sessions per week")
     trainee.add_argument("--daily-cap", type=int, default=1, help="training sessions per day")
+    auto = cmds["set-auto-repair"]  # the watcher applies same-time pool replacements itself
+    auto.add_argument("state", choices=("on", "off"))
 
 
 async def run_pool(store: storage.Store, args: argparse.Namespace, *, now: datetime | None = None) -> int:
@@ -121,6 +125,8 @@ async def run_pool(store: storage.Store, args: argparse.Namespace, *, now: datet
                 }
             )
             return 0
+        if args.pool_command == "set-auto-repair":  # issue 19: the watcher's own repairs
+            return await _set_auto_repair(tx, args, at)
         if args.pool_command == "create":
             await _create(tx, args, at)
         elif args.pool_command != "show":
@@ -290,3 +296,16 @@ async def _details(tx: AsyncConnection, record: storage.PoolRecord, at: datetime
         for t in record.trainees
     ]
     return {"member_load": members, "trainee_progress": trainees}
+
+
+async def _set_auto_repair(tx: AsyncConnection, args: argparse.Namespace, at: datetime) -> int:
+    """``pool set-auto-repair --name N on|off``: when on, the drift watcher replaces a pool-drawn
+    interviewer who declined by another member of the pool at the same time, itself (issue 19)."""
+    record = await storage.get_pool(tx, args.tenant, args.name)
+    if record is None:
+        raise _no_pool()
+    on = args.state == "on"
+    await storage.watch.set_pool_auto_repair(tx, args.tenant, args.name, on)
+    await _audit(tx, args.tenant, "set-auto-repair", (record.id, args.state), at)
+    emit({"ok": True, "tenant": args.tenant, "name": record.pool.name, "auto_repair": on})
+    return 0

@@ -96,7 +96,9 @@ class CalendarService:
             settings, store, cipher, clock, self.tenancy, self.directory, self.search, self.bookings,
             self.loops,
         )  # fmt: skip
-        self.repairs = RepairPlanner(store, graph, self.search, self.bookings, self.tenancy, rules, clock)
+        self.repairs = RepairPlanner(
+            store, graph, self.search, self.bookings, self.tenancy, rules, clock, self.pool_groups
+        )
         watch = WatchConfig(
             settings.watch_notification_url,
             dev=settings.env == "dev",

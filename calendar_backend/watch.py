@@ -12,23 +12,22 @@ in a watched mailbox about an event that is *not* ours (a new meeting) are never
 trigger a free/busy sweep of that mailbox's interviews (a possible new conflict).
 
 **Subscriptions** (`ensure`, `renew`): created with the tenant's app-only token (as recovery) after
-the mailbox gate agreed for every watched mailbox; basic notifications (no resource data) so the
-lifetime is at most 10,080 minutes: OpenSlot asks for `LIFETIME` and renews (PATCH) anything
-expiring within `renew_before`. ``clientState`` is a random secret per subscription, stored
-only as its SHA-256. Lifecycle notifications: ``reauthorizationRequired`` → renew now (a PATCH
-reauthorizes), ``subscriptionRemoved`` → recreate, ``missed`` → sweep that mailbox now.
+the mailbox gate agreed for every watched mailbox; basic notifications (no resource data), so a
+lifetime of at most 10,080 minutes: OpenSlot asks for `LIFETIME` and renews (PATCH) what expires
+within `renew_before`. ``clientState``: a random secret per subscription, stored as its SHA-256.
+Lifecycle: ``reauthorizationRequired`` → renew, ``subscriptionRemoved`` → recreate, ``missed`` →
+sweep that mailbox now.
 
-**Receiving** (`receive`): each item's subscriptionId + clientState must match a stored
-subscription, else it is dropped and counted (`dropped`); nothing else of the body is trusted
-beyond the ids. Accepted items are queued in ``watch_inbox`` in one transaction; the route then
-answers 202. **The worker** (`run_worker`, `drain`) reads only what it needs (`graph_watch`:
-``$select`` of start, end, isCancelled, responseStatus, attendees) and records drift.
+**Receiving** (`receive`): an item is queued (``watch_inbox``, one transaction, then 202) only if
+its subscriptionId + clientState match a stored subscription, else dropped and counted
+(`dropped`); nothing but the ids is trusted. **The worker** (`run_worker`, `drain`) reads only
+what it needs (`graph_watch`: ``$select`` of start, end, isCancelled, responseStatus, attendees).
 
 **Drift** (`check`): the organizer's event gone or cancelled (``deleted``), at another time
 (``moved``), an interviewer's answer ``declined`` (on the organizer's event or on their own copy),
 or (`sweep`) a new busy item over an interviewer's interview (``conflict``). One ``watch_drift``
 row per change (a fingerprint: duplicates and repeated sweeps record it once), audited
-(``watch.drift``), with its repairs (`watch_repairs.RepairPlanner`).
+(``watch.drift``), with its repairs (`watch_repairs.RepairPlanner`; a pool may auto-repair).
 
 **Safety net** (`sweep`): getSchedule for the panels of upcoming interviews (next `near` every
 `sweep_every`, later ones every `far_every`); a panel member without the interview's own busy
@@ -106,6 +105,7 @@ class Planner(Protocol):
     async def plan(
         self, row: storage.InterviewRow, drift: store_watch.DriftRow, token: str, event: EventStatus | None
     ) -> list[dict[str, Any]]: ...
+    async def auto_repair(self, row: Any, drift: Any, repairs: list[Any], token: str) -> bool: ...
 
 
 def state_hash(client_state: str) -> bytes:
@@ -488,6 +488,7 @@ class Watcher:
                 repairs = []
             async with self._store.transaction() as tx:
                 await store_watch.set_repairs(tx, drift.id, repairs)
+            await self.planner.auto_repair(row, drift, repairs, token)  # a pool's auto-repair, if on
         return 1
 
     async def drift_rows(self) -> list[store_watch.DriftRow]:

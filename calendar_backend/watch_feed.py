@@ -144,6 +144,9 @@ class DriftFeed:
                     "conversation_ref": reference,
                 }
             )
+            if row.applied_repair is not None:  # the watcher applied it itself (a pool's auto-repair)
+                done = next((r for r in repairs if r.get("id") == row.applied_repair), {})
+                out[-1]["applied"] = {"repair": row.applied_repair, "in_name": done.get("in_name", "")}
         return out
 
     async def ack(self, ids: list[str]) -> int:

@@ -1,24 +1,33 @@
-"""Repairs of a drift: computed at once when it is recorded, applied by the manager (one tap).
+"""Repairs of a drift: computed at once when it is recorded, applied by the manager (one tap) or,
+for a pool with ``auto_repair`` on, by the watcher itself.
 
 Options (each ``{"id", "kind", ...}``, ids stable per drift row):
 
 - ``time-1``, ``time-2`` (kind ``move``): new times for the same people (`SlotSearch.open_slots`
   with the tenant's app-only token, OpenSlot's own reservations left out);
 - ``replace-1``, ``replace-2`` (kind ``replace``, for a decline or a conflict): another person at
-  the same time. For now the candidates are the **optional attendees of the panel event** (the
-  original request's ``optional`` list, read from the event with ``$select=attendees``) who are
-  free then (free/busy and no OpenSlot booking); interviewer pools (caps, load) come later;
+  the same time. When the person was drawn from a pool for this interview, from the SAME pool by
+  its rules (`watch_pool_repairs`: free, caps, load, hot hours, the mailbox gate); otherwise the
+  **optional attendees of the panel event** who are free then (free/busy and no OpenSlot booking);
 - ``restore`` (kind ``move``, for a move made in Outlook): back to the booked time;
+- ``rebook`` (for a deleted event, when the panel is still free then): the same people at the
+  same time, a new booking (`watch_rebook`);
 - ``release`` (for a deleted event): cancel the booking in OpenSlot (the candidate's own invite
   is cancelled too; the panel event is already gone).
 
-`apply` makes ONE Outlook update through `booking.Bookings` (``move`` / ``replace_attendee`` /
-``cancel``), reserve-before-write, with the manager's delegated token after lock 2 and the
-mailbox gate for every person involved; the drift row is then closed.
+`apply` claims the drift row first (``applying``: a row is applied at most once however many
+taps race), then makes ONE Outlook write through `booking.Bookings` (``move`` /
+``replace_attendee`` / ``create`` / ``cancel``), reserve-before-write, with the manager's
+delegated token after lock 2 and the mailbox gate for every person involved; the row is then
+``applied`` (a failure opens it again; a taken person or a reached cap answers 409 with the
+repairs computed again, ``repairs``). `auto_repair` is the watcher's own apply (module
+``watch.py`` calls it right after the repairs are stored).
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,16 +36,27 @@ from calendar_backend import storage
 from calendar_backend.auth import Principal
 from calendar_backend.availability import BusyRules
 from calendar_backend.booking import Bookings, Writer
-from calendar_backend.calendar_view import schedule_blocks
-from calendar_backend.errors import ConflictError, NotFoundError, ValidationError
+from calendar_backend.errors import (
+    CalendarError,
+    CapReachedError,
+    ConflictError,
+    NotFoundError,
+    SlotTakenError,
+    ValidationError,
+)
 from calendar_backend.gate import Probe
-from calendar_backend.graph import GraphClient, Schedule
+from calendar_backend.graph import GraphClient
 from calendar_backend.graph_watch import EventStatus, free_busy
+from calendar_backend.pool_groups import PoolGroups
 from calendar_backend.search import SlotSearch
-from calendar_backend.slots import Interval
 from calendar_backend.storage import watch as store_watch
-from calendar_backend.tenancy import Tenancy
+from calendar_backend.tenancy import Tenancy, TenantContext
 from calendar_backend.watch import panel_of
+from calendar_backend.watch_pool_repairs import PoolReplacements, busy_over
+from calendar_backend.watch_rebook import can_rebook, rebook
+
+log = logging.getLogger(__name__)
+WATCHER = "watcher"  # the audit actor of an auto-repair
 
 OPTIONS = 2
 
@@ -57,6 +77,7 @@ class RepairPlanner:
         tenancy: Tenancy,
         rules: BusyRules,
         clock: Callable[[], datetime],
+        groups: PoolGroups | None = None,
     ) -> None:
         self._store = store
         self._graph = graph
@@ -65,50 +86,59 @@ class RepairPlanner:
         self._tenancy = tenancy
         self._rules = rules
         self._clock = clock
+        self._pools = PoolReplacements(store, graph, tenancy, rules, clock, groups)
 
     # ---- computing -----------------------------------------------------------------------------
     async def plan(
         self, row: storage.InterviewRow, drift: store_watch.DriftRow, token: str, event: EventStatus | None
     ) -> list[dict[str, Any]]:
-        if drift.kind == "deleted":
-            return [{"id": "release", "kind": "release"}]
         out: list[dict[str, Any]] = []
+        if drift.kind == "deleted" and await self._rebookable(row, token):
+            out.append({"id": "rebook", "kind": "rebook", "start": _z(row.start), "end": _z(row.end)})
         if drift.kind == "moved":
             out.append({"id": "restore", "kind": "move", "start": _z(row.start), "end": _z(row.end)})
-        if drift.kind in {"declined", "conflict"} and event is not None:
-            alternates = [
-                a
-                for a, (kind, _r) in event.attendees.items()
-                if kind == "optional" and a not in panel_of(row)
-            ]
-            for n, person in enumerate(await self._free_at(row, token, alternates), start=1):
+        if drift.kind in {"declined", "conflict"}:
+            pool_id = await self._pools.seat_pool(row, drift.who)
+            if pool_id is not None:  # drawn from a pool: the same pool's rules
+                people = await self._pools.candidates(row, pool_id, token, panel_of(row), OPTIONS)
+            else:  # the optional attendees of the panel event
+                alternates = [
+                    a
+                    for a, (kind, _r) in (event.attendees.items() if event is not None else ())
+                    if kind == "optional" and a not in panel_of(row)
+                ]
+                people = await self._free_at(row, token, alternates)
+            for n, person in enumerate(people, start=1):
                 out.append({"id": f"replace-{n}", "kind": "replace", "out": drift.who, "in": person})
         for n, (start, end) in enumerate(await self._new_times(row, token), start=1):
             out.append({"id": f"time-{n}", "kind": "move", "start": _z(start), "end": _z(end)})
+        if drift.kind == "deleted":
+            out.append({"id": "release", "kind": "release"})
         return out
+
+    async def _rebookable(self, row: storage.InterviewRow, token: str) -> bool:
+        """Whether the panel is still free at the deleted interview's own time (its own copies of
+        the deleted event not counted; no other OpenSlot booking then)."""
+        panel = panel_of(row)
+        if not panel or row.start <= self._clock() or not can_rebook(row):
+            return False
+        schedules = await free_busy(self._graph, token, row.organizer_upn, panel[:20], row.start, row.end)
+        if any(busy_over(schedules[p], row, self._rules) for p in panel[:20]):
+            return False
+        async with self._store.transaction() as tx:
+            found = await storage.find_conflicts(tx, row.tenant_id, panel, row.start, row.end)
+        return all(r.id == row.id for r in found)
 
     async def _free_at(self, row: storage.InterviewRow, token: str, people: list[str]) -> list[str]:
         if not people:
             return []
         schedules = await free_busy(self._graph, token, row.organizer_upn, people[:20], row.start, row.end)
-        free = [p for p in people[:20] if not self._busy(schedules[p], row)]
+        free = [p for p in people[:20] if not busy_over(schedules[p], row, self._rules)]
         async with self._store.transaction() as tx:
             booked = {
                 p for p in free if await storage.find_conflicts(tx, row.tenant_id, [p], row.start, row.end)
             }
         return [p for p in free if p not in booked][:OPTIONS]
-
-    def _busy(self, schedule: Schedule, row: storage.InterviewRow) -> bool:
-        """Busy over the interview, not counting one item exactly at its time: an optional
-        attendee's own copy of this very event."""
-        if schedule.error:
-            return True
-        over = [i for i in schedule.items if i.start < row.end and row.start < i.end]
-        own = [i for i in over if (i.start, i.end) == (row.start, row.end)]
-        if own:
-            over.remove(own[0])
-        slot = Interval(row.start, row.end)
-        return schedule_blocks(Schedule(schedule.address, tuple(over)), slot, self._rules)
 
     async def _new_times(self, row: storage.InterviewRow, token: str) -> list[tuple[datetime, datetime]]:
         panel = panel_of(row)
@@ -153,8 +183,9 @@ class RepairPlanner:
 
         Raises:
             NotFoundError: no such drift item of the caller. ConflictError: already applied, or
-            the interview changed. ValidationError: not one of its repairs. SlotTakenError,
-            PermissionDeniedError (the mailbox gate), or the Graph error.
+            the interview changed. ValidationError: not one of its repairs. SlotTakenError or
+            CapReachedError (``repairs``: the fresh ones), PermissionDeniedError (the mailbox
+            gate), or the Graph error.
         """
         ctx = await self._tenancy.context(principal)
         async with self._store.transaction() as tx:
@@ -169,10 +200,7 @@ class RepairPlanner:
         repair = next((r for r in drift.repairs if r.get("id") == repair_id), None)
         if repair is None:
             raise ValidationError("repair", "is not one of this item's repairs")
-        panel = panel_of(row)
-        newcomer = [str(repair["in"]).lower()] if repair["kind"] == "replace" else []
-        rooms = sorted(await self._tenancy.rooms_among(ctx, panel)) if repair["kind"] != "release" else []
-        people = [p for p in panel if p not in rooms] + newcomer
+        people, rooms = await self._people(ctx, row, repair)
         if repair["kind"] != "release":  # releasing reads no calendar and only withdraws
             refusal = await self._tenancy.check_mailboxes(
                 principal, ctx, "watch.repair", request_id, people, rooms
@@ -188,32 +216,120 @@ class RepairPlanner:
             if refusal is not None:
                 raise refusal.error()
         w = Writer(principal, principal.tenant_id, token, row.organizer_upn, request_id)
-        if repair["kind"] == "move":
-            start = datetime.fromisoformat(str(repair["start"]).replace("Z", "+00:00"))
-            end = datetime.fromisoformat(str(repair["end"]).replace("Z", "+00:00"))
-            done = await self._bookings.move(
-                w, row, start, end, operation="watch.repair.move", recheck_operation="watch.repair.recheck"
-            )
-        elif repair["kind"] == "replace":
-            done = await self._bookings.replace_attendee(
-                w, row, str(repair["out"]), newcomer[0], "watch.repair.replace"
-            )
-        else:
-            await self._bookings.cancel(
-                w, row, "This interview was removed from Outlook.", "watch.repair.release"
-            )
-            done = row
+        done = await self._apply(w, drift, row, repair, "applied")
+        return {"id": drift.id, "status": "applied", "repair": repair_id, "interview_id": done.id}
+
+    async def _people(
+        self, ctx: TenantContext, row: storage.InterviewRow, repair: dict[str, Any]
+    ) -> tuple[list[str], list[str]]:
+        """The mailboxes a repair touches, for the gate: ``(people, rooms)``."""
+        if repair["kind"] == "release":
+            return panel_of(row), []
+        panel = panel_of(row)
+        newcomer = [str(repair["in"]).lower()] if repair["kind"] == "replace" else []
+        rooms = sorted(await self._tenancy.rooms_among(ctx, panel))
+        return [p for p in panel if p not in rooms] + newcomer, rooms
+
+    async def _apply(
+        self,
+        w: Writer,
+        drift: store_watch.DriftRow,
+        row: storage.InterviewRow,
+        repair: dict[str, Any],
+        status: str,
+    ) -> storage.InterviewRow:
+        """Claim the drift row (at most once), make the ONE Outlook update, settle it, audit."""
         async with self._store.transaction() as tx:
-            await store_watch.close_drift(tx, drift.id)
+            if not await store_watch.claim_drift(tx, drift.id):
+                raise ConflictError("This change was already repaired.")
+        try:
+            done = await self._write(w, row, repair)
+        except BaseException as exc:
+            async with self._store.transaction() as tx:
+                await store_watch.settle_drift(tx, drift.id, "open", None)
+            if isinstance(exc, SlotTakenError | CapReachedError) and repair["kind"] in {"replace", "rebook"}:
+                exc.repairs = await self._fresh(drift, row, w.token)
+            raise
+        async with self._store.transaction() as tx:
+            await store_watch.settle_drift(tx, drift.id, status, str(repair["id"]))
             if repair["kind"] == "replace":
                 await store_watch.forget_interview(tx, row.id)  # the watcher picks up the new copy
             await self._tenancy.audit(
-                principal,
-                principal.tenant_id,
+                w.principal,
+                w.tenant_id,
                 "watch.repair",
                 [drift.who],
-                f"applied:{repair_id}",
-                request_id,
+                f"{status}:{repair['id']}",
+                w.request_id,
                 tx=tx,
             )
-        return {"id": drift.id, "status": "applied", "repair": repair_id, "interview_id": done.id}
+        return done
+
+    async def _write(
+        self, w: Writer, row: storage.InterviewRow, repair: dict[str, Any]
+    ) -> storage.InterviewRow:
+        if repair["kind"] == "move":
+            start = datetime.fromisoformat(str(repair["start"]).replace("Z", "+00:00"))
+            end = datetime.fromisoformat(str(repair["end"]).replace("Z", "+00:00"))
+            return await self._bookings.move(
+                w, row, start, end, operation="watch.repair.move", recheck_operation="watch.repair.recheck"
+            )
+        if repair["kind"] == "replace":
+            return await self._bookings.replace_attendee(
+                w, row, str(repair["out"]), str(repair["in"]).lower(), "watch.repair.replace"
+            )
+        if repair["kind"] == "rebook":
+            return await rebook(self._store, self._bookings, w, row, panel_of(row))
+        why = "This interview was removed from Outlook."
+        await self._bookings.cancel(w, row, why, "watch.repair.release")
+        return row
+
+    async def _fresh(self, drift: store_watch.DriftRow, row: storage.InterviewRow, token: str) -> list[Any]:
+        """The drift row's repairs computed again (after a 409), stored and returned."""
+        async with self._store.transaction() as tx:
+            current = await storage.get_interview(tx, row.id)
+        try:
+            repairs = await self.plan(current or row, drift, token, None)
+        except (CalendarError, ValueError):
+            return list(drift.repairs)
+        async with self._store.transaction() as tx:
+            await store_watch.set_repairs(tx, drift.id, repairs)
+        return repairs
+
+    # ---- the watcher's side: a pool's auto-repair ----------------------------------------------
+    async def auto_repair(
+        self,
+        row: storage.InterviewRow,
+        drift: store_watch.DriftRow,
+        repairs: list[dict[str, Any]],
+        token: str,
+    ) -> bool:
+        """Apply the first same-time pool replacement itself when the decliner's pool has
+        ``auto_repair`` on (the tenant's app-only ``token``, the organizer's mailbox, booking.py,
+        the mailbox gate, audited with actor ``watcher``); the drift row becomes
+        ``auto_applied``. Returns whether it did; a failure leaves the row open for the manager."""
+        replace = next((r for r in repairs if r.get("kind") == "replace"), None)
+        if drift.kind != "declined" or replace is None:
+            return False
+        pool_id = await self._pools.seat_pool(row, drift.who)
+        if pool_id is None:
+            return False
+        async with self._store.transaction() as tx:
+            if not await store_watch.pool_auto_repair(tx, pool_id):
+                return False
+        watcher = Principal(row.tenant_id, WATCHER, frozenset())
+        request_id = str(uuid.uuid4())
+        try:
+            ctx = await self._tenancy.context(watcher)
+            people, rooms = await self._people(ctx, row, replace)
+            refusal = await self._tenancy.check_mailboxes(
+                watcher, ctx, "watch.repair", request_id, [row.organizer_upn.lower(), *people], rooms
+            )
+            if refusal is not None:
+                return False
+            w = Writer(watcher, row.tenant_id, token, row.organizer_upn, request_id)
+            await self._apply(w, drift, row, replace, "auto_applied")
+        except CalendarError as exc:
+            log.warning("watch: auto-repair not applied (%s)", exc.code)
+            return False
+        return True

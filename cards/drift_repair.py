@@ -1,8 +1,10 @@
 """The drift repair card (issue 19): "Adele declined System design (Tue 15 Dec 16:00 your time)",
 each repair one tap away (``Verb.APPLY_REPAIR``), then "Applied: …" or a clear error. Pure.
 
-A repair is the Calendar Service's ``{"id", "kind": "replace"|"move"|"release", ...}``
+A repair is the Calendar Service's ``{"id", "kind": "replace"|"move"|"rebook"|"release", ...}``
 (docs/watcher.md); ``replace`` shows ``in_name`` (a display name) when given, never an address.
+An item the watcher already repaired itself (a pool's auto-repair: ``applied``) is shown as done:
+"Adele declined System design; Bob replaces her (same time)", no buttons.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cards.local_time import format_instant
 __all__ = [
     "DriftView",
     "build_drift_applied",
+    "build_drift_auto_applied",
     "build_drift_failed",
     "build_drift_repair",
     "drift_views",
@@ -47,6 +50,7 @@ class DriftView:
     start: datetime
     zone: ZoneInfo
     repairs: tuple[Mapping[str, Any], ...]
+    applied: Mapping[str, Any] | None = None  # the feed's ``applied``: done by the watcher itself
 
 
 def _time(value: object, zone: ZoneInfo) -> str | None:
@@ -83,12 +87,17 @@ def repair_label(repair: Mapping[str, Any], zone: ZoneInfo) -> str | None:
         return f"Restore {when}" if rid == "restore" else f"Move to {when}"
     if kind == "release":
         return "Release the booking"
+    if kind == "rebook":
+        return "Book it again at the same time"
     return None
 
 
 def build_drift_repair(view: DriftView, *, notice: str | None = None) -> dict[str, object]:
     """The card with one button per repair (at most ``MAX_REPAIRS``); ``notice`` above them
-    (e.g. "That time was just taken: here are the current repairs.")."""
+    (e.g. "That time was just taken: here are the current repairs."). An item the watcher already
+    repaired (``view.applied``) gets `build_drift_auto_applied` instead."""
+    if view.applied is not None:
+        return build_drift_auto_applied(view)
     text = headline(view)
     body: list[dict[str, object]] = [heading("An interview needs a fix"), plain(text)]
     if notice:
@@ -114,6 +123,19 @@ def build_drift_applied(view: DriftView, repair: Mapping[str, Any]) -> dict[str,
     label = repair_label(repair, view.zone) or "the repair"
     body = [heading("Fixed"), plain(headline(view), subtle=True), plain(f"Applied: {label}.")]
     return build_card(body, fallback_text=f"Applied: {label}.")
+
+
+def build_drift_auto_applied(view: DriftView) -> dict[str, object]:
+    """ "Adele declined System design; Bob replaces her (same time)": done by the watcher (the
+    pool's auto-repair), nothing to tap."""
+    name = str((view.applied or {}).get("in_name") or "Someone from the pool")
+    text = f"{headline(view)}; {name} replaces them (same time)."
+    body = [
+        heading("Fixed automatically"),
+        plain(text),
+        note("The interviewer pool repairs declines itself; the invite was updated.", subtle=True),
+    ]
+    return build_card(body, fallback_text=text)
 
 
 def build_drift_failed(view: DriftView | None, message: str) -> dict[str, object]:
@@ -147,6 +169,7 @@ def drift_views(items: Sequence[Mapping[str, Any]], zone: ZoneInfo) -> list[Drif
                 instant,
                 zone,
                 repairs,
+                item["applied"] if isinstance(item.get("applied"), Mapping) else None,
             )
         )
     return out

@@ -225,6 +225,7 @@ pools: Final = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("group_id", sa.String(36), nullable=True),  # an Entra group: members read live (r0011)
+    sa.Column("auto_repair", sa.Boolean, nullable=False, server_default=sa.false()),  # r0013
     sa.UniqueConstraint("tenant_id", "name", name="uq_pools_tenant_name"),
 )
 

@@ -29,6 +29,8 @@ from calendar_backend.storage.schema import (
     interviews,
     metadata,
     now_utc,
+    pool_assignments,
+    pools,
 )
 
 watch_subscriptions: Final = sa.Table(
@@ -79,9 +81,10 @@ watch_drift: Final = sa.Table(
     sa.Column("source", sa.String(16), nullable=False),  # notification | sweep
     sa.Column("detected_at", UTCDateTime, nullable=False),
     sa.Column("fingerprint", sa.String(400), nullable=False, unique=True),
-    sa.Column("status", sa.String(16), nullable=False),  # open | applied
+    sa.Column("status", sa.String(16), nullable=False),  # open | applying | applied | auto_applied
     sa.Column("repairs", sa.JSON, nullable=False),
     sa.Column("delivered_at", UTCDateTime, nullable=True),  # r0009: posted to the manager's chat
+    sa.Column("applied_repair", sa.String(32), nullable=True),  # r0013: which repair was applied
     sa.Index("ix_watch_drift_organizer", "tenant_id", "organizer_oid", "status"),
 )
 
@@ -117,6 +120,7 @@ class DriftRow:
     detected_at: datetime
     status: str
     repairs: tuple[dict[str, Any], ...]
+    applied_repair: str | None = None  # r0013: the repair applied (by the manager or the watcher)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,6 +153,7 @@ def _drift(row: sa.Row[Any]) -> DriftRow:
         m["detected_at"],
         m["status"],
         tuple(m["repairs"] or ()),
+        m["applied_repair"],
     )
 
 
@@ -441,3 +446,74 @@ async def unwatched_subscriptions(tx: AsyncConnection) -> list[WatchSubscription
     subs = [_sub(r) for r in await tx.execute(sa.select(watch_subscriptions))]
     live = {(str(r[0]), str(r[1])) for r in await tx.execute(watched)}
     return [s for s in subs if (s.tenant_id, s.mailbox) not in live]
+
+
+# ---- pool seats and pool settings of repairs (issue 19: watch_pool_repairs.py) -------------------
+async def pool_seat(tx: AsyncConnection, interview_id: str, mailbox: str) -> tuple[str, str] | None:
+    """``(pool id, role)`` when ``mailbox`` was drawn from a pool for the interview, else None."""
+    query = sa.select(pool_assignments.c.pool_id, pool_assignments.c.role).where(
+        pool_assignments.c.interview_id == interview_id, pool_assignments.c.mailbox == mailbox.lower()
+    )
+    row = (await tx.execute(query)).first()
+    return (str(row[0]), str(row[1])) if row is not None else None
+
+
+async def drop_seat(tx: AsyncConnection, interview_id: str, mailbox: str) -> None:
+    """Release ``mailbox``'s pool seat on the interview (their load no longer counts it)."""
+    await tx.execute(
+        sa.delete(pool_assignments).where(
+            pool_assignments.c.interview_id == interview_id, pool_assignments.c.mailbox == mailbox.lower()
+        )
+    )
+
+
+async def put_seat(tx: AsyncConnection, interview_id: str, mailbox: str, pool_id: str, role: str) -> None:
+    """Give a seat back as it was (undoing a swap: no cap check, it held this seat before)."""
+    await drop_seat(tx, interview_id, mailbox)
+    await tx.execute(
+        sa.insert(pool_assignments).values(
+            interview_id=interview_id, mailbox=mailbox.lower(), pool_id=pool_id, role=role
+        )
+    )
+
+
+async def pool_auto_repair(tx: AsyncConnection, pool_id: str) -> bool:
+    """Whether the pool lets the watcher apply same-time replacements itself (r0013)."""
+    found = (await tx.execute(sa.select(pools.c.auto_repair).where(pools.c.id == pool_id))).first()
+    return bool(found[0]) if found is not None else False
+
+
+async def set_pool_auto_repair(tx: AsyncConnection, tenant_id: str, name: str, on: bool) -> bool:
+    """Switch a pool's auto-repair; False when the tenant has no pool of that name."""
+    done = await tx.execute(
+        sa.update(pools).where(pools.c.tenant_id == tenant_id, pools.c.name == name).values(auto_repair=on)
+    )
+    return bool(done.rowcount)
+
+
+async def claim_drift(tx: AsyncConnection, drift_id: str) -> bool:
+    """Take an open drift row for one repair (status ``applying``); False when it was not open,
+    so a drift row is applied at most once however many taps race."""
+    return await close_drift(tx, drift_id, "applying")
+
+
+async def settle_drift(tx: AsyncConnection, drift_id: str, status: str, repair: str | None) -> None:
+    """End a claimed row: ``applied``/``auto_applied`` (with the repair applied), or ``open`` again."""
+    await tx.execute(
+        sa.update(watch_drift)
+        .where(watch_drift.c.id == drift_id, watch_drift.c.status == "applying")
+        .values(status=status, applied_repair=repair)
+    )
+
+
+async def hand_over(tx: AsyncConnection, old_id: str, new_id: str, candidate_event_id: str | None) -> None:
+    """A rebooked interview: the new row keeps the candidate's invite and the old row's pool seats."""
+    await tx.execute(
+        sa.update(interviews).where(interviews.c.id == new_id).values(candidate_event_id=candidate_event_id)
+    )
+    await tx.execute(
+        sa.update(pool_assignments)
+        .where(pool_assignments.c.interview_id == old_id)
+        .values(interview_id=new_id)
+    )
+    await forget_interview(tx, old_id)

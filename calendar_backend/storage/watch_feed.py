@@ -28,6 +28,7 @@ class FeedRow:
     start: datetime
     end: datetime
     conversation_ref: bytes
+    applied_repair: str | None = None  # r0013: set when the watcher applied it itself (auto_applied)
 
 
 async def set_conversation_ref(
@@ -44,7 +45,8 @@ async def set_conversation_ref(
 
 
 async def undelivered(tx: AsyncConnection, limit: int = 50) -> list[FeedRow]:
-    """Open drift rows not yet posted whose interview has a conversation reference, oldest first."""
+    """Open (or auto-applied, r0013) drift rows not yet posted whose interview has a conversation
+    reference, oldest first."""
     d, i = watch_drift.c, interviews.c
     query = (
         sa.select(
@@ -58,9 +60,13 @@ async def undelivered(tx: AsyncConnection, limit: int = 50) -> list[FeedRow]:
             i.start_utc,
             i.end_utc,
             i.conversation_ref,
+            d.status,
+            d.applied_repair,
         )
         .join(interviews, sa.and_(i.id == d.interview_id, i.tenant_id == d.tenant_id))
-        .where(d.delivered_at.is_(None), d.status == "open", i.conversation_ref.is_not(None))
+        .where(
+            d.delivered_at.is_(None), d.status.in_(("open", "auto_applied")), i.conversation_ref.is_not(None)
+        )
         .order_by(d.detected_at, d.id)
         .limit(limit)
     )
@@ -76,6 +82,7 @@ async def undelivered(tx: AsyncConnection, limit: int = 50) -> list[FeedRow]:
             r.start_utc,
             r.end_utc,
             bytes(r.conversation_ref),
+            r.applied_repair if r.status == "auto_applied" else None,
         )
         for r in await tx.execute(query)
     ]

@@ -597,6 +597,16 @@ def case_pool_set_group(cli: Cli) -> None:
     assert [json.loads(r[1]) for r in rows] == [[backend["id"], GROUP], [backend["id"]]]
 
 
+def case_pool_set_auto_repair(cli: Cli) -> None:
+    _pool_with_member(cli)
+    run = _pool(cli, "set-auto-repair", "--name", "Backend", "on")
+    assert run.doc == {"ok": True, "tenant": cli.tenant, "name": "Backend", "auto_repair": True}
+    assert _pool(cli, "set-auto-repair", "--name", "Backend", "off").doc["auto_repair"] is False
+    _failure(_pool(cli, "set-auto-repair", "--name", "Nope", "on"), EXIT_REFUSED, "no pool")
+    _failure(_pool(cli, "set-auto-repair", "--name", "Backend", "maybe"), EXIT_USAGE, "")
+    assert len(cli.audit("pool.set_auto_repair")) == 2
+
+
 CASES: dict[tuple[str, ...], Callable[[Cli], None]] = {
     ("serve",): case_serve,
     ("migrate",): case_migrate,
@@ -628,6 +638,7 @@ CASES: dict[tuple[str, ...], Callable[[Cli], None]] = {
     ("pool", "add-trainee"): case_pool_add_trainee,
     ("tenant-settings",): case_tenant_settings,
     ("pool", "set-group"): case_pool_set_group,
+    ("pool", "set-auto-repair"): case_pool_set_auto_repair,
 }
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -43,6 +44,15 @@ MOVED = DriftView(
 DELETED = DriftView(
     "d-3", "deleted", "Alex", "System design", VIEW.start, LONDON, ({"id": "release", "kind": "release"},)
 )
+AUTO = dataclasses.replace(VIEW, applied={"repair": "replace-1", "in_name": "Megan Bowen"})
+REBOOK = dataclasses.replace(
+    DELETED,
+    repairs=(
+        {"id": "rebook", "kind": "rebook", "start": "2026-12-15T16:00:00Z", "end": "2026-12-15T17:00:00Z"},
+        {"id": "time-1", "kind": "move", "start": "2026-12-16T09:00:00Z", "end": "2026-12-16T10:00:00Z"},
+        {"id": "release", "kind": "release"},
+    ),
+)
 
 CASES: dict[str, Callable[[], dict[str, object]]] = {
     "declined": lambda: build_drift_repair(VIEW),
@@ -53,6 +63,8 @@ CASES: dict[str, Callable[[], dict[str, object]]] = {
     ),
     "applied": lambda: build_drift_applied(VIEW, REPAIRS[0]),
     "failed": lambda: build_drift_failed(VIEW, "This change was already handled."),
+    "auto_applied": lambda: build_drift_repair(AUTO),
+    "deleted_rebook": lambda: build_drift_repair(REBOOK),
 }
 
 

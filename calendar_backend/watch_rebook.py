@@ -1,0 +1,70 @@
+"""The ``rebook`` repair of a deleted interview (issue 19): the organizer's event is gone, so the
+same people are booked again at the same time, through booking.py like any booking:
+
+- **reserve**: one transaction under the tenant's booking lock: the interview must be unchanged
+  (confirmed, same ``version``), nobody of the panel may hold another OpenSlot booking then, and a
+  new ``pending`` row is inserted with a NEW ``transactionId`` (same people, time, subject);
+- **recheck**: `Bookings.recheck` (live free/busy; the deleted event's own copies, exactly at
+  that time, are not counted) withdraws the new row when someone is busy now;
+- **write**: ONE Outlook create (`Bookings.create`); the candidate's own invite is KEPT (its time
+  did not change): the new row takes it over, the old row becomes ``cancelled`` and hands its pool
+  seats to the new one, in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from calendar_backend import storage
+from calendar_backend.booking import Bookings, Writer, candidate_address
+from calendar_backend.errors import ConflictError, SlotTakenError
+from calendar_backend.invites import panel_event
+from calendar_backend.storage import watch as store_watch
+from calendar_backend.storage.interviews import insert_row, lock_booking
+
+
+def can_rebook(row: storage.InterviewRow) -> bool:
+    """A single interview (not a loop's session) with people on its panel."""
+    return row.loop_id is None and row.status is storage.InterviewStatus.CONFIRMED
+
+
+async def rebook(
+    store: storage.Store, bookings: Bookings, w: Writer, row: storage.InterviewRow, panel: list[str]
+) -> storage.InterviewRow:
+    """Book ``row``'s people again at its time (module docstring). Raises `ConflictError` (the
+    interview changed), `SlotTakenError` (someone is taken now) or the Graph error."""
+    if not can_rebook(row) or not panel:
+        raise ConflictError("This interview can no longer be booked again.")
+    async with store.transaction() as tx:
+        await lock_booking(tx, row.tenant_id)
+        current = await storage.get_interview(tx, row.id)
+        if current is None or current.version != row.version or current.status != row.status:
+            raise ConflictError("This interview changed meanwhile; please try again.")
+        found = await storage.find_conflicts(tx, row.tenant_id, panel, row.start, row.end)
+        if any(r.id != row.id for r in found):
+            raise SlotTakenError()
+        fresh = await insert_row(  # the old row, still confirmed, is the only overlap allowed
+            tx,
+            tenant_id=row.tenant_id,
+            organizer_oid=row.organizer_oid,
+            organizer_upn=row.organizer_upn,
+            transaction_id=f"openslot-rebook-{uuid.uuid4().hex}",
+            start=row.start,
+            end=row.end,
+            attendees=[*panel, candidate_address(row).lower()],
+            candidate_name=row.candidate_name,
+            subject=row.subject,
+            source=row.source,
+            offer_id=None,
+            now=None,
+        )
+    await bookings.recheck(w, fresh, panel, "watch.repair.recheck", ignore=(row.start, row.end))
+    event = panel_event(
+        row.candidate_name, panel, [], row.start, row.end, fresh.transaction_id, row.subject, None
+    )
+    done = await bookings.create(w, fresh, event, "watch.repair.rebook")
+    async with store.transaction() as tx:
+        await store_watch.hand_over(tx, row.id, done.id, row.candidate_event_id)
+        await storage.mark_interview(tx, row.id, "cancelled")
+        confirmed = await storage.get_interview(tx, done.id)
+    return confirmed or done
