@@ -314,7 +314,8 @@ async def counted_starts(
             interview_mailboxes.c.mailbox.in_(wanted),
             interviews.c.tenant_id == tenant_id,
             interviews.c.status.in_(_COUNTING),
-            interviews.c.source != InterviewSource.MOVE.value,
+            # a move hold counts when it carries the seats of the interview it moves (move_pool_seats)
+            sa.or_(interviews.c.source != InterviewSource.MOVE.value, pool_assignments.c.role.is_not(None)),
             interviews.c.start_utc >= start,
             interviews.c.start_utc < end,
             as_trainee if training else sa.or_(pool_assignments.c.role.is_(None), sa.not_(as_trainee)),
@@ -342,7 +343,7 @@ async def load_people(
     return {p.address: load_of(p.address, p.zone, p.week_start, starts[p.address]) for p in people}
 
 
-async def _check_cap(
+async def check_cap(
     tx: AsyncConnection,
     tenant_id: str,
     person: Member | Trainee,
@@ -353,6 +354,8 @@ async def _check_cap(
     exclude_interview: str,
     outside: Sequence[datetime] = (),
 ) -> str | None:
+    """The cap ``person`` would pass with one more interview at ``at`` (``"weekly"``, ``"daily"``,
+    ``training_``-prefixed for training caps), or ``None``; ``exclude_interview`` is not counted."""
     week_lo, week_hi = week_bounds(at, person.zone, person.week_start)
     day_lo, day_hi = day_bounds(at, person.zone)
     found = await counted_starts(
@@ -413,7 +416,7 @@ async def reserve_pool_seats(
         if member is None:
             raise ValueError("not a member of the pool")
         caps = (record.pool.weekly_cap(member), record.pool.daily_cap(member))
-        breach = await _check_cap(
+        breach = await check_cap(
             tx,
             tenant_id,
             member,
@@ -428,7 +431,7 @@ async def reserve_pool_seats(
         if breach is not None:
             override = allowed[member.address]
             override_ids.append(
-                (member.address, await _store_override(tx, tenant_id, pool_id, interview_id, override, now))
+                (member.address, await store_override(tx, tenant_id, pool_id, interview_id, override, now))
             )
         seats.append((member.address, SeatRole.MEMBER))
     by_address = {t.address: t for t in record.trainees}
@@ -437,7 +440,7 @@ async def reserve_pool_seats(
         if trainee is None or stage is TrainingStage.GRADUATED:
             raise ValueError("not a trainee of the pool")
         caps = (trainee.weekly_cap, trainee.daily_cap)
-        breach = await _check_cap(
+        breach = await check_cap(
             tx, tenant_id, trainee, caps, start, training=True, exclude_interview=interview_id
         )
         if breach is not None:
@@ -454,9 +457,10 @@ async def reserve_pool_seats(
     return tuple(override_ids)
 
 
-async def _store_override(
+async def store_override(
     tx: AsyncConnection, tenant_id: str, pool_id: str, interview_id: str, o: CapOverride, now: datetime | None
 ) -> str:
+    """Store a cap override (who allowed it and why) for ``interview_id``; returns its id."""
     override_id = str(uuid.uuid4())
     await tx.execute(
         sa.insert(pool_cap_overrides).values(
