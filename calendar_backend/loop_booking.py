@@ -424,19 +424,19 @@ class LoopBookings:
             if not any(req.cap_override[0] in rows[i].attendees for i in moved):
                 raise ValidationError("cap_override", "names nobody of the sessions moved")
             overrides = (CapOverride(req.cap_override[0], principal.oid, req.cap_override[1]),)
-        await self.move_sessions(writer, rows, moved, cap_overrides=overrides)
+        await self.move_sessions(writer, rows, moved, cap_overrides=overrides, manager=True)
         return await self._out(loop.id)
 
     async def move_sessions(
         self, writer: Writer, rows: Mapping[int, storage.InterviewRow], moved: Mapping[int, SessionTime],
-        *, cap_overrides: Sequence[CapOverride] = (),
+        *, cap_overrides: Sequence[CapOverride] = (), manager: bool = False,
     ) -> None:  # fmt: skip
         """Move each session of ``moved`` (reserved and re-checked by `Bookings.move`, the caps of
         its pool-drawn members too, in their new week/day: ``cap_overrides`` pass them, audited),
         the ones moving away from the others first; a failure moves back the ones already moved.
 
-        Raises: `CapReachedError` naming the session and the cap (the sessions already moved are
-        moved back), or what `Bookings.move` raises."""
+        Raises: `CapReachedError` (the sessions already moved are moved back; for the ``manager``
+        its message names the session, the cap and the override), or what `Bookings.move` raises."""
         later = sum((moved[i].start - rows[i].start).total_seconds() for i in moved) > 0
         order = sorted(moved, key=lambda i: rows[i].start, reverse=later)
         done: list[storage.InterviewRow] = []
@@ -451,6 +451,8 @@ class LoopBookings:
                         recheck_operation="loop.reschedule", cap_overrides=cap_overrides,
                     )  # fmt: skip
                 except CapReachedError as exc:
+                    if not manager:
+                        raise
                     raise moved_past_cap(i, exc) from exc
                 done.append(rows[i])
         except BaseException:
@@ -504,11 +506,13 @@ class LoopBookings:
 
 
 def moved_past_cap(index: int, exc: CapReachedError) -> CapReachedError:
-    """``exc`` (a move past a pool member's cap) with a message naming the session and the cap."""
+    """``exc`` (a move past a pool member's cap) with a message for the manager naming the session
+    and the cap (not the member: ``cap_override`` names them, ``exc.address`` has them)."""
     raised = CapReachedError(exc.address, exc.cap)
     raised.message = (
-        f"Session {index + 1}: {exc.address} has reached their {exc.cap.replace('_', ' ')} cap in the "
-        "new week or day; pick another time, or override the cap with a reason."
+        f"Session {index + 1}: an interviewer drawn from a pool has reached their "
+        f"{exc.cap.replace('_', ' ')} cap in the new week or day; pick another time, or override the "
+        "cap with a reason."
     )
     return raised
 
