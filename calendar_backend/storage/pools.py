@@ -8,8 +8,9 @@ time: :func:`reserve_pool_seats` runs in the booking's own transaction, after
 cannot both take a member's last seat of a week.
 
 What counts as load here is what :func:`calendar_backend.pools.count_load` counts, restricted to what
-is stored: pending and confirmed interviews (not move holds) of the tenant with the person as an
-attendee, at their current start; sessions attended as a trainee count only as training load.
+is stored: pending and confirmed interviews (not move holds, unless the hold carries the seats of the
+interview it moves: `pool_moves.move_pool_seats`) of the tenant with the person as an attendee, at
+their current start; sessions attended as a trainee count only as training load.
 """
 
 from __future__ import annotations
@@ -293,7 +294,8 @@ async def counted_starts(
     """Start instants of each person's counted interviews starting in ``[start, end)``.
 
     Interviewer load by default (sessions attended as a trainee left out); ``training=True``:
-    only those sessions. Pending and confirmed interviews of ``tenant_id``, not move holds."""
+    only those sessions. Pending and confirmed interviews of ``tenant_id``, not move holds (but a
+    hold carrying pool seats counts for those people: a move racing a booking, `move_pool_seats`)."""
     require_aware(start, end)
     wanted = sorted({a.strip().lower() for a in addresses})
     out: dict[str, list[datetime]] = {a: [] for a in wanted}
