@@ -98,6 +98,8 @@ async def test_moving_within_the_same_week_and_day_does_not_count_itself(store: 
     assert used == ()
     async with store.transaction() as tx:
         assert await storage.complete_move(tx, hold.id) is not None
+        seats = [tuple(r) for r in await tx.execute(storage.pool_assignments.select())]
+    assert [(s[0], s[1]) for s in seats] == [(moving.id, A)]  # the hold's copy went with the hold
 
 
 async def test_an_override_lets_the_move_pass_and_is_stored_with_its_reason(store: storage.Store) -> None:
