@@ -44,7 +44,7 @@ deterministic transactionId (`invites.candidate_transaction_id`) and its own aud
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,15 +56,10 @@ from calendar_backend.auth import Principal
 from calendar_backend.availability import BusyRules
 from calendar_backend.booking_attendees import replace_attendee
 from calendar_backend.calendar_view import schedule_blocks
-from calendar_backend.errors import (
-    CalendarError,
-    ConflictError,
-    NotFoundError,
-    SlotTakenError,
-    UpstreamError,
-)
+from calendar_backend.errors import CalendarError, ConflictError, NotFoundError, SlotTakenError, UpstreamError
 from calendar_backend.graph import CallStats, GraphClient
 from calendar_backend.invites import candidate_event, candidate_transaction_id, event_times
+from calendar_backend.pools_booking import CapOverride, hold_with_seats
 from calendar_backend.slots import Interval
 from calendar_backend.tenancy import AuditFn
 
@@ -326,8 +321,13 @@ class Bookings:
         operation: str,
         recheck_operation: str,
         before_write: Callable[[], Awaitable[None]] | None = None,
+        cap_overrides: Sequence[CapOverride] = (),
     ) -> storage.InterviewRow:
         """Move the confirmed interview ``row`` (with its Outlook event) to ``[start, end)``.
+
+        The hold's transaction rechecks the caps of the people ``row`` drew from pools in the new
+        local week/day (`pools_booking.hold_with_seats`): `CapReachedError` (nothing changed)
+        unless ``cap_overrides`` (the manager's, audited) names them.
 
         ``before_write`` runs after the hold committed and the re-check passed, before the PATCH
         (e.g. counting the candidate's change; if it raises, the hold is withdrawn).
@@ -339,7 +339,7 @@ class Bookings:
         if row.status is not storage.InterviewStatus.CONFIRMED or not row.event_id:
             raise ConflictError("Only a booked interview can be moved.")
         async with self._store.transaction() as tx:
-            hold = await storage.insert_hold(tx, row, start, end)
+            hold = await hold_with_seats(tx, row, start, end, cap_overrides, w.request_id)
         if hold is None:
             raise ConflictError("This interview is being changed; please try again.")
         mailboxes = [a for a in row.attendees if a != candidate_address(row)]

@@ -61,6 +61,7 @@ class LoopCalendarApi(Protocol):
         end: datetime,
         candidate_time_zone: str | None = None,
         limit: int = 5,
+        cap_overrides: tuple[tuple[int, str], ...] = (),
     ) -> LoopSearchOut: ...
 
     async def book_loop(
@@ -74,6 +75,7 @@ class LoopCalendarApi(Protocol):
         candidate_time_zone: str | None,
         transaction_id: str,
         conversation_ref: dict[str, Any] | None = None,
+        cap_override: tuple[str, str] | None = None,
     ) -> LoopOut: ...
 
     async def list_loops(self, token: str) -> list[LoopOut]: ...
@@ -281,6 +283,7 @@ class CalendarServiceClient:
         candidate_time_zone: str | None,
         transaction_id: str,
         conversation_ref: dict[str, Any] | None = None,
+        cap_override: tuple[str, str] | None = None,
     ) -> LoopOut:
         body: dict[str, Any] = {
             "template": template,
@@ -292,6 +295,8 @@ class CalendarServiceClient:
             body["candidate_time_zone"] = candidate_time_zone
         if conversation_ref:
             body["conversation_ref"] = conversation_ref
+        if cap_override:  # issue 18: (address, reason), audited by the service
+            body["cap_override"] = {"address": cap_override[0], "reason": cap_override[1]}
         return LoopOut.from_json(await self._call("POST", "/loops", token, body))
 
     async def list_loops(self, token: str) -> list[LoopOut]:
@@ -462,8 +467,10 @@ class CalendarServiceClient:
         end: datetime,
         candidate_time_zone: str | None = None,
         limit: int = 5,
+        cap_overrides: tuple[tuple[int, str], ...] = (),
     ) -> LoopSearchOut:
-        """The best ``limit`` loops of ``template`` (or the saved ``template_name``: exactly one)."""
+        """The best ``limit`` loops of ``template`` (or the saved ``template_name``: exactly one);
+        ``cap_overrides``: ``(session, address)`` searched as if under their cap there (issue 18)."""
         body: dict[str, Any] = {"start": format_time(start), "end": format_time(end), "limit": limit}
         if template is not None:
             body["template"] = template
@@ -471,6 +478,8 @@ class CalendarServiceClient:
             body["template_name"] = template_name
         if candidate_time_zone:
             body["candidate_time_zone"] = candidate_time_zone
+        if cap_overrides:
+            body["cap_overrides"] = [{"session": i, "address": a} for i, a in cap_overrides]
         return LoopSearchOut.from_json(await self._call("POST", "/loops/search", token, body))
 
     # ---- interviewer pools (issue 18; PoolCalendarApi) -----------------------------------------

@@ -161,7 +161,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ),
         conversation_ref={"type": "object", "maxProperties": 20},  # the drift card's chat (watch_feed.py)
     ),
-    "reschedule_loop": _obj(["sessions"], sessions=_LOOP_SESSIONS),
+    "reschedule_loop": _obj(
+        ["sessions"],
+        sessions=_LOOP_SESSIONS,
+        cap_override=_obj(  # issue 18: a move past a pool member's cap, with the manager's reason
+            ["address", "reason"], address=_EMAIL, reason={"type": "string", "minLength": 1, "maxLength": 512}
+        ),
+    ),
     "apply_repair": _obj(["repair"], repair={"type": "string", "pattern": "^[a-z0-9-]{1,32}\\Z"}),
     "watch_feed": _obj([]),
     "watch_feed_ack": _obj(

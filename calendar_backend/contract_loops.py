@@ -14,6 +14,7 @@ from typing import Any
 
 from calendar_backend.errors import ValidationError
 from calendar_backend.wire import (
+    EMAIL,
     TIME,
     ZONE,
     PersonOut,
@@ -90,6 +91,13 @@ LOOP_SCHEMAS: dict[str, dict[str, Any]] = {
         end=TIME,
         candidate_time_zone=ZONE,
         limit={"type": "integer", "minimum": 1, "maximum": MAX_LOOP_OPTIONS},
+        cap_overrides={  # issue 18: search as if these members were under cap for these sessions
+            "type": "array",
+            "maxItems": 8,
+            "items": obj(
+                ["session", "address"], session={"type": "integer", "minimum": 0, "maximum": 7}, address=EMAIL
+            ),
+        },
     ),
     "save_loop_template": obj(["template"], template=TEMPLATE),
 }
@@ -105,6 +113,8 @@ class SearchLoopsRequest:
     end: datetime
     candidate_time_zone: str | None = None
     limit: int = 5
+    cap_overrides: tuple[tuple[int, str], ...] = ()
+    """``(session index, address)``: search as if that pool member were under cap for that session."""
 
     @staticmethod
     def from_json(doc: Mapping[str, Any]) -> SearchLoopsRequest:
@@ -124,6 +134,9 @@ class SearchLoopsRequest:
             end=end,
             candidate_time_zone=None if zone is None else parse_zone("candidate_time_zone", zone),
             limit=int(doc.get("limit", 5)),
+            cap_overrides=tuple(
+                (int(o["session"]), str(o["address"]).lower()) for o in doc.get("cap_overrides") or ()
+            ),
         )
 
 

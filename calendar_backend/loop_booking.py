@@ -36,6 +36,7 @@ from calendar_backend.contract import LoopOptionOut, LoopSearchOut, SearchLoopsR
 from calendar_backend.directory import Directory
 from calendar_backend.errors import (
     CalendarError,
+    CapReachedError,
     ConflictError,
     NotFoundError,
     SlotTakenError,
@@ -58,6 +59,7 @@ from calendar_backend.loop_templates import (
     LoopTemplateError,
     parse_template,
 )
+from calendar_backend.pools_selection import CapOverride
 from calendar_backend.search import SlotSearch
 from calendar_backend.tenancy import Tenancy, TenantContext
 
@@ -435,14 +437,24 @@ class LoopBookings:
             own=list(rows.values()),
         )  # fmt: skip
         writer = Writer(principal, principal.tenant_id, token, loop.organizer_upn, request_id)
-        await self.move_sessions(writer, rows, moved)
+        overrides: tuple[CapOverride, ...] = ()
+        if req.cap_override is not None:
+            if not any(req.cap_override[0] in rows[i].attendees for i in moved):
+                raise ValidationError("cap_override", "names nobody of the sessions moved")
+            overrides = (CapOverride(req.cap_override[0], principal.oid, req.cap_override[1]),)
+        await self.move_sessions(writer, rows, moved, cap_overrides=overrides, manager=True)
         return await self._out(loop.id)
 
     async def move_sessions(
-        self, writer: Writer, rows: Mapping[int, storage.InterviewRow], moved: Mapping[int, SessionTime]
-    ) -> None:
-        """Move each session of ``moved`` (reserved and re-checked by `Bookings.move`), the ones
-        moving away from the others first; a failure moves back the ones already moved."""
+        self, writer: Writer, rows: Mapping[int, storage.InterviewRow], moved: Mapping[int, SessionTime],
+        *, cap_overrides: Sequence[CapOverride] = (), manager: bool = False,
+    ) -> None:  # fmt: skip
+        """Move each session of ``moved`` (reserved and re-checked by `Bookings.move`, the caps of
+        its pool-drawn members too, in their new week/day: ``cap_overrides`` pass them, audited),
+        the ones moving away from the others first; a failure moves back the ones already moved.
+
+        Raises: `CapReachedError` (the sessions already moved are moved back; for the ``manager``
+        its message names the session, the cap and the override), or what `Bookings.move` raises."""
         later = sum((moved[i].start - rows[i].start).total_seconds() for i in moved) > 0
         order = sorted(moved, key=lambda i: rows[i].start, reverse=later)
         done: list[storage.InterviewRow] = []
@@ -451,14 +463,15 @@ class LoopBookings:
                 s = moved[i]
                 if (s.start, s.end) == (rows[i].start, rows[i].end):
                     continue
-                await self._bookings.move(
-                    writer,
-                    rows[i],
-                    s.start,
-                    s.end,
-                    operation="loop.reschedule",
-                    recheck_operation="loop.reschedule",
-                )
+                try:
+                    await self._bookings.move(
+                        writer, rows[i], s.start, s.end, operation="loop.reschedule",
+                        recheck_operation="loop.reschedule", cap_overrides=cap_overrides,
+                    )  # fmt: skip
+                except CapReachedError as exc:
+                    if not manager:
+                        raise
+                    raise moved_past_cap(i, exc) from exc
                 done.append(rows[i])
         except BaseException:
             await self._move_back(writer, done)
@@ -508,6 +521,18 @@ class LoopBookings:
             rows = await storage.loop_sessions(tx, loop_id)
         assert loop is not None  # noqa: S101
         return loop_out(loop, rows, template)
+
+
+def moved_past_cap(index: int, exc: CapReachedError) -> CapReachedError:
+    """``exc`` (a move past a pool member's cap) with a message for the manager naming the session
+    and the cap (not the member: ``cap_override`` names them, ``exc.address`` has them)."""
+    raised = CapReachedError(exc.address, exc.cap)
+    raised.message = (
+        f"Session {index + 1}: an interviewer drawn from a pool has reached their "
+        f"{exc.cap.replace('_', ' ')} cap in the new week or day; pick another time, or override the "
+        "cap with a reason."
+    )
+    return raised
 
 
 def _subject(title: str, candidate_name: str) -> str:

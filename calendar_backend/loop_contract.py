@@ -93,7 +93,10 @@ class RescheduleLoopRequest:
     """``POST /v1/loops/{id}/reschedule``: the moved sessions (one or all)."""
 
     sessions: tuple[SessionTime, ...]
+    cap_override: tuple[str, str] | None = None
+    """The manager's ``(address, reason)`` letting that pool member pass a cap in the new week/day."""
 
     @staticmethod
     def from_json(doc: Mapping[str, Any]) -> RescheduleLoopRequest:
-        return RescheduleLoopRequest(_sessions(doc["sessions"]))
+        """Parse a schema-valid body. Raises: ValidationError (times, a repeated session, no reason)."""
+        return RescheduleLoopRequest(_sessions(doc["sessions"]), _override(doc.get("cap_override")))

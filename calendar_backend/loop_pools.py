@@ -25,7 +25,7 @@ between the loop engine and the pool rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Final
@@ -36,10 +36,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from calendar_backend import storage
 from calendar_backend.errors import CapReachedError, InvalidTemplateError, ValidationError
 from calendar_backend.loop_templates import MAX_INTERVIEWERS, LoopTemplate
-from calendar_backend.loops import LoopSchedule, LoopSpec
+from calendar_backend.loops import LoopSchedule, LoopSpec, find_loops
 from calendar_backend.pools import Member, MemberLoad, Pool, day_bounds, week_bounds
 from calendar_backend.pools_booking import reserve_from_pool
-from calendar_backend.pools_selection import DEFAULT_WINDOW, CapOverride, SessionNeed, select_for_sessions
+from calendar_backend.pools_selection import (
+    DEFAULT_WINDOW,
+    CapOverride,
+    Selection,
+    SessionNeed,
+    select_members,
+)
 from calendar_backend.pools_training import pick_trainees
 from calendar_backend.slots import Interval, subtract
 
@@ -239,16 +245,26 @@ def _noon(day: date, zone: str) -> datetime:
 
 
 def seat_free_time(
-    free: Mapping[str, Sequence[Interval]], template: LoopTemplate, data: PoolData
+    free: Mapping[str, Sequence[Interval]],
+    template: LoopTemplate,
+    data: PoolData,
+    overrides: Collection[tuple[int, str]] = (),
+    *,
+    ignore_caps: bool = False,
 ) -> dict[str, tuple[Interval, ...]]:
     """The seat mailboxes' free time, for the loop engine: where ``count`` members are free and
-    not yet at a cap that day or week (`under_cap`)."""
+    not yet at a cap that day or week (`under_cap`); ``overrides``: ``(session, address)`` whose
+    caps are not applied for that session (``ignore_caps``: nobody's)."""
     out = {}
     for index, (name, count) in pooled(template).items():
         fixed = set(template.sessions[index].interviewers)
         pool = data.records[name].pool
         usable = {
-            m.address: under_cap(free.get(m.address, ()), pool, m, data.loads.get(m.address))
+            m.address: (
+                tuple(free.get(m.address, ()))
+                if ignore_caps or (index, m.address) in overrides
+                else under_cap(free.get(m.address, ()), pool, m, data.loads.get(m.address))
+            )
             for m in pool.members
             if m.address not in fixed
         }
@@ -263,6 +279,7 @@ class SeatPick:
     pool: str
     members: tuple[str, ...]
     trainees: tuple[str, ...] = ()
+    over_cap: tuple[str, ...] = ()  # members picked past a cap (only under an override)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,13 +293,49 @@ class Shortfall:
     start: datetime
 
 
+def _select(
+    pool: Pool,
+    loads: Mapping[str, MemberLoad],
+    indexes: Sequence[int],
+    needs: Sequence[SessionNeed],
+    allow: Callable[[int, str], bool],
+) -> list[Selection]:
+    """`pools_selection.select_for_sessions` (chronological, each seeing the earlier seats, nobody
+    twice), with a member past a cap allowed only where ``allow(session index, address)``."""
+    current = dict(loads)
+    taken: set[str] = set()
+    out: dict[int, Selection] = {}
+    for k in sorted(range(len(needs)), key=lambda k: (needs[k].start, k)):
+        need, index = needs[k], indexes[k]
+        allowed = [
+            CapOverride(m.address, "search", "search") for m in pool.members if allow(index, m.address)
+        ]
+        sel = select_members(
+            pool, current, start=need.start, end=need.end, count=need.count, free=need.free,
+            exclude=need.exclude | taken, overrides=allowed,
+        )  # fmt: skip
+        for p in sel.picks:
+            member = pool.member(p.address)
+            if member is not None:
+                base = current.get(p.address) or MemberLoad(member.address, member.zone, member.week_start)
+                current[p.address] = base.plus(need.start)
+            taken.add(p.address)
+        out[k] = sel
+    return [out[k] for k in range(len(needs))]
+
+
 def assign(
     schedule: LoopSchedule,
     template: LoopTemplate,
     data: PoolData,
     free: Mapping[str, Sequence[Interval]],
+    overrides: Collection[tuple[int, str]] = (),
+    *,
+    ignore_caps: bool = False,
 ) -> tuple[dict[int, SeatPick], tuple[Shortfall, ...]]:
-    """Pick the members (and trainees) of every pooled session of ``schedule``.
+    """Pick the members (and trainees) of every pooled session of ``schedule``; ``overrides``:
+    ``(session, address)`` who may go past a cap for that session only (``ignore_caps``: anyone),
+    picked only when the session cannot be filled otherwise (`SeatPick.over_cap` names them).
 
     Returns the picks by session index and the shortfalls (empty when the loop is bookable)."""
     needs = pooled(template)
@@ -300,7 +353,9 @@ def assign(
                 m.address for m in record.pool.members if _covers(free.get(m.address, ()), start, end)
             )
             session_needs.append(SessionNeed(start, end, needs[i][1], free_then, frozenset(taken)))
-        selections = select_for_sessions(record.pool, data.loads, session_needs)
+        selections = _select(
+            record.pool, data.loads, indexes, session_needs, lambda i, a: ignore_caps or (i, a) in overrides
+        )
         training = dict(data.training)
         for i, need, sel in zip(indexes, session_needs, selections, strict=True):
             if not sel.is_complete:
@@ -320,7 +375,8 @@ def assign(
                 trainee = next(x for x in record.trainees if x.address == t.address)
                 base = training.get(t.address) or MemberLoad(t.address, trainee.zone, trainee.week_start)
                 training[t.address] = base.plus(need.start)
-            picks[i] = SeatPick(name, sel.addresses, tuple(t.address for t in extra))
+            over = tuple(p.address for p in sel.picks if p.is_over_cap)
+            picks[i] = SeatPick(name, sel.addresses, tuple(t.address for t in extra), over)
     return picks, tuple(short)
 
 
@@ -339,6 +395,55 @@ def shortfall_text(short: Sequence[Shortfall], zone: ZoneInfo) -> list[tuple[str
             (pool, session, f"{pool}: only {best} of {items[0].wanted} free and under cap on {_days(days)}")
         )
     return out
+
+
+MAX_CAP_BLOCKED = 3  # members offered per session for an override
+
+
+@dataclass(frozen=True, slots=True)
+class CapBlocked:
+    """A pooled session that only members at a weekly/daily cap could fill: who (best first)."""
+
+    session: int
+    pool: str
+    members: tuple[str, ...]
+
+    def text(self, template: LoopTemplate) -> str:
+        """The sentence for the options card (no address: the bot names the people)."""
+        title = template.sessions[self.session].title
+        return (
+            f'Session {self.session + 1} "{title}": the pool "{self.pool}" has someone free only past '
+            "their weekly or daily cap. Use one anyway, with a reason."
+        )
+
+
+def cap_blocked(
+    spec: LoopSpec,
+    free: Mapping[str, Sequence[Interval]],
+    template: LoopTemplate,
+    data: PoolData,
+    horizon: Interval,
+    overrides: Collection[tuple[int, str]] = (),
+    candidates: int = 10,
+) -> tuple[CapBlocked, ...]:
+    """When no loop fits: the pooled sessions that caps alone keep empty. The loop engine runs
+    again as if nobody had caps; the members its best candidates would need past a cap (least
+    loaded first) are named per session. ``()`` when caps are not the reason."""
+    seats = seat_free_time(free, template, data, overrides, ignore_caps=True)
+    found = find_loops(seat_spec(spec, template), {**free, **seats}, candidates, horizon=horizon)
+    blocked: dict[int, tuple[str, list[str]]] = {}
+    for schedule in found.schedules:
+        picks, short = assign(schedule, template, data, free, overrides, ignore_caps=True)
+        if short:
+            continue
+        for index, pick in picks.items():
+            names = blocked.setdefault(index, (pick.pool, []))[1]
+            names.extend(a for a in pick.over_cap if a not in names)
+    return tuple(
+        CapBlocked(index, pool, tuple(names[:MAX_CAP_BLOCKED]))
+        for index, (pool, names) in sorted(blocked.items())
+        if names
+    )
 
 
 def _days(days: Sequence[int]) -> str:

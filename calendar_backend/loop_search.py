@@ -63,6 +63,7 @@ from calendar_backend.loop_pools import (
     SeatPick,
     Shortfall,
     assign,
+    cap_blocked,
     load_pools,
     pool_records,
     pooled,
@@ -347,7 +348,7 @@ class LoopSearch:
         if pools is not None:
             pools = await self._with_outside(principal, ctx, pools, req, request_id)
             options, explanations = _pooled_search(
-                spec, free, template, pools, req.limit, fetch, zone_or_utc(zone)
+                spec, free, template, pools, req.limit, fetch, zone_or_utc(zone), req.cap_overrides
             )
             return LoopSearchOut(options, read.people, ((unreadable,) if unreadable else ()) + explanations)
         found = find_loops(spec, free, req.limit, horizon=fetch)
@@ -427,17 +428,20 @@ def _pooled_search(
     limit: int,
     fetch: Interval,
     zone: ZoneInfo,
+    overrides: tuple[tuple[int, str], ...] = (),
 ) -> tuple[tuple[LoopOptionOut, ...], tuple[LoopExplanationOut, ...]]:
     """The loop engine with each pooled session's seats as "any N of these free", then the picks
-    on the best candidates only (`loop_pools.assign`) until ``limit`` options name everyone."""
-    seats = seat_free_time(free, template, pools)
+    on the best candidates only (`loop_pools.assign`) until ``limit`` options name everyone.
+    ``overrides``: ``(session, member)`` searched as if under cap there; with no option, the
+    sessions only caps keep empty are explained (``pool_cap``, a ``cap_override`` per member)."""
+    seats = seat_free_time(free, template, pools, overrides)
     found = find_loops(
         seat_spec(spec, template), {**free, **seats}, min(MAX_OPTIONS, limit * POOL_CANDIDATES), horizon=fetch
     )
     options: list[LoopOptionOut] = []
     short: list[Shortfall] = []
     for schedule in found.schedules:
-        picks, missing = assign(schedule, template, pools, free)
+        picks, missing = assign(schedule, template, pools, free, overrides)
         if missing:
             short.extend(missing)
             continue
@@ -449,6 +453,17 @@ def _pooled_search(
         explanations += [
             LoopExplanationOut("pool_short", session, (), text)
             for _pool, session, text in shortfall_text(short, zone)
+        ]
+    if not options:  # issue 18: caps alone keep a session empty → offer an override per member
+        explanations += [
+            LoopExplanationOut(
+                "pool_cap",
+                b.session,
+                b.members,
+                b.text(template),
+                tuple(LoopSuggestionOut("cap_override", a, "Over cap: use anyway") for a in b.members),
+            )
+            for b in cap_blocked(spec, free, template, pools, fetch, overrides)
         ]
     return tuple(options), tuple(explanations)
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from calendar_backend import storage
 from calendar_backend.audit import AuditEvent, append_audit
 from calendar_backend.pools import Pool
-from calendar_backend.pools_selection import CapOverride
+from calendar_backend.pools_selection import CapOverride as CapOverride  # re-exported for booking.move
 from calendar_backend.pools_training import TrainingEvent, TrainingStage
 
 
@@ -77,6 +77,60 @@ async def reserve_from_pool(
             ),
         )
     return used
+
+
+async def move_seats(
+    tx: AsyncConnection,
+    *,
+    tenant_id: str,
+    interview_id: str,
+    hold_id: str,
+    start: datetime,
+    overrides: Sequence[CapOverride] = (),
+    request_id: str,
+    now: datetime | None = None,
+) -> tuple[tuple[str, str], ...]:
+    """:func:`calendar_backend.storage.move_pool_seats` (a move's cap recheck, in the hold's
+    transaction) plus one ``pool.cap_override`` audit row per override used.
+
+    Raises what ``move_pool_seats`` raises (``CapReachedError``: roll the hold back)."""
+    used = await storage.move_pool_seats(
+        tx, tenant_id=tenant_id, interview_id=interview_id, hold_id=hold_id, start=start,
+        overrides=overrides, now=now,
+    )  # fmt: skip
+    actors = {o.address: o.actor for o in overrides}
+    for address, override_id in used:
+        await append_audit(
+            tx,
+            AuditEvent(
+                tenant_id=tenant_id, actor_oid=actors[address][:64], operation="pool.cap_override",
+                targets=("move", address, override_id, interview_id), result="overridden",
+                at=now or datetime.now(UTC), request_id=request_id,
+            ),
+        )  # fmt: skip
+    return used
+
+
+async def hold_with_seats(
+    tx: AsyncConnection,
+    row: storage.InterviewRow,
+    start: datetime,
+    end: datetime,
+    overrides: Sequence[CapOverride],
+    request_id: str,
+) -> storage.InterviewRow | None:
+    """`storage.insert_hold` for moving ``row`` to ``[start, end)``, then :func:`move_seats` (the
+    caps of the people ``row`` drew from pools, in the new local week/day) in the same transaction.
+
+    Returns the hold, or ``None`` as ``insert_hold`` does. Raises ``SlotTakenError`` or
+    ``CapReachedError`` (roll the transaction back: the hold goes with it)."""
+    hold = await storage.insert_hold(tx, row, start, end)
+    if hold is not None:
+        await move_seats(
+            tx, tenant_id=row.tenant_id, interview_id=row.id, hold_id=hold.id, start=start,
+            overrides=overrides, request_id=request_id,
+        )  # fmt: skip
+    return hold
 
 
 async def complete_training(

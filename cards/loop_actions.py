@@ -10,6 +10,10 @@ Fields: ``template_id``, ``option_id`` and ``person`` are opaque ids (``[A-Za-z0
 ``person`` is the key the bot gave, never an address); ``session`` is a session index 0..7;
 ``duration_min`` 5..480; ``days`` 1..14; ``break_min`` 0..240; ``page`` 1..50.
 
+``loop_cap_override`` (issue 18) also takes ``cap_reason``, the text typed in its Input.Text
+(not required by the card, so an empty reason reaches the bot and is refused with a clear error
+there: :func:`check_reason`).
+
 ``loop_find`` (the builder's button) also takes the builder's inputs, all optional text:
 ``name``, ``order`` (``fixed``/``free``), ``max_break`` and ``max_days`` (digits), ``lunch`` and
 ``save`` (Input.Toggle ``"true"``/``"false"``), and per session ``s<i>_title``,
@@ -22,6 +26,7 @@ template rules are :func:`calendar_backend.loop_templates.parse_template`'s, run
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -29,11 +34,14 @@ from typing import Final
 
 __all__ = [
     "BUILDER_ROWS",
+    "REASON_FIELD",
+    "REASON_MAX",
     "BuilderSession",
     "LoopAction",
     "LoopBuilderInput",
     "LoopVerb",
     "build_loop_execute",
+    "check_reason",
     "is_loop_verb",
     "parse_loop_action",
 ]
@@ -61,6 +69,7 @@ class LoopVerb(StrEnum):
     WIDEN = "loop_widen"  # search this many more days
     MORE = "loop_more"  # the next page of options
     SEND_LINK = "loop_send_link"  # a candidate link for the loop: the candidate picks (issue 17)
+    CAP_OVERRIDE = "loop_cap_override"  # use a pool member past their cap, with a reason (issue 18)
 
 
 def is_loop_verb(verb: object) -> bool:
@@ -90,7 +99,11 @@ _REQUIRED: Final[Mapping[LoopVerb, tuple[str, ...]]] = {
     LoopVerb.BREAK: ("break_min",),
     LoopVerb.WIDEN: ("days",),
     LoopVerb.MORE: ("page",),
+    LoopVerb.CAP_OVERRIDE: ("person", "session"),
 }
+REASON_FIELD: Final = "cap_reason"  # the Input.Text of "Over cap: use <name> anyway"
+REASON_MAX: Final = 200
+_REASON_RAW_MAX: Final = 2000  # what a press may carry at all; the rule (1-200) is check_reason's
 _BUILDER_FIELDS: Final = frozenset(
     {"name", "order", "max_break", "max_days", "lunch", "save"}
     | {f"s{i}_{part}" for i in range(BUILDER_ROWS) for part in ("title", "minutes", "people")}
@@ -202,6 +215,7 @@ class LoopAction:
     break_min: int | None = None
     page: int | None = None
     builder: LoopBuilderInput | None = field(default=None, compare=True)
+    reason: str | None = None  # loop_cap_override's typed reason, as typed (check_reason)
 
     def __post_init__(self) -> None:
         if _ID.fullmatch(self.flow) is None:
@@ -224,6 +238,12 @@ class LoopAction:
                     raise ValueError(f"{name} must be an integer in [{low}, {high}]")
         if (self.builder is not None) != (self.verb is LoopVerb.FIND):
             raise ValueError("only loop_find carries the builder's inputs")
+        if self.reason is not None and (
+            self.verb is not LoopVerb.CAP_OVERRIDE
+            or not isinstance(self.reason, str)
+            or len(self.reason) > _REASON_RAW_MAX
+        ):
+            raise ValueError("only loop_cap_override carries a reason, as a short text")
 
     def to_data(self) -> dict[str, object]:
         """The ``data`` object the button carries (``verb``, ``flow``, then the fields, sorted)."""
@@ -263,6 +283,8 @@ def parse_loop_action(value: Mapping[str, object]) -> LoopAction:
     allowed = {"verb", "flow", *_REQUIRED.get(verb, ())} | (
         _BUILDER_FIELDS if verb is LoopVerb.FIND else set()
     )
+    if verb is LoopVerb.CAP_OVERRIDE:
+        allowed.add(REASON_FIELD)
     unknown = set(data) - allowed
     if unknown:
         raise ValueError(f"unexpected fields: {sorted(unknown)}")
@@ -271,7 +293,23 @@ def parse_loop_action(value: Mapping[str, object]) -> LoopAction:
         raise ValueError("flow must be an opaque id string")  # noqa: TRY004 - the contract is ValueError
     fields = {name: data[name] for name in (*_IDS, *_INTS) if name in data}
     builder = LoopBuilderInput.of(data) if verb is LoopVerb.FIND else None
-    return LoopAction(verb, flow, builder=builder, **fields)  # type: ignore[arg-type]
+    reason = data.get(REASON_FIELD, "") if verb is LoopVerb.CAP_OVERRIDE else None
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError("cap_reason must be text")
+    return LoopAction(verb, flow, builder=builder, reason=reason, **fields)  # type: ignore[arg-type]
+
+
+def check_reason(raw: str | None) -> str | None:
+    """A cap override's reason as stored: trimmed, 1 to ``REASON_MAX`` characters, no control
+    or format characters (line breaks included); ``None`` when it breaks a rule."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not text or len(text) > REASON_MAX:
+        return None
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text):
+        return None
+    return text
 
 
 def build_loop_execute(title: str, action: LoopAction, *, style: str | None = None) -> dict[str, object]:

@@ -8,7 +8,7 @@ its only action is ``Action.OpenUrl`` to the loop's one Teams meeting.
 from __future__ import annotations
 
 from cards.elements import action_set, build_card, heading, note, plain
-from cards.loop_options import option_timeline
+from cards.loop_options import option_timeline, override_lines
 from cards.loop_views import LoopOptionsView, LoopOptionView
 
 __all__ = ["build_loop_booked", "build_loop_notice"]
@@ -28,6 +28,7 @@ def build_loop_booked(
         heading("Interview loop booked"),
         plain(f"Interview loop: {view.candidate.display_name}", weight="Bolder"),
         plain(f"{view.loop_name} · {count} session{'s' if count > 1 else ''}", subtle=True),
+        *override_lines(view),
         *option_timeline(view, option, "Loop"),
         note(BOOKED_TEXT, subtle=True),
     ]

@@ -13,7 +13,7 @@ from cards.actions import build_refresh
 from cards.elements import action_set, build_card, heading, note, plain
 from cards.local_time import format_duration
 from cards.loop_actions import LoopAction, LoopVerb, build_loop_execute
-from cards.loop_options import option_timeline
+from cards.loop_options import option_timeline, override_lines
 from cards.loop_views import LoopOptionsView
 
 __all__ = ["BOOKING_TEXT", "build_loop_confirmation"]
@@ -39,6 +39,7 @@ def build_loop_confirmation(view: LoopOptionsView, option_id: str) -> dict[str, 
         heading("Book this loop?"),
         plain(f"Interview loop: {view.candidate.display_name}", weight="Bolder"),
         plain(f"{view.loop_name} · {len(view.sessions)} sessions · {total}", subtle=True),
+        *override_lines(view),
         *option_timeline(view, option, "Loop"),
         note(BOOKING_TEXT, subtle=True),
         action_set(

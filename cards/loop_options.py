@@ -16,7 +16,7 @@ from typing import Final
 from cards.actions import build_refresh
 from cards.elements import action_set, build_card, clip, heading, join_names, note, plain
 from cards.local_time import format_duration, format_range, format_slot
-from cards.loop_actions import LoopAction, LoopVerb, build_loop_execute
+from cards.loop_actions import REASON_FIELD, REASON_MAX, LoopAction, LoopVerb, build_loop_execute
 from cards.loop_views import (
     LoopFix,
     LoopFixView,
@@ -26,7 +26,7 @@ from cards.loop_views import (
     PlacedSessionView,
 )
 
-__all__ = ["LENGTH_CHOICES", "PAGE_SIZE", "build_loop_options", "option_timeline"]
+__all__ = ["LENGTH_CHOICES", "PAGE_SIZE", "build_loop_options", "option_timeline", "override_lines"]
 
 PAGE_SIZE: Final = 5
 LENGTH_CHOICES: Final = (-30, -15, 15, 30)  # minutes added to a session's length by the edit buttons
@@ -100,10 +100,38 @@ def _option(view: LoopOptionsView, number: int, option: LoopOptionView) -> dict[
     return {"type": "Container", "separator": True, "items": items}
 
 
+REASON_LABEL: Final = "Why use them past their cap? (required, up to 200 characters; kept with the audit log)"
+
+
+def _cap_override(view: LoopOptionsView, fix: LoopFixView) -> dict[str, object] | None:
+    """ "Over cap: use <name> anyway": opens a reason box (issue 18) and its button. The box is
+    not ``isRequired`` (a client that validates would then send nothing at all): an empty or bad
+    reason reaches the bot, which answers with this card and the rule, booking nothing."""
+    if not isinstance(fix.value, str) or fix.session is None:
+        return None
+    action = LoopAction(LoopVerb.CAP_OVERRIDE, view.flow, session=fix.session, person=fix.value)
+    label = fix.text[:1].upper() + fix.text[1:]
+    reason = {
+        "type": "Input.Text",
+        "id": REASON_FIELD,
+        "label": REASON_LABEL,
+        "maxLength": REASON_MAX,
+        "placeholder": "e.g. the only Java expert free this week",
+    }
+    go = build_loop_execute(clip(label.replace("Over cap: use", "Use", 1), 60), action, style="positive")
+    return {
+        "type": "Action.ShowCard",
+        "title": clip(label, 60),
+        "card": {"type": "AdaptiveCard", "body": [reason], "actions": [go]},
+    }
+
+
 def _fix_action(view: LoopOptionsView, fix: LoopFixView) -> dict[str, object] | None:
     """The button for a fix, or ``None`` when its value does not fit a button."""
     flow, value, session = view.flow, fix.value, fix.session
     action: LoopAction | None = None
+    if fix.kind is LoopFix.CAP_OVERRIDE:
+        return _cap_override(view, fix)
     if fix.kind is LoopFix.SHORTEN and isinstance(value, int) and session is not None:
         action = LoopAction(LoopVerb.LENGTH, flow, session=session, duration_min=value)
     elif fix.kind is LoopFix.DROP_PERSON and isinstance(value, str) and session is not None:
@@ -185,6 +213,12 @@ def _edits(view: LoopOptionsView) -> list[dict[str, object]]:
     return [note("Change the loop:", subtle=True), action_set(actions)]
 
 
+def override_lines(view: LoopOptionsView) -> list[dict[str, object]]:
+    """The last press's problem (``view.notice``) and the cap override in use, when any."""
+    lines = [plain(view.notice, weight="Bolder")] if view.notice else []
+    return lines + ([plain(view.override)] if view.override else [])
+
+
 def build_loop_options(view: LoopOptionsView) -> dict[str, object]:
     """The loop options card for page ``view.page`` of ``view.options`` (past the end: the last).
 
@@ -198,6 +232,7 @@ def build_loop_options(view: LoopOptionsView) -> dict[str, object]:
     body: list[dict[str, object]] = [
         plain(f"Interview loop: {view.candidate.display_name}", weight="Bolder"),
         plain(f"{view.loop_name} · {count} session{'s' if count > 1 else ''} · {total}", subtle=True),
+        *override_lines(view),
     ]
     if shown:
         body.append(heading("Pick a loop"))

@@ -94,6 +94,7 @@ class LoopFix(StrEnum):
     LONGER_BREAK = "longer_break"
     FREE_ORDER = "free_order"
     LONGER_WINDOW = "longer_window"
+    CAP_OVERRIDE = "cap_override"  # a pool member past their cap, with the manager's reason (issue 18)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,8 @@ class LoopOptionsView:
     """What the loop options card shows. ``options`` are best first (the engine's order).
 
     ``max_days`` is the days the loop may span now; ``can_add_day`` offers "Allow a second day"
-    (or a further one). ``problems`` explain an empty result.
+    (or a further one). ``problems`` explain an empty result. ``notice``: what was wrong with the
+    last press; ``override``: the pool member used past their cap, said on every loop card.
     """
 
     flow: str
@@ -133,6 +135,8 @@ class LoopOptionsView:
     can_add_day: bool = True
     page: int = 1
     user_ids: tuple[str, ...] = ()
+    notice: str = ""  # a problem with the last press, shown first (e.g. an override without a reason)
+    override: str = ""  # the cap override in use, in words (display names only)
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.sessions) <= MAX_SESSIONS:

@@ -12,12 +12,13 @@ option, so a retried press gets the same loop back).
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from botbuilder.core import TurnContext
 
 from calendar_backend import errors
 from calendar_backend.contract import LoopOptionOut, LoopOut, LoopSearchOut
-from cards.loop_actions import LoopAction, LoopVerb
+from cards.loop_actions import LoopAction, LoopVerb, check_reason
 from cards.loop_booked import build_loop_booked, build_loop_notice
 from cards.loop_builder import build_loop_builder
 from cards.loop_confirm import build_loop_confirmation
@@ -32,9 +33,17 @@ from dialogs.loop_search import (
     resolve_builder,
     saved_templates,
     search,
+    user_id,
 )
 from dialogs.loop_state import LoopDraft, load_loop, save_loop
-from dialogs.loop_views import address_of, option_view, options_view, template_id, with_people
+from dialogs.loop_views import (
+    address_of,
+    cap_choice,
+    option_view,
+    options_view,
+    template_id,
+    with_people,
+)
 from dialogs.parse import next_working_days
 from dialogs.schedule_loop import today_of
 from dialogs.services import DialogServices, mailbox_zone
@@ -88,6 +97,8 @@ async def _dispatch(
         return await _choose(context, services, draft, action.option_id or "")
     if verb is LoopVerb.CONFIRM:
         return await _confirm(context, services, draft, action.option_id or "")
+    if verb is LoopVerb.CAP_OVERRIDE:
+        return await _cap_override(context, services, draft, action)
     if verb is LoopVerb.REPLACE_PERSON:
         address = address_of(draft, action.session or 0, action.person or "")
         if address is None:
@@ -183,6 +194,40 @@ async def _find(
     return None
 
 
+NOT_YOURS = "Only the hiring manager who searched for this loop can use someone past their cap."
+NO_REASON = (
+    "Give a reason (1 to 200 characters, no line breaks) to use them past their cap. Nothing was booked."
+)
+GONE = "That choice is no longer offered: here is a fresh search."
+
+
+async def _cap_override(
+    context: TurnContext, services: DialogServices, draft: LoopDraft, action: LoopAction
+) -> Card:
+    """ "Use <name> anyway" with the typed reason: search again as if they were under their cap
+    for that session (the booking then carries the override, audited by the service). Only the
+    flow's manager may; no valid reason or a stale choice: the options card says so."""
+    if draft.searched_by and user_id(context) != draft.searched_by:
+        return build_loop_notice(TITLE, NOT_YOURS)  # no search with their sign-in, nothing booked
+    session = action.session if action.session is not None else -1
+    address = cap_choice(draft, session, action.person or "")
+    if address is None:
+        return (await options_card(context, services, draft, notice=GONE))[0]
+    reason = check_reason(action.reason)
+    if reason is None:
+        return (await options_card(context, services, draft, notice=NO_REASON))[0]
+    return (await options_card(context, services, draft.evolve(cap_override=(session, address, reason))))[0]
+
+
+def _override_of(draft: LoopDraft, option: LoopOptionOut) -> tuple[str, str] | None:
+    """The manager's ``(address, reason)`` when ``option`` uses the overridden member where chosen."""
+    if draft.cap_override is None:
+        return None
+    index, address, reason = draft.cap_override
+    used = any(s.index == index and address in (s.pool_members or ()) for s in option.sessions)
+    return (address, reason) if used else None
+
+
 async def _choose(context: TurnContext, services: DialogServices, draft: LoopDraft, option_id: str) -> Card:
     draft, result = await search(context, services, draft)
     view = options_view(draft, result)
@@ -200,6 +245,10 @@ async def _confirm(context: TurnContext, services: DialogServices, draft: LoopDr
         await context.send_activity(TAKEN)
         return build_loop_options(options_view(draft, result))
     token = await require_user_token(context, services.connection)
+    override = _override_of(draft, option)
+    if override is not None and draft.searched_by and user_id(context) != draft.searched_by:
+        return build_loop_options(options_view(draft, result, notice=NOT_YOURS))
+    extra: dict[str, Any] = {"cap_override": override} if override else {}  # issue 18, audited
     try:
         loop = await api.book_loop(
             token,
@@ -209,6 +258,7 @@ async def _confirm(context: TurnContext, services: DialogServices, draft: LoopDr
             candidate_email=draft.candidate_email or "",
             candidate_time_zone=draft.candidate_zone,
             transaction_id=f"{draft.flow}-{option_id}"[:128],
+            **extra,
         )
     except errors.SlotTakenError as exc:
         await context.send_activity(TAKEN)
@@ -217,6 +267,8 @@ async def _confirm(context: TurnContext, services: DialogServices, draft: LoopDr
         draft = with_people(draft, exc.fresh_loops)
         await save_loop(context, services, draft)
         return build_loop_options(options_view(draft, exc.fresh_loops))
+    if override is None:
+        draft = draft.evolve(cap_override=None)  # the booked card says an override only when used
     draft = draft.evolve(status=FlowStatus.BOOKED, loop_id=loop.id)
     await save_loop(context, services, draft)
     return _booked(draft, loop)

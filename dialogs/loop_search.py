@@ -161,6 +161,9 @@ async def search(
     api = api_of(services)
     token = await require_user_token(context, services.connection)
     start, end = window_of(draft, services.clock())
+    extra: dict[str, Any] = {}  # only when used: a client without cap overrides still searches
+    if draft.cap_override is not None:
+        extra["cap_overrides"] = (draft.cap_override[:2],)
     result = await api.search_loops(
         token,
         template=draft.template,
@@ -168,13 +171,33 @@ async def search(
         end=end,
         candidate_time_zone=draft.candidate_zone,
         limit=SEARCH_LIMIT,
+        **extra,
     )
-    draft = with_people(draft, result)
+    draft = with_people(draft, result).evolve(  # the first searcher is the flow's manager
+        searched_by=draft.searched_by or user_id(context), cap_choices=cap_choices_of(result)
+    )
     if missing := unnamed(draft, result):  # once per flow: the names are kept in the draft
         draft = await _named(services, token, draft, missing)
     draft = draft.evolve(status=FlowStatus.PICKING)
     await save_loop(context, services, draft)
     return draft, result
+
+
+def user_id(context: TurnContext) -> str:
+    """Who pressed or typed (the channel's user id; ``""`` when the activity has none)."""
+    sender = context.activity.from_property
+    return str(sender.id or "") if sender else ""
+
+
+def cap_choices_of(result: LoopSearchOut) -> tuple[tuple[int, str], ...]:
+    """``(session, address)`` the search could use only past their cap (``pool_cap``, issue 18)."""
+    return tuple(
+        (e.session, str(s.value).lower())
+        for e in result.explanations
+        if e.reason == "pool_cap" and e.session is not None
+        for s in e.suggestions
+        if s.kind == "cap_override" and isinstance(s.value, str)
+    )
 
 
 RESOLVE_CHUNK = 20  # /directory/resolve takes up to 20 queries
@@ -197,14 +220,15 @@ async def _named(services: DialogServices, token: str, draft: LoopDraft, address
 
 
 async def options_card(
-    context: TurnContext, services: DialogServices, draft: LoopDraft, page: int = 1
+    context: TurnContext, services: DialogServices, draft: LoopDraft, page: int = 1, notice: str = ""
 ) -> tuple[Card, Shown]:
-    """The loop options card of a fresh search (or why nothing fits), or the card a failure gets."""
+    """The loop options card of a fresh search (or why nothing fits), or the card a failure gets;
+    ``notice``: what was wrong with the last press, said first on the card."""
     try:
         draft, result = await search(context, services, draft)
     except errors.CalendarError as err:
         return failure_card(draft, err)
-    return build_loop_options(options_view(draft, result, page)), Shown.OPTIONS
+    return build_loop_options(options_view(draft, result, page, notice)), Shown.OPTIONS
 
 
 async def resolve_builder(

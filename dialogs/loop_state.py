@@ -28,7 +28,10 @@ class LoopDraft:
     """Everything one loop flow knows. Dates are the manager's local dates, inclusive.
 
     ``template_name``: the saved template asked for by name (one-message form) until it is loaded;
-    ``replacing``: ``[session index, address]`` of the person whose replacement is being asked."""
+    ``replacing``: ``[session index, address]`` of the person whose replacement is being asked;
+    ``cap_choices`` / ``cap_override``: the pool members the last search could use only past
+    their cap, and the one the manager chose with a reason (issue 18; sealed with the state, never
+    on a card: buttons carry `dialogs.views.person_key` keys)."""
 
     flow: str
     manager_zone: str = "UTC"
@@ -43,6 +46,9 @@ class LoopDraft:
     replacing: tuple[int, str] | None = None
     status: FlowStatus = FlowStatus.COLLECTING
     loop_id: str | None = None
+    searched_by: str | None = None  # the user id of who ran the last search (only they override a cap)
+    cap_choices: tuple[tuple[int, str], ...] = ()  # (session, address) the last search offered past a cap
+    cap_override: tuple[int, str, str] | None = None  # (session, address, reason) the manager chose
 
     def evolve(self, **changes: Any) -> LoopDraft:
         """A copy with ``changes`` applied."""
@@ -75,6 +81,9 @@ class LoopDraft:
             "replacing": list(self.replacing) if self.replacing else None,
             "status": self.status.value,
             "loop_id": self.loop_id,
+            "searched_by": self.searched_by,
+            "cap_choices": [list(c) for c in self.cap_choices],
+            "cap_override": list(self.cap_override) if self.cap_override else None,
         }
 
     @staticmethod
@@ -87,6 +96,9 @@ class LoopDraft:
         values["replacing"] = (int(replacing[0]), str(replacing[1])) if replacing else None
         values["status"] = FlowStatus(doc.get("status", FlowStatus.COLLECTING.value))
         values["names"] = {str(k): str(v) for k, v in (doc.get("names") or {}).items()}
+        values["cap_choices"] = tuple((int(c[0]), str(c[1])) for c in doc.get("cap_choices") or ())
+        override = doc.get("cap_override")
+        values["cap_override"] = (int(override[0]), str(override[1]), str(override[2])) if override else None
         template = doc.get("template")
         if template is not None and not isinstance(template, dict):
             raise TypeError("template must be an object")

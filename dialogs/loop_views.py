@@ -102,12 +102,38 @@ def _fix(kind: str, value: Any, text: str, session: int | None) -> LoopFixView |
     return LoopFixView(fix, text, value if isinstance(value, (int, str)) else 0, session)
 
 
-def options_view(draft: LoopDraft, result: LoopSearchOut, page: int = 1) -> LoopOptionsView:
-    """The options card's view of ``result`` for ``draft``."""
+def _fix_of(draft: LoopDraft, kind: str, value: Any, text: str, session: int | None) -> LoopFixView | None:
+    if kind == LoopFix.CAP_OVERRIDE.value:  # the name is the bot's: the service's text has none
+        if not isinstance(value, str) or session is None:
+            return None
+        label = f"Over cap: use {name_of(draft, value)} anyway"
+        return LoopFixView(LoopFix.CAP_OVERRIDE, label, person_key(value), session)
+    return _fix(kind, value, text, session)
+
+
+def cap_choice(draft: LoopDraft, session: int, key: str) -> str | None:
+    """The address behind an "Over cap: use <name> anyway" ``key`` on ``session`` (one the last
+    search offered), else ``None``."""
+    return next((a for i, a in draft.cap_choices if i == session and person_key(a) == key), None)
+
+
+def override_text(draft: LoopDraft) -> str:
+    """The cap override in use, in words (names only), or ``""``."""
+    if draft.cap_override is None:
+        return ""
+    index, address, _reason = draft.cap_override
+    sessions = draft.sessions()
+    title = str(sessions[index].get("title") or "") if 0 <= index < len(sessions) else ""
+    where = f" for \u201c{title}\u201d" if title else ""
+    return f"Over cap: {name_of(draft, address)}{where}, with your reason (recorded when booked)."
+
+
+def options_view(draft: LoopDraft, result: LoopSearchOut, page: int = 1, notice: str = "") -> LoopOptionsView:
+    """The options card's view of ``result`` for ``draft`` (``notice``: the last press's problem)."""
     problems = tuple(
         LoopProblemView(
             e.text,
-            tuple(f for s in e.suggestions if (f := _fix(s.kind, s.value, s.text, e.session))),
+            tuple(f for s in e.suggestions if (f := _fix_of(draft, s.kind, s.value, s.text, e.session))),
         )
         for e in result.explanations
     )
@@ -125,6 +151,8 @@ def options_view(draft: LoopDraft, result: LoopSearchOut, page: int = 1) -> Loop
         max_days=max_days,
         can_add_day=max_days < MAX_DAYS,
         page=page,
+        notice=notice,
+        override=override_text(draft),
     )
 
 

@@ -107,6 +107,7 @@ from calendar_backend.storage.offers import (
     revoke_offers_for_user,
     set_offer_loop,
 )
+from calendar_backend.storage.pool_moves import move_pool_seats
 from calendar_backend.storage.pools import (
     PoolRecord,
     SeatRole,
@@ -241,6 +242,7 @@ __all__ = [
     "metadata",
     "migrate",
     "move_interview",
+    "move_pool_seats",
     "offers",
     "pool_assignments",
     "pool_cap_overrides",

@@ -8,8 +8,9 @@ time: :func:`reserve_pool_seats` runs in the booking's own transaction, after
 cannot both take a member's last seat of a week.
 
 What counts as load here is what :func:`calendar_backend.pools.count_load` counts, restricted to what
-is stored: pending and confirmed interviews (not move holds) of the tenant with the person as an
-attendee, at their current start; sessions attended as a trainee count only as training load.
+is stored: pending and confirmed interviews (not move holds, unless the hold carries the seats of the
+interview it moves: `pool_moves.move_pool_seats`) of the tenant with the person as an attendee, at
+their current start; sessions attended as a trainee count only as training load.
 """
 
 from __future__ import annotations
@@ -316,7 +317,8 @@ async def counted_starts(
     """Start instants of each person's counted interviews starting in ``[start, end)``.
 
     Interviewer load by default (sessions attended as a trainee left out); ``training=True``:
-    only those sessions. Pending and confirmed interviews of ``tenant_id``, not move holds."""
+    only those sessions. Pending and confirmed interviews of ``tenant_id``, not move holds (but a
+    hold carrying pool seats counts for those people: a move racing a booking, `move_pool_seats`)."""
     require_aware(start, end)
     wanted = sorted({a.strip().lower() for a in addresses})
     out: dict[str, list[datetime]] = {a: [] for a in wanted}
@@ -337,7 +339,8 @@ async def counted_starts(
             interview_mailboxes.c.mailbox.in_(wanted),
             interviews.c.tenant_id == tenant_id,
             interviews.c.status.in_(_COUNTING),
-            interviews.c.source != InterviewSource.MOVE.value,
+            # a move hold counts when it carries the seats of the interview it moves (move_pool_seats)
+            sa.or_(interviews.c.source != InterviewSource.MOVE.value, pool_assignments.c.role.is_not(None)),
             interviews.c.start_utc >= start,
             interviews.c.start_utc < end,
             as_trainee if training else sa.or_(pool_assignments.c.role.is_(None), sa.not_(as_trainee)),
@@ -365,7 +368,7 @@ async def load_people(
     return {p.address: load_of(p.address, p.zone, p.week_start, starts[p.address]) for p in people}
 
 
-async def _check_cap(
+async def check_cap(
     tx: AsyncConnection,
     tenant_id: str,
     person: Member | Trainee,
@@ -376,6 +379,8 @@ async def _check_cap(
     exclude_interview: str,
     outside: Sequence[datetime] = (),
 ) -> str | None:
+    """The cap ``person`` would pass with one more interview at ``at`` (``"weekly"``, ``"daily"``,
+    ``training_``-prefixed for training caps), or ``None``; ``exclude_interview`` is not counted."""
     week_lo, week_hi = week_bounds(at, person.zone, person.week_start)
     day_lo, day_hi = day_bounds(at, person.zone)
     found = await counted_starts(
@@ -440,7 +445,7 @@ async def reserve_pool_seats(
         if member is None:
             raise ValueError("not a member of the pool")
         caps = (pool.weekly_cap(member), pool.daily_cap(member))
-        breach = await _check_cap(
+        breach = await check_cap(
             tx,
             tenant_id,
             member,
@@ -455,7 +460,7 @@ async def reserve_pool_seats(
         if breach is not None:
             override = allowed[member.address]
             override_ids.append(
-                (member.address, await _store_override(tx, tenant_id, pool_id, interview_id, override, now))
+                (member.address, await store_override(tx, tenant_id, pool_id, interview_id, override, now))
             )
         seats.append((member.address, SeatRole.MEMBER))
     by_address = {t.address: t for t in record.trainees}
@@ -464,7 +469,7 @@ async def reserve_pool_seats(
         if trainee is None or stage is TrainingStage.GRADUATED:
             raise ValueError("not a trainee of the pool")
         caps = (trainee.weekly_cap, trainee.daily_cap)
-        breach = await _check_cap(
+        breach = await check_cap(
             tx, tenant_id, trainee, caps, start, training=True, exclude_interview=interview_id
         )
         if breach is not None:
@@ -481,9 +486,10 @@ async def reserve_pool_seats(
     return tuple(override_ids)
 
 
-async def _store_override(
+async def store_override(
     tx: AsyncConnection, tenant_id: str, pool_id: str, interview_id: str, o: CapOverride, now: datetime | None
 ) -> str:
+    """Store a cap override (who allowed it and why) for ``interview_id``; returns its id."""
     override_id = str(uuid.uuid4())
     await tx.execute(
         sa.insert(pool_cap_overrides).values(

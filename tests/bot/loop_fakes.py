@@ -23,6 +23,7 @@ class FakeLoopSessionOut:
     room: str | None = None
     interview_id: str | None = None
     event_id: str | None = None
+    pool_members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class FakeLoopCalendar(FakeCalendarService):
     people_as_addresses: bool = False
     loop_taken_fresh: FakeLoopSearchOut | None = None  # the 409's fresh_loops
     template_problems: list[str] = field(default_factory=list)
+    capped: str | None = None  # issue 18: this pool member (session 1) is free only past their cap
 
     def _loop_check(self, token: str, op: str) -> None:
         self._check(token, op)
@@ -170,6 +172,7 @@ class FakeLoopCalendar(FakeCalendarService):
         end: datetime,
         candidate_time_zone: str | None = None,
         limit: int = 5,
+        cap_overrides: tuple[tuple[int, str], ...] = (),
     ) -> FakeLoopSearchOut:
         self._loop_check(token, "search_loops")
         self.loop_searches.append(
@@ -180,8 +183,11 @@ class FakeLoopCalendar(FakeCalendarService):
                 "end": end,
                 "candidate_time_zone": candidate_time_zone,
                 "limit": limit,
+                "cap_overrides": cap_overrides,
             }
         )
+        if self.capped is not None:
+            return self._capped(template or self.templates[template_name or ""], start, end, cap_overrides)
         if self.template_problems:
             raise FakeInvalidTemplateError(self.template_problems)
         spec = template if template is not None else self.templates[template_name or ""]
@@ -209,6 +215,31 @@ class FakeLoopCalendar(FakeCalendarService):
             return FakeLoopSearchOut((), people, (explanation,))
         return FakeLoopSearchOut(tuple(self._options(spec, start, end)[:limit]), people, ())
 
+    def _capped(
+        self, spec: dict[str, Any], start: datetime, end: datetime, overrides: tuple[tuple[int, str], ...]
+    ) -> FakeLoopSearchOut:
+        """Session 1 draws from a pool whose only free member, ``capped``, is at their cap."""
+        member = str(self.capped)
+        people = tuple(p for p in DIRECTORY if p.address == member)
+        if (1, member) not in overrides:
+            why = FakeLoopExplanationOut(
+                "pool_cap", 1, (member,), 'Session 2 "System design": someone free only past their cap.',
+                (FakeLoopSuggestionOut("cap_override", member, "Over cap: use anyway"),),
+            )  # fmt: skip
+            return FakeLoopSearchOut((), people, (why,))
+        options = tuple(
+            replace(
+                o,
+                sessions=tuple(
+                    replace(s, interviewers=(*s.interviewers, member), pool_members=(member,))
+                    if s.index == 1 else s
+                    for s in o.sessions
+                ),
+            )
+            for o in self._options(spec, start, end)
+        )  # fmt: skip
+        return FakeLoopSearchOut(options, people, ())
+
     async def book_loop(
         self,
         token: str,
@@ -219,6 +250,7 @@ class FakeLoopCalendar(FakeCalendarService):
         candidate_email: str,
         candidate_time_zone: str | None,
         transaction_id: str,
+        cap_override: tuple[str, str] | None = None,
     ) -> FakeLoopOut:
         self._loop_check(token, "book_loop")
         self.loop_bookings.append(
@@ -229,6 +261,7 @@ class FakeLoopCalendar(FakeCalendarService):
                 "candidate_email": candidate_email,
                 "candidate_time_zone": candidate_time_zone,
                 "transaction_id": transaction_id,
+                "cap_override": cap_override,
             }
         )
         if transaction_id in self.by_transaction:

@@ -151,6 +151,24 @@ CASES: dict[str, Callable[[], dict[str, object]]] = {
         _view(options=tuple(_option(f"lo-{i}", _utc(2 + i, 17)) for i in range(7)), page=2)
     ),
     "loop_options_empty": lambda: build_loop_options(_view(options=(), problems=PROBLEMS, user_ids=())),
+    "loop_options_over_cap": lambda: build_loop_options(
+        _view(
+            options=(),
+            problems=(
+                LoopProblemView(
+                    'Session 2 "System design": the pool "Backend" has someone free only past their cap.',
+                    (LoopFixView(LoopFix.CAP_OVERRIDE, "Over cap: use Adam Smith anyway", "pk-adam", 1),),
+                ),
+            ),
+            notice="Give a reason (1 to 200 characters, no line breaks) to use them past their cap.",
+            user_ids=(),
+        )
+    ),
+    "loop_booked_over_cap": lambda: build_loop_booked(
+        _view(override="Over cap: Adam Smith for \u201cSystem design\u201d, with your reason."),
+        _view().options[0],
+        None,
+    ),
     "loop_confirmation": lambda: build_loop_confirmation(_view(), "lo-2"),
     "loop_confirmation_two_days": lambda: build_loop_confirmation(
         _view(zones=ZONES_NPT, options=(_option("lo-9", _utc(2, 17), split=True),), user_ids=()), "lo-9"
@@ -187,7 +205,9 @@ def test_loop_cards_golden_folder_has_no_orphans() -> None:
 
 
 # The booked loop (a stale copy must never book again) and a plain notice carry no Action.Execute.
-NO_EXECUTE_BY_DESIGN = frozenset({"loop_booked", "loop_booked_no_link", "loop_notice"})
+NO_EXECUTE_BY_DESIGN = frozenset(
+    {"loop_booked", "loop_booked_no_link", "loop_booked_over_cap", "loop_notice"}
+)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -384,7 +404,8 @@ def test_loop_verbs_are_routable_and_distinct_from_card_verbs() -> None:
 
 def test_loop_fixes_mirror_the_engines_changes() -> None:
     """The dialog layer maps ``Change`` onto ``LoopFix`` by value (cards cannot import the engine)."""
-    assert {c.value for c in Change} == {f.value for f in LoopFix}
+    # cap_override comes from the pool layer (issue 18: a pool_cap explanation), not the engine
+    assert {c.value for c in Change} == {f.value for f in LoopFix if f is not LoopFix.CAP_OVERRIDE}
     with pytest.raises(ValueError, match="only loop_find"):
         LoopAction(LoopVerb.CHOOSE, FLOW, option_id="x", builder=LoopBuilderInput())
 
