@@ -35,15 +35,17 @@ def _graph(stack: Stack) -> Any:
     return stack.client.app[SERVICE_KEY]._graph
 
 
-async def _slots(stack: Stack, people: list[str]) -> list[dict[str, str]]:
+async def _slots(stack: Stack, people: list[str], rooms: list[str] | None = None) -> list[dict[str, str]]:
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    body = {
+    body: dict[str, object] = {
         "interviewers": people,
         "duration_min": 30,
         "all": True,
         "start": format_time(now + timedelta(days=1)),
         "end": format_time(now + timedelta(days=8)),
     }
+    if rooms:
+        body["rooms"] = rooms
     status, doc = await stack.post("/v1/slots/find", body, stack.token())
     assert status == 200, doc
     return list(doc["slots"])
@@ -332,7 +334,7 @@ async def test_a_room_as_optional_attendee_is_refused(calendar_stack: Stack) -> 
     megan = str(user(stack, "Megan Bowen")["mail"]).lower()
     room = "rainier@contoso.example"
     christie = str(user(stack, "Christie Cline")["mail"]).lower()
-    slot = (await _slots(stack, [megan, christie]))[0]
+    slot = (await _slots(stack, [megan, christie], [room]))[0]  # a time the room is free too
     status, first = await stack.post(
         "/v1/interviews", {**booking_body([megan], slot, "room-1"), "rooms": [room]}, stack.token()
     )
