@@ -61,6 +61,15 @@ class LoopVerb(StrEnum):
     WIDEN = "loop_widen"  # search this many more days
     MORE = "loop_more"  # the next page of options
     SEND_LINK = "loop_send_link"  # a candidate link for the loop: the candidate picks (issue 17)
+    # "My interviews": manage a booked loop (dialogs/loop_manage.py, cards/loop_manage.py).
+    MANAGE = "loop_manage"  # the loop's detail card: its sessions, each movable
+    CANCEL = "loop_cancel"  # asks "Cancel the whole loop?" first
+    CANCEL_CONFIRMED = "loop_cancel_confirmed"
+    CANCEL_SESSION = "loop_cancel_session"  # a loop cancels whole: says so, offers the choices
+    MOVE = "loop_move"  # new times for the whole loop
+    MOVE_SESSION = "loop_move_session"  # new times for one session
+    MOVE_PICK = "loop_move_pick"  # move the whole loop to a search option
+    MOVE_SESSION_PICK = "loop_move_session_pick"  # move one session to a time (option_id: its start)
 
 
 def is_loop_verb(verb: object) -> bool:
@@ -70,7 +79,7 @@ def is_loop_verb(verb: object) -> bool:
 
 _VERBS: Final = frozenset(v.value for v in LoopVerb)
 _ID: Final = re.compile(r"[A-Za-z0-9._~:-]{1,128}")
-_IDS: Final = ("template_id", "option_id", "person")
+_IDS: Final = ("template_id", "option_id", "person", "loop_id")
 _INTS: Final[Mapping[str, tuple[int, int]]] = {
     "session": (0, 7),
     "duration_min": (5, 480),
@@ -90,6 +99,14 @@ _REQUIRED: Final[Mapping[LoopVerb, tuple[str, ...]]] = {
     LoopVerb.BREAK: ("break_min",),
     LoopVerb.WIDEN: ("days",),
     LoopVerb.MORE: ("page",),
+    LoopVerb.MANAGE: ("loop_id",),
+    LoopVerb.CANCEL: ("loop_id",),
+    LoopVerb.CANCEL_CONFIRMED: ("loop_id",),
+    LoopVerb.CANCEL_SESSION: ("loop_id", "session"),
+    LoopVerb.MOVE: ("loop_id",),
+    LoopVerb.MOVE_SESSION: ("loop_id", "session"),
+    LoopVerb.MOVE_PICK: ("loop_id", "option_id"),
+    LoopVerb.MOVE_SESSION_PICK: ("loop_id", "option_id", "session"),
 }
 _BUILDER_FIELDS: Final = frozenset(
     {"name", "order", "max_break", "max_days", "lunch", "save"}
@@ -202,6 +219,7 @@ class LoopAction:
     break_min: int | None = None
     page: int | None = None
     builder: LoopBuilderInput | None = field(default=None, compare=True)
+    loop_id: str | None = None
 
     def __post_init__(self) -> None:
         if _ID.fullmatch(self.flow) is None:
