@@ -302,6 +302,19 @@ async def _listing(
     return build_my_interviews(flow, views, loops=loop_entries_zones(loops, zones, zone))
 
 
+async def listing_card(
+    context: TurnContext,
+    services: DialogServices,
+    token: str,
+    flow: str,
+    interviews: list[InterviewOut],
+    zone: ZoneInfo,
+) -> Card:
+    """The "My interviews" card: upcoming interview loops (one entry each), then the single
+    interviews of ``interviews`` that are not a loop's session."""
+    return await _listing(context, services, token, flow, interviews, zone)
+
+
 async def my_interviews_card(context: TurnContext, services: DialogServices, flow: str) -> Card:
     """The "My interviews" card of the user who sent this turn (reconnect or error card on
     failure)."""
