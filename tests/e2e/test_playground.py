@@ -328,7 +328,7 @@ def loop_events(running_stack: Stack, mailbox: str) -> list[dict[str, Any]]:
 def test_a_loop_from_a_saved_template_end_to_end(chat: Chat, running_stack: Stack) -> None:
     """Issue 17 as a manager uses it: a sample template saved at start, options, pick, confirm,
     booked; then Outlook has one event per session, one Teams meeting, the candidate invited; and
-    cancelling the loop cancels every session."""
+    cancelling the loop from "My interviews" in the bot cancels every session."""
     chat.say("schedule a loop", "Schedule an interview loop")
     for name in SAMPLE_TEMPLATES:  # saved into the Calendar Service when the stack started
         chat.page.get_by_text(name, exact=True).last.wait_for(timeout=REPLY_TIMEOUT_MS)
@@ -380,8 +380,13 @@ def test_a_loop_from_a_saved_template_end_to_end(chat: Chat, running_stack: Stac
         if lp["candidate_name"] == LOOP_CANDIDATE
     ]
     assert loop["join_url"] == join
-    cancelled = running_stack.service("POST", f"/v1/loops/{loop['id']}/cancel", {})
-    assert cancelled["status"] == "cancelled"
+    # Cancelled from the bot: "My interviews" lists the loop once; Cancel loop asks first.
+    chat.say("my interviews", f"Interview loop: {LOOP_CANDIDATE}")
+    chat.press("Cancel loop", "Cancel the whole loop?")
+    assert chat.shows(f"The candidate and {len(set().union(*BACKEND_SESSIONS.values()))} interviewers")
+    chat.press("Yes, cancel the loop", "Interview loop cancelled")
+    chat.shot("loop_cancelled")
+    assert not [lp for lp in running_stack.service("GET", "/v1/loops")["loops"] if lp["id"] == loop["id"]]
     assert loop_events(running_stack, ALEX) == []  # every session, the candidate's invites too
     for person in {p for ps in BACKEND_SESSIONS.values() for p in ps} | rooms:
         assert loop_events(running_stack, person) == [], person
@@ -762,6 +767,11 @@ LOOP_MUSTS = (  # every kind of loop button (issue 17)
     "Pick a loop / Allow a second day",
     "Book this loop? / Back to the options",
     "Book this loop? / Book the loop",
+    # the second round of "My interviews" lists the loop the crawl booked (dialogs/loop_manage.py)
+    "My interviews / Sessions",
+    "My interviews / Move loop",
+    "My interviews / Cancel loop",
+    "Cancel the whole loop? / Yes, cancel the loop",
 )
 
 
