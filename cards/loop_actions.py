@@ -6,9 +6,9 @@ Same conventions as :mod:`cards.actions`: every button is an ``Action.Execute`` 
 so the bot routes a press with ``is_loop_verb(data["verb"])`` before calling
 :func:`cards.actions.parse_action` (which refuses them as unknown) or :func:`parse_loop_action`.
 
-Fields: ``template_id``, ``option_id``, ``person`` and ``loop_id`` are opaque ids (``[A-Za-z0-9._~:-]{1,128}``,
-``person`` is the key the bot gave, never an address; ``loop_id``: a booked loop, on the
-"My interviews" buttons); ``session`` is a session index 0..7;
+Fields: ``template_id``, ``option_id``, ``person`` and ``loop_id`` are opaque ids
+(``[A-Za-z0-9._~:-]{1,128}``, ``person`` is the key the bot gave, never an address; ``loop_id``: a
+booked loop, on the "My interviews" buttons); ``session`` is a session index 0..7;
 ``duration_min`` 5..480; ``days`` 1..14; ``break_min`` 0..240; ``page`` 1..50.
 
 ``loop_find`` (the builder's button) also takes the builder's inputs, all optional text:
