@@ -380,16 +380,35 @@ def test_a_loop_from_a_saved_template_end_to_end(chat: Chat, running_stack: Stac
         if lp["candidate_name"] == LOOP_CANDIDATE
     ]
     assert loop["join_url"] == join
-    # Cancelled from the bot: "My interviews" lists the loop once; Cancel loop asks first.
+    _move_then_cancel_from_the_bot(chat, running_stack, loop)
+    assert loop_events(running_stack, ALEX) == []  # every session, the candidate's invites too
+    for person in {p for ps in BACKEND_SESSIONS.values() for p in ps} | rooms:
+        assert loop_events(running_stack, person) == [], person
+
+
+def _move_then_cancel_from_the_bot(chat: Chat, running_stack: Stack, loop: dict[str, Any]) -> None:
+    """From the bot's "My interviews" (the loop listed once): Move loop moves every Outlook event
+    to option 1; then Cancel loop asks first and cancels it (the caller checks every event is gone)."""
+    chat.say("my interviews", f"Interview loop: {LOOP_CANDIDATE}")
+    chat.press("Move loop", "Move the loop")
+    chat.press("Move to option 1", "Interview loop moved")
+    chat.shot("loop_moved")
+    [after] = [lp for lp in running_stack.service("GET", "/v1/loops")["loops"] if lp["id"] == loop["id"]]
+    assert [s["start"] for s in after["sessions"]] != [s["start"] for s in loop["sessions"]]
+    moved = {
+        e["subject"].split(":")[0]: e
+        for e in loop_events(running_stack, ALEX)
+        if LOOP_EMAIL not in _attendees(e)
+    }
+    for session in after["sessions"]:
+        assert graph_time(moved[session["title"]]["start"]) == datetime.fromisoformat(session["start"])
+    # Cancelled from the bot: Cancel loop asks first.
     chat.say("my interviews", f"Interview loop: {LOOP_CANDIDATE}")
     chat.press("Cancel loop", "Cancel the whole loop?")
     assert chat.shows(f"The candidate and {len(set().union(*BACKEND_SESSIONS.values()))} interviewers")
     chat.press("Yes, cancel the loop", "Interview loop cancelled")
     chat.shot("loop_cancelled")
     assert not [lp for lp in running_stack.service("GET", "/v1/loops")["loops"] if lp["id"] == loop["id"]]
-    assert loop_events(running_stack, ALEX) == []  # every session, the candidate's invites too
-    for person in {p for ps in BACKEND_SESSIONS.values() for p in ps} | rooms:
-        assert loop_events(running_stack, person) == [], person
 
 
 def _attendees(event: dict[str, Any]) -> list[str]:
