@@ -221,6 +221,15 @@ async def _dispatch(context: TurnContext, services: DialogServices, action: Loop
     return build_loop_detail(action.flow, view)
 
 
+MAX_BREAK: Final = timedelta(minutes=240)  # the longest break a moved loop may have (loop_booking)
+
+
+def _breaks_ok(times: list[tuple[datetime, datetime]]) -> bool:
+    """No break longer than ``MAX_BREAK`` between sessions that follow each other on one day."""
+    ordered = sorted(times)
+    return all(b[0] - a[1] <= MAX_BREAK or b[0].date() != a[1].date() for a, b in pairwise(ordered))
+
+
 class _Mover:
     """New times for one loop, and the move itself."""
 
@@ -326,6 +335,7 @@ class _Mover:
             for slot in result.slots
             if slot.start != booked.start
             and not any(slot.start < o.end and o.start < slot.start + length for o in others)
+            and _breaks_ok([(o.start, o.end) for o in others] + [(slot.start, slot.start + length)])
         ]
         return [self._option({session.index: at}) for at in fits[:MAX_OPTIONS]]
 

@@ -178,6 +178,20 @@ async def test_move_one_session_keeps_the_others(chat: TestAdapter, loops: Manag
     assert design.start == NOW + timedelta(days=6, hours=1, minutes=30)
 
 
+async def test_a_session_is_not_offered_a_time_that_leaves_a_long_break(
+    chat: TestAdapter, loops: ManagedLoops
+) -> None:
+    loops.slots = [  # 10:00 and 11:00 are taken by the loop; 16:00 would leave a 4.5 h break
+        type(s)(NOW + timedelta(days=6, hours=h), NOW + timedelta(days=6, hours=h, minutes=30))
+        for s, h in zip(loops.slots * 2, (4, 7), strict=False)
+    ]
+    detail = card_of(await press(chat, await booked_listing(chat), "Sessions"))
+    options = card_of(await press(chat, detail, "Move Intro"))
+    assert "13:00\u201313:30 GMT" in text_of(options)
+    assert "16:00\u201316:30 GMT" not in text_of(options)
+    assert [t for t in titles(options) if t.startswith("Move to")] == ["Move to option 1"]
+
+
 async def test_cancel_one_session_explains_a_loop_cancels_whole(
     chat: TestAdapter, loops: ManagedLoops
 ) -> None:
