@@ -402,6 +402,13 @@ def _move_then_cancel_from_the_bot(chat: Chat, running_stack: Stack, loop: dict[
     }
     for session in after["sessions"]:
         assert graph_time(moved[session["title"]]["start"]) == datetime.fromisoformat(session["start"])
+    # One session moved from the loop's detail card: the others stay where they are.
+    chat.press("Sessions", "Interview loop")
+    chat.press("Move Intro", "Move Intro")
+    chat.press("Move to option 1", "Interview loop moved")
+    [again] = [lp for lp in running_stack.service("GET", "/v1/loops")["loops"] if lp["id"] == loop["id"]]
+    changed = [s["title"] for s, t in zip(after["sessions"], again["sessions"], strict=True) if s != t]
+    assert changed == ["Intro"], changed
     # Cancelled from the bot: Cancel loop asks first.
     chat.say("my interviews", f"Interview loop: {LOOP_CANDIDATE}")
     chat.press("Cancel loop", "Cancel the whole loop?")
