@@ -6,8 +6,9 @@ Same conventions as :mod:`cards.actions`: every button is an ``Action.Execute`` 
 so the bot routes a press with ``is_loop_verb(data["verb"])`` before calling
 :func:`cards.actions.parse_action` (which refuses them as unknown) or :func:`parse_loop_action`.
 
-Fields: ``template_id``, ``option_id`` and ``person`` are opaque ids (``[A-Za-z0-9._~:-]{1,128}``,
-``person`` is the key the bot gave, never an address); ``session`` is a session index 0..7;
+Fields: ``template_id``, ``option_id``, ``person`` and ``loop_id`` are opaque ids
+(``[A-Za-z0-9._~:-]{1,128}``, ``person`` is the key the bot gave, never an address; ``loop_id``: a
+booked loop, on the "My interviews" buttons); ``session`` is a session index 0..7;
 ``duration_min`` 5..480; ``days`` 1..14; ``break_min`` 0..240; ``page`` 1..50.
 
 ``loop_cap_override`` (issue 18) also takes ``cap_reason``, the text typed in its Input.Text
@@ -70,6 +71,15 @@ class LoopVerb(StrEnum):
     MORE = "loop_more"  # the next page of options
     SEND_LINK = "loop_send_link"  # a candidate link for the loop: the candidate picks (issue 17)
     CAP_OVERRIDE = "loop_cap_override"  # use a pool member past their cap, with a reason (issue 18)
+    # "My interviews": manage a booked loop (dialogs/loop_manage.py, cards/loop_manage.py).
+    MANAGE = "loop_manage"  # the loop's detail card: its sessions, each movable
+    CANCEL = "loop_cancel"  # asks "Cancel the whole loop?" first
+    CANCEL_CONFIRMED = "loop_cancel_confirmed"
+    CANCEL_SESSION = "loop_cancel_session"  # a loop cancels whole: says so, offers the choices
+    MOVE = "loop_move"  # new times for the whole loop
+    MOVE_SESSION = "loop_move_session"  # new times for one session
+    MOVE_PICK = "loop_move_pick"  # move the whole loop to a search option
+    MOVE_SESSION_PICK = "loop_move_session_pick"  # move one session to a time (option_id: its start)
 
 
 def is_loop_verb(verb: object) -> bool:
@@ -79,7 +89,7 @@ def is_loop_verb(verb: object) -> bool:
 
 _VERBS: Final = frozenset(v.value for v in LoopVerb)
 _ID: Final = re.compile(r"[A-Za-z0-9._~:-]{1,128}")
-_IDS: Final = ("template_id", "option_id", "person")
+_IDS: Final = ("template_id", "option_id", "person", "loop_id")
 _INTS: Final[Mapping[str, tuple[int, int]]] = {
     "session": (0, 7),
     "duration_min": (5, 480),
@@ -100,6 +110,14 @@ _REQUIRED: Final[Mapping[LoopVerb, tuple[str, ...]]] = {
     LoopVerb.WIDEN: ("days",),
     LoopVerb.MORE: ("page",),
     LoopVerb.CAP_OVERRIDE: ("person", "session"),
+    LoopVerb.MANAGE: ("loop_id",),
+    LoopVerb.CANCEL: ("loop_id",),
+    LoopVerb.CANCEL_CONFIRMED: ("loop_id",),
+    LoopVerb.CANCEL_SESSION: ("loop_id", "session"),
+    LoopVerb.MOVE: ("loop_id",),
+    LoopVerb.MOVE_SESSION: ("loop_id", "session"),
+    LoopVerb.MOVE_PICK: ("loop_id", "option_id"),
+    LoopVerb.MOVE_SESSION_PICK: ("loop_id", "option_id", "session"),
 }
 REASON_FIELD: Final = "cap_reason"  # the Input.Text of "Over cap: use <name> anyway"
 REASON_MAX: Final = 200
@@ -216,6 +234,7 @@ class LoopAction:
     page: int | None = None
     builder: LoopBuilderInput | None = field(default=None, compare=True)
     reason: str | None = None  # loop_cap_override's typed reason, as typed (check_reason)
+    loop_id: str | None = None
 
     def __post_init__(self) -> None:
         if _ID.fullmatch(self.flow) is None:

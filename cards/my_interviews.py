@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import Final
 
 from cards.actions import CardAction, Verb, build_execute, build_refresh
-from cards.elements import action_set, build_card, field_rows, heading, note
+from cards.elements import action_set, build_card, field_rows, heading, note, plain
 from cards.interview_facts import interview_rows
 from cards.local_time import format_slot
+from cards.loop_manage import ManagedLoop, loop_entry
 from cards.views import InterviewView
 
 __all__ = ["MAX_LISTED", "build_cancel_question", "build_my_interviews", "build_private_interviews"]
@@ -65,15 +66,25 @@ def _entry(flow: str, interview: InterviewView) -> dict[str, object]:
 
 
 def build_my_interviews(
-    flow: str, interviews: Sequence[InterviewView], *, user_ids: tuple[str, ...] = ()
+    flow: str,
+    interviews: Sequence[InterviewView],
+    *,
+    user_ids: tuple[str, ...] = (),
+    loops: Sequence[ManagedLoop] = (),
 ) -> dict[str, object]:
-    """Return the list card: the first ``MAX_LISTED`` interviews in the given order.
+    """Return the list card: the first ``MAX_LISTED`` interview loops (one entry per loop, in the
+    given order), then the first ``MAX_LISTED`` single interviews in the given order.
 
     ``user_ids`` (Teams MRIs, at most 60) get the card refreshed automatically; empty for none.
     """
     shown = list(interviews[:MAX_LISTED])
     body: list[dict[str, object]] = [heading("My interviews")]
-    if not shown:
+    if loops:
+        body.append(plain("Interview loops", weight="Bolder"))
+        body += [loop_entry(flow, loop) for loop in loops[:MAX_LISTED]]
+        if shown:
+            body.append(plain("Interviews", weight="Bolder", separator=True))
+    if not shown and not loops:
         body += [
             note("You have no upcoming interviews booked with OpenSlot."),
             action_set(

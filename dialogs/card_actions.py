@@ -28,6 +28,7 @@ from cards.slot_picker import WIDEN_DAYS, build_slot_picker
 from cards.views import LinkOptionsView, OfferView
 from dialogs.drift import apply_repair_card
 from dialogs.flow_search import MAX_SLOTS, slot_card
+from dialogs.loop_manage import loop_entries_zones, loop_zones, upcoming_loops
 from dialogs.my_interviews import interview_views
 from dialogs.parse import next_working_days
 from dialogs.services import DialogServices, mailbox_zone, manager_zone
@@ -291,10 +292,27 @@ async def _listing(
     zone: ZoneInfo,
 ) -> Card:
     now = services.clock()
+    loops, loop_sessions = await upcoming_loops(services, token)  # one entry per loop, newest first
     upcoming = sorted(
-        (i for i in interviews if i.end > now and i.status != "cancelled"), key=lambda i: i.start
+        (i for i in interviews if i.end > now and i.status != "cancelled" and i.id not in loop_sessions),
+        key=lambda i: i.start,
     )
-    return build_my_interviews(flow, await interview_views(context, services, token, upcoming, zone))
+    views = await interview_views(context, services, token, upcoming, zone)
+    zones = await loop_zones(context, services, zone)
+    return build_my_interviews(flow, views, loops=loop_entries_zones(loops, zones, zone))
+
+
+async def listing_card(
+    context: TurnContext,
+    services: DialogServices,
+    token: str,
+    flow: str,
+    interviews: list[InterviewOut],
+    zone: ZoneInfo,
+) -> Card:
+    """The "My interviews" card: upcoming interview loops (one entry each), then the single
+    interviews of ``interviews`` that are not a loop's session."""
+    return await _listing(context, services, token, flow, interviews, zone)
 
 
 async def my_interviews_card(context: TurnContext, services: DialogServices, flow: str) -> Card:

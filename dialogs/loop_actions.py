@@ -24,6 +24,7 @@ from cards.loop_builder import build_loop_builder
 from cards.loop_confirm import build_loop_confirmation
 from cards.loop_options import build_loop_options
 from dialogs.loop_link import send_loop_link
+from dialogs.loop_manage import MANAGE_VERBS, handle_loop_manage
 from dialogs.loop_search import (
     TITLE,
     api_of,
@@ -63,6 +64,8 @@ async def handle_loop_action(
 
     Never raises ``CalendarError``: failures become the reconnect card or a plain notice.
     """
+    if action.verb in MANAGE_VERBS:  # a booked loop from "My interviews" (dialogs/loop_manage.py)
+        return await handle_loop_manage(context, services, action)
     draft = await load_loop(context, services, action.flow)
     if draft is None:
         draft = LoopDraft(action.flow)

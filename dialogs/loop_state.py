@@ -124,3 +124,17 @@ async def save_loop(context: TurnContext, services: DialogServices, draft: LoopD
     while len(updated) > MAX_FLOWS:
         updated.pop(next(iter(updated)))
     await accessor.set(context, updated)
+
+
+async def booked_loop_zones(context: TurnContext, services: DialogServices) -> dict[str, str]:
+    """The candidate's zone of every loop this conversation booked (loop id → zone name)."""
+    flows = await services.conversation_state.create_property(_PROPERTY).get(context, dict)
+    zones: dict[str, str] = {}
+    for doc in (flows if isinstance(flows, dict) else {}).values():
+        try:
+            draft = LoopDraft.from_json(doc) if isinstance(doc, dict) else None
+        except (KeyError, TypeError, ValueError):
+            continue
+        if draft is not None and draft.loop_id and draft.candidate_zone:
+            zones[draft.loop_id] = draft.candidate_zone
+    return zones

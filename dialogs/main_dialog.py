@@ -24,11 +24,11 @@ from botbuilder.dialogs.prompts import OAuthPromptSettings, PromptOptions
 
 from calendar_backend import errors
 from cards.help import build_help
-from cards.my_interviews import build_my_interviews, build_private_interviews
+from cards.my_interviews import build_private_interviews
 from dialogs import dates, parse
+from dialogs.card_actions import listing_card
 from dialogs.edits import EditField, apply_typed_edit, clear_field, editable, parse_typed_edit
 from dialogs.loop_state import LoopDraft, load_loop
-from dialogs.my_interviews import interview_views
 from dialogs.pools import is_pool_command, pool_command
 from dialogs.schedule_interview import ScheduleInterviewDialog
 from dialogs.schedule_loop import ScheduleLoopDialog
@@ -297,13 +297,13 @@ class MainDialog(ComponentDialog):
         except errors.CalendarError as err:
             await step.context.send_activity(err.message)
             return
-        now = self._services.clock()
         zone = zone_or_utc(await mailbox_zone(step.context, self._services, token))
-        upcoming = sorted(
-            (i for i in interviews if i.end > now and i.status != "cancelled"), key=lambda i: i.start
-        )
-        views = await interview_views(step.context, self._services, token, upcoming, zone)
-        await step.context.send_activity(card_activity(build_my_interviews(new_flow_id(), views)))
+        try:  # the same card as the button's: interview loops (one entry each), then the singles
+            card = await listing_card(step.context, self._services, token, new_flow_id(), interviews, zone)
+        except errors.CalendarError as err:
+            await step.context.send_activity(err.message)
+            return
+        await step.context.send_activity(card_activity(card))
 
     async def _disconnect(self, step: WaterfallStepContext) -> None:
         token = await fetch_user_token(step.context, self._services.connection)

@@ -328,7 +328,7 @@ def loop_events(running_stack: Stack, mailbox: str) -> list[dict[str, Any]]:
 def test_a_loop_from_a_saved_template_end_to_end(chat: Chat, running_stack: Stack) -> None:
     """Issue 17 as a manager uses it: a sample template saved at start, options, pick, confirm,
     booked; then Outlook has one event per session, one Teams meeting, the candidate invited; and
-    cancelling the loop cancels every session."""
+    cancelling the loop from "My interviews" in the bot cancels every session."""
     chat.say("schedule a loop", "Schedule an interview loop")
     for name in SAMPLE_TEMPLATES:  # saved into the Calendar Service when the stack started
         chat.page.get_by_text(name, exact=True).last.wait_for(timeout=REPLY_TIMEOUT_MS)
@@ -380,11 +380,42 @@ def test_a_loop_from_a_saved_template_end_to_end(chat: Chat, running_stack: Stac
         if lp["candidate_name"] == LOOP_CANDIDATE
     ]
     assert loop["join_url"] == join
-    cancelled = running_stack.service("POST", f"/v1/loops/{loop['id']}/cancel", {})
-    assert cancelled["status"] == "cancelled"
+    _move_then_cancel_from_the_bot(chat, running_stack, loop)
     assert loop_events(running_stack, ALEX) == []  # every session, the candidate's invites too
     for person in {p for ps in BACKEND_SESSIONS.values() for p in ps} | rooms:
         assert loop_events(running_stack, person) == [], person
+
+
+def _move_then_cancel_from_the_bot(chat: Chat, running_stack: Stack, loop: dict[str, Any]) -> None:
+    """From the bot's "My interviews" (the loop listed once): Move loop moves every Outlook event
+    to option 1; then Cancel loop asks first and cancels it (the caller checks every event is gone)."""
+    chat.say("my interviews", f"Interview loop: {LOOP_CANDIDATE}")
+    chat.press("Move loop", "Move the loop")
+    chat.press("Move to option 1", "Interview loop moved")
+    chat.shot("loop_moved")
+    [after] = [lp for lp in running_stack.service("GET", "/v1/loops")["loops"] if lp["id"] == loop["id"]]
+    assert [s["start"] for s in after["sessions"]] != [s["start"] for s in loop["sessions"]]
+    moved = {
+        e["subject"].split(":")[0]: e
+        for e in loop_events(running_stack, ALEX)
+        if LOOP_EMAIL not in _attendees(e)
+    }
+    for session in after["sessions"]:
+        assert graph_time(moved[session["title"]]["start"]) == datetime.fromisoformat(session["start"])
+    # One session moved from the loop's detail card: the others stay where they are.
+    chat.press("Sessions", "Interview loop")
+    chat.press("Move Intro", "Move Intro")
+    chat.press("Move to option 1", "Interview loop moved")
+    [again] = [lp for lp in running_stack.service("GET", "/v1/loops")["loops"] if lp["id"] == loop["id"]]
+    changed = [s["title"] for s, t in zip(after["sessions"], again["sessions"], strict=True) if s != t]
+    assert changed == ["Intro"], changed
+    # Cancelled from the bot: Cancel loop asks first.
+    chat.say("my interviews", f"Interview loop: {LOOP_CANDIDATE}")
+    chat.press("Cancel loop", "Cancel the whole loop?")
+    assert chat.shows(f"The candidate and {len(set().union(*BACKEND_SESSIONS.values()))} interviewers")
+    chat.press("Yes, cancel the loop", "Interview loop cancelled")
+    chat.shot("loop_cancelled")
+    assert not [lp for lp in running_stack.service("GET", "/v1/loops")["loops"] if lp["id"] == loop["id"]]
 
 
 def _attendees(event: dict[str, Any]) -> list[str]:
@@ -762,6 +793,11 @@ LOOP_MUSTS = (  # every kind of loop button (issue 17)
     "Pick a loop / Allow a second day",
     "Book this loop? / Back to the options",
     "Book this loop? / Book the loop",
+    # the second round of "My interviews" lists the loop the crawl booked (dialogs/loop_manage.py)
+    "My interviews / Sessions",
+    "My interviews / Move loop",
+    "My interviews / Cancel loop",
+    "Cancel the whole loop? / Yes, cancel the loop",
 )
 
 
