@@ -82,6 +82,8 @@ watch_drift: Final = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # open | applied
     sa.Column("repairs", sa.JSON, nullable=False),
     sa.Column("delivered_at", UTCDateTime, nullable=True),  # r0009: posted to the manager's chat
+    sa.Column("claimed_by", sa.String(64), nullable=True),  # r0014: the bot poller leasing it (watch_feed)
+    sa.Column("claimed_until", UTCDateTime, nullable=True),  # r0014: ... until then
     sa.Index("ix_watch_drift_organizer", "tenant_id", "organizer_oid", "status"),
 )
 
