@@ -219,6 +219,7 @@ class FakeLoopCalendar(FakeCalendarService):
         candidate_email: str,
         candidate_time_zone: str | None,
         transaction_id: str,
+        conversation_ref: dict[str, Any] | None = None,
     ) -> FakeLoopOut:
         self._loop_check(token, "book_loop")
         self.loop_bookings.append(
@@ -229,6 +230,7 @@ class FakeLoopCalendar(FakeCalendarService):
                 "candidate_email": candidate_email,
                 "candidate_time_zone": candidate_time_zone,
                 "transaction_id": transaction_id,
+                "conversation_ref": conversation_ref,
             }
         )
         if transaction_id in self.by_transaction:

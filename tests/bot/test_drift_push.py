@@ -363,3 +363,21 @@ async def test_a_lost_ack_is_retried_without_a_second_post() -> None:
     assert feed.acked == ["d1"]
     assert len(set(feed.pollers)) == 1  # one stable poller id (the lease's holder)
     assert feed.pollers[0]
+
+
+async def test_a_loop_booked_from_the_bot_sends_its_conversation_reference(storage: SqlStorage) -> None:
+    """Issue 19 (a): the loop's booking carries the chat's reference, as the single booking does."""
+    from tests.bot.loop_fakes import FakeLoopCalendar
+    from tests.bot.test_loop_dialog import card_of, heading, press, to_options
+
+    loops = FakeLoopCalendar()
+    chat = make_adapter(make_bot(storage, loops))
+    confirm = card_of(await press(chat, await to_options(chat), "Pick option 1"))
+    booked = card_of(await press(chat, confirm, "Book the loop"))
+    assert heading(booked) == "Interview loop booked"
+    [booking] = loops.loop_bookings
+    ref = booking["conversation_ref"]
+    assert isinstance(ref, dict)
+    assert ref["conversation"]["id"] == "a:conv1"  # the chat it was booked from (make_adapter's)
+    assert ref["serviceUrl"] == "https://smba.trafficmanager.net/x/"
+    assert ref["user"]["id"] == "29:alex"
