@@ -142,13 +142,13 @@ async def test_each_change_reaches_the_chat_once_and_dropped_webhooks_within_two
             # Phase 2: every webhook dropped; only the sweep (every SWEEP_S) can see the decline.
             await acontrol(dt, "PUT", "subscriptions/delivery", {"allow_http": True, "drop_rate": 1.0})
             copy = await copy_of(stack, booked["declined"], MEGAN)
-            started = time.monotonic()
             await acontrol(
                 dt,
                 "POST",
                 f"mailboxes/{MEGAN}/events/{copy}/respond",
                 {"response": "declined", "sendResponse": False},
             )
+            started = time.monotonic()  # the decline is in Megan's calendar from here on
             card = await card_within(teams, chats["declined"], 2 * SWEEP_S, started)
             assert "declined" in str(card)
             async with stack.runtime.store.transaction() as tx:
