@@ -7,9 +7,10 @@ in its own chat; then
   bot's public receiver) each reach that chat as a repair card within 5 s;
 - with every webhook dropped (devtenant's delivery control) a decline reaches the chat within two
   sweep intervals;
-- every card is shown ONCE (two bot replicas poll the same feed and share the bot database).
+- every card is shown ONCE (two bot replicas poll the same feed and share the bot database);
+- a loop booked from the bot keeps the chat on every session; a decline on one panel reaches it.
 
-One stack and one pair of bots serve the whole module's scenario (one test, phases in order)."""
+Each test runs its scenario on one stack (phases in order), to keep the runtime small."""
 
 from __future__ import annotations
 
@@ -25,15 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
 from calendar_backend.contract import format_time
 from calendar_backend.runtime import start_watch
 from calendar_backend.storage import watch as store_watch
+from calendar_backend.storage.schema import interviews
 from devtenant.bot_connector import FakeBotConnector
 from tests.candidate.conftest import bot_instance
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
-from tests.e2e.test_drift_push import KEY, MEGAN, cards_in, executes, press, say
+from tests.e2e.test_drift_push import CARD, KEY, MEGAN, activity, cards_in, executes, press, say
 from tests.service.conftest import ALEX, Stack, service_for
 from tests.service.test_watch import acontrol, copy_of, watcher_of
 
@@ -165,3 +168,93 @@ async def test_each_change_reaches_the_chat_once_and_dropped_webhooks_within_two
         for kind, conv in chats.items():
             assert len(repair_cards(teams, conv)) == 1, (kind, len(repair_cards(teams, conv)))
         assert MEGAN not in str(teams.posted)  # display names, never an address
+
+
+LOOP_TEMPLATE = {
+    "name": "Feed loop",
+    "role": "Engineer",
+    "order": "free",
+    "breaks": {"min_minutes": 0, "max_minutes": 30},
+    "max_days": 1,
+    "candidate_day": {"start": "08:00", "end": "20:00"},
+    "sessions": [
+        {"title": "Intro", "minutes": 30, "interviewers": [MEGAN]},
+        {"title": "Design", "minutes": 30, "interviewers": ["adelev@contoso.example"]},
+    ],
+}
+
+
+async def invoke(
+    bot: TestClient[Any, Any], stack: Stack, teams: FakeBotConnector, conv: str, data: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Press a loop card button; the cards it answered with (the invoke's and any posted)."""
+    before = len(teams.replies(conv))
+    value = {"action": {"type": "Action.Execute", "verb": data["verb"], "data": data}, "trigger": "manual"}
+    doc = activity(stack, teams, conv, type="invoke", name="adaptiveCard/action", value=value)
+    resp = await bot.post("/api/messages", json=doc)
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    own = [body["value"]] if isinstance(body, dict) and body.get("type") == CARD else []
+    return own + cards_in(teams.replies(conv)[before:])
+
+
+async def test_a_loop_booked_from_the_bot_keeps_its_chat_and_a_decline_reaches_it(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Issue 19 (a): every session of a loop booked from the bot carries the chat's reference; a
+    decline on one session's panel reaches that chat."""
+    dt = stack.devtenant
+    status, doc = await stack.send(
+        "PUT", "/v1/loop-templates/Feed%20loop", {"template": LOOP_TEMPLATE}, stack.token()
+    )
+    assert status == 200, doc
+    teams = FakeBotConnector(token=stack.token())
+    async with (
+        teams.serving(),
+        bot_instance(
+            stack, teams, tmp_path / "bot.db", OPENSLOT_WATCH_FEED_KEY=KEY, OPENSLOT_BOT_WATCH_POLL_S="0.25"
+        ) as bot,
+    ):
+        conv = f"a:loop-{secrets.token_hex(4)}"
+        builder = cards_in(await say(bot, stack, teams, conv, "schedule a loop"))[-1]
+        await invoke(bot, stack, teams, conv, executes(builder, "loop_use_template")[0])
+        for text in ("Dana Loop", "dana.loop@example.com", "next week"):
+            await say(bot, stack, teams, conv, text)
+        options = cards_in(await say(bot, stack, teams, conv, "UTC"))[-1]
+        confirm = (await invoke(bot, stack, teams, conv, executes(options, "loop_choose")[0]))[-1]
+        booked = (await invoke(bot, stack, teams, conv, executes(confirm, "loop_confirm")[0]))[-1]
+        assert "Interview loop booked" in str(booked), booked
+        status, loops = await stack.get("/v1/loops", stack.token())
+        assert status == 200, loops
+        (loop,) = loops["loops"]
+        sessions = {s["title"]: s["interview_id"] for s in loop["sessions"]}
+        assert set(sessions) == {"Intro", "Design"}
+        async with stack.runtime.store.transaction() as tx:
+            refs = await tx.execute(
+                sa.select(interviews.c.id).where(
+                    interviews.c.id.in_(list(sessions.values())), interviews.c.conversation_ref.is_not(None)
+                )
+            )
+            assert {r.id for r in refs} == set(sessions.values())  # a sealed reference on every session
+        await acontrol(dt, "PUT", "subscriptions/delivery", {"allow_http": True})
+        watcher = watcher_of(stack)
+        watcher.config = dataclasses.replace(
+            watcher.config, notification_url=str(bot.make_url("/api/graph/notifications"))
+        )
+        await watcher.ensure()
+        worker = asyncio.create_task(watcher.run_worker(idle_s=0.2))
+        try:
+            copy = await copy_of(stack, sessions["Intro"], MEGAN)
+            started = time.monotonic()
+            await acontrol(
+                dt,
+                "POST",
+                f"mailboxes/{MEGAN}/events/{copy}/respond",
+                {"response": "declined", "sendResponse": False},
+            )
+            card = await card_within(teams, conv, 5.0, started)
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        assert "Megan Bowen declined" in str(card)
