@@ -102,9 +102,10 @@ class StorageLedger:
         return str(found.get("activity_id") or "-")
 
     async def remember(self, drift_id: str, activity_id: str) -> None:
-        """Record a posted card (an unconditional upsert: the same card, posted once)."""
-        doc = {"activity_id": activity_id, "posted_at": datetime.now(UTC).isoformat(), "e_tag": "*"}
-        await self._storage.write({self.PREFIX + drift_id: doc})
+        """Record a posted card (create-only: a row already there records the same card)."""
+        doc = {"activity_id": activity_id, "posted_at": datetime.now(UTC).isoformat()}
+        with contextlib.suppress(KeyError):  # the storage's eTag conflict: already recorded
+            await self._storage.write({self.PREFIX + drift_id: doc})
 
     async def forget(self, drift_ids: list[str]) -> None:
         """Drop acknowledged ids (the feed never hands them out again)."""

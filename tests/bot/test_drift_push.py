@@ -381,3 +381,13 @@ async def test_a_loop_booked_from_the_bot_sends_its_conversation_reference(stora
     assert ref["conversation"]["id"] == "a:conv1"  # the chat it was booked from (make_adapter's)
     assert ref["serviceUrl"] == "https://smba.trafficmanager.net/x/"
     assert ref["user"]["id"] == "29:alex"
+
+
+async def test_the_storage_ledger_records_once_and_forgets(storage: SqlStorage) -> None:
+    ledger = StorageLedger(storage)
+    assert await ledger.posted("d9") is None
+    await ledger.remember("d9", "act-1")
+    await ledger.remember("d9", "act-2")  # a second record of the same drift keeps the first
+    assert await ledger.posted("d9") == "act-1"
+    await ledger.forget(["d9", "never"])
+    assert await ledger.posted("d9") is None
