@@ -28,6 +28,7 @@ class FeedRow:
     start: datetime
     end: datetime
     conversation_ref: bytes
+    detected_at: datetime | None = None
 
 
 async def set_conversation_ref(
@@ -61,6 +62,7 @@ async def undelivered(
             i.start_utc,
             i.end_utc,
             i.conversation_ref,
+            d.detected_at,
         )
         .join(interviews, sa.and_(i.id == d.interview_id, i.tenant_id == d.tenant_id))
         .where(d.delivered_at.is_(None), d.status == "open", i.conversation_ref.is_not(None))
@@ -80,21 +82,40 @@ async def undelivered(
             r.start_utc,
             r.end_utc,
             bytes(r.conversation_ref),
+            r.detected_at,
         )
         for r in await tx.execute(query)
     ]
 
 
 async def claim(
-    tx: AsyncConnection, poller: str, now: datetime, until: datetime, limit: int = 50
+    tx: AsyncConnection,
+    poller: str,
+    now: datetime,
+    until: datetime,
+    limit: int = 50,
+    planned_before: datetime | None = None,
 ) -> list[FeedRow]:
     """Lease the undelivered rows to ``poller`` until ``until``: those no one holds, whose lease ran
     out, or that ``poller`` already holds (its own retry). One conditional UPDATE: on PostgreSQL a
     concurrent claimer of the same row waits for this transaction and then finds the row held, so two
-    pollers never get the same row at once. Returns the rows won, oldest first."""
+    pollers never get the same row at once. Returns the rows won, oldest first.
+
+    The watcher commits a drift row first and stores its repairs after planning them: a row without
+    repairs is left alone until it was detected before ``planned_before`` (planning found none, or
+    failed), so the one card shown carries the repair buttons."""
     d = watch_drift.c
     free = sa.or_(d.claimed_until.is_(None), d.claimed_until <= now, d.claimed_by == poller)
-    candidates = [r for r in await undelivered(tx, limit, free) if r.drift_id]
+    candidates = [
+        r
+        for r in await undelivered(tx, limit, free)
+        if r.drift_id
+        and (
+            r.repairs
+            or planned_before is None
+            or (r.detected_at is not None and r.detected_at <= planned_before)
+        )
+    ]
     if not candidates:
         return []
     stmt = (

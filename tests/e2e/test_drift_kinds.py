@@ -77,8 +77,7 @@ HEADLINE = re.compile(r"^.+ (declined|moved|deleted|has a new conflict with) .+ 
 
 
 def repair_cards(teams: FakeBotConnector, conv: str) -> list[dict[str, Any]]:
-    """The drift repair cards posted to ``conv`` (the headline names the change; a move the sweep
-    found may offer no one-tap repair, so buttons are not required here)."""
+    """The drift repair cards posted to ``conv`` (by the headline that names the change)."""
     return [c for p in teams.replies(conv) if HEADLINE.match(str(p.get("text") or "")) for c in cards_in([p])]
 
 
@@ -142,6 +141,7 @@ async def test_each_change_reaches_the_chat_once_and_dropped_webhooks_within_two
                 await acontrol(dt, "POST", path, body)
                 card = await card_within(teams, chats[kind], 5.0, started)
                 assert WHAT[kind] in str(card), (kind, card)
+                assert executes(card, "apply_repair"), (kind, card)  # the repairs came with it
             # Phase 2: every webhook dropped; only the sweep (every SWEEP_S) can see the decline.
             await acontrol(dt, "PUT", "subscriptions/delivery", {"allow_http": True, "drop_rate": 1.0})
             copy = await copy_of(stack, booked["declined"], MEGAN)

@@ -220,3 +220,35 @@ async def test_a_lease_that_runs_out_passes_the_item_to_another_poller(stack: St
     assert (await feed(stack, body={"poller": "bot-a"}))[1]["items"] == []  # delivered: never again
     status, doc = await feed(stack, body={"poller": "bad poller!"})
     assert status == 400, doc
+
+
+async def test_a_row_waits_for_its_repairs_before_it_is_handed_out(stack: Stack) -> None:
+    """The watcher commits a drift row, then plans its repairs (Graph calls) and stores them: a feed
+    call in between must not hand out the row, or the one card shown would carry no repair button."""
+    from datetime import UTC, datetime, timedelta
+
+    from calendar_backend import storage as store
+    from calendar_backend.storage import watch as store_watch
+
+    status, booked = await book_from_teams(stack)
+    assert status == 201, booked
+    async with stack.runtime.store.transaction() as tx:
+        row = await store.get_interview(tx, booked["id"])
+        assert row is not None
+        drift = await store_watch.record_drift(
+            tx, row, "declined", MEGAN, "notification", "fp-plan", datetime.now(UTC)
+        )
+    assert drift is not None
+    assert (await feed(stack, body={"poller": "bot-a"}))[1]["items"] == []  # repairs not planned yet
+    async with stack.runtime.store.transaction() as tx:
+        await store_watch.set_repairs(tx, drift.id, [{"id": "release", "kind": "release"}])
+    (item,) = (await feed(stack, body={"poller": "bot-a"}))[1]["items"]
+    assert item["repairs"] == [{"id": "release", "kind": "release"}]
+    # a row whose planning found nothing (or failed) is handed out after a grace period, buttonless
+    async with stack.runtime.store.transaction() as tx:
+        old = await store_watch.record_drift(
+            tx, row, "conflict", MEGAN, "sweep", "fp-old", datetime.now(UTC) - timedelta(seconds=30)
+        )
+    assert old is not None
+    got = [i["id"] for i in (await feed(stack, body={"poller": "bot-a"}))[1]["items"]]
+    assert sorted(got) == sorted([drift.id, old.id])
