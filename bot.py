@@ -609,6 +609,7 @@ def build_app(
         ),
         adapter=adapter,
         service_url_policy=settings.service_url_policy,
+        storage=store,  # the posted-card ledger: each drift card shown once
     )
     mount_candidate_pages(  # the public candidate booking page, /c/{token}
         app,

@@ -464,7 +464,7 @@ async def apply_drift(c: Call) -> Any:
 
 
 async def watch_feed(c: Call) -> Any:
-    return {"items": await c.service.drift_feed.items()}
+    return {"items": await c.service.drift_feed.items(c.body.get("poller"))}
 
 
 async def watch_feed_ack(c: Call) -> Any:

@@ -508,10 +508,10 @@ class CalendarServiceClient:
         SlotTakenError, NotFoundError, PermissionDeniedError, ValidationError."""
         return await self._call("POST", f"/watch/drift/{_safe(drift_id)}/apply", token, {"repair": repair})
 
-    async def watch_feed(self, feed_key: str) -> list[dict[str, Any]]:
+    async def watch_feed(self, feed_key: str, poller: str | None = None) -> list[dict[str, Any]]:
         """Undelivered drift items for the bot's poller (service-to-service: the shared
-        ``OPENSLOT_WATCH_FEED_KEY``, never a user token)."""
-        doc = await self._feed_call("/watch/feed", feed_key, {})
+        ``OPENSLOT_WATCH_FEED_KEY``, never a user token), leased to ``poller``."""
+        doc = await self._feed_call("/watch/feed", feed_key, {"poller": poller} if poller else {})
         return [d for d in doc.get("items", []) if isinstance(d, dict)]
 
     async def watch_feed_ack(self, feed_key: str, ids: list[str]) -> int:

@@ -169,7 +169,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ),
     ),
     "apply_repair": _obj(["repair"], repair={"type": "string", "pattern": "^[a-z0-9-]{1,32}\\Z"}),
-    "watch_feed": _obj([]),
+    "watch_feed": _obj([], poller={"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}\\Z"}),
     "watch_feed_ack": _obj(
         ["ids"],
         ids={

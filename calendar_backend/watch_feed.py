@@ -6,8 +6,11 @@ caller's own tenant and user) and stored SEALED on the interview's row
 (`sealing.interview_conversation_ref_aad`, rotated with every other blob). ``POST /v1/watch/feed``
 (service to service: the shared ``OPENSLOT_WATCH_FEED_KEY``, compared in constant time; a wrong or
 missing key is refused and audited) answers the undelivered open drift items with the interview's
-title and time, the repairs and the opened reference; ``POST /v1/watch/feed/ack`` marks them
-delivered (at-least-once: the bot's card is keyed by the drift id). The card's buttons then call
+title and time, the repairs and the opened reference, each LEASED to the asking poller
+(``{"poller": id}``; r0014 ``claimed_by``/``claimed_until``) so a second bot replica does not get
+it meanwhile; ``POST /v1/watch/feed/ack`` marks them delivered. The bot records what it posted in
+its own storage before it acks (`dialogs/watch_feed.PostedLedger`), so a crash between the post and
+the ack, or a lost ack, never shows a second card. The card's buttons then call
 ``POST /v1/watch/drift/{id}/apply`` with the manager's own token.
 """
 
@@ -17,7 +20,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -35,6 +38,8 @@ from calendar_backend.tokens import AppCredential, TokenBroker
 
 FEED_KEY_HEADER = "X-OpenSlot-Feed-Key"
 MAX_ACK = 200
+LEASE_S = 60.0  # how long a poller holds the items it was handed (longer than one round's posts)
+PLAN_GRACE_S = 10.0  # a row still without repairs this long after detection goes out without them
 NameOf = Callable[[str, str], Awaitable[str | None]]  # (tenant id, address) → display name
 
 
@@ -73,7 +78,9 @@ class DriftFeed:
         cipher: CredentialCipher,
         clock: Callable[[], datetime],
         name_of: NameOf | None = None,
+        lease_s: float = LEASE_S,
     ) -> None:
+        self.lease_s = lease_s
         self._settings = settings
         self._store = store
         self._cipher = cipher
@@ -114,10 +121,22 @@ class DriftFeed:
             await append_audit(tx, event)
         raise AuthError("The feed key is missing or wrong.")
 
-    async def items(self) -> list[dict[str, Any]]:
-        """The undelivered drift items, each with its opened conversation reference."""
+    async def items(self, poller: str | None = None) -> list[dict[str, Any]]:
+        """The undelivered drift items, each with its opened conversation reference, leased to
+        ``poller`` for ``lease_s``: no other poller gets them meanwhile (two bot replicas never post
+        the same card); the same poller gets them again at once (its retry of a failed post). A
+        caller without a poller id gets a fresh one: its items wait for the lease to run out. A row
+        whose repairs are not stored yet waits (up to ``PLAN_GRACE_S``) so its card has the buttons."""
+        now = self._clock()
+        holder = poller or f"anon-{uuid.uuid4().hex}"
         async with self._store.transaction() as tx:
-            found = await rows.undelivered(tx)
+            found = await rows.claim(
+                tx,
+                holder,
+                now,
+                now + timedelta(seconds=self.lease_s),
+                planned_before=now - timedelta(seconds=PLAN_GRACE_S),
+            )
         out = []
         for row in found:
             try:
@@ -150,6 +169,7 @@ class DriftFeed:
         return out
 
     async def ack(self, ids: list[str]) -> int:
+        """Mark drift items delivered (idempotent); the number newly marked. Raises: ValidationError."""
         if len(ids) > MAX_ACK or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids):
             raise ValidationError("ids", "must be at most 200 drift ids")
         async with self._store.transaction() as tx:

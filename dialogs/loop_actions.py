@@ -261,6 +261,7 @@ async def _confirm(context: TurnContext, services: DialogServices, draft: LoopDr
             candidate_email=draft.candidate_email or "",
             candidate_time_zone=draft.candidate_zone,
             transaction_id=f"{draft.flow}-{option_id}"[:128],
+            conversation_ref=TurnContext.get_conversation_reference(context.activity).serialize(),
             **extra,
         )
     except errors.SlotTakenError as exc:

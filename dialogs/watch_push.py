@@ -13,10 +13,11 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from botbuilder.core import Storage
 
 from calendar_backend.client import CalendarServiceClient
 from calendar_backend.contract import OutboundPolicy
-from dialogs.watch_feed import DriftPoller
+from dialogs.watch_feed import DriftPoller, StorageLedger
 from dialogs.watch_receiver import ReceiverConfig, mount_watch_receiver
 
 MIN_FEED_KEY = 32
@@ -55,9 +56,15 @@ def same_key(given: str, expected: str) -> bool:
 
 
 def mount_drift_push(
-    app: web.Application, config: PushConfig, *, adapter: Any, service_url_policy: OutboundPolicy
+    app: web.Application,
+    config: PushConfig,
+    *,
+    adapter: Any,
+    service_url_policy: OutboundPolicy,
+    storage: Storage | None = None,
 ) -> None:
-    """Mount the receiver; with a feed key, run the poller while the app runs."""
+    """Mount the receiver; with a feed key, run the poller while the app runs. ``storage`` (the
+    bot's own, shared by its replicas) keeps the posted-card ledger: a card is shown once."""
     app[POLLER_KEY] = {}
 
     def poke() -> None:
@@ -75,7 +82,13 @@ def mount_drift_push(
         session = aiohttp.ClientSession()
         client = CalendarServiceClient(config.calendar_service_url, session, timeout_s=10.0)
         poller = DriftPoller(
-            client, config.feed_key, adapter, config.bot_app_id, service_url_policy, config.poll_s
+            client,
+            config.feed_key,
+            adapter,
+            config.bot_app_id,
+            service_url_policy,
+            config.poll_s,
+            ledger=StorageLedger(storage) if storage is not None else None,
         )
         app_[POLLER_KEY]["poller"] = poller
         task = asyncio.create_task(poller.run())

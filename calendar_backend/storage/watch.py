@@ -85,6 +85,8 @@ watch_drift: Final = sa.Table(
     sa.Column("repairs", sa.JSON, nullable=False),
     sa.Column("delivered_at", UTCDateTime, nullable=True),  # r0009: posted to the manager's chat
     sa.Column("applied_repair", sa.String(32), nullable=True),  # r0013: which repair was applied
+    sa.Column("claimed_by", sa.String(64), nullable=True),  # r0014: the bot poller leasing it (watch_feed)
+    sa.Column("claimed_until", UTCDateTime, nullable=True),  # r0014: ... until then
     sa.Index("ix_watch_drift_organizer", "tenant_id", "organizer_oid", "status"),
 )
 

@@ -251,6 +251,7 @@ class FakeLoopCalendar(FakeCalendarService):
         candidate_time_zone: str | None,
         transaction_id: str,
         cap_override: tuple[str, str] | None = None,
+        conversation_ref: dict[str, Any] | None = None,
     ) -> FakeLoopOut:
         self._loop_check(token, "book_loop")
         self.loop_bookings.append(
@@ -262,6 +263,7 @@ class FakeLoopCalendar(FakeCalendarService):
                 "candidate_time_zone": candidate_time_zone,
                 "transaction_id": transaction_id,
                 "cap_override": cap_override,
+                "conversation_ref": conversation_ref,
             }
         )
         if transaction_id in self.by_transaction:

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from botbuilder.schema import ResourceResponse
 
 from calendar_backend import errors
 from calendar_backend.contract import InterviewOut, OutboundPolicy
 from dialogs.sql_storage import SqlStorage
-from dialogs.watch_feed import DriftPoller
+from dialogs.watch_feed import DriftPoller, StorageLedger
 from dialogs.watch_push import same_key, watch_feed_key
 from dialogs.watch_receiver import ReceiverConfig, mount_watch_receiver
 from tests.bot.conftest import NOW, TOKEN, FakeCalendarService, make_adapter, make_bot
@@ -148,12 +149,18 @@ class FakeFeed:
     acked: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
 
-    async def watch_feed(self, feed_key: str) -> list[dict[str, Any]]:
+    ack_fails: bool = False
+    pollers: list[str | None] = field(default_factory=list)
+
+    async def watch_feed(self, feed_key: str, poller: str | None = None) -> list[dict[str, Any]]:
         self.keys.append(feed_key)
+        self.pollers.append(poller)
         return [i for i in self.items if i["id"] not in self.acked]
 
     async def watch_feed_ack(self, feed_key: str, ids: list[str]) -> int:
         self.keys.append(feed_key)
+        if self.ack_fails:  # the bot dies (or the service is unreachable) after the post, before the ack
+            raise errors.GraphUnavailableError("The calendar service is not reachable.")
         self.acked.extend(ids)
         return len(ids)
 
@@ -168,8 +175,9 @@ class RecordingAdapter:
             raise ConnectionError("teams down")
 
         class Context:
-            async def send_activity(_self, activity: Any) -> None:  # noqa: N805
+            async def send_activity(_self, activity: Any) -> ResourceResponse:  # noqa: N805
                 self.sent.append((reference.service_url, activity))
+                return ResourceResponse(id=f"act-{len(self.sent)}")
 
         await callback(Context())
 
@@ -323,3 +331,63 @@ async def test_tap_without_a_token_asks_to_sign_in(storage: SqlStorage) -> None:
     assert "sign in" in str(body["value"]).lower()
     assert cal.applied == []
     assert TOKEN  # the fake checks the token on every call
+
+
+async def test_a_crash_between_post_and_ack_never_shows_a_second_card(storage: SqlStorage) -> None:
+    """Before the ledger: the restarted bot got the unacked item again and posted a second card."""
+    feed, adapter = FakeFeed([feed_item()], ack_fails=True), RecordingAdapter()
+    first = DriftPoller(feed, "k" * 32, adapter, "bot-id", POLICY, ledger=StorageLedger(storage))
+    with pytest.raises(errors.GraphUnavailableError):
+        await first.round()  # posted, then the ack failed (or the process died there)
+    assert len(adapter.sent) == 1
+    assert feed.acked == []
+    feed.ack_fails = False
+    restarted = DriftPoller(  # another process (a restart, or a second replica) on the same bot storage
+        feed, "k" * 32, adapter, "bot-id", POLICY, ledger=StorageLedger(SqlStorage(storage.engine))
+    )
+    assert await restarted.round() == 0
+    assert len(adapter.sent) == 1  # the card once
+    assert feed.acked == ["d1"]  # acked without a second post
+    assert await StorageLedger(storage).posted("d1") is None  # forgotten once acked: no growth
+
+
+async def test_a_lost_ack_is_retried_without_a_second_post() -> None:
+    feed, adapter = FakeFeed([feed_item()], ack_fails=True), RecordingAdapter()
+    poller = DriftPoller(feed, "k" * 32, adapter, "bot-id", POLICY)
+    for _ in range(3):
+        with pytest.raises(errors.GraphUnavailableError):
+            await poller.round()
+    feed.ack_fails = False
+    assert await poller.round() == 0
+    assert len(adapter.sent) == 1
+    assert feed.acked == ["d1"]
+    assert len(set(feed.pollers)) == 1  # one stable poller id (the lease's holder)
+    assert feed.pollers[0]
+
+
+async def test_a_loop_booked_from_the_bot_sends_its_conversation_reference(storage: SqlStorage) -> None:
+    """Issue 19 (a): the loop's booking carries the chat's reference, as the single booking does."""
+    from tests.bot.loop_fakes import FakeLoopCalendar
+    from tests.bot.test_loop_dialog import card_of, heading, press, to_options
+
+    loops = FakeLoopCalendar()
+    chat = make_adapter(make_bot(storage, loops))
+    confirm = card_of(await press(chat, await to_options(chat), "Pick option 1"))
+    booked = card_of(await press(chat, confirm, "Book the loop"))
+    assert heading(booked) == "Interview loop booked"
+    [booking] = loops.loop_bookings
+    ref = booking["conversation_ref"]
+    assert isinstance(ref, dict)
+    assert ref["conversation"]["id"] == "a:conv1"  # the chat it was booked from (make_adapter's)
+    assert ref["serviceUrl"] == "https://smba.trafficmanager.net/x/"
+    assert ref["user"]["id"] == "29:alex"
+
+
+async def test_the_storage_ledger_records_once_and_forgets(storage: SqlStorage) -> None:
+    ledger = StorageLedger(storage)
+    assert await ledger.posted("d9") is None
+    await ledger.remember("d9", "act-1")
+    await ledger.remember("d9", "act-2")  # a second record of the same drift keeps the first
+    assert await ledger.posted("d9") == "act-1"
+    await ledger.forget(["d9", "never"])
+    assert await ledger.posted("d9") is None

@@ -5,6 +5,7 @@ is required (constant-time compare), a wrong or missing one is refused and audit
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from calendar_backend.app import SERVICE_KEY
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
 from tests.security.gate_env import ADELE, MEGAN, audit_rows, find_body, interview_body
 from tests.service.conftest import Stack, service_for
@@ -163,3 +165,90 @@ async def test_the_feed_with_its_key_refuses_unknown_fields(stack: Stack) -> Non
         assert doc["error"] == "invalid_request"
     status, doc = await feed(stack, KEY, "/v1/watch/feed/ack", {"ids": ["x" * 65]})
     assert status == 400, doc
+
+
+async def declined_in_feed(stack: Stack) -> str:
+    """Book from Teams, Megan declines: one undelivered drift row; its id."""
+    dt = stack.devtenant
+    await acontrol(dt, "PUT", "subscriptions/delivery", {"allow_http": True})
+    watcher = watcher_of(stack)
+    status, booked = await book_from_teams(stack)
+    assert status == 201, booked
+    await watcher.ensure()
+    copy = await copy_of(stack, booked["id"], MEGAN)
+    await acontrol(
+        dt,
+        "POST",
+        f"mailboxes/{MEGAN}/events/{copy}/respond",
+        {"response": "declined", "sendResponse": False},
+    )
+    await watcher.drain()
+    await watcher.sweep()
+    async with stack.runtime.store.transaction() as tx:
+        (drift_id,) = (await tx.execute(text("SELECT id FROM watch_drift"))).scalars().all()
+    return str(drift_id)
+
+
+async def test_two_pollers_never_get_the_same_item_at_once(stack: Stack) -> None:
+    """Scale-out: two bot replicas poll the same feed. Before the lease both got the item (two cards)."""
+    drift_id = await declined_in_feed(stack)
+    first, second = await asyncio.gather(
+        feed(stack, body={"poller": "bot-a"}), feed(stack, body={"poller": "bot-b"})
+    )
+    got = [i["id"] for status, doc in (first, second) for i in doc["items"]]
+    assert got == [drift_id]  # exactly one of them holds it
+    holder = "bot-a" if first[1]["items"] else "bot-b"
+    other = "bot-b" if holder == "bot-a" else "bot-a"
+    assert (await feed(stack, body={"poller": other}))[1]["items"] == []  # still leased
+    again = (await feed(stack, body={"poller": holder}))[1]["items"]
+    assert [i["id"] for i in again] == [drift_id]  # the holder's own retry gets it at once
+    assert (await feed(stack))[1]["items"] == []  # an anonymous poller neither
+
+
+async def test_a_lease_that_runs_out_passes_the_item_to_another_poller(stack: Stack) -> None:
+    """The holder crashed before acking: after the lease another replica gets the item."""
+    drift_feed = stack.client.app[SERVICE_KEY].drift_feed
+    drift_feed.lease_s = 0.2
+    drift_id = await declined_in_feed(stack)
+    assert [i["id"] for i in (await feed(stack, body={"poller": "bot-a"}))[1]["items"]] == [drift_id]
+    assert (await feed(stack, body={"poller": "bot-b"}))[1]["items"] == []
+    await asyncio.sleep(0.3)
+    assert [i["id"] for i in (await feed(stack, body={"poller": "bot-b"}))[1]["items"]] == [drift_id]
+    status, acked = await feed(stack, path="/v1/watch/feed/ack", body={"ids": [drift_id]})
+    assert (status, acked) == (200, {"acked": 1})
+    await asyncio.sleep(0.3)
+    assert (await feed(stack, body={"poller": "bot-a"}))[1]["items"] == []  # delivered: never again
+    status, doc = await feed(stack, body={"poller": "bad poller!"})
+    assert status == 400, doc
+
+
+async def test_a_row_waits_for_its_repairs_before_it_is_handed_out(stack: Stack) -> None:
+    """The watcher commits a drift row, then plans its repairs (Graph calls) and stores them: a feed
+    call in between must not hand out the row, or the one card shown would carry no repair button."""
+    from datetime import UTC, datetime, timedelta
+
+    from calendar_backend import storage as store
+    from calendar_backend.storage import watch as store_watch
+
+    status, booked = await book_from_teams(stack)
+    assert status == 201, booked
+    async with stack.runtime.store.transaction() as tx:
+        row = await store.get_interview(tx, booked["id"])
+        assert row is not None
+        drift = await store_watch.record_drift(
+            tx, row, "declined", MEGAN, "notification", "fp-plan", datetime.now(UTC)
+        )
+    assert drift is not None
+    assert (await feed(stack, body={"poller": "bot-a"}))[1]["items"] == []  # repairs not planned yet
+    async with stack.runtime.store.transaction() as tx:
+        await store_watch.set_repairs(tx, drift.id, [{"id": "release", "kind": "release"}])
+    (item,) = (await feed(stack, body={"poller": "bot-a"}))[1]["items"]
+    assert item["repairs"] == [{"id": "release", "kind": "release"}]
+    # a row whose planning found nothing (or failed) is handed out after a grace period, buttonless
+    async with stack.runtime.store.transaction() as tx:
+        old = await store_watch.record_drift(
+            tx, row, "conflict", MEGAN, "sweep", "fp-old", datetime.now(UTC) - timedelta(seconds=30)
+        )
+    assert old is not None
+    got = [i["id"] for i in (await feed(stack, body={"poller": "bot-a"}))[1]["items"]]
+    assert sorted(got) == sorted([drift.id, old.id])
