@@ -500,7 +500,8 @@ def booked_template(template: LoopTemplate, rows: Sequence[storage.InterviewRow]
         row = by_index.get(index)
         if row is None:
             continue
-        rooms = set(sessions[index].room.any_of) if sessions[index].room else set()
+        need = sessions[index].room
+        rooms = set(need.any_of) if need is not None else set()
         panel = [a.lower() for a in row.attendees if a != candidate_address(row) and a not in rooms]
         sessions[index] = replace(sessions[index], interviewers=tuple(panel), pool=None)
     return replace(template, sessions=tuple(sessions))
