@@ -14,6 +14,16 @@ and an app-only Graph token on every view, booking and move, as for single links
 - **move**: the whole loop to another option (each session keeps its room), one change counted
   before any Graph write (`LoopBookings.move_sessions` moves back on failure);
 - **cancel**: every session, one change counted; the link opens again while changes are left.
+
+A template whose session draws from a pool (issue 18) is searched like the manager's pooled search
+(`loop_seats`): the pools read (a group's members live, app-only), every member through the mailbox
+gate (refused ones skipped, audited), ONE availability read with the app-only token, outside
+"Interview" load for opted-in tenants, seats as "any N free and under cap". The page shows times
+only (never who). Booking picks the members then (`loop_pools.assign`: least loaded first) and
+draws them in the loop's reservation transaction; a cap reached meanwhile (or an option no longer
+offered) is `SlotTakenError` ("just taken", fresh options; the member never named). A booked pooled
+loop keeps its panel: its move options are where those members are free, and `Bookings.move`
+rechecks their caps (a cap is refused as "just taken").
 """
 
 from __future__ import annotations
