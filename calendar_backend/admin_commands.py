@@ -12,6 +12,7 @@ import re
 import sys
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -37,6 +38,7 @@ from calendar_backend.cli import (
     read_secret,
 )
 from calendar_backend.errors import CalendarError, DecryptionError, UpstreamError
+from calendar_backend.gate import MailboxGate
 from calendar_backend.keyring import add_signing_key, create_keyring, load_keyring
 from calendar_backend.lifecycle import LeaverJob
 from calendar_backend.onboarding import (
@@ -46,6 +48,7 @@ from calendar_backend.onboarding import (
     PastedUrl,
     granted_roles,
 )
+from calendar_backend.pool_groups import PoolGroups
 from calendar_backend.pools_admin import run_pool
 from calendar_backend.runtime import (
     Runtime,
@@ -56,6 +59,7 @@ from calendar_backend.runtime import (
 )
 from calendar_backend.sealing import tenant_credential_aad
 from calendar_backend.settings import BackendSettings
+from calendar_backend.tenancy import Tenancy, TenantContext
 from calendar_backend.tokens import AppCredential, TokenBroker
 
 _TENANT_ID: Final = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
@@ -275,7 +279,7 @@ async def run_admin(settings: BackendSettings, args: argparse.Namespace) -> int:
         if args.command == "lifecycle":
             return await _lifecycle(rt, args)
         if args.command == "pool":
-            return await run_pool(rt.store, args)
+            return await run_pool(rt.store, args, group_members=partial(_group_members, rt))
         if args.command == "tenant-settings":
             return await run_tenant_settings(rt.store, args)
         return await _onboard(rt, args)
@@ -293,6 +297,20 @@ async def _keys(rt: Runtime, args: argparse.Namespace) -> int:
     out.update((await rotation.status(rt.store, key_file)).to_json())
     emit(out)
     return 0
+
+
+async def _group_members(rt: Runtime, tenant_id: str, group_id: str) -> list[str] | None:
+    """A pool's Entra group members read now with the tenant's app-only token, as the service
+    reads them (`pool_groups.PoolGroups`), for `pool show`; ``None`` when they cannot be read."""
+    tokens, graph = build_clients(rt)
+    try:
+        credential = await stored_credential(rt, tenant_id)
+    except CliError:
+        return None
+    gate = MailboxGate(rt.store, graph, allowlist.MailboxAllowList(graph))
+    tenancy = Tenancy(rt.store, rt.cipher, tokens, gate, lambda: datetime.now(UTC))
+    found = await PoolGroups(graph, tenancy).members(TenantContext(tenant_id, credential), group_id)
+    return None if found is None else [m.address for m in found]
 
 
 async def _allowlist(rt: Runtime, args: argparse.Namespace) -> int:

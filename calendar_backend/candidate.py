@@ -86,7 +86,9 @@ class CandidateLink:
         self._search = search
         self._bookings = bookings
         self._loop_link = (
-            LoopLink(settings, store, clock, search, bookings, loops, self._app_token) if loops else None
+            LoopLink(settings, store, clock, search, bookings, loops, self._app_token, tenancy)
+            if loops
+            else None
         )
 
     async def slots(self, req: CandidateRequest, request_id: str) -> dict[str, Any]:

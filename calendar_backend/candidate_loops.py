@@ -14,30 +14,53 @@ and an app-only Graph token on every view, booking and move, as for single links
 - **move**: the whole loop to another option (each session keeps its room), one change counted
   before any Graph write (`LoopBookings.move_sessions` moves back on failure);
 - **cancel**: every session, one change counted; the link opens again while changes are left.
+
+A template whose session draws from a pool (issue 18) is searched like the manager's pooled search
+(`loop_seats`): the pools read (a group's members live, app-only), every member through the mailbox
+gate (refused ones skipped, audited), ONE availability read with the app-only token, outside
+"Interview" load for opted-in tenants, seats as "any N free and under cap". The page shows times
+only (never who). Booking picks the members then (`loop_pools.assign`: least loaded first) and
+draws them in the loop's reservation transaction; a cap reached meanwhile (or an option no longer
+offered) is `SlotTakenError` ("just taken", fresh options; the member never named). A booked pooled
+loop keeps its panel: its move options are where those members are free, and `Bookings.move`
+rechecks their caps (a cap is refused as "just taken").
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from calendar_backend import storage
-from calendar_backend.booking import Bookings, Writer
+from calendar_backend.availability import BusyRules, ShowAs, SlotQuery, free_time
+from calendar_backend.booking import Bookings, Writer, candidate_address
 from calendar_backend.contract import CandidateRequest, LoopOut, format_time
-from calendar_backend.errors import ConflictError, NotFoundError, ValidationError
+from calendar_backend.errors import (
+    CapReachedError,
+    ConflictError,
+    GoneError,
+    InvalidTemplateError,
+    NotFoundError,
+    SlotTakenError,
+    ValidationError,
+)
 from calendar_backend.loop_booking import LoopBookings
 from calendar_backend.loop_contract import BookLoopRequest, SessionTime
 from calendar_backend.loop_link import stored_template, template_mailboxes
+from calendar_backend.loop_pools import LOAD_MARGIN, SeatPick, effective_template, load_pools, pooled
 from calendar_backend.loop_search import option_id
-from calendar_backend.loop_templates import to_loop_spec
-from calendar_backend.loops import LoopSchedule, find_loops
+from calendar_backend.loop_seats import gate_skipping, pooled_loops, session_times
+from calendar_backend.loop_templates import LoopTemplate, to_loop_spec
+from calendar_backend.loops import LoopSchedule, LoopSpec, find_loops
 from calendar_backend.offers import OfferPrivate, reference_allowed
+from calendar_backend.pools_outside import with_outside
 from calendar_backend.search import SlotSearch
 from calendar_backend.settings import BackendSettings
 from calendar_backend.slots import Interval, merge
-from calendar_backend.tenancy import TenantContext
+from calendar_backend.tenancy import Tenancy, TenantContext
 from calendar_backend.timezones import zone_or_utc
 
 STEP = timedelta(minutes=15)  # the start grid, as the manager's loop search
@@ -45,6 +68,17 @@ MAX_LOOP_OPTIONS = 50  # the engine's own bound
 PER_DAY = 8  # options shown per day
 
 AppToken = Callable[[storage.OfferRow, str, str], Awaitable[tuple[TenantContext, str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    """The loops a link offers now (best first) and, for a template drawing from pools, who each
+    option would draw (by option id), the pools read live and members' outside interview starts."""
+
+    schedules: list[LoopSchedule]
+    picks: Mapping[str, Mapping[int, SeatPick]] = field(default_factory=dict)
+    live: Mapping[str, storage.PoolRecord | None] = field(default_factory=dict)
+    outside: Mapping[str, Sequence[datetime]] = field(default_factory=dict)
 
 
 class LoopLink:
@@ -60,7 +94,9 @@ class LoopLink:
         bookings: Bookings,
         loops: LoopBookings,
         app_token: AppToken,
+        tenancy: Tenancy | None = None,
     ) -> None:
+        self._tenancy = tenancy  # pool members' gate (a template drawing from pools, issue 18)
         self._app_token = app_token
         self._settings = settings
         self._store = store
@@ -76,15 +112,38 @@ class LoopLink:
         token: str,
         request_id: str,
         own: Sequence[storage.InterviewRow] = (),
+        ctx: TenantContext | None = None,
     ) -> list[LoopSchedule]:
         """The loops the link offers now, best first (``own``: a booked loop's sessions, free)."""
+        return (await self.offered(offer, manager_zone, token, request_id, own, ctx)).schedules
+
+    async def offered(
+        self,
+        offer: storage.OfferRow,
+        manager_zone: str,
+        token: str,
+        request_id: str,
+        own: Sequence[storage.InterviewRow] = (),
+        ctx: TenantContext | None = None,
+    ) -> Offered:
+        """`found`, with who each option would draw when the template draws from pools (the
+        manager's pooled search, `loop_seats`). A booked pooled loop (``own``) keeps its panel:
+        its options are where the members it drew are free."""
         template = stored_template(offer)
         now = self._clock()
         start = max(offer.window_start, now)
         if start >= offer.window_end:
-            return []
-        people, rooms = template_mailboxes(template)
+            return Offered([])
         window = Interval(start, offer.window_end)
+        if pooled(template) and ctx is not None:
+            if not own:
+                return await self._pooled(offer, template, manager_zone, token, request_id, ctx, window)
+            gated = set(template_mailboxes(template)[0])  # by the caller (`CandidateLink._app_token`)
+            template = booked_template(template, own)
+            extra = [a for a in template_mailboxes(template)[0] if a not in gated]
+            if extra and await self._refused(offer, ctx, request_id, extra):
+                return Offered([])  # a member drawn is refused now: no move offered (audited)
+        people, rooms = template_mailboxes(template)
         free = await self._search.free_of(
             None, token, people, rooms, window, request_id=request_id, operation="offer.slots",
             requester=offer.organizer_upn, tenant_id=offer.tenant_id,
@@ -92,7 +151,18 @@ class LoopLink:
         for row in own:
             for mailbox in {a.lower() for a in row.attendees} & set(free):
                 free[mailbox] = tuple(merge([*free[mailbox], Interval(row.start, row.end)]))
-        spec = to_loop_spec(
+        spec = self._spec(offer, template, manager_zone, window, now)
+        return Offered(list(find_loops(spec, free, MAX_LOOP_OPTIONS).schedules))
+
+    def _spec(
+        self,
+        offer: storage.OfferRow,
+        template: LoopTemplate,
+        manager_zone: str,
+        window: Interval,
+        now: datetime,
+    ) -> LoopSpec:
+        return to_loop_spec(
             template,
             zone=zone_or_utc(manager_zone),
             window=window,
@@ -100,7 +170,76 @@ class LoopLink:
             candidate_zone=zone_or_utc(offer.candidate_time_zone),
             step=STEP,
         )
-        return list(find_loops(spec, free, MAX_LOOP_OPTIONS).schedules)
+
+    async def _refused(
+        self, offer: storage.OfferRow, ctx: TenantContext, request_id: str, people: list[str]
+    ) -> bool:
+        """Whether the mailbox gate refuses one of ``people`` now (audited by the gate)."""
+        if self._tenancy is None:
+            return True
+        refusal = await self._tenancy.check_mailboxes(
+            None, ctx, "offer.slots", request_id, people, actor_oid=offer.organizer_oid
+        )
+        return refusal is not None
+
+    async def _pooled(
+        self,
+        offer: storage.OfferRow,
+        template: LoopTemplate,
+        manager_zone: str,
+        token: str,
+        request_id: str,
+        ctx: TenantContext,
+        window: Interval,
+    ) -> Offered:
+        """The manager's pooled search for the link (`loop_seats`): the pools (groups read live,
+        app-only), members the gate refuses skipped, every calendar read in ONE availability read
+        with the app-only token, outside "Interview" load for opted-in tenants; options whose
+        every pooled session is filled (free, under caps, least loaded first)."""
+        finder = self._loops.loop_search
+        if finder is None or self._tenancy is None:
+            return Offered([])
+        live = await finder.live_pools(ctx, template)
+        try:
+            async with self._store.transaction() as tx:
+                pools = await load_pools(tx, ctx.tenant_id, template, window, live)
+        except InvalidTemplateError:  # a pool deleted (or shrunk) since the link was made
+            return Offered([])
+        fixed, rooms = template_mailboxes(template)
+        everyone = list(dict.fromkeys([*fixed, *pools.members()]))
+        refusal, people, left = await gate_skipping(
+            self._tenancy, None, ctx, "offer.slots", request_id, everyone, rooms, fixed, pools,
+            actor_oid=offer.organizer_oid,
+        )  # fmt: skip
+        if refusal is not None:  # a fixed person or a room (audited by name by the gate)
+            raise GoneError()
+        assert left is not None  # noqa: S101  (pools in, pools out)
+        if left.short(template):  # an unreadable group, or too few usable members left
+            return Offered([], live=live)
+        fetch = Interval(window.start - timedelta(days=1), window.end + timedelta(days=1))
+        read = await self._search.read_availability(
+            None, token, people, [r for r in rooms if r not in people], fetch, request_id=request_id,
+            operation="offer.slots", requester=offer.organizer_upn, tenant_id=offer.tenant_id,
+        )  # fmt: skip
+        if any(a in fixed for a in read.unreadable):
+            return Offered([], live=live)  # fail closed: a fixed interviewer is never free
+        now = self._clock()
+        spec = self._spec(offer, template, manager_zone, window, now)
+        query = SlotQuery(fetch, timedelta(minutes=5), STEP, spec.not_before)
+        rules = BusyRules(frozenset(ShowAs(s) for s in self._settings.busy_policy.blocking))
+        free = {a: free_time(p, query, rules) for a, p in read.availability.items()}
+        outside: Mapping[str, Sequence[datetime]] = {}
+        if finder.outside is not None:
+            lo, hi = window.start - LOAD_MARGIN, window.end + LOAD_MARGIN
+            outside = await finder.outside.starts(None, ctx, list(left.loads), lo, hi, request_id=request_id)
+            left = replace(left, loads=with_outside(left.loads, outside))
+        found = pooled_loops(spec, free, template, left, MAX_LOOP_OPTIONS, fetch)
+        return Offered(
+            [schedule for schedule, _ in found.options],
+            {option_id(schedule): picks for schedule, picks in found.options},
+            live,
+            outside,
+        )
 
     async def book(
         self,
@@ -113,19 +252,28 @@ class LoopLink:
         organizer_name: str,
         company: str,
         manager_zone: str,
+        offered: Offered | None = None,
     ) -> LoopOut:
-        """Claim the link (single use), then book every session of ``chosen`` or none.
+        """Claim the link (single use), then book every session of ``chosen`` or none; a template
+        drawing from pools books the members ``offered`` picks for ``chosen`` (drawn, caps checked,
+        in the loop's reservation transaction).
 
         Raises:
-            ConflictError: the link was already used. SlotTakenError: a session was taken.
+            ConflictError: the link was already used. SlotTakenError: a session was taken, or a
+            member drawn reached a cap meanwhile (never named to the candidate).
         """
         async with self._store.transaction() as tx:
             if not await storage.claim_loop_offer(tx, offer.id):
                 raise ConflictError("This link was already used to book an interview.")
-        template = stored_template(offer)
+        source = stored_template(offer)
+        picks = (offered.picks if offered else {}).get(option_id(chosen), {})
+        sessions = session_times(chosen, picks)
+        template = source
+        if pooled(source):
+            template = effective_template(source, {s.index: (s.pool_members, s.trainees) for s in sessions})
         req = BookLoopRequest(
             template=offer.loop_template or {},
-            sessions=sessions_of(chosen),
+            sessions=sessions,
             candidate_name=candidate_name,
             candidate_email=email.lower(),
             transaction_id=f"offer-{offer.id}-{offer.reschedules_used}",
@@ -137,11 +285,15 @@ class LoopLink:
 
         try:
             out = await self._loops.book_as(
-                writer, offer.organizer_oid, organizer_name, template, req, zone, company
-            )
-        except BaseException:
+                writer, offer.organizer_oid, organizer_name, template, req, zone, company,
+                source=source if pooled(source) else None, live=offered.live if offered else None,
+                outside=offered.outside if offered else None,
+            )  # fmt: skip
+        except BaseException as exc:
             async with self._store.transaction() as tx:
                 await storage.reopen_loop_offer(tx, offer.id, None)
+            if isinstance(exc, CapReachedError):  # its message names the member: never the candidate's
+                raise SlotTakenError() from exc
             raise
         async with self._store.transaction() as tx:
             await storage.set_offer_loop(tx, offer.id, out.id)
@@ -181,6 +333,8 @@ class LoopLink:
 
         Raises:
             ValidationError: the option needs other rooms. ConflictError: no change left.
+            SlotTakenError: a session's people are busy then, or one drawn from a pool would pass
+            a cap (never named).
         """
         loop, listed = await self.sessions(offer.loop_id or "")
         if loop.status != "confirmed":
@@ -198,7 +352,10 @@ class LoopLink:
             )
         if not counted:
             raise ConflictError("This interview can no longer be changed here.")
-        await self._loops.move_sessions(writer, rows, wanted)
+        try:
+            await self._loops.move_sessions(writer, rows, wanted)
+        except CapReachedError as exc:  # a member drawn from a pool is at a cap then: not named
+            raise SlotTakenError() from exc
 
     async def page(
         self, offer: storage.OfferRow, private: OfferPrivate, doc: dict[str, Any], request_id: str
@@ -214,8 +371,8 @@ class LoopLink:
             doc["can_change"] = self._loop_can_change(offer, loop, own)
             if not doc["can_change"]:
                 return doc
-        _ctx, token = await self._app_token(offer, "offer.slots", request_id)
-        found = await self.found(offer, private.manager_time_zone, token, request_id, own)
+        ctx, token = await self._app_token(offer, "offer.slots", request_id)
+        found = await self.found(offer, private.manager_time_zone, token, request_id, own, ctx)
         doc["loop"]["days"] = by_day(found, doc["tz"])
         return doc
 
@@ -240,12 +397,14 @@ class LoopLink:
         ctx, token = await self._app_token(offer, "offer.book", request_id)
         if not private.candidate_email:
             await outside_tenant(token, email)
-        chosen = pick(await self.found(offer, private.manager_time_zone, token, request_id), req.option)
+        offered = await self.offered(offer, private.manager_time_zone, token, request_id, (), ctx)
+        chosen = pick(offered.schedules, req.option)
         brand = self._settings.branding.get(offer.tenant_id) or self._settings.branding.get("*")
         out = await self.book(
             offer, Writer(None, ctx.tenant_id, token, offer.organizer_upn, request_id), chosen,
             candidate_name=private.candidate_name, email=email, organizer_name=private.organizer_name,
             company=brand.company_name if brand else "", manager_zone=private.manager_time_zone,
+            offered=offered,
         )  # fmt: skip
         loop, rows = await self.sessions(out.id)
         return self._loop_outcome(offer, private, "booked", loop, rows)
@@ -266,7 +425,7 @@ class LoopLink:
         loop, rows = await self.sessions(offer.loop_id)
         if not self._loop_can_change(offer, loop, rows, moving=not cancel):
             raise ConflictError("This interview can no longer be changed here.")
-        _ctx, token = await self._app_token(offer, "" if cancel else "offer.reschedule", request_id)
+        ctx, token = await self._app_token(offer, "" if cancel else "offer.reschedule", request_id)
         writer = Writer(None, offer.tenant_id, token, offer.organizer_upn, request_id)
         if cancel:
             reopened = await self.cancel(offer, writer, may_rebook)
@@ -274,7 +433,7 @@ class LoopLink:
             return {**self._loop_outcome(offer, private, "cancelled", loop, rows), "reopened": reopened}
         if req.option is None:
             raise ValidationError("option", "is missing a required field")
-        found = await self.found(offer, private.manager_time_zone, token, request_id, rows)
+        found = await self.found(offer, private.manager_time_zone, token, request_id, rows, ctx)
         await self.move(offer, writer, pick(found, req.option))
         loop, rows = await self.sessions(loop.id)
         return self._loop_outcome(offer, private, "rescheduled", loop, rows)
@@ -334,11 +493,28 @@ def booked_option_id(rows: Sequence[storage.InterviewRow]) -> str:
 
 
 def pick(options: Sequence[LoopSchedule], wanted: str | None) -> LoopSchedule:
-    """The option with id ``wanted``. Raises: ValidationError (not offered now)."""
+    """The option with id ``wanted``. Raises: SlotTakenError (not offered now: taken meanwhile,
+    or a pool's members at their caps; the candidate is told "just taken", with fresh options)."""
     chosen = next((o for o in options if option_id(o) == wanted), None)
     if chosen is None:
-        raise ValidationError("option", "is not one of the offered times")
+        raise SlotTakenError()
     return chosen
+
+
+def booked_template(template: LoopTemplate, rows: Sequence[storage.InterviewRow]) -> LoopTemplate:
+    """``template`` with each pooled session's panel as booked (its members and trainees fixed,
+    no pool): a move keeps who was drawn."""
+    by_index = {r.session_index or 0: r for r in rows}
+    sessions = list(template.sessions)
+    for index in pooled(template):
+        row = by_index.get(index)
+        if row is None:
+            continue
+        need = sessions[index].room
+        rooms = set(need.any_of) if need is not None else set()
+        panel = [a.lower() for a in row.attendees if a != candidate_address(row) and a not in rooms]
+        sessions[index] = replace(sessions[index], interviewers=tuple(panel), pool=None)
+    return replace(template, sessions=tuple(sessions))
 
 
 def option_doc(schedule: LoopSchedule) -> dict[str, Any]:

@@ -106,6 +106,11 @@ class LoopBookings:
         self._clock = clock
         self._crash_point = crash_point
 
+    @property
+    def loop_search(self) -> LoopSearch | None:
+        """The loop search (a candidate loop link's pooled options, `candidate_loops`)."""
+        return self._loop_search
+
     async def book(
         self, principal: Principal, assertion: str, req: BookLoopRequest, request_id: str
     ) -> LoopOut:

@@ -61,17 +61,14 @@ from calendar_backend.loop_pools import (
     LOAD_MARGIN,
     PoolData,
     SeatPick,
-    Shortfall,
-    assign,
     cap_blocked,
     load_pools,
     pool_records,
     pooled,
-    seat_free_time,
     seat_mailbox,
-    seat_spec,
     shortfall_text,
 )
+from calendar_backend.loop_seats import gate_skipping, pooled_loops
 from calendar_backend.loop_templates import (
     LoopTemplate,
     LoopTemplateError,
@@ -81,7 +78,7 @@ from calendar_backend.loop_templates import (
     to_json,
     to_loop_spec,
 )
-from calendar_backend.loops import MAX_OPTIONS, Explanation, LoopSchedule, find_loops
+from calendar_backend.loops import Explanation, LoopSchedule, find_loops
 from calendar_backend.pool_groups import PoolGroups
 from calendar_backend.pools_outside import OutsideLoad
 from calendar_backend.search import SlotSearch
@@ -246,23 +243,10 @@ class LoopSearch:
         """The mailbox gate for everyone; pool members (and trainees) it refuses as not allowed,
         left or unreadable are skipped for this search (each refusal audited once by the gate) and
         the rest asked again. Returns the refusal left (a fixed person or a room), who is read, the
-        pools without the skipped."""
-        while True:
-            refusal = await self._tenancy.check_mailboxes(
-                principal, ctx, OPERATION, request_id, people, rooms
-            )
-            drawn = set(pools.members()) - fixed if pools is not None else set()
-            if (
-                refusal is None
-                or pools is None
-                or refusal.rule.value not in _SKIPPABLE
-                or not refusal.mailboxes
-                or not set(refusal.mailboxes) <= drawn
-            ):
-                return refusal, people, pools
-            skipped = set(refusal.mailboxes)
-            pools = pools.without(skipped)
-            people = [p for p in people if p not in skipped]
+        pools without the skipped (`loop_seats.gate_skipping`)."""
+        return await gate_skipping(
+            self._tenancy, principal, ctx, OPERATION, request_id, people, rooms, fixed, pools
+        )
 
     async def search(
         self, principal: Principal, assertion: str, req: SearchLoopsRequest, request_id: str
@@ -357,9 +341,6 @@ class LoopSearch:
         return LoopSearchOut(options, read.people, ((unreadable,) if unreadable else ()) + explanations)
 
 
-_SKIPPABLE = frozenset({"archived", "not_allowed", "unreadable"})  # gate rules a pool member is skipped for
-
-
 def _short(pools: PoolData, template: LoopTemplate) -> tuple[LoopExplanationOut, ...]:
     """A ``pool_short`` explanation per pooled session its pool cannot fill (`PoolData.short`)."""
     return tuple(LoopExplanationOut("pool_short", i, (), text) for i, text in pools.short(template))
@@ -417,9 +398,6 @@ def _explanation(e: Explanation) -> LoopExplanationOut:
     )
 
 
-POOL_CANDIDATES = 4  # candidates tried per wanted option before a pool's shortfall is explained
-
-
 def _pooled_search(
     spec: Any,
     free: dict[str, tuple[Interval, ...]],
@@ -434,20 +412,9 @@ def _pooled_search(
     on the best candidates only (`loop_pools.assign`) until ``limit`` options name everyone.
     ``overrides``: ``(session, member)`` searched as if under cap there; with no option, the
     sessions only caps keep empty are explained (``pool_cap``, a ``cap_override`` per member)."""
-    seats = seat_free_time(free, template, pools, overrides)
-    found = find_loops(
-        seat_spec(spec, template), {**free, **seats}, min(MAX_OPTIONS, limit * POOL_CANDIDATES), horizon=fetch
-    )
-    options: list[LoopOptionOut] = []
-    short: list[Shortfall] = []
-    for schedule in found.schedules:
-        picks, missing = assign(schedule, template, pools, free, overrides)
-        if missing:
-            short.extend(missing)
-            continue
-        options.append(_picked(_option(schedule, template), picks))
-        if len(options) == limit:
-            break
+    found = pooled_loops(spec, free, template, pools, limit, fetch, overrides)
+    options = [_picked(_option(schedule, template), picks) for schedule, picks in found.options]
+    short = list(found.short)
     explanations = [_explanation(_unseated(e, template)) for e in found.explanations]
     if len(options) < limit:
         explanations += [

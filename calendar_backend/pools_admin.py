@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -106,8 +106,21 @@ def add_pool_parsers(sub: Any) -> None:
     auto.add_argument("state", choices=("on", "off"))
 
 
-async def run_pool(store: storage.Store, args: argparse.Namespace, *, now: datetime | None = None) -> int:
-    """Run one ``pool`` sub-command; prints one JSON document; returns 0 or raises CliError."""
+GroupReader = Callable[[str, str], Awaitable[list[str] | None]]
+"""``(tenant id, group id)`` → the group's members' addresses read now (app-only), or ``None``."""
+
+
+async def run_pool(
+    store: storage.Store,
+    args: argparse.Namespace,
+    *,
+    now: datetime | None = None,
+    group_members: GroupReader | None = None,
+) -> int:
+    """Run one ``pool`` sub-command; prints one JSON document; returns 0 or raises CliError.
+
+    ``show`` of a pool with an Entra group lists the group's members (``group_members``, read after
+    the transaction), or says the service reads them live when they cannot be read here."""
     at = now or datetime.now(UTC)
     async with store.transaction() as tx:
         if await storage.get_tenant(tx, args.tenant) is None:
@@ -134,7 +147,11 @@ async def run_pool(store: storage.Store, args: argparse.Namespace, *, now: datet
         record = await storage.get_pool(tx, args.tenant, args.name)
         if record is None:
             raise _no_pool()
-        emit({"ok": True, **_summary(record), **await _details(tx, record, at)})
+        doc = {"ok": True, **_summary(record), **await _details(tx, record, at)}
+    if args.pool_command == "show" and record.group_id is not None:
+        found = await group_members(args.tenant, record.group_id) if group_members else None
+        doc["group_members"] = "read live by the service" if found is None else found
+    emit(doc)
     return 0
 
 

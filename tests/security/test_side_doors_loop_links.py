@@ -195,3 +195,37 @@ async def test_loop_link_side_door_is_refused_without_graph_and_audited_once(
     new = (await audit_rows(stack))[rows_before:]
     assert len(new) == 1, new
     assert new[0][2].startswith(expected.result), new
+
+
+async def test_a_pooled_loop_links_refused_pool_members_are_skipped_never_read(stack: Stack) -> None:
+    """A loop link whose session draws from a pool: every pool member goes through the gate on
+    each view; the members it refuses are skipped (each refusal audited once by name), never read;
+    too few left means no option (the link stays, no calendar read at all), never a 410."""
+    from calendar_backend import storage
+    from calendar_backend.pools import Member, Pool
+    from tests.security.gate_env import allow
+
+    pool = (CHRISTIE, "leeg@contoso.example")
+    async with stack.runtime.store.transaction() as tx:
+        await storage.create_pool(
+            tx, stack.devtenant.tenant_id, Pool("Matrix pool", "", 5, 2, tuple(Member(a) for a in pool))
+        )
+    body = loop_offer_body()
+    body["loop_template"]["sessions"][1] = {
+        "title": "Values",
+        "minutes": 30,
+        "pool": {"name": "Matrix pool", "count": 1},
+    }
+    status, doc = await stack.post("/v1/offers", body, stack.token())
+    assert status == 201, doc
+    cap = str(doc["url"]).rsplit("/c/", 1)[1]
+    assert await _options(stack, cap)
+    await allow(stack, MEGAN, ROOM)  # the pool's members are no longer allowed
+    rows_before, calls_before = len(await audit_rows(stack)), _calendar_counts(stack)
+    status, page = await stack.post("/v1/candidate/slots", {"token": cap})
+    assert status == 200, page
+    assert [o for day in page["loop"]["days"] for o in day["options"]] == []
+    assert _calendar_counts(stack) == calls_before
+    new = (await audit_rows(stack))[rows_before:]
+    refused = [r for r in new if r[2].startswith("denied:not_allowed")]
+    assert sorted(a for r in refused for a in r[1]) == sorted(pool), new
