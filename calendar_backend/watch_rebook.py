@@ -8,7 +8,12 @@ same people are booked again at the same time, through booking.py like any booki
   that time, are not counted) withdraws the new row when someone is busy now;
 - **write**: ONE Outlook create (`Bookings.create`); the candidate's own invite is KEPT (its time
   did not change): the new row takes it over, the old row becomes ``cancelled`` and hands its pool
-  seats to the new one, in one transaction.
+  seats to the new one, in one transaction; then the candidate's invite gets ONE update, the new
+  meeting's Teams join link (`Bookings.relink_candidate`: the old link points to the deleted
+  meeting). The candidate gets an update, never a second invite.
+
+A loop's session is never rebooked (`can_rebook`): a loop is booked, moved and cancelled whole
+(loop_booking.py), so a deleted session gets new times and ``release`` (the whole loop).
 """
 
 from __future__ import annotations
@@ -29,10 +34,16 @@ def can_rebook(row: storage.InterviewRow) -> bool:
 
 
 async def rebook(
-    store: storage.Store, bookings: Bookings, w: Writer, row: storage.InterviewRow, panel: list[str]
+    store: storage.Store,
+    bookings: Bookings,
+    w: Writer,
+    row: storage.InterviewRow,
+    panel: list[str],
+    txn: str | None = None,
 ) -> storage.InterviewRow:
-    """Book ``row``'s people again at its time (module docstring). Raises `ConflictError` (the
-    interview changed), `SlotTakenError` (someone is taken now) or the Graph error."""
+    """Book ``row``'s people again at its time (module docstring) with the transactionId ``txn``
+    (kept on the drift row: `watch_recover` looks it up after a crash). Raises `ConflictError`
+    (the interview changed), `SlotTakenError` (someone is taken now) or the Graph error."""
     if not can_rebook(row) or not panel:
         raise ConflictError("This interview can no longer be booked again.")
     async with store.transaction() as tx:
@@ -48,7 +59,7 @@ async def rebook(
             tenant_id=row.tenant_id,
             organizer_oid=row.organizer_oid,
             organizer_upn=row.organizer_upn,
-            transaction_id=f"openslot-rebook-{uuid.uuid4().hex}",
+            transaction_id=txn or f"openslot-rebook-{uuid.uuid4().hex}",
             start=row.start,
             end=row.end,
             attendees=[*panel, candidate_address(row).lower()],
@@ -63,8 +74,20 @@ async def rebook(
         row.candidate_name, panel, [], row.start, row.end, fresh.transaction_id, row.subject, None
     )
     done = await bookings.create(w, fresh, event, "watch.repair.rebook")
+    return await take_over(store, bookings, w, row, done)
+
+
+async def take_over(
+    store: storage.Store, bookings: Bookings, w: Writer, row: storage.InterviewRow, done: storage.InterviewRow
+) -> storage.InterviewRow:
+    """The rebooked ``done`` replaces ``row``: it takes the candidate's invite and the pool seats,
+    ``row`` is cancelled, and the candidate's invite gets the NEW Teams join link (ONE update
+    through booking.py). Idempotent (recovery runs it again after a crash)."""
     async with store.transaction() as tx:
         await store_watch.hand_over(tx, row.id, done.id, row.candidate_event_id)
         await storage.mark_interview(tx, row.id, "cancelled")
         confirmed = await storage.get_interview(tx, done.id)
-    return confirmed or done
+    current = confirmed or done
+    if current.candidate_event_id and current.join_url:
+        await bookings.relink_candidate(w, current, "watch.repair.rebook.candidate")
+    return current
