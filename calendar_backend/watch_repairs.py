@@ -249,7 +249,7 @@ class RepairPlanner:
         self._crash_point("watch_after_claim")  # a death here: `recover` opens the row again
         try:
             done = await self._write(w, row, repair, ref)
-        except BaseException as exc:
+        except Exception as exc:  # a cancelled task is left to `recover`, like a death: unsure
             async with self._store.transaction() as tx:
                 await store_watch.settle_drift(tx, drift.id, "open", None)
             if isinstance(exc, SlotTakenError | CapReachedError) and repair["kind"] != "release":
