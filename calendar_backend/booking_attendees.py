@@ -17,7 +17,7 @@ path; this saga lives here because booking.py is at its size limit). Same saga a
   untouched: its time does not change); a failure undoes the swap (and is audited).
 
 `relink_candidate` (through `Bookings.relink_candidate`): a rebooked interview's new Teams meeting
-put in the candidate's own invite, ONE body PATCH (rebuilt from the row, like recovery's
+(and time) put in the candidate's own invite, ONE PATCH (its body rebuilt from the row, like recovery's
 `booking.ensure_candidate_event`: name and link; no role), audited.
 """
 
@@ -129,7 +129,7 @@ async def replace_attendee(
 async def relink_candidate(
     graph: GraphClient, audit: AuditFn, w: Any, row: storage.InterviewRow, op: str
 ) -> None:
-    """PATCH the body of ``row``'s candidate invite so its join link is ``row.join_url`` (``w``:
+    """PATCH ``row``'s candidate invite: its join link ``row.join_url`` and ``row``'s time (``w``:
     the `booking.Writer`). Raises the Graph error (audited)."""
     email = row.attendees[-1] if row.attendees else ""
     shape = {"subject": row.subject, **event_times(row.start, row.end)}
@@ -139,7 +139,11 @@ async def relink_candidate(
     stats = CallStats()
     try:
         await graph.update_event(
-            w.token, w.organizer, row.candidate_event_id or "", {"body": body["body"]}, stats=stats
+            w.token,
+            w.organizer,
+            row.candidate_event_id or "",
+            {"body": body["body"], **event_times(row.start, row.end)},
+            stats=stats,
         )
     except CalendarError as exc:
         await audit(w.principal, w.tenant_id, op, [w.organizer], f"error:{exc.code}", w.request_id, stats)

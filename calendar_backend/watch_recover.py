@@ -11,10 +11,11 @@ write happened, by the repair's kind:
   then completed by `calendar_backend.recovery`);
 - ``replace``: the organizer's event lists the newcomer and not the leaver; if not, a swap the
   dead process committed in the database is undone (attendee and pool seat);
-- ``rebook``: the new row (its transactionId kept on the drift row, ``apply_ref``) is confirmed,
-  or Outlook holds its event (confirmed here, then `watch_rebook.take_over`); else it is failed;
-- ``release``: the interview is cancelled, or the candidate's invite is (the row is then
-  cancelled here).
+- ``rebook`` (and ``time-N`` of a deleted event): the new row (its transactionId kept on the
+  drift row, ``apply_ref``) is confirmed, or Outlook holds its event (confirmed here, then
+  `watch_rebook.take_over`); else it is failed;
+- ``release``: the interview is cancelled (a loop's session: cancelled last, so its loop is then
+  marked cancelled), or the candidate's invite is (the row is then cancelled here).
 
 Happened: the row is closed as ``applied`` (no second write). Not happened: ``open`` again, so
 the manager can tap once more. Graph unreachable or the gate refusing: left for the next round.
@@ -119,6 +120,8 @@ class ApplyRecovery:
     ) -> bool:
         """Whether the repair's Outlook write happened (finishing its database side if so)."""
         kind = repair.get("kind")
+        if kind == "rebook" or (kind == "move" and drift.kind == "deleted"):  # a new booking
+            return await self._rebooked(w, drift, row)
         if kind == "move":
             target = (_when(repair["start"]), _when(repair["end"]))
             if (row.start, row.end) == target:
@@ -131,8 +134,6 @@ class ApplyRecovery:
             return found is not None and not found[2] and found[:2] == target
         if kind == "replace":
             return await self._replaced(w, row, str(repair["out"]).lower(), str(repair["in"]).lower())
-        if kind == "rebook":
-            return await self._rebooked(w, drift, row)
         if kind == "release":
             return await self._released(w, row)
         return False
@@ -175,8 +176,13 @@ class ApplyRecovery:
         return True
 
     async def _released(self, w: Writer, row: storage.InterviewRow) -> bool:
-        if row.status is storage.InterviewStatus.CANCELLED:
+        if row.status is storage.InterviewStatus.CANCELLED:  # a loop's: its sessions were first
+            if row.loop_id is not None:
+                async with self._store.transaction() as tx:
+                    await storage.mark_loop(tx, row.loop_id, "cancelled", expected="confirmed")
             return True
+        if row.loop_id is not None:  # the other sessions may be cancelled: a tap finishes it
+            return False
         if not row.candidate_event_id:
             return False
         found = await self._graph.get_event(w.token, row.organizer_upn, row.candidate_event_id)

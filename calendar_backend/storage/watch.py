@@ -559,3 +559,18 @@ async def hand_over(tx: AsyncConnection, old_id: str, new_id: str, candidate_eve
         .values(interview_id=new_id)
     )
     await forget_interview(tx, old_id)
+
+
+async def hand_over_loop(tx: AsyncConnection, old: InterviewRow, new_id: str) -> None:
+    """A rebooked loop session: the new row takes the old one's place in its loop (the old,
+    cancelled row leaves the loop, so the loop lists one row per session)."""
+    if old.loop_id is None:
+        return
+    await tx.execute(
+        sa.update(interviews).where(interviews.c.id == old.id).values(loop_id=None, session_index=None)
+    )
+    await tx.execute(
+        sa.update(interviews)
+        .where(interviews.c.id == new_id)
+        .values(loop_id=old.loop_id, session_index=old.session_index)
+    )
