@@ -54,7 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from calendar_backend import storage
 from calendar_backend.auth import Principal
 from calendar_backend.availability import BusyRules
-from calendar_backend.booking_attendees import replace_attendee
+from calendar_backend.booking_attendees import holds_event, relink_candidate, replace_attendee
 from calendar_backend.calendar_view import schedule_blocks
 from calendar_backend.errors import CalendarError, ConflictError, NotFoundError, SlotTakenError, UpstreamError
 from calendar_backend.graph import CallStats, GraphClient
@@ -206,7 +206,7 @@ class Bookings:
                 tx, row.id, event_id, join, candidate_event_id=candidate_id
             )
             confirmed = await storage.get_interview(tx, row.id)
-        if confirmed is None or not (done or _holds_event(confirmed, event_id)):
+        if confirmed is None or not (done or holds_event(confirmed, event_id)):
             # the reservation was failed meanwhile (recovery): no event may live without one
             if candidate_id is not None:
                 await self._undo_create(w, candidate_id, f"{operation}.candidate")
@@ -453,6 +453,10 @@ class Bookings:
             self._store, self._graph, self._rules, self._audit, w, row, out, into, operation
         )
 
+    async def relink_candidate(self, w: Writer, row: storage.InterviewRow, operation: str) -> None:
+        """ONE PATCH of the candidate's own invite: ``row``'s Teams join link (booking_attendees)."""
+        await relink_candidate(self._graph, self._audit, w, row, operation)
+
     # ---- cancel ----------------------------------------------------------------------------
     async def cancel(
         self,
@@ -593,8 +597,3 @@ async def ensure_candidate_event(
 def candidate_address(row: storage.InterviewRow) -> str:
     """The candidate's address: the last attendee of an interview OpenSlot created."""
     return row.attendees[-1] if row.attendees else ""
-
-
-def _holds_event(row: storage.InterviewRow | None, event_id: str) -> bool:
-    """Whether ``row`` is confirmed with exactly this Graph event (e.g. by the reconciler)."""
-    return row is not None and row.status is storage.InterviewStatus.CONFIRMED and row.event_id == event_id

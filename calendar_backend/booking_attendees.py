@@ -15,6 +15,10 @@ path; this saga lives here because booking.py is at its size limit). Same saga a
   swap undone, `SlotTakenError`;
 - **write**: ONE PATCH of the panel event's ``attendees`` (the candidate's own invite is
   untouched: its time does not change); a failure undoes the swap (and is audited).
+
+`relink_candidate` (through `Bookings.relink_candidate`): a rebooked interview's new Teams meeting
+(and time) put in the candidate's own invite, ONE PATCH (its body rebuilt from the row, like recovery's
+`booking.ensure_candidate_event`: name and link; no role), audited.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from calendar_backend.calendar_view import schedule_blocks
 from calendar_backend.errors import CalendarError, ConflictError, SlotTakenError
 from calendar_backend.graph import CallStats, GraphClient, Schedule
 from calendar_backend.graph_watch import free_busy, read_event
+from calendar_backend.invites import candidate_event, event_times
 from calendar_backend.slots import Interval
 from calendar_backend.storage import watch as store_watch
 from calendar_backend.storage.interviews import lock_booking
@@ -119,3 +124,33 @@ async def replace_attendee(
         raise
     await audit(w.principal, w.tenant_id, operation, [out, into], "ok", w.request_id, stats)
     return swapped
+
+
+async def relink_candidate(
+    graph: GraphClient, audit: AuditFn, w: Any, row: storage.InterviewRow, op: str
+) -> None:
+    """PATCH ``row``'s candidate invite: its join link ``row.join_url`` and ``row``'s time (``w``:
+    the `booking.Writer`). Raises the Graph error (audited)."""
+    email = row.attendees[-1] if row.attendees else ""
+    shape = {"subject": row.subject, **event_times(row.start, row.end)}
+    body = candidate_event(
+        shape, candidate_name=row.candidate_name, candidate_email=email, join_url=row.join_url or ""
+    )
+    stats = CallStats()
+    try:
+        await graph.update_event(
+            w.token,
+            w.organizer,
+            row.candidate_event_id or "",
+            {"body": body["body"], **event_times(row.start, row.end)},
+            stats=stats,
+        )
+    except CalendarError as exc:
+        await audit(w.principal, w.tenant_id, op, [w.organizer], f"error:{exc.code}", w.request_id, stats)
+        raise
+    await audit(w.principal, w.tenant_id, op, [w.organizer], "ok", w.request_id, stats)
+
+
+def holds_event(row: storage.InterviewRow | None, event_id: str) -> bool:
+    """Whether ``row`` is confirmed with exactly this Graph event (e.g. by the reconciler)."""
+    return row is not None and row.status is storage.InterviewStatus.CONFIRMED and row.event_id == event_id

@@ -97,8 +97,9 @@ class CalendarService:
             self.loops,
         )  # fmt: skip
         self.repairs = RepairPlanner(
-            store, graph, self.search, self.bookings, self.tenancy, rules, clock, self.pool_groups
-        )
+            store, graph, self.search, self.bookings, self.tenancy, rules, clock, self.pool_groups,
+            crash_point=hook,  # OPENSLOT_CRASH_AT=watch_after_claim|watch_after_write (watch_recover)
+        )  # fmt: skip
         watch = WatchConfig(
             settings.watch_notification_url,
             dev=settings.env == "dev",

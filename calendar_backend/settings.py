@@ -206,6 +206,7 @@ CRASH_POINTS = frozenset(
     {"after_pending", "after_graph_create", "during_audit", "after_candidate_create"}
     | {"loop_after_reserve", "loop_before_confirm"}  # a loop's steps (loop_booking.py)
     | {f"loop_after_session_{k}" for k in range(1, 9)}
+    | {"watch_after_claim", "watch_after_write"}  # a drift repair's apply (watch_recover.py)
 )
 
 

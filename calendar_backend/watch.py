@@ -39,21 +39,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
 import logging
 import re
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 
 from calendar_backend import storage
 from calendar_backend.audit import AuditEvent, append_audit
 from calendar_backend.availability import BusyRules
-from calendar_backend.booking import candidate_address
 from calendar_backend.calendar_view import schedule_blocks
 from calendar_backend.crypto import CredentialCipher
 from calendar_backend.errors import CalendarError, NotFoundError
@@ -72,60 +69,21 @@ from calendar_backend.sealing import tenant_credential_aad
 from calendar_backend.slots import Interval
 from calendar_backend.storage import watch as store_watch
 from calendar_backend.tokens import AppCredential, TokenBroker
+from calendar_backend.watch_model import LIFETIME as LIFETIME
+from calendar_backend.watch_model import Planner as Planner
+from calendar_backend.watch_model import WatchConfig as WatchConfig
+from calendar_backend.watch_model import WatchStats as WatchStats
+from calendar_backend.watch_model import panel_of as panel_of
+from calendar_backend.watch_model import state_hash as state_hash
 
 log = logging.getLogger(__name__)
 
 ACTOR = "system:watch"
-MAX_LIFETIME = timedelta(minutes=10080)  # events, basic notifications (platform.md C14)
-LIFETIME = MAX_LIFETIME - timedelta(hours=1)
 LIFECYCLE = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
 CHANGES = frozenset({"created", "updated", "deleted"})
 MAX_ITEMS = 100  # per notification POST
 _ID = re.compile(r"[A-Za-z0-9=_\-+/.]{1,512}")
 _SUB_ID = re.compile(r"[A-Za-z0-9\-]{1,128}")
-
-
-@dataclass(frozen=True, slots=True)
-class WatchConfig:
-    """Where notifications go and how often the watcher renews and sweeps."""
-
-    notification_url: str = ""  # empty: no subscriptions (sweeps only)
-    dev: bool = False  # the dev profile: an http loopback notification URL is accepted
-    lifetime: timedelta = LIFETIME
-    renew_before: timedelta = timedelta(days=3)
-    near: timedelta = timedelta(days=2)
-    sweep_every: timedelta = timedelta(minutes=5)
-    far_every: timedelta = timedelta(hours=1)
-    horizon: timedelta = timedelta(days=60)
-
-
-class Planner(Protocol):
-    """Computes a drift row's repairs (`watch_repairs.RepairPlanner`)."""
-
-    async def plan(
-        self, row: storage.InterviewRow, drift: store_watch.DriftRow, token: str, event: EventStatus | None
-    ) -> list[dict[str, Any]]: ...
-    async def auto_repair(self, row: Any, drift: Any, repairs: list[Any], token: str) -> bool: ...
-
-
-def state_hash(client_state: str) -> bytes:
-    return hashlib.sha256(client_state.encode()).digest()
-
-
-def panel_of(row: storage.InterviewRow) -> list[str]:
-    """The interview's panel: its attendees but the candidate (and the organizer)."""
-    candidate = candidate_address(row).lower()
-    organizer = row.organizer_upn.lower()
-    return [a.lower() for a in row.attendees if a.lower() not in {candidate, organizer}]
-
-
-@dataclass
-class WatchStats:
-    """Counters (no content): notifications dropped, queued, drift recorded."""
-
-    dropped: int = 0
-    queued: int = 0
-    recorded: int = 0
 
 
 class Watcher:
@@ -502,9 +460,11 @@ class Watcher:
             return await store_watch.events_of_interview(tx, interview_id)
 
     async def round(self) -> None:
-        """One background round (runtime.py, every `sweep_every`): watch new interviews, renew
-        subscriptions, sweep."""
+        """One background round (runtime.py, every `sweep_every`): settle stale applies, watch new
+        interviews, renew subscriptions, sweep."""
         await self.prune()
+        if self.planner is not None:  # applies left ``applying`` by a process that died
+            await self.planner.recover(self._token)
         await self.ensure()
         await self.renew()
         await self.sweep()

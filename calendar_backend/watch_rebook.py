@@ -8,12 +8,20 @@ same people are booked again at the same time, through booking.py like any booki
   that time, are not counted) withdraws the new row when someone is busy now;
 - **write**: ONE Outlook create (`Bookings.create`); the candidate's own invite is KEPT (its time
   did not change): the new row takes it over, the old row becomes ``cancelled`` and hands its pool
-  seats to the new one, in one transaction.
+  seats to the new one, in one transaction; then the candidate's invite gets ONE update, the new
+  meeting's Teams join link (`Bookings.relink_candidate`: the old link points to the deleted
+  meeting). The candidate gets an update, never a second invite.
+
+A loop's session is rebooked at its own time only (the new row takes its place in the loop:
+`storage.watch.hand_over_loop`; the loop's other sessions are untouched). A loop is moved and
+cancelled whole (loop_booking.py), so a deleted session gets no ``time-N`` and its ``release``
+cancels the whole loop (`release_loop`; the repair says ``"scope": "loop"``).
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from calendar_backend import storage
 from calendar_backend.booking import Bookings, Writer, candidate_address
@@ -24,23 +32,33 @@ from calendar_backend.storage.interviews import insert_row, lock_booking
 
 
 def can_rebook(row: storage.InterviewRow) -> bool:
-    """A single interview (not a loop's session) with people on its panel."""
-    return row.loop_id is None and row.status is storage.InterviewStatus.CONFIRMED
+    """A confirmed interview (a loop's session too: at its own time only)."""
+    return row.status is storage.InterviewStatus.CONFIRMED
 
 
 async def rebook(
-    store: storage.Store, bookings: Bookings, w: Writer, row: storage.InterviewRow, panel: list[str]
+    store: storage.Store,
+    bookings: Bookings,
+    w: Writer,
+    row: storage.InterviewRow,
+    panel: list[str],
+    txn: str | None = None,
+    at: tuple[datetime, datetime] | None = None,
 ) -> storage.InterviewRow:
-    """Book ``row``'s people again at its time (module docstring). Raises `ConflictError` (the
-    interview changed), `SlotTakenError` (someone is taken now) or the Graph error."""
-    if not can_rebook(row) or not panel:
+    """Book ``row``'s people again at its time, or at ``at`` (a ``time-N`` repair of a deleted
+    event: a move of an event that is gone), with the transactionId ``txn`` (kept on the drift
+    row: `watch_recover` looks it up after a crash). Raises `ConflictError` (the interview
+    changed; a loop's session at another time), `SlotTakenError` (someone is taken now) or the
+    Graph error."""
+    start, end = at or (row.start, row.end)
+    if not can_rebook(row) or not panel or (row.loop_id is not None and (start, end) != (row.start, row.end)):
         raise ConflictError("This interview can no longer be booked again.")
     async with store.transaction() as tx:
         await lock_booking(tx, row.tenant_id)
         current = await storage.get_interview(tx, row.id)
         if current is None or current.version != row.version or current.status != row.status:
             raise ConflictError("This interview changed meanwhile; please try again.")
-        found = await storage.find_conflicts(tx, row.tenant_id, panel, row.start, row.end)
+        found = await storage.find_conflicts(tx, row.tenant_id, panel, start, end)
         if any(r.id != row.id for r in found):
             raise SlotTakenError()
         fresh = await insert_row(  # the old row, still confirmed, is the only overlap allowed
@@ -48,9 +66,9 @@ async def rebook(
             tenant_id=row.tenant_id,
             organizer_oid=row.organizer_oid,
             organizer_upn=row.organizer_upn,
-            transaction_id=f"openslot-rebook-{uuid.uuid4().hex}",
-            start=row.start,
-            end=row.end,
+            transaction_id=txn or f"openslot-rebook-{uuid.uuid4().hex}",
+            start=start,
+            end=end,
             attendees=[*panel, candidate_address(row).lower()],
             candidate_name=row.candidate_name,
             subject=row.subject,
@@ -59,12 +77,41 @@ async def rebook(
             now=None,
         )
     await bookings.recheck(w, fresh, panel, "watch.repair.recheck", ignore=(row.start, row.end))
-    event = panel_event(
-        row.candidate_name, panel, [], row.start, row.end, fresh.transaction_id, row.subject, None
-    )
+    event = panel_event(row.candidate_name, panel, [], start, end, fresh.transaction_id, row.subject, None)
     done = await bookings.create(w, fresh, event, "watch.repair.rebook")
+    return await take_over(store, bookings, w, row, done)
+
+
+async def take_over(
+    store: storage.Store, bookings: Bookings, w: Writer, row: storage.InterviewRow, done: storage.InterviewRow
+) -> storage.InterviewRow:
+    """The rebooked ``done`` replaces ``row``: it takes the candidate's invite and the pool seats,
+    ``row`` is cancelled (a loop's session: ``done`` takes its place in the loop), and the
+    candidate's invite gets the NEW Teams join link and time (ONE update through booking.py).
+    Idempotent (recovery runs it again after a crash)."""
     async with store.transaction() as tx:
         await store_watch.hand_over(tx, row.id, done.id, row.candidate_event_id)
+        await store_watch.hand_over_loop(tx, row, done.id)
         await storage.mark_interview(tx, row.id, "cancelled")
         confirmed = await storage.get_interview(tx, done.id)
-    return confirmed or done
+    current = confirmed or done
+    if current.candidate_event_id and current.join_url:
+        await bookings.relink_candidate(w, current, "watch.repair.rebook.candidate")
+    return current
+
+
+async def release_loop(
+    store: storage.Store, bookings: Bookings, w: Writer, row: storage.InterviewRow
+) -> None:
+    """``release`` of a loop's session: the whole loop is cancelled (a loop is booked, moved and
+    cancelled whole): every other confirmed session first, ``row``'s last, then the loop (so a
+    cancelled ``row`` means the loop's sessions are all cancelled: `watch_recover`)."""
+    async with store.transaction() as tx:
+        sessions = await storage.loop_sessions(tx, row.loop_id or "")
+    why = "This interview was removed from Outlook."
+    for other in sessions:
+        if other.id != row.id and other.status is storage.InterviewStatus.CONFIRMED:
+            await bookings.cancel(w, other, why, "watch.repair.release")
+    await bookings.cancel(w, row, why, "watch.repair.release")
+    async with store.transaction() as tx:
+        await storage.mark_loop(tx, row.loop_id or "", "cancelled", expected="confirmed")

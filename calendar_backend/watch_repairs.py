@@ -13,7 +13,10 @@ Options (each ``{"id", "kind", ...}``, ids stable per drift row):
 - ``rebook`` (for a deleted event, when the panel is still free then): the same people at the
   same time, a new booking (`watch_rebook`);
 - ``release`` (for a deleted event): cancel the booking in OpenSlot (the candidate's own invite
-  is cancelled too; the panel event is already gone).
+  is cancelled too; the panel event is already gone). For a loop's session the WHOLE loop is
+  cancelled (``"scope": "loop"``: a loop is cancelled whole) and no ``time-N`` is offered (a loop
+  is moved whole); ``rebook`` re-creates the session in its loop.
+- ``time-N`` of a deleted event is applied as a ``rebook`` at that time (the event to move is gone).
 
 `apply` claims the drift row first (``applying``: a row is applied at most once however many
 taps race), then makes ONE Outlook write through `booking.Bookings` (``move`` /
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,9 +54,10 @@ from calendar_backend.pool_groups import PoolGroups
 from calendar_backend.search import SlotSearch
 from calendar_backend.storage import watch as store_watch
 from calendar_backend.tenancy import Tenancy, TenantContext
-from calendar_backend.watch import panel_of
+from calendar_backend.watch_model import panel_of
 from calendar_backend.watch_pool_repairs import PoolReplacements, busy_over
-from calendar_backend.watch_rebook import can_rebook, rebook
+from calendar_backend.watch_rebook import can_rebook, rebook, release_loop
+from calendar_backend.watch_recover import ApplyRecovery
 
 log = logging.getLogger(__name__)
 WATCHER = "watcher"  # the audit actor of an auto-repair
@@ -78,7 +82,9 @@ class RepairPlanner:
         rules: BusyRules,
         clock: Callable[[], datetime],
         groups: PoolGroups | None = None,
+        crash_point: Callable[[str], None] | None = None,
     ) -> None:
+        self._crash_point = crash_point or (lambda _name: None)  # test hook (OPENSLOT_CRASH_AT)
         self._store = store
         self._graph = graph
         self._search = search
@@ -110,10 +116,11 @@ class RepairPlanner:
                 people = await self._free_at(row, token, alternates)
             for n, person in enumerate(people, start=1):
                 out.append({"id": f"replace-{n}", "kind": "replace", "out": drift.who, "in": person})
-        for n, (start, end) in enumerate(await self._new_times(row, token), start=1):
+        loop_gone = drift.kind == "deleted" and row.loop_id is not None  # a loop moves whole
+        for n, (start, end) in enumerate([] if loop_gone else await self._new_times(row, token), start=1):
             out.append({"id": f"time-{n}", "kind": "move", "start": _z(start), "end": _z(end)})
-        if drift.kind == "deleted":
-            out.append({"id": "release", "kind": "release"})
+        if drift.kind == "deleted":  # a loop's session: the loop is cancelled whole
+            out.append({"id": "release", "kind": "release", **({"scope": "loop"} if row.loop_id else {})})
         return out
 
     async def _rebookable(self, row: storage.InterviewRow, token: str) -> bool:
@@ -240,18 +247,22 @@ class RepairPlanner:
     ) -> storage.InterviewRow:
         """Claim the drift row (at most once), make the ONE Outlook update, settle it, audit."""
         async with self._store.transaction() as tx:
-            if not await store_watch.claim_drift(tx, drift.id):
+            ref = f"openslot-rebook-{uuid.uuid4().hex}"  # the transactionId a rebook will use
+            if not await store_watch.claim_drift(tx, drift.id, str(repair["id"]), self._clock(), ref):
                 raise ConflictError("This change was already repaired.")
+        self._crash_point("watch_after_claim")  # a death here: `recover` opens the row again
         try:
-            done = await self._write(w, row, repair)
-        except BaseException as exc:
+            done = await self._write(w, row, repair, ref, drift.kind == "deleted")
+        except Exception as exc:  # a cancelled task is left to `recover`, like a death: unsure
             async with self._store.transaction() as tx:
                 await store_watch.settle_drift(tx, drift.id, "open", None)
-            if isinstance(exc, SlotTakenError | CapReachedError) and repair["kind"] in {"replace", "rebook"}:
+            if isinstance(exc, SlotTakenError | CapReachedError) and repair["kind"] != "release":
                 exc.repairs = await self._fresh(drift, row, w.token)
             raise
+        self._crash_point("watch_after_write")  # a death here: `recover` closes it as applied
         async with self._store.transaction() as tx:
-            await store_watch.settle_drift(tx, drift.id, status, str(repair["id"]))
+            if not await store_watch.settle_drift(tx, drift.id, status, str(repair["id"])):
+                log.warning("watch: a repair was settled by recovery meanwhile")
             if repair["kind"] == "replace":
                 await store_watch.forget_interview(tx, row.id)  # the watcher picks up the new copy
             await self._tenancy.audit(
@@ -266,11 +277,15 @@ class RepairPlanner:
         return done
 
     async def _write(
-        self, w: Writer, row: storage.InterviewRow, repair: dict[str, Any]
+        self, w: Writer, row: storage.InterviewRow, repair: dict[str, Any], ref: str, gone: bool
     ) -> storage.InterviewRow:
+        """The ONE Outlook write of ``repair`` (``gone``: the organizer's event was deleted, so a
+        new time is a new booking there: `rebook` at that time)."""
         if repair["kind"] == "move":
             start = datetime.fromisoformat(str(repair["start"]).replace("Z", "+00:00"))
             end = datetime.fromisoformat(str(repair["end"]).replace("Z", "+00:00"))
+            if gone:
+                return await rebook(self._store, self._bookings, w, row, panel_of(row), ref, (start, end))
             return await self._bookings.move(
                 w, row, start, end, operation="watch.repair.move", recheck_operation="watch.repair.recheck"
             )
@@ -279,7 +294,10 @@ class RepairPlanner:
                 w, row, str(repair["out"]), str(repair["in"]).lower(), "watch.repair.replace"
             )
         if repair["kind"] == "rebook":
-            return await rebook(self._store, self._bookings, w, row, panel_of(row))
+            return await rebook(self._store, self._bookings, w, row, panel_of(row), ref)
+        if row.loop_id is not None:
+            await release_loop(self._store, self._bookings, w, row)
+            return row
         why = "This interview was removed from Outlook."
         await self._bookings.cancel(w, row, why, "watch.repair.release")
         return row
@@ -295,6 +313,14 @@ class RepairPlanner:
         async with self._store.transaction() as tx:
             await store_watch.set_repairs(tx, drift.id, repairs)
         return repairs
+
+    # ---- the watcher's side: applies whose process died ------------------------------------------
+    async def recover(self, token_of: Callable[[str], Awaitable[str | None]]) -> int:
+        """Settle drift rows left ``applying`` longer than `APPLY_LEASE` (their process died):
+        closed as applied when the Outlook write happened, else opened again (`watch_recover`).
+        Returns how many were settled."""
+        recovery = ApplyRecovery(self._store, self._graph, self._bookings, self._tenancy, self._clock)
+        return await recovery.run(token_of)
 
     # ---- the watcher's side: a pool's auto-repair ----------------------------------------------
     async def auto_repair(

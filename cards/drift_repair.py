@@ -85,8 +85,12 @@ def repair_label(repair: Mapping[str, Any], zone: ZoneInfo) -> str | None:
         if when is None:
             return None
         return f"Restore {when}" if rid == "restore" else f"Move to {when}"
-    if kind == "release":
-        return "Release the booking"
+    if kind == "release":  # a loop's session: the service cancels the loop whole
+        return (
+            "Cancel the whole loop (every session)"
+            if repair.get("scope") == "loop"
+            else "Release the booking"
+        )
     if kind == "rebook":
         return "Book it again at the same time"
     return None

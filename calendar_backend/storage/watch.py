@@ -87,6 +87,8 @@ watch_drift: Final = sa.Table(
     sa.Column("applied_repair", sa.String(32), nullable=True),  # r0013: which repair was applied
     sa.Column("claimed_by", sa.String(64), nullable=True),  # r0014: the bot poller leasing it (watch_feed)
     sa.Column("claimed_until", UTCDateTime, nullable=True),  # r0014: ... until then
+    sa.Column("applying_since", UTCDateTime, nullable=True),  # r0015: the apply's lease (watch_recover)
+    sa.Column("apply_ref", sa.String(64), nullable=True),  # r0015: a rebook's transactionId
     sa.Index("ix_watch_drift_organizer", "tenant_id", "organizer_oid", "status"),
 )
 
@@ -123,6 +125,7 @@ class DriftRow:
     status: str
     repairs: tuple[dict[str, Any], ...]
     applied_repair: str | None = None  # r0013: the repair applied (by the manager or the watcher)
+    apply_ref: str | None = None  # r0015: the transactionId of a rebook being applied
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -156,6 +159,7 @@ def _drift(row: sa.Row[Any]) -> DriftRow:
         m["status"],
         tuple(m["repairs"] or ()),
         m["applied_repair"],
+        m["apply_ref"],
     )
 
 
@@ -493,18 +497,56 @@ async def set_pool_auto_repair(tx: AsyncConnection, tenant_id: str, name: str, o
     return bool(done.rowcount)
 
 
-async def claim_drift(tx: AsyncConnection, drift_id: str) -> bool:
-    """Take an open drift row for one repair (status ``applying``); False when it was not open,
-    so a drift row is applied at most once however many taps race."""
-    return await close_drift(tx, drift_id, "applying")
+async def claim_drift(
+    tx: AsyncConnection,
+    drift_id: str,
+    repair: str | None = None,
+    now: datetime | None = None,
+    ref: str | None = None,
+) -> bool:
+    """Take an open drift row for one repair (status ``applying``; the repair's id, the lease's
+    start ``applying_since`` and ``apply_ref``, a rebook's transactionId, kept for recovery);
+    False when it was not open, so a drift row is applied at most once however many taps race."""
+    done = await tx.execute(
+        sa.update(watch_drift)
+        .where(watch_drift.c.id == drift_id, watch_drift.c.status == "open")
+        .values(status="applying", applied_repair=repair, applying_since=now or now_utc(None), apply_ref=ref)
+    )
+    return bool(done.rowcount)
 
 
-async def settle_drift(tx: AsyncConnection, drift_id: str, status: str, repair: str | None) -> None:
-    """End a claimed row: ``applied``/``auto_applied`` (with the repair applied), or ``open`` again."""
+async def settle_drift(tx: AsyncConnection, drift_id: str, status: str, repair: str | None) -> bool:
+    """End a claimed row: ``applied``/``auto_applied`` (with the repair applied), or ``open`` again.
+    False when it was not ``applying`` any more (settled by someone else)."""
+    done = await tx.execute(
+        sa.update(watch_drift)
+        .where(watch_drift.c.id == drift_id, watch_drift.c.status == "applying")
+        .values(status=status, applied_repair=repair, applying_since=None)
+    )
+    return bool(done.rowcount)
+
+
+async def stale_applying(tx: AsyncConnection, before: datetime, limit: int = 50) -> list[DriftRow]:
+    """Drift rows claimed (``applying``) before ``before`` (or with no lease recorded): their
+    process died mid-apply (`watch_recover`)."""
+    query = (
+        sa.select(watch_drift)
+        .where(
+            watch_drift.c.status == "applying",
+            sa.or_(watch_drift.c.applying_since.is_(None), watch_drift.c.applying_since < before),
+        )
+        .order_by(watch_drift.c.detected_at, watch_drift.c.id)
+        .limit(limit)
+    )
+    return [_drift(r) for r in await tx.execute(query)]
+
+
+async def renew_lease(tx: AsyncConnection, drift_id: str, now: datetime) -> None:
+    """Start an ``applying`` row's lease again (recovery could not decide yet: Graph unreachable)."""
     await tx.execute(
         sa.update(watch_drift)
         .where(watch_drift.c.id == drift_id, watch_drift.c.status == "applying")
-        .values(status=status, applied_repair=repair)
+        .values(applying_since=now)
     )
 
 
@@ -519,3 +561,18 @@ async def hand_over(tx: AsyncConnection, old_id: str, new_id: str, candidate_eve
         .values(interview_id=new_id)
     )
     await forget_interview(tx, old_id)
+
+
+async def hand_over_loop(tx: AsyncConnection, old: InterviewRow, new_id: str) -> None:
+    """A rebooked loop session: the new row takes the old one's place in its loop (the old,
+    cancelled row leaves the loop, so the loop lists one row per session)."""
+    if old.loop_id is None:
+        return
+    await tx.execute(
+        sa.update(interviews).where(interviews.c.id == old.id).values(loop_id=None, session_index=None)
+    )
+    await tx.execute(
+        sa.update(interviews)
+        .where(interviews.c.id == new_id)
+        .values(loop_id=old.loop_id, session_index=old.session_index)
+    )
