@@ -8,6 +8,9 @@ app-only token (``GroupMember.Read.All``), the same Graph read as the allow-list
 minutes by default) and never stored. So a person who leaves the group stops being drawn once the
 cache expires.
 
+A room in the group (in Entra a room mailbox is a user object, so a group can hold one) is left
+out: it is never drawn as an interviewer nor read (the tenant's room list, `Tenancy.rooms_among`).
+
 A group member without a listed row gets the pool's default caps, no hot hours, the first day of
 week Monday and their mailbox zone (app-only ``mailboxSettings/timeZone``; UTC if that read
 fails). A listed row for the same address wins (its caps, hot hours, zone). The zone is read only
@@ -118,7 +121,10 @@ class PoolGroups:
             addresses = await self._addresses(group_id, token)
         except (CalendarError, ValueError):
             return None
-        try:  # no mailbox setting is read of someone the allow-list refuses (or who left)
+        try:  # a room's resource account in the group is no interviewer: never drawn, never read
+            rooms = await self._tenancy.rooms_among(ctx, addresses) if addresses else set()
+            addresses = [a for a in addresses if a not in rooms]
+            # no mailbox setting is read of someone the allow-list refuses (or who left)
             refused = await self._tenancy.not_allowed(ctx, addresses)
         except CalendarError:
             return None

@@ -6,7 +6,9 @@ the test's docstring); the others are regression tests of a defence that held.""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -16,15 +18,18 @@ from calendar_backend.pools_booking import reserve_from_pool
 from calendar_backend.pools_completion import TrainingSweep
 from calendar_backend.pools_training import Trainee, TrainingStage
 from calendar_backend.storage import watch as store_watch
-from calendar_backend.storage import watch_feed as feed_rows
 from tests.backend.conftest import engine, pg_databases, pg_url, sqlite_template, store  # noqa: F401
+from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
+from tests.service.conftest import Stack, service_for
+from tests.service.test_loop_pools import book_body, search
+from tests.service.test_pool_groups import GROUP, SIX, drawn, group_pool, pooled_template, seats, set_group
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 MON = datetime(2026, 12, 7, tzinfo=UTC)
 A, T = "a@contoso.example", "t@contoso.example"
 
 
-async def _pool_with_trainee(store: storage.Store) -> str:  # noqa: F811
+async def _pool_with_trainee(store: storage.Store) -> str:
     async with store.transaction() as tx:
         pool_id = await storage.create_pool(tx, TENANT, Pool("Backend", "backend", 9, 9, (Member(A),)))
         assert pool_id is not None
@@ -34,7 +39,7 @@ async def _pool_with_trainee(store: storage.Store) -> str:  # noqa: F811
     return pool_id
 
 
-async def _session(store: storage.Store, pool_id: str, n: int, start: datetime) -> storage.InterviewRow:  # noqa: F811
+async def _session(store: storage.Store, pool_id: str, n: int, start: datetime) -> storage.InterviewRow:
     async with store.transaction() as tx:
         row = await storage.insert_pending(
             tx,
@@ -60,7 +65,7 @@ async def _session(store: storage.Store, pool_id: str, n: int, start: datetime) 
 # ---- the training sweep (pools_completion.py) ------------------------------------------------------
 @pytest.mark.parametrize("kind", ["deleted", "moved"])
 async def test_sweep_does_not_credit_a_session_deleted_or_moved_in_outlook(
-    store: storage.Store,  # noqa: F811
+    store: storage.Store,
     kind: str,
 ) -> None:
     """ATTACK: the organizer deletes the meeting in Outlook (or moves it to next month); OpenSlot's row
@@ -79,7 +84,7 @@ async def test_sweep_does_not_credit_a_session_deleted_or_moved_in_outlook(
     assert next(t for t in record.trainees if t.address == T).shadow_done == 0
 
 
-async def test_sweep_credits_once_the_move_drift_is_repaired(store: storage.Store) -> None:  # noqa: F811
+async def test_sweep_credits_once_the_move_drift_is_repaired(store: storage.Store) -> None:
     """HELD (regression): a ``moved`` drift the manager repaired (``restore``: back to the booked
     time) no longer holds the credit back."""
     pool_id = await _pool_with_trainee(store)
@@ -90,3 +95,38 @@ async def test_sweep_credits_once_the_move_drift_is_repaired(store: storage.Stor
         assert await store_watch.claim_drift(tx, drift.id)
         await store_watch.settle_drift(tx, drift.id, "applied", "restore")
     assert (await TrainingSweep(store, lambda: MON + timedelta(days=1)).run_once()).credited == 1
+
+
+# ---- pools from an Entra group (pool_groups.py) ----------------------------------------------------
+@pytest.fixture
+async def stack(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Stack]:
+    async with service_for(devtenant, tmp_path) as running:
+        yield running
+
+
+ROOM = "boardroom@contoso.example"
+
+
+async def test_a_room_in_the_pool_group_is_never_drawn_and_does_not_refuse_the_search(stack: Stack) -> None:
+    """ATTACK: someone who may edit the Entra group (a group owner, a self-service group) adds a room's
+    resource account to it. In Entra a room mailbox is a user object, so ``transitiveMembers`` lists
+    it. BROKEN before the fix (seen failing: the gate's ``not_a_person`` refusal is not one a pool
+    member is skipped for, so every search of the pool was refused: one group edit turned the pool
+    off). Now the group's rooms are left out of its members (and never read)."""
+    set_group(stack, SIX[:4])
+    tenant = stack.devtenant.tenant
+    room = tenant.find_room(ROOM)
+    assert room is not None
+    next(g for g in tenant.data["groups"] if g["id"] == GROUP)["members"].append(room["id"])
+    await group_pool(stack)
+    status, doc = await search(stack, pooled_template(), limit=5)
+    assert status == 200, doc
+    assert doc["options"], doc["explanations"]
+    assert ROOM not in drawn(doc)
+    assert ROOM not in str(doc)
+    option = doc["options"][0]
+    forged = book_body(pooled_template(), option, "room-1")  # a forged booking naming the room
+    forged["sessions"][1]["pool_members"] = [ROOM, forged["sessions"][1]["pool_members"][0]]
+    status, answer = await stack.post("/v1/loops", forged, stack.token())
+    assert status in (400, 403), answer
+    assert await seats(stack) == set()
