@@ -21,7 +21,7 @@ from calendar_backend.storage import watch as store_watch
 from tests.backend.conftest import engine, pg_databases, pg_url, sqlite_template, store  # noqa: F401
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
 from tests.service.conftest import Stack, service_for
-from tests.service.test_loop_pools import book_body, search
+from tests.service.test_loop_pools import MEGAN, book_body, make_pool, search
 from tests.service.test_pool_groups import GROUP, SIX, drawn, group_pool, pooled_template, seats, set_group
 
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -130,3 +130,68 @@ async def test_a_room_in_the_pool_group_is_never_drawn_and_does_not_refuse_the_s
     status, answer = await stack.post("/v1/loops", forged, stack.token())
     assert status in (400, 403), answer
     assert await seats(stack) == set()
+
+
+# ---- the cap override through the API (POST /v1/loops, /v1/loops/{id}/reschedule) -------------------
+async def _overrides(stack: Stack) -> int:
+    async with stack.runtime.store.transaction() as tx:
+        return len(await storage.list_cap_overrides(tx, stack.devtenant.tenant_id))
+
+
+@pytest.mark.parametrize(
+    ("address", "reason", "field"),
+    [
+        ("irvins@contoso.example", "needed for this role", "cap_override"),  # not drawn from the pool
+        (None, "   \t  ", "cap_override"),  # only blanks
+        (None, "x" * 10_000, None),  # far past the schema's limit
+        (None, "ok\u202egnp.exe", None),  # a bidi override
+        (None, "line\r\nInjected: yes", None),  # CR/LF
+        (None, "esc\x1b[31mred", None),  # a terminal escape
+        (None, "nul\x00byte", None),
+    ],
+)
+async def test_a_forged_cap_override_on_a_booking_is_refused_and_stores_nothing(
+    stack: Stack, address: str | None, reason: str, field: str | None
+) -> None:
+    """HELD (regression): a hand-made POST /v1/loops whose ``cap_override`` names someone the pool
+    did not supply, or whose reason is blank, 10k characters, or carries control/bidi characters,
+    is refused (400) before anything is reserved: no seat, no override row, no loop."""
+    await make_pool(stack)
+    template = pooled_template()
+    status, doc = await search(stack, template)
+    assert status == 200, doc
+    option = doc["options"][0]
+    picked = next(s for s in option["sessions"] if s["index"] == 1)["pool"]["members"][0]
+    body = book_body(
+        template, option, "forged-1", cap_override={"address": address or picked, "reason": reason}
+    )
+    status, answer = await stack.post("/v1/loops", body, stack.token())
+    assert status == 400, answer
+    if field is not None:
+        assert field in str(answer)
+    assert await seats(stack) == set()
+    assert await _overrides(stack) == 0
+    status, loops = await stack.get("/v1/loops", stack.token())
+    assert status == 200, loops
+    assert loops["loops"] == []
+
+
+async def test_a_cap_override_on_another_managers_loop_is_not_found(stack: Stack) -> None:
+    """HELD (regression): another manager of the same tenant moving someone else's loop with a cap
+    override gets 404 (the loop is not theirs) and nothing is stored."""
+    await make_pool(stack)
+    template = pooled_template()
+    status, doc = await search(stack, template)
+    assert status == 200, doc
+    option = doc["options"][0]
+    status, booked = await stack.post("/v1/loops", book_body(template, option, "own-1"), stack.token())
+    assert status == 201, booked
+    picked = next(s for s in option["sessions"] if s["index"] == 1)["pool"]["members"][0]
+    moved = [
+        {"index": s["index"], "start": s["start"], "end": s["end"], "room": s["room"]}
+        for s in option["sessions"]
+    ]
+    body = {"sessions": moved, "cap_override": {"address": picked, "reason": "mine now"}}
+    status, answer = await stack.post(f"/v1/loops/{booked['id']}/reschedule", body, stack.token(MEGAN))
+    assert status == 404, answer
+    assert await _overrides(stack) == 0
