@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from calendar_backend import storage
 from calendar_backend.pools import Member, Pool
@@ -23,6 +25,9 @@ from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_serve
 from tests.service.conftest import Stack, service_for
 from tests.service.test_loop_pools import MEGAN, book_body, make_pool, search
 from tests.service.test_pool_groups import GROUP, SIX, drawn, group_pool, pooled_template, seats, set_group
+from tests.service.test_watch import acontrol, copy_of, watcher_of
+from tests.service.test_watch_pool_repairs import book_drawn
+from tests.service.test_watch_pool_repairs import make_pool as repairs_pool
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 MON = datetime(2026, 12, 7, tzinfo=UTC)
@@ -105,6 +110,10 @@ async def stack(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Sta
 
 
 ROOM = "boardroom@contoso.example"
+
+
+def _z(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
 async def test_a_room_in_the_pool_group_is_never_drawn_and_does_not_refuse_the_search(stack: Stack) -> None:
@@ -195,3 +204,62 @@ async def test_a_cap_override_on_another_managers_loop_is_not_found(stack: Stack
     status, answer = await stack.post(f"/v1/loops/{booked['id']}/reschedule", body, stack.token(MEGAN))
     assert status == 404, answer
     assert await _overrides(stack) == 0
+
+
+# ---- the watcher's repairs (watch_repairs.py, watch_rebook.py) --------------------------------------
+async def _deleted_drift(stack: Stack) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Alex's interview with Megan (a pool seat), its Outlook event deleted, the drift recorded."""
+    dt = stack.devtenant
+    await acontrol(dt, "PUT", "subscriptions/delivery", {"allow_http": True})
+    watcher = watcher_of(stack)
+    pool_id = await repairs_pool(stack, [MEGAN, "leeg@contoso.example"])
+    made = await book_drawn(stack, pool_id)
+    await watcher.ensure()
+    event_id = await copy_of(stack, made["id"], "alexw@contoso.example")
+    await acontrol(dt, "POST", f"mailboxes/alexw@contoso.example/events/{event_id}/delete", {})
+    await watcher.drain()
+    await watcher.sweep()
+    status, doc = await stack.get("/v1/watch/drift", stack.token())
+    assert status == 200, doc
+    (item,) = [d for d in doc["drift"] if d["kind"] == "deleted"]
+    return made, item
+
+
+@pytest.mark.parametrize("repair", ["rebook", "time-1"])
+async def test_a_stale_tap_never_books_or_moves_into_the_past(stack: Stack, repair: str) -> None:
+    """ATTACK: the drift card stays in the chat; the manager (or a replayed press) taps ``rebook`` or
+    a new time after that time has passed. BROKEN before the fix (seen failing: 200, an Outlook event
+    created in the past, the pool seats handed to the new row, which the training sweep then
+    credits). Now the apply answers 409 and writes nothing; the item stays open."""
+    made, item = await _deleted_drift(stack)
+    assert repair in [r["id"] for r in item["repairs"]]
+    past = datetime.now(UTC) - timedelta(hours=3)
+    async with stack.runtime.store.transaction() as tx:
+        if repair == "rebook":  # the interview's own time has passed since the card was shown
+            await tx.execute(
+                sa.text("UPDATE interviews SET start_utc = :s, end_utc = :e WHERE id = :i"),
+                {"s": past, "e": past + timedelta(hours=1), "i": made["id"]},
+            )
+        else:  # the offered new time has passed
+            drift = await store_watch.get_drift(tx, item["id"])
+            assert drift is not None
+            stale = [
+                {**r, "start": _z(past), "end": _z(past + timedelta(hours=1))} if r["id"] == repair else r
+                for r in drift.repairs
+            ]
+            await store_watch.set_repairs(tx, item["id"], stale)
+    creates = int(stack.devtenant.tenant.counters["graph.events.create"])
+    updates = int(stack.devtenant.tenant.counters.get("graph.events.update", 0))
+    status, answer = await stack.post(
+        f"/v1/watch/drift/{item['id']}/apply", {"repair": repair}, stack.token()
+    )
+    assert status == 409, answer
+    assert int(stack.devtenant.tenant.counters["graph.events.create"]) == creates
+    assert int(stack.devtenant.tenant.counters.get("graph.events.update", 0)) == updates
+    async with stack.runtime.store.transaction() as tx:
+        drift = await store_watch.get_drift(tx, item["id"])
+        row = await storage.get_interview(tx, made["id"])
+    assert drift is not None
+    assert drift.status == "open"
+    assert row is not None
+    assert row.status is storage.InterviewStatus.CONFIRMED
