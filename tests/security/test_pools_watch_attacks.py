@@ -26,6 +26,8 @@ from tests.service.conftest import Stack, service_for
 from tests.service.test_loop_pools import MEGAN, book_body, make_pool, search
 from tests.service.test_pool_groups import GROUP, SIX, drawn, group_pool, pooled_template, seats, set_group
 from tests.service.test_watch import acontrol, copy_of, watcher_of
+from tests.service.test_watch_feed import KEY as FEED_KEY
+from tests.service.test_watch_feed import declined_in_feed, feed
 from tests.service.test_watch_pool_repairs import book_drawn
 from tests.service.test_watch_pool_repairs import make_pool as repairs_pool
 
@@ -263,3 +265,43 @@ async def test_a_stale_tap_never_books_or_moves_into_the_past(stack: Stack, repa
     assert drift.status == "open"
     assert row is not None
     assert row.status is storage.InterviewStatus.CONFIRMED
+
+
+# ---- the drift feed's lease (watch_feed.py, storage/watch_feed.py) ----------------------------------
+@pytest.fixture
+async def feed_stack(devtenant: DevTenantHandle, tmp_path: Path) -> AsyncIterator[Stack]:
+    async with service_for(devtenant, tmp_path, watch_feed_key=FEED_KEY) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    "poller",
+    [
+        "a" * 65,  # past the column (claimed_by is 64)
+        "",
+        "bot a",
+        "bot-a\n",
+        "bot-a\r\nX-Injected: 1",
+        "bot-a' OR '1'='1",
+        "bot-a%",
+        "bot-\u0661",  # an Arabic-Indic digit: \d would take it
+        "bot-\u202ea",
+        12,
+        None,
+        ["bot-a"],
+    ],
+)
+async def test_a_poller_id_outside_the_charset_is_refused_before_anything_is_leased(
+    feed_stack: Stack, poller: Any
+) -> None:
+    """HELD (regression): with the right key, a poller id that is too long, empty, not a string or
+    carries spaces, control, bidi, quote or non-ASCII digit characters is refused (400); no drift
+    row is leased to it (``claimed_by`` stays empty)."""
+    drift_id = await declined_in_feed(feed_stack)
+    status, doc = await feed(feed_stack, FEED_KEY, body={"poller": poller})
+    assert status == 400, doc
+    async with feed_stack.runtime.store.transaction() as tx:
+        held = (
+            await tx.execute(sa.text("SELECT claimed_by FROM watch_drift WHERE id = :i"), {"i": drift_id})
+        ).scalar_one()
+    assert held is None
