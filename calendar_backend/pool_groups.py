@@ -8,7 +8,8 @@ app-only token (``GroupMember.Read.All``), the same Graph read as the allow-list
 minutes by default) and never stored. So a person who leaves the group stops being drawn once the
 cache expires.
 
-A room in the group (in Entra a room mailbox is a user object, so a group can hold one) is left
+A B2B guest in the group (``userType`` Guest, or an ``#EXT#`` UPN) is left out: another
+company's person is never drawn as an interviewer. A room in the group (in Entra a room mailbox is a user object, so a group can hold one) is left
 out: it is never drawn as an interviewer nor read (the tenant's room list, `Tenancy.rooms_among`).
 
 A group member without a listed row gets the pool's default caps, no hot hours, the first day of
@@ -53,6 +54,13 @@ def parse_group_id(text: str) -> str:
     if not _GUID.fullmatch(clean):
         raise ValueError("a group is named by its Entra object id (a GUID)")
     return clean
+
+
+def _guest(item: dict[str, object]) -> bool:
+    """Whether a group member is a B2B guest (``userType`` Guest, or an ``#EXT#`` UPN: ``userType``
+    is not a basic property, so it may be missing under ``GroupMember.Read.All`` alone)."""
+    upn = str(item.get("userPrincipalName") or "")
+    return str(item.get("userType") or "").lower() == "guest" or "#ext#" in upn.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +156,7 @@ class PoolGroups:
         """
         path: str | None = (
             f"/groups/{quote(parse_group_id(group_id))}/transitiveMembers"
-            "?$select=id,mail,userPrincipalName&$top=999"
+            "?$select=id,mail,userPrincipalName,userType&$top=999"
         )
         found: list[str] = []
         stats = CallStats()
@@ -157,8 +165,8 @@ class PoolGroups:
             if status != 200:
                 raise CalendarError("the group could not be read")
             for item in doc.get("value", []):
-                if not isinstance(item, dict):
-                    continue
+                if not isinstance(item, dict) or _guest(item):
+                    continue  # a B2B guest is another company's person: never an interviewer
                 raw = item.get("mail") or item.get("userPrincipalName")
                 try:
                     found.append(normalize_address(str(raw or "")))

@@ -305,3 +305,42 @@ async def test_a_poller_id_outside_the_charset_is_refused_before_anything_is_lea
             await tx.execute(sa.text("SELECT claimed_by FROM watch_drift WHERE id = :i"), {"i": drift_id})
         ).scalar_one()
     assert held is None
+
+
+GUEST = "guest@fabrikam.example"
+
+
+async def test_a_guest_in_the_pool_group_is_never_drawn(stack: Stack) -> None:
+    """ATTACK: a B2B guest (another company's person) is added to the pool's group, and their
+    calendar is readable (federated free/busy, here a devtenant mailbox). BROKEN before the fix (seen
+    failing: the guest was drawn as an interviewer, so the candidate's interview would be sent to
+    another company). Now a group's guests (``userType`` Guest, or an ``#EXT#`` UPN) are never members:
+    not drawn, not named, not bookable by a forged request."""
+    set_group(stack, SIX[:4])
+    tenant = stack.devtenant.tenant
+    guest_id = "0b7c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3"
+    tenant.data["users"].append(
+        {
+            "id": guest_id,
+            "displayName": "Gus Guest",
+            "userPrincipalName": "guest_fabrikam.example#EXT#@contoso.example",
+            "mail": GUEST,
+            "userType": "Guest",
+            "accountEnabled": True,
+            "hasMailbox": True,
+            "mailboxSettings": {"timeZone": "Pacific Standard Time"},
+        }
+    )
+    next(g for g in tenant.data["groups"] if g["id"] == GROUP)["members"].append(guest_id)
+    await group_pool(stack)
+    status, doc = await search(stack, pooled_template(), limit=5)
+    assert status == 200, doc
+    assert doc["options"], doc["explanations"]
+    assert GUEST not in drawn(doc)
+    assert GUEST not in str(doc)
+    option = doc["options"][0]
+    forged = book_body(pooled_template(), option, "guest-1")
+    forged["sessions"][1]["pool_members"] = [GUEST, forged["sessions"][1]["pool_members"][0]]
+    status, answer = await stack.post("/v1/loops", forged, stack.token())
+    assert status in (400, 403), answer
+    assert await seats(stack) == set()
