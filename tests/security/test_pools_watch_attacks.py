@@ -15,11 +15,14 @@ import pytest
 import sqlalchemy as sa
 
 from calendar_backend import storage
+from calendar_backend.pool_groups import PoolGroups, parse_group_id
 from calendar_backend.pools import Member, Pool
 from calendar_backend.pools_booking import reserve_from_pool
 from calendar_backend.pools_completion import TrainingSweep
 from calendar_backend.pools_training import Trainee, TrainingStage
 from calendar_backend.storage import watch as store_watch
+from calendar_backend.tenancy import TenantContext
+from calendar_backend.tokens import AppCredential
 from tests.backend.conftest import engine, pg_databases, pg_url, sqlite_template, store  # noqa: F401
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
 from tests.service.conftest import Stack, service_for
@@ -344,3 +347,58 @@ async def test_a_guest_in_the_pool_group_is_never_drawn(stack: Stack) -> None:
     status, answer = await stack.post("/v1/loops", forged, stack.token())
     assert status in (400, 403), answer
     assert await seats(stack) == set()
+
+
+class _TwoTenantsGraph:
+    """Graph as two tenants see it: the SAME group id holds different people in each."""
+
+    def __init__(self) -> None:
+        self.paths: list[tuple[str, str]] = []
+
+    async def request(self, method: str, path: str, token: str, **_: Any) -> tuple[int, dict[str, Any]]:
+        self.paths.append((token, path))
+        if "/transitiveMembers" in path:
+            who = "alice@tenant-a.example" if token == "token-a" else "bob@tenant-b.example"
+            return 200, {"value": [{"id": "1", "mail": who}]}
+        return 200, {"value": "UTC"}
+
+
+class _Tenancy:
+    async def app_token(self, ctx: Any) -> str:
+        return f"token-{ctx.tenant_id}"
+
+    async def not_allowed(self, ctx: Any, people: Any) -> set[str]:
+        return set()
+
+    async def rooms_among(self, ctx: Any, people: Any) -> set[str]:
+        return set()
+
+
+@pytest.mark.parametrize(
+    "group_id",
+    [
+        "../../users/alexw@contoso.example",
+        "7d1e7c1a-5b2f-4c3d-8e9f-0a1b2c3d4e5f/../../users",
+        "7d1e7c1a-5b2f-4c3d-8e9f-0a1b2c3d4e5f?$select=*",
+        "7d1e7c1a-5b2f-4c3d-8e9f-0a1b2c3d4e5\u0661",
+        "7d1e7c1a5b2f4c3d8e9f0a1b2c3d4e5f",
+    ],
+)
+def test_a_group_id_that_is_not_a_guid_never_reaches_a_graph_path(group_id: str) -> None:
+    """HELD (regression): ``pool set-group`` and every Graph path take only a GUID."""
+    with pytest.raises(ValueError, match="GUID"):
+        parse_group_id(group_id)
+
+
+async def test_the_group_cache_is_per_tenant() -> None:
+    """HELD (regression): two tenants naming the same group id never share a membership read
+    (cache poisoning across tenants): each is read with its own tenant's token."""
+    graph = _TwoTenantsGraph()
+    groups = PoolGroups(graph, _Tenancy())  # type: ignore[arg-type]
+    cred = AppCredential(client_id="x", client_secret="unused")
+    a = await groups.members(TenantContext("a", cred), GROUP)
+    b = await groups.members(TenantContext("b", cred), GROUP.upper())
+    assert a is not None
+    assert b is not None
+    assert [m.address for m in a] == ["alice@tenant-a.example"]
+    assert [m.address for m in b] == ["bob@tenant-b.example"]
