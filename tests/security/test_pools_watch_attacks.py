@@ -6,6 +6,7 @@ the test's docstring); the others are regression tests of a defence that held.""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -402,3 +403,24 @@ async def test_the_group_cache_is_per_tenant() -> None:
     assert b is not None
     assert [m.address for m in a] == ["alice@tenant-a.example"]
     assert [m.address for m in b] == ["bob@tenant-b.example"]
+
+
+async def test_another_managers_drift_id_is_not_found_and_writes_nothing(stack: Stack) -> None:
+    """HELD (regression): IDOR on POST /v1/watch/drift/{id}/apply: Megan (same tenant, not the
+    organizer) applying Alex's drift item, or anyone applying an unknown id, gets 404; nothing is
+    written and the item stays open for Alex."""
+    _made, item = await _deleted_drift(stack)
+    creates = int(stack.devtenant.tenant.counters["graph.events.create"])
+    for drift_id, who in ((item["id"], MEGAN), (str(uuid.uuid4()), "alexw@contoso.example")):
+        status, answer = await stack.post(
+            f"/v1/watch/drift/{drift_id}/apply", {"repair": "release"}, stack.token(who)
+        )
+        assert status == 404, answer
+    status, doc = await stack.get("/v1/watch/drift", stack.token(MEGAN))
+    assert status == 200, doc
+    assert doc["drift"] == []
+    assert int(stack.devtenant.tenant.counters["graph.events.create"]) == creates
+    async with stack.runtime.store.transaction() as tx:
+        drift = await store_watch.get_drift(tx, item["id"])
+    assert drift is not None
+    assert drift.status == "open"
