@@ -26,8 +26,9 @@ from calendar_backend.tenancy import TenantContext
 from calendar_backend.tokens import AppCredential
 from tests.backend.conftest import engine, pg_databases, pg_url, sqlite_template, store  # noqa: F401
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
+from tests.security.gate_env import allow
 from tests.service.conftest import Stack, service_for
-from tests.service.test_loop_pools import MEGAN, book_body, make_pool, search
+from tests.service.test_loop_pools import MEGAN, POOL, book_body, make_pool, search
 from tests.service.test_pool_groups import GROUP, SIX, drawn, group_pool, pooled_template, seats, set_group
 from tests.service.test_watch import acontrol, copy_of, watcher_of
 from tests.service.test_watch_feed import KEY as FEED_KEY
@@ -424,3 +425,25 @@ async def test_another_managers_drift_id_is_not_found_and_writes_nothing(stack: 
         drift = await store_watch.get_drift(tx, item["id"])
     assert drift is not None
     assert drift.status == "open"
+
+
+async def test_a_refused_member_cannot_be_booked_through_a_cap_override(stack: Stack) -> None:
+    """HELD (regression): the allow-list refuses a pool member, so the search skips them; a forged
+    POST /v1/loops naming them in ``pool_members`` AND in ``cap_override`` (to pass any cap) is still
+    refused by the mailbox gate (403): nothing reserved, no override stored."""
+    await make_pool(stack)
+    usable, refused = POOL[:3], POOL[3]
+    await allow(stack, MEGAN, *usable)
+    template = pooled_template()
+    status, doc = await search(stack, template, limit=5)
+    assert status == 200, doc
+    assert refused not in drawn(doc)
+    option = doc["options"][0]
+    forged = book_body(
+        template, option, "refused-1", cap_override={"address": refused, "reason": "they are the expert"}
+    )
+    forged["sessions"][1]["pool_members"] = [refused, forged["sessions"][1]["pool_members"][0]]
+    status, answer = await stack.post("/v1/loops", forged, stack.token())
+    assert status == 403, answer
+    assert await seats(stack) == set()
+    assert await _overrides(stack) == 0
