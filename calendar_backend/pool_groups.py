@@ -9,8 +9,9 @@ minutes by default) and never stored. So a person who leaves the group stops bei
 cache expires.
 
 A B2B guest in the group (``userType`` Guest, or an ``#EXT#`` UPN) is left out: another
-company's person is never drawn as an interviewer. A room in the group (in Entra a room mailbox is a user object, so a group can hold one) is left
-out: it is never drawn as an interviewer nor read (the tenant's room list, `Tenancy.rooms_among`).
+company's person is never drawn as an interviewer. So is a room (in Entra a room mailbox is a user
+object, so a group can hold one): never drawn nor read (the tenant's room list,
+`Tenancy.rooms_among`).
 
 A group member without a listed row gets the pool's default caps, no hot hours, the first day of
 week Monday and their mailbox zone (app-only ``mailboxSettings/timeZone``; UTC if that read
