@@ -6,6 +6,7 @@ the test's docstring); the others are regression tests of a defence that held.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -16,17 +17,19 @@ import pytest
 import sqlalchemy as sa
 
 from calendar_backend import storage
+from calendar_backend.errors import ValidationError
 from calendar_backend.pool_groups import PoolGroups, parse_group_id
 from calendar_backend.pools import Member, Pool
 from calendar_backend.pools_booking import reserve_from_pool
 from calendar_backend.pools_completion import TrainingSweep
 from calendar_backend.pools_training import Trainee, TrainingStage
+from calendar_backend.settings import _feed_key
 from calendar_backend.storage import watch as store_watch
 from calendar_backend.tenancy import TenantContext
 from calendar_backend.tokens import AppCredential
 from tests.backend.conftest import engine, pg_databases, pg_url, sqlite_template, store  # noqa: F401
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
-from tests.security.gate_env import allow
+from tests.security.gate_env import allow, audit_rows
 from tests.service.conftest import Stack, service_for
 from tests.service.test_loop_pools import MEGAN, POOL, book_body, make_pool, search
 from tests.service.test_pool_groups import GROUP, SIX, drawn, group_pool, pooled_template, seats, set_group
@@ -447,3 +450,45 @@ async def test_a_refused_member_cannot_be_booked_through_a_cap_override(stack: S
     assert status == 403, answer
     assert await seats(stack) == set()
     assert await _overrides(stack) == 0
+
+
+async def _raw_post(stack: Stack, path: str, header: bytes) -> int:
+    """POST ``path`` with one raw header line (bytes the HTTP client would not send); the status."""
+    server = stack.client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(
+        b"POST " + path.encode() + b" HTTP/1.1\r\nHost: openslot\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2\r\n" + header + b"\r\nConnection: close\r\n\r\n{}"
+    )
+    await writer.drain()
+    status_line = await reader.readline()
+    writer.close()
+    return int(status_line.split()[1])
+
+
+@pytest.mark.parametrize(
+    ("path", "header"),
+    [
+        ("/v1/watch/feed", b"X-OpenSlot-Feed-Key: \xff\xfe"),
+        ("/v1/watch/feed/ack", b"X-OpenSlot-Feed-Key: " + b"feed-key-\xc3"),
+        ("/v1/loops/search", b"Authorization: Bearer \xff\xfe"),
+        ("/v1/loops", b"Authorization: Bearer eyJ\x80.eyJ.sig"),
+    ],
+)
+async def test_a_key_or_token_that_is_not_utf8_is_a_401_not_a_500(
+    feed_stack: Stack, path: str, header: bytes
+) -> None:
+    """ATTACK: lock 1 fed raw bytes that are not UTF-8 (the server decodes them with surrogate
+    escapes). BROKEN before the fix (seen failing: 500 from the feed key's compare and from the user
+    route's token handling, an unauthenticated 5xx). Now a 401, and the refusal is audited."""
+    before = len(await audit_rows(feed_stack))
+    assert await _raw_post(feed_stack, path, header) == 401
+    assert len(await audit_rows(feed_stack)) == before + 1
+
+
+def test_a_feed_key_that_is_not_ascii_is_refused_at_start() -> None:
+    """With the compare above taking ASCII keys only, a configured key must be ASCII too (an HTTP
+    header cannot carry it reliably anyway): refused at start rather than never matching.
+    Seen failing before the settings check."""
+    with pytest.raises(ValidationError):
+        _feed_key("prod", {"OPENSLOT_WATCH_FEED_KEY": "schlüssel-" + "x" * 40})
