@@ -7,6 +7,7 @@ the test's docstring); the others are regression tests of a defence that held.""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from calendar_backend import storage
+from calendar_backend.contract import format_time
 from calendar_backend.errors import ValidationError
 from calendar_backend.pool_groups import PoolGroups, parse_group_id
 from calendar_backend.pools import Member, Pool
@@ -30,7 +32,9 @@ from calendar_backend.tokens import AppCredential
 from tests.backend.conftest import engine, pg_databases, pg_url, sqlite_template, store  # noqa: F401
 from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_server  # noqa: F401
 from tests.security.gate_env import allow, audit_rows
-from tests.service.conftest import Stack, service_for
+from tests.service.conftest import Stack, next_week, service_for
+from tests.service.test_loop_pool_cap_search import TEMPLATE as CAP_TEMPLATE
+from tests.service.test_loop_pool_cap_search import _everyone_at_cap as cap_everyone
 from tests.service.test_loop_pools import MEGAN, POOL, book_body, make_pool, search
 from tests.service.test_pool_groups import GROUP, SIX, drawn, group_pool, pooled_template, seats, set_group
 from tests.service.test_watch import acontrol, copy_of, watcher_of
@@ -492,3 +496,37 @@ def test_a_feed_key_that_is_not_ascii_is_refused_at_start() -> None:
     Seen failing before the settings check."""
     with pytest.raises(ValidationError):
         _feed_key("prod", {"OPENSLOT_WATCH_FEED_KEY": "schlüssel-" + "x" * 40})
+
+
+async def test_a_used_override_is_audited_with_its_reason_stored_but_never_logged(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """HELD (regression): the manager's reason is stored once (``pool_cap_overrides``, with who
+    allowed it); the audit row ``pool.cap_override`` names pool, member, override and interview but
+    not the reason; no log line carries it."""
+    reason = "canary-reason-7f3e only Java expert"
+    await make_pool(stack, weekly=1, daily=1)
+    await cap_everyone(stack)
+    start, end = next_week(datetime.now(UTC))
+    member = POOL[0]
+    body = {
+        "template": CAP_TEMPLATE,
+        "start": format_time(start),
+        "end": format_time(end),
+        "limit": 3,
+        "cap_overrides": [{"session": 0, "address": member}],
+    }
+    status, doc = await stack.post("/v1/loops/search", body, stack.token())
+    assert status == 200, doc
+    option = doc["options"][0]
+    caplog.set_level(logging.INFO)  # (aiosqlite at DEBUG echoes SQL parameters: never on in serve)
+    book = book_body(CAP_TEMPLATE, option, "audit-1", cap_override={"address": member, "reason": reason})
+    status, booked = await stack.post("/v1/loops", book, stack.token())
+    assert status == 201, booked
+    async with stack.runtime.store.transaction() as tx:
+        stored = await storage.list_cap_overrides(tx, stack.devtenant.tenant_id)
+    assert [(o["address"], o["reason"]) for o in stored] == [(member, reason)]
+    audited = [r for r in await audit_rows(stack) if r[0] == "pool.cap_override"]
+    assert len(audited) == 1
+    assert reason not in str(audited)
+    assert reason not in caplog.text
