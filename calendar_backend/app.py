@@ -107,7 +107,7 @@ async def _principal(request: web.Request) -> tuple[Principal, str]:
     """Lock 1. Returns the principal and the raw assertion (for on-behalf-of)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token or len(token) > 16384:
+    if scheme.lower() != "bearer" or not token or len(token) > 16384 or not token.isascii():  # a JWT is ASCII
         await _audit_denial(request, "", "no_token")
         raise AuthError()
     try:

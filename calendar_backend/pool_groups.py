@@ -8,6 +8,11 @@ app-only token (``GroupMember.Read.All``), the same Graph read as the allow-list
 minutes by default) and never stored. So a person who leaves the group stops being drawn once the
 cache expires.
 
+A B2B guest in the group (``userType`` Guest, or an ``#EXT#`` UPN) is left out: another
+company's person is never drawn as an interviewer. So is a room (in Entra a room mailbox is a user
+object, so a group can hold one): never drawn nor read (the tenant's room list,
+`Tenancy.rooms_among`).
+
 A group member without a listed row gets the pool's default caps, no hot hours, the first day of
 week Monday and their mailbox zone (app-only ``mailboxSettings/timeZone``; UTC if that read
 fails). A listed row for the same address wins (its caps, hot hours, zone). The zone is read only
@@ -50,6 +55,13 @@ def parse_group_id(text: str) -> str:
     if not _GUID.fullmatch(clean):
         raise ValueError("a group is named by its Entra object id (a GUID)")
     return clean
+
+
+def _guest(item: dict[str, object]) -> bool:
+    """Whether a group member is a B2B guest (``userType`` Guest, or an ``#EXT#`` UPN: ``userType``
+    is not a basic property, so it may be missing under ``GroupMember.Read.All`` alone)."""
+    upn = str(item.get("userPrincipalName") or "")
+    return str(item.get("userType") or "").lower() == "guest" or "#ext#" in upn.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +130,10 @@ class PoolGroups:
             addresses = await self._addresses(group_id, token)
         except (CalendarError, ValueError):
             return None
-        try:  # no mailbox setting is read of someone the allow-list refuses (or who left)
+        try:  # a room's resource account in the group is no interviewer: never drawn, never read
+            rooms = await self._tenancy.rooms_among(ctx, addresses) if addresses else set()
+            addresses = [a for a in addresses if a not in rooms]
+            # no mailbox setting is read of someone the allow-list refuses (or who left)
             refused = await self._tenancy.not_allowed(ctx, addresses)
         except CalendarError:
             return None
@@ -142,7 +157,7 @@ class PoolGroups:
         """
         path: str | None = (
             f"/groups/{quote(parse_group_id(group_id))}/transitiveMembers"
-            "?$select=id,mail,userPrincipalName&$top=999"
+            "?$select=id,mail,userPrincipalName,userType&$top=999"
         )
         found: list[str] = []
         stats = CallStats()
@@ -151,8 +166,8 @@ class PoolGroups:
             if status != 200:
                 raise CalendarError("the group could not be read")
             for item in doc.get("value", []):
-                if not isinstance(item, dict):
-                    continue
+                if not isinstance(item, dict) or _guest(item):
+                    continue  # a B2B guest is another company's person: never an interviewer
                 raw = item.get("mail") or item.get("userPrincipalName")
                 try:
                     found.append(normalize_address(str(raw or "")))

@@ -181,10 +181,12 @@ MIN_FEED_KEY = 32
 
 
 def _feed_key(env: str, environ: Mapping[str, str]) -> str:
-    """``OPENSLOT_WATCH_FEED_KEY``: ≥ 32 characters; required in prod while the watcher is on."""
+    """``OPENSLOT_WATCH_FEED_KEY``: ≥ 32 ASCII characters; required in prod while the watcher is on."""
     key = environ.get("OPENSLOT_WATCH_FEED_KEY", "").strip()
     if key and len(key) < MIN_FEED_KEY:
         raise ValidationError("OPENSLOT_WATCH_FEED_KEY", f"must be at least {MIN_FEED_KEY} characters")
+    if not key.isascii():  # the feed's compare takes ASCII keys only (watch_feed.DriftFeed.authenticate)
+        raise ValidationError("OPENSLOT_WATCH_FEED_KEY", "must be ASCII")
     if not key and env == "prod" and environ.get("OPENSLOT_WATCH_NOTIFICATION_URL", "").strip():
         raise ValidationError("OPENSLOT_WATCH_FEED_KEY", "is required while the drift watcher is on")
     return key

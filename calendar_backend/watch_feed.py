@@ -105,7 +105,12 @@ class DriftFeed:
     async def authenticate(self, given: str | None, request_id: str) -> None:
         """Constant-time check of the shared key. Raises: AuthError (refusal audited)."""
         expected = self._settings.watch_feed_key
-        ok = bool(expected) and given is not None and hmac.compare_digest(given.encode(), expected.encode())
+        ok = (
+            bool(expected)
+            and given is not None
+            and given.isascii()  # raw non-UTF-8 header bytes arrive as surrogates: never a 500
+            and hmac.compare_digest(given.encode(), expected.encode())
+        )
         if ok:
             return
         event = AuditEvent(

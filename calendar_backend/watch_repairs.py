@@ -246,6 +246,8 @@ class RepairPlanner:
         status: str,
     ) -> storage.InterviewRow:
         """Claim the drift row (at most once), make the ONE Outlook update, settle it, audit."""
+        if self._passed(row, repair):  # a stale tap: never book or move into the past
+            raise ConflictError("That time has passed; pick another repair.")
         async with self._store.transaction() as tx:
             ref = f"openslot-rebook-{uuid.uuid4().hex}"  # the transactionId a rebook will use
             if not await store_watch.claim_drift(tx, drift.id, str(repair["id"]), self._clock(), ref):
@@ -275,6 +277,16 @@ class RepairPlanner:
                 tx=tx,
             )
         return done
+
+    def _passed(self, row: storage.InterviewRow, repair: dict[str, Any]) -> bool:
+        """Whether the time a ``move`` or ``rebook`` repair would book has already begun (the
+        card may be tapped long after it was posted)."""
+        if repair["kind"] == "rebook":
+            return row.start <= self._clock()
+        if repair["kind"] == "move":
+            start = datetime.fromisoformat(str(repair["start"]).replace("Z", "+00:00"))
+            return start <= self._clock()
+        return False
 
     async def _write(
         self, w: Writer, row: storage.InterviewRow, repair: dict[str, Any], ref: str, gone: bool

@@ -526,6 +526,24 @@ GROUP_MEMBER_READ = frozenset(
 )
 
 
+def _group_member(tenant: DevTenant, key: str) -> JsonDict | None:
+    """A group member: a user, or a room's resource account (in Entra a room mailbox is a user
+    object too, so a group can hold one: it is listed as a user with the room's address)."""
+    user = tenant.find_user(key)
+    if user is not None:
+        return user
+    room = tenant.find_room(key)
+    if room is None:
+        return None
+    address = str(room.get("emailAddress", ""))
+    return {
+        "id": room["id"],
+        "displayName": room.get("displayName"),
+        "mail": address,
+        "userPrincipalName": address,
+    }
+
+
 async def list_group_members(req: GraphRequest) -> GraphResponse:
     """GET /groups/{id}/members | transitiveMembers (devtenant groups are flat, so both agree).
 
@@ -541,7 +559,7 @@ async def list_group_members(req: GraphRequest) -> GraphResponse:
             f"Resource '{key}' does not exist or "
             "one of its queried reference-property objects are not present.",
         )
-    users = [u for u in (req.tenant.find_user(str(m)) for m in group.get("members", [])) if u]
+    users = [u for u in (_group_member(req.tenant, str(m)) for m in group.get("members", [])) if u]
     size, _ = page_size(req, default=100, maximum=999)
     skip = skip_of(req, "$skiptoken")
     body: JsonDict = {

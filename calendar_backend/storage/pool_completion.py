@@ -4,7 +4,9 @@ A trainee seat (``pool_assignments`` with role ``shadow`` / ``reverse_shadow``) 
 interview has ended, is still ``confirmed`` (a cancelled, failed or withdrawn interview never
 counts), and the seat is not credited yet (``completed_at`` is NULL). A trainee whose decline the
 drift watcher recorded for that interview (a ``watch_drift`` row of kind ``declined`` naming them)
-is not due: they did not attend. Crediting itself is
+is not due: they did not attend. Nor is a seat whose interview was deleted or moved in Outlook
+(an open ``deleted``/``moved`` drift row): it did not take place at the booked time, at least not
+until the manager repairs it. Crediting itself is
 :func:`calendar_backend.storage.record_training_session` (a conditional update of
 ``completed_at``: a seat is credited once, whoever races).
 """
@@ -52,6 +54,11 @@ async def due_training_seats(
         watch_drift.c.kind == "declined",
         sa.func.lower(watch_drift.c.who) == pool_assignments.c.mailbox,
     )
+    unrepaired = sa.exists().where(  # deleted or moved in Outlook, not repaired yet: it did not happen then
+        watch_drift.c.interview_id == pool_assignments.c.interview_id,
+        watch_drift.c.kind.in_(("deleted", "moved")),
+        watch_drift.c.status.in_(("open", "applying")),
+    )
     query = (
         sa.select(
             interviews.c.tenant_id,
@@ -66,6 +73,7 @@ async def due_training_seats(
             interviews.c.status == InterviewStatus.CONFIRMED.value,
             interviews.c.end_utc <= now,
             sa.not_(declined),
+            sa.not_(unrepaired),
         )
         .order_by(interviews.c.end_utc, pool_assignments.c.interview_id, pool_assignments.c.mailbox)
         .limit(limit)
