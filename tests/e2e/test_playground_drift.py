@@ -290,6 +290,8 @@ def test_decline_then_delete_repaired_from_the_playground(
     press(talk, move, "Fixed")
     talk.shot("decline_applied")
     assert talk.shows("Applied: Move to ")
+    # The answer knows no display name (the drift list has the address): no "Someone declined".
+    assert talk.shows(f"An interviewer declined Interview: {DECLINED}")
     moved = copy_in(running_stack, ALEX, DECLINED)
     assert graph_time(moved["start"]) == button_time(move, graph_time(event["start"]).year)
     # ONE update of the panel event, plus the candidate's own invite as the time changed.
@@ -318,6 +320,7 @@ def test_decline_then_delete_repaired_from_the_playground(
     press(talk, "Book it again at the same time", "Fixed")
     talk.shot("delete_applied")
     assert talk.shows("Applied: Book it again at the same time.")
+    assert talk.shows(f"Interview: {DELETED} was deleted")
     [rebooked] = copies(running_stack, ALEX, DELETED)
     assert (graph_time(rebooked["start"]), graph_time(rebooked["end"])) == (
         graph_time(event["start"]),
