@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -34,6 +35,7 @@ from devtenant import stack
 from tests.e2e.test_playground import (  # noqa: F401  (fixtures: pytest finds them by name)
     ADELE,
     ALEX,
+    MAILBOX_ZONE,
     MEGAN,
     REPLY_TIMEOUT_MS,
     Chat,
@@ -227,12 +229,12 @@ def card_within(chat: Chat, running: Stack, text: str | re.Pattern[str], started
 
 
 def button_time(title: str, year: int) -> datetime:
-    """The aware instant of a "Move to Fri 18 Dec, 17:00 UTC" button (the card's zone named)."""
-    match = re.search(r"(\d{1,2}) (\w{3}), (\d\d:\d\d) (\S+)$", title)
-    assert match, title
-    day, month, hhmm, zone = match.groups()
-    assert zone == "UTC", f"{title}: only UTC is parsed here"
-    return datetime.strptime(f"{year} {day} {month} {hhmm}", "%Y %d %b %H:%M").replace(tzinfo=UTC)
+    """The aware instant of a "Move to Fri 18 Dec, 09:00 PST" button: Alex's Outlook zone."""
+    match = re.search(r"(\d{1,2}) (\w{3}), (\d\d:\d\d) (P[SD]T)$", title)
+    assert match, f"{title}: not in Alex's Outlook zone"
+    day, month, hhmm, _abbr = match.groups()
+    local = datetime.strptime(f"{year} {day} {month} {hhmm}", "%Y %d %b %H:%M")
+    return local.replace(tzinfo=ZoneInfo(MAILBOX_ZONE)).astimezone(UTC)
 
 
 def repair_buttons(wire: Wire) -> list[str]:
@@ -281,6 +283,8 @@ def test_decline_then_delete_repaired_from_the_playground(
     talk.shot("decline_card")
     assert took <= CARD_WITHIN_MS / 1000, f"the card took {took:.1f} s"
     assert not talk.shows(MEGAN)  # a display name, never the address
+    # "your time" is Alex's Outlook zone (the feed's time_zone), as on the booked card, not UTC
+    assert talk.shows(re.compile(r"Megan Bowen declined .* P[SD]T your time\)")), "not in Alex's zone"
     buttons = repair_buttons(wire)
     assert buttons, "the card has no repair button"
     move = next(b for b in buttons if b.startswith("Move to "))
