@@ -105,8 +105,10 @@ class CalendarService:
             dev=settings.env == "dev",
             sweep_every=timedelta(seconds=settings.watch_sweep_s),
         )
-        names = DirectoryNames(store, cipher, tokens, graph)
-        self.drift_feed = DriftFeed(settings, store, cipher, clock, names)  # the bot's push (watch_feed.py)
+        names = DirectoryNames(store, cipher, tokens, graph, self.gate)
+        self.drift_feed = DriftFeed(
+            settings, store, cipher, clock, names, zone_of=names.zone
+        )  # the bot's push
         self.watch = Watcher(store, cipher, tokens, graph, self.gate, rules, clock, watch, self.repairs)
         self.pools = PoolViews(
             store, self.tenancy, self.directory, graph, clock, self.pool_groups

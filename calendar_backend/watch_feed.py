@@ -19,8 +19,8 @@ from __future__ import annotations
 import hmac
 import json
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -29,11 +29,13 @@ from calendar_backend.audit import AuditEvent, append_audit
 from calendar_backend.auth import Principal
 from calendar_backend.crypto import CredentialCipher
 from calendar_backend.errors import AuthError, CalendarError, ValidationError
+from calendar_backend.gate import MailboxGate
 from calendar_backend.graph import GraphClient
 from calendar_backend.offers import reference_allowed
 from calendar_backend.sealing import interview_conversation_ref_aad, tenant_credential_aad
 from calendar_backend.settings import BackendSettings
 from calendar_backend.storage import watch_feed as rows
+from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
 from calendar_backend.tokens import AppCredential, TokenBroker
 
 FEED_KEY_HEADER = "X-OpenSlot-Feed-Key"
@@ -41,6 +43,8 @@ MAX_ACK = 200
 LEASE_S = 60.0  # how long a poller holds the items it was handed (longer than one round's posts)
 PLAN_GRACE_S = 10.0  # a row still without repairs this long after detection goes out without them
 NameOf = Callable[[str, str], Awaitable[str | None]]  # (tenant id, address) → display name
+# (tenant id, organizer oid, organizer address) → the organizer's mailbox zone (IANA), or None
+ZoneOf = Callable[[str, str, str], Awaitable[str | None]]
 
 
 def _z(value: datetime) -> str:
@@ -79,8 +83,10 @@ class DriftFeed:
         clock: Callable[[], datetime],
         name_of: NameOf | None = None,
         lease_s: float = LEASE_S,
+        zone_of: ZoneOf | None = None,
     ) -> None:
         self.lease_s = lease_s
+        self._zone_of = zone_of
         self._settings = settings
         self._store = store
         self._cipher = cipher
@@ -166,6 +172,7 @@ class DriftFeed:
                     "end": _z(row.end),
                     "repairs": repairs,
                     "conversation_ref": reference,
+                    "time_zone": await self._zone(row),
                 }
             )
             if row.applied_repair is not None:  # the watcher applied it itself (a pool's auto-repair)
@@ -186,6 +193,12 @@ class DriftFeed:
         name = await self._name_of(tenant_id, address) if self._name_of is not None else None
         return name or fallback_name(address)
 
+    async def _zone(self, row: rows.FeedRow) -> str:
+        """The organizer's Outlook zone, the card's "your time" (UTC when it cannot be read)."""
+        if self._zone_of is None or not row.organizer_upn:
+            return "UTC"
+        return await self._zone_of(row.tenant_id, row.organizer_oid, row.organizer_upn) or "UTC"
+
     async def _named(self, tenant_id: str, repair: dict[str, Any]) -> dict[str, Any]:
         if repair.get("kind") == "replace" and isinstance(repair.get("in"), str):
             repair["in_name"] = await self._name(tenant_id, repair["in"])
@@ -197,25 +210,89 @@ class DirectoryNames:
     (``GET /users/{address}?$select=displayName``: nothing else), remembered per process."""
 
     def __init__(
-        self, store: storage.Store, cipher: CredentialCipher, tokens: TokenBroker, graph: GraphClient
+        self,
+        store: storage.Store,
+        cipher: CredentialCipher,
+        tokens: TokenBroker,
+        graph: GraphClient,
+        gate: MailboxGate | None = None,
     ) -> None:
         self._store = store
         self._cipher = cipher
         self._tokens = tokens
         self._graph = graph
+        self._gate = gate
         self._known: dict[tuple[str, str], str] = {}
+        self._zones: dict[tuple[str, str], str] = {}
+
+    async def _app_token(self, tenant_id: str) -> str | None:
+        async with self._store.transaction() as tx:
+            tenant = await storage.get_tenant(tx, tenant_id)
+        if tenant is None or tenant.status != "active":
+            return None
+        raw = self._cipher.decrypt(tenant.credential_blob, aad=tenant_credential_aad(tenant_id))
+        return await self._tokens.for_app(tenant_id, AppCredential.from_bytes(raw))
+
+    async def zone(self, tenant_id: str, organizer_oid: str, address: str) -> str | None:
+        """The organizer's mailbox zone (app-only ``mailboxSettings/timeZone``) as an IANA name,
+        after the mailbox gate; remembered per process. ``None`` when refused or unreadable."""
+        key = (tenant_id, address.lower())
+        if key in self._zones:
+            return self._zones[key]
+        if self._gate is None:
+            return None
+        try:
+            token = await self._app_token(tenant_id)
+            if token is None:
+                return None
+            app_token = token
+
+            async def give_token() -> str:
+                return app_token
+
+            async def audit(targets: Sequence[str], result: str, _stats: object) -> None:
+                event = AuditEvent(
+                    tenant_id=tenant_id,
+                    actor_oid=organizer_oid,
+                    operation="watch.feed.zone",
+                    targets=tuple(t.lower() for t in targets),
+                    result=result,
+                    at=datetime.now(UTC),
+                    request_id=str(uuid.uuid4()),
+                )
+                async with self._store.transaction() as tx:
+                    await append_audit(tx, event)
+
+            refusal = await self._gate.check(
+                tenant_id=tenant_id,
+                actor_oid=organizer_oid,
+                people=[address.lower()],
+                app_token=give_token,
+                audit=audit,
+            )
+            if refusal is not None:
+                return None
+            status, doc = await self._graph.request(
+                "GET", f"/users/{quote(address, safe='@')}/mailboxSettings/timeZone", token
+            )
+            if status != 200:
+                return None
+            zone = resolve_zone(str(doc.get("value") or "")).key
+        except (CalendarError, UnknownTimeZoneError, ValueError):
+            return None
+        if len(self._zones) > 10_000:
+            self._zones.clear()
+        self._zones[key] = zone
+        return zone
 
     async def __call__(self, tenant_id: str, address: str) -> str | None:
         key = (tenant_id, address.lower())
         if key in self._known:
             return self._known[key]
         try:
-            async with self._store.transaction() as tx:
-                tenant = await storage.get_tenant(tx, tenant_id)
-            if tenant is None or tenant.status != "active":
+            token = await self._app_token(tenant_id)
+            if token is None:
                 return None
-            raw = self._cipher.decrypt(tenant.credential_blob, aad=tenant_credential_aad(tenant_id))
-            token = await self._tokens.for_app(tenant_id, AppCredential.from_bytes(raw))
             status, doc = await self._graph.request(
                 "GET", f"/users/{quote(address, safe='@')}?$select=displayName", token
             )

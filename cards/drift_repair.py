@@ -66,12 +66,19 @@ def _time(value: object, zone: ZoneInfo) -> str | None:
 
 
 def headline(view: DriftView) -> str:
-    """ "Adele declined System design (Tue 15 Dec 16:00 your time)"."""
-    who = view.who or "Someone"
+    """ "Adele declined System design (Tue 15 Dec 16:00 your time)"; without a name (the answer to
+    a tap knows only an address, never shown) "An interviewer declined ..." / "... was deleted"."""
+    when = format_instant(view.start, view.zone)
+    if not view.who:
+        if view.kind in ("moved", "deleted"):
+            booked = "booked for " if view.kind == "moved" else ""
+            return f"{view.title} was {view.kind} ({booked}{when} your time)"
+        what = _WHAT.get(view.kind, "changed")
+        return f"An interviewer {what} {view.title} ({when} your time)"
     if view.kind == "moved":
-        return f"{who} moved {view.title} (booked for {format_instant(view.start, view.zone)} your time)"
+        return f"{view.who} moved {view.title} (booked for {when} your time)"
     what = _WHAT.get(view.kind, "changed")
-    return f"{who} {what} {view.title} ({format_instant(view.start, view.zone)} your time)"
+    return f"{view.who} {what} {view.title} ({when} your time)"
 
 
 def repair_label(repair: Mapping[str, Any], zone: ZoneInfo) -> str | None:

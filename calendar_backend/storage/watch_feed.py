@@ -30,6 +30,8 @@ class FeedRow:
     conversation_ref: bytes
     applied_repair: str | None = None  # r0013: set when the watcher applied it itself (auto_applied)
     detected_at: datetime | None = None
+    organizer_oid: str = ""  # the card's "your time" is the organizer's mailbox zone
+    organizer_upn: str = ""
 
 
 async def set_conversation_ref(
@@ -66,6 +68,8 @@ async def undelivered(
             d.status,
             d.applied_repair,
             d.detected_at,
+            i.organizer_oid,
+            i.organizer_upn,
         )
         .join(interviews, sa.and_(i.id == d.interview_id, i.tenant_id == d.tenant_id))
         .where(
@@ -89,6 +93,8 @@ async def undelivered(
             bytes(r.conversation_ref),
             r.applied_repair if r.status == "auto_applied" else None,
             r.detected_at,
+            r.organizer_oid,
+            r.organizer_upn,
         )
         for r in await tx.execute(query)
     ]

@@ -81,6 +81,8 @@ async def test_a_decline_reaches_the_feed_once_with_the_sealed_reference(stack: 
     assert item["start"] == booked["start"]
     assert item["conversation_ref"] == REF
     assert item["who"] == "Megan Bowen"  # the directory's display name, never the address
+    # the organizer's Outlook zone (app-only mailboxSettings, through the gate): the card's "your time"
+    assert item["time_zone"] == "America/Los_Angeles"
     assert len(item["repairs"]) >= 2
     assert "@" not in str(item["repairs"])
     assert any(r.get("in_name") == "Adele Vance" for r in item["repairs"]), item["repairs"]

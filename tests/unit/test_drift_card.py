@@ -117,3 +117,23 @@ def test_an_address_is_never_a_button_title_and_unknown_repairs_are_left_out() -
     card = build_drift_repair(odd)
     assert _actions(card) == []
     assert "fix it in Outlook" in json.dumps(card)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("declined", "An interviewer declined System design (Tue 15 Dec, 16:00 GMT your time)"),
+        (
+            "conflict",
+            "An interviewer has a new conflict with System design (Tue 15 Dec, 16:00 GMT your time)",
+        ),
+        ("deleted", "System design was deleted (Tue 15 Dec, 16:00 GMT your time)"),
+        ("moved", "System design was moved (booked for Tue 15 Dec, 16:00 GMT your time)"),
+    ],
+)
+def test_headline_without_a_name_says_what_happened_not_someone(kind: str, expected: str) -> None:
+    """The answer to a tap knows no display name (the drift list gives an address, never shown):
+    seen in the Playground as "Someone declined ..." under "Fixed" right after "Megan Bowen declined"."""
+    view = dataclasses.replace(VIEW, kind=kind, who="")
+    assert headline(view) == expected
+    assert "Someone" not in json.dumps(build_drift_applied(view, REPAIRS[1]))
