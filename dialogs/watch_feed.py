@@ -222,9 +222,9 @@ class DriftPoller:
         sent: list[str] = []
 
         async def send(context: TurnContext) -> None:
-            response = await context.send_activity(
-                MessageFactory.attachment(CardFactory.adaptive_card(card), text=headline(view))
-            )
+            message = MessageFactory.attachment(CardFactory.adaptive_card(card))
+            message.summary = headline(view)  # the notification's preview; the card says it once
+            response = await context.send_activity(message)
             sent.append(str(getattr(response, "id", None) or "-"))
 
         try:

@@ -78,7 +78,9 @@ HEADLINE = re.compile(r"^.+ (declined|moved|deleted|has a new conflict with) .+ 
 
 def repair_cards(teams: FakeBotConnector, conv: str) -> list[dict[str, Any]]:
     """The drift repair cards posted to ``conv`` (by the headline that names the change)."""
-    return [c for p in teams.replies(conv) if HEADLINE.match(str(p.get("text") or "")) for c in cards_in([p])]
+    return [
+        c for p in teams.replies(conv) if HEADLINE.match(str(p.get("summary") or "")) for c in cards_in([p])
+    ]
 
 
 async def card_within(teams: FakeBotConnector, conv: str, limit_s: float, started: float) -> dict[str, Any]:
