@@ -103,7 +103,19 @@ def stack_env(
     env.setdefault("PYTHONUNBUFFERED", "1")
     # the drift feed's shared key (bot ↔ Calendar Service, docs/watcher.md): fresh per stack
     env.setdefault("OPENSLOT_WATCH_FEED_KEY", secrets.token_urlsafe(32))
+    # the drift watcher ON: Graph (devtenant) notifies the bot's public receiver, which forwards to
+    # the Calendar Service; a round (subscribe to new interviews, sweep) every 15 s, not 5 min
+    env.setdefault("OPENSLOT_WATCH_NOTIFICATION_URL", watch_receiver_url(env))
+    env.setdefault("OPENSLOT_WATCH_SWEEP_S", "15")
     return env
+
+
+WATCH_RECEIVER_PATH = "/api/graph/notifications"  # dialogs/watch_receiver.py
+
+
+def watch_receiver_url(env: Mapping[str, str]) -> str:
+    """The bot's public Graph-notification receiver for this stack's bot port."""
+    return f"http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}{WATCH_RECEIVER_PATH}"
 
 
 def _use_data_dir(env: dict[str, str], real: Mapping[str, str], data_dir: Path) -> None:
@@ -233,7 +245,7 @@ def seed_loop_templates(env: Mapping[str, str]) -> list[str]:
         service refused, or a malformed tenant file.
     """
     tenant = json.loads((ROOT / env["OPENSLOT_TENANT_FILE"]).read_text(encoding="utf-8"))
-    templates = tenant.get("loopTemplates") or []
+    templates = [*(tenant.get("loopTemplates") or []), *(tenant.get("pooledLoopTemplates") or [])]
     if not templates:
         return []
     users = {u["id"]: u["userPrincipalName"] for u in tenant.get("users", [])}
@@ -263,6 +275,110 @@ def seed_loop_templates(env: Mapping[str, str]) -> list[str]:
             call("PUT", f"{base}/{quote(name, safe='')}", {"template": template})
             added.append(name)
     return added
+
+
+# Runs several `python -m calendar_backend` commands (argv lists as JSON on stdin) in one process:
+# the CLI's own parser, use cases and audit, one interpreter start instead of one per command.
+_CLI_BATCH = (
+    "import json, sys\n"
+    "from calendar_backend.admin import main\n"
+    "for argv in json.load(sys.stdin):\n"
+    "    code = main(argv)\n"
+    "    if code:\n"
+    "        sys.exit(code)\n"
+)
+
+
+def _cli(env: Mapping[str, str], commands: list[list[str]]) -> list[dict[str, Any]]:
+    """Run admin CLI commands in order (stop at the first that fails); their JSON documents.
+
+    Raises:
+        RuntimeError: a command failed (its error document's message).
+    """
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", _CLI_BATCH],
+        input=json.dumps(commands),
+        env=dict(env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    docs = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode:
+        last = docs[-1] if docs else {}
+        raise RuntimeError(f"`pool` command failed: {str(last.get('error', done.returncode))[:120]}")
+    return docs
+
+
+def pool_commands(tenant_id: str, pool: Mapping[str, Any]) -> list[list[str]]:
+    """The `pool ...` commands that make one sample pool (tenant file ``pools`` item)."""
+    name = str(pool["name"])
+
+    def cmd(sub: str, *extra: str) -> list[str]:
+        return ["pool", sub, "--tenant", tenant_id, "--name", name, *extra]
+
+    create = cmd("create", "--role", str(pool.get("role", "")))
+    if pool.get("owner"):
+        create += ["--owner", str(pool["owner"])]
+    create += ["--weekly-cap", str(pool.get("weeklyCap", 5)), "--daily-cap", str(pool.get("dailyCap", 2))]
+    if pool.get("group"):
+        create += ["--group", str(pool["group"])]
+    commands = [create]
+    for m in pool.get("members") or []:
+        add = cmd("add-member", "--member", m["address"], "--zone", m.get("zone", "UTC"))
+        add += ["--week-start", m.get("weekStart", "mon")]
+        add += [
+            f
+            for k, flag in (("weeklyCap", "--weekly-cap"), ("dailyCap", "--daily-cap"))
+            if k in m
+            for f in (flag, str(m[k]))
+        ]
+        add += [f for hot in m.get("hot") or [] for f in ("--hot", hot)]
+        commands.append(add)
+    for t in pool.get("trainees") or []:
+        add = cmd("add-trainee", "--member", t["address"], "--zone", t.get("zone", "UTC"))
+        add += ["--shadow", str(t.get("shadow", 3)), "--reverse-shadow", str(t.get("reverseShadow", 3))]
+        commands.append(add)
+    if pool.get("autoRepair"):
+        commands.append(cmd("set-auto-repair", "on"))
+    return commands
+
+
+def seed_pools(env: Mapping[str, str]) -> list[str]:
+    """Make the tenant file's sample interviewer ``pools`` through the admin CLI (`python -m
+    calendar_backend pool create | add-member | add-trainee ...`: the CLI's checks and one audit
+    row per change). Idempotent: a pool that already exists under that name is left as it is (its
+    owner may have changed it in the bot). Returns the names made now; none without ``pools``.
+
+    Raises:
+        RuntimeError: a command failed. OSError, ValueError, KeyError: a malformed tenant file.
+    """
+    tenant = json.loads((ROOT / env["OPENSLOT_TENANT_FILE"]).read_text(encoding="utf-8"))
+    pools = tenant.get("pools") or []
+    if not pools:
+        return []
+    tenant_id = env["OPENSLOT_DEV_TENANT_ID"]
+    (listed,) = _cli(env, [["pool", "list", "--tenant", tenant_id]])
+    existing = {str(p["pool"]) for p in listed.get("pools", [])}
+    missing = [p for p in pools if str(p["name"]) not in existing]
+    if missing:
+        _cli(env, [c for p in missing for c in pool_commands(tenant_id, p)])
+    return [str(p["name"]) for p in missing]
+
+
+def allow_http_notifications(env: Mapping[str, str]) -> None:
+    """Let devtenant deliver Graph notifications to the local bot's plain-HTTP receiver (a test
+    control; real Graph needs HTTPS), when the stack's notification URL is an http:// one."""
+    if not env.get("OPENSLOT_WATCH_NOTIFICATION_URL", "").startswith("http://"):
+        return
+    resp = requests.put(
+        f"https://127.0.0.1:{env['OPENSLOT_DEVTENANT_PORT']}/_devtenant/subscriptions/delivery",
+        json={"allow_http": True},
+        verify=env["OPENSLOT_CA_BUNDLE"],
+        timeout=10,
+    )
+    resp.raise_for_status()
 
 
 def start(
@@ -355,7 +471,17 @@ def start_stack(
         )
         _alive(procs[-1], "devtenant")
         say(f"devtenant           https://127.0.0.1:{port}")
+        if not bot and env.get("OPENSLOT_WATCH_NOTIFICATION_URL") == watch_receiver_url(env):
+            env["OPENSLOT_WATCH_NOTIFICATION_URL"] = ""  # no bot, no receiver: the watcher sweeps only
+        allow_http_notifications(env)
         bootstrap(env)
+        try:
+            pools = seed_pools(env)
+        except (RuntimeError, OSError, ValueError, KeyError) as exc:  # the stack runs without them
+            say(f"pools               not made ({type(exc).__name__}: {str(exc)[:120]})")
+        else:
+            if pools:
+                say(f"pools               {', '.join(pools)}")
         procs.append(start([py, "-m", "calendar_backend", "serve"], env, logs, "calendar"))
         wait_http(f"{env['OPENSLOT_CALENDAR_SERVICE_URL']}/v1/health")
         _alive(procs[-1], "Calendar Service")
