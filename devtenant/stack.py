@@ -367,18 +367,8 @@ def seed_pools(env: Mapping[str, str]) -> list[str]:
     return [str(p["name"]) for p in missing]
 
 
-def allow_http_notifications(env: Mapping[str, str]) -> None:
-    """Let devtenant deliver Graph notifications to the local bot's plain-HTTP receiver (a test
-    control; real Graph needs HTTPS), when the stack's notification URL is an http:// one."""
-    if not env.get("OPENSLOT_WATCH_NOTIFICATION_URL", "").startswith("http://"):
-        return
-    resp = requests.put(
-        f"https://127.0.0.1:{env['OPENSLOT_DEVTENANT_PORT']}/_devtenant/subscriptions/delivery",
-        json={"allow_http": True},
-        verify=env["OPENSLOT_CA_BUNDLE"],
-        timeout=10,
-    )
-    resp.raise_for_status()
+def _http_receiver(env: Mapping[str, str]) -> bool:
+    return env.get("OPENSLOT_WATCH_NOTIFICATION_URL", "").startswith("http://")
 
 
 def start(
@@ -445,6 +435,8 @@ def start_stack(
     logs, py = data_dir / "logs", sys.executable
     env["OPENSLOT_CA_BUNDLE"] = str(data_dir / "devtenant" / "ca.pem")
     procs: list[subprocess.Popen[bytes]] = []
+    if not bot and env.get("OPENSLOT_WATCH_NOTIFICATION_URL") == watch_receiver_url(env):
+        env["OPENSLOT_WATCH_NOTIFICATION_URL"] = ""  # no bot, no receiver: the watcher sweeps only
     try:
         port = env["OPENSLOT_DEVTENANT_PORT"]
         procs.append(
@@ -459,6 +451,8 @@ def start_stack(
                     port,
                     "--data-dir",
                     str(data_dir / "devtenant"),
+                    # the watcher's receiver is the local bot's plain-HTTP one (Graph needs HTTPS)
+                    *(["--allow-http-notifications"] if _http_receiver(env) else []),
                 ],
                 env,
                 logs,
@@ -471,9 +465,6 @@ def start_stack(
         )
         _alive(procs[-1], "devtenant")
         say(f"devtenant           https://127.0.0.1:{port}")
-        if not bot and env.get("OPENSLOT_WATCH_NOTIFICATION_URL") == watch_receiver_url(env):
-            env["OPENSLOT_WATCH_NOTIFICATION_URL"] = ""  # no bot, no receiver: the watcher sweeps only
-        allow_http_notifications(env)
         bootstrap(env)
         try:
             pools = seed_pools(env)
