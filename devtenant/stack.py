@@ -289,8 +289,9 @@ _CLI_BATCH = (
 )
 
 
-def _cli(env: Mapping[str, str], commands: list[list[str]]) -> list[dict[str, Any]]:
-    """Run admin CLI commands in order (stop at the first that fails); their JSON documents.
+def run_admin(env: Mapping[str, str], commands: list[list[str]]) -> list[dict[str, Any]]:
+    """Run `python -m calendar_backend` commands (argv lists) in order, in one process, stopping
+    at the first that fails; returns their JSON documents.
 
     Raises:
         RuntimeError: a command failed (its error document's message).
@@ -307,7 +308,7 @@ def _cli(env: Mapping[str, str], commands: list[list[str]]) -> list[dict[str, An
     docs = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode:
         last = docs[-1] if docs else {}
-        raise RuntimeError(f"`pool` command failed: {str(last.get('error', done.returncode))[:120]}")
+        raise RuntimeError(f"admin command failed: {str(last.get('error', done.returncode))[:120]}")
     return docs
 
 
@@ -359,11 +360,11 @@ def seed_pools(env: Mapping[str, str]) -> list[str]:
     if not pools:
         return []
     tenant_id = env["OPENSLOT_DEV_TENANT_ID"]
-    (listed,) = _cli(env, [["pool", "list", "--tenant", tenant_id]])
+    (listed,) = run_admin(env, [["pool", "list", "--tenant", tenant_id]])
     existing = {str(p["pool"]) for p in listed.get("pools", [])}
     missing = [p for p in pools if str(p["name"]) not in existing]
     if missing:
-        _cli(env, [c for p in missing for c in pool_commands(tenant_id, p)])
+        run_admin(env, [c for p in missing for c in pool_commands(tenant_id, p)])
     return [str(p["name"]) for p in missing]
 
 

@@ -64,7 +64,7 @@ def test_the_stack_seeds_pools_once_and_alex_sees_them(tmp_path: Path) -> None:
     assert len(card["members"]) == 6, card
     assert len(card["trainees"]) == 1, card
     names = [t["name"] for t in more["templates"]["templates"]]
-    assert "Backend onsite (pooled)" in names
+    assert "Pooled backend onsite" in names
     first_audit = _audit_ops(data_dir)
     assert first_audit.count("pool.create") == 2
     assert first_audit.count("pool.add_member") == 6
