@@ -368,6 +368,28 @@ def seed_pools(env: Mapping[str, str]) -> list[str]:
     return [str(p["name"]) for p in missing]
 
 
+GROUP_READ = "GroupMember.Read.All"
+
+
+def served_tenant_file(env: Mapping[str, str], data_dir: Path) -> str:
+    """The tenant file devtenant serves: the configured one, or, when one of its sample ``pools``
+    draws from an Entra group, a copy in ``DATA_DIR/devtenant`` whose apps were granted
+    ``GroupMember.Read.All`` (what an admin grants for such a pool, README "Graph permissions"), so
+    the group's members are read live."""
+    path = ROOT / env["OPENSLOT_TENANT_FILE"]
+    tenant = json.loads(path.read_text(encoding="utf-8"))
+    if not any(p.get("group") for p in tenant.get("pools") or []):
+        return env["OPENSLOT_TENANT_FILE"]
+    for app in tenant.get("applications", []):
+        roles = app.setdefault("requiredResourceAccess", {}).setdefault("application", [])
+        if GROUP_READ not in roles:
+            roles.append(GROUP_READ)
+    served = data_dir / "devtenant" / "served-tenant.json"
+    served.parent.mkdir(parents=True, exist_ok=True)
+    served.write_text(json.dumps(tenant, indent=1, ensure_ascii=False), encoding="utf-8")
+    return str(served)
+
+
 def _http_receiver(env: Mapping[str, str]) -> bool:
     return env.get("OPENSLOT_WATCH_NOTIFICATION_URL", "").startswith("http://")
 
@@ -447,7 +469,7 @@ def start_stack(
                     "-m",
                     "devtenant",
                     "--tenant",
-                    env["OPENSLOT_TENANT_FILE"],
+                    served_tenant_file(env, data_dir),
                     "--port",
                     port,
                     "--data-dir",

@@ -50,10 +50,11 @@ def _run_once(
         backend = next(p for p in pools["pools"] if p["name"] == "Backend")
         card = _get(env, token, f"/v1/pools/{backend['id']}")
         templates = _get(env, token, "/v1/loop-templates")
+        load = _get(env, token, "/v1/me/load")
         devtenant_argv = [str(a) for a in procs[0].args]  # type: ignore[union-attr]
     finally:
         stack.stop(procs)
-    return env, said, pools, card, {"templates": templates, "devtenant": devtenant_argv}
+    return env, said, pools, card, {"templates": templates, "devtenant": devtenant_argv, "load": load}
 
 
 def test_the_stack_seeds_pools_once_and_alex_sees_them(tmp_path: Path) -> None:
@@ -63,6 +64,8 @@ def test_the_stack_seeds_pools_once_and_alex_sees_them(tmp_path: Path) -> None:
     assert sorted(p["name"] for p in pools["pools"]) == ["Backend", "Engineering panel"]
     assert len(card["members"]) == 6, card
     assert len(card["trainees"]) == 1, card
+    # Alex is in the Entra group behind "Engineering panel": his load there is read live
+    assert [p["pool"] for p in more["load"]["pools"]] == ["Engineering panel"], more["load"]
     names = [t["name"] for t in more["templates"]["templates"]]
     assert "Pooled backend onsite" in names
     first_audit = _audit_ops(data_dir)
