@@ -66,12 +66,16 @@ def _time(value: object, zone: ZoneInfo) -> str | None:
 
 
 def headline(view: DriftView) -> str:
-    """ "Adele declined System design (Tue 15 Dec 16:00 your time)"."""
+    """ "Adele declined System design (Tue 15 Dec 16:00 your time)"; a UTC time (the manager's zone
+    unknown, as for a pushed card) is not called theirs: "(Tue 15 Dec, 16:00 UTC)"."""
     who = view.who or "Someone"
+    when = format_instant(view.start, view.zone)
+    if view.zone.key != "UTC":
+        when += " your time"
     if view.kind == "moved":
-        return f"{who} moved {view.title} (booked for {format_instant(view.start, view.zone)} your time)"
+        return f"{who} moved {view.title} (booked for {when})"
     what = _WHAT.get(view.kind, "changed")
-    return f"{who} {what} {view.title} ({format_instant(view.start, view.zone)} your time)"
+    return f"{who} {what} {view.title} ({when})"
 
 
 def repair_label(repair: Mapping[str, Any], zone: ZoneInfo) -> str | None:
