@@ -250,7 +250,10 @@ def pools_and_drift(s: Screens, hooks: StackHooks) -> None:
     s.say("my load", "My interview load")
     s.card("my-load", "My interview load")
     s.say("pool Backend", "Interviewer pool")
-    s.card("pool-card", "Interviewer pool")
+    viewport = page.viewport_size
+    page.set_viewport_size({"width": viewport["width"], "height": 2600})  # six members: a tall card
+    s.card("pool-card", "Interviewer pool", max_height=1100)  # the first members (a small PNG)
+    page.set_viewport_size(viewport)
     # Every Backend member at their cap this week: only caps keep the pooled sessions empty.
     caps = ["pool", "set-caps", "--tenant", hooks.tenant_id, "--name", "Backend", "--weekly-cap", "0"]
     hooks.admin([[*caps, "--member", f"{alias}@contoso.example"] for alias in BACKEND])
