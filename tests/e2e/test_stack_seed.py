@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 import urllib.request
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,12 @@ from devtenant import stack
 ALEX = "alexw@contoso.example"
 
 
-def _get(env: dict[str, str], token: str, path: str) -> Any:
+def _get(env: dict[str, str], token: str, path: str, body: object = None) -> Any:
     req = urllib.request.Request(
-        env["OPENSLOT_CALENDAR_SERVICE_URL"].rstrip("/") + path, headers={"Authorization": f"Bearer {token}"}
+        env["OPENSLOT_CALENDAR_SERVICE_URL"].rstrip("/") + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method="GET" if body is None else "POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.load(resp)
@@ -51,10 +55,28 @@ def _run_once(
         card = _get(env, token, f"/v1/pools/{backend['id']}")
         templates = _get(env, token, "/v1/loop-templates")
         load = _get(env, token, "/v1/me/load")
+        monday = datetime.now(UTC).date() + timedelta(days=7 - datetime.now(UTC).weekday())
+        start = datetime.combine(monday, time(0), UTC)
+        window = {
+            "start": f"{start:%Y-%m-%dT%H:%M:%SZ}",
+            "end": f"{start + timedelta(days=5):%Y-%m-%dT%H:%M:%SZ}",
+        }
+        pooled = _get(
+            env,
+            token,
+            "/v1/loops/search",
+            {"template_name": "Pooled backend onsite", **window, "candidate_time_zone": "Asia/Kolkata"},
+        )
         devtenant_argv = [str(a) for a in procs[0].args]  # type: ignore[union-attr]
     finally:
         stack.stop(procs)
-    return env, said, pools, card, {"templates": templates, "devtenant": devtenant_argv, "load": load}
+    return (
+        env,
+        said,
+        pools,
+        card,
+        {"templates": templates, "devtenant": devtenant_argv, "load": load, "pooled": pooled},
+    )
 
 
 def test_the_stack_seeds_pools_once_and_alex_sees_them(tmp_path: Path) -> None:
@@ -66,6 +88,13 @@ def test_the_stack_seeds_pools_once_and_alex_sees_them(tmp_path: Path) -> None:
     assert len(card["trainees"]) == 1, card
     # Alex is in the Entra group behind "Engineering panel": his load there is read live
     assert [p["pool"] for p in more["load"]["pools"]] == ["Engineering panel"], more["load"]
+    # the pooled template finds whole loops next week, each naming who the pool drew
+    options = more["pooled"]["options"]
+    assert options, more["pooled"]["explanations"]
+    backend = {f"{a}@contoso.example" for a in ("meganb", "leeg", "isaiahl", "nestorw", "adelev", "johannal")}
+    for option in options:
+        design = next(s for s in option["sessions"] if s["title"] == "System design")
+        assert len(backend & set(design["interviewers"])) == 2, design
     names = [t["name"] for t in more["templates"]["templates"]]
     assert "Pooled backend onsite" in names
     first_audit = _audit_ops(data_dir)
