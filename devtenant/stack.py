@@ -4,6 +4,13 @@ Starts devtenant (HTTPS), bootstraps the sample tenant's admin consent into the 
 (the key file, the database, the encrypted tenant credential), then the Calendar Service, the bot and the
 Microsoft 365 Agents Playground, and prints the URL to open. Ctrl-C stops everything.
 
+Seed data, made once (what exists under the same name is left as it is): the tenant file's ``pools``
+through the admin CLI (`pool create | add-member | add-trainee ...`, audited), before the service
+starts; its ``loopTemplates`` and ``pooledLoopTemplates`` through the service's API, as the first
+signed-in user. The drift watcher is on: its notification URL is the bot's public receiver
+(`/api/graph/notifications`, plain HTTP on 127.0.0.1, so devtenant runs with
+`--allow-http-notifications`), a fresh feed key per start, a round every 15 s.
+
 Settings come from `.env.example`, then `.env` (if present), then the real environment, later winning,
 with three exceptions that let any tenant file run as a second stack beside `make run`:
 - the app id (`OPENSLOT_CLIENT_ID`) is the tenant file's (its first application) unless `.env` or the
