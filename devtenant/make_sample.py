@@ -668,7 +668,7 @@ def _pooled_loop_templates() -> list[JsonDict]:
     ``loopTemplates``, which name every interviewer)."""
     return [
         {
-            "name": "Pooled backend onsite",
+            "name": "Backend pool onsite",
             "role": "Backend engineer",
             "order": "fixed",
             "breaks": {"min_minutes": 0, "max_minutes": 60},

@@ -258,7 +258,7 @@ def pools_and_drift(s: Screens, hooks: StackHooks) -> None:
     caps = ["pool", "set-caps", "--tenant", hooks.tenant_id, "--name", "Backend", "--weekly-cap", "0"]
     hooks.admin([[*caps, "--member", f"{alias}@contoso.example"] for alias in BACKEND])
     s.say(
-        "loop Pooled backend onsite for Jo Lane (jo.lane@example.com) next week",
+        "loop Backend pool onsite for Jo Lane (jo.lane@example.com) next week",
         "Which time zone is the candidate in?",
     )
     s.say("India", "No loop fits yet")

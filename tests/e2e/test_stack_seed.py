@@ -65,7 +65,7 @@ def _run_once(
             env,
             token,
             "/v1/loops/search",
-            {"template_name": "Pooled backend onsite", **window, "candidate_time_zone": "Asia/Kolkata"},
+            {"template_name": "Backend pool onsite", **window, "candidate_time_zone": "Asia/Kolkata"},
         )
         devtenant_argv = [str(a) for a in procs[0].args]  # type: ignore[union-attr]
     finally:
@@ -96,7 +96,7 @@ def test_the_stack_seeds_pools_once_and_alex_sees_them(tmp_path: Path) -> None:
         design = next(s for s in option["sessions"] if s["title"] == "System design")
         assert len(backend & set(design["interviewers"])) == 2, design
     names = [t["name"] for t in more["templates"]["templates"]]
-    assert "Pooled backend onsite" in names
+    assert "Backend pool onsite" in names
     first_audit = _audit_ops(data_dir)
     assert first_audit.count("pool.create") == 2
     assert first_audit.count("pool.add_member") == 6
