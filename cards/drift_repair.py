@@ -67,18 +67,21 @@ def _time(value: object, zone: ZoneInfo) -> str | None:
 
 def headline(view: DriftView) -> str:
     """ "Adele declined System design (Tue 15 Dec 16:00 your time)"; without a name (the answer to
-    a tap knows only an address, never shown) "An interviewer declined ..." / "... was deleted"."""
+    a tap knows only an address, never shown) "An interviewer declined ..." / "... was deleted"; a
+    UTC time (the manager's zone unknown) is not called theirs: "(Tue 15 Dec, 16:00 UTC)"."""
     when = format_instant(view.start, view.zone)
+    if view.zone.key != "UTC":
+        when += " your time"
     if not view.who:
         if view.kind in ("moved", "deleted"):
             booked = "booked for " if view.kind == "moved" else ""
-            return f"{view.title} was {view.kind} ({booked}{when} your time)"
+            return f"{view.title} was {view.kind} ({booked}{when})"
         what = _WHAT.get(view.kind, "changed")
-        return f"An interviewer {what} {view.title} ({when} your time)"
+        return f"An interviewer {what} {view.title} ({when})"
     if view.kind == "moved":
-        return f"{view.who} moved {view.title} (booked for {when} your time)"
+        return f"{view.who} moved {view.title} (booked for {when})"
     what = _WHAT.get(view.kind, "changed")
-    return f"{view.who} {what} {view.title} ({when} your time)"
+    return f"{view.who} {what} {view.title} ({when})"
 
 
 def repair_label(repair: Mapping[str, Any], zone: ZoneInfo) -> str | None:

@@ -128,9 +128,10 @@ def _progress(t: TraineeView) -> str:
 
 
 def _week_rows(this_week: WeekView, next_week: WeekView, cap: int) -> list[tuple[str, str]]:
+    # the week's first day goes with the figures: in the narrow label column it wrapped to 3 lines
     return [
-        (f"This week ({this_week.label})", load_bar(this_week.booked, cap)),
-        (f"Next week ({next_week.label})", load_bar(next_week.booked, cap)),
+        ("This week", f"{load_bar(this_week.booked, cap)} ({this_week.label})"),
+        ("Next week", f"{load_bar(next_week.booked, cap)} ({next_week.label})"),
     ]
 
 
@@ -229,7 +230,7 @@ def build_pool_card(flow: str, view: PoolCardView) -> dict[str, object]:
         body.append(note(f"And {len(view.members) - MAX_MEMBERS} more (see `pool show` in the admin CLI)."))
     if view.trainees:
         body.append(plain("Trainees", weight="Bolder", separator=True))
-        body.append(field_rows([(t.name, _progress(t)) for t in view.trainees]))
+        body += [plain(f"{t.name}: {_progress(t)}") for t in view.trainees]  # a long name wraps whole
     body.append(
         action_set(
             [

@@ -618,6 +618,93 @@ def _checked_templates(d: _Directory) -> list[JsonDict]:
     return templates
 
 
+# ---- interviewer pools (OpenSlot seed data, not a Graph resource) --------------------------------
+def _pools() -> list[JsonDict]:
+    """Interviewer pools as `python -m calendar_backend pool ...` makes them (devtenant/stack.py runs
+    those commands): "Backend", six listed members over four zones with their own caps, hot hours and
+    weeks, and one trainee; "Engineering panel", drawn live from the Entra group of the same name.
+    Alex (the Playground's signed-in manager) owns both."""
+    return [
+        {
+            "name": "Backend",
+            "role": "backend",
+            "owner": _mail(CURRENT_USER),
+            "weeklyCap": 4,
+            "dailyCap": 2,
+            "members": [
+                {
+                    "address": _mail("meganb"),
+                    "zone": "America/Los_Angeles",
+                    "weekStart": "sun",
+                    "weeklyCap": 3,
+                    "dailyCap": 1,
+                    "hot": ["10:00-12:00"],
+                },
+                {"address": _mail("leeg"), "zone": "America/Los_Angeles", "hot": ["13:00-16:00"]},
+                {"address": _mail("isaiahl"), "zone": "America/New_York", "weeklyCap": 5},
+                {"address": _mail("nestorw"), "zone": "America/New_York", "weeklyCap": 2, "dailyCap": 1},
+                {"address": _mail("adelev"), "zone": "Europe/London"},
+                {"address": _mail("johannal"), "zone": "Europe/Berlin", "weeklyCap": 3, "dailyCap": 1},
+            ],
+            "trainees": [
+                {"address": _mail("pattif"), "zone": "America/Los_Angeles", "shadow": 2, "reverseShadow": 2}
+            ],
+        },
+        {
+            "name": "Engineering panel",
+            "role": "any engineer",
+            "owner": _mail(CURRENT_USER),
+            "weeklyCap": 3,
+            "dailyCap": 1,
+            "group": object_id("group", "panel-engineering"),
+            "members": [],
+            "trainees": [],
+        },
+    ]
+
+
+def _pooled_loop_templates() -> list[JsonDict]:
+    """Loop templates whose sessions draw interviewers from the sample pools (kept apart from
+    ``loopTemplates``, which name every interviewer)."""
+    return [
+        {
+            "name": "Backend pool onsite",
+            "role": "Backend engineer",
+            "order": "fixed",
+            "breaks": {"min_minutes": 0, "max_minutes": 60},
+            "max_days": 2,
+            "candidate_day": {"start": "08:00", "end": "20:00"},
+            "sessions": [
+                {"title": "Intro", "minutes": 30, "interviewers": [_mail(CURRENT_USER)]},
+                {"title": "System design", "minutes": 60, "pool": {"name": "Backend", "count": 2}},
+                {
+                    "title": "Coding",
+                    "minutes": 60,
+                    "interviewers": [_mail("diegos")],
+                    "pool": {"name": "Backend", "count": 1},
+                },
+            ],
+        }
+    ]
+
+
+def _checked_pools(d: _Directory) -> list[JsonDict]:
+    """The pools, after checking that every member and trainee is a schedulable mailbox, every
+    group is one of the tenant's, and every pooled template draws from a pool that exists."""
+    pools = _pools()
+    people = {_mail(a) for a, p in d.people.items() if p.schedulable and p.has_mailbox and p.enabled}
+    groups = {g["id"] for g in _groups(d)}
+    for pool in pools:
+        unknown = [m["address"] for m in (*pool["members"], *pool["trainees"]) if m["address"] not in people]
+        if unknown or ("group" in pool and pool["group"] not in groups):
+            raise ValueError(f"pool {pool['name']}: not a schedulable mailbox or group: {unknown}")
+    names = {p["name"] for p in pools}
+    for template in _pooled_loop_templates():
+        if any("pool" in s and s["pool"]["name"] not in names for s in template["sessions"]):
+            raise ValueError(f"{template['name']}: draws from an unknown pool")
+    return pools
+
+
 _US = (
     "alexw",
     "meganb",
@@ -1652,6 +1739,8 @@ def build_sample() -> JsonDict:
         "users": users,
         "rooms": [_room(d, r) for r in d.rooms.values()],
         "loopTemplates": _checked_templates(d),
+        "pools": _checked_pools(d),
+        "pooledLoopTemplates": _pooled_loop_templates(),
         "botFramework": {
             "connectionName": "openslot",
             "signedInUsers": [u["id"] for u in users if u["accountEnabled"]],

@@ -4,6 +4,13 @@ Starts devtenant (HTTPS), bootstraps the sample tenant's admin consent into the 
 (the key file, the database, the encrypted tenant credential), then the Calendar Service, the bot and the
 Microsoft 365 Agents Playground, and prints the URL to open. Ctrl-C stops everything.
 
+Seed data, made once (what exists under the same name is left as it is): the tenant file's ``pools``
+through the admin CLI (`pool create | add-member | add-trainee ...`, audited), before the service
+starts; its ``loopTemplates`` and ``pooledLoopTemplates`` through the service's API, as the first
+signed-in user. The drift watcher is on: its notification URL is the bot's public receiver
+(`/api/graph/notifications`, plain HTTP on 127.0.0.1, so devtenant runs with
+`--allow-http-notifications`), a fresh feed key per start, a round every 15 s.
+
 Settings come from `.env.example`, then `.env` (if present), then the real environment, later winning,
 with three exceptions that let any tenant file run as a second stack beside `make run`:
 - the app id (`OPENSLOT_CLIENT_ID`) is the tenant file's (its first application) unless `.env` or the
@@ -103,7 +110,19 @@ def stack_env(
     env.setdefault("PYTHONUNBUFFERED", "1")
     # the drift feed's shared key (bot ↔ Calendar Service, docs/watcher.md): fresh per stack
     env.setdefault("OPENSLOT_WATCH_FEED_KEY", secrets.token_urlsafe(32))
+    # the drift watcher ON: Graph (devtenant) notifies the bot's public receiver, which forwards to
+    # the Calendar Service; a round (subscribe to new interviews, sweep) every 15 s, not 5 min
+    env.setdefault("OPENSLOT_WATCH_NOTIFICATION_URL", watch_receiver_url(env))
+    env.setdefault("OPENSLOT_WATCH_SWEEP_S", "15")
     return env
+
+
+WATCH_RECEIVER_PATH = "/api/graph/notifications"  # dialogs/watch_receiver.py
+
+
+def watch_receiver_url(env: Mapping[str, str]) -> str:
+    """The bot's public Graph-notification receiver for this stack's bot port."""
+    return f"http://127.0.0.1:{env['OPENSLOT_BOT_PORT']}{WATCH_RECEIVER_PATH}"
 
 
 def _use_data_dir(env: dict[str, str], real: Mapping[str, str], data_dir: Path) -> None:
@@ -233,7 +252,7 @@ def seed_loop_templates(env: Mapping[str, str]) -> list[str]:
         service refused, or a malformed tenant file.
     """
     tenant = json.loads((ROOT / env["OPENSLOT_TENANT_FILE"]).read_text(encoding="utf-8"))
-    templates = tenant.get("loopTemplates") or []
+    templates = [*(tenant.get("loopTemplates") or []), *(tenant.get("pooledLoopTemplates") or [])]
     if not templates:
         return []
     users = {u["id"]: u["userPrincipalName"] for u in tenant.get("users", [])}
@@ -263,6 +282,123 @@ def seed_loop_templates(env: Mapping[str, str]) -> list[str]:
             call("PUT", f"{base}/{quote(name, safe='')}", {"template": template})
             added.append(name)
     return added
+
+
+# Runs several `python -m calendar_backend` commands (argv lists as JSON on stdin) in one process:
+# the CLI's own parser, use cases and audit, one interpreter start instead of one per command.
+_CLI_BATCH = (
+    "import json, sys\n"
+    "from calendar_backend.admin import main\n"
+    "for argv in json.load(sys.stdin):\n"
+    "    code = main(argv)\n"
+    "    if code:\n"
+    "        sys.exit(code)\n"
+)
+
+
+def run_admin(env: Mapping[str, str], commands: list[list[str]]) -> list[dict[str, Any]]:
+    """Run `python -m calendar_backend` commands (argv lists) in order, in one process, stopping
+    at the first that fails; returns their JSON documents.
+
+    Raises:
+        RuntimeError: a command failed (its error document's message).
+    """
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", _CLI_BATCH],
+        input=json.dumps(commands),
+        env=dict(env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    docs = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode:
+        last = docs[-1] if docs else {}
+        raise RuntimeError(f"admin command failed: {str(last.get('error', done.returncode))[:120]}")
+    return docs
+
+
+def pool_commands(tenant_id: str, pool: Mapping[str, Any]) -> list[list[str]]:
+    """The `pool ...` commands that make one sample pool (tenant file ``pools`` item)."""
+    name = str(pool["name"])
+
+    def cmd(sub: str, *extra: str) -> list[str]:
+        return ["pool", sub, "--tenant", tenant_id, "--name", name, *extra]
+
+    create = cmd("create", "--role", str(pool.get("role", "")))
+    if pool.get("owner"):
+        create += ["--owner", str(pool["owner"])]
+    create += ["--weekly-cap", str(pool.get("weeklyCap", 5)), "--daily-cap", str(pool.get("dailyCap", 2))]
+    if pool.get("group"):
+        create += ["--group", str(pool["group"])]
+    commands = [create]
+    for m in pool.get("members") or []:
+        add = cmd("add-member", "--member", m["address"], "--zone", m.get("zone", "UTC"))
+        add += ["--week-start", m.get("weekStart", "mon")]
+        add += [
+            f
+            for k, flag in (("weeklyCap", "--weekly-cap"), ("dailyCap", "--daily-cap"))
+            if k in m
+            for f in (flag, str(m[k]))
+        ]
+        add += [f for hot in m.get("hot") or [] for f in ("--hot", hot)]
+        commands.append(add)
+    for t in pool.get("trainees") or []:
+        add = cmd("add-trainee", "--member", t["address"], "--zone", t.get("zone", "UTC"))
+        add += ["--shadow", str(t.get("shadow", 3)), "--reverse-shadow", str(t.get("reverseShadow", 3))]
+        commands.append(add)
+    if pool.get("autoRepair"):
+        commands.append(cmd("set-auto-repair", "on"))
+    return commands
+
+
+def seed_pools(env: Mapping[str, str]) -> list[str]:
+    """Make the tenant file's sample interviewer ``pools`` through the admin CLI (`python -m
+    calendar_backend pool create | add-member | add-trainee ...`: the CLI's checks and one audit
+    row per change). Idempotent: a pool that already exists under that name is left as it is (its
+    owner may have changed it in the bot). Returns the names made now; none without ``pools``.
+
+    Raises:
+        RuntimeError: a command failed. OSError, ValueError, KeyError: a malformed tenant file.
+    """
+    tenant = json.loads((ROOT / env["OPENSLOT_TENANT_FILE"]).read_text(encoding="utf-8"))
+    pools = tenant.get("pools") or []
+    if not pools:
+        return []
+    tenant_id = env["OPENSLOT_DEV_TENANT_ID"]
+    (listed,) = run_admin(env, [["pool", "list", "--tenant", tenant_id]])
+    existing = {str(p["pool"]) for p in listed.get("pools", [])}
+    missing = [p for p in pools if str(p["name"]) not in existing]
+    if missing:
+        run_admin(env, [c for p in missing for c in pool_commands(tenant_id, p)])
+    return [str(p["name"]) for p in missing]
+
+
+GROUP_READ = "GroupMember.Read.All"
+
+
+def served_tenant_file(env: Mapping[str, str], data_dir: Path) -> str:
+    """The tenant file devtenant serves: the configured one, or, when one of its sample ``pools``
+    draws from an Entra group, a copy in ``DATA_DIR/devtenant`` whose apps were granted
+    ``GroupMember.Read.All`` (what an admin grants for such a pool, README "Graph permissions"), so
+    the group's members are read live."""
+    path = ROOT / env["OPENSLOT_TENANT_FILE"]
+    tenant = json.loads(path.read_text(encoding="utf-8"))
+    if not any(p.get("group") for p in tenant.get("pools") or []):
+        return env["OPENSLOT_TENANT_FILE"]
+    for app in tenant.get("applications", []):
+        roles = app.setdefault("requiredResourceAccess", {}).setdefault("application", [])
+        if GROUP_READ not in roles:
+            roles.append(GROUP_READ)
+    served = data_dir / "devtenant" / "served-tenant.json"
+    served.parent.mkdir(parents=True, exist_ok=True)
+    served.write_text(json.dumps(tenant, indent=1, ensure_ascii=False), encoding="utf-8")
+    return str(served)
+
+
+def _http_receiver(env: Mapping[str, str]) -> bool:
+    return env.get("OPENSLOT_WATCH_NOTIFICATION_URL", "").startswith("http://")
 
 
 def start(
@@ -329,6 +465,8 @@ def start_stack(
     logs, py = data_dir / "logs", sys.executable
     env["OPENSLOT_CA_BUNDLE"] = str(data_dir / "devtenant" / "ca.pem")
     procs: list[subprocess.Popen[bytes]] = []
+    if not bot and env.get("OPENSLOT_WATCH_NOTIFICATION_URL") == watch_receiver_url(env):
+        env["OPENSLOT_WATCH_NOTIFICATION_URL"] = ""  # no bot, no receiver: the watcher sweeps only
     try:
         port = env["OPENSLOT_DEVTENANT_PORT"]
         procs.append(
@@ -338,11 +476,13 @@ def start_stack(
                     "-m",
                     "devtenant",
                     "--tenant",
-                    env["OPENSLOT_TENANT_FILE"],
+                    served_tenant_file(env, data_dir),
                     "--port",
                     port,
                     "--data-dir",
                     str(data_dir / "devtenant"),
+                    # the watcher's receiver is the local bot's plain-HTTP one (Graph needs HTTPS)
+                    *(["--allow-http-notifications"] if _http_receiver(env) else []),
                 ],
                 env,
                 logs,
@@ -356,6 +496,13 @@ def start_stack(
         _alive(procs[-1], "devtenant")
         say(f"devtenant           https://127.0.0.1:{port}")
         bootstrap(env)
+        try:
+            pools = seed_pools(env)
+        except (RuntimeError, OSError, ValueError, KeyError) as exc:  # the stack runs without them
+            say(f"pools               not made ({type(exc).__name__}: {str(exc)[:120]})")
+        else:
+            if pools:
+                say(f"pools               {', '.join(pools)}")
         procs.append(start([py, "-m", "calendar_backend", "serve"], env, logs, "calendar"))
         wait_http(f"{env['OPENSLOT_CALENDAR_SERVICE_URL']}/v1/health")
         _alive(procs[-1], "Calendar Service")

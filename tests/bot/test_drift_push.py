@@ -192,7 +192,7 @@ async def test_poller_posts_the_card_once_and_acks() -> None:
     [(url, activity)] = adapter.sent
     assert url == REF["serviceUrl"]
     assert not activity.text  # the card says it once; the preview is the summary
-    assert activity.summary == "Adele Vance declined System design (Tue 15 Dec, 16:00 UTC your time)"
+    assert activity.summary == "Adele Vance declined System design (Tue 15 Dec, 16:00 UTC)"
     card = activity.attachments[0].content
     titles = [a["title"] for a in actions_of(card)]
     assert titles == ["Replace with Megan Bowen at the same time", "Move to Wed 16 Dec, 09:00 UTC"]

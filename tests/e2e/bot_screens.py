@@ -8,6 +8,8 @@ a Playwright page on the Playground and a browser context to open the candidate'
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,24 @@ SCREENS = (
     ("loop-options", "Interview loop: options"),
     ("loop-confirm", "Interview loop: confirmation"),
     ("loop-booked", "Interview loop: booked"),
+    ("my-interviews-loop", "My interviews, with a loop"),
+    ("my-load", "My load"),
+    ("pool-card", "Pool card (its owner)"),
+    ("loop-over-cap", "Pooled loop: over cap, one tap with a reason"),
+    ("drift-repair", "Drift: a panelist declined, one-tap repairs"),
     ("reconnect", "Reconnect"),
 )
+DRIFT_TIMEOUT_MS = 90_000  # the watcher's round (15 s in the stack), Graph's notification, the bot's poll
+
+
+@dataclass(frozen=True)
+class StackHooks:
+    """What the walk needs from the stack beyond the chat: the admin CLI (``argv`` lists) and a
+    decline in devtenant as another user (``mailbox``, the event's subject)."""
+
+    admin: Callable[[list[list[str]]], object]
+    decline: Callable[[str, str], None]
+    tenant_id: str
 
 
 class Screens:
@@ -114,7 +132,7 @@ class Screens:
         return path
 
 
-def capture(page: Any, context: Any, out: Path) -> list[Path]:  # noqa: PLR0915 - one walk
+def capture(page: Any, context: Any, out: Path, hooks: StackHooks) -> list[Path]:  # noqa: PLR0915 - one walk
     """Walk the main cards in the Playground (``page`` has just shown the welcome card)."""
     s = Screens(page, out)
     # The Playground's log panel repeats every message: close it so only the chat matches.
@@ -206,6 +224,7 @@ def capture(page: Any, context: Any, out: Path) -> list[Path]:  # noqa: PLR0915 
     s.card("loop-confirm", "Book this loop?")
     s.press("Book the loop", "Interview loop booked")
     s.card("loop-booked", "Interview loop booked")
+    pools_and_drift(s, hooks)
 
     s.say(
         "schedule Sam Lee (sam@example.com) with Megan and Adele, 45 min, next week",
@@ -218,3 +237,44 @@ def capture(page: Any, context: Any, out: Path) -> list[Path]:  # noqa: PLR0915 
     page.get_by_text("Please sign in again").last.wait_for(timeout=REPLY_TIMEOUT_MS)
     s.card("reconnect", "Please sign in again")
     return s.saved
+
+
+BACKEND = ("meganb", "leeg", "isaiahl", "nestorw", "adelev", "johannal")  # the sample "Backend" pool
+
+
+def pools_and_drift(s: Screens, hooks: StackHooks) -> None:
+    """The loop in My interviews, my load, the pool card, a pooled loop over cap, a drift card."""
+    page = s.page
+    s.say("my interviews", "Interview loops")
+    s.card("my-interviews-loop", "Interview loops")
+    s.say("my load", "My interview load")
+    s.card("my-load", "My interview load")
+    s.say("pool Backend", "Interviewer pool")
+    viewport = page.viewport_size
+    page.set_viewport_size({"width": viewport["width"], "height": 2600})  # six members: a tall card
+    s.card("pool-card", "Interviewer pool", max_height=1100)  # the first members (a small PNG)
+    page.set_viewport_size(viewport)
+    # Every Backend member at their cap this week: only caps keep the pooled sessions empty.
+    caps = ["pool", "set-caps", "--tenant", hooks.tenant_id, "--name", "Backend", "--weekly-cap", "0"]
+    hooks.admin([[*caps, "--member", f"{alias}@contoso.example"] for alias in BACKEND])
+    s.say(
+        "loop Backend pool onsite for Jo Lane (jo.lane@example.com) next week",
+        "Which time zone is the candidate in?",
+    )
+    s.say("India", "No loop fits yet")
+    page.get_by_role("button", name=re.compile("^Over cap: use")).last.wait_for(timeout=REPLY_TIMEOUT_MS)
+    page.get_by_role("button", name=re.compile("^Over cap: use")).last.click()  # its reason box
+    page.wait_for_timeout(300)
+    s.card("loop-over-cap", "No loop fits yet")
+    s.say("cancel", re.compile("Cancelled|cancelled|Stopped|OK", re.IGNORECASE))
+    # Megan declines the interview booked above, in devtenant: the watcher's card reaches the chat.
+    before = page.get_by_text("An interview needs a fix").count()
+    hooks.decline("meganb@contoso.example", "Interview: Dana Smith")
+    found = page.get_by_text("An interview needs a fix")
+    for _ in range(DRIFT_TIMEOUT_MS // 250):
+        if found.count() > before:
+            break
+        page.wait_for_timeout(250)
+    else:
+        raise TimeoutError("no drift card")
+    s.card("drift-repair", "An interview needs a fix")
