@@ -29,6 +29,7 @@ from calendar_backend.errors import ConflictError, SlotTakenError
 from calendar_backend.invites import panel_event
 from calendar_backend.storage import watch as store_watch
 from calendar_backend.storage.interviews import insert_row, lock_booking
+from calendar_backend.storage.watch_apply import recheck_seat_caps
 
 
 def can_rebook(row: storage.InterviewRow) -> bool:
@@ -48,8 +49,9 @@ async def rebook(
     """Book ``row``'s people again at its time, or at ``at`` (a ``time-N`` repair of a deleted
     event: a move of an event that is gone), with the transactionId ``txn`` (kept on the drift
     row: `watch_recover` looks it up after a crash). Raises `ConflictError` (the interview
-    changed; a loop's session at another time), `SlotTakenError` (someone is taken now) or the
-    Graph error."""
+    changed; a loop's session at another time), `SlotTakenError` (someone is taken now),
+    `CapReachedError` (at a new time, a pool member past a cap there: rechecked in the reserve's
+    transaction, before the new row, which then counts as their load) or the Graph error."""
     start, end = at or (row.start, row.end)
     if not can_rebook(row) or not panel or (row.loop_id is not None and (start, end) != (row.start, row.end)):
         raise ConflictError("This interview can no longer be booked again.")
@@ -61,6 +63,8 @@ async def rebook(
         found = await storage.find_conflicts(tx, row.tenant_id, panel, start, end)
         if any(r.id != row.id for r in found):
             raise SlotTakenError()
+        if (start, end) != (row.start, row.end):  # the pool caps at the new time (as a move's)
+            await recheck_seat_caps(tx, row.tenant_id, row.id, start)
         fresh = await insert_row(  # the old row, still confirmed, is the only overlap allowed
             tx,
             tenant_id=row.tenant_id,
