@@ -116,11 +116,11 @@ async def test_the_reconciler_leaves_a_rebooks_row_to_the_watchers_recovery(stac
     await reconciler.run_once()  # after: nothing left for it
     assert (await status_of(stack, item["id"])).status == "applied"
     assert int(dt.tenant.counters["graph.events.create"]) == creates
+    ref = (await status_of(stack, item["id"])).apply_ref
+    assert ref is not None
     async with stack.runtime.store.transaction() as tx:
         old = await storage.get_interview(tx, made["id"])
-        new = await storage.get_interview_by_transaction(
-            tx, (await status_of(stack, item["id"])).apply_ref or ""
-        )
+        new = await storage.get_interview_by_transaction(tx, ref)
     assert old is not None
     assert new is not None
     assert old.status is storage.InterviewStatus.CANCELLED
