@@ -13,7 +13,7 @@ from calendar_backend.errors import CapReachedError
 from calendar_backend.pools import Member
 from calendar_backend.pools_training import Trainee
 from calendar_backend.storage.pools import SeatRole, check_cap, get_pool_by_id
-from calendar_backend.storage.schema import pool_assignments
+from calendar_backend.storage.schema import interviews, pool_assignments
 from calendar_backend.storage.watch import watch_drift
 
 
@@ -76,3 +76,8 @@ async def recheck_seat_caps(tx: AsyncConnection, tenant_id: str, interview_id: s
         )
         if breach is not None:
             raise CapReachedError(person.address, breach)
+
+
+async def set_join_url(tx: AsyncConnection, interview_id: str, join_url: str) -> None:
+    """A loop session's Teams join link, after the loop's meeting moved to a rebooked session."""
+    await tx.execute(sa.update(interviews).where(interviews.c.id == interview_id).values(join_url=join_url))

@@ -4,7 +4,9 @@
 - ``time-N`` of a deleted event rechecks the pool caps at the new time: 409 with fresh repairs;
 - the stale-pending reconciler leaves a rebook's half-written row to the watcher's recovery (no
   second candidate invite), whichever runs first;
-- a same-pool newcomer the manager cannot read: 409 with fresh repairs without them (remembered).
+- a same-pool newcomer the manager cannot read: 409 with fresh repairs without them (remembered);
+- a rebooked loop session keeps the loop's one Teams meeting; when the deleted session held it,
+  the new session's meeting becomes the loop's and the others' candidate invites are relinked.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from tests.devtenant.fixtures import DevTenantHandle, devtenant, devtenant_serve
 from tests.security.gate_env import MEGAN, MIRIAM
 from tests.service.conftest import ALEX, Stack, service_for
 from tests.service.test_watch import acontrol, watcher_of
+from tests.service.test_watch_loop_repairs import booked_loop, delete_session, sessions
 from tests.service.test_watch_pool_repairs import LEE, book_drawn, decline, make_pool
 from tests.service.test_watch_recover import (
     age_lease,
     apply_dying,
+    candidate_body,
     deleted_interview,
     die_at,
     planner_of,
@@ -155,3 +159,41 @@ async def test_a_newcomer_the_manager_cannot_read_is_409_with_repairs_without_th
         f"/v1/watch/drift/{item['id']}/apply", {"repair": lee["id"]}, stack.token()
     )
     assert status == 200, done
+
+
+async def test_a_rebooked_loop_session_keeps_the_loops_one_meeting(stack: Stack) -> None:
+    dt = stack.devtenant
+    watcher, loop, rows = await booked_loop(stack)
+    assert rows[0].join_url
+    assert rows[0].join_url == rows[1].join_url
+    item = await delete_session(stack, watcher, rows[1])  # not the meeting's own session
+    updates = int(dt.tenant.counters["graph.events.update"])
+    status, done = await stack.post(
+        f"/v1/watch/drift/{item['id']}/apply", {"repair": "rebook"}, stack.token()
+    )
+    assert status == 200, done
+    first, second = await sessions(stack, loop["id"])
+    assert second.id == done["interview_id"]
+    assert second.join_url == first.join_url == rows[0].join_url  # the loop's meeting, reused
+    assert int(dt.tenant.counters["graph.events.update"]) == updates  # nobody's link changed
+
+
+async def test_rebooking_the_session_that_held_the_loops_meeting_relinks_the_others(stack: Stack) -> None:
+    dt = stack.devtenant
+    watcher, loop, rows = await booked_loop(stack)
+    item = await delete_session(stack, watcher, rows[0])  # its event was the loop's meeting
+    updates = int(dt.tenant.counters["graph.events.update"])
+    status, done = await stack.post(
+        f"/v1/watch/drift/{item['id']}/apply", {"repair": "rebook"}, stack.token()
+    )
+    assert status == 200, done
+    first, second = await sessions(stack, loop["id"])
+    assert first.id == done["interview_id"]
+    assert first.join_url
+    assert first.join_url != rows[0].join_url
+    assert second.join_url == first.join_url  # the other session follows it
+    for row in (first, second):
+        body = candidate_body(stack, row.candidate_event_id).replace("&amp;", "&")
+        assert first.join_url in body
+        assert (rows[0].join_url or "-") not in body
+    assert int(dt.tenant.counters["graph.events.update"]) == updates + 2  # one per candidate invite
