@@ -23,6 +23,10 @@ is confirmed; any session failed → the loop is withdrawn (its confirmed sessio
 through `booking.Bookings.cancel`, the loop ``failed``): never a partial loop. A session still
 pending (Graph unreachable) leaves the loop for the next run.
 
+A row a drift repair is applying (a ``rebook``'s new row, its transactionId the drift row's
+``apply_ref`` while it is ``applying``) is left alone: the watcher's recovery (`watch_recover`)
+settles it and hands the candidate's EXISTING invite over (this reconciler would write a second).
+
 Each decision is one audit row (`interview.recover`) committed with the state change. Run by `serve`
 at start-up and every `recovery_interval_s`, and by `python -m calendar_backend recovery run`.
 """
@@ -50,6 +54,7 @@ from calendar_backend.errors import CalendarError
 from calendar_backend.gate import MailboxGate
 from calendar_backend.graph import CallStats, GraphClient
 from calendar_backend.sealing import tenant_credential_aad
+from calendar_backend.storage.watch_apply import applying_owns
 from calendar_backend.tokens import AppCredential, TokenBroker
 
 log = logging.getLogger(__name__)
@@ -148,6 +153,9 @@ class Reconciler:
         """One stale row: returns "confirmed", "failed" or "pending" (left for the next run)."""
         request_id = str(uuid.uuid4())
         stats = CallStats()
+        async with self._store.transaction() as tx:
+            if await applying_owns(tx, row.transaction_id):  # a rebook: the watcher's recovery's
+                return "pending"
         try:
             token = await self._app_token(row.tenant_id, tokens)
             if token is None:

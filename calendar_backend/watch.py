@@ -68,6 +68,7 @@ from calendar_backend.graph_watch import (
 from calendar_backend.sealing import tenant_credential_aad
 from calendar_backend.slots import Interval
 from calendar_backend.storage import watch as store_watch
+from calendar_backend.storage.watch_apply import drift_recorded
 from calendar_backend.tokens import AppCredential, TokenBroker
 from calendar_backend.watch_model import LIFETIME as LIFETIME
 from calendar_backend.watch_model import Planner as Planner
@@ -430,24 +431,47 @@ class Watcher:
         token: str,
         event: EventStatus | None,
     ) -> int:
-        """One drift row per fingerprint (audited), then its repairs; returns 1 if new."""
+        """One drift row per fingerprint, created WITH its repairs (planned first, then the row,
+        its repairs and its audit row in one transaction, so nobody reads it unplanned); a pool's
+        auto-repair after. Returns 1 if new."""
         async with self._store.transaction() as tx:
-            drift = await store_watch.record_drift(tx, row, kind, who, source, fingerprint, self.clock())
+            if await drift_recorded(tx, fingerprint):
+                return 0
+        repairs = await self._plan(row, kind, who, source, token, event)
+        async with self._store.transaction() as tx:
+            drift = await store_watch.record_drift(
+                tx, row, kind, who, source, fingerprint, self.clock(), repairs
+            )
             if drift is not None:
                 await self._audit(row.tenant_id, "watch.drift", [who], kind, tx)
-        if drift is None:
+        if drift is None:  # a concurrent worker recorded it first
             return 0
         self.stats.recorded += 1
         if self.planner is not None:
-            try:
-                repairs = await self.planner.plan(row, drift, token, event)
-            except (CalendarError, ValueError) as exc:
-                log.warning("watch: repairs not computed (%s)", type(exc).__name__)
-                repairs = []
-            async with self._store.transaction() as tx:
-                await store_watch.set_repairs(tx, drift.id, repairs)
             await self.planner.auto_repair(row, drift, repairs, token)  # a pool's auto-repair, if on
         return 1
+
+    async def _plan(
+        self,
+        row: storage.InterviewRow,
+        kind: str,
+        who: str,
+        source: str,
+        token: str,
+        event: EventStatus | None,
+    ) -> list[dict[str, Any]]:
+        """The repairs of a drift not recorded yet (none on a planner failure: the feed's
+        ``PLAN_GRACE_S`` then lets the row out without buttons)."""
+        if self.planner is None:
+            return []
+        draft = store_watch.DriftRow(
+            "", row.tenant_id, row.id, row.organizer_oid, kind, who.lower(), source, self.clock(), "open", ()
+        )
+        try:
+            return await self.planner.plan(row, draft, token, event)
+        except (CalendarError, ValueError) as exc:
+            log.warning("watch: repairs not computed (%s)", type(exc).__name__)
+            return []
 
     async def drift_rows(self) -> list[store_watch.DriftRow]:
         """Every drift row (benchmarks and tests)."""

@@ -41,7 +41,7 @@ from calendar_backend.tokens import AppCredential, TokenBroker
 FEED_KEY_HEADER = "X-OpenSlot-Feed-Key"
 MAX_ACK = 200
 LEASE_S = 60.0  # how long a poller holds the items it was handed (longer than one round's posts)
-PLAN_GRACE_S = 10.0  # a row still without repairs this long after detection goes out without them
+PLAN_GRACE_S = 10.0  # a fallback: a row without repairs (its planning failed) goes out this late
 NameOf = Callable[[str, str], Awaitable[str | None]]  # (tenant id, address) → display name
 # (tenant id, organizer oid, organizer address) → the organizer's mailbox zone (IANA), or None
 ZoneOf = Callable[[str, str, str], Awaitable[str | None]]
@@ -137,7 +137,8 @@ class DriftFeed:
         ``poller`` for ``lease_s``: no other poller gets them meanwhile (two bot replicas never post
         the same card); the same poller gets them again at once (its retry of a failed post). A
         caller without a poller id gets a fresh one: its items wait for the lease to run out. A row
-        whose repairs are not stored yet waits (up to ``PLAN_GRACE_S``) so its card has the buttons."""
+        is created with its repairs (the watcher plans first), so it goes out at once; one without
+        any (its planning failed, or nothing was possible) waits ``PLAN_GRACE_S``, a fallback."""
         now = self._clock()
         holder = poller or f"anon-{uuid.uuid4().hex}"
         async with self._store.transaction() as tx:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace as with_fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +54,7 @@ from calendar_backend.graph_watch import EventStatus, free_busy
 from calendar_backend.pool_groups import PoolGroups
 from calendar_backend.search import SlotSearch
 from calendar_backend.storage import watch as store_watch
+from calendar_backend.storage.watch_apply import pass_over
 from calendar_backend.tenancy import Tenancy, TenantContext
 from calendar_backend.watch_model import panel_of
 from calendar_backend.watch_pool_repairs import PoolReplacements, busy_over
@@ -106,12 +108,13 @@ class RepairPlanner:
         if drift.kind in {"declined", "conflict"}:
             pool_id = await self._pools.seat_pool(row, drift.who)
             if pool_id is not None:  # drawn from a pool: the same pool's rules
-                people = await self._pools.candidates(row, pool_id, token, panel_of(row), OPTIONS)
+                taken = [*panel_of(row), *drift.passed_over]  # never someone passed over
+                people = await self._pools.candidates(row, pool_id, token, taken, OPTIONS)
             else:  # the optional attendees of the panel event
                 alternates = [
                     a
                     for a, (kind, _r) in (event.attendees.items() if event is not None else ())
-                    if kind == "optional" and a not in panel_of(row)
+                    if kind == "optional" and a not in panel_of(row) and a not in drift.passed_over
                 ]
                 people = await self._free_at(row, token, alternates)
             for n, person in enumerate(people, start=1):
@@ -220,6 +223,9 @@ class RepairPlanner:
             refusal = await self._tenancy.check_mailboxes(
                 principal, ctx, "watch.repair", request_id, people, rooms, probe=probe, static=False
             )
+            newcomer = str(repair.get("in", "")).lower() if repair["kind"] == "replace" else ""
+            if refusal is not None and newcomer and {m.lower() for m in refusal.mailboxes} == {newcomer}:
+                raise await self._pass_over(drift, row, newcomer, token)  # 409, fresh repairs
             if refusal is not None:
                 raise refusal.error()
         w = Writer(principal, principal.tenant_id, token, row.organizer_upn, request_id)
@@ -325,6 +331,18 @@ class RepairPlanner:
         async with self._store.transaction() as tx:
             await store_watch.set_repairs(tx, drift.id, repairs)
         return repairs
+
+    async def _pass_over(
+        self, drift: store_watch.DriftRow, row: storage.InterviewRow, newcomer: str, token: str
+    ) -> ConflictError:
+        """A same-pool newcomer the manager cannot read (delegated readability, found only at
+        apply): remembered on the drift row (never offered again) and a 409 with the repairs
+        computed again without them."""
+        async with self._store.transaction() as tx:
+            passed = await pass_over(tx, drift.id, newcomer)
+        exc = ConflictError("You cannot see this person's calendar in Outlook; pick another repair.")
+        exc.repairs = await self._fresh(with_fields(drift, passed_over=passed), row, token)
+        return exc
 
     # ---- the watcher's side: applies whose process died ------------------------------------------
     async def recover(self, token_of: Callable[[str], Awaitable[str | None]]) -> int:

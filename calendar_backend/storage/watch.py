@@ -89,6 +89,7 @@ watch_drift: Final = sa.Table(
     sa.Column("claimed_until", UTCDateTime, nullable=True),  # r0014: ... until then
     sa.Column("applying_since", UTCDateTime, nullable=True),  # r0015: the apply's lease (watch_recover)
     sa.Column("apply_ref", sa.String(64), nullable=True),  # r0015: a rebook's transactionId
+    sa.Column("passed_over", sa.JSON, nullable=True),  # r0016: newcomers the manager cannot read
     sa.Index("ix_watch_drift_organizer", "tenant_id", "organizer_oid", "status"),
 )
 
@@ -126,6 +127,7 @@ class DriftRow:
     repairs: tuple[dict[str, Any], ...]
     applied_repair: str | None = None  # r0013: the repair applied (by the manager or the watcher)
     apply_ref: str | None = None  # r0015: the transactionId of a rebook being applied
+    passed_over: tuple[str, ...] = ()  # r0016: never offered again as a newcomer (watch_apply)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -160,6 +162,7 @@ def _drift(row: sa.Row[Any]) -> DriftRow:
         tuple(m["repairs"] or ()),
         m["applied_repair"],
         m["apply_ref"],
+        tuple(m["passed_over"] or ()),
     )
 
 
@@ -329,8 +332,9 @@ async def record_drift(
     source: str,
     fingerprint: str,
     now: datetime,
+    repairs: list[dict[str, Any]] | None = None,
 ) -> DriftRow | None:
-    """Insert a drift row unless one with ``fingerprint`` exists (then None)."""
+    """Insert a drift row (with its ``repairs``) unless one with ``fingerprint`` exists (then None)."""
     found = (
         await tx.execute(sa.select(watch_drift.c.id).where(watch_drift.c.fingerprint == fingerprint))
     ).first()
@@ -347,7 +351,7 @@ async def record_drift(
         "detected_at": now,
         "fingerprint": fingerprint[:400],
         "status": "open",
-        "repairs": [],
+        "repairs": repairs or [],
     }
     try:
         async with tx.begin_nested():
