@@ -112,5 +112,5 @@ class CalendarService:
         )  # the bot's push
         self.watch = Watcher(store, cipher, tokens, graph, self.gate, rules, clock, watch, self.repairs)
         self.pools = PoolViews(
-            store, self.tenancy, self.directory, graph, clock, self.pool_groups
-        )  # issue 18
+            store, self.tenancy, self.directory, graph, clock, self.pool_groups, names
+        )  # issue 18 (names: members' display names on the pool card, cached per process)
