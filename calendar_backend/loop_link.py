@@ -27,7 +27,8 @@ from calendar_backend.errors import (
     InvalidTemplateError,
     NotFoundError,
 )
-from calendar_backend.loop_search import checked_template
+from calendar_backend.loop_pools import load_pools, pooled
+from calendar_backend.loop_search import LoopTemplates, checked_template
 from calendar_backend.loop_templates import (
     LoopTemplate,
     LoopTemplateError,
@@ -35,6 +36,8 @@ from calendar_backend.loop_templates import (
     RoomNeed,
     resolve_rooms,
 )
+from calendar_backend.slots import Interval
+from calendar_backend.tenancy import TenantContext
 
 
 async def link_template(
@@ -67,6 +70,31 @@ async def link_template(
         for i, s in enumerate(template.sessions)
     )
     return replace(template, sessions=sessions)
+
+
+async def check_link_pools(
+    store: storage.Store,
+    templates: LoopTemplates | None,
+    ctx: TenantContext,
+    template: LoopTemplate,
+    window: Interval,
+) -> None:
+    """Refuse a link whose pooled sessions cannot be drawn now, before it is made (the candidate
+    would otherwise see no options): the pools are loaded as the manager's loop search does
+    (`loop_pools.load_pools`, groups read live, app-only).
+
+    Raises:
+        InvalidTemplateError: a session names a pool the tenant does not have, a pool's Entra group
+        cannot be read, or a pool has too few members (each problem names the pool).
+    """
+    if not pooled(template):
+        return
+    live = await templates.live_pools(ctx, template) if templates is not None else {}
+    async with store.transaction() as tx:
+        pools = await load_pools(tx, ctx.tenant_id, template, window, live)
+    problems = tuple(text for _session, text in pools.short(template))
+    if problems:
+        raise InvalidTemplateError(problems)
 
 
 def template_mailboxes(template: LoopTemplate) -> tuple[list[str], list[str]]:

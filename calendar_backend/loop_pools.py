@@ -105,10 +105,14 @@ class PoolData:
             fixed = set(template.sessions[index].interviewers)
             usable = sum(1 for m in self.records[name].pool.members if m.address not in fixed)
             if usable < count:
-                out.append(
-                    (index, f"{name}: only {usable} of the pool's members can be used now, {count} needed")
-                )
+                out.append((index, _usable_sentence(name, usable, count)))
         return out
+
+
+def _usable_sentence(pool: str, usable: int, needed: int) -> str:
+    if usable == 0:
+        return f"{pool}: none of the pool's members can be used now ({needed} needed)"
+    return f"{pool}: only {usable} of the pool's members can be used now ({needed} needed)"
 
 
 def unreadable_text(pool: str) -> str:
@@ -382,8 +386,9 @@ def assign(
 
 def shortfall_text(short: Sequence[Shortfall], zone: ZoneInfo) -> list[tuple[str, int, str]]:
     """One sentence per pool and session: ``(pool, session, text)``, e.g.
-    ``Backend: only 1 of 2 free and under cap on Tue-Thu`` (an en dash); the days are the loop's local days of
-    the candidate loops that fell short."""
+    ``Backend: only 1 of the 2 needed is free and under cap on Tue-Thu`` (an en dash), or ``Backend: nobody
+    is free and under their cap on Tue (2 needed)``; the days are the loop's local days of the candidate loops
+    that fell short."""
     grouped: dict[tuple[str, int], list[Shortfall]] = {}
     for s in short:
         grouped.setdefault((s.pool, s.session), []).append(s)
@@ -391,10 +396,15 @@ def shortfall_text(short: Sequence[Shortfall], zone: ZoneInfo) -> list[tuple[str
     for (pool, session), items in sorted(grouped.items()):
         best = max(s.found for s in items)
         days = sorted({s.start.astimezone(zone).weekday() for s in items})
-        out.append(
-            (pool, session, f"{pool}: only {best} of {items[0].wanted} free and under cap on {_days(days)}")
-        )
+        out.append((pool, session, _shortfall_sentence(pool, best, items[0].wanted, _days(days))))
     return out
+
+
+def _shortfall_sentence(pool: str, found: int, wanted: int, days: str) -> str:
+    if found == 0:
+        return f"{pool}: nobody is free and under their cap on {days} ({wanted} needed)"
+    verb = "is" if found == 1 else "are"
+    return f"{pool}: only {found} of the {wanted} needed {verb} free and under cap on {days}"
 
 
 MAX_CAP_BLOCKED = 3  # members offered per session for an override

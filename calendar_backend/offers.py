@@ -38,10 +38,12 @@ from calendar_backend.errors import (
     ValidationError,
 )
 from calendar_backend.gate import Probe
-from calendar_backend.loop_link import link_template, template_mailboxes
+from calendar_backend.loop_link import check_link_pools, link_template, template_mailboxes
+from calendar_backend.loop_search import LoopTemplates
 from calendar_backend.loop_templates import to_json
 from calendar_backend.sealing import offer_private_aad
 from calendar_backend.settings import BackendSettings
+from calendar_backend.slots import Interval
 from calendar_backend.tenancy import Tenancy
 
 
@@ -120,6 +122,7 @@ class OfferService:
         self._clock = clock
         self._tenancy = tenancy
         self._directory = directory
+        self.loop_templates: LoopTemplates | None = None  # pooled links' pools (set by the service)
 
     # ---- manager operations (user token) ----------------------------------------------------
     async def create_offer(
@@ -130,6 +133,8 @@ class OfferService:
         Raises:
             ValidationError: the window is already over, or the conversation reference is not
             the caller's or not allowed (the rest is checked by `CreateOfferRequest`).
+            InvalidTemplateError: a loop template that cannot be used, a pool it draws from
+            included (missing, its group unreadable, too few members: named).
             PermissionDeniedError: lock 2 failed (tenant not onboarded, user archived).
         """
         start, end = req.window_start, req.window_end
@@ -147,6 +152,7 @@ class OfferService:
         names, rooms, template = list(req.interviewers), list[str](), None
         if req.loop_template is not None or req.loop_template_name is not None:
             template = await link_template(self._store, self._directory, ctx.tenant_id, token, req)
+            await check_link_pools(self._store, self.loop_templates, ctx, template, Interval(start, end))
             names, rooms = template_mailboxes(template)
         show_names = req.show_interviewer_names
         # The mailbox gate: allow-list, and only calendars the manager can read in Outlook now.

@@ -110,10 +110,12 @@ class MemberLoadOut:
     this_week: WeekLoadOut
     next_week: WeekLoadOut
     own_caps: bool = False
+    display_name: str = ""  # from the directory, else the address's local part
 
     def to_json(self) -> dict[str, object]:
         return {
             "address": self.address,
+            "display_name": self.display_name,
             "zone": self.zone,
             "week_start": self.week_start,
             "weekly_cap": self.weekly_cap,
@@ -134,6 +136,7 @@ class MemberLoadOut:
             this_week=WeekLoadOut.from_json(doc["this_week"]),
             next_week=WeekLoadOut.from_json(doc["next_week"]),
             own_caps=bool(doc.get("own_caps", False)),
+            display_name=str(doc.get("display_name") or ""),
         )
 
 
@@ -149,10 +152,12 @@ class TraineeProgressOut:
     reverse_shadow_done: int
     reverse_shadow_required: int
     pool: str = ""
+    display_name: str = ""  # from the directory, else the address's local part
 
     def to_json(self) -> dict[str, object]:
         return {
             "address": self.address,
+            "display_name": self.display_name,
             "stage": self.stage,
             "shadow_done": self.shadow_done,
             "shadow_required": self.shadow_required,
@@ -171,6 +176,7 @@ class TraineeProgressOut:
             reverse_shadow_done=int(doc["reverse_shadow_done"]),
             reverse_shadow_required=int(doc["reverse_shadow_required"]),
             pool=str(doc.get("pool", "")),
+            display_name=str(doc.get("display_name") or ""),
         )
 
 

@@ -23,7 +23,8 @@ use ``python -m calendar_backend pool ...``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
@@ -42,7 +43,7 @@ from calendar_backend.contract import (
     WeekLoadOut,
 )
 from calendar_backend.directory import Directory
-from calendar_backend.errors import ConflictError, NotFoundError, ValidationError
+from calendar_backend.errors import CalendarError, ConflictError, NotFoundError, ValidationError
 from calendar_backend.graph import GraphClient
 from calendar_backend.pool_groups import PoolGroups
 from calendar_backend.pools import Member, Pool, load_of, local_week, week_bounds
@@ -53,6 +54,9 @@ from calendar_backend.timezones import UnknownTimeZoneError, resolve_zone
 
 _NO_POOL = "No pool of yours has that id."
 OUTSIDE_MARGIN = timedelta(days=8)  # covers any member's local week around the two weeks shown
+# ``(tenant_id, address) -> displayName or None``, read app-only and cached per process
+# (`watch_feed.DirectoryNames`)
+NameLookup = Callable[[str, str], Awaitable[str | None]]
 
 
 class PoolViews:
@@ -66,8 +70,10 @@ class PoolViews:
         graph: GraphClient,
         clock: Callable[[], datetime],
         groups: PoolGroups | None = None,
+        names: NameLookup | None = None,
     ) -> None:
         self._groups = groups  # pools' Entra groups: their members read live
+        self._names = names  # people's display names (None: their addresses' local parts)
         self._store = store
         self._tenancy = tenancy
         self._directory = directory
@@ -101,6 +107,8 @@ class PoolViews:
         records = await self._live(ctx, stored)
         mine = [(r, m) for r in records if (m := r.pool.member(address)) is not None]
         outside = await self._outside_starts(principal, ctx, [address] if mine else [], now, request_id)
+        in_training = any(t.address == address for r in records for t in r.trainees)
+        own_name = (await self.display_names(ctx, [address]))[address.lower()] if in_training else ""
         async with self._store.transaction() as tx:
             loads: list[PoolLoadOut] = []
             for record, member in mine:
@@ -119,7 +127,10 @@ class PoolViews:
                     )
                 )
             training = tuple(
-                _progress(t, r.pool.name) for r in records for t in r.trainees if t.address == address
+                _progress(t, r.pool.name, own_name)
+                for r in records
+                for t in r.trainees
+                if t.address == address
             )
             await self._tenancy.audit(
                 principal,
@@ -159,8 +170,9 @@ class PoolViews:
         now = self._clock()
         members = [m.address for m in record.pool.members]
         outside = await self._outside_starts(principal, ctx, members, now, request_id)
+        names = await self.display_names(ctx, [*members, *(t.address for t in record.trainees)])
         async with self._store.transaction() as tx:
-            out = await _card(tx, record, now, outside)
+            out = await _card(tx, record, now, outside, names)
             await self._tenancy.audit(
                 principal, principal.tenant_id, "pool.show", [record.id], "ok", request_id, tx=tx
             )
@@ -194,6 +206,7 @@ class PoolViews:
         now = self._clock()
         people = list(dict.fromkeys([*(m.address for m in record.pool.members), req.member.strip().lower()]))
         outside = await self._outside_starts(principal, ctx, people, now, request_id)
+        names = await self.display_names(ctx, [*people, *(t.address for t in record.trainees)])
         async with self._store.transaction() as tx:
             if member is not None:
                 changed = await storage.add_pool_member(tx, record.id, member, now=now)
@@ -220,7 +233,25 @@ class PoolViews:
                 principal, principal.tenant_id, operation, [record.id, req.member], "ok", request_id, tx=tx
             )
             updated = await storage.get_pool_by_id(tx, record.id)
-            return await _card(tx, updated or record, now, outside)
+            return await _card(tx, updated or record, now, outside, names)
+
+    async def display_names(self, ctx: TenantContext, addresses: Sequence[str]) -> dict[str, str]:
+        """Each address's display name, by lower-cased address: read app-only (``GET /users/{a}
+        ?$select=displayName``, cached per process) only for people the mailbox gate's static
+        allow-list check lets through; the address's local part otherwise, or when unreadable."""
+        people = list(dict.fromkeys(a.lower() for a in addresses))
+        out = {a: a.split("@", 1)[0] for a in people}
+        if self._names is None or not people:
+            return out
+        lookup = self._names
+        try:
+            refused = await self._tenancy.not_allowed(ctx, people)
+        except CalendarError:  # the allow-list cannot be decided now: no name is read (fail closed)
+            return out
+        readable = [a for a in people if a not in refused]
+        found = await asyncio.gather(*(lookup(ctx.tenant_id, a) for a in readable))
+        out.update({a: name for a, name in zip(readable, found, strict=True) if name})
+        return out
 
     async def _owned_record(
         self, principal: Principal, address: str, pool_id: str, operation: str, request_id: str
@@ -286,7 +317,7 @@ async def _weeks(
     )
 
 
-def _progress(t: Trainee, pool: str = "") -> TraineeProgressOut:
+def _progress(t: Trainee, pool: str = "", name: str = "") -> TraineeProgressOut:
     return TraineeProgressOut(
         t.address,
         t.stage.value,
@@ -295,6 +326,7 @@ def _progress(t: Trainee, pool: str = "") -> TraineeProgressOut:
         t.reverse_shadow_done,
         t.reverse_shadow_required,
         pool,
+        name or t.address.split("@", 1)[0],
     )
 
 
@@ -303,8 +335,11 @@ async def _card(
     record: storage.PoolRecord,
     now: datetime,
     outside: Mapping[str, Sequence[datetime]] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> PoolCardOut:
+    """The pool card's data; ``names``: display names by lower-cased address (else local parts)."""
     pool: Pool = record.pool
+    names = names or {}
     members: list[MemberLoadOut] = []
     for m in pool.members:
         this_week, next_week = await _weeks(tx, record.tenant_id, m, now, (outside or {}).get(m.address, ()))
@@ -318,6 +353,7 @@ async def _card(
                 this_week,
                 next_week,
                 m.weekly_cap is not None or m.daily_cap is not None,
+                names.get(m.address.lower()) or m.address.split("@", 1)[0],
             )
         )
     return PoolCardOut(
@@ -327,7 +363,7 @@ async def _card(
         pool.default_weekly_cap,
         pool.default_daily_cap,
         tuple(members),
-        tuple(_progress(t) for t in record.trainees),
+        tuple(_progress(t, name=names.get(t.address.lower(), "")) for t in record.trainees),
     )
 
 

@@ -2,6 +2,7 @@
 
 :meth:`TrainingSweep.run_once` finds every trainee seat whose interview has ended, is still
 ``confirmed`` and is not credited yet (:func:`calendar_backend.storage.pool_completion.due_training_seats`;
+at least :data:`CREDIT_GRACE` ago by the sweeper's clock;
 a trainee whose decline the drift watcher recorded for that interview is not credited), and
 credits each one with :func:`calendar_backend.pools_booking.complete_training` in its own
 transaction: the seat is re-checked and locked in that transaction first, so a crash and restart,
@@ -18,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from calendar_backend import storage
@@ -27,6 +28,9 @@ from calendar_backend.pools_booking import complete_training
 from calendar_backend.storage.pool_completion import DueSeat, due_training_seats
 
 ACTOR: Final = "openslot:training"
+# A session is credited only once it ended at least this long ago by the sweeper's clock, so a
+# sweeper whose clock runs ahead does not credit a session still running.
+CREDIT_GRACE: Final = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,21 +50,23 @@ class TrainingSweep:
         self._batch = batch
 
     async def run_once(self) -> SweepReport:
-        """Credit every due seat (up to ``batch`` per call); returns what was done."""
+        """Credit every seat due (up to ``batch`` per call) whose interview ended at least
+        :data:`CREDIT_GRACE` ago; returns what was done."""
         now = self._clock()
+        cutoff = now - CREDIT_GRACE
         async with self._store.transaction() as tx:
-            due = await due_training_seats(tx, now, limit=self._batch)
+            due = await due_training_seats(tx, cutoff, limit=self._batch)
         credited = graduated = 0
         for seat in due:
-            done, graduations = await self._credit(seat, now)
+            done, graduations = await self._credit(seat, now, cutoff)
             credited += done
             graduated += graduations
         return SweepReport(credited, graduated)
 
-    async def _credit(self, seat: DueSeat, now: datetime) -> tuple[int, int]:
+    async def _credit(self, seat: DueSeat, now: datetime, cutoff: datetime) -> tuple[int, int]:
         request_id = str(uuid.uuid4())
         async with self._store.transaction() as tx:
-            still = await due_training_seats(tx, now, limit=1, seat=(seat.interview_id, seat.mailbox))
+            still = await due_training_seats(tx, cutoff, limit=1, seat=(seat.interview_id, seat.mailbox))
             if not still:  # credited by another sweep meanwhile, or cancelled / declined since
                 return 0, 0
             role = await storage.pool_completion.seat_role(tx, seat.interview_id, seat.mailbox)

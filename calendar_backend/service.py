@@ -85,6 +85,7 @@ class CalendarService:
         self.offers = OfferService(settings, store, cipher, clock, self.tenancy, self.directory)
         self.pool_groups = PoolGroups(graph, self.tenancy)  # pools' Entra groups, read live (issue 18)
         self.loop_templates = LoopTemplates(store, self.tenancy, clock, self.pool_groups)
+        self.offers.loop_templates = self.loop_templates  # a pooled link's pools checked when made
         self.loops_search = LoopSearch(
             settings, self.tenancy, self.directory, self.search, self.loop_templates, rules, clock,
             OutsideLoad(store, self.tenancy, graph),  # issue 18: outside "Interview" events as load
@@ -111,5 +112,5 @@ class CalendarService:
         )  # the bot's push
         self.watch = Watcher(store, cipher, tokens, graph, self.gate, rules, clock, watch, self.repairs)
         self.pools = PoolViews(
-            store, self.tenancy, self.directory, graph, clock, self.pool_groups
-        )  # issue 18
+            store, self.tenancy, self.directory, graph, clock, self.pool_groups, names
+        )  # issue 18 (names: members' display names on the pool card, cached per process)

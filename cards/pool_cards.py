@@ -2,8 +2,9 @@
 
 Pure: the dialog layer turns the Calendar Service's answers into the views below. Loads are shown
 as text bars (``■■■□□ 3 / 5``): booked this week and next against the weekly cap, each week the
-member's own (their zone, their first day of week). Names and addresses are shown literally
-(``plain``), never as markdown.
+member's own (their zone, their first day of week). People are shown by display name (an address's
+local part when none is known), never by address; buttons name a member by an opaque key. Names
+are shown literally (``plain``), never as markdown.
 """
 
 from __future__ import annotations

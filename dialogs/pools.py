@@ -77,9 +77,14 @@ def _day(d: date) -> str:
     return f"from {d:%a} {d.day} {d:%b}"
 
 
+def shown_name(display_name: str, address: str) -> str:
+    """How a card names a person: their display name, else their address's local part."""
+    return display_name.strip() or address.split("@", 1)[0]
+
+
 def _trainee(t: TraineeProgressOut) -> TraineeView:
     return TraineeView(
-        t.address,
+        shown_name(t.display_name, t.address),
         t.stage,
         t.shadow_done,
         t.shadow_required,
@@ -102,7 +107,7 @@ def my_load_view(out: MyLoadOut) -> MyLoadView:
 def _member(pool_id: str, m: MemberLoadOut) -> MemberView:
     return MemberView(
         member_key(pool_id, m.address),
-        m.address,
+        shown_name(m.display_name, m.address),
         m.zone,
         m.weekly_cap,
         m.daily_cap,
@@ -222,10 +227,10 @@ async def _dispatch(services: DialogServices, api: PoolCalendarApi, token: str, 
         )
     if action.verb is PoolVerb.REMOVE:
         change = PoolMemberRequest("remove", member.address)
-        notice = f"Removed {member.address}."
+        notice = f"Removed {shown_name(member.display_name, member.address)}."
     else:
         change = PoolMemberRequest("set_caps", member.address, action.weekly_cap, action.daily_cap)
-        notice = f"Saved the caps of {member.address}."
+        notice = f"Saved the caps of {shown_name(member.display_name, member.address)}."
     try:
         updated = await api.change_pool_member(token, card.id, change)
     except errors.ConflictError as err:

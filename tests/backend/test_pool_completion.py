@@ -15,7 +15,7 @@ from calendar_backend import storage
 from calendar_backend.audit import audit_log
 from calendar_backend.pools import Member, Pool
 from calendar_backend.pools_booking import reserve_from_pool
-from calendar_backend.pools_completion import ACTOR, TrainingSweep
+from calendar_backend.pools_completion import ACTOR, CREDIT_GRACE, TrainingSweep
 from calendar_backend.pools_training import Trainee, TrainingStage
 from calendar_backend.storage import watch as store_watch
 
@@ -89,7 +89,11 @@ async def test_an_ended_confirmed_session_is_credited_once_and_graduation_audite
     clock = [MON + timedelta(hours=9, minutes=59)]
     sweep = TrainingSweep(store, lambda: clock[0])
     assert (await sweep.run_once()).credited == 0  # not ended yet
-    clock[0] = MON + timedelta(hours=10)
+    clock[0] = MON + timedelta(hours=10, minutes=1)  # just after the end: a clock running ahead may say so
+    assert (await sweep.run_once()).credited == 0  # within the grace: not credited yet
+    clock[0] = MON + timedelta(hours=10) + CREDIT_GRACE - timedelta(seconds=1)
+    assert (await sweep.run_once()).credited == 0
+    clock[0] = MON + timedelta(hours=10) + CREDIT_GRACE
     assert (await sweep.run_once()).credited == 1
     assert (await sweep.run_once()).credited == 0  # a restart credits nothing twice
     trainee = await _trainee(store, pool_id, T)

@@ -200,3 +200,34 @@ async def test_a_move_keeps_the_members_drawn(stack: Stack) -> None:
     assert after.start != before.start or after.end != before.end
     assert set(after.attendees) == set(before.attendees)
     assert (await drawn(stack)).get(after.id) == {a for a in before.attendees if a in POOL}
+
+
+async def _link_status(stack: Stack) -> tuple[int, dict[str, Any]]:
+    start, end = next_week(datetime.now(UTC))
+    body = {
+        "loop_template": pooled_template(count=2),
+        "window_start": format_time(start),
+        "window_end": format_time(end),
+        "candidate_name": "Dana Smith",
+        "candidate_email": "dana.smith@example.com",
+        "candidate_time_zone": "Europe/Berlin",
+    }
+    status, doc = await stack.post("/v1/offers", body, stack.token())
+    return status, doc
+
+
+async def test_a_link_for_a_pool_that_does_not_exist_is_refused_naming_the_pool(stack: Stack) -> None:
+    status, doc = await _link_status(stack)  # no pool "Backend" in this tenant
+    assert status == 400, doc
+    assert doc["error"] == "invalid_template", doc
+    assert any('pool named "Backend"' in p for p in doc["problems"]), doc
+    async with stack.runtime.store.transaction() as tx:
+        assert (await tx.execute(text("SELECT count(*) FROM offers"))).scalar_one() == 0
+
+
+async def test_a_link_for_a_pool_whose_group_cannot_be_read_is_refused(stack: Stack) -> None:
+    await group_pool(stack)  # the group does not exist in the tenant: it cannot be read
+    status, doc = await _link_status(stack)
+    assert status == 400, doc
+    assert doc["error"] == "invalid_template", doc
+    assert any("Backend" in p and "Entra group" in p for p in doc["problems"]), doc

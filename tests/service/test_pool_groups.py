@@ -114,7 +114,7 @@ async def test_a_member_who_leaves_the_group_is_no_longer_drawn(stack: Stack) ->
     assert status == 200, doc
     assert doc["options"] == []
     texts = [e["text"] for e in doc["explanations"] if e["reason"] == "pool_short"]
-    assert texts == ["Backend: only 2 of the pool's members can be used now, 3 needed"], doc
+    assert texts == ["Backend: only 2 of the pool's members can be used now (3 needed)"], doc
 
 
 async def test_a_listed_row_overrides_the_group_defaults(stack: Stack) -> None:
@@ -211,7 +211,7 @@ async def test_too_few_usable_members_is_a_shortfall_without_their_names(stack: 
     assert status == 200, doc
     assert doc["options"] == []
     texts = [e["text"] for e in doc["explanations"] if e["reason"] == "pool_short"]
-    assert texts == ["Backend: only 1 of the pool's members can be used now, 2 needed"], doc
+    assert texts == ["Backend: only 1 of the pool's members can be used now (2 needed)"], doc
     assert not any(a in str(doc) for a in SIX[1:])
 
 

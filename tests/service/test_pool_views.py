@@ -15,7 +15,7 @@ from calendar_backend import storage
 from calendar_backend.app import SERVICE_KEY
 from calendar_backend.pools import Member, Pool
 from calendar_backend.pools_training import Trainee
-from tests.security.gate_env import ADELE, MEGAN, MIRIAM, audit_rows
+from tests.security.gate_env import ADELE, MEGAN, MIRIAM, allow, audit_rows
 from tests.service.conftest import ALEX, Stack
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)  # a Monday: 04:00 in Los Angeles, 17:45 in Kathmandu
@@ -175,3 +175,25 @@ async def test_the_owner_adds_caps_and_removes_members_audited(calendar_stack: S
         ("pool.set_caps", [pool_id, ADELE], "ok"),
         ("pool.remove_member", [pool_id, ADELE], "ok"),
     ]
+
+
+async def test_pool_card_names_members_and_trainees_by_display_name(calendar_stack: Stack) -> None:
+    """Display names, read app-only after the allow-list; the local part when it cannot be read
+    (not in the directory, or refused by the allow-list: nothing is read for them)."""
+    stack = calendar_stack
+    _freeze(stack)
+    ghost = "ghost.person@contoso.example"
+    pool_id = await _pool(stack, Member(MEGAN), Member(ghost), trainees=(Trainee(MIRIAM, "UTC", 0, 2, 1),))
+
+    status, doc = await stack.get(f"/v1/pools/{pool_id}", stack.token())
+
+    assert status == 200, doc
+    names = {m["address"]: m["display_name"] for m in doc["members"]}
+    assert names == {MEGAN: "Megan Bowen", ghost: "ghost.person"}
+    assert [(t["address"], t["display_name"]) for t in doc["trainees"]] == [(MIRIAM, "Miriam Graham")]
+
+    await allow(stack, ALEX, MEGAN)  # Miriam is no longer allowed: her name is not read
+    pool2 = await _pool(stack, Member(MEGAN), trainees=(Trainee(MIRIAM, "UTC", 0, 2, 1),))
+    status, doc = await stack.get(f"/v1/pools/{pool2}", stack.token())
+    assert status == 200, doc
+    assert [t["display_name"] for t in doc["trainees"]] == ["miriamg"]

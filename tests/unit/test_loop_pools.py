@@ -102,7 +102,16 @@ def test_assign_explains_a_pool_that_cannot_fill_the_session() -> None:
     more = [*short, Shortfall("Backend", 1, 0, 2, T0 + 25 * H), Shortfall("Backend", 1, 1, 2, T0 + 49 * H)]
     [(pool, session, text)] = shortfall_text(more, ZoneInfo("UTC"))
     assert (pool, session) == ("Backend", 1)
-    assert text == "Backend: only 1 of 2 free and under cap on Tue\u2013Thu"
+    assert text == "Backend: only 1 of the 2 needed is free and under cap on Tue\u2013Thu"
+    nobody = [Shortfall("Backend", 1, 0, 2, T0 + H)]
+    assert shortfall_text(nobody, ZoneInfo("UTC"))[0][2] == (
+        "Backend: nobody is free and under their cap on Tue (2 needed)"
+    )
+    two = [Shortfall("Backend", 1, 2, 3, T0 + H)]
+    assert (
+        shortfall_text(two, ZoneInfo("UTC"))[0][2]
+        == "Backend: only 2 of the 3 needed are free and under cap on Tue"
+    )
 
 
 def test_booking_picks_go_on_the_panel_and_are_checked() -> None:

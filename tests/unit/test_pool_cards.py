@@ -47,11 +47,11 @@ from tests.unit.test_cards import (
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "pools"
 THIS, NEXT = "from Mon 7 Dec", "from Mon 14 Dec"
 MEGAN = MemberView(
-    "m-megan", "meganb@contoso.example", "America/Los_Angeles", 5, 2, WeekView(THIS, 3), WeekView(NEXT, 1)
+    "m-megan", "Megan Bowen", "America/Los_Angeles", 5, 2, WeekView(THIS, 3), WeekView(NEXT, 1)
 )
 ADELE = MemberView(
     "m-adele",
-    "adelev@contoso.example",
+    "Adele Vance",
     "Asia/Kathmandu",
     4,
     1,
@@ -59,7 +59,7 @@ ADELE = MemberView(
     WeekView("from Sun 13 Dec", 0),
     own_caps=True,
 )
-TRAINEE = TraineeView("lee@contoso.example", "reverse_shadow", 3, 3, 1, 2, "Backend")
+TRAINEE = TraineeView("Lee Gu", "reverse_shadow", 3, 3, 1, 2, "Backend")
 POOL = PoolCardView("pool-1", "Backend", "backend", 5, 2, (MEGAN, ADELE), (TRAINEE,))
 MY_LOAD = MyLoadView(
     (
@@ -83,7 +83,7 @@ CASES: dict[str, Callable[[], dict[str, object]]] = {
     "pool_list_empty": lambda: build_pool_list(FLOW, []),
     "pool_card": lambda: build_pool_card(FLOW, POOL),
     "pool_card_empty": lambda: build_pool_card(
-        FLOW, PoolCardView("pool-2", "Data", "", 5, 2, (), (), "Removed meganb@contoso.example.")
+        FLOW, PoolCardView("pool-2", "Data", "", 5, 2, (), (), "Removed Megan Bowen.")
     ),
     "pool_caps_form": lambda: build_member_caps_form(FLOW, POOL, ADELE, weekly=4, daily=1),
     "pool_add_form": lambda: build_add_member_form(FLOW, POOL, problem="I couldn't find \u201cZed\u201d."),
@@ -127,6 +127,7 @@ def test_pool_cards_structure(name: str) -> None:
         assert execute["fallback"] == {"type": "Action.Submit", "title": execute["title"], "data": data}
         assert "@" not in json.dumps(data)  # members are named by a key, never an address
     assert len(_actions(card, "Action.Submit")) == len(buttons)
+    assert "@" not in json.dumps(card)  # people shown by display name (issue 18 polish), no address
 
 
 def test_pool_card_shows_each_members_load_bars_caps_and_trainees() -> None:
