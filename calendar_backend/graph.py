@@ -152,17 +152,12 @@ class GraphClient:
         stats: CallStats | None = None,
     ) -> tuple[int, dict[str, Any]]:
         """Send one Graph request with retries; returns (status, body) for non-retryable answers.
-
-        ``path`` is relative to the base URL, or an absolute link Graph gave (``@odata.nextLink``):
-        the token goes to Graph's own base only, so an absolute URL not under it is refused before
-        anything is sent (:class:`GraphUnavailableError`), whoever follows the link."""
-        if path.lower().startswith(("https://", "http://")):
-            if not path.startswith(self._base + "/"):
-                log.warning("graph link refused: not under the Graph base URL")
-                raise GraphUnavailableError()
-            url = path
-        else:
-            url = self._base + path
+        An absolute ``path`` (a nextLink) not under the base is refused unsent: the token is Graph's."""
+        absolute = path.lower().startswith(("https://", "http://"))
+        if absolute and not path.startswith(self._base + "/"):
+            log.warning("graph link refused: not under the Graph base URL")
+            raise GraphUnavailableError()
+        url = path if absolute else self._base + path
         hdrs = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         hdrs.update(headers or {})
         delay = 0.5
