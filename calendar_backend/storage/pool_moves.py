@@ -46,6 +46,27 @@ async def move_pool_seats(
     """
     require_aware(start)
     await lock_booking(tx, tenant_id)
+    seats, used = await recheck_seats(tx, tenant_id, interview_id, start, overrides, now)
+    if seats:
+        await tx.execute(
+            sa.insert(pool_assignments),
+            [{"interview_id": hold_id, "mailbox": m, "pool_id": p, "role": r} for m, p, r in seats],
+        )
+    return used
+
+
+async def recheck_seats(
+    tx: AsyncConnection,
+    tenant_id: str,
+    interview_id: str,
+    start: datetime,
+    overrides: Sequence[CapOverride] = (),
+    now: datetime | None = None,
+) -> tuple[list[tuple[str, str, str]], tuple[tuple[str, str], ...]]:
+    """The caps of the people interview ``interview_id`` drew from pools, for it at ``start`` (the
+    interview itself not counted), as :func:`move_pool_seats` states them; call it under the
+    tenant's booking lock. Returns its seats ``(mailbox, pool id, role)`` and the overrides used
+    ``(address, override id)``. Raises :class:`CapReachedError`."""
     seats = list(
         await tx.execute(
             sa.select(pool_assignments.c.mailbox, pool_assignments.c.pool_id, pool_assignments.c.role)
@@ -93,9 +114,4 @@ async def move_pool_seats(
                 )
                 if breach is not None:
                     raise CapReachedError(trainee.address, breach)
-    if seats:
-        await tx.execute(
-            sa.insert(pool_assignments),
-            [{"interview_id": hold_id, "mailbox": m, "pool_id": p, "role": r} for m, p, r in seats],
-        )
-    return tuple(used)
+    return [(m, p, r) for m, p, r in seats], tuple(used)

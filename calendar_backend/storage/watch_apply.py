@@ -9,11 +9,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from calendar_backend.errors import CapReachedError
-from calendar_backend.pools import Member
-from calendar_backend.pools_training import Trainee
-from calendar_backend.storage.pools import SeatRole, check_cap, get_pool_by_id
-from calendar_backend.storage.schema import interviews, pool_assignments
+from calendar_backend.storage.pool_moves import recheck_seats
+from calendar_backend.storage.schema import interviews
 from calendar_backend.storage.watch import watch_drift
 
 
@@ -48,34 +45,10 @@ async def pass_over(tx: AsyncConnection, drift_id: str, address: str) -> tuple[s
 
 async def recheck_seat_caps(tx: AsyncConnection, tenant_id: str, interview_id: str, start: datetime) -> None:
     """The caps of the people interview ``interview_id`` drew from pools, for booking it again at
-    ``start`` (a deleted event's ``time-N``: `watch_rebook`), the interview itself not counted; the
-    rules of :func:`calendar_backend.storage.pool_moves.move_pool_seats` (a member drawn from a
-    pool's Entra group: the pool's default caps; trainees: their training caps). Call it under
-    the tenant's booking lock, before the new row is inserted. Raises :class:`CapReachedError`."""
-    seats = await tx.execute(
-        sa.select(pool_assignments.c.mailbox, pool_assignments.c.pool_id, pool_assignments.c.role)
-        .where(pool_assignments.c.interview_id == interview_id)
-        .order_by(pool_assignments.c.pool_id, pool_assignments.c.mailbox)
-    )
-    for mailbox, pool_id, role in list(seats):
-        record = await get_pool_by_id(tx, pool_id)
-        if record is None:
-            continue
-        person: Member | Trainee | None
-        if role == SeatRole.MEMBER.value:
-            person = record.pool.member(mailbox) or (Member(mailbox) if record.group_id is not None else None)
-            caps = (record.pool.weekly_cap(person), record.pool.daily_cap(person)) if person else (0, 0)
-        else:
-            person = next((t for t in record.trainees if t.address == mailbox), None)
-            caps = (person.weekly_cap, person.daily_cap) if isinstance(person, Trainee) else (0, 0)
-        if person is None:
-            continue
-        training = role != SeatRole.MEMBER.value
-        breach = await check_cap(
-            tx, tenant_id, person, caps, start, training=training, exclude_interview=interview_id
-        )
-        if breach is not None:
-            raise CapReachedError(person.address, breach)
+    ``start`` (a deleted event's ``time-N``: `watch_rebook`), the interview itself not counted: the
+    move's own check (`pool_moves.recheck_seats`), with no override. Call it under the tenant's
+    booking lock, before the new row is inserted. Raises :class:`CapReachedError`."""
+    await recheck_seats(tx, tenant_id, interview_id, start)
 
 
 async def set_join_url(tx: AsyncConnection, interview_id: str, join_url: str) -> None:
